@@ -1,0 +1,191 @@
+/** Every expected failure of the library: one class per failure, each with a stable `code` and structured `data`. */
+
+export class VivaError extends Error {
+  static readonly code: string = 'ERR_VIVA';
+  readonly code: string = VivaError.code;
+  constructor(message: string, readonly data: Record<string, unknown> = {}, options?: ErrorOptions) {
+    super(message, options);
+  }
+  toJSON(): Record<string, unknown> {
+    return { code: this.code, name: this.name, message: this.message, data: this.data };
+  }
+}
+
+function quote(v: unknown): string {
+  return `'${String(v)}'`;
+}
+
+/** A flag or argument that does not make sense; exit 2. */
+export class UsageError extends VivaError {
+  static override readonly code = 'ERR_USAGE';
+  override readonly code = UsageError.code;
+  override readonly name = 'UsageError';
+  constructor(message: string, data: Record<string, unknown> = {}) { super(message, data); }
+}
+
+export class NotARepositoryError extends VivaError {
+  static override readonly code = 'ERR_NOT_A_REPOSITORY';
+  override readonly code = NotARepositoryError.code;
+  override readonly name = 'NotARepositoryError';
+  constructor(path: string) { super(`not a viva repository (or any parent): ${quote(path)}`, { path }); }
+}
+
+export class RepositoryExistsError extends VivaError {
+  static override readonly code = 'ERR_REPOSITORY_EXISTS';
+  override readonly code = RepositoryExistsError.code;
+  override readonly name = 'RepositoryExistsError';
+  constructor(path: string) { super(`a viva repository already exists in ${quote(path)}`, { path }); }
+}
+
+export class RepositoryFormatError extends VivaError {
+  static override readonly code = 'ERR_REPOSITORY_FORMAT';
+  override readonly code = RepositoryFormatError.code;
+  override readonly name = 'RepositoryFormatError';
+  constructor(path: string, found: number, supported: number) {
+    super(`repository ${quote(path)} has format ${found}, this viva reads format ${supported} or older: upgrade viva`, { path, found, supported });
+  }
+}
+
+export class RepositoryLockedError extends VivaError {
+  static override readonly code = 'ERR_LOCKED';
+  override readonly code = RepositoryLockedError.code;
+  override readonly name = 'RepositoryLockedError';
+  constructor(path: string, holder: string) { super(`repository ${quote(path)} is locked by ${holder}`, { path, holder }); }
+}
+
+export class ObjectNotFoundError extends VivaError {
+  static override readonly code = 'ERR_OBJECT_NOT_FOUND';
+  override readonly code = ObjectNotFoundError.code;
+  override readonly name = 'ObjectNotFoundError';
+  constructor(kind: string, oid: string) { super(`${kind} ${quote(oid)} not found`, { kind, oid }); }
+}
+
+export class RevisionNotFoundError extends VivaError {
+  static override readonly code = 'ERR_REVISION_NOT_FOUND';
+  override readonly code = RevisionNotFoundError.code;
+  override readonly name = 'RevisionNotFoundError';
+  constructor(rev: string, reason = 'unknown revision') { super(`${reason} ${quote(rev)}`, { rev }); }
+}
+
+export class AmbiguousRevisionError extends VivaError {
+  static override readonly code = 'ERR_AMBIGUOUS_REVISION';
+  override readonly code = AmbiguousRevisionError.code;
+  override readonly name = 'AmbiguousRevisionError';
+  constructor(rev: string, candidates: string[]) {
+    super(`short id ${quote(rev)} is ambiguous (${candidates.length} candidates: ${candidates.slice(0, 4).join(', ')})`, { rev, candidates });
+  }
+}
+
+export class PathNotFoundError extends VivaError {
+  static override readonly code = 'ERR_PATH_NOT_FOUND';
+  override readonly code = PathNotFoundError.code;
+  override readonly name = 'PathNotFoundError';
+  constructor(path: string, rev: string) { super(`path ${quote(path)} does not exist in ${quote(rev)}`, { path, rev }); }
+}
+
+export class InvalidRefNameError extends VivaError {
+  static override readonly code = 'ERR_INVALID_REF_NAME';
+  override readonly code = InvalidRefNameError.code;
+  override readonly name = 'InvalidRefNameError';
+  constructor(ref: string, reason: string) { super(`${quote(ref)} is not a valid ref name: ${reason}`, { ref, reason }); }
+}
+
+export class RefNotFoundError extends VivaError {
+  static override readonly code = 'ERR_REF_NOT_FOUND';
+  override readonly code = RefNotFoundError.code;
+  override readonly name = 'RefNotFoundError';
+  constructor(ref: string) { super(`ref ${quote(ref)} not found`, { ref }); }
+}
+
+export class RefExistsError extends VivaError {
+  static override readonly code = 'ERR_REF_EXISTS';
+  override readonly code = RefExistsError.code;
+  override readonly name = 'RefExistsError';
+  constructor(ref: string) { super(`ref ${quote(ref)} already exists`, { ref }); }
+}
+
+/** A compare-and-swap ref update found another value than expected (a concurrent writer moved it). */
+export class RefConflictError extends VivaError {
+  static override readonly code = 'ERR_REF_CONFLICT';
+  override readonly code = RefConflictError.code;
+  override readonly name = 'RefConflictError';
+  constructor(ref: string, expected: string | null, actual: string | null) {
+    super(`ref ${quote(ref)} moved concurrently (expected ${expected ?? 'none'}, found ${actual ?? 'none'})`, { ref, expected, actual });
+  }
+}
+
+export class DestinationNotEmptyError extends VivaError {
+  static override readonly code = 'ERR_DESTINATION_NOT_EMPTY';
+  override readonly code = DestinationNotEmptyError.code;
+  override readonly name = 'DestinationNotEmptyError';
+  constructor(path: string) { super(`destination ${quote(path)} exists and is not an empty directory`, { path }); }
+}
+
+/** The image given to commit is malformed: names the file and the offset or member path. */
+export class CorruptInputError extends VivaError {
+  static override readonly code = 'ERR_CORRUPT_INPUT';
+  override readonly code = CorruptInputError.code;
+  override readonly name = 'CorruptInputError';
+  constructor(file: string, where: string, reason: string) { super(`${file}: ${where}: ${reason}`, { file, where, reason }); }
+}
+
+/** The image is well-formed but holds something viva refuses (e.g. a '../' member, a link through a symlink). */
+export class UnsafeInputError extends VivaError {
+  static override readonly code = 'ERR_UNSAFE_INPUT';
+  override readonly code = UnsafeInputError.code;
+  override readonly name = 'UnsafeInputError';
+  constructor(file: string, where: string, reason: string) { super(`${file}: ${where}: ${reason}`, { file, where, reason }); }
+}
+
+export class UnsupportedInputError extends VivaError {
+  static override readonly code = 'ERR_UNSUPPORTED_INPUT';
+  override readonly code = UnsupportedInputError.code;
+  override readonly name = 'UnsupportedInputError';
+  constructor(file: string, reason: string) { super(`${file}: ${reason}`, { file, reason }); }
+}
+
+/** The source could not be read (permissions, I/O error, vanished). */
+export class SourceReadError extends VivaError {
+  static override readonly code = 'ERR_SOURCE_READ';
+  override readonly code = SourceReadError.code;
+  override readonly name = 'SourceReadError';
+  constructor(path: string, reason: string, options?: ErrorOptions) { super(`cannot read ${quote(path)}: ${reason}`, { path, reason }, options); }
+}
+
+/** A file changed while it was being read; the commit is abandoned rather than recording a torn file. */
+export class SourceChangedError extends VivaError {
+  static override readonly code = 'ERR_SOURCE_CHANGED';
+  override readonly code = SourceChangedError.code;
+  override readonly name = 'SourceChangedError';
+  constructor(path: string) { super(`${quote(path)} changed while it was being read`, { path }); }
+}
+
+export class CheckoutError extends VivaError {
+  static override readonly code = 'ERR_CHECKOUT';
+  override readonly code = CheckoutError.code;
+  override readonly name = 'CheckoutError';
+  constructor(path: string, reason: string, options?: ErrorOptions) { super(`cannot create ${quote(path)}: ${reason}`, { path, reason }, options); }
+}
+
+/** The repository itself is damaged (an object does not hash to its id, a reachable object is missing, ...). */
+export class RepositoryCorruptError extends VivaError {
+  static override readonly code = 'ERR_REPOSITORY_CORRUPT';
+  override readonly code = RepositoryCorruptError.code;
+  override readonly name = 'RepositoryCorruptError';
+  constructor(what: string, reason: string) { super(`${what}: ${reason}`, { what, reason }); }
+}
+
+export class AbortedError extends VivaError {
+  static override readonly code = 'ERR_ABORTED';
+  override readonly code = AbortedError.code;
+  override readonly name = 'AbortedError';
+  constructor() { super('operation aborted'); }
+}
+
+/** Every error class, for the CLI's exit-code table and for the test that checks names and codes. */
+export const ERROR_CLASSES = [
+  VivaError, UsageError, NotARepositoryError, RepositoryExistsError, RepositoryFormatError, RepositoryLockedError,
+  ObjectNotFoundError, RevisionNotFoundError, AmbiguousRevisionError, PathNotFoundError, InvalidRefNameError,
+  RefNotFoundError, RefExistsError, RefConflictError, DestinationNotEmptyError, CorruptInputError, UnsafeInputError,
+  UnsupportedInputError, SourceReadError, SourceChangedError, CheckoutError, RepositoryCorruptError, AbortedError,
+] as const;

@@ -1,0 +1,86 @@
+/** The seam between image formats and the repository: readers yield entries, writers consume them (ostree's mtree seam). */
+
+/** Entry types; the numeric codes in `ENTRY_TYPE_CODES` are frozen (they are part of the tree encoding). */
+export type EntryType = 'file' | 'dir' | 'symlink' | 'chr' | 'blk' | 'fifo' | 'socket';
+
+export interface Xattr {
+  /** Full name incl. namespace: `user.x`, `trusted.x`, `security.capability`, `system.posix_acl_access`. */
+  name: string;
+  value: Uint8Array;
+}
+
+/** A piece of file data at a byte offset. Bytes between pieces (and after the last, up to `size`) are holes. */
+export interface DataPiece {
+  offset: number;
+  data: Uint8Array;
+}
+
+export interface FileContent {
+  /** Logical size in bytes (holes included). */
+  size: number;
+  /** Data in increasing offset order; uncovered ranges are holes (they read as zeros). */
+  read(signal?: AbortSignal): AsyncIterable<DataPiece>;
+  /**
+   * Identity of the source file for commit's stat cache: when `key` was last seen with the same `signature`
+   * (dev, inode, size, mtime, ctime), its blob id is reused without reading. Only the directory reader sets it.
+   */
+  cache?: { key: string; signature: string };
+}
+
+/**
+ * One entry of an image, as a reader yields it or a writer receives it.
+ * `path` is relative, '/'-separated bytes with no leading '/' and no '.' or '..' component; '' is the root directory.
+ */
+export interface ImageEntry {
+  path: Buffer;
+  /** 'hardlink' means: another name for the earlier entry at `linkTarget` (same inode). */
+  type: EntryType | 'hardlink';
+  /** The 12 permission bits (0o7777), setuid/setgid/sticky included. */
+  mode: number;
+  uid: number;
+  gid: number;
+  mtimeNs: bigint;
+  xattrs: Xattr[];
+  /** symlink: its target bytes; hardlink: the path of the earlier entry. */
+  linkTarget?: Buffer;
+  /** chr/blk devices. */
+  rdev?: { major: number; minor: number };
+  /** file content; for writers, absent means an empty file. */
+  content?: FileContent;
+}
+
+export interface SourceDescription {
+  /** 'dir', 'tar', 'tar+gzip', 'tar+xz', 'tar+zstd', ... */
+  format: string;
+  /** Bytes of the source file (tar) or total logical size of the files (dir). */
+  size?: number;
+  /** What the user named (path as given). */
+  name?: string;
+}
+
+export interface ImageReader {
+  readonly description: SourceDescription;
+  /**
+   * Entries in an order where every directory's own entry may come before or after its children, and every
+   * hardlink comes after its target. A `content` must be consumed before the iterator advances (tar streams).
+   * Throws CorruptInputError / UnsafeInputError / SourceReadError / SourceChangedError naming file and offset or path.
+   */
+  entries(signal?: AbortSignal): AsyncIterable<ImageEntry>;
+}
+
+export interface WriterWarning {
+  path: string;
+  message: string;
+}
+
+/**
+ * Receives entries parents-first (a directory's entry before its children). Directory metadata that children
+ * would disturb (mtime, read-only modes) is applied in `finish()`. Hardlinks arrive after their target.
+ */
+export interface ImageWriter {
+  add(entry: ImageEntry): Promise<void>;
+  /** Completes the image; returns what could not be reproduced (non-root: owners, devices), unless strict. */
+  finish(): Promise<{ warnings: WriterWarning[] }>;
+  /** Removes partial output after a failure, where that is possible. */
+  abort(): Promise<void>;
+}

@@ -1,0 +1,222 @@
+/* The few Linux syscalls Node's fs lacks and a lossless image reader/writer needs:
+ * l*xattr (symlinks carry xattrs too), mknod/mkfifo, utimensat with nanoseconds and AT_SYMLINK_NOFOLLOW,
+ * SEEK_DATA/SEEK_HOLE extent listing, and binding a unix socket to recreate socket inodes.
+ * Paths are passed as Buffers so that non-UTF-8 names survive. Errors are thrown with `code` (e.g. 'EPERM'),
+ * `errno`, `syscall` and `path`, like Node's own fs errors. */
+#define _GNU_SOURCE
+#include <node_api.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#define PATH_MAXLEN 8192
+
+static const char *errno_code(int e) {
+  switch (e) {
+    case EPERM: return "EPERM"; case ENOENT: return "ENOENT"; case EACCES: return "EACCES";
+    case EEXIST: return "EEXIST"; case ENOTDIR: return "ENOTDIR"; case EINVAL: return "EINVAL";
+    case ENOSPC: return "ENOSPC"; case ERANGE: return "ERANGE"; case ENOTSUP: return "ENOTSUP";
+    case ENODATA: return "ENODATA"; case E2BIG: return "E2BIG"; case ENAMETOOLONG: return "ENAMETOOLONG";
+    case ELOOP: return "ELOOP"; case EROFS: return "EROFS"; case EIO: return "EIO"; case ENXIO: return "ENXIO";
+    case EBADF: return "EBADF"; case EADDRINUSE: return "EADDRINUSE";
+    default: return "EUNKNOWN";
+  }
+}
+
+static napi_value throw_errno(napi_env env, int e, const char *syscall, const char *path) {
+  char msg[PATH_MAXLEN + 256];
+  snprintf(msg, sizeof msg, "%s: %s, %s '%s'", errno_code(e), strerror(e), syscall, path ? path : "");
+  napi_value m, err, v;
+  napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &m);
+  napi_create_error(env, NULL, m, &err);
+  napi_create_string_utf8(env, errno_code(e), NAPI_AUTO_LENGTH, &v); napi_set_named_property(env, err, "code", v);
+  napi_create_int32(env, -e, &v); napi_set_named_property(env, err, "errno", v);
+  napi_create_string_utf8(env, syscall, NAPI_AUTO_LENGTH, &v); napi_set_named_property(env, err, "syscall", v);
+  napi_throw(env, err);
+  return NULL;
+}
+
+static int get_cstr(napi_env env, napi_value v, char *out, size_t cap) {
+  bool isbuf = false;
+  napi_is_buffer(env, v, &isbuf);
+  if (isbuf) {
+    void *data; size_t len;
+    napi_get_buffer_info(env, v, &data, &len);
+    if (len + 1 > cap || memchr(data, 0, len)) { napi_throw_type_error(env, "EINVAL", "bad path or name"); return -1; }
+    memcpy(out, data, len); out[len] = 0; return (int)len;
+  }
+  size_t len;
+  if (napi_get_value_string_utf8(env, v, out, cap, &len) != napi_ok) { napi_throw_type_error(env, "EINVAL", "expected a string or Buffer"); return -1; }
+  return (int)len;
+}
+
+static int get_args(napi_env env, napi_callback_info info, size_t want, napi_value *argv) {
+  size_t argc = want;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < want) { napi_throw_type_error(env, "EINVAL", "missing arguments"); return -1; }
+  return 0;
+}
+
+static double get_num(napi_env env, napi_value v) { double d = 0; napi_get_value_double(env, v, &d); return d; }
+
+/* llistxattr(path) -> Buffer[] of names */
+static napi_value js_llistxattr(napi_env env, napi_callback_info info) {
+  napi_value argv[1]; char path[PATH_MAXLEN];
+  if (get_args(env, info, 1, argv) || get_cstr(env, argv[0], path, sizeof path) < 0) return NULL;
+  ssize_t n = llistxattr(path, NULL, 0);
+  if (n < 0) return throw_errno(env, errno, "llistxattr", path);
+  char *buf = malloc(n + 1);
+  for (;;) {
+    ssize_t m = llistxattr(path, buf, n);
+    if (m >= 0) { n = m; break; }
+    if (errno != ERANGE) { int e = errno; free(buf); return throw_errno(env, e, "llistxattr", path); }
+    n = llistxattr(path, NULL, 0); buf = realloc(buf, n + 1);
+  }
+  napi_value arr; napi_create_array(env, &arr);
+  uint32_t i = 0; ssize_t off = 0;
+  while (off < n) {
+    size_t l = strlen(buf + off);
+    napi_value b; void *d;
+    napi_create_buffer_copy(env, l, buf + off, &d, &b);
+    napi_set_element(env, arr, i++, b);
+    off += l + 1;
+  }
+  free(buf);
+  return arr;
+}
+
+/* lgetxattr(path, name) -> Buffer */
+static napi_value js_lgetxattr(napi_env env, napi_callback_info info) {
+  napi_value argv[2]; char path[PATH_MAXLEN], name[512];
+  if (get_args(env, info, 2, argv) || get_cstr(env, argv[0], path, sizeof path) < 0 || get_cstr(env, argv[1], name, sizeof name) < 0) return NULL;
+  ssize_t n = lgetxattr(path, name, NULL, 0);
+  if (n < 0) return throw_errno(env, errno, "lgetxattr", path);
+  char *buf = malloc(n > 0 ? n : 1);
+  for (;;) {
+    ssize_t m = lgetxattr(path, name, buf, n);
+    if (m >= 0) { n = m; break; }
+    if (errno != ERANGE) { int e = errno; free(buf); return throw_errno(env, e, "lgetxattr", path); }
+    n = lgetxattr(path, name, NULL, 0); buf = realloc(buf, n > 0 ? n : 1);
+  }
+  napi_value b; void *d;
+  napi_create_buffer_copy(env, n, buf, &d, &b);
+  free(buf);
+  return b;
+}
+
+/* lsetxattr(path, name, value: Buffer) */
+static napi_value js_lsetxattr(napi_env env, napi_callback_info info) {
+  napi_value argv[3]; char path[PATH_MAXLEN], name[512];
+  if (get_args(env, info, 3, argv) || get_cstr(env, argv[0], path, sizeof path) < 0 || get_cstr(env, argv[1], name, sizeof name) < 0) return NULL;
+  void *data; size_t len;
+  if (napi_get_buffer_info(env, argv[2], &data, &len) != napi_ok) { napi_throw_type_error(env, "EINVAL", "value must be a Buffer"); return NULL; }
+  if (lsetxattr(path, name, data, len, 0) < 0) return throw_errno(env, errno, "lsetxattr", path);
+  return NULL;
+}
+
+/* mknod(path, mode (incl. S_IFCHR/S_IFBLK/S_IFIFO), major, minor) */
+static napi_value js_mknod(napi_env env, napi_callback_info info) {
+  napi_value argv[4]; char path[PATH_MAXLEN];
+  if (get_args(env, info, 4, argv) || get_cstr(env, argv[0], path, sizeof path) < 0) return NULL;
+  mode_t mode = (mode_t)get_num(env, argv[1]);
+  dev_t dev = makedev((unsigned)get_num(env, argv[2]), (unsigned)get_num(env, argv[3]));
+  if (mknod(path, mode, dev) < 0) return throw_errno(env, errno, "mknod", path);
+  return NULL;
+}
+
+/* utimens(path, atimeSec, atimeNsec, mtimeSec, mtimeNsec): no symlink following */
+static napi_value js_utimens(napi_env env, napi_callback_info info) {
+  napi_value argv[5]; char path[PATH_MAXLEN];
+  if (get_args(env, info, 5, argv) || get_cstr(env, argv[0], path, sizeof path) < 0) return NULL;
+  struct timespec ts[2];
+  int64_t v[4];
+  for (int k = 0; k < 4; k++) {
+    bool lossless;
+    if (napi_get_value_bigint_int64(env, argv[k + 1], &v[k], &lossless) != napi_ok) {
+      napi_throw_type_error(env, "EINVAL", "utimens: times must be bigints"); return NULL;
+    }
+  }
+  ts[0].tv_sec = v[0]; ts[0].tv_nsec = v[1]; ts[1].tv_sec = v[2]; ts[1].tv_nsec = v[3];
+  if (utimensat(AT_FDCWD, path, ts, AT_SYMLINK_NOFOLLOW) < 0) return throw_errno(env, errno, "utimensat", path);
+  return NULL;
+}
+
+/* dataExtents(fd, size) -> number[] flat [offset, length, ...] of data regions; whole file if SEEK_DATA is unsupported */
+static napi_value js_data_extents(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  if (get_args(env, info, 2, argv)) return NULL;
+  int fd = (int)get_num(env, argv[0]);
+  off_t size = (off_t)get_num(env, argv[1]);
+  napi_value arr; napi_create_array(env, &arr);
+  uint32_t i = 0; off_t pos = 0;
+  while (pos < size) {
+    off_t d = lseek(fd, pos, SEEK_DATA);
+    if (d < 0) {
+      if (errno == ENXIO) break; /* only a hole remains */
+      if (errno == EINVAL || errno == ENOTSUP) { d = pos; /* no hole support: one extent */ 
+        napi_value a, b; napi_create_double(env, (double)pos, &a); napi_create_double(env, (double)(size - pos), &b);
+        napi_set_element(env, arr, i++, a); napi_set_element(env, arr, i++, b); break; }
+      return throw_errno(env, errno, "lseek", "");
+    }
+    if (d >= size) break;
+    off_t h = lseek(fd, d, SEEK_HOLE);
+    if (h < 0) return throw_errno(env, errno, "lseek", "");
+    if (h > size) h = size;
+    napi_value a, b;
+    napi_create_double(env, (double)d, &a); napi_create_double(env, (double)(h - d), &b);
+    napi_set_element(env, arr, i++, a); napi_set_element(env, arr, i++, b);
+    pos = h;
+  }
+  lseek(fd, 0, SEEK_SET);
+  return arr;
+}
+
+/* mksocket(path): create a unix socket inode at path (the socket itself is closed at once) */
+static napi_value js_mksocket(napi_env env, napi_callback_info info) {
+  napi_value argv[1]; char path[PATH_MAXLEN];
+  if (get_args(env, info, 1, argv) || get_cstr(env, argv[0], path, sizeof path) < 0) return NULL;
+  struct sockaddr_un sa; memset(&sa, 0, sizeof sa); sa.sun_family = AF_UNIX;
+  /* sun_path is short (108 bytes): bind through /proc/self/fd of the parent directory when the path is long */
+  const char *slash = strrchr(path, '/');
+  int dfd = -1; const char *name = path;
+  if (strlen(path) >= sizeof sa.sun_path) {
+    if (!slash) return throw_errno(env, ENAMETOOLONG, "bind", path);
+    char dir[PATH_MAXLEN]; size_t dl = slash - path; memcpy(dir, path, dl); dir[dl] = 0;
+    dfd = open(dl ? dir : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0) return throw_errno(env, errno, "open", dir);
+    snprintf(sa.sun_path, sizeof sa.sun_path, "/proc/self/fd/%d/%s", dfd, slash + 1);
+    if (strlen(slash + 1) + 24 >= sizeof sa.sun_path) { close(dfd); return throw_errno(env, ENAMETOOLONG, "bind", path); }
+  } else {
+    strcpy(sa.sun_path, name);
+  }
+  int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (s < 0) { if (dfd >= 0) close(dfd); return throw_errno(env, errno, "socket", path); }
+  int r = bind(s, (struct sockaddr *)&sa, sizeof sa);
+  int e = errno;
+  close(s); if (dfd >= 0) close(dfd);
+  if (r < 0) return throw_errno(env, e, "bind", path);
+  return NULL;
+}
+
+static napi_value init(napi_env env, napi_value exports) {
+  napi_property_descriptor props[] = {
+    { "llistxattr", NULL, js_llistxattr, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "lgetxattr", NULL, js_lgetxattr, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "lsetxattr", NULL, js_lsetxattr, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "mknod", NULL, js_mknod, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "utimens", NULL, js_utimens, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "dataExtents", NULL, js_data_extents, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "mksocket", NULL, js_mksocket, NULL, NULL, NULL, napi_enumerable, NULL },
+  };
+  napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
+  return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, init)
