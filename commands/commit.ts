@@ -1,0 +1,42 @@
+import { Args, Flags } from '@oclif/core';
+import { commit, parseLabel, type CommitResult } from '../src/index.js';
+import { EXIT_STATUS_HELP } from '../src/cli/exit-codes.js';
+import { RepoCommand } from '../src/cli/repo-command.js';
+import { renderCommit } from '../src/cli/render.js';
+
+export default class Commit extends RepoCommand {
+  static override summary = 'record an image (directory or tar) as a new commit on a branch';
+  static override description = `SOURCE is a directory or a tar archive (plain, gzip, xz, zstd or bzip2 — detected by content; GNU/pax with xattrs, ACLs, sparse members and ns times). Every file, attribute, hardlink, device node and hole is kept. File contents are deduplicated (whole files and content-defined chunks) and zstd-compressed.
+
+The branch is created if missing; otherwise its head becomes the new commit's parent. HEAD then points at the branch. Re-committing a directory reuses the blob ids of files whose dev, inode, size, mtime and ctime did not change (stat cache), without reading them.
+
+A bad source (corrupt or truncated tar, '../' or absolute member names, a member written through a symlink, a file that changes while being read) is refused with one line naming the file and offset or path, and the branch is not moved.
+
+${EXIT_STATUS_HELP}`;
+  static override examples = [
+    '<%= config.bin %> commit rootfs/ -b debian/12/base -m "base image"',
+    '<%= config.bin %> commit web.tar.zst -b customers/acme/web -m "acme web" --label env=prod --label owner=ops',
+    '<%= config.bin %> commit rootfs/ -m "nightly" --json',
+  ];
+  static override args = { source: Args.string({ required: true, description: 'directory or tar archive to commit' }) };
+  static override flags = {
+    branch: Flags.string({ char: 'b', summary: 'branch to commit to (default: the branch HEAD points at)' }),
+    message: Flags.string({ char: 'm', summary: 'commit message', required: true }),
+    label: Flags.string({ char: 'l', summary: 'key=value label (repeatable)', multiple: true, default: [] }),
+    author: Flags.string({ summary: "author as 'Name <email>' (default: $VIVA_AUTHOR or user@host)" }),
+    'no-cache': Flags.boolean({ summary: 'read every file, ignoring the stat cache' }),
+  };
+
+  async run(): Promise<CommitResult> {
+    const { args, flags } = await this.parse(Commit);
+    const labels = flags.label.map(parseLabel);
+    const result = await this.withRepo('write', flags.repo, (repo) =>
+      commit(repo, {
+        source: args.source, branch: flags.branch, message: flags.message, labels, author: flags.author,
+        statCache: !flags['no-cache'], onProgress: this.progress('committing'),
+      }));
+    this.endProgress();
+    this.log(renderCommit(result));
+    return result;
+  }
+}

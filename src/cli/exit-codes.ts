@@ -1,0 +1,61 @@
+/** Exit codes of the viva CLI (documented in every command's help and in docs/cli.md). */
+import {
+  AbortedError, AmbiguousRevisionError, CheckoutError, CorruptInputError, DestinationNotEmptyError, InvalidRefNameError,
+  NotARepositoryError, ObjectNotFoundError, PathNotFoundError, RefConflictError, RefExistsError, RefNotFoundError,
+  RepositoryCorruptError, RepositoryExistsError, RepositoryFormatError, RepositoryLockedError, RevisionNotFoundError,
+  SourceChangedError, SourceReadError, UnsafeInputError, UnsupportedInputError, UsageError,
+} from '../errors.js';
+
+export const EXIT = {
+  OK: 0,
+  /** Failure without a more specific code; also "differences found" for --exit-code style commands. */
+  FAILURE: 1,
+  USAGE: 2,
+  NOT_FOUND: 3,
+  NO_REPOSITORY: 10,
+  LOCKED: 11,
+  CONFLICT: 12,
+  CORRUPT_INPUT: 13,
+  SOURCE_UNREADABLE: 14,
+  REPOSITORY_DAMAGED: 15,
+  CHECKOUT_FAILED: 16,
+  INTERNAL: 70,
+  INTERRUPTED: 130,
+} as const;
+
+const TABLE: Array<[{ code: string }, number]> = [
+  [UsageError, EXIT.USAGE], [InvalidRefNameError, EXIT.USAGE], [AmbiguousRevisionError, EXIT.USAGE],
+  [RevisionNotFoundError, EXIT.NOT_FOUND], [RefNotFoundError, EXIT.NOT_FOUND], [PathNotFoundError, EXIT.NOT_FOUND],
+  [ObjectNotFoundError, EXIT.NOT_FOUND],
+  [NotARepositoryError, EXIT.NO_REPOSITORY], [RepositoryFormatError, EXIT.NO_REPOSITORY],
+  [RepositoryLockedError, EXIT.LOCKED],
+  [RefExistsError, EXIT.CONFLICT], [RefConflictError, EXIT.CONFLICT], [DestinationNotEmptyError, EXIT.CONFLICT],
+  [RepositoryExistsError, EXIT.CONFLICT],
+  [CorruptInputError, EXIT.CORRUPT_INPUT], [UnsafeInputError, EXIT.CORRUPT_INPUT], [UnsupportedInputError, EXIT.CORRUPT_INPUT],
+  [SourceReadError, EXIT.SOURCE_UNREADABLE], [SourceChangedError, EXIT.SOURCE_UNREADABLE],
+  [RepositoryCorruptError, EXIT.REPOSITORY_DAMAGED],
+  [CheckoutError, EXIT.CHECKOUT_FAILED],
+  [AbortedError, EXIT.INTERRUPTED],
+];
+
+export const EXIT_BY_CODE: ReadonlyMap<string, number> = new Map(TABLE.map(([cls, n]) => [cls.code, n]));
+
+export function exitCodeFor(code: string | undefined): number {
+  return (code ? EXIT_BY_CODE.get(code) : undefined) ?? EXIT.FAILURE;
+}
+
+/** The EXIT STATUS section appended to every command's help. */
+export const EXIT_STATUS_HELP = `EXIT STATUS
+  0   success
+  1   failure (fsck: damage found; diff --exit-code: differences)
+  2   usage error: bad flag, argument, ref name or ambiguous revision
+  3   not found: revision, ref, path or object
+  10  not a viva repository, or one made by a newer viva
+  11  repository locked (gc vs. a running commit)
+  12  conflict: ref exists or moved concurrently, destination not empty
+  13  corrupt, unsafe or unsupported input image
+  14  source unreadable, or changed while being read
+  15  repository damaged (run 'viva fsck')
+  16  checkout could not create an entry (strict mode)
+  70  internal error (a bug: please report it with DEBUG=1 output)
+  130 interrupted`;

@@ -1,0 +1,80 @@
+/** Human renderers for op results, kept apart from the ops (which never print). */
+import type { CommitResult } from '../ops/commit.js';
+import type { LogEntry } from '../ops/log.js';
+import type { LsEntry } from '../ops/ls.js';
+import type { ShowResult } from '../ops/show.js';
+import type { FsckResult } from '../ops/fsck.js';
+import type { RefInfo } from '../ops/branch.js';
+import type { ReflogResult } from '../ops/reflog.js';
+import { shortOid } from '../model/oid.js';
+import { shortRefName } from '../model/ref.js';
+import { formatBytes } from './repo-command.js';
+
+export function renderCommit(r: CommitResult): string {
+  const head = `[${shortRefName(r.branch)}${r.parent ? '' : ' (root-commit)'} ${shortOid(r.commit)}]`;
+  const cached = r.cachedFiles ? `, ${r.cachedFiles} unchanged (stat cache)` : '';
+  return `${head} ${r.files} files, ${r.dirs} directories, ${formatBytes(r.bytes)}; ${formatBytes(r.storedBytes)} new in the repository${cached}`;
+}
+
+function indent(msg: string): string {
+  return msg.split('\n').map((l) => `    ${l}`).join('\n');
+}
+
+export function renderLogEntry(e: LogEntry, oneline = false, refs: string[] = []): string {
+  const deco = refs.length ? ` (${refs.map(shortRefName).join(', ')})` : '';
+  if (oneline) return `${shortOid(e.id)}${deco} ${e.message.split('\n')[0]}`;
+  const lines = [`commit ${e.id}${deco}`];
+  if (e.parents.length > 1) lines.push(`Merge: ${e.parents.map(shortOid).join(' ')}`);
+  lines.push(`Author: ${e.author}`, `Date:   ${e.date}`);
+  const labels = Object.entries(e.labels);
+  if (labels.length) lines.push(`Labels: ${labels.map(([k, v]) => `${k}=${v}`).join(' ')}`);
+  lines.push('', indent(e.message), '');
+  return lines.join('\n');
+}
+
+export function renderShow(s: ShowResult): string {
+  const lines = [renderLogEntry(s, false, s.refs).trimEnd(), ''];
+  lines.push(`Tree:   ${s.tree} (${s.rootEntries} entries at the root)`);
+  lines.push(`Source: ${s.source.format}${s.source.name ? ` ${s.source.name}` : ''}${s.source.size ? ` (${formatBytes(s.source.size)})` : ''}`);
+  return lines.join('\n');
+}
+
+const TYPE_CHAR: Record<string, string> = { file: '-', dir: 'd', symlink: 'l', chr: 'c', blk: 'b', fifo: 'p', socket: 's' };
+
+export function modeString(type: string, mode: string): string {
+  const m = parseInt(mode, 8);
+  const rwx = (bits: number, special: boolean, ch: string) =>
+    `${bits & 4 ? 'r' : '-'}${bits & 2 ? 'w' : '-'}${special ? (bits & 1 ? ch : ch.toUpperCase()) : bits & 1 ? 'x' : '-'}`;
+  return (TYPE_CHAR[type] ?? '?') + rwx((m >> 6) & 7, (m & 0o4000) !== 0, 's') + rwx((m >> 3) & 7, (m & 0o2000) !== 0, 's') + rwx(m & 7, (m & 0o1000) !== 0, 't');
+}
+
+function mtimeString(ns: string): string {
+  const n = BigInt(ns);
+  const d = new Date(Number(n / 1_000_000n));
+  return `${d.toISOString().slice(0, 19).replace('T', ' ')}.${(n % 1_000_000_000n).toString().padStart(9, '0')}`;
+}
+
+export function renderLs(entries: LsEntry[], long: boolean): string {
+  return entries.map((e) => {
+    const name = e.pathHex ? JSON.stringify(e.path) : e.path;
+    if (!long) return name + (e.type === 'dir' ? '/' : '');
+    const size = e.type === 'chr' || e.type === 'blk' ? `${e.rdev?.major}, ${e.rdev?.minor}` : String(e.size);
+    const extra = e.type === 'symlink' ? ` -> ${e.linkTarget}` : e.hardlink && e.hardlink !== e.path ? ` => ${e.hardlink}` : '';
+    const x = e.xattrs ? '+' : ' ';
+    return `${modeString(e.type, e.mode)}${x} ${String(e.uid).padStart(5)} ${String(e.gid).padStart(5)} ${size.padStart(10)} ${mtimeString(e.mtimeNs)} ${name}${extra}`;
+  }).join('\n');
+}
+
+export function renderRefs(refs: RefInfo[]): string {
+  return refs.map((r) => `${r.head ? '*' : ' '} ${r.name}  ${shortOid(r.oid)}`).join('\n');
+}
+
+export function renderReflog(r: ReflogResult): string {
+  return r.entries.map((e) => `${e.new ? shortOid(e.new) : '(deleted)'} ${e.selector}: ${e.message}`).join('\n');
+}
+
+export function renderFsck(r: FsckResult): string {
+  const lines = r.problems.map((p) => `${p.kind} ${p.oid}: ${p.problem}`);
+  lines.push(`${r.objects} objects checked, ${r.reachable} reachable, ${r.unreachable} unreachable: ${r.ok ? 'ok' : `${r.problems.length} problem(s)`}`);
+  return lines.join('\n');
+}

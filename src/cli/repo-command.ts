@@ -1,0 +1,87 @@
+/**
+ * The shared base of every viva command: --repo flag, opening and closing the repository in read or write mode,
+ * progress on a TTY, and turning errors into a one-line message plus a documented exit code.
+ */
+import { Command, Flags, type Interfaces } from '@oclif/core';
+import { VivaError } from '../errors.js';
+import { Repository, type OpenMode } from '../store/repository.js';
+import type { ProgressEvent } from '../ops/commit.js';
+import { EXIT, exitCodeFor } from './exit-codes.js';
+
+export type RepoFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof RepoCommand)['baseFlags'] & T['flags']>;
+
+export function formatBytes(n: number): string {
+  const u = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let i = 0;
+  while (n >= 1024 && i < u.length - 1) { n /= 1024; i++; }
+  return `${i === 0 ? n : n.toFixed(1)} ${u[i]}`;
+}
+
+export abstract class RepoCommand extends Command {
+  static override enableJsonFlag = true;
+  static override baseFlags = {
+    repo: Flags.string({ char: 'C', summary: 'repository directory (default: $VIVA_REPO, or found from the current directory upwards)', helpGroup: 'GLOBAL' }),
+  };
+
+  private lastProgress = 0;
+
+  /** Opens the repository, runs fn, closes it (also on failure). Read mode opens LMDB read-only. */
+  protected async withRepo<T>(mode: OpenMode, repoDir: string | undefined, fn: (repo: Repository) => Promise<T> | T): Promise<T> {
+    const repo = Repository.open(repoDir, mode);
+    try {
+      return await fn(repo);
+    } finally {
+      await repo.close();
+    }
+  }
+
+  /** A progress callback that redraws one status line on stderr, at most 10 times a second, only on a TTY. */
+  protected progress(verb: string): ((e: ProgressEvent) => void) | undefined {
+    if (!process.stderr.isTTY || this.jsonEnabled()) return undefined;
+    const start = Date.now();
+    return (e) => {
+      const now = Date.now();
+      if (now - this.lastProgress < 100) return;
+      this.lastProgress = now;
+      const secs = (now - start) / 1000;
+      const rate = secs > 0 ? formatBytes(e.bytes / secs) + '/s' : '';
+      process.stderr.write(`\r\x1b[K${verb}: ${e.files} files, ${formatBytes(e.bytes)} ${rate}`);
+    };
+  }
+
+  protected endProgress(): void {
+    if (this.lastProgress) process.stderr.write('\r\x1b[K');
+  }
+
+  protected override async catch(err: Error & { code?: string; oclif?: { exit?: number } }): Promise<unknown> {
+    this.endProgress();
+    const debug = Boolean(process.env.DEBUG);
+    if (err instanceof VivaError) {
+      const exit = exitCodeFor(err.code);
+      if (this.jsonEnabled()) process.stdout.write(JSON.stringify({ error: err.toJSON() }, null, 2) + '\n');
+      process.stderr.write(`error: ${err.message}\n`);
+      if (debug && err.stack) process.stderr.write(err.stack + '\n');
+      process.exitCode = exit;
+      return undefined;
+    }
+    if (err.oclif) {
+      // oclif's own parse errors (unknown flag, missing argument): exit 2 with its message.
+      if (err.oclif.exit === 0) return undefined;
+      process.stderr.write(`error: ${err.message.split('\n')[0]}\nSee '${this.config.bin} ${this.id ?? ''} --help'.\n`);
+      process.exitCode = err.oclif.exit ?? EXIT.USAGE;
+      return undefined;
+    }
+    const sys = err as NodeJS.ErrnoException;
+    if (sys.syscall) {
+      process.stderr.write(`error: ${sys.message}\n`);
+      if (debug && err.stack) process.stderr.write(err.stack + '\n');
+      process.exitCode = EXIT.FAILURE;
+      return undefined;
+    }
+    process.stderr.write(`error: internal error: ${err.message}\n`);
+    if (debug && err.stack) process.stderr.write(err.stack + '\n');
+    else process.stderr.write('(run with DEBUG=1 for a stack trace)\n');
+    process.exitCode = EXIT.INTERNAL;
+    return undefined;
+  }
+}

@@ -1,0 +1,541 @@
+/** Directory trees as images: a lossless reader (lstat, xattrs, hardlinks, devices, holes) and a writer that never follows a symlink. */
+import fs from 'node:fs';
+import path from 'node:path';
+import util from 'node:util';
+import type { DataPiece, EntryType, FileContent, ImageEntry, ImageReader, ImageWriter, SourceDescription, WriterWarning, Xattr } from './types.js';
+import { native, splitNs } from '../native/index.js';
+import {
+  AbortedError, CheckoutError, DestinationNotEmptyError, SourceChangedError, SourceReadError, UnsafeInputError,
+  UnsupportedInputError, VivaError,
+} from '../errors.js';
+
+/** Largest piece a file's `read()` yields; a fresh buffer per piece, since consumers may keep it. */
+export const DEFAULT_READ_SIZE = 1 << 20;
+
+export interface OpenDirectoryOptions {
+  signal?: AbortSignal;
+}
+
+export interface DirectoryWriterOptions {
+  /** Throw CheckoutError instead of collecting a warning when an owner, a device or a privileged xattr cannot be set. */
+  strict?: boolean;
+}
+
+const S_IFMT = 0o170000;
+const S_IFSOCK = 0o140000;
+const S_IFLNK = 0o120000;
+const S_IFREG = 0o100000;
+const S_IFBLK = 0o060000;
+const S_IFDIR = 0o040000;
+const S_IFCHR = 0o020000;
+const S_IFIFO = 0o010000;
+
+const SLASH = Buffer.from('/');
+const DOT = Buffer.from('.');
+const DOTDOT = Buffer.from('..');
+const EMPTY = Buffer.alloc(0);
+
+/** Error codes that mean "not allowed here" (non-root, no CAP_MKNOD, no xattr support) rather than a broken checkout. */
+const PRIVILEGE_CODES = new Set(['EPERM', 'EACCES', 'ENOTSUP', 'EOPNOTSUPP']);
+
+function errCode(e: unknown): string | undefined {
+  if (typeof e === 'object' && e !== null && 'code' in e && typeof (e as { code: unknown }).code === 'string') {
+    return (e as { code: string }).code;
+  }
+  return undefined;
+}
+
+const SYSTEM_ERRORS = util.getSystemErrorMap();
+
+/** 'permission denied (EACCES)' for a system error, the message otherwise: the path is already in the error's own text. */
+function reasonOf(e: unknown): string {
+  const code = errCode(e);
+  const errno = typeof e === 'object' && e !== null ? (e as { errno?: unknown }).errno : undefined;
+  const known = typeof errno === 'number' ? SYSTEM_ERRORS.get(errno) : undefined;
+  if (known) return `${known[1].toLowerCase()} (${known[0]})`;
+  if (code !== undefined) return code;
+  return e instanceof Error ? e.message : String(e);
+}
+
+/** Human form of a path for messages (non-UTF-8 bytes become U+FFFD; the data itself is never decoded). */
+function show(p: Buffer): string {
+  return p.toString('utf8');
+}
+
+/** `base/rel` for an absolute base, or base itself for the root ('' rel). */
+function join(base: Buffer, rel: Buffer): Buffer {
+  return rel.length ? Buffer.concat([base, SLASH, rel]) : base;
+}
+
+/** The relative path of `name` inside the directory at relative path `dir`. */
+function child(dir: Buffer, name: Buffer): Buffer {
+  return dir.length ? Buffer.concat([dir, SLASH, name]) : name;
+}
+
+function throwIfAborted(...signals: Array<AbortSignal | undefined>): void {
+  for (const s of signals) if (s?.aborted) throw new AbortedError();
+}
+
+function typeOf(mode: number): EntryType | undefined {
+  switch (mode & S_IFMT) {
+    case S_IFREG: return 'file';
+    case S_IFDIR: return 'dir';
+    case S_IFLNK: return 'symlink';
+    case S_IFCHR: return 'chr';
+    case S_IFBLK: return 'blk';
+    case S_IFIFO: return 'fifo';
+    case S_IFSOCK: return 'socket';
+    default: return undefined;
+  }
+}
+
+/** Splits a Linux dev_t (glibc's `gnu_dev_major`/`gnu_dev_minor` layout: 32-bit major and minor, interleaved). */
+export function splitDev(dev: bigint): { major: number; minor: number } {
+  const major = ((dev & 0x00000000000fff00n) >> 8n) | ((dev & 0xfffff00000000000n) >> 32n);
+  const minor = (dev & 0x00000000000000ffn) | ((dev & 0x00000ffffff00000n) >> 12n);
+  return { major: Number(major), minor: Number(minor) };
+}
+
+function readXattrs(abs: Buffer): Xattr[] {
+  let names: Buffer[];
+  try {
+    names = native().llistxattr(abs);
+  } catch (e) {
+    if (errCode(e) === 'ENOTSUP') return [];
+    throw new SourceReadError(show(abs), `cannot list xattrs: ${reasonOf(e)}`, { cause: e });
+  }
+  const out: Xattr[] = [];
+  for (const name of names.map((n) => n.toString()).sort()) {
+    try {
+      out.push({ name, value: native().lgetxattr(abs, name) });
+    } catch (e) {
+      // Removed between list and get: the file simply no longer has it.
+      if (errCode(e) === 'ENODATA') continue;
+      throw new SourceReadError(show(abs), `cannot read xattr '${name}': ${reasonOf(e)}`, { cause: e });
+    }
+  }
+  return out;
+}
+
+function sameContent(a: fs.BigIntStats, b: fs.BigIntStats): boolean {
+  return a.size === b.size && a.mtimeNs === b.mtimeNs && a.ctimeNs === b.ctimeNs;
+}
+
+function fileContent(abs: Buffer, st: fs.BigIntStats, outer: AbortSignal | undefined): FileContent {
+  const size = Number(st.size);
+  const where = show(abs);
+  return {
+    size,
+    cache: { key: `dir:${abs.toString('latin1')}`, signature: `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}` },
+    async *read(signal?: AbortSignal): AsyncGenerator<DataPiece> {
+      throwIfAborted(outer, signal);
+      let fd: number;
+      try {
+        fd = fs.openSync(abs, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+      } catch (e) {
+        // ELOOP: the file was replaced by a symlink after lstat.
+        if (errCode(e) === 'ELOOP') throw new SourceChangedError(where);
+        throw new SourceReadError(where, reasonOf(e), { cause: e });
+      }
+      try {
+        // The size and cache signature handed out came from lstat: the inode read must be that very one.
+        const before = fs.fstatSync(fd, { bigint: true });
+        if (before.dev !== st.dev || before.ino !== st.ino || !sameContent(before, st)) throw new SourceChangedError(where);
+        let extents: number[];
+        try {
+          extents = native().dataExtents(fd, size);
+        } catch (e) {
+          throw new SourceReadError(where, reasonOf(e), { cause: e });
+        }
+        for (let i = 0; i < extents.length; i += 2) {
+          const end = extents[i] + extents[i + 1];
+          for (let offset = extents[i]; offset < end;) {
+            throwIfAborted(outer, signal);
+            const data = Buffer.allocUnsafe(Math.min(end - offset, DEFAULT_READ_SIZE));
+            let filled = 0;
+            while (filled < data.length) {
+              let n: number;
+              try {
+                n = fs.readSync(fd, data, filled, data.length - filled, offset + filled);
+              } catch (e) {
+                throw new SourceReadError(where, reasonOf(e), { cause: e });
+              }
+              if (n === 0) throw new SourceChangedError(where); // truncated under us
+              filled += n;
+            }
+            yield { offset, data };
+            offset += data.length;
+          }
+        }
+        const after = fs.fstatSync(fd, { bigint: true });
+        if (!sameContent(after, st)) throw new SourceChangedError(where);
+      } finally {
+        fs.closeSync(fd);
+      }
+    },
+  };
+}
+
+/**
+ * Reads the directory tree at `root` as an image, losslessly: types, 12 mode bits, owners, ns mtimes, xattrs of every
+ * namespace, symlink targets, device numbers, hardlinks and file holes. Symlinks are never followed (only `root`
+ * itself may be one); mount points are crossed, as git and tar do. Paths are bytes, so non-UTF-8 names survive.
+ *
+ * Order: `''` (the root) first, then depth-first with each directory before its children, siblings sorted by name
+ * bytes. A second name of an inode is yielded as a `hardlink` entry pointing at the first.
+ *
+ * Throws (from `entries()` and `content.read()`): SourceReadError when `root` is not a directory or a path cannot
+ * be read or vanished; SourceChangedError when a file changed while it was read; AbortedError.
+ *
+ * @example
+ * for await (const e of openDirectory('/srv/rootfs').entries()) console.log(e.path.toString(), e.type);
+ */
+export function openDirectory(root: string, options: OpenDirectoryOptions = {}): ImageReader {
+  const description: SourceDescription = { format: 'dir', name: root };
+  const base = Buffer.from(path.resolve(root));
+  const outer = options.signal;
+
+  const lstat = (abs: Buffer): fs.BigIntStats => {
+    try {
+      return fs.lstatSync(abs, { bigint: true });
+    } catch (e) {
+      const reason = errCode(e) === 'ENOENT' ? 'vanished while the tree was being read' : reasonOf(e);
+      throw new SourceReadError(show(abs), reason, { cause: e });
+    }
+  };
+
+  const list = (abs: Buffer, st: fs.BigIntStats): Buffer[] => {
+    let names: Buffer[];
+    try {
+      names = fs.readdirSync(abs, { encoding: 'buffer' });
+    } catch (e) {
+      throw new SourceReadError(show(abs), reasonOf(e), { cause: e });
+    }
+    // readdir follows symlinks: make sure the directory was not swapped for one (or another directory) meanwhile.
+    const now = lstat(abs);
+    if (now.dev !== st.dev || now.ino !== st.ino) throw new SourceChangedError(show(abs));
+    return names.sort(Buffer.compare);
+  };
+
+  return {
+    description,
+    async *entries(signal?: AbortSignal): AsyncGenerator<ImageEntry> {
+      throwIfAborted(outer, signal);
+      let rootStat: fs.BigIntStats;
+      try {
+        rootStat = fs.statSync(base, { bigint: true });
+      } catch (e) {
+        throw new SourceReadError(root, reasonOf(e), { cause: e });
+      }
+      if (!rootStat.isDirectory()) throw new SourceReadError(root, 'not a directory');
+
+      const firstNames = new Map<string, Buffer>();
+      let total = 0;
+      const entryOf = (rel: Buffer, abs: Buffer, st: fs.BigIntStats): ImageEntry => {
+        const modeBits = Number(st.mode);
+        const type = typeOf(modeBits);
+        if (type === undefined) throw new UnsupportedInputError(show(abs), `unknown file type ${(modeBits & S_IFMT).toString(8)}`);
+        const entry: ImageEntry = {
+          path: rel, type, mode: modeBits & 0o7777, uid: Number(st.uid), gid: Number(st.gid), mtimeNs: st.mtimeNs,
+          xattrs: readXattrs(abs),
+        };
+        if (type !== 'dir' && st.nlink > 1n) {
+          const key = `${st.dev}:${st.ino}`;
+          const first = firstNames.get(key);
+          if (first !== undefined) return { ...entry, type: 'hardlink', linkTarget: first };
+          firstNames.set(key, rel);
+        }
+        switch (type) {
+          case 'file':
+            entry.content = fileContent(abs, st, outer);
+            total += entry.content.size;
+            break;
+          case 'symlink':
+            try {
+              entry.linkTarget = fs.readlinkSync(abs, { encoding: 'buffer' });
+            } catch (e) {
+              throw new SourceReadError(show(abs), reasonOf(e), { cause: e });
+            }
+            break;
+          case 'chr':
+          case 'blk':
+            entry.rdev = splitDev(st.rdev);
+            break;
+          default:
+            break;
+        }
+        return entry;
+      };
+
+      yield entryOf(EMPTY, base, rootStat);
+      const stack: Array<{ rel: Buffer; names: Buffer[]; next: number }> = [{ rel: EMPTY, names: list(base, rootStat), next: 0 }];
+      while (stack.length > 0) {
+        throwIfAborted(outer, signal);
+        const top = stack[stack.length - 1];
+        if (top.next >= top.names.length) {
+          stack.pop();
+          continue;
+        }
+        const rel = child(top.rel, top.names[top.next++]);
+        const abs = join(base, rel);
+        const st = lstat(abs);
+        const entry = entryOf(rel, abs, st);
+        yield entry;
+        if (entry.type === 'dir') stack.push({ rel, names: list(abs, st), next: 0 });
+      }
+      description.size = total;
+    },
+  };
+}
+
+/** Why `p` is not a safe relative image path, or undefined when it is. */
+function unsafeReason(p: Buffer): string | undefined {
+  if (p.includes(0)) return 'path contains a NUL byte';
+  let start = 0;
+  for (;;) {
+    const end = p.indexOf(0x2f, start);
+    const part = p.subarray(start, end < 0 ? p.length : end);
+    if (part.length === 0) return 'path has an empty component';
+    if (part.equals(DOT) || part.equals(DOTDOT)) return `path has a '${part.toString()}' component`;
+    if (end < 0) return undefined;
+    start = end + 1;
+  }
+}
+
+function parentOf(p: Buffer): Buffer {
+  const i = p.lastIndexOf(0x2f);
+  return i < 0 ? EMPTY : p.subarray(0, i);
+}
+
+interface PendingDir {
+  abs: Buffer;
+  mode: number;
+  mtimeNs: bigint;
+  /** Applied last, so that the writer's own children do not inherit ACLs the source children did not have. */
+  defaultAcl: Xattr[];
+}
+
+const DEFAULT_ACL = 'system.posix_acl_default';
+
+/**
+ * Writes entries into the directory `dest`, which must be missing (it is created) or empty. Every parent of an entry
+ * must be a directory this writer created, so a symlink in the image is never followed; files are created with
+ * O_EXCL|O_NOFOLLOW. Holes stay holes. Metadata order: owner → xattrs → mode → times (chown clears setuid and file
+ * capabilities); directory modes and times are set in `finish()`, deepest first.
+ *
+ * Owners, devices and trusted./security. xattrs that the process may not set (non-root, no CAP_MKNOD, no xattr
+ * support) become warnings returned by `finish()`, or CheckoutError when `strict`.
+ *
+ * Throws: DestinationNotEmptyError (at once) when `dest` exists and is not an empty directory; from `add()`,
+ * UnsafeInputError for a bad path, a parent that is not a created directory or a bad hardlink target, and
+ * CheckoutError for any other failure.
+ *
+ * @example
+ * const w = createDirectoryWriter('/tmp/out');
+ * for await (const e of openDirectory('/srv/rootfs').entries()) await w.add(e);
+ * const { warnings } = await w.finish();
+ */
+export function createDirectoryWriter(dest: string, options: DirectoryWriterOptions = {}): ImageWriter {
+  const destAbs = path.resolve(dest);
+  const base = Buffer.from(destAbs);
+  let createdDest = false;
+  try {
+    const st = fs.lstatSync(base);
+    if (!st.isDirectory() || fs.readdirSync(base).length > 0) throw new DestinationNotEmptyError(dest);
+  } catch (e) {
+    if (e instanceof VivaError) throw e;
+    if (errCode(e) !== 'ENOENT') throw new CheckoutError(dest, reasonOf(e), { cause: e });
+    try {
+      fs.mkdirSync(base, { recursive: true, mode: 0o700 });
+    } catch (e2) {
+      throw new CheckoutError(dest, reasonOf(e2), { cause: e2 });
+    }
+    createdDest = true;
+  }
+
+  const strict = options.strict === true;
+  const warnings: WriterWarning[] = [];
+  /** Relative paths (latin1 keys) of what this writer created: true for directories. */
+  const created = new Map<string, boolean>([['', true]]);
+  /** Non-directories that could not be created (warnings), so that their hardlinks are skipped too. */
+  const skipped = new Set<string>();
+  const dirs: PendingDir[] = [];
+  let rootSeen = false;
+
+  const key = (p: Buffer) => p.toString('latin1');
+  const fail = (abs: Buffer, e: unknown): VivaError =>
+    e instanceof VivaError ? e : new CheckoutError(show(abs), reasonOf(e), { cause: e });
+
+  /** Runs a privileged step; a permission failure becomes a warning (or CheckoutError if strict). Returns success. */
+  const privileged = (abs: Buffer, what: string, op: () => void, codes = PRIVILEGE_CODES): boolean => {
+    try {
+      op();
+      return true;
+    } catch (e) {
+      const code = errCode(e);
+      if (code === undefined || !codes.has(code)) throw fail(abs, e);
+      const message = `cannot ${what} (${code})`;
+      if (strict) throw new CheckoutError(show(abs), message, { cause: e });
+      warnings.push({ path: show(abs), message });
+      return false;
+    }
+  };
+
+  const run = <T>(abs: Buffer, op: () => T): T => {
+    try {
+      return op();
+    } catch (e) {
+      throw fail(abs, e);
+    }
+  };
+
+  const setOwner = (abs: Buffer, entry: ImageEntry) => {
+    privileged(abs, `set owner ${entry.uid}:${entry.gid}`, () => fs.lchownSync(abs, entry.uid, entry.gid),
+      new Set([...PRIVILEGE_CODES, 'EINVAL']));
+  };
+
+  const setXattrs = (abs: Buffer, xattrs: Xattr[]) => {
+    for (const x of xattrs) {
+      const value = Buffer.from(x.value.buffer, x.value.byteOffset, x.value.byteLength);
+      if (x.name.startsWith('trusted.') || x.name.startsWith('security.')) {
+        privileged(abs, `set xattr '${x.name}'`, () => native().lsetxattr(abs, x.name, value));
+      } else {
+        run(abs, () => native().lsetxattr(abs, x.name, value));
+      }
+    }
+  };
+
+  const setTimes = (abs: Buffer, mtimeNs: bigint) => {
+    const [sec, nsec] = splitNs(mtimeNs);
+    run(abs, () => native().utimens(abs, sec, nsec, sec, nsec));
+  };
+
+  const writeFile = async (abs: Buffer, entry: ImageEntry) => {
+    const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW } = fs.constants;
+    const fd = run(abs, () => fs.openSync(abs, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600));
+    try {
+      const content = entry.content;
+      const size = content?.size ?? 0;
+      if (content) {
+        let end = 0;
+        for await (const piece of content.read()) {
+          const { offset, data } = piece;
+          if (offset < end || offset + data.byteLength > size) {
+            throw new CheckoutError(show(abs), `data piece at offset ${offset} is out of order or beyond size ${size}`);
+          }
+          // Holes are never written: only the pieces, at their offsets; ftruncate below sets the length.
+          for (let done = 0; done < data.byteLength;) {
+            done += run(abs, () => fs.writeSync(fd, data, done, data.byteLength - done, offset + done));
+          }
+          end = offset + data.byteLength;
+        }
+      }
+      run(abs, () => fs.ftruncateSync(fd, size));
+    } finally {
+      fs.closeSync(fd);
+    }
+  };
+
+  const addHardlink = (abs: Buffer, entry: ImageEntry) => {
+    const target = entry.linkTarget;
+    if (!target) throw new UnsafeInputError(destAbs, show(entry.path), 'hardlink without a target');
+    const reason = target.length === 0 ? 'hardlink target is empty' : unsafeReason(target);
+    if (reason) throw new UnsafeInputError(destAbs, show(entry.path), `hardlink target '${show(target)}': ${reason}`);
+    if (skipped.has(key(target))) {
+      const message = `cannot link to '${show(target)}', which was not created`;
+      if (strict) throw new CheckoutError(show(abs), message);
+      warnings.push({ path: show(abs), message });
+      skipped.add(key(entry.path));
+      return false;
+    }
+    if (created.get(key(target)) !== false) {
+      throw new UnsafeInputError(destAbs, show(entry.path), `hardlink target '${show(target)}' is not a non-directory written earlier`);
+    }
+    run(abs, () => fs.linkSync(join(base, target), abs));
+    return true;
+  };
+
+  return {
+    async add(entry: ImageEntry): Promise<void> {
+      const rel = entry.path;
+      const mode = entry.mode & 0o7777;
+      if (rel.length === 0) {
+        if (entry.type !== 'dir') throw new UnsafeInputError(destAbs, "''", 'the root entry is not a directory');
+        if (rootSeen) throw new UnsafeInputError(destAbs, "''", 'duplicate entry');
+        rootSeen = true;
+        setOwner(base, entry);
+        setXattrs(base, entry.xattrs.filter((x) => x.name !== DEFAULT_ACL));
+        dirs.push({ abs: base, mode, mtimeNs: entry.mtimeNs, defaultAcl: entry.xattrs.filter((x) => x.name === DEFAULT_ACL) });
+        return;
+      }
+      const reason = unsafeReason(rel);
+      if (reason) throw new UnsafeInputError(destAbs, show(rel), reason);
+      if (created.has(key(rel)) || skipped.has(key(rel))) throw new UnsafeInputError(destAbs, show(rel), 'duplicate entry');
+      if (created.get(key(parentOf(rel))) !== true) throw new UnsafeInputError(destAbs, show(rel), 'parent is not a directory');
+      const abs = join(base, rel);
+
+      switch (entry.type) {
+        case 'dir':
+          // 0o700 until finish(): children still have to be written, and nobody else should enter meanwhile.
+          run(abs, () => fs.mkdirSync(abs, { mode: 0o700 }));
+          created.set(key(rel), true);
+          setOwner(abs, entry);
+          setXattrs(abs, entry.xattrs.filter((x) => x.name !== DEFAULT_ACL));
+          dirs.push({ abs, mode, mtimeNs: entry.mtimeNs, defaultAcl: entry.xattrs.filter((x) => x.name === DEFAULT_ACL) });
+          return;
+        case 'hardlink':
+          if (addHardlink(abs, entry)) created.set(key(rel), false);
+          return; // the inode already carries its metadata
+        case 'file':
+          await writeFile(abs, entry);
+          break;
+        case 'symlink':
+          if (!entry.linkTarget || entry.linkTarget.length === 0) throw new CheckoutError(show(abs), 'symlink without a target');
+          run(abs, () => fs.symlinkSync(entry.linkTarget as Buffer, abs));
+          break;
+        case 'chr':
+        case 'blk': {
+          const { major, minor } = entry.rdev ?? { major: 0, minor: 0 };
+          const type = entry.type === 'chr' ? S_IFCHR : S_IFBLK;
+          const what = `create ${entry.type === 'chr' ? 'character' : 'block'} device ${major}:${minor}`;
+          // Created 0o600 (chmod follows) so that no world-writable device node exists even for a moment.
+          if (!privileged(abs, what, () => native().mknod(abs, type | 0o600, major, minor))) {
+            skipped.add(key(rel));
+            return;
+          }
+          break;
+        }
+        case 'fifo':
+          run(abs, () => native().mknod(abs, S_IFIFO | 0o600, 0, 0));
+          break;
+        case 'socket':
+          run(abs, () => native().mksocket(abs));
+          break;
+        default:
+          throw new CheckoutError(show(abs), `unknown entry type '${String(entry.type)}'`);
+      }
+      created.set(key(rel), false);
+      setOwner(abs, entry);
+      setXattrs(abs, entry.xattrs);
+      if (entry.type !== 'symlink') run(abs, () => fs.chmodSync(abs, mode));
+      setTimes(abs, entry.mtimeNs);
+    },
+
+    async finish(): Promise<{ warnings: WriterWarning[] }> {
+      // Entries came parents-first, so the reverse is children-first: a read-only parent never blocks a child,
+      // and a child's metadata changes cannot disturb a parent's mtime afterwards.
+      for (let i = dirs.length - 1; i >= 0; i--) {
+        const d = dirs[i];
+        setXattrs(d.abs, d.defaultAcl);
+        run(d.abs, () => fs.chmodSync(d.abs, d.mode));
+        setTimes(d.abs, d.mtimeNs);
+      }
+      dirs.length = 0;
+      return { warnings: [...warnings] };
+    },
+
+    async abort(): Promise<void> {
+      if (createdDest) fs.rmSync(base, { recursive: true, force: true });
+    },
+  };
+}

@@ -1,0 +1,71 @@
+/**
+ * Blob records: how one file's content is stored. The blob's *id* is the sha256 of the content itself (what
+ * `sha256sum` prints); the record below is the stored value under that id and is not hashed.
+ * Encoding (docs/format.md §blob): header `blob\0` + version, size, form, then inline bytes or a segment list.
+ */
+import { Decoder, DecodeError, Encoder, decodeHeader, encodeHeader } from './codec.js';
+import { type Oid, OID_BYTES, bytesToOid, oidToBytes } from './oid.js';
+
+export const BLOB_VERSION = 1;
+
+/** Frozen form codes. */
+export const BLOB_INLINE = 0;
+export const BLOB_CHUNKED = 1;
+/** Frozen segment codes. */
+export const SEG_CHUNK = 0;
+export const SEG_ZERO = 1;
+
+export type Segment = { kind: 'chunk'; oid: Oid; length: number } | { kind: 'zero'; length: number };
+
+export type BlobRecord =
+  | { form: 'inline'; size: number; data: Buffer }
+  | { form: 'chunked'; size: number; segments: Segment[] };
+
+export function encodeBlob(rec: BlobRecord): Buffer {
+  const e = encodeHeader(new Encoder(), 'blob', BLOB_VERSION).uint(rec.size);
+  if (rec.form === 'inline') {
+    if (rec.data.length !== rec.size) throw new Error('inline blob size mismatch');
+    return e.u8(BLOB_INLINE).raw(rec.data).finish();
+  }
+  e.u8(BLOB_CHUNKED).uint(rec.segments.length);
+  let total = 0;
+  for (const s of rec.segments) {
+    total += s.length;
+    if (s.kind === 'chunk') e.u8(SEG_CHUNK).raw(oidToBytes(s.oid)).uint(s.length);
+    else e.u8(SEG_ZERO).uint(s.length);
+  }
+  if (total !== rec.size) throw new Error('chunked blob size mismatch');
+  return e.finish();
+}
+
+export function decodeBlob(buf: Uint8Array): BlobRecord {
+  const d = new Decoder(buf);
+  decodeHeader(d, 'blob', BLOB_VERSION);
+  const size = d.uint();
+  const form = d.u8();
+  if (form === BLOB_INLINE) {
+    const data = d.raw(buf.length - d.pos);
+    if (data.length !== size) throw new DecodeError('inline blob size mismatch', d.pos);
+    return { form: 'inline', size, data };
+  }
+  if (form !== BLOB_CHUNKED) throw new DecodeError(`unknown blob form ${form}`, d.pos - 1);
+  const n = d.uint();
+  if (n > buf.length) throw new DecodeError('segment count exceeds object size', d.pos);
+  const segments: Segment[] = [];
+  let total = 0;
+  for (let i = 0; i < n; i++) {
+    const k = d.u8();
+    if (k === SEG_CHUNK) {
+      const oid = bytesToOid(d.raw(OID_BYTES));
+      segments.push({ kind: 'chunk', oid, length: d.uint() });
+    } else if (k === SEG_ZERO) {
+      segments.push({ kind: 'zero', length: d.uint() });
+    } else {
+      throw new DecodeError(`unknown segment kind ${k}`, d.pos - 1);
+    }
+    total += segments[segments.length - 1]!.length;
+  }
+  d.expectEnd();
+  if (total !== size) throw new DecodeError('segments do not add up to the blob size', d.pos);
+  return { form: 'chunked', size, segments };
+}

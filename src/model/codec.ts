@@ -1,0 +1,150 @@
+/** Canonical binary encoding primitives shared by every object type: LEB128 varints, zigzag, length-prefixed bytes. */
+
+/** Grows as it is written; `finish()` returns the exact bytes. */
+export class Encoder {
+  private buf = Buffer.allocUnsafe(256);
+  private len = 0;
+
+  private ensure(n: number): void {
+    if (this.len + n <= this.buf.length) return;
+    let size = this.buf.length * 2;
+    while (size < this.len + n) size *= 2;
+    const next = Buffer.allocUnsafe(size);
+    this.buf.copy(next, 0, 0, this.len);
+    this.buf = next;
+  }
+
+  u8(v: number): this {
+    this.ensure(1);
+    this.buf[this.len++] = v;
+    return this;
+  }
+
+  /** Unsigned LEB128 of a non-negative safe integer. */
+  uint(v: number): this {
+    if (!Number.isSafeInteger(v) || v < 0) throw new RangeError(`cannot encode ${v} as an unsigned varint`);
+    this.ensure(10);
+    while (v >= 0x80) {
+      this.buf[this.len++] = (v % 0x80) | 0x80;
+      v = Math.floor(v / 0x80);
+    }
+    this.buf[this.len++] = v;
+    return this;
+  }
+
+  /** Zigzag + LEB128 of a signed bigint (used for ns timestamps, which exceed 2^53). */
+  sbig(v: bigint): this {
+    let z = v >= 0n ? v << 1n : ((-v) << 1n) - 1n;
+    this.ensure(20);
+    while (z >= 0x80n) {
+      this.buf[this.len++] = Number(z & 0x7fn) | 0x80;
+      z >>= 7n;
+    }
+    this.buf[this.len++] = Number(z);
+    return this;
+  }
+
+  raw(b: Uint8Array): this {
+    this.ensure(b.length);
+    this.buf.set(b, this.len);
+    this.len += b.length;
+    return this;
+  }
+
+  /** Length-prefixed bytes. */
+  bytes(b: Uint8Array): this {
+    return this.uint(b.length).raw(b);
+  }
+
+  str(s: string): this {
+    return this.bytes(Buffer.from(s, 'utf8'));
+  }
+
+  finish(): Buffer {
+    return Buffer.from(this.buf.subarray(0, this.len));
+  }
+}
+
+export class DecodeError extends Error {
+  constructor(message: string, readonly offset: number) {
+    super(`${message} at offset ${offset}`);
+  }
+}
+
+/** Reads what Encoder wrote; every read is bounds-checked and throws DecodeError on malformed input. */
+export class Decoder {
+  pos = 0;
+  constructor(private readonly buf: Uint8Array) {}
+
+  get done(): boolean {
+    return this.pos >= this.buf.length;
+  }
+
+  u8(): number {
+    if (this.pos >= this.buf.length) throw new DecodeError('unexpected end', this.pos);
+    return this.buf[this.pos++]!;
+  }
+
+  uint(): number {
+    let v = 0;
+    let mul = 1;
+    for (let i = 0; i < 8; i++) {
+      const b = this.u8();
+      v += (b & 0x7f) * mul;
+      if ((b & 0x80) === 0) {
+        if (!Number.isSafeInteger(v)) break;
+        if (i > 0 && b === 0) throw new DecodeError('non-canonical varint', this.pos - 1);
+        return v;
+      }
+      mul *= 0x80;
+    }
+    throw new DecodeError('varint out of range', this.pos);
+  }
+
+  sbig(): bigint {
+    let z = 0n;
+    let shift = 0n;
+    for (let i = 0; i < 12; i++) {
+      const b = this.u8();
+      z |= BigInt(b & 0x7f) << shift;
+      if ((b & 0x80) === 0) {
+        if (i > 0 && b === 0) throw new DecodeError('non-canonical varint', this.pos - 1);
+        return z & 1n ? -((z + 1n) >> 1n) : z >> 1n;
+      }
+      shift += 7n;
+    }
+    throw new DecodeError('varint out of range', this.pos);
+  }
+
+  raw(n: number): Buffer {
+    if (n < 0 || this.pos + n > this.buf.length) throw new DecodeError(`truncated (need ${n} bytes)`, this.pos);
+    const out = Buffer.from(this.buf.buffer, this.buf.byteOffset + this.pos, n);
+    this.pos += n;
+    return out;
+  }
+
+  bytes(): Buffer {
+    return this.raw(this.uint());
+  }
+
+  str(): string {
+    return this.bytes().toString('utf8');
+  }
+
+  expectEnd(): void {
+    if (!this.done) throw new DecodeError('trailing bytes', this.pos);
+  }
+}
+
+/** Writes the `kind\0version` header every encoded object starts with (as git's `tree <len>\0`). */
+export function encodeHeader(e: Encoder, kind: string, version: number): Encoder {
+  return e.raw(Buffer.from(kind + '\0', 'latin1')).u8(version);
+}
+
+export function decodeHeader(d: Decoder, kind: string, maxVersion: number): number {
+  const tag = d.raw(kind.length + 1);
+  if (tag.toString('latin1') !== kind + '\0') throw new DecodeError(`not a ${kind} object`, 0);
+  const version = d.u8();
+  if (version < 1 || version > maxVersion) throw new DecodeError(`unsupported ${kind} version ${version}`, kind.length + 1);
+  return version;
+}

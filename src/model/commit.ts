@@ -1,0 +1,123 @@
+/**
+ * Commit objects: an image version. Encoding (docs/format.md §commit): header `commit\0` + version, root kind + id,
+ * parents, author, time, tz, message, labels (sorted by key), source, derivation (empty until derived images exist).
+ */
+import { Decoder, DecodeError, Encoder, decodeHeader, encodeHeader } from './codec.js';
+import { type Oid, OID_BYTES, bytesToOid, hashBytes, oidToBytes } from './oid.js';
+
+export const COMMIT_VERSION = 1;
+
+/** Frozen root kinds. */
+export const ROOT_KIND_CODES = { tree: 1, disk: 2 } as const;
+export type RootKind = keyof typeof ROOT_KIND_CODES;
+
+export interface SourceInfo {
+  format: string;
+  size?: number;
+  name?: string;
+}
+
+export interface RootMeta {
+  mode: number;
+  uid: number;
+  gid: number;
+  mtimeNs: bigint;
+  xattrs: Array<{ name: string; value: Uint8Array }>;
+}
+
+export interface Commit {
+  rootKind: RootKind;
+  root: Oid;
+  parents: Oid[];
+  /** "Name <email>" */
+  author: string;
+  /** Seconds since the epoch. */
+  time: number;
+  /** Minutes east of UTC. */
+  tzOffset: number;
+  message: string;
+  /** Sorted by key, unique keys. */
+  labels: Array<[string, string]>;
+  source: SourceInfo;
+  /** Metadata of the image's root directory itself (a tree lists only its children). */
+  rootMeta?: RootMeta;
+  /** Opaque canonical derivation record (later issues); empty for plain commits. */
+  derivation?: Buffer;
+}
+
+export function encodeCommit(c: Commit): Buffer {
+  const e = encodeHeader(new Encoder(), 'commit', COMMIT_VERSION);
+  e.u8(ROOT_KIND_CODES[c.rootKind]).raw(oidToBytes(c.root));
+  e.uint(c.parents.length);
+  for (const p of c.parents) e.raw(oidToBytes(p));
+  e.str(c.author).sbig(BigInt(c.time)).sbig(BigInt(c.tzOffset)).str(c.message);
+  const labels = [...c.labels].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+  for (let i = 1; i < labels.length; i++) if (labels[i]![0] === labels[i - 1]![0]) throw new Error(`duplicate label '${labels[i]![0]}'`);
+  e.uint(labels.length);
+  for (const [k, v] of labels) e.str(k).str(v);
+  e.str(c.source.format).uint(c.source.size ?? 0).str(c.source.name ?? '');
+  if (c.rootMeta) {
+    const m = c.rootMeta;
+    e.u8(1).uint(m.mode & 0o7777).uint(m.uid).uint(m.gid).sbig(m.mtimeNs);
+    const xs = [...m.xattrs].sort((a, b) => Buffer.compare(Buffer.from(a.name), Buffer.from(b.name)));
+    e.uint(xs.length);
+    for (const x of xs) e.str(x.name).bytes(x.value);
+  } else {
+    e.u8(0);
+  }
+  e.bytes(c.derivation ?? Buffer.alloc(0));
+  return e.finish();
+}
+
+export function decodeCommit(buf: Uint8Array): Commit {
+  const d = new Decoder(buf);
+  decodeHeader(d, 'commit', COMMIT_VERSION);
+  const kc = d.u8();
+  const rootKind = (Object.keys(ROOT_KIND_CODES) as RootKind[]).find((k) => ROOT_KIND_CODES[k] === kc);
+  if (!rootKind) throw new DecodeError(`unknown root kind ${kc}`, d.pos - 1);
+  const root = bytesToOid(d.raw(OID_BYTES));
+  const np = d.uint();
+  if (np > 1024) throw new DecodeError('too many parents', d.pos);
+  const parents: Oid[] = [];
+  for (let i = 0; i < np; i++) parents.push(bytesToOid(d.raw(OID_BYTES)));
+  const author = d.str();
+  const time = Number(d.sbig());
+  const tzOffset = Number(d.sbig());
+  const message = d.str();
+  const nl = d.uint();
+  const labels: Array<[string, string]> = [];
+  for (let i = 0; i < nl; i++) labels.push([d.str(), d.str()]);
+  const format = d.str();
+  const size = d.uint();
+  const name = d.str();
+  let rootMeta: RootMeta | undefined;
+  const hasMeta = d.u8();
+  if (hasMeta === 1) {
+    const mode = d.uint();
+    const uid = d.uint();
+    const gid = d.uint();
+    const mtimeNs = d.sbig();
+    const nx = d.uint();
+    const xattrs: RootMeta['xattrs'] = [];
+    for (let i = 0; i < nx; i++) xattrs.push({ name: d.str(), value: Buffer.from(d.bytes()) });
+    rootMeta = { mode, uid, gid, mtimeNs, xattrs };
+  } else if (hasMeta !== 0) {
+    throw new DecodeError('bad root metadata flag', d.pos - 1);
+  }
+  const deriv = d.bytes();
+  d.expectEnd();
+  const c: Commit = { rootKind, root, parents, author, time, tzOffset, message, labels, source: { format, ...(size ? { size } : {}), ...(name ? { name } : {}) } };
+  if (rootMeta) c.rootMeta = rootMeta;
+  if (deriv.length) c.derivation = Buffer.from(deriv);
+  return c;
+}
+
+export function hashCommit(encoded: Uint8Array): Oid {
+  return hashBytes(encoded);
+}
+
+/** Parses "Name <email>"; returns undefined when malformed. */
+export function parseAuthor(s: string): { name: string; email: string } | undefined {
+  const m = /^([^<>\n]*?)\s*<([^<>\n]*)>$/.exec(s.trim());
+  return m ? { name: m[1]!, email: m[2]! } : undefined;
+}

@@ -1,0 +1,66 @@
+/** Ref names in the hierarchical namespace, validated with git's check-ref-format rules. No storage here. */
+import { InvalidRefNameError } from '../errors.js';
+
+export const HEADS = 'refs/heads/';
+export const TAGS = 'refs/tags/';
+export const REMOTES = 'refs/remotes/';
+export const HEAD = 'HEAD';
+export const DEFAULT_BRANCH = 'main';
+
+/** Why `name` breaks git's ref-name rules (git check-ref-format, with --allow-onelevel), or undefined. */
+export function refNameProblem(name: string): string | undefined {
+  if (name.length === 0) return 'empty name';
+  if (name === '@') return "'@' alone is reserved";
+  if (name.startsWith('/') || name.endsWith('/')) return "it starts or ends with '/'";
+  if (name.includes('//')) return "it contains '//'";
+  if (name.endsWith('.')) return "it ends with '.'";
+  if (name.includes('..')) return "it contains '..'";
+  if (name.includes('@{')) return "it contains '@{'";
+  // eslint-disable-next-line no-control-regex
+  if (/[\x00-\x20\x7f~^:?*[\\]/.test(name)) return 'it contains a space, a control character or one of ~ ^ : ? * [ \\';
+  for (const part of name.split('/')) {
+    if (part.startsWith('.')) return "a component starts with '.'";
+    if (part.endsWith('.lock')) return "a component ends with '.lock'";
+  }
+  if (Buffer.byteLength(name) > 1024) return 'it is longer than 1024 bytes';
+  return undefined;
+}
+
+export function assertRefName(name: string): string {
+  const p = refNameProblem(name);
+  if (p) throw new InvalidRefNameError(name, p);
+  return name;
+}
+
+/** `debian/12/base` → `refs/heads/debian/12/base` (validated). */
+export function branchRef(name: string): string {
+  if (name.startsWith(HEADS)) name = name.slice(HEADS.length);
+  assertRefName(name);
+  if (name === HEAD) throw new InvalidRefNameError(name, "'HEAD' is reserved");
+  return HEADS + name;
+}
+
+export function tagRef(name: string): string {
+  if (name.startsWith(TAGS)) name = name.slice(TAGS.length);
+  assertRefName(name);
+  return TAGS + name;
+}
+
+/** The short display name of a full ref (`refs/heads/x` → `x`, `refs/tags/v1` → `v1`, `refs/remotes/o/x` → `o/x`). */
+export function shortRefName(ref: string): string {
+  for (const p of [HEADS, TAGS, REMOTES]) if (ref.startsWith(p)) return ref.slice(p.length);
+  return ref;
+}
+
+/** Glob match for ref listing: `*` matches within a component, `**` across components, `?` one character. */
+export function refGlob(pattern: string): RegExp {
+  let re = '';
+  for (let i = 0; i < pattern.length; i++) {
+    const c = pattern[i]!;
+    if (c === '*' && pattern[i + 1] === '*') { re += '.*'; i++; }
+    else if (c === '*') re += '[^/]*';
+    else if (c === '?') re += '[^/]';
+    else re += c.replace(/[.+^${}()|[\]\\]/g, '\\$&');
+  }
+  return new RegExp(`^${re}$`);
+}

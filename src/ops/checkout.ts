@@ -1,0 +1,167 @@
+/**
+ * The checkout op: commit → tree walk → an image writer (directory or tar). Separate from commit, as in ostree.
+ * Streams content chunk by chunk; sparse holes stay holes; hardlink groups are relinked.
+ */
+import { AbortedError, CheckoutError, UsageError } from '../errors.js';
+import { createImageWriter, outputFormatForName, type OutputFormat } from '../formats/index.js';
+import type { DataPiece, ImageEntry, ImageWriter, WriterWarning } from '../formats/types.js';
+import type { Oid } from '../model/oid.js';
+import type { Hole, TreeEntry } from '../model/tree.js';
+import type { Repository } from '../store/repository.js';
+import { readBlobPieces, readTree } from '../store/typed.js';
+import type { ObjectReader } from '../store/object-store.js';
+import { splitPath } from './build-tree.js';
+import type { ProgressEvent } from './commit.js';
+import { normalizeImagePath, resolveEntry, resolveRevision, rootEntry } from './resolve.js';
+
+export const ZERO_PIECE = 1024 * 1024;
+
+export interface CheckoutOptions {
+  rev: string;
+  dest: string;
+  /** Only these image paths (with their parent directories); default: everything. */
+  paths?: string[];
+  /** Default: from the destination name (.tar, .tar.gz, .tar.zst, .tar.xz → tar), else dir. */
+  format?: OutputFormat;
+  /** Fail instead of warning when something cannot be recreated (owners, devices as non-root). */
+  strict?: boolean;
+  signal?: AbortSignal;
+  onProgress?: (e: ProgressEvent) => void;
+}
+
+export interface CheckoutResult {
+  commit: Oid;
+  tree: Oid;
+  dest: string;
+  format: OutputFormat;
+  files: number;
+  dirs: number;
+  bytes: number;
+  warnings: WriterWarning[];
+}
+
+/** Subtracts holes from [off, off+len): the sub-ranges that hold data. */
+function dataRanges(off: number, len: number, holes: Hole[] | undefined): Array<[number, number]> {
+  if (!holes || holes.length === 0) return [[off, len]];
+  const out: Array<[number, number]> = [];
+  let cur = off;
+  const end = off + len;
+  for (const h of holes) {
+    if (h.offset + h.length <= cur) continue;
+    if (h.offset >= end) break;
+    if (h.offset > cur) out.push([cur, h.offset - cur]);
+    cur = Math.max(cur, h.offset + h.length);
+    if (cur >= end) break;
+  }
+  if (cur < end) out.push([cur, end - cur]);
+  return out;
+}
+
+/** The data pieces of a file entry: blob content minus the entry's holes. */
+export async function* filePieces(objects: ObjectReader, entry: TreeEntry): AsyncIterable<DataPiece> {
+  if (!entry.oid) return;
+  for (const p of readBlobPieces(objects, entry.oid)) {
+    const len = p.data ? p.data.length : p.zeros!;
+    for (const [o, l] of dataRanges(p.offset, len, entry.holes)) {
+      if (p.data) {
+        yield { offset: o, data: p.data.subarray(o - p.offset, o - p.offset + l) };
+      } else {
+        for (let x = 0; x < l; x += ZERO_PIECE) yield { offset: o + x, data: Buffer.alloc(Math.min(ZERO_PIECE, l - x)) };
+      }
+    }
+  }
+}
+
+function join(a: Buffer, b: Buffer): Buffer {
+  return a.length ? Buffer.concat([a, Buffer.from('/'), b]) : b;
+}
+
+/**
+ * Materializes `rev` (or only `paths` of it) into `dest`: a new or empty directory, or a tar file.
+ * Locking: none (read-only; works while commits run).
+ * Throws: RevisionNotFoundError, PathNotFoundError, DestinationNotEmptyError, CheckoutError (strict mode).
+ *
+ * @example
+ * await checkout(repo, { rev: 'debian/12/base', dest: '/srv/rootfs' });
+ */
+export async function checkout(repo: Repository, options: CheckoutOptions): Promise<CheckoutResult> {
+  const format = options.format ?? outputFormatForName(options.dest);
+  if (format !== 'dir' && format !== 'tar') throw new UsageError(`unknown output format '${String(format)}'`);
+  const r = resolveRevision(repo, options.rev);
+  const objects = repo.store;
+  // Resolve selected paths first: a bad path fails before anything is written.
+  const selected = (options.paths ?? []).map((p) => {
+    const path = normalizeImagePath(p);
+    return resolveEntry(repo, r.oid, r.commit, path, options.rev);
+  });
+  const writer: ImageWriter = createImageWriter(options.dest, format, { strict: options.strict });
+  const stats = { files: 0, dirs: 0, bytes: 0 };
+  const linked = new Map<string, Buffer>();
+  const emitted = new Set<string>();
+
+  const toImageEntry = (path: Buffer, e: TreeEntry): ImageEntry => {
+    const base = { path, mode: e.mode, uid: e.uid, gid: e.gid, mtimeNs: e.mtimeNs, xattrs: e.xattrs };
+    switch (e.type) {
+      case 'file':
+        return { ...base, type: 'file', content: { size: e.size, read: () => filePieces(objects, e) } };
+      case 'symlink':
+        return { ...base, type: 'symlink', linkTarget: e.linkTarget ?? Buffer.alloc(0) };
+      case 'chr':
+      case 'blk':
+        return { ...base, type: e.type, rdev: e.rdev ?? { major: 0, minor: 0 } };
+      default:
+        return { ...base, type: e.type };
+    }
+  };
+
+  const emit = async (path: Buffer, e: TreeEntry) => {
+    if (options.signal?.aborted) throw new AbortedError();
+    const key = path.toString('latin1');
+    if (emitted.has(key)) return;
+    emitted.add(key);
+    if (e.hardlink && e.type !== 'dir') {
+      const g = e.hardlink.toString('latin1');
+      const first = linked.get(g);
+      if (first) {
+        await writer.add({ path, type: 'hardlink', mode: e.mode, uid: e.uid, gid: e.gid, mtimeNs: e.mtimeNs, xattrs: e.xattrs, linkTarget: first });
+        return;
+      }
+      linked.set(g, path);
+    }
+    await writer.add(toImageEntry(path, e));
+    if (e.type === 'dir') stats.dirs++;
+    if (e.type === 'file') { stats.files++; stats.bytes += e.size; }
+    options.onProgress?.({ phase: 'checkout', files: stats.files, bytes: stats.bytes });
+  };
+
+  const walk = async (path: Buffer, e: TreeEntry): Promise<void> => {
+    await emit(path, e);
+    if (e.type !== 'dir' || !e.oid) return;
+    for (const child of readTree(objects, e.oid).entries) await walk(join(path, child.name), child);
+  };
+
+  try {
+    if (selected.length === 0) {
+      await walk(Buffer.alloc(0), rootEntry(r.commit));
+    } else {
+      await emit(Buffer.alloc(0), rootEntry(r.commit));
+      for (const s of selected) {
+        // Parent directories first, with their own metadata from the image.
+        const parts = splitPath(s.path);
+        for (let i = 1; i < parts.length; i++) {
+          const pp = Buffer.from(parts.slice(0, i).map((x) => x.toString('latin1')).join('/'), 'latin1');
+          await emit(pp, resolveEntry(repo, r.oid, r.commit, pp, options.rev).entry);
+        }
+        await walk(s.path, s.entry);
+      }
+    }
+    const { warnings } = await writer.finish();
+    return { commit: r.oid, tree: r.commit.root, dest: options.dest, format, ...stats, warnings };
+  } catch (e) {
+    await writer.abort().catch(() => undefined);
+    if (e instanceof Error && !(e as { code?: string }).code?.startsWith('ERR_') && (e as NodeJS.ErrnoException).syscall) {
+      throw new CheckoutError(options.dest, (e as Error).message, { cause: e });
+    }
+    throw e;
+  }
+}

@@ -1,0 +1,49 @@
+/** The gc op: remove every object that no ref, HEAD or reflog entry reaches. */
+import { RepositoryCorruptError } from '../errors.js';
+import { objectKey, type ObjectKind } from '../store/object-store.js';
+import type { Repository } from '../store/repository.js';
+import { rootCommits, walkReachable } from './reachable.js';
+
+export interface GcOptions {
+  dryRun?: boolean;
+}
+
+export interface GcResult {
+  removed: number;
+  removedBytes: number;
+  kept: number;
+  dryRun: boolean;
+}
+
+/**
+ * Marks from every root, then deletes what is unmarked — all in one LMDB write transaction.
+ * Locking: exclusive. It refuses with RepositoryLockedError while another live writer session (a commit) exists,
+ * and commits that start meanwhile wait for its transaction, so gc never deletes what a concurrent commit
+ * writes or has found by dedup. Sessions of dead processes (kill -9) are cleared.
+ * Throws RepositoryCorruptError when a reachable object is missing (run fsck): deleting then could lose more.
+ */
+export function gc(repo: Repository, options: GcOptions = {}): GcResult {
+  return repo.withExclusive(() => {
+    const { reachable, problems } = walkReachable(repo, rootCommits(repo));
+    if (problems.length) throw new RepositoryCorruptError(`${problems[0]!.kind} ${problems[0]!.oid}`, `${problems[0]!.problem}; run 'viva fsck' (gc did nothing)`);
+    const doomed: Array<{ kind: ObjectKind; oid: string; size: number }> = [];
+    let kept = 0;
+    for (const o of repo.store.listAllObjects()) {
+      if (reachable.has(`${o.kind}:${o.oid}`)) kept++;
+      else doomed.push({ kind: o.kind, oid: o.oid, size: o.storedSize });
+    }
+    let removedBytes = 0;
+    for (const d of doomed) {
+      removedBytes += d.size;
+      if (!options.dryRun) repo.store.objects.removeSync(objectKey(d.kind, d.oid));
+    }
+    if (!options.dryRun) {
+      const stale: string[] = [];
+      for (const { key, value } of repo.store.statCache.getRange({})) {
+        if (!reachable.has(`blob:${(value as { oid: string }).oid}`)) stale.push(key as string);
+      }
+      for (const k of stale) repo.store.statCache.removeSync(k);
+    }
+    return { removed: doomed.length, removedBytes, kept, dryRun: options.dryRun ?? false };
+  });
+}

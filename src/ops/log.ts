@@ -1,0 +1,65 @@
+/** The log op: commits reachable from a revision, newest first (by time, then id), as plain data. */
+import type { Commit } from '../model/commit.js';
+import type { Oid } from '../model/oid.js';
+import type { Repository } from '../store/repository.js';
+import { readCommit } from '../store/typed.js';
+import { resolveRevision } from './resolve.js';
+
+export interface LogEntry {
+  id: Oid;
+  parents: Oid[];
+  author: string;
+  /** ISO 8601 with the commit's timezone offset. */
+  date: string;
+  time: number;
+  message: string;
+  labels: Record<string, string>;
+  root: Oid;
+  rootKind: string;
+  source: Commit['source'];
+}
+
+export interface LogOptions {
+  rev?: string;
+  maxCount?: number;
+  /** Follow only first parents. */
+  firstParent?: boolean;
+}
+
+export function isoDate(time: number, tzOffset: number): string {
+  const d = new Date((time + tzOffset * 60) * 1000);
+  const sign = tzOffset >= 0 ? '+' : '-';
+  const a = Math.abs(tzOffset);
+  return `${d.toISOString().slice(0, 19)}${sign}${String(Math.floor(a / 60)).padStart(2, '0')}:${String(a % 60).padStart(2, '0')}`;
+}
+
+export function toLogEntry(id: Oid, c: Commit): LogEntry {
+  return {
+    id, parents: c.parents, author: c.author, date: isoDate(c.time, c.tzOffset), time: c.time, message: c.message,
+    labels: Object.fromEntries(c.labels), root: c.root, rootKind: c.rootKind, source: c.source,
+  };
+}
+
+/**
+ * Walks history from `rev` (default HEAD). Locking: none.
+ * @example const entries = log(repo, { rev: 'debian/12/base', maxCount: 10 });
+ */
+export function log(repo: Repository, options: LogOptions = {}): LogEntry[] {
+  const start = resolveRevision(repo, options.rev ?? 'HEAD');
+  const out: LogEntry[] = [];
+  const seen = new Set<Oid>([start.oid]);
+  const queue: Array<{ oid: Oid; c: Commit }> = [{ oid: start.oid, c: start.commit }];
+  const max = options.maxCount ?? Infinity;
+  while (queue.length && out.length < max) {
+    queue.sort((a, b) => b.c.time - a.c.time || (a.oid < b.oid ? -1 : 1));
+    const { oid, c } = queue.shift()!;
+    out.push(toLogEntry(oid, c));
+    const parents = options.firstParent ? c.parents.slice(0, 1) : c.parents;
+    for (const p of parents) {
+      if (seen.has(p)) continue;
+      seen.add(p);
+      queue.push({ oid: p, c: readCommit(repo.store, p) });
+    }
+  }
+  return out;
+}

@@ -1,0 +1,90 @@
+/** The ls and cat ops: entries of an image directory with their metadata, and one file's content. */
+import { UsageError } from '../errors.js';
+import type { Oid } from '../model/oid.js';
+import type { TreeEntry } from '../model/tree.js';
+import type { Repository } from '../store/repository.js';
+import { readTree } from '../store/typed.js';
+import { filePieces } from './checkout.js';
+import { resolveSpec } from './resolve.js';
+
+export interface LsEntry {
+  /** Path relative to the image root (as UTF-8 text; `pathHex` holds the exact bytes when they are not UTF-8). */
+  path: string;
+  pathHex?: string;
+  type: TreeEntry['type'];
+  mode: string;
+  uid: number;
+  gid: number;
+  size: number;
+  mtimeNs: string;
+  oid?: Oid;
+  linkTarget?: string;
+  rdev?: { major: number; minor: number };
+  xattrs?: Record<string, string>;
+  hardlink?: string;
+  holes?: number;
+}
+
+export interface LsOptions {
+  /** `REV[:path]`. */
+  spec: string;
+  recursive?: boolean;
+}
+
+function isUtf8(b: Buffer): boolean {
+  return Buffer.from(b.toString('utf8'), 'utf8').equals(b);
+}
+
+export function describeEntry(path: Buffer, e: TreeEntry): LsEntry {
+  const out: LsEntry = {
+    path: path.toString('utf8'), type: e.type, mode: e.mode.toString(8).padStart(4, '0'), uid: e.uid, gid: e.gid,
+    size: e.size, mtimeNs: e.mtimeNs.toString(),
+  };
+  if (!isUtf8(path)) out.pathHex = path.toString('hex');
+  if (e.oid) out.oid = e.oid;
+  if (e.linkTarget) out.linkTarget = e.linkTarget.toString('utf8');
+  if (e.rdev) out.rdev = e.rdev;
+  if (e.xattrs.length) out.xattrs = Object.fromEntries(e.xattrs.map((x) => [x.name, Buffer.from(x.value).toString('base64')]));
+  if (e.hardlink) out.hardlink = e.hardlink.toString('utf8');
+  if (e.holes?.length) out.holes = e.holes.length;
+  return out;
+}
+
+/**
+ * Lists a directory of an image (or the single entry a path names), recursively with `recursive`.
+ * Locking: none. Throws RevisionNotFoundError, PathNotFoundError.
+ */
+export function ls(repo: Repository, options: LsOptions): LsEntry[] {
+  const r = resolveSpec(repo, options.spec);
+  const out: LsEntry[] = [];
+  const walk = (dirPath: Buffer, oid: Oid) => {
+    for (const e of readTree(repo.store, oid).entries) {
+      const p = dirPath.length ? Buffer.concat([dirPath, Buffer.from('/'), e.name]) : e.name;
+      out.push(describeEntry(p, e));
+      if (options.recursive && e.type === 'dir' && e.oid) walk(p, e.oid);
+    }
+  };
+  if (r.entry.type === 'dir' && r.entry.oid) walk(r.path, r.entry.oid);
+  else out.push(describeEntry(r.path, r.entry));
+  return out;
+}
+
+/**
+ * Streams the content of the file `REV:path` (holes as zeros). Symlinks yield their target.
+ * Throws UsageError for directories and special files.
+ */
+export async function* cat(repo: Repository, spec: string): AsyncIterable<Uint8Array> {
+  const r = resolveSpec(repo, spec);
+  if (r.entry.type === 'symlink') {
+    yield r.entry.linkTarget ?? Buffer.alloc(0);
+    return;
+  }
+  if (r.entry.type !== 'file') throw new UsageError(`'${spec}' is a ${r.entry.type}, not a file`);
+  let pos = 0;
+  for await (const p of filePieces(repo.store, { ...r.entry, holes: undefined })) {
+    if (p.offset > pos) yield Buffer.alloc(p.offset - pos);
+    yield p.data;
+    pos = p.offset + p.data.length;
+  }
+  if (pos < r.entry.size) yield Buffer.alloc(r.entry.size - pos);
+}

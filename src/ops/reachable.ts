@@ -1,0 +1,81 @@
+/** Reachability walk shared by fsck and gc: every object the refs, HEAD and reflogs reach. */
+import type { Oid } from '../model/oid.js';
+import { listReflogOids, listRefs, resolveRef } from '../store/refs.js';
+import type { ObjectKind } from '../store/object-store.js';
+import type { Repository } from '../store/repository.js';
+import { readBlobRecord, readCommit, readTree } from '../store/typed.js';
+import { HEAD } from '../model/ref.js';
+
+export interface ReachProblem {
+  kind: ObjectKind | 'ref';
+  oid: string;
+  problem: string;
+}
+
+export interface ReachResult {
+  /** `${kind}:${oid}` of every reachable object that exists. */
+  reachable: Set<string>;
+  problems: ReachProblem[];
+}
+
+/** Roots: every ref, HEAD, and (unless `refsOnly`) every oid a reflog names. */
+export function rootCommits(repo: Repository, refsOnly = false): Array<{ oid: Oid; from: string }> {
+  const roots: Array<{ oid: Oid; from: string }> = listRefs(repo.store, '').map((r) => ({ oid: r.oid, from: r.ref }));
+  const head = resolveRef(repo.store, HEAD);
+  if (head) roots.push({ oid: head, from: HEAD });
+  if (!refsOnly) for (const oid of listReflogOids(repo.store)) roots.push({ oid, from: 'reflog' });
+  return roots;
+}
+
+/**
+ * Marks everything reachable; missing or undecodable objects become problems (the walk goes on around them).
+ * Hardlink groups are checked for consistency (every member has the same type and content).
+ */
+export function walkReachable(repo: Repository, roots: Array<{ oid: Oid; from: string }>): ReachResult {
+  const store = repo.store;
+  const reachable = new Set<string>();
+  const problems: ReachProblem[] = [];
+  const fail = (kind: ObjectKind, oid: string, problem: string) => problems.push({ kind, oid, problem });
+  const has = (kind: ObjectKind, oid: Oid, via: string): boolean => {
+    const k = `${kind}:${oid}`;
+    if (reachable.has(k)) return false;
+    if (!store.hasObject(kind, oid)) { fail(kind, oid, `missing (referenced by ${via})`); reachable.add(k); return false; }
+    reachable.add(k);
+    return true;
+  };
+  const blob = (oid: Oid, via: string) => {
+    if (!has('blob', oid, via)) return;
+    try {
+      const rec = readBlobRecord(store, oid);
+      if (rec.form === 'chunked') for (const s of rec.segments) if (s.kind === 'chunk') has('chunk', s.oid, `blob ${oid}`);
+    } catch (e) { fail('blob', oid, (e as Error).message); }
+  };
+  const tree = (oid: Oid, via: string) => {
+    if (!has('tree', oid, via)) return;
+    let t;
+    try { t = readTree(store, oid); } catch (e) { fail('tree', oid, (e as Error).message); return; }
+    const groups = new Map<string, string>();
+    for (const e of t.entries) {
+      if (e.type === 'dir' && e.oid) tree(e.oid, `tree ${oid}`);
+      if (e.type === 'file' && e.oid) blob(e.oid, `tree ${oid}`);
+      if (e.hardlink) {
+        const sig = `${e.type}:${e.oid ?? ''}:${e.linkTarget?.toString('hex') ?? ''}`;
+        const g = e.hardlink.toString('latin1');
+        const prev = groups.get(g);
+        if (prev !== undefined && prev !== sig) fail('tree', oid, `hardlink group '${e.hardlink.toString('utf8')}' has members with different content`);
+        groups.set(g, sig);
+      }
+    }
+  };
+  const stack = roots.map((r) => ({ oid: r.oid, via: r.from }));
+  while (stack.length) {
+    const { oid, via } = stack.pop()!;
+    if (!has('commit', oid, via)) continue;
+    let c;
+    try { c = readCommit(store, oid); } catch (e) { fail('commit', oid, (e as Error).message); continue; }
+    if (c.rootKind === 'tree') tree(c.root, `commit ${oid}`);
+    else has('disk', c.root, `commit ${oid}`);
+    for (const p of c.parents) stack.push({ oid: p, via: `commit ${oid}` });
+  }
+  return { reachable, problems };
+}

@@ -1,0 +1,132 @@
+/**
+ * Revision syntax as git's: full or unique-prefix ids, HEAD, branch and tag names, full ref names, `REV~N`, `REV^`,
+ * `REV^N`, and `REV:path` for one entry of the image.
+ */
+import { AmbiguousRevisionError, PathNotFoundError, RevisionNotFoundError, UsageError } from '../errors.js';
+import type { Commit } from '../model/commit.js';
+import { MIN_PREFIX, type Oid, isOid } from '../model/oid.js';
+import { HEAD, HEADS, REMOTES, TAGS } from '../model/ref.js';
+import { type TreeEntry, findEntry } from '../model/tree.js';
+import { resolveRefChain } from '../store/refs.js';
+import type { Repository } from '../store/repository.js';
+import { readCommit, readTree } from '../store/typed.js';
+import { splitPath } from './build-tree.js';
+
+export interface ResolvedRevision {
+  oid: Oid;
+  commit: Commit;
+  /** The full ref name when the revision named one directly. */
+  ref?: string;
+}
+
+/** Candidate full ref names for a short name, in git's order (rev-parse: refs/<n>, tags, heads, remotes). */
+export function refCandidates(name: string): string[] {
+  if (name === HEAD) return [HEAD];
+  if (name.startsWith('refs/')) return [name];
+  return [TAGS + name, HEADS + name, REMOTES + name, `${REMOTES}${name}/HEAD`];
+}
+
+/** Resolves the part before any `~`/`^` suffix. */
+function resolveBase(repo: Repository, base: string, whole: string): { oid: Oid; ref?: string } {
+  const store = repo.store;
+  for (const cand of refCandidates(base)) {
+    const r = resolveRefChain(store, cand);
+    if (r?.oid) return { oid: r.oid, ref: r.ref };
+    if (r && cand === HEAD) throw new RevisionNotFoundError(whole, `HEAD points at the unborn branch '${r.ref.replace(HEADS, '')}', which has no commits yet:`);
+  }
+  if (/^[0-9a-f]+$/i.test(base) && base.length >= MIN_PREFIX) {
+    const hex = base.toLowerCase();
+    if (isOid(hex) && store.hasObject('commit', hex)) return { oid: hex };
+    const found: Oid[] = [];
+    for (const oid of store.listObjects('commit', hex)) {
+      found.push(oid);
+      if (found.length > 8) break;
+    }
+    if (found.length === 1) return { oid: found[0]! };
+    if (found.length > 1) throw new AmbiguousRevisionError(base, found);
+  }
+  throw new RevisionNotFoundError(whole);
+}
+
+/**
+ * Resolves a revision (without `:path`) to a commit. Throws RevisionNotFoundError, AmbiguousRevisionError.
+ * @example resolveRevision(repo, 'debian/12/base~2')
+ */
+export function resolveRevision(repo: Repository, rev: string): ResolvedRevision {
+  if (rev.includes(':')) throw new UsageError(`'${rev}' names a path; a commit is expected here`);
+  const m = /^(.*?)((?:[~^]\d*)*)$/.exec(rev);
+  const base = m?.[1] ?? rev;
+  const suffix = m?.[2] ?? '';
+  if (!base) throw new RevisionNotFoundError(rev);
+  const start = resolveBase(repo, base, rev);
+  let oid = start.oid;
+  let c = readCommit(repo.store, oid);
+  const ops = suffix.match(/[~^]\d*/g) ?? [];
+  for (const op of ops) {
+    const n = op.length > 1 ? Number(op.slice(1)) : 1;
+    if (op[0] === '~') {
+      for (let i = 0; i < n; i++) {
+        const p = c.parents[0];
+        if (!p) throw new RevisionNotFoundError(rev, 'not enough ancestors for');
+        oid = p;
+        c = readCommit(repo.store, oid);
+      }
+    } else if (n > 0) {
+      const p = c.parents[n - 1];
+      if (!p) throw new RevisionNotFoundError(rev, `no parent ${n} in`);
+      oid = p;
+      c = readCommit(repo.store, oid);
+    }
+  }
+  return { oid, commit: c, ...(ops.length === 0 && start.ref ? { ref: start.ref } : {}) };
+}
+
+export interface ResolvedEntry {
+  commitOid: Oid;
+  commit: Commit;
+  /** Image path ('' = root). */
+  path: Buffer;
+  /** The entry; for the root a synthetic dir entry built from the commit's root metadata. */
+  entry: TreeEntry;
+}
+
+/** Splits `REV:path` (a missing `:path` means the root). */
+export function splitRevPath(spec: string): { rev: string; path: string } {
+  const i = spec.indexOf(':');
+  if (i < 0) return { rev: spec, path: '' };
+  return { rev: spec.slice(0, i) || HEAD, path: spec.slice(i + 1) };
+}
+
+/** Normalises a user-given image path ('/etc//passwd/' → 'etc/passwd'). */
+export function normalizeImagePath(p: string | Buffer): Buffer {
+  const b = typeof p === 'string' ? Buffer.from(p, 'utf8') : p;
+  const parts = splitPath(b).filter((x) => x.length > 0 && !(x.length === 1 && x[0] === 0x2e));
+  return Buffer.from(parts.map((x) => x.toString('latin1')).join('/'), 'latin1');
+}
+
+export function rootEntry(c: Commit): TreeEntry {
+  const m = c.rootMeta;
+  return {
+    name: Buffer.alloc(0), type: 'dir', mode: m?.mode ?? 0o755, uid: m?.uid ?? 0, gid: m?.gid ?? 0, mtimeNs: m?.mtimeNs ?? 0n,
+    size: 0, xattrs: m?.xattrs ?? [], oid: c.root,
+  };
+}
+
+/** Looks a path up in a commit's tree. Throws PathNotFoundError. */
+export function resolveEntry(repo: Repository, commitOid: Oid, commit: Commit, path: Buffer, revForErrors: string): ResolvedEntry {
+  let entry = rootEntry(commit);
+  for (const part of splitPath(path)) {
+    if (entry.type !== 'dir' || !entry.oid) throw new PathNotFoundError(path.toString('utf8'), revForErrors);
+    const next = findEntry(readTree(repo.store, entry.oid), part);
+    if (!next) throw new PathNotFoundError(path.toString('utf8'), revForErrors);
+    entry = next;
+  }
+  return { commitOid, commit, path, entry };
+}
+
+/** Resolves `REV[:path]` to an entry. */
+export function resolveSpec(repo: Repository, spec: string): ResolvedEntry {
+  const { rev, path } = splitRevPath(spec);
+  const r = resolveRevision(repo, rev);
+  return resolveEntry(repo, r.oid, r.commit, normalizeImagePath(path), rev);
+}

@@ -1,0 +1,30 @@
+/** The show op: one commit with its metadata and a summary of its image. */
+import type { Repository } from '../store/repository.js';
+import { readTree } from '../store/typed.js';
+import { type LogEntry, toLogEntry } from './log.js';
+import { resolveRevision } from './resolve.js';
+
+export interface ShowResult extends LogEntry {
+  tree: string;
+  rootMeta?: { mode: string; uid: number; gid: number; mtimeNs: string };
+  /** Number of entries in the root directory. */
+  rootEntries: number;
+  refs: string[];
+}
+
+/** Locking: none. Throws RevisionNotFoundError. */
+export function show(repo: Repository, rev = 'HEAD'): ShowResult {
+  const r = resolveRevision(repo, rev);
+  const c = r.commit;
+  const refs: string[] = [];
+  for (const { key, value } of repo.store.refs.getRange({})) {
+    if ((value as { oid?: string }).oid === r.oid) refs.push(key as string);
+  }
+  return {
+    ...toLogEntry(r.oid, c),
+    tree: c.root,
+    ...(c.rootMeta ? { rootMeta: { mode: c.rootMeta.mode.toString(8).padStart(4, '0'), uid: c.rootMeta.uid, gid: c.rootMeta.gid, mtimeNs: c.rootMeta.mtimeNs.toString() } } : {}),
+    rootEntries: c.rootKind === 'tree' ? readTree(repo.store, c.root).entries.length : 0,
+    refs,
+  };
+}

@@ -1,0 +1,80 @@
+/** Object kinds, role interfaces for reading and writing objects (restic-style narrow interfaces), stored-value codec. */
+import { Compressor, Decompressor } from 'zstd-napi';
+import type { Oid } from '../model/oid.js';
+
+/** Frozen: the first key byte of every object in the `objects` database. */
+export const OBJECT_KINDS = { chunk: 1, blob: 2, tree: 3, commit: 4, disk: 5 } as const;
+export type ObjectKind = keyof typeof OBJECT_KINDS;
+export const KIND_BY_CODE = Object.fromEntries(Object.entries(OBJECT_KINDS).map(([k, v]) => [v, k])) as Record<number, ObjectKind>;
+
+/** Frozen: the first byte of every stored value. */
+export const CODEC_RAW = 0;
+export const CODEC_ZSTD = 1;
+
+export const DEFAULT_ZSTD_LEVEL = 3;
+/** Values below this many bytes are not worth a compression attempt. */
+export const MIN_COMPRESS_SIZE = 64;
+
+export interface ObjectReader {
+  hasObject(kind: ObjectKind, oid: Oid): boolean;
+  /** Decoded (decompressed) bytes; throws ObjectNotFoundError. */
+  readObject(kind: ObjectKind, oid: Oid): Buffer;
+  /** Decoded bytes or undefined when missing. */
+  tryReadObject(kind: ObjectKind, oid: Oid): Buffer | undefined;
+}
+
+export interface ObjectWriter {
+  hasObject(kind: ObjectKind, oid: Oid): boolean;
+  /** Queues `data` under `oid` (compressed when it helps); becomes durable at the next `flush()`. Returns stored size. */
+  writeObject(kind: ObjectKind, oid: Oid, data: Uint8Array): number;
+  /** Queues an already encoded stored value (codec byte + payload), e.g. from another repository. */
+  writeStoredObject(kind: ObjectKind, oid: Oid, stored: Uint8Array): void;
+  flush(): void;
+}
+
+export type ObjectStore = ObjectReader & ObjectWriter;
+
+export function objectKey(kind: ObjectKind, oid: Oid): Buffer {
+  const k = Buffer.allocUnsafe(33);
+  k[0] = OBJECT_KINDS[kind];
+  k.write(oid, 1, 'hex');
+  return k;
+}
+
+let compressor: Compressor | undefined;
+let compressorLevel = -1;
+let decompressor: Decompressor | undefined;
+
+/** codec byte + zstd payload, or codec byte + raw bytes when compression does not shrink the value. */
+export function encodeStored(data: Uint8Array, level = DEFAULT_ZSTD_LEVEL): Buffer {
+  if (data.length >= MIN_COMPRESS_SIZE) {
+    if (!compressor || compressorLevel !== level) {
+      compressor = new Compressor();
+      compressor.setParameters({ compressionLevel: level });
+      compressorLevel = level;
+    }
+    const z = compressor.compress(data);
+    if (z.length + 1 < data.length) {
+      const out = Buffer.allocUnsafe(z.length + 1);
+      out[0] = CODEC_ZSTD;
+      z.copy(out, 1);
+      return out;
+    }
+  }
+  const out = Buffer.allocUnsafe(data.length + 1);
+  out[0] = CODEC_RAW;
+  out.set(data, 1);
+  return out;
+}
+
+/** Inverse of encodeStored; throws Error on an unknown codec or a corrupt zstd frame. */
+export function decodeStored(stored: Uint8Array): Buffer {
+  if (stored.length === 0) throw new Error('empty stored value');
+  const payload = stored.subarray(1);
+  if (stored[0] === CODEC_RAW) return Buffer.from(payload);
+  if (stored[0] === CODEC_ZSTD) {
+    decompressor ??= new Decompressor();
+    return decompressor.decompress(payload);
+  }
+  throw new Error(`unknown codec ${stored[0]}`);
+}

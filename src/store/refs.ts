@@ -1,0 +1,143 @@
+/**
+ * Refs and reflogs: reading, listing by prefix, and compare-and-swap updates that move refs and append reflog
+ * entries in one LMDB transaction (serialised across processes by LMDB's writer lock).
+ */
+import { RefConflictError, RefExistsError, RefNotFoundError, RepositoryCorruptError } from '../errors.js';
+import { isOid, type Oid } from '../model/oid.js';
+import type { LmdbStore } from './lmdb-store.js';
+
+export interface RefValue {
+  oid?: Oid;
+  /** Symbolic ref (HEAD → refs/heads/main). */
+  symref?: string;
+}
+
+export interface ReflogEntry {
+  old: Oid | null;
+  new: Oid | null;
+  who: string;
+  /** Seconds since the epoch. */
+  time: number;
+  message: string;
+}
+
+export interface RefUpdate {
+  ref: string;
+  /** null deletes the ref. */
+  newOid: Oid | null;
+  /** undefined: no check; null: the ref must not exist; an oid: the ref must hold exactly it. */
+  expectedOld?: Oid | null;
+  message: string;
+}
+
+const MAX_SYMREF_DEPTH = 5;
+
+export function readRef(store: LmdbStore, ref: string): RefValue | undefined {
+  return store.refs.get(ref) as RefValue | undefined;
+}
+
+/** Follows symbolic refs; returns the final ref name and its oid (undefined for an unborn branch). */
+export function resolveRefChain(store: LmdbStore, ref: string): { ref: string; oid?: Oid } | undefined {
+  let name = ref;
+  for (let i = 0; i < MAX_SYMREF_DEPTH; i++) {
+    const v = readRef(store, name);
+    if (!v) return i === 0 ? undefined : { ref: name };
+    if (v.symref) { name = v.symref; continue; }
+    if (!v.oid || !isOid(v.oid)) throw new RepositoryCorruptError(`ref '${name}'`, 'malformed value');
+    return { ref: name, oid: v.oid };
+  }
+  throw new RepositoryCorruptError(`ref '${ref}'`, 'symbolic ref loop');
+}
+
+export function resolveRef(store: LmdbStore, ref: string): Oid | undefined {
+  return resolveRefChain(store, ref)?.oid;
+}
+
+/** Refs (not symbolic ones) whose name starts with `prefix`, in name order. */
+export function listRefs(store: LmdbStore, prefix = 'refs/'): Array<{ ref: string; oid: Oid }> {
+  const out: Array<{ ref: string; oid: Oid }> = [];
+  for (const { key, value } of store.refs.getRange({ start: prefix })) {
+    const k = key as string;
+    if (!k.startsWith(prefix)) break;
+    const v = value as RefValue;
+    if (v.oid) out.push({ ref: k, oid: v.oid });
+  }
+  return out;
+}
+
+export function setSymbolicRef(store: LmdbStore, ref: string, target: string): void {
+  store.env.transactionSync(() => { store.refs.putSync(ref, { symref: target }); });
+}
+
+function appendReflog(store: LmdbStore, ref: string, entry: ReflogEntry): void {
+  let seq = 0;
+  for (const key of store.reflog.getKeys({ start: [ref, Number.MAX_SAFE_INTEGER], end: [ref, -1], reverse: true, limit: 1 })) {
+    seq = ((key as [string, number])[1]) + 1;
+  }
+  store.reflog.putSync([ref, seq], entry);
+}
+
+/**
+ * Applies all updates atomically: every expectation is checked first inside the write transaction, then every
+ * ref moves and gets a reflog entry. Objects must already be durable (LmdbStore.flush) before this is called.
+ * Throws RefConflictError when a ref does not hold its expected value (nothing changes then).
+ */
+export function updateRefs(store: LmdbStore, updates: RefUpdate[], who: string, time = Math.floor(Date.now() / 1000)): void {
+  store.env.transactionSync(() => {
+    const olds: Array<Oid | null> = [];
+    for (const u of updates) {
+      const cur = readRef(store, u.ref);
+      const curOid = cur?.oid ?? null;
+      if (u.expectedOld !== undefined && u.expectedOld !== curOid) throw new RefConflictError(u.ref, u.expectedOld, curOid);
+      olds.push(curOid);
+    }
+    updates.forEach((u, i) => {
+      if (u.newOid === null) {
+        store.refs.removeSync(u.ref);
+        for (const key of store.reflog.getKeys({ start: [u.ref, -1], end: [u.ref, Number.MAX_SAFE_INTEGER] })) store.reflog.removeSync(key);
+      } else {
+        store.refs.putSync(u.ref, { oid: u.newOid });
+        appendReflog(store, u.ref, { old: olds[i]!, new: u.newOid, who, time, message: u.message });
+      }
+    });
+  });
+}
+
+/** Renames a ref with its reflog; fails if `to` exists (unless force) or `from` does not. */
+export function renameRef(store: LmdbStore, from: string, to: string, who: string, force = false): void {
+  store.env.transactionSync(() => {
+    const cur = readRef(store, from);
+    if (!cur?.oid) throw new RefNotFoundError(from);
+    if (!force && readRef(store, to)) throw new RefExistsError(to);
+    const entries: Array<[unknown, ReflogEntry]> = [];
+    for (const { key, value } of store.reflog.getRange({ start: [from, -1], end: [from, Number.MAX_SAFE_INTEGER] })) entries.push([key, value as ReflogEntry]);
+    for (const [k] of entries) store.reflog.removeSync(k as any);
+    for (const key of store.reflog.getKeys({ start: [to, -1], end: [to, Number.MAX_SAFE_INTEGER] })) store.reflog.removeSync(key);
+    store.refs.removeSync(from);
+    store.refs.putSync(to, { oid: cur.oid });
+    entries.forEach(([, e], i) => store.reflog.putSync([to, i], e));
+    store.reflog.putSync([to, entries.length], { old: cur.oid, new: cur.oid, who, time: Math.floor(Date.now() / 1000), message: `renamed ${from} to ${to}` });
+    // Symbolic refs that pointed at the old name follow it (git does this for HEAD).
+    for (const { key, value } of store.refs.getRange({})) {
+      if ((value as RefValue).symref === from) store.refs.putSync(key as string, { symref: to });
+    }
+  });
+}
+
+/** Reflog of a ref, newest first. */
+export function readReflog(store: LmdbStore, ref: string): ReflogEntry[] {
+  const out: ReflogEntry[] = [];
+  for (const { value } of store.reflog.getRange({ start: [ref, Number.MAX_SAFE_INTEGER], end: [ref, -1], reverse: true })) {
+    out.push(value as ReflogEntry);
+  }
+  return out;
+}
+
+/** Every oid any reflog entry names (gc keeps them). */
+export function* listReflogOids(store: LmdbStore): Iterable<Oid> {
+  for (const { value } of store.reflog.getRange({})) {
+    const e = value as ReflogEntry;
+    if (e.old) yield e.old;
+    if (e.new) yield e.new;
+  }
+}

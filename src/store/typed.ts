@@ -1,0 +1,50 @@
+/** Typed object reads: decode commits, trees and blob records from the store, turning decode failures into corruption errors. */
+import { RepositoryCorruptError } from '../errors.js';
+import { type BlobRecord, decodeBlob } from '../model/blob.js';
+import { type Commit, decodeCommit } from '../model/commit.js';
+import type { Oid } from '../model/oid.js';
+import { type Tree, decodeTree } from '../model/tree.js';
+import type { ObjectReader } from './object-store.js';
+
+function decode<T>(what: string, oid: Oid, fn: () => T): T {
+  try {
+    return fn();
+  } catch (e) {
+    throw new RepositoryCorruptError(`${what} ${oid}`, (e as Error).message);
+  }
+}
+
+/** Throws ObjectNotFoundError or RepositoryCorruptError. */
+export function readCommit(objects: ObjectReader, oid: Oid): Commit {
+  const buf = objects.readObject('commit', oid);
+  return decode('commit', oid, () => decodeCommit(buf));
+}
+
+export function readTree(objects: ObjectReader, oid: Oid): Tree {
+  const buf = objects.readObject('tree', oid);
+  return decode('tree', oid, () => decodeTree(buf));
+}
+
+export function readBlobRecord(objects: ObjectReader, oid: Oid): BlobRecord {
+  const buf = objects.readObject('blob', oid);
+  return decode('blob', oid, () => decodeBlob(buf));
+}
+
+/** Streams a blob's content in pieces (chunks are read one at a time: constant memory). Holes come as zero runs. */
+export function* readBlobPieces(objects: ObjectReader, oid: Oid): Iterable<{ offset: number; data?: Buffer; zeros?: number }> {
+  const rec = readBlobRecord(objects, oid);
+  if (rec.form === 'inline') {
+    yield { offset: 0, data: rec.data };
+    return;
+  }
+  let off = 0;
+  for (const s of rec.segments) {
+    if (s.kind === 'zero') yield { offset: off, zeros: s.length };
+    else {
+      const data = objects.readObject('chunk', s.oid);
+      if (data.length !== s.length) throw new RepositoryCorruptError(`chunk ${s.oid}`, `length ${data.length}, blob ${oid} expects ${s.length}`);
+      yield { offset: off, data };
+    }
+    off += s.length;
+  }
+}
