@@ -17,6 +17,19 @@ export function formatBytes(n: number): string {
   return `${i === 0 ? n : n.toFixed(1)} ${u[i]}`;
 }
 
+/**
+ * oclif's parse errors span several lines ("The following error occurred:\n  Missing required flag message",
+ * "Parsing --max-count \n\tExpected an integer ...", "Missing 1 required arg:\nsource  ..."): keep what names the
+ * problem, on one line, without the "See more help" trailer or colours.
+ */
+export function oclifMessageLine(message: string): string {
+  // eslint-disable-next-line no-control-regex
+  const first = message.replace(/\x1b\[[0-9;]*m/g, '').split(/\n\s*\n/)[0] ?? '';
+  const lines = first.split('\n').map((l) => l.replace(/\s+/g, ' ').trim()).filter((l) => l && !/^See more help with/.test(l));
+  if (lines.length > 1 && /^The following errors? occurred:$/.test(lines[0]!)) lines.shift();
+  return lines.reduce((acc, l) => (acc ? `${acc}${acc.endsWith(':') ? ' ' : ': '}${l}` : l), '').replace(/:$/, '');
+}
+
 export abstract class RepoCommand extends Command {
   static override enableJsonFlag = true;
   static override baseFlags = {
@@ -67,7 +80,7 @@ export abstract class RepoCommand extends Command {
     if (err.oclif) {
       // oclif's own parse errors (unknown flag, missing argument): exit 2 with its message.
       if (err.oclif.exit === 0) return undefined;
-      process.stderr.write(`error: ${err.message.split('\n')[0]}\nSee '${this.config.bin} ${this.id ?? ''} --help'.\n`);
+      process.stderr.write(`error: ${oclifMessageLine(err.message)}\nSee '${this.config.bin} ${this.id ?? ''} --help'.\n`);
       process.exitCode = err.oclif.exit ?? EXIT.USAGE;
       return undefined;
     }

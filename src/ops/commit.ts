@@ -11,6 +11,8 @@ import { readRef, resolveRef, setSymbolicRef, updateRefs } from '../store/refs.j
 import type { Repository } from '../store/repository.js';
 import { TreeBuilder, showPath } from './build-tree.js';
 import { ContentError, storeContent } from './store-content.js';
+import { BackgroundWriter } from '../store/background-writer.js';
+import type { ObjectWriter } from '../store/object-store.js';
 
 /** A cached file must be older than this when recorded, so a same-tick rewrite cannot hide behind an equal mtime (git's "racy clean"). */
 export const RACY_WINDOW_NS = 2_000_000_000n;
@@ -98,6 +100,9 @@ export async function commit(repo: Repository, options: CommitOptions): Promise<
   }
 
   repo.beginSession('commit');
+  const background = BackgroundWriter.available() ? new BackgroundWriter(store) : undefined;
+  const writer: ObjectWriter = background ?? store;
+  const before = { ...store.written };
   const builder = new TreeBuilder(sourceName);
   const useCache = options.statCache ?? true;
   const startNs = BigInt(Date.now()) * 1_000_000n;
@@ -124,9 +129,7 @@ export async function commit(repo: Repository, options: CommitOptions): Promise<
       }
       if (!stored) {
         try {
-          const s = await storeContent(store, c, options.signal);
-          storedBytes += s.storedBytes;
-          stored = s;
+          stored = await storeContent(writer, c, options.signal);
         } catch (e) {
           if (e instanceof ContentError) throw new CorruptInputError(sourceName, `'${showPath(entry.path)}'`, e.message);
           throw e;
@@ -140,7 +143,7 @@ export async function commit(repo: Repository, options: CommitOptions): Promise<
       bytes += stored.size;
       options.onProgress?.({ phase: 'commit', files, bytes, path: showPath(entry.path) });
     }
-    const written = builder.write(store);
+    const written = builder.write(writer);
     const root = builder.rootMeta();
     const c: Commit = {
       rootKind: 'tree',
@@ -156,15 +159,15 @@ export async function commit(repo: Repository, options: CommitOptions): Promise<
     };
     const enc = encodeCommit(c);
     const oid = hashCommit(enc);
-    store.writeObject('commit', oid, enc);
+    writer.writeObject('commit', oid, enc);
     // Objects first (durable), then the ref in its own transaction.
-    store.flush();
+    await writer.flush();
+    storedBytes = background ? background.written.bytes : store.written.bytes - before.bytes;
     updateRefs(store, [{ ref, newOid: oid, expectedOld: parent, message: `commit${parent ? '' : ' (initial)'}: ${firstLine(options.message)}` }], author);
     if (readRef(store, HEAD)?.symref !== ref) setSymbolicRef(store, HEAD, ref);
     if (cacheUpdates.length) {
       store.env.transactionSync(() => { for (const [k, v] of cacheUpdates) store.statCache.putSync(k, v); });
     }
-    storedBytes += enc.length;
     return {
       commit: oid, tree: written.oid, branch: ref, parent, files: written.files, dirs: written.dirs, bytes: written.bytes,
       storedBytes, cachedFiles, source: reader.description,
@@ -174,6 +177,7 @@ export async function commit(repo: Repository, options: CommitOptions): Promise<
     store.discardPending();
     throw e;
   } finally {
+    await background?.close();
     repo.endSession();
   }
 }

@@ -17,8 +17,6 @@ export interface StoredContent {
   oid: Oid;
   size: number;
   holes: Hole[];
-  /** Bytes of new stored (compressed) objects written for this file. */
-  storedBytes: number;
   /** Number of chunks that were already present (dedup). */
   dedupChunks: number;
 }
@@ -43,7 +41,6 @@ export async function storeContent(objects: ObjectWriter, content: FileContent, 
   const holes: Hole[] = [];
   let chunker = new Chunker();
   let pos = 0;
-  let storedBytes = 0;
   let dedupChunks = 0;
   // The first chunk is held back: a file that turns out to be a single chunk is stored inline in its blob record.
   let held: Uint8Array | undefined;
@@ -52,7 +49,7 @@ export async function storeContent(objects: ObjectWriter, content: FileContent, 
   const writeChunk = (c: Uint8Array) => {
     const oid = hashBytes(c);
     if (objects.hasObject('chunk', oid)) dedupChunks++;
-    else storedBytes += objects.writeObject('chunk', oid, c);
+    else objects.writeObject('chunk', oid, c);
     segments.push({ kind: 'chunk', oid, length: c.length });
   };
   const emit = (chunks: Uint8Array[]) => {
@@ -84,13 +81,14 @@ export async function storeContent(objects: ObjectWriter, content: FileContent, 
     hash.update(piece.data);
     emit(chunker.push(piece.data));
     pos += piece.data.length;
+    await objects.drain();
   }
   if (pos < content.size) hole(content.size - pos);
   emit(chunker.end());
   const oid = hash.digest('hex');
   if (objects.hasObject('blob', oid)) {
     // Same content stored before (whole-file dedup); a held chunk is not needed.
-    return { oid, size: content.size, holes, storedBytes, dedupChunks };
+    return { oid, size: content.size, holes, dedupChunks };
   }
   let record: Buffer;
   if (holes.length === 0 && chunkCount <= 1) {
@@ -99,8 +97,8 @@ export async function storeContent(objects: ObjectWriter, content: FileContent, 
     if (held) writeChunk(held);
     record = encodeBlob({ form: 'chunked', size: content.size, segments: mergeZeros(segments) });
   }
-  storedBytes += objects.writeObject('blob', oid, record);
-  return { oid, size: content.size, holes, storedBytes, dedupChunks };
+  objects.writeObject('blob', oid, record);
+  return { oid, size: content.size, holes, dedupChunks };
 }
 
 function mergeZeros(segs: Segment[]): Segment[] {

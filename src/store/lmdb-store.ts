@@ -77,12 +77,18 @@ export class LmdbStore implements ObjectStore {
     return v;
   }
 
+  /** Queues an object; returns its stored (encoded) size. */
   writeObject(kind: ObjectKind, oid: Oid, data: Uint8Array): number {
     const stored = encodeStored(data, this.zstdLevel);
     this.writeStoredObject(kind, oid, stored);
     return stored.length;
   }
 
+  drain(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  /** Queues an already encoded stored value (codec byte + payload), e.g. from another repository. */
   writeStoredObject(kind: ObjectKind, oid: Oid, stored: Uint8Array): void {
     const k = objectKey(kind, oid);
     const ks = k.toString('latin1');

@@ -24,12 +24,14 @@ export interface ObjectReader {
 }
 
 export interface ObjectWriter {
+  /** True when the object is stored or already queued by this writer. */
   hasObject(kind: ObjectKind, oid: Oid): boolean;
-  /** Queues `data` under `oid` (compressed when it helps); becomes durable at the next `flush()`. Returns stored size. */
-  writeObject(kind: ObjectKind, oid: Oid, data: Uint8Array): number;
-  /** Queues an already encoded stored value (codec byte + payload), e.g. from another repository. */
-  writeStoredObject(kind: ObjectKind, oid: Oid, stored: Uint8Array): void;
-  flush(): void;
+  /** Queues `data` under `oid` (compressed when it helps); it becomes durable at the next `flush()`. */
+  writeObject(kind: ObjectKind, oid: Oid, data: Uint8Array): void;
+  /** Waits while too much is queued (backpressure); writers that never queue resolve at once. */
+  drain(): Promise<void>;
+  /** Makes everything queued durable. */
+  flush(): void | Promise<void>;
 }
 
 export type ObjectStore = ObjectReader & ObjectWriter;

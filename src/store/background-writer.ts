@@ -1,0 +1,142 @@
+/**
+ * An ObjectWriter that hands compression and LMDB writes to one worker thread (both cores work during a commit:
+ * this thread reads, chunks and hashes; the worker compresses and writes). Bounded: at most MAX_INFLIGHT batches.
+ */
+import { Worker } from 'node:worker_threads';
+import os from 'node:os';
+import type { Oid } from '../model/oid.js';
+import type { LmdbStore } from './lmdb-store.js';
+import { KIND_BY_CODE, OBJECT_KINDS, type ObjectKind, type ObjectWriter } from './object-store.js';
+
+export const DEFAULT_WORKER_BATCH = 8 * 1024 * 1024;
+export const MAX_INFLIGHT = 4;
+
+type Reply = { type: 'ack' | 'flushed' | 'closed' | 'error'; id: number; objects?: number; bytes?: number; message?: string };
+
+export class BackgroundWriter implements ObjectWriter {
+  /** Started on the first full batch: small commits (re-commits through the stat cache) never pay for a thread. */
+  private worker?: Worker;
+  private readonly sent = new Set<string>();
+  private buf = new ArrayBuffer(DEFAULT_WORKER_BATCH);
+  private used = 0;
+  private items: Array<[number, string, number, number]> = [];
+  private nextId = 0;
+  private readonly waiting = new Map<number, { resolve: (r: Reply) => void; reject: (e: Error) => void }>();
+  private inflight = 0;
+  private failure?: Error;
+  private wakers: Array<() => void> = [];
+  /** Objects and stored bytes the worker newly wrote (known after flush). */
+  written = { objects: 0, bytes: 0 };
+
+  constructor(private readonly store: LmdbStore) {}
+
+  private startWorker(): Worker {
+    const self = import.meta.url;
+    const url = new URL(self.endsWith('.ts') ? './write-worker.ts' : './write-worker.js', self);
+    const worker = new Worker(url, { workerData: { path: this.store.path, zstdLevel: this.store.zstdLevel } });
+    this.worker = worker;
+    worker.on('message', (r: Reply) => {
+      const w = this.waiting.get(r.id);
+      this.waiting.delete(r.id);
+      if (r.type === 'error') {
+        this.failure = new Error(`object writer failed: ${r.message}`);
+        w?.reject(this.failure);
+        return;
+      }
+      w?.resolve(r);
+    });
+    worker.on('error', (e) => this.failAll(e));
+    worker.on('exit', (code) => { if (code !== 0) this.failAll(new Error(`object writer exited with code ${code}`)); });
+    return worker;
+  }
+
+  /** True when a worker pays off: more than one core. */
+  static available(): boolean {
+    return (os.availableParallelism?.() ?? os.cpus().length) > 1;
+  }
+
+  private failAll(e: Error): void {
+    this.failure = e;
+    for (const w of this.waiting.values()) w.reject(e);
+    this.waiting.clear();
+  }
+
+  private request(msg: object, transfer: ArrayBuffer[] = []): Promise<Reply> {
+    if (this.failure) return Promise.reject(this.failure);
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.waiting.set(id, { resolve, reject });
+      (this.worker ?? this.startWorker()).postMessage({ ...msg, id }, transfer);
+    });
+  }
+
+  hasObject(kind: ObjectKind, oid: Oid): boolean {
+    return this.sent.has(kind + oid) || this.store.hasObject(kind, oid);
+  }
+
+  writeObject(kind: ObjectKind, oid: Oid, data: Uint8Array): void {
+    if (this.failure) throw this.failure;
+    const k = kind + oid;
+    if (this.sent.has(k)) return;
+    this.sent.add(k);
+    if (this.used + data.length > this.buf.byteLength) {
+      this.send();
+      if (data.length > this.buf.byteLength) this.buf = new ArrayBuffer(data.length);
+    }
+    new Uint8Array(this.buf, this.used, data.length).set(data);
+    this.items.push([OBJECT_KINDS[kind], oid, this.used, data.length]);
+    this.used += data.length;
+  }
+
+  private send(): void {
+    if (this.items.length === 0) return;
+    const buf = this.buf;
+    const items = this.items;
+    this.buf = new ArrayBuffer(DEFAULT_WORKER_BATCH);
+    this.used = 0;
+    this.items = [];
+    this.inflight++;
+    const done = () => {
+      this.inflight--;
+      const w = this.wakers;
+      this.wakers = [];
+      for (const f of w) f();
+    };
+    this.request({ type: 'batch', buf, items }, [buf]).then(done, done);
+  }
+
+  async drain(): Promise<void> {
+    if (this.failure) throw this.failure;
+    if (this.used >= DEFAULT_WORKER_BATCH / 2) this.send();
+    while (this.inflight >= MAX_INFLIGHT) {
+      await new Promise<void>((r) => this.wakers.push(r));
+      if (this.failure) throw this.failure;
+    }
+  }
+
+  /** Sends what is queued and waits until the worker has committed everything durably. */
+  async flush(): Promise<void> {
+    if (!this.worker) {
+      // Everything fits in one batch: write it on this thread.
+      const before = this.store.written.bytes;
+      const objects = this.store.written.objects;
+      const buf = Buffer.from(this.buf);
+      for (const [code, oid, off, len] of this.items) this.store.writeObject(KIND_BY_CODE[code]!, oid, buf.subarray(off, off + len));
+      this.items = [];
+      this.used = 0;
+      this.store.flush();
+      this.written = { objects: this.store.written.objects - objects, bytes: this.store.written.bytes - before };
+      return;
+    }
+    this.send();
+    const r = await this.request({ type: 'flush' });
+    this.written = { objects: r.objects ?? 0, bytes: r.bytes ?? 0 };
+  }
+
+  /** Stops the worker; queued but unflushed objects are dropped. */
+  async close(): Promise<void> {
+    if (!this.worker) return;
+    if (!this.failure) await this.request({ type: 'close' }).catch(() => undefined);
+    await this.worker.terminate();
+  }
+}

@@ -1,0 +1,36 @@
+/**
+ * Worker thread of BackgroundWriter: compresses (zstd) and writes objects into the same LMDB environment, so that
+ * the main thread only reads, chunks and hashes. Messages: batch → ack, flush → flushed (durable), close.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { LmdbStore } from './lmdb-store.js';
+import { KIND_BY_CODE } from './object-store.js';
+
+export interface BatchMessage {
+  type: 'batch';
+  id: number;
+  buf: ArrayBuffer;
+  /** [kind code, oid hex, offset, length] */
+  items: Array<[number, string, number, number]>;
+}
+
+const port = parentPort!;
+const store = new LmdbStore(workerData.path as string, { zstdLevel: workerData.zstdLevel as number });
+
+port.on('message', (msg: BatchMessage | { type: 'flush' | 'close'; id: number }) => {
+  try {
+    if (msg.type === 'batch') {
+      const buf = Buffer.from(msg.buf);
+      for (const [code, oid, off, len] of msg.items) store.writeObject(KIND_BY_CODE[code]!, oid, buf.subarray(off, off + len));
+      port.postMessage({ type: 'ack', id: msg.id });
+    } else if (msg.type === 'flush') {
+      store.flush();
+      port.postMessage({ type: 'flushed', id: msg.id, objects: store.written.objects, bytes: store.written.bytes });
+    } else if (msg.type === 'close') {
+      store.discardPending();
+      void store.close().then(() => port.postMessage({ type: 'closed', id: msg.id }));
+    }
+  } catch (e) {
+    port.postMessage({ type: 'error', id: msg.id, message: (e as Error).message, stack: (e as Error).stack });
+  }
+});
