@@ -3,6 +3,7 @@
 export class VivaError extends Error {
   static readonly code: string = 'ERR_VIVA';
   readonly code: string = VivaError.code;
+  override readonly name: string = 'VivaError';
   constructor(message: string, readonly data: Record<string, unknown> = {}, options?: ErrorOptions) {
     super(message, options);
   }

@@ -71,6 +71,8 @@ export class DecodeError extends Error {
   }
 }
 
+const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
 /** Reads what Encoder wrote; every read is bounds-checked and throws DecodeError on malformed input. */
 export class Decoder {
   pos = 0;
@@ -127,8 +129,15 @@ export class Decoder {
     return this.raw(this.uint());
   }
 
+  /** Length-prefixed UTF-8; invalid UTF-8 is refused, since decoding it lossily would re-encode to other bytes. */
   str(): string {
-    return this.bytes().toString('utf8');
+    const at = this.pos;
+    const b = this.bytes();
+    try {
+      return UTF8.decode(b);
+    } catch {
+      throw new DecodeError('invalid UTF-8 string', at);
+    }
   }
 
   expectEnd(): void {

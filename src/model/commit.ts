@@ -45,13 +45,18 @@ export interface Commit {
   derivation?: Buffer;
 }
 
+/** Label key order (the encoder sorts by it, the decoder insists on it). */
+function compareKeys(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
 export function encodeCommit(c: Commit): Buffer {
   const e = encodeHeader(new Encoder(), 'commit', COMMIT_VERSION);
   e.u8(ROOT_KIND_CODES[c.rootKind]).raw(oidToBytes(c.root));
   e.uint(c.parents.length);
   for (const p of c.parents) e.raw(oidToBytes(p));
   e.str(c.author).sbig(BigInt(c.time)).sbig(BigInt(c.tzOffset)).str(c.message);
-  const labels = [...c.labels].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+  const labels = [...c.labels].sort((a, b) => compareKeys(a[0], b[0]));
   for (let i = 1; i < labels.length; i++) if (labels[i]![0] === labels[i - 1]![0]) throw new Error(`duplicate label '${labels[i]![0]}'`);
   e.uint(labels.length);
   for (const [k, v] of labels) e.str(k).str(v);
@@ -86,7 +91,12 @@ export function decodeCommit(buf: Uint8Array): Commit {
   const message = d.str();
   const nl = d.uint();
   const labels: Array<[string, string]> = [];
-  for (let i = 0; i < nl; i++) labels.push([d.str(), d.str()]);
+  for (let i = 0; i < nl; i++) {
+    const at = d.pos;
+    const label: [string, string] = [d.str(), d.str()];
+    if (i > 0 && compareKeys(labels[i - 1]![0], label[0]) >= 0) throw new DecodeError('labels not sorted or duplicated', at);
+    labels.push(label);
+  }
   const format = d.str();
   const size = d.uint();
   const name = d.str();
@@ -94,12 +104,21 @@ export function decodeCommit(buf: Uint8Array): Commit {
   const hasMeta = d.u8();
   if (hasMeta === 1) {
     const mode = d.uint();
+    if (mode > 0o7777) throw new DecodeError('mode out of range', d.pos);
     const uid = d.uint();
     const gid = d.uint();
     const mtimeNs = d.sbig();
     const nx = d.uint();
     const xattrs: RootMeta['xattrs'] = [];
-    for (let i = 0; i < nx; i++) xattrs.push({ name: d.str(), value: Buffer.from(d.bytes()) });
+    let prevX: Buffer | undefined;
+    for (let i = 0; i < nx; i++) {
+      const at = d.pos;
+      const name = d.str();
+      const nb = Buffer.from(name, 'utf8');
+      if (prevX && Buffer.compare(prevX, nb) >= 0) throw new DecodeError('xattrs not sorted or duplicated', at);
+      prevX = nb;
+      xattrs.push({ name, value: Buffer.from(d.bytes()) });
+    }
     rootMeta = { mode, uid, gid, mtimeNs, xattrs };
   } else if (hasMeta !== 0) {
     throw new DecodeError('bad root metadata flag', d.pos - 1);

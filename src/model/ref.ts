@@ -52,12 +52,17 @@ export function shortRefName(ref: string): string {
   return ref;
 }
 
-/** Glob match for ref listing: `*` matches within a component, `**` across components, `?` one character. */
+/**
+ * Glob match for ref listing: `*` matches within a component, `**` across components, `?` one character.
+ * As in git's wildmatch, `**` between slashes (or leading `**` and a slash) also matches zero components:
+ * `a/**` + `/b` matches `a/b`, `**` + `/web` matches `web`.
+ */
 export function refGlob(pattern: string): RegExp {
   let re = '';
   for (let i = 0; i < pattern.length; i++) {
     const c = pattern[i]!;
-    if (c === '*' && pattern[i + 1] === '*') { re += '.*'; i++; }
+    if (c === '*' && pattern[i + 1] === '*' && pattern[i + 2] === '/' && (i === 0 || pattern[i - 1] === '/')) { re += '(?:.*/)?'; i += 2; }
+    else if (c === '*' && pattern[i + 1] === '*') { re += '.*'; i++; }
     else if (c === '*') re += '[^/]*';
     else if (c === '?') re += '[^/]';
     else re += c.replace(/[.+^${}()|[\]\\]/g, '\\$&');

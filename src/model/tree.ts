@@ -64,6 +64,17 @@ export function invalidNameReason(name: Uint8Array): string | undefined {
   return undefined;
 }
 
+/** Why a hole list is not canonical (increasing, non-empty, non-adjacent, within `size`), or undefined. */
+export function invalidHolesReason(holes: readonly Hole[], size: number): string | undefined {
+  let end = -1;
+  for (const h of holes) {
+    // Adjacent holes (offset === end) would be a second encoding of one merged hole.
+    if (h.offset <= end || h.length <= 0 || h.offset + h.length > size) return 'invalid hole list';
+    end = h.offset + h.length;
+  }
+  return undefined;
+}
+
 function sortXattrs(x: Xattr[]): Xattr[] {
   return [...x].sort((a, b) => Buffer.compare(Buffer.from(a.name), Buffer.from(b.name)));
 }
@@ -97,6 +108,8 @@ export function encodeTree(tree: Tree): Buffer {
         if (!ent.oid) throw new Error('cannot encode tree: file entry without blob id');
         e.raw(oidToBytes(ent.oid));
         const holes = ent.holes ?? [];
+        const badHoles = invalidHolesReason(holes, ent.size);
+        if (badHoles) throw new Error(`cannot encode tree entry: ${badHoles}`);
         e.uint(holes.length);
         for (const h of holes) e.uint(h.offset).uint(h.length);
         break;
@@ -146,7 +159,15 @@ export function decodeTree(buf: Uint8Array): Tree {
     const size = d.uint();
     const nx = d.uint();
     const xattrs: Xattr[] = [];
-    for (let j = 0; j < nx; j++) xattrs.push({ name: d.bytes().toString('utf8'), value: Buffer.from(d.bytes()) });
+    let prevX: Buffer | undefined;
+    for (let j = 0; j < nx; j++) {
+      const xat = d.pos;
+      const xname = d.str();
+      const xb = Buffer.from(xname, 'utf8');
+      if (prevX && Buffer.compare(prevX, xb) >= 0) throw new DecodeError('xattrs not sorted or duplicated', xat);
+      prevX = xb;
+      xattrs.push({ name: xname, value: Buffer.from(d.bytes()) });
+    }
     const ent: TreeEntry = { name, type, mode, uid, gid, mtimeNs, size, xattrs };
     switch (type) {
       case 'file': {
@@ -154,13 +175,8 @@ export function decodeTree(buf: Uint8Array): Tree {
         const nh = d.uint();
         if (nh > 0) {
           ent.holes = [];
-          let end = 0;
-          for (let j = 0; j < nh; j++) {
-            const h = { offset: d.uint(), length: d.uint() };
-            if (h.offset < end || h.length === 0 || h.offset + h.length > size) throw new DecodeError('invalid hole list', d.pos);
-            end = h.offset + h.length;
-            ent.holes.push(h);
-          }
+          for (let j = 0; j < nh; j++) ent.holes.push({ offset: d.uint(), length: d.uint() });
+          if (invalidHolesReason(ent.holes, size)) throw new DecodeError('invalid hole list', d.pos);
         }
         break;
       }

@@ -1,5 +1,5 @@
 /** The branch and tag ops: list (by prefix or glob), create, delete and rename refs in the hierarchical namespace. */
-import { RefExistsError, RefNotFoundError, UsageError } from '../errors.js';
+import { RefExistsError, RefNotFoundError } from '../errors.js';
 import type { Oid } from '../model/oid.js';
 import { HEAD, HEADS, TAGS, branchRef, refGlob, shortRefName, tagRef } from '../model/ref.js';
 import { listRefs, readRef, renameRef, resolveRef, updateRefs } from '../store/refs.js';
@@ -51,19 +51,16 @@ export interface CreateRefOptions {
   force?: boolean;
 }
 
-/** Creates a branch or tag at `rev`. Throws RefExistsError unless `force`, InvalidRefNameError, RevisionNotFoundError. */
+/**
+ * Creates a branch or tag at `rev`. Throws RefExistsError unless `force`, InvalidRefNameError, RevisionNotFoundError,
+ * UsageError when the name clashes with a ref named like its directory or below it (`a` and `a/b`).
+ */
 export function createRef(repo: Repository, options: CreateRefOptions): RefInfo {
   const ref = fullRef(options.kind, options.name);
   const target = resolveRevision(repo, options.rev ?? HEAD);
   const cur = resolveRef(repo.store, ref) ?? null;
   if (cur && !options.force) throw new RefExistsError(shortRefName(ref));
-  // A ref cannot be both a leaf and a directory of other refs (git's D/F rule).
-  for (const r of listRefs(repo.store, ref + '/')) throw new UsageError(`cannot create '${options.name}': '${shortRefName(r.ref)}' exists below it`);
-  const parts = ref.split('/');
-  for (let i = 3; i < parts.length; i++) {
-    const up = parts.slice(0, i).join('/');
-    if (readRef(repo.store, up)) throw new UsageError(`cannot create '${options.name}': '${shortRefName(up)}' exists`);
-  }
+  // A ref cannot be both a leaf and a directory of other refs (git's D/F rule): updateRefs refuses that.
   const msg = `${options.kind}: created from ${options.rev ?? HEAD}`;
   updateRefs(repo.store, [{ ref, newOid: target.oid, expectedOld: cur, message: msg }], defaultAuthor());
   return { name: shortRefName(ref), ref, oid: target.oid };

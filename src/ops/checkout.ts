@@ -124,6 +124,9 @@ export async function checkout(repo: Repository, options: CheckoutOptions): Prom
       const first = linked.get(g);
       if (first) {
         await writer.add({ path, type: 'hardlink', mode: e.mode, uid: e.uid, gid: e.gid, mtimeNs: e.mtimeNs, xattrs: e.xattrs, linkTarget: first });
+        // Counted as commit counts it: every name of a file is a file, with its size.
+        stats.files++;
+        stats.bytes += e.size;
         return;
       }
       linked.set(g, path);

@@ -32,8 +32,17 @@ export class BackgroundWriter implements ObjectWriter {
 
   private startWorker(): Worker {
     const self = import.meta.url;
-    const url = new URL(self.endsWith('.ts') ? './write-worker.ts' : './write-worker.js', self);
-    const worker = new Worker(url, { workerData: { path: this.store.path, zstdLevel: this.store.zstdLevel } });
+    const workerData = { path: this.store.path, zstdLevel: this.store.zstdLevel };
+    let worker: Worker;
+    if (self.endsWith('.ts')) {
+      // Running from source (tests, `node --import=tsx`): tsx's --import hooks do not reach worker threads
+      // (privatenumber/tsx#354), so the worker registers tsx itself before loading the TypeScript module.
+      const url = new URL('./write-worker.ts', self).href;
+      const boot = `import('tsx/esm/api').then(({ register }) => { register(); return import(${JSON.stringify(url)}); })`;
+      worker = new Worker(boot, { eval: true, workerData });
+    } else {
+      worker = new Worker(new URL('./write-worker.js', self), { workerData });
+    }
     this.worker = worker;
     worker.on('message', (r: Reply) => {
       const w = this.waiting.get(r.id);

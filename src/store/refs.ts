@@ -2,8 +2,9 @@
  * Refs and reflogs: reading, listing by prefix, and compare-and-swap updates that move refs and append reflog
  * entries in one LMDB transaction (serialised across processes by LMDB's writer lock).
  */
-import { RefConflictError, RefExistsError, RefNotFoundError, RepositoryCorruptError } from '../errors.js';
+import { RefConflictError, RefExistsError, RefNotFoundError, RepositoryCorruptError, UsageError } from '../errors.js';
 import { isOid, type Oid } from '../model/oid.js';
+import { shortRefName } from '../model/ref.js';
 import type { LmdbStore } from './lmdb-store.js';
 
 export interface RefValue {
@@ -69,6 +70,30 @@ export function setSymbolicRef(store: LmdbStore, ref: string, target: string): v
   store.env.transactionSync(() => { store.refs.putSync(ref, { symref: target }); });
 }
 
+/**
+ * The existing ref that git's D/F rule says `ref` cannot coexist with: a ref named like one of its parent
+ * directories (`a` for `a/b`), or a ref below it (`a/b` for `a`); `ignore` (a ref about to disappear) does not count.
+ */
+export function findRefNameConflict(store: LmdbStore, ref: string, ignore?: string): { ref: string; below: boolean } | undefined {
+  for (const key of store.refs.getKeys({ start: ref + '/' })) {
+    const k = key as string;
+    if (!k.startsWith(ref + '/')) break;
+    if (k !== ignore) return { ref: k, below: true };
+  }
+  const parts = ref.split('/');
+  for (let i = 1; i < parts.length; i++) {
+    const up = parts.slice(0, i).join('/');
+    if (up !== ignore && store.refs.doesExist(up)) return { ref: up, below: false };
+  }
+  return undefined;
+}
+
+/** Throws UsageError when `ref` cannot be created next to the existing refs (see findRefNameConflict). */
+export function assertNoRefNameConflict(store: LmdbStore, ref: string, ignore?: string): void {
+  const c = findRefNameConflict(store, ref, ignore);
+  if (c) throw new UsageError(`cannot create '${shortRefName(ref)}': '${shortRefName(c.ref)}' exists${c.below ? ' below it' : ''}`, { ref, conflict: c.ref });
+}
+
 function appendReflog(store: LmdbStore, ref: string, entry: ReflogEntry): void {
   let seq = 0;
   for (const key of store.reflog.getKeys({ start: [ref, Number.MAX_SAFE_INTEGER], end: [ref, -1], reverse: true, limit: 1 })) {
@@ -80,7 +105,8 @@ function appendReflog(store: LmdbStore, ref: string, entry: ReflogEntry): void {
 /**
  * Applies all updates atomically: every expectation is checked first inside the write transaction, then every
  * ref moves and gets a reflog entry. Objects must already be durable (LmdbStore.flush) before this is called.
- * Throws RefConflictError when a ref does not hold its expected value (nothing changes then).
+ * Throws RefConflictError when a ref does not hold its expected value, UsageError when a new ref would break
+ * git's D/F rule (`a` next to `a/b`); nothing changes then.
  */
 export function updateRefs(store: LmdbStore, updates: RefUpdate[], who: string, time = Math.floor(Date.now() / 1000)): void {
   store.env.transactionSync(() => {
@@ -96,6 +122,7 @@ export function updateRefs(store: LmdbStore, updates: RefUpdate[], who: string, 
         store.refs.removeSync(u.ref);
         for (const key of store.reflog.getKeys({ start: [u.ref, -1], end: [u.ref, Number.MAX_SAFE_INTEGER] })) store.reflog.removeSync(key);
       } else {
+        if (olds[i] === null && !readRef(store, u.ref)) assertNoRefNameConflict(store, u.ref);
         store.refs.putSync(u.ref, { oid: u.newOid });
         appendReflog(store, u.ref, { old: olds[i]!, new: u.newOid, who, time, message: u.message });
       }
@@ -103,12 +130,16 @@ export function updateRefs(store: LmdbStore, updates: RefUpdate[], who: string, 
   });
 }
 
-/** Renames a ref with its reflog; fails if `to` exists (unless force) or `from` does not. */
+/**
+ * Renames a ref with its reflog; fails if `to` exists (unless force) or `from` does not (RefExistsError,
+ * RefNotFoundError), or if `to` breaks the D/F rule (UsageError; `from` itself does not count: `a` → `a/b` works).
+ */
 export function renameRef(store: LmdbStore, from: string, to: string, who: string, force = false): void {
   store.env.transactionSync(() => {
     const cur = readRef(store, from);
     if (!cur?.oid) throw new RefNotFoundError(from);
     if (!force && readRef(store, to)) throw new RefExistsError(to);
+    assertNoRefNameConflict(store, to, from);
     const entries: Array<[unknown, ReflogEntry]> = [];
     for (const { key, value } of store.reflog.getRange({ start: [from, -1], end: [from, Number.MAX_SAFE_INTEGER] })) entries.push([key, value as ReflogEntry]);
     for (const [k] of entries) store.reflog.removeSync(k as any);
