@@ -10,11 +10,14 @@ import type { Hole, TreeEntry } from '../model/tree.js';
 import type { Repository } from '../store/repository.js';
 import { readBlobPieces, readTree } from '../store/typed.js';
 import type { ObjectReader } from '../store/object-store.js';
+import { BlobPrefetcher, PREFETCH_MAX_BLOB, type BlobPiece } from '../store/prefetch.js';
 import { splitPath } from './build-tree.js';
 import type { ProgressEvent } from './commit.js';
 import { normalizeImagePath, resolveEntry, resolveRevision, rootEntry } from './resolve.js';
 
 export const ZERO_PIECE = 1024 * 1024;
+/** Below this many bytes of content, a read-ahead thread costs more than it saves. */
+export const PREFETCH_MIN_TOTAL = 16 * 1024 * 1024;
 
 export interface CheckoutOptions {
   rev: string;
@@ -57,10 +60,9 @@ function dataRanges(off: number, len: number, holes: Hole[] | undefined): Array<
   return out;
 }
 
-/** The data pieces of a file entry: blob content minus the entry's holes. */
-export async function* filePieces(objects: ObjectReader, entry: TreeEntry): AsyncIterable<DataPiece> {
-  if (!entry.oid) return;
-  for (const p of readBlobPieces(objects, entry.oid)) {
+/** Blob pieces (data or zero runs) minus the entry's holes: what a writer must write. */
+export async function* piecesMinusHoles(pieces: Iterable<BlobPiece> | AsyncIterable<BlobPiece>, entry: TreeEntry): AsyncIterable<DataPiece> {
+  for await (const p of pieces) {
     const len = p.data ? p.data.length : p.zeros!;
     for (const [o, l] of dataRanges(p.offset, len, entry.holes)) {
       if (p.data) {
@@ -70,6 +72,11 @@ export async function* filePieces(objects: ObjectReader, entry: TreeEntry): Asyn
       }
     }
   }
+}
+
+/** The data pieces of a file entry, streamed from the store chunk by chunk: blob content minus the entry's holes. */
+export function filePieces(objects: ObjectReader, entry: TreeEntry): AsyncIterable<DataPiece> {
+  return piecesMinusHoles(entry.oid ? readBlobPieces(objects, entry.oid) : [], entry);
 }
 
 function join(a: Buffer, b: Buffer): Buffer {
@@ -103,7 +110,7 @@ export async function checkout(repo: Repository, options: CheckoutOptions): Prom
     const base = { path, mode: e.mode, uid: e.uid, gid: e.gid, mtimeNs: e.mtimeNs, xattrs: e.xattrs };
     switch (e.type) {
       case 'file':
-        return { ...base, type: 'file', content: { size: e.size, read: () => filePieces(objects, e) } };
+        return { ...base, type: 'file' };
       case 'symlink':
         return { ...base, type: 'symlink', linkTarget: e.linkTarget ?? Buffer.alloc(0) };
       case 'chr':
@@ -114,57 +121,92 @@ export async function checkout(repo: Repository, options: CheckoutOptions): Prom
     }
   };
 
-  const emit = async (path: Buffer, e: TreeEntry) => {
-    if (options.signal?.aborted) throw new AbortedError();
+  // Plan: walk the manifest first (metadata only), so content can be read ahead in write order.
+  const plan: Array<{ path: Buffer; entry: TreeEntry; linkTo?: Buffer }> = [];
+  const add = (path: Buffer, e: TreeEntry) => {
     const key = path.toString('latin1');
     if (emitted.has(key)) return;
     emitted.add(key);
     if (e.hardlink && e.type !== 'dir') {
       const g = e.hardlink.toString('latin1');
       const first = linked.get(g);
-      if (first) {
-        await writer.add({ path, type: 'hardlink', mode: e.mode, uid: e.uid, gid: e.gid, mtimeNs: e.mtimeNs, xattrs: e.xattrs, linkTarget: first });
-        // Counted as commit counts it: every name of a file is a file, with its size.
-        stats.files++;
-        stats.bytes += e.size;
-        return;
-      }
+      if (first) { plan.push({ path, entry: e, linkTo: first }); return; }
       linked.set(g, path);
     }
-    await writer.add(toImageEntry(path, e));
-    if (e.type === 'dir') stats.dirs++;
-    if (e.type === 'file') { stats.files++; stats.bytes += e.size; }
-    options.onProgress?.({ phase: 'checkout', files: stats.files, bytes: stats.bytes });
+    plan.push({ path, entry: e });
   };
-
-  const walk = async (path: Buffer, e: TreeEntry): Promise<void> => {
-    await emit(path, e);
+  const walk = (path: Buffer, e: TreeEntry): void => {
+    add(path, e);
     if (e.type !== 'dir' || !e.oid) return;
-    for (const child of readTree(objects, e.oid).entries) await walk(join(path, child.name), child);
+    for (const child of readTree(objects, e.oid).entries) walk(join(path, child.name), child);
+  };
+  if (selected.length === 0) {
+    walk(Buffer.alloc(0), rootEntry(r.commit));
+  } else {
+    add(Buffer.alloc(0), rootEntry(r.commit));
+    for (const s of selected) {
+      // Parent directories first, with their own metadata from the image.
+      const parts = splitPath(s.path);
+      for (let i = 1; i < parts.length; i++) {
+        const pp = Buffer.from(parts.slice(0, i).map((x) => x.toString('latin1')).join('/'), 'latin1');
+        add(pp, resolveEntry(repo, r.oid, r.commit, pp, options.rev).entry);
+      }
+      walk(s.path, s.entry);
+    }
+  }
+  const ahead: Array<{ oid: Oid; size: number }> = [];
+  const queued = new Set<Oid>();
+  let aheadBytes = 0;
+  for (const p of plan) {
+    const e = p.entry;
+    if (p.linkTo || e.type !== 'file' || !e.oid || e.size > PREFETCH_MAX_BLOB || queued.has(e.oid)) continue;
+    queued.add(e.oid);
+    ahead.push({ oid: e.oid, size: e.size });
+    aheadBytes += e.size;
+  }
+  // A blob shared by several files is read ahead once, for its first file; later ones stream from the store.
+  const prefetcher = aheadBytes >= PREFETCH_MIN_TOTAL ? new BlobPrefetcher(repo.store, ahead) : undefined;
+  const fetched = new Set<Oid>();
+
+  const contentOf = (e: TreeEntry): ImageEntry['content'] => {
+    const oid = e.oid!;
+    if (prefetcher && queued.has(oid) && !fetched.has(oid)) {
+      fetched.add(oid);
+      return { size: e.size, read: () => piecesMinusHoles(prefetchPieces(prefetcher, oid, e.size), e) };
+    }
+    return { size: e.size, read: () => filePieces(objects, e) };
   };
 
   try {
-    if (selected.length === 0) {
-      await walk(Buffer.alloc(0), rootEntry(r.commit));
-    } else {
-      await emit(Buffer.alloc(0), rootEntry(r.commit));
-      for (const s of selected) {
-        // Parent directories first, with their own metadata from the image.
-        const parts = splitPath(s.path);
-        for (let i = 1; i < parts.length; i++) {
-          const pp = Buffer.from(parts.slice(0, i).map((x) => x.toString('latin1')).join('/'), 'latin1');
-          await emit(pp, resolveEntry(repo, r.oid, r.commit, pp, options.rev).entry);
-        }
-        await walk(s.path, s.entry);
+    for (const { path, entry: e, linkTo } of plan) {
+      if (options.signal?.aborted) throw new AbortedError();
+      if (linkTo) {
+        await writer.add({ path, type: 'hardlink', mode: e.mode, uid: e.uid, gid: e.gid, mtimeNs: e.mtimeNs, xattrs: e.xattrs, linkTarget: linkTo });
+        // Counted as commit counts it: every name of a file is a file, with its size.
+        stats.files++;
+        stats.bytes += e.size;
+        continue;
       }
+      const ie = toImageEntry(path, e);
+      if (e.type === 'file') ie.content = contentOf(e);
+      await writer.add(ie);
+      if (e.type === 'dir') stats.dirs++;
+      if (e.type === 'file') { stats.files++; stats.bytes += e.size; }
+      options.onProgress?.({ phase: 'checkout', files: stats.files, bytes: stats.bytes });
     }
     const { warnings } = await writer.finish();
+    await prefetcher?.close();
     return { commit: r.oid, tree: r.commit.root, dest: options.dest, format, ...stats, warnings };
   } catch (e) {
     await writer.abort().catch(() => undefined);
+    await prefetcher?.close();
     if (e instanceof Error && !(e as { code?: string }).code?.startsWith('ERR_') && (e as NodeJS.ErrnoException).syscall) {
       throw new CheckoutError(options.dest, (e as Error).message, { cause: e });
     }
     throw e;
   }
+}
+
+async function* prefetchPieces(prefetcher: BlobPrefetcher, oid: Oid, size: number): AsyncIterable<BlobPiece> {
+  yield* await prefetcher.get(oid, size);
 }

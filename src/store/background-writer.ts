@@ -2,7 +2,8 @@
  * An ObjectWriter that hands compression and LMDB writes to one worker thread (both cores work during a commit:
  * this thread reads, chunks and hashes; the worker compresses and writes). Bounded: at most MAX_INFLIGHT batches.
  */
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import { workerScript } from './worker-script.js';
 import os from 'node:os';
 import type { Oid } from '../model/oid.js';
 import type { LmdbStore } from './lmdb-store.js';
@@ -31,18 +32,7 @@ export class BackgroundWriter implements ObjectWriter {
   constructor(private readonly store: LmdbStore) {}
 
   private startWorker(): Worker {
-    const self = import.meta.url;
-    const workerData = { path: this.store.path, zstdLevel: this.store.zstdLevel };
-    let worker: Worker;
-    if (self.endsWith('.ts')) {
-      // Running from source (tests, `node --import=tsx`): tsx's --import hooks do not reach worker threads
-      // (privatenumber/tsx#354), so the worker registers tsx itself before loading the TypeScript module.
-      const url = new URL('./write-worker.ts', self).href;
-      const boot = `import('tsx/esm/api').then(({ register }) => { register(); return import(${JSON.stringify(url)}); })`;
-      worker = new Worker(boot, { eval: true, workerData });
-    } else {
-      worker = new Worker(new URL('./write-worker.js', self), { workerData });
-    }
+    const worker = workerScript(new URL('./write-worker', import.meta.url), { path: this.store.path, zstdLevel: this.store.zstdLevel });
     this.worker = worker;
     worker.on('message', (r: Reply) => {
       const w = this.waiting.get(r.id);

@@ -161,3 +161,28 @@ test('checkout: a tar destination commits back to the same tree', async (t) => {
   t.is(back.tree, c.tree);
   t.is(back.source.format, 'tar');
 });
+
+test('checkout: content read ahead on a worker thread (many files, shared blobs, hardlinks, sparse) comes back exact', async (t) => {
+  const { repo, dir } = tmpRepo(t);
+  const src = path.join(dir, 'src');
+  const spec: Record<string, Buffer | string> = {};
+  // 40 × 1 MiB distinct files and a few duplicates: more than PREFETCH_MIN_TOTAL, each below PREFETCH_MAX_BLOB.
+  for (let i = 0; i < 40; i++) spec[`f${String(i).padStart(2, '0')}`] = randomBytes(MiB, `f${i}`);
+  spec.dup1 = spec.f01 as Buffer;
+  spec.dup2 = spec.f02 as Buffer;
+  spec.small = 'tiny';
+  writeTree(src, { d: spec });
+  fs.linkSync(path.join(src, 'd/f03'), path.join(src, 'hardlink'));
+  const sparse = path.join(src, 'sparse');
+  fs.writeFileSync(sparse, '');
+  fs.truncateSync(sparse, 4 * MiB);
+  const fd = fs.openSync(sparse, 'r+');
+  fs.writeSync(fd, randomBytes(8192, "sparse"), 0, 8192, 2 * MiB);
+  fs.closeSync(fd);
+  const before = snapshotTree(src, { holes: true });
+  await commitAt(repo, src);
+  const out = path.join(dir, 'out');
+  const r = await checkout(repo, { rev: 'HEAD', dest: out });
+  t.is(r.files, 45);
+  t.deepEqual(snapshotTree(out, { holes: true }), before);
+});

@@ -1,0 +1,75 @@
+/**
+ * Reads blobs ahead of a checkout on a worker thread (LMDB reads + zstd decompression on the second core), in the
+ * order the checkout will ask for them, keeping at most a bounded number of bytes in flight.
+ */
+import { Worker } from 'node:worker_threads';
+import { ObjectNotFoundError, RepositoryCorruptError } from '../errors.js';
+import type { Oid } from '../model/oid.js';
+import type { LmdbStore } from './lmdb-store.js';
+import { workerScript } from './worker-script.js';
+
+export type BlobPiece = { offset: number; data?: Buffer; zeros?: number };
+
+/** Blobs larger than this are streamed by the main thread instead (the prefetcher holds whole blobs). */
+export const PREFETCH_MAX_BLOB = 8 * 1024 * 1024;
+/** Bytes of content requested ahead of the writer. */
+export const PREFETCH_WINDOW = 64 * 1024 * 1024;
+
+type Result = { pieces?: BlobPiece[]; error?: { message: string; code?: string; data?: Record<string, unknown> } };
+
+export class BlobPrefetcher {
+  private readonly worker: Worker;
+  private readonly results = new Map<Oid, Result>();
+  private readonly waiters = new Map<Oid, (r: Result) => void>();
+  private next = 0;
+  private requestedBytes = 0;
+  private consumedBytes = 0;
+
+  /** `blobs` in the order they will be asked for, each once, with its size. */
+  constructor(store: LmdbStore, private readonly blobs: Array<{ oid: Oid; size: number }>) {
+    this.worker = workerScript(new URL('./read-worker', import.meta.url), { path: store.path });
+    this.worker.on('message', (m: { type: string; oid: Oid } & Result) => {
+      if (m.type !== 'blob') return;
+      const w = this.waiters.get(m.oid);
+      if (w) { this.waiters.delete(m.oid); w(m); } else this.results.set(m.oid, m);
+    });
+    this.worker.on('error', (e) => {
+      for (const w of this.waiters.values()) w({ error: { message: `prefetch failed: ${e.message}` } });
+      this.waiters.clear();
+    });
+    this.request();
+  }
+
+  private readonly requested = new Set<Oid>();
+
+  /** Requests the next blobs while the window allows, or at least up to `until`. */
+  private request(until?: Oid): void {
+    const oids: Oid[] = [];
+    while (this.next < this.blobs.length && (this.requestedBytes - this.consumedBytes < PREFETCH_WINDOW || (until !== undefined && !this.requested.has(until)))) {
+      const b = this.blobs[this.next++]!;
+      oids.push(b.oid);
+      this.requested.add(b.oid);
+      this.requestedBytes += b.size + 256;
+    }
+    if (oids.length) this.worker.postMessage({ type: 'read', oids });
+  }
+
+  /** The pieces of a blob that was in the list; throws the store's errors (not found, corrupt). */
+  async get(oid: Oid, size: number): Promise<BlobPiece[]> {
+    if (!this.requested.has(oid)) this.request(oid);
+    let r = this.results.get(oid);
+    if (r) this.results.delete(oid);
+    else r = await new Promise<Result>((resolve) => this.waiters.set(oid, resolve));
+    this.consumedBytes += size + 256;
+    this.request();
+    if (r.error) {
+      if (r.error.code === ObjectNotFoundError.code) throw new ObjectNotFoundError(String(r.error.data?.kind ?? 'object'), String(r.error.data?.oid ?? oid));
+      throw new RepositoryCorruptError(`blob ${oid}`, r.error.message);
+    }
+    return r.pieces!;
+  }
+
+  async close(): Promise<void> {
+    await this.worker.terminate();
+  }
+}

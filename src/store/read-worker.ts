@@ -1,0 +1,32 @@
+/**
+ * Worker thread of BlobPrefetcher: reads blob records and chunks from LMDB and decompresses them ahead of the
+ * checkout writer, so that the main thread only writes files.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { LmdbStore } from './lmdb-store.js';
+import { readBlobPieces } from './typed.js';
+
+const port = parentPort!;
+const store = new LmdbStore(workerData.path as string, { readOnly: true });
+
+port.on('message', (msg: { type: 'read'; oids: string[] } | { type: 'close' }) => {
+  if (msg.type === 'close') {
+    void store.close().then(() => port.postMessage({ type: 'closed' }));
+    return;
+  }
+  for (const oid of msg.oids) {
+    try {
+      const pieces: Array<{ offset: number; data?: Buffer; zeros?: number }> = [];
+      const transfer: ArrayBuffer[] = [];
+      for (const p of readBlobPieces(store, oid)) {
+        pieces.push(p);
+        const ab = p.data?.buffer;
+        // Only whole, unshared ArrayBuffers can move without a copy (small Buffers live in a shared pool).
+        if (p.data && ab instanceof ArrayBuffer && p.data.byteOffset === 0 && p.data.byteLength === ab.byteLength && !transfer.includes(ab)) transfer.push(ab);
+      }
+      port.postMessage({ type: 'blob', oid, pieces }, transfer);
+    } catch (e) {
+      port.postMessage({ type: 'blob', oid, error: { message: (e as Error).message, code: (e as { code?: string }).code, data: (e as { data?: unknown }).data } });
+    }
+  }
+});
