@@ -1,3 +1,16 @@
 #!/usr/bin/env node
-import { execute } from "@oclif/core";
-await execute({ dir: import.meta.url });
+// oclif entry. Errors raised before a command runs (an unknown command) get viva's one-line format and exit 2.
+import { flush, run } from '@oclif/core';
+
+try {
+  await run(process.argv.slice(2), import.meta.url);
+  await flush();
+} catch (err) {
+  const exit = err?.oclif?.exit ?? 70;
+  if (exit !== 0) {
+    const msg = String(err?.message ?? err).replace(/\x1b\[[0-9;]*m/g, '').split('\n')[0].trim();
+    process.stderr.write(`error: ${msg}\nSee 'viva --help'.\n`);
+    if (process.env.DEBUG && err?.stack) process.stderr.write(`${err.stack}\n`);
+  }
+  process.exitCode = exit;
+}

@@ -25,6 +25,7 @@ ${EXIT_STATUS_HELP}`;
     path: Flags.string({ char: 'p', summary: 'only this image path (repeatable); parents are created with their image metadata', multiple: true }),
     format: Flags.string({ char: 'f', summary: 'output format (default: from DEST)', options: ['dir', 'tar'] }),
     strict: Flags.boolean({ summary: 'fail instead of warning when an entry cannot be recreated exactly' }),
+    force: Flags.boolean({ summary: 'overwrite an existing tar file' }),
   };
 
   async run(): Promise<CheckoutResult> {
@@ -32,7 +33,7 @@ ${EXIT_STATUS_HELP}`;
     const r = await this.withRepo('read', flags.repo, (repo) =>
       checkout(repo, {
         rev: args.rev, dest: args.dest, paths: flags.path, format: flags.format as 'dir' | 'tar' | undefined,
-        strict: flags.strict, onProgress: this.progress('checking out'),
+        strict: flags.strict, force: flags.force, onProgress: this.progress('checking out'),
       }));
     this.endProgress();
     for (const w of r.warnings) this.warn(`${w.path}: ${w.message}`);

@@ -119,7 +119,7 @@ export class DestinationNotEmptyError extends VivaError {
   static override readonly code = 'ERR_DESTINATION_NOT_EMPTY';
   override readonly code = DestinationNotEmptyError.code;
   override readonly name = 'DestinationNotEmptyError';
-  constructor(path: string) { super(`destination ${quote(path)} exists and is not an empty directory`, { path }); }
+  constructor(path: string, reason = 'exists and is not an empty directory') { super(`destination ${quote(path)} ${reason}`, { path }); }
 }
 
 /** The image given to commit is malformed: names the file and the offset or member path. */

@@ -23,7 +23,7 @@ export const refFlags = {
   list: Flags.boolean({ char: 'l', summary: 'list, optionally filtered by a prefix or glob given as NAME' }),
   delete: Flags.boolean({ char: 'd', summary: 'delete NAME' }),
   move: Flags.boolean({ char: 'm', summary: 'rename NAME to TARGET' }),
-  force: Flags.boolean({ char: 'f', summary: 'overwrite an existing ref when creating or renaming' }),
+  force: Flags.boolean({ char: 'f', summary: 'overwrite an existing ref when creating or renaming; delete the branch HEAD points at' }),
 };
 
 export abstract class RefCommand extends RepoCommand {
@@ -33,7 +33,7 @@ export abstract class RefCommand extends RepoCommand {
     const kind = this.kind;
     if (flags.delete) {
       if (!args.name) throw new UsageError(`-d needs the name of the ${kind} to delete`);
-      const r = await this.withRepo('write', flags.repo, (repo) => deleteRef(repo, kind, args.name!));
+      const r = await this.withRepo('write', flags.repo, (repo) => deleteRef(repo, kind, args.name!, flags.force));
       this.log(`Deleted ${kind} ${r.name} (was ${r.oid.slice(0, 12)})`);
       return [r];
     }

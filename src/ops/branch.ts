@@ -1,5 +1,5 @@
 /** The branch and tag ops: list (by prefix or glob), create, delete and rename refs in the hierarchical namespace. */
-import { RefExistsError, RefNotFoundError } from '../errors.js';
+import { RefExistsError, RefNotFoundError, UsageError } from '../errors.js';
 import type { Oid } from '../model/oid.js';
 import { HEAD, HEADS, TAGS, branchRef, refGlob, shortRefName, tagRef } from '../model/ref.js';
 import { listRefs, readRef, renameRef, resolveRef, updateRefs } from '../store/refs.js';
@@ -66,11 +66,17 @@ export function createRef(repo: Repository, options: CreateRefOptions): RefInfo 
   return { name: shortRefName(ref), ref, oid: target.oid };
 }
 
-/** Deletes a branch or tag. Throws RefNotFoundError. */
-export function deleteRef(repo: Repository, kind: RefKind, name: string): RefInfo {
+/**
+ * Deletes a branch or tag. Throws RefNotFoundError, and UsageError for the branch HEAD points at (as git refuses to
+ * delete the checked-out branch) unless `force`.
+ */
+export function deleteRef(repo: Repository, kind: RefKind, name: string, force = false): RefInfo {
   const ref = fullRef(kind, name);
   const cur = resolveRef(repo.store, ref);
   if (!cur) throw new RefNotFoundError(name);
+  if (kind === 'branch' && !force && readRef(repo.store, HEAD)?.symref === ref) {
+    throw new UsageError(`cannot delete branch '${shortRefName(ref)}': HEAD points at it (use --force)`);
+  }
   updateRefs(repo.store, [{ ref, newOid: null, expectedOld: cur, message: 'deleted' }], defaultAuthor());
   return { name: shortRefName(ref), ref, oid: cur };
 }

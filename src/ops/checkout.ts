@@ -2,7 +2,8 @@
  * The checkout op: commit → tree walk → an image writer (directory or tar). Separate from commit, as in ostree.
  * Streams content chunk by chunk; sparse holes stay holes; hardlink groups are relinked.
  */
-import { AbortedError, CheckoutError, UsageError } from '../errors.js';
+import fs from 'node:fs';
+import { AbortedError, CheckoutError, DestinationNotEmptyError, UsageError } from '../errors.js';
 import { createImageWriter, outputFormatForName, type OutputFormat } from '../formats/index.js';
 import type { DataPiece, ImageEntry, ImageWriter, WriterWarning } from '../formats/types.js';
 import type { Oid } from '../model/oid.js';
@@ -28,6 +29,8 @@ export interface CheckoutOptions {
   format?: OutputFormat;
   /** Fail instead of warning when something cannot be recreated (owners, devices as non-root). */
   strict?: boolean;
+  /** Overwrite an existing tar file (a directory destination must always be new or empty). */
+  force?: boolean;
   signal?: AbortSignal;
   onProgress?: (e: ProgressEvent) => void;
 }
@@ -101,6 +104,7 @@ export async function checkout(repo: Repository, options: CheckoutOptions): Prom
     const path = normalizeImagePath(p);
     return resolveEntry(repo, r.oid, r.commit, path, options.rev);
   });
+  if (format === 'tar' && !options.force && fs.existsSync(options.dest)) throw new DestinationNotEmptyError(options.dest, 'exists (use --force to overwrite it)');
   const writer: ImageWriter = createImageWriter(options.dest, format, { strict: options.strict });
   const stats = { files: 0, dirs: 0, bytes: 0 };
   const linked = new Map<string, Buffer>();

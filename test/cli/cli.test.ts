@@ -439,7 +439,7 @@ test('gc: removes what nothing reaches any more, keeps everything else', async (
   fs.mkdirSync(other);
   fs.writeFileSync(path.join(other, 'blob'), prng('garbage', 200 * 1024));
   await vivaOk(t, ['commit', other, '-b', 'tmp', '-m', 'tmp', ...C]);
-  await vivaOk(t, ['branch', '-d', 'tmp', ...C]);
+  await vivaOk(t, ['branch', '-d', '-f', 'tmp', ...C]);
   const mid = await vivaJson(t, ['fsck', ...C]);
   t.true(mid.ok);
   t.true(mid.unreachable > 0);

@@ -186,3 +186,17 @@ test('checkout: content read ahead on a worker thread (many files, shared blobs,
   t.is(r.files, 45);
   t.deepEqual(snapshotTree(out, { holes: true }), before);
 });
+
+test('checkout: an existing tar file is refused unless force', async (t) => {
+  const { repo, dir } = tmpRepo(t);
+  const src = path.join(dir, 'src');
+  writeTree(src, { a: 'one' });
+  await commitAt(repo, src);
+  const out = path.join(dir, 'out.tar');
+  fs.writeFileSync(out, 'precious');
+  await t.throwsAsync(checkout(repo, { rev: 'HEAD', dest: out }), { instanceOf: DestinationNotEmptyError, message: /exists/ });
+  t.is(fs.readFileSync(out, 'utf8'), 'precious');
+  const r = await checkout(repo, { rev: 'HEAD', dest: out, force: true });
+  t.is(r.format, 'tar');
+  t.true(fs.statSync(out).size >= 1024);
+});

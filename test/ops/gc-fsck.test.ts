@@ -135,7 +135,7 @@ test('gc: removes the objects of a deleted branch, keeps everything reachable fr
   // Nothing is unreachable yet.
   t.deepEqual(gc(repo), { removed: 0, removedBytes: 0, kept: before.size, dryRun: false });
 
-  deleteRef(repo, 'branch', 'tmp');
+  deleteRef(repo, 'branch', 'tmp', true);
   const dry = gc(repo, { dryRun: true });
   t.true(dry.dryRun);
   t.true(dry.removed >= 4, `${dry.removed}`); // commit, root tree, blob, chunks
@@ -189,7 +189,7 @@ test('gc: refuses while another live writer session exists (RepositoryLockedErro
   await commitFiles(repo, { 'f': 'x' });
   createRef(repo, { kind: 'branch', name: 'doomed' });
   await commitFiles(repo, { 'g': randomBytes(100_000, 'doomed') }, { branch: 'doomed', tick: 1 });
-  deleteRef(repo, 'branch', 'doomed');
+  deleteRef(repo, 'branch', 'doomed', true);
   const before = objectSet(repo);
 
   const repo2 = Repository.open(path.join(dir, 'repo'), 'write');
@@ -208,7 +208,7 @@ test('gc: a session of a process that no longer exists is cleared and gc proceed
   const { repo } = tmpRepo(t);
   await commitFiles(repo, { 'f': 'x' });
   await commitFiles(repo, { 'g': 'y' }, { branch: 'doomed', tick: 1 });
-  deleteRef(repo, 'branch', 'doomed');
+  deleteRef(repo, 'branch', 'doomed', true);
   // A pid above the kernel's pid_max cannot exist.
   const pidMax = Number(fs.readFileSync('/proc/sys/kernel/pid_max', 'utf8'));
   const dead = { pid: pidMax + 1000, host: os.hostname(), started: Date.now() - 60_000, kind: 'commit' };
@@ -241,7 +241,7 @@ test('gc: a repository opened again sees the result of gc', async (t) => {
   try {
     await commitFiles(repo, { 'f': 'x' });
     await commitFiles(repo, { 'g': randomBytes(50_000, 'x') }, { branch: 'b', tick: 1 });
-    deleteRef(repo, 'branch', 'b');
+    deleteRef(repo, 'branch', 'b', true);
     gc(repo);
   } finally {
     await repo.close();

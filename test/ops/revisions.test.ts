@@ -406,3 +406,12 @@ test('branch: rename moves the reflog, HEAD follows, and an existing target is R
   t.is(resolveRef(repo.store, 'refs/heads/debian/12/base'), c[0]);
   t.is(resolveRef(repo.store, 'refs/heads/other'), undefined);
 });
+
+test('branch: the branch HEAD points at is not deleted without force (as git refuses the checked-out branch)', async (t) => {
+  const { repo } = tmpRepo(t);
+  const c = await history(repo, 1);
+  t.throws(() => deleteRef(repo, 'branch', 'main'), { instanceOf: UsageError, message: /HEAD points at it/ });
+  t.is(resolveRef(repo.store, 'refs/heads/main'), c[0]);
+  deleteRef(repo, 'branch', 'main', true);
+  t.is(resolveRef(repo.store, 'refs/heads/main'), undefined);
+});
