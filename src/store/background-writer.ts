@@ -10,7 +10,7 @@ import type { LmdbStore } from './lmdb-store.js';
 import { KIND_BY_CODE, OBJECT_KINDS, type ObjectKind, type ObjectWriter } from './object-store.js';
 
 export const DEFAULT_WORKER_BATCH = 8 * 1024 * 1024;
-export const MAX_INFLIGHT = 4;
+export const MAX_INFLIGHT = 2;
 
 type Reply = { type: 'ack' | 'flushed' | 'closed' | 'error'; id: number; objects?: number; bytes?: number; message?: string };
 

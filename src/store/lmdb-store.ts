@@ -14,7 +14,7 @@ export const DATA_FILE = 'data.mdb';
 /** 1 TiB of address space (a reservation, not disk use); lmdb-js segfaults above 64 TiB. */
 export const DEFAULT_MAP_SIZE = 2 ** 40;
 /** Objects are committed in transactions of about this many stored bytes. */
-export const DEFAULT_BATCH_BYTES = 32 * 1024 * 1024;
+export const DEFAULT_BATCH_BYTES = 16 * 1024 * 1024;
 
 export interface LmdbStoreOptions {
   readOnly?: boolean;
