@@ -1,13 +1,8 @@
 /** The seam between image formats and the repository: readers yield entries, writers consume them (ostree's mtree seam). */
 
-/** Entry types; the numeric codes in `ENTRY_TYPE_CODES` are frozen (they are part of the tree encoding). */
-export type EntryType = 'file' | 'dir' | 'symlink' | 'chr' | 'blk' | 'fifo' | 'socket';
+import type { EntryType, Xattr } from '../model/tree.js';
 
-export interface Xattr {
-  /** Full name incl. namespace: `user.x`, `trusted.x`, `security.capability`, `system.posix_acl_access`. */
-  name: string;
-  value: Uint8Array;
-}
+export type { EntryType, Xattr };
 
 /** A piece of file data at a byte offset. Bytes between pieces (and after the last, up to `size`) are holes. */
 export interface DataPiece {

@@ -157,3 +157,42 @@ export function decodeHeader(d: Decoder, kind: string, maxVersion: number): numb
   if (version < 1 || version > maxVersion) throw new DecodeError(`unsupported ${kind} version ${version}`, kind.length + 1);
   return version;
 }
+
+/** An extended attribute as objects store it: UTF-8 name, raw value. */
+export interface XattrValue {
+  name: string;
+  value: Uint8Array;
+}
+
+/** Writes xattrs as count + (str name, bytes value)*; they must be sorted by name bytes and unique. */
+export function encodeXattrs(e: Encoder, xattrs: readonly XattrValue[]): Encoder {
+  e.uint(xattrs.length);
+  let prev: Buffer | undefined;
+  for (const x of xattrs) {
+    const n = Buffer.from(x.name, 'utf8');
+    if (prev && Buffer.compare(prev, n) >= 0) throw new Error('cannot encode: xattrs not sorted or duplicated');
+    prev = n;
+    e.bytes(n).bytes(x.value);
+  }
+  return e;
+}
+
+/** Reads what encodeXattrs wrote, refusing unsorted or duplicate names (they would re-encode differently). */
+export function decodeXattrs(d: Decoder): XattrValue[] {
+  const n = d.uint();
+  const out: XattrValue[] = [];
+  let prev: Buffer | undefined;
+  for (let i = 0; i < n; i++) {
+    const at = d.pos;
+    const name = d.str();
+    const nb = Buffer.from(name, 'utf8');
+    if (prev && Buffer.compare(prev, nb) >= 0) throw new DecodeError('xattrs not sorted or duplicated', at);
+    prev = nb;
+    out.push({ name, value: Buffer.from(d.bytes()) });
+  }
+  return out;
+}
+
+export function sortXattrs<T extends XattrValue>(xattrs: readonly T[]): T[] {
+  return [...xattrs].sort((a, b) => Buffer.compare(Buffer.from(a.name, 'utf8'), Buffer.from(b.name, 'utf8')));
+}

@@ -2,7 +2,7 @@
  * Commit objects: an image version. Encoding (docs/format.md §commit): header `commit\0` + version, root kind + id,
  * parents, author, time, tz, message, labels (sorted by key), source, derivation (empty until derived images exist).
  */
-import { Decoder, DecodeError, Encoder, decodeHeader, encodeHeader } from './codec.js';
+import { Decoder, DecodeError, Encoder, decodeHeader, encodeHeader, decodeXattrs, encodeXattrs, sortXattrs } from './codec.js';
 import { type Oid, OID_BYTES, bytesToOid, hashBytes, oidToBytes } from './oid.js';
 
 export const COMMIT_VERSION = 1;
@@ -64,9 +64,7 @@ export function encodeCommit(c: Commit): Buffer {
   if (c.rootMeta) {
     const m = c.rootMeta;
     e.u8(1).uint(m.mode & 0o7777).uint(m.uid).uint(m.gid).sbig(m.mtimeNs);
-    const xs = [...m.xattrs].sort((a, b) => Buffer.compare(Buffer.from(a.name), Buffer.from(b.name)));
-    e.uint(xs.length);
-    for (const x of xs) e.str(x.name).bytes(x.value);
+    encodeXattrs(e, sortXattrs(m.xattrs));
   } else {
     e.u8(0);
   }
@@ -108,17 +106,7 @@ export function decodeCommit(buf: Uint8Array): Commit {
     const uid = d.uint();
     const gid = d.uint();
     const mtimeNs = d.sbig();
-    const nx = d.uint();
-    const xattrs: RootMeta['xattrs'] = [];
-    let prevX: Buffer | undefined;
-    for (let i = 0; i < nx; i++) {
-      const at = d.pos;
-      const name = d.str();
-      const nb = Buffer.from(name, 'utf8');
-      if (prevX && Buffer.compare(prevX, nb) >= 0) throw new DecodeError('xattrs not sorted or duplicated', at);
-      prevX = nb;
-      xattrs.push({ name, value: Buffer.from(d.bytes()) });
-    }
+    const xattrs = decodeXattrs(d);
     rootMeta = { mode, uid, gid, mtimeNs, xattrs };
   } else if (hasMeta !== 0) {
     throw new DecodeError('bad root metadata flag', d.pos - 1);

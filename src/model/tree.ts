@@ -2,11 +2,16 @@
  * Tree objects: one directory's entries with full POSIX metadata. The tree *is* the image manifest.
  * Encoding (docs/format.md §tree): header `tree\0` + version, entry count, entries sorted by name bytes.
  */
-import { Decoder, DecodeError, Encoder, decodeHeader, encodeHeader } from './codec.js';
+import { Decoder, DecodeError, Encoder, decodeHeader, encodeHeader, decodeXattrs, encodeXattrs, sortXattrs } from './codec.js';
 import { type Oid, OID_BYTES, bytesToOid, hashBytes, oidToBytes } from './oid.js';
-import type { EntryType, Xattr } from '../formats/types.js';
+/** Entry types; the numeric codes in `ENTRY_TYPE_CODES` are frozen (they are part of the tree encoding). */
+export type EntryType = 'file' | 'dir' | 'symlink' | 'chr' | 'blk' | 'fifo' | 'socket';
 
-export type { EntryType, Xattr };
+export interface Xattr {
+  /** Full name incl. namespace: `user.x`, `trusted.x`, `security.capability`, `system.posix_acl_access`. */
+  name: string;
+  value: Uint8Array;
+}
 
 export const TREE_VERSION = 1;
 
@@ -75,9 +80,6 @@ export function invalidHolesReason(holes: readonly Hole[], size: number): string
   return undefined;
 }
 
-function sortXattrs(x: Xattr[]): Xattr[] {
-  return [...x].sort((a, b) => Buffer.compare(Buffer.from(a.name), Buffer.from(b.name)));
-}
 
 /** Sorts entries by name bytes and xattrs by name: the canonical order. */
 export function normalizeTree(entries: TreeEntry[]): Tree {
@@ -95,14 +97,7 @@ export function encodeTree(tree: Tree): Buffer {
     if (prev && compareNames(prev, ent.name) >= 0) throw new Error('cannot encode tree: entries not sorted or duplicated');
     prev = ent.name;
     e.bytes(ent.name).u8(ENTRY_TYPE_CODES[ent.type]).uint(ent.mode & 0o7777).uint(ent.uid).uint(ent.gid).sbig(ent.mtimeNs).uint(ent.size);
-    e.uint(ent.xattrs.length);
-    let prevX: Buffer | undefined;
-    for (const x of ent.xattrs) {
-      const n = Buffer.from(x.name, 'utf8');
-      if (prevX && Buffer.compare(prevX, n) >= 0) throw new Error('cannot encode tree: xattrs not sorted or duplicated');
-      prevX = n;
-      e.bytes(n).bytes(x.value);
-    }
+    encodeXattrs(e, ent.xattrs);
     switch (ent.type) {
       case 'file': {
         if (!ent.oid) throw new Error('cannot encode tree: file entry without blob id');
@@ -157,17 +152,7 @@ export function decodeTree(buf: Uint8Array): Tree {
     const gid = d.uint();
     const mtimeNs = d.sbig();
     const size = d.uint();
-    const nx = d.uint();
-    const xattrs: Xattr[] = [];
-    let prevX: Buffer | undefined;
-    for (let j = 0; j < nx; j++) {
-      const xat = d.pos;
-      const xname = d.str();
-      const xb = Buffer.from(xname, 'utf8');
-      if (prevX && Buffer.compare(prevX, xb) >= 0) throw new DecodeError('xattrs not sorted or duplicated', xat);
-      prevX = xb;
-      xattrs.push({ name: xname, value: Buffer.from(d.bytes()) });
-    }
+    const xattrs: Xattr[] = decodeXattrs(d);
     const ent: TreeEntry = { name, type, mode, uid, gid, mtimeNs, size, xattrs };
     switch (type) {
       case 'file': {
