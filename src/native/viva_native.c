@@ -70,14 +70,21 @@ static double get_num(napi_env env, napi_value v) { double d = 0; napi_get_value
 static napi_value js_llistxattr(napi_env env, napi_callback_info info) {
   napi_value argv[1]; char path[PATH_MAXLEN];
   if (get_args(env, info, 1, argv) || get_cstr(env, argv[0], path, sizeof path) < 0) return NULL;
-  ssize_t n = llistxattr(path, NULL, 0);
-  if (n < 0) return throw_errno(env, errno, "llistxattr", path);
-  char *buf = malloc(n + 1);
-  for (;;) {
-    ssize_t m = llistxattr(path, buf, n);
-    if (m >= 0) { n = m; break; }
-    if (errno != ERANGE) { int e = errno; free(buf); return throw_errno(env, e, "llistxattr", path); }
-    n = llistxattr(path, NULL, 0); buf = realloc(buf, n + 1);
+  /* One call for the common case (no or few xattrs); ask for the size only when the stack buffer is too small. */
+  char stackbuf[4096];
+  char *buf = stackbuf;
+  ssize_t n = llistxattr(path, stackbuf, sizeof stackbuf);
+  if (n < 0 && errno != ERANGE) return throw_errno(env, errno, "llistxattr", path);
+  if (n < 0) {
+    n = llistxattr(path, NULL, 0);
+    if (n < 0) return throw_errno(env, errno, "llistxattr", path);
+    buf = malloc(n + 1);
+    for (;;) {
+      ssize_t m = llistxattr(path, buf, n);
+      if (m >= 0) { n = m; break; }
+      if (errno != ERANGE) { int e = errno; free(buf); return throw_errno(env, e, "llistxattr", path); }
+      n = llistxattr(path, NULL, 0); buf = realloc(buf, n + 1);
+    }
   }
   napi_value arr; napi_create_array(env, &arr);
   uint32_t i = 0; ssize_t off = 0;
@@ -88,7 +95,7 @@ static napi_value js_llistxattr(napi_env env, napi_callback_info info) {
     napi_set_element(env, arr, i++, b);
     off += l + 1;
   }
-  free(buf);
+  if (buf != stackbuf) free(buf);
   return arr;
 }
 
