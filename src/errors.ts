@@ -65,7 +65,7 @@ export class RevisionNotFoundError extends VivaError {
   static override readonly code = 'ERR_REVISION_NOT_FOUND';
   override readonly code = RevisionNotFoundError.code;
   override readonly name = 'RevisionNotFoundError';
-  constructor(rev: string, reason = 'unknown revision') { super(`${reason} ${quote(rev)}`, { rev }); }
+  constructor(rev: string, reason = 'unknown revision', message?: string) { super(message ?? `${reason} ${quote(rev)}`, { rev }); }
 }
 
 export class AmbiguousRevisionError extends VivaError {

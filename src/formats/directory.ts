@@ -14,6 +14,8 @@ export const DEFAULT_READ_SIZE = 1 << 20;
 
 export interface OpenDirectoryOptions {
   signal?: AbortSignal;
+  /** Absolute paths left out of the walk (commit leaves out the repository's own `.viva` when it lies inside the source). */
+  exclude?: string[];
 }
 
 export interface DirectoryWriterOptions {
@@ -194,6 +196,7 @@ export function openDirectory(root: string, options: OpenDirectoryOptions = {}):
   const description: SourceDescription = { format: 'dir', name: root };
   const base = Buffer.from(path.resolve(root));
   const outer = options.signal;
+  const excluded = new Set((options.exclude ?? []).map((p) => Buffer.from(path.resolve(p)).toString('latin1')));
 
   const lstat = (abs: Buffer): fs.BigIntStats => {
     try {
@@ -278,6 +281,7 @@ export function openDirectory(root: string, options: OpenDirectoryOptions = {}):
         }
         const rel = child(top.rel, top.names[top.next++]);
         const abs = join(base, rel);
+        if (excluded.size && excluded.has(abs.toString('latin1'))) continue;
         const st = lstat(abs);
         const entry = entryOf(rel, abs, st);
         yield entry;

@@ -9,14 +9,14 @@ import type { ImageReader, ImageWriter } from './types.js';
 export type { ImageReader, ImageWriter, ImageEntry, FileContent, DataPiece, Xattr, EntryType, SourceDescription, WriterWarning } from './types.js';
 
 /** Opens `source` as a directory or a (compressed) tar; the tar reader checks content, not the name. */
-export function openImage(source: string): ImageReader {
+export function openImage(source: string, options: { exclude?: string[] } = {}): ImageReader {
   let st: fs.Stats;
   try {
     st = fs.statSync(source);
   } catch (e) {
     throw new SourceReadError(source, (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file or directory' : (e as Error).message);
   }
-  if (st.isDirectory()) return openDirectory(source);
+  if (st.isDirectory()) return openDirectory(source, { exclude: options.exclude });
   if (st.isFile() || st.isBlockDevice()) return openTar(source);
   throw new UnsupportedInputError(source, 'not a directory, tar archive or image file');
 }

@@ -90,7 +90,8 @@ export async function commit(repo: Repository, options: CommitOptions): Promise<
   const store = repo.store;
   const ref = options.branch ? branchRef(options.branch) : repo.headBranch();
   const parent = resolveRef(store, ref) ?? null;
-  const reader = options.reader ?? openImage(options.source ?? '.');
+  // The repository's own data never becomes part of an image (as git ignores .git).
+  const reader = options.reader ?? openImage(options.source ?? '.', { exclude: [repo.dataDir] });
   const sourceName = reader.description.name ?? options.source ?? '';
   const labels = options.labels ?? [];
   const seen = new Set<string>();

@@ -32,7 +32,7 @@ function resolveBase(repo: Repository, base: string, whole: string): { oid: Oid;
   for (const cand of refCandidates(base)) {
     const r = resolveRefChain(store, cand);
     if (r?.oid) return { oid: r.oid, ref: r.ref };
-    if (r && cand === HEAD) throw new RevisionNotFoundError(whole, `HEAD points at the unborn branch '${r.ref.replace(HEADS, '')}', which has no commits yet:`);
+    if (r && cand === HEAD) throw new RevisionNotFoundError(whole, 'unborn branch', `your current branch '${r.ref.replace(HEADS, '')}' does not have any commits yet`);
   }
   if (/^[0-9a-f]+$/i.test(base) && base.length >= MIN_PREFIX) {
     const hex = base.toLowerCase();

@@ -20,7 +20,7 @@ import { native } from '../../src/native/index.js';
 import { mkedgePath } from '../helpers/snapshot.js';
 import { content, entryOf, readerOf } from '../helpers/image.js';
 import {
-  AUTHOR, MiB, TIME, collect, commitAt, isRoot, randomBytes, sha256, sleep, tmpRepo, writeTree, type Spec,
+  AUTHOR, MiB, TIME, collect, commitAt, isRoot, randomBytes, sha256, sleep, tmpDir, tmpRepo, writeTree, type Spec,
 } from '../helpers/repo.js';
 
 const SPEC: Spec = {
@@ -421,4 +421,14 @@ test('commit: openDirectory of a source and commit of the path agree', async (t)
   const viaPath = await commitAt(repo, src, { branch: 'p' });
   const viaReader = await commit(repo, { reader: openDirectory(src), branch: 'r', message: 'm', author: AUTHOR, time: TIME });
   t.is(viaReader.tree, viaPath.tree);
+});
+
+test('commit: a source directory that holds the repository leaves the repository itself out (as git ignores .git)', async (t) => {
+  const dir = tmpDir(t);
+  const repo = Repository.init(dir);
+  t.teardown(() => repo.close());
+  fs.writeFileSync(path.join(dir, 'file'), 'content');
+  const r = await commitAt(repo, dir);
+  t.is(r.files, 1);
+  t.deepEqual(ls(repo, { spec: 'HEAD' }).map((e) => e.path), ['file']);
 });

@@ -133,7 +133,7 @@ test('revisions: an ambiguous short id lists its candidates; a longer prefix is 
 test('revisions: unknown names, an unborn HEAD and a path given as a commit are errors', async (t) => {
   const { repo } = tmpRepo(t);
   const unborn = t.throws(() => resolveRevision(repo, 'HEAD'), { instanceOf: RevisionNotFoundError });
-  t.regex(unborn?.message ?? '', /unborn branch 'main'/);
+  t.regex(unborn?.message ?? '', /current branch 'main' does not have any commits yet/);
   await history(repo, 1);
   for (const rev of ['nope', 'mainx', 'refs/heads/nope', 'deadbeef', '0000000000000000000000000000000000000000000000000000000000000000', '~1', '^']) {
     const e = t.throws(() => resolveRevision(repo, rev), { instanceOf: RevisionNotFoundError }, rev);
