@@ -12,6 +12,7 @@ import type { Repository } from '../store/repository.js';
 import { TreeBuilder, showPath } from './build-tree.js';
 import { ContentError, storeContent } from './store-content.js';
 import { BackgroundWriter } from '../store/background-writer.js';
+import { readStatCache, writeStatCache } from '../store/stat-cache.js';
 import type { ObjectWriter } from '../store/object-store.js';
 
 /** A cached file must be older than this when recorded, so a same-tick rewrite cannot hide behind an equal mtime (git's "racy clean"). */
@@ -70,7 +71,6 @@ export function parseLabel(s: string): [string, string] {
   return [s.slice(0, i), s.slice(i + 1)];
 }
 
-interface CacheRecord { sig: string; oid: Oid; size: number; holes?: Hole[] }
 
 /**
  * Records the image at `source` as a new commit on `branch` (created if missing; otherwise the new commit's parent
@@ -107,7 +107,7 @@ export async function commit(repo: Repository, options: CommitOptions): Promise<
   const builder = new TreeBuilder(sourceName);
   const useCache = options.statCache ?? true;
   const startNs = BigInt(Date.now()) * 1_000_000n;
-  const cacheUpdates: Array<[string, CacheRecord]> = [];
+  const cacheUpdates: Parameters<typeof writeStatCache>[1] = [];
   let files = 0;
   let bytes = 0;
   let storedBytes = 0;
@@ -122,9 +122,9 @@ export async function commit(repo: Repository, options: CommitOptions): Promise<
       const c = entry.content;
       let stored: { oid: Oid; size: number; holes: Hole[] } | undefined;
       if (useCache && c.cache) {
-        const rec = store.statCache.get(c.cache.key) as CacheRecord | undefined;
-        if (rec && rec.sig === c.cache.signature && store.hasObject('blob', rec.oid)) {
-          stored = { oid: rec.oid, size: rec.size, holes: rec.holes ?? [] };
+        const rec = readStatCache(store, c.cache.key, c.cache.signature);
+        if (rec && store.hasObject('blob', rec.oid)) {
+          stored = rec;
           cachedFiles++;
         }
       }
@@ -136,7 +136,7 @@ export async function commit(repo: Repository, options: CommitOptions): Promise<
           throw e;
         }
         if (useCache && c.cache && !racy(c.cache.signature, startNs)) {
-          cacheUpdates.push([c.cache.key, { sig: c.cache.signature, oid: stored.oid, size: stored.size, ...(stored.holes.length ? { holes: stored.holes } : {}) }]);
+          cacheUpdates.push({ key: c.cache.key, signature: c.cache.signature, oid: stored.oid, size: stored.size, holes: stored.holes });
         }
       }
       builder.add(entry, stored);
@@ -166,9 +166,7 @@ export async function commit(repo: Repository, options: CommitOptions): Promise<
     storedBytes = background ? background.written.bytes : store.written.bytes - before.bytes;
     updateRefs(store, [{ ref, newOid: oid, expectedOld: parent, message: `commit${parent ? '' : ' (initial)'}: ${firstLine(options.message)}` }], author);
     if (readRef(store, HEAD)?.symref !== ref) setSymbolicRef(store, HEAD, ref);
-    if (cacheUpdates.length) {
-      store.env.transactionSync(() => { for (const [k, v] of cacheUpdates) store.statCache.putSync(k, v); });
-    }
+    if (cacheUpdates.length) writeStatCache(store, cacheUpdates);
     return {
       commit: oid, tree: written.oid, branch: ref, parent, files: written.files, dirs: written.dirs, bytes: written.bytes,
       storedBytes, cachedFiles, source: reader.description,

@@ -5,6 +5,7 @@ import { decodeCommit } from '../model/commit.js';
 import { hashBytes } from '../model/oid.js';
 import { decodeTree } from '../model/tree.js';
 import { decodeStored } from '../store/object-store.js';
+import { decodePackHeader } from '../store/lmdb-store.js';
 import type { Repository } from '../store/repository.js';
 import type { ProgressEvent } from './commit.js';
 import { type ReachProblem, rootCommits, walkReachable } from './reachable.js';
@@ -85,6 +86,14 @@ export function fsck(repo: Repository, options: FsckOptions = {}): FsckResult {
         }
       } catch (e) {
         problems.push({ kind, oid, problem: (e as Error).message });
+      }
+    }
+    for (const id of store.listPacks()) {
+      try {
+        const view = store.packs.getBinaryFast(Buffer.from([id >>> 24, (id >>> 16) & 255, (id >>> 8) & 255, id & 255]));
+        if (view) decodePackHeader(id, view);
+      } catch (e) {
+        problems.push({ kind: 'pack', oid: String(id), problem: (e as Error).message });
       }
     }
     for (const { ref, oid } of listRefs(store, '')) {

@@ -1,8 +1,9 @@
 /** The gc op: remove every object that no ref, HEAD or reflog entry reaches. */
 import { RepositoryCorruptError } from '../errors.js';
-import { objectKey, type ObjectKind } from '../store/object-store.js';
+import type { ObjectKind } from '../store/object-store.js';
 import type { Repository } from '../store/repository.js';
 import { rootCommits, walkReachable } from './reachable.js';
+import { pruneStatCache } from '../store/stat-cache.js';
 
 export interface GcOptions {
   dryRun?: boolean;
@@ -33,17 +34,13 @@ export function gc(repo: Repository, options: GcOptions = {}): GcResult {
       else doomed.push({ kind: o.kind, oid: o.oid, size: o.storedSize });
     }
     let removedBytes = 0;
-    for (const d of doomed) {
-      removedBytes += d.size;
-      if (!options.dryRun) repo.store.objects.removeSync(objectKey(d.kind, d.oid));
-    }
+    for (const d of doomed) removedBytes += d.size;
     if (!options.dryRun) {
-      const stale: string[] = [];
-      for (const { key, value } of repo.store.statCache.getRange({})) {
-        if (!reachable.has(`blob:${(value as { oid: string }).oid}`)) stale.push(key as string);
-      }
-      for (const k of stale) repo.store.statCache.removeSync(k);
+      repo.store.removeObjects(doomed);
+      // Packs no index entry points into (an interrupted repair) go too.
+      for (const id of [...repo.store.listPacks()]) repo.store.compactPack(id);
     }
+    if (!options.dryRun) pruneStatCache(repo.store, (oid) => reachable.has(`blob:${oid}`));
     return { removed: doomed.length, removedBytes, kept, dryRun: options.dryRun ?? false };
   });
 }

@@ -7,7 +7,7 @@ import { readBlobRecord, readCommit, readTree } from '../store/typed.js';
 import { HEAD } from '../model/ref.js';
 
 export interface ReachProblem {
-  kind: ObjectKind | 'ref';
+  kind: ObjectKind | 'ref' | 'pack';
   oid: string;
   problem: string;
 }

@@ -15,19 +15,86 @@ export const DATA_FILE = 'data.mdb';
 export const DEFAULT_MAP_SIZE = 2 ** 40;
 /** Objects are committed in transactions of about this many stored bytes. */
 export const DEFAULT_BATCH_BYTES = 16 * 1024 * 1024;
+/**
+ * Pack sizes. LMDB stores a value larger than ~2 KiB in whole 4 KiB pages (a 64 KiB chunk alone wastes 2 KiB on
+ * average, a 3 KiB file record 1 KiB), so objects are packed together, as restic and git do. Packs stay small because
+ * lmdb-js copies every value below 16 MiB on read: reading one object copies its whole pack. Content (chunks, blob
+ * records) and metadata (trees, commits) go to separate packs, so a tree read copies at most a small pack.
+ */
+export const PACK_TARGET_DATA = 256 * 1024;
+export const PACK_TARGET_META = 64 * 1024;
+/** Pack header: u32 count, then per object: 33-byte key, u32 offset, u32 length (offsets within the pack value). */
+const PACK_ENTRY = 41;
 
 export interface LmdbStoreOptions {
   readOnly?: boolean;
   zstdLevel?: number;
 }
 
+/** Where an object's stored bytes live. */
+export interface ObjectLocation {
+  pack: number;
+  offset: number;
+  length: number;
+}
+
+function packKey(id: number): Buffer {
+  const k = Buffer.allocUnsafe(4);
+  k.writeUInt32BE(id);
+  return k;
+}
+
+function isMetaKind(code: number): boolean {
+  return code === OBJECT_KINDS.tree || code === OBJECT_KINDS.commit || code === OBJECT_KINDS.disk;
+}
+
+/** Builds one pack value: header (count, key/offset/length per object) then the stored values. */
+export function encodePack(objects: Array<[Buffer, Buffer]>): { value: Buffer; offsets: number[] } {
+  const headerSize = 4 + objects.length * PACK_ENTRY;
+  let size = headerSize;
+  for (const [, v] of objects) size += v.length;
+  const value = Buffer.allocUnsafe(size);
+  value.writeUInt32BE(objects.length, 0);
+  const offsets: number[] = [];
+  let off = headerSize;
+  objects.forEach(([k, v], i) => {
+    const h = 4 + i * PACK_ENTRY;
+    k.copy(value, h);
+    value.writeUInt32BE(off, h + 33);
+    value.writeUInt32BE(v.length, h + 37);
+    v.copy(value, off);
+    offsets.push(off);
+    off += v.length;
+  });
+  return { value, offsets };
+}
+
+/** The header of a pack value; throws RepositoryCorruptError when it does not fit the value. */
+export function decodePackHeader(id: number, value: Buffer): Array<{ key: Buffer; offset: number; length: number }> {
+  const bad = (why: string) => new RepositoryCorruptError(`pack ${id}`, why);
+  if (value.length < 4) throw bad('truncated header');
+  const n = value.readUInt32BE(0);
+  if (4 + n * PACK_ENTRY > value.length) throw bad('header larger than the pack');
+  const out: Array<{ key: Buffer; offset: number; length: number }> = [];
+  for (let i = 0; i < n; i++) {
+    const h = 4 + i * PACK_ENTRY;
+    const e = { key: Buffer.from(value.subarray(h, h + 33)), offset: value.readUInt32BE(h + 33), length: value.readUInt32BE(h + 37) };
+    if (e.offset + e.length > value.length) throw bad(`object ${i} lies outside the pack`);
+    out.push(e);
+  }
+  return out;
+}
+
 export class LmdbStore implements ObjectStore {
   readonly env: RootDatabase;
-  readonly objects: Database<Buffer, Buffer>;
+  /** Object key (kind byte + 32-byte id) → 12 bytes: pack id, offset, length (u32 BE each). */
+  readonly index: Database<Buffer, Buffer>;
+  /** Pack id (u32 BE) → pack value. */
+  readonly packs: Database<Buffer, Buffer>;
   readonly refs: Database<any, string>;
   readonly reflog: Database<any, any>;
   readonly meta: Database<any, string>;
-  readonly statCache: Database<any, string>;
+  readonly statCache: Database<Buffer, Buffer>;
   readonly sessions: Database<any, string>;
   private pending = new Map<string, [Buffer, Buffer]>();
   private pendingBytes = 0;
@@ -38,31 +105,54 @@ export class LmdbStore implements ObjectStore {
   constructor(readonly path: string, options: LmdbStoreOptions = {}) {
     this.zstdLevel = options.zstdLevel ?? DEFAULT_ZSTD_LEVEL;
     this.env = open({ path, mapSize: DEFAULT_MAP_SIZE, readOnly: options.readOnly ?? false, maxDbs: 16, keyEncoding: 'ordered-binary' });
-    this.objects = this.env.openDB<Buffer, Buffer>({ name: 'objects', keyEncoding: 'binary', encoding: 'binary' });
+    this.index = this.env.openDB<Buffer, Buffer>({ name: 'index', keyEncoding: 'binary', encoding: 'binary' });
+    this.packs = this.env.openDB<Buffer, Buffer>({ name: 'packs', keyEncoding: 'binary', encoding: 'binary' });
     this.refs = this.env.openDB({ name: 'refs', encoding: 'msgpack' });
     this.reflog = this.env.openDB({ name: 'reflog', encoding: 'msgpack' });
     this.meta = this.env.openDB({ name: 'meta', encoding: 'msgpack' });
-    this.statCache = this.env.openDB({ name: 'statcache', encoding: 'msgpack' });
+    this.statCache = this.env.openDB<Buffer, Buffer>({ name: 'statcache', keyEncoding: 'binary', encoding: 'binary' });
     this.sessions = this.env.openDB({ name: 'sessions', encoding: 'msgpack' });
   }
 
   hasObject(kind: ObjectKind, oid: Oid): boolean {
     const k = objectKey(kind, oid);
-    return this.pending.has(k.toString('latin1')) || this.objects.doesExist(k);
+    return this.pending.has(k.toString('latin1')) || this.index.doesExist(k);
+  }
+
+  /** True when the object is committed (not merely queued). */
+  hasDurableObject(kind: ObjectKind, oid: Oid): boolean {
+    return this.index.doesExist(objectKey(kind, oid));
+  }
+
+  /** Where a committed object is stored, or undefined. */
+  locate(kind: ObjectKind, oid: Oid): ObjectLocation | undefined {
+    const v = this.index.getBinaryFast(objectKey(kind, oid));
+    if (!v) return undefined;
+    if (v.length !== 12) throw new RepositoryCorruptError(`${kind} ${oid}`, 'malformed index entry');
+    return { pack: v.readUInt32BE(0), offset: v.readUInt32BE(4), length: v.readUInt32BE(8) };
+  }
+
+  /** A view of the stored bytes, valid until the next read from this store (no copy of the object itself). */
+  private readStoredView(kind: ObjectKind, oid: Oid): Buffer | undefined {
+    const k = objectKey(kind, oid);
+    const p = this.pending.get(k.toString('latin1'));
+    if (p) return p[1];
+    const loc = this.locate(kind, oid);
+    if (!loc) return undefined;
+    const pack = this.packs.getBinaryFast(packKey(loc.pack));
+    if (!pack) throw new RepositoryCorruptError(`${kind} ${oid}`, `pack ${loc.pack} is missing`);
+    if (loc.offset + loc.length > pack.length) throw new RepositoryCorruptError(`${kind} ${oid}`, `lies outside pack ${loc.pack}`);
+    return pack.subarray(loc.offset, loc.offset + loc.length);
   }
 
   /** Stored value (codec byte + payload) without decoding; undefined when missing. */
   tryReadStored(kind: ObjectKind, oid: Oid): Buffer | undefined {
-    const k = objectKey(kind, oid);
-    const p = this.pending.get(k.toString('latin1'));
-    if (p) return p[1];
-    return this.objects.get(k);
+    const v = this.readStoredView(kind, oid);
+    return v && Buffer.from(v);
   }
 
   tryReadObject(kind: ObjectKind, oid: Oid): Buffer | undefined {
-    const k = objectKey(kind, oid);
-    const p = this.pending.get(k.toString('latin1'));
-    const stored = p ? p[1] : this.objects.getBinaryFast(k);
+    const stored = this.readStoredView(kind, oid);
     if (!stored) return undefined;
     try {
       return decodeStored(stored);
@@ -99,20 +189,56 @@ export class LmdbStore implements ObjectStore {
     if (this.pendingBytes >= DEFAULT_BATCH_BYTES) this.flush();
   }
 
-  /** Commits queued objects in one durable transaction. */
+  /** Writes `objects` as packs and points the index at them; call inside a write transaction. */
+  private writePacks(objects: Array<[Buffer, Buffer]>): void {
+    let next = (this.meta.get('next-pack') as number | undefined) ?? 0;
+    const groups: Array<Array<[Buffer, Buffer]>> = [[], []];
+    for (const o of objects) groups[isMetaKind(o[0][0]!) ? 1 : 0]!.push(o);
+    groups.forEach((group, g) => {
+      const target = g === 1 ? PACK_TARGET_META : PACK_TARGET_DATA;
+      let cur: Array<[Buffer, Buffer]> = [];
+      let size = 0;
+      const close = () => {
+        if (cur.length === 0) return;
+        const id = next++;
+        const { value, offsets } = encodePack(cur);
+        this.packs.putSync(packKey(id), value);
+        cur.forEach(([k, v], i) => {
+          const loc = Buffer.allocUnsafe(12);
+          loc.writeUInt32BE(id, 0);
+          loc.writeUInt32BE(offsets[i]!, 4);
+          loc.writeUInt32BE(v.length, 8);
+          this.index.putSync(k, loc);
+        });
+        cur = [];
+        size = 0;
+      };
+      for (const o of group) {
+        cur.push(o);
+        size += o[1].length + PACK_ENTRY;
+        if (size >= target) close();
+      }
+      close();
+    });
+    this.meta.putSync('next-pack', next);
+  }
+
+  /** Commits queued objects (as packs) in one durable transaction. */
   flush(): void {
     if (this.pending.size === 0) return;
     const batch = this.pending;
     this.pending = new Map();
     this.pendingBytes = 0;
     this.env.transactionSync(() => {
+      const fresh: Array<[Buffer, Buffer]> = [];
       for (const [k, v] of batch.values()) {
-        if (!this.objects.doesExist(k)) {
-          this.objects.putSync(k, v);
+        if (!this.index.doesExist(k)) {
+          fresh.push([k, v]);
           this.written.objects++;
           this.written.bytes += v.length;
         }
       }
+      this.writePacks(fresh);
     });
   }
 
@@ -122,13 +248,70 @@ export class LmdbStore implements ObjectStore {
     this.pendingBytes = 0;
   }
 
+  /**
+   * Removes objects (gc). Packs left without live objects are deleted; packs with some dead objects are rewritten
+   * with the live ones. Call inside a write transaction. Returns the stored bytes freed.
+   */
+  removeObjects(doomed: Iterable<{ kind: ObjectKind; oid: Oid }>): number {
+    const byPack = new Map<number, Set<string>>();
+    for (const d of doomed) {
+      const loc = this.locate(d.kind, d.oid);
+      if (!loc) continue;
+      const k = objectKey(d.kind, d.oid);
+      this.index.removeSync(k);
+      let set = byPack.get(loc.pack);
+      if (!set) byPack.set(loc.pack, (set = new Set()));
+      set.add(k.toString('latin1'));
+    }
+    let freed = 0;
+    for (const id of byPack.keys()) freed += this.compactPack(id);
+    return freed;
+  }
+
+  /**
+   * Rewrites or deletes one pack so that it holds only objects the index points at; returns bytes freed.
+   * A pack whose objects are all live is left alone.
+   */
+  compactPack(id: number): number {
+    const view = this.packs.getBinaryFast(packKey(id));
+    if (!view) return 0;
+    const header = decodePackHeader(id, view);
+    const isLive = header.map((e) => {
+      const loc = this.index.getBinaryFast(e.key);
+      return loc !== undefined && loc.readUInt32BE(0) === id && loc.readUInt32BE(4) === e.offset;
+    });
+    if (isLive.every(Boolean)) return 0;
+    const value = this.packs.get(packKey(id))!;
+    const live: Array<[Buffer, Buffer]> = [];
+    header.forEach((e, i) => { if (isLive[i]) live.push([e.key, Buffer.from(value.subarray(e.offset, e.offset + e.length))]); });
+    this.packs.removeSync(packKey(id));
+    if (live.length) this.writePacks(live);
+    return value.length - live.reduce((n, [, v]) => n + v.length + PACK_ENTRY, 4);
+  }
+
+  /** Every pack id (gc sweeps packs that no index entry points into, e.g. after an interrupted repair). */
+  *listPacks(): Iterable<number> {
+    for (const key of this.packs.getKeys({})) yield (key as Buffer).readUInt32BE(0);
+  }
+
+  /**
+   * Replaces an object's stored bytes without any check, or removes it (`stored` undefined). For repair tools and
+   * the fault-injecting tests of fsck; never used by normal operation.
+   */
+  putStoredUnchecked(kind: ObjectKind, oid: Oid, stored: Buffer | undefined): void {
+    this.env.transactionSync(() => {
+      if (stored) this.writePacks([[objectKey(kind, oid), stored]]);
+      else this.index.removeSync(objectKey(kind, oid));
+    });
+  }
+
   /** Iterates object ids of a kind, optionally from a hex prefix (used by revision lookup, fsck and gc). */
   *listObjects(kind: ObjectKind, hexPrefix = ''): Iterable<Oid> {
     const code = OBJECT_KINDS[kind];
     const evenPrefix = hexPrefix.slice(0, hexPrefix.length & ~1);
     const start = Buffer.concat([Buffer.from([code]), Buffer.from(evenPrefix, 'hex')]);
     const end = Buffer.from([code + 1]);
-    for (const key of this.objects.getKeys({ start, end })) {
+    for (const key of this.index.getKeys({ start, end })) {
       const k = key as Buffer;
       if (k[0] !== code || k.length !== 33) continue;
       const oid = k.subarray(1).toString('hex');
@@ -142,11 +325,11 @@ export class LmdbStore implements ObjectStore {
 
   /** Every (kind, oid, stored size) in the store; for fsck, gc and stats. */
   *listAllObjects(): Iterable<{ kind: ObjectKind; oid: Oid; storedSize: number }> {
-    for (const { key, value } of this.objects.getRange({})) {
+    for (const { key, value } of this.index.getRange({})) {
       const k = key as Buffer;
       const kind = KIND_BY_CODE[k[0]!];
       if (!kind || k.length !== 33) throw new RepositoryCorruptError(`object key ${k.toString('hex')}`, 'unknown kind or bad length');
-      yield { kind, oid: k.subarray(1).toString('hex'), storedSize: (value as Buffer).length };
+      yield { kind, oid: k.subarray(1).toString('hex'), storedSize: (value as Buffer).readUInt32BE(8) };
     }
   }
 

@@ -109,7 +109,7 @@ export function copyRepository(from: string, to: string): string {
   return to;
 }
 
-export type SubDatabase = 'objects' | 'refs' | 'reflog' | 'meta' | 'statcache' | 'sessions' | (string & {});
+export type SubDatabase = 'index' | 'refs' | 'reflog' | 'meta' | 'statcache' | 'sessions' | (string & {});
 
 /**
  * An exact picture of the repository: one line per record of every sub-database (all of them, as LMDB's main
@@ -120,11 +120,19 @@ export async function dumpRepository(repo: string, dbs?: readonly SubDatabase[])
   const env = open({ path: dataFile(repo), readOnly: true, maxDbs: 64 });
   const lines: string[] = [];
   try {
-    const names = dbs ?? [...env.getKeys({})].filter((k): k is string => typeof k === 'string').sort();
+    // Logical content: objects are listed by key with the hash of their stored bytes (found through their pack);
+    // the packs themselves are physical layout (gc may repack live objects) and are left out.
+    const names = (dbs ?? [...env.getKeys({})].filter((k): k is string => typeof k === 'string').sort()).filter((n) => n !== 'packs');
+    const packs = env.openDB({ name: 'packs', keyEncoding: 'binary', encoding: 'binary' });
     for (const name of names) {
       const db = env.openDB({ name, keyEncoding: 'binary', encoding: 'binary' });
       for (const { key, value } of db.getRange({})) {
-        lines.push(`${name} ${Buffer.from(key as Buffer).toString('hex')} ${crypto.createHash('sha256').update(value as Buffer).digest('hex')}`);
+        let v = value as Buffer;
+        if (name === 'index') {
+          const pack = packs.get(v.subarray(0, 4)) as Buffer;
+          v = pack.subarray(v.readUInt32BE(4), v.readUInt32BE(4) + v.readUInt32BE(8));
+        }
+        lines.push(`${name} ${Buffer.from(key as Buffer).toString('hex')} ${crypto.createHash('sha256').update(v).digest('hex')}`);
       }
     }
   } finally {

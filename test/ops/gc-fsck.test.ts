@@ -11,7 +11,8 @@ import { fsck } from '../../src/ops/fsck.js';
 import { gc } from '../../src/ops/gc.js';
 import { createRef, deleteRef } from '../../src/ops/branch.js';
 import { resolveSpec } from '../../src/ops/resolve.js';
-import { encodeStored, objectKey, type ObjectKind } from '../../src/store/object-store.js';
+import { readStatCache, writeStatCache } from '../../src/store/stat-cache.js';
+import { encodeStored, type ObjectKind } from '../../src/store/object-store.js';
 import { updateRefs } from '../../src/store/refs.js';
 import { Repository } from '../../src/store/repository.js';
 import { readBlobRecord } from '../../src/store/typed.js';
@@ -30,7 +31,7 @@ function objectSet(repo: Repository): Set<string> {
 }
 
 function putRaw(repo: Repository, kind: ObjectKind, oid: string, stored: Buffer): void {
-  repo.store.env.transactionSync(() => { repo.store.objects.putSync(objectKey(kind, oid), stored); });
+  repo.store.putStoredUnchecked(kind, oid, stored);
 }
 
 test('fsck: a good repository is clean and every object is reachable', async (t) => {
@@ -98,7 +99,7 @@ test('fsck: a missing reachable tree is reported, and gc refuses to run', async 
   writeTree(src, { 'etc': { 'hosts': 'localhost' }, 'f': 'x' });
   const c = await commit(repo, { source: src, message: 'm', author: AUTHOR, time: TIME });
   const etc = resolveSpec(repo, 'HEAD:etc').entry.oid!;
-  repo.store.env.transactionSync(() => { repo.store.objects.removeSync(objectKey('tree', etc)); });
+  repo.store.putStoredUnchecked('tree', etc, undefined);
   const r = fsck(repo);
   t.false(r.ok);
   t.deepEqual(r.problems, [{ kind: 'tree', oid: etc, problem: `missing (referenced by tree ${c.tree})` }]);
@@ -175,12 +176,13 @@ test('gc: objects left by an abandoned commit are swept; the stat cache forgets 
   const oid = 'cd'.repeat(32);
   repo.store.writeObject('chunk', oid, orphan);
   await repo.store.flush();
-  repo.store.env.transactionSync(() => { repo.store.statCache.putSync('dir:/nowhere', { sig: 'x', oid, size: 1 }); });
+  writeStatCache(repo.store, [{ key: 'dir:/nowhere', signature: 'x', oid, size: 1, holes: [] }]);
+  t.truthy(readStatCache(repo.store, 'dir:/nowhere', 'x'));
   t.is(fsck(repo).unreachable, 1);
   const r = gc(repo);
   t.is(r.removed, 1);
   t.false(repo.store.hasObject('chunk', oid));
-  t.is(repo.store.statCache.get('dir:/nowhere'), undefined);
+  t.is(readStatCache(repo.store, 'dir:/nowhere', 'x'), undefined);
   t.true(fsck(repo).ok);
 });
 
@@ -254,4 +256,18 @@ test('gc: a repository opened again sees the result of gc', async (t) => {
   } finally {
     await again.close();
   }
+});
+
+test('fsck: a pack whose header does not fit its value is reported', async (t) => {
+  const { repo } = tmpRepo(t);
+  await commitFiles(repo, { 'a': randomBytes(100_000, 'pack'), 'b': 'small' });
+  const id = [...repo.store.listPacks()][0]!;
+  const key = Buffer.alloc(4);
+  key.writeUInt32BE(id);
+  const bad = Buffer.alloc(8);
+  bad.writeUInt32BE(1000, 0);
+  repo.store.env.transactionSync(() => { repo.store.packs.putSync(key, bad); });
+  const r = fsck(repo);
+  t.false(r.ok);
+  t.true(r.problems.some((p) => p.kind === 'pack' && p.oid === String(id) && /header larger than the pack/.test(p.problem)));
 });

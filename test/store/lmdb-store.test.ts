@@ -21,7 +21,7 @@ function openStore(t: ExecutionContext, dir = tmpDir(t)): { store: LmdbStore; fi
 }
 
 function stored(store: LmdbStore, kind: ObjectKind, oid: string): Buffer | undefined {
-  return store.objects.get(objectKey(kind, oid));
+  return store.hasDurableObject(kind, oid) ? store.tryReadStored(kind, oid) : undefined;
 }
 
 test('lmdb-store: object kind codes and codec bytes are frozen', (t) => {
@@ -48,9 +48,9 @@ test('lmdb-store: a written object is readable before and after flush, and durab
   // Pending: visible through the store, not yet in the database.
   t.true(store.hasObject('chunk', oid));
   t.deepEqual(store.readObject('chunk', oid), data);
-  t.false(store.objects.doesExist(objectKey('chunk', oid)));
+  t.false(store.hasDurableObject('chunk', oid));
   await store.flush();
-  t.true(store.objects.doesExist(objectKey('chunk', oid)));
+  t.true(store.hasDurableObject('chunk', oid));
   t.deepEqual(store.readObject('chunk', oid), data);
   // Other kinds live in other keyspaces.
   t.false(store.hasObject('blob', oid));
@@ -137,7 +137,7 @@ test('lmdb-store: encodeStored/decodeStored round trip and refuse bad values', (
 test('lmdb-store: a stored value that cannot be decoded reads as RepositoryCorruptError', async (t) => {
   const { store } = openStore(t);
   const oid = 'cd'.repeat(32);
-  store.objects.putSync(objectKey('chunk', oid), Buffer.from([CODEC_ZSTD, 0xde, 0xad, 0xbe, 0xef]));
+  store.putStoredUnchecked('chunk', oid, Buffer.from([CODEC_ZSTD, 0xde, 0xad, 0xbe, 0xef]));
   const err = t.throws(() => store.readObject('chunk', oid), { instanceOf: RepositoryCorruptError });
   t.regex(err?.message ?? '', new RegExp(`chunk ${oid}: cannot decode stored value`));
   t.true(store.hasObject('chunk', oid));
@@ -221,6 +221,50 @@ test('lmdb-store: many pending objects are flushed in batches and all survive', 
     store.writeObject('chunk', oid, d);
   }
   await store.flush();
-  for (const oid of oids) t.true(store.objects.doesExist(objectKey('chunk', oid)));
+  for (const oid of oids) t.true(store.hasDurableObject('chunk', oid));
   t.is([...store.listObjects('chunk')].length, 48);
+});
+
+test('lmdb-store: small objects share packs; content and metadata go to separate packs', async (t) => {
+  const { store } = openStore(t);
+  const chunks: string[] = [];
+  for (let i = 0; i < 200; i++) {
+    const d = randomBytes(3000, `small ${i}`);
+    const oid = hashBytes(d);
+    chunks.push(oid);
+    store.writeObject('chunk', oid, d);
+  }
+  const tree = Buffer.from('tree\0\x01\x00');
+  store.writeObject('tree', hashBytes(tree), tree);
+  store.flush();
+  const packsOf = (kind: ObjectKind, oids: string[]) => new Set(oids.map((o) => store.locate(kind, o)!.pack));
+  // 200 × 3 KB of incompressible data: a few 256 KiB packs, not 200 values of whole pages.
+  t.true(packsOf('chunk', chunks).size <= 4);
+  t.false(packsOf('chunk', chunks).has(store.locate('tree', hashBytes(tree))!.pack));
+  for (const oid of chunks) t.is(hashBytes(store.readObject('chunk', oid)), oid);
+});
+
+test('lmdb-store: removing objects rewrites their packs with the live objects only', async (t) => {
+  const { store } = openStore(t);
+  const oids: string[] = [];
+  for (let i = 0; i < 50; i++) {
+    const d = randomBytes(2000, `gc ${i}`);
+    oids.push(hashBytes(d));
+    store.writeObject('chunk', oids[i]!, d);
+  }
+  store.flush();
+  const before = [...store.listPacks()];
+  const doomed = oids.filter((_, i) => i % 2 === 0);
+  let freed = 0;
+  store.env.transactionSync(() => { freed = store.removeObjects(doomed.map((oid) => ({ kind: 'chunk' as const, oid }))); });
+  t.true(freed >= 25 * 2000);
+  for (const [i, oid] of oids.entries()) {
+    t.is(store.hasObject('chunk', oid), i % 2 === 1);
+    if (i % 2 === 1) t.is(hashBytes(store.readObject('chunk', oid)), oid);
+  }
+  t.notDeepEqual([...store.listPacks()], before);
+  // A pack whose objects are all live is left alone.
+  const after = [...store.listPacks()];
+  store.env.transactionSync(() => { for (const id of after) t.is(store.compactPack(id), 0); });
+  t.deepEqual([...store.listPacks()], after);
 });

@@ -1,0 +1,57 @@
+/**
+ * commit's stat cache: source file identity → blob id, so that an unchanged file is not read again (git's index,
+ * restic's parent snapshot). Compact, because every committed source path keeps an entry:
+ * key = first 16 bytes of sha256(source key); value = blob id (32) + first 8 bytes of sha256(signature) + uint size
+ * + uint hole count + (uint offset, uint length)*.
+ */
+import crypto from 'node:crypto';
+import { Decoder, Encoder } from '../model/codec.js';
+import { OID_BYTES, bytesToOid, oidToBytes, type Oid } from '../model/oid.js';
+import type { Hole } from '../model/tree.js';
+import type { LmdbStore } from './lmdb-store.js';
+
+export interface StatCacheRecord {
+  oid: Oid;
+  size: number;
+  holes: Hole[];
+}
+
+function digest(s: string, n: number): Buffer {
+  return crypto.createHash('sha256').update(s, 'latin1').digest().subarray(0, n);
+}
+
+/** The cached blob for `key` if it was recorded with the same `signature`. */
+export function readStatCache(store: LmdbStore, key: string, signature: string): StatCacheRecord | undefined {
+  const v = store.statCache.getBinaryFast(digest(key, 16));
+  if (!v || v.length < OID_BYTES + 8) return undefined;
+  if (!v.subarray(OID_BYTES, OID_BYTES + 8).equals(digest(signature, 8))) return undefined;
+  const d = new Decoder(v);
+  const oid = bytesToOid(d.raw(OID_BYTES));
+  d.raw(8);
+  const size = d.uint();
+  const holes: Hole[] = [];
+  for (let n = d.uint(); n > 0; n--) holes.push({ offset: d.uint(), length: d.uint() });
+  return { oid, size, holes };
+}
+
+/** Records entries in one transaction. */
+export function writeStatCache(store: LmdbStore, entries: Array<{ key: string; signature: string } & StatCacheRecord>): void {
+  store.env.transactionSync(() => {
+    for (const e of entries) {
+      const enc = new Encoder().raw(oidToBytes(e.oid)).raw(digest(e.signature, 8)).uint(e.size).uint(e.holes.length);
+      for (const h of e.holes) enc.uint(h.offset).uint(h.length);
+      store.statCache.putSync(digest(e.key, 16), enc.finish());
+    }
+  });
+}
+
+/** Removes entries whose blob `keep` rejects (gc: blobs it deletes). Call inside a write transaction. */
+export function pruneStatCache(store: LmdbStore, keep: (oid: Oid) => boolean): number {
+  const stale: Buffer[] = [];
+  for (const { key, value } of store.statCache.getRange({})) {
+    const v = value as Buffer;
+    if (v.length < OID_BYTES || !keep(bytesToOid(v.subarray(0, OID_BYTES)))) stale.push(Buffer.from(key as Buffer));
+  }
+  for (const k of stale) store.statCache.removeSync(k);
+  return stale.length;
+}
