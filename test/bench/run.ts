@@ -1,0 +1,816 @@
+/**
+ * Benchmark harness: times viva's real job (commit, re-commit, incremental commit, checkout, repository size, memory) on
+ * real Debian root filesystems, side by side with borg 1.2 and restic 0.14 and a floor (tar | zstd, cp -a), in one run,
+ * and prints one markdown table. Run with `npm run bench` (`node --import tsx test/bench/run.ts`); see
+ * docs/benchmarks.md. It needs the corpus ($CORPUS, default /var/tmp/viva-corpus) and takes 10–15 minutes: never run
+ * it in CI.
+ */
+import { execFileSync } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import {
+  type Exec, type SampledExec, duBytes, fmtBytes, fmtMB, fmtSecs, loadAverage, median, rmrf, syncDisks, timed,
+  timedShell, timedWithRss,
+} from './lib.js';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const BIN = path.join(ROOT, 'bin/run.js');
+const BUILD_SCRIPT = path.resolve(ROOT, '../shared/corpus/build-debian.sh');
+
+const MEASURES = ['commit', 'recommit', 'incremental', 'size', 'checkout', 'rss', 'big'] as const;
+type MeasureName = (typeof MEASURES)[number];
+const TREES_NEEDED: Record<MeasureName, string[]> = {
+  commit: ['base'], recommit: ['base'], incremental: ['base', 'base2'], size: ['min', 'base', 'web', 'base2'],
+  checkout: ['base'], rss: ['web'], big: [],
+};
+
+const DEFAULT_CORPUS = '/var/tmp/viva-corpus';
+const DEFAULT_WORK = '/var/tmp/viva-bench';
+const DEFAULT_RUNS = 3;
+const DEFAULT_HEAVY_RUNS = 1;
+const LOAD_WARN = 0.5;
+const MB = 1e6;
+const GiB = 1024 ** 3;
+// targets from the issue
+const TARGET_COMMIT_AIM_S = 1.8;
+const TARGET_RECOMMIT_S = 0.5;
+const TARGET_RECOMMIT_VS_RESTIC = 5;
+const TARGET_CHECKOUT_VS_CP = 1.2;
+const TARGET_RSS = 500 * MB;
+const TARGET_SPARSE_GROWTH = 1 * MB;
+const TARGET_RANDOM_GROWTH_FACTOR = 1.01;
+
+const USAGE = `usage: node --import tsx test/bench/run.ts [--only NAME[,NAME]] [--runs N] [--heavy-runs N] [--work DIR] [--json FILE]
+
+  --only        subset of: ${MEASURES.join(', ')} (default: all)
+  --runs        runs of the cheap measures (recommit, checkout, floors); default ${DEFAULT_RUNS}
+  --heavy-runs  runs of the expensive measures (commit base); default ${DEFAULT_HEAVY_RUNS}
+  --work        work directory, removed at the start; default ${DEFAULT_WORK}
+  --json        also write the results as JSON to FILE
+  environment:  CORPUS (default ${DEFAULT_CORPUS}) holding min, base, web, base2`;
+
+interface Options {
+  corpus: string;
+  work: string;
+  runs: number;
+  heavyRuns: number;
+  json?: string;
+  only: MeasureName[];
+}
+
+function parseOptions(argv: string[]): Options {
+  const { values } = parseArgs({
+    args: argv, strict: true, allowPositionals: false,
+    options: {
+      only: { type: 'string' }, runs: { type: 'string' }, 'heavy-runs': { type: 'string' }, work: { type: 'string' },
+      json: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) {
+    console.log(USAGE);
+    process.exit(0);
+  }
+  const count = (v: string | undefined, dflt: number, name: string) => {
+    if (v === undefined) return dflt;
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 1) usageError(`--${name} must be a positive integer, not '${v}'`);
+    return n;
+  };
+  let only: MeasureName[] = [...MEASURES];
+  if (values.only !== undefined) {
+    const names = values.only.split(',').map((s) => s.trim()).filter((s) => s !== '');
+    for (const n of names) if (!(MEASURES as readonly string[]).includes(n)) usageError(`unknown measure '${n}'`);
+    only = MEASURES.filter((m) => names.includes(m));
+  }
+  const work = path.resolve(values.work ?? DEFAULT_WORK);
+  const corpus = path.resolve(process.env.CORPUS || DEFAULT_CORPUS);
+  if (work === '/' || work === path.resolve(os.homedir()) || corpus.startsWith(work + '/') || corpus === work || ROOT.startsWith(work + '/')) {
+    usageError(`refusing to use '${work}' as the work directory: it is removed at the start`);
+  }
+  return {
+    corpus, work, only, runs: count(values.runs, DEFAULT_RUNS, 'runs'),
+    heavyRuns: count(values['heavy-runs'], DEFAULT_HEAVY_RUNS, 'heavy-runs'),
+    ...(values.json !== undefined ? { json: path.resolve(values.json) } : {}),
+  };
+}
+
+function usageError(msg: string): never {
+  console.error(`bench: ${msg}\n${USAGE}`);
+  process.exit(2);
+}
+
+// ---------------------------------------------------------------------------------------------------------------------
+// results
+
+/** One cell of the table, with the raw numbers kept for --json. */
+interface Cell {
+  text: string;
+  /** The number the target is checked against (best run for times). */
+  value?: number;
+  runs?: number[];
+  best?: number;
+  median?: number;
+  error?: string;
+  [extra: string]: unknown;
+}
+
+interface Row {
+  id: string;
+  measure: string;
+  unit: string;
+  viva: Cell;
+  borg: Cell;
+  restic: Cell;
+  floor: Cell;
+  target: string;
+  met: string;
+}
+
+const NONE: Cell = { text: '—' };
+
+function errorCell(error: string): Cell {
+  return { text: `error: ${error}`, error };
+}
+
+/** Times of N runs: "best / median" when N > 1. */
+function timeCell(execs: Exec[], extra: Record<string, unknown> = {}): Cell {
+  const bad = execs.find((e) => !e.ok);
+  if (bad) return errorCell(bad.error ?? 'failed');
+  if (execs.length === 0) return NONE;
+  const runs = execs.map((e) => e.secs);
+  const best = Math.min(...runs);
+  const med = median(runs);
+  return { text: runs.length > 1 ? `${fmtSecs(best)} / ${fmtSecs(med)}` : fmtSecs(best), value: best, best, median: med, runs, ...extra };
+}
+
+function bytesCell(bytes: number, extra: Record<string, unknown> = {}): Cell {
+  return { text: fmtMB(bytes), value: bytes, ...extra };
+}
+
+const yes = (b: boolean) => (b ? 'yes' : 'no');
+
+/** "yes"/"no" for viva ≤ factor × ref, with the ratio; "?" when a number is missing. */
+function metRatio(viva: Cell, ref: Cell, factor = 1): string {
+  if (viva.value === undefined || ref.value === undefined || ref.value === 0) return '?';
+  const ratio = viva.value / ref.value;
+  return `${yes(viva.value <= factor * ref.value)} (${ratio.toFixed(2)}×)`;
+}
+
+// ---------------------------------------------------------------------------------------------------------------------
+// the tools
+
+type Tool = 'viva' | 'borg' | 'restic';
+type Attempt<T> = { ok: true; value: T } | { ok: false; error: string };
+
+class Tools {
+  readonly vivaEnv: NodeJS.ProcessEnv;
+  readonly borgEnv: NodeJS.ProcessEnv;
+  readonly resticEnv: NodeJS.ProcessEnv;
+
+  constructor(readonly work: string) {
+    const base: NodeJS.ProcessEnv = { ...process.env, LC_ALL: 'C.UTF-8', NO_COLOR: '1' };
+    for (const k of Object.keys(base)) if (k.startsWith('VIVA_') || k === 'DEBUG' || k === 'NODE_OPTIONS') delete base[k];
+    this.vivaEnv = { ...base, VIVA_AUTHOR: 'Bench <bench@example.com>' };
+    this.borgEnv = {
+      ...base, BORG_BASE_DIR: path.join(work, 'borg-home'), BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK: 'yes',
+      BORG_RELOCATED_REPO_ACCESS_IS_OK: 'yes',
+    };
+    this.resticEnv = { ...base, RESTIC_PASSWORD: 'bench', RESTIC_CACHE_DIR: path.join(work, 'restic-cache') };
+  }
+
+  // argument vectors, shared by the timed and the RSS-sampled runs
+  vivaInitArgv(repo: string): [string, string[]] { return [process.execPath, [BIN, 'init', repo]]; }
+  vivaCommitArgv(repo: string, src: string, branch: string, msg: string): [string, string[]] {
+    return [process.execPath, [BIN, 'commit', '-C', repo, src, '-b', branch, '-m', msg, '--json']];
+  }
+  borgInitArgv(repo: string): [string, string[]] { return ['borg', ['init', '-e', 'none', repo]]; }
+  borgCreateArgv(repo: string, archive: string, src: string): [string, string[]] { return ['borg', ['create', `${repo}::${archive}`, src]]; }
+  resticInitArgv(repo: string): [string, string[]] { return ['restic', ['-r', repo, 'init']]; }
+  resticBackupArgv(repo: string, src: string): [string, string[]] { return ['restic', ['-r', repo, 'backup', '-q', src]]; }
+
+  envOf(tool: Tool): NodeJS.ProcessEnv {
+    return tool === 'viva' ? this.vivaEnv : tool === 'borg' ? this.borgEnv : this.resticEnv;
+  }
+
+  run(tool: Tool, [cmd, args]: [string, string[]]): Exec {
+    return timed(cmd, args, { cwd: this.work, env: this.envOf(tool) });
+  }
+
+  runWithRss(tool: Tool, [cmd, args]: [string, string[]]): Promise<SampledExec> {
+    return timedWithRss(cmd, args, { cwd: this.work, env: this.envOf(tool) });
+  }
+
+  /** Creates an empty repository of `tool` at `repo` (untimed). */
+  init(tool: Tool, repo: string): Attempt<void> {
+    rmrf(repo);
+    const r = this.run(tool, tool === 'viva' ? this.vivaInitArgv(repo) : tool === 'borg' ? this.borgInitArgv(repo) : this.resticInitArgv(repo));
+    return r.ok ? { ok: true, value: undefined } : { ok: false, error: `init: ${r.error}` };
+  }
+
+  /** The timed "record this tree" command of each tool. */
+  commitArgv(tool: Tool, repo: string, src: string, name: string): [string, string[]] {
+    if (tool === 'viva') return this.vivaCommitArgv(repo, src, name.replace(/-r\d+$/, ''), name);
+    if (tool === 'borg') return this.borgCreateArgv(repo, name, src);
+    return this.resticBackupArgv(repo, src);
+  }
+
+  commit(tool: Tool, repo: string, src: string, name: string): Exec {
+    return this.run(tool, this.commitArgv(tool, repo, src, name));
+  }
+
+  /** The directory whose size is the repository's size. */
+  storeDir(tool: Tool, repo: string): string {
+    return tool === 'viva' ? path.join(repo, '.viva') : repo;
+  }
+}
+
+const TOOLS: Tool[] = ['viva', 'borg', 'restic'];
+
+/** Parses viva's `commit --json` output (files, cachedFiles, storedBytes …) for the JSON results. */
+function vivaStats(e: Exec | undefined): Record<string, unknown> {
+  if (!e?.ok) return {};
+  try {
+    const j = JSON.parse(e.stdout) as Record<string, unknown>;
+    const pick: Record<string, unknown> = {};
+    for (const k of ['files', 'dirs', 'bytes', 'storedBytes', 'cachedFiles']) if (k in j) pick[k] = j[k];
+    return { stats: pick };
+  } catch {
+    return {};
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------------
+// the measures
+
+interface Context {
+  opt: Options;
+  tools: Tools;
+  /** Repositories holding base (and later base2), made by the commit measure or by ensureMain. */
+  main: Partial<Record<Tool, Attempt<string>>>;
+  notes: string[];
+}
+
+function progress(msg: string): void {
+  process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
+}
+
+function describe(tool: string, e: Exec): string {
+  return `${tool} ${e.ok ? `${fmtSecs(e.secs)} s` : `error: ${e.error}`}`;
+}
+
+/** Reads base once so that every tool (and the floor) starts from a warm page cache. */
+function warmUp(opt: Options, tree: string): void {
+  progress(`warming the page cache with ${tree}`);
+  timedShell(`tar -C '${opt.corpus}' -cf - '${tree}' | cat > /dev/null`);
+}
+
+function floorArgv(opt: Options, tree: string): string {
+  return `tar -C '${opt.corpus}' -cf - '${tree}' | zstd -T0 -3 > /dev/null`;
+}
+
+async function measureCommit(ctx: Context): Promise<Row[]> {
+  const { opt, tools } = ctx;
+  const src = path.join(opt.corpus, 'base');
+  warmUp(opt, 'base');
+  const execs: Record<Tool | 'floor', Exec[]> = { viva: [], borg: [], restic: [], floor: [] };
+  const errors: Partial<Record<Tool, string>> = {};
+  for (let i = 0; i < opt.heavyRuns; i++) {
+    syncDisks();
+    const f = timedShell(floorArgv(opt, 'base'));
+    execs.floor.push(f);
+    progress(`commit base run ${i + 1}/${opt.heavyRuns}: ${describe('tar|zstd -3', f)}`);
+    for (const tool of TOOLS) {
+      const repo = path.join(opt.work, 'main', tool);
+      const init = tools.init(tool, repo);
+      if (!init.ok) {
+        errors[tool] = init.error;
+        ctx.main[tool] = init;
+        continue;
+      }
+      syncDisks();
+      const e = tools.commit(tool, repo, src, 'base');
+      execs[tool].push(e);
+      ctx.main[tool] = e.ok ? { ok: true, value: repo } : { ok: false, error: e.error ?? 'failed' };
+      progress(`commit base run ${i + 1}/${opt.heavyRuns}: ${describe(tool, e)}`);
+    }
+  }
+  const cell = (t: Tool) => (errors[t] ? errorCell(errors[t]!) : timeCell(execs[t], t === 'viva' ? vivaStats(execs.viva.at(-1)!) : {}));
+  const viva = cell('viva');
+  const borg = cell('borg');
+  const aim = viva.value === undefined ? '?' : yes(viva.value <= TARGET_COMMIT_AIM_S);
+  return [{
+    id: 'commit', measure: 'commit base into a new repository (s)', unit: 's', viva, borg, restic: cell('restic'),
+    floor: { ...timeCell(execs.floor), tool: 'tar | zstd -T0 -3' },
+    target: `≤ borg; aim ≤ ${TARGET_COMMIT_AIM_S} s`, met: `${metRatio(viva, borg)}; aim: ${aim}`,
+  }];
+}
+
+/** Makes sure ctx.main has a repository with base for each tool (untimed setup when the commit measure was skipped). */
+function ensureMain(ctx: Context, tools: Tool[]): void {
+  const src = path.join(ctx.opt.corpus, 'base');
+  for (const tool of tools) {
+    if (ctx.main[tool]) continue;
+    const repo = path.join(ctx.opt.work, 'main', tool);
+    progress(`setup: committing base into a fresh ${tool} repository (not timed)`);
+    const init = ctx.tools.init(tool, repo);
+    if (!init.ok) {
+      ctx.main[tool] = init;
+      continue;
+    }
+    const e = ctx.tools.commit(tool, repo, src, 'base');
+    ctx.main[tool] = e.ok ? { ok: true, value: repo } : { ok: false, error: `setup commit of base: ${e.error}` };
+  }
+}
+
+async function measureRecommit(ctx: Context): Promise<Row[]> {
+  const { opt, tools } = ctx;
+  ensureMain(ctx, TOOLS);
+  const src = path.join(opt.corpus, 'base');
+  const execs: Record<Tool, Exec[]> = { viva: [], borg: [], restic: [] };
+  for (let i = 1; i <= opt.runs; i++) {
+    for (const tool of TOOLS) {
+      const repo = ctx.main[tool]!;
+      if (!repo.ok) continue;
+      syncDisks();
+      const e = tools.commit(tool, repo.value, src, `base-r${i}`);
+      execs[tool].push(e);
+      progress(`re-commit base run ${i}/${opt.runs}: ${describe(tool, e)}`);
+    }
+  }
+  const cell = (t: Tool) => {
+    const m = ctx.main[t]!;
+    return m.ok ? timeCell(execs[t], t === 'viva' ? vivaStats(execs.viva.at(-1)!) : {}) : errorCell(m.error);
+  };
+  const viva = cell('viva');
+  const restic = cell('restic');
+  let met = '?';
+  if (viva.value !== undefined) {
+    const fast = viva.value <= TARGET_RECOMMIT_S;
+    if (restic.value !== undefined) {
+      const speedup = restic.value / viva.value;
+      met = `${yes(fast && speedup >= TARGET_RECOMMIT_VS_RESTIC)} (${speedup.toFixed(1)}× faster than restic)`;
+    } else {
+      met = `${yes(fast)}? (restic failed)`;
+    }
+  }
+  return [{
+    id: 'recommit', measure: 're-commit base unchanged (s)', unit: 's', viva, borg: cell('borg'), restic, floor: NONE,
+    target: `≤ ${TARGET_RECOMMIT_S} s and ≥ ${TARGET_RECOMMIT_VS_RESTIC}× faster than restic`, met,
+  }];
+}
+
+async function measureIncremental(ctx: Context): Promise<Row[]> {
+  const { opt, tools } = ctx;
+  ensureMain(ctx, TOOLS);
+  warmUp(opt, 'base2');
+  const src = path.join(opt.corpus, 'base2');
+  const cells = {} as Record<Tool, Cell>;
+  for (const tool of TOOLS) {
+    const repo = ctx.main[tool]!;
+    if (!repo.ok) {
+      cells[tool] = errorCell(repo.error);
+      continue;
+    }
+    const before = duBytes(tools.storeDir(tool, repo.value));
+    syncDisks();
+    const e = tools.commit(tool, repo.value, src, 'base2');
+    const growth = e.ok ? duBytes(tools.storeDir(tool, repo.value)) - before : undefined;
+    cells[tool] = timeCell([e], { growthBytes: growth, ...(tool === 'viva' ? vivaStats(e) : {}) });
+    progress(`commit base2 after base: ${describe(tool, e)}${growth !== undefined ? `, repository +${fmtBytes(growth)}` : ''}`);
+  }
+  return [{
+    id: 'incremental', measure: 'commit base2 after base (s)', unit: 's', ...cells, floor: NONE,
+    target: '≤ restic', met: metRatio(cells.viva, cells.restic),
+  }];
+}
+
+async function measureSize(ctx: Context): Promise<Row[]> {
+  const { opt, tools } = ctx;
+  const trees = ['min', 'base', 'web', 'base2'];
+  const state = {} as Record<Tool, { repo: string; error?: string; secs: number; perTree: Record<string, number> }>;
+  for (const tool of TOOLS) {
+    const repo = path.join(opt.work, 'size', tool);
+    const init = tools.init(tool, repo);
+    state[tool] = { repo, secs: 0, perTree: {}, ...(init.ok ? {} : { error: init.error }) };
+  }
+  for (const tree of trees) {
+    warmUp(opt, tree);
+    for (const tool of TOOLS) {
+      const s = state[tool];
+      if (s.error) continue;
+      syncDisks();
+      const e = tools.commit(tool, s.repo, path.join(opt.corpus, tree), tree);
+      if (!e.ok) {
+        s.error = `commit ${tree}: ${e.error}`;
+      } else {
+        s.secs += e.secs;
+        s.perTree[tree] = e.secs;
+      }
+      progress(`size: commit ${tree}: ${describe(tool, e)}`);
+    }
+  }
+  const input = duBytes(...trees.map((t) => path.join(opt.corpus, t)));
+  const size = {} as Record<Tool, Cell>;
+  const time = {} as Record<Tool, Cell>;
+  for (const tool of TOOLS) {
+    const s = state[tool];
+    if (s.error) {
+      size[tool] = errorCell(s.error);
+      time[tool] = errorCell(s.error);
+      continue;
+    }
+    const bytes = duBytes(tools.storeDir(tool, s.repo));
+    size[tool] = bytesCell(bytes, { bytes });
+    time[tool] = { text: fmtSecs(s.secs), value: s.secs, perTree: s.perTree };
+    progress(`size: ${tool} repository ${bytes} bytes after ${fmtSecs(s.secs)} s of commits`);
+  }
+  return [
+    {
+      id: 'size', measure: 'repository size after min+base+web+base2 (MB; floor: input)', unit: 'bytes', ...size,
+      floor: { ...bytesCell(input), bytes: input, tool: 'du -sb of the four trees' }, target: '≤ restic',
+      met: metRatio(size.viva, size.restic),
+    },
+    {
+      id: 'size-time', measure: 'commit min+base+web+base2 into a fresh repo, total (s)', unit: 's', ...time, floor: NONE,
+      target: '—', met: '—',
+    },
+  ];
+}
+
+/**
+ * Entry count and total size of the non-directories of a tree: a quick sanity check of the checkout (untimed).
+ * Directory sizes are left out: they depend on the order entries were created in, not on the image.
+ */
+function treeShape(dir: string): { entries: number; bytes: number } | undefined {
+  try {
+    const out = execFileSync('bash', ['-c', `find '${dir}' -printf '%y %s\\n' | awk '{ n++; if ($1 != "d") b += $2 } END { printf "%d %d", n, b }'`], { encoding: 'utf8' });
+    const [entries, bytes] = out.trim().split(' ').map(Number);
+    return { entries: entries!, bytes: bytes! };
+  } catch {
+    return undefined;
+  }
+}
+
+async function measureCheckout(ctx: Context): Promise<Row[]> {
+  const { opt, tools } = ctx;
+  ensureMain(ctx, ['viva']);
+  const src = path.join(opt.corpus, 'base');
+  warmUp(opt, 'base');
+  const main = ctx.main.viva!;
+  const dir = path.join(opt.work, 'checkout');
+  fs.mkdirSync(dir, { recursive: true });
+  const vivaDest = path.join(dir, 'viva');
+  const cpDest = path.join(dir, 'cp');
+  const execs = { viva: [] as Exec[], cp: [] as Exec[] };
+  let shape: Record<string, unknown> = {};
+  for (let i = 1; i <= opt.runs; i++) {
+    if (main.ok) {
+      rmrf(vivaDest);
+      syncDisks();
+      const e = tools.run('viva', [process.execPath, [BIN, 'checkout', '-C', main.value, 'base', vivaDest]]);
+      execs.viva.push(e);
+      progress(`checkout base run ${i}/${opt.runs}: ${describe('viva', e)}`);
+      if (i === 1 && e.ok) shape = { vivaTree: treeShape(vivaDest) };
+      rmrf(vivaDest);
+    }
+    rmrf(cpDest);
+    syncDisks();
+    const c = timed('cp', ['-a', src, cpDest]);
+    execs.cp.push(c);
+    progress(`checkout base run ${i}/${opt.runs}: ${describe('cp -a', c)}`);
+    if (i === 1 && c.ok) shape = { ...shape, cpTree: treeShape(cpDest) };
+    rmrf(cpDest);
+  }
+  const v = shape.vivaTree as { entries: number; bytes: number } | undefined;
+  const c = shape.cpTree as { entries: number; bytes: number } | undefined;
+  if (v && c && (v.entries !== c.entries || v.bytes !== c.bytes)) {
+    ctx.notes.push(`checkout: viva's tree differs from cp -a's: ${v.entries} vs ${c.entries} entries, ${v.bytes} vs ${c.bytes} bytes in non-directories`);
+  }
+  const viva = main.ok ? timeCell(execs.viva, shape) : errorCell(main.error);
+  const cp = { ...timeCell(execs.cp), tool: 'cp -a' };
+  return [{
+    id: 'checkout', measure: 'checkout base to a directory (s)', unit: 's', viva, borg: NONE, restic: NONE, floor: cp,
+    target: `≤ ${TARGET_CHECKOUT_VS_CP} × cp -a`, met: metRatio(viva, cp, TARGET_CHECKOUT_VS_CP),
+  }];
+}
+
+function rssCell(e: SampledExec, withSamples: boolean): Cell {
+  if (!e.ok) return errorCell(e.error ?? 'failed');
+  if (e.maxRss === undefined) return errorCell('/usr/bin/time reported no max RSS');
+  const sampled = `anon ${fmtMB(e.anonPeak)} / file ${fmtMB(e.filePeak)}`;
+  return {
+    text: withSamples ? `${fmtMB(e.maxRss)} (${sampled})` : fmtMB(e.maxRss), value: e.maxRss, maxRss: e.maxRss,
+    anonPeak: e.anonPeak, filePeak: e.filePeak, samples: e.samples, secs: e.secs,
+  };
+}
+
+function metRss(viva: Cell): string {
+  if (viva.value === undefined) return '?';
+  const anon = viva.anonPeak as number;
+  if (viva.value <= TARGET_RSS) return 'yes';
+  return `no (RssAnon: ${yes(anon <= TARGET_RSS)})`;
+}
+
+async function measureRss(ctx: Context): Promise<Row[]> {
+  const { opt, tools } = ctx;
+  const src = path.join(opt.corpus, 'web');
+  warmUp(opt, 'web');
+  const rss = {} as Record<Tool, Cell>;
+  const time = {} as Record<Tool, Cell>;
+  for (const tool of TOOLS) {
+    const repo = path.join(opt.work, 'rss', tool);
+    const init = tools.init(tool, repo);
+    if (!init.ok) {
+      rss[tool] = time[tool] = errorCell(init.error);
+      continue;
+    }
+    syncDisks();
+    const e = await tools.runWithRss(tool, tools.commitArgv(tool, repo, src, 'web'));
+    rss[tool] = rssCell(e, true);
+    time[tool] = timeCell([e], tool === 'viva' ? vivaStats(e) : {});
+    progress(`rss: commit web: ${describe(tool, e)}, max RSS ${rss[tool].text} MB`);
+  }
+  return [
+    {
+      id: 'rss', measure: 'peak RSS committing web into a fresh repo (MB: time %M (sampled RssAnon / RssFile peaks))',
+      unit: 'bytes', ...rss, floor: NONE, target: `≤ ${TARGET_RSS / MB} MB`, met: metRss(rss.viva),
+    },
+    {
+      id: 'rss-time', measure: 'commit web into a fresh repo (s)', unit: 's', ...time, floor: NONE, target: '—', met: '—',
+    },
+  ];
+}
+
+/** Writes the two big inputs: a 2 GiB sparse file with 8 KiB of data in the middle, and 1 GiB of random bytes. */
+function makeBigInputs(dir: string): { sparse: string; random: string } {
+  const sparse = path.join(dir, 'sparse');
+  const random = path.join(dir, 'random');
+  fs.mkdirSync(sparse, { recursive: true });
+  fs.mkdirSync(random, { recursive: true });
+  let fd = fs.openSync(path.join(sparse, 'disk.img'), 'w');
+  fs.ftruncateSync(fd, 2 * GiB);
+  fs.writeSync(fd, crypto.randomBytes(8192), 0, 8192, GiB);
+  fs.closeSync(fd);
+  fd = fs.openSync(path.join(random, 'random.bin'), 'w');
+  const buf = Buffer.allocUnsafe(16 << 20);
+  for (let done = 0; done < GiB; done += buf.length) fs.writeSync(fd, crypto.randomFillSync(buf));
+  fs.closeSync(fd);
+  return { sparse, random };
+}
+
+async function measureBig(ctx: Context): Promise<Row[]> {
+  const { opt, tools } = ctx;
+  const dir = path.join(opt.work, 'big');
+  progress('big: writing a 2 GiB sparse file (8 KiB of data) and a 1 GiB random file');
+  const inputs = makeBigInputs(path.join(dir, 'src'));
+  const repos = {} as Record<Tool, Attempt<string>>;
+  for (const tool of TOOLS) {
+    const repo = path.join(dir, tool);
+    const init = tools.init(tool, repo);
+    repos[tool] = init.ok ? { ok: true, value: repo } : init;
+  }
+  const rows: Row[] = [];
+  for (const kind of ['sparse', 'random'] as const) {
+    const src = inputs[kind];
+    const label = kind === 'sparse' ? '2 GiB sparse file (8 KiB data)' : '1 GiB random file';
+    timedShell(`cat '${src}'/* > /dev/null`);
+    const floorExecs: Exec[] = [];
+    for (let i = 0; i < opt.runs; i++) floorExecs.push(timedShell(`zstd -T0 -3 < '${src}'/* > /dev/null`));
+    const time = {} as Record<Tool, Cell>;
+    const rss = {} as Record<Tool, Cell>;
+    const growth = {} as Record<Tool, Cell>;
+    for (const tool of TOOLS) {
+      const repo = repos[tool];
+      if (!repo.ok) {
+        time[tool] = rss[tool] = growth[tool] = errorCell(repo.error);
+        continue;
+      }
+      const store = tools.storeDir(tool, repo.value);
+      const before = duBytes(store);
+      syncDisks();
+      const e = await tools.runWithRss(tool, tools.commitArgv(tool, repo.value, src, kind));
+      time[tool] = timeCell([e], tool === 'viva' ? vivaStats(e) : {});
+      rss[tool] = rssCell(e, tool === 'viva');
+      growth[tool] = e.ok ? (() => { const g = duBytes(store) - before; return { text: fmtBytes(g), value: g, bytes: g }; })() : errorCell(e.error ?? 'failed');
+      progress(`big: ${kind}: ${describe(tool, e)}, max RSS ${rss[tool].text} MB, stored +${growth[tool].text}`);
+    }
+    const dataBytes = kind === 'sparse' ? 8192 : GiB;
+    const growthTarget = kind === 'sparse' ? TARGET_SPARSE_GROWTH : TARGET_RANDOM_GROWTH_FACTOR * GiB;
+    rows.push(
+      {
+        id: `big-${kind}-time`, measure: `${label}: commit (s)`, unit: 's', ...time,
+        floor: { ...timeCell(floorExecs), tool: 'zstd -T0 -3' }, target: '—', met: '—',
+      },
+      {
+        id: `big-${kind}-rss`, measure: `${label}: peak RSS (MB)`, unit: 'bytes', ...rss, floor: NONE,
+        target: `≤ ${TARGET_RSS / MB} MB (constant)`, met: metRss(rss.viva),
+      },
+      {
+        id: `big-${kind}-growth`, measure: `${label}: repository growth`, unit: 'bytes', ...growth,
+        floor: { text: fmtBytes(dataBytes), value: dataBytes, tool: 'data bytes' },
+        target: kind === 'sparse' ? `≤ ${TARGET_SPARSE_GROWTH / MB} MB` : `≤ ${TARGET_RANDOM_GROWTH_FACTOR} × data`,
+        met: growth.viva.value === undefined ? '?' : yes(growth.viva.value <= growthTarget),
+      },
+    );
+  }
+  return rows;
+}
+
+const RUNNERS: Record<MeasureName, (ctx: Context) => Promise<Row[]>> = {
+  commit: measureCommit, recommit: measureRecommit, incremental: measureIncremental, size: measureSize,
+  checkout: measureCheckout, rss: measureRss, big: measureBig,
+};
+
+// ---------------------------------------------------------------------------------------------------------------------
+// machine, table, main
+
+function firstLine(cmd: string, args: string[]): string {
+  try {
+    return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim().split('\n')[0]!;
+  } catch (e) {
+    return `unavailable (${(e as Error).message.split('\n')[0]})`;
+  }
+}
+
+function vivaRevision(): string {
+  const rev = firstLine('git', ['-C', ROOT, 'rev-parse', '--short', 'HEAD']);
+  let dirty = false;
+  try {
+    execFileSync('git', ['-C', ROOT, 'diff', '--quiet', 'HEAD'], { stdio: 'ignore' });
+  } catch {
+    dirty = true;
+  }
+  return dirty ? `${rev} + uncommitted changes` : rev;
+}
+
+/** .ts sources under src/ and commands/ that are newer than their dist/ output. */
+function staleDist(): string[] {
+  const stale: string[] = [];
+  const walk = (rel: string) => {
+    let entries: fs.Dirent[];
+    try {
+      entries = fs.readdirSync(path.join(ROOT, rel), { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const d of entries) {
+      const r = path.join(rel, d.name);
+      if (d.isDirectory()) {
+        if (d.name !== 'native') walk(r);
+      } else if (d.name.endsWith('.ts') && !d.name.endsWith('.d.ts')) {
+        const out = path.join(ROOT, 'dist', r.replace(/\.ts$/, '.js'));
+        try {
+          if (fs.statSync(out).mtimeMs < fs.statSync(path.join(ROOT, r)).mtimeMs) stale.push(r);
+        } catch {
+          stale.push(r);
+        }
+      }
+    }
+  };
+  walk('src');
+  walk('commands');
+  return stale;
+}
+
+interface Machine {
+  host: string;
+  cpu: string;
+  nproc: number;
+  memGiB: number;
+  kernel: string;
+  node: string;
+  viva: string;
+  borg: string;
+  restic: string;
+  resticRepoVersion?: string;
+  zstd: string;
+  tar: string;
+  workFs: string;
+  loadStart: [number, number, number];
+  loadEnd?: [number, number, number];
+}
+
+function machineInfo(opt: Options): Machine {
+  const df = firstLine('bash', ['-c', `df -T '${opt.work}' | tail -1 | awk '{print $2 " on " $1}'`]);
+  return {
+    host: os.hostname(), cpu: os.cpus()[0]?.model ?? 'unknown', nproc: os.availableParallelism(),
+    memGiB: Math.round(os.totalmem() / GiB), kernel: os.release(), node: process.version, viva: vivaRevision(),
+    borg: firstLine('borg', ['--version']), restic: firstLine('restic', ['version']),
+    zstd: firstLine('zstd', ['--version']).replace(/^\W*Zstandard CLI \(\d+-bit\) (v[\d.]+).*$/, 'zstd $1'), tar: firstLine('tar', ['--version']), workFs: df, loadStart: loadAverage(),
+  };
+}
+
+const fmtLoad = (l: [number, number, number]) => l.map((x) => x.toFixed(2)).join(' ');
+
+function machineText(m: Machine, opt: Options): string {
+  return [
+    `- machine: ${m.host}, ${m.cpu}, nproc ${m.nproc}, ${m.memGiB} GiB RAM, Linux ${m.kernel}, node ${m.node}`,
+    `- tools: viva ${m.viva}; ${m.borg}; ${m.restic}${m.resticRepoVersion ? ` (new repositories: format version ${m.resticRepoVersion})` : ''}; ${m.zstd}; ${m.tar}`,
+    `- corpus: ${opt.corpus}; work dir: ${opt.work} (${m.workFs}); runs: ${opt.runs} cheap / ${opt.heavyRuns} heavy`,
+    `- load average (1/5/15 min): start ${fmtLoad(m.loadStart)}${m.loadEnd ? `, end ${fmtLoad(m.loadEnd)}` : ''}`,
+  ].join('\n');
+}
+
+function escapeCell(s: string): string {
+  return s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
+}
+
+function table(rows: Row[]): string {
+  const head = ['measure', 'viva', 'borg', 'restic', 'floor/cp', 'target', 'met?'];
+  const lines = [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`];
+  for (const r of rows) {
+    lines.push(`| ${[r.measure, r.viva.text, r.borg.text, r.restic.text, r.floor.text, r.target, r.met].map(escapeCell).join(' | ')} |`);
+  }
+  return lines.join('\n');
+}
+
+function resticRepoVersion(tools: Tools): string | undefined {
+  const repo = path.join(tools.work, 'probe-restic');
+  const init = tools.init('restic', repo);
+  if (!init.ok) return undefined;
+  const r = tools.run('restic', ['restic', ['-r', repo, 'cat', 'config']]);
+  rmrf(repo);
+  try {
+    return String((JSON.parse(r.stdout) as { version?: number }).version);
+  } catch {
+    return undefined;
+  }
+}
+
+async function main(): Promise<number> {
+  const opt = parseOptions(process.argv.slice(2));
+  if (process.env.CI) {
+    console.error('bench: not run in CI (CI is set): it needs the Debian corpus and 10–15 minutes of a quiet machine');
+    return 0;
+  }
+  const trees = [...new Set(opt.only.flatMap((m) => TREES_NEEDED[m]))];
+  const missing = trees.filter((t) => !fs.existsSync(path.join(opt.corpus, t)));
+  if (!fs.existsSync(opt.corpus) || missing.length > 0) {
+    const what = fs.existsSync(opt.corpus) ? `tree(s) ${missing.map((t) => `'${path.join(opt.corpus, t)}'`).join(', ')}` : `'${opt.corpus}'`;
+    console.error(`bench: the corpus is missing: ${what}
+build it (as root, needs mmdebstrap e2fsprogs qemu-utils; about 30 minutes) with:
+  CORPUS=${opt.corpus} bash ../shared/corpus/build-debian.sh all${fs.existsSync(BUILD_SCRIPT) ? `\n  (${BUILD_SCRIPT})` : ''}`);
+    return 2;
+  }
+  const stale = staleDist();
+  if (stale.length > 0) {
+    console.error(`bench: warning: dist/ is older than ${stale.length} source file(s) (${stale.slice(0, 3).join(', ')}${stale.length > 3 ? ', …' : ''}): run 'npm run build' first`);
+  }
+
+  rmrf(opt.work);
+  fs.mkdirSync(opt.work, { recursive: true });
+  const tools = new Tools(opt.work);
+  const machine = machineInfo(opt);
+  machine.resticRepoVersion = resticRepoVersion(tools);
+  const ctx: Context = { opt, tools, main: {}, notes: [] };
+  if (machine.loadStart[0] > LOAD_WARN) {
+    ctx.notes.push(`load average at start was ${machine.loadStart[0].toFixed(2)} (> ${LOAD_WARN}): other processes were running and skew the timings`);
+    console.error(`bench: warning: load average is ${machine.loadStart[0].toFixed(2)} (> ${LOAD_WARN}); other processes will skew the timings`);
+  }
+  progress(`measures: ${opt.only.join(', ')}; work dir ${opt.work}`);
+  const started = new Date();
+  const rows: Row[] = [];
+  /** 1-minute load average after each measure (other processes skew timings). */
+  const loads: Partial<Record<MeasureName, number>> = {};
+  for (const name of opt.only) {
+    const t0 = Date.now();
+    try {
+      rows.push(...(await RUNNERS[name](ctx)));
+    } catch (e) {
+      const msg = (e as Error).message.split('\n')[0]!;
+      progress(`${name}: failed: ${msg}`);
+      rows.push({
+        id: name, measure: name, unit: '', viva: errorCell(msg), borg: NONE, restic: NONE, floor: NONE, target: '—', met: '?',
+      });
+    }
+    const load = loadAverage()[0];
+    loads[name] = load;
+    progress(`${name} done in ${((Date.now() - t0) / 1000).toFixed(0)} s (load average ${load.toFixed(2)})`);
+  }
+  machine.loadEnd = loadAverage();
+
+  const out = [
+    '',
+    machineText(machine, opt),
+    '',
+    table(rows),
+    '',
+    'times in seconds (wall clock); "a / b" = best / median of the runs; met? is checked against the best run; MB = 10^6 bytes',
+    ...ctx.notes.map((n) => `note: ${n}`),
+  ].join('\n');
+  console.log(out);
+  if (opt.json) {
+    fs.mkdirSync(path.dirname(opt.json), { recursive: true });
+    fs.writeFileSync(opt.json, JSON.stringify({
+      started: started.toISOString(), finished: new Date().toISOString(), options: opt, machine, loadAfterMeasure: loads, notes: ctx.notes, rows,
+    }, null, 2) + '\n');
+    progress(`results written to ${opt.json}`);
+  }
+  return 0;
+}
+
+process.exitCode = await main();
