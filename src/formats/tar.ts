@@ -1490,7 +1490,7 @@ class TarWriter implements ImageWriter {
     // The stored bytes are collected (in memory, then in a spool file) until the hole map is known.
     const store = async (data: Buffer): Promise<void> => {
       if (!spool && heldBytes + data.length <= DEFAULT_SPOOL_THRESHOLD) {
-        held.push(data);
+        held.push(Buffer.from(data)); // pieces are borrowed: copy what is kept past the next one
         heldBytes += data.length;
         return;
       }

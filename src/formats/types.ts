@@ -4,7 +4,13 @@ import type { EntryType, Xattr } from '../model/tree.js';
 
 export type { EntryType, Xattr };
 
-/** A piece of file data at a byte offset. Bytes between pieces (and after the last, up to `size`) are holes. */
+/**
+ * A piece of file data at a byte offset. Bytes between pieces (and after the last, up to `size`) are holes.
+ *
+ * `data` is borrowed: it is valid only until the consumer asks for the next piece (or ends the iteration). Readers
+ * may overwrite the same buffer with the next piece (the directory reader does), so a consumer that keeps bytes
+ * longer (a held chunk, a queue, an unfinished stream write) must copy them first.
+ */
 export interface DataPiece {
   offset: number;
   data: Uint8Array;
@@ -13,7 +19,10 @@ export interface DataPiece {
 export interface FileContent {
   /** Logical size in bytes (holes included). */
   size: number;
-  /** Data in increasing offset order; uncovered ranges are holes (they read as zeros). */
+  /**
+   * Data in increasing offset order; uncovered ranges are holes (they read as zeros). Each piece's `data` is valid
+   * only until the next `next()` call on the iterator (see DataPiece): consume or copy it before asking for more.
+   */
   read(signal?: AbortSignal): AsyncIterable<DataPiece>;
   /**
    * Identity of the source file for commit's stat cache: when `key` was last seen with the same `signature`
@@ -71,6 +80,8 @@ export interface WriterWarning {
 /**
  * Receives entries parents-first (a directory's entry before its children). Directory metadata that children
  * would disturb (mtime, read-only modes) is applied in `finish()`. Hardlinks arrive after their target.
+ * `add()` reads a file's content to its end; like every consumer it must write or copy each piece's data before
+ * asking for the next piece (see DataPiece), since the reader may reuse the buffer.
  */
 export interface ImageWriter {
   add(entry: ImageEntry): Promise<void>;

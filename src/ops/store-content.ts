@@ -5,7 +5,7 @@
 import crypto from 'node:crypto';
 import { Chunker } from '../chunking/chunker.js';
 import { encodeBlob, type Segment } from '../model/blob.js';
-import { type Oid, hashBytes } from '../model/oid.js';
+import type { Oid } from '../model/oid.js';
 import type { Hole } from '../model/tree.js';
 import type { FileContent } from '../formats/types.js';
 import type { ObjectWriter } from '../store/object-store.js';
@@ -31,23 +31,34 @@ function hashZeros(h: crypto.Hash, n: number): void {
   }
 }
 
+/** sha256 of a chunk as an oid (what `hashBytes` computes), one-shot: no Hash object per chunk. */
+function chunkOid(c: Uint8Array): Oid {
+  return crypto.hash('sha256', c, 'hex');
+}
+
 /**
  * Reads `content` to its end and writes what is missing to `objects`. Pieces must come in increasing offset order
  * within `content.size` (else ContentError, which the caller turns into a CorruptInputError naming the file).
+ *
+ * Buffers: a piece's data is borrowed (valid until the next piece is asked for, see DataPiece) and nothing here keeps
+ * a reference past that without copying: chunks go straight to `objects.writeObject`, which copies them at the call
+ * (ObjectWriter implementations must), and the one chunk that may be held back across pieces is copied first.
  */
 export async function storeContent(objects: ObjectWriter, content: FileContent, signal?: AbortSignal): Promise<StoredContent> {
+  const size = content.size;
   const hash = crypto.createHash('sha256');
   const segments: Segment[] = [];
   const holes: Hole[] = [];
-  let chunker = new Chunker();
+  const chunker = new Chunker();
   let pos = 0;
   let dedupChunks = 0;
   // The first chunk is held back: a file that turns out to be a single chunk is stored inline in its blob record.
   let held: Uint8Array | undefined;
   let chunkCount = 0;
+  let stored: StoredContent | undefined;
 
   const writeChunk = (c: Uint8Array) => {
-    const oid = hashBytes(c);
+    const oid = chunkOid(c);
     if (objects.hasObject('chunk', oid)) dedupChunks++;
     else objects.writeObject('chunk', oid, c);
     segments.push({ kind: 'chunk', oid, length: c.length });
@@ -62,7 +73,6 @@ export async function storeContent(objects: ObjectWriter, content: FileContent, 
   };
   const hole = (length: number) => {
     emit(chunker.end());
-    chunker = new Chunker();
     if (held) { writeChunk(held); held = undefined; }
     hashZeros(hash, length);
     segments.push({ kind: 'zero', length });
@@ -71,34 +81,51 @@ export async function storeContent(objects: ObjectWriter, content: FileContent, 
     else holes.push({ offset: pos, length });
     pos += length;
   };
-
-  for await (const piece of content.read(signal)) {
-    if (piece.offset < pos || piece.offset + piece.data.length > content.size) {
-      throw new ContentError(`data piece at offset ${piece.offset} out of order or beyond the size ${content.size}`);
+  /** Completes the blob once all data is in; called while the last piece (which `held` may point into) is valid. */
+  const finish = (): StoredContent => {
+    if (pos < size) hole(size - pos);
+    emit(chunker.end());
+    const oid = hash.digest('hex');
+    const first = held;
+    held = undefined;
+    if (objects.hasObject('blob', oid)) {
+      // Same content stored before (whole-file dedup); a held chunk is not needed.
+      return { oid, size, holes, dedupChunks };
     }
-    if (piece.data.length === 0) continue;
-    if (piece.offset > pos) hole(piece.offset - pos);
-    hash.update(piece.data);
-    emit(chunker.push(piece.data));
-    pos += piece.data.length;
+    let record: Buffer;
+    if (holes.length === 0 && chunkCount <= 1) {
+      // encodeBlob copies the bytes into the record: a view is enough here.
+      const data = first ? Buffer.from(first.buffer, first.byteOffset, first.byteLength) : Buffer.alloc(0);
+      record = encodeBlob({ form: 'inline', size, data });
+    } else {
+      if (first) writeChunk(first);
+      record = encodeBlob({ form: 'chunked', size, segments: mergeZeros(segments) });
+    }
+    objects.writeObject('blob', oid, record);
+    return { oid, size, holes, dedupChunks };
+  };
+
+  for await (const { offset, data } of content.read(signal)) {
+    if (offset < pos || offset + data.length > size) {
+      throw new ContentError(`data piece at offset ${offset} out of order or beyond the size ${size}`);
+    }
+    if (data.length === 0) continue;
+    if (offset > pos) hole(offset - pos);
+    hash.update(data);
+    pos += data.length;
+    if (pos === size) {
+      // The last piece: no bytes can follow, so chunk it to the end (no tail copy) and finish while it is valid.
+      // The loop still runs on: the reader checks the file after its last piece (SourceChangedError).
+      emit(chunker.push(data, true));
+      stored = finish();
+    } else {
+      emit(chunker.push(data));
+      // A held chunk that points into `data` must outlive it (rare: a piece that completes only the first chunk).
+      if (held && held.buffer === data.buffer) held = held.slice();
+    }
     await objects.drain();
   }
-  if (pos < content.size) hole(content.size - pos);
-  emit(chunker.end());
-  const oid = hash.digest('hex');
-  if (objects.hasObject('blob', oid)) {
-    // Same content stored before (whole-file dedup); a held chunk is not needed.
-    return { oid, size: content.size, holes, dedupChunks };
-  }
-  let record: Buffer;
-  if (holes.length === 0 && chunkCount <= 1) {
-    record = encodeBlob({ form: 'inline', size: content.size, data: Buffer.from(held ?? new Uint8Array(0)) });
-  } else {
-    if (held) writeChunk(held);
-    record = encodeBlob({ form: 'chunked', size: content.size, segments: mergeZeros(segments) });
-  }
-  objects.writeObject('blob', oid, record);
-  return { oid, size: content.size, holes, dedupChunks };
+  return stored ?? finish();
 }
 
 function mergeZeros(segs: Segment[]): Segment[] {

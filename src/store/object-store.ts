@@ -26,7 +26,10 @@ export interface ObjectReader {
 export interface ObjectWriter {
   /** True when the object is stored or already queued by this writer. */
   hasObject(kind: ObjectKind, oid: Oid): boolean;
-  /** Queues `data` under `oid` (compressed when it helps); it becomes durable at the next `flush()`. */
+  /**
+   * Queues `data` under `oid` (compressed when it helps); it becomes durable at the next `flush()`. Implementations
+   * copy `data` before returning: callers pass borrowed reader buffers.
+   */
   writeObject(kind: ObjectKind, oid: Oid, data: Uint8Array): void;
   /** Waits while too much is queued (backpressure); writers that never queue resolve at once. */
   drain(): Promise<void>;

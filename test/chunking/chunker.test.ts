@@ -99,6 +99,53 @@ test('chunker: chunks stay valid after later pushes (no buffer reuse)', (t) => {
   t.true(Buffer.concat(kept).equals(DATA.subarray(0, 2 * MiB)));
 });
 
+test('chunker: the caller may overwrite its buffer as soon as push returns (chunks consumed at once)', (t) => {
+  const whole = hashes(chunkAll(DATA));
+  for (const pieces of [[1000], [65_537], [MiB], [1, 70_000, 13, 300_000, 16_384, 262_144, 262_145]]) {
+    // Like the directory reader: one scratch buffer, refilled for every piece, scribbled over after each push.
+    const scratch = Buffer.alloc(Math.max(...pieces));
+    const c = new Chunker();
+    const got: string[] = [];
+    const consume = (chunks: Uint8Array[]) => { for (const x of chunks) got.push(crypto.createHash('sha256').update(x).digest('hex')); };
+    let k = 0;
+    for (let pos = 0; pos < DATA.length;) {
+      const n = Math.min(pieces[k++ % pieces.length]!, DATA.length - pos);
+      DATA.copy(scratch, 0, pos, pos + n);
+      consume(c.push(scratch.subarray(0, n)));
+      scratch.fill(0xa5);
+      pos += n;
+    }
+    consume(c.end());
+    t.deepEqual(got, whole, `pieces ${pieces.join(',')}`);
+  }
+});
+
+test('chunker: push(data, true) is push(data) then end(), and the chunker is reusable after it', (t) => {
+  const c = new Chunker();
+  for (const n of [0, 1, DEFAULT_CHUNK_MIN, DEFAULT_CHUNK_MIN + 1, 100_000, DEFAULT_CHUNK_MAX, 3 * MiB + 7]) {
+    const data = DATA.subarray(0, n);
+    const expected = lengths(chunkAll(data));
+    t.deepEqual(lengths(c.push(data, true)), expected, `${n} bytes in one final push`);
+    // With bytes pending from earlier pushes.
+    const split = Math.floor(n / 3);
+    const got = [...c.push(data.subarray(0, split)), ...c.push(data.subarray(split), true)];
+    t.deepEqual(lengths(got), expected, `${n} bytes in two pushes`);
+    t.true(Buffer.concat(got).equals(data));
+    t.deepEqual(c.end(), []);
+  }
+});
+
+test('chunker: any byte alignment and plain Uint8Arrays or Buffers give the same boundaries', (t) => {
+  const whole = lengths(chunkAll(DATA.subarray(0, 2 * MiB)));
+  for (let shift = 0; shift < 8; shift++) {
+    const backing = new Uint8Array(2 * MiB + shift);
+    backing.set(DATA.subarray(0, 2 * MiB), shift);
+    const plain = backing.subarray(shift);
+    t.deepEqual(lengths(chunkAll(plain)), whole, `plain, offset ${shift}`);
+    t.deepEqual(lengths(chunkAll(Buffer.from(backing.buffer, shift, 2 * MiB), [65_537, 3])), whole, `buffer, offset ${shift}`);
+  }
+});
+
 test('chunker: small and empty inputs', (t) => {
   t.deepEqual(chunkAll(Buffer.alloc(0)), []);
   const c = new Chunker();

@@ -24,9 +24,10 @@ function tmpDir(t: ExecutionContext): string {
   return dir;
 }
 
+/** All pieces of a content, each copied: a piece's data is only valid until the next one is asked for. */
 async function readAll(entry: ImageEntry): Promise<DataPiece[]> {
   const pieces: DataPiece[] = [];
-  if (entry.content) for await (const p of entry.content.read()) pieces.push(p);
+  if (entry.content) for await (const p of entry.content.read()) pieces.push({ offset: p.offset, data: Buffer.from(p.data) });
   return pieces;
 }
 
@@ -141,7 +142,6 @@ test('directory: file data comes in pieces of at most 1 MiB and skips holes', as
   t.deepEqual(big.map((p) => [p.offset, p.data.length]), [[0, MiB], [MiB, MiB], [2 * MiB, MiB], [3 * MiB, 10]]);
   t.true(big.every((p) => p.data.length <= DEFAULT_READ_SIZE));
   t.true(Buffer.concat(big.map((p) => p.data)).equals(data));
-  t.not(big[0].data.buffer, big[1].data.buffer, 'each piece has its own buffer');
 
   const sparse = await readAll(entries.get('sparse')!);
   t.is(entries.get('sparse')!.content!.size, 10 * MiB);
@@ -149,6 +149,48 @@ test('directory: file data comes in pieces of at most 1 MiB and skips holes', as
   t.true(sparse.reduce((n, p) => n + p.data.length, 0) <= 64 * 1024);
   const piece = sparse.find((p) => p.offset <= 5 * MiB && p.offset + p.data.length > 5 * MiB)!;
   t.is(piece.data[5 * MiB - piece.offset], 'x'.charCodeAt(0));
+});
+
+test('directory: pieces are read into one reused buffer, valid until the next piece; concurrent reads do not share it', async (t) => {
+  const dir = tmpDir(t);
+  const a = Buffer.alloc(3 * MiB + 10);
+  const b = Buffer.alloc(2 * MiB + 3);
+  for (let i = 0; i < a.length; i++) a[i] = (i * 7 + 3) & 0xff;
+  for (let i = 0; i < b.length; i++) b[i] = (i * 13 + 1) & 0xff;
+  fs.writeFileSync(path.join(dir, 'a'), a);
+  fs.writeFileSync(path.join(dir, 'b'), b);
+  fs.writeFileSync(path.join(dir, 'c'), 'small');
+  const entries = new Map<string, ImageEntry>();
+  for await (const e of openDirectory(dir).entries()) entries.set(e.path.toString(), e);
+
+  // One file: every piece is checked while it is current, and all of them share one buffer (no allocation per piece).
+  const buffers = new Set<ArrayBufferLike>();
+  for await (const p of entries.get('a')!.content!.read()) {
+    t.true(Buffer.from(p.data).equals(a.subarray(p.offset, p.offset + p.data.length)), `piece at ${p.offset}`);
+    buffers.add(p.data.buffer);
+  }
+  t.is(buffers.size, 1);
+
+  // The next read reuses it (the buffer went back to the reader when the first read ended)...
+  const [small] = await readAll(entries.get('c')!);
+  for await (const p of entries.get('c')!.content!.read()) t.true(buffers.has(p.data.buffer));
+  t.is(small.data.toString(), 'small');
+
+  // ...but two reads in progress at once each have their own, so interleaving them is safe.
+  const ia = entries.get('a')!.content!.read()[Symbol.asyncIterator]();
+  const ib = entries.get('b')!.content!.read()[Symbol.asyncIterator]();
+  const got = { a: [] as Buffer[], b: [] as Buffer[] };
+  for (let done = { a: false, b: false }; !done.a || !done.b;) {
+    const [ra, rb] = [done.a ? undefined : await ia.next(), done.b ? undefined : await ib.next()];
+    // Both current pieces are valid together.
+    if (ra && !ra.done) t.true(Buffer.from(ra.value.data).equals(a.subarray(ra.value.offset, ra.value.offset + ra.value.data.length)));
+    if (rb && !rb.done) t.true(Buffer.from(rb.value.data).equals(b.subarray(rb.value.offset, rb.value.offset + rb.value.data.length)));
+    if (ra && !ra.done && rb && !rb.done) t.not(ra.value.data.buffer, rb.value.data.buffer);
+    if (ra && !ra.done) got.a.push(Buffer.from(ra.value.data)); else done.a = true;
+    if (rb && !rb.done) got.b.push(Buffer.from(rb.value.data)); else done.b = true;
+  }
+  t.true(Buffer.concat(got.a).equals(a));
+  t.true(Buffer.concat(got.b).equals(b));
 });
 
 test('directory: non-UTF-8 names and symlink targets round trip', async (t) => {
