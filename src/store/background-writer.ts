@@ -7,10 +7,10 @@ import { workerScript } from './worker-script.js';
 import os from 'node:os';
 import type { Oid } from '../model/oid.js';
 import type { LmdbStore } from './lmdb-store.js';
-import { KIND_BY_CODE, OBJECT_KINDS, type ObjectKind, type ObjectWriter } from './object-store.js';
+import { KIND_BY_CODE, OBJECT_KINDS, encodeStored, type ObjectKind, type ObjectWriter } from './object-store.js';
 
 export const DEFAULT_WORKER_BATCH = 8 * 1024 * 1024;
-export const MAX_INFLIGHT = 2;
+export const MAX_INFLIGHT = 6;
 
 type Reply = { type: 'ack' | 'flushed' | 'closed' | 'error'; id: number; objects?: number; bytes?: number; message?: string };
 
@@ -20,7 +20,8 @@ export class BackgroundWriter implements ObjectWriter {
   private readonly sent = new Set<string>();
   private buf = new ArrayBuffer(DEFAULT_WORKER_BATCH);
   private used = 0;
-  private items: Array<[number, string, number, number]> = [];
+  /** [kind code, oid, offset, length, 1 when already encoded (compressed here) else 0] */
+  private items: Array<[number, string, number, number, number]> = [];
   private nextId = 0;
   private readonly waiting = new Map<number, { resolve: (r: Reply) => void; reject: (e: Error) => void }>();
   private inflight = 0;
@@ -73,18 +74,24 @@ export class BackgroundWriter implements ObjectWriter {
     return this.sent.has(kind + oid) || this.store.hasObject(kind, oid);
   }
 
+  /**
+   * Copies `data` into the current batch. While the worker is saturated this thread compresses the object itself
+   * (work sharing: otherwise it would only wait in drain()), so both cores compress when compression is the limit.
+   */
   writeObject(kind: ObjectKind, oid: Oid, data: Uint8Array): void {
     if (this.failure) throw this.failure;
     const k = kind + oid;
     if (this.sent.has(k)) return;
     this.sent.add(k);
-    if (this.used + data.length > this.buf.byteLength) {
+    const encoded = this.worker !== undefined && this.inflight >= MAX_INFLIGHT;
+    const bytes = encoded ? encodeStored(data, this.store.zstdLevel) : data;
+    if (this.used + bytes.length > this.buf.byteLength) {
       this.send();
-      if (data.length > this.buf.byteLength) this.buf = new ArrayBuffer(data.length);
+      if (bytes.length > this.buf.byteLength) this.buf = new ArrayBuffer(bytes.length);
     }
-    new Uint8Array(this.buf, this.used, data.length).set(data);
-    this.items.push([OBJECT_KINDS[kind], oid, this.used, data.length]);
-    this.used += data.length;
+    new Uint8Array(this.buf, this.used, bytes.length).set(bytes);
+    this.items.push([OBJECT_KINDS[kind], oid, this.used, bytes.length, encoded ? 1 : 0]);
+    this.used += bytes.length;
   }
 
   private send(): void {
@@ -120,7 +127,10 @@ export class BackgroundWriter implements ObjectWriter {
       const before = this.store.written.bytes;
       const objects = this.store.written.objects;
       const buf = Buffer.from(this.buf);
-      for (const [code, oid, off, len] of this.items) this.store.writeObject(KIND_BY_CODE[code]!, oid, buf.subarray(off, off + len));
+      for (const [code, oid, off, len, enc] of this.items) {
+        if (enc) this.store.writeStoredObject(KIND_BY_CODE[code]!, oid, buf.subarray(off, off + len));
+        else this.store.writeObject(KIND_BY_CODE[code]!, oid, buf.subarray(off, off + len));
+      }
       this.items = [];
       this.used = 0;
       this.store.flush();

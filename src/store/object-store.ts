@@ -11,7 +11,8 @@ export const KIND_BY_CODE = Object.fromEntries(Object.entries(OBJECT_KINDS).map(
 export const CODEC_RAW = 0;
 export const CODEC_ZSTD = 1;
 
-export const DEFAULT_ZSTD_LEVEL = 3;
+/** Level 4: on the Debian corpus 1 % smaller than level 3 (410 vs 414 MB for four images) for ~15 % more compression CPU. */
+export const DEFAULT_ZSTD_LEVEL = 4;
 /** Values below this many bytes are not worth a compression attempt. */
 export const MIN_COMPRESS_SIZE = 64;
 

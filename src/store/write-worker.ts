@@ -10,8 +10,8 @@ export interface BatchMessage {
   type: 'batch';
   id: number;
   buf: ArrayBuffer;
-  /** [kind code, oid hex, offset, length] */
-  items: Array<[number, string, number, number]>;
+  /** [kind code, oid hex, offset, length, 1 when already encoded by the sender] */
+  items: Array<[number, string, number, number, number]>;
 }
 
 const port = parentPort!;
@@ -21,7 +21,10 @@ port.on('message', (msg: BatchMessage | { type: 'flush' | 'close'; id: number })
   try {
     if (msg.type === 'batch') {
       const buf = Buffer.from(msg.buf);
-      for (const [code, oid, off, len] of msg.items) store.writeObject(KIND_BY_CODE[code]!, oid, buf.subarray(off, off + len));
+      for (const [code, oid, off, len, encoded] of msg.items) {
+        if (encoded) store.writeStoredObject(KIND_BY_CODE[code]!, oid, buf.subarray(off, off + len));
+        else store.writeObject(KIND_BY_CODE[code]!, oid, buf.subarray(off, off + len));
+      }
       port.postMessage({ type: 'ack', id: msg.id });
     } else if (msg.type === 'flush') {
       store.flush();
