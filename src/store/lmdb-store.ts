@@ -21,7 +21,7 @@ export const DEFAULT_BATCH_BYTES = 16 * 1024 * 1024;
  * lmdb-js copies every value below 16 MiB on read: reading one object copies its whole pack. Content (chunks, blob
  * records) and metadata (trees, commits) go to separate packs, so a tree read copies at most a small pack.
  */
-export const PACK_TARGET_DATA = 256 * 1024;
+export const PACK_TARGET_DATA = 512 * 1024;
 export const PACK_TARGET_META = 64 * 1024;
 /** Pack header: u32 count, then per object: 33-byte key, u32 offset, u32 length (offsets within the pack value). */
 const PACK_ENTRY = 41;
@@ -132,14 +132,27 @@ export class LmdbStore implements ObjectStore {
     return { pack: v.readUInt32BE(0), offset: v.readUInt32BE(4), length: v.readUInt32BE(8) };
   }
 
-  /** A view of the stored bytes, valid until the next read from this store (no copy of the object itself). */
+  /**
+   * The last pack read, kept: objects written together (the chunks of a file, the trees of a commit) are read
+   * together, and lmdb-js copies the whole pack on every get. Pack ids are never reused, so the copy cannot go stale.
+   */
+  private lastPack?: { id: number; value: Buffer };
+
+  private readPack(id: number): Buffer | undefined {
+    if (this.lastPack?.id === id) return this.lastPack.value;
+    const value = this.packs.get(packKey(id));
+    if (value) this.lastPack = { id, value };
+    return value;
+  }
+
+  /** A view of the stored bytes (no copy of the object itself). */
   private readStoredView(kind: ObjectKind, oid: Oid): Buffer | undefined {
     const k = objectKey(kind, oid);
     const p = this.pending.get(k.toString('latin1'));
     if (p) return p[1];
     const loc = this.locate(kind, oid);
     if (!loc) return undefined;
-    const pack = this.packs.getBinaryFast(packKey(loc.pack));
+    const pack = this.readPack(loc.pack);
     if (!pack) throw new RepositoryCorruptError(`${kind} ${oid}`, `pack ${loc.pack} is missing`);
     if (loc.offset + loc.length > pack.length) throw new RepositoryCorruptError(`${kind} ${oid}`, `lies outside pack ${loc.pack}`);
     return pack.subarray(loc.offset, loc.offset + loc.length);

@@ -51,9 +51,38 @@ let compressor: Compressor | undefined;
 let compressorLevel = -1;
 let decompressor: Decompressor | undefined;
 
+/** Objects at least this large are first sampled; high byte entropy means already compressed or random data. */
+export const ENTROPY_SAMPLE_MIN = 8192;
+/** Bits per byte above which a sample counts as incompressible (uniform random data measures ~7.95 on 4 KiB). */
+export const INCOMPRESSIBLE_BITS = 7.9;
+const SAMPLE_WINDOWS = 8;
+const SAMPLE_WINDOW = 512;
+const histogram = new Uint32Array(256);
+
+/**
+ * Shannon entropy (bits per byte) of 8 windows of 512 bytes spread over `data`: a cheap test that spares zstd the
+ * work on compressed or encrypted content (.gz, .xz, .deb, media, random), which it cannot shrink anyway.
+ */
+export function sampleEntropy(data: Uint8Array): number {
+  histogram.fill(0);
+  const step = Math.floor((data.length - SAMPLE_WINDOW) / (SAMPLE_WINDOWS - 1));
+  let n = 0;
+  for (let w = 0; w < SAMPLE_WINDOWS; w++) {
+    const start = w * step;
+    for (let i = start; i < start + SAMPLE_WINDOW; i++) histogram[data[i]!]!++;
+    n += SAMPLE_WINDOW;
+  }
+  let bits = 0;
+  for (let b = 0; b < 256; b++) {
+    const c = histogram[b]!;
+    if (c) bits -= (c / n) * Math.log2(c / n);
+  }
+  return bits;
+}
+
 /** codec byte + zstd payload, or codec byte + raw bytes when compression does not shrink the value. */
 export function encodeStored(data: Uint8Array, level = DEFAULT_ZSTD_LEVEL): Buffer {
-  if (data.length >= MIN_COMPRESS_SIZE) {
+  if (data.length >= MIN_COMPRESS_SIZE && (data.length < ENTROPY_SAMPLE_MIN || sampleEntropy(data) < INCOMPRESSIBLE_BITS)) {
     if (!compressor || compressorLevel !== level) {
       compressor = new Compressor();
       compressor.setParameters({ compressionLevel: level });

@@ -9,7 +9,7 @@ import { openTar, createTarWriter, tarCompressionForName } from '../../src/forma
 import type { ImageEntry, DataPiece } from '../../src/formats/types.js';
 import { CorruptInputError, UnsafeInputError, UnsupportedInputError } from '../../src/errors.js';
 import { native } from '../../src/native/index.js';
-import { snapshotTree, mkedgePath } from '../helpers/snapshot.js';
+import { kind, snapshotTree, mkedgePath } from '../helpers/snapshot.js';
 
 const GNU_TAR_CREATE = ['--xattrs', '--xattrs-include=*', '--acls', '--format=pax', '--sparse', '-cpf'];
 const GNU_TAR_EXTRACT = ['--xattrs', '--xattrs-include=*', '--acls', '--numeric-owner', '-xpf'];
@@ -90,16 +90,6 @@ function makedev(major: number, minor: number): bigint {
   const ma = BigInt(major);
   const mi = BigInt(minor);
   return (mi & 0xffn) | ((ma & 0xfffn) << 8n) | ((mi & ~0xffn) << 12n) | ((ma & ~0xfffn) << 32n);
-}
-
-function kindOf(st: fs.BigIntStats): string {
-  if (st.isFile()) return 'file';
-  if (st.isDirectory()) return 'dir';
-  if (st.isSymbolicLink()) return 'symlink';
-  if (st.isCharacterDevice()) return 'chr';
-  if (st.isBlockDevice()) return 'blk';
-  if (st.isFIFO()) return 'fifo';
-  return 'socket';
 }
 
 // --- hand-made archives, for input GNU tar refuses to create -----------------------------------------------------
@@ -208,7 +198,7 @@ test('openTar: reads a GNU tar pax archive of the edge tree with every kind of m
     const abs = e.path.length ? Buffer.concat([Buffer.from(`${tree}/`), e.path]) : Buffer.from(tree);
     const st = fs.lstatSync(abs, { bigint: true });
     const name = e.path.toString('latin1');
-    t.is(e.type === 'hardlink' ? kindOf(fs.lstatSync(Buffer.concat([Buffer.from(`${tree}/`), e.linkTarget!]), { bigint: true })) : e.type, kindOf(st), name);
+    t.is(e.type === 'hardlink' ? kind(fs.lstatSync(Buffer.concat([Buffer.from(`${tree}/`), e.linkTarget!]), { bigint: true })) : e.type, kind(st), name);
     t.is(e.mode, Number(st.mode) & 0o7777, `${name} mode`);
     t.is(e.uid, Number(st.uid), `${name} uid`);
     t.is(e.gid, Number(st.gid), `${name} gid`);

@@ -11,7 +11,8 @@ export interface SnapshotOptions {
   holes?: boolean;
 }
 
-function kind(st: fs.BigIntStats): string {
+/** The entry type name of an lstat result (unknown for anything else). */
+export function kind(st: fs.BigIntStats): string {
   if (st.isFile()) return 'file';
   if (st.isDirectory()) return 'dir';
   if (st.isSymbolicLink()) return 'symlink';

@@ -6,7 +6,7 @@ import { ObjectNotFoundError, RepositoryCorruptError } from '../../src/errors.js
 import { hashBytes } from '../../src/model/oid.js';
 import { LmdbStore } from '../../src/store/lmdb-store.js';
 import {
-  CODEC_RAW, CODEC_ZSTD, MIN_COMPRESS_SIZE, OBJECT_KINDS, decodeStored, encodeStored, objectKey, type ObjectKind,
+  CODEC_RAW, CODEC_ZSTD, INCOMPRESSIBLE_BITS, MIN_COMPRESS_SIZE, OBJECT_KINDS, decodeStored, encodeStored, objectKey, sampleEntropy, type ObjectKind,
 } from '../../src/store/object-store.js';
 import { randomBytes, tmpDir } from '../helpers/repo.js';
 
@@ -267,4 +267,16 @@ test('lmdb-store: removing objects rewrites their packs with the live objects on
   const after = [...store.listPacks()];
   store.env.transactionSync(() => { for (const id of after) t.is(store.compactPack(id), 0); });
   t.deepEqual([...store.listPacks()], after);
+});
+
+test('lmdb-store: high-entropy data is stored raw without a compression attempt; text is compressed', (t) => {
+  const random = randomBytes(64 * 1024, 'entropy');
+  t.true(sampleEntropy(random) > INCOMPRESSIBLE_BITS);
+  t.is(encodeStored(random)[0], CODEC_RAW);
+  const text = Buffer.from('the quick brown fox jumps over the lazy dog 0123456789\n'.repeat(2000));
+  t.true(sampleEntropy(text) < 5);
+  t.is(encodeStored(text)[0], CODEC_ZSTD);
+  // Half random, half zeros: entropy below the threshold, so zstd gets its chance (and wins).
+  const mixed = Buffer.concat([randomBytes(32 * 1024, 'mixed'), Buffer.alloc(32 * 1024)]);
+  t.is(encodeStored(mixed)[0], CODEC_ZSTD);
 });
