@@ -15,7 +15,7 @@ export interface BatchMessage {
 }
 
 const port = parentPort!;
-const store = new LmdbStore(workerData.path as string, { zstdLevel: workerData.zstdLevel as number });
+const store = new LmdbStore(workerData.path as string, { zstdLevel: workerData.zstdLevel as number, deferIndex: true });
 
 port.on('message', (msg: BatchMessage | { type: 'flush' | 'close'; id: number }) => {
   try {
@@ -27,7 +27,7 @@ port.on('message', (msg: BatchMessage | { type: 'flush' | 'close'; id: number })
       }
       port.postMessage({ type: 'ack', id: msg.id });
     } else if (msg.type === 'flush') {
-      store.flush();
+      store.flush({ final: true });
       port.postMessage({ type: 'flushed', id: msg.id, objects: store.written.objects, bytes: store.written.bytes });
     } else if (msg.type === 'close') {
       store.discardPending();
