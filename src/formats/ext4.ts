@@ -1391,14 +1391,19 @@ export async function openExt4(source: BlockSource, name: string, options: { sig
  * orphan and recovery flags) is not reproduced.
  */
 export function mke2fsArgs(info: Ext4Info): string[] {
-  const notSettable = new Set(['needs_recovery', 'orphan_present', 'journal_dev', 'snapshot_bitmap', 'lazy_bg', 'replica', 'compression', 'dirdata']);
+  const notSettable = new Set([
+    'needs_recovery', 'orphan_present', 'journal_dev', 'snapshot_bitmap', 'lazy_bg', 'replica', 'compression', 'dirdata',
+    'shared_blocks',
+  ]);
   const features = [...info.features.compat, ...info.features.incompat, ...info.features.roCompat]
     .filter((f) => !notSettable.has(f) && !f.startsWith('FEATURE_'));
   const args = [
     '-t', info.type, '-b', String(info.blockSize), '-I', String(info.inodeSize), '-N', String(info.inodesCount),
-    '-g', String(info.blocksPerGroup), '-O', ['none', ...features].join(','), '-U', info.uuid, '-L', info.label,
-    '-r', String(info.revision), '-e', info.errorBehavior,
+    '-g', String(info.blocksPerGroup), '-O', ['none', ...features].join(','), '-U', info.uuid,
+    '-r', String(info.revision),
   ];
+  if (info.label) args.push('-L', info.label);
+  if (['continue', 'remount-ro', 'panic'].includes(info.errorBehavior)) args.push('-e', info.errorBehavior);
   if (info.features.roCompat.includes('bigalloc')) args.push('-C', String(info.clusterSize));
   if (info.flexBgSize) args.push('-G', String(info.flexBgSize));
   if (info.journal && 'blocks' in info.journal && info.journal.blocks) args.push('-J', `size=${Math.max(1, Math.round((info.journal.blocks * info.blockSize) / (1 << 20)))}`);

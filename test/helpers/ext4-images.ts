@@ -38,9 +38,10 @@ export const TREE = {
   bigDir: 'big',
   bigDirEntries: 3000,
   sparse: 'sparse',
-  sparseSize: 100 * MiB,
+  /** Past 64.3 MiB, so that 1 KiB-block maps need the triple-indirect block. */
+  sparseSize: 66 * MiB,
   /** Data ranges of the sparse file (the rest is holes). */
-  sparseData: [[0, 8192], [10 * MiB, 12288], [90 * MiB, 5000], [100 * MiB - 1, 1]] as Array<[number, number]>,
+  sparseData: [[0, 8192], [10 * MiB, 12288], [65 * MiB, 5000], [66 * MiB - 1, 1]] as Array<[number, number]>,
   frag: 'frag',
   fragRegions: 1500,
   random: 'random',
