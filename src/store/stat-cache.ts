@@ -17,7 +17,8 @@ export interface StatCacheRecord {
 }
 
 function digest(s: string, n: number): Buffer {
-  return crypto.createHash('sha256').update(s, 'latin1').digest().subarray(0, n);
+  // One-shot hash: no Hash object per call (two calls per file on every commit).
+  return (crypto.hash('sha256', Buffer.from(s, 'latin1'), 'buffer') as Buffer).subarray(0, n);
 }
 
 /** The cached blob for `key` if it was recorded with the same `signature`. */
