@@ -36,7 +36,10 @@ export function fsck(repo: Repository, options: FsckOptions = {}): FsckResult {
   const problems: ReachProblem[] = [];
   let objects = 0;
   {
-    for (const { kind, oid } of store.listAllObjects()) {
+    // In pack order, so that each pack is read (copied) about once rather than once per object.
+    const all = [...store.listAllObjects()].map((o) => ({ ...o, loc: store.locate(o.kind, o.oid) }));
+    all.sort((a, b) => (a.loc?.pack ?? 0) - (b.loc?.pack ?? 0) || (a.loc?.offset ?? 0) - (b.loc?.offset ?? 0));
+    for (const { kind, oid } of all) {
       objects++;
       if (objects % 1000 === 0) options.onProgress?.({ phase: 'fsck', files: objects, bytes: 0 });
       let data: Buffer;

@@ -23,6 +23,8 @@ export const DEFAULT_BATCH_BYTES = 16 * 1024 * 1024;
  */
 export const PACK_TARGET_DATA = 512 * 1024;
 export const PACK_TARGET_META = 64 * 1024;
+/** How many packs a store handle keeps copies of (a blob's chunks and the pack being verified, for fsck). */
+const RECENT_PACKS = 4;
 /** Pack header: u32 count, then per object: 33-byte key, u32 offset, u32 length (offsets within the pack value). */
 const PACK_ENTRY = 41;
 
@@ -145,15 +147,19 @@ export class LmdbStore implements ObjectStore {
   }
 
   /**
-   * The last pack read, kept: objects written together (the chunks of a file, the trees of a commit) are read
-   * together, and lmdb-js copies the whole pack on every get. Pack ids are never reused, so the copy cannot go stale.
+   * The last few packs read, kept: objects written together (the chunks of a file, the trees of a commit) are read
+   * together, and lmdb-js copies the whole pack on every get. Pack ids are never reused, so a copy cannot go stale.
    */
-  private lastPack?: { id: number; value: Buffer };
+  private recentPacks: Array<{ id: number; value: Buffer }> = [];
 
   private readPack(id: number): Buffer | undefined {
-    if (this.lastPack?.id === id) return this.lastPack.value;
+    const hit = this.recentPacks.find((p) => p.id === id);
+    if (hit) return hit.value;
     const value = this.packs.get(packKey(id));
-    if (value) this.lastPack = { id, value };
+    if (value) {
+      this.recentPacks.unshift({ id, value });
+      if (this.recentPacks.length > RECENT_PACKS) this.recentPacks.pop();
+    }
     return value;
   }
 
