@@ -3,6 +3,7 @@ import { checkout, type CheckoutResult } from '../src/index.js';
 import { EXIT_STATUS_HELP } from '../src/cli/exit-codes.js';
 import { RepoCommand } from '../src/cli/repo-command.js';
 import { formatBytes } from '../src/cli/repo-command.js';
+import { MAX_LISTED_WARNINGS, renderWarnings } from '../src/cli/render.js';
 
 export default class Checkout extends RepoCommand {
   static override summary = 'materialize an image (or some paths of it) as a directory or a tar file';
@@ -36,7 +37,8 @@ ${EXIT_STATUS_HELP}`;
         strict: flags.strict, force: flags.force, onProgress: this.progress('checking out'),
       }));
     this.endProgress();
-    for (const w of r.warnings) this.warn(`${w.path}: ${w.message}`);
+    for (const line of renderWarnings(r.warnings)) this.warn(line);
+    if (r.warnings.length > MAX_LISTED_WARNINGS) this.warn('run as root (or with --json for the full list) to recreate them; --strict makes this an error');
     this.log(`checked out ${r.commit.slice(0, 12)} to ${r.dest} (${r.format}): ${r.files} files, ${r.dirs} directories, ${formatBytes(r.bytes)}${r.warnings.length ? `, ${r.warnings.length} warning(s)` : ''}`);
     return r;
   }

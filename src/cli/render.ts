@@ -78,3 +78,23 @@ export function renderFsck(r: FsckResult): string {
   lines.push(`${r.objects} objects checked, ${r.reachable} reachable, ${r.unreachable} unreachable: ${r.ok ? 'ok' : `${r.problems.length} problem(s)`}`);
   return lines.join('\n');
 }
+
+/** Most warnings of a checkout listed one by one; beyond this, grouped by kind with a few examples each. */
+export const MAX_LISTED_WARNINGS = 10;
+
+/**
+ * Checkout warnings as lines: each one when there are few; otherwise one line per kind ("cannot set owner", "cannot
+ * create character device", ...) with its count and up to three paths, so a non-root checkout does not print a line
+ * per file.
+ */
+export function renderWarnings(warnings: Array<{ path: string; message: string }>): string[] {
+  if (warnings.length <= MAX_LISTED_WARNINGS) return warnings.map((w) => `${w.path}: ${w.message}`);
+  const groups = new Map<string, string[]>();
+  for (const w of warnings) {
+    const kind = w.message.replace(/\s*\([A-Z]+\)$/, '').replace(/\s+('[^']*'|[\d:]+)$/, '').replace(/ [\d:]+$/, '');
+    const list = groups.get(kind) ?? [];
+    list.push(w.path);
+    groups.set(kind, list);
+  }
+  return [...groups].map(([kind, paths]) => `${kind}: ${paths.length} entr${paths.length === 1 ? 'y' : 'ies'} (${paths.slice(0, 3).join(', ')}${paths.length > 3 ? ', …' : ''})`);
+}
