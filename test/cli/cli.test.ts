@@ -514,3 +514,10 @@ const commandHelp = test.macro({
 });
 
 for (const c of COMMANDS) test(commandHelp, c);
+
+test('help: `viva help COMMAND` shows the same help as `viva COMMAND --help`', async (t) => {
+  const a = await execFileAsync(process.execPath, [path.join(ROOT, 'bin/run.js'), 'help', 'commit'], { env: cleanEnv() });
+  const b = await execFileAsync(process.execPath, [path.join(ROOT, 'bin/run.js'), 'commit', '--help'], { env: cleanEnv() });
+  t.is(a.stdout, b.stdout);
+  t.regex(a.stdout, /EXIT STATUS/);
+});
