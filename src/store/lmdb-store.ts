@@ -130,7 +130,7 @@ export class LmdbStore implements ObjectStore {
 
   hasObject(kind: ObjectKind, oid: Oid): boolean {
     const k = objectKey(kind, oid);
-    return this.pending.has(k.toString('latin1')) || this.index.doesExist(k);
+    return (this.pending.size > 0 && this.pending.has(k.toString('latin1'))) || this.index.doesExist(k);
   }
 
   /** True when the object is committed (not merely queued). */
