@@ -75,7 +75,8 @@ export function renderReflog(r: ReflogResult): string {
 
 export function renderFsck(r: FsckResult): string {
   const lines = r.problems.map((p) => `${p.kind} ${p.oid}: ${p.problem}`);
-  lines.push(`${r.objects} objects checked, ${r.reachable} reachable, ${r.unreachable} unreachable: ${r.ok ? 'ok' : `${r.problems.length} problem(s)`}`);
+  const garbage = r.garbageBytes ? `, ${formatBytes(r.garbageBytes)} of packs unused ('viva gc' reclaims them)` : '';
+  lines.push(`${r.objects} objects checked, ${r.reachable} reachable, ${r.unreachable} unreachable${garbage}: ${r.ok ? 'ok' : `${r.problems.length} problem(s)`}`);
   return lines.join('\n');
 }
 

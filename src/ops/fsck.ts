@@ -24,6 +24,8 @@ export interface FsckResult {
   reachable: number;
   /** Objects nothing reaches (gc removes them). */
   unreachable: number;
+  /** Bytes of pack space no index entry points at (an interrupted commit's packs, dead objects): gc reclaims them. */
+  garbageBytes: number;
   problems: ReachProblem[];
 }
 
@@ -91,10 +93,15 @@ export function fsck(repo: Repository, options: FsckOptions = {}): FsckResult {
         problems.push({ kind, oid, problem: (e as Error).message });
       }
     }
+    let garbageBytes = 0;
     for (const id of store.listPacks()) {
       try {
         const view = store.packs.getBinaryFast(Buffer.from([id >>> 24, (id >>> 16) & 255, (id >>> 8) & 255, id & 255]));
-        if (view) decodePackHeader(id, view);
+        if (!view) continue;
+        for (const e of decodePackHeader(id, view)) {
+          const loc = store.index.getBinaryFast(e.key);
+          if (!loc || loc.readUInt32BE(0) !== id || loc.readUInt32BE(4) !== e.offset) garbageBytes += e.length;
+        }
       } catch (e) {
         problems.push({ kind: 'pack', oid: String(id), problem: (e as Error).message });
       }
@@ -106,6 +113,9 @@ export function fsck(repo: Repository, options: FsckOptions = {}): FsckResult {
     const reach = walkReachable(repo, rootCommits(repo));
     const seen = new Set(problems.map((p) => `${p.kind}:${p.oid}:${p.problem}`));
     for (const p of reach.problems) if (!seen.has(`${p.kind}:${p.oid}:${p.problem}`)) problems.push(p);
-    return { ok: problems.length === 0, objects, reachable: reach.reachable.size, unreachable: Math.max(0, objects - reach.reachable.size), problems };
+    return {
+      ok: problems.length === 0, objects, reachable: reach.reachable.size, unreachable: Math.max(0, objects - reach.reachable.size),
+      garbageBytes, problems,
+    };
   }
 }
