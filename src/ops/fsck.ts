@@ -5,7 +5,6 @@ import { decodeCommit } from '../model/commit.js';
 import { hashBytes } from '../model/oid.js';
 import { decodeTree } from '../model/tree.js';
 import { decodeStored } from '../store/object-store.js';
-import { decodePackHeader } from '../store/lmdb-store.js';
 import type { Repository } from '../store/repository.js';
 import type { ProgressEvent } from './commit.js';
 import { type ReachProblem, rootCommits, walkReachable } from './reachable.js';
@@ -96,12 +95,8 @@ export function fsck(repo: Repository, options: FsckOptions = {}): FsckResult {
     let garbageBytes = 0;
     for (const id of store.listPacks()) {
       try {
-        const view = store.packs.getBinaryFast(Buffer.from([id >>> 24, (id >>> 16) & 255, (id >>> 8) & 255, id & 255]));
-        if (!view) continue;
-        for (const e of decodePackHeader(id, view)) {
-          const loc = store.index.getBinaryFast(e.key);
-          if (!loc || loc.readUInt32BE(0) !== id || loc.readUInt32BE(4) !== e.offset) garbageBytes += e.length;
-        }
+        const inspected = store.inspectPack(id);
+        inspected?.header.forEach((e, i) => { if (!inspected.live[i]) garbageBytes += e.length; });
       } catch (e) {
         problems.push({ kind: 'pack', oid: String(id), problem: (e as Error).message });
       }

@@ -313,18 +313,30 @@ export class LmdbStore implements ObjectStore {
   }
 
   /**
+   * A pack's header and, per object, whether the index points at that very copy (live) or not (dead: removed, or
+   * left by an interrupted import). Undefined when the pack does not exist; throws RepositoryCorruptError for a
+   * header that does not fit the pack.
+   */
+  inspectPack(id: number): { header: ReturnType<typeof decodePackHeader>; live: boolean[] } | undefined {
+    const view = this.packs.getBinaryFast(packKey(id));
+    if (!view) return undefined;
+    // The header is decoded (copied) before the index reads below invalidate `view`.
+    const header = decodePackHeader(id, view);
+    const live = header.map((e) => {
+      const loc = this.index.getBinaryFast(e.key);
+      return loc !== undefined && loc.readUInt32BE(0) === id && loc.readUInt32BE(4) === e.offset;
+    });
+    return { header, live };
+  }
+
+  /**
    * Rewrites or deletes one pack so that it holds only objects the index points at; returns bytes freed.
    * A pack whose objects are all live is left alone.
    */
   compactPack(id: number): number {
-    const view = this.packs.getBinaryFast(packKey(id));
-    if (!view) return 0;
-    const header = decodePackHeader(id, view);
-    const isLive = header.map((e) => {
-      const loc = this.index.getBinaryFast(e.key);
-      return loc !== undefined && loc.readUInt32BE(0) === id && loc.readUInt32BE(4) === e.offset;
-    });
-    if (isLive.every(Boolean)) return 0;
+    const inspected = this.inspectPack(id);
+    if (!inspected || inspected.live.every(Boolean)) return 0;
+    const { header, live: isLive } = inspected;
     const value = this.packs.get(packKey(id))!;
     const live: Array<[Buffer, Buffer]> = [];
     header.forEach((e, i) => { if (isLive[i]) live.push([e.key, Buffer.from(value.subarray(e.offset, e.offset + e.length))]); });
