@@ -6,8 +6,10 @@ import { formatBytes } from '../src/cli/repo-command.js';
 import { MAX_LISTED_WARNINGS, renderWarnings } from '../src/cli/render.js';
 
 export default class Checkout extends RepoCommand {
-  static override summary = 'materialize an image (or some paths of it) as a directory or a tar file';
-  static override description = `DEST is a new or empty directory, or a tar file (a name ending in .tar, .tar.gz, .tgz, .tar.zst, .tar.xz, or --format tar).
+  static override summary = 'materialize an image (or some paths of it) as a directory, a tar file or a disk image';
+  static override description = `DEST is a new or empty directory, a tar file (a name ending in .tar, .tar.gz, .tgz, .tar.zst, .tar.xz, or --format tar), or a disk image (.raw, .img, .qcow2, or --format raw|qcow2).
+
+A disk commit (a raw or qcow2 image given to 'viva commit') checks out as a disk bit-identical to the one committed: a raw file with the same sha256 (sparse), or a qcow2 image with the same guest content ('qemu-img compare' identical), written in one streaming pass. To a directory or tar, a disk commit gives its files: a bare file system's root, or p1/, p2/, ... for the file systems of a partitioned disk.
 Everything in the manifest comes back: owners, modes incl. setuid/sticky, xattrs (ACLs, capabilities, SELinux labels), device nodes, fifos, sockets, hardlinks, sparse holes and ns mtimes (directories too). Checkout never writes outside DEST and never follows a symlink of the image.
 
 Run as non-root, what cannot be created (owners, device nodes, trusted.* xattrs) is listed in a warning; --strict makes that an error.
@@ -17,28 +19,34 @@ ${EXIT_STATUS_HELP}`;
     '<%= config.bin %> checkout debian/12/base /srv/rootfs',
     '<%= config.bin %> checkout debian/12/base~1 base.tar.zst',
     '<%= config.bin %> checkout HEAD out/ --path etc --path usr/bin/ls',
+    '<%= config.bin %> checkout vm/web web.qcow2',
+    '<%= config.bin %> checkout vm/web:p1 rootfs/',
   ];
   static override args = {
     rev: Args.string({ required: true, description: 'revision to check out (branch, tag, id, REV~N)' }),
-    dest: Args.string({ required: true, description: 'destination directory or tar file' }),
+    dest: Args.string({ required: true, description: 'destination directory, tar file or disk image' }),
   };
   static override flags = {
     path: Flags.string({ char: 'p', summary: 'only this image path (repeatable); parents are created with their image metadata', multiple: true }),
-    format: Flags.string({ char: 'f', summary: 'output format (default: from DEST)', options: ['dir', 'tar'] }),
+    format: Flags.string({ char: 'f', summary: 'output format (default: from DEST)', options: ['dir', 'tar', 'raw', 'qcow2'] }),
     strict: Flags.boolean({ summary: 'fail instead of warning when an entry cannot be recreated exactly' }),
-    force: Flags.boolean({ summary: 'overwrite an existing tar file' }),
+    force: Flags.boolean({ summary: 'overwrite an existing tar file or disk image' }),
   };
 
   async run(): Promise<CheckoutResult> {
     const { args, flags } = await this.parse(Checkout);
     const r = await this.withRepo('read', flags.repo, (repo) =>
       checkout(repo, {
-        rev: args.rev, dest: args.dest, paths: flags.path, format: flags.format as 'dir' | 'tar' | undefined,
+        rev: args.rev, dest: args.dest, paths: flags.path, format: flags.format as 'dir' | 'tar' | 'raw' | 'qcow2' | undefined,
         strict: flags.strict, force: flags.force, onProgress: this.progress('checking out'),
       }));
     this.endProgress();
     for (const line of renderWarnings(r.warnings)) this.warn(line);
     if (r.warnings.length > MAX_LISTED_WARNINGS) this.warn('run as root (or with --json for the full list) to recreate them; --strict makes this an error');
+    if (r.format === 'raw' || r.format === 'qcow2') {
+      this.log(`checked out ${r.commit.slice(0, 12)} to ${r.dest} (${r.format}, bit-exact): ${formatBytes(r.bytes)} virtual disk`);
+      return r;
+    }
     this.log(`checked out ${r.commit.slice(0, 12)} to ${r.dest} (${r.format}): ${r.files} files, ${r.dirs} directories, ${formatBytes(r.bytes)}${r.warnings.length ? `, ${r.warnings.length} warning(s)` : ''}`);
     return r;
   }

@@ -5,7 +5,8 @@ export { commit, defaultAuthor, parseLabel, type CommitOptions, type CommitResul
 export { checkout, type CheckoutOptions, type CheckoutResult } from './ops/checkout.js';
 export { log, isoDate, type LogEntry, type LogOptions } from './ops/log.js';
 export { show, type ShowResult } from './ops/show.js';
-export { ls, cat, describeEntry, type LsEntry, type LsOptions } from './ops/ls.js';
+export { ls, cat, describeEntry, diskLayout, type LsEntry, type LsOptions } from './ops/ls.js';
+export { describeDisk, type DiskInfo, type DiskRegionInfo } from './ops/disk-info.js';
 export { listBranches, createRef, deleteRef, renameBranch, type RefInfo, type RefKind } from './ops/branch.js';
 export { reflog, type ReflogResult } from './ops/reflog.js';
 export { fsck, type FsckResult, type FsckOptions } from './ops/fsck.js';

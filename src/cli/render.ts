@@ -2,6 +2,7 @@
 import type { CommitResult } from '../ops/commit.js';
 import type { LogEntry } from '../ops/log.js';
 import type { LsEntry } from '../ops/ls.js';
+import type { DiskInfo } from '../ops/disk-info.js';
 import type { ShowResult } from '../ops/show.js';
 import type { FsckResult } from '../ops/fsck.js';
 import type { RefInfo } from '../ops/branch.js';
@@ -13,7 +14,8 @@ import { formatBytes } from './repo-command.js';
 export function renderCommit(r: CommitResult): string {
   const head = `[${shortRefName(r.branch)}${r.parent ? '' : ' (root-commit)'} ${shortOid(r.commit)}]`;
   const cached = r.cachedFiles ? `, ${r.cachedFiles} unchanged (stat cache)` : '';
-  return `${head} ${r.files} files, ${r.dirs} directories, ${formatBytes(r.bytes)}; ${formatBytes(r.storedBytes)} new in the repository${cached}`;
+  const disk = r.rootKind === 'disk' ? `${r.source.format} disk ${r.source.name ?? ''}: ` : '';
+  return `${head} ${disk}${r.files} files, ${r.dirs} directories, ${formatBytes(r.bytes)}; ${formatBytes(r.storedBytes)} new in the repository${cached}`;
 }
 
 function indent(msg: string): string {
@@ -36,7 +38,28 @@ export function renderShow(s: ShowResult): string {
   const lines = [renderLogEntry(s, false, s.refs).trimEnd(), ''];
   lines.push(`Tree:   ${s.tree} (${s.rootEntries} entries at the root)`);
   lines.push(`Source: ${s.source.format}${s.source.name ? ` ${s.source.name}` : ''}${s.source.size ? ` (${formatBytes(s.source.size)})` : ''}`);
+  if (s.source.backing?.length) lines.push(`Backing: ${s.source.backing.join(' <- ')}`);
+  if (s.disk) lines.push('', ...renderDisk(s.disk));
   return lines.join('\n');
+}
+
+/** A disk's layout as `ls` and `show` print it: one line per region, in disk order. */
+export function renderDisk(d: DiskInfo): string[] {
+  const lines = [`Disk: ${formatBytes(d.size)} (${d.size} bytes), ${d.table ? `${d.table.kind.toUpperCase()} ${d.table.id}` : 'no partition table'}, sector ${d.sectorSize}`];
+  for (const r of d.regions) {
+    const name = r.partition ? `p${r.partition.index}` : r.kind === 'fs' ? '(fs)' : '(gap)';
+    const where = `${String(r.offset).padStart(12)} ${formatBytes(r.size).padStart(10)}`;
+    let what: string;
+    if (r.fs) {
+      what = `${r.fs.type}${r.fs.label ? ` label=${r.fs.label}` : ''} uuid=${r.fs.uuid} block=${r.fs.blockSize} -> ${r.path ? `${r.path}/` : '/'}`;
+    } else {
+      what = 'raw';
+    }
+    const p = r.partition;
+    const extra = p ? ` type=${p.type}${p.name ? ` name="${p.name}"` : ''}${p.bootable ? ' boot' : ''}` : '';
+    lines.push(`  ${name.padEnd(6)} ${where}  ${what}${extra}`);
+  }
+  return lines;
 }
 
 const TYPE_CHAR: Record<string, string> = { file: '-', dir: 'd', symlink: 'l', chr: 'c', blk: 'b', fifo: 'p', socket: 's' };

@@ -59,6 +59,8 @@ const EMPTY = Buffer.alloc(0);
 
 /** Error codes that mean "not allowed here" (non-root, no CAP_MKNOD, no xattr support) rather than a broken checkout. */
 const PRIVILEGE_CODES = new Set(['EPERM', 'EACCES', 'ENOTSUP', 'EOPNOTSUPP']);
+/** setxattr failures that mean "this file system cannot hold it here" (or not as this user), not a broken destination. */
+const XATTR_FS_CODES = new Set([...PRIVILEGE_CODES, 'ENOSPC', 'E2BIG', 'ERANGE']);
 
 function errCode(e: unknown): string | undefined {
   if (typeof e === 'object' && e !== null && 'code' in e && typeof (e as { code: unknown }).code === 'string') {
@@ -430,11 +432,9 @@ export function createDirectoryWriter(dest: string, options: DirectoryWriterOpti
   const setXattrs = (abs: Buffer, xattrs: Xattr[]) => {
     for (const x of xattrs) {
       const value = Buffer.from(x.value.buffer, x.value.byteOffset, x.value.byteLength);
-      if (x.name.startsWith('trusted.') || x.name.startsWith('security.')) {
-        privileged(abs, `set xattr '${x.name}'`, () => native().lsetxattr(abs, x.name, value));
-      } else {
-        run(abs, () => native().lsetxattr(abs, x.name, value));
-      }
+      // Besides privileges, the destination file system may refuse what the image's could hold: values too large
+      // for it (ENOSPC, E2BIG), user.* on a symlink (EPERM), unknown namespaces (EOPNOTSUPP) — warnings, as owners are.
+      privileged(abs, `set xattr '${x.name}'`, () => native().lsetxattr(abs, x.name, value), XATTR_FS_CODES);
     }
   };
 

@@ -76,7 +76,9 @@ export async function fileBlockSource(path: string, offset = 0, size?: number): 
         while (filled < n) {
           let got: number;
           try {
-            got = (await fh.read(buf, filled, n - filled, offset + at + filled)).bytesRead;
+            // Synchronous pread: image reads are small and mostly page-cached, and a thread-pool round trip per
+            // block (thousands of small files) costs more than it overlaps; the object writer has its own thread.
+            got = fs.readSync(fh.fd, buf, filled, n - filled, offset + at + filled);
           } catch (e) {
             throw new SourceReadError(path, reasonOf(e), { cause: e });
           }
@@ -984,7 +986,7 @@ class Ext4Volume {
       const n = Math.min(chunk, r.len - i);
       const buf = await this.readBlocks(r.pblk + i, n, where);
       const offset = (r.lblk + i) * bs;
-      yield { offset, data: clip && offset + buf.length > size ? buf.subarray(0, size - offset) : buf };
+      yield { offset, data: clip && offset + buf.length > size ? buf.subarray(0, size - offset) : buf, source: (r.pblk + i) * bs };
     }
   }
 

@@ -4,6 +4,7 @@ import { SourceReadError, UnsupportedInputError } from '../errors.js';
 import { openDirectory } from './directory.js';
 import { openTar, createTarWriter, tarCompressionForName } from './tar.js';
 import { createDirectoryWriter } from './directory.js';
+import { diskFormatForName } from './disk-writer.js';
 import type { ImageReader, ImageWriter } from './types.js';
 
 export type { ImageReader, ImageWriter, ImageEntry, FileContent, DataPiece, Xattr, EntryType, SourceDescription, WriterWarning } from './types.js';
@@ -21,14 +22,17 @@ export function openImage(source: string, options: { exclude?: string[] } = {}):
   throw new UnsupportedInputError(source, 'not a directory, tar archive or image file');
 }
 
-export type OutputFormat = 'dir' | 'tar';
+export type OutputFormat = 'dir' | 'tar' | 'raw' | 'qcow2';
 
-/** The output format a checkout destination implies: tar names (.tar, .tar.gz, .tar.zst, .tar.xz) → tar, else dir. */
+/**
+ * The output format a checkout destination implies: tar names (.tar, .tar.gz, .tar.zst, .tar.xz) → tar, .qcow2 →
+ * qcow2, .raw and .img → raw, else dir.
+ */
 export function outputFormatForName(dest: string): OutputFormat {
-  return tarCompressionForName(dest) ? 'tar' : 'dir';
+  return tarCompressionForName(dest) ? 'tar' : diskFormatForName(dest) ?? 'dir';
 }
 
-export function createImageWriter(dest: string, format: OutputFormat, options: { strict?: boolean } = {}): ImageWriter {
+export function createImageWriter(dest: string, format: 'dir' | 'tar', options: { strict?: boolean } = {}): ImageWriter {
   if (format === 'tar') return createTarWriter(dest, { compression: tarCompressionForName(dest) ?? 'none' });
   return createDirectoryWriter(dest, options);
 }

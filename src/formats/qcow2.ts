@@ -88,7 +88,7 @@ class FileReader {
     while (done < len) {
       let got: number;
       try {
-        got = (await this.fh.read(out, outAt + done, len - done, pos + done)).bytesRead;
+        got = fs.readSync(this.fh.fd, out, outAt + done, len - done, pos + done); // sync pread: see fileBlockSource
       } catch (e) {
         throw new SourceReadError(this.file, reasonOf(e), { cause: e });
       }

@@ -14,6 +14,11 @@ export type { EntryType, Xattr };
 export interface DataPiece {
   offset: number;
   data: Uint8Array;
+  /**
+   * Where these bytes lie, verbatim, in the reader's block source (file-system readers set it): the disk committer
+   * records it in the file map that a bit-exact rebuild needs.
+   */
+  source?: number;
 }
 
 export interface FileContent {

@@ -15,6 +15,8 @@ export interface SourceInfo {
   format: string;
   size?: number;
   name?: string;
+  /** qcow2 sources: the backing files read along the chain, nearest first. */
+  backing?: string[];
 }
 
 export interface RootMeta {
@@ -61,6 +63,9 @@ export function encodeCommit(c: Commit): Buffer {
   e.uint(labels.length);
   for (const [k, v] of labels) e.str(k).str(v);
   e.str(c.source.format).uint(c.source.size ?? 0).str(c.source.name ?? '');
+  const backing = c.source.backing ?? [];
+  e.uint(backing.length);
+  for (const b of backing) e.str(b);
   if (c.rootMeta) {
     const m = c.rootMeta;
     e.u8(1).uint(m.mode & 0o7777).uint(m.uid).uint(m.gid).sbig(m.mtimeNs);
@@ -98,6 +103,10 @@ export function decodeCommit(buf: Uint8Array): Commit {
   const format = d.str();
   const size = d.uint();
   const name = d.str();
+  const nb = d.uint();
+  if (nb > 1024) throw new DecodeError('backing chain too long', d.pos);
+  const backing: string[] = [];
+  for (let i = 0; i < nb; i++) backing.push(d.str());
   let rootMeta: RootMeta | undefined;
   const hasMeta = d.u8();
   if (hasMeta === 1) {
@@ -113,7 +122,7 @@ export function decodeCommit(buf: Uint8Array): Commit {
   }
   const deriv = d.bytes();
   d.expectEnd();
-  const c: Commit = { rootKind, root, parents, author, time, tzOffset, message, labels, source: { format, ...(size ? { size } : {}), ...(name ? { name } : {}) } };
+  const c: Commit = { rootKind, root, parents, author, time, tzOffset, message, labels, source: { format, ...(size ? { size } : {}), ...(name ? { name } : {}), ...(backing.length ? { backing } : {}) } };
   if (rootMeta) c.rootMeta = rootMeta;
   if (deriv.length) c.derivation = Buffer.from(deriv);
   return c;

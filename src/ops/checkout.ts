@@ -9,7 +9,9 @@ import type { DataPiece, ImageEntry, ImageWriter, WriterWarning } from '../forma
 import type { Oid } from '../model/oid.js';
 import type { Hole, TreeEntry } from '../model/tree.js';
 import type { Repository } from '../store/repository.js';
-import { readBlobPieces, readTree } from '../store/typed.js';
+import { commitTree, readBlobPieces, readDisk, readTree } from '../store/typed.js';
+import { createDiskWriter, type DiskFormat } from '../formats/disk-writer.js';
+import { exportDisk } from './export-disk.js';
 import type { ObjectReader } from '../store/object-store.js';
 import { BlobPrefetcher, PREFETCH_MAX_BLOB, type BlobPiece } from '../store/prefetch.js';
 import { splitPath } from './build-tree.js';
@@ -96,6 +98,7 @@ function join(a: Buffer, b: Buffer): Buffer {
  */
 export async function checkout(repo: Repository, options: CheckoutOptions): Promise<CheckoutResult> {
   const format = options.format ?? outputFormatForName(options.dest);
+  if (format === 'raw' || format === 'qcow2') return checkoutDisk(repo, options, format);
   if (format !== 'dir' && format !== 'tar') throw new UsageError(`unknown output format '${String(format)}'`);
   const r = resolveRevision(repo, options.rev);
   const objects = repo.store;
@@ -145,9 +148,9 @@ export async function checkout(repo: Repository, options: CheckoutOptions): Prom
     for (const child of readTree(objects, e.oid).entries) walk(join(path, child.name), child);
   };
   if (selected.length === 0) {
-    walk(Buffer.alloc(0), rootEntry(r.commit));
+    walk(Buffer.alloc(0), rootEntry(repo.store, r.commit));
   } else {
-    add(Buffer.alloc(0), rootEntry(r.commit));
+    add(Buffer.alloc(0), rootEntry(repo.store, r.commit));
     for (const s of selected) {
       // Parent directories first, with their own metadata from the image.
       const parts = splitPath(s.path);
@@ -200,7 +203,7 @@ export async function checkout(repo: Repository, options: CheckoutOptions): Prom
     }
     const { warnings } = await writer.finish();
     await prefetcher?.close();
-    return { commit: r.oid, tree: r.commit.root, dest: options.dest, format, ...stats, warnings };
+    return { commit: r.oid, tree: commitTree(objects, r.commit), dest: options.dest, format, ...stats, warnings };
   } catch (e) {
     await writer.abort().catch(() => undefined);
     await prefetcher?.close();
@@ -213,4 +216,37 @@ export async function checkout(repo: Repository, options: CheckoutOptions): Prom
 
 async function* prefetchPieces(prefetcher: BlobPrefetcher, oid: Oid, size: number): AsyncIterable<BlobPiece> {
   yield* await prefetcher.get(oid, size);
+}
+
+/**
+ * Checkout to a disk image. A disk commit comes back bit-identical to the image committed (raw: same bytes, sparse;
+ * qcow2: same guest content).
+ */
+async function checkoutDisk(repo: Repository, options: CheckoutOptions, format: DiskFormat): Promise<CheckoutResult> {
+  if (options.paths?.length) throw new UsageError(`--path cannot be combined with a ${format} disk image destination`);
+  const r = resolveRevision(repo, options.rev);
+  if (r.commit.rootKind !== 'disk') {
+    throw new UsageError(`${options.rev} is a directory image, not a disk: checking it out as ${format} needs a new disk layout (--size)`);
+  }
+  const disk = readDisk(repo.store, r.commit.root);
+  if (!options.force && fs.existsSync(options.dest)) throw new DestinationNotEmptyError(options.dest, 'exists (use --force to overwrite it)');
+  let out;
+  try {
+    out = await createDiskWriter(options.dest, format, disk.size);
+  } catch (e) {
+    throw new CheckoutError(options.dest, (e as Error).message, { cause: e });
+  }
+  let bytes = 0;
+  try {
+    await exportDisk(repo.store, disk, out, {
+      ...(options.signal ? { signal: options.signal } : {}),
+      onBytes: (n) => { bytes += n; options.onProgress?.({ phase: 'checkout', files: 0, bytes }); },
+    });
+    await out.finish();
+  } catch (e) {
+    await out.abort().catch(() => undefined);
+    if (e instanceof Error && (e as NodeJS.ErrnoException).syscall) throw new CheckoutError(options.dest, e.message, { cause: e });
+    throw e;
+  }
+  return { commit: r.oid, tree: disk.view, dest: options.dest, format, files: 0, dirs: 0, bytes: disk.size, warnings: [] };
 }

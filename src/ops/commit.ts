@@ -1,29 +1,22 @@
 /** The commit op: image → chunks and blobs → trees → commit object → compare-and-swap of the branch. */
 import os from 'node:os';
-import { AbortedError, CorruptInputError, UsageError } from '../errors.js';
+import { UsageError } from '../errors.js';
 import { openImage } from '../formats/index.js';
+import { sniffDisk } from '../formats/disk.js';
 import type { ImageReader } from '../formats/types.js';
-import { encodeCommit, hashCommit, parseAuthor, type Commit } from '../model/commit.js';
+import { encodeCommit, hashCommit, parseAuthor, type Commit, type RootKind, type RootMeta, type SourceInfo } from '../model/commit.js';
 import type { Oid } from '../model/oid.js';
 import { HEAD, branchRef } from '../model/ref.js';
-import type { Hole } from '../model/tree.js';
 import { readRef, resolveRef, setSymbolicRef, updateRefs } from '../store/refs.js';
 import type { Repository } from '../store/repository.js';
-import { TreeBuilder, showPath } from './build-tree.js';
-import { ContentError, storeContent } from './store-content.js';
+import { TreeBuilder } from './build-tree.js';
 import { BackgroundWriter } from '../store/background-writer.js';
-import { readStatCache, writeStatCache } from '../store/stat-cache.js';
+import { writeStatCache } from '../store/stat-cache.js';
 import type { ObjectWriter } from '../store/object-store.js';
+import { type IngestContext, type ProgressEvent, ingestEntries } from './ingest.js';
+import { ingestDisk } from './commit-disk.js';
 
-/** A cached file must be older than this when recorded, so a same-tick rewrite cannot hide behind an equal mtime (git's "racy clean"). */
-export const RACY_WINDOW_NS = 2_000_000_000n;
-
-export interface ProgressEvent {
-  phase: string;
-  files: number;
-  bytes: number;
-  path?: string;
-}
+export { RACY_WINDOW_NS, type ProgressEvent } from './ingest.js';
 
 export interface CommitOptions {
   /** Path of a directory or tar file (ignored when `reader` is given). */
@@ -45,6 +38,11 @@ export interface CommitOptions {
 
 export interface CommitResult {
   commit: Oid;
+  /** 'tree' for directories and tars, 'disk' for raw and qcow2 disks. */
+  rootKind: RootKind;
+  /** The commit's root: the tree, or the disk object. */
+  root: Oid;
+  /** The tree paths address (for a disk: its view tree). */
   tree: Oid;
   branch: string;
   parent: Oid | null;
@@ -56,7 +54,7 @@ export interface CommitResult {
   storedBytes: number;
   /** Files whose content came from the stat cache without being read. */
   cachedFiles: number;
-  source: { format: string; size?: number; name?: string };
+  source: SourceInfo;
 }
 
 export function defaultAuthor(): string {
@@ -70,7 +68,6 @@ export function parseLabel(s: string): [string, string] {
   if (i <= 0) throw new UsageError(`label '${s}' is not of the form key=value`);
   return [s.slice(0, i), s.slice(i + 1)];
 }
-
 
 /**
  * Records the image at `source` as a new commit on `branch` (created if missing; otherwise the new commit's parent
@@ -90,9 +87,11 @@ export async function commit(repo: Repository, options: CommitOptions): Promise<
   const store = repo.store;
   const ref = options.branch ? branchRef(options.branch) : repo.headBranch();
   const parent = resolveRef(store, ref) ?? null;
+  // A raw or qcow2 disk is read file system by file system; anything else is a directory or a tar.
+  const diskKind = !options.reader && options.source ? await sniffDisk(options.source) : undefined;
   // The repository's own data never becomes part of an image (as git ignores .git).
-  const reader = options.reader ?? openImage(options.source ?? '.', { exclude: [repo.dataDir] });
-  const sourceName = reader.description.name ?? options.source ?? '';
+  const reader = options.reader ?? (diskKind ? undefined : openImage(options.source ?? '.', { exclude: [repo.dataDir] }));
+  const sourceName = reader?.description.name ?? options.source ?? '';
   const labels = options.labels ?? [];
   const seen = new Set<string>();
   for (const [k] of labels) {
@@ -104,59 +103,49 @@ export async function commit(repo: Repository, options: CommitOptions): Promise<
   const background = BackgroundWriter.available() ? new BackgroundWriter(store) : undefined;
   const writer: ObjectWriter = background ?? store;
   const before = { ...store.written };
-  const builder = new TreeBuilder(sourceName);
-  const useCache = options.statCache ?? true;
-  const startNs = BigInt(Date.now()) * 1_000_000n;
-  const cacheUpdates: Parameters<typeof writeStatCache>[1] = [];
-  let files = 0;
-  let bytes = 0;
+  const ctx: IngestContext = {
+    store, writer, useCache: options.statCache ?? true, startNs: BigInt(Date.now()) * 1_000_000n, cacheUpdates: [],
+    ...(options.signal ? { signal: options.signal } : {}), ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+    files: 0, bytes: 0, cachedFiles: 0,
+  };
   let storedBytes = 0;
-  let cachedFiles = 0;
   try {
-    for await (const entry of reader.entries(options.signal)) {
-      if (options.signal?.aborted) throw new AbortedError();
-      if (entry.type !== 'file' || !entry.content) {
-        builder.add(entry);
-        continue;
-      }
-      const c = entry.content;
-      let stored: { oid: Oid; size: number; holes: Hole[] } | undefined;
-      if (useCache && c.cache) {
-        const rec = readStatCache(store, c.cache.key, c.cache.signature);
-        if (rec && store.hasObject('blob', rec.oid)) {
-          stored = rec;
-          cachedFiles++;
-        }
-      }
-      if (!stored) {
-        try {
-          stored = await storeContent(writer, c, options.signal);
-        } catch (e) {
-          if (e instanceof ContentError) throw new CorruptInputError(sourceName, `'${showPath(entry.path)}'`, e.message);
-          throw e;
-        }
-        if (useCache && c.cache && !racy(c.cache.signature, startNs)) {
-          cacheUpdates.push({ key: c.cache.key, signature: c.cache.signature, oid: stored.oid, size: stored.size, holes: stored.holes });
-        }
-      }
-      builder.add(entry, stored);
-      files++;
-      bytes += stored.size;
-      options.onProgress?.({ phase: 'commit', files, bytes, path: showPath(entry.path) });
+    let rootKind: RootKind;
+    let rootOid: Oid;
+    let tree: Oid;
+    let rootMeta: RootMeta;
+    let source: SourceInfo;
+    let counts: { files: number; dirs: number; bytes: number };
+    if (reader) {
+      const builder = new TreeBuilder(sourceName);
+      await ingestEntries(ctx, reader, builder, sourceName);
+      const written = builder.write(writer);
+      const root = builder.rootMeta();
+      rootKind = 'tree';
+      rootOid = tree = written.oid;
+      rootMeta = { mode: root.mode, uid: root.uid, gid: root.gid, mtimeNs: root.mtimeNs, xattrs: root.xattrs };
+      source = reader.description;
+      counts = written;
+    } else {
+      const d = await ingestDisk(ctx, options.source!);
+      rootKind = 'disk';
+      rootOid = d.disk;
+      tree = d.view;
+      rootMeta = d.rootMeta;
+      source = d.source;
+      counts = d;
     }
-    const written = builder.write(writer);
-    const root = builder.rootMeta();
     const c: Commit = {
-      rootKind: 'tree',
-      root: written.oid,
+      rootKind,
+      root: rootOid,
       parents: parent ? [parent] : [],
       author,
       time: options.time ?? (process.env.VIVA_DATE ? Number(process.env.VIVA_DATE) : Math.floor(Date.now() / 1000)),
       tzOffset: -new Date().getTimezoneOffset(),
       message: options.message,
       labels,
-      source: reader.description,
-      rootMeta: { mode: root.mode, uid: root.uid, gid: root.gid, mtimeNs: root.mtimeNs, xattrs: root.xattrs },
+      source,
+      rootMeta,
     };
     const enc = encodeCommit(c);
     const oid = hashCommit(enc);
@@ -166,10 +155,10 @@ export async function commit(repo: Repository, options: CommitOptions): Promise<
     storedBytes = background ? background.written.bytes : store.written.bytes - before.bytes;
     updateRefs(store, [{ ref, newOid: oid, expectedOld: parent, message: `commit${parent ? '' : ' (initial)'}: ${firstLine(options.message)}` }], author);
     if (readRef(store, HEAD)?.symref !== ref) setSymbolicRef(store, HEAD, ref);
-    if (cacheUpdates.length) writeStatCache(store, cacheUpdates);
+    if (ctx.cacheUpdates.length) writeStatCache(store, ctx.cacheUpdates);
     return {
-      commit: oid, tree: written.oid, branch: ref, parent, files: written.files, dirs: written.dirs, bytes: written.bytes,
-      storedBytes, cachedFiles, source: reader.description,
+      commit: oid, rootKind, root: rootOid, tree, branch: ref, parent, files: counts.files, dirs: counts.dirs, bytes: counts.bytes,
+      storedBytes, cachedFiles: ctx.cachedFiles, source,
     };
   } catch (e) {
     // Queued objects are dropped; objects of earlier batches stay unreferenced until gc.
@@ -179,13 +168,6 @@ export async function commit(repo: Repository, options: CommitOptions): Promise<
     await background?.close();
     repo.endSession();
   }
-}
-
-function racy(signature: string, startNs: bigint): boolean {
-  const parts = signature.split(':');
-  const mtime = BigInt(parts[3] ?? '0');
-  const ctime = BigInt(parts[4] ?? '0');
-  return mtime + RACY_WINDOW_NS > startNs || ctime + RACY_WINDOW_NS > startNs;
 }
 
 export function firstLine(s: string): string {

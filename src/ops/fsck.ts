@@ -1,6 +1,7 @@
 /** The fsck op: rehash every object, check every reachable object is present and every tree is well-formed. */
 import crypto from 'node:crypto';
 import { decodeBlob } from '../model/blob.js';
+import { decodeDisk } from '../model/disk.js';
 import { decodeCommit } from '../model/commit.js';
 import { hashBytes } from '../model/oid.js';
 import { decodeTree } from '../model/tree.js';
@@ -61,6 +62,10 @@ export function fsck(repo: Repository, options: FsckOptions = {}): FsckResult {
             break;
           case 'commit':
             decodeCommit(data);
+            if (hashBytes(data) !== oid) problems.push({ kind, oid, problem: 'encoding does not match its id' });
+            break;
+          case 'disk':
+            decodeDisk(data);
             if (hashBytes(data) !== oid) problems.push({ kind, oid, problem: 'encoding does not match its id' });
             break;
           case 'blob': {

@@ -3,9 +3,10 @@ import { UsageError } from '../errors.js';
 import type { Oid } from '../model/oid.js';
 import type { TreeEntry } from '../model/tree.js';
 import type { Repository } from '../store/repository.js';
-import { readTree } from '../store/typed.js';
+import { readDisk, readTree } from '../store/typed.js';
+import { type DiskInfo, describeDisk } from './disk-info.js';
 import { filePieces } from './checkout.js';
-import { resolveSpec } from './resolve.js';
+import { resolveRevision, resolveSpec } from './resolve.js';
 
 export interface LsEntry {
   /** Path relative to the image root (as UTF-8 text; `pathHex` holds the exact bytes when they are not UTF-8). */
@@ -87,4 +88,10 @@ export async function* cat(repo: Repository, spec: string): AsyncIterable<Uint8A
     pos = p.offset + p.data.length;
   }
   if (pos < r.entry.size) yield Buffer.alloc(r.entry.size - pos);
+}
+
+/** The disk layout of `REV` when it is a disk commit (what `ls REV` prints above the root listing), else undefined. */
+export function diskLayout(repo: Repository, rev: string): DiskInfo | undefined {
+  const r = resolveRevision(repo, rev);
+  return r.commit.rootKind === 'disk' ? describeDisk(r.commit.root, readDisk(repo.store, r.commit.root)) : undefined;
 }

@@ -3,7 +3,7 @@ import type { Oid } from '../model/oid.js';
 import { listReflogOids, listRefs, resolveRef } from '../store/refs.js';
 import type { ObjectKind } from '../store/object-store.js';
 import type { Repository } from '../store/repository.js';
-import { readBlobRecord, readCommit, readTree } from '../store/typed.js';
+import { readBlobRecord, readCommit, readDisk, readTree } from '../store/typed.js';
 import { HEAD } from '../model/ref.js';
 
 export interface ReachProblem {
@@ -67,6 +67,18 @@ export function walkReachable(repo: Repository, roots: Array<{ oid: Oid; from: s
       }
     }
   };
+  const disk = (oid: Oid, via: string) => {
+    if (!has('disk', oid, via)) return;
+    let d;
+    try { d = readDisk(store, oid); } catch (e) { fail('disk', oid, (e as Error).message); return; }
+    const from = `disk ${oid}`;
+    tree(d.view, from);
+    for (const r of d.regions) {
+      if (r.content.kind === 'fs') tree(r.content.tree, from);
+      blob(r.content.data, from);
+      blob(r.content.map, from);
+    }
+  };
   const stack = roots.map((r) => ({ oid: r.oid, via: r.from }));
   while (stack.length) {
     const { oid, via } = stack.pop()!;
@@ -74,7 +86,7 @@ export function walkReachable(repo: Repository, roots: Array<{ oid: Oid; from: s
     let c;
     try { c = readCommit(store, oid); } catch (e) { fail('commit', oid, (e as Error).message); continue; }
     if (c.rootKind === 'tree') tree(c.root, `commit ${oid}`);
-    else has('disk', c.root, `commit ${oid}`);
+    else disk(c.root, `commit ${oid}`);
     for (const p of c.parents) stack.push({ oid: p, via: `commit ${oid}` });
   }
   return { reachable, problems };

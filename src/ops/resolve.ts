@@ -9,7 +9,8 @@ import { HEAD, HEADS, REMOTES, TAGS } from '../model/ref.js';
 import { type TreeEntry, findEntry } from '../model/tree.js';
 import { resolveRefChain } from '../store/refs.js';
 import type { Repository } from '../store/repository.js';
-import { readCommit, readTree } from '../store/typed.js';
+import { commitTree, readCommit, readTree } from '../store/typed.js';
+import type { ObjectReader } from '../store/object-store.js';
 import { splitPath } from './build-tree.js';
 
 export interface ResolvedRevision {
@@ -104,17 +105,18 @@ export function normalizeImagePath(p: string | Buffer): Buffer {
   return Buffer.from(parts.map((x) => x.toString('latin1')).join('/'), 'latin1');
 }
 
-export function rootEntry(c: Commit): TreeEntry {
+/** The commit's root directory as an entry (for a disk commit: its view tree, see model/disk.ts). */
+export function rootEntry(store: ObjectReader, c: Commit): TreeEntry {
   const m = c.rootMeta;
   return {
     name: Buffer.alloc(0), type: 'dir', mode: m?.mode ?? 0o755, uid: m?.uid ?? 0, gid: m?.gid ?? 0, mtimeNs: m?.mtimeNs ?? 0n,
-    size: 0, xattrs: m?.xattrs ?? [], oid: c.root,
+    size: 0, xattrs: m?.xattrs ?? [], oid: commitTree(store, c),
   };
 }
 
 /** Looks a path up in a commit's tree. Throws PathNotFoundError. */
 export function resolveEntry(repo: Repository, commitOid: Oid, commit: Commit, path: Buffer, revForErrors: string): ResolvedEntry {
-  let entry = rootEntry(commit);
+  let entry = rootEntry(repo.store, commit);
   for (const part of splitPath(path)) {
     if (entry.type !== 'dir' || !entry.oid) throw new PathNotFoundError(path.toString('utf8'), revForErrors);
     const next = findEntry(readTree(repo.store, entry.oid), part);

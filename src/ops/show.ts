@@ -1,11 +1,15 @@
 /** The show op: one commit with its metadata and a summary of its image. */
 import type { Repository } from '../store/repository.js';
-import { readTree } from '../store/typed.js';
+import { commitTree, readDisk, readTree } from '../store/typed.js';
+import { type DiskInfo, describeDisk } from './disk-info.js';
 import { type LogEntry, toLogEntry } from './log.js';
 import { resolveRevision } from './resolve.js';
 
 export interface ShowResult extends LogEntry {
+  /** The tree paths address (a disk commit's view tree). */
   tree: string;
+  /** Disk commits: the disk object (partition table, regions, file systems). */
+  disk?: DiskInfo;
   rootMeta?: { mode: string; uid: number; gid: number; mtimeNs: string };
   /** Number of entries in the root directory. */
   rootEntries: number;
@@ -20,11 +24,13 @@ export function show(repo: Repository, rev = 'HEAD'): ShowResult {
   for (const { key, value } of repo.store.refs.getRange({})) {
     if ((value as { oid?: string }).oid === r.oid) refs.push(key as string);
   }
+  const tree = commitTree(repo.store, c);
   return {
     ...toLogEntry(r.oid, c),
-    tree: c.root,
+    tree,
+    ...(c.rootKind === 'disk' ? { disk: describeDisk(c.root, readDisk(repo.store, c.root)) } : {}),
     ...(c.rootMeta ? { rootMeta: { mode: c.rootMeta.mode.toString(8).padStart(4, '0'), uid: c.rootMeta.uid, gid: c.rootMeta.gid, mtimeNs: c.rootMeta.mtimeNs.toString() } } : {}),
-    rootEntries: c.rootKind === 'tree' ? readTree(repo.store, c.root).entries.length : 0,
+    rootEntries: readTree(repo.store, tree).entries.length,
     refs,
   };
 }

@@ -2,6 +2,7 @@
 import { RepositoryCorruptError } from '../errors.js';
 import { type BlobRecord, decodeBlob } from '../model/blob.js';
 import { type Commit, decodeCommit } from '../model/commit.js';
+import { type Disk, type RegionMap, decodeDisk, decodeRegionMap } from '../model/disk.js';
 import type { Oid } from '../model/oid.js';
 import { type Tree, decodeTree } from '../model/tree.js';
 import type { ObjectReader } from './object-store.js';
@@ -23,6 +24,23 @@ export function readCommit(objects: ObjectReader, oid: Oid): Commit {
 export function readTree(objects: ObjectReader, oid: Oid): Tree {
   const buf = objects.readObject('tree', oid);
   return decode('tree', oid, () => decodeTree(buf));
+}
+
+export function readDisk(objects: ObjectReader, oid: Oid): Disk {
+  const buf = objects.readObject('disk', oid);
+  return decode('disk', oid, () => decodeDisk(buf));
+}
+
+/** The tree a commit's paths address: its root tree, or a disk's view tree. */
+export function commitTree(objects: ObjectReader, c: Commit): Oid {
+  return c.rootKind === 'disk' ? readDisk(objects, c.root).view : c.root;
+}
+
+/** A region map blob (small: read whole). */
+export function readRegionMap(objects: ObjectReader, oid: Oid): RegionMap {
+  const parts: Buffer[] = [];
+  for (const p of readBlobPieces(objects, oid)) parts.push(p.data ?? Buffer.alloc(p.zeros ?? 0));
+  return decode('region map', oid, () => decodeRegionMap(Buffer.concat(parts)));
 }
 
 export function readBlobRecord(objects: ObjectReader, oid: Oid): BlobRecord {

@@ -82,12 +82,12 @@ test('commit: known answer: a fixed commit has a pinned encoding and id', (t) =>
       + '78' // tz +60 minutes, zigzag 120
       + '17' + Buffer.from('base image\n\nwith a body').toString('hex')
       + '01' + '0461726368' + '05616d643634' // labels
-      + '03646972' + '06' + '06726f6f746673' // source format, size, name
+      + '03646972' + '06' + '06726f6f746673' + '00' // source format, size, name, no backing files
       + '01' + 'ed03' + '00' + '00' + '8080a0f6f4acdbe01b' + '00' // root meta
       + '00', // no derivation
   );
   t.is(hashCommit(enc), crypto.createHash('sha256').update(enc).digest('hex'));
-  t.is(hashCommit(enc), 'ac8ac9fe838f2cca3baab51a3df34e2c4b920fd5a4e8cab1693c1e596835271e');
+  t.is(hashCommit(enc), 'ad4de0e02d48156a99875e2144b4d63e41bc849aef416bac65e80d87b65f7fef');
 });
 
 // --- Malformed input ---
@@ -110,7 +110,7 @@ function rawCommit(r: RawCommit = {}): Buffer {
   e.str('A <a@b>').sbig(0n).sbig(0n).str('m');
   e.uint(r.labels?.length ?? 0);
   for (const [k, v] of r.labels ?? []) e.str(k).str(v);
-  e.str('dir').uint(0).str('');
+  e.str('dir').uint(0).str('').uint(0);
   e.u8(r.metaFlag ?? 0);
   if (r.metaFlag === 1) {
     e.uint(r.metaMode ?? 0o755).uint(0).uint(0).sbig(0n).uint(r.metaXattrs?.length ?? 0);

@@ -1,0 +1,299 @@
+/**
+ * Disk objects: a whole disk image (raw or qcow2 source) as data. Encoding (docs/format.md §disk): header `disk\0` +
+ * version, virtual size, sector size, partition table, regions in offset order, view tree.
+ *
+ * Every byte of the virtual disk belongs to exactly one region or reads as zero:
+ * - a `raw` region (boot code, partition-table sectors, gaps, swap, vfat, unknown partitions) is its non-zero bytes,
+ *   packed into one `data` blob, and a region map saying where each packed extent lies in the region;
+ * - an `fs` region (a recognised file system) is its parameters, its root tree (the same kind of tree a directory
+ *   commit makes, so files dedup across both) and, for a bit-exact rebuild, the same packed `data` + map for every
+ *   byte that is not file content (superblocks, bitmaps, inode tables, directories, journal, slack), while the map's
+ *   file runs say which byte ranges of the region hold which file's bytes. Rebuild = packed extents + file runs.
+ * Packing only non-zero extents keeps the cost of a sparse disk proportional to its data, not its virtual size.
+ * The view tree is what `ls`, `cat` and `checkout --path` see: the file system's root for a bare file system, or one
+ * directory per file system (`p1`, `p2`, ...) for a partitioned disk.
+ */
+import { Decoder, DecodeError, Encoder, decodeHeader, decodeXattrs, encodeHeader, encodeXattrs, sortXattrs } from './codec.js';
+import { type Oid, OID_BYTES, bytesToOid, hashBytes, oidToBytes } from './oid.js';
+import type { RootMeta } from './commit.js';
+
+export const DISK_VERSION = 1;
+export const REGIONMAP_VERSION = 1;
+
+/** Frozen codes. */
+const TABLE_CODES = { none: 0, mbr: 1, gpt: 2 } as const;
+const REGION_RAW = 1;
+const REGION_FS = 2;
+
+export interface DiskTable {
+  kind: 'mbr' | 'gpt';
+  /** MBR: '0x%08x' signature; GPT: the disk GUID. */
+  id: string;
+  /** GPT: first and last usable byte (exclusive), for a rebuild with `--layout-from`. */
+  firstUsable?: number;
+  lastUsable?: number;
+}
+
+export interface DiskPartition {
+  /** 1-based, as `pN` names it. */
+  index: number;
+  /** MBR '0x83', GPT type GUID. */
+  type: string;
+  guid?: string;
+  name?: string;
+  /** GPT attribute bits as '0x' + 16 hex digits. */
+  attributes?: string;
+  bootable?: boolean;
+}
+
+export interface FsContent {
+  kind: 'fs';
+  /** 'ext2' | 'ext3' | 'ext4'. */
+  fsType: string;
+  /** Parameters (uuid, label, features, blockSize, ...) as sorted key → JSON value text. */
+  params: Array<[string, string]>;
+  tree: Oid;
+  rootMeta: RootMeta;
+  /** Blob: the packed non-zero bytes of the region that are not file content. */
+  data: Oid;
+  /** Blob: the encoded RegionMap (packed extents and file runs). */
+  map: Oid;
+}
+
+export interface RawContent {
+  kind: 'raw';
+  /** Blob: the packed non-zero bytes of the region. */
+  data: Oid;
+  /** Blob: the encoded RegionMap (packed extents only). */
+  map: Oid;
+}
+
+export interface DiskRegion {
+  offset: number;
+  size: number;
+  partition?: DiskPartition;
+  content: FsContent | RawContent;
+}
+
+export interface Disk {
+  size: number;
+  sectorSize: number;
+  table?: DiskTable;
+  regions: DiskRegion[];
+  /** What paths address: a tree (see the module comment). */
+  view: Oid;
+}
+
+function str(e: Encoder, s: string | undefined): void {
+  e.str(s ?? '');
+}
+
+export function encodeDisk(d: Disk): Buffer {
+  const e = encodeHeader(new Encoder(), 'disk', DISK_VERSION);
+  e.uint(d.size).uint(d.sectorSize);
+  e.u8(TABLE_CODES[d.table?.kind ?? 'none']);
+  if (d.table) {
+    e.str(d.table.id).uint(d.table.firstUsable ?? 0).uint(d.table.lastUsable ?? 0);
+  }
+  e.uint(d.regions.length);
+  let end = 0;
+  for (const r of d.regions) {
+    if (r.offset < end || r.offset + r.size > d.size) throw new RangeError(`disk region at ${r.offset} overlaps or lies outside the disk`);
+    end = r.offset + r.size;
+    e.uint(r.offset).uint(r.size);
+    const p = r.partition;
+    if (p) {
+      e.u8(1).uint(p.index);
+      str(e, p.type); str(e, p.guid); str(e, p.name); str(e, p.attributes);
+      e.u8(p.bootable ? 1 : 0);
+    } else {
+      e.u8(0);
+    }
+    const c = r.content;
+    if (c.kind === 'raw') {
+      e.u8(REGION_RAW).raw(oidToBytes(c.data)).raw(oidToBytes(c.map));
+    } else {
+      e.u8(REGION_FS).str(c.fsType);
+      const params = [...c.params].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+      e.uint(params.length);
+      for (const [k, v] of params) e.str(k).str(v);
+      e.raw(oidToBytes(c.tree));
+      const m = c.rootMeta;
+      e.uint(m.mode & 0o7777).uint(m.uid).uint(m.gid).sbig(m.mtimeNs);
+      encodeXattrs(e, sortXattrs(m.xattrs));
+      e.raw(oidToBytes(c.data)).raw(oidToBytes(c.map));
+    }
+  }
+  e.raw(oidToBytes(d.view));
+  return e.finish();
+}
+
+export function decodeDisk(buf: Uint8Array): Disk {
+  const d = new Decoder(buf);
+  decodeHeader(d, 'disk', DISK_VERSION);
+  const size = d.uint();
+  const sectorSize = d.uint();
+  const tc = d.u8();
+  let table: DiskTable | undefined;
+  if (tc === TABLE_CODES.mbr || tc === TABLE_CODES.gpt) {
+    const id = d.str();
+    const firstUsable = d.uint();
+    const lastUsable = d.uint();
+    table = { kind: tc === 1 ? 'mbr' : 'gpt', id, ...(firstUsable ? { firstUsable } : {}), ...(lastUsable ? { lastUsable } : {}) };
+  } else if (tc !== TABLE_CODES.none) {
+    throw new DecodeError(`unknown partition table kind ${tc}`, d.pos - 1);
+  }
+  const n = d.uint();
+  if (n > buf.length) throw new DecodeError('region count exceeds object size', d.pos);
+  const regions: DiskRegion[] = [];
+  let end = 0;
+  for (let i = 0; i < n; i++) {
+    const at = d.pos;
+    const offset = d.uint();
+    const rsize = d.uint();
+    if (offset < end || offset + rsize > size) throw new DecodeError('region overlaps the previous one or lies outside the disk', at);
+    end = offset + rsize;
+    const region: DiskRegion = { offset, size: rsize, content: { kind: 'raw', data: '', map: '' } };
+    const hp = d.u8();
+    if (hp === 1) {
+      const index = d.uint();
+      const type = d.str();
+      const guid = d.str();
+      const name = d.str();
+      const attributes = d.str();
+      const bootable = d.u8() === 1;
+      region.partition = {
+        index, type, ...(guid ? { guid } : {}), ...(name ? { name } : {}), ...(attributes ? { attributes } : {}),
+        ...(bootable ? { bootable } : {}),
+      };
+    } else if (hp !== 0) {
+      throw new DecodeError('bad partition flag', d.pos - 1);
+    }
+    const kind = d.u8();
+    if (kind === REGION_RAW) {
+      const data = bytesToOid(d.raw(OID_BYTES));
+      region.content = { kind: 'raw', data, map: bytesToOid(d.raw(OID_BYTES)) };
+    } else if (kind === REGION_FS) {
+      const fsType = d.str();
+      const np = d.uint();
+      if (np > buf.length) throw new DecodeError('parameter count exceeds object size', d.pos);
+      const params: Array<[string, string]> = [];
+      for (let j = 0; j < np; j++) params.push([d.str(), d.str()]);
+      const tree = bytesToOid(d.raw(OID_BYTES));
+      const mode = d.uint();
+      if (mode > 0o7777) throw new DecodeError('mode out of range', d.pos);
+      const uid = d.uint();
+      const gid = d.uint();
+      const mtimeNs = d.sbig();
+      const xattrs = decodeXattrs(d);
+      const data = bytesToOid(d.raw(OID_BYTES));
+      const map = bytesToOid(d.raw(OID_BYTES));
+      region.content = { kind: 'fs', fsType, params, tree, rootMeta: { mode, uid, gid, mtimeNs, xattrs }, data, map };
+    } else {
+      throw new DecodeError(`unknown region kind ${kind}`, d.pos - 1);
+    }
+    regions.push(region);
+  }
+  const view = bytesToOid(d.raw(OID_BYTES));
+  d.expectEnd();
+  return { size, sectorSize, ...(table ? { table } : {}), regions, view };
+}
+
+export function hashDisk(encoded: Uint8Array): Oid {
+  return hashBytes(encoded);
+}
+
+/** A param value decoded from its JSON text. */
+export function diskParam(c: FsContent, key: string): unknown {
+  const p = c.params.find(([k]) => k === key);
+  return p ? JSON.parse(p[1]) : undefined;
+}
+
+/** The partition name paths use: `p1`, `p2`, ... */
+export function partitionDirName(index: number): string {
+  return `p${index}`;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Region maps
+
+/** `length` bytes at region offset `at`. */
+export interface Extent {
+  at: number;
+  length: number;
+}
+
+/**
+ * One run of file bytes inside an fs region: `length` bytes at region offset `at` are bytes [fileOffset, +length) of
+ * the `file`-th regular file of the region's tree in walk order (depth first, entries in tree order, hardlink
+ * members counted each time).
+ */
+export interface MapRun extends Extent {
+  file: number;
+  fileOffset: number;
+}
+
+/** Where a region's bytes come from: `packed` extents are the data blob's bytes in order; `runs` are file bytes. */
+export interface RegionMap {
+  packed: Extent[];
+  runs: MapRun[];
+}
+
+/**
+ * Encoding: header `rmap\0` + version; packed extent count, then per extent (sorted, disjoint) the gap from the
+ * previous extent's end and the length; run count, then per run (sorted by `at`, disjoint) the gap from the previous
+ * run's end, length, file index delta (zigzag) and file offset. Deltas keep typical entries at 3–6 bytes.
+ */
+export function encodeRegionMap(m: RegionMap): Buffer {
+  const e = encodeHeader(new Encoder(), 'rmap', REGIONMAP_VERSION);
+  e.uint(m.packed.length);
+  let end = 0;
+  for (const x of m.packed) {
+    if (x.at < end || x.length <= 0) throw new RangeError(`packed extent at ${x.at} overlaps the previous one or is empty`);
+    e.uint(x.at - end).uint(x.length);
+    end = x.at + x.length;
+  }
+  e.uint(m.runs.length);
+  end = 0;
+  let file = 0;
+  for (const r of m.runs) {
+    if (r.at < end || r.length <= 0) throw new RangeError(`file map run at ${r.at} overlaps the previous one or is empty`);
+    e.uint(r.at - end).uint(r.length).sbig(BigInt(r.file - file)).uint(r.fileOffset);
+    end = r.at + r.length;
+    file = r.file;
+  }
+  return e.finish();
+}
+
+export function decodeRegionMap(buf: Uint8Array): RegionMap {
+  const d = new Decoder(buf);
+  decodeHeader(d, 'rmap', REGIONMAP_VERSION);
+  const np = d.uint();
+  if (np > buf.length) throw new DecodeError('extent count exceeds object size', d.pos);
+  const packed: Extent[] = [];
+  let end = 0;
+  for (let i = 0; i < np; i++) {
+    const at = end + d.uint();
+    const length = d.uint();
+    if (length === 0) throw new DecodeError('empty packed extent', d.pos);
+    packed.push({ at, length });
+    end = at + length;
+  }
+  const n = d.uint();
+  if (n > buf.length) throw new DecodeError('run count exceeds object size', d.pos);
+  const runs: MapRun[] = [];
+  end = 0;
+  let file = 0;
+  for (let i = 0; i < n; i++) {
+    const at = end + d.uint();
+    const length = d.uint();
+    if (length === 0) throw new DecodeError('empty file map run', d.pos);
+    file += Number(d.sbig());
+    if (file < 0) throw new DecodeError('negative file index', d.pos);
+    const fileOffset = d.uint();
+    runs.push({ at, length, file, fileOffset });
+    end = at + length;
+  }
+  d.expectEnd();
+  return { packed, runs };
+}

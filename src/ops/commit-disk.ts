@@ -1,0 +1,304 @@
+/**
+ * Committing a disk image (raw or qcow2): each ext2/3/4 file system becomes a tree (through the same entry loop a
+ * directory commit runs, so files dedup across both), and everything else a bit-exact rebuild needs is kept as
+ * blobs: per file system a file map (which disk bytes are which file's bytes) and the "rest" (the region with those
+ * bytes zeroed: superblocks, bitmaps, inode tables, directories, journal, slack), and raw regions for boot code,
+ * table sectors, gaps and partitions without a readable file system.
+ */
+import { nonZero, openDiskSource, planDisk, subSource, type DiskSource, type Extent, type PlannedRegion } from '../formats/disk.js';
+import { openExt4, type Ext4Info } from '../formats/ext4.js';
+import type { DataPiece, FileContent, ImageEntry } from '../formats/types.js';
+import type { RootMeta, SourceInfo } from '../model/commit.js';
+import { encodeDisk, encodeRegionMap, hashDisk, partitionDirName, type Disk, type DiskRegion, type Extent as MapExtent, type MapRun } from '../model/disk.js';
+import { encodeBlob, type Segment } from '../model/blob.js';
+import { Chunker } from '../chunking/chunker.js';
+import crypto from 'node:crypto';
+import type { Oid } from '../model/oid.js';
+import { compareNames, encodeTree, hashTree, normalizeTree, type TreeEntry } from '../model/tree.js';
+import type { ObjectWriter } from '../store/object-store.js';
+import { type MNode, TreeBuilder } from './build-tree.js';
+import { type IngestContext, ingestEntries } from './ingest.js';
+import { storeContent } from './store-content.js';
+
+/** Reads of rest/raw bytes are at most this long; unmapped ranges closer than MERGE_GAP are read in one go. */
+const READ_WINDOW = 1 << 20;
+const MERGE_GAP = 64 * 1024;
+
+export interface DiskIngest {
+  disk: Oid;
+  view: Oid;
+  rootMeta: RootMeta;
+  source: SourceInfo;
+  dirs: number;
+  files: number;
+  bytes: number;
+}
+
+const IMPLIED_ROOT: RootMeta = { mode: 0o755, uid: 0, gid: 0, mtimeNs: 0n, xattrs: [] };
+
+/** Reads the disk at `file` into objects (through `ctx.writer`) and returns its disk object's id. */
+export async function ingestDisk(ctx: IngestContext, file: string): Promise<DiskIngest> {
+  const src = await openDiskSource(file);
+  try {
+    const plan = await planDisk(src, { requireKnown: true });
+    const extents: Extent[] = [];
+    for await (const e of src.extents()) extents.push(e);
+    const regions: DiskRegion[] = [];
+    const views: TreeEntry[] = [];
+    let bare: { tree: Oid; rootMeta: RootMeta } | undefined;
+    let dirs = 0;
+    let files = 0;
+    let bytes = 0;
+    for (const r of plan.regions) {
+      const partition = r.partition
+        ? {
+          index: r.partition.index, type: r.partition.type,
+          ...(r.partition.guid ? { guid: r.partition.guid } : {}), ...(r.partition.name ? { name: r.partition.name } : {}),
+          ...(r.partition.attributes ? { attributes: r.partition.attributes } : {}), ...(r.partition.bootable ? { bootable: true } : {}),
+        }
+        : undefined;
+      if (r.fs === 'ext') {
+        const fsr = await ingestExt(ctx, src, r, extents);
+        dirs += fsr.dirs;
+        files += fsr.files;
+        bytes += fsr.bytes;
+        regions.push({ offset: r.offset, size: r.size, ...(partition ? { partition } : {}), content: fsr.content });
+        if (partition) {
+          const m = fsr.content.rootMeta;
+          views.push({
+            name: Buffer.from(partitionDirName(partition.index)), type: 'dir', mode: m.mode, uid: m.uid, gid: m.gid,
+            mtimeNs: m.mtimeNs, size: 0, xattrs: m.xattrs, oid: fsr.content.tree,
+          });
+        } else {
+          bare = { tree: fsr.content.tree, rootMeta: fsr.content.rootMeta };
+        }
+      } else {
+        const packed = await storeRegion(ctx, src, r, extents, []);
+        const map = await storeBytes(ctx, encodeRegionMap({ packed: packed.extents, runs: [] }));
+        regions.push({ offset: r.offset, size: r.size, ...(partition ? { partition } : {}), content: { kind: 'raw', data: packed.oid, map } });
+      }
+    }
+    let view: Oid;
+    let rootMeta: RootMeta;
+    if (bare && regions.length === 1) {
+      view = bare.tree;
+      rootMeta = bare.rootMeta;
+    } else {
+      const enc = encodeTree(normalizeTree(views));
+      view = hashTree(enc);
+      if (!ctx.writer.hasObject('tree', view)) ctx.writer.writeObject('tree', view, enc);
+      rootMeta = IMPLIED_ROOT;
+    }
+    const t = plan.table;
+    const disk: Disk = {
+      size: src.size,
+      sectorSize: t?.sectorSize ?? 512,
+      ...(t ? {
+        table: {
+          kind: t.kind, id: (t.kind === 'gpt' ? t.diskGuid : t.diskSignature) ?? '',
+          ...(t.firstUsable !== undefined ? { firstUsable: t.firstUsable } : {}),
+          ...(t.lastUsable !== undefined ? { lastUsable: t.lastUsable } : {}),
+        },
+      } : {}),
+      regions,
+      view,
+    };
+    const enc = encodeDisk(disk);
+    const oid = hashDisk(enc);
+    if (!ctx.writer.hasObject('disk', oid)) ctx.writer.writeObject('disk', oid, enc);
+    const source: SourceInfo = { format: src.format, size: src.fileSize, name: file, ...(src.backing.length ? { backing: src.backing } : {}) };
+    return { disk: oid, view, rootMeta, source, dirs, files, bytes };
+  } finally {
+    await src.close();
+  }
+}
+
+/** File-system parameters as the disk object keeps them (JSON values, sorted keys). */
+export function extParams(info: Ext4Info): Array<[string, string]> {
+  return Object.entries(info)
+    .filter(([k, v]) => v !== undefined && k !== 'type')
+    .map(([k, v]): [string, string] => [k, JSON.stringify(v)])
+    .sort((a, b) => (a[0] < b[0] ? -1 : 1));
+}
+
+async function ingestExt(ctx: IngestContext, src: DiskSource, r: PlannedRegion, extents: Extent[]): Promise<{ content: Extract<DiskRegion['content'], { kind: 'fs' }>; dirs: number; files: number; bytes: number }> {
+  const name = r.partition ? `${src.name} (partition ${r.partition.index})` : src.name;
+  const { info, reader } = await openExt4(subSource(src, r.offset, r.size), name, ctx.signal ? { signal: ctx.signal } : {});
+  const builder = new TreeBuilder(name);
+  // Flat [at, length, fileId, fileOffset] runs, as the reader's pieces say where their bytes lie.
+  const runs: number[] = [];
+  const ids = new Map<MNode, number>();
+  let nextId = 0;
+  let pendingId = -1;
+  await ingestEntries(ctx, reader, builder, name, {
+    wrap(_entry: ImageEntry, content: FileContent): FileContent {
+      const id = nextId++;
+      pendingId = id;
+      return {
+        size: content.size,
+        async *read(signal?: AbortSignal): AsyncIterable<DataPiece> {
+          for await (const p of content.read(signal)) {
+            if (p.source !== undefined && p.data.length > 0) {
+              const n = runs.length;
+              // Pieces of one extent arrive in order: extend the previous run when both sides continue it.
+              if (n && runs[n - 2] === id && runs[n - 4]! + runs[n - 3]! === p.source && runs[n - 1]! + runs[n - 3]! === p.offset) {
+                runs[n - 3] += p.data.length;
+              } else {
+                runs.push(p.source, p.data.length, id, p.offset);
+              }
+            }
+            yield p;
+          }
+        },
+      };
+    },
+    added(entry: ImageEntry): void {
+      if (pendingId < 0) return;
+      const node = builder.lookup(entry.path);
+      if (node) ids.set(node, pendingId);
+      pendingId = -1;
+    },
+  });
+  const written = builder.write(ctx.writer);
+  // File index = position among the tree's regular files in walk order (what a rebuild walking the tree sees).
+  const indexOf = new Map<number, number>();
+  let index = 0;
+  const walk = (node: MNode) => {
+    const kids = [...node.children!.entries()].map(([k, c]) => [Buffer.from(k, 'latin1'), c] as const).sort((a, b) => compareNames(a[0], b[0]));
+    for (const [, c] of kids) {
+      if (c.type === 'file') {
+        const id = ids.get(c);
+        if (id !== undefined) indexOf.set(id, index);
+        index++;
+      } else if (c.type === 'dir') {
+        walk(c);
+      }
+    }
+  };
+  walk(builder.root);
+  const all: MapRun[] = [];
+  for (let i = 0; i < runs.length; i += 4) {
+    const file = indexOf.get(runs[i + 2]!);
+    if (file === undefined) continue; // a file a later entry replaced: its bytes stay in the packed data
+    all.push({ at: runs[i]!, length: runs[i + 1]!, file, fileOffset: runs[i + 3]! });
+  }
+  runs.length = 0;
+  all.sort((a, b) => a.at - b.at);
+  // Blocks two inodes both claim (damaged images, shared blocks): the first claim wins, the bytes are the same.
+  const clean: MapRun[] = [];
+  let end = 0;
+  for (const m of all) {
+    if (m.at + m.length <= end) continue;
+    if (m.at < end) {
+      const cut = end - m.at;
+      clean.push({ at: end, length: m.length - cut, file: m.file, fileOffset: m.fileOffset + cut });
+    } else {
+      clean.push(m);
+    }
+    end = m.at + m.length;
+  }
+  const packed = await storeRegion(ctx, src, r, extents, clean);
+  const map = await storeBytes(ctx, encodeRegionMap({ packed: packed.extents, runs: clean }));
+  const root = builder.rootMeta();
+  return {
+    content: {
+      kind: 'fs', fsType: info.type, params: extParams(info), tree: written.oid,
+      rootMeta: { mode: root.mode, uid: root.uid, gid: root.gid, mtimeNs: root.mtimeNs, xattrs: root.xattrs },
+      data: packed.oid, map,
+    },
+    dirs: written.dirs, files: written.files, bytes: written.bytes,
+  };
+}
+
+async function storeBytes(ctx: IngestContext, buf: Buffer): Promise<Oid> {
+  const content: FileContent = {
+    size: buf.length,
+    async *read(): AsyncIterable<DataPiece> {
+      if (buf.length) yield { offset: 0, data: buf };
+    },
+  };
+  return (await storeContent(ctx.writer, content, ctx.signal)).oid;
+}
+
+/**
+ * Stores the non-zero bytes of region `r` outside the `mapped` runs (region offsets, sorted, disjoint) as one packed
+ * blob: only allocated ranges of the source are read, all-zero blocks are left out, and the extents say where the
+ * packed bytes belong. Chunked and deduplicated like file content.
+ */
+async function storeRegion(ctx: IngestContext, src: DiskSource, r: PlannedRegion, extents: Extent[], mapped: MapRun[]): Promise<{ oid: Oid; extents: MapExtent[] }> {
+  const packed: MapExtent[] = [];
+  const hash = crypto.createHash('sha256');
+  const chunker = new Chunker();
+  const segments: Segment[] = [];
+  let size = 0;
+  const write = (chunks: Uint8Array[]) => {
+    for (const c of chunks) {
+      const oid = crypto.hash('sha256', c, 'hex');
+      if (!ctx.writer.hasObject('chunk', oid)) ctx.writer.writeObject('chunk', oid, c);
+      segments.push({ kind: 'chunk', oid, length: c.length });
+    }
+  };
+  for await (const p of regionPieces(src, r, extents, mapped, ctx.signal)) {
+    const last = packed[packed.length - 1];
+    if (last && last.at + last.length === p.offset) last.length += p.data.length;
+    else packed.push({ at: p.offset, length: p.data.length });
+    hash.update(p.data);
+    size += p.data.length;
+    write(chunker.push(p.data));
+    await ctx.writer.drain();
+  }
+  write(chunker.end());
+  const oid = hash.digest('hex');
+  if (!ctx.writer.hasObject('blob', oid)) ctx.writer.writeObject('blob', oid, encodeBlob({ form: 'chunked', size, segments }));
+  return { oid, extents: packed };
+}
+
+/** Region-relative [start, end) ranges that are allocated in the source and not mapped, in order. */
+function* unmappedRanges(r: PlannedRegion, extents: Extent[], mapped: MapRun[]): Generator<[number, number]> {
+  let mi = 0;
+  for (const e of extents) {
+    let s = Math.max(e.offset, r.offset) - r.offset;
+    const t = Math.min(e.offset + e.length, r.offset + r.size) - r.offset;
+    if (s >= t) continue;
+    while (mi < mapped.length && mapped[mi]!.at + mapped[mi]!.length <= s) mi++;
+    let j = mi;
+    while (s < t) {
+      const m = mapped[j];
+      if (!m || m.at >= t) { yield [s, t]; break; }
+      if (m.at > s) yield [s, m.at];
+      s = Math.max(s, m.at + m.length);
+      j++;
+    }
+  }
+}
+
+async function* regionPieces(src: DiskSource, r: PlannedRegion, extents: Extent[], mapped: MapRun[], signal?: AbortSignal): AsyncGenerator<DataPiece> {
+  // Group nearby unmapped ranges into windows read at once; mapped bytes inside a window are zeroed in a copy.
+  let win: Array<[number, number]> = [];
+  const flush = async function* (): AsyncGenerator<DataPiece> {
+    if (!win.length) return;
+    const start = win[0]![0];
+    const end = win[win.length - 1]![1];
+    const raw = await src.read(r.offset + start, end - start);
+    let buf: Buffer = raw;
+    if (win.length > 1) {
+      buf = Buffer.alloc(end - start);
+      for (const [a, b] of win) raw.copy(buf, a - start, a - start, b - start);
+    }
+    win = [];
+    yield* nonZero(buf, start);
+  };
+  for (const range of unmappedRanges(r, extents, mapped)) {
+    if (signal?.aborted) return;
+    let [a, b] = range;
+    while (a < b) {
+      if (win.length && (a - win[win.length - 1]![1] > MERGE_GAP || a - win[0]![0] >= READ_WINDOW)) yield* flush();
+      const winStart = win.length ? win[0]![0] : a;
+      const e = Math.min(b, winStart + READ_WINDOW);
+      win.push([a, e]);
+      a = e;
+      if (a < b) yield* flush();
+    }
+  }
+  yield* flush();
+}

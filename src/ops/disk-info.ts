@@ -1,0 +1,47 @@
+/** A disk commit's layout in plain JSON terms (for `show --json` and the table `ls` prints above a disk's root). */
+import { type Disk, diskParam, partitionDirName } from '../model/disk.js';
+
+export interface DiskRegionInfo {
+  offset: number;
+  size: number;
+  /** 'fs' (a file system viva reads: its files are under `path`) or 'raw' (bytes kept as they are). */
+  kind: 'fs' | 'raw';
+  /** Where its files appear in paths: 'p1', ... ('' for a bare file system); absent for raw regions. */
+  path?: string;
+  partition?: { index: number; type: string; guid?: string; name?: string; attributes?: string; bootable?: boolean };
+  fs?: { type: string; uuid?: string; label?: string; blockSize?: number; inodeSize?: number; features?: string[]; params: Record<string, unknown>; tree: string };
+  data: string;
+  map: string;
+}
+
+export interface DiskInfo {
+  id: string;
+  size: number;
+  sectorSize: number;
+  table?: { kind: 'mbr' | 'gpt'; id: string };
+  view: string;
+  regions: DiskRegionInfo[];
+}
+
+export function describeDisk(oid: string, d: Disk): DiskInfo {
+  const bare = !d.table;
+  return {
+    id: oid, size: d.size, sectorSize: d.sectorSize, ...(d.table ? { table: { kind: d.table.kind, id: d.table.id } } : {}), view: d.view,
+    regions: d.regions.map((r): DiskRegionInfo => {
+      const c = r.content;
+      const out: DiskRegionInfo = { offset: r.offset, size: r.size, kind: c.kind, data: c.data, map: c.map };
+      if (r.partition) out.partition = { ...r.partition };
+      if (c.kind === 'fs') {
+        out.path = bare ? '' : r.partition ? partitionDirName(r.partition.index) : '';
+        const features = diskParam(c, 'features') as { compat: string[]; incompat: string[]; roCompat: string[] } | undefined;
+        out.fs = {
+          type: c.fsType, uuid: diskParam(c, 'uuid') as string, label: diskParam(c, 'label') as string,
+          blockSize: diskParam(c, 'blockSize') as number, inodeSize: diskParam(c, 'inodeSize') as number,
+          ...(features ? { features: [...features.compat, ...features.incompat, ...features.roCompat] } : {}),
+          params: Object.fromEntries(c.params.map(([k, v]) => [k, JSON.parse(v)])), tree: c.tree,
+        };
+      }
+      return out;
+    }),
+  };
+}

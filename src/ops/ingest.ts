@@ -1,0 +1,85 @@
+/** The entry loop commit runs for every reader (a directory, a tar, each file system of a disk): content → blobs → mtree. */
+import { AbortedError, CorruptInputError } from '../errors.js';
+import type { FileContent, ImageEntry, ImageReader } from '../formats/types.js';
+import type { Oid } from '../model/oid.js';
+import type { Hole } from '../model/tree.js';
+import type { LmdbStore } from '../store/lmdb-store.js';
+import type { ObjectWriter } from '../store/object-store.js';
+import { readStatCache, writeStatCache } from '../store/stat-cache.js';
+import { type TreeBuilder, showPath } from './build-tree.js';
+import { ContentError, storeContent } from './store-content.js';
+
+/** A cached file must be older than this when recorded, so a same-tick rewrite cannot hide behind an equal mtime (git's "racy clean"). */
+export const RACY_WINDOW_NS = 2_000_000_000n;
+
+export interface ProgressEvent {
+  phase: string;
+  files: number;
+  bytes: number;
+  path?: string;
+}
+
+/** State one commit shares across the readers it ingests. */
+export interface IngestContext {
+  store: LmdbStore;
+  writer: ObjectWriter;
+  useCache: boolean;
+  /** When the commit started (ns since the epoch), for the racy-clean test. */
+  startNs: bigint;
+  cacheUpdates: Parameters<typeof writeStatCache>[1];
+  signal?: AbortSignal;
+  onProgress?: (e: ProgressEvent) => void;
+  files: number;
+  bytes: number;
+  cachedFiles: number;
+}
+
+export interface IngestHooks {
+  /** Replaces a file's content before it is read (the disk committer watches where the bytes come from). */
+  wrap?(entry: ImageEntry, content: FileContent): FileContent;
+  /** After a file entry went into the builder. */
+  added?(entry: ImageEntry): void;
+}
+
+/** Reads every entry of `reader` into `builder`, storing file content through `ctx.writer`. */
+export async function ingestEntries(ctx: IngestContext, reader: ImageReader, builder: TreeBuilder, sourceName: string, hooks: IngestHooks = {}): Promise<void> {
+  for await (const entry of reader.entries(ctx.signal)) {
+    if (ctx.signal?.aborted) throw new AbortedError();
+    if (entry.type !== 'file' || !entry.content) {
+      builder.add(entry);
+      continue;
+    }
+    const c = entry.content;
+    let stored: { oid: Oid; size: number; holes: Hole[] } | undefined;
+    if (ctx.useCache && c.cache) {
+      const rec = readStatCache(ctx.store, c.cache.key, c.cache.signature);
+      if (rec && ctx.store.hasObject('blob', rec.oid)) {
+        stored = rec;
+        ctx.cachedFiles++;
+      }
+    }
+    if (!stored) {
+      try {
+        stored = await storeContent(ctx.writer, hooks.wrap ? hooks.wrap(entry, c) : c, ctx.signal);
+      } catch (e) {
+        if (e instanceof ContentError) throw new CorruptInputError(sourceName, `'${showPath(entry.path)}'`, e.message);
+        throw e;
+      }
+      if (ctx.useCache && c.cache && !racy(c.cache.signature, ctx.startNs)) {
+        ctx.cacheUpdates.push({ key: c.cache.key, signature: c.cache.signature, oid: stored.oid, size: stored.size, holes: stored.holes });
+      }
+    }
+    builder.add(entry, stored);
+    hooks.added?.(entry);
+    ctx.files++;
+    ctx.bytes += stored.size;
+    ctx.onProgress?.({ phase: 'commit', files: ctx.files, bytes: ctx.bytes, path: showPath(entry.path) });
+  }
+}
+
+function racy(signature: string, startNs: bigint): boolean {
+  const parts = signature.split(':');
+  const mtime = BigInt(parts[3] ?? '0');
+  const ctime = BigInt(parts[4] ?? '0');
+  return mtime + RACY_WINDOW_NS > startNs || ctime + RACY_WINDOW_NS > startNs;
+}
