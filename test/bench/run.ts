@@ -21,11 +21,11 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 const BIN = path.join(ROOT, 'bin/run.js');
 const BUILD_SCRIPT = path.resolve(ROOT, '../shared/corpus/build-debian.sh');
 
-const MEASURES = ['commit', 'recommit', 'incremental', 'size', 'checkout', 'rss', 'big'] as const;
+const MEASURES = ['commit', 'recommit', 'incremental', 'size', 'checkout', 'rss', 'big', 'disk'] as const;
 type MeasureName = (typeof MEASURES)[number];
 const TREES_NEEDED: Record<MeasureName, string[]> = {
   commit: ['base'], recommit: ['base'], incremental: ['base', 'base2'], size: ['min', 'base', 'web', 'base2'],
-  checkout: ['base'], rss: ['web'], big: [],
+  checkout: ['base'], rss: ['web'], big: [], disk: ['base', 'images/base.qcow2'],
 };
 
 const DEFAULT_CORPUS = '/var/tmp/viva-corpus';
@@ -620,9 +620,80 @@ async function measureBig(ctx: Context): Promise<Row[]> {
   return rows;
 }
 
+/**
+ * Disk images (issue 4): commit images/base.qcow2 into a new repository (borg and restic back up the same file);
+ * the repository growth when it is committed after the base directory (its files are the same blobs); and a
+ * bit-exact checkout to raw against `qemu-img convert -O raw` of the same image.
+ */
+async function measureDisk(ctx: Context): Promise<Row[]> {
+  const { opt, tools } = ctx;
+  const image = path.join(opt.corpus, 'images/base.qcow2');
+  const virtual = Number(JSON.parse(execFileSync('qemu-img', ['info', '--output=json', image], { encoding: 'utf8' }))['virtual-size']);
+  const execs: Record<Tool, Exec[]> = { viva: [], borg: [], restic: [] };
+  const errors: Partial<Record<Tool, string>> = {};
+  for (let i = 0; i < opt.heavyRuns; i++) {
+    for (const tool of TOOLS) {
+      const repo = path.join(opt.work, 'disk', tool);
+      const init = tools.init(tool, repo);
+      if (!init.ok) { errors[tool] = init.error; continue; }
+      syncDisks();
+      const e = tools.commit(tool, repo, image, 'disk');
+      execs[tool].push(e);
+      progress(`commit base.qcow2 run ${i + 1}/${opt.heavyRuns}: ${describe(tool, e)}`);
+    }
+  }
+  const cell = (t: Tool) => (errors[t] ? errorCell(errors[t]!) : timeCell(execs[t], t === 'viva' ? vivaStats(execs.viva.at(-1)) : {}));
+  const viva = cell('viva');
+  const borg = cell('borg');
+  const rate = viva.value ? virtual / viva.value / MB : 0;
+  const rows: Row[] = [{
+    id: 'disk-commit', measure: `commit base.qcow2 (${fmtBytes(virtual)} virtual) into a new repository (s)`, unit: 's', viva, borg,
+    restic: cell('restic'), floor: { text: `${rate.toFixed(0)} MB/s virtual`, value: rate },
+    target: '≤ borg, ≥ 200 MB/s of virtual size', met: `${metRatio(viva, borg)}; rate: ${yes(rate >= 200)}`,
+  }];
+
+  // Growth: base.qcow2 after the base directory, in the main repository.
+  ensureMain(ctx, ['viva']);
+  const main = ctx.main.viva!;
+  if (main.ok) {
+    const before = duBytes(tools.storeDir('viva', main.value));
+    const e = tools.commit('viva', main.value, image, 'base-qcow2');
+    const growth = duBytes(tools.storeDir('viva', main.value)) - before;
+    const used = Number(vivaStats(e).bytes ?? 0);
+    rows.push({
+      id: 'disk-growth', measure: 'repository growth committing base.qcow2 after the base directory', unit: 'B',
+      viva: e.ok ? bytesCell(growth, { imageFileBytes: used, percent: used ? (100 * growth) / used : undefined }) : errorCell(e.error ?? 'failed'),
+      borg: NONE, restic: NONE, floor: { text: `${fmtBytes(used)} of files`, value: used },
+      target: '≤ 5 % of the image\'s used size', met: e.ok && used ? yes(growth <= 0.05 * used) + ` (${((100 * growth) / used).toFixed(1)} %)` : '?',
+    });
+    // Bit-exact checkout to raw against qemu-img convert.
+    const dir = path.join(opt.work, 'disk-out');
+    fs.mkdirSync(dir, { recursive: true });
+    const out = path.join(dir, 'viva.raw');
+    const q = path.join(dir, 'qemu.raw');
+    const ve: Exec[] = [];
+    const qe: Exec[] = [];
+    for (let i = 1; i <= opt.runs; i++) {
+      rmrf(out); rmrf(q); syncDisks();
+      ve.push(tools.run('viva', [process.execPath, [BIN, 'checkout', '-C', main.value, 'base-qcow2', out]]));
+      rmrf(out); syncDisks();
+      qe.push(timed('qemu-img', ['convert', '-O', 'raw', image, q]));
+      progress(`checkout base.raw run ${i}/${opt.runs}: ${describe('viva', ve.at(-1)!)}, ${describe('qemu-img convert', qe.at(-1)!)}`);
+    }
+    const vc = timeCell(ve);
+    const qc = { ...timeCell(qe), tool: 'qemu-img convert -O raw' };
+    rows.push({
+      id: 'disk-checkout', measure: 'checkout base.qcow2 commit bit-exact to raw (s)', unit: 's', viva: vc, borg: NONE, restic: NONE, floor: qc,
+      target: '≤ 1.5 × qemu-img convert', met: metRatio(vc, qc, 1.5),
+    });
+    rmrf(out); rmrf(q);
+  }
+  return rows;
+}
+
 const RUNNERS: Record<MeasureName, (ctx: Context) => Promise<Row[]>> = {
   commit: measureCommit, recommit: measureRecommit, incremental: measureIncremental, size: measureSize,
-  checkout: measureCheckout, rss: measureRss, big: measureBig,
+  checkout: measureCheckout, rss: measureRss, big: measureBig, disk: measureDisk,
 };
 
 // ---------------------------------------------------------------------------------------------------------------------

@@ -167,7 +167,8 @@ async function rejects(t: import('ava').ExecutionContext, file: string, cls: new
     }
   })(), { instanceOf: cls });
   t.true(err!.message.includes(name), err!.message);
-  t.true(Date.now() - t0 < 1000, `took ${Date.now() - t0} ms`);
+  // A loop must be detected, not followed until some limit: well inside the 10 s the issue allows any bad image.
+  t.true(Date.now() - t0 < 10_000, `took ${Date.now() - t0} ms`);
   return err!;
 }
 

@@ -18,7 +18,11 @@ import { MiB, collect, commitAt, sha256, tmpDir, tmpRepo, writeTree } from '../h
 import { dumpRepository } from '../helpers/cli.js';
 import { bytes } from '../helpers/ext4-images.js';
 
-const CORPUS = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../../../shared/corpus/ext-images');
+/** The e2fsprogs images next to the project (../shared), wherever this checkout lives. */
+const CORPUS = [
+  path.resolve(path.dirname(new URL(import.meta.url).pathname), '../../../shared/corpus/ext-images'),
+  '/work/shared/corpus/ext-images',
+].find((p) => fs.existsSync(p)) ?? '/work/shared/corpus/ext-images';
 
 function run(cmd: string, args: string[], input?: string): string {
   return execFileSync(cmd, args, { stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'], input, maxBuffer: 64 * MiB }).toString();
