@@ -1,5 +1,5 @@
 import { Args, Flags } from '@oclif/core';
-import { checkout, type CheckoutResult } from '../src/index.js';
+import { checkout, parseSize, type CheckoutResult } from '../src/index.js';
 import { EXIT_STATUS_HELP } from '../src/cli/exit-codes.js';
 import { RepoCommand } from '../src/cli/repo-command.js';
 import { formatBytes } from '../src/cli/repo-command.js';
@@ -9,7 +9,9 @@ export default class Checkout extends RepoCommand {
   static override summary = 'materialize an image (or some paths of it) as a directory, a tar file or a disk image';
   static override description = `DEST is a new or empty directory, a tar file (a name ending in .tar, .tar.gz, .tgz, .tar.zst, .tar.xz, or --format tar), or a disk image (.raw, .img, .qcow2, or --format raw|qcow2).
 
-A disk commit (a raw or qcow2 image given to 'viva commit') checks out as a disk bit-identical to the one committed: a raw file with the same sha256 (sparse), or a qcow2 image with the same guest content ('qemu-img compare' identical), written in one streaming pass. To a directory or tar, a disk commit gives its files: a bare file system's root, or p1/, p2/, ... for the file systems of a partitioned disk.
+A disk commit (a raw or qcow2 image given to 'viva commit') checks out as a disk bit-identical to the one committed: a raw file with the same sha256 (sparse), or a qcow2 image with the same guest content ('qemu-img compare' identical), written in one streaming pass. A directory commit (or a disk commit given any of the layout flags) becomes a freshly built disk: --size, a partition table (--partition gpt, the default; mbr; none for a bare file system) with one partition starting at 1 MiB, and an ext4 (--fs) file system holding every file and attribute of the tree, made with mke2fs -d and a debugfs pass that restores ns mtimes and owners (e2fsprogs and sfdisk must be installed). --layout-from REV reuses a disk commit's partition table, boot code, other partitions and the first file system's parameters (uuid, label, features, geometry) and puts the tree into that file system. The file system gets a lost+found directory, as mke2fs makes one.
+
+To a directory or tar, a disk commit gives its files: a bare file system's root, or p1/, p2/, ... for the file systems of a partitioned disk.
 Everything in the manifest comes back: owners, modes incl. setuid/sticky, xattrs (ACLs, capabilities, SELinux labels), device nodes, fifos, sockets, hardlinks, sparse holes and ns mtimes (directories too). Checkout never writes outside DEST and never follows a symlink of the image.
 
 Run as non-root, what cannot be created (owners, device nodes, trusted.* xattrs) is listed in a warning; --strict makes that an error.
@@ -20,7 +22,9 @@ ${EXIT_STATUS_HELP}`;
     '<%= config.bin %> checkout debian/12/base~1 base.tar.zst',
     '<%= config.bin %> checkout HEAD out/ --path etc --path usr/bin/ls',
     '<%= config.bin %> checkout vm/web web.qcow2',
-    '<%= config.bin %> checkout vm/web:p1 rootfs/',
+    '<%= config.bin %> checkout vm/web rootfs/ --path p1/etc',
+    '<%= config.bin %> checkout debian/12/base base.qcow2 --size 4G --label root',
+    '<%= config.bin %> checkout customers/acme/web web.raw --layout-from vm/web',
   ];
   static override args = {
     rev: Args.string({ required: true, description: 'revision to check out (branch, tag, id, REV~N)' }),
@@ -31,6 +35,11 @@ ${EXIT_STATUS_HELP}`;
     format: Flags.string({ char: 'f', summary: 'output format (default: from DEST)', options: ['dir', 'tar', 'raw', 'qcow2'] }),
     strict: Flags.boolean({ summary: 'fail instead of warning when an entry cannot be recreated exactly' }),
     force: Flags.boolean({ summary: 'overwrite an existing tar file or disk image' }),
+    size: Flags.string({ summary: 'new disk: virtual size (4G, 512M, bytes)', helpGroup: 'NEW DISK' }),
+    fs: Flags.string({ summary: 'new disk: file system type (default ext4)', options: ['ext4', 'ext3', 'ext2'], helpGroup: 'NEW DISK' }),
+    label: Flags.string({ summary: 'new disk: file-system label', helpGroup: 'NEW DISK' }),
+    partition: Flags.string({ summary: 'new disk: partition table (default gpt)', options: ['gpt', 'mbr', 'none'], helpGroup: 'NEW DISK' }),
+    'layout-from': Flags.string({ summary: 'new disk: reuse the partition table, boot code and file-system parameters of this disk commit', helpGroup: 'NEW DISK' }),
   };
 
   async run(): Promise<CheckoutResult> {
@@ -39,12 +48,19 @@ ${EXIT_STATUS_HELP}`;
       checkout(repo, {
         rev: args.rev, dest: args.dest, paths: flags.path, format: flags.format as 'dir' | 'tar' | 'raw' | 'qcow2' | undefined,
         strict: flags.strict, force: flags.force, onProgress: this.progress('checking out'),
+        ...(flags.size || flags.fs || flags.label || flags.partition || flags['layout-from'] ? {
+          build: {
+            ...(flags.size ? { size: parseSize(flags.size) } : {}), ...(flags.fs ? { fs: flags.fs as 'ext4' } : {}),
+            ...(flags.label ? { label: flags.label } : {}), ...(flags.partition ? { partition: flags.partition as 'gpt' } : {}),
+            ...(flags['layout-from'] ? { layoutFrom: flags['layout-from'] } : {}),
+          },
+        } : {}),
       }));
     this.endProgress();
     for (const line of renderWarnings(r.warnings)) this.warn(line);
     if (r.warnings.length > MAX_LISTED_WARNINGS) this.warn('run as root (or with --json for the full list) to recreate them; --strict makes this an error');
     if (r.format === 'raw' || r.format === 'qcow2') {
-      this.log(`checked out ${r.commit.slice(0, 12)} to ${r.dest} (${r.format}, bit-exact): ${formatBytes(r.bytes)} virtual disk`);
+      this.log(`checked out ${r.commit.slice(0, 12)} to ${r.dest} (${r.format}, ${r.rebuilt ? 'new disk built from the tree' : 'bit-exact'}): ${formatBytes(r.bytes)} virtual disk`);
       return r;
     }
     this.log(`checked out ${r.commit.slice(0, 12)} to ${r.dest} (${r.format}): ${r.files} files, ${r.dirs} directories, ${formatBytes(r.bytes)}${r.warnings.length ? `, ${r.warnings.length} warning(s)` : ''}`);

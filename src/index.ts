@@ -18,3 +18,4 @@ export type { ImageEntry, ImageReader, ImageWriter } from './formats/types.js';
 export type { Commit } from './model/commit.js';
 export type { Tree, TreeEntry } from './model/tree.js';
 export type { Oid } from './model/oid.js';
+export { parseSize, type BuildDiskOptions, type PartitionScheme } from './ops/build-disk.js';

@@ -1326,7 +1326,7 @@ export async function openExt4(source: BlockSource, name: string, options: { sig
     const raw = await vol.rawXattrs(inode, signal);
     const entry: ImageEntry = {
       path, type, mode: inode.mode & 0o7777, uid: inode.uid, gid: inode.gid, mtimeNs: inode.mtimeNs,
-      xattrs: vol.publicXattrs(inode, raw),
+      xattrs: vol.publicXattrs(inode, raw), inode: ino,
     };
     if (type !== 'dir' && inode.links > 1) {
       const first = firstNames.get(ino);

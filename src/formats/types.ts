@@ -56,6 +56,8 @@ export interface ImageEntry {
   rdev?: { major: number; minor: number };
   /** file content; for writers, absent means an empty file. */
   content?: FileContent;
+  /** The source's inode number, when a file-system reader knows it (writers ignore it). */
+  inode?: number;
 }
 
 export interface SourceDescription {

@@ -7,11 +7,13 @@ import { AbortedError, CheckoutError, DestinationNotEmptyError, UsageError } fro
 import { createImageWriter, outputFormatForName, type OutputFormat } from '../formats/index.js';
 import type { DataPiece, ImageEntry, ImageWriter, WriterWarning } from '../formats/types.js';
 import type { Oid } from '../model/oid.js';
+import type { RootMeta } from '../model/commit.js';
 import type { Hole, TreeEntry } from '../model/tree.js';
 import type { Repository } from '../store/repository.js';
 import { commitTree, readBlobPieces, readDisk, readTree } from '../store/typed.js';
 import { createDiskWriter, type DiskFormat } from '../formats/disk-writer.js';
 import { exportDisk } from './export-disk.js';
+import { type BuildDiskOptions, buildDisk } from './build-disk.js';
 import type { ObjectReader } from '../store/object-store.js';
 import { BlobPrefetcher, PREFETCH_MAX_BLOB, type BlobPiece } from '../store/prefetch.js';
 import { splitPath } from './build-tree.js';
@@ -35,6 +37,10 @@ export interface CheckoutOptions {
   force?: boolean;
   signal?: AbortSignal;
   onProgress?: (e: ProgressEvent) => void;
+  /** Internal: check out this directory entry instead of the revision's root (a disk rebuild's file system). */
+  root?: TreeEntry;
+  /** New disk layout for a raw/qcow2 destination (see build-disk.ts). */
+  build?: Omit<BuildDiskOptions, 'signal' | 'onBytes' | 'layoutFrom'> & { layoutFrom?: string };
 }
 
 export interface CheckoutResult {
@@ -46,6 +52,8 @@ export interface CheckoutResult {
   dirs: number;
   bytes: number;
   warnings: WriterWarning[];
+  /** Disk destinations: true when a new disk was built from the tree, false for a bit-exact copy of a disk commit. */
+  rebuilt?: boolean;
 }
 
 /** Subtracts holes from [off, off+len): the sub-ranges that hold data. */
@@ -147,7 +155,9 @@ export async function checkout(repo: Repository, options: CheckoutOptions): Prom
     if (e.type !== 'dir' || !e.oid) return;
     for (const child of readTree(objects, e.oid).entries) walk(join(path, child.name), child);
   };
-  if (selected.length === 0) {
+  if (options.root) {
+    walk(Buffer.alloc(0), options.root);
+  } else if (selected.length === 0) {
     walk(Buffer.alloc(0), rootEntry(repo.store, r.commit));
   } else {
     add(Buffer.alloc(0), rootEntry(repo.store, r.commit));
@@ -225,11 +235,26 @@ async function* prefetchPieces(prefetcher: BlobPrefetcher, oid: Oid, size: numbe
 async function checkoutDisk(repo: Repository, options: CheckoutOptions, format: DiskFormat): Promise<CheckoutResult> {
   if (options.paths?.length) throw new UsageError(`--path cannot be combined with a ${format} disk image destination`);
   const r = resolveRevision(repo, options.rev);
-  if (r.commit.rootKind !== 'disk') {
-    throw new UsageError(`${options.rev} is a directory image, not a disk: checking it out as ${format} needs a new disk layout (--size)`);
+  if (!options.force && fs.existsSync(options.dest)) throw new DestinationNotEmptyError(options.dest, 'exists (use --force to overwrite it)');
+  const b = options.build;
+  if (r.commit.rootKind !== 'disk' || (b && (b.size !== undefined || b.layoutFrom !== undefined || b.fs || b.label || b.partition))) {
+    // No disk layout to reproduce (a directory commit), or a new one asked for: build a fresh disk.
+    const layoutFrom = b?.layoutFrom !== undefined ? { rev: b.layoutFrom, commit: resolveRevision(repo, b.layoutFrom).commit } : undefined;
+    let bytes = 0;
+    const size = await buildDisk(repo, options.rev, r.commit, options.dest, async (n) => {
+      try {
+        return await createDiskWriter(options.dest, format, n);
+      } catch (e) {
+        throw new CheckoutError(options.dest, (e as Error).message, { cause: e });
+      }
+    }, {
+      ...(b?.size !== undefined ? { size: b.size } : {}), ...(b?.fs ? { fs: b.fs } : {}), ...(b?.label ? { label: b.label } : {}),
+      ...(b?.partition ? { partition: b.partition } : {}), ...(layoutFrom ? { layoutFrom } : {}), ...(options.signal ? { signal: options.signal } : {}),
+      onBytes: (n) => { bytes += n; options.onProgress?.({ phase: 'checkout', files: 0, bytes }); },
+    });
+    return { commit: r.oid, tree: commitTree(repo.store, r.commit), dest: options.dest, format, files: 0, dirs: 0, bytes: size, warnings: [], rebuilt: true };
   }
   const disk = readDisk(repo.store, r.commit.root);
-  if (!options.force && fs.existsSync(options.dest)) throw new DestinationNotEmptyError(options.dest, 'exists (use --force to overwrite it)');
   let out;
   try {
     out = await createDiskWriter(options.dest, format, disk.size);
@@ -248,5 +273,14 @@ async function checkoutDisk(repo: Repository, options: CheckoutOptions, format: 
     if (e instanceof Error && (e as NodeJS.ErrnoException).syscall) throw new CheckoutError(options.dest, e.message, { cause: e });
     throw e;
   }
-  return { commit: r.oid, tree: disk.view, dest: options.dest, format, files: 0, dirs: 0, bytes: disk.size, warnings: [] };
+  return { commit: r.oid, tree: disk.view, dest: options.dest, format, files: 0, dirs: 0, bytes: disk.size, warnings: [], rebuilt: false };
+}
+
+/** Checks out one directory entry (a tree with its root metadata) of `rev` into the new directory `dest`. */
+export async function checkoutTree(repo: Repository, rev: string, tree: Oid, rootMeta: RootMeta, dest: string, signal?: AbortSignal): Promise<CheckoutResult> {
+  const root: TreeEntry = {
+    name: Buffer.alloc(0), type: 'dir', mode: rootMeta.mode, uid: rootMeta.uid, gid: rootMeta.gid, mtimeNs: rootMeta.mtimeNs,
+    size: 0, xattrs: rootMeta.xattrs, oid: tree,
+  };
+  return checkout(repo, { rev, dest, format: 'dir', root, ...(signal ? { signal } : {}) });
 }

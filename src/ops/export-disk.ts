@@ -115,7 +115,7 @@ function* packedPieces(objects: ObjectReader, oid: Oid, extents: Extent[], where
 }
 
 /** The non-zero bytes of one region (disk offsets), in order: packed data and mapped file bytes composed per window. */
-function* regionPieces(objects: ObjectReader, r: DiskRegion, reader: BlobRangeReader): Generator<{ offset: number; data: Buffer }> {
+export function* regionPieces(objects: ObjectReader, r: DiskRegion, reader: BlobRangeReader): Generator<{ offset: number; data: Buffer }> {
   const where = `disk region at ${r.offset}`;
   const { packed, runs: map } = readRegionMap(objects, r.content.map);
   const files = r.content.kind === 'fs' ? treeFiles(objects, r.content.tree) : [];

@@ -659,7 +659,7 @@ async function measureDisk(ctx: Context): Promise<Row[]> {
     const before = duBytes(tools.storeDir('viva', main.value));
     const e = tools.commit('viva', main.value, image, 'base-qcow2');
     const growth = duBytes(tools.storeDir('viva', main.value)) - before;
-    const used = Number(vivaStats(e).bytes ?? 0);
+    const used = Number((vivaStats(e).stats as { bytes?: number } | undefined)?.bytes ?? 0);
     rows.push({
       id: 'disk-growth', measure: 'repository growth committing base.qcow2 after the base directory', unit: 'B',
       viva: e.ok ? bytesCell(growth, { imageFileBytes: used, percent: used ? (100 * growth) / used : undefined }) : errorCell(e.error ?? 'failed'),

@@ -299,3 +299,73 @@ test('disk: --path cannot be combined with a disk image destination', async (t) 
   await t.throwsAsync(checkout(repo, { rev: 'vm', dest: path.join(dir, 'x.qcow2'), paths: ['etc'] }), { message: /--path/ });
   t.false(fs.existsSync(path.join(dir, 'x.qcow2')));
 });
+
+/** `ls -r` of an image as comparable lines (no holes: mke2fs -d may store zero blocks of a file as holes). */
+function listing(repo: Parameters<typeof ls>[0], spec: string): string[] {
+  return ls(repo, { spec, recursive: true })
+    .filter((e) => !e.path.startsWith('lost+found') && !/^p\d+\/lost\+found/.test(e.path))
+    .map((e) => JSON.stringify({ ...e, path: e.path.replace(/^p\d+\//, ''), holes: undefined, oid: e.type === 'dir' ? undefined : e.oid }));
+}
+
+test('disk rebuild: a directory commit becomes a new GPT disk whose file system holds every file and attribute', async (t) => {
+  const dir = tmpDir(t);
+  const tree = path.join(dir, 'tree');
+  makeTree(tree, 'rebuild');
+  fs.utimesSync(path.join(tree, 'etc/hostname'), new Date(1_600_000_000_123), new Date(1_600_000_000_123));
+  const { repo } = tmpRepo(t);
+  await commitAt(repo, tree, { branch: 'dir' });
+  // A bare file system first: e2fsck must find it clean.
+  const bare = path.join(dir, 'bare.raw');
+  const r1 = await checkout(repo, { rev: 'dir', dest: bare, build: { size: 64 * MiB, partition: 'none', label: 'bare' } });
+  t.true(r1.rebuilt);
+  run('e2fsck', ['-fn', bare]);
+  // GPT as qcow2, committed back: the same entries (ns mtimes, owners, links, hardlinks) under p1/.
+  const q = path.join(dir, 'new.qcow2');
+  await checkout(repo, { rev: 'dir', dest: q, build: { size: 96 * MiB } });
+  t.regex(run('qemu-img', ['check', q]), /No errors were found/);
+  t.is(JSON.parse(run('qemu-img', ['info', '--output=json', q]))['virtual-size'], 96 * MiB);
+  await commitAt(repo, q, { branch: 'rebuilt' });
+  const s = show(repo, 'rebuilt');
+  t.is(s.disk?.table?.kind, 'gpt');
+  t.deepEqual(listing(repo, 'rebuilt:p1'), listing(repo, 'dir'));
+  // Too small a disk is a clean error naming the destination, and nothing is left behind.
+  const tiny = path.join(dir, 'tiny.raw');
+  await t.throwsAsync(checkout(repo, { rev: 'dir', dest: tiny, build: { size: 2 * MiB } }), { instanceOf: VivaError, message: /tiny\.raw/ });
+  t.false(fs.existsSync(tiny));
+  await t.throwsAsync(checkout(repo, { rev: 'dir', dest: path.join(dir, 'x.raw') }), { message: /--size/ });
+});
+
+test('disk rebuild: --layout-from keeps the partition table, boot code, other partitions and file-system parameters', async (t) => {
+  const dir = tmpDir(t);
+  const tree = path.join(dir, 'tree');
+  makeTree(tree, 'layout');
+  const other = path.join(dir, 'other');
+  makeTree(other, 'other');
+  fs.writeFileSync(path.join(other, 'etc/hostname'), 'changed\n');
+  const disk = path.join(dir, 'disk.raw');
+  run('truncate', ['-s', '64M', disk]);
+  run('sfdisk', ['-q', '--label', 'dos', disk], 'start=2048, size=61440, type=83, bootable\nstart=63488, type=82\n');
+  mkfsAt(disk, 2048 * 512, 30, tree, 'root');
+  const fd = fs.openSync(disk, 'r+');
+  fs.writeSync(fd, Buffer.from('GRUB stage1'), 0, 11, 0);
+  fs.writeSync(fd, bytes(8192, 'swap-sig'), 0, 8192, 63488 * 512);
+  fs.closeSync(fd);
+  const { repo } = tmpRepo(t);
+  await commitAt(repo, disk, { branch: 'vm' });
+  await commitAt(repo, other, { branch: 'other' });
+  const out = path.join(dir, 'out.raw');
+  await checkout(repo, { rev: 'other', dest: out, build: { layoutFrom: 'vm' } });
+  t.is(fs.statSync(out).size, 64 * MiB);
+  const a = fs.readFileSync(disk);
+  const b = fs.readFileSync(out);
+  t.true(b.subarray(0, 2048 * 512).equals(a.subarray(0, 2048 * 512)), 'boot code and table are copied');
+  t.true(b.subarray(63488 * 512).equals(a.subarray(63488 * 512)), 'the second partition is copied');
+  await commitAt(repo, out, { branch: 'rebuilt' });
+  const before = show(repo, 'vm').disk!.regions.find((r) => r.fs)!.fs!;
+  const after = show(repo, 'rebuilt').disk!.regions.find((r) => r.fs)!.fs!;
+  t.is(after.uuid, before.uuid);
+  t.is(after.label, 'root');
+  t.deepEqual(after.features, before.features);
+  t.deepEqual(listing(repo, 'rebuilt:p1'), listing(repo, 'other'));
+  t.is((await collect(cat(repo, 'rebuilt:p1/etc/hostname'))).toString(), 'changed\n');
+});
