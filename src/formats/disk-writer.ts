@@ -33,12 +33,18 @@ function tempName(dest: string): string {
   return path.join(path.dirname(dest), `.${path.basename(dest)}.viva-${process.pid}.tmp`);
 }
 
-/** Sequential appends to a file, coalesced into large writes. */
+/**
+ * Sequential appends to a file, coalesced into large writes. Double-buffered: a full buffer is written by the thread
+ * pool while the caller fills the other one, so composing the next bytes overlaps the write of the last ones.
+ */
 class Appender {
   private buf = Buffer.allocUnsafe(4 << 20);
+  private spare = Buffer.allocUnsafe(4 << 20);
   private len = 0;
   /** File offset of buf[0]. */
   private at: number;
+  /** The write in flight (of the other buffer), if any. */
+  private pending: Promise<void> | undefined;
 
   constructor(private readonly fh: fs.promises.FileHandle, start: number) {
     this.at = start;
@@ -51,6 +57,7 @@ class Appender {
   async append(data: Uint8Array): Promise<void> {
     if (this.len + data.length > this.buf.length) await this.flush();
     if (data.length > this.buf.length) {
+      await this.settle();
       await writeAll(this.fh, data, this.at);
       this.at += data.length;
       return;
@@ -72,11 +79,31 @@ class Appender {
     this.at = offset;
   }
 
+  /** Starts writing what is buffered (after the previous write finished) and switches buffers. */
   async flush(): Promise<void> {
+    await this.settle();
     if (this.len === 0) return;
-    await writeAll(this.fh, this.buf.subarray(0, this.len), this.at);
-    this.at += this.len;
+    const full = this.buf;
+    const n = this.len;
+    const at = this.at;
+    this.pending = writeAll(this.fh, full.subarray(0, n), at);
+    this.buf = this.spare;
+    this.spare = full;
+    this.at += n;
     this.len = 0;
+  }
+
+  /** Waits for the write in flight. */
+  async settle(): Promise<void> {
+    const p = this.pending;
+    this.pending = undefined;
+    await p;
+  }
+
+  /** Writes everything and waits for it. */
+  async close(): Promise<void> {
+    await this.flush();
+    await this.settle();
   }
 }
 
@@ -131,7 +158,7 @@ class RawWriter extends FileDiskWriter {
   }
 
   protected async complete(): Promise<void> {
-    await this.out.flush();
+    await this.out.close();
     await this.fh.truncate(this.size);
   }
 }
@@ -248,7 +275,7 @@ class Qcow2Writer extends FileDiskWriter {
       for (let i = 0; i < n; i++) block.writeUInt16BE(1, i * 2);
       await this.out.append(block);
     }
-    await this.out.flush();
+    await this.out.close();
     // Header (version 3, no extensions but the end marker).
     const h = Buffer.alloc(CLUSTER);
     h.writeUInt32BE(0x514649fb, 0);
