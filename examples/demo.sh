@@ -29,3 +29,5 @@ viva fsck
 set +x
 # diff compares regular files and links; the device node and fifo are compared by type only.
 diff -r -x null -x pipe "$work/rootfs" "$work/checkout" && echo "checkout equals the committed tree"
+# Disk images (raw/qcow2): see examples/disk-demo.sh; it skips itself when mke2fs, sfdisk or qemu-img are missing.
+DEMO_DIR=$work bash "$here/disk-demo.sh"
