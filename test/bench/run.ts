@@ -13,7 +13,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import {
-  type Exec, type SampledExec, duBytes, fmtBytes, fmtMB, fmtSecs, loadAverage, median, rmrf, syncDisks, timed,
+  type Exec, type SampledExec, duBytes, must, fmtBytes, fmtMB, fmtSecs, loadAverage, median, rmrf, syncDisks, timed,
   timedShell, timedWithRss,
 } from './lib.js';
 
@@ -630,6 +630,7 @@ async function measureDisk(ctx: Context): Promise<Row[]> {
   const image = path.join(opt.corpus, 'images/base.qcow2');
   const virtual = Number(JSON.parse(execFileSync('qemu-img', ['info', '--output=json', image], { encoding: 'utf8' }))['virtual-size']);
   const execs: Record<Tool, Exec[]> = { viva: [], borg: [], restic: [] };
+  const rss = {} as Record<Tool, Cell>;
   const errors: Partial<Record<Tool, string>> = {};
   for (let i = 0; i < opt.heavyRuns; i++) {
     for (const tool of TOOLS) {
@@ -637,11 +638,23 @@ async function measureDisk(ctx: Context): Promise<Row[]> {
       const init = tools.init(tool, repo);
       if (!init.ok) { errors[tool] = init.error; continue; }
       syncDisks();
-      const e = tools.commit(tool, repo, image, 'disk');
+      const e = await tools.runWithRss(tool, tools.commitArgv(tool, repo, image, 'disk'));
       execs[tool].push(e);
-      progress(`commit base.qcow2 run ${i + 1}/${opt.heavyRuns}: ${describe(tool, e)}`);
+      rss[tool] = rssCell(e, tool === 'viva');
+      progress(`commit base.qcow2 run ${i + 1}/${opt.heavyRuns}: ${describe(tool, e)}, max RSS ${rss[tool].text} MB`);
     }
   }
+  // The same image behind a 16 GiB virtual disk (a qcow2 overlay): memory must not grow with the virtual size.
+  const bigImage = path.join(opt.work, 'disk-16g.qcow2');
+  rmrf(bigImage);
+  must('qemu-img', ['create', '-q', '-f', 'qcow2', '-b', image, '-F', 'qcow2', bigImage, '16G']);
+  const bigRepo = path.join(opt.work, 'disk', 'viva-16g');
+  tools.init('viva', bigRepo);
+  syncDisks();
+  const big = await tools.runWithRss('viva', tools.commitArgv('viva', bigRepo, bigImage, 'disk'));
+  progress(`commit of the 16 GiB overlay: ${describe('viva', big)}`);
+  rmrf(bigImage);
+  rmrf(bigRepo);
   const cell = (t: Tool) => (errors[t] ? errorCell(errors[t]!) : timeCell(execs[t], t === 'viva' ? vivaStats(execs.viva.at(-1)) : {}));
   const viva = cell('viva');
   const borg = cell('borg');
@@ -650,6 +663,14 @@ async function measureDisk(ctx: Context): Promise<Row[]> {
     id: 'disk-commit', measure: `commit base.qcow2 (${fmtBytes(virtual)} virtual) into a new repository (s)`, unit: 's', viva, borg,
     restic: cell('restic'), floor: { text: `${rate.toFixed(0)} MB/s virtual`, value: rate },
     target: '≤ borg, ≥ 200 MB/s of virtual size', met: `${metRatio(viva, borg)}; rate: ${yes(rate >= 200)}`,
+  }, {
+    id: 'disk-rss', measure: 'peak RSS committing base.qcow2 (MB); floor: the same image as a 16 GiB virtual disk', unit: 'bytes',
+    viva: rss.viva ?? NONE, borg: rss.borg ?? NONE, restic: rss.restic ?? NONE,
+    floor: big.ok ? { ...rssCell(big, true), tool: 'viva, 16 GiB overlay', secs: big.secs } : errorCell(big.error ?? 'failed'),
+    target: 'independent of image size; ≤ 500 MB',
+    met: rss.viva?.value !== undefined && big.ok && big.maxRss !== undefined
+      ? `${yes(rss.viva.value <= TARGET_RSS && big.maxRss <= TARGET_RSS && Math.abs(big.maxRss - rss.viva.value) <= 0.25 * rss.viva.value)} (16 GiB: ${fmtMB(big.maxRss)} in ${fmtSecs(big.secs)} s)`
+      : '?',
   }];
 
   // Growth: base.qcow2 after the base directory, in the main repository.
@@ -661,7 +682,7 @@ async function measureDisk(ctx: Context): Promise<Row[]> {
     const growth = duBytes(tools.storeDir('viva', main.value)) - before;
     const used = Number((vivaStats(e).stats as { bytes?: number } | undefined)?.bytes ?? 0);
     rows.push({
-      id: 'disk-growth', measure: 'repository growth committing base.qcow2 after the base directory', unit: 'B',
+      id: 'disk-growth', measure: 'repository growth committing base.qcow2 after the base directory (MB)', unit: 'B',
       viva: e.ok ? bytesCell(growth, { imageFileBytes: used, percent: used ? (100 * growth) / used : undefined }) : errorCell(e.error ?? 'failed'),
       borg: NONE, restic: NONE, floor: { text: `${fmtBytes(used)} of files`, value: used },
       target: '≤ 5 % of the image\'s used size', met: e.ok && used ? yes(growth <= 0.05 * used) + ` (${((100 * growth) / used).toFixed(1)} %)` : '?',
