@@ -52,6 +52,23 @@ function compareKeys(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
+/** A root directory's metadata: uint mode (≤ 0o7777), uint uid, uint gid, sint mtime ns, xattrs (commit and disk objects). */
+export function encodeRootMeta(e: Encoder, m: RootMeta): Encoder {
+  e.uint(m.mode & 0o7777).uint(m.uid).uint(m.gid).sbig(m.mtimeNs);
+  encodeXattrs(e, sortXattrs(m.xattrs));
+  return e;
+}
+
+export function decodeRootMeta(d: Decoder): RootMeta {
+  const mode = d.uint();
+  if (mode > 0o7777) throw new DecodeError('mode out of range', d.pos);
+  const uid = d.uint();
+  const gid = d.uint();
+  const mtimeNs = d.sbig();
+  const xattrs = decodeXattrs(d);
+  return { mode, uid, gid, mtimeNs, xattrs };
+}
+
 export function encodeCommit(c: Commit): Buffer {
   const e = encodeHeader(new Encoder(), 'commit', COMMIT_VERSION);
   e.u8(ROOT_KIND_CODES[c.rootKind]).raw(oidToBytes(c.root));
@@ -66,13 +83,8 @@ export function encodeCommit(c: Commit): Buffer {
   const backing = c.source.backing ?? [];
   e.uint(backing.length);
   for (const b of backing) e.str(b);
-  if (c.rootMeta) {
-    const m = c.rootMeta;
-    e.u8(1).uint(m.mode & 0o7777).uint(m.uid).uint(m.gid).sbig(m.mtimeNs);
-    encodeXattrs(e, sortXattrs(m.xattrs));
-  } else {
-    e.u8(0);
-  }
+  if (c.rootMeta) encodeRootMeta(e.u8(1), c.rootMeta);
+  else e.u8(0);
   e.bytes(c.derivation ?? Buffer.alloc(0));
   return e.finish();
 }
@@ -110,13 +122,7 @@ export function decodeCommit(buf: Uint8Array): Commit {
   let rootMeta: RootMeta | undefined;
   const hasMeta = d.u8();
   if (hasMeta === 1) {
-    const mode = d.uint();
-    if (mode > 0o7777) throw new DecodeError('mode out of range', d.pos);
-    const uid = d.uint();
-    const gid = d.uint();
-    const mtimeNs = d.sbig();
-    const xattrs = decodeXattrs(d);
-    rootMeta = { mode, uid, gid, mtimeNs, xattrs };
+    rootMeta = decodeRootMeta(d);
   } else if (hasMeta !== 0) {
     throw new DecodeError('bad root metadata flag', d.pos - 1);
   }

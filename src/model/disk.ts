@@ -13,9 +13,9 @@
  * The view tree is what `ls`, `cat` and `checkout --path` see: the file system's root for a bare file system, or one
  * directory per file system (`p1`, `p2`, ...) for a partitioned disk.
  */
-import { Decoder, DecodeError, Encoder, decodeHeader, decodeXattrs, encodeHeader, encodeXattrs, sortXattrs } from './codec.js';
+import { Decoder, DecodeError, Encoder, decodeHeader, encodeHeader } from './codec.js';
 import { type Oid, OID_BYTES, bytesToOid, hashBytes, oidToBytes } from './oid.js';
-import type { RootMeta } from './commit.js';
+import { type RootMeta, decodeRootMeta, encodeRootMeta } from './commit.js';
 
 export const DISK_VERSION = 1;
 export const REGIONMAP_VERSION = 1;
@@ -117,10 +117,7 @@ export function encodeDisk(d: Disk): Buffer {
       const params = [...c.params].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
       e.uint(params.length);
       for (const [k, v] of params) e.str(k).str(v);
-      e.raw(oidToBytes(c.tree));
-      const m = c.rootMeta;
-      e.uint(m.mode & 0o7777).uint(m.uid).uint(m.gid).sbig(m.mtimeNs);
-      encodeXattrs(e, sortXattrs(m.xattrs));
+      encodeRootMeta(e.raw(oidToBytes(c.tree)), c.rootMeta);
       e.raw(oidToBytes(c.data)).raw(oidToBytes(c.map));
     }
   }
@@ -180,15 +177,10 @@ export function decodeDisk(buf: Uint8Array): Disk {
       const params: Array<[string, string]> = [];
       for (let j = 0; j < np; j++) params.push([d.str(), d.str()]);
       const tree = bytesToOid(d.raw(OID_BYTES));
-      const mode = d.uint();
-      if (mode > 0o7777) throw new DecodeError('mode out of range', d.pos);
-      const uid = d.uint();
-      const gid = d.uint();
-      const mtimeNs = d.sbig();
-      const xattrs = decodeXattrs(d);
+      const rootMeta = decodeRootMeta(d);
       const data = bytesToOid(d.raw(OID_BYTES));
       const map = bytesToOid(d.raw(OID_BYTES));
-      region.content = { kind: 'fs', fsType, params, tree, rootMeta: { mode, uid, gid, mtimeNs, xattrs }, data, map };
+      region.content = { kind: 'fs', fsType, params, tree, rootMeta, data, map };
     } else {
       throw new DecodeError(`unknown region kind ${kind}`, d.pos - 1);
     }

@@ -54,6 +54,25 @@ function mkfs(image: string, tree: string, sizeMiB: number, extra: string[] = []
   run('mke2fs', ['-q', '-F', '-t', 'ext4', '-d', tree, ...extra, image]);
 }
 
+/** A tree made by makeTree(seed) and a bare ext4 image `fs.img` of it, `sizeMiB` MiB. */
+function bareImage(dir: string, seed: string, sizeMiB: number): { image: string; tree: string } {
+  const tree = path.join(dir, 'tree');
+  makeTree(tree, seed);
+  const image = path.join(dir, 'fs.img');
+  mkfs(image, tree, sizeMiB);
+  return { image, tree };
+}
+
+/** A new sparse disk file partitioned by an sfdisk script, with a source tree made by makeTree(seed). */
+function partitioned(dir: string, name: string, sizeMiB: number, label: 'gpt' | 'dos', script: string, seed: string): { disk: string; tree: string } {
+  const tree = path.join(dir, 'tree');
+  makeTree(tree, seed);
+  const disk = path.join(dir, name);
+  run('truncate', ['-s', `${sizeMiB}M`, disk]);
+  run('sfdisk', ['-q', '--label', label, disk], script);
+  return { disk, tree };
+}
+
 /** An ext4 file system written into `disk` at byte `offset`, `sizeMiB` long. */
 function mkfsAt(disk: string, offset: number, sizeMiB: number, tree: string, label: string): void {
   run('mke2fs', ['-q', '-F', '-t', 'ext4', '-L', label, '-d', tree, '-E', `offset=${offset}`, disk, `${sizeMiB * 1024}`]);
@@ -128,10 +147,7 @@ test('disk: a bare ext4 image commits file by file and checks out bit-exact as r
 
 test('disk: the same files dedup between a directory commit and a disk commit', async (t) => {
   const dir = tmpDir(t);
-  const tree = path.join(dir, 'tree');
-  makeTree(tree, 'dedup');
-  const image = path.join(dir, 'fs.img');
-  mkfs(image, tree, 32);
+  const { image, tree } = bareImage(dir, 'dedup', 32);
   const { repo } = tmpRepo(t);
   const a = await commitAt(repo, tree, { branch: 'dir' });
   const b = await commitAt(repo, image, { branch: 'disk' });
@@ -143,11 +159,7 @@ test('disk: the same files dedup between a directory commit and a disk commit', 
 
 test('disk: a GPT disk with an ext4 partition, a raw partition and gaps; qcow2 sources with a backing chain', async (t) => {
   const dir = tmpDir(t);
-  const tree = path.join(dir, 'tree');
-  makeTree(tree, 'gpt');
-  const disk = path.join(dir, 'disk.raw');
-  run('truncate', ['-s', '64M', disk]);
-  run('sfdisk', ['-q', '--label', 'gpt', disk], 'start=2048, size=40960, type=0FC63DAF-8483-4772-8E79-3D69D8477DE4, name="root"\nstart=43008, size=20480, type=0657FD6D-A4AB-43C4-84E5-0933C84B4F4F, name="swap"\n');
+  const { disk, tree } = partitioned(dir, 'disk.raw', 64, 'gpt', 'start=2048, size=40960, type=0FC63DAF-8483-4772-8E79-3D69D8477DE4, name="root"\nstart=43008, size=20480, type=0657FD6D-A4AB-43C4-84E5-0933C84B4F4F, name="swap"\n', 'gpt');
   mkfsAt(disk, 2048 * 512, 20, tree, 'rootfs');
   // Something in the raw partition and in the gap before the first partition.
   const fd = fs.openSync(disk, 'r+');
@@ -185,11 +197,7 @@ test('disk: a GPT disk with an ext4 partition, a raw partition and gaps; qcow2 s
 
 test('disk: an MBR disk with a logical partition inside an extended one', async (t) => {
   const dir = tmpDir(t);
-  const tree = path.join(dir, 'tree');
-  makeTree(tree, 'mbr');
-  const disk = path.join(dir, 'mbr.img');
-  run('truncate', ['-s', '48M', disk]);
-  run('sfdisk', ['-q', '--label', 'dos', disk], 'start=2048, size=20480, type=83, bootable\nstart=22528, size=75776, type=5\nstart=24576, size=30720, type=83\n');
+  const { disk, tree } = partitioned(dir, 'mbr.img', 48, 'dos', 'start=2048, size=20480, type=83, bootable\nstart=22528, size=75776, type=5\nstart=24576, size=30720, type=83\n', 'mbr');
   mkfsAt(disk, 2048 * 512, 10, tree, 'boot');
   mkfsAt(disk, 24576 * 512, 15, tree, 'logical');
   const { repo } = tmpRepo(t);
@@ -290,10 +298,7 @@ test('disk: every damaged image of the e2fsprogs corpus commits (and checks out 
 
 test('disk: --path cannot be combined with a disk image destination', async (t) => {
   const dir = tmpDir(t);
-  const tree = path.join(dir, 'tree');
-  makeTree(tree, 'usage');
-  const image = path.join(dir, 'fs.img');
-  mkfs(image, tree, 16);
+  const { image, tree } = bareImage(dir, 'usage', 16);
   const { repo } = tmpRepo(t);
   await commitAt(repo, image, { branch: 'vm' });
   await t.throwsAsync(checkout(repo, { rev: 'vm', dest: path.join(dir, 'x.qcow2'), paths: ['etc'] }), { message: /--path/ });
@@ -368,4 +373,22 @@ test('disk rebuild: --layout-from keeps the partition table, boot code, other pa
   t.deepEqual(after.features, before.features);
   t.deepEqual(listing(repo, 'rebuilt:p1'), listing(repo, 'other'));
   t.is((await collect(cat(repo, 'rebuilt:p1/etc/hostname'))).toString(), 'changed\n');
+});
+
+test('disk rebuild: every kind of entry and attribute of the edge tree survives a rebuild (as root)', async (t) => {
+  if (process.getuid?.() !== 0) {
+    t.log('not root: owners, devices and trusted xattrs cannot be checked out; skipped');
+    t.pass();
+    return;
+  }
+  const dir = tmpDir(t);
+  const edge = path.join(dir, 'edge');
+  run('bash', [path.resolve(path.dirname(new URL(import.meta.url).pathname), '../fixtures/mkedge.sh'), edge]);
+  const { repo } = tmpRepo(t);
+  await commitAt(repo, edge, { branch: 'edge' });
+  const image = path.join(dir, 'edge.raw');
+  await checkout(repo, { rev: 'edge', dest: image, build: { size: 256 * MiB, partition: 'none' } });
+  run('e2fsck', ['-fn', image]);
+  await commitAt(repo, image, { branch: 'rebuilt' });
+  t.deepEqual(listing(repo, 'rebuilt'), listing(repo, 'edge'));
 });
