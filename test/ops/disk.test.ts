@@ -285,6 +285,7 @@ test('disk: every damaged image of the e2fsprogs corpus commits (and checks out 
       await checkout(repo, { rev: r.commit, dest: d });
       counts.ok++;
     } catch (e) {
+      if (Date.now() - start > 10_000) bad.push(`${name}: failing took ${Date.now() - start} ms`);
       if (e instanceof CorruptInputError) counts.corrupt++;
       else if (e instanceof UnsupportedInputError) counts.unsupported++;
       else bad.push(`${name}: ${(e as Error).stack ?? String(e)}`);
