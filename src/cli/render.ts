@@ -3,6 +3,7 @@ import type { CommitResult } from '../ops/commit.js';
 import type { LogEntry } from '../ops/log.js';
 import type { LsEntry } from '../ops/ls.js';
 import type { DiskInfo } from '../ops/disk-info.js';
+import type { DiffEntry, PackageDiff } from '../ops/diff.js';
 import type { ShowResult } from '../ops/show.js';
 import type { FsckResult } from '../ops/fsck.js';
 import type { RefInfo } from '../ops/branch.js';
@@ -121,4 +122,69 @@ export function renderWarnings(warnings: Array<{ path: string; message: string }
     groups.set(kind, list);
   }
   return [...groups].map(([kind, paths]) => `${kind}: ${paths.length} entr${paths.length === 1 ? 'y' : 'ies'} (${paths.slice(0, 3).join(', ')}${paths.length > 3 ? ', …' : ''})`);
+}
+
+function diffPath(p: string): string {
+  return p === '' ? '/' : p;
+}
+
+/** What changed in an M (or R) entry, e.g. `mode 0644 -> 0600, owner 0:0 -> 1000:1000, xattrs user.a`. */
+function diffDetails(e: DiffEntry): string {
+  const o = e.old!;
+  const n = e.new!;
+  return (e.changes ?? []).map((c) => {
+    switch (c) {
+      case 'mode': return `mode ${o.mode} -> ${n.mode}`;
+      case 'owner': return `owner ${o.uid}:${o.gid} -> ${n.uid}:${n.gid}`;
+      case 'xattrs': return `xattrs ${(e.xattrs ?? []).join(' ')}`;
+      case 'target': return `target ${o.linkTarget ?? ''} -> ${n.linkTarget ?? ''}`;
+      case 'content': return o.size !== n.size ? `content ${o.size} -> ${n.size} bytes` : 'content';
+      default: return c;
+    }
+  }).join(', ');
+}
+
+/** `git diff --name-status`-like lines, with changed attributes in brackets; patches after their line. */
+export function renderDiff(entries: DiffEntry[], patches?: Record<string, string>): string {
+  const lines: string[] = [];
+  for (const e of entries) {
+    let line: string;
+    if (e.status === 'R') line = `R\t${e.from} -> ${e.path}`;
+    else if (e.status === 'T') line = `T\t${diffPath(e.path)}\t[${e.old!.type} -> ${e.new!.type}]`;
+    else line = `${e.status}\t${diffPath(e.path)}`;
+    if ((e.status === 'M' || e.status === 'R') && e.changes?.length) line += `\t[${diffDetails(e)}]`;
+    lines.push(line);
+    const p = patches?.[e.path];
+    if (p) lines.push(p.replace(/\n$/, ''));
+  }
+  return lines.join('\n');
+}
+
+/** `--stat`: one line per entry with sizes, then a summary. */
+export function renderDiffStat(entries: DiffEntry[]): string {
+  if (entries.length === 0) return '';
+  const w = Math.min(60, Math.max(...entries.map((e) => diffPath(e.status === 'R' ? `${e.from} -> ${e.path}` : e.path).length)));
+  let added = 0;
+  let removed = 0;
+  const lines = entries.map((e) => {
+    const before = e.old?.type === 'file' ? e.old.size : 0;
+    const after = e.new?.type === 'file' ? e.new.size : 0;
+    const delta = after - before;
+    if (delta > 0) added += delta; else removed -= delta;
+    const name = diffPath(e.status === 'R' ? `${e.from} -> ${e.path}` : e.path).padEnd(w);
+    const sizes = e.status === 'A' ? `${after}` : e.status === 'D' ? `${before} -> 0` : `${before} -> ${after}`;
+    return ` ${e.status} ${name} | ${sizes}${delta ? ` (${delta > 0 ? '+' : ''}${delta})` : ''}`;
+  });
+  const count = (s: string) => entries.filter((e) => e.status === s).length;
+  lines.push(` ${entries.length} entries changed (${count('A')} added, ${count('D')} deleted, ${count('M')} modified, ${count('T')} type changes, ${count('R')} renamed); +${formatBytes(added)} -${formatBytes(removed)}`);
+  return lines.join('\n');
+}
+
+export function renderPackageDiff(p: PackageDiff): string {
+  const w = Math.max(0, ...p.changes.map((c) => c.name.length));
+  return p.changes.map((c) => {
+    const arch = c.arch ? ` (${c.arch})` : '';
+    const what = c.change === 'added' ? c.to : c.change === 'removed' ? c.from : `${c.from} -> ${c.to}`;
+    return `${c.change.padEnd(10)} ${c.name.padEnd(w)} ${what}${arch}`;
+  }).join('\n');
 }

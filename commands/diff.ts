@@ -1,0 +1,91 @@
+import { Args, Flags } from '@oclif/core';
+import { diff, diffPackages, patchFor, parseSize, UsageError, type DiffEntry, type DiffResult, type PackageDiff } from '../src/index.js';
+import { EXIT, EXIT_STATUS_HELP } from '../src/cli/exit-codes.js';
+import { RepoCommand } from '../src/cli/repo-command.js';
+import { renderDiff, renderDiffStat, renderPackageDiff } from '../src/cli/render.js';
+
+export default class Diff extends RepoCommand {
+  static override summary = 'show what changed between two images';
+  static override description = `A and B are revisions (a branch, a tag, an id, HEAD~3, a disk commit) or REV:path for a directory inside an image (e.g. a disk partition: vm/web:p1). With only A, A is compared with its first parent. Paths after -- limit the diff to those image paths.
+
+Works on manifests: subtrees with the same id on both sides are skipped unread; file content is read only for -p and --packages. Output, one line per entry, like 'git diff --name-status':
+  A added, D deleted, M modified, T type changed, R renamed (same content, found by blob id)
+with the attributes that changed in brackets (content, mode, owner, xattrs, mtime, target, rdev, holes, hardlink). --ignore-mtime leaves out entries whose only change is their mtime. --stat shows sizes, -p adds text patches (binary files and files over --max-patch-size are named, not shown), --packages compares the images' package databases (dpkg, apk) by Debian version order.
+
+--exit-code: exit 1 when there are differences, 0 when there are none (as git diff --exit-code).
+
+${EXIT_STATUS_HELP}`;
+  static override examples = [
+    '<%= config.bin %> diff debian/12/base debian/12/base2',
+    '<%= config.bin %> diff HEAD~1 HEAD -- etc',
+    '<%= config.bin %> diff base web --stat --ignore-mtime',
+    '<%= config.bin %> diff base base2 -p -- etc/ssh/sshd_config',
+    '<%= config.bin %> diff --packages base web --json',
+    '<%= config.bin %> diff vm/web:p1 debian/12/base --exit-code',
+  ];
+  static override strict = false;
+  static override args = {
+    a: Args.string({ required: true, description: 'first revision (REV or REV:path)' }),
+    b: Args.string({ description: 'second revision (default: A, compared with A~1)' }),
+  };
+  static override flags = {
+    stat: Flags.boolean({ summary: 'per-entry sizes and a summary line' }),
+    patch: Flags.boolean({ char: 'p', summary: 'text patches of changed files' }),
+    packages: Flags.boolean({ summary: 'package-level diff from the images\' package databases' }),
+    'ignore-mtime': Flags.boolean({ summary: 'ignore mtime-only changes' }),
+    'no-renames': Flags.boolean({ summary: 'report renames as a deletion and an addition' }),
+    'exit-code': Flags.boolean({ summary: 'exit 1 if the images differ, 0 if not' }),
+    'max-patch-size': Flags.string({ summary: 'largest file -p shows a patch for', default: '1M' }),
+  };
+
+  async run(): Promise<DiffResult | PackageDiff | (DiffResult & { patches: Record<string, string> })> {
+    const { args, flags, argv } = await this.parse(Diff);
+    const dd = this.argv.indexOf('--');
+    const paths = dd >= 0 ? this.argv.slice(dd + 1) : [];
+    const positional = (argv as string[]).filter((a) => !paths.includes(a) || dd < 0);
+    if (positional.length > 2) throw new UsageError(`too many revisions: ${positional.slice(2).join(' ')} (put image paths after --)`);
+    let a = args.a;
+    let b = args.b;
+    if (b === undefined) {
+      b = a;
+      a = `${a.split(':')[0]}~1${a.includes(':') ? a.slice(a.indexOf(':')) : ''}`;
+    }
+    const result = await this.withRepo('read', flags.repo, async (repo) => {
+      if (flags.packages) return { kind: 'packages' as const, value: await diffPackages(repo, a, b!) };
+      const d = diff(repo, { a, b: b!, paths, ignoreMtime: flags['ignore-mtime'], renames: !flags['no-renames'] });
+      const patches: Record<string, string> = {};
+      if (flags.patch) {
+        const maxBytes = parseSize(flags['max-patch-size']);
+        for (const e of d.entries) {
+          const p = await patchFor(repo, e, { maxBytes });
+          if (p) patches[e.path] = p;
+        }
+      }
+      return { kind: 'diff' as const, value: d, patches };
+    });
+    let differs: boolean;
+    if (result.kind === 'packages') {
+      const p = result.value;
+      for (const inv of [p.a, p.b]) for (const pr of inv?.problems ?? []) this.warn(`${pr.file}:${pr.line}: ${pr.message}`);
+      if (!p.a || !p.b) this.warn(`no package database (var/lib/dpkg/status, lib/apk/db/installed) in ${!p.a ? a : b}`);
+      if (!this.jsonEnabled() && p.changes.length) this.log(renderPackageDiff(p));
+      differs = p.changes.length > 0;
+      this.finish(flags['exit-code'], differs);
+      return p;
+    }
+    const { value: d, patches } = result;
+    differs = d.entries.length > 0;
+    if (!this.jsonEnabled()) {
+      if (flags.stat) this.log(renderDiffStat(d.entries));
+      else if (d.entries.length) this.log(renderDiff(d.entries, flags.patch ? patches : undefined));
+    }
+    this.finish(flags['exit-code'], differs);
+    return flags.patch ? { ...d, patches } : d;
+  }
+
+  private finish(exitCode: boolean, differs: boolean): void {
+    if (exitCode && differs) process.exitCode = EXIT.FAILURE;
+  }
+}
+
+export type { DiffEntry };

@@ -1,0 +1,287 @@
+/**
+ * The diff op: what changed between two images, from their manifests. Trees are compared entry by entry, and a
+ * subtree whose id is the same on both sides is skipped without being read (content addressing makes "same id"
+ * mean "same everything below"). Content is read only for `-p` patches and for package databases.
+ */
+import { createTwoFilesPatch } from 'diff';
+import { UsageError } from '../errors.js';
+import type { Oid } from '../model/oid.js';
+import { type TreeEntry, compareNames } from '../model/tree.js';
+import type { ObjectReader } from '../store/object-store.js';
+import type { Repository } from '../store/repository.js';
+import { readTree } from '../store/typed.js';
+import { compareDebVersions } from '../packages/debversion.js';
+import { PACKAGE_DATABASES, type Inventory, type PackageChange, diffInventories, parseInventory } from '../packages/inventory.js';
+import { splitPath } from './build-tree.js';
+import { filePieces } from './checkout.js';
+import { type ResolvedEntry, normalizeImagePath, resolveSpec } from './resolve.js';
+
+export type DiffStatus = 'A' | 'D' | 'M' | 'T' | 'R';
+
+/** What differs in an entry present on both sides. */
+export type DiffField = 'content' | 'mode' | 'owner' | 'xattrs' | 'mtime' | 'target' | 'rdev' | 'holes' | 'hardlink';
+
+export interface DiffSide {
+  type: string;
+  mode: string;
+  uid: number;
+  gid: number;
+  size: number;
+  mtimeNs: string;
+  oid?: string;
+  linkTarget?: string;
+}
+
+export interface DiffEntry {
+  status: DiffStatus;
+  path: string;
+  /** Renames: where it was. */
+  from?: string;
+  /** For M: the fields that differ ('content' when the bytes differ). */
+  changes?: DiffField[];
+  old?: DiffSide;
+  new?: DiffSide;
+  /** For xattrs changes: names added, removed or changed. */
+  xattrs?: string[];
+}
+
+export interface DiffOptions {
+  /** `REV[:path]` of each side. */
+  a: string;
+  b: string;
+  /** Only entries at or below these image paths. */
+  paths?: string[];
+  ignoreMtime?: boolean;
+  /** Detect renames by blob id (default true). */
+  renames?: boolean;
+}
+
+export interface DiffResult {
+  a: { rev: string; commit: Oid };
+  b: { rev: string; commit: Oid };
+  entries: DiffEntry[];
+}
+
+function side(e: TreeEntry): DiffSide {
+  return {
+    type: e.type, mode: e.mode.toString(8).padStart(4, '0'), uid: e.uid, gid: e.gid, size: e.size, mtimeNs: e.mtimeNs.toString(),
+    ...(e.oid && e.type !== 'dir' ? { oid: e.oid } : {}), ...(e.linkTarget ? { linkTarget: e.linkTarget.toString('utf8') } : {}),
+  };
+}
+
+function join(a: Buffer, b: Buffer): Buffer {
+  return a.length ? Buffer.concat([a, Buffer.from('/'), b]) : b;
+}
+
+function show(p: Buffer): string {
+  return p.toString('utf8');
+}
+
+function xattrChanges(a: TreeEntry, b: TreeEntry): string[] {
+  const m = new Map(a.xattrs.map((x) => [x.name, Buffer.from(x.value)]));
+  const out: string[] = [];
+  for (const x of b.xattrs) {
+    const v = m.get(x.name);
+    if (!v || !v.equals(Buffer.from(x.value))) out.push(x.name);
+    m.delete(x.name);
+  }
+  out.push(...m.keys());
+  return out.sort();
+}
+
+function holesKey(e: TreeEntry): string {
+  return (e.holes ?? []).map((h) => `${h.offset}+${h.length}`).join(',');
+}
+
+/** Fields that differ between two entries of the same type. */
+function changedFields(a: TreeEntry, b: TreeEntry, ignoreMtime: boolean): { fields: DiffField[]; xattrs: string[] } {
+  const fields: DiffField[] = [];
+  if (a.type !== 'dir' && (a.oid ?? '') !== (b.oid ?? '')) fields.push('content');
+  if (a.mode !== b.mode) fields.push('mode');
+  if (a.uid !== b.uid || a.gid !== b.gid) fields.push('owner');
+  const xattrs = xattrChanges(a, b);
+  if (xattrs.length) fields.push('xattrs');
+  if (!ignoreMtime && a.mtimeNs !== b.mtimeNs) fields.push('mtime');
+  if (!(a.linkTarget ?? Buffer.alloc(0)).equals(b.linkTarget ?? Buffer.alloc(0))) fields.push('target');
+  if ((a.rdev?.major ?? 0) !== (b.rdev?.major ?? 0) || (a.rdev?.minor ?? 0) !== (b.rdev?.minor ?? 0)) fields.push('rdev');
+  if (a.type === 'file' && a.oid === b.oid && holesKey(a) !== holesKey(b)) fields.push('holes');
+  if (!(a.hardlink ?? Buffer.alloc(0)).equals(b.hardlink ?? Buffer.alloc(0))) fields.push('hardlink');
+  return { fields, xattrs };
+}
+
+/** True when `p` is at or below one of `limits` (or when there are none), or is a parent of one (so the walk goes on). */
+function inScope(p: Buffer, limits: Buffer[]): 'in' | 'above' | 'out' {
+  if (limits.length === 0) return 'in';
+  for (const l of limits) {
+    if (l.length === 0) return 'in';
+    if (p.length >= l.length && p.subarray(0, l.length).equals(l) && (p.length === l.length || p[l.length] === 0x2f)) return 'in';
+    if (l.length > p.length && (p.length === 0 || (l.subarray(0, p.length).equals(p) && l[p.length] === 0x2f))) return 'above';
+  }
+  return 'out';
+}
+
+/**
+ * Compares two images (`REV` or `REV:path` each). Locking: none. Throws RevisionNotFoundError, PathNotFoundError.
+ *
+ * @example
+ * const d = diff(repo, { a: 'debian/12/base', b: 'debian/12/base2' });
+ * for (const e of d.entries) console.log(e.status, e.path);
+ */
+export function diff(repo: Repository, options: DiffOptions): DiffResult {
+  const ra = resolveSpec(repo, options.a);
+  const rb = resolveSpec(repo, options.b);
+  const limits = (options.paths ?? []).map((p) => normalizeImagePath(p));
+  const objects = repo.store;
+  const ignoreMtime = options.ignoreMtime ?? false;
+  const out: DiffEntry[] = [];
+
+  const added = (p: Buffer, e: TreeEntry) => {
+    const scope = inScope(p, limits);
+    if (scope === 'in') out.push({ status: 'A', path: show(p), new: side(e) });
+    if (e.type === 'dir' && e.oid && scope !== 'out') for (const c of readTree(objects, e.oid).entries) added(join(p, c.name), c);
+  };
+  const deleted = (p: Buffer, e: TreeEntry) => {
+    const scope = inScope(p, limits);
+    if (scope === 'in') out.push({ status: 'D', path: show(p), old: side(e) });
+    if (e.type === 'dir' && e.oid && scope !== 'out') for (const c of readTree(objects, e.oid).entries) deleted(join(p, c.name), c);
+  };
+  const both = (p: Buffer, a: TreeEntry, b: TreeEntry) => {
+    const scope = inScope(p, limits);
+    if (scope === 'out') return;
+    if (a.type !== b.type) {
+      if (scope === 'in') out.push({ status: 'T', path: show(p), old: side(a), new: side(b) });
+      // The children of a directory that became something else (or the reverse) are gone (or new).
+      if (a.type === 'dir' && a.oid) for (const c of readTree(objects, a.oid).entries) deleted(join(p, c.name), c);
+      if (b.type === 'dir' && b.oid) for (const c of readTree(objects, b.oid).entries) added(join(p, c.name), c);
+      return;
+    }
+    if (scope === 'in') {
+      const { fields, xattrs } = changedFields(a, b, ignoreMtime);
+      if (fields.length) out.push({ status: 'M', path: show(p), changes: fields, old: side(a), new: side(b), ...(xattrs.length ? { xattrs } : {}) });
+    }
+    if (a.type === 'dir' && a.oid && b.oid && a.oid !== b.oid) dirs(p, a.oid, b.oid);
+  };
+  const dirs = (p: Buffer, ta: Oid, tb: Oid) => {
+    const ea = readTree(objects, ta).entries;
+    const eb = readTree(objects, tb).entries;
+    let i = 0;
+    let j = 0;
+    while (i < ea.length || j < eb.length) {
+      const c = i >= ea.length ? 1 : j >= eb.length ? -1 : compareNames(ea[i]!.name, eb[j]!.name);
+      if (c < 0) { deleted(join(p, ea[i]!.name), ea[i]!); i++; }
+      else if (c > 0) { added(join(p, eb[j]!.name), eb[j]!); j++; }
+      else { both(join(p, ea[i]!.name), ea[i]!, eb[j]!); i++; j++; }
+    }
+  };
+  both(Buffer.alloc(0), ra.entry, rb.entry);
+  const entries = options.renames === false ? out : detectRenames(out);
+  return { a: { rev: options.a, commit: ra.commitOid }, b: { rev: options.b, commit: rb.commitOid }, entries: entries.sort((x, y) => (x.path < y.path ? -1 : x.path > y.path ? 1 : 0)) };
+}
+
+/** Pairs a deleted and an added regular file with the same blob id (and size > 0) into a rename, first come first paired. */
+function detectRenames(entries: DiffEntry[]): DiffEntry[] {
+  const deleted = new Map<string, DiffEntry[]>();
+  for (const e of entries) {
+    if (e.status === 'D' && e.old?.type === 'file' && e.old.oid && e.old.size > 0) {
+      const l = deleted.get(e.old.oid) ?? [];
+      l.push(e);
+      deleted.set(e.old.oid, l);
+    }
+  }
+  if (deleted.size === 0) return entries;
+  const paired = new Set<DiffEntry>();
+  const out: DiffEntry[] = [];
+  for (const e of entries) {
+    if (e.status !== 'A' || e.new?.type !== 'file' || !e.new.oid) continue;
+    const d = deleted.get(e.new.oid)?.shift();
+    if (!d) continue;
+    paired.add(d).add(e);
+    const r: DiffEntry = { status: 'R', path: e.path, from: d.path, old: d.old!, new: e.new };
+    const ta = { ...d.old!, linkTarget: undefined };
+    const tb = { ...e.new, linkTarget: undefined };
+    const changes: DiffField[] = [];
+    if (ta.mode !== tb.mode) changes.push('mode');
+    if (ta.uid !== tb.uid || ta.gid !== tb.gid) changes.push('owner');
+    if (ta.mtimeNs !== tb.mtimeNs) changes.push('mtime');
+    if (changes.length) r.changes = changes;
+    out.push(r);
+  }
+  return [...entries.filter((e) => !paired.has(e)), ...out];
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Patches
+
+export interface PatchOptions {
+  /** Files larger than this (either side) get a one-line note instead of a patch. */
+  maxBytes?: number;
+  context?: number;
+}
+
+async function readAll(objects: ObjectReader, oid: string, size: number): Promise<Buffer> {
+  const e = { name: Buffer.alloc(0), type: 'file', mode: 0, uid: 0, gid: 0, mtimeNs: 0n, size, xattrs: [], oid } as TreeEntry;
+  const out = Buffer.alloc(size);
+  for await (const p of filePieces(objects, e)) out.set(p.data, p.offset);
+  return out;
+}
+
+/** git's test: a NUL byte in the first 8000 bytes makes a file binary. */
+export function isBinary(b: Buffer): boolean {
+  return b.subarray(0, 8000).includes(0);
+}
+
+/** A unified patch for one M/A/D/R entry of regular files (or a line saying why not). */
+export async function patchFor(repo: Repository, e: DiffEntry, options: PatchOptions = {}): Promise<string | undefined> {
+  const maxBytes = options.maxBytes ?? 1 << 20;
+  const old = e.old?.type === 'file' ? e.old : undefined;
+  const neu = e.new?.type === 'file' ? e.new : undefined;
+  if (!old && !neu) return undefined;
+  if (e.status === 'M' && !e.changes?.includes('content')) return undefined;
+  if (e.status === 'R' && old?.oid === neu?.oid) return undefined;
+  const aName = `a/${e.from ?? e.path}`;
+  const bName = `b/${e.path}`;
+  if ((old?.size ?? 0) > maxBytes || (neu?.size ?? 0) > maxBytes) {
+    return `diff ${aName} ${bName}: larger than ${maxBytes} bytes (${old?.size ?? 0} -> ${neu?.size ?? 0}); no patch (--max-patch-size)\n`;
+  }
+  const a = old?.oid ? await readAll(repo.store, old.oid, old.size) : Buffer.alloc(0);
+  const b = neu?.oid ? await readAll(repo.store, neu.oid, neu.size) : Buffer.alloc(0);
+  if (isBinary(a) || isBinary(b)) return `Binary files ${old ? aName : '/dev/null'} and ${neu ? bName : '/dev/null'} differ\n`;
+  return createTwoFilesPatch(old ? aName : '/dev/null', neu ? bName : '/dev/null', a.toString('utf8'), b.toString('utf8'), '', '', { context: options.context ?? 3 });
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Packages
+
+/** The package inventory of an image directory (`REV[:path]`), from the first package database found in it. */
+export async function inventoryOf(repo: Repository, spec: string): Promise<Inventory | undefined> {
+  const root = resolveSpec(repo, spec);
+  return inventoryAt(repo, root);
+}
+
+export async function inventoryAt(repo: Repository, root: ResolvedEntry): Promise<Inventory | undefined> {
+  for (const db of PACKAGE_DATABASES) {
+    let e: TreeEntry | undefined = root.entry;
+    for (const part of splitPath(Buffer.from(db.path))) {
+      if (!e || e.type !== 'dir' || !e.oid) { e = undefined; break; }
+      e = readTree(repo.store, e.oid).entries.find((x) => x.name.equals(part));
+    }
+    if (!e || e.type !== 'file' || !e.oid) continue;
+    if (e.size > 256 << 20) throw new UsageError(`${db.path} in ${root.path.length ? `${show(root.path)} of ` : ''}the image is ${e.size} bytes: too large for a package database`);
+    const text = (await readAll(repo.store, e.oid, e.size)).toString('utf8');
+    return parseInventory(db.format, text, db.path);
+  }
+  return undefined;
+}
+
+export interface PackageDiff {
+  a?: Inventory;
+  b?: Inventory;
+  changes: PackageChange[];
+}
+
+/** Package-level diff of two images (Debian version order for deb and apk alike: close to apk's for common versions). */
+export async function diffPackages(repo: Repository, a: string, b: string): Promise<PackageDiff> {
+  const ia = await inventoryOf(repo, a);
+  const ib = await inventoryOf(repo, b);
+  return { ...(ia ? { a: ia } : {}), ...(ib ? { b: ib } : {}), changes: diffInventories(ia?.packages ?? [], ib?.packages ?? [], compareDebVersions) };
+}

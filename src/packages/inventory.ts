@@ -1,0 +1,146 @@
+/**
+ * Package inventories read from an image's own package database: Debian's `var/lib/dpkg/status` (deb822 stanzas)
+ * and Alpine's `lib/apk/db/installed` (one `X:value` line per field). Malformed records are skipped and reported as
+ * problems with their line number; they never stop the rest of the inventory.
+ */
+import { parseDebVersion } from './debversion.js';
+
+export type PackageFormat = 'deb' | 'apk';
+
+export interface Package {
+  name: string;
+  version: string;
+  arch?: string;
+  /** deb: the Source field's package name (without version), when it differs from the name. */
+  source?: string;
+}
+
+export interface InventoryProblem {
+  /** Path of the database inside the image. */
+  file: string;
+  /** 1-based line where the record starts. */
+  line: number;
+  message: string;
+}
+
+export interface Inventory {
+  format: PackageFormat;
+  /** Database path inside the image. */
+  file: string;
+  /** Sorted by name, then arch. */
+  packages: Package[];
+  problems: InventoryProblem[];
+}
+
+/** Where each format keeps its database, relative to the image root. */
+export const PACKAGE_DATABASES: Array<{ format: PackageFormat; path: string }> = [
+  { format: 'deb', path: 'var/lib/dpkg/status' },
+  { format: 'apk', path: 'lib/apk/db/installed' },
+];
+
+function sortPackages(ps: Package[]): Package[] {
+  return ps.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : (a.arch ?? '') < (b.arch ?? '') ? -1 : (a.arch ?? '') > (b.arch ?? '') ? 1 : 0));
+}
+
+/** Parses a dpkg status file; only packages whose Status says "installed" are listed. */
+export function parseDpkgStatus(text: string, file = 'var/lib/dpkg/status'): Inventory {
+  const packages: Package[] = [];
+  const problems: InventoryProblem[] = [];
+  const record = (f: Map<string, string>, line: number) => {
+    const name = f.get('package');
+    const status = f.get('status');
+    const version = f.get('version');
+    if (!name) { problems.push({ file, line, message: 'record without a Package field' }); return; }
+    if (!status) { problems.push({ file, line, message: `package '${name}' has no Status field` }); return; }
+    const words = status.split(/\s+/);
+    if (words.length !== 3) { problems.push({ file, line, message: `package '${name}' has a malformed Status '${status}'` }); return; }
+    if (words[2] !== 'installed') return; // config-files, not-installed, half-installed...
+    if (!version) { problems.push({ file, line, message: `installed package '${name}' has no Version field` }); return; }
+    const parsed = parseDebVersion(version);
+    if (typeof parsed === 'string') problems.push({ file, line, message: `package '${name}' version '${version}': ${parsed}` });
+    const arch = f.get('architecture');
+    const src = f.get('source')?.split(/\s+/)[0];
+    packages.push({ name, version, ...(arch ? { arch } : {}), ...(src && src !== name ? { source: src } : {}) });
+  };
+  const lines = text.split('\n');
+  let fields = new Map<string, string>();
+  let start = 0;
+  let last: string | undefined;
+  for (let i = 0; i <= lines.length; i++) {
+    const line = i < lines.length ? lines[i]!.replace(/\r$/, '') : '';
+    if (line.trim() === '') {
+      if (fields.size) record(fields, start + 1);
+      fields = new Map();
+      last = undefined;
+      start = i + 1;
+      continue;
+    }
+    if (line.startsWith(' ') || line.startsWith('\t')) {
+      if (!last) { problems.push({ file, line: i + 1, message: 'continuation line outside a field' }); continue; }
+      fields.set(last, `${fields.get(last)}\n${line.trim()}`);
+      continue;
+    }
+    const colon = line.indexOf(':');
+    if (colon <= 0) { problems.push({ file, line: i + 1, message: `line is not a 'Field: value' pair` }); last = undefined; continue; }
+    last = line.slice(0, colon).toLowerCase();
+    fields.set(last, line.slice(colon + 1).trim());
+  }
+  return { format: 'deb', file, packages: sortPackages(packages), problems };
+}
+
+/** Parses Alpine's installed database (`P:` name, `V:` version, `A:` arch, records separated by blank lines). */
+export function parseApkInstalled(text: string, file = 'lib/apk/db/installed'): Inventory {
+  const packages: Package[] = [];
+  const problems: InventoryProblem[] = [];
+  const lines = text.split('\n');
+  let rec: Record<string, string> = {};
+  let start = 0;
+  for (let i = 0; i <= lines.length; i++) {
+    const line = i < lines.length ? lines[i]!.replace(/\r$/, '') : '';
+    if (line === '') {
+      if (Object.keys(rec).length) {
+        if (!rec.P) problems.push({ file, line: start + 1, message: 'record without a P: (package name) line' });
+        else if (!rec.V) problems.push({ file, line: start + 1, message: `package '${rec.P}' has no V: (version) line` });
+        else packages.push({ name: rec.P, version: rec.V, ...(rec.A ? { arch: rec.A } : {}), ...(rec.o && rec.o !== rec.P ? { source: rec.o } : {}) });
+      }
+      rec = {};
+      start = i + 1;
+      continue;
+    }
+    if (line.length < 2 || line[1] !== ':') { problems.push({ file, line: i + 1, message: `line is not an 'X:value' pair` }); continue; }
+    const k = line[0]!;
+    if (!(k in rec)) rec[k] = line.slice(2);
+  }
+  return { format: 'apk', file, packages: sortPackages(packages), problems };
+}
+
+export function parseInventory(format: PackageFormat, text: string, file: string): Inventory {
+  return format === 'deb' ? parseDpkgStatus(text, file) : parseApkInstalled(text, file);
+}
+
+export interface PackageChange {
+  name: string;
+  arch?: string;
+  change: 'added' | 'removed' | 'upgraded' | 'downgraded' | 'changed';
+  from?: string;
+  to?: string;
+}
+
+/** Package-level difference of two inventories (by name and arch), versions ordered by `compare`. */
+export function diffInventories(a: Package[], b: Package[], compare: (x: string, y: string) => number): PackageChange[] {
+  const key = (p: Package) => `${p.name}\0${p.arch ?? ''}`;
+  const before = new Map(a.map((p) => [key(p), p]));
+  const after = new Map(b.map((p) => [key(p), p]));
+  const out: PackageChange[] = [];
+  for (const [k, p] of before) {
+    const q = after.get(k);
+    const arch = p.arch ? { arch: p.arch } : {};
+    if (!q) out.push({ name: p.name, ...arch, change: 'removed', from: p.version });
+    else if (q.version !== p.version) {
+      const c = compare(q.version, p.version);
+      out.push({ name: p.name, ...arch, change: c > 0 ? 'upgraded' : c < 0 ? 'downgraded' : 'changed', from: p.version, to: q.version });
+    }
+  }
+  for (const [k, q] of after) if (!before.has(k)) out.push({ name: q.name, ...(q.arch ? { arch: q.arch } : {}), change: 'added', to: q.version });
+  return out.sort((x, y) => (x.name < y.name ? -1 : x.name > y.name ? 1 : 0));
+}
