@@ -22,3 +22,5 @@ export { parseSize, type BuildDiskOptions, type PartitionScheme } from './ops/bu
 export { diff, diffPackages, inventoryOf, patchFor, isBinary, type DiffEntry, type DiffResult, type DiffOptions, type DiffField, type PackageDiff } from './ops/diff.js';
 export { compareDebVersions, parseDebVersion, parseConstraint, type DebVersion, type VersionConstraint } from './packages/debversion.js';
 export { parseDpkgStatus, parseApkInstalled, diffInventories, type Inventory, type Package, type PackageChange } from './packages/inventory.js';
+export { find, globRegExp, scopeCommits, type FindHit, type FindOptions, type FindScope } from './ops/find.js';
+export { rebuildIndex, checkIndex, type IndexRebuildResult } from './ops/index-rebuild.js';

@@ -10,6 +10,7 @@ import type { Repository } from '../store/repository.js';
 import type { ProgressEvent } from './commit.js';
 import { type ReachProblem, rootCommits, walkReachable } from './reachable.js';
 import { listRefs } from '../store/refs.js';
+import { checkIndex } from './index-rebuild.js';
 import { isOid } from '../model/oid.js';
 
 export interface FsckOptions {
@@ -110,6 +111,7 @@ export function fsck(repo: Repository, options: FsckOptions = {}): FsckResult {
       if (!isOid(oid)) problems.push({ kind: 'ref', oid: ref, problem: `malformed value '${oid}'` });
       else if (!store.hasObject('commit', oid)) problems.push({ kind: 'ref', oid: ref, problem: `points at missing commit ${oid}` });
     }
+    problems.push(...checkIndex(repo));
     const reach = walkReachable(repo, rootCommits(repo));
     const seen = new Set(problems.map((p) => `${p.kind}:${p.oid}:${p.problem}`));
     for (const p of reach.problems) if (!seen.has(`${p.kind}:${p.oid}:${p.problem}`)) problems.push(p);

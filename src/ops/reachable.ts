@@ -7,7 +7,7 @@ import { readBlobRecord, readCommit, readDisk, readTree } from '../store/typed.j
 import { HEAD } from '../model/ref.js';
 
 export interface ReachProblem {
-  kind: ObjectKind | 'ref' | 'pack';
+  kind: ObjectKind | 'ref' | 'pack' | 'index';
   oid: string;
   problem: string;
 }

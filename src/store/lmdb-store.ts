@@ -6,6 +6,7 @@
 import { open, type Database, type RootDatabase } from 'lmdb';
 import { ObjectNotFoundError, RepositoryCorruptError } from '../errors.js';
 import type { Oid } from '../model/oid.js';
+import { type DerivedEntry, derivedEntries } from './content-index.js';
 import {
   type ObjectKind, type ObjectStore, KIND_BY_CODE, OBJECT_KINDS, decodeStored, encodeStored, objectKey, DEFAULT_ZSTD_LEVEL,
 } from './object-store.js';
@@ -106,7 +107,13 @@ export class LmdbStore implements ObjectStore {
   readonly meta: Database<any, string>;
   readonly statCache: Database<Buffer, Buffer>;
   readonly sessions: Database<any, string>;
+  /** The content index (see content-index.ts): child → parent links, and root → commit. */
+  readonly ixParent: Database<Buffer, Buffer>;
+  readonly ixRoot: Database<Buffer, Buffer>;
   private pending = new Map<string, [Buffer, Buffer]>();
+  /** Content-index entries of queued (and, in bulk-import mode, of deferred) meta objects, by object key. */
+  private pendingDerived = new Map<string, DerivedEntry[]>();
+  private deferredDerived: DerivedEntry[] = [];
   private pendingBytes = 0;
   readonly zstdLevel: number;
   private readonly deferIndex: boolean;
@@ -126,6 +133,18 @@ export class LmdbStore implements ObjectStore {
     this.meta = this.env.openDB({ name: 'meta', encoding: 'msgpack' });
     this.statCache = this.env.openDB<Buffer, Buffer>({ name: 'statcache', keyEncoding: 'binary', encoding: 'binary' });
     this.sessions = this.env.openDB({ name: 'sessions', encoding: 'msgpack' });
+    this.ixParent = this.env.openDB<Buffer, Buffer>({ name: 'ix-parent', keyEncoding: 'binary', encoding: 'binary', dupSort: true });
+    this.ixRoot = this.env.openDB<Buffer, Buffer>({ name: 'ix-root', keyEncoding: 'binary', encoding: 'binary', dupSort: true });
+  }
+
+  /** Writes content-index entries; call inside a write transaction. */
+  putDerived(entries: DerivedEntry[]): void {
+    for (const [db, k, v] of entries) (db === 'ix-parent' ? this.ixParent : this.ixRoot).putSync(k, v);
+  }
+
+  /** Removes content-index entries; call inside a write transaction. */
+  removeDerived(entries: DerivedEntry[]): void {
+    for (const [db, k, v] of entries) (db === 'ix-parent' ? this.ixParent : this.ixRoot).removeSync(k, v);
   }
 
   hasObject(kind: ObjectKind, oid: Oid): boolean {
@@ -201,7 +220,7 @@ export class LmdbStore implements ObjectStore {
   /** Queues an object; returns its stored (encoded) size. */
   writeObject(kind: ObjectKind, oid: Oid, data: Uint8Array): number {
     const stored = encodeStored(data, this.zstdLevel);
-    this.writeStoredObject(kind, oid, stored);
+    this.queue(kind, oid, stored, data);
     return stored.length;
   }
 
@@ -211,10 +230,20 @@ export class LmdbStore implements ObjectStore {
 
   /** Queues an already encoded stored value (codec byte + payload), e.g. from another repository. */
   writeStoredObject(kind: ObjectKind, oid: Oid, stored: Uint8Array): void {
+    this.queue(kind, oid, stored);
+  }
+
+  private queue(kind: ObjectKind, oid: Oid, stored: Uint8Array, raw?: Uint8Array): void {
     const k = objectKey(kind, oid);
     const ks = k.toString('latin1');
     if (this.pending.has(ks)) return;
     const v = Buffer.isBuffer(stored) ? stored : Buffer.from(stored);
+    if (isMetaKind(k[0]!)) {
+      let derived: DerivedEntry[] = [];
+      // An object that does not decode has no index entries (fsck reports the object itself).
+      try { derived = derivedEntries(kind, oid, raw ?? decodeStored(v)); } catch { /* see above */ }
+      if (derived.length) this.pendingDerived.set(ks, derived);
+    }
     this.pending.set(ks, [k, v]);
     this.pendingBytes += v.length + 64;
     if (this.pendingBytes >= DEFAULT_BATCH_BYTES) this.flush();
@@ -263,22 +292,32 @@ export class LmdbStore implements ObjectStore {
     if (this.pending.size > 0) this.flushPacks();
     if (options.final && this.deferred.size > 0) {
       const entries = [...this.deferred.values()].sort((a, b) => Buffer.compare(a[0], b[0]));
+      const derived = this.deferredDerived.sort((a, b) => Buffer.compare(a[1], b[1]));
       this.deferred = new Map();
-      this.env.transactionSync(() => { for (const [k, loc] of entries) this.index.putSync(k, loc); });
+      this.deferredDerived = [];
+      this.env.transactionSync(() => {
+        for (const [k, loc] of entries) this.index.putSync(k, loc);
+        this.putDerived(derived);
+      });
     }
   }
 
   private flushPacks(): void {
     const batch = this.pending;
+    const derived = this.pendingDerived;
     this.pending = new Map();
+    this.pendingDerived = new Map();
     this.pendingBytes = 0;
     this.env.transactionSync(() => {
       const fresh: Array<[Buffer, Buffer]> = [];
-      for (const [k, v] of batch.values()) {
-        if (!this.index.doesExist(k) && !this.deferred.has(k.toString('latin1'))) {
+      for (const [ks, [k, v]] of batch) {
+        if (!this.index.doesExist(k) && !this.deferred.has(ks)) {
           fresh.push([k, v]);
           this.written.objects++;
           this.written.bytes += v.length;
+          const d = derived.get(ks);
+          // The content index goes with the object index: now, or with the deferred entries at the final flush.
+          if (d) { if (this.deferIndex) this.deferredDerived.push(...d); else this.putDerived(d); }
         }
       }
       this.writePacks(fresh);
@@ -288,8 +327,10 @@ export class LmdbStore implements ObjectStore {
   /** Drops queued objects and deferred index entries (after a failed commit: nothing references them). */
   discardPending(): void {
     this.pending = new Map();
+    this.pendingDerived = new Map();
     this.pendingBytes = 0;
     this.deferred = new Map();
+    this.deferredDerived = [];
   }
 
   /**
@@ -302,6 +343,10 @@ export class LmdbStore implements ObjectStore {
       const loc = this.locate(d.kind, d.oid);
       if (!loc) continue;
       const k = objectKey(d.kind, d.oid);
+      if (isMetaKind(k[0]!)) {
+        // Its content-index entries go with it (an undecodable object has none worth keeping).
+        try { this.removeDerived(derivedEntries(d.kind, d.oid, this.readObject(d.kind, d.oid))); } catch { /* damaged */ }
+      }
       this.index.removeSync(k);
       let set = byPack.get(loc.pack);
       if (!set) byPack.set(loc.pack, (set = new Set()));

@@ -10,6 +10,7 @@ import {
   NotARepositoryError, RepositoryExistsError, RepositoryFormatError, RepositoryLockedError, UsageError,
 } from '../errors.js';
 import { DATA_FILE, LmdbStore } from './lmdb-store.js';
+import { CONTENT_INDEX_VERSION } from './content-index.js';
 import { HEAD, HEADS, DEFAULT_BRANCH } from '../model/ref.js';
 import { readRef, setSymbolicRef } from './refs.js';
 
@@ -75,6 +76,7 @@ export class Repository {
       store.meta.putSync('format', REPO_FORMAT);
       store.meta.putSync('id', crypto.randomUUID());
       store.meta.putSync('created', Math.floor(Date.now() / 1000));
+      store.meta.putSync('content-index', CONTENT_INDEX_VERSION);
     });
     setSymbolicRef(store, HEAD, HEADS + (options.defaultBranch ?? DEFAULT_BRANCH));
     return new Repository(root, dataDir, store, 'write');

@@ -1,0 +1,303 @@
+/**
+ * The find op: which images contain a file. Checksums are answered from the content index (blob → parent trees →
+ * ... → roots → commits, each shared subtree resolved once); the other predicates walk the manifests of the
+ * commits in scope, each distinct tree once (a subtree shared by 500 images is read once, its matches reused).
+ * Packages come from each image's own package database, parsed once per distinct database file.
+ */
+import { UsageError } from '../errors.js';
+import { type Oid, isOid } from '../model/oid.js';
+import { HEADS, shortRefName } from '../model/ref.js';
+import type { EntryType, TreeEntry } from '../model/tree.js';
+import { CONTENT_INDEX_VERSION, decodeParent, indexKey } from '../store/content-index.js';
+import { listRefs } from '../store/refs.js';
+import type { Repository } from '../store/repository.js';
+import { commitTree, readCommit, readTree } from '../store/typed.js';
+import { parseConstraint } from '../packages/debversion.js';
+import type { Inventory } from '../packages/inventory.js';
+import { inventoryAt } from './diff.js';
+
+export type FindScope = { kind: 'all' } | { kind: 'heads' } | { kind: 'ref'; prefix: string };
+
+export interface FindOptions {
+  /** Full sha256 values or prefixes of at least 8 hex digits. */
+  sha256?: string[];
+  /** Glob on the entry's name (`*.conf`). */
+  name?: string;
+  /** Glob on the whole path (`etc/**` + `/*.conf`, `usr/lib/*`). */
+  path?: string;
+  /** `N`, `+N` (more than), `-N` (less than), with an optional K/M/G suffix (binary). */
+  size?: string;
+  type?: string;
+  /** Octal: `0644` exactly, `-0600` all of these bits, `/4000` any of them. */
+  mode?: string;
+  uid?: number;
+  /** `NAME` or `NAME=VALUE`. */
+  xattr?: string;
+  /** Modified after this time: ISO date or seconds since the epoch. */
+  newer?: string;
+  /** Packages by name (a glob), with an optional version constraint. */
+  package?: string;
+  version?: string;
+  scope?: FindScope;
+}
+
+export interface FindHit {
+  ref: string;
+  commit: Oid;
+  path: string;
+  /** Checksum queries: the checksum matched. */
+  sha256?: string;
+  type?: EntryType;
+  size?: number;
+  /** Package queries. */
+  package?: { name: string; version: string; arch?: string };
+}
+
+const TYPES: Record<string, EntryType> = {
+  f: 'file', file: 'file', d: 'dir', dir: 'dir', l: 'symlink', symlink: 'symlink', c: 'chr', chr: 'chr', b: 'blk',
+  blk: 'blk', p: 'fifo', fifo: 'fifo', s: 'socket', socket: 'socket',
+};
+
+/** A glob as a RegExp: `*` and `?` stay within a path component, `**` crosses them, `[...]` is a class. */
+export function globRegExp(glob: string, what = 'glob'): RegExp {
+  let re = '';
+  for (let i = 0; i < glob.length; i++) {
+    const c = glob[i]!;
+    if (c === '*' && glob[i + 1] === '*') {
+      if (glob[i + 2] === '/') { re += '(?:.*/)?'; i += 2; } else { re += '.*'; i++; }
+    } else if (c === '*') re += '[^/]*';
+    else if (c === '?') re += '[^/]';
+    else if (c === '[') {
+      const end = glob.indexOf(']', i + 2);
+      if (end < 0) throw new UsageError(`${what} '${glob}': '[' at ${i} has no closing ']'`);
+      let cls = glob.slice(i + 1, end);
+      if (cls.startsWith('!')) cls = `^${cls.slice(1)}`;
+      re += `[${cls.replace(/\\/g, '\\\\')}]`;
+      i = end;
+    } else if (c === '\\' && i + 1 < glob.length) { re += glob[++i]!.replace(/[.+^${}()|[\]\\*?]/g, '\\$&'); }
+    else re += c.replace(/[.+^${}()|[\]\\]/g, '\\$&');
+  }
+  try {
+    return new RegExp(`^${re}$`, 's');
+  } catch (e) {
+    throw new UsageError(`${what} '${glob}' is not a valid pattern: ${(e as Error).message}`);
+  }
+}
+
+function parseSizeTest(s: string): (n: number) => boolean {
+  const m = /^([+-]?)(\d+)([kmgt]?)$/i.exec(s.trim());
+  if (!m) throw new UsageError(`size '${s}' is not N, +N or -N with an optional K, M, G or T suffix`);
+  const n = Number(m[2]) * 1024 ** ' kmgt'.indexOf((m[3] || ' ').toLowerCase());
+  return m[1] === '+' ? (x) => x > n : m[1] === '-' ? (x) => x < n : (x) => x === n;
+}
+
+function parseModeTest(s: string): (m: number) => boolean {
+  const m = /^([-/]?)([0-7]{1,4})$/.exec(s.trim());
+  if (!m) throw new UsageError(`mode '${s}' is not octal (0644), -MODE (all of these bits) or /MODE (any of them)`);
+  const bits = parseInt(m[2]!, 8);
+  return m[1] === '-' ? (x) => (x & bits) === bits : m[1] === '/' ? (x) => (x & bits) !== 0 : (x) => x === bits;
+}
+
+function parseTime(s: string): bigint {
+  if (/^\d+$/.test(s)) return BigInt(s) * 1_000_000_000n;
+  const t = Date.parse(s);
+  if (Number.isNaN(t)) throw new UsageError(`time '${s}' is neither seconds since the epoch nor an ISO date (2024-01-31, 2024-01-31T12:00:00Z)`);
+  return BigInt(t) * 1_000_000n;
+}
+
+/** Entry predicates from the options (undefined when none is given). */
+function entryFilter(o: FindOptions): ((path: string, e: TreeEntry) => boolean) | undefined {
+  const tests: Array<(path: string, e: TreeEntry) => boolean> = [];
+  if (o.name !== undefined) { const r = globRegExp(o.name, 'name'); tests.push((_p, e) => r.test(e.name.toString('utf8'))); }
+  if (o.path !== undefined) { const r = globRegExp(o.path.replace(/^\/+/, ''), 'path'); tests.push((p) => r.test(p)); }
+  if (o.size !== undefined) { const t = parseSizeTest(o.size); tests.push((_p, e) => e.type === 'file' && t(e.size)); }
+  if (o.type !== undefined) {
+    const ty = TYPES[o.type];
+    if (!ty) throw new UsageError(`type '${o.type}' is not one of f d l c b p s (or file dir symlink chr blk fifo socket)`);
+    tests.push((_p, e) => e.type === ty);
+  }
+  if (o.mode !== undefined) { const t = parseModeTest(o.mode); tests.push((_p, e) => t(e.mode)); }
+  if (o.uid !== undefined) { const u = o.uid; tests.push((_p, e) => e.uid === u); }
+  if (o.xattr !== undefined) {
+    const eq = o.xattr.indexOf('=');
+    const name = eq < 0 ? o.xattr : o.xattr.slice(0, eq);
+    const value = eq < 0 ? undefined : Buffer.from(o.xattr.slice(eq + 1));
+    if (!name) throw new UsageError(`xattr '${o.xattr}' is not NAME or NAME=VALUE`);
+    tests.push((_p, e) => e.xattrs.some((x) => x.name === name && (!value || Buffer.from(x.value).equals(value))));
+  }
+  if (o.newer !== undefined) { const t = parseTime(o.newer); tests.push((_p, e) => e.mtimeNs > t); }
+  return tests.length ? (p, e) => tests.every((f) => f(p, e)) : undefined;
+}
+
+/** The commits a scope covers, each with the ref it is reported under (its first ref in ref order). */
+export function scopeCommits(repo: Repository, scope: FindScope = { kind: 'all' }): Map<Oid, string> {
+  const refs = listRefs(repo.store, '').filter((r) => r.ref.startsWith('refs/'));
+  const chosen = scope.kind === 'heads' ? refs.filter((r) => r.ref.startsWith(HEADS))
+    : scope.kind === 'ref' ? refs.filter((r) => shortRefName(r.ref).startsWith(scope.prefix) || r.ref.startsWith(scope.prefix))
+      : refs;
+  const out = new Map<Oid, string>();
+  for (const r of chosen) {
+    const name = shortRefName(r.ref);
+    if (scope.kind === 'heads') { if (!out.has(r.oid)) out.set(r.oid, name); continue; }
+    const stack = [r.oid];
+    while (stack.length) {
+      const c = stack.pop()!;
+      if (out.has(c)) continue;
+      out.set(c, name);
+      for (const p of readCommit(repo.store, c).parents) stack.push(p);
+    }
+  }
+  return out;
+}
+
+function requireIndex(repo: Repository): void {
+  const v = repo.store.meta.get('content-index') as number | undefined;
+  if (v !== CONTENT_INDEX_VERSION) {
+    throw new UsageError(`the content index of this repository is ${v === undefined ? 'missing (made before it existed)' : `version ${v}, not ${CONTENT_INDEX_VERSION}`}: run 'viva index rebuild'`);
+  }
+}
+
+/** (commit, path) of every occurrence of the object `key` (blob or tree), through parent links; memoized per key. */
+class Resolver {
+  private memo = new Map<string, Array<[Oid, Buffer]>>();
+  private trees = new Map<Oid, TreeEntry[]>();
+
+  constructor(private readonly repo: Repository) {}
+
+  private entries(tree: Oid): TreeEntry[] {
+    let e = this.trees.get(tree);
+    if (!e) {
+      e = readTree(this.repo.store, tree).entries;
+      if (this.trees.size > 4096) this.trees.clear();
+      this.trees.set(tree, e);
+    }
+    return e;
+  }
+
+  occurrences(key: Buffer, childOid: Oid, depth = 0): Array<[Oid, Buffer]> {
+    const ks = key.toString('latin1');
+    const hit = this.memo.get(ks);
+    if (hit) return hit;
+    if (depth > 4096) return [];
+    const out: Array<[Oid, Buffer]> = [];
+    const store = this.repo.store;
+    for (const v of store.ixRoot.getValues(key)) out.push([(v as Buffer).toString('hex'), Buffer.alloc(0)]);
+    for (const v of store.ixParent.getValues(key)) {
+      const link = decodeParent(v as Buffer);
+      const pkey = indexKey(link.kind, link.oid);
+      const names = link.kind === 'disk' ? [Buffer.alloc(0)]
+        : link.name ? [link.name]
+          : this.entries(link.oid).filter((e) => e.oid === childOid).map((e) => e.name);
+      for (const [commit, prefix] of this.occurrences(pkey, link.oid, depth + 1)) {
+        for (const n of names) {
+          out.push([commit, n.length === 0 ? prefix : prefix.length ? Buffer.concat([prefix, Buffer.from('/'), n]) : n]);
+        }
+      }
+    }
+    this.memo.set(ks, out);
+    return out;
+  }
+}
+
+/**
+ * Streams the hits of a query. Locking: none (read-only; works while a commit runs).
+ * Throws UsageError for bad patterns, sizes, modes, times, version expressions, or a repository without its index.
+ */
+export async function* find(repo: Repository, options: FindOptions): AsyncGenerator<FindHit> {
+  const filter = entryFilter(options);
+  const constraint = options.version !== undefined ? parseConstraint(options.version) : undefined;
+  const pkgName = options.package !== undefined ? globRegExp(options.package, 'package') : undefined;
+  if (constraint && !pkgName) throw new UsageError('--version needs --package');
+  const sums = (options.sha256 ?? []).map((s) => s.trim().toLowerCase()).filter(Boolean);
+  for (const s of sums) if (!/^[0-9a-f]{8,64}$/.test(s)) throw new UsageError(`'${s}' is not a sha256 (64 hex digits, or a prefix of at least 8)`);
+  if (!sums.length && !filter && !pkgName) throw new UsageError('nothing to find: give --sha256, --stdin, --name, --path, --size, --type, --mode, --uid, --xattr, --newer or --package');
+  const scope = scopeCommits(repo, options.scope);
+
+  if (sums.length) {
+    requireIndex(repo);
+    const resolver = new Resolver(repo);
+    for (const s of sums) {
+      const oids: Oid[] = [];
+      if (s.length === 64) oids.push(s);
+      else {
+        const start = Buffer.concat([Buffer.from([2]), Buffer.from(s.length % 2 ? `${s}0` : s, 'hex')]);
+        for (const k of repo.store.ixParent.getKeys({ start })) {
+          const kb = k as Buffer;
+          if (kb[0] !== 2 || !kb.toString('hex', 1).startsWith(s)) break;
+          oids.push(kb.toString('hex', 1));
+        }
+      }
+      for (const oid of [...new Set(oids)]) {
+        if (!isOid(oid)) continue;
+        for (const [commit, p] of resolver.occurrences(indexKey('blob', oid), oid)) {
+          const ref = scope.get(commit);
+          if (ref === undefined) continue;
+          const path = p.toString('utf8');
+          if (filter) {
+            // Entry predicates need the entry itself: look it up (trees are cached).
+            const e = lookup(repo, commit, p);
+            if (!e || !filter(path, e)) continue;
+          }
+          yield { ref, commit, path, sha256: oid, type: 'file' };
+        }
+      }
+    }
+    return;
+  }
+
+  if (pkgName) {
+    const inventories = new Map<Oid, Inventory | undefined>();
+    for (const [commit, ref] of scope) {
+      const c = readCommit(repo.store, commit);
+      const root = { commitOid: commit, commit: c, path: Buffer.alloc(0), entry: rootTreeEntry(repo, c) };
+      const key = root.entry.oid!;
+      if (!inventories.has(key)) inventories.set(key, await inventoryAt(repo, root));
+      const inv = inventories.get(key);
+      for (const p of inv?.packages ?? []) {
+        if (!pkgName.test(p.name)) continue;
+        if (constraint && !constraint.test(p.version)) continue;
+        yield { ref, commit, path: inv!.file, package: { name: p.name, version: p.version, ...(p.arch ? { arch: p.arch } : {}) } };
+      }
+    }
+    return;
+  }
+
+  // Manifest walk, each distinct tree once: matches below a tree are kept as paths relative to it.
+  const memo = new Map<Oid, Array<{ path: string; e: TreeEntry }>>();
+  const walk = (tree: Oid, prefix: string): Array<{ path: string; e: TreeEntry }> => {
+    // Path globs depend on the prefix, so only name/attribute queries can reuse a subtree's matches.
+    const cacheable = options.path === undefined;
+    if (cacheable) { const m = memo.get(tree); if (m) return m; }
+    const out: Array<{ path: string; e: TreeEntry }> = [];
+    for (const e of readTree(repo.store, tree).entries) {
+      const name = e.name.toString('utf8');
+      const rel = cacheable ? name : prefix ? `${prefix}/${name}` : name;
+      if (filter!(cacheable ? rel : rel, e)) out.push({ path: rel, e });
+      if (e.type === 'dir' && e.oid) {
+        for (const m of walk(e.oid, cacheable ? '' : rel)) out.push({ path: cacheable ? `${name}/${m.path}` : m.path, e: m.e });
+      }
+    }
+    if (cacheable) memo.set(tree, out);
+    return out;
+  };
+  for (const [commit, ref] of scope) {
+    const tree = commitTree(repo.store, readCommit(repo.store, commit));
+    for (const m of walk(tree, '')) yield { ref, commit, path: m.path, type: m.e.type, size: m.e.size };
+  }
+}
+
+function rootTreeEntry(repo: Repository, c: ReturnType<typeof readCommit>): TreeEntry {
+  return { name: Buffer.alloc(0), type: 'dir', mode: 0o755, uid: 0, gid: 0, mtimeNs: 0n, size: 0, xattrs: [], oid: commitTree(repo.store, c) };
+}
+
+function lookup(repo: Repository, commit: Oid, path: Buffer): TreeEntry | undefined {
+  let tree: Oid | undefined = commitTree(repo.store, readCommit(repo.store, commit));
+  const parts = path.toString('latin1').split('/');
+  let e: TreeEntry | undefined;
+  for (const part of parts) {
+    if (!tree) return undefined;
+    e = readTree(repo.store, tree).entries.find((x) => x.name.toString('latin1') === part);
+    tree = e?.type === 'dir' ? e.oid : undefined;
+  }
+  return e;
+}

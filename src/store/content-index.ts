@@ -1,0 +1,77 @@
+/**
+ * The content index: where every blob and tree occurs, derived from the tree, disk and commit objects themselves and
+ * written in the same LMDB transaction as their object index entries — so it exists exactly when they do and is
+ * never stale. A subtree shared by many images is indexed once (its own entries), and a path is found by walking
+ * parent links up to the roots, the way ostree and git resolve paths through trees, never by scanning images.
+ *
+ * Sub-databases (LMDB dupSort, all keys and values binary):
+ * - `ix-parent`: key = child kind byte + oid (blob 2, tree 3); value = parent kind byte + oid + entry name bytes
+ *   (tree 3: the child is that tree's entry `name`; disk 5: the child is the disk's view tree, empty name).
+ * - `ix-root`: key = root kind byte + oid (tree 3 or disk 5); value = commit oid (32 bytes).
+ */
+import { decodeCommit } from '../model/commit.js';
+import { decodeDisk } from '../model/disk.js';
+import { bytesToOid, type Oid, oidToBytes } from '../model/oid.js';
+import { decodeTree } from '../model/tree.js';
+import { OBJECT_KINDS, type ObjectKind } from './object-store.js';
+
+/** Names longer than this are not stored in ix-parent values (LMDB dupSort values are bounded); readers look them up in the parent tree. */
+export const MAX_INDEXED_NAME = 1000;
+/** Bumped when what the index holds changes; repositories with an older (or no) version need `viva index rebuild`. */
+export const CONTENT_INDEX_VERSION = 1;
+
+export type IndexDb = 'ix-parent' | 'ix-root';
+export type DerivedEntry = [IndexDb, Buffer, Buffer];
+
+function key(kind: ObjectKind, oid: Oid): Buffer {
+  const b = Buffer.allocUnsafe(33);
+  b[0] = OBJECT_KINDS[kind];
+  oidToBytes(oid).copy(b, 1);
+  return b;
+}
+
+function parentValue(kind: ObjectKind, oid: Oid, name: Buffer): Buffer {
+  const n = name.length > MAX_INDEXED_NAME ? Buffer.alloc(0) : name;
+  const b = Buffer.allocUnsafe(33 + n.length);
+  b[0] = OBJECT_KINDS[kind];
+  oidToBytes(oid).copy(b, 1);
+  n.copy(b, 33);
+  return b;
+}
+
+/** The index entries an object implies (none for chunks and blobs). `data` is the object's raw (decoded) bytes. */
+export function derivedEntries(kind: ObjectKind, oid: Oid, data: Uint8Array): DerivedEntry[] {
+  switch (kind) {
+    case 'tree': {
+      const out: DerivedEntry[] = [];
+      for (const e of decodeTree(data).entries) {
+        if (e.type === 'file' && e.oid) out.push(['ix-parent', key('blob', e.oid), parentValue('tree', oid, e.name)]);
+        else if (e.type === 'dir' && e.oid) out.push(['ix-parent', key('tree', e.oid), parentValue('tree', oid, e.name)]);
+      }
+      return out;
+    }
+    case 'disk':
+      return [['ix-parent', key('tree', decodeDisk(data).view), parentValue('disk', oid, Buffer.alloc(0))]];
+    case 'commit': {
+      const c = decodeCommit(data);
+      return [['ix-root', key(c.rootKind, c.root), oidToBytes(oid)]];
+    }
+    default:
+      return [];
+  }
+}
+
+export interface ParentLink {
+  kind: 'tree' | 'disk';
+  oid: Oid;
+  /** Undefined when the name was too long to index (look it up in the parent tree). */
+  name?: Buffer;
+}
+
+export function decodeParent(v: Buffer): ParentLink {
+  const kind = v[0] === OBJECT_KINDS.disk ? 'disk' : 'tree';
+  const name = v.subarray(33);
+  return { kind, oid: bytesToOid(v.subarray(1, 33)), ...(name.length || kind === 'disk' ? { name: Buffer.from(name) } : {}) };
+}
+
+export { key as indexKey };

@@ -1,0 +1,105 @@
+/** The content index and find: checksums through parent links, scopes, predicates, packages, gc, rebuild, fsck. */
+import test from 'ava';
+import fs from 'node:fs';
+import path from 'node:path';
+import { find, type FindHit, type FindOptions } from '../../src/ops/find.js';
+import { fsck } from '../../src/ops/fsck.js';
+import { gc } from '../../src/ops/gc.js';
+import { deleteRef } from '../../src/ops/branch.js';
+import { rebuildIndex } from '../../src/ops/index-rebuild.js';
+import { UsageError } from '../../src/errors.js';
+import { commitAt, randomBytes, sha256, tmpDir, tmpRepo, writeTree } from '../helpers/repo.js';
+import type { Repository } from '../../src/store/repository.js';
+
+async function all(repo: Repository, o: FindOptions): Promise<string[]> {
+  const out: string[] = [];
+  for await (const h of find(repo, o)) out.push(describe(h));
+  return out.sort();
+}
+
+function describe(h: FindHit): string {
+  return h.package ? `${h.ref} ${h.package.name}=${h.package.version}` : `${h.ref} ${h.path}`;
+}
+
+const SHARED = randomBytes(70_000, 'shared');
+const STATUS = (v: string) => `Package: openssl\nStatus: install ok installed\nArchitecture: amd64\nVersion: ${v}\n\nPackage: libc6\nStatus: install ok installed\nVersion: 2.36-9\n`;
+
+async function setup(t: import('ava').ExecutionContext): Promise<{ repo: Repository; src: string }> {
+  const dir = tmpDir(t);
+  const src = path.join(dir, 'src');
+  writeTree(src, {
+    usr: { lib: { 'libshared.so': SHARED, 'other.so': 'x' }, share: { doc: { README: 'read me\n' } } },
+    opt: { app: { 'copy.so': SHARED } },
+    etc: { 'ssl.conf': 'conf\n' },
+    var: { lib: { dpkg: { status: STATUS('3.0.11-1~deb12u2') } } },
+  });
+  fs.linkSync(path.join(src, 'usr/lib/libshared.so'), path.join(src, 'usr/lib/libshared.so.1'));
+  fs.chmodSync(path.join(src, 'etc/ssl.conf'), 0o4755);
+  const { repo } = tmpRepo(t);
+  await commitAt(repo, src, { branch: 'team/a' });
+  // The next version: libshared removed from usr/lib (only in history now), openssl upgraded.
+  fs.rmSync(path.join(src, 'usr/lib/libshared.so'));
+  fs.rmSync(path.join(src, 'usr/lib/libshared.so.1'));
+  fs.writeFileSync(path.join(src, 'var/lib/dpkg/status'), STATUS('3.0.13-1~deb12u1'));
+  await commitAt(repo, src, { branch: 'team/a', tick: 1 });
+  await commitAt(repo, src, { branch: 'other/b', tick: 2 });
+  return { repo, src };
+}
+
+test('find: a checksum is found in every commit and path, through shared subtrees, within the scope', async (t) => {
+  const { repo } = await setup(t);
+  const h = sha256(SHARED);
+  t.deepEqual(await all(repo, { sha256: [h] }), [
+    'other/b opt/app/copy.so', 'team/a opt/app/copy.so', 'team/a opt/app/copy.so', 'team/a usr/lib/libshared.so', 'team/a usr/lib/libshared.so.1',
+  ]);
+  t.deepEqual(await all(repo, { sha256: [h], scope: { kind: 'heads' } }), ['other/b opt/app/copy.so', 'team/a opt/app/copy.so']);
+  t.deepEqual(await all(repo, { sha256: [h.slice(0, 10)], scope: { kind: 'ref', prefix: 'other' } }), ['other/b opt/app/copy.so']);
+  t.deepEqual(await all(repo, { sha256: ['0'.repeat(64)] }), []);
+  // With a predicate: only hits whose entry also matches.
+  t.deepEqual(await all(repo, { sha256: [h], name: 'libshared*', scope: { kind: 'all' } }), ['team/a usr/lib/libshared.so', 'team/a usr/lib/libshared.so.1']);
+});
+
+test('find: name, path, size, type, mode and time predicates', async (t) => {
+  const { repo } = await setup(t);
+  const heads = { kind: 'heads' } as const;
+  t.deepEqual(await all(repo, { name: '*.so', scope: heads }), ['other/b opt/app/copy.so', 'other/b usr/lib/other.so', 'team/a opt/app/copy.so', 'team/a usr/lib/other.so']);
+  t.deepEqual(await all(repo, { path: 'usr/**', type: 'f', scope: { kind: 'ref', prefix: 'other' } }), ['other/b usr/lib/other.so', 'other/b usr/share/doc/README']);
+  t.deepEqual(await all(repo, { size: '+65k', scope: heads }), ['other/b opt/app/copy.so', 'team/a opt/app/copy.so']);
+  t.deepEqual(await all(repo, { mode: '/4000', scope: heads }), ['other/b etc/ssl.conf', 'team/a etc/ssl.conf']);
+  t.deepEqual(await all(repo, { type: 'd', name: 'doc', scope: heads }), ['other/b usr/share/doc', 'team/a usr/share/doc']);
+  t.deepEqual(await all(repo, { newer: '2999-01-01', scope: heads }), []);
+  for (const bad of [{ name: '[abc' }, { size: 'big' }, { type: 'x' }, { mode: '999' }, { newer: 'yesterday' }, { sha256: ['xyz'] }, {}, { package: 'a', version: '<<<' }]) {
+    await t.throwsAsync(all(repo, bad as FindOptions), { instanceOf: UsageError }, JSON.stringify(bad));
+  }
+});
+
+test('find: packages by name and Debian version constraint, from each image\'s database', async (t) => {
+  const { repo } = await setup(t);
+  t.deepEqual(await all(repo, { package: 'openssl', version: '<3.0.13' }), ['team/a openssl=3.0.11-1~deb12u2']);
+  t.deepEqual(await all(repo, { package: 'openssl', version: '>=3.0.13', scope: { kind: 'heads' } }), ['other/b openssl=3.0.13-1~deb12u1', 'team/a openssl=3.0.13-1~deb12u1']);
+  t.deepEqual(await all(repo, { package: 'lib*', scope: { kind: 'ref', prefix: 'other' } }), ['other/b libc6=2.36-9']);
+});
+
+test('content index: kept by commit and gc, checked by fsck, rebuilt on demand; many hits stream', async (t) => {
+  const { repo, src } = await setup(t);
+  t.deepEqual(fsck(repo).problems, []);
+  // Removing a branch and collecting its objects takes their index entries along.
+  deleteRef(repo, 'branch', 'team/a', true);
+  const removed = gc(repo).removed;
+  t.true(removed > 0, 'gc removed the objects only team/a reached');
+  t.deepEqual(fsck(repo).problems.filter((p) => p.kind === 'index'), []);
+  t.deepEqual(await all(repo, { sha256: [sha256(SHARED)] }), ['other/b opt/app/copy.so']);
+  // A damaged index is reported, and rebuilt.
+  repo.store.env.transactionSync(() => repo.store.ixParent.clearSync());
+  t.true(fsck(repo).problems.some((p) => p.kind === 'index'));
+  t.true(rebuildIndex(repo).entries > 0);
+  t.deepEqual(fsck(repo).problems.filter((p) => p.kind === 'index'), []);
+  // 3000 copies of one file: every hit comes out.
+  const many = path.join(src, 'many');
+  fs.mkdirSync(many);
+  for (let i = 0; i < 3000; i++) fs.writeFileSync(path.join(many, `f${i}`), 'same content\n');
+  await commitAt(repo, src, { branch: 'other/b', tick: 3 });
+  let n = 0;
+  for await (const h of find(repo, { sha256: [sha256('same content\n')], scope: { kind: 'heads' } })) { n++; void h; }
+  t.is(n, 3000);
+});
