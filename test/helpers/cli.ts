@@ -19,6 +19,8 @@ export interface RunOptions {
   gid?: number;
   /** Kill the child after this long (ms); default 100 s. */
   timeoutMs?: number;
+  /** Written to the child's standard input (which is otherwise closed). */
+  input?: string | Buffer;
 }
 
 export interface RunResult {
@@ -47,10 +49,12 @@ export function cleanEnv(extra: Record<string, string | undefined> = {}): NodeJS
 
 /** Starts `node bin/run.js ...args` without waiting (for kill tests). */
 export function spawnViva(args: string[], options: RunOptions = {}): ChildProcess {
-  return spawn(process.execPath, [BIN, ...args], {
-    cwd: options.cwd ?? os.tmpdir(), env: cleanEnv(options.env), stdio: ['ignore', 'pipe', 'pipe'],
+  const child = spawn(process.execPath, [BIN, ...args], {
+    cwd: options.cwd ?? os.tmpdir(), env: cleanEnv(options.env), stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
     ...(options.uid !== undefined ? { uid: options.uid } : {}), ...(options.gid !== undefined ? { gid: options.gid } : {}),
   });
+  if (options.input !== undefined) child.stdin?.end(options.input);
+  return child;
 }
 
 /** Collects a child's output and exit. */
