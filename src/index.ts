@@ -24,3 +24,6 @@ export { compareDebVersions, parseDebVersion, parseConstraint, type DebVersion, 
 export { parseDpkgStatus, parseApkInstalled, diffInventories, type Inventory, type Package, type PackageChange } from './packages/inventory.js';
 export { find, globRegExp, scopeCommits, type FindHit, type FindOptions, type FindScope } from './ops/find.js';
 export { rebuildIndex, checkIndex, type IndexRebuildResult } from './ops/index-rebuild.js';
+export { grep, type GrepHit, type GrepOptions } from './ops/grep.js';
+export { imageStats, repositoryStats, du, type ImageStats, type RepositoryStats, type DuEntry } from './ops/stats.js';
+export { search, type SearchHit } from './ops/search.js';

@@ -150,7 +150,7 @@ export function scopeCommits(repo: Repository, scope: FindScope = { kind: 'all' 
   return out;
 }
 
-function requireIndex(repo: Repository): void {
+export function requireIndex(repo: Repository): void {
   const v = repo.store.meta.get('content-index') as number | undefined;
   if (v !== CONTENT_INDEX_VERSION) {
     throw new UsageError(`the content index of this repository is ${v === undefined ? 'missing (made before it existed)' : `version ${v}, not ${CONTENT_INDEX_VERSION}`}: run 'viva index rebuild'`);
@@ -158,7 +158,7 @@ function requireIndex(repo: Repository): void {
 }
 
 /** (commit, path) of every occurrence of the object `key` (blob or tree), through parent links; memoized per key. */
-class Resolver {
+export class Resolver {
   private memo = new Map<string, Array<[Oid, Buffer]>>();
   private trees = new Map<Oid, TreeEntry[]>();
 

@@ -21,11 +21,12 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 const BIN = path.join(ROOT, 'bin/run.js');
 const BUILD_SCRIPT = path.resolve(ROOT, '../shared/corpus/build-debian.sh');
 
-const MEASURES = ['commit', 'recommit', 'incremental', 'size', 'checkout', 'rss', 'big', 'disk'] as const;
+const MEASURES = ['commit', 'recommit', 'incremental', 'size', 'checkout', 'rss', 'big', 'disk', 'inspect'] as const;
 type MeasureName = (typeof MEASURES)[number];
 const TREES_NEEDED: Record<MeasureName, string[]> = {
   commit: ['base'], recommit: ['base'], incremental: ['base', 'base2'], size: ['min', 'base', 'web', 'base2'],
   checkout: ['base'], rss: ['web'], big: [], disk: ['base', 'images/base.qcow2'],
+  inspect: ['min', 'base', 'web', 'base2'],
 };
 
 const DEFAULT_CORPUS = '/var/tmp/viva-corpus';
@@ -712,9 +713,61 @@ async function measureDisk(ctx: Context): Promise<Row[]> {
   return rows;
 }
 
+/**
+ * Inspect (issue 5), on a viva repository holding min, base, web and base2 (the size measure's, else made untimed):
+ * 1000 checksum lookups in one process (900 corpus files, 100 absent) with recall and false hits checked, diff and
+ * package diff of base and base2 (in process and as CLI runs), and the content index's share of the repository.
+ */
+async function measureInspect(ctx: Context): Promise<Row[]> {
+  const { opt, tools } = ctx;
+  let repo = path.join(opt.work, 'size', 'viva');
+  if (!fs.existsSync(path.join(repo, '.viva')) || !tools.run('viva', [process.execPath, [BIN, 'find', '-C', repo, '--sha256', '0'.repeat(64)]]).ok) {
+    repo = path.join(opt.work, 'inspect', 'viva');
+    tools.init('viva', repo);
+    for (const tree of ['min', 'base', 'web', 'base2']) {
+      progress(`inspect setup: committing ${tree} (not timed)`);
+      tools.commit('viva', repo, path.join(opt.corpus, tree), tree);
+    }
+  }
+  const probe = timed(process.execPath, ['--import', 'tsx', path.join(ROOT, 'test/bench/inspect-probe.ts'), repo, opt.corpus], { cwd: ROOT });
+  if (!probe.ok) return [{ id: 'inspect', measure: 'inspect probe', unit: 'ms', viva: errorCell(probe.error ?? 'failed'), borg: NONE, restic: NONE, floor: NONE, target: '', met: '?' }];
+  const r = JSON.parse(probe.stdout.trim().split('\n').pop()!) as Record<string, number>;
+  progress(`inspect: ${JSON.stringify(r)}`);
+  const cli = (args: string[]) => {
+    const runs: Exec[] = [];
+    for (let i = 0; i < opt.runs; i++) runs.push(tools.run('viva', [process.execPath, [BIN, ...args, '-C', repo]]));
+    return timeCell(runs);
+  };
+  const diffCli = cli(['diff', 'base', 'base2']);
+  const pkgCli = cli(['diff', '--packages', 'base', 'base2']);
+  const repoBytes = duBytes(tools.storeDir('viva', repo));
+  const ms = (v: number, extra: Record<string, unknown> = {}): Cell => ({ text: `${v.toFixed(1)} ms`, value: v, ...extra });
+  return [
+    {
+      id: 'find-sha', measure: `${r.lookups} sha256 lookups across min, base, web, base2, one process (ms)`, unit: 'ms',
+      viva: ms(r.lookupMs!, { hits: r.hits, missed: r.missed, falseHits: r.falseHits, absentHits: r.absentHits }), borg: NONE, restic: NONE,
+      floor: { text: `${r.hits} hits, ${r.missed} missed, ${r.falseHits! + r.absentHits!} false` },
+      target: '< 100 ms, 100 % recall, no false hits', met: yes(r.lookupMs! < 100 && r.missed === 0 && r.falseHits === 0 && r.absentHits === 0),
+    },
+    {
+      id: 'diff', measure: 'diff base base2: in process (ms); floor: CLI run (s, incl. node start)', unit: 'ms', viva: ms(r.diffMs!, { entries: r.diffEntries }),
+      borg: NONE, restic: NONE, floor: diffCli, target: '< 200 ms', met: yes(r.diffMs! < 200),
+    },
+    {
+      id: 'diff-packages', measure: 'diff --packages base base2: in process (ms); floor: CLI run (s)', unit: 'ms', viva: ms(r.packagesMs!, { changes: r.packageChanges }),
+      borg: NONE, restic: NONE, floor: pkgCli, target: '< 300 ms', met: yes(r.packagesMs! < 300),
+    },
+    {
+      id: 'index-size', measure: 'content index size (MB) against the repository', unit: 'B', viva: bytesCell(r.indexBytes!, { entries: r.indexEntries }),
+      borg: NONE, restic: NONE, floor: { text: `repository ${fmtMB(repoBytes)} MB`, value: repoBytes },
+      target: '≤ 5 % of the repository', met: `${yes(r.indexBytes! <= 0.05 * repoBytes)} (${((100 * r.indexBytes!) / repoBytes).toFixed(1)} %)`,
+    },
+  ];
+}
+
 const RUNNERS: Record<MeasureName, (ctx: Context) => Promise<Row[]>> = {
   commit: measureCommit, recommit: measureRecommit, incremental: measureIncremental, size: measureSize,
-  checkout: measureCheckout, rss: measureRss, big: measureBig, disk: measureDisk,
+  checkout: measureCheckout, rss: measureRss, big: measureBig, disk: measureDisk, inspect: measureInspect,
 };
 
 // ---------------------------------------------------------------------------------------------------------------------

@@ -1,0 +1,36 @@
+import { Args } from '@oclif/core';
+import { imageStats, repositoryStats, type ImageStats, type RepositoryStats } from '../src/index.js';
+import { EXIT_STATUS_HELP } from '../src/cli/exit-codes.js';
+import { RepoCommand, formatBytes } from '../src/cli/repo-command.js';
+
+export default class Stats extends RepoCommand {
+  static override summary = 'sizes, deduplication and compression, per image or for the repository';
+  static override description = `With REV: the image's file count and logical size, its distinct contents, chunks and their stored size, and the dedup (logical / unique) and compression (unique / stored) ratios; for a disk commit also what the disk keeps besides files. Without REV: object counts and stored bytes by kind, and how the images at the refs compare with what the repository stores. Computed from manifests and blob records, never from file bytes.
+
+${EXIT_STATUS_HELP}`;
+  static override examples = ['<%= config.bin %> stats debian/12/base', '<%= config.bin %> stats --json'];
+  static override args = { rev: Args.string({ description: 'revision (default: the whole repository)' }) };
+
+  async run(): Promise<ImageStats | RepositoryStats> {
+    const { args, flags } = await this.parse(Stats);
+    if (args.rev) {
+      const s = await this.withRepo('read', flags.repo, (repo) => imageStats(repo, args.rev));
+      this.log([
+        `image ${s.commit.slice(0, 12)}: ${s.files} files, ${s.dirs} directories, ${s.symlinks} symlinks, ${s.other} other`,
+        `logical size   ${formatBytes(s.logicalBytes)}`,
+        `unique content ${formatBytes(s.uniqueBytes)} in ${s.blobs} blobs, ${s.chunks} chunks (dedup ${s.dedupRatio.toFixed(2)}x)`,
+        `stored         ${formatBytes(s.storedBytes)} (compression ${s.compressionRatio.toFixed(2)}x)`,
+        ...(s.diskExtraStoredBytes !== undefined ? [`disk metadata  ${formatBytes(s.diskExtraStoredBytes)} stored (file-system metadata, boot code, raw regions)`] : []),
+      ].join('\n'));
+      return s;
+    }
+    const r = await this.withRepo('read', flags.repo, (repo) => repositoryStats(repo));
+    const kinds = Object.keys(r.objects).sort();
+    this.log([
+      `${r.refs} refs, ${r.commits} commits`,
+      ...kinds.map((k) => `${k.padEnd(7)} ${String(r.objects[k]).padStart(9)} objects  ${formatBytes(r.storedBytes[k] ?? 0).padStart(10)}`),
+      `stored total ${formatBytes(r.totalStoredBytes)}; the images at the refs hold ${formatBytes(r.headsLogicalBytes)} (${r.overallRatio.toFixed(2)}x)`,
+    ].join('\n'));
+    return r;
+  }
+}

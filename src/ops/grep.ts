@@ -1,0 +1,94 @@
+/**
+ * The grep op: search file contents of one image. Streams each file's blob chunk by chunk (constant memory), skips
+ * binary files (a NUL in the first 8000 bytes, as git does), and yields matching lines with their numbers.
+ */
+import { UsageError } from '../errors.js';
+import type { TreeEntry } from '../model/tree.js';
+import type { Repository } from '../store/repository.js';
+import { readTree } from '../store/typed.js';
+import { filePieces } from './checkout.js';
+import { normalizeImagePath, resolveEntry, resolveSpec } from './resolve.js';
+
+export interface GrepOptions {
+  pattern: string;
+  /** `REV` or `REV:path`. */
+  rev: string;
+  /** Only files at or below these image paths. */
+  paths?: string[];
+  ignoreCase?: boolean;
+  /** The pattern is a fixed string, not a regular expression. */
+  fixed?: boolean;
+  /** Lines longer than this are matched but shown cut (default 1000 characters). */
+  maxLine?: number;
+}
+
+export interface GrepHit {
+  path: string;
+  line: number;
+  text: string;
+}
+
+function join(a: string, b: string): string {
+  return a ? `${a}/${b}` : b;
+}
+
+/** Yields matching lines in path order. Locking: none. Throws UsageError for a bad pattern, PathNotFoundError. */
+export async function* grep(repo: Repository, options: GrepOptions): AsyncGenerator<GrepHit> {
+  let re: RegExp;
+  try {
+    const src = options.fixed ? options.pattern.replace(/[.*+?^${}()|[\]\\]/g, '\\$&') : options.pattern;
+    re = new RegExp(src, options.ignoreCase ? 'i' : '');
+  } catch (e) {
+    throw new UsageError(`pattern '${options.pattern}' is not a valid regular expression: ${(e as Error).message}`);
+  }
+  const maxLine = options.maxLine ?? 1000;
+  const roots = options.paths?.length ? options.paths.map((p) => normalizeImagePath(p).toString('utf8')) : [''];
+  const base = resolveSpec(repo, options.rev);
+  const seen = new Set<string>();
+  for (const root of roots) {
+    const full = normalizeImagePath(join(base.path.toString('utf8'), root));
+    const start = root ? resolveEntry(repo, base.commitOid, base.commit, full, options.rev) : base;
+    const stack: Array<{ path: string; e: TreeEntry }> = [{ path: full.toString('utf8'), e: start.entry }];
+    while (stack.length) {
+      const { path, e } = stack.pop()!;
+      if (e.type === 'dir' && e.oid) {
+        const kids = readTree(repo.store, e.oid).entries;
+        for (let i = kids.length - 1; i >= 0; i--) stack.push({ path: join(path, kids[i]!.name.toString('utf8')), e: kids[i]! });
+        continue;
+      }
+      if (e.type !== 'file' || !e.oid || seen.has(path)) continue;
+      seen.add(path);
+      yield* grepFile(repo, path, e, re, maxLine);
+    }
+  }
+}
+
+async function* grepFile(repo: Repository, path: string, e: TreeEntry, re: RegExp, maxLine: number): AsyncGenerator<GrepHit> {
+  let head = true;
+  let carry = '';
+  let lineNo = 0;
+  let binary = false;
+  let expected = 0;
+  const decoder = new TextDecoder('utf-8');
+  const emit = (line: string): GrepHit | undefined => {
+    lineNo++;
+    return re.test(line) ? { path, line: lineNo, text: line.length > maxLine ? `${line.slice(0, maxLine)}…` : line } : undefined;
+  };
+  for await (const piece of filePieces(repo.store, e)) {
+    // Holes read as zeros: a NUL in the first 8000 bytes, or a hole there, makes the file binary.
+    if (head) {
+      head = false;
+      if (piece.offset > 0 || piece.data.subarray(0, 8000).includes(0)) { binary = true; break; }
+    }
+    if (piece.offset !== expected) { binary = true; break; }
+    expected = piece.offset + piece.data.length;
+    const text = carry + decoder.decode(piece.data, { stream: true });
+    const lines = text.split('\n');
+    carry = lines.pop()!;
+    for (const l of lines) { const h = emit(l); if (h) yield h; }
+    if (carry.length > 1 << 20) { const h = emit(carry); if (h) yield h; carry = ''; }
+  }
+  if (binary) return;
+  carry += decoder.decode();
+  if (carry.length) { const h = emit(carry); if (h) yield h; }
+}

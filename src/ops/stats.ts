@@ -1,0 +1,166 @@
+/**
+ * stats and du: sizes from manifests and blob records, never from file bytes. Logical size counts every file name
+ * (hardlinks once per group); unique content counts each distinct blob once; stored size is what the distinct chunks
+ * (and inline blob records) occupy in the store after compression.
+ */
+import type { Oid } from '../model/oid.js';
+import type { TreeEntry } from '../model/tree.js';
+import { listRefs } from '../store/refs.js';
+import type { ObjectKind } from '../store/object-store.js';
+import type { Repository } from '../store/repository.js';
+import { commitTree, readBlobRecord, readDisk, readTree } from '../store/typed.js';
+import { resolveRevision, resolveSpec } from './resolve.js';
+
+export interface ImageStats {
+  commit: Oid;
+  files: number;
+  dirs: number;
+  symlinks: number;
+  other: number;
+  /** Sum of file sizes (holes included), each hardlink group once. */
+  logicalBytes: number;
+  /** Distinct file contents. */
+  blobs: number;
+  uniqueBytes: number;
+  chunks: number;
+  /** Stored bytes of the image's distinct content (compressed chunks and inline records). */
+  storedBytes: number;
+  /** logicalBytes / uniqueBytes. */
+  dedupRatio: number;
+  /** uniqueBytes / storedBytes. */
+  compressionRatio: number;
+  /** Disk commits: bytes kept besides the files (metadata, boot code, raw partitions), stored. */
+  diskExtraStoredBytes?: number;
+}
+
+export interface RepositoryStats {
+  objects: Record<string, number>;
+  storedBytes: Record<string, number>;
+  totalStoredBytes: number;
+  commits: number;
+  refs: number;
+  /** Sum of the logical sizes of the ref heads' images. */
+  headsLogicalBytes: number;
+  /** headsLogicalBytes / total stored bytes. */
+  overallRatio: number;
+}
+
+function storedLength(repo: Repository, kind: ObjectKind, oid: Oid): number {
+  return repo.store.locate(kind, oid)?.length ?? 0;
+}
+
+/** Per-image statistics (`REV`, default HEAD). Locking: none. */
+export function imageStats(repo: Repository, rev = 'HEAD'): ImageStats {
+  const r = resolveRevision(repo, rev);
+  const seenTrees = new Set<Oid>();
+  const blobs = new Set<Oid>();
+  const chunks = new Set<Oid>();
+  const groups = new Set<string>();
+  const s: ImageStats = {
+    commit: r.oid, files: 0, dirs: 0, symlinks: 0, other: 0, logicalBytes: 0, blobs: 0, uniqueBytes: 0, chunks: 0, storedBytes: 0,
+    dedupRatio: 0, compressionRatio: 0,
+  };
+  const blob = (oid: Oid, size: number) => {
+    if (blobs.has(oid)) return;
+    blobs.add(oid);
+    s.uniqueBytes += size;
+    const rec = readBlobRecord(repo.store, oid);
+    if (rec.form === 'inline') { s.storedBytes += storedLength(repo, 'blob', oid); return; }
+    s.storedBytes += storedLength(repo, 'blob', oid);
+    for (const seg of rec.segments) {
+      if (seg.kind !== 'chunk' || chunks.has(seg.oid)) continue;
+      chunks.add(seg.oid);
+      s.storedBytes += storedLength(repo, 'chunk', seg.oid);
+    }
+  };
+  // Counts are per path; a subtree that occurs twice is counted twice (as du does), its blobs once.
+  const walk = (tree: Oid) => {
+    seenTrees.add(tree);
+    for (const e of readTree(repo.store, tree).entries) {
+      if (e.type === 'dir') { s.dirs++; if (e.oid) walk(e.oid); continue; }
+      if (e.type === 'symlink') { s.symlinks++; continue; }
+      if (e.type !== 'file') { s.other++; continue; }
+      s.files++;
+      const g = e.hardlink?.toString('latin1');
+      if (!g || !groups.has(g)) { s.logicalBytes += e.size; if (g) groups.add(g); }
+      if (e.oid) blob(e.oid, e.size);
+    }
+  };
+  walk(commitTree(repo.store, r.commit));
+  if (r.commit.rootKind === 'disk') {
+    const before = s.storedBytes;
+    for (const reg of readDisk(repo.store, r.commit.root).regions) {
+      for (const oid of [reg.content.data, reg.content.map]) {
+        const rec = readBlobRecord(repo.store, oid);
+        blob(oid, rec.size);
+      }
+    }
+    s.diskExtraStoredBytes = s.storedBytes - before;
+  }
+  s.blobs = blobs.size;
+  s.chunks = chunks.size;
+  s.dedupRatio = s.uniqueBytes ? s.logicalBytes / s.uniqueBytes : 1;
+  s.compressionRatio = s.storedBytes ? s.uniqueBytes / s.storedBytes : 1;
+  return s;
+}
+
+/** Repository-wide statistics. Locking: none. */
+export function repositoryStats(repo: Repository): RepositoryStats {
+  const objects: Record<string, number> = {};
+  const storedBytes: Record<string, number> = {};
+  let total = 0;
+  for (const o of repo.store.listAllObjects()) {
+    objects[o.kind] = (objects[o.kind] ?? 0) + 1;
+    const n = storedLength(repo, o.kind, o.oid);
+    storedBytes[o.kind] = (storedBytes[o.kind] ?? 0) + n;
+    total += n;
+  }
+  const refs = listRefs(repo.store, 'refs/');
+  let heads = 0;
+  const counted = new Set<Oid>();
+  for (const r of refs) {
+    if (counted.has(r.oid)) continue;
+    counted.add(r.oid);
+    heads += imageStats(repo, r.oid).logicalBytes;
+  }
+  return {
+    objects, storedBytes, totalStoredBytes: total, commits: objects.commit ?? 0, refs: refs.length,
+    headsLogicalBytes: heads, overallRatio: total ? heads / total : 1,
+  };
+}
+
+export interface DuEntry {
+  path: string;
+  /** Logical bytes of the files at or below it. */
+  bytes: number;
+  files: number;
+}
+
+/**
+ * du: logical size of `REV[:path]` and of its subdirectories down to `depth` (0: the total only). Each distinct
+ * subtree is summed once and reused. Locking: none.
+ */
+export function du(repo: Repository, spec: string, depth = 1): DuEntry[] {
+  const r = resolveSpec(repo, spec);
+  const memo = new Map<Oid, { bytes: number; files: number }>();
+  const size = (e: TreeEntry): { bytes: number; files: number } => {
+    if (e.type === 'file') return { bytes: e.size, files: 1 };
+    if (e.type !== 'dir' || !e.oid) return { bytes: 0, files: 0 };
+    const m = memo.get(e.oid);
+    if (m) return m;
+    const t = { bytes: 0, files: 0 };
+    for (const c of readTree(repo.store, e.oid).entries) { const x = size(c); t.bytes += x.bytes; t.files += x.files; }
+    memo.set(e.oid, t);
+    return t;
+  };
+  const out: DuEntry[] = [];
+  const visit = (path: string, e: TreeEntry, d: number) => {
+    if (e.type === 'dir' && e.oid && d < depth) {
+      for (const c of readTree(repo.store, e.oid).entries) if (c.type === 'dir') visit(path ? `${path}/${c.name.toString('utf8')}` : c.name.toString('utf8'), c, d + 1);
+    }
+    out.push({ path: path || '.', ...size(e) });
+  };
+  visit(r.path.toString('utf8'), r.entry, 0);
+  return out;
+}
+
