@@ -10,7 +10,7 @@ export default class Diff extends RepoCommand {
 
 Works on manifests: subtrees with the same id on both sides are skipped unread; file content is read only for -p and --packages. Output, one line per entry, like 'git diff --name-status':
   A added, D deleted, M modified, T type changed, R renamed (same content, found by blob id)
-with the attributes that changed in brackets (content, mode, owner, xattrs, mtime, target, rdev, holes, hardlink). --ignore-mtime leaves out entries whose only change is their mtime. --stat shows sizes, -p adds text patches (binary files and files over --max-patch-size are named, not shown), --packages compares the images' package databases (dpkg, apk) by Debian version order.
+with the attributes that changed in brackets (content, mode, owner, xattrs, mtime, target, rdev, holes, hardlink). --ignore-mtime leaves out entries whose only change is their mtime. --stat shows sizes, -p adds text patches (binary files and files over --max-patch-size are named, not shown), --packages compares the images' package databases (dpkg, apk, rpm sqlite) in their format's version order (dpkg's or rpm's).
 
 --exit-code: exit 1 when there are differences, 0 when there are none (as git diff --exit-code).
 
@@ -67,7 +67,7 @@ ${EXIT_STATUS_HELP}`;
     if (result.kind === 'packages') {
       const p = result.value;
       for (const inv of [p.a, p.b]) for (const pr of inv?.problems ?? []) this.warn(`${pr.file}:${pr.line}: ${pr.message}`);
-      if (!p.a || !p.b) this.warn(`no package database (var/lib/dpkg/status, lib/apk/db/installed) in ${!p.a ? a : b}`);
+      if (!p.a || !p.b) this.warn(`no package database (var/lib/dpkg/status, lib/apk/db/installed, var/lib/rpm/rpmdb.sqlite) in ${!p.a ? a : b}`);
       if (!this.jsonEnabled() && p.changes.length) this.log(renderPackageDiff(p));
       differs = p.changes.length > 0;
       this.finish(flags['exit-code'], differs);

@@ -10,8 +10,7 @@ import { type TreeEntry, compareNames } from '../model/tree.js';
 import type { ObjectReader } from '../store/object-store.js';
 import type { Repository } from '../store/repository.js';
 import { readTree } from '../store/typed.js';
-import { compareDebVersions } from '../packages/debversion.js';
-import { PACKAGE_DATABASES, type Inventory, type PackageChange, diffInventories, parseInventory } from '../packages/inventory.js';
+import { PACKAGE_DATABASES, type Inventory, type PackageChange, diffInventories, parseInventory, versionOrder } from '../packages/inventory.js';
 import { splitPath } from './build-tree.js';
 import { filePieces } from './checkout.js';
 import { type ResolvedEntry, normalizeImagePath, resolveSpec } from './resolve.js';
@@ -267,8 +266,7 @@ export async function inventoryAt(repo: Repository, root: ResolvedEntry): Promis
     }
     if (!e || e.type !== 'file' || !e.oid) continue;
     if (e.size > 256 << 20) throw new UsageError(`${db.path} in ${root.path.length ? `${show(root.path)} of ` : ''}the image is ${e.size} bytes: too large for a package database`);
-    const text = (await readAll(repo.store, e.oid, e.size)).toString('utf8');
-    return parseInventory(db.format, text, db.path);
+    return parseInventory(db.format, await readAll(repo.store, e.oid, e.size), db.path);
   }
   return undefined;
 }
@@ -279,9 +277,10 @@ export interface PackageDiff {
   changes: PackageChange[];
 }
 
-/** Package-level diff of two images (Debian version order for deb and apk alike: close to apk's for common versions). */
+/** Package-level diff of two images, in the version order of the newer image's package format. */
 export async function diffPackages(repo: Repository, a: string, b: string): Promise<PackageDiff> {
   const ia = await inventoryOf(repo, a);
   const ib = await inventoryOf(repo, b);
-  return { ...(ia ? { a: ia } : {}), ...(ib ? { b: ib } : {}), changes: diffInventories(ia?.packages ?? [], ib?.packages ?? [], compareDebVersions) };
+  const order = versionOrder(ib?.format ?? ia?.format);
+  return { ...(ia ? { a: ia } : {}), ...(ib ? { b: ib } : {}), changes: diffInventories(ia?.packages ?? [], ib?.packages ?? [], order) };
 }

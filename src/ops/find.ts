@@ -13,7 +13,7 @@ import { listRefs } from '../store/refs.js';
 import type { Repository } from '../store/repository.js';
 import { commitTree, readCommit, readTree } from '../store/typed.js';
 import { parseConstraint } from '../packages/debversion.js';
-import type { Inventory } from '../packages/inventory.js';
+import { type Inventory, versionOrder } from '../packages/inventory.js';
 import { inventoryAt } from './diff.js';
 
 export type FindScope = { kind: 'all' } | { kind: 'heads' } | { kind: 'ref'; prefix: string };
@@ -255,7 +255,7 @@ export async function* find(repo: Repository, options: FindOptions): AsyncGenera
       const inv = inventories.get(key);
       for (const p of inv?.packages ?? []) {
         if (!pkgName.test(p.name)) continue;
-        if (constraint && !constraint.test(p.version)) continue;
+        if (constraint && !constraint.test(p.version, versionOrder(inv!.format))) continue;
         yield { ref, commit, path: inv!.file, package: { name: p.name, version: p.version, ...(p.arch ? { arch: p.arch } : {}) } };
       }
     }

@@ -115,8 +115,8 @@ export type VersionOp = '<<' | '<=' | '=' | '>=' | '>>' | '<' | '>' | '!=';
 export interface VersionConstraint {
   op: VersionOp;
   version: string;
-  /** True when `v` satisfies the constraint. */
-  test(v: string): boolean;
+  /** True when `v` satisfies the constraint (in Debian order, or in the order `compare` gives). */
+  test(v: string, compare?: (a: string, b: string) => number): boolean;
 }
 
 /**
@@ -129,10 +129,11 @@ export function parseConstraint(expr: string): VersionConstraint {
   const op = (m[1] ?? '=') as VersionOp;
   const version = m[2]!;
   const parsed = parseDebVersion(version);
-  if (typeof parsed === 'string') throw new UsageError(`version expression '${expr}': ${parsed}`);
+  // Characters dpkg would not take are fine for rpm versions (1.2-3.el9_2); anything else is refused.
+  if (typeof parsed === 'string' && !parsed.startsWith('invalid character')) throw new UsageError(`version expression '${expr}': ${parsed}`);
   const check: Record<VersionOp, (c: number) => boolean> = {
     '<<': (c) => c < 0, '<': (c) => c < 0, '<=': (c) => c <= 0, '=': (c) => c === 0, '!=': (c) => c !== 0,
     '>=': (c) => c >= 0, '>': (c) => c > 0, '>>': (c) => c > 0,
   };
-  return { op, version, test: (v: string) => check[op](compareDebVersions(v, version)) };
+  return { op, version, test: (v: string, compare = compareDebVersions) => check[op](Math.sign(compare(v, version))) };
 }

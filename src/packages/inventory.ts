@@ -3,9 +3,10 @@
  * and Alpine's `lib/apk/db/installed` (one `X:value` line per field). Malformed records are skipped and reported as
  * problems with their line number; they never stop the rest of the inventory.
  */
-import { parseDebVersion } from './debversion.js';
+import { compareDebVersions, parseDebVersion } from './debversion.js';
+import { compareRpmVersions, parseRpmSqlite } from './rpm.js';
 
-export type PackageFormat = 'deb' | 'apk';
+export type PackageFormat = 'deb' | 'apk' | 'rpm';
 
 export interface Package {
   name: string;
@@ -36,6 +37,7 @@ export interface Inventory {
 export const PACKAGE_DATABASES: Array<{ format: PackageFormat; path: string }> = [
   { format: 'deb', path: 'var/lib/dpkg/status' },
   { format: 'apk', path: 'lib/apk/db/installed' },
+  { format: 'rpm', path: 'var/lib/rpm/rpmdb.sqlite' },
 ];
 
 function sortPackages(ps: Package[]): Package[] {
@@ -114,8 +116,16 @@ export function parseApkInstalled(text: string, file = 'lib/apk/db/installed'): 
   return { format: 'apk', file, packages: sortPackages(packages), problems };
 }
 
-export function parseInventory(format: PackageFormat, text: string, file: string): Inventory {
+/** Parses a package database of any supported format (rpm's is a binary sqlite file). */
+export async function parseInventory(format: PackageFormat, data: Buffer, file: string): Promise<Inventory> {
+  if (format === 'rpm') return parseRpmSqlite(data, file);
+  const text = data.toString('utf8');
   return format === 'deb' ? parseDpkgStatus(text, file) : parseApkInstalled(text, file);
+}
+
+/** The version order of a package format: dpkg's for deb (and apk, whose common versions order the same), rpm's for rpm. */
+export function versionOrder(format: PackageFormat | undefined): (a: string, b: string) => number {
+  return format === 'rpm' ? compareRpmVersions : compareDebVersions;
 }
 
 export interface PackageChange {
