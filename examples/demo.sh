@@ -15,6 +15,7 @@ viva commit "$work/rootfs" -b demo/1.0/base -m "demo image 1.0" --label release=
 sed -i 's/PermitRootLogin yes/PermitRootLogin no/' "$work/rootfs/etc/ssh/sshd_config"
 echo "1.1" > "$work/rootfs/etc/demo-version"
 rm "$work/rootfs/var/log/boot.log"
+sed -i 's/3.0.11-1~deb12u2/3.0.13-1~deb12u1/' "$work/rootfs/var/lib/dpkg/status"
 viva commit "$work/rootfs" -b demo/1.0/base -m "harden sshd, add version file" --label release=1.1
 viva log
 viva show demo/1.0/base
@@ -25,6 +26,16 @@ viva tag v1.1 demo/1.0/base
 viva branch --list 'demo/**'
 viva checkout v1.1 "$work/checkout"
 viva checkout demo/1.0/base~1 "$work/base-1.0.tar.zst"
+# Inspect: what changed, where a file is, which images have a vulnerable package, search, sizes.
+viva diff demo/1.0/base~1 demo/1.0/base
+viva diff -p demo/1.0/base~1 demo/1.0/base -- etc/ssh/sshd_config
+viva diff --packages demo/1.0/base~1 demo/1.0/base
+viva find --sha256 "$(sha256sum < "$work/rootfs/etc/ssh/sshd_config" | cut -d' ' -f1)"
+viva find --package openssl --version '<3.0.13'
+viva grep PermitRootLogin demo/1.0/base
+viva search sshd
+viva stats demo/1.0/base
+viva du demo/1.0/base
 viva fsck
 set +x
 # diff compares regular files and links; the device node and fifo are compared by type only.

@@ -9,6 +9,8 @@ printf 'PRETTY_NAME="viva demo 1.0"\nNAME="viva-demo"\nVERSION_ID="1.0"\nID=demo
 printf 'demo\n' > etc/hostname
 printf 'root:x:0:0:root:/root:/bin/sh\nalice:x:1000:1000:Alice:/home/alice:/bin/sh\n' > etc/passwd
 printf 'PermitRootLogin yes\nPasswordAuthentication yes\n' > etc/ssh/sshd_config
+mkdir -p var/lib/dpkg
+printf 'Package: openssh-server\nStatus: install ok installed\nArchitecture: amd64\nVersion: 1:9.2p1-2+deb12u2\n\nPackage: openssl\nStatus: install ok installed\nArchitecture: amd64\nVersion: 3.0.11-1~deb12u2\n' > var/lib/dpkg/status
 # A "binary" of pseudo-random bytes (deterministic, so re-running gives the same content).
 python3 -c "import random,sys; r=random.Random(42); sys.stdout.buffer.write(bytes(r.getrandbits(8) for _ in range(2_000_000)))" > usr/bin/demo-server
 chmod 755 usr/bin/demo-server
