@@ -12,7 +12,7 @@ ${EXIT_STATUS_HELP}`;
   async run(): Promise<IndexRebuildResult> {
     const { flags } = await this.parse(IndexRebuild);
     const r = await this.withRepo('write', flags.repo, (repo) => rebuildIndex(repo));
-    this.log(`content index rebuilt: ${r.entries} entries`);
+    this.log(`content index rebuilt: ${r.entries} entries, ${r.packageDatabases} package databases`);
     return r;
   }
 }

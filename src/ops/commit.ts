@@ -15,6 +15,7 @@ import { writeStatCache } from '../store/stat-cache.js';
 import type { ObjectWriter } from '../store/object-store.js';
 import { type IngestContext, type ProgressEvent, ingestEntries } from './ingest.js';
 import { ingestDisk } from './commit-disk.js';
+import { packageIndexEntry } from './diff.js';
 
 export { RACY_WINDOW_NS, type ProgressEvent } from './ingest.js';
 
@@ -153,7 +154,11 @@ export async function commit(repo: Repository, options: CommitOptions): Promise<
     // Objects first (durable), then the ref in its own transaction.
     await writer.flush();
     storedBytes = background ? background.written.bytes : store.written.bytes - before.bytes;
-    updateRefs(store, [{ ref, newOid: oid, expectedOld: parent, message: `commit${parent ? '' : ' (initial)'}: ${firstLine(options.message)}` }], author);
+    // The package index entry of the image (keyed by its package database's content) moves in with the ref.
+    const pkg = await packageIndexEntry(repo, { name: Buffer.alloc(0), type: 'dir', mode: 0o755, uid: 0, gid: 0, mtimeNs: 0n, size: 0, xattrs: [], oid: tree })
+      .catch(() => undefined);
+    updateRefs(store, [{ ref, newOid: oid, expectedOld: parent, message: `commit${parent ? '' : ' (initial)'}: ${firstLine(options.message)}` }], author, undefined,
+      () => { if (pkg && !store.ixPkg.doesExist(pkg[0])) store.ixPkg.putSync(pkg[0], pkg[1]); });
     if (readRef(store, HEAD)?.symref !== ref) setSymbolicRef(store, HEAD, ref);
     if (ctx.cacheUpdates.length) writeStatCache(store, ctx.cacheUpdates);
     return {

@@ -10,7 +10,7 @@ import { type TreeEntry, compareNames } from '../model/tree.js';
 import type { ObjectReader } from '../store/object-store.js';
 import type { Repository } from '../store/repository.js';
 import { readTree } from '../store/typed.js';
-import { PACKAGE_DATABASES, type Inventory, type PackageChange, diffInventories, parseInventory, versionOrder } from '../packages/inventory.js';
+import { PACKAGE_DATABASES, type Inventory, type PackageChange, type PackageFormat, diffInventories, parseInventory, versionOrder } from '../packages/inventory.js';
 import { splitPath } from './build-tree.js';
 import { filePieces } from './checkout.js';
 import { type ResolvedEntry, normalizeImagePath, resolveSpec } from './resolve.js';
@@ -257,18 +257,43 @@ export async function inventoryOf(repo: Repository, spec: string): Promise<Inven
   return inventoryAt(repo, root);
 }
 
-export async function inventoryAt(repo: Repository, root: ResolvedEntry): Promise<Inventory | undefined> {
+/** The package database file of an image directory: the first of PACKAGE_DATABASES present in it. */
+export function packageDatabaseOf(repo: Repository, dir: TreeEntry): { format: PackageFormat; path: string; oid: Oid; size: number } | undefined {
   for (const db of PACKAGE_DATABASES) {
-    let e: TreeEntry | undefined = root.entry;
+    let e: TreeEntry | undefined = dir;
     for (const part of splitPath(Buffer.from(db.path))) {
       if (!e || e.type !== 'dir' || !e.oid) { e = undefined; break; }
       e = readTree(repo.store, e.oid).entries.find((x) => x.name.equals(part));
     }
-    if (!e || e.type !== 'file' || !e.oid) continue;
-    if (e.size > 256 << 20) throw new UsageError(`${db.path} in ${root.path.length ? `${show(root.path)} of ` : ''}the image is ${e.size} bytes: too large for a package database`);
-    return parseInventory(db.format, await readAll(repo.store, e.oid, e.size), db.path);
+    if (e?.type === 'file' && e.oid) return { format: db.format, path: db.path, oid: e.oid, size: e.size };
   }
   return undefined;
+}
+
+/**
+ * The package inventory of a package database file: from the package index (`ix-pkg`, keyed by the file's content
+ * id, so it can never be stale) when it is there, else parsed from the blob.
+ */
+export async function inventoryOfDatabase(repo: Repository, db: { format: PackageFormat; path: string; oid: Oid; size: number }): Promise<Inventory> {
+  const cached = repo.store.ixPkg.get(Buffer.from(db.oid, 'hex'));
+  if (cached) {
+    try { return { ...(JSON.parse(cached.toString('utf8')) as Inventory), file: db.path }; } catch { /* damaged: parse again (fsck reports it) */ }
+  }
+  if (db.size > 256 << 20) throw new UsageError(`${db.path} is ${db.size} bytes: too large for a package database`);
+  return parseInventory(db.format, await readAll(repo.store, db.oid, db.size), db.path);
+}
+
+/** The index entry (key, value) for the package database of an image's root directory, if it has one. */
+export async function packageIndexEntry(repo: Repository, root: TreeEntry): Promise<[Buffer, Buffer] | undefined> {
+  const db = packageDatabaseOf(repo, root);
+  if (!db) return undefined;
+  const inv = await inventoryOfDatabase(repo, db);
+  return [Buffer.from(db.oid, 'hex'), Buffer.from(JSON.stringify(inv))];
+}
+
+export async function inventoryAt(repo: Repository, root: ResolvedEntry): Promise<Inventory | undefined> {
+  const db = packageDatabaseOf(repo, root.entry);
+  return db ? inventoryOfDatabase(repo, db) : undefined;
 }
 
 export interface PackageDiff {

@@ -2,6 +2,8 @@
 import type { ObjectKind } from '../store/object-store.js';
 import { CONTENT_INDEX_VERSION, type DerivedEntry, derivedEntries } from '../store/content-index.js';
 import type { Repository } from '../store/repository.js';
+import { commitTree, readCommit } from '../store/typed.js';
+import { packageIndexEntry } from './diff.js';
 
 const META_KINDS: ObjectKind[] = ['tree', 'disk', 'commit'];
 
@@ -25,19 +27,31 @@ function expected(repo: Repository, problems?: Array<{ oid: string; problem: str
 
 export interface IndexRebuildResult {
   entries: number;
+  packageDatabases: number;
 }
 
-/** Drops and rebuilds the content index in one transaction. Locking: needs the repository open for writing. */
-export function rebuildIndex(repo: Repository): IndexRebuildResult {
+/**
+ * Drops and rebuilds the content index and the package index (one entry per distinct package database of the
+ * commits' images) in one transaction. Locking: needs the repository open for writing.
+ */
+export async function rebuildIndex(repo: Repository): Promise<IndexRebuildResult> {
   const want = [...expected(repo).values()].sort((a, b) => a[0].localeCompare(b[0]) || Buffer.compare(a[1], b[1]));
   const store = repo.store;
+  const pkgs = new Map<string, [Buffer, Buffer]>();
+  store.env.transactionSync(() => store.ixPkg.clearSync());
+  for (const oid of store.listObjects('commit')) {
+    const c = readCommit(store, oid);
+    const e = await packageIndexEntry(repo, { name: Buffer.alloc(0), type: 'dir', mode: 0o755, uid: 0, gid: 0, mtimeNs: 0n, size: 0, xattrs: [], oid: commitTree(store, c) }).catch(() => undefined);
+    if (e) pkgs.set(e[0].toString('hex'), e);
+  }
   store.env.transactionSync(() => {
     store.ixParent.clearSync();
     store.ixRoot.clearSync();
     store.putDerived(want);
+    for (const [k, v] of pkgs.values()) store.ixPkg.putSync(k, v);
     store.meta.putSync('content-index', CONTENT_INDEX_VERSION);
   });
-  return { entries: want.length };
+  return { entries: want.length, packageDatabases: pkgs.size };
 }
 
 /** Differences between the content index and what the objects imply (fsck). */
@@ -62,6 +76,14 @@ export function checkIndex(repo: Repository): Array<{ kind: 'index'; oid: string
       const source = name === 'ix-parent' ? store.index.doesExist(v.subarray(0, 33)) : store.hasObject('commit', v.toString('hex'));
       if (source) extra++;
     }
+  }
+  // Package index entries: keyed by a package database blob that exists, holding an inventory.
+  for (const { key, value } of store.ixPkg.getRange({})) {
+    const oid = (key as Buffer).toString('hex');
+    let ok = false;
+    try { ok = Array.isArray((JSON.parse((value as Buffer).toString('utf8')) as { packages?: unknown }).packages); } catch { ok = false; }
+    if (!ok) problems.push({ kind: 'index', oid, problem: `package index entry does not hold an inventory: run 'viva index rebuild'` });
+    else if (!store.hasObject('blob', oid)) problems.push({ kind: 'index', oid, problem: `package index entry for a blob that does not exist: run 'viva index rebuild'` });
   }
   if (missing.size) problems.push({ kind: 'index', oid: 'content-index', problem: `${missing.size} entries missing (e.g. ${[...missing][0]}): run 'viva index rebuild'` });
   if (extra) problems.push({ kind: 'index', oid: 'content-index', problem: `${extra} entries for objects that do not exist: run 'viva index rebuild'` });

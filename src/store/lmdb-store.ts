@@ -110,6 +110,8 @@ export class LmdbStore implements ObjectStore {
   /** The content index (see content-index.ts): child → parent links, and root → commit. */
   readonly ixParent: Database<Buffer, Buffer>;
   readonly ixRoot: Database<Buffer, Buffer>;
+  /** Package inventories by the blob id of the package database file they were parsed from (JSON values). */
+  readonly ixPkg: Database<Buffer, Buffer>;
   private pending = new Map<string, [Buffer, Buffer]>();
   /** Content-index entries of queued (and, in bulk-import mode, of deferred) meta objects, by object key. */
   private pendingDerived = new Map<string, DerivedEntry[]>();
@@ -135,6 +137,7 @@ export class LmdbStore implements ObjectStore {
     this.sessions = this.env.openDB({ name: 'sessions', encoding: 'msgpack' });
     this.ixParent = this.env.openDB<Buffer, Buffer>({ name: 'ix-parent', keyEncoding: 'binary', encoding: 'binary', dupSort: true });
     this.ixRoot = this.env.openDB<Buffer, Buffer>({ name: 'ix-root', keyEncoding: 'binary', encoding: 'binary', dupSort: true });
+    this.ixPkg = this.env.openDB<Buffer, Buffer>({ name: 'ix-pkg', keyEncoding: 'binary', encoding: 'binary' });
   }
 
   /** Writes content-index entries; call inside a write transaction. */
@@ -346,6 +349,8 @@ export class LmdbStore implements ObjectStore {
       if (isMetaKind(k[0]!)) {
         // Its content-index entries go with it (an undecodable object has none worth keeping).
         try { this.removeDerived(derivedEntries(d.kind, d.oid, this.readObject(d.kind, d.oid))); } catch { /* damaged */ }
+      } else if (d.kind === 'blob') {
+        this.ixPkg.removeSync(k.subarray(1));
       }
       this.index.removeSync(k);
       let set = byPack.get(loc.pack);

@@ -108,8 +108,9 @@ function appendReflog(store: LmdbStore, ref: string, entry: ReflogEntry): void {
  * Throws RefConflictError when a ref does not hold its expected value, UsageError when a new ref would break
  * git's D/F rule (`a` next to `a/b`); nothing changes then.
  */
-export function updateRefs(store: LmdbStore, updates: RefUpdate[], who: string, time = Math.floor(Date.now() / 1000)): void {
+export function updateRefs(store: LmdbStore, updates: RefUpdate[], who: string, time = Math.floor(Date.now() / 1000), alsoInTxn?: () => void): void {
   store.env.transactionSync(() => {
+    alsoInTxn?.();
     const olds: Array<Oid | null> = [];
     for (const u of updates) {
       const cur = readRef(store, u.ref);

@@ -75,6 +75,8 @@ test('find: name, path, size, type, mode and time predicates', async (t) => {
 
 test('find: packages by name and Debian version constraint, from each image\'s database', async (t) => {
   const { repo } = await setup(t);
+  // Each distinct package database was indexed by the commit that brought it (keyed by its content id).
+  t.is([...repo.store.ixPkg.getKeys({})].length, 2);
   t.deepEqual(await all(repo, { package: 'openssl', version: '<3.0.13' }), ['team/a openssl=3.0.11-1~deb12u2']);
   t.deepEqual(await all(repo, { package: 'openssl', version: '>=3.0.13', scope: { kind: 'heads' } }), ['other/b openssl=3.0.13-1~deb12u1', 'team/a openssl=3.0.13-1~deb12u1']);
   t.deepEqual(await all(repo, { package: 'lib*', scope: { kind: 'ref', prefix: 'other' } }), ['other/b libc6=2.36-9']);
@@ -92,7 +94,7 @@ test('content index: kept by commit and gc, checked by fsck, rebuilt on demand; 
   // A damaged index is reported, and rebuilt.
   repo.store.env.transactionSync(() => repo.store.ixParent.clearSync());
   t.true(fsck(repo).problems.some((p) => p.kind === 'index'));
-  t.true(rebuildIndex(repo).entries > 0);
+  t.true((await rebuildIndex(repo)).entries > 0);
   t.deepEqual(fsck(repo).problems.filter((p) => p.kind === 'index'), []);
   // 3000 copies of one file: every hit comes out.
   const many = path.join(src, 'many');
