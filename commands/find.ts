@@ -1,6 +1,6 @@
 import { Flags } from '@oclif/core';
 import fs from 'node:fs';
-import { find, UsageError, type FindHit, type FindScope } from '../src/index.js';
+import { find, UsageError, type FindScope } from '../src/index.js';
 import { EXIT_STATUS_HELP } from '../src/cli/exit-codes.js';
 import { RepoCommand } from '../src/cli/repo-command.js';
 
@@ -39,7 +39,7 @@ ${EXIT_STATUS_HELP}`;
     ref: Flags.string({ summary: 'only refs whose name starts with this', exclusive: ['all', 'heads'] }),
   };
 
-  async run(): Promise<FindHit[] | undefined> {
+  async run(): Promise<undefined> {
     const { flags } = await this.parse(Find);
     const sums = [...(flags.sha256 ?? [])];
     if (flags.stdin) {
@@ -51,7 +51,7 @@ ${EXIT_STATUS_HELP}`;
     }
     const scope: FindScope = flags.heads ? { kind: 'heads' } : flags.ref !== undefined ? { kind: 'ref', prefix: flags.ref } : { kind: 'all' };
     const json = this.jsonEnabled();
-    const hits: FindHit[] = [];
+    let count = 0;
     await this.withRepo('read', flags.repo, async (repo) => {
       const it = find(repo, {
         ...(sums.length ? { sha256: sums } : {}), ...(flags.name !== undefined ? { name: flags.name } : {}),
@@ -63,11 +63,13 @@ ${EXIT_STATUS_HELP}`;
       });
       // Text hits stream out as they are found; --json collects them.
       for await (const h of it) {
-        if (json) { hits.push(h); continue; }
+        // --json streams an array too: hits are written as they are found, not collected.
+        if (json) { process.stdout.write(`${count++ ? ',\n' : '[\n'}${JSON.stringify(h)}`); continue; }
         const what = h.package ? `${h.package.name} ${h.package.version}${h.package.arch ? ` ${h.package.arch}` : ''}` : h.path;
         process.stdout.write(`${h.ref}\t${h.commit.slice(0, 12)}\t${what}${h.sha256 && sums.length > 1 ? `\t${h.sha256}` : ''}\n`);
       }
     });
-    return json ? hits : undefined;
+    if (json) process.stdout.write(count ? '\n]\n' : '[]\n');
+    return undefined;
   }
 }

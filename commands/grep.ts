@@ -1,5 +1,5 @@
 import { Args, Flags } from '@oclif/core';
-import { grep, type GrepHit } from '../src/index.js';
+import { grep } from '../src/index.js';
 import { EXIT, EXIT_STATUS_HELP } from '../src/cli/exit-codes.js';
 import { RepoCommand } from '../src/cli/repo-command.js';
 
@@ -23,18 +23,19 @@ ${EXIT_STATUS_HELP}`;
     'files-with-matches': Flags.boolean({ char: 'l', summary: 'print only the names of matching files' }),
   };
 
-  async run(): Promise<GrepHit[] | undefined> {
+  async run(): Promise<undefined> {
     const { args, flags } = await this.parse(Grep);
     const dd = this.argv.indexOf('--');
     const paths = dd >= 0 ? this.argv.slice(dd + 1) : [];
     const json = this.jsonEnabled();
-    const hits: GrepHit[] = [];
+    let count = 0;
     let any = false;
     await this.withRepo('read', flags.repo, async (repo) => {
       let lastFile = '';
       for await (const h of grep(repo, { pattern: args.pattern, rev: args.rev!, paths, ignoreCase: flags['ignore-case'], fixed: flags['fixed-strings'] })) {
         any = true;
-        if (json) { hits.push(h); continue; }
+        // --json streams an array too: hits are written as they are found, not collected.
+        if (json) { process.stdout.write(`${count++ ? ',\n' : '[\n'}${JSON.stringify(h)}`); continue; }
         if (flags['files-with-matches']) {
           if (h.path !== lastFile) process.stdout.write(`${h.path}\n`);
           lastFile = h.path;
@@ -44,6 +45,7 @@ ${EXIT_STATUS_HELP}`;
       }
     });
     if (!any) process.exitCode = EXIT.FAILURE;
-    return json ? hits : undefined;
+    if (json) process.stdout.write(count ? '\n]\n' : '[]\n');
+    return undefined;
   }
 }

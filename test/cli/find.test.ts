@@ -66,3 +66,16 @@ test('cli find: a repository from before the content index says to rebuild it; i
   t.is((await finished(committing)).code, 0);
   void dir;
 });
+
+test('cli grep: path:line:text, -l, --json streamed, exit 1 without a match; stats and du run', async (t) => {
+  const { repo } = await setup(t);
+  t.is((await vivaOk(t, ['grep', '-C', repo, 'web', 'customers/acme/web'])).stdout, 'etc/hostname:1:web\n');
+  t.is((await vivaOk(t, ['grep', '-C', repo, '-l', 'CERT', 'customers/acme/web', '--', 'etc/ssl'])).stdout, 'etc/ssl/cert.pem\n');
+  t.deepEqual(await vivaJson(t, ['grep', '-C', repo, '-i', 'cert', 'customers/acme/web']), [{ path: 'etc/ssl/cert.pem', line: 1, text: 'CERT' }]);
+  const none = await viva(['grep', '-C', repo, 'nothing', 'customers/acme/web']);
+  t.is(none.code, EXIT.FAILURE);
+  t.is(none.stdout, '');
+  t.deepEqual(await vivaJson(t, ['find', '-C', repo, '--name', 'nothing']), []);
+  t.regex((await vivaOk(t, ['stats', '-C', repo, 'customers/acme/web'])).stdout, /^image [0-9a-f]{12}: 2 files/);
+  t.regex((await vivaOk(t, ['du', '-C', repo, 'customers/acme/web', '-b'])).stdout, /\s+9  \.\n$/);
+});
