@@ -6,6 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { diff, diffPackages, patchFor } from '../../src/ops/diff.js';
 import { commitAt, isRoot, randomBytes, tmpDir, tmpRepo, writeTree } from '../helpers/repo.js';
 import { native } from '../../src/native/index.js';
+import type { Repository } from '../../src/store/repository.js';
 
 const T0 = new Date('2024-01-02T03:04:05Z');
 
@@ -46,12 +47,18 @@ function makePair(dir: string): { a: string; b: string } {
   return { a, b };
 }
 
-test('diff: one line per change with the attributes that changed; identical images give nothing', async (t) => {
+/** A repository with the pair committed as branches a and b. */
+async function committedPair(t: import('ava').ExecutionContext): Promise<Repository> {
   const dir = tmpDir(t);
   const { a, b } = makePair(dir);
   const { repo } = tmpRepo(t);
   await commitAt(repo, a, { branch: 'a' });
   await commitAt(repo, b, { branch: 'b' });
+  return repo;
+}
+
+test('diff: one line per change with the attributes that changed; identical images give nothing', async (t) => {
+  const repo = await committedPair(t);
   const d = diff(repo, { a: 'a', b: 'b' });
   const lines = d.entries.map((e) => `${e.status} ${e.from ? `${e.from} -> ` : ''}${e.path}${e.changes ? ` [${e.changes.join(',')}]` : ''}`);
   t.deepEqual(lines, [
@@ -107,11 +114,7 @@ test('diff: content changes agree with diff -r of the two trees', async (t) => {
 });
 
 test('diff: patches for text, a note for binary and oversized files; package-level diff', async (t) => {
-  const dir = tmpDir(t);
-  const { a, b } = makePair(dir);
-  const { repo } = tmpRepo(t);
-  await commitAt(repo, a, { branch: 'a' });
-  await commitAt(repo, b, { branch: 'b' });
+  const repo = await committedPair(t);
   const d = diff(repo, { a: 'a', b: 'b' });
   const byPath = new Map(d.entries.map((e) => [e.path, e]));
   t.regex((await patchFor(repo, byPath.get('etc/hostname')!))!, /--- a\/etc\/hostname\n\+\+\+ b\/etc\/hostname\n@@ -1,1 \+1,1 @@\n-one\n\+two/);
