@@ -110,8 +110,9 @@ export class RefConflictError extends VivaError {
   static override readonly code = 'ERR_REF_CONFLICT';
   override readonly code = RefConflictError.code;
   override readonly name = 'RefConflictError';
-  constructor(ref: string, expected: string | null, actual: string | null) {
-    super(`ref ${quote(ref)} moved concurrently (expected ${expected ?? 'none'}, found ${actual ?? 'none'})`, { ref, expected, actual });
+  /** `message` replaces the default wording (non-fast-forward pushes, diverged pulls). */
+  constructor(ref: string, expected: string | null, actual: string | null, message?: string) {
+    super(message ?? `ref ${quote(ref)} moved concurrently (expected ${expected ?? 'none'}, found ${actual ?? 'none'})`, { ref, expected, actual });
   }
 }
 

@@ -360,7 +360,8 @@ async function rejects(
 ): Promise<void> {
   const start = Date.now();
   const err = await t.throwsAsync<VivaError>(readEverything(file), { instanceOf: cls });
-  t.true(Date.now() - start < 5000, 'fails within seconds');
+  // A bound against hangs and runaway loops (the issue allows 10 s per image), not a speed test.
+  t.true(Date.now() - start < 10_000, 'fails within seconds');
   if (!err) return;
   t.is(err.data.file, file, 'names the file');
   if (err instanceof CorruptInputError) t.regex(String(err.data.where), where);

@@ -1,0 +1,281 @@
+/**
+ * Sync between repositories, as git does it: remotes by name, fetch into remote-tracking refs
+ * (`refs/remotes/NAME/...`), fast-forward pull, push with compare-and-swap ref updates, clone, ls-remote.
+ * Only missing objects move (see sync/transfer.ts); every received object is verified before it is stored; refs move
+ * on the receiving side only when everything they need is durable.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { RefConflictError, RefExistsError, RefNotFoundError, UsageError } from '../errors.js';
+import type { Oid } from '../model/oid.js';
+import { HEAD, HEADS, REMOTES, TAGS, assertRefName, shortRefName } from '../model/ref.js';
+import { listRefs, readRef, resolveRef, setSymbolicRef, updateRefs } from '../store/refs.js';
+import { Repository } from '../store/repository.js';
+import { readCommit } from '../store/typed.js';
+import { LocalPeer, type Peer, receiveObjects } from '../sync/peer.js';
+import { planTransfer } from '../sync/transfer.js';
+import { defaultAuthor } from './commit.js';
+import { resolveRevision } from './resolve.js';
+
+export interface RemoteConfig {
+  name: string;
+  url: string;
+}
+
+const REMOTES_KEY = 'remotes';
+
+function remotesOf(repo: Repository): Record<string, { url: string }> {
+  return (repo.store.meta.get(REMOTES_KEY) as Record<string, { url: string }> | undefined) ?? {};
+}
+
+export function listRemotes(repo: Repository): RemoteConfig[] {
+  return Object.entries(remotesOf(repo)).map(([name, r]) => ({ name, url: r.url })).sort((a, b) => (a.name < b.name ? -1 : 1));
+}
+
+/** Checks a remote name: a valid single ref component path (it becomes refs/remotes/NAME/). */
+function checkRemoteName(name: string): void {
+  if (!name || name.includes('/')) throw new UsageError(`remote name '${name}' must be one non-empty component (no '/')`);
+  assertRefName(`${REMOTES}${name}/x`);
+}
+
+/** A path URL is stored absolute (so it works from any directory); http(s) URLs as given. */
+function normalizeUrl(url: string): string {
+  if (/^https?:\/\//.test(url)) return url;
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(url)) throw new UsageError(`URL '${url}': only paths and http(s):// URLs are supported`);
+  return path.resolve(url);
+}
+
+export function addRemote(repo: Repository, name: string, url: string): RemoteConfig {
+  checkRemoteName(name);
+  const all = remotesOf(repo);
+  if (all[name]) throw new RefExistsError(`remote ${name}`);
+  const u = normalizeUrl(url);
+  repo.store.env.transactionSync(() => repo.store.meta.putSync(REMOTES_KEY, { ...all, [name]: { url: u } }));
+  return { name, url: u };
+}
+
+export function removeRemote(repo: Repository, name: string): void {
+  const all = remotesOf(repo);
+  if (!all[name]) throw new RefNotFoundError(`remote ${name}`);
+  delete all[name];
+  const tracking = listRefs(repo.store, `${REMOTES}${name}/`);
+  updateRefs(repo.store, tracking.map((r) => ({ ref: r.ref, newOid: null, message: `remote ${name} removed` })), defaultAuthor());
+  repo.store.env.transactionSync(() => repo.store.meta.putSync(REMOTES_KEY, all));
+}
+
+/** `name` if it is a configured remote, else `name` itself as a URL (a path or http(s)://). */
+export function resolveRemote(repo: Repository | undefined, nameOrUrl: string): { name?: string; url: string } {
+  const r = repo ? remotesOf(repo)[nameOrUrl] : undefined;
+  if (r) return { name: nameOrUrl, url: r.url };
+  return { url: normalizeUrl(nameOrUrl) };
+}
+
+/** Opens the repository at a URL as a peer. */
+export function openPeer(url: string, mode: 'read' | 'write'): Peer {
+  if (/^https?:\/\//.test(url)) {
+    throw new UsageError(`${url}: HTTP remotes are not available in this version of viva; use a path to the repository`);
+  }
+  if (!fs.existsSync(url)) throw new UsageError(`remote repository '${url}' does not exist`);
+  return new LocalPeer(Repository.open(url, mode));
+}
+
+export interface TransferStats {
+  objects: number;
+  bytes: number;
+  /** Objects the plan asked about (has-queries), and the round trips. */
+  asked: number;
+  queries: number;
+}
+
+export interface FetchResult extends TransferStats {
+  remote: string;
+  url: string;
+  updated: Array<{ ref: string; old: Oid | null; new: Oid }>;
+  /** The remote's HEAD branch (full ref), if symbolic. */
+  head?: string;
+}
+
+/**
+ * Fetches the remote's branches into `refs/remotes/NAME/...` (forced, as git's default refspec) and its tags into
+ * `refs/tags/...` (new ones only). `refspecs` (branch names) limit what is fetched.
+ */
+export async function fetch(repo: Repository, remote: string, refspecs: string[] = []): Promise<FetchResult> {
+  const r = resolveRemote(repo, remote);
+  const peer = openPeer(r.url, 'read');
+  try {
+    const { refs, head } = await peer.listRefs();
+    const trackingPrefix = r.name ? `${REMOTES}${r.name}/` : undefined;
+    const wanted = refs.filter((x) => {
+      if (x.ref.startsWith(HEADS)) return !refspecs.length || refspecs.some((s) => x.ref === `${HEADS}${s}` || x.ref === s);
+      return x.ref.startsWith(TAGS) && !refspecs.length;
+    });
+    for (const x of wanted) assertRefName(x.ref);
+    const plan = await planTransfer(peer, async (ids) => ids.map((i) => repo.store.hasObject(i.kind, i.oid)), wanted.map((x) => x.oid));
+    const stats = await receiveObjects(repo, peer.read(plan.objects));
+    const updates: Array<{ ref: string; newOid: Oid; expectedOld: Oid | null; message: string }> = [];
+    for (const x of wanted) {
+      const local = x.ref.startsWith(HEADS) ? (trackingPrefix ? `${trackingPrefix}${x.ref.slice(HEADS.length)}` : undefined) : x.ref;
+      if (!local) continue;
+      const old = resolveRef(repo.store, local) ?? null;
+      if (old === x.oid) continue;
+      if (x.ref.startsWith(TAGS) && old) continue; // an existing tag is not moved by fetch
+      updates.push({ ref: local, newOid: x.oid, expectedOld: old, message: `fetch from ${r.url}` });
+    }
+    if (updates.length) updateRefs(repo.store, updates, defaultAuthor());
+    return {
+      remote: r.name ?? r.url, url: r.url, updated: updates.map((u) => ({ ref: u.ref, old: u.expectedOld, new: u.newOid })),
+      ...stats, asked: plan.asked, queries: plan.queries, ...(head ? { head } : {}),
+    };
+  } finally {
+    await peer.close();
+  }
+}
+
+/** True when `ancestor` is `descendant` or one of its ancestors (both must be in `repo`). */
+export function isAncestor(repo: Repository, ancestor: Oid, descendant: Oid): boolean {
+  const seen = new Set<Oid>();
+  const stack = [descendant];
+  while (stack.length) {
+    const c = stack.pop()!;
+    if (c === ancestor) return true;
+    if (seen.has(c)) continue;
+    seen.add(c);
+    if (!repo.store.hasObject('commit', c)) continue;
+    stack.push(...readCommit(repo.store, c).parents);
+  }
+  return false;
+}
+
+export interface PushSpec {
+  /** Local revision (empty with delete). */
+  src: string;
+  /** Remote branch name or full ref. */
+  dst: string;
+}
+
+export interface PushResult extends TransferStats {
+  remote: string;
+  url: string;
+  updated: Array<{ ref: string; old: Oid | null; new: Oid | null; forced: boolean }>;
+}
+
+/** Parses `SRC[:DST]` (DST defaults to SRC's branch name; `:DST` or --delete deletes). */
+export function parsePushSpec(spec: string, del = false): PushSpec {
+  if (del) return { src: '', dst: spec };
+  const i = spec.indexOf(':');
+  if (i < 0) return { src: spec, dst: spec.startsWith(HEADS) ? spec.slice(HEADS.length) : spec };
+  return { src: spec.slice(0, i), dst: spec.slice(i + 1) };
+}
+
+/**
+ * Pushes local revisions to remote refs. A non-fast-forward update is refused (RefConflictError) unless `force`;
+ * the remote update is compare-and-swap against what was listed, so a concurrent push makes it fail.
+ */
+export async function push(repo: Repository, remote: string, specs: PushSpec[], options: { force?: boolean } = {}): Promise<PushResult> {
+  if (!specs.length) throw new UsageError('nothing to push: give SRC[:DST]');
+  const r = resolveRemote(repo, remote);
+  const peer = openPeer(r.url, 'write');
+  try {
+    const { refs } = await peer.listRefs();
+    const remoteRefs = new Map(refs.map((x) => [x.ref, x.oid]));
+    const updates: Array<{ ref: string; newOid: Oid | null; expectedOld: Oid | null; forced: boolean }> = [];
+    for (const s of specs) {
+      if (!s.dst) throw new UsageError(`push spec '${s.src}:': empty destination`);
+      const dst = s.dst.startsWith('refs/') ? s.dst : `${HEADS}${s.dst}`;
+      assertRefName(dst);
+      const old = remoteRefs.get(dst) ?? null;
+      if (!s.src) {
+        if (!old) throw new RefNotFoundError(`${shortRefName(dst)} on ${r.url}`);
+        updates.push({ ref: dst, newOid: null, expectedOld: old, forced: false });
+        continue;
+      }
+      const next = resolveRevision(repo, s.src).oid;
+      if (old === next) continue;
+      let forced = false;
+      if (old && !isAncestor(repo, old, next)) {
+        if (!options.force) {
+          throw new RefConflictError(dst, old, next, `${shortRefName(dst)} on ${r.url} is not an ancestor of ${s.src} (non-fast-forward): fetch and merge first, or use --force`);
+        }
+        forced = true;
+      }
+      updates.push({ ref: dst, newOid: next, expectedOld: old, forced });
+    }
+    const tips = updates.flatMap((u) => (u.newOid ? [u.newOid] : []));
+    const local = new LocalPeer(repo);
+    const plan = await planTransfer(local, (ids) => peer.has(ids), tips);
+    const stats = await peer.write(local.read(plan.objects));
+    if (updates.length) await peer.updateRefs(updates.map((u) => ({ ref: u.ref, newOid: u.newOid, expectedOld: u.expectedOld })), defaultAuthor());
+    // Remote-tracking refs follow what the remote now has.
+    if (r.name) {
+      const track = updates.filter((u) => u.ref.startsWith(HEADS)).map((u) => ({ ref: `${REMOTES}${r.name}/${u.ref.slice(HEADS.length)}`, newOid: u.newOid, message: `push to ${r.url}` }));
+      if (track.length) updateRefs(repo.store, track.filter((t) => t.newOid !== null || resolveRef(repo.store, t.ref)), defaultAuthor());
+    }
+    return { remote: r.name ?? r.url, url: r.url, updated: updates.map((u) => ({ ref: u.ref, old: u.expectedOld, new: u.newOid, forced: u.forced })), ...stats, asked: plan.asked, queries: plan.queries };
+  } finally {
+    await peer.close();
+  }
+}
+
+export interface CloneResult extends FetchResult {
+  dir: string;
+  branch?: string;
+}
+
+/** Creates `dir` as a new repository with remote `origin` = url, fetches everything, and checks out (as a branch) the remote's HEAD branch or `branch`. */
+export async function clone(url: string, dir: string, options: { branch?: string } = {}): Promise<CloneResult> {
+  const repo = Repository.init(dir);
+  try {
+    addRemote(repo, 'origin', url);
+    const f = await fetch(repo, 'origin');
+    const branch = options.branch ?? (f.head?.startsWith(HEADS) ? f.head.slice(HEADS.length) : undefined);
+    if (branch) {
+      const tracking = resolveRef(repo.store, `${REMOTES}origin/${branch}`);
+      if (!tracking) {
+        if (options.branch) throw new RefNotFoundError(`${branch} on ${url}`);
+      } else {
+        updateRefs(repo.store, [{ ref: `${HEADS}${branch}`, newOid: tracking, expectedOld: null, message: `clone from ${url}` }], defaultAuthor());
+        setSymbolicRef(repo.store, HEAD, `${HEADS}${branch}`);
+      }
+    }
+    return { ...f, dir: repo.root, ...(branch ? { branch } : {}) };
+  } finally {
+    await repo.close();
+  }
+}
+
+export interface PullResult extends FetchResult {
+  branch: string;
+  from: Oid | null;
+  to: Oid;
+  fastForward: boolean;
+}
+
+/** Fetches, then fast-forwards the local branch (default: HEAD's) to the remote's; a diverged branch is refused. */
+export async function pull(repo: Repository, remote = 'origin', branch?: string): Promise<PullResult> {
+  const local = branch ? `${HEADS}${branch}` : readRef(repo.store, HEAD)?.symref;
+  if (!local?.startsWith(HEADS)) throw new UsageError('HEAD is not on a branch: name the branch to pull');
+  const name = local.slice(HEADS.length);
+  const r = resolveRemote(repo, remote);
+  if (!r.name) throw new UsageError(`'${remote}' is not a configured remote (viva remote add ${remote} URL)`);
+  const f = await fetch(repo, remote, [name]);
+  const theirs = resolveRef(repo.store, `${REMOTES}${r.name}/${name}`);
+  if (!theirs) throw new RefNotFoundError(`${name} on ${r.url}`);
+  const ours = resolveRef(repo.store, local) ?? null;
+  if (ours === theirs) return { ...f, branch: name, from: ours, to: theirs, fastForward: false };
+  if (ours && !isAncestor(repo, ours, theirs)) {
+    throw new RefConflictError(local, ours, theirs, `${name} and ${r.name}/${name} have diverged: pull can only fast-forward (merge is not available yet)`);
+  }
+  updateRefs(repo.store, [{ ref: local, newOid: theirs, expectedOld: ours, message: `pull ${r.name} ${name}: fast-forward` }], defaultAuthor());
+  return { ...f, branch: name, from: ours, to: theirs, fastForward: true };
+}
+
+/** The refs of a remote repository. */
+export async function lsRemote(repo: Repository | undefined, remote: string): Promise<{ url: string; head?: string; refs: Array<{ ref: string; oid: Oid }> }> {
+  const r = resolveRemote(repo, remote);
+  const peer = openPeer(r.url, 'read');
+  try {
+    return { url: r.url, ...(await peer.listRefs()) };
+  } finally {
+    await peer.close();
+  }
+}

@@ -1,0 +1,178 @@
+/**
+ * The other side of a transfer, whatever carries it: a repository on a local path (this file), or one behind HTTP.
+ * Objects travel as stored (codec byte + zstd or raw payload); the receiver verifies every object against its id
+ * before it is stored, stores children before parents, and moves refs only after everything they need is durable.
+ */
+import { RepositoryCorruptError, UsageError } from '../errors.js';
+import { decodeBlob } from '../model/blob.js';
+import { decodeCommit } from '../model/commit.js';
+import { decodeDisk } from '../model/disk.js';
+import { hashBytes, type Oid, isOid } from '../model/oid.js';
+import { assertRefName } from '../model/ref.js';
+import { decodeTree } from '../model/tree.js';
+import { type ObjectKind, decodeStored } from '../store/object-store.js';
+import { listRefs, readRef, updateRefs } from '../store/refs.js';
+import type { Repository } from '../store/repository.js';
+import crypto from 'node:crypto';
+
+export interface ObjectId {
+  kind: ObjectKind;
+  oid: Oid;
+}
+
+export interface StoredObject extends ObjectId {
+  /** The stored value: codec byte + payload (as LmdbStore keeps it). */
+  stored: Buffer;
+}
+
+export interface RefUpdateRequest {
+  ref: string;
+  /** null deletes the ref. */
+  newOid: Oid | null;
+  /** Compare-and-swap: the value the sender saw (null: must not exist); undefined with force. */
+  expectedOld?: Oid | null;
+}
+
+export interface Peer {
+  /** Every ref (full names) and HEAD's target branch, if symbolic. */
+  listRefs(): Promise<{ refs: Array<{ ref: string; oid: Oid }>; head?: string }>;
+  /** Which of these objects the peer has. */
+  has(ids: ObjectId[]): Promise<boolean[]>;
+  /** The stored values of these objects, in the order asked (the peer must have them). */
+  read(ids: ObjectId[]): AsyncIterable<StoredObject>;
+  /** Verifies and stores objects (children before parents); durable when the promise resolves. */
+  write(objects: AsyncIterable<StoredObject>): Promise<{ objects: number; bytes: number }>;
+  /** Moves refs in one compare-and-swap transaction, after checking every new value is a complete commit there. */
+  updateRefs(updates: RefUpdateRequest[], who: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Decodes and checks one received object against its id; returns the raw bytes. Throws RepositoryCorruptError. */
+export function verifyObject(o: StoredObject, readChunk: (oid: Oid) => Buffer | undefined): Buffer {
+  const where = `${o.kind} ${o.oid}`;
+  if (!isOid(o.oid)) throw new RepositoryCorruptError(where, 'malformed object id');
+  let raw: Buffer;
+  try {
+    raw = decodeStored(o.stored);
+  } catch (e) {
+    throw new RepositoryCorruptError(where, `cannot decode: ${(e as Error).message}`);
+  }
+  try {
+    switch (o.kind) {
+      case 'chunk':
+        if (hashBytes(raw) !== o.oid) throw new Error('content does not match its id');
+        break;
+      case 'tree':
+        decodeTree(raw);
+        if (hashBytes(raw) !== o.oid) throw new Error('encoding does not match its id');
+        break;
+      case 'commit':
+        decodeCommit(raw);
+        if (hashBytes(raw) !== o.oid) throw new Error('encoding does not match its id');
+        break;
+      case 'disk':
+        decodeDisk(raw);
+        if (hashBytes(raw) !== o.oid) throw new Error('encoding does not match its id');
+        break;
+      case 'blob': {
+        // A blob's id is the sha256 of its content: reassemble it from its chunks (sent before it) and hash.
+        const rec = decodeBlob(raw);
+        const h = crypto.createHash('sha256');
+        if (rec.form === 'inline') h.update(rec.data);
+        else {
+          for (const s of rec.segments) {
+            if (s.kind === 'zero') { for (let n = s.length; n > 0; n -= Math.min(n, 1 << 20)) h.update(Buffer.alloc(Math.min(n, 1 << 20))); continue; }
+            const c = readChunk(s.oid);
+            if (!c) throw new Error(`chunk ${s.oid} is neither sent before it nor present`);
+            if (c.length !== s.length) throw new Error(`chunk ${s.oid} has length ${c.length}, the blob says ${s.length}`);
+            h.update(c);
+          }
+        }
+        if (h.digest('hex') !== o.oid) throw new Error('content does not match its id');
+        break;
+      }
+      default:
+        throw new Error('unknown object kind');
+    }
+  } catch (e) {
+    throw new RepositoryCorruptError(where, (e as Error).message);
+  }
+  return raw;
+}
+
+/** A repository in this process, opened for writing when it receives. */
+export class LocalPeer implements Peer {
+  constructor(readonly repo: Repository) {}
+
+  async listRefs(): Promise<{ refs: Array<{ ref: string; oid: Oid }>; head?: string }> {
+    const head = readRef(this.repo.store, 'HEAD')?.symref;
+    return { refs: listRefs(this.repo.store, 'refs/'), ...(head ? { head } : {}) };
+  }
+
+  async has(ids: ObjectId[]): Promise<boolean[]> {
+    return ids.map((i) => this.repo.store.hasObject(i.kind, i.oid));
+  }
+
+  async *read(ids: ObjectId[]): AsyncIterable<StoredObject> {
+    for (const i of ids) {
+      const stored = this.repo.store.tryReadStored(i.kind, i.oid);
+      if (!stored) throw new RepositoryCorruptError(`${i.kind} ${i.oid}`, 'missing on the sending side');
+      yield { ...i, stored: Buffer.from(stored) };
+    }
+  }
+
+  async write(objects: AsyncIterable<StoredObject>): Promise<{ objects: number; bytes: number }> {
+    return receiveObjects(this.repo, objects);
+  }
+
+  async updateRefs(updates: RefUpdateRequest[], who: string): Promise<void> {
+    applyRefUpdates(this.repo, updates, who);
+  }
+
+  async close(): Promise<void> {
+    await this.repo.close();
+  }
+}
+
+/**
+ * Verifies and stores incoming objects in batches (each batch one transaction, children before parents, so a
+ * present object always has its whole closure: an interrupted transfer keeps what it stored, and a retry sends the
+ * rest). Nothing is referenced until refs move. Throws RepositoryCorruptError on the first bad object.
+ */
+export async function receiveObjects(repo: Repository, objects: AsyncIterable<StoredObject>): Promise<{ objects: number; bytes: number }> {
+  const store = repo.store;
+  const before = { ...store.written };
+  // Chunks of this batch not yet flushed, for verifying the blobs that follow them.
+  const recent = new Map<Oid, Buffer>();
+  let recentBytes = 0;
+  const readChunk = (oid: Oid) => recent.get(oid) ?? store.tryReadObject('chunk', oid) ?? undefined;
+  repo.beginSession('receive');
+  try {
+    for await (const o of objects) {
+      if (store.hasObject(o.kind, o.oid)) continue;
+      const raw = verifyObject(o, readChunk);
+      if (o.kind === 'chunk') { recent.set(o.oid, raw); recentBytes += raw.length; }
+      store.writeStoredObject(o.kind, o.oid, o.stored);
+      if (recentBytes > 64 << 20) { store.flush(); recent.clear(); recentBytes = 0; }
+    }
+    store.flush();
+  } catch (e) {
+    store.discardPending();
+    throw e;
+  } finally {
+    repo.endSession();
+  }
+  return { objects: store.written.objects - before.objects, bytes: store.written.bytes - before.bytes };
+}
+
+/** Checks the ref updates (names, complete commits) and applies them in one compare-and-swap transaction. */
+export function applyRefUpdates(repo: Repository, updates: RefUpdateRequest[], who: string): void {
+  for (const u of updates) {
+    if (!u.ref.startsWith('refs/')) throw new UsageError(`ref '${u.ref}' is not a full ref name under refs/`);
+    assertRefName(u.ref);
+    if (u.newOid !== null && (!isOid(u.newOid) || !repo.store.hasObject('commit', u.newOid))) {
+      throw new UsageError(`${u.ref}: commit ${u.newOid} is not in the receiving repository (objects must come before refs)`);
+    }
+  }
+  updateRefs(repo.store, updates.map((u) => ({ ref: u.ref, newOid: u.newOid, ...(u.expectedOld !== undefined ? { expectedOld: u.expectedOld } : {}), message: u.newOid === null ? 'deleted by push' : 'push' })), who);
+}

@@ -1,0 +1,112 @@
+/**
+ * What to send: walk from the wanted commits, asking the receiver level by level which objects it already has, and
+ * stop at every object it has — a commit it has means its history is there, a tree it has means the whole subtree
+ * is (receivers store children before parents, so a present object always has its closure). Nothing lists every
+ * object. The result is ordered children first, so the receiver can verify blobs against chunks already sent and
+ * keep the closure invariant.
+ */
+import { decodeBlob } from '../model/blob.js';
+import { decodeCommit } from '../model/commit.js';
+import { decodeDisk } from '../model/disk.js';
+import type { Oid } from '../model/oid.js';
+import { decodeTree } from '../model/tree.js';
+import { decodeStored } from '../store/object-store.js';
+import type { ObjectId, StoredObject } from './peer.js';
+
+/** Objects whose children a walk needs to read (chunks are leaves). */
+function childrenOf(id: ObjectId, raw: Buffer): ObjectId[] {
+  switch (id.kind) {
+    case 'commit': {
+      const c = decodeCommit(raw);
+      return [{ kind: c.rootKind, oid: c.root }, ...c.parents.map((p) => ({ kind: 'commit' as const, oid: p }))];
+    }
+    case 'tree': {
+      const out: ObjectId[] = [];
+      for (const e of decodeTree(raw).entries) {
+        if (e.type === 'dir' && e.oid) out.push({ kind: 'tree', oid: e.oid });
+        else if (e.type === 'file' && e.oid) out.push({ kind: 'blob', oid: e.oid });
+      }
+      return out;
+    }
+    case 'disk': {
+      const d = decodeDisk(raw);
+      const out: ObjectId[] = [{ kind: 'tree', oid: d.view }];
+      for (const r of d.regions) {
+        if (r.content.kind === 'fs') out.push({ kind: 'tree', oid: r.content.tree });
+        out.push({ kind: 'blob', oid: r.content.data }, { kind: 'blob', oid: r.content.map });
+      }
+      return out;
+    }
+    case 'blob': {
+      const rec = decodeBlob(raw);
+      return rec.form === 'inline' ? [] : rec.segments.flatMap((s) => (s.kind === 'chunk' ? [{ kind: 'chunk' as const, oid: s.oid }] : []));
+    }
+    default:
+      return [];
+  }
+}
+
+export interface PlanSource {
+  /** Stored values of objects the source has (for reading the walk's commits, trees, disks and blob records). */
+  read(ids: ObjectId[]): AsyncIterable<StoredObject>;
+}
+
+export interface Plan {
+  /** Objects to send, children before parents. */
+  objects: ObjectId[];
+  /** Has-queries sent to the receiver (round trips) and ids asked about. */
+  queries: number;
+  asked: number;
+}
+
+const key = (i: ObjectId) => `${i.kind}:${i.oid}`;
+
+/** Plans the transfer of `tips` (commit ids) from `source` to a receiver answering `has`. */
+export async function planTransfer(source: PlanSource, has: (ids: ObjectId[]) => Promise<boolean[]>, tips: Oid[]): Promise<Plan> {
+  const children = new Map<string, ObjectId[]>();
+  const missing = new Map<string, ObjectId>();
+  const asked = new Set<string>();
+  let queries = 0;
+  let level: ObjectId[] = [...new Map(tips.map((t) => [`commit:${t}`, { kind: 'commit' as const, oid: t }])).values()];
+  while (level.length) {
+    const fresh = level.filter((i) => !asked.has(key(i)));
+    for (const i of fresh) asked.add(key(i));
+    if (!fresh.length) break;
+    queries++;
+    const present = await has(fresh);
+    const lacking = fresh.filter((_, n) => !present[n]);
+    for (const i of lacking) missing.set(key(i), i);
+    // Read the ones with children (everything but chunks) to learn the next level.
+    const toRead = lacking.filter((i) => i.kind !== 'chunk');
+    const next: ObjectId[] = [];
+    if (toRead.length) {
+      for await (const o of source.read(toRead)) {
+        const kids = childrenOf(o, decodeStored(o.stored));
+        children.set(key(o), kids);
+        next.push(...kids);
+      }
+    }
+    level = next;
+  }
+  // Children first: an iterative post-order over the missing objects.
+  const order: ObjectId[] = [];
+  const done = new Set<string>();
+  for (const root of missing.values()) {
+    const stack: Array<{ id: ObjectId; i: number }> = [{ id: root, i: 0 }];
+    while (stack.length) {
+      const top = stack[stack.length - 1]!;
+      const k = key(top.id);
+      if (done.has(k)) { stack.pop(); continue; }
+      const kids = children.get(k) ?? [];
+      if (top.i < kids.length) {
+        const c = kids[top.i++]!;
+        if (missing.has(key(c)) && !done.has(key(c))) stack.push({ id: c, i: 0 });
+        continue;
+      }
+      done.add(k);
+      order.push(top.id);
+      stack.pop();
+    }
+  }
+  return { objects: order, queries, asked: asked.size };
+}
