@@ -27,3 +27,5 @@ export { rebuildIndex, checkIndex, type IndexRebuildResult } from './ops/index-r
 export { grep, type GrepHit, type GrepOptions } from './ops/grep.js';
 export { imageStats, repositoryStats, du, type ImageStats, type RepositoryStats, type DuEntry } from './ops/stats.js';
 export { search, type SearchHit } from './ops/search.js';
+export { addRemote, removeRemote, listRemotes, fetch, push, pull, clone, lsRemote, parsePushSpec, isAncestor, type RemoteConfig, type FetchResult, type PushResult, type PullResult, type CloneResult, type PushSpec } from './ops/sync.js';
+export { planTransfer, type Plan } from './sync/transfer.js';

@@ -1,0 +1,22 @@
+import { Args, Flags } from '@oclif/core';
+import { clone, type CloneResult } from '../src/index.js';
+import { EXIT_STATUS_HELP } from '../src/cli/exit-codes.js';
+import { RepoCommand, formatBytes } from '../src/cli/repo-command.js';
+
+export default class Clone extends RepoCommand {
+  static override summary = 'copy a repository: a new one with remote origin, all its branches and tags';
+  static override description = `DIR must not hold a repository yet. The remote's branches become refs/remotes/origin/..., and its HEAD branch (or --branch) a local branch that HEAD points at.\n\n${EXIT_STATUS_HELP}`;
+  static override examples = ['<%= config.bin %> clone /srv/images images', '<%= config.bin %> clone /srv/images work --branch customers/acme/web'];
+  static override args = {
+    url: Args.string({ required: true, description: 'path of the repository to clone' }),
+    dir: Args.string({ required: true, description: 'new repository directory' }),
+  };
+  static override flags = { branch: Flags.string({ char: 'b', summary: 'branch to check out instead of the remote HEAD' }) };
+
+  async run(): Promise<CloneResult> {
+    const { args, flags } = await this.parse(Clone);
+    const r = await clone(args.url, args.dir, flags.branch ? { branch: flags.branch } : {});
+    this.log(`cloned ${r.url} into ${r.dir}: ${r.objects} objects, ${formatBytes(r.bytes)}, ${r.updated.length} refs${r.branch ? `; on branch ${r.branch}` : ''}`);
+    return r;
+  }
+}

@@ -1,0 +1,22 @@
+import { Args } from '@oclif/core';
+import { fetch, type FetchResult } from '../src/index.js';
+import { EXIT_STATUS_HELP } from '../src/cli/exit-codes.js';
+import { RepoCommand, formatBytes } from '../src/cli/repo-command.js';
+import { shortRefName } from '../src/model/ref.js';
+
+export default class Fetch extends RepoCommand {
+  static override summary = 'get the branches and tags of a remote, only the objects that are missing';
+  static override description = `Branches go to refs/remotes/REMOTE/..., new tags to refs/tags/. The walk stops at every object this repository already has (a present subtree is skipped whole); every received object is verified against its id before it is stored, and refs move only when all they need is stored. An interrupted fetch keeps what it stored; the next one sends only the rest.\n\n${EXIT_STATUS_HELP}`;
+  static override examples = ['<%= config.bin %> fetch', '<%= config.bin %> fetch library debian/12/base'];
+  static override strict = false;
+  static override args = { remote: Args.string({ description: 'remote name or path', default: 'origin' }) };
+
+  async run(): Promise<FetchResult> {
+    const { args, flags, argv } = await this.parse(Fetch);
+    const specs = (argv as string[]).slice(1);
+    const r = await this.withRepo('write', flags.repo, (repo) => fetch(repo, args.remote!, specs));
+    this.log(`fetched from ${r.url}: ${r.objects} objects, ${formatBytes(r.bytes)}${r.updated.length ? '' : ' (up to date)'}`);
+    for (const u of r.updated) this.log(`  ${u.old ? `${u.old.slice(0, 12)}..${u.new.slice(0, 12)}` : ' * [new]      '}  ${shortRefName(u.ref)}`);
+    return r;
+  }
+}
