@@ -8,14 +8,17 @@ export default class Clone extends RepoCommand {
   static override description = `DIR must not hold a repository yet. The remote's branches become refs/remotes/origin/..., and its HEAD branch (or --branch) a local branch that HEAD points at.\n\n${EXIT_STATUS_HELP}`;
   static override examples = ['<%= config.bin %> clone /srv/images images', '<%= config.bin %> clone /srv/images work --branch customers/acme/web'];
   static override args = {
-    url: Args.string({ required: true, description: 'path of the repository to clone' }),
+    url: Args.string({ required: true, description: 'path or http(s):// URL of the repository to clone' }),
     dir: Args.string({ required: true, description: 'new repository directory' }),
   };
-  static override flags = { branch: Flags.string({ char: 'b', summary: 'branch to check out instead of the remote HEAD' }) };
+  static override flags = {
+    branch: Flags.string({ char: 'b', summary: 'branch to check out instead of the remote HEAD' }),
+    'token-file': Flags.string({ summary: 'token file remembered for the remote origin' }),
+  };
 
   async run(): Promise<CloneResult> {
     const { args, flags } = await this.parse(Clone);
-    const r = await clone(args.url, args.dir, flags.branch ? { branch: flags.branch } : {});
+    const r = await clone(args.url, args.dir, { ...(flags.branch ? { branch: flags.branch } : {}), ...(flags['token-file'] ? { tokenFile: flags['token-file'] } : {}) });
     this.log(`cloned ${r.url} into ${r.dir}: ${r.objects} objects, ${formatBytes(r.bytes)}, ${r.updated.length} refs${r.branch ? `; on branch ${r.branch}` : ''}`);
     return r;
   }

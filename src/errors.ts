@@ -185,9 +185,18 @@ export class AbortedError extends VivaError {
 }
 
 /** Every error class, for the CLI's exit-code table and for the test that checks names and codes. */
+/** A remote repository could not be reached, refused the request (auth, read-only, limits) or answered garbage. */
+export class RemoteError extends VivaError {
+  static override readonly code = 'ERR_REMOTE';
+  override readonly code = RemoteError.code;
+  override readonly name = 'RemoteError';
+  constructor(url: string, message: string, readonly status?: number) { super(`${url}: ${message}`, { url, status }); }
+}
+
 export const ERROR_CLASSES = [
   VivaError, UsageError, NotARepositoryError, RepositoryExistsError, RepositoryFormatError, RepositoryLockedError,
   ObjectNotFoundError, RevisionNotFoundError, AmbiguousRevisionError, PathNotFoundError, InvalidRefNameError,
   RefNotFoundError, RefExistsError, RefConflictError, DestinationNotEmptyError, CorruptInputError, UnsafeInputError,
   UnsupportedInputError, SourceReadError, SourceChangedError, CheckoutError, RepositoryCorruptError, AbortedError,
+  RemoteError,
 ] as const;

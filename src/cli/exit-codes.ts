@@ -1,6 +1,6 @@
 /** Exit codes of the viva CLI (documented in every command's help and in docs/cli.md). */
 import {
-  AbortedError, AmbiguousRevisionError, CheckoutError, CorruptInputError, DestinationNotEmptyError, InvalidRefNameError,
+  AbortedError, RemoteError, AmbiguousRevisionError, CheckoutError, CorruptInputError, DestinationNotEmptyError, InvalidRefNameError,
   NotARepositoryError, ObjectNotFoundError, PathNotFoundError, RefConflictError, RefExistsError, RefNotFoundError,
   RepositoryCorruptError, RepositoryExistsError, RepositoryFormatError, RepositoryLockedError, RevisionNotFoundError,
   SourceChangedError, SourceReadError, UnsafeInputError, UnsupportedInputError, UsageError,
@@ -19,6 +19,7 @@ export const EXIT = {
   SOURCE_UNREADABLE: 14,
   REPOSITORY_DAMAGED: 15,
   CHECKOUT_FAILED: 16,
+  REMOTE: 17,
   INTERNAL: 70,
   INTERRUPTED: 130,
 } as const;
@@ -36,6 +37,7 @@ const TABLE: Array<[{ code: string }, number]> = [
   [RepositoryCorruptError, EXIT.REPOSITORY_DAMAGED],
   [CheckoutError, EXIT.CHECKOUT_FAILED],
   [AbortedError, EXIT.INTERRUPTED],
+  [RemoteError, EXIT.REMOTE],
 ];
 
 export const EXIT_BY_CODE: ReadonlyMap<string, number> = new Map(TABLE.map(([cls, n]) => [cls.code, n]));
@@ -57,5 +59,6 @@ export const EXIT_STATUS_HELP = `EXIT STATUS
   14  source unreadable, or changed while being read
   15  repository damaged (run 'viva fsck')
   16  checkout could not create an entry (strict mode)
+  17  remote unreachable, refused the request (token, read-only, limits) or sent bad data
   70  internal error (a bug: please report it with DEBUG=1 output)
   130 interrupted`;

@@ -14,22 +14,25 @@ import { Repository } from '../store/repository.js';
 import { readCommit } from '../store/typed.js';
 import { LocalPeer, type Peer, receiveObjects } from '../sync/peer.js';
 import { planTransfer } from '../sync/transfer.js';
+import { HttpPeer, clientToken } from '../sync/http-peer.js';
 import { defaultAuthor } from './commit.js';
 import { resolveRevision } from './resolve.js';
 
 export interface RemoteConfig {
   name: string;
   url: string;
+  /** HTTP remotes: the file the push token is read from (VIVA_TOKEN overrides it). */
+  tokenFile?: string;
 }
 
 const REMOTES_KEY = 'remotes';
 
-function remotesOf(repo: Repository): Record<string, { url: string }> {
-  return (repo.store.meta.get(REMOTES_KEY) as Record<string, { url: string }> | undefined) ?? {};
+function remotesOf(repo: Repository): Record<string, { url: string; tokenFile?: string }> {
+  return (repo.store.meta.get(REMOTES_KEY) as Record<string, { url: string; tokenFile?: string }> | undefined) ?? {};
 }
 
 export function listRemotes(repo: Repository): RemoteConfig[] {
-  return Object.entries(remotesOf(repo)).map(([name, r]) => ({ name, url: r.url })).sort((a, b) => (a.name < b.name ? -1 : 1));
+  return Object.entries(remotesOf(repo)).map(([name, r]) => ({ name, url: r.url, ...(r.tokenFile ? { tokenFile: r.tokenFile } : {}) })).sort((a, b) => (a.name < b.name ? -1 : 1));
 }
 
 /** Checks a remote name: a valid single ref component path (it becomes refs/remotes/NAME/). */
@@ -40,18 +43,22 @@ function checkRemoteName(name: string): void {
 
 /** A path URL is stored absolute (so it works from any directory); http(s) URLs as given. */
 function normalizeUrl(url: string): string {
-  if (/^https?:\/\//.test(url)) return url;
+  if (/^https?:\/\//.test(url)) {
+    try { new URL(url); } catch { throw new UsageError(`URL '${url}' is not a valid URL`); }
+    return url;
+  }
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(url)) throw new UsageError(`URL '${url}': only paths and http(s):// URLs are supported`);
   return path.resolve(url);
 }
 
-export function addRemote(repo: Repository, name: string, url: string): RemoteConfig {
+export function addRemote(repo: Repository, name: string, url: string, options: { tokenFile?: string } = {}): RemoteConfig {
   checkRemoteName(name);
   const all = remotesOf(repo);
   if (all[name]) throw new RefExistsError(`remote ${name}`);
   const u = normalizeUrl(url);
-  repo.store.env.transactionSync(() => repo.store.meta.putSync(REMOTES_KEY, { ...all, [name]: { url: u } }));
-  return { name, url: u };
+  const tokenFile = options.tokenFile ? path.resolve(options.tokenFile) : undefined;
+  repo.store.env.transactionSync(() => repo.store.meta.putSync(REMOTES_KEY, { ...all, [name]: { url: u, ...(tokenFile ? { tokenFile } : {}) } }));
+  return { name, url: u, ...(tokenFile ? { tokenFile } : {}) };
 }
 
 export function removeRemote(repo: Repository, name: string): void {
@@ -64,19 +71,18 @@ export function removeRemote(repo: Repository, name: string): void {
 }
 
 /** `name` if it is a configured remote, else `name` itself as a URL (a path or http(s)://). */
-export function resolveRemote(repo: Repository | undefined, nameOrUrl: string): { name?: string; url: string } {
+export function resolveRemote(repo: Repository | undefined, nameOrUrl: string, tokenFile?: string): { name?: string; url: string; tokenFile?: string } {
   const r = repo ? remotesOf(repo)[nameOrUrl] : undefined;
-  if (r) return { name: nameOrUrl, url: r.url };
-  return { url: normalizeUrl(nameOrUrl) };
+  const tf = tokenFile ?? r?.tokenFile;
+  if (r) return { name: nameOrUrl, url: r.url, ...(tf ? { tokenFile: tf } : {}) };
+  return { url: normalizeUrl(nameOrUrl), ...(tf ? { tokenFile: tf } : {}) };
 }
 
-/** Opens the repository at a URL as a peer. */
-export function openPeer(url: string, mode: 'read' | 'write'): Peer {
-  if (/^https?:\/\//.test(url)) {
-    throw new UsageError(`${url}: HTTP remotes are not available in this version of viva; use a path to the repository`);
-  }
-  if (!fs.existsSync(url)) throw new UsageError(`remote repository '${url}' does not exist`);
-  return new LocalPeer(Repository.open(url, mode));
+/** Opens the repository at a URL (a path, or a `viva serve` URL) as a peer. */
+export function openPeer(remote: { url: string; tokenFile?: string }, mode: 'read' | 'write'): Peer {
+  if (/^https?:\/\//.test(remote.url)) return new HttpPeer(remote.url, clientToken(remote.tokenFile));
+  if (!fs.existsSync(remote.url)) throw new UsageError(`remote repository '${remote.url}' does not exist`);
+  return new LocalPeer(Repository.open(remote.url, mode));
 }
 
 export interface TransferStats {
@@ -99,9 +105,9 @@ export interface FetchResult extends TransferStats {
  * Fetches the remote's branches into `refs/remotes/NAME/...` (forced, as git's default refspec) and its tags into
  * `refs/tags/...` (new ones only). `refspecs` (branch names) limit what is fetched.
  */
-export async function fetch(repo: Repository, remote: string, refspecs: string[] = []): Promise<FetchResult> {
-  const r = resolveRemote(repo, remote);
-  const peer = openPeer(r.url, 'read');
+export async function fetch(repo: Repository, remote: string, refspecs: string[] = [], options: { tokenFile?: string } = {}): Promise<FetchResult> {
+  const r = resolveRemote(repo, remote, options.tokenFile);
+  const peer = openPeer(r, 'read');
   try {
     const { refs, head } = await peer.listRefs();
     const trackingPrefix = r.name ? `${REMOTES}${r.name}/` : undefined;
@@ -171,10 +177,10 @@ export function parsePushSpec(spec: string, del = false): PushSpec {
  * Pushes local revisions to remote refs. A non-fast-forward update is refused (RefConflictError) unless `force`;
  * the remote update is compare-and-swap against what was listed, so a concurrent push makes it fail.
  */
-export async function push(repo: Repository, remote: string, specs: PushSpec[], options: { force?: boolean } = {}): Promise<PushResult> {
+export async function push(repo: Repository, remote: string, specs: PushSpec[], options: { force?: boolean; tokenFile?: string } = {}): Promise<PushResult> {
   if (!specs.length) throw new UsageError('nothing to push: give SRC[:DST]');
-  const r = resolveRemote(repo, remote);
-  const peer = openPeer(r.url, 'write');
+  const r = resolveRemote(repo, remote, options.tokenFile);
+  const peer = openPeer(r, 'write');
   try {
     const { refs } = await peer.listRefs();
     const remoteRefs = new Map(refs.map((x) => [x.ref, x.oid]));
@@ -222,10 +228,10 @@ export interface CloneResult extends FetchResult {
 }
 
 /** Creates `dir` as a new repository with remote `origin` = url, fetches everything, and checks out (as a branch) the remote's HEAD branch or `branch`. */
-export async function clone(url: string, dir: string, options: { branch?: string } = {}): Promise<CloneResult> {
+export async function clone(url: string, dir: string, options: { branch?: string; tokenFile?: string } = {}): Promise<CloneResult> {
   const repo = Repository.init(dir);
   try {
-    addRemote(repo, 'origin', url);
+    addRemote(repo, 'origin', url, options.tokenFile ? { tokenFile: options.tokenFile } : {});
     const f = await fetch(repo, 'origin');
     const branch = options.branch ?? (f.head?.startsWith(HEADS) ? f.head.slice(HEADS.length) : undefined);
     if (branch) {
@@ -272,7 +278,7 @@ export async function pull(repo: Repository, remote = 'origin', branch?: string)
 /** The refs of a remote repository. */
 export async function lsRemote(repo: Repository | undefined, remote: string): Promise<{ url: string; head?: string; refs: Array<{ ref: string; oid: Oid }> }> {
   const r = resolveRemote(repo, remote);
-  const peer = openPeer(r.url, 'read');
+  const peer = openPeer(r, 'read');
   try {
     return { url: r.url, ...(await peer.listRefs()) };
   } finally {

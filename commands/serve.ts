@@ -1,0 +1,44 @@
+import { Flags } from '@oclif/core';
+import { serve } from '../src/index.js';
+import { EXIT_STATUS_HELP } from '../src/cli/exit-codes.js';
+import { RepoCommand } from '../src/cli/repo-command.js';
+import { Repository } from '../src/store/repository.js';
+
+export default class Serve extends RepoCommand {
+  static override summary = 'serve a repository over HTTP(S) for clone, fetch, pull, push and ls-remote';
+  static override description = `Read-only unless --allow-push, which needs --token-file: clients send the token (VIVA_TOKEN, or the --token-file of 'remote add'/'clone'/'push') and it is compared in constant time. Request bodies are size-limited, every pushed object is verified against its id before it is stored, and one line per request is logged on standard error. Runs until interrupted. The protocol is in docs/protocol.md.
+
+${EXIT_STATUS_HELP}`;
+  static override examples = [
+    '<%= config.bin %> serve --repo /srv/images --listen 127.0.0.1:8080',
+    '<%= config.bin %> serve --repo /srv/images --listen 0.0.0.0:8443 --allow-push --token-file /etc/viva/token --tls-cert cert.pem --tls-key key.pem',
+  ];
+  static override flags = {
+    listen: Flags.string({ summary: 'HOST:PORT to listen on', default: '127.0.0.1:8080' }),
+    'token-file': Flags.string({ summary: 'file whose first line is the push token' }),
+    'allow-push': Flags.boolean({ summary: 'accept pushes (with the token)' }),
+    'tls-cert': Flags.string({ summary: 'TLS certificate (PEM); serves https', dependsOn: ['tls-key'] }),
+    'tls-key': Flags.string({ summary: 'TLS private key (PEM)', dependsOn: ['tls-cert'] }),
+    'max-push-bytes': Flags.integer({ summary: 'largest push accepted, in bytes', default: 64 * 1024 ** 3 }),
+  };
+
+  async run(): Promise<void> {
+    const { flags } = await this.parse(Serve);
+    const repo = Repository.open(flags.repo, flags['allow-push'] ? 'write' : 'read');
+    try {
+      const server = await serve(repo, {
+        listen: flags.listen, allowPush: flags['allow-push'], maxPushBytes: flags['max-push-bytes'],
+        ...(flags['token-file'] ? { tokenFile: flags['token-file'] } : {}),
+        ...(flags['tls-cert'] && flags['tls-key'] ? { tls: { cert: flags['tls-cert'], key: flags['tls-key'] } } : {}),
+      });
+      process.stderr.write(`serving ${repo.root} at ${server.url}${flags['allow-push'] ? ' (push allowed with the token)' : ' (read-only)'}\n`);
+      await new Promise<void>((resolve) => {
+        const stop = () => { void server.close().then(resolve); };
+        process.once('SIGINT', stop);
+        process.once('SIGTERM', stop);
+      });
+    } finally {
+      await repo.close();
+    }
+  }
+}

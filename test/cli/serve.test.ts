@@ -1,0 +1,76 @@
+/** viva serve as its own process (plain and TLS), used by clone, push and ls-remote over the network on 127.0.0.1. */
+import test from 'ava';
+import fs from 'node:fs';
+import path from 'node:path';
+import { execFileSync, type ChildProcess } from 'node:child_process';
+import { EXIT } from '../../src/cli/exit-codes.js';
+import { finished, spawnViva, tmpDir, viva, vivaJson, vivaOk } from '../helpers/cli.js';
+
+/** Starts `viva serve` and resolves with its URL (from its start-up line). */
+async function startServer(t: import('ava').ExecutionContext, args: string[]): Promise<{ url: string; child: ChildProcess; log: () => string }> {
+  const child = spawnViva(['serve', '--listen', '127.0.0.1:0', ...args]);
+  let err = '';
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no start-up line: ${err}`)), 30_000);
+    child.stderr!.on('data', (d: Buffer) => {
+      err += d.toString();
+      const m = /serving .* at (\S+)/.exec(err);
+      if (m) { clearTimeout(timer); resolve(m[1]!); }
+    });
+    child.on('exit', () => reject(new Error(`serve exited: ${err}`)));
+  });
+  t.teardown(() => { child.kill('SIGKILL'); });
+  return { url, child, log: () => err };
+}
+
+async function setup(t: import('ava').ExecutionContext) {
+  const dir = tmpDir(t);
+  const src = path.join(dir, 'src');
+  fs.mkdirSync(path.join(src, 'etc'), { recursive: true });
+  fs.writeFileSync(path.join(src, 'etc/hostname'), 'one\n');
+  const lib = path.join(dir, 'lib');
+  await vivaOk(t, ['init', lib]);
+  await vivaOk(t, ['commit', '-C', lib, src, '-b', 'base', '-m', 'one']);
+  const token = path.join(dir, 'token');
+  fs.writeFileSync(token, 'tok-123\n');
+  return { dir, src, lib, token };
+}
+
+test('cli serve: clone, push with VIVA_TOKEN, refused without it (exit 17); SIGTERM stops the server', async (t) => {
+  const { dir, src, lib, token } = await setup(t);
+  const s = await startServer(t, ['--repo', lib, '--allow-push', '--token-file', token]);
+  const work = path.join(dir, 'work');
+  await vivaOk(t, ['clone', s.url, work]);
+  fs.writeFileSync(path.join(src, 'etc/hostname'), 'two\n');
+  await vivaOk(t, ['commit', '-C', work, src, '-m', 'two']);
+  const refused = await viva(['push', '-C', work, 'origin', 'base']);
+  t.is(refused.code, EXIT.REMOTE);
+  t.regex(refused.stderr, /^error: http:\/\/127\.0\.0\.1:\d+\/: HTTP 401/);
+  const pushed = await vivaJson(t, ['push', '-C', work, 'origin', 'base'], { env: { VIVA_TOKEN: 'tok-123' } });
+  t.is(pushed.objects, 4);
+  t.regex((await vivaOk(t, ['ls-remote', s.url])).stdout, /\trefs\/heads\/base\n$/);
+  t.regex((await vivaOk(t, ['log', '-C', lib, '--oneline'])).stdout, /two/);
+  t.regex(s.log(), /POST \/v1\/receive 200/);
+  s.child.kill('SIGTERM');
+  t.is((await finished(s.child)).code, 0);
+  // With the server gone: a clear error, exit 17.
+  const gone = await viva(['fetch', '-C', work]);
+  t.is(gone.code, EXIT.REMOTE);
+  t.regex(gone.stderr, /cannot connect/);
+});
+
+test('cli serve: TLS with --tls-cert/--tls-key; --allow-push without a token file is refused', async (t) => {
+  const { dir, lib } = await setup(t);
+  const cert = path.join(dir, 'cert.pem');
+  const key = path.join(dir, 'key.pem');
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' });
+  const s = await startServer(t, ['--repo', lib, '--tls-cert', cert, '--tls-key', key]);
+  t.regex(s.url, /^https:\/\//);
+  const c = await vivaOk(t, ['clone', s.url, path.join(dir, 'tls-clone')], { env: { NODE_EXTRA_CA_CERTS: cert } });
+  t.regex(c.stdout, /on branch base/);
+  const untrusted = await viva(['ls-remote', s.url]);
+  t.is(untrusted.code, EXIT.REMOTE, 'a certificate the client does not trust is an error');
+  const bad = await viva(['serve', '--repo', lib, '--listen', '127.0.0.1:0', '--allow-push']);
+  t.is(bad.code, EXIT.USAGE);
+  t.regex(bad.stderr, /--allow-push needs --token-file/);
+});
