@@ -5,7 +5,7 @@ import { RepoCommand, formatBytes } from '../src/cli/repo-command.js';
 
 export default class Clone extends RepoCommand {
   static override summary = 'copy a repository: a new one with remote origin, all its branches and tags';
-  static override description = `DIR must not hold a repository yet. The remote's branches become refs/remotes/origin/..., and its HEAD branch (or --branch) a local branch that HEAD points at.\n\n${EXIT_STATUS_HELP}`;
+  static override description = `DIR must not hold a repository yet. With --filter manifests only commits, trees and disk objects are copied (a partial clone): file content is fetched from origin the first time a command needs it (checkout, cat, diff -p, grep, package queries), or with 'viva fetch --content REV'. The remote's branches become refs/remotes/origin/..., and its HEAD branch (or --branch) a local branch that HEAD points at.\n\n${EXIT_STATUS_HELP}`;
   static override examples = ['<%= config.bin %> clone /srv/images images', '<%= config.bin %> clone /srv/images work --branch customers/acme/web'];
   static override args = {
     url: Args.string({ required: true, description: 'path or http(s):// URL of the repository to clone' }),
@@ -14,11 +14,12 @@ export default class Clone extends RepoCommand {
   static override flags = {
     branch: Flags.string({ char: 'b', summary: 'branch to check out instead of the remote HEAD' }),
     'token-file': Flags.string({ summary: 'token file remembered for the remote origin' }),
+    filter: Flags.string({ summary: 'manifests: commits and trees only; file content is fetched on demand', options: ['manifests'] }),
   };
 
   async run(): Promise<CloneResult> {
     const { args, flags } = await this.parse(Clone);
-    const r = await clone(args.url, args.dir, { ...(flags.branch ? { branch: flags.branch } : {}), ...(flags['token-file'] ? { tokenFile: flags['token-file'] } : {}) });
+    const r = await clone(args.url, args.dir, { ...(flags.branch ? { branch: flags.branch } : {}), ...(flags['token-file'] ? { tokenFile: flags['token-file'] } : {}), ...(flags.filter ? { filter: 'manifests' as const } : {}) });
     this.log(`cloned ${r.url} into ${r.dir}: ${r.objects} objects, ${formatBytes(r.bytes)}, ${r.updated.length} refs${r.branch ? `; on branch ${r.branch}` : ''}`);
     return r;
   }

@@ -1,5 +1,5 @@
-import { Args } from '@oclif/core';
-import { fetch, type FetchResult } from '../src/index.js';
+import { Args, Flags } from '@oclif/core';
+import { fetch, fetchImageContent, type FetchResult } from '../src/index.js';
 import { EXIT_STATUS_HELP } from '../src/cli/exit-codes.js';
 import { RepoCommand, formatBytes } from '../src/cli/repo-command.js';
 import { shortRefName } from '../src/model/ref.js';
@@ -10,9 +10,15 @@ export default class Fetch extends RepoCommand {
   static override examples = ['<%= config.bin %> fetch', '<%= config.bin %> fetch library debian/12/base'];
   static override strict = false;
   static override args = { remote: Args.string({ description: 'remote name or path', default: 'origin' }) };
+  static override flags = { content: Flags.string({ summary: 'partial clone: fetch all file content of this revision' }) };
 
-  async run(): Promise<FetchResult> {
+  async run(): Promise<FetchResult | { blobs: number }> {
     const { args, flags, argv } = await this.parse(Fetch);
+    if (flags.content) {
+      const c = await this.withRepo('write', flags.repo, (repo) => fetchImageContent(repo, flags.content!));
+      this.log(`fetched the content of ${c.blobs} files`);
+      return c;
+    }
     const specs = (argv as string[]).slice(1);
     const r = await this.withRepo('write', flags.repo, (repo) => fetch(repo, args.remote!, specs));
     this.log(`fetched from ${r.url}: ${r.objects} objects, ${formatBytes(r.bytes)}${r.updated.length ? '' : ' (up to date)'}`);

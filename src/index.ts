@@ -27,7 +27,7 @@ export { rebuildIndex, checkIndex, type IndexRebuildResult } from './ops/index-r
 export { grep, type GrepHit, type GrepOptions } from './ops/grep.js';
 export { imageStats, repositoryStats, du, type ImageStats, type RepositoryStats, type DuEntry } from './ops/stats.js';
 export { search, type SearchHit } from './ops/search.js';
-export { addRemote, removeRemote, listRemotes, fetch, push, pull, clone, lsRemote, parsePushSpec, isAncestor, type RemoteConfig, type FetchResult, type PushResult, type PullResult, type CloneResult, type PushSpec } from './ops/sync.js';
+export { addRemote, removeRemote, listRemotes, fetch, fetchImageContent, push, pull, clone, lsRemote, parsePushSpec, isAncestor, type RemoteConfig, type FetchResult, type PushResult, type PullResult, type CloneResult, type PushSpec } from './ops/sync.js';
 export { planTransfer, type Plan } from './sync/transfer.js';
 export { serve, type ServeOptions, type Server } from './sync/server.js';
 export { HttpPeer } from './sync/http-peer.js';

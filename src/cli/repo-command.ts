@@ -40,7 +40,12 @@ export abstract class RepoCommand extends Command {
 
   /** Opens the repository, runs fn, closes it (also on failure). Read mode opens LMDB read-only. */
   protected async withRepo<T>(mode: OpenMode, repoDir: string | undefined, fn: (repo: Repository) => Promise<T> | T): Promise<T> {
-    const repo = Repository.open(repoDir, mode);
+    let repo = Repository.open(repoDir, mode);
+    // A partial clone may fetch content on demand, which writes: reopen it for writing.
+    if (mode === 'read' && repo.store.meta.get('partial')) {
+      await repo.close();
+      repo = Repository.open(repoDir, 'write');
+    }
     try {
       return await fn(repo);
     } finally {

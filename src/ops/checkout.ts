@@ -13,6 +13,7 @@ import type { Repository } from '../store/repository.js';
 import { commitTree, readBlobPieces, readDisk, readTree } from '../store/typed.js';
 import { createDiskWriter, type DiskFormat } from '../formats/disk-writer.js';
 import { exportDisk } from './export-disk.js';
+import { ensureContent, imageBlobs } from '../sync/partial.js';
 import { type BuildDiskOptions, buildDisk } from './build-disk.js';
 import type { ObjectReader } from '../store/object-store.js';
 import { BlobPrefetcher, PREFETCH_MAX_BLOB, type BlobPiece } from '../store/prefetch.js';
@@ -171,6 +172,8 @@ export async function checkout(repo: Repository, options: CheckoutOptions): Prom
       walk(s.path, s.entry);
     }
   }
+  // A partial clone fetches the content this checkout needs first (one transfer, not one per file).
+  await ensureContent(repo, plan.flatMap((p) => (p.entry.type === 'file' && p.entry.oid ? [p.entry.oid] : [])));
   const ahead: Array<{ oid: Oid; size: number }> = [];
   const queued = new Set<Oid>();
   let aheadBytes = 0;
@@ -255,6 +258,7 @@ async function checkoutDisk(repo: Repository, options: CheckoutOptions, format: 
     return { commit: r.oid, tree: commitTree(repo.store, r.commit), dest: options.dest, format, files: 0, dirs: 0, bytes: size, warnings: [], rebuilt: true };
   }
   const disk = readDisk(repo.store, r.commit.root);
+  await ensureContent(repo, imageBlobs(repo, r.commit));
   let out;
   try {
     out = await createDiskWriter(options.dest, format, disk.size);

@@ -12,6 +12,7 @@ import type { Repository } from '../store/repository.js';
 import { readTree } from '../store/typed.js';
 import { PACKAGE_DATABASES, type Inventory, type PackageChange, type PackageFormat, diffInventories, parseInventory, versionOrder } from '../packages/inventory.js';
 import { splitPath } from './build-tree.js';
+import { ensureContent } from '../sync/partial.js';
 import { filePieces } from './checkout.js';
 import { type ResolvedEntry, normalizeImagePath, resolveSpec } from './resolve.js';
 
@@ -242,6 +243,7 @@ export async function patchFor(repo: Repository, e: DiffEntry, options: PatchOpt
   if ((old?.size ?? 0) > maxBytes || (neu?.size ?? 0) > maxBytes) {
     return `diff ${aName} ${bName}: larger than ${maxBytes} bytes (${old?.size ?? 0} -> ${neu?.size ?? 0}); no patch (--max-patch-size)\n`;
   }
+  await ensureContent(repo, [old?.oid ?? '', neu?.oid ?? '']);
   const a = old?.oid ? await readAll(repo.store, old.oid, old.size) : Buffer.alloc(0);
   const b = neu?.oid ? await readAll(repo.store, neu.oid, neu.size) : Buffer.alloc(0);
   if (isBinary(a) || isBinary(b)) return `Binary files ${old ? aName : '/dev/null'} and ${neu ? bName : '/dev/null'} differ\n`;
@@ -280,6 +282,7 @@ export async function inventoryOfDatabase(repo: Repository, db: { format: Packag
     try { return { ...(JSON.parse(cached.toString('utf8')) as Inventory), file: db.path }; } catch { /* damaged: parse again (fsck reports it) */ }
   }
   if (db.size > 256 << 20) throw new UsageError(`${db.path} is ${db.size} bytes: too large for a package database`);
+  await ensureContent(repo, [db.oid]);
   return parseInventory(db.format, await readAll(repo.store, db.oid, db.size), db.path);
 }
 

@@ -7,6 +7,7 @@ import type { TreeEntry } from '../model/tree.js';
 import type { Repository } from '../store/repository.js';
 import { readTree } from '../store/typed.js';
 import { filePieces } from './checkout.js';
+import { ensureContent } from '../sync/partial.js';
 import { normalizeImagePath, resolveEntry, resolveSpec } from './resolve.js';
 
 export interface GrepOptions {
@@ -58,6 +59,7 @@ export async function* grep(repo: Repository, options: GrepOptions): AsyncGenera
       }
       if (e.type !== 'file' || !e.oid || seen.has(path)) continue;
       seen.add(path);
+      await ensureContent(repo, [e.oid]);
       yield* grepFile(repo, path, e, re, maxLine);
     }
   }

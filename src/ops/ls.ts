@@ -6,6 +6,7 @@ import type { Repository } from '../store/repository.js';
 import { readDisk, readTree } from '../store/typed.js';
 import { type DiskInfo, describeDisk } from './disk-info.js';
 import { filePieces } from './checkout.js';
+import { ensureContent } from '../sync/partial.js';
 import { resolveRevision, resolveSpec } from './resolve.js';
 
 export interface LsEntry {
@@ -81,6 +82,7 @@ export async function* cat(repo: Repository, spec: string): AsyncIterable<Uint8A
     return;
   }
   if (r.entry.type !== 'file') throw new UsageError(`'${spec}' is a ${r.entry.type}, not a file`);
+  if (r.entry.oid) await ensureContent(repo, [r.entry.oid]);
   let pos = 0;
   for await (const p of filePieces(repo.store, { ...r.entry, holes: undefined })) {
     if (p.offset > pos) yield Buffer.alloc(p.offset - pos);

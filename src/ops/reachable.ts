@@ -5,6 +5,7 @@ import type { ObjectKind } from '../store/object-store.js';
 import type { Repository } from '../store/repository.js';
 import { readBlobRecord, readCommit, readDisk, readTree } from '../store/typed.js';
 import { HEAD } from '../model/ref.js';
+import { partialConfig } from '../sync/partial.js';
 
 export interface ReachProblem {
   kind: ObjectKind | 'ref' | 'pack' | 'index';
@@ -36,10 +37,16 @@ export function walkReachable(repo: Repository, roots: Array<{ oid: Oid; from: s
   const reachable = new Set<string>();
   const problems: ReachProblem[] = [];
   const fail = (kind: ObjectKind, oid: string, problem: string) => problems.push({ kind, oid, problem });
+  // A partial clone lacks file content by design: it is fetched on demand, so its absence is no damage.
+  const partial = partialConfig(repo) !== undefined;
   const has = (kind: ObjectKind, oid: Oid, via: string): boolean => {
     const k = `${kind}:${oid}`;
     if (reachable.has(k)) return false;
-    if (!store.hasObject(kind, oid)) { fail(kind, oid, `missing (referenced by ${via})`); reachable.add(k); return false; }
+    if (!store.hasObject(kind, oid)) {
+      if (!(partial && (kind === 'blob' || kind === 'chunk'))) fail(kind, oid, `missing (referenced by ${via})`);
+      reachable.add(k);
+      return false;
+    }
     reachable.add(k);
     return true;
   };

@@ -15,6 +15,8 @@ import { readCommit } from '../store/typed.js';
 import { LocalPeer, type Peer, receiveObjects } from '../sync/peer.js';
 import { planTransfer } from '../sync/transfer.js';
 import { HttpPeer, clientToken } from '../sync/http-peer.js';
+import { type ObjectId } from '../sync/peer.js';
+import { ensureContent, imageBlobs, partialConfig, setContentFetcher, setPartial } from '../sync/partial.js';
 import { defaultAuthor } from './commit.js';
 import { resolveRevision } from './resolve.js';
 
@@ -105,8 +107,10 @@ export interface FetchResult extends TransferStats {
  * Fetches the remote's branches into `refs/remotes/NAME/...` (forced, as git's default refspec) and its tags into
  * `refs/tags/...` (new ones only). `refspecs` (branch names) limit what is fetched.
  */
-export async function fetch(repo: Repository, remote: string, refspecs: string[] = [], options: { tokenFile?: string } = {}): Promise<FetchResult> {
+export async function fetch(repo: Repository, remote: string, refspecs: string[] = [], options: { tokenFile?: string; filter?: 'manifests' } = {}): Promise<FetchResult> {
   const r = resolveRemote(repo, remote, options.tokenFile);
+  // A partial clone keeps fetching manifests only from its promisor remote.
+  const filter = options.filter ?? (partialConfig(repo)?.remote === r.name ? 'manifests' : undefined);
   const peer = openPeer(r, 'read');
   try {
     const { refs, head } = await peer.listRefs();
@@ -116,7 +120,7 @@ export async function fetch(repo: Repository, remote: string, refspecs: string[]
       return x.ref.startsWith(TAGS) && !refspecs.length;
     });
     for (const x of wanted) assertRefName(x.ref);
-    const plan = await planTransfer(peer, async (ids) => ids.map((i) => repo.store.hasObject(i.kind, i.oid)), wanted.map((x) => x.oid));
+    const plan = await planTransfer(peer, async (ids) => ids.map((i) => repo.store.hasObject(i.kind, i.oid)), wanted.map((x) => x.oid), filter ? { filter } : {});
     const stats = await receiveObjects(repo, peer.read(plan.objects));
     const updates: Array<{ ref: string; newOid: Oid; expectedOld: Oid | null; message: string }> = [];
     for (const x of wanted) {
@@ -228,10 +232,11 @@ export interface CloneResult extends FetchResult {
 }
 
 /** Creates `dir` as a new repository with remote `origin` = url, fetches everything, and checks out (as a branch) the remote's HEAD branch or `branch`. */
-export async function clone(url: string, dir: string, options: { branch?: string; tokenFile?: string } = {}): Promise<CloneResult> {
+export async function clone(url: string, dir: string, options: { branch?: string; tokenFile?: string; filter?: 'manifests' } = {}): Promise<CloneResult> {
   const repo = Repository.init(dir);
   try {
     addRemote(repo, 'origin', url, options.tokenFile ? { tokenFile: options.tokenFile } : {});
+    if (options.filter) setPartial(repo, { remote: 'origin', filter: options.filter });
     const f = await fetch(repo, 'origin');
     const branch = options.branch ?? (f.head?.startsWith(HEADS) ? f.head.slice(HEADS.length) : undefined);
     if (branch) {
@@ -284,4 +289,24 @@ export async function lsRemote(repo: Repository | undefined, remote: string): Pr
   } finally {
     await peer.close();
   }
+}
+
+/** Demand fetch for partial clones: the given blobs and their chunks, from the promisor remote. */
+async function fetchContent(repo: Repository, remote: string, ids: ObjectId[]): Promise<void> {
+  const r = resolveRemote(repo, remote);
+  const peer = openPeer(r, 'read');
+  try {
+    const plan = await planTransfer(peer, async (q) => q.map((i) => repo.store.hasObject(i.kind, i.oid)), ids);
+    await receiveObjects(repo, peer.read(plan.objects));
+  } finally {
+    await peer.close();
+  }
+}
+setContentFetcher(fetchContent);
+
+/** `viva fetch --content REV`: fills in every file of an image in a partial clone. */
+export async function fetchImageContent(repo: Repository, rev: string): Promise<{ blobs: number }> {
+  if (!partialConfig(repo)) throw new UsageError('this repository has all content already (it is not a partial clone)');
+  const c = resolveRevision(repo, rev).commit;
+  return { blobs: await ensureContent(repo, imageBlobs(repo, c)) };
 }

@@ -61,13 +61,18 @@ export interface Plan {
 
 const key = (i: ObjectId) => `${i.kind}:${i.oid}`;
 
-/** Plans the transfer of `tips` (commit ids) from `source` to a receiver answering `has`. */
-export async function planTransfer(source: PlanSource, has: (ids: ObjectId[]) => Promise<boolean[]>, tips: Oid[]): Promise<Plan> {
+/**
+ * Plans the transfer of `tips` (commit ids, or any object ids) from `source` to a receiver answering `has`.
+ * `filter: 'manifests'` leaves file content out (blobs and chunks): a partial clone's commits, trees and disks.
+ */
+export async function planTransfer(source: PlanSource, has: (ids: ObjectId[]) => Promise<boolean[]>, tips: Array<Oid | ObjectId>, options: { filter?: 'manifests' } = {}): Promise<Plan> {
   const children = new Map<string, ObjectId[]>();
   const missing = new Map<string, ObjectId>();
   const asked = new Set<string>();
   let queries = 0;
-  let level: ObjectId[] = [...new Map(tips.map((t) => [`commit:${t}`, { kind: 'commit' as const, oid: t }])).values()];
+  const manifestsOnly = options.filter === 'manifests';
+  const start = tips.map((t) => (typeof t === 'string' ? { kind: 'commit' as const, oid: t } : t));
+  let level: ObjectId[] = [...new Map(start.map((t) => [key(t), t])).values()];
   while (level.length) {
     const fresh = level.filter((i) => !asked.has(key(i)));
     for (const i of fresh) asked.add(key(i));
@@ -81,7 +86,8 @@ export async function planTransfer(source: PlanSource, has: (ids: ObjectId[]) =>
     const next: ObjectId[] = [];
     if (toRead.length) {
       for await (const o of source.read(toRead)) {
-        const kids = childrenOf(o, decodeStored(o.stored));
+        let kids = childrenOf(o, decodeStored(o.stored));
+        if (manifestsOnly) kids = kids.filter((k) => k.kind !== 'blob' && k.kind !== 'chunk');
         children.set(key(o), kids);
         next.push(...kids);
       }

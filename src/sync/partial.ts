@@ -1,0 +1,85 @@
+/**
+ * Partial clones (`clone --filter manifests`): commits, trees and disks are local, file content is fetched on demand
+ * from the remote the clone came from (its "promisor", as git calls it) the first time a command needs it —
+ * checkout, cat, diff -p, grep, package queries — or all at once with `viva fetch --content REV`.
+ */
+import type { Oid } from '../model/oid.js';
+import type { Repository } from '../store/repository.js';
+import { readBlobRecord, readTree, commitTree, readDisk } from '../store/typed.js';
+import type { ObjectId } from './peer.js';
+
+export interface PartialConfig {
+  remote: string;
+  filter: 'manifests';
+}
+
+const KEY = 'partial';
+
+export function partialConfig(repo: Repository): PartialConfig | undefined {
+  return repo.store.meta.get(KEY) as PartialConfig | undefined;
+}
+
+export function setPartial(repo: Repository, cfg: PartialConfig): void {
+  repo.store.env.transactionSync(() => repo.store.meta.putSync(KEY, cfg));
+}
+
+/** What is missing of these blobs: the blob (record and chunks) when its record is absent, else its absent chunks. */
+export function missingContent(repo: Repository, blobs: Iterable<Oid>): ObjectId[] {
+  const out: ObjectId[] = [];
+  const seen = new Set<Oid>();
+  for (const b of blobs) {
+    if (!b || seen.has(b)) continue;
+    seen.add(b);
+    if (!repo.store.hasObject('blob', b)) { out.push({ kind: 'blob', oid: b }); continue; }
+    const rec = readBlobRecord(repo.store, b);
+    if (rec.form !== 'chunked') continue;
+    for (const s of rec.segments) {
+      if (s.kind === 'chunk' && !seen.has(s.oid) && !repo.store.hasObject('chunk', s.oid)) { seen.add(s.oid); out.push({ kind: 'chunk', oid: s.oid }); }
+    }
+  }
+  return out;
+}
+
+type Fetcher = (repo: Repository, remote: string, ids: ObjectId[]) => Promise<void>;
+let fetcher: Fetcher | undefined;
+
+/** Installed by ops/sync.ts (which knows how to reach remotes); keeps this module free of transport code. */
+export function setContentFetcher(f: Fetcher): void {
+  fetcher = f;
+}
+
+/** Makes sure these blobs (and their chunks) are present, fetching what a partial clone lacks. */
+export async function ensureContent(repo: Repository, blobs: Iterable<Oid>): Promise<number> {
+  const cfg = partialConfig(repo);
+  if (!cfg) return 0;
+  const missing = missingContent(repo, blobs);
+  if (!missing.length || !fetcher) return 0;
+  await fetcher(repo, cfg.remote, missing);
+  return missing.length;
+}
+
+/** Every blob an image (tree or disk commit) needs: files, and a disk's data and map blobs. */
+export function imageBlobs(repo: Repository, commit: { rootKind: 'tree' | 'disk'; root: Oid }, treeOverride?: Oid): Oid[] {
+  const out = new Set<Oid>();
+  const seen = new Set<Oid>();
+  const walk = (t: Oid) => {
+    if (seen.has(t)) return;
+    seen.add(t);
+    for (const e of readTree(repo.store, t).entries) {
+      if (e.type === 'file' && e.oid) out.add(e.oid);
+      else if (e.type === 'dir' && e.oid) walk(e.oid);
+    }
+  };
+  if (treeOverride) walk(treeOverride);
+  else {
+    walk(commitTree(repo.store, commit as never));
+    if (commit.rootKind === 'disk') {
+      for (const r of readDisk(repo.store, commit.root).regions) {
+        out.add(r.content.data);
+        out.add(r.content.map);
+        if (r.content.kind === 'fs') walk(r.content.tree);
+      }
+    }
+  }
+  return [...out];
+}
