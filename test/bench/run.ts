@@ -21,12 +21,13 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 const BIN = path.join(ROOT, 'bin/run.js');
 const BUILD_SCRIPT = path.resolve(ROOT, '../shared/corpus/build-debian.sh');
 
-const MEASURES = ['commit', 'recommit', 'incremental', 'size', 'checkout', 'rss', 'big', 'disk', 'inspect'] as const;
+const MEASURES = ['commit', 'recommit', 'incremental', 'size', 'checkout', 'rss', 'big', 'disk', 'inspect', 'sync'] as const;
 type MeasureName = (typeof MEASURES)[number];
 const TREES_NEEDED: Record<MeasureName, string[]> = {
   commit: ['base'], recommit: ['base'], incremental: ['base', 'base2'], size: ['min', 'base', 'web', 'base2'],
   checkout: ['base'], rss: ['web'], big: [], disk: ['base', 'images/base.qcow2'],
   inspect: ['min', 'base', 'web', 'base2'],
+  sync: ['min', 'base', 'web', 'base2'],
 };
 
 const DEFAULT_CORPUS = '/var/tmp/viva-corpus';
@@ -765,9 +766,104 @@ async function measureInspect(ctx: Context): Promise<Row[]> {
   ];
 }
 
+/** Starts `viva serve` on a free port and resolves with its URL and a stop function. */
+async function startServe(repo: string, args: string[]): Promise<{ url: string; stop: () => void }> {
+  const { spawn } = await import('node:child_process');
+  const child = spawn(process.execPath, [BIN, 'serve', '--repo', repo, '--listen', '127.0.0.1:0', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let err = '';
+  const url = await new Promise<string>((resolve, reject) => {
+    child.stderr.on('data', (d: Buffer) => {
+      err += d.toString();
+      const m = /serving .* at (\S+)/.exec(err);
+      if (m) resolve(m[1]!);
+    });
+    child.on('exit', () => reject(new Error(`viva serve exited: ${err}`)));
+  });
+  return { url, stop: () => child.kill('SIGTERM') };
+}
+
+/**
+ * Sync (issue 6) over HTTP on 127.0.0.1: push base into an empty served repository (against rsync -a of the base
+ * tree), push base2 after it (bytes stored against what base2 adds), a manifests-only clone of min, base, web and
+ * base2 (against the full repository), and a fetch with nothing new (in process).
+ */
+async function measureSync(ctx: Context): Promise<Row[]> {
+  const { opt, tools } = ctx;
+  const work = path.join(opt.work, 'sync');
+  rmrf(work);
+  fs.mkdirSync(work, { recursive: true });
+  const token = path.join(work, 'token');
+  fs.writeFileSync(token, 'bench-token\n');
+  const env = { ...tools.vivaEnv, VIVA_TOKEN: 'bench-token' };
+  const viva = (args: string[]) => timed(process.execPath, [BIN, ...args], { env });
+  // The pushing side: base and base2 committed (not timed).
+  const local = path.join(work, 'local');
+  viva(['init', local]);
+  progress('sync setup: committing base and base2 (not timed)');
+  viva(['commit', '-C', local, path.join(opt.corpus, 'base'), '-b', 'base', '-m', 'base']);
+  const c2 = viva(['commit', '-C', local, path.join(opt.corpus, 'base2'), '-b', 'base2', '-m', 'base2', '--json']);
+  const base2Adds = Number((JSON.parse(c2.stdout) as { storedBytes: number }).storedBytes);
+  const remote = path.join(work, 'remote');
+  viva(['init', remote]);
+  const server = await startServe(remote, ['--allow-push', '--token-file', token]);
+  const rows: Row[] = [];
+  try {
+    viva(['remote', 'add', '-C', local, 'lib', server.url]);
+    syncDisks();
+    const p1 = viva(['push', '-C', local, 'lib', 'base', '--json']);
+    progress(`push base: ${describe('viva', p1)}`);
+    const dst = path.join(work, 'rsync');
+    syncDisks();
+    const rs = timed('rsync', ['-a', `${path.join(opt.corpus, 'base')}/`, `${dst}/`]);
+    progress(`rsync -a base: ${describe('rsync', rs)}`);
+    rmrf(dst);
+    const pushCell = timeCell([p1]);
+    const rsCell = { ...timeCell([rs]), tool: 'rsync -a (local)' };
+    rows.push({ id: 'push-base', measure: 'push base to an empty remote over HTTP on 127.0.0.1 (s)', unit: 's', viva: pushCell, borg: NONE, restic: NONE, floor: rsCell, target: '≤ rsync -a of the base tree', met: metRatio(pushCell, rsCell) });
+    const p2 = viva(['push', '-C', local, 'lib', 'base2', '--json']);
+    const sent = p2.ok ? Number((JSON.parse(p2.stdout) as { bytes: number }).bytes) : NaN;
+    progress(`push base2: ${describe('viva', p2)}, ${sent} bytes stored remotely; base2 added ${base2Adds} locally`);
+    rows.push({
+      id: 'push-base2', measure: 'push base2 after base: bytes stored remotely (time in floor)', unit: 'B', viva: bytesCell(sent), borg: NONE, restic: NONE,
+      floor: { ...timeCell([p2]), tool: `base2 adds ${fmtMB(base2Adds)} MB locally` }, target: '≤ 1.2 × what base2 adds; ≤ 2 s',
+      met: `${yes(sent <= 1.2 * base2Adds)} (${(sent / base2Adds).toFixed(2)}×); time: ${yes(p2.secs <= 2)}`,
+    });
+  } finally {
+    server.stop();
+  }
+  // A full and a manifests-only clone of the four images.
+  const lib4 = path.join(work, 'lib4');
+  viva(['init', lib4]);
+  for (const tree of ['min', 'base', 'web', 'base2']) { progress(`sync setup: committing ${tree} (not timed)`); viva(['commit', '-C', lib4, path.join(opt.corpus, tree), '-b', tree, '-m', tree]); }
+  const ro = await startServe(lib4, []);
+  try {
+    const partial = path.join(work, 'partial');
+    const pc = viva(['clone', ro.url, partial, '--filter', 'manifests']);
+    progress(`clone --filter manifests: ${describe('viva', pc)}`);
+    const full = duBytes(path.join(lib4, '.viva'));
+    const part = duBytes(path.join(partial, '.viva'));
+    rows.push({
+      id: 'clone-manifests', measure: 'clone --filter manifests of min+base+web+base2 (MB)', unit: 'B', viva: bytesCell(part, { secs: pc.secs }),
+      borg: NONE, restic: NONE, floor: { text: `full ${fmtMB(full)} MB`, value: full }, target: '≤ 5 % of the full repository',
+      met: `${yes(part <= 0.05 * full)} (${((100 * part) / full).toFixed(1)} %)`,
+    });
+    const probe = timed(process.execPath, ['--import', 'tsx', path.join(ROOT, 'test/bench/sync-probe.ts'), partial], { cwd: ROOT, env });
+    const r = probe.ok ? (JSON.parse(probe.stdout.trim().split('\n').pop()!) as { fetchMs: number; objects: number }) : undefined;
+    const cli = viva(['fetch', '-C', partial]);
+    rows.push({
+      id: 'fetch-noop', measure: 'fetch with nothing new over HTTP: in process (ms); floor: CLI run (s)', unit: 'ms',
+      viva: r ? { text: `${r.fetchMs.toFixed(1)} ms`, value: r.fetchMs } : errorCell(probe.error ?? 'failed'), borg: NONE, restic: NONE,
+      floor: timeCell([cli]), target: '< 100 ms', met: r ? yes(r.fetchMs < 100 && r.objects === 0) : '?',
+    });
+  } finally {
+    ro.stop();
+  }
+  return rows;
+}
+
 const RUNNERS: Record<MeasureName, (ctx: Context) => Promise<Row[]>> = {
   commit: measureCommit, recommit: measureRecommit, incremental: measureIncremental, size: measureSize,
-  checkout: measureCheckout, rss: measureRss, big: measureBig, disk: measureDisk, inspect: measureInspect,
+  checkout: measureCheckout, rss: measureRss, big: measureBig, disk: measureDisk, inspect: measureInspect, sync: measureSync,
 };
 
 // ---------------------------------------------------------------------------------------------------------------------
