@@ -19,7 +19,8 @@ export default class Clone extends RepoCommand {
 
   async run(): Promise<CloneResult> {
     const { args, flags } = await this.parse(Clone);
-    const r = await clone(args.url, args.dir, { ...(flags.branch ? { branch: flags.branch } : {}), ...(flags['token-file'] ? { tokenFile: flags['token-file'] } : {}), ...(flags.filter ? { filter: 'manifests' as const } : {}) });
+    const r = await clone(args.url, args.dir, { onProgress: this.progress('receiving'), ...(flags.branch ? { branch: flags.branch } : {}), ...(flags['token-file'] ? { tokenFile: flags['token-file'] } : {}), ...(flags.filter ? { filter: 'manifests' as const } : {}) });
+    this.endProgress();
     this.log(`cloned ${r.url} into ${r.dir}: ${r.objects} objects, ${formatBytes(r.bytes)}, ${r.updated.length} refs${r.branch ? `; on branch ${r.branch}` : ''}`);
     return r;
   }

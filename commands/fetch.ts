@@ -20,7 +20,8 @@ export default class Fetch extends RepoCommand {
       return c;
     }
     const specs = (argv as string[]).slice(1);
-    const r = await this.withRepo('write', flags.repo, (repo) => fetch(repo, args.remote!, specs));
+    const r = await this.withRepo('write', flags.repo, (repo) => fetch(repo, args.remote!, specs, { onProgress: this.progress('receiving') }));
+    this.endProgress();
     this.log(`fetched from ${r.url}: ${r.objects} objects, ${formatBytes(r.bytes)}${r.updated.length ? '' : ' (up to date)'}`);
     for (const u of r.updated) this.log(`  ${u.old ? `${u.old.slice(0, 12)}..${u.new.slice(0, 12)}` : ' * [new]      '}  ${shortRefName(u.ref)}`);
     return r;

@@ -19,7 +19,8 @@ export default class Push extends RepoCommand {
   async run(): Promise<PushResult> {
     const { args, flags, argv } = await this.parse(Push);
     const specs = (argv as string[]).slice(1).map((s) => parsePushSpec(s, flags.delete));
-    const r = await this.withRepo('write', flags.repo, (repo) => push(repo, args.remote, specs, { force: flags.force, ...(flags['token-file'] ? { tokenFile: flags['token-file'] } : {}) }));
+    const r = await this.withRepo('write', flags.repo, (repo) => push(repo, args.remote, specs, { force: flags.force, onProgress: this.progress('sending'), ...(flags['token-file'] ? { tokenFile: flags['token-file'] } : {}) }));
+    this.endProgress();
     this.log(`pushed to ${r.url}: ${r.objects} objects, ${formatBytes(r.bytes)}${r.updated.length ? '' : ' (everything up to date)'}`);
     for (const u of r.updated) this.log(`  ${u.new === null ? ' - [deleted]   ' : u.old ? `${u.old.slice(0, 12)}${u.forced ? '...' : '..'}${u.new.slice(0, 12)}` : ' * [new]      '}  ${shortRefName(u.ref)}${u.forced ? ' (forced)' : ''}`);
     return r;

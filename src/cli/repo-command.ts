@@ -63,7 +63,8 @@ export abstract class RepoCommand extends Command {
       this.lastProgress = now;
       const secs = (now - start) / 1000;
       const rate = secs > 0 ? formatBytes(e.bytes / secs) + '/s' : '';
-      process.stderr.write(`\r\x1b[K${verb}: ${e.files} files, ${formatBytes(e.bytes)} ${rate}`);
+      const noun = e.phase === 'receiving' || e.phase === 'sending' ? 'objects' : 'files';
+      process.stderr.write(`\r\x1b[K${verb}: ${e.files} ${noun}, ${formatBytes(e.bytes)} ${rate}`);
     };
   }
 

@@ -15,10 +15,22 @@ import { readCommit } from '../store/typed.js';
 import { LocalPeer, type Peer, receiveObjects } from '../sync/peer.js';
 import { planTransfer } from '../sync/transfer.js';
 import { HttpPeer, clientToken } from '../sync/http-peer.js';
-import { type ObjectId } from '../sync/peer.js';
+import { type ObjectId, type StoredObject } from '../sync/peer.js';
 import { ensureContent, imageBlobs, partialConfig, setContentFetcher, setPartial } from '../sync/partial.js';
-import { defaultAuthor } from './commit.js';
+import { defaultAuthor, type ProgressEvent } from './commit.js';
 import { resolveRevision } from './resolve.js';
+
+/** Passes objects through, reporting progress (objects as `files`, stored bytes) as they go by. */
+async function* counted(objects: AsyncIterable<StoredObject>, total: number, phase: string, onProgress?: (e: ProgressEvent) => void): AsyncGenerator<StoredObject> {
+  let n = 0;
+  let bytes = 0;
+  for await (const o of objects) {
+    n++;
+    bytes += o.stored.length;
+    onProgress?.({ phase, files: n, bytes, path: `${n}/${total} objects` });
+    yield o;
+  }
+}
 
 export interface RemoteConfig {
   name: string;
@@ -107,7 +119,7 @@ export interface FetchResult extends TransferStats {
  * Fetches the remote's branches into `refs/remotes/NAME/...` (forced, as git's default refspec) and its tags into
  * `refs/tags/...` (new ones only). `refspecs` (branch names) limit what is fetched.
  */
-export async function fetch(repo: Repository, remote: string, refspecs: string[] = [], options: { tokenFile?: string; filter?: 'manifests' } = {}): Promise<FetchResult> {
+export async function fetch(repo: Repository, remote: string, refspecs: string[] = [], options: { tokenFile?: string; filter?: 'manifests'; onProgress?: (e: ProgressEvent) => void } = {}): Promise<FetchResult> {
   const r = resolveRemote(repo, remote, options.tokenFile);
   // A partial clone keeps fetching manifests only from its promisor remote.
   const filter = options.filter ?? (partialConfig(repo)?.remote === r.name ? 'manifests' : undefined);
@@ -121,7 +133,7 @@ export async function fetch(repo: Repository, remote: string, refspecs: string[]
     });
     for (const x of wanted) assertRefName(x.ref);
     const plan = await planTransfer(peer, async (ids) => ids.map((i) => repo.store.hasObject(i.kind, i.oid)), wanted.map((x) => x.oid), filter ? { filter } : {});
-    const stats = await receiveObjects(repo, peer.read(plan.objects));
+    const stats = await receiveObjects(repo, counted(peer.read(plan.objects), plan.objects.length, 'receiving', options.onProgress));
     const updates: Array<{ ref: string; newOid: Oid; expectedOld: Oid | null; message: string }> = [];
     for (const x of wanted) {
       const local = x.ref.startsWith(HEADS) ? (trackingPrefix ? `${trackingPrefix}${x.ref.slice(HEADS.length)}` : undefined) : x.ref;
@@ -181,7 +193,7 @@ export function parsePushSpec(spec: string, del = false): PushSpec {
  * Pushes local revisions to remote refs. A non-fast-forward update is refused (RefConflictError) unless `force`;
  * the remote update is compare-and-swap against what was listed, so a concurrent push makes it fail.
  */
-export async function push(repo: Repository, remote: string, specs: PushSpec[], options: { force?: boolean; tokenFile?: string } = {}): Promise<PushResult> {
+export async function push(repo: Repository, remote: string, specs: PushSpec[], options: { force?: boolean; tokenFile?: string; onProgress?: (e: ProgressEvent) => void } = {}): Promise<PushResult> {
   if (!specs.length) throw new UsageError('nothing to push: give SRC[:DST]');
   const r = resolveRemote(repo, remote, options.tokenFile);
   const peer = openPeer(r, 'write');
@@ -213,7 +225,7 @@ export async function push(repo: Repository, remote: string, specs: PushSpec[], 
     const tips = updates.flatMap((u) => (u.newOid ? [u.newOid] : []));
     const local = new LocalPeer(repo);
     const plan = await planTransfer(local, (ids) => peer.has(ids), tips);
-    const stats = await peer.write(local.read(plan.objects));
+    const stats = await peer.write(counted(local.read(plan.objects), plan.objects.length, 'sending', options.onProgress));
     if (updates.length) await peer.updateRefs(updates.map((u) => ({ ref: u.ref, newOid: u.newOid, expectedOld: u.expectedOld })), defaultAuthor());
     // Remote-tracking refs follow what the remote now has.
     if (r.name) {
@@ -232,12 +244,12 @@ export interface CloneResult extends FetchResult {
 }
 
 /** Creates `dir` as a new repository with remote `origin` = url, fetches everything, and checks out (as a branch) the remote's HEAD branch or `branch`. */
-export async function clone(url: string, dir: string, options: { branch?: string; tokenFile?: string; filter?: 'manifests' } = {}): Promise<CloneResult> {
+export async function clone(url: string, dir: string, options: { branch?: string; tokenFile?: string; filter?: 'manifests'; onProgress?: (e: ProgressEvent) => void } = {}): Promise<CloneResult> {
   const repo = Repository.init(dir);
   try {
     addRemote(repo, 'origin', url, options.tokenFile ? { tokenFile: options.tokenFile } : {});
     if (options.filter) setPartial(repo, { remote: 'origin', filter: options.filter });
-    const f = await fetch(repo, 'origin');
+    const f = await fetch(repo, 'origin', [], options.onProgress ? { onProgress: options.onProgress } : {});
     const branch = options.branch ?? (f.head?.startsWith(HEADS) ? f.head.slice(HEADS.length) : undefined);
     if (branch) {
       const tracking = resolveRef(repo.store, `${REMOTES}origin/${branch}`);
