@@ -106,6 +106,9 @@ export class HttpPeer implements Peer {
   }
 
   async write(objects: AsyncIterable<StoredObject>): Promise<{ objects: number; bytes: number }> {
+    // Authorization first: a refused push is told before any object is streamed (a server refusing mid-stream
+    // can only drop the connection).
+    await this.request('v1/auth', { method: 'POST', body: '' });
     const iterator = objects[Symbol.asyncIterator]();
     const body = new ReadableStream<Uint8Array>({
       async pull(controller) {

@@ -1,5 +1,5 @@
 /**
- * `viva serve`: one repository over HTTP(S) on node:http (the protocol is five fixed endpoints, see docs/protocol.md;
+ * `viva serve`: one repository over HTTP(S) on node:http (the protocol is six fixed endpoints, see docs/protocol.md;
  * a framework would add nothing). Read-only unless push is allowed, and push always needs the token, compared in
  * constant time. Request bodies are size-limited, every pushed object is verified before it is stored, a bad request
  * gets a 4xx and one log line, and the server goes on serving others.
@@ -108,6 +108,13 @@ export async function serve(repo: Repository, options: ServeOptions = {}): Promi
         res.end(END_FRAME);
         return 200;
       }
+      case 'POST /v1/auth': {
+        // Lets a client learn that its push would be refused before it streams any object.
+        authorize(req);
+        await body(req, 1024);
+        json(res, 200, { push: true });
+        return 200;
+      }
       case 'POST /v1/receive': {
         authorize(req);
         const r = await receiveObjects(repo, decodeFrames(req, { maxTotal: maxPush }));
@@ -137,10 +144,19 @@ export async function serve(repo: Repository, options: ServeOptions = {}): Promi
         const status = e instanceof HttpError ? e.status : e instanceof WireError || e instanceof SyntaxError ? 400
           : e instanceof VivaError ? (e.code === 'ERR_REF_CONFLICT' ? 409 : e.code === 'ERR_REPOSITORY_CORRUPT' ? 422 : 400) : 500;
         const message = e instanceof Error ? e.message : String(e);
-        if (!res.headersSent) json(res, status, { error: { status, message, ...(e instanceof VivaError ? { code: e.code } : {}) } });
-        else res.destroy();
-        // A refused request may still be sending its body: drop the connection rather than read it.
-        if (!req.complete) req.socket?.destroy();
+        const answer = () => {
+          if (!res.headersSent) json(res, status, { error: { status, message, ...(e instanceof VivaError ? { code: e.code } : {}) } });
+          else res.destroy();
+        };
+        if (req.complete || req.destroyed) answer();
+        else {
+          // The client is still sending: read (and drop) up to 64 MiB more so it can read the answer, then give up.
+          let left = 64 << 20;
+          req.on('data', (c: Buffer) => { left -= c.length; if (left < 0) req.socket?.destroy(); });
+          req.once('end', answer);
+          req.once('error', () => undefined);
+          req.resume();
+        }
         log(`${new Date().toISOString()} ${req.socket?.remoteAddress ?? "-"} ${req.method} ${req.url} ${status} ${Date.now() - start}ms ${message}`);
       },
     );
