@@ -127,20 +127,40 @@ export async function fetch(repo: Repository, remote: string, refspecs: string[]
   try {
     const { refs, head } = await peer.listRefs();
     const trackingPrefix = r.name ? `${REMOTES}${r.name}/` : undefined;
+    // Refspecs: BRANCH (into the remote-tracking ref) or [+]SRC:DST (into a local ref; + allows non-fast-forward).
+    const specs = refspecs.map((spec) => {
+      const force = spec.startsWith('+');
+      const body = force ? spec.slice(1) : spec;
+      const i = body.indexOf(':');
+      const src = i < 0 ? body : body.slice(0, i);
+      const dst = i < 0 ? undefined : body.slice(i + 1);
+      const full = (n: string) => (n.startsWith('refs/') ? n : `${HEADS}${n}`);
+      if (!src || dst === '') throw new UsageError(`refspec '${spec}' is not BRANCH or [+]SRC:DST`);
+      return { src: full(src), ...(dst ? { dst: assertRefName(full(dst)) } : {}), force };
+    });
     const wanted = refs.filter((x) => {
-      if (x.ref.startsWith(HEADS)) return !refspecs.length || refspecs.some((s) => x.ref === `${HEADS}${s}` || x.ref === s);
-      return x.ref.startsWith(TAGS) && !refspecs.length;
+      if (specs.length) return specs.some((s) => s.src === x.ref);
+      return x.ref.startsWith(HEADS) || x.ref.startsWith(TAGS);
     });
     for (const x of wanted) assertRefName(x.ref);
+    for (const s of specs) if (!refs.some((x) => x.ref === s.src)) throw new RefNotFoundError(`${shortRefName(s.src)} on ${r.url}`);
     const plan = await planTransfer(peer, async (ids) => ids.map((i) => repo.store.hasObject(i.kind, i.oid)), wanted.map((x) => x.oid), filter ? { filter } : {});
     const stats = await receiveObjects(repo, counted(peer.read(plan.objects), plan.objects.length, 'receiving', options.onProgress));
     const updates: Array<{ ref: string; newOid: Oid; expectedOld: Oid | null; message: string }> = [];
     for (const x of wanted) {
-      const local = x.ref.startsWith(HEADS) ? (trackingPrefix ? `${trackingPrefix}${x.ref.slice(HEADS.length)}` : undefined) : x.ref;
+      const spec = specs.find((s) => s.src === x.ref);
+      let local: string | undefined;
+      if (spec?.dst) local = spec.dst;
+      else if (x.ref.startsWith(HEADS)) local = trackingPrefix ? `${trackingPrefix}${x.ref.slice(HEADS.length)}` : undefined;
+      else local = x.ref;
       if (!local) continue;
       const old = resolveRef(repo.store, local) ?? null;
       if (old === x.oid) continue;
-      if (x.ref.startsWith(TAGS) && old) continue; // an existing tag is not moved by fetch
+      if (x.ref.startsWith(TAGS) && old && !spec?.force) continue; // an existing tag is not moved by fetch
+      // A refspec into a local branch fast-forwards only, unless it starts with '+'.
+      if (spec?.dst && old && !spec.force && !isAncestor(repo, old, x.oid)) {
+        throw new RefConflictError(local, old, x.oid, `${shortRefName(local)}: ${shortRefName(x.ref)} on ${r.url} is not a fast-forward of it (use +${shortRefName(x.ref)}:${shortRefName(local)} to force)`);
+      }
       updates.push({ ref: local, newOid: x.oid, expectedOld: old, message: `fetch from ${r.url}` });
     }
     if (updates.length) updateRefs(repo.store, updates, defaultAuthor());

@@ -118,3 +118,19 @@ test('sync: a tampered or truncated object is refused and nothing of it is refer
   t.deepEqual(fsck(b).problems, []);
   await t.throwsAsync(fetch(b, '/no/such/repo'), { instanceOf: UsageError });
 });
+
+test('sync: fetch refspecs: BRANCH into its tracking ref, SRC:DST into a local branch (fast-forward only, + forces)', async (t) => {
+  const { src, a, aDir, b } = await twoRepos(t);
+  addRemote(b, 'lib', aDir);
+  const r = await fetch(b, 'lib', ['images/base:mine']);
+  t.deepEqual(r.updated.map((u) => u.ref), ['refs/heads/mine']);
+  t.is(resolveRef(b.store, 'refs/heads/mine'), resolveRef(a.store, 'refs/heads/images/base'));
+  // Upstream rewritten: not a fast-forward of mine.
+  fs.writeFileSync(path.join(src, 'etc/hostname'), 'rewritten\n');
+  await commitAt(a, src, { branch: 'images/rewrite', tick: 9 });
+  await t.throwsAsync(fetch(b, 'lib', ['images/rewrite:mine']), { instanceOf: RefConflictError, message: /not a fast-forward/ });
+  await fetch(b, 'lib', ['+images/rewrite:mine']);
+  t.is(resolveRef(b.store, 'refs/heads/mine'), resolveRef(a.store, 'refs/heads/images/rewrite'));
+  await t.throwsAsync(fetch(b, 'lib', ['no/such']), { message: /no\/such/ });
+  await t.throwsAsync(fetch(b, 'lib', ['a:']), { instanceOf: UsageError });
+});
