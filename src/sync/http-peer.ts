@@ -25,6 +25,30 @@ export function clientToken(tokenFile?: string): string | undefined {
   }
 }
 
+/** How long a response may stay silent (VIVA_HTTP_TIMEOUT seconds, default 60) before the transfer is abandoned. */
+function idleMs(): number {
+  const s = Number(process.env.VIVA_HTTP_TIMEOUT);
+  return Number.isFinite(s) && s > 0 ? s * 1000 : 60_000;
+}
+
+/** The chunks of a response body, failing when none arrives for `ms` (a stalled or endless-silent server). */
+async function* withIdleTimeout(body: ReadableStream<Uint8Array>, ms: number, abort: AbortController): AsyncGenerator<Uint8Array> {
+  const reader = body.getReader();
+  try {
+    for (;;) {
+      let timer: NodeJS.Timeout | undefined;
+      const next = await Promise.race([
+        reader.read(),
+        new Promise<never>((_, reject) => { timer = setTimeout(() => { abort.abort(); reject(new Error(`no data for ${ms / 1000} s`)); }, ms); }),
+      ]).finally(() => clearTimeout(timer));
+      if (next.done) return;
+      yield next.value;
+    }
+  } finally {
+    reader.releaseLock();
+  }
+}
+
 export class HttpPeer implements Peer {
   private readonly base: string;
 
@@ -34,16 +58,24 @@ export class HttpPeer implements Peer {
     this.base = url.endsWith('/') ? url : `${url}/`;
   }
 
-  private async request(path: string, init: RequestInit & { duplex?: 'half' } = {}): Promise<Response> {
+  private readonly abort = new AbortController();
+
+  /** `waitLong`: the answer comes only after the server has processed a whole upload (no answer timeout). */
+  private async request(path: string, init: RequestInit & { duplex?: 'half' } = {}, waitLong = false): Promise<Response> {
     let res: Response;
+    const timer = waitLong ? undefined : setTimeout(() => this.abort.abort(), idleMs());
     try {
       res = await fetch(new URL(path, this.base), {
         ...init,
+        signal: this.abort.signal,
         headers: { ...(init.headers as Record<string, string> | undefined), ...(this.token ? { authorization: `Bearer ${this.token}` } : {}) },
       });
     } catch (e) {
       const cause = (e as { cause?: { code?: string; message?: string } }).cause;
+      if (this.abort.signal.aborted) throw new RemoteError(this.base, `no answer for ${idleMs() / 1000} s`);
       throw new RemoteError(this.base, `cannot connect: ${cause?.code ?? cause?.message ?? (e as Error).message}`);
+    } finally {
+      clearTimeout(timer);
     }
     if (!res.ok) {
       let message = `HTTP ${res.status}`;
@@ -91,7 +123,7 @@ export class HttpPeer implements Peer {
       if (!res.body) throw new RemoteError(this.base, 'objects: empty response');
       let n = 0;
       try {
-        for await (const o of decodeFrames(res.body as unknown as AsyncIterable<Uint8Array>, { maxTotal: 64 * 1024 ** 3 })) {
+        for await (const o of decodeFrames(withIdleTimeout(res.body, idleMs(), this.abort), { maxTotal: 64 * 1024 ** 3 })) {
           const want = part[n];
           if (!want || want.kind !== o.kind || want.oid !== o.oid) throw new RemoteError(this.base, `objects: got ${o.kind} ${o.oid} where ${want ? `${want.kind} ${want.oid}` : 'nothing'} was asked`);
           n++;
@@ -117,7 +149,7 @@ export class HttpPeer implements Peer {
         controller.enqueue(encodeFrame(next.value));
       },
     });
-    const res = await this.request('v1/receive', { method: 'POST', body, duplex: 'half', headers: { 'content-type': 'application/x-viva-objects' } });
+    const res = await this.request('v1/receive', { method: 'POST', body, duplex: 'half', headers: { 'content-type': 'application/x-viva-objects' } }, true);
     const j = (await res.json()) as { objects?: number; bytes?: number };
     return { objects: Number(j.objects ?? 0), bytes: Number(j.bytes ?? 0) };
   }

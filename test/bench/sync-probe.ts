@@ -5,7 +5,7 @@
 import { Repository } from '../../src/store/repository.js';
 import { fetch } from '../../src/ops/sync.js';
 
-const [, , dir] = process.argv.slice(1);
+const dir = process.argv[2];
 const repo = Repository.open(dir!, 'write');
 await fetch(repo, 'origin');
 const t0 = process.hrtime.bigint();

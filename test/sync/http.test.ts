@@ -149,3 +149,28 @@ test('http: a server that sends wrong objects, cut streams or garbage gets a cle
     await new Promise<void>((r) => proxy.close(() => r()));
   }
 });
+
+test.serial('http: a server that stalls (headers, then silence) or never answers gets a clear timeout error', async (t) => {
+  for (const mode of ['silent-body', 'no-answer'] as const) {
+    const stall = http.createServer((req, res) => {
+      if (req.url === '/v1/refs') { res.writeHead(200, { 'content-type': 'application/json' }); res.end(JSON.stringify({ refs: [{ ref: 'refs/heads/x', oid: 'ab'.repeat(32) }] })); return; }
+      if (req.url === '/v1/has') { res.writeHead(200); res.end(Buffer.from([0])); return; }
+      if (mode === 'silent-body') res.writeHead(200); // then nothing, forever
+    });
+    await new Promise<void>((r) => stall.listen(0, '127.0.0.1', () => r()));
+    const url = `http://127.0.0.1:${(stall.address() as AddressInfo).port}/`;
+    const dir = tmpDir(t);
+    const repo = Repository.init(path.join(dir, 'r'));
+    process.env.VIVA_HTTP_TIMEOUT = '1';
+    try {
+      const e = await t.throwsAsync(fetch(repo, url), { instanceOf: RemoteError });
+      t.regex(e!.message, /no (data|answer) for 1 s/, mode);
+      t.deepEqual(listRefs(repo.store, 'refs/'), []);
+    } finally {
+      delete process.env.VIVA_HTTP_TIMEOUT;
+      await repo.close();
+      stall.closeAllConnections();
+      await new Promise<void>((r) => stall.close(() => r()));
+    }
+  }
+});
