@@ -74,3 +74,29 @@ test('cli serve: TLS with --tls-cert/--tls-key; --allow-push without a token fil
   t.is(bad.code, EXIT.USAGE);
   t.regex(bad.stderr, /--allow-push needs --token-file/);
 });
+
+test('cli serve: a push killed midway keeps what arrived; the retry sends only the rest', async (t) => {
+  const { dir, src, lib, token } = await setup(t);
+  // 120 files of 512 KiB random bytes: a push that takes a while.
+  fs.mkdirSync(path.join(src, 'data'));
+  for (let i = 0; i < 120; i++) fs.writeFileSync(path.join(src, 'data', `f${i}`), (await import('node:crypto')).randomBytes(512 << 10));
+  const work = path.join(dir, 'work');
+  await vivaOk(t, ['init', work]);
+  await vivaOk(t, ['commit', '-C', work, src, '-b', 'big', '-m', 'big']);
+  const s = await startServer(t, ['--repo', lib, '--allow-push', '--token-file', token]);
+  const first = spawnViva(['push', '-C', work, s.url, 'big', '--json'], { env: { VIVA_TOKEN: 'tok-123' } });
+  // Kill it once the server has stored some objects (or after 5 s at the latest).
+  const t0 = Date.now();
+  while (Date.now() - t0 < 5000) {
+    await new Promise((r) => setTimeout(r, 100));
+    if (fs.statSync(path.join(lib, '.viva', 'data.mdb')).size > 8 << 20) break;
+  }
+  first.kill('SIGKILL');
+  await finished(first);
+  const retry = await vivaJson(t, ['push', '-C', work, s.url, 'big', '--json'], { env: { VIVA_TOKEN: 'tok-123' } });
+  const stats = await vivaJson(t, ['stats', '-C', work]);
+  const total = Object.values(stats.objects as Record<string, number>).reduce((a, b) => a + b, 0);
+  t.true(retry.objects > 0 && retry.objects < total, `the retry stored ${retry.objects} of ${total} objects`);
+  t.regex((await vivaOk(t, ['fsck', '-C', lib])).stdout, /: ok$/m);
+  t.is((await vivaOk(t, ['ls', '-C', lib, 'big:data'])).stdout.split('\n').filter(Boolean).length, 120);
+});
