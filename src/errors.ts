@@ -95,14 +95,15 @@ export class RefNotFoundError extends VivaError {
   static override readonly code = 'ERR_REF_NOT_FOUND';
   override readonly code = RefNotFoundError.code;
   override readonly name = 'RefNotFoundError';
-  constructor(ref: string) { super(`ref ${quote(ref)} not found`, { ref }); }
+  /** `message` replaces the default wording (remotes, remote branches). */
+  constructor(ref: string, message?: string) { super(message ?? `ref ${quote(ref)} not found`, { ref }); }
 }
 
 export class RefExistsError extends VivaError {
   static override readonly code = 'ERR_REF_EXISTS';
   override readonly code = RefExistsError.code;
   override readonly name = 'RefExistsError';
-  constructor(ref: string) { super(`ref ${quote(ref)} already exists`, { ref }); }
+  constructor(ref: string, message?: string) { super(message ?? `ref ${quote(ref)} already exists`, { ref }); }
 }
 
 /** A compare-and-swap ref update found another value than expected (a concurrent writer moved it). */

@@ -68,7 +68,7 @@ function normalizeUrl(url: string): string {
 export function addRemote(repo: Repository, name: string, url: string, options: { tokenFile?: string } = {}): RemoteConfig {
   checkRemoteName(name);
   const all = remotesOf(repo);
-  if (all[name]) throw new RefExistsError(`remote ${name}`);
+  if (all[name]) throw new RefExistsError(name, `remote '${name}' already exists (${all[name]!.url})`);
   const u = normalizeUrl(url);
   const tokenFile = options.tokenFile ? path.resolve(options.tokenFile) : undefined;
   repo.store.env.transactionSync(() => repo.store.meta.putSync(REMOTES_KEY, { ...all, [name]: { url: u, ...(tokenFile ? { tokenFile } : {}) } }));
@@ -77,7 +77,7 @@ export function addRemote(repo: Repository, name: string, url: string, options: 
 
 export function removeRemote(repo: Repository, name: string): void {
   const all = remotesOf(repo);
-  if (!all[name]) throw new RefNotFoundError(`remote ${name}`);
+  if (!all[name]) throw new RefNotFoundError(name, `no such remote '${name}'`);
   delete all[name];
   const tracking = listRefs(repo.store, `${REMOTES}${name}/`);
   updateRefs(repo.store, tracking.map((r) => ({ ref: r.ref, newOid: null, message: `remote ${name} removed` })), defaultAuthor());
@@ -143,7 +143,7 @@ export async function fetch(repo: Repository, remote: string, refspecs: string[]
       return x.ref.startsWith(HEADS) || x.ref.startsWith(TAGS);
     });
     for (const x of wanted) assertRefName(x.ref);
-    for (const s of specs) if (!refs.some((x) => x.ref === s.src)) throw new RefNotFoundError(`${shortRefName(s.src)} on ${r.url}`);
+    for (const s of specs) if (!refs.some((x) => x.ref === s.src)) throw new RefNotFoundError(s.src, `'${shortRefName(s.src)}' does not exist on ${r.url}`);
     const plan = await planTransfer(peer, async (ids) => ids.map((i) => repo.store.hasObject(i.kind, i.oid)), wanted.map((x) => x.oid), filter ? { filter } : {});
     const stats = await receiveObjects(repo, counted(peer.read(plan.objects), plan.objects.length, 'receiving', options.onProgress));
     const updates: Array<{ ref: string; newOid: Oid; expectedOld: Oid | null; message: string }> = [];
@@ -227,7 +227,7 @@ export async function push(repo: Repository, remote: string, specs: PushSpec[], 
       assertRefName(dst);
       const old = remoteRefs.get(dst) ?? null;
       if (!s.src) {
-        if (!old) throw new RefNotFoundError(`${shortRefName(dst)} on ${r.url}`);
+        if (!old) throw new RefNotFoundError(dst, `branch '${shortRefName(dst)}' does not exist on ${r.url}`);
         updates.push({ ref: dst, newOid: null, expectedOld: old, forced: false });
         continue;
       }
@@ -274,7 +274,7 @@ export async function clone(url: string, dir: string, options: { branch?: string
     if (branch) {
       const tracking = resolveRef(repo.store, `${REMOTES}origin/${branch}`);
       if (!tracking) {
-        if (options.branch) throw new RefNotFoundError(`${branch} on ${url}`);
+        if (options.branch) throw new RefNotFoundError(branch, `branch '${branch}' does not exist on ${url}`);
       } else {
         updateRefs(repo.store, [{ ref: `${HEADS}${branch}`, newOid: tracking, expectedOld: null, message: `clone from ${url}` }], defaultAuthor());
         setSymbolicRef(repo.store, HEAD, `${HEADS}${branch}`);
@@ -302,7 +302,7 @@ export async function pull(repo: Repository, remote = 'origin', branch?: string)
   if (!r.name) throw new UsageError(`'${remote}' is not a configured remote (viva remote add ${remote} URL)`);
   const f = await fetch(repo, remote, [name]);
   const theirs = resolveRef(repo.store, `${REMOTES}${r.name}/${name}`);
-  if (!theirs) throw new RefNotFoundError(`${name} on ${r.url}`);
+  if (!theirs) throw new RefNotFoundError(name, `branch '${name}' does not exist on ${r.url}`);
   const ours = resolveRef(repo.store, local) ?? null;
   if (ours === theirs) return { ...f, branch: name, from: ours, to: theirs, fastForward: false };
   if (ours && !isAncestor(repo, ours, theirs)) {
