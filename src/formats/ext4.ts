@@ -30,6 +30,26 @@ function reasonOf(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
 
+/**
+ * Reads exactly `len` bytes at file position `pos` into out[outAt..], with synchronous preads: image reads are small
+ * and mostly page-cached, and a thread-pool round trip per block (thousands of small files) costs more than it
+ * overlaps (the object writer has its own thread). Throws SourceReadError on I/O errors and on a short file
+ * (`eofHint` is appended to that message).
+ */
+export function preadFully(fd: number, file: string, out: Buffer, outAt: number, len: number, pos: number, eofHint = ''): void {
+  let done = 0;
+  while (done < len) {
+    let got: number;
+    try {
+      got = fs.readSync(fd, out, outAt + done, len - done, pos + done);
+    } catch (e) {
+      throw new SourceReadError(file, reasonOf(e), { cause: e });
+    }
+    if (got === 0) throw new SourceReadError(file, `unexpected end of file at ${pos + done}${eofHint}`);
+    done += got;
+  }
+}
+
 /** Size of a block device from sysfs (stat reports 0 for them). */
 async function blockDeviceSize(rdev: number): Promise<number | undefined> {
   const major = ((rdev >>> 8) & 0xfff) | (Math.floor(rdev / 2 ** 32) & ~0xfff);
@@ -72,19 +92,7 @@ export async function fileBlockSource(path: string, offset = 0, size?: number): 
           throw new SourceReadError(path, `read of ${n} bytes at ${at} lies outside the ${length}-byte source`);
         }
         const buf = Buffer.allocUnsafe(n);
-        let filled = 0;
-        while (filled < n) {
-          let got: number;
-          try {
-            // Synchronous pread: image reads are small and mostly page-cached, and a thread-pool round trip per
-            // block (thousands of small files) costs more than it overlaps; the object writer has its own thread.
-            got = fs.readSync(fh.fd, buf, filled, n - filled, offset + at + filled);
-          } catch (e) {
-            throw new SourceReadError(path, reasonOf(e), { cause: e });
-          }
-          if (got === 0) throw new SourceReadError(path, `unexpected end of file at ${offset + at + filled}`);
-          filled += got;
-        }
+        preadFully(fh.fd, path, buf, 0, n, offset + at);
         return buf;
       },
       async close(): Promise<void> {

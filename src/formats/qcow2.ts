@@ -11,7 +11,7 @@ import path from 'node:path';
 import zlib from 'node:zlib';
 import { createRequire } from 'node:module';
 import type * as ZstdBinding from 'zstd-napi/binding.js';
-import type { BlockSource } from './ext4.js';
+import { type BlockSource, preadFully } from './ext4.js';
 import { CorruptInputError, SourceReadError, UnsupportedInputError } from '../errors.js';
 
 export interface Qcow2Info {
@@ -84,17 +84,7 @@ class FileReader {
     if (pos + len > this.fileSize) {
       throw new CorruptInputError(this.file, `${what} at offset ${pos}`, `${len} bytes there lie past the end of the ${this.fileSize}-byte file`);
     }
-    let done = 0;
-    while (done < len) {
-      let got: number;
-      try {
-        got = fs.readSync(this.fh.fd, out, outAt + done, len - done, pos + done); // sync pread: see fileBlockSource
-      } catch (e) {
-        throw new SourceReadError(this.file, reasonOf(e), { cause: e });
-      }
-      if (got === 0) throw new SourceReadError(this.file, `unexpected end of file at ${pos + done} (the file shrank?)`);
-      done += got;
-    }
+    preadFully(this.fh.fd, this.file, out, outAt, len, pos, ' (the file shrank?)');
   }
 
   async read(pos: number, len: number, what: string): Promise<Buffer> {
