@@ -1,15 +1,12 @@
 /** The fsck op: rehash every object, check every reachable object is present and every tree is well-formed. */
-import crypto from 'node:crypto';
 import { decodeBlob } from '../model/blob.js';
-import { decodeDisk } from '../model/disk.js';
-import { decodeCommit } from '../model/commit.js';
 import { hashBytes } from '../model/oid.js';
-import { decodeTree } from '../model/tree.js';
 import { decodeStored } from '../store/object-store.js';
 import type { Repository } from '../store/repository.js';
 import type { ProgressEvent } from './commit.js';
 import { type ReachProblem, rootCommits, walkReachable } from './reachable.js';
 import { listRefs } from '../store/refs.js';
+import { blobContentHash, encodingProblem } from '../store/typed.js';
 import { checkIndex } from './index-rebuild.js';
 import { partialConfig } from '../sync/partial.js';
 import { isOid } from '../model/oid.js';
@@ -60,43 +57,20 @@ export function fsck(repo: Repository, options: FsckOptions = {}): FsckResult {
             if (!options.connectivityOnly && hashBytes(data) !== oid) problems.push({ kind, oid, problem: 'content does not match its id' });
             break;
           case 'tree':
-            decodeTree(data);
-            if (hashBytes(data) !== oid) problems.push({ kind, oid, problem: 'encoding does not match its id' });
-            break;
           case 'commit':
-            decodeCommit(data);
-            if (hashBytes(data) !== oid) problems.push({ kind, oid, problem: 'encoding does not match its id' });
+          case 'disk': {
+            const problem = encodingProblem(kind, oid, data);
+            if (problem) problems.push({ kind, oid, problem });
             break;
-          case 'disk':
-            decodeDisk(data);
-            if (hashBytes(data) !== oid) problems.push({ kind, oid, problem: 'encoding does not match its id' });
-            break;
+          }
           case 'blob': {
             const rec = decodeBlob(data);
             if (options.connectivityOnly) break;
-            const h = crypto.createHash('sha256');
-            let complete = true;
-            if (rec.form === 'inline') h.update(rec.data);
-            else {
-              for (const s of rec.segments) {
-                if (s.kind === 'zero') {
-                  const z = Buffer.alloc(Math.min(s.length, 1 << 20));
-                  for (let n = s.length; n > 0; n -= z.length) h.update(n >= z.length ? z : z.subarray(0, n));
-                  continue;
-                }
-                const stored = store.tryReadStored('chunk', s.oid);
-                if (!stored) {
-                  // A partial clone fetches chunks on demand: a missing one is expected there.
-                  if (!partial) problems.push({ kind, oid, problem: `chunk ${s.oid} missing` });
-                  complete = false;
-                  break;
-                }
-                const c = decodeStored(stored);
-                if (c.length !== s.length) problems.push({ kind, oid, problem: `chunk ${s.oid} has length ${c.length}, expected ${s.length}` });
-                h.update(c);
-              }
-            }
-            if (complete && h.digest('hex') !== oid) problems.push({ kind, oid, problem: 'content does not match its id' });
+            const readChunk = (c: string) => { const stored = store.tryReadStored('chunk', c); return stored && decodeStored(stored); };
+            const r = blobContentHash(rec, readChunk, (c, actual, expected) => problems.push({ kind, oid, problem: `chunk ${c} has length ${actual}, expected ${expected}` }));
+            // A partial clone fetches chunks on demand: a missing one is expected there.
+            if ('missing' in r) { if (!partial) problems.push({ kind, oid, problem: `chunk ${r.missing} missing` }); }
+            else if (r.digest !== oid) problems.push({ kind, oid, problem: 'content does not match its id' });
             break;
           }
           default:

@@ -3,7 +3,8 @@ import { RepositoryCorruptError } from '../errors.js';
 import { type BlobRecord, decodeBlob } from '../model/blob.js';
 import { type Commit, decodeCommit } from '../model/commit.js';
 import { type Disk, type RegionMap, decodeDisk, decodeRegionMap } from '../model/disk.js';
-import type { Oid } from '../model/oid.js';
+import crypto from 'node:crypto';
+import { type Oid, hashBytes } from '../model/oid.js';
 import { type Tree, decodeTree } from '../model/tree.js';
 import type { ObjectReader } from './object-store.js';
 
@@ -65,4 +66,39 @@ export function* readBlobPieces(objects: ObjectReader, oid: Oid): Iterable<{ off
     }
     off += s.length;
   }
+}
+
+/**
+ * Decodes a tree, commit or disk encoding (throwing DecodeError when malformed) and says whether it hashes to its id:
+ * 'encoding does not match its id', or undefined when it does. fsck and the sync receiver check objects with it.
+ */
+export function encodingProblem(kind: 'tree' | 'commit' | 'disk', oid: Oid, data: Buffer): string | undefined {
+  if (kind === 'tree') decodeTree(data);
+  else if (kind === 'commit') decodeCommit(data);
+  else decodeDisk(data);
+  return hashBytes(data) === oid ? undefined : 'encoding does not match its id';
+}
+
+/**
+ * The sha256 of a blob's content (what its id must be), reassembled from its record: inline bytes, zero runs and
+ * chunks from `readChunk`. A chunk whose length differs from its segment is reported to `onLength` (which may
+ * throw) and hashed as it is. Returns `{ missing }` for the first chunk `readChunk` does not have.
+ */
+export function blobContentHash(rec: BlobRecord, readChunk: (oid: Oid) => Buffer | undefined, onLength: (oid: Oid, actual: number, expected: number) => void): { digest: string } | { missing: Oid } {
+  const h = crypto.createHash('sha256');
+  if (rec.form === 'inline') h.update(rec.data);
+  else {
+    const zeros = Buffer.alloc(1 << 20);
+    for (const s of rec.segments) {
+      if (s.kind === 'zero') {
+        for (let n = s.length; n > 0; n -= zeros.length) h.update(n >= zeros.length ? zeros : zeros.subarray(0, n));
+        continue;
+      }
+      const c = readChunk(s.oid);
+      if (!c) return { missing: s.oid };
+      if (c.length !== s.length) onLength(s.oid, c.length, s.length);
+      h.update(c);
+    }
+  }
+  return { digest: h.digest('hex') };
 }

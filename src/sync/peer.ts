@@ -5,15 +5,12 @@
  */
 import { RepositoryCorruptError, UsageError } from '../errors.js';
 import { decodeBlob } from '../model/blob.js';
-import { decodeCommit } from '../model/commit.js';
-import { decodeDisk } from '../model/disk.js';
 import { hashBytes, type Oid, isOid } from '../model/oid.js';
 import { assertRefName } from '../model/ref.js';
-import { decodeTree } from '../model/tree.js';
 import { type ObjectKind, decodeStored } from '../store/object-store.js';
 import { listRefs, readRef, updateRefs } from '../store/refs.js';
 import type { Repository } from '../store/repository.js';
-import crypto from 'node:crypto';
+import { blobContentHash, encodingProblem } from '../store/typed.js';
 
 export interface ObjectId {
   kind: ObjectKind;
@@ -63,32 +60,17 @@ export function verifyObject(o: StoredObject, readChunk: (oid: Oid) => Buffer | 
         if (hashBytes(raw) !== o.oid) throw new Error('content does not match its id');
         break;
       case 'tree':
-        decodeTree(raw);
-        if (hashBytes(raw) !== o.oid) throw new Error('encoding does not match its id');
-        break;
       case 'commit':
-        decodeCommit(raw);
-        if (hashBytes(raw) !== o.oid) throw new Error('encoding does not match its id');
+      case 'disk': {
+        const problem = encodingProblem(o.kind, o.oid, raw);
+        if (problem) throw new Error(problem);
         break;
-      case 'disk':
-        decodeDisk(raw);
-        if (hashBytes(raw) !== o.oid) throw new Error('encoding does not match its id');
-        break;
+      }
       case 'blob': {
         // A blob's id is the sha256 of its content: reassemble it from its chunks (sent before it) and hash.
-        const rec = decodeBlob(raw);
-        const h = crypto.createHash('sha256');
-        if (rec.form === 'inline') h.update(rec.data);
-        else {
-          for (const s of rec.segments) {
-            if (s.kind === 'zero') { for (let n = s.length; n > 0; n -= Math.min(n, 1 << 20)) h.update(Buffer.alloc(Math.min(n, 1 << 20))); continue; }
-            const c = readChunk(s.oid);
-            if (!c) throw new Error(`chunk ${s.oid} is neither sent before it nor present`);
-            if (c.length !== s.length) throw new Error(`chunk ${s.oid} has length ${c.length}, the blob says ${s.length}`);
-            h.update(c);
-          }
-        }
-        if (h.digest('hex') !== o.oid) throw new Error('content does not match its id');
+        const r = blobContentHash(decodeBlob(raw), readChunk, (c, actual, expected) => { throw new Error(`chunk ${c} has length ${actual}, the blob says ${expected}`); });
+        if ('missing' in r) throw new Error(`chunk ${r.missing} is neither sent before it nor present`);
+        if (r.digest !== o.oid) throw new Error('content does not match its id');
         break;
       }
       default:
