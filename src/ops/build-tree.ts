@@ -45,6 +45,11 @@ export function splitPath(p: Buffer): Buffer[] {
   return parts;
 }
 
+/** `a/b` for image paths as bytes (`b` alone when `a` is the root, ''). */
+export function joinPath(a: Buffer, b: Buffer): Buffer {
+  return a.length ? Buffer.concat([a, Buffer.from('/'), b]) : b;
+}
+
 export function showPath(p: Buffer): string {
   return p.length ? p.toString('utf8') : '/';
 }
@@ -139,7 +144,7 @@ export class TreeBuilder {
     const groups = new Map<object, Buffer[]>();
     const collect = (node: MNode, p: Buffer) => {
       for (const [k, child] of node.children!) {
-        const cp = p.length ? Buffer.concat([p, Buffer.from('/'), Buffer.from(k, 'latin1')]) : Buffer.from(k, 'latin1');
+        const cp = joinPath(p, Buffer.from(k, 'latin1'));
         if (child.group) {
           const list = groups.get(child.group) ?? [];
           list.push(cp);

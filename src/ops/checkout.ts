@@ -17,9 +17,9 @@ import { ensureContent, imageBlobs } from '../sync/partial.js';
 import { type BuildDiskOptions, buildDisk } from './build-disk.js';
 import type { ObjectReader } from '../store/object-store.js';
 import { BlobPrefetcher, PREFETCH_MAX_BLOB, type BlobPiece } from '../store/prefetch.js';
-import { splitPath } from './build-tree.js';
+import { joinPath, splitPath } from './build-tree.js';
 import type { ProgressEvent } from './commit.js';
-import { normalizeImagePath, resolveEntry, resolveRevision, rootEntry } from './resolve.js';
+import { dirEntry, normalizeImagePath, resolveEntry, resolveRevision, rootEntry } from './resolve.js';
 
 export const ZERO_PIECE = 1024 * 1024;
 /** Below this many bytes of content, a read-ahead thread costs more than it saves. */
@@ -93,10 +93,6 @@ export function filePieces(objects: ObjectReader, entry: TreeEntry): AsyncIterab
   return piecesMinusHoles(entry.oid ? readBlobPieces(objects, entry.oid) : [], entry);
 }
 
-function join(a: Buffer, b: Buffer): Buffer {
-  return a.length ? Buffer.concat([a, Buffer.from('/'), b]) : b;
-}
-
 /**
  * Materializes `rev` (or only `paths` of it) into `dest`: a new or empty directory, or a tar file.
  * Locking: none (read-only; works while commits run).
@@ -154,7 +150,7 @@ export async function checkout(repo: Repository, options: CheckoutOptions): Prom
   const walk = (path: Buffer, e: TreeEntry): void => {
     add(path, e);
     if (e.type !== 'dir' || !e.oid) return;
-    for (const child of readTree(objects, e.oid).entries) walk(join(path, child.name), child);
+    for (const child of readTree(objects, e.oid).entries) walk(joinPath(path, child.name), child);
   };
   if (options.root) {
     walk(Buffer.alloc(0), options.root);
@@ -282,9 +278,5 @@ async function checkoutDisk(repo: Repository, options: CheckoutOptions, format: 
 
 /** Checks out one directory entry (a tree with its root metadata) of `rev` into the new directory `dest`. */
 export async function checkoutTree(repo: Repository, rev: string, tree: Oid, rootMeta: RootMeta, dest: string, signal?: AbortSignal): Promise<CheckoutResult> {
-  const root: TreeEntry = {
-    name: Buffer.alloc(0), type: 'dir', mode: rootMeta.mode, uid: rootMeta.uid, gid: rootMeta.gid, mtimeNs: rootMeta.mtimeNs,
-    size: 0, xattrs: rootMeta.xattrs, oid: tree,
-  };
-  return checkout(repo, { rev, dest, format: 'dir', root, ...(signal ? { signal } : {}) });
+  return checkout(repo, { rev, dest, format: 'dir', root: dirEntry(tree, rootMeta), ...(signal ? { signal } : {}) });
 }

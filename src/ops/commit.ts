@@ -155,8 +155,7 @@ export async function commit(repo: Repository, options: CommitOptions): Promise<
     await writer.flush();
     storedBytes = background ? background.written.bytes : store.written.bytes - before.bytes;
     // The package index entry of the image (keyed by its package database's content) moves in with the ref.
-    const pkg = await packageIndexEntry(repo, { name: Buffer.alloc(0), type: 'dir', mode: 0o755, uid: 0, gid: 0, mtimeNs: 0n, size: 0, xattrs: [], oid: tree })
-      .catch(() => undefined);
+    const pkg = await packageIndexEntry(repo, tree).catch(() => undefined);
     updateRefs(store, [{ ref, newOid: oid, expectedOld: parent, message: `commit${parent ? '' : ' (initial)'}: ${firstLine(options.message)}` }], author, undefined,
       () => { if (pkg && !store.ixPkg.doesExist(pkg[0])) store.ixPkg.putSync(pkg[0], pkg[1]); });
     if (readRef(store, HEAD)?.symref !== ref) setSymbolicRef(store, HEAD, ref);

@@ -6,15 +6,15 @@
 import { createTwoFilesPatch } from 'diff';
 import { UsageError } from '../errors.js';
 import type { Oid } from '../model/oid.js';
-import { type TreeEntry, compareNames } from '../model/tree.js';
+import { type TreeEntry, compareNames, findEntry } from '../model/tree.js';
 import type { ObjectReader } from '../store/object-store.js';
 import type { Repository } from '../store/repository.js';
 import { readTree } from '../store/typed.js';
 import { PACKAGE_DATABASES, type Inventory, type PackageChange, type PackageFormat, diffInventories, parseInventory, versionOrder } from '../packages/inventory.js';
-import { splitPath } from './build-tree.js';
+import { joinPath, splitPath } from './build-tree.js';
 import { ensureContent } from '../sync/partial.js';
 import { filePieces } from './checkout.js';
-import { type ResolvedEntry, normalizeImagePath, resolveSpec } from './resolve.js';
+import { normalizeImagePath, resolveSpec } from './resolve.js';
 
 export type DiffStatus = 'A' | 'D' | 'M' | 'T' | 'R';
 
@@ -67,10 +67,6 @@ function side(e: TreeEntry): DiffSide {
     type: e.type, mode: e.mode.toString(8).padStart(4, '0'), uid: e.uid, gid: e.gid, size: e.size, mtimeNs: e.mtimeNs.toString(),
     ...(e.oid && e.type !== 'dir' ? { oid: e.oid } : {}), ...(e.linkTarget ? { linkTarget: e.linkTarget.toString('utf8') } : {}),
   };
-}
-
-function join(a: Buffer, b: Buffer): Buffer {
-  return a.length ? Buffer.concat([a, Buffer.from('/'), b]) : b;
 }
 
 function show(p: Buffer): string {
@@ -138,12 +134,12 @@ export function diff(repo: Repository, options: DiffOptions): DiffResult {
   const added = (p: Buffer, e: TreeEntry) => {
     const scope = inScope(p, limits);
     if (scope === 'in') out.push({ status: 'A', path: show(p), new: side(e) });
-    if (e.type === 'dir' && e.oid && scope !== 'out') for (const c of readTree(objects, e.oid).entries) added(join(p, c.name), c);
+    if (e.type === 'dir' && e.oid && scope !== 'out') for (const c of readTree(objects, e.oid).entries) added(joinPath(p, c.name), c);
   };
   const deleted = (p: Buffer, e: TreeEntry) => {
     const scope = inScope(p, limits);
     if (scope === 'in') out.push({ status: 'D', path: show(p), old: side(e) });
-    if (e.type === 'dir' && e.oid && scope !== 'out') for (const c of readTree(objects, e.oid).entries) deleted(join(p, c.name), c);
+    if (e.type === 'dir' && e.oid && scope !== 'out') for (const c of readTree(objects, e.oid).entries) deleted(joinPath(p, c.name), c);
   };
   const both = (p: Buffer, a: TreeEntry, b: TreeEntry) => {
     const scope = inScope(p, limits);
@@ -151,8 +147,8 @@ export function diff(repo: Repository, options: DiffOptions): DiffResult {
     if (a.type !== b.type) {
       if (scope === 'in') out.push({ status: 'T', path: show(p), old: side(a), new: side(b) });
       // The children of a directory that became something else (or the reverse) are gone (or new).
-      if (a.type === 'dir' && a.oid) for (const c of readTree(objects, a.oid).entries) deleted(join(p, c.name), c);
-      if (b.type === 'dir' && b.oid) for (const c of readTree(objects, b.oid).entries) added(join(p, c.name), c);
+      if (a.type === 'dir' && a.oid) for (const c of readTree(objects, a.oid).entries) deleted(joinPath(p, c.name), c);
+      if (b.type === 'dir' && b.oid) for (const c of readTree(objects, b.oid).entries) added(joinPath(p, c.name), c);
       return;
     }
     if (scope === 'in') {
@@ -168,9 +164,9 @@ export function diff(repo: Repository, options: DiffOptions): DiffResult {
     let j = 0;
     while (i < ea.length || j < eb.length) {
       const c = i >= ea.length ? 1 : j >= eb.length ? -1 : compareNames(ea[i]!.name, eb[j]!.name);
-      if (c < 0) { deleted(join(p, ea[i]!.name), ea[i]!); i++; }
-      else if (c > 0) { added(join(p, eb[j]!.name), eb[j]!); j++; }
-      else { both(join(p, ea[i]!.name), ea[i]!, eb[j]!); i++; j++; }
+      if (c < 0) { deleted(joinPath(p, ea[i]!.name), ea[i]!); i++; }
+      else if (c > 0) { added(joinPath(p, eb[j]!.name), eb[j]!); j++; }
+      else { both(joinPath(p, ea[i]!.name), ea[i]!, eb[j]!); i++; j++; }
     }
   };
   both(Buffer.alloc(0), ra.entry, rb.entry);
@@ -256,16 +252,17 @@ export async function patchFor(repo: Repository, e: DiffEntry, options: PatchOpt
 /** The package inventory of an image directory (`REV[:path]`), from the first package database found in it. */
 export async function inventoryOf(repo: Repository, spec: string): Promise<Inventory | undefined> {
   const root = resolveSpec(repo, spec);
-  return inventoryAt(repo, root);
+  return root.entry.type === 'dir' && root.entry.oid ? inventoryAt(repo, root.entry.oid) : undefined;
 }
 
-/** The package database file of an image directory: the first of PACKAGE_DATABASES present in it. */
-export function packageDatabaseOf(repo: Repository, dir: TreeEntry): { format: PackageFormat; path: string; oid: Oid; size: number } | undefined {
+/** The package database file of an image directory (its tree id): the first of PACKAGE_DATABASES present in it. */
+export function packageDatabaseOf(repo: Repository, dir: Oid): { format: PackageFormat; path: string; oid: Oid; size: number } | undefined {
   for (const db of PACKAGE_DATABASES) {
-    let e: TreeEntry | undefined = dir;
+    let e: TreeEntry | undefined;
+    let tree: Oid | undefined = dir;
     for (const part of splitPath(Buffer.from(db.path))) {
-      if (!e || e.type !== 'dir' || !e.oid) { e = undefined; break; }
-      e = readTree(repo.store, e.oid).entries.find((x) => x.name.equals(part));
+      e = tree ? findEntry(readTree(repo.store, tree), part) : undefined;
+      tree = e?.type === 'dir' ? e.oid : undefined;
     }
     if (e?.type === 'file' && e.oid) return { format: db.format, path: db.path, oid: e.oid, size: e.size };
   }
@@ -286,16 +283,17 @@ export async function inventoryOfDatabase(repo: Repository, db: { format: Packag
   return parseInventory(db.format, await readAll(repo.store, db.oid, db.size), db.path);
 }
 
-/** The index entry (key, value) for the package database of an image's root directory, if it has one. */
-export async function packageIndexEntry(repo: Repository, root: TreeEntry): Promise<[Buffer, Buffer] | undefined> {
-  const db = packageDatabaseOf(repo, root);
+/** The index entry (key, value) for the package database of an image directory (its tree id), if it has one. */
+export async function packageIndexEntry(repo: Repository, dir: Oid): Promise<[Buffer, Buffer] | undefined> {
+  const db = packageDatabaseOf(repo, dir);
   if (!db) return undefined;
   const inv = await inventoryOfDatabase(repo, db);
   return [Buffer.from(db.oid, 'hex'), Buffer.from(JSON.stringify(inv))];
 }
 
-export async function inventoryAt(repo: Repository, root: ResolvedEntry): Promise<Inventory | undefined> {
-  const db = packageDatabaseOf(repo, root.entry);
+/** The package inventory of an image directory (its tree id), or undefined when it holds no package database. */
+export async function inventoryAt(repo: Repository, dir: Oid): Promise<Inventory | undefined> {
+  const db = packageDatabaseOf(repo, dir);
   return db ? inventoryOfDatabase(repo, db) : undefined;
 }
 

@@ -4,7 +4,7 @@
  * commits in scope, each distinct tree once (a subtree shared by 500 images is read once, its matches reused).
  * Packages come from each image's own package database, parsed once per distinct database file.
  */
-import { UsageError } from '../errors.js';
+import { PathNotFoundError, UsageError } from '../errors.js';
 import { type Oid, isOid } from '../model/oid.js';
 import { HEADS, shortRefName } from '../model/ref.js';
 import type { EntryType, TreeEntry } from '../model/tree.js';
@@ -15,6 +15,8 @@ import { commitTree, readCommit, readTree } from '../store/typed.js';
 import { parseConstraint } from '../packages/debversion.js';
 import { type Inventory, versionOrder } from '../packages/inventory.js';
 import { inventoryAt } from './diff.js';
+import { resolveEntry } from './resolve.js';
+import { joinPath } from './build-tree.js';
 
 export type FindScope = { kind: 'all' } | { kind: 'heads' } | { kind: 'ref'; prefix: string };
 
@@ -190,7 +192,7 @@ export class Resolver {
           : this.entries(link.oid).filter((e) => e.oid === childOid).map((e) => e.name);
       for (const [commit, prefix] of this.occurrences(pkey, link.oid, depth + 1)) {
         for (const n of names) {
-          out.push([commit, n.length === 0 ? prefix : prefix.length ? Buffer.concat([prefix, Buffer.from('/'), n]) : n]);
+          out.push([commit, n.length === 0 ? prefix : joinPath(prefix, n)]);
         }
       }
     }
@@ -248,10 +250,8 @@ export async function* find(repo: Repository, options: FindOptions): AsyncGenera
   if (pkgName) {
     const inventories = new Map<Oid, Inventory | undefined>();
     for (const [commit, ref] of scope) {
-      const c = readCommit(repo.store, commit);
-      const root = { commitOid: commit, commit: c, path: Buffer.alloc(0), entry: rootTreeEntry(repo, c) };
-      const key = root.entry.oid!;
-      if (!inventories.has(key)) inventories.set(key, await inventoryAt(repo, root));
+      const key = commitTree(repo.store, readCommit(repo.store, commit));
+      if (!inventories.has(key)) inventories.set(key, await inventoryAt(repo, key));
       const inv = inventories.get(key);
       for (const p of inv?.packages ?? []) {
         if (!pkgName.test(p.name)) continue;
@@ -262,19 +262,20 @@ export async function* find(repo: Repository, options: FindOptions): AsyncGenera
     return;
   }
 
-  // Manifest walk, each distinct tree once: matches below a tree are kept as paths relative to it.
+  // Manifest walk, each distinct tree once: matches below a tree are kept as paths relative to it. Path globs
+  // depend on the whole path, so only name/attribute queries can reuse a subtree's matches.
+  const cacheable = options.path === undefined;
   const memo = new Map<Oid, Array<{ path: string; e: TreeEntry }>>();
   const walk = (tree: Oid, prefix: string): Array<{ path: string; e: TreeEntry }> => {
-    // Path globs depend on the prefix, so only name/attribute queries can reuse a subtree's matches.
-    const cacheable = options.path === undefined;
-    if (cacheable) { const m = memo.get(tree); if (m) return m; }
+    const known = cacheable ? memo.get(tree) : undefined;
+    if (known) return known;
     const out: Array<{ path: string; e: TreeEntry }> = [];
     for (const e of readTree(repo.store, tree).entries) {
       const name = e.name.toString('utf8');
-      const rel = cacheable ? name : prefix ? `${prefix}/${name}` : name;
-      if (filter!(cacheable ? rel : rel, e)) out.push({ path: rel, e });
+      const path = prefix ? `${prefix}/${name}` : name;
+      if (filter!(path, e)) out.push({ path, e });
       if (e.type === 'dir' && e.oid) {
-        for (const m of walk(e.oid, cacheable ? '' : rel)) out.push({ path: cacheable ? `${name}/${m.path}` : m.path, e: m.e });
+        for (const m of walk(e.oid, cacheable ? '' : path)) out.push({ path: cacheable ? `${name}/${m.path}` : m.path, e: m.e });
       }
     }
     if (cacheable) memo.set(tree, out);
@@ -286,18 +287,11 @@ export async function* find(repo: Repository, options: FindOptions): AsyncGenera
   }
 }
 
-function rootTreeEntry(repo: Repository, c: ReturnType<typeof readCommit>): TreeEntry {
-  return { name: Buffer.alloc(0), type: 'dir', mode: 0o755, uid: 0, gid: 0, mtimeNs: 0n, size: 0, xattrs: [], oid: commitTree(repo.store, c) };
-}
-
 function lookup(repo: Repository, commit: Oid, path: Buffer): TreeEntry | undefined {
-  let tree: Oid | undefined = commitTree(repo.store, readCommit(repo.store, commit));
-  const parts = path.toString('latin1').split('/');
-  let e: TreeEntry | undefined;
-  for (const part of parts) {
-    if (!tree) return undefined;
-    e = readTree(repo.store, tree).entries.find((x) => x.name.toString('latin1') === part);
-    tree = e?.type === 'dir' ? e.oid : undefined;
+  try {
+    return resolveEntry(repo, commit, readCommit(repo.store, commit), path, commit).entry;
+  } catch (e) {
+    if (e instanceof PathNotFoundError) return undefined;
+    throw e;
   }
-  return e;
 }

@@ -41,7 +41,7 @@ export async function rebuildIndex(repo: Repository): Promise<IndexRebuildResult
   store.env.transactionSync(() => store.ixPkg.clearSync());
   for (const oid of store.listObjects('commit')) {
     const c = readCommit(store, oid);
-    const e = await packageIndexEntry(repo, { name: Buffer.alloc(0), type: 'dir', mode: 0o755, uid: 0, gid: 0, mtimeNs: 0n, size: 0, xattrs: [], oid: commitTree(store, c) }).catch(() => undefined);
+    const e = await packageIndexEntry(repo, commitTree(store, c)).catch(() => undefined);
     if (e) pkgs.set(e[0].toString('hex'), e);
   }
   store.env.transactionSync(() => {

@@ -6,6 +6,7 @@ import type { Repository } from '../store/repository.js';
 import { readDisk, readTree } from '../store/typed.js';
 import { type DiskInfo, describeDisk } from './disk-info.js';
 import { filePieces } from './checkout.js';
+import { joinPath } from './build-tree.js';
 import { ensureContent } from '../sync/partial.js';
 import { resolveRevision, resolveSpec } from './resolve.js';
 
@@ -61,7 +62,7 @@ export function ls(repo: Repository, options: LsOptions): LsEntry[] {
   const out: LsEntry[] = [];
   const walk = (dirPath: Buffer, oid: Oid) => {
     for (const e of readTree(repo.store, oid).entries) {
-      const p = dirPath.length ? Buffer.concat([dirPath, Buffer.from('/'), e.name]) : e.name;
+      const p = joinPath(dirPath, e.name);
       out.push(describeEntry(p, e));
       if (options.recursive && e.type === 'dir' && e.oid) walk(p, e.oid);
     }

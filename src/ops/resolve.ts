@@ -3,7 +3,7 @@
  * `REV^N`, and `REV:path` for one entry of the image.
  */
 import { AmbiguousRevisionError, PathNotFoundError, RevisionNotFoundError, UsageError } from '../errors.js';
-import type { Commit } from '../model/commit.js';
+import type { Commit, RootMeta } from '../model/commit.js';
 import { MIN_PREFIX, type Oid, isOid } from '../model/oid.js';
 import { HEAD, HEADS, REMOTES, TAGS } from '../model/ref.js';
 import { type TreeEntry, findEntry } from '../model/tree.js';
@@ -107,10 +107,14 @@ export function normalizeImagePath(p: string | Buffer): Buffer {
 
 /** The commit's root directory as an entry (for a disk commit: its view tree, see model/disk.ts). */
 export function rootEntry(store: ObjectReader, c: Commit): TreeEntry {
-  const m = c.rootMeta;
+  return dirEntry(commitTree(store, c), c.rootMeta);
+}
+
+/** A directory entry (empty name) for tree `oid` with root metadata `m` (default 0755 root:root, mtime 0). */
+export function dirEntry(oid: Oid, m?: RootMeta): TreeEntry {
   return {
     name: Buffer.alloc(0), type: 'dir', mode: m?.mode ?? 0o755, uid: m?.uid ?? 0, gid: m?.gid ?? 0, mtimeNs: m?.mtimeNs ?? 0n,
-    size: 0, xattrs: m?.xattrs ?? [], oid: commitTree(store, c),
+    size: 0, xattrs: m?.xattrs ?? [], oid,
   };
 }
 

@@ -51,10 +51,7 @@ export async function search(repo: Repository, words: string[], options: { scope
     const refLower = ref.toLowerCase();
     const inv = await (async () => {
       const tree = commitTree(repo.store, c);
-      if (!inventories.has(tree)) {
-        const entry = { name: Buffer.alloc(0), type: 'dir' as const, mode: 0o755, uid: 0, gid: 0, mtimeNs: 0n, size: 0, xattrs: [], oid: tree };
-        inventories.set(tree, await inventoryAt(repo, { commitOid: commit, commit: c, path: Buffer.alloc(0), entry }).catch(() => undefined));
-      }
+      if (!inventories.has(tree)) inventories.set(tree, await inventoryAt(repo, tree).catch(() => undefined));
       return inventories.get(tree);
     })();
     for (const w of ws) {

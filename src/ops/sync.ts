@@ -144,7 +144,7 @@ export async function fetch(repo: Repository, remote: string, refspecs: string[]
     });
     for (const x of wanted) assertRefName(x.ref);
     for (const s of specs) if (!refs.some((x) => x.ref === s.src)) throw new RefNotFoundError(s.src, `'${shortRefName(s.src)}' does not exist on ${r.url}`);
-    const plan = await planTransfer(peer, async (ids) => ids.map((i) => repo.store.hasObject(i.kind, i.oid)), wanted.map((x) => x.oid), filter ? { filter } : {});
+    const plan = await planTransfer(peer, (ids) => new LocalPeer(repo).has(ids), wanted.map((x) => x.oid), filter ? { filter } : {});
     const stats = await receiveObjects(repo, counted(peer.read(plan.objects), plan.objects.length, 'receiving', options.onProgress));
     const updates: Array<{ ref: string; newOid: Oid; expectedOld: Oid | null; message: string }> = [];
     for (const x of wanted) {
@@ -328,7 +328,7 @@ async function fetchContent(repo: Repository, remote: string, ids: ObjectId[]): 
   const r = resolveRemote(repo, remote);
   const peer = openPeer(r, 'read');
   try {
-    const plan = await planTransfer(peer, async (q) => q.map((i) => repo.store.hasObject(i.kind, i.oid)), ids);
+    const plan = await planTransfer(peer, (q) => new LocalPeer(repo).has(q), ids);
     await receiveObjects(repo, peer.read(plan.objects));
   } finally {
     await peer.close();
