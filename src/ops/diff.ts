@@ -9,11 +9,10 @@ import type { Oid } from '../model/oid.js';
 import { type TreeEntry, compareNames, findEntry } from '../model/tree.js';
 import type { ObjectReader } from '../store/object-store.js';
 import type { Repository } from '../store/repository.js';
-import { readTree } from '../store/typed.js';
+import { readBlobPieces, readTree } from '../store/typed.js';
 import { PACKAGE_DATABASES, type Inventory, type PackageChange, type PackageFormat, diffInventories, parseInventory, versionOrder } from '../packages/inventory.js';
 import { joinPath, splitPath } from './build-tree.js';
 import { ensureContent } from '../sync/partial.js';
-import { filePieces } from './checkout.js';
 import { normalizeImagePath, resolveSpec } from './resolve.js';
 
 export type DiffStatus = 'A' | 'D' | 'M' | 'T' | 'R';
@@ -214,10 +213,10 @@ export interface PatchOptions {
   context?: number;
 }
 
+/** A whole blob's content (zero runs stay zero). */
 async function readAll(objects: ObjectReader, oid: string, size: number): Promise<Buffer> {
-  const e = { name: Buffer.alloc(0), type: 'file', mode: 0, uid: 0, gid: 0, mtimeNs: 0n, size, xattrs: [], oid } as TreeEntry;
   const out = Buffer.alloc(size);
-  for await (const p of filePieces(objects, e)) out.set(p.data, p.offset);
+  for (const p of readBlobPieces(objects, oid)) if (p.data) out.set(p.data, p.offset);
   return out;
 }
 
