@@ -1,5 +1,6 @@
 /** ext2/3/4 images built at test time (`mke2fs -d` from a source tree made as root), and readers' output as snapshot lines. */
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import crypto from 'node:crypto';
 import { execFileSync } from 'node:child_process';
@@ -230,4 +231,34 @@ export function inodeOffset(img: string, spec: string, blockSize: number): numbe
   const m = /located at block (\d+), offset 0x([0-9a-f]+)/.exec(out);
   if (!m) throw new Error(`cannot parse imap output: ${out}`);
   return Number(m[1]) * blockSize + parseInt(m[2], 16);
+}
+
+/**
+ * The e2fsprogs test images (damaged ext file systems): $VIVA_EXT_CORPUS, else ../shared/corpus/ext-images next to
+ * the project, else /work/shared/corpus/ext-images. `.ci/run` extracts them from Debian's e2fsprogs source package
+ * when the machine has no copy.
+ */
+export const EXT_CORPUS = [
+  process.env.VIVA_EXT_CORPUS,
+  path.resolve(path.dirname(new URL(import.meta.url).pathname), '../../../shared/corpus/ext-images'),
+  '/work/shared/corpus/ext-images',
+].find((p): p is string => p !== undefined && fs.existsSync(p)) ?? '/work/shared/corpus/ext-images';
+
+/** True when this process can loop-mount a file system (root with loop devices); probed once with a tiny image. */
+export function canLoopMount(): boolean {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'viva-loop-probe-'));
+  try {
+    const img = path.join(dir, 'fs.img');
+    const mnt = path.join(dir, 'mnt');
+    fs.mkdirSync(mnt);
+    execFileSync('truncate', ['-s', '8M', img]);
+    execFileSync('mke2fs', ['-q', '-F', img], { stdio: 'ignore' });
+    execFileSync('mount', ['-o', 'loop,ro', img, mnt], { stdio: 'ignore' });
+    execFileSync('umount', [mnt], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 }

@@ -21,8 +21,8 @@ function gitAccepts(name: string): boolean {
 
 const hasGit = spawnSync('git', ['--version'], { stdio: 'ignore' }).status === 0;
 
-test('ref: refNameProblem agrees with git check-ref-format --allow-onelevel', (t) => {
-  if (!hasGit) return t.pass('git is not installed');
+// Skipped where git is not installed.
+(hasGit ? test : test.skip)('ref: refNameProblem agrees with git check-ref-format --allow-onelevel', (t) => {
   for (const name of NAMES) {
     const git = gitAccepts(name);
     const problem = refNameProblem(name);

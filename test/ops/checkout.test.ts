@@ -8,8 +8,8 @@ import { checkout } from '../../src/ops/checkout.js';
 import { mkedgePath, snapshotTree } from '../helpers/snapshot.js';
 import { MiB, commitAt, isRoot, randomBytes, tmpRepo, writeTree } from '../helpers/repo.js';
 
-test('checkout: the edge tree survives commit and checkout losslessly', async (t) => {
-  if (!isRoot) return t.pass('needs root');
+// Skipped unless root.
+(isRoot ? test : test.skip)('checkout: the edge tree survives commit and checkout losslessly', async (t) => {
   const { repo, dir } = tmpRepo(t);
   const a = path.join(dir, 'a');
   const b = path.join(dir, 'b');
@@ -30,8 +30,8 @@ test('checkout: the edge tree survives commit and checkout losslessly', async (t
   t.is(again.tree, c.tree);
 });
 
-test('checkout: --paths of one subdirectory and one file creates their parents with the image metadata', async (t) => {
-  if (!isRoot) return t.pass('needs root');
+// Skipped unless root.
+(isRoot ? test : test.skip)('checkout: --paths of one subdirectory and one file creates their parents with the image metadata', async (t) => {
   const { repo, dir } = tmpRepo(t);
   const a = path.join(dir, 'a');
   execFileSync('bash', [mkedgePath(), a], { stdio: 'ignore' });

@@ -22,8 +22,7 @@ function dpkgSays(a: string, op: string, b: string): boolean {
 let haveDpkg = true;
 try { execFileSync('dpkg', ['--version'], { stdio: 'ignore' }); } catch { haveDpkg = false; }
 
-test('debversion: every pair of a tricky list orders as dpkg --compare-versions says', (t) => {
-  if (!haveDpkg) { t.log('dpkg not installed: skipped'); t.pass(); return; }
+(haveDpkg ? test : test.skip)('debversion: every pair of a tricky list orders as dpkg --compare-versions says', (t) => {
   const wrong: string[] = [];
   for (const a of VERSIONS) {
     for (const b of VERSIONS) {
