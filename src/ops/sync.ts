@@ -115,9 +115,33 @@ export interface FetchResult extends TransferStats {
   head?: string;
 }
 
+/** The namespaces a short ref name is looked up in, in git's order (rev-parse's rules, without remotes). */
+const SHORT_NAMESPACES = [TAGS, HEADS];
+
+/**
+ * The full name a short ref name stands for among `names`, as git resolves a refspec's source: `refs/...` as given,
+ * else `refs/tags/NAME` or `refs/heads/NAME`, whichever exists. Throws UsageError when both exist (as git's "src
+ * refspec matches more than one"); a name that matches nothing comes back as `refs/heads/NAME` (for the caller's
+ * not-found error).
+ */
+export function expandShortRef(name: string, names: Iterable<string>, where: string): string {
+  if (name.startsWith('refs/')) return name;
+  const have = new Set(names);
+  const hits = SHORT_NAMESPACES.map((ns) => ns + name).filter((n) => have.has(n));
+  if (hits.length > 1) throw new UsageError(`'${name}' matches more than one ref ${where}: ${hits.join(', ')} (give the full name)`);
+  return hits[0] ?? HEADS + name;
+}
+
+/** A destination ref: a full name as given, a short one in the namespace of `src` (a tag stays a tag). */
+function sameNamespace(dst: string, src: string): string {
+  if (dst.startsWith('refs/')) return dst;
+  return (src.startsWith(TAGS) ? TAGS : HEADS) + dst;
+}
+
 /**
  * Fetches the remote's branches into `refs/remotes/NAME/...` (forced, as git's default refspec) and its tags into
- * `refs/tags/...` (new ones only). `refspecs` (branch names) limit what is fetched.
+ * `refs/tags/...` (new ones only). `refspecs` limit what is fetched: NAME (a short name is looked up as a tag, then a
+ * branch, on the remote; both existing is an error) or [+]SRC:DST; a short DST stays in SRC's namespace.
  */
 export async function fetch(repo: Repository, remote: string, refspecs: string[] = [], options: { tokenFile?: string; filter?: 'manifests'; onProgress?: (e: ProgressEvent) => void } = {}): Promise<FetchResult> {
   const r = resolveRemote(repo, remote, options.tokenFile);
@@ -127,16 +151,18 @@ export async function fetch(repo: Repository, remote: string, refspecs: string[]
   try {
     const { refs, head } = await peer.listRefs();
     const trackingPrefix = r.name ? `${REMOTES}${r.name}/` : undefined;
-    // Refspecs: BRANCH (into the remote-tracking ref) or [+]SRC:DST (into a local ref; + allows non-fast-forward).
+    // Refspecs: NAME (a remote branch into its remote-tracking ref, a tag into refs/tags/) or [+]SRC:DST (into a
+    // local ref of the same namespace as SRC unless DST is a full name; + allows non-fast-forward).
+    const remoteNames = refs.map((x) => x.ref);
     const specs = refspecs.map((spec) => {
       const force = spec.startsWith('+');
       const body = force ? spec.slice(1) : spec;
       const i = body.indexOf(':');
       const src = i < 0 ? body : body.slice(0, i);
       const dst = i < 0 ? undefined : body.slice(i + 1);
-      const full = (n: string) => (n.startsWith('refs/') ? n : `${HEADS}${n}`);
-      if (!src || dst === '') throw new UsageError(`refspec '${spec}' is not BRANCH or [+]SRC:DST`);
-      return { src: full(src), ...(dst ? { dst: assertRefName(full(dst)) } : {}), force };
+      if (!src || dst === '') throw new UsageError(`refspec '${spec}' is not NAME or [+]SRC:DST`);
+      const full = expandShortRef(src, remoteNames, `on ${r.url}`);
+      return { src: full, ...(dst ? { dst: assertRefName(sameNamespace(dst, full)) } : {}), force };
     });
     const wanted = refs.filter((x) => {
       if (specs.length) return specs.some((s) => s.src === x.ref);
@@ -147,13 +173,13 @@ export async function fetch(repo: Repository, remote: string, refspecs: string[]
     const plan = await planTransfer(peer, (ids) => new LocalPeer(repo).has(ids), wanted.map((x) => x.oid), filter ? { filter } : {});
     const stats = await receiveObjects(repo, counted(peer.read(plan.objects), plan.objects.length, 'receiving', options.onProgress));
     const updates: Array<{ ref: string; newOid: Oid; expectedOld: Oid | null; message: string }> = [];
-    for (const x of wanted) {
-      const spec = specs.find((s) => s.src === x.ref);
+    // One remote ref may feed several refspecs (`v1 v1:copy`): each is one update.
+    for (const [x, spec] of wanted.flatMap((x) => (specs.length ? specs.filter((s) => s.src === x.ref) : [undefined]).map((s) => [x, s] as const))) {
       let local: string | undefined;
       if (spec?.dst) local = spec.dst;
       else if (x.ref.startsWith(HEADS)) local = trackingPrefix ? `${trackingPrefix}${x.ref.slice(HEADS.length)}` : undefined;
       else local = x.ref;
-      if (!local) continue;
+      if (!local || updates.some((u) => u.ref === local)) continue;
       const old = resolveRef(repo.store, local) ?? null;
       if (old === x.oid) continue;
       if (x.ref.startsWith(TAGS) && old && !spec?.force) continue; // an existing tag is not moved by fetch
@@ -191,8 +217,11 @@ export function isAncestor(repo: Repository, ancestor: Oid, descendant: Oid): bo
 export interface PushSpec {
   /** Local revision (empty with delete). */
   src: string;
-  /** Remote branch name or full ref. */
-  dst: string;
+  /**
+   * Remote ref: a full name, or a short one (looked up among the remote's tags and branches, else put in the
+   * namespace of `src`: a tag stays a tag). Default: the full ref `src` names, or a branch of the same name.
+   */
+  dst?: string;
 }
 
 export interface PushResult extends TransferStats {
@@ -201,17 +230,32 @@ export interface PushResult extends TransferStats {
   updated: Array<{ ref: string; old: Oid | null; new: Oid | null; forced: boolean }>;
 }
 
-/** Parses `SRC[:DST]` (DST defaults to SRC's branch name; `:DST` or --delete deletes). */
+/** Parses `SRC[:DST]` (no DST: the ref SRC names; `:DST` or --delete deletes). */
 export function parsePushSpec(spec: string, del = false): PushSpec {
   if (del) return { src: '', dst: spec };
   const i = spec.indexOf(':');
-  if (i < 0) return { src: spec, dst: spec.startsWith(HEADS) ? spec.slice(HEADS.length) : spec };
+  if (i < 0) return { src: spec };
   return { src: spec.slice(0, i), dst: spec.slice(i + 1) };
 }
 
 /**
- * Pushes local revisions to remote refs. A non-fast-forward update is refused (RefConflictError) unless `force`;
- * the remote update is compare-and-swap against what was listed, so a concurrent push makes it fail.
+ * The local ref a push source names, as git matches it: a full ref, HEAD's branch, or a short name that is a tag or
+ * a branch here (both: UsageError, git's "src refspec matches more than one"). undefined for other revisions
+ * (`main~1`, a commit id), which resolveRevision handles.
+ */
+function localSourceRef(repo: Repository, src: string): string | undefined {
+  if (src.startsWith('refs/')) return resolveRef(repo.store, src) ? src : undefined;
+  if (src === HEAD) return readRef(repo.store, HEAD)?.symref;
+  const hits = SHORT_NAMESPACES.map((ns) => ns + src).filter((n) => resolveRef(repo.store, n));
+  if (hits.length > 1) throw new UsageError(`src refspec '${src}' matches more than one: ${hits.join(', ')} (give the full name)`);
+  return hits[0];
+}
+
+/**
+ * Pushes local revisions to remote refs. A non-fast-forward update is refused (RefConflictError) unless `force`, and
+ * so is moving a tag that exists on the remote (RefExistsError); the remote update is compare-and-swap against what
+ * was listed, so a concurrent push makes it fail. Short names resolve as git's do: `push R v1` of a tag updates
+ * `refs/tags/v1` there, of a branch `refs/heads/v1`.
  */
 export async function push(repo: Repository, remote: string, specs: PushSpec[], options: { force?: boolean; tokenFile?: string; onProgress?: (e: ProgressEvent) => void } = {}): Promise<PushResult> {
   if (!specs.length) throw new UsageError('nothing to push: give SRC[:DST]');
@@ -222,19 +266,35 @@ export async function push(repo: Repository, remote: string, specs: PushSpec[], 
     const remoteRefs = new Map(refs.map((x) => [x.ref, x.oid]));
     const updates: Array<{ ref: string; newOid: Oid | null; expectedOld: Oid | null; forced: boolean }> = [];
     for (const s of specs) {
-      if (!s.dst) throw new UsageError(`push spec '${s.src}:': empty destination`);
-      const dst = s.dst.startsWith('refs/') ? s.dst : `${HEADS}${s.dst}`;
-      assertRefName(dst);
-      const old = remoteRefs.get(dst) ?? null;
+      if (s.dst === '') throw new UsageError(`push spec '${s.src}:': empty destination`);
       if (!s.src) {
-        if (!old) throw new RefNotFoundError(dst, `branch '${shortRefName(dst)}' does not exist on ${r.url}`);
+        if (!s.dst) throw new UsageError('push: nothing to delete');
+        const dst = assertRefName(expandShortRef(s.dst, remoteRefs.keys(), `on ${r.url}`));
+        const old = remoteRefs.get(dst) ?? null;
+        if (!old) throw new RefNotFoundError(dst, `'${shortRefName(dst)}' does not exist on ${r.url}`);
         updates.push({ ref: dst, newOid: null, expectedOld: old, forced: false });
         continue;
       }
-      const next = resolveRevision(repo, s.src).oid;
+      const srcRef = localSourceRef(repo, s.src);
+      const next = srcRef ? resolveRef(repo.store, srcRef)! : resolveRevision(repo, s.src).oid;
+      let dst: string;
+      if (s.dst === undefined) dst = srcRef && (srcRef.startsWith(HEADS) || srcRef.startsWith(TAGS)) ? srcRef : HEADS + s.src;
+      else if (s.dst.startsWith('refs/')) dst = s.dst;
+      else {
+        // A short destination: the remote ref of that name if there is one, else in the source's namespace.
+        const hits = SHORT_NAMESPACES.map((ns) => ns + s.dst).filter((n) => remoteRefs.has(n));
+        if (hits.length > 1) throw new UsageError(`dst refspec '${s.dst}' matches more than one on ${r.url}: ${hits.join(', ')} (give the full name)`);
+        dst = hits[0] ?? sameNamespace(s.dst, srcRef ?? HEADS);
+      }
+      assertRefName(dst);
+      const old = remoteRefs.get(dst) ?? null;
       if (old === next) continue;
       let forced = false;
-      if (old && !isAncestor(repo, old, next)) {
+      if (old && dst.startsWith(TAGS)) {
+        // As git: a tag on the remote is not moved, fast-forward or not, without --force.
+        if (!options.force) throw new RefExistsError(dst, `tag '${shortRefName(dst)}' already exists on ${r.url} (use --force to replace it)`);
+        forced = true;
+      } else if (old && !isAncestor(repo, old, next)) {
         if (!options.force) {
           throw new RefConflictError(dst, old, next, `${shortRefName(dst)} on ${r.url} is not an ancestor of ${s.src} (non-fast-forward): fetch and merge first, or use --force`);
         }

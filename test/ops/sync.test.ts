@@ -2,14 +2,14 @@
 import test from 'ava';
 import fs from 'node:fs';
 import path from 'node:path';
-import { addRemote, clone, fetch, listRemotes, pull, push, removeRemote } from '../../src/ops/sync.js';
+import { addRemote, clone, fetch, listRemotes, parsePushSpec, pull, push, removeRemote } from '../../src/ops/sync.js';
 import { fsck } from '../../src/ops/fsck.js';
 import { find } from '../../src/ops/find.js';
 import { Repository } from '../../src/store/repository.js';
-import { listRefs, resolveRef } from '../../src/store/refs.js';
+import { listRefs, resolveRef, updateRefs } from '../../src/store/refs.js';
 import { LocalPeer, receiveObjects, type StoredObject } from '../../src/sync/peer.js';
 import { planTransfer } from '../../src/sync/transfer.js';
-import { RefConflictError, RepositoryCorruptError, UsageError } from '../../src/errors.js';
+import { RefConflictError, RefExistsError, RepositoryCorruptError, UsageError } from '../../src/errors.js';
 import { commitAt, randomBytes, sha256, tmpDir, tmpRepo, writeTree } from '../helpers/repo.js';
 
 /** A ref as a fresh handle sees it (another handle on the same file in this process may keep an old snapshot). */
@@ -133,4 +133,51 @@ test('sync: fetch refspecs: BRANCH into its tracking ref, SRC:DST into a local b
   t.is(resolveRef(b.store, 'refs/heads/mine'), resolveRef(a.store, 'refs/heads/images/rewrite'));
   await t.throwsAsync(fetch(b, 'lib', ['no/such']), { message: /no\/such/ });
   await t.throwsAsync(fetch(b, 'lib', ['a:']), { instanceOf: UsageError });
+});
+
+/** Points `ref` of `repo` at `oid` (a tag or branch made without the tag op). */
+function setRef(repo: Repository, ref: string, oid: string): void {
+  updateRefs(repo.store, [{ ref, newOid: oid, message: 'test' }], 'Test <t@x>');
+}
+
+test('sync: a short name pushes and fetches in its own namespace: a tag stays a tag, a branch a branch; both is ambiguous', async (t) => {
+  const { src, a, aDir, b, bDir } = await twoRepos(t);
+  const base = resolveRef(a.store, 'refs/heads/images/base')!;
+  setRef(a, 'refs/tags/v1', base);
+  addRemote(a, 'copy', bDir);
+  const r = await push(a, 'copy', [parsePushSpec('v1')]);
+  t.deepEqual(r.updated.map((u) => u.ref), ['refs/tags/v1']);
+  t.is(await refIn(bDir, 'refs/tags/v1'), base);
+  t.is(await refIn(bDir, 'refs/heads/v1'), undefined, 'no branch named like the tag');
+  t.deepEqual(listRefs(a.store, 'refs/remotes/'), [], 'a tag has no remote-tracking ref');
+  // A branch by short name goes to refs/heads/; SRC:DST with a short DST keeps SRC's namespace.
+  t.deepEqual((await push(a, 'copy', [parsePushSpec('images/base')])).updated.map((u) => u.ref), ['refs/heads/images/base']);
+  t.deepEqual((await push(a, 'copy', [parsePushSpec('v1:v1-copy')])).updated.map((u) => u.ref), ['refs/tags/v1-copy']);
+  t.deepEqual((await push(a, 'copy', [parsePushSpec('images/base:other')])).updated.map((u) => u.ref), ['refs/heads/other']);
+  // A tag on the remote is not moved without --force, even by a fast-forward.
+  fs.writeFileSync(path.join(src, 'etc/hostname'), 'next\n');
+  const next = await commitAt(a, src, { branch: 'images/base', tick: 1 });
+  setRef(a, 'refs/tags/v1', next.commit);
+  await t.throwsAsync(push(a, 'copy', [parsePushSpec('v1')]), { instanceOf: RefExistsError, message: /tag 'v1' already exists/ });
+  t.true((await push(a, 'copy', [parsePushSpec('v1')], { force: true })).updated[0]!.forced);
+  // A name that is a tag and a branch here is ambiguous, as in git.
+  setRef(a, 'refs/heads/v1', base);
+  await t.throwsAsync(push(a, 'copy', [parsePushSpec('v1')]), { instanceOf: UsageError, message: /'v1' matches more than one: refs\/tags\/v1, refs\/heads\/v1/ });
+  t.deepEqual((await push(a, 'copy', [parsePushSpec('refs/heads/v1')])).updated.map((u) => u.ref), ['refs/heads/v1']);
+  // --delete finds the tag by its short name on the remote.
+  t.deepEqual((await push(a, 'copy', [parsePushSpec('v1-copy', true)])).updated.map((u) => u.ref), ['refs/tags/v1-copy']);
+
+  // Fetch of a tag by name goes to refs/tags/, of a branch to refs/remotes/R/...
+  await b.close();
+  const c = Repository.init(path.join(bDir, '..', 'c'));
+  t.teardown(() => c.close());
+  addRemote(c, 'lib', aDir);
+  await t.throwsAsync(fetch(c, 'lib', ['v1']), { instanceOf: UsageError, message: /'v1' matches more than one ref on .*: refs\/tags\/v1, refs\/heads\/v1/ });
+  const f = await fetch(c, 'lib', ['refs/tags/v1']);
+  t.deepEqual(f.updated.map((u) => u.ref), ['refs/tags/v1']);
+  setRef(a, 'refs/tags/v2', base);
+  const f2 = await fetch(c, 'lib', ['v2', 'images/base', 'v2:v2-mine']);
+  t.deepEqual(f2.updated.map((u) => u.ref).sort(), ['refs/remotes/lib/images/base', 'refs/tags/v2', 'refs/tags/v2-mine']);
+  t.is(resolveRef(c.store, 'refs/heads/v2'), undefined);
+  t.deepEqual(fsck(c).problems, []);
 });
