@@ -6,11 +6,11 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { RefConflictError, RefExistsError, RefNotFoundError, UsageError } from '../errors.js';
+import { AbortedError, RefConflictError, RefExistsError, RefNotFoundError, RepositoryExistsError, UsageError } from '../errors.js';
 import type { Oid } from '../model/oid.js';
 import { HEAD, HEADS, REMOTES, TAGS, assertRefName, shortRefName } from '../model/ref.js';
 import { listRefs, readRef, resolveRef, setSymbolicRef, updateRefs } from '../store/refs.js';
-import { Repository } from '../store/repository.js';
+import { REPO_DIR, Repository } from '../store/repository.js';
 import { readCommit } from '../store/typed.js';
 import { LocalPeer, type Peer, receiveObjects } from '../sync/peer.js';
 import { planTransfer } from '../sync/transfer.js';
@@ -21,10 +21,11 @@ import { defaultAuthor, type ProgressEvent } from './commit.js';
 import { resolveRevision } from './resolve.js';
 
 /** Passes objects through, reporting progress (objects as `files`, stored bytes) as they go by. */
-async function* counted(objects: AsyncIterable<StoredObject>, total: number, phase: string, onProgress?: (e: ProgressEvent) => void): AsyncGenerator<StoredObject> {
+async function* counted(objects: AsyncIterable<StoredObject>, total: number, phase: string, onProgress?: (e: ProgressEvent) => void, signal?: AbortSignal): AsyncGenerator<StoredObject> {
   let n = 0;
   let bytes = 0;
   for await (const o of objects) {
+    if (signal?.aborted) throw new AbortedError();
     n++;
     bytes += o.stored.length;
     onProgress?.({ phase, files: n, bytes, path: `${n}/${total} objects` });
@@ -93,8 +94,8 @@ export function resolveRemote(repo: Repository | undefined, nameOrUrl: string, t
 }
 
 /** Opens the repository at a URL (a path, or a `viva serve` URL) as a peer. */
-export function openPeer(remote: { url: string; tokenFile?: string }, mode: 'read' | 'write'): Peer {
-  if (/^https?:\/\//.test(remote.url)) return new HttpPeer(remote.url, clientToken(remote.tokenFile));
+export function openPeer(remote: { url: string; tokenFile?: string }, mode: 'read' | 'write', signal?: AbortSignal): Peer {
+  if (/^https?:\/\//.test(remote.url)) return new HttpPeer(remote.url, clientToken(remote.tokenFile), signal);
   if (!fs.existsSync(remote.url)) throw new UsageError(`remote repository '${remote.url}' does not exist`);
   return new LocalPeer(Repository.open(remote.url, mode));
 }
@@ -143,11 +144,12 @@ function sameNamespace(dst: string, src: string): string {
  * `refs/tags/...` (new ones only). `refspecs` limit what is fetched: NAME (a short name is looked up as a tag, then a
  * branch, on the remote; both existing is an error) or [+]SRC:DST; a short DST stays in SRC's namespace.
  */
-export async function fetch(repo: Repository, remote: string, refspecs: string[] = [], options: { tokenFile?: string; filter?: 'manifests'; onProgress?: (e: ProgressEvent) => void } = {}): Promise<FetchResult> {
+export async function fetch(repo: Repository, remote: string, refspecs: string[] = [], options: { tokenFile?: string; filter?: 'manifests'; signal?: AbortSignal; onProgress?: (e: ProgressEvent) => void } = {}): Promise<FetchResult> {
   const r = resolveRemote(repo, remote, options.tokenFile);
   // A partial clone keeps fetching manifests only from its promisor remote.
   const filter = options.filter ?? (partialConfig(repo)?.remote === r.name ? 'manifests' : undefined);
-  const peer = openPeer(r, 'read');
+  const signal = options.signal;
+  const peer = openPeer(r, 'read', signal);
   try {
     const { refs, head } = await peer.listRefs();
     const trackingPrefix = r.name ? `${REMOTES}${r.name}/` : undefined;
@@ -171,7 +173,8 @@ export async function fetch(repo: Repository, remote: string, refspecs: string[]
     for (const x of wanted) assertRefName(x.ref);
     for (const s of specs) if (!refs.some((x) => x.ref === s.src)) throw new RefNotFoundError(s.src, `'${shortRefName(s.src)}' does not exist on ${r.url}`);
     const plan = await planTransfer(peer, (ids) => new LocalPeer(repo).has(ids), wanted.map((x) => x.oid), filter ? { filter } : {});
-    const stats = await receiveObjects(repo, counted(peer.read(plan.objects), plan.objects.length, 'receiving', options.onProgress));
+    const stats = await receiveObjects(repo, counted(peer.read(plan.objects), plan.objects.length, 'receiving', options.onProgress, signal));
+    if (signal?.aborted) throw new AbortedError();
     const updates: Array<{ ref: string; newOid: Oid; expectedOld: Oid | null; message: string }> = [];
     // One remote ref may feed several refspecs (`v1 v1:copy`): each is one update.
     for (const [x, spec] of wanted.flatMap((x) => (specs.length ? specs.filter((s) => s.src === x.ref) : [undefined]).map((s) => [x, s] as const))) {
@@ -194,6 +197,10 @@ export async function fetch(repo: Repository, remote: string, refspecs: string[]
       remote: r.name ?? r.url, url: r.url, updated: updates.map((u) => ({ ref: u.ref, old: u.expectedOld, new: u.newOid })),
       ...stats, asked: plan.asked, queries: plan.queries, ...(head ? { head } : {}),
     };
+  } catch (e) {
+    // An aborted HTTP request surfaces as a transport error: say what happened instead.
+    if (signal?.aborted) throw new AbortedError();
+    throw e;
   } finally {
     await peer.close();
   }
@@ -323,13 +330,49 @@ export interface CloneResult extends FetchResult {
   branch?: string;
 }
 
-/** Creates `dir` as a new repository with remote `origin` = url, fetches everything, and checks out (as a branch) the remote's HEAD branch or `branch`. */
-export async function clone(url: string, dir: string, options: { branch?: string; tokenFile?: string; filter?: 'manifests'; onProgress?: (e: ProgressEvent) => void } = {}): Promise<CloneResult> {
-  const repo = Repository.init(dir);
+/**
+ * What creating a repository in `dir` will add, as an undo: the directories it creates (`dir` and any missing
+ * parents), or `.viva` in a `dir` that exists, or only the new files in a `.viva` that exists. Nothing that was there
+ * before is ever removed.
+ */
+function undoCreation(dir: string): () => void {
+  const root = path.resolve(dir);
+  let top: string | undefined;
+  for (let d = root; !fs.existsSync(d); d = path.dirname(d)) {
+    top = d;
+    if (path.dirname(d) === d) break;
+  }
+  if (top) return () => fs.rmSync(top!, { recursive: true, force: true });
+  if (!fs.statSync(root).isDirectory()) return () => undefined; // init refuses it; nothing to undo
+  const data = path.join(root, REPO_DIR);
+  if (!fs.existsSync(data)) return () => fs.rmSync(data, { recursive: true, force: true });
+  const before = new Set(fs.readdirSync(data));
+  return () => {
+    for (const n of fs.readdirSync(data)) if (!before.has(n)) fs.rmSync(path.join(data, n), { recursive: true, force: true });
+  };
+}
+
+/**
+ * Creates `dir` as a new repository with remote `origin` = url, fetches everything, and checks out (as a branch) the
+ * remote's HEAD branch or `branch`.
+ *
+ * Any failure — an unreachable or missing remote, a missing `branch`, a transfer cut midway, `signal` (AbortedError)
+ * — removes what the clone created, as git does, so the same command can simply be run again: `dir` itself when it
+ * did not exist, its `.viva` when it did (an empty `dir` stays, empty). Nothing that was there before is touched.
+ */
+export async function clone(url: string, dir: string, options: { branch?: string; tokenFile?: string; filter?: 'manifests'; signal?: AbortSignal; onProgress?: (e: ProgressEvent) => void } = {}): Promise<CloneResult> {
+  const undo = undoCreation(dir);
+  let repo: Repository | undefined;
+  try {
+    repo = Repository.init(dir);
+  } catch (e) {
+    if (!(e instanceof RepositoryExistsError)) undo();
+    throw e;
+  }
   try {
     addRemote(repo, 'origin', url, options.tokenFile ? { tokenFile: options.tokenFile } : {});
     if (options.filter) setPartial(repo, { remote: 'origin', filter: options.filter });
-    const f = await fetch(repo, 'origin', [], options.onProgress ? { onProgress: options.onProgress } : {});
+    const f = await fetch(repo, 'origin', [], { ...(options.onProgress ? { onProgress: options.onProgress } : {}), ...(options.signal ? { signal: options.signal } : {}) });
     const branch = options.branch ?? (f.head?.startsWith(HEADS) ? f.head.slice(HEADS.length) : undefined);
     if (branch) {
       const tracking = resolveRef(repo.store, `${REMOTES}origin/${branch}`);
@@ -340,9 +383,16 @@ export async function clone(url: string, dir: string, options: { branch?: string
         setSymbolicRef(repo.store, HEAD, `${HEADS}${branch}`);
       }
     }
-    return { ...f, dir: repo.root, ...(branch ? { branch } : {}) };
-  } finally {
-    await repo.close();
+    if (options.signal?.aborted) throw new AbortedError();
+    const root = repo.root;
+    const r = repo;
+    repo = undefined;
+    await r.close();
+    return { ...f, dir: root, ...(branch ? { branch } : {}) };
+  } catch (e) {
+    if (repo) await repo.close().catch(() => undefined);
+    undo();
+    throw options.signal?.aborted ? new AbortedError() : e;
   }
 }
 

@@ -9,7 +9,7 @@ import { Repository } from '../../src/store/repository.js';
 import { listRefs, resolveRef, updateRefs } from '../../src/store/refs.js';
 import { LocalPeer, receiveObjects, type StoredObject } from '../../src/sync/peer.js';
 import { planTransfer } from '../../src/sync/transfer.js';
-import { RefConflictError, RefExistsError, RepositoryCorruptError, UsageError } from '../../src/errors.js';
+import { AbortedError, RefConflictError, RefExistsError, RepositoryCorruptError, UsageError } from '../../src/errors.js';
 import { commitAt, randomBytes, sha256, tmpDir, tmpRepo, writeTree } from '../helpers/repo.js';
 
 /** A ref as a fresh handle sees it (another handle on the same file in this process may keep an old snapshot). */
@@ -180,4 +180,35 @@ test('sync: a short name pushes and fetches in its own namespace: a tag stays a 
   t.deepEqual(f2.updated.map((u) => u.ref).sort(), ['refs/remotes/lib/images/base', 'refs/tags/v2', 'refs/tags/v2-mine']);
   t.is(resolveRef(c.store, 'refs/heads/v2'), undefined);
   t.deepEqual(fsck(c).problems, []);
+});
+
+test('sync: a failed clone removes what it created, and only that; the retry succeeds', async (t) => {
+  const { dir, aDir } = await twoRepos(t);
+  const target = path.join(dir, 'new/deep/c');
+  // From a missing path: nothing is left, not even the parents clone created.
+  await t.throwsAsync(clone(path.join(dir, 'missing'), target));
+  t.false(fs.existsSync(path.join(dir, 'new')));
+  // A missing --branch is found after the objects arrived: still removed.
+  await t.throwsAsync(clone(aDir, target, { branch: 'no/such' }), { message: /branch 'no\/such' does not exist/ });
+  t.false(fs.existsSync(path.join(dir, 'new')));
+  const ok = await clone(aDir, target, { branch: 'images/base' });
+  t.is(ok.branch, 'images/base');
+  // An existing empty directory stays, empty; pre-existing content is never touched.
+  const empty = path.join(dir, 'empty');
+  fs.mkdirSync(empty);
+  await t.throwsAsync(clone(path.join(dir, 'missing'), empty));
+  t.deepEqual(fs.readdirSync(empty), []);
+  const full = path.join(dir, 'full');
+  fs.mkdirSync(full);
+  fs.writeFileSync(path.join(full, 'keep'), 'mine\n');
+  await t.throwsAsync(clone(aDir, full, { branch: 'no/such' }));
+  t.deepEqual(fs.readdirSync(full), ['keep']);
+  // Into an existing repository: refused, and the repository is left as it was.
+  await t.throwsAsync(clone(path.join(dir, 'missing'), target), { message: /already/ });
+  t.true(fs.existsSync(path.join(target, '.viva/data.mdb')));
+  // An aborted clone (SIGINT in the CLI) removes it too.
+  const stop = new AbortController();
+  stop.abort();
+  await t.throwsAsync(clone(aDir, path.join(dir, 'aborted'), { signal: stop.signal }), { instanceOf: AbortedError });
+  t.false(fs.existsSync(path.join(dir, 'aborted')));
 });

@@ -195,3 +195,29 @@ test('http: a tag pushed or fetched by its short name stays a tag', async (t) =>
   t.deepEqual(f.updated.map((u) => u.ref).sort(), ['refs/remotes/lib/debian/base', 'refs/tags/v1']);
   t.is(resolveRef(other.store, 'refs/tags/v1'), c.commit);
 });
+
+test('http: a clone from an unreachable server or cut midway leaves nothing behind; the retry succeeds', async (t) => {
+  const { dir, url } = await library(t);
+  const target = path.join(dir, 'c');
+  const e1 = await t.throwsAsync(clone('http://127.0.0.1:1/', target), { instanceOf: RemoteError });
+  t.regex(e1!.message, /cannot connect/);
+  t.false(fs.existsSync(target));
+  // A proxy that cuts the object stream after some of it went through.
+  const proxy = http.createServer(async (req, res) => {
+    const chunks: Buffer[] = [];
+    for await (const c of req) chunks.push(c as Buffer);
+    const upstream = await globalThis.fetch(new URL(req.url!, url), { method: req.method!, ...(chunks.length ? { body: Buffer.concat(chunks) } : {}) });
+    const body = Buffer.from(await upstream.arrayBuffer());
+    res.writeHead(upstream.status);
+    if (req.url === '/v1/objects') { res.write(body.subarray(0, Math.floor(body.length / 2))); res.destroy(); return; }
+    res.end(body);
+  });
+  await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', () => r()));
+  t.teardown(() => new Promise<void>((r) => proxy.close(() => r())));
+  const purl = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}/`;
+  const e2 = await t.throwsAsync(clone(purl, target), { instanceOf: RemoteError });
+  t.notRegex(e2!.message, /already exists/);
+  t.false(fs.existsSync(target));
+  const ok = await clone(url, target);
+  t.is(ok.branch, 'debian/base');
+});
