@@ -33,6 +33,8 @@ export interface CommitOptions {
   time?: number;
   /** Use the stat cache for directory sources (default true). */
   statCache?: boolean;
+  /** Disks: a Linux file-system partition that can only be stored as raw bytes is an error, not a warning. */
+  strict?: boolean;
   signal?: AbortSignal;
   onProgress?: (e: ProgressEvent) => void;
 }
@@ -56,6 +58,8 @@ export interface CommitResult {
   /** Files whose content came from the stat cache without being read. */
   cachedFiles: number;
   source: SourceInfo;
+  /** What was stored differently than the source suggests (disks: a partition kept as raw bytes, and why). */
+  warnings: string[];
 }
 
 export function defaultAuthor(): string {
@@ -117,6 +121,7 @@ export async function commit(repo: Repository, options: CommitOptions): Promise<
     let rootMeta: RootMeta;
     let source: SourceInfo;
     let counts: { files: number; dirs: number; bytes: number };
+    let warnings: string[] = [];
     if (reader) {
       const builder = new TreeBuilder(sourceName);
       await ingestEntries(ctx, reader, builder, sourceName);
@@ -128,7 +133,8 @@ export async function commit(repo: Repository, options: CommitOptions): Promise<
       source = reader.description;
       counts = written;
     } else {
-      const d = await ingestDisk(ctx, options.source!);
+      const d = await ingestDisk(ctx, options.source!, options.strict ? { strict: true } : {});
+      warnings = d.warnings;
       rootKind = 'disk';
       rootOid = d.disk;
       tree = d.view;
@@ -162,7 +168,7 @@ export async function commit(repo: Repository, options: CommitOptions): Promise<
     if (ctx.cacheUpdates.length) writeStatCache(store, ctx.cacheUpdates);
     return {
       commit: oid, rootKind, root: rootOid, tree, branch: ref, parent, files: counts.files, dirs: counts.dirs, bytes: counts.bytes,
-      storedBytes, cachedFiles: ctx.cachedFiles, source,
+      storedBytes, cachedFiles: ctx.cachedFiles, source, warnings,
     };
   } catch (e) {
     // Queued objects are dropped; objects of earlier batches stay unreferenced until gc.
