@@ -15,7 +15,7 @@ import { writeStatCache } from '../store/stat-cache.js';
 import type { ObjectWriter } from '../store/object-store.js';
 import { type IngestContext, type ProgressEvent, ingestEntries } from './ingest.js';
 import { ingestDisk } from './commit-disk.js';
-import { packageIndexEntry } from './diff.js';
+import { packageIndexEntries } from './diff.js';
 
 export { RACY_WINDOW_NS, type ProgressEvent } from './ingest.js';
 
@@ -160,10 +160,11 @@ export async function commit(repo: Repository, options: CommitOptions): Promise<
     // Objects first (durable), then the ref in its own transaction.
     await writer.flush();
     storedBytes = background ? background.written.bytes : store.written.bytes - before.bytes;
-    // The package index entry of the image (keyed by its package database's content) moves in with the ref.
-    const pkg = await packageIndexEntry(repo, tree).catch(() => undefined);
+    // The package index entries of the image (one per file system with a package database, keyed by the
+    // database's content) move in with the ref.
+    const pkgs = await packageIndexEntries(repo, { rootKind, root: rootOid });
     updateRefs(store, [{ ref, newOid: oid, expectedOld: parent, message: `commit${parent ? '' : ' (initial)'}: ${firstLine(options.message)}` }], author, undefined,
-      () => { if (pkg && !store.ixPkg.doesExist(pkg[0])) store.ixPkg.putSync(pkg[0], pkg[1]); });
+      () => { for (const [k, v] of pkgs) if (!store.ixPkg.doesExist(k)) store.ixPkg.putSync(k, v); });
     if (readRef(store, HEAD)?.symref !== ref) setSymbolicRef(store, HEAD, ref);
     if (ctx.cacheUpdates.length) writeStatCache(store, ctx.cacheUpdates);
     return {
