@@ -252,7 +252,10 @@ export function parsePushSpec(spec: string, del = false): PushSpec {
  */
 function localSourceRef(repo: Repository, src: string): string | undefined {
   if (src.startsWith('refs/')) return resolveRef(repo.store, src) ? src : undefined;
-  if (src === HEAD) return readRef(repo.store, HEAD)?.symref;
+  if (src === HEAD) {
+    const target = readRef(repo.store, HEAD)?.symref;
+    return target && resolveRef(repo.store, target) ? target : undefined; // unborn: resolveRevision says so
+  }
   const hits = SHORT_NAMESPACES.map((ns) => ns + src).filter((n) => resolveRef(repo.store, n));
   if (hits.length > 1) throw new UsageError(`src refspec '${src}' matches more than one: ${hits.join(', ')} (give the full name)`);
   return hits[0];
@@ -410,7 +413,7 @@ export async function pull(repo: Repository, remote = 'origin', branch?: string)
   const name = local.slice(HEADS.length);
   const r = resolveRemote(repo, remote);
   if (!r.name) throw new UsageError(`'${remote}' is not a configured remote (viva remote add ${remote} URL)`);
-  const f = await fetch(repo, remote, [name]);
+  const f = await fetch(repo, remote, [`${HEADS}${name}`]); // the branch, even if a tag has its name
   const theirs = resolveRef(repo.store, `${REMOTES}${r.name}/${name}`);
   if (!theirs) throw new RefNotFoundError(name, `branch '${name}' does not exist on ${r.url}`);
   const ours = resolveRef(repo.store, local) ?? null;

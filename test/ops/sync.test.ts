@@ -86,6 +86,8 @@ test('sync: clone and pull fast-forward; a diverged branch is refused', async (t
   t.is(resolveRef(repo.store, 'HEAD'), resolveRef(a.store, 'refs/heads/images/base'));
   fs.writeFileSync(path.join(src, 'etc/hostname'), 'three\n');
   const up = await commitAt(a, src, { branch: 'images/base', tick: 2 });
+  // A tag named like the branch does not make pull ambiguous: it pulls the branch.
+  updateRefs(a.store, [{ ref: 'refs/tags/images/base', newOid: c.updated[0]!.new, message: 'test' }], 'Test <t@x>');
   const p = await pull(repo);
   t.true(p.fastForward);
   t.is(resolveRef(repo.store, 'refs/heads/images/base'), up.commit);
@@ -164,6 +166,9 @@ test('sync: a short name pushes and fetches in its own namespace: a tag stays a 
   setRef(a, 'refs/heads/v1', base);
   await t.throwsAsync(push(a, 'copy', [parsePushSpec('v1')]), { instanceOf: UsageError, message: /'v1' matches more than one: refs\/tags\/v1, refs\/heads\/v1/ });
   t.deepEqual((await push(a, 'copy', [parsePushSpec('refs/heads/v1')])).updated.map((u) => u.ref), ['refs/heads/v1']);
+  // HEAD pushes the branch it is on (not a branch named 'HEAD').
+  await commitAt(a, src, { branch: 'images/head', tick: 2 });
+  t.deepEqual((await push(a, 'copy', [parsePushSpec('HEAD')])).updated.map((u) => u.ref), ['refs/heads/images/head']);
   // --delete finds the tag by its short name on the remote.
   t.deepEqual((await push(a, 'copy', [parsePushSpec('v1-copy', true)])).updated.map((u) => u.ref), ['refs/tags/v1-copy']);
 
