@@ -54,12 +54,23 @@ const LINUX_FS_TYPES = new Set([
 const EXT_SUPER_OFFSET = 1024;
 const EXT_MAGIC_AT = EXT_SUPER_OFFSET + 0x38;
 
+/** Signatures of what else a Linux-typed partition often holds: [offset, bytes, what, raw by design?]. */
+const OTHER_SIGNATURES: Array<[number, string, string, boolean]> = [
+  [4086, 'SWAPSPACE2', 'swap', true], [4086, 'SWAP-SPACE', 'swap', true], [512, 'LABELONE', 'LVM physical volume', true],
+  [0, 'LUKS\xba\xbe', 'LUKS encrypted volume', true], [0, 'XFSB', 'xfs file system', false], [0x10040, '_BHRfS_M', 'btrfs file system', false],
+];
+
 /**
  * Why a Linux-typed partition that planDisk found no ext superblock on is stored raw, or undefined when there is
- * nothing to say (a never-formatted partition: its superblock area is all zeros).
+ * nothing to say: a never-formatted partition (superblock area all zeros), swap, an LVM physical volume, LUKS.
  */
 async function rawReason(src: DiskSource, r: PlannedRegion): Promise<string | undefined> {
   if (!r.partition || r.fs || !LINUX_FS_TYPES.has(r.partition.type.toLowerCase())) return undefined;
+  for (const [at, sig, what, byDesign] of OTHER_SIGNATURES) {
+    if (at + sig.length > r.size) continue;
+    if ((await src.read(r.offset + at, sig.length)).toString('latin1') !== sig) continue;
+    return byDesign ? undefined : `${what}: viva reads ext2/ext3/ext4 only`;
+  }
   if (r.size < EXT_SUPER_OFFSET * 2) return `too small for an ext2/ext3/ext4 file system (${r.size} bytes)`;
   const sb = await src.read(r.offset + EXT_SUPER_OFFSET, EXT_SUPER_OFFSET);
   if (!sb.some((b) => b !== 0)) return undefined;

@@ -34,4 +34,13 @@ function disk(dir: string): string {
   t.is(e!.message, `${file}: p1: ext4 superblock unreadable (bad magic 0x3412 at offset 1080, expected 0xef53) (--strict)`);
   t.is(resolveRef(repo.store, 'refs/heads/vm/strict'), undefined, 'the branch did not move');
   t.true(fs.existsSync(file));
+  // Swap on p2 (header fields at 1024, signature at the end of the first page) is raw by design: no warning;
+  // another Linux file system is named.
+  const p2 = (P1 + 30720) * SECTOR;
+  patchBytes(file, p2 + 1024, Buffer.from([1, 0, 0, 0, 0xff, 0x1f, 0, 0]));
+  patchBytes(file, p2 + 4086, Buffer.from('SWAPSPACE2'));
+  t.is((await commitAt(repo, file, { branch: 'vm/swap' })).warnings.length, 1, 'p1 only');
+  patchBytes(file, p2, Buffer.from('XFSB'));
+  patchBytes(file, p2 + 4086, Buffer.alloc(10));
+  t.deepEqual((await commitAt(repo, file, { branch: 'vm/xfs' })).warnings.slice(1), [`${file}: p2: xfs file system: viva reads ext2/ext3/ext4 only: stored as raw bytes`]);
 });
