@@ -39,45 +39,6 @@ export interface DiskIngest {
 
 const IMPLIED_ROOT: RootMeta = { mode: 0o755, uid: 0, gid: 0, mtimeNs: 0n, xattrs: [] };
 
-/**
- * Partition types that say "a Linux file system is here": MBR 0x83, GPT Linux data and the discoverable-partitions
- * root, /usr, /home, /srv and /var types. Such a partition without a readable ext superblock is worth a warning;
- * others (swap, EFI/vfat, BIOS boot, LVM, unknown) are raw bytes by design.
- */
-const LINUX_FS_TYPES = new Set([
-  '0x83',
-  '0fc63daf-8483-4772-8e79-3d69d8477de4', '4f68bce3-e8cd-4db1-96e7-fbcaf984b709', 'b921b045-1df0-41c3-af44-4c6f280d3fae',
-  '44479540-f297-41b2-9af7-d131d5f0458a', '69dad710-2ce4-4e3c-b16c-21a1d49abed3', '8484680c-9521-48c6-9c11-b0720656f69e',
-  'b0e01050-ee5f-4390-949a-9101b17104e9', '933ac7e1-2eb4-4f13-b844-0e14e2aef915', '3b8f8425-20e0-4f3b-907f-1a25a76f98e8',
-  '4d21b016-b534-45c2-a9fb-5c16e091fd2d',
-]);
-const EXT_SUPER_OFFSET = 1024;
-const EXT_MAGIC_AT = EXT_SUPER_OFFSET + 0x38;
-
-/** Signatures of what else a Linux-typed partition often holds: [offset, bytes, what, raw by design?]. */
-const OTHER_SIGNATURES: Array<[number, string, string, boolean]> = [
-  [4086, 'SWAPSPACE2', 'swap', true], [4086, 'SWAP-SPACE', 'swap', true], [512, 'LABELONE', 'LVM physical volume', true],
-  [0, 'LUKS\xba\xbe', 'LUKS encrypted volume', true], [0, 'XFSB', 'xfs file system', false], [0x10040, '_BHRfS_M', 'btrfs file system', false],
-];
-
-/**
- * Why a Linux-typed partition that planDisk found no ext superblock on is stored raw, or undefined when there is
- * nothing to say: a never-formatted partition (superblock area all zeros), swap, an LVM physical volume, LUKS.
- */
-async function rawReason(src: DiskSource, r: PlannedRegion): Promise<string | undefined> {
-  if (!r.partition || r.fs || !LINUX_FS_TYPES.has(r.partition.type.toLowerCase())) return undefined;
-  for (const [at, sig, what, byDesign] of OTHER_SIGNATURES) {
-    if (at + sig.length > r.size) continue;
-    if ((await src.read(r.offset + at, sig.length)).toString('latin1') !== sig) continue;
-    return byDesign ? undefined : `${what}: viva reads ext2/ext3/ext4 only`;
-  }
-  if (r.size < EXT_SUPER_OFFSET * 2) return `too small for an ext2/ext3/ext4 file system (${r.size} bytes)`;
-  const sb = await src.read(r.offset + EXT_SUPER_OFFSET, EXT_SUPER_OFFSET);
-  if (!sb.some((b) => b !== 0)) return undefined;
-  const magic = sb.readUInt16LE(EXT_MAGIC_AT - EXT_SUPER_OFFSET);
-  return `ext4 superblock unreadable (bad magic 0x${magic.toString(16).padStart(4, '0')} at offset ${EXT_MAGIC_AT}, expected 0xef53)`;
-}
-
 export interface IngestDiskOptions {
   /** Refuse (CorruptInputError) instead of warning when a Linux file-system partition can only be stored raw. */
   strict?: boolean;
@@ -94,7 +55,7 @@ export async function ingestDisk(ctx: IngestContext, file: string, options: Inge
     const plan = await planDisk(src, { requireKnown: true });
     const warnings: string[] = [];
     for (const r of plan.regions) {
-      const why = await rawReason(src, r);
+      const why = r.rawReason;
       if (!why) continue;
       const where = partitionDirName(r.partition!.index);
       if (options.strict) throw new CorruptInputError(src.name, where, `${why} (--strict)`);
