@@ -5,7 +5,7 @@ import { RepoCommand, formatBytes } from '../src/cli/repo-command.js';
 
 export default class Clone extends RepoCommand {
   static override summary = 'copy a repository: a new one with remote origin, all its branches and tags';
-  static override description = `DIR must not hold a repository yet. With --filter manifests only commits, trees and disk objects are copied (a partial clone): file content is fetched from origin the first time a command needs it (checkout, cat, diff -p, grep, package queries), or with 'viva fetch --content REV'. The remote's branches become refs/remotes/origin/..., and its HEAD branch (or --branch) a local branch that HEAD points at.\n\n${EXIT_STATUS_HELP}`;
+  static override description = `DIR must not hold a repository yet. A clone that fails (remote missing or unreachable, no such --branch, transfer cut, bad data) or is interrupted removes what it created, as git does — DIR itself, or its .viva if DIR existed — so the same command can be run again. With --filter manifests only commits, trees and disk objects are copied (a partial clone): file content is fetched from origin the first time a command needs it (checkout, cat, diff -p, grep, package queries), or with 'viva fetch --content REV'. The remote's branches become refs/remotes/origin/..., and its HEAD branch (or --branch) a local branch that HEAD points at.\n\n${EXIT_STATUS_HELP}`;
   static override examples = ['<%= config.bin %> clone /srv/images images', '<%= config.bin %> clone /srv/images work --branch customers/acme/web'];
   static override args = {
     url: Args.string({ required: true, description: 'path or http(s):// URL of the repository to clone' }),
@@ -19,7 +19,18 @@ export default class Clone extends RepoCommand {
 
   async run(): Promise<CloneResult> {
     const { args, flags } = await this.parse(Clone);
-    const r = await clone(args.url, args.dir, { onProgress: this.progress('receiving'), ...(flags.branch ? { branch: flags.branch } : {}), ...(flags['token-file'] ? { tokenFile: flags['token-file'] } : {}), ...(flags.filter ? { filter: 'manifests' as const } : {}) });
+    // Interrupted (Ctrl-C, kill): the clone stops and removes what it created, then exits 130; a second signal kills.
+    const stop = new AbortController();
+    const onSignal = () => stop.abort();
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+    let r: CloneResult;
+    try {
+      r = await clone(args.url, args.dir, { signal: stop.signal, onProgress: this.progress('receiving'), ...(flags.branch ? { branch: flags.branch } : {}), ...(flags['token-file'] ? { tokenFile: flags['token-file'] } : {}), ...(flags.filter ? { filter: 'manifests' as const } : {}) });
+    } finally {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    }
     this.endProgress();
     this.log(`cloned ${r.url} into ${r.dir}: ${r.objects} objects, ${formatBytes(r.bytes)}, ${r.updated.length} refs${r.branch ? `; on branch ${r.branch}` : ''}`);
     return r;

@@ -6,7 +6,7 @@ import { shortRefName } from '../src/model/ref.js';
 
 export default class Fetch extends RepoCommand {
   static override summary = 'get the branches and tags of a remote, only the objects that are missing';
-  static override description = `Branches go to refs/remotes/REMOTE/..., new tags to refs/tags/. Arguments after REMOTE limit it: BRANCH (into its remote-tracking ref) or [+]SRC:DST (into a local ref, fast-forward only unless '+'). The walk stops at every object this repository already has (a present subtree is skipped whole); every received object is verified against its id before it is stored, and refs move only when all they need is stored. An interrupted fetch keeps what it stored; the next one sends only the rest.\n\n${EXIT_STATUS_HELP}`;
+  static override description = `Branches go to refs/remotes/REMOTE/..., new tags to refs/tags/. Arguments after REMOTE limit it: NAME (a remote branch into its remote-tracking ref, a remote tag into refs/tags/; a name that is both on the remote is refused) or [+]SRC:DST (into a local ref in SRC's namespace unless DST is a full name, fast-forward only unless '+'). The walk stops at every object this repository already has (a present subtree is skipped whole); every received object is verified against its id before it is stored, and refs move only when all they need is stored. An interrupted fetch keeps what it stored; the next one sends only the rest.\n\n${EXIT_STATUS_HELP}`;
   static override examples = ['<%= config.bin %> fetch', '<%= config.bin %> fetch library debian/12/base', "<%= config.bin %> fetch library '+customers/acme/web:acme-web'"];
   static override strict = false;
   static override args = { remote: Args.string({ description: 'remote name or path', default: 'origin' }) };

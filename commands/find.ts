@@ -6,7 +6,7 @@ import { RepoCommand } from '../src/cli/repo-command.js';
 
 export default class Find extends RepoCommand {
   static override summary = 'find files (by checksum, name, path, size, type, mode, owner, xattr, time) or packages across images';
-  static override description = `Prints one line per hit: ref, commit, path (for packages: name and version). Checksum queries are answered from the content index (no image is scanned); the other predicates read manifests, each distinct subtree once. Predicates combine (AND).
+  static override description = `Prints one line per hit: ref, commit, path (for packages: name and version, and for a disk commit the partition they are installed in; every file system of a disk is searched). Checksum queries are answered from the content index (no image is scanned); the other predicates read manifests, each distinct subtree once. Predicates combine (AND).
 
 Scope: --all (every commit in the history of every ref, the default), --heads (only the commits branches point at), --ref PREFIX (the history of refs whose name starts with PREFIX, e.g. customers/acme).
 
@@ -65,7 +65,7 @@ ${EXIT_STATUS_HELP}`;
       for await (const h of it) {
         // --json streams an array too: hits are written as they are found, not collected.
         if (json) { process.stdout.write(`${count++ ? ',\n' : '[\n'}${JSON.stringify(h)}`); continue; }
-        const what = h.package ? `${h.package.name} ${h.package.version}${h.package.arch ? ` ${h.package.arch}` : ''}` : h.path;
+        const what = h.package ? `${h.package.name} ${h.package.version}${h.package.arch ? ` ${h.package.arch}` : ''}${h.partition ? `\t${h.partition}` : ''}` : h.path;
         process.stdout.write(`${h.ref}\t${h.commit.slice(0, 12)}\t${what}${h.sha256 && sums.length > 1 ? `\t${h.sha256}` : ''}\n`);
       }
     });

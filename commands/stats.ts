@@ -5,7 +5,7 @@ import { RepoCommand, formatBytes } from '../src/cli/repo-command.js';
 
 export default class Stats extends RepoCommand {
   static override summary = 'sizes, deduplication and compression, per image or for the repository';
-  static override description = `With REV: the image's file count and logical size, its distinct contents, chunks and their stored size, and the dedup (logical / unique) and compression (unique / stored) ratios; for a disk commit also what the disk keeps besides files. Without REV: object counts and stored bytes by kind, and how the images at the refs compare with what the repository stores. Computed from manifests and blob records, never from file bytes.
+  static override description = `With REV: the image's file count and logical size, its distinct contents, chunks and their stored size, and the dedup (logical / unique) and compression (unique / stored) ratios; for a disk commit also what the disk keeps besides files. Without REV: object counts and stored bytes by kind, and how the images at the refs compare with what the repository stores. Computed from manifests and blob records, never from file bytes. In a partial clone nothing is fetched: sizes come from the manifests, and content that is not here is reported as absent (stored bytes and compression cover what is present).
 
 ${EXIT_STATUS_HELP}`;
   static override examples = ['<%= config.bin %> stats debian/12/base', '<%= config.bin %> stats --json'];
@@ -21,6 +21,7 @@ ${EXIT_STATUS_HELP}`;
         `unique content ${formatBytes(s.uniqueBytes)} in ${s.blobs} blobs, ${s.chunks} chunks (dedup ${s.dedupRatio.toFixed(2)}x)`,
         `stored         ${formatBytes(s.storedBytes)} (compression ${s.compressionRatio.toFixed(2)}x)`,
         ...(s.diskExtraStoredBytes !== undefined ? [`disk metadata  ${formatBytes(s.diskExtraStoredBytes)} stored (file-system metadata, boot code, raw regions)`] : []),
+        ...(s.absent ? [`absent         ${s.absent.blobs} blobs${s.absent.chunks ? ` and ${s.absent.chunks} chunks` : ''}, ${formatBytes(s.absent.bytes)} of content not in this repository (partial clone: fetched on demand); stored and compression count what is present`] : []),
       ].join('\n'));
       return s;
     }

@@ -185,6 +185,6 @@ export function renderPackageDiff(p: PackageDiff): string {
   return p.changes.map((c) => {
     const arch = c.arch ? ` (${c.arch})` : '';
     const what = c.change === 'added' ? c.to : c.change === 'removed' ? c.from : `${c.from} -> ${c.to}`;
-    return `${c.change.padEnd(10)} ${c.name.padEnd(w)} ${what}${arch}`;
+    return `${c.change.padEnd(10)} ${c.name.padEnd(w)} ${what}${arch}${c.partition ? ` [${c.partition}]` : ''}`;
   }).join('\n');
 }

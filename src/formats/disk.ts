@@ -127,6 +127,47 @@ export interface PlannedRegion {
   partition?: Partition;
   /** 'ext' when an ext2/3/4 superblock is there (the reader decides whether it can read it). */
   fs?: 'ext';
+  /** A partition whose type says "Linux file system" but that holds no ext superblock: why (for a warning). */
+  rawReason?: string;
+}
+
+/**
+ * Partition types that say "a Linux file system is here": MBR 0x83, GPT Linux data and the discoverable-partitions
+ * root, /usr, /home, /srv and /var types. Such a partition without a readable ext superblock is worth a warning;
+ * others (swap, EFI/vfat, BIOS boot, LVM, unknown) are raw bytes by design.
+ */
+const LINUX_FS_TYPES = new Set([
+  '0x83',
+  '0fc63daf-8483-4772-8e79-3d69d8477de4', '4f68bce3-e8cd-4db1-96e7-fbcaf984b709', 'b921b045-1df0-41c3-af44-4c6f280d3fae',
+  '44479540-f297-41b2-9af7-d131d5f0458a', '69dad710-2ce4-4e3c-b16c-21a1d49abed3', '8484680c-9521-48c6-9c11-b0720656f69e',
+  'b0e01050-ee5f-4390-949a-9101b17104e9', '933ac7e1-2eb4-4f13-b844-0e14e2aef915', '3b8f8425-20e0-4f3b-907f-1a25a76f98e8',
+  '4d21b016-b534-45c2-a9fb-5c16e091fd2d',
+]);
+const EXT_SUPER_OFFSET = 1024;
+
+/** Signatures of what else a Linux-typed partition often holds: [offset, bytes, what, raw by design?]. */
+const OTHER_SIGNATURES: Array<[number, string, string, boolean]> = [
+  [4086, 'SWAPSPACE2', 'swap', true], [4086, 'SWAP-SPACE', 'swap', true], [512, 'LABELONE', 'LVM physical volume', true],
+  [0, 'LUKS\xba\xbe', 'LUKS encrypted volume', true], [0, 'XFSB', 'xfs file system', false], [0x10040, '_BHRfS_M', 'btrfs file system', false],
+];
+
+/**
+ * Why a Linux-typed partition without an ext superblock can only be kept as raw bytes, or undefined when there is
+ * nothing to say: not a Linux type, a never-formatted partition (superblock area all zeros), swap, an LVM physical
+ * volume, LUKS.
+ */
+async function rawReason(src: BlockSource, r: { offset: number; size: number; partition: Partition }): Promise<string | undefined> {
+  if (!LINUX_FS_TYPES.has(r.partition.type.toLowerCase())) return undefined;
+  for (const [at, sig, what, byDesign] of OTHER_SIGNATURES) {
+    if (at + sig.length > r.size) continue;
+    if ((await src.read(r.offset + at, sig.length)).toString('latin1') !== sig) continue;
+    return byDesign ? undefined : `${what}: viva reads ext2/ext3/ext4 only`;
+  }
+  if (r.size < EXT_SUPER_OFFSET * 2) return `too small for an ext2/ext3/ext4 file system (${r.size} bytes)`;
+  const sb = await src.read(r.offset + EXT_SUPER_OFFSET, EXT_SUPER_OFFSET);
+  if (!sb.some((b) => b !== 0)) return undefined;
+  const magic = sb.readUInt16LE(EXT_MAGIC_OFFSET - EXT_SUPER_OFFSET);
+  return `ext4 superblock unreadable (bad magic 0x${magic.toString(16).padStart(4, '0')} at offset ${EXT_MAGIC_OFFSET}, expected 0xef53)`;
 }
 
 /**
@@ -153,7 +194,8 @@ export async function planDisk(src: DiskSource, options: { requireKnown?: boolea
   for (const p of table.partitions) {
     if (extended(p) || p.size === 0) continue;
     const ext = await hasExtMagic(src, p.start, p.size);
-    regions.push({ offset: p.start, size: p.size, partition: p, ...(ext ? { fs: 'ext' as const } : {}) });
+    const why = ext ? undefined : await rawReason(src, { offset: p.start, size: p.size, partition: p });
+    regions.push({ offset: p.start, size: p.size, partition: p, ...(ext ? { fs: 'ext' as const } : {}), ...(why ? { rawReason: why } : {}) });
   }
   for (const g of gaps(table)) if (g.size > 0) regions.push({ offset: g.start, size: g.size });
   // Bytes past the table's idea of the disk (an image grown without moving the backup GPT) are kept too.

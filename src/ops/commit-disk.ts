@@ -7,6 +7,7 @@
  */
 import { nonZero, openDiskSource, planDisk, subSource, type DiskSource, type Extent, type PlannedRegion } from '../formats/disk.js';
 import { openExt4, type Ext4Info } from '../formats/ext4.js';
+import { CorruptInputError } from '../errors.js';
 import type { DataPiece, FileContent, ImageEntry } from '../formats/types.js';
 import type { RootMeta, SourceInfo } from '../model/commit.js';
 import { encodeDisk, encodeRegionMap, hashDisk, partitionDirName, type Disk, type DiskRegion, type Extent as MapExtent, type MapRun } from '../model/disk.js';
@@ -25,6 +26,8 @@ const READ_WINDOW = 1 << 20;
 const MERGE_GAP = 64 * 1024;
 
 export interface DiskIngest {
+  /** One line per partition stored as raw bytes although its type says it holds a Linux file system. */
+  warnings: string[];
   disk: Oid;
   view: Oid;
   rootMeta: RootMeta;
@@ -36,11 +39,28 @@ export interface DiskIngest {
 
 const IMPLIED_ROOT: RootMeta = { mode: 0o755, uid: 0, gid: 0, mtimeNs: 0n, xattrs: [] };
 
-/** Reads the disk at `file` into objects (through `ctx.writer`) and returns its disk object's id. */
-export async function ingestDisk(ctx: IngestContext, file: string): Promise<DiskIngest> {
+export interface IngestDiskOptions {
+  /** Refuse (CorruptInputError) instead of warning when a Linux file-system partition can only be stored raw. */
+  strict?: boolean;
+}
+
+/**
+ * Reads the disk at `file` into objects (through `ctx.writer`) and returns its disk object's id, with a warning per
+ * Linux file-system partition that had to be stored as raw bytes (with `strict`: CorruptInputError before anything
+ * is stored).
+ */
+export async function ingestDisk(ctx: IngestContext, file: string, options: IngestDiskOptions = {}): Promise<DiskIngest> {
   const src = await openDiskSource(file);
   try {
     const plan = await planDisk(src, { requireKnown: true });
+    const warnings: string[] = [];
+    for (const r of plan.regions) {
+      const why = r.rawReason;
+      if (!why) continue;
+      const where = partitionDirName(r.partition!.index);
+      if (options.strict) throw new CorruptInputError(src.name, where, `${why} (--strict)`);
+      warnings.push(`${src.name}: ${where}: ${why}: stored as raw bytes`);
+    }
     const extents: Extent[] = [];
     for await (const e of src.extents()) extents.push(e);
     const regions: DiskRegion[] = [];
@@ -107,7 +127,7 @@ export async function ingestDisk(ctx: IngestContext, file: string): Promise<Disk
     const oid = hashDisk(enc);
     if (!ctx.writer.hasObject('disk', oid)) ctx.writer.writeObject('disk', oid, enc);
     const source: SourceInfo = { format: src.format, size: src.fileSize, name: file, ...(src.backing.length ? { backing: src.backing } : {}) };
-    return { disk: oid, view, rootMeta, source, dirs, files, bytes };
+    return { warnings, disk: oid, view, rootMeta, source, dirs, files, bytes };
   } finally {
     await src.close();
   }

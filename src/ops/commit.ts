@@ -15,7 +15,7 @@ import { writeStatCache } from '../store/stat-cache.js';
 import type { ObjectWriter } from '../store/object-store.js';
 import { type IngestContext, type ProgressEvent, ingestEntries } from './ingest.js';
 import { ingestDisk } from './commit-disk.js';
-import { packageIndexEntry } from './diff.js';
+import { packageIndexEntries } from './diff.js';
 
 export { RACY_WINDOW_NS, type ProgressEvent } from './ingest.js';
 
@@ -33,6 +33,8 @@ export interface CommitOptions {
   time?: number;
   /** Use the stat cache for directory sources (default true). */
   statCache?: boolean;
+  /** Disks: a Linux file-system partition that can only be stored as raw bytes is an error, not a warning. */
+  strict?: boolean;
   signal?: AbortSignal;
   onProgress?: (e: ProgressEvent) => void;
 }
@@ -56,6 +58,8 @@ export interface CommitResult {
   /** Files whose content came from the stat cache without being read. */
   cachedFiles: number;
   source: SourceInfo;
+  /** What was stored differently than the source suggests (disks: a partition kept as raw bytes, and why). */
+  warnings: string[];
 }
 
 export function defaultAuthor(): string {
@@ -117,6 +121,7 @@ export async function commit(repo: Repository, options: CommitOptions): Promise<
     let rootMeta: RootMeta;
     let source: SourceInfo;
     let counts: { files: number; dirs: number; bytes: number };
+    let warnings: string[] = [];
     if (reader) {
       const builder = new TreeBuilder(sourceName);
       await ingestEntries(ctx, reader, builder, sourceName);
@@ -128,7 +133,8 @@ export async function commit(repo: Repository, options: CommitOptions): Promise<
       source = reader.description;
       counts = written;
     } else {
-      const d = await ingestDisk(ctx, options.source!);
+      const d = await ingestDisk(ctx, options.source!, options.strict ? { strict: true } : {});
+      warnings = d.warnings;
       rootKind = 'disk';
       rootOid = d.disk;
       tree = d.view;
@@ -154,15 +160,16 @@ export async function commit(repo: Repository, options: CommitOptions): Promise<
     // Objects first (durable), then the ref in its own transaction.
     await writer.flush();
     storedBytes = background ? background.written.bytes : store.written.bytes - before.bytes;
-    // The package index entry of the image (keyed by its package database's content) moves in with the ref.
-    const pkg = await packageIndexEntry(repo, tree).catch(() => undefined);
+    // The package index entries of the image (one per file system with a package database, keyed by the
+    // database's content) move in with the ref.
+    const pkgs = await packageIndexEntries(repo, { rootKind, root: rootOid });
     updateRefs(store, [{ ref, newOid: oid, expectedOld: parent, message: `commit${parent ? '' : ' (initial)'}: ${firstLine(options.message)}` }], author, undefined,
-      () => { if (pkg && !store.ixPkg.doesExist(pkg[0])) store.ixPkg.putSync(pkg[0], pkg[1]); });
+      () => { for (const [k, v] of pkgs) if (!store.ixPkg.doesExist(k)) store.ixPkg.putSync(k, v); });
     if (readRef(store, HEAD)?.symref !== ref) setSymbolicRef(store, HEAD, ref);
     if (ctx.cacheUpdates.length) writeStatCache(store, ctx.cacheUpdates);
     return {
       commit: oid, rootKind, root: rootOid, tree, branch: ref, parent, files: counts.files, dirs: counts.dirs, bytes: counts.bytes,
-      storedBytes, cachedFiles: ctx.cachedFiles, source,
+      storedBytes, cachedFiles: ctx.cachedFiles, source, warnings,
     };
   } catch (e) {
     // Queued objects are dropped; objects of earlier batches stay unreferenced until gc.

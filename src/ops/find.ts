@@ -14,7 +14,7 @@ import type { Repository } from '../store/repository.js';
 import { commitTree, readCommit, readTree } from '../store/typed.js';
 import { parseConstraint } from '../packages/debversion.js';
 import { type Inventory, versionOrder } from '../packages/inventory.js';
-import { inventoryAt } from './diff.js';
+import { imageFileSystems, inventoryAt } from './diff.js';
 import { resolveEntry } from './resolve.js';
 import { joinPath } from './build-tree.js';
 
@@ -53,6 +53,8 @@ export interface FindHit {
   size?: number;
   /** Package queries. */
   package?: { name: string; version: string; arch?: string };
+  /** Package queries on disk commits: the partition the package is installed in (`p1`; `path` starts with it). */
+  partition?: string;
 }
 
 const TYPES: Record<string, EntryType> = {
@@ -248,15 +250,20 @@ export async function* find(repo: Repository, options: FindOptions): AsyncGenera
   }
 
   if (pkgName) {
+    // Every file system of an image: a tree commit's root, each partition's file system of a disk commit.
     const inventories = new Map<Oid, Inventory | undefined>();
     for (const [commit, ref] of scope) {
-      const key = commitTree(repo.store, readCommit(repo.store, commit));
-      if (!inventories.has(key)) inventories.set(key, await inventoryAt(repo, key));
-      const inv = inventories.get(key);
-      for (const p of inv?.packages ?? []) {
-        if (!pkgName.test(p.name)) continue;
-        if (constraint && !constraint.test(p.version, versionOrder(inv!.format))) continue;
-        yield { ref, commit, path: inv!.file, package: { name: p.name, version: p.version, ...(p.arch ? { arch: p.arch } : {}) } };
+      for (const fsys of imageFileSystems(repo, readCommit(repo.store, commit))) {
+        if (!inventories.has(fsys.tree)) inventories.set(fsys.tree, await inventoryAt(repo, fsys.tree));
+        const inv = inventories.get(fsys.tree);
+        for (const p of inv?.packages ?? []) {
+          if (!pkgName.test(p.name)) continue;
+          if (constraint && !constraint.test(p.version, versionOrder(inv!.format))) continue;
+          yield {
+            ref, commit, path: fsys.partition ? `${fsys.partition}/${inv!.file}` : inv!.file,
+            package: { name: p.name, version: p.version, ...(p.arch ? { arch: p.arch } : {}) }, ...(fsys.partition ? { partition: fsys.partition } : {}),
+          };
+        }
       }
     }
     return;

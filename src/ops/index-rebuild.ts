@@ -2,8 +2,8 @@
 import type { ObjectKind } from '../store/object-store.js';
 import { CONTENT_INDEX_VERSION, type DerivedEntry, derivedEntries } from '../store/content-index.js';
 import type { Repository } from '../store/repository.js';
-import { commitTree, readCommit } from '../store/typed.js';
-import { packageIndexEntry } from './diff.js';
+import { readCommit } from '../store/typed.js';
+import { packageIndexEntries } from './diff.js';
 
 const META_KINDS: ObjectKind[] = ['tree', 'disk', 'commit'];
 
@@ -41,8 +41,7 @@ export async function rebuildIndex(repo: Repository): Promise<IndexRebuildResult
   store.env.transactionSync(() => store.ixPkg.clearSync());
   for (const oid of store.listObjects('commit')) {
     const c = readCommit(store, oid);
-    const e = await packageIndexEntry(repo, commitTree(store, c)).catch(() => undefined);
-    if (e) pkgs.set(e[0].toString('hex'), e);
+    for (const e of await packageIndexEntries(repo, c)) pkgs.set(e[0].toString('hex'), e);
   }
   store.env.transactionSync(() => {
     store.ixParent.clearSync();

@@ -7,9 +7,9 @@ import { UsageError } from '../errors.js';
 import type { Oid } from '../model/oid.js';
 import { decodeParent, indexKey } from '../store/content-index.js';
 import type { Repository } from '../store/repository.js';
-import { commitTree, readCommit } from '../store/typed.js';
+import { readCommit } from '../store/typed.js';
 import { type FindScope, Resolver, requireIndex, scopeCommits } from './find.js';
-import { inventoryAt } from './diff.js';
+import { imageFileSystems, inventoryAt } from './diff.js';
 import type { Inventory } from '../packages/inventory.js';
 
 export interface SearchHit {
@@ -49,17 +49,18 @@ export async function search(repo: Repository, words: string[], options: { scope
   for (const [commit, ref] of scope) {
     const c = readCommit(repo.store, commit);
     const refLower = ref.toLowerCase();
-    const inv = await (async () => {
-      const tree = commitTree(repo.store, c);
-      if (!inventories.has(tree)) inventories.set(tree, await inventoryAt(repo, tree).catch(() => undefined));
-      return inventories.get(tree);
-    })();
+    // Packages of every file system of the image (a disk commit's partitions included).
+    const packages = [];
+    for (const fsys of imageFileSystems(repo, c)) {
+      if (!inventories.has(fsys.tree)) inventories.set(fsys.tree, await inventoryAt(repo, fsys.tree).catch(() => undefined));
+      packages.push(...(inventories.get(fsys.tree)?.packages ?? []));
+    }
     for (const w of ws) {
       if (refLower.split('/').includes(w)) add(commit, w, W.refExact, `ref ${ref}`);
       else if (refLower.includes(w)) add(commit, w, W.ref, `ref ${ref}`);
       if (c.message.toLowerCase().includes(w)) add(commit, w, W.message, 'message');
       for (const [k, v] of c.labels) if (`${k}=${v}`.toLowerCase().includes(w)) add(commit, w, W.label, `label ${k}=${v}`);
-      for (const p of inv?.packages ?? []) {
+      for (const p of packages) {
         const n = p.name.toLowerCase();
         if (n === w) add(commit, w, W.packageExact, `package ${p.name}`);
         else if (n.includes(w)) add(commit, w, W.package, `package ${p.name}`);

@@ -31,6 +31,18 @@ export interface ImageStats {
   compressionRatio: number;
   /** Disk commits: bytes kept besides the files (metadata, boot code, raw partitions), stored. */
   diskExtraStoredBytes?: number;
+  /**
+   * Partial clones: the content this repository does not hold (fetched on demand from its remote). Counts, logical
+   * and unique sizes still cover the whole image (manifests know them); stored bytes, chunks and the compression
+   * ratio cover only what is present.
+   */
+  absent?: {
+    blobs: number;
+    /** Unique bytes of the absent file contents (a disk's absent metadata blobs add to `blobs` only: their size is in them). */
+    bytes: number;
+    /** Chunks of present blob records that are absent. */
+    chunks: number;
+  };
 }
 
 export interface RepositoryStats {
@@ -49,7 +61,10 @@ function storedLength(repo: Repository, kind: ObjectKind, oid: Oid): number {
   return repo.store.locate(kind, oid)?.length ?? 0;
 }
 
-/** Per-image statistics (`REV`, default HEAD). Locking: none. */
+/**
+ * Per-image statistics (`REV`, default HEAD), from manifests and blob records; in a partial clone, content that is
+ * not here is counted under `absent` (never fetched: stats is about sizes, which the trees know). Locking: none.
+ */
 export function imageStats(repo: Repository, rev = 'HEAD'): ImageStats {
   const r = resolveRevision(repo, rev);
   const seenTrees = new Set<Oid>();
@@ -60,16 +75,20 @@ export function imageStats(repo: Repository, rev = 'HEAD'): ImageStats {
     commit: r.oid, files: 0, dirs: 0, symlinks: 0, other: 0, logicalBytes: 0, blobs: 0, uniqueBytes: 0, chunks: 0, storedBytes: 0,
     dedupRatio: 0, compressionRatio: 0,
   };
+  const absent = { blobs: 0, bytes: 0, chunks: 0 };
   const blob = (oid: Oid, size: number) => {
     if (blobs.has(oid)) return;
     blobs.add(oid);
     s.uniqueBytes += size;
+    // A partial clone has the manifests, not (all) the content: sizes come from the trees, stored bytes from what is here.
+    if (!repo.store.hasObject('blob', oid)) { absent.blobs++; absent.bytes += size; return; }
     const rec = readBlobRecord(repo.store, oid);
     if (rec.form === 'inline') { s.storedBytes += storedLength(repo, 'blob', oid); return; }
     s.storedBytes += storedLength(repo, 'blob', oid);
     for (const seg of rec.segments) {
       if (seg.kind !== 'chunk' || chunks.has(seg.oid)) continue;
       chunks.add(seg.oid);
+      if (!repo.store.hasObject('chunk', seg.oid)) { absent.chunks++; continue; }
       s.storedBytes += storedLength(repo, 'chunk', seg.oid);
     }
   };
@@ -91,8 +110,8 @@ export function imageStats(repo: Repository, rev = 'HEAD'): ImageStats {
     const before = s.storedBytes;
     for (const reg of readDisk(repo.store, r.commit.root).regions) {
       for (const oid of [reg.content.data, reg.content.map]) {
-        const rec = readBlobRecord(repo.store, oid);
-        blob(oid, rec.size);
+        if (!repo.store.hasObject('blob', oid)) { if (!blobs.has(oid)) { blobs.add(oid); absent.blobs++; } continue; }
+        blob(oid, readBlobRecord(repo.store, oid).size);
       }
     }
     s.diskExtraStoredBytes = s.storedBytes - before;
@@ -100,7 +119,9 @@ export function imageStats(repo: Repository, rev = 'HEAD'): ImageStats {
   s.blobs = blobs.size;
   s.chunks = chunks.size;
   s.dedupRatio = s.uniqueBytes ? s.logicalBytes / s.uniqueBytes : 1;
-  s.compressionRatio = s.storedBytes ? s.uniqueBytes / s.storedBytes : 1;
+  const presentBytes = s.uniqueBytes - absent.bytes;
+  s.compressionRatio = s.storedBytes && presentBytes ? presentBytes / s.storedBytes : 1;
+  if (absent.blobs || absent.chunks) s.absent = absent;
   return s;
 }
 

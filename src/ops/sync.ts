@@ -6,11 +6,11 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { RefConflictError, RefExistsError, RefNotFoundError, UsageError } from '../errors.js';
+import { AbortedError, RefConflictError, RefExistsError, RefNotFoundError, RepositoryExistsError, UsageError } from '../errors.js';
 import type { Oid } from '../model/oid.js';
 import { HEAD, HEADS, REMOTES, TAGS, assertRefName, shortRefName } from '../model/ref.js';
 import { listRefs, readRef, resolveRef, setSymbolicRef, updateRefs } from '../store/refs.js';
-import { Repository } from '../store/repository.js';
+import { REPO_DIR, Repository } from '../store/repository.js';
 import { readCommit } from '../store/typed.js';
 import { LocalPeer, type Peer, receiveObjects } from '../sync/peer.js';
 import { planTransfer } from '../sync/transfer.js';
@@ -21,10 +21,11 @@ import { defaultAuthor, type ProgressEvent } from './commit.js';
 import { resolveRevision } from './resolve.js';
 
 /** Passes objects through, reporting progress (objects as `files`, stored bytes) as they go by. */
-async function* counted(objects: AsyncIterable<StoredObject>, total: number, phase: string, onProgress?: (e: ProgressEvent) => void): AsyncGenerator<StoredObject> {
+async function* counted(objects: AsyncIterable<StoredObject>, total: number, phase: string, onProgress?: (e: ProgressEvent) => void, signal?: AbortSignal): AsyncGenerator<StoredObject> {
   let n = 0;
   let bytes = 0;
   for await (const o of objects) {
+    if (signal?.aborted) throw new AbortedError();
     n++;
     bytes += o.stored.length;
     onProgress?.({ phase, files: n, bytes, path: `${n}/${total} objects` });
@@ -93,8 +94,8 @@ export function resolveRemote(repo: Repository | undefined, nameOrUrl: string, t
 }
 
 /** Opens the repository at a URL (a path, or a `viva serve` URL) as a peer. */
-export function openPeer(remote: { url: string; tokenFile?: string }, mode: 'read' | 'write'): Peer {
-  if (/^https?:\/\//.test(remote.url)) return new HttpPeer(remote.url, clientToken(remote.tokenFile));
+export function openPeer(remote: { url: string; tokenFile?: string }, mode: 'read' | 'write', signal?: AbortSignal): Peer {
+  if (/^https?:\/\//.test(remote.url)) return new HttpPeer(remote.url, clientToken(remote.tokenFile), signal);
   if (!fs.existsSync(remote.url)) throw new UsageError(`remote repository '${remote.url}' does not exist`);
   return new LocalPeer(Repository.open(remote.url, mode));
 }
@@ -115,28 +116,55 @@ export interface FetchResult extends TransferStats {
   head?: string;
 }
 
+/** The namespaces a short ref name is looked up in, in git's order (rev-parse's rules, without remotes). */
+const SHORT_NAMESPACES = [TAGS, HEADS];
+
+/**
+ * The full name a short ref name stands for among `names`, as git resolves a refspec's source: `refs/...` as given,
+ * else `refs/tags/NAME` or `refs/heads/NAME`, whichever exists. Throws UsageError when both exist (as git's "src
+ * refspec matches more than one"); a name that matches nothing comes back as `refs/heads/NAME` (for the caller's
+ * not-found error).
+ */
+export function expandShortRef(name: string, names: Iterable<string>, where: string): string {
+  if (name.startsWith('refs/')) return name;
+  const have = new Set(names);
+  const hits = SHORT_NAMESPACES.map((ns) => ns + name).filter((n) => have.has(n));
+  if (hits.length > 1) throw new UsageError(`'${name}' matches more than one ref ${where}: ${hits.join(', ')} (give the full name)`);
+  return hits[0] ?? HEADS + name;
+}
+
+/** A destination ref: a full name as given, a short one in the namespace of `src` (a tag stays a tag). */
+function sameNamespace(dst: string, src: string): string {
+  if (dst.startsWith('refs/')) return dst;
+  return (src.startsWith(TAGS) ? TAGS : HEADS) + dst;
+}
+
 /**
  * Fetches the remote's branches into `refs/remotes/NAME/...` (forced, as git's default refspec) and its tags into
- * `refs/tags/...` (new ones only). `refspecs` (branch names) limit what is fetched.
+ * `refs/tags/...` (new ones only). `refspecs` limit what is fetched: NAME (a short name is looked up as a tag, then a
+ * branch, on the remote; both existing is an error) or [+]SRC:DST; a short DST stays in SRC's namespace.
  */
-export async function fetch(repo: Repository, remote: string, refspecs: string[] = [], options: { tokenFile?: string; filter?: 'manifests'; onProgress?: (e: ProgressEvent) => void } = {}): Promise<FetchResult> {
+export async function fetch(repo: Repository, remote: string, refspecs: string[] = [], options: { tokenFile?: string; filter?: 'manifests'; signal?: AbortSignal; onProgress?: (e: ProgressEvent) => void } = {}): Promise<FetchResult> {
   const r = resolveRemote(repo, remote, options.tokenFile);
   // A partial clone keeps fetching manifests only from its promisor remote.
   const filter = options.filter ?? (partialConfig(repo)?.remote === r.name ? 'manifests' : undefined);
-  const peer = openPeer(r, 'read');
+  const signal = options.signal;
+  const peer = openPeer(r, 'read', signal);
   try {
     const { refs, head } = await peer.listRefs();
     const trackingPrefix = r.name ? `${REMOTES}${r.name}/` : undefined;
-    // Refspecs: BRANCH (into the remote-tracking ref) or [+]SRC:DST (into a local ref; + allows non-fast-forward).
+    // Refspecs: NAME (a remote branch into its remote-tracking ref, a tag into refs/tags/) or [+]SRC:DST (into a
+    // local ref of the same namespace as SRC unless DST is a full name; + allows non-fast-forward).
+    const remoteNames = refs.map((x) => x.ref);
     const specs = refspecs.map((spec) => {
       const force = spec.startsWith('+');
       const body = force ? spec.slice(1) : spec;
       const i = body.indexOf(':');
       const src = i < 0 ? body : body.slice(0, i);
       const dst = i < 0 ? undefined : body.slice(i + 1);
-      const full = (n: string) => (n.startsWith('refs/') ? n : `${HEADS}${n}`);
-      if (!src || dst === '') throw new UsageError(`refspec '${spec}' is not BRANCH or [+]SRC:DST`);
-      return { src: full(src), ...(dst ? { dst: assertRefName(full(dst)) } : {}), force };
+      if (!src || dst === '') throw new UsageError(`refspec '${spec}' is not NAME or [+]SRC:DST`);
+      const full = expandShortRef(src, remoteNames, `on ${r.url}`);
+      return { src: full, ...(dst ? { dst: assertRefName(sameNamespace(dst, full)) } : {}), force };
     });
     const wanted = refs.filter((x) => {
       if (specs.length) return specs.some((s) => s.src === x.ref);
@@ -145,15 +173,16 @@ export async function fetch(repo: Repository, remote: string, refspecs: string[]
     for (const x of wanted) assertRefName(x.ref);
     for (const s of specs) if (!refs.some((x) => x.ref === s.src)) throw new RefNotFoundError(s.src, `'${shortRefName(s.src)}' does not exist on ${r.url}`);
     const plan = await planTransfer(peer, (ids) => new LocalPeer(repo).has(ids), wanted.map((x) => x.oid), filter ? { filter } : {});
-    const stats = await receiveObjects(repo, counted(peer.read(plan.objects), plan.objects.length, 'receiving', options.onProgress));
+    const stats = await receiveObjects(repo, counted(peer.read(plan.objects), plan.objects.length, 'receiving', options.onProgress, signal));
+    if (signal?.aborted) throw new AbortedError();
     const updates: Array<{ ref: string; newOid: Oid; expectedOld: Oid | null; message: string }> = [];
-    for (const x of wanted) {
-      const spec = specs.find((s) => s.src === x.ref);
+    // One remote ref may feed several refspecs (`v1 v1:copy`): each is one update.
+    for (const [x, spec] of wanted.flatMap((x) => (specs.length ? specs.filter((s) => s.src === x.ref) : [undefined]).map((s) => [x, s] as const))) {
       let local: string | undefined;
       if (spec?.dst) local = spec.dst;
       else if (x.ref.startsWith(HEADS)) local = trackingPrefix ? `${trackingPrefix}${x.ref.slice(HEADS.length)}` : undefined;
       else local = x.ref;
-      if (!local) continue;
+      if (!local || updates.some((u) => u.ref === local)) continue;
       const old = resolveRef(repo.store, local) ?? null;
       if (old === x.oid) continue;
       if (x.ref.startsWith(TAGS) && old && !spec?.force) continue; // an existing tag is not moved by fetch
@@ -168,6 +197,10 @@ export async function fetch(repo: Repository, remote: string, refspecs: string[]
       remote: r.name ?? r.url, url: r.url, updated: updates.map((u) => ({ ref: u.ref, old: u.expectedOld, new: u.newOid })),
       ...stats, asked: plan.asked, queries: plan.queries, ...(head ? { head } : {}),
     };
+  } catch (e) {
+    // An aborted HTTP request surfaces as a transport error: say what happened instead.
+    if (signal?.aborted) throw new AbortedError();
+    throw e;
   } finally {
     await peer.close();
   }
@@ -191,8 +224,11 @@ export function isAncestor(repo: Repository, ancestor: Oid, descendant: Oid): bo
 export interface PushSpec {
   /** Local revision (empty with delete). */
   src: string;
-  /** Remote branch name or full ref. */
-  dst: string;
+  /**
+   * Remote ref: a full name, or a short one (looked up among the remote's tags and branches, else put in the
+   * namespace of `src`: a tag stays a tag). Default: the full ref `src` names, or a branch of the same name.
+   */
+  dst?: string;
 }
 
 export interface PushResult extends TransferStats {
@@ -201,17 +237,35 @@ export interface PushResult extends TransferStats {
   updated: Array<{ ref: string; old: Oid | null; new: Oid | null; forced: boolean }>;
 }
 
-/** Parses `SRC[:DST]` (DST defaults to SRC's branch name; `:DST` or --delete deletes). */
+/** Parses `SRC[:DST]` (no DST: the ref SRC names; `:DST` or --delete deletes). */
 export function parsePushSpec(spec: string, del = false): PushSpec {
   if (del) return { src: '', dst: spec };
   const i = spec.indexOf(':');
-  if (i < 0) return { src: spec, dst: spec.startsWith(HEADS) ? spec.slice(HEADS.length) : spec };
+  if (i < 0) return { src: spec };
   return { src: spec.slice(0, i), dst: spec.slice(i + 1) };
 }
 
 /**
- * Pushes local revisions to remote refs. A non-fast-forward update is refused (RefConflictError) unless `force`;
- * the remote update is compare-and-swap against what was listed, so a concurrent push makes it fail.
+ * The local ref a push source names, as git matches it: a full ref, HEAD's branch, or a short name that is a tag or
+ * a branch here (both: UsageError, git's "src refspec matches more than one"). undefined for other revisions
+ * (`main~1`, a commit id), which resolveRevision handles.
+ */
+function localSourceRef(repo: Repository, src: string): string | undefined {
+  if (src.startsWith('refs/')) return resolveRef(repo.store, src) ? src : undefined;
+  if (src === HEAD) {
+    const target = readRef(repo.store, HEAD)?.symref;
+    return target && resolveRef(repo.store, target) ? target : undefined; // unborn: resolveRevision says so
+  }
+  const hits = SHORT_NAMESPACES.map((ns) => ns + src).filter((n) => resolveRef(repo.store, n));
+  if (hits.length > 1) throw new UsageError(`src refspec '${src}' matches more than one: ${hits.join(', ')} (give the full name)`);
+  return hits[0];
+}
+
+/**
+ * Pushes local revisions to remote refs. A non-fast-forward update is refused (RefConflictError) unless `force`, and
+ * so is moving a tag that exists on the remote (RefExistsError); the remote update is compare-and-swap against what
+ * was listed, so a concurrent push makes it fail. Short names resolve as git's do: `push R v1` of a tag updates
+ * `refs/tags/v1` there, of a branch `refs/heads/v1`.
  */
 export async function push(repo: Repository, remote: string, specs: PushSpec[], options: { force?: boolean; tokenFile?: string; onProgress?: (e: ProgressEvent) => void } = {}): Promise<PushResult> {
   if (!specs.length) throw new UsageError('nothing to push: give SRC[:DST]');
@@ -222,19 +276,35 @@ export async function push(repo: Repository, remote: string, specs: PushSpec[], 
     const remoteRefs = new Map(refs.map((x) => [x.ref, x.oid]));
     const updates: Array<{ ref: string; newOid: Oid | null; expectedOld: Oid | null; forced: boolean }> = [];
     for (const s of specs) {
-      if (!s.dst) throw new UsageError(`push spec '${s.src}:': empty destination`);
-      const dst = s.dst.startsWith('refs/') ? s.dst : `${HEADS}${s.dst}`;
-      assertRefName(dst);
-      const old = remoteRefs.get(dst) ?? null;
+      if (s.dst === '') throw new UsageError(`push spec '${s.src}:': empty destination`);
       if (!s.src) {
-        if (!old) throw new RefNotFoundError(dst, `branch '${shortRefName(dst)}' does not exist on ${r.url}`);
+        if (!s.dst) throw new UsageError('push: nothing to delete');
+        const dst = assertRefName(expandShortRef(s.dst, remoteRefs.keys(), `on ${r.url}`));
+        const old = remoteRefs.get(dst) ?? null;
+        if (!old) throw new RefNotFoundError(dst, `'${shortRefName(dst)}' does not exist on ${r.url}`);
         updates.push({ ref: dst, newOid: null, expectedOld: old, forced: false });
         continue;
       }
-      const next = resolveRevision(repo, s.src).oid;
+      const srcRef = localSourceRef(repo, s.src);
+      const next = srcRef ? resolveRef(repo.store, srcRef)! : resolveRevision(repo, s.src).oid;
+      let dst: string;
+      if (s.dst === undefined) dst = srcRef && (srcRef.startsWith(HEADS) || srcRef.startsWith(TAGS)) ? srcRef : HEADS + s.src;
+      else if (s.dst.startsWith('refs/')) dst = s.dst;
+      else {
+        // A short destination: the remote ref of that name if there is one, else in the source's namespace.
+        const hits = SHORT_NAMESPACES.map((ns) => ns + s.dst).filter((n) => remoteRefs.has(n));
+        if (hits.length > 1) throw new UsageError(`dst refspec '${s.dst}' matches more than one on ${r.url}: ${hits.join(', ')} (give the full name)`);
+        dst = hits[0] ?? sameNamespace(s.dst, srcRef ?? HEADS);
+      }
+      assertRefName(dst);
+      const old = remoteRefs.get(dst) ?? null;
       if (old === next) continue;
       let forced = false;
-      if (old && !isAncestor(repo, old, next)) {
+      if (old && dst.startsWith(TAGS)) {
+        // As git: a tag on the remote is not moved, fast-forward or not, without --force.
+        if (!options.force) throw new RefExistsError(dst, `tag '${shortRefName(dst)}' already exists on ${r.url} (use --force to replace it)`);
+        forced = true;
+      } else if (old && !isAncestor(repo, old, next)) {
         if (!options.force) {
           throw new RefConflictError(dst, old, next, `${shortRefName(dst)} on ${r.url} is not an ancestor of ${s.src} (non-fast-forward): fetch and merge first, or use --force`);
         }
@@ -263,13 +333,49 @@ export interface CloneResult extends FetchResult {
   branch?: string;
 }
 
-/** Creates `dir` as a new repository with remote `origin` = url, fetches everything, and checks out (as a branch) the remote's HEAD branch or `branch`. */
-export async function clone(url: string, dir: string, options: { branch?: string; tokenFile?: string; filter?: 'manifests'; onProgress?: (e: ProgressEvent) => void } = {}): Promise<CloneResult> {
-  const repo = Repository.init(dir);
+/**
+ * What creating a repository in `dir` will add, as an undo: the directories it creates (`dir` and any missing
+ * parents), or `.viva` in a `dir` that exists, or only the new files in a `.viva` that exists. Nothing that was there
+ * before is ever removed.
+ */
+function undoCreation(dir: string): () => void {
+  const root = path.resolve(dir);
+  let top: string | undefined;
+  for (let d = root; !fs.existsSync(d); d = path.dirname(d)) {
+    top = d;
+    if (path.dirname(d) === d) break;
+  }
+  if (top) return () => fs.rmSync(top!, { recursive: true, force: true });
+  if (!fs.statSync(root).isDirectory()) return () => undefined; // init refuses it; nothing to undo
+  const data = path.join(root, REPO_DIR);
+  if (!fs.existsSync(data)) return () => fs.rmSync(data, { recursive: true, force: true });
+  const before = new Set(fs.readdirSync(data));
+  return () => {
+    for (const n of fs.readdirSync(data)) if (!before.has(n)) fs.rmSync(path.join(data, n), { recursive: true, force: true });
+  };
+}
+
+/**
+ * Creates `dir` as a new repository with remote `origin` = url, fetches everything, and checks out (as a branch) the
+ * remote's HEAD branch or `branch`.
+ *
+ * Any failure — an unreachable or missing remote, a missing `branch`, a transfer cut midway, `signal` (AbortedError)
+ * — removes what the clone created, as git does, so the same command can simply be run again: `dir` itself when it
+ * did not exist, its `.viva` when it did (an empty `dir` stays, empty). Nothing that was there before is touched.
+ */
+export async function clone(url: string, dir: string, options: { branch?: string; tokenFile?: string; filter?: 'manifests'; signal?: AbortSignal; onProgress?: (e: ProgressEvent) => void } = {}): Promise<CloneResult> {
+  const undo = undoCreation(dir);
+  let repo: Repository | undefined;
+  try {
+    repo = Repository.init(dir);
+  } catch (e) {
+    if (!(e instanceof RepositoryExistsError)) undo();
+    throw e;
+  }
   try {
     addRemote(repo, 'origin', url, options.tokenFile ? { tokenFile: options.tokenFile } : {});
     if (options.filter) setPartial(repo, { remote: 'origin', filter: options.filter });
-    const f = await fetch(repo, 'origin', [], options.onProgress ? { onProgress: options.onProgress } : {});
+    const f = await fetch(repo, 'origin', [], { ...(options.onProgress ? { onProgress: options.onProgress } : {}), ...(options.signal ? { signal: options.signal } : {}) });
     const branch = options.branch ?? (f.head?.startsWith(HEADS) ? f.head.slice(HEADS.length) : undefined);
     if (branch) {
       const tracking = resolveRef(repo.store, `${REMOTES}origin/${branch}`);
@@ -280,9 +386,16 @@ export async function clone(url: string, dir: string, options: { branch?: string
         setSymbolicRef(repo.store, HEAD, `${HEADS}${branch}`);
       }
     }
-    return { ...f, dir: repo.root, ...(branch ? { branch } : {}) };
-  } finally {
-    await repo.close();
+    if (options.signal?.aborted) throw new AbortedError();
+    const root = repo.root;
+    const r = repo;
+    repo = undefined;
+    await r.close();
+    return { ...f, dir: root, ...(branch ? { branch } : {}) };
+  } catch (e) {
+    if (repo) await repo.close().catch(() => undefined);
+    undo();
+    throw options.signal?.aborted ? new AbortedError() : e;
   }
 }
 
@@ -300,7 +413,7 @@ export async function pull(repo: Repository, remote = 'origin', branch?: string)
   const name = local.slice(HEADS.length);
   const r = resolveRemote(repo, remote);
   if (!r.name) throw new UsageError(`'${remote}' is not a configured remote (viva remote add ${remote} URL)`);
-  const f = await fetch(repo, remote, [name]);
+  const f = await fetch(repo, remote, [`${HEADS}${name}`]); // the branch, even if a tag has its name
   const theirs = resolveRef(repo.store, `${REMOTES}${r.name}/${name}`);
   if (!theirs) throw new RefNotFoundError(name, `branch '${name}' does not exist on ${r.url}`);
   const ours = resolveRef(repo.store, local) ?? null;

@@ -26,8 +26,10 @@ export interface InventoryProblem {
 
 export interface Inventory {
   format: PackageFormat;
-  /** Database path inside the image. */
+  /** Database path inside the file system (for a disk partition: inside that partition). */
   file: string;
+  /** Disk commits: the partition whose file system holds the database (`p1`); absent for a tree or a bare file system. */
+  partition?: string;
   /** Sorted by name, then arch. */
   packages: Package[];
   problems: InventoryProblem[];
@@ -129,6 +131,8 @@ export function versionOrder(format: PackageFormat | undefined): (a: string, b: 
 }
 
 export interface PackageChange {
+  /** Disk commits: the partition the package is installed in (`p1`). */
+  partition?: string;
   name: string;
   arch?: string;
   change: 'added' | 'removed' | 'upgraded' | 'downgraded' | 'changed';

@@ -52,13 +52,16 @@ async function* withIdleTimeout(body: ReadableStream<Uint8Array>, ms: number, ab
 export class HttpPeer implements Peer {
   private readonly base: string;
 
-  constructor(url: string, private readonly token?: string) {
+  private readonly abort = new AbortController();
+
+  /** `signal` aborts every request of this peer (an interrupted clone or fetch). */
+  constructor(url: string, private readonly token?: string, signal?: AbortSignal) {
     const u = new URL(url);
     if (u.username || u.password) throw new UsageError(`${url}: put the token in VIVA_TOKEN or a --token-file, not in the URL`);
     this.base = url.endsWith('/') ? url : `${url}/`;
+    if (signal?.aborted) this.abort.abort();
+    else signal?.addEventListener('abort', () => this.abort.abort(), { once: true });
   }
-
-  private readonly abort = new AbortController();
 
   /** `waitLong`: the answer comes only after the server has processed a whole upload (no answer timeout). */
   private async request(path: string, init: RequestInit & { duplex?: 'half' } = {}, waitLong = false): Promise<Response> {

@@ -3,7 +3,9 @@ import test from 'ava';
 import fs from 'node:fs';
 import path from 'node:path';
 import { EXIT } from '../../src/cli/exit-codes.js';
-import { tmpDir, viva, vivaJson, vivaOk } from '../helpers/cli.js';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { finished, spawnViva, tmpDir, viva, vivaJson, vivaOk } from '../helpers/cli.js';
 
 test('cli sync: clone, commit, push, fetch, pull, ls-remote; non-fast-forward exits 12', async (t) => {
   const dir = tmpDir(t);
@@ -50,4 +52,44 @@ test('cli sync: clone, commit, push, fetch, pull, ls-remote; non-fast-forward ex
   t.is((await viva(['remote', 'add', '-C', other, 'a/b', lib])).code, EXIT.USAGE);
   t.is((await viva(['fetch', '-C', other, path.join(dir, 'nowhere')])).code, EXIT.USAGE);
   t.is((await viva(['push', '-C', other, 'origin', 'no-such-rev'])).code, EXIT.NOT_FOUND);
+});
+
+test('cli sync: a failed or interrupted clone leaves nothing behind, so the same command can be run again', async (t) => {
+  const dir = tmpDir(t);
+  const src = path.join(dir, 'src');
+  fs.mkdirSync(path.join(src, 'etc'), { recursive: true });
+  fs.writeFileSync(path.join(src, 'etc/hostname'), 'one\n');
+  const lib = path.join(dir, 'library');
+  await vivaOk(t, ['init', lib]);
+  await vivaOk(t, ['commit', '-C', lib, src, '-b', 'base', '-m', 'one']);
+  const work = path.join(dir, 'work');
+  const missing = await viva(['clone', path.join(dir, 'nowhere'), work]);
+  t.not(missing.code, 0);
+  t.false(fs.existsSync(work));
+  const nobranch = await viva(['clone', lib, work, '--branch', 'no/such']);
+  t.is(nobranch.code, EXIT.NOT_FOUND);
+  t.false(fs.existsSync(work));
+  t.is((await viva(['clone', 'http://127.0.0.1:1/', work])).code, EXIT.REMOTE);
+  t.false(fs.existsSync(work));
+  // SIGINT while the objects are on their way (a server that answers the ref list, then stalls).
+  let asked!: () => void;
+  const objectsAsked = new Promise<void>((r) => { asked = r; });
+  const stall = http.createServer((req, res) => {
+    if (req.url === '/v1/refs') { res.writeHead(200, { 'content-type': 'application/json' }); res.end(JSON.stringify({ refs: [{ ref: 'refs/heads/x', oid: 'ab'.repeat(32) }] })); return; }
+    if (req.url === '/v1/has') { res.writeHead(200); res.end(Buffer.from([0])); return; }
+    res.writeHead(200);
+    asked();
+  });
+  await new Promise<void>((r) => stall.listen(0, '127.0.0.1', () => r()));
+  t.teardown(() => { stall.closeAllConnections(); return new Promise<void>((r) => stall.close(() => r())); });
+  const child = spawnViva(['clone', `http://127.0.0.1:${(stall.address() as AddressInfo).port}/`, work]);
+  const done = finished(child, 30_000);
+  await objectsAsked;
+  t.true(fs.existsSync(path.join(work, '.viva')), 'the clone was under way');
+  child.kill('SIGINT');
+  const r = await done;
+  t.is(r.code, EXIT.INTERRUPTED, r.stderr);
+  t.regex(r.stderr, /^error: operation aborted\n$/);
+  t.false(fs.existsSync(work));
+  t.regex((await vivaOk(t, ['clone', lib, work])).stdout, /; on branch base\n$/);
 });

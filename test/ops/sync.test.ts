@@ -2,14 +2,14 @@
 import test from 'ava';
 import fs from 'node:fs';
 import path from 'node:path';
-import { addRemote, clone, fetch, listRemotes, pull, push, removeRemote } from '../../src/ops/sync.js';
+import { addRemote, clone, fetch, listRemotes, parsePushSpec, pull, push, removeRemote } from '../../src/ops/sync.js';
 import { fsck } from '../../src/ops/fsck.js';
 import { find } from '../../src/ops/find.js';
 import { Repository } from '../../src/store/repository.js';
-import { listRefs, resolveRef } from '../../src/store/refs.js';
+import { listRefs, resolveRef, updateRefs } from '../../src/store/refs.js';
 import { LocalPeer, receiveObjects, type StoredObject } from '../../src/sync/peer.js';
 import { planTransfer } from '../../src/sync/transfer.js';
-import { RefConflictError, RepositoryCorruptError, UsageError } from '../../src/errors.js';
+import { AbortedError, RefConflictError, RefExistsError, RepositoryCorruptError, UsageError } from '../../src/errors.js';
 import { commitAt, randomBytes, sha256, tmpDir, tmpRepo, writeTree } from '../helpers/repo.js';
 
 /** A ref as a fresh handle sees it (another handle on the same file in this process may keep an old snapshot). */
@@ -86,6 +86,8 @@ test('sync: clone and pull fast-forward; a diverged branch is refused', async (t
   t.is(resolveRef(repo.store, 'HEAD'), resolveRef(a.store, 'refs/heads/images/base'));
   fs.writeFileSync(path.join(src, 'etc/hostname'), 'three\n');
   const up = await commitAt(a, src, { branch: 'images/base', tick: 2 });
+  // A tag named like the branch does not make pull ambiguous: it pulls the branch.
+  updateRefs(a.store, [{ ref: 'refs/tags/images/base', newOid: c.updated[0]!.new, message: 'test' }], 'Test <t@x>');
   const p = await pull(repo);
   t.true(p.fastForward);
   t.is(resolveRef(repo.store, 'refs/heads/images/base'), up.commit);
@@ -133,4 +135,85 @@ test('sync: fetch refspecs: BRANCH into its tracking ref, SRC:DST into a local b
   t.is(resolveRef(b.store, 'refs/heads/mine'), resolveRef(a.store, 'refs/heads/images/rewrite'));
   await t.throwsAsync(fetch(b, 'lib', ['no/such']), { message: /no\/such/ });
   await t.throwsAsync(fetch(b, 'lib', ['a:']), { instanceOf: UsageError });
+});
+
+/** Points `ref` of `repo` at `oid` (a tag or branch made without the tag op). */
+function setRef(repo: Repository, ref: string, oid: string): void {
+  updateRefs(repo.store, [{ ref, newOid: oid, message: 'test' }], 'Test <t@x>');
+}
+
+test('sync: a short name pushes and fetches in its own namespace: a tag stays a tag, a branch a branch; both is ambiguous', async (t) => {
+  const { src, a, aDir, b, bDir } = await twoRepos(t);
+  const base = resolveRef(a.store, 'refs/heads/images/base')!;
+  setRef(a, 'refs/tags/v1', base);
+  addRemote(a, 'copy', bDir);
+  const r = await push(a, 'copy', [parsePushSpec('v1')]);
+  t.deepEqual(r.updated.map((u) => u.ref), ['refs/tags/v1']);
+  t.is(await refIn(bDir, 'refs/tags/v1'), base);
+  t.is(await refIn(bDir, 'refs/heads/v1'), undefined, 'no branch named like the tag');
+  t.deepEqual(listRefs(a.store, 'refs/remotes/'), [], 'a tag has no remote-tracking ref');
+  // A branch by short name goes to refs/heads/; SRC:DST with a short DST keeps SRC's namespace.
+  t.deepEqual((await push(a, 'copy', [parsePushSpec('images/base')])).updated.map((u) => u.ref), ['refs/heads/images/base']);
+  t.deepEqual((await push(a, 'copy', [parsePushSpec('v1:v1-copy')])).updated.map((u) => u.ref), ['refs/tags/v1-copy']);
+  t.deepEqual((await push(a, 'copy', [parsePushSpec('images/base:other')])).updated.map((u) => u.ref), ['refs/heads/other']);
+  // A tag on the remote is not moved without --force, even by a fast-forward.
+  fs.writeFileSync(path.join(src, 'etc/hostname'), 'next\n');
+  const next = await commitAt(a, src, { branch: 'images/base', tick: 1 });
+  setRef(a, 'refs/tags/v1', next.commit);
+  await t.throwsAsync(push(a, 'copy', [parsePushSpec('v1')]), { instanceOf: RefExistsError, message: /tag 'v1' already exists/ });
+  t.true((await push(a, 'copy', [parsePushSpec('v1')], { force: true })).updated[0]!.forced);
+  // A name that is a tag and a branch here is ambiguous, as in git.
+  setRef(a, 'refs/heads/v1', base);
+  await t.throwsAsync(push(a, 'copy', [parsePushSpec('v1')]), { instanceOf: UsageError, message: /'v1' matches more than one: refs\/tags\/v1, refs\/heads\/v1/ });
+  t.deepEqual((await push(a, 'copy', [parsePushSpec('refs/heads/v1')])).updated.map((u) => u.ref), ['refs/heads/v1']);
+  // HEAD pushes the branch it is on (not a branch named 'HEAD').
+  await commitAt(a, src, { branch: 'images/head', tick: 2 });
+  t.deepEqual((await push(a, 'copy', [parsePushSpec('HEAD')])).updated.map((u) => u.ref), ['refs/heads/images/head']);
+  // --delete finds the tag by its short name on the remote.
+  t.deepEqual((await push(a, 'copy', [parsePushSpec('v1-copy', true)])).updated.map((u) => u.ref), ['refs/tags/v1-copy']);
+
+  // Fetch of a tag by name goes to refs/tags/, of a branch to refs/remotes/R/...
+  await b.close();
+  const c = Repository.init(path.join(bDir, '..', 'c'));
+  t.teardown(() => c.close());
+  addRemote(c, 'lib', aDir);
+  await t.throwsAsync(fetch(c, 'lib', ['v1']), { instanceOf: UsageError, message: /'v1' matches more than one ref on .*: refs\/tags\/v1, refs\/heads\/v1/ });
+  const f = await fetch(c, 'lib', ['refs/tags/v1']);
+  t.deepEqual(f.updated.map((u) => u.ref), ['refs/tags/v1']);
+  setRef(a, 'refs/tags/v2', base);
+  const f2 = await fetch(c, 'lib', ['v2', 'images/base', 'v2:v2-mine']);
+  t.deepEqual(f2.updated.map((u) => u.ref).sort(), ['refs/remotes/lib/images/base', 'refs/tags/v2', 'refs/tags/v2-mine']);
+  t.is(resolveRef(c.store, 'refs/heads/v2'), undefined);
+  t.deepEqual(fsck(c).problems, []);
+});
+
+test('sync: a failed clone removes what it created, and only that; the retry succeeds', async (t) => {
+  const { dir, aDir } = await twoRepos(t);
+  const target = path.join(dir, 'new/deep/c');
+  // From a missing path: nothing is left, not even the parents clone created.
+  await t.throwsAsync(clone(path.join(dir, 'missing'), target));
+  t.false(fs.existsSync(path.join(dir, 'new')));
+  // A missing --branch is found after the objects arrived: still removed.
+  await t.throwsAsync(clone(aDir, target, { branch: 'no/such' }), { message: /branch 'no\/such' does not exist/ });
+  t.false(fs.existsSync(path.join(dir, 'new')));
+  const ok = await clone(aDir, target, { branch: 'images/base' });
+  t.is(ok.branch, 'images/base');
+  // An existing empty directory stays, empty; pre-existing content is never touched.
+  const empty = path.join(dir, 'empty');
+  fs.mkdirSync(empty);
+  await t.throwsAsync(clone(path.join(dir, 'missing'), empty));
+  t.deepEqual(fs.readdirSync(empty), []);
+  const full = path.join(dir, 'full');
+  fs.mkdirSync(full);
+  fs.writeFileSync(path.join(full, 'keep'), 'mine\n');
+  await t.throwsAsync(clone(aDir, full, { branch: 'no/such' }));
+  t.deepEqual(fs.readdirSync(full), ['keep']);
+  // Into an existing repository: refused, and the repository is left as it was.
+  await t.throwsAsync(clone(path.join(dir, 'missing'), target), { message: /already/ });
+  t.true(fs.existsSync(path.join(target, '.viva/data.mdb')));
+  // An aborted clone (SIGINT in the CLI) removes it too.
+  const stop = new AbortController();
+  stop.abort();
+  await t.throwsAsync(clone(aDir, path.join(dir, 'aborted'), { signal: stop.signal }), { instanceOf: AbortedError });
+  t.false(fs.existsSync(path.join(dir, 'aborted')));
 });

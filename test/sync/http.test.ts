@@ -7,10 +7,10 @@ import type { AddressInfo } from 'node:net';
 import { serve } from '../../src/sync/server.js';
 import { HttpPeer } from '../../src/sync/http-peer.js';
 import { encodeFrame, END_FRAME } from '../../src/sync/wire.js';
-import { addRemote, clone, fetch, lsRemote, push } from '../../src/ops/sync.js';
+import { addRemote, clone, fetch, lsRemote, parsePushSpec, push } from '../../src/ops/sync.js';
 import { fsck } from '../../src/ops/fsck.js';
 import { Repository } from '../../src/store/repository.js';
-import { listRefs, resolveRef } from '../../src/store/refs.js';
+import { listRefs, resolveRef, updateRefs } from '../../src/store/refs.js';
 import { RefConflictError, RemoteError } from '../../src/errors.js';
 import { commitAt, randomBytes, tmpDir, tmpRepo, writeTree } from '../helpers/repo.js';
 
@@ -173,4 +173,51 @@ test.serial('http: a server that stalls (headers, then silence) or never answers
       await new Promise<void>((r) => stall.close(() => r()));
     }
   }
+});
+
+test('http: a tag pushed or fetched by its short name stays a tag', async (t) => {
+  const { dir, src, url, lib, tokenFile } = await library(t, { allowPush: true });
+  await clone(url, path.join(dir, 'w'));
+  const w = Repository.open(path.join(dir, 'w'), 'write');
+  t.teardown(() => w.close());
+  fs.writeFileSync(path.join(src, 'etc/hostname'), 'tagged\n');
+  const c = await commitAt(w, src, { branch: 'debian/base', tick: 1 });
+  updateRefs(w.store, [{ ref: 'refs/tags/v1', newOid: c.commit, message: 'test' }], 'Test <t@x>');
+  const r = await push(w, 'origin', [parsePushSpec('v1')], { tokenFile });
+  t.deepEqual(r.updated.map((u) => u.ref), ['refs/tags/v1']);
+  const ls = await lsRemote(undefined, url);
+  t.deepEqual(ls.refs.map((x) => x.ref).sort(), ['refs/heads/debian/base', 'refs/tags/v1']);
+  void lib;
+  const other = Repository.init(path.join(dir, 'o'));
+  t.teardown(() => other.close());
+  addRemote(other, 'lib', url);
+  const f = await fetch(other, 'lib', ['v1', 'debian/base']);
+  t.deepEqual(f.updated.map((u) => u.ref).sort(), ['refs/remotes/lib/debian/base', 'refs/tags/v1']);
+  t.is(resolveRef(other.store, 'refs/tags/v1'), c.commit);
+});
+
+test('http: a clone from an unreachable server or cut midway leaves nothing behind; the retry succeeds', async (t) => {
+  const { dir, url } = await library(t);
+  const target = path.join(dir, 'c');
+  const e1 = await t.throwsAsync(clone('http://127.0.0.1:1/', target), { instanceOf: RemoteError });
+  t.regex(e1!.message, /cannot connect/);
+  t.false(fs.existsSync(target));
+  // A proxy that cuts the object stream after some of it went through.
+  const proxy = http.createServer(async (req, res) => {
+    const chunks: Buffer[] = [];
+    for await (const c of req) chunks.push(c as Buffer);
+    const upstream = await globalThis.fetch(new URL(req.url!, url), { method: req.method!, ...(chunks.length ? { body: Buffer.concat(chunks) } : {}) });
+    const body = Buffer.from(await upstream.arrayBuffer());
+    res.writeHead(upstream.status);
+    if (req.url === '/v1/objects') { res.write(body.subarray(0, Math.floor(body.length / 2))); res.destroy(); return; }
+    res.end(body);
+  });
+  await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', () => r()));
+  t.teardown(() => new Promise<void>((r) => proxy.close(() => r())));
+  const purl = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}/`;
+  const e2 = await t.throwsAsync(clone(purl, target), { instanceOf: RemoteError });
+  t.notRegex(e2!.message, /already exists/);
+  t.false(fs.existsSync(target));
+  const ok = await clone(url, target);
+  t.is(ok.branch, 'debian/base');
 });

@@ -10,6 +10,7 @@ import { diff, diffPackages, patchFor } from '../../src/ops/diff.js';
 import { grep } from '../../src/ops/grep.js';
 import { fsck } from '../../src/ops/fsck.js';
 import { gc } from '../../src/ops/gc.js';
+import { imageStats, repositoryStats } from '../../src/ops/stats.js';
 import { Repository } from '../../src/store/repository.js';
 import { collect, commitAt, randomBytes, tmpDir, tmpRepo, writeTree } from '../helpers/repo.js';
 
@@ -54,4 +55,33 @@ test('partial clone: a few percent of the repository; checkout, cat, diff -p, gr
   const filled = await fetchImageContent(repo, 'base~1');
   t.true(filled.blobs >= 0);
   t.deepEqual(fsck(repo).problems, []);
+});
+
+test('partial clone: stats works from the manifests and says what content is absent', async (t) => {
+  const dir = tmpDir(t);
+  const src = path.join(dir, 'src');
+  writeTree(src, { usr: { lib: { a: randomBytes(900_000, 'sa'), b: randomBytes(300_000, 'sb') } }, etc: { hostname: 'one\n' } });
+  const lib = tmpRepo(t);
+  await commitAt(lib.repo, src, { branch: 'base' });
+  const server = await serve(lib.repo, { listen: '127.0.0.1:0', log: () => {} });
+  t.teardown(() => server.close());
+  await clone(server.url, path.join(dir, 'p'), { filter: 'manifests' });
+  const repo = Repository.open(path.join(dir, 'p'), 'write');
+  t.teardown(() => repo.close());
+  const full = imageStats(lib.repo, 'base');
+  const s = imageStats(repo, 'base');
+  for (const k of ['files', 'dirs', 'logicalBytes', 'blobs', 'uniqueBytes', 'dedupRatio'] as const) t.is(s[k], full[k], k);
+  t.is(full.absent, undefined);
+  t.deepEqual(s.absent, { blobs: full.blobs, bytes: full.uniqueBytes, chunks: 0 });
+  t.is(s.storedBytes, 0, 'nothing of the content is here');
+  t.true(repositoryStats(repo).headsLogicalBytes >= full.logicalBytes);
+  // After fetching part of it, what is present is counted as stored.
+  await collect(cat(repo, 'base:etc/hostname'));
+  const after = imageStats(repo, 'base');
+  t.is(after.absent!.blobs, full.blobs - 1);
+  t.true(after.storedBytes > 0);
+  await fetchImageContent(repo, 'base');
+  const filled = imageStats(repo, 'base');
+  t.is(filled.absent, undefined);
+  t.is(filled.storedBytes, full.storedBytes);
 });
