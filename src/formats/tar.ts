@@ -5,6 +5,7 @@
 // Everything below keeps names and pax values as raw bytes and never holds a whole member or archive in memory.
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import crypto from 'node:crypto';
 import zlib from 'node:zlib';
@@ -34,7 +35,10 @@ const MAX_META_SIZE = 64 << 20;
 export const DEFAULT_SPOOL_THRESHOLD = 4 << 20;
 
 type Compression = 'none' | 'gzip' | 'zstd' | 'xz' | 'bzip2';
-export type TarCompression = 'none' | 'gzip' | 'zstd' | 'xz';
+export type TarCompression = 'none' | 'gzip' | 'zstd' | 'xz' | 'bzip2';
+
+/** The destination name that means standard output (as `tar -cf -`). */
+export const STDOUT_DEST = '-';
 
 const FORMAT_NAMES: Record<Compression, string> = {
   none: 'tar', gzip: 'tar+gzip', zstd: 'tar+zstd', xz: 'tar+xz', bzip2: 'tar+bzip2',
@@ -135,6 +139,9 @@ class ChildChunkSource implements ChunkSource {
     this.child.stderr!.on('data', (d: Buffer) => {
       if (this.stderr.length < 4096) this.stderr += d.toString('utf8');
     });
+    // Listen for 'readable' at once: a child that exits before the first read() would otherwise have its unread
+    // stdout resumed and dropped by node (child_process flushStdio), and a small archive would read as empty.
+    this.child.stdout!.on('readable', () => undefined);
     this.it = this.child.stdout![Symbol.asyncIterator]() as AsyncIterator<Buffer>;
   }
   async read(): Promise<Buffer | null> {
@@ -1115,6 +1122,7 @@ export function tarCompressionForName(name: string): TarCompression | undefined 
   if (n.endsWith('.tar.gz') || n.endsWith('.tgz')) return 'gzip';
   if (n.endsWith('.tar.zst') || n.endsWith('.tar.zstd') || n.endsWith('.tzst')) return 'zstd';
   if (n.endsWith('.tar.xz') || n.endsWith('.txz')) return 'xz';
+  if (n.endsWith('.tar.bz2') || n.endsWith('.tbz2') || n.endsWith('.tbz')) return 'bzip2';
   return undefined;
 }
 
@@ -1275,18 +1283,29 @@ function streamSink(head: Writable, done: Promise<void>, onDestroy: () => Promis
   };
 }
 
+/**
+ * Compressor programs, as the reader uses their decompressors: no npm package writes xz or bzip2 well (the pure-JS
+ * bzip2 encoders are slow and unmaintained), while xz-utils and bzip2 are installed wherever such archives are made.
+ */
+const COMPRESSOR_PROGRAMS: Partial<Record<TarCompression, { program: string; args: string[]; suffix: string }>> = {
+  xz: { program: 'xz', args: ['-T1', '-6', '-c'], suffix: '.tar.xz' },
+  bzip2: { program: 'bzip2', args: ['-9', '-c'], suffix: '.tar.bz2' },
+};
+
 async function openSink(file: string, compression: TarCompression): Promise<Sink> {
-  if (compression === 'xz') {
-    const fh = await fsp.open(file, 'w');
-    const child = spawn('xz', ['-T1', '-6', '-c'], { stdio: ['pipe', fh.fd, 'pipe'] });
-    await fh.close();
+  const toStdout = file === STDOUT_DEST;
+  const prog = COMPRESSOR_PROGRAMS[compression];
+  if (prog) {
+    const fh = toStdout ? undefined : await fsp.open(file, 'w');
+    const child = spawn(prog.program, prog.args, { stdio: ['pipe', fh?.fd ?? 1, 'pipe'] });
+    await fh?.close();
     let stderr = '';
     child.stderr!.on('data', (d: Buffer) => { if (stderr.length < 4096) stderr += d.toString('utf8'); });
     const done = new Promise<void>((resolve, reject) => {
-      child.once('error', (e) => reject(errCode(e) === 'ENOENT' ? new Error("writing .tar.xz needs 'xz', which is not installed") : e));
+      child.once('error', (e) => reject(errCode(e) === 'ENOENT' ? new Error(`writing ${prog.suffix} needs '${prog.program}', which is not installed`) : e));
       child.once('close', (code, signal) => {
         if (code === 0) resolve();
-        else reject(new Error(`xz failed (${code ?? signal}): ${stderr.trim()}`));
+        else reject(new Error(`${prog.program} failed (${code ?? signal}): ${stderr.trim()}`));
       });
     });
     const exited = done.catch(() => undefined);
@@ -1295,7 +1314,8 @@ async function openSink(file: string, compression: TarCompression): Promise<Sink
       await exited;
     });
   }
-  const ws = fs.createWriteStream(file, { highWaterMark: 1 << 20 });
+  // Standard output: fd 1 itself, left open for the process.
+  const ws = toStdout ? fs.createWriteStream('', { fd: 1, autoClose: false, highWaterMark: 1 << 20 }) : fs.createWriteStream(file, { highWaterMark: 1 << 20 });
   // A write stream destroyed before it opened still creates the file: wait for its close before any unlink.
   const closeFile = async () => {
     ws.destroy();
@@ -1495,7 +1515,8 @@ class TarWriter implements ImageWriter {
         return;
       }
       if (!spool) {
-        const p = path.join(path.dirname(this.file), `.${path.basename(this.file)}.spool-${process.pid}-${crypto.randomBytes(6).toString('hex')}`);
+        const dir = this.file === STDOUT_DEST ? os.tmpdir() : path.dirname(this.file);
+        const p = path.join(dir, `.${this.file === STDOUT_DEST ? 'stdout' : path.basename(this.file)}.spool-${process.pid}-${crypto.randomBytes(6).toString('hex')}`);
         this.spools.add(p);
         spool = { fh: await fsp.open(p, 'w+', 0o600), path: p, bytes: 0 };
       }
@@ -1577,7 +1598,7 @@ class TarWriter implements ImageWriter {
     const sink = this.sink ?? (this.opening ? await this.opening.catch(() => undefined) : undefined);
     await sink?.destroy();
     for (const p of this.spools) await fsp.unlink(p).catch(() => undefined);
-    await fsp.unlink(this.file).catch(() => undefined);
+    if (this.file !== STDOUT_DEST) await fsp.unlink(this.file).catch(() => undefined);
   }
 }
 
@@ -1586,7 +1607,7 @@ class TarWriter implements ImageWriter {
  * --numeric-owner -xpf`): pax records for long or non-ASCII names, ns mtimes, large ids, every xattr
  * (SCHILY.xattr.*, plus SCHILY.acl.* text for ACLs), hardlinks, devices, fifos, the root as './', and
  * GNU sparse 1.0 members for files with holes. Sockets cannot be stored: they are skipped with a warning.
- * The file is created on the first write; `abort()` deletes it.
+ * The file is created on the first write; `abort()` deletes it. The name `-` (STDOUT_DEST) writes to standard output.
  *
  * Throws (from `add`/`finish`): CheckoutError when the output cannot be written or the compressor fails.
  *
