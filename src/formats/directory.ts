@@ -82,6 +82,15 @@ function reasonOf(e: unknown): string {
 }
 
 /** Human form of a path for messages (non-UTF-8 bytes become U+FFFD; the data itself is never decoded). */
+/** The absolute path with every symlink resolved; a path that cannot be resolved (missing) stays as given, resolved lexically. */
+function realPath(p: string): string {
+  try {
+    return fs.realpathSync.native(p);
+  } catch {
+    return path.resolve(p);
+  }
+}
+
 function show(p: Buffer): string {
   return p.toString('utf8');
 }
@@ -224,9 +233,11 @@ function fileContent(abs: Buffer, st: fs.BigIntStats, outer: AbortSignal | undef
  */
 export function openDirectory(root: string, options: OpenDirectoryOptions = {}): ImageReader {
   const description: SourceDescription = { format: 'dir', name: root };
-  const base = Buffer.from(path.resolve(root));
+  // The root is followed when it is a symlink (as tar, rsync and restic follow their arguments); symlinks inside the
+  // tree stay symlinks. Exclusions are compared by real path for the same reason.
+  const base = Buffer.from(realPath(root));
   const outer = options.signal;
-  const excluded = new Set((options.exclude ?? []).map((p) => Buffer.from(path.resolve(p)).toString('latin1')));
+  const excluded = new Set((options.exclude ?? []).map((p) => Buffer.from(realPath(p)).toString('latin1')));
   const pool = new BufferPool();
 
   const lstat = (abs: Buffer): fs.BigIntStats => {
