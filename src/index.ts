@@ -13,7 +13,7 @@ export { fsck, type FsckResult, type FsckOptions } from './ops/fsck.js';
 export { gc, type GcResult, type GcOptions } from './ops/gc.js';
 export { init, type InitResult } from './ops/init.js';
 export { resolveRevision, resolveSpec } from './ops/resolve.js';
-export { openImage, createImageWriter, outputFormatForName, type OutputFormat } from './formats/index.js';
+export { openImage, createImageWriter, outputFormatForName, STDOUT_DEST, SUPPORTED_DEST, type OutputFormat } from './formats/index.js';
 export type { ImageEntry, ImageReader, ImageWriter } from './formats/types.js';
 export type { Commit } from './model/commit.js';
 export type { Tree, TreeEntry } from './model/tree.js';
