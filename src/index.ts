@@ -1,5 +1,6 @@
 /** viva's public API: the repository handle, one function per op, model types and errors. */
 export * from './errors.js';
+export { quotePath, quoteResultPath, unquotePath } from './model/quote.js';
 export { Repository, findRepository, REPO_DIR, REPO_FORMAT } from './store/repository.js';
 export { commit, defaultAuthor, parseLabel, type CommitOptions, type CommitResult, type ProgressEvent } from './ops/commit.js';
 export { checkout, type CheckoutOptions, type CheckoutResult } from './ops/checkout.js';

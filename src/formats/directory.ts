@@ -1,5 +1,6 @@
 /** Directory trees as images: a lossless reader (lstat, xattrs, hardlinks, devices, holes) and a writer that never follows a symlink. */
 import fs from 'node:fs';
+import { hexIfNotUtf8 } from '../model/quote.js';
 import path from 'node:path';
 import util from 'node:util';
 import type { DataPiece, EntryType, FileContent, ImageEntry, ImageReader, ImageWriter, SourceDescription, WriterWarning, Xattr } from './types.js';
@@ -89,6 +90,12 @@ function realPath(p: string): string {
   } catch {
     return path.resolve(p);
   }
+}
+
+/** A writer warning for `abs`, with the exact bytes when the path is not UTF-8. */
+function warning(abs: Buffer, message: string): WriterWarning {
+  const hex = hexIfNotUtf8(abs);
+  return { path: show(abs), ...(hex ? { pathHex: hex } : {}), message };
 }
 
 function show(p: Buffer): string {
@@ -422,7 +429,7 @@ export function createDirectoryWriter(dest: string, options: DirectoryWriterOpti
       if (code === undefined || !codes.has(code)) throw fail(abs, e);
       const message = `cannot ${what} (${code})`;
       if (strict) throw new CheckoutError(show(abs), message, { cause: e });
-      warnings.push({ path: show(abs), message });
+      warnings.push(warning(abs, message));
       return false;
     }
   };
@@ -488,7 +495,7 @@ export function createDirectoryWriter(dest: string, options: DirectoryWriterOpti
     if (skipped.has(key(target))) {
       const message = `cannot link to '${show(target)}', which was not created`;
       if (strict) throw new CheckoutError(show(abs), message);
-      warnings.push({ path: show(abs), message });
+      warnings.push(warning(abs, message));
       skipped.add(key(entry.path));
       return false;
     }

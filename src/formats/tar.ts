@@ -4,6 +4,7 @@
 // support, and it decodes pax records and names as UTF-8, which loses non-UTF-8 names and binary xattr values.
 // Everything below keeps names and pax values as raw bytes and never holds a whole member or archive in memory.
 import fs from 'node:fs';
+import { hexIfNotUtf8 } from '../model/quote.js';
 import fsp from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -1377,6 +1378,11 @@ class SparseLayout {
   }
 }
 
+function hexField(p: Buffer): { pathHex?: string } {
+  const hex = hexIfNotUtf8(p);
+  return hex ? { pathHex: hex } : {};
+}
+
 class TarWriter implements ImageWriter {
   private sink: Sink | undefined;
   private opening: Promise<Sink> | undefined;
@@ -1422,12 +1428,12 @@ class TarWriter implements ImageWriter {
     const key = e.path.toString('latin1');
     if (e.type === 'socket') {
       this.skipped.add(key);
-      this.warnings.push({ path: e.path.toString('utf8'), message: 'sockets cannot be stored in a tar archive: skipped' });
+      this.warnings.push({ path: e.path.toString('utf8'), ...hexField(e.path), message: 'sockets cannot be stored in a tar archive: skipped' });
       return;
     }
     if (e.type === 'hardlink' && e.linkTarget && this.skipped.has(e.linkTarget.toString('latin1'))) {
       this.skipped.add(key);
-      this.warnings.push({ path: e.path.toString('utf8'), message: 'hardlink to a socket: skipped' });
+      this.warnings.push({ path: e.path.toString('utf8'), ...hexField(e.path), message: 'hardlink to a socket: skipped' });
       return;
     }
     const records: Buffer[] = [];
