@@ -12,7 +12,7 @@ import crypto from 'node:crypto';
 import zlib from 'node:zlib';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { finished, pipeline } from 'node:stream/promises';
-import type { Readable, Writable } from 'node:stream';
+import { Writable, type Readable } from 'node:stream';
 import { CompressStream, DecompressStream } from 'zstd-napi';
 import type { DataPiece, EntryType, FileContent, ImageEntry, ImageReader, ImageWriter, SourceDescription, WriterWarning, Xattr } from './types.js';
 import {
@@ -1293,6 +1293,30 @@ const COMPRESSOR_PROGRAMS: Partial<Record<TarCompression, { program: string; arg
   bzip2: { program: 'bzip2', args: ['-9', '-c'], suffix: '.tar.bz2' },
 };
 
+/**
+ * Standard output as a stream of its own: fd 1 written directly (process.stdout would report a write error as an
+ * 'error' event that oclif rethrows, and a write stream on fd 1 closes it when destroyed). Ending or destroying this
+ * stream leaves fd 1 open; every error (ENOSPC, EPIPE) fails the archive.
+ */
+function stdoutWritable(): Writable {
+  const writeAll = async (chunk: Buffer): Promise<void> => {
+    for (let off = 0; off < chunk.length;) {
+      try {
+        off += await new Promise<number>((resolve, reject) => fs.write(1, chunk, off, chunk.length - off, null, (e, n) => (e ? reject(e) : resolve(n))));
+      } catch (e) {
+        // A non-blocking pipe that is full: wait for the reader.
+        if (errCode(e) !== 'EAGAIN') throw e;
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+    }
+  };
+  return new Writable({
+    highWaterMark: 1 << 20,
+    write(chunk: Buffer, _enc, cb) { writeAll(chunk).then(() => cb(), cb); },
+    destroy(err, cb) { cb(err); },
+  });
+}
+
 async function openSink(file: string, compression: TarCompression): Promise<Sink> {
   const toStdout = file === STDOUT_DEST;
   const prog = COMPRESSOR_PROGRAMS[compression];
@@ -1315,8 +1339,7 @@ async function openSink(file: string, compression: TarCompression): Promise<Sink
       await exited;
     });
   }
-  // Standard output: fd 1 itself, left open for the process.
-  const ws = toStdout ? fs.createWriteStream('', { fd: 1, autoClose: false, highWaterMark: 1 << 20 }) : fs.createWriteStream(file, { highWaterMark: 1 << 20 });
+  const ws = toStdout ? stdoutWritable() : fs.createWriteStream(file, { highWaterMark: 1 << 20 });
   // A write stream destroyed before it opened still creates the file: wait for its close before any unlink.
   const closeFile = async () => {
     ws.destroy();

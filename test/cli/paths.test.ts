@@ -140,13 +140,14 @@ test("checkout: '-' writes a tar to standard output, the summary to stderr", asy
 });
 
 (HAS_SCRIPT ? test : test.skip)("checkout: '-' is refused when standard output is a terminal", async (t) => {
-  const { repo } = await repoWithCommit(t);
+  const { dir, repo } = await repoWithCommit(t);
   // script(1) runs the command on a pseudo-terminal.
   const cmd = `${JSON.stringify(process.execPath)} ${JSON.stringify(BIN)} checkout -C ${JSON.stringify(repo)} main -; echo "rc=$?"`;
-  const out = execFileSync('script', ['-qec', cmd, '/dev/null'], { env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] }).toString();
+  const out = execFileSync('script', ['-qec', cmd, '/dev/null'], { cwd: dir, env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] }).toString();
   t.regex(out, /error: refusing to write a tar archive to a terminal/);
   t.regex(out, new RegExp(`rc=${EXIT.USAGE}`));
   t.notRegex(out, /ustar/);
+  t.false(fs.existsSync(path.join(dir, '-')));
 });
 
 (HAS_BZIP2 ? test : test.skip)('checkout: .tar.bz2 writes a bzip2 tar that commit reads back to the same tree', async (t) => {
