@@ -1285,8 +1285,10 @@ function streamSink(head: Writable, done: Promise<void>, onDestroy: () => Promis
 }
 
 /**
- * Compressor programs, as the reader uses their decompressors: no npm package writes xz or bzip2 well (the pure-JS
- * bzip2 encoders are slow and unmaintained), while xz-utils and bzip2 are installed wherever such archives are made.
+ * Compressor programs, as the reader uses their decompressors. npm has bzip2 decoders (unbzip2-stream, seek-bzip)
+ * but no maintained streaming encoder: compressjs is pure JS and long unmaintained, bzip-deflate compresses a
+ * whole buffer at once, libbzip2-wasm is barely used. xz-utils and bzip2 are installed wherever such archives are
+ * made, and a child process compresses on the other core while we build the archive.
  */
 const COMPRESSOR_PROGRAMS: Partial<Record<TarCompression, { program: string; args: string[]; suffix: string }>> = {
   xz: { program: 'xz', args: ['-T1', '-6', '-c'], suffix: '.tar.xz' },
