@@ -38,9 +38,9 @@ ${EXIT_STATUS_HELP}`;
     strict: Flags.boolean({ summary: 'fail instead of warning when an entry cannot be recreated exactly' }),
     force: Flags.boolean({ summary: 'overwrite an existing tar file or disk image' }),
     size: Flags.string({ summary: 'new disk: virtual size (4G, 512M, bytes)', helpGroup: 'NEW DISK' }),
-    fs: Flags.string({ summary: 'new disk: file system type (default ext4)', options: ['ext4', 'ext3', 'ext2'], helpGroup: 'NEW DISK' }),
+    fs: Flags.string({ summary: 'new disk: file system type (default ext4, or what a .ext3/.ext2 name says)', options: ['ext4', 'ext3', 'ext2'], helpGroup: 'NEW DISK' }),
     label: Flags.string({ summary: 'new disk: file-system label', helpGroup: 'NEW DISK' }),
-    partition: Flags.string({ summary: 'new disk: partition table (default gpt)', options: ['gpt', 'mbr', 'none'], helpGroup: 'NEW DISK' }),
+    partition: Flags.string({ summary: 'new disk: partition table (default gpt; none for a .ext4/.ext3/.ext2 name)', options: ['gpt', 'mbr', 'none'], helpGroup: 'NEW DISK' }),
     'layout-from': Flags.string({ summary: 'new disk: reuse the partition table, boot code and file-system parameters of this disk commit', helpGroup: 'NEW DISK' }),
   };
 
