@@ -1,5 +1,5 @@
 import { Args, Flags } from '@oclif/core';
-import { checkout, parseSize, type CheckoutResult } from '../src/index.js';
+import { STDOUT_DEST, UsageError, checkout, parseSize, type CheckoutResult } from '../src/index.js';
 import { EXIT_STATUS_HELP } from '../src/cli/exit-codes.js';
 import { RepoCommand } from '../src/cli/repo-command.js';
 import { formatBytes } from '../src/cli/repo-command.js';
@@ -7,7 +7,7 @@ import { MAX_LISTED_WARNINGS, renderWarnings } from '../src/cli/render.js';
 
 export default class Checkout extends RepoCommand {
   static override summary = 'materialize an image (or some paths of it) as a directory, a tar file or a disk image';
-  static override description = `DEST is a new or empty directory, a tar file (a name ending in .tar, .tar.gz, .tgz, .tar.zst, .tar.xz, or --format tar), or a disk image (.raw, .img, .qcow2, or --format raw|qcow2).
+  static override description = `DEST is a new or empty directory, a tar file (a name ending in .tar, .tar.gz, .tgz, .tar.zst, .tar.xz, .tar.bz2, or --format tar), '-' for a tar on standard output (refused when that is a terminal), a disk image (.raw, .img, .qcow2, or --format raw|qcow2), or a bare file-system image (.ext4, .ext3, .ext2: a raw file system without a partition table, as --partition none). Other image and archive names (.vmdk, .vhd, .vdi, .iso, .zip, ...) are refused with exit 2 rather than made into a directory; --format dir makes a directory of any name. A destination inside the repository's .viva (also through a symlink or '..') is refused with exit 2.
 
 A disk commit (a raw or qcow2 image given to 'viva commit') checks out as a disk bit-identical to the one committed: a raw file with the same sha256 (sparse), or a qcow2 image with the same guest content ('qemu-img compare' identical), written in one streaming pass. A directory commit (or a disk commit given any of the layout flags) becomes a freshly built disk: --size, a partition table (--partition gpt, the default; mbr; none for a bare file system) with one partition starting at 1 MiB, and an ext4 (--fs) file system holding every file and attribute of the tree, made with mke2fs -d and a debugfs pass that restores ns mtimes and owners (e2fsprogs and sfdisk must be installed). --layout-from REV reuses a disk commit's partition table, boot code, other partitions and the first file system's parameters (uuid, label, features, geometry) and puts the tree into that file system. The file system gets a lost+found directory, as mke2fs makes one.
 
@@ -20,6 +20,8 @@ ${EXIT_STATUS_HELP}`;
   static override examples = [
     '<%= config.bin %> checkout debian/12/base /srv/rootfs',
     '<%= config.bin %> checkout debian/12/base~1 base.tar.zst',
+    '<%= config.bin %> checkout debian/12/base - | ssh host tar -xpf - -C /srv/rootfs',
+    '<%= config.bin %> checkout debian/12/base rootfs.ext4 --size 2G',
     '<%= config.bin %> checkout HEAD out/ --path etc --path usr/bin/ls',
     '<%= config.bin %> checkout vm/web web.qcow2',
     '<%= config.bin %> checkout vm/web rootfs/ --path p1/etc',
@@ -28,7 +30,7 @@ ${EXIT_STATUS_HELP}`;
   ];
   static override args = {
     rev: Args.string({ required: true, description: 'revision to check out (branch, tag, id, REV~N)' }),
-    dest: Args.string({ required: true, description: 'destination directory, tar file or disk image' }),
+    dest: Args.string({ required: true, description: "destination directory, tar file ('-': standard output), disk image or file-system image" }),
   };
   static override flags = {
     path: Flags.string({ char: 'p', summary: 'only this image path (repeatable); parents are created with their image metadata', multiple: true }),
@@ -36,14 +38,20 @@ ${EXIT_STATUS_HELP}`;
     strict: Flags.boolean({ summary: 'fail instead of warning when an entry cannot be recreated exactly' }),
     force: Flags.boolean({ summary: 'overwrite an existing tar file or disk image' }),
     size: Flags.string({ summary: 'new disk: virtual size (4G, 512M, bytes)', helpGroup: 'NEW DISK' }),
-    fs: Flags.string({ summary: 'new disk: file system type (default ext4)', options: ['ext4', 'ext3', 'ext2'], helpGroup: 'NEW DISK' }),
+    fs: Flags.string({ summary: 'new disk: file system type (default ext4, or what a .ext3/.ext2 name says)', options: ['ext4', 'ext3', 'ext2'], helpGroup: 'NEW DISK' }),
     label: Flags.string({ summary: 'new disk: file-system label', helpGroup: 'NEW DISK' }),
-    partition: Flags.string({ summary: 'new disk: partition table (default gpt)', options: ['gpt', 'mbr', 'none'], helpGroup: 'NEW DISK' }),
+    partition: Flags.string({ summary: 'new disk: partition table (default gpt; none for a .ext4/.ext3/.ext2 name)', options: ['gpt', 'mbr', 'none'], helpGroup: 'NEW DISK' }),
     'layout-from': Flags.string({ summary: 'new disk: reuse the partition table, boot code and file-system parameters of this disk commit', helpGroup: 'NEW DISK' }),
   };
 
   async run(): Promise<CheckoutResult> {
     const { args, flags } = await this.parse(Checkout);
+    const toStdout = args.dest === STDOUT_DEST && flags.format !== 'dir';
+    if (toStdout) {
+      // As tar does: an archive on a terminal is never what was meant.
+      if (process.stdout.isTTY) throw new UsageError("refusing to write a tar archive to a terminal (redirect standard output, or name a file instead of '-')");
+      if (this.jsonEnabled()) throw new UsageError("--json cannot be combined with '-': standard output carries the tar archive");
+    }
     const r = await this.withRepo('read', flags.repo, (repo) =>
       checkout(repo, {
         rev: args.rev, dest: args.dest, paths: flags.path, format: flags.format as 'dir' | 'tar' | 'raw' | 'qcow2' | undefined,
@@ -63,7 +71,10 @@ ${EXIT_STATUS_HELP}`;
       this.log(`checked out ${r.commit.slice(0, 12)} to ${r.dest} (${r.format}, ${r.rebuilt ? 'new disk built from the tree' : 'bit-exact'}): ${formatBytes(r.bytes)} virtual disk`);
       return r;
     }
-    this.log(`checked out ${r.commit.slice(0, 12)} to ${r.dest} (${r.format}): ${r.files} files, ${r.dirs} directories, ${formatBytes(r.bytes)}${r.warnings.length ? `, ${r.warnings.length} warning(s)` : ''}`);
+    const summary = `checked out ${r.commit.slice(0, 12)} to ${toStdout ? 'standard output' : r.dest} (${r.format}): ${r.files} files, ${r.dirs} directories, ${formatBytes(r.bytes)}${r.warnings.length ? `, ${r.warnings.length} warning(s)` : ''}`;
+    // With '-' standard output is the archive: the summary goes to stderr.
+    if (toStdout) this.logToStderr(summary);
+    else this.log(summary);
     return r;
   }
 }

@@ -1,5 +1,5 @@
 import { Args, Flags } from '@oclif/core';
-import { du, type DuEntry } from '../src/index.js';
+import { du, quoteResultPath, type DuEntry } from '../src/index.js';
 import { EXIT_STATUS_HELP } from '../src/cli/exit-codes.js';
 import { RepoCommand, formatBytes } from '../src/cli/repo-command.js';
 
@@ -18,7 +18,7 @@ ${EXIT_STATUS_HELP}`;
   async run(): Promise<DuEntry[]> {
     const { args, flags } = await this.parse(Du);
     const out = await this.withRepo('read', flags.repo, (repo) => du(repo, args.spec, flags.depth));
-    this.log(out.map((e) => `${(flags.bytes ? String(e.bytes) : formatBytes(e.bytes)).padStart(flags.bytes ? 14 : 10)}  ${e.path}`).join('\n'));
+    this.log(out.map((e) => `${(flags.bytes ? String(e.bytes) : formatBytes(e.bytes)).padStart(flags.bytes ? 14 : 10)}  ${e.path === '.' ? '.' : quoteResultPath(e.path, e.pathHex)}`).join('\n'));
     return out;
   }
 }

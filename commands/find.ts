@@ -1,6 +1,6 @@
 import { Flags } from '@oclif/core';
 import fs from 'node:fs';
-import { find, UsageError, type FindScope } from '../src/index.js';
+import { find, quoteResultPath, UsageError, type FindScope } from '../src/index.js';
 import { EXIT_STATUS_HELP } from '../src/cli/exit-codes.js';
 import { RepoCommand } from '../src/cli/repo-command.js';
 
@@ -65,7 +65,7 @@ ${EXIT_STATUS_HELP}`;
       for await (const h of it) {
         // --json streams an array too: hits are written as they are found, not collected.
         if (json) { process.stdout.write(`${count++ ? ',\n' : '[\n'}${JSON.stringify(h)}`); continue; }
-        const what = h.package ? `${h.package.name} ${h.package.version}${h.package.arch ? ` ${h.package.arch}` : ''}${h.partition ? `\t${h.partition}` : ''}` : h.path;
+        const what = h.package ? `${h.package.name} ${h.package.version}${h.package.arch ? ` ${h.package.arch}` : ''}${h.partition ? `\t${h.partition}` : ''}` : quoteResultPath(h.path, h.pathHex);
         process.stdout.write(`${h.ref}\t${h.commit.slice(0, 12)}\t${what}${h.sha256 && sums.length > 1 ? `\t${h.sha256}` : ''}\n`);
       }
     });

@@ -1,5 +1,5 @@
 import { Args, Flags } from '@oclif/core';
-import { grep } from '../src/index.js';
+import { grep, quoteResultPath } from '../src/index.js';
 import { EXIT, EXIT_STATUS_HELP } from '../src/cli/exit-codes.js';
 import { RepoCommand } from '../src/cli/repo-command.js';
 
@@ -36,12 +36,13 @@ ${EXIT_STATUS_HELP}`;
         any = true;
         // --json streams an array too: hits are written as they are found, not collected.
         if (json) { process.stdout.write(`${count++ ? ',\n' : '[\n'}${JSON.stringify(h)}`); continue; }
+        const name = quoteResultPath(h.path, h.pathHex);
         if (flags['files-with-matches']) {
-          if (h.path !== lastFile) process.stdout.write(`${h.path}\n`);
-          lastFile = h.path;
+          if (name !== lastFile) process.stdout.write(`${name}\n`);
+          lastFile = name;
           continue;
         }
-        process.stdout.write(`${h.path}:${h.line}:${h.text}\n`);
+        process.stdout.write(`${name}:${h.line}:${h.text}\n`);
       }
     });
     if (!any) process.exitCode = EXIT.FAILURE;

@@ -124,6 +124,16 @@ export class DestinationNotEmptyError extends VivaError {
   constructor(path: string, reason = 'exists and is not an empty directory') { super(`destination ${quote(path)} ${reason}`, { path }); }
 }
 
+/** A checkout destination inside the repository's own `.viva` (it would overwrite the repository); exit 2. */
+export class UnsafeDestinationError extends VivaError {
+  static override readonly code = 'ERR_UNSAFE_DESTINATION';
+  override readonly code = UnsafeDestinationError.code;
+  override readonly name = 'UnsafeDestinationError';
+  constructor(path: string, repository: string) {
+    super(`destination ${quote(path)} is inside the repository ${quote(repository)}: checkout never writes into it`, { path, repository });
+  }
+}
+
 /** The image given to commit is malformed: names the file and the offset or member path. */
 export class CorruptInputError extends VivaError {
   static override readonly code = 'ERR_CORRUPT_INPUT';
@@ -197,7 +207,7 @@ export class RemoteError extends VivaError {
 export const ERROR_CLASSES = [
   VivaError, UsageError, NotARepositoryError, RepositoryExistsError, RepositoryFormatError, RepositoryLockedError,
   ObjectNotFoundError, RevisionNotFoundError, AmbiguousRevisionError, PathNotFoundError, InvalidRefNameError,
-  RefNotFoundError, RefExistsError, RefConflictError, DestinationNotEmptyError, CorruptInputError, UnsafeInputError,
+  RefNotFoundError, RefExistsError, RefConflictError, DestinationNotEmptyError, UnsafeDestinationError, CorruptInputError, UnsafeInputError,
   UnsupportedInputError, SourceReadError, SourceChangedError, CheckoutError, RepositoryCorruptError, AbortedError,
   RemoteError,
 ] as const;

@@ -1,5 +1,6 @@
 /** viva's public API: the repository handle, one function per op, model types and errors. */
 export * from './errors.js';
+export { quotePath, quoteResultPath, unquotePath } from './model/quote.js';
 export { Repository, findRepository, REPO_DIR, REPO_FORMAT } from './store/repository.js';
 export { commit, defaultAuthor, parseLabel, type CommitOptions, type CommitResult, type ProgressEvent } from './ops/commit.js';
 export { checkout, type CheckoutOptions, type CheckoutResult } from './ops/checkout.js';
@@ -13,7 +14,7 @@ export { fsck, type FsckResult, type FsckOptions } from './ops/fsck.js';
 export { gc, type GcResult, type GcOptions } from './ops/gc.js';
 export { init, type InitResult } from './ops/init.js';
 export { resolveRevision, resolveSpec } from './ops/resolve.js';
-export { openImage, createImageWriter, outputFormatForName, type OutputFormat } from './formats/index.js';
+export { openImage, createImageWriter, outputFormatForName, STDOUT_DEST, SUPPORTED_DEST, type OutputFormat } from './formats/index.js';
 export type { ImageEntry, ImageReader, ImageWriter } from './formats/types.js';
 export type { Commit } from './model/commit.js';
 export type { Tree, TreeEntry } from './model/tree.js';

@@ -9,6 +9,7 @@ import type { FsckResult } from '../ops/fsck.js';
 import type { RefInfo } from '../ops/branch.js';
 import type { ReflogResult } from '../ops/reflog.js';
 import { shortOid } from '../model/oid.js';
+import { quotePath, quoteResultPath } from '../model/quote.js';
 import { shortRefName } from '../model/ref.js';
 import { formatBytes } from './repo-command.js';
 
@@ -80,10 +81,12 @@ function mtimeString(ns: string): string {
 
 export function renderLs(entries: LsEntry[], long: boolean): string {
   return entries.map((e) => {
-    const name = e.pathHex ? JSON.stringify(e.path) : e.path;
-    if (!long) return name + (e.type === 'dir' ? '/' : '');
+    // A directory's '/' goes inside the quotes, so that the quoted name pastes back as one argument.
+    const dir = e.type === 'dir' && !long;
+    const name = quoteResultPath(dir ? `${e.path}/` : e.path, e.pathHex !== undefined && dir ? `${e.pathHex}2f` : e.pathHex);
+    if (!long) return name;
     const size = e.type === 'chr' || e.type === 'blk' ? `${e.rdev?.major}, ${e.rdev?.minor}` : String(e.size);
-    const extra = e.type === 'symlink' ? ` -> ${e.linkTarget}` : e.hardlink && e.hardlink !== e.path ? ` => ${e.hardlink}` : '';
+    const extra = e.type === 'symlink' ? ` -> ${quotePath(e.linkTarget ?? '')}` : e.hardlink && e.hardlink !== e.path ? ` => ${quotePath(e.hardlink)}` : '';
     const x = e.xattrs ? '+' : ' ';
     return `${modeString(e.type, e.mode)}${x} ${String(e.uid).padStart(5)} ${String(e.gid).padStart(5)} ${size.padStart(10)} ${mtimeString(e.mtimeNs)} ${name}${extra}`;
   }).join('\n');
@@ -112,20 +115,25 @@ export const MAX_LISTED_WARNINGS = 10;
  * create character device", ...) with its count and up to three paths, so a non-root checkout does not print a line
  * per file.
  */
-export function renderWarnings(warnings: Array<{ path: string; message: string }>): string[] {
-  if (warnings.length <= MAX_LISTED_WARNINGS) return warnings.map((w) => `${w.path}: ${w.message}`);
+export function renderWarnings(warnings: Array<{ path: string; pathHex?: string; message: string }>): string[] {
+  if (warnings.length <= MAX_LISTED_WARNINGS) return warnings.map((w) => `${quoteResultPath(w.path, w.pathHex)}: ${w.message}`);
   const groups = new Map<string, string[]>();
   for (const w of warnings) {
     const kind = w.message.replace(/\s*\([A-Z]+\)$/, '').replace(/\s+('[^']*'|[\d:]+)$/, '').replace(/ [\d:]+$/, '');
     const list = groups.get(kind) ?? [];
-    list.push(w.path);
+    list.push(quoteResultPath(w.path, w.pathHex));
     groups.set(kind, list);
   }
   return [...groups].map(([kind, paths]) => `${kind}: ${paths.length} entr${paths.length === 1 ? 'y' : 'ies'} (${paths.slice(0, 3).join(', ')}${paths.length > 3 ? ', …' : ''})`);
 }
 
-function diffPath(p: string): string {
-  return p === '' ? '/' : p;
+function diffPath(p: string, hex?: string): string {
+  return p === '' ? '/' : quoteResultPath(p, hex);
+}
+
+/** An entry's name in diff output: quoted as needed, `from -> to` for a rename. */
+function diffName(e: DiffEntry): string {
+  return e.status === 'R' ? `${diffPath(e.from ?? '', e.fromHex)} -> ${diffPath(e.path, e.pathHex)}` : diffPath(e.path, e.pathHex);
 }
 
 /** What changed in an M (or R) entry, e.g. `mode 0644 -> 0600, owner 0:0 -> 1000:1000, xattrs user.a`. */
@@ -149,9 +157,8 @@ export function renderDiff(entries: DiffEntry[], patches?: Record<string, string
   const lines: string[] = [];
   for (const e of entries) {
     let line: string;
-    if (e.status === 'R') line = `R\t${e.from} -> ${e.path}`;
-    else if (e.status === 'T') line = `T\t${diffPath(e.path)}\t[${e.old!.type} -> ${e.new!.type}]`;
-    else line = `${e.status}\t${diffPath(e.path)}`;
+    if (e.status === 'T') line = `T\t${diffName(e)}\t[${e.old!.type} -> ${e.new!.type}]`;
+    else line = `${e.status}\t${diffName(e)}`;
     if ((e.status === 'M' || e.status === 'R') && e.changes?.length) line += `\t[${diffDetails(e)}]`;
     lines.push(line);
     const p = patches?.[e.path];
@@ -163,7 +170,7 @@ export function renderDiff(entries: DiffEntry[], patches?: Record<string, string
 /** `--stat`: one line per entry with sizes, then a summary. */
 export function renderDiffStat(entries: DiffEntry[]): string {
   if (entries.length === 0) return '';
-  const w = Math.min(60, Math.max(...entries.map((e) => diffPath(e.status === 'R' ? `${e.from} -> ${e.path}` : e.path).length)));
+  const w = Math.min(60, Math.max(...entries.map((e) => diffName(e).length)));
   let added = 0;
   let removed = 0;
   const lines = entries.map((e) => {
@@ -171,7 +178,7 @@ export function renderDiffStat(entries: DiffEntry[]): string {
     const after = e.new?.type === 'file' ? e.new.size : 0;
     const delta = after - before;
     if (delta > 0) added += delta; else removed -= delta;
-    const name = diffPath(e.status === 'R' ? `${e.from} -> ${e.path}` : e.path).padEnd(w);
+    const name = diffName(e).padEnd(w);
     const sizes = e.status === 'A' ? `${after}` : e.status === 'D' ? `${before} -> 0` : `${before} -> ${after}`;
     return ` ${e.status} ${name} | ${sizes}${delta ? ` (${delta > 0 ? '+' : ''}${delta})` : ''}`;
   });

@@ -1,5 +1,6 @@
 /** Directory trees as images: a lossless reader (lstat, xattrs, hardlinks, devices, holes) and a writer that never follows a symlink. */
 import fs from 'node:fs';
+import { hexIfNotUtf8 } from '../model/quote.js';
 import path from 'node:path';
 import util from 'node:util';
 import type { DataPiece, EntryType, FileContent, ImageEntry, ImageReader, ImageWriter, SourceDescription, WriterWarning, Xattr } from './types.js';
@@ -82,6 +83,21 @@ function reasonOf(e: unknown): string {
 }
 
 /** Human form of a path for messages (non-UTF-8 bytes become U+FFFD; the data itself is never decoded). */
+/** The absolute path with every symlink resolved; a path that cannot be resolved (missing) stays as given, resolved lexically. */
+function realPath(p: string): string {
+  try {
+    return fs.realpathSync.native(p);
+  } catch {
+    return path.resolve(p);
+  }
+}
+
+/** A writer warning for `abs`, with the exact bytes when the path is not UTF-8. */
+function warning(abs: Buffer, message: string): WriterWarning {
+  const hex = hexIfNotUtf8(abs);
+  return { path: show(abs), ...(hex ? { pathHex: hex } : {}), message };
+}
+
 function show(p: Buffer): string {
   return p.toString('utf8');
 }
@@ -224,9 +240,11 @@ function fileContent(abs: Buffer, st: fs.BigIntStats, outer: AbortSignal | undef
  */
 export function openDirectory(root: string, options: OpenDirectoryOptions = {}): ImageReader {
   const description: SourceDescription = { format: 'dir', name: root };
-  const base = Buffer.from(path.resolve(root));
+  // The root is followed when it is a symlink (as tar, rsync and restic follow their arguments); symlinks inside the
+  // tree stay symlinks. Exclusions are compared by real path for the same reason.
+  const base = Buffer.from(realPath(root));
   const outer = options.signal;
-  const excluded = new Set((options.exclude ?? []).map((p) => Buffer.from(path.resolve(p)).toString('latin1')));
+  const excluded = new Set((options.exclude ?? []).map((p) => Buffer.from(realPath(p)).toString('latin1')));
   const pool = new BufferPool();
 
   const lstat = (abs: Buffer): fs.BigIntStats => {
@@ -411,7 +429,7 @@ export function createDirectoryWriter(dest: string, options: DirectoryWriterOpti
       if (code === undefined || !codes.has(code)) throw fail(abs, e);
       const message = `cannot ${what} (${code})`;
       if (strict) throw new CheckoutError(show(abs), message, { cause: e });
-      warnings.push({ path: show(abs), message });
+      warnings.push(warning(abs, message));
       return false;
     }
   };
@@ -477,7 +495,7 @@ export function createDirectoryWriter(dest: string, options: DirectoryWriterOpti
     if (skipped.has(key(target))) {
       const message = `cannot link to '${show(target)}', which was not created`;
       if (strict) throw new CheckoutError(show(abs), message);
-      warnings.push({ path: show(abs), message });
+      warnings.push(warning(abs, message));
       skipped.add(key(entry.path));
       return false;
     }

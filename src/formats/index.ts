@@ -2,7 +2,7 @@
 import fs from 'node:fs';
 import { SourceReadError, UnsupportedInputError } from '../errors.js';
 import { openDirectory } from './directory.js';
-import { openTar, createTarWriter, tarCompressionForName } from './tar.js';
+import { openTar, createTarWriter, tarCompressionForName, STDOUT_DEST } from './tar.js';
 import { createDirectoryWriter } from './directory.js';
 import { diskFormatForName } from './disk-writer.js';
 import type { ImageReader, ImageWriter } from './types.js';
@@ -24,13 +24,47 @@ export function openImage(source: string, options: { exclude?: string[] } = {}):
 
 export type OutputFormat = 'dir' | 'tar' | 'raw' | 'qcow2';
 
-/**
- * The output format a checkout destination implies: tar names (.tar, .tar.gz, .tar.zst, .tar.xz) → tar, .qcow2 →
- * qcow2, .raw and .img → raw, else dir.
- */
-export function outputFormatForName(dest: string): OutputFormat {
-  return tarCompressionForName(dest) ? 'tar' : diskFormatForName(dest) ?? 'dir';
+/** A bare file-system image name (no partition table): .ext2, .ext3, .ext4 → that file system. */
+export function bareFsForName(dest: string): 'ext2' | 'ext3' | 'ext4' | undefined {
+  const m = /\.(ext[234])$/i.exec(dest);
+  return m ? (m[1]!.toLowerCase() as 'ext4') : undefined;
 }
+
+/**
+ * Image and archive names checkout cannot write. Refused (unless `--format` says what to write) rather than made into
+ * a directory of that name, which is never what such a name asks for.
+ */
+const UNSUPPORTED_DEST = [
+  '.vmdk', '.vhd', '.vhdx', '.vdi', '.qed', '.iso', '.img.gz', '.img.xz', '.img.zst', '.raw.gz', '.raw.xz', '.qcow',
+  '.tar.lz', '.tar.lzma', '.tar.lz4', '.tlz', '.tar.z', '.zip', '.7z', '.rar', '.cpio', '.squashfs', '.sqfs', '.erofs',
+  '.xfs', '.btrfs', '.vfat', '.fat', '.dmg', '.wim', '.ova', '.ovf', '.gz', '.xz', '.zst', '.bz2', '.lz4',
+];
+
+/** The names checkout writes, for messages. */
+export const SUPPORTED_DEST = '.tar, .tar.gz, .tgz, .tar.zst, .tar.xz, .tar.bz2, .raw, .img, .qcow2, .ext4, .ext3, .ext2, - (tar to stdout), a directory';
+
+/** The unsupported image or archive suffix `dest` ends with, if any. */
+export function unsupportedDestSuffix(dest: string): string | undefined {
+  const n = dest.toLowerCase();
+  let best: string | undefined;
+  for (const x of UNSUPPORTED_DEST) if (n.endsWith(x) && n.length > x.length && (!best || x.length > best.length)) best = x;
+  return best;
+}
+
+/**
+ * The output format a checkout destination implies: `-` and tar names (.tar, .tar.gz, .tar.zst, .tar.xz, .tar.bz2) →
+ * tar, .qcow2 → qcow2, .raw, .img and bare file systems (.ext4, .ext3, .ext2) → raw, an unsupported image name →
+ * undefined, anything else → dir.
+ */
+export function outputFormatForName(dest: string): OutputFormat | undefined {
+  if (dest === STDOUT_DEST) return 'tar';
+  if (tarCompressionForName(dest)) return 'tar';
+  const disk = diskFormatForName(dest) ?? (bareFsForName(dest) ? 'raw' : undefined);
+  if (disk) return disk;
+  return unsupportedDestSuffix(dest) ? undefined : 'dir';
+}
+
+export { STDOUT_DEST };
 
 export function createImageWriter(dest: string, format: 'dir' | 'tar', options: { strict?: boolean } = {}): ImageWriter {
   if (format === 'tar') return createTarWriter(dest, { compression: tarCompressionForName(dest) ?? 'none' });

@@ -4,13 +4,15 @@
 // support, and it decodes pax records and names as UTF-8, which loses non-UTF-8 names and binary xattr values.
 // Everything below keeps names and pax values as raw bytes and never holds a whole member or archive in memory.
 import fs from 'node:fs';
+import { hexIfNotUtf8 } from '../model/quote.js';
 import fsp from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import crypto from 'node:crypto';
 import zlib from 'node:zlib';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { finished, pipeline } from 'node:stream/promises';
-import type { Readable, Writable } from 'node:stream';
+import { Writable, type Readable } from 'node:stream';
 import { CompressStream, DecompressStream } from 'zstd-napi';
 import type { DataPiece, EntryType, FileContent, ImageEntry, ImageReader, ImageWriter, SourceDescription, WriterWarning, Xattr } from './types.js';
 import {
@@ -34,7 +36,10 @@ const MAX_META_SIZE = 64 << 20;
 export const DEFAULT_SPOOL_THRESHOLD = 4 << 20;
 
 type Compression = 'none' | 'gzip' | 'zstd' | 'xz' | 'bzip2';
-export type TarCompression = 'none' | 'gzip' | 'zstd' | 'xz';
+export type TarCompression = 'none' | 'gzip' | 'zstd' | 'xz' | 'bzip2';
+
+/** The destination name that means standard output (as `tar -cf -`). */
+export const STDOUT_DEST = '-';
 
 const FORMAT_NAMES: Record<Compression, string> = {
   none: 'tar', gzip: 'tar+gzip', zstd: 'tar+zstd', xz: 'tar+xz', bzip2: 'tar+bzip2',
@@ -135,6 +140,9 @@ class ChildChunkSource implements ChunkSource {
     this.child.stderr!.on('data', (d: Buffer) => {
       if (this.stderr.length < 4096) this.stderr += d.toString('utf8');
     });
+    // Listen for 'readable' at once: a child that exits before the first read() would otherwise have its unread
+    // stdout resumed and dropped by node (child_process flushStdio), and a small archive would read as empty.
+    this.child.stdout!.on('readable', () => undefined);
     this.it = this.child.stdout![Symbol.asyncIterator]() as AsyncIterator<Buffer>;
   }
   async read(): Promise<Buffer | null> {
@@ -1115,6 +1123,7 @@ export function tarCompressionForName(name: string): TarCompression | undefined 
   if (n.endsWith('.tar.gz') || n.endsWith('.tgz')) return 'gzip';
   if (n.endsWith('.tar.zst') || n.endsWith('.tar.zstd') || n.endsWith('.tzst')) return 'zstd';
   if (n.endsWith('.tar.xz') || n.endsWith('.txz')) return 'xz';
+  if (n.endsWith('.tar.bz2') || n.endsWith('.tbz2') || n.endsWith('.tbz')) return 'bzip2';
   return undefined;
 }
 
@@ -1275,18 +1284,55 @@ function streamSink(head: Writable, done: Promise<void>, onDestroy: () => Promis
   };
 }
 
+/**
+ * Compressor programs, as the reader uses their decompressors. npm has bzip2 decoders (unbzip2-stream, seek-bzip)
+ * but no maintained streaming encoder: compressjs is pure JS and long unmaintained, bzip-deflate compresses a
+ * whole buffer at once, libbzip2-wasm is barely used. xz-utils and bzip2 are installed wherever such archives are
+ * made, and a child process compresses on the other core while we build the archive.
+ */
+const COMPRESSOR_PROGRAMS: Partial<Record<TarCompression, { program: string; args: string[]; suffix: string }>> = {
+  xz: { program: 'xz', args: ['-T1', '-6', '-c'], suffix: '.tar.xz' },
+  bzip2: { program: 'bzip2', args: ['-9', '-c'], suffix: '.tar.bz2' },
+};
+
+/**
+ * Standard output as a stream of its own: fd 1 written directly (process.stdout would report a write error as an
+ * 'error' event that oclif rethrows, and a write stream on fd 1 closes it when destroyed). Ending or destroying this
+ * stream leaves fd 1 open; every error (ENOSPC, EPIPE) fails the archive.
+ */
+function stdoutWritable(): Writable {
+  const writeAll = async (chunk: Buffer): Promise<void> => {
+    for (let off = 0; off < chunk.length;) {
+      try {
+        off += await new Promise<number>((resolve, reject) => fs.write(1, chunk, off, chunk.length - off, null, (e, n) => (e ? reject(e) : resolve(n))));
+      } catch (e) {
+        // A non-blocking pipe that is full: wait for the reader.
+        if (errCode(e) !== 'EAGAIN') throw e;
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+    }
+  };
+  return new Writable({
+    highWaterMark: 1 << 20,
+    write(chunk: Buffer, _enc, cb) { writeAll(chunk).then(() => cb(), cb); },
+    destroy(err, cb) { cb(err); },
+  });
+}
+
 async function openSink(file: string, compression: TarCompression): Promise<Sink> {
-  if (compression === 'xz') {
-    const fh = await fsp.open(file, 'w');
-    const child = spawn('xz', ['-T1', '-6', '-c'], { stdio: ['pipe', fh.fd, 'pipe'] });
-    await fh.close();
+  const toStdout = file === STDOUT_DEST;
+  const prog = COMPRESSOR_PROGRAMS[compression];
+  if (prog) {
+    const fh = toStdout ? undefined : await fsp.open(file, 'w');
+    const child = spawn(prog.program, prog.args, { stdio: ['pipe', fh?.fd ?? 1, 'pipe'] });
+    await fh?.close();
     let stderr = '';
     child.stderr!.on('data', (d: Buffer) => { if (stderr.length < 4096) stderr += d.toString('utf8'); });
     const done = new Promise<void>((resolve, reject) => {
-      child.once('error', (e) => reject(errCode(e) === 'ENOENT' ? new Error("writing .tar.xz needs 'xz', which is not installed") : e));
+      child.once('error', (e) => reject(errCode(e) === 'ENOENT' ? new Error(`writing ${prog.suffix} needs '${prog.program}', which is not installed`) : e));
       child.once('close', (code, signal) => {
         if (code === 0) resolve();
-        else reject(new Error(`xz failed (${code ?? signal}): ${stderr.trim()}`));
+        else reject(new Error(`${prog.program} failed (${code ?? signal}): ${stderr.trim()}`));
       });
     });
     const exited = done.catch(() => undefined);
@@ -1295,7 +1341,7 @@ async function openSink(file: string, compression: TarCompression): Promise<Sink
       await exited;
     });
   }
-  const ws = fs.createWriteStream(file, { highWaterMark: 1 << 20 });
+  const ws = toStdout ? stdoutWritable() : fs.createWriteStream(file, { highWaterMark: 1 << 20 });
   // A write stream destroyed before it opened still creates the file: wait for its close before any unlink.
   const closeFile = async () => {
     ws.destroy();
@@ -1357,6 +1403,11 @@ class SparseLayout {
   }
 }
 
+function hexField(p: Buffer): { pathHex?: string } {
+  const hex = hexIfNotUtf8(p);
+  return hex ? { pathHex: hex } : {};
+}
+
 class TarWriter implements ImageWriter {
   private sink: Sink | undefined;
   private opening: Promise<Sink> | undefined;
@@ -1402,12 +1453,12 @@ class TarWriter implements ImageWriter {
     const key = e.path.toString('latin1');
     if (e.type === 'socket') {
       this.skipped.add(key);
-      this.warnings.push({ path: e.path.toString('utf8'), message: 'sockets cannot be stored in a tar archive: skipped' });
+      this.warnings.push({ path: e.path.toString('utf8'), ...hexField(e.path), message: 'sockets cannot be stored in a tar archive: skipped' });
       return;
     }
     if (e.type === 'hardlink' && e.linkTarget && this.skipped.has(e.linkTarget.toString('latin1'))) {
       this.skipped.add(key);
-      this.warnings.push({ path: e.path.toString('utf8'), message: 'hardlink to a socket: skipped' });
+      this.warnings.push({ path: e.path.toString('utf8'), ...hexField(e.path), message: 'hardlink to a socket: skipped' });
       return;
     }
     const records: Buffer[] = [];
@@ -1495,7 +1546,8 @@ class TarWriter implements ImageWriter {
         return;
       }
       if (!spool) {
-        const p = path.join(path.dirname(this.file), `.${path.basename(this.file)}.spool-${process.pid}-${crypto.randomBytes(6).toString('hex')}`);
+        const dir = this.file === STDOUT_DEST ? os.tmpdir() : path.dirname(this.file);
+        const p = path.join(dir, `.${this.file === STDOUT_DEST ? 'stdout' : path.basename(this.file)}.spool-${process.pid}-${crypto.randomBytes(6).toString('hex')}`);
         this.spools.add(p);
         spool = { fh: await fsp.open(p, 'w+', 0o600), path: p, bytes: 0 };
       }
@@ -1577,7 +1629,7 @@ class TarWriter implements ImageWriter {
     const sink = this.sink ?? (this.opening ? await this.opening.catch(() => undefined) : undefined);
     await sink?.destroy();
     for (const p of this.spools) await fsp.unlink(p).catch(() => undefined);
-    await fsp.unlink(this.file).catch(() => undefined);
+    if (this.file !== STDOUT_DEST) await fsp.unlink(this.file).catch(() => undefined);
   }
 }
 
@@ -1586,7 +1638,7 @@ class TarWriter implements ImageWriter {
  * --numeric-owner -xpf`): pax records for long or non-ASCII names, ns mtimes, large ids, every xattr
  * (SCHILY.xattr.*, plus SCHILY.acl.* text for ACLs), hardlinks, devices, fifos, the root as './', and
  * GNU sparse 1.0 members for files with holes. Sockets cannot be stored: they are skipped with a warning.
- * The file is created on the first write; `abort()` deletes it.
+ * The file is created on the first write; `abort()` deletes it. The name `-` (STDOUT_DEST) writes to standard output.
  *
  * Throws (from `add`/`finish`): CheckoutError when the output cannot be written or the compressor fails.
  *

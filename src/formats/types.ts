@@ -80,7 +80,9 @@ export interface ImageReader {
 }
 
 export interface WriterWarning {
+  /** UTF-8 text (lossy); `pathHex` holds the exact bytes when they are not UTF-8. */
   path: string;
+  pathHex?: string;
   message: string;
 }
 

@@ -3,8 +3,11 @@
  * Streams content chunk by chunk; sparse holes stay holes; hardlink groups are relinked.
  */
 import fs from 'node:fs';
-import { AbortedError, CheckoutError, DestinationNotEmptyError, UsageError } from '../errors.js';
-import { createImageWriter, outputFormatForName, type OutputFormat } from '../formats/index.js';
+import path from 'node:path';
+import { AbortedError, CheckoutError, DestinationNotEmptyError, UnsafeDestinationError, UsageError } from '../errors.js';
+import {
+  SUPPORTED_DEST, STDOUT_DEST, bareFsForName, createImageWriter, outputFormatForName, unsupportedDestSuffix, type OutputFormat,
+} from '../formats/index.js';
 import type { DataPiece, ImageEntry, ImageWriter, WriterWarning } from '../formats/types.js';
 import type { Oid } from '../model/oid.js';
 import type { RootMeta } from '../model/commit.js';
@@ -30,7 +33,7 @@ export interface CheckoutOptions {
   dest: string;
   /** Only these image paths (with their parent directories); default: everything. */
   paths?: string[];
-  /** Default: from the destination name (.tar, .tar.gz, .tar.zst, .tar.xz → tar), else dir. */
+  /** Default: from the destination name (see outputFormatForName): `-` and tar names → tar, disk names → raw/qcow2, else dir. */
   format?: OutputFormat;
   /** Fail instead of warning when something cannot be recreated (owners, devices as non-root). */
   strict?: boolean;
@@ -94,15 +97,23 @@ export function filePieces(objects: ObjectReader, entry: TreeEntry): AsyncIterab
 }
 
 /**
- * Materializes `rev` (or only `paths` of it) into `dest`: a new or empty directory, or a tar file.
+ * Materializes `rev` (or only `paths` of it) into `dest`: a new or empty directory, a tar file (`-`: standard output),
+ * a disk image or a bare file-system image; the format comes from `options.format` or the name (outputFormatForName).
  * Locking: none (read-only; works while commits run).
- * Throws: RevisionNotFoundError, PathNotFoundError, DestinationNotEmptyError, CheckoutError (strict mode).
+ * Throws: UnsafeDestinationError (dest inside the repository), UsageError (an image name checkout cannot write),
+ * RevisionNotFoundError, PathNotFoundError, DestinationNotEmptyError, CheckoutError (strict mode).
  *
  * @example
  * await checkout(repo, { rev: 'debian/12/base', dest: '/srv/rootfs' });
  */
 export async function checkout(repo: Repository, options: CheckoutOptions): Promise<CheckoutResult> {
+  const toStdout = options.dest === STDOUT_DEST && options.format !== 'dir';
+  if (!toStdout) assertOutsideRepository(repo, options.dest);
   const format = options.format ?? outputFormatForName(options.dest);
+  if (format === undefined) {
+    throw new UsageError(`unsupported destination format '${unsupportedDestSuffix(options.dest)}' (supported: ${SUPPORTED_DEST}); --format dir makes a directory of that name`, { path: options.dest });
+  }
+  if (toStdout && format !== 'tar') throw new UsageError(`a ${format} disk image cannot be written to standard output ('-'); name a file`);
   if (format === 'raw' || format === 'qcow2') return checkoutDisk(repo, options, format);
   if (format !== 'dir' && format !== 'tar') throw new UsageError(`unknown output format '${String(format)}'`);
   const r = resolveRevision(repo, options.rev);
@@ -112,7 +123,7 @@ export async function checkout(repo: Repository, options: CheckoutOptions): Prom
     const path = normalizeImagePath(p);
     return resolveEntry(repo, r.oid, r.commit, path, options.rev);
   });
-  if (format === 'tar' && !options.force && fs.existsSync(options.dest)) throw new DestinationNotEmptyError(options.dest, 'exists (use --force to overwrite it)');
+  if (format === 'tar' && !toStdout && !options.force && fs.existsSync(options.dest)) throw new DestinationNotEmptyError(options.dest, 'exists (use --force to overwrite it)');
   const writer: ImageWriter = createImageWriter(options.dest, format, { strict: options.strict });
   const stats = { files: 0, dirs: 0, bytes: 0 };
   const linked = new Map<string, Buffer>();
@@ -235,8 +246,25 @@ async function checkoutDisk(repo: Repository, options: CheckoutOptions, format: 
   if (options.paths?.length) throw new UsageError(`--path cannot be combined with a ${format} disk image destination`);
   const r = resolveRevision(repo, options.rev);
   if (!options.force && fs.existsSync(options.dest)) throw new DestinationNotEmptyError(options.dest, 'exists (use --force to overwrite it)');
-  const b = options.build;
-  if (r.commit.rootKind !== 'disk' || (b && (b.size !== undefined || b.layoutFrom !== undefined || b.fs || b.label || b.partition))) {
+  const given = options.build;
+  const asked = !!given && (given.size !== undefined || given.layoutFrom !== undefined || !!given.fs || !!given.label || !!given.partition);
+  // A bare file-system name (.ext4): no partition table, that file system. A disk commit that already is one comes
+  // back bit-exact; any other commit is rebuilt (a disk commit's first file system keeps its size by default).
+  const bareFs = format === 'raw' ? bareFsForName(options.dest) : undefined;
+  let b = given;
+  let rebuild = r.commit.rootKind !== 'disk' || asked;
+  if (bareFs && !given?.layoutFrom) {
+    b = { partition: 'none', fs: bareFs, ...given };
+    if (r.commit.rootKind === 'disk') {
+      const d = readDisk(repo.store, r.commit.root);
+      const only = d.regions.length === 1 ? d.regions[0]!.content : undefined;
+      const isBare = !d.table && only?.kind === 'fs' && only.fsType === bareFs;
+      if (!isBare) rebuild = true;
+      const first = d.regions.find((x) => x.content.kind === 'fs');
+      if (b.size === undefined && first) b = { ...b, size: first.size };
+    }
+  }
+  if (rebuild) {
     // No disk layout to reproduce (a directory commit), or a new one asked for: build a fresh disk.
     const layoutFrom = b?.layoutFrom !== undefined ? { rev: b.layoutFrom, commit: resolveRevision(repo, b.layoutFrom).commit } : undefined;
     let bytes = 0;
@@ -274,6 +302,59 @@ async function checkoutDisk(repo: Repository, options: CheckoutOptions, format: 
     throw e;
   }
   return { commit: r.oid, tree: disk.view, dest: options.dest, format, files: 0, dirs: 0, bytes: disk.size, warnings: [], rebuilt: false };
+}
+
+/**
+ * The path `p` names once every symlink on the way is followed, as the kernel would when the writer opens it: also
+ * for a path that does not exist yet (its deepest existing ancestor is resolved, a dangling symlink is followed to its
+ * target) and for `..` after a symlink (resolved by the kernel, not lexically).
+ */
+function kernelPath(p: string, depth = 0): string {
+  try {
+    return fs.realpathSync.native(p);
+  } catch {
+    // not there (yet): resolve what exists
+  }
+  const parent = path.dirname(p);
+  const base = path.basename(p);
+  if (parent === p || depth > 40) return path.resolve(p);
+  const dir = kernelPath(parent, depth + 1);
+  if (base === '..') return path.dirname(dir);
+  if (base === '.' || base === '') return dir;
+  const here = path.join(dir, base);
+  try {
+    if (fs.lstatSync(here).isSymbolicLink()) {
+      const target = fs.readlinkSync(here);
+      return kernelPath(path.isAbsolute(target) ? target : `${dir}/${target}`, depth + 1);
+    }
+  } catch {
+    // missing: the writer creates it here
+  }
+  return here;
+}
+
+/**
+ * Refuses a destination inside the repository's data directory (`.viva`, or the directory given with --repo): a
+ * checkout there, even with --force, would overwrite or litter the repository. Symlinks and `..` are resolved first,
+ * and an existing file that is a hard link of one of the repository's files counts as inside.
+ * Throws: UnsafeDestinationError.
+ */
+export function assertOutsideRepository(repo: Repository, dest: string): void {
+  const data = kernelPath(repo.dataDir);
+  const target = kernelPath(dest);
+  const rel = path.relative(data, target);
+  if (rel === '' || !(rel === '..' || rel.startsWith(`..${path.sep}`) || path.isAbsolute(rel))) throw new UnsafeDestinationError(dest, repo.dataDir);
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(dest);
+  } catch {
+    return;
+  }
+  if (!st.isFile() || st.nlink < 2) return;
+  for (const name of fs.readdirSync(data)) {
+    const other = fs.statSync(path.join(data, name), { throwIfNoEntry: false });
+    if (other && other.dev === st.dev && other.ino === st.ino) throw new UnsafeDestinationError(dest, repo.dataDir);
+  }
 }
 
 /** Checks out one directory entry (a tree with its root metadata) of `rev` into the new directory `dest`. */

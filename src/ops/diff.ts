@@ -16,6 +16,7 @@ import { PACKAGE_DATABASES, type Inventory, type PackageChange, type PackageForm
 import { joinPath, splitPath } from './build-tree.js';
 import { ensureContent } from '../sync/partial.js';
 import { normalizeImagePath, resolveSpec } from './resolve.js';
+import { hexIfNotUtf8, quoteResultPath } from '../model/quote.js';
 
 export type DiffStatus = 'A' | 'D' | 'M' | 'T' | 'R';
 
@@ -35,9 +36,12 @@ export interface DiffSide {
 
 export interface DiffEntry {
   status: DiffStatus;
+  /** UTF-8 text (lossy); `pathHex` holds the exact bytes when they are not UTF-8. */
   path: string;
-  /** Renames: where it was. */
+  pathHex?: string;
+  /** Renames: where it was (`fromHex`: its exact bytes, when not UTF-8). */
   from?: string;
+  fromHex?: string;
   /** For M: the fields that differ ('content' when the bytes differ). */
   changes?: DiffField[];
   old?: DiffSide;
@@ -70,8 +74,10 @@ function side(e: TreeEntry): DiffSide {
   };
 }
 
-function show(p: Buffer): string {
-  return p.toString('utf8');
+/** An entry's path as results carry it: UTF-8 text, plus the exact bytes in hex when they are not UTF-8. */
+function named(p: Buffer): { path: string; pathHex?: string } {
+  const hex = hexIfNotUtf8(p);
+  return { path: p.toString('utf8'), ...(hex ? { pathHex: hex } : {}) };
 }
 
 function xattrChanges(a: TreeEntry, b: TreeEntry): string[] {
@@ -134,19 +140,19 @@ export function diff(repo: Repository, options: DiffOptions): DiffResult {
 
   const added = (p: Buffer, e: TreeEntry) => {
     const scope = inScope(p, limits);
-    if (scope === 'in') out.push({ status: 'A', path: show(p), new: side(e) });
+    if (scope === 'in') out.push({ status: 'A', ...named(p), new: side(e) });
     if (e.type === 'dir' && e.oid && scope !== 'out') for (const c of readTree(objects, e.oid).entries) added(joinPath(p, c.name), c);
   };
   const deleted = (p: Buffer, e: TreeEntry) => {
     const scope = inScope(p, limits);
-    if (scope === 'in') out.push({ status: 'D', path: show(p), old: side(e) });
+    if (scope === 'in') out.push({ status: 'D', ...named(p), old: side(e) });
     if (e.type === 'dir' && e.oid && scope !== 'out') for (const c of readTree(objects, e.oid).entries) deleted(joinPath(p, c.name), c);
   };
   const both = (p: Buffer, a: TreeEntry, b: TreeEntry) => {
     const scope = inScope(p, limits);
     if (scope === 'out') return;
     if (a.type !== b.type) {
-      if (scope === 'in') out.push({ status: 'T', path: show(p), old: side(a), new: side(b) });
+      if (scope === 'in') out.push({ status: 'T', ...named(p), old: side(a), new: side(b) });
       // The children of a directory that became something else (or the reverse) are gone (or new).
       if (a.type === 'dir' && a.oid) for (const c of readTree(objects, a.oid).entries) deleted(joinPath(p, c.name), c);
       if (b.type === 'dir' && b.oid) for (const c of readTree(objects, b.oid).entries) added(joinPath(p, c.name), c);
@@ -154,7 +160,7 @@ export function diff(repo: Repository, options: DiffOptions): DiffResult {
     }
     if (scope === 'in') {
       const { fields, xattrs } = changedFields(a, b, ignoreMtime);
-      if (fields.length) out.push({ status: 'M', path: show(p), changes: fields, old: side(a), new: side(b), ...(xattrs.length ? { xattrs } : {}) });
+      if (fields.length) out.push({ status: 'M', ...named(p), changes: fields, old: side(a), new: side(b), ...(xattrs.length ? { xattrs } : {}) });
     }
     if (a.type === 'dir' && a.oid && b.oid && a.oid !== b.oid) dirs(p, a.oid, b.oid);
   };
@@ -193,7 +199,10 @@ function detectRenames(entries: DiffEntry[]): DiffEntry[] {
     const d = deleted.get(e.new.oid)?.shift();
     if (!d) continue;
     paired.add(d).add(e);
-    const r: DiffEntry = { status: 'R', path: e.path, from: d.path, old: d.old!, new: e.new };
+    const r: DiffEntry = {
+      status: 'R', path: e.path, ...(e.pathHex ? { pathHex: e.pathHex } : {}), from: d.path, ...(d.pathHex ? { fromHex: d.pathHex } : {}),
+      old: d.old!, new: e.new,
+    };
     const ta = { ...d.old!, linkTarget: undefined };
     const tb = { ...e.new, linkTarget: undefined };
     const changes: DiffField[] = [];
@@ -235,8 +244,9 @@ export async function patchFor(repo: Repository, e: DiffEntry, options: PatchOpt
   if (!old && !neu) return undefined;
   if (e.status === 'M' && !e.changes?.includes('content')) return undefined;
   if (e.status === 'R' && old?.oid === neu?.oid) return undefined;
-  const aName = `a/${e.from ?? e.path}`;
-  const bName = `b/${e.path}`;
+  // Quoted as a whole, prefix included, as git prints "a/new\nline".
+  const aName = e.from !== undefined ? quoteResultPath(`a/${e.from}`, e.fromHex && `612f${e.fromHex}`) : quoteResultPath(`a/${e.path}`, e.pathHex && `612f${e.pathHex}`);
+  const bName = quoteResultPath(`b/${e.path}`, e.pathHex && `622f${e.pathHex}`);
   if ((old?.size ?? 0) > maxBytes || (neu?.size ?? 0) > maxBytes) {
     return `diff ${aName} ${bName}: larger than ${maxBytes} bytes (${old?.size ?? 0} -> ${neu?.size ?? 0}); no patch (--max-patch-size)\n`;
   }
@@ -244,7 +254,10 @@ export async function patchFor(repo: Repository, e: DiffEntry, options: PatchOpt
   const a = old?.oid ? await readAll(repo.store, old.oid, old.size) : Buffer.alloc(0);
   const b = neu?.oid ? await readAll(repo.store, neu.oid, neu.size) : Buffer.alloc(0);
   if (isBinary(a) || isBinary(b)) return `Binary files ${old ? aName : '/dev/null'} and ${neu ? bName : '/dev/null'} differ\n`;
-  return createTwoFilesPatch(old ? aName : '/dev/null', neu ? bName : '/dev/null', a.toString('utf8'), b.toString('utf8'), '', '', { context: options.context ?? 3 });
+  // jsdiff quotes names itself, from text (every non-ASCII byte octal, and bytes that are not UTF-8 already lost):
+  // give it plain placeholders and put the names quoted from their bytes into the two header lines.
+  const patch = createTwoFilesPatch('A', 'B', a.toString('utf8'), b.toString('utf8'), '', '', { context: options.context ?? 3 });
+  return patch.replace(/^--- A(?=\t|$)/m, `--- ${old ? aName : '/dev/null'}`).replace(/^\+\+\+ B(?=\t|$)/m, `+++ ${neu ? bName : '/dev/null'}`);
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -4,6 +4,7 @@
  * commits in scope, each distinct tree once (a subtree shared by 500 images is read once, its matches reused).
  * Packages come from each image's own package database, parsed once per distinct database file.
  */
+import { hexIfNotUtf8 } from '../model/quote.js';
 import { PathNotFoundError, UsageError } from '../errors.js';
 import { type Oid, isOid } from '../model/oid.js';
 import { HEADS, shortRefName } from '../model/ref.js';
@@ -46,7 +47,9 @@ export interface FindOptions {
 export interface FindHit {
   ref: string;
   commit: Oid;
+  /** UTF-8 text (lossy); `pathHex` holds the exact bytes when they are not UTF-8. */
   path: string;
+  pathHex?: string;
   /** Checksum queries: the checksum matched. */
   sha256?: string;
   type?: EntryType;
@@ -242,7 +245,8 @@ export async function* find(repo: Repository, options: FindOptions): AsyncGenera
             const e = lookup(repo, commit, p);
             if (!e || !filter(path, e)) continue;
           }
-          yield { ref, commit, path, sha256: oid, type: 'file' };
+          const hex = hexIfNotUtf8(p);
+          yield { ref, commit, path, ...(hex ? { pathHex: hex } : {}), sha256: oid, type: 'file' };
         }
       }
     }
@@ -272,17 +276,23 @@ export async function* find(repo: Repository, options: FindOptions): AsyncGenera
   // Manifest walk, each distinct tree once: matches below a tree are kept as paths relative to it. Path globs
   // depend on the whole path, so only name/attribute queries can reuse a subtree's matches.
   const cacheable = options.path === undefined;
-  const memo = new Map<Oid, Array<{ path: string; e: TreeEntry }>>();
-  const walk = (tree: Oid, prefix: string): Array<{ path: string; e: TreeEntry }> => {
+  // Paths are matched as UTF-8 text and kept as bytes too (`raw`), so that a name that is not UTF-8 is reported exactly.
+  type Match = { path: string; raw: Buffer; e: TreeEntry };
+  const memo = new Map<Oid, Match[]>();
+  const slash = Buffer.from('/');
+  const walk = (tree: Oid, prefix: string, rawPrefix: Buffer): Match[] => {
     const known = cacheable ? memo.get(tree) : undefined;
     if (known) return known;
-    const out: Array<{ path: string; e: TreeEntry }> = [];
+    const out: Match[] = [];
     for (const e of readTree(repo.store, tree).entries) {
       const name = e.name.toString('utf8');
       const path = prefix ? `${prefix}/${name}` : name;
-      if (filter!(path, e)) out.push({ path, e });
+      const raw = rawPrefix.length ? Buffer.concat([rawPrefix, slash, e.name]) : e.name;
+      if (filter!(path, e)) out.push({ path, raw, e });
       if (e.type === 'dir' && e.oid) {
-        for (const m of walk(e.oid, cacheable ? '' : path)) out.push({ path: cacheable ? `${name}/${m.path}` : m.path, e: m.e });
+        for (const m of walk(e.oid, cacheable ? '' : path, cacheable ? Buffer.alloc(0) : raw)) {
+          out.push(cacheable ? { path: `${name}/${m.path}`, raw: Buffer.concat([e.name, slash, m.raw]), e: m.e } : m);
+        }
       }
     }
     if (cacheable) memo.set(tree, out);
@@ -290,7 +300,10 @@ export async function* find(repo: Repository, options: FindOptions): AsyncGenera
   };
   for (const [commit, ref] of scope) {
     const tree = commitTree(repo.store, readCommit(repo.store, commit));
-    for (const m of walk(tree, '')) yield { ref, commit, path: m.path, type: m.e.type, size: m.e.size };
+    for (const m of walk(tree, '', Buffer.alloc(0))) {
+      const hex = hexIfNotUtf8(m.raw);
+      yield { ref, commit, path: m.path, ...(hex ? { pathHex: hex } : {}), type: m.e.type, size: m.e.size };
+    }
   }
 }
 

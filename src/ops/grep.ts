@@ -9,6 +9,7 @@ import { readTree } from '../store/typed.js';
 import { filePieces } from './checkout.js';
 import { ensureContent } from '../sync/partial.js';
 import { normalizeImagePath, resolveEntry, resolveSpec } from './resolve.js';
+import { hexIfNotUtf8 } from '../model/quote.js';
 
 export interface GrepOptions {
   pattern: string;
@@ -24,14 +25,17 @@ export interface GrepOptions {
 }
 
 export interface GrepHit {
+  /** UTF-8 text (lossy); `pathHex` holds the exact bytes when they are not UTF-8. */
   path: string;
+  pathHex?: string;
   line: number;
   text: string;
 }
 
-function join(a: string, b: string): string {
-  return a ? `${a}/${b}` : b;
+function join(a: Buffer, b: Buffer): Buffer {
+  return a.length ? Buffer.concat([a, SLASH, b]) : b;
 }
+const SLASH = Buffer.from('/');
 
 /** Yields matching lines in path order. Locking: none. Throws UsageError for a bad pattern, PathNotFoundError. */
 export async function* grep(repo: Repository, options: GrepOptions): AsyncGenerator<GrepHit> {
@@ -43,29 +47,31 @@ export async function* grep(repo: Repository, options: GrepOptions): AsyncGenera
     throw new UsageError(`pattern '${options.pattern}' is not a valid regular expression: ${(e as Error).message}`);
   }
   const maxLine = options.maxLine ?? 1000;
-  const roots = options.paths?.length ? options.paths.map((p) => normalizeImagePath(p).toString('utf8')) : [''];
+  const roots = options.paths?.length ? options.paths.map((p) => normalizeImagePath(p)) : [Buffer.alloc(0)];
   const base = resolveSpec(repo, options.rev);
   const seen = new Set<string>();
   for (const root of roots) {
-    const full = normalizeImagePath(join(base.path.toString('utf8'), root));
-    const start = root ? resolveEntry(repo, base.commitOid, base.commit, full, options.rev) : base;
-    const stack: Array<{ path: string; e: TreeEntry }> = [{ path: full.toString('utf8'), e: start.entry }];
+    const full = join(base.path, root);
+    const start = root.length ? resolveEntry(repo, base.commitOid, base.commit, full, options.rev) : base;
+    const stack: Array<{ path: Buffer; e: TreeEntry }> = [{ path: full, e: start.entry }];
     while (stack.length) {
       const { path, e } = stack.pop()!;
       if (e.type === 'dir' && e.oid) {
         const kids = readTree(repo.store, e.oid).entries;
-        for (let i = kids.length - 1; i >= 0; i--) stack.push({ path: join(path, kids[i]!.name.toString('utf8')), e: kids[i]! });
+        for (let i = kids.length - 1; i >= 0; i--) stack.push({ path: join(path, kids[i]!.name), e: kids[i]! });
         continue;
       }
-      if (e.type !== 'file' || !e.oid || seen.has(path)) continue;
-      seen.add(path);
+      const key = path.toString('latin1');
+      if (e.type !== 'file' || !e.oid || seen.has(key)) continue;
+      seen.add(key);
       await ensureContent(repo, [e.oid]);
-      yield* grepFile(repo, path, e, re, maxLine);
+      const hex = hexIfNotUtf8(path);
+      yield* grepFile(repo, { path: path.toString('utf8'), ...(hex ? { pathHex: hex } : {}) }, e, re, maxLine);
     }
   }
 }
 
-async function* grepFile(repo: Repository, path: string, e: TreeEntry, re: RegExp, maxLine: number): AsyncGenerator<GrepHit> {
+async function* grepFile(repo: Repository, name: { path: string; pathHex?: string }, e: TreeEntry, re: RegExp, maxLine: number): AsyncGenerator<GrepHit> {
   let head = true;
   let carry = '';
   let lineNo = 0;
@@ -74,7 +80,7 @@ async function* grepFile(repo: Repository, path: string, e: TreeEntry, re: RegEx
   const decoder = new TextDecoder('utf-8');
   const emit = (line: string): GrepHit | undefined => {
     lineNo++;
-    return re.test(line) ? { path, line: lineNo, text: line.length > maxLine ? `${line.slice(0, maxLine)}…` : line } : undefined;
+    return re.test(line) ? { ...name, line: lineNo, text: line.length > maxLine ? `${line.slice(0, maxLine)}…` : line } : undefined;
   };
   for await (const piece of filePieces(repo.store, e)) {
     // Holes read as zeros: a NUL in the first 8000 bytes, or a hole there, makes the file binary.

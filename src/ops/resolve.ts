@@ -1,12 +1,13 @@
 /**
  * Revision syntax as git's: full or unique-prefix ids, HEAD, branch and tag names, full ref names, `REV~N`, `REV^`,
- * `REV^N`, and `REV:path` for one entry of the image.
+ * `REV^N`, and `REV:path` for one entry of the image (`REV:"caf\303"`: a path in double quotes is C-unquoted).
  */
 import { AmbiguousRevisionError, PathNotFoundError, RevisionNotFoundError, UsageError } from '../errors.js';
 import type { Commit, RootMeta } from '../model/commit.js';
 import { MIN_PREFIX, type Oid, isOid } from '../model/oid.js';
 import { HEAD, HEADS, REMOTES, TAGS } from '../model/ref.js';
 import { type TreeEntry, findEntry } from '../model/tree.js';
+import { quotePath, unquotePath } from '../model/quote.js';
 import { resolveRefChain } from '../store/refs.js';
 import type { Repository } from '../store/repository.js';
 import { commitTree, readCommit, readTree } from '../store/typed.js';
@@ -98,9 +99,20 @@ export function splitRevPath(spec: string): { rev: string; path: string } {
   return { rev: spec.slice(0, i) || HEAD, path: spec.slice(i + 1) };
 }
 
-/** Normalises a user-given image path ('/etc//passwd/' → 'etc/passwd'). */
+/**
+ * Normalises a user-given image path ('/etc//passwd/' → 'etc/passwd'). A string that starts with `"` is the quoted
+ * form human output prints for names with control characters or bytes that are not UTF-8 (model/quote.ts): it is
+ * unquoted into those bytes first. Throws UsageError for a malformed quoted path.
+ */
 export function normalizeImagePath(p: string | Buffer): Buffer {
-  const b = typeof p === 'string' ? Buffer.from(p, 'utf8') : p;
+  let b: Buffer;
+  if (typeof p === 'string') {
+    const u = unquotePath(p);
+    if ('error' in u) throw new UsageError(`path '${p}' is not a valid quoted path: ${u.error}`);
+    b = u.bytes;
+  } else {
+    b = p;
+  }
   const parts = splitPath(b).filter((x) => x.length > 0 && !(x.length === 1 && x[0] === 0x2e));
   return Buffer.from(parts.map((x) => x.toString('latin1')).join('/'), 'latin1');
 }
@@ -122,9 +134,9 @@ export function dirEntry(oid: Oid, m?: RootMeta): TreeEntry {
 export function resolveEntry(repo: Repository, commitOid: Oid, commit: Commit, path: Buffer, revForErrors: string): ResolvedEntry {
   let entry = rootEntry(repo.store, commit);
   for (const part of splitPath(path)) {
-    if (entry.type !== 'dir' || !entry.oid) throw new PathNotFoundError(path.toString('utf8'), revForErrors);
+    if (entry.type !== 'dir' || !entry.oid) throw new PathNotFoundError(quotePath(path), revForErrors);
     const next = findEntry(readTree(repo.store, entry.oid), part);
-    if (!next) throw new PathNotFoundError(path.toString('utf8'), revForErrors);
+    if (!next) throw new PathNotFoundError(quotePath(path), revForErrors);
     entry = next;
   }
   return { commitOid, commit, path, entry };

@@ -10,6 +10,7 @@ import type { ObjectKind } from '../store/object-store.js';
 import type { Repository } from '../store/repository.js';
 import { commitTree, readBlobRecord, readDisk, readTree } from '../store/typed.js';
 import { resolveRevision, resolveSpec } from './resolve.js';
+import { hexIfNotUtf8 } from '../model/quote.js';
 
 export interface ImageStats {
   commit: Oid;
@@ -151,7 +152,9 @@ export function repositoryStats(repo: Repository): RepositoryStats {
 }
 
 export interface DuEntry {
+  /** UTF-8 text (lossy); `pathHex` holds the exact bytes when they are not UTF-8. */
   path: string;
+  pathHex?: string;
   /** Logical bytes of the files at or below it. */
   bytes: number;
   files: number;
@@ -175,13 +178,14 @@ export function du(repo: Repository, spec: string, depth = 1): DuEntry[] {
     return t;
   };
   const out: DuEntry[] = [];
-  const visit = (path: string, e: TreeEntry, d: number) => {
+  const visit = (path: Buffer, e: TreeEntry, d: number) => {
     if (e.type === 'dir' && e.oid && d < depth) {
-      for (const c of readTree(repo.store, e.oid).entries) if (c.type === 'dir') visit(path ? `${path}/${c.name.toString('utf8')}` : c.name.toString('utf8'), c, d + 1);
+      for (const c of readTree(repo.store, e.oid).entries) if (c.type === 'dir') visit(path.length ? Buffer.concat([path, Buffer.from('/'), c.name]) : c.name, c, d + 1);
     }
-    out.push({ path: path || '.', ...size(e) });
+    const hex = hexIfNotUtf8(path);
+    out.push({ path: path.length ? path.toString('utf8') : '.', ...(hex ? { pathHex: hex } : {}), ...size(e) });
   };
-  visit(r.path.toString('utf8'), r.entry, 0);
+  visit(r.path, r.entry, 0);
   return out;
 }
 

@@ -472,3 +472,26 @@ async function writeAsNobody(dest: string, strict: boolean): Promise<{ ok: boole
   t.false(strict.ok);
   t.is(strict.code, CheckoutError.code);
 });
+
+test('openDirectory: a root given as a symlink (or a chain of them) is followed; symlinks inside stay symlinks', async (t) => {
+  const dir = tmpDir(t);
+  const root = path.join(dir, 'rootfs');
+  fs.mkdirSync(path.join(root, 'etc'), { recursive: true });
+  fs.writeFileSync(path.join(root, 'etc/hostname'), 'web01\n');
+  fs.symlinkSync('etc', path.join(root, 'link'));
+  fs.symlinkSync('rootfs', path.join(dir, 'L'));
+  fs.symlinkSync(path.join(dir, 'L'), path.join(dir, 'L2'));
+  const list = async (src: string) => {
+    const out: string[] = [];
+    for await (const e of openDirectory(src).entries()) out.push(`${e.path.toString()} ${e.type} ${e.linkTarget?.toString() ?? ''}`);
+    return out;
+  };
+  const want = await list(root);
+  t.true(want.includes('link symlink etc'));
+  t.deepEqual(await list(path.join(dir, 'L')), want);
+  t.deepEqual(await list(path.join(dir, 'L2')), want);
+  // The exclusion of a path still applies when the root is reached through a link.
+  const ex: string[] = [];
+  for await (const e of openDirectory(path.join(dir, 'L'), { exclude: [path.join(root, 'etc')] }).entries()) ex.push(e.path.toString());
+  t.false(ex.includes('etc'));
+});

@@ -314,7 +314,35 @@ for (const [name, c] of Object.entries(COMPRESSORS)) {
   });
 }
 
-for (const compression of ['gzip', 'zstd', 'xz'] as const) {
+for (const name of ['xz', 'bzip2'] as const) {
+  test(`openTar: a small ${name} archive whose decompressor exits before the first read is read whole`, async (t) => {
+    // Node drops the unread output of a child that exited (child_process flushStdio) unless someone listens.
+    const dir = tmpdir(t);
+    const tree = path.join(dir, 'tree');
+    // Smaller than a pipe buffer, so the decompressor can write it all and exit without anyone reading.
+    fs.mkdirSync(tree);
+    fs.writeFileSync(path.join(tree, 'hostname'), 'web01\n');
+    const plain = path.join(dir, 'plain.tar');
+    run('tar', [...GNU_TAR_CREATE, plain, '-C', tree, '.']);
+    const c = COMPRESSORS[name]!;
+    const compressed = writeFile(dir, 'small.bin', run(c.args[0]!, [...c.args.slice(1), plain]));
+    const want = summary(await readAll(plain));
+    // Keep the thread pool busy so that the reader's own file close (between spawning the child and its first read)
+    // waits until the child has exited.
+    let stop = false;
+    const spin = async () => {
+      while (!stop) await new Promise((resolve) => crypto.pbkdf2('x', 'y', 100_000, 32, 'sha256', resolve));
+    };
+    const spinners = Array.from({ length: 4 }, spin);
+    const got: Array<PromiseSettledResult<string[]>> = [];
+    for (let round = 0; round < 4; round++) got.push(...await Promise.allSettled(Array.from({ length: 8 }, async () => summary(await readAll(compressed)))));
+    stop = true;
+    await Promise.all(spinners);
+    for (const g of got) t.deepEqual(g.status === 'fulfilled' ? g.value : String(g.reason), want);
+  });
+}
+
+for (const compression of ['gzip', 'zstd', 'xz', 'bzip2'] as const) {
   test(`createTarWriter: writes ${compression} that GNU tar and openTar read back`, async (t) => {
     const dir = tmpdir(t);
     const tree = path.join(dir, 'tree');
@@ -344,7 +372,8 @@ test('createTarWriter: picks the compression from the name when not told', async
 test('tarCompressionForName: maps tar names to compressions', (t) => {
   const cases: Array<[string, ReturnType<typeof tarCompressionForName>]> = [
     ['a.tar', 'none'], ['a.TAR', 'none'], ['a.tar.gz', 'gzip'], ['a.tgz', 'gzip'], ['a.tar.zst', 'zstd'],
-    ['a.tzst', 'zstd'], ['a.tar.xz', 'xz'], ['a.txz', 'xz'], ['a.img', undefined], ['dir', undefined],
+    ['a.tzst', 'zstd'], ['a.tar.xz', 'xz'], ['a.txz', 'xz'], ['a.tar.bz2', 'bzip2'], ['a.tbz2', 'bzip2'], ['a.TBZ', 'bzip2'],
+    ['a.img', undefined], ['dir', undefined], ['a.bz2', undefined],
   ];
   for (const [n, c] of cases) t.is(tarCompressionForName(n), c, n);
 });
