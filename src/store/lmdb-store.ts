@@ -5,7 +5,7 @@
  */
 import { open, type Database, type RootDatabase } from 'lmdb';
 import { ObjectNotFoundError, RepositoryCorruptError } from '../errors.js';
-import type { Oid } from '../model/oid.js';
+import { type Oid, hashBytes } from '../model/oid.js';
 import { type DerivedEntry, derivedEntries } from './content-index.js';
 import {
   type ObjectKind, type ObjectStore, KIND_BY_CODE, OBJECT_KINDS, decodeStored, encodeStored, objectKey, DEFAULT_ZSTD_LEVEL,
@@ -204,7 +204,18 @@ export class LmdbStore implements ObjectStore {
     return v && Buffer.from(v);
   }
 
+  /**
+   * Decoded bytes, checked against `oid` (chunks hash to their id, trees, commits and disks their encoding); throws
+   * RepositoryCorruptError when they do not. A blob record cannot be checked alone (a blob's id is the hash of its
+   * whole content): readBlobPieces checks the content it streams.
+   */
   tryReadObject(kind: ObjectKind, oid: Oid): Buffer | undefined {
+    const data = this.tryReadUnverified(kind, oid);
+    if (data && kind !== 'blob' && hashBytes(data) !== oid) throw RepositoryCorruptError.mismatch(kind, oid);
+    return data;
+  }
+
+  tryReadUnverified(kind: ObjectKind, oid: Oid): Buffer | undefined {
     const stored = this.readStoredView(kind, oid);
     if (!stored) return undefined;
     try {
