@@ -38,13 +38,13 @@ export async function rebuildIndex(repo: Repository): Promise<IndexRebuildResult
   const want = [...expected(repo).values()].sort((a, b) => a[0].localeCompare(b[0]) || Buffer.compare(a[1], b[1]));
   const store = repo.store;
   const pkgs = new Map<string, [Buffer, Buffer]>();
-  store.env.transactionSync(() => store.ixPkg.clearSync());
+  store.writeTransaction(() => store.ixPkg.clearSync());
   for (const oid of store.listObjects('commit')) {
     const c = readCommit(store, oid);
     const e = await packageIndexEntry(repo, commitTree(store, c)).catch(() => undefined);
     if (e) pkgs.set(e[0].toString('hex'), e);
   }
-  store.env.transactionSync(() => {
+  store.writeTransaction(() => {
     store.ixParent.clearSync();
     store.ixRoot.clearSync();
     store.putDerived(want);
