@@ -8,8 +8,12 @@
  *   VIVA_FAULT=flush:2:kill          the process dies (SIGKILL) right after its 2nd transaction committed
  *   VIVA_FAULT=write:1:EIO,read:5:EIO  several, comma-separated
  *
- * Counts are per thread (commit's writer thread counts its own writes).
+ * Counts are per thread (commit's writer thread counts its own writes). With `VIVA_FAULT_COUNTS=FILE`, the main
+ * thread writes its counts as JSON to FILE at exit, so that a test can choose N within the range an operation reaches.
  */
+import fs from 'node:fs';
+import { isMainThread } from 'node:worker_threads';
+
 export type FaultPoint = 'write' | 'read' | 'flush';
 export type FaultAction = 'ENOSPC' | 'EIO' | 'kill';
 
@@ -46,7 +50,11 @@ export function faultCounts(): Readonly<Record<FaultPoint, number>> {
 
 /** Counts one pass through `point` and injects the fault set for it, if any. */
 export function faultPoint(point: FaultPoint): void {
-  faults ??= parseFaults(process.env.VIVA_FAULT);
+  if (faults === undefined) {
+    faults = parseFaults(process.env.VIVA_FAULT);
+    const file = process.env.VIVA_FAULT_COUNTS;
+    if (file && isMainThread) process.on('exit', () => fs.writeFileSync(file, JSON.stringify(counts)));
+  }
   const n = ++counts[point];
   if (faults.length === 0) return;
   for (const f of faults) {
