@@ -185,7 +185,27 @@ export class RepositoryCorruptError extends VivaError {
   static override readonly code = 'ERR_REPOSITORY_CORRUPT';
   override readonly code = RepositoryCorruptError.code;
   override readonly name = 'RepositoryCorruptError';
-  constructor(what: string, reason: string) { super(`${what}: ${reason}`, { what, reason }); }
+  constructor(what: string, reason: string, message?: string, data: Record<string, unknown> = {}) { super(message ?? `${what}: ${reason}`, { what, reason, ...data }); }
+
+  /**
+   * A stored object whose bytes do not hash to the id it was read by (`path`: the image path it was read for, when
+   * the reader knows it): `chunk 'ab12…' of 'etc/passwd' does not match its id (repository damaged: run 'viva fsck')`.
+   */
+  static mismatch(kind: string, oid: string, path?: string): RepositoryCorruptError {
+    const subject = `${kind} ${quote(oid)}${path !== undefined ? ` of ${quote(path)}` : ''}`;
+    return new RepositoryCorruptError(`${kind} ${oid}`, 'does not match its id', `${subject} does not match its id (repository damaged: run 'viva fsck')`, { kind, oid, ...(path !== undefined ? { path } : {}) });
+  }
+}
+
+/**
+ * The repository (or another destination) could not be written: disk full, quota, I/O error, or the object writer
+ * failed. Nothing was referenced: refs did not move.
+ */
+export class WriteError extends VivaError {
+  static override readonly code = 'ERR_WRITE';
+  override readonly code = WriteError.code;
+  override readonly name = 'WriteError';
+  constructor(path: string, reason: string, options?: ErrorOptions) { super(`cannot write ${quote(path)}: ${reason}`, { path, reason }, options); }
 }
 
 export class AbortedError extends VivaError {
@@ -208,6 +228,6 @@ export const ERROR_CLASSES = [
   VivaError, UsageError, NotARepositoryError, RepositoryExistsError, RepositoryFormatError, RepositoryLockedError,
   ObjectNotFoundError, RevisionNotFoundError, AmbiguousRevisionError, PathNotFoundError, InvalidRefNameError,
   RefNotFoundError, RefExistsError, RefConflictError, DestinationNotEmptyError, UnsafeDestinationError, CorruptInputError, UnsafeInputError,
-  UnsupportedInputError, SourceReadError, SourceChangedError, CheckoutError, RepositoryCorruptError, AbortedError,
-  RemoteError,
+  UnsupportedInputError, SourceReadError, SourceChangedError, CheckoutError, RepositoryCorruptError, WriteError,
+  AbortedError, RemoteError,
 ] as const;

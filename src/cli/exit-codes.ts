@@ -3,7 +3,7 @@ import {
   AbortedError, RemoteError, AmbiguousRevisionError, CheckoutError, CorruptInputError, DestinationNotEmptyError, InvalidRefNameError,
   NotARepositoryError, ObjectNotFoundError, PathNotFoundError, RefConflictError, RefExistsError, RefNotFoundError,
   RepositoryCorruptError, RepositoryExistsError, RepositoryFormatError, RepositoryLockedError, RevisionNotFoundError,
-  SourceChangedError, SourceReadError, UnsafeDestinationError, UnsafeInputError, UnsupportedInputError, UsageError,
+  SourceChangedError, SourceReadError, UnsafeDestinationError, UnsafeInputError, UnsupportedInputError, UsageError, WriteError,
 } from '../errors.js';
 
 export const EXIT = {
@@ -18,7 +18,9 @@ export const EXIT = {
   CORRUPT_INPUT: 13,
   SOURCE_UNREADABLE: 14,
   REPOSITORY_DAMAGED: 15,
+  /** Could not write: a checkout entry could not be created, or the disk is full or failed (repository or destination). */
   CHECKOUT_FAILED: 16,
+  WRITE_FAILED: 16,
   REMOTE: 17,
   INTERNAL: 70,
   INTERRUPTED: 130,
@@ -36,7 +38,7 @@ const TABLE: Array<[{ code: string }, number]> = [
   [CorruptInputError, EXIT.CORRUPT_INPUT], [UnsafeInputError, EXIT.CORRUPT_INPUT], [UnsupportedInputError, EXIT.CORRUPT_INPUT],
   [SourceReadError, EXIT.SOURCE_UNREADABLE], [SourceChangedError, EXIT.SOURCE_UNREADABLE],
   [RepositoryCorruptError, EXIT.REPOSITORY_DAMAGED],
-  [CheckoutError, EXIT.CHECKOUT_FAILED],
+  [CheckoutError, EXIT.CHECKOUT_FAILED], [WriteError, EXIT.WRITE_FAILED],
   [AbortedError, EXIT.INTERRUPTED],
   [RemoteError, EXIT.REMOTE],
 ];
@@ -60,7 +62,8 @@ export const EXIT_STATUS_HELP = `EXIT STATUS
   13  corrupt, unsafe or unsupported input image
   14  source unreadable, or changed while being read
   15  repository damaged (run 'viva fsck')
-  16  checkout could not create an entry (strict mode)
+  16  could not write: disk full or I/O error (repository or destination), or
+      checkout could not create an entry (strict mode); refs did not move
   17  remote unreachable, refused the request (token, read-only, limits) or sent bad data
   70  internal error (a bug: please report it with DEBUG=1 output)
   130 interrupted`;

@@ -587,6 +587,8 @@ export function createDirectoryWriter(dest: string, options: DirectoryWriterOpti
 
     async abort(): Promise<void> {
       if (createdDest) fs.rmSync(base, { recursive: true, force: true });
+      // A destination that existed was empty: empty it again (its own mode may have been set, like a finished one).
+      else for (const name of fs.readdirSync(base, { encoding: 'buffer' })) fs.rmSync(Buffer.concat([base, Buffer.from('/'), name]), { recursive: true, force: true });
     },
   };
 }

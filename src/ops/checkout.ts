@@ -20,7 +20,7 @@ import { ensureContent, imageBlobs } from '../sync/partial.js';
 import { type BuildDiskOptions, buildDisk } from './build-disk.js';
 import type { ObjectReader } from '../store/object-store.js';
 import { BlobPrefetcher, PREFETCH_MAX_BLOB, type BlobPiece } from '../store/prefetch.js';
-import { joinPath, splitPath } from './build-tree.js';
+import { joinPath, showPath, splitPath } from './build-tree.js';
 import type { ProgressEvent } from './commit.js';
 import { dirEntry, normalizeImagePath, resolveEntry, resolveRevision, rootEntry } from './resolve.js';
 
@@ -92,8 +92,8 @@ export async function* piecesMinusHoles(pieces: Iterable<BlobPiece> | AsyncItera
 }
 
 /** The data pieces of a file entry, streamed from the store chunk by chunk: blob content minus the entry's holes. */
-export function filePieces(objects: ObjectReader, entry: TreeEntry): AsyncIterable<DataPiece> {
-  return piecesMinusHoles(entry.oid ? readBlobPieces(objects, entry.oid) : [], entry);
+export function filePieces(objects: ObjectReader, entry: TreeEntry, path?: string): AsyncIterable<DataPiece> {
+  return piecesMinusHoles(entry.oid ? readBlobPieces(objects, entry.oid, path) : [], entry);
 }
 
 /**
@@ -124,7 +124,6 @@ export async function checkout(repo: Repository, options: CheckoutOptions): Prom
     return resolveEntry(repo, r.oid, r.commit, path, options.rev);
   });
   if (format === 'tar' && !toStdout && !options.force && fs.existsSync(options.dest)) throw new DestinationNotEmptyError(options.dest, 'exists (use --force to overwrite it)');
-  const writer: ImageWriter = createImageWriter(options.dest, format, { strict: options.strict });
   const stats = { files: 0, dirs: 0, bytes: 0 };
   const linked = new Map<string, Buffer>();
   const emitted = new Set<string>();
@@ -161,7 +160,7 @@ export async function checkout(repo: Repository, options: CheckoutOptions): Prom
   const walk = (path: Buffer, e: TreeEntry): void => {
     add(path, e);
     if (e.type !== 'dir' || !e.oid) return;
-    for (const child of readTree(objects, e.oid).entries) walk(joinPath(path, child.name), child);
+    for (const child of readTree(objects, e.oid, showPath(path)).entries) walk(joinPath(path, child.name), child);
   };
   if (options.root) {
     walk(Buffer.alloc(0), options.root);
@@ -179,8 +178,15 @@ export async function checkout(repo: Repository, options: CheckoutOptions): Prom
       walk(s.path, s.entry);
     }
   }
-  // A partial clone fetches the content this checkout needs first (one transfer, not one per file).
-  await ensureContent(repo, plan.flatMap((p) => (p.entry.type === 'file' && p.entry.oid ? [p.entry.oid] : [])));
+  // The writer is created after the walk, so that a damaged tree leaves no destination behind.
+  const writer: ImageWriter = createImageWriter(options.dest, format, { strict: options.strict });
+  try {
+    // A partial clone fetches the content this checkout needs first (one transfer, not one per file).
+    await ensureContent(repo, plan.flatMap((p) => (p.entry.type === 'file' && p.entry.oid ? [p.entry.oid] : [])));
+  } catch (e) {
+    await writer.abort().catch(() => undefined);
+    throw e;
+  }
   const ahead: Array<{ oid: Oid; size: number }> = [];
   const queued = new Set<Oid>();
   let aheadBytes = 0;
@@ -195,13 +201,13 @@ export async function checkout(repo: Repository, options: CheckoutOptions): Prom
   const prefetcher = aheadBytes >= PREFETCH_MIN_TOTAL ? new BlobPrefetcher(repo.store, ahead) : undefined;
   const fetched = new Set<Oid>();
 
-  const contentOf = (e: TreeEntry): ImageEntry['content'] => {
+  const contentOf = (path: Buffer, e: TreeEntry): ImageEntry['content'] => {
     const oid = e.oid!;
     if (prefetcher && queued.has(oid) && !fetched.has(oid)) {
       fetched.add(oid);
-      return { size: e.size, read: () => piecesMinusHoles(prefetchPieces(prefetcher, oid, e.size), e) };
+      return { size: e.size, read: () => piecesMinusHoles(prefetchPieces(prefetcher, oid, e.size, showPath(path)), e) };
     }
-    return { size: e.size, read: () => filePieces(objects, e) };
+    return { size: e.size, read: () => filePieces(objects, e, showPath(path)) };
   };
 
   try {
@@ -215,7 +221,7 @@ export async function checkout(repo: Repository, options: CheckoutOptions): Prom
         continue;
       }
       const ie = toImageEntry(path, e);
-      if (e.type === 'file') ie.content = contentOf(e);
+      if (e.type === 'file') ie.content = contentOf(path, e);
       await writer.add(ie);
       if (e.type === 'dir') stats.dirs++;
       if (e.type === 'file') { stats.files++; stats.bytes += e.size; }
@@ -234,8 +240,8 @@ export async function checkout(repo: Repository, options: CheckoutOptions): Prom
   }
 }
 
-async function* prefetchPieces(prefetcher: BlobPrefetcher, oid: Oid, size: number): AsyncIterable<BlobPiece> {
-  yield* await prefetcher.get(oid, size);
+async function* prefetchPieces(prefetcher: BlobPrefetcher, oid: Oid, size: number, path: string): AsyncIterable<BlobPiece> {
+  yield* await prefetcher.get(oid, size, path);
 }
 
 /**

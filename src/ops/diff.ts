@@ -225,9 +225,9 @@ export interface PatchOptions {
 }
 
 /** A whole blob's content (zero runs stay zero). */
-async function readAll(objects: ObjectReader, oid: string, size: number): Promise<Buffer> {
+async function readAll(objects: ObjectReader, oid: string, size: number, path?: string): Promise<Buffer> {
   const out = Buffer.alloc(size);
-  for (const p of readBlobPieces(objects, oid)) if (p.data) out.set(p.data, p.offset);
+  for (const p of readBlobPieces(objects, oid, path)) if (p.data) out.set(p.data, p.offset);
   return out;
 }
 
@@ -251,8 +251,8 @@ export async function patchFor(repo: Repository, e: DiffEntry, options: PatchOpt
     return `diff ${aName} ${bName}: larger than ${maxBytes} bytes (${old?.size ?? 0} -> ${neu?.size ?? 0}); no patch (--max-patch-size)\n`;
   }
   await ensureContent(repo, [old?.oid ?? '', neu?.oid ?? '']);
-  const a = old?.oid ? await readAll(repo.store, old.oid, old.size) : Buffer.alloc(0);
-  const b = neu?.oid ? await readAll(repo.store, neu.oid, neu.size) : Buffer.alloc(0);
+  const a = old?.oid ? await readAll(repo.store, old.oid, old.size, e.from ?? e.path) : Buffer.alloc(0);
+  const b = neu?.oid ? await readAll(repo.store, neu.oid, neu.size, e.path) : Buffer.alloc(0);
   if (isBinary(a) || isBinary(b)) return `Binary files ${old ? aName : '/dev/null'} and ${neu ? bName : '/dev/null'} differ\n`;
   // jsdiff quotes names itself, from text (every non-ASCII byte octal, and bytes that are not UTF-8 already lost):
   // give it plain placeholders and put the names quoted from their bytes into the two header lines.
@@ -330,7 +330,7 @@ export async function inventoryOfDatabase(repo: Repository, db: { format: Packag
   }
   if (db.size > 256 << 20) throw new UsageError(`${db.path} is ${db.size} bytes: too large for a package database`);
   await ensureContent(repo, [db.oid]);
-  return parseInventory(db.format, await readAll(repo.store, db.oid, db.size), db.path);
+  return parseInventory(db.format, await readAll(repo.store, db.oid, db.size, db.path), db.path);
 }
 
 /** The index entry (key, value) for the package database of an image directory (its tree id), if it has one. */

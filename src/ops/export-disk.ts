@@ -7,7 +7,7 @@ import { nonZero } from '../formats/disk.js';
 import type { DiskWriter } from '../formats/disk-writer.js';
 import type { BlobRecord } from '../model/blob.js';
 import type { Disk, DiskRegion, Extent } from '../model/disk.js';
-import type { Oid } from '../model/oid.js';
+import { type Oid, hashBytes } from '../model/oid.js';
 import { RepositoryCorruptError, AbortedError } from '../errors.js';
 import type { ObjectReader } from '../store/object-store.js';
 import { readBlobPieces, readBlobRecord, readRegionMap, readTree } from '../store/typed.js';
@@ -30,6 +30,9 @@ export class BlobRangeReader {
       return r;
     }
     const rec = readBlobRecord(this.objects, oid);
+    // Reads here are ranges, not whole blobs, so the content hash cannot be checked: inline content is checked
+    // whole, chunks by their own ids (readObject), and the record's lengths against its size by decodeBlob.
+    if (rec.form === 'inline' && hashBytes(rec.data) !== oid) throw RepositoryCorruptError.mismatch('blob', oid);
     r = { rec };
     if (rec.form === 'chunked') {
       const starts: number[] = [];

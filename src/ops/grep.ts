@@ -82,7 +82,7 @@ async function* grepFile(repo: Repository, name: { path: string; pathHex?: strin
     lineNo++;
     return re.test(line) ? { ...name, line: lineNo, text: line.length > maxLine ? `${line.slice(0, maxLine)}…` : line } : undefined;
   };
-  for await (const piece of filePieces(repo.store, e)) {
+  for await (const piece of filePieces(repo.store, e, name.path)) {
     // Holes read as zeros: a NUL in the first 8000 bytes, or a hole there, makes the file binary.
     if (head) {
       head = false;

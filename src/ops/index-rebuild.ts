@@ -38,12 +38,12 @@ export async function rebuildIndex(repo: Repository): Promise<IndexRebuildResult
   const want = [...expected(repo).values()].sort((a, b) => a[0].localeCompare(b[0]) || Buffer.compare(a[1], b[1]));
   const store = repo.store;
   const pkgs = new Map<string, [Buffer, Buffer]>();
-  store.env.transactionSync(() => store.ixPkg.clearSync());
+  store.writeTransaction(() => store.ixPkg.clearSync());
   for (const oid of store.listObjects('commit')) {
     const c = readCommit(store, oid);
     for (const e of await packageIndexEntries(repo, c)) pkgs.set(e[0].toString('hex'), e);
   }
-  store.env.transactionSync(() => {
+  store.writeTransaction(() => {
     store.ixParent.clearSync();
     store.ixRoot.clearSync();
     store.putDerived(want);

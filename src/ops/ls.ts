@@ -1,12 +1,12 @@
 /** The ls and cat ops: entries of an image directory with their metadata, and one file's content. */
-import { UsageError } from '../errors.js';
+import { RepositoryCorruptError, UsageError } from '../errors.js';
 import type { Oid } from '../model/oid.js';
 import type { TreeEntry } from '../model/tree.js';
 import type { Repository } from '../store/repository.js';
 import { readDisk, readTree } from '../store/typed.js';
 import { type DiskInfo, describeDisk } from './disk-info.js';
 import { filePieces } from './checkout.js';
-import { joinPath } from './build-tree.js';
+import { joinPath, showPath } from './build-tree.js';
 import { ensureContent } from '../sync/partial.js';
 import { resolveRevision, resolveSpec } from './resolve.js';
 
@@ -85,10 +85,18 @@ export async function* cat(repo: Repository, spec: string): AsyncIterable<Uint8A
   if (r.entry.type !== 'file') throw new UsageError(`'${spec}' is a ${r.entry.type}, not a file`);
   if (r.entry.oid) await ensureContent(repo, [r.entry.oid]);
   let pos = 0;
-  for await (const p of filePieces(repo.store, { ...r.entry, holes: undefined })) {
-    if (p.offset > pos) yield Buffer.alloc(p.offset - pos);
-    yield p.data;
-    pos = p.offset + p.data.length;
+  try {
+    for await (const p of filePieces(repo.store, { ...r.entry, holes: undefined }, showPath(r.path))) {
+      if (p.offset > pos) yield Buffer.alloc(p.offset - pos);
+      yield p.data;
+      pos = p.offset + p.data.length;
+    }
+  } catch (e) {
+    // The content is checked as it streams: what was already handed out cannot be taken back, so say it.
+    if (pos > 0 && e instanceof RepositoryCorruptError && e.data.reason === 'does not match its id') {
+      throw new RepositoryCorruptError(e.data.what as string, e.data.reason, `${e.message}; the ${pos} bytes already written are not the file's content`, e.data);
+    }
+    throw e;
   }
   if (pos < r.entry.size) yield Buffer.alloc(r.entry.size - pos);
 }

@@ -72,7 +72,7 @@ export function addRemote(repo: Repository, name: string, url: string, options: 
   if (all[name]) throw new RefExistsError(name, `remote '${name}' already exists (${all[name]!.url})`);
   const u = normalizeUrl(url);
   const tokenFile = options.tokenFile ? path.resolve(options.tokenFile) : undefined;
-  repo.store.env.transactionSync(() => repo.store.meta.putSync(REMOTES_KEY, { ...all, [name]: { url: u, ...(tokenFile ? { tokenFile } : {}) } }));
+  repo.store.writeTransaction(() => repo.store.meta.putSync(REMOTES_KEY, { ...all, [name]: { url: u, ...(tokenFile ? { tokenFile } : {}) } }));
   return { name, url: u, ...(tokenFile ? { tokenFile } : {}) };
 }
 
@@ -82,7 +82,7 @@ export function removeRemote(repo: Repository, name: string): void {
   delete all[name];
   const tracking = listRefs(repo.store, `${REMOTES}${name}/`);
   updateRefs(repo.store, tracking.map((r) => ({ ref: r.ref, newOid: null, message: `remote ${name} removed` })), defaultAuthor());
-  repo.store.env.transactionSync(() => repo.store.meta.putSync(REMOTES_KEY, all));
+  repo.store.writeTransaction(() => repo.store.meta.putSync(REMOTES_KEY, all));
 }
 
 /** `name` if it is a configured remote, else `name` itself as a URL (a path or http(s)://). */

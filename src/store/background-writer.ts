@@ -3,6 +3,7 @@
  * this thread reads, chunks and hashes; the worker compresses and writes). Bounded: at most MAX_INFLIGHT batches.
  */
 import type { Worker } from 'node:worker_threads';
+import { WriteError } from '../errors.js';
 import { workerScript } from './worker-script.js';
 import os from 'node:os';
 import type { Oid } from '../model/oid.js';
@@ -12,7 +13,10 @@ import { KIND_BY_CODE, OBJECT_KINDS, encodeStored, type ObjectKind, type ObjectW
 export const DEFAULT_WORKER_BATCH = 8 * 1024 * 1024;
 export const MAX_INFLIGHT = 6;
 
-type Reply = { type: 'ack' | 'flushed' | 'closed' | 'error'; id: number; objects?: number; bytes?: number; message?: string };
+type Reply = {
+  type: 'ack' | 'flushed' | 'closed' | 'error'; id: number; objects?: number; bytes?: number; message?: string; code?: string;
+  data?: Record<string, unknown>;
+};
 
 export class BackgroundWriter implements ObjectWriter {
   /** Started on the first full batch: small commits (re-commits through the stat cache) never pay for a thread. */
@@ -26,6 +30,7 @@ export class BackgroundWriter implements ObjectWriter {
   private readonly waiting = new Map<number, { resolve: (r: Reply) => void; reject: (e: Error) => void }>();
   private inflight = 0;
   private failure?: Error;
+  private closing = false;
   private wakers: Array<() => void> = [];
   /** Objects and stored bytes the worker newly wrote (known after flush). */
   written = { objects: 0, bytes: 0 };
@@ -39,14 +44,18 @@ export class BackgroundWriter implements ObjectWriter {
       const w = this.waiting.get(r.id);
       this.waiting.delete(r.id);
       if (r.type === 'error') {
-        this.failure = new Error(`object writer failed: ${r.message}`);
-        w?.reject(this.failure);
+        // Whatever failed in the writer thread, the commit cannot finish: a write error, one line, exit 16.
+        this.failAll(r.code === WriteError.code && r.data
+          ? new WriteError(String(r.data.path), String(r.data.reason))
+          : new WriteError(this.store.path, `object writer failed: ${r.message}`));
+        w?.reject(this.failure!);
         return;
       }
       w?.resolve(r);
     });
-    worker.on('error', (e) => this.failAll(e));
-    worker.on('exit', (code) => { if (code !== 0) this.failAll(new Error(`object writer exited with code ${code}`)); });
+    worker.on('error', (e) => this.failAll(new WriteError(this.store.path, `object writer failed: ${e.message}`, { cause: e })));
+    // An exit before close() (even with code 0) leaves requests unanswered: fail them rather than wait forever.
+    worker.on('exit', (code) => { if (!this.closing) this.failAll(new WriteError(this.store.path, `object writer exited with code ${code}`)); });
     return worker;
   }
 
@@ -56,7 +65,8 @@ export class BackgroundWriter implements ObjectWriter {
   }
 
   private failAll(e: Error): void {
-    this.failure = e;
+    this.failure ??= e;
+    e = this.failure;
     for (const w of this.waiting.values()) w.reject(e);
     this.waiting.clear();
   }
@@ -145,6 +155,7 @@ export class BackgroundWriter implements ObjectWriter {
   /** Stops the worker; queued but unflushed objects are dropped. */
   async close(): Promise<void> {
     if (!this.worker) return;
+    this.closing = true;
     if (!this.failure) await this.request({ type: 'close' }).catch(() => undefined);
     await this.worker.terminate();
   }

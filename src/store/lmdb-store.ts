@@ -4,8 +4,10 @@
  * This is the only module that imports lmdb.
  */
 import { open, type Database, type RootDatabase } from 'lmdb';
-import { ObjectNotFoundError, RepositoryCorruptError } from '../errors.js';
-import type { Oid } from '../model/oid.js';
+import fs from 'node:fs';
+import { ObjectNotFoundError, RepositoryCorruptError, VivaError, WriteError } from '../errors.js';
+import { faultPoint } from './faults.js';
+import { type Oid, hashBytes } from '../model/oid.js';
 import { type DerivedEntry, derivedEntries } from './content-index.js';
 import {
   type ObjectKind, type ObjectStore, KIND_BY_CODE, OBJECT_KINDS, decodeStored, encodeStored, objectKey, DEFAULT_ZSTD_LEVEL,
@@ -96,6 +98,31 @@ export function decodePackHeader(id: number, value: Buffer): Array<{ key: Buffer
   return out;
 }
 
+/** Room asked for a write: its bytes times this (B-tree and free-list pages), plus ROOM_MARGIN. */
+const ROOM_FACTOR = 1.25;
+const ROOM_MARGIN = 4 * 1024 * 1024;
+
+function mib(n: number): string {
+  return `${(n / 1048576).toFixed(1)} MiB`;
+}
+
+function reasonOf(e: unknown): string {
+  const err = e as NodeJS.ErrnoException;
+  if (err?.code === 'ENOSPC') return 'no space left on device';
+  if (err?.code === 'EIO') return 'i/o error';
+  return String(err?.message ?? e).replace(/^Error: /, '');
+}
+
+/**
+ * A failure of a write transaction as WriteError. The library's own errors (ref conflicts, …) pass through, and so
+ * do programming errors (TypeError, RangeError, …): only failures of the storage itself become WriteError.
+ */
+function asWriteError(path: string, e: unknown): unknown {
+  if (e instanceof VivaError || e instanceof TypeError || e instanceof RangeError || e instanceof SyntaxError || e instanceof ReferenceError) return e;
+  if (!(e instanceof Error)) return e;
+  return new WriteError(path, reasonOf(e), { cause: e });
+}
+
 export class LmdbStore implements ObjectStore {
   readonly env: RootDatabase;
   /** Object key (kind byte + 32-byte id) → 12 bytes: pack id, offset, length (u32 BE each). */
@@ -150,6 +177,41 @@ export class LmdbStore implements ObjectStore {
     for (const [db, k, v] of entries) (db === 'ix-parent' ? this.ixParent : this.ixRoot).removeSync(k, v);
   }
 
+  /**
+   * Runs `fn` in one durable write transaction, after checking that the file system has room for about `bytes` more
+   * (LMDB was seen to lose writes silently on a full tmpfs, so a full disk must be refused before writing). Every
+   * write of the repository goes through here. Throws WriteError (disk full, I/O error) with nothing written;
+   * errors of `fn` itself pass through.
+   */
+  writeTransaction<T>(fn: () => T, bytes = 0): T {
+    let result: T;
+    try {
+      this.ensureRoom(bytes);
+      faultPoint('write');
+      result = this.env.transactionSync(fn);
+    } catch (e) {
+      throw asWriteError(this.path, e);
+    }
+    try {
+      faultPoint('flush');
+    } catch (e) {
+      throw asWriteError(this.path, e);
+    }
+    return result;
+  }
+
+  /** Throws WriteError when the file system has less room than `bytes` plus a margin (unused space inside the file counts). */
+  private ensureRoom(bytes: number): void {
+    const st = fs.statfsSync(this.path);
+    const { pageSize, lastPageNumber } = this.env.getStats() as { pageSize: number; lastPageNumber: number };
+    const slack = Math.max(0, fs.statSync(this.path).size - (lastPageNumber + 1) * pageSize);
+    const room = st.bavail * st.bsize + slack;
+    const need = Math.ceil(bytes * ROOM_FACTOR) + ROOM_MARGIN;
+    if (need > room) {
+      throw new WriteError(this.path, `no space left on device (${mib(need)} needed, ${mib(room)} available)`);
+    }
+  }
+
   hasObject(kind: ObjectKind, oid: Oid): boolean {
     const k = objectKey(kind, oid);
     return (this.pending.size > 0 && this.pending.has(k.toString('latin1'))) || this.index.doesExist(k);
@@ -177,7 +239,13 @@ export class LmdbStore implements ObjectStore {
   private readPack(id: number): Buffer | undefined {
     const hit = this.recentPacks.find((p) => p.id === id);
     if (hit) return hit.value;
-    const value = this.packs.get(packKey(id));
+    let value: Buffer | undefined;
+    try {
+      faultPoint('read');
+      value = this.packs.get(packKey(id));
+    } catch (e) {
+      throw new RepositoryCorruptError(`pack ${id}`, `cannot be read: ${reasonOf(e)}`);
+    }
     if (value) {
       this.recentPacks.unshift({ id, value });
       if (this.recentPacks.length > RECENT_PACKS) this.recentPacks.pop();
@@ -204,7 +272,18 @@ export class LmdbStore implements ObjectStore {
     return v && Buffer.from(v);
   }
 
+  /**
+   * Decoded bytes, checked against `oid` (chunks hash to their id, trees, commits and disks their encoding); throws
+   * RepositoryCorruptError when they do not. A blob record cannot be checked alone (a blob's id is the hash of its
+   * whole content): readBlobPieces checks the content it streams.
+   */
   tryReadObject(kind: ObjectKind, oid: Oid): Buffer | undefined {
+    const data = this.tryReadUnverified(kind, oid);
+    if (data && kind !== 'blob' && hashBytes(data) !== oid) throw RepositoryCorruptError.mismatch(kind, oid);
+    return data;
+  }
+
+  tryReadUnverified(kind: ObjectKind, oid: Oid): Buffer | undefined {
     const stored = this.readStoredView(kind, oid);
     if (!stored) return undefined;
     try {
@@ -298,10 +377,10 @@ export class LmdbStore implements ObjectStore {
       const derived = this.deferredDerived.sort((a, b) => Buffer.compare(a[1], b[1]));
       this.deferred = new Map();
       this.deferredDerived = [];
-      this.env.transactionSync(() => {
+      this.writeTransaction(() => {
         for (const [k, loc] of entries) this.index.putSync(k, loc);
         this.putDerived(derived);
-      });
+      }, entries.length * 64);
     }
   }
 
@@ -310,8 +389,9 @@ export class LmdbStore implements ObjectStore {
     const derived = this.pendingDerived;
     this.pending = new Map();
     this.pendingDerived = new Map();
+    const bytes = this.pendingBytes;
     this.pendingBytes = 0;
-    this.env.transactionSync(() => {
+    this.writeTransaction(() => {
       const fresh: Array<[Buffer, Buffer]> = [];
       for (const [ks, [k, v]] of batch) {
         if (!this.index.doesExist(k) && !this.deferred.has(ks)) {
@@ -324,7 +404,7 @@ export class LmdbStore implements ObjectStore {
         }
       }
       this.writePacks(fresh);
-    });
+    }, bytes);
   }
 
   /** Drops queued objects and deferred index entries (after a failed commit: nothing references them). */
@@ -405,7 +485,7 @@ export class LmdbStore implements ObjectStore {
    * the fault-injecting tests of fsck; never used by normal operation.
    */
   putStoredUnchecked(kind: ObjectKind, oid: Oid, stored: Buffer | undefined): void {
-    this.env.transactionSync(() => {
+    this.writeTransaction(() => {
       if (stored) this.writePacks([[objectKey(kind, oid), stored]]);
       else this.index.removeSync(objectKey(kind, oid));
     });

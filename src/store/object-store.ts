@@ -18,10 +18,18 @@ export const MIN_COMPRESS_SIZE = 64;
 
 export interface ObjectReader {
   hasObject(kind: ObjectKind, oid: Oid): boolean;
-  /** Decoded (decompressed) bytes; throws ObjectNotFoundError. */
+  /**
+   * Decoded (decompressed) bytes, checked against `oid` (except blob records: see readBlobPieces); throws
+   * ObjectNotFoundError, or RepositoryCorruptError when the bytes do not match their id.
+   */
   readObject(kind: ObjectKind, oid: Oid): Buffer;
-  /** Decoded bytes or undefined when missing. */
+  /** Decoded bytes or undefined when missing; like readObject, checked against the id. */
   tryReadObject(kind: ObjectKind, oid: Oid): Buffer | undefined;
+  /**
+   * Decoded bytes without the check against the id, for readers that check a larger whole themselves (a blob's
+   * content hash covers its chunks: hashing each chunk as well would hash every byte twice).
+   */
+  tryReadUnverified(kind: ObjectKind, oid: Oid): Buffer | undefined;
 }
 
 export interface ObjectWriter {

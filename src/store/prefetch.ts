@@ -54,8 +54,11 @@ export class BlobPrefetcher {
     if (oids.length) this.worker.postMessage({ type: 'read', oids });
   }
 
-  /** The pieces of a blob that was in the list; throws the store's errors (not found, corrupt). */
-  async get(oid: Oid, size: number): Promise<BlobPiece[]> {
+  /**
+   * The pieces of a blob that was in the list, checked against its id by the worker; throws the store's errors (not
+   * found, corrupt: a mismatch names `path`).
+   */
+  async get(oid: Oid, size: number, path?: string): Promise<BlobPiece[]> {
     if (!this.requested.has(oid)) this.request(oid);
     let r = this.results.get(oid);
     if (r) this.results.delete(oid);
@@ -64,6 +67,10 @@ export class BlobPrefetcher {
     this.request();
     if (r.error) {
       if (r.error.code === ObjectNotFoundError.code) throw new ObjectNotFoundError(String(r.error.data?.kind ?? 'object'), String(r.error.data?.oid ?? oid));
+      const d = r.error.data;
+      if (r.error.code === RepositoryCorruptError.code && d?.reason === 'does not match its id' && typeof d.oid === 'string') {
+        throw RepositoryCorruptError.mismatch(String(d.kind), d.oid, path ?? (d.path as string | undefined));
+      }
       throw new RepositoryCorruptError(`blob ${oid}`, r.error.message);
     }
     return r.pieces!;

@@ -67,7 +67,7 @@ export function listRefs(store: LmdbStore, prefix = 'refs/'): Array<{ ref: strin
 }
 
 export function setSymbolicRef(store: LmdbStore, ref: string, target: string): void {
-  store.env.transactionSync(() => { store.refs.putSync(ref, { symref: target }); });
+  store.writeTransaction(() => { store.refs.putSync(ref, { symref: target }); });
 }
 
 /**
@@ -109,7 +109,7 @@ function appendReflog(store: LmdbStore, ref: string, entry: ReflogEntry): void {
  * git's D/F rule (`a` next to `a/b`); nothing changes then.
  */
 export function updateRefs(store: LmdbStore, updates: RefUpdate[], who: string, time = Math.floor(Date.now() / 1000), alsoInTxn?: () => void): void {
-  store.env.transactionSync(() => {
+  store.writeTransaction(() => {
     alsoInTxn?.();
     const olds: Array<Oid | null> = [];
     for (const u of updates) {
@@ -136,7 +136,7 @@ export function updateRefs(store: LmdbStore, updates: RefUpdate[], who: string, 
  * RefNotFoundError), or if `to` breaks the D/F rule (UsageError; `from` itself does not count: `a` → `a/b` works).
  */
 export function renameRef(store: LmdbStore, from: string, to: string, who: string, force = false): void {
-  store.env.transactionSync(() => {
+  store.writeTransaction(() => {
     const cur = readRef(store, from);
     if (!cur?.oid) throw new RefNotFoundError(from);
     if (!force && readRef(store, to)) throw new RefExistsError(to);

@@ -72,7 +72,7 @@ export class Repository {
     if (fs.existsSync(root) && !fs.statSync(root).isDirectory()) throw new UsageError(`'${dir}' exists and is not a directory`);
     fs.mkdirSync(dataDir, { recursive: true });
     const store = new LmdbStore(path.join(dataDir, DATA_FILE));
-    store.env.transactionSync(() => {
+    store.writeTransaction(() => {
       store.meta.putSync('format', REPO_FORMAT);
       store.meta.putSync('id', crypto.randomUUID());
       store.meta.putSync('created', Math.floor(Date.now() / 1000));
@@ -127,7 +127,7 @@ export class Repository {
     if (this.sessionId) return;
     const id = crypto.randomUUID();
     const me: SessionRecord = { pid: process.pid, host: os.hostname(), started: Date.now(), kind };
-    this.store.env.transactionSync(() => {
+    this.store.writeTransaction(() => {
       const gc = this.store.meta.get('gc-lock') as SessionRecord | undefined;
       if (gc && isAlive(gc)) throw new RepositoryLockedError(this.root, `gc (pid ${gc.pid} on ${gc.host})`);
       if (gc) this.store.meta.removeSync('gc-lock');
@@ -140,7 +140,7 @@ export class Repository {
     if (!this.sessionId) return;
     const id = this.sessionId;
     this.sessionId = undefined;
-    this.store.env.transactionSync(() => { this.store.sessions.removeSync(id); });
+    this.store.writeTransaction(() => { this.store.sessions.removeSync(id); });
   }
 
   /**
@@ -148,7 +148,7 @@ export class Repository {
    * Stale sessions (dead processes, e.g. a commit killed with -9) are removed.
    */
   withExclusive<T>(fn: () => T): T {
-    return this.store.env.transactionSync(() => {
+    return this.store.writeTransaction(() => {
       for (const { key, value } of this.store.sessions.getRange({})) {
         if (key === this.sessionId) continue;
         const s = value as SessionRecord;

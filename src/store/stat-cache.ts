@@ -37,7 +37,7 @@ export function readStatCache(store: LmdbStore, key: string, signature: string):
 
 /** Records entries in one transaction. */
 export function writeStatCache(store: LmdbStore, entries: Array<{ key: string; signature: string } & StatCacheRecord>): void {
-  store.env.transactionSync(() => {
+  store.writeTransaction(() => {
     for (const e of entries) {
       const enc = new Encoder().raw(oidToBytes(e.oid)).raw(digest(e.signature, 8)).uint(e.size).uint(e.holes.length);
       for (const h of e.holes) enc.uint(h.offset).uint(h.length);

@@ -1,5 +1,5 @@
 /** Typed object reads: decode commits, trees and blob records from the store, turning decode failures into corruption errors. */
-import { RepositoryCorruptError } from '../errors.js';
+import { ObjectNotFoundError, RepositoryCorruptError } from '../errors.js';
 import { type BlobRecord, decodeBlob } from '../model/blob.js';
 import { type Commit, decodeCommit } from '../model/commit.js';
 import { type Disk, type RegionMap, decodeDisk, decodeRegionMap } from '../model/disk.js';
@@ -22,9 +22,27 @@ export function readCommit(objects: ObjectReader, oid: Oid): Commit {
   return decode('commit', oid, () => decodeCommit(buf));
 }
 
-export function readTree(objects: ObjectReader, oid: Oid): Tree {
-  const buf = objects.readObject('tree', oid);
+/** `path`: the image path of the directory, named in a mismatch error. */
+export function readTree(objects: ObjectReader, oid: Oid, path?: string): Tree {
+  const buf = path === undefined ? objects.readObject('tree', oid) : atPath(path, () => objects.readObject('tree', oid));
   return decode('tree', oid, () => decodeTree(buf));
+}
+
+/** Runs `fn`, naming `path` in an object mismatch error that does not name one yet. */
+export function atPath<T>(path: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (e) {
+    throw withPath(e, path);
+  }
+}
+
+/** `e` with `path` added when it is an object mismatch error naming no path yet; else `e` itself. */
+export function withPath(e: unknown, path: string): unknown {
+  if (e instanceof RepositoryCorruptError && e.data.reason === 'does not match its id' && e.data.path === undefined && typeof e.data.oid === 'string') {
+    return RepositoryCorruptError.mismatch(String(e.data.kind), e.data.oid, path);
+  }
+  return e;
 }
 
 export function readDisk(objects: ObjectReader, oid: Oid): Disk {
@@ -49,23 +67,52 @@ export function readBlobRecord(objects: ObjectReader, oid: Oid): BlobRecord {
   return decode('blob', oid, () => decodeBlob(buf));
 }
 
-/** Streams a blob's content in pieces (chunks are read one at a time: constant memory). Holes come as zero runs. */
-export function* readBlobPieces(objects: ObjectReader, oid: Oid): Iterable<{ offset: number; data?: Buffer; zeros?: number }> {
+/**
+ * Streams a blob's content in pieces (chunks are read one at a time: constant memory). Holes come as zero runs.
+ * The content is checked against the blob's id as it streams: after the last piece (inline content: before the
+ * first) a mismatch throws RepositoryCorruptError naming the damaged chunk (or the blob record) and `path`. Chunks
+ * are read unchecked, since the content hash covers them: every byte is hashed once. A consumer that acts on the
+ * content before the end (a file written, bytes sent to stdout) must undo or report it when the error comes.
+ */
+export function* readBlobPieces(objects: ObjectReader, oid: Oid, path?: string): Iterable<{ offset: number; data?: Buffer; zeros?: number }> {
   const rec = readBlobRecord(objects, oid);
   if (rec.form === 'inline') {
+    if (hashBytes(rec.data) !== oid) throw RepositoryCorruptError.mismatch('blob', oid, path);
     yield { offset: 0, data: rec.data };
     return;
   }
+  const h = crypto.createHash('sha256');
   let off = 0;
   for (const s of rec.segments) {
-    if (s.kind === 'zero') yield { offset: off, zeros: s.length };
-    else {
-      const data = objects.readObject('chunk', s.oid);
+    if (s.kind === 'zero') {
+      hashZeros(h, s.length);
+      yield { offset: off, zeros: s.length };
+    } else {
+      const data = objects.tryReadUnverified('chunk', s.oid);
+      if (!data) throw new ObjectNotFoundError('chunk', s.oid);
       if (data.length !== s.length) throw new RepositoryCorruptError(`chunk ${s.oid}`, `length ${data.length}, blob ${oid} expects ${s.length}`);
+      h.update(data);
       yield { offset: off, data };
     }
     off += s.length;
   }
+  if (h.digest('hex') !== oid) {
+    // Name the culprit: the first chunk that does not hash to its id, else the record itself.
+    for (const s of rec.segments) {
+      if (s.kind !== 'chunk') continue;
+      if (path === undefined) objects.readObject('chunk', s.oid);
+      else atPath(path, () => objects.readObject('chunk', s.oid));
+    }
+    throw RepositoryCorruptError.mismatch('blob', oid, path);
+  }
+}
+
+let zeroBlock: Buffer | undefined;
+
+/** Feeds `n` zero bytes to a hash. */
+function hashZeros(h: crypto.Hash, n: number): void {
+  zeroBlock ??= Buffer.alloc(1 << 20);
+  for (; n > 0; n -= zeroBlock.length) h.update(n >= zeroBlock.length ? zeroBlock : zeroBlock.subarray(0, n));
 }
 
 /**
@@ -88,10 +135,9 @@ export function blobContentHash(rec: BlobRecord, readChunk: (oid: Oid) => Buffer
   const h = crypto.createHash('sha256');
   if (rec.form === 'inline') h.update(rec.data);
   else {
-    const zeros = Buffer.alloc(1 << 20);
     for (const s of rec.segments) {
       if (s.kind === 'zero') {
-        for (let n = s.length; n > 0; n -= zeros.length) h.update(n >= zeros.length ? zeros : zeros.subarray(0, n));
+        hashZeros(h, s.length);
         continue;
       }
       const c = readChunk(s.oid);

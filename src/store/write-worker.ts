@@ -34,6 +34,7 @@ port.on('message', (msg: BatchMessage | { type: 'flush' | 'close'; id: number })
       void store.close().then(() => port.postMessage({ type: 'closed', id: msg.id }));
     }
   } catch (e) {
-    port.postMessage({ type: 'error', id: msg.id, message: (e as Error).message, stack: (e as Error).stack });
+    const err = e as Error & { code?: string; data?: Record<string, unknown> };
+    port.postMessage({ type: 'error', id: msg.id, message: err.message, code: err.code, data: err.data, stack: err.stack });
   }
 });

@@ -20,7 +20,7 @@ export function partialConfig(repo: Repository): PartialConfig | undefined {
 }
 
 export function setPartial(repo: Repository, cfg: PartialConfig): void {
-  repo.store.env.transactionSync(() => repo.store.meta.putSync(KEY, cfg));
+  repo.store.writeTransaction(() => repo.store.meta.putSync(KEY, cfg));
 }
 
 /** What is missing of these blobs: the blob (record and chunks) when its record is absent, else its absent chunks. */

@@ -2,7 +2,8 @@
 import test from 'ava';
 import type { ExecutionContext } from 'ava';
 import path from 'node:path';
-import { ObjectNotFoundError, RepositoryCorruptError } from '../../src/errors.js';
+import { ObjectNotFoundError, RepositoryCorruptError, WriteError } from '../../src/errors.js';
+import { faultCounts, setFaults } from '../../src/store/faults.js';
 import { hashBytes } from '../../src/model/oid.js';
 import { LmdbStore } from '../../src/store/lmdb-store.js';
 import {
@@ -279,4 +280,48 @@ test('lmdb-store: high-entropy data is stored raw without a compression attempt;
   // Half random, half zeros: entropy below the threshold, so zstd gets its chance (and wins).
   const mixed = Buffer.concat([randomBytes(32 * 1024, 'mixed'), Buffer.alloc(32 * 1024)]);
   t.is(encodeStored(mixed)[0], CODEC_ZSTD);
+});
+
+test('lmdb-store: every read checks the bytes against the id (chunks raw, meta objects by encoding; blob records are checked by readBlobPieces)', async (t) => {
+  const { store } = openStore(t);
+  const data = randomBytes(5000, 'verify');
+  const oid = hashBytes(data);
+  store.writeObject('chunk', oid, data);
+  store.writeObject('tree', oid, data);
+  store.writeObject('blob', oid, data);
+  store.flush();
+  t.true(store.readObject('chunk', oid).equals(data));
+  const flipped = Buffer.from(data);
+  flipped[4000]! ^= 0x10;
+  for (const kind of ['chunk', 'tree', 'blob'] as const) store.putStoredUnchecked(kind, oid, encodeStored(flipped));
+  for (const kind of ['chunk', 'tree'] as const) {
+    const err = t.throws(() => store.readObject(kind, oid), { instanceOf: RepositoryCorruptError });
+    t.is(err?.message, `${kind} '${oid}' does not match its id (repository damaged: run 'viva fsck')`);
+    t.throws(() => store.tryReadObject(kind, oid), { instanceOf: RepositoryCorruptError });
+    t.true(store.tryReadUnverified(kind, oid)!.equals(flipped));
+  }
+  t.true(store.readObject('blob', oid).equals(flipped));
+});
+
+test('lmdb-store: injected write, flush and read faults surface as WriteError and RepositoryCorruptError', async (t) => {
+  const { store } = openStore(t);
+  const data = randomBytes(3000, 'faults');
+  const oid = hashBytes(data);
+  t.teardown(() => setFaults(undefined));
+  setFaults('write:1:ENOSPC');
+  store.writeObject('chunk', oid, data);
+  const err = t.throws(() => store.flush(), { instanceOf: WriteError });
+  t.regex(err?.message ?? '', /^cannot write '.*data\.mdb': no space left on device$/);
+  t.false(store.hasDurableObject('chunk', oid), 'nothing written');
+  setFaults('flush:1:EIO');
+  store.writeObject('chunk', oid, data);
+  t.throws(() => store.flush(), { instanceOf: WriteError, message: /i\/o error/ });
+  t.true(store.hasDurableObject('chunk', oid), 'a flush fault comes after the transaction committed');
+  setFaults('read:1:EIO');
+  t.throws(() => store.readObject('chunk', oid), { instanceOf: RepositoryCorruptError, message: /cannot be read: i\/o error/ });
+  t.true(store.readObject('chunk', oid).equals(data), 'only the first read failed');
+  t.deepEqual({ ...faultCounts() }, { write: 0, read: 2, flush: 0 });
+  t.throws(() => setFaults('write:x:EIO'), { message: /bad VIVA_FAULT entry/ });
+  // Synchronous up to here: no other test of this file ran while faults were set.
+  setFaults(undefined);
 });

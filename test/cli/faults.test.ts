@@ -1,0 +1,194 @@
+/**
+ * Fault injection (kopia's faulty storage, SQLite's I/O-error tests): commit, checkout, push, fetch and gc run as
+ * child processes with VIVA_FAULT making the Nth write transaction, pack read or transaction flush fail with ENOSPC
+ * or EIO, or the process die. Every run ends within its timeout with success, a one-line error and a documented exit
+ * code, or the kill; afterwards fsck is clean and every ref checks out.
+ */
+import test from 'ava';
+import type { ExecutionContext } from 'ava';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { copyRepository, tmpDir, viva, vivaOk, type RunResult } from '../helpers/cli.js';
+import { Repository } from '../../src/store/repository.js';
+import { fsck } from '../../src/ops/fsck.js';
+import { checkout } from '../../src/ops/checkout.js';
+import { listRefs } from '../../src/store/refs.js';
+import { EXIT } from '../../src/cli/exit-codes.js';
+
+const KiB = 1024;
+const POINTS = ['write', 'read', 'flush'] as const;
+const ACTIONS = ['ENOSPC', 'EIO', 'kill'] as const;
+/** Exit codes a faulted run may end with: success (the fault hit nothing that mattered), damaged (a read failed), write failed. */
+const ALLOWED = new Set<number>([EXIT.OK, EXIT.REPOSITORY_DAMAGED, EXIT.WRITE_FAILED]);
+/** At most this many N per fault point and operation, spread over the range the operation reaches. */
+const SAMPLES = 4;
+const RUN_TIMEOUT = 30_000;
+
+function writeFiles(dir: string, files: Record<string, Buffer | string>): void {
+  for (const [name, data] of Object.entries(files)) {
+    fs.mkdirSync(path.dirname(path.join(dir, name)), { recursive: true });
+    fs.writeFileSync(path.join(dir, name), data);
+  }
+}
+
+interface Fixture { dir: string; base: string; empty: string; src: string; big: string }
+
+/** A repository with main (two commits), old (the first) and the leftovers of a deleted branch for gc; `src` for the next commit. */
+async function fixture(t: ExecutionContext): Promise<Fixture> {
+  const dir = tmpDir(t, 'viva-faults-');
+  const s1 = path.join(dir, 's1');
+  writeFiles(s1, { 'etc/os-release': 'ID=debian\n', 'etc/hostname': 'one\n', 'usr/bin/tool': crypto.randomBytes(600 * KiB), 'var/log': crypto.randomBytes(300 * KiB) });
+  const s2 = path.join(dir, 's2');
+  fs.cpSync(s1, s2, { recursive: true });
+  writeFiles(s2, { 'etc/hostname': 'two\n', 'usr/lib/big': crypto.randomBytes(700 * KiB) });
+  const s3 = path.join(dir, 's3');
+  writeFiles(s3, { garbage: crypto.randomBytes(400 * KiB) });
+  const src = path.join(dir, 'next');
+  fs.cpSync(s2, src, { recursive: true });
+  writeFiles(src, { 'etc/hostname': 'three\n', 'opt/new': crypto.randomBytes(500 * KiB), 'opt/dir/small': 'small\n' });
+
+  const base = path.join(dir, 'base');
+  await vivaOk(t, ['init', base]);
+  await vivaOk(t, ['commit', s1, '-m', 'one', '-b', 'main'], { cwd: base });
+  await vivaOk(t, ['branch', 'old'], { cwd: base });
+  await vivaOk(t, ['commit', s3, '-m', 'tmp', '-b', 'tmp'], { cwd: base });
+  await vivaOk(t, ['commit', s2, '-m', 'two', '-b', 'main'], { cwd: base });
+  await vivaOk(t, ['branch', '-d', 'tmp'], { cwd: base });
+  const empty = path.join(dir, 'empty');
+  await vivaOk(t, ['init', empty]);
+  // More than one writer batch: commit hands its writes to the writer thread (which counts its own fault points).
+  const big = path.join(dir, 'big');
+  writeFiles(big, { a: crypto.randomBytes(5 << 20), b: crypto.randomBytes(5 << 20), 'c/d': crypto.randomBytes(3 << 20) });
+  return { dir, base, empty, src, big };
+}
+
+interface Scenario {
+  name: string;
+  /** Prepares the repositories of one run (copies of the fixture under `runDir`); returns the repositories to check afterwards and the command. */
+  setup(f: Fixture, runDir: string): { repos: string[]; args: string[]; cwd: string };
+}
+
+const SCENARIOS: Scenario[] = [
+  {
+    name: 'commit',
+    setup: (f, d) => {
+      const repo = copyRepository(f.base, path.join(d, 'repo'));
+      return { repos: [repo], args: ['commit', f.src, '-m', 'three', '-b', 'main'], cwd: repo };
+    },
+  },
+  {
+    name: 'commit-large',
+    setup: (f, d) => {
+      const repo = copyRepository(f.base, path.join(d, 'repo'));
+      return { repos: [repo], args: ['commit', f.big, '-m', 'big', '-b', 'main'], cwd: repo };
+    },
+  },
+  {
+    name: 'checkout',
+    setup: (f, d) => {
+      const repo = copyRepository(f.base, path.join(d, 'repo'));
+      return { repos: [repo], args: ['checkout', 'main', path.join(d, 'out')], cwd: repo };
+    },
+  },
+  {
+    name: 'checkout-tar',
+    setup: (f, d) => {
+      const repo = copyRepository(f.base, path.join(d, 'repo'));
+      return { repos: [repo], args: ['checkout', 'old', path.join(d, 'out.tar')], cwd: repo };
+    },
+  },
+  {
+    name: 'push',
+    setup: (f, d) => {
+      const repo = copyRepository(f.base, path.join(d, 'repo'));
+      const remote = copyRepository(f.empty, path.join(d, 'remote'));
+      return { repos: [repo, remote], args: ['push', remote, 'main'], cwd: repo };
+    },
+  },
+  {
+    name: 'fetch',
+    setup: (f, d) => {
+      const repo = copyRepository(f.empty, path.join(d, 'repo'));
+      const remote = copyRepository(f.base, path.join(d, 'remote'));
+      return { repos: [repo, remote], args: ['fetch', remote], cwd: repo };
+    },
+  },
+  {
+    name: 'gc',
+    setup: (f, d) => {
+      const repo = copyRepository(f.base, path.join(d, 'repo'));
+      return { repos: [repo], args: ['gc'], cwd: repo };
+    },
+  },
+];
+
+/** fsck is clean and every ref checks out completely (in this process, without faults). */
+async function checkRepository(t: ExecutionContext, root: string, what: string, outDir: string): Promise<void> {
+  if (!fs.existsSync(path.join(root, '.viva', 'data.mdb'))) return;
+  const repo = Repository.open(root, 'read');
+  try {
+    const r = fsck(repo);
+    t.deepEqual(r.problems, [], `${what}: fsck of ${root}`);
+    for (const { ref } of listRefs(repo.store, 'refs/')) {
+      const dest = path.join(outDir, `${path.basename(root)}-${ref.replaceAll('/', '_')}`);
+      await t.notThrowsAsync(checkout(repo, { rev: ref, dest }), `${what}: checkout of ${ref} in ${root}`);
+      fs.rmSync(dest, { recursive: true, force: true });
+    }
+  } finally {
+    await repo.close();
+  }
+}
+
+/** Up to SAMPLES values of N spread over 1..max. */
+function sampleN(max: number): number[] {
+  if (max <= 0) return [];
+  const out = new Set<number>([1, max]);
+  for (let i = 1; out.size < Math.min(SAMPLES, max); i++) out.add(1 + Math.floor((i * (max - 1)) / SAMPLES));
+  return [...out].sort((a, b) => a - b);
+}
+
+function judge(t: ExecutionContext, what: string, r: RunResult, action: string, ms: number): void {
+  t.true(ms < RUN_TIMEOUT, `${what}: still running after ${RUN_TIMEOUT} ms (a hang): ${r.stderr}`);
+  if (r.signal === 'SIGKILL' && action === 'kill') return;
+  t.is(r.signal, null, `${what}: ended by ${r.signal}`);
+  t.true(ALLOWED.has(r.code!), `${what}: exit ${r.code}: ${r.stderr}`);
+  if (r.code !== 0) {
+    const lines = r.stderr.trimEnd().split('\n');
+    t.is(lines.length, 1, `${what}: ${r.stderr}`);
+    t.regex(lines[0]!, /^error: [a-z'].*[^.]$/, what);
+    t.notRegex(r.stderr, /internal error|\n\s+at /, what);
+  }
+}
+
+for (const scenario of SCENARIOS) {
+  test(`faults: ${scenario.name} ends cleanly under every injected fault; fsck clean and every ref complete`, async (t) => {
+    t.timeout(300_000);
+    const f = await fixture(t);
+    // A clean run first: how many times it reaches each fault point.
+    const cleanDir = path.join(f.dir, 'clean');
+    fs.mkdirSync(cleanDir);
+    const clean = scenario.setup(f, cleanDir);
+    const countsFile = path.join(f.dir, 'counts.json');
+    const ok = await viva(clean.args, { cwd: clean.cwd, env: { VIVA_FAULT_COUNTS: countsFile } });
+    t.is(ok.code, 0, ok.stderr);
+    const counts = JSON.parse(fs.readFileSync(countsFile, 'utf8')) as Record<(typeof POINTS)[number], number>;
+    t.log(`${scenario.name}: ${JSON.stringify(counts)}`);
+    let run = 0;
+    for (const point of POINTS) {
+      for (const n of sampleN(counts[point])) {
+        const action = ACTIONS[run % ACTIONS.length]!;
+        const what = `${scenario.name} ${point}:${n}:${action}`;
+        const d = path.join(f.dir, `run${run++}`);
+        fs.mkdirSync(d);
+        const s = scenario.setup(f, d);
+        const started = Date.now();
+        const r = await viva(s.args, { cwd: s.cwd, env: { VIVA_FAULT: `${point}:${n}:${action}` }, timeoutMs: RUN_TIMEOUT });
+        judge(t, what, r, action, Date.now() - started);
+        for (const repo of s.repos) await checkRepository(t, repo, what, d);
+        fs.rmSync(d, { recursive: true, force: true });
+      }
+    }
+    t.true(run > 0, 'no fault point reached');
+  });
+}
