@@ -178,6 +178,27 @@ export class RepositoryCorruptError extends VivaError {
   constructor(what: string, reason: string) { super(`${what}: ${reason}`, { what, reason }); }
 }
 
+/** init or clone cannot create the repository's directory (a path under a file, in /proc, read-only, no permission). */
+export class RepositoryCreateError extends VivaError {
+  static override readonly code = 'ERR_REPOSITORY_CREATE';
+  override readonly code = RepositoryCreateError.code;
+  override readonly name = 'RepositoryCreateError';
+  constructor(path: string, reason: string) { super(`cannot create repository directory ${quote(path)}: ${reason}`, { path, reason }); }
+}
+
+/**
+ * The repository's LMDB file is missing, truncated or not an LMDB file at all: found by reading its header before
+ * LMDB maps it (mapping a truncated file would kill the process with SIGBUS).
+ */
+export class RepositoryDamagedError extends VivaError {
+  static override readonly code = 'ERR_REPOSITORY_DAMAGED';
+  override readonly code = RepositoryDamagedError.code;
+  override readonly name = 'RepositoryDamagedError';
+  constructor(file: string, reason: string) {
+    super(`repository database ${quote(file)} damaged or missing: ${reason} (restore it from a remote with 'viva clone', or from a backup of the .viva directory)`, { file, reason });
+  }
+}
+
 export class AbortedError extends VivaError {
   static override readonly code = 'ERR_ABORTED';
   override readonly code = AbortedError.code;
@@ -198,6 +219,6 @@ export const ERROR_CLASSES = [
   VivaError, UsageError, NotARepositoryError, RepositoryExistsError, RepositoryFormatError, RepositoryLockedError,
   ObjectNotFoundError, RevisionNotFoundError, AmbiguousRevisionError, PathNotFoundError, InvalidRefNameError,
   RefNotFoundError, RefExistsError, RefConflictError, DestinationNotEmptyError, CorruptInputError, UnsafeInputError,
-  UnsupportedInputError, SourceReadError, SourceChangedError, CheckoutError, RepositoryCorruptError, AbortedError,
-  RemoteError,
+  UnsupportedInputError, SourceReadError, SourceChangedError, CheckoutError, RepositoryCorruptError, RepositoryDamagedError,
+  RepositoryCreateError, AbortedError, RemoteError,
 ] as const;

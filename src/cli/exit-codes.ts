@@ -2,7 +2,7 @@
 import {
   AbortedError, RemoteError, AmbiguousRevisionError, CheckoutError, CorruptInputError, DestinationNotEmptyError, InvalidRefNameError,
   NotARepositoryError, ObjectNotFoundError, PathNotFoundError, RefConflictError, RefExistsError, RefNotFoundError,
-  RepositoryCorruptError, RepositoryExistsError, RepositoryFormatError, RepositoryLockedError, RevisionNotFoundError,
+  RepositoryCorruptError, RepositoryCreateError, RepositoryDamagedError, RepositoryExistsError, RepositoryFormatError, RepositoryLockedError, RevisionNotFoundError,
   SourceChangedError, SourceReadError, UnsafeInputError, UnsupportedInputError, UsageError,
 } from '../errors.js';
 
@@ -34,8 +34,8 @@ const TABLE: Array<[{ code: string }, number]> = [
   [RepositoryExistsError, EXIT.CONFLICT],
   [CorruptInputError, EXIT.CORRUPT_INPUT], [UnsafeInputError, EXIT.CORRUPT_INPUT], [UnsupportedInputError, EXIT.CORRUPT_INPUT],
   [SourceReadError, EXIT.SOURCE_UNREADABLE], [SourceChangedError, EXIT.SOURCE_UNREADABLE],
-  [RepositoryCorruptError, EXIT.REPOSITORY_DAMAGED],
-  [CheckoutError, EXIT.CHECKOUT_FAILED],
+  [RepositoryCorruptError, EXIT.REPOSITORY_DAMAGED], [RepositoryDamagedError, EXIT.REPOSITORY_DAMAGED],
+  [CheckoutError, EXIT.CHECKOUT_FAILED], [RepositoryCreateError, EXIT.CHECKOUT_FAILED],
   [AbortedError, EXIT.INTERRUPTED],
   [RemoteError, EXIT.REMOTE],
 ];
@@ -57,8 +57,8 @@ export const EXIT_STATUS_HELP = `EXIT STATUS
   12  conflict: ref exists or moved concurrently, destination not empty
   13  corrupt, unsafe or unsupported input image
   14  source unreadable, or changed while being read
-  15  repository damaged (run 'viva fsck')
-  16  checkout could not create an entry (strict mode)
+  15  repository damaged (run 'viva fsck'), its database file missing or truncated
+  16  could not create: a checkout entry (strict mode), the directory of init or clone
   17  remote unreachable, refused the request (token, read-only, limits) or sent bad data
   70  internal error (a bug: please report it with DEBUG=1 output)
   130 interrupted`;
