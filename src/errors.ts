@@ -199,6 +199,14 @@ export class RepositoryDamagedError extends VivaError {
   }
 }
 
+/** `gc --compact` could not write its compacted copy (no space, I/O error); the repository is unchanged. */
+export class CompactionError extends VivaError {
+  static override readonly code = 'ERR_COMPACTION';
+  override readonly code = CompactionError.code;
+  override readonly name = 'CompactionError';
+  constructor(file: string, reason: string) { super(`cannot compact ${quote(file)}: ${reason} (the repository is unchanged)`, { file, reason }); }
+}
+
 export class AbortedError extends VivaError {
   static override readonly code = 'ERR_ABORTED';
   override readonly code = AbortedError.code;
@@ -220,5 +228,5 @@ export const ERROR_CLASSES = [
   ObjectNotFoundError, RevisionNotFoundError, AmbiguousRevisionError, PathNotFoundError, InvalidRefNameError,
   RefNotFoundError, RefExistsError, RefConflictError, DestinationNotEmptyError, CorruptInputError, UnsafeInputError,
   UnsupportedInputError, SourceReadError, SourceChangedError, CheckoutError, RepositoryCorruptError, RepositoryDamagedError,
-  RepositoryCreateError, AbortedError, RemoteError,
+  RepositoryCreateError, CompactionError, AbortedError, RemoteError,
 ] as const;

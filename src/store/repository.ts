@@ -15,6 +15,7 @@ import { DATA_FILE, LmdbStore } from './lmdb-store.js';
 import { CONTENT_INDEX_VERSION } from './content-index.js';
 import { HEAD, HEADS, DEFAULT_BRANCH } from '../model/ref.js';
 import { readRef, setSymbolicRef } from './refs.js';
+import { type CompactStats, compactEnvironmentFile } from './compact.js';
 
 export const REPO_DIR = '.viva';
 /** Bumped when a change makes repositories unreadable for older versions. */
@@ -124,9 +125,14 @@ export class Repository {
     readonly root: string,
     /** The `.viva` directory. */
     readonly dataDir: string,
-    readonly store: LmdbStore,
+    private lmdb: LmdbStore,
     readonly mode: OpenMode,
   ) {}
+
+  /** The LMDB environment (replaced by compact()). */
+  get store(): LmdbStore {
+    return this.lmdb;
+  }
 
   /**
    * Creates a repository in `dir` (created if missing) with an unborn default branch.
@@ -235,6 +241,20 @@ export class Repository {
       }
       return fn();
     });
+  }
+
+  /**
+   * Shrinks `data.mdb` to the pages in use (see store/compact.ts) and reopens the handle on the new file.
+   * Locking: exclusive, and more — it refuses (RepositoryLockedError) while a live writer session exists or any other
+   * process has the repository open. Throws CompactionError when the copy fails (the repository is unchanged).
+   */
+  async compact(): Promise<CompactStats> {
+    if (this.mode !== 'write') throw new UsageError('compaction needs the repository opened for writing');
+    const file = path.join(this.dataDir, DATA_FILE);
+    const stats = this.withExclusive(() => compactEnvironmentFile(this.root, file));
+    await this.lmdb.close();
+    this.lmdb = new LmdbStore(file);
+    return stats;
   }
 
   async close(): Promise<void> {
