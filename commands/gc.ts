@@ -22,8 +22,10 @@ The space of removed objects becomes free pages inside .viva/data.mdb, reused by
         this.log(`would remove ${r.removed} objects (${formatBytes(r.removedBytes)} stored), kept ${r.kept}`);
         return r;
       }
-      this.log(`removed ${r.removed} objects, kept ${r.kept}: ${formatBytes(r.removedBytes)} stored now free for reuse inside the repository file`
-        + (flags.compact ? '' : ` (it does not shrink; 'viva gc --compact' returns free space to the file system)`));
+      // The space is not returned to the file system: say where it went.
+      const freed = r.removed === 0 ? '' : `: ${formatBytes(r.removedBytes)} stored now free for reuse inside the repository file`
+        + (flags.compact ? '' : ` (it does not shrink; 'viva gc --compact' returns free space to the file system)`);
+      this.log(`removed ${r.removed} objects, kept ${r.kept}${freed}`);
       if (!flags.compact) return r;
       const c = await compact(repo);
       this.log(`compacted '${repo.store.path}': ${formatBytes(c.before)} -> ${formatBytes(c.after)} (${formatBytes(c.reclaimed)} returned to the file system)`);
