@@ -87,7 +87,10 @@ export function checkLmdbFile(file: string): LmdbHeaderCheck {
     if (typeof other === 'string') return { ok: false, reason: `meta page 1 is damaged (${other})` };
     const meta = other.txnid > first.txnid ? other : first;
     const need = (meta.lastPage + 1n) * BigInt(pageSize);
-    if (BigInt(size) < need) return { ok: false, reason: `truncated to ${size} bytes of the ${need} its pages need` };
+    // The size again, after the metas: a writer in another process writes its pages before its meta, so a meta
+    // read now never counts pages past the end of the file as it is now (it might past the size read before).
+    const now = fs.fstatSync(fd).size;
+    if (BigInt(now) < need) return { ok: false, reason: `truncated to ${now} bytes of the ${need} its pages need` };
     return { ok: true, meta };
   } finally {
     fs.closeSync(fd);
