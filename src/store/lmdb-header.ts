@@ -10,8 +10,8 @@
  *   +24 MDB_db free db (48 bytes; its first u32 md_pad is the page size)  +72 MDB_db main db (48 bytes, md_root at +40)
  *   +120 u64 mm_last_pg             +128 u64 mm_txnid
  *
- * The meta with the larger txnid is the current one; every page up to its mm_last_pg must lie inside the file
- * (a page past the end is what raises SIGBUS).
+ * The meta with the larger txnid is the current one. A file that ends before its mm_last_pg is walked page by page:
+ * every page in use must lie inside the file (a page past the end is what raises SIGBUS); free pages may not.
  */
 import fs from 'node:fs';
 
@@ -32,6 +32,8 @@ export interface LmdbMeta {
   pageSize: number;
   lastPage: bigint;
   txnid: bigint;
+  /** Root pages of the free and the main database (P_INVALID when empty). */
+  roots: bigint[];
 }
 
 /** Why the file cannot be an intact LMDB environment, or the current meta when it can. */
@@ -48,11 +50,71 @@ function readMeta(buf: Buffer, at: number, pageSize?: number): LmdbMeta | string
   if (size < MIN_PAGE || size > MAX_PAGE || (size & (size - 1)) !== 0) return `bad page size ${size}`;
   if (pageSize !== undefined && size !== pageSize) return `page size ${size} differs from the first meta page's ${pageSize}`;
   const lastPage = buf.readBigUInt64LE(m + META.lastPage);
-  for (const db of [META.freeDb, META.mainDb]) {
-    const root = buf.readBigUInt64LE(m + db + DB_ROOT);
+  const roots = [META.freeDb, META.mainDb].map((db) => buf.readBigUInt64LE(m + db + DB_ROOT));
+  for (const root of roots) {
     if (root !== P_INVALID && root > lastPage) return `root page ${root} lies past the last page ${lastPage}`;
   }
-  return { pageSize: size, lastPage, txnid: buf.readBigUInt64LE(m + META.txnid) };
+  return { pageSize: size, lastPage, txnid: buf.readBigUInt64LE(m + META.txnid), roots };
+}
+
+const P_BRANCH = 0x01;
+const P_LEAF = 0x02;
+const P_LEAF2 = 0x20;
+const F_BIGDATA = 0x01;
+const F_SUBDATA = 0x02;
+const NODE_HEADER = 8;
+const DB_RECORD = 48;
+
+/**
+ * Walks every B-tree of the environment (free db, main db, each named db and each dupsort sub-db) from its root,
+ * reading branch and leaf pages and the headers of overflow pages, and returns why a page in use lies at or past
+ * `filePages` (or is not the page it should be), or undefined when every page in use is inside the file.
+ * Node layout: u16 lo, u16 hi, u16 flags, u16 key size, key, data; a branch node's child is lo | hi << 16 | flags << 32,
+ * a leaf's data size lo | hi << 16; F_BIGDATA data is the u64 first overflow page (its header's u32 at +20 counts
+ * the pages), F_SUBDATA data is an MDB_db record (root at +40).
+ */
+function findPageOutside(fd: number, meta: LmdbMeta, filePages: number): string | undefined {
+  const size = meta.pageSize;
+  const page = Buffer.alloc(size);
+  const seen = new Set<bigint>();
+  const stack = meta.roots.filter((r) => r !== P_INVALID);
+  const inside = (pgno: bigint, count = 1n) => pgno + count <= BigInt(filePages);
+  while (stack.length) {
+    const pgno = stack.pop()!;
+    if (seen.has(pgno)) continue;
+    seen.add(pgno);
+    if (!inside(pgno)) return `page ${pgno} in use lies past the end`;
+    if (fs.readSync(fd, page, 0, size, Number(pgno) * size) !== size) return `page ${pgno} cannot be read`;
+    if (page.readBigUInt64LE(0) !== pgno) return `page ${pgno} is not what its parent points at`;
+    const flags = page.readUInt16LE(18);
+    if (flags & P_LEAF2) continue;
+    if (!(flags & (P_BRANCH | P_LEAF))) return `page ${pgno} is neither a branch nor a leaf (flags ${flags})`;
+    const count = page.readUInt16LE(20) >> 1;
+    for (let i = 0; i < count; i++) {
+      const at = PAGE_HEADER + page.readUInt16LE(PAGE_HEADER + 2 * i);
+      if (at + NODE_HEADER > size) return `page ${pgno} has a node outside it`;
+      const lo = page.readUInt16LE(at);
+      const hi = page.readUInt16LE(at + 2);
+      const nflags = page.readUInt16LE(at + 4);
+      const data = at + NODE_HEADER + page.readUInt16LE(at + 6);
+      if (flags & P_BRANCH) {
+        stack.push(BigInt(lo) | (BigInt(hi) << 16n) | (BigInt(nflags) << 32n));
+      } else if (nflags & F_BIGDATA) {
+        if (data + 8 > size) return `page ${pgno} has a node outside it`;
+        const first = page.readBigUInt64LE(data);
+        if (!inside(first)) return `overflow page ${first} in use lies past the end`;
+        const head = Buffer.alloc(PAGE_HEADER);
+        fs.readSync(fd, head, 0, PAGE_HEADER, Number(first) * size);
+        const pages = BigInt(head.readUInt32LE(20));
+        if (!inside(first, pages > 0n ? pages : 1n)) return `overflow pages ${first}+${pages} in use lie past the end`;
+      } else if (nflags & F_SUBDATA) {
+        if (data + DB_RECORD > size) return `page ${pgno} has a node outside it`;
+        const root = page.readBigUInt64LE(data + DB_ROOT);
+        if (root !== P_INVALID) stack.push(root);
+      }
+    }
+  }
+  return undefined;
 }
 
 /**
@@ -90,7 +152,13 @@ export function checkLmdbFile(file: string): LmdbHeaderCheck {
     // The size again, after the metas: a writer in another process writes its pages before its meta, so a meta
     // read now never counts pages past the end of the file as it is now (it might past the size read before).
     const now = fs.fstatSync(fd).size;
-    if (BigInt(now) < need) return { ok: false, reason: `truncated to ${now} bytes of the ${need} its pages need` };
+    if (BigInt(now) < need) {
+      // A healthy file can end early: pages a transaction allocated at the end and freed again before committing are
+      // never written (mdb.c: "the file may be shorter if the freeDB lists the final pages"). Only a page in use past
+      // the end is damage: walk the trees.
+      const problem = findPageOutside(fd, meta, Math.floor(now / pageSize));
+      if (problem) return { ok: false, reason: `truncated to ${now} bytes of the ${need} its pages need (${problem})` };
+    }
     return { ok: true, meta };
   } finally {
     fs.closeSync(fd);

@@ -47,6 +47,32 @@ test('lmdb-header: puts and deletes of large and small values never leave a file
   t.true(checkLmdbFile(file).ok);
 });
 
+test('lmdb-header: a file that ends before its last page is healthy when only free pages are missing, damaged when a page in use is', async (t) => {
+  const file = path.join(tmpDir(t), 'data.mdb');
+  const env = open({ path: file, maxDbs: 4 });
+  const db = env.openDB<Buffer, number>({ name: 'x', encoding: 'binary' });
+  db.putSync(-1, Buffer.alloc(100, 9));
+  let short = 0;
+  for (let round = 0; round < 10; round++) {
+    // Pages a transaction allocates at the end and frees again are never written: the file ends before mm_last_pg.
+    env.transactionSync(() => {
+      for (let i = 0; i < 300; i++) db.putSync(round * 1000 + i, Buffer.alloc(5000, 1));
+      for (let i = 0; i < 300; i++) db.removeSync(round * 1000 + i);
+    });
+    const c = checkLmdbFile(file);
+    if (!c.ok) return t.fail(`round ${round}: ${c.reason}`);
+    if (BigInt(fs.statSync(file).size) < (c.meta.lastPage + 1n) * 4096n) short++;
+  }
+  t.true(short > 0, 'the precondition: LMDB left the file shorter than its last page');
+  t.deepEqual(db.get(-1), Buffer.alloc(100, 9));
+  await env.close();
+  // Cut into the pages in use: now it is damage.
+  fs.truncateSync(file, 3 * 4096);
+  const c = checkLmdbFile(file);
+  t.false(c.ok);
+  if (!c.ok) t.regex(c.reason, /^truncated to 12288 bytes of the \d+ its pages need \((overflow )?page \d+.* in use lies? past the end\)$/);
+});
+
 test('lmdb-header: checks made while another process commits never see damage', async (t) => {
   const file = path.join(tmpDir(t), 'data.mdb');
   const env = open({ path: file, maxDbs: 4 });
