@@ -256,3 +256,16 @@ const canMakeReadOnly = (() => {
   const r = await viva(['init', path.join(dir, 'repo')], { timeoutMs: 60_000 });
   assertCreateError(t, r, /^error: cannot create repository directory '.*\/repo': (read-only file system|operation not permitted)$/);
 });
+
+test('checkout: a destination directory under /proc or under a regular file fails with exit 16 at once, no spin', async (t) => {
+  const r = await viva(['checkout', 'HEAD', '/proc/viva-nope/out', '-C', fixture.repo], { timeoutMs: 60_000 });
+  t.is(r.signal, null, `killed by ${r.signal} (a hang?)`);
+  t.is(r.code, EXIT.CHECKOUT_FAILED, r.stderr);
+  t.is(r.stderr, "error: cannot create '/proc/viva-nope/out': no such file or directory (ENOENT)\n");
+  const dir = tmpDir(t);
+  fs.writeFileSync(path.join(dir, 'file'), 'x');
+  const r2 = await viva(['checkout', 'HEAD', path.join(dir, 'file/sub/out'), '-C', fixture.repo], { timeoutMs: 60_000 });
+  t.is(r2.code, EXIT.CHECKOUT_FAILED, r2.stderr);
+  t.regex(r2.stderr, /^error: cannot create '.*\/file\/sub\/out': not a directory \(ENOTDIR\)\n$/);
+  t.deepEqual(fs.readdirSync(dir), ['file']);
+});
