@@ -1,18 +1,35 @@
 import { Flags } from '@oclif/core';
-import { gc, type GcResult } from '../src/index.js';
+import { compact, gc, type CompactResult, type GcResult } from '../src/index.js';
 import { EXIT_STATUS_HELP } from '../src/cli/exit-codes.js';
 import { RepoCommand, formatBytes } from '../src/cli/repo-command.js';
 
 export default class Gc extends RepoCommand {
   static override summary = 'remove objects that no ref, HEAD or reflog entry reaches';
-  static override description = `Runs as one exclusive LMDB transaction: it refuses (exit 11) while a commit is running, and commits started meanwhile wait for it, so it never removes what a concurrent commit writes. Leftovers of an interrupted commit are removed. Space is reused by later commits (LMDB files do not shrink).\n\n${EXIT_STATUS_HELP}`;
-  static override examples = ['<%= config.bin %> gc', '<%= config.bin %> gc --dry-run'];
-  static override flags = { 'dry-run': Flags.boolean({ char: 'n', summary: 'only report what would be removed' }) };
+  static override description = `Runs as one exclusive LMDB transaction: it refuses (exit 11) while a commit is running, and commits started meanwhile wait for it, so it never removes what a concurrent commit writes. Leftovers of an interrupted commit (and of an interrupted compaction) are removed.
 
-  async run(): Promise<GcResult> {
+The space of removed objects becomes free pages inside .viva/data.mdb, reused by later commits: LMDB files never shrink by themselves. --compact then writes a compacted copy of the file and renames it over the old one, returning the free pages to the file system. It is crash-safe (a kill at any moment leaves the old or the new file, both complete) and needs the repository to itself: it refuses (exit 11) while a commit runs or any other process (a reader, a serve) has the repository open; readers that start during the copy read the old file, whose content is the same. It needs free disk space for the copy (up to the size of the data in use).\n\n${EXIT_STATUS_HELP}`;
+  static override examples = ['<%= config.bin %> gc', '<%= config.bin %> gc --dry-run', '<%= config.bin %> gc --compact'];
+  static override flags = {
+    'dry-run': Flags.boolean({ char: 'n', summary: 'only report what would be removed' }),
+    compact: Flags.boolean({ summary: 'then shrink .viva/data.mdb to the pages in use (copy and rename)', exclusive: ['dry-run'] }),
+  };
+
+  async run(): Promise<GcResult & { compacted?: CompactResult }> {
     const { flags } = await this.parse(Gc);
-    const r = await this.withRepo('write', flags.repo, (repo) => gc(repo, { dryRun: flags['dry-run'] }));
-    this.log(`${r.dryRun ? 'would remove' : 'removed'} ${r.removed} objects (${formatBytes(r.removedBytes)}), kept ${r.kept}`);
-    return r;
+    return this.withRepo('write', flags.repo, async (repo) => {
+      const r = gc(repo, { dryRun: flags['dry-run'] });
+      if (r.dryRun) {
+        this.log(`would remove ${r.removed} objects (${formatBytes(r.removedBytes)} stored), kept ${r.kept}`);
+        return r;
+      }
+      // The space is not returned to the file system: say where it went.
+      const freed = r.removed === 0 ? '' : `: ${formatBytes(r.removedBytes)} stored now free for reuse inside the repository file`
+        + (flags.compact ? '' : ` (it does not shrink; 'viva gc --compact' returns free space to the file system)`);
+      this.log(`removed ${r.removed} objects, kept ${r.kept}${freed}`);
+      if (!flags.compact) return r;
+      const c = await compact(repo);
+      this.log(`compacted '${repo.store.path}': ${formatBytes(c.before)} -> ${formatBytes(c.after)} (${formatBytes(c.reclaimed)} returned to the file system)`);
+      return { ...r, compacted: c };
+    });
   }
 }

@@ -208,6 +208,35 @@ export class WriteError extends VivaError {
   constructor(path: string, reason: string, options?: ErrorOptions) { super(`cannot write ${quote(path)}: ${reason}`, { path, reason }, options); }
 }
 
+/** init or clone cannot create the repository's directory (a path under a file, in /proc, read-only, no permission). */
+export class RepositoryCreateError extends VivaError {
+  static override readonly code = 'ERR_REPOSITORY_CREATE';
+  override readonly code = RepositoryCreateError.code;
+  override readonly name = 'RepositoryCreateError';
+  constructor(path: string, reason: string) { super(`cannot create repository directory ${quote(path)}: ${reason}`, { path, reason }); }
+}
+
+/**
+ * The repository's LMDB file is missing, truncated or not an LMDB file at all: found by reading its header before
+ * LMDB maps it (mapping a truncated file would kill the process with SIGBUS).
+ */
+export class RepositoryDamagedError extends VivaError {
+  static override readonly code = 'ERR_REPOSITORY_DAMAGED';
+  override readonly code = RepositoryDamagedError.code;
+  override readonly name = 'RepositoryDamagedError';
+  constructor(file: string, reason: string) {
+    super(`repository database ${quote(file)} damaged or missing: ${reason} (restore it from a remote with 'viva clone', or from a backup of the .viva directory)`, { file, reason });
+  }
+}
+
+/** `gc --compact` could not write its compacted copy (no space, I/O error); the repository is unchanged. */
+export class CompactionError extends VivaError {
+  static override readonly code = 'ERR_COMPACTION';
+  override readonly code = CompactionError.code;
+  override readonly name = 'CompactionError';
+  constructor(file: string, reason: string) { super(`cannot compact ${quote(file)}: ${reason} (the repository is unchanged)`, { file, reason }); }
+}
+
 export class AbortedError extends VivaError {
   static override readonly code = 'ERR_ABORTED';
   override readonly code = AbortedError.code;
@@ -229,5 +258,5 @@ export const ERROR_CLASSES = [
   ObjectNotFoundError, RevisionNotFoundError, AmbiguousRevisionError, PathNotFoundError, InvalidRefNameError,
   RefNotFoundError, RefExistsError, RefConflictError, DestinationNotEmptyError, UnsafeDestinationError, CorruptInputError, UnsafeInputError,
   UnsupportedInputError, SourceReadError, SourceChangedError, CheckoutError, RepositoryCorruptError, WriteError,
-  AbortedError, RemoteError,
+  RepositoryDamagedError, RepositoryCreateError, CompactionError, AbortedError, RemoteError,
 ] as const;

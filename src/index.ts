@@ -12,6 +12,7 @@ export { listBranches, createRef, deleteRef, renameBranch, type RefInfo, type Re
 export { reflog, type ReflogResult } from './ops/reflog.js';
 export { fsck, type FsckResult, type FsckOptions } from './ops/fsck.js';
 export { gc, type GcResult, type GcOptions } from './ops/gc.js';
+export { compact, type CompactResult } from './ops/compact.js';
 export { init, type InitResult } from './ops/init.js';
 export { resolveRevision, resolveSpec } from './ops/resolve.js';
 export { openImage, createImageWriter, outputFormatForName, STDOUT_DEST, SUPPORTED_DEST, type OutputFormat } from './formats/index.js';

@@ -2,7 +2,7 @@
 import {
   AbortedError, RemoteError, AmbiguousRevisionError, CheckoutError, CorruptInputError, DestinationNotEmptyError, InvalidRefNameError,
   NotARepositoryError, ObjectNotFoundError, PathNotFoundError, RefConflictError, RefExistsError, RefNotFoundError,
-  RepositoryCorruptError, RepositoryExistsError, RepositoryFormatError, RepositoryLockedError, RevisionNotFoundError,
+  RepositoryCorruptError, RepositoryCreateError, RepositoryDamagedError, RepositoryExistsError, RepositoryFormatError, RepositoryLockedError, RevisionNotFoundError,
   SourceChangedError, SourceReadError, UnsafeDestinationError, UnsafeInputError, UnsupportedInputError, UsageError, WriteError,
 } from '../errors.js';
 
@@ -37,8 +37,8 @@ const TABLE: Array<[{ code: string }, number]> = [
   [RepositoryExistsError, EXIT.CONFLICT],
   [CorruptInputError, EXIT.CORRUPT_INPUT], [UnsafeInputError, EXIT.CORRUPT_INPUT], [UnsupportedInputError, EXIT.CORRUPT_INPUT],
   [SourceReadError, EXIT.SOURCE_UNREADABLE], [SourceChangedError, EXIT.SOURCE_UNREADABLE],
-  [RepositoryCorruptError, EXIT.REPOSITORY_DAMAGED],
-  [CheckoutError, EXIT.CHECKOUT_FAILED], [WriteError, EXIT.WRITE_FAILED],
+  [RepositoryCorruptError, EXIT.REPOSITORY_DAMAGED], [RepositoryDamagedError, EXIT.REPOSITORY_DAMAGED],
+  [CheckoutError, EXIT.CHECKOUT_FAILED], [WriteError, EXIT.WRITE_FAILED], [RepositoryCreateError, EXIT.CHECKOUT_FAILED],
   [AbortedError, EXIT.INTERRUPTED],
   [RemoteError, EXIT.REMOTE],
 ];
@@ -61,9 +61,9 @@ export const EXIT_STATUS_HELP = `EXIT STATUS
   12  conflict: ref exists or moved concurrently, destination not empty
   13  corrupt, unsafe or unsupported input image
   14  source unreadable, or changed while being read
-  15  repository damaged (run 'viva fsck')
-  16  could not write: disk full or I/O error (repository or destination), or
-      checkout could not create an entry (strict mode); refs did not move
+  15  repository damaged (run 'viva fsck'), its database file missing or truncated
+  16  could not write or create: disk full or I/O error (repository or destination),
+      a checkout entry (strict mode), the directory of init or clone; refs did not move
   17  remote unreachable, refused the request (token, read-only, limits) or sent bad data
   70  internal error (a bug: please report it with DEBUG=1 output)
   130 interrupted`;

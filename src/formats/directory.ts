@@ -371,6 +371,30 @@ interface PendingDir {
 const DEFAULT_ACL = 'system.posix_acl_default';
 
 /**
+ * `mkdir -p`, one level at a time: fs.mkdirSync's recursive mode loops forever where mkdir fails with ENOENT below
+ * an existing directory (/proc/x), so this throws the first failure instead.
+ */
+function makeDirectories(dir: string, mode: number): void {
+  const missing: string[] = [];
+  for (let d = dir; ; d = path.dirname(d)) {
+    try {
+      fs.statSync(d);
+      break;
+    } catch (e) {
+      if ((errCode(e) !== 'ENOENT' && errCode(e) !== 'ENOTDIR') || path.dirname(d) === d) throw e;
+      missing.push(d);
+    }
+  }
+  for (const d of missing.reverse()) {
+    try {
+      fs.mkdirSync(d, { mode });
+    } catch (e) {
+      if (errCode(e) !== 'EEXIST' || !fs.statSync(d).isDirectory()) throw e;
+    }
+  }
+}
+
+/**
  * Writes entries into the directory `dest`, which must be missing (it is created) or empty. Every parent of an entry
  * must be a directory this writer created, so a symlink in the image is never followed; files are created with
  * O_EXCL|O_NOFOLLOW. Holes stay holes. Metadata order: owner → xattrs → mode → times (chown clears setuid and file
@@ -399,7 +423,7 @@ export function createDirectoryWriter(dest: string, options: DirectoryWriterOpti
     if (e instanceof VivaError) throw e;
     if (errCode(e) !== 'ENOENT') throw new CheckoutError(dest, reasonOf(e), { cause: e });
     try {
-      fs.mkdirSync(base, { recursive: true, mode: 0o700 });
+      makeDirectories(destAbs, 0o700);
     } catch (e2) {
       throw new CheckoutError(dest, reasonOf(e2), { cause: e2 });
     }

@@ -4,6 +4,7 @@ import type { ObjectKind } from '../store/object-store.js';
 import type { Repository } from '../store/repository.js';
 import { rootCommits, walkReachable } from './reachable.js';
 import { pruneStatCache } from '../store/stat-cache.js';
+import { removeCompactLeftover } from '../store/compact.js';
 
 export interface GcOptions {
   dryRun?: boolean;
@@ -11,6 +12,7 @@ export interface GcOptions {
 
 export interface GcResult {
   removed: number;
+  /** Stored bytes of the removed objects: their pages become free for reuse inside the file, which does not shrink. */
   removedBytes: number;
   kept: number;
   dryRun: boolean;
@@ -40,7 +42,11 @@ export function gc(repo: Repository, options: GcOptions = {}): GcResult {
       // Packs no index entry points into (an interrupted repair) go too.
       for (const id of [...repo.store.listPacks()]) repo.store.compactPack(id);
     }
-    if (!options.dryRun) pruneStatCache(repo.store, (oid) => reachable.has(`blob:${oid}`));
+    if (!options.dryRun) {
+      pruneStatCache(repo.store, (oid) => reachable.has(`blob:${oid}`));
+      // A compaction killed midway left its copy; none is running (it holds the write lock this runs under).
+      removeCompactLeftover(repo.store.path);
+    }
     return { removed: doomed.length, removedBytes, kept, dryRun: options.dryRun ?? false };
   });
 }

@@ -3,9 +3,10 @@
  * as named sub-databases, so that "write objects, then move a ref" are transactions on one environment.
  * This is the only module that imports lmdb.
  */
-import { open, type Database, type RootDatabase } from 'lmdb';
 import fs from 'node:fs';
-import { ObjectNotFoundError, RepositoryCorruptError, VivaError, WriteError } from '../errors.js';
+import { open, type Database, type RootDatabase } from 'lmdb';
+import { ObjectNotFoundError, RepositoryCorruptError, RepositoryDamagedError, VivaError, WriteError } from '../errors.js';
+import { checkLmdbFile } from './lmdb-header.js';
 import { faultPoint } from './faults.js';
 import { type Oid, hashBytes } from '../model/oid.js';
 import { type DerivedEntry, derivedEntries } from './content-index.js';
@@ -151,7 +152,17 @@ export class LmdbStore implements ObjectStore {
   /** Bytes and counts written through this handle (for stats and progress). */
   written = { objects: 0, bytes: 0 };
 
+  /**
+   * Opens the environment in the file `path`. An existing file is checked first (checkLmdbFile): a truncated or
+   * garbage file throws RepositoryDamagedError instead of crashing the process when LMDB maps it. A missing file is
+   * created, except in read-only mode (RepositoryDamagedError); whether a missing file may be created at all is the
+   * repository's decision (Repository.open never lets it happen).
+   */
   constructor(readonly path: string, options: LmdbStoreOptions = {}) {
+    if (options.readOnly || fs.existsSync(path)) {
+      const check = checkLmdbFile(path);
+      if (!check.ok) throw new RepositoryDamagedError(path, check.reason);
+    }
     this.zstdLevel = options.zstdLevel ?? DEFAULT_ZSTD_LEVEL;
     this.deferIndex = options.deferIndex ?? false;
     this.env = open({ path, mapSize: DEFAULT_MAP_SIZE, readOnly: options.readOnly ?? false, maxDbs: 16, keyEncoding: 'ordered-binary' });

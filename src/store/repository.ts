@@ -6,13 +6,16 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import crypto from 'node:crypto';
+import util from 'node:util';
 import {
-  NotARepositoryError, RepositoryExistsError, RepositoryFormatError, RepositoryLockedError, UsageError,
+  NotARepositoryError, RepositoryCreateError, RepositoryDamagedError, RepositoryExistsError, RepositoryFormatError,
+  RepositoryLockedError, UsageError,
 } from '../errors.js';
 import { DATA_FILE, LmdbStore } from './lmdb-store.js';
 import { CONTENT_INDEX_VERSION } from './content-index.js';
 import { HEAD, HEADS, DEFAULT_BRANCH } from '../model/ref.js';
 import { readRef, setSymbolicRef } from './refs.js';
+import { type CompactStats, compactEnvironmentFile } from './compact.js';
 
 export const REPO_DIR = '.viva';
 /** Bumped when a change makes repositories unreadable for older versions. */
@@ -37,16 +40,81 @@ function isAlive(s: SessionRecord): boolean {
   }
 }
 
-/** The data directory of the repository rooted at or above `start`, or undefined. */
+/**
+ * viva's own marker in `.viva`, written by init (and by any write-mode open of an older repository without it). A
+ * `.viva` holding the marker or LMDB's lock file but no data file is a repository that lost its database: it is
+ * reported as damaged, never silently re-initialised.
+ */
+export const FORMAT_FILE = 'format';
+const FORMAT_TEXT = `viva repository format ${REPO_FORMAT}\n`;
+const LOCK_FILE = DATA_FILE + '-lock';
+
+/** What a directory holds: an LMDB data file, the traces of one that is gone (marker, lock file), or nothing of viva's. */
+function repositoryState(dataDir: string): 'present' | 'lost' | 'none' {
+  const has = (name: string) => { try { fs.lstatSync(path.join(dataDir, name)); return true; } catch { return false; } };
+  try {
+    if (!fs.statSync(dataDir).isDirectory()) return 'none';
+  } catch {
+    return 'none';
+  }
+  if (has(DATA_FILE)) return 'present';
+  return has(FORMAT_FILE) || has(LOCK_FILE) ? 'lost' : 'none';
+}
+
+/** The data directory of the repository rooted at or above `start` (possibly one that lost its data file), or undefined. */
 export function findRepository(start: string): string | undefined {
   let dir = path.resolve(start);
   for (;;) {
-    if (fs.existsSync(path.join(dir, REPO_DIR, DATA_FILE))) return path.join(dir, REPO_DIR);
-    if (path.basename(dir) === REPO_DIR && fs.existsSync(path.join(dir, DATA_FILE))) return dir;
+    if (repositoryState(path.join(dir, REPO_DIR)) !== 'none') return path.join(dir, REPO_DIR);
+    if (path.basename(dir) === REPO_DIR && repositoryState(dir) !== 'none') return dir;
     const up = path.dirname(dir);
     if (up === dir) return undefined;
     dir = up;
   }
+}
+
+const SYSTEM_ERRORS = util.getSystemErrorMap();
+
+function errnoReason(e: unknown): string {
+  const errno = (e as NodeJS.ErrnoException).errno;
+  const known = typeof errno === 'number' ? SYSTEM_ERRORS.get(errno) : undefined;
+  return known ? known[1].toLowerCase() : (e as Error).message;
+}
+
+/**
+ * `mkdir -p dir`, one level at a time. fs.mkdirSync's recursive mode loops forever where mkdir fails with ENOENT
+ * below an existing directory (/proc/nope): here every failure throws RepositoryCreateError at once.
+ */
+function makeDirectory(dir: string): void {
+  const missing: string[] = [];
+  for (let d = dir; ; d = path.dirname(d)) {
+    let st: fs.Stats;
+    try {
+      st = fs.statSync(d);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if ((code !== 'ENOENT' && code !== 'ENOTDIR') || path.dirname(d) === d) throw new RepositoryCreateError(d, errnoReason(e));
+      missing.push(d);
+      continue;
+    }
+    if (!st.isDirectory()) throw new RepositoryCreateError(missing.at(-1) ?? dir, `'${d}' is not a directory`);
+    break;
+  }
+  for (const d of missing.reverse()) {
+    try {
+      fs.mkdirSync(d);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'EEXIST' && fs.statSync(d).isDirectory()) continue;
+      throw new RepositoryCreateError(d, errnoReason(e));
+    }
+  }
+}
+
+/** Writes the format marker (crash-safe: temp file, then rename). Best effort on an older repository opened for writing. */
+function writeFormatFile(dataDir: string): void {
+  const tmp = path.join(dataDir, `${FORMAT_FILE}.tmp-${process.pid}`);
+  fs.writeFileSync(tmp, FORMAT_TEXT);
+  fs.renameSync(tmp, path.join(dataDir, FORMAT_FILE));
 }
 
 export class Repository {
@@ -57,20 +125,28 @@ export class Repository {
     readonly root: string,
     /** The `.viva` directory. */
     readonly dataDir: string,
-    readonly store: LmdbStore,
+    private lmdb: LmdbStore,
     readonly mode: OpenMode,
   ) {}
 
+  /** The LMDB environment (replaced by compact()). */
+  get store(): LmdbStore {
+    return this.lmdb;
+  }
+
   /**
    * Creates a repository in `dir` (created if missing) with an unborn default branch.
-   * Throws RepositoryExistsError if one is there already.
+   * Throws RepositoryExistsError if one is there already, RepositoryDamagedError if a `.viva` there lost its data
+   * file (a fresh database would hide the loss), RepositoryCreateError if the directory cannot be created.
    */
   static init(dir: string, options: { defaultBranch?: string } = {}): Repository {
     const root = path.resolve(dir);
     const dataDir = path.join(root, REPO_DIR);
-    if (fs.existsSync(path.join(dataDir, DATA_FILE))) throw new RepositoryExistsError(root);
+    const state = repositoryState(dataDir);
+    if (state === 'present') throw new RepositoryExistsError(root);
+    if (state === 'lost') throw new RepositoryDamagedError(path.join(dataDir, DATA_FILE), 'the file is missing');
     if (fs.existsSync(root) && !fs.statSync(root).isDirectory()) throw new UsageError(`'${dir}' exists and is not a directory`);
-    fs.mkdirSync(dataDir, { recursive: true });
+    makeDirectory(dataDir);
     const store = new LmdbStore(path.join(dataDir, DATA_FILE));
     store.writeTransaction(() => {
       store.meta.putSync('format', REPO_FORMAT);
@@ -79,31 +155,39 @@ export class Repository {
       store.meta.putSync('content-index', CONTENT_INDEX_VERSION);
     });
     setSymbolicRef(store, HEAD, HEADS + (options.defaultBranch ?? DEFAULT_BRANCH));
+    // After the database: a crash in between leaves a repository without the marker, which opens normally.
+    writeFormatFile(dataDir);
     return new Repository(root, dataDir, store, 'write');
   }
 
   /**
    * Opens the repository at `dir` (a directory holding `.viva`, or `.viva` itself) or, without `dir`, the one found
-   * from VIVA_REPO or the current directory upwards. Read mode opens LMDB read-only.
-   * Throws NotARepositoryError, RepositoryFormatError.
+   * from VIVA_REPO or the current directory upwards. Read mode opens LMDB read-only. The data file is checked before
+   * LMDB maps it (checkLmdbFile).
+   * Throws NotARepositoryError, RepositoryFormatError, RepositoryDamagedError (data file missing, truncated, garbage).
    */
   static open(dir: string | undefined, mode: OpenMode = 'read'): Repository {
     const given = dir ?? process.env.VIVA_REPO;
     let dataDir: string | undefined;
     if (given) {
       const abs = path.resolve(given);
-      if (fs.existsSync(path.join(abs, REPO_DIR, DATA_FILE))) dataDir = path.join(abs, REPO_DIR);
-      else if (fs.existsSync(path.join(abs, DATA_FILE))) dataDir = abs;
+      if (repositoryState(path.join(abs, REPO_DIR)) !== 'none') dataDir = path.join(abs, REPO_DIR);
+      else if (repositoryState(abs) === 'present' || (path.basename(abs) === REPO_DIR && repositoryState(abs) === 'lost')) dataDir = abs;
       if (!dataDir) throw new NotARepositoryError(given);
     } else {
       dataDir = findRepository(process.cwd());
       if (!dataDir) throw new NotARepositoryError(process.cwd());
     }
-    const store = new LmdbStore(path.join(dataDir, DATA_FILE), { readOnly: mode === 'read' });
+    const file = path.join(dataDir, DATA_FILE);
+    if (!fs.existsSync(file)) throw new RepositoryDamagedError(file, 'the file is missing');
+    const store = new LmdbStore(file, { readOnly: mode === 'read' });
     const format = store.meta.get('format') as number | undefined;
     if (format === undefined || format > REPO_FORMAT) {
       void store.close();
       throw new RepositoryFormatError(dataDir, format ?? -1, REPO_FORMAT);
+    }
+    if (mode === 'write' && !fs.existsSync(path.join(dataDir, FORMAT_FILE))) {
+      try { writeFormatFile(dataDir); } catch { /* a read-only or foreign .viva: the marker is a safeguard, not a need */ }
     }
     const root = path.basename(dataDir) === REPO_DIR ? path.dirname(dataDir) : dataDir;
     return new Repository(root, dataDir, store, mode);
@@ -157,6 +241,20 @@ export class Repository {
       }
       return fn();
     });
+  }
+
+  /**
+   * Shrinks `data.mdb` to the pages in use (see store/compact.ts) and reopens the handle on the new file.
+   * Locking: exclusive, and more — it refuses (RepositoryLockedError) while a live writer session exists or any other
+   * process has the repository open. Throws CompactionError when the copy fails (the repository is unchanged).
+   */
+  async compact(): Promise<CompactStats> {
+    if (this.mode !== 'write') throw new UsageError('compaction needs the repository opened for writing');
+    const file = path.join(this.dataDir, DATA_FILE);
+    const stats = this.withExclusive(() => compactEnvironmentFile(this.root, file));
+    await this.lmdb.close();
+    this.lmdb = new LmdbStore(file);
+    return stats;
   }
 
   async close(): Promise<void> {
