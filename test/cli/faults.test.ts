@@ -1,5 +1,5 @@
 /**
- * Fault injection (kopia's faulty storage, SQLite's I/O-error tests): commit, checkout, push, fetch and gc run as
+ * Fault injection (kopia's faulty storage, SQLite's I/O-error tests): commit, checkout, push, fetch, gc and compaction run as
  * child processes with VIVA_FAULT making the Nth write transaction, pack read or transaction flush fail with ENOSPC
  * or EIO, or the process die. Every run ends within its timeout with success, a one-line error and a documented exit
  * code, or the kill; afterwards fsck is clean and every ref checks out.
@@ -119,6 +119,13 @@ const SCENARIOS: Scenario[] = [
     setup: (f, d) => {
       const repo = copyRepository(f.base, path.join(d, 'repo'));
       return { repos: [repo], args: ['gc'], cwd: repo };
+    },
+  },
+  {
+    name: 'gc-compact',
+    setup: (f, d) => {
+      const repo = copyRepository(f.base, path.join(d, 'repo'));
+      return { repos: [repo], args: ['gc', '--compact'], cwd: repo };
     },
   },
 ];
