@@ -185,7 +185,14 @@ export class AbortedError extends VivaError {
   constructor() { super('operation aborted'); }
 }
 
-/** Every error class, for the CLI's exit-code table and for the test that checks names and codes. */
+/** A time (VIVA_DATE, a flag, a commit's own time) outside what a commit can record: exit 2. */
+export class InvalidTimeError extends VivaError {
+  static override readonly code = 'ERR_INVALID_TIME';
+  override readonly code = InvalidTimeError.code;
+  override readonly name = 'InvalidTimeError';
+  constructor(what: string, value: string, reason: string) { super(`${what} ${quote(value)} is not a valid time: ${reason}`, { what, value, reason }); }
+}
+
 /** A remote repository could not be reached, refused the request (auth, read-only, limits) or answered garbage. */
 export class RemoteError extends VivaError {
   static override readonly code = 'ERR_REMOTE';
@@ -194,10 +201,11 @@ export class RemoteError extends VivaError {
   constructor(url: string, message: string, readonly status?: number) { super(`${url}: ${message}`, { url, status }); }
 }
 
+/** Every error class, for the CLI's exit-code table and for the test that checks names and codes. */
 export const ERROR_CLASSES = [
   VivaError, UsageError, NotARepositoryError, RepositoryExistsError, RepositoryFormatError, RepositoryLockedError,
   ObjectNotFoundError, RevisionNotFoundError, AmbiguousRevisionError, PathNotFoundError, InvalidRefNameError,
   RefNotFoundError, RefExistsError, RefConflictError, DestinationNotEmptyError, CorruptInputError, UnsafeInputError,
   UnsupportedInputError, SourceReadError, SourceChangedError, CheckoutError, RepositoryCorruptError, AbortedError,
-  RemoteError,
+  RemoteError, InvalidTimeError,
 ] as const;

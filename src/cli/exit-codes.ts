@@ -3,7 +3,7 @@ import {
   AbortedError, RemoteError, AmbiguousRevisionError, CheckoutError, CorruptInputError, DestinationNotEmptyError, InvalidRefNameError,
   NotARepositoryError, ObjectNotFoundError, PathNotFoundError, RefConflictError, RefExistsError, RefNotFoundError,
   RepositoryCorruptError, RepositoryExistsError, RepositoryFormatError, RepositoryLockedError, RevisionNotFoundError,
-  SourceChangedError, SourceReadError, UnsafeInputError, UnsupportedInputError, UsageError,
+  SourceChangedError, SourceReadError, UnsafeInputError, UnsupportedInputError, UsageError, InvalidTimeError,
 } from '../errors.js';
 
 export const EXIT = {
@@ -25,7 +25,7 @@ export const EXIT = {
 } as const;
 
 const TABLE: Array<[{ code: string }, number]> = [
-  [UsageError, EXIT.USAGE], [InvalidRefNameError, EXIT.USAGE], [AmbiguousRevisionError, EXIT.USAGE],
+  [UsageError, EXIT.USAGE], [InvalidRefNameError, EXIT.USAGE], [AmbiguousRevisionError, EXIT.USAGE], [InvalidTimeError, EXIT.USAGE],
   [RevisionNotFoundError, EXIT.NOT_FOUND], [RefNotFoundError, EXIT.NOT_FOUND], [PathNotFoundError, EXIT.NOT_FOUND],
   [ObjectNotFoundError, EXIT.NOT_FOUND],
   [NotARepositoryError, EXIT.NO_REPOSITORY], [RepositoryFormatError, EXIT.NO_REPOSITORY],
@@ -50,7 +50,7 @@ export function exitCodeFor(code: string | undefined): number {
 export const EXIT_STATUS_HELP = `EXIT STATUS
   0   success
   1   failure (fsck: damage found; diff --exit-code: differences)
-  2   usage error: bad flag, argument, ref name or ambiguous revision
+  2   usage error: bad flag, argument, ref name, time (VIVA_DATE, --newer) or ambiguous revision
   3   not found: revision, ref, path or object
   10  not a viva repository, or one made by a newer viva
   11  repository locked (gc vs. a running commit)

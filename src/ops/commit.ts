@@ -4,7 +4,7 @@ import { UsageError } from '../errors.js';
 import { openImage } from '../formats/index.js';
 import { sniffDisk } from '../formats/disk.js';
 import type { ImageReader } from '../formats/types.js';
-import { encodeCommit, hashCommit, parseAuthor, type Commit, type RootKind, type RootMeta, type SourceInfo } from '../model/commit.js';
+import { checkCommitTime, encodeCommit, hashCommit, parseAuthor, parseCommitTime, type Commit, type RootKind, type RootMeta, type SourceInfo } from '../model/commit.js';
 import type { Oid } from '../model/oid.js';
 import { HEAD, branchRef } from '../model/ref.js';
 import { readRef, resolveRef, setSymbolicRef, updateRefs } from '../store/refs.js';
@@ -29,7 +29,7 @@ export interface CommitOptions {
   labels?: Array<[string, string]>;
   /** "Name <email>"; default VIVA_AUTHOR or the user@host. */
   author?: string;
-  /** Seconds since the epoch; default VIVA_DATE or now. */
+  /** Seconds since the epoch, 0 .. MAX_COMMIT_TIME; default VIVA_DATE or now. Throws InvalidTimeError otherwise. */
   time?: number;
   /** Use the stat cache for directory sources (default true). */
   statCache?: boolean;
@@ -85,6 +85,9 @@ export function parseLabel(s: string): [string, string] {
 export async function commit(repo: Repository, options: CommitOptions): Promise<CommitResult> {
   const author = options.author ?? defaultAuthor();
   if (!parseAuthor(author)) throw new UsageError(`author '${author}' is not of the form 'Name <email>'`);
+  // Checked before any work: a bad VIVA_DATE must not cost a whole image read.
+  const time = options.time ?? (process.env.VIVA_DATE ? parseCommitTime(process.env.VIVA_DATE, 'VIVA_DATE') : Math.floor(Date.now() / 1000));
+  checkCommitTime(time);
   const store = repo.store;
   const ref = options.branch ? branchRef(options.branch) : repo.headBranch();
   const parent = resolveRef(store, ref) ?? null;
@@ -141,7 +144,7 @@ export async function commit(repo: Repository, options: CommitOptions): Promise<
       root: rootOid,
       parents: parent ? [parent] : [],
       author,
-      time: options.time ?? (process.env.VIVA_DATE ? Number(process.env.VIVA_DATE) : Math.floor(Date.now() / 1000)),
+      time,
       tzOffset: -new Date().getTimezoneOffset(),
       message: options.message,
       labels,

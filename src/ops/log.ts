@@ -26,8 +26,13 @@ export interface LogOptions {
   firstParent?: boolean;
 }
 
+/**
+ * `2024-01-31T12:00:00+01:00`. A time no Date can hold (a commit written before encodeCommit checked its range) shows
+ * as `@SECONDS` so that log and show of such a branch still work.
+ */
 export function isoDate(time: number, tzOffset: number): string {
   const d = new Date((time + tzOffset * 60) * 1000);
+  if (Number.isNaN(d.getTime())) return `@${time}`;
   const sign = tzOffset >= 0 ? '+' : '-';
   const a = Math.abs(tzOffset);
   return `${d.toISOString().slice(0, 19)}${sign}${String(Math.floor(a / 60)).padStart(2, '0')}:${String(a % 60).padStart(2, '0')}`;
