@@ -2,6 +2,13 @@
 // oclif entry. Errors raised before a command runs (an unknown command) get viva's one-line format and exit 2.
 import { flush, run } from '@oclif/core';
 
+// A reader that stops reading (`viva log | head -1`) is a normal end, not an error: leave at once, silently, with the
+// status git and cat get from SIGPIPE (128 + 13; Node ignores the signal itself). EXIT.PIPE_CLOSED in exit-codes.ts.
+process.stdout.on('error', (err) => {
+  if (err?.code === 'EPIPE') process.exit(141);
+  throw err;
+});
+
 try {
   await run(process.argv.slice(2), import.meta.url);
   await flush();

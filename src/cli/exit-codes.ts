@@ -22,6 +22,8 @@ export const EXIT = {
   REMOTE: 17,
   INTERNAL: 70,
   INTERRUPTED: 130,
+  /** stdout's reader went away (EPIPE): a silent end, as git's death by SIGPIPE (bin/run.js). */
+  PIPE_CLOSED: 141,
 } as const;
 
 const TABLE: Array<[{ code: string }, number]> = [
@@ -61,4 +63,5 @@ export const EXIT_STATUS_HELP = `EXIT STATUS
   16  checkout could not create an entry (strict mode)
   17  remote unreachable, refused the request (token, read-only, limits) or sent bad data
   70  internal error (a bug: please report it with DEBUG=1 output)
-  130 interrupted`;
+  130 interrupted
+  141 the output pipe was closed by its reader (viva log | head): nothing printed, as git`;

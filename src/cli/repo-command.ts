@@ -91,6 +91,11 @@ export abstract class RepoCommand extends Command {
       return undefined;
     }
     const sys = err as NodeJS.ErrnoException;
+    if (sys.code === 'EPIPE' && sys.syscall === 'write') {
+      // A write to stdout failed because its reader left (see bin/run.js): a normal end, nothing to say.
+      process.exitCode = EXIT.PIPE_CLOSED;
+      return undefined;
+    }
     if (sys.syscall) {
       process.stderr.write(`error: ${sys.message}\n`);
       if (debug && err.stack) process.stderr.write(err.stack + '\n');

@@ -8,9 +8,17 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { EXIT } from '../../src/cli/exit-codes.js';
+import { Repository } from '../../src/store/repository.js';
+import { readCommit } from '../../src/store/typed.js';
+import { resolveRef, updateRefs } from '../../src/store/refs.js';
+import { encodeCommit, hashCommit } from '../../src/model/commit.js';
 import { BIN, type RunResult, cleanEnv, copyRepository, dumpRepository, tmpDir, viva, vivaJson, vivaOk } from '../helpers/cli.js';
 
-/** Two commits on main (the second adds etc/hostname), a tag v1 on the first. */
+/**
+ * Two commits on main (the second adds etc/hostname), a tag v1 on the first; branch `long` has 600 more commits on
+ * top, and the image has 3000 small files and a 1 MB text file, so that log, ls -r, find --json, grep and cat outrun
+ * a pipe's buffer (64 KiB).
+ */
 const fixture = { dir: '', repo: '', src: '' };
 
 test.before(async (t) => {
@@ -23,12 +31,26 @@ test.before(async (t) => {
   fs.writeFileSync(path.join(src, 'etc/os-release'), 'ID=debian\n');
   // Enough lines that `log`, `ls -r`, `grep` and `cat` outrun a pipe buffer (64 KiB).
   fs.writeFileSync(path.join(src, 'usr/share/big.txt'), Array.from({ length: 40_000 }, (_, i) => `line ${i} of the big file`).join('\n') + '\n');
-  for (let i = 0; i < 300; i++) fs.writeFileSync(path.join(src, 'usr/share', `f${i}`), `file ${i}\n`);
+  for (let i = 0; i < 3000; i++) fs.writeFileSync(path.join(src, 'usr/share', `f${i}`), `file ${i}\n`);
   await vivaOk(t, ['init', fixture.repo]);
   await vivaOk(t, ['commit', src, '-C', fixture.repo, '-m', 'first'], { env: { VIVA_DATE: '1700000000' } });
   await vivaOk(t, ['tag', 'v1', '-C', fixture.repo]);
   fs.writeFileSync(path.join(src, 'etc/hostname'), 'base\n');
   await vivaOk(t, ['commit', src, '-C', fixture.repo, '-m', 'second'], { env: { VIVA_DATE: '1700000100' } });
+  const r = Repository.open(fixture.repo, 'write');
+  try {
+    let parent = resolveRef(r.store, 'refs/heads/main')!;
+    const base = readCommit(r.store, parent);
+    for (let i = 0; i < 600; i++) {
+      const enc = encodeCommit({ ...base, parents: [parent], time: base.time + i + 1, message: `long ${i}` });
+      parent = hashCommit(enc);
+      r.store.writeObject('commit', parent, enc);
+    }
+    r.store.flush();
+    updateRefs(r.store, [{ ref: 'refs/heads/long', newOid: parent, expectedOld: null, message: 'test' }], 'Test User <test@example.com>');
+  } finally {
+    await r.close();
+  }
 });
 
 test.after.always(() => {
@@ -89,4 +111,47 @@ test('find: --newer refuses what is neither whole seconds nor an ISO date', asyn
   }
   const hits = await vivaJson<Array<{ path: string }>>(t, ['find', '--newer', '2000-01-01', '--name', 'os-release', '-C', repo]);
   t.true(hits.length > 0);
+});
+
+// ---------------------------------------------------------------------------------------------------------------
+// A closed output pipe.
+
+/** Runs `viva ARGS | head HEADARGS` in bash with a real pipe; returns viva's exit status and its stderr. */
+async function pipedToHead(args: string[], headArgs: string[]): Promise<{ code: number; stderr: string; head: string }> {
+  const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+  const script = `${q(process.execPath)} ${q(BIN)} ${args.map(q).join(' ')} 2>"$ERR" | head ${headArgs.map(q).join(' ')}; echo "status=\${PIPESTATUS[0]}" >&2`;
+  const dir = fs.mkdtempSync(path.join(fixture.dir, 'pipe-'));
+  const errFile = path.join(dir, 'stderr');
+  const child = spawn('bash', ['-c', script], { env: cleanEnv({ ERR: errFile }), stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
+  child.stderr.on('data', (d: Buffer) => { err += d.toString(); });
+  await new Promise((resolve) => child.on('close', resolve));
+  const status = /status=(\d+)/.exec(err);
+  return { code: status ? Number(status[1]) : -1, stderr: fs.readFileSync(errFile, 'utf8'), head: out };
+}
+
+const closedPipe = test.macro({
+  async exec(t, args: string[], headArgs: string[]) {
+    const r = await pipedToHead([...args, '-C', fixture.repo], headArgs);
+    t.is(r.stderr, '', 'nothing on stderr');
+    t.is(r.code, EXIT.PIPE_CLOSED);
+    t.true(r.head.length > 0);
+  },
+  title: (_, args: string[], headArgs: string[]) => `output: viva ${args.join(' ')} | head ${headArgs.join(' ')} ends quietly with ${EXIT.PIPE_CLOSED}`,
+});
+
+test(closedPipe, ['log', 'long'], ['-1']);
+test(closedPipe, ['log', 'long', '--oneline'], ['-1']);
+test(closedPipe, ['log', 'long', '--json'], ['-1']);
+test(closedPipe, ['ls', '-r', '-l'], ['-1']);
+test(closedPipe, ['cat', 'HEAD:usr/share/big.txt'], ['-c10']);
+test(closedPipe, ['grep', 'line'], ['-1']);
+test(closedPipe, ['find', '--name', 'f*', '--json'], ['-1']);
+
+test('output: a reader that reads everything still gets exit 0', async (t) => {
+  const r = await pipedToHead(['log', '-n', '1', '-C', fixture.repo], ['-100']);
+  t.is(r.code, 0);
+  t.is(r.stderr, '');
 });
