@@ -12,6 +12,23 @@ export class VivaError extends Error {
   }
 }
 
+import util from 'node:util';
+
+const SYSTEM_ERRORS = util.getSystemErrorMap();
+
+/**
+ * The reason part of a message for a failed system call: 'no such file or directory (ENOENT)', 'permission denied
+ * (EACCES)'; the plain message for anything else. (Node's own text repeats the syscall and path the caller names.)
+ */
+export function systemReason(e: unknown): string {
+  const errno = typeof e === 'object' && e !== null ? (e as { errno?: unknown }).errno : undefined;
+  const known = typeof errno === 'number' ? SYSTEM_ERRORS.get(errno) : undefined;
+  if (known) return `${known[1].toLowerCase()} (${known[0]})`;
+  const code = typeof e === 'object' && e !== null ? (e as { code?: unknown }).code : undefined;
+  if (typeof code === 'string' && /^E[A-Z]+$/.test(code)) return code;
+  return e instanceof Error ? e.message : String(e);
+}
+
 function quote(v: unknown): string {
   return `'${String(v)}'`;
 }

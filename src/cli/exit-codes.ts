@@ -51,17 +51,17 @@ export function exitCodeFor(code: string | undefined): number {
 /** The EXIT STATUS section appended to every command's help. */
 export const EXIT_STATUS_HELP = `EXIT STATUS
   0   success
-  1   failure (fsck: damage found; diff --exit-code: differences)
-  2   usage error: bad flag, argument, ref name, time (VIVA_DATE, --newer) or ambiguous revision
-  3   not found: revision, ref, path or object
+  1   failure (fsck: damage found; diff --exit-code: differences; grep: no match; an unexpected system error)
+  2   usage error: bad flag, argument, ref name, time (VIVA_DATE, --newer) or ambiguous revision; --size too small
+  3   not found: revision, ref, path, object or remote name
   10  not a viva repository, or one made by a newer viva
   11  repository locked (gc vs. a running commit)
-  12  conflict: ref exists or moved concurrently, destination not empty
+  12  conflict: ref exists or moved concurrently, destination exists or not empty
   13  corrupt, unsafe or unsupported input image
-  14  source unreadable, or changed while being read
+  14  input unreadable (source, --token-file, --tls-cert/key), or changed while being read
   15  repository damaged (run 'viva fsck')
-  16  checkout could not create an entry (strict mode)
-  17  remote unreachable, refused the request (token, read-only, limits) or sent bad data
+  16  checkout could not create its destination, or (with --strict) an entry in it
+  17  remote unreachable or not a repository, refused the request (token, read-only, limits) or sent bad data
   70  internal error (a bug: please report it with DEBUG=1 output)
   130 interrupted
   141 the output pipe was closed by its reader (viva log | head): nothing printed, as git`;

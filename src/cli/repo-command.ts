@@ -3,7 +3,7 @@
  * progress on a TTY, and turning errors into a one-line message plus a documented exit code.
  */
 import { Command, Flags, type Interfaces } from '@oclif/core';
-import { VivaError } from '../errors.js';
+import { VivaError, systemReason } from '../errors.js';
 import { Repository, type OpenMode } from '../store/repository.js';
 import type { ProgressEvent } from '../ops/commit.js';
 import { EXIT, exitCodeFor } from './exit-codes.js';
@@ -90,14 +90,16 @@ export abstract class RepoCommand extends Command {
       process.exitCode = err.oclif.exit ?? EXIT.USAGE;
       return undefined;
     }
-    const sys = err as NodeJS.ErrnoException;
+    const sys = err as NodeJS.ErrnoException & { dest?: string; address?: string; port?: number };
     if (sys.code === 'EPIPE' && sys.syscall === 'write') {
       // A write to stdout failed because its reader left (see bin/run.js): a normal end, nothing to say.
       process.exitCode = EXIT.PIPE_CLOSED;
       return undefined;
     }
     if (sys.syscall) {
-      process.stderr.write(`error: ${sys.message}\n`);
+      // A system call the ops did not expect to fail: say which, on which path, and why, in viva's words.
+      const subject = sys.path ? ` '${sys.path}'${sys.dest ? ` -> '${sys.dest}'` : ''}` : sys.address ? ` '${sys.address}${sys.port ? `:${sys.port}` : ''}'` : '';
+      process.stderr.write(`error: cannot ${sys.syscall}${subject}: ${systemReason(sys)}\n`);
       if (debug && err.stack) process.stderr.write(err.stack + '\n');
       process.exitCode = EXIT.FAILURE;
       return undefined;

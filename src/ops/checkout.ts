@@ -3,7 +3,7 @@
  * Streams content chunk by chunk; sparse holes stay holes; hardlink groups are relinked.
  */
 import fs from 'node:fs';
-import { AbortedError, CheckoutError, DestinationNotEmptyError, UsageError } from '../errors.js';
+import { AbortedError, CheckoutError, DestinationNotEmptyError, UsageError, systemReason } from '../errors.js';
 import { createImageWriter, outputFormatForName, type OutputFormat } from '../formats/index.js';
 import type { DataPiece, ImageEntry, ImageWriter, WriterWarning } from '../formats/types.js';
 import type { Oid } from '../model/oid.js';
@@ -217,7 +217,7 @@ export async function checkout(repo: Repository, options: CheckoutOptions): Prom
     await writer.abort().catch(() => undefined);
     await prefetcher?.close();
     if (e instanceof Error && !(e as { code?: string }).code?.startsWith('ERR_') && (e as NodeJS.ErrnoException).syscall) {
-      throw new CheckoutError(options.dest, (e as Error).message, { cause: e });
+      throw new CheckoutError(options.dest, systemReason(e), { cause: e });
     }
     throw e;
   }
@@ -244,7 +244,7 @@ async function checkoutDisk(repo: Repository, options: CheckoutOptions, format: 
       try {
         return await createDiskWriter(options.dest, format, n);
       } catch (e) {
-        throw new CheckoutError(options.dest, (e as Error).message, { cause: e });
+        throw new CheckoutError(options.dest, systemReason(e), { cause: e });
       }
     }, {
       ...(b?.size !== undefined ? { size: b.size } : {}), ...(b?.fs ? { fs: b.fs } : {}), ...(b?.label ? { label: b.label } : {}),
@@ -259,7 +259,7 @@ async function checkoutDisk(repo: Repository, options: CheckoutOptions, format: 
   try {
     out = await createDiskWriter(options.dest, format, disk.size);
   } catch (e) {
-    throw new CheckoutError(options.dest, (e as Error).message, { cause: e });
+    throw new CheckoutError(options.dest, systemReason(e), { cause: e });
   }
   let bytes = 0;
   try {
@@ -270,7 +270,7 @@ async function checkoutDisk(repo: Repository, options: CheckoutOptions, format: 
     await out.finish();
   } catch (e) {
     await out.abort().catch(() => undefined);
-    if (e instanceof Error && (e as NodeJS.ErrnoException).syscall) throw new CheckoutError(options.dest, e.message, { cause: e });
+    if (e instanceof Error && (e as NodeJS.ErrnoException).syscall) throw new CheckoutError(options.dest, systemReason(e), { cause: e });
     throw e;
   }
   return { commit: r.oid, tree: disk.view, dest: options.dest, format, files: 0, dirs: 0, bytes: disk.size, warnings: [], rebuilt: false };

@@ -6,7 +6,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { RefConflictError, RefExistsError, RefNotFoundError, UsageError } from '../errors.js';
+import { NotARepositoryError, RefConflictError, RefExistsError, RefNotFoundError, RemoteError, UsageError } from '../errors.js';
 import type { Oid } from '../model/oid.js';
 import { HEAD, HEADS, REMOTES, TAGS, assertRefName, shortRefName } from '../model/ref.js';
 import { listRefs, readRef, resolveRef, setSymbolicRef, updateRefs } from '../store/refs.js';
@@ -84,19 +84,33 @@ export function removeRemote(repo: Repository, name: string): void {
   repo.store.env.transactionSync(() => repo.store.meta.putSync(REMOTES_KEY, all));
 }
 
-/** `name` if it is a configured remote, else `name` itself as a URL (a path or http(s)://). */
+/**
+ * `name` if it is a configured remote, else `name` itself as a URL (a path or http(s)://). As git, a bare word
+ * (no '/', no ':', not '.' or '..') that names no remote is a path only if it exists; otherwise it is a remote name
+ * the user misspelt: RefNotFoundError "no such remote".
+ */
 export function resolveRemote(repo: Repository | undefined, nameOrUrl: string, tokenFile?: string): { name?: string; url: string; tokenFile?: string } {
   const r = repo ? remotesOf(repo)[nameOrUrl] : undefined;
   const tf = tokenFile ?? r?.tokenFile;
   if (r) return { name: nameOrUrl, url: r.url, ...(tf ? { tokenFile: tf } : {}) };
+  if (repo && /^[^/:\\]+$/.test(nameOrUrl) && nameOrUrl !== '.' && nameOrUrl !== '..' && !fs.existsSync(nameOrUrl)) {
+    const names = Object.keys(remotesOf(repo));
+    throw new RefNotFoundError(nameOrUrl, `no such remote '${nameOrUrl}'${names.length ? ` (remotes: ${names.join(', ')})` : ' (no remotes configured; add one with \'viva remote add\')'}`);
+  }
   return { url: normalizeUrl(nameOrUrl), ...(tf ? { tokenFile: tf } : {}) };
 }
 
 /** Opens the repository at a URL (a path, or a `viva serve` URL) as a peer. */
 export function openPeer(remote: { url: string; tokenFile?: string }, mode: 'read' | 'write'): Peer {
   if (/^https?:\/\//.test(remote.url)) return new HttpPeer(remote.url, clientToken(remote.tokenFile));
-  if (!fs.existsSync(remote.url)) throw new UsageError(`remote repository '${remote.url}' does not exist`);
-  return new LocalPeer(Repository.open(remote.url, mode));
+  // A path that holds no repository is an unreachable remote (exit 17), not a problem of the local repository.
+  if (!fs.existsSync(remote.url)) throw new RemoteError(remote.url, 'no such repository (the path does not exist)');
+  try {
+    return new LocalPeer(Repository.open(remote.url, mode));
+  } catch (e) {
+    if (e instanceof NotARepositoryError) throw new RemoteError(remote.url, 'not a viva repository');
+    throw e;
+  }
 }
 
 export interface TransferStats {

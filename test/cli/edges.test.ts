@@ -4,7 +4,7 @@
  */
 import test from 'ava';
 import type { ExecutionContext } from 'ava';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { EXIT } from '../../src/cli/exit-codes.js';
@@ -12,7 +12,7 @@ import { Repository } from '../../src/store/repository.js';
 import { readCommit } from '../../src/store/typed.js';
 import { resolveRef, updateRefs } from '../../src/store/refs.js';
 import { encodeCommit, hashCommit } from '../../src/model/commit.js';
-import { BIN, type RunResult, cleanEnv, copyRepository, dumpRepository, tmpDir, viva, vivaJson, vivaOk } from '../helpers/cli.js';
+import { BIN, type RunOptions, type RunResult, cleanEnv, copyRepository, dumpRepository, tmpDir, viva, vivaJson, vivaOk } from '../helpers/cli.js';
 
 /**
  * Two commits on main (the second adds etc/hostname), a tag v1 on the first; branch `long` has 600 more commits on
@@ -155,3 +155,89 @@ test('output: a reader that reads everything still gets exit 0', async (t) => {
   t.is(r.code, 0);
   t.is(r.stderr, '');
 });
+
+// ---------------------------------------------------------------------------------------------------------------
+// Exit codes as docs/cli.md says.
+
+const isRoot = process.getuid?.() === 0;
+const NOBODY = 65534;
+const hasMke2fs = spawnSync('mke2fs', ['-V']).status === 0 && spawnSync('sfdisk', ['--version']).status === 0;
+
+test('remote: a bare word that is no remote and no path is "no such remote" (exit 3) for push, fetch, pull, ls-remote', async (t) => {
+  const { dir, repo } = repoCopy(t);
+  for (const args of [['push', 'nosuch', 'main'], ['fetch', 'nosuch'], ['pull', 'nosuch'], ['ls-remote', 'nosuch']]) {
+    const before = await dumpRepository(repo);
+    const r = await viva([...args, '-C', repo], { cwd: dir });
+    t.is(r.code, EXIT.NOT_FOUND, `${args.join(' ')}: ${r.stderr}`);
+    assertOneLine(t, r, /^error: no such remote 'nosuch' \(no remotes configured; add one with 'viva remote add'\)$/);
+    t.deepEqual(await dumpRepository(repo), before);
+  }
+  await vivaOk(t, ['remote', 'add', 'origin', path.join(dir, 'elsewhere'), '-C', repo]);
+  const r = await viva(['push', 'orgin', 'main', '-C', repo], { cwd: dir });
+  t.is(r.code, EXIT.NOT_FOUND);
+  assertOneLine(t, r, /^error: no such remote 'orgin' \(remotes: origin\)$/);
+  // A bare word that is an existing directory is a path, as in git.
+  await vivaOk(t, ['init', path.join(dir, 'b')]);
+  await vivaOk(t, ['push', 'b', 'main', '-C', repo], { cwd: dir });
+  const branches = await vivaJson<Array<{ name: string }>>(t, ['branch', '-C', path.join(dir, 'b')]);
+  t.deepEqual(branches.map((b) => b.name), ['main']);
+});
+
+test('remote: a missing path or a directory without a repository is an unreachable remote (exit 17)', async (t) => {
+  const dir = tmpDir(t);
+  fs.mkdirSync(path.join(dir, 'plain'));
+  const r1 = await viva(['clone', path.join(dir, 'nonexistent'), path.join(dir, 'c1')]);
+  t.is(r1.code, EXIT.REMOTE, r1.stderr);
+  assertOneLine(t, r1, /^error: .*nonexistent: no such repository \(the path does not exist\)$/);
+  const r2 = await viva(['clone', path.join(dir, 'plain'), path.join(dir, 'c2')]);
+  t.is(r2.code, EXIT.REMOTE, r2.stderr);
+  assertOneLine(t, r2, /^error: .*plain: not a viva repository$/);
+  const { repo } = repoCopy(t);
+  await expectRefused(t, repo, ['push', path.join(dir, 'plain'), 'main'], EXIT.REMOTE, /^error: .*plain: not a viva repository$/);
+  await expectRefused(t, repo, ['fetch', path.join(dir, 'nonexistent')], EXIT.REMOTE, /: no such repository/);
+});
+
+test('serve: a missing --token-file or TLS file exits 14 naming it; a certificate that is not PEM exits 2', async (t) => {
+  const { dir, repo } = repoCopy(t);
+  const missing = path.join(dir, 'nonexistent');
+  await expectRefused(t, repo, ['serve', '--allow-push', '--token-file', missing], EXIT.SOURCE_UNREADABLE,
+    new RegExp(`^error: cannot read '${missing}': no such file or directory \\(ENOENT\\)$`));
+  const junk = path.join(dir, 'junk.pem');
+  fs.writeFileSync(junk, 'not a certificate\n');
+  await expectRefused(t, repo, ['serve', '--tls-cert', missing, '--tls-key', junk], EXIT.SOURCE_UNREADABLE, /^error: cannot read '.*nonexistent': no such file/);
+  await expectRefused(t, repo, ['serve', '--tls-cert', junk, '--tls-key', junk], EXIT.USAGE, /^error: --tls-cert '.*junk\.pem' \/ --tls-key '.*junk\.pem': not a PEM certificate/);
+  await expectRefused(t, repo, ['serve', '--listen', '192.0.2.1:1'], EXIT.USAGE, /^error: cannot listen on '192\.0\.2\.1:1': address not available \(EADDRNOTAVAIL\)$/);
+});
+
+(hasMke2fs ? test : test.skip)('checkout: a --size too small for the table or the files is a usage error (exit 2), nothing left behind', async (t) => {
+  const { dir, repo } = repoCopy(t);
+  for (const [size, message] of [
+    ['1', /^error: .*out\.raw: --size 1 bytes is too small: a disk with a GPT table needs at least 2097152 bytes$/],
+    ['1M', /too small: a disk with a GPT table needs at least/],
+    ['2M', /^error: .*out\.raw: --size 2097152 bytes is too small for the files of 'HEAD' \(mke2fs .*\)$/],
+  ] as const) {
+    const out = path.join(dir, 'out.raw');
+    await expectRefused(t, repo, ['checkout', 'HEAD', out, '--size', size], EXIT.USAGE, message);
+    t.false(fs.existsSync(out));
+  }
+  await expectRefused(t, repo, ['checkout', 'HEAD', path.join(dir, 'bare.raw'), '--size', '100K', '--partition', 'none'], EXIT.USAGE,
+    /too small: a disk without a partition table needs at least 262144 bytes$/);
+});
+
+for (const dest of ['out', 'out.tar', 'deeper/out']) {
+  test(`checkout: a destination '${dest}' in a directory the user may not write exits 16 naming it`, async (t) => {
+    const { dir, repo } = repoCopy(t);
+    const ro = path.join(dir, 'ro');
+    fs.mkdirSync(ro, { mode: 0o555 });
+    fs.chmodSync(ro, 0o555);
+    // root writes anywhere: run as nobody then, on a repository nobody may open.
+    await dumpRepository(repo);
+    if (isRoot) execFileSync('chown', ['-R', `${NOBODY}:${NOBODY}`, repo]);
+    const options: RunOptions = isRoot ? { uid: NOBODY, gid: NOBODY, env: { HOME: dir } } : {};
+    const target = path.join(ro, dest);
+    const r = await viva(['checkout', 'HEAD', target, '-C', repo], options);
+    t.is(r.code, EXIT.CHECKOUT_FAILED, r.stderr);
+    assertOneLine(t, r, new RegExp(`^error: cannot create '${target}': permission denied \\(EACCES\\)$`));
+    t.deepEqual(fs.readdirSync(ro), []);
+  });
+}
