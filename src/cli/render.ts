@@ -9,7 +9,7 @@ import type { FsckResult } from '../ops/fsck.js';
 import type { RefInfo } from '../ops/branch.js';
 import type { ReflogResult } from '../ops/reflog.js';
 import { shortOid } from '../model/oid.js';
-import { shortRefName } from '../model/ref.js';
+import { decorationName, shortRefName } from '../model/ref.js';
 import { formatBytes } from './repo-command.js';
 
 export function renderCommit(r: CommitResult): string {
@@ -24,7 +24,7 @@ function indent(msg: string): string {
 }
 
 export function renderLogEntry(e: LogEntry, oneline = false, refs: string[] = []): string {
-  const deco = refs.length ? ` (${refs.map(shortRefName).join(', ')})` : '';
+  const deco = refs.length ? ` (${refs.map(decorationName).join(', ')})` : '';
   if (oneline) return `${shortOid(e.id)}${deco} ${e.message.split('\n')[0]}`;
   const lines = [`commit ${e.id}${deco}`];
   if (e.parents.length > 1) lines.push(`Merge: ${e.parents.map(shortOid).join(' ')}`);
@@ -89,8 +89,10 @@ export function renderLs(entries: LsEntry[], long: boolean): string {
   }).join('\n');
 }
 
+/** `* name  oid` per ref, names padded to one column so that the ids line up. */
 export function renderRefs(refs: RefInfo[]): string {
-  return refs.map((r) => `${r.head ? '*' : ' '} ${r.name}  ${shortOid(r.oid)}`).join('\n');
+  const w = Math.max(0, ...refs.map((r) => r.name.length));
+  return refs.map((r) => `${r.head ? '*' : ' '} ${r.name.padEnd(w)}  ${shortOid(r.oid)}`).join('\n');
 }
 
 export function renderReflog(r: ReflogResult): string {

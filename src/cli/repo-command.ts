@@ -49,6 +49,8 @@ export abstract class RepoCommand extends Command {
     try {
       return await fn(repo);
     } finally {
+      // The ops' warnings (ambiguous names, ...) come before any error line, as git's.
+      for (const w of repo.warnings.splice(0)) process.stderr.write(`warning: ${w}\n`);
       await repo.close();
     }
   }

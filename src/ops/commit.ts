@@ -16,6 +16,7 @@ import type { ObjectWriter } from '../store/object-store.js';
 import { type IngestContext, type ProgressEvent, ingestEntries } from './ingest.js';
 import { ingestDisk } from './commit-disk.js';
 import { packageIndexEntry } from './diff.js';
+import { shadowWarnings } from './resolve.js';
 
 export { RACY_WINDOW_NS, type ProgressEvent } from './ingest.js';
 
@@ -91,6 +92,8 @@ export async function commit(repo: Repository, options: CommitOptions): Promise<
   const store = repo.store;
   const ref = options.branch ? branchRef(options.branch) : repo.headBranch();
   const parent = resolveRef(store, ref) ?? null;
+  // A new branch whose name a tag or a commit id already answers to: said once the branch exists.
+  const shadow = parent ? [] : shadowWarnings(repo, ref);
   // A raw or qcow2 disk is read file system by file system; anything else is a directory or a tar.
   const diskKind = !options.reader && options.source ? await sniffDisk(options.source) : undefined;
   // The repository's own data never becomes part of an image (as git ignores .git).
@@ -161,6 +164,7 @@ export async function commit(repo: Repository, options: CommitOptions): Promise<
     const pkg = await packageIndexEntry(repo, tree).catch(() => undefined);
     updateRefs(store, [{ ref, newOid: oid, expectedOld: parent, message: `commit${parent ? '' : ' (initial)'}: ${firstLine(options.message)}` }], author, undefined,
       () => { if (pkg && !store.ixPkg.doesExist(pkg[0])) store.ixPkg.putSync(pkg[0], pkg[1]); });
+    if (!parent) repo.warnings.push(...shadow);
     if (readRef(store, HEAD)?.symref !== ref) setSymbolicRef(store, HEAD, ref);
     if (ctx.cacheUpdates.length) writeStatCache(store, ctx.cacheUpdates);
     return {

@@ -17,6 +17,8 @@ export interface LogEntry {
   root: Oid;
   rootKind: string;
   source: Commit['source'];
+  /** log and show: the refs (full names) that point at this commit, for decorations. */
+  refs?: string[];
 }
 
 export interface LogOptions {
@@ -38,6 +40,19 @@ export function isoDate(time: number, tzOffset: number): string {
   return `${d.toISOString().slice(0, 19)}${sign}${String(Math.floor(a / 60)).padStart(2, '0')}:${String(a % 60).padStart(2, '0')}`;
 }
 
+/** Every ref that points directly at a commit (not HEAD, which is symbolic), grouped by the commit's id, in ref order. */
+export function refsByOid(repo: Repository): Map<Oid, string[]> {
+  const m = new Map<Oid, string[]>();
+  for (const { key, value } of repo.store.refs.getRange({})) {
+    const oid = (value as { oid?: string }).oid;
+    if (!oid) continue;
+    const list = m.get(oid) ?? [];
+    list.push(key as string);
+    m.set(oid, list);
+  }
+  return m;
+}
+
 export function toLogEntry(id: Oid, c: Commit): LogEntry {
   return {
     id, parents: c.parents, author: c.author, date: isoDate(c.time, c.tzOffset), time: c.time, message: c.message,
@@ -51,6 +66,7 @@ export function toLogEntry(id: Oid, c: Commit): LogEntry {
  */
 export function log(repo: Repository, options: LogOptions = {}): LogEntry[] {
   const start = resolveRevision(repo, options.rev ?? 'HEAD');
+  const decorations = refsByOid(repo);
   const out: LogEntry[] = [];
   const seen = new Set<Oid>([start.oid]);
   const queue: Array<{ oid: Oid; c: Commit }> = [{ oid: start.oid, c: start.commit }];
@@ -58,7 +74,7 @@ export function log(repo: Repository, options: LogOptions = {}): LogEntry[] {
   while (queue.length && out.length < max) {
     queue.sort((a, b) => b.c.time - a.c.time || (a.oid < b.oid ? -1 : 1));
     const { oid, c } = queue.shift()!;
-    out.push(toLogEntry(oid, c));
+    out.push({ ...toLogEntry(oid, c), refs: decorations.get(oid) ?? [] });
     const parents = options.firstParent ? c.parents.slice(0, 1) : c.parents;
     for (const p of parents) {
       if (seen.has(p)) continue;

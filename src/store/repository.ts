@@ -51,6 +51,8 @@ export function findRepository(start: string): string | undefined {
 
 export class Repository {
   private sessionId?: string;
+  /** What the ops found doubtful but not wrong (an ambiguous ref name, ...): the CLI prints each as `warning: …`. */
+  readonly warnings: string[] = [];
 
   private constructor(
     /** The directory that holds `.viva`. */

@@ -241,3 +241,88 @@ for (const dest of ['out', 'out.tar', 'deeper/out']) {
     t.deepEqual(fs.readdirSync(ro), []);
   });
 }
+
+// ---------------------------------------------------------------------------------------------------------------
+// Refs that shadow each other.
+
+test('refs: a tag named like a branch warns when made and at every lookup; heads/NAME still names the branch', async (t) => {
+  const { repo } = repoCopy(t);
+  const made = await vivaOk(t, ['tag', 'main', 'HEAD~1', '-C', repo]);
+  t.regex(made.stderr, /^warning: refname 'main' is ambiguous \(refs\/tags\/main, refs\/heads\/main\): 'main' means refs\/tags\/main; say tags\/main or heads\/main\n$/);
+  const [first, second] = (await vivaJson<Array<{ id: string }>>(t, ['log', 'long', '-C', repo])).slice(-2).reverse();
+  const r = await viva(['log', 'main', '-n', '1', '--json', '-C', repo]);
+  t.is(r.code, 0);
+  t.is(r.stderr, "warning: refname 'main' is ambiguous (refs/tags/main, refs/heads/main): using refs/tags/main\n");
+  t.is(JSON.parse(r.stdout)[0].id, first!.id, 'the tag wins, as in git');
+  const b = await viva(['log', 'heads/main', '-n', '1', '--json', '-C', repo]);
+  t.is(b.stderr, '');
+  t.is(JSON.parse(b.stdout)[0].id, second!.id);
+  t.is(JSON.parse((await viva(['log', 'tags/main', '-n', '1', '--json', '-C', repo])).stdout)[0].id, first!.id);
+});
+
+test('refs: a branch named like a commit id prefix warns when made, and at lookup when a commit id has that prefix', async (t) => {
+  const { repo } = repoCopy(t);
+  const [head] = await vivaJson<Array<{ id: string }>>(t, ['log', '-n', '1', '-C', repo]);
+  const prefix = head!.id.slice(0, 4);
+  const made = await vivaOk(t, ['branch', prefix, 'HEAD~1', '-C', repo]);
+  t.is(made.stderr, `warning: '${prefix}' looks like a commit id: as a revision it now means refs/heads/${prefix}, not a commit whose id starts with it\n`);
+  const r = await viva(['log', prefix, '-n', '1', '--oneline', '-C', repo]);
+  t.is(r.stderr, `warning: refname '${prefix}' is ambiguous (refs/heads/${prefix}, a commit id): using refs/heads/${prefix}\n`);
+  t.notRegex(r.stdout, new RegExp(`^${head!.id.slice(0, 12)}`));
+  const c = await vivaOk(t, ['commit', fixture.src, '-b', 'abcdef12', '-m', 'x', '-C', repo]);
+  t.regex(c.stderr, /^warning: 'abcdef12' looks like a commit id/);
+  t.is((await vivaOk(t, ['branch', 'v1x', '-C', repo])).stderr, '', 'an ordinary name: no warning');
+});
+
+for (const [args, name, reason] of [
+  [['branch', '--', '-bad'], '-bad', "it starts with '-'"],
+  [['tag', '--', '-bad'], '-bad', "it starts with '-'"],
+  [['branch', '-m', 'main', '--', '-bad'], '-bad', "it starts with '-'"],
+  [['commit', '-b', 'refs/tags/x', '-m', 'x', '<src>'], 'refs/tags/x', "a short name cannot start with 'refs/' \\(give it as NAME or refs/heads/NAME\\)"],
+  [['branch', 'refs/tags/x'], 'refs/tags/x', "a short name cannot start with 'refs/'"],
+  [['tag', 'refs/heads/x'], 'refs/heads/x', "a short name cannot start with 'refs/' \\(give it as NAME or refs/tags/NAME\\)"],
+  [['tag', 'HEAD'], 'HEAD', "'HEAD' is reserved"],
+] as const) {
+  test(`refs: ${args.join(' ')} is refused (exit 2)`, async (t) => {
+    const { repo } = repoCopy(t);
+    const before = await dumpRepository(repo);
+    // -C right after the command name: after '--' it would be an argument.
+    const [cmd, ...rest] = args.map((a) => (a === '<src>' ? fixture.src : a));
+    const r = await viva([cmd!, '-C', repo, ...rest]);
+    t.is(r.code, EXIT.USAGE, r.stderr);
+    assertOneLine(t, r, new RegExp(`^error: '${name}' is not a valid ref name: ${reason}`));
+    t.deepEqual(await dumpRepository(repo), before);
+  });
+}
+
+test('refs: a full refs/heads/ name is the branch itself', async (t) => {
+  const { repo } = repoCopy(t);
+  await vivaOk(t, ['branch', 'refs/heads/full', '-C', repo]);
+  const names = (await vivaJson<Array<{ name: string }>>(t, ['branch', '-C', repo])).map((b) => b.name);
+  t.deepEqual(names, ['full', 'long', 'main']);
+});
+
+test('refs: decorations show tags as "tag: v1" (show, log --decorate); log decorates only on request off a terminal', async (t) => {
+  const show = await vivaOk(t, ['show', 'v1', '-C', fixture.repo]);
+  t.regex(show.stdout.split('\n')[0]!, /^commit [0-9a-f]{64} \(tag: v1\)$/);
+  const log = await vivaOk(t, ['log', 'main', '--oneline', '--decorate', '-C', fixture.repo]);
+  t.regex(log.stdout, /^[0-9a-f]{12} \(main\) second\n[0-9a-f]{12} \(tag: v1\) first\n$/);
+  t.regex((await vivaOk(t, ['log', 'main', '--oneline', '-C', fixture.repo])).stdout, /^[0-9a-f]{12} second\n[0-9a-f]{12} first\n$/);
+  const json = await vivaJson<Array<{ refs: string[] }>>(t, ['log', 'main', '-C', fixture.repo]);
+  t.deepEqual(json.map((e) => e.refs), [['refs/heads/main'], ['refs/tags/v1']]);
+});
+
+test('refs: branch -f over an existing branch says "Reset", listings are aligned', async (t) => {
+  const { repo } = repoCopy(t);
+  const [head, parent] = await vivaJson<Array<{ id: string }>>(t, ['log', 'main', '-C', repo]);
+  const r = await vivaOk(t, ['branch', '-f', 'main', 'HEAD~1', '-C', repo]);
+  t.is(r.stdout, `Reset branch main to ${parent!.id.slice(0, 12)} (was ${head!.id.slice(0, 12)})\n`);
+  await vivaOk(t, ['branch', 'a/much/longer/name', '-C', repo]);
+  const list = (await vivaOk(t, ['branch', '-C', repo])).stdout.split('\n').filter(Boolean);
+  t.is(list.length, 3);
+  const column = list.map((l) => l.search(/[0-9a-f]{12}$/));
+  t.true(column.every((c) => c === column[0]), list.join('\n'));
+  await vivaOk(t, ['tag', 'release/2024/long-name', '-C', repo]);
+  const tags = (await vivaOk(t, ['tag', '-C', repo])).stdout.split('\n').filter(Boolean);
+  t.is(new Set(tags.map((l) => l.search(/[0-9a-f]{12}$/))).size, 1, tags.join('\n'));
+});
