@@ -84,3 +84,26 @@ export function log(repo: Repository, options: LogOptions = {}): LogEntry[] {
   }
   return out;
 }
+
+/**
+ * The newest common ancestor of `a` and `b` (commit ids), or undefined when their histories never meet: every
+ * ancestor of `a` is marked, then `b`'s history is walked newest first (as log) to the first marked commit. For
+ * criss-cross histories git may pick another of several equally good bases; any of them is a common ancestor.
+ * Locking: none.
+ */
+export function mergeBase(repo: Repository, a: Oid, b: Oid): Oid | undefined {
+  const ofA = new Set<Oid>([a]);
+  const stack = [a];
+  while (stack.length) {
+    for (const p of readCommit(repo.store, stack.pop()!).parents) if (!ofA.has(p)) { ofA.add(p); stack.push(p); }
+  }
+  const seen = new Set<Oid>([b]);
+  const queue: Array<{ oid: Oid; c: Commit }> = [{ oid: b, c: readCommit(repo.store, b) }];
+  while (queue.length) {
+    queue.sort((x, y) => y.c.time - x.c.time || (x.oid < y.oid ? -1 : 1));
+    const { oid, c } = queue.shift()!;
+    if (ofA.has(oid)) return oid;
+    for (const p of c.parents) if (!seen.has(p)) { seen.add(p); queue.push({ oid: p, c: readCommit(repo.store, p) }); }
+  }
+  return undefined;
+}
