@@ -1,7 +1,7 @@
 import { Flags } from '@oclif/core';
 import { gc, type GcResult } from '../src/index.js';
 import { EXIT_STATUS_HELP } from '../src/cli/exit-codes.js';
-import { RepoCommand, formatBytes } from '../src/cli/repo-command.js';
+import { RepoCommand, formatBytes, plural } from '../src/cli/repo-command.js';
 
 export default class Gc extends RepoCommand {
   static override summary = 'remove objects that no ref, HEAD or reflog entry reaches';
@@ -12,7 +12,7 @@ export default class Gc extends RepoCommand {
   async run(): Promise<GcResult> {
     const { flags } = await this.parse(Gc);
     const r = await this.withRepo('write', flags.repo, (repo) => gc(repo, { dryRun: flags['dry-run'] }));
-    this.log(`${r.dryRun ? 'would remove' : 'removed'} ${r.removed} objects (${formatBytes(r.removedBytes)}), kept ${r.kept}`);
+    this.log(`${r.dryRun ? 'would remove' : 'removed'} ${plural(r.removed, 'object')} (${formatBytes(r.removedBytes)}), kept ${r.kept}`);
     return r;
   }
 }

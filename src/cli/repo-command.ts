@@ -10,6 +10,11 @@ import { EXIT, exitCodeFor } from './exit-codes.js';
 
 export type RepoFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof RepoCommand)['baseFlags'] & T['flags']>;
 
+/** `1 file`, `2 files`; `plural(1, 'entry', 'entries')`. Every count in human output goes through this. */
+export function plural(n: number, one: string, many = `${one}s`): string {
+  return `${n} ${n === 1 ? one : many}`;
+}
+
 export function formatBytes(n: number): string {
   const u = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
   let i = 0;
@@ -66,7 +71,7 @@ export abstract class RepoCommand extends Command {
       const secs = (now - start) / 1000;
       const rate = secs > 0 ? formatBytes(e.bytes / secs) + '/s' : '';
       const noun = e.phase === 'receiving' || e.phase === 'sending' ? 'objects' : 'files';
-      process.stderr.write(`\r\x1b[K${verb}: ${e.files} ${noun}, ${formatBytes(e.bytes)} ${rate}`);
+      process.stderr.write(`\r\x1b[K${verb}: ${plural(e.files, noun.slice(0, -1), noun)}, ${formatBytes(e.bytes)} ${rate}`);
     };
   }
 

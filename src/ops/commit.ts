@@ -39,6 +39,9 @@ export interface CommitOptions {
 }
 
 export interface CommitResult {
+  /** The new commit's id, named as log and show name it. */
+  id: Oid;
+  /** The same id (the field's first name, kept for scripts that read it). */
   commit: Oid;
   /** 'tree' for directories and tars, 'disk' for raw and qcow2 disks. */
   rootKind: RootKind;
@@ -77,13 +80,15 @@ export function parseLabel(s: string): [string, string] {
  *
  * Locking: registers a writer session for its whole run (gc refuses to sweep meanwhile); the ref moves in one
  * compare-and-swap transaction after every object is durable, so a crash leaves the branch old or new, never torn.
- * Throws: CorruptInputError/UnsafeInputError/SourceReadError/SourceChangedError for bad sources (the repository
+ * Throws: UsageError for an empty message, a bad author, label or time; CorruptInputError/UnsafeInputError/SourceReadError/SourceChangedError for bad sources (the repository
  * is unchanged: objects written so far are unreferenced and gc removes them), RefConflictError if the branch moved.
  *
  * @example
  * const r = await commit(repo, { source: 'rootfs/', branch: 'debian/12/base', message: 'base image' });
  */
 export async function commit(repo: Repository, options: CommitOptions): Promise<CommitResult> {
+  // As git: a message of only whitespace says nothing about the image.
+  if (options.message.trim() === '') throw new UsageError('aborting commit due to empty commit message');
   const author = options.author ?? defaultAuthor();
   if (!parseAuthor(author)) throw new UsageError(`author '${author}' is not of the form 'Name <email>'`);
   // Checked before any work: a bad VIVA_DATE must not cost a whole image read.
@@ -168,7 +173,7 @@ export async function commit(repo: Repository, options: CommitOptions): Promise<
     if (readRef(store, HEAD)?.symref !== ref) setSymbolicRef(store, HEAD, ref);
     if (ctx.cacheUpdates.length) writeStatCache(store, ctx.cacheUpdates);
     return {
-      commit: oid, rootKind, root: rootOid, tree, branch: ref, parent, files: counts.files, dirs: counts.dirs, bytes: counts.bytes,
+      id: oid, commit: oid, rootKind, root: rootOid, tree, branch: ref, parent, files: counts.files, dirs: counts.dirs, bytes: counts.bytes,
       storedBytes, cachedFiles: ctx.cachedFiles, source,
     };
   } catch (e) {

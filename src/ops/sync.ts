@@ -250,7 +250,7 @@ export async function push(repo: Repository, remote: string, specs: PushSpec[], 
       let forced = false;
       if (old && !isAncestor(repo, old, next)) {
         if (!options.force) {
-          throw new RefConflictError(dst, old, next, `${shortRefName(dst)} on ${r.url} is not an ancestor of ${s.src} (non-fast-forward): fetch and merge first, or use --force`);
+          throw new RefConflictError(dst, old, next, `${shortRefName(dst)} on ${r.url} is not an ancestor of ${s.src} (non-fast-forward): the remote has commits yours lacks; fetch them, move your branch onto them (viva branch -f) and commit on top, or push --force to replace them`);
         }
         forced = true;
       }

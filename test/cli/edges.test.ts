@@ -326,3 +326,157 @@ test('refs: branch -f over an existing branch says "Reset", listings are aligned
   const tags = (await vivaOk(t, ['tag', '-C', repo])).stdout.split('\n').filter(Boolean);
   t.is(new Set(tags.map((l) => l.search(/[0-9a-f]{12}$/))).size, 1, tags.join('\n'));
 });
+
+// ---------------------------------------------------------------------------------------------------------------
+// Smaller ones: diff ranges and labels, --stat -p, JSON names, cat --json, messages, plurals, stats.
+
+/** A copy whose main has a third commit changing etc/hostname, and a branch `side` off v1 with its own change. */
+async function divergedCopy(t: ExecutionContext): Promise<{ dir: string; repo: string }> {
+  const { dir, repo } = repoCopy(t);
+  const src = path.join(dir, 'src');
+  fs.cpSync(fixture.src, src, { recursive: true });
+  fs.writeFileSync(path.join(src, 'etc/hostname'), 'web\n');
+  await vivaOk(t, ['commit', src, '-C', repo, '-m', 'third'], { env: { VIVA_DATE: '1700000200' } });
+  fs.rmSync(path.join(src, 'etc/hostname'));
+  fs.writeFileSync(path.join(src, 'etc/side'), 'side\n');
+  await vivaOk(t, ['branch', 'side', 'v1', '-C', repo]);
+  await vivaOk(t, ['commit', src, '-b', 'side', '-C', repo, '-m', 'side'], { env: { VIVA_DATE: '1700000300' } });
+  return { dir, repo };
+}
+
+test('diff: A..B is A B; A...B compares B with the merge base; no common ancestor exits 2', async (t) => {
+  const { dir, repo } = await divergedCopy(t);
+  const two = await vivaOk(t, ['diff', 'main~2', 'main', '--ignore-mtime', '-C', repo]);
+  t.regex(two.stdout, /^A\tetc\/hostname$/m);
+  t.is((await vivaOk(t, ['diff', 'main~2..main', '--ignore-mtime', '-C', repo])).stdout, two.stdout);
+  const toHead = await vivaOk(t, ['diff', 'main~2..', '--ignore-mtime', '-C', repo]); // HEAD is side now
+  t.regex(toHead.stdout, /^A\tetc\/side$/m);
+  // side...main: what main did since side forked from it (at v1); main...side: what side did.
+  t.is((await vivaOk(t, ['diff', 'side...main', '--ignore-mtime', '-C', repo])).stdout, two.stdout);
+  const sideOnly = await vivaOk(t, ['diff', 'main...side', '--ignore-mtime', '-C', repo]);
+  t.regex(sideOnly.stdout, /^A\tetc\/side$/m);
+  t.notRegex(sideOnly.stdout, /hostname/);
+  const json = await vivaJson<{ a: { commit: string } }>(t, ['diff', 'main...side', '-C', repo]);
+  const [v1] = await vivaJson<Array<{ id: string }>>(t, ['log', 'v1', '-n', '1', '-C', repo]);
+  t.is(json.a.commit, v1!.id);
+  // A separate history: no merge base.
+  const other = path.join(dir, 'other');
+  fs.mkdirSync(other);
+  fs.writeFileSync(path.join(other, 'x'), 'x\n');
+  await vivaOk(t, ['commit', other, '-b', 'orphan', '-C', repo, '-m', 'orphan']);
+  await expectRefused(t, repo, ['diff', 'orphan...main'], EXIT.USAGE, /^error: 'orphan' and 'main' have no common ancestor: 'orphan\.\.\.main' has no merge base to compare with \(use 'orphan\.\.main'\)$/);
+  t.regex((await vivaOk(t, ['diff', 'orphan..main', '-C', repo])).stdout, /^D\tx$/m);
+});
+
+test('diff: two files are labelled with their path, not "/"; -p patches name it too', async (t) => {
+  const { repo } = await divergedCopy(t);
+  const r = await vivaOk(t, ['diff', 'main~1:etc/hostname', 'main:etc/hostname', '-C', repo]);
+  t.regex(r.stdout, /^M\tetc\/hostname\t\[content 5 -> 4 bytes/);
+  const p = await vivaOk(t, ['diff', 'main~1:etc/hostname', 'main:etc/hostname', '-p', '-C', repo]);
+  t.regex(p.stdout, /^--- a\/etc\/hostname$/m);
+  t.regex(p.stdout, /^\+web$/m);
+});
+
+test('diff: --stat -p shows the summary and then the patches', async (t) => {
+  const { repo } = await divergedCopy(t);
+  const stat = (await vivaOk(t, ['diff', 'main~1', 'main', '--stat', '--ignore-mtime', '-C', repo])).stdout;
+  const patch = (await vivaOk(t, ['diff', 'main~1', 'main', '-p', '--ignore-mtime', '-C', repo])).stdout;
+  const both = (await vivaOk(t, ['diff', 'main~1', 'main', '--stat', '-p', '--ignore-mtime', '-C', repo])).stdout;
+  t.regex(stat, /1 entry changed \(0 added, 0 deleted, 1 modified, 0 type changes, 0 renamed\)/);
+  t.regex(patch, /^@@ /m);
+  t.is(both, `${stat}\n${patch}`);
+});
+
+test('commit: --json names the new commit id as log and show do (commit kept as an alias); counts are singular for 1', async (t) => {
+  const { dir, repo } = repoCopy(t);
+  const one = path.join(dir, 'one');
+  fs.mkdirSync(one);
+  fs.writeFileSync(path.join(one, 'f'), 'x');
+  const c = await vivaJson<{ id: string; commit: string }>(t, ['commit', one, '-b', 'one', '-m', 'one', '-C', repo]);
+  t.is(c.id, c.commit);
+  const [head] = await vivaJson<Array<{ id: string }>>(t, ['log', '-n', '1', '-C', repo]);
+  t.is(head!.id, c.id);
+  fs.writeFileSync(path.join(one, 'f'), 'y');
+  const human = await vivaOk(t, ['commit', one, '-b', 'one', '-m', 'two', '-C', repo]);
+  t.regex(human.stdout, /^\[one [0-9a-f]{12}\] 1 file, 1 directory, 1 B; /);
+  const out = path.join(dir, 'out');
+  t.regex((await vivaOk(t, ['checkout', 'one', out, '-C', repo])).stdout, /: 1 file, 1 directory, 1 B$/m);
+  t.regex((await vivaOk(t, ['stats', 'one', '-C', repo])).stdout, /^image [0-9a-f]{12}: 1 file, 1 directory, 0 symlinks, 0 other$/m);
+});
+
+for (const message of ['', '   ', '\n']) {
+  test(`commit: -m ${JSON.stringify(message)} is refused as git does (exit 2)`, async (t) => {
+    const { repo } = repoCopy(t);
+    await expectRefused(t, repo, ['commit', fixture.src, '-m', message], EXIT.USAGE, /^error: aborting commit due to empty commit message$/);
+  });
+}
+
+test('cat: --json gives the metadata and the content, as text when it is UTF-8 and as base64 otherwise', async (t) => {
+  const { dir, repo } = repoCopy(t);
+  const j = await vivaJson<Record<string, unknown>>(t, ['cat', 'main:etc/os-release', '-C', repo]);
+  t.like(j, { path: 'etc/os-release', type: 'file', size: 10, encoding: 'utf8', content: 'ID=debian\n' });
+  t.regex(String(j.oid), /^[0-9a-f]{64}$/);
+  const bin = path.join(dir, 'bin');
+  fs.mkdirSync(bin);
+  const bytes = Buffer.from([0xff, 0x00, 0xfe, 0x41]);
+  fs.writeFileSync(path.join(bin, 'b'), bytes);
+  await vivaOk(t, ['commit', bin, '-b', 'bin', '-m', 'bin', '-C', repo]);
+  const b = await vivaJson<{ encoding: string; content: string }>(t, ['cat', 'bin:b', '-C', repo]);
+  t.is(b.encoding, 'base64');
+  t.deepEqual(Buffer.from(b.content, 'base64'), bytes);
+  const r = await viva(['cat', 'main:etc', '--json', '-C', repo]);
+  t.is(r.code, EXIT.USAGE);
+  t.is(JSON.parse(r.stdout).error.code, 'ERR_USAGE');
+});
+
+test('push: a non-fast-forward rejection gives advice that works today (no merge)', async (t) => {
+  const { dir, repo } = repoCopy(t);
+  const other = path.join(dir, 'other');
+  await vivaOk(t, ['clone', repo, other]);
+  await vivaOk(t, ['commit', fixture.src, '-m', 'ahead', '-C', repo]);
+  await vivaOk(t, ['commit', fixture.src, '-m', 'diverged', '-C', other], { env: { VIVA_DATE: '1700000500' } });
+  const r = await viva(['push', 'origin', 'main', '-C', other]);
+  t.is(r.code, EXIT.CONFLICT);
+  assertOneLine(t, r, /non-fast-forward\): the remote has commits yours lacks; fetch them, move your branch onto them \(viva branch -f\) and commit on top, or push --force to replace them$/);
+  t.notRegex(r.stderr, /merge/);
+});
+
+test('stats: the directory count is the one commit reports (the image root included)', async (t) => {
+  const { dir, repo } = repoCopy(t);
+  const src = path.join(dir, 'tree');
+  fs.mkdirSync(path.join(src, 'a/b'), { recursive: true });
+  fs.mkdirSync(path.join(src, 'c'));
+  fs.writeFileSync(path.join(src, 'a/b/f'), 'x\n');
+  const c = await vivaJson<{ dirs: number; files: number }>(t, ['commit', src, '-b', 'tree', '-m', 'tree', '-C', repo]);
+  t.is(c.dirs, 4);
+  const s = await vivaJson<{ dirs: number; files: number; dedupRatio: number }>(t, ['stats', 'tree', '-C', repo]);
+  t.is(s.dirs, c.dirs);
+  t.is(s.files, c.files);
+});
+
+(hasMke2fs ? test : test.skip)('stats: on a bare and a partitioned disk, directories agree with commit and dedup is over the files (never below 1)', async (t) => {
+  const { dir, repo } = repoCopy(t);
+  const src = path.join(dir, 'tree');
+  fs.mkdirSync(path.join(src, 'a/b'), { recursive: true });
+  fs.writeFileSync(path.join(src, 'a/b/f'), 'same content\n');
+  fs.writeFileSync(path.join(src, 'a/g'), 'same content\n');
+  const fsImg = path.join(dir, 'fs.img');
+  fs.writeFileSync(fsImg, '');
+  fs.truncateSync(fsImg, 8 << 20);
+  execFileSync('mke2fs', ['-q', '-F', '-t', 'ext4', '-d', src, fsImg]);
+  const disk = path.join(dir, 'disk.raw');
+  fs.writeFileSync(disk, '');
+  fs.truncateSync(disk, 12 << 20);
+  execFileSync('sfdisk', ['-q', disk], { input: 'start=2048, size=16384, type=83\n' });
+  execFileSync('dd', [`if=${fsImg}`, `of=${disk}`, 'bs=512', 'seek=2048', 'conv=notrunc', 'status=none']);
+  for (const [image, branch] of [[fsImg, 'bare'], [disk, 'disk']] as const) {
+    const c = await vivaJson<{ dirs: number; files: number }>(t, ['commit', image, '-b', branch, '-m', branch, '-C', repo]);
+    const s = await vivaJson<{ dirs: number; files: number; dedupRatio: number; logicalBytes: number; uniqueBytes: number; diskExtraBytes: number }>(t, ['stats', branch, '-C', repo]);
+    t.is(s.dirs, c.dirs, branch);
+    t.is(s.files, c.files, branch);
+    t.is(s.logicalBytes, 26, branch);
+    t.is(s.uniqueBytes, 13, branch);
+    t.is(s.dedupRatio, 2, branch);
+    t.true(s.diskExtraBytes > 0, branch);
+  }
+});
