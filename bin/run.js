@@ -4,10 +4,12 @@ import { flush, run } from '@oclif/core';
 
 // A reader that stops reading (`viva log | head -1`) is a normal end, not an error: leave at once, silently, with the
 // status git and cat get from SIGPIPE (128 + 13; Node ignores the signal itself). EXIT.PIPE_CLOSED in exit-codes.ts.
-process.stdout.on('error', (err) => {
-  if (err?.code === 'EPIPE') process.exit(141);
-  throw err;
-});
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (err) => {
+    if (err?.code === 'EPIPE') process.exit(141);
+    throw err;
+  });
+}
 
 try {
   await run(process.argv.slice(2), import.meta.url);

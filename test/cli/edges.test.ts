@@ -150,6 +150,14 @@ test(closedPipe, ['cat', 'HEAD:usr/share/big.txt'], ['-c10']);
 test(closedPipe, ['grep', 'line'], ['-1']);
 test(closedPipe, ['find', '--name', 'f*', '--json'], ['-1']);
 
+test('output: stdout and stderr into one closed pipe (2>&1 | head) also end quietly', async (t) => {
+  const q = (x: string) => `'${x}'`;
+  const script = `${q(process.execPath)} ${q(BIN)} log long -C ${q(fixture.repo)} 2>&1 | head -1 >/dev/null; echo "status=\${PIPESTATUS[0]}"`;
+  const r = spawnSync('bash', ['-c', script], { env: cleanEnv(), encoding: 'utf8' });
+  t.is(r.stdout.trim(), `status=${EXIT.PIPE_CLOSED}`);
+  t.is(r.stderr, '');
+});
+
 test('output: a reader that reads everything still gets exit 0', async (t) => {
   const r = await pipedToHead(['log', '-n', '1', '-C', fixture.repo], ['-100']);
   t.is(r.code, 0);
