@@ -12,7 +12,7 @@ import { Repository } from '../../src/store/repository.js';
 import { readCommit } from '../../src/store/typed.js';
 import { resolveRef, updateRefs } from '../../src/store/refs.js';
 import { encodeCommit, hashCommit } from '../../src/model/commit.js';
-import { BIN, type RunOptions, type RunResult, cleanEnv, copyRepository, dumpRepository, tmpDir, viva, vivaJson, vivaOk } from '../helpers/cli.js';
+import { BIN, type RunOptions, type RunResult, cleanEnv, copyRepository, dumpRepository, finished, spawnViva, tmpDir, viva, vivaJson, vivaOk } from '../helpers/cli.js';
 
 /**
  * Two commits on main (the second adds etc/hostname), a tag v1 on the first; branch `long` has 600 more commits on
@@ -156,6 +156,18 @@ test('output: stdout and stderr into one closed pipe (2>&1 | head) also end quie
   const r = spawnSync('bash', ['-c', script], { env: cleanEnv(), encoding: 'utf8' });
   t.is(r.stdout.trim(), `status=${EXIT.PIPE_CLOSED}`);
   t.is(r.stderr, '');
+});
+
+test('output: a reader that waits more than 10 s before reading still gets all of a big --json and exit 0', async (t) => {
+  const child = spawnViva(['log', 'long', '--json', '-C', fixture.repo]);
+  child.stdout!.pause();
+  await new Promise((resolve) => setTimeout(resolve, 12_000));
+  const done = finished(child);
+  child.stdout!.resume();
+  const r = await done;
+  t.is(r.stderr, '');
+  t.is(r.code, 0);
+  t.is((JSON.parse(r.stdout) as unknown[]).length, 602);
 });
 
 test('output: a reader that reads everything still gets exit 0', async (t) => {
