@@ -2,11 +2,22 @@
 // oclif entry. Errors raised before a command runs (an unknown command) get viva's one-line format and exit 2.
 // viva has no user plugins: not reading them keeps oclif from warning on every command when $HOME is unreadable.
 import { fileURLToPath } from 'node:url';
-import { flush, run } from '@oclif/core';
+import { run } from '@oclif/core';
+
+// A reader that stops reading (`viva log | head -1`) is a normal end, not an error: leave at once, silently, with the
+// status git and cat get from SIGPIPE (128 + 13; Node ignores the signal itself). EXIT.PIPE_CLOSED in exit-codes.ts.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (err) => {
+    if (err?.code === 'EPIPE') process.exit(141);
+    throw err;
+  });
+}
 
 try {
   await run(process.argv.slice(2), { root: fileURLToPath(import.meta.url), userPlugins: false });
-  await flush();
+  // Wait for a slow reader to take all of stdout. (oclif's flush() gives up after 10 s with "timed out", exit 2,
+  // which a busy machine or a paging reader reaches with a big `log --json`.)
+  if (process.stdout.writableNeedDrain) await new Promise((resolve) => process.stdout.once('drain', resolve));
 } catch (err) {
   const exit = err?.oclif?.exit ?? 70;
   if (exit !== 0) {

@@ -2,7 +2,7 @@ import { Args, Flags } from '@oclif/core';
 import { STDOUT_DEST, UsageError, checkout, parseSize, type CheckoutResult } from '../src/index.js';
 import { EXIT_STATUS_HELP } from '../src/cli/exit-codes.js';
 import { RepoCommand } from '../src/cli/repo-command.js';
-import { formatBytes } from '../src/cli/repo-command.js';
+import { formatBytes, plural } from '../src/cli/repo-command.js';
 import { MAX_LISTED_WARNINGS, renderWarnings } from '../src/cli/render.js';
 
 export default class Checkout extends RepoCommand {
@@ -71,7 +71,7 @@ ${EXIT_STATUS_HELP}`;
       this.log(`checked out ${r.commit.slice(0, 12)} to ${r.dest} (${r.format}, ${r.rebuilt ? 'new disk built from the tree' : 'bit-exact'}): ${formatBytes(r.bytes)} virtual disk`);
       return r;
     }
-    const summary = `checked out ${r.commit.slice(0, 12)} to ${toStdout ? 'standard output' : r.dest} (${r.format}): ${r.files} files, ${r.dirs} directories, ${formatBytes(r.bytes)}${r.warnings.length ? `, ${r.warnings.length} warning(s)` : ''}`;
+    const summary = `checked out ${r.commit.slice(0, 12)} to ${toStdout ? 'standard output' : r.dest} (${r.format}): ${plural(r.files, 'file')}, ${plural(r.dirs, 'directory', 'directories')}, ${formatBytes(r.bytes)}${r.warnings.length ? `, ${plural(r.warnings.length, 'warning')}` : ''}`;
     // With '-' standard output is the archive: the summary goes to stderr.
     if (toStdout) this.logToStderr(summary);
     else this.log(summary);

@@ -1,7 +1,7 @@
 import { Args, Flags } from '@oclif/core';
 import { clone, type CloneResult } from '../src/index.js';
 import { EXIT_STATUS_HELP } from '../src/cli/exit-codes.js';
-import { RepoCommand, formatBytes } from '../src/cli/repo-command.js';
+import { RepoCommand, formatBytes, plural } from '../src/cli/repo-command.js';
 
 export default class Clone extends RepoCommand {
   static override summary = 'copy a repository: a new one with remote origin, all its branches and tags';
@@ -32,7 +32,7 @@ export default class Clone extends RepoCommand {
       process.off('SIGTERM', onSignal);
     }
     this.endProgress();
-    this.log(`cloned ${r.url} into ${r.dir}: ${r.objects} objects, ${formatBytes(r.bytes)}, ${r.updated.length} refs${r.branch ? `; on branch ${r.branch}` : ''}`);
+    this.log(`cloned ${r.url} into ${r.dir}: ${plural(r.objects, 'object')}, ${formatBytes(r.bytes)}, ${plural(r.updated.length, 'ref')}${r.branch ? `; on branch ${r.branch}` : ''}`);
     return r;
   }
 }

@@ -1,16 +1,16 @@
 import { Args, Flags } from '@oclif/core';
-import { diff, diffPackages, patchFor, parseSize, UsageError, type DiffEntry, type DiffResult, type PackageDiff } from '../src/index.js';
+import { diff, diffPackages, patchFor, parseSize, resolveDiffRange, UsageError, type DiffEntry, type DiffResult, type PackageDiff } from '../src/index.js';
 import { EXIT, EXIT_STATUS_HELP } from '../src/cli/exit-codes.js';
 import { RepoCommand } from '../src/cli/repo-command.js';
 import { renderDiff, renderDiffStat, renderPackageDiff } from '../src/cli/render.js';
 
 export default class Diff extends RepoCommand {
   static override summary = 'show what changed between two images';
-  static override description = `A and B are revisions (a branch, a tag, an id, HEAD~3, a disk commit) or REV:path for a directory inside an image (e.g. a disk partition: vm/web:p1). With only A, A is compared with its first parent. Paths after -- limit the diff to those image paths.
+  static override description = `A and B are revisions (a branch, a tag, an id, HEAD~3, a disk commit) or REV:path for a directory inside an image (e.g. a disk partition: vm/web:p1). With only A, A is compared with its first parent. As in git, A..B is the same as A B, and A...B compares B with the merge base of A and B (what B changed since they parted); an empty side means HEAD. Paths after -- limit the diff to those image paths.
 
 Works on manifests: subtrees with the same id on both sides are skipped unread; file content is read only for -p and --packages. Output, one line per entry, like 'git diff --name-status':
   A added, D deleted, M modified, T type changed, R renamed (same content, found by blob id)
-with the attributes that changed in brackets (content, mode, owner, xattrs, mtime, target, rdev, holes, hardlink). --ignore-mtime leaves out entries whose only change is their mtime. --stat shows sizes, -p adds text patches (binary files and files over --max-patch-size are named, not shown), --packages compares the images' package databases (dpkg, apk, rpm sqlite) in their format's version order (dpkg's or rpm's).
+with the attributes that changed in brackets (content, mode, owner, xattrs, mtime, target, rdev, holes, hardlink). --ignore-mtime leaves out entries whose only change is their mtime. --stat shows sizes (with -p, followed by the entries and their patches), -p adds text patches (binary files and files over --max-patch-size are named, not shown), --packages compares the images' package databases (dpkg, apk, rpm sqlite) in their format's version order (dpkg's or rpm's).
 
 --exit-code: exit 1 when there are differences, 0 when there are none (as git diff --exit-code).
 
@@ -18,6 +18,7 @@ ${EXIT_STATUS_HELP}`;
   static override examples = [
     '<%= config.bin %> diff debian/12/base debian/12/base2',
     '<%= config.bin %> diff HEAD~1 HEAD -- etc',
+    '<%= config.bin %> diff main...feature --stat',
     '<%= config.bin %> diff base web --stat --ignore-mtime',
     '<%= config.bin %> diff base base2 -p -- etc/ssh/sshd_config',
     '<%= config.bin %> diff --packages base web --json',
@@ -46,11 +47,13 @@ ${EXIT_STATUS_HELP}`;
     if (positional.length > 2) throw new UsageError(`too many revisions: ${positional.slice(2).join(' ')} (put image paths after --)`);
     let a = args.a;
     let b = args.b;
-    if (b === undefined) {
-      b = a;
-      a = `${a.split(':')[0]}~1${a.includes(':') ? a.slice(a.indexOf(':')) : ''}`;
-    }
     const result = await this.withRepo('read', flags.repo, async (repo) => {
+      const range = b === undefined ? resolveDiffRange(repo, a) : undefined;
+      if (range) ({ a, b } = range);
+      else if (b === undefined) {
+        b = a;
+        a = `${a.split(':')[0]}~1${a.includes(':') ? a.slice(a.indexOf(':')) : ''}`;
+      }
       if (flags.packages) return { kind: 'packages' as const, value: await diffPackages(repo, a, b!) };
       const d = diff(repo, { a, b: b!, paths, ignoreMtime: flags['ignore-mtime'], renames: !flags['no-renames'] });
       const patches: Record<string, string> = {};
@@ -76,8 +79,10 @@ ${EXIT_STATUS_HELP}`;
     const { value: d, patches } = result;
     differs = d.entries.length > 0;
     if (!this.jsonEnabled()) {
-      if (flags.stat) this.log(renderDiffStat(d.entries));
-      else if (d.entries.length) this.log(renderDiff(d.entries, flags.patch ? patches : undefined));
+      // --stat -p: the summary, then the entries with their patches (as git).
+      if (flags.stat && d.entries.length) this.log(renderDiffStat(d.entries));
+      if (flags.stat && flags.patch && d.entries.length) this.log('');
+      if ((!flags.stat || flags.patch) && d.entries.length) this.log(renderDiff(d.entries, flags.patch ? patches : undefined));
     }
     this.finish(flags['exit-code'], differs);
     return flags.patch ? { ...d, patches } : d;

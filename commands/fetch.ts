@@ -1,7 +1,7 @@
 import { Args, Flags } from '@oclif/core';
 import { fetch, fetchImageContent, type FetchResult } from '../src/index.js';
 import { EXIT_STATUS_HELP } from '../src/cli/exit-codes.js';
-import { RepoCommand, formatBytes } from '../src/cli/repo-command.js';
+import { RepoCommand, formatBytes, plural } from '../src/cli/repo-command.js';
 import { shortRefName } from '../src/model/ref.js';
 
 export default class Fetch extends RepoCommand {
@@ -16,13 +16,13 @@ export default class Fetch extends RepoCommand {
     const { args, flags, argv } = await this.parse(Fetch);
     if (flags.content) {
       const c = await this.withRepo('write', flags.repo, (repo) => fetchImageContent(repo, flags.content!));
-      this.log(`fetched the content of ${c.blobs} files`);
+      this.log(`fetched the content of ${plural(c.blobs, 'file')}`);
       return c;
     }
     const specs = (argv as string[]).slice(1);
     const r = await this.withRepo('write', flags.repo, (repo) => fetch(repo, args.remote!, specs, { onProgress: this.progress('receiving') }));
     this.endProgress();
-    this.log(`fetched from ${r.url}: ${r.objects} objects, ${formatBytes(r.bytes)}${r.updated.length ? '' : ' (up to date)'}`);
+    this.log(`fetched from ${r.url}: ${plural(r.objects, 'object')}, ${formatBytes(r.bytes)}${r.updated.length ? '' : ' (up to date)'}`);
     for (const u of r.updated) this.log(`  ${u.old ? `${u.old.slice(0, 12)}..${u.new.slice(0, 12)}` : ' * [new]      '}  ${shortRefName(u.ref)}`);
     return r;
   }

@@ -1,7 +1,7 @@
 import { Flags } from '@oclif/core';
 import { compact, gc, type CompactResult, type GcResult } from '../src/index.js';
 import { EXIT_STATUS_HELP } from '../src/cli/exit-codes.js';
-import { RepoCommand, formatBytes } from '../src/cli/repo-command.js';
+import { RepoCommand, formatBytes, plural } from '../src/cli/repo-command.js';
 
 export default class Gc extends RepoCommand {
   static override summary = 'remove objects that no ref, HEAD or reflog entry reaches';
@@ -19,13 +19,13 @@ The space of removed objects becomes free pages inside .viva/data.mdb, reused by
     return this.withRepo('write', flags.repo, async (repo) => {
       const r = gc(repo, { dryRun: flags['dry-run'] });
       if (r.dryRun) {
-        this.log(`would remove ${r.removed} objects (${formatBytes(r.removedBytes)} stored), kept ${r.kept}`);
+        this.log(`would remove ${plural(r.removed, 'object')} (${formatBytes(r.removedBytes)} stored), kept ${r.kept}`);
         return r;
       }
       // The space is not returned to the file system: say where it went.
       const freed = r.removed === 0 ? '' : `: ${formatBytes(r.removedBytes)} stored now free for reuse inside the repository file`
         + (flags.compact ? '' : ` (it does not shrink; 'viva gc --compact' returns free space to the file system)`);
-      this.log(`removed ${r.removed} objects, kept ${r.kept}${freed}`);
+      this.log(`removed ${plural(r.removed, 'object')}, kept ${r.kept}${freed}`);
       if (!flags.compact) return r;
       const c = await compact(repo);
       this.log(`compacted '${repo.store.path}': ${formatBytes(c.before)} -> ${formatBytes(c.after)} (${formatBytes(c.reclaimed)} returned to the file system)`);

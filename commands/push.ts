@@ -1,7 +1,7 @@
 import { Args, Flags } from '@oclif/core';
 import { parsePushSpec, push, type PushResult } from '../src/index.js';
 import { EXIT_STATUS_HELP } from '../src/cli/exit-codes.js';
-import { RepoCommand, formatBytes } from '../src/cli/repo-command.js';
+import { RepoCommand, formatBytes, plural } from '../src/cli/repo-command.js';
 import { shortRefName } from '../src/model/ref.js';
 
 export default class Push extends RepoCommand {
@@ -21,7 +21,7 @@ export default class Push extends RepoCommand {
     const specs = (argv as string[]).slice(1).map((s) => parsePushSpec(s, flags.delete));
     const r = await this.withRepo('write', flags.repo, (repo) => push(repo, args.remote, specs, { force: flags.force, onProgress: this.progress('sending'), ...(flags['token-file'] ? { tokenFile: flags['token-file'] } : {}) }));
     this.endProgress();
-    this.log(`pushed to ${r.url}: ${r.objects} objects, ${formatBytes(r.bytes)}${r.updated.length ? '' : ' (everything up to date)'}`);
+    this.log(`pushed to ${r.url}: ${plural(r.objects, 'object')}, ${formatBytes(r.bytes)}${r.updated.length ? '' : ' (everything up to date)'}`);
     for (const u of r.updated) this.log(`  ${u.new === null ? ' - [deleted]   ' : u.old ? `${u.old.slice(0, 12)}${u.forced ? '...' : '..'}${u.new.slice(0, 12)}` : ' * [new]      '}  ${shortRefName(u.ref)}${u.forced ? ' (forced)' : ''}`);
     return r;
   }

@@ -1,7 +1,7 @@
 import { Args } from '@oclif/core';
 import { imageStats, repositoryStats, type ImageStats, type RepositoryStats } from '../src/index.js';
 import { EXIT_STATUS_HELP } from '../src/cli/exit-codes.js';
-import { RepoCommand, formatBytes } from '../src/cli/repo-command.js';
+import { RepoCommand, formatBytes, plural } from '../src/cli/repo-command.js';
 
 export default class Stats extends RepoCommand {
   static override summary = 'sizes, deduplication and compression, per image or for the repository';
@@ -16,19 +16,19 @@ ${EXIT_STATUS_HELP}`;
     if (args.rev) {
       const s = await this.withRepo('read', flags.repo, (repo) => imageStats(repo, args.rev));
       this.log([
-        `image ${s.commit.slice(0, 12)}: ${s.files} files, ${s.dirs} directories, ${s.symlinks} symlinks, ${s.other} other`,
+        `image ${s.commit.slice(0, 12)}: ${plural(s.files, 'file')}, ${plural(s.dirs, 'directory', 'directories')}, ${plural(s.symlinks, 'symlink')}, ${s.other} other`,
         `logical size   ${formatBytes(s.logicalBytes)}`,
-        `unique content ${formatBytes(s.uniqueBytes)} in ${s.blobs} blobs, ${s.chunks} chunks (dedup ${s.dedupRatio.toFixed(2)}x)`,
+        `unique content ${formatBytes(s.uniqueBytes)} in ${plural(s.blobs, 'file content')} (dedup ${s.dedupRatio.toFixed(2)}x), ${plural(s.chunks, 'chunk')} in all`,
         `stored         ${formatBytes(s.storedBytes)} (compression ${s.compressionRatio.toFixed(2)}x)`,
-        ...(s.diskExtraStoredBytes !== undefined ? [`disk metadata  ${formatBytes(s.diskExtraStoredBytes)} stored (file-system metadata, boot code, raw regions)`] : []),
-        ...(s.absent ? [`absent         ${s.absent.blobs} blobs${s.absent.chunks ? ` and ${s.absent.chunks} chunks` : ''}, ${formatBytes(s.absent.bytes)} of content not in this repository (partial clone: fetched on demand); stored and compression count what is present`] : []),
+        ...(s.diskExtraStoredBytes !== undefined ? [`disk metadata  ${formatBytes(s.diskExtraBytes ?? 0)}, ${formatBytes(s.diskExtraStoredBytes)} stored (file-system metadata, boot code, raw regions)`] : []),
+        ...(s.absent ? [`absent         ${plural(s.absent.blobs, 'blob')}${s.absent.chunks ? ` and ${plural(s.absent.chunks, 'chunk')}` : ''}, ${formatBytes(s.absent.bytes)} of content not in this repository (partial clone: fetched on demand); stored and compression count what is present`] : []),
       ].join('\n'));
       return s;
     }
     const r = await this.withRepo('read', flags.repo, (repo) => repositoryStats(repo));
     const kinds = Object.keys(r.objects).sort();
     this.log([
-      `${r.refs} refs, ${r.commits} commits`,
+      `${plural(r.refs, 'ref')}, ${plural(r.commits, 'commit')}`,
       ...kinds.map((k) => `${k.padEnd(7)} ${String(r.objects[k]).padStart(9)} objects  ${formatBytes(r.storedBytes[k] ?? 0).padStart(10)}`),
       `stored total ${formatBytes(r.totalStoredBytes)}; the images at the refs hold ${formatBytes(r.headsLogicalBytes)} (${r.overallRatio.toFixed(2)}x)`,
     ].join('\n'));

@@ -12,6 +12,23 @@ export class VivaError extends Error {
   }
 }
 
+import util from 'node:util';
+
+const SYSTEM_ERRORS = util.getSystemErrorMap();
+
+/**
+ * The reason part of a message for a failed system call: 'no such file or directory (ENOENT)', 'permission denied
+ * (EACCES)'; the plain message for anything else. (Node's own text repeats the syscall and path the caller names.)
+ */
+export function systemReason(e: unknown): string {
+  const errno = typeof e === 'object' && e !== null ? (e as { errno?: unknown }).errno : undefined;
+  const known = typeof errno === 'number' ? SYSTEM_ERRORS.get(errno) : undefined;
+  if (known) return `${known[1].toLowerCase()} (${known[0]})`;
+  const code = typeof e === 'object' && e !== null ? (e as { code?: unknown }).code : undefined;
+  if (typeof code === 'string' && /^E[A-Z]+$/.test(code)) return code;
+  return e instanceof Error ? e.message : String(e);
+}
+
 function quote(v: unknown): string {
   return `'${String(v)}'`;
 }
@@ -244,7 +261,14 @@ export class AbortedError extends VivaError {
   constructor() { super('operation aborted'); }
 }
 
-/** Every error class, for the CLI's exit-code table and for the test that checks names and codes. */
+/** A time (VIVA_DATE, a flag, a commit's own time) outside what a commit can record: exit 2. */
+export class InvalidTimeError extends VivaError {
+  static override readonly code = 'ERR_INVALID_TIME';
+  override readonly code = InvalidTimeError.code;
+  override readonly name = 'InvalidTimeError';
+  constructor(what: string, value: string, reason: string) { super(`${what} ${quote(value)} is not a valid time: ${reason}`, { what, value, reason }); }
+}
+
 /** A remote repository could not be reached, refused the request (auth, read-only, limits) or answered garbage. */
 export class RemoteError extends VivaError {
   static override readonly code = 'ERR_REMOTE';
@@ -253,10 +277,11 @@ export class RemoteError extends VivaError {
   constructor(url: string, message: string, readonly status?: number) { super(`${url}: ${message}`, { url, status }); }
 }
 
+/** Every error class, for the CLI's exit-code table and for the test that checks names and codes. */
 export const ERROR_CLASSES = [
   VivaError, UsageError, NotARepositoryError, RepositoryExistsError, RepositoryFormatError, RepositoryLockedError,
   ObjectNotFoundError, RevisionNotFoundError, AmbiguousRevisionError, PathNotFoundError, InvalidRefNameError,
   RefNotFoundError, RefExistsError, RefConflictError, DestinationNotEmptyError, UnsafeDestinationError, CorruptInputError, UnsafeInputError,
   UnsupportedInputError, SourceReadError, SourceChangedError, CheckoutError, RepositoryCorruptError, WriteError,
-  RepositoryDamagedError, RepositoryCreateError, CompactionError, AbortedError, RemoteError,
+  RepositoryDamagedError, RepositoryCreateError, CompactionError, AbortedError, RemoteError, InvalidTimeError,
 ] as const;

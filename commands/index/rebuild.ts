@@ -1,6 +1,6 @@
 import { rebuildIndex, type IndexRebuildResult } from '../../src/index.js';
 import { EXIT_STATUS_HELP } from '../../src/cli/exit-codes.js';
-import { RepoCommand } from '../../src/cli/repo-command.js';
+import { RepoCommand, plural } from '../../src/cli/repo-command.js';
 
 export default class IndexRebuild extends RepoCommand {
   static override summary = 'rebuild the content index from the objects';
@@ -12,7 +12,7 @@ ${EXIT_STATUS_HELP}`;
   async run(): Promise<IndexRebuildResult> {
     const { flags } = await this.parse(IndexRebuild);
     const r = await this.withRepo('write', flags.repo, (repo) => rebuildIndex(repo));
-    this.log(`content index rebuilt: ${r.entries} entries, ${r.packageDatabases} package databases`);
+    this.log(`content index rebuilt: ${plural(r.entries, 'entry', 'entries')}, ${plural(r.packageDatabases, 'package database')}`);
     return r;
   }
 }

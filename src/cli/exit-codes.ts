@@ -3,7 +3,7 @@ import {
   AbortedError, RemoteError, AmbiguousRevisionError, CheckoutError, CorruptInputError, DestinationNotEmptyError, InvalidRefNameError,
   NotARepositoryError, ObjectNotFoundError, PathNotFoundError, RefConflictError, RefExistsError, RefNotFoundError,
   RepositoryCorruptError, RepositoryCreateError, RepositoryDamagedError, RepositoryExistsError, RepositoryFormatError, RepositoryLockedError, RevisionNotFoundError,
-  SourceChangedError, SourceReadError, UnsafeDestinationError, UnsafeInputError, UnsupportedInputError, UsageError, WriteError,
+  SourceChangedError, SourceReadError, UnsafeDestinationError, UnsafeInputError, UnsupportedInputError, UsageError, WriteError, InvalidTimeError,
 } from '../errors.js';
 
 export const EXIT = {
@@ -24,10 +24,12 @@ export const EXIT = {
   REMOTE: 17,
   INTERNAL: 70,
   INTERRUPTED: 130,
+  /** stdout's reader went away (EPIPE): a silent end, as git's death by SIGPIPE (bin/run.js). */
+  PIPE_CLOSED: 141,
 } as const;
 
 const TABLE: Array<[{ code: string }, number]> = [
-  [UsageError, EXIT.USAGE], [InvalidRefNameError, EXIT.USAGE], [AmbiguousRevisionError, EXIT.USAGE],
+  [UsageError, EXIT.USAGE], [InvalidRefNameError, EXIT.USAGE], [AmbiguousRevisionError, EXIT.USAGE], [InvalidTimeError, EXIT.USAGE],
   [UnsafeDestinationError, EXIT.USAGE],
   [RevisionNotFoundError, EXIT.NOT_FOUND], [RefNotFoundError, EXIT.NOT_FOUND], [PathNotFoundError, EXIT.NOT_FOUND],
   [ObjectNotFoundError, EXIT.NOT_FOUND],
@@ -52,18 +54,20 @@ export function exitCodeFor(code: string | undefined): number {
 /** The EXIT STATUS section appended to every command's help. */
 export const EXIT_STATUS_HELP = `EXIT STATUS
   0   success
-  1   failure (fsck: damage found; diff --exit-code: differences)
-  2   usage error: bad flag, argument, ref name or ambiguous revision; checkout destination inside .viva
-      or of an unsupported format
-  3   not found: revision, ref, path or object
+  1   failure (fsck: damage found; diff --exit-code: differences; grep: no match; an unexpected system error)
+  2   usage error: bad flag, argument, ref name, time (VIVA_DATE, --newer) or ambiguous revision; --size too
+      small; a checkout destination inside .viva or of an unsupported format
+  3   not found: revision, ref, path, object or remote name
   10  not a viva repository, or one made by a newer viva
   11  repository locked (gc vs. a running commit)
-  12  conflict: ref exists or moved concurrently, destination not empty
+  12  conflict: ref exists or moved concurrently, destination exists or not empty
   13  corrupt, unsafe or unsupported input image
-  14  source unreadable, or changed while being read
+  14  input unreadable (source, --token-file, --tls-cert/key), or changed while being read
   15  repository damaged (run 'viva fsck'), its database file missing or truncated
-  16  could not write or create: disk full or I/O error (repository or destination),
-      a checkout entry (strict mode), the directory of init or clone; refs did not move
-  17  remote unreachable, refused the request (token, read-only, limits) or sent bad data
+  16  could not write or create: disk full or I/O error (repository or destination), the
+      checkout destination or (with --strict) an entry in it, the directory of init or clone;
+      refs did not move
+  17  remote unreachable or not a repository, refused the request (token, read-only, limits) or sent bad data
   70  internal error (a bug: please report it with DEBUG=1 output)
-  130 interrupted`;
+  130 interrupted
+  141 the output pipe was closed by its reader (viva log | head): nothing printed, as git`;

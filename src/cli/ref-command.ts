@@ -49,7 +49,9 @@ export abstract class RefCommand extends RepoCommand {
       return refs;
     }
     const r = await this.withRepo('write', flags.repo, (repo) => createRef(repo, { kind, name: args.name!, rev: args.target, force: flags.force }));
-    this.log(`Created ${kind} ${r.name} at ${r.oid.slice(0, 12)}`);
+    // As git: "Reset branch 'main'" when --force moved an existing one.
+    if (r.replaced) this.log(`Reset ${kind} ${r.name} to ${r.oid.slice(0, 12)} (was ${r.replaced.slice(0, 12)})`);
+    else this.log(`Created ${kind} ${r.name} at ${r.oid.slice(0, 12)}`);
     return [r];
   }
 }

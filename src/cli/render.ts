@@ -10,14 +10,14 @@ import type { RefInfo } from '../ops/branch.js';
 import type { ReflogResult } from '../ops/reflog.js';
 import { shortOid } from '../model/oid.js';
 import { quotePath, quoteResultPath } from '../model/quote.js';
-import { shortRefName } from '../model/ref.js';
-import { formatBytes } from './repo-command.js';
+import { decorationName, shortRefName } from '../model/ref.js';
+import { formatBytes, plural } from './repo-command.js';
 
 export function renderCommit(r: CommitResult): string {
   const head = `[${shortRefName(r.branch)}${r.parent ? '' : ' (root-commit)'} ${shortOid(r.commit)}]`;
   const cached = r.cachedFiles ? `, ${r.cachedFiles} unchanged (stat cache)` : '';
   const disk = r.rootKind === 'disk' ? `${r.source.format} disk ${r.source.name ?? ''}: ` : '';
-  return `${head} ${disk}${r.files} files, ${r.dirs} directories, ${formatBytes(r.bytes)}; ${formatBytes(r.storedBytes)} new in the repository${cached}`;
+  return `${head} ${disk}${plural(r.files, 'file')}, ${plural(r.dirs, 'directory', 'directories')}, ${formatBytes(r.bytes)}; ${formatBytes(r.storedBytes)} new in the repository${cached}`;
 }
 
 function indent(msg: string): string {
@@ -25,7 +25,7 @@ function indent(msg: string): string {
 }
 
 export function renderLogEntry(e: LogEntry, oneline = false, refs: string[] = []): string {
-  const deco = refs.length ? ` (${refs.map(shortRefName).join(', ')})` : '';
+  const deco = refs.length ? ` (${refs.map(decorationName).join(', ')})` : '';
   if (oneline) return `${shortOid(e.id)}${deco} ${e.message.split('\n')[0]}`;
   const lines = [`commit ${e.id}${deco}`];
   if (e.parents.length > 1) lines.push(`Merge: ${e.parents.map(shortOid).join(' ')}`);
@@ -38,7 +38,7 @@ export function renderLogEntry(e: LogEntry, oneline = false, refs: string[] = []
 
 export function renderShow(s: ShowResult): string {
   const lines = [renderLogEntry(s, false, s.refs).trimEnd(), ''];
-  lines.push(`Tree:   ${s.tree} (${s.rootEntries} entries at the root)`);
+  lines.push(`Tree:   ${s.tree} (${plural(s.rootEntries, 'entry', 'entries')} at the root)`);
   lines.push(`Source: ${s.source.format}${s.source.name ? ` ${s.source.name}` : ''}${s.source.size ? ` (${formatBytes(s.source.size)})` : ''}`);
   if (s.source.backing?.length) lines.push(`Backing: ${s.source.backing.join(' <- ')}`);
   if (s.disk) lines.push('', ...renderDisk(s.disk));
@@ -92,8 +92,10 @@ export function renderLs(entries: LsEntry[], long: boolean): string {
   }).join('\n');
 }
 
+/** `* name  oid` per ref, names padded to one column so that the ids line up. */
 export function renderRefs(refs: RefInfo[]): string {
-  return refs.map((r) => `${r.head ? '*' : ' '} ${r.name}  ${shortOid(r.oid)}`).join('\n');
+  const w = Math.max(0, ...refs.map((r) => r.name.length));
+  return refs.map((r) => `${r.head ? '*' : ' '} ${r.name.padEnd(w)}  ${shortOid(r.oid)}`).join('\n');
 }
 
 export function renderReflog(r: ReflogResult): string {
@@ -103,7 +105,7 @@ export function renderReflog(r: ReflogResult): string {
 export function renderFsck(r: FsckResult): string {
   const lines = r.problems.map((p) => `${p.kind} ${p.oid}: ${p.problem}`);
   const garbage = r.garbageBytes ? `, ${formatBytes(r.garbageBytes)} of packs unused ('viva gc' reclaims them)` : '';
-  lines.push(`${r.objects} objects checked, ${r.reachable} reachable, ${r.unreachable} unreachable${garbage}: ${r.ok ? 'ok' : `${r.problems.length} problem(s)`}`);
+  lines.push(`${plural(r.objects, 'object')} checked, ${r.reachable} reachable, ${r.unreachable} unreachable${garbage}: ${r.ok ? 'ok' : plural(r.problems.length, 'problem')}`);
   return lines.join('\n');
 }
 
@@ -183,7 +185,7 @@ export function renderDiffStat(entries: DiffEntry[]): string {
     return ` ${e.status} ${name} | ${sizes}${delta ? ` (${delta > 0 ? '+' : ''}${delta})` : ''}`;
   });
   const count = (s: string) => entries.filter((e) => e.status === s).length;
-  lines.push(` ${entries.length} entries changed (${count('A')} added, ${count('D')} deleted, ${count('M')} modified, ${count('T')} type changes, ${count('R')} renamed); +${formatBytes(added)} -${formatBytes(removed)}`);
+  lines.push(` ${plural(entries.length, 'entry', 'entries')} changed (${count('A')} added, ${count('D')} deleted, ${count('M')} modified, ${plural(count('T'), 'type change')}, ${count('R')} renamed); +${formatBytes(added)} -${formatBytes(removed)}`);
   return lines.join('\n');
 }
 

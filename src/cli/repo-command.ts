@@ -3,12 +3,17 @@
  * progress on a TTY, and turning errors into a one-line message plus a documented exit code.
  */
 import { Command, Flags, type Interfaces } from '@oclif/core';
-import { VivaError } from '../errors.js';
+import { VivaError, systemReason } from '../errors.js';
 import { Repository, type OpenMode } from '../store/repository.js';
 import type { ProgressEvent } from '../ops/commit.js';
 import { EXIT, exitCodeFor } from './exit-codes.js';
 
 export type RepoFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof RepoCommand)['baseFlags'] & T['flags']>;
+
+/** `1 file`, `2 files`; `plural(1, 'entry', 'entries')`. Every count in human output goes through this. */
+export function plural(n: number, one: string, many = `${one}s`): string {
+  return `${n} ${n === 1 ? one : many}`;
+}
 
 export function formatBytes(n: number): string {
   const u = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
@@ -49,6 +54,8 @@ export abstract class RepoCommand extends Command {
     try {
       return await fn(repo);
     } finally {
+      // The ops' warnings (ambiguous names, ...) come before any error line, as git's.
+      for (const w of repo.warnings.splice(0)) process.stderr.write(`warning: ${w}\n`);
       await repo.close();
     }
   }
@@ -64,7 +71,7 @@ export abstract class RepoCommand extends Command {
       const secs = (now - start) / 1000;
       const rate = secs > 0 ? formatBytes(e.bytes / secs) + '/s' : '';
       const noun = e.phase === 'receiving' || e.phase === 'sending' ? 'objects' : 'files';
-      process.stderr.write(`\r\x1b[K${verb}: ${e.files} ${noun}, ${formatBytes(e.bytes)} ${rate}`);
+      process.stderr.write(`\r\x1b[K${verb}: ${plural(e.files, noun.slice(0, -1), noun)}, ${formatBytes(e.bytes)} ${rate}`);
     };
   }
 
@@ -90,9 +97,16 @@ export abstract class RepoCommand extends Command {
       process.exitCode = err.oclif.exit ?? EXIT.USAGE;
       return undefined;
     }
-    const sys = err as NodeJS.ErrnoException;
+    const sys = err as NodeJS.ErrnoException & { dest?: string; address?: string; port?: number };
+    if (sys.code === 'EPIPE' && sys.syscall === 'write') {
+      // A write to stdout failed because its reader left (see bin/run.js): a normal end, nothing to say.
+      process.exitCode = EXIT.PIPE_CLOSED;
+      return undefined;
+    }
     if (sys.syscall) {
-      process.stderr.write(`error: ${sys.message}\n`);
+      // A system call the ops did not expect to fail: say which, on which path, and why, in viva's words.
+      const subject = sys.path ? ` '${sys.path}'${sys.dest ? ` -> '${sys.dest}'` : ''}` : sys.address ? ` '${sys.address}${sys.port ? `:${sys.port}` : ''}'` : '';
+      process.stderr.write(`error: cannot ${sys.syscall}${subject}: ${systemReason(sys)}\n`);
       if (debug && err.stack) process.stderr.write(err.stack + '\n');
       process.exitCode = EXIT.FAILURE;
       return undefined;

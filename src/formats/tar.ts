@@ -16,7 +16,7 @@ import { Writable, type Readable } from 'node:stream';
 import { CompressStream, DecompressStream } from 'zstd-napi';
 import type { DataPiece, EntryType, FileContent, ImageEntry, ImageReader, ImageWriter, SourceDescription, WriterWarning, Xattr } from './types.js';
 import {
-  AbortedError, CheckoutError, CorruptInputError, SourceReadError, UnsafeInputError, UnsupportedInputError, VivaError,
+  AbortedError, CheckoutError, CorruptInputError, SourceReadError, UnsafeInputError, UnsupportedInputError, VivaError, systemReason,
 } from '../errors.js';
 
 /** Tar's unit: headers and member data are padded to whole blocks. */
@@ -1422,7 +1422,7 @@ class TarWriter implements ImageWriter {
 
   private fail(e: unknown): never {
     if (e instanceof VivaError) throw e;
-    throw new CheckoutError(this.file, messageOf(e), { cause: e });
+    throw new CheckoutError(this.file, systemReason(e), { cause: e });
   }
 
   private async out(b: Buffer): Promise<void> {

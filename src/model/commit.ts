@@ -4,6 +4,7 @@
  */
 import { Decoder, DecodeError, Encoder, decodeHeader, encodeHeader, decodeXattrs, encodeXattrs, sortXattrs } from './codec.js';
 import { type Oid, OID_BYTES, bytesToOid, hashBytes, oidToBytes } from './oid.js';
+import { InvalidTimeError } from '../errors.js';
 
 export const COMMIT_VERSION = 1;
 
@@ -47,6 +48,36 @@ export interface Commit {
   derivation?: Buffer;
 }
 
+/**
+ * Commit times lie in 0001-01-01T00:00:00Z .. 9999-12-31T23:59:59Z: four-digit years keep dates ISO 8601
+ * (`toISOString` switches to `+010000-…` beyond), and every such time is exact in a double and far inside JS Date's
+ * ±8.64e15 ms, so whatever is encoded decodes and displays again.
+ */
+export const MIN_COMMIT_TIME = -62_135_596_800;
+export const MAX_COMMIT_TIME = 253_402_300_799;
+/** Time-zone offsets in minutes east of UTC: real ones lie within ±14 h; allow up to ±24 h as git does. */
+export const MAX_TZ_OFFSET = 24 * 60;
+
+const TIME_RANGE = `outside ${MIN_COMMIT_TIME} .. ${MAX_COMMIT_TIME} (years 1 to 9999)`;
+
+/** Throws InvalidTimeError unless `time` is whole seconds in [MIN_COMMIT_TIME, MAX_COMMIT_TIME]. */
+export function checkCommitTime(time: number, what = 'commit time'): void {
+  if (!Number.isInteger(time)) throw new InvalidTimeError(what, String(time), 'not a whole number of seconds');
+  if (time < MIN_COMMIT_TIME || time > MAX_COMMIT_TIME) throw new InvalidTimeError(what, String(time), TIME_RANGE);
+}
+
+/**
+ * Parses a commit time given as text (VIVA_DATE): decimal whole seconds since the epoch (`1700000000`, `-86400`),
+ * nothing else (`1.5`, `1e9`, `abc` are refused, not rounded). Throws InvalidTimeError naming `what`.
+ */
+export function parseCommitTime(text: string, what = 'time'): number {
+  if (!/^-?\d+$/.test(text)) throw new InvalidTimeError(what, text, 'expected whole seconds since the epoch (e.g. 1700000000)');
+  if (text.replace(/^-?0*/, '').length > 15) throw new InvalidTimeError(what, text, TIME_RANGE);
+  const t = Number(text);
+  checkCommitTime(t, what);
+  return t === 0 ? 0 : t; // no -0
+}
+
 /** Label key order (the encoder sorts by it, the decoder insists on it). */
 function compareKeys(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
@@ -69,7 +100,10 @@ export function decodeRootMeta(d: Decoder): RootMeta {
   return { mode, uid, gid, mtimeNs, xattrs };
 }
 
+/** Throws InvalidTimeError for a time or tz offset that could not be decoded and shown again (see MAX_COMMIT_TIME). */
 export function encodeCommit(c: Commit): Buffer {
+  checkCommitTime(c.time);
+  if (!Number.isInteger(c.tzOffset) || Math.abs(c.tzOffset) > MAX_TZ_OFFSET) throw new InvalidTimeError('time-zone offset', String(c.tzOffset), `not whole minutes within ±${MAX_TZ_OFFSET}`);
   const e = encodeHeader(new Encoder(), 'commit', COMMIT_VERSION);
   e.u8(ROOT_KIND_CODES[c.rootKind]).raw(oidToBytes(c.root));
   e.uint(c.parents.length);

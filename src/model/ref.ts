@@ -32,18 +32,41 @@ export function assertRefName(name: string): string {
   return name;
 }
 
-/** `debian/12/base` → `refs/heads/debian/12/base` (validated). */
+/**
+ * What git's `check-ref-format --branch` adds for a short branch or tag name: no leading '-' (it would read as an
+ * option), and no 'refs/' prefix (`commit -b refs/tags/x` would make `refs/heads/refs/tags/x`).
+ */
+function shortNameProblem(name: string, prefix: string): string | undefined {
+  if (name.startsWith('-')) return "it starts with '-'";
+  if (name.startsWith('refs/')) return `a short name cannot start with 'refs/' (give it as NAME or ${prefix}NAME)`;
+  return undefined;
+}
+
+/** `debian/12/base` (or `refs/heads/debian/12/base`) → `refs/heads/debian/12/base` (validated). */
 export function branchRef(name: string): string {
+  const given = name;
   if (name.startsWith(HEADS)) name = name.slice(HEADS.length);
   assertRefName(name);
   if (name === HEAD) throw new InvalidRefNameError(name, "'HEAD' is reserved");
+  const p = shortNameProblem(name, HEADS);
+  if (p) throw new InvalidRefNameError(given, p);
   return HEADS + name;
 }
 
+/** `v1` (or `refs/tags/v1`) → `refs/tags/v1` (validated). */
 export function tagRef(name: string): string {
+  const given = name;
   if (name.startsWith(TAGS)) name = name.slice(TAGS.length);
   assertRefName(name);
+  if (name === HEAD) throw new InvalidRefNameError(name, "'HEAD' is reserved");
+  const p = shortNameProblem(name, TAGS);
+  if (p) throw new InvalidRefNameError(given, p);
   return TAGS + name;
+}
+
+/** How decorations show a ref, as git log does: `main`, `tag: v1`, `origin/main`. */
+export function decorationName(ref: string): string {
+  return ref.startsWith(TAGS) ? `tag: ${ref.slice(TAGS.length)}` : shortRefName(ref);
 }
 
 /** The short display name of a full ref (`refs/heads/x` → `x`, `refs/tags/v1` → `v1`, `refs/remotes/o/x` → `o/x`). */

@@ -5,7 +5,7 @@ import { HEAD, HEADS, TAGS, branchRef, refGlob, shortRefName, tagRef } from '../
 import { listRefs, readRef, renameRef, resolveRef, updateRefs } from '../store/refs.js';
 import type { Repository } from '../store/repository.js';
 import { defaultAuthor } from './commit.js';
-import { resolveRevision } from './resolve.js';
+import { resolveRevision, shadowWarnings } from './resolve.js';
 
 export type RefKind = 'branch' | 'tag';
 
@@ -16,6 +16,8 @@ export interface RefInfo {
   /** True for the branch HEAD points at. */
   head?: boolean;
   message?: string;
+  /** createRef with force over an existing ref: where it pointed before. */
+  replaced?: Oid;
 }
 
 function prefixOf(kind: RefKind): string {
@@ -52,18 +54,22 @@ export interface CreateRefOptions {
 }
 
 /**
- * Creates a branch or tag at `rev`. Throws RefExistsError unless `force`, InvalidRefNameError, RevisionNotFoundError,
- * UsageError when the name clashes with a ref named like its directory or below it (`a` and `a/b`).
+ * Creates a branch or tag at `rev` (with `force`, moves an existing one: `replaced` is where it pointed). Throws
+ * RefExistsError unless `force`, InvalidRefNameError, RevisionNotFoundError, UsageError when the name clashes with a
+ * ref named like its directory or below it (`a` and `a/b`). A name another ref or a commit id already answers to
+ * (`tag main` beside branch main, branch `8496`) is created with a warning on `repo.warnings`.
  */
 export function createRef(repo: Repository, options: CreateRefOptions): RefInfo {
   const ref = fullRef(options.kind, options.name);
   const target = resolveRevision(repo, options.rev ?? HEAD);
   const cur = resolveRef(repo.store, ref) ?? null;
   if (cur && !options.force) throw new RefExistsError(shortRefName(ref));
+  const warnings = cur ? [] : shadowWarnings(repo, ref);
   // A ref cannot be both a leaf and a directory of other refs (git's D/F rule): updateRefs refuses that.
-  const msg = `${options.kind}: created from ${options.rev ?? HEAD}`;
+  const msg = cur ? `${options.kind}: reset to ${options.rev ?? HEAD}` : `${options.kind}: created from ${options.rev ?? HEAD}`;
   updateRefs(repo.store, [{ ref, newOid: target.oid, expectedOld: cur, message: msg }], defaultAuthor());
-  return { name: shortRefName(ref), ref, oid: target.oid };
+  repo.warnings.push(...warnings);
+  return { name: shortRefName(ref), ref, oid: target.oid, ...(cur ? { replaced: cur } : {}) };
 }
 
 /**
@@ -86,6 +92,8 @@ export function renameBranch(repo: Repository, kind: RefKind, from: string, to: 
   const a = fullRef(kind, from);
   const b = fullRef(kind, to);
   if (!resolveRef(repo.store, a)) throw new RefNotFoundError(from);
+  const warnings = resolveRef(repo.store, b) ? [] : shadowWarnings(repo, b);
   renameRef(repo.store, a, b, defaultAuthor(), force);
+  repo.warnings.push(...warnings);
   return { name: shortRefName(b), ref: b, oid: resolveRef(repo.store, b)! };
 }

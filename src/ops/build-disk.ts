@@ -33,6 +33,14 @@ import { checkoutTree } from './checkout.js';
 const run = promisify(execFile);
 const MiB = 1 << 20;
 const LINUX_GPT_TYPE = '0FC63DAF-8483-4772-8E79-3D69D8477DE4';
+/**
+ * The smallest --size worth trying: a table puts the partition at 1 MiB (and GPT keeps a backup at the end), and
+ * mke2fs needs a few hundred KiB for its own metadata. Below this sfdisk fails with "Numerical result out of range".
+ */
+export const MIN_TABLE_DISK_BYTES = 2 * MiB;
+export const MIN_FS_BYTES = 256 * 1024;
+/** What mke2fs says when the files do not fit (-d population) or the file system cannot be made that small. */
+const TOO_SMALL = /could not allocate|no space left|too small|not enough space/i;
 
 export type PartitionScheme = 'gpt' | 'mbr' | 'none';
 
@@ -103,6 +111,10 @@ export async function buildDisk(repo: Repository, rev: string, c: Commit, dest: 
   const size = layout ? layout.disk.size : options.size;
   if (!size) throw new UsageError(`${dest}: a new disk needs --size (e.g. --size 4G) or --layout-from REV`);
   const scheme = options.partition ?? 'gpt';
+  const minimum = !layout && scheme !== 'none' ? MIN_TABLE_DISK_BYTES : MIN_FS_BYTES;
+  if (!layout && size < minimum) {
+    throw new UsageError(`${dest}: --size ${size} bytes is too small: a disk ${scheme === 'none' ? 'without a partition table' : `with a ${scheme.toUpperCase()} table`} needs at least ${minimum} bytes`);
+  }
   const tmp = await fs.promises.mkdtemp(path.join(os.tmpdir(), 'viva-build-'));
   let out: DiskWriter | undefined;
   try {
@@ -141,7 +153,15 @@ export async function buildDisk(repo: Repository, rev: string, c: Commit, dest: 
       ? [...mke2fsArgs(ext4InfoOf(layout.region.content as FsContent))]
       : ['-t', options.fs ?? 'ext4', ...(options.label ? ['-L', options.label] : [])];
     if (options.label && layout) args.push('-L', options.label);
-    await tool('mke2fs', ['-q', '-F', ...args, '-d', treeDir, fsFile], 'make the file system', dest);
+    try {
+      await tool('mke2fs', ['-q', '-F', ...args, '-d', treeDir, fsFile], 'make the file system', dest);
+    } catch (e) {
+      // Too small a --size is the user's to change (exit 2), not a failure to write the destination.
+      if (e instanceof CheckoutError && !layout && TOO_SMALL.test(String(e.data.reason))) {
+        throw new UsageError(`${dest}: --size ${size} bytes is too small for the files of '${rev}' (${String(e.data.reason)})`);
+      }
+      throw e;
+    }
     // 4. What mke2fs -d does not keep, by inode number.
     await fixInodes(repo, src.tree, src.rootMeta, fsFile, path.join(tmp, 'debugfs.cmd'), dest);
     // 5. Stream the disk in order.

@@ -4,7 +4,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { AbortedError, CheckoutError, DestinationNotEmptyError, UnsafeDestinationError, UsageError } from '../errors.js';
+import { AbortedError, CheckoutError, DestinationNotEmptyError, UnsafeDestinationError, UsageError, systemReason } from '../errors.js';
 import {
   SUPPORTED_DEST, STDOUT_DEST, bareFsForName, createImageWriter, outputFormatForName, unsupportedDestSuffix, type OutputFormat,
 } from '../formats/index.js';
@@ -234,7 +234,7 @@ export async function checkout(repo: Repository, options: CheckoutOptions): Prom
     await writer.abort().catch(() => undefined);
     await prefetcher?.close();
     if (e instanceof Error && !(e as { code?: string }).code?.startsWith('ERR_') && (e as NodeJS.ErrnoException).syscall) {
-      throw new CheckoutError(options.dest, (e as Error).message, { cause: e });
+      throw new CheckoutError(options.dest, systemReason(e), { cause: e });
     }
     throw e;
   }
@@ -278,7 +278,7 @@ async function checkoutDisk(repo: Repository, options: CheckoutOptions, format: 
       try {
         return await createDiskWriter(options.dest, format, n);
       } catch (e) {
-        throw new CheckoutError(options.dest, (e as Error).message, { cause: e });
+        throw new CheckoutError(options.dest, systemReason(e), { cause: e });
       }
     }, {
       ...(b?.size !== undefined ? { size: b.size } : {}), ...(b?.fs ? { fs: b.fs } : {}), ...(b?.label ? { label: b.label } : {}),
@@ -293,7 +293,7 @@ async function checkoutDisk(repo: Repository, options: CheckoutOptions, format: 
   try {
     out = await createDiskWriter(options.dest, format, disk.size);
   } catch (e) {
-    throw new CheckoutError(options.dest, (e as Error).message, { cause: e });
+    throw new CheckoutError(options.dest, systemReason(e), { cause: e });
   }
   let bytes = 0;
   try {
@@ -304,7 +304,7 @@ async function checkoutDisk(repo: Repository, options: CheckoutOptions, format: 
     await out.finish();
   } catch (e) {
     await out.abort().catch(() => undefined);
-    if (e instanceof Error && (e as NodeJS.ErrnoException).syscall) throw new CheckoutError(options.dest, e.message, { cause: e });
+    if (e instanceof Error && (e as NodeJS.ErrnoException).syscall) throw new CheckoutError(options.dest, systemReason(e), { cause: e });
     throw e;
   }
   return { commit: r.oid, tree: disk.view, dest: options.dest, format, files: 0, dirs: 0, bytes: disk.size, warnings: [], rebuilt: false };

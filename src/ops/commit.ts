@@ -4,7 +4,7 @@ import { UsageError } from '../errors.js';
 import { openImage } from '../formats/index.js';
 import { sniffDisk } from '../formats/disk.js';
 import type { ImageReader } from '../formats/types.js';
-import { encodeCommit, hashCommit, parseAuthor, type Commit, type RootKind, type RootMeta, type SourceInfo } from '../model/commit.js';
+import { checkCommitTime, encodeCommit, hashCommit, parseAuthor, parseCommitTime, type Commit, type RootKind, type RootMeta, type SourceInfo } from '../model/commit.js';
 import type { Oid } from '../model/oid.js';
 import { HEAD, branchRef } from '../model/ref.js';
 import { readRef, resolveRef, setSymbolicRef, updateRefs } from '../store/refs.js';
@@ -16,6 +16,7 @@ import type { ObjectWriter } from '../store/object-store.js';
 import { type IngestContext, type ProgressEvent, ingestEntries } from './ingest.js';
 import { ingestDisk } from './commit-disk.js';
 import { packageIndexEntries } from './diff.js';
+import { shadowWarnings } from './resolve.js';
 
 export { RACY_WINDOW_NS, type ProgressEvent } from './ingest.js';
 
@@ -29,7 +30,7 @@ export interface CommitOptions {
   labels?: Array<[string, string]>;
   /** "Name <email>"; default VIVA_AUTHOR or the user@host. */
   author?: string;
-  /** Seconds since the epoch; default VIVA_DATE or now. */
+  /** Seconds since the epoch, 0 .. MAX_COMMIT_TIME; default VIVA_DATE or now. Throws InvalidTimeError otherwise. */
   time?: number;
   /** Use the stat cache for directory sources (default true). */
   statCache?: boolean;
@@ -40,6 +41,9 @@ export interface CommitOptions {
 }
 
 export interface CommitResult {
+  /** The new commit's id, named as log and show name it. */
+  id: Oid;
+  /** The same id (the field's first name, kept for scripts that read it). */
   commit: Oid;
   /** 'tree' for directories and tars, 'disk' for raw and qcow2 disks. */
   rootKind: RootKind;
@@ -80,18 +84,25 @@ export function parseLabel(s: string): [string, string] {
  *
  * Locking: registers a writer session for its whole run (gc refuses to sweep meanwhile); the ref moves in one
  * compare-and-swap transaction after every object is durable, so a crash leaves the branch old or new, never torn.
- * Throws: CorruptInputError/UnsafeInputError/SourceReadError/SourceChangedError for bad sources (the repository
+ * Throws: UsageError for an empty message, a bad author, label or time; CorruptInputError/UnsafeInputError/SourceReadError/SourceChangedError for bad sources (the repository
  * is unchanged: objects written so far are unreferenced and gc removes them), RefConflictError if the branch moved.
  *
  * @example
  * const r = await commit(repo, { source: 'rootfs/', branch: 'debian/12/base', message: 'base image' });
  */
 export async function commit(repo: Repository, options: CommitOptions): Promise<CommitResult> {
+  // As git: a message of only whitespace says nothing about the image.
+  if (options.message.trim() === '') throw new UsageError('aborting commit due to empty commit message');
   const author = options.author ?? defaultAuthor();
   if (!parseAuthor(author)) throw new UsageError(`author '${author}' is not of the form 'Name <email>'`);
+  // Checked before any work: a bad VIVA_DATE must not cost a whole image read.
+  const time = options.time ?? (process.env.VIVA_DATE ? parseCommitTime(process.env.VIVA_DATE, 'VIVA_DATE') : Math.floor(Date.now() / 1000));
+  checkCommitTime(time);
   const store = repo.store;
   const ref = options.branch ? branchRef(options.branch) : repo.headBranch();
   const parent = resolveRef(store, ref) ?? null;
+  // A new branch whose name a tag or a commit id already answers to: said once the branch exists.
+  const shadow = parent ? [] : shadowWarnings(repo, ref);
   // A raw or qcow2 disk is read file system by file system; anything else is a directory or a tar.
   const diskKind = !options.reader && options.source ? await sniffDisk(options.source) : undefined;
   // The repository's own data never becomes part of an image (as git ignores .git).
@@ -147,7 +158,7 @@ export async function commit(repo: Repository, options: CommitOptions): Promise<
       root: rootOid,
       parents: parent ? [parent] : [],
       author,
-      time: options.time ?? (process.env.VIVA_DATE ? Number(process.env.VIVA_DATE) : Math.floor(Date.now() / 1000)),
+      time,
       tzOffset: -new Date().getTimezoneOffset(),
       message: options.message,
       labels,
@@ -165,10 +176,11 @@ export async function commit(repo: Repository, options: CommitOptions): Promise<
     const pkgs = await packageIndexEntries(repo, { rootKind, root: rootOid });
     updateRefs(store, [{ ref, newOid: oid, expectedOld: parent, message: `commit${parent ? '' : ' (initial)'}: ${firstLine(options.message)}` }], author, undefined,
       () => { for (const [k, v] of pkgs) if (!store.ixPkg.doesExist(k)) store.ixPkg.putSync(k, v); });
+    if (!parent) repo.warnings.push(...shadow);
     if (readRef(store, HEAD)?.symref !== ref) setSymbolicRef(store, HEAD, ref);
     if (ctx.cacheUpdates.length) writeStatCache(store, ctx.cacheUpdates);
     return {
-      commit: oid, rootKind, root: rootOid, tree, branch: ref, parent, files: counts.files, dirs: counts.dirs, bytes: counts.bytes,
+      id: oid, commit: oid, rootKind, root: rootOid, tree, branch: ref, parent, files: counts.files, dirs: counts.dirs, bytes: counts.bytes,
       storedBytes, cachedFiles: ctx.cachedFiles, source, warnings,
     };
   } catch (e) {

@@ -15,8 +15,9 @@ import { partitionDirName } from '../model/disk.js';
 import { PACKAGE_DATABASES, type Inventory, type PackageChange, type PackageFormat, diffInventories, parseInventory, versionOrder } from '../packages/inventory.js';
 import { joinPath, splitPath } from './build-tree.js';
 import { ensureContent } from '../sync/partial.js';
-import { normalizeImagePath, resolveSpec } from './resolve.js';
+import { normalizeImagePath, resolveRevision, resolveSpec } from './resolve.js';
 import { hexIfNotUtf8, quoteResultPath } from '../model/quote.js';
+import { mergeBase } from './log.js';
 
 export type DiffStatus = 'A' | 'D' | 'M' | 'T' | 'R';
 
@@ -130,6 +131,22 @@ function inScope(p: Buffer, limits: Buffer[]): 'in' | 'above' | 'out' {
  * const d = diff(repo, { a: 'debian/12/base', b: 'debian/12/base2' });
  * for (const e of d.entries) console.log(e.status, e.path);
  */
+/**
+ * git's ranges for diff: `A..B` is `A B`, `A...B` compares B with the merge base of A and B (what B changed since
+ * they parted); an empty side is HEAD. Returns undefined for a spec that is not a range (a revision, or REV:path —
+ * a `:` ends the revision, so `..` in a path is a path). Throws UsageError when A and B share no history.
+ */
+export function resolveDiffRange(repo: Repository, spec: string): { a: string; b: string } | undefined {
+  const m = /^([^:]*?)(\.\.\.?)([^:]*)$/.exec(spec);
+  if (!m) return undefined;
+  const a = m[1] || 'HEAD';
+  const b = m[3] || 'HEAD';
+  if (m[2] === '..') return { a, b };
+  const base = mergeBase(repo, resolveRevision(repo, a).oid, resolveRevision(repo, b).oid);
+  if (!base) throw new UsageError(`'${a}' and '${b}' have no common ancestor: '${spec}' has no merge base to compare with (use '${a}..${b}')`);
+  return { a: base, b };
+}
+
 export function diff(repo: Repository, options: DiffOptions): DiffResult {
   const ra = resolveSpec(repo, options.a);
   const rb = resolveSpec(repo, options.b);
@@ -176,7 +193,10 @@ export function diff(repo: Repository, options: DiffOptions): DiffResult {
       else { both(joinPath(p, ea[i]!.name), ea[i]!, eb[j]!); i++; j++; }
     }
   };
-  both(Buffer.alloc(0), ra.entry, rb.entry);
+  // Paths are relative to the compared directories; two files (REV:etc/hostname REV~1:etc/hostname) are named by
+  // their own path, not as the root '/'.
+  const rootPath = ra.entry.type === 'dir' && rb.entry.type === 'dir' ? Buffer.alloc(0) : rb.path.length ? rb.path : ra.path;
+  both(rootPath, ra.entry, rb.entry);
   const entries = options.renames === false ? out : detectRenames(out);
   return { a: { rev: options.a, commit: ra.commitOid }, b: { rev: options.b, commit: rb.commitOid }, entries: entries.sort((x, y) => (x.path < y.path ? -1 : x.path > y.path ? 1 : 0)) };
 }

@@ -5,7 +5,8 @@
  * Packages come from each image's own package database, parsed once per distinct database file.
  */
 import { hexIfNotUtf8 } from '../model/quote.js';
-import { PathNotFoundError, UsageError } from '../errors.js';
+import { InvalidTimeError, PathNotFoundError, UsageError } from '../errors.js';
+import { parseCommitTime } from '../model/commit.js';
 import { type Oid, isOid } from '../model/oid.js';
 import { HEADS, shortRefName } from '../model/ref.js';
 import type { EntryType, TreeEntry } from '../model/tree.js';
@@ -105,10 +106,17 @@ function parseModeTest(s: string): (m: number) => boolean {
   return m[1] === '-' ? (x) => (x & bits) === bits : m[1] === '/' ? (x) => (x & bits) !== 0 : (x) => x === bits;
 }
 
+/** ISO 8601 dates as `--newer` documents them: a day, optionally a time, optionally a zone. */
+const ISO_DATE = /^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})?)?$/;
+
+/**
+ * `--newer`'s time as nanoseconds: whole seconds since the epoch, or an ISO date. Anything else (`1.5`, `1e20`, which
+ * Date.parse would read as some date in 2001 or refuse) is an InvalidTimeError.
+ */
 function parseTime(s: string): bigint {
-  if (/^\d+$/.test(s)) return BigInt(s) * 1_000_000_000n;
-  const t = Date.parse(s);
-  if (Number.isNaN(t)) throw new UsageError(`time '${s}' is neither seconds since the epoch nor an ISO date (2024-01-31, 2024-01-31T12:00:00Z)`);
+  if (/^\d+$/.test(s)) return BigInt(parseCommitTime(s, '--newer')) * 1_000_000_000n;
+  const t = ISO_DATE.test(s) ? Date.parse(s.replace(' ', 'T')) : Number.NaN;
+  if (Number.isNaN(t)) throw new InvalidTimeError('--newer', s, 'neither seconds since the epoch nor an ISO date (2024-01-31, 2024-01-31T12:00:00Z)');
   return BigInt(t) * 1_000_000n;
 }
 

@@ -17,6 +17,8 @@ export interface LogEntry {
   root: Oid;
   rootKind: string;
   source: Commit['source'];
+  /** log and show: the refs (full names) that point at this commit, for decorations. */
+  refs?: string[];
 }
 
 export interface LogOptions {
@@ -26,11 +28,29 @@ export interface LogOptions {
   firstParent?: boolean;
 }
 
+/**
+ * `2024-01-31T12:00:00+01:00`. A time no Date can hold (a commit written before encodeCommit checked its range) shows
+ * as `@SECONDS` so that log and show of such a branch still work.
+ */
 export function isoDate(time: number, tzOffset: number): string {
   const d = new Date((time + tzOffset * 60) * 1000);
+  if (Number.isNaN(d.getTime())) return `@${time}`;
   const sign = tzOffset >= 0 ? '+' : '-';
   const a = Math.abs(tzOffset);
   return `${d.toISOString().slice(0, 19)}${sign}${String(Math.floor(a / 60)).padStart(2, '0')}:${String(a % 60).padStart(2, '0')}`;
+}
+
+/** Every ref that points directly at a commit (not HEAD, which is symbolic), grouped by the commit's id, in ref order. */
+export function refsByOid(repo: Repository): Map<Oid, string[]> {
+  const m = new Map<Oid, string[]>();
+  for (const { key, value } of repo.store.refs.getRange({})) {
+    const oid = (value as { oid?: string }).oid;
+    if (!oid) continue;
+    const list = m.get(oid) ?? [];
+    list.push(key as string);
+    m.set(oid, list);
+  }
+  return m;
 }
 
 export function toLogEntry(id: Oid, c: Commit): LogEntry {
@@ -46,6 +66,7 @@ export function toLogEntry(id: Oid, c: Commit): LogEntry {
  */
 export function log(repo: Repository, options: LogOptions = {}): LogEntry[] {
   const start = resolveRevision(repo, options.rev ?? 'HEAD');
+  const decorations = refsByOid(repo);
   const out: LogEntry[] = [];
   const seen = new Set<Oid>([start.oid]);
   const queue: Array<{ oid: Oid; c: Commit }> = [{ oid: start.oid, c: start.commit }];
@@ -53,7 +74,7 @@ export function log(repo: Repository, options: LogOptions = {}): LogEntry[] {
   while (queue.length && out.length < max) {
     queue.sort((a, b) => b.c.time - a.c.time || (a.oid < b.oid ? -1 : 1));
     const { oid, c } = queue.shift()!;
-    out.push(toLogEntry(oid, c));
+    out.push({ ...toLogEntry(oid, c), refs: decorations.get(oid) ?? [] });
     const parents = options.firstParent ? c.parents.slice(0, 1) : c.parents;
     for (const p of parents) {
       if (seen.has(p)) continue;
@@ -62,4 +83,27 @@ export function log(repo: Repository, options: LogOptions = {}): LogEntry[] {
     }
   }
   return out;
+}
+
+/**
+ * The newest common ancestor of `a` and `b` (commit ids), or undefined when their histories never meet: every
+ * ancestor of `a` is marked, then `b`'s history is walked newest first (as log) to the first marked commit. For
+ * criss-cross histories git may pick another of several equally good bases; any of them is a common ancestor.
+ * Locking: none.
+ */
+export function mergeBase(repo: Repository, a: Oid, b: Oid): Oid | undefined {
+  const ofA = new Set<Oid>([a]);
+  const stack = [a];
+  while (stack.length) {
+    for (const p of readCommit(repo.store, stack.pop()!).parents) if (!ofA.has(p)) { ofA.add(p); stack.push(p); }
+  }
+  const seen = new Set<Oid>([b]);
+  const queue: Array<{ oid: Oid; c: Commit }> = [{ oid: b, c: readCommit(repo.store, b) }];
+  while (queue.length) {
+    queue.sort((x, y) => y.c.time - x.c.time || (x.oid < y.oid ? -1 : 1));
+    const { oid, c } = queue.shift()!;
+    if (ofA.has(oid)) return oid;
+    for (const p of c.parents) if (!seen.has(p)) { seen.add(p); queue.push({ oid: p, c: readCommit(repo.store, p) }); }
+  }
+  return undefined;
 }

@@ -77,7 +77,10 @@ export function ls(repo: Repository, options: LsOptions): LsEntry[] {
  * Throws UsageError for directories and special files.
  */
 export async function* cat(repo: Repository, spec: string): AsyncIterable<Uint8Array> {
-  const r = resolveSpec(repo, spec);
+  yield* contentOf(repo, spec, resolveSpec(repo, spec));
+}
+
+async function* contentOf(repo: Repository, spec: string, r: ReturnType<typeof resolveSpec>): AsyncIterable<Uint8Array> {
   if (r.entry.type === 'symlink') {
     yield r.entry.linkTarget ?? Buffer.alloc(0);
     return;
@@ -99,6 +102,30 @@ export async function* cat(repo: Repository, spec: string): AsyncIterable<Uint8A
     throw e;
   }
   if (pos < r.entry.size) yield Buffer.alloc(r.entry.size - pos);
+}
+
+/** The largest content `cat --json` puts into one JSON document (it is held in memory, and base64 adds a third). */
+export const MAX_CAT_JSON_BYTES = 64 << 20;
+
+export interface CatResult extends LsEntry {
+  /** How `content` is written: the text itself when it is valid UTF-8, else base64 of the bytes. */
+  encoding: 'utf8' | 'base64';
+  content: string;
+}
+
+/**
+ * `cat --json`: the entry's metadata (as `ls --json`) plus its whole content. Throws UsageError for directories and
+ * special files, and for content above `maxBytes` (stream it with `cat` instead).
+ */
+export async function catJson(repo: Repository, spec: string, maxBytes = MAX_CAT_JSON_BYTES): Promise<CatResult> {
+  const r = resolveSpec(repo, spec);
+  const size = r.entry.type === 'symlink' ? (r.entry.linkTarget?.length ?? 0) : r.entry.size;
+  if (r.entry.type === 'file' && size > maxBytes) throw new UsageError(`'${spec}' is ${size} bytes, more than cat --json holds (${maxBytes}): use cat without --json`);
+  const parts: Uint8Array[] = [];
+  for await (const p of contentOf(repo, spec, r)) parts.push(p);
+  const data = Buffer.concat(parts);
+  const utf8 = isUtf8(data);
+  return { ...describeEntry(r.path, r.entry), encoding: utf8 ? 'utf8' : 'base64', content: data.toString(utf8 ? 'utf8' : 'base64') };
 }
 
 /** The disk layout of `REV` when it is a disk commit (what `ls REV` prints above the root listing), else undefined. */

@@ -21,19 +21,52 @@ export interface ResolvedRevision {
   ref?: string;
 }
 
-/** Candidate full ref names for a short name, in git's order (rev-parse: refs/<n>, tags, heads, remotes). */
+/**
+ * Candidate full ref names for a short name, in git's order (rev-parse: refs/<n>, tags, heads, remotes), so that
+ * `heads/main` names the branch when a tag `main` shadows it.
+ */
 export function refCandidates(name: string): string[] {
   if (name === HEAD) return [HEAD];
   if (name.startsWith('refs/')) return [name];
-  return [TAGS + name, HEADS + name, REMOTES + name, `${REMOTES}${name}/HEAD`];
+  return [`refs/${name}`, TAGS + name, HEADS + name, REMOTES + name, `${REMOTES}${name}/HEAD`];
 }
 
-/** Resolves the part before any `~`/`^` suffix. */
+/** Hex names this long could also be a commit id prefix (git warns about such refs; viva warns too). */
+export function looksLikeOidPrefix(name: string): boolean {
+  return name.length >= MIN_PREFIX && name.length <= 64 && /^[0-9a-f]+$/i.test(name);
+}
+
+/**
+ * Warnings for a ref about to be created whose short name another ref or a commit id already answers to: `tag main`
+ * next to branch main (the tag wins in lookups, as in git), a branch `8496` (a commit id prefix).
+ */
+export function shadowWarnings(repo: Repository, ref: string): string[] {
+  const name = ref.startsWith(TAGS) ? ref.slice(TAGS.length) : ref.startsWith(HEADS) ? ref.slice(HEADS.length) : undefined;
+  if (name === undefined) return [];
+  const out: string[] = [];
+  const others = refCandidates(name).filter((c) => c !== ref && resolveRefChain(repo.store, c)?.oid);
+  if (others.length) {
+    const winner = refCandidates(name).find((c) => c === ref || others.includes(c))!;
+    out.push(`refname '${name}' is ambiguous (${[ref, ...others].join(', ')}): '${name}' means ${winner}; say ${[ref, ...others].map((r) => r.slice('refs/'.length)).join(' or ')}`);
+  }
+  if (looksLikeOidPrefix(name)) out.push(`'${name}' looks like a commit id: as a revision it now means ${ref}, not a commit whose id starts with it`);
+  return out;
+}
+
+/** Resolves the part before any `~`/`^` suffix. Ambiguous short names warn on `repo.warnings`, as git does. */
 function resolveBase(repo: Repository, base: string, whole: string): { oid: Oid; ref?: string } {
   const store = repo.store;
-  for (const cand of refCandidates(base)) {
+  const cands = refCandidates(base);
+  for (let i = 0; i < cands.length; i++) {
+    const cand = cands[i]!;
     const r = resolveRefChain(store, cand);
-    if (r?.oid) return { oid: r.oid, ref: r.ref };
+    if (r?.oid) {
+      // git's warn_ambiguous_refs: another candidate, or a commit id with this prefix, also answers to the name.
+      const also = cands.slice(i + 1).filter((c) => resolveRefChain(store, c)?.oid);
+      if (looksLikeOidPrefix(base) && !store.listObjects('commit', base.toLowerCase())[Symbol.iterator]().next().done) also.push('a commit id');
+      if (also.length && !repo.warnings.includes(`refname '${base}' is ambiguous (${[cand, ...also].join(', ')}): using ${cand}`) && repo.warnings.length < 100) repo.warnings.push(`refname '${base}' is ambiguous (${[cand, ...also].join(', ')}): using ${cand}`);
+      return { oid: r.oid, ref: r.ref };
+    }
     if (r && cand === HEAD) throw new RevisionNotFoundError(whole, 'unborn branch', `your current branch '${r.ref.replace(HEADS, '')}' does not have any commits yet`);
   }
   if (/^[0-9a-f]+$/i.test(base) && base.length >= MIN_PREFIX) {

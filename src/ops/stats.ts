@@ -22,15 +22,19 @@ export interface ImageStats {
   logicalBytes: number;
   /** Distinct file contents. */
   blobs: number;
+  /** Sum of the sizes of the distinct file contents (what dedupRatio divides by). */
   uniqueBytes: number;
+  /** Distinct chunks of the whole image (files and, for a disk, its other regions). */
   chunks: number;
   /** Stored bytes of the image's distinct content (compressed chunks and inline records). */
   storedBytes: number;
-  /** logicalBytes / uniqueBytes. */
+  /** logicalBytes / uniqueBytes: both over the files only, so never below 1. */
   dedupRatio: number;
-  /** uniqueBytes / storedBytes. */
+  /** (uniqueBytes + diskExtraBytes) / storedBytes: everything kept, before and after compression. */
   compressionRatio: number;
-  /** Disk commits: bytes kept besides the files (metadata, boot code, raw partitions), stored. */
+  /** Disk commits: bytes kept besides the files (metadata, boot code, raw partitions; zero blocks left out). */
+  diskExtraBytes?: number;
+  /** Disk commits: the same, stored. */
   diskExtraStoredBytes?: number;
   /**
    * Partial clones: the content this repository does not hold (fetched on demand from its remote). Counts, logical
@@ -77,10 +81,13 @@ export function imageStats(repo: Repository, rev = 'HEAD'): ImageStats {
     dedupRatio: 0, compressionRatio: 0,
   };
   const absent = { blobs: 0, bytes: 0, chunks: 0 };
-  const blob = (oid: Oid, size: number) => {
+  let extraBytes = 0;
+  let fileBlobs = 0;
+  const blob = (oid: Oid, size: number, file = true) => {
     if (blobs.has(oid)) return;
     blobs.add(oid);
-    s.uniqueBytes += size;
+    if (file) { s.uniqueBytes += size; fileBlobs++; }
+    else extraBytes += size;
     // A partial clone has the manifests, not (all) the content: sizes come from the trees, stored bytes from what is here.
     if (!repo.store.hasObject('blob', oid)) { absent.blobs++; absent.bytes += size; return; }
     const rec = readBlobRecord(repo.store, oid);
@@ -106,21 +113,27 @@ export function imageStats(repo: Repository, rev = 'HEAD'): ImageStats {
       if (e.oid) blob(e.oid, e.size);
     }
   };
-  walk(commitTree(repo.store, r.commit));
-  if (r.commit.rootKind === 'disk') {
+  const view = commitTree(repo.store, r.commit);
+  walk(view);
+  const disk = r.commit.rootKind === 'disk' ? readDisk(repo.store, r.commit.root) : undefined;
+  // The image's root is a directory of it (commit counts it) unless it is a partitioned disk's synthetic view,
+  // whose pN/ entries are the file systems' roots (counted by the walk).
+  if (!disk || disk.regions.some((reg) => reg.content.kind === 'fs' && reg.content.tree === view)) s.dirs++;
+  if (disk) {
     const before = s.storedBytes;
-    for (const reg of readDisk(repo.store, r.commit.root).regions) {
+    for (const reg of disk.regions) {
       for (const oid of [reg.content.data, reg.content.map]) {
         if (!repo.store.hasObject('blob', oid)) { if (!blobs.has(oid)) { blobs.add(oid); absent.blobs++; } continue; }
-        blob(oid, readBlobRecord(repo.store, oid).size);
+        blob(oid, readBlobRecord(repo.store, oid).size, false);
       }
     }
+    s.diskExtraBytes = extraBytes;
     s.diskExtraStoredBytes = s.storedBytes - before;
   }
-  s.blobs = blobs.size;
+  s.blobs = fileBlobs;
   s.chunks = chunks.size;
   s.dedupRatio = s.uniqueBytes ? s.logicalBytes / s.uniqueBytes : 1;
-  const presentBytes = s.uniqueBytes - absent.bytes;
+  const presentBytes = s.uniqueBytes + extraBytes - absent.bytes;
   s.compressionRatio = s.storedBytes && presentBytes ? presentBytes / s.storedBytes : 1;
   if (absent.blobs || absent.chunks) s.absent = absent;
   return s;

@@ -6,7 +6,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { AbortedError, RefConflictError, RefExistsError, RefNotFoundError, RepositoryExistsError, UsageError } from '../errors.js';
+import { AbortedError, NotARepositoryError, RefConflictError, RefExistsError, RefNotFoundError, RemoteError, RepositoryExistsError, UsageError } from '../errors.js';
 import type { Oid } from '../model/oid.js';
 import { HEAD, HEADS, REMOTES, TAGS, assertRefName, shortRefName } from '../model/ref.js';
 import { listRefs, readRef, resolveRef, setSymbolicRef, updateRefs } from '../store/refs.js';
@@ -85,19 +85,33 @@ export function removeRemote(repo: Repository, name: string): void {
   repo.store.writeTransaction(() => repo.store.meta.putSync(REMOTES_KEY, all));
 }
 
-/** `name` if it is a configured remote, else `name` itself as a URL (a path or http(s)://). */
+/**
+ * `name` if it is a configured remote, else `name` itself as a URL (a path or http(s)://). As git, a bare word
+ * (no '/', no ':', not '.' or '..') that names no remote is a path only if it exists; otherwise it is a remote name
+ * the user misspelt: RefNotFoundError "no such remote".
+ */
 export function resolveRemote(repo: Repository | undefined, nameOrUrl: string, tokenFile?: string): { name?: string; url: string; tokenFile?: string } {
   const r = repo ? remotesOf(repo)[nameOrUrl] : undefined;
   const tf = tokenFile ?? r?.tokenFile;
   if (r) return { name: nameOrUrl, url: r.url, ...(tf ? { tokenFile: tf } : {}) };
+  if (repo && /^[^/:\\]+$/.test(nameOrUrl) && nameOrUrl !== '.' && nameOrUrl !== '..' && !fs.existsSync(nameOrUrl)) {
+    const names = Object.keys(remotesOf(repo));
+    throw new RefNotFoundError(nameOrUrl, `no such remote '${nameOrUrl}'${names.length ? ` (remotes: ${names.join(', ')})` : ' (no remotes configured; add one with \'viva remote add\')'}`);
+  }
   return { url: normalizeUrl(nameOrUrl), ...(tf ? { tokenFile: tf } : {}) };
 }
 
 /** Opens the repository at a URL (a path, or a `viva serve` URL) as a peer. */
 export function openPeer(remote: { url: string; tokenFile?: string }, mode: 'read' | 'write', signal?: AbortSignal): Peer {
   if (/^https?:\/\//.test(remote.url)) return new HttpPeer(remote.url, clientToken(remote.tokenFile), signal);
-  if (!fs.existsSync(remote.url)) throw new UsageError(`remote repository '${remote.url}' does not exist`);
-  return new LocalPeer(Repository.open(remote.url, mode));
+  // A path that holds no repository is an unreachable remote (exit 17), not a problem of the local repository.
+  if (!fs.existsSync(remote.url)) throw new RemoteError(remote.url, 'no such repository (the path does not exist)');
+  try {
+    return new LocalPeer(Repository.open(remote.url, mode));
+  } catch (e) {
+    if (e instanceof NotARepositoryError) throw new RemoteError(remote.url, 'not a viva repository');
+    throw e;
+  }
 }
 
 export interface TransferStats {
@@ -306,7 +320,7 @@ export async function push(repo: Repository, remote: string, specs: PushSpec[], 
         forced = true;
       } else if (old && !isAncestor(repo, old, next)) {
         if (!options.force) {
-          throw new RefConflictError(dst, old, next, `${shortRefName(dst)} on ${r.url} is not an ancestor of ${s.src} (non-fast-forward): fetch and merge first, or use --force`);
+          throw new RefConflictError(dst, old, next, `${shortRefName(dst)} on ${r.url} is not an ancestor of ${s.src} (non-fast-forward): the remote has commits yours lacks; fetch them, move your branch onto them (viva branch -f) and commit on top, or push --force to replace them`);
         }
         forced = true;
       }

@@ -119,6 +119,8 @@ function writeFormatFile(dataDir: string): void {
 
 export class Repository {
   private sessionId?: string;
+  /** What the ops found doubtful but not wrong (an ambiguous ref name, ...): the CLI prints each as `warning: …`. */
+  readonly warnings: string[] = [];
 
   private constructor(
     /** The directory that holds `.viva`. */

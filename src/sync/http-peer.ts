@@ -5,7 +5,7 @@
  * end with their end frame.
  */
 import fs from 'node:fs';
-import { RefConflictError, RemoteError, SourceReadError, UsageError, VivaError } from '../errors.js';
+import { RefConflictError, RemoteError, SourceReadError, UsageError, VivaError, systemReason } from '../errors.js';
 import { type Oid, isOid } from '../model/oid.js';
 import { refNameProblem } from '../model/ref.js';
 import type { ObjectId, Peer, RefUpdateRequest, StoredObject } from './peer.js';
@@ -21,7 +21,7 @@ export function clientToken(tokenFile?: string): string | undefined {
   try {
     return fs.readFileSync(tokenFile, 'utf8').split('\n')[0]!.trim() || undefined;
   } catch (e) {
-    throw new SourceReadError(tokenFile, (e as Error).message);
+    throw new SourceReadError(tokenFile, systemReason(e));
   }
 }
 

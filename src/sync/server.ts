@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { UsageError, VivaError } from '../errors.js';
+import { SourceReadError, UsageError, VivaError, systemReason } from '../errors.js';
 import type { Repository } from '../store/repository.js';
 import { LocalPeer, applyRefUpdates, receiveObjects, type RefUpdateRequest } from './peer.js';
 import { WireError, decodeFrames, decodeKeys, encodeFrame, END_FRAME } from './wire.js';
@@ -57,6 +57,15 @@ function json(res: http.ServerResponse, status: number, v: unknown): void {
   res.end(b);
 }
 
+/** A file named on the command line (token, certificate, key): SourceReadError (exit 14) naming it when unreadable. */
+function readUserFile(file: string): Buffer {
+  try {
+    return fs.readFileSync(file);
+  } catch (e) {
+    throw new SourceReadError(file, systemReason(e));
+  }
+}
+
 /** Starts serving `repo` (opened for writing when push is allowed). */
 export async function serve(repo: Repository, options: ServeOptions = {}): Promise<Server> {
   const [host, portText] = (options.listen ?? '127.0.0.1:0').split(/:(?=[^:]*$)/);
@@ -64,7 +73,7 @@ export async function serve(repo: Repository, options: ServeOptions = {}): Promi
   if (!host || !Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--listen '${options.listen}' is not HOST:PORT`);
   let token: Buffer | undefined;
   if (options.tokenFile) {
-    const t = fs.readFileSync(options.tokenFile, 'utf8').split('\n')[0]!.trim();
+    const t = readUserFile(options.tokenFile).toString('utf8').split('\n')[0]!.trim();
     if (!t) throw new UsageError(`token file '${options.tokenFile}' is empty`);
     token = tokenDigest(t);
   }
@@ -161,12 +170,21 @@ export async function serve(repo: Repository, options: ServeOptions = {}): Promi
       },
     );
   };
-  const server = options.tls
-    ? https.createServer({ cert: fs.readFileSync(options.tls.cert), key: fs.readFileSync(options.tls.key) }, onRequest)
-    : http.createServer(onRequest);
+  let server: http.Server;
+  if (options.tls) {
+    const tls = { cert: readUserFile(options.tls.cert), key: readUserFile(options.tls.key) };
+    try {
+      server = https.createServer(tls, onRequest);
+    } catch (e) {
+      throw new UsageError(`--tls-cert '${options.tls.cert}' / --tls-key '${options.tls.key}': not a PEM certificate and its key (${(e as Error).message})`);
+    }
+  } else {
+    server = http.createServer(onRequest);
+  }
   server.requestTimeout = 0;
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
+    // An address in use or not ours is a --listen the user must change.
+    server.once('error', (e) => reject(new UsageError(`cannot listen on '${options.listen ?? `${host}:${port}`}': ${systemReason(e)}`)));
     server.listen(port, host, () => resolve());
   });
   const addr = server.address() as AddressInfo;

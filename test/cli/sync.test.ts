@@ -50,7 +50,7 @@ test('cli sync: clone, commit, push, fetch, pull, ls-remote; non-fast-forward ex
   t.regex((await vivaOk(t, ['fsck', '-C', lib])).stdout, /: ok$/m);
   // Bad remotes and names.
   t.is((await viva(['remote', 'add', '-C', other, 'a/b', lib])).code, EXIT.USAGE);
-  t.is((await viva(['fetch', '-C', other, path.join(dir, 'nowhere')])).code, EXIT.USAGE);
+  t.is((await viva(['fetch', '-C', other, path.join(dir, 'nowhere')])).code, EXIT.REMOTE);
   t.is((await viva(['push', '-C', other, 'origin', 'no-such-rev'])).code, EXIT.NOT_FOUND);
 });
 

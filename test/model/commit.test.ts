@@ -3,8 +3,11 @@ import test from 'ava';
 import crypto from 'node:crypto';
 import { DecodeError, Encoder } from '../../src/model/codec.js';
 import {
-  COMMIT_VERSION, ROOT_KIND_CODES, decodeCommit, encodeCommit, hashCommit, parseAuthor, type Commit,
+  COMMIT_VERSION, MAX_COMMIT_TIME, MIN_COMMIT_TIME, ROOT_KIND_CODES, decodeCommit, encodeCommit, hashCommit, parseAuthor,
+  parseCommitTime, type Commit,
 } from '../../src/model/commit.js';
+import { InvalidTimeError } from '../../src/errors.js';
+import { isoDate } from '../../src/ops/log.js';
 
 const TREE = '99fc7f0bd7657839d39d902f24699b488c1b5d353b0ebed5e2ff4605dbe48a73';
 const P1 = 'aa'.repeat(32);
@@ -59,6 +62,36 @@ test('commit: root xattrs are encoded in name order whatever the input order', (
 
 test('commit: encodeCommit refuses duplicate label keys', (t) => {
   t.throws(() => encodeCommit(fixture({ labels: [['a', '1'], ['a', '2']] })), { message: /duplicate label 'a'/ });
+});
+
+test('commit: encodeCommit refuses times it could not show again (fractions, beyond year 9999, NaN)', (t) => {
+  for (const time of [1.5, 1e20, MAX_COMMIT_TIME + 1, MIN_COMMIT_TIME - 1, Number.NaN, Infinity]) {
+    t.throws(() => encodeCommit(fixture({ time })), { instanceOf: InvalidTimeError, code: 'ERR_INVALID_TIME' }, String(time));
+  }
+  for (const tzOffset of [0.5, 24 * 60 + 1, Number.NaN]) {
+    t.throws(() => encodeCommit(fixture({ tzOffset })), { instanceOf: InvalidTimeError }, String(tzOffset));
+  }
+  // The limits themselves round-trip and display with four-digit years.
+  for (const time of [MIN_COMMIT_TIME, 0, MAX_COMMIT_TIME]) {
+    const c = decodeCommit(encodeCommit(fixture({ time, tzOffset: 0 })));
+    t.is(c.time, time);
+    t.regex(isoDate(c.time, 0), /^\d{4}-\d{2}-\d{2}T/);
+  }
+  t.is(isoDate(MAX_COMMIT_TIME, 0), '9999-12-31T23:59:59+00:00');
+});
+
+test('commit: parseCommitTime takes whole decimal seconds only', (t) => {
+  t.is(parseCommitTime('1700000000'), 1_700_000_000);
+  t.is(parseCommitTime('-86400'), -86_400);
+  t.is(parseCommitTime('0'), 0);
+  t.is(parseCommitTime(String(MAX_COMMIT_TIME)), MAX_COMMIT_TIME);
+  for (const s of ['abc', '1.5', '1e20', '', ' 1', '0x10', '+5', String(MAX_COMMIT_TIME + 1), '9'.repeat(40)]) {
+    t.throws(() => parseCommitTime(s, 'VIVA_DATE'), { instanceOf: InvalidTimeError, message: new RegExp(`^VIVA_DATE '${s.replace(/[.+]/g, '\\$&')}' is not a valid time: `) }, s);
+  }
+});
+
+test('log: isoDate of a time no Date holds (written by an older viva) is @SECONDS, not a crash', (t) => {
+  t.is(isoDate(1e20, 0), '@100000000000000000000');
 });
 
 test('commit: an absent source size and name are the same as 0 and the empty string', (t) => {

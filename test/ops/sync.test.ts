@@ -9,7 +9,7 @@ import { Repository } from '../../src/store/repository.js';
 import { listRefs, resolveRef, updateRefs } from '../../src/store/refs.js';
 import { LocalPeer, receiveObjects, type StoredObject } from '../../src/sync/peer.js';
 import { planTransfer } from '../../src/sync/transfer.js';
-import { AbortedError, RefConflictError, RefExistsError, RepositoryCorruptError, UsageError } from '../../src/errors.js';
+import { AbortedError, RefConflictError, RefExistsError, RemoteError, RepositoryCorruptError, UsageError } from '../../src/errors.js';
 import { commitAt, randomBytes, sha256, tmpDir, tmpRepo, writeTree } from '../helpers/repo.js';
 
 /** A ref as a fresh handle sees it (another handle on the same file in this process may keep an old snapshot). */
@@ -118,7 +118,7 @@ test('sync: a tampered or truncated object is refused and nothing of it is refer
   t.true(retryPlan.objects.length <= plan.objects.length);
   await receiveObjects(b, src.read(retryPlan.objects));
   t.deepEqual(fsck(b).problems, []);
-  await t.throwsAsync(fetch(b, '/no/such/repo'), { instanceOf: UsageError });
+  await t.throwsAsync(fetch(b, '/no/such/repo'), { instanceOf: RemoteError });
 });
 
 test('sync: fetch refspecs: BRANCH into its tracking ref, SRC:DST into a local branch (fast-forward only, + forces)', async (t) => {
