@@ -6,10 +6,16 @@ import { run } from '@oclif/core';
 
 // A reader that stops reading (`viva log | head -1`) is a normal end, not an error: leave at once, silently, with the
 // status git and cat get from SIGPIPE (128 + 13; Node ignores the signal itself). EXIT.PIPE_CLOSED in exit-codes.ts.
+// Any other failed write to stdout (a full disk: `viva log > /dev/full`) is one line and exit 16 (EXIT.WRITE_FAILED).
 for (const stream of [process.stdout, process.stderr]) {
-  stream.on('error', (err) => {
+  // Prepended: @oclif/core's own listener rethrows every error but EPIPE (a crash with a stack trace).
+  stream.prependListener('error', (err) => {
     if (err?.code === 'EPIPE') process.exit(141);
-    throw err;
+    if (stream === process.stdout) {
+      const reason = String(err?.message ?? err).replace(/^E[A-Z]+: /, '').replace(/, write$/, '');
+      try { process.stderr.write(`error: cannot write to standard output: ${reason}${err?.code ? ` (${err.code})` : ''}\n`); } catch { /* nothing left to tell */ }
+    }
+    process.exit(16);
   });
 }
 

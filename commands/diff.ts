@@ -43,10 +43,12 @@ ${EXIT_STATUS_HELP}`;
     const { args, flags, argv } = await this.parse(Diff);
     const dd = this.argv.indexOf('--');
     const paths = dd >= 0 ? this.argv.slice(dd + 1) : [];
-    const positional = (argv as string[]).filter((a) => !paths.includes(a) || dd < 0);
+    // oclif hands back the words after -- as arguments too (they end argv): the revisions are what comes before.
+    const positional = (argv as string[]).slice(0, (argv as string[]).length - paths.length);
     if (positional.length > 2) throw new UsageError(`too many revisions: ${positional.slice(2).join(' ')} (put image paths after --)`);
-    let a = args.a;
-    let b = args.b;
+    if (positional.length === 0) throw new UsageError('a revision is required before --');
+    let a = positional[0] ?? args.a;
+    let b = positional[1];
     const result = await this.withRepo('read', flags.repo, async (repo) => {
       const range = b === undefined ? resolveDiffRange(repo, a) : undefined;
       if (range) ({ a, b } = range);

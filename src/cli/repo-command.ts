@@ -3,7 +3,7 @@
  * progress on a TTY, and turning errors into a one-line message plus a documented exit code.
  */
 import { Command, Flags, type Interfaces } from '@oclif/core';
-import { VivaError, systemReason } from '../errors.js';
+import { CheckoutError, VivaError, systemReason } from '../errors.js';
 import { Repository, type OpenMode } from '../store/repository.js';
 import type { ProgressEvent } from '../ops/commit.js';
 import { EXIT, exitCodeFor } from './exit-codes.js';
@@ -33,6 +33,17 @@ export function oclifMessageLine(message: string): string {
   const lines = first.split('\n').map((l) => l.replace(/\s+/g, ' ').trim()).filter((l) => l && !/^See more help with/.test(l));
   if (lines.length > 1 && /^The following errors? occurred:$/.test(lines[0]!)) lines.shift();
   return lines.reduce((acc, l) => (acc ? `${acc}${acc.endsWith(':') ? ' ' : ': '}${l}` : l), '').replace(/:$/, '');
+}
+
+/**
+ * True when `err` is a write to stdout that failed because the reader of the pipe went away: a raw EPIPE (oclif's
+ * own writes), or a checkout to standard output ('-') whose archive write failed with EPIPE. A remote's broken
+ * connection is a RemoteError and stays one.
+ */
+function pipeClosed(err: unknown): boolean {
+  const e = err as { code?: string; cause?: { code?: string }; data?: { path?: unknown } };
+  if (e.code === 'EPIPE') return true;
+  return err instanceof CheckoutError && e.data?.path === '-' && e.cause?.code === 'EPIPE';
 }
 
 export abstract class RepoCommand extends Command {
@@ -82,6 +93,11 @@ export abstract class RepoCommand extends Command {
   protected override async catch(err: Error & { code?: string; oclif?: { exit?: number } }): Promise<unknown> {
     this.endProgress();
     const debug = Boolean(process.env.DEBUG);
+    if (pipeClosed(err)) {
+      // stdout's reader left (`viva checkout main - | head -c 10`, see bin/run.js): a normal end, nothing to say.
+      process.exitCode = EXIT.PIPE_CLOSED;
+      return undefined;
+    }
     if (err instanceof VivaError) {
       const exit = exitCodeFor(err.code);
       if (this.jsonEnabled()) process.stdout.write(JSON.stringify({ error: err.toJSON() }, null, 2) + '\n');
@@ -98,11 +114,6 @@ export abstract class RepoCommand extends Command {
       return undefined;
     }
     const sys = err as NodeJS.ErrnoException & { dest?: string; address?: string; port?: number };
-    if (sys.code === 'EPIPE' && sys.syscall === 'write') {
-      // A write to stdout failed because its reader left (see bin/run.js): a normal end, nothing to say.
-      process.exitCode = EXIT.PIPE_CLOSED;
-      return undefined;
-    }
     if (sys.syscall) {
       // A system call the ops did not expect to fail: say which, on which path, and why, in viva's words.
       const subject = sys.path ? ` '${sys.path}'${sys.dest ? ` -> '${sys.dest}'` : ''}` : sys.address ? ` '${sys.address}${sys.port ? `:${sys.port}` : ''}'` : '';

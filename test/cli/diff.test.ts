@@ -30,6 +30,8 @@ test('cli diff: name-status lines, -p, --stat, --json, paths after --, one-revis
   t.is(r.stdout, 'A\tetc/added\nM\tetc/hostname\t[content]\nM\tvar/lib/dpkg/status\t[content]\n');
   t.is((await vivaOk(t, ['diff', '-C', repo, 'img', '--ignore-mtime'])).stdout, r.stdout, 'one revision: compared with its parent');
   const p = await vivaOk(t, ['diff', '-C', repo, 'img~1', 'img', '-p', '--', 'etc/hostname']);
+  t.is((await vivaOk(t, ['diff', '-C', repo, 'img', '-p', '--', 'etc/hostname'])).stdout, p.stdout, 'one revision with paths: the paths are not a revision');
+  t.is((await viva(['diff', '-C', repo, '--', 'etc'])).code, EXIT.USAGE, 'paths without a revision');
   t.regex(p.stdout, /^M\tetc\/hostname\t\[content, mtime\]\n={10,}\n--- a\/etc\/hostname\n\+\+\+ b\/etc\/hostname\n@@ -1,1 \+1,1 @@\n-one\n\+two\n$/);
   t.regex((await vivaOk(t, ['diff', '-C', repo, 'img~1', 'img', '--stat', '--ignore-mtime'])).stdout, /3 entries changed \(1 added, 0 deleted, 2 modified, 0 type changes, 0 renamed\)/);
   const j = JSON.parse((await vivaOk(t, ['diff', '-C', repo, 'img~1', 'img', '--json', '--', 'etc'])).stdout);

@@ -149,6 +149,18 @@ test(closedPipe, ['ls', '-r', '-l'], ['-1']);
 test(closedPipe, ['cat', 'HEAD:usr/share/big.txt'], ['-c10']);
 test(closedPipe, ['grep', 'line'], ['-1']);
 test(closedPipe, ['find', '--name', 'f*', '--json'], ['-1']);
+test(closedPipe, ['checkout', 'HEAD', '-'], ['-c10']);
+
+test('output: a full standard output (> /dev/full) is one line and exit 16, no stack trace', async (t) => {
+  const q = (x: string) => `'${x}'`;
+  for (const args of [['log', 'long'], ['cat', 'HEAD:usr/share/big.txt'], ['checkout', 'HEAD', '-']]) {
+    const script = `${q(process.execPath)} ${q(BIN)} ${args.map(q).join(' ')} -C ${q(fixture.repo)} >/dev/full`;
+    const r = spawnSync('bash', ['-c', script], { env: cleanEnv(), encoding: 'utf8' });
+    t.is(r.status, EXIT.WRITE_FAILED, `${args.join(' ')}: ${r.stderr}`);
+    t.is(r.stderr.trimEnd().split('\n').length, 1, `${args.join(' ')}: ${r.stderr}`);
+    t.regex(r.stderr, /^error: .*(no space left on device|ENOSPC)/, args.join(' '));
+  }
+});
 
 test('output: stdout and stderr into one closed pipe (2>&1 | head) also end quietly', async (t) => {
   const q = (x: string) => `'${x}'`;

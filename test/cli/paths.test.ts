@@ -125,7 +125,7 @@ test('commit: a symlink to a tar archive is followed', async (t) => {
 test("checkout: '-' writes a tar to standard output, the summary to stderr", async (t) => {
   const { dir, repo, tree } = await repoWithCommit(t);
   const r = await vivaOk(t, ['checkout', '-C', repo, 'main', '-']);
-  t.regex(r.stderr, /^checked out [0-9a-f]{12} to standard output \(tar\): 1 files, 2 directories/m);
+  t.regex(r.stderr, /^checked out [0-9a-f]{12} to standard output \(tar\): 1 file, 2 directories/m);
   t.is(r.stdoutBytes.toString('latin1', 257, 262), 'ustar');
   const tar = path.join(dir, 'from-stdout.tar');
   fs.writeFileSync(tar, r.stdoutBytes);

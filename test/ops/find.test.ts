@@ -7,7 +7,7 @@ import { fsck } from '../../src/ops/fsck.js';
 import { gc } from '../../src/ops/gc.js';
 import { deleteRef } from '../../src/ops/branch.js';
 import { rebuildIndex } from '../../src/ops/index-rebuild.js';
-import { UsageError } from '../../src/errors.js';
+import { UsageError, InvalidTimeError } from '../../src/errors.js';
 import { commitAt, randomBytes, sha256, tmpDir, tmpRepo, writeTree } from '../helpers/repo.js';
 import type { Repository } from '../../src/store/repository.js';
 
@@ -68,9 +68,10 @@ test('find: name, path, size, type, mode and time predicates', async (t) => {
   t.deepEqual(await all(repo, { mode: '/4000', scope: heads }), ['other/b etc/ssl.conf', 'team/a etc/ssl.conf']);
   t.deepEqual(await all(repo, { type: 'd', name: 'doc', scope: heads }), ['other/b usr/share/doc', 'team/a usr/share/doc']);
   t.deepEqual(await all(repo, { newer: '2999-01-01', scope: heads }), []);
-  for (const bad of [{ name: '[abc' }, { size: 'big' }, { type: 'x' }, { mode: '999' }, { newer: 'yesterday' }, { sha256: ['xyz'] }, {}, { package: 'a', version: '<<<' }]) {
+  for (const bad of [{ name: '[abc' }, { size: 'big' }, { type: 'x' }, { mode: '999' }, { sha256: ['xyz'] }, {}, { package: 'a', version: '<<<' }]) {
     await t.throwsAsync(all(repo, bad as FindOptions), { instanceOf: UsageError }, JSON.stringify(bad));
   }
+  await t.throwsAsync(all(repo, { newer: 'yesterday' } as FindOptions), { instanceOf: InvalidTimeError });
 });
 
 test('find: packages by name and Debian version constraint, from each image\'s database', async (t) => {
