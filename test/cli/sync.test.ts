@@ -1,5 +1,5 @@
 /** remote, fetch, push, clone, pull, ls-remote on the command line between repositories on local paths. */
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import fs from 'node:fs';
 import path from 'node:path';
 import { EXIT } from '../../src/cli/exit-codes.js';
@@ -7,14 +7,20 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { finished, spawnViva, tmpDir, viva, vivaJson, vivaOk } from '../helpers/cli.js';
 
-test('cli sync: clone, commit, push, fetch, pull, ls-remote; non-fast-forward exits 12', async (t) => {
-  const dir = tmpDir(t);
+/** A source tree with etc/hostname 'one' in DIR/src, committed as BRANCH to a new repository DIR/library. */
+async function library(t: ExecutionContext, dir: string, branch: string): Promise<{ src: string; lib: string }> {
   const src = path.join(dir, 'src');
   fs.mkdirSync(path.join(src, 'etc'), { recursive: true });
   fs.writeFileSync(path.join(src, 'etc/hostname'), 'one\n');
   const lib = path.join(dir, 'library');
   await vivaOk(t, ['init', lib]);
-  await vivaOk(t, ['commit', '-C', lib, src, '-b', 'debian/base', '-m', 'one']);
+  await vivaOk(t, ['commit', '-C', lib, src, '-b', branch, '-m', 'one']);
+  return { src, lib };
+}
+
+test('cli sync: clone, commit, push, fetch, pull, ls-remote; non-fast-forward exits 12', async (t) => {
+  const dir = tmpDir(t);
+  const { src, lib } = await library(t, dir, 'debian/base');
   const c = await vivaOk(t, ['clone', lib, path.join(dir, 'work')]);
   t.regex(c.stdout, /^cloned .*library into .*work: \d+ objects, .*; on branch debian\/base\n$/);
   const work = path.join(dir, 'work');
@@ -56,12 +62,7 @@ test('cli sync: clone, commit, push, fetch, pull, ls-remote; non-fast-forward ex
 
 test('cli sync: a failed or interrupted clone leaves nothing behind, so the same command can be run again', async (t) => {
   const dir = tmpDir(t);
-  const src = path.join(dir, 'src');
-  fs.mkdirSync(path.join(src, 'etc'), { recursive: true });
-  fs.writeFileSync(path.join(src, 'etc/hostname'), 'one\n');
-  const lib = path.join(dir, 'library');
-  await vivaOk(t, ['init', lib]);
-  await vivaOk(t, ['commit', '-C', lib, src, '-b', 'base', '-m', 'one']);
+  const { src, lib } = await library(t, dir, 'base');
   const work = path.join(dir, 'work');
   const missing = await viva(['clone', path.join(dir, 'nowhere'), work]);
   t.not(missing.code, 0);
