@@ -1,6 +1,6 @@
 /** The commit op: image → chunks and blobs → trees → commit object → compare-and-swap of the branch. */
 import os from 'node:os';
-import { UsageError } from '../errors.js';
+import { UsageError, WriteError } from '../errors.js';
 import { openImage } from '../formats/index.js';
 import { sniffDisk } from '../formats/disk.js';
 import type { ImageReader } from '../formats/types.js';
@@ -125,6 +125,8 @@ export async function commit(repo: Repository, options: CommitOptions): Promise<
     files: 0, bytes: 0, cachedFiles: 0,
   };
   let storedBytes = 0;
+  /** The new commit's id once its ref moved. */
+  let recorded: Oid | undefined;
   try {
     let rootKind: RootKind;
     let rootOid: Oid;
@@ -176,9 +178,12 @@ export async function commit(repo: Repository, options: CommitOptions): Promise<
     const pkgs = await packageIndexEntries(repo, { rootKind, root: rootOid });
     updateRefs(store, [{ ref, newOid: oid, expectedOld: parent, message: `commit${parent ? '' : ' (initial)'}: ${firstLine(options.message)}` }], author, undefined,
       () => { for (const [k, v] of pkgs) if (!store.ixPkg.doesExist(k)) store.ixPkg.putSync(k, v); });
+    recorded = oid;
     if (!parent) repo.warnings.push(...shadow);
-    if (readRef(store, HEAD)?.symref !== ref) setSymbolicRef(store, HEAD, ref);
-    if (ctx.cacheUpdates.length) writeStatCache(store, ctx.cacheUpdates);
+    // The commit is recorded: what follows is housekeeping, and a failed write (a disk that filled up just now) is
+    // a warning, not a failed commit (exit 16 would say the branch did not move).
+    afterRecorded(repo, oid, 'moving HEAD to it', () => { if (readRef(store, HEAD)?.symref !== ref) setSymbolicRef(store, HEAD, ref); });
+    afterRecorded(repo, oid, 'updating the stat cache (the next commit reads every file again)', () => { if (ctx.cacheUpdates.length) writeStatCache(store, ctx.cacheUpdates); });
     return {
       id: oid, commit: oid, rootKind, root: rootOid, tree, branch: ref, parent, files: counts.files, dirs: counts.dirs, bytes: counts.bytes,
       storedBytes, cachedFiles: ctx.cachedFiles, source, warnings,
@@ -189,7 +194,20 @@ export async function commit(repo: Repository, options: CommitOptions): Promise<
     throw e;
   } finally {
     await background?.close();
-    repo.endSession();
+    if (recorded) afterRecorded(repo, recorded, 'ending its writer session (gc clears it)', () => repo.endSession());
+    else {
+      try { repo.endSession(); } catch { /* the commit's own error is the one to report; gc clears a stale session */ }
+    }
+  }
+}
+
+/** Runs housekeeping after the ref moved; a WriteError becomes a warning on repo.warnings, other errors propagate. */
+function afterRecorded(repo: Repository, oid: Oid, what: string, fn: () => void): void {
+  try {
+    fn();
+  } catch (e) {
+    if (!(e instanceof WriteError)) throw e;
+    repo.warnings.push(`commit ${oid.slice(0, 12)} is recorded, but ${what} failed: ${e.message}`);
   }
 }
 

@@ -199,3 +199,35 @@ for (const scenario of SCENARIOS) {
     t.true(run > 0, 'no fault point reached');
   });
 }
+
+test('faults: a commit that exits non-zero never moved its branch, and one that moved it exits 0 (later write failures are warnings)', async (t) => {
+  t.timeout(300_000);
+  const f = await fixture(t);
+  const countsFile = path.join(f.dir, 'counts.json');
+  const cleanDir = path.join(f.dir, 'clean');
+  fs.mkdirSync(cleanDir);
+  const clean = copyRepository(f.base, path.join(cleanDir, 'repo'));
+  t.is((await viva(['commit', f.src, '-m', 'three', '-b', 'main'], { cwd: clean, env: { VIVA_FAULT_COUNTS: countsFile } })).code, 0);
+  const writes = (JSON.parse(fs.readFileSync(countsFile, 'utf8')) as { write: number }).write;
+  t.true(writes > 1);
+  let moved = 0;
+  for (let n = 1; n <= writes; n++) {
+    const d = path.join(f.dir, `w${n}`);
+    fs.mkdirSync(d);
+    const repo = copyRepository(f.base, path.join(d, 'repo'));
+    const head0 = JSON.parse((await vivaOk(t, ['log', '-n', '1', '--json'], { cwd: repo })).stdout)[0].id as string;
+    const r = await viva(['commit', f.src, '-m', 'three', '-b', 'main'], { cwd: repo, env: { VIVA_FAULT: `write:${n}:ENOSPC` }, timeoutMs: RUN_TIMEOUT });
+    const head1 = JSON.parse((await vivaOk(t, ['log', '-n', '1', '--json'], { cwd: repo })).stdout)[0].id as string;
+    if (r.code === 0) {
+      t.not(head1, head0, `write:${n}: exit 0 but the branch did not move`);
+      if (r.stderr) t.regex(r.stderr, /^warning: commit [0-9a-f]{12} is recorded, but .* failed: /, `write:${n}`);
+      moved++;
+    } else {
+      t.is(r.code, EXIT.WRITE_FAILED, `write:${n}: ${r.stderr}`);
+      t.is(head1, head0, `write:${n}: exit ${r.code} but the branch moved`);
+    }
+    await checkRepository(t, repo, `write:${n}`, d);
+    fs.rmSync(d, { recursive: true, force: true });
+  }
+  t.true(moved > 0, 'a failure after the ref moved is reported as a warning');
+});
