@@ -6,6 +6,7 @@ import test from 'ava';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { makeMbrDisk } from '../helpers/mbr-disk.js';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { EXIT } from '../../src/cli/exit-codes.js';
 import { BIN, cleanEnv, tmpDir, viva, vivaJson, vivaOk } from '../helpers/cli.js';
@@ -202,6 +203,22 @@ test("checkout: '-' writes a tar to standard output, the summary to stderr", asy
   execFileSync('e2fsck', ['-fn', out], { stdio: 'ignore' });
   await vivaOk(t, ['commit', '-C', repo, out, '-b', 'p1', '-m', 'p1']);
   t.is((await vivaOk(t, ['cat', '-C', repo, 'p1:etc/hostname'])).stdout, 'web01\n');
+});
+
+(HAS_E2FS ? test : test.skip)('checkout: a disk commit with two file systems is refused as a bare .ext4 (which holds one), nothing written', async (t) => {
+  const { dir, repo } = await repoWithCommit(t);
+  const tree = path.join(dir, 'rootfs');
+  const disk = path.join(dir, 'two.raw');
+  makeMbrDisk(disk, 40, [
+    { start: 2048, sectors: 16 * 2048, type: 0x83, ext4Tree: tree },
+    { start: 2048 + 16 * 2048, sectors: 16 * 2048, type: 0x83, ext4Tree: tree },
+  ]);
+  await vivaOk(t, ['commit', '-C', repo, disk, '-b', 'vm2', '-m', 'two file systems']);
+  const out = path.join(dir, 'one.ext4');
+  const r = await viva(['checkout', '-C', repo, 'vm2', out]);
+  t.is(r.code, EXIT.USAGE, r.stderr);
+  t.regex(r.stderr, /^error: 'vm2' holds 2 file systems \(p1, p2\), a bare ext4 image holds one; /);
+  t.false(fs.existsSync(out));
 });
 
 test('checkout: unsupported image names (.vmdk, .vhd, .vdi, .iso, ...) are refused with exit 2 unless --format dir', async (t) => {
