@@ -19,7 +19,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import { CompactionError, RepositoryLockedError } from '../errors.js';
+import { CompactionError, RepositoryLockedError, WriteError } from '../errors.js';
 import { checkLmdbFile } from './lmdb-header.js';
 
 export const COMPACT_TMP_SUFFIX = '.compact-tmp';
@@ -112,7 +112,17 @@ export function compactEnvironmentFile(root: string, dataFile: string): CompactS
   try {
     if (child.error || child.status !== 0) {
       const why = child.error?.message ?? (child.stderr.trim().split('\n')[0] || `copy exited with ${child.status ?? child.signal}`);
+      // A full disk is a failed write (exit 16), as everywhere else.
+      if (/no space left|ENOSPC|EDQUOT|quota/i.test(why)) throw new WriteError(tmp, 'no space left on device for the compacted copy (the repository is unchanged)');
       throw new CompactionError(dataFile, why);
+    }
+    // The copy takes the place of the old file: it keeps its mode and owner (a shared repository stays shared).
+    const old = fs.statSync(real);
+    fs.chmodSync(tmp, old.mode & 0o7777);
+    try {
+      fs.chownSync(tmp, old.uid, old.gid);
+    } catch (e) {
+      throw new CompactionError(dataFile, `cannot give the compacted copy the owner ${old.uid}:${old.gid} of the old file (${(e as NodeJS.ErrnoException).code ?? e}): run gc --compact as that user or as root`);
     }
     fsyncPath(tmp, 'r+');
     const check = checkLmdbFile(tmp);

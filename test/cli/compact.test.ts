@@ -77,6 +77,18 @@ test('gc: plain gc says the space is free for reuse inside the file, not reclaim
   await assertWhole(t, repo, 'second compaction');
 });
 
+(process.getuid?.() === 0 ? test : test.skip)('gc: --compact keeps the data file\'s mode and owner (a shared repository stays usable by its owner)', async (t) => {
+  const repo = repoCopy(t);
+  const data = dataFile(repo);
+  fs.chmodSync(data, 0o664);
+  fs.chownSync(data, 65534, 65534);
+  await vivaOk(t, ['gc', '--compact', '-C', repo]);
+  const st = fs.statSync(data);
+  t.is(st.mode & 0o7777, 0o664);
+  t.deepEqual([st.uid, st.gid], [65534, 65534]);
+  await assertWhole(t, repo, 'after compaction');
+});
+
 test('gc: --compact runs gc first, in one command', async (t) => {
   const repo = repoCopy(t);
   const j = await vivaJson(t, ['gc', '--compact', '-C', repo]);
