@@ -13,6 +13,7 @@
  */
 import fs from 'node:fs';
 import { isMainThread } from 'node:worker_threads';
+import { UsageError } from '../errors.js';
 
 export type FaultPoint = 'write' | 'read' | 'flush';
 export type FaultAction = 'ENOSPC' | 'EIO' | 'kill';
@@ -24,12 +25,12 @@ const ERRNO: Record<Exclude<FaultAction, 'kill'>, { errno: number; text: string 
   EIO: { errno: -5, text: 'i/o error' },
 };
 
-/** Parses a VIVA_FAULT value; throws Error on a malformed one (a test bug, not a user error). */
+/** Parses a VIVA_FAULT value; throws UsageError (exit 2) on a malformed one, so a typo never passes for a fault. */
 export function parseFaults(spec: string | undefined): Fault[] {
   if (!spec) return [];
   return spec.split(',').map((part) => {
     const m = /^(write|read|flush):(\d+):(ENOSPC|EIO|kill)$/.exec(part.trim());
-    if (!m) throw new Error(`bad VIVA_FAULT entry '${part}' (want write|read|flush:N:ENOSPC|EIO|kill)`);
+    if (!m) throw new UsageError(`bad VIVA_FAULT entry '${part}' (want write|read|flush:N:ENOSPC|EIO|kill)`);
     return { point: m[1] as FaultPoint, n: Number(m[2]), action: m[3] as FaultAction };
   });
 }

@@ -255,6 +255,7 @@ export class LmdbStore implements ObjectStore {
       faultPoint('read');
       value = this.packs.get(packKey(id));
     } catch (e) {
+      if (e instanceof VivaError) throw e;
       throw new RepositoryCorruptError(`pack ${id}`, `cannot be read: ${reasonOf(e)}`);
     }
     if (value) {

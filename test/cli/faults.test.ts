@@ -231,3 +231,13 @@ test('faults: a commit that exits non-zero never moved its branch, and one that 
   }
   t.true(moved > 0, 'a failure after the ref moved is reported as a warning');
 });
+
+test('faults: a malformed VIVA_FAULT is a usage error (exit 2), never mistaken for an injected fault', async (t) => {
+  const dir = tmpDir(t, 'viva-faults-');
+  await vivaOk(t, ['init', dir]);
+  writeFiles(path.join(dir, 'src'), { 'etc/hostname': 'x\n' });
+  await vivaOk(t, ['commit', 'src', '-m', 'x'], { cwd: dir });
+  const r = await viva(['log'], { cwd: dir, env: { VIVA_FAULT: 'bogus' } });
+  t.is(r.code, EXIT.USAGE, r.stderr);
+  t.is(r.stderr, "error: bad VIVA_FAULT entry 'bogus' (want write|read|flush:N:ENOSPC|EIO|kill)\n");
+});
