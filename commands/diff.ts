@@ -1,5 +1,5 @@
 import { Args, Flags } from '@oclif/core';
-import { diff, diffPackages, patchFor, parseSize, resolveDiffRange, UsageError, type DiffEntry, type DiffResult, type PackageDiff } from '../src/index.js';
+import { diff, diffPackages, patchFor, parseSize, resolveDiffSides, UsageError, type DiffEntry, type DiffResult, type PackageDiff } from '../src/index.js';
 import { EXIT, EXIT_STATUS_HELP } from '../src/cli/exit-codes.js';
 import { RepoCommand } from '../src/cli/repo-command.js';
 import { renderDiff, renderDiffStat, renderPackageDiff } from '../src/cli/render.js';
@@ -50,12 +50,7 @@ ${EXIT_STATUS_HELP}`;
     let a = positional[0] ?? args.a;
     let b = positional[1];
     const result = await this.withRepo('read', flags.repo, async (repo) => {
-      const range = b === undefined ? resolveDiffRange(repo, a) : undefined;
-      if (range) ({ a, b } = range);
-      else if (b === undefined) {
-        b = a;
-        a = `${a.split(':')[0]}~1${a.includes(':') ? a.slice(a.indexOf(':')) : ''}`;
-      }
+      ({ a, b } = resolveDiffSides(repo, a, b));
       if (flags.packages) return { kind: 'packages' as const, value: await diffPackages(repo, a, b!) };
       const d = diff(repo, { a, b: b!, paths, ignoreMtime: flags['ignore-mtime'], renames: !flags['no-renames'] });
       const patches: Record<string, string> = {};

@@ -21,7 +21,7 @@ export type { Commit } from './model/commit.js';
 export type { Tree, TreeEntry } from './model/tree.js';
 export type { Oid } from './model/oid.js';
 export { parseSize, type BuildDiskOptions, type PartitionScheme } from './ops/build-disk.js';
-export { diff, diffPackages, inventoryOf, inventoriesOf, patchFor, isBinary, resolveDiffRange, type DiffEntry, type DiffResult, type DiffOptions, type DiffField, type PackageDiff } from './ops/diff.js';
+export { diff, diffPackages, inventoryOf, inventoriesOf, patchFor, isBinary, resolveDiffRange, resolveDiffSides, type DiffEntry, type DiffResult, type DiffOptions, type DiffField, type PackageDiff } from './ops/diff.js';
 export { compareDebVersions, parseDebVersion, parseConstraint, type DebVersion, type VersionConstraint } from './packages/debversion.js';
 export { parseDpkgStatus, parseApkInstalled, diffInventories, type Inventory, type Package, type PackageChange } from './packages/inventory.js';
 export { find, globRegExp, scopeCommits, type FindHit, type FindOptions, type FindScope } from './ops/find.js';

@@ -136,8 +136,25 @@ function inScope(p: Buffer, limits: Buffer[]): 'in' | 'above' | 'out' {
  * they parted); an empty side is HEAD. Returns undefined for a spec that is not a range (a revision, or REV:path —
  * a `:` ends the revision, so `..` in a path is a path). Throws UsageError when A and B share no history.
  */
+/**
+ * The two sides `viva diff` compares for its arguments: `A B`; `A..B` (= `A B`); `A...B` (B against the merge base);
+ * or one revision against its first parent. Throws UsageError for a root commit given alone (no parent to compare with).
+ */
+export function resolveDiffSides(repo: Repository, a: string, b?: string): { a: string; b: string } {
+  if (b !== undefined) return { a, b };
+  const range = resolveDiffRange(repo, a);
+  if (range) return range;
+  const colon = a.indexOf(':');
+  const rev = colon >= 0 ? a.slice(0, colon) : a;
+  if (resolveRevision(repo, rev).commit.parents.length === 0) {
+    throw new UsageError(`'${rev}' is a root commit: it has no parent to compare with (give two revisions: viva diff A B)`);
+  }
+  return { a: `${rev}~1${colon >= 0 ? a.slice(colon) : ''}`, b: a };
+}
+
 export function resolveDiffRange(repo: Repository, spec: string): { a: string; b: string } | undefined {
-  const m = /^([^:]*?)(\.\.\.?)([^:]*)$/.exec(spec);
+  // The left side is a revision (no ':'); the right may name a path inside its image (a..b:etc).
+  const m = /^([^:]*?)(\.\.\.?)([^.].*|)$/.exec(spec);
   if (!m) return undefined;
   const a = m[1] || 'HEAD';
   const b = m[3] || 'HEAD';

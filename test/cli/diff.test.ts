@@ -61,5 +61,9 @@ test('cli diff: bad revisions, paths and flags exit with their documented codes'
   t.is((await viva(['diff', '-C', repo, 'img~1', 'img', '-p', '--max-patch-size', 'huge'])).code, EXIT.USAGE);
   t.is((await viva(['diff', '-C', repo, 'img~1', 'img', 'img'])).code, EXIT.USAGE);
   const root = await viva(['diff', '-C', repo, 'img~1']);
-  t.is(root.code, EXIT.NOT_FOUND, 'the root commit has no parent');
+  t.is(root.code, EXIT.USAGE, 'the root commit has no parent');
+  t.regex(root.stderr, /^error: 'img~1' is a root commit: it has no parent to compare with/);
+  // A range whose right side names a path inside its image.
+  const ranged = await vivaOk(t, ['diff', '-C', repo, 'img~1..img:etc', '--ignore-mtime']);
+  t.is(ranged.stdout, (await vivaOk(t, ['diff', '-C', repo, 'img~1', 'img:etc', '--ignore-mtime'])).stdout);
 });
