@@ -150,9 +150,16 @@ export async function serve(repo: Repository, options: ServeOptions = {}): Promi
     handle(req, res).then(
       (status) => log(`${new Date().toISOString()} ${req.socket?.remoteAddress ?? "-"} ${req.method} ${req.url} ${status} ${Date.now() - start}ms`),
       (e: unknown) => {
+        // The server's own storage failing is a server error (507 for a full disk, 500 for damage), and its message
+        // does not give away the server's paths; what the client sent wrong stays a 4xx.
+        const storage = e instanceof VivaError && (e.code === 'ERR_WRITE' || e.code === 'ERR_REPOSITORY_DAMAGED');
         const status = e instanceof HttpError ? e.status : e instanceof WireError || e instanceof SyntaxError ? 400
+          : storage ? ((e as VivaError).code === 'ERR_WRITE' ? 507 : 500)
           : e instanceof VivaError ? (e.code === 'ERR_REF_CONFLICT' ? 409 : e.code === 'ERR_REPOSITORY_CORRUPT' ? 422 : 400) : 500;
-        const message = e instanceof Error ? e.message : String(e);
+        const message = storage
+          ? ((e as VivaError).code === 'ERR_WRITE' ? 'the server cannot store the objects: no space left or an i/o error (nothing was referenced)' : 'the repository on the server is damaged')
+          : e instanceof Error ? e.message : String(e);
+        const logged = e instanceof Error ? e.message : String(e);
         const answer = () => {
           if (!res.headersSent) json(res, status, { error: { status, message, ...(e instanceof VivaError ? { code: e.code } : {}) } });
           else res.destroy();
@@ -166,7 +173,7 @@ export async function serve(repo: Repository, options: ServeOptions = {}): Promi
           req.once('error', () => undefined);
           req.resume();
         }
-        log(`${new Date().toISOString()} ${req.socket?.remoteAddress ?? "-"} ${req.method} ${req.url} ${status} ${Date.now() - start}ms ${message}`);
+        log(`${new Date().toISOString()} ${req.socket?.remoteAddress ?? "-"} ${req.method} ${req.url} ${status} ${Date.now() - start}ms ${logged}`);
       },
     );
   };

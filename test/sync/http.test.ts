@@ -13,6 +13,7 @@ import { Repository } from '../../src/store/repository.js';
 import { listRefs, resolveRef, updateRefs } from '../../src/store/refs.js';
 import { RefConflictError, RemoteError } from '../../src/errors.js';
 import { commitAt, randomBytes, tmpDir, tmpRepo, writeTree } from '../helpers/repo.js';
+import { setFaults } from '../../src/store/faults.js';
 
 async function library(t: import('ava').ExecutionContext, options: { allowPush?: boolean } = {}) {
   const dir = tmpDir(t);
@@ -220,4 +221,26 @@ test('http: a clone from an unreachable server or cut midway leaves nothing behi
   t.false(fs.existsSync(target));
   const ok = await clone(url, target);
   t.is(ok.branch, 'debian/base');
+});
+
+test.serial('http: the server\'s own disk filling up is a 507 for the client (exit 17), without the server\'s paths; nothing referenced', async (t) => {
+  const { dir, src, url, lib, tokenFile, lines } = await library(t, { allowPush: true });
+  await clone(url, path.join(dir, 'w'));
+  const w = Repository.open(path.join(dir, 'w'), 'write');
+  t.teardown(() => w.close());
+  writeTree(src, { opt: { more: randomBytes(300_000, 'more') } });
+  await commitAt(w, src, { branch: 'debian/base', tick: 1 });
+  const before = resolveRef(lib.store, 'refs/heads/debian/base');
+  // Client and server share this process: the first write transaction from here on is the server storing the push.
+  setFaults('write:1:ENOSPC');
+  try {
+    const e = await t.throwsAsync(push(w, 'origin', [{ src: 'debian/base', dst: 'debian/base' }], { tokenFile }), { instanceOf: RemoteError });
+    t.is(e!.status, 507);
+    t.regex(e!.message, /HTTP 507: the server cannot store the objects/);
+    t.false(e!.message.includes(lib.dataDir), 'no server path in the answer');
+  } finally {
+    setFaults(undefined);
+  }
+  t.true(lines.some((l) => / 507 .*no space left/.test(l)), 'the server logs the real reason');
+  t.is(resolveRef(lib.store, 'refs/heads/debian/base'), before);
 });
