@@ -160,8 +160,10 @@ function sameNamespace(dst: string, src: string): string {
  */
 export async function fetch(repo: Repository, remote: string, refspecs: string[] = [], options: { tokenFile?: string; filter?: 'manifests'; signal?: AbortSignal; onProgress?: (e: ProgressEvent) => void } = {}): Promise<FetchResult> {
   const r = resolveRemote(repo, remote, options.tokenFile);
-  // A partial clone keeps fetching manifests only from its promisor remote.
-  const filter = options.filter ?? (partialConfig(repo)?.remote === r.name ? 'manifests' : undefined);
+  // A partial clone keeps fetching manifests only from its promisor remote (a fetch by path or URL has no remote
+  // name, and an ordinary repository has no promisor: both fetch everything).
+  const promisor = partialConfig(repo)?.remote;
+  const filter = options.filter ?? (promisor !== undefined && r.name !== undefined && promisor === r.name ? 'manifests' : undefined);
   const signal = options.signal;
   const peer = openPeer(r, 'read', signal);
   try {

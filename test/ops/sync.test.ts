@@ -217,3 +217,12 @@ test('sync: a failed clone removes what it created, and only that; the retry suc
   await t.throwsAsync(clone(aDir, path.join(dir, 'aborted'), { signal: stop.signal }), { instanceOf: AbortedError });
   t.false(fs.existsSync(path.join(dir, 'aborted')));
 });
+
+test('sync: fetch by path into an ordinary repository brings the content too (no manifests-only filter)', async (t) => {
+  const { a, aDir, b } = await twoRepos(t);
+  const tip = resolveRef(a.store, 'refs/heads/images/base')!;
+  updateRefs(a.store, [{ ref: 'refs/tags/v2', newOid: tip, expectedOld: null, message: 'tag' }], 't <t@t>');
+  const r = await fetch(b, aDir);
+  t.true(r.updated.some((u) => u.ref === 'refs/tags/v2'));
+  t.deepEqual(fsck(b).problems, []);
+});
