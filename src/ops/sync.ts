@@ -13,7 +13,7 @@ import { listRefs, readRef, resolveRef, setSymbolicRef, updateRefs } from '../st
 import { REPO_DIR, Repository } from '../store/repository.js';
 import { readCommit } from '../store/typed.js';
 import { LocalPeer, type Peer, receiveObjects } from '../sync/peer.js';
-import { planTransfer } from '../sync/transfer.js';
+import { type BadObject, planTransfer } from '../sync/transfer.js';
 import { HttpPeer, clientToken } from '../sync/http-peer.js';
 import { type ObjectId, type StoredObject } from '../sync/peer.js';
 import { ensureContent, imageBlobs, partialConfig, setContentFetcher, setPartial } from '../sync/partial.js';
@@ -188,7 +188,7 @@ export async function fetch(repo: Repository, remote: string, refspecs: string[]
     });
     for (const x of wanted) assertRefName(x.ref);
     for (const s of specs) if (!refs.some((x) => x.ref === s.src)) throw new RefNotFoundError(s.src, `'${shortRefName(s.src)}' does not exist on ${r.url}`);
-    const plan = await planTransfer(peer, (ids) => new LocalPeer(repo).has(ids), wanted.map((x) => x.oid), filter ? { filter } : {});
+    const plan = await planTransfer(peer, (ids) => new LocalPeer(repo).has(ids), wanted.map((x) => x.oid), { ...(filter ? { filter } : {}), bad: remoteDamage(r.url) });
     const stats = await receiveObjects(repo, counted(peer.read(plan.objects), plan.objects.length, 'receiving', options.onProgress, signal));
     if (signal?.aborted) throw new AbortedError();
     const updates: Array<{ ref: string; newOid: Oid; expectedOld: Oid | null; message: string }> = [];
@@ -220,6 +220,11 @@ export async function fetch(repo: Repository, remote: string, refspecs: string[]
   } finally {
     await peer.close();
   }
+}
+
+/** A damaged object read from a remote is the remote's problem, not this repository's. */
+function remoteDamage(url: string): BadObject {
+  return (id, reason) => new RemoteError(url, `${id.kind} '${id.oid}' ${reason} (the remote repository is damaged)`);
 }
 
 /** True when `ancestor` is `descendant` or one of its ancestors (both must be in `repo`). */
@@ -457,7 +462,7 @@ async function fetchContent(repo: Repository, remote: string, ids: ObjectId[]): 
   const r = resolveRemote(repo, remote);
   const peer = openPeer(r, 'read');
   try {
-    const plan = await planTransfer(peer, (q) => new LocalPeer(repo).has(q), ids);
+    const plan = await planTransfer(peer, (q) => new LocalPeer(repo).has(q), ids, { bad: remoteDamage(r.url) });
     await receiveObjects(repo, peer.read(plan.objects));
   } finally {
     await peer.close();

@@ -9,6 +9,8 @@ import { Repository } from '../../src/store/repository.js';
 import { listRefs, resolveRef, updateRefs } from '../../src/store/refs.js';
 import { LocalPeer, receiveObjects, type StoredObject } from '../../src/sync/peer.js';
 import { planTransfer } from '../../src/sync/transfer.js';
+import { encodeStored } from '../../src/store/object-store.js';
+import { commitTree, readCommit } from '../../src/store/typed.js';
 import { AbortedError, RefConflictError, RefExistsError, RemoteError, RepositoryCorruptError, UsageError } from '../../src/errors.js';
 import { commitAt, randomBytes, sha256, tmpDir, tmpRepo, writeTree } from '../helpers/repo.js';
 
@@ -225,4 +227,24 @@ test('sync: fetch by path into an ordinary repository brings the content too (no
   const r = await fetch(b, aDir);
   t.true(r.updated.some((u) => u.ref === 'refs/tags/v2'));
   t.deepEqual(fsck(b).problems, []);
+});
+
+/** Overwrites the stored root tree of `repo`'s images/base tip with bytes that do not decode as a tree. */
+function damageRootTree(repo: Repository): string {
+  const tip = resolveRef(repo.store, 'refs/heads/images/base')!;
+  const root = commitTree(repo.store, readCommit(repo.store, tip));
+  const garbage = Buffer.alloc(80, 0x63);
+  repo.store.putStoredUnchecked('tree', root, encodeStored(garbage));
+  return root;
+}
+
+test('sync: a damaged local tree makes push fail as repository damage naming it; a damaged remote one makes fetch fail as the remote\'s', async (t) => {
+  const { a, aDir, b, bDir } = await twoRepos(t);
+  const root = damageRootTree(a);
+  addRemote(a, 'copy', bDir);
+  const pushErr = await t.throwsAsync(push(a, 'copy', [{ src: 'images/base', dst: 'images/base' }]), { instanceOf: RepositoryCorruptError });
+  t.true(pushErr!.message.includes(root), pushErr!.message);
+  const fetchErr = await t.throwsAsync(fetch(b, aDir), { instanceOf: RemoteError });
+  t.true(fetchErr!.message.includes(root), fetchErr!.message);
+  t.deepEqual(listRefs(b.store, 'refs/'), []);
 });
