@@ -94,3 +94,29 @@ test('cli sync: a failed or interrupted clone leaves nothing behind, so the same
   t.false(fs.existsSync(work));
   t.regex((await vivaOk(t, ['clone', lib, work])).stdout, /; on branch base\n$/);
 });
+
+test('cli sync: fetch of a tag moved on the remote says "! [rejected] v1 -> v1 (would clobber existing tag)" and exits 1; --force moves it', async (t) => {
+  const dir = tmpDir(t);
+  const { src, lib } = await library(t, dir, 'base');
+  await vivaOk(t, ['tag', '-C', lib, 'v1', 'base']);
+  const work = path.join(dir, 'work');
+  await vivaOk(t, ['clone', lib, work]);
+  const tagLine = async () => (await vivaOk(t, ['ls-remote', work])).stdout.split('\n').find((l) => l.endsWith('\trefs/tags/v1'));
+  const old = await tagLine();
+  fs.writeFileSync(path.join(src, 'etc/hostname'), 'two\n');
+  await vivaOk(t, ['commit', '-C', lib, src, '-b', 'base', '-m', 'two']);
+  await vivaOk(t, ['tag', '-C', lib, '-f', 'v1', 'base']);
+  for (const args of [['fetch', '-C', work], ['fetch', '-C', work, 'origin', 'v1']]) {
+    const r = await viva(args);
+    t.is(r.code, EXIT.FAILURE, r.stderr);
+    t.regex(r.stderr, /^ ! \[rejected\] +v1 -> v1 +\(would clobber existing tag\)\n$/);
+    t.notRegex(r.stdout, /up to date/);
+  }
+  const json = await viva(['fetch', '-C', work, '--json']);
+  t.is(json.code, EXIT.FAILURE);
+  t.is(JSON.parse(json.stdout).rejected[0].reason, 'would clobber existing tag');
+  t.is(await tagLine(), old, 'the local tag did not move');
+  await vivaOk(t, ['fetch', '-C', work, '--force']);
+  t.not(await tagLine(), old);
+  t.is((await vivaOk(t, ['fetch', '-C', work])).code, 0);
+});

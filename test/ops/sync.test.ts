@@ -248,3 +248,44 @@ test('sync: a damaged local tree makes push fail as repository damage naming it;
   t.true(fetchErr!.message.includes(root), fetchErr!.message);
   t.deepEqual(listRefs(b.store, 'refs/'), []);
 });
+
+test('sync: tags/NAME and heads/NAME name refs/tags/NAME and refs/heads/NAME, as in git, for push and fetch', async (t) => {
+  const { a, aDir, b, bDir } = await twoRepos(t);
+  const base = resolveRef(a.store, 'refs/heads/images/base')!;
+  setRef(a, 'refs/tags/both', base);
+  setRef(a, 'refs/heads/both', base);
+  addRemote(a, 'copy', bDir);
+  t.deepEqual((await push(a, 'copy', [parsePushSpec('tags/both')])).updated.map((u) => u.ref), ['refs/tags/both']);
+  t.deepEqual((await push(a, 'copy', [parsePushSpec('heads/both')])).updated.map((u) => u.ref), ['refs/heads/both']);
+  t.is(await refIn(bDir, 'refs/heads/tags/both'), undefined);
+  t.is(await refIn(bDir, 'refs/heads/heads/both'), undefined);
+  await b.close();
+  const c = Repository.init(path.join(bDir, '..', 'c'));
+  t.teardown(() => c.close());
+  addRemote(c, 'lib', aDir);
+  t.deepEqual((await fetch(c, 'lib', ['tags/both'])).updated.map((u) => u.ref), ['refs/tags/both']);
+  t.deepEqual((await fetch(c, 'lib', ['heads/both'])).updated.map((u) => u.ref), ['refs/remotes/lib/both']);
+});
+
+test('sync: a tag moved on the remote is rejected by fetch (would clobber existing tag) unless forced or +NAME', async (t) => {
+  const { src, a, aDir, b } = await twoRepos(t);
+  const base = resolveRef(a.store, 'refs/heads/images/base')!;
+  setRef(a, 'refs/tags/v1', base);
+  addRemote(b, 'lib', aDir);
+  await fetch(b, 'lib');
+  t.is(resolveRef(b.store, 'refs/tags/v1'), base);
+  fs.writeFileSync(path.join(src, 'etc/hostname'), 'moved\n');
+  const next = await commitAt(a, src, { branch: 'images/base', tick: 1 });
+  setRef(a, 'refs/tags/v1', next.commit);
+  for (const specs of [[], ['v1']]) {
+    const r = await fetch(b, 'lib', specs);
+    t.deepEqual(r.rejected, [{ ref: 'refs/tags/v1', remoteRef: 'refs/tags/v1', old: base, new: next.commit, reason: 'would clobber existing tag' }]);
+    t.is(resolveRef(b.store, 'refs/tags/v1'), base);
+  }
+  const plus = await fetch(b, 'lib', ['+v1']);
+  t.deepEqual([plus.rejected, plus.updated.map((u) => u.ref)], [[], ['refs/tags/v1']]);
+  setRef(a, 'refs/tags/v1', base);
+  const forced = await fetch(b, 'lib', [], { force: true });
+  t.deepEqual([forced.rejected, forced.updated.map((u) => u.ref)], [[], ['refs/tags/v1']]);
+  t.is(resolveRef(b.store, 'refs/tags/v1'), base);
+});
