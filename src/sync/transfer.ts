@@ -109,6 +109,8 @@ export async function planTransfer(source: PlanSource, has: (ids: ObjectId[]) =>
     for (const i of fresh) asked.add(key(i));
     if (!fresh.length) break;
     queries++;
+    // A local receiver answers without I/O: give the event loop (signal handlers) a turn per level.
+    await new Promise(setImmediate);
     const present = await has(fresh);
     const lacking = fresh.filter((_, n) => !present[n]);
     for (const i of lacking) missing.set(key(i), i);

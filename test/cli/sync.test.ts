@@ -5,7 +5,8 @@ import path from 'node:path';
 import { EXIT } from '../../src/cli/exit-codes.js';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { finished, spawnViva, tmpDir, viva, vivaJson, vivaOk } from '../helpers/cli.js';
+import { dataFile, delay, finished, spawnViva, tmpDir, viva, vivaJson, vivaOk } from '../helpers/cli.js';
+import crypto from 'node:crypto';
 
 /** A source tree with etc/hostname 'one' in DIR/src, committed as BRANCH to a new repository DIR/library. */
 async function library(t: ExecutionContext, dir: string, branch: string): Promise<{ src: string; lib: string }> {
@@ -119,4 +120,31 @@ test('cli sync: fetch of a tag moved on the remote says "! [rejected] v1 -> v1 (
   await vivaOk(t, ['fetch', '-C', work, '--force']);
   t.not(await tagLine(), old);
   t.is((await vivaOk(t, ['fetch', '-C', work])).code, 0);
+});
+
+test('cli sync: SIGINT during a clone from a local path stops it: exit 130 and the new directory is gone', async (t) => {
+  const dir = tmpDir(t);
+  const src = path.join(dir, 'src');
+  fs.mkdirSync(src);
+  // 96 MiB of incompressible data: a local clone takes about a second, long enough to be interrupted in the middle.
+  const fd = fs.openSync(path.join(src, 'big'), 'w');
+  for (let i = 0; i < 96; i++) fs.writeSync(fd, crypto.randomBytes(1 << 20));
+  fs.closeSync(fd);
+  const lib = path.join(dir, 'library');
+  await vivaOk(t, ['init', lib]);
+  await vivaOk(t, ['commit', '-C', lib, src, '-m', 'big']);
+  const work = path.join(dir, 'work');
+  const child = spawnViva(['clone', lib, work]);
+  const done = finished(child, 60_000);
+  // Wait until objects are being stored (the data file holds some MB), then interrupt.
+  const stored = () => { try { return fs.statSync(dataFile(work)).blocks * 512; } catch { return 0; } };
+  let exited = false;
+  void done.then(() => { exited = true; });
+  while (!exited && stored() < 8 << 20) await delay(5);
+  t.false(exited, 'the clone was still running when interrupted');
+  child.kill('SIGINT');
+  const r = await done;
+  t.is(r.code, EXIT.INTERRUPTED, r.stderr);
+  t.regex(r.stderr, /^error: operation aborted\n$/);
+  t.false(fs.existsSync(work));
 });
