@@ -7,6 +7,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { dataFile, delay, finished, spawnViva, tmpDir, viva, vivaJson, vivaOk } from '../helpers/cli.js';
 import crypto from 'node:crypto';
+import { SECTOR, makeMbrDisk, patchBytes } from '../helpers/mbr-disk.js';
 
 /** A source tree with etc/hostname 'one' in DIR/src, committed as BRANCH to a new repository DIR/library. */
 async function library(t: ExecutionContext, dir: string, branch: string): Promise<{ src: string; lib: string }> {
@@ -147,4 +148,26 @@ test('cli sync: SIGINT during a clone from a local path stops it: exit 130 and t
   t.is(r.code, EXIT.INTERRUPTED, r.stderr);
   t.regex(r.stderr, /^error: operation aborted\n$/);
   t.false(fs.existsSync(work));
+});
+
+test('cli sync: stats of a disk commit in a partial clone does not report its absent region blobs as 0 B of disk metadata', async (t) => {
+  const dir = tmpDir(t);
+  const file = path.join(dir, 'disk.raw');
+  makeMbrDisk(file, 4, [{ start: 2048, sectors: 4096, type: 0x0c }]);
+  patchBytes(file, 2048 * SECTOR, crypto.randomBytes(200_000));
+  const lib = path.join(dir, 'library');
+  await vivaOk(t, ['init', lib]);
+  await vivaOk(t, ['commit', '-C', lib, file, '-b', 'vm', '-m', 'disk']);
+  const full = await vivaJson(t, ['stats', '-C', lib, 'vm']);
+  t.true(full.diskExtraBytes > 200_000);
+  const p = path.join(dir, 'p');
+  await vivaOk(t, ['clone', '--filter', 'manifests', lib, p]);
+  const s = await vivaJson(t, ['stats', '-C', p, 'vm']);
+  t.true(s.diskExtraAbsentBlobs > 0, JSON.stringify(s));
+  t.true(s.absent.blobs >= s.diskExtraAbsentBlobs);
+  const human = (await vivaOk(t, ['stats', '-C', p, 'vm'])).stdout;
+  t.notRegex(human, /disk metadata +0 B, 0 B stored/);
+  t.regex(human, /disk metadata +size unknown here: \d+ region blobs? not in this partial clone/);
+  t.regex(human, /absent .*at least .*the size of \d+ disk region blobs? is not known here/);
+  t.regex((await vivaOk(t, ['stats', '-C', lib, 'vm'])).stdout, /disk metadata +[1-9][\d.]* KiB, /);
 });
