@@ -20,8 +20,12 @@ ${EXIT_STATUS_HELP}`;
         `logical size   ${formatBytes(s.logicalBytes)}`,
         `unique content ${formatBytes(s.uniqueBytes)} in ${plural(s.blobs, 'file content')} (dedup ${s.dedupRatio.toFixed(2)}x), ${plural(s.chunks, 'chunk')} in all`,
         `stored         ${formatBytes(s.storedBytes)} (compression ${s.compressionRatio.toFixed(2)}x)`,
-        ...(s.diskExtraStoredBytes !== undefined ? [`disk metadata  ${formatBytes(s.diskExtraBytes ?? 0)}, ${formatBytes(s.diskExtraStoredBytes)} stored (file-system metadata, boot code, raw regions)`] : []),
-        ...(s.absent ? [`absent         ${plural(s.absent.blobs, 'blob')}${s.absent.chunks ? ` and ${plural(s.absent.chunks, 'chunk')}` : ''}, ${formatBytes(s.absent.bytes)} of content not in this repository (partial clone: fetched on demand); stored and compression count what is present`] : []),
+        ...(s.diskExtraStoredBytes !== undefined
+          ? [s.diskExtraAbsentBlobs
+            ? `disk metadata  size unknown here: ${plural(s.diskExtraAbsentBlobs, 'region blob')} not in this partial clone${s.diskExtraBytes ? ` (${formatBytes(s.diskExtraBytes)}, ${formatBytes(s.diskExtraStoredBytes)} stored, of the rest)` : ''} (file-system metadata, boot code, raw regions)`
+            : `disk metadata  ${formatBytes(s.diskExtraBytes ?? 0)}, ${formatBytes(s.diskExtraStoredBytes)} stored (file-system metadata, boot code, raw regions)`]
+          : []),
+        ...(s.absent ? [`absent         ${plural(s.absent.blobs, 'blob')}${s.absent.chunks ? ` and ${plural(s.absent.chunks, 'chunk')}` : ''}, ${s.diskExtraAbsentBlobs ? 'at least ' : ''}${formatBytes(s.absent.bytes)} of content not in this repository (partial clone: fetched on demand${s.diskExtraAbsentBlobs ? `; the size of ${plural(s.diskExtraAbsentBlobs, 'disk region blob')} is not known here` : ''}); stored and compression count what is present`] : []),
       ].join('\n'));
       return s;
     }

@@ -37,6 +37,12 @@ export interface ImageStats {
   /** Disk commits: the same, stored. */
   diskExtraStoredBytes?: number;
   /**
+   * Disk commits in a partial clone: region blobs (metadata, raw regions) that are absent. Their sizes are in their
+   * records, which are not here (the disk object records each region's extent on the disk, not how many of its bytes
+   * are kept), so diskExtraBytes counts only the present ones: a lower bound.
+   */
+  diskExtraAbsentBlobs?: number;
+  /**
    * Partial clones: the content this repository does not hold (fetched on demand from its remote). Counts, logical
    * and unique sizes still cover the whole image (manifests know them); stored bytes, chunks and the compression
    * ratio cover only what is present.
@@ -121,14 +127,16 @@ export function imageStats(repo: Repository, rev = 'HEAD'): ImageStats {
   if (!disk || disk.regions.some((reg) => reg.content.kind === 'fs' && reg.content.tree === view)) s.dirs++;
   if (disk) {
     const before = s.storedBytes;
+    let unknown = 0;
     for (const reg of disk.regions) {
       for (const oid of [reg.content.data, reg.content.map]) {
-        if (!repo.store.hasObject('blob', oid)) { if (!blobs.has(oid)) { blobs.add(oid); absent.blobs++; } continue; }
+        if (!repo.store.hasObject('blob', oid)) { if (!blobs.has(oid)) { blobs.add(oid); absent.blobs++; unknown++; } continue; }
         blob(oid, readBlobRecord(repo.store, oid).size, false);
       }
     }
     s.diskExtraBytes = extraBytes;
     s.diskExtraStoredBytes = s.storedBytes - before;
+    if (unknown) s.diskExtraAbsentBlobs = unknown;
   }
   s.blobs = fileBlobs;
   s.chunks = chunks.size;

@@ -13,18 +13,31 @@ import { listRefs, readRef, resolveRef, setSymbolicRef, updateRefs } from '../st
 import { REPO_DIR, Repository } from '../store/repository.js';
 import { readCommit } from '../store/typed.js';
 import { LocalPeer, type Peer, receiveObjects } from '../sync/peer.js';
-import { planTransfer } from '../sync/transfer.js';
+import { type BadObject, planTransfer } from '../sync/transfer.js';
 import { HttpPeer, clientToken } from '../sync/http-peer.js';
 import { type ObjectId, type StoredObject } from '../sync/peer.js';
 import { ensureContent, imageBlobs, partialConfig, setContentFetcher, setPartial } from '../sync/partial.js';
 import { defaultAuthor, type ProgressEvent } from './commit.js';
 import { resolveRevision } from './resolve.js';
 
-/** Passes objects through, reporting progress (objects as `files`, stored bytes) as they go by. */
+/** How often a transfer yields to the event loop (objects, stored bytes), so signal handlers run during a local one. */
+const YIELD_EVERY_OBJECTS = 256;
+const YIELD_EVERY_BYTES = 4 << 20;
+
+/**
+ * Passes objects through, reporting progress (objects as `files`, stored bytes) as they go by. Between repositories
+ * on local paths nothing in the transfer waits for I/O, so it yields to the event loop every few hundred objects or
+ * MB: without that a SIGINT handler (clone's abort) would never run before the end.
+ */
 async function* counted(objects: AsyncIterable<StoredObject>, total: number, phase: string, onProgress?: (e: ProgressEvent) => void, signal?: AbortSignal): AsyncGenerator<StoredObject> {
   let n = 0;
   let bytes = 0;
+  let sinceYield = 0;
   for await (const o of objects) {
+    if (n % YIELD_EVERY_OBJECTS === 0 || bytes - sinceYield >= YIELD_EVERY_BYTES) {
+      await new Promise(setImmediate);
+      sinceYield = bytes;
+    }
     if (signal?.aborted) throw new AbortedError();
     n++;
     bytes += o.stored.length;
@@ -126,12 +139,23 @@ export interface FetchResult extends TransferStats {
   remote: string;
   url: string;
   updated: Array<{ ref: string; old: Oid | null; new: Oid }>;
+  /** Local tags left as they are because the remote's tag of that name points elsewhere (git's "would clobber existing tag"). */
+  rejected: Array<{ ref: string; remoteRef: string; old: Oid; new: Oid; reason: string }>;
   /** The remote's HEAD branch (full ref), if symbolic. */
   head?: string;
 }
 
 /** The namespaces a short ref name is looked up in, in git's order (rev-parse's rules, without remotes). */
 const SHORT_NAMESPACES = [TAGS, HEADS];
+
+/**
+ * The full names a short ref name may stand for, in git's order: `tags/X` and `heads/X` are `refs/tags/X` and
+ * `refs/heads/X` first (git's `refs/%s` rule), then NAME as a tag, then as a branch.
+ */
+function candidateRefs(name: string): string[] {
+  const out = name.startsWith('tags/') || name.startsWith('heads/') ? [`refs/${name}`] : [];
+  return [...out, ...SHORT_NAMESPACES.map((ns) => ns + name)];
+}
 
 /**
  * The full name a short ref name stands for among `names`, as git resolves a refspec's source: `refs/...` as given,
@@ -142,7 +166,7 @@ const SHORT_NAMESPACES = [TAGS, HEADS];
 export function expandShortRef(name: string, names: Iterable<string>, where: string): string {
   if (name.startsWith('refs/')) return name;
   const have = new Set(names);
-  const hits = SHORT_NAMESPACES.map((ns) => ns + name).filter((n) => have.has(n));
+  const hits = candidateRefs(name).filter((n) => have.has(n));
   if (hits.length > 1) throw new UsageError(`'${name}' matches more than one ref ${where}: ${hits.join(', ')} (give the full name)`);
   return hits[0] ?? HEADS + name;
 }
@@ -155,13 +179,15 @@ function sameNamespace(dst: string, src: string): string {
 
 /**
  * Fetches the remote's branches into `refs/remotes/NAME/...` (forced, as git's default refspec) and its tags into
- * `refs/tags/...` (new ones only). `refspecs` limit what is fetched: NAME (a short name is looked up as a tag, then a
+ * `refs/tags/...` (new ones; a tag that exists here and points elsewhere there is rejected, as git's "would clobber existing tag", unless `force` or a +refspec). `refspecs` limit what is fetched: NAME (a short name is looked up as a tag, then a
  * branch, on the remote; both existing is an error) or [+]SRC:DST; a short DST stays in SRC's namespace.
  */
-export async function fetch(repo: Repository, remote: string, refspecs: string[] = [], options: { tokenFile?: string; filter?: 'manifests'; signal?: AbortSignal; onProgress?: (e: ProgressEvent) => void } = {}): Promise<FetchResult> {
+export async function fetch(repo: Repository, remote: string, refspecs: string[] = [], options: { tokenFile?: string; filter?: 'manifests'; force?: boolean; signal?: AbortSignal; onProgress?: (e: ProgressEvent) => void } = {}): Promise<FetchResult> {
   const r = resolveRemote(repo, remote, options.tokenFile);
-  // A partial clone keeps fetching manifests only from its promisor remote.
-  const filter = options.filter ?? (partialConfig(repo)?.remote === r.name ? 'manifests' : undefined);
+  // A partial clone keeps fetching manifests only from its promisor remote (a fetch by path or URL has no remote
+  // name, and an ordinary repository has no promisor: both fetch everything).
+  const promisor = partialConfig(repo)?.remote;
+  const filter = options.filter ?? (promisor !== undefined && r.name !== undefined && promisor === r.name ? 'manifests' : undefined);
   const signal = options.signal;
   const peer = openPeer(r, 'read', signal);
   try {
@@ -186,10 +212,11 @@ export async function fetch(repo: Repository, remote: string, refspecs: string[]
     });
     for (const x of wanted) assertRefName(x.ref);
     for (const s of specs) if (!refs.some((x) => x.ref === s.src)) throw new RefNotFoundError(s.src, `'${shortRefName(s.src)}' does not exist on ${r.url}`);
-    const plan = await planTransfer(peer, (ids) => new LocalPeer(repo).has(ids), wanted.map((x) => x.oid), filter ? { filter } : {});
+    const plan = await planTransfer(peer, (ids) => new LocalPeer(repo).has(ids), wanted.map((x) => x.oid), { ...(filter ? { filter } : {}), bad: remoteDamage(r.url) });
     const stats = await receiveObjects(repo, counted(peer.read(plan.objects), plan.objects.length, 'receiving', options.onProgress, signal));
     if (signal?.aborted) throw new AbortedError();
     const updates: Array<{ ref: string; newOid: Oid; expectedOld: Oid | null; message: string }> = [];
+    const rejected: FetchResult['rejected'] = [];
     // One remote ref may feed several refspecs (`v1 v1:copy`): each is one update.
     for (const [x, spec] of wanted.flatMap((x) => (specs.length ? specs.filter((s) => s.src === x.ref) : [undefined]).map((s) => [x, s] as const))) {
       let local: string | undefined;
@@ -199,7 +226,11 @@ export async function fetch(repo: Repository, remote: string, refspecs: string[]
       if (!local || updates.some((u) => u.ref === local)) continue;
       const old = resolveRef(repo.store, local) ?? null;
       if (old === x.oid) continue;
-      if (x.ref.startsWith(TAGS) && old && !spec?.force) continue; // an existing tag is not moved by fetch
+      // As git: an existing tag is not moved by fetch (the update is rejected) unless forced.
+      if (local.startsWith(TAGS) && old && !spec?.force && !options.force) {
+        rejected.push({ ref: local, remoteRef: x.ref, old, new: x.oid, reason: 'would clobber existing tag' });
+        continue;
+      }
       // A refspec into a local branch fast-forwards only, unless it starts with '+'.
       if (spec?.dst && old && !spec.force && !isAncestor(repo, old, x.oid)) {
         throw new RefConflictError(local, old, x.oid, `${shortRefName(local)}: ${shortRefName(x.ref)} on ${r.url} is not a fast-forward of it (use +${shortRefName(x.ref)}:${shortRefName(local)} to force)`);
@@ -208,7 +239,7 @@ export async function fetch(repo: Repository, remote: string, refspecs: string[]
     }
     if (updates.length) updateRefs(repo.store, updates, defaultAuthor());
     return {
-      remote: r.name ?? r.url, url: r.url, updated: updates.map((u) => ({ ref: u.ref, old: u.expectedOld, new: u.newOid })),
+      remote: r.name ?? r.url, url: r.url, updated: updates.map((u) => ({ ref: u.ref, old: u.expectedOld, new: u.newOid })), rejected,
       ...stats, asked: plan.asked, queries: plan.queries, ...(head ? { head } : {}),
     };
   } catch (e) {
@@ -218,6 +249,11 @@ export async function fetch(repo: Repository, remote: string, refspecs: string[]
   } finally {
     await peer.close();
   }
+}
+
+/** A damaged object read from a remote is the remote's problem, not this repository's. */
+function remoteDamage(url: string): BadObject {
+  return (id, reason) => new RemoteError(url, `${id.kind} '${id.oid}' ${reason} (the remote repository is damaged)`);
 }
 
 /** True when `ancestor` is `descendant` or one of its ancestors (both must be in `repo`). */
@@ -270,7 +306,7 @@ function localSourceRef(repo: Repository, src: string): string | undefined {
     const target = readRef(repo.store, HEAD)?.symref;
     return target && resolveRef(repo.store, target) ? target : undefined; // unborn: resolveRevision says so
   }
-  const hits = SHORT_NAMESPACES.map((ns) => ns + src).filter((n) => resolveRef(repo.store, n));
+  const hits = candidateRefs(src).filter((n) => resolveRef(repo.store, n));
   if (hits.length > 1) throw new UsageError(`src refspec '${src}' matches more than one: ${hits.join(', ')} (give the full name)`);
   return hits[0];
 }
@@ -306,7 +342,7 @@ export async function push(repo: Repository, remote: string, specs: PushSpec[], 
       else if (s.dst.startsWith('refs/')) dst = s.dst;
       else {
         // A short destination: the remote ref of that name if there is one, else in the source's namespace.
-        const hits = SHORT_NAMESPACES.map((ns) => ns + s.dst).filter((n) => remoteRefs.has(n));
+        const hits = candidateRefs(s.dst).filter((n) => remoteRefs.has(n));
         if (hits.length > 1) throw new UsageError(`dst refspec '${s.dst}' matches more than one on ${r.url}: ${hits.join(', ')} (give the full name)`);
         dst = hits[0] ?? sameNamespace(s.dst, srcRef ?? HEADS);
       }
@@ -455,7 +491,7 @@ async function fetchContent(repo: Repository, remote: string, ids: ObjectId[]): 
   const r = resolveRemote(repo, remote);
   const peer = openPeer(r, 'read');
   try {
-    const plan = await planTransfer(peer, (q) => new LocalPeer(repo).has(q), ids);
+    const plan = await planTransfer(peer, (q) => new LocalPeer(repo).has(q), ids, { bad: remoteDamage(r.url) });
     await receiveObjects(repo, peer.read(plan.objects));
   } finally {
     await peer.close();

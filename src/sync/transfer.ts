@@ -11,7 +11,35 @@ import { decodeDisk } from '../model/disk.js';
 import type { Oid } from '../model/oid.js';
 import { decodeTree } from '../model/tree.js';
 import { decodeStored } from '../store/object-store.js';
+import { hashBytes } from '../model/oid.js';
+import { RepositoryCorruptError } from '../errors.js';
 import type { ObjectId, StoredObject } from './peer.js';
+
+/** The error for an object the walk cannot read (bytes that do not match its id, or do not decode). */
+export type BadObject = (id: ObjectId, reason: string) => Error;
+
+/** The default: the source is this repository, so a bad object is local damage. */
+const localDamage: BadObject = (id, reason) => new RepositoryCorruptError(`${id.kind} ${id.oid}`, reason, `${id.kind} '${id.oid}' ${reason} (repository damaged: run 'viva fsck')`, { kind: id.kind, oid: id.oid });
+
+/**
+ * The children of one stored object read for the walk. The id is checked before the bytes are decoded (a commit,
+ * tree or disk id is the hash of its encoding), and any decode failure becomes `bad`'s error naming the object.
+ */
+function checkedChildrenOf(o: StoredObject, bad: BadObject): ObjectId[] {
+  const id = { kind: o.kind, oid: o.oid };
+  let raw: Buffer;
+  try {
+    raw = decodeStored(o.stored);
+  } catch (e) {
+    throw bad(id, `cannot be decoded: ${(e as Error).message}`);
+  }
+  if ((o.kind === 'commit' || o.kind === 'tree' || o.kind === 'disk') && hashBytes(raw) !== o.oid) throw bad(id, 'does not match its id');
+  try {
+    return childrenOf(id, raw);
+  } catch (e) {
+    throw bad(id, `cannot be decoded: ${(e as Error).message}`);
+  }
+}
 
 /** Objects whose children a walk needs to read (chunks are leaves). */
 function childrenOf(id: ObjectId, raw: Buffer): ObjectId[] {
@@ -64,8 +92,11 @@ const key = (i: ObjectId) => `${i.kind}:${i.oid}`;
 /**
  * Plans the transfer of `tips` (commit ids, or any object ids) from `source` to a receiver answering `has`.
  * `filter: 'manifests'` leaves file content out (blobs and chunks): a partial clone's commits, trees and disks.
+ * `bad` makes the error for an object of the source that is damaged (default: RepositoryCorruptError, for a source
+ * that is this repository; a fetch passes a RemoteError naming the remote).
  */
-export async function planTransfer(source: PlanSource, has: (ids: ObjectId[]) => Promise<boolean[]>, tips: Array<Oid | ObjectId>, options: { filter?: 'manifests' } = {}): Promise<Plan> {
+export async function planTransfer(source: PlanSource, has: (ids: ObjectId[]) => Promise<boolean[]>, tips: Array<Oid | ObjectId>, options: { filter?: 'manifests'; bad?: BadObject } = {}): Promise<Plan> {
+  const bad = options.bad ?? localDamage;
   const children = new Map<string, ObjectId[]>();
   const missing = new Map<string, ObjectId>();
   const asked = new Set<string>();
@@ -78,6 +109,8 @@ export async function planTransfer(source: PlanSource, has: (ids: ObjectId[]) =>
     for (const i of fresh) asked.add(key(i));
     if (!fresh.length) break;
     queries++;
+    // A local receiver answers without I/O: give the event loop (signal handlers) a turn per level.
+    await new Promise(setImmediate);
     const present = await has(fresh);
     const lacking = fresh.filter((_, n) => !present[n]);
     for (const i of lacking) missing.set(key(i), i);
@@ -86,7 +119,7 @@ export async function planTransfer(source: PlanSource, has: (ids: ObjectId[]) =>
     const next: ObjectId[] = [];
     if (toRead.length) {
       for await (const o of source.read(toRead)) {
-        let kids = childrenOf(o, decodeStored(o.stored));
+        let kids = checkedChildrenOf(o, bad);
         if (manifestsOnly) kids = kids.filter((k) => k.kind !== 'blob' && k.kind !== 'chunk');
         children.set(key(o), kids);
         next.push(...kids);

@@ -5,7 +5,9 @@ import path from 'node:path';
 import { EXIT } from '../../src/cli/exit-codes.js';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { finished, spawnViva, tmpDir, viva, vivaJson, vivaOk } from '../helpers/cli.js';
+import { dataFile, delay, finished, spawnViva, tmpDir, viva, vivaJson, vivaOk } from '../helpers/cli.js';
+import crypto from 'node:crypto';
+import { SECTOR, makeMbrDisk, patchBytes } from '../helpers/mbr-disk.js';
 
 /** A source tree with etc/hostname 'one' in DIR/src, committed as BRANCH to a new repository DIR/library. */
 async function library(t: ExecutionContext, dir: string, branch: string): Promise<{ src: string; lib: string }> {
@@ -93,4 +95,79 @@ test('cli sync: a failed or interrupted clone leaves nothing behind, so the same
   t.regex(r.stderr, /^error: operation aborted\n$/);
   t.false(fs.existsSync(work));
   t.regex((await vivaOk(t, ['clone', lib, work])).stdout, /; on branch base\n$/);
+});
+
+test('cli sync: fetch of a tag moved on the remote says "! [rejected] v1 -> v1 (would clobber existing tag)" and exits 1; --force moves it', async (t) => {
+  const dir = tmpDir(t);
+  const { src, lib } = await library(t, dir, 'base');
+  await vivaOk(t, ['tag', '-C', lib, 'v1', 'base']);
+  const work = path.join(dir, 'work');
+  await vivaOk(t, ['clone', lib, work]);
+  const tagLine = async () => (await vivaOk(t, ['ls-remote', work])).stdout.split('\n').find((l) => l.endsWith('\trefs/tags/v1'));
+  const old = await tagLine();
+  fs.writeFileSync(path.join(src, 'etc/hostname'), 'two\n');
+  await vivaOk(t, ['commit', '-C', lib, src, '-b', 'base', '-m', 'two']);
+  await vivaOk(t, ['tag', '-C', lib, '-f', 'v1', 'base']);
+  for (const args of [['fetch', '-C', work], ['fetch', '-C', work, 'origin', 'v1']]) {
+    const r = await viva(args);
+    t.is(r.code, EXIT.FAILURE, r.stderr);
+    t.regex(r.stderr, /^ ! \[rejected\] +v1 -> v1 +\(would clobber existing tag\)\n$/);
+    t.notRegex(r.stdout, /up to date/);
+  }
+  const json = await viva(['fetch', '-C', work, '--json']);
+  t.is(json.code, EXIT.FAILURE);
+  t.is(JSON.parse(json.stdout).rejected[0].reason, 'would clobber existing tag');
+  t.is(await tagLine(), old, 'the local tag did not move');
+  await vivaOk(t, ['fetch', '-C', work, '--force']);
+  t.not(await tagLine(), old);
+  t.is((await vivaOk(t, ['fetch', '-C', work])).code, 0);
+});
+
+test('cli sync: SIGINT during a clone from a local path stops it: exit 130 and the new directory is gone', async (t) => {
+  const dir = tmpDir(t);
+  const src = path.join(dir, 'src');
+  fs.mkdirSync(src);
+  // 96 MiB of incompressible data: a local clone takes about a second, long enough to be interrupted in the middle.
+  const fd = fs.openSync(path.join(src, 'big'), 'w');
+  for (let i = 0; i < 96; i++) fs.writeSync(fd, crypto.randomBytes(1 << 20));
+  fs.closeSync(fd);
+  const lib = path.join(dir, 'library');
+  await vivaOk(t, ['init', lib]);
+  await vivaOk(t, ['commit', '-C', lib, src, '-m', 'big']);
+  const work = path.join(dir, 'work');
+  const child = spawnViva(['clone', lib, work]);
+  const done = finished(child, 60_000);
+  // Wait until objects are being stored (the data file holds some MB), then interrupt.
+  const stored = () => { try { return fs.statSync(dataFile(work)).blocks * 512; } catch { return 0; } };
+  let exited = false;
+  void done.then(() => { exited = true; });
+  while (!exited && stored() < 8 << 20) await delay(5);
+  t.false(exited, 'the clone was still running when interrupted');
+  child.kill('SIGINT');
+  const r = await done;
+  t.is(r.code, EXIT.INTERRUPTED, r.stderr);
+  t.regex(r.stderr, /^error: operation aborted\n$/);
+  t.false(fs.existsSync(work));
+});
+
+test('cli sync: stats of a disk commit in a partial clone does not report its absent region blobs as 0 B of disk metadata', async (t) => {
+  const dir = tmpDir(t);
+  const file = path.join(dir, 'disk.raw');
+  makeMbrDisk(file, 4, [{ start: 2048, sectors: 4096, type: 0x0c }]);
+  patchBytes(file, 2048 * SECTOR, crypto.randomBytes(200_000));
+  const lib = path.join(dir, 'library');
+  await vivaOk(t, ['init', lib]);
+  await vivaOk(t, ['commit', '-C', lib, file, '-b', 'vm', '-m', 'disk']);
+  const full = await vivaJson(t, ['stats', '-C', lib, 'vm']);
+  t.true(full.diskExtraBytes > 200_000);
+  const p = path.join(dir, 'p');
+  await vivaOk(t, ['clone', '--filter', 'manifests', lib, p]);
+  const s = await vivaJson(t, ['stats', '-C', p, 'vm']);
+  t.true(s.diskExtraAbsentBlobs > 0, JSON.stringify(s));
+  t.true(s.absent.blobs >= s.diskExtraAbsentBlobs);
+  const human = (await vivaOk(t, ['stats', '-C', p, 'vm'])).stdout;
+  t.notRegex(human, /disk metadata +0 B, 0 B stored/);
+  t.regex(human, /disk metadata +size unknown here: \d+ region blobs? not in this partial clone/);
+  t.regex(human, /absent .*at least .*the size of \d+ disk region blobs? is not known here/);
+  t.regex((await vivaOk(t, ['stats', '-C', lib, 'vm'])).stdout, /disk metadata +[1-9][\d.]* KiB, /);
 });

@@ -9,6 +9,8 @@ import { Repository } from '../../src/store/repository.js';
 import { listRefs, resolveRef, updateRefs } from '../../src/store/refs.js';
 import { LocalPeer, receiveObjects, type StoredObject } from '../../src/sync/peer.js';
 import { planTransfer } from '../../src/sync/transfer.js';
+import { encodeStored } from '../../src/store/object-store.js';
+import { commitTree, readCommit } from '../../src/store/typed.js';
 import { AbortedError, RefConflictError, RefExistsError, RemoteError, RepositoryCorruptError, UsageError } from '../../src/errors.js';
 import { commitAt, randomBytes, sha256, tmpDir, tmpRepo, writeTree } from '../helpers/repo.js';
 
@@ -216,4 +218,74 @@ test('sync: a failed clone removes what it created, and only that; the retry suc
   stop.abort();
   await t.throwsAsync(clone(aDir, path.join(dir, 'aborted'), { signal: stop.signal }), { instanceOf: AbortedError });
   t.false(fs.existsSync(path.join(dir, 'aborted')));
+});
+
+test('sync: fetch by path into an ordinary repository brings the content too (no manifests-only filter)', async (t) => {
+  const { a, aDir, b } = await twoRepos(t);
+  const tip = resolveRef(a.store, 'refs/heads/images/base')!;
+  updateRefs(a.store, [{ ref: 'refs/tags/v2', newOid: tip, expectedOld: null, message: 'tag' }], 't <t@t>');
+  const r = await fetch(b, aDir);
+  t.true(r.updated.some((u) => u.ref === 'refs/tags/v2'));
+  t.deepEqual(fsck(b).problems, []);
+});
+
+/** Overwrites the stored root tree of `repo`'s images/base tip with bytes that do not decode as a tree. */
+function damageRootTree(repo: Repository): string {
+  const tip = resolveRef(repo.store, 'refs/heads/images/base')!;
+  const root = commitTree(repo.store, readCommit(repo.store, tip));
+  const garbage = Buffer.alloc(80, 0x63);
+  repo.store.putStoredUnchecked('tree', root, encodeStored(garbage));
+  return root;
+}
+
+test('sync: a damaged local tree makes push fail as repository damage naming it; a damaged remote one makes fetch fail as the remote\'s', async (t) => {
+  const { a, aDir, b, bDir } = await twoRepos(t);
+  const root = damageRootTree(a);
+  addRemote(a, 'copy', bDir);
+  const pushErr = await t.throwsAsync(push(a, 'copy', [{ src: 'images/base', dst: 'images/base' }]), { instanceOf: RepositoryCorruptError });
+  t.true(pushErr!.message.includes(root), pushErr!.message);
+  const fetchErr = await t.throwsAsync(fetch(b, aDir), { instanceOf: RemoteError });
+  t.true(fetchErr!.message.includes(root), fetchErr!.message);
+  t.deepEqual(listRefs(b.store, 'refs/'), []);
+});
+
+test('sync: tags/NAME and heads/NAME name refs/tags/NAME and refs/heads/NAME, as in git, for push and fetch', async (t) => {
+  const { a, aDir, b, bDir } = await twoRepos(t);
+  const base = resolveRef(a.store, 'refs/heads/images/base')!;
+  setRef(a, 'refs/tags/both', base);
+  setRef(a, 'refs/heads/both', base);
+  addRemote(a, 'copy', bDir);
+  t.deepEqual((await push(a, 'copy', [parsePushSpec('tags/both')])).updated.map((u) => u.ref), ['refs/tags/both']);
+  t.deepEqual((await push(a, 'copy', [parsePushSpec('heads/both')])).updated.map((u) => u.ref), ['refs/heads/both']);
+  t.is(await refIn(bDir, 'refs/heads/tags/both'), undefined);
+  t.is(await refIn(bDir, 'refs/heads/heads/both'), undefined);
+  await b.close();
+  const c = Repository.init(path.join(bDir, '..', 'c'));
+  t.teardown(() => c.close());
+  addRemote(c, 'lib', aDir);
+  t.deepEqual((await fetch(c, 'lib', ['tags/both'])).updated.map((u) => u.ref), ['refs/tags/both']);
+  t.deepEqual((await fetch(c, 'lib', ['heads/both'])).updated.map((u) => u.ref), ['refs/remotes/lib/both']);
+});
+
+test('sync: a tag moved on the remote is rejected by fetch (would clobber existing tag) unless forced or +NAME', async (t) => {
+  const { src, a, aDir, b } = await twoRepos(t);
+  const base = resolveRef(a.store, 'refs/heads/images/base')!;
+  setRef(a, 'refs/tags/v1', base);
+  addRemote(b, 'lib', aDir);
+  await fetch(b, 'lib');
+  t.is(resolveRef(b.store, 'refs/tags/v1'), base);
+  fs.writeFileSync(path.join(src, 'etc/hostname'), 'moved\n');
+  const next = await commitAt(a, src, { branch: 'images/base', tick: 1 });
+  setRef(a, 'refs/tags/v1', next.commit);
+  for (const specs of [[], ['v1']]) {
+    const r = await fetch(b, 'lib', specs);
+    t.deepEqual(r.rejected, [{ ref: 'refs/tags/v1', remoteRef: 'refs/tags/v1', old: base, new: next.commit, reason: 'would clobber existing tag' }]);
+    t.is(resolveRef(b.store, 'refs/tags/v1'), base);
+  }
+  const plus = await fetch(b, 'lib', ['+v1']);
+  t.deepEqual([plus.rejected, plus.updated.map((u) => u.ref)], [[], ['refs/tags/v1']]);
+  setRef(a, 'refs/tags/v1', base);
+  const forced = await fetch(b, 'lib', [], { force: true });
+  t.deepEqual([forced.rejected, forced.updated.map((u) => u.ref)], [[], ['refs/tags/v1']]);
+  t.is(resolveRef(b.store, 'refs/tags/v1'), base);
 });
