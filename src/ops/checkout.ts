@@ -12,7 +12,7 @@ import type { DataPiece, ImageEntry, ImageWriter, WriterWarning } from '../forma
 import type { Oid } from '../model/oid.js';
 import type { RootMeta } from '../model/commit.js';
 import type { Hole, TreeEntry } from '../model/tree.js';
-import type { Repository } from '../store/repository.js';
+import { isRepositoryDataDir, type Repository } from '../store/repository.js';
 import { commitTree, readBlobPieces, readDisk, readTree } from '../store/typed.js';
 import { createDiskWriter, type DiskFormat } from '../formats/disk-writer.js';
 import { exportDisk } from './export-disk.js';
@@ -340,9 +340,11 @@ function kernelPath(p: string, depth = 0): string {
 }
 
 /**
- * Refuses a destination inside the repository's data directory (`.viva`, or the directory given with --repo): a
- * checkout there, even with --force, would overwrite or litter the repository. Symlinks and `..` are resolved first,
- * and an existing file that is a hard link of one of the repository's files counts as inside.
+ * Refuses a destination inside the repository's data directory (`.viva`, or the directory given with --repo), or
+ * inside any other viva repository's data directory (an ancestor, or the destination itself, named `.viva` that holds
+ * a data file or the format marker): a checkout there, even with --force, would overwrite or litter a repository.
+ * Symlinks and `..` are resolved first, and an existing file that is a hard link of one of the repository's files
+ * counts as inside.
  * Throws: UnsafeDestinationError.
  */
 export function assertOutsideRepository(repo: Repository, dest: string): void {
@@ -350,6 +352,10 @@ export function assertOutsideRepository(repo: Repository, dest: string): void {
   const target = kernelPath(dest);
   const rel = path.relative(data, target);
   if (rel === '' || !(rel === '..' || rel.startsWith(`..${path.sep}`) || path.isAbsolute(rel))) throw new UnsafeDestinationError(dest, repo.dataDir);
+  for (let d = target; ; d = path.dirname(d)) {
+    if (isRepositoryDataDir(d)) throw new UnsafeDestinationError(dest, d);
+    if (path.dirname(d) === d) break;
+  }
   let st: fs.Stats;
   try {
     st = fs.statSync(dest);

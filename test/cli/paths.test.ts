@@ -79,6 +79,45 @@ test('checkout: a destination inside .viva is refused (direct, symlink, .. after
   await vivaOk(t, ['checkout', 'main', 'out.tar'], { cwd: repo });
 });
 
+test("checkout: a destination inside another repository's .viva is refused too (data file, marker only, via a symlink, the .viva itself) and that repository is unchanged", async (t) => {
+  const { dir, repo } = await repoWithCommit(t);
+  const other = path.join(dir, 'other');
+  await vivaOk(t, ['init', other]);
+  await vivaOk(t, ['commit', '-C', other, makeTree(path.join(dir, 'o')), '-m', 'other base']);
+  fs.symlinkSync(path.join(other, '.viva'), path.join(dir, 'ov'));
+  // A .viva that lost its data file but keeps the format marker is still a repository's data directory.
+  const lost = path.join(dir, 'lost');
+  await vivaOk(t, ['init', lost]);
+  fs.rmSync(path.join(lost, '.viva/data.mdb'));
+  fs.rmSync(path.join(lost, '.viva/data.mdb-lock'), { force: true });
+  const before = repoBytes(other);
+  const cases: string[][] = [
+    ['checkout', 'main', '../other/.viva/data.mdb', '--format', 'tar', '--force'],
+    ['checkout', 'main', '../other/.viva/data.mdb', '--format', 'raw', '--force', '--size', '8M'],
+    ['checkout', 'main', '../other/.viva/new.tar'],
+    ['checkout', 'main', '../other/.viva/sub/'],
+    ['checkout', 'main', '../other/.viva', '--format', 'dir', '--force'],
+    ['checkout', 'main', '../ov/x.tar'],
+    ['checkout', 'main', '../lost/.viva/x.tar'],
+  ];
+  for (const args of cases) {
+    const r = await viva(args, { cwd: repo });
+    t.is(r.code, EXIT.USAGE, `${args.join(' ')}: ${r.stderr}`);
+    t.regex(r.stderr, /^error: destination '.*' is inside the repository '.*\.viva': checkout never writes into it\n$/, args.join(' '));
+  }
+  // The same from outside any repository, with -C.
+  const r = await viva(['checkout', '-C', repo, 'main', path.join(other, '.viva/data.mdb'), '--format', 'tar', '--force'], { cwd: dir });
+  t.is(r.code, EXIT.USAGE, r.stderr);
+  t.deepEqual(repoBytes(other), before);
+  t.false(fs.existsSync(path.join(other, '.viva/new.tar')));
+  t.false(fs.existsSync(path.join(lost, '.viva/x.tar')));
+  await vivaOk(t, ['log', '-C', other]);
+  await vivaOk(t, ['fsck', '-C', other]);
+  // A directory that is merely named .viva (nothing of viva's in it) is an ordinary destination.
+  fs.mkdirSync(path.join(dir, 'plain/.viva'), { recursive: true });
+  await vivaOk(t, ['checkout', '-C', repo, 'main', path.join(dir, 'plain/.viva/out.tar')]);
+});
+
 // ---------------------------------------------------------------------------------------------------------------
 // Point: a SOURCE given as a symlink is followed.
 
