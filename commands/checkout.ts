@@ -65,8 +65,8 @@ ${EXIT_STATUS_HELP}`;
         } : {}),
       }));
     this.endProgress();
-    for (const line of renderWarnings(r.warnings)) this.warn(line);
-    if (r.warnings.length > MAX_LISTED_WARNINGS) this.warn('run as root (or with --json for the full list) to recreate them; --strict makes this an error');
+    for (const line of renderWarnings(r.warnings)) this.warnLine(line);
+    if (r.warnings.length > MAX_LISTED_WARNINGS) this.warnLine('run as root (or with --json for the full list) to recreate them; --strict makes this an error');
     if (r.format === 'raw' || r.format === 'qcow2') {
       this.log(`checked out ${r.commit.slice(0, 12)} to ${r.dest} (${r.format}, ${r.rebuilt ? 'new disk built from the tree' : 'bit-exact'}): ${formatBytes(r.bytes)} virtual disk`);
       return r;

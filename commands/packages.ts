@@ -15,10 +15,10 @@ ${EXIT_STATUS_HELP}`;
     const { args, flags } = await this.parse(Packages);
     const invs = await this.withRepo('read', flags.repo, (repo) => inventoriesOf(repo, args.spec));
     if (!invs.length) {
-      this.warn(`no package database (var/lib/dpkg/status, lib/apk/db/installed, var/lib/rpm/rpmdb.sqlite) in ${args.spec}`);
+      this.warnLine(`no package database (var/lib/dpkg/status, lib/apk/db/installed, var/lib/rpm/rpmdb.sqlite) in ${args.spec}`);
       return { format: null, packages: [] };
     }
-    for (const inv of invs) for (const p of inv.problems) this.warn(`${inv.partition ? `${inv.partition}/` : ''}${p.file}:${p.line}: ${p.message}`);
+    for (const inv of invs) for (const p of inv.problems) this.warnLine(`${inv.partition ? `${inv.partition}/` : ''}${p.file}:${p.line}: ${p.message}`);
     if (!this.jsonEnabled()) {
       const blocks = invs.map((inv) => {
         const w = Math.max(0, ...inv.packages.map((p) => p.name.length));
