@@ -143,6 +143,22 @@ test('commit: a symlink to a tar archive is followed', async (t) => {
   t.is(linked.tree, direct.tree);
 });
 
+test('commit: a SOURCE that is a symlink loop is one line in the system\'s words (exit 14), not Node\'s ELOOP message', async (t) => {
+  const { repo } = await repoWithCommit(t);
+  fs.symlinkSync('loopy', path.join(repo, 'loopy'));
+  fs.symlinkSync('b', path.join(repo, 'a'));
+  fs.symlinkSync('a', path.join(repo, 'b'));
+  const before = repoBytes(repo);
+  for (const name of ['loopy', 'a']) {
+    const r = await viva(['commit', name, '-m', 'loop'], { cwd: repo });
+    t.is(r.code, EXIT.SOURCE_UNREADABLE, r.stderr);
+    t.is(r.stderr, `error: cannot read '${name}': too many levels of symbolic links\n`);
+  }
+  const missing = await viva(['commit', 'nope', '-m', 'x'], { cwd: repo });
+  t.is(missing.stderr, "error: cannot read 'nope': no such file or directory\n");
+  t.deepEqual(repoBytes(repo), before);
+});
+
 (HAS_E2FS && HAS_SFDISK ? test : test.skip)('commit: a symlink to a raw or qcow2 disk image is followed', async (t) => {
   const { dir, repo } = await repoWithCommit(t);
   for (const name of ['disk.raw', 'disk.qcow2']) {
