@@ -125,6 +125,11 @@ export async function checkout(repo: Repository, options: CheckoutOptions): Prom
   });
   if (format === 'tar' && !toStdout && !options.force && fs.existsSync(options.dest)) throw new DestinationNotEmptyError(options.dest, 'exists (use --force to overwrite it)');
   const stats = { files: 0, dirs: 0, bytes: 0 };
+  // A partitioned disk's root is a synthetic view whose pN/ entries are the file systems' roots: the destination
+  // root made for it is not a directory of the image, and is not counted (as commit and stats do not count it).
+  const view = commitTree(objects, r.commit);
+  const syntheticRoot = !options.root && r.commit.rootKind === 'disk'
+    && !readDisk(objects, r.commit.root).regions.some((reg) => reg.content.kind === 'fs' && reg.content.tree === view);
   const linked = new Map<string, Buffer>();
   const emitted = new Set<string>();
 
@@ -223,7 +228,7 @@ export async function checkout(repo: Repository, options: CheckoutOptions): Prom
       const ie = toImageEntry(path, e);
       if (e.type === 'file') ie.content = contentOf(path, e);
       await writer.add(ie);
-      if (e.type === 'dir') stats.dirs++;
+      if (e.type === 'dir' && !(syntheticRoot && path.length === 0)) stats.dirs++;
       if (e.type === 'file') { stats.files++; stats.bytes += e.size; }
       options.onProgress?.({ phase: 'checkout', files: stats.files, bytes: stats.bytes });
     }
