@@ -7,7 +7,7 @@ import { MAX_LISTED_WARNINGS, renderWarnings } from '../src/cli/render.js';
 
 export default class Checkout extends RepoCommand {
   static override summary = 'materialize an image (or some paths of it) as a directory, a tar file or a disk image';
-  static override description = `DEST is a new or empty directory, a tar file (a name ending in .tar, .tar.gz, .tgz, .tar.zst, .tar.xz, .tar.bz2, or --format tar), '-' for a tar on standard output (refused when that is a terminal), a disk image (.raw, .img, .qcow2, or --format raw|qcow2), or a bare file-system image (.ext4, .ext3, .ext2: a raw file system without a partition table, as --partition none). Other image and archive names (.vmdk, .vhd, .vdi, .iso, .zip, ...) are refused with exit 2 rather than made into a directory; --format dir makes a directory of any name. A destination inside the repository's .viva (also through a symlink or '..') is refused with exit 2.
+  static override description = `DEST is a new or empty directory, a tar file (a name ending in .tar, .tar.gz, .tgz, .tar.zst, .tar.xz, .tar.bz2, or --format tar), '-' for a tar on standard output (refused when that is a terminal), a disk image (.raw, .img, .qcow2, or --format raw|qcow2), or a bare file-system image (.ext4, .ext3, .ext2: a raw file system without a partition table, as --partition none). Other image and archive names (.vmdk, .vhd, .vdi, .iso, .zip, ...) are refused with exit 2 rather than made into a directory; --format dir makes a directory of any name. A destination inside the repository's .viva, or inside any other repository's .viva (one holding data.mdb or the format marker), also through a symlink or '..', is refused with exit 2.
 
 A disk commit (a raw or qcow2 image given to 'viva commit') checks out as a disk bit-identical to the one committed: a raw file with the same sha256 (sparse), or a qcow2 image with the same guest content ('qemu-img compare' identical), written in one streaming pass. A directory commit (or a disk commit given any of the layout flags) becomes a freshly built disk: --size, a partition table (--partition gpt, the default; mbr; none for a bare file system) with one partition starting at 1 MiB, and an ext4 (--fs) file system holding every file and attribute of the tree, made with mke2fs -d and a debugfs pass that restores ns mtimes and owners (e2fsprogs and sfdisk must be installed). --layout-from REV reuses a disk commit's partition table, boot code, other partitions and the first file system's parameters (uuid, label, features, geometry) and puts the tree into that file system. The file system gets a lost+found directory, as mke2fs makes one.
 
@@ -65,8 +65,8 @@ ${EXIT_STATUS_HELP}`;
         } : {}),
       }));
     this.endProgress();
-    for (const line of renderWarnings(r.warnings)) this.warn(line);
-    if (r.warnings.length > MAX_LISTED_WARNINGS) this.warn('run as root (or with --json for the full list) to recreate them; --strict makes this an error');
+    for (const line of renderWarnings(r.warnings)) this.warnLine(line);
+    if (r.warnings.length > MAX_LISTED_WARNINGS) this.warnLine('run as root (or with --json for the full list) to recreate them; --strict makes this an error');
     if (r.format === 'raw' || r.format === 'qcow2') {
       this.log(`checked out ${r.commit.slice(0, 12)} to ${r.dest} (${r.format}, ${r.rebuilt ? 'new disk built from the tree' : 'bit-exact'}): ${formatBytes(r.bytes)} virtual disk`);
       return r;

@@ -38,7 +38,7 @@ ${EXIT_STATUS_HELP}`;
         statCache: !flags['no-cache'], strict: flags.strict, onProgress: this.progress('committing'),
       }));
     this.endProgress();
-    for (const w of result.warnings) process.stderr.write(`warning: ${w}\n`);
+    for (const w of result.warnings) this.warnLine(w);
     this.log(renderCommit(result));
     return result;
   }

@@ -66,8 +66,8 @@ ${EXIT_STATUS_HELP}`;
     let differs: boolean;
     if (result.kind === 'packages') {
       const p = result.value;
-      for (const inv of [p.a, p.b]) for (const pr of inv?.problems ?? []) this.warn(`${pr.file}:${pr.line}: ${pr.message}`);
-      if (!p.a || !p.b) this.warn(`no package database (var/lib/dpkg/status, lib/apk/db/installed, var/lib/rpm/rpmdb.sqlite) in ${!p.a ? a : b}`);
+      for (const [spec, inv] of [[a, p.a], [b!, p.b]] as const) for (const pr of inv?.problems ?? []) this.warnLine(`${spec}: ${pr.file}:${pr.line}: ${pr.message}`);
+      if (!p.a || !p.b) this.warnLine(`no package database (var/lib/dpkg/status, lib/apk/db/installed, var/lib/rpm/rpmdb.sqlite) in ${!p.a ? a : b}`);
       if (!this.jsonEnabled() && p.changes.length) this.log(renderPackageDiff(p));
       differs = p.changes.length > 0;
       this.finish(flags['exit-code'], differs);

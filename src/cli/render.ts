@@ -73,10 +73,31 @@ export function modeString(type: string, mode: string): string {
   return (TYPE_CHAR[type] ?? '?') + rwx((m >> 6) & 7, (m & 0o4000) !== 0, 's') + rwx((m >> 3) & 7, (m & 0o2000) !== 0, 's') + rwx(m & 7, (m & 0o1000) !== 0, 't');
 }
 
-function mtimeString(ns: string): string {
+const NS = 1_000_000_000n;
+/** The furthest second from the epoch a JS Date can show (±100,000,000 days). */
+const DATE_MAX_S = 8_640_000_000_000n;
+
+/**
+ * `2024-01-31 12:00:00.123456789` (UTC), a file time to the nanosecond. Years outside 0–9999 are shown as
+ * toISOString writes them (`-001199-02-15 14:13:20.000000000`, `+010000-…`), and a time no Date can hold (an archive
+ * may say `mtime=1e15`) as `@SECONDS.NANOS`, so that `ls -l` of such a tree still works.
+ */
+export function mtimeString(ns: string): string {
   const n = BigInt(ns);
-  const d = new Date(Number(n / 1_000_000n));
-  return `${d.toISOString().slice(0, 19).replace('T', ' ')}.${(n % 1_000_000_000n).toString().padStart(9, '0')}`;
+  // Floor division: a time before the epoch is the second before it plus a non-negative fraction.
+  let sec = n / NS;
+  let frac = n % NS;
+  if (frac < 0n) {
+    frac += NS;
+    sec -= 1n;
+  }
+  if (sec < -DATE_MAX_S || sec > DATE_MAX_S) {
+    const a = n < 0n ? -n : n;
+    return `@${n < 0n ? '-' : ''}${a / NS}.${(a % NS).toString().padStart(9, '0')}`;
+  }
+  // Whole seconds: drop the '.000Z' toISOString ends with, whatever the width of its year.
+  const iso = new Date(Number(sec) * 1000).toISOString();
+  return `${iso.slice(0, -5).replace('T', ' ')}.${frac.toString().padStart(9, '0')}`;
 }
 
 export function renderLs(entries: LsEntry[], long: boolean): string {

@@ -54,6 +54,14 @@ export abstract class RepoCommand extends Command {
 
   private lastProgress = 0;
 
+  /**
+   * One warning, one line `warning: …` on stderr (also with --json, whose stdout stays the JSON document), in place
+   * of oclif's `this.warn`, which indents, prefixes ` ›   Warning:` and wraps at the terminal width.
+   */
+  protected warnLine(msg: string): void {
+    process.stderr.write(`warning: ${msg.replace(/\n/g, ' ')}\n`);
+  }
+
   /** Opens the repository, runs fn, closes it (also on failure). Read mode opens LMDB read-only. */
   protected async withRepo<T>(mode: OpenMode, repoDir: string | undefined, fn: (repo: Repository) => Promise<T> | T): Promise<T> {
     let repo = Repository.open(repoDir, mode);
@@ -66,7 +74,7 @@ export abstract class RepoCommand extends Command {
       return await fn(repo);
     } finally {
       // The ops' warnings (ambiguous names, ...) come before any error line, as git's.
-      for (const w of repo.warnings.splice(0)) process.stderr.write(`warning: ${w}\n`);
+      for (const w of repo.warnings.splice(0)) this.warnLine(w);
       await repo.close();
     }
   }

@@ -1,5 +1,6 @@
 /** Format registry: opens an image for reading by looking at what it is (a directory, or a file's content). */
 import fs from 'node:fs';
+import util from 'node:util';
 import { SourceReadError, UnsupportedInputError } from '../errors.js';
 import { openDirectory } from './directory.js';
 import { openTar, createTarWriter, tarCompressionForName, STDOUT_DEST } from './tar.js';
@@ -9,13 +10,24 @@ import type { ImageReader, ImageWriter } from './types.js';
 
 export type { ImageReader, ImageWriter, ImageEntry, FileContent, DataPiece, Xattr, EntryType, SourceDescription, WriterWarning } from './types.js';
 
+const SYSTEM_ERRORS = util.getSystemErrorMap();
+
+/** Why `source` could not be stat'ed, in the system's words (`too many levels of symbolic links`), not Node's raw message. */
+function statReason(e: unknown): string {
+  // libuv says 'too many symbolic links encountered'; say it as ls, cat and stat do.
+  if ((e as NodeJS.ErrnoException).code === 'ELOOP') return 'too many levels of symbolic links';
+  const errno = (e as NodeJS.ErrnoException).errno;
+  const known = typeof errno === 'number' ? SYSTEM_ERRORS.get(errno) : undefined;
+  return known ? known[1].toLowerCase() : (e as Error).message;
+}
+
 /** Opens `source` as a directory or a (compressed) tar; the tar reader checks content, not the name. */
 export function openImage(source: string, options: { exclude?: string[] } = {}): ImageReader {
   let st: fs.Stats;
   try {
     st = fs.statSync(source);
   } catch (e) {
-    throw new SourceReadError(source, (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file or directory' : (e as Error).message);
+    throw new SourceReadError(source, statReason(e), { cause: e });
   }
   if (st.isDirectory()) return openDirectory(source, { exclude: options.exclude });
   if (st.isFile() || st.isBlockDevice()) return openTar(source);

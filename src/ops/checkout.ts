@@ -12,7 +12,7 @@ import type { DataPiece, ImageEntry, ImageWriter, WriterWarning } from '../forma
 import type { Oid } from '../model/oid.js';
 import type { RootMeta } from '../model/commit.js';
 import type { Hole, TreeEntry } from '../model/tree.js';
-import type { Repository } from '../store/repository.js';
+import { isRepositoryDataDir, type Repository } from '../store/repository.js';
 import { commitTree, readBlobPieces, readDisk, readTree } from '../store/typed.js';
 import { createDiskWriter, type DiskFormat } from '../formats/disk-writer.js';
 import { exportDisk } from './export-disk.js';
@@ -125,6 +125,11 @@ export async function checkout(repo: Repository, options: CheckoutOptions): Prom
   });
   if (format === 'tar' && !toStdout && !options.force && fs.existsSync(options.dest)) throw new DestinationNotEmptyError(options.dest, 'exists (use --force to overwrite it)');
   const stats = { files: 0, dirs: 0, bytes: 0 };
+  // A partitioned disk's root is a synthetic view whose pN/ entries are the file systems' roots: the destination
+  // root made for it is not a directory of the image, and is not counted (as commit and stats do not count it).
+  const view = commitTree(objects, r.commit);
+  const syntheticRoot = !options.root && r.commit.rootKind === 'disk'
+    && !readDisk(objects, r.commit.root).regions.some((reg) => reg.content.kind === 'fs' && reg.content.tree === view);
   const linked = new Map<string, Buffer>();
   const emitted = new Set<string>();
 
@@ -223,7 +228,7 @@ export async function checkout(repo: Repository, options: CheckoutOptions): Prom
       const ie = toImageEntry(path, e);
       if (e.type === 'file') ie.content = contentOf(path, e);
       await writer.add(ie);
-      if (e.type === 'dir') stats.dirs++;
+      if (e.type === 'dir' && !(syntheticRoot && path.length === 0)) stats.dirs++;
       if (e.type === 'file') { stats.files++; stats.bytes += e.size; }
       options.onProgress?.({ phase: 'checkout', files: stats.files, bytes: stats.bytes });
     }
@@ -348,9 +353,11 @@ function kernelPath(p: string, depth = 0): string {
 }
 
 /**
- * Refuses a destination inside the repository's data directory (`.viva`, or the directory given with --repo): a
- * checkout there, even with --force, would overwrite or litter the repository. Symlinks and `..` are resolved first,
- * and an existing file that is a hard link of one of the repository's files counts as inside.
+ * Refuses a destination inside the repository's data directory (`.viva`, or the directory given with --repo), or
+ * inside any other viva repository's data directory (an ancestor, or the destination itself, named `.viva` that holds
+ * a data file or the format marker): a checkout there, even with --force, would overwrite or litter a repository.
+ * Symlinks and `..` are resolved first, and an existing file that is a hard link of one of the repository's files
+ * counts as inside.
  * Throws: UnsafeDestinationError.
  */
 export function assertOutsideRepository(repo: Repository, dest: string): void {
@@ -358,6 +365,10 @@ export function assertOutsideRepository(repo: Repository, dest: string): void {
   const target = kernelPath(dest);
   const rel = path.relative(data, target);
   if (rel === '' || !(rel === '..' || rel.startsWith(`..${path.sep}`) || path.isAbsolute(rel))) throw new UnsafeDestinationError(dest, repo.dataDir);
+  for (let d = target; ; d = path.dirname(d)) {
+    if (isRepositoryDataDir(d)) throw new UnsafeDestinationError(dest, d);
+    if (path.dirname(d) === d) break;
+  }
   let st: fs.Stats;
   try {
     st = fs.statSync(dest);

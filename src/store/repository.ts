@@ -61,6 +61,11 @@ function repositoryState(dataDir: string): 'present' | 'lost' | 'none' {
   return has(FORMAT_FILE) || has(LOCK_FILE) ? 'lost' : 'none';
 }
 
+/** Whether `dir` is a viva data directory: named `.viva` and holding a data file, the format marker or LMDB's lock file. */
+export function isRepositoryDataDir(dir: string): boolean {
+  return path.basename(dir) === REPO_DIR && repositoryState(dir) !== 'none';
+}
+
 /** The data directory of the repository rooted at or above `start` (possibly one that lost its data file), or undefined. */
 export function findRepository(start: string): string | undefined {
   let dir = path.resolve(start);

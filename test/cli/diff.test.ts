@@ -46,7 +46,13 @@ test('cli diff --packages and viva packages: versions in Debian order; malformed
   const repo = await setup(t);
   const d = await vivaOk(t, ['diff', '-C', repo, '--packages', 'img~1', 'img']);
   t.is(d.stdout, 'upgraded   openssl 3.0.11-1 -> 3.0.13-1 (amd64)\n');
-  t.regex(d.stderr, /var\/lib\/dpkg\/status:6: package 'broken' has no Status field/);
+  // Warnings are one line each, `warning: …`, as every other command's.
+  // Both sides have the bad record: each line says which revision.
+  t.is(d.stderr, "warning: img~1: var/lib/dpkg/status:6: package 'broken' has no Status field\nwarning: img: var/lib/dpkg/status:6: package 'broken' has no Status field\n");
+  const pk = await vivaOk(t, ['packages', '-C', repo, 'img']);
+  t.is(pk.stderr, "warning: var/lib/dpkg/status:6: package 'broken' has no Status field\n");
+  const none = await vivaOk(t, ['packages', '-C', repo, 'img:var']);
+  t.regex(none.stderr, /^warning: no package database \(.*\) in img:var\n$/);
   const j = await vivaJson(t, ['packages', '-C', repo, 'img']);
   t.deepEqual(j.packages, [{ name: 'openssl', version: '3.0.13-1', arch: 'amd64' }]);
   t.is((await vivaOk(t, ['packages', '-C', repo, 'img~1'])).stdout, 'openssl  3.0.11-1  amd64\n');

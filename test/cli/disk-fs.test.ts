@@ -39,7 +39,7 @@ const P1 = 2048;
     makeMbrDisk(disk, 24, [{ start: P1, sectors: 30720, type: 0x83, ext4Tree: tree }]);
     await vivaOk(t, ['commit', '-C', repo, disk, '-b', `img/${name}`, '-m', name]);
   }
-  t.is((await vivaOk(t, ['packages', '-C', repo, 'img/a'])).stdout, '# p1: var/lib/dpkg/status (deb, 1 packages)\nbash  5.2-1  amd64\n');
+  t.is((await vivaOk(t, ['packages', '-C', repo, 'img/a'])).stdout, '# p1: var/lib/dpkg/status (deb, 1 package)\nbash  5.2-1  amd64\n');
   const j = await vivaJson(t, ['packages', '-C', repo, 'img/a', '--json']);
   t.is(j.partition, 'p1');
   t.deepEqual(j.packages, [{ name: 'bash', version: '5.2-1', arch: 'amd64' }]);

@@ -80,6 +80,45 @@ test('checkout: a destination inside .viva is refused (direct, symlink, .. after
   await vivaOk(t, ['checkout', 'main', 'out.tar'], { cwd: repo });
 });
 
+test("checkout: a destination inside another repository's .viva is refused too (data file, marker only, via a symlink, the .viva itself) and that repository is unchanged", async (t) => {
+  const { dir, repo } = await repoWithCommit(t);
+  const other = path.join(dir, 'other');
+  await vivaOk(t, ['init', other]);
+  await vivaOk(t, ['commit', '-C', other, makeTree(path.join(dir, 'o')), '-m', 'other base']);
+  fs.symlinkSync(path.join(other, '.viva'), path.join(dir, 'ov'));
+  // A .viva that lost its data file but keeps the format marker is still a repository's data directory.
+  const lost = path.join(dir, 'lost');
+  await vivaOk(t, ['init', lost]);
+  fs.rmSync(path.join(lost, '.viva/data.mdb'));
+  fs.rmSync(path.join(lost, '.viva/data.mdb-lock'), { force: true });
+  const before = repoBytes(other);
+  const cases: string[][] = [
+    ['checkout', 'main', '../other/.viva/data.mdb', '--format', 'tar', '--force'],
+    ['checkout', 'main', '../other/.viva/data.mdb', '--format', 'raw', '--force', '--size', '8M'],
+    ['checkout', 'main', '../other/.viva/new.tar'],
+    ['checkout', 'main', '../other/.viva/sub/'],
+    ['checkout', 'main', '../other/.viva', '--format', 'dir', '--force'],
+    ['checkout', 'main', '../ov/x.tar'],
+    ['checkout', 'main', '../lost/.viva/x.tar'],
+  ];
+  for (const args of cases) {
+    const r = await viva(args, { cwd: repo });
+    t.is(r.code, EXIT.USAGE, `${args.join(' ')}: ${r.stderr}`);
+    t.regex(r.stderr, /^error: destination '.*' is inside the repository '.*\.viva': checkout never writes into it\n$/, args.join(' '));
+  }
+  // The same from outside any repository, with -C.
+  const r = await viva(['checkout', '-C', repo, 'main', path.join(other, '.viva/data.mdb'), '--format', 'tar', '--force'], { cwd: dir });
+  t.is(r.code, EXIT.USAGE, r.stderr);
+  t.deepEqual(repoBytes(other), before);
+  t.false(fs.existsSync(path.join(other, '.viva/new.tar')));
+  t.false(fs.existsSync(path.join(lost, '.viva/x.tar')));
+  await vivaOk(t, ['log', '-C', other]);
+  await vivaOk(t, ['fsck', '-C', other]);
+  // A directory that is merely named .viva (nothing of viva's in it) is an ordinary destination.
+  fs.mkdirSync(path.join(dir, 'plain/.viva'), { recursive: true });
+  await vivaOk(t, ['checkout', '-C', repo, 'main', path.join(dir, 'plain/.viva/out.tar')]);
+});
+
 // ---------------------------------------------------------------------------------------------------------------
 // Point: a SOURCE given as a symlink is followed.
 
@@ -103,6 +142,22 @@ test('commit: a symlink to a tar archive is followed', async (t) => {
   const direct = await vivaJson(t, ['commit', '-C', repo, tar, '-b', 'tar', '-m', 'tar']);
   const linked = await vivaJson(t, ['commit', '-C', repo, path.join(dir, 'T'), '-b', 'tar-link', '-m', 'tar via link']);
   t.is(linked.tree, direct.tree);
+});
+
+test('commit: a SOURCE that is a symlink loop is one line in the system\'s words (exit 14), not Node\'s ELOOP message', async (t) => {
+  const { repo } = await repoWithCommit(t);
+  fs.symlinkSync('loopy', path.join(repo, 'loopy'));
+  fs.symlinkSync('b', path.join(repo, 'a'));
+  fs.symlinkSync('a', path.join(repo, 'b'));
+  const before = repoBytes(repo);
+  for (const name of ['loopy', 'a']) {
+    const r = await viva(['commit', name, '-m', 'loop'], { cwd: repo });
+    t.is(r.code, EXIT.SOURCE_UNREADABLE, r.stderr);
+    t.is(r.stderr, `error: cannot read '${name}': too many levels of symbolic links\n`);
+  }
+  const missing = await viva(['commit', 'nope', '-m', 'x'], { cwd: repo });
+  t.is(missing.stderr, "error: cannot read 'nope': no such file or directory\n");
+  t.deepEqual(repoBytes(repo), before);
 });
 
 (HAS_E2FS && HAS_SFDISK ? test : test.skip)('commit: a symlink to a raw or qcow2 disk image is followed', async (t) => {
@@ -355,7 +410,12 @@ test('diff/grep/find/du: names are quoted in human output, JSON keeps path and p
   await vivaOk(t, ['init', repo]);
   await vivaOk(t, ['commit', '-C', repo, root, '-m', 'socket']);
   const r = await vivaOk(t, ['checkout', '-C', repo, 'main', path.join(dir, 'out.tar')]);
-  t.regex(r.stderr, /"sock\\377\\n": sockets cannot be stored in a tar archive: skipped/);
+  // One line `warning: …`, not oclif's indented, wrapped ` ›   Warning:` block.
+  t.regex(r.stderr, /^warning: .*"sock\\377\\n": sockets cannot be stored in a tar archive: skipped\n$/);
   const j = await vivaJson(t, ['checkout', '-C', repo, 'main', path.join(dir, 'out2.tar')]);
   t.is(Buffer.from(j.warnings[0].pathHex, 'hex').toString('latin1'), 'sock\xff\n');
+  // With --json the warning stays on stderr, in the same form; stdout is only the JSON document.
+  const jr = await viva(['checkout', '-C', repo, 'main', path.join(dir, 'out3.tar'), '--json']);
+  t.is(jr.code, 0, jr.stderr);
+  t.regex(jr.stderr, /^warning: .*"sock\\377\\n": sockets cannot be stored in a tar archive: skipped\n$/);
 });

@@ -1,6 +1,12 @@
 /** Tests of the CLI's human renderers. */
 import test from 'ava';
-import { MAX_LISTED_WARNINGS, modeString, renderWarnings } from '../../src/cli/render.js';
+import fs from 'node:fs';
+import path from 'node:path';
+import { EXIT } from '../../src/cli/exit-codes.js';
+import { MAX_LISTED_WARNINGS, modeString, renderLs, renderWarnings } from '../../src/cli/render.js';
+import type { LsEntry } from '../../src/ops/ls.js';
+import { tmpDir, viva, vivaJson, vivaOk } from '../helpers/cli.js';
+import { ustarArchive } from '../helpers/ustar.js';
 
 test('render: few checkout warnings are listed one by one', (t) => {
   const w = [{ path: '/d/a', message: 'cannot set owner 0:0 (EPERM)' }];
@@ -23,4 +29,51 @@ test('render: modeString shows type, setuid, setgid and sticky like ls -l', (t) 
   t.is(modeString('dir', '1777'), 'drwxrwxrwt');
   t.is(modeString('file', '2644'), '-rw-r-Sr--');
   t.is(modeString('chr', '0600'), 'crw-------');
+});
+
+const fileAt = (mtimeNs: string): LsEntry => ({ path: 'f', type: 'file', mode: '644', uid: 0, gid: 0, size: 0, mtimeNs });
+const timeOf = (mtimeNs: string) => renderLs([fileAt(mtimeNs)], true).split(/ +/)[4]!.concat(' ', renderLs([fileAt(mtimeNs)], true).split(/ +/)[5]!);
+
+test('render: ls -l times to the nanosecond, also before the epoch, beyond year 9999 with seconds, and as @SECONDS.NANOS where no Date reaches', (t) => {
+  t.is(timeOf('1700000000123456789'), '2023-11-14 22:13:20.123456789');
+  // Before the epoch: the second before, plus a non-negative fraction.
+  t.is(timeOf('-1500000000'), '1969-12-31 23:59:58.500000000');
+  // Years outside 0–9999 keep their seconds.
+  t.is(timeOf('-100000000000000000000'), '-001199-02-15 14:13:20.000000000');
+  t.is(timeOf('300000000000000000001'), '+011476-08-15 05:20:00.000000001');
+  t.is(timeOf('8640000000000000000000'), '+275760-09-13 00:00:00.000000000');
+  // Out of any Date's range: the exact value, never an exception.
+  t.is(renderLs([fileAt('1000000000000000000000000')], true).split(/ +/)[4], '@1000000000000000.000000000');
+  t.is(renderLs([fileAt('-8640000000001500000000')], true).split(/ +/)[4], '@-8640000000001.500000000');
+});
+
+/** A pax extended header ('x') member setting `records` for the next member. */
+function paxHeader(records: Record<string, string>): { name: string; type: 'x'; data: Buffer } {
+  const lines = Object.entries(records).map(([k, v]) => {
+    const body = ` ${k}=${v}\n`;
+    let n = body.length + 1;
+    while (String(n).length + body.length !== n) n = String(n).length + body.length;
+    return `${n}${body}`;
+  });
+  return { name: 'PaxHeader/f', type: 'x', data: Buffer.from(lines.join(''), 'latin1') };
+}
+
+test('cli ls -l: a tar entry whose pax mtime no Date can show lists as @SECONDS.NANOS instead of failing with exit 70', async (t) => {
+  const dir = tmpDir(t);
+  const tar = path.join(dir, 'far.tar');
+  fs.writeFileSync(tar, ustarArchive([
+    paxHeader({ mtime: '1000000000000000' }), { name: 'far', data: 'x\n' },
+    paxHeader({ mtime: '-100000000000.25' }), { name: 'old', data: 'y\n' },
+  ]));
+  const repo = path.join(dir, 'repo');
+  await vivaOk(t, ['init', repo]);
+  await vivaOk(t, ['commit', '-C', repo, tar, '-m', 'far times']);
+  const r = await viva(['ls', '-C', repo, '-l', 'main']);
+  t.is(r.code, EXIT.OK, r.stderr);
+  t.is(r.stderr, '');
+  t.regex(r.stdout, /^-rw-r--r-- +0 +0 +2 @1000000000000000\.000000000 far$/m);
+  t.regex(r.stdout, /^-rw-r--r-- +0 +0 +2 -001199-02-15 14:13:19\.750000000 old$/m);
+  // JSON keeps the exact nanoseconds.
+  const j = await vivaJson(t, ['ls', '-C', repo, '-l', 'main', '--json']);
+  t.truthy(JSON.stringify(j).includes('"1000000000000000000000000"'));
 });

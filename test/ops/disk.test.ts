@@ -12,6 +12,7 @@ import { checkout } from '../../src/ops/checkout.js';
 import { cat, ls } from '../../src/ops/ls.js';
 import { fsck } from '../../src/ops/fsck.js';
 import { show } from '../../src/ops/show.js';
+import { imageStats } from '../../src/ops/stats.js';
 import { CorruptInputError, UnsupportedInputError, VivaError } from '../../src/errors.js';
 import { decodeDisk, decodeRegionMap, encodeDisk, encodeRegionMap, type Disk } from '../../src/model/disk.js';
 import { MiB, collect, commitAt, sha256, tmpDir, tmpRepo, writeTree } from '../helpers/repo.js';
@@ -121,6 +122,8 @@ test('disk: a bare ext4 image commits file by file and checks out bit-exact as r
   const { repo } = tmpRepo(t);
   const r = await commitAt(repo, image, { branch: 'vm/bare' });
   t.is(r.rootKind, 'disk');
+  // A bare file system's root is the image's root: counted by all three.
+  t.is(imageStats(repo, 'vm/bare').dirs, r.dirs);
   t.is(r.source.format, 'raw');
   // Paths address the file system directly.
   t.deepEqual(ls(repo, { spec: 'vm/bare:etc' }).map((e) => e.path), ['etc/hostname', 'etc/os-release']);
@@ -197,7 +200,14 @@ test('disk: an MBR disk with a logical partition inside an extended one', async 
   mkfsAt(disk, 2048 * 512, 10, tree, 'boot');
   mkfsAt(disk, 24576 * 512, 15, tree, 'logical');
   const { repo } = tmpRepo(t);
-  await commitAt(repo, disk, { branch: 'vm/mbr' });
+  const c = await commitAt(repo, disk, { branch: 'vm/mbr' });
+  // commit, stats and a checkout to a directory or a tar count the same directories: the file systems' own
+  // (p1/, p5/ are their roots), not the destination root made for the synthetic view.
+  const st = imageStats(repo, 'vm/mbr');
+  const asDir = await checkout(repo, { rev: 'vm/mbr', dest: path.join(dir, 'mbr-dir') });
+  const asTar = await checkout(repo, { rev: 'vm/mbr', dest: path.join(dir, 'mbr.tar') });
+  t.deepEqual([st.dirs, asDir.dirs, asTar.dirs], [c.dirs, c.dirs, c.dirs]);
+  t.deepEqual([st.files, asDir.files, asTar.files], [c.files, c.files, c.files]);
   const s = show(repo, 'vm/mbr');
   t.is(s.disk?.table?.kind, 'mbr');
   t.deepEqual(s.disk!.regions.filter((r) => r.fs).map((r) => [r.path, r.fs!.label]), [['p1', 'boot'], ['p5', 'logical']]);
