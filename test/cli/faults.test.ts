@@ -132,7 +132,12 @@ const SCENARIOS: Scenario[] = [
 
 /** fsck is clean and every ref checks out completely (in this process, without faults). */
 async function checkRepository(t: ExecutionContext, root: string, what: string, outDir: string): Promise<void> {
-  if (!fs.existsSync(path.join(root, '.viva', 'data.mdb'))) return;
+  // Every scenario's repositories exist before the run: a fault that loses the database is a failure.
+  const data = path.join(root, '.viva', 'data.mdb');
+  if (!fs.existsSync(data)) {
+    t.fail(`${what}: ${data} is gone`);
+    return;
+  }
   const repo = Repository.open(root, 'read');
   try {
     const r = fsck(repo);
@@ -199,3 +204,15 @@ for (const scenario of SCENARIOS) {
     t.true(run > 0, 'no fault point reached');
   });
 }
+
+test('faults: the post-run check fails when a repository lost its database', async (t) => {
+  const root = tmpDir(t, 'viva-faults-lost-');
+  fs.mkdirSync(path.join(root, '.viva'));
+  const attempt = await t.try(async (tt) => {
+    tt.pass();
+    await checkRepository(tt, root, 'lost', root);
+  });
+  const passed = attempt.passed;
+  attempt.discard();
+  t.false(passed, 'a repository without data.mdb passed the check');
+});
