@@ -195,3 +195,22 @@ test('verify: grep stopping at a damaged first chunk that reads as binary fails 
   const cat = await viva(['cat', 'main:big.txt'], { cwd: repo });
   t.is(cat.code, DAMAGED, cat.stderr);
 });
+
+test('verify: a failed checkout --force over an existing tar file keeps the file that was there', async (t) => {
+  t.timeout(120_000);
+  const { dir, base } = await pristine(t);
+  const repo = await damaged(dir, base, 'chunk', (r) => { flipChunk(r, 'big.bin'); });
+  for (const name of ['exist.tar', 'exist.tar.gz']) {
+    const dest = path.join(dir, name);
+    fs.writeFileSync(dest, 'the old archive\n');
+    const r = await viva(['checkout', 'main', dest, '--force'], { cwd: repo });
+    t.is(r.code, DAMAGED, `${name}: ${r.stderr}`);
+    t.is(fs.readFileSync(dest, 'utf8'), 'the old archive\n', `${name} replaced or removed`);
+    t.deepEqual(fs.readdirSync(dir).filter((f) => f.includes('.tmp-')), [], 'temporary file left behind');
+  }
+  // A successful --force replaces it.
+  const ok = path.join(dir, 'ok.tar');
+  fs.writeFileSync(ok, 'the old archive\n');
+  await vivaOk(t, ['checkout', 'main', ok, '--force', '--path', 'etc'], { cwd: repo });
+  t.true(fs.statSync(ok).size > 1024);
+});
