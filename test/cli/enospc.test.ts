@@ -104,3 +104,22 @@ function randomTree(dir: string, files: number, size: number): void {
   t.deepEqual(fs.readdirSync(disk), ['empty']);
   t.deepEqual(fs.readdirSync(path.join(disk, 'empty')), []);
 });
+
+(canMount ? test : test.skip)('enospc: a disk image built from a directory commit onto a full file system exits 16 naming it, nothing left', async (t) => {
+  t.timeout(240_000);
+  const disk = smallDisk(t, '20m');
+  const work = tmpDir(t, 'viva-full-build-');
+  const src = path.join(work, 'src');
+  randomTree(src, 6, 5 * MiB);
+  const repo = path.join(work, 'repo');
+  await vivaOk(t, ['init', repo]);
+  await vivaOk(t, ['commit', src, '-m', 'big', '-b', 'main'], { cwd: repo });
+  for (const name of ['x.raw', 'x.qcow2', 'x.ext4']) {
+    const dest = path.join(disk, name);
+    const r = await viva(['checkout', 'main', dest, '--size', '200M'], { cwd: repo, timeoutMs: 120_000 });
+    t.is(r.code, WRITE_FAILED, `${name}: ${r.stderr}`);
+    const quoted = dest.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    t.regex(r.stderr, new RegExp(`^error: cannot create '${quoted}': [^\\n]*(no space left on device|ENOSPC)[^\\n]*\\n$`, 'i'), name);
+    t.deepEqual(fs.readdirSync(disk), [], `${name}: partial output left`);
+  }
+});
