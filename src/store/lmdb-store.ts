@@ -148,6 +148,8 @@ export function lmdbDamageReason(e: unknown): string | undefined {
 function asWriteError(path: string, e: unknown): unknown {
   if (e instanceof VivaError || e instanceof TypeError || e instanceof RangeError || e instanceof SyntaxError || e instanceof ReferenceError) return e;
   if (!(e instanceof Error)) return e;
+  const damage = lmdbDamageReason(e);
+  if (damage) return new RepositoryDamagedError(path, damage);
   return new WriteError(path, reasonOf(e), { cause: e });
 }
 
@@ -295,6 +297,8 @@ export class LmdbStore implements ObjectStore {
       faultPoint('read');
       value = this.packs.get(packKey(id));
     } catch (e) {
+      const damage = lmdbDamageReason(e);
+      if (damage) throw new RepositoryDamagedError(this.path, damage);
       throw new RepositoryCorruptError(`pack ${id}`, `cannot be read: ${reasonOf(e)}`);
     }
     if (value) {
