@@ -3,7 +3,8 @@
  * progress on a TTY, and turning errors into a one-line message plus a documented exit code.
  */
 import { Command, Flags, type Interfaces } from '@oclif/core';
-import { CheckoutError, VivaError, systemReason } from '../errors.js';
+import { CheckoutError, RepositoryDamagedError, VivaError, systemReason } from '../errors.js';
+import { lmdbDamageReason } from '../store/lmdb-store.js';
 import { Repository, type OpenMode } from '../store/repository.js';
 import type { ProgressEvent } from '../ops/commit.js';
 import { EXIT, exitCodeFor } from './exit-codes.js';
@@ -72,6 +73,11 @@ export abstract class RepoCommand extends Command {
     }
     try {
       return await fn(repo);
+    } catch (e) {
+      // LMDB's own report of a damaged database (a page of the wrong type, a page not found) wherever it surfaced.
+      const damage = lmdbDamageReason(e);
+      if (damage) throw new RepositoryDamagedError(repo.store.path, damage);
+      throw e;
     } finally {
       // The ops' warnings (ambiguous names, ...) come before any error line, as git's.
       for (const w of repo.warnings.splice(0)) this.warnLine(w);

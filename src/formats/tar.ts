@@ -1417,8 +1417,21 @@ class TarWriter implements ImageWriter {
   private readonly spools = new Set<string>();
   private queue: Promise<void> = Promise.resolve();
   private closed = false;
+  /**
+   * Where the bytes go: the destination itself, or, when a regular file is already there (checkout --force), a
+   * temporary file beside it renamed over it by finish(), so a failed checkout keeps the old file.
+   */
+  private readonly target: string;
 
-  constructor(private readonly file: string, private readonly compression: TarCompression) {}
+  constructor(private readonly file: string, private readonly compression: TarCompression) {
+    let existing = false;
+    try {
+      existing = file !== STDOUT_DEST && fs.lstatSync(file).isFile();
+    } catch {
+      existing = false;
+    }
+    this.target = existing ? path.join(path.dirname(file), `.${path.basename(file)}.tmp-${process.pid}-${crypto.randomBytes(6).toString('hex')}`) : file;
+  }
 
   private fail(e: unknown): never {
     if (e instanceof VivaError) throw e;
@@ -1427,7 +1440,7 @@ class TarWriter implements ImageWriter {
 
   private async out(b: Buffer): Promise<void> {
     if (!this.sink) {
-      this.opening ??= openSink(this.file, this.compression);
+      this.opening ??= openSink(this.target, this.compression);
       this.sink = await this.opening;
     }
     this.written += b.length;
@@ -1617,7 +1630,9 @@ class TarWriter implements ImageWriter {
       const rest = (RECORD_SIZE - (this.written % RECORD_SIZE)) % RECORD_SIZE;
       if (rest) await this.out(Buffer.alloc(rest));
       await this.sink!.end();
+      if (this.target !== this.file) await fsp.rename(this.target, this.file);
     } catch (e) {
+      if (this.target !== this.file) await fsp.unlink(this.target).catch(() => undefined);
       this.fail(e);
     }
     return { warnings: [...this.warnings] };
@@ -1629,7 +1644,7 @@ class TarWriter implements ImageWriter {
     const sink = this.sink ?? (this.opening ? await this.opening.catch(() => undefined) : undefined);
     await sink?.destroy();
     for (const p of this.spools) await fsp.unlink(p).catch(() => undefined);
-    if (this.file !== STDOUT_DEST) await fsp.unlink(this.file).catch(() => undefined);
+    if (this.file !== STDOUT_DEST) await fsp.unlink(this.target).catch(() => undefined);
   }
 }
 
@@ -1638,7 +1653,8 @@ class TarWriter implements ImageWriter {
  * --numeric-owner -xpf`): pax records for long or non-ASCII names, ns mtimes, large ids, every xattr
  * (SCHILY.xattr.*, plus SCHILY.acl.* text for ACLs), hardlinks, devices, fifos, the root as './', and
  * GNU sparse 1.0 members for files with holes. Sockets cannot be stored: they are skipped with a warning.
- * The file is created on the first write; `abort()` deletes it. The name `-` (STDOUT_DEST) writes to standard output.
+ * The file is created on the first write; `abort()` deletes it. A regular file already there is replaced only by
+ * `finish()` (written beside it, then renamed over it), so an aborted write keeps it. The name `-` (STDOUT_DEST) writes to standard output.
  *
  * Throws (from `add`/`finish`): CheckoutError when the output cannot be written or the compressor fails.
  *

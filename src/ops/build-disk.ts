@@ -15,7 +15,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { CheckoutError, UsageError } from '../errors.js';
+import { CheckoutError, UsageError, VivaError, systemReason } from '../errors.js';
 import { fileBlockSource, mke2fsArgs, openExt4, type Ext4Info } from '../formats/ext4.js';
 import { nonZero } from '../formats/disk.js';
 import { readPartitionTable } from '../formats/partitions.js';
@@ -183,6 +183,13 @@ export async function buildDisk(repo: Repository, rev: string, c: Commit, dest: 
     return size;
   } catch (e) {
     await out?.abort().catch(() => undefined);
+    // A failed system call (a full disk, an I/O error) is a failure to write the destination (exit 16), named;
+    // one on a scratch file under the temporary directory names that file too.
+    const err = e as NodeJS.ErrnoException;
+    if (e instanceof Error && !(e instanceof VivaError) && typeof err.syscall === 'string') {
+      const where = typeof err.path === 'string' && err.path !== dest ? ` (writing '${err.path}')` : '';
+      throw new CheckoutError(dest, `${systemReason(e)}${where}`, { cause: e });
+    }
     throw e;
   } finally {
     await fs.promises.rm(tmp, { recursive: true, force: true });

@@ -4,6 +4,7 @@
  * This is the only module that imports lmdb.
  */
 import fs from 'node:fs';
+import util from 'node:util';
 import { open, type Database, type RootDatabase } from 'lmdb';
 import { ObjectNotFoundError, RepositoryCorruptError, RepositoryDamagedError, VivaError, WriteError } from '../errors.js';
 import { checkLmdbFile } from './lmdb-header.js';
@@ -114,6 +115,32 @@ function reasonOf(e: unknown): string {
   return String(err?.message ?? e).replace(/^Error: /, '');
 }
 
+const SYSTEM_ERRORS = util.getSystemErrorMap();
+/** Failures of opening the environment for writing that are the file system's, not viva's. */
+const OPEN_WRITE_ERRORS = new Set(['EROFS', 'EACCES', 'EPERM', 'ENOSPC', 'EIO', 'EDQUOT']);
+/** LMDB's return codes for a damaged database (lmdb.h): MDB_PAGE_NOTFOUND, MDB_CORRUPTED, MDB_BAD_TXN, MDB_INVALID. */
+const LMDB_DAMAGE_CODES = new Set([-30797, -30796, -30782, -30793]);
+
+/** The errno name of an lmdb-js error (its `code` is the positive errno), else undefined. */
+function errnoName(e: unknown): string | undefined {
+  const code = (e as { code?: unknown })?.code;
+  if (typeof code === 'number' && code > 0) return SYSTEM_ERRORS.get(-code)?.[0];
+  return typeof code === 'string' && /^E[A-Z]+$/.test(code) ? code : undefined;
+}
+
+/**
+ * The reason when `e` is LMDB reporting a damaged database (a page of the wrong type, a page not found, a
+ * transaction spoiled by one), else undefined. Callers turn it into RepositoryDamagedError (exit 15).
+ */
+export function lmdbDamageReason(e: unknown): string | undefined {
+  if (!(e instanceof Error) || e instanceof VivaError) return undefined;
+  const code = (e as { code?: unknown }).code;
+  if ((typeof code === 'number' && LMDB_DAMAGE_CODES.has(code)) || /MDB_CORRUPTED|MDB_PAGE_NOTFOUND|MDB_BAD_TXN|MDB_INVALID|Located page/.test(e.message)) {
+    return e.message.replace(/^Error: /, '');
+  }
+  return undefined;
+}
+
 /**
  * A failure of a write transaction as WriteError. The library's own errors (ref conflicts, …) pass through, and so
  * do programming errors (TypeError, RangeError, …): only failures of the storage itself become WriteError.
@@ -121,6 +148,8 @@ function reasonOf(e: unknown): string {
 function asWriteError(path: string, e: unknown): unknown {
   if (e instanceof VivaError || e instanceof TypeError || e instanceof RangeError || e instanceof SyntaxError || e instanceof ReferenceError) return e;
   if (!(e instanceof Error)) return e;
+  const damage = lmdbDamageReason(e);
+  if (damage) return new RepositoryDamagedError(path, damage);
   return new WriteError(path, reasonOf(e), { cause: e });
 }
 
@@ -165,7 +194,20 @@ export class LmdbStore implements ObjectStore {
     }
     this.zstdLevel = options.zstdLevel ?? DEFAULT_ZSTD_LEVEL;
     this.deferIndex = options.deferIndex ?? false;
-    this.env = open({ path, mapSize: DEFAULT_MAP_SIZE, readOnly: options.readOnly ?? false, maxDbs: 16, keyEncoding: 'ordered-binary' });
+    try {
+      this.env = open({ path, mapSize: DEFAULT_MAP_SIZE, readOnly: options.readOnly ?? false, maxDbs: 16, keyEncoding: 'ordered-binary' });
+    } catch (e) {
+      // Opening for writing needs the lock file and the data file writable: a read-only file system, no
+      // permission, a full or failing disk is a failure to write the repository (exit 16), not an internal error.
+      const name = errnoName(e);
+      if (!options.readOnly && name && OPEN_WRITE_ERRORS.has(name)) {
+        const desc = [...SYSTEM_ERRORS.values()].find(([n]) => n === name)?.[1] ?? name;
+        throw new WriteError(path, `${desc.toLowerCase()} (${name})`, { cause: e });
+      }
+      const damage = lmdbDamageReason(e);
+      if (damage) throw new RepositoryDamagedError(path, damage);
+      throw e;
+    }
     this.index = this.env.openDB<Buffer, Buffer>({ name: 'index', keyEncoding: 'binary', encoding: 'binary' });
     this.packs = this.env.openDB<Buffer, Buffer>({ name: 'packs', keyEncoding: 'binary', encoding: 'binary' });
     this.refs = this.env.openDB({ name: 'refs', encoding: 'msgpack' });
@@ -256,6 +298,8 @@ export class LmdbStore implements ObjectStore {
       value = this.packs.get(packKey(id));
     } catch (e) {
       if (e instanceof VivaError) throw e;
+      const damage = lmdbDamageReason(e);
+      if (damage) throw new RepositoryDamagedError(this.path, damage);
       throw new RepositoryCorruptError(`pack ${id}`, `cannot be read: ${reasonOf(e)}`);
     }
     if (value) {

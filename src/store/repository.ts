@@ -11,7 +11,7 @@ import {
   NotARepositoryError, RepositoryCreateError, RepositoryDamagedError, RepositoryExistsError, RepositoryFormatError,
   RepositoryLockedError, UsageError,
 } from '../errors.js';
-import { DATA_FILE, LmdbStore } from './lmdb-store.js';
+import { DATA_FILE, LmdbStore, lmdbDamageReason } from './lmdb-store.js';
 import { CONTENT_INDEX_VERSION } from './content-index.js';
 import { HEAD, HEADS, DEFAULT_BRANCH } from '../model/ref.js';
 import { readRef, setSymbolicRef } from './refs.js';
@@ -187,8 +187,18 @@ export class Repository {
     }
     const file = path.join(dataDir, DATA_FILE);
     if (!fs.existsSync(file)) throw new RepositoryDamagedError(file, 'the file is missing');
-    const store = new LmdbStore(file, { readOnly: mode === 'read' });
-    const format = store.meta.get('format') as number | undefined;
+    let store: LmdbStore | undefined;
+    let format: number | undefined;
+    try {
+      store = new LmdbStore(file, { readOnly: mode === 'read' });
+      format = store.meta.get('format') as number | undefined;
+    } catch (e) {
+      // LMDB's own report of a damaged page met while opening (the catalogue of databases, the meta record).
+      const damage = lmdbDamageReason(e);
+      if (!damage) throw e;
+      if (store) void store.close().catch(() => undefined);
+      throw new RepositoryDamagedError(file, damage);
+    }
     if (format === undefined || format > REPO_FORMAT) {
       void store.close();
       throw new RepositoryFormatError(dataDir, format ?? -1, REPO_FORMAT);

@@ -82,28 +82,48 @@ export function* readBlobPieces(objects: ObjectReader, oid: Oid, path?: string):
     return;
   }
   const h = crypto.createHash('sha256');
-  let off = 0;
-  for (const s of rec.segments) {
-    if (s.kind === 'zero') {
-      hashZeros(h, s.length);
-      yield { offset: off, zeros: s.length };
-    } else {
-      const data = objects.tryReadUnverified('chunk', s.oid);
-      if (!data) throw new ObjectNotFoundError('chunk', s.oid);
-      if (data.length !== s.length) throw new RepositoryCorruptError(`chunk ${s.oid}`, `length ${data.length}, blob ${oid} expects ${s.length}`);
-      h.update(data);
-      yield { offset: off, data };
-    }
-    off += s.length;
-  }
-  if (h.digest('hex') !== oid) {
-    // Name the culprit: the first chunk that does not hash to its id, else the record itself.
+  // The chunks handed out so far, unverified: if the consumer stops early (grep's binary check, a package reader),
+  // the whole-blob hash below never runs, so the finally checks each of them against its own id instead.
+  const yielded: Oid[] = [];
+  let settled = false;
+  try {
+    let off = 0;
     for (const s of rec.segments) {
-      if (s.kind !== 'chunk') continue;
-      if (path === undefined) objects.readObject('chunk', s.oid);
-      else atPath(path, () => objects.readObject('chunk', s.oid));
+      if (s.kind === 'zero') {
+        hashZeros(h, s.length);
+        yield { offset: off, zeros: s.length };
+      } else {
+        const data = objects.tryReadUnverified('chunk', s.oid);
+        if (!data) throw new ObjectNotFoundError('chunk', s.oid);
+        if (data.length !== s.length) throw new RepositoryCorruptError(`chunk ${s.oid}`, `length ${data.length}, blob ${oid} expects ${s.length}`);
+        h.update(data);
+        yielded.push(s.oid);
+        yield { offset: off, data };
+      }
+      off += s.length;
     }
-    throw RepositoryCorruptError.mismatch('blob', oid, path);
+    settled = true;
+    if (h.digest('hex') !== oid) {
+      // Name the culprit: the first chunk that does not hash to its id, else the record itself.
+      for (const s of rec.segments) {
+        if (s.kind !== 'chunk') continue;
+        if (path === undefined) objects.readObject('chunk', s.oid);
+        else atPath(path, () => objects.readObject('chunk', s.oid));
+      }
+      throw RepositoryCorruptError.mismatch('blob', oid, path);
+    }
+  } catch (e) {
+    settled = true;
+    throw e;
+  } finally {
+    // Reached unsettled only when the consumer returned early (break, return, or its own throw — in which case
+    // the consumer's error wins and this one is dropped by the for-of).
+    if (!settled) {
+      for (const c of yielded) {
+        if (path === undefined) objects.readObject('chunk', c);
+        else atPath(path, () => objects.readObject('chunk', c));
+      }
+    }
   }
 }
 

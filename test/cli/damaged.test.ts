@@ -269,3 +269,37 @@ test('checkout: a destination directory under /proc or under a regular file fail
   t.regex(r2.stderr, /^error: cannot create '.*\/file\/sub\/out': not a directory \(ENOTDIR\)\n$/);
   t.deepEqual(fs.readdirSync(dir), ['file']);
 });
+
+/**
+ * What LMDB's C code (and lmdb-js's native part) print on stderr themselves when they meet a zeroed page: lines, and
+ * a text without a newline before a failed commit. They cannot be silenced from JavaScript.
+ */
+const LMDB_OWN_LINE = /^(internal error, index points to a 00 page!\?|mdb_page_alloc error)$/;
+const LMDB_OWN_TEXT = "txn has failed/finished, can't commit";
+
+test('damaged: a zeroed page inside the database (not its header) is exit 15 naming the file, never an internal error', async (t) => {
+  t.timeout(300_000);
+  const pages = Math.min(Math.floor(size() / 4096), 12);
+  let hit = 0;
+  for (let page = 2; page < pages; page++) {
+    const repo = repoCopy(t);
+    const fd = fs.openSync(dataFile(repo), 'r+');
+    fs.writeSync(fd, Buffer.alloc(4096), 0, 4096, page * 4096);
+    fs.closeSync(fd);
+    const file = dataFile(repo).replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    for (const args of COMMANDS) {
+      const argv = args.map((a) => (a === '@SRC' ? fixture.src : a));
+      const r = await viva([...argv, '-C', repo], { timeoutMs: 30_000 });
+      const what = `page ${page}: viva ${args.join(' ')}`;
+      t.is(r.signal, null, what);
+      t.notRegex(r.stderr, /error: internal error|\n\s+at /, `${what}: ${r.stderr}`);
+      if (r.code === 0) continue;
+      hit++;
+      t.is(r.code, EXIT.REPOSITORY_DAMAGED, `${what}: ${r.stderr}`);
+      const lines = r.stderr.replaceAll(LMDB_OWN_TEXT, '').split('\n').filter((l) => l && !LMDB_OWN_LINE.test(l));
+      t.is(lines.length, 1, `${what}: ${r.stderr}`);
+      t.regex(lines[0] ?? '', new RegExp(`^error: repository database '${file}' damaged or missing: MDB_`), what);
+    }
+  }
+  t.true(hit > 0, 'no zeroed page was ever read');
+});

@@ -104,3 +104,48 @@ function randomTree(dir: string, files: number, size: number): void {
   t.deepEqual(fs.readdirSync(disk), ['empty']);
   t.deepEqual(fs.readdirSync(path.join(disk, 'empty')), []);
 });
+
+(canMount ? test : test.skip)('enospc: a disk image built from a directory commit onto a full file system exits 16 naming it, nothing left', async (t) => {
+  t.timeout(240_000);
+  const disk = smallDisk(t, '20m');
+  const work = tmpDir(t, 'viva-full-build-');
+  const src = path.join(work, 'src');
+  randomTree(src, 6, 5 * MiB);
+  const repo = path.join(work, 'repo');
+  await vivaOk(t, ['init', repo]);
+  await vivaOk(t, ['commit', src, '-m', 'big', '-b', 'main'], { cwd: repo });
+  for (const name of ['x.raw', 'x.qcow2', 'x.ext4']) {
+    const dest = path.join(disk, name);
+    const r = await viva(['checkout', 'main', dest, '--size', '200M'], { cwd: repo, timeoutMs: 120_000 });
+    t.is(r.code, WRITE_FAILED, `${name}: ${r.stderr}`);
+    const quoted = dest.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    t.regex(r.stderr, new RegExp(`^error: cannot create '${quoted}': [^\\n]*(no space left on device|ENOSPC)[^\\n]*\\n$`, 'i'), name);
+    t.deepEqual(fs.readdirSync(disk), [], `${name}: partial output left`);
+  }
+});
+
+(canMount ? test : test.skip)('erofs: commit, gc and push into a repository on a read-only file system exit 16 naming its database; reads still work', async (t) => {
+  t.timeout(120_000);
+  const disk = smallDisk(t, '20m');
+  const work = tmpDir(t, 'viva-ro-');
+  const src = path.join(work, 'src');
+  fs.mkdirSync(src);
+  fs.writeFileSync(path.join(src, 'a'), 'one\n');
+  const repo = path.join(disk, 'repo');
+  const local = path.join(work, 'local');
+  await vivaOk(t, ['init', repo]);
+  await vivaOk(t, ['commit', src, '-m', 'one', '-b', 'main'], { cwd: repo });
+  await vivaOk(t, ['init', local]);
+  await vivaOk(t, ['commit', src, '-m', 'local', '-b', 'main'], { cwd: local });
+  execFileSync('mount', ['-o', 'remount,ro', disk]);
+  const data = path.join(repo, '.viva', 'data.mdb').replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const runs: Array<[string[], string]> = [[['commit', src, '-m', 'two'], repo], [['gc'], repo], [['push', repo, 'main'], local]];
+  for (const [args, cwd] of runs) {
+    const r = await viva(args, { cwd });
+    t.is(r.code, WRITE_FAILED, `${args[0]}: ${r.stderr}`);
+    t.regex(r.stderr, new RegExp(`^error: cannot write '${data}': read-only file system \\(EROFS\\)\\n$`), args[0]!);
+  }
+  const cat = await vivaOk(t, ['cat', 'main:a'], { cwd: repo });
+  t.is(cat.stdout, 'one\n');
+  await vivaOk(t, ['log'], { cwd: repo });
+});

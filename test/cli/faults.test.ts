@@ -132,7 +132,12 @@ const SCENARIOS: Scenario[] = [
 
 /** fsck is clean and every ref checks out completely (in this process, without faults). */
 async function checkRepository(t: ExecutionContext, root: string, what: string, outDir: string): Promise<void> {
-  if (!fs.existsSync(path.join(root, '.viva', 'data.mdb'))) return;
+  // Every scenario's repositories exist before the run: a fault that loses the database is a failure.
+  const data = path.join(root, '.viva', 'data.mdb');
+  if (!fs.existsSync(data)) {
+    t.fail(`${what}: ${data} is gone`);
+    return;
+  }
   const repo = Repository.open(root, 'read');
   try {
     const r = fsck(repo);
@@ -240,4 +245,16 @@ test('faults: a malformed VIVA_FAULT is a usage error (exit 2), never mistaken f
   const r = await viva(['log'], { cwd: dir, env: { VIVA_FAULT: 'bogus' } });
   t.is(r.code, EXIT.USAGE, r.stderr);
   t.is(r.stderr, "error: bad VIVA_FAULT entry 'bogus' (want write|read|flush:N:ENOSPC|EIO|kill)\n");
+});
+
+test('faults: the post-run check fails when a repository lost its database', async (t) => {
+  const root = tmpDir(t, 'viva-faults-lost-');
+  fs.mkdirSync(path.join(root, '.viva'));
+  const attempt = await t.try(async (tt) => {
+    tt.pass();
+    await checkRepository(tt, root, 'lost', root);
+  });
+  const passed = attempt.passed;
+  attempt.discard();
+  t.false(passed, 'a repository without data.mdb passed the check');
 });

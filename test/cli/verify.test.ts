@@ -167,3 +167,50 @@ test('verify: a changed inline blob, tree or commit fails with exit 15 naming th
   }
   t.false(fs.existsSync(path.join(dir, 'o3')));
 });
+
+test('verify: grep stopping at a damaged first chunk that reads as binary fails with exit 15, not "no match"', async (t) => {
+  t.timeout(120_000);
+  const dir = tmpDir(t, 'viva-verify-grep-');
+  const src = path.join(dir, 'src');
+  fs.mkdirSync(src);
+  // 3 MiB of text without a NUL, FINDME at 2 MiB: several chunks, the first of them damaged to start with a NUL.
+  const text = Buffer.alloc(3 * MiB, 'abcdefghijklmnopqrstuvwxyz0123456789\n');
+  text.write('FINDME', 2 * MiB);
+  fs.writeFileSync(path.join(src, 'big.txt'), text);
+  const base = path.join(dir, 'base');
+  await vivaOk(t, ['init', base]);
+  await vivaOk(t, ['commit', src, '-m', 'text', '-b', 'main'], { cwd: base });
+  let chunk = '';
+  const repo = await damaged(dir, base, 'nul', (r) => {
+    const rec = readBlobRecord(r.store, resolveSpec(r, 'main:big.txt').entry.oid!);
+    if (rec.form !== 'chunked') throw new Error('big.txt is not chunked');
+    const seg = rec.segments.find((s) => s.kind === 'chunk')!;
+    if (seg.kind !== 'chunk') throw new Error('no chunk');
+    chunk = seg.oid;
+    replaceStored(r, 'chunk', seg.oid, (d) => { d[0] = 0x00; });
+  });
+  const g = await viva(['grep', 'FINDME', 'main'], { cwd: repo });
+  t.is(g.code, DAMAGED, g.stderr);
+  oneLine(t, g.stderr, new RegExp(`^error: chunk '${chunk}' of 'big\\.txt' does not match its id`));
+  const cat = await viva(['cat', 'main:big.txt'], { cwd: repo });
+  t.is(cat.code, DAMAGED, cat.stderr);
+});
+
+test('verify: a failed checkout --force over an existing tar file keeps the file that was there', async (t) => {
+  t.timeout(120_000);
+  const { dir, base } = await pristine(t);
+  const repo = await damaged(dir, base, 'chunk', (r) => { flipChunk(r, 'big.bin'); });
+  for (const name of ['exist.tar', 'exist.tar.gz']) {
+    const dest = path.join(dir, name);
+    fs.writeFileSync(dest, 'the old archive\n');
+    const r = await viva(['checkout', 'main', dest, '--force'], { cwd: repo });
+    t.is(r.code, DAMAGED, `${name}: ${r.stderr}`);
+    t.is(fs.readFileSync(dest, 'utf8'), 'the old archive\n', `${name} replaced or removed`);
+    t.deepEqual(fs.readdirSync(dir).filter((f) => f.includes('.tmp-')), [], 'temporary file left behind');
+  }
+  // A successful --force replaces it.
+  const ok = path.join(dir, 'ok.tar');
+  fs.writeFileSync(ok, 'the old archive\n');
+  await vivaOk(t, ['checkout', 'main', ok, '--force', '--path', 'etc'], { cwd: repo });
+  t.true(fs.statSync(ok).size > 1024);
+});
