@@ -12,6 +12,8 @@ import { KIND_BY_CODE, OBJECT_KINDS, encodeStored, type ObjectKind, type ObjectW
 
 export const DEFAULT_WORKER_BATCH = 8 * 1024 * 1024;
 export const MAX_INFLIGHT = 6;
+/** How long close() waits for the worker to finish its current message before terminating it anyway. */
+export const CLOSE_TIMEOUT_MS = 30_000;
 
 type Reply = {
   type: 'ack' | 'flushed' | 'closed' | 'error'; id: number; objects?: number; bytes?: number; message?: string; code?: string;
@@ -31,6 +33,7 @@ export class BackgroundWriter implements ObjectWriter {
   private inflight = 0;
   private failure?: Error;
   private closing = false;
+  private closeWaiter?: { id: number; done: () => void };
   private wakers: Array<() => void> = [];
   /** Objects and stored bytes the worker newly wrote (known after flush). */
   written = { objects: 0, bytes: 0 };
@@ -41,6 +44,7 @@ export class BackgroundWriter implements ObjectWriter {
     const worker = workerScript(new URL('./write-worker', import.meta.url), { path: this.store.path, zstdLevel: this.store.zstdLevel });
     this.worker = worker;
     worker.on('message', (r: Reply) => {
+      if (this.closeWaiter && r.id === this.closeWaiter.id) { this.closeWaiter.done(); return; }
       const w = this.waiting.get(r.id);
       this.waiting.delete(r.id);
       if (r.type === 'error') {
@@ -55,7 +59,10 @@ export class BackgroundWriter implements ObjectWriter {
     });
     worker.on('error', (e) => this.failAll(new WriteError(this.store.path, `object writer failed: ${e.message}`, { cause: e })));
     // An exit before close() (even with code 0) leaves requests unanswered: fail them rather than wait forever.
-    worker.on('exit', (code) => { if (!this.closing) this.failAll(new WriteError(this.store.path, `object writer exited with code ${code}`)); });
+    worker.on('exit', (code) => {
+      this.closeWaiter?.done();
+      if (!this.closing) this.failAll(new WriteError(this.store.path, `object writer exited with code ${code}`));
+    });
     return worker;
   }
 
@@ -152,11 +159,24 @@ export class BackgroundWriter implements ObjectWriter {
     this.written = { objects: r.objects ?? 0, bytes: r.bytes ?? 0 };
   }
 
-  /** Stops the worker; queued but unflushed objects are dropped. */
+  /**
+   * Stops the worker; queued but unflushed objects are dropped. Also after a failure the worker is asked to close
+   * and answers once its current message is done: terminating it inside a write transaction would leave LMDB's
+   * write lock held by a thread that is gone, and the next write of this process (ending the session) would wait
+   * for it forever. The worker answers every message after its first failure at once, so this is quick.
+   */
   async close(): Promise<void> {
-    if (!this.worker) return;
+    const worker = this.worker;
+    if (!worker) return;
     this.closing = true;
-    if (!this.failure) await this.request({ type: 'close' }).catch(() => undefined);
-    await this.worker.terminate();
+    await new Promise<void>((resolve) => {
+      const id = this.nextId++;
+      const timer = setTimeout(resolve, CLOSE_TIMEOUT_MS);
+      const done = () => { clearTimeout(timer); this.closeWaiter = undefined; resolve(); };
+      // Kept apart from `waiting`: a late error answer (failAll) must not end this wait early.
+      this.closeWaiter = { id, done };
+      try { worker.postMessage({ type: 'close', id }); } catch { done(); }
+    });
+    await worker.terminate();
   }
 }

@@ -17,7 +17,14 @@ export interface BatchMessage {
 const port = parentPort!;
 const store = new LmdbStore(workerData.path as string, { zstdLevel: workerData.zstdLevel as number, deferIndex: true });
 
+/** The first failure: after it, batches and flushes are answered with it at once, nothing more is written. */
+let failed: { message: string; code?: string; data?: Record<string, unknown> } | undefined;
+
 port.on('message', (msg: BatchMessage | { type: 'flush' | 'close'; id: number }) => {
+  if (failed && msg.type !== 'close') {
+    port.postMessage({ type: 'error', id: msg.id, ...failed });
+    return;
+  }
   try {
     if (msg.type === 'batch') {
       const buf = Buffer.from(msg.buf);
@@ -35,6 +42,7 @@ port.on('message', (msg: BatchMessage | { type: 'flush' | 'close'; id: number })
     }
   } catch (e) {
     const err = e as Error & { code?: string; data?: Record<string, unknown> };
-    port.postMessage({ type: 'error', id: msg.id, message: err.message, code: err.code, data: err.data, stack: err.stack });
+    failed = { message: err.message, ...(err.code ? { code: err.code } : {}), ...(err.data ? { data: err.data } : {}) };
+    port.postMessage({ type: 'error', id: msg.id, ...failed, stack: err.stack });
   }
 });

@@ -86,15 +86,22 @@ function randomTree(dir: string, files: number, size: number): void {
   await vivaOk(t, ['commit', small, '-m', 'after', '-b', 'main'], { cwd: repo });
 });
 
-(canMount ? test : test.skip)('enospc: checkout to a full file system exits 16 and removes what it wrote', async (t) => {
-  t.timeout(180_000);
-  const disk = smallDisk(t, '20m');
-  const work = tmpDir(t, 'viva-full-co-');
+
+/** A repository whose main holds 30 MiB of random files (6 × 5 MiB), in a new temporary directory. */
+async function bigRepo(t: ExecutionContext, prefix: string): Promise<{ work: string; repo: string }> {
+  const work = tmpDir(t, prefix);
   const src = path.join(work, 'src');
   randomTree(src, 6, 5 * MiB);
   const repo = path.join(work, 'repo');
   await vivaOk(t, ['init', repo]);
   await vivaOk(t, ['commit', src, '-m', 'big', '-b', 'main'], { cwd: repo });
+  return { work, repo };
+}
+
+(canMount ? test : test.skip)('enospc: checkout to a full file system exits 16 and removes what it wrote', async (t) => {
+  t.timeout(180_000);
+  const disk = smallDisk(t, '20m');
+  const { repo } = await bigRepo(t, 'viva-full-co-');
   fs.mkdirSync(path.join(disk, 'empty'));
   for (const dest of ['out', 'out.tar', 'empty']) {
     const r = await viva(['checkout', 'main', path.join(disk, dest)], { cwd: repo, timeoutMs: 60_000 });
@@ -108,12 +115,7 @@ function randomTree(dir: string, files: number, size: number): void {
 (canMount ? test : test.skip)('enospc: a disk image built from a directory commit onto a full file system exits 16 naming it, nothing left', async (t) => {
   t.timeout(240_000);
   const disk = smallDisk(t, '20m');
-  const work = tmpDir(t, 'viva-full-build-');
-  const src = path.join(work, 'src');
-  randomTree(src, 6, 5 * MiB);
-  const repo = path.join(work, 'repo');
-  await vivaOk(t, ['init', repo]);
-  await vivaOk(t, ['commit', src, '-m', 'big', '-b', 'main'], { cwd: repo });
+  const { repo } = await bigRepo(t, 'viva-full-build-');
   for (const name of ['x.raw', 'x.qcow2', 'x.ext4']) {
     const dest = path.join(disk, name);
     const r = await viva(['checkout', 'main', dest, '--size', '200M'], { cwd: repo, timeoutMs: 120_000 });

@@ -296,8 +296,8 @@ test('commit: files changed within the racy window are not cached', async (t) =>
   const src = path.join(dir, 'src');
   fs.mkdirSync(src);
   fs.writeFileSync(path.join(src, 'fresh'), 'just written');
-  // Dated a little ahead, so the commit sees it inside the racy window however long a loaded machine takes to get there.
-  const soon = new Date(Date.now() + 10_000);
+  // Dated an hour ahead, so the commit sees it inside the racy window however long a loaded machine takes to get there.
+  const soon = new Date(Date.now() + 3_600_000);
   fs.utimesSync(path.join(src, 'fresh'), soon, soon);
   await commitAt(repo, src);
   const again = await commitAt(repo, src, { tick: 1 });
