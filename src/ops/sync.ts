@@ -389,6 +389,12 @@ export interface CloneResult extends FetchResult {
  * before is ever removed.
  */
 function undoCreation(dir: string): () => void {
+  const undo = planUndo(dir);
+  // Best effort: the clone's own error is the one to report, never a failure of its cleanup (a path under a file).
+  return () => { try { undo(); } catch { /* see above */ } };
+}
+
+function planUndo(dir: string): () => void {
   const root = path.resolve(dir);
   let top: string | undefined;
   for (let d = root; !fs.existsSync(d); d = path.dirname(d)) {

@@ -109,7 +109,12 @@ function makeDirectory(dir: string): void {
     try {
       fs.mkdirSync(d);
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'EEXIST' && fs.statSync(d).isDirectory()) continue;
+      if ((e as NodeJS.ErrnoException).code === 'EEXIST') {
+        let dirNow = false;
+        try { dirNow = fs.statSync(d).isDirectory(); } catch { /* a dangling symlink */ }
+        if (dirNow) continue;
+        throw new RepositoryCreateError(d, 'a dangling symlink or another file is in the way');
+      }
       throw new RepositoryCreateError(d, errnoReason(e));
     }
   }

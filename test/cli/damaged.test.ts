@@ -204,6 +204,14 @@ test('init: a path under a regular file fails with exit 16 naming the file', asy
   const r = await viva(['init', path.join(dir, 'file/sub/repo')], { timeoutMs: 60_000 });
   assertCreateError(t, r, /^error: cannot create repository directory '.*\/file\/sub': '.*\/file' is not a directory$/);
   t.deepEqual(fs.readdirSync(dir), ['file']);
+  // clone reports the same, not the error of cleaning up what it never made.
+  const c = await viva(['clone', path.join(dir, 'nowhere'), path.join(dir, 'file/x')], { timeoutMs: 60_000 });
+  assertCreateError(t, c, /^error: cannot create repository directory '.*\/file\/x': '.*\/file' is not a directory$/);
+  // A dangling symlink in the way is named as such.
+  fs.symlinkSync(path.join(dir, 'missing-target'), path.join(dir, 'dangling'));
+  const d = await viva(['init', path.join(dir, 'dangling')], { timeoutMs: 60_000 });
+  assertCreateError(t, d, /^error: cannot create repository directory '.*\/dangling': a dangling symlink or another file is in the way$/);
+  t.deepEqual(fs.readdirSync(dir).sort(), ['dangling', 'file']);
 });
 
 /** A read-only directory even for root: a read-only bind mount (needs root and mount), else chattr +i. */
