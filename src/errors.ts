@@ -16,13 +16,30 @@ import util from 'node:util';
 
 const SYSTEM_ERRORS = util.getSystemErrorMap();
 
+/** [name, description] of the system error whose errno `e` carries (['ENOENT', 'no such file or directory']), or undefined. */
+function systemError(e: unknown): [string, string] | undefined {
+  const errno = typeof e === 'object' && e !== null ? (e as { errno?: unknown }).errno : undefined;
+  return typeof errno === 'number' ? SYSTEM_ERRORS.get(errno) : undefined;
+}
+
+/** The system's description of `e`'s errno, lowercase ('no such file or directory'), else the error's message. */
+export function systemText(e: unknown): string {
+  const known = systemError(e);
+  return known ? known[1].toLowerCase() : (e as Error).message;
+}
+
+/** The system's description of an errno name, lowercase ('EROFS' → 'read-only file system'), else the name in lowercase. */
+export function describeErrno(name: string): string {
+  for (const [n, desc] of SYSTEM_ERRORS.values()) if (n === name) return desc.toLowerCase();
+  return name.toLowerCase();
+}
+
 /**
  * The reason part of a message for a failed system call: 'no such file or directory (ENOENT)', 'permission denied
  * (EACCES)'; the plain message for anything else. (Node's own text repeats the syscall and path the caller names.)
  */
 export function systemReason(e: unknown): string {
-  const errno = typeof e === 'object' && e !== null ? (e as { errno?: unknown }).errno : undefined;
-  const known = typeof errno === 'number' ? SYSTEM_ERRORS.get(errno) : undefined;
+  const known = systemError(e);
   if (known) return `${known[1].toLowerCase()} (${known[0]})`;
   const code = typeof e === 'object' && e !== null ? (e as { code?: unknown }).code : undefined;
   if (typeof code === 'string' && /^E[A-Z]+$/.test(code)) return code;

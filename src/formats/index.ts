@@ -1,7 +1,6 @@
 /** Format registry: opens an image for reading by looking at what it is (a directory, or a file's content). */
 import fs from 'node:fs';
-import util from 'node:util';
-import { SourceReadError, UnsupportedInputError } from '../errors.js';
+import { SourceReadError, UnsupportedInputError, systemText } from '../errors.js';
 import { openDirectory } from './directory.js';
 import { openTar, createTarWriter, tarCompressionForName, STDOUT_DEST } from './tar.js';
 import { createDirectoryWriter } from './directory.js';
@@ -10,15 +9,11 @@ import type { ImageReader, ImageWriter } from './types.js';
 
 export type { ImageReader, ImageWriter, ImageEntry, FileContent, DataPiece, Xattr, EntryType, SourceDescription, WriterWarning } from './types.js';
 
-const SYSTEM_ERRORS = util.getSystemErrorMap();
-
 /** Why `source` could not be stat'ed, in the system's words (`too many levels of symbolic links`), not Node's raw message. */
 function statReason(e: unknown): string {
   // libuv says 'too many symbolic links encountered'; say it as ls, cat and stat do.
   if ((e as NodeJS.ErrnoException).code === 'ELOOP') return 'too many levels of symbolic links';
-  const errno = (e as NodeJS.ErrnoException).errno;
-  const known = typeof errno === 'number' ? SYSTEM_ERRORS.get(errno) : undefined;
-  return known ? known[1].toLowerCase() : (e as Error).message;
+  return systemText(e);
 }
 
 /** Opens `source` as a directory or a (compressed) tar; the tar reader checks content, not the name. */

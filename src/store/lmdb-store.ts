@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import util from 'node:util';
 import { open, type Database, type RootDatabase } from 'lmdb';
-import { ObjectNotFoundError, RepositoryCorruptError, RepositoryDamagedError, VivaError, WriteError } from '../errors.js';
+import { ObjectNotFoundError, RepositoryCorruptError, RepositoryDamagedError, VivaError, WriteError, describeErrno } from '../errors.js';
 import { checkLmdbFile } from './lmdb-header.js';
 import { faultPoint } from './faults.js';
 import { type Oid, hashBytes } from '../model/oid.js';
@@ -201,8 +201,7 @@ export class LmdbStore implements ObjectStore {
       // permission, a full or failing disk is a failure to write the repository (exit 16), not an internal error.
       const name = errnoName(e);
       if (!options.readOnly && name && OPEN_WRITE_ERRORS.has(name)) {
-        const desc = [...SYSTEM_ERRORS.values()].find(([n]) => n === name)?.[1] ?? name;
-        throw new WriteError(path, `${desc.toLowerCase()} (${name})`, { cause: e });
+        throw new WriteError(path, `${describeErrno(name)} (${name})`, { cause: e });
       }
       const damage = lmdbDamageReason(e);
       if (damage) throw new RepositoryDamagedError(path, damage);

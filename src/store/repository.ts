@@ -6,10 +6,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import crypto from 'node:crypto';
-import util from 'node:util';
 import {
   NotARepositoryError, RepositoryCreateError, RepositoryDamagedError, RepositoryExistsError, RepositoryFormatError,
-  RepositoryLockedError, UsageError,
+  RepositoryLockedError, UsageError, systemText,
 } from '../errors.js';
 import { DATA_FILE, LmdbStore, lmdbDamageReason } from './lmdb-store.js';
 import { CONTENT_INDEX_VERSION } from './content-index.js';
@@ -78,14 +77,6 @@ export function findRepository(start: string): string | undefined {
   }
 }
 
-const SYSTEM_ERRORS = util.getSystemErrorMap();
-
-function errnoReason(e: unknown): string {
-  const errno = (e as NodeJS.ErrnoException).errno;
-  const known = typeof errno === 'number' ? SYSTEM_ERRORS.get(errno) : undefined;
-  return known ? known[1].toLowerCase() : (e as Error).message;
-}
-
 /**
  * `mkdir -p dir`, one level at a time. fs.mkdirSync's recursive mode loops forever where mkdir fails with ENOENT
  * below an existing directory (/proc/nope): here every failure throws RepositoryCreateError at once.
@@ -98,7 +89,7 @@ function makeDirectory(dir: string): void {
       st = fs.statSync(d);
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
-      if ((code !== 'ENOENT' && code !== 'ENOTDIR') || path.dirname(d) === d) throw new RepositoryCreateError(d, errnoReason(e));
+      if ((code !== 'ENOENT' && code !== 'ENOTDIR') || path.dirname(d) === d) throw new RepositoryCreateError(d, systemText(e));
       missing.push(d);
       continue;
     }
@@ -115,7 +106,7 @@ function makeDirectory(dir: string): void {
         if (dirNow) continue;
         throw new RepositoryCreateError(d, 'a dangling symlink or another file is in the way');
       }
-      throw new RepositoryCreateError(d, errnoReason(e));
+      throw new RepositoryCreateError(d, systemText(e));
     }
   }
 }
