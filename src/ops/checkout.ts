@@ -20,7 +20,7 @@ import { ensureContent, imageBlobs } from '../sync/partial.js';
 import { type BuildDiskOptions, buildDisk } from './build-disk.js';
 import type { ObjectReader } from '../store/object-store.js';
 import { BlobPrefetcher, PREFETCH_MAX_BLOB, type BlobPiece } from '../store/prefetch.js';
-import { joinPath, showPath, splitPath } from './build-tree.js';
+import { joinPath, showPath, splitPath } from '../tree/mutable-tree.js';
 import type { ProgressEvent } from './commit.js';
 import { dirEntry, normalizeImagePath, resolveEntry, resolveRevision, rootEntry } from './resolve.js';
 

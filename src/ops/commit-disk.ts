@@ -17,7 +17,7 @@ import crypto from 'node:crypto';
 import type { Oid } from '../model/oid.js';
 import { compareNames, encodeTree, hashTree, normalizeTree, type TreeEntry } from '../model/tree.js';
 import type { ObjectWriter } from '../store/object-store.js';
-import { type MNode, TreeBuilder } from './build-tree.js';
+import { type MNode, MutableTree } from '../tree/mutable-tree.js';
 import { type IngestContext, ingestEntries } from './ingest.js';
 import { storeContent } from './store-content.js';
 
@@ -144,7 +144,7 @@ export function extParams(info: Ext4Info): Array<[string, string]> {
 async function ingestExt(ctx: IngestContext, src: DiskSource, r: PlannedRegion, extents: Extent[]): Promise<{ content: Extract<DiskRegion['content'], { kind: 'fs' }>; dirs: number; files: number; bytes: number }> {
   const name = r.partition ? `${src.name} (partition ${r.partition.index})` : src.name;
   const { info, reader } = await openExt4(subSource(src, r.offset, r.size), name, ctx.signal ? { signal: ctx.signal } : {});
-  const builder = new TreeBuilder(name);
+  const builder = new MutableTree(undefined, { sourceName: name });
   // Flat [at, length, fileId, fileOffset] runs, as the reader's pieces say where their bytes lie.
   const runs: number[] = [];
   const ids = new Map<MNode, number>();

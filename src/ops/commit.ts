@@ -9,13 +9,13 @@ import type { Oid } from '../model/oid.js';
 import { HEAD, branchRef } from '../model/ref.js';
 import { readRef, resolveRef, setSymbolicRef, updateRefs } from '../store/refs.js';
 import type { Repository } from '../store/repository.js';
-import { TreeBuilder } from './build-tree.js';
+import { MutableTree } from '../tree/mutable-tree.js';
 import { BackgroundWriter } from '../store/background-writer.js';
 import { writeStatCache } from '../store/stat-cache.js';
 import type { ObjectWriter } from '../store/object-store.js';
 import { type IngestContext, type ProgressEvent, ingestEntries } from './ingest.js';
 import { ingestDisk } from './commit-disk.js';
-import { packageIndexEntries } from './diff.js';
+import { packageIndexEntries } from './image-packages.js';
 import { shadowWarnings } from './resolve.js';
 
 export { RACY_WINDOW_NS, type ProgressEvent } from './ingest.js';
@@ -136,7 +136,7 @@ export async function commit(repo: Repository, options: CommitOptions): Promise<
     let counts: { files: number; dirs: number; bytes: number };
     let warnings: string[] = [];
     if (reader) {
-      const builder = new TreeBuilder(sourceName);
+      const builder = new MutableTree(undefined, { sourceName });
       await ingestEntries(ctx, reader, builder, sourceName);
       const written = builder.write(writer);
       const root = builder.rootMeta();

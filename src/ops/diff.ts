@@ -9,11 +9,8 @@ import type { Oid } from '../model/oid.js';
 import { type TreeEntry, compareNames, findEntry } from '../model/tree.js';
 import type { ObjectReader } from '../store/object-store.js';
 import type { Repository } from '../store/repository.js';
-import { readBlobPieces, readDisk, readTree } from '../store/typed.js';
-import type { Commit } from '../model/commit.js';
-import { partitionDirName } from '../model/disk.js';
-import { PACKAGE_DATABASES, type Inventory, type PackageChange, type PackageFormat, diffInventories, parseInventory, versionOrder } from '../packages/inventory.js';
-import { joinPath, splitPath } from './build-tree.js';
+import { readBlobBytes, readTree } from '../store/typed.js';
+import { joinPath, splitPath } from '../tree/mutable-tree.js';
 import { ensureContent } from '../sync/partial.js';
 import { normalizeImagePath, resolveRevision, resolveSpec } from './resolve.js';
 import { hexIfNotUtf8, quoteResultPath } from '../model/quote.js';
@@ -261,13 +258,6 @@ export interface PatchOptions {
   context?: number;
 }
 
-/** A whole blob's content (zero runs stay zero). */
-async function readAll(objects: ObjectReader, oid: string, size: number, path?: string): Promise<Buffer> {
-  const out = Buffer.alloc(size);
-  for (const p of readBlobPieces(objects, oid, path)) if (p.data) out.set(p.data, p.offset);
-  return out;
-}
-
 /** git's test: a NUL byte in the first 8000 bytes makes a file binary. */
 export function isBinary(b: Buffer): boolean {
   return b.subarray(0, 8000).includes(0);
@@ -288,139 +278,11 @@ export async function patchFor(repo: Repository, e: DiffEntry, options: PatchOpt
     return `diff ${aName} ${bName}: larger than ${maxBytes} bytes (${old?.size ?? 0} -> ${neu?.size ?? 0}); no patch (--max-patch-size)\n`;
   }
   await ensureContent(repo, [old?.oid ?? '', neu?.oid ?? '']);
-  const a = old?.oid ? await readAll(repo.store, old.oid, old.size, e.from ?? e.path) : Buffer.alloc(0);
-  const b = neu?.oid ? await readAll(repo.store, neu.oid, neu.size, e.path) : Buffer.alloc(0);
+  const a = old?.oid ? await readBlobBytes(repo.store, old.oid, old.size, e.from ?? e.path) : Buffer.alloc(0);
+  const b = neu?.oid ? await readBlobBytes(repo.store, neu.oid, neu.size, e.path) : Buffer.alloc(0);
   if (isBinary(a) || isBinary(b)) return `Binary files ${old ? aName : '/dev/null'} and ${neu ? bName : '/dev/null'} differ\n`;
   // jsdiff quotes names itself, from text (every non-ASCII byte octal, and bytes that are not UTF-8 already lost):
   // give it plain placeholders and put the names quoted from their bytes into the two header lines.
   const patch = createTwoFilesPatch('A', 'B', a.toString('utf8'), b.toString('utf8'), '', '', { context: options.context ?? 3 });
   return patch.replace(/^--- A(?=\t|$)/m, `--- ${old ? aName : '/dev/null'}`).replace(/^\+\+\+ B(?=\t|$)/m, `+++ ${neu ? bName : '/dev/null'}`);
-}
-
-// ---------------------------------------------------------------------------------------------------------------
-// Packages
-
-/**
- * The file systems of an image, where package databases live: a tree commit's root; each file system of a disk
- * commit (`partition` 'pN', none for a bare file system). Raw regions hold none.
- */
-export function imageFileSystems(repo: Repository, c: Pick<Commit, 'rootKind' | 'root'>): Array<{ partition?: string; tree: Oid }> {
-  if (c.rootKind !== 'disk') return [{ tree: c.root }];
-  const out: Array<{ partition?: string; tree: Oid }> = [];
-  for (const r of readDisk(repo.store, c.root).regions) {
-    if (r.content.kind !== 'fs') continue;
-    out.push({ ...(r.partition ? { partition: partitionDirName(r.partition.index) } : {}), tree: r.content.tree });
-  }
-  return out;
-}
-
-/**
- * The package inventories of an image (`REV[:path]`): of the directory named, or — for a whole disk commit — of every
- * file system on it that has a package database, each with its `partition`. Empty when there is none.
- */
-export async function inventoriesOf(repo: Repository, spec: string): Promise<Inventory[]> {
-  const root = resolveSpec(repo, spec);
-  if (root.commit.rootKind === 'disk' && root.path.length === 0) {
-    const out: Inventory[] = [];
-    for (const fsys of imageFileSystems(repo, root.commit)) {
-      const inv = await inventoryAt(repo, fsys.tree);
-      if (inv) out.push(fsys.partition ? { ...inv, partition: fsys.partition } : inv);
-    }
-    return out;
-  }
-  if (root.entry.type !== 'dir' || !root.entry.oid) return [];
-  const inv = await inventoryAt(repo, root.entry.oid);
-  if (!inv) return [];
-  // A partition's directory of a disk commit (`vm/web:p1`) says so too.
-  const first = root.path.toString('latin1').split('/')[0]!;
-  const partition = root.commit.rootKind === 'disk' && root.path.length === first.length && /^p\d+$/.test(first) ? first : undefined;
-  return [partition ? { ...inv, partition } : inv];
-}
-
-/** The first package inventory of an image (see inventoriesOf), or undefined. */
-export async function inventoryOf(repo: Repository, spec: string): Promise<Inventory | undefined> {
-  return (await inventoriesOf(repo, spec))[0];
-}
-
-/** The package database file of an image directory (its tree id): the first of PACKAGE_DATABASES present in it. */
-export function packageDatabaseOf(repo: Repository, dir: Oid): { format: PackageFormat; path: string; oid: Oid; size: number } | undefined {
-  for (const db of PACKAGE_DATABASES) {
-    let e: TreeEntry | undefined;
-    let tree: Oid | undefined = dir;
-    for (const part of splitPath(Buffer.from(db.path))) {
-      e = tree ? findEntry(readTree(repo.store, tree), part) : undefined;
-      tree = e?.type === 'dir' ? e.oid : undefined;
-    }
-    if (e?.type === 'file' && e.oid) return { format: db.format, path: db.path, oid: e.oid, size: e.size };
-  }
-  return undefined;
-}
-
-/**
- * The package inventory of a package database file: from the package index (`ix-pkg`, keyed by the file's content
- * id, so it can never be stale) when it is there, else parsed from the blob.
- */
-export async function inventoryOfDatabase(repo: Repository, db: { format: PackageFormat; path: string; oid: Oid; size: number }): Promise<Inventory> {
-  const cached = repo.store.ixPkg.get(Buffer.from(db.oid, 'hex'));
-  if (cached) {
-    try { return { ...(JSON.parse(cached.toString('utf8')) as Inventory), file: db.path }; } catch { /* damaged: parse again (fsck reports it) */ }
-  }
-  if (db.size > 256 << 20) throw new UsageError(`${db.path} is ${db.size} bytes: too large for a package database`);
-  await ensureContent(repo, [db.oid]);
-  return parseInventory(db.format, await readAll(repo.store, db.oid, db.size, db.path), db.path);
-}
-
-/** The index entry (key, value) for the package database of an image directory (its tree id), if it has one. */
-export async function packageIndexEntry(repo: Repository, dir: Oid): Promise<[Buffer, Buffer] | undefined> {
-  const db = packageDatabaseOf(repo, dir);
-  if (!db) return undefined;
-  const inv = await inventoryOfDatabase(repo, db);
-  return [Buffer.from(db.oid, 'hex'), Buffer.from(JSON.stringify(inv))];
-}
-
-/** The package index entries of an image: one per file system that has a package database (see imageFileSystems). */
-export async function packageIndexEntries(repo: Repository, c: Pick<Commit, 'rootKind' | 'root'>): Promise<Array<[Buffer, Buffer]>> {
-  const out: Array<[Buffer, Buffer]> = [];
-  for (const fsys of imageFileSystems(repo, c)) {
-    const e = await packageIndexEntry(repo, fsys.tree).catch(() => undefined);
-    if (e) out.push(e);
-  }
-  return out;
-}
-
-/** The package inventory of an image directory (its tree id), or undefined when it holds no package database. */
-export async function inventoryAt(repo: Repository, dir: Oid): Promise<Inventory | undefined> {
-  const db = packageDatabaseOf(repo, dir);
-  return db ? inventoryOfDatabase(repo, db) : undefined;
-}
-
-export interface PackageDiff {
-  /** The first inventory of each side (see inventoriesOf); `changes` covers all of them. */
-  a?: Inventory;
-  b?: Inventory;
-  changes: PackageChange[];
-}
-
-/**
- * Package-level diff of two images, in the version order of the newer image's package format. Images with one
- * package database each are compared directly (a tree with a disk's p1, p1 with p2); disks with several are compared
- * partition by partition, and each change names its `partition`.
- */
-export async function diffPackages(repo: Repository, a: string, b: string): Promise<PackageDiff> {
-  const la = await inventoriesOf(repo, a);
-  const lb = await inventoriesOf(repo, b);
-  const pairs: Array<[Inventory | undefined, Inventory | undefined]> = [];
-  if (la.length <= 1 && lb.length <= 1) pairs.push([la[0], lb[0]]);
-  else {
-    const key = (i: Inventory) => i.partition ?? '';
-    for (const x of la) pairs.push([x, lb.find((y) => key(y) === key(x))]);
-    for (const y of lb) if (!la.some((x) => key(x) === key(y))) pairs.push([undefined, y]);
-  }
-  const changes: PackageChange[] = [];
-  for (const [x, y] of pairs) {
-    const order = versionOrder(y?.format ?? x?.format);
-    const partition = y?.partition ?? x?.partition;
-    for (const c of diffInventories(x?.packages ?? [], y?.packages ?? [], order)) changes.push(partition ? { partition, ...c } : c);
-  }
-  return { ...(la[0] ? { a: la[0] } : {}), ...(lb[0] ? { b: lb[0] } : {}), changes };
 }

@@ -16,9 +16,9 @@ import type { Repository } from '../store/repository.js';
 import { commitTree, readCommit, readTree } from '../store/typed.js';
 import { parseConstraint } from '../packages/debversion.js';
 import { type Inventory, versionOrder } from '../packages/inventory.js';
-import { imageFileSystems, inventoryAt } from './diff.js';
+import { imageFileSystems, inventoryAt } from './image-packages.js';
 import { resolveEntry } from './resolve.js';
-import { joinPath } from './build-tree.js';
+import { joinPath } from '../tree/mutable-tree.js';
 
 export type FindScope = { kind: 'all' } | { kind: 'heads' } | { kind: 'ref'; prefix: string };
 

@@ -3,7 +3,7 @@ import type { ObjectKind } from '../store/object-store.js';
 import { CONTENT_INDEX_VERSION, type DerivedEntry, derivedEntries } from '../store/content-index.js';
 import type { Repository } from '../store/repository.js';
 import { readCommit } from '../store/typed.js';
-import { packageIndexEntries } from './diff.js';
+import { packageIndexEntries } from './image-packages.js';
 
 const META_KINDS: ObjectKind[] = ['tree', 'disk', 'commit'];
 

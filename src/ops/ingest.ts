@@ -6,7 +6,7 @@ import type { Hole } from '../model/tree.js';
 import type { LmdbStore } from '../store/lmdb-store.js';
 import type { ObjectWriter } from '../store/object-store.js';
 import { readStatCache, writeStatCache } from '../store/stat-cache.js';
-import { type TreeBuilder, showPath } from './build-tree.js';
+import { type MutableTree, showPath } from '../tree/mutable-tree.js';
 import { ContentError, storeContent } from './store-content.js';
 
 /** A cached file must be older than this when recorded, so a same-tick rewrite cannot hide behind an equal mtime (git's "racy clean"). */
@@ -42,7 +42,7 @@ export interface IngestHooks {
 }
 
 /** Reads every entry of `reader` into `builder`, storing file content through `ctx.writer`. */
-export async function ingestEntries(ctx: IngestContext, reader: ImageReader, builder: TreeBuilder, sourceName: string, hooks: IngestHooks = {}): Promise<void> {
+export async function ingestEntries(ctx: IngestContext, reader: ImageReader, builder: MutableTree, sourceName: string, hooks: IngestHooks = {}): Promise<void> {
   for await (const entry of reader.entries(ctx.signal)) {
     if (ctx.signal?.aborted) throw new AbortedError();
     if (entry.type !== 'file' || !entry.content) {

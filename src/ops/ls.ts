@@ -6,7 +6,7 @@ import type { Repository } from '../store/repository.js';
 import { readDisk, readTree } from '../store/typed.js';
 import { type DiskInfo, describeDisk } from './disk-info.js';
 import { filePieces } from './checkout.js';
-import { joinPath, showPath } from './build-tree.js';
+import { joinPath, showPath } from '../tree/mutable-tree.js';
 import { ensureContent } from '../sync/partial.js';
 import { resolveRevision, resolveSpec } from './resolve.js';
 

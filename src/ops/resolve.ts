@@ -12,7 +12,7 @@ import { resolveRefChain } from '../store/refs.js';
 import type { Repository } from '../store/repository.js';
 import { commitTree, readCommit, readTree } from '../store/typed.js';
 import type { ObjectReader } from '../store/object-store.js';
-import { splitPath } from './build-tree.js';
+import { splitPath } from '../tree/mutable-tree.js';
 
 export interface ResolvedRevision {
   oid: Oid;

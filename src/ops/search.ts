@@ -9,7 +9,7 @@ import { decodeParent, indexKey } from '../store/content-index.js';
 import type { Repository } from '../store/repository.js';
 import { readCommit } from '../store/typed.js';
 import { type FindScope, Resolver, requireIndex, scopeCommits } from './find.js';
-import { imageFileSystems, inventoryAt } from './diff.js';
+import { imageFileSystems, inventoryAt } from './image-packages.js';
 import type { Inventory } from '../packages/inventory.js';
 
 export interface SearchHit {

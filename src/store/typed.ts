@@ -168,3 +168,10 @@ export function blobContentHash(rec: BlobRecord, readChunk: (oid: Oid) => Buffer
   }
   return { digest: h.digest('hex') };
 }
+
+/** A whole blob's content in memory (holes as zeros), checked against its id; for small blobs (package databases, patches). */
+export async function readBlobBytes(objects: ObjectReader, oid: Oid, size: number, path?: string): Promise<Buffer> {
+  const out = Buffer.alloc(size);
+  for (const p of readBlobPieces(objects, oid, path)) if (p.data) out.set(p.data, p.offset);
+  return out;
+}

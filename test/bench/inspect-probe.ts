@@ -9,7 +9,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Repository } from '../../src/store/repository.js';
 import { find } from '../../src/ops/find.js';
-import { diff, diffPackages } from '../../src/ops/diff.js';
+import { diff } from '../../src/ops/diff.js';
+import { diffPackages } from '../../src/ops/image-packages.js';
 import { resolveSpec } from '../../src/ops/resolve.js';
 
 const [repoDir, corpus] = process.argv.slice(2);

@@ -1,7 +1,7 @@
 /** Package tools on disk commits: every file system's package database, each named by its partition. */
 import test from 'ava';
 import path from 'node:path';
-import { diffPackages, imageFileSystems, inventoriesOf, inventoryOf, packageDatabaseOf } from '../../src/ops/diff.js';
+import { diffPackages, imageFileSystems, inventoriesOf, inventoryOf, packageDatabaseOf } from '../../src/ops/image-packages.js';
 import { find, type FindHit } from '../../src/ops/find.js';
 import { rebuildIndex } from '../../src/ops/index-rebuild.js';
 import { search } from '../../src/ops/search.js';

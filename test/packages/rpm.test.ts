@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import { compareRpmVersions, parseRpmHeader, parseRpmSqlite, rpmvercmp } from '../../src/packages/rpm.js';
-import { diffPackages } from '../../src/ops/diff.js';
+import { diffPackages } from '../../src/ops/image-packages.js';
 import { find } from '../../src/ops/find.js';
 import { commitAt, tmpDir, tmpRepo, writeTree } from '../helpers/repo.js';
 

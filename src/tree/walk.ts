@@ -1,0 +1,129 @@
+/**
+ * The tree walker: N trees walked in step, entries merge-joined by name bytes (isomorphic-git's `walk()`, git's
+ * `traverse_trees`). Every op that reads manifests — diff, checkout plans, stats, grep, ls, reachability, derive's
+ * rebuild, merge — is a callback on this one walk instead of a loop of its own.
+ */
+import { AbortedError } from '../errors.js';
+import type { Oid } from '../model/oid.js';
+import { type TreeEntry, compareNames } from '../model/tree.js';
+import type { ObjectReader } from '../store/object-store.js';
+import { readTree } from '../store/typed.js';
+
+/** One step of the walk: the path (bytes, '' for the roots) and what each tree has there (undefined: absent). */
+export type WalkEntries = ReadonlyArray<TreeEntry | undefined>;
+
+export interface WalkOptions {
+  /**
+   * Called for every path in pre-order (a directory before its children), roots excluded. Return `false` to skip
+   * the children of a directory (prune); anything else descends into every side that is a directory.
+   */
+  enter(path: Buffer, entries: WalkEntries): boolean | void;
+  /** Called after a directory's children were walked (post-order), for the directories that were descended into. */
+  leave?(path: Buffer, entries: WalkEntries): void;
+  /**
+   * With two or more trees: a path where every tree has a directory with the same id is not descended into —
+   * content addressing makes "same id" mean "same everything below" — and not reported either when the
+   * directories' own metadata is equal too (default true). With one tree this has no effect.
+   */
+  skipIdentical?: boolean;
+  signal?: AbortSignal;
+}
+
+/** Joins a parent path and a name: `a/b`, or `b` when the parent is the root (''). */
+export function childPath(parent: Buffer, name: Buffer): Buffer {
+  if (parent.length === 0) return name;
+  const out = Buffer.allocUnsafe(parent.length + 1 + name.length);
+  parent.copy(out, 0);
+  out[parent.length] = 0x2f;
+  name.copy(out, parent.length + 1);
+  return out;
+}
+
+/**
+ * Walks the trees `roots` in step (an undefined root is an empty tree). Reads a directory only when the walk
+ * descends into it, and each directory at most once per side.
+ *
+ * Locking: none (reads only). Throws ObjectNotFoundError / RepositoryCorruptError from tree reads (naming the path),
+ * AbortedError when `signal` aborts (checked at every directory), and whatever the callbacks throw.
+ *
+ * @example
+ * // every path that differs between two trees
+ * walkTrees(repo.store, [a, b], { enter(p, [x, y]) { if (x?.oid !== y?.oid || x?.mode !== y?.mode) console.log(p.toString()); } });
+ */
+export function walkTrees(objects: ObjectReader, roots: ReadonlyArray<Oid | undefined>, options: WalkOptions): void {
+  const skipIdentical = (options.skipIdentical ?? true) && roots.length > 1;
+  if (skipIdentical && roots.every((r) => r !== undefined && r === roots[0])) return;
+  const lists = roots.map((r) => (r ? readTree(objects, r, '/').entries : []));
+  walkLevel(objects, Buffer.alloc(0), lists, options, skipIdentical);
+}
+
+function walkLevel(objects: ObjectReader, dir: Buffer, lists: TreeEntry[][], options: WalkOptions, skipIdentical: boolean): void {
+  if (options.signal?.aborted) throw new AbortedError();
+  const n = lists.length;
+  const pos = new Array<number>(n).fill(0);
+  const row = new Array<TreeEntry | undefined>(n);
+  for (;;) {
+    // The smallest name among the heads of the N lists.
+    let min: Buffer | undefined;
+    for (let i = 0; i < n; i++) {
+      const e = lists[i]![pos[i]!];
+      if (e && (!min || compareNames(e.name, min) < 0)) min = e.name;
+    }
+    if (!min) return;
+    for (let i = 0; i < n; i++) {
+      const e = lists[i]![pos[i]!];
+      if (e && compareNames(e.name, min) === 0) {
+        row[i] = e;
+        pos[i]!++;
+      } else {
+        row[i] = undefined;
+      }
+    }
+    const same = skipIdentical ? sameSubtree(row) : 'no';
+    if (same === 'all') continue;
+    const p = childPath(dir, min);
+    const entries = row.slice();
+    if (options.enter(p, entries) === false || same === 'content') continue;
+    if (!entries.some((e) => e?.type === 'dir')) continue;
+    const shown = p.toString('utf8');
+    const children = entries.map((e) => (e?.type === 'dir' && e.oid ? readTree(objects, e.oid, shown).entries : []));
+    walkLevel(objects, p, children, options, skipIdentical);
+    options.leave?.(p, entries);
+  }
+}
+
+/**
+ * 'all': every side is a directory with one and the same id and the same metadata of its own (nothing to report);
+ * 'content': the same id but the directories' own metadata differs (report it, nothing below differs); 'no'.
+ */
+function sameSubtree(row: ReadonlyArray<TreeEntry | undefined>): 'all' | 'content' | 'no' {
+  const first = row[0];
+  if (first?.type !== 'dir') return 'no';
+  let meta = true;
+  for (let i = 1; i < row.length; i++) {
+    const e = row[i];
+    if (e?.type !== 'dir' || e.oid !== first.oid) return 'no';
+    if (meta && !sameDirMeta(e, first)) meta = false;
+  }
+  return meta ? 'all' : 'content';
+}
+
+function sameDirMeta(a: TreeEntry, b: TreeEntry): boolean {
+  if (a.mode !== b.mode || a.uid !== b.uid || a.gid !== b.gid || a.mtimeNs !== b.mtimeNs || a.xattrs.length !== b.xattrs.length) return false;
+  for (let i = 0; i < a.xattrs.length; i++) {
+    const x = a.xattrs[i]!;
+    const y = b.xattrs[i]!;
+    if (x.name !== y.name || !Buffer.from(x.value).equals(Buffer.from(y.value))) return false;
+  }
+  return true;
+}
+
+/**
+ * Walks one tree in pre-order: `visit(path, entry)` for every entry; return `false` to skip a directory's children.
+ *
+ * @example
+ * let files = 0; walkTree(repo.store, tree, (p, e) => { if (e.type === 'file') files++; });
+ */
+export function walkTree(objects: ObjectReader, root: Oid, visit: (path: Buffer, entry: TreeEntry) => boolean | void, signal?: AbortSignal): void {
+  walkTrees(objects, [root], { enter: (p, [e]) => visit(p, e!), ...(signal ? { signal } : {}) });
+}
