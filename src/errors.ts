@@ -294,6 +294,14 @@ export class RemoteError extends VivaError {
   constructor(url: string, message: string, readonly status?: number) { super(`${url}: ${message}`, { url, status }); }
 }
 
+/** A host key or machine id could not be generated as asked: unknown key type, bad seed, bits or comment. */
+export class InvalidHostKeyOptionError extends VivaError {
+  static override readonly code = 'ERR_INVALID_HOST_KEY_OPTION';
+  override readonly code = InvalidHostKeyOptionError.code;
+  override readonly name = 'InvalidHostKeyOptionError';
+  constructor(option: string, value: string, reason: string) { super(`host key ${option} ${quote(value)} is not valid: ${reason}`, { option, value, reason }); }
+}
+
 /** Every error class, for the CLI's exit-code table and for the test that checks names and codes. */
 export const ERROR_CLASSES = [
   VivaError, UsageError, NotARepositoryError, RepositoryExistsError, RepositoryFormatError, RepositoryLockedError,
@@ -301,4 +309,5 @@ export const ERROR_CLASSES = [
   RefNotFoundError, RefExistsError, RefConflictError, DestinationNotEmptyError, UnsafeDestinationError, CorruptInputError, UnsafeInputError,
   UnsupportedInputError, SourceReadError, SourceChangedError, CheckoutError, RepositoryCorruptError, WriteError,
   RepositoryDamagedError, RepositoryCreateError, CompactionError, AbortedError, RemoteError, InvalidTimeError,
+  InvalidHostKeyOptionError,
 ] as const;

@@ -4,6 +4,7 @@ import {
   NotARepositoryError, ObjectNotFoundError, PathNotFoundError, RefConflictError, RefExistsError, RefNotFoundError,
   RepositoryCorruptError, RepositoryCreateError, RepositoryDamagedError, RepositoryExistsError, RepositoryFormatError, RepositoryLockedError, RevisionNotFoundError,
   SourceChangedError, SourceReadError, UnsafeDestinationError, UnsafeInputError, UnsupportedInputError, UsageError, WriteError, InvalidTimeError,
+  InvalidHostKeyOptionError,
 } from '../errors.js';
 
 export const EXIT = {
@@ -30,6 +31,7 @@ export const EXIT = {
 
 const TABLE: Array<[{ code: string }, number]> = [
   [UsageError, EXIT.USAGE], [InvalidRefNameError, EXIT.USAGE], [AmbiguousRevisionError, EXIT.USAGE], [InvalidTimeError, EXIT.USAGE],
+  [InvalidHostKeyOptionError, EXIT.USAGE],
   [UnsafeDestinationError, EXIT.USAGE],
   [RevisionNotFoundError, EXIT.NOT_FOUND], [RefNotFoundError, EXIT.NOT_FOUND], [PathNotFoundError, EXIT.NOT_FOUND],
   [ObjectNotFoundError, EXIT.NOT_FOUND],
