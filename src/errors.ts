@@ -302,6 +302,31 @@ export class InvalidHostKeyOptionError extends VivaError {
   constructor(option: string, value: string, reason: string) { super(`host key ${option} ${quote(value)} is not valid: ${reason}`, { option, value, reason }); }
 }
 
+
+/**
+ * An edit that cannot apply to the tree: a path through a symlink or a file, `..`, an invalid name, a type
+ * mismatch (chmod of something missing is PathNotFoundError instead). Exit 2.
+ */
+export class InvalidEditError extends VivaError {
+  static override readonly code = 'ERR_INVALID_EDIT';
+  override readonly code = InvalidEditError.code;
+  override readonly name = 'InvalidEditError';
+  constructor(path: string, reason: string) { super(`cannot edit '${path}': ${reason}`, { path, reason }); }
+}
+
+/**
+ * An edit of a recipe that does not apply to its base (the path it removes is gone, a parent is a symlink): names
+ * the edit and why. Exit 2 (rebuild reports it per branch).
+ */
+export class EditFailedError extends VivaError {
+  static override readonly code = 'ERR_EDIT_FAILED';
+  override readonly code = EditFailedError.code;
+  override readonly name = 'EditFailedError';
+  constructor(index: number, edit: string, reason: string, options?: ErrorOptions) {
+    super(`edit ${index + 1} (${edit}) does not apply: ${reason}`, { index, edit, reason }, options);
+  }
+}
+
 /** Every error class, for the CLI's exit-code table and for the test that checks names and codes. */
 export const ERROR_CLASSES = [
   VivaError, UsageError, NotARepositoryError, RepositoryExistsError, RepositoryFormatError, RepositoryLockedError,
@@ -309,5 +334,5 @@ export const ERROR_CLASSES = [
   RefNotFoundError, RefExistsError, RefConflictError, DestinationNotEmptyError, UnsafeDestinationError, CorruptInputError, UnsafeInputError,
   UnsupportedInputError, SourceReadError, SourceChangedError, CheckoutError, RepositoryCorruptError, WriteError,
   RepositoryDamagedError, RepositoryCreateError, CompactionError, AbortedError, RemoteError, InvalidTimeError,
-  InvalidHostKeyOptionError,
+  InvalidHostKeyOptionError, InvalidEditError, EditFailedError,
 ] as const;

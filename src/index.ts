@@ -34,3 +34,4 @@ export { addRemote, removeRemote, listRemotes, fetch, fetchImageContent, push, p
 export { planTransfer, type Plan } from './sync/transfer.js';
 export { serve, type ServeOptions, type Server } from './sync/server.js';
 export { HttpPeer } from './sync/http-peer.js';
+export { derive, type DeriveOptions, type DeriveResult, type EditSpec } from './ops/derive.js';

@@ -1,6 +1,6 @@
 /** Exit codes of the viva CLI (documented in every command's help and in docs/cli.md). */
 import {
-  AbortedError, RemoteError, AmbiguousRevisionError, CheckoutError, CorruptInputError, DestinationNotEmptyError, InvalidRefNameError,
+  AbortedError, RemoteError, InvalidEditError, EditFailedError, AmbiguousRevisionError, CheckoutError, CorruptInputError, DestinationNotEmptyError, InvalidRefNameError,
   NotARepositoryError, ObjectNotFoundError, PathNotFoundError, RefConflictError, RefExistsError, RefNotFoundError,
   RepositoryCorruptError, RepositoryCreateError, RepositoryDamagedError, RepositoryExistsError, RepositoryFormatError, RepositoryLockedError, RevisionNotFoundError,
   SourceChangedError, SourceReadError, UnsafeDestinationError, UnsafeInputError, UnsupportedInputError, UsageError, WriteError, InvalidTimeError,
@@ -32,7 +32,7 @@ export const EXIT = {
 const TABLE: Array<[{ code: string }, number]> = [
   [UsageError, EXIT.USAGE], [InvalidRefNameError, EXIT.USAGE], [AmbiguousRevisionError, EXIT.USAGE], [InvalidTimeError, EXIT.USAGE],
   [InvalidHostKeyOptionError, EXIT.USAGE],
-  [UnsafeDestinationError, EXIT.USAGE],
+  [UnsafeDestinationError, EXIT.USAGE], [InvalidEditError, EXIT.USAGE], [EditFailedError, EXIT.USAGE],
   [RevisionNotFoundError, EXIT.NOT_FOUND], [RefNotFoundError, EXIT.NOT_FOUND], [PathNotFoundError, EXIT.NOT_FOUND],
   [ObjectNotFoundError, EXIT.NOT_FOUND],
   [NotARepositoryError, EXIT.NO_REPOSITORY], [RepositoryFormatError, EXIT.NO_REPOSITORY],

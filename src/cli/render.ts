@@ -5,6 +5,7 @@ import type { LsEntry } from '../ops/ls.js';
 import type { DiskInfo } from '../ops/disk-info.js';
 import type { DiffEntry } from '../ops/diff.js';
 import type { PackageDiff } from '../ops/image-packages.js';
+import type { DeriveResult } from '../ops/derive.js';
 import type { ShowResult } from '../ops/show.js';
 import type { FsckResult } from '../ops/fsck.js';
 import type { RefInfo } from '../ops/branch.js';
@@ -19,6 +20,12 @@ export function renderCommit(r: CommitResult): string {
   const cached = r.cachedFiles ? `, ${r.cachedFiles} unchanged (stat cache)` : '';
   const disk = r.rootKind === 'disk' ? `${r.source.format} disk ${r.source.name ?? ''}: ` : '';
   return `${head} ${disk}${plural(r.files, 'file')}, ${plural(r.dirs, 'directory', 'directories')}, ${formatBytes(r.bytes)}; ${formatBytes(r.storedBytes)} new in the repository${cached}`;
+}
+
+export function renderDerive(r: DeriveResult): string {
+  const head = `[${shortRefName(r.branch)}${r.parent ? '' : ' (root-commit)'} ${shortOid(r.id)}]`;
+  const how = r.reused ? 'same recipe on the same base made before: its tree reused' : `${plural(r.treesWritten, 'directory', 'directories')} written`;
+  return `${head} derived from ${r.base.rev} (${shortOid(r.base.commit)}): ${plural(r.edits, 'edit')}, ${how}; recipe ${shortOid(r.recipe)}`;
 }
 
 function indent(msg: string): string {

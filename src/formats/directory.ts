@@ -616,3 +616,27 @@ export function createDirectoryWriter(dest: string, options: DirectoryWriterOpti
     },
   };
 }
+
+/**
+ * One host file as an image entry (path '', with its mode, owner, ns mtime, xattrs and content), for adding a single
+ * file to an image. A symlink given here is followed, as commit follows its SOURCE. Throws SourceReadError when the
+ * path cannot be read or is not a regular file.
+ *
+ * @example
+ * const e = readHostFile('motd'); // e.content.read() streams its bytes
+ */
+export function readHostFile(file: string): ImageEntry {
+  let abs: Buffer;
+  let st: fs.BigIntStats;
+  try {
+    abs = Buffer.from(fs.realpathSync.native(file));
+    st = fs.statSync(abs, { bigint: true });
+  } catch (e) {
+    throw new SourceReadError(file, reasonOf(e), { cause: e });
+  }
+  if (!st.isFile()) throw new SourceReadError(file, 'not a regular file');
+  return {
+    path: EMPTY, type: 'file', mode: Number(st.mode) & 0o7777, uid: Number(st.uid), gid: Number(st.gid), mtimeNs: st.mtimeNs,
+    xattrs: readXattrs(abs), content: fileContent(abs, st, undefined, new BufferPool()),
+  };
+}

@@ -19,7 +19,7 @@ import { compareNames, encodeTree, hashTree, normalizeTree, type TreeEntry } fro
 import type { ObjectWriter } from '../store/object-store.js';
 import { type MNode, MutableTree } from '../tree/mutable-tree.js';
 import { type IngestContext, ingestEntries } from './ingest.js';
-import { storeContent } from './store-content.js';
+import { storeBytes, storeContent } from './store-content.js';
 
 /** Reads of rest/raw bytes are at most this long; unmapped ranges closer than MERGE_GAP are read in one go. */
 const READ_WINDOW = 1 << 20;
@@ -94,7 +94,7 @@ export async function ingestDisk(ctx: IngestContext, file: string, options: Inge
         }
       } else {
         const packed = await storeRegion(ctx, src, r, extents, []);
-        const map = await storeBytes(ctx, encodeRegionMap({ packed: packed.extents, runs: [] }));
+        const map = await storeRegionBytes(ctx, encodeRegionMap({ packed: packed.extents, runs: [] }));
         regions.push({ offset: r.offset, size: r.size, ...(partition ? { partition } : {}), content: { kind: 'raw', data: packed.oid, map } });
       }
     }
@@ -218,7 +218,7 @@ async function ingestExt(ctx: IngestContext, src: DiskSource, r: PlannedRegion, 
     end = m.at + m.length;
   }
   const packed = await storeRegion(ctx, src, r, extents, clean);
-  const map = await storeBytes(ctx, encodeRegionMap({ packed: packed.extents, runs: clean }));
+  const map = await storeRegionBytes(ctx, encodeRegionMap({ packed: packed.extents, runs: clean }));
   const root = builder.rootMeta();
   return {
     content: {
@@ -230,14 +230,8 @@ async function ingestExt(ctx: IngestContext, src: DiskSource, r: PlannedRegion, 
   };
 }
 
-async function storeBytes(ctx: IngestContext, buf: Buffer): Promise<Oid> {
-  const content: FileContent = {
-    size: buf.length,
-    async *read(): AsyncIterable<DataPiece> {
-      if (buf.length) yield { offset: 0, data: buf };
-    },
-  };
-  return (await storeContent(ctx.writer, content, ctx.signal)).oid;
+async function storeRegionBytes(ctx: IngestContext, buf: Buffer): Promise<Oid> {
+  return (await storeBytes(ctx.writer, buf, ctx.signal)).oid;
 }
 
 /**

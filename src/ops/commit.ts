@@ -1,13 +1,13 @@
 /** The commit op: image → chunks and blobs → trees → commit object → compare-and-swap of the branch. */
 import os from 'node:os';
-import { UsageError, WriteError } from '../errors.js';
+import { UsageError } from '../errors.js';
 import { openImage } from '../formats/index.js';
 import { sniffDisk } from '../formats/disk.js';
 import type { ImageReader } from '../formats/types.js';
-import { checkCommitTime, encodeCommit, hashCommit, parseAuthor, parseCommitTime, type Commit, type RootKind, type RootMeta, type SourceInfo } from '../model/commit.js';
+import { checkCommitTime, parseAuthor, parseCommitTime, type Commit, type RootKind, type RootMeta, type SourceInfo } from '../model/commit.js';
 import type { Oid } from '../model/oid.js';
-import { HEAD, branchRef } from '../model/ref.js';
-import { readRef, resolveRef, setSymbolicRef, updateRefs } from '../store/refs.js';
+import { branchRef } from '../model/ref.js';
+import { resolveRef } from '../store/refs.js';
 import type { Repository } from '../store/repository.js';
 import { MutableTree } from '../tree/mutable-tree.js';
 import { BackgroundWriter } from '../store/background-writer.js';
@@ -15,7 +15,7 @@ import { writeStatCache } from '../store/stat-cache.js';
 import type { ObjectWriter } from '../store/object-store.js';
 import { type IngestContext, type ProgressEvent, ingestEntries } from './ingest.js';
 import { ingestDisk } from './commit-disk.js';
-import { packageIndexEntries } from './image-packages.js';
+import { afterRecorded, firstLine, writeCommits } from './write-commit.js';
 import { shadowWarnings } from './resolve.js';
 
 export { RACY_WINDOW_NS, type ProgressEvent } from './ingest.js';
@@ -167,25 +167,16 @@ export async function commit(repo: Repository, options: CommitOptions): Promise<
       source,
       rootMeta,
     };
-    const enc = encodeCommit(c);
-    const oid = hashCommit(enc);
-    writer.writeObject('commit', oid, enc);
-    // Objects first (durable), then the ref in its own transaction.
-    await writer.flush();
+    const [oid] = await writeCommits(repo, [{ commit: c, ref, expectedOld: parent, reflog: `commit${parent ? '' : ' (initial)'}: ${firstLine(options.message)}` }], { writer, head: ref, who: author });
+    recorded = oid!;
     storedBytes = background ? background.written.bytes : store.written.bytes - before.bytes;
-    // The package index entries of the image (one per file system with a package database, keyed by the
-    // database's content) move in with the ref.
-    const pkgs = await packageIndexEntries(repo, { rootKind, root: rootOid });
-    updateRefs(store, [{ ref, newOid: oid, expectedOld: parent, message: `commit${parent ? '' : ' (initial)'}: ${firstLine(options.message)}` }], author, undefined,
-      () => { for (const [k, v] of pkgs) if (!store.ixPkg.doesExist(k)) store.ixPkg.putSync(k, v); });
-    recorded = oid;
     if (!parent) repo.warnings.push(...shadow);
     // The commit is recorded: what follows is housekeeping, and a failed write (a disk that filled up just now) is
     // a warning, not a failed commit (exit 16 would say the branch did not move).
-    afterRecorded(repo, oid, 'moving HEAD to it', () => { if (readRef(store, HEAD)?.symref !== ref) setSymbolicRef(store, HEAD, ref); });
-    afterRecorded(repo, oid, 'updating the stat cache (the next commit reads every file again)', () => { if (ctx.cacheUpdates.length) writeStatCache(store, ctx.cacheUpdates); });
+    afterRecorded(repo, recorded, 'updating the stat cache (the next commit reads every file again)', () => { if (ctx.cacheUpdates.length) writeStatCache(store, ctx.cacheUpdates); });
+    const id = recorded;
     return {
-      id: oid, commit: oid, rootKind, root: rootOid, tree, branch: ref, parent, files: counts.files, dirs: counts.dirs, bytes: counts.bytes,
+      id, commit: id, rootKind, root: rootOid, tree, branch: ref, parent, files: counts.files, dirs: counts.dirs, bytes: counts.bytes,
       storedBytes, cachedFiles: ctx.cachedFiles, source, warnings,
     };
   } catch (e) {
@@ -200,18 +191,3 @@ export async function commit(repo: Repository, options: CommitOptions): Promise<
     }
   }
 }
-
-/** Runs housekeeping after the ref moved; a WriteError becomes a warning on repo.warnings, other errors propagate. */
-function afterRecorded(repo: Repository, oid: Oid, what: string, fn: () => void): void {
-  try {
-    fn();
-  } catch (e) {
-    if (!(e instanceof WriteError)) throw e;
-    repo.warnings.push(`commit ${oid.slice(0, 12)} is recorded, but ${what} failed: ${e.message}`);
-  }
-}
-
-export function firstLine(s: string): string {
-  return s.split('\n', 1)[0] ?? '';
-}
-

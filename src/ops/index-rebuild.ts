@@ -46,6 +46,7 @@ export async function rebuildIndex(repo: Repository): Promise<IndexRebuildResult
   store.writeTransaction(() => {
     store.ixParent.clearSync();
     store.ixRoot.clearSync();
+    store.ixDeriv.clearSync();
     store.putDerived(want);
     for (const [k, v] of pkgs.values()) store.ixPkg.putSync(k, v);
     store.meta.putSync('content-index', CONTENT_INDEX_VERSION);
@@ -66,7 +67,7 @@ export function checkIndex(repo: Repository): Array<{ kind: 'index'; oid: string
   for (const b of bad) problems.push({ kind: 'index', ...b });
   let extra = 0;
   const missing = new Set(want.keys());
-  for (const [name, db] of [['ix-parent', store.ixParent], ['ix-root', store.ixRoot]] as const) {
+  for (const [name, db] of [['ix-parent', store.ixParent], ['ix-root', store.ixRoot], ['ix-deriv', store.ixDeriv]] as const) {
     for (const { key, value } of db.getRange({})) {
       const v = value as Buffer;
       const k = `${name} ${(key as Buffer).toString('hex')} ${v.toString('hex')}`;

@@ -137,3 +137,14 @@ function mergeZeros(segs: Segment[]): Segment[] {
   }
   return out;
 }
+
+/** Stores bytes held in memory as a blob (small content: generated files, region maps, `--set` text). */
+export async function storeBytes(objects: ObjectWriter, buf: Buffer, signal?: AbortSignal): Promise<StoredContent> {
+  const content: FileContent = {
+    size: buf.length,
+    async *read() {
+      if (buf.length) yield { offset: 0, data: buf };
+    },
+  };
+  return storeContent(objects, content, signal);
+}

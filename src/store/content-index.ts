@@ -8,8 +8,12 @@
  * - `ix-parent`: key = child kind byte + oid (blob 2, tree 3); value = parent kind byte + oid + entry name bytes
  *   (tree 3: the child is that tree's entry `name`; disk 5: the child is the disk's view tree, empty name).
  * - `ix-root`: key = root kind byte + oid (tree 3 or disk 5); value = commit oid (32 bytes).
+ * - `ix-deriv` (derived commits only): key = 0x01 + base commit oid → derived commit oid (what was derived from a
+ *   commit: `log --derived-from`, `derivations`, `rebuild --derived-from`); key = 0x02 + memo key (model/derivation
+ *   `memoKey(base root, recipe id)`) → derived commit oid (build avoidance: a step already made).
  */
 import { decodeCommit } from '../model/commit.js';
+import { decodeDerivation, memoKey, recipeId } from '../model/derivation.js';
 import { decodeDisk } from '../model/disk.js';
 import { bytesToOid, type Oid, oidToBytes } from '../model/oid.js';
 import { decodeTree } from '../model/tree.js';
@@ -20,7 +24,11 @@ export const MAX_INDEXED_NAME = 1000;
 /** Bumped when what the index holds changes; repositories with an older (or no) version need `viva index rebuild`. */
 export const CONTENT_INDEX_VERSION = 1;
 
-export type IndexDb = 'ix-parent' | 'ix-root';
+export type IndexDb = 'ix-parent' | 'ix-root' | 'ix-deriv';
+
+/** `ix-deriv` key prefixes. */
+export const DERIV_BASE = 0x01;
+export const DERIV_MEMO = 0x02;
 export type DerivedEntry = [IndexDb, Buffer, Buffer];
 
 function key(kind: ObjectKind, oid: Oid): Buffer {
@@ -54,7 +62,16 @@ export function derivedEntries(kind: ObjectKind, oid: Oid, data: Uint8Array): De
       return [['ix-parent', key('tree', decodeDisk(data).view), parentValue('disk', oid, Buffer.alloc(0))]];
     case 'commit': {
       const c = decodeCommit(data);
-      return [['ix-root', key(c.rootKind, c.root), oidToBytes(oid)]];
+      const out: DerivedEntry[] = [['ix-root', key(c.rootKind, c.root), oidToBytes(oid)]];
+      if (c.derivation) {
+        const dv = decodeDerivation(c.derivation);
+        const rid = recipeId(dv.recipe);
+        for (const b of dv.bases) {
+          out.push(['ix-deriv', derivKey(DERIV_BASE, b.commit), oidToBytes(oid)]);
+          out.push(['ix-deriv', derivKey(DERIV_MEMO, memoKey(b.root, rid)), oidToBytes(oid)]);
+        }
+      }
+      return out;
     }
     default:
       return [];
@@ -72,6 +89,14 @@ export function decodeParent(v: Buffer): ParentLink {
   const kind = v[0] === OBJECT_KINDS.disk ? 'disk' : 'tree';
   const name = v.subarray(33);
   return { kind, oid: bytesToOid(v.subarray(1, 33)), ...(name.length || kind === 'disk' ? { name: Buffer.from(name) } : {}) };
+}
+
+/** An `ix-deriv` key: prefix byte + oid. */
+export function derivKey(prefix: number, oid: Oid): Buffer {
+  const b = Buffer.allocUnsafe(33);
+  b[0] = prefix;
+  oidToBytes(oid).copy(b, 1);
+  return b;
 }
 
 export { key as indexKey };

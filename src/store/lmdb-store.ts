@@ -10,7 +10,7 @@ import { ObjectNotFoundError, RepositoryCorruptError, RepositoryDamagedError, Vi
 import { checkLmdbFile } from './lmdb-header.js';
 import { faultPoint } from './faults.js';
 import { type Oid, hashBytes } from '../model/oid.js';
-import { type DerivedEntry, derivedEntries } from './content-index.js';
+import { type DerivedEntry, type IndexDb, derivKey, derivedEntries } from './content-index.js';
 import {
   type ObjectKind, type ObjectStore, KIND_BY_CODE, OBJECT_KINDS, decodeStored, encodeStored, objectKey, DEFAULT_ZSTD_LEVEL,
 } from './object-store.js';
@@ -167,6 +167,8 @@ export class LmdbStore implements ObjectStore {
   /** The content index (see content-index.ts): child → parent links, and root → commit. */
   readonly ixParent: Database<Buffer, Buffer>;
   readonly ixRoot: Database<Buffer, Buffer>;
+  /** Derived commits by base commit and by memo key (see content-index.ts). */
+  readonly ixDeriv: Database<Buffer, Buffer>;
   /** Package inventories by the blob id of the package database file they were parsed from (JSON values). */
   readonly ixPkg: Database<Buffer, Buffer>;
   private pending = new Map<string, [Buffer, Buffer]>();
@@ -180,6 +182,7 @@ export class LmdbStore implements ObjectStore {
   private deferred = new Map<string, [Buffer, Buffer]>();
   /** Bytes and counts written through this handle (for stats and progress). */
   written = { objects: 0, bytes: 0 };
+  readonly readOnly: boolean;
 
   /**
    * Opens the environment in the file `path`. An existing file is checked first (checkLmdbFile): a truncated or
@@ -192,6 +195,7 @@ export class LmdbStore implements ObjectStore {
       const check = checkLmdbFile(path);
       if (!check.ok) throw new RepositoryDamagedError(path, check.reason);
     }
+    this.readOnly = options.readOnly ?? false;
     this.zstdLevel = options.zstdLevel ?? DEFAULT_ZSTD_LEVEL;
     this.deferIndex = options.deferIndex ?? false;
     try {
@@ -217,16 +221,36 @@ export class LmdbStore implements ObjectStore {
     this.ixParent = this.env.openDB<Buffer, Buffer>({ name: 'ix-parent', keyEncoding: 'binary', encoding: 'binary', dupSort: true });
     this.ixRoot = this.env.openDB<Buffer, Buffer>({ name: 'ix-root', keyEncoding: 'binary', encoding: 'binary', dupSort: true });
     this.ixPkg = this.env.openDB<Buffer, Buffer>({ name: 'ix-pkg', keyEncoding: 'binary', encoding: 'binary' });
+    this.ixDeriv = this.env.openDB<Buffer, Buffer>({ name: 'ix-deriv', keyEncoding: 'binary', encoding: 'binary', dupSort: true });
+  }
+
+  /**
+   * The derived commits `ix-deriv` lists under `prefix` + `oid` (DERIV_BASE: derived from that commit; DERIV_MEMO: made
+   * by that memo key). A repository last written by a viva without this index, opened read-only, has none.
+   */
+  derivedCommits(prefix: number, oid: Oid): Oid[] {
+    let values: Iterable<Buffer>;
+    try {
+      values = [...this.ixDeriv.getValues(derivKey(prefix, oid))] as Buffer[];
+    } catch (e) {
+      if (e instanceof TypeError && this.readOnly) return [];
+      throw e;
+    }
+    return [...values].map((v) => v.toString('hex'));
+  }
+
+  private indexDb(db: IndexDb): Database<Buffer, Buffer> {
+    return db === 'ix-parent' ? this.ixParent : db === 'ix-root' ? this.ixRoot : this.ixDeriv;
   }
 
   /** Writes content-index entries; call inside a write transaction. */
   putDerived(entries: DerivedEntry[]): void {
-    for (const [db, k, v] of entries) (db === 'ix-parent' ? this.ixParent : this.ixRoot).putSync(k, v);
+    for (const [db, k, v] of entries) this.indexDb(db).putSync(k, v);
   }
 
   /** Removes content-index entries; call inside a write transaction. */
   removeDerived(entries: DerivedEntry[]): void {
-    for (const [db, k, v] of entries) (db === 'ix-parent' ? this.ixParent : this.ixRoot).removeSync(k, v);
+    for (const [db, k, v] of entries) this.indexDb(db).removeSync(k, v);
   }
 
   /**

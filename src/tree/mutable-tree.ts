@@ -4,7 +4,7 @@
  * are read only when an edit reaches it — and writes back only the directories on edited paths; every other
  * subtree keeps its id. Holds metadata and content ids, never file bytes.
  */
-import { PathNotFoundError, UnsafeInputError, VivaError } from '../errors.js';
+import { InvalidEditError, PathNotFoundError, UnsafeInputError } from '../errors.js';
 import { encodeTree, hashTree, invalidNameReason, normalizeTree, type Hole, type TreeEntry, type Xattr } from '../model/tree.js';
 import type { Oid } from '../model/oid.js';
 import type { RootMeta } from '../model/commit.js';
@@ -59,17 +59,6 @@ export interface StoredContent {
   holes: Hole[];
 }
 
-/**
- * An edit that cannot apply to the tree: a path through a symlink or a file, `..`, an invalid name, a type
- * mismatch (chmod of something missing is PathNotFoundError instead). Exit 2.
- */
-export class InvalidEditError extends VivaError {
-  static override readonly code = 'ERR_INVALID_EDIT';
-  override readonly code = InvalidEditError.code;
-  override readonly name = 'InvalidEditError';
-  constructor(path: string, reason: string) { super(`cannot edit '${path}': ${reason}`, { path, reason }); }
-}
-
 function key(name: Buffer): string {
   return name.toString('latin1');
 }
@@ -100,13 +89,14 @@ function dirNode(meta: NodeMeta): MNode {
   return { type: 'dir', ...meta, xattrs: [...meta.xattrs], size: 0, children: new Map(), dirty: true };
 }
 
-function nodeOf(e: TreeEntry, groups: Map<string, LinkGroup>): MNode {
+/** A node for a stored entry; its hardlink group from `groups` (by canonical name), or none without `groups`. */
+function nodeOf(e: TreeEntry, groups?: Map<string, LinkGroup>): MNode {
   const n: MNode = { type: e.type, mode: e.mode, uid: e.uid, gid: e.gid, mtimeNs: e.mtimeNs, xattrs: e.xattrs, size: e.size };
   if (e.oid) n.oid = e.oid;
   if (e.holes) n.holes = e.holes;
   if (e.linkTarget) n.linkTarget = e.linkTarget;
   if (e.rdev) n.rdev = e.rdev;
-  if (e.hardlink) {
+  if (e.hardlink && groups) {
     const k = key(e.hardlink);
     let g = groups.get(k);
     if (!g) groups.set(k, (g = { name: e.hardlink, touched: false }));
@@ -127,6 +117,8 @@ export interface MutableTreeOptions {
   impliedDir?: NodeMeta;
   /** Commit: bad paths in an image are UnsafeInputError naming this source; default: InvalidEditError. */
   sourceName?: string;
+  /** How PathNotFoundError names the image (a revision); default 'the image'. */
+  imageName?: string;
 }
 
 export interface WriteTreeResult {
@@ -150,6 +142,9 @@ export class MutableTree {
   private readonly groups = new Map<string, LinkGroup>();
   private readonly impliedDir: NodeMeta;
   private readonly refuse: Refuse;
+  private readonly imageName: string;
+  /** The root's metadata came from an entry of the image (not implied). */
+  rootGiven = false;
   /** Every stored directory has been read (needed once a stored hardlink group changes). */
   private complete = false;
 
@@ -165,6 +160,7 @@ export class MutableTree {
       this.root.dirty = true;
       this.complete = true;
     }
+    this.imageName = options.imageName ?? 'the image';
     const source = options.sourceName;
     this.refuse = source !== undefined
       ? (p, reason) => { throw new UnsafeInputError(source, `'${showPath(p)}'`, reason); }
@@ -247,7 +243,7 @@ export class MutableTree {
     }
     const parent = this.parentOf(p, parts, false, true);
     const node = parent ? this.childrenOf(parent, parentPath(p)).get(key(this.lastName(p, parts))) : undefined;
-    if (!node) throw new PathNotFoundError(quotePath(p), 'the image');
+    if (!node) throw new PathNotFoundError(quotePath(p), this.imageName);
     return node;
   }
 
@@ -341,6 +337,7 @@ export class MutableTree {
     if (parts.length === 0) {
       if (entry.type !== 'dir') this.refuse(entry.path, 'the image root is not a directory');
       Object.assign(this.root, meta);
+      this.rootGiven = true;
       this.root.dirty = true;
       return;
     }
@@ -401,11 +398,11 @@ export class MutableTree {
   // ---- edits ----
 
   /**
-   * Writes a file at `p`. An existing file keeps its metadata (as `echo > file` does) unless `meta` is given, and is
-   * changed in place: a hardlinked file changes for every member. A missing file gets `meta` (required then).
-   * Refuses a directory or symlink at `p` (remove it first).
+   * Writes a file at `p`. An existing file is changed in place, as `echo > file` does: it keeps its mode, owner and
+   * xattrs (unless `meta` is given) and gets mtime `mtimeNs` when given; a hardlinked file changes for every member.
+   * A missing file gets `newMeta`. Refuses a directory or symlink at `p` (remove it first).
    */
-  writeFile(p: Buffer, content: StoredContent, meta: NodeMeta | undefined, newMeta: NodeMeta): void {
+  writeFile(p: Buffer, content: StoredContent, options: { newMeta: NodeMeta; meta?: NodeMeta; mtimeNs?: bigint }): void {
     const existing = this.lookup(p);
     if (existing && existing.type !== 'file') this.refuse(p, existing.type === 'symlink' ? 'is a symlink (edits never follow symlinks; remove it first)' : `is a ${existing.type === 'dir' ? 'directory' : existing.type}`);
     const set = (n: MNode) => {
@@ -413,15 +410,65 @@ export class MutableTree {
       n.size = content.size;
       if (content.holes.length) n.holes = content.holes;
       else delete n.holes;
-      if (meta) Object.assign(n, { ...meta, xattrs: [...meta.xattrs] });
+      if (options.meta) Object.assign(n, { ...options.meta, xattrs: [...options.meta.xattrs] });
+      if (options.mtimeNs !== undefined) n.mtimeNs = options.mtimeNs;
     };
     if (existing) {
       this.editInode(p, set);
       return;
     }
-    const node: MNode = { type: 'file', ...newMeta, xattrs: [...newMeta.xattrs], size: 0 };
+    const node: MNode = { type: 'file', ...options.newMeta, xattrs: [...options.newMeta.xattrs], size: 0 };
     set(node);
     this.place(p, node);
+  }
+
+  /** Places one stored entry (any type but a directory, with all its metadata) at `p`, replacing a non-directory. */
+  putEntry(p: Buffer, entry: TreeEntry): void {
+    if (entry.type === 'dir') this.refuse(p, 'a directory entry needs its tree (graft)');
+    this.place(p, nodeOf(entry));
+  }
+
+  /**
+   * Merges stored tree `tree` in at `p`, as `cp -a DIR/. P/` does: `p` and every directory the tree names get its
+   * metadata (`p`: `meta`, or when none is given it keeps its own, or is made with the implied-directory metadata),
+   * its other entries replace what is there; a directory never replaces a file or the reverse (refused). Hardlink
+   * groups inside the tree stay groups, named again by their new paths.
+   */
+  graft(p: Buffer, tree: Oid, meta?: NodeMeta): void {
+    if (!this.objects) throw new Error('graft needs a store');
+    const existing = this.lookup(p);
+    if (existing && existing.type !== 'dir') this.refuse(p, `exists as a ${existing.type}, cannot be replaced by a directory`);
+    if (existing) {
+      const node = this.edit(p);
+      if (meta) Object.assign(node, { ...meta, xattrs: [...meta.xattrs] });
+    } else {
+      this.place(p, dirNode(meta ?? this.impliedDir));
+    }
+    const groups = new Map<string, LinkGroup>();
+    const visit = (oid: Oid, at: Buffer) => {
+      for (const e of readTree(this.objects!, oid, showPath(at)).entries) {
+        const cp = joinPath(at, e.name);
+        const there = this.lookup(cp);
+        if (e.type === 'dir') {
+          if (there && there.type !== 'dir') this.refuse(cp, `exists as a ${there.type}, cannot be replaced by a directory`);
+          const m = { mode: e.mode, uid: e.uid, gid: e.gid, mtimeNs: e.mtimeNs, xattrs: e.xattrs };
+          if (there) Object.assign(this.edit(cp), m);
+          else this.place(cp, dirNode(m));
+          visit(e.oid!, cp);
+          continue;
+        }
+        if (there?.type === 'dir') this.refuse(cp, `is a directory, cannot be replaced by a ${e.type}`);
+        const node = nodeOf(e);
+        if (e.hardlink) {
+          const k = key(e.hardlink);
+          let g = groups.get(k);
+          if (!g) groups.set(k, (g = { touched: true }));
+          node.group = g;
+        }
+        this.place(cp, node);
+      }
+    };
+    visit(tree, p);
   }
 
   /** Removes the entry at `p` (a directory with everything below it). PathNotFoundError when missing. */
@@ -431,7 +478,7 @@ export class MutableTree {
     const parent = this.parentOf(p, parts, false, true);
     const children = parent ? this.childrenOf(parent, parentPath(p)) : undefined;
     const node = children?.get(key(name));
-    if (!node) throw new PathNotFoundError(quotePath(p), 'the image');
+    if (!node) throw new PathNotFoundError(quotePath(p), this.imageName);
     this.forget(node, p);
     children!.delete(key(name));
     parent!.dirty = true;
@@ -462,7 +509,7 @@ export class MutableTree {
     const parent = this.parentOf(from, fromParts, false, true);
     const children = parent ? this.childrenOf(parent, parentPath(from)) : undefined;
     const node = children?.get(key(name));
-    if (!node) throw new PathNotFoundError(quotePath(from), 'the image');
+    if (!node) throw new PathNotFoundError(quotePath(from), this.imageName);
     if (from.equals(to)) return;
     // Members move: the groups' canonical names (smallest member path) may change.
     this.forget(node, from);

@@ -1,0 +1,69 @@
+import { Args, Flags } from '@oclif/core';
+import { UsageError, derive, type DeriveResult } from '../src/index.js';
+import { EXIT_STATUS_HELP } from '../src/cli/exit-codes.js';
+import { RepoCommand } from '../src/cli/repo-command.js';
+import { EDIT_FLAGS, type EditFlag, editsFromArgv } from '../src/cli/edits.js';
+import { renderDerive } from '../src/cli/render.js';
+
+const editFlag = (flag: EditFlag, summary: string) => Flags.string({ summary: `${summary} (${EDIT_FLAGS[flag]})`, multiple: true, helpGroup: 'EDIT', helpValue: EDIT_FLAGS[flag] });
+
+export default class Derive extends RepoCommand {
+  static override summary = 'make a new image from BASE plus edits, without checking BASE out';
+  static override description = `Makes a commit on branch NEW whose image is BASE with the edits applied, in the order given. Only the directories on edited paths are read and written: the rest of the image is shared with BASE, so a customized clone costs a few kilobytes. The branch is created when missing; otherwise its head becomes the new commit's parent (BASE is recorded as the derivation base, not as a parent). HEAD does not move.
+
+The commit carries a derivation record: the base commit and tree, the recipe (every edit, with added content by its blob or tree id), the tool version and the recipe's id. 'viva show REV --derivation' prints it, 'viva log --derived-from REV' lists what was derived, and 'viva rebuild' replays the recipe on a newer base.
+
+Edits:
+  --set PATH=TEXT          write TEXT (as given, no newline added) to PATH; an existing file keeps its mode, owner and
+                           xattrs and gets the commit's time as mtime; a new file is 0644 root:root
+  --set-file PATH=HOSTFILE the same with the content of HOSTFILE
+  --add HOSTPATH:PATH      a host directory (merged in, as cp -a DIR/. PATH/), a tar archive (.tar, .tar.gz, .tgz,
+                           .tar.xz, .tar.zst, .tar.bz2: unpacked there) or a file, with all their metadata
+  --rm PATH                remove a file, symlink or a whole directory
+  --mkdir PATH             make a directory (and missing parents), 0755 root:root
+  --symlink PATH=TARGET    make or replace a symlink
+  --chmod MODE:PATH        octal mode (0644, 4755)
+  --chown UID:GID:PATH     numeric owner and group
+  --xattr PATH:NAME=VALUE  set an xattr (VALUE as text, 0x… hex or 0s… base64, as setfattr)
+  --rm-xattr PATH:NAME     remove an xattr
+  --mtime SECONDS:PATH     set the modification time
+  --rename PATH=NEWPATH    move an entry
+Paths are image paths ('etc/hostname'; a name printed quoted by viva can be given quoted). Missing parent directories of new entries are made 0755 root:root. Edits never follow a symlink in the image: a path through one is refused, and a symlink at PATH must be removed before a file can replace it. A hardlinked file changes for all its names (they are one inode). Derive works on directory and tar images; disk images are not supported yet.
+
+${EXIT_STATUS_HELP}`;
+  static override examples = [
+    '<%= config.bin %> derive debian/12/base -b web/01 --set etc/hostname=$\'web01\\n\' --rm etc/motd',
+    '<%= config.bin %> derive debian/12/base -b web/01 --add ./overlay:/ --chmod 0600:etc/ssh/sshd_config -m "web role"',
+    '<%= config.bin %> derive web/01 -b web/01 --add app.tar.gz:opt/app --json',
+  ];
+  static override args = { base: Args.string({ required: true, description: 'the base image (a revision)' }) };
+  static override flags = {
+    branch: Flags.string({ char: 'b', summary: 'branch of the new image (created, or advanced)', required: true }),
+    message: Flags.string({ char: 'm', summary: "commit message (default: 'derive from BASE: N edits')" }),
+    author: Flags.string({ summary: "author as 'Name <email>' (default: $VIVA_AUTHOR or user@host)" }),
+    set: editFlag('set', 'write a file'),
+    'set-file': editFlag('set-file', 'write a file from a host file'),
+    add: editFlag('add', 'add a host directory, tar archive or file'),
+    rm: editFlag('rm', 'remove an entry'),
+    mkdir: editFlag('mkdir', 'make a directory'),
+    symlink: editFlag('symlink', 'make a symlink'),
+    chmod: editFlag('chmod', 'change the mode'),
+    chown: editFlag('chown', 'change the owner'),
+    xattr: editFlag('xattr', 'set an xattr'),
+    'rm-xattr': editFlag('rm-xattr', 'remove an xattr'),
+    mtime: editFlag('mtime', 'set the mtime'),
+    rename: editFlag('rename', 'move an entry'),
+  };
+
+  async run(): Promise<DeriveResult> {
+    const { args, flags } = await this.parse(Derive);
+    const edits = editsFromArgv(this.argv, new Set(['-b', '--branch', '-m', '--message', '--author', '-C', '--repo']));
+    const parsed = (Object.keys(EDIT_FLAGS) as EditFlag[]).reduce((n, k) => n + ((flags[k] as string[] | undefined)?.length ?? 0), 0);
+    if (parsed !== edits.length) throw new UsageError('edit flags could not be read in order: give each as --FLAG VALUE or --FLAG=VALUE');
+    if (edits.length === 0) throw new UsageError('nothing to derive: give at least one edit (--set, --add, --rm, …; see viva derive --help)');
+    const result = await this.withRepo('write', flags.repo, (repo) =>
+      derive(repo, { base: args.base, branch: flags.branch, edits, ...(flags.message !== undefined ? { message: flags.message } : {}), ...(flags.author ? { author: flags.author } : {}) }));
+    this.log(renderDerive(result));
+    return result;
+  }
+}

@@ -1,0 +1,191 @@
+/**
+ * Derivation records: how a commit was made from others (Nix's derivations, osbuild's stage ids). A derived commit
+ * carries one in its `derivation` field, so the image can be rebuilt when its base changes. Encoding
+ * (docs/format.md §derivation): header `derivation\0` + version, kind, bases, the recipe (its own canonical
+ * encoding, header `recipe\0`), tool. The recipe's id is the sha256 of its encoding: results are memoized by
+ * (base tree id, recipe id).
+ *
+ * A recipe holds everything a replay needs and nothing secret in clear: added content by blob or tree id (the bytes
+ * are objects of the repository), generated values (ssh host keys, machine ids) by the ids of what they produced.
+ */
+import { Decoder, DecodeError, Encoder, decodeHeader, encodeHeader } from './codec.js';
+import { type Oid, OID_BYTES, bytesToOid, hashBytes, oidToBytes } from './oid.js';
+import { type RootMeta, decodeRootMeta, encodeRootMeta, type RootKind, ROOT_KIND_CODES } from './commit.js';
+import { type TreeEntry, decodeTree, encodeTree } from './tree.js';
+
+export const DERIVATION_VERSION = 1;
+export const RECIPE_VERSION = 1;
+
+/** Frozen: part of the encoding. */
+export const DERIVATION_KIND_CODES = { derive: 1 } as const;
+export type DerivationKind = keyof typeof DERIVATION_KIND_CODES;
+
+/** What generated a written file's content (shown by `show --derivation`; the content itself is a blob). */
+export type Generated = '' | 'hostname' | 'machine-id' | 'ssh-host-key';
+
+/**
+ * One edit of a recipe. Paths are image paths as bytes, relative to the image root (a disk: `p1/etc/…`).
+ * Frozen op codes: write 1, add-tree 2, add-entry 3, rm 4, mkdir 5, symlink 6, chmod 7, chown 8, set-xattr 9,
+ * rm-xattr 10, mtime 11, rename 12.
+ */
+export type Edit =
+  /** File content (an existing file keeps its metadata; a new one gets `mode`, root:root, the recipe's time). */
+  | { op: 'write'; path: Buffer; blob: Oid; size: number; mode: number; generated: Generated }
+  /**
+   * A directory tree merged in at `path` (as `cp -a DIR/. PATH/`), with the directory's own metadata when the source
+   * had it (a directory; a tar with a `./` member) — else `path` keeps its own, or is made as `mkdir` would.
+   */
+  | { op: 'add-tree'; path: Buffer; tree: Oid; meta?: RootMeta }
+  /** One entry (a file, symlink, device… with all its metadata) placed at `path`; `entry.name` is the last component. */
+  | { op: 'add-entry'; path: Buffer; entry: TreeEntry }
+  | { op: 'rm'; path: Buffer }
+  | { op: 'mkdir'; path: Buffer; mode: number }
+  | { op: 'symlink'; path: Buffer; target: Buffer }
+  | { op: 'chmod'; path: Buffer; mode: number }
+  | { op: 'chown'; path: Buffer; uid: number; gid: number }
+  | { op: 'set-xattr'; path: Buffer; name: string; value: Buffer }
+  | { op: 'rm-xattr'; path: Buffer; name: string }
+  | { op: 'mtime'; path: Buffer; mtimeNs: bigint }
+  | { op: 'rename'; path: Buffer; to: Buffer };
+
+export type EditOp = Edit['op'];
+
+const OP_CODES: Readonly<Record<EditOp, number>> = {
+  write: 1, 'add-tree': 2, 'add-entry': 3, rm: 4, mkdir: 5, symlink: 6, chmod: 7, chown: 8, 'set-xattr': 9, 'rm-xattr': 10, mtime: 11, rename: 12,
+};
+const CODE_OPS = Object.fromEntries(Object.entries(OP_CODES).map(([k, v]) => [v, k])) as Record<number, EditOp>;
+const GENERATED: readonly Generated[] = ['', 'hostname', 'machine-id', 'ssh-host-key'];
+
+export interface Recipe {
+  /** Seconds since the epoch: the mtime of what the recipe creates, so a replay makes the same tree. */
+  time: number;
+  edits: Edit[];
+}
+
+export interface DerivationBase {
+  commit: Oid;
+  rootKind: RootKind;
+  /** The base commit's root (tree or disk): with the recipe id, the memo key. */
+  root: Oid;
+}
+
+export interface Derivation {
+  kind: DerivationKind;
+  bases: DerivationBase[];
+  recipe: Recipe;
+  /** The program that made it ('viva 0.1.0'); recorded, not part of the memo key (the recipe version is). */
+  tool: string;
+}
+
+export function encodeRecipe(r: Recipe): Buffer {
+  const e = encodeHeader(new Encoder(), 'recipe', RECIPE_VERSION);
+  e.sbig(BigInt(r.time)).uint(r.edits.length);
+  for (const ed of r.edits) {
+    e.u8(OP_CODES[ed.op]).bytes(ed.path);
+    switch (ed.op) {
+      case 'write': e.raw(oidToBytes(ed.blob)).uint(ed.size).uint(ed.mode & 0o7777).u8(GENERATED.indexOf(ed.generated)); break;
+      case 'add-tree': e.raw(oidToBytes(ed.tree)); if (ed.meta) encodeRootMeta(e.u8(1), ed.meta); else e.u8(0); break;
+      case 'add-entry': e.bytes(encodeTree({ entries: [ed.entry] })); break;
+      case 'rm': break;
+      case 'mkdir': e.uint(ed.mode & 0o7777); break;
+      case 'symlink': e.bytes(ed.target); break;
+      case 'chmod': e.uint(ed.mode & 0o7777); break;
+      case 'chown': e.uint(ed.uid).uint(ed.gid); break;
+      case 'set-xattr': e.str(ed.name).bytes(ed.value); break;
+      case 'rm-xattr': e.str(ed.name); break;
+      case 'mtime': e.sbig(ed.mtimeNs); break;
+      case 'rename': e.bytes(ed.to); break;
+    }
+  }
+  return e.finish();
+}
+
+export function decodeRecipe(buf: Uint8Array): Recipe {
+  const d = new Decoder(buf);
+  decodeHeader(d, 'recipe', RECIPE_VERSION);
+  const time = Number(d.sbig());
+  const n = d.uint();
+  if (n > buf.length) throw new DecodeError('edit count exceeds recipe size', d.pos);
+  const edits: Edit[] = [];
+  for (let i = 0; i < n; i++) {
+    const code = d.u8();
+    const op = CODE_OPS[code];
+    if (!op) throw new DecodeError(`unknown edit ${code}`, d.pos - 1);
+    const path = Buffer.from(d.bytes());
+    switch (op) {
+      case 'write': {
+        const blob = bytesToOid(d.raw(OID_BYTES));
+        const size = d.uint();
+        const mode = d.uint();
+        const g = GENERATED[d.u8()];
+        if (g === undefined) throw new DecodeError('unknown generated kind', d.pos - 1);
+        edits.push({ op, path, blob, size, mode, generated: g });
+        break;
+      }
+      case 'add-tree': {
+        const tree = bytesToOid(d.raw(OID_BYTES));
+        const has = d.u8();
+        if (has > 1) throw new DecodeError('bad metadata flag', d.pos - 1);
+        edits.push(has ? { op, path, tree, meta: decodeRootMeta(d) } : { op, path, tree });
+        break;
+      }
+      case 'add-entry': {
+        const t = decodeTree(d.bytes());
+        if (t.entries.length !== 1) throw new DecodeError('add-entry holds one entry', d.pos);
+        edits.push({ op, path, entry: t.entries[0]! });
+        break;
+      }
+      case 'rm': edits.push({ op, path }); break;
+      case 'mkdir': edits.push({ op, path, mode: d.uint() }); break;
+      case 'symlink': edits.push({ op, path, target: Buffer.from(d.bytes()) }); break;
+      case 'chmod': edits.push({ op, path, mode: d.uint() }); break;
+      case 'chown': edits.push({ op, path, uid: d.uint(), gid: d.uint() }); break;
+      case 'set-xattr': edits.push({ op, path, name: d.str(), value: Buffer.from(d.bytes()) }); break;
+      case 'rm-xattr': edits.push({ op, path, name: d.str() }); break;
+      case 'mtime': edits.push({ op, path, mtimeNs: d.sbig() }); break;
+      case 'rename': edits.push({ op, path, to: Buffer.from(d.bytes()) }); break;
+    }
+  }
+  d.expectEnd();
+  return { time, edits };
+}
+
+/** The recipe's id: sha256 of its canonical encoding. */
+export function recipeId(r: Recipe): Oid {
+  return hashBytes(encodeRecipe(r));
+}
+
+export function encodeDerivation(dv: Derivation): Buffer {
+  const e = encodeHeader(new Encoder(), 'derivation', DERIVATION_VERSION);
+  e.u8(DERIVATION_KIND_CODES[dv.kind]).uint(dv.bases.length);
+  for (const b of dv.bases) e.raw(oidToBytes(b.commit)).u8(ROOT_KIND_CODES[b.rootKind]).raw(oidToBytes(b.root));
+  e.bytes(encodeRecipe(dv.recipe)).str(dv.tool);
+  return e.finish();
+}
+
+export function decodeDerivation(buf: Uint8Array): Derivation {
+  const d = new Decoder(buf);
+  decodeHeader(d, 'derivation', DERIVATION_VERSION);
+  const kc = d.u8();
+  const kind = (Object.keys(DERIVATION_KIND_CODES) as DerivationKind[]).find((k) => DERIVATION_KIND_CODES[k] === kc);
+  if (!kind) throw new DecodeError(`unknown derivation kind ${kc}`, d.pos - 1);
+  const nb = d.uint();
+  if (nb > 1024) throw new DecodeError('too many bases', d.pos);
+  const bases: DerivationBase[] = [];
+  for (let i = 0; i < nb; i++) {
+    const commit = bytesToOid(d.raw(OID_BYTES));
+    const rc = d.u8();
+    const rootKind = (Object.keys(ROOT_KIND_CODES) as RootKind[]).find((k) => ROOT_KIND_CODES[k] === rc);
+    if (!rootKind) throw new DecodeError(`unknown root kind ${rc}`, d.pos - 1);
+    bases.push({ commit, rootKind, root: bytesToOid(d.raw(OID_BYTES)) });
+  }
+  const recipe = decodeRecipe(d.bytes());
+  const tool = d.str();
+  d.expectEnd();
+  return { kind, bases, recipe, tool };
+}
+
+/** The memo key of a derivation step: sha256('memo\0' + base root id + recipe id). */
+export function memoKey(baseRoot: Oid, recipe: Oid): Oid {
+  return hashBytes(Buffer.concat([Buffer.from('memo\0'), oidToBytes(baseRoot), oidToBytes(recipe)]));
+}

@@ -1,0 +1,88 @@
+/**
+ * The one way commits are recorded: encode the commit object, make every object durable, then move the branch by
+ * compare-and-swap with a reflog entry, the package index entries riding in the same transaction. commit, derive,
+ * rebuild (and later install and merge) all end here.
+ */
+import { WriteError } from '../errors.js';
+import { type Commit, encodeCommit, hashCommit } from '../model/commit.js';
+import type { Oid } from '../model/oid.js';
+import { HEAD } from '../model/ref.js';
+import type { ObjectWriter } from '../store/object-store.js';
+import { readRef, setSymbolicRef, updateRefs } from '../store/refs.js';
+import type { Repository } from '../store/repository.js';
+import { packageIndexEntries } from './image-packages.js';
+
+export interface NewCommit {
+  /** The commit object (its `derivation`, when derived, is indexed in `ix-deriv` by the store). */
+  commit: Commit;
+  /** Full ref name (`refs/heads/…`) the commit goes on. */
+  ref: string;
+  /** What the ref must hold now (null: must not exist) — the compare-and-swap. */
+  expectedOld: Oid | null;
+  /** Reflog message ('commit: base image', 'derive: …'). */
+  reflog: string;
+}
+
+export interface WriteCommitsOptions {
+  /** Where objects were written (a background writer is flushed here); default the repository's store. */
+  writer?: ObjectWriter;
+  /** Point HEAD at this ref afterwards (commit does; derive does not). */
+  head?: string;
+  /** The person recorded in the reflog (default: each commit's author). */
+  who?: string;
+}
+
+/**
+ * Writes the commit objects, flushes every pending object, then moves all refs in one transaction (all or none).
+ * Returns the new commit ids, in order.
+ *
+ * Locking: the ref transaction takes LMDB's write lock. Throws RefConflictError when a ref moved (nothing moves
+ * then), WriteError for a full or failing disk. After the refs moved, a failed HEAD update is a warning on
+ * `repo.warnings`, never an error (exit 16 would say the refs did not move).
+ *
+ * @example
+ * const [oid] = await writeCommits(repo, [{ commit: c, ref: 'refs/heads/web', expectedOld: null, reflog: 'derive: web' }]);
+ */
+export async function writeCommits(repo: Repository, commits: NewCommit[], options: WriteCommitsOptions = {}): Promise<Oid[]> {
+  const store = repo.store;
+  const writer = options.writer ?? store;
+  const oids: Oid[] = [];
+  for (const n of commits) {
+    const enc = encodeCommit(n.commit);
+    const oid = hashCommit(enc);
+    if (!writer.hasObject('commit', oid)) writer.writeObject('commit', oid, enc);
+    oids.push(oid);
+  }
+  // Objects first (durable), then the refs in their own transaction.
+  await writer.flush();
+  if (writer !== store) await store.flush();
+  // The package index entries of each image (one per file system with a package database, keyed by the
+  // database's content) move in with the refs.
+  const pkgs: Array<[Buffer, Buffer]> = [];
+  const seenRoots = new Set<string>();
+  for (const n of commits) {
+    if (seenRoots.has(n.commit.root)) continue;
+    seenRoots.add(n.commit.root);
+    pkgs.push(...await packageIndexEntries(repo, n.commit));
+  }
+  const who = options.who ?? commits[0]?.commit.author ?? '';
+  updateRefs(store, commits.map((n, i) => ({ ref: n.ref, newOid: oids[i]!, expectedOld: n.expectedOld, message: n.reflog })), who, undefined,
+    () => { for (const [k, v] of pkgs) if (!store.ixPkg.doesExist(k)) store.ixPkg.putSync(k, v); });
+  const head = options.head;
+  if (head) afterRecorded(repo, oids[oids.length - 1]!, 'moving HEAD to it', () => { if (readRef(store, HEAD)?.symref !== head) setSymbolicRef(store, HEAD, head); });
+  return oids;
+}
+
+/** Runs housekeeping after the ref moved; a WriteError becomes a warning on repo.warnings, other errors propagate. */
+export function afterRecorded(repo: Repository, oid: Oid, what: string, fn: () => void): void {
+  try {
+    fn();
+  } catch (e) {
+    if (!(e instanceof WriteError)) throw e;
+    repo.warnings.push(`commit ${oid.slice(0, 12)} is recorded, but ${what} failed: ${e.message}`);
+  }
+}
+
+export function firstLine(s: string): string {
+  return s.split('\n', 1)[0] ?? '';
+}
