@@ -35,3 +35,5 @@ export { planTransfer, type Plan } from './sync/transfer.js';
 export { serve, type ServeOptions, type Server } from './sync/server.js';
 export { HttpPeer } from './sync/http-peer.js';
 export { derive, type DeriveOptions, type DeriveResult, type EditSpec } from './ops/derive.js';
+export { derivedFrom, derivationGraph, showDerivation, type DerivationGraph, type DerivationEdge, type DerivationInfo } from './ops/derivations.js';
+export { rebuild, type RebuildOptions, type RebuildResult, type RebuildItem } from './ops/rebuild.js';

@@ -6,6 +6,8 @@ import type { DiskInfo } from '../ops/disk-info.js';
 import type { DiffEntry } from '../ops/diff.js';
 import type { PackageDiff } from '../ops/image-packages.js';
 import type { DeriveResult } from '../ops/derive.js';
+import type { DerivationGraph, DerivationInfo } from '../ops/derivations.js';
+import type { RebuildResult } from '../ops/rebuild.js';
 import type { ShowResult } from '../ops/show.js';
 import type { FsckResult } from '../ops/fsck.js';
 import type { RefInfo } from '../ops/branch.js';
@@ -50,6 +52,21 @@ export function renderShow(s: ShowResult): string {
   lines.push(`Source: ${s.source.format}${s.source.name ? ` ${s.source.name}` : ''}${s.source.size ? ` (${formatBytes(s.source.size)})` : ''}`);
   if (s.source.backing?.length) lines.push(`Backing: ${s.source.backing.join(' <- ')}`);
   if (s.disk) lines.push('', ...renderDisk(s.disk));
+  if (s.derivation) {
+    const d = s.derivation;
+    const base = d.bases.map((b) => `${shortOid(b.commit)}${b.refs.length ? ` (${b.refs.map(decorationName).join(', ')})` : ''}`).join(', ');
+    lines.push(`Derived: from ${base}, ${plural(d.recipe.edits.length, 'edit')}, recipe ${shortOid(d.recipe.id)}`);
+  }
+  return lines.join('\n');
+}
+
+/** `show --derivation`: the whole record, one edit per line. */
+export function renderDerivation(id: string, d: DerivationInfo | undefined): string {
+  if (!d) return `commit ${id} has no derivation record (it was not made by derive)`;
+  const lines = [`commit ${id}`, `kind:   ${d.kind}`, `tool:   ${d.tool}`];
+  for (const b of d.bases) lines.push(`base:   ${b.commit}${b.refs.length ? ` (${b.refs.map(decorationName).join(', ')})` : ''}`, `        ${b.rootKind} ${b.root}`);
+  lines.push(`recipe: ${d.recipe.id} (time ${d.recipe.time}, ${plural(d.recipe.edits.length, 'edit')})`);
+  d.recipe.edits.forEach((e, i) => lines.push(`  ${String(i + 1).padStart(3)}  ${e.text}`));
   return lines.join('\n');
 }
 
@@ -225,4 +242,48 @@ export function renderPackageDiff(p: PackageDiff): string {
     const what = c.change === 'added' ? c.to : c.change === 'removed' ? c.from : `${c.from} -> ${c.to}`;
     return `${c.change.padEnd(10)} ${c.name.padEnd(w)} ${what}${arch}${c.partition ? ` [${c.partition}]` : ''}`;
   }).join('\n');
+}
+
+/** `viva derivations`: one line per derived branch: `web/01 <- debian/12/base (up to date), 3 edits`. */
+export function renderDerivationGraph(g: DerivationGraph): string {
+  if (g.edges.length === 0) return 'no derived branches';
+  const width = Math.max(...g.edges.map((e) => shortRefName(e.ref).length));
+  return g.edges.map((e) => {
+    const base = e.baseRefs.length
+      ? e.baseRefs.map((b) => `${shortRefName(b.ref)} (${b.behind === 0 ? 'up to date' : `${b.behind} behind`})`).join(', ')
+      : `${shortOid(e.base)} (on no branch)`;
+    return `${shortRefName(e.ref).padEnd(width)} <- ${base}, ${plural(e.edits, 'edit')}, recipe ${shortOid(e.recipe)}`;
+  }).join('\n');
+}
+
+/** `viva derivations --dot`: branches as nodes, derived-from as edges (labelled when the base moved on). */
+export function renderDerivationDot(g: DerivationGraph): string {
+  const q = (s: string) => JSON.stringify(s);
+  const lines = ['digraph derivations {', '  rankdir=LR;', '  node [shape=box];'];
+  const named = new Set<string>();
+  for (const e of g.edges) {
+    named.add(e.ref);
+    if (e.baseRefs.length === 0) {
+      lines.push(`  ${q(shortOid(e.base))} [shape=ellipse];`, `  ${q(shortOid(e.base))} -> ${q(shortRefName(e.ref))};`);
+      continue;
+    }
+    const b = e.baseRefs[0]!;
+    named.add(b.ref);
+    lines.push(`  ${q(shortRefName(b.ref))} -> ${q(shortRefName(e.ref))}${b.behind ? ` [label=${q(`${b.behind} behind`)}, style=dashed]` : ''};`);
+  }
+  for (const r of g.refs) if (!named.has(r)) lines.push(`  ${q(shortRefName(r))};`);
+  lines.push('}');
+  return lines.join('\n');
+}
+
+/** `viva rebuild`: one line per branch (rebuilt / unchanged / failed / skipped, and why), then the counts. */
+export function renderRebuild(r: RebuildResult): string {
+  const lines = r.items.map((i) => {
+    const what = i.status === 'rebuilt'
+      ? `${i.commit ? shortOid(i.commit) : '(dry run)'} on ${i.base ? shortOid(i.base) : '?'}${i.reused ? ' (result reused)' : ''}`
+      : i.reason ?? '';
+    return `${i.status.padEnd(9)} ${shortRefName(i.branch)}${what ? `: ${what}` : ''}`;
+  });
+  lines.push(`${r.rebuilt} rebuilt, ${r.unchanged} unchanged, ${r.failed} failed`);
+  return lines.join('\n');
 }

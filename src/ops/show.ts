@@ -4,6 +4,7 @@ import { commitTree, readDisk, readTree } from '../store/typed.js';
 import { type DiskInfo, describeDisk } from './disk-info.js';
 import { type LogEntry, toLogEntry } from './log.js';
 import { resolveRevision } from './resolve.js';
+import { type DerivationInfo, showDerivation } from './derivations.js';
 
 export interface ShowResult extends LogEntry {
   /** The tree paths address (a disk commit's view tree). */
@@ -14,6 +15,8 @@ export interface ShowResult extends LogEntry {
   /** Number of entries in the root directory. */
   rootEntries: number;
   refs: string[];
+  /** Derived commits: how it was made (base, recipe, tool). */
+  derivation?: DerivationInfo;
 }
 
 /** Locking: none. Throws RevisionNotFoundError. */
@@ -32,5 +35,6 @@ export function show(repo: Repository, rev = 'HEAD'): ShowResult {
     ...(c.rootMeta ? { rootMeta: { mode: c.rootMeta.mode.toString(8).padStart(4, '0'), uid: c.rootMeta.uid, gid: c.rootMeta.gid, mtimeNs: c.rootMeta.mtimeNs.toString() } } : {}),
     rootEntries: readTree(repo.store, tree).entries.length,
     refs,
+    ...(c.derivation ? { derivation: showDerivation(repo, r.oid)! } : {}),
   };
 }

@@ -1,0 +1,185 @@
+/**
+ * Reading derivations: a commit's derivation record as data (`show --derivation`), what was derived from a commit or
+ * its branch through chains (`log --derived-from`, from the `ix-deriv` index written with each derived commit, not a
+ * scan of every commit), and the derivation graph of branches (`viva derivations`).
+ */
+import { RefNotFoundError, RepositoryCorruptError } from '../errors.js';
+import type { Commit } from '../model/commit.js';
+import { type Derivation, type Edit, decodeDerivation, recipeId } from '../model/derivation.js';
+import type { Oid } from '../model/oid.js';
+import { hexIfNotUtf8 } from '../model/quote.js';
+import { DERIV_BASE } from '../store/content-index.js';
+import type { Repository } from '../store/repository.js';
+import { readCommit } from '../store/typed.js';
+import { describeEdit } from '../tree/recipe.js';
+import { type LogEntry, refsByOid, toLogEntry } from './log.js';
+import { resolveRevision } from './resolve.js';
+
+/** An edit as JSON: its op, a one-line description, and its fields (paths as text, with `pathHex` when not UTF-8). */
+export interface EditInfo {
+  op: Edit['op'];
+  text: string;
+  path: string;
+  pathHex?: string;
+  [field: string]: unknown;
+}
+
+export interface DerivationInfo {
+  kind: Derivation['kind'];
+  bases: Array<{ commit: Oid; rootKind: string; root: Oid; refs: string[] }>;
+  recipe: { id: Oid; time: number; edits: EditInfo[] };
+  tool: string;
+}
+
+/** The decoded derivation of commit `oid`, or undefined for a commit that was not derived. Throws RepositoryCorruptError. */
+export function readDerivation(oid: Oid, c: Commit): Derivation | undefined {
+  if (!c.derivation) return undefined;
+  try {
+    return decodeDerivation(c.derivation);
+  } catch (e) {
+    throw new RepositoryCorruptError(`commit ${oid}`, `derivation record: ${(e as Error).message}`);
+  }
+}
+
+function editInfo(e: Edit): EditInfo {
+  const hex = hexIfNotUtf8(e.path);
+  const fields: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(e)) {
+    if (k === 'op' || k === 'path') continue;
+    if (Buffer.isBuffer(v)) fields[k] = k === 'value' ? v.toString('base64') : v.toString('utf8');
+    else if (typeof v === 'bigint') fields[k] = v.toString();
+    else if (k === 'entry' || k === 'meta') fields[k] = JSON.parse(JSON.stringify(v, (_k, x) => (typeof x === 'bigint' ? x.toString() : x?.type === 'Buffer' ? Buffer.from(x.data).toString('utf8') : x)));
+    else fields[k] = v;
+  }
+  return { op: e.op, text: describeEdit(e), path: e.path.toString('utf8'), ...(hex ? { pathHex: hex } : {}), ...fields };
+}
+
+/** The derivation of `rev` as JSON-safe data, or undefined when it was not derived. Locking: none. */
+export function showDerivation(repo: Repository, rev: string): DerivationInfo | undefined {
+  const r = resolveRevision(repo, rev);
+  const dv = readDerivation(r.oid, r.commit);
+  if (!dv) return undefined;
+  const refs = refsByOid(repo);
+  return {
+    kind: dv.kind,
+    bases: dv.bases.map((b) => ({ commit: b.commit, rootKind: b.rootKind, root: b.root, refs: refs.get(b.commit) ?? [] })),
+    recipe: { id: recipeId(dv.recipe), time: dv.recipe.time, edits: dv.recipe.edits.map(editInfo) },
+    tool: dv.tool,
+  };
+}
+
+/** `oid` and its ancestors. */
+export function history(repo: Repository, oid: Oid): Set<Oid> {
+  const seen = new Set<Oid>([oid]);
+  const stack = [oid];
+  while (stack.length) {
+    for (const p of readCommit(repo.store, stack.pop()!).parents) if (!seen.has(p)) { seen.add(p); stack.push(p); }
+  }
+  return seen;
+}
+
+/**
+ * Every commit derived from `rev` or from any commit of its history, and, through chains, from those (a clone of a
+ * clone): newest first, as log entries. Reads the `ix-deriv` index. Locking: none. Throws RevisionNotFoundError.
+ */
+export function derivedFrom(repo: Repository, rev: string): LogEntry[] {
+  const start = resolveRevision(repo, rev);
+  const found = new Map<Oid, Commit>();
+  const queue = [...history(repo, start.oid)];
+  const seen = new Set(queue);
+  while (queue.length) {
+    const base = queue.pop()!;
+    for (const d of repo.store.derivedCommits(DERIV_BASE, base)) {
+      if (seen.has(d)) continue;
+      seen.add(d);
+      const c = readCommit(repo.store, d);
+      found.set(d, c);
+      // What was derived from an earlier commit of the derived branch belongs to the chain too.
+      for (const a of history(repo, d)) if (!seen.has(a)) { seen.add(a); queue.push(a); }
+      queue.push(d);
+    }
+  }
+  const refs = refsByOid(repo);
+  return [...found].sort((a, b) => b[1].time - a[1].time || (a[0] < b[0] ? -1 : 1)).map(([oid, c]) => ({ ...toLogEntry(oid, c), refs: refs.get(oid) ?? [] }));
+}
+
+export interface DerivationEdge {
+  /** The derived branch (full ref) and its head. */
+  ref: string;
+  commit: Oid;
+  /** The base commit of its head's derivation, and the branches whose history holds it. */
+  base: Oid;
+  baseRefs: Array<{ ref: string; behind: number }>;
+  recipe: Oid;
+  edits: number;
+}
+
+export interface DerivationGraph {
+  /** Every branch in scope, derived or not. */
+  refs: string[];
+  edges: DerivationEdge[];
+}
+
+/** The local branches (full refs), sorted. */
+export function branchRefs(repo: Repository): string[] {
+  const out: string[] = [];
+  for (const key of repo.store.refs.getKeys({ start: 'refs/heads/', end: 'refs/heads0' })) out.push(key as string);
+  return out.sort();
+}
+
+/**
+ * The derivation graph of branches: for each branch whose head is a derived commit, an edge to its base commit, with
+ * the branches whose history holds that base and how many commits each has moved on since (0: up to date).
+ * `refs` (full names): limit to these branches and to the branches derived from them (default: all); RefNotFoundError
+ * for one that does not exist. Locking: none.
+ */
+export function derivationGraph(repo: Repository, refs?: string[]): DerivationGraph {
+  const all = branchRefs(repo);
+  const heads = new Map<string, Oid>();
+  for (const r of all) {
+    const v = repo.store.refs.get(r) as { oid?: Oid } | undefined;
+    if (v?.oid) heads.set(r, v.oid);
+  }
+  // Ancestor distance of every commit in each branch's first-parent-agnostic history (BFS by generation).
+  const depth = new Map<string, Map<Oid, number>>();
+  const distances = (ref: string): Map<Oid, number> => {
+    let m = depth.get(ref);
+    if (m) return m;
+    m = new Map();
+    let level = [heads.get(ref)!];
+    for (let n = 0; level.length; n++) {
+      const next: Oid[] = [];
+      for (const o of level) {
+        if (m.has(o)) continue;
+        m.set(o, n);
+        next.push(...readCommit(repo.store, o).parents);
+      }
+      level = next;
+    }
+    depth.set(ref, m);
+    return m;
+  };
+  const edges: DerivationEdge[] = [];
+  for (const [ref, oid] of heads) {
+    const dv = readDerivation(oid, readCommit(repo.store, oid));
+    if (!dv || dv.bases.length === 0) continue;
+    const base = dv.bases[0]!.commit;
+    const baseRefs: Array<{ ref: string; behind: number }> = [];
+    for (const other of heads.keys()) {
+      if (other === ref) continue;
+      const n = distances(other).get(base);
+      if (n !== undefined) baseRefs.push({ ref: other, behind: n });
+    }
+    baseRefs.sort((a, b) => a.behind - b.behind || (a.ref < b.ref ? -1 : 1));
+    edges.push({ ref, commit: oid, base, baseRefs, recipe: recipeId(dv.recipe), edits: dv.recipe.edits.length });
+  }
+  if (!refs || refs.length === 0) return { refs: all, edges };
+  for (const r of refs) if (!heads.has(r)) throw new RefNotFoundError(r, `branch '${r.replace(/^refs\/heads\//, '')}' not found`);
+  // The named branches and, transitively, the branches derived from them.
+  const keep = new Set(refs);
+  for (let grew = true; grew;) {
+    grew = false;
+    for (const e of edges) if (!keep.has(e.ref) && e.baseRefs.some((b) => keep.has(b.ref))) { keep.add(e.ref); grew = true; }
+  }
+  return { refs: all.filter((r) => keep.has(r)), edges: edges.filter((e) => keep.has(e.ref)) };
+}

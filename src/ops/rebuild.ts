@@ -1,0 +1,188 @@
+/**
+ * The rebuild op: replay derivation recipes on newer bases, with build avoidance ("make" for images). A step's result
+ * is memoized by (base root id, recipe id) — the recipe holds every other input (content ids, modes, times, its
+ * format version) — so a replay whose inputs did not change does no work and makes no commit.
+ */
+import { EditFailedError, UsageError, VivaError } from '../errors.js';
+import { type Commit, encodeCommit, hashCommit } from '../model/commit.js';
+import type { Oid } from '../model/oid.js';
+import { branchRef } from '../model/ref.js';
+import { resolveRef } from '../store/refs.js';
+import type { Repository } from '../store/repository.js';
+import { readCommit } from '../store/typed.js';
+import { applyToBase, commitTime, derivationOf } from './derive.js';
+import { defaultAuthor } from './commit.js';
+import { derivationGraph, history, readDerivation } from './derivations.js';
+import { encodeDerivation } from '../model/derivation.js';
+import { resolveRevision } from './resolve.js';
+import { type NewCommit, firstLine, writeCommits } from './write-commit.js';
+
+export interface RebuildOptions {
+  /** `rebuild REV --onto NEWBASE`: replay REV's recipe on NEWBASE. */
+  rev?: string;
+  onto?: string;
+  /** The branch the replay goes on (default: REV when it names a branch). */
+  branch?: string;
+  /** `rebuild --derived-from BRANCH`: every branch derived (transitively) from an older commit of BRANCH. */
+  derivedFrom?: string;
+  author?: string;
+  time?: number;
+  /** Plan only: say what would be rebuilt, write nothing. */
+  dryRun?: boolean;
+}
+
+export type RebuildStatus = 'rebuilt' | 'unchanged' | 'failed' | 'skipped';
+
+export interface RebuildItem {
+  branch: string;
+  status: RebuildStatus;
+  /** rebuilt: the new commit; otherwise the branch's head. */
+  commit?: Oid;
+  /** The base the recipe was replayed on. */
+  base?: Oid;
+  /** rebuilt: the result tree came from an earlier identical step (memo), no edit was applied. */
+  reused?: boolean;
+  /** failed, skipped, unchanged: why. */
+  reason?: string;
+}
+
+export interface RebuildResult {
+  items: RebuildItem[];
+  rebuilt: number;
+  unchanged: number;
+  failed: number;
+}
+
+interface Job {
+  ref: string;
+  /** The derived commit whose recipe is replayed. */
+  head: Oid;
+  commit: Commit;
+  /** The branch's head now (the new commit's parent), null for a new branch. */
+  parent: Oid | null;
+  /** The branch whose (new) head is the new base; undefined for `--onto`. */
+  baseRef?: string;
+  onto?: { oid: Oid; commit: Commit };
+}
+
+/**
+ * Replays recipes. With `rev` + `onto`: REV's recipe on NEWBASE, as a new commit on `branch`. With `derivedFrom`:
+ * every branch whose head was derived from an older commit of that branch (and, transitively, the branches derived
+ * from those), in dependency order, each as a new commit on its branch whose parent is its old head. All new commits
+ * move their branches in one transaction at the end.
+ *
+ * Locking: the refs move by compare-and-swap (RefConflictError if one moved meanwhile: then none moves).
+ * Throws: UsageError for a commit that has no derivation or missing options; RevisionNotFoundError. A recipe that no
+ * longer applies fails its branch (status 'failed', with the reason), leaves it where it was, skips the branches
+ * derived from it, and the others go on.
+ *
+ * @example
+ * const r = await rebuild(repo, { derivedFrom: 'debian/12/base' });
+ * console.log(r.rebuilt, r.unchanged, r.failed);
+ */
+export async function rebuild(repo: Repository, options: RebuildOptions): Promise<RebuildResult> {
+  const author = options.author ?? defaultAuthor();
+  const time = commitTime(options.time);
+  const jobs = options.derivedFrom !== undefined ? planDerivedFrom(repo, options.derivedFrom) : [planOnto(repo, options)];
+  const items: RebuildItem[] = [];
+  const commits: NewCommit[] = [];
+  /** New heads of branches rebuilt in this run, for the branches derived from them. */
+  const newHeads = new Map<string, { oid: Oid; commit: Commit }>();
+  const failedRefs = new Set<string>();
+  repo.beginSession('rebuild');
+  try {
+    for (const job of jobs) {
+      const dv = readDerivation(job.head, job.commit)!;
+      if (job.baseRef && failedRefs.has(job.baseRef)) {
+        failedRefs.add(job.ref);
+        items.push({ branch: job.ref, status: 'skipped', commit: job.head, reason: `its base branch ${job.baseRef} failed` });
+        continue;
+      }
+      const base = job.onto ?? newHeads.get(job.baseRef!) ?? headOf(repo, job.baseRef!);
+      const old = dv.bases[0]!;
+      // Build avoidance: the inputs are the base tree and the recipe; the same inputs, the same image.
+      if (job.parent === job.head && old.root === base.commit.root && old.rootKind === base.commit.rootKind) {
+        items.push({ branch: job.ref, status: 'unchanged', commit: job.head, base: old.commit, reason: old.commit === base.oid ? 'base unchanged' : 'base tree unchanged' });
+        continue;
+      }
+      if (options.dryRun) {
+        items.push({ branch: job.ref, status: 'rebuilt', base: base.oid });
+        continue;
+      }
+      let applied;
+      try {
+        applied = applyToBase(repo, repo.store, { oid: base.oid, commit: base.commit }, dv.recipe);
+      } catch (e) {
+        if (!(e instanceof EditFailedError || (e instanceof UsageError))) throw e;
+        failedRefs.add(job.ref);
+        items.push({ branch: job.ref, status: 'failed', commit: job.head, base: base.oid, reason: (e as VivaError).message });
+        continue;
+      }
+      const message = `rebuild: ${firstLine(job.commit.message)}`;
+      const c: Commit = {
+        rootKind: 'tree', root: applied.root, parents: job.parent ? [job.parent] : [], author, time, tzOffset: -new Date().getTimezoneOffset(),
+        message: job.commit.message, labels: job.commit.labels, source: { format: 'derive' }, rootMeta: applied.rootMeta,
+        derivation: encodeDerivation(derivationOf({ oid: base.oid, commit: base.commit }, dv.recipe)),
+      };
+      const oid = hashCommit(encodeCommit(c));
+      newHeads.set(job.ref, { oid, commit: c });
+      commits.push({ commit: c, ref: job.ref, expectedOld: job.parent, reflog: message });
+      items.push({ branch: job.ref, status: 'rebuilt', commit: oid, base: base.oid, ...(applied.reused ? { reused: true } : {}) });
+    }
+    // A branch rebuilt twice in one run (not possible with one job per branch) would need chained expectations.
+    if (commits.length) await writeCommits(repo, commits, { who: author });
+  } catch (e) {
+    repo.store.discardPending();
+    throw e;
+  } finally {
+    try { repo.endSession(); } catch { /* gc clears a stale session */ }
+  }
+  const count = (s: RebuildStatus) => items.filter((i) => i.status === s).length;
+  return { items, rebuilt: count('rebuilt'), unchanged: count('unchanged'), failed: count('failed') + count('skipped') };
+}
+
+function headOf(repo: Repository, ref: string): { oid: Oid; commit: Commit } {
+  const oid = resolveRef(repo.store, ref)!;
+  return { oid, commit: readCommit(repo.store, oid) };
+}
+
+/** `rebuild REV --onto NEWBASE [-b BRANCH]`. */
+function planOnto(repo: Repository, options: RebuildOptions): Job {
+  if (!options.rev || !options.onto) throw new UsageError('give REV --onto NEWBASE, or --derived-from BRANCH');
+  const r = resolveRevision(repo, options.rev);
+  if (!readDerivation(r.oid, r.commit)) throw new UsageError(`'${options.rev}' (${r.oid.slice(0, 12)}) has no derivation record: it was not made by derive, so there is no recipe to replay`);
+  const onto = resolveRevision(repo, options.onto);
+  const branch = options.branch ?? (r.ref?.startsWith('refs/heads/') ? r.ref : undefined);
+  if (!branch) throw new UsageError(`'${options.rev}' is not a branch: say where the rebuilt image goes with -b BRANCH`);
+  const ref = branchRef(branch);
+  // REV's recipe; the new commit's parent is the branch's head when the branch exists.
+  return { ref, head: r.oid, commit: r.commit, parent: resolveRef(repo.store, ref) ?? null, onto: { oid: onto.oid, commit: onto.commit } };
+}
+
+/** Every derived branch whose base lies in the history of `branch` or of a branch planned before it, in dependency order. */
+function planDerivedFrom(repo: Repository, branch: string): Job[] {
+  const root = branchRef(branch);
+  if (!resolveRef(repo.store, root)) throw new UsageError(`'${branch}' is not a branch`);
+  const graph = derivationGraph(repo);
+  const jobs: Job[] = [];
+  const planned = new Set<string>([root]);
+  const histories = new Map<string, Set<Oid>>();
+  const hist = (ref: string) => {
+    let h = histories.get(ref);
+    if (!h) histories.set(ref, (h = history(repo, resolveRef(repo.store, ref)!)));
+    return h;
+  };
+  for (let grew = true; grew;) {
+    grew = false;
+    for (const e of graph.edges) {
+      if (planned.has(e.ref)) continue;
+      // Its base branch: the nearest planned branch whose history holds the base commit.
+      const baseRef = [...planned].find((p) => hist(p).has(e.base));
+      if (!baseRef) continue;
+      planned.add(e.ref);
+      jobs.push({ ref: e.ref, head: e.commit, commit: readCommit(repo.store, e.commit), parent: e.commit, baseRef });
+      grew = true;
+    }
+  }
+  return jobs;
+}
