@@ -1,9 +1,9 @@
 import { Args, Flags } from '@oclif/core';
-import { UsageError, derive, type DeriveResult } from '../src/index.js';
+import { UsageError, derive, deriveBatch, type BatchResult, type DeriveResult } from '../src/index.js';
 import { EXIT_STATUS_HELP } from '../src/cli/exit-codes.js';
 import { RepoCommand } from '../src/cli/repo-command.js';
 import { EDIT_FLAGS, type EditFlag, editsFromArgv } from '../src/cli/edits.js';
-import { renderDerive } from '../src/cli/render.js';
+import { renderDerive, renderDeriveBatch } from '../src/cli/render.js';
 
 const editFlag = (flag: EditFlag, summary: string) => Flags.string({ summary: `${summary} (${EDIT_FLAGS[flag]})`, multiple: true, helpGroup: 'EDIT', helpValue: EDIT_FLAGS[flag] });
 
@@ -30,15 +30,19 @@ Edits:
   --rename PATH=NEWPATH    move an entry
 Paths are image paths ('etc/hostname'; a name printed quoted by viva can be given quoted). Missing parent directories of new entries are made 0755 root:root. Edits never follow a symlink in the image: a path through one is refused, and a symlink at PATH must be removed before a file can replace it. A hardlinked file changes for all its names (they are one inode). Derive works on directory and tar images; disk images are not supported yet.
 
+--batch SPEC makes many variants in one run and one transaction: per variant a branch, a base and edits, expanded by a counter or lists of values, with values viva generates per clone (hostname, /etc/machine-id, ssh host keys). The format is in docs/derive-batch.md; a spec with a syntax error, an unknown key or two variants on one branch is refused (file:line) before anything is written.
+
 ${EXIT_STATUS_HELP}`;
   static override examples = [
+    '<%= config.bin %> derive --batch examples/fleet.yaml',
     '<%= config.bin %> derive debian/12/base -b web/01 --set etc/hostname=$\'web01\\n\' --rm etc/motd',
     '<%= config.bin %> derive debian/12/base -b web/01 --add ./overlay:/ --chmod 0600:etc/ssh/sshd_config -m "web role"',
     '<%= config.bin %> derive web/01 -b web/01 --add app.tar.gz:opt/app --json',
   ];
-  static override args = { base: Args.string({ required: true, description: 'the base image (a revision)' }) };
+  static override args = { base: Args.string({ description: 'the base image (a revision)' }) };
   static override flags = {
-    branch: Flags.string({ char: 'b', summary: 'branch of the new image (created, or advanced)', required: true }),
+    branch: Flags.string({ char: 'b', summary: 'branch of the new image (created, or advanced)' }),
+    batch: Flags.string({ summary: 'make every variant of a batch spec (YAML or JSON; see docs/derive-batch.md) in one transaction', helpValue: 'SPEC' }),
     message: Flags.string({ char: 'm', summary: "commit message (default: 'derive from BASE: N edits')" }),
     author: Flags.string({ summary: "author as 'Name <email>' (default: $VIVA_AUTHOR or user@host)" }),
     set: editFlag('set', 'write a file'),
@@ -55,14 +59,21 @@ ${EXIT_STATUS_HELP}`;
     rename: editFlag('rename', 'move an entry'),
   };
 
-  async run(): Promise<DeriveResult> {
+  async run(): Promise<DeriveResult | BatchResult> {
     const { args, flags } = await this.parse(Derive);
-    const edits = editsFromArgv(this.argv, new Set(['-b', '--branch', '-m', '--message', '--author', '-C', '--repo']));
+    const edits = editsFromArgv(this.argv, new Set(['-b', '--branch', '-m', '--message', '--author', '-C', '--repo', '--batch']));
+    if (flags.batch !== undefined) {
+      if (args.base !== undefined || flags.branch !== undefined || flags.message !== undefined || edits.length) throw new UsageError('--batch takes bases, branches, messages and edits from the spec: give it alone');
+      const r = await this.withRepo('write', flags.repo, (repo) => deriveBatch(repo, { file: flags.batch!, ...(flags.author ? { author: flags.author } : {}) }));
+      this.log(renderDeriveBatch(r));
+      return r;
+    }
+    if (args.base === undefined || flags.branch === undefined) throw new UsageError('give BASE and -b BRANCH (or --batch SPEC)');
     const parsed = (Object.keys(EDIT_FLAGS) as EditFlag[]).reduce((n, k) => n + ((flags[k] as string[] | undefined)?.length ?? 0), 0);
     if (parsed !== edits.length) throw new UsageError('edit flags could not be read in order: give each as --FLAG VALUE or --FLAG=VALUE');
     if (edits.length === 0) throw new UsageError('nothing to derive: give at least one edit (--set, --add, --rm, …; see viva derive --help)');
     const result = await this.withRepo('write', flags.repo, (repo) =>
-      derive(repo, { base: args.base, branch: flags.branch, edits, ...(flags.message !== undefined ? { message: flags.message } : {}), ...(flags.author ? { author: flags.author } : {}) }));
+      derive(repo, { base: args.base!, branch: flags.branch!, edits, ...(flags.message !== undefined ? { message: flags.message } : {}), ...(flags.author ? { author: flags.author } : {}) }));
     this.log(renderDerive(result));
     return result;
   }

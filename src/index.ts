@@ -37,3 +37,4 @@ export { HttpPeer } from './sync/http-peer.js';
 export { derive, type DeriveOptions, type DeriveResult, type EditSpec } from './ops/derive.js';
 export { derivedFrom, derivationGraph, showDerivation, type DerivationGraph, type DerivationEdge, type DerivationInfo } from './ops/derivations.js';
 export { rebuild, type RebuildOptions, type RebuildResult, type RebuildItem } from './ops/rebuild.js';
+export { deriveBatch, parseBatchSpec, type BatchResult, type BatchVariant } from './ops/derive-batch.js';

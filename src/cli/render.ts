@@ -6,6 +6,7 @@ import type { DiskInfo } from '../ops/disk-info.js';
 import type { DiffEntry } from '../ops/diff.js';
 import type { PackageDiff } from '../ops/image-packages.js';
 import type { DeriveResult } from '../ops/derive.js';
+import type { BatchResult } from '../ops/derive-batch.js';
 import type { DerivationGraph, DerivationInfo } from '../ops/derivations.js';
 import type { RebuildResult } from '../ops/rebuild.js';
 import type { ShowResult } from '../ops/show.js';
@@ -57,6 +58,13 @@ export function renderShow(s: ShowResult): string {
     const base = d.bases.map((b) => `${shortOid(b.commit)}${b.refs.length ? ` (${b.refs.map(decorationName).join(', ')})` : ''}`).join(', ');
     lines.push(`Derived: from ${base}, ${plural(d.recipe.edits.length, 'edit')}, recipe ${shortOid(d.recipe.id)}`);
   }
+  return lines.join('\n');
+}
+
+/** `derive --batch`: one line per variant, then the count. */
+export function renderDeriveBatch(r: BatchResult): string {
+  const lines = r.variants.map((v) => `[${shortRefName(v.branch)}${v.parent ? '' : ' (root-commit)'} ${shortOid(v.id)}] from ${shortOid(v.base)}, recipe ${shortOid(v.recipe)}`);
+  lines.push(`${plural(r.variants.length, 'variant')} derived`);
   return lines.join('\n');
 }
 
