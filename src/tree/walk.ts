@@ -26,6 +26,11 @@ export interface WalkOptions {
    * directories' own metadata is equal too (default true). With one tree this has no effect.
    */
   skipIdentical?: boolean;
+  /**
+   * The image path of the roots (default '': paths are relative to them). Reported paths are below it, and a tree
+   * that cannot be read is named by its path from here ('/' for the image root).
+   */
+  path?: Buffer;
   signal?: AbortSignal;
 }
 
@@ -53,8 +58,15 @@ export function childPath(parent: Buffer, name: Buffer): Buffer {
 export function walkTrees(objects: ObjectReader, roots: ReadonlyArray<Oid | undefined>, options: WalkOptions): void {
   const skipIdentical = (options.skipIdentical ?? true) && roots.length > 1;
   if (skipIdentical && roots.every((r) => r !== undefined && r === roots[0])) return;
-  const lists = roots.map((r) => (r ? readTree(objects, r, '/').entries : []));
-  walkLevel(objects, Buffer.alloc(0), lists, options, skipIdentical);
+  const base = options.path ?? Buffer.alloc(0);
+  const shown = shownPath(base);
+  const lists = roots.map((r) => (r ? readTree(objects, r, shown).entries : []));
+  walkLevel(objects, base, lists, options, skipIdentical);
+}
+
+/** A path as errors name it: '/' for the image root. */
+function shownPath(p: Buffer): string {
+  return p.length ? p.toString('utf8') : '/';
 }
 
 function walkLevel(objects: ObjectReader, dir: Buffer, lists: TreeEntry[][], options: WalkOptions, skipIdentical: boolean): void {
@@ -85,7 +97,7 @@ function walkLevel(objects: ObjectReader, dir: Buffer, lists: TreeEntry[][], opt
     const entries = row.slice();
     if (options.enter(p, entries) === false || same === 'content') continue;
     if (!entries.some((e) => e?.type === 'dir')) continue;
-    const shown = p.toString('utf8');
+    const shown = shownPath(p);
     const children = entries.map((e) => (e?.type === 'dir' && e.oid ? readTree(objects, e.oid, shown).entries : []));
     walkLevel(objects, p, children, options, skipIdentical);
     options.leave?.(p, entries);
@@ -119,11 +131,16 @@ function sameDirMeta(a: TreeEntry, b: TreeEntry): boolean {
 }
 
 /**
- * Walks one tree in pre-order: `visit(path, entry)` for every entry; return `false` to skip a directory's children.
+ * Walks one tree in pre-order: `visit(path, entry)` for every entry below `root` (not for the root itself); return
+ * `false` to skip a directory's children. `options.path` is the root's image path (see WalkOptions).
  *
  * @example
  * let files = 0; walkTree(repo.store, tree, (p, e) => { if (e.type === 'file') files++; });
  */
-export function walkTree(objects: ObjectReader, root: Oid, visit: (path: Buffer, entry: TreeEntry) => boolean | void, signal?: AbortSignal): void {
-  walkTrees(objects, [root], { enter: (p, [e]) => visit(p, e!), ...(signal ? { signal } : {}) });
+export function walkTree(
+  objects: ObjectReader, root: Oid, visit: (path: Buffer, entry: TreeEntry) => boolean | void,
+  options: { path?: Buffer; leave?: (path: Buffer, entry: TreeEntry) => void; signal?: AbortSignal } = {},
+): void {
+  const { leave, ...rest } = options;
+  walkTrees(objects, [root], { ...rest, enter: (p, [e]) => visit(p, e!), ...(leave ? { leave: (p, [e]) => leave(p, e!) } : {}) });
 }
