@@ -31,6 +31,12 @@ export interface WalkOptions {
    * that cannot be read is named by its path from here ('/' for the image root).
    */
   path?: Buffer;
+  /**
+   * A directory that cannot be read (missing, damaged) is reported here, with the error as the read threw it (the
+   * path is an argument, not added to the message), and walked as empty: the walk goes on around it, and `leave` is
+   * still called for it. Without it the error is thrown, naming the path. For checks that list every problem (fsck).
+   */
+  onReadError?(error: unknown, path: Buffer, oid: Oid): void;
   signal?: AbortSignal;
 }
 
@@ -48,8 +54,8 @@ export function childPath(parent: Buffer, name: Buffer): Buffer {
  * Walks the trees `roots` in step (an undefined root is an empty tree). Reads a directory only when the walk
  * descends into it, and each directory at most once per side.
  *
- * Locking: none (reads only). Throws ObjectNotFoundError / RepositoryCorruptError from tree reads (naming the path),
- * AbortedError when `signal` aborts (checked at every directory), and whatever the callbacks throw.
+ * Locking: none (reads only). Throws ObjectNotFoundError / RepositoryCorruptError from tree reads (naming the path;
+ * with `onReadError` they are reported there instead), AbortedError when `signal` aborts (checked at every directory), and whatever the callbacks throw.
  *
  * @example
  * // every path that differs between two trees
@@ -59,14 +65,19 @@ export function walkTrees(objects: ObjectReader, roots: ReadonlyArray<Oid | unde
   const skipIdentical = (options.skipIdentical ?? true) && roots.length > 1;
   if (skipIdentical && roots.every((r) => r !== undefined && r === roots[0])) return;
   const base = options.path ?? Buffer.alloc(0);
-  const shown = shownPath(base);
-  const lists = roots.map((r) => (r ? readTree(objects, r, shown).entries : []));
+  const lists = roots.map((r) => (r ? readEntries(objects, r, base, options) : []));
   walkLevel(objects, base, lists, options, skipIdentical);
 }
 
-/** A path as errors name it: '/' for the image root. */
-function shownPath(p: Buffer): string {
-  return p.length ? p.toString('utf8') : '/';
+/** The entries of the directory `oid` at `path`: a failed read names the path ('/' for the image root), or goes to onReadError. */
+function readEntries(objects: ObjectReader, oid: Oid, path: Buffer, options: WalkOptions): TreeEntry[] {
+  if (!options.onReadError) return readTree(objects, oid, path.length ? path.toString('utf8') : '/').entries;
+  try {
+    return readTree(objects, oid).entries;
+  } catch (e) {
+    options.onReadError(e, path, oid);
+    return [];
+  }
 }
 
 function walkLevel(objects: ObjectReader, dir: Buffer, lists: TreeEntry[][], options: WalkOptions, skipIdentical: boolean): void {
@@ -97,8 +108,7 @@ function walkLevel(objects: ObjectReader, dir: Buffer, lists: TreeEntry[][], opt
     const entries = row.slice();
     if (options.enter(p, entries) === false || same === 'content') continue;
     if (!entries.some((e) => e?.type === 'dir')) continue;
-    const shown = shownPath(p);
-    const children = entries.map((e) => (e?.type === 'dir' && e.oid ? readTree(objects, e.oid, shown).entries : []));
+    const children = entries.map((e) => (e?.type === 'dir' && e.oid ? readEntries(objects, e.oid, p, options) : []));
     walkLevel(objects, p, children, options, skipIdentical);
     options.leave?.(p, entries);
   }
@@ -139,7 +149,7 @@ function sameDirMeta(a: TreeEntry, b: TreeEntry): boolean {
  */
 export function walkTree(
   objects: ObjectReader, root: Oid, visit: (path: Buffer, entry: TreeEntry) => boolean | void,
-  options: { path?: Buffer; leave?: (path: Buffer, entry: TreeEntry) => void; signal?: AbortSignal } = {},
+  options: Pick<WalkOptions, 'path' | 'onReadError' | 'signal'> & { leave?: (path: Buffer, entry: TreeEntry) => void } = {},
 ): void {
   const { leave, ...rest } = options;
   walkTrees(objects, [root], { ...rest, enter: (p, [e]) => visit(p, e!), ...(leave ? { leave: (p, [e]) => leave(p, e!) } : {}) });

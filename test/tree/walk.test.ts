@@ -138,3 +138,25 @@ test('walk: a damaged directory is named by its path', async (t) => {
   const e3 = t.throws(() => walkTrees(repo.store, [root, cd], { enter: () => undefined }), { instanceOf: RepositoryCorruptError });
   t.is(e3?.data.path, '/');
 });
+
+test('walk: with onReadError a damaged or missing directory is reported and walked as empty', async (t) => {
+  const { repo } = tmpRepo(t);
+  const root = await treeOf(repo, BASE);
+  const other = await treeOf(repo, { 'g': 'g' }, 1);
+  const cd = resolveSpec(repo, 'b0:c/d').entry.oid!;
+  const a = resolveSpec(repo, 'b0:a').entry.oid!;
+  repo.store.putStoredUnchecked('tree', cd, encodeStored(repo.store.readObject('tree', other)));
+  repo.store.putStoredUnchecked('tree', a, undefined);
+  const seen: string[] = [];
+  const errors: string[] = [];
+  walkTree(repo.store, root, (p) => { seen.push(p.toString()); }, {
+    leave: (p) => seen.push(`/${p.toString()}`),
+    onReadError: (e, p, oid) => {
+      errors.push(`${p.toString()} ${oid === cd ? 'cd' : oid === a ? 'a' : oid} ${(e as Error).constructor.name}`);
+      // The error is the read's own: the path is an argument, not part of it.
+      t.is((e as RepositoryCorruptError).data.path, undefined);
+    },
+  });
+  t.deepEqual(seen, ['a', '/a', 'b', 'c', 'c/d', '/c/d', 'c/f', '/c']);
+  t.deepEqual(errors, ['a a ObjectNotFoundError', 'c/d cd RepositoryCorruptError']);
+});
