@@ -152,5 +152,5 @@ export function walkTree(
   options: Pick<WalkOptions, 'path' | 'onReadError' | 'signal'> & { leave?: (path: Buffer, entry: TreeEntry) => void } = {},
 ): void {
   const { leave, ...rest } = options;
-  walkTrees(objects, [root], { ...rest, enter: (p, [e]) => visit(p, e!), ...(leave ? { leave: (p, [e]) => leave(p, e!) } : {}) });
+  walkTrees(objects, [root], { ...rest, enter: (p, es) => visit(p, es[0]!), ...(leave ? { leave: (p, es) => leave(p, es[0]!) } : {}) });
 }
