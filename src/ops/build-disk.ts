@@ -26,7 +26,8 @@ import type { Disk, DiskRegion, FsContent } from '../model/disk.js';
 import type { Oid } from '../model/oid.js';
 import { splitNs } from '../native/index.js';
 import type { Repository } from '../store/repository.js';
-import { readDisk, readTree } from '../store/typed.js';
+import { readDisk } from '../store/typed.js';
+import { walkTree } from '../tree/walk.js';
 import { BlobRangeReader, regionPieces } from './export-disk.js';
 import { checkoutTree } from './checkout.js';
 
@@ -260,14 +261,7 @@ async function fixInodes(repo: Repository, tree: Oid, rootMeta: RootMeta, fsFile
   };
   // The tree's entries by path, to match the new file system's inodes.
   const wanted = new Map<string, { mode: number; uid: number; gid: number; mtimeNs: bigint }>();
-  const walk = (oid: Oid, prefix: string) => {
-    for (const e of readTree(repo.store, oid).entries) {
-      const p = prefix ? `${prefix}/${e.name.toString('latin1')}` : e.name.toString('latin1');
-      wanted.set(p, e);
-      if (e.type === 'dir' && e.oid) walk(e.oid, p);
-    }
-  };
-  walk(tree, '');
+  walkTree(repo.store, tree, (p, e) => { wanted.set(p.toString('latin1'), e); });
   const TYPE_BITS: Record<string, number> = { file: 0o100000, dir: 0o040000, symlink: 0o120000, chr: 0o020000, blk: 0o060000, fifo: 0o010000, socket: 0o140000 };
   const src = await fileBlockSource(fsFile);
   try {

@@ -13,14 +13,15 @@ import type { Oid } from '../model/oid.js';
 import type { RootMeta } from '../model/commit.js';
 import type { Hole, TreeEntry } from '../model/tree.js';
 import { isRepositoryDataDir, type Repository } from '../store/repository.js';
-import { commitTree, readBlobPieces, readDisk, readTree } from '../store/typed.js';
+import { commitTree, readBlobPieces, readDisk } from '../store/typed.js';
+import { walkTree } from '../tree/walk.js';
 import { createDiskWriter, type DiskFormat } from '../formats/disk-writer.js';
 import { exportDisk } from './export-disk.js';
 import { ensureContent, imageBlobs } from '../sync/partial.js';
 import { type BuildDiskOptions, buildDisk } from './build-disk.js';
 import type { ObjectReader } from '../store/object-store.js';
 import { BlobPrefetcher, PREFETCH_MAX_BLOB, type BlobPiece } from '../store/prefetch.js';
-import { joinPath, showPath, splitPath } from '../tree/mutable-tree.js';
+import { showPath, splitPath } from '../tree/mutable-tree.js';
 import type { ProgressEvent } from './commit.js';
 import { dirEntry, normalizeImagePath, resolveEntry, resolveRevision, rootEntry } from './resolve.js';
 
@@ -164,8 +165,7 @@ export async function checkout(repo: Repository, options: CheckoutOptions): Prom
   };
   const walk = (path: Buffer, e: TreeEntry): void => {
     add(path, e);
-    if (e.type !== 'dir' || !e.oid) return;
-    for (const child of readTree(objects, e.oid, showPath(path)).entries) walk(joinPath(path, child.name), child);
+    if (e.type === 'dir' && e.oid) walkTree(objects, e.oid, (p, child) => { add(p, child); }, { path });
   };
   if (options.root) {
     walk(Buffer.alloc(0), options.root);

@@ -6,11 +6,10 @@
 import { createTwoFilesPatch } from 'diff';
 import { UsageError } from '../errors.js';
 import type { Oid } from '../model/oid.js';
-import { type TreeEntry, compareNames, findEntry } from '../model/tree.js';
-import type { ObjectReader } from '../store/object-store.js';
+import type { TreeEntry } from '../model/tree.js';
 import type { Repository } from '../store/repository.js';
-import { readBlobBytes, readTree } from '../store/typed.js';
-import { joinPath, splitPath } from '../tree/mutable-tree.js';
+import { readBlobBytes } from '../store/typed.js';
+import { walkTrees } from '../tree/walk.js';
 import { ensureContent } from '../sync/partial.js';
 import { normalizeImagePath, resolveRevision, resolveSpec } from './resolve.js';
 import { hexIfNotUtf8, quoteResultPath } from '../model/quote.js';
@@ -169,48 +168,30 @@ export function diff(repo: Repository, options: DiffOptions): DiffResult {
   const ignoreMtime = options.ignoreMtime ?? false;
   const out: DiffEntry[] = [];
 
-  const added = (p: Buffer, e: TreeEntry) => {
+  // One walker callback: report what differs at `p`; `false` keeps the walk out of a subtree outside the limits.
+  // The walker merges both sides' entries by name, descends into every side that is a directory (so the children of
+  // a directory that became something else, or the reverse, come as deleted or added), and skips a subtree with the
+  // same id on both sides without reading it.
+  const visit = (p: Buffer, a: TreeEntry | undefined, b: TreeEntry | undefined): boolean => {
     const scope = inScope(p, limits);
-    if (scope === 'in') out.push({ status: 'A', ...named(p), new: side(e) });
-    if (e.type === 'dir' && e.oid && scope !== 'out') for (const c of readTree(objects, e.oid).entries) added(joinPath(p, c.name), c);
-  };
-  const deleted = (p: Buffer, e: TreeEntry) => {
-    const scope = inScope(p, limits);
-    if (scope === 'in') out.push({ status: 'D', ...named(p), old: side(e) });
-    if (e.type === 'dir' && e.oid && scope !== 'out') for (const c of readTree(objects, e.oid).entries) deleted(joinPath(p, c.name), c);
-  };
-  const both = (p: Buffer, a: TreeEntry, b: TreeEntry) => {
-    const scope = inScope(p, limits);
-    if (scope === 'out') return;
-    if (a.type !== b.type) {
-      if (scope === 'in') out.push({ status: 'T', ...named(p), old: side(a), new: side(b) });
-      // The children of a directory that became something else (or the reverse) are gone (or new).
-      if (a.type === 'dir' && a.oid) for (const c of readTree(objects, a.oid).entries) deleted(joinPath(p, c.name), c);
-      if (b.type === 'dir' && b.oid) for (const c of readTree(objects, b.oid).entries) added(joinPath(p, c.name), c);
-      return;
-    }
-    if (scope === 'in') {
+    if (scope === 'out') return false;
+    if (scope !== 'in') return true;
+    if (!a) out.push({ status: 'A', ...named(p), new: side(b!) });
+    else if (!b) out.push({ status: 'D', ...named(p), old: side(a) });
+    else if (a.type !== b.type) out.push({ status: 'T', ...named(p), old: side(a), new: side(b) });
+    else {
       const { fields, xattrs } = changedFields(a, b, ignoreMtime);
       if (fields.length) out.push({ status: 'M', ...named(p), changes: fields, old: side(a), new: side(b), ...(xattrs.length ? { xattrs } : {}) });
     }
-    if (a.type === 'dir' && a.oid && b.oid && a.oid !== b.oid) dirs(p, a.oid, b.oid);
-  };
-  const dirs = (p: Buffer, ta: Oid, tb: Oid) => {
-    const ea = readTree(objects, ta).entries;
-    const eb = readTree(objects, tb).entries;
-    let i = 0;
-    let j = 0;
-    while (i < ea.length || j < eb.length) {
-      const c = i >= ea.length ? 1 : j >= eb.length ? -1 : compareNames(ea[i]!.name, eb[j]!.name);
-      if (c < 0) { deleted(joinPath(p, ea[i]!.name), ea[i]!); i++; }
-      else if (c > 0) { added(joinPath(p, eb[j]!.name), eb[j]!); j++; }
-      else { both(joinPath(p, ea[i]!.name), ea[i]!, eb[j]!); i++; j++; }
-    }
+    return true;
   };
   // Paths are relative to the compared directories; two files (REV:etc/hostname REV~1:etc/hostname) are named by
   // their own path, not as the root '/'.
   const rootPath = ra.entry.type === 'dir' && rb.entry.type === 'dir' ? Buffer.alloc(0) : rb.path.length ? rb.path : ra.path;
-  both(rootPath, ra.entry, rb.entry);
+  if (visit(rootPath, ra.entry, rb.entry)) {
+    const dirOid = (e: TreeEntry) => (e.type === 'dir' ? e.oid : undefined);
+    walkTrees(objects, [dirOid(ra.entry), dirOid(rb.entry)], { path: rootPath, enter: (p, [a, b]) => visit(p, a, b) });
+  }
   const entries = options.renames === false ? out : detectRenames(out);
   return { a: { rev: options.a, commit: ra.commitOid }, b: { rev: options.b, commit: rb.commitOid }, entries: entries.sort((x, y) => (x.path < y.path ? -1 : x.path > y.path ? 1 : 0)) };
 }

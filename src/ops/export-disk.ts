@@ -10,7 +10,8 @@ import type { Disk, DiskRegion, Extent } from '../model/disk.js';
 import { type Oid, hashBytes } from '../model/oid.js';
 import { RepositoryCorruptError, AbortedError } from '../errors.js';
 import type { ObjectReader } from '../store/object-store.js';
-import { readBlobPieces, readBlobRecord, readRegionMap, readTree } from '../store/typed.js';
+import { readBlobPieces, readBlobRecord, readRegionMap } from '../store/typed.js';
+import { walkTree } from '../tree/walk.js';
 
 /** Bytes composed at a time. */
 const WINDOW = 1 << 20;
@@ -87,13 +88,7 @@ export class BlobRangeReader {
 /** The blob ids of a tree's regular files in walk order (depth first, entries in tree order): what file maps index. */
 export function treeFiles(objects: ObjectReader, tree: Oid): Oid[] {
   const out: Oid[] = [];
-  const walk = (oid: Oid) => {
-    for (const e of readTree(objects, oid).entries) {
-      if (e.type === 'file') out.push(e.oid ?? '');
-      else if (e.type === 'dir' && e.oid) walk(e.oid);
-    }
-  };
-  walk(tree);
+  walkTree(objects, tree, (_p, e) => { if (e.type === 'file') out.push(e.oid ?? ''); });
   return out;
 }
 

@@ -19,6 +19,7 @@ import { type Inventory, versionOrder } from '../packages/inventory.js';
 import { imageFileSystems, inventoryAt } from './image-packages.js';
 import { resolveEntry } from './resolve.js';
 import { joinPath } from '../tree/mutable-tree.js';
+import { walkTree } from '../tree/walk.js';
 
 export type FindScope = { kind: 'all' } | { kind: 'heads' } | { kind: 'ref'; prefix: string };
 
@@ -288,27 +289,44 @@ export async function* find(repo: Repository, options: FindOptions): AsyncGenera
   type Match = { path: string; raw: Buffer; e: TreeEntry };
   const memo = new Map<Oid, Match[]>();
   const slash = Buffer.from('/');
-  const walk = (tree: Oid, prefix: string, rawPrefix: Buffer): Match[] => {
-    const known = cacheable ? memo.get(tree) : undefined;
+  /** Appends `ms` (matches relative to the directory `name`) to `out`, relative to its parent. */
+  const appendUnder = (out: Match[], name: Buffer, ms: Match[]) => {
+    const n = name.toString('utf8');
+    for (const m of ms) out.push({ path: `${n}/${m.path}`, raw: Buffer.concat([name, slash, m.raw]), e: m.e });
+  };
+  // A fold over the walk: one frame per directory being walked collects its matches (relative to it when cacheable);
+  // when the walk leaves a directory its frame is memoized by tree id and added to its parent's. A directory whose
+  // id is memoized is taken from there and not walked again.
+  const walk = (tree: Oid): Match[] => {
+    const known = memo.get(tree);
     if (known) return known;
-    const out: Match[] = [];
-    for (const e of readTree(repo.store, tree).entries) {
-      const name = e.name.toString('utf8');
-      const path = prefix ? `${prefix}/${name}` : name;
-      const raw = rawPrefix.length ? Buffer.concat([rawPrefix, slash, e.name]) : e.name;
-      if (filter!(path, e)) out.push({ path, raw, e });
-      if (e.type === 'dir' && e.oid) {
-        for (const m of walk(e.oid, cacheable ? '' : path, cacheable ? Buffer.alloc(0) : raw)) {
-          out.push(cacheable ? { path: `${name}/${m.path}`, raw: Buffer.concat([e.name, slash, m.raw]), e: m.e } : m);
-        }
-      }
-    }
+    const frames: Array<{ oid: Oid; out: Match[] }> = [{ oid: tree, out: [] }];
+    walkTree(repo.store, tree, (p, e) => {
+      const top = frames[frames.length - 1]!.out;
+      const raw = cacheable ? e.name : p;
+      const path = raw.toString('utf8');
+      if (filter!(path, e)) top.push({ path, raw, e });
+      if (e.type !== 'dir' || !e.oid) return false;
+      if (!cacheable) return true;
+      const m = memo.get(e.oid);
+      if (m) { appendUnder(top, e.name, m); return false; }
+      frames.push({ oid: e.oid, out: [] });
+      return true;
+    }, {
+      leave: (_p, e) => {
+        if (!cacheable) return;
+        const f = frames.pop()!;
+        memo.set(f.oid, f.out);
+        appendUnder(frames[frames.length - 1]!.out, e.name, f.out);
+      },
+    });
+    const out = frames[0]!.out;
     if (cacheable) memo.set(tree, out);
     return out;
   };
   for (const [commit, ref] of scope) {
     const tree = commitTree(repo.store, readCommit(repo.store, commit));
-    for (const m of walk(tree, '', Buffer.alloc(0))) {
+    for (const m of walk(tree)) {
       const hex = hexIfNotUtf8(m.raw);
       yield { ref, commit, path: m.path, ...(hex ? { pathHex: hex } : {}), type: m.e.type, size: m.e.size };
     }

@@ -5,7 +5,7 @@
 import { UsageError } from '../errors.js';
 import type { TreeEntry } from '../model/tree.js';
 import type { Repository } from '../store/repository.js';
-import { readTree } from '../store/typed.js';
+import { walkTree } from '../tree/walk.js';
 import { filePieces } from './checkout.js';
 import { ensureContent } from '../sync/partial.js';
 import { normalizeImagePath, resolveEntry, resolveSpec } from './resolve.js';
@@ -53,14 +53,14 @@ export async function* grep(repo: Repository, options: GrepOptions): AsyncGenera
   for (const root of roots) {
     const full = join(base.path, root);
     const start = root.length ? resolveEntry(repo, base.commitOid, base.commit, full, options.rev) : base;
-    const stack: Array<{ path: Buffer; e: TreeEntry }> = [{ path: full, e: start.entry }];
-    while (stack.length) {
-      const { path, e } = stack.pop()!;
-      if (e.type === 'dir' && e.oid) {
-        const kids = readTree(repo.store, e.oid).entries;
-        for (let i = kids.length - 1; i >= 0; i--) stack.push({ path: join(path, kids[i]!.name), e: kids[i]! });
-        continue;
-      }
+    // The files below the root, in path order (the walk is synchronous; the content reads that follow are not).
+    const files: Array<{ path: Buffer; e: TreeEntry }> = [];
+    if (start.entry.type === 'dir') {
+      if (start.entry.oid) walkTree(repo.store, start.entry.oid, (p, e) => { if (e.type === 'file') files.push({ path: p, e }); }, { path: full });
+    } else {
+      files.push({ path: full, e: start.entry });
+    }
+    for (const { path, e } of files) {
       const key = path.toString('latin1');
       if (e.type !== 'file' || !e.oid || seen.has(key)) continue;
       seen.add(key);

@@ -3,10 +3,11 @@ import { RepositoryCorruptError, UsageError } from '../errors.js';
 import type { Oid } from '../model/oid.js';
 import type { TreeEntry } from '../model/tree.js';
 import type { Repository } from '../store/repository.js';
-import { readDisk, readTree } from '../store/typed.js';
+import { readDisk } from '../store/typed.js';
 import { type DiskInfo, describeDisk } from './disk-info.js';
 import { filePieces } from './checkout.js';
-import { joinPath, showPath } from '../tree/mutable-tree.js';
+import { showPath } from '../tree/mutable-tree.js';
+import { walkTree } from '../tree/walk.js';
 import { ensureContent } from '../sync/partial.js';
 import { resolveRevision, resolveSpec } from './resolve.js';
 
@@ -60,14 +61,8 @@ export function describeEntry(path: Buffer, e: TreeEntry): LsEntry {
 export function ls(repo: Repository, options: LsOptions): LsEntry[] {
   const r = resolveSpec(repo, options.spec);
   const out: LsEntry[] = [];
-  const walk = (dirPath: Buffer, oid: Oid) => {
-    for (const e of readTree(repo.store, oid).entries) {
-      const p = joinPath(dirPath, e.name);
-      out.push(describeEntry(p, e));
-      if (options.recursive && e.type === 'dir' && e.oid) walk(p, e.oid);
-    }
-  };
-  if (r.entry.type === 'dir' && r.entry.oid) walk(r.path, r.entry.oid);
+  const recursive = options.recursive === true;
+  if (r.entry.type === 'dir' && r.entry.oid) walkTree(repo.store, r.entry.oid, (p, e) => { out.push(describeEntry(p, e)); return recursive; }, { path: r.path });
   else out.push(describeEntry(r.path, r.entry));
   return out;
 }

@@ -3,7 +3,8 @@ import type { Oid } from '../model/oid.js';
 import { listReflogOids, listRefs, resolveRef } from '../store/refs.js';
 import type { ObjectKind } from '../store/object-store.js';
 import type { Repository } from '../store/repository.js';
-import { readBlobRecord, readCommit, readDisk, readTree } from '../store/typed.js';
+import { readBlobRecord, readCommit, readDisk } from '../store/typed.js';
+import { walkTree } from '../tree/walk.js';
 import { HEAD } from '../model/ref.js';
 import { partialConfig } from '../sync/partial.js';
 
@@ -57,22 +58,30 @@ export function walkReachable(repo: Repository, roots: Array<{ oid: Oid; from: s
       if (rec.form === 'chunked') for (const s of rec.segments) if (s.kind === 'chunk') has('chunk', s.oid, `blob ${oid}`);
     } catch (e) { fail('blob', oid, (e as Error).message); }
   };
-  const tree = (oid: Oid, via: string) => {
-    if (!has('tree', oid, via)) return;
-    let t;
-    try { t = readTree(store, oid); } catch (e) { fail('tree', oid, (e as Error).message); return; }
-    const groups = new Map<string, string>();
-    for (const e of t.entries) {
-      if (e.type === 'dir' && e.oid) tree(e.oid, `tree ${oid}`);
-      if (e.type === 'file' && e.oid) blob(e.oid, `tree ${oid}`);
+  // Each tree once, through the walker: a subtree already reached (or missing) is pruned, one that cannot be read is
+  // a problem and the walk goes on. `parents` is the stack of trees whose entries the walk is at, each with its
+  // hardlink groups (a group's members are checked within one tree, as commit names them).
+  const tree = (root: Oid, via: string) => {
+    if (!has('tree', root, via)) return;
+    const parents: Array<{ oid: Oid; groups: Map<string, string> }> = [{ oid: root, groups: new Map() }];
+    walkTree(store, root, (_p, e) => {
+      const parent = parents[parents.length - 1]!;
+      const from = `tree ${parent.oid}`;
+      if (e.type === 'file' && e.oid) blob(e.oid, from);
       if (e.hardlink) {
         const sig = `${e.type}:${e.oid ?? ''}:${e.linkTarget?.toString('hex') ?? ''}`;
         const g = e.hardlink.toString('latin1');
-        const prev = groups.get(g);
-        if (prev !== undefined && prev !== sig) fail('tree', oid, `hardlink group '${e.hardlink.toString('utf8')}' has members with different content`);
-        groups.set(g, sig);
+        const prev = parent.groups.get(g);
+        if (prev !== undefined && prev !== sig) fail('tree', parent.oid, `hardlink group '${e.hardlink.toString('utf8')}' has members with different content`);
+        parent.groups.set(g, sig);
       }
-    }
+      if (e.type !== 'dir' || !e.oid || !has('tree', e.oid, from)) return false;
+      parents.push({ oid: e.oid, groups: new Map() });
+      return true;
+    }, {
+      leave: () => { parents.pop(); },
+      onReadError: (e, _p, oid) => fail('tree', oid, (e as Error).message),
+    });
   };
   const disk = (oid: Oid, via: string) => {
     if (!has('disk', oid, via)) return;

@@ -8,7 +8,8 @@ import type { TreeEntry } from '../model/tree.js';
 import { listRefs } from '../store/refs.js';
 import type { ObjectKind } from '../store/object-store.js';
 import type { Repository } from '../store/repository.js';
-import { commitTree, readBlobRecord, readDisk, readTree } from '../store/typed.js';
+import { commitTree, readBlobRecord, readDisk } from '../store/typed.js';
+import { walkTree } from '../tree/walk.js';
 import { resolveRevision, resolveSpec } from './resolve.js';
 import { hexIfNotUtf8 } from '../model/quote.js';
 
@@ -78,7 +79,6 @@ function storedLength(repo: Repository, kind: ObjectKind, oid: Oid): number {
  */
 export function imageStats(repo: Repository, rev = 'HEAD'): ImageStats {
   const r = resolveRevision(repo, rev);
-  const seenTrees = new Set<Oid>();
   const blobs = new Set<Oid>();
   const chunks = new Set<Oid>();
   const groups = new Set<string>();
@@ -107,20 +107,16 @@ export function imageStats(repo: Repository, rev = 'HEAD'): ImageStats {
     }
   };
   // Counts are per path; a subtree that occurs twice is counted twice (as du does), its blobs once.
-  const walk = (tree: Oid) => {
-    seenTrees.add(tree);
-    for (const e of readTree(repo.store, tree).entries) {
-      if (e.type === 'dir') { s.dirs++; if (e.oid) walk(e.oid); continue; }
-      if (e.type === 'symlink') { s.symlinks++; continue; }
-      if (e.type !== 'file') { s.other++; continue; }
-      s.files++;
-      const g = e.hardlink?.toString('latin1');
-      if (!g || !groups.has(g)) { s.logicalBytes += e.size; if (g) groups.add(g); }
-      if (e.oid) blob(e.oid, e.size);
-    }
-  };
   const view = commitTree(repo.store, r.commit);
-  walk(view);
+  walkTree(repo.store, view, (_p, e) => {
+    if (e.type === 'dir') { s.dirs++; return; }
+    if (e.type === 'symlink') { s.symlinks++; return; }
+    if (e.type !== 'file') { s.other++; return; }
+    s.files++;
+    const g = e.hardlink?.toString('latin1');
+    if (!g || !groups.has(g)) { s.logicalBytes += e.size; if (g) groups.add(g); }
+    if (e.oid) blob(e.oid, e.size);
+  });
   const disk = r.commit.rootKind === 'disk' ? readDisk(repo.store, r.commit.root) : undefined;
   // The image's root is a directory of it (commit counts it) unless it is a partitioned disk's synthetic view,
   // whose pN/ entries are the file systems' roots (counted by the walk).
@@ -187,26 +183,52 @@ export interface DuEntry {
  */
 export function du(repo: Repository, spec: string, depth = 1): DuEntry[] {
   const r = resolveSpec(repo, spec);
-  const memo = new Map<Oid, { bytes: number; files: number }>();
-  const size = (e: TreeEntry): { bytes: number; files: number } => {
+  type Sum = { bytes: number; files: number };
+  const memo = new Map<Oid, Sum>();
+  const add = (to: Sum, x: Sum) => { to.bytes += x.bytes; to.files += x.files; };
+  // A fold over the walk: a sum per directory being walked, memoized by tree id when it is left; a directory whose
+  // id was summed before is added from the memo and not walked again.
+  const size = (e: TreeEntry): Sum => {
     if (e.type === 'file') return { bytes: e.size, files: 1 };
     if (e.type !== 'dir' || !e.oid) return { bytes: 0, files: 0 };
-    const m = memo.get(e.oid);
-    if (m) return m;
-    const t = { bytes: 0, files: 0 };
-    for (const c of readTree(repo.store, e.oid).entries) { const x = size(c); t.bytes += x.bytes; t.files += x.files; }
-    memo.set(e.oid, t);
-    return t;
+    const known = memo.get(e.oid);
+    if (known) return known;
+    const sums: Sum[] = [{ bytes: 0, files: 0 }];
+    walkTree(repo.store, e.oid, (_p, c) => {
+      const top = sums[sums.length - 1]!;
+      if (c.type === 'file') { top.bytes += c.size; top.files++; return false; }
+      if (c.type !== 'dir' || !c.oid) return false;
+      const m = memo.get(c.oid);
+      if (m) { add(top, m); return false; }
+      sums.push({ bytes: 0, files: 0 });
+      return true;
+    }, {
+      leave: (_p, c) => {
+        const t = sums.pop()!;
+        memo.set(c.oid!, t);
+        add(sums[sums.length - 1]!, t);
+      },
+    });
+    memo.set(e.oid, sums[0]!);
+    return sums[0]!;
   };
   const out: DuEntry[] = [];
-  const visit = (path: Buffer, e: TreeEntry, d: number) => {
-    if (e.type === 'dir' && e.oid && d < depth) {
-      for (const c of readTree(repo.store, e.oid).entries) if (c.type === 'dir') visit(path.length ? Buffer.concat([path, Buffer.from('/'), c.name]) : c.name, c, d + 1);
-    }
+  const emit = (path: Buffer, e: TreeEntry) => {
     const hex = hexIfNotUtf8(path);
     out.push({ path: path.length ? path.toString('utf8') : '.', ...(hex ? { pathHex: hex } : {}), ...size(e) });
   };
-  visit(r.path, r.entry, 0);
+  // Directories down to `depth`, each after its subdirectories (post-order): `d` is the depth of the directory
+  // whose entries the walk is at.
+  if (r.entry.type === 'dir' && r.entry.oid && depth > 0) {
+    let d = 0;
+    walkTree(repo.store, r.entry.oid, (p, c) => {
+      if (c.type !== 'dir') return false;
+      if (c.oid && d + 1 < depth) { d++; return true; }
+      emit(p, c);
+      return false;
+    }, { path: r.path, leave: (p, c) => { d--; emit(p, c); } });
+  }
+  emit(r.path, r.entry);
   return out;
 }
 

@@ -5,7 +5,8 @@
  */
 import type { Oid } from '../model/oid.js';
 import type { Repository } from '../store/repository.js';
-import { readBlobRecord, readTree, commitTree, readDisk } from '../store/typed.js';
+import { readBlobRecord, commitTree, readDisk } from '../store/typed.js';
+import { walkTree } from '../tree/walk.js';
 import type { ObjectId } from './peer.js';
 
 export interface PartialConfig {
@@ -62,13 +63,18 @@ export async function ensureContent(repo: Repository, blobs: Iterable<Oid>): Pro
 export function imageBlobs(repo: Repository, commit: { rootKind: 'tree' | 'disk'; root: Oid }, treeOverride?: Oid): Oid[] {
   const out = new Set<Oid>();
   const seen = new Set<Oid>();
+  // Each distinct directory once: a subtree seen before is pruned.
   const walk = (t: Oid) => {
     if (seen.has(t)) return;
     seen.add(t);
-    for (const e of readTree(repo.store, t).entries) {
+    walkTree(repo.store, t, (_p, e) => {
       if (e.type === 'file' && e.oid) out.add(e.oid);
-      else if (e.type === 'dir' && e.oid) walk(e.oid);
-    }
+      else if (e.type === 'dir' && e.oid) {
+        if (seen.has(e.oid)) return false;
+        seen.add(e.oid);
+      }
+      return undefined;
+    });
   };
   if (treeOverride) walk(treeOverride);
   else {

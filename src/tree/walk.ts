@@ -26,6 +26,17 @@ export interface WalkOptions {
    * directories' own metadata is equal too (default true). With one tree this has no effect.
    */
   skipIdentical?: boolean;
+  /**
+   * The image path of the roots (default '': paths are relative to them). Reported paths are below it, and a tree
+   * that cannot be read is named by its path from here ('/' for the image root).
+   */
+  path?: Buffer;
+  /**
+   * A directory that cannot be read (missing, damaged) is reported here, with the error as the read threw it (the
+   * path is an argument, not added to the message), and walked as empty: the walk goes on around it, and `leave` is
+   * still called for it. Without it the error is thrown, naming the path. For checks that list every problem (fsck).
+   */
+  onReadError?(error: unknown, path: Buffer, oid: Oid): void;
   signal?: AbortSignal;
 }
 
@@ -43,8 +54,8 @@ export function childPath(parent: Buffer, name: Buffer): Buffer {
  * Walks the trees `roots` in step (an undefined root is an empty tree). Reads a directory only when the walk
  * descends into it, and each directory at most once per side.
  *
- * Locking: none (reads only). Throws ObjectNotFoundError / RepositoryCorruptError from tree reads (naming the path),
- * AbortedError when `signal` aborts (checked at every directory), and whatever the callbacks throw.
+ * Locking: none (reads only). Throws ObjectNotFoundError / RepositoryCorruptError from tree reads (naming the path;
+ * with `onReadError` they are reported there instead), AbortedError when `signal` aborts (checked at every directory), and whatever the callbacks throw.
  *
  * @example
  * // every path that differs between two trees
@@ -53,8 +64,20 @@ export function childPath(parent: Buffer, name: Buffer): Buffer {
 export function walkTrees(objects: ObjectReader, roots: ReadonlyArray<Oid | undefined>, options: WalkOptions): void {
   const skipIdentical = (options.skipIdentical ?? true) && roots.length > 1;
   if (skipIdentical && roots.every((r) => r !== undefined && r === roots[0])) return;
-  const lists = roots.map((r) => (r ? readTree(objects, r, '/').entries : []));
-  walkLevel(objects, Buffer.alloc(0), lists, options, skipIdentical);
+  const base = options.path ?? Buffer.alloc(0);
+  const lists = roots.map((r) => (r ? readEntries(objects, r, base, options) : []));
+  walkLevel(objects, base, lists, options, skipIdentical);
+}
+
+/** The entries of the directory `oid` at `path`: a failed read names the path ('/' for the image root), or goes to onReadError. */
+function readEntries(objects: ObjectReader, oid: Oid, path: Buffer, options: WalkOptions): TreeEntry[] {
+  if (!options.onReadError) return readTree(objects, oid, path.length ? path.toString('utf8') : '/').entries;
+  try {
+    return readTree(objects, oid).entries;
+  } catch (e) {
+    options.onReadError(e, path, oid);
+    return [];
+  }
 }
 
 function walkLevel(objects: ObjectReader, dir: Buffer, lists: TreeEntry[][], options: WalkOptions, skipIdentical: boolean): void {
@@ -85,8 +108,7 @@ function walkLevel(objects: ObjectReader, dir: Buffer, lists: TreeEntry[][], opt
     const entries = row.slice();
     if (options.enter(p, entries) === false || same === 'content') continue;
     if (!entries.some((e) => e?.type === 'dir')) continue;
-    const shown = p.toString('utf8');
-    const children = entries.map((e) => (e?.type === 'dir' && e.oid ? readTree(objects, e.oid, shown).entries : []));
+    const children = entries.map((e) => (e?.type === 'dir' && e.oid ? readEntries(objects, e.oid, p, options) : []));
     walkLevel(objects, p, children, options, skipIdentical);
     options.leave?.(p, entries);
   }
@@ -119,11 +141,16 @@ function sameDirMeta(a: TreeEntry, b: TreeEntry): boolean {
 }
 
 /**
- * Walks one tree in pre-order: `visit(path, entry)` for every entry; return `false` to skip a directory's children.
+ * Walks one tree in pre-order: `visit(path, entry)` for every entry below `root` (not for the root itself); return
+ * `false` to skip a directory's children. `options.path` is the root's image path (see WalkOptions).
  *
  * @example
  * let files = 0; walkTree(repo.store, tree, (p, e) => { if (e.type === 'file') files++; });
  */
-export function walkTree(objects: ObjectReader, root: Oid, visit: (path: Buffer, entry: TreeEntry) => boolean | void, signal?: AbortSignal): void {
-  walkTrees(objects, [root], { enter: (p, [e]) => visit(p, e!), ...(signal ? { signal } : {}) });
+export function walkTree(
+  objects: ObjectReader, root: Oid, visit: (path: Buffer, entry: TreeEntry) => boolean | void,
+  options: Pick<WalkOptions, 'path' | 'onReadError' | 'signal'> & { leave?: (path: Buffer, entry: TreeEntry) => void } = {},
+): void {
+  const { leave, ...rest } = options;
+  walkTrees(objects, [root], { ...rest, enter: (p, es) => visit(p, es[0]!), ...(leave ? { leave: (p, es) => leave(p, es[0]!) } : {}) });
 }
