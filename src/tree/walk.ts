@@ -1,7 +1,7 @@
 /**
  * The tree walker: N trees walked in step, entries merge-joined by name bytes (isomorphic-git's `walk()`, git's
- * `traverse_trees`). Every op that reads manifests — diff, checkout plans, stats, grep, ls, reachability, derive's
- * rebuild, merge — is a callback on this one walk instead of a loop of its own.
+ * `traverse_trees`). Every op that reads stored manifests — diff, checkout plans, disk export and rebuild, stats, du,
+ * grep, ls, find, partial clones' content lists, reachability (fsck, gc) — is a callback on this one walk.
  */
 import { AbortedError } from '../errors.js';
 import type { Oid } from '../model/oid.js';
