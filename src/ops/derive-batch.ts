@@ -82,7 +82,7 @@ export function parseBatchSpec(file: string, text?: string): BatchVariant[] {
   const spec: Spec = new Spec(file);
   const doc = parseDocument(src, { lineCounter: spec.lines, uniqueKeys: true, prettyErrors: false });
   const err = doc.errors[0];
-  if (err) throw new UsageError(`${file}:${err.linePos?.[0]?.line ?? '?'}: ${err.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')}`);
+  if (err) throw new UsageError(`${file}:${spec.lines.linePos(err.pos[0]).line}: ${err.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')}`);
   const root = doc.contents;
   if (!isMap(root)) spec.fail(root, 'expected a mapping with a variants list');
   let defaultBase: string | undefined;
