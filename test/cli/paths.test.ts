@@ -276,13 +276,43 @@ test("checkout: '-' writes a tar to standard output, the summary to stderr", asy
   t.false(fs.existsSync(out));
 });
 
+(HAS_BZIP2 ? test : test.skip)('checkout: every tar name GNU tar --auto-compress knows for gzip, bzip2, xz, zstd writes that archive, never a directory', async (t) => {
+  const { dir, repo, tree } = await repoWithCommit(t);
+  const magic: Record<string, number[]> = { gzip: [0x1f, 0x8b], bzip2: [0x42, 0x5a, 0x68], xz: [0xfd, 0x37, 0x7a, 0x58, 0x5a], zstd: [0x28, 0xb5, 0x2f, 0xfd] };
+  const names: Array<[string, string]> = [
+    ['a.taz', 'gzip'], ['a.TAZ', 'gzip'], ['a.tar.z', 'gzip'], ['a.tar.gzip', 'gzip'],
+    ['a.tb2', 'bzip2'], ['a.tbz', 'bzip2'], ['a.tbz2', 'bzip2'], ['a.tz2', 'bzip2'], ['a.tar.bzip2', 'bzip2'],
+    ['a.txz', 'xz'], ['a.tzst', 'zstd'], ['a.tar.zstd', 'zstd'],
+  ];
+  for (const [name, compression] of names) {
+    const out = path.join(dir, name);
+    const r = await vivaOk(t, ['checkout', '-C', repo, 'main', out]);
+    t.regex(r.stdout, /\(tar\)/, name);
+    t.true(fs.statSync(out).isFile(), `${name} is a file`);
+    t.deepEqual([...fs.readFileSync(out).subarray(0, magic[compression]!.length)], magic[compression], `${name} is ${compression}`);
+    t.regex(execFileSync('tar', ['-taf', out, '--force-local']).toString(), /etc\/hostname/, name);
+    t.is((await vivaJson(t, ['commit', '-C', repo, out, '-b', `c/${name}`, '-m', name])).tree, tree, name);
+  }
+});
+
+test('checkout: tar names of compressions viva does not write (.tar.Z, .taZ, .tar.lzo, .tzo, .lzma, .lz) are refused with exit 2', async (t) => {
+  const { dir, repo } = await repoWithCommit(t);
+  for (const [name, ext] of [['a.tar.Z', '.tar.Z'], ['a.taZ', '.taZ'], ['a.tar.lzo', '.tar.lzo'], ['a.tzo', '.tzo'], ['a.lzma', '.lzma'], ['a.lz', '.lz'], ['a.Z', '.Z']]) {
+    const out = path.join(dir, name!);
+    const r = await viva(['checkout', '-C', repo, 'main', out]);
+    t.is(r.code, EXIT.USAGE, name);
+    t.true(r.stderr.startsWith(`error: unsupported destination format '${ext}' (supported: `), r.stderr);
+    t.false(fs.existsSync(out), `${name} not created`);
+  }
+});
+
 test('checkout: unsupported image names (.vmdk, .vhd, .vdi, .iso, ...) are refused with exit 2 unless --format dir', async (t) => {
   const { dir, repo } = await repoWithCommit(t);
   for (const name of ['disk.vmdk', 'disk.vhd', 'disk.VHDX', 'disk.vdi', 'cd.iso', 'a.zip', 'rootfs.squashfs', 'x.tar.lz4']) {
     const out = path.join(dir, name);
     const r = await viva(['checkout', '-C', repo, 'main', out]);
     t.is(r.code, EXIT.USAGE, name);
-    const ext = name.slice(name.indexOf('.')).toLowerCase();
+    const ext = name.slice(name.indexOf('.'));
     t.is(r.stderr, `error: unsupported destination format '${ext}' (supported: .tar, .tar.gz, .tgz, .tar.zst, .tar.xz, .tar.bz2, .raw, .img, .qcow2, .ext4, .ext3, .ext2, - (tar to stdout), a directory); --format dir makes a directory of that name\n`, name);
     t.false(fs.existsSync(out), `${name} not created`);
   }
