@@ -14,7 +14,7 @@ A disk commit (a raw or qcow2 image given to 'viva commit') checks out as a disk
 To a directory or tar, a disk commit gives its files: a bare file system's root, or p1/, p2/, ... for the file systems of a partitioned disk.
 Everything in the manifest comes back: owners, modes incl. setuid/sticky, xattrs (ACLs, capabilities, SELinux labels), device nodes, fifos, sockets, hardlinks, sparse holes and ns mtimes (directories too). Checkout never writes outside DEST and never follows a symlink of the image.
 
-Run as non-root, what cannot be created (owners, device nodes, trusted.* xattrs) is listed in a warning; --strict makes that an error.
+Run as non-root, what cannot be created (device nodes, trusted.* xattrs) is listed in a warning, and owners that cannot be set in one summary line (the first entry and how many more); --strict makes that an error.
 
 ${EXIT_STATUS_HELP}`;
   static override examples = [

@@ -138,16 +138,18 @@ export const MAX_LISTED_WARNINGS = 10;
  * create character device", ...) with its count and up to three paths, so a non-root checkout does not print a line
  * per file.
  */
-export function renderWarnings(warnings: Array<{ path: string; pathHex?: string; message: string }>): string[] {
+export function renderWarnings(warnings: Array<{ path: string; pathHex?: string; message: string; count?: number }>): string[] {
   if (warnings.length <= MAX_LISTED_WARNINGS) return warnings.map((w) => `${quoteResultPath(w.path, w.pathHex)}: ${w.message}`);
-  const groups = new Map<string, string[]>();
+  const groups = new Map<string, { paths: string[]; count: number }>();
   for (const w of warnings) {
-    const kind = w.message.replace(/\s*\([A-Z]+\)$/, '').replace(/\s+('[^']*'|[\d:]+)$/, '').replace(/ [\d:]+$/, '');
-    const list = groups.get(kind) ?? [];
-    list.push(quoteResultPath(w.path, w.pathHex));
-    groups.set(kind, list);
+    const kind = w.message.replace(/, nor the owners? of \d+ more entr(y|ies)$/, '')
+      .replace(/\s*\([A-Z]+\)$/, '').replace(/\s+('[^']*'|[\d:]+)$/, '').replace(/ [\d:]+$/, '');
+    const g = groups.get(kind) ?? { paths: [], count: 0 };
+    g.paths.push(quoteResultPath(w.path, w.pathHex));
+    g.count += w.count ?? 1;
+    groups.set(kind, g);
   }
-  return [...groups].map(([kind, paths]) => `${kind}: ${paths.length} entr${paths.length === 1 ? 'y' : 'ies'} (${paths.slice(0, 3).join(', ')}${paths.length > 3 ? ', …' : ''})`);
+  return [...groups].map(([kind, { paths, count }]) => `${kind}: ${count} entr${count === 1 ? 'y' : 'ies'} (${paths.slice(0, 3).join(', ')}${count > paths.slice(0, 3).length ? ', …' : ''})`);
 }
 
 function diffPath(p: string, hex?: string): string {

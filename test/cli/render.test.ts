@@ -24,6 +24,15 @@ test('render: many checkout warnings are grouped by kind with a count and exampl
   ]);
 });
 
+test('render: a summary warning counts its entries when many warnings are grouped', (t) => {
+  const w: Array<{ path: string; message: string; count?: number }> = Array.from({ length: MAX_LISTED_WARNINGS + 1 }, (_, i) => ({ path: `/d/s${i}`, message: 'sockets cannot be stored in a tar archive: skipped' }));
+  w.unshift({ path: '/d', message: 'cannot set owner 0:0 (EPERM), nor the owners of 41 more entries', count: 42 });
+  t.deepEqual(renderWarnings(w), [
+    'cannot set owner: 42 entries (/d, …)',
+    'sockets cannot be stored in a tar archive: skipped: 11 entries (/d/s0, /d/s1, /d/s2, …)',
+  ]);
+});
+
 test('render: modeString shows type, setuid, setgid and sticky like ls -l', (t) => {
   t.is(modeString('file', '4755'), '-rwsr-xr-x');
   t.is(modeString('dir', '1777'), 'drwxrwxrwt');
