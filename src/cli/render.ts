@@ -11,7 +11,23 @@ import type { ReflogResult } from '../ops/reflog.js';
 import { shortOid } from '../model/oid.js';
 import { quotePath, quoteResultPath } from '../model/quote.js';
 import { decorationName, shortRefName } from '../model/ref.js';
+import stringWidth from 'string-width';
 import { formatBytes, plural } from './repo-command.js';
+
+/** Columns `s` takes on a terminal: CJK ideographs, fullwidth forms and emoji take two, combining marks none. */
+export function displayWidth(s: string): number {
+  return stringWidth(s);
+}
+
+/** `s` padded with spaces to `width` terminal columns (String.padEnd counts UTF-16 units, which misaligns wide characters). */
+export function padDisplay(s: string, width: number): string {
+  return s + ' '.repeat(Math.max(0, width - displayWidth(s)));
+}
+
+/** The widest of `values` in terminal columns (0 for none). */
+function columnWidth(values: string[]): number {
+  return values.reduce((w, v) => Math.max(w, displayWidth(v)), 0);
+}
 
 export function renderCommit(r: CommitResult): string {
   const head = `[${shortRefName(r.branch)}${r.parent ? '' : ' (root-commit)'} ${shortOid(r.commit)}]`;
@@ -115,8 +131,8 @@ export function renderLs(entries: LsEntry[], long: boolean): string {
 
 /** `* name  oid` per ref, names padded to one column so that the ids line up. */
 export function renderRefs(refs: RefInfo[]): string {
-  const w = Math.max(0, ...refs.map((r) => r.name.length));
-  return refs.map((r) => `${r.head ? '*' : ' '} ${r.name.padEnd(w)}  ${shortOid(r.oid)}`).join('\n');
+  const w = columnWidth(refs.map((r) => r.name));
+  return refs.map((r) => `${r.head ? '*' : ' '} ${padDisplay(r.name, w)}  ${shortOid(r.oid)}`).join('\n');
 }
 
 export function renderReflog(r: ReflogResult): string {
@@ -195,7 +211,7 @@ export function renderDiff(entries: DiffEntry[], patches?: Record<string, string
 /** `--stat`: one line per entry with sizes, then a summary. */
 export function renderDiffStat(entries: DiffEntry[]): string {
   if (entries.length === 0) return '';
-  const w = Math.min(60, Math.max(...entries.map((e) => diffName(e).length)));
+  const w = Math.min(60, columnWidth(entries.map(diffName)));
   let added = 0;
   let removed = 0;
   const lines = entries.map((e) => {
@@ -203,7 +219,7 @@ export function renderDiffStat(entries: DiffEntry[]): string {
     const after = e.new?.type === 'file' ? e.new.size : 0;
     const delta = after - before;
     if (delta > 0) added += delta; else removed -= delta;
-    const name = diffName(e).padEnd(w);
+    const name = padDisplay(diffName(e), w);
     const sizes = e.status === 'A' ? `${after}` : e.status === 'D' ? `${before} -> 0` : `${before} -> ${after}`;
     return ` ${e.status} ${name} | ${sizes}${delta ? ` (${delta > 0 ? '+' : ''}${delta})` : ''}`;
   });
@@ -213,10 +229,17 @@ export function renderDiffStat(entries: DiffEntry[]): string {
 }
 
 export function renderPackageDiff(p: PackageDiff): string {
-  const w = Math.max(0, ...p.changes.map((c) => c.name.length));
+  const w = columnWidth(p.changes.map((c) => c.name));
   return p.changes.map((c) => {
     const arch = c.arch ? ` (${c.arch})` : '';
     const what = c.change === 'added' ? c.to : c.change === 'removed' ? c.from : `${c.from} -> ${c.to}`;
-    return `${c.change.padEnd(10)} ${c.name.padEnd(w)} ${what}${arch}${c.partition ? ` [${c.partition}]` : ''}`;
+    return `${c.change.padEnd(10)} ${padDisplay(c.name, w)} ${what}${arch}${c.partition ? ` [${c.partition}]` : ''}`;
   }).join('\n');
+}
+
+/** A package inventory as aligned rows: name, version, architecture. */
+export function renderPackages(packages: Array<{ name: string; version: string; arch?: string }>): string[] {
+  const w = columnWidth(packages.map((p) => p.name));
+  const v = columnWidth(packages.map((p) => p.version));
+  return packages.map((p) => `${padDisplay(p.name, w)}  ${padDisplay(p.version, v)}  ${p.arch ?? ''}`.trimEnd());
 }
