@@ -119,6 +119,35 @@ test("checkout: a destination inside another repository's .viva is refused too (
   await vivaOk(t, ['checkout', '-C', repo, 'main', path.join(dir, 'plain/.viva/out.tar')]);
 });
 
+test("checkout --force: an existing file that is another repository's database through a hard link elsewhere is refused (exit 2), that repository unchanged", async (t) => {
+  const { dir, repo } = await repoWithCommit(t);
+  const other = path.join(dir, 'other');
+  await vivaOk(t, ['init', other]);
+  await vivaOk(t, ['commit', '-C', other, makeTree(path.join(dir, 'o')), '-m', 'other base']);
+  const data = path.join(other, '.viva/data.mdb');
+  const ino = fs.statSync(data).ino;
+  const before = repoBytes(other);
+  for (const [name, extra] of [['backup.tar', []], ['backup.tar.gz', []], ['backup.raw', ['--size', '8M']], ['backup.qcow2', ['--size', '8M']], ['backup', ['--format', 'tar']]] as const) {
+    const link = path.join(dir, 'links', name);
+    fs.mkdirSync(path.dirname(link), { recursive: true });
+    fs.linkSync(data, link);
+    const r = await viva(['checkout', '-C', repo, 'main', link, '--force', ...extra], { cwd: dir });
+    t.is(r.code, EXIT.USAGE, `${name}: ${r.stderr}`);
+    t.is(r.stderr, `error: destination '${link}' is a repository database (an LMDB data file): checkout never writes over it\n`, name);
+    t.is(fs.statSync(link).ino, ino, `${name} is still the database's link`);
+  }
+  // A copy of it is refused as well: its content says what it is.
+  const copy = path.join(dir, 'copy.tar');
+  fs.copyFileSync(data, copy);
+  t.is((await viva(['checkout', '-C', repo, 'main', copy, '--force'])).code, EXIT.USAGE);
+  t.deepEqual(repoBytes(other), before);
+  await vivaOk(t, ['fsck', '-C', other]);
+  // An ordinary existing file is still overwritten with --force.
+  const plain = path.join(dir, 'plain.tar');
+  fs.writeFileSync(plain, 'old');
+  await vivaOk(t, ['checkout', '-C', repo, 'main', plain, '--force']);
+});
+
 // ---------------------------------------------------------------------------------------------------------------
 // Point: a SOURCE given as a symlink is followed.
 
