@@ -235,6 +235,16 @@ export class RepositoryCorruptError extends VivaError {
     const subject = `${kind} ${quote(oid)}${path !== undefined ? ` of ${quote(path)}` : ''}`;
     return new RepositoryCorruptError(`${kind} ${oid}`, 'does not match its id', `${subject} does not match its id (repository damaged: run 'viva fsck')`, { kind, oid, ...(path !== undefined ? { path } : {}) });
   }
+
+  /**
+   * A stored object whose pack could not be read (`error`: the system's words; `path` as for mismatch):
+   * `cannot read blob 'ab12…' of 'etc/passwd': input/output error (pack 7)`. `data.reason` is 'cannot be read'.
+   */
+  static unreadable(kind: string, oid: string, error: string, pack?: number, path?: string): RepositoryCorruptError {
+    const subject = `${kind} ${quote(oid)}${path !== undefined ? ` of ${quote(path)}` : ''}`;
+    return new RepositoryCorruptError(`${kind} ${oid}`, 'cannot be read', `cannot read ${subject}: ${error}${pack !== undefined ? ` (pack ${pack})` : ''}`,
+      { kind, oid, error, ...(pack !== undefined ? { pack } : {}), ...(path !== undefined ? { path } : {}) });
+  }
 }
 
 /**

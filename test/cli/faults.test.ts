@@ -265,3 +265,37 @@ test('faults: the post-run check fails when a repository lost its database', asy
   attempt.discard();
   t.false(passed, 'a repository without data.mdb passed the check');
 });
+
+test('faults: a failed pack read names the object and, where the reader knows it, the image path (checkout dir and tar, read ahead or not; cat), exit 15', async (t) => {
+  t.timeout(300_000);
+  const dir = tmpDir(t, 'viva-faults-');
+  const src = path.join(dir, 'src');
+  // etc/passwd is inline; big.bin and many/* are chunked, and enough for checkout's read-ahead thread.
+  const files: Record<string, Buffer | string> = { 'etc/passwd': 'root:x:0:0:root:/root:/bin/sh\n', 'big.bin': crypto.randomBytes(3 << 20) };
+  for (let i = 0; i < 9; i++) files[`many/f${i}.bin`] = crypto.randomBytes(2 << 20);
+  writeFiles(src, files);
+  const repo = path.join(dir, 'repo');
+  await vivaOk(t, ['init', repo]);
+  await vivaOk(t, ['commit', src, '-m', 'one', '-b', 'main'], { cwd: repo });
+  const passwd = JSON.parse((await vivaOk(t, ['ls', '--json', 'main:etc/passwd'], { cwd: repo })).stdout)[0].oid as string;
+  const LINE = /^error: cannot read (commit|tree|blob|chunk) '[0-9a-f]{64}'( of '[^']+')?: input\/output error \(pack \d+\)$/;
+  const failures: string[] = [];
+  const run = async (args: string[], n: number): Promise<string> => {
+    const r = await viva(args, { cwd: repo, env: { VIVA_FAULT: `read:${n}:EIO` } });
+    t.is(r.code, EXIT.REPOSITORY_DAMAGED, `${args.join(' ')} read:${n}: ${r.stderr}`);
+    const lines = r.stderr.trimEnd().split('\n');
+    t.is(lines.length, 1, r.stderr);
+    t.regex(lines[0]!, LINE);
+    // A blob or chunk is always read for a file, and the line says which.
+    if (/cannot read (blob|chunk)/.test(lines[0]!)) t.regex(lines[0]!, / of '[^']+': /);
+    failures.push(lines[0]!);
+    return lines[0]!;
+  };
+  t.regex(await run(['checkout', 'main', path.join(dir, 'o1')], 1), /^error: cannot read commit '/);
+  for (const n of [2, 5, 12]) await run(['checkout', 'main', path.join(dir, `o${n}`)], n);
+  // The read-ahead thread's reads name the file too.
+  t.true(failures.some((l) => / of 'many\/f\d\.bin': /.test(l)), failures.join('\n'));
+  await run(['checkout', 'main', path.join(dir, 'o.tar')], 2);
+  t.regex(await run(['cat', 'main:etc/passwd'], 2), new RegExp(`^error: cannot read blob '${passwd}' of 'etc/passwd': input/output error \\(pack \\d+\\)$`));
+  for (const out of fs.readdirSync(dir).filter((n) => n.startsWith('o'))) t.fail(`partial output ${out} left behind`);
+});
