@@ -10,7 +10,7 @@ export default class Commit extends RepoCommand {
 
 The branch is created if missing; otherwise its head becomes the new commit's parent. HEAD then points at the branch. Re-committing a directory reuses the blob ids of files whose dev, inode, size, mtime and ctime did not change (stat cache), without reading them.
 
-A disk partition whose type says it holds a Linux file system but whose ext2/3/4 superblock cannot be read is stored as raw bytes (still bit-exact on checkout, but without files) with one warning line naming the partition and why (in --json: warnings); --strict makes that an error (exit 13). A bad source (corrupt or truncated tar, '../' or absolute member names, a member written through a symlink, a file that changes while being read) is refused with one line naming the file and offset or path, and the branch is not moved.
+A disk partition whose type says it holds a Linux file system but whose ext2/3/4 superblock cannot be read, or whose ext file system is damaged or unsupported, is stored as raw bytes (still bit-exact on checkout, but without files) with one warning line naming the partition and why (in --json: warnings); --strict makes that an error (exit 13). A bad source (corrupt or truncated tar, '../' or absolute member names, a member written through a symlink, a file that changes while being read) is refused with one line naming the file and offset or path, and the branch is not moved.
 
 ${EXIT_STATUS_HELP}`;
   static override examples = [
@@ -26,7 +26,7 @@ ${EXIT_STATUS_HELP}`;
     label: Flags.string({ char: 'l', summary: 'key=value label (repeatable)', multiple: true, default: [] }),
     author: Flags.string({ summary: "author as 'Name <email>' (default: $VIVA_AUTHOR or user@host)" }),
     'no-cache': Flags.boolean({ summary: 'read every file, ignoring the stat cache' }),
-    strict: Flags.boolean({ summary: 'disks: refuse (exit 13) instead of warning when a Linux partition can only be stored as raw bytes' }),
+    strict: Flags.boolean({ summary: 'disks: refuse (exit 13) instead of warning when a partition with a file system can only be stored as raw bytes' }),
   };
 
   async run(): Promise<CommitResult> {

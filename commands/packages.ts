@@ -1,6 +1,7 @@
 import { Args } from '@oclif/core';
 import { inventoriesOf, type Inventory } from '../src/index.js';
 import { EXIT_STATUS_HELP } from '../src/cli/exit-codes.js';
+import { renderPackages } from '../src/cli/render.js';
 import { RepoCommand, plural } from '../src/cli/repo-command.js';
 
 export default class Packages extends RepoCommand {
@@ -21,9 +22,7 @@ ${EXIT_STATUS_HELP}`;
     for (const inv of invs) for (const p of inv.problems) this.warnLine(`${inv.partition ? `${inv.partition}/` : ''}${p.file}:${p.line}: ${p.message}`);
     if (!this.jsonEnabled()) {
       const blocks = invs.map((inv) => {
-        const w = Math.max(0, ...inv.packages.map((p) => p.name.length));
-        const v = Math.max(0, ...inv.packages.map((p) => p.version.length));
-        const rows = inv.packages.map((p) => `${p.name.padEnd(w)}  ${p.version.padEnd(v)}  ${p.arch ?? ''}`.trimEnd());
+        const rows = renderPackages(inv.packages);
         // Which file system of a disk it came from, as a header.
         return [...(inv.partition ? [`# ${inv.partition}: ${inv.file} (${inv.format}, ${plural(inv.packages.length, 'package')})`] : []), ...rows].join('\n');
       });

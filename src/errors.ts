@@ -158,13 +158,19 @@ export class DestinationNotEmptyError extends VivaError {
   constructor(path: string, reason = 'exists and is not an empty directory') { super(`destination ${quote(path)} ${reason}`, { path }); }
 }
 
-/** A checkout destination inside the repository's own `.viva` (it would overwrite the repository); exit 2. */
+/**
+ * A checkout destination inside a repository's `.viva` (it would overwrite the repository), or, with `reason`, an
+ * existing file that is a repository's database however it is reached (a hard link elsewhere); exit 2.
+ */
 export class UnsafeDestinationError extends VivaError {
   static override readonly code = 'ERR_UNSAFE_DESTINATION';
   override readonly code = UnsafeDestinationError.code;
   override readonly name = 'UnsafeDestinationError';
-  constructor(path: string, repository: string) {
-    super(`destination ${quote(path)} is inside the repository ${quote(repository)}: checkout never writes into it`, { path, repository });
+  constructor(path: string, repository: string | undefined, reason?: string) {
+    super(reason
+      ? `destination ${quote(path)} ${reason}: checkout never writes over it`
+      : `destination ${quote(path)} is inside the repository ${quote(repository ?? '')}: checkout never writes into it`,
+    { path, ...(repository !== undefined ? { repository } : {}), ...(reason ? { reason } : {}) });
   }
 }
 
@@ -228,6 +234,16 @@ export class RepositoryCorruptError extends VivaError {
   static mismatch(kind: string, oid: string, path?: string): RepositoryCorruptError {
     const subject = `${kind} ${quote(oid)}${path !== undefined ? ` of ${quote(path)}` : ''}`;
     return new RepositoryCorruptError(`${kind} ${oid}`, 'does not match its id', `${subject} does not match its id (repository damaged: run 'viva fsck')`, { kind, oid, ...(path !== undefined ? { path } : {}) });
+  }
+
+  /**
+   * A stored object whose pack could not be read (`error`: the system's words; `path` as for mismatch):
+   * `cannot read blob 'ab12…' of 'etc/passwd': input/output error (pack 7)`. `data.reason` is 'cannot be read'.
+   */
+  static unreadable(kind: string, oid: string, error: string, pack?: number, path?: string): RepositoryCorruptError {
+    const subject = `${kind} ${quote(oid)}${path !== undefined ? ` of ${quote(path)}` : ''}`;
+    return new RepositoryCorruptError(`${kind} ${oid}`, 'cannot be read', `cannot read ${subject}: ${error}${pack !== undefined ? ` (pack ${pack})` : ''}`,
+      { kind, oid, error, ...(pack !== undefined ? { pack } : {}), ...(path !== undefined ? { path } : {}) });
   }
 }
 

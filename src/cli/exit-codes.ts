@@ -58,7 +58,7 @@ export const EXIT_STATUS_HELP = `EXIT STATUS
   0   success
   1   failure (fsck: damage found; diff --exit-code: differences; grep: no match; an unexpected system error)
   2   usage error: bad flag, argument, ref name, time (VIVA_DATE, --newer) or ambiguous revision; --size too
-      small; a checkout destination inside .viva or of an unsupported format
+      small; a checkout destination inside .viva, that is a repository's database, or of an unsupported format
   3   not found: revision, ref, path, object or remote name
   10  not a viva repository, or one made by a newer viva
   11  repository locked (gc vs. a running commit)

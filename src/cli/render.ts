@@ -16,7 +16,23 @@ import type { ReflogResult } from '../ops/reflog.js';
 import { shortOid } from '../model/oid.js';
 import { quotePath, quoteResultPath } from '../model/quote.js';
 import { decorationName, shortRefName } from '../model/ref.js';
+import stringWidth from 'string-width';
 import { formatBytes, plural } from './repo-command.js';
+
+/** Columns `s` takes on a terminal: CJK ideographs, fullwidth forms and emoji take two, combining marks none. */
+export function displayWidth(s: string): number {
+  return stringWidth(s);
+}
+
+/** `s` padded with spaces to `width` terminal columns (String.padEnd counts UTF-16 units, which misaligns wide characters). */
+export function padDisplay(s: string, width: number): string {
+  return s + ' '.repeat(Math.max(0, width - displayWidth(s)));
+}
+
+/** The widest of `values` in terminal columns (0 for none). */
+function columnWidth(values: string[]): number {
+  return values.reduce((w, v) => Math.max(w, displayWidth(v)), 0);
+}
 
 export function renderCommit(r: CommitResult): string {
   const head = `[${shortRefName(r.branch)}${r.parent ? '' : ' (root-commit)'} ${shortOid(r.commit)}]`;
@@ -148,8 +164,8 @@ export function renderLs(entries: LsEntry[], long: boolean): string {
 
 /** `* name  oid` per ref, names padded to one column so that the ids line up. */
 export function renderRefs(refs: RefInfo[]): string {
-  const w = Math.max(0, ...refs.map((r) => r.name.length));
-  return refs.map((r) => `${r.head ? '*' : ' '} ${r.name.padEnd(w)}  ${shortOid(r.oid)}`).join('\n');
+  const w = columnWidth(refs.map((r) => r.name));
+  return refs.map((r) => `${r.head ? '*' : ' '} ${padDisplay(r.name, w)}  ${shortOid(r.oid)}`).join('\n');
 }
 
 export function renderReflog(r: ReflogResult): string {
@@ -171,16 +187,18 @@ export const MAX_LISTED_WARNINGS = 10;
  * create character device", ...) with its count and up to three paths, so a non-root checkout does not print a line
  * per file.
  */
-export function renderWarnings(warnings: Array<{ path: string; pathHex?: string; message: string }>): string[] {
+export function renderWarnings(warnings: Array<{ path: string; pathHex?: string; message: string; count?: number }>): string[] {
   if (warnings.length <= MAX_LISTED_WARNINGS) return warnings.map((w) => `${quoteResultPath(w.path, w.pathHex)}: ${w.message}`);
-  const groups = new Map<string, string[]>();
+  const groups = new Map<string, { paths: string[]; count: number }>();
   for (const w of warnings) {
-    const kind = w.message.replace(/\s*\([A-Z]+\)$/, '').replace(/\s+('[^']*'|[\d:]+)$/, '').replace(/ [\d:]+$/, '');
-    const list = groups.get(kind) ?? [];
-    list.push(quoteResultPath(w.path, w.pathHex));
-    groups.set(kind, list);
+    const kind = w.message.replace(/, nor the owners? of \d+ more entr(y|ies)$/, '')
+      .replace(/\s*\([A-Z]+\)$/, '').replace(/\s+('[^']*'|[\d:]+)$/, '').replace(/ [\d:]+$/, '');
+    const g = groups.get(kind) ?? { paths: [], count: 0 };
+    g.paths.push(quoteResultPath(w.path, w.pathHex));
+    g.count += w.count ?? 1;
+    groups.set(kind, g);
   }
-  return [...groups].map(([kind, paths]) => `${kind}: ${paths.length} entr${paths.length === 1 ? 'y' : 'ies'} (${paths.slice(0, 3).join(', ')}${paths.length > 3 ? ', …' : ''})`);
+  return [...groups].map(([kind, { paths, count }]) => `${kind}: ${count} entr${count === 1 ? 'y' : 'ies'} (${paths.slice(0, 3).join(', ')}${count > paths.slice(0, 3).length ? ', …' : ''})`);
 }
 
 function diffPath(p: string, hex?: string): string {
@@ -226,7 +244,7 @@ export function renderDiff(entries: DiffEntry[], patches?: Record<string, string
 /** `--stat`: one line per entry with sizes, then a summary. */
 export function renderDiffStat(entries: DiffEntry[]): string {
   if (entries.length === 0) return '';
-  const w = Math.min(60, Math.max(...entries.map((e) => diffName(e).length)));
+  const w = Math.min(60, columnWidth(entries.map(diffName)));
   let added = 0;
   let removed = 0;
   const lines = entries.map((e) => {
@@ -234,7 +252,7 @@ export function renderDiffStat(entries: DiffEntry[]): string {
     const after = e.new?.type === 'file' ? e.new.size : 0;
     const delta = after - before;
     if (delta > 0) added += delta; else removed -= delta;
-    const name = diffName(e).padEnd(w);
+    const name = padDisplay(diffName(e), w);
     const sizes = e.status === 'A' ? `${after}` : e.status === 'D' ? `${before} -> 0` : `${before} -> ${after}`;
     return ` ${e.status} ${name} | ${sizes}${delta ? ` (${delta > 0 ? '+' : ''}${delta})` : ''}`;
   });
@@ -244,23 +262,23 @@ export function renderDiffStat(entries: DiffEntry[]): string {
 }
 
 export function renderPackageDiff(p: PackageDiff): string {
-  const w = Math.max(0, ...p.changes.map((c) => c.name.length));
+  const w = columnWidth(p.changes.map((c) => c.name));
   return p.changes.map((c) => {
     const arch = c.arch ? ` (${c.arch})` : '';
     const what = c.change === 'added' ? c.to : c.change === 'removed' ? c.from : `${c.from} -> ${c.to}`;
-    return `${c.change.padEnd(10)} ${c.name.padEnd(w)} ${what}${arch}${c.partition ? ` [${c.partition}]` : ''}`;
+    return `${c.change.padEnd(10)} ${padDisplay(c.name, w)} ${what}${arch}${c.partition ? ` [${c.partition}]` : ''}`;
   }).join('\n');
 }
 
 /** `viva derivations`: one line per derived branch: `web/01 <- debian/12/base (up to date), 3 edits`. */
 export function renderDerivationGraph(g: DerivationGraph): string {
   if (g.edges.length === 0) return 'no derived branches';
-  const width = Math.max(...g.edges.map((e) => shortRefName(e.ref).length));
+  const width = columnWidth(g.edges.map((e) => shortRefName(e.ref)));
   return g.edges.map((e) => {
     const base = e.baseRefs.length
       ? e.baseRefs.map((b) => `${shortRefName(b.ref)} (${b.behind === 0 ? 'up to date' : `${b.behind} behind`})`).join(', ')
       : `${shortOid(e.base)} (on no branch)`;
-    return `${shortRefName(e.ref).padEnd(width)} <- ${base}, ${plural(e.edits, 'edit')}, recipe ${shortOid(e.recipe)}`;
+    return `${padDisplay(shortRefName(e.ref), width)} <- ${base}, ${plural(e.edits, 'edit')}, recipe ${shortOid(e.recipe)}`;
   }).join('\n');
 }
 
@@ -294,4 +312,11 @@ export function renderRebuild(r: RebuildResult): string {
   });
   lines.push(`${r.rebuilt} rebuilt, ${r.unchanged} unchanged, ${r.failed} failed`);
   return lines.join('\n');
+}
+
+/** A package inventory as aligned rows: name, version, architecture. */
+export function renderPackages(packages: Array<{ name: string; version: string; arch?: string }>): string[] {
+  const w = columnWidth(packages.map((p) => p.name));
+  const v = columnWidth(packages.map((p) => p.version));
+  return packages.map((p) => `${padDisplay(p.name, w)}  ${padDisplay(p.version, v)}  ${p.arch ?? ''}`.trimEnd());
 }

@@ -92,6 +92,9 @@ function realPath(p: string): string {
   }
 }
 
+/** lchown errors that mean "not allowed here" (EINVAL: an id this user namespace does not map). */
+const OWNER_CODES = new Set([...PRIVILEGE_CODES, 'EINVAL']);
+
 /** A writer warning for `abs`, with the exact bytes when the path is not UTF-8. */
 function warning(abs: Buffer, message: string): WriterWarning {
   const hex = hexIfNotUtf8(abs);
@@ -443,8 +446,30 @@ export function createDirectoryWriter(dest: string, options: DirectoryWriterOpti
   const fail = (abs: Buffer, e: unknown): VivaError =>
     e instanceof VivaError ? e : new CheckoutError(show(abs), reasonOf(e), { cause: e });
 
-  /** Runs a privileged step; a permission failure becomes a warning (or CheckoutError if strict). Returns success. */
-  const privileged = (abs: Buffer, what: string, op: () => void, codes = PRIVILEGE_CODES): boolean => {
+  /**
+   * Owners that could not be set, one summary warning per error code: a checkout by a user who is not root fails
+   * on every entry of a root-owned image, and one line per entry says nothing more than the first (tar, too, ends
+   * with one summary). The warning stays at the place of the first failure, naming that entry; `count` grows.
+   */
+  const ownerSummaries = new Map<string, { warning: WriterWarning; first: string }>();
+  const summarize = (abs: Buffer, message: string, code: string) => {
+    const s = ownerSummaries.get(code);
+    if (!s) {
+      const w = warning(abs, message);
+      ownerSummaries.set(code, { warning: w, first: message });
+      warnings.push(w);
+      return;
+    }
+    const count = (s.warning.count ?? 1) + 1;
+    s.warning.count = count;
+    s.warning.message = `${s.first}, nor the owner${count === 2 ? '' : 's'} of ${count - 1} more entr${count === 2 ? 'y' : 'ies'}`;
+  };
+
+  /**
+   * Runs a privileged step; a permission failure becomes a warning (with `summary`: counted into one per error code),
+   * or CheckoutError if strict. Returns success.
+   */
+  const privileged = (abs: Buffer, what: string, op: () => void, codes = PRIVILEGE_CODES, summary = false): boolean => {
     try {
       op();
       return true;
@@ -453,7 +478,8 @@ export function createDirectoryWriter(dest: string, options: DirectoryWriterOpti
       if (code === undefined || !codes.has(code)) throw fail(abs, e);
       const message = `cannot ${what} (${code})`;
       if (strict) throw new CheckoutError(show(abs), message, { cause: e });
-      warnings.push(warning(abs, message));
+      if (summary) summarize(abs, message, code);
+      else warnings.push(warning(abs, message));
       return false;
     }
   };
@@ -468,7 +494,7 @@ export function createDirectoryWriter(dest: string, options: DirectoryWriterOpti
 
   const setOwner = (abs: Buffer, entry: ImageEntry) => {
     privileged(abs, `set owner ${entry.uid}:${entry.gid}`, () => fs.lchownSync(abs, entry.uid, entry.gid),
-      new Set([...PRIVILEGE_CODES, 'EINVAL']));
+      OWNER_CODES, true);
   };
 
   const setXattrs = (abs: Buffer, xattrs: Xattr[]) => {

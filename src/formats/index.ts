@@ -45,22 +45,25 @@ const UNSUPPORTED_DEST = [
   '.vmdk', '.vhd', '.vhdx', '.vdi', '.qed', '.iso', '.img.gz', '.img.xz', '.img.zst', '.raw.gz', '.raw.xz', '.qcow',
   '.tar.lz', '.tar.lzma', '.tar.lz4', '.tlz', '.tar.z', '.zip', '.7z', '.rar', '.cpio', '.squashfs', '.sqfs', '.erofs',
   '.xfs', '.btrfs', '.vfat', '.fat', '.dmg', '.wim', '.ova', '.ovf', '.gz', '.xz', '.zst', '.bz2', '.lz4',
+  // GNU tar's --auto-compress names for compressions viva does not write (lzip, lzma, lzop, compress: .Z, .taZ),
+  // and compressed files that are not said to be tars.
+  '.tar.lzo', '.tzo', '.lzo', '.lz', '.lzma', '.z', '.taz',
 ];
 
 /** The names checkout writes, for messages. */
 export const SUPPORTED_DEST = '.tar, .tar.gz, .tgz, .tar.zst, .tar.xz, .tar.bz2, .raw, .img, .qcow2, .ext4, .ext3, .ext2, - (tar to stdout), a directory';
 
-/** The unsupported image or archive suffix `dest` ends with, if any. */
+/** The unsupported image or archive suffix `dest` ends with (as written there), if any. */
 export function unsupportedDestSuffix(dest: string): string | undefined {
   const n = dest.toLowerCase();
   let best: string | undefined;
   for (const x of UNSUPPORTED_DEST) if (n.endsWith(x) && n.length > x.length && (!best || x.length > best.length)) best = x;
-  return best;
+  return best && dest.slice(dest.length - best.length);
 }
 
 /**
- * The output format a checkout destination implies: `-` and tar names (.tar, .tar.gz, .tar.zst, .tar.xz, .tar.bz2) →
- * tar, .qcow2 → qcow2, .raw, .img and bare file systems (.ext4, .ext3, .ext2) → raw, an unsupported image name →
+ * The output format a checkout destination implies: `-` and tar names (.tar, .tar.gz, .tar.zst, .tar.xz, .tar.bz2 and
+ * the short names GNU tar's --auto-compress knows: tarCompressionForName) → tar, .qcow2 → qcow2, .raw, .img and bare file systems (.ext4, .ext3, .ext2) → raw, an unsupported image name →
  * undefined, anything else → dir.
  */
 export function outputFormatForName(dest: string): OutputFormat | undefined {

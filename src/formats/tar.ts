@@ -1116,14 +1116,24 @@ export function openTar(file: string): ImageReader {
 // ---------------------------------------------------------------------------------------------------------------
 // Writer.
 
-/** The compression a tar output name asks for, or undefined when the name is not a tar name. */
+/**
+ * Tar names by the compression they ask for: GNU tar's --auto-compress suffixes (src/suffix.c: tgz, taz, z, tbz,
+ * tbz2, tz2, txz, tzst, ...) that viva writes, plus the spelled-out ones (.tar.gzip, .tar.bzip2, .tar.zstd) and
+ * .tb2. Matched without regard to case, except that `.Z` is compress(1), which viva does not write.
+ */
+const TAR_SUFFIXES: Array<[TarCompression, string[]]> = [
+  ['none', ['.tar']],
+  ['gzip', ['.tar.gz', '.tar.gzip', '.tar.z', '.tgz', '.taz']],
+  ['zstd', ['.tar.zst', '.tar.zstd', '.tzst']],
+  ['xz', ['.tar.xz', '.txz']],
+  ['bzip2', ['.tar.bz2', '.tar.bzip2', '.tbz', '.tbz2', '.tb2', '.tz2']],
+];
+
+/** The compression a tar output name asks for, or undefined when the name is not a tar name viva writes. */
 export function tarCompressionForName(name: string): TarCompression | undefined {
+  if (/\.(ta)?Z$/.test(name)) return undefined;
   const n = name.toLowerCase();
-  if (n.endsWith('.tar')) return 'none';
-  if (n.endsWith('.tar.gz') || n.endsWith('.tgz')) return 'gzip';
-  if (n.endsWith('.tar.zst') || n.endsWith('.tar.zstd') || n.endsWith('.tzst')) return 'zstd';
-  if (n.endsWith('.tar.xz') || n.endsWith('.txz')) return 'xz';
-  if (n.endsWith('.tar.bz2') || n.endsWith('.tbz2') || n.endsWith('.tbz')) return 'bzip2';
+  for (const [compression, suffixes] of TAR_SUFFIXES) if (suffixes.some((x) => n.endsWith(x))) return compression;
   return undefined;
 }
 

@@ -84,6 +84,8 @@ export interface WriterWarning {
   path: string;
   pathHex?: string;
   message: string;
+  /** A summary of this many entries with the same failure (`path` is the first of them); absent: one entry. */
+  count?: number;
 }
 
 /**

@@ -13,6 +13,7 @@ import type { Oid } from '../model/oid.js';
 import type { RootMeta } from '../model/commit.js';
 import type { Hole, TreeEntry } from '../model/tree.js';
 import { isRepositoryDataDir, type Repository } from '../store/repository.js';
+import { isLmdbDataFile } from '../store/lmdb-header.js';
 import { commitTree, readBlobPieces, readDisk } from '../store/typed.js';
 import { walkTree } from '../tree/walk.js';
 import { createDiskWriter, type DiskFormat } from '../formats/disk-writer.js';
@@ -357,7 +358,8 @@ function kernelPath(p: string, depth = 0): string {
  * inside any other viva repository's data directory (an ancestor, or the destination itself, named `.viva` that holds
  * a data file or the format marker): a checkout there, even with --force, would overwrite or litter a repository.
  * Symlinks and `..` are resolved first, and an existing file that is a hard link of one of the repository's files
- * counts as inside.
+ * counts as inside; an existing file that starts with an LMDB meta page (any repository's database, also reached
+ * through a hard link) is refused too.
  * Throws: UnsafeDestinationError.
  */
 export function assertOutsideRepository(repo: Repository, dest: string): void {
@@ -375,11 +377,15 @@ export function assertOutsideRepository(repo: Repository, dest: string): void {
   } catch {
     return;
   }
-  if (!st.isFile() || st.nlink < 2) return;
-  for (const name of fs.readdirSync(data)) {
-    const other = fs.statSync(path.join(data, name), { throwIfNoEntry: false });
-    if (other && other.dev === st.dev && other.ino === st.ino) throw new UnsafeDestinationError(dest, repo.dataDir);
+  if (!st.isFile()) return;
+  if (st.nlink >= 2) {
+    for (const name of fs.readdirSync(data)) {
+      const other = fs.statSync(path.join(data, name), { throwIfNoEntry: false });
+      if (other && other.dev === st.dev && other.ino === st.ino) throw new UnsafeDestinationError(dest, repo.dataDir);
+    }
   }
+  // Another repository's database reached through a hard link (or a copy kept as a backup) is found by its content.
+  if (isLmdbDataFile(dest)) throw new UnsafeDestinationError(dest, undefined, 'is a repository database (an LMDB data file)');
 }
 
 /** Checks out one directory entry (a tree with its root metadata) of `rev` into the new directory `dest`. */

@@ -7,7 +7,7 @@
  */
 import { nonZero, openDiskSource, planDisk, subSource, type DiskSource, type Extent, type PlannedRegion } from '../formats/disk.js';
 import { openExt4, type Ext4Info } from '../formats/ext4.js';
-import { CorruptInputError } from '../errors.js';
+import { CorruptInputError, UnsupportedInputError } from '../errors.js';
 import type { DataPiece, FileContent, ImageEntry } from '../formats/types.js';
 import type { RootMeta, SourceInfo } from '../model/commit.js';
 import { encodeDisk, encodeRegionMap, hashDisk, partitionDirName, type Disk, type DiskRegion, type Extent as MapExtent, type MapRun } from '../model/disk.js';
@@ -26,7 +26,10 @@ const READ_WINDOW = 1 << 20;
 const MERGE_GAP = 64 * 1024;
 
 export interface DiskIngest {
-  /** One line per partition stored as raw bytes although its type says it holds a Linux file system. */
+  /**
+   * One line per partition stored as raw bytes although its type says it holds a Linux file system, or although it
+   * holds an ext file system the reader refuses (damaged or unsupported).
+   */
   warnings: string[];
   disk: Oid;
   view: Oid;
@@ -40,14 +43,15 @@ export interface DiskIngest {
 const IMPLIED_ROOT: RootMeta = { mode: 0o755, uid: 0, gid: 0, mtimeNs: 0n, xattrs: [] };
 
 export interface IngestDiskOptions {
-  /** Refuse (CorruptInputError) instead of warning when a Linux file-system partition can only be stored raw. */
+  /** Refuse (CorruptInputError) instead of warning when a partition that should hold a file system can only be stored raw. */
   strict?: boolean;
 }
 
 /**
  * Reads the disk at `file` into objects (through `ctx.writer`) and returns its disk object's id, with a warning per
- * Linux file-system partition that had to be stored as raw bytes (with `strict`: CorruptInputError before anything
- * is stored).
+ * partition that had to be stored as raw bytes: a Linux-typed one without an ext superblock, or one whose ext file
+ * system the reader refuses (with `strict`: CorruptInputError, before anything is stored for the first kind, when
+ * the reader gives up for the second; either way no ref moves).
  */
 export async function ingestDisk(ctx: IngestContext, file: string, options: IngestDiskOptions = {}): Promise<DiskIngest> {
   const src = await openDiskSource(file);
@@ -77,8 +81,8 @@ export async function ingestDisk(ctx: IngestContext, file: string, options: Inge
           ...(r.partition.attributes ? { attributes: r.partition.attributes } : {}), ...(r.partition.bootable ? { bootable: true } : {}),
         }
         : undefined;
-      if (r.fs === 'ext') {
-        const fsr = await ingestExt(ctx, src, r, extents);
+      const fsr = r.fs === 'ext' ? await ingestExtOrRaw(ctx, src, r, extents, warnings, options) : undefined;
+      if (fsr) {
         dirs += fsr.dirs;
         files += fsr.files;
         bytes += fsr.bytes;
@@ -139,6 +143,31 @@ export function extParams(info: Ext4Info): Array<[string, string]> {
     .filter(([k, v]) => v !== undefined && k !== 'type')
     .map(([k, v]): [string, string] => [k, JSON.stringify(v)])
     .sort((a, b) => (a[0] < b[0] ? -1 : 1));
+}
+
+/**
+ * Ingests the ext file system of region `r`; for a partition of a partitioned disk, a file system the reader refuses
+ * (CorruptInputError / UnsupportedInputError, at open or anywhere in the walk) makes it undefined instead, with a
+ * warning pushed (the caller stores the partition as raw bytes, so the disk still checks out bit-exact), or with
+ * `strict` a CorruptInputError naming the partition. Objects already written for the abandoned walk stay
+ * unreferenced until gc. A bare file system (no table) has nothing to fall back to: its errors propagate.
+ */
+async function ingestExtOrRaw(ctx: IngestContext, src: DiskSource, r: PlannedRegion, extents: Extent[], warnings: string[], options: IngestDiskOptions): Promise<Awaited<ReturnType<typeof ingestExt>> | undefined> {
+  if (!r.partition) return ingestExt(ctx, src, r, extents);
+  const counts = { files: ctx.files, bytes: ctx.bytes };
+  try {
+    return await ingestExt(ctx, src, r, extents);
+  } catch (e) {
+    if (!(e instanceof CorruptInputError || e instanceof UnsupportedInputError)) throw e;
+    ctx.files = counts.files;
+    ctx.bytes = counts.bytes;
+    const where = partitionDirName(r.partition.index);
+    const detail = typeof e.data.where === 'string' ? `${e.data.where}: ${String(e.data.reason)}` : String(e.data.reason);
+    const why = `ext file system unreadable (${detail}; the partition starts at byte ${r.offset})`;
+    if (options.strict) throw new CorruptInputError(src.name, where, `${why} (--strict)`);
+    warnings.push(`${src.name}: ${where}: ${why}: stored as raw bytes`);
+    return undefined;
+  }
 }
 
 async function ingestExt(ctx: IngestContext, src: DiskSource, r: PlannedRegion, extents: Extent[]): Promise<{ content: Extract<DiskRegion['content'], { kind: 'fs' }>; dirs: number; files: number; bytes: number }> {

@@ -91,7 +91,7 @@ async function* contentOf(repo: Repository, spec: string, r: ReturnType<typeof r
     }
   } catch (e) {
     // The content is checked as it streams: what was already handed out cannot be taken back, so say it.
-    if (pos > 0 && e instanceof RepositoryCorruptError && e.data.reason === 'does not match its id') {
+    if (pos > 0 && e instanceof RepositoryCorruptError && (e.data.reason === 'does not match its id' || e.data.reason === 'cannot be read')) {
       throw new RepositoryCorruptError(e.data.what as string, e.data.reason, `${e.message}; the ${pos} bytes already written are not the file's content`, e.data);
     }
     throw e;

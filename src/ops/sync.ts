@@ -12,7 +12,7 @@ import { HEAD, HEADS, REMOTES, TAGS, assertRefName, shortRefName } from '../mode
 import { listRefs, readRef, resolveRef, setSymbolicRef, updateRefs } from '../store/refs.js';
 import { REPO_DIR, Repository } from '../store/repository.js';
 import { readCommit } from '../store/typed.js';
-import { LocalPeer, type Peer, receiveObjects } from '../sync/peer.js';
+import { LocalPeer, type Peer, receiveObjects, remoteSentBadObject } from '../sync/peer.js';
 import { type BadObject, planTransfer } from '../sync/transfer.js';
 import { HttpPeer, clientToken } from '../sync/http-peer.js';
 import { type ObjectId, type StoredObject } from '../sync/peer.js';
@@ -120,7 +120,7 @@ export function openPeer(remote: { url: string; tokenFile?: string }, mode: 'rea
   // A path that holds no repository is an unreachable remote (exit 17), not a problem of the local repository.
   if (!fs.existsSync(remote.url)) throw new RemoteError(remote.url, 'no such repository (the path does not exist)');
   try {
-    return new LocalPeer(Repository.open(remote.url, mode));
+    return new LocalPeer(Repository.open(remote.url, mode), remote.url);
   } catch (e) {
     if (e instanceof NotARepositoryError) throw new RemoteError(remote.url, 'not a viva repository');
     throw e;
@@ -213,7 +213,7 @@ export async function fetch(repo: Repository, remote: string, refspecs: string[]
     for (const x of wanted) assertRefName(x.ref);
     for (const s of specs) if (!refs.some((x) => x.ref === s.src)) throw new RefNotFoundError(s.src, `'${shortRefName(s.src)}' does not exist on ${r.url}`);
     const plan = await planTransfer(peer, (ids) => new LocalPeer(repo).has(ids), wanted.map((x) => x.oid), { ...(filter ? { filter } : {}), bad: remoteDamage(r.url) });
-    const stats = await receiveObjects(repo, counted(peer.read(plan.objects), plan.objects.length, 'receiving', options.onProgress, signal));
+    const stats = await receiveObjects(repo, counted(peer.read(plan.objects), plan.objects.length, 'receiving', options.onProgress, signal), { bad: sentBadData(r.url) });
     if (signal?.aborted) throw new AbortedError();
     const updates: Array<{ ref: string; newOid: Oid; expectedOld: Oid | null; message: string }> = [];
     const rejected: FetchResult['rejected'] = [];
@@ -254,6 +254,14 @@ export async function fetch(repo: Repository, remote: string, refspecs: string[]
 /** A damaged object read from a remote is the remote's problem, not this repository's. */
 function remoteDamage(url: string): BadObject {
   return (id, reason) => new RemoteError(url, `${id.kind} '${id.oid}' ${reason} (the remote repository is damaged)`);
+}
+
+/**
+ * A received object that fails verification: the remote's problem too (exit 17). A repository on a local path sends
+ * its stored bytes as they are, so there the remote is damaged; over HTTP the bytes may also have changed on the way.
+ */
+function sentBadData(url: string): BadObject {
+  return remoteSentBadObject(url, /^https?:\/\//.test(url) ? 'the remote sent bad data' : 'the remote repository is damaged');
 }
 
 /** True when `ancestor` is `descendant` or one of its ancestors (both must be in `repo`). */
@@ -498,7 +506,7 @@ async function fetchContent(repo: Repository, remote: string, ids: ObjectId[]): 
   const peer = openPeer(r, 'read');
   try {
     const plan = await planTransfer(peer, (q) => new LocalPeer(repo).has(q), ids, { bad: remoteDamage(r.url) });
-    await receiveObjects(repo, peer.read(plan.objects));
+    await receiveObjects(repo, peer.read(plan.objects), { bad: sentBadData(r.url) });
   } finally {
     await peer.close();
   }

@@ -118,6 +118,30 @@ function findPageOutside(fd: number, meta: LmdbMeta, filePages: number): string 
 }
 
 /**
+ * Whether the regular file at `file` starts with an LMDB meta page (page flag P_META and LMDB's magic), intact or
+ * not: any repository's `data.mdb`, however it is reached (a hard link or a copy elsewhere). False for anything that
+ * cannot be opened or read.
+ */
+export function isLmdbDataFile(file: string): boolean {
+  let fd: number;
+  try {
+    fd = fs.openSync(file, 'r');
+  } catch {
+    return false;
+  }
+  try {
+    if (!fs.fstatSync(fd).isFile()) return false;
+    const head = Buffer.alloc(PAGE_HEADER + 4);
+    if (fs.readSync(fd, head, 0, head.length, 0) !== head.length) return false;
+    return (head.readUInt16LE(18) & P_META) !== 0 && head.readUInt32LE(PAGE_HEADER + META.magic) === MDB_MAGIC;
+  } catch {
+    return false;
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/**
  * Checks the LMDB file at `file` without mapping it: it exists, is a regular file, holds two meta pages with LMDB's
  * magic and data version, and is long enough for every page the current meta counts. Throws the system error when
  * the file exists but cannot be opened (permissions).

@@ -111,7 +111,7 @@ function mib(n: number): string {
 function reasonOf(e: unknown): string {
   const err = e as NodeJS.ErrnoException;
   if (err?.code === 'ENOSPC') return 'no space left on device';
-  if (err?.code === 'EIO') return 'i/o error';
+  if (err?.code === 'EIO') return 'input/output error';
   return String(err?.message ?? e).replace(/^Error: /, '');
 }
 
@@ -323,7 +323,8 @@ export class LmdbStore implements ObjectStore {
       if (e instanceof VivaError) throw e;
       const damage = lmdbDamageReason(e);
       if (damage) throw new RepositoryDamagedError(this.path, damage);
-      throw new RepositoryCorruptError(`pack ${id}`, `cannot be read: ${reasonOf(e)}`);
+      // readStoredView names the object it was reading; the pack alone says little.
+      throw new RepositoryCorruptError(`pack ${id}`, `cannot be read: ${reasonOf(e)}`, undefined, { pack: id, error: reasonOf(e) });
     }
     if (value) {
       this.recentPacks.unshift({ id, value });
@@ -339,7 +340,15 @@ export class LmdbStore implements ObjectStore {
     if (p) return p[1];
     const loc = this.locate(kind, oid);
     if (!loc) return undefined;
-    const pack = this.readPack(loc.pack);
+    let pack: Buffer | undefined;
+    try {
+      pack = this.readPack(loc.pack);
+    } catch (e) {
+      if (e instanceof RepositoryCorruptError && typeof e.data.error === 'string' && e.data.pack === loc.pack) {
+        throw RepositoryCorruptError.unreadable(kind, oid, e.data.error, loc.pack);
+      }
+      throw e;
+    }
     if (!pack) throw new RepositoryCorruptError(`${kind} ${oid}`, `pack ${loc.pack} is missing`);
     if (loc.offset + loc.length > pack.length) throw new RepositoryCorruptError(`${kind} ${oid}`, `lies outside pack ${loc.pack}`);
     return pack.subarray(loc.offset, loc.offset + loc.length);

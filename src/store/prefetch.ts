@@ -71,6 +71,9 @@ export class BlobPrefetcher {
       if (r.error.code === RepositoryCorruptError.code && d?.reason === 'does not match its id' && typeof d.oid === 'string') {
         throw RepositoryCorruptError.mismatch(String(d.kind), d.oid, path ?? (d.path as string | undefined));
       }
+      if (r.error.code === RepositoryCorruptError.code && d?.reason === 'cannot be read' && typeof d.oid === 'string' && typeof d.error === 'string') {
+        throw RepositoryCorruptError.unreadable(String(d.kind), d.oid, d.error, typeof d.pack === 'number' ? d.pack : undefined, path ?? (d.path as string | undefined));
+      }
       throw new RepositoryCorruptError(`blob ${oid}`, r.error.message);
     }
     return r.pieces!;

@@ -28,7 +28,7 @@ export function readTree(objects: ObjectReader, oid: Oid, path?: string): Tree {
   return decode('tree', oid, () => decodeTree(buf));
 }
 
-/** Runs `fn`, naming `path` in an object mismatch error that does not name one yet. */
+/** Runs `fn`, naming `path` in an object mismatch or read error that does not name one yet. */
 export function atPath<T>(path: string, fn: () => T): T {
   try {
     return fn();
@@ -37,10 +37,12 @@ export function atPath<T>(path: string, fn: () => T): T {
   }
 }
 
-/** `e` with `path` added when it is an object mismatch error naming no path yet; else `e` itself. */
+/** `e` with `path` added when it is an object mismatch or read error naming no path yet; else `e` itself. */
 export function withPath(e: unknown, path: string): unknown {
-  if (e instanceof RepositoryCorruptError && e.data.reason === 'does not match its id' && e.data.path === undefined && typeof e.data.oid === 'string') {
-    return RepositoryCorruptError.mismatch(String(e.data.kind), e.data.oid, path);
+  if (!(e instanceof RepositoryCorruptError) || e.data.path !== undefined || typeof e.data.oid !== 'string') return e;
+  if (e.data.reason === 'does not match its id') return RepositoryCorruptError.mismatch(String(e.data.kind), e.data.oid, path);
+  if (e.data.reason === 'cannot be read' && typeof e.data.error === 'string') {
+    return RepositoryCorruptError.unreadable(String(e.data.kind), e.data.oid, e.data.error, typeof e.data.pack === 'number' ? e.data.pack : undefined, path);
   }
   return e;
 }
@@ -75,7 +77,8 @@ export function readBlobRecord(objects: ObjectReader, oid: Oid): BlobRecord {
  * content before the end (a file written, bytes sent to stdout) must undo or report it when the error comes.
  */
 export function* readBlobPieces(objects: ObjectReader, oid: Oid, path?: string): Iterable<{ offset: number; data?: Buffer; zeros?: number }> {
-  const rec = readBlobRecord(objects, oid);
+  const named = <T>(fn: () => T): T => (path === undefined ? fn() : atPath(path, fn));
+  const rec = named(() => readBlobRecord(objects, oid));
   if (rec.form === 'inline') {
     if (hashBytes(rec.data) !== oid) throw RepositoryCorruptError.mismatch('blob', oid, path);
     yield { offset: 0, data: rec.data };
@@ -93,7 +96,7 @@ export function* readBlobPieces(objects: ObjectReader, oid: Oid, path?: string):
         hashZeros(h, s.length);
         yield { offset: off, zeros: s.length };
       } else {
-        const data = objects.tryReadUnverified('chunk', s.oid);
+        const data = named(() => objects.tryReadUnverified('chunk', s.oid));
         if (!data) throw new ObjectNotFoundError('chunk', s.oid);
         if (data.length !== s.length) throw new RepositoryCorruptError(`chunk ${s.oid}`, `length ${data.length}, blob ${oid} expects ${s.length}`);
         h.update(data);

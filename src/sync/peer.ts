@@ -3,7 +3,7 @@
  * Objects travel as stored (codec byte + zstd or raw payload); the receiver verifies every object against its id
  * before it is stored, stores children before parents, and moves refs only after everything they need is durable.
  */
-import { RepositoryCorruptError, UsageError } from '../errors.js';
+import { RemoteError, RepositoryCorruptError, RepositoryDamagedError, UsageError, VivaError } from '../errors.js';
 import { decodeBlob } from '../model/blob.js';
 import { hashBytes, type Oid, isOid } from '../model/oid.js';
 import { assertRefName } from '../model/ref.js';
@@ -44,15 +44,30 @@ export interface Peer {
   close(): Promise<void>;
 }
 
-/** Decodes and checks one received object against its id; returns the raw bytes. Throws RepositoryCorruptError. */
-export function verifyObject(o: StoredObject, readChunk: (oid: Oid) => Buffer | undefined): Buffer {
-  const where = `${o.kind} ${o.oid}`;
-  if (!isOid(o.oid)) throw new RepositoryCorruptError(where, 'malformed object id');
+/** The error for an object that is not what its id says (bytes that do not match it, or do not decode). */
+export type BadObject = (id: ObjectId, reason: string) => Error;
+
+/** The default: the sender is this repository (push to a local path, or a server receiving), so it is local damage. */
+const receivedDamage: BadObject = (id, reason) => new RepositoryCorruptError(`${id.kind} ${id.oid}`, reason);
+
+/** The error for a bad object sent by the remote at `url`: the remote's problem (exit 17), not this repository's. */
+export function remoteSentBadObject(url: string, what = 'the remote sent bad data'): BadObject {
+  return (id, reason) => new RemoteError(url, `${id.kind} '${id.oid}' ${reason} (${what})`);
+}
+
+/**
+ * Decodes and checks one received object against its id; returns the raw bytes. A mismatch is `bad`'s error
+ * (default: RepositoryCorruptError); an error of this repository's store while reading chunks (its own damage)
+ * propagates as it is.
+ */
+export function verifyObject(o: StoredObject, readChunk: (oid: Oid) => Buffer | undefined, bad: BadObject = receivedDamage): Buffer {
+  const id = { kind: o.kind, oid: o.oid };
+  if (!isOid(o.oid)) throw bad(id, 'has a malformed object id');
   let raw: Buffer;
   try {
     raw = decodeStored(o.stored);
   } catch (e) {
-    throw new RepositoryCorruptError(where, `cannot decode: ${(e as Error).message}`);
+    throw bad(id, `cannot be decoded: ${(e as Error).message}`);
   }
   try {
     switch (o.kind) {
@@ -77,14 +92,19 @@ export function verifyObject(o: StoredObject, readChunk: (oid: Oid) => Buffer | 
         throw new Error('unknown object kind');
     }
   } catch (e) {
-    throw new RepositoryCorruptError(where, (e as Error).message);
+    if (e instanceof VivaError) throw e;
+    throw bad(id, (e as Error).message);
   }
   return raw;
 }
 
-/** A repository in this process, opened for writing when it receives. */
+/**
+ * A repository in this process, opened for writing when it receives. With `remote` (its path, as the user named it)
+ * it is the other side of a fetch: damage met while reading it is the remote's (RemoteError, exit 17), not this
+ * repository's.
+ */
 export class LocalPeer implements Peer {
-  constructor(readonly repo: Repository) {}
+  constructor(readonly repo: Repository, readonly remote?: string) {}
 
   async listRefs(): Promise<{ refs: Array<{ ref: string; oid: Oid }>; head?: string }> {
     const head = readRef(this.repo.store, 'HEAD')?.symref;
@@ -97,8 +117,19 @@ export class LocalPeer implements Peer {
 
   async *read(ids: ObjectId[]): AsyncIterable<StoredObject> {
     for (const i of ids) {
-      const stored = this.repo.store.tryReadStored(i.kind, i.oid);
-      if (!stored) throw new RepositoryCorruptError(`${i.kind} ${i.oid}`, 'missing on the sending side');
+      let stored: Buffer | undefined;
+      try {
+        stored = this.repo.store.tryReadStored(i.kind, i.oid);
+      } catch (e) {
+        if (this.remote !== undefined && (e instanceof RepositoryCorruptError || e instanceof RepositoryDamagedError)) {
+          throw new RemoteError(this.remote, `${i.kind} '${i.oid}' cannot be read: ${e.message} (the remote repository is damaged)`);
+        }
+        throw e;
+      }
+      if (!stored) {
+        if (this.remote !== undefined) throw new RemoteError(this.remote, `${i.kind} '${i.oid}' is missing (the remote repository is damaged)`);
+        throw new RepositoryCorruptError(`${i.kind} ${i.oid}`, 'missing on the sending side');
+      }
       yield { ...i, stored: Buffer.from(stored) };
     }
   }
@@ -119,9 +150,10 @@ export class LocalPeer implements Peer {
 /**
  * Verifies and stores incoming objects in batches (each batch one transaction, children before parents, so a
  * present object always has its whole closure: an interrupted transfer keeps what it stored, and a retry sends the
- * rest). Nothing is referenced until refs move. Throws RepositoryCorruptError on the first bad object.
+ * rest). Nothing is referenced until refs move. Throws `bad`'s error on the first bad object (default:
+ * RepositoryCorruptError; a fetch passes remoteSentBadObject, so the remote's bad data is a RemoteError).
  */
-export async function receiveObjects(repo: Repository, objects: AsyncIterable<StoredObject>): Promise<{ objects: number; bytes: number }> {
+export async function receiveObjects(repo: Repository, objects: AsyncIterable<StoredObject>, options: { bad?: BadObject } = {}): Promise<{ objects: number; bytes: number }> {
   const store = repo.store;
   const before = { ...store.written };
   // Chunks of this batch not yet flushed, for verifying the blobs that follow them.
@@ -132,7 +164,7 @@ export async function receiveObjects(repo: Repository, objects: AsyncIterable<St
   try {
     for await (const o of objects) {
       if (store.hasObject(o.kind, o.oid)) continue;
-      const raw = verifyObject(o, readChunk);
+      const raw = verifyObject(o, readChunk, options.bad);
       if (o.kind === 'chunk') { recent.set(o.oid, raw); recentBytes += raw.length; }
       store.writeStoredObject(o.kind, o.oid, o.stored);
       if (recentBytes > 64 << 20) { store.flush(); recent.clear(); recentBytes = 0; }

@@ -13,10 +13,9 @@ import { decodeTree } from '../model/tree.js';
 import { decodeStored } from '../store/object-store.js';
 import { hashBytes } from '../model/oid.js';
 import { RepositoryCorruptError } from '../errors.js';
-import type { ObjectId, StoredObject } from './peer.js';
+import type { BadObject, ObjectId, StoredObject } from './peer.js';
 
-/** The error for an object the walk cannot read (bytes that do not match its id, or do not decode). */
-export type BadObject = (id: ObjectId, reason: string) => Error;
+export type { BadObject };
 
 /** The default: the source is this repository, so a bad object is local damage. */
 const localDamage: BadObject = (id, reason) => new RepositoryCorruptError(`${id.kind} ${id.oid}`, reason, `${id.kind} '${id.oid}' ${reason} (repository damaged: run 'viva fsck')`, { kind: id.kind, oid: id.oid });

@@ -27,6 +27,25 @@ const P1 = 2048;
   t.is((await viva(['log', '-C', repo, 'vm/strict'])).code, EXIT.NOT_FOUND);
 });
 
+(haveMke2fs() ? test : test.skip)('cli commit: a partition whose ext4 superblock is damaged (magic intact) is one warning line and exit 0, not \'0 files\' in silence; --strict exits 13', async (t) => {
+  const dir = tmpDir(t);
+  const tree = path.join(dir, 'tree');
+  writeTree(tree, { etc: { hostname: 'vm\n' } });
+  const disk = path.join(dir, 'disk.raw');
+  makeMbrDisk(disk, 24, [{ start: P1, sectors: 30720, type: 0x83, ext4Tree: tree }]);
+  patchBytes(disk, P1 * SECTOR + 1024 + 0x78, Buffer.from('damaged'));
+  const repo = path.join(dir, 'repo');
+  await vivaOk(t, ['init', repo]);
+  const r = await vivaOk(t, ['commit', '-C', repo, disk, '-b', 'vm/raw', '-m', 'raw']);
+  const lines = r.stderr.split('\n');
+  t.is(lines.length, 2, 'one line');
+  t.regex(lines[0]!, /^warning: .*disk\.raw: p1: ext file system unreadable \(superblock: superblock checksum mismatch \(stored 0x[0-9a-f]+, computed 0x[0-9a-f]+\); the partition starts at byte 1048576\): stored as raw bytes$/);
+  const strict = await viva(['commit', '-C', repo, disk, '-b', 'vm/strict', '-m', 'raw', '--strict']);
+  t.is(strict.code, EXIT.CORRUPT_INPUT);
+  t.regex(strict.stderr, /^error: .*disk\.raw: p1: ext file system unreadable \(superblock: .*; the partition starts at byte 1048576\) \(--strict\)\n$/);
+  t.is((await viva(['log', '-C', repo, 'vm/strict'])).code, EXIT.NOT_FOUND);
+});
+
 (haveMke2fs() ? test : test.skip)('cli packages, find --package, diff --packages: a disk commit\'s file systems, each named by its partition', async (t) => {
   const dir = tmpDir(t);
   const status = (n: string, v: string) => `Package: ${n}\nStatus: install ok installed\nArchitecture: amd64\nVersion: ${v}\n`;

@@ -274,6 +274,34 @@ for (const dest of ['out', 'out.tar', 'deeper/out']) {
   });
 }
 
+(isRoot ? test : test.skip)('checkout: as a user who may not set owners, one summary warning line counts the entries and names the first', async (t) => {
+  const dir = tmpDir(t, 'viva-edges-case-');
+  fs.chmodSync(dir, 0o755);
+  const src = path.join(dir, 'src');
+  fs.mkdirSync(path.join(src, 'etc'), { recursive: true });
+  for (const n of ['hostname', 'hosts', 'passwd']) fs.writeFileSync(path.join(src, 'etc', n), `${n}\n`);
+  const repo = path.join(dir, 'repo');
+  await vivaOk(t, ['init', repo]);
+  await vivaOk(t, ['commit', src, '-C', repo, '-m', 'root-owned']);
+  await dumpRepository(repo);
+  execFileSync('chown', ['-R', `${NOBODY}:${NOBODY}`, repo]);
+  const home = path.join(dir, 'home');
+  fs.mkdirSync(home);
+  fs.chownSync(home, NOBODY, NOBODY);
+  const out = path.join(home, 'out');
+  const r = await viva(['checkout', 'main', out, '-C', repo], { uid: NOBODY, gid: NOBODY, env: { HOME: home } });
+  t.is(r.code, 0, r.stderr);
+  // The root directory, etc and three files: five entries owned by 0:0.
+  t.is(r.stderr, `warning: ${out}: cannot set owner 0:0 (EPERM), nor the owners of 4 more entries\n`);
+  t.regex(r.stdout, /: 3 files, 2 directories, .*, 1 warning$/m);
+  t.is(fs.readFileSync(path.join(out, 'etc/passwd'), 'utf8'), 'passwd\n');
+  const j = await vivaJson<{ warnings: Array<{ path: string; message: string; count?: number }> }>(t, ['checkout', 'main', path.join(home, 'out2'), '-C', repo, '--json'],
+    { uid: NOBODY, gid: NOBODY, env: { HOME: home } });
+  t.deepEqual(j.warnings, [{ path: path.join(home, 'out2'), message: 'cannot set owner 0:0 (EPERM), nor the owners of 4 more entries', count: 5 }]);
+  const strict = await viva(['checkout', 'main', path.join(home, 'out3'), '-C', repo, '--strict'], { uid: NOBODY, gid: NOBODY, env: { HOME: home } });
+  t.is(strict.code, EXIT.CHECKOUT_FAILED);
+});
+
 // ---------------------------------------------------------------------------------------------------------------
 // Refs that shadow each other.
 

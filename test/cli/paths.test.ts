@@ -119,6 +119,35 @@ test("checkout: a destination inside another repository's .viva is refused too (
   await vivaOk(t, ['checkout', '-C', repo, 'main', path.join(dir, 'plain/.viva/out.tar')]);
 });
 
+test("checkout --force: an existing file that is another repository's database through a hard link elsewhere is refused (exit 2), that repository unchanged", async (t) => {
+  const { dir, repo } = await repoWithCommit(t);
+  const other = path.join(dir, 'other');
+  await vivaOk(t, ['init', other]);
+  await vivaOk(t, ['commit', '-C', other, makeTree(path.join(dir, 'o')), '-m', 'other base']);
+  const data = path.join(other, '.viva/data.mdb');
+  const ino = fs.statSync(data).ino;
+  const before = repoBytes(other);
+  for (const [name, extra] of [['backup.tar', []], ['backup.tar.gz', []], ['backup.raw', ['--size', '8M']], ['backup.qcow2', ['--size', '8M']], ['backup', ['--format', 'tar']]] as const) {
+    const link = path.join(dir, 'links', name);
+    fs.mkdirSync(path.dirname(link), { recursive: true });
+    fs.linkSync(data, link);
+    const r = await viva(['checkout', '-C', repo, 'main', link, '--force', ...extra], { cwd: dir });
+    t.is(r.code, EXIT.USAGE, `${name}: ${r.stderr}`);
+    t.is(r.stderr, `error: destination '${link}' is a repository database (an LMDB data file): checkout never writes over it\n`, name);
+    t.is(fs.statSync(link).ino, ino, `${name} is still the database's link`);
+  }
+  // A copy of it is refused as well: its content says what it is.
+  const copy = path.join(dir, 'copy.tar');
+  fs.copyFileSync(data, copy);
+  t.is((await viva(['checkout', '-C', repo, 'main', copy, '--force'])).code, EXIT.USAGE);
+  t.deepEqual(repoBytes(other), before);
+  await vivaOk(t, ['fsck', '-C', other]);
+  // An ordinary existing file is still overwritten with --force.
+  const plain = path.join(dir, 'plain.tar');
+  fs.writeFileSync(plain, 'old');
+  await vivaOk(t, ['checkout', '-C', repo, 'main', plain, '--force']);
+});
+
 // ---------------------------------------------------------------------------------------------------------------
 // Point: a SOURCE given as a symlink is followed.
 
@@ -276,13 +305,43 @@ test("checkout: '-' writes a tar to standard output, the summary to stderr", asy
   t.false(fs.existsSync(out));
 });
 
+(HAS_BZIP2 ? test : test.skip)('checkout: every tar name GNU tar --auto-compress knows for gzip, bzip2, xz, zstd writes that archive, never a directory', async (t) => {
+  const { dir, repo, tree } = await repoWithCommit(t);
+  const magic: Record<string, number[]> = { gzip: [0x1f, 0x8b], bzip2: [0x42, 0x5a, 0x68], xz: [0xfd, 0x37, 0x7a, 0x58, 0x5a], zstd: [0x28, 0xb5, 0x2f, 0xfd] };
+  const names: Array<[string, string]> = [
+    ['a.taz', 'gzip'], ['a.TAZ', 'gzip'], ['a.tar.z', 'gzip'], ['a.tar.gzip', 'gzip'],
+    ['a.tb2', 'bzip2'], ['a.tbz', 'bzip2'], ['a.tbz2', 'bzip2'], ['a.tz2', 'bzip2'], ['a.tar.bzip2', 'bzip2'],
+    ['a.txz', 'xz'], ['a.tzst', 'zstd'], ['a.tar.zstd', 'zstd'],
+  ];
+  for (const [name, compression] of names) {
+    const out = path.join(dir, name);
+    const r = await vivaOk(t, ['checkout', '-C', repo, 'main', out]);
+    t.regex(r.stdout, /\(tar\)/, name);
+    t.true(fs.statSync(out).isFile(), `${name} is a file`);
+    t.deepEqual([...fs.readFileSync(out).subarray(0, magic[compression]!.length)], magic[compression], `${name} is ${compression}`);
+    t.regex(execFileSync('tar', ['-taf', out, '--force-local']).toString(), /etc\/hostname/, name);
+    t.is((await vivaJson(t, ['commit', '-C', repo, out, '-b', `c/${name}`, '-m', name])).tree, tree, name);
+  }
+});
+
+test('checkout: tar names of compressions viva does not write (.tar.Z, .taZ, .tar.lzo, .tzo, .lzma, .lz) are refused with exit 2', async (t) => {
+  const { dir, repo } = await repoWithCommit(t);
+  for (const [name, ext] of [['a.tar.Z', '.tar.Z'], ['a.taZ', '.taZ'], ['a.tar.lzo', '.tar.lzo'], ['a.tzo', '.tzo'], ['a.lzma', '.lzma'], ['a.lz', '.lz'], ['a.Z', '.Z']]) {
+    const out = path.join(dir, name!);
+    const r = await viva(['checkout', '-C', repo, 'main', out]);
+    t.is(r.code, EXIT.USAGE, name);
+    t.true(r.stderr.startsWith(`error: unsupported destination format '${ext}' (supported: `), r.stderr);
+    t.false(fs.existsSync(out), `${name} not created`);
+  }
+});
+
 test('checkout: unsupported image names (.vmdk, .vhd, .vdi, .iso, ...) are refused with exit 2 unless --format dir', async (t) => {
   const { dir, repo } = await repoWithCommit(t);
   for (const name of ['disk.vmdk', 'disk.vhd', 'disk.VHDX', 'disk.vdi', 'cd.iso', 'a.zip', 'rootfs.squashfs', 'x.tar.lz4']) {
     const out = path.join(dir, name);
     const r = await viva(['checkout', '-C', repo, 'main', out]);
     t.is(r.code, EXIT.USAGE, name);
-    const ext = name.slice(name.indexOf('.')).toLowerCase();
+    const ext = name.slice(name.indexOf('.'));
     t.is(r.stderr, `error: unsupported destination format '${ext}' (supported: .tar, .tar.gz, .tgz, .tar.zst, .tar.xz, .tar.bz2, .raw, .img, .qcow2, .ext4, .ext3, .ext2, - (tar to stdout), a directory); --format dir makes a directory of that name\n`, name);
     t.false(fs.existsSync(out), `${name} not created`);
   }

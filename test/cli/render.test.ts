@@ -3,7 +3,10 @@ import test from 'ava';
 import fs from 'node:fs';
 import path from 'node:path';
 import { EXIT } from '../../src/cli/exit-codes.js';
-import { MAX_LISTED_WARNINGS, modeString, renderLs, renderWarnings } from '../../src/cli/render.js';
+import {
+  MAX_LISTED_WARNINGS, displayWidth, modeString, renderDiffStat, renderLs, renderPackageDiff, renderPackages, renderRefs, renderWarnings,
+} from '../../src/cli/render.js';
+import type { DiffEntry } from '../../src/ops/diff.js';
 import type { LsEntry } from '../../src/ops/ls.js';
 import { tmpDir, viva, vivaJson, vivaOk } from '../helpers/cli.js';
 import { ustarArchive } from '../helpers/ustar.js';
@@ -22,6 +25,45 @@ test('render: many checkout warnings are grouped by kind with a count and exampl
     'cannot create character device: 1 entry (/d/chr)',
     'cannot set xattr: 1 entry (/d/x)',
   ]);
+});
+
+test('render: a summary warning counts its entries when many warnings are grouped', (t) => {
+  const w: Array<{ path: string; message: string; count?: number }> = Array.from({ length: MAX_LISTED_WARNINGS + 1 }, (_, i) => ({ path: `/d/s${i}`, message: 'sockets cannot be stored in a tar archive: skipped' }));
+  w.unshift({ path: '/d', message: 'cannot set owner 0:0 (EPERM), nor the owners of 41 more entries', count: 42 });
+  t.deepEqual(renderWarnings(w), [
+    'cannot set owner: 42 entries (/d, …)',
+    'sockets cannot be stored in a tar archive: skipped: 11 entries (/d/s0, /d/s1, /d/s2, …)',
+  ]);
+});
+
+/** The terminal column where `marker` starts on each line (display width of what precedes it). */
+const columnOf = (text: string, marker: RegExp) => text.split('\n').map((l) => displayWidth(l.slice(0, l.search(marker))));
+
+const WIDE = ['main', '日本語のブランチ', 'release/🚀', 'café', 'e\u0301t\u00e9', '한국어'];
+const OID = 'a'.repeat(64);
+
+test('render: displayWidth counts CJK and emoji as two columns, combining marks as none', (t) => {
+  t.is(displayWidth('main'), 4);
+  t.is(displayWidth('日本語'), 6);
+  t.is(displayWidth('🚀'), 2);
+  t.is(displayWidth('e\u0301'), 1);
+});
+
+test('render: branch and tag lists align the ids by display width (CJK, emoji, combining marks)', (t) => {
+  const out = renderRefs(WIDE.map((name, i) => ({ name, ref: `refs/heads/${name}`, oid: OID, ...(i === 0 ? { head: true } : {}) })));
+  const cols = columnOf(out, /aaaaaaaa/);
+  t.is(new Set(cols).size, 1, out);
+  t.is(cols[0], 2 + displayWidth('日本語のブランチ') + 2);
+});
+
+test('render: diff --stat, diff --packages and packages align their columns by display width', (t) => {
+  const entries: DiffEntry[] = WIDE.map((name) => ({ status: 'A', path: `etc/${name}`, new: { type: 'file', size: 3 } }) as DiffEntry);
+  const stat = renderDiffStat(entries).split('\n').slice(0, -1).join('\n');
+  t.is(new Set(columnOf(stat, / \| /)).size, 1, stat);
+  const pkgs = renderPackageDiff({ changes: WIDE.map((name) => ({ change: 'added', name, to: '1.0-1', arch: 'amd64' })) } as never);
+  t.is(new Set(columnOf(pkgs, /1\.0-1/)).size, 1, pkgs);
+  const rows = renderPackages(WIDE.map((name, i) => ({ name, version: i % 2 ? '二.0' : '2.0', arch: 'amd64' }))).join('\n');
+  t.is(new Set(columnOf(rows, /amd64/)).size, 1, rows);
 });
 
 test('render: modeString shows type, setuid, setgid and sticky like ls -l', (t) => {
@@ -76,4 +118,22 @@ test('cli ls -l: a tar entry whose pax mtime no Date can show lists as @SECONDS.
   // JSON keeps the exact nanoseconds.
   const j = await vivaJson(t, ['ls', '-C', repo, '-l', 'main', '--json']);
   t.truthy(JSON.stringify(j).includes('"1000000000000000000000000"'));
+});
+
+test('cli branch, tag: names with CJK characters and emoji line the ids up in one column', async (t) => {
+  const dir = tmpDir(t);
+  const tar = path.join(dir, 'a.tar');
+  fs.writeFileSync(tar, ustarArchive([{ name: 'f', data: 'x\n' }]));
+  const repo = path.join(dir, 'repo');
+  await vivaOk(t, ['init', repo]);
+  await vivaOk(t, ['commit', '-C', repo, tar, '-m', 'one']);
+  for (const name of ['日本語', 'release/🚀', 'x']) {
+    await vivaOk(t, ['branch', '-C', repo, name]);
+    await vivaOk(t, ['tag', '-C', repo, `v-${name}`]);
+  }
+  for (const [cmd, n] of [['branch', 4], ['tag', 3]] as const) {
+    const out = (await vivaOk(t, [cmd, '-C', repo])).stdout.trimEnd();
+    t.is(out.split('\n').length, n, out);
+    t.is(new Set(columnOf(out, /[0-9a-f]{12}$/)).size, 1, out);
+  }
 });

@@ -8,6 +8,9 @@ import type { AddressInfo } from 'node:net';
 import { dataFile, delay, finished, spawnViva, tmpDir, viva, vivaJson, vivaOk } from '../helpers/cli.js';
 import crypto from 'node:crypto';
 import { SECTOR, makeMbrDisk, patchBytes } from '../helpers/mbr-disk.js';
+import { Repository } from '../../src/store/repository.js';
+import { encodeStored } from '../../src/store/object-store.js';
+import { encodeBlob } from '../../src/model/blob.js';
 
 /** A source tree with etc/hostname 'one' in DIR/src, committed as BRANCH to a new repository DIR/library. */
 async function library(t: ExecutionContext, dir: string, branch: string): Promise<{ src: string; lib: string }> {
@@ -60,6 +63,26 @@ test('cli sync: clone, commit, push, fetch, pull, ls-remote; non-fast-forward ex
   t.is((await viva(['remote', 'add', '-C', other, 'a/b', lib])).code, EXIT.USAGE);
   t.is((await viva(['fetch', '-C', other, path.join(dir, 'nowhere')])).code, EXIT.REMOTE);
   t.is((await viva(['push', '-C', other, 'origin', 'no-such-rev'])).code, EXIT.NOT_FOUND);
+});
+
+test('cli sync: a blob of a damaged source repository on a local path fails clone and fetch with exit 17 naming the remote and the blob, not 15', async (t) => {
+  const dir = tmpDir(t);
+  const { lib } = await library(t, dir, 'main');
+  const r = Repository.open(lib, 'write');
+  const [blob] = [...r.store.listObjects('blob')];
+  r.store.putStoredUnchecked('blob', blob!, encodeStored(encodeBlob({ form: 'inline', size: 4, data: Buffer.from('two\n') })));
+  await r.close();
+  const want = `error: ${lib}: blob '${blob}' content does not match its id (the remote repository is damaged)\n`;
+  const c = await viva(['clone', lib, path.join(dir, 'work')]);
+  t.is(c.code, EXIT.REMOTE, c.stderr);
+  t.is(c.stderr, want);
+  t.false(fs.existsSync(path.join(dir, 'work')));
+  const mine = path.join(dir, 'mine');
+  await vivaOk(t, ['init', mine]);
+  const f = await viva(['fetch', '-C', mine, lib]);
+  t.is(f.code, EXIT.REMOTE, f.stderr);
+  t.is(f.stderr, want);
+  await vivaOk(t, ['fsck', '-C', mine]);
 });
 
 test('cli sync: a failed or interrupted clone leaves nothing behind, so the same command can be run again', async (t) => {

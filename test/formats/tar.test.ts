@@ -373,6 +373,8 @@ test('tarCompressionForName: maps tar names to compressions', (t) => {
   const cases: Array<[string, ReturnType<typeof tarCompressionForName>]> = [
     ['a.tar', 'none'], ['a.TAR', 'none'], ['a.tar.gz', 'gzip'], ['a.tgz', 'gzip'], ['a.tar.zst', 'zstd'],
     ['a.tzst', 'zstd'], ['a.tar.xz', 'xz'], ['a.txz', 'xz'], ['a.tar.bz2', 'bzip2'], ['a.tbz2', 'bzip2'], ['a.TBZ', 'bzip2'],
+    ['a.taz', 'gzip'], ['a.tar.z', 'gzip'], ['a.tar.gzip', 'gzip'], ['a.tb2', 'bzip2'], ['a.tbz', 'bzip2'], ['a.tz2', 'bzip2'],
+    ['a.tar.bzip2', 'bzip2'], ['a.tar.zstd', 'zstd'], ['a.tar.Z', undefined], ['a.taZ', undefined], ['a.tar.lzo', undefined],
     ['a.img', undefined], ['dir', undefined], ['a.bz2', undefined],
   ];
   for (const [n, c] of cases) t.is(tarCompressionForName(n), c, n);

@@ -249,6 +249,23 @@ test('sync: a damaged local tree makes push fail as repository damage naming it;
   t.deepEqual(listRefs(b.store, 'refs/'), []);
 });
 
+test('sync: a chunk of a source repository on a local path that fails verification, or is missing, makes fetch and clone fail as the remote\'s damage (RemoteError) naming it', async (t) => {
+  const { dir, a, aDir, b } = await twoRepos(t);
+  const [bad, gone] = [...a.store.listObjects('chunk')];
+  a.store.putStoredUnchecked('chunk', bad!, encodeStored(Buffer.from('not the chunk it claims to be')));
+  const e = await t.throwsAsync(fetch(b, aDir), { instanceOf: RemoteError });
+  t.is(e!.message, `${aDir}: chunk '${bad}' content does not match its id (the remote repository is damaged)`);
+  t.deepEqual(listRefs(b.store, 'refs/'), []);
+  t.false(b.store.hasObject('chunk', bad!));
+  const ce = await t.throwsAsync(clone(aDir, path.join(dir, 'c')), { instanceOf: RemoteError });
+  t.regex(ce!.message, new RegExp(`chunk '${bad}' content does not match its id \\(the remote repository is damaged\\)$`));
+  t.false(fs.existsSync(path.join(dir, 'c')));
+  // An object the remote's index lost.
+  a.store.putStoredUnchecked('chunk', bad!, undefined);
+  const missing = await t.throwsAsync(fetch(b, aDir), { instanceOf: RemoteError });
+  t.regex(missing!.message, new RegExp(`^${aDir}: chunk '(${bad}|${gone})' is missing \\(the remote repository is damaged\\)$`));
+});
+
 test('sync: tags/NAME and heads/NAME name refs/tags/NAME and refs/heads/NAME, as in git, for push and fetch', async (t) => {
   const { a, aDir, b, bDir } = await twoRepos(t);
   const base = resolveRef(a.store, 'refs/heads/images/base')!;

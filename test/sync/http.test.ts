@@ -6,7 +6,10 @@ import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { serve } from '../../src/sync/server.js';
 import { HttpPeer } from '../../src/sync/http-peer.js';
-import { encodeFrame, END_FRAME } from '../../src/sync/wire.js';
+import { decodeFrames, encodeFrame, END_FRAME } from '../../src/sync/wire.js';
+import { decodeStored, encodeStored } from '../../src/store/object-store.js';
+import { decodeBlob } from '../../src/model/blob.js';
+import type { StoredObject } from '../../src/sync/peer.js';
 import { addRemote, clone, fetch, lsRemote, parsePushSpec, push } from '../../src/ops/sync.js';
 import { fsck } from '../../src/ops/fsck.js';
 import { Repository } from '../../src/store/repository.js';
@@ -148,6 +151,59 @@ test('http: a server that sends wrong objects, cut streams or garbage gets a cle
     t.deepEqual(listRefs(repo.store, 'refs/'), [], `${mode}: no ref moved`);
     await repo.close();
     await new Promise<void>((r) => proxy.close(() => r()));
+  }
+});
+
+/** Re-encodes an object stream with `edit` applied to each object's decoded bytes (the edit returns undefined to keep them). */
+async function editObjects(body: Buffer, edit: (o: StoredObject, raw: Buffer) => Buffer | undefined): Promise<Buffer> {
+  const out: Buffer[] = [];
+  for await (const o of decodeFrames((async function* () { yield body; })())) {
+    const changed = edit(o, decodeStored(o.stored));
+    out.push(encodeFrame(changed ? { ...o, stored: encodeStored(changed) } : o));
+  }
+  return Buffer.concat([...out, END_FRAME]);
+}
+
+test('http: a blob or chunk the server sends that fails verification is the remote\'s bad data (RemoteError, exit 17) naming the object, not local damage', async (t) => {
+  const { url } = await library(t);
+  const isInline = (o: StoredObject, raw: Buffer) => { try { return o.kind === 'blob' && decodeBlob(raw).form === 'inline'; } catch { return false; } };
+  for (const mode of ['blob', 'chunk'] as const) {
+    const damaged = new Set<string>();
+    const proxy = http.createServer(async (req, res) => {
+      const chunks: Buffer[] = [];
+      for await (const c of req) chunks.push(c as Buffer);
+      const upstream = await globalThis.fetch(new URL(req.url!, url), { method: req.method!, ...(chunks.length ? { body: Buffer.concat(chunks) } : {}) });
+      let body = Buffer.from(await upstream.arrayBuffer());
+      if (req.url === '/v1/objects' && upstream.status === 200) {
+        // The same change every time the object is sent: the blob record still decodes (its content changed), a
+        // chunk's bytes no longer hash to its id.
+        body = await editObjects(body, (o, raw) => {
+          if (!(mode === 'blob' ? isInline(o, raw) : o.kind === 'chunk')) return undefined;
+          damaged.add(o.oid);
+          const copy = Buffer.from(raw);
+          copy[copy.length - 1] ^= 0x01;
+          return copy;
+        });
+      }
+      res.writeHead(upstream.status);
+      res.end(body);
+    });
+    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', () => r()));
+    t.teardown(() => new Promise<void>((r) => proxy.close(() => r())));
+    const purl = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}/`;
+    const dir = tmpDir(t);
+    const repo = Repository.init(path.join(dir, 'r'));
+    const e = await t.throwsAsync(fetch(repo, purl), { instanceOf: RemoteError }, mode);
+    const m = new RegExp(`^${purl.replace(/[.]/g, '\\.')}: ${mode} '([0-9a-f]{64})' content does not match its id \\(the remote sent bad data\\)$`).exec(e!.message);
+    t.truthy(m, e!.message);
+    t.true(damaged.has(m![1]!), mode);
+    t.deepEqual(listRefs(repo.store, 'refs/'), [], `${mode}: no ref moved`);
+    t.false(repo.store.hasObject(mode, m![1]!), `${mode}: the bad object is not stored`);
+    await repo.close();
+    // A clone says the same, and leaves nothing behind.
+    const ce = await t.throwsAsync(clone(purl, path.join(dir, 'c')), { instanceOf: RemoteError }, mode);
+    t.regex(ce!.message, /\(the remote sent bad data\)$/);
+    t.false(fs.existsSync(path.join(dir, 'c')));
   }
 });
 
