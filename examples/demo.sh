@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The demo behind `npm run demo`: commit an example image, change it, commit again, then log, show, diff-by-ls,
-# and check it out as a directory and as a tar — all with the viva CLI.
+# and check it out as a directory and as a tar; derive customized clones (one, then a batch with generated host keys),
+# move the base and rebuild them — all with the viva CLI.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 viva() { node "$here/../bin/run.js" "$@"; }
@@ -36,6 +37,22 @@ viva grep PermitRootLogin demo/1.0/base
 viva search sshd
 viva stats demo/1.0/base
 viva du demo/1.0/base
+# Derive: customized clones that cost a few KB, made without checking the base out, each with its recipe.
+viva derive demo/1.0/base -b demo/web/01 --set $'etc/hostname=web01\n' --mkdir srv/www --set 'srv/www/index.html=<h1>web01</h1>' -m "web server 01"
+viva show demo/web/01 --derivation
+sed 's#debian/12/base#demo/1.0/base#; s#fleet/#demo/fleet/#; s#count: 100#count: 5#' "$here/fleet.yaml" > "$work/fleet.yaml"
+viva derive --batch "$work/fleet.yaml"
+viva cat demo/fleet/web-003:etc/ssh/ssh_host_ed25519_key.pub
+viva diff demo/1.0/base demo/fleet/web-003 --stat
+# The base moves on: rebuild replays every clone's recipe on it; a second run has nothing to do.
+cp -a "$work/rootfs" "$work/rootfs-1.2"
+echo "1.2" > "$work/rootfs-1.2/etc/demo-version"
+viva commit "$work/rootfs-1.2" -b demo/1.0/base -m "version 1.2" --label release=1.2
+viva derivations demo/1.0/base
+viva rebuild --derived-from demo/1.0/base
+viva rebuild --derived-from demo/1.0/base
+viva cat demo/fleet/db-ams:etc/demo-version
+viva log --derived-from demo/1.0/base --oneline
 viva fsck
 set +x
 # diff compares regular files and links; the device node and fifo are compared by type only.

@@ -150,6 +150,14 @@ export function encodeHeader(e: Encoder, kind: string, version: number): Encoder
   return e.raw(Buffer.from(kind + '\0', 'latin1')).u8(version);
 }
 
+/** Reads one byte and maps it back through a frozen code table (`{ tree: 1, disk: 2 }`); DecodeError naming `what` when unknown. */
+export function decodeCode<K extends string>(d: Decoder, codes: Readonly<Record<K, number>>, what: string): K {
+  const c = d.u8();
+  const k = (Object.keys(codes) as K[]).find((x) => codes[x] === c);
+  if (k === undefined) throw new DecodeError(`unknown ${what} ${c}`, d.pos - 1);
+  return k;
+}
+
 export function decodeHeader(d: Decoder, kind: string, maxVersion: number): number {
   const tag = d.raw(kind.length + 1);
   if (tag.toString('latin1') !== kind + '\0') throw new DecodeError(`not a ${kind} object`, 0);

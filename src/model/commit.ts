@@ -2,7 +2,7 @@
  * Commit objects: an image version. Encoding (docs/format.md §commit): header `commit\0` + version, root kind + id,
  * parents, author, time, tz, message, labels (sorted by key), source, derivation (empty until derived images exist).
  */
-import { Decoder, DecodeError, Encoder, decodeHeader, encodeHeader, decodeXattrs, encodeXattrs, sortXattrs } from './codec.js';
+import { Decoder, DecodeError, Encoder, decodeCode, decodeHeader, encodeHeader, decodeXattrs, encodeXattrs, sortXattrs } from './codec.js';
 import { type Oid, OID_BYTES, bytesToOid, hashBytes, oidToBytes } from './oid.js';
 import { InvalidTimeError } from '../errors.js';
 
@@ -126,9 +126,7 @@ export function encodeCommit(c: Commit): Buffer {
 export function decodeCommit(buf: Uint8Array): Commit {
   const d = new Decoder(buf);
   decodeHeader(d, 'commit', COMMIT_VERSION);
-  const kc = d.u8();
-  const rootKind = (Object.keys(ROOT_KIND_CODES) as RootKind[]).find((k) => ROOT_KIND_CODES[k] === kc);
-  if (!rootKind) throw new DecodeError(`unknown root kind ${kc}`, d.pos - 1);
+  const rootKind = decodeCode(d, ROOT_KIND_CODES, 'root kind');
   const root = bytesToOid(d.raw(OID_BYTES));
   const np = d.uint();
   if (np > 1024) throw new DecodeError('too many parents', d.pos);

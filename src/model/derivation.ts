@@ -8,7 +8,7 @@
  * A recipe holds everything a replay needs and nothing secret in clear: added content by blob or tree id (the bytes
  * are objects of the repository), generated values (ssh host keys, machine ids) by the ids of what they produced.
  */
-import { Decoder, DecodeError, Encoder, decodeHeader, encodeHeader } from './codec.js';
+import { Decoder, DecodeError, Encoder, decodeCode, decodeHeader, encodeHeader } from './codec.js';
 import { type Oid, OID_BYTES, bytesToOid, hashBytes, oidToBytes } from './oid.js';
 import { type RootMeta, decodeRootMeta, encodeRootMeta, type RootKind, ROOT_KIND_CODES } from './commit.js';
 import { type TreeEntry, decodeTree, encodeTree } from './tree.js';
@@ -53,7 +53,6 @@ export type EditOp = Edit['op'];
 const OP_CODES: Readonly<Record<EditOp, number>> = {
   write: 1, 'add-tree': 2, 'add-entry': 3, rm: 4, mkdir: 5, symlink: 6, chmod: 7, chown: 8, 'set-xattr': 9, 'rm-xattr': 10, mtime: 11, rename: 12,
 };
-const CODE_OPS = Object.fromEntries(Object.entries(OP_CODES).map(([k, v]) => [v, k])) as Record<number, EditOp>;
 const GENERATED: readonly Generated[] = ['', 'hostname', 'machine-id', 'ssh-host-key'];
 
 export interface Recipe {
@@ -108,9 +107,7 @@ export function decodeRecipe(buf: Uint8Array): Recipe {
   if (n > buf.length) throw new DecodeError('edit count exceeds recipe size', d.pos);
   const edits: Edit[] = [];
   for (let i = 0; i < n; i++) {
-    const code = d.u8();
-    const op = CODE_OPS[code];
-    if (!op) throw new DecodeError(`unknown edit ${code}`, d.pos - 1);
+    const op = decodeCode(d, OP_CODES, 'edit');
     const path = Buffer.from(d.bytes());
     switch (op) {
       case 'write': {
@@ -166,18 +163,13 @@ export function encodeDerivation(dv: Derivation): Buffer {
 export function decodeDerivation(buf: Uint8Array): Derivation {
   const d = new Decoder(buf);
   decodeHeader(d, 'derivation', DERIVATION_VERSION);
-  const kc = d.u8();
-  const kind = (Object.keys(DERIVATION_KIND_CODES) as DerivationKind[]).find((k) => DERIVATION_KIND_CODES[k] === kc);
-  if (!kind) throw new DecodeError(`unknown derivation kind ${kc}`, d.pos - 1);
+  const kind = decodeCode(d, DERIVATION_KIND_CODES, 'derivation kind');
   const nb = d.uint();
   if (nb > 1024) throw new DecodeError('too many bases', d.pos);
   const bases: DerivationBase[] = [];
   for (let i = 0; i < nb; i++) {
     const commit = bytesToOid(d.raw(OID_BYTES));
-    const rc = d.u8();
-    const rootKind = (Object.keys(ROOT_KIND_CODES) as RootKind[]).find((k) => ROOT_KIND_CODES[k] === rc);
-    if (!rootKind) throw new DecodeError(`unknown root kind ${rc}`, d.pos - 1);
-    bases.push({ commit, rootKind, root: bytesToOid(d.raw(OID_BYTES)) });
+    bases.push({ commit, rootKind: decodeCode(d, ROOT_KIND_CODES, 'root kind'), root: bytesToOid(d.raw(OID_BYTES)) });
   }
   const recipe = decodeRecipe(d.bytes());
   const tool = d.str();

@@ -29,7 +29,6 @@ import type { Repository } from '../store/repository.js';
 import { readDisk } from '../store/typed.js';
 import { walkTree } from '../tree/walk.js';
 import { BlobRangeReader, regionPieces } from './export-disk.js';
-import { checkoutTree } from './checkout.js';
 
 const run = promisify(execFile);
 const MiB = 1 << 20;
@@ -56,6 +55,12 @@ export interface BuildDiskOptions {
   signal?: AbortSignal;
   onBytes?: (n: number) => void;
 }
+
+/**
+ * Writes a tree of `rev` (with its root metadata) into the new directory `dir`: checkout's directory writer, passed in
+ * by checkout so that this module, which checkout calls, does not import it back.
+ */
+export type MaterializeTree = (rev: string, tree: Oid, rootMeta: RootMeta, dir: string, signal?: AbortSignal) => Promise<unknown>;
 
 /** Parses `4G`, `512M`, `100000K`, `1T` or a byte count (binary units). */
 export function parseSize(s: string): number {
@@ -106,7 +111,7 @@ export function ext4Time(ns: bigint): { lo: bigint; extra: bigint } {
  * Writes `c`'s tree as a new disk to `out` (a writer sized `size`). Returns the virtual size.
  * Throws UsageError for bad options, CheckoutError when e2fsprogs/sfdisk fail (e.g. the tree does not fit).
  */
-export async function buildDisk(repo: Repository, rev: string, c: Commit, dest: string, makeWriter: (size: number) => Promise<DiskWriter>, options: BuildDiskOptions): Promise<number> {
+export async function buildDisk(repo: Repository, rev: string, c: Commit, dest: string, makeWriter: (size: number) => Promise<DiskWriter>, materialize: MaterializeTree, options: BuildDiskOptions): Promise<number> {
   const src = sourceTree(repo, c);
   const layout = options.layoutFrom ? readLayout(repo, options.layoutFrom) : undefined;
   const size = layout ? layout.disk.size : options.size;
@@ -121,7 +126,7 @@ export async function buildDisk(repo: Repository, rev: string, c: Commit, dest: 
   try {
     // 1. The files, as a directory mke2fs can read.
     const treeDir = path.join(tmp, 'tree');
-    await checkoutTree(repo, rev, src.tree, src.rootMeta, treeDir, options.signal);
+    await materialize(rev, src.tree, src.rootMeta, treeDir, options.signal);
     // 2. Where the file system goes.
     let fsOffset = 0;
     let fsSize = size;

@@ -294,7 +294,7 @@ async function checkoutDisk(repo: Repository, options: CheckoutOptions, format: 
       } catch (e) {
         throw new CheckoutError(options.dest, systemReason(e), { cause: e });
       }
-    }, {
+    }, (rev, tree, meta, dir, signal) => checkoutTree(repo, rev, tree, meta, dir, signal), {
       ...(b?.size !== undefined ? { size: b.size } : {}), ...(b?.fs ? { fs: b.fs } : {}), ...(b?.label ? { label: b.label } : {}),
       ...(b?.partition ? { partition: b.partition } : {}), ...(layoutFrom ? { layoutFrom } : {}), ...(options.signal ? { signal: options.signal } : {}),
       onBytes: (n) => { bytes += n; options.onProgress?.({ phase: 'checkout', files: 0, bytes }); },

@@ -6,34 +6,9 @@
 import { compareDebVersions, parseDebVersion } from './debversion.js';
 import { compareRpmVersions, parseRpmSqlite } from './rpm.js';
 
-export type PackageFormat = 'deb' | 'apk' | 'rpm';
+import type { Inventory, InventoryProblem, Package, PackageFormat } from './types.js';
 
-export interface Package {
-  name: string;
-  version: string;
-  arch?: string;
-  /** deb: the Source field's package name (without version), when it differs from the name. */
-  source?: string;
-}
-
-export interface InventoryProblem {
-  /** Path of the database inside the image. */
-  file: string;
-  /** 1-based line where the record starts. */
-  line: number;
-  message: string;
-}
-
-export interface Inventory {
-  format: PackageFormat;
-  /** Database path inside the file system (for a disk partition: inside that partition). */
-  file: string;
-  /** Disk commits: the partition whose file system holds the database (`p1`); absent for a tree or a bare file system. */
-  partition?: string;
-  /** Sorted by name, then arch. */
-  packages: Package[];
-  problems: InventoryProblem[];
-}
+export type { Inventory, InventoryProblem, Package, PackageFormat };
 
 /** Where each format keeps its database, relative to the image root. */
 export const PACKAGE_DATABASES: Array<{ format: PackageFormat; path: string }> = [

@@ -7,7 +7,7 @@
  * index entries (tag, type, offset, count, all u32 BE), then the data store. Strings are NUL-terminated.
  */
 import { createRequire } from 'node:module';
-import type { Inventory, InventoryProblem, Package } from './inventory.js';
+import type { Inventory, InventoryProblem, Package } from './types.js';
 
 interface SqlJsDatabase {
   exec(sql: string): Array<{ columns: string[]; values: unknown[][] }>;

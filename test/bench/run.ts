@@ -21,13 +21,14 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 const BIN = path.join(ROOT, 'bin/run.js');
 const BUILD_SCRIPT = path.resolve(ROOT, '../shared/corpus/build-debian.sh');
 
-const MEASURES = ['commit', 'recommit', 'incremental', 'size', 'checkout', 'rss', 'big', 'disk', 'inspect', 'sync'] as const;
+const MEASURES = ['commit', 'recommit', 'incremental', 'size', 'checkout', 'rss', 'big', 'disk', 'inspect', 'sync', 'derive'] as const;
 type MeasureName = (typeof MEASURES)[number];
 const TREES_NEEDED: Record<MeasureName, string[]> = {
   commit: ['base'], recommit: ['base'], incremental: ['base', 'base2'], size: ['min', 'base', 'web', 'base2'],
   checkout: ['base'], rss: ['web'], big: [], disk: ['base', 'images/base.qcow2'],
   inspect: ['min', 'base', 'web', 'base2'],
   sync: ['min', 'base', 'web', 'base2'],
+  derive: ['base', 'base2'],
 };
 
 const DEFAULT_CORPUS = '/var/tmp/viva-corpus';
@@ -861,9 +862,117 @@ async function measureSync(ctx: Context): Promise<Row[]> {
   return rows;
 }
 
+/** Targets of issue 11. */
+const TARGET_DERIVE_ONE_S = 0.4;
+const TARGET_BATCH_100_S = 2;
+const TARGET_GROWTH_PER_CLONE = 10_000;
+const TARGET_REBUILD_100_S = 3;
+const TARGET_REBUILD_IDLE_S = 0.5;
+const CLONES = 100;
+const CLASSIC_CLONES = 3;
+
+/**
+ * Derive (issue 11) on base: one derive with a few --set; 100 customized clones in one `derive --batch` (hostname,
+ * interfaces, machine id, ssh host keys) against the classic way (cp -a + edit + commit, 3 clones, per clone), the
+ * repository growth per clone; `rebuild --derived-from` of the 100 after base moves to base2, and again with nothing
+ * changed.
+ */
+async function measureDerive(ctx: Context): Promise<Row[]> {
+  const { opt, tools } = ctx;
+  const repo = path.join(opt.work, 'derive', 'viva');
+  tools.init('viva', repo);
+  progress('derive setup: committing base (not timed)');
+  const setup = tools.commit('viva', repo, path.join(opt.corpus, 'base'), 'base');
+  const none = (measure: string, e: string): Row => ({ id: 'derive', measure, unit: 's', viva: errorCell(e), borg: NONE, restic: NONE, floor: NONE, target: '', met: '?' });
+  if (!setup.ok) return [none('derive setup', setup.error ?? 'commit failed')];
+  const viva = (args: string[]) => tools.run('viva', [process.execPath, [BIN, ...args, '-C', repo]]);
+  const stored = () => (JSON.parse(viva(['stats', '--json']).stdout) as { totalStoredBytes: number }).totalStoredBytes;
+
+  const one: Exec[] = [];
+  for (let i = 0; i < opt.runs; i++) {
+    one.push(viva(['derive', 'base', '-b', `one/${i}`, '--set', `etc/hostname=one${i}\n`, '--set', 'etc/motd=welcome\n', '--set', 'etc/timezone=Europe/Berlin\n']));
+    progress(`derive one run ${i + 1}/${opt.runs}: ${describe('viva', one.at(-1)!)}`);
+  }
+
+  const spec = path.join(opt.work, 'derive', 'fleet.yaml');
+  fs.writeFileSync(spec, [
+    'base: base', 'variants:', `  - branch: fleet/web-{n:03}`, `    count: ${CLONES}`, '    edits:',
+    '      - generate: hostname', '      - generate: machine-id', '      - generate: ssh-host-keys',
+    '      - set: "etc/network/interfaces.d/eth0=auto eth0\\niface eth0 inet static\\n  address 10.0.{n}.1/24\\n"',
+  ].join('\n'));
+  const before = stored();
+  syncDisks();
+  const batch = viva(['derive', '--batch', spec]);
+  progress(`derive --batch of ${CLONES}: ${describe('viva', batch)}`);
+  const growth = batch.ok ? (stored() - before) / CLONES : undefined;
+
+  // The classic way: copy the tree, edit it, commit it (per clone).
+  const classic: Exec[] = [];
+  for (let i = 0; i < CLASSIC_CLONES; i++) {
+    const dir = path.join(opt.work, 'derive', `classic-${i}`);
+    rmrf(dir);
+    syncDisks();
+    const e = timedShell([
+      `cp -a '${path.join(opt.corpus, 'base')}' '${dir}'`,
+      `printf 'classic${i}\n' > '${dir}/etc/hostname'`,
+      `mkdir -p '${dir}/etc/network/interfaces.d' && printf 'auto eth0\n' > '${dir}/etc/network/interfaces.d/eth0'`,
+      `rm -f '${dir}'/etc/ssh/ssh_host_* && ssh-keygen -q -A -f '${dir}'`,
+      `'${process.execPath}' '${BIN}' commit -C '${repo}' '${dir}' -b classic/${i} -m classic`,
+    ].join(' && '), { env: tools.vivaEnv });
+    classic.push(e);
+    progress(`classic clone ${i + 1}/${CLASSIC_CLONES}: ${describe('cp -a + edit + commit', e)}`);
+    rmrf(dir);
+  }
+
+  // The base moves on: base2 committed on branch base; every clone is replayed, then nothing is left to do.
+  progress('derive: committing base2 as the next base (not timed)');
+  tools.commit('viva', repo, path.join(opt.corpus, 'base2'), 'base');
+  syncDisks();
+  const rebuild1 = viva(['rebuild', '--derived-from', 'base', '--json']);
+  progress(`rebuild --derived-from base: ${describe('viva', rebuild1)}`);
+  const rebuild2 = viva(['rebuild', '--derived-from', 'base', '--json']);
+  progress(`rebuild again: ${describe('viva', rebuild2)}`);
+  const counts = (e: Exec) => { try { return JSON.parse(e.stdout) as { rebuilt: number; unchanged: number; failed: number }; } catch { return undefined; } };
+  const c1 = counts(rebuild1);
+  const c2 = counts(rebuild2);
+
+  const perClone = batch.ok ? batch.secs / CLONES : undefined;
+  const classicCell = timeCell(classic);
+  const ratio = perClone && classicCell.value ? classicCell.value / perClone : undefined;
+  const oneCell = timeCell(one);
+  const batchCell = timeCell([batch]);
+  return [
+    {
+      id: 'derive-one', measure: 'one derive with three --set on base, CLI incl. node start (s)', unit: 's', viva: oneCell, borg: NONE, restic: NONE, floor: NONE,
+      target: `≤ ${TARGET_DERIVE_ONE_S} s`, met: oneCell.value === undefined ? '?' : yes(oneCell.value <= TARGET_DERIVE_ONE_S),
+    },
+    {
+      id: 'derive-batch', measure: `${CLONES} customized clones in one derive --batch (s); floor: cp -a + edit + commit, per clone`, unit: 's', viva: batchCell, borg: NONE, restic: NONE,
+      floor: { ...classicCell, tool: 'cp -a + edit + ssh-keygen -A + viva commit' },
+      target: `≤ ${TARGET_BATCH_100_S} s; classic ≥ 100× slower per clone`,
+      met: batchCell.value === undefined ? '?' : `${yes(batchCell.value <= TARGET_BATCH_100_S)}; classic/derive per clone ${ratio ? `${ratio.toFixed(0)}×` : '?'}`,
+    },
+    {
+      id: 'derive-growth', measure: 'repository growth per clone (bytes)', unit: 'B', viva: growth === undefined ? NONE : { text: `${Math.round(growth)} B`, value: growth },
+      borg: NONE, restic: NONE, floor: NONE, target: `≤ ${TARGET_GROWTH_PER_CLONE / 1000} KB`, met: growth === undefined ? '?' : yes(growth <= TARGET_GROWTH_PER_CLONE),
+    },
+    {
+      id: 'rebuild', measure: `rebuild --derived-from base of the ${CLONES + opt.runs} clones after base moved (s)`, unit: 's', viva: timeCell([rebuild1], c1 ? { ...c1 } : {}), borg: NONE, restic: NONE,
+      floor: { text: c1 ? `${c1.rebuilt} rebuilt, ${c1.unchanged} unchanged, ${c1.failed} failed` : '—' },
+      target: `≤ ${TARGET_REBUILD_100_S} s`, met: rebuild1.ok ? yes(rebuild1.secs <= TARGET_REBUILD_100_S) : '?',
+    },
+    {
+      id: 'rebuild-idle', measure: 'rebuild again with nothing changed (s)', unit: 's', viva: timeCell([rebuild2], c2 ? { ...c2 } : {}), borg: NONE, restic: NONE,
+      floor: { text: c2 ? `${c2.rebuilt} rebuilt, ${c2.unchanged} unchanged` : '—' },
+      target: `≤ ${TARGET_REBUILD_IDLE_S} s, 0 new commits`, met: rebuild2.ok && c2 ? yes(rebuild2.secs <= TARGET_REBUILD_IDLE_S && c2.rebuilt === 0) : '?',
+    },
+  ];
+}
+
 const RUNNERS: Record<MeasureName, (ctx: Context) => Promise<Row[]>> = {
   commit: measureCommit, recommit: measureRecommit, incremental: measureIncremental, size: measureSize,
   checkout: measureCheckout, rss: measureRss, big: measureBig, disk: measureDisk, inspect: measureInspect, sync: measureSync,
+  derive: measureDerive,
 };
 
 // ---------------------------------------------------------------------------------------------------------------------
