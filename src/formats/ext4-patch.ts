@@ -1338,6 +1338,23 @@ class Patcher {
     this.touch(dir);
   }
 
+  /**
+   * A leaf block of a linear directory about to change: with metadata_csum it must end in a checksum tail whose
+   * checksum verifies (unless this patch changed it already), as the tail's room is not for entries.
+   */
+  private leafBlock(dir: number, raw: Buffer, pblk: number): Buffer {
+    const buf = this.block(pblk);
+    if (!this.csum || this.dirBlocks.has(pblk)) return buf;
+    const t = this.bs - 12;
+    if (buf.readUInt32LE(t) !== 0 || buf.readUInt16LE(t + 4) !== 12 || buf[t + 6] !== 0 || buf[t + 7] !== 0xde) {
+      throw this.fail(`directory inode ${dir}: block ${pblk} has no checksum tail`, 'corrupt');
+    }
+    if (buf.readUInt32LE(t + 8) !== crc32c(this.inodeSeed(dir, raw), buf, 0, t)) {
+      throw this.fail(`directory inode ${dir}: block ${pblk} checksum mismatch`, 'corrupt');
+    }
+    return buf;
+  }
+
   /** Adds `name` → `ino` to a directory: into the first block with room, else a new block at its end. */
   addEntry(dir: number, name: Buffer, ino: number, mode: number): void {
     const raw = this.inode(dir);
@@ -1354,7 +1371,7 @@ class Patcher {
     };
     const blocks = this.dirBlockList(dir, raw);
     for (const [, pblk] of blocks) {
-      const buf = this.block(pblk);
+      const buf = this.leafBlock(dir, raw, pblk);
       for (const d of this.dirents(dir, buf, limit)) {
         const used = d.ino === 0 ? 0 : align4(8 + d.name.length);
         if (d.recLen - used < need) continue;
@@ -1388,7 +1405,7 @@ class Patcher {
     this.checkDir(dir, raw);
     this.unindex(dir, raw);
     for (const [, pblk] of this.dirBlockList(dir, raw)) {
-      const buf = this.block(pblk);
+      const buf = this.leafBlock(dir, raw, pblk);
       const ents = this.dirents(dir, buf, this.limit());
       for (let i = 0; i < ents.length; i++) {
         const d = ents[i];

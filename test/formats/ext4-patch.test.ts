@@ -359,22 +359,30 @@ maybe('patchExt4: ext4: a file in fragmented free space gets an extent tree', (t
 
 maybe('patchExt4: a full file system is refused with no-space, the device unchanged', (t) => {
   const img = image('ext4', '8M', baseTree, ['-b', '4096']);
-  const fd = fs.openSync(img, 'r');
+  const freeBlocks = (f: string) => Number(/^Free blocks:\s+(\d+)/m.exec(execFileSync('dumpe2fs', ['-h', f], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }))![1]);
+  // Fill every free block (the free space is a few runs: the extents fit in the inode, no tree block needed).
+  const full = patch(img, [write('filler', Buffer.alloc(freeBlocks(img) * 4096, 7))]).out;
+  fsck(t, full);
+  t.is(freeBlocks(full), 0);
+  const fd = fs.openSync(full, 'r');
   const dev = new CowDevice(fs.fstatSync(fd).size, (o, n) => {
     const buf = Buffer.alloc(n);
     fs.readSync(fd, buf, 0, n, o);
     return buf;
   });
   try {
-    const err = t.throws(() => patchExt4(dev, [write('etc/ok', 'fine'), write('huge', Buffer.alloc(16 << 20))]), { instanceOf: Ext4PatchError });
+    const err = t.throws(() => patchExt4(dev, [write('etc/empty', ''), write('etc/one-byte', 'x')]), { instanceOf: Ext4PatchError });
     t.is(err?.kind, 'no-space');
     t.is(err?.code, 'ERR_EXTFS_PATCH');
-    t.regex(err!.message, /^cannot patch 'huge': no space left/);
+    t.regex(err!.message, /^cannot patch 'etc\/one-byte': no space left/);
     t.is(dev.changedBlocks().length, 0);
     const missing = t.throws(() => patchExt4(dev, [write('nope/x', 'x')]), { instanceOf: Ext4PatchError });
     t.is(missing?.kind, 'not-found');
     t.regex(missing!.message, /'nope\/x'.*'nope' does not exist/);
     t.is(dev.changedBlocks().length, 0);
+    // What needs no block still applies: an empty file in a directory with room.
+    patchExt4(dev, [write('etc/empty', '')]);
+    t.true(dev.changedBlocks().length > 0);
   } finally {
     fs.closeSync(fd);
   }
