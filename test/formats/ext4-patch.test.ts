@@ -317,6 +317,23 @@ maybe('patchExt4: ext4: an htree directory takes an insert and a remove (turned 
   t.is((ls.match(/entry-number-/g) ?? []).length, 1999);
 });
 
+maybe('patchExt4: ext4 1k: a two-level htree directory turned linear (root and index nodes become empty leaves)', (t) => {
+  const img = image('ext4', '32M', (root) => {
+    fs.mkdirSync(path.join(root, 'many'));
+    for (let i = 0; i < 6000; i++) fs.writeFileSync(path.join(root, `many/entry-number-${String(i).padStart(5, '0')}`), '');
+  }, [], true);
+  t.regex(debugfs(img, 'htree /many').toString(), /Indirect levels: 1/);
+  const { result, out } = patch(img, [
+    { op: 'remove', path: b('many/entry-number-00000') },
+    { op: 'mkdir', path: b('many/sub'), mode: 0o755, uid: 0, gid: 0, mtimeNs: T0 },
+  ]);
+  fsck(t, out);
+  t.true(exists(out, 'many/sub'));
+  t.false(exists(out, 'many/entry-number-00000'));
+  t.true(exists(out, 'many/entry-number-05999'));
+  t.true(result.dirBlocksChanged >= 3, `${result.dirBlocksChanged}`);
+});
+
 maybe('patchExt4: ext2: files needing indirect blocks (block maps)', (t) => {
   const img = image('ext2', '16M', baseTree);
   const data = bytes(600_000, 'indirect');
@@ -386,6 +403,15 @@ maybe('patchExt4: a full file system is refused with no-space, the device unchan
   } finally {
     fs.closeSync(fd);
   }
+});
+
+maybe('patchExt4: running out of inodes is no-space, naming the path', (t) => {
+  const img = image('ext4', '8M', baseTree, ['-b', '4096', '-N', '32']);
+  const changes: Ext4Change[] = [];
+  for (let i = 0; i < 40; i++) changes.push(write(`etc/n${i}`, ''));
+  const err = t.throws(() => patch(img, changes), { instanceOf: Ext4PatchError });
+  t.is(err?.kind, 'no-space');
+  t.regex(err!.message, /^cannot patch 'etc\/n\d+': no space left: no free inode$/);
 });
 
 maybe('CowDevice: reads see written blocks, the base is untouched, blocks come out sorted', (t) => {
