@@ -343,6 +343,16 @@ maybe('patchExt4: ext2: files needing indirect blocks (block maps)', (t) => {
   t.deepEqual(cat(out, 'etc/hostname'), bytes(20_000, 'twenty'));
   const removed = patch(out, [{ op: 'remove', path: b('var/data') }]);
   fsck(t, removed.out);
+  // A directory past 12 blocks needs an indirect block of its own.
+  const names: Ext4Change[] = [{ op: 'mkdir', path: b('var/many'), mode: 0o755, uid: 0, gid: 0, mtimeNs: T0 }];
+  for (let i = 0; i < 500; i++) names.push(write(`var/many/a-rather-long-file-name-number-${i}`, i % 2 ? '' : `${i}`));
+  const grown = patch(img, names);
+  fsck(t, grown.out);
+  t.true(stat(grown.out, 'var/many').size > 12 * 1024);
+  t.is(cat(grown.out, 'var/many/a-rather-long-file-name-number-498').toString(), '498');
+  const shrunk = patch(grown.out, [{ op: 'remove', path: b('var/many') }]);
+  fsck(t, shrunk.out);
+  t.false(exists(shrunk.out, 'var/many'));
 });
 
 maybe('patchExt4: ext4 1k: a file larger than a group takes blocks from uninitialised groups', (t) => {
