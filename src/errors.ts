@@ -343,6 +343,22 @@ export class EditFailedError extends VivaError {
   }
 }
 
+/**
+ * A change cannot be applied in place to an ext2/3/4 file system (the patch of a derived disk): no free inode or
+ * block, a feature or structure the patcher does not handle, a path that is missing or of the wrong type. `path` is
+ * the change's path ('/' for the file system as a whole) and `kind` the failure: 'no-space', 'unsupported',
+ * 'not-found', 'invalid' (a change that contradicts the tree: not a directory, not empty, exists) or 'corrupt'.
+ * Nothing was written. Exit 16.
+ */
+export class Ext4PatchError extends VivaError {
+  static override readonly code = 'ERR_EXTFS_PATCH';
+  override readonly code = Ext4PatchError.code;
+  override readonly name = 'Ext4PatchError';
+  constructor(path: string, reason: string, readonly kind: 'no-space' | 'unsupported' | 'not-found' | 'invalid' | 'corrupt' = 'unsupported') {
+    super(`cannot patch ${quote(path)}: ${reason}`, { path, reason, kind });
+  }
+}
+
 /** Every error class, for the CLI's exit-code table and for the test that checks names and codes. */
 export const ERROR_CLASSES = [
   VivaError, UsageError, NotARepositoryError, RepositoryExistsError, RepositoryFormatError, RepositoryLockedError,
@@ -350,5 +366,5 @@ export const ERROR_CLASSES = [
   RefNotFoundError, RefExistsError, RefConflictError, DestinationNotEmptyError, UnsafeDestinationError, CorruptInputError, UnsafeInputError,
   UnsupportedInputError, SourceReadError, SourceChangedError, CheckoutError, RepositoryCorruptError, WriteError,
   RepositoryDamagedError, RepositoryCreateError, CompactionError, AbortedError, RemoteError, InvalidTimeError,
-  InvalidHostKeyOptionError, InvalidEditError, EditFailedError,
+  InvalidHostKeyOptionError, InvalidEditError, EditFailedError, Ext4PatchError,
 ] as const;

@@ -4,7 +4,7 @@ import {
   NotARepositoryError, ObjectNotFoundError, PathNotFoundError, RefConflictError, RefExistsError, RefNotFoundError,
   RepositoryCorruptError, RepositoryCreateError, RepositoryDamagedError, RepositoryExistsError, RepositoryFormatError, RepositoryLockedError, RevisionNotFoundError,
   SourceChangedError, SourceReadError, UnsafeDestinationError, UnsafeInputError, UnsupportedInputError, UsageError, WriteError, InvalidTimeError,
-  InvalidHostKeyOptionError,
+  InvalidHostKeyOptionError, Ext4PatchError,
 } from '../errors.js';
 
 export const EXIT = {
@@ -42,7 +42,7 @@ const TABLE: Array<[{ code: string }, number]> = [
   [CorruptInputError, EXIT.CORRUPT_INPUT], [UnsafeInputError, EXIT.CORRUPT_INPUT], [UnsupportedInputError, EXIT.CORRUPT_INPUT],
   [SourceReadError, EXIT.SOURCE_UNREADABLE], [SourceChangedError, EXIT.SOURCE_UNREADABLE],
   [RepositoryCorruptError, EXIT.REPOSITORY_DAMAGED], [RepositoryDamagedError, EXIT.REPOSITORY_DAMAGED],
-  [CheckoutError, EXIT.CHECKOUT_FAILED], [WriteError, EXIT.WRITE_FAILED], [RepositoryCreateError, EXIT.CHECKOUT_FAILED],
+  [CheckoutError, EXIT.CHECKOUT_FAILED], [WriteError, EXIT.WRITE_FAILED], [Ext4PatchError, EXIT.WRITE_FAILED], [RepositoryCreateError, EXIT.CHECKOUT_FAILED],
   [AbortedError, EXIT.INTERRUPTED],
   [RemoteError, EXIT.REMOTE],
 ];
@@ -68,7 +68,8 @@ export const EXIT_STATUS_HELP = `EXIT STATUS
   15  repository damaged (run 'viva fsck'), its database file missing or truncated
   16  could not write or create: disk full or I/O error (repository or destination), the
       checkout destination or (with --strict) an entry in it, the directory of init or clone;
-      refs did not move
+      the file system of a derived disk could not be patched in place (full, an unsupported
+      feature, a missing path); refs did not move
   17  remote unreachable or not a repository, refused the request (token, read-only, limits) or sent bad data
   70  internal error (a bug: please report it with DEBUG=1 output)
   130 interrupted

@@ -138,13 +138,15 @@ export function crc32c(crc: number, data: Uint8Array, start = 0, end = data.leng
   return c >>> 0;
 }
 
-function crc32cZeros(crc: number, n: number): number {
+/** Continues a crc32c over `n` zero bytes (a checksum field taken as zero). */
+export function crc32cZeros(crc: number, n: number): number {
   let c = crc | 0;
   for (let i = 0; i < n; i++) c = CRC32C_TABLE[c & 0xff] ^ (c >>> 8);
   return c >>> 0;
 }
 
-function crc32cU32(crc: number, v: number): number {
+/** Continues a crc32c over a little-endian u32. */
+export function crc32cU32(crc: number, v: number): number {
   const b = Buffer.allocUnsafe(4);
   b.writeUInt32LE(v >>> 0);
   return crc32c(crc, b);
@@ -160,7 +162,8 @@ const CRC16_TABLE = (() => {
   return t;
 })();
 
-function crc16(crc: number, data: Uint8Array, start = 0, end = data.length): number {
+/** The crc16 (ANSI, reflected) of gdt_csum group descriptors. */
+export function crc16(crc: number, data: Uint8Array, start = 0, end = data.length): number {
   let c = crc & 0xffff;
   for (let i = start; i < end; i++) c = (c >>> 8) ^ CRC16_TABLE[(c ^ data[i]) & 0xff];
   return c;
@@ -238,7 +241,7 @@ const FEATURE_NAMES: Record<'compat' | 'incompat' | 'roCompat', Array<[number, s
 };
 
 /** Names as e2fsprogs prints them; unnamed bits as `FEATURE_C12` / `FEATURE_I20` / `FEATURE_R7`. */
-function featureNames(kind: 'compat' | 'incompat' | 'roCompat', bits: number): string[] {
+export function featureNames(kind: 'compat' | 'incompat' | 'roCompat', bits: number): string[] {
   const out: string[] = [];
   const letter = kind === 'compat' ? 'C' : kind === 'incompat' ? 'I' : 'R';
   for (let bit = 0; bit < 32; bit++) {
@@ -247,6 +250,76 @@ function featureNames(kind: 'compat' | 'incompat' | 'roCompat', bits: number): s
     out.push(FEATURE_NAMES[kind].find(([m]) => m === mask)?.[1] ?? `FEATURE_${letter}${bit}`);
   }
   return out;
+}
+
+/**
+ * metadata_csum checksum of an inode record (the kernel's ext4_inode_csum()), the checksum fields taken as zero:
+ * all 32 bits when i_checksum_hi fits in the extra space (i_extra_isize ≥ 4), else the low 16. `seed` is the
+ * inode's own seed, crc32c(crc32c(fs seed, ino), generation).
+ */
+export function inodeChecksum(raw: Buffer, seed: number, inodeSize: number): number {
+  const extraIsize = inodeSize > GOOD_OLD_INODE_SIZE ? raw.readUInt16LE(0x80) : 0;
+  const hiFits = inodeSize > GOOD_OLD_INODE_SIZE && extraIsize >= 4;
+  let c = crc32c(seed, raw, 0, 0x7c);
+  c = crc32cZeros(c, 2);
+  c = crc32c(c, raw, 0x7e, GOOD_OLD_INODE_SIZE);
+  if (inodeSize > GOOD_OLD_INODE_SIZE) {
+    c = crc32c(c, raw, GOOD_OLD_INODE_SIZE, 0x82);
+    if (hiFits) {
+      c = crc32cZeros(c, 2);
+      c = crc32c(c, raw, 0x84, inodeSize);
+    } else {
+      c = crc32c(c, raw, 0x82, inodeSize);
+    }
+  }
+  return hiFits ? c : c & 0xffff;
+}
+
+/**
+ * Checksum of group descriptor `group` (`d` is its descSize bytes): the low 16 bits of crc32c(fs seed, ...) with
+ * metadata_csum, else crc16 with gdt_csum (`seed` is then crc16(~0, uuid)); bg_checksum itself taken as zero.
+ */
+export function groupDescChecksum(d: Buffer, group: number, kind: 'crc32c' | 'crc16', seed: number): number {
+  const le = Buffer.alloc(4);
+  le.writeUInt32LE(group);
+  if (kind === 'crc32c') {
+    let c = crc32c(seed, le);
+    c = crc32c(c, d, 0, 0x1e);
+    c = crc32cZeros(c, 2);
+    c = crc32c(c, d, 0x20, d.length);
+    return c & 0xffff;
+  }
+  let c = crc16(seed, le);
+  c = crc16(c, d, 0, 0x1e);
+  if (d.length > 32) c = crc16(c, d, 0x20, d.length);
+  return c;
+}
+
+/** metadata_csum checksum of an xattr block at block number `block`: crc32c(fs seed, le64 block, block with h_checksum zero). */
+export function xattrBlockChecksum(buf: Buffer, block: number, fsSeed: number): number {
+  const le = Buffer.alloc(8);
+  le.writeUInt32LE(block % 2 ** 32, 0);
+  le.writeUInt32LE(Math.floor(block / 2 ** 32), 4);
+  let c = crc32c(fsSeed, le);
+  c = crc32c(c, buf, 0, 0x10);
+  c = crc32cZeros(c, 4);
+  return crc32c(c, buf, 0x14, buf.length);
+}
+
+/** Whether group `g` holds a superblock backup (sparse_super: 0, 1 and powers of 3, 5, 7; sparse_super2: the two named groups). */
+export function groupHasSuper(g: number, sb: Buffer): boolean {
+  if (g === 0) return true;
+  const compat = sb.readUInt32LE(0x5c);
+  const roCompat = sb.readUInt32LE(0x64);
+  if (compat & COMPAT_SPARSE_SUPER2) return g === sb.readUInt32LE(0x24c) || g === sb.readUInt32LE(0x250);
+  if (g <= 1 || !(roCompat & RO_COMPAT_SPARSE_SUPER)) return true;
+  if (!(g & 1)) return false;
+  for (const base of [3, 5, 7]) {
+    let p = base;
+    while (p < g) p *= base;
+    if (p === g) return true;
+  }
+  return false;
 }
 
 // Inode flags
@@ -685,16 +758,7 @@ class Ext4Volume {
   // Group descriptors
 
   private groupHasSuper(g: number): boolean {
-    if (g === 0) return true;
-    if (this.compat & COMPAT_SPARSE_SUPER2) return g === this.sb.readUInt32LE(0x24c) || g === this.sb.readUInt32LE(0x250);
-    if (g <= 1 || !(this.roCompat & RO_COMPAT_SPARSE_SUPER)) return true;
-    if (!(g & 1)) return false;
-    for (const base of [3, 5, 7]) {
-      let p = base;
-      while (p < g) p *= base;
-      if (p === g) return true;
-    }
-    return false;
+    return groupHasSuper(g, this.sb);
   }
 
   /** Block holding group-descriptor block `nr` (the kernel's descriptor_loc()). */
@@ -721,7 +785,6 @@ class Ext4Volume {
     const crc16Seed = gdtCsum ? crc16(0xffff, uuid) : 0;
     const itableBlocks = Math.ceil((this.inodesPerGroup * this.inodeSize) / bs);
     const groups: GroupDesc[] = [];
-    const le = Buffer.alloc(4);
     for (let nr = 0; nr < gdtBlocks; nr++) {
       const block = this.descriptorBlock(nr);
       const where = `group descriptor block ${nr}`;
@@ -731,18 +794,9 @@ class Ext4Volume {
         const g = groups.length;
         const d = buf.subarray(i * this.descSize, (i + 1) * this.descSize);
         const gwhere = `group descriptor ${g}`;
-        le.writeUInt32LE(g);
         const stored = d.readUInt16LE(0x1e);
-        if (this.metadataCsum) {
-          let c = crc32c(this.csumSeed, le);
-          c = crc32c(c, d, 0, 0x1e);
-          c = crc32cZeros(c, 2);
-          c = crc32c(c, d, 0x20, this.descSize);
-          if ((c & 0xffff) !== stored) throw this.corrupt(gwhere, `checksum mismatch (stored ${hex(stored, 4)}, computed ${hex(c & 0xffff, 4)})`);
-        } else if (gdtCsum) {
-          let c = crc16(crc16Seed, le);
-          c = crc16(c, d, 0, 0x1e);
-          if (this.descSize > 32) c = crc16(c, d, 0x20, this.descSize);
+        if (this.metadataCsum || gdtCsum) {
+          const c = this.metadataCsum ? groupDescChecksum(d, g, 'crc32c', this.csumSeed) : groupDescChecksum(d, g, 'crc16', crc16Seed);
           if (c !== stored) throw this.corrupt(gwhere, `checksum mismatch (stored ${hex(stored, 4)}, computed ${hex(c, 4)})`);
         }
         const inodeTable = u64(d, 0x8, this.descSize >= 64 ? 0x28 : undefined);
@@ -774,20 +828,8 @@ class Ext4Volume {
     if (this.metadataCsum) {
       seed = crc32cU32(crc32cU32(this.csumSeed, ino), generation);
       const hiFits = isz > GOOD_OLD_INODE_SIZE && extraIsize >= 4;
-      let c = crc32c(seed, raw, 0, 0x7c);
-      c = crc32cZeros(c, 2);
-      c = crc32c(c, raw, 0x7e, GOOD_OLD_INODE_SIZE);
-      if (isz > GOOD_OLD_INODE_SIZE) {
-        c = crc32c(c, raw, GOOD_OLD_INODE_SIZE, 0x82);
-        if (hiFits) {
-          c = crc32cZeros(c, 2);
-          c = crc32c(c, raw, 0x84, isz);
-        } else {
-          c = crc32c(c, raw, 0x82, isz);
-        }
-      }
       const stored = raw.readUInt16LE(0x7c) + (hiFits ? raw.readUInt16LE(0x82) * 0x10000 : 0);
-      const computed = hiFits ? c : c & 0xffff;
+      const computed = inodeChecksum(raw, seed, isz);
       if (stored !== computed) throw this.corrupt(where, `inode checksum mismatch (stored ${hex(stored)}, computed ${hex(computed)})${ctx}`);
     }
     if (isz > GOOD_OLD_INODE_SIZE && (GOOD_OLD_INODE_SIZE + extraIsize > isz || extraIsize & 3)) {
@@ -1059,13 +1101,7 @@ class Ext4Volume {
       if (buf.readUInt32LE(0) !== XATTR_MAGIC) throw this.corrupt(where, `${at}: bad magic ${hex(buf.readUInt32LE(0))}`);
       if (buf.readUInt32LE(8) !== 1) throw this.corrupt(where, `${at}: h_blocks is ${buf.readUInt32LE(8)}, expected 1`);
       if (this.metadataCsum) {
-        const le = Buffer.alloc(8);
-        le.writeUInt32LE(block % 2 ** 32, 0);
-        le.writeUInt32LE(Math.floor(block / 2 ** 32), 4);
-        let c = crc32c(this.csumSeed, le);
-        c = crc32c(c, buf, 0, 0x10);
-        c = crc32cZeros(c, 4);
-        c = crc32c(c, buf, 0x14, buf.length);
+        const c = xattrBlockChecksum(buf, block, this.csumSeed);
         const stored = buf.readUInt32LE(0x10);
         if (stored !== c) throw this.corrupt(where, `${at}: checksum mismatch (stored ${hex(stored)}, computed ${hex(c)})`);
       }
