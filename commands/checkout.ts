@@ -41,6 +41,7 @@ ${EXIT_STATUS_HELP}`;
     fs: Flags.string({ summary: 'new disk: file system type (default ext4, or what a .ext3/.ext2 name says)', options: ['ext4', 'ext3', 'ext2'], helpGroup: 'NEW DISK' }),
     label: Flags.string({ summary: 'new disk: file-system label', helpGroup: 'NEW DISK' }),
     partition: Flags.string({ summary: 'new disk: partition table (default gpt; none for a .ext4/.ext3/.ext2 name)', options: ['gpt', 'mbr', 'none'], helpGroup: 'NEW DISK' }),
+    backing: Flags.string({ summary: 'derived disk: write a qcow2 overlay whose backing file is this checkout of its base (only the changed clusters)', helpValue: 'BASE.qcow2' }),
     'layout-from': Flags.string({ summary: 'new disk: reuse the partition table, boot code and file-system parameters of this disk commit', helpGroup: 'NEW DISK' }),
   };
 
@@ -52,9 +53,10 @@ ${EXIT_STATUS_HELP}`;
       if (process.stdout.isTTY) throw new UsageError("refusing to write a tar archive to a terminal (redirect standard output, or name a file instead of '-')");
       if (this.jsonEnabled()) throw new UsageError("--json cannot be combined with '-': standard output carries the tar archive");
     }
-    const r = await this.withRepo('read', flags.repo, (repo) =>
+    // An overlay remembers which backing files were checked (a write); everything else only reads.
+    const r = await this.withRepo(flags.backing !== undefined ? 'write' : 'read', flags.repo, (repo) =>
       checkout(repo, {
-        rev: args.rev, dest: args.dest, paths: flags.path, format: flags.format as 'dir' | 'tar' | 'raw' | 'qcow2' | undefined,
+        rev: args.rev, dest: args.dest, paths: flags.path, ...(flags.backing !== undefined ? { backing: flags.backing } : {}), format: flags.format as 'dir' | 'tar' | 'raw' | 'qcow2' | undefined,
         strict: flags.strict, force: flags.force, onProgress: this.progress('checking out'),
         ...(flags.size || flags.fs || flags.label || flags.partition || flags['layout-from'] ? {
           build: {
@@ -67,6 +69,10 @@ ${EXIT_STATUS_HELP}`;
     this.endProgress();
     for (const line of renderWarnings(r.warnings)) this.warnLine(line);
     if (r.warnings.length > MAX_LISTED_WARNINGS) this.warnLine('run as root (or with --json for the full list) to recreate them; --strict makes this an error');
+    if (r.overlay) {
+      this.log(`checked out ${r.commit.slice(0, 12)} to ${r.dest} (qcow2 overlay on ${r.overlay.backing}, base ${r.overlay.backingDisk.slice(0, 12)}${r.overlay.checked ? ', backing file checked' : ''}): ${plural(r.overlay.clusters, 'cluster')}, ${formatBytes(r.bytes)}`);
+      return r;
+    }
     if (r.format === 'raw' || r.format === 'qcow2') {
       this.log(`checked out ${r.commit.slice(0, 12)} to ${r.dest} (${r.format}, ${r.rebuilt ? 'new disk built from the tree' : 'bit-exact'}): ${formatBytes(r.bytes)} virtual disk`);
       return r;

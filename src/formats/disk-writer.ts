@@ -183,7 +183,7 @@ class Qcow2Writer extends FileDiskWriter {
   /** Host offset of each L2 table (0: none). */
   private readonly l1: Float64Array;
 
-  constructor(dest: string, tmp: string, fh: fs.promises.FileHandle, size: number) {
+  constructor(dest: string, tmp: string, fh: fs.promises.FileHandle, size: number, private readonly backing?: QcowBacking) {
     super(dest, tmp, fh, size);
     this.out = new Appender(fh, CLUSTER);
     this.l1 = new Float64Array(Math.max(1, Math.ceil(Math.ceil(size / CLUSTER) / L2_ENTRIES)));
@@ -216,7 +216,8 @@ class Qcow2Writer extends FileDiskWriter {
     if (this.cur < 0 || !this.dirty) return;
     this.dirty = false;
     const g = this.cur;
-    if (!this.cluster.equals(ZERO_CLUSTER)) {
+    // Over a backing file a written cluster of zeros hides the backing's bytes, so it is kept.
+    if (this.backing || !this.cluster.equals(ZERO_CLUSTER)) {
       const t = Math.floor(g / L2_ENTRIES);
       if (t !== this.l2Index) {
         await this.endL2();
@@ -288,16 +289,39 @@ class Qcow2Writer extends FileDiskWriter {
     h.writeUInt32BE(tableClusters, 56);
     h.writeUInt32BE(4, 96);
     h.writeUInt32BE(104, 100);
+    if (this.backing) {
+      // The backing file's format as a header extension (0xe2792aca), the end marker, then the backing file's name.
+      const fmt = Buffer.from(this.backing.format);
+      let at = 104;
+      h.writeUInt32BE(0xe2792aca, at);
+      h.writeUInt32BE(fmt.length, at + 4);
+      fmt.copy(h, at + 8);
+      at += 8 + Math.ceil(fmt.length / 8) * 8;
+      at += 8; // end of extensions: type 0, length 0
+      const name = Buffer.from(this.backing.file);
+      if (at + name.length > CLUSTER) throw new RangeError(`backing file name of ${name.length} bytes does not fit in the qcow2 header`);
+      name.copy(h, at);
+      h.writeBigUInt64BE(BigInt(at), 8);
+      h.writeUInt32BE(name.length, 16);
+    }
     await writeAll(this.fh, h, 0);
   }
 }
 
+/** A qcow2 overlay's backing file: its name as written in the header (relative to the overlay's directory, or absolute) and format. */
+export interface QcowBacking {
+  file: string;
+  format: 'qcow2' | 'raw';
+}
+
 /**
  * A writer for a `size`-byte virtual disk at `dest` in `format`. An existing `dest` is refused unless `force`
- * (then replaced when the new image is complete).
+ * (then replaced when the new image is complete). `backing` (qcow2 only): an overlay, whose clusters not written read
+ * from the backing file — write exactly the clusters that differ from it.
  */
-export async function createDiskWriter(dest: string, format: DiskFormat, size: number): Promise<DiskWriter> {
+export async function createDiskWriter(dest: string, format: DiskFormat, size: number, options: { backing?: QcowBacking } = {}): Promise<DiskWriter> {
+  if (options.backing && format !== 'qcow2') throw new RangeError('only a qcow2 image can have a backing file');
   const tmp = tempName(dest);
   const fh = await fs.promises.open(tmp, 'w');
-  return format === 'qcow2' ? new Qcow2Writer(dest, tmp, fh, size) : new RawWriter(dest, tmp, fh, size);
+  return format === 'qcow2' ? new Qcow2Writer(dest, tmp, fh, size, options.backing) : new RawWriter(dest, tmp, fh, size);
 }

@@ -17,7 +17,8 @@ import { Decoder, DecodeError, Encoder, decodeHeader, encodeHeader } from './cod
 import { type Oid, OID_BYTES, bytesToOid, hashBytes, oidToBytes } from './oid.js';
 import { type RootMeta, decodeRootMeta, encodeRootMeta } from './commit.js';
 
-export const DISK_VERSION = 1;
+/** Version 2 adds the optional overlay (a derived disk); a disk without one is still encoded as version 1. */
+export const DISK_VERSION = 2;
 export const REGIONMAP_VERSION = 1;
 
 /** Frozen codes. */
@@ -82,6 +83,23 @@ export interface Disk {
   regions: DiskRegion[];
   /** What paths address: a tree (see the module comment). */
   view: Oid;
+  /**
+   * A derived disk: its bytes are those of the disk `base` with the byte ranges of the `patch` blob (a DiskPatch)
+   * written over them. Its regions describe its own file systems (their trees), but their `data` and `map` are the
+   * base's: the bytes come from the base and the patch, never from the regions of an overlay disk.
+   */
+  overlay?: { base: Oid; patch: Oid };
+}
+
+/** Every object a disk refers to (view and region trees, region blobs, an overlay's base disk and patch blob). */
+export function diskReferences(d: Disk): Array<{ kind: 'tree' | 'blob' | 'disk'; oid: Oid }> {
+  const out: Array<{ kind: 'tree' | 'blob' | 'disk'; oid: Oid }> = [{ kind: 'tree', oid: d.view }];
+  for (const r of d.regions) {
+    if (r.content.kind === 'fs') out.push({ kind: 'tree', oid: r.content.tree });
+    out.push({ kind: 'blob', oid: r.content.data }, { kind: 'blob', oid: r.content.map });
+  }
+  if (d.overlay) out.push({ kind: 'disk', oid: d.overlay.base }, { kind: 'blob', oid: d.overlay.patch });
+  return out;
 }
 
 function str(e: Encoder, s: string | undefined): void {
@@ -89,7 +107,7 @@ function str(e: Encoder, s: string | undefined): void {
 }
 
 export function encodeDisk(d: Disk): Buffer {
-  const e = encodeHeader(new Encoder(), 'disk', DISK_VERSION);
+  const e = encodeHeader(new Encoder(), 'disk', d.overlay ? 2 : 1);
   e.uint(d.size).uint(d.sectorSize);
   e.u8(TABLE_CODES[d.table?.kind ?? 'none']);
   if (d.table) {
@@ -122,12 +140,13 @@ export function encodeDisk(d: Disk): Buffer {
     }
   }
   e.raw(oidToBytes(d.view));
+  if (d.overlay) e.raw(oidToBytes(d.overlay.base)).raw(oidToBytes(d.overlay.patch));
   return e.finish();
 }
 
 export function decodeDisk(buf: Uint8Array): Disk {
   const d = new Decoder(buf);
-  decodeHeader(d, 'disk', DISK_VERSION);
+  const version = decodeHeader(d, 'disk', DISK_VERSION);
   const size = d.uint();
   const sectorSize = d.uint();
   const tc = d.u8();
@@ -187,8 +206,54 @@ export function decodeDisk(buf: Uint8Array): Disk {
     regions.push(region);
   }
   const view = bytesToOid(d.raw(OID_BYTES));
+  const overlay = version >= 2 ? { base: bytesToOid(d.raw(OID_BYTES)), patch: bytesToOid(d.raw(OID_BYTES)) } : undefined;
   d.expectEnd();
-  return { size, sectorSize, ...(table ? { table } : {}), regions, view };
+  return { size, sectorSize, ...(table ? { table } : {}), regions, view, ...(overlay ? { overlay } : {}) };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Disk patches
+
+export const DISKPATCH_VERSION = 1;
+
+/** Bytes written over a base disk: `data` at disk offset `offset`. */
+export interface PatchRange {
+  offset: number;
+  data: Buffer;
+}
+
+/**
+ * Encoding (the content of an overlay's patch blob): header `dpatch\0` + version, range count, then per range (sorted,
+ * disjoint, non-empty) the gap from the previous range's end, the length, and the bytes.
+ */
+export function encodeDiskPatch(ranges: readonly PatchRange[]): Buffer {
+  const e = encodeHeader(new Encoder(), 'dpatch', DISKPATCH_VERSION);
+  e.uint(ranges.length);
+  let end = 0;
+  for (const r of ranges) {
+    if (r.offset < end || r.data.length === 0) throw new RangeError(`disk patch range at ${r.offset} overlaps the previous one or is empty`);
+    e.uint(r.offset - end).bytes(r.data);
+    end = r.offset + r.data.length;
+  }
+  return e.finish();
+}
+
+export function decodeDiskPatch(buf: Uint8Array): PatchRange[] {
+  const d = new Decoder(buf);
+  decodeHeader(d, 'dpatch', DISKPATCH_VERSION);
+  const n = d.uint();
+  if (n > buf.length) throw new DecodeError('range count exceeds patch size', d.pos);
+  const out: PatchRange[] = [];
+  let end = 0;
+  for (let i = 0; i < n; i++) {
+    const offset = end + d.uint();
+    const data = Buffer.from(d.bytes());
+    if (data.length === 0) throw new DecodeError('empty patch range', d.pos);
+    out.push({ offset, data });
+    end = offset + data.length;
+  }
+  d.expectEnd();
+  return out;
 }
 
 export function hashDisk(encoded: Uint8Array): Oid {

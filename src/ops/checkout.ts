@@ -18,6 +18,7 @@ import { commitTree, readBlobPieces, readDisk } from '../store/typed.js';
 import { walkTree } from '../tree/walk.js';
 import { createDiskWriter, type DiskFormat } from '../formats/disk-writer.js';
 import { exportDisk } from './export-disk.js';
+import { exportOverlay } from './export-overlay.js';
 import { ensureContent, imageBlobs } from '../sync/partial.js';
 import { type BuildDiskOptions, buildDisk } from './build-disk.js';
 import type { ObjectReader } from '../store/object-store.js';
@@ -45,6 +46,11 @@ export interface CheckoutOptions {
   onProgress?: (e: ProgressEvent) => void;
   /** Internal: check out this directory entry instead of the revision's root (a disk rebuild's file system). */
   root?: TreeEntry;
+  /**
+   * A qcow2 destination for a derived disk commit: write an overlay whose backing file is this checkout of its base
+   * (only the clusters the derivation changed; see export-overlay.ts).
+   */
+  backing?: string;
   /** New disk layout for a raw/qcow2 destination (see build-disk.ts). */
   build?: Omit<BuildDiskOptions, 'signal' | 'onBytes' | 'layoutFrom'> & { layoutFrom?: string };
 }
@@ -60,6 +66,8 @@ export interface CheckoutResult {
   warnings: WriterWarning[];
   /** Disk destinations: true when a new disk was built from the tree, false for a bit-exact copy of a disk commit. */
   rebuilt?: boolean;
+  /** qcow2 overlays (--backing): the disk the backing file holds, whether it was read to check that, clusters written. */
+  overlay?: { backing: string; backingDisk: Oid; checked: boolean; clusters: number };
 }
 
 /** Subtracts holes from [off, off+len): the sub-ranges that hold data. */
@@ -302,6 +310,16 @@ async function checkoutDisk(repo: Repository, options: CheckoutOptions, format: 
     return { commit: r.oid, tree: commitTree(repo.store, r.commit), dest: options.dest, format, files: 0, dirs: 0, bytes: size, warnings: [], rebuilt: true };
   }
   const disk = readDisk(repo.store, r.commit.root);
+  if (options.backing !== undefined) {
+    if (format !== 'qcow2') throw new UsageError(`--backing writes a qcow2 overlay: name a .qcow2 destination (or --format qcow2), not a ${format} one`);
+    if (rebuild) throw new UsageError('--backing writes the derived disk over its base as it is: it cannot be combined with a new disk layout');
+    await ensureContent(repo, imageBlobs(repo, r.commit));
+    const o = await exportOverlay(repo, options.rev, disk, options.dest, options.backing);
+    return {
+      commit: r.oid, tree: disk.view, dest: options.dest, format, files: 0, dirs: 0, bytes: o.bytes, warnings: [], rebuilt: false,
+      overlay: { backing: options.backing, backingDisk: o.backingDisk, checked: o.checked, clusters: o.clusters },
+    };
+  }
   await ensureContent(repo, imageBlobs(repo, r.commit));
   let out;
   try {

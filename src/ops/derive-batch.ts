@@ -244,9 +244,9 @@ export async function deriveBatch(repo: Repository, options: { file: string; tex
         const edits = v.edits.flatMap((e) => (e.op === 'generate' ? generated(e.what, v.hostname) : [e]));
         const recipe = await makeRecipe(repo, store, edits, time);
         const base = { oid: b.oid, commit: b.commit, name: v.base };
-        const applied = applyToBase(repo, store, base, recipe);
+        const applied = await applyToBase(repo, store, base, recipe);
         const commit: Commit = {
-          rootKind: 'tree', root: applied.root, parents: head ? [head] : [], author, time, tzOffset: -new Date().getTimezoneOffset(),
+          rootKind: applied.rootKind, root: applied.root, parents: head ? [head] : [], author, time, tzOffset: -new Date().getTimezoneOffset(),
           message: v.message, labels: [], source: { format: 'derive' }, rootMeta: applied.rootMeta, derivation: encodeDerivation(derivationOf(base, recipe)),
         };
         commits.push({ commit, ref, expectedOld: head, reflog: `derive: ${firstLine(v.message)}` });

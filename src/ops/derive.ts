@@ -9,7 +9,7 @@ import { UsageError } from '../errors.js';
 import { openImage } from '../formats/index.js';
 import { readHostFile } from '../formats/directory.js';
 import { tarCompressionForName } from '../formats/tar.js';
-import type { Commit } from '../model/commit.js';
+import type { Commit, RootKind, RootMeta } from '../model/commit.js';
 import { checkCommitTime, parseAuthor, parseCommitTime } from '../model/commit.js';
 import { type Derivation, type Edit, type Generated, type Recipe, encodeDerivation, memoKey, recipeId } from '../model/derivation.js';
 import type { Oid } from '../model/oid.js';
@@ -26,6 +26,7 @@ import { normalizeImagePath, resolveRevision } from './resolve.js';
 import { storeBytes, storeContent } from './store-content.js';
 import { defaultAuthor } from './commit.js';
 import { firstLine, writeCommits } from './write-commit.js';
+import { deriveDisk } from './derive-disk.js';
 
 /** The tool named in derivation records: `viva VERSION` (package.json is two levels up from src/, three from dist/src/). */
 export const TOOL = `viva ${packageVersion()}`;
@@ -183,19 +184,17 @@ async function addEdit(repo: Repository, writer: ObjectWriter, host: string, pat
  * avoidance: the memo key is (base root id, recipe id), and the recipe holds every input — content ids, modes,
  * times, its format version). Returns the result's root and root metadata.
  */
-export function applyToBase(repo: Repository, writer: ObjectWriter, base: DeriveBase, recipe: Recipe): { root: Oid; rootMeta: NonNullable<Commit['rootMeta']>; treesWritten: number; reused: boolean } {
-  if (base.commit.rootKind !== 'tree') {
-    throw new UsageError(`'${base.oid.slice(0, 12)}' is a disk image: derive works on directory and tar images so far (check it out with --path p1 and commit the tree to derive from it)`);
-  }
+export async function applyToBase(repo: Repository, writer: ObjectWriter, base: DeriveBase, recipe: Recipe): Promise<{ rootKind: RootKind; root: Oid; rootMeta: RootMeta; treesWritten: number; reused: boolean }> {
   const memo = repo.store.derivedCommits(DERIV_MEMO, memoKey(base.commit.root, recipeId(recipe)));
   for (const oid of memo) {
     const c = readCommit(repo.store, oid);
-    if (c.rootMeta) return { root: c.root, rootMeta: c.rootMeta, treesWritten: 0, reused: true };
+    if (c.rootMeta && c.rootKind === base.commit.rootKind) return { rootKind: c.rootKind, root: c.root, rootMeta: c.rootMeta, treesWritten: 0, reused: true };
   }
+  if (base.commit.rootKind === 'disk') return { rootKind: 'disk', ...await deriveDisk(repo, writer, base, recipe), reused: false };
   const tree = MutableTree.open(repo.store, { tree: base.commit.root, ...(base.commit.rootMeta ? { rootMeta: base.commit.rootMeta } : {}), impliedDir: createdMeta(recipe, DEFAULT_DIR_MODE), imageName: base.name ?? base.oid.slice(0, 12) });
   applyRecipe(tree, recipe);
   const written = tree.write(writer);
-  return { root: written.oid, rootMeta: tree.rootMeta(), treesWritten: written.dirs, reused: false };
+  return { rootKind: 'tree', root: written.oid, rootMeta: tree.rootMeta(), treesWritten: written.dirs, reused: false };
 }
 
 /** The derivation record of `recipe` applied to `base`. */
@@ -228,10 +227,10 @@ export async function derive(repo: Repository, options: DeriveOptions): Promise<
   try {
     const recipe = await makeRecipe(repo, store, options.edits, time, options.signal);
     const base = { oid: baseRev.oid, commit: baseRev.commit, name: options.base };
-    const applied = applyToBase(repo, store, base, recipe);
+    const applied = await applyToBase(repo, store, base, recipe);
     const message = options.message ?? `derive from ${options.base}: ${recipe.edits.length} edit${recipe.edits.length === 1 ? '' : 's'}`;
     const commit: Commit = {
-      rootKind: 'tree', root: applied.root, parents: head ? [head] : [], author, time, tzOffset: -new Date().getTimezoneOffset(),
+      rootKind: applied.rootKind, root: applied.root, parents: head ? [head] : [], author, time, tzOffset: -new Date().getTimezoneOffset(),
       message, labels: [], source: { format: 'derive' }, rootMeta: applied.rootMeta, derivation: encodeDerivation(derivationOf(base, recipe)),
     };
     const [id] = await writeCommits(repo, [{ commit, ref, expectedOld: head, reflog: `derive: ${firstLine(message)}` }], { who: author });

@@ -6,11 +6,11 @@
 import { nonZero } from '../formats/disk.js';
 import type { DiskWriter } from '../formats/disk-writer.js';
 import type { BlobRecord } from '../model/blob.js';
-import type { Disk, DiskRegion, Extent } from '../model/disk.js';
+import { type Disk, type DiskRegion, type Extent, type MapRun, type PatchRange, decodeDiskPatch } from '../model/disk.js';
 import { type Oid, hashBytes } from '../model/oid.js';
 import { RepositoryCorruptError, AbortedError } from '../errors.js';
 import type { ObjectReader } from '../store/object-store.js';
-import { readBlobPieces, readBlobRecord, readRegionMap } from '../store/typed.js';
+import { readBlobPieces, readBlobRecord, readDisk, readRegionMap } from '../store/typed.js';
 import { walkTree } from '../tree/walk.js';
 
 /** Bytes composed at a time. */
@@ -161,18 +161,131 @@ export function* regionPieces(objects: ObjectReader, r: DiskRegion, reader: Blob
   }
 }
 
+/** A disk's patch ranges (an overlay disk's), read whole: patches are small (the blocks a derive changed). */
+export function readDiskPatch(objects: ObjectReader, oid: Oid): PatchRange[] {
+  const parts: Buffer[] = [];
+  for (const p of readBlobPieces(objects, oid)) parts.push(p.data ?? Buffer.alloc(p.zeros ?? 0));
+  try {
+    return decodeDiskPatch(Buffer.concat(parts));
+  } catch (e) {
+    throw new RepositoryCorruptError(`disk patch ${oid}`, (e as Error).message);
+  }
+}
+
+/** The non-zero bytes of a disk (disk offsets, increasing, disjoint): its regions, or its base with its patch over it. */
+export function* diskPieces(objects: ObjectReader, disk: Disk, reader = new BlobRangeReader(objects)): Generator<{ offset: number; data: Buffer }> {
+  if (!disk.overlay) {
+    for (const r of disk.regions) {
+      for (const p of regionPieces(objects, r, reader)) {
+        if (p.offset + p.data.length > r.offset + r.size) throw new RepositoryCorruptError(`disk region at ${r.offset}`, 'content runs past the region');
+        yield p;
+      }
+    }
+    return;
+  }
+  const patch = readDiskPatch(objects, disk.overlay.patch);
+  let pi = 0;
+  let done = 0; // everything below has been yielded
+  for (const p of diskPieces(objects, readDisk(objects, disk.overlay.base), reader)) {
+    // The patch ranges that start before this piece ends, and the parts of the piece no range covers.
+    const end = p.offset + p.data.length;
+    let at = Math.max(p.offset, done);
+    while (at < end) {
+      const r = patch[pi];
+      if (r && r.offset <= at) {
+        yield r;
+        at = Math.max(at, r.offset + r.data.length);
+        done = at;
+        pi++;
+        continue;
+      }
+      const stop = r ? Math.min(end, r.offset) : end;
+      yield { offset: at, data: p.data.subarray(at - p.offset, stop - p.offset) };
+      done = at = stop;
+    }
+  }
+  for (; pi < patch.length; pi++) yield patch[pi]!;
+}
+
 /**
- * Writes the disk of a disk commit to `out`, bit-identical to the image committed.
- * Throws RepositoryCorruptError when an object is missing or inconsistent, AbortedError on `signal`.
+ * Random-access reads of a disk's bytes (what a patch of a derived disk starts from): the regions' packed bytes and
+ * file runs, or an overlay's base with its patch over it. Zero where the disk holds nothing.
+ */
+export class DiskReader {
+  private readonly blobs: BlobRangeReader;
+  private readonly regions: Array<{ r: DiskRegion; packed: Extent[]; starts: number[]; runs: MapRun[]; files: Oid[] } | undefined>;
+  private readonly base?: DiskReader;
+  private readonly patch: PatchRange[] = [];
+
+  constructor(private readonly objects: ObjectReader, readonly disk: Disk, blobs?: BlobRangeReader) {
+    this.blobs = blobs ?? new BlobRangeReader(objects);
+    this.regions = disk.regions.map(() => undefined);
+    if (disk.overlay) {
+      this.base = new DiskReader(objects, readDisk(objects, disk.overlay.base), this.blobs);
+      this.patch = readDiskPatch(objects, disk.overlay.patch);
+    }
+  }
+
+  private region(i: number) {
+    let x = this.regions[i];
+    if (x) return x;
+    const r = this.disk.regions[i]!;
+    const { packed, runs } = readRegionMap(this.objects, r.content.map);
+    const starts: number[] = [];
+    let off = 0;
+    for (const e of packed) { starts.push(off); off += e.length; }
+    x = { r, packed, starts, runs, files: r.content.kind === 'fs' ? treeFiles(this.objects, r.content.tree) : [] };
+    this.regions[i] = x;
+    return x;
+  }
+
+  /** Bytes [offset, offset + length) of the disk. */
+  read(offset: number, length: number): Buffer {
+    if (offset < 0 || offset + length > this.disk.size) throw new RangeError(`read of ${length} bytes at ${offset} beyond the ${this.disk.size}-byte disk`);
+    if (this.base) {
+      const out = this.base.read(offset, length);
+      for (const p of this.patch) {
+        const a = Math.max(p.offset, offset);
+        const b = Math.min(p.offset + p.data.length, offset + length);
+        if (a < b) p.data.copy(out, a - offset, a - p.offset, b - p.offset);
+      }
+      return out;
+    }
+    const out = Buffer.alloc(length);
+    this.disk.regions.forEach((reg, i) => {
+      const a0 = Math.max(reg.offset, offset);
+      const b0 = Math.min(reg.offset + reg.size, offset + length);
+      if (a0 >= b0) return;
+      const x = this.region(i);
+      const lo = a0 - reg.offset;
+      const hi = b0 - reg.offset;
+      x.packed.forEach((e, k) => {
+        const a = Math.max(e.at, lo);
+        const b = Math.min(e.at + e.length, hi);
+        if (a < b) this.blobs.read(reg.content.data, x.starts[k]! + (a - e.at), b - a, out, reg.offset + a - offset);
+      });
+      for (const m of x.runs) {
+        const a = Math.max(m.at, lo);
+        const b = Math.min(m.at + m.length, hi);
+        if (a < b) {
+          const file = x.files[m.file];
+          if (!file) throw new RepositoryCorruptError(`disk region at ${reg.offset}`, `file map run at ${m.at} names file ${m.file}`);
+          this.blobs.read(file, m.fileOffset + (a - m.at), b - a, out, reg.offset + a - offset);
+        }
+      }
+    });
+    return out;
+  }
+}
+
+/**
+ * Writes the disk of a disk commit to `out`, bit-identical to the image committed (a derived disk: its base with its
+ * patch over it). Throws RepositoryCorruptError when an object is missing or inconsistent, AbortedError on `signal`.
  */
 export async function exportDisk(objects: ObjectReader, disk: Disk, out: DiskWriter, options: { signal?: AbortSignal; onBytes?: (n: number) => void } = {}): Promise<void> {
-  const reader = new BlobRangeReader(objects);
-  for (const r of disk.regions) {
-    for (const p of regionPieces(objects, r, reader)) {
-      if (options.signal?.aborted) throw new AbortedError();
-      if (p.offset + p.data.length > r.offset + r.size) throw new RepositoryCorruptError(`disk region at ${r.offset}`, 'content runs past the region');
-      await out.write(p.offset, p.data);
-      options.onBytes?.(p.data.length);
-    }
+  for (const p of diskPieces(objects, disk)) {
+    if (options.signal?.aborted) throw new AbortedError();
+    await out.write(p.offset, p.data);
+    options.onBytes?.(p.data.length);
   }
 }

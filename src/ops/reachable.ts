@@ -4,6 +4,7 @@ import { listReflogOids, listRefs, resolveRef } from '../store/refs.js';
 import type { ObjectKind } from '../store/object-store.js';
 import type { Repository } from '../store/repository.js';
 import { readBlobRecord, readCommit, readDisk } from '../store/typed.js';
+import { diskReferences } from '../model/disk.js';
 import { walkTree } from '../tree/walk.js';
 import { HEAD } from '../model/ref.js';
 import { partialConfig } from '../sync/partial.js';
@@ -83,16 +84,15 @@ export function walkReachable(repo: Repository, roots: Array<{ oid: Oid; from: s
       onReadError: (e, _p, oid) => fail('tree', oid, (e as Error).message),
     });
   };
-  const disk = (oid: Oid, via: string) => {
+  const disk = (oid: Oid, via: string): void => {
     if (!has('disk', oid, via)) return;
     let d;
     try { d = readDisk(store, oid); } catch (e) { fail('disk', oid, (e as Error).message); return; }
     const from = `disk ${oid}`;
-    tree(d.view, from);
-    for (const r of d.regions) {
-      if (r.content.kind === 'fs') tree(r.content.tree, from);
-      blob(r.content.data, from);
-      blob(r.content.map, from);
+    for (const ref of diskReferences(d)) {
+      if (ref.kind === 'tree') tree(ref.oid, from);
+      else if (ref.kind === 'blob') blob(ref.oid, from);
+      else disk(ref.oid, from);
     }
   };
   const stack = roots.map((r) => ({ oid: r.oid, via: r.from }));

@@ -111,7 +111,7 @@ export async function rebuild(repo: Repository, options: RebuildOptions): Promis
       }
       let applied;
       try {
-        applied = applyToBase(repo, repo.store, { oid: base.oid, commit: base.commit }, dv.recipe);
+        applied = await applyToBase(repo, repo.store, { oid: base.oid, commit: base.commit }, dv.recipe);
       } catch (e) {
         if (!(e instanceof EditFailedError || (e instanceof UsageError))) throw e;
         failedRefs.add(job.ref);
@@ -120,7 +120,7 @@ export async function rebuild(repo: Repository, options: RebuildOptions): Promis
       }
       const message = `rebuild: ${firstLine(job.commit.message)}`;
       const c: Commit = {
-        rootKind: 'tree', root: applied.root, parents: job.parent ? [job.parent] : [], author, time, tzOffset: -new Date().getTimezoneOffset(),
+        rootKind: applied.rootKind, root: applied.root, parents: job.parent ? [job.parent] : [], author, time, tzOffset: -new Date().getTimezoneOffset(),
         message: job.commit.message, labels: job.commit.labels, source: { format: 'derive' }, rootMeta: applied.rootMeta,
         derivation: encodeDerivation(derivationOf({ oid: base.oid, commit: base.commit }, dv.recipe)),
       };

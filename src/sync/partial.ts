@@ -6,6 +6,7 @@
 import type { Oid } from '../model/oid.js';
 import type { Repository } from '../store/repository.js';
 import { readBlobRecord, commitTree, readDisk } from '../store/typed.js';
+import { diskReferences } from '../model/disk.js';
 import { walkTree } from '../tree/walk.js';
 import type { ObjectId } from './peer.js';
 
@@ -80,10 +81,14 @@ export function imageBlobs(repo: Repository, commit: { rootKind: 'tree' | 'disk'
   else {
     walk(commitTree(repo.store, commit as never));
     if (commit.rootKind === 'disk') {
-      for (const r of readDisk(repo.store, commit.root).regions) {
-        out.add(r.content.data);
-        out.add(r.content.map);
-        if (r.content.kind === 'fs') walk(r.content.tree);
+      // Every blob the disk's bytes come from, through an overlay's bases too.
+      const disks = [commit.root];
+      while (disks.length) {
+        for (const ref of diskReferences(readDisk(repo.store, disks.pop()!))) {
+          if (ref.kind === 'blob') out.add(ref.oid);
+          else if (ref.kind === 'disk') disks.push(ref.oid);
+          else walk(ref.oid);
+        }
       }
     }
   }

@@ -7,7 +7,7 @@
  */
 import { decodeBlob } from '../model/blob.js';
 import { decodeCommit } from '../model/commit.js';
-import { decodeDisk } from '../model/disk.js';
+import { decodeDisk, diskReferences } from '../model/disk.js';
 import type { Oid } from '../model/oid.js';
 import { decodeTree } from '../model/tree.js';
 import { decodeStored } from '../store/object-store.js';
@@ -56,13 +56,7 @@ function childrenOf(id: ObjectId, raw: Buffer): ObjectId[] {
       return out;
     }
     case 'disk': {
-      const d = decodeDisk(raw);
-      const out: ObjectId[] = [{ kind: 'tree', oid: d.view }];
-      for (const r of d.regions) {
-        if (r.content.kind === 'fs') out.push({ kind: 'tree', oid: r.content.tree });
-        out.push({ kind: 'blob', oid: r.content.data }, { kind: 'blob', oid: r.content.map });
-      }
-      return out;
+      return diskReferences(decodeDisk(raw));
     }
     case 'blob': {
       const rec = decodeBlob(raw);
