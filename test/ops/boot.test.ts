@@ -9,8 +9,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { execFileSync, spawn } from 'node:child_process';
 import { checkout } from '../../src/ops/checkout.js';
+import { derive } from '../../src/ops/derive.js';
 import { cat } from '../../src/ops/ls.js';
-import { collect, commitAt, tmpDir, tmpRepo } from '../helpers/repo.js';
+import { AUTHOR, collect, commitAt, tmpDir, tmpRepo } from '../helpers/repo.js';
 
 const MODULES = ['virtio_ring', 'virtio', 'virtio_pci_legacy_dev', 'virtio_pci_modern_dev', 'virtio_pci', 'virtio_blk'];
 const INIT = `#!/bin/busybox sh
@@ -146,4 +147,13 @@ if (MISSING.length || !KERNEL) console.error(`boot test skipped: missing ${[...M
   fs.writeFileSync(vmlinuz, await collect(cat(repo, 'rootfs:boot/vmlinuz')));
   fs.writeFileSync(initrdOut, await collect(cat(repo, 'rootfs:boot/initrd.img')));
   t.is(await boot(t, fresh, 'qcow2', { vmlinuz, initrd: initrdOut, root: 'vda1' }), 'VIVA-MARKER: rebuilt');
+
+  // 4. A derived clone (its ext4 root patched in place) as a qcow2 overlay over a checkout of the base disk.
+  await derive(repo, { base: 'vm/boot', branch: 'vm/clone', author: AUTHOR, edits: [{ op: 'set', path: 'p2/etc/viva-marker', data: Buffer.from('overlay\n') }] });
+  const base = path.join(dir, 'base.qcow2');
+  await checkout(repo, { rev: 'vm/boot', dest: base });
+  const overlay = path.join(dir, 'clone.qcow2');
+  await checkout(repo, { rev: 'vm/clone', dest: overlay, backing: base });
+  t.true(fs.statSync(overlay).size < 1 << 20, `overlay of ${fs.statSync(overlay).size} bytes`);
+  t.is(await boot(t, overlay, 'qcow2'), 'VIVA-MARKER: overlay');
 });
