@@ -28,7 +28,9 @@ Edits:
   --rm-xattr PATH:NAME     remove an xattr
   --mtime SECONDS:PATH     set the modification time
   --rename PATH=NEWPATH    move an entry
-Paths are image paths ('etc/hostname'; a name printed quoted by viva can be given quoted). Missing parent directories of new entries are made 0755 root:root. Edits never follow a symlink in the image: a path through one is refused, and a symlink at PATH must be removed before a file can replace it. A hardlinked file changes for all its names (they are one inode). Derive works on directory and tar images; disk images are not supported yet.
+Paths are image paths ('etc/hostname'; a name printed quoted by viva can be given quoted). Missing parent directories of new entries are made 0755 root:root. Edits never follow a symlink in the image: a path through one is refused, and a symlink at PATH must be removed before a file can replace it. A hardlinked file changes for all its names (they are one inode).
+
+On a disk image (raw or qcow2 commit), paths name a partition: 'p1/etc/hostname' (on a bare file system 'etc/hostname'). Each ext2/3/4 file system that changed is patched in place — the base's bytes with only the changed files, inodes, directories and bitmaps rewritten, e2fsck-clean — so the clone costs the blocks it changed. 'viva checkout CLONE out.qcow2 --backing BASE.qcow2' writes it as a qcow2 overlay over a checkout of the base (KBs per clone). Adding hardlinks, devices, fifos or sockets to a disk is refused; a file system without a free block or inode is exit 16.
 
 --batch SPEC makes many variants in one run and one transaction: per variant a branch, a base and edits, expanded by a counter or lists of values, with values viva generates per clone (hostname, /etc/machine-id, ssh host keys). The format is in docs/derive-batch.md; a spec with a syntax error, an unknown key or two variants on one branch is refused (file:line) before anything is written.
 

@@ -25,8 +25,13 @@ viva cat demo/vm/web:p1/etc/hostname
 viva checkout demo/vm/web "$work/copy.raw"  # bit-exact
 viva checkout demo/vm/web "$work/copy.qcow2"
 viva checkout demo/vm/web "$work/new.qcow2" --size 128M --label rebuilt   # a new disk from p1's files
+# A disk clone: p1's ext4 patched in place (no rebuild), checked out as a qcow2 overlay over copy.qcow2.
+viva derive demo/vm/web -b demo/vm/web-02 --set $'p1/etc/hostname=web-02\n' --mkdir p1/srv/www
+viva checkout demo/vm/web-02 "$work/web-02.qcow2" --backing "$work/copy.qcow2"
 viva fsck
 set +x
 [ "$(sha256sum < "$work/disk.raw")" = "$(sha256sum < "$work/copy.raw")" ] && echo "copy.raw is bit-identical to disk.raw"
 qemu-img compare -q "$work/disk.qcow2" "$work/copy.qcow2" && echo "copy.qcow2 has the same guest content as disk.qcow2"
 qemu-img check -q "$work/new.qcow2" && echo "new.qcow2 (128 MiB, GPT, ext4 'rebuilt') passes qemu-img check"
+qemu-img check -q "$work/web-02.qcow2" && echo "web-02.qcow2 is an overlay of $(stat -c %s "$work/web-02.qcow2") bytes on copy.qcow2"
+qemu-img info "$work/web-02.qcow2" | grep 'backing file:'
