@@ -165,6 +165,20 @@ test('derive: hardlinked files change together; removing the first name renames 
   t.is(d3.tree, (await commitAt(repo, h3, { branch: 'h3' })).tree);
 });
 
+test('derive: --add of a host directory with hardlinks keeps them one group, named by their new paths', async (t) => {
+  const { dir } = tmpRepo(t);
+  const overlay = path.join(dir, 'overlay');
+  writeTree(overlay, { bin: { tool: 'T' }, sbin: {} });
+  fs.linkSync(path.join(overlay, 'bin/tool'), path.join(overlay, 'sbin/tool'));
+  fs.utimesSync(path.join(overlay, 'sbin'), FIXED, FIXED);
+  await sameAsHost(t, SPEC, [{ op: 'add', host: overlay, path: 'opt/pkg' }], (r) => {
+    fs.mkdirSync(path.join(r, 'opt'));
+    fs.chmodSync(path.join(r, 'opt'), 0o755);
+    execFileSync('cp', ['-a', overlay, path.join(r, 'opt/pkg')]);
+    touch(path.join(r, 'opt'), EDIT_TIME);
+  });
+});
+
 test('derive: only the directories on edited paths are written; the base is not read beyond them', async (t) => {
   const { repo, dir } = tmpRepo(t);
   const base = path.join(dir, 'base');
