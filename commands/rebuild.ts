@@ -10,7 +10,7 @@ export default class Rebuild extends RepoCommand {
 
 viva rebuild --derived-from BRANCH rebuilds every branch whose head was derived from an older commit of BRANCH, and the branches derived from those (a clone of a clone), in dependency order: each gets a new commit (parent: its old head) made by replaying its recipe on the new head of its base branch. All branches move in one transaction at the end.
 
-Build avoidance: a step's result is memoized by (base tree id, recipe id). A branch whose base tree did not change is 'unchanged' (no work, no commit); a step made before is reused without applying an edit. A recipe that no longer applies (the file it removes is gone, a parent became a symlink) fails that branch with the reason; it stays where it was, the branches derived from it are skipped, the others go on, and the exit status is 1.
+Build avoidance: a step's result is memoized by (base tree id, recipe id). A branch whose base tree did not change is 'unchanged' (no work, no commit); a step made before is reused without applying an edit. A recipe that no longer applies (the file it removes is gone, a parent became a symlink, a disk's file system has no room) fails that branch with the reason; it stays where it was, the branches derived from it are skipped, the others go on, and the exit status is 1. A branch with commits of its own on top of its derived commit is skipped with the reason (replaying the recipe would drop them; rebuild that commit with --onto and reapply them).
 
 ${EXIT_STATUS_HELP}`;
   static override examples = [

@@ -3,7 +3,7 @@
  * is memoized by (base root id, recipe id) — the recipe holds every other input (content ids, modes, times, its
  * format version) — so a replay whose inputs did not change does no work and makes no commit.
  */
-import { EditFailedError, UsageError, VivaError } from '../errors.js';
+import { EditFailedError, Ext4PatchError, UsageError, VivaError } from '../errors.js';
 import { type Commit, encodeCommit, hashCommit } from '../model/commit.js';
 import type { Oid } from '../model/oid.js';
 import { branchRef } from '../model/ref.js';
@@ -83,8 +83,9 @@ interface Job {
 export async function rebuild(repo: Repository, options: RebuildOptions): Promise<RebuildResult> {
   const author = options.author ?? defaultAuthor();
   const time = commitTime(options.time);
-  const jobs = options.derivedFrom !== undefined ? planDerivedFrom(repo, options.derivedFrom) : [planOnto(repo, options)];
-  const items: RebuildItem[] = [];
+  const plan = options.derivedFrom !== undefined ? planDerivedFrom(repo, options.derivedFrom) : { jobs: [planOnto(repo, options)], stale: [] };
+  const jobs = plan.jobs;
+  const items: RebuildItem[] = [...plan.stale];
   const commits: NewCommit[] = [];
   /** New heads of branches rebuilt in this run, for the branches derived from them. */
   const newHeads = new Map<string, { oid: Oid; commit: Commit }>();
@@ -113,7 +114,8 @@ export async function rebuild(repo: Repository, options: RebuildOptions): Promis
       try {
         applied = await applyToBase(repo, repo.store, { oid: base.oid, commit: base.commit }, dv.recipe);
       } catch (e) {
-        if (!(e instanceof EditFailedError || (e instanceof UsageError))) throw e;
+        // What no longer fits the new base fails this branch only: an edit, a disk change the patcher refuses, a full file system.
+        if (!(e instanceof EditFailedError || e instanceof UsageError || e instanceof Ext4PatchError)) throw e;
         failedRefs.add(job.ref);
         items.push({ branch: job.ref, status: 'failed', commit: job.head, base: base.oid, reason: (e as VivaError).message });
         continue;
@@ -160,7 +162,10 @@ function planOnto(repo: Repository, options: RebuildOptions): Job {
 }
 
 /** Every derived branch whose base lies in the history of `branch` or of a branch planned before it, in dependency order. */
-function planDerivedFrom(repo: Repository, branch: string): Job[] {
+/** How far back a branch whose head is not derived is searched for the derived commit it was built on. */
+const STALE_SEARCH_DEPTH = 64;
+
+function planDerivedFrom(repo: Repository, branch: string): { jobs: Job[]; stale: RebuildItem[] } {
   const root = branchRef(branch);
   if (!resolveRef(repo.store, root)) throw new UsageError(`'${branch}' is not a branch`);
   const graph = derivationGraph(repo);
@@ -184,5 +189,24 @@ function planDerivedFrom(repo: Repository, branch: string): Job[] {
       grew = true;
     }
   }
-  return jobs;
+  // Branches with commits on top of a derived commit: replaying the recipe would drop those commits (a rebase).
+  const derivedHeads = new Set(graph.edges.map((e) => e.ref));
+  const stale: RebuildItem[] = [];
+  for (const ref of graph.refs) {
+    if (planned.has(ref) || derivedHeads.has(ref)) continue;
+    let oid: Oid | undefined = resolveRef(repo.store, ref);
+    for (let n = 0; oid && n < STALE_SEARCH_DEPTH; n++) {
+      const c = readCommit(repo.store, oid);
+      const dv = readDerivation(oid, c);
+      if (dv) {
+        const base = dv.bases[0]?.commit;
+        if (base && [...planned].some((p) => hist(p).has(base))) {
+          stale.push({ branch: ref, status: 'skipped', commit: resolveRef(repo.store, ref)!, reason: `its head is ${n} commit${n === 1 ? '' : 's'} past the derived commit ${oid.slice(0, 12)}: replaying the recipe would drop ${n === 1 ? 'it' : 'them'} (rebuild that commit with --onto and reapply them)` });
+        }
+        break;
+      }
+      oid = c.parents[0];
+    }
+  }
+  return { jobs, stale };
 }

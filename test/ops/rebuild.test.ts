@@ -78,6 +78,23 @@ test('rebuild: a recipe that no longer applies fails its branch and skips what d
   t.is(resolveRef(repo.store, 'refs/heads/nomotd'), stuck);
 });
 
+test('rebuild --derived-from: a branch with a plain commit on top of its clone is skipped with the reason, not dropped', async (t) => {
+  const { repo, dir, base } = await fleet(t);
+  // web/03 gets a plain commit on top of its derived commit.
+  const tree = path.join(dir, 'web3');
+  writeTree(tree, { etc: { hostname: 'web03-by-hand\n' } });
+  await commitAt(repo, tree, { branch: 'web/03', tick: 30 });
+  const head = resolveRef(repo.store, 'refs/heads/web/03');
+  fs.writeFileSync(path.join(base, 'etc/motd'), 'v2\n');
+  await commitAt(repo, base, { branch: 'base', tick: 40 });
+  const r = await rebuild(repo, { derivedFrom: 'base', author: AUTHOR, time: TIME + 50 });
+  const item = r.items.find((i) => i.branch === 'refs/heads/web/03')!;
+  t.is(item.status, 'skipped');
+  t.regex(item.reason!, /1 commit past the derived commit [0-9a-f]{12}/);
+  t.is(resolveRef(repo.store, 'refs/heads/web/03'), head);
+  t.is(r.rebuilt, 3);
+});
+
 test('rebuild REV --onto: replays on any base; a commit without derivation is refused', async (t) => {
   const { repo, dir } = await fleet(t);
   const other = path.join(dir, 'other');
