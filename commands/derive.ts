@@ -13,21 +13,8 @@ export default class Derive extends RepoCommand {
 
 The commit carries a derivation record: the base commit and tree, the recipe (every edit, with added content by its blob or tree id), the tool version and the recipe's id. 'viva show REV --derivation' prints it, 'viva log --derived-from REV' lists what was derived, and 'viva rebuild' replays the recipe on a newer base.
 
-Edits:
-  --set PATH=TEXT          write TEXT (as given, no newline added) to PATH; an existing file keeps its mode, owner and
-                           xattrs and gets the commit's time as mtime; a new file is 0644 root:root
-  --set-file PATH=HOSTFILE the same with the content of HOSTFILE
-  --add HOSTPATH:PATH      a host directory (merged in, as cp -a DIR/. PATH/), a tar archive (.tar, .tar.gz, .tgz,
-                           .tar.xz, .tar.zst, .tar.bz2: unpacked there) or a file, with all their metadata
-  --rm PATH                remove a file, symlink or a whole directory
-  --mkdir PATH             make a directory (and missing parents), 0755 root:root
-  --symlink PATH=TARGET    make or replace a symlink
-  --chmod MODE:PATH        octal mode (0644, 4755)
-  --chown UID:GID:PATH     numeric owner and group
-  --xattr PATH:NAME=VALUE  set an xattr (VALUE as text, 0x… hex or 0s… base64, as setfattr)
-  --rm-xattr PATH:NAME     remove an xattr
-  --mtime SECONDS:PATH     set the modification time
-  --rename PATH=NEWPATH    move an entry
+The edit flags (EDIT FLAGS above) apply in the order given, each repeatable. --set writes TEXT as given (no newline added; in bash, $'...\\n' adds one). An existing file keeps its mode, owner and xattrs and gets the commit's time as mtime; a new file is 0644 root:root. --add takes a host directory (merged in, as cp -a DIR/. PATH/), a tar archive (by its name: .tar, .tar.gz, .tgz, .tar.xz, .tar.zst, .tar.bz2; unpacked there) or a file, with all their metadata. --rm removes a file, a symlink or a whole directory; --mkdir makes missing parents too (0755 root:root). --chmod takes an octal mode (0644, 4755), --chown numeric ids, --xattr a value as setfattr does (text, 0x… hex, 0s… base64).
+
 Paths are image paths ('etc/hostname'; a name printed quoted by viva can be given quoted). Missing parent directories of new entries are made 0755 root:root. Edits never follow a symlink in the image: a path through one is refused, and a symlink at PATH must be removed before a file can replace it. A hardlinked file changes for all its names (they are one inode).
 
 On a disk image (raw or qcow2 commit), paths name a partition: 'p1/etc/hostname' (on a bare file system 'etc/hostname'). Each ext2/3/4 file system that changed is patched in place — the base's bytes with only the changed files, inodes, directories and bitmaps rewritten, e2fsck-clean — so the clone costs the blocks it changed. 'viva checkout CLONE out.qcow2 --backing BASE.qcow2' writes it as a qcow2 overlay over a checkout of the base (KBs per clone). Adding hardlinks, devices, fifos or sockets to a disk is refused; a file system without a free block or inode is exit 16.
