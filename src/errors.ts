@@ -359,6 +359,17 @@ export class Ext4PatchError extends VivaError {
   }
 }
 
+/**
+ * The install sandbox could not be set up or a program in it failed: names the step, the reason and keeps the tail of
+ * the output (`data.output`). Exit 1.
+ */
+export class SandboxError extends VivaError {
+  static override readonly code = 'ERR_SANDBOX';
+  override readonly code = SandboxError.code;
+  override readonly name = 'SandboxError';
+  constructor(step: string, reason: string, output: string) { super(`sandbox: ${step}: ${reason}`, { step, reason, output }); }
+}
+
 /** Every error class, for the CLI's exit-code table and for the test that checks names and codes. */
 export const ERROR_CLASSES = [
   VivaError, UsageError, NotARepositoryError, RepositoryExistsError, RepositoryFormatError, RepositoryLockedError,
@@ -366,5 +377,5 @@ export const ERROR_CLASSES = [
   RefNotFoundError, RefExistsError, RefConflictError, DestinationNotEmptyError, UnsafeDestinationError, CorruptInputError, UnsafeInputError,
   UnsupportedInputError, SourceReadError, SourceChangedError, CheckoutError, RepositoryCorruptError, WriteError,
   RepositoryDamagedError, RepositoryCreateError, CompactionError, AbortedError, RemoteError, InvalidTimeError,
-  InvalidHostKeyOptionError, InvalidEditError, EditFailedError, Ext4PatchError,
+  InvalidHostKeyOptionError, InvalidEditError, EditFailedError, SandboxError, Ext4PatchError,
 ] as const;

@@ -1,0 +1,197 @@
+/**
+ * The install sandbox: runs a program (dpkg --configure, a maintainer script) inside an image without booting it and
+ * without changing its materialized copy. The image's root is a read-only lower layer (a checkout cached per tree id,
+ * shared by every run on that tree); the program sees an overlayfs mount of it with /proc, /dev and /sys, in its own
+ * mount, network and pid namespaces (no network: only a loopback that is down), chrooted. What it changed is the
+ * overlay's upper directory — files written, whiteouts for what it removed, opaque directories for what it replaced —
+ * which `applyChanges` turns into edits of a MutableTree.
+ *
+ * Clean-up: every mount lives in the namespace of the run, so it disappears with the run's processes; `setpriv
+ * --pdeathsig KILL` ties those to the viva process, so a `kill -9` of viva ends them too. Work directories are named by
+ * the creating process id; `removeStale` removes those of processes that no longer exist.
+ *
+ * Why not a library: nothing on npm runs a chroot in namespaces; util-linux's unshare, setpriv and mount do, as
+ * mmdebstrap and debootstrap use them.
+ */
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { SandboxError } from '../errors.js';
+import { openDirectory } from '../formats/directory.js';
+import type { ImageEntry } from '../formats/types.js';
+import type { MutableTree } from '../tree/mutable-tree.js';
+
+/** Bytes of a failed program's output kept for its error message (the tail). */
+export const OUTPUT_TAIL = 2000;
+/** PATH inside the sandbox (Debian's root PATH). */
+const SANDBOX_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+export interface RunResult {
+  code: number;
+  /** stdout and stderr, interleaved as they came (the tail when long). */
+  output: string;
+}
+
+/** The xattrs overlayfs keeps on its upper layer for itself (never part of the image). */
+function isOverlayXattr(name: string): boolean {
+  return name.startsWith('trusted.overlay.') || name.startsWith('user.overlay.');
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * One sandbox over a materialized image root `lower` (never written). Create with `Sandbox.create`, run programs,
+ * read the changes, then `remove()`.
+ *
+ * @example
+ * const sb = Sandbox.create(lowerDir, workRoot);
+ * const r = await sb.run(['/usr/bin/dpkg', '--configure', '-a']);
+ * await applyChanges(sb.upper, tree);
+ * sb.remove();
+ */
+export class Sandbox {
+  private constructor(readonly lower: string, readonly dir: string) {}
+
+  /** Upper layer: what the programs changed. */
+  get upper(): string { return path.join(this.dir, 'upper'); }
+  private get work(): string { return path.join(this.dir, 'work'); }
+  private get merged(): string { return path.join(this.dir, 'merged'); }
+
+  /** A new sandbox in a fresh directory under `workRoot` (named by this process id). Throws SandboxError. */
+  static create(lower: string, workRoot: string): Sandbox {
+    try {
+      fs.mkdirSync(workRoot, { recursive: true, mode: 0o700 });
+      const dir = fs.mkdtempSync(path.join(workRoot, `run-${process.pid}-`));
+      for (const d of ['upper', 'work', 'merged']) fs.mkdirSync(path.join(dir, d), { mode: 0o755 });
+      return new Sandbox(path.resolve(lower), dir);
+    } catch (e) {
+      throw new SandboxError('creating the sandbox', (e as Error).message, '');
+    }
+  }
+
+  /** Removes the work directories of runs whose process is gone (after a crash or kill -9). Returns how many. */
+  static removeStale(workRoot: string): number {
+    let n = 0;
+    let names: string[];
+    try {
+      names = fs.readdirSync(workRoot);
+    } catch {
+      return 0;
+    }
+    for (const name of names) {
+      const m = /^run-(\d+)-/.exec(name);
+      if (!m || pidAlive(Number(m[1]))) continue;
+      fs.rmSync(path.join(workRoot, name), { recursive: true, force: true });
+      n++;
+    }
+    return n;
+  }
+
+  /**
+   * Runs `argv` (a program inside the image and its arguments) chrooted into the overlay, with `env` (besides PATH,
+   * HOME=/root, LC_ALL=C). Resolves with the exit code and output; throws SandboxError when the sandbox itself cannot
+   * be set up (no overlayfs, not root) — a program that fails is a result, not an error.
+   */
+  run(argv: string[], env: Record<string, string> = {}, options: { timeoutMs?: number } = {}): Promise<RunResult> {
+    const envArgs = Object.entries({ PATH: SANDBOX_PATH, HOME: '/root', LC_ALL: 'C', ...env }).map(([k, v]) => `${k}=${v}`);
+    // Inside the new namespaces: mount the overlay and the kernel file systems, then chroot. Mount points missing
+    // from the image are made in the overlay's upper layer and taken out again by applyChanges.
+    const script = [
+      'set -e',
+      'mount -t overlay overlay -o "lowerdir=$1,upperdir=$2,workdir=$3" "$4"',
+      'for d in proc sys dev; do [ -d "$4/$d" ] || mkdir -p "$4/$d"; done',
+      'mount -t proc proc "$4/proc"',
+      'mount -t sysfs -o ro sysfs "$4/sys"',
+      'mount --rbind /dev "$4/dev"',
+      'mount --make-rslave "$4/dev"',
+      'root="$4"; shift 4',
+      'exec chroot "$root" /usr/bin/env -i "$@"',
+    ].join('\n');
+    const args = [
+      '--pdeathsig', 'KILL', 'unshare', '--mount', '--net', '--pid', '--fork', '--kill-child', '--propagation', 'private',
+      'sh', '-c', script, 'viva-sandbox', this.lower, this.upper, this.work, this.merged, ...envArgs, ...argv,
+    ];
+    return new Promise((resolve, reject) => {
+      const child = spawn('setpriv', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      const take = (d: Buffer) => {
+        out += d.toString('utf8');
+        if (out.length > 4 * OUTPUT_TAIL) out = out.slice(-2 * OUTPUT_TAIL);
+      };
+      child.stdout.on('data', take);
+      child.stderr.on('data', take);
+      const timer = options.timeoutMs ? setTimeout(() => child.kill('SIGKILL'), options.timeoutMs) : undefined;
+      child.on('error', (e) => {
+        if (timer) clearTimeout(timer);
+        reject(new SandboxError('starting the sandbox', e.message, ''));
+      });
+      child.on('close', (code, signal) => {
+        if (timer) clearTimeout(timer);
+        const tail = out.slice(-OUTPUT_TAIL);
+        // The set-up steps report themselves: a mount refused is the sandbox failing, not the program.
+        if (code !== 0 && /^(mount|chroot|unshare|setpriv): /m.test(tail) && !/\bexec\b/.test(argv[0] ?? '')) {
+          const line = tail.split('\n').find((l) => /^(mount|chroot|unshare|setpriv): /.test(l)) ?? tail;
+          reject(new SandboxError('setting up the sandbox', line.trim(), tail));
+          return;
+        }
+        resolve({ code: code ?? (signal ? 128 + (({ SIGKILL: 9, SIGTERM: 15 } as Record<string, number>)[signal] ?? 0) : 1), output: tail });
+      });
+    });
+  }
+
+  /** Removes the sandbox's directories. */
+  remove(): void {
+    fs.rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** A whiteout: overlayfs marks a removed entry with a character device 0:0. */
+function isWhiteout(e: ImageEntry): boolean {
+  return e.type === 'chr' && (e.rdev?.major ?? -1) === 0 && (e.rdev?.minor ?? -1) === 0;
+}
+
+/**
+ * Applies what a sandbox's programs changed (its upper layer) to `tree`: removed entries are removed, an opaque
+ * directory replaces what was there, everything else is added or replaced with its metadata (overlayfs's own xattrs
+ * left out). `store(entry)` stores a file's content and returns it (as commit's ingest does). Mount points the
+ * sandbox had to make (`proc`, `sys`, `dev` missing from the image) are left out.
+ */
+export async function applyChanges(upper: string, tree: MutableTree, store: (entry: ImageEntry) => Promise<{ oid: string; size: number; holes: Array<{ offset: number; length: number }> }>, options: { made?: string[] } = {}): Promise<{ added: number; removed: number }> {
+  let added = 0;
+  let removed = 0;
+  const skip = new Set(options.made ?? []);
+  for await (const entry of openDirectory(upper).entries()) {
+    if (entry.path.length === 0) continue;
+    const p = entry.path.toString('latin1');
+    const top = p.split('/')[0]!;
+    if (skip.has(top)) continue;
+    if (isWhiteout(entry)) {
+      if (tree.lookup(entry.path)) {
+        tree.remove(entry.path);
+        removed++;
+      }
+      continue;
+    }
+    const xattrs = entry.xattrs.filter((x) => !isOverlayXattr(x.name));
+    const opaque = entry.type === 'dir' && entry.xattrs.some((x) => x.name === 'trusted.overlay.opaque' && Buffer.from(x.value).toString() === 'y');
+    if (opaque && tree.lookup(entry.path)) tree.remove(entry.path);
+    const clean: ImageEntry = { ...entry, xattrs };
+    if (clean.type === 'file' && clean.content) tree.add(clean, await store(clean));
+    else if (clean.type === 'hardlink') tree.add(clean);
+    else {
+      const existing = tree.lookup(entry.path);
+      if (existing && existing.type !== 'dir' && clean.type === 'dir') tree.remove(entry.path);
+      if (existing?.type === 'dir' && clean.type !== 'dir') tree.remove(entry.path);
+      tree.add(clean);
+    }
+    added++;
+  }
+  return { added, removed };
+}
