@@ -161,6 +161,32 @@ class Resolver {
     return this.target.has(key) ? this.target.get(key) : this.installed.get(key);
   }
 
+  /** Present packages by name and by provided name, rebuilt when the plan changed (`generation`). */
+  private index: { generation: number; byName: Map<string, PackageCandidate[]> } | undefined;
+  private generation = 0;
+
+  private setTarget(key: string, value: PackageCandidate | null): void {
+    this.target.set(key, value);
+    this.generation++;
+  }
+
+  /** The present packages named `name` or providing it. */
+  private presentAs(name: string): PackageCandidate[] {
+    if (this.index?.generation !== this.generation) {
+      const byName = new Map<string, PackageCandidate[]>();
+      const add = (n: string, c: PackageCandidate) => {
+        const l = byName.get(n);
+        if (l) { if (!l.includes(c)) l.push(c); } else byName.set(n, [c]);
+      };
+      for (const c of this.present()) {
+        add(c.name, c);
+        for (const v of c.provides) add(v.name, c);
+      }
+      this.index = { generation: this.generation, byName };
+    }
+    return this.index.byName.get(name) ?? [];
+  }
+
   /** Every package that will be there, planned or installed and kept. */
   private *present(): Generator<PackageCandidate> {
     for (const c of this.target.values()) if (c) yield c;
@@ -222,7 +248,7 @@ class Resolver {
   }
 
   private satisfiedNow(group: RelationGroup, from: PackageCandidate): boolean {
-    for (const rel of group) for (const p of this.present()) if (this.matches(rel, p, from)) return true;
+    for (const rel of group) for (const p of this.presentAs(rel.name)) if (this.matches(rel, p, from)) return true;
     return false;
   }
 
@@ -306,10 +332,11 @@ class Resolver {
     const fail = (f: Failure) => {
       this.target = saved.target;
       this.removals = saved.removals;
+      this.generation++;
       return f;
     };
     const previous = this.installed.get(key);
-    this.target.set(key, pkg);
+    this.setTarget(key, pkg);
 
     // Conflicts and Breaks, both ways: a planned package in the way is an error; an installed one is upgraded if its
     // candidate resolves it (apt's MarkInstall_RemoveConflictsIfNotUpgradeable), else removed.
@@ -317,7 +344,7 @@ class Resolver {
       for (const group of groups) {
         for (const rel of group) {
           if (!relationAppliesTo(rel, this.arch)) continue;
-          for (const other of [...this.present()]) {
+          for (const other of [...this.presentAs(rel.name)]) {
             if (other.name === pkg.name || !this.matches(rel, other, undefined, true)) continue;
             const f = this.clear(other, rel, (c) => this.matches(rel, c, undefined, true), `${pkg.name} ${field} ${formatRelation(rel)}`, depth);
             if (f) return fail(f);
@@ -393,7 +420,7 @@ class Resolver {
         return { kind: 'essential', package: pkg.name, message: `${because}, and ${pkg.name} is ${pkg.essential ? 'Essential' : 'Protected'}: it is removed only when asked for by name` };
       }
     }
-    this.target.set(key, null);
+    this.setTarget(key, null);
     this.removals.set(key, { name: pkg.name, version: pkg.version, arch: pkg.arch, reason, ...(because ? { because } : {}) });
     return undefined;
   }
