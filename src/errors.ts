@@ -370,6 +370,36 @@ export class SandboxError extends VivaError {
   constructor(step: string, reason: string, output: string) { super(`sandbox: ${step}: ${reason}`, { step, reason, output }); }
 }
 
+/**
+ * A relation field of Debian control data (Depends, Pre-Depends, Conflicts, Provides, ...) that cannot be parsed:
+ * names the field, the text and what is wrong. Exit 13 (corrupt input).
+ */
+export class RelationSyntaxError extends VivaError {
+  static override readonly code = 'ERR_RELATION_SYNTAX';
+  override readonly code = RelationSyntaxError.code;
+  override readonly name = 'RelationSyntaxError';
+  constructor(field: string, text: string, reason: string) { super(`cannot parse ${field} field ${quote(text)}: ${reason}`, { field, text, reason }); }
+}
+
+/**
+ * A package request that cannot be satisfied from the image's installed packages and the package sources: a
+ * dependency no source provides, a conflict, an Essential package that would have to go. `package` is the package
+ * whose relation fails, `relation` that relation as written, `kind` the failure. Nothing was written. Exit 18.
+ */
+export class DependencyError extends VivaError {
+  static override readonly code = 'ERR_DEPENDENCY';
+  override readonly code = DependencyError.code;
+  override readonly name = 'DependencyError';
+  constructor(
+    message: string,
+    readonly kind: 'missing' | 'version' | 'conflict' | 'essential' | 'virtual' | 'unknown-package' = 'missing',
+    readonly package_?: string,
+    readonly relation?: string,
+  ) {
+    super(message, { kind, package: package_, relation });
+  }
+}
+
 /** Every error class, for the CLI's exit-code table and for the test that checks names and codes. */
 export const ERROR_CLASSES = [
   VivaError, UsageError, NotARepositoryError, RepositoryExistsError, RepositoryFormatError, RepositoryLockedError,
@@ -377,5 +407,5 @@ export const ERROR_CLASSES = [
   RefNotFoundError, RefExistsError, RefConflictError, DestinationNotEmptyError, UnsafeDestinationError, CorruptInputError, UnsafeInputError,
   UnsupportedInputError, SourceReadError, SourceChangedError, CheckoutError, RepositoryCorruptError, WriteError,
   RepositoryDamagedError, RepositoryCreateError, CompactionError, AbortedError, RemoteError, InvalidTimeError,
-  InvalidHostKeyOptionError, InvalidEditError, EditFailedError, SandboxError, Ext4PatchError,
+  InvalidHostKeyOptionError, InvalidEditError, EditFailedError, SandboxError, Ext4PatchError, RelationSyntaxError, DependencyError,
 ] as const;

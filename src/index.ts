@@ -24,6 +24,12 @@ export { parseSize, type BuildDiskOptions, type PartitionScheme } from './ops/bu
 export { diff, patchFor, isBinary, resolveDiffRange, resolveDiffSides, type DiffEntry, type DiffResult, type DiffOptions, type DiffField } from './ops/diff.js';
 export { diffPackages, inventoryOf, inventoriesOf, type PackageDiff } from './ops/image-packages.js';
 export { compareDebVersions, parseDebVersion, parseConstraint, type DebVersion, type VersionConstraint } from './packages/debversion.js';
+export {
+  parseDeb822, fieldValue, formatDeb822, parseRelations, formatRelation, formatRelationGroup, relationAppliesTo,
+  type Deb822Paragraph, type Deb822Field, type Relation, type RelationGroup, type RelationOp,
+} from './packages/deb822.js';
+export { PackageUniverse, readRepository, candidateFromParagraph, type PackageCandidate, type ReadRepositoryOptions } from './packages/source.js';
+export { resolveInstall, type InstallRequest, type InstallPlan, type PlannedInstall, type PlannedRemoval, type ResolveOptions } from './packages/resolve.js';
 export { parseDpkgStatus, parseApkInstalled, diffInventories, type Inventory, type Package, type PackageChange } from './packages/inventory.js';
 export { find, globRegExp, scopeCommits, type FindHit, type FindOptions, type FindScope } from './ops/find.js';
 export { rebuildIndex, checkIndex, type IndexRebuildResult } from './ops/index-rebuild.js';

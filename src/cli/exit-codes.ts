@@ -4,7 +4,7 @@ import {
   NotARepositoryError, ObjectNotFoundError, PathNotFoundError, RefConflictError, RefExistsError, RefNotFoundError,
   RepositoryCorruptError, RepositoryCreateError, RepositoryDamagedError, RepositoryExistsError, RepositoryFormatError, RepositoryLockedError, RevisionNotFoundError,
   SourceChangedError, SourceReadError, UnsafeDestinationError, UnsafeInputError, UnsupportedInputError, UsageError, WriteError, InvalidTimeError,
-  InvalidHostKeyOptionError, Ext4PatchError,
+  InvalidHostKeyOptionError, Ext4PatchError, RelationSyntaxError, DependencyError,
 } from '../errors.js';
 
 export const EXIT = {
@@ -23,6 +23,8 @@ export const EXIT = {
   CHECKOUT_FAILED: 16,
   WRITE_FAILED: 16,
   REMOTE: 17,
+  /** A package request cannot be satisfied: a missing dependency, a conflict, an Essential package to remove. */
+  DEPENDENCY: 18,
   INTERNAL: 70,
   INTERRUPTED: 130,
   /** stdout's reader went away (EPIPE): a silent end, as git's death by SIGPIPE (bin/run.js). */
@@ -39,12 +41,13 @@ const TABLE: Array<[{ code: string }, number]> = [
   [RepositoryLockedError, EXIT.LOCKED],
   [RefExistsError, EXIT.CONFLICT], [RefConflictError, EXIT.CONFLICT], [DestinationNotEmptyError, EXIT.CONFLICT],
   [RepositoryExistsError, EXIT.CONFLICT],
-  [CorruptInputError, EXIT.CORRUPT_INPUT], [UnsafeInputError, EXIT.CORRUPT_INPUT], [UnsupportedInputError, EXIT.CORRUPT_INPUT],
+  [CorruptInputError, EXIT.CORRUPT_INPUT], [RelationSyntaxError, EXIT.CORRUPT_INPUT], [UnsafeInputError, EXIT.CORRUPT_INPUT], [UnsupportedInputError, EXIT.CORRUPT_INPUT],
   [SourceReadError, EXIT.SOURCE_UNREADABLE], [SourceChangedError, EXIT.SOURCE_UNREADABLE],
   [RepositoryCorruptError, EXIT.REPOSITORY_DAMAGED], [RepositoryDamagedError, EXIT.REPOSITORY_DAMAGED],
   [CheckoutError, EXIT.CHECKOUT_FAILED], [WriteError, EXIT.WRITE_FAILED], [Ext4PatchError, EXIT.WRITE_FAILED], [RepositoryCreateError, EXIT.CHECKOUT_FAILED],
   [AbortedError, EXIT.INTERRUPTED],
   [RemoteError, EXIT.REMOTE],
+  [DependencyError, EXIT.DEPENDENCY],
 ];
 
 export const EXIT_BY_CODE: ReadonlyMap<string, number> = new Map(TABLE.map(([cls, n]) => [cls.code, n]));
@@ -63,7 +66,7 @@ export const EXIT_STATUS_HELP = `EXIT STATUS
   10  not a viva repository, or one made by a newer viva
   11  repository locked (gc vs. a running commit)
   12  conflict: ref exists or moved concurrently, destination exists or not empty
-  13  corrupt, unsafe or unsupported input image
+  13  corrupt, unsafe or unsupported input image, or package control data that cannot be parsed
   14  input unreadable (source, --token-file, --tls-cert/key), or changed while being read
   15  repository damaged (run 'viva fsck'), its database file missing or truncated
   16  could not write or create: disk full or I/O error (repository or destination), the
@@ -71,6 +74,7 @@ export const EXIT_STATUS_HELP = `EXIT STATUS
       the file system of a derived disk could not be patched in place (full, an unsupported
       feature, a missing path); refs did not move
   17  remote unreachable or not a repository, refused the request (token, read-only, limits) or sent bad data
+  18  package dependencies cannot be satisfied (missing, conflicting, Essential); nothing written
   70  internal error (a bug: please report it with DEBUG=1 output)
   130 interrupted
   141 the output pipe was closed by its reader (viva log | head): nothing printed, as git`;

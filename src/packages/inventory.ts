@@ -3,6 +3,7 @@
  * and Alpine's `lib/apk/db/installed` (one `X:value` line per field). Malformed records are skipped and reported as
  * problems with their line number; they never stop the rest of the inventory.
  */
+import { parseDeb822 } from './deb822.js';
 import { compareDebVersions, parseDebVersion } from './debversion.js';
 import { compareRpmVersions, parseRpmSqlite } from './rpm.js';
 
@@ -41,28 +42,9 @@ export function parseDpkgStatus(text: string, file = 'var/lib/dpkg/status'): Inv
     const src = f.get('source')?.split(/\s+/)[0];
     packages.push({ name, version, ...(arch ? { arch } : {}), ...(src && src !== name ? { source: src } : {}) });
   };
-  const lines = text.split('\n');
-  let fields = new Map<string, string>();
-  let start = 0;
-  let last: string | undefined;
-  for (let i = 0; i <= lines.length; i++) {
-    const line = i < lines.length ? lines[i]!.replace(/\r$/, '') : '';
-    if (line.trim() === '') {
-      if (fields.size) record(fields, start + 1);
-      fields = new Map();
-      last = undefined;
-      start = i + 1;
-      continue;
-    }
-    if (line.startsWith(' ') || line.startsWith('\t')) {
-      if (!last) { problems.push({ file, line: i + 1, message: 'continuation line outside a field' }); continue; }
-      fields.set(last, `${fields.get(last)}\n${line.trim()}`);
-      continue;
-    }
-    const colon = line.indexOf(':');
-    if (colon <= 0) { problems.push({ file, line: i + 1, message: `line is not a 'Field: value' pair` }); last = undefined; continue; }
-    last = line.slice(0, colon).toLowerCase();
-    fields.set(last, line.slice(colon + 1).trim());
+  for (const p of parseDeb822(text)) {
+    for (const q of p.problems) problems.push({ file, ...q });
+    if (p.fields.length) record(new Map(p.fields.map((f) => [f.name.toLowerCase(), f.value])), p.line);
   }
   return { format: 'deb', file, packages: sortPackages(packages), problems };
 }
