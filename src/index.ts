@@ -25,6 +25,11 @@ export { diff, patchFor, isBinary, resolveDiffRange, resolveDiffSides, type Diff
 export { diffPackages, inventoryOf, inventoriesOf, type PackageDiff } from './ops/image-packages.js';
 export { compareDebVersions, parseDebVersion, parseConstraint, type DebVersion, type VersionConstraint } from './packages/debversion.js';
 export { parseDpkgStatus, parseApkInstalled, diffInventories, type Inventory, type Package, type PackageChange } from './packages/inventory.js';
+export {
+  readDeb, parseDebControl, parseRelations, tryParseRelations, formatRelations, controlField,
+  type DebPackage, type DebControl, type ControlField, type ControlFile, type Relations, type RelationTerm, type VersionRelation,
+} from './packages/deb.js';
+export { debTree, hashDeb, type DebTreeResult, type DebFileEntry } from './ops/deb-tree.js';
 export { find, globRegExp, scopeCommits, type FindHit, type FindOptions, type FindScope } from './ops/find.js';
 export { rebuildIndex, checkIndex, type IndexRebuildResult } from './ops/index-rebuild.js';
 export { grep, type GrepHit, type GrepOptions } from './ops/grep.js';
