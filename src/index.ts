@@ -31,6 +31,11 @@ export {
 export { PackageUniverse, readRepository, candidateFromParagraph, type PackageCandidate, type ReadRepositoryOptions } from './packages/source.js';
 export { resolveInstall, type InstallRequest, type InstallPlan, type PlannedInstall, type PlannedRemoval, type ResolveOptions } from './packages/resolve.js';
 export { parseDpkgStatus, parseApkInstalled, diffInventories, type Inventory, type Package, type PackageChange } from './packages/inventory.js';
+export {
+  readDeb, parseDebControl, formatRelations, controlField,
+  type DebPackage, type DebControl, type ControlField, type ControlFile, type Relations,
+} from './packages/deb.js';
+export { debTree, hashDeb, type DebTreeResult, type DebFileEntry } from './ops/deb-tree.js';
 export { find, globRegExp, scopeCommits, type FindHit, type FindOptions, type FindScope } from './ops/find.js';
 export { rebuildIndex, checkIndex, type IndexRebuildResult } from './ops/index-rebuild.js';
 export { grep, type GrepHit, type GrepOptions } from './ops/grep.js';

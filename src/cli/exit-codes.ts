@@ -66,7 +66,7 @@ export const EXIT_STATUS_HELP = `EXIT STATUS
   10  not a viva repository, or one made by a newer viva
   11  repository locked (gc vs. a running commit)
   12  conflict: ref exists or moved concurrently, destination exists or not empty
-  13  corrupt, unsafe or unsupported input image, or package control data that cannot be parsed
+  13  corrupt, unsafe or unsupported input image or .deb package, or package control data that cannot be parsed
   14  input unreadable (source, --token-file, --tls-cert/key), or changed while being read
   15  repository damaged (run 'viva fsck'), its database file missing or truncated
   16  could not write or create: disk full or I/O error (repository or destination), the

@@ -1,4 +1,4 @@
-/** Tar archives as images: a streaming reader (ustar, GNU, pax, every GNU sparse flavour; gzip/zstd/xz/bzip2 by content) and a pax writer. */
+/** Tar archives as images: a streaming reader (ustar, GNU, pax, every GNU sparse flavour; gzip/zstd/xz/bzip2 by content, lzma on request) and a pax writer. */
 //
 // The parser and serializer are written here rather than taken from tar-stream: tar-stream has no GNU or pax sparse
 // support, and it decodes pax records and names as UTF-8, which loses non-UTF-8 names and binary xattr values.
@@ -35,15 +35,34 @@ const MAX_META_SIZE = 64 << 20;
  */
 export const DEFAULT_SPOOL_THRESHOLD = 4 << 20;
 
-type Compression = 'none' | 'gzip' | 'zstd' | 'xz' | 'bzip2';
+type Compression = TarReadCompression;
+/** What the writer produces. */
 export type TarCompression = 'none' | 'gzip' | 'zstd' | 'xz' | 'bzip2';
+/**
+ * What the reader takes: the writer's set plus lzma (xz's legacy "lzma alone" format, which .deb members may still
+ * use). lzma has no reliable magic number, so it is only read when the caller names it (`OpenTarOptions.compression`).
+ */
+export type TarReadCompression = TarCompression | 'lzma';
 
 /** The destination name that means standard output (as `tar -cf -`). */
 export const STDOUT_DEST = '-';
 
 const FORMAT_NAMES: Record<Compression, string> = {
-  none: 'tar', gzip: 'tar+gzip', zstd: 'tar+zstd', xz: 'tar+xz', bzip2: 'tar+bzip2',
+  none: 'tar', gzip: 'tar+gzip', zstd: 'tar+zstd', xz: 'tar+xz', bzip2: 'tar+bzip2', lzma: 'tar+lzma',
 };
+
+/** Decompressor programs run as children, with their arguments (xz reads lzma-alone streams too). */
+const CHILD_DECOMPRESSORS: Partial<Record<Compression, { program: string; args: string[] }>> = {
+  xz: { program: 'xz', args: ['-dc'] },
+  bzip2: { program: 'bzip2', args: ['-dc'] },
+  lzma: { program: 'xz', args: ['--format=lzma', '-dc'] },
+};
+
+/** A byte range of a file: an archive embedded in another one (a .deb member). */
+export interface ByteRange {
+  offset: number;
+  length: number;
+}
 
 function errCode(e: unknown): string | undefined {
   const c = typeof e === 'object' && e !== null ? (e as { code?: unknown }).code : undefined;
@@ -82,12 +101,13 @@ interface ChunkSource {
 /** An uncompressed regular file (or device): positional reads, and skipping by seeking when the size is known. */
 class FileChunkSource implements ChunkSource {
   private pos = 0;
-  constructor(private readonly fh: fsp.FileHandle, private readonly size: number | undefined) {}
+  /** `size` bytes from `base` (a range of the file), or the file to its end when the size is unknown. */
+  constructor(private readonly fh: fsp.FileHandle, private readonly size: number | undefined, private readonly base = 0) {}
   async read(): Promise<Buffer | null> {
     const want = this.size === undefined ? FILE_CHUNK : Math.min(FILE_CHUNK, this.size - this.pos);
     if (want <= 0) return null;
     const buf = Buffer.allocUnsafe(want);
-    const { bytesRead } = await this.fh.read(buf, 0, want, this.pos);
+    const { bytesRead } = await this.fh.read(buf, 0, want, this.base + this.pos);
     if (bytesRead === 0) return null;
     this.pos += bytesRead;
     return buf.subarray(0, bytesRead);
@@ -125,14 +145,25 @@ class StreamChunkSource implements ChunkSource {
 /** Raised by ChildChunkSource when the decompressor program fails; mapped to CorruptInputError with the offset. */
 class ChildFailure extends Error {}
 
-/** A decompressor program (xz, bzip2) reading the file on stdin; its exit status is checked at the end of output. */
+/**
+ * A decompressor program (xz, bzip2) reading the file on stdin (its descriptor, or a stream of a byte range); its
+ * exit status is checked at the end of output.
+ */
 class ChildChunkSource implements ChunkSource {
   private readonly child: ChildProcess;
   private readonly it: AsyncIterator<Buffer>;
   private readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; error?: Error }>;
   private stderr = '';
-  constructor(private readonly file: string, private readonly program: string, fd: number) {
-    this.child = spawn(program, ['-dc'], { stdio: [fd, 'pipe', 'pipe'] });
+  private input: Readable | undefined;
+  constructor(private readonly file: string, private readonly program: string, args: string[], input: number | Readable) {
+    this.child = spawn(program, args, { stdio: [typeof input === 'number' ? input : 'pipe', 'pipe', 'pipe'] });
+    if (typeof input !== 'number') {
+      this.input = input;
+      // A child that stops reading early (corrupt data, or closed by us) makes the pipe fail: its exit status says why.
+      this.child.stdin!.on('error', () => undefined);
+      input.on('error', () => this.child.stdin!.destroy());
+      input.pipe(this.child.stdin!);
+    }
     this.exited = new Promise((resolve) => {
       this.child.once('error', (error) => resolve({ code: null, signal: null, error }));
       this.child.once('close', (code, signal) => resolve({ code, signal }));
@@ -162,6 +193,7 @@ class ChildChunkSource implements ChunkSource {
     return null;
   }
   async close(): Promise<void> {
+    this.input?.destroy();
     if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill();
     this.child.stdout?.destroy();
     this.child.stderr?.destroy();
@@ -625,13 +657,19 @@ type Region = [offset: number, length: number];
 class TarReader implements ImageReader {
   readonly description: SourceDescription;
 
+  /** Prefix of `where` in errors: the embedded archive's name and a space, or ''. */
+  private readonly pre: string;
+
   constructor(
     private readonly file: string,
     private readonly compression: Compression,
     private readonly openError: unknown,
     size: number | undefined,
+    private readonly range: ByteRange | undefined,
+    member: string | undefined,
   ) {
     this.description = { format: FORMAT_NAMES[compression], size, name: file };
+    this.pre = member ? `${member} ` : '';
   }
 
   entries(signal?: AbortSignal): AsyncIterable<ImageEntry> {
@@ -648,20 +686,28 @@ class TarReader implements ImageReader {
     }
     try {
       const st = await fh.stat();
+      const range = this.range;
+      // A range is read as a stream of exactly its bytes (createReadStream's `end` is inclusive); an empty range is
+      // an empty archive whatever its compression.
+      const rangeStream = (): Readable => fh.createReadStream({ highWaterMark: FILE_CHUNK, start: range!.offset, end: range!.offset + range!.length - 1 });
+      if (range && (range.length === 0 || this.compression === 'none')) return new FileChunkSource(fh, range.length, range.offset);
       switch (this.compression) {
         case 'none':
           return new FileChunkSource(fh, st.isFile() ? st.size : undefined);
         case 'gzip':
         case 'zstd': {
           // The stream owns the handle from here on: destroying the stream closes it (autoClose would not stop that).
-          const input = fh.createReadStream({ highWaterMark: FILE_CHUNK });
+          const input = range ? rangeStream() : fh.createReadStream({ highWaterMark: FILE_CHUNK });
           const dec = this.compression === 'gzip' ? zlib.createGunzip({ chunkSize: 256 << 10 }) : new DecompressStream();
           pipeline(input, dec).catch(() => undefined); // errors surface through the iteration of `dec`
           return new StreamChunkSource([input, dec], dec);
         }
         case 'xz':
-        case 'bzip2': {
-          const src = new ChildChunkSource(file, this.compression, fh.fd);
+        case 'bzip2':
+        case 'lzma': {
+          const { program, args } = CHILD_DECOMPRESSORS[this.compression]!;
+          if (range) return new ChildChunkSource(file, program, args, rangeStream());
+          const src = new ChildChunkSource(file, program, args, fh.fd);
           // The child has its own copy of the descriptor now.
           await fh.close();
           return src;
@@ -675,7 +721,7 @@ class TarReader implements ImageReader {
 
   private mapSourceError(e: unknown, offset: number): Error {
     if (e instanceof VivaError) return e;
-    const where = `offset ${offset}`;
+    const where = `${this.pre}offset ${offset}`;
     if (e instanceof ChildFailure) return new CorruptInputError(this.file, where, `corrupt ${this.compression} data: ${e.message}`);
     if (typeof e === 'object' && e !== null && 'syscall' in e) return new SourceReadError(this.file, messageOf(e), { cause: e });
     const detail = messageOf(e);
@@ -692,10 +738,11 @@ class TarReader implements ImageReader {
     }
     const src = await this.open();
     const r = new ByteReader(src, (e, off) => this.mapSourceError(e, off));
+    const pre = this.pre;
     const corrupt = (where: string, reason: string): never => {
       throw new CorruptInputError(file, where, reason);
     };
-    const truncated = (): never => corrupt(`offset ${r.offset}`, 'unexpected end of archive');
+    const truncated = (): never => corrupt(`${pre}offset ${r.offset}`, 'unexpected end of archive');
 
     /** Reads a metadata member (pax, long name) whole, with its padding. */
     const readMeta = async (size: number, where: string): Promise<Buffer> => {
@@ -722,7 +769,8 @@ class TarReader implements ImageReader {
       for (;;) {
         if (signal?.aborted) throw new AbortedError();
         const hdrOffset = r.offset;
-        const at = `offset ${hdrOffset}`;
+        const atRaw = `offset ${hdrOffset}`;
+        const at = `${pre}${atRaw}`;
         const block = await r.readExact(BLOCK);
         if (block.length === 0) {
           if (first) corrupt(at, 'not a tar archive (empty)');
@@ -774,7 +822,7 @@ class TarReader implements ImageReader {
         const rawName = pax.sparseName ?? pax.path ?? longName ?? h.name;
         const rawLink = pax.linkpath ?? longLink ?? h.linkname;
         longName = longLink = undefined;
-        const where = `member '${show(rawName)}'`;
+        const where = `${pre}member '${show(rawName)}'`;
 
         let type: ImageEntry['type'];
         const trailingSlash = rawName.length > 0 && rawName[rawName.length - 1] === SLASH;
@@ -789,7 +837,7 @@ class TarReader implements ImageReader {
           case '5': case 'D': type = 'dir'; break; // 'D': GNU incremental dump directory; its data is a file list
           case '6': type = 'fifo'; break;
           default:
-            throw new UnsupportedInputError(file, `${where} at ${at}: unsupported tar entry type '${show(Buffer.from(h.typeflag, 'latin1'))}'`);
+            throw new UnsupportedInputError(file, `${where} at ${atRaw}: unsupported tar entry type '${show(Buffer.from(h.typeflag, 'latin1'))}'`);
         }
 
         // Sizes: stored bytes of the data area, and the file's logical size.
@@ -800,24 +848,24 @@ class TarReader implements ImageReader {
         let realsize = stored;
         if (type === 'file') {
           if (h.typeflag === 'S') {
-            const sp = await readOldSparse(block, r, (reason) => corrupt(`${where} at ${at}`, reason), truncated);
+            const sp = await readOldSparse(block, r, (reason) => corrupt(`${where} at ${atRaw}`, reason), truncated);
             regions = sp.regions;
             realsize = sp.realsize;
           } else if (pax.sparseMajor === 1) {
             if (pax.sparseMinor !== 0) throw new UnsupportedInputError(file, `${where}: GNU sparse format 1.${pax.sparseMinor} is not supported`);
-            const m = await readSparseMap10(r, stored, (reason) => corrupt(`${where} at ${at}`, reason), truncated);
+            const m = await readSparseMap10(r, stored, (reason) => corrupt(`${where} at ${atRaw}`, reason), truncated);
             regions = m.regions;
             dataLeft = stored - m.mapBytes;
-            realsize = pax.sparseRealsize ?? corrupt(`${where} at ${at}`, 'GNU sparse 1.0 member without GNU.sparse.realsize');
+            realsize = pax.sparseRealsize ?? corrupt(`${where} at ${atRaw}`, 'GNU sparse 1.0 member without GNU.sparse.realsize');
           } else if (pax.sparseMap !== undefined || pax.sparseOld) {
             const nums = pax.sparseMap !== undefined ? parseSparseMap01(pax.sparseMap) : pax.sparsePairs;
-            if (!nums || nums.length % 2 !== 0) corrupt(`${where} at ${at}`, 'invalid GNU sparse map');
+            if (!nums || nums.length % 2 !== 0) corrupt(`${where} at ${atRaw}`, 'invalid GNU sparse map');
             regions = [];
             for (let i = 0; i < nums!.length; i += 2) regions.push([nums![i]!, nums![i + 1]!]);
-            realsize = pax.sparseRealsize ?? corrupt(`${where} at ${at}`, 'GNU sparse member without GNU.sparse.size');
+            realsize = pax.sparseRealsize ?? corrupt(`${where} at ${atRaw}`, 'GNU sparse member without GNU.sparse.size');
           }
           if (h.typeflag === 'S' || pax.sparseMajor !== undefined || pax.sparseMap !== undefined || pax.sparseOld) {
-            ({ regions, blockPadded } = checkSparseMap(regions, realsize, dataLeft, (reason) => corrupt(`${where} at ${at}`, reason)));
+            ({ regions, blockPadded } = checkSparseMap(regions, realsize, dataLeft, (reason) => corrupt(`${where} at ${atRaw}`, reason)));
           }
         }
 
@@ -825,7 +873,7 @@ class TarReader implements ImageReader {
         const norm = normalizeMemberPath(rawName);
         if (!norm.ok) {
           if (norm.unsafe) throw new UnsafeInputError(file, where, norm.reason);
-          corrupt(`${where} at ${at}`, norm.reason);
+          corrupt(`${where} at ${atRaw}`, norm.reason);
         }
         const memberPath = (norm as { path: Buffer }).path;
         for (const a of ancestors(memberPath)) {
@@ -1089,28 +1137,47 @@ async function* readRegions(
  * member) for a malformed or truncated archive or compressed stream; UnsafeInputError for absolute names, '..',
  * paths through an earlier symlink, hardlinks to directories; UnsupportedInputError for unknown entry types.
  *
+ * With `options.range` only those bytes of the file are the archive (a member of a .deb): they are read in place,
+ * never copied out, and errors name `file` with `options.member` before the offset or member, e.g.
+ * `pkg.deb: data.tar.xz member '../x': '..' in member name`; offsets count from the start of the range.
+ *
  * @example
  * for await (const e of openTar('rootfs.tar.zst').entries()) if (e.content) for await (const p of e.content.read()) use(p);
  */
-export function openTar(file: string): ImageReader {
-  let compression: Compression = 'none';
+export function openTar(file: string, options: OpenTarOptions = {}): ImageReader {
+  let compression: Compression = options.compression ?? 'none';
   let size: number | undefined;
   let openError: unknown;
+  const range = options.range;
   try {
+    if (range && (!Number.isSafeInteger(range.offset) || !Number.isSafeInteger(range.length) || range.offset < 0 || range.length < 0)) {
+      throw new RangeError(`invalid byte range ${range.offset}+${range.length}`);
+    }
     const fd = fs.openSync(file, 'r');
     try {
       const st = fs.fstatSync(fd);
-      size = st.isFile() ? st.size : undefined;
-      const head = Buffer.alloc(8);
-      const n = fs.readSync(fd, head, 0, head.length, 0);
-      compression = detectCompression(head.subarray(0, n));
+      size = range ? range.length : st.isFile() ? st.size : undefined;
+      if (!options.compression) {
+        const head = Buffer.alloc(range ? Math.min(8, range.length) : 8);
+        const n = fs.readSync(fd, head, 0, head.length, range ? range.offset : 0);
+        compression = detectCompression(head.subarray(0, n));
+      }
     } finally {
       fs.closeSync(fd);
     }
   } catch (e) {
     openError = e;
   }
-  return new TarReader(file, compression, openError, size);
+  return new TarReader(file, compression, openError, size, range, options.member);
+}
+
+export interface OpenTarOptions {
+  /** Only these bytes of the file are the archive (an archive inside another, such as a .deb member). */
+  range?: ByteRange;
+  /** The compression, instead of recognising it by the first bytes (needed for lzma, which has no magic number). */
+  compression?: TarReadCompression;
+  /** Name of the embedded archive, put before the offset or member in error messages (`data.tar.xz`). */
+  member?: string;
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ import crypto from 'node:crypto';
 import zlib from 'node:zlib';
 import { execFileSync } from 'node:child_process';
 import { openTar, createTarWriter, tarCompressionForName } from '../../src/formats/tar.js';
-import type { ImageEntry, DataPiece } from '../../src/formats/types.js';
+import type { ImageEntry, ImageReader, DataPiece } from '../../src/formats/types.js';
 import { CorruptInputError, UnsafeInputError, UnsupportedInputError } from '../../src/errors.js';
 import { native } from '../../src/native/index.js';
 import { kind, snapshotTree, mkedgePath } from '../helpers/snapshot.js';
@@ -794,3 +794,53 @@ test('openTar: a missing file fails in entries() with SourceReadError', async (t
   const r = openTar(path.join(dir, 'nope.tar'));
   await t.throwsAsync(async () => { for await (const _ of r.entries()) { /* nothing */ } }, { code: 'ERR_SOURCE_READ' });
 });
+
+// --- an archive inside another file (a .deb member) -------------------------------------------------------------
+
+const RANGE_COMPRESSIONS: Array<[name: string, compress: (b: Buffer) => Buffer, named?: 'lzma']> = [
+  ['none', (b) => b], ['gzip', (b) => zlib.gzipSync(b)], ['zstd', (b) => run('zstd', ['-q', '-c'], { input: b })],
+  ['xz', (b) => run('xz', ['-c'], { input: b })], ['bzip2', (b) => run('bzip2', ['-c'], { input: b })],
+  ['lzma', (b) => run('xz', ['--format=lzma', '-c'], { input: b }), 'lzma'],
+];
+
+for (const [name, compress, named] of RANGE_COMPRESSIONS) {
+  test(`openTar: range: a ${name} archive between other bytes reads as the archive alone`, async (t) => {
+    const dir = tmpdir(t);
+    const plain = validArchive();
+    const inner = compress(plain);
+    const alone = writeFile(dir, 'alone.tar', plain);
+    // Bytes before and after the range that would break the archive if they were read.
+    const file = writeFile(dir, 'outer', Buffer.concat([Buffer.alloc(777, 0x41), inner, Buffer.alloc(1500, 0x42)]));
+    const r = openTar(file, { range: { offset: 777, length: inner.length }, member: 'data.tar', ...(named ? { compression: named } : {}) });
+    t.is(r.description.format, name === 'none' ? 'tar' : `tar+${name}`);
+    t.is(r.description.size, inner.length);
+    const got = await readAllFrom(r);
+    const want = await readAll(alone);
+    t.deepEqual(got.map((e) => [e.entry.path.toString(), sha256(joined(e.pieces))]), want.map((e) => [e.entry.path.toString(), sha256(joined(e.pieces))]));
+    // Read twice: each entries() call reads the range again.
+    t.is((await readAllFrom(r)).length, want.length);
+  });
+}
+
+test('openTar: range: errors name the file and the member, offsets count from the range start', async (t) => {
+  const dir = tmpdir(t);
+  const cut = validArchive().subarray(0, 1024 + 100_000);
+  const file = writeFile(dir, 'outer', Buffer.concat([Buffer.alloc(512), cut, Buffer.alloc(4096, 0x43)]));
+  const err = await t.throwsAsync(readAllFrom(openTar(file, { range: { offset: 512, length: cut.length }, member: 'data.tar' })), { instanceOf: CorruptInputError });
+  t.is(err!.message, `${file}: data.tar offset ${cut.length}: unexpected end of archive`);
+  const bad = writeFile(dir, 'bad', Buffer.concat([Buffer.alloc(100), archive(member({ name: '../x' }))]));
+  const e2 = await t.throwsAsync(readAllFrom(openTar(bad, { range: { offset: 100, length: 2048 }, member: 'data.tar.gz' })), { instanceOf: UnsafeInputError });
+  t.is(e2!.message, `${bad}: data.tar.gz member '../x': '..' in member name`);
+  const empty = await t.throwsAsync(readAllFrom(openTar(bad, { range: { offset: 100, length: 0 }, compression: 'xz' })), { instanceOf: CorruptInputError });
+  t.regex(empty!.message, /offset 0: not a tar archive \(empty\)/);
+});
+
+async function readAllFrom(r: ImageReader): Promise<ReadEntry[]> {
+  const out: ReadEntry[] = [];
+  for await (const entry of r.entries()) {
+    const pieces: DataPiece[] = [];
+    if (entry.content) for await (const p of entry.content.read()) pieces.push({ offset: p.offset, data: Buffer.from(p.data) });
+    out.push({ entry, pieces });
+  }
+  return out;
+}
