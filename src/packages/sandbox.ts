@@ -23,6 +23,8 @@ import type { MutableTree } from '../tree/mutable-tree.js';
 
 /** Bytes of a failed program's output kept for its error message (the tail). */
 export const OUTPUT_TAIL = 2000;
+/** Printed by the set-up script just before the program starts: what comes before it is the sandbox's own. */
+const READY = 'viva-sandbox-ready';
 /** PATH inside the sandbox (Debian's root PATH). */
 const SANDBOX_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
@@ -112,6 +114,7 @@ export class Sandbox {
       'mount --rbind /dev "$4/dev"',
       'mount --make-rslave "$4/dev"',
       'root="$4"; shift 4',
+      `echo ${READY} >&2`,
       'exec chroot "$root" /usr/bin/env -i "$@"',
     ].join('\n');
     const args = [
@@ -121,9 +124,17 @@ export class Sandbox {
     return new Promise((resolve, reject) => {
       const child = spawn('setpriv', args, { stdio: ['ignore', 'pipe', 'pipe'] });
       let out = '';
+      let ready = false;
       const take = (d: Buffer) => {
         out += d.toString('utf8');
-        if (out.length > 4 * OUTPUT_TAIL) out = out.slice(-2 * OUTPUT_TAIL);
+        if (!ready) {
+          const i = out.indexOf(`${READY}\n`);
+          if (i >= 0) {
+            ready = true;
+            out = out.slice(0, i) + out.slice(i + READY.length + 1);
+          }
+        }
+        if (ready && out.length > 4 * OUTPUT_TAIL) out = out.slice(-2 * OUTPUT_TAIL);
       };
       child.stdout.on('data', take);
       child.stderr.on('data', take);
@@ -134,13 +145,14 @@ export class Sandbox {
       });
       child.on('close', (code, signal) => {
         if (timer) clearTimeout(timer);
-        const tail = out.slice(-OUTPUT_TAIL);
-        // The set-up steps report themselves: a mount refused is the sandbox failing, not the program.
-        if (code !== 0 && /^(mount|chroot|unshare|setpriv): /m.test(tail) && !/\bexec\b/.test(argv[0] ?? '')) {
-          const line = tail.split('\n').find((l) => /^(mount|chroot|unshare|setpriv): /.test(l)) ?? tail;
-          reject(new SandboxError('setting up the sandbox', line.trim(), tail));
+        // Without the marker the set-up failed (no overlayfs, not root): the sandbox's error, not the program's.
+        if (!ready) {
+          const tail = out.slice(-OUTPUT_TAIL);
+          const line = tail.split('\n').map((l) => l.trim()).filter(Boolean).pop() ?? `exit ${code ?? signal}`;
+          reject(new SandboxError('setting up the sandbox', line, tail));
           return;
         }
+        const tail = out.slice(-OUTPUT_TAIL);
         resolve({ code: code ?? (signal ? 128 + (({ SIGKILL: 9, SIGTERM: 15 } as Record<string, number>)[signal] ?? 0) : 1), output: tail });
       });
     });

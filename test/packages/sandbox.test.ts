@@ -7,6 +7,7 @@ import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Sandbox, applyChanges } from '../../src/packages/sandbox.js';
+import { SandboxError } from '../../src/errors.js';
 import { diff } from '../../src/ops/diff.js';
 import { storeContent } from '../../src/ops/store-content.js';
 import { encodeCommit, hashCommit, type Commit } from '../../src/model/commit.js';
@@ -85,7 +86,13 @@ maybe('sandbox: a failing program is a result with its output; a kill -9 of the 
   const r = await sb.run(['/bin/sh', '-c', 'echo going wrong >&2; exit 3']);
   t.is(r.code, 3);
   t.regex(r.output, /going wrong/);
+  t.notRegex(r.output, /viva-sandbox/);
   sb.remove();
+  // A sandbox that cannot be set up (its lower root is gone) is the sandbox's error, naming why.
+  const broken = Sandbox.create(path.join(dir, 'no-such-root'), work);
+  const e = await t.throwsAsync(broken.run(['/bin/true']), { instanceOf: SandboxError });
+  t.regex(e!.message, /^sandbox: setting up the sandbox: /);
+  broken.remove();
 
   // A node process runs a long program in a sandbox, and is killed with SIGKILL.
   const script = `
