@@ -49,3 +49,5 @@ export { derive, type DeriveOptions, type DeriveResult, type EditSpec } from './
 export { derivedFrom, derivationGraph, showDerivation, type DerivationGraph, type DerivationEdge, type DerivationInfo } from './ops/derivations.js';
 export { rebuild, type RebuildOptions, type RebuildResult, type RebuildItem } from './ops/rebuild.js';
 export { deriveBatch, parseBatchSpec, type BatchResult, type BatchVariant } from './ops/derive-batch.js';
+export { readDebDirectory, type DebIndexCache, type ReadDebDirectoryOptions, type DebDirectoryResult } from './packages/deb-directory.js';
+export { Sandbox, applyChanges, type RunResult } from './packages/sandbox.js';
