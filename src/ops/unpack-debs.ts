@@ -288,6 +288,8 @@ async function unpackOne(db: DpkgDb, d: UnpackDeb): Promise<UnpackedDeb> {
     if (e.type === 'dir') continue;
     for (const owner of db.otherOwners(p, oldName)) {
       const o = installed.get(owner)!;
+      // Multi-Arch: same instances of one package share their common files (dpkg also requires equal content).
+      if (same && o.stanza.package === c.package && stanzaField(o.stanza, 'Multi-Arch') === 'same') continue;
       const ov = stanzaField(o.stanza, 'Version') ?? '';
       const replaces = c.replaces.some((g) => g.some((r) => r.name === o.stanza.package && satisfies(ov, r.op, r.version)));
       if (!replaces) throw new FileConflictError(d.file, c.package, show(p), o.stanza.package, ov || undefined);
