@@ -400,6 +400,21 @@ export class DependencyError extends VivaError {
   }
 }
 
+/**
+ * A package would overwrite a file that another installed package owns, and does not declare `Replaces` on it
+ * (dpkg's "trying to overwrite '…', which is also in package …"). `data`: the .deb, its package, the path and the
+ * owner. Nothing of that package was unpacked. Exit 18.
+ */
+export class FileConflictError extends VivaError {
+  static override readonly code = 'ERR_FILE_CONFLICT';
+  override readonly code = FileConflictError.code;
+  override readonly name = 'FileConflictError';
+  constructor(file: string, pkg: string, path: string, owner: string, ownerVersion?: string) {
+    super(`cannot unpack ${quote(file)}: ${quote(pkg)} would overwrite ${quote(path)}, which is also in package ${quote(owner)}${ownerVersion ? ` (${ownerVersion})` : ''} and not replaced by it`,
+      { file, package: pkg, path, owner, ownerVersion });
+  }
+}
+
 /** Every error class, for the CLI's exit-code table and for the test that checks names and codes. */
 export const ERROR_CLASSES = [
   VivaError, UsageError, NotARepositoryError, RepositoryExistsError, RepositoryFormatError, RepositoryLockedError,
@@ -408,4 +423,5 @@ export const ERROR_CLASSES = [
   UnsupportedInputError, SourceReadError, SourceChangedError, CheckoutError, RepositoryCorruptError, WriteError,
   RepositoryDamagedError, RepositoryCreateError, CompactionError, AbortedError, RemoteError, InvalidTimeError,
   InvalidHostKeyOptionError, InvalidEditError, EditFailedError, SandboxError, Ext4PatchError, RelationSyntaxError, DependencyError,
+  FileConflictError,
 ] as const;

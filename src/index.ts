@@ -36,6 +36,7 @@ export {
   type DebPackage, type DebControl, type ControlField, type ControlFile, type Relations,
 } from './packages/deb.js';
 export { debTree, hashDeb, type DebTreeResult, type DebFileEntry } from './ops/deb-tree.js';
+export { unpackDebs, type UnpackDeb, type UnpackDebsOptions, type UnpackDebsResult, type UnpackedDeb } from './ops/unpack-debs.js';
 export { find, globRegExp, scopeCommits, type FindHit, type FindOptions, type FindScope } from './ops/find.js';
 export { rebuildIndex, checkIndex, type IndexRebuildResult } from './ops/index-rebuild.js';
 export { grep, type GrepHit, type GrepOptions } from './ops/grep.js';

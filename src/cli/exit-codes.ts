@@ -4,7 +4,7 @@ import {
   NotARepositoryError, ObjectNotFoundError, PathNotFoundError, RefConflictError, RefExistsError, RefNotFoundError,
   RepositoryCorruptError, RepositoryCreateError, RepositoryDamagedError, RepositoryExistsError, RepositoryFormatError, RepositoryLockedError, RevisionNotFoundError,
   SourceChangedError, SourceReadError, UnsafeDestinationError, UnsafeInputError, UnsupportedInputError, UsageError, WriteError, InvalidTimeError,
-  InvalidHostKeyOptionError, Ext4PatchError, RelationSyntaxError, DependencyError,
+  InvalidHostKeyOptionError, Ext4PatchError, RelationSyntaxError, DependencyError, FileConflictError,
 } from '../errors.js';
 
 export const EXIT = {
@@ -23,7 +23,7 @@ export const EXIT = {
   CHECKOUT_FAILED: 16,
   WRITE_FAILED: 16,
   REMOTE: 17,
-  /** A package request cannot be satisfied: a missing dependency, a conflict, an Essential package to remove. */
+  /** A package request cannot be satisfied: a missing dependency, a conflict, an Essential package to remove, a file another package owns. */
   DEPENDENCY: 18,
   INTERNAL: 70,
   INTERRUPTED: 130,
@@ -47,7 +47,7 @@ const TABLE: Array<[{ code: string }, number]> = [
   [CheckoutError, EXIT.CHECKOUT_FAILED], [WriteError, EXIT.WRITE_FAILED], [Ext4PatchError, EXIT.WRITE_FAILED], [RepositoryCreateError, EXIT.CHECKOUT_FAILED],
   [AbortedError, EXIT.INTERRUPTED],
   [RemoteError, EXIT.REMOTE],
-  [DependencyError, EXIT.DEPENDENCY],
+  [DependencyError, EXIT.DEPENDENCY], [FileConflictError, EXIT.DEPENDENCY],
 ];
 
 export const EXIT_BY_CODE: ReadonlyMap<string, number> = new Map(TABLE.map(([cls, n]) => [cls.code, n]));
@@ -74,7 +74,8 @@ export const EXIT_STATUS_HELP = `EXIT STATUS
       the file system of a derived disk could not be patched in place (full, an unsupported
       feature, a missing path); refs did not move
   17  remote unreachable or not a repository, refused the request (token, read-only, limits) or sent bad data
-  18  package dependencies cannot be satisfied (missing, conflicting, Essential); nothing written
+  18  package dependencies cannot be satisfied (missing, conflicting, Essential), or a package would
+      overwrite a file of another package it does not replace; nothing written
   70  internal error (a bug: please report it with DEBUG=1 output)
   130 interrupted
   141 the output pipe was closed by its reader (viva log | head): nothing printed, as git`;

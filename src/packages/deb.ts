@@ -49,6 +49,10 @@ export interface ControlFile {
   data: Buffer;
   /** The 12 permission bits: maintainer scripts are executable. */
   mode: number;
+  /** Owner and mtime from control.tar: dpkg keeps them when it moves the file into `var/lib/dpkg/info`. */
+  uid: number;
+  gid: number;
+  mtimeNs: bigint;
 }
 
 /** A control field, as written: its name's spelling and its value (continuation lines joined by '\n', each keeping its leading blank). */
@@ -372,7 +376,7 @@ async function readControlTar(file: string, m: DebMember, compression: TarReadCo
     if (e.type === 'hardlink') {
       const target = files.get(e.linkTarget!.toString('utf8'));
       if (!target) throw new CorruptInputError(file, where, 'hardlink to a file outside control.tar');
-      files.set(name, { data: target.data, mode: target.mode });
+      files.set(name, { ...target });
       continue;
     }
     if (e.type !== 'file') throw new UnsupportedInputError(file, `${where}: a ${e.type} in control.tar is not supported`);
@@ -381,7 +385,7 @@ async function readControlTar(file: string, m: DebMember, compression: TarReadCo
     if (total > MAX_CONTROL_SIZE) throw new CorruptInputError(file, where, `control.tar holds more than ${MAX_CONTROL_SIZE} bytes`);
     const data = Buffer.alloc(size);
     if (e.content) for await (const p of e.content.read()) data.set(p.data, p.offset);
-    files.set(name, { data, mode: e.mode });
+    files.set(name, { data, mode: e.mode, uid: e.uid, gid: e.gid, mtimeNs: e.mtimeNs });
   }
   const controlFile = files.get('control');
   if (!controlFile) throw new CorruptInputError(file, m.name, "no 'control' file");

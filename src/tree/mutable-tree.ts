@@ -234,6 +234,16 @@ export class MutableTree {
     return this.childrenOf(parent, parentPath(p)).get(key(name));
   }
 
+  /**
+   * The names in the directory at `p` (read from the store the first time), in no particular order; undefined when
+   * nothing or a non-directory is there. Refuses paths through symlinks, as lookup() does.
+   */
+  listDir(p: Buffer): Buffer[] | undefined {
+    const node = this.lookup(p);
+    if (node?.type !== 'dir') return undefined;
+    return [...this.childrenOf(node, p).keys()].map((k) => Buffer.from(k, 'latin1'));
+  }
+
   /** The node at `p`, marked for writing with every directory above it; PathNotFoundError when missing. */
   private edit(p: Buffer): MNode {
     const parts = splitPath(p);
