@@ -179,7 +179,8 @@ export class MutableTree {
     const m = new Map<string, MNode>();
     for (const e of readTree(this.objects, node.oid, showPath(p)).entries) m.set(key(e.name), nodeOf(e, this.groups));
     node.children = m;
-    node.dirty = false;
+    // Reading a directory does not change it: a mark made before the read (parentOf marks, then reads) stands.
+    node.dirty ??= false;
     return m;
   }
 

@@ -179,6 +179,21 @@ test('derive: --add of a host directory with hardlinks keeps them one group, nam
   });
 });
 
+test('derive: one edit on a nested path, alone, is applied (the root is written even when the edit reads it first)', async (t) => {
+  for (const edit of [
+    { op: 'rm', path: 'etc/motd' }, { op: 'chown', path: 'etc/motd', uid: 1, gid: 2 }, { op: 'mtime', path: 'etc/motd', time: 5 },
+    { op: 'symlink', path: 'etc/l', target: 'x' }, { op: 'xattr', path: 'etc/motd', name: 'user.a', value: Buffer.from('1') },
+  ] as EditSpec[]) {
+    const { repo, dir } = tmpRepo(t);
+    const base = path.join(dir, 'base');
+    writeTree(base, SPEC);
+    const b = await commitAt(repo, base, { branch: 'base' });
+    const d = await derive(repo, { base: 'base', branch: 'd', author: AUTHOR, time: EDIT_TIME, edits: [edit] });
+    t.not(d.tree, b.tree, edit.op);
+    t.is(d.treesWritten, 2, edit.op);
+  }
+});
+
 test('derive: only the directories on edited paths are written; the base is not read beyond them', async (t) => {
   const { repo, dir } = tmpRepo(t);
   const base = path.join(dir, 'base');
