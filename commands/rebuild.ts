@@ -38,7 +38,7 @@ ${EXIT_STATUS_HELP}`;
         ...(flags.author ? { author: flags.author } : {}), dryRun: flags['dry-run'],
       }));
     this.log(renderRebuild(result));
-    if (result.failed > 0) process.exitCode = 1;
+    if (result.failed + result.skipped > 0) process.exitCode = 1;
     return result;
   }
 }

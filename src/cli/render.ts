@@ -278,7 +278,7 @@ export function renderDerivationGraph(g: DerivationGraph): string {
     const base = e.baseRefs.length
       ? e.baseRefs.map((b) => `${shortRefName(b.ref)} (${b.behind === 0 ? 'up to date' : `${b.behind} behind`})`).join(', ')
       : `${shortOid(e.base)} (on no branch)`;
-    return `${padDisplay(shortRefName(e.ref), width)} <- ${base}, ${plural(e.edits, 'edit')}, recipe ${shortOid(e.recipe)}`;
+    return `${padDisplay(shortRefName(e.ref), width)} <- ${base}, ${plural(e.edits, 'edit')}${e.chain.length > 1 ? ` (top of ${e.chain.length} layers)` : ''}, recipe ${shortOid(e.recipe)}`;
   }).join('\n');
 }
 
@@ -310,7 +310,7 @@ export function renderRebuild(r: RebuildResult): string {
       : i.reason ?? '';
     return `${i.status.padEnd(9)} ${shortRefName(i.branch)}${what ? `: ${what}` : ''}`;
   });
-  lines.push(`${r.rebuilt} rebuilt, ${r.unchanged} unchanged, ${r.failed} failed`);
+  lines.push(`${r.rebuilt} rebuilt, ${r.unchanged} unchanged, ${r.failed} failed${r.skipped ? `, ${r.skipped} skipped` : ''}`);
   return lines.join('\n');
 }
 

@@ -117,6 +117,9 @@ export function filePieces(objects: ObjectReader, entry: TreeEntry, path?: strin
  * await checkout(repo, { rev: 'debian/12/base', dest: '/srv/rootfs' });
  */
 export async function checkout(repo: Repository, options: CheckoutOptions): Promise<CheckoutResult> {
+  if (options.backing !== undefined && (options.format ?? (options.dest.toLowerCase().endsWith('.qcow2') ? 'qcow2' : 'other')) !== 'qcow2') {
+    throw new UsageError(`--backing writes a qcow2 overlay: name a .qcow2 destination, not '${options.dest}'`);
+  }
   const toStdout = options.dest === STDOUT_DEST && options.format !== 'dir';
   if (!toStdout) assertOutsideRepository(repo, options.dest);
   const format = options.format ?? outputFormatForName(options.dest);

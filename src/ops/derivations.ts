@@ -112,6 +112,12 @@ export interface DerivationEdge {
   baseRefs: Array<{ ref: string; behind: number }>;
   recipe: Oid;
   edits: number;
+  /**
+   * The derived commits of the branch, oldest first: its head alone, or the layers made on the branch itself
+   * (`derive web -b web …`, each based on the commit before it) down to the one based on another branch's commit.
+   * `base` is that lowest layer's base.
+   */
+  chain: Oid[];
 }
 
 export interface DerivationGraph {
@@ -161,9 +167,22 @@ export function derivationGraph(repo: Repository, refs?: string[]): DerivationGr
   };
   const edges: DerivationEdge[] = [];
   for (const [ref, oid] of heads) {
-    const dv = readDerivation(oid, readCommit(repo.store, oid));
+    const headCommit = readCommit(repo.store, oid);
+    const dv = readDerivation(oid, headCommit);
     if (!dv || dv.bases.length === 0) continue;
-    const base = dv.bases[0]!.commit;
+    // Layers on the branch itself: a derived commit whose base is its own first parent, itself derived.
+    const chain = [oid];
+    let lowest = { oid, commit: headCommit, dv };
+    for (;;) {
+      const b = lowest.dv.bases[0]?.commit;
+      if (!b || lowest.commit.parents[0] !== b) break;
+      const bc = readCommit(repo.store, b);
+      const bdv = readDerivation(b, bc);
+      if (!bdv || bdv.bases.length === 0) break;
+      chain.unshift(b);
+      lowest = { oid: b, commit: bc, dv: bdv };
+    }
+    const base = lowest.dv.bases[0]!.commit;
     const baseRefs: Array<{ ref: string; behind: number }> = [];
     for (const other of heads.keys()) {
       if (other === ref) continue;
@@ -171,7 +190,7 @@ export function derivationGraph(repo: Repository, refs?: string[]): DerivationGr
       if (n !== undefined) baseRefs.push({ ref: other, behind: n });
     }
     baseRefs.sort((a, b) => a.behind - b.behind || (a.ref < b.ref ? -1 : 1));
-    edges.push({ ref, commit: oid, base, baseRefs, recipe: recipeId(dv.recipe), edits: dv.recipe.edits.length });
+    edges.push({ ref, commit: oid, base, baseRefs, recipe: recipeId(dv.recipe), edits: dv.recipe.edits.length, chain });
   }
   if (!refs || refs.length === 0) return { refs: all, edges };
   for (const r of refs) if (!heads.has(r)) throw new RefNotFoundError(r, `branch '${r.replace(/^refs\/heads\//, '')}' not found`);

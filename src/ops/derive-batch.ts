@@ -49,16 +49,37 @@ class Spec {
   }
 }
 
-/** `{name}` and `{name:03}` (zero-padded to 3) from `vars`; `{{` and `}}` are braces. Unknown names are refused. */
+/** Widest padding a template may ask for (`{n:064}`). */
+const MAX_TEMPLATE_WIDTH = 64;
+
+/**
+ * `{name}` and `{name:03}` (zero-padded to 3; `{name:3}` pads with spaces, at most 64) from `vars`; `{{` and `}}` are
+ * braces. Unknown names, malformed templates and lone braces are refused.
+ */
 export function fillTemplate(template: string, vars: Record<string, string | number>, fail: (why: string) => never): string {
-  return template.replace(/\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_-]*)(?::(0?\d+))?\}/g, (m, name: string | undefined, width: string | undefined) => {
+  return template.replace(/\{\{|\}\}|\{([^{}]*)\}|[{}]/g, (m, inner: string | undefined) => {
     if (m === '{{') return '{';
     if (m === '}}') return '}';
+    if (inner === undefined) fail(`a lone '${m}' in '${template}': write ${m}${m} for a literal brace`);
+    const t = /^([A-Za-z_][A-Za-z0-9_-]*)(?::(0?\d{1,2}))?$/.exec(inner!);
+    if (!t) fail(`'{${inner}}' is not a template: {name} or {name:03} (write {{ for a literal brace)`);
+    const [, name, width] = t!;
     const v = vars[name!];
     if (v === undefined) fail(`unknown template value '{${name}}' (known: ${Object.keys(vars).map((k) => `{${k}}`).join(', ')})`);
-    const s = String(v);
-    return width ? s.padStart(Number(width), width.startsWith('0') ? '0' : ' ') : s;
+    const n = width ? Number(width) : 0;
+    if (n > MAX_TEMPLATE_WIDTH) fail(`'{${inner}}' pads to more than ${MAX_TEMPLATE_WIDTH} characters`);
+    const str = String(v);
+    return n ? str.padStart(n, width!.startsWith('0') ? '0' : ' ') : str;
   });
+}
+
+/** RFC 1123 host names: labels of letters, digits and '-', not starting or ending with '-', 63 each, 253 in all. */
+function hostnameProblem(h: string): string | undefined {
+  if (h.length === 0 || h.length > 253) return 'must be 1 to 253 characters';
+  for (const label of h.split('.')) {
+    if (!/^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/.test(label)) return `label '${label}' is not letters, digits and inner '-' (at most 63)`;
+  }
+  return undefined;
 }
 
 function scalarText(spec: Spec, node: unknown, what: string): string {
@@ -97,7 +118,7 @@ export function parseBatchSpec(file: string, text?: string): BatchVariant[] {
   }
   if (!isSeq(variants) || variants.items.length === 0) spec.fail(variants ?? root, 'variants must be a non-empty list');
   const out: BatchVariant[] = [];
-  for (const v of variants.items) out.push(...expandVariant(spec, v as Node, defaultBase, defaultMessage));
+  for (const v of variants.items) for (const x of expandVariant(spec, v as Node, defaultBase, defaultMessage)) out.push(x);
   // Two variants on one branch: refused before anything is written.
   const seen = new Map<string, string>();
   for (const v of out) {
@@ -139,7 +160,7 @@ function expandVariant(spec: Spec, node: Node, defaultBase?: string, defaultMess
       const name = scalarText(spec, pair.key, 'a value name');
       if (!/^[A-Za-z_][A-Za-z0-9_-]*$/.test(name) || ['n', 'i', 'branch', 'hostname'].includes(name)) spec.fail(pair.key as Node, `'${name}' cannot be a value name`);
       if (!isSeq(pair.value) || pair.value.items.length === 0) spec.fail(pair.value as Node, `values.${name} must be a non-empty list`);
-      const list = pair.value.items.map((x) => scalarText(spec, x, `values.${name}`));
+      const list = pair.value.items.map((x) => scalarText(spec, x, `values.${name} items`));
       if (n !== undefined && list.length !== n) spec.fail(pair.value as Node, `values.${name} has ${list.length} items, the other lists ${n}`);
       n = list.length;
       lists.push([name, list]);
@@ -157,7 +178,17 @@ function expandVariant(spec: Spec, node: Node, defaultBase?: string, defaultMess
     const fail = (at: Node | undefined) => (why: string): never => spec.fail(at ?? node, why);
     const branch = fillTemplate(branchT, row, fail(fields.get('branch')));
     const vars = { ...row, branch };
+    try {
+      branchRef(branch);
+    } catch (e) {
+      if (e instanceof VivaError) spec.fail(fields.get('branch'), e.message);
+      throw e;
+    }
     const hostname = fillTemplate(text('hostname') ?? branch.split('/').pop()!, vars, fail(fields.get('hostname')));
+    const badHost = hostnameProblem(hostname);
+    if (badHost && (fields.has('hostname') || editNodes.some((en) => isMap(en) && en.items.some((p) => isScalar(p.key) && p.key.value === 'generate')))) {
+      spec.fail(fields.get('hostname') ?? fields.get('branch'), `hostname '${hostname.replace(/\n/g, '\\n')}' ${badHost}`);
+    }
     const all = { ...vars, hostname };
     const base = fillTemplate(baseT, all, fail(fields.get('base')));
     const messageT = text('message') ?? defaultMessage;

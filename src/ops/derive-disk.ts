@@ -200,7 +200,7 @@ export async function deriveDisk(repo: Repository, writer: ObjectWriter, base: {
     }
     const dev = new CowDevice(r.size, (offset, length) => reader.read(r.offset + offset, length));
     patchExt4(dev, changes, { now: BigInt(recipe.time) * 1_000_000_000n });
-    patches.push(...ranges(dev.changedBlocks(), r.offset));
+    for (const x of ranges(dev.changedBlocks(), r.offset)) patches.push(x);
   }
   const patch = await storeBytes(writer, encodeDiskPatch(patches));
   const derived: Disk = { ...disk, regions, view: written.oid, overlay: { base: base.commit.root, patch: patch.oid } };

@@ -45,8 +45,16 @@ function parseId(flag: string, value: string, what: string, text: string): numbe
   return Number(text);
 }
 
+/** The xattr namespaces Linux has (setfattr refuses others). */
+const XATTR_NAMESPACES = ['user.', 'trusted.', 'security.', 'system.'];
+
+function checkXattrName(flag: string, value: string, name: string): void {
+  if (!XATTR_NAMESPACES.some((ns) => name.startsWith(ns) && name.length > ns.length)) bad(flag, value, `xattr name '${name}' is not in a namespace (${XATTR_NAMESPACES.map((n) => `${n}…`).join(', ')})`);
+}
+
 /** A mode in octal (`0644`, `644`, `4755`), 12 bits at most. */
 export function parseMode(flag: string, value: string, text: string): number {
+  if (/^[0-7]+$/.test(text) && !/^0?[0-7]{1,4}$/.test(text)) bad(flag, value, `mode '${text}' is out of range (at most 7777)`);
   if (!/^0?[0-7]{1,4}$/.test(text)) bad(flag, value, `mode '${text}' is not octal (e.g. 0644)`);
   return parseInt(text, 8);
 }
@@ -58,7 +66,11 @@ export function parseXattrValue(flag: string, value: string, text: string): Buff
     if (!/^([0-9a-f]{2})*$/i.test(hex)) bad(flag, value, 'hex value has an odd length or a non-hex digit');
     return Buffer.from(hex, 'hex');
   }
-  if (text.startsWith('0s')) return Buffer.from(text.slice(2), 'base64');
+  if (text.startsWith('0s')) {
+    const b64 = text.slice(2);
+    if (!/^[A-Za-z0-9+/]*={0,2}$/.test(b64) || b64.length % 4 !== 0) bad(flag, value, 'base64 value is not valid base64');
+    return Buffer.from(b64, 'base64');
+  }
   return Buffer.from(text);
 }
 
@@ -81,9 +93,10 @@ export function parseEdit(flag: EditFlag, value: string): EditSpec {
     case 'xattr': {
       const [left, text] = splitFirst(flag, value, '=');
       const [path, name] = splitLast(flag, left, ':');
+      checkXattrName(flag, value, name);
       return { op: 'xattr', path, name, value: parseXattrValue(flag, value, text) };
     }
-    case 'rm-xattr': { const [path, name] = splitLast(flag, value, ':'); return { op: 'rm-xattr', path, name }; }
+    case 'rm-xattr': { const [path, name] = splitLast(flag, value, ':'); checkXattrName(flag, value, name); return { op: 'rm-xattr', path, name }; }
     case 'mtime': {
       const [time, path] = splitFirst(flag, value, ':');
       if (!/^-?\d{1,15}$/.test(time) || !path) bad(flag, value, 'expected whole seconds since the epoch, then :PATH');

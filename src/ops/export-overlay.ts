@@ -83,6 +83,14 @@ export async function exportOverlay(repo: Repository, rev: string, disk: Disk, d
   } catch (e) {
     throw new SourceReadError(backing, systemReason(e), { cause: e });
   }
+  // Writing the overlay over its own backing file would make the base back itself (and lose it).
+  try {
+    const d = fs.statSync(dest, { bigint: true });
+    if (d.dev === st.dev && d.ino === st.ino) throw new UsageError(`destination '${dest}' is the backing file itself: the overlay must be another file`);
+  } catch (e) {
+    if (e instanceof UsageError) throw e;
+  }
+  if (path.resolve(dest) === real) throw new UsageError(`destination '${dest}' is the backing file itself: the overlay must be another file`);
   const key = `backing:${real}`;
   const signature = signatureOf(st);
   let level = chain.findIndex((c, i) => i > 0 && readStatCache(repo.store, key, signature)?.oid === c.oid);

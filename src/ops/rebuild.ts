@@ -3,7 +3,7 @@
  * is memoized by (base root id, recipe id) — the recipe holds every other input (content ids, modes, times, its
  * format version) — so a replay whose inputs did not change does no work and makes no commit.
  */
-import { EditFailedError, Ext4PatchError, UsageError, VivaError } from '../errors.js';
+import { EditFailedError, Ext4PatchError, RefNotFoundError, UsageError, VivaError } from '../errors.js';
 import { type Commit, encodeCommit, hashCommit } from '../model/commit.js';
 import type { Oid } from '../model/oid.js';
 import { branchRef } from '../model/ref.js';
@@ -13,7 +13,7 @@ import { readCommit } from '../store/typed.js';
 import { applyToBase, commitTime, derivationOf } from './derive.js';
 import { defaultAuthor } from './commit.js';
 import { derivationGraph, history, readDerivation } from './derivations.js';
-import { encodeDerivation } from '../model/derivation.js';
+import { encodeDerivation, recipeId } from '../model/derivation.js';
 import { resolveRevision } from './resolve.js';
 import { type NewCommit, firstLine, writeCommits } from './write-commit.js';
 
@@ -50,14 +50,22 @@ export interface RebuildResult {
   items: RebuildItem[];
   rebuilt: number;
   unchanged: number;
+  /** Recipes that no longer apply. */
   failed: number;
+  /** Not rebuilt: derived from a branch that failed, or with commits of its own on top of its derived commit. */
+  skipped: number;
 }
 
 interface Job {
   ref: string;
-  /** The derived commit whose recipe is replayed. */
+  /** The derived commit whose recipe is replayed (the top one of `steps`). */
   head: Oid;
   commit: Commit;
+  /**
+   * The derived commits to replay, oldest first: one, or a chain of layers made on the branch itself
+   * (`derive web -b web …`: each layer's base is the commit before it), replayed in order on the new base.
+   */
+  steps: Array<{ oid: Oid; commit: Commit }>;
   /** The branch's head now (the new commit's parent), null for a new branch. */
   parent: Oid | null;
   /** The branch whose (new) head is the new base; undefined for `--onto`. */
@@ -94,42 +102,76 @@ export async function rebuild(repo: Repository, options: RebuildOptions): Promis
   try {
     for (const job of jobs) {
       const dv = readDerivation(job.head, job.commit)!;
+      const bottom = readDerivation(job.steps[0]!.oid, job.steps[0]!.commit)!;
       if (job.baseRef && failedRefs.has(job.baseRef)) {
         failedRefs.add(job.ref);
         items.push({ branch: job.ref, status: 'skipped', commit: job.head, reason: `its base branch ${job.baseRef} failed` });
         continue;
       }
       const base = job.onto ?? newHeads.get(job.baseRef!) ?? headOf(repo, job.baseRef!);
-      const old = dv.bases[0]!;
+      const old = bottom.bases[0]!;
       // Build avoidance: the inputs are the base tree and the recipe; the same inputs, the same image.
       if (job.parent === job.head && old.root === base.commit.root && old.rootKind === base.commit.rootKind) {
         items.push({ branch: job.ref, status: 'unchanged', commit: job.head, base: old.commit, reason: old.commit === base.oid ? 'base unchanged' : 'base tree unchanged' });
         continue;
       }
+      // --onto into a branch whose head already is this recipe on this base tree (a replay made before): nothing to do.
+      if (job.parent && job.parent !== job.head && job.steps.length === 1) {
+        const pc = readCommit(repo.store, job.parent);
+        const pd = readDerivation(job.parent, pc);
+        if (pd && recipeId(pd.recipe) === recipeId(dv.recipe) && pd.bases[0]?.root === base.commit.root) {
+          items.push({ branch: job.ref, status: 'unchanged', commit: job.parent, base: pd.bases[0]!.commit, reason: 'already this recipe on this base tree' });
+          continue;
+        }
+      }
       if (options.dryRun) {
         items.push({ branch: job.ref, status: 'rebuilt', base: base.oid });
+        // What derives from this branch would see a new base: a stand-in head that matches nothing.
+        newHeads.set(job.ref, { oid: '0'.repeat(64), commit: { ...base.commit, root: '0'.repeat(64) } });
         continue;
       }
-      let applied;
-      try {
-        applied = await applyToBase(repo, repo.store, { oid: base.oid, commit: base.commit }, dv.recipe);
-      } catch (e) {
-        // What no longer fits the new base fails this branch only: an edit, a disk change the patcher refuses, a full file system.
-        if (!(e instanceof EditFailedError || e instanceof UsageError || e instanceof Ext4PatchError)) throw e;
+      // Each step on the result of the one before: the first on the new base.
+      let on = base;
+      let parent = job.parent;
+      let reused = true;
+      const made: NewCommit[] = [];
+      let failure: string | undefined;
+      for (const step of job.steps) {
+        const sdv = readDerivation(step.oid, step.commit)!;
+        let applied;
+        try {
+          applied = await applyToBase(repo, repo.store, { oid: on.oid, commit: on.commit }, sdv.recipe);
+        } catch (e) {
+          // What no longer fits the new base fails this branch only: an edit, a disk change the patcher refuses, a full file system.
+          if (!(e instanceof EditFailedError || e instanceof UsageError || e instanceof Ext4PatchError)) throw e;
+          failure = `${job.steps.length > 1 ? `layer ${step.oid.slice(0, 12)}: ` : ''}${(e as VivaError).message}`;
+          break;
+        }
+        reused &&= applied.reused;
+        const c: Commit = {
+          rootKind: applied.rootKind, root: applied.root, parents: parent ? [parent] : [], author, time, tzOffset: -new Date().getTimezoneOffset(),
+          message: step.commit.message, labels: step.commit.labels, source: { format: 'derive' }, rootMeta: applied.rootMeta,
+          derivation: encodeDerivation(derivationOf({ oid: on.oid, commit: on.commit }, sdv.recipe)),
+        };
+        const oid = hashCommit(encodeCommit(c));
+        made.push({ commit: c, ref: job.ref, expectedOld: job.parent, reflog: `rebuild: ${firstLine(step.commit.message)}` });
+        on = { oid, commit: c };
+        parent = oid;
+      }
+      if (failure !== undefined) {
         failedRefs.add(job.ref);
-        items.push({ branch: job.ref, status: 'failed', commit: job.head, base: base.oid, reason: (e as VivaError).message });
+        items.push({ branch: job.ref, status: 'failed', commit: job.head, base: base.oid, reason: failure });
         continue;
       }
-      const message = `rebuild: ${firstLine(job.commit.message)}`;
-      const c: Commit = {
-        rootKind: applied.rootKind, root: applied.root, parents: job.parent ? [job.parent] : [], author, time, tzOffset: -new Date().getTimezoneOffset(),
-        message: job.commit.message, labels: job.commit.labels, source: { format: 'derive' }, rootMeta: applied.rootMeta,
-        derivation: encodeDerivation(derivationOf({ oid: base.oid, commit: base.commit }, dv.recipe)),
-      };
-      const oid = hashCommit(encodeCommit(c));
-      newHeads.set(job.ref, { oid, commit: c });
-      commits.push({ commit: c, ref: job.ref, expectedOld: job.parent, reflog: message });
-      items.push({ branch: job.ref, status: 'rebuilt', commit: oid, base: base.oid, ...(applied.reused ? { reused: true } : {}) });
+      // The branch moves once, to the last layer; the layers below are objects its history holds.
+      for (const m of made.slice(0, -1)) {
+        const enc = encodeCommit(m.commit);
+        const oid = hashCommit(enc);
+        if (!repo.store.hasObject('commit', oid)) repo.store.writeObject('commit', oid, enc);
+      }
+      commits.push(made[made.length - 1]!);
+      newHeads.set(job.ref, on);
+      items.push({ branch: job.ref, status: 'rebuilt', commit: on.oid, base: base.oid, ...(reused ? { reused: true } : {}) });
     }
     // A branch rebuilt twice in one run (not possible with one job per branch) would need chained expectations.
     if (commits.length) await writeCommits(repo, commits, { who: author });
@@ -140,7 +182,7 @@ export async function rebuild(repo: Repository, options: RebuildOptions): Promis
     try { repo.endSession(); } catch { /* gc clears a stale session */ }
   }
   const count = (s: RebuildStatus) => items.filter((i) => i.status === s).length;
-  return { items, rebuilt: count('rebuilt'), unchanged: count('unchanged'), failed: count('failed') + count('skipped') };
+  return { items, rebuilt: count('rebuilt'), unchanged: count('unchanged'), failed: count('failed'), skipped: count('skipped') };
 }
 
 function headOf(repo: Repository, ref: string): { oid: Oid; commit: Commit } {
@@ -158,7 +200,7 @@ function planOnto(repo: Repository, options: RebuildOptions): Job {
   if (!branch) throw new UsageError(`'${options.rev}' is not a branch: say where the rebuilt image goes with -b BRANCH`);
   const ref = branchRef(branch);
   // REV's recipe; the new commit's parent is the branch's head when the branch exists.
-  return { ref, head: r.oid, commit: r.commit, parent: resolveRef(repo.store, ref) ?? null, onto: { oid: onto.oid, commit: onto.commit } };
+  return { ref, head: r.oid, commit: r.commit, steps: [{ oid: r.oid, commit: r.commit }], parent: resolveRef(repo.store, ref) ?? null, onto: { oid: onto.oid, commit: onto.commit } };
 }
 
 /** Every derived branch whose base lies in the history of `branch` or of a branch planned before it, in dependency order. */
@@ -167,7 +209,7 @@ const STALE_SEARCH_DEPTH = 64;
 
 function planDerivedFrom(repo: Repository, branch: string): { jobs: Job[]; stale: RebuildItem[] } {
   const root = branchRef(branch);
-  if (!resolveRef(repo.store, root)) throw new UsageError(`'${branch}' is not a branch`);
+  if (!resolveRef(repo.store, root)) throw new RefNotFoundError(root, `branch '${branch}' not found`);
   const graph = derivationGraph(repo);
   const jobs: Job[] = [];
   const planned = new Set<string>([root]);
@@ -185,7 +227,7 @@ function planDerivedFrom(repo: Repository, branch: string): { jobs: Job[]; stale
       const baseRef = [...planned].find((p) => hist(p).has(e.base));
       if (!baseRef) continue;
       planned.add(e.ref);
-      jobs.push({ ref: e.ref, head: e.commit, commit: readCommit(repo.store, e.commit), parent: e.commit, baseRef });
+      jobs.push({ ref: e.ref, head: e.commit, commit: readCommit(repo.store, e.commit), steps: e.chain.map((oid) => ({ oid, commit: readCommit(repo.store, oid) })), parent: e.commit, baseRef });
       grew = true;
     }
   }
