@@ -4,6 +4,7 @@
  * values into templated copies, with values viva generates per clone: hostname, machine id, ssh host keys.
  */
 import fs from 'node:fs';
+import path from 'node:path';
 import { LineCounter, isMap, isScalar, isSeq, parseDocument, type Node } from 'yaml';
 import { SourceReadError, UsageError, VivaError, systemReason } from '../errors.js';
 import { generateHostKey, generateMachineId, hostKeyFiles } from '../formats/openssh-key.js';
@@ -29,13 +30,15 @@ export interface BatchVariant {
   base: string;
   message: string;
   hostname: string;
+  /** Disk bases: the file system generated files go to (`p1`); '' for a directory image or a bare file system. */
+  partition: string;
   edits: Array<EditSpec | { op: 'generate'; what: Generator }>;
   /** Where the spec defines it (`fleet.yaml:12`), for messages. */
   where: string;
 }
 
 const TOP_KEYS = new Set(['base', 'message', 'variants']);
-const VARIANT_KEYS = new Set(['branch', 'base', 'message', 'hostname', 'count', 'start', 'values', 'edits']);
+const VARIANT_KEYS = new Set(['branch', 'base', 'message', 'hostname', 'partition', 'count', 'start', 'values', 'edits']);
 
 class Spec {
   readonly lines = new LineCounter();
@@ -204,7 +207,10 @@ function expandVariant(spec: Spec, node: Node, defaultBase?: string, defaultMess
         edits.push({ op: 'generate', what: value as Generator });
       } else if (kind in EDIT_FLAGS) {
         try {
-          edits.push(parseEdit(kind as EditFlag, value));
+          const ed = parseEdit(kind as EditFlag, value);
+          // Host files of a spec are found next to it, as a build file's are.
+          if ((ed.op === 'set-file' || ed.op === 'add') && !path.isAbsolute(ed.host)) ed.host = path.join(path.dirname(spec.file), ed.host);
+          edits.push(ed);
         } catch (e) {
           if (e instanceof UsageError) spec.fail(pair.value as Node, e.message.replace(/^--/, ''));
           throw e;
@@ -214,13 +220,19 @@ function expandVariant(spec: Spec, node: Node, defaultBase?: string, defaultMess
       }
     }
     if (edits.length === 0) spec.fail(node, 'a variant needs at least one edit');
-    out.push({ branch, base, message, hostname, edits, where: spec.where(node) });
+    const partition = fields.has('partition') ? fillTemplate(text('partition')!, all, fail(fields.get('partition'))) : '';
+    if (partition && !/^p\d+$/.test(partition)) spec.fail(fields.get('partition'), `partition '${partition}' is not p1, p2, …`);
+    out.push({ branch, base, message, hostname, partition, edits, where: spec.where(node) });
   }
   return out;
 }
 
-/** The edits a generator stands for, with fresh values (random: every clone its own machine id and host keys). */
-function generated(what: Generator, hostname: string): EditSpec[] {
+/** The edits a generator stands for, with fresh values (random: every clone its own machine id and host keys), below `partition` (`p1/…`) on a disk. */
+function generated(what: Generator, hostname: string, partition: string): EditSpec[] {
+  return generatedFiles(what, hostname).map((e) => (partition ? { ...e, path: `${partition}/${e.path}` } : e));
+}
+
+function generatedFiles(what: Generator, hostname: string): EditSpec[] {
   switch (what) {
     case 'hostname':
       return [{ op: 'set', path: 'etc/hostname', data: Buffer.from(`${hostname}\n`), generated: 'hostname' }];
@@ -272,7 +284,7 @@ export async function deriveBatch(repo: Repository, options: { file: string; tex
       const ref = branchRef(v.branch);
       const head = resolveRef(store, ref) ?? null;
       try {
-        const edits = v.edits.flatMap((e) => (e.op === 'generate' ? generated(e.what, v.hostname) : [e]));
+        const edits = v.edits.flatMap((e) => (e.op === 'generate' ? generated(e.what, v.hostname, v.partition) : [e]));
         const recipe = await makeRecipe(repo, store, edits, time);
         const base = { oid: b.oid, commit: b.commit, name: v.base };
         const applied = await applyToBase(repo, store, base, recipe);

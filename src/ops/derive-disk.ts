@@ -168,7 +168,7 @@ export async function deriveDisk(repo: Repository, writer: ObjectWriter, base: {
     const names = new Set(disk.regions.filter((r) => r.content.kind === 'fs').map((r) => partitionDirName(r.partition!.index)));
     for (const e of view.entries) {
       const n = e.name.toString('latin1');
-      if (!names.has(n) || e.type !== 'dir') throw new UsageError(`${where}: '${quotePath(e.name)}' is not a file system of the disk: paths on a partitioned disk start with ${[...names].join(', ') || 'a partition with a file system'}`);
+      if (!names.has(n) || e.type !== 'dir') throw new UsageError(`${where}: '${quotePath(e.name)}' is not a file system of the disk: paths on a partitioned disk start with ${[...names].join(', ') || 'a partition with a file system'} (in a batch spec, 'partition: p1' puts generated files there)`);
       names.delete(n);
     }
     if (names.size) throw new UsageError(`${where}: partition ${[...names][0]} cannot be removed or renamed by derive`);

@@ -109,10 +109,16 @@ export interface DeriveBase {
  */
 export async function makeRecipe(repo: Repository, writer: ObjectWriter, edits: EditSpec[], time: number, signal?: AbortSignal): Promise<Recipe> {
   const out: Edit[] = [];
-  const image = (p: string): Buffer => normalizeImagePath(p);
+  const image = (p: string): Buffer => {
+    // A name that is not UTF-8 reaches us with U+FFFD in place of its bytes: writing that would make another file.
+    if (p.includes('\uFFFD')) throw new UsageError(`path '${p}' holds bytes that are not UTF-8: give it quoted as viva prints it (e.g. "dir/bad\\377name")`);
+    return normalizeImagePath(p);
+  };
   const named = (p: string, what: string): Buffer => {
     const b = image(p);
     if (b.length === 0) throw new UsageError(`${what}: the image root cannot be the path here`);
+    // 'etc/x/' names a directory: a file, symlink or rename target there is a mistake, not 'etc/x'.
+    if (p.endsWith('/') && what !== 'mkdir' && what !== 'rm') throw new UsageError(`${what} '${p}': a path ending in '/' names a directory`);
     return b;
   };
   for (const e of edits) {

@@ -522,6 +522,10 @@ export class MutableTree {
     const node = children?.get(key(name));
     if (!node) throw new PathNotFoundError(quotePath(from), this.imageName);
     if (from.equals(to)) return;
+    const target = this.lookup(to);
+    // As `mv -T`: a directory never replaces a file, nor a file a directory.
+    if (target && (target.type === 'dir') !== (node.type === 'dir')) this.refuse(to, target.type === 'dir' ? `is a directory, '${showPath(from)}' is not` : `is not a directory, '${showPath(from)}' is`);
+    if (target?.type === 'dir') this.refuse(to, 'exists (a directory is not replaced by a move)');
     // Members move: the groups' canonical names (smallest member path) may change.
     this.forget(node, from);
     children!.delete(key(name));

@@ -56,7 +56,17 @@ test('batch: bad specs are one line naming file:line', (t) => {
   bad('base: b\nvariants:\n  - branch: w{n}\n    count: 2\n    edits: [{ rm: a }]\n  - branch: w2\n    edits: [{ rm: b }]\n', /^f\.yaml:6: branch 'w2' is also made at f\.yaml:3/);
   bad('base: b\nvariants:\n  - branch: x\n    values: { a: [1, 2], b: [1] }\n    edits: [{ rm: a }]\n', /^f\.yaml:4: values\.b has 1 items, the other lists 2/);
   bad('base: b\nbase: c\nvariants: []\n', /^f\.yaml:\d+: /);
+  bad('base: b\nvariants:\n  - branch: "bad name"\n    edits: [{ rm: a }]\n', /^f\.yaml:3: .*bad name/);
+  bad('base: b\nvariants:\n  - branch: x\n    hostname: "bad host"\n    edits: [{ generate: hostname }]\n', /^f\.yaml:4: hostname 'bad host' label/);
+  bad('base: b\nvariants:\n  - branch: x{n\n    edits: [{ rm: a }]\n', /^f\.yaml:3: a lone '\{'/);
+  bad('base: b\nvariants:\n  - branch: x{n:abc}\n    edits: [{ rm: a }]\n', /^f\.yaml:3: '\{n:abc\}' is not a template/);
+  bad('base: b\nvariants:\n  - branch: x{n:999}\n    edits: [{ rm: a }]\n', /^f\.yaml:3: /);
+  bad('base: b\nvariants:\n  - branch: x\n    partition: root\n    edits: [{ rm: a }]\n', /^f\.yaml:4: partition 'root' is not p1/);
   t.throws(() => parseBatchSpec('/nonexistent/spec.yaml'), { message: /cannot read '\/nonexistent\/spec\.yaml'/ });
+  // Numbers are values too; host files are found next to the spec.
+  const v = parseBatchSpec('/specs/f.yaml', 'base: b\nvariants:\n  - branch: p{port}\n    values: { port: [80, 443] }\n    edits: [{ set-file: "etc/x=files/x" }]\n');
+  t.deepEqual(v.map((x) => x.branch), ['p80', 'p443']);
+  t.is((v[0]!.edits[0] as { host: string }).host, '/specs/files/x');
 });
 
 test('batch: clones get their own hostname, machine id and valid ssh host keys; a failing variant writes nothing', async (t) => {

@@ -11,6 +11,7 @@ import path from 'node:path';
 import { UsageError } from '../../src/errors.js';
 import { checkout } from '../../src/ops/checkout.js';
 import { derive } from '../../src/ops/derive.js';
+import { deriveBatch } from '../../src/ops/derive-batch.js';
 import { rebuild } from '../../src/ops/rebuild.js';
 import { clone } from '../../src/ops/sync.js';
 import { Repository } from '../../src/store/repository.js';
@@ -154,6 +155,15 @@ maybe('derive on a disk: a clone of a clone, rebuild when the base disk moves, e
   fsckAt(out, 2048 * 512, dir);
   t.regex(run('debugfs', ['-R', 'ls /', `${out}?offset=${2048 * 512}`]), /opt/);
   t.is(debugfsCat(out, 2048 * 512, 'etc/debug'), 'on\n');
+
+  // A batch of disk clones: generated files go to the partition the spec names.
+  const b = await deriveBatch(repo, { file: 'disks.yaml', author: AUTHOR, time: TIME + 300, text: 'base: vm/base\nvariants:\n  - branch: vm/fleet-{n}\n    count: 2\n    partition: p1\n    edits: [{ generate: hostname }, { generate: machine-id }]\n' });
+  t.is(b.variants.length, 2);
+  const fleetRaw = path.join(dir, 'fleet2.raw');
+  await checkout(repo, { rev: 'vm/fleet-2', dest: fleetRaw });
+  fsckAt(fleetRaw, 2048 * 512, dir);
+  t.is(debugfsCat(fleetRaw, 2048 * 512, 'etc/hostname'), 'fleet-2\n');
+  t.regex(debugfsCat(fleetRaw, 2048 * 512, 'etc/machine-id'), /^[0-9a-f]{32}\n$/);
 
   const refuse = (edits: Parameters<typeof derive>[1]['edits'], re: RegExp) =>
     t.throwsAsync(derive(repo, { base: 'vm/base', branch: 'x', author: AUTHOR, time: TIME, edits }), { message: re });

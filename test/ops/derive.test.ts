@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { EditFailedError, PathNotFoundError, RevisionNotFoundError, SourceReadError, UsageError } from '../../src/errors.js';
 import { derive, type EditSpec } from '../../src/ops/derive.js';
+import { parseEdit } from '../../src/ops/edit-syntax.js';
 import { decodeDerivation, recipeId } from '../../src/model/derivation.js';
 import { resolveRef } from '../../src/store/refs.js';
 import { readCommit } from '../../src/store/typed.js';
@@ -225,6 +226,14 @@ test('derive: refusals name the edit and leave the branch where it was', async (
   await t.throwsAsync(run([{ op: 'rm-xattr', path: 'etc/motd', name: 'user.none' }]), { instanceOf: EditFailedError });
   await t.throwsAsync(run([{ op: 'set', path: 'etc', data: Buffer.from('x') }]), { instanceOf: EditFailedError });
   await t.throwsAsync(run([{ op: 'rm', path: '' }]), { instanceOf: UsageError });
+  // A name that reached us with U+FFFD for its non-UTF-8 bytes would write another file.
+  await t.throwsAsync(run([{ op: 'set', path: 'etc/bad\uFFFDname', data: Buffer.from('x') }]), { instanceOf: UsageError, message: /not UTF-8/ });
+  await t.throwsAsync(run([{ op: 'set', path: 'etc/motd/', data: Buffer.from('x') }]), { instanceOf: UsageError, message: /ending in '\/'/ });
+  // As mv -T: a directory never replaces a file.
+  await t.throwsAsync(run([{ op: 'rename', path: 'etc/ssh', to: 'etc/motd' }]), { instanceOf: EditFailedError, message: /is not a directory/ });
+  t.throws(() => parseEdit('xattr', 'etc/motd:user.a=0s!!!'), { instanceOf: UsageError, message: /not valid base64/ });
+  t.throws(() => parseEdit('xattr', 'etc/motd:bogus.a=v'), { instanceOf: UsageError, message: /not in a namespace/ });
+  t.throws(() => parseEdit('chmod', '17777:etc/motd'), { instanceOf: UsageError, message: /out of range/ });
   await t.throwsAsync(run([{ op: 'add', host: path.join(dir, 'missing'), path: 'x' }]), { instanceOf: SourceReadError });
   await t.throwsAsync(derive(repo, { base: 'nope', branch: 'x', author: AUTHOR, edits: [{ op: 'rm', path: 'etc' }] }), { instanceOf: RevisionNotFoundError });
   t.is(resolveRef(repo.store, 'refs/heads/x'), undefined);
