@@ -28,8 +28,19 @@ function bad(flag: string, value: string, why = `expected ${EDIT_FLAGS[flag as E
 }
 
 /** Splits at the first `sep`; refuses a value without one or with an empty left side. */
+/**
+ * Splits at the first `sep`; refuses a value without one or with an empty left side. A left side in viva's quoted
+ * form (`"etc/a=b"=text`) ends at its closing quote, so a quoted path may hold the separator.
+ */
 function splitFirst(flag: string, value: string, sep: string): [string, string] {
-  const i = value.indexOf(sep);
+  let from = 0;
+  if (value.startsWith('"')) {
+    for (let j = 1; j < value.length; j++) {
+      if (value[j] === '\\') { j++; continue; }
+      if (value[j] === '"') { from = j + 1; break; }
+    }
+  }
+  const i = value.indexOf(sep, from);
   if (i <= 0) bad(flag, value);
   return [value.slice(0, i), value.slice(i + sep.length)];
 }

@@ -234,6 +234,7 @@ test('derive: refusals name the edit and leave the branch where it was', async (
   t.throws(() => parseEdit('xattr', 'etc/motd:user.a=0s!!!'), { instanceOf: UsageError, message: /not valid base64/ });
   t.throws(() => parseEdit('xattr', 'etc/motd:bogus.a=v'), { instanceOf: UsageError, message: /not in a namespace/ });
   t.throws(() => parseEdit('chmod', '17777:etc/motd'), { instanceOf: UsageError, message: /out of range/ });
+  t.deepEqual(parseEdit('set', '"etc/a=b"=text'), { op: 'set', path: '"etc/a=b"', data: Buffer.from('text') });
   await t.throwsAsync(run([{ op: 'add', host: path.join(dir, 'missing'), path: 'x' }]), { instanceOf: SourceReadError });
   await t.throwsAsync(derive(repo, { base: 'nope', branch: 'x', author: AUTHOR, edits: [{ op: 'rm', path: 'etc' }] }), { instanceOf: RevisionNotFoundError });
   t.is(resolveRef(repo.store, 'refs/heads/x'), undefined);
