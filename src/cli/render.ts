@@ -272,14 +272,14 @@ export function renderPackageDiff(p: PackageDiff): string {
 
 /** `viva derivations`: one line per derived branch: `web/01 <- debian/12/base (up to date), 3 edits`. */
 export function renderDerivationGraph(g: DerivationGraph): string {
-  if (g.edges.length === 0) return 'no derived branches';
+  if (g.edges.length === 0 && g.stale.length === 0) return 'no derived branches';
   const width = columnWidth(g.edges.map((e) => shortRefName(e.ref)));
   return g.edges.map((e) => {
     const base = e.baseRefs.length
       ? e.baseRefs.map((b) => `${shortRefName(b.ref)} (${b.behind === 0 ? 'up to date' : `${b.behind} behind`})`).join(', ')
       : `${shortOid(e.base)} (on no branch)`;
     return `${padDisplay(shortRefName(e.ref), width)} <- ${base}, ${plural(e.edits, 'edit')}${e.chain.length > 1 ? ` (top of ${e.chain.length} layers)` : ''}, recipe ${shortOid(e.recipe)}`;
-  }).join('\n');
+  }).concat(g.stale.map((x) => `${shortRefName(x.ref)}: ${plural(x.commitsOnTop, 'commit')} of its own on top of derived commit ${shortOid(x.derived)} (not rebuilt by rebuild --derived-from)`)).join('\n');
 }
 
 /** `viva derivations --dot`: branches as nodes, derived-from as edges (labelled when the base moved on). */

@@ -120,11 +120,25 @@ export interface DerivationEdge {
   chain: Oid[];
 }
 
+/** A branch with commits of its own on top of a derived commit (rebuild does not replay it: that would drop them). */
+export interface StaleBranch {
+  ref: string;
+  head: Oid;
+  /** The derived commit below, how many commits lie above it, and its base. */
+  derived: Oid;
+  commitsOnTop: number;
+  base: Oid;
+}
+
 export interface DerivationGraph {
   /** Every branch in scope, derived or not. */
   refs: string[];
   edges: DerivationEdge[];
+  stale: StaleBranch[];
 }
+
+/** How far back a branch whose head is not derived is searched for the derived commit it was built on. */
+const STALE_SEARCH_DEPTH = 64;
 
 /** The local branches (full refs), sorted. */
 export function branchRefs(repo: Repository): string[] {
@@ -192,7 +206,21 @@ export function derivationGraph(repo: Repository, refs?: string[]): DerivationGr
     baseRefs.sort((a, b) => a.behind - b.behind || (a.ref < b.ref ? -1 : 1));
     edges.push({ ref, commit: oid, base, baseRefs, recipe: recipeId(dv.recipe), edits: dv.recipe.edits.length, chain });
   }
-  if (!refs || refs.length === 0) return { refs: all, edges };
+  const stale: StaleBranch[] = [];
+  for (const [ref, head] of heads) {
+    if (edges.some((e) => e.ref === ref)) continue;
+    let oid: Oid | undefined = head;
+    for (let n = 0; oid && n < STALE_SEARCH_DEPTH; n++) {
+      const c = readCommit(repo.store, oid);
+      const d = readDerivation(oid, c);
+      if (d) {
+        if (n > 0 && d.bases[0]) stale.push({ ref, head, derived: oid, commitsOnTop: n, base: d.bases[0].commit });
+        break;
+      }
+      oid = c.parents[0];
+    }
+  }
+  if (!refs || refs.length === 0) return { refs: all, edges, stale };
   for (const r of refs) if (!heads.has(r)) throw new RefNotFoundError(r, `branch '${r.replace(/^refs\/heads\//, '')}' not found`);
   // The named branches and, transitively, the branches derived from them.
   const keep = new Set(refs);
@@ -200,5 +228,5 @@ export function derivationGraph(repo: Repository, refs?: string[]): DerivationGr
     grew = false;
     for (const e of edges) if (!keep.has(e.ref) && e.baseRefs.some((b) => keep.has(b.ref))) { keep.add(e.ref); grew = true; }
   }
-  return { refs: all.filter((r) => keep.has(r)), edges: edges.filter((e) => keep.has(e.ref)) };
+  return { refs: all.filter((r) => keep.has(r)), edges: edges.filter((e) => keep.has(e.ref)), stale: stale.filter((x) => keep.has(x.ref) || [...keep].some((k) => distances(k).has(x.base))) };
 }

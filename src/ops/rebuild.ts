@@ -204,9 +204,6 @@ function planOnto(repo: Repository, options: RebuildOptions): Job {
 }
 
 /** Every derived branch whose base lies in the history of `branch` or of a branch planned before it, in dependency order. */
-/** How far back a branch whose head is not derived is searched for the derived commit it was built on. */
-const STALE_SEARCH_DEPTH = 64;
-
 function planDerivedFrom(repo: Repository, branch: string): { jobs: Job[]; stale: RebuildItem[] } {
   const root = branchRef(branch);
   if (!resolveRef(repo.store, root)) throw new RefNotFoundError(root, `branch '${branch}' not found`);
@@ -232,23 +229,11 @@ function planDerivedFrom(repo: Repository, branch: string): { jobs: Job[]; stale
     }
   }
   // Branches with commits on top of a derived commit: replaying the recipe would drop those commits (a rebase).
-  const derivedHeads = new Set(graph.edges.map((e) => e.ref));
   const stale: RebuildItem[] = [];
-  for (const ref of graph.refs) {
-    if (planned.has(ref) || derivedHeads.has(ref)) continue;
-    let oid: Oid | undefined = resolveRef(repo.store, ref);
-    for (let n = 0; oid && n < STALE_SEARCH_DEPTH; n++) {
-      const c = readCommit(repo.store, oid);
-      const dv = readDerivation(oid, c);
-      if (dv) {
-        const base = dv.bases[0]?.commit;
-        if (base && [...planned].some((p) => hist(p).has(base))) {
-          stale.push({ branch: ref, status: 'skipped', commit: resolveRef(repo.store, ref)!, reason: `its head is ${n} commit${n === 1 ? '' : 's'} past the derived commit ${oid.slice(0, 12)}: replaying the recipe would drop ${n === 1 ? 'it' : 'them'} (rebuild that commit with --onto and reapply them)` });
-        }
-        break;
-      }
-      oid = c.parents[0];
-    }
+  for (const x of graph.stale) {
+    if (planned.has(x.ref) || ![...planned].some((p) => hist(p).has(x.base))) continue;
+    const n = x.commitsOnTop;
+    stale.push({ branch: x.ref, status: 'skipped', commit: x.head, reason: `its head is ${n} commit${n === 1 ? '' : 's'} past the derived commit ${x.derived.slice(0, 12)}: replaying the recipe would drop ${n === 1 ? 'it' : 'them'} (rebuild that commit with --onto and reapply them)` });
   }
   return { jobs, stale };
 }

@@ -94,6 +94,9 @@ test('rebuild --derived-from: a branch with a plain commit on top of its clone i
   t.regex(item.reason!, /1 commit past the derived commit [0-9a-f]{12}/);
   t.is(resolveRef(repo.store, 'refs/heads/web/03'), head);
   t.is(r.rebuilt, 3);
+  // derivations says so too.
+  const g = derivationGraph(repo);
+  t.deepEqual(g.stale.map((x) => [x.ref, x.commitsOnTop]), [['refs/heads/web/03', 1]]);
 });
 
 test('rebuild: layers derived on the branch itself are replayed in order; --onto into the same branch twice does nothing', async (t) => {
