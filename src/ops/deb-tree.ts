@@ -1,11 +1,8 @@
 /** The file tree of a .deb's data archive, stored as a viva tree so that installs can merge it into any base at tree level. */
-import crypto from 'node:crypto';
-import fs from 'node:fs';
-import { SourceReadError, systemText } from '../errors.js';
 import type { EntryType, ImageEntry, ImageReader } from '../formats/types.js';
 import type { RootMeta } from '../model/commit.js';
 import type { Oid } from '../model/oid.js';
-import { type DebPackage, readDeb } from '../packages/deb.js';
+import { type DebPackage, hashDeb, readDeb } from '../packages/deb.js';
 import type { ObjectWriter } from '../store/object-store.js';
 import type { Repository } from '../store/repository.js';
 import { MutableTree } from '../tree/mutable-tree.js';
@@ -68,13 +65,4 @@ export async function debTree(repo: Repository, writer: ObjectWriter, file: stri
   return { tree: written.oid, rootMeta: tree.rootMeta(), files, fileCount: ctx.files, bytes: ctx.bytes, deb };
 }
 
-/** The sha256 of a file (hex): the memo key of its `debTree`, computed before the work. Throws SourceReadError. */
-export async function hashDeb(file: string): Promise<string> {
-  const hash = crypto.createHash('sha256');
-  try {
-    for await (const chunk of fs.createReadStream(file, { highWaterMark: 1 << 20 })) hash.update(chunk as Buffer);
-  } catch (e) {
-    throw new SourceReadError(file, systemText(e), { cause: e });
-  }
-  return hash.digest('hex');
-}
+export { hashDeb };

@@ -8,7 +8,7 @@ import { AbortedError, FileConflictError } from '../errors.js';
 import type { Oid } from '../model/oid.js';
 import type { TreeEntry } from '../model/tree.js';
 import type { DebPackage } from '../packages/deb.js';
-import { compareDebVersions } from '../packages/debversion.js';
+import { versionSatisfies } from '../packages/source.js';
 import {
   type Conffile, DPKG_DIVERSIONS, DPKG_INFO_DIR, DPKG_INFO_FORMAT, DPKG_INFO_FORMAT_TEXT, DPKG_STATUS, NEW_CONFFILE_HASH,
   type StatusStanza, bytes, formatList, formatMd5sums, formatStatus, formatStatusStanza, hasFiles, infoName, latin1,
@@ -217,18 +217,6 @@ function readDebContents(objects: ObjectReader, oid: Oid, files: DebFileEntry[] 
   return { entries, order };
 }
 
-function satisfies(version: string, op: string | undefined, want: string | undefined): boolean {
-  if (!op || want === undefined) return true;
-  const c = compareDebVersions(version, want);
-  switch (op) {
-    case '<<': return c < 0;
-    case '<=': return c <= 0;
-    case '=': return c === 0;
-    case '>=': return c >= 0;
-    case '>>': return c > 0;
-    default: return false;
-  }
-}
 
 /** The path an image path `p` has on the image: directories that are symlinks followed (the last one too with `followLast`). */
 function physical(tree: MutableTree, p: string, followLast: boolean): string {
@@ -291,7 +279,7 @@ async function unpackOne(db: DpkgDb, d: UnpackDeb): Promise<UnpackedDeb> {
       // Multi-Arch: same instances of one package share their common files (dpkg also requires equal content).
       if (same && o.stanza.package === c.package && stanzaField(o.stanza, 'Multi-Arch') === 'same') continue;
       const ov = stanzaField(o.stanza, 'Version') ?? '';
-      const replaces = c.replaces.some((g) => g.some((r) => r.name === o.stanza.package && satisfies(ov, r.op, r.version)));
+      const replaces = c.replaces.some((g) => g.some((r) => r.name === o.stanza.package && versionSatisfies(ov, r.op, r.version)));
       if (!replaces) throw new FileConflictError(d.file, c.package, show(p), o.stanza.package, ov || undefined);
       const list = takeOver.get(owner) ?? [];
       list.push(p);

@@ -5,11 +5,10 @@
  * same PackageUniverse a Debian repository's Packages index gives, with `Filename`, `Size` and `SHA256` filled in, so
  * the resolver and the installer cannot tell the two kinds of source apart.
  */
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { SourceReadError, systemReason } from '../errors.js';
-import { readDeb } from './deb.js';
+import { hashDeb, readDeb } from './deb.js';
 import { parseDeb822 } from './deb822.js';
 import { PackageUniverse, candidateFromParagraph } from './source.js';
 
@@ -33,27 +32,11 @@ export interface DebDirectoryResult {
   packages: number;
 }
 
-function sha256File(file: string): string {
-  const h = crypto.createHash('sha256');
-  const fd = fs.openSync(file, 'r');
-  try {
-    const buf = Buffer.allocUnsafe(1 << 20);
-    for (;;) {
-      const n = fs.readSync(fd, buf, 0, buf.length, null);
-      if (n === 0) break;
-      h.update(buf.subarray(0, n));
-    }
-  } finally {
-    fs.closeSync(fd);
-  }
-  return h.digest('hex');
-}
-
 /** The control paragraph of a package as a Packages index would give it: its own fields, then Filename, Size, SHA256. */
 async function indexStanza(file: string, rel: string, size: number): Promise<string> {
   const deb = await readDeb(file);
   const lines = deb.control.fields.map((f) => `${f.name}: ${f.value.replace(/\n/g, '\n ')}`);
-  lines.push(`Filename: ${rel}`, `Size: ${size}`, `SHA256: ${sha256File(file)}`);
+  lines.push(`Filename: ${rel}`, `Size: ${size}`, `SHA256: ${await hashDeb(file)}`);
   return `${lines.join('\n')}\n`;
 }
 

@@ -11,6 +11,7 @@
  * The `ar` parsing is written here: it is 60-byte fixed headers and nothing else, and the npm `ar` readers are
  * unmaintained and read whole members into memory, while the data member must stay a byte range of the file.
  */
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import { CorruptInputError, RelationSyntaxError, SourceReadError, UnsupportedInputError, systemText } from '../errors.js';
 import { openTar, type TarReadCompression } from '../formats/tar.js';
@@ -397,4 +398,15 @@ async function readControlTar(file: string, m: DebMember, compression: TarReadCo
     throw new CorruptInputError(file, `${m.name} member 'control'`, 'not valid UTF-8');
   }
   return { fields: parseDebControl(text, file, `${m.name} member 'control' `), controlFiles: files };
+}
+
+/** The sha256 of a file (hex): the memo key of its `debTree`, computed before the work. Throws SourceReadError. */
+export async function hashDeb(file: string): Promise<string> {
+  const hash = crypto.createHash('sha256');
+  try {
+    for await (const chunk of fs.createReadStream(file, { highWaterMark: 1 << 20 })) hash.update(chunk as Buffer);
+  } catch (e) {
+    throw new SourceReadError(file, systemText(e), { cause: e });
+  }
+  return hash.digest('hex');
 }
