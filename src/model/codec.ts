@@ -201,6 +201,22 @@ export function decodeXattrs(d: Decoder): XattrValue[] {
   return out;
 }
 
+/** Two xattr lists are the same: names and values equal, in order (lists as trees keep them: sorted by name). */
+export function sameXattrs(a: readonly XattrValue[], b: readonly XattrValue[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i]!;
+    const y = b[i]!;
+    if (x.name !== y.name || Buffer.compare(x.value, y.value) !== 0) return false;
+  }
+  return true;
+}
+
+/** A directory's own metadata (a tree entry's or a commit's rootMeta) is the same on both sides. */
+export function sameMeta(a: { mode: number; uid: number; gid: number; mtimeNs: bigint; xattrs: readonly XattrValue[] }, b: typeof a): boolean {
+  return a.mode === b.mode && a.uid === b.uid && a.gid === b.gid && a.mtimeNs === b.mtimeNs && sameXattrs(a.xattrs, b.xattrs);
+}
+
 export function sortXattrs<T extends XattrValue>(xattrs: readonly T[]): T[] {
   return [...xattrs].sort((a, b) => Buffer.compare(Buffer.from(a.name, 'utf8'), Buffer.from(b.name, 'utf8')));
 }

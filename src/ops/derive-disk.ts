@@ -7,6 +7,7 @@
  */
 import { UsageError } from '../errors.js';
 import { CowDevice, type Ext4Change, patchExt4 } from '../formats/ext4-patch.js';
+import { sameMeta } from '../model/codec.js';
 import type { Commit, RootMeta } from '../model/commit.js';
 import type { Recipe } from '../model/derivation.js';
 import { type Disk, type DiskRegion, type PatchRange, encodeDisk, encodeDiskPatch, hashDisk, partitionDirName } from '../model/disk.js';
@@ -15,7 +16,7 @@ import { quotePath } from '../model/quote.js';
 import { type TreeEntry, findEntry } from '../model/tree.js';
 import type { ObjectWriter } from '../store/object-store.js';
 import type { Repository } from '../store/repository.js';
-import { readBlobBytes, readDisk, readTree } from '../store/typed.js';
+import { readBlobBytes, readDisk, readTree, tryReadPath } from '../store/typed.js';
 import { MutableTree } from '../tree/mutable-tree.js';
 import { DEFAULT_DIR_MODE, applyRecipe, createdMeta } from '../tree/recipe.js';
 import { walkTrees } from '../tree/walk.js';
@@ -31,10 +32,6 @@ function metaOf(e: TreeEntry): { mode: number; uid: number; gid: number; mtimeNs
 
 function xattrsOf(e: TreeEntry): Array<{ name: string; value: Buffer }> {
   return e.xattrs.map((x) => ({ name: x.name, value: Buffer.from(x.value) }));
-}
-
-function sameXattrs(a: TreeEntry, b: TreeEntry): boolean {
-  return a.xattrs.length === b.xattrs.length && a.xattrs.every((x, i) => x.name === b.xattrs[i]!.name && Buffer.from(x.value).equals(Buffer.from(b.xattrs[i]!.value)));
 }
 
 /** The file-level changes that turn file system tree `from` into `to`, in an order the patcher can apply. */
@@ -75,7 +72,7 @@ function changesBetween(repo: Repository, from: Oid, to: Oid, fromMeta: RootMeta
       if ((a.hardlink || b.hardlink) && !(a.hardlink && b.hardlink && a.hardlink.equals(b.hardlink) && a.oid === b.oid)) {
         refuse(p, 'a hardlinked file changed: not supported on disk images by derive yet');
       }
-      const metaChanged = a.mode !== b.mode || a.uid !== b.uid || a.gid !== b.gid || a.mtimeNs !== b.mtimeNs || !sameXattrs(a, b);
+      const metaChanged = !sameMeta(a, b);
       switch (b.type) {
         case 'file':
           if (a.oid !== b.oid || JSON.stringify(a.holes ?? []) !== JSON.stringify(b.holes ?? [])) out.push({ op: 'write', path: p, blob: b.oid!, size: b.size, ...metaOf(b), xattrs: xattrsOf(b) });
@@ -107,24 +104,14 @@ function changesBetween(repo: Repository, from: Oid, to: Oid, fromMeta: RootMeta
   }
   for (const k of touched) {
     const p = Buffer.from(k, 'latin1');
-    const e = p.length === 0 ? undefined : entryAt(repo, to, p);
+    const e = p.length === 0 ? undefined : tryReadPath(repo.store, to, p);
     const m = e ? metaOf(e) : { mode: toMeta.mode, uid: toMeta.uid, gid: toMeta.gid, mtimeNs: toMeta.mtimeNs };
     dirs.push({ op: 'setattr', path: p, ...m });
   }
-  if (fromMeta.mode !== toMeta.mode || fromMeta.uid !== toMeta.uid || fromMeta.gid !== toMeta.gid || fromMeta.mtimeNs !== toMeta.mtimeNs) {
-    dirs.push({ op: 'setattr', path: Buffer.alloc(0), mode: toMeta.mode, uid: toMeta.uid, gid: toMeta.gid, mtimeNs: toMeta.mtimeNs });
+  if (!sameMeta(fromMeta, toMeta)) {
+    dirs.push({ op: 'setattr', path: Buffer.alloc(0), mode: toMeta.mode, uid: toMeta.uid, gid: toMeta.gid, mtimeNs: toMeta.mtimeNs, xattrs: toMeta.xattrs.map((x) => ({ name: x.name, value: Buffer.from(x.value) })) });
   }
   return [...out, ...dirs];
-}
-
-function entryAt(repo: Repository, tree: Oid, p: Buffer): TreeEntry | undefined {
-  let t: Oid | undefined = tree;
-  let e: TreeEntry | undefined;
-  for (const part of p.toString('latin1').split('/')) {
-    e = t ? findEntry(readTree(repo.store, t), Buffer.from(part, 'latin1')) : undefined;
-    t = e?.type === 'dir' ? e.oid : undefined;
-  }
-  return e;
 }
 
 /** Adjacent changed blocks as one range each. */
@@ -186,7 +173,7 @@ export async function deriveDisk(repo: Repository, writer: ObjectWriter, base: {
     const newTree = bare ? written.oid : entry!.oid!;
     const newMeta: RootMeta = bare ? rootMeta : { mode: entry!.mode, uid: entry!.uid, gid: entry!.gid, mtimeNs: entry!.mtimeNs, xattrs: entry!.xattrs };
     regions.push({ ...r, content: { ...r.content, tree: newTree, rootMeta: newMeta } });
-    if (newTree === r.content.tree && JSON.stringify(newMeta, (_k, v) => (typeof v === 'bigint' ? v.toString() : v)) === JSON.stringify(r.content.rootMeta, (_k, v) => (typeof v === 'bigint' ? v.toString() : v))) continue;
+    if (newTree === r.content.tree && sameMeta(newMeta, r.content.rootMeta)) continue;
     if (!r.content.fsType.startsWith('ext')) throw new UsageError(`${where}: ${name || 'the file system'} is ${r.content.fsType}: derive patches ext2/3/4 only`);
     const pending = changesBetween(repo, r.content.tree, newTree, r.content.rootMeta, newMeta, `${where}${name ? `:${name}` : ''}`);
     const changes: Ext4Change[] = [];

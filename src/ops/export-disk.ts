@@ -6,11 +6,11 @@
 import { nonZero } from '../formats/disk.js';
 import type { DiskWriter } from '../formats/disk-writer.js';
 import type { BlobRecord } from '../model/blob.js';
-import { type Disk, type DiskRegion, type Extent, type MapRun, type PatchRange, decodeDiskPatch } from '../model/disk.js';
+import type { Disk, DiskRegion, Extent, MapRun, PatchRange } from '../model/disk.js';
 import { type Oid, hashBytes } from '../model/oid.js';
 import { RepositoryCorruptError, AbortedError } from '../errors.js';
 import type { ObjectReader } from '../store/object-store.js';
-import { readBlobPieces, readBlobRecord, readDisk, readRegionMap } from '../store/typed.js';
+import { readBlobPieces, readBlobRecord, readDisk, readDiskPatch, readRegionMap } from '../store/typed.js';
 import { walkTree } from '../tree/walk.js';
 
 /** Bytes composed at a time. */
@@ -158,17 +158,6 @@ export function* regionPieces(objects: ObjectReader, r: DiskRegion, reader: Blob
     }
     for (const p of nonZero(view, w)) yield { offset: r.offset + p.offset, data: p.data };
     w += len;
-  }
-}
-
-/** A disk's patch ranges (an overlay disk's), read whole: patches are small (the blocks a derive changed). */
-export function readDiskPatch(objects: ObjectReader, oid: Oid): PatchRange[] {
-  const parts: Buffer[] = [];
-  for (const p of readBlobPieces(objects, oid)) parts.push(p.data ?? Buffer.alloc(p.zeros ?? 0));
-  try {
-    return decodeDiskPatch(Buffer.concat(parts));
-  } catch (e) {
-    throw new RepositoryCorruptError(`disk patch ${oid}`, (e as Error).message);
   }
 }
 

@@ -14,8 +14,8 @@ import type { Disk, PatchRange } from '../model/disk.js';
 import type { Oid } from '../model/oid.js';
 import type { Repository } from '../store/repository.js';
 import { readStatCache, writeStatCache } from '../store/stat-cache.js';
-import { readDisk } from '../store/typed.js';
-import { diskPieces, readDiskPatch } from './export-disk.js';
+import { readDisk, readDiskPatch } from '../store/typed.js';
+import { diskPieces } from './export-disk.js';
 
 /** qcow2 cluster size of the overlays viva writes (as its qcow2 writer). */
 const CLUSTER = 1 << 16;

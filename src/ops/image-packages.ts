@@ -6,12 +6,10 @@ import { UsageError } from '../errors.js';
 import type { Commit } from '../model/commit.js';
 import { partitionDirName } from '../model/disk.js';
 import type { Oid } from '../model/oid.js';
-import { type TreeEntry, findEntry } from '../model/tree.js';
 import { PACKAGE_DATABASES, type Inventory, type PackageChange, type PackageFormat, diffInventories, parseInventory, versionOrder } from '../packages/inventory.js';
 import type { Repository } from '../store/repository.js';
-import { readBlobBytes, readDisk, readTree } from '../store/typed.js';
+import { readBlobBytes, readDisk, tryReadPath } from '../store/typed.js';
 import { ensureContent } from '../sync/partial.js';
-import { splitPath } from '../tree/mutable-tree.js';
 import { resolveSpec } from './resolve.js';
 
 
@@ -60,12 +58,7 @@ export async function inventoryOf(repo: Repository, spec: string): Promise<Inven
 /** The package database file of an image directory (its tree id): the first of PACKAGE_DATABASES present in it. */
 export function packageDatabaseOf(repo: Repository, dir: Oid): { format: PackageFormat; path: string; oid: Oid; size: number } | undefined {
   for (const db of PACKAGE_DATABASES) {
-    let e: TreeEntry | undefined;
-    let tree: Oid | undefined = dir;
-    for (const part of splitPath(Buffer.from(db.path))) {
-      e = tree ? findEntry(readTree(repo.store, tree), part) : undefined;
-      tree = e?.type === 'dir' ? e.oid : undefined;
-    }
+    const e = tryReadPath(repo.store, dir, Buffer.from(db.path));
     if (e?.type === 'file' && e.oid) return { format: db.format, path: db.path, oid: e.oid, size: e.size };
   }
   return undefined;

@@ -6,11 +6,11 @@ import { AmbiguousRevisionError, PathNotFoundError, RevisionNotFoundError, Usage
 import type { Commit, RootMeta } from '../model/commit.js';
 import { MIN_PREFIX, type Oid, isOid } from '../model/oid.js';
 import { HEAD, HEADS, REMOTES, TAGS } from '../model/ref.js';
-import { type TreeEntry, findEntry } from '../model/tree.js';
+import type { TreeEntry } from '../model/tree.js';
 import { quotePath, unquotePath } from '../model/quote.js';
 import { resolveRefChain } from '../store/refs.js';
 import type { Repository } from '../store/repository.js';
-import { commitTree, readCommit, readTree } from '../store/typed.js';
+import { commitTree, readCommit, tryReadPath } from '../store/typed.js';
 import type { ObjectReader } from '../store/object-store.js';
 import { splitPath } from '../tree/mutable-tree.js';
 
@@ -165,13 +165,9 @@ export function dirEntry(oid: Oid, m?: RootMeta): TreeEntry {
 
 /** Looks a path up in a commit's tree. Throws PathNotFoundError. */
 export function resolveEntry(repo: Repository, commitOid: Oid, commit: Commit, path: Buffer, revForErrors: string): ResolvedEntry {
-  let entry = rootEntry(repo.store, commit);
-  for (const part of splitPath(path)) {
-    if (entry.type !== 'dir' || !entry.oid) throw new PathNotFoundError(quotePath(path), revForErrors);
-    const next = findEntry(readTree(repo.store, entry.oid), part);
-    if (!next) throw new PathNotFoundError(quotePath(path), revForErrors);
-    entry = next;
-  }
+  const root = rootEntry(repo.store, commit);
+  const entry = path.length === 0 ? root : tryReadPath(repo.store, root.oid!, path);
+  if (!entry) throw new PathNotFoundError(quotePath(path), revForErrors);
   return { commitOid, commit, path, entry };
 }
 

@@ -2,10 +2,10 @@
 import { ObjectNotFoundError, RepositoryCorruptError } from '../errors.js';
 import { type BlobRecord, decodeBlob } from '../model/blob.js';
 import { type Commit, decodeCommit } from '../model/commit.js';
-import { type Disk, type RegionMap, decodeDisk, decodeRegionMap } from '../model/disk.js';
+import { type Disk, type PatchRange, type RegionMap, decodeDisk, decodeDiskPatch, decodeRegionMap } from '../model/disk.js';
 import crypto from 'node:crypto';
 import { type Oid, hashBytes } from '../model/oid.js';
-import { type Tree, decodeTree } from '../model/tree.js';
+import { type Tree, type TreeEntry, decodeTree, findEntry } from '../model/tree.js';
 import type { ObjectReader } from './object-store.js';
 
 function decode<T>(what: string, oid: Oid, fn: () => T): T {
@@ -26,6 +26,23 @@ export function readCommit(objects: ObjectReader, oid: Oid): Commit {
 export function readTree(objects: ObjectReader, oid: Oid, path?: string): Tree {
   const buf = path === undefined ? objects.readObject('tree', oid) : atPath(path, () => objects.readObject('tree', oid));
   return decode('tree', oid, () => decodeTree(buf));
+}
+
+/**
+ * The entry at image path `path` ('a/b', no leading '/', not empty) below tree `tree`, or undefined when some part
+ * of it is missing or not a directory. Reads one tree per path component.
+ */
+export function tryReadPath(objects: ObjectReader, tree: Oid, path: Buffer): TreeEntry | undefined {
+  let dir: Oid | undefined = tree;
+  let e: TreeEntry | undefined;
+  let start = 0;
+  for (let i = 0; i <= path.length; i++) {
+    if (i < path.length && path[i] !== 0x2f) continue;
+    e = dir ? findEntry(readTree(objects, dir), path.subarray(start, i)) : undefined;
+    dir = e?.type === 'dir' ? e.oid : undefined;
+    start = i + 1;
+  }
+  return e;
 }
 
 /** Runs `fn`, naming `path` in an object mismatch or read error that does not name one yet. */
@@ -57,11 +74,23 @@ export function commitTree(objects: ObjectReader, c: Commit): Oid {
   return c.rootKind === 'disk' ? readDisk(objects, c.root).view : c.root;
 }
 
-/** A region map blob (small: read whole). */
-export function readRegionMap(objects: ObjectReader, oid: Oid): RegionMap {
+/** A small blob's whole content (region maps, disk patches), checked against its id. */
+function readSmallBlob(objects: ObjectReader, oid: Oid): Buffer {
   const parts: Buffer[] = [];
   for (const p of readBlobPieces(objects, oid)) parts.push(p.data ?? Buffer.alloc(p.zeros ?? 0));
-  return decode('region map', oid, () => decodeRegionMap(Buffer.concat(parts)));
+  return Buffer.concat(parts);
+}
+
+/** A region map blob (small: read whole). */
+export function readRegionMap(objects: ObjectReader, oid: Oid): RegionMap {
+  const buf = readSmallBlob(objects, oid);
+  return decode('region map', oid, () => decodeRegionMap(buf));
+}
+
+/** An overlay disk's patch blob: the byte ranges written over its base (small: the blocks a derive changed). */
+export function readDiskPatch(objects: ObjectReader, oid: Oid): PatchRange[] {
+  const buf = readSmallBlob(objects, oid);
+  return decode('disk patch', oid, () => decodeDiskPatch(buf));
 }
 
 export function readBlobRecord(objects: ObjectReader, oid: Oid): BlobRecord {

@@ -4,6 +4,7 @@
  * grep, ls, find, partial clones' content lists, reachability (fsck, gc) — is a callback on this one walk.
  */
 import { AbortedError } from '../errors.js';
+import { sameMeta } from '../model/codec.js';
 import type { Oid } from '../model/oid.js';
 import { type TreeEntry, compareNames } from '../model/tree.js';
 import type { ObjectReader } from '../store/object-store.js';
@@ -125,19 +126,9 @@ function sameSubtree(row: ReadonlyArray<TreeEntry | undefined>): 'all' | 'conten
   for (let i = 1; i < row.length; i++) {
     const e = row[i];
     if (e?.type !== 'dir' || e.oid !== first.oid) return 'no';
-    if (meta && !sameDirMeta(e, first)) meta = false;
+    if (meta && !sameMeta(e, first)) meta = false;
   }
   return meta ? 'all' : 'content';
-}
-
-function sameDirMeta(a: TreeEntry, b: TreeEntry): boolean {
-  if (a.mode !== b.mode || a.uid !== b.uid || a.gid !== b.gid || a.mtimeNs !== b.mtimeNs || a.xattrs.length !== b.xattrs.length) return false;
-  for (let i = 0; i < a.xattrs.length; i++) {
-    const x = a.xattrs[i]!;
-    const y = b.xattrs[i]!;
-    if (x.name !== y.name || !Buffer.from(x.value).equals(Buffer.from(y.value))) return false;
-  }
-  return true;
 }
 
 /**
