@@ -1,10 +1,9 @@
 /** The commit op: image → chunks and blobs → trees → commit object → compare-and-swap of the branch. */
-import os from 'node:os';
 import { UsageError } from '../errors.js';
 import { openImage } from '../formats/index.js';
 import { sniffDisk } from '../formats/disk.js';
 import type { ImageReader } from '../formats/types.js';
-import { checkCommitTime, parseAuthor, parseCommitTime, type Commit, type RootKind, type RootMeta, type SourceInfo } from '../model/commit.js';
+import type { Commit, RootKind, RootMeta, SourceInfo } from '../model/commit.js';
 import type { Oid } from '../model/oid.js';
 import { branchRef } from '../model/ref.js';
 import { resolveRef } from '../store/refs.js';
@@ -15,7 +14,9 @@ import { writeStatCache } from '../store/stat-cache.js';
 import type { ObjectWriter } from '../store/object-store.js';
 import { type IngestContext, type ProgressEvent, ingestEntries } from './ingest.js';
 import { ingestDisk } from './commit-disk.js';
-import { afterRecorded, firstLine, writeCommits } from './write-commit.js';
+import { afterRecorded, commitIdentity, firstLine, writeCommits } from './write-commit.js';
+
+export { defaultAuthor } from './write-commit.js';
 import { shadowWarnings } from './resolve.js';
 
 export { RACY_WINDOW_NS, type ProgressEvent } from './ingest.js';
@@ -66,12 +67,6 @@ export interface CommitResult {
   warnings: string[];
 }
 
-export function defaultAuthor(): string {
-  if (process.env.VIVA_AUTHOR) return process.env.VIVA_AUTHOR;
-  const user = os.userInfo().username || 'viva';
-  return `${user} <${user}@${os.hostname()}>`;
-}
-
 export function parseLabel(s: string): [string, string] {
   const i = s.indexOf('=');
   if (i <= 0) throw new UsageError(`label '${s}' is not of the form key=value`);
@@ -93,11 +88,7 @@ export function parseLabel(s: string): [string, string] {
 export async function commit(repo: Repository, options: CommitOptions): Promise<CommitResult> {
   // As git: a message of only whitespace says nothing about the image.
   if (options.message.trim() === '') throw new UsageError('aborting commit due to empty commit message');
-  const author = options.author ?? defaultAuthor();
-  if (!parseAuthor(author)) throw new UsageError(`author '${author}' is not of the form 'Name <email>'`);
-  // Checked before any work: a bad VIVA_DATE must not cost a whole image read.
-  const time = options.time ?? (process.env.VIVA_DATE ? parseCommitTime(process.env.VIVA_DATE, 'VIVA_DATE') : Math.floor(Date.now() / 1000));
-  checkCommitTime(time);
+  const { author, time, tzOffset } = commitIdentity(options);
   const store = repo.store;
   const ref = options.branch ? branchRef(options.branch) : repo.headBranch();
   const parent = resolveRef(store, ref) ?? null;
@@ -161,7 +152,7 @@ export async function commit(repo: Repository, options: CommitOptions): Promise<
       parents: parent ? [parent] : [],
       author,
       time,
-      tzOffset: -new Date().getTimezoneOffset(),
+      tzOffset,
       message: options.message,
       labels,
       source,

@@ -12,7 +12,7 @@ import { DERIV_BASE } from '../store/content-index.js';
 import type { Repository } from '../store/repository.js';
 import { readCommit } from '../store/typed.js';
 import { describeEdit } from '../tree/recipe.js';
-import { type LogEntry, refsByOid, toLogEntry } from './log.js';
+import { type LogEntry, history, refsByOid, toLogEntry } from './log.js';
 import { resolveRevision } from './resolve.js';
 
 /** An edit as JSON: its op, a one-line description, and its fields (paths as text, with `pathHex` when not UTF-8). */
@@ -66,16 +66,6 @@ export function showDerivation(repo: Repository, rev: string): DerivationInfo | 
     recipe: { id: recipeId(dv.recipe), time: dv.recipe.time, edits: dv.recipe.edits.map(editInfo) },
     tool: dv.tool,
   };
-}
-
-/** `oid` and its ancestors. */
-export function history(repo: Repository, oid: Oid): Set<Oid> {
-  const seen = new Set<Oid>([oid]);
-  const stack = [oid];
-  while (stack.length) {
-    for (const p of readCommit(repo.store, stack.pop()!).parents) if (!seen.has(p)) { seen.add(p); stack.push(p); }
-  }
-  return seen;
 }
 
 /**

@@ -8,17 +8,15 @@ import path from 'node:path';
 import { LineCounter, isMap, isScalar, isSeq, parseDocument, type Node } from 'yaml';
 import { SourceReadError, UsageError, VivaError, systemReason } from '../errors.js';
 import { generateHostKey, generateMachineId, hostKeyFiles } from '../formats/openssh-key.js';
-import { type Commit, encodeCommit, hashCommit } from '../model/commit.js';
-import { encodeDerivation, recipeId } from '../model/derivation.js';
+import { recipeId } from '../model/derivation.js';
 import type { Oid } from '../model/oid.js';
 import { branchRef } from '../model/ref.js';
 import { resolveRef } from '../store/refs.js';
 import type { Repository } from '../store/repository.js';
 import { type EditFlag, EDIT_FLAGS, parseEdit } from './edit-syntax.js';
-import { defaultAuthor } from './commit.js';
-import { type EditSpec, applyToBase, commitTime, derivationOf, makeRecipe } from './derive.js';
+import { type EditSpec, applyToBase, derivedCommit, makeRecipe } from './derive.js';
 import { resolveRevision } from './resolve.js';
-import { type NewCommit, firstLine, writeCommits } from './write-commit.js';
+import { type NewCommit, commitIdentity, firstLine, writeCommits } from './write-commit.js';
 
 /** Values viva makes for each clone. */
 export const GENERATORS = ['hostname', 'machine-id', 'ssh-host-keys'] as const;
@@ -261,8 +259,7 @@ export interface BatchResult {
  * const r = await deriveBatch(repo, { file: 'examples/fleet.yaml' });
  */
 export async function deriveBatch(repo: Repository, options: { file: string; text?: string; author?: string; time?: number }): Promise<BatchResult> {
-  const author = options.author ?? defaultAuthor();
-  const time = commitTime(options.time);
+  const id = commitIdentity(options);
   const variants = parseBatchSpec(options.file, options.text);
   const bases = new Map<string, ReturnType<typeof resolveRevision>>();
   for (const v of variants) {
@@ -285,21 +282,19 @@ export async function deriveBatch(repo: Repository, options: { file: string; tex
       const head = resolveRef(store, ref) ?? null;
       try {
         const edits = v.edits.flatMap((e) => (e.op === 'generate' ? generated(e.what, v.hostname, v.partition) : [e]));
-        const recipe = await makeRecipe(repo, store, edits, time);
+        const recipe = await makeRecipe(repo, store, edits, id.time);
         const base = { oid: b.oid, commit: b.commit, name: v.base };
         const applied = await applyToBase(repo, store, base, recipe);
-        const commit: Commit = {
-          rootKind: applied.rootKind, root: applied.root, parents: head ? [head] : [], author, time, tzOffset: -new Date().getTimezoneOffset(),
-          message: v.message, labels: [], source: { format: 'derive' }, rootMeta: applied.rootMeta, derivation: encodeDerivation(derivationOf(base, recipe)),
-        };
+        const commit = derivedCommit(base, recipe, applied, { ...id, parents: head ? [head] : [], message: v.message });
         commits.push({ commit, ref, expectedOld: head, reflog: `derive: ${firstLine(v.message)}` });
-        result.variants.push({ branch: ref, id: hashCommit(encodeCommit(commit)), parent: head, base: b.oid, recipe: recipeId(recipe), treesWritten: applied.treesWritten });
+        result.variants.push({ branch: ref, id: '', parent: head, base: b.oid, recipe: recipeId(recipe), treesWritten: applied.treesWritten });
       } catch (e) {
         if (e instanceof VivaError) e.message = `${v.where}: ${v.branch}: ${e.message}`;
         throw e;
       }
     }
-    await writeCommits(repo, commits, { who: author });
+    const oids = await writeCommits(repo, commits, { who: id.author });
+    oids.forEach((oid, i) => { result.variants[i]!.id = oid; });
   } catch (e) {
     store.discardPending();
     throw e;

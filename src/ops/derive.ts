@@ -9,8 +9,7 @@ import { UsageError } from '../errors.js';
 import { openImage } from '../formats/index.js';
 import { readHostFile } from '../formats/directory.js';
 import { tarCompressionForName } from '../formats/tar.js';
-import type { Commit, RootKind, RootMeta } from '../model/commit.js';
-import { checkCommitTime, parseAuthor, parseCommitTime } from '../model/commit.js';
+import { type Commit, type RootKind, type RootMeta, checkCommitTime } from '../model/commit.js';
 import { type Derivation, type Edit, type Generated, type Recipe, encodeDerivation, memoKey, recipeId } from '../model/derivation.js';
 import type { Oid } from '../model/oid.js';
 import { branchRef } from '../model/ref.js';
@@ -24,8 +23,7 @@ import { DEFAULT_DIR_MODE, DEFAULT_FILE_MODE, applyRecipe, createdMeta } from '.
 import { type IngestContext, ingestEntries } from './ingest.js';
 import { normalizeImagePath, resolveRevision } from './resolve.js';
 import { storeBytes, storeContent } from './store-content.js';
-import { defaultAuthor } from './commit.js';
-import { firstLine, writeCommits } from './write-commit.js';
+import { commitIdentity, firstLine, writeCommits } from './write-commit.js';
 import { deriveDisk } from './derive-disk.js';
 
 /** The tool named in derivation records: `viva VERSION` (package.json is two levels up from src/, three from dist/src/). */
@@ -85,13 +83,6 @@ export interface DeriveResult {
   treesWritten: number;
   /** True when the same recipe on the same base tree had been made before and its result was reused. */
   reused: boolean;
-}
-
-/** The commit time: `time`, else VIVA_DATE, else now; checked before any work. */
-export function commitTime(time?: number): number {
-  const t = time ?? (process.env.VIVA_DATE ? parseCommitTime(process.env.VIVA_DATE, 'VIVA_DATE') : Math.floor(Date.now() / 1000));
-  checkCommitTime(t);
-  return t;
 }
 
 /** What a derived commit needs from its base. */
@@ -209,6 +200,19 @@ export function derivationOf(base: DeriveBase, recipe: Recipe): Derivation {
 }
 
 /**
+ * The commit of `recipe` applied to `base` (what applyToBase returned), with its derivation record: the one shape of
+ * a derived commit, for derive, derive --batch and rebuild.
+ */
+export function derivedCommit(base: DeriveBase, recipe: Recipe, applied: { rootKind: RootKind; root: Oid; rootMeta: RootMeta },
+  c: { parents: Oid[]; author: string; time: number; tzOffset: number; message: string; labels?: Array<[string, string]> }): Commit {
+  return {
+    rootKind: applied.rootKind, root: applied.root, parents: c.parents, author: c.author, time: c.time, tzOffset: c.tzOffset,
+    message: c.message, labels: c.labels ?? [], source: { format: 'derive' }, rootMeta: applied.rootMeta,
+    derivation: encodeDerivation(derivationOf(base, recipe)),
+  };
+}
+
+/**
  * Makes a commit on `branch` whose image is `base` plus `edits`, without checking the base out.
  *
  * Locking: the branch moves by compare-and-swap after every object is durable (RefConflictError if it moved).
@@ -220,10 +224,8 @@ export function derivationOf(base: DeriveBase, recipe: Recipe): Derivation {
  * await derive(repo, { base: 'debian/12/base', branch: 'web/01', edits: [{ op: 'set', path: 'etc/hostname', data: Buffer.from('web01\n') }] });
  */
 export async function derive(repo: Repository, options: DeriveOptions): Promise<DeriveResult> {
-  const author = options.author ?? defaultAuthor();
-  if (!parseAuthor(author)) throw new UsageError(`author '${author}' is not of the form 'Name <email>'`);
+  const id = commitIdentity(options);
   if (options.message !== undefined && options.message.trim() === '') throw new UsageError('aborting derive due to empty message');
-  const time = commitTime(options.time);
   const baseRev = resolveRevision(repo, options.base);
   const ref = branchRef(options.branch);
   const head = resolveRef(repo.store, ref) ?? null;
@@ -231,17 +233,14 @@ export async function derive(repo: Repository, options: DeriveOptions): Promise<
   // Objects written before the branch moves are unreferenced: the session keeps gc from sweeping them meanwhile.
   repo.beginSession('derive');
   try {
-    const recipe = await makeRecipe(repo, store, options.edits, time, options.signal);
+    const recipe = await makeRecipe(repo, store, options.edits, id.time, options.signal);
     const base = { oid: baseRev.oid, commit: baseRev.commit, name: options.base };
     const applied = await applyToBase(repo, store, base, recipe);
     const message = options.message ?? `derive from ${options.base}: ${recipe.edits.length} edit${recipe.edits.length === 1 ? '' : 's'}`;
-    const commit: Commit = {
-      rootKind: applied.rootKind, root: applied.root, parents: head ? [head] : [], author, time, tzOffset: -new Date().getTimezoneOffset(),
-      message, labels: [], source: { format: 'derive' }, rootMeta: applied.rootMeta, derivation: encodeDerivation(derivationOf(base, recipe)),
-    };
-    const [id] = await writeCommits(repo, [{ commit, ref, expectedOld: head, reflog: `derive: ${firstLine(message)}` }], { who: author });
+    const commit = derivedCommit(base, recipe, applied, { ...id, parents: head ? [head] : [], message });
+    const [oid] = await writeCommits(repo, [{ commit, ref, expectedOld: head, reflog: `derive: ${firstLine(message)}` }], { who: id.author });
     return {
-      id: id!, branch: ref, parent: head, base: { rev: options.base, commit: baseRev.oid }, recipe: recipeId(recipe), edits: recipe.edits.length,
+      id: oid!, branch: ref, parent: head, base: { rev: options.base, commit: baseRev.oid }, recipe: recipeId(recipe), edits: recipe.edits.length,
       tree: applied.root, treesWritten: applied.treesWritten, reused: applied.reused,
     };
   } catch (e) {

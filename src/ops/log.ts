@@ -85,6 +85,16 @@ export function log(repo: Repository, options: LogOptions = {}): LogEntry[] {
   return out;
 }
 
+/** `oid` and all its ancestors. Locking: none. */
+export function history(repo: Repository, oid: Oid): Set<Oid> {
+  const seen = new Set<Oid>([oid]);
+  const stack = [oid];
+  while (stack.length) {
+    for (const p of readCommit(repo.store, stack.pop()!).parents) if (!seen.has(p)) { seen.add(p); stack.push(p); }
+  }
+  return seen;
+}
+
 /**
  * The newest common ancestor of `a` and `b` (commit ids), or undefined when their histories never meet: every
  * ancestor of `a` is marked, then `b`'s history is walked newest first (as log) to the first marked commit. For
@@ -92,11 +102,7 @@ export function log(repo: Repository, options: LogOptions = {}): LogEntry[] {
  * Locking: none.
  */
 export function mergeBase(repo: Repository, a: Oid, b: Oid): Oid | undefined {
-  const ofA = new Set<Oid>([a]);
-  const stack = [a];
-  while (stack.length) {
-    for (const p of readCommit(repo.store, stack.pop()!).parents) if (!ofA.has(p)) { ofA.add(p); stack.push(p); }
-  }
+  const ofA = history(repo, a);
   const seen = new Set<Oid>([b]);
   const queue: Array<{ oid: Oid; c: Commit }> = [{ oid: b, c: readCommit(repo.store, b) }];
   while (queue.length) {

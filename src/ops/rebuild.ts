@@ -10,12 +10,12 @@ import { branchRef } from '../model/ref.js';
 import { resolveRef } from '../store/refs.js';
 import type { Repository } from '../store/repository.js';
 import { readCommit } from '../store/typed.js';
-import { applyToBase, commitTime, derivationOf } from './derive.js';
-import { defaultAuthor } from './commit.js';
-import { derivationGraph, history, readDerivation } from './derivations.js';
-import { encodeDerivation, recipeId } from '../model/derivation.js';
+import { applyToBase, derivedCommit } from './derive.js';
+import { derivationGraph, readDerivation } from './derivations.js';
+import { history } from './log.js';
+import { recipeId } from '../model/derivation.js';
 import { resolveRevision } from './resolve.js';
-import { type NewCommit, firstLine, writeCommits } from './write-commit.js';
+import { type NewCommit, commitIdentity, firstLine, writeCommits } from './write-commit.js';
 
 export interface RebuildOptions {
   /** `rebuild REV --onto NEWBASE`: replay REV's recipe on NEWBASE. */
@@ -89,8 +89,7 @@ interface Job {
  * console.log(r.rebuilt, r.unchanged, r.failed);
  */
 export async function rebuild(repo: Repository, options: RebuildOptions): Promise<RebuildResult> {
-  const author = options.author ?? defaultAuthor();
-  const time = commitTime(options.time);
+  const id = commitIdentity(options);
   const plan = options.derivedFrom !== undefined ? planDerivedFrom(repo, options.derivedFrom) : { jobs: [planOnto(repo, options)], stale: [] };
   const jobs = plan.jobs;
   const items: RebuildItem[] = [...plan.stale];
@@ -134,7 +133,8 @@ export async function rebuild(repo: Repository, options: RebuildOptions): Promis
       let on = base;
       let parent = job.parent;
       let reused = true;
-      const made: NewCommit[] = [];
+      /** Each replayed layer's commit, with its encoding (the layers below the top are stored as they are). */
+      const made: Array<{ commit: Commit; enc: Buffer; oid: Oid }> = [];
       let failure: string | undefined;
       for (const step of job.steps) {
         const sdv = readDerivation(step.oid, step.commit)!;
@@ -148,13 +148,10 @@ export async function rebuild(repo: Repository, options: RebuildOptions): Promis
           break;
         }
         reused &&= applied.reused;
-        const c: Commit = {
-          rootKind: applied.rootKind, root: applied.root, parents: parent ? [parent] : [], author, time, tzOffset: -new Date().getTimezoneOffset(),
-          message: step.commit.message, labels: step.commit.labels, source: { format: 'derive' }, rootMeta: applied.rootMeta,
-          derivation: encodeDerivation(derivationOf({ oid: on.oid, commit: on.commit }, sdv.recipe)),
-        };
-        const oid = hashCommit(encodeCommit(c));
-        made.push({ commit: c, ref: job.ref, expectedOld: job.parent, reflog: `rebuild: ${firstLine(step.commit.message)}` });
+        const c = derivedCommit({ oid: on.oid, commit: on.commit }, sdv.recipe, applied, { ...id, parents: parent ? [parent] : [], message: step.commit.message, labels: step.commit.labels });
+        const enc = encodeCommit(c);
+        const oid = hashCommit(enc);
+        made.push({ commit: c, enc, oid });
         on = { oid, commit: c };
         parent = oid;
       }
@@ -164,17 +161,14 @@ export async function rebuild(repo: Repository, options: RebuildOptions): Promis
         continue;
       }
       // The branch moves once, to the last layer; the layers below are objects its history holds.
-      for (const m of made.slice(0, -1)) {
-        const enc = encodeCommit(m.commit);
-        const oid = hashCommit(enc);
-        if (!repo.store.hasObject('commit', oid)) repo.store.writeObject('commit', oid, enc);
-      }
-      commits.push(made[made.length - 1]!);
+      for (const m of made.slice(0, -1)) if (!repo.store.hasObject('commit', m.oid)) repo.store.writeObject('commit', m.oid, m.enc);
+      const top = made[made.length - 1]!;
+      commits.push({ commit: top.commit, ref: job.ref, expectedOld: job.parent, reflog: `rebuild: ${firstLine(top.commit.message)}` });
       newHeads.set(job.ref, on);
       items.push({ branch: job.ref, status: 'rebuilt', commit: on.oid, base: base.oid, ...(reused ? { reused: true } : {}) });
     }
     // A branch rebuilt twice in one run (not possible with one job per branch) would need chained expectations.
-    if (commits.length) await writeCommits(repo, commits, { who: author });
+    if (commits.length) await writeCommits(repo, commits, { who: id.author });
   } catch (e) {
     repo.store.discardPending();
     throw e;

@@ -3,14 +3,34 @@
  * compare-and-swap with a reflog entry, the package index entries riding in the same transaction. commit, derive,
  * rebuild (and later install and merge) all end here.
  */
-import { WriteError } from '../errors.js';
-import { type Commit, encodeCommit, hashCommit } from '../model/commit.js';
+import os from 'node:os';
+import { UsageError, WriteError } from '../errors.js';
+import { type Commit, checkCommitTime, encodeCommit, hashCommit, parseAuthor, parseCommitTime } from '../model/commit.js';
 import type { Oid } from '../model/oid.js';
 import { HEAD } from '../model/ref.js';
 import type { ObjectWriter } from '../store/object-store.js';
 import { readRef, setSymbolicRef, updateRefs } from '../store/refs.js';
 import type { Repository } from '../store/repository.js';
 import { packageIndexEntries } from './image-packages.js';
+
+export function defaultAuthor(): string {
+  if (process.env.VIVA_AUTHOR) return process.env.VIVA_AUTHOR;
+  const user = os.userInfo().username || 'viva';
+  return `${user} <${user}@${os.hostname()}>`;
+}
+
+/**
+ * Who and when a new commit records, checked before any work (a bad VIVA_DATE must not cost a whole image read):
+ * `author` (default VIVA_AUTHOR or user@host), `time` (default VIVA_DATE or now), and the local time-zone offset.
+ * Throws UsageError for an author not of the form 'Name <email>', InvalidTimeError for a bad time.
+ */
+export function commitIdentity(options: { author?: string; time?: number }): { author: string; time: number; tzOffset: number } {
+  const author = options.author ?? defaultAuthor();
+  if (!parseAuthor(author)) throw new UsageError(`author '${author}' is not of the form 'Name <email>'`);
+  const time = options.time ?? (process.env.VIVA_DATE ? parseCommitTime(process.env.VIVA_DATE, 'VIVA_DATE') : Math.floor(Date.now() / 1000));
+  checkCommitTime(time);
+  return { author, time, tzOffset: -new Date().getTimezoneOffset() };
+}
 
 export interface NewCommit {
   /** The commit object (its `derivation`, when derived, is indexed in `ix-deriv` by the store). */
