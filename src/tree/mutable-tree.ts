@@ -192,11 +192,12 @@ export class MutableTree {
   private parentOf(p: Buffer, parts: Buffer[], create: boolean, mark: boolean): MNode | undefined {
     let node = this.root;
     if (mark) node.dirty = true;
+    /** The path of `node` (for naming a damaged directory). */
+    let here: Buffer = Buffer.alloc(0);
     for (let i = 0; i < parts.length - 1; i++) {
       const name = parts[i]!;
       const bad = invalidNameReason(name);
       if (bad) this.refuse(p, bad);
-      const here = Buffer.concat(parts.slice(0, i).flatMap((x, j) => (j ? [Buffer.from('/'), x] : [x])));
       const children = this.childrenOf(node, here);
       let child = children.get(key(name));
       if (!child) {
@@ -209,8 +210,9 @@ export class MutableTree {
         this.refuse(p, child.type === 'symlink' ? `'${at}' is a symlink (edits never follow symlinks)` : `'${at}' is a ${child.type}, not a directory`);
       }
       node = child;
+      here = joinPath(here, name);
       if (mark) {
-        this.childrenOf(node, joinPath(here, name));
+        this.childrenOf(node, here);
         node.dirty = true;
       }
     }
