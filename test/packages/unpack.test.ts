@@ -232,17 +232,23 @@ async function compareWithDpkg(t: ExecutionContext, repo: Repository, dpkgDir: s
   t.deepEqual(unexpected.map((e) => ({ status: e.status, path: e.path, changes: e.changes, old: e.old, new: e.new })), []);
 }
 
-function readFile(dir: string, rel: string): string {
-  return fs.readFileSync(path.join(dir, rel), 'utf8');
-}
-
-withDpkg('unpackDebs: new packages (conffiles, scripts, symlink, diversion, Replaces, Multi-Arch: same, /lib symlink, hardlinks) as dpkg --unpack leaves them', async (t) => {
+/** The test packages, a base root, and a copy of it for the real dpkg. */
+function freshRoots(t: import('ava').ExecutionContext): { debs: Record<string, string>; baseDir: string; dpkgDir: string } {
   const dir = tmpDir(t);
   const debs = buildPackages(path.join(dir, 'debs'));
   const baseDir = path.join(dir, 'base');
   makeBase(baseDir);
   const dpkgDir = path.join(dir, 'dpkg');
   copy(baseDir, dpkgDir);
+  return { debs, baseDir, dpkgDir };
+}
+
+function readFile(dir: string, rel: string): string {
+  return fs.readFileSync(path.join(dir, rel), 'utf8');
+}
+
+withDpkg('unpackDebs: new packages (conffiles, scripts, symlink, diversion, Replaces, Multi-Arch: same, /lib symlink, hardlinks) as dpkg --unpack leaves them', async (t) => {
+  const { debs, baseDir, dpkgDir } = freshRoots(t);
   const names = ['pa1', 'pb', 'pc', 'pm'];
   for (const n of names) {
     const r = dpkg(dpkgDir, ['--unpack', debs[n]!]);
@@ -292,12 +298,7 @@ withDpkg('unpackDebs: an upgrade over a configured version removes dropped files
 });
 
 withDpkg('unpackDebs: a file another package owns is refused without Replaces of its version, as dpkg refuses it (exit 18)', async (t) => {
-  const dir = tmpDir(t);
-  const debs = buildPackages(path.join(dir, 'debs'));
-  const baseDir = path.join(dir, 'base');
-  makeBase(baseDir);
-  const dpkgDir = path.join(dir, 'dpkg');
-  copy(baseDir, dpkgDir);
+  const { debs, baseDir, dpkgDir } = freshRoots(t);
   t.is(dpkg(dpkgDir, ['--unpack', debs.pb!]).status, 0);
   const r = dpkg(dpkgDir, ['--unpack', debs.pd!]);
   t.not(r.status, 0);
