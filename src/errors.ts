@@ -415,6 +415,32 @@ export class FileConflictError extends VivaError {
   }
 }
 
+/**
+ * A maintainer script, trigger or dpkg run inside the install sandbox failed: names the step (`dpkg --configure`,
+ * `preinst of foo`), the exit code, and keeps the tail of its output (`output`, printed under the message). Nothing
+ * was committed and the sandbox was removed. Exit 19.
+ */
+export class ScriptFailedError extends VivaError {
+  static override readonly code = 'ERR_SCRIPT_FAILED';
+  override readonly code = ScriptFailedError.code;
+  override readonly name = 'ScriptFailedError';
+  constructor(readonly image: string, readonly step: string, readonly exitCode: number, readonly output: string) {
+    const last = String(output ?? '').split('\n').map((l) => l.trim()).filter(Boolean).pop();
+    super(`${image}: ${step} failed with exit code ${exitCode}${last ? `: ${last}` : ''}`, { image, step, exitCode, output });
+  }
+}
+
+/**
+ * The image has no dpkg database (`var/lib/dpkg/status`) to install into, or it cannot be read; or a package to
+ * remove or upgrade is not installed. Exit 18.
+ */
+export class PackageStateError extends VivaError {
+  static override readonly code = 'ERR_PACKAGE_STATE';
+  override readonly code = PackageStateError.code;
+  override readonly name = 'PackageStateError';
+  constructor(image: string, reason: string) { super(`${image}: ${reason}`, { image, reason }); }
+}
+
 /** Every error class, for the CLI's exit-code table and for the test that checks names and codes. */
 export const ERROR_CLASSES = [
   VivaError, UsageError, NotARepositoryError, RepositoryExistsError, RepositoryFormatError, RepositoryLockedError,
@@ -423,5 +449,5 @@ export const ERROR_CLASSES = [
   UnsupportedInputError, SourceReadError, SourceChangedError, CheckoutError, RepositoryCorruptError, WriteError,
   RepositoryDamagedError, RepositoryCreateError, CompactionError, AbortedError, RemoteError, InvalidTimeError,
   InvalidHostKeyOptionError, InvalidEditError, EditFailedError, SandboxError, Ext4PatchError, RelationSyntaxError, DependencyError,
-  FileConflictError,
+  FileConflictError, ScriptFailedError, PackageStateError,
 ] as const;

@@ -4,7 +4,7 @@ import {
   NotARepositoryError, ObjectNotFoundError, PathNotFoundError, RefConflictError, RefExistsError, RefNotFoundError,
   RepositoryCorruptError, RepositoryCreateError, RepositoryDamagedError, RepositoryExistsError, RepositoryFormatError, RepositoryLockedError, RevisionNotFoundError,
   SourceChangedError, SourceReadError, UnsafeDestinationError, UnsafeInputError, UnsupportedInputError, UsageError, WriteError, InvalidTimeError,
-  InvalidHostKeyOptionError, Ext4PatchError, RelationSyntaxError, DependencyError, FileConflictError,
+  InvalidHostKeyOptionError, Ext4PatchError, RelationSyntaxError, DependencyError, FileConflictError, ScriptFailedError, PackageStateError, SandboxError,
 } from '../errors.js';
 
 export const EXIT = {
@@ -25,6 +25,8 @@ export const EXIT = {
   REMOTE: 17,
   /** A package request cannot be satisfied: a missing dependency, a conflict, an Essential package to remove, a file another package owns. */
   DEPENDENCY: 18,
+  /** A maintainer script, trigger or dpkg run in the install sandbox failed, or the sandbox could not be set up. */
+  SCRIPT: 19,
   INTERNAL: 70,
   INTERRUPTED: 130,
   /** stdout's reader went away (EPIPE): a silent end, as git's death by SIGPIPE (bin/run.js). */
@@ -47,7 +49,8 @@ const TABLE: Array<[{ code: string }, number]> = [
   [CheckoutError, EXIT.CHECKOUT_FAILED], [WriteError, EXIT.WRITE_FAILED], [Ext4PatchError, EXIT.WRITE_FAILED], [RepositoryCreateError, EXIT.CHECKOUT_FAILED],
   [AbortedError, EXIT.INTERRUPTED],
   [RemoteError, EXIT.REMOTE],
-  [DependencyError, EXIT.DEPENDENCY], [FileConflictError, EXIT.DEPENDENCY],
+  [DependencyError, EXIT.DEPENDENCY], [FileConflictError, EXIT.DEPENDENCY], [PackageStateError, EXIT.DEPENDENCY],
+  [ScriptFailedError, EXIT.SCRIPT], [SandboxError, EXIT.SCRIPT],
 ];
 
 export const EXIT_BY_CODE: ReadonlyMap<string, number> = new Map(TABLE.map(([cls, n]) => [cls.code, n]));
@@ -75,7 +78,10 @@ export const EXIT_STATUS_HELP = `EXIT STATUS
       feature, a missing path); refs did not move
   17  remote unreachable or not a repository, refused the request (token, read-only, limits) or sent bad data
   18  package dependencies cannot be satisfied (missing, conflicting, Essential), or a package would
-      overwrite a file of another package it does not replace; nothing written
+      overwrite a file of another package it does not replace; the image has no dpkg database, or a
+      package to remove or upgrade is not installed; nothing written
+  19  a maintainer script, trigger or dpkg run in the install sandbox failed (its output's tail is
+      printed), or the sandbox could not be set up (needs root and overlayfs); nothing written
   70  internal error (a bug: please report it with DEBUG=1 output)
   130 interrupted
   141 the output pipe was closed by its reader (viva log | head): nothing printed, as git`;

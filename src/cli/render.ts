@@ -1,4 +1,5 @@
 /** Human renderers for op results, kept apart from the ops (which never print). */
+import type { PackageOpResult } from '../ops/install.js';
 import type { CommitResult } from '../ops/commit.js';
 import type { LogEntry } from '../ops/log.js';
 import type { LsEntry } from '../ops/ls.js';
@@ -72,7 +73,7 @@ export function renderShow(s: ShowResult): string {
   if (s.derivation) {
     const d = s.derivation;
     const base = d.bases.map((b) => `${shortOid(b.commit)}${b.refs.length ? ` (${b.refs.map(decorationName).join(', ')})` : ''}`).join(', ');
-    lines.push(`Derived: from ${base}, ${plural(d.recipe.edits.length, 'edit')}, recipe ${shortOid(d.recipe.id)}`);
+    lines.push(`Derived: from ${base}, ${d.kind === 'derive' ? '' : `${d.kind} `}${d.recipe.summary}, recipe ${shortOid(d.recipe.id)}`);
   }
   return lines.join('\n');
 }
@@ -89,8 +90,16 @@ export function renderDerivation(id: string, d: DerivationInfo | undefined): str
   if (!d) return `commit ${id} has no derivation record (it was not made by derive)`;
   const lines = [`commit ${id}`, `kind:   ${d.kind}`, `tool:   ${d.tool}`];
   for (const b of d.bases) lines.push(`base:   ${b.commit}${b.refs.length ? ` (${b.refs.map(decorationName).join(', ')})` : ''}`, `        ${b.rootKind} ${b.root}`);
-  lines.push(`recipe: ${d.recipe.id} (time ${d.recipe.time}, ${plural(d.recipe.edits.length, 'edit')})`);
-  d.recipe.edits.forEach((e, i) => lines.push(`  ${String(i + 1).padStart(3)}  ${e.text}`));
+  if (d.recipe.edits) {
+    lines.push(`recipe: ${d.recipe.id} (time ${d.recipe.time}, ${plural(d.recipe.edits.length, 'edit')})`);
+    d.recipe.edits.forEach((e, i) => lines.push(`  ${String(i + 1).padStart(3)}  ${e.text}`));
+  } else if (d.recipe.packages) {
+    const p = d.recipe.packages;
+    lines.push(`recipe: ${d.recipe.id} (${d.recipe.summary})`);
+    lines.push(`scripts: ${p.scripts ? 'run' : 'not run (packages left unpacked)'}`);
+    p.debs.forEach((x, i) => lines.push(`  ${String(i + 1).padStart(3)}  ${x.name} ${x.version} ${x.arch}  sha256 ${x.sha256}`));
+    for (const n of p.removed) lines.push(`       removed ${n}`);
+  }
   return lines.join('\n');
 }
 
@@ -278,7 +287,7 @@ export function renderDerivationGraph(g: DerivationGraph): string {
     const base = e.baseRefs.length
       ? e.baseRefs.map((b) => `${shortRefName(b.ref)} (${b.behind === 0 ? 'up to date' : `${b.behind} behind`})`).join(', ')
       : `${shortOid(e.base)} (on no branch)`;
-    return `${padDisplay(shortRefName(e.ref), width)} <- ${base}, ${plural(e.edits, 'edit')}${e.chain.length > 1 ? ` (top of ${e.chain.length} layers)` : ''}, recipe ${shortOid(e.recipe)}`;
+    return `${padDisplay(shortRefName(e.ref), width)} <- ${base}, ${e.summary}${e.chain.length > 1 ? ` (top of ${e.chain.length} layers)` : ''}, recipe ${shortOid(e.recipe)}`;
   }).concat(g.stale.map((x) => `${shortRefName(x.ref)}: ${plural(x.commitsOnTop, 'commit')} of its own on top of derived commit ${shortOid(x.derived)} (not rebuilt by rebuild --derived-from)`)).join('\n');
 }
 
@@ -319,4 +328,21 @@ export function renderPackages(packages: Array<{ name: string; version: string; 
   const w = columnWidth(packages.map((p) => p.name));
   const v = columnWidth(packages.map((p) => p.version));
   return packages.map((p) => `${padDisplay(p.name, w)}  ${padDisplay(p.version, v)}  ${p.arch ?? ''}`.trimEnd());
+}
+
+/** install / upgrade / remove: per image a git-style head line, then what changed. */
+export function renderPackageOp(r: PackageOpResult): string {
+  const lines: string[] = [];
+  for (const i of r.items) {
+    if (i.status === 'failed') {
+      lines.push(`${shortRefName(i.branch)}: failed`);
+      continue;
+    }
+    const how = i.reused ? 'reused an earlier result' : `${plural(i.unpacked ?? 0, 'package')} read from .deb files`;
+    lines.push(`[${shortRefName(i.branch)}${i.parent ? '' : ' (root-commit)'} ${shortOid(i.commit!)}] ${r.op} on ${i.base.rev} (${shortOid(i.base.commit)}), ${how}`);
+    for (const p of i.installed) lines.push(`  ${p.from ? 'upgraded' : 'installed'} ${p.name} ${p.from ? `${p.from} -> ` : ''}${p.version}`);
+    for (const p of i.removed) lines.push(`  removed ${p.name} ${p.from}`);
+  }
+  if (r.items.length > 1) lines.push(`${plural(r.done, 'image')} done${r.failed ? `, ${r.failed} failed` : ''}`);
+  return lines.join('\n');
 }

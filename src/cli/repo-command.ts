@@ -3,7 +3,7 @@
  * progress on a TTY, and turning errors into a one-line message plus a documented exit code.
  */
 import { Command, Flags, type Interfaces } from '@oclif/core';
-import { CheckoutError, RepositoryDamagedError, VivaError, systemReason } from '../errors.js';
+import { CheckoutError, RepositoryDamagedError, ScriptFailedError, VivaError, systemReason } from '../errors.js';
 import { lmdbDamageReason } from '../store/lmdb-store.js';
 import { Repository, type OpenMode } from '../store/repository.js';
 import type { ProgressEvent } from '../ops/commit.js';
@@ -116,6 +116,8 @@ export abstract class RepoCommand extends Command {
       const exit = exitCodeFor(err.code);
       if (this.jsonEnabled()) process.stdout.write(JSON.stringify({ error: err.toJSON() }, null, 2) + '\n');
       process.stderr.write(`error: ${err.message}\n`);
+      // A failed maintainer script: the tail of its output under the message, as apt shows dpkg's.
+      if (err instanceof ScriptFailedError) process.stderr.write(outputTail(err.output));
       if (debug && err.stack) process.stderr.write(err.stack + '\n');
       process.exitCode = exit;
       return undefined;
@@ -142,4 +144,11 @@ export abstract class RepoCommand extends Command {
     process.exitCode = EXIT.INTERNAL;
     return undefined;
   }
+}
+
+/** The last lines of a program's output, each as `  | line` (what `error:` lines of install print under them). */
+export function outputTail(output: string, lines = 15): string {
+  const all = output.replace(/\s+$/, '').split('\n');
+  if (all.length === 1 && all[0] === '') return '';
+  return all.slice(-lines).map((l) => `  | ${l}\n`).join('');
 }

@@ -17,8 +17,11 @@ export const DERIVATION_VERSION = 1;
 export const RECIPE_VERSION = 1;
 
 /** Frozen: part of the encoding. */
-export const DERIVATION_KIND_CODES = { derive: 1 } as const;
+export const DERIVATION_KIND_CODES = { derive: 1, install: 2, upgrade: 3, remove: 4 } as const;
 export type DerivationKind = keyof typeof DERIVATION_KIND_CODES;
+/** The kinds whose recipe is a PackageRecipe (a package manager's request), not edits. */
+export type PackageOp = 'install' | 'upgrade' | 'remove';
+export const PACKAGE_RECIPE_VERSION = 1;
 
 /** What generated a written file's content (shown by `show --derivation`; the content itself is a blob). */
 export type Generated = '' | 'hostname' | 'machine-id' | 'ssh-host-key';
@@ -68,12 +71,48 @@ export interface DerivationBase {
   root: Oid;
 }
 
-export interface Derivation {
-  kind: DerivationKind;
+/**
+ * A package request as it was carried out: what was asked, the options, and the packages unpacked (by the sha256 of
+ * each .deb and the id of its stored record: control files, data tree, archive order — see ops/deb-record.ts). Holds
+ * no time: the same request on the same base tree is the same recipe, so its result is reused (memoized).
+ */
+export interface PackageRecipe {
+  /** Packages named to install or upgrade (`version` from `name=version`), in the order given. Empty: upgrade all. */
+  request: Array<{ name: string; version?: string }>;
+  /** Packages named to remove. */
+  remove: string[];
+  /** Remove with `--purge` (configuration files too). */
+  purge: boolean;
+  /** Maintainer scripts and triggers were run (else the packages are left unpacked, as `dpkg --unpack`). */
+  scripts: boolean;
+  /** The packages unpacked, in dpkg's order. */
+  debs: Array<{ name: string; version: string; arch: string; sha256: Oid; record: Oid }>;
+  /** Installed packages the resolver removed besides the named ones (conflicts, broken reverse dependencies). */
+  removed: string[];
+}
+
+interface DerivationCommon {
   bases: DerivationBase[];
-  recipe: Recipe;
   /** The program that made it ('viva 0.1.0'); recorded, not part of the memo key (the recipe version is). */
   tool: string;
+}
+
+/** Edits applied to one base (derive, derive --batch). */
+export interface EditDerivation extends DerivationCommon {
+  kind: 'derive';
+  recipe: Recipe;
+}
+
+/** Packages installed, upgraded or removed (install, upgrade, remove). */
+export interface PackageDerivation extends DerivationCommon {
+  kind: PackageOp;
+  recipe: PackageRecipe;
+}
+
+export type Derivation = EditDerivation | PackageDerivation;
+
+export function isPackageOp(kind: DerivationKind): kind is PackageOp {
+  return kind === 'install' || kind === 'upgrade' || kind === 'remove';
 }
 
 export function encodeRecipe(r: Recipe): Buffer {
@@ -152,11 +191,82 @@ export function recipeId(r: Recipe): Oid {
   return hashBytes(encodeRecipe(r));
 }
 
+export function encodePackageRecipe(r: PackageRecipe): Buffer {
+  const e = encodeHeader(new Encoder(), 'packages', PACKAGE_RECIPE_VERSION);
+  e.uint(r.request.length);
+  for (const q of r.request) e.str(q.name).str(q.version ?? '');
+  e.uint(r.remove.length);
+  for (const n of r.remove) e.str(n);
+  e.u8((r.purge ? 1 : 0) | (r.scripts ? 2 : 0)).uint(r.debs.length);
+  for (const d of r.debs) e.str(d.name).str(d.version).str(d.arch).raw(oidToBytes(d.sha256)).raw(oidToBytes(d.record));
+  e.uint(r.removed.length);
+  for (const n of r.removed) e.str(n);
+  return e.finish();
+}
+
+export function decodePackageRecipe(buf: Uint8Array): PackageRecipe {
+  const d = new Decoder(buf);
+  decodeHeader(d, 'packages', PACKAGE_RECIPE_VERSION);
+  const count = () => {
+    const n = d.uint();
+    if (n > buf.length) throw new DecodeError('count exceeds recipe size', d.pos);
+    return n;
+  };
+  const request: PackageRecipe['request'] = [];
+  for (let i = count(); i > 0; i--) {
+    const name = d.str();
+    const version = d.str();
+    request.push(version ? { name, version } : { name });
+  }
+  const remove: string[] = [];
+  for (let i = count(); i > 0; i--) remove.push(d.str());
+  const flags = d.u8();
+  if (flags > 3) throw new DecodeError('bad option flags', d.pos - 1);
+  const debs: PackageRecipe['debs'] = [];
+  for (let i = count(); i > 0; i--) {
+    debs.push({ name: d.str(), version: d.str(), arch: d.str(), sha256: bytesToOid(d.raw(OID_BYTES)), record: bytesToOid(d.raw(OID_BYTES)) });
+  }
+  const removed: string[] = [];
+  for (let i = count(); i > 0; i--) removed.push(d.str());
+  d.expectEnd();
+  return { request, remove, purge: (flags & 1) !== 0, scripts: (flags & 2) !== 0, debs, removed };
+}
+
+/** The encoding of a derivation's recipe (edits or a package request): what its id hashes. */
+function encodeAnyRecipe(dv: Derivation): Buffer {
+  return dv.kind === 'derive' ? encodeRecipe(dv.recipe) : encodePackageRecipe(dv.recipe);
+}
+
+/** The id of a derivation's recipe, of either kind: with the base root, the memo key. */
+export function derivationRecipeId(dv: Derivation): Oid {
+  return hashBytes(encodeAnyRecipe(dv));
+}
+
+/** The package recipe's id: sha256 of its canonical encoding. */
+export function packageRecipeId(r: PackageRecipe): Oid {
+  return hashBytes(encodePackageRecipe(r));
+}
+
+/**
+ * Objects a derivation refers to besides its bases, which a replay (`rebuild`) needs: written blobs and added trees
+ * of edits, the stored records of unpacked packages. Reachability (gc, fsck, sync) follows these as it follows trees.
+ */
+export function derivationReferences(dv: Derivation): Array<{ kind: 'blob' | 'tree'; oid: Oid }> {
+  if (dv.kind !== 'derive') return dv.recipe.debs.map((d) => ({ kind: 'tree' as const, oid: d.record }));
+  const out: Array<{ kind: 'blob' | 'tree'; oid: Oid }> = [];
+  for (const e of dv.recipe.edits) {
+    if (e.op === 'write') out.push({ kind: 'blob', oid: e.blob });
+    else if (e.op === 'add-tree') out.push({ kind: 'tree', oid: e.tree });
+    else if (e.op === 'add-entry' && e.entry.oid) out.push({ kind: e.entry.type === 'dir' ? 'tree' : 'blob', oid: e.entry.oid });
+  }
+  return out;
+}
+
 export function encodeDerivation(dv: Derivation): Buffer {
   const e = encodeHeader(new Encoder(), 'derivation', DERIVATION_VERSION);
   e.u8(DERIVATION_KIND_CODES[dv.kind]).uint(dv.bases.length);
   for (const b of dv.bases) e.raw(oidToBytes(b.commit)).u8(ROOT_KIND_CODES[b.rootKind]).raw(oidToBytes(b.root));
-  e.bytes(encodeRecipe(dv.recipe)).str(dv.tool);
+  e.bytes(encodeAnyRecipe(dv)).str(dv.tool);
   return e.finish();
 }
 
@@ -171,10 +281,10 @@ export function decodeDerivation(buf: Uint8Array): Derivation {
     const commit = bytesToOid(d.raw(OID_BYTES));
     bases.push({ commit, rootKind: decodeCode(d, ROOT_KIND_CODES, 'root kind'), root: bytesToOid(d.raw(OID_BYTES)) });
   }
-  const recipe = decodeRecipe(d.bytes());
+  const recipe = d.bytes();
   const tool = d.str();
   d.expectEnd();
-  return { kind, bases, recipe, tool };
+  return kind === 'derive' ? { kind, bases, recipe: decodeRecipe(recipe), tool } : { kind, bases, recipe: decodePackageRecipe(recipe), tool };
 }
 
 /** The memo key of a derivation step: sha256('memo\0' + base root id + recipe id). */

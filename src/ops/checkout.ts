@@ -44,6 +44,8 @@ export interface CheckoutOptions {
   force?: boolean;
   signal?: AbortSignal;
   onProgress?: (e: ProgressEvent) => void;
+  /** Internal: the destination is viva's own cache inside the repository's data directory (the sandbox's checkouts). */
+  cache?: boolean;
   /** Internal: check out this directory entry instead of the revision's root (a disk rebuild's file system). */
   root?: TreeEntry;
   /**
@@ -68,6 +70,22 @@ export interface CheckoutResult {
   rebuilt?: boolean;
   /** qcow2 overlays (--backing): the disk the backing file holds, whether it was read to check that, clusters written. */
   overlay?: { backing: string; backingDisk: Oid; checked: boolean; clusters: number };
+}
+
+/** A tree entry as a writer takes it at `path` (without content: the caller adds a file's). */
+export function toImageEntry(path: Buffer, e: TreeEntry): ImageEntry {
+  const base = { path, mode: e.mode, uid: e.uid, gid: e.gid, mtimeNs: e.mtimeNs, xattrs: e.xattrs };
+  switch (e.type) {
+    case 'file':
+      return { ...base, type: 'file' };
+    case 'symlink':
+      return { ...base, type: 'symlink', linkTarget: e.linkTarget ?? Buffer.alloc(0) };
+    case 'chr':
+    case 'blk':
+      return { ...base, type: e.type, rdev: e.rdev ?? { major: 0, minor: 0 } };
+    default:
+      return { ...base, type: e.type };
+  }
 }
 
 /** Subtracts holes from [off, off+len): the sub-ranges that hold data. */
@@ -121,7 +139,7 @@ export async function checkout(repo: Repository, options: CheckoutOptions): Prom
     throw new UsageError(`--backing writes a qcow2 overlay: name a .qcow2 destination, not '${options.dest}'`);
   }
   const toStdout = options.dest === STDOUT_DEST && options.format !== 'dir';
-  if (!toStdout) assertOutsideRepository(repo, options.dest);
+  if (!toStdout && !options.cache) assertOutsideRepository(repo, options.dest);
   const format = options.format ?? outputFormatForName(options.dest);
   if (format === undefined) {
     throw new UsageError(`unsupported destination format '${unsupportedDestSuffix(options.dest)}' (supported: ${SUPPORTED_DEST}); --format dir makes a directory of that name`, { path: options.dest });
@@ -145,21 +163,6 @@ export async function checkout(repo: Repository, options: CheckoutOptions): Prom
     && !readDisk(objects, r.commit.root).regions.some((reg) => reg.content.kind === 'fs' && reg.content.tree === view);
   const linked = new Map<string, Buffer>();
   const emitted = new Set<string>();
-
-  const toImageEntry = (path: Buffer, e: TreeEntry): ImageEntry => {
-    const base = { path, mode: e.mode, uid: e.uid, gid: e.gid, mtimeNs: e.mtimeNs, xattrs: e.xattrs };
-    switch (e.type) {
-      case 'file':
-        return { ...base, type: 'file' };
-      case 'symlink':
-        return { ...base, type: 'symlink', linkTarget: e.linkTarget ?? Buffer.alloc(0) };
-      case 'chr':
-      case 'blk':
-        return { ...base, type: e.type, rdev: e.rdev ?? { major: 0, minor: 0 } };
-      default:
-        return { ...base, type: e.type };
-    }
-  };
 
   // Plan: walk the manifest first (metadata only), so content can be read ahead in write order.
   const plan: Array<{ path: Buffer; entry: TreeEntry; linkTo?: Buffer }> = [];
@@ -410,6 +413,6 @@ export function assertOutsideRepository(repo: Repository, dest: string): void {
 }
 
 /** Checks out one directory entry (a tree with its root metadata) of `rev` into the new directory `dest`. */
-export async function checkoutTree(repo: Repository, rev: string, tree: Oid, rootMeta: RootMeta, dest: string, signal?: AbortSignal): Promise<CheckoutResult> {
-  return checkout(repo, { rev, dest, format: 'dir', root: dirEntry(tree, rootMeta), ...(signal ? { signal } : {}) });
+export async function checkoutTree(repo: Repository, rev: string, tree: Oid, rootMeta: RootMeta, dest: string, signal?: AbortSignal, cache = false): Promise<CheckoutResult> {
+  return checkout(repo, { rev, dest, format: 'dir', root: dirEntry(tree, rootMeta), cache, ...(signal ? { signal } : {}) });
 }

@@ -5,7 +5,7 @@
  */
 import { RefNotFoundError, RepositoryCorruptError } from '../errors.js';
 import type { Commit } from '../model/commit.js';
-import { type Derivation, type Edit, decodeDerivation, recipeId } from '../model/derivation.js';
+import { type Derivation, type Edit, type PackageRecipe, decodeDerivation, derivationRecipeId } from '../model/derivation.js';
 import type { Oid } from '../model/oid.js';
 import { hexIfNotUtf8 } from '../model/quote.js';
 import { DERIV_BASE } from '../store/content-index.js';
@@ -27,8 +27,30 @@ export interface EditInfo {
 export interface DerivationInfo {
   kind: Derivation['kind'];
   bases: Array<{ commit: Oid; rootKind: string; root: Oid; refs: string[] }>;
-  recipe: { id: Oid; time: number; edits: EditInfo[] };
+  /**
+   * The recipe: its id and a one-line summary (`3 edits`, `install htop tmux: 5 packages`); for derive its time and
+   * edits, for install/upgrade/remove the package request and the packages unpacked (by sha256 and record tree).
+   */
+  recipe: {
+    id: Oid;
+    summary: string;
+    time?: number;
+    edits?: EditInfo[];
+    packages?: PackageRecipe;
+  };
   tool: string;
+}
+
+/** One line saying what a recipe does. */
+export function recipeSummary(dv: Derivation): string {
+  if (dv.kind === 'derive') return `${dv.recipe.edits.length} edit${dv.recipe.edits.length === 1 ? '' : 's'}`;
+  const r = dv.recipe;
+  const asked = dv.kind === 'remove' ? r.remove : r.request.map((q) => (q.version ? `${q.name}=${q.version}` : q.name));
+  const n = r.debs.length;
+  const parts = [`${dv.kind}${r.purge ? ' --purge' : ''} ${asked.length ? asked.join(' ') : 'all'}`];
+  if (n) parts.push(`${n} package${n === 1 ? '' : 's'} unpacked${r.scripts ? '' : ', not configured'}`);
+  if (r.removed.length) parts.push(`${r.removed.length} removed besides`);
+  return parts.join(': ');
 }
 
 /** The decoded derivation of commit `oid`, or undefined for a commit that was not derived. Throws RepositoryCorruptError. */
@@ -63,7 +85,9 @@ export function showDerivation(repo: Repository, rev: string): DerivationInfo | 
   return {
     kind: dv.kind,
     bases: dv.bases.map((b) => ({ commit: b.commit, rootKind: b.rootKind, root: b.root, refs: refs.get(b.commit) ?? [] })),
-    recipe: { id: recipeId(dv.recipe), time: dv.recipe.time, edits: dv.recipe.edits.map(editInfo) },
+    recipe: dv.kind === 'derive'
+      ? { id: derivationRecipeId(dv), summary: recipeSummary(dv), time: dv.recipe.time, edits: dv.recipe.edits.map(editInfo) }
+      : { id: derivationRecipeId(dv), summary: recipeSummary(dv), packages: dv.recipe },
     tool: dv.tool,
   };
 }
@@ -101,7 +125,8 @@ export interface DerivationEdge {
   base: Oid;
   baseRefs: Array<{ ref: string; behind: number }>;
   recipe: Oid;
-  edits: number;
+  /** What the head's recipe does, in one line (recipeSummary). */
+  summary: string;
   /**
    * The derived commits of the branch, oldest first: its head alone, or the layers made on the branch itself
    * (`derive web -b web …`, each based on the commit before it) down to the one based on another branch's commit.
@@ -194,7 +219,7 @@ export function derivationGraph(repo: Repository, refs?: string[]): DerivationGr
       if (n !== undefined) baseRefs.push({ ref: other, behind: n });
     }
     baseRefs.sort((a, b) => a.behind - b.behind || (a.ref < b.ref ? -1 : 1));
-    edges.push({ ref, commit: oid, base, baseRefs, recipe: recipeId(dv.recipe), edits: dv.recipe.edits.length, chain });
+    edges.push({ ref, commit: oid, base, baseRefs, recipe: derivationRecipeId(dv), summary: recipeSummary(dv), chain });
   }
   const stale: StaleBranch[] = [];
   for (const [ref, head] of heads) {

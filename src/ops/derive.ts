@@ -205,10 +205,16 @@ export function derivationOf(base: DeriveBase, recipe: Recipe): Derivation {
  */
 export function derivedCommit(base: DeriveBase, recipe: Recipe, applied: { rootKind: RootKind; root: Oid; rootMeta: RootMeta },
   c: { parents: Oid[]; author: string; time: number; tzOffset: number; message: string; labels?: Array<[string, string]> }): Commit {
+  return commitWithDerivation(derivationOf(base, recipe), applied, c);
+}
+
+/** A commit of `applied` carrying the derivation record `dv` (any kind; `source.format` is the kind). */
+export function commitWithDerivation(dv: Derivation, applied: { rootKind: RootKind; root: Oid; rootMeta: RootMeta },
+  c: { parents: Oid[]; author: string; time: number; tzOffset: number; message: string; labels?: Array<[string, string]> }): Commit {
   return {
     rootKind: applied.rootKind, root: applied.root, parents: c.parents, author: c.author, time: c.time, tzOffset: c.tzOffset,
-    message: c.message, labels: c.labels ?? [], source: { format: 'derive' }, rootMeta: applied.rootMeta,
-    derivation: encodeDerivation(derivationOf(base, recipe)),
+    message: c.message, labels: c.labels ?? [], source: { format: dv.kind }, rootMeta: applied.rootMeta,
+    derivation: encodeDerivation(dv),
   };
 }
 

@@ -5,6 +5,7 @@ import type { ObjectKind } from '../store/object-store.js';
 import type { Repository } from '../store/repository.js';
 import { readBlobRecord, readCommit, readDisk } from '../store/typed.js';
 import { diskReferences } from '../model/disk.js';
+import { decodeDerivation, derivationReferences } from '../model/derivation.js';
 import { walkTree } from '../tree/walk.js';
 import { HEAD } from '../model/ref.js';
 import { partialConfig } from '../sync/partial.js';
@@ -103,6 +104,15 @@ export function walkReachable(repo: Repository, roots: Array<{ oid: Oid; from: s
     try { c = readCommit(store, oid); } catch (e) { fail('commit', oid, (e as Error).message); continue; }
     if (c.rootKind === 'tree') tree(c.root, `commit ${oid}`);
     else disk(c.root, `commit ${oid}`);
+    // What a replay needs: the recipe's content and package records (not the bases: they are references only).
+    if (c.derivation) {
+      try {
+        for (const r of derivationReferences(decodeDerivation(c.derivation))) {
+          if (r.kind === 'tree') tree(r.oid, `derivation of commit ${oid}`);
+          else blob(r.oid, `derivation of commit ${oid}`);
+        }
+      } catch (e) { fail('commit', oid, `derivation record: ${(e as Error).message}`); }
+    }
     for (const p of c.parents) stack.push({ oid: p, via: `commit ${oid}` });
   }
   return { reachable, problems };

@@ -3,17 +3,19 @@
  * is memoized by (base root id, recipe id) — the recipe holds every other input (content ids, modes, times, its
  * format version) — so a replay whose inputs did not change does no work and makes no commit.
  */
-import { EditFailedError, Ext4PatchError, RefNotFoundError, UsageError, VivaError } from '../errors.js';
+import { DependencyError, EditFailedError, Ext4PatchError, FileConflictError, PackageStateError, RefNotFoundError, ScriptFailedError, UsageError, VivaError } from '../errors.js';
 import { type Commit, encodeCommit, hashCommit } from '../model/commit.js';
 import type { Oid } from '../model/oid.js';
 import { branchRef } from '../model/ref.js';
 import { resolveRef } from '../store/refs.js';
 import type { Repository } from '../store/repository.js';
 import { readCommit } from '../store/typed.js';
-import { applyToBase, derivedCommit } from './derive.js';
+import { applyToBase, commitWithDerivation, derivationOf } from './derive.js';
+import { replayPackages } from './install.js';
 import { derivationGraph, readDerivation } from './derivations.js';
 import { history } from './log.js';
-import { recipeId } from '../model/derivation.js';
+import { type Derivation, derivationRecipeId } from '../model/derivation.js';
+import type { RootKind, RootMeta } from '../model/commit.js';
 import { resolveRevision } from './resolve.js';
 import { type NewCommit, commitIdentity, firstLine, writeCommits } from './write-commit.js';
 
@@ -118,7 +120,7 @@ export async function rebuild(repo: Repository, options: RebuildOptions): Promis
       if (job.parent && job.parent !== job.head && job.steps.length === 1) {
         const pc = readCommit(repo.store, job.parent);
         const pd = readDerivation(job.parent, pc);
-        if (pd && recipeId(pd.recipe) === recipeId(dv.recipe) && pd.bases[0]?.root === base.commit.root) {
+        if (pd && pd.kind === dv.kind && derivationRecipeId(pd) === derivationRecipeId(dv) && pd.bases[0]?.root === base.commit.root) {
           items.push({ branch: job.ref, status: 'unchanged', commit: job.parent, base: pd.bases[0]!.commit, reason: 'already this recipe on this base tree' });
           continue;
         }
@@ -138,17 +140,28 @@ export async function rebuild(repo: Repository, options: RebuildOptions): Promis
       let failure: string | undefined;
       for (const step of job.steps) {
         const sdv = readDerivation(step.oid, step.commit)!;
-        let applied;
+        let applied: { rootKind: RootKind; root: Oid; rootMeta: RootMeta; reused: boolean };
+        let ndv: Derivation;
         try {
-          applied = await applyToBase(repo, repo.store, { oid: on.oid, commit: on.commit }, sdv.recipe);
+          const onBase = { oid: on.oid, commit: on.commit, name: shortName(job.baseRef) ?? on.oid.slice(0, 12) };
+          if (sdv.kind === 'derive') {
+            applied = await applyToBase(repo, repo.store, onBase, sdv.recipe);
+            ndv = derivationOf(onBase, sdv.recipe);
+          } else {
+            const r = await replayPackages(repo, onBase, sdv, id.time);
+            applied = { rootKind: 'tree', ...r };
+            ndv = r.dv;
+          }
         } catch (e) {
-          // What no longer fits the new base fails this branch only: an edit, a disk change the patcher refuses, a full file system.
-          if (!(e instanceof EditFailedError || e instanceof UsageError || e instanceof Ext4PatchError)) throw e;
+          // What no longer fits the new base fails this branch only: an edit, a disk change the patcher refuses, a full
+          // file system, a package request the new base cannot take or whose scripts fail there.
+          if (!(e instanceof EditFailedError || e instanceof UsageError || e instanceof Ext4PatchError || e instanceof DependencyError
+            || e instanceof FileConflictError || e instanceof PackageStateError || e instanceof ScriptFailedError)) throw e;
           failure = `${job.steps.length > 1 ? `layer ${step.oid.slice(0, 12)}: ` : ''}${(e as VivaError).message}`;
           break;
         }
         reused &&= applied.reused;
-        const c = derivedCommit({ oid: on.oid, commit: on.commit }, sdv.recipe, applied, { ...id, parents: parent ? [parent] : [], message: step.commit.message, labels: step.commit.labels });
+        const c = commitWithDerivation(ndv, applied, { ...id, parents: parent ? [parent] : [], message: step.commit.message, labels: step.commit.labels });
         const enc = encodeCommit(c);
         const oid = hashCommit(enc);
         made.push({ commit: c, enc, oid });
@@ -177,6 +190,10 @@ export async function rebuild(repo: Repository, options: RebuildOptions): Promis
   }
   const count = (s: RebuildStatus) => items.filter((i) => i.status === s).length;
   return { items, rebuilt: count('rebuilt'), unchanged: count('unchanged'), failed: count('failed'), skipped: count('skipped') };
+}
+
+function shortName(ref: string | undefined): string | undefined {
+  return ref?.replace(/^refs\/heads\//, '');
 }
 
 function headOf(repo: Repository, ref: string): { oid: Oid; commit: Commit } {

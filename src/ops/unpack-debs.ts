@@ -28,7 +28,8 @@ const MAX_SYMLINK_HOPS = 40;
 export interface UnpackDeb {
   /** The .deb's path, named in errors. */
   file: string;
-  deb: DebPackage;
+  /** Its control paragraph and control files (a DebPackage from readDeb, or a stored record's). */
+  deb: Pick<DebPackage, 'control' | 'controlFiles'>;
   /** The data archive's tree (`debTree(…).tree`); its objects must be readable through `objects`. */
   debTree: Oid;
   /**

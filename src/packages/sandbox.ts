@@ -59,10 +59,16 @@ function pidAlive(pid: number): boolean {
  * sb.remove();
  */
 export class Sandbox {
-  private constructor(readonly lower: string, readonly dir: string) {}
+  /** Read-only layers below the upper one, top first: runs stacked and layers added, then the image's root. */
+  private readonly layers: string[];
+  private runs = 0;
 
-  /** Upper layer: what the programs changed. */
-  get upper(): string { return path.join(this.dir, 'upper'); }
+  private constructor(lower: string, readonly dir: string) {
+    this.layers = [lower];
+  }
+
+  /** Upper layer of the next run: what the programs change. */
+  get upper(): string { return path.join(this.dir, `u${this.runs}`); }
   private get work(): string { return path.join(this.dir, 'work'); }
   private get merged(): string { return path.join(this.dir, 'merged'); }
 
@@ -71,11 +77,37 @@ export class Sandbox {
     try {
       fs.mkdirSync(workRoot, { recursive: true, mode: 0o700 });
       const dir = fs.mkdtempSync(path.join(workRoot, `run-${process.pid}-`));
-      for (const d of ['upper', 'work', 'merged']) fs.mkdirSync(path.join(dir, d), { mode: 0o755 });
-      return new Sandbox(path.resolve(lower), dir);
+      const sb = new Sandbox(path.resolve(lower), dir);
+      for (const d of [sb.upper, sb.work, sb.merged]) fs.mkdirSync(d, { mode: 0o755 });
+      return sb;
     } catch (e) {
       throw new SandboxError('creating the sandbox', (e as Error).message, '');
     }
+  }
+
+  /**
+   * Makes the changes of the runs so far a read-only layer and starts a new upper layer (empty): the next run's
+   * changes are its own. Call after reading `upper`.
+   */
+  stack(): void {
+    this.layers.unshift(this.upper);
+    this.runs++;
+    fs.mkdirSync(this.upper, { mode: 0o755 });
+  }
+
+  /**
+   * A new directory for a layer the caller writes (files to add, overlayfs whiteouts for what to hide), which
+   * `addLayer` then puts on top of the lower layers.
+   */
+  layerDir(): string {
+    const d = path.join(this.dir, `l${this.layers.length}`);
+    fs.mkdirSync(d, { mode: 0o755 });
+    return d;
+  }
+
+  /** Puts `dir` (from layerDir) on top of the read-only layers; the upper layer must be empty (after `stack`, or before any run). */
+  addLayer(dir: string): void {
+    this.layers.unshift(dir);
   }
 
   /** Removes the work directories of runs whose process is gone (after a crash or kill -9). Returns how many. */
@@ -107,19 +139,21 @@ export class Sandbox {
     // from the image are made in the overlay's upper layer and taken out again by applyChanges.
     const script = [
       'set -e',
-      'mount -t overlay overlay -o "lowerdir=$1,upperdir=$2,workdir=$3" "$4"',
+      // Relative layer names (the sandbox's own directories) keep the option string short with many layers.
+      'cd "$5"',
+      'mount -t overlay overlay -o "lowerdir=$1,upperdir=$2,workdir=$3,redirect_dir=off,metacopy=off,index=off" "$4"',
       'for d in proc sys dev; do [ -d "$4/$d" ] || mkdir -p "$4/$d"; done',
       'mount -t proc proc "$4/proc"',
       'mount -t sysfs -o ro sysfs "$4/sys"',
       'mount --rbind /dev "$4/dev"',
       'mount --make-rslave "$4/dev"',
-      'root="$4"; shift 4',
+      'root="$4"; shift 5',
       `echo ${READY} >&2`,
       'exec chroot "$root" /usr/bin/env -i "$@"',
     ].join('\n');
     const args = [
       '--pdeathsig', 'KILL', 'unshare', '--mount', '--net', '--pid', '--fork', '--kill-child', '--propagation', 'private',
-      'sh', '-c', script, 'viva-sandbox', this.lower, this.upper, this.work, this.merged, ...envArgs, ...argv,
+      'sh', '-c', script, 'viva-sandbox', this.lowerOption(), path.basename(this.upper), 'work', 'merged', this.dir, ...envArgs, ...argv,
     ];
     return new Promise((resolve, reject) => {
       const child = spawn('setpriv', args, { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -156,6 +190,15 @@ export class Sandbox {
         resolve({ code: code ?? (signal ? 128 + (({ SIGKILL: 9, SIGTERM: 15 } as Record<string, number>)[signal] ?? 0) : 1), output: tail });
       });
     });
+  }
+
+  /** overlayfs's lowerdir: the sandbox's own layers by relative name, the image root by absolute path. */
+  private lowerOption(): string {
+    return this.layers.map((l) => {
+      const rel = path.dirname(l) === this.dir ? path.basename(l) : l;
+      // ':' separates layers and ',' options: escaped as overlayfs reads them.
+      return rel.replace(/([\\:,])/g, '\\$1');
+    }).join(':');
   }
 
   /** Removes the sandbox's directories. */

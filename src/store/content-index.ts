@@ -10,10 +10,11 @@
  * - `ix-root`: key = root kind byte + oid (tree 3 or disk 5); value = commit oid (32 bytes).
  * - `ix-deriv` (derived commits only): key = 0x01 + base commit oid → derived commit oid (what was derived from a
  *   commit: `log --derived-from`, `derivations`, `rebuild --derived-from`); key = 0x02 + memo key (model/derivation
- *   `memoKey(base root, recipe id)`) → derived commit oid (build avoidance: a step already made).
+ *   `memoKey(base root, recipe id)`) → derived commit oid (build avoidance: a step already made); key = 0x03 + a
+ *   .deb's sha256 → its package record tree (ops/deb-record.ts; a cache, not rebuilt by `index rebuild`).
  */
 import { decodeCommit } from '../model/commit.js';
-import { decodeDerivation, memoKey, recipeId } from '../model/derivation.js';
+import { decodeDerivation, derivationRecipeId, memoKey } from '../model/derivation.js';
 import { decodeDisk } from '../model/disk.js';
 import { bytesToOid, type Oid, oidToBytes } from '../model/oid.js';
 import { decodeTree } from '../model/tree.js';
@@ -29,6 +30,8 @@ export type IndexDb = 'ix-parent' | 'ix-root' | 'ix-deriv';
 /** `ix-deriv` key prefixes. */
 export const DERIV_BASE = 0x01;
 export const DERIV_MEMO = 0x02;
+/** `ix-deriv` prefix of the package-record cache: .deb sha256 → record tree (ops/deb-record.ts). */
+export const DERIV_DEB = 0x03;
 export type DerivedEntry = [IndexDb, Buffer, Buffer];
 
 function key(kind: ObjectKind, oid: Oid): Buffer {
@@ -65,7 +68,7 @@ export function derivedEntries(kind: ObjectKind, oid: Oid, data: Uint8Array): De
       const out: DerivedEntry[] = [['ix-root', key(c.rootKind, c.root), oidToBytes(oid)]];
       if (c.derivation) {
         const dv = decodeDerivation(c.derivation);
-        const rid = recipeId(dv.recipe);
+        const rid = derivationRecipeId(dv);
         for (const b of dv.bases) {
           out.push(['ix-deriv', derivKey(DERIV_BASE, b.commit), oidToBytes(oid)]);
           out.push(['ix-deriv', derivKey(DERIV_MEMO, memoKey(b.root, rid)), oidToBytes(oid)]);

@@ -6,6 +6,7 @@
  * keep the closure invariant.
  */
 import { decodeBlob } from '../model/blob.js';
+import { decodeDerivation, derivationReferences } from '../model/derivation.js';
 import { decodeCommit } from '../model/commit.js';
 import { decodeDisk, diskReferences } from '../model/disk.js';
 import type { Oid } from '../model/oid.js';
@@ -45,7 +46,9 @@ function childrenOf(id: ObjectId, raw: Buffer): ObjectId[] {
   switch (id.kind) {
     case 'commit': {
       const c = decodeCommit(raw);
-      return [{ kind: c.rootKind, oid: c.root }, ...c.parents.map((p) => ({ kind: 'commit' as const, oid: p }))];
+      // A derived commit's recipe content and package records travel with it (a replay needs them; gc keeps them).
+      const dv = c.derivation ? derivationReferences(decodeDerivation(c.derivation)) : [];
+      return [{ kind: c.rootKind, oid: c.root }, ...dv, ...c.parents.map((p) => ({ kind: 'commit' as const, oid: p }))];
     }
     case 'tree': {
       const out: ObjectId[] = [];

@@ -1,0 +1,574 @@
+/**
+ * Installing, upgrading and removing Debian packages in images, offline, as derived commits.
+ *
+ * The work is split the way it is cheapest to share:
+ *
+ * 1. resolution (resolve.ts) against the image's own dpkg status and the sources: what apt would choose;
+ * 2. unpacking at tree level (unpack-debs.ts): each .deb's files are read once into a stored package record
+ *    (deb-record.ts, keyed by the .deb's sha256) and merged into the image's tree as `dpkg --unpack` would;
+ * 3. what only running code can do — maintainer scripts, triggers, `dpkg --configure`, removals — runs in the
+ *    sandbox (sandbox.ts): the image's own dpkg, chrooted into an overlay whose bottom layer is a checkout of the
+ *    base kept per tree id (sandbox-layer.ts), with the unpacked files as a layer above it. Its changes become tree
+ *    edits;
+ * 4. the result is a commit with a derivation record naming the request and the packages by id; the same request
+ *    on the same base tree (memo key: base tree id + recipe id, no time in it) returns the recorded result at once.
+ *
+ * Scripts run as dpkg runs them for `dpkg -i`, with one documented difference: all `preinst`s of a round run before
+ * the round's packages are unpacked (dpkg runs each just before its own package). A round ends where a package
+ * pre-depends on one unpacked in the same round, which must be configured first (as apt splits dpkg runs).
+ */
+import { globRegExp } from './find.js';
+import { PackageStateError, ScriptFailedError, UsageError, VivaError } from '../errors.js';
+import type { Commit, RootMeta } from '../model/commit.js';
+import { type PackageDerivation, type PackageOp, type PackageRecipe, encodeDerivation, memoKey, packageRecipeId } from '../model/derivation.js';
+import type { Oid } from '../model/oid.js';
+import { branchRef } from '../model/ref.js';
+import { readDeb, hashDeb } from '../packages/deb.js';
+import type { DebIndexCache } from '../packages/deb-directory.js';
+import { type Deb822Paragraph, fieldValue, parseDeb822 } from '../packages/deb822.js';
+import { DPKG_INFO_DIR, DPKG_STATUS, bytes, latin1 } from '../packages/dpkg-db.js';
+import { type InstallPlan, type InstallRequest, resolveInstall } from '../packages/resolve.js';
+import { Sandbox, applyChanges } from '../packages/sandbox.js';
+import { type PackageSources, openSources } from '../packages/sources.js';
+import { type PackageCandidate, PackageUniverse, candidateFromParagraph } from '../packages/source.js';
+import { compareDebVersions } from '../packages/debversion.js';
+import { DERIV_MEMO } from '../store/content-index.js';
+import { listRefs, resolveRef } from '../store/refs.js';
+import type { Repository } from '../store/repository.js';
+import { readBlobBytes, readCommit, tryReadPath } from '../store/typed.js';
+import { MutableTree } from '../tree/mutable-tree.js';
+import { type DebRecord, debRecord, findDebRecord, loadDebRecord, rememberDebRecords } from './deb-record.js';
+import type { DeriveBase } from './derive.js';
+import { TOOL } from './derive.js';
+import { readDerivation } from './derivations.js';
+import { resolveRevision } from './resolve.js';
+import { cachedCheckout, sandboxRoot, writeLayer } from './sandbox-layer.js';
+import { storeContent } from './store-content.js';
+import { type UnpackDeb, unpackDebs } from './unpack-debs.js';
+import { commitIdentity, firstLine, writeCommits } from './write-commit.js';
+import path from 'node:path';
+
+export interface PackageOpOptions {
+  op: PackageOp;
+  /** The image to start from (a revision); with `branch`. Or `branches`. */
+  base?: string;
+  /** Branch of the result (created, or advanced: its head becomes the parent). */
+  branch?: string;
+  /** Fleet form: every branch matching this glob (`web/*`), each getting a commit on itself. */
+  branches?: string;
+  /** Package names (`name`, `name=version`) or .deb paths (install only: a path ends in `.deb`). */
+  packages: string[];
+  /** Package sources (see packages/sources.ts). */
+  from: string[];
+  /** Run maintainer scripts and triggers (default true). False leaves packages unpacked, as `dpkg --unpack`. */
+  scripts?: boolean;
+  /** remove: purge configuration files too. */
+  purge?: boolean;
+  message?: string;
+  author?: string;
+  time?: number;
+  signal?: AbortSignal;
+}
+
+export interface PackageChangeItem {
+  name: string;
+  arch: string;
+  version?: string;
+  /** The version it replaced (upgrade) or that was removed. */
+  from?: string;
+}
+
+export interface PackageOpItem {
+  branch: string;
+  status: 'done' | 'failed';
+  /** The new commit (done). */
+  commit?: Oid;
+  parent?: Oid | null;
+  base: { rev: string; commit: Oid };
+  recipe?: Oid;
+  /** The same request on the same base tree had been made before: its result was reused. */
+  reused?: boolean;
+  installed: PackageChangeItem[];
+  removed: PackageChangeItem[];
+  /** Package records read from .deb files now (the others were in the repository). */
+  unpacked?: number;
+  error?: { code: string; exitCode?: number; message: string; output?: string };
+}
+
+export interface PackageOpResult {
+  op: PackageOp;
+  items: PackageOpItem[];
+  done: number;
+  failed: number;
+}
+
+/** What a request resolved to on one base: the plan, the records, the recipe. */
+interface Prepared {
+  plan: InstallPlan;
+  records: DebRecord[];
+  recipe: PackageRecipe;
+}
+
+/**
+ * The index of .deb directories (each file's control paragraph by its identity: path, device, inode, size, times),
+ * kept in the repository's meta database so a second look at a directory reads no package. New entries are written
+ * in one transaction when the source has been read.
+ */
+class RepoDebIndexCache implements DebIndexCache {
+  private readonly fresh = new Map<string, string>();
+  constructor(private readonly repo: Repository) {}
+  get(key: string): string | undefined {
+    return this.fresh.get(key) ?? (this.repo.store.meta.get(`debindex:${key}`) as string | undefined);
+  }
+  put(key: string, value: string): void {
+    this.fresh.set(key, value);
+  }
+  flush(): void {
+    if (this.fresh.size === 0) return;
+    const entries = [...this.fresh];
+    this.fresh.clear();
+    this.repo.store.writeTransaction(() => { for (const [k, v] of entries) this.repo.store.meta.putSync(`debindex:${k}`, v); });
+  }
+}
+
+/** State shared by every image of one run (a fleet): sources opened once per architecture, records read once. */
+class Session {
+  private readonly sources = new Map<string, Promise<PackageSources>>();
+  /** .deb arguments by path: their candidate and sha256. */
+  private readonly localDebs = new Map<string, Promise<{ candidate: PackageCandidate; sha256: Oid }>>();
+  readonly records = new Map<Oid, Promise<DebRecord>>();
+
+  constructor(readonly repo: Repository, readonly options: PackageOpOptions) {}
+
+  universe(arch: string): Promise<PackageSources> {
+    let s = this.sources.get(arch);
+    if (!s) {
+      const indexCache = new RepoDebIndexCache(this.repo);
+      s = openSources(this.options.from, { arch, cacheDir: path.join(this.repo.dataDir, 'cache', 'packages'), indexCache, ...(this.options.signal ? { signal: this.options.signal } : {}) })
+        .finally(() => indexCache.flush());
+      this.sources.set(arch, s);
+    }
+    return s;
+  }
+
+  localDeb(file: string): Promise<{ candidate: PackageCandidate; sha256: Oid }> {
+    let p = this.localDebs.get(file);
+    if (!p) {
+      p = (async () => {
+        const deb = await readDeb(file);
+        const sha256 = await hashDeb(file);
+        const text = `${deb.control.fields.map((f) => `${f.name}: ${f.value}`).join('\n')}\nFilename: ${path.basename(file)}\nSHA256: ${sha256}\n`;
+        const [para] = parseDeb822(text);
+        return { candidate: candidateFromParagraph(para!, file, path.dirname(path.resolve(file))), sha256 };
+      })();
+      this.localDebs.set(file, p);
+    }
+    return p;
+  }
+
+  /** The stored record of `c` (from the repository's cache, else fetched and read now). */
+  record(c: PackageCandidate, sources: PackageSources | undefined, sha256: Oid): Promise<DebRecord> {
+    let r = this.records.get(sha256);
+    if (!r) {
+      r = (async () => {
+        const known = await findDebRecord(this.repo, sha256, c.filename ?? c.name);
+        if (known) return known;
+        const file = sources && !this.localCandidates.has(c) ? await sources.fetch(c) : path.join(c.origin ?? '', c.filename ?? '');
+        return debRecord(this.repo, this.repo.store, file, sha256, this.options.signal);
+      })();
+      this.records.set(sha256, r);
+    }
+    return r;
+  }
+
+  /** Candidates made from .deb arguments (read from their own path, not fetched from a source). */
+  readonly localCandidates = new Set<PackageCandidate>();
+}
+
+/** The image's dpkg status (its stanzas) and native architecture; PackageStateError when it has none. */
+async function readImageStatus(repo: Repository, base: DeriveBase, name: string): Promise<{ status: Deb822Paragraph[]; arch: string }> {
+  if (base.commit.rootKind !== 'tree') throw new UsageError(`${name}: installing packages into a disk image commit is not supported yet; commit its file system as a directory or tar`);
+  const e = tryReadPath(repo.store, base.commit.root, bytes(DPKG_STATUS));
+  if (e?.type !== 'file' || !e.oid) throw new PackageStateError(name, `no dpkg database (/${DPKG_STATUS}): not a Debian-family image`);
+  const status = parseDeb822(latin1(await readBlobBytes(repo.store, e.oid, e.size, DPKG_STATUS)));
+  const dpkg = status.find((p) => fieldValue(p, 'Package') === 'dpkg' && /\binstalled$/.test(fieldValue(p, 'Status') ?? ''));
+  const arch = dpkg ? fieldValue(dpkg, 'Architecture') : undefined;
+  if (!arch || arch === 'all') throw new PackageStateError(name, `dpkg is not installed in the image (/${DPKG_STATUS}): its architecture is unknown`);
+  return { status, arch };
+}
+
+function installedVersions(status: Deb822Paragraph[]): Map<string, { version: string; arch: string }> {
+  const out = new Map<string, { version: string; arch: string }>();
+  for (const p of status) {
+    const words = (fieldValue(p, 'Status') ?? '').split(/\s+/);
+    if (!['installed', 'unpacked', 'half-configured', 'triggers-pending', 'triggers-awaited', 'half-installed'].includes(words[2] ?? '')) continue;
+    out.set(fieldValue(p, 'Package')!, { version: fieldValue(p, 'Version') ?? '', arch: fieldValue(p, 'Architecture') ?? '' });
+  }
+  return out;
+}
+
+/** Splits `name=version` (apt's form); a name must be a Debian package name. */
+function parseRequested(arg: string): { name: string; version?: string } {
+  const i = arg.indexOf('=');
+  const name = i < 0 ? arg : arg.slice(0, i);
+  const version = i < 0 ? undefined : arg.slice(i + 1);
+  if (!/^[a-z0-9][a-z0-9+.-]+$/.test(name) || version === '') throw new UsageError(`'${arg}' is not a package name (name or name=version) or a .deb file`);
+  return version ? { name, version } : { name };
+}
+
+/** Resolves the request on one base and reads the records it needs. */
+async function prepare(s: Session, base: DeriveBase, name: string): Promise<Prepared> {
+  const { options } = s;
+  const { status, arch } = await readImageStatus(s.repo, base, name);
+  const installed = installedVersions(status);
+  const request: InstallRequest = { install: [] };
+  const recipeRequest: PackageRecipe['request'] = [];
+  let sources: PackageSources | undefined;
+  let universe = new PackageUniverse();
+  if (options.op !== 'remove') {
+    sources = await s.universe(arch);
+    universe = sources.universe;
+  }
+  if (options.op === 'remove') {
+    for (const a of options.packages) {
+      const q = parseRequested(a);
+      if (!installed.has(q.name)) throw new PackageStateError(name, `package '${q.name}' is not installed, so not removed`);
+    }
+    request.remove = options.packages.map((a) => parseRequested(a).name);
+  } else {
+    for (const a of options.packages) {
+      if (a.endsWith('.deb')) {
+        if (options.op !== 'install') throw new UsageError(`'${a}': .deb files are given to install, not ${options.op}`);
+        const { candidate } = await s.localDeb(a);
+        s.localCandidates.add(candidate);
+        universe.add(candidate);
+        // The file given wins over a source's package of the same version (apt prefers a local .deb the same way).
+        request.install.push({ name: candidate.name, version: candidate.version });
+        recipeRequest.push({ name: candidate.name, version: candidate.version });
+        continue;
+      }
+      const q = parseRequested(a);
+      if (options.op === 'upgrade' && !installed.has(q.name)) throw new PackageStateError(name, `package '${q.name}' is not installed, so not upgraded (use install)`);
+      request.install.push(q);
+      recipeRequest.push(q);
+    }
+    if (options.op === 'upgrade' && options.packages.length === 0) {
+      for (const [pkg, v] of installed) {
+        const best = universe.lookupVersions(pkg).find((c) => c.arch === v.arch || c.arch === 'all');
+        if (best && compareDebVersions(best.version, v.version) > 0) request.install.push({ name: pkg });
+      }
+    }
+  }
+  const plan = resolveInstall(status, universe, request, { arch });
+  const records: DebRecord[] = [];
+  for (const p of plan.install) {
+    const c = p.candidate;
+    const sha256 = c.sha256 ?? (await s.localDeb(path.join(c.origin ?? '', c.filename ?? ''))).sha256;
+    records.push(await s.record(c, sources, sha256));
+  }
+  const recipe: PackageRecipe = {
+    request: recipeRequest,
+    remove: request.remove ?? [],
+    purge: options.purge === true,
+    scripts: options.scripts !== false,
+    debs: plan.install.map((p, i) => ({ name: p.name, version: p.version, arch: p.arch, sha256: records[i]!.sha256, record: records[i]!.record })),
+    removed: plan.remove.filter((r) => r.reason !== 'requested').map((r) => r.name),
+  };
+  return { plan, records, recipe };
+}
+
+/** A maintainer-script environment as dpkg 1.21 sets it. */
+function scriptEnv(pkg: string, arch: string, script: string): string {
+  return `DPKG_MAINTSCRIPT_PACKAGE=${pkg} DPKG_MAINTSCRIPT_ARCH=${arch} DPKG_MAINTSCRIPT_NAME=${script} DPKG_MAINTSCRIPT_PACKAGE_REFCOUNT=1 DPKG_ADMINDIR=/var/lib/dpkg DPKG_ROOT= DPKG_FORCE=`;
+}
+
+/** Shell-quotes a word. */
+function sq(s: string): string {
+  return `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+/** Runs `argv` in the sandbox; a non-zero exit is a ScriptFailedError for `step`. */
+async function runStep(sb: Sandbox, name: string, step: string, script: string, env: Record<string, string>): Promise<void> {
+  const r = await sb.run(['/bin/sh', '-c', script], { DEBIAN_FRONTEND: 'noninteractive', DEBCONF_NONINTERACTIVE_SEEN: 'true', ...env });
+  if (r.code !== 0) throw new ScriptFailedError(name, step, r.code, r.output);
+}
+
+/**
+ * Splits the packages to unpack into rounds: a package that pre-depends on a package unpacked in the same round
+ * starts a new one (its pre-dependency must be configured before it is unpacked).
+ */
+function rounds(plan: InstallPlan, records: DebRecord[]): Array<Array<{ p: InstallPlan['install'][number]; r: DebRecord }>> {
+  const out: Array<Array<{ p: InstallPlan['install'][number]; r: DebRecord }>> = [[]];
+  let names = new Set<string>();
+  plan.install.forEach((p, i) => {
+    const pre = p.candidate.preDepends.flat().map((x) => x.name);
+    if (pre.some((n) => names.has(n))) {
+      out.push([]);
+      names = new Set();
+    }
+    out[out.length - 1]!.push({ p, r: records[i]! });
+    names.add(p.name);
+    for (const pv of p.candidate.provides) names.add(pv.name);
+  });
+  return out.filter((r) => r.length);
+}
+
+/** Carries out `prep` on `base`: the new tree and its root metadata. */
+async function apply(s: Session, base: DeriveBase, name: string, prep: Prepared, mtimeNs: bigint): Promise<{ root: Oid; rootMeta: RootMeta }> {
+  const repo = s.repo;
+  const store = repo.store;
+  const rootMeta = base.commit.rootMeta;
+  const tree = MutableTree.open(store, { tree: base.commit.root, ...(rootMeta ? { rootMeta } : {}), imageName: name });
+  const unpackOf = (r: DebRecord): UnpackDeb => r.unpack;
+  if (!prep.recipe.scripts) {
+    if (prep.plan.remove.length) throw new UsageError(`${name}: removing packages (${prep.plan.remove.map((r) => r.name).join(', ')}) runs their scripts: not possible with --no-scripts`);
+    await unpackDebs(store, store, tree, prep.records.map(unpackOf), { mtimeNs, ...(s.options.signal ? { signal: s.options.signal } : {}) });
+    const w = tree.write(store);
+    return { root: w.oid, rootMeta: tree.rootMeta() };
+  }
+
+  const bottom = sharedBottom(repo, base);
+  const { dir } = await cachedCheckout(repo, bottom.rev, bottom.tree, bottom.rootMeta);
+  Sandbox.removeStale(sandboxRoot(repo));
+  const sb = Sandbox.create(dir, sandboxRoot(repo));
+  const made = ['proc', 'sys', 'dev'].filter((d) => !tree.lookup(bytes(d)));
+  const takeChanges = async () => {
+    await applyChanges(sb.upper, tree, async (e) => storeContent(store, e.content!, s.options.signal), { made });
+    sb.stack();
+  };
+  try {
+    let shown = bottom.tree;
+    const layerTo = async (to: Oid, meta: RootMeta) => {
+      if (to === shown) return;
+      const l = sb.layerDir();
+      await writeLayer(store, shown, to, meta, l);
+      sb.addLayer(l);
+      shown = to;
+    };
+    await layerTo(base.commit.root, rootMeta ?? tree.rootMeta());
+
+    if (prep.plan.remove.length) {
+      const names = prep.plan.remove.map((r) => r.name);
+      const how = prep.recipe.purge ? '--purge' : '--remove';
+      await runStep(sb, name, `dpkg ${how} ${names.join(' ')}`, `exec dpkg ${how} --force-confdef --force-confold ${names.map(sq).join(' ')}`, {});
+      await takeChanges();
+    }
+    for (const round of rounds(prep.plan, prep.records)) {
+      // Before unpacking: the old version's prerm and the new preinst, as dpkg runs them (from tmp.ci, removed after).
+      const pre: string[] = [];
+      const env: Record<string, string> = {};
+      const post: string[] = [];
+      let n = 0;
+      for (const { p, r } of round) {
+        const c = r.unpack.deb.control;
+        const script = r.unpack.deb.controlFiles.get('preinst');
+        const info = `/${DPKG_INFO_DIR}/${c.package}`;
+        if (p.from) pre.push(`if [ -x ${sq(`${info}.prerm`)} ]; then ${scriptEnv(c.package, c.architecture, 'prerm')} ${sq(`${info}.prerm`)} upgrade ${sq(p.version)} || exit $?; fi`);
+        if (script) {
+          const k = `VIVA_SCRIPT_${n++}`;
+          env[k] = script.data.toString('base64');
+          pre.push(`mkdir -p /var/lib/dpkg/tmp.ci && printf '%s' "$${k}" | base64 -d > /var/lib/dpkg/tmp.ci/preinst && chmod 755 /var/lib/dpkg/tmp.ci/preinst`
+            + ` && ${scriptEnv(c.package, c.architecture, 'preinst')} /var/lib/dpkg/tmp.ci/preinst ${p.from ? `upgrade ${sq(p.from)}` : 'install'} || exit $?; rm -rf /var/lib/dpkg/tmp.ci`);
+        }
+        // The old postrm runs after the new files are in place: kept from the base before the unpack replaces it.
+        if (p.from) {
+          const old = tree.lookup(bytes(`${DPKG_INFO_DIR}/${c.package}.postrm`)) ?? tree.lookup(bytes(`${DPKG_INFO_DIR}/${c.package}:${c.architecture}.postrm`));
+          if (old?.type === 'file' && old.oid) {
+            const k = `VIVA_SCRIPT_${n++}`;
+            env[k] = (await readBlobBytes(store, old.oid, old.size, 'postrm')).toString('base64');
+            post.push(`mkdir -p /var/lib/dpkg/tmp.ci && printf '%s' "$${k}" | base64 -d > /var/lib/dpkg/tmp.ci/postrm && chmod 755 /var/lib/dpkg/tmp.ci/postrm`
+              + ` && ${scriptEnv(c.package, c.architecture, 'postrm')} /var/lib/dpkg/tmp.ci/postrm upgrade ${sq(p.version)} || exit $?; rm -rf /var/lib/dpkg/tmp.ci`);
+          }
+        }
+      }
+      if (pre.length) {
+        await runStep(sb, name, `preinst of ${round.map((x) => x.p.name).join(', ')}`, pre.join('\n'), env);
+        await takeChanges();
+        shown = tree.write(store).oid;
+      }
+      const unpacked = await unpackDebs(store, store, tree, round.map((x) => unpackOf(x.r)), { mtimeNs, ...(s.options.signal ? { signal: s.options.signal } : {}) });
+      await layerTo(tree.write(store).oid, tree.rootMeta());
+      // File triggers (man-db's /usr/share/man, …) that dpkg activates while it unpacks: viva unpacked, so they are
+      // activated by name before configuring, as dpkg-trigger does (dpkg processes them at the end of its run).
+      const paths = round.flatMap((x) => (x.r.unpack.files ?? []).map((f) => `/${latin1(f.path)}`));
+      for (const u of unpacked.packages) paths.push(...u.removed);
+      const names = await fileTriggers(store, tree, paths);
+      if (names.length) post.push(`dpkg-trigger --no-await ${names.map(sq).join(' ')} || exit $?`);
+      post.push('exec dpkg --configure --pending --force-confdef --force-confold');
+      await runStep(sb, name, `dpkg --configure of ${round.map((x) => x.p.name).join(', ')}`, post.join('\n'), env);
+      await takeChanges();
+      shown = tree.write(store).oid;
+    }
+  } finally {
+    sb.remove();
+  }
+  const w = tree.write(store);
+  return { root: w.oid, rootMeta: tree.rootMeta() };
+}
+
+/**
+ * The file-trigger names (interest paths of `var/lib/dpkg/triggers/File`) that `paths` (absolute image paths)
+ * activate: a path at or below an interest path, as dpkg's trig_file_activate matches them.
+ */
+async function fileTriggers(store: Repository['store'], tree: MutableTree, paths: string[]): Promise<string[]> {
+  const node = tree.lookup(bytes('var/lib/dpkg/triggers/File'));
+  if (node?.type !== 'file' || !node.oid) return [];
+  const interests = new Set(latin1(await readBlobBytes(store, node.oid, node.size, 'var/lib/dpkg/triggers/File')).split('\n')
+    .map((l) => l.split(' ')[0] ?? '').filter((p) => p.startsWith('/')).map((p) => p.replace(/\/+$/, '')));
+  const hit = new Set<string>();
+  for (const p of paths) {
+    for (let at = p; at.length > 0; at = at.slice(0, Math.max(0, at.lastIndexOf('/')))) {
+      if (interests.has(at)) hit.add(at);
+    }
+  }
+  return [...hit].sort();
+}
+
+/**
+ * The tree whose cached checkout the sandbox starts from: the bottom of the image's derivation chain (a clone's
+ * base, the base of an install on a clone), so that every image derived from one base shares one checkout.
+ */
+function sharedBottom(repo: Repository, base: DeriveBase): { rev: string; tree: Oid; rootMeta: RootMeta } {
+  let cur = { oid: base.oid, commit: base.commit };
+  for (let depth = 0; depth < 64; depth++) {
+    const dv = readDerivation(cur.oid, cur.commit);
+    const b = dv?.bases[0];
+    if (!b || b.rootKind !== 'tree' || !repo.store.hasObject('commit', b.commit)) break;
+    const c = readCommit(repo.store, b.commit);
+    if (c.rootKind !== 'tree' || !c.rootMeta) break;
+    cur = { oid: b.commit, commit: c };
+  }
+  const meta = cur.commit.rootMeta ?? { mode: 0o755, uid: 0, gid: 0, mtimeNs: 0n, xattrs: [] };
+  return { rev: cur.oid, tree: cur.commit.root, rootMeta: meta };
+}
+
+function defaultMessage(op: PackageOp, prep: Prepared, o: PackageOpOptions): string {
+  const names = o.packages.length ? o.packages.map((a) => (a.endsWith('.deb') ? path.basename(a) : a)).join(' ') : 'all packages';
+  return `${op} ${names}${op === 'install' && prep.plan.install.length > o.packages.length ? ` (+${prep.plan.install.length - o.packages.length} dependencies)` : ''}`;
+}
+
+/** The images a run works on: BASE → BRANCH, or every branch matching `branches` onto itself. */
+function targets(repo: Repository, o: PackageOpOptions): Array<{ rev: string; ref: string }> {
+  if (o.branches !== undefined) {
+    if (o.base !== undefined || o.branch !== undefined) throw new UsageError('--branches GLOB takes the place of BASE and -b: give one form');
+    const re = globRegExp(o.branches, '--branches');
+    const refs = listRefs(repo.store, 'refs/heads/').filter((r) => re.test(r.ref.slice('refs/heads/'.length)));
+    if (refs.length === 0) throw new UsageError(`--branches '${o.branches}' matches no branch`);
+    return refs.map((r) => ({ rev: r.ref.slice('refs/heads/'.length), ref: r.ref }));
+  }
+  if (o.base === undefined || o.branch === undefined) throw new UsageError('give BASE and -b BRANCH (or --branches GLOB)');
+  return [{ rev: o.base, ref: branchRef(o.branch) }];
+}
+
+/**
+ * Replays a package derivation on another base (`rebuild`): the same request, resolved again against the new base's
+ * dpkg database with the packages the derivation recorded as the only source (their stored records: no .deb file or
+ * source is needed). Returns the result and the derivation of the replay (its package list may differ: a dependency
+ * the new base already has is not unpacked again). Memoized as install is.
+ * Throws what packageOp throws for one image (DependencyError when the new base needs a package not recorded).
+ */
+export async function replayPackages(repo: Repository, base: DeriveBase, dv: PackageDerivation, time: number): Promise<{ root: Oid; rootMeta: RootMeta; reused: boolean; dv: PackageDerivation }> {
+  const old = dv.recipe;
+  const s = new Session(repo, { op: dv.kind, packages: [], from: [], scripts: old.scripts, purge: old.purge });
+  const name = base.name ?? base.oid.slice(0, 12);
+  const { status, arch } = await readImageStatus(repo, base, name);
+  const universe = new PackageUniverse();
+  const bySha = new Map<Oid, DebRecord>();
+  for (const d of old.debs) {
+    const rec = await findDebRecord(repo, d.sha256, `${d.name}_${d.version}_${d.arch}.deb`) ?? { record: d.record, sha256: d.sha256, unpack: await loadDebRecord(repo, d.record, `${d.name}_${d.version}_${d.arch}.deb`), reused: true };
+    const fields = rec.unpack.deb.control.fields.map((f) => `${f.name}: ${f.value}`).join('\n');
+    const [para] = parseDeb822(`${fields}\nSHA256: ${d.sha256}\n`);
+    universe.add(candidateFromParagraph(para!, `package record ${d.record}`));
+    bySha.set(d.sha256, rec);
+    s.records.set(d.sha256, Promise.resolve(rec));
+  }
+  const request: InstallRequest = dv.kind === 'remove' ? { install: [], remove: old.remove } : { install: old.request.length ? old.request : old.debs.map((d) => ({ name: d.name, version: d.version })) };
+  const plan = resolveInstall(status, universe, request, { arch });
+  const records = plan.install.map((p) => bySha.get(p.candidate.sha256!)!);
+  const recipe: PackageRecipe = {
+    ...old,
+    debs: plan.install.map((p, i) => ({ name: p.name, version: p.version, arch: p.arch, sha256: records[i]!.sha256, record: records[i]!.record })),
+    removed: plan.remove.filter((r) => r.reason !== 'requested').map((r) => r.name),
+  };
+  const next: PackageDerivation = { kind: dv.kind, bases: [{ commit: base.oid, rootKind: 'tree', root: base.commit.root }], recipe, tool: TOOL };
+  for (const oid of repo.store.derivedCommits(DERIV_MEMO, memoKey(base.commit.root, packageRecipeId(recipe)))) {
+    if (!repo.store.hasObject('commit', oid)) continue;
+    const c = readCommit(repo.store, oid);
+    if (c.rootKind === 'tree' && c.rootMeta) return { root: c.root, rootMeta: c.rootMeta, reused: true, dv: next };
+  }
+  const applied = await apply(s, base, name, { plan, records, recipe }, BigInt(time) * 1_000_000_000n);
+  return { ...applied, reused: false, dv: next };
+}
+
+/**
+ * Installs, upgrades or removes packages in one image (BASE → a commit on BRANCH) or in every branch matching a
+ * glob (each onto itself). Per image: the request is resolved against its dpkg database, the packages unpacked at
+ * tree level (each .deb read once: records are kept by sha256), scripts run in the sandbox unless `scripts: false`,
+ * and the result committed with a derivation record; the same request on the same base tree reuses the recorded
+ * result. In the fleet form one image's failure does not stop the others; each branch moves alone, by
+ * compare-and-swap, only when its own result is complete.
+ *
+ * Throws (single form; the fleet form reports per branch): UsageError, RevisionNotFoundError, PackageStateError,
+ * DependencyError, FileConflictError, ScriptFailedError, SandboxError, source errors (SourceReadError,
+ * CorruptInputError), RefConflictError. Nothing is written on a failure.
+ *
+ * @example
+ * await packageOp(repo, { op: 'install', base: 'debian/base', branch: 'debian/tools', packages: ['htop'], from: ['/srv/debs'] });
+ */
+export async function packageOp(repo: Repository, options: PackageOpOptions): Promise<PackageOpResult> {
+  const id = commitIdentity(options);
+  if (options.message !== undefined && options.message.trim() === '') throw new UsageError(`aborting ${options.op} due to empty message`);
+  if (options.op !== 'upgrade' && options.packages.length === 0) throw new UsageError(`nothing to ${options.op}: name at least one package`);
+  if (options.op !== 'remove' && options.from.length === 0 && !options.packages.every((p) => p.endsWith('.deb'))) throw new UsageError('say where packages come from: --from DIR|URL');
+  if (options.purge && options.op !== 'remove') throw new UsageError('--purge goes with remove');
+  const list = targets(repo, options);
+  const fleet = options.branches !== undefined;
+  const s = new Session(repo, options);
+  const items: PackageOpItem[] = [];
+  const mtimeNs = BigInt(id.time) * 1_000_000_000n;
+  repo.beginSession(options.op);
+  try {
+    for (const t of list) {
+      const r = resolveRevision(repo, t.rev);
+      const base: DeriveBase = { oid: r.oid, commit: r.commit, name: t.rev };
+      const head = resolveRef(repo.store, t.ref) ?? null;
+      const item: PackageOpItem = { branch: t.ref, status: 'failed', base: { rev: t.rev, commit: r.oid }, installed: [], removed: [] };
+      try {
+        const prep = await prepare(s, base, t.rev);
+        const rid = packageRecipeId(prep.recipe);
+        item.recipe = rid;
+        item.installed = prep.plan.install.map((p) => ({ name: p.name, arch: p.arch, version: p.version, ...(p.from ? { from: p.from } : {}) }));
+        item.removed = prep.plan.remove.map((p) => ({ name: p.name, arch: p.arch, from: p.version }));
+        if (prep.plan.install.length === 0 && prep.plan.remove.length === 0) {
+          if (options.op === 'upgrade') throw new PackageStateError(t.rev, 'nothing to upgrade: every package is at the newest version the sources have');
+          throw new PackageStateError(t.rev, `nothing to do: ${options.packages.join(', ')} already installed at that version`);
+        }
+        let applied: { root: Oid; rootMeta: RootMeta } | undefined;
+        for (const oid of repo.store.derivedCommits(DERIV_MEMO, memoKey(base.commit.root, rid))) {
+          if (!repo.store.hasObject('commit', oid)) continue;
+          const c = readCommit(repo.store, oid);
+          if (c.rootKind === 'tree' && c.rootMeta) { applied = { root: c.root, rootMeta: c.rootMeta }; item.reused = true; break; }
+        }
+        applied ??= await apply(s, base, t.rev, prep, mtimeNs);
+        item.unpacked = prep.records.filter((x) => !x.reused).length;
+        const dv: PackageDerivation = { kind: options.op, bases: [{ commit: base.oid, rootKind: 'tree', root: base.commit.root }], recipe: prep.recipe, tool: TOOL };
+        const message = options.message ?? defaultMessage(options.op, prep, options);
+        const commit: Commit = {
+          rootKind: 'tree', root: applied.root, parents: head ? [head] : [], author: id.author, time: id.time, tzOffset: id.tzOffset, message,
+          labels: [], source: { format: options.op }, rootMeta: applied.rootMeta, derivation: encodeDerivation(dv),
+        };
+        const [oid] = await writeCommits(repo, [{ commit, ref: t.ref, expectedOld: head, reflog: `${options.op}: ${firstLine(message)}` }], { who: id.author });
+        rememberDebRecords(repo, prep.records.filter((x) => !x.reused));
+        Object.assign(item, { status: 'done', commit: oid, parent: head });
+      } catch (e) {
+        repo.store.discardPending();
+        if (!fleet || !(e instanceof VivaError)) throw e;
+        item.error = { code: e.code, message: e.message, ...(e instanceof ScriptFailedError ? { output: e.output } : {}) };
+      }
+      items.push(item);
+    }
+  } finally {
+    try { repo.endSession(); } catch { /* gc clears a stale session */ }
+  }
+  return { op: options.op, items, done: items.filter((i) => i.status === 'done').length, failed: items.filter((i) => i.status === 'failed').length };
+}
