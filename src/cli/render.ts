@@ -338,7 +338,7 @@ export function renderPackageOp(r: PackageOpResult): string {
       lines.push(`${shortRefName(i.branch)}: failed`);
       continue;
     }
-    const how = i.reused ? 'reused an earlier result' : `${plural(i.unpacked ?? 0, 'package')} read from .deb files`;
+    const how = i.reused ? 'reused an earlier result' : r.op === 'remove' ? 'scripts run in the sandbox' : `${plural(i.unpacked ?? 0, 'package')} read from .deb files`;
     lines.push(`[${shortRefName(i.branch)}${i.parent ? '' : ' (root-commit)'} ${shortOid(i.commit!)}] ${r.op} on ${i.base.rev} (${shortOid(i.base.commit)}), ${how}`);
     for (const p of i.installed) lines.push(`  ${p.from ? 'upgraded' : 'installed'} ${p.name} ${p.from ? `${p.from} -> ` : ''}${p.version}`);
     for (const p of i.removed) lines.push(`  removed ${p.name} ${p.from}`);

@@ -222,12 +222,16 @@ export async function applyChanges(upper: string, tree: MutableTree, store: (ent
   let added = 0;
   let removed = 0;
   const skip = new Set(options.made ?? []);
+  // overlayfs (Linux ≥ 5.8) makes every whiteout a hard link to one shared inode: the reader reports the first as a
+  // device and the others as hard links to it.
+  const whiteouts = new Set<string>();
   for await (const entry of openDirectory(upper).entries()) {
     if (entry.path.length === 0) continue;
     const p = entry.path.toString('latin1');
     const top = p.split('/')[0]!;
     if (skip.has(top)) continue;
-    if (isWhiteout(entry)) {
+    if (isWhiteout(entry) || (entry.type === 'hardlink' && whiteouts.has(entry.linkTarget!.toString('latin1')))) {
+      whiteouts.add(p);
       if (tree.lookup(entry.path)) {
         tree.remove(entry.path);
         removed++;
