@@ -364,6 +364,8 @@ function clearsignedBody(text: string, file: string): string {
  */
 async function readIndex(files: SourceFiles, base: string, sub: string, release: Release | undefined, universe: PackageUniverse, onlyArch?: string): Promise<number | undefined> {
   const listed = release ? files.indexNames.filter((n) => release.sums.has(below(sub, n))) : [];
+  // An index this machine cannot decompress (.xz without xz) is passed over for the next one, if there is one.
+  let unsupported: UnsupportedInputError | undefined;
   for (const name of listed.length ? listed : files.indexNames) {
     const rel = below(base, below(sub, name));
     const file = files.locate(rel);
@@ -380,7 +382,11 @@ async function readIndex(files: SourceFiles, base: string, sub: string, release:
     try {
       text = name.endsWith('.gz') ? gunzipSync(data) : name.endsWith('.xz') ? await unxz(data, file) : data;
     } catch (e) {
-      if (e instanceof CorruptInputError || e instanceof UnsupportedInputError) throw e;
+      if (e instanceof UnsupportedInputError) {
+        unsupported ??= e;
+        continue;
+      }
+      if (e instanceof CorruptInputError) throw e;
       throw new CorruptInputError(file, 'compressed data', (e as Error).message);
     }
     let n = 0;
@@ -394,6 +400,7 @@ async function readIndex(files: SourceFiles, base: string, sub: string, release:
     }
     return n;
   }
+  if (unsupported) throw unsupported;
   return undefined;
 }
 

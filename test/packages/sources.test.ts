@@ -12,7 +12,7 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
-import { AbortedError, CorruptInputError, SourceReadError, UnsafeInputError, UsageError } from '../../src/errors.js';
+import { AbortedError, CorruptInputError, SourceReadError, UnsafeInputError, UnsupportedInputError, UsageError } from '../../src/errors.js';
 import { type PackageSources, openSources } from '../../src/packages/sources.js';
 import type { PackageCandidate, PackageUniverse } from '../../src/packages/source.js';
 import { tmpDir } from '../helpers/repo.js';
@@ -321,4 +321,20 @@ maybe('sources: an aborted signal stops opening and fetching', async (t) => {
   abort.abort();
   await t.throwsAsync(s.fetch(app(s)), { instanceOf: AbortedError });
   await t.throwsAsync(openSources([`${fx!.url}/flat`], { arch: ARCH, cacheDir: tmpDir(t), signal: abort.signal }), { instanceOf: AbortedError });
+});
+
+// Serial (ava runs serial tests before the others), as it takes xz off PATH for the whole process.
+(maybe === test ? test.serial : test.skip)('sources: without xz an index is read from Packages.gz, and only Packages.xz is unsupported', async (t) => {
+  const { dir, url } = copyOf(t, 'flat');
+  const saved = process.env.PATH;
+  process.env.PATH = tmpDir(t);
+  try {
+    t.deepEqual(versions((await open(t, [url])).universe), OFFERED);
+    fs.rmSync(path.join(dir, 'Packages.gz'));
+    fs.cpSync(path.join(fx!.dir, 'flat', 'Packages.xz'), path.join(dir, 'Packages.xz'));
+    const e = await t.throwsAsync(open(t, [url]), { instanceOf: UnsupportedInputError });
+    t.is(e!.message, `${url}/Packages.xz: reading xz-compressed indexes needs 'xz', which is not installed`);
+  } finally {
+    process.env.PATH = saved;
+  }
 });
