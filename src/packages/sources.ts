@@ -18,11 +18,18 @@
  * - `URL SUITE [COMPONENT…]`: a repository over HTTP (components, when not named, from the suite's Release file);
  *   `URL` alone: a flat repository over HTTP (`URL/Packages.xz`, `.gz`, or plain); `URL SUBDIR/` as for a directory.
  *
- * Only packages of the image's architecture and `all` are taken. A suite's `InRelease` or `Release` file (at the top
- * of a flat repository too), when there is one, must agree with the SHA256 and size of each index it lists; its
- * signature is not checked (the sources are trusted, as apt's `[trusted=yes]`). Over HTTP, a response silent for
- * VIVA_HTTP_TIMEOUT seconds (default 60) fails the source; downloaded .debs are kept in `cacheDir/debs/SHA256.deb`,
- * so a package is downloaded once. Indexes are read anew each time.
+ * Only packages of the image's architecture and `all` are taken (a repository's `binary-ARCH` and `binary-all`
+ * indexes; from a flat index or a .deb directory, by their Architecture field). A suite's `InRelease` or `Release`
+ * file (at the top of a flat repository too), when there is one, must agree with the SHA256 and size of each index it
+ * lists; its signature is not checked (the sources are trusted, as apt's `[trusted=yes]`). Over HTTP a 404 is a
+ * missing file, any other status but 2xx an error, and a response silent for VIVA_HTTP_TIMEOUT seconds (default 60)
+ * fails; indexes are read anew each time.
+ *
+ * fetch checks every file it hands out against the Size and SHA256 of its index: a local file is hashed (unless the
+ * .deb directory's cache says it is unchanged since it was hashed), a download is hashed and counted as it arrives and
+ * kept in `cacheDir/debs/SHA256.deb` only when both match, so a package is downloaded once (a cached copy is hashed
+ * again before use). A package whose index gives no SHA256 is not downloaded; a Filename with '..' or a leading '/'
+ * is refused.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
@@ -179,7 +186,7 @@ async function openSource(s: SourceSpec, universe: PackageUniverse, options: Ope
     }
     throw new SourceReadError(s.root, systemReason(e), { cause: e });
   }
-  if (top.some((d) => d.name === 'dists' && d.isDirectory())) return repository();
+  if (top.some((d) => d.name === 'dists')) return repository(); // a directory, or a link to one
   if (top.some((d) => files.indexNames.includes(d.name))) return flat('', `no Packages index (${files.notFound})`);
   const r = await readDebDirectory(s.root, { arch: options.arch, universe, ...(options.indexCache ? { cache: options.indexCache } : {}) });
   return { kind: 'debs', universe, packages: r.packages };
