@@ -250,7 +250,7 @@ async function httpGet(url: string, signal: AbortSignal | undefined): Promise<Re
   return { res, chunks: chunks(), cancel: () => idle.abort() };
 }
 
-/** The body of `url`, or undefined on 404; any other status but 200 is a SourceReadError naming URL and status. */
+/** The body of `url`, or undefined on 404; any other status but 2xx is a SourceReadError naming URL and status. */
 async function tryReadRemote(url: string, signal: AbortSignal | undefined): Promise<Buffer | undefined> {
   const { res, chunks, cancel } = await httpGet(url, signal);
   if (!res.ok) {
