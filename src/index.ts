@@ -51,4 +51,5 @@ export { derivedFrom, derivationGraph, showDerivation, type DerivationGraph, typ
 export { rebuild, type RebuildOptions, type RebuildResult, type RebuildItem } from './ops/rebuild.js';
 export { deriveBatch, parseBatchSpec, type BatchResult, type BatchVariant } from './ops/derive-batch.js';
 export { readDebDirectory, type DebIndexCache, type ReadDebDirectoryOptions, type DebDirectoryResult } from './packages/deb-directory.js';
+export { openSources, type OpenSourcesOptions, type PackageSources, type OpenedSource, type SourceKind } from './packages/sources.js';
 export { Sandbox, applyChanges, type RunResult } from './packages/sandbox.js';

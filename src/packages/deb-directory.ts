@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { SourceReadError, systemReason } from '../errors.js';
 import { hashDeb, readDeb } from './deb.js';
-import { parseDeb822 } from './deb822.js';
+import { fieldValue, parseDeb822 } from './deb822.js';
 import { PackageUniverse, candidateFromParagraph } from './source.js';
 
 /** What is remembered of one .deb: its control paragraph (as text, with Filename, Size and SHA256 added). */
@@ -30,6 +30,24 @@ export interface DebDirectoryResult {
   /** Packages whose control data had to be read now (the rest came from the cache). */
   read: number;
   packages: number;
+}
+
+/** The cache key of a .deb: its path and identity, so any change to the file (or a new file in its place) misses. */
+function debKey(file: string, st: fs.BigIntStats): string {
+  return `deb:${path.resolve(file)}:${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
+}
+
+/**
+ * The SHA256 readDebDirectory computed for `file` when it had the identity `st` (from a stat with `bigint: true`),
+ * or undefined when `cache` holds no entry for it: a hit means the file has not changed since it was hashed. No I/O.
+ *
+ * @example
+ * const sha256 = lookupDebHash(cache, file, fs.statSync(file, { bigint: true })) ?? await hashDeb(file);
+ */
+export function lookupDebHash(cache: DebIndexCache | undefined, file: string, st: fs.BigIntStats): string | undefined {
+  const stanza = cache?.get(debKey(file, st));
+  const p = stanza === undefined ? undefined : parseDeb822(stanza)[0];
+  return p ? fieldValue(p, 'SHA256')?.toLowerCase() : undefined;
 }
 
 /** The control paragraph of a package as a Packages index would give it: its own fields, then Filename, Size, SHA256. */
@@ -75,7 +93,7 @@ export async function readDebDirectory(dir: string, options: ReadDebDirectoryOpt
       throw new SourceReadError(file, systemReason(e), { cause: e });
     }
     const rel = path.relative(dir, file);
-    const key = `deb:${path.resolve(file)}:${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
+    const key = debKey(file, st);
     let stanza = options.cache?.get(key);
     if (stanza === undefined) {
       stanza = await indexStanza(file, rel, Number(st.size));

@@ -1,13 +1,15 @@
 /**
  * Package sources: the binary packages a Debian repository offers (`dists/SUITE/COMPONENT/binary-ARCH/Packages[.gz|.xz]`
- * plus `pool/`), read into a PackageUniverse that the resolver looks packages and virtual packages up in.
+ * plus `pool/`, or a flat repository's one `Packages` index), read into a PackageUniverse that the resolver looks
+ * packages and virtual packages up in. The files are read through SourceFiles, so the same code reads a directory and
+ * (sources.ts) a URL.
  */
 import { createHash } from 'node:crypto';
 import { spawn } from 'node:child_process';
 import { readFile, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { CorruptInputError, RelationSyntaxError, SourceReadError, UnsupportedInputError, systemReason } from '../errors.js';
+import { CorruptInputError, RelationSyntaxError, SourceReadError, UnsupportedInputError, UsageError, describeErrno, systemReason } from '../errors.js';
 import { type Deb822Paragraph, type RelationGroup, type RelationOp, fieldValue, parseDeb822, parseRelations } from './deb822.js';
 import { compareDebVersions, parseDebVersion } from './debversion.js';
 
@@ -38,7 +40,10 @@ export interface PackageCandidate {
   filename?: string;
   size?: number;
   sha256?: string;
-  /** The repository root (or other source) the stanza came from. */
+  /**
+   * The source the stanza came from, which `filename` is relative to: a directory (a repository root, a directory of
+   * .deb files), or for a source over HTTP its URL, ending in '/' (sources.ts fetches by it).
+   */
   origin?: string;
   /** The stanza it was read from, fields in order. */
   paragraph: Deb822Paragraph;
@@ -157,9 +162,12 @@ export class PackageUniverse {
 }
 
 export interface ReadRepositoryOptions {
-  /** `dists/` subdirectory; default: every suite under `dists/`. */
+  /** `dists/` subdirectory; default: every suite under `dists/` (a source that cannot be listed needs one). */
   suite?: string;
-  /** Default: every component directory of the suite. */
+  /**
+   * Default: every component directory of the suite, or where the source cannot be listed (HTTP) the Release file's
+   * `Components`. A component given here must have an index for the architecture or for `all`.
+   */
   components?: string[];
   /** Architecture of the image (`amd64`); `binary-all` is read too when present. */
   arch: string;
@@ -167,46 +175,136 @@ export interface ReadRepositoryOptions {
   universe?: PackageUniverse;
 }
 
+/**
+ * Read access to the files of one package source by their path below its root (`dists/stable/Release`): a local
+ * directory (localSourceFiles) or a URL (sources.ts). The readers below read through it, so a repository reads the same
+ * from disk and over HTTP.
+ */
+export interface SourceFiles {
+  /** The root as candidates' `origin` gives it: a directory, or a URL ending in '/'. */
+  readonly root: string;
+  /** Index names in the order to try them: locally the plain file first (nothing to decompress), remotely the smallest. */
+  readonly indexNames: readonly string[];
+  /** What a missing file is called in messages ('no such file or directory (ENOENT)', '404 Not Found'). */
+  readonly notFound: string;
+  /** The path or URL of `rel`, for messages. */
+  locate(rel: string): string;
+  /** The bytes of `rel`, or undefined when there is no such file. Throws SourceReadError. */
+  tryRead(rel: string): Promise<Buffer | undefined>;
+  /** The subdirectories of `rel`; absent where the source cannot be listed (HTTP). Throws SourceReadError. */
+  listDirs?(rel: string): Promise<string[]>;
+}
+
 /** The decompressed bytes of `Packages`, `Packages.gz` or `Packages.xz`, in that order of preference. */
 const INDEX_NAMES = ['Packages', 'Packages.gz', 'Packages.xz'] as const;
+
+/** The files below the directory `root`. */
+export function localSourceFiles(root: string): SourceFiles {
+  return {
+    root,
+    indexNames: INDEX_NAMES,
+    notFound: `${describeErrno('ENOENT')} (ENOENT)`,
+    locate: (rel) => path.join(root, rel),
+    async tryRead(rel) {
+      const file = path.join(root, rel);
+      try {
+        return await readFile(file);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'ENOENT' || (e as NodeJS.ErrnoException).code === 'ENOTDIR') return undefined;
+        throw new SourceReadError(file, systemReason(e));
+      }
+    },
+    listDirs: (rel) => listDirs(path.join(root, rel)),
+  };
+}
+
+/** What one source added to a universe: `packages` counts the stanzas read (a version another source gave too included). */
+export interface SourceReadResult {
+  universe: PackageUniverse;
+  packages: number;
+}
 
 /**
  * Reads the Packages indexes of a Debian repository in `root` (the directory holding `dists/` and `pool/`) into a
  * universe: `dists/SUITE/COMPONENT/binary-ARCH/` and `binary-all/`, whichever of Packages, Packages.gz or
- * Packages.xz is there (the first). When the suite has a `Release` or `InRelease` file that lists the index, its
- * SHA256 and size must match (the signature of InRelease is not checked: the source is trusted, as apt's
- * `[trusted=yes]`). The .deb files themselves are not read.
+ * Packages.xz is there (the first; of those the suite's Release file lists, when it lists any). When the suite has a
+ * `Release` or `InRelease` file that lists the index, its SHA256 and size must match (the signature of InRelease is not
+ * checked: the source is trusted, as apt's `[trusted=yes]`). The .deb files themselves are not read.
  *
- * Throws: SourceReadError (unreadable directory or file), CorruptInputError (checksum mismatch, bad stanza),
- * UnsupportedInputError (`.xz` without the `xz` program).
+ * Throws: SourceReadError (unreadable directory or file, a component given in `components` without an index),
+ * CorruptInputError (checksum mismatch, bad stanza), UnsupportedInputError (`.xz` without the `xz` program).
  *
  * @example
  * const universe = await readRepository('/srv/debian', { suite: 'bookworm', arch: 'amd64' });
  * universe.lookupVersions('htop')[0]?.filename; // 'pool/main/h/htop/htop_3.2.2-2_amd64.deb'
  */
 export async function readRepository(root: string, options: ReadRepositoryOptions): Promise<PackageUniverse> {
+  return (await readRepositoryFiles(localSourceFiles(root), options)).universe;
+}
+
+/**
+ * readRepository over any SourceFiles (a URL too). Where `files` cannot be listed, `options.suite` is required, and
+ * the components come from the suite's Release file when `options.components` does not give them.
+ *
+ * Throws: as readRepository; UsageError when a suite or components are needed and not given, SourceReadError naming
+ * the Release file when components are needed and there is none.
+ *
+ * @example
+ * const { packages } = await readRepositoryFiles(localSourceFiles('/srv/debian'), { suite: 'bookworm', components: ['main'], arch: 'amd64' });
+ */
+export async function readRepositoryFiles(files: SourceFiles, options: ReadRepositoryOptions): Promise<SourceReadResult> {
   const universe = options.universe ?? new PackageUniverse();
-  const dists = path.join(root, 'dists');
-  const suites = options.suite ? [options.suite] : (await listDirs(dists)).sort();
-  if (suites.length === 0) throw new SourceReadError(dists, 'no suite under dists/');
+  let suites: string[];
+  if (options.suite) suites = [options.suite];
+  else if (files.listDirs) suites = (await files.listDirs('dists')).sort();
+  else throw new UsageError(`'${files.root}' cannot be listed: name the suite to read from its dists/`);
+  if (suites.length === 0) throw new SourceReadError(files.locate('dists'), 'no suite under dists/');
+  let packages = 0;
   for (const suite of suites) {
-    const suiteDir = path.join(dists, suite);
-    const release = await readRelease(suiteDir);
-    const components = options.components ?? (await listDirs(suiteDir)).sort();
+    const base = `dists/${suite}`;
+    const release = await readRelease(files, base);
+    const components = options.components ?? (files.listDirs ? (await files.listDirs(base)).sort() : release?.components);
+    if (!components && !release) throw new SourceReadError(files.locate(`${base}/Release`), `${files.notFound} (without a Release file, name the components)`);
+    if (!components) throw new UsageError(`the Release file of '${files.locate(base)}' names no components: name them`);
     for (const component of components) {
+      let found = false;
       for (const arch of [options.arch, 'all']) {
-        const rel = `${component}/binary-${arch}`;
-        const found = await readIndex(path.join(suiteDir, rel), rel, release);
-        if (!found) continue;
-        for (const p of parseDeb822(found.text)) {
-          if (p.problems.length) throw new CorruptInputError(found.file, `line ${p.problems[0]!.line}`, p.problems[0]!.message);
-          if (p.fields.length === 0) continue;
-          universe.add(candidateFromParagraph(p, found.file, root));
-        }
+        const n = await readIndex(files, base, `${component}/binary-${arch}`, release, universe);
+        if (n === undefined) continue;
+        found = true;
+        packages += n;
+      }
+      if (!found && options.components) {
+        throw new SourceReadError(files.locate(`${base}/${component}/binary-${options.arch}/`), `no Packages index here nor in binary-all (${files.notFound})`);
       }
     }
   }
-  return universe;
+  return { universe, packages };
+}
+
+export interface ReadFlatRepositoryOptions {
+  /** Only packages of this architecture and `all` are offered: a flat index lists every architecture in one file. */
+  arch: string;
+  /** The directory below the root that holds the index (apt's `deb URL DIR/`); default: the root itself. */
+  dir?: string;
+  universe?: PackageUniverse;
+}
+
+/**
+ * Reads a flat repository (apt's `deb URL ./`, what `dpkg-scanpackages . > Packages` makes): a Packages,
+ * Packages.gz or Packages.xz in `options.dir` (default the root), whose Filename fields are relative to the root. A
+ * `Release` or `InRelease` beside the index is checked as in readRepository. Returns undefined when there is no index.
+ *
+ * Throws: SourceReadError, CorruptInputError, UnsupportedInputError, as readRepository.
+ *
+ * @example
+ * const flat = await tryReadFlatRepository(localSourceFiles('/srv/debs'), { arch: 'amd64' });
+ */
+export async function tryReadFlatRepository(files: SourceFiles, options: ReadFlatRepositoryOptions): Promise<SourceReadResult | undefined> {
+  const universe = options.universe ?? new PackageUniverse();
+  const base = options.dir ?? '';
+  const n = await readIndex(files, base, '', await readRelease(files, base), universe, options.arch);
+  return n === undefined ? undefined : { universe, packages: n };
 }
 
 async function listDirs(dir: string): Promise<string[]> {
@@ -217,27 +315,35 @@ async function listDirs(dir: string): Promise<string[]> {
   }
 }
 
-/** path below the suite → { sha256, size } from the SHA256 field of Release (or InRelease), or undefined without one. */
-async function readRelease(suiteDir: string): Promise<Map<string, { sha256: string; size: number }> | undefined> {
+/** `a/b`, or `b` when `a` is empty (paths below a source's root, always with '/'). */
+function below(a: string, b: string): string {
+  return a && b ? `${a}/${b}` : a || b;
+}
+
+interface Release {
+  /** Path below the Release file's directory → its SHA256 and size, from the SHA256 field. */
+  sums: Map<string, { sha256: string; size: number }>;
+  /** The Components field, when there is one. */
+  components?: string[];
+}
+
+/** The Release (or InRelease) file in `base`, or undefined without one. */
+async function readRelease(files: SourceFiles, base: string): Promise<Release | undefined> {
   for (const name of ['InRelease', 'Release']) {
-    const file = path.join(suiteDir, name);
-    let text: string;
-    try {
-      text = await readFile(file, 'utf8');
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') continue;
-      throw new SourceReadError(file, systemReason(e));
-    }
-    if (name === 'InRelease') text = clearsignedBody(text, file);
+    const rel = below(base, name);
+    const data = await files.tryRead(rel);
+    if (data === undefined) continue;
+    let text = data.toString('utf8');
+    if (name === 'InRelease') text = clearsignedBody(text, files.locate(rel));
     const p = parseDeb822(text)[0];
-    const sums = p ? fieldValue(p, 'SHA256') : undefined;
-    const out = new Map<string, { sha256: string; size: number }>();
-    for (const line of (sums ?? '').split('\n')) {
+    const sums = new Map<string, { sha256: string; size: number }>();
+    for (const line of (p ? fieldValue(p, 'SHA256') ?? '' : '').split('\n')) {
       const w = line.trim().split(/\s+/);
       if (w.length !== 3) continue;
-      out.set(w[2]!, { sha256: w[0]!.toLowerCase(), size: Number(w[1]) });
+      sums.set(w[2]!, { sha256: w[0]!.toLowerCase(), size: Number(w[1]) });
     }
-    return out;
+    const components = p ? fieldValue(p, 'Components')?.split(/\s+/).filter(Boolean) : undefined;
+    return { sums, ...(components?.length ? { components } : {}) };
   }
   return undefined;
 }
@@ -252,17 +358,20 @@ function clearsignedBody(text: string, file: string): string {
   return lines.slice(start + 1, end).map((l) => (l.startsWith('- ') ? l.slice(2) : l)).join('\n');
 }
 
-async function readIndex(dir: string, rel: string, release: Map<string, { sha256: string; size: number }> | undefined): Promise<{ file: string; text: string } | undefined> {
-  for (const name of INDEX_NAMES) {
-    const file = path.join(dir, name);
-    let data: Buffer;
-    try {
-      data = await readFile(file);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT' || (e as NodeJS.ErrnoException).code === 'ENOTDIR') continue;
-      throw new SourceReadError(file, systemReason(e));
-    }
-    const expected = release?.get(`${rel}/${name}`);
+/**
+ * Adds the stanzas of the first index in `base/sub` (of those the Release file lists, when it lists any there) to
+ * `universe`, only those of `onlyArch` and `all` when given; returns how many, or undefined when there is no index.
+ */
+async function readIndex(files: SourceFiles, base: string, sub: string, release: Release | undefined, universe: PackageUniverse, onlyArch?: string): Promise<number | undefined> {
+  const listed = release ? files.indexNames.filter((n) => release.sums.has(below(sub, n))) : [];
+  // An index this machine cannot decompress (.xz without xz) is passed over for the next one, if there is one.
+  let unsupported: UnsupportedInputError | undefined;
+  for (const name of listed.length ? listed : files.indexNames) {
+    const rel = below(base, below(sub, name));
+    const file = files.locate(rel);
+    const data = await files.tryRead(rel);
+    if (data === undefined) continue;
+    const expected = release?.sums.get(below(sub, name));
     if (expected) {
       const sha256 = createHash('sha256').update(data).digest('hex');
       if (sha256 !== expected.sha256 || data.length !== expected.size) {
@@ -273,11 +382,25 @@ async function readIndex(dir: string, rel: string, release: Map<string, { sha256
     try {
       text = name.endsWith('.gz') ? gunzipSync(data) : name.endsWith('.xz') ? await unxz(data, file) : data;
     } catch (e) {
-      if (e instanceof CorruptInputError || e instanceof UnsupportedInputError) throw e;
+      if (e instanceof UnsupportedInputError) {
+        unsupported ??= e;
+        continue;
+      }
+      if (e instanceof CorruptInputError) throw e;
       throw new CorruptInputError(file, 'compressed data', (e as Error).message);
     }
-    return { file, text: text.toString('utf8') };
+    let n = 0;
+    for (const p of parseDeb822(text.toString('utf8'))) {
+      if (p.problems.length) throw new CorruptInputError(file, `line ${p.problems[0]!.line}`, p.problems[0]!.message);
+      if (p.fields.length === 0) continue;
+      const c = candidateFromParagraph(p, file, files.root);
+      if (onlyArch !== undefined && c.arch !== onlyArch && c.arch !== 'all') continue;
+      universe.add(c);
+      n++;
+    }
+    return n;
   }
+  if (unsupported) throw unsupported;
   return undefined;
 }
 

@@ -6,6 +6,7 @@
  */
 import fs from 'node:fs';
 import { RefConflictError, RemoteError, SourceReadError, UsageError, VivaError, systemReason } from '../errors.js';
+import { idleMs, withIdleTimeout } from '../http.js';
 import { type Oid, isOid } from '../model/oid.js';
 import { refNameProblem } from '../model/ref.js';
 import type { ObjectId, Peer, RefUpdateRequest, StoredObject } from './peer.js';
@@ -22,30 +23,6 @@ export function clientToken(tokenFile?: string): string | undefined {
     return fs.readFileSync(tokenFile, 'utf8').split('\n')[0]!.trim() || undefined;
   } catch (e) {
     throw new SourceReadError(tokenFile, systemReason(e));
-  }
-}
-
-/** How long a response may stay silent (VIVA_HTTP_TIMEOUT seconds, default 60) before the transfer is abandoned. */
-function idleMs(): number {
-  const s = Number(process.env.VIVA_HTTP_TIMEOUT);
-  return Number.isFinite(s) && s > 0 ? s * 1000 : 60_000;
-}
-
-/** The chunks of a response body, failing when none arrives for `ms` (a stalled or endless-silent server). */
-async function* withIdleTimeout(body: ReadableStream<Uint8Array>, ms: number, abort: AbortController): AsyncGenerator<Uint8Array> {
-  const reader = body.getReader();
-  try {
-    for (;;) {
-      let timer: NodeJS.Timeout | undefined;
-      const next = await Promise.race([
-        reader.read(),
-        new Promise<never>((_, reject) => { timer = setTimeout(() => { abort.abort(); reject(new Error(`no data for ${ms / 1000} s`)); }, ms); }),
-      ]).finally(() => clearTimeout(timer));
-      if (next.done) return;
-      yield next.value;
-    }
-  } finally {
-    reader.releaseLock();
   }
 }
 
