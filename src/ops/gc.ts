@@ -5,6 +5,7 @@ import type { Repository } from '../store/repository.js';
 import { rootCommits, walkReachable } from './reachable.js';
 import { pruneStatCache } from '../store/stat-cache.js';
 import { removeCompactLeftover } from '../store/compact.js';
+import { clearRootfsCache } from './sandbox-layer.js';
 
 export interface GcOptions {
   dryRun?: boolean;
@@ -46,6 +47,8 @@ export function gc(repo: Repository, options: GcOptions = {}): GcResult {
       pruneStatCache(repo.store, (oid) => reachable.has(`blob:${oid}`));
       // A compaction killed midway left its copy; none is running (it holds the write lock this runs under).
       removeCompactLeftover(repo.store.path);
+      // The install sandbox's cached checkouts: made again when needed (no install runs: it holds a session).
+      clearRootfsCache(repo);
     }
     return { removed: doomed.length, removedBytes, kept, dryRun: options.dryRun ?? false };
   });
