@@ -46,7 +46,11 @@ import { cachedCheckout, sandboxRoot, writeLayer } from './sandbox-layer.js';
 import { storeContent } from './store-content.js';
 import { type UnpackDeb, unpackDebs } from './unpack-debs.js';
 import { commitIdentity, firstLine, writeCommits } from './write-commit.js';
+import os from 'node:os';
 import path from 'node:path';
+
+/** Images of a fleet worked on at once (at most the number of CPUs). */
+const FLEET_JOBS = 2;
 
 export interface PackageOpOptions {
   op: PackageOp;
@@ -183,6 +187,18 @@ class Session {
 
   /** Candidates made from .deb arguments (read from their own path, not fetched from a source). */
   readonly localCandidates = new Set<PackageCandidate>();
+
+  private readonly checkouts = new Map<Oid, Promise<{ dir: string }>>();
+
+  /** The cached checkout of `tree`, made once even when several images of a fleet ask at the same time. */
+  checkout(rev: string, tree: Oid, rootMeta: RootMeta): Promise<{ dir: string }> {
+    let c = this.checkouts.get(tree);
+    if (!c) {
+      c = cachedCheckout(this.repo, rev, tree, rootMeta);
+      this.checkouts.set(tree, c);
+    }
+    return c;
+  }
 }
 
 /** The image's dpkg status (its stanzas) and native architecture; PackageStateError when it has none. */
@@ -328,7 +344,7 @@ async function apply(s: Session, base: DeriveBase, name: string, prep: Prepared,
   }
 
   const bottom = sharedBottom(repo, base);
-  const { dir } = await cachedCheckout(repo, bottom.rev, bottom.tree, bottom.rootMeta);
+  const { dir } = await s.checkout(bottom.rev, bottom.tree, bottom.rootMeta);
   Sandbox.removeStale(sandboxRoot(repo));
   const sb = Sandbox.create(dir, sandboxRoot(repo));
   const made = ['proc', 'sys', 'dev'].filter((d) => !tree.lookup(bytes(d)));
@@ -528,7 +544,7 @@ export async function packageOp(repo: Repository, options: PackageOpOptions): Pr
   const mtimeNs = BigInt(id.time) * 1_000_000_000n;
   repo.beginSession(options.op);
   try {
-    for (const t of list) {
+    const runOne = async (t: { rev: string; ref: string }): Promise<PackageOpItem> => {
       const r = resolveRevision(repo, t.rev);
       const base: DeriveBase = { oid: r.oid, commit: r.commit, name: t.rev };
       const head = resolveRef(repo.store, t.ref) ?? null;
@@ -561,12 +577,25 @@ export async function packageOp(repo: Repository, options: PackageOpOptions): Pr
         rememberDebRecords(repo, prep.records.filter((x) => !x.reused));
         Object.assign(item, { status: 'done', commit: oid, parent: head });
       } catch (e) {
-        repo.store.discardPending();
+        // One image: nothing it wrote stays. A fleet's images run side by side and share the pending objects: a failed
+        // one's objects stay unreferenced (gc removes them); its branch does not move.
+        if (!fleet) repo.store.discardPending();
         if (!fleet || !(e instanceof VivaError)) throw e;
         item.error = { code: e.code, message: e.message, ...(e instanceof ScriptFailedError ? { output: e.output } : {}) };
       }
-      items.push(item);
-    }
+      return item;
+    };
+    // The fleet's images two at a time (the sandbox's dpkg runs in its own processes): results in branch order.
+    const jobs = fleet ? Math.max(1, Math.min(FLEET_JOBS, os.availableParallelism())) : 1;
+    const out: PackageOpItem[] = new Array(list.length);
+    let next = 0;
+    await Promise.all(Array.from({ length: Math.min(jobs, list.length) }, async () => {
+      while (next < list.length) {
+        const i = next++;
+        out[i] = await runOne(list[i]!);
+      }
+    }));
+    items.push(...out);
   } finally {
     try { repo.endSession(); } catch { /* gc clears a stale session */ }
   }

@@ -71,13 +71,16 @@ function pidAlive(pid: number): boolean {
   }
 }
 
-/** Removes the least recently used checkouts beyond ROOTFS_CACHE_KEEP (never `keep`). */
+/** A checkout used this recently may be another process's sandbox layer right now: never pruned. */
+const IN_USE_MS = 60 * 60 * 1000;
+
+/** Removes the least recently used checkouts beyond ROOTFS_CACHE_KEEP (never `keep`, nor one used in the last hour). */
 function pruneCache(cache: string, keep: string): void {
   const entries = fs.readdirSync(cache).filter((n) => /^[0-9a-f]{64}$/.test(n)).map((n) => {
     const p = path.join(cache, n);
     return { p, t: fs.statSync(p).mtimeMs };
   }).sort((a, b) => b.t - a.t);
-  for (const e of entries.slice(ROOTFS_CACHE_KEEP)) if (e.p !== keep) fs.rmSync(e.p, { recursive: true, force: true });
+  for (const e of entries.slice(ROOTFS_CACHE_KEEP)) if (e.p !== keep && Date.now() - e.t > IN_USE_MS) fs.rmSync(e.p, { recursive: true, force: true });
 }
 
 /** Removes every cached checkout (gc). Returns how many. */

@@ -21,7 +21,7 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 const BIN = path.join(ROOT, 'bin/run.js');
 const BUILD_SCRIPT = path.resolve(ROOT, '../shared/corpus/build-debian.sh');
 
-const MEASURES = ['commit', 'recommit', 'incremental', 'size', 'checkout', 'rss', 'big', 'disk', 'inspect', 'sync', 'derive'] as const;
+const MEASURES = ['commit', 'recommit', 'incremental', 'size', 'checkout', 'rss', 'big', 'disk', 'inspect', 'sync', 'derive', 'packages'] as const;
 type MeasureName = (typeof MEASURES)[number];
 const TREES_NEEDED: Record<MeasureName, string[]> = {
   commit: ['base'], recommit: ['base'], incremental: ['base', 'base2'], size: ['min', 'base', 'web', 'base2'],
@@ -29,6 +29,7 @@ const TREES_NEEDED: Record<MeasureName, string[]> = {
   inspect: ['min', 'base', 'web', 'base2'],
   sync: ['min', 'base', 'web', 'base2'],
   derive: ['base', 'base2', 'images/base.qcow2'],
+  packages: ['base', 'cache'],
 };
 
 const DEFAULT_CORPUS = '/var/tmp/viva-corpus';
@@ -1026,10 +1027,148 @@ async function measureDerive(ctx: Context): Promise<Row[]> {
   ];
 }
 
+/** The packages that turn base into base2 (with their dependencies from the corpus cache), and the web set. */
+const TOOLS_PACKAGES = ['htop', 'tmux', 'rsync', 'jq'];
+const WEB_PACKAGES = ['apache2', 'php', 'mariadb-server'];
+const FLEET_CLONES = 20;
+const TARGET_INSTALL_VS_CLASSIC = 0.5;
+const TARGET_INSTALL_AGAIN_S = 0.3;
+const TARGET_FLEET_VS_ONE = 3;
+/** What a viva install leaves different from dpkg -i by design (docs/packages.md). */
+const EXPECTED_INSTALL_DIFFS = ['var/lib/dpkg/status-old', 'var/log/dpkg.log', 'var/log/alternatives.log', 'var/cache/ldconfig/aux-cache', 'var/cache/man/index.db'];
+
+/**
+ * Packages (issue 12): `viva install` of htop tmux rsync jq (and their dependencies) from the corpus cache into base,
+ * against the classic way (viva checkout base, chroot dpkg -i the same .debs, viva commit); the same request again;
+ * the same install across 20 clones (--branches); conformance: viva diff of the two results, differences outside the
+ * documented list counted; the web set when the cache holds it.
+ */
+async function measurePackages(ctx: Context): Promise<Row[]> {
+  const { opt, tools } = ctx;
+  const dir = path.join(opt.work, 'packages');
+  const repo = path.join(dir, 'viva');
+  const cache = path.join(opt.corpus, 'cache');
+  rmrf(dir);
+  fs.mkdirSync(dir, { recursive: true });
+  tools.init('viva', repo);
+  progress('packages setup: committing base (not timed)');
+  const none = (measure: string, e: string): Row => ({ id: 'packages', measure, unit: 's', viva: errorCell(e), borg: NONE, restic: NONE, floor: NONE, target: '', met: '?' });
+  const setup = tools.commit('viva', repo, path.join(opt.corpus, 'base'), 'base');
+  if (!setup.ok) return [none('packages setup', setup.error ?? 'commit failed')];
+  const viva = (args: string[]) => tools.run('viva', [process.execPath, [BIN, ...args, '-C', repo]]);
+  const stored = () => (JSON.parse(viva(['stats', '--json']).stdout) as { totalStoredBytes: number }).totalStoredBytes;
+
+  // viva, cold: the first install in this repository (each .deb read, the checkout of base made).
+  syncDisks();
+  const cold = viva(['install', 'base', ...TOOLS_PACKAGES, '-b', 'tools/viva', '--from', cache, '--json']);
+  progress(`install cold: ${describe('viva', cold)}`);
+  if (!cold.ok) return [none('install htop tmux rsync jq', cold.error ?? 'failed')];
+  const installed = (JSON.parse(cold.stdout) as { items: Array<{ installed: Array<{ name: string; version: string; arch: string }> }> }).items[0]!.installed;
+  const debs = installed.map((p) => path.join(cache, `${p.name}_${p.version.replace(':', '%3a')}_${p.arch}.deb`));
+  // viva, warm: records and checkout kept; a new request (another order) so that nothing is memoized.
+  const warm: Exec[] = [];
+  for (let i = 0; i < opt.runs; i++) {
+    // A rotation of the request is another recipe: nothing memoized, the same packages.
+    const k = (i % (TOOLS_PACKAGES.length - 1)) + 1;
+    const order = [...TOOLS_PACKAGES.slice(k), ...TOOLS_PACKAGES.slice(0, k)];
+    syncDisks();
+    warm.push(viva(['install', 'base', ...order, '-b', `tools/warm-${i}`, '--from', cache, '-m', `warm ${i}`]));
+    progress(`install warm run ${i + 1}/${opt.runs}: ${describe('viva', warm.at(-1)!)}`);
+  }
+  // Again: the same request as the cold one.
+  const before = stored();
+  const again: Exec[] = [];
+  for (let i = 0; i < opt.runs; i++) {
+    again.push(viva(['install', 'base', ...TOOLS_PACKAGES, '-b', `tools/again-${i}`, '--from', cache]));
+    progress(`install again run ${i + 1}/${opt.runs}: ${describe('viva', again.at(-1)!)}`);
+  }
+  const commitsBytes = (stored() - before);
+
+  // The classic way.
+  const classic: Exec[] = [];
+  for (let i = 0; i < opt.runs; i++) {
+    const co = path.join(dir, `classic-${i}`);
+    rmrf(co);
+    syncDisks();
+    const e = timedShell([
+      `'${process.execPath}' '${BIN}' checkout base '${co}' -C '${repo}' >/dev/null`,
+      `mkdir -p '${co}/tmp/debs' && cp ${debs.map((d) => `'${d}'`).join(' ')} '${co}/tmp/debs/'`,
+      `unshare --mount --pid --fork --mount-proc='${co}/proc' chroot '${co}' env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin DEBIAN_FRONTEND=noninteractive sh -c 'dpkg -i /tmp/debs/*.deb' >/dev/null`,
+      `rm -rf '${co}/tmp/debs'`,
+      `'${process.execPath}' '${BIN}' commit '${co}' -b tools/classic-${i} -m classic -C '${repo}' >/dev/null`,
+    ].join(' && '), { env: tools.vivaEnv });
+    classic.push(e);
+    progress(`classic install run ${i + 1}/${opt.runs}: ${describe('checkout + dpkg -i + commit', e)}`);
+    rmrf(co);
+  }
+  // Conformance: dpkg's result against viva's.
+  const d = viva(['diff', 'tools/classic-0', 'tools/viva']);
+  const unexpected = d.ok || d.stdout ? d.stdout.split('\n').filter(Boolean).filter((l) => {
+    const m = /^\S+\t(\S+)(?:\t(.*))?$/.exec(l);
+    return m && m[2] !== '[mtime]' && !EXPECTED_INSTALL_DIFFS.includes(m[1]!);
+  }) : undefined;
+  if (unexpected?.length) progress(`unexpected differences:\n${unexpected.slice(0, 20).join('\n')}`);
+
+  // Fleet: 20 clones of base, the same install on each.
+  const spec = path.join(dir, 'fleet.yaml');
+  fs.writeFileSync(spec, ['base: base', 'variants:', `  - branch: fleet/c{n:02}`, `    count: ${FLEET_CLONES}`, '    edits:',
+    '      - generate: hostname', '      - generate: machine-id', '      - generate: ssh-host-keys'].join('\n'));
+  viva(['derive', '--batch', spec]);
+  syncDisks();
+  const fleet = viva(['install', '--branches', 'fleet/*', ...TOOLS_PACKAGES, '--from', cache, '--json']);
+  progress(`install --branches of ${FLEET_CLONES} clones: ${describe('viva', fleet)}`);
+  const fleetDone = fleet.ok ? (JSON.parse(fleet.stdout) as { done: number }).done : 0;
+
+  // The web set, when the corpus cache has it.
+  const webRows: Row[] = [];
+  const haveWeb = fs.readdirSync(cache).some((n) => n.startsWith('apache2_'));
+  if (haveWeb) {
+    syncDisks();
+    const w = viva(['install', 'base', ...WEB_PACKAGES, '-b', 'web/viva', '--from', cache]);
+    progress(`install web set: ${describe('viva', w)}`);
+    webRows.push({ id: 'install-web', measure: `install ${WEB_PACKAGES.join(' ')} into base (s)`, unit: 's', viva: timeCell([w]), borg: NONE, restic: NONE, floor: NONE, target: 'measure', met: '—' });
+  } else {
+    webRows.push({ id: 'install-web', measure: `install ${WEB_PACKAGES.join(' ')} into base (s)`, unit: 's', viva: { text: 'not in the corpus cache' }, borg: NONE, restic: NONE, floor: NONE, target: 'measure', met: '?' });
+  }
+
+  const coldCell = timeCell([cold]);
+  const warmCell = timeCell(warm);
+  const classicCell = timeCell(classic);
+  const againCell = timeCell(again);
+  const fleetCell = timeCell([fleet], { done: fleetDone });
+  return [
+    {
+      id: 'install', measure: `install ${TOOLS_PACKAGES.join(' ')} (+${installed.length - TOOLS_PACKAGES.length} deps) into base, first in the repository (s); floor: checkout + chroot dpkg -i + commit`, unit: 's',
+      viva: coldCell, borg: NONE, restic: NONE, floor: { ...classicCell, tool: 'viva checkout + dpkg -i + viva commit' },
+      target: `≤ ${TARGET_INSTALL_VS_CLASSIC} × classic`, met: metRatio(coldCell, classicCell, TARGET_INSTALL_VS_CLASSIC),
+    },
+    {
+      id: 'install-warm', measure: 'the same packages, another request (records and checkout of base kept) (s)', unit: 's',
+      viva: warmCell, borg: NONE, restic: NONE, floor: { ...classicCell, tool: 'classic' },
+      target: `≤ ${TARGET_INSTALL_VS_CLASSIC} × classic`, met: metRatio(warmCell, classicCell, TARGET_INSTALL_VS_CLASSIC),
+    },
+    {
+      id: 'install-again', measure: 'the same request again (s); floor: bytes added', unit: 's', viva: againCell, borg: NONE, restic: NONE,
+      floor: { text: `${commitsBytes} B for ${opt.runs} commits`, value: commitsBytes },
+      target: `≤ ${TARGET_INSTALL_AGAIN_S} s, ~0 bytes`, met: againCell.value === undefined ? '?' : yes(againCell.value <= TARGET_INSTALL_AGAIN_S),
+    },
+    {
+      id: 'install-fleet', measure: `the same install across ${FLEET_CLONES} clones of base (--branches) (s); floor: one install (cold)`, unit: 's', viva: fleetCell, borg: NONE, restic: NONE,
+      floor: { ...coldCell, tool: 'one install' },
+      target: `≤ ${TARGET_FLEET_VS_ONE} × one install, ${FLEET_CLONES} done`, met: `${metRatio(fleetCell, coldCell, TARGET_FLEET_VS_ONE)}; ${fleetDone} done`,
+    },
+    {
+      id: 'install-conformance', measure: 'differences from dpkg -i outside the documented list (count)', unit: '', viva: unexpected === undefined ? errorCell(d.error ?? 'diff failed') : { text: String(unexpected.length), value: unexpected.length },
+      borg: NONE, restic: NONE, floor: NONE, target: '0', met: unexpected === undefined ? '?' : yes(unexpected.length === 0),
+    },
+    ...webRows,
+  ];
+}
+
 const RUNNERS: Record<MeasureName, (ctx: Context) => Promise<Row[]>> = {
   commit: measureCommit, recommit: measureRecommit, incremental: measureIncremental, size: measureSize,
   checkout: measureCheckout, rss: measureRss, big: measureBig, disk: measureDisk, inspect: measureInspect, sync: measureSync,
-  derive: measureDerive,
+  derive: measureDerive, packages: measurePackages,
 };
 
 // ---------------------------------------------------------------------------------------------------------------------
