@@ -59,3 +59,5 @@ set +x
 diff -r -x null -x pipe "$work/rootfs" "$work/checkout" && echo "checkout equals the committed tree"
 # Disk images (raw/qcow2): see examples/disk-demo.sh; it skips itself when mke2fs, sfdisk or qemu-img are missing.
 DEMO_DIR=$work bash "$here/disk-demo.sh"
+# Packages (install, upgrade, remove, fleets, rebuild): see examples/packages-demo.sh; it skips itself unless root.
+DEMO_DIR=$work bash "$here/packages-demo.sh"
