@@ -204,10 +204,10 @@ function resolve(request: InstallRequest): InstallPlan {
 
 /** The same request through viva and through apt: the same Inst/Remv lines, in the same order. */
 const agrees = test.macro(async (t: ExecutionContext, request: InstallRequest, expected: string[]) => {
-  if (!fixture) { t.pass('dpkg-deb or dpkg-scanpackages missing'); return; }
+  if (!fixture) throw new Error('the fixture repository was not built');
   const plan = resolve(request);
   t.deepEqual(planLines(plan), expected);
-  if (!fixture.apt) { t.log('apt-get missing: not compared with apt'); return; }
+  if (!fixture.apt) throw new Error('apt-get missing');
   const r = await fixture.apt(['install', '--simulate', '-q', ...aptArgs(request)]);
   t.is(r.code, 0, r.out);
   t.deepEqual(aptLines(r.out), expected, r.out);
@@ -215,18 +215,19 @@ const agrees = test.macro(async (t: ExecutionContext, request: InstallRequest, e
 
 /** viva refuses with DependencyError (message matched); apt refuses the same request. */
 const refuses = test.macro(async (t: ExecutionContext, request: InstallRequest, message: RegExp, kind: string) => {
-  if (!fixture) { t.pass('dpkg-deb or dpkg-scanpackages missing'); return; }
+  if (!fixture) throw new Error('the fixture repository was not built');
   const e = t.throws(() => resolve(request), { instanceOf: DependencyError });
   t.regex(e!.message, message);
   t.is(e!.code, 'ERR_DEPENDENCY');
   t.is((e!.data as { kind: string }).kind, kind);
-  if (!fixture.apt) { t.log('apt-get missing: not compared with apt'); return; }
+  if (!fixture.apt) throw new Error('apt-get missing');
   const r = await fixture.apt(['install', '--simulate', '-q', ...aptArgs(request)]);
   t.not(r.code, 0, r.out);
   t.regex(r.out, /^E: /m);
 });
 
-const skipUnless = HAVE_DPKG ? test.serial : test.skip;
+// Each case is checked against apt itself: without apt-get (CI installs it) they are skipped, not half-run.
+const skipUnless = HAVE_DPKG && HAVE_APT ? test.serial : test.skip;
 
 skipUnless('resolve: a chain of dependencies, dependencies first', agrees, { install: [{ name: 'app' }] },
   ['Inst libc-fake (2.0)', 'Inst libx (1.2)', 'Inst gawk-fake (1.0)', 'Inst tool (1.0)', 'Inst app (1.0)']);
