@@ -321,3 +321,32 @@ serial('kill -9 of viva while a script runs: no process, mount or sandbox left; 
   await vivaOk(t, ['install', 'base', 'app', '-b', 'ok', '--from', debs, '-C', repo]);
   t.deepEqual(fs.readdirSync(sandboxes), []);
 });
+
+maybe('install from a repository over HTTP: packages fetched once, verified, kept by hash; a source that cannot be read is exit 14', async (t) => {
+  const http = await import('node:http');
+  const { repo, debs } = await setup(t);
+  let debRequests = 0;
+  const server = http.createServer((req, res) => {
+    if (req.url!.endsWith('.deb')) debRequests++;
+    const file = path.join(debs, decodeURIComponent(new URL(req.url!, 'http://x').pathname));
+    if (!file.startsWith(debs) || !fs.existsSync(file) || !fs.statSync(file).isFile()) { res.writeHead(404).end(); return; }
+    res.writeHead(200, { 'content-length': fs.statSync(file).size });
+    fs.createReadStream(file).pipe(res);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.teardown(() => server.close());
+  const url = `http://127.0.0.1:${(server.address() as import('node:net').AddressInfo).port}/`;
+  const r = await vivaJson(t, ['install', 'base', 'app', '-b', 'web', '--from', url, '-C', repo]);
+  t.is(r.done, 1);
+  t.regex((await viva(['cat', 'web:usr/bin/app', '-C', repo])).stdout, /app 1\.0/);
+  const kept = fs.readdirSync(path.join(repo, '.viva/cache/packages/debs'));
+  t.is(kept.length, 2);
+  // Another image, the same packages: the records are in the repository, no package is downloaded again.
+  await vivaOk(t, ['derive', 'base', '-b', 'other', '--set', 'etc/hostname=other\n', '-C', repo]);
+  t.is(debRequests, 2);
+  await vivaOk(t, ['install', 'other', 'app', '-b', 'other', '--from', url, '-C', repo]);
+  t.is(debRequests, 2, 'no package downloaded again');
+  const bad = await viva(['install', 'base', 'app', '-b', 'x', '--from', `${url}nothing-here/`, '-C', repo]);
+  t.is(bad.code, 14, bad.stderr);
+  t.regex(bad.stderr, /^error: .*nothing-here.*\n$/);
+});
