@@ -1,7 +1,7 @@
-import { Args, Flags } from '@oclif/core';
+import { Args } from '@oclif/core';
 import type { PackageOpResult } from '../src/ops/install.js';
 import { EXIT_STATUS_HELP } from '../src/cli/exit-codes.js';
-import { FROM_FLAG, PACKAGE_FLAGS, PACKAGE_HELP, PackageCommand } from '../src/cli/package-command.js';
+import { INSTALL_FLAGS, PACKAGE_HELP, PackageCommand } from '../src/cli/package-command.js';
 
 export default class Install extends PackageCommand {
   static override summary = 'install Debian packages into an image, offline, as a new commit';
@@ -22,21 +22,10 @@ ${EXIT_STATUS_HELP}`;
     base: Args.string({ description: 'the base image (a revision); omitted with --branches' }),
     packages: Args.string({ description: 'package names (name or name=VERSION) or .deb files' }),
   };
-  static override flags = {
-    ...PACKAGE_FLAGS,
-    from: FROM_FLAG,
-    'no-scripts': Flags.boolean({ summary: 'unpack only: run no maintainer script or trigger (packages left unconfigured)' }),
-  };
+  static override flags = INSTALL_FLAGS;
 
   async run(): Promise<PackageOpResult> {
     const { argv, flags } = await this.parse(Install);
-    const words = argv as string[];
-    const base = flags.branches === undefined ? words[0] : undefined;
-    const packages = flags.branches === undefined ? words.slice(1) : words;
-    return this.runPackageOp('install', flags.repo, {
-      ...(base !== undefined ? { base } : {}), ...(flags.branch !== undefined ? { branch: flags.branch } : {}), ...(flags.branches !== undefined ? { branches: flags.branches } : {}),
-      packages, from: flags.from ?? [], scripts: !flags['no-scripts'],
-      ...(flags.message !== undefined ? { message: flags.message } : {}), ...(flags.author ? { author: flags.author } : {}),
-    });
+    return this.runFromArgs('install', argv as string[], flags);
   }
 }

@@ -26,13 +26,6 @@ ${EXIT_STATUS_HELP}`;
 
   async run(): Promise<PackageOpResult> {
     const { argv, flags } = await this.parse(Remove);
-    const words = argv as string[];
-    const base = flags.branches === undefined ? words[0] : undefined;
-    const packages = flags.branches === undefined ? words.slice(1) : words;
-    return this.runPackageOp('remove', flags.repo, {
-      ...(base !== undefined ? { base } : {}), ...(flags.branch !== undefined ? { branch: flags.branch } : {}), ...(flags.branches !== undefined ? { branches: flags.branches } : {}),
-      packages, from: [], purge: flags.purge,
-      ...(flags.message !== undefined ? { message: flags.message } : {}), ...(flags.author ? { author: flags.author } : {}),
-    });
+    return this.runFromArgs('remove', argv as string[], flags);
   }
 }

@@ -7,6 +7,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { SandboxError } from '../errors.js';
+import { pidAlive } from '../packages/sandbox.js';
 import { createDirectoryWriter } from '../formats/directory.js';
 import type { RootMeta } from '../model/commit.js';
 import type { Oid } from '../model/oid.js';
@@ -60,15 +61,6 @@ export async function cachedCheckout(repo: Repository, rev: string, tree: Oid, r
   }
   pruneCache(cache, dir);
   return { dir, made: true };
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 /** A checkout used this recently may be another process's sandbox layer right now: never pruned. */

@@ -39,7 +39,8 @@ function isOverlayXattr(name: string): boolean {
   return name.startsWith('trusted.overlay.') || name.startsWith('user.overlay.');
 }
 
-function pidAlive(pid: number): boolean {
+/** True while process `pid` exists (EPERM: it exists, owned by another user). */
+export function pidAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
