@@ -46,6 +46,7 @@ import { cachedCheckout, sandboxRoot, writeLayer } from './sandbox-layer.js';
 import { storeContent } from './store-content.js';
 import { type UnpackDeb, unpackDebs } from './unpack-debs.js';
 import { commitIdentity, firstLine, writeCommits } from './write-commit.js';
+import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -362,6 +363,7 @@ async function apply(s: Session, base: DeriveBase, name: string, prep: Prepared,
       shown = to;
     };
     await layerTo(base.commit.root, rootMeta ?? tree.rootMeta());
+    addPolicyLayer(sb, tree);
 
     if (prep.plan.remove.length) {
       const names = prep.plan.remove.map((r) => r.name);
@@ -420,6 +422,32 @@ async function apply(s: Session, base: DeriveBase, name: string, prep: Prepared,
   }
   const w = tree.write(store);
   return { root: w.oid, rootMeta: tree.rootMeta() };
+}
+
+/** Exit status of policy-rc.d that tells invoke-rc.d and deb-systemd-invoke not to start or stop a service. */
+const POLICY_RC_D = '#!/bin/sh\n# viva: no service is started or stopped while packages are installed offline\nexit 101\n';
+
+/**
+ * A layer with `usr/sbin/policy-rc.d` answering 101 (as debootstrap and mmdebstrap install one): maintainer scripts
+ * do not start daemons in the sandbox. It is a lower layer, so it never becomes part of the image; its directories
+ * carry the image's own metadata so the merged view is unchanged but for the one file.
+ */
+function addPolicyLayer(sb: Sandbox, tree: MutableTree): void {
+  const usr = tree.lookup(bytes('usr'));
+  const sbin = tree.lookup(bytes('usr/sbin'));
+  if (usr?.type !== 'dir' || sbin?.type !== 'dir' || tree.lookup(bytes('usr/sbin/policy-rc.d'))) return;
+  const l = sb.layerDir();
+  const made: Array<[string, typeof usr]> = [['usr', usr], ['usr/sbin', sbin]];
+  for (const [p] of made) fs.mkdirSync(path.join(l, p));
+  fs.writeFileSync(path.join(l, 'usr/sbin/policy-rc.d'), POLICY_RC_D, { mode: 0o755 });
+  for (const [p, n] of made.reverse()) {
+    const at = path.join(l, p);
+    fs.chownSync(at, n.uid, n.gid);
+    fs.chmodSync(at, n.mode & 0o7777);
+    const secs = Number(n.mtimeNs / 1000n) / 1e6;
+    fs.utimesSync(at, secs, secs);
+  }
+  sb.addLayer(l);
 }
 
 /**
