@@ -25,7 +25,7 @@ import type { Oid } from '../model/oid.js';
 import { branchRef } from '../model/ref.js';
 import { readDeb, hashDeb } from '../packages/deb.js';
 import type { DebIndexCache } from '../packages/deb-directory.js';
-import { type Deb822Paragraph, fieldValue, parseDeb822 } from '../packages/deb822.js';
+import { type Deb822Paragraph, fieldValue, formatDeb822, parseDeb822 } from '../packages/deb822.js';
 import { DPKG_INFO_DIR, DPKG_STATUS, bytes, latin1 } from '../packages/dpkg-db.js';
 import { type InstallPlan, type InstallRequest, resolveInstall } from '../packages/resolve.js';
 import { Sandbox, applyChanges } from '../packages/sandbox.js';
@@ -43,7 +43,7 @@ import { TOOL } from './derive.js';
 import { readDerivation } from './derivations.js';
 import { resolveRevision } from './resolve.js';
 import { cachedCheckout, sandboxRoot, writeLayer } from './sandbox-layer.js';
-import { storeContent } from './store-content.js';
+import { storeBytes, storeContent } from './store-content.js';
 import { type UnpackDeb, unpackDebs } from './unpack-debs.js';
 import { commitIdentity, firstLine, writeCommits } from './write-commit.js';
 import fs from 'node:fs';
@@ -340,6 +340,7 @@ async function apply(s: Session, base: DeriveBase, name: string, prep: Prepared,
   if (!prep.recipe.scripts) {
     if (prep.plan.remove.length) throw new UsageError(`${name}: removing packages (${prep.plan.remove.map((r) => r.name).join(', ')}) runs their scripts: not possible with --no-scripts`);
     await unpackDebs(store, store, tree, prep.records.map(unpackOf), { mtimeNs, ...(s.options.signal ? { signal: s.options.signal } : {}) });
+    await markAutoInstalled(store, tree, prep, mtimeNs);
     const w = tree.write(store);
     return { root: w.oid, rootMeta: tree.rootMeta() };
   }
@@ -420,8 +421,44 @@ async function apply(s: Session, base: DeriveBase, name: string, prep: Prepared,
   } finally {
     sb.remove();
   }
+  await markAutoInstalled(store, tree, prep, mtimeNs);
   const w = tree.write(store);
   return { root: w.oid, rootMeta: tree.rootMeta() };
+}
+
+const APT_EXTENDED_STATES = 'var/lib/apt/extended_states';
+
+/**
+ * apt's record of which packages were installed only as dependencies (`var/lib/apt/extended_states`, read by
+ * `apt-get autoremove`), kept as `apt-get install` keeps it: packages pulled in get `Auto-Installed: 1`, packages
+ * named in the request lose their mark, removed ones their stanza. Other stanzas stay byte for byte; new ones are
+ * appended (apt itself rewrites the file in its cache's order). Nothing happens in an image without apt's state
+ * directory.
+ */
+async function markAutoInstalled(store: Repository['store'], tree: MutableTree, prep: Prepared, mtimeNs: bigint): Promise<void> {
+  if (tree.lookup(bytes('var/lib/apt'))?.type !== 'dir') return;
+  const node = tree.lookup(bytes(APT_EXTENDED_STATES));
+  const old = node?.type === 'file' && node.oid ? (await readBlobBytes(store, node.oid, node.size, APT_EXTENDED_STATES)).toString('utf8') : '';
+  const requested = new Set(prep.recipe.request.map((q) => q.name));
+  const gone = new Set(prep.plan.remove.map((r) => r.name));
+  const paragraphs = parseDeb822(old).filter((p) => p.fields.length);
+  const keep = paragraphs.filter((p) => {
+    const n = fieldValue(p, 'Package') ?? '';
+    return !gone.has(n) && !requested.has(n);
+  });
+  const known = new Set(keep.map((p) => fieldValue(p, 'Package')));
+  const added = prep.plan.install.filter((p) => !p.requested && !p.from && !known.has(p.name))
+    .map((p) => ({ fields: [{ name: 'Package', value: p.name }, { name: 'Architecture', value: p.arch === 'all' ? nativeArch(prep) : p.arch }, { name: 'Auto-Installed', value: '1' }] }));
+  if (keep.length === paragraphs.length && added.length === 0) return;
+  const text = formatDeb822([...keep, ...added]);
+  const content = await storeBytes(store, Buffer.from(text));
+  const meta = { mode: 0o644, uid: 0, gid: 0, mtimeNs, xattrs: [] };
+  tree.writeFile(bytes(APT_EXTENDED_STATES), content, { newMeta: meta, mtimeNs });
+}
+
+/** The image's architecture as the plan saw it (the first package that is not `all`), for apt's stanzas. */
+function nativeArch(prep: Prepared): string {
+  return prep.plan.install.find((p) => p.arch !== 'all')?.arch ?? prep.plan.remove.find((p) => p.arch !== 'all')?.arch ?? 'amd64';
 }
 
 /** Exit status of policy-rc.d that tells invoke-rc.d and deb-systemd-invoke not to start or stop a service. */
