@@ -249,6 +249,48 @@ function md5(data: Buffer): string {
   return crypto.createHash('md5').update(data).digest('hex');
 }
 
+const DPKG_TRIGGERS_DIR = 'var/lib/dpkg/triggers';
+
+/** The `interest` directives of a package's `triggers` control file (deb-triggers(5)). */
+function parseInterests(text: string): Array<{ name: string; noawait: boolean }> {
+  const out: Array<{ name: string; noawait: boolean }> = [];
+  for (const raw of text.split('\n')) {
+    const m = /^\s*interest(-await|-noawait)?\s+(\S+)/.exec(raw.replace(/#.*/, ''));
+    if (m) out.push({ name: m[2]!, noawait: m[1] === '-noawait' });
+  }
+  return out;
+}
+
+/**
+ * Registers a package's trigger interests as dpkg does when it unpacks it: file triggers as `PATH OWNER[/noawait]`
+ * lines of `triggers/File`, explicit ones as `OWNER[/noawait]` lines of `triggers/NAME`. Lines of the previous
+ * version that still hold stay where they are, dropped ones go, new ones are appended; an explicit trigger file left
+ * with no interested package is removed.
+ */
+async function updateInterests(db: DpkgDb, owner: string, oldText: string, newText: string): Promise<void> {
+  const before = parseInterests(oldText);
+  const after = parseInterests(newText);
+  if (before.length === 0 && after.length === 0) return;
+  const line = (i: { noawait: boolean }) => `${owner}${i.noawait ? '/noawait' : ''}`;
+  const ownerOf = (l: string) => l.replace(/\/noawait$/, '');
+  const rewrite = async (file: string, wanted: string[], mine: (l: string) => boolean, removeEmpty: boolean) => {
+    const had = (await db.readText(file)).split('\n').filter((l) => l !== '');
+    const keep = had.filter((l) => !mine(l) || wanted.includes(l));
+    for (const w of wanted) if (!keep.includes(w)) keep.push(w);
+    if (keep.length === had.length && keep.every((l, i) => l === had[i])) return;
+    if (keep.length === 0 && removeEmpty) db.remove(file);
+    else await db.write(file, bytes(keep.map((l) => `${l}\n`).join('')));
+  };
+  const files = after.filter((i) => i.name.startsWith('/'));
+  if (files.length || before.some((i) => i.name.startsWith('/'))) {
+    await rewrite(`${DPKG_TRIGGERS_DIR}/File`, files.map((i) => `${i.name} ${line(i)}`), (l) => ownerOf(l.slice(l.indexOf(' ') + 1)) === owner, false);
+  }
+  const names = new Set([...before, ...after].filter((i) => !i.name.startsWith('/')).map((i) => i.name));
+  for (const n of names) {
+    await rewrite(`${DPKG_TRIGGERS_DIR}/${n}`, after.filter((i) => i.name === n).map(line), (l) => ownerOf(l) === owner, true);
+  }
+}
+
 async function unpackOne(db: DpkgDb, d: UnpackDeb): Promise<UnpackedDeb> {
   const { tree, objects } = db;
   const c = d.deb.control;
@@ -357,6 +399,9 @@ async function unpackOne(db: DpkgDb, d: UnpackDeb): Promise<UnpackedDeb> {
     db.setList(owner, o.stanza, list);
   }
 
+  // The triggers the old version was interested in, before its info files go.
+  const oldTriggers = oldName ? await db.readText(`${DPKG_INFO_DIR}/${oldName}.triggers`) : '';
+
   // info/: the old version's files go, the new control files, list and md5sums come.
   for (const n of new Set([name, ...(oldName ? [oldName] : [])])) {
     for (const f of tree.listDir(bytes(DPKG_INFO_DIR)) ?? []) {
@@ -378,6 +423,8 @@ async function unpackOne(db: DpkgDb, d: UnpackDeb): Promise<UnpackedDeb> {
     await db.write(`${DPKG_INFO_DIR}/${name}.md5sums`, bytes(formatMd5sums(sums)));
   }
   if (!tree.lookup(bytes(DPKG_INFO_FORMAT))) await db.write(DPKG_INFO_FORMAT, Buffer.from(DPKG_INFO_FORMAT_TEXT));
+  const newTriggers = d.deb.controlFiles.get('triggers');
+  await updateInterests(db, name, oldTriggers, newTriggers ? latin1(newTriggers.data) : '');
 
   // The status stanza.
   const conffileField: Conffile[] = conffiles.map((p) => {

@@ -1042,7 +1042,9 @@ const TARGET_FLEET_VS_ONE = 3;
  */
 const EXPECTED_INSTALL_DIFFS = [/^var\/lib\/dpkg\/status-old$/, /^var\/log\/(dpkg|alternatives)\.log$/, /^var\/cache\/ldconfig\/aux-cache$/,
   /^var\/cache\/man\/(.*\/)?index\.db$/, /^var\/lib\/apt\/extended_states$/, /^var\/cache\/apt\//, /^var\/log\/apt(\/|$)/, /^var\/lib\/apt\/lists\/auxfiles$/,
-  /^var\/cache\/debconf\/(config|templates)\.dat-old$/];
+  /^var\/cache\/debconf\/(config|templates)\.dat-old$/,
+  // What scripts generate with times or random ids in it: mariadb's postinst makes its system database.
+  /^var\/lib\/mysql\//];
 
 /**
  * Packages (issue 12): `viva install` of htop tmux rsync jq (and their dependencies) from the corpus cache into base,

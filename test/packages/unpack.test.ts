@@ -33,18 +33,19 @@ const SCRIPT = '#!/bin/sh\nexit 0\n';
 
 /**
  * What dpkg leaves that unpackDebs does not make, or makes with another time:
- * - `status-old`, `available`, `lock`, `lock-frontend`, `triggers/*` (the trigger database) and `updates/`: written by
+ * - `status-old`, `available`, `lock`, `lock-frontend`, `triggers/Lock`, `triggers/Unincorp` and `updates/`: written by
  *   dpkg's run itself (journal, locks, its backup of the status file);
  * - mtimes of directories: dpkg leaves them at the time of the run (it never sets a directory's mtime), viva keeps
  *   an existing directory's and gives a new one the archive's;
- * - mtimes of the database files dpkg writes (status, `.list`, generated `.md5sums`, `info/format`): the time of the
+ * - mtimes of the database files dpkg writes (status, `.list`, generated `.md5sums`, `info/format`, the trigger
+ *   interest files `triggers/File` and `triggers/NAME`): the time of the
  *   run; viva writes `mtimeNs`.
  */
 function allowed(e: DiffEntry): boolean {
   const p = e.path;
-  if (/^var\/lib\/dpkg\/(status-old|available|lock|lock-frontend|triggers|updates)(\/|$)/.test(p)) return true;
+  if (/^var\/lib\/dpkg\/(status-old|available|lock|lock-frontend|triggers\/(Lock|Unincorp)|updates)(\/|$)/.test(p)) return true;
   if (e.status !== 'M' || !e.changes?.every((c) => c === 'mtime')) return false;
-  return e.old?.type === 'dir' || /^var\/lib\/dpkg\/(status|info\/[^/]+\.(list|md5sums)|info\/format)$/.test(p);
+  return e.old?.type === 'dir' || /^var\/lib\/dpkg\/(status|info\/[^/]+\.(list|md5sums)|info\/format|triggers\/[^/]+)$/.test(p);
 }
 
 function w(root: string, rel: string, data: string, mode = 0o644, owner?: [number, number]): void {
@@ -99,7 +100,8 @@ Description: package a
     w(root, 'usr/share/doc/pa/copyright', 'free\n');
     w(root, v2 ? 'usr/share/doc/pa/new.txt' : 'usr/share/doc/pa/old/old.txt', version);
     for (const s of ['preinst', 'postinst', 'prerm', 'postrm']) w(root, `DEBIAN/${s}`, SCRIPT, 0o755);
-    if (!v2) w(root, 'DEBIAN/triggers', 'interest-noawait /usr/share/pa\n');
+    // Trigger interests (v2 drops the file trigger and takes an explicit one): registered at unpack.
+    w(root, 'DEBIAN/triggers', v2 ? 'interest pa-explicit\ninterest-noawait /usr/share/pa2\n' : 'interest-noawait /usr/share/pa\n');
     const sums = execFileSync('sh', ['-c', 'find etc usr -type f | LC_ALL=C sort | xargs md5sum'], { cwd: root });
     w(root, 'DEBIAN/md5sums', sums.toString());
   };
@@ -280,7 +282,7 @@ withDpkg('unpackDebs: an upgrade over a configured version removes dropped files
   t.is(conf.status, 0, conf.output);
   fs.appendFileSync(path.join(baseDir, 'etc/pa.conf'), 'admin edit\n');
   for (const f of ['status-old', 'lock', 'lock-frontend']) fs.rmSync(path.join(baseDir, 'var/lib/dpkg', f), { force: true });
-  fs.rmSync(path.join(baseDir, 'var/lib/dpkg/triggers'), { recursive: true, force: true });
+  for (const f of ['Lock', 'Unincorp']) fs.rmSync(path.join(baseDir, 'var/lib/dpkg/triggers', f), { force: true });
   const dpkgDir = path.join(dir, 'dpkg');
   copy(baseDir, dpkgDir);
   const r = dpkg(dpkgDir, ['--unpack', debs.pa2!]);
