@@ -338,11 +338,15 @@ export function renderPackageOp(r: PackageOpResult): string {
       lines.push(`${shortRefName(i.branch)}: failed`);
       continue;
     }
+    if (i.status === 'unchanged') {
+      lines.push(`${shortRefName(i.branch)}: nothing to do on ${i.base.rev} (${shortOid(i.base.commit)}): ${i.reason}; no commit`);
+      continue;
+    }
     const how = i.reused ? 'reused an earlier result' : r.op === 'remove' ? 'scripts run in the sandbox' : `${plural(i.unpacked ?? 0, 'package')} read from .deb files`;
     lines.push(`[${shortRefName(i.branch)}${i.parent ? '' : ' (root-commit)'} ${shortOid(i.commit!)}] ${r.op} on ${i.base.rev} (${shortOid(i.base.commit)}), ${how}`);
     for (const p of i.installed) lines.push(`  ${p.from ? 'upgraded' : 'installed'} ${p.name} ${p.from ? `${p.from} -> ` : ''}${p.version}`);
     for (const p of i.removed) lines.push(`  removed ${p.name} ${p.from}`);
   }
-  if (r.items.length > 1) lines.push(`${plural(r.done, 'image')} done${r.failed ? `, ${r.failed} failed` : ''}`);
+  if (r.items.length > 1) lines.push(`${plural(r.done, 'image')} done${r.unchanged ? `, ${r.unchanged} unchanged` : ''}${r.failed ? `, ${r.failed} failed` : ''}`);
   return lines.join('\n');
 }

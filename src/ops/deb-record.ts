@@ -84,6 +84,11 @@ export async function debRecord(repo: Repository, writer: ObjectWriter, file: st
   return { record, sha256, unpack: { file, deb: d.deb, debTree: d.tree, files: d.files }, reused: false };
 }
 
+/** Whether the repository has a record of the .deb with this sha256 (without reading it). */
+export function hasDebRecord(repo: Repository, sha256: Oid): boolean {
+  return repo.store.derivedCommits(DERIV_DEB, sha256).some((v) => repo.store.hasObject('tree', v));
+}
+
 /** The record of the .deb with this sha256 if the repository has it (`name` names it in messages). */
 export async function findDebRecord(repo: Repository, sha256: Oid, name: string): Promise<DebRecord | undefined> {
   for (const v of repo.store.derivedCommits(DERIV_DEB, sha256)) {

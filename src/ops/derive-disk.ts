@@ -147,7 +147,21 @@ export async function deriveDisk(repo: Repository, writer: ObjectWriter, base: {
   });
   applyRecipe(tree, recipe);
   const written = tree.write(writer);
-  const rootMeta = tree.rootMeta();
+  const root = await patchDisk(repo, writer, base, written.oid, tree.rootMeta(), recipe.time);
+  return { root, rootMeta: tree.rootMeta(), treesWritten: written.dirs };
+}
+
+/**
+ * The disk commit `base` with its view tree replaced by `viewOid` (one directory per file system, or the bare file
+ * system's tree): each file system whose tree changed is patched in place, and the overlay disk object (base disk
+ * plus a patch blob of the changed blocks) is written. `time` (seconds) is the patcher's clock. Returns its id.
+ * Throws UsageError for a change outside the file systems or one the patcher cannot make, Ext4PatchError when a file
+ * system has no room.
+ */
+export async function patchDisk(repo: Repository, writer: ObjectWriter, base: { oid: Oid; commit: Commit; name?: string }, viewOid: Oid, rootMeta: RootMeta, time: number): Promise<Oid> {
+  const disk = readDisk(repo.store, base.commit.root);
+  const bare = disk.regions.length === 1 && disk.regions[0]!.content.kind === 'fs' && !disk.regions[0]!.partition;
+  const written = { oid: viewOid };
   const view = readTree(repo.store, written.oid);
   const where = base.name ?? base.oid.slice(0, 12);
   if (!bare) {
@@ -186,7 +200,7 @@ export async function deriveDisk(repo: Repository, writer: ObjectWriter, base: {
       changes.push({ ...rest, data: await readBlobBytes(repo.store, blob, size, c.path.toString('utf8')) });
     }
     const dev = new CowDevice(r.size, (offset, length) => reader.read(r.offset + offset, length));
-    patchExt4(dev, changes, { now: BigInt(recipe.time) * 1_000_000_000n });
+    patchExt4(dev, changes, { now: BigInt(time) * 1_000_000_000n });
     for (const x of ranges(dev.changedBlocks(), r.offset)) patches.push(x);
   }
   const patch = await storeBytes(writer, encodeDiskPatch(patches));
@@ -194,5 +208,5 @@ export async function deriveDisk(repo: Repository, writer: ObjectWriter, base: {
   const enc = encodeDisk(derived);
   const oid = hashDisk(enc);
   if (!writer.hasObject('disk', oid)) writer.writeObject('disk', oid, enc);
-  return { root: oid, rootMeta, treesWritten: written.dirs };
+  return oid;
 }

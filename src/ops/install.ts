@@ -19,7 +19,8 @@
  */
 import { globRegExp } from './find.js';
 import { PackageStateError, ScriptFailedError, UsageError, VivaError } from '../errors.js';
-import type { Commit, RootMeta } from '../model/commit.js';
+import type { Commit, RootKind, RootMeta } from '../model/commit.js';
+import { partitionDirName } from '../model/disk.js';
 import { type PackageDerivation, type PackageOp, type PackageRecipe, encodeDerivation, memoKey, packageRecipeId } from '../model/derivation.js';
 import type { Oid } from '../model/oid.js';
 import { branchRef } from '../model/ref.js';
@@ -35,9 +36,10 @@ import { compareDebVersions } from '../packages/debversion.js';
 import { DERIV_MEMO } from '../store/content-index.js';
 import { listRefs, resolveRef } from '../store/refs.js';
 import type { Repository } from '../store/repository.js';
-import { readBlobBytes, readCommit, tryReadPath } from '../store/typed.js';
+import { readBlobBytes, readCommit, readDisk, tryReadPath } from '../store/typed.js';
+import { patchDisk } from './derive-disk.js';
 import { MutableTree } from '../tree/mutable-tree.js';
-import { type DebRecord, debRecord, findDebRecord, loadDebRecord, rememberDebRecords } from './deb-record.js';
+import { type DebRecord, debRecord, findDebRecord, hasDebRecord, loadDebRecord, rememberDebRecords } from './deb-record.js';
 import type { DeriveBase } from './derive.js';
 import { TOOL } from './derive.js';
 import { readDerivation } from './derivations.js';
@@ -85,7 +87,9 @@ export interface PackageChangeItem {
 
 export interface PackageOpItem {
   branch: string;
-  status: 'done' | 'failed';
+  /** `unchanged`: the request had nothing to do on this image (no commit; `reason` says why). */
+  status: 'done' | 'unchanged' | 'failed';
+  reason?: string;
   /** The new commit (done). */
   commit?: Oid;
   parent?: Oid | null;
@@ -104,6 +108,7 @@ export interface PackageOpResult {
   op: PackageOp;
   items: PackageOpItem[];
   done: number;
+  unchanged: number;
   failed: number;
 }
 
@@ -191,6 +196,12 @@ class Session {
 
   private readonly checkouts = new Map<Oid, Promise<{ dir: string }>>();
 
+  /** Starts making the cached checkout `base` will need, without waiting for it (its errors surface in `checkout`). */
+  prefetchCheckout(base: DeriveBase): void {
+    const bottom = sharedBottom(this.repo, base);
+    this.checkout(bottom.rev, bottom.tree, bottom.rootMeta).catch(() => undefined);
+  }
+
   /** The cached checkout of `tree`, made once even when several images of a fleet ask at the same time. */
   checkout(rev: string, tree: Oid, rootMeta: RootMeta): Promise<{ dir: string }> {
     let c = this.checkouts.get(tree);
@@ -202,9 +213,60 @@ class Session {
   }
 }
 
+/**
+ * Where an image's packages live: a tree commit's tree, or the file system of a disk commit that holds the dpkg
+ * database (`partition`: its directory in the disk's view, `p1`; '' for a bare file system). `base` is the image as a
+ * tree commit of that file system, which the install steps work on.
+ */
+interface ImageRoot {
+  base: DeriveBase;
+  disk?: { partition: string };
+}
+
+function imageRoot(repo: Repository, image: DeriveBase, name: string): ImageRoot {
+  if (image.commit.rootKind === 'tree') return { base: image };
+  const disk = readDisk(repo.store, image.commit.root);
+  const fileSystems = disk.regions.filter((r) => r.content.kind === 'fs');
+  for (const r of fileSystems) {
+    if (r.content.kind !== 'fs') continue;
+    if (tryReadPath(repo.store, r.content.tree, bytes(DPKG_STATUS))?.type !== 'file') continue;
+    const partition = r.partition ? partitionDirName(r.partition.index) : '';
+    const commit: Commit = { ...image.commit, rootKind: 'tree', root: r.content.tree, rootMeta: r.content.rootMeta };
+    return { base: { oid: image.oid, commit, name: image.name ?? name }, disk: { partition } };
+  }
+  throw new PackageStateError(name, `no dpkg database (/${DPKG_STATUS}) on ${fileSystems.length ? `any file system of the disk (${fileSystems.map((r) => (r.partition ? partitionDirName(r.partition.index) : 'the disk')).join(', ')})` : 'the disk: it has no file system viva reads'}`);
+}
+
+/**
+ * The commit's image with the file system the packages went into replaced by `fs` (a tree commit: `fs` itself; a
+ * disk: its ext2/3/4 file system patched in place, as derive patches it).
+ */
+async function imageWith(repo: Repository, image: DeriveBase, root: ImageRoot, fs: { root: Oid; rootMeta: RootMeta }, time: number): Promise<{ rootKind: RootKind; root: Oid; rootMeta: RootMeta }> {
+  if (!root.disk) return { rootKind: 'tree', ...fs };
+  const disk = readDisk(repo.store, image.commit.root);
+  let view = fs.root;
+  let viewMeta = fs.rootMeta;
+  if (root.disk.partition) {
+    const t = MutableTree.open(repo.store, { tree: disk.view, ...(image.commit.rootMeta ? { rootMeta: image.commit.rootMeta } : {}) });
+    t.graft(Buffer.from(root.disk.partition), fs.root, { ...fs.rootMeta, xattrs: fs.rootMeta.xattrs.map((x) => ({ name: x.name, value: Buffer.from(x.value) })) });
+    view = t.write(repo.store).oid;
+    viewMeta = t.rootMeta();
+  }
+  return { rootKind: 'disk', root: await patchDisk(repo, repo.store, image, view, viewMeta, time), rootMeta: viewMeta };
+}
+
+/** The recorded result of a memo key, if a commit of the same kind of image has it. */
+function memoized(repo: Repository, image: DeriveBase, rid: Oid): { rootKind: RootKind; root: Oid; rootMeta: RootMeta } | undefined {
+  for (const oid of repo.store.derivedCommits(DERIV_MEMO, memoKey(image.commit.root, rid))) {
+    if (!repo.store.hasObject('commit', oid)) continue;
+    const c = readCommit(repo.store, oid);
+    if (c.rootKind === image.commit.rootKind && c.rootMeta) return { rootKind: c.rootKind, root: c.root, rootMeta: c.rootMeta };
+  }
+  return undefined;
+}
+
 /** The image's dpkg status (its stanzas) and native architecture; PackageStateError when it has none. */
 async function readImageStatus(repo: Repository, base: DeriveBase, name: string): Promise<{ status: Deb822Paragraph[]; arch: string }> {
-  if (base.commit.rootKind !== 'tree') throw new UsageError(`${name}: installing packages into a disk image commit is not supported yet; commit its file system as a directory or tar`);
   const e = tryReadPath(repo.store, base.commit.root, bytes(DPKG_STATUS));
   if (e?.type !== 'file' || !e.oid) throw new PackageStateError(name, `no dpkg database (/${DPKG_STATUS}): not a Debian-family image`);
   const status = parseDeb822(latin1(await readBlobBytes(repo.store, e.oid, e.size, DPKG_STATUS)));
@@ -277,6 +339,11 @@ async function prepare(s: Session, base: DeriveBase, name: string): Promise<Prep
     }
   }
   const plan = resolveInstall(status, universe, request, { arch });
+  // A package not read before: no earlier result can be reused, so the sandbox will run; its checkout of the base is
+  // made while the packages are read.
+  if (options.scripts !== false && plan.install.some((p) => p.candidate.sha256 && !s.records.has(p.candidate.sha256) && !hasDebRecord(s.repo, p.candidate.sha256))) {
+    s.prefetchCheckout(base);
+  }
   const records: DebRecord[] = [];
   for (const p of plan.install) {
     const c = p.candidate;
@@ -548,10 +615,12 @@ function targets(repo: Repository, o: PackageOpOptions): Array<{ rev: string; re
  * the new base already has is not unpacked again). Memoized as install is.
  * Throws what packageOp throws for one image (DependencyError when the new base needs a package not recorded).
  */
-export async function replayPackages(repo: Repository, base: DeriveBase, dv: PackageDerivation, time: number): Promise<{ root: Oid; rootMeta: RootMeta; reused: boolean; dv: PackageDerivation }> {
+export async function replayPackages(repo: Repository, image: DeriveBase, dv: PackageDerivation, time: number): Promise<{ rootKind: RootKind; root: Oid; rootMeta: RootMeta; reused: boolean; dv: PackageDerivation }> {
   const old = dv.recipe;
   const s = new Session(repo, { op: dv.kind, packages: [], from: [], scripts: old.scripts, purge: old.purge });
-  const name = base.name ?? base.oid.slice(0, 12);
+  const name = image.name ?? image.oid.slice(0, 12);
+  const root = imageRoot(repo, image, name);
+  const base = root.base;
   const { status, arch } = await readImageStatus(repo, base, name);
   const universe = new PackageUniverse();
   const bySha = new Map<Oid, DebRecord>();
@@ -571,14 +640,11 @@ export async function replayPackages(repo: Repository, base: DeriveBase, dv: Pac
     debs: plan.install.map((p, i) => ({ name: p.name, version: p.version, arch: p.arch, sha256: records[i]!.sha256, record: records[i]!.record })),
     removed: plan.remove.filter((r) => r.reason !== 'requested').map((r) => r.name),
   };
-  const next: PackageDerivation = { kind: dv.kind, bases: [{ commit: base.oid, rootKind: 'tree', root: base.commit.root }], recipe, tool: TOOL };
-  for (const oid of repo.store.derivedCommits(DERIV_MEMO, memoKey(base.commit.root, packageRecipeId(recipe)))) {
-    if (!repo.store.hasObject('commit', oid)) continue;
-    const c = readCommit(repo.store, oid);
-    if (c.rootKind === 'tree' && c.rootMeta) return { root: c.root, rootMeta: c.rootMeta, reused: true, dv: next };
-  }
-  const applied = await apply(s, base, name, { plan, records, recipe }, BigInt(time) * 1_000_000_000n);
-  return { ...applied, reused: false, dv: next };
+  const next: PackageDerivation = { kind: dv.kind, bases: [{ commit: image.oid, rootKind: image.commit.rootKind, root: image.commit.root }], recipe, tool: TOOL };
+  const hit = memoized(repo, image, packageRecipeId(recipe));
+  if (hit) return { ...hit, reused: true, dv: next };
+  const fs = await apply(s, base, name, { plan, records, recipe }, BigInt(time) * 1_000_000_000n);
+  return { ...await imageWith(repo, image, root, fs, time), reused: false, dv: next };
 }
 
 /**
@@ -611,31 +677,33 @@ export async function packageOp(repo: Repository, options: PackageOpOptions): Pr
   try {
     const runOne = async (t: { rev: string; ref: string }): Promise<PackageOpItem> => {
       const r = resolveRevision(repo, t.rev);
-      const base: DeriveBase = { oid: r.oid, commit: r.commit, name: t.rev };
+      const image: DeriveBase = { oid: r.oid, commit: r.commit, name: t.rev };
       const head = resolveRef(repo.store, t.ref) ?? null;
       const item: PackageOpItem = { branch: t.ref, status: 'failed', base: { rev: t.rev, commit: r.oid }, installed: [], removed: [] };
       try {
+        const root = imageRoot(repo, image, t.rev);
+        const base = root.base;
         const prep = await prepare(s, base, t.rev);
         const rid = packageRecipeId(prep.recipe);
         item.recipe = rid;
         item.installed = prep.plan.install.map((p) => ({ name: p.name, arch: p.arch, version: p.version, ...(p.from ? { from: p.from } : {}) }));
         item.removed = prep.plan.remove.map((p) => ({ name: p.name, arch: p.arch, from: p.version }));
         if (prep.plan.install.length === 0 && prep.plan.remove.length === 0) {
-          if (options.op === 'upgrade') throw new PackageStateError(t.rev, 'nothing to upgrade: every package is at the newest version the sources have');
-          throw new PackageStateError(t.rev, `nothing to do: ${options.packages.join(', ')} already installed at that version`);
+          // As apt: nothing to do is no error ("already the newest version"); no commit is made.
+          item.status = 'unchanged';
+          item.reason = options.op === 'upgrade' && options.packages.length === 0
+            ? 'nothing to upgrade: every package is at the newest version the sources have'
+            : `${options.packages.map((a) => (a.endsWith('.deb') ? path.basename(a) : a)).join(', ')} already installed at ${options.packages.length === 1 ? 'that version' : 'those versions'}`;
+          return item;
         }
-        let applied: { root: Oid; rootMeta: RootMeta } | undefined;
-        for (const oid of repo.store.derivedCommits(DERIV_MEMO, memoKey(base.commit.root, rid))) {
-          if (!repo.store.hasObject('commit', oid)) continue;
-          const c = readCommit(repo.store, oid);
-          if (c.rootKind === 'tree' && c.rootMeta) { applied = { root: c.root, rootMeta: c.rootMeta }; item.reused = true; break; }
-        }
-        applied ??= await apply(s, base, t.rev, prep, mtimeNs);
+        let applied = memoized(repo, image, rid);
+        if (applied) item.reused = true;
+        else applied = await imageWith(repo, image, root, await apply(s, base, t.rev, prep, mtimeNs), id.time);
         item.unpacked = prep.records.filter((x) => !x.reused).length;
-        const dv: PackageDerivation = { kind: options.op, bases: [{ commit: base.oid, rootKind: 'tree', root: base.commit.root }], recipe: prep.recipe, tool: TOOL };
+        const dv: PackageDerivation = { kind: options.op, bases: [{ commit: image.oid, rootKind: image.commit.rootKind, root: image.commit.root }], recipe: prep.recipe, tool: TOOL };
         const message = options.message ?? defaultMessage(options.op, prep, options);
         const commit: Commit = {
-          rootKind: 'tree', root: applied.root, parents: head ? [head] : [], author: id.author, time: id.time, tzOffset: id.tzOffset, message,
+          rootKind: applied.rootKind, root: applied.root, parents: head ? [head] : [], author: id.author, time: id.time, tzOffset: id.tzOffset, message,
           labels: [], source: { format: options.op }, rootMeta: applied.rootMeta, derivation: encodeDerivation(dv),
         };
         const [oid] = await writeCommits(repo, [{ commit, ref: t.ref, expectedOld: head, reflog: `${options.op}: ${firstLine(message)}` }], { who: id.author });
@@ -664,5 +732,6 @@ export async function packageOp(repo: Repository, options: PackageOpOptions): Pr
   } finally {
     try { repo.endSession(); } catch { /* gc clears a stale session */ }
   }
-  return { op: options.op, items, done: items.filter((i) => i.status === 'done').length, failed: items.filter((i) => i.status === 'failed').length };
+  const count = (st: PackageOpItem['status']) => items.filter((i) => i.status === st).length;
+  return { op: options.op, items, done: count('done'), unchanged: count('unchanged'), failed: count('failed') };
 }

@@ -149,7 +149,7 @@ export async function rebuild(repo: Repository, options: RebuildOptions): Promis
             ndv = derivationOf(onBase, sdv.recipe);
           } else {
             const r = await replayPackages(repo, onBase, sdv, id.time);
-            applied = { rootKind: 'tree', ...r };
+            applied = r;
             ndv = r.dv;
           }
         } catch (e) {
