@@ -46,7 +46,7 @@ import { readDerivation } from './derivations.js';
 import { resolveRevision } from './resolve.js';
 import { cachedCheckout, sandboxRoot, writeLayer } from './sandbox-layer.js';
 import { storeBytes, storeContent } from './store-content.js';
-import { type UnpackDeb, unpackDebs } from './unpack-debs.js';
+import { type UnpackDeb, parseInterests, unpackDebs } from './unpack-debs.js';
 import { commitIdentity, firstLine, writeCommits } from './write-commit.js';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -472,14 +472,21 @@ async function apply(s: Session, base: DeriveBase, name: string, prep: Prepared,
         await takeChanges();
         shown = tree.write(store).oid;
       }
+      const interests = await fileInterests(store, tree);
       const unpacked = await unpackDebs(store, store, tree, round.map((x) => unpackOf(x.r)), { mtimeNs, ...(s.options.signal ? { signal: s.options.signal } : {}) });
       await layerTo(tree.write(store).oid, tree.rootMeta());
       // File triggers (man-db's /usr/share/man, …) that dpkg activates while it unpacks: viva unpacked, so they are
-      // activated by name before configuring, as dpkg-trigger does (dpkg processes them at the end of its run).
-      const paths = round.flatMap((x) => (x.r.unpack.files ?? []).map((f) => `/${latin1(f.path)}`));
-      for (const u of unpacked.packages) paths.push(...u.removed);
-      const names = await fileTriggers(store, tree, paths);
-      if (names.length) post.push(`dpkg-trigger --no-await ${names.map(sq).join(' ')} || exit $?`);
+      // activated by name before configuring, as dpkg-trigger does (dpkg processes them at the end of its run). A
+      // package's paths meet the interests registered before it: its own new ones count from the next package on.
+      const names = new Set<string>();
+      round.forEach((x, i) => {
+        const paths = (x.r.unpack.files ?? []).map((f) => `/${latin1(f.path)}`).concat(unpacked.packages[i]!.removed);
+        for (const n of triggeredBy(paths, interests)) names.add(n);
+        const own = x.r.unpack.deb.controlFiles.get('triggers');
+        for (const t of own ? parseInterests(latin1(own.data)) : []) if (t.name.startsWith('/')) interests.add(t.name.replace(/\/+$/, ''));
+      });
+      // dpkg-trigger takes one name per run; activated in the order dpkg meets the paths (archive order).
+      for (const n of names) post.push(`dpkg-trigger --no-await ${sq(n)} || exit $?`);
       post.push('exec dpkg --configure --pending --force-confdef --force-confold');
       await runStep(sb, name, `dpkg --configure of ${round.map((x) => x.p.name).join(', ')}`, post.join('\n'), env);
       await takeChanges();
@@ -554,22 +561,23 @@ function addPolicyLayer(sb: Sandbox, tree: MutableTree): void {
   sb.addLayer(l);
 }
 
-/**
- * The file-trigger names (interest paths of `var/lib/dpkg/triggers/File`) that `paths` (absolute image paths)
- * activate: a path at or below an interest path, as dpkg's trig_file_activate matches them.
- */
-async function fileTriggers(store: Repository['store'], tree: MutableTree, paths: string[]): Promise<string[]> {
+/** The file-trigger interest paths of the image (`var/lib/dpkg/triggers/File`). */
+async function fileInterests(store: Repository['store'], tree: MutableTree): Promise<Set<string>> {
   const node = tree.lookup(bytes('var/lib/dpkg/triggers/File'));
-  if (node?.type !== 'file' || !node.oid) return [];
-  const interests = new Set(latin1(await readBlobBytes(store, node.oid, node.size, 'var/lib/dpkg/triggers/File')).split('\n')
+  if (node?.type !== 'file' || !node.oid) return new Set();
+  return new Set(latin1(await readBlobBytes(store, node.oid, node.size, 'var/lib/dpkg/triggers/File')).split('\n')
     .map((l) => l.split(' ')[0] ?? '').filter((p) => p.startsWith('/')).map((p) => p.replace(/\/+$/, '')));
+}
+
+/** The file-trigger names that `paths` (absolute image paths) activate: a path at or below an interest path, as dpkg's trig_file_activate matches them. */
+function triggeredBy(paths: string[], interests: Set<string>): string[] {
   const hit = new Set<string>();
   for (const p of paths) {
     for (let at = p; at.length > 0; at = at.slice(0, Math.max(0, at.lastIndexOf('/')))) {
       if (interests.has(at)) hit.add(at);
     }
   }
-  return [...hit].sort();
+  return [...hit];
 }
 
 /**

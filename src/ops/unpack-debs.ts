@@ -252,7 +252,7 @@ function md5(data: Buffer): string {
 const DPKG_TRIGGERS_DIR = 'var/lib/dpkg/triggers';
 
 /** The `interest` directives of a package's `triggers` control file (deb-triggers(5)). */
-function parseInterests(text: string): Array<{ name: string; noawait: boolean }> {
+export function parseInterests(text: string): Array<{ name: string; noawait: boolean }> {
   const out: Array<{ name: string; noawait: boolean }> = [];
   for (const raw of text.split('\n')) {
     const m = /^\s*interest(-await|-noawait)?\s+(\S+)/.exec(raw.replace(/#.*/, ''));

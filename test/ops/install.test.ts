@@ -54,6 +54,8 @@ function packages(dir: string, extra: DebSpec[] = []): string {
         '/usr/share/app/data.txt': 'data 1\n',
         '/usr/share/app/old.txt': 'only in 1.0\n',
         '/etc/app.conf': 'setting=1\n',
+        '/usr/share/watch-a/app.txt': 'a\n',
+        '/usr/share/watch-b/sub/app.txt': 'b\n',
       },
       conffiles: ['/etc/app.conf'],
       scripts: {
@@ -64,6 +66,11 @@ function packages(dir: string, extra: DebSpec[] = []): string {
         prerm: '#!/bin/sh\nset -e\necho "prerm $*" >> /var/lib/app.log\nif [ "$1" = remove ]; then update-alternatives --remove app-run /usr/bin/app; fi\n',
         postrm: '#!/bin/sh\nset -e\nif [ "$1" = purge ]; then userdel appuser || true; rm -f /var/lib/app.log; fi\n',
       },
+    },
+    {
+      // Interested in two directories (file triggers): app's files there activate both.
+      name: 'watcher', version: '1', triggers: 'interest-noawait /usr/share/watch-a\ninterest /usr/share/watch-b\n',
+      scripts: { postinst: '#!/bin/sh\nset -e\nif [ "$1" = triggered ]; then echo "triggered $2" >> /var/lib/watcher.log; fi\n' },
     },
     ...extra,
   ];
@@ -96,7 +103,9 @@ function unexpected(diffText: string): string[] {
 
 maybe('install: the same as dpkg -i in a copy of the image, but for the documented files; dpkg -V and -l agree', async (t) => {
   const { repo, dir, rootDir, debs } = await setup(t);
-  const r = await vivaJson(t, ['install', 'base', 'app', '-b', 'viva', '--from', debs, '-C', repo]);
+  // watcher first (its trigger interests in place), then app, whose files activate them.
+  await vivaOk(t, ['install', 'base', 'watcher', '-b', 'viva', '--from', debs, '-C', repo]);
+  const r = await vivaJson(t, ['install', 'viva', 'app', '-b', 'viva', '--from', debs, '-C', repo]);
   t.is(r.done, 1);
   t.deepEqual(r.items[0].installed.map((p: { name: string }) => p.name), ['libfoo1', 'app']);
 
@@ -104,6 +113,8 @@ maybe('install: the same as dpkg -i in a copy of the image, but for the document
   const classic = copyRoot(rootDir, path.join(dir, 'classic'));
   fs.mkdirSync(path.join(classic, 'tmp/debs'), { recursive: true });
   for (const f of fs.readdirSync(debs).filter((n) => n.endsWith('.deb'))) fs.copyFileSync(path.join(debs, f), path.join(classic, 'tmp/debs', f));
+  const w = runInRoot(classic, ['sh', '-c', 'dpkg -i /tmp/debs/watcher_*.deb']);
+  t.is(w.status, 0, w.stderr);
   const out = runInRoot(classic, ['sh', '-c', 'dpkg -i /tmp/debs/libfoo1_*.deb /tmp/debs/app_*.deb']);
   t.is(out.status, 0, out.stderr);
   fs.rmSync(path.join(classic, 'tmp/debs'), { recursive: true });
@@ -117,6 +128,8 @@ maybe('install: the same as dpkg -i in a copy of the image, but for the document
   t.is((await viva(['ls', '-l', 'viva:etc/alternatives/app-run', '-C', repo])).stdout.includes('/usr/bin/app'), true);
   t.is(await cat('var/lib/libfoo.state'), 'libfoo1 configured\n');
   t.is(await cat('var/lib/app.log'), 'preinst install\npostinst configure \n');
+  // dpkg lists pending triggers newest first.
+  t.is(await cat('var/lib/watcher.log'), 'triggered /usr/share/watch-b /usr/share/watch-a\n');
 
   // dpkg inside a checkout of viva's result says what it says in dpkg's own.
   const co = path.join(dir, 'co');
