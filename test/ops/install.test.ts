@@ -396,3 +396,22 @@ const haveMke2fs = spawnSync('sh', ['-c', 'command -v mke2fs && command -v e2fsc
   t.is((await viva(['cat', 'vm/app:etc/motd', '-C', repo])).stdout, 'disk v2\n');
   t.regex((await viva(['cat', 'vm/app:usr/bin/app', '-C', repo])).stdout, /app 1\.0/);
 });
+
+maybe('install: a package that conflicts with an installed one removes it first (its prerm runs), as apt-get does', async (t) => {
+  const ng: DebSpec = {
+    name: 'app-ng', version: '1', arch: 'amd64', fields: { Conflicts: 'app', Replaces: 'app', Provides: 'app-runtime' },
+    files: { '/usr/bin/app': { data: '#!/bin/sh\necho ng\n', mode: 0o755 } },
+  };
+  const { repo, debs } = await setup(t, [ng]);
+  await vivaOk(t, ['install', 'base', 'app', '-b', 'img', '--from', debs, '-C', repo]);
+  const r = await vivaJson(t, ['install', 'img', 'app-ng', '-b', 'img', '--from', debs, '-C', repo]);
+  t.deepEqual(r.items[0].installed.map((p: { name: string }) => p.name), ['app-ng']);
+  t.deepEqual(r.items[0].removed, [{ name: 'app', arch: 'amd64', from: '1.0-1' }]);
+  const cat = async (p: string) => (await viva(['cat', `img:${p}`, '-C', repo]));
+  t.is((await cat('usr/bin/app')).stdout, '#!/bin/sh\necho ng\n');
+  t.regex((await cat('var/lib/app.log')).stdout, /prerm remove\n$/);
+  const status = (await cat('var/lib/dpkg/status')).stdout;
+  t.regex(status, /Package: app\nStatus: deinstall ok config-files\n/);
+  t.regex(status, /Package: app-ng\nStatus: install ok installed\n/);
+  t.regex((await viva(['show', 'img', '--derivation', '-C', repo])).stdout, /removed app/);
+});
