@@ -26,8 +26,12 @@ export function sandboxRoot(repo: Repository): string {
   return path.join(repo.dataDir, 'tmp', 'sandbox');
 }
 
+/**
+ * Where cached checkouts live: `$VIVA_ROOTFS_CACHE` (a faster disk or a tmpfs; a checkout of a tree is the same for
+ * every repository, so several may share it), else the repository's `.viva/cache/rootfs`.
+ */
 function rootfsCacheDir(repo: Repository): string {
-  return path.join(repo.dataDir, 'cache', 'rootfs');
+  return process.env.VIVA_ROOTFS_CACHE || path.join(repo.dataDir, 'cache', 'rootfs');
 }
 
 /**
@@ -75,12 +79,18 @@ function pruneCache(cache: string, keep: string): void {
   for (const e of entries.slice(ROOTFS_CACHE_KEEP)) if (e.p !== keep && Date.now() - e.t > IN_USE_MS) fs.rmSync(e.p, { recursive: true, force: true });
 }
 
-/** Removes every cached checkout (gc). Returns how many. */
+/**
+ * Removes the cached checkouts (gc): all of the repository's own; of a shared `$VIVA_ROOTFS_CACHE`, those not used in
+ * the last hour (another repository's install may be running on one). Returns how many.
+ */
 export function clearRootfsCache(repo: Repository): number {
   const cache = rootfsCacheDir(repo);
+  const shared = Boolean(process.env.VIVA_ROOTFS_CACHE);
   let n = 0;
   for (const name of fs.existsSync(cache) ? fs.readdirSync(cache) : []) {
-    fs.rmSync(path.join(cache, name), { recursive: true, force: true });
+    const p = path.join(cache, name);
+    if (shared && Date.now() - (fs.statSync(p, { throwIfNoEntry: false })?.mtimeMs ?? 0) < IN_USE_MS) continue;
+    fs.rmSync(p, { recursive: true, force: true });
     n++;
   }
   return n;

@@ -146,9 +146,13 @@ maybe('install: the same as dpkg -i in a copy of the image, but for the document
 });
 
 maybe('install: the same request again reuses the result (no sandbox, no new objects); the derivation names packages by sha256', async (t) => {
-  const { repo, debs } = await setup(t);
-  const first = await vivaJson(t, ['install', 'base', 'app', '-b', 'a', '--from', debs, '-C', repo]);
+  const { repo, dir, debs } = await setup(t);
+  // The sandbox's checkout of base goes where VIVA_ROOTFS_CACHE says (shared by repositories), else into .viva.
+  const shared = path.join(dir, 'rootfs-cache');
+  const first = await vivaJson(t, ['install', 'base', 'app', '-b', 'a', '--from', debs, '-C', repo], { env: { VIVA_ROOTFS_CACHE: shared } });
   t.falsy(first.items[0].reused);
+  t.is(fs.readdirSync(shared).length, 1);
+  t.false(fs.existsSync(path.join(repo, '.viva/cache/rootfs')));
   const objects = async () => (await vivaJson(t, ['stats', '-C', repo])).objects as Record<string, number>;
   const before = await objects();
   const again = await vivaJson(t, ['install', 'base', 'app', '-b', 'b', '--from', debs, '-C', repo]);
