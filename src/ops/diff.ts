@@ -13,7 +13,7 @@ import { walkTrees } from '../tree/walk.js';
 import { ensureContent } from '../sync/partial.js';
 import { normalizeImagePath, resolveRevision, resolveSpec } from './resolve.js';
 import { hexIfNotUtf8, quoteResultPath } from '../model/quote.js';
-import { mergeBase } from './log.js';
+import { mergeBase } from './merge-base.js';
 
 export type DiffStatus = 'A' | 'D' | 'M' | 'T' | 'R';
 

@@ -95,21 +95,3 @@ export function history(repo: Repository, oid: Oid): Set<Oid> {
   return seen;
 }
 
-/**
- * The newest common ancestor of `a` and `b` (commit ids), or undefined when their histories never meet: every
- * ancestor of `a` is marked, then `b`'s history is walked newest first (as log) to the first marked commit. For
- * criss-cross histories git may pick another of several equally good bases; any of them is a common ancestor.
- * Locking: none.
- */
-export function mergeBase(repo: Repository, a: Oid, b: Oid): Oid | undefined {
-  const ofA = history(repo, a);
-  const seen = new Set<Oid>([b]);
-  const queue: Array<{ oid: Oid; c: Commit }> = [{ oid: b, c: readCommit(repo.store, b) }];
-  while (queue.length) {
-    queue.sort((x, y) => y.c.time - x.c.time || (x.oid < y.oid ? -1 : 1));
-    const { oid, c } = queue.shift()!;
-    if (ofA.has(oid)) return oid;
-    for (const p of c.parents) if (!seen.has(p)) { seen.add(p); queue.push({ oid: p, c: readCommit(repo.store, p) }); }
-  }
-  return undefined;
-}
