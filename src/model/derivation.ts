@@ -17,11 +17,12 @@ export const DERIVATION_VERSION = 1;
 export const RECIPE_VERSION = 1;
 
 /** Frozen: part of the encoding. */
-export const DERIVATION_KIND_CODES = { derive: 1, install: 2, upgrade: 3, remove: 4 } as const;
+export const DERIVATION_KIND_CODES = { derive: 1, install: 2, upgrade: 3, remove: 4, merge: 5 } as const;
 export type DerivationKind = keyof typeof DERIVATION_KIND_CODES;
 /** The kinds whose recipe is a PackageRecipe (a package manager's request), not edits. */
 export type PackageOp = 'install' | 'upgrade' | 'remove';
 export const PACKAGE_RECIPE_VERSION = 1;
+export const MERGE_RECIPE_VERSION = 1;
 
 /** What generated a written file's content (shown by `show --derivation`; the content itself is a blob). */
 export type Generated = '' | 'hostname' | 'machine-id' | 'ssh-host-key';
@@ -109,7 +110,54 @@ export interface PackageDerivation extends DerivationCommon {
   recipe: PackageRecipe;
 }
 
-export type Derivation = EditDerivation | PackageDerivation;
+/**
+ * How two images were merged (`viva merge`): the merge base compared with, and the conflicts resolved by hand, by
+ * path. The two inputs are the derivation's bases (ours first).
+ */
+export interface MergeRecipe {
+  /** The merge base (null: unrelated histories merged against an empty image). */
+  base: Oid | null;
+  resolutions: Array<{ path: Buffer; how: 'ours' | 'theirs' | 'base' | 'content'; blob?: Oid; size?: number }>;
+}
+
+/** Two images merged (merge). */
+export interface MergeDerivation extends DerivationCommon {
+  kind: 'merge';
+  recipe: MergeRecipe;
+}
+
+export type Derivation = EditDerivation | PackageDerivation | MergeDerivation;
+
+const RESOLUTION_CODES = { ours: 1, theirs: 2, base: 3, content: 4 } as const;
+
+export function encodeMergeRecipe(r: MergeRecipe): Buffer {
+  const e = encodeHeader(new Encoder(), 'merge', MERGE_RECIPE_VERSION);
+  if (r.base) e.u8(1).raw(oidToBytes(r.base)); else e.u8(0);
+  e.uint(r.resolutions.length);
+  for (const x of r.resolutions) {
+    e.bytes(x.path).u8(RESOLUTION_CODES[x.how]);
+    if (x.how === 'content') e.raw(oidToBytes(x.blob!)).uint(x.size ?? 0);
+  }
+  return e.finish();
+}
+
+export function decodeMergeRecipe(buf: Uint8Array): MergeRecipe {
+  const d = new Decoder(buf);
+  decodeHeader(d, 'merge', MERGE_RECIPE_VERSION);
+  const has = d.u8();
+  if (has > 1) throw new DecodeError('bad base flag', d.pos - 1);
+  const base = has ? bytesToOid(d.raw(OID_BYTES)) : null;
+  const n = d.uint();
+  if (n > buf.length) throw new DecodeError('count exceeds recipe size', d.pos);
+  const resolutions: MergeRecipe['resolutions'] = [];
+  for (let i = 0; i < n; i++) {
+    const path = Buffer.from(d.bytes());
+    const how = decodeCode(d, RESOLUTION_CODES, 'resolution');
+    resolutions.push(how === 'content' ? { path, how, blob: bytesToOid(d.raw(OID_BYTES)), size: d.uint() } : { path, how });
+  }
+  d.expectEnd();
+  return { base, resolutions };
+}
 
 export function isPackageOp(kind: DerivationKind): kind is PackageOp {
   return kind === 'install' || kind === 'upgrade' || kind === 'remove';
@@ -234,7 +282,9 @@ export function decodePackageRecipe(buf: Uint8Array): PackageRecipe {
 
 /** The encoding of a derivation's recipe (edits or a package request): what its id hashes. */
 function encodeAnyRecipe(dv: Derivation): Buffer {
-  return dv.kind === 'derive' ? encodeRecipe(dv.recipe) : encodePackageRecipe(dv.recipe);
+  if (dv.kind === 'derive') return encodeRecipe(dv.recipe);
+  if (dv.kind === 'merge') return encodeMergeRecipe(dv.recipe);
+  return encodePackageRecipe(dv.recipe);
 }
 
 /** The id of a derivation's recipe, of either kind: with the base root, the memo key. */
@@ -252,6 +302,7 @@ export function packageRecipeId(r: PackageRecipe): Oid {
  * of edits, the stored records of unpacked packages. Reachability (gc, fsck, sync) follows these as it follows trees.
  */
 export function derivationReferences(dv: Derivation): Array<{ kind: 'blob' | 'tree'; oid: Oid }> {
+  if (dv.kind === 'merge') return dv.recipe.resolutions.flatMap((r) => (r.blob ? [{ kind: 'blob' as const, oid: r.blob }] : []));
   if (dv.kind !== 'derive') return dv.recipe.debs.map((d) => ({ kind: 'tree' as const, oid: d.record }));
   const out: Array<{ kind: 'blob' | 'tree'; oid: Oid }> = [];
   for (const e of dv.recipe.edits) {
@@ -284,7 +335,9 @@ export function decodeDerivation(buf: Uint8Array): Derivation {
   const recipe = d.bytes();
   const tool = d.str();
   d.expectEnd();
-  return kind === 'derive' ? { kind, bases, recipe: decodeRecipe(recipe), tool } : { kind, bases, recipe: decodePackageRecipe(recipe), tool };
+  if (kind === 'derive') return { kind, bases, recipe: decodeRecipe(recipe), tool };
+  if (kind === 'merge') return { kind, bases, recipe: decodeMergeRecipe(recipe), tool };
+  return { kind, bases, recipe: decodePackageRecipe(recipe), tool };
 }
 
 /** The memo key of a derivation step: sha256('memo\0' + base root id + recipe id). */

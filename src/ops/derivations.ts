@@ -37,6 +37,8 @@ export interface DerivationInfo {
     time?: number;
     edits?: EditInfo[];
     packages?: PackageRecipe;
+    /** merge: the merge base and the resolved conflicts (paths as text). */
+    merge?: { base: Oid | null; resolutions: Array<{ path: string; how: string; blob?: Oid }> };
   };
   tool: string;
 }
@@ -44,6 +46,10 @@ export interface DerivationInfo {
 /** One line saying what a recipe does. */
 export function recipeSummary(dv: Derivation): string {
   if (dv.kind === 'derive') return `${dv.recipe.edits.length} edit${dv.recipe.edits.length === 1 ? '' : 's'}`;
+  if (dv.kind === 'merge') {
+    const n = dv.recipe.resolutions.length;
+    return `merge of ${dv.bases.length} images${dv.recipe.base ? '' : ' with no common base'}${n ? `, ${n} conflict${n === 1 ? '' : 's'} resolved` : ''}`;
+  }
   const r = dv.recipe;
   const asked = dv.kind === 'remove' ? r.remove : r.request.map((q) => (q.version ? `${q.name}=${q.version}` : q.name));
   const n = r.debs.length;
@@ -87,7 +93,9 @@ export function showDerivation(repo: Repository, rev: string): DerivationInfo | 
     bases: dv.bases.map((b) => ({ commit: b.commit, rootKind: b.rootKind, root: b.root, refs: refs.get(b.commit) ?? [] })),
     recipe: dv.kind === 'derive'
       ? { id: derivationRecipeId(dv), summary: recipeSummary(dv), time: dv.recipe.time, edits: dv.recipe.edits.map(editInfo) }
-      : { id: derivationRecipeId(dv), summary: recipeSummary(dv), packages: dv.recipe },
+      : dv.kind === 'merge'
+        ? { id: derivationRecipeId(dv), summary: recipeSummary(dv), merge: { base: dv.recipe.base, resolutions: dv.recipe.resolutions.map((x) => ({ path: x.path.toString('utf8'), how: x.how, ...(x.blob ? { blob: x.blob } : {}) })) } }
+        : { id: derivationRecipeId(dv), summary: recipeSummary(dv), packages: dv.recipe },
     tool: dv.tool,
   };
 }

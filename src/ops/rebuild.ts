@@ -144,7 +144,9 @@ export async function rebuild(repo: Repository, options: RebuildOptions): Promis
         let ndv: Derivation;
         try {
           const onBase = { oid: on.oid, commit: on.commit, name: shortName(job.baseRef) ?? on.oid.slice(0, 12) };
-          if (sdv.kind === 'derive') {
+          if (sdv.kind === 'merge') {
+            throw new UsageError(`${step.oid.slice(0, 12)} is a merge: replaying merges is not supported yet (merge the rebuilt inputs again)`);
+          } else if (sdv.kind === 'derive') {
             applied = await applyToBase(repo, repo.store, onBase, sdv.recipe);
             ndv = derivationOf(onBase, sdv.recipe);
           } else {
