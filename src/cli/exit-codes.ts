@@ -62,7 +62,8 @@ export function exitCodeFor(code: string | undefined): number {
 /** The EXIT STATUS section appended to every command's help. */
 export const EXIT_STATUS_HELP = `EXIT STATUS
   0   success
-  1   failure (fsck: damage found; diff --exit-code: differences; grep: no match; an unexpected system error)
+  1   failure (merge: conflicts, nothing moved; fsck: damage found; diff --exit-code: differences;
+      grep: no match; an unexpected system error)
   2   usage error: bad flag, argument, ref name, time (VIVA_DATE, --newer) or ambiguous revision; --size too
       small; a checkout destination inside .viva, that is a repository's database, or of an unsupported format
   3   not found: revision, ref, path, object or remote name

@@ -1,5 +1,6 @@
 /** Human renderers for op results, kept apart from the ops (which never print). */
 import type { PackageOpResult } from '../ops/install.js';
+import type { MergeOpResult } from '../ops/merge.js';
 import type { CommitResult } from '../ops/commit.js';
 import type { LogEntry } from '../ops/log.js';
 import type { LsEntry } from '../ops/ls.js';
@@ -349,4 +350,21 @@ export function renderPackageOp(r: PackageOpResult): string {
   }
   if (r.items.length > 1) lines.push(`${plural(r.done, 'image')} done${r.unchanged ? `, ${r.unchanged} unchanged` : ''}${r.failed ? `, ${r.failed} failed` : ''}`);
   return lines.join('\n');
+}
+
+/** merge: git's words — the new head, a fast-forward, already up to date, or the conflicts and what to do. */
+export function renderMerge(r: MergeOpResult): string {
+  const b = shortRefName(r.branch);
+  switch (r.status) {
+    case 'up-to-date': return `Already up to date (${r.ours.rev} holds ${r.theirs.rev}).`;
+    case 'fast-forward': return `Fast-forward ${b} to ${shortOid(r.id!)} (${r.theirs.rev}).`;
+    case 'merged': return `[${b} ${shortOid(r.id!)}] merged ${r.theirs.rev} into ${r.ours.rev}${r.base ? ` (base ${shortOid(r.base)}${r.via === 'derivation' ? ', through derivations' : ''})` : r.base === null ? ' (no common base)' : ''}${r.merged ? `, ${plural(r.merged, 'file')} merged by content` : ''}`;
+    default: {
+      const lines = r.conflicts.map((c) => `CONFLICT (${c.kind}): ${quoteResultPath(c.path, c.pathHex)}${c.detail ? `: ${c.detail}` : ''}`);
+      lines.push(r.checkout
+        ? `Automatic merge failed; the merged tree with conflict markers is in ${r.checkout}: resolve there, then 'viva merge --continue ${r.checkout}'.`
+        : 'Automatic merge failed; nothing moved. Resolve with --resolve PATH=ours|theirs|base|@FILE, or --checkout DIR and then merge --continue DIR.');
+      return lines.join('\n');
+    }
+  }
 }

@@ -39,6 +39,11 @@ export interface CommitOptions {
   strict?: boolean;
   signal?: AbortSignal;
   onProgress?: (e: ProgressEvent) => void;
+  /**
+   * A merge commit (`merge --continue`): these parents instead of the branch's head, the branch required to be at
+   * `expectedOld`, and the merge's derivation record.
+   */
+  merge?: { parents: Oid[]; expectedOld: Oid | null; derivation: Buffer };
 }
 
 export interface CommitResult {
@@ -149,7 +154,7 @@ export async function commit(repo: Repository, options: CommitOptions): Promise<
     const c: Commit = {
       rootKind,
       root: rootOid,
-      parents: parent ? [parent] : [],
+      parents: options.merge ? options.merge.parents : parent ? [parent] : [],
       author,
       time,
       tzOffset,
@@ -157,8 +162,11 @@ export async function commit(repo: Repository, options: CommitOptions): Promise<
       labels,
       source,
       rootMeta,
+      ...(options.merge ? { derivation: options.merge.derivation } : {}),
     };
-    const [oid] = await writeCommits(repo, [{ commit: c, ref, expectedOld: parent, reflog: `commit${parent ? '' : ' (initial)'}: ${firstLine(options.message)}` }], { writer, head: ref, who: author });
+    const expectedOld = options.merge ? options.merge.expectedOld : parent;
+    const reflog = options.merge ? `merge: ${firstLine(options.message)}` : `commit${parent ? '' : ' (initial)'}: ${firstLine(options.message)}`;
+    const [oid] = await writeCommits(repo, [{ commit: c, ref, expectedOld, reflog }], { writer, head: ref, who: author });
     recorded = oid!;
     storedBytes = background ? background.written.bytes : store.written.bytes - before.bytes;
     if (!parent) repo.warnings.push(...shadow);

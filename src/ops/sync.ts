@@ -4,6 +4,7 @@
  * Only missing objects move (see sync/transfer.ts); every received object is verified before it is stored; refs move
  * on the receiving side only when everything they need is durable.
  */
+import { type MergeOpResult, merge } from './merge.js';
 import fs from 'node:fs';
 import path from 'node:path';
 import { AbortedError, NotARepositoryError, RefConflictError, RefExistsError, RefNotFoundError, RemoteError, RepositoryExistsError, UsageError } from '../errors.js';
@@ -468,10 +469,15 @@ export interface PullResult extends FetchResult {
   from: Oid | null;
   to: Oid;
   fastForward: boolean;
+  /** A diverged branch: the merge of the remote's into it (status 'conflicts': nothing moved). */
+  merge?: MergeOpResult;
 }
 
-/** Fetches, then fast-forwards the local branch (default: HEAD's) to the remote's; a diverged branch is refused. */
-export async function pull(repo: Repository, remote = 'origin', branch?: string): Promise<PullResult> {
+/**
+ * Fetches, then brings the local branch (default: HEAD's) up to the remote's: a fast-forward when it can, else a merge
+ * of the remote's branch into it (as git pull), unless `ffOnly` (then a diverged branch is refused, exit 12).
+ */
+export async function pull(repo: Repository, remote = 'origin', branch?: string, options: { ffOnly?: boolean; author?: string } = {}): Promise<PullResult> {
   const local = branch ? `${HEADS}${branch}` : readRef(repo.store, HEAD)?.symref;
   if (!local?.startsWith(HEADS)) throw new UsageError('HEAD is not on a branch: name the branch to pull');
   const name = local.slice(HEADS.length);
@@ -482,8 +488,11 @@ export async function pull(repo: Repository, remote = 'origin', branch?: string)
   if (!theirs) throw new RefNotFoundError(name, `branch '${name}' does not exist on ${r.url}`);
   const ours = resolveRef(repo.store, local) ?? null;
   if (ours === theirs) return { ...f, branch: name, from: ours, to: theirs, fastForward: false };
+  if (ours && isAncestor(repo, theirs, ours)) return { ...f, branch: name, from: ours, to: ours, fastForward: false };
   if (ours && !isAncestor(repo, ours, theirs)) {
-    throw new RefConflictError(local, ours, theirs, `${name} and ${r.name}/${name} have diverged: pull can only fast-forward (merge is not available yet)`);
+    if (options.ffOnly) throw new RefConflictError(local, ours, theirs, `${name} and ${r.name}/${name} have diverged: not a fast-forward (pull without --ff-only merges)`);
+    const m = await merge(repo, { a: local, b: `${REMOTES}${r.name}/${name}`, branch: local, message: `merge ${r.name}/${name} into ${name}`, ...(options.author ? { author: options.author } : {}) });
+    return { ...f, branch: name, from: ours, to: m.id ?? ours, fastForward: false, merge: m };
   }
   updateRefs(repo.store, [{ ref: local, newOid: theirs, expectedOld: ours, message: `pull ${r.name} ${name}: fast-forward` }], defaultAuthor());
   return { ...f, branch: name, from: ours, to: theirs, fastForward: true };

@@ -79,7 +79,7 @@ test('sync: push sends the missing objects and moves the remote branch; non-fast
   await fresh.close();
 });
 
-test('sync: clone and pull fast-forward; a diverged branch is refused', async (t) => {
+test('sync: clone and pull fast-forward; a diverged branch merges (or, with ffOnly, is refused)', async (t) => {
   const { dir, src, a, aDir } = await twoRepos(t);
   const c = await clone(aDir, path.join(dir, 'c'));
   t.is(c.branch, 'images/base');
@@ -97,7 +97,12 @@ test('sync: clone and pull fast-forward; a diverged branch is refused', async (t
   await commitAt(repo, src, { branch: 'images/base', tick: 3, message: 'local' });
   fs.writeFileSync(path.join(src, 'etc/hostname'), 'four\n');
   await commitAt(a, src, { branch: 'images/base', tick: 4 });
-  await t.throwsAsync(pull(repo), { instanceOf: RefConflictError, message: /diverged/ });
+  await t.throwsAsync(pull(repo, 'origin', undefined, { ffOnly: true }), { instanceOf: RefConflictError, message: /diverged/ });
+  const merged = await pull(repo);
+  t.is(merged.merge?.status, 'merged');
+  const head = readCommit(repo.store, resolveRef(repo.store, 'refs/heads/images/base')!);
+  t.is(head.parents.length, 2);
+  t.is(head.parents[1], resolveRef(repo.store, 'refs/remotes/origin/images/base'));
   removeRemote(repo, 'origin');
   t.deepEqual(listRefs(repo.store, 'refs/remotes/'), []);
 });

@@ -1,0 +1,294 @@
+/**
+ * The merge op: two images combined against their merge base (merge-base.ts), path by path (tree/merge.ts) with
+ * the image-aware file mergers (packages/merge-files.ts), written as a commit with both as parents and a merge
+ * derivation record. On a conflict nothing moves; `checkout` materializes the merged tree with conflict markers for
+ * a hand resolution, which `mergeContinue` then commits.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { DestinationNotEmptyError, UsageError } from '../errors.js';
+import type { Commit, RootKind, RootMeta } from '../model/commit.js';
+import type { Disk } from '../model/disk.js';
+import { type MergeDerivation, type MergeRecipe, encodeDerivation } from '../model/derivation.js';
+import type { Oid } from '../model/oid.js';
+import { hexIfNotUtf8, quotePath } from '../model/quote.js';
+import { branchRef } from '../model/ref.js';
+import { encodeTree, hashTree } from '../model/tree.js';
+import { IMAGE_MERGERS } from '../packages/merge-files.js';
+import { resolveRef, updateRefs } from '../store/refs.js';
+import type { Repository } from '../store/repository.js';
+import { readCommit, readDisk } from '../store/typed.js';
+import { type MergeConflict, type MergeSide, type Resolution, mergeTrees } from '../tree/merge.js';
+import { checkoutTree } from './checkout.js';
+import { commit as commitOp } from './commit.js';
+import { TOOL } from './derive.js';
+import { patchDisk } from './derive-disk.js';
+import { history } from './log.js';
+import { mergeBases } from './merge-base.js';
+import { normalizeImagePath, resolveRevision } from './resolve.js';
+import { storeBytes } from './store-content.js';
+import { commitIdentity, firstLine, writeCommits } from './write-commit.js';
+
+export interface MergeOptions {
+  /** Ours: the image merged into (its branch is the default destination). */
+  a: string;
+  /** Theirs. */
+  b: string;
+  /** Destination branch: A's own branch (the default when A names one) or a new branch. */
+  branch?: string;
+  message?: string;
+  author?: string;
+  time?: number;
+  /** Conflicts resolved up front: take a side, or a host file's content. */
+  resolve?: Array<{ path: string; how: 'ours' | 'theirs' | 'base' } | { path: string; host: string }>;
+  /** On conflicts, materialize the merged tree (markers in text files, `PATH~theirs` beside others) here. */
+  checkout?: string;
+  /** Merge images whose histories never meet, against an empty image. */
+  allowUnrelated?: boolean;
+  /** Make a merge commit even when a fast-forward would do. */
+  noFf?: boolean;
+}
+
+export interface MergeConflictInfo {
+  path: string;
+  pathHex?: string;
+  kind: MergeConflict['kind'];
+  detail?: string;
+}
+
+export interface MergeOpResult {
+  status: 'merged' | 'fast-forward' | 'up-to-date' | 'conflicts';
+  branch: string;
+  /** The branch's new head (merged, fast-forward, up-to-date onto a new branch). */
+  id?: Oid;
+  ours: { rev: string; commit: Oid };
+  theirs: { rev: string; commit: Oid };
+  /** The merge base compared with (null: none, with allowUnrelated), and how it was found. */
+  base?: Oid | null;
+  via?: 'history' | 'derivation';
+  conflicts: MergeConflictInfo[];
+  /** Paths the merge looked at and files merged by content (line merge or a file merger). */
+  visited?: number;
+  merged?: number;
+  /** Where the conflicted result was checked out. */
+  checkout?: string;
+}
+
+/** What `checkout` leaves in the repository for `mergeContinue` (meta `merge-state:DIR`). */
+interface MergeState {
+  a: Oid;
+  b: Oid;
+  base: Oid | null;
+  ref: string;
+  expectedOld: Oid | null;
+  ours: string;
+  theirs: string;
+  rootKind: RootKind;
+  conflicts: string[];
+  recipe: { path: string; how: MergeRecipe['resolutions'][number]['how']; blob?: Oid; size?: number }[];
+}
+
+/** A disk's layout: size, partition table and each region's place and kind (what must match for a merge). */
+function layoutOf(d: Disk): string {
+  return JSON.stringify([d.size, d.sectorSize, d.table ?? null, d.regions.map((r) => [r.offset, r.size, r.partition?.index ?? 0, r.content.kind, r.content.kind === 'fs' ? r.content.fsType : ''])]);
+}
+
+const EMPTY_META: RootMeta = { mode: 0o755, uid: 0, gid: 0, mtimeNs: 0n, xattrs: [] };
+
+function conflictInfo(c: MergeConflict): MergeConflictInfo {
+  const hex = hexIfNotUtf8(c.path);
+  return { path: c.path.toString('utf8'), ...(hex ? { pathHex: hex } : {}), kind: c.kind, ...(c.detail ? { detail: c.detail } : {}) };
+}
+
+/** The tree a commit's image is merged as: a tree commit's tree, a disk commit's view (one directory per file system). */
+function sideOf(repo: Repository, c: Commit): MergeSide {
+  if (c.rootKind === 'tree') return { tree: c.root, rootMeta: c.rootMeta ?? EMPTY_META };
+  return { tree: readDisk(repo.store, c.root).view, rootMeta: c.rootMeta ?? EMPTY_META };
+}
+
+function stateKey(dir: string): string {
+  return `merge-state:${path.resolve(dir)}`;
+}
+
+/**
+ * Merges image B into image A against their merge base and commits the result on `branch` (parents A and B), or
+ * fast-forwards, or reports that A already holds B. Identical subtrees are not read; text files both sides changed
+ * merge line by line; dpkg's database and the account files merge per record (packages/merge-files.ts). Disk images
+ * merge when both have the same partition layout: each file system's tree is merged and patched into A's disk.
+ *
+ * On conflicts nothing moves and the result says which paths conflict and why; with `checkout` the merged tree is
+ * written there (conflict markers in text files, `PATH~theirs` and `PATH~base` beside other conflicted files) and
+ * `mergeContinue(DIR)` commits it once resolved.
+ *
+ * Locking: the branch moves by compare-and-swap (RefConflictError, exit 12, when it moved meanwhile).
+ * Throws: RevisionNotFoundError; UsageError (no common base without allowUnrelated, a destination branch that is
+ * neither new nor A's, a resolution for a path without a conflict, images of different kinds or disk layouts);
+ * DestinationNotEmptyError for a non-empty checkout directory; SourceReadError for an unreadable resolution file.
+ *
+ * @example
+ * const r = await merge(repo, { a: 'web/01', b: 'sec/hardened' }); // r.status === 'merged' | 'conflicts' | …
+ */
+export async function merge(repo: Repository, options: MergeOptions): Promise<MergeOpResult> {
+  const id = commitIdentity(options);
+  const ra = resolveRevision(repo, options.a);
+  const rb = resolveRevision(repo, options.b);
+  const branch = options.branch ?? (ra.ref?.startsWith('refs/heads/') ? ra.ref : undefined);
+  if (!branch) throw new UsageError(`'${options.a}' is not a branch: say where the merge goes with -b BRANCH`);
+  const ref = branchRef(branch);
+  const head = resolveRef(repo.store, ref) ?? null;
+  if (head !== null && head !== ra.oid) throw new UsageError(`branch '${branch}' is at ${head.slice(0, 12)}, not at '${options.a}' (${ra.oid.slice(0, 12)}): merge into A's own branch or a new one`);
+  const result: MergeOpResult = { status: 'up-to-date', branch: ref, ours: { rev: options.a, commit: ra.oid }, theirs: { rev: options.b, commit: rb.oid }, conflicts: [] };
+
+  // Nothing to merge, or a fast-forward: the branch points at an existing commit.
+  const moveTo = (to: Oid, why: string) => {
+    if (head !== to) updateRefs(repo.store, [{ ref, newOid: to, expectedOld: head, message: `merge ${options.b}: ${why}` }], id.author, id.time);
+    result.id = to;
+  };
+  if (history(repo, ra.oid).has(rb.oid)) {
+    moveTo(ra.oid, 'already up to date');
+    return result;
+  }
+  if (!options.noFf && history(repo, rb.oid).has(ra.oid)) {
+    moveTo(rb.oid, 'fast-forward');
+    result.status = 'fast-forward';
+    return result;
+  }
+
+  const found = mergeBases(repo, ra.oid, rb.oid);
+  const baseOid = found.bases[0] ?? null;
+  if (!baseOid && !options.allowUnrelated) throw new UsageError(`refusing to merge unrelated images: '${options.a}' and '${options.b}' have no common ancestor, in history or through derivations (--allow-unrelated merges them against an empty image)`);
+  result.base = baseOid;
+  result.via = found.via;
+  const kinds = new Set([ra.commit.rootKind, rb.commit.rootKind]);
+  const baseCommit = baseOid ? readCommit(repo.store, baseOid) : undefined;
+  if (baseCommit) kinds.add(baseCommit.rootKind);
+  if (kinds.size > 1) throw new UsageError(`cannot merge a directory image with a disk image: '${options.a}' is ${ra.commit.rootKind === 'disk' ? 'a disk' : 'a tree'}, '${options.b}' ${rb.commit.rootKind === 'disk' ? 'a disk' : 'a tree'}${baseCommit ? `, their base ${baseCommit.rootKind === 'disk' ? 'a disk' : 'a tree'}` : ''}`);
+  if (ra.commit.rootKind === 'disk') {
+    const layouts = [ra.commit, rb.commit, ...(baseCommit ? [baseCommit] : [])].map((c) => layoutOf(readDisk(repo.store, c.root)));
+    if (!layouts.every((l) => l === layouts[0])) throw new UsageError(`cannot merge disks with different partition layouts ('${options.a}', '${options.b}'${baseCommit ? ' and their base' : ''})`);
+  }
+
+  repo.beginSession('merge');
+  try {
+    const resolutions = new Map<string, Resolution>();
+    const recipe: MergeRecipe = { base: baseOid, resolutions: [] };
+    for (const r of options.resolve ?? []) {
+      const p = normalizeImagePath(r.path);
+      if ('host' in r) {
+        let data: Buffer;
+        try {
+          data = fs.readFileSync(r.host);
+        } catch (e) {
+          throw new UsageError(`--resolve ${r.path}=@${r.host}: ${(e as Error).message}`);
+        }
+        const stored = await storeBytes(repo.store, data);
+        resolutions.set(p.toString('latin1'), { data });
+        recipe.resolutions.push({ path: p, how: 'content', blob: stored.oid, size: data.length });
+      } else {
+        resolutions.set(p.toString('latin1'), r.how);
+        recipe.resolutions.push({ path: p, how: r.how });
+      }
+    }
+    let base: MergeSide;
+    if (baseCommit) base = sideOf(repo, baseCommit);
+    else {
+      const enc = encodeTree({ entries: [] });
+      const empty = hashTree(enc);
+      if (!repo.store.hasObject('tree', empty)) repo.store.writeObject('tree', empty, enc);
+      base = { tree: empty, rootMeta: EMPTY_META };
+    }
+    const merged = await mergeTrees(repo.store, repo.store, base, sideOf(repo, ra.commit), sideOf(repo, rb.commit), {
+      mergers: [...IMAGE_MERGERS], resolutions, mtimeNs: BigInt(id.time) * 1_000_000_000n,
+    });
+    result.visited = merged.visited;
+    result.merged = merged.merged;
+    result.conflicts = merged.conflicts.map(conflictInfo);
+    if (merged.conflicts.length) {
+      result.status = 'conflicts';
+      if (options.checkout !== undefined) {
+        if (fs.existsSync(options.checkout) && fs.readdirSync(options.checkout).length) throw new DestinationNotEmptyError(options.checkout);
+        await repo.store.flush();
+        await checkoutTree(repo, options.a, merged.tree, merged.rootMeta, options.checkout);
+        const state: MergeState = {
+          a: ra.oid, b: rb.oid, base: baseOid, ref, expectedOld: head, ours: options.a, theirs: options.b, rootKind: ra.commit.rootKind,
+          conflicts: result.conflicts.map((c) => c.path),
+          recipe: recipe.resolutions.map((x) => ({ path: x.path.toString('latin1'), how: x.how, ...(x.blob ? { blob: x.blob, size: x.size } : {}) })),
+        };
+        repo.store.writeTransaction(() => repo.store.meta.putSync(stateKey(options.checkout!), JSON.stringify(state)));
+        result.checkout = options.checkout;
+      } else {
+        repo.store.discardPending();
+      }
+      return result;
+    }
+    const root = ra.commit.rootKind === 'disk'
+      ? { rootKind: 'disk' as const, root: await patchDisk(repo, repo.store, { oid: ra.oid, commit: ra.commit, name: options.a }, merged.tree, merged.rootMeta, id.time) }
+      : { rootKind: 'tree' as const, root: merged.tree };
+    const message = options.message ?? `merge ${options.b} into ${options.a}`;
+    const oid = await commitMerge(repo, { ...root, rootMeta: merged.rootMeta }, { a: ra.oid, b: rb.oid, aCommit: ra.commit, bCommit: rb.commit, recipe, ref, expectedOld: head, message, id });
+    result.status = 'merged';
+    result.id = oid;
+    return result;
+  } catch (e) {
+    repo.store.discardPending();
+    throw e;
+  } finally {
+    try { repo.endSession(); } catch { /* gc clears a stale session */ }
+  }
+}
+
+/** Writes the merge commit (parents A and B, a merge derivation naming both) and moves the branch by compare-and-swap. */
+async function commitMerge(repo: Repository, root: { rootKind: RootKind; root: Oid; rootMeta: RootMeta },
+  m: { a: Oid; b: Oid; aCommit: Commit; bCommit: Commit; recipe: MergeRecipe; ref: string; expectedOld: Oid | null; message: string; id: ReturnType<typeof commitIdentity> }): Promise<Oid> {
+  const dv: MergeDerivation = {
+    kind: 'merge', tool: TOOL, recipe: m.recipe,
+    bases: [{ commit: m.a, rootKind: m.aCommit.rootKind, root: m.aCommit.root }, { commit: m.b, rootKind: m.bCommit.rootKind, root: m.bCommit.root }],
+  };
+  const c: Commit = {
+    rootKind: root.rootKind, root: root.root, parents: [m.a, m.b], author: m.id.author, time: m.id.time, tzOffset: m.id.tzOffset,
+    message: m.message, labels: [], source: { format: 'merge' }, rootMeta: root.rootMeta, derivation: encodeDerivation(dv),
+  };
+  const [oid] = await writeCommits(repo, [{ commit: c, ref: m.ref, expectedOld: m.expectedOld, reflog: `merge: ${firstLine(m.message)}` }], { who: m.id.author });
+  return oid!;
+}
+
+/** Lines that open a conflict block in a text file `checkout` wrote. */
+const MARKER = /^<<<<<<< /m;
+
+/**
+ * Finishes a merge that stopped on conflicts and was checked out to `dir` (merge with `checkout`): every conflicted
+ * path must be resolved by hand (no conflict markers left, no `PATH~theirs` / `PATH~base` left beside it); then `dir`
+ * is committed as the merge (parents A and B) on the merge's branch, which must still be where it was.
+ *
+ * Throws: UsageError when `dir` has no merge in progress or a conflict is left (naming the path); RefConflictError
+ * when the branch moved meanwhile.
+ */
+export async function mergeContinue(repo: Repository, options: { dir: string; message?: string; author?: string; time?: number }): Promise<MergeOpResult> {
+  const raw = repo.store.meta.get(stateKey(options.dir)) as string | undefined;
+  if (!raw) throw new UsageError(`no merge in progress in '${options.dir}' (merge A B --checkout DIR starts one)`);
+  const state = JSON.parse(raw) as MergeState;
+  for (const p of state.conflicts) {
+    const at = path.join(options.dir, p);
+    for (const side of ['~theirs', '~base']) {
+      if (fs.existsSync(at + side)) throw new UsageError(`'${quotePath(Buffer.from(p))}' is not resolved yet: '${p}${side}' is still there (remove it when the file is as it should be)`);
+    }
+    let st: fs.Stats | undefined;
+    try { st = fs.lstatSync(at); } catch { st = undefined; }
+    if (st?.isFile() && st.size < 64 << 20 && MARKER.test(fs.readFileSync(at, 'latin1'))) {
+      throw new UsageError(`'${quotePath(Buffer.from(p))}' still holds conflict markers (<<<<<<<): resolve it, then run merge --continue again`);
+    }
+  }
+  if (state.rootKind !== 'tree') throw new UsageError('a conflicted merge of disk images cannot be continued from a directory: resolve with --resolve PATH=… instead');
+  const recipe: MergeRecipe = { base: state.base, resolutions: state.recipe.map((x) => ({ path: Buffer.from(x.path, 'latin1'), how: x.how, ...(x.blob ? { blob: x.blob, size: x.size ?? 0 } : {}) })) };
+  const dv: MergeDerivation = {
+    kind: 'merge', tool: TOOL, recipe,
+    bases: [state.a, state.b].map((o) => { const c = readCommit(repo.store, o); return { commit: o, rootKind: c.rootKind, root: c.root }; }),
+  };
+  const message = options.message ?? `merge ${state.theirs} into ${state.ours}`;
+  const r = await commitOp(repo, {
+    source: options.dir, branch: state.ref, message, ...(options.author ? { author: options.author } : {}), ...(options.time !== undefined ? { time: options.time } : {}),
+    merge: { parents: [state.a, state.b], expectedOld: state.expectedOld, derivation: encodeDerivation(dv) },
+  });
+  repo.store.writeTransaction(() => repo.store.meta.removeSync(stateKey(options.dir)));
+  return { status: 'merged', branch: state.ref, id: r.id, ours: { rev: state.ours, commit: state.a }, theirs: { rev: state.theirs, commit: state.b }, base: state.base, conflicts: [] };
+}
