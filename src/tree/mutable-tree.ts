@@ -147,6 +147,8 @@ export class MutableTree {
   rootGiven = false;
   /** Every stored directory has been read (needed once a stored hardlink group changes). */
   private complete = false;
+  /** A stored hardlink group changed: write() must see every directory, including those setEntry placed since. */
+  private storedTouched = false;
 
   constructor(private readonly objects: ObjectReader | undefined, options: MutableTreeOptions = {}) {
     this.impliedDir = options.impliedDir ?? { mode: IMPLIED_DIR_MODE, uid: 0, gid: 0, mtimeNs: 0n, xattrs: [] };
@@ -286,7 +288,10 @@ export class MutableTree {
   private touch(g: LinkGroup): void {
     g.touched = true;
     // A stored group's other members can be anywhere: every directory is read so write() sees them all.
-    if (g.name) this.loadAll();
+    if (g.name) {
+      this.storedTouched = true;
+      this.loadAll();
+    }
   }
 
   /** Reads every stored directory (once a stored hardlink group changes, all its members must be found). */
@@ -439,6 +444,34 @@ export class MutableTree {
   putEntry(p: Buffer, entry: TreeEntry): void {
     if (entry.type === 'dir') this.refuse(p, 'a directory entry needs its tree (graft)');
     this.place(p, nodeOf(entry));
+  }
+
+  /**
+   * Sets `p` to the stored entry `entry` exactly as it is, or removes what is there (`entry` undefined; nothing there
+   * is fine): a directory by its tree id, read only if a later edit reaches into it; a hardlinked file with its stored
+   * `hardlink` name, joining the group of that name here. What it replaces is dropped unread (a whole subtree costs
+   * nothing), so — unlike every other edit — no hardlink group is renamed for members it drops or adds: the caller
+   * places whole, consistent groups (merge takes each group from one side, whose tree named it canonically).
+   */
+  setEntry(p: Buffer, entry: TreeEntry | undefined): void {
+    const parts = splitPath(p);
+    const name = this.lastName(p, parts);
+    const parent = this.parentOf(p, parts, entry !== undefined, true);
+    if (!parent) return;
+    const children = this.childrenOf(parent, parentPath(p));
+    if (entry) {
+      children.set(key(name), nodeOf(entry, this.groups));
+      // An unread directory arrived: a later touch of a stored group must read it too to find every member.
+      if (entry.type === 'dir') this.complete = false;
+    } else if (!children.delete(key(name))) {
+      return;
+    }
+    parent.dirty = true;
+  }
+
+  /** Sets an entry's own metadata (the root's for ''); a hardlinked file's for every member, as chmod does. */
+  setMeta(p: Buffer, meta: NodeMeta): void {
+    this.editInode(p, (n) => { Object.assign(n, { ...meta, xattrs: [...meta.xattrs] }); });
   }
 
   /**
@@ -597,6 +630,7 @@ export class MutableTree {
 
   /** Gives every touched group its canonical name, marking the directories of members whose name changed. */
   private renameGroups(): void {
+    if (this.storedTouched) this.loadAll();
     const touched = new Map<LinkGroup, Buffer[]>();
     const members = new Map<LinkGroup, Array<{ node: MNode; parent: MNode }>>();
     // Touched groups only ever have members in directories that were read (a stored group's touch read them all).
