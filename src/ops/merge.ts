@@ -199,6 +199,7 @@ export async function merge(repo: Repository, options: MergeOptions): Promise<Me
     }
     const merged = await mergeTrees(repo.store, repo.store, base, sideOf(repo, ra.commit), sideOf(repo, rb.commit), {
       mergers: [...IMAGE_MERGERS], resolutions, mtimeNs: BigInt(id.time) * 1_000_000_000n,
+      labels: { ours: options.a, base: baseOid ? `merge base ${baseOid.slice(0, 12)}` : 'empty', theirs: options.b },
     });
     result.visited = merged.visited;
     result.merged = merged.merged;

@@ -72,13 +72,16 @@ test('merge: up to date, fast-forward, --no-ff', async (t) => {
 
 test('merge: conflicts move nothing (exit 1, listed); --resolve; --checkout with markers and --continue', async (t) => {
   const { repo, dir } = await setup(t);
-  await vivaOk(t, ['derive', 'base', '-b', 'a', '--set', 'etc/motd=ours\n', '--set', 'etc/bin=\u0000ours', '-C', repo]);
-  await vivaOk(t, ['derive', 'base', '-b', 'b', '--set', 'etc/motd=theirs\n', '--set', 'etc/bin=\u0000theirs', '-C', repo]);
+  // etc/bin: binary (a NUL byte), added on both sides differently.
+  fs.writeFileSync(path.join(dir, 'bin-ours'), '\u0000ours');
+  fs.writeFileSync(path.join(dir, 'bin-theirs'), '\u0000theirs');
+  await vivaOk(t, ['derive', 'base', '-b', 'a', '--set', 'etc/motd=ours\n', '--set-file', `etc/bin=${path.join(dir, 'bin-ours')}`, '-C', repo]);
+  await vivaOk(t, ['derive', 'base', '-b', 'b', '--set', 'etc/motd=theirs\n', '--set-file', `etc/bin=${path.join(dir, 'bin-theirs')}`, '-C', repo]);
   const before = await head(repo, 'a');
   const r = await viva(['merge', 'a', 'b', '-C', repo]);
   t.is(r.code, 1, r.stderr);
-  t.regex(r.stdout, /^CONFLICT \(content\): etc\/motd$/m);
-  t.regex(r.stdout, /^CONFLICT \(add\/add\): etc\/bin$/m);
+  t.regex(r.stdout, /^CONFLICT \(content\): etc\/motd: 1 overlapping change$/m);
+  t.regex(r.stdout, /^CONFLICT \(add\/add\): etc\/bin: binary file$/m);
   t.is(await head(repo, 'a'), before);
   const json = await viva(['merge', 'a', 'b', '--json', '-C', repo]);
   t.deepEqual(JSON.parse(json.stdout).conflicts.map((c: { path: string; kind: string }) => `${c.kind} ${c.path}`), ['add/add etc/bin', 'content etc/motd']);
@@ -96,7 +99,7 @@ test('merge: conflicts move nothing (exit 1, listed); --resolve; --checkout with
   const co = path.join(dir, 'co');
   const c = await viva(['merge', 'a', 'b', '--checkout', co, '-C', repo]);
   t.is(c.code, 1);
-  t.regex(fs.readFileSync(path.join(co, 'etc/motd'), 'utf8'), /^<<<<<<< [^\n]*\nours\n\|\|\|\|\|\|\| [^\n]*\n=======\ntheirs\n>>>>>>> /);
+  t.regex(fs.readFileSync(path.join(co, 'etc/motd'), 'utf8'), /^<<<<<<< a\nours\n\|\|\|\|\|\|\| merge base [0-9a-f]{12}\nline 1\n(line \d\n)+=======\ntheirs\n>>>>>>> b\n$/);
   t.is(fs.readFileSync(path.join(co, 'etc/bin~theirs'), 'latin1'), '\u0000theirs');
   let cont = await viva(['merge', '--continue', co, '-C', repo]);
   t.is(cont.code, 2);
