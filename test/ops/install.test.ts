@@ -419,3 +419,32 @@ maybe('install: a package that conflicts with an installed one removes it first 
   t.regex(status, /Package: app-ng\nStatus: install ok installed\n/);
   t.regex((await viva(['show', 'img', '--derivation', '-C', repo])).stdout, /removed app/);
 });
+
+maybe('merge of two installs: both packages installed, the dpkg database consistent, as installing both at once', async (t) => {
+  const { repo, dir, debs } = await setup(t);
+  await vivaOk(t, ['install', 'base', 'app', '-b', 'with-app', '--from', debs, '-C', repo]);
+  await vivaOk(t, ['install', 'base', 'watcher', '-b', 'with-watcher', '--from', debs, '-C', repo]);
+  const m = await vivaJson(t, ['merge', 'with-app', 'with-watcher', '-b', 'merged', '-C', repo]);
+  t.is(m.status, 'merged', JSON.stringify(m.conflicts));
+  await vivaOk(t, ['install', 'base', 'app', 'watcher', '-b', 'both', '--from', debs, '-C', repo]);
+  const d = await viva(['diff', 'both', 'merged', '-C', repo]);
+  t.deepEqual(unexpected(d.stdout), [], d.stdout);
+  const co = path.join(dir, 'co');
+  await vivaOk(t, ['checkout', 'merged', co, '-C', repo]);
+  for (const args of [['dpkg', '-V'], ['dpkg', '--audit']]) {
+    const r = runInRoot(co, args);
+    t.is(r.status, 0, `${args.join(' ')}: ${r.stdout}${r.stderr}`);
+    t.is(r.stdout, '', args.join(' '));
+  }
+  t.regex(runInRoot(co, ['dpkg-query', '-W', '-f', '${Package} ${Status}\n', 'app', 'watcher', 'libfoo1']).stdout, /^app install ok installed\nlibfoo1 install ok installed\nwatcher install ok installed\n$/);
+  // The same package at two versions on the two sides is a conflict naming it; nothing moves.
+  const v2 = path.join(dir, 'v2');
+  fs.mkdirSync(v2);
+  buildDeb(v2, { name: 'watcher', version: '2', triggers: 'interest-noawait /usr/share/watch-a\n' });
+  scanPackages(v2);
+  await vivaOk(t, ['install', 'base', 'watcher', '-b', 'watcher2', '--from', v2, '-C', repo]);
+  const c = await viva(['merge', 'with-watcher', 'watcher2', '-b', 'x', '-C', repo]);
+  t.is(c.code, 1, c.stderr);
+  t.regex(c.stdout, /^CONFLICT \(semantic\): var\/lib\/dpkg\/status: dpkg status: package watcher:all: ours 1, install ok installed, theirs 2, install ok installed$/m);
+  t.is((await viva(['log', 'x', '-C', repo])).code, 3);
+});
