@@ -524,7 +524,8 @@ async function markAutoInstalled(store: Repository['store'], tree: MutableTree, 
   const added = prep.plan.install.filter((p) => !p.requested && !p.from && !known.has(p.name))
     .map((p) => ({ fields: [{ name: 'Package', value: p.name }, { name: 'Architecture', value: p.arch === 'all' ? nativeArch(prep) : p.arch }, { name: 'Auto-Installed', value: '1' }] }));
   if (keep.length === paragraphs.length && added.length === 0) return;
-  const text = formatDeb822([...keep, ...added]);
+  // apt ends every stanza with a blank line, the last one too.
+  const text = `${formatDeb822([...keep, ...added])}\n`;
   const content = await storeBytes(store, Buffer.from(text));
   const meta = { mode: 0o644, uid: 0, gid: 0, mtimeNs, xattrs: [] };
   tree.writeFile(bytes(APT_EXTENDED_STATES), content, { newMeta: meta, mtimeNs });

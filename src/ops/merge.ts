@@ -6,7 +6,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { DestinationNotEmptyError, UsageError } from '../errors.js';
+import { DestinationNotEmptyError, ScriptFailedError, UsageError } from '../errors.js';
 import type { Commit, RootKind, RootMeta } from '../model/commit.js';
 import type { Disk } from '../model/disk.js';
 import { type MergeDerivation, type MergeRecipe, encodeDerivation } from '../model/derivation.js';
@@ -17,8 +17,11 @@ import { encodeTree, hashTree } from '../model/tree.js';
 import { IMAGE_MERGERS } from '../packages/merge-files.js';
 import { resolveRef, updateRefs } from '../store/refs.js';
 import type { Repository } from '../store/repository.js';
-import { readCommit, readDisk } from '../store/typed.js';
-import { type MergeConflict, type MergeSide, type Resolution, mergeTrees } from '../tree/merge.js';
+import { readCommit, readDisk, tryReadPath } from '../store/typed.js';
+import { type FileMerger, type MergeConflict, type MergeSide, type Resolution, mergeTrees } from '../tree/merge.js';
+import { MutableTree } from '../tree/mutable-tree.js';
+import { Sandbox, applyChanges } from '../packages/sandbox.js';
+import { cachedCheckout, sandboxRoot, writeLayer } from './sandbox-layer.js';
 import { checkoutTree } from './checkout.js';
 import { commit as commitOp } from './commit.js';
 import { TOOL } from './derive.js';
@@ -26,7 +29,7 @@ import { patchDisk } from './derive-disk.js';
 import { history } from './log.js';
 import { mergeBases } from './merge-base.js';
 import { normalizeImagePath, resolveRevision } from './resolve.js';
-import { storeBytes } from './store-content.js';
+import { storeBytes, storeContent } from './store-content.js';
 import { commitIdentity, firstLine, writeCommits } from './write-commit.js';
 
 export interface MergeOptions {
@@ -197,8 +200,15 @@ export async function merge(repo: Repository, options: MergeOptions): Promise<Me
       if (!repo.store.hasObject('tree', empty)) repo.store.writeObject('tree', empty, enc);
       base = { tree: empty, rootMeta: EMPTY_META };
     }
-    const merged = await mergeTrees(repo.store, repo.store, base, sideOf(repo, ra.commit), sideOf(repo, rb.commit), {
-      mergers: [...IMAGE_MERGERS], resolutions, mtimeNs: BigInt(id.time) * 1_000_000_000n,
+    // Caches that programs derive from other files (ld.so.cache from the libraries) are made again after the merge.
+    const regenerate = new Set<string>();
+    const regenerated: FileMerger = {
+      name: 'regenerated cache',
+      matches: (p) => REGENERATED.has(p.toString('latin1')),
+      merge: (i) => { regenerate.add(i.path.toString('latin1')); return { data: i.ours }; },
+    };
+    let merged = await mergeTrees(repo.store, repo.store, base, sideOf(repo, ra.commit), sideOf(repo, rb.commit), {
+      mergers: [regenerated, ...IMAGE_MERGERS], resolutions, mtimeNs: BigInt(id.time) * 1_000_000_000n,
       labels: { ours: options.a, base: baseOid ? `merge base ${baseOid.slice(0, 12)}` : 'empty', theirs: options.b },
     });
     result.visited = merged.visited;
@@ -222,6 +232,8 @@ export async function merge(repo: Repository, options: MergeOptions): Promise<Me
       }
       return result;
     }
+    if (regenerate.size && ra.commit.rootKind === 'tree') merged = { ...merged, ...await runLdconfig(repo, baseCommit ? { oid: baseOid!, commit: baseCommit } : { oid: ra.oid, commit: ra.commit }, merged, options.a) };
+    else if (regenerate.size) repo.warnings.push(`${[...regenerate].join(', ')}: taken from '${options.a}' (a disk image's caches are not made again by merge: run ldconfig at first boot)`);
     const root = ra.commit.rootKind === 'disk'
       ? { rootKind: 'disk' as const, root: await patchDisk(repo, repo.store, { oid: ra.oid, commit: ra.commit, name: options.a }, merged.tree, merged.rootMeta, id.time) }
       : { rootKind: 'tree' as const, root: merged.tree };
@@ -236,6 +248,37 @@ export async function merge(repo: Repository, options: MergeOptions): Promise<Me
   } finally {
     try { repo.endSession(); } catch { /* gc clears a stale session */ }
   }
+}
+
+/** Files a program makes from others: both sides changed → made again on the merged image instead of merged. */
+const REGENERATED = new Set(['etc/ld.so.cache', 'var/cache/ldconfig/aux-cache']);
+
+/**
+ * Runs the image's own `ldconfig` on the merged tree in the install sandbox (over the cached checkout of `bottom`,
+ * with the merged tree as a layer), so that its library cache describes the merged libraries. An image without
+ * ldconfig keeps ours' cache.
+ */
+async function runLdconfig(repo: Repository, bottom: { oid: Oid; commit: Commit }, merged: { tree: Oid; rootMeta: RootMeta }, name: string): Promise<{ tree: Oid; rootMeta: RootMeta }> {
+  const tree = MutableTree.open(repo.store, { tree: merged.tree, rootMeta: merged.rootMeta, imageName: name });
+  // (On merged-/usr images /sbin is a symlink: the path is looked up through the trees, never followed.)
+  if (!['usr/sbin/ldconfig', 'sbin/ldconfig'].some((p) => tryReadPath(repo.store, merged.tree, Buffer.from(p))?.type === 'file')) return merged;
+  await repo.store.flush();
+  const bottomMeta = bottom.commit.rootMeta ?? EMPTY_META;
+  const { dir } = await cachedCheckout(repo, bottom.oid, bottom.commit.root, bottomMeta);
+  Sandbox.removeStale(sandboxRoot(repo));
+  const sb = Sandbox.create(dir, sandboxRoot(repo));
+  try {
+    const layer = sb.layerDir();
+    await writeLayer(repo.store, bottom.commit.root, merged.tree, merged.rootMeta, layer);
+    sb.addLayer(layer);
+    const r = await sb.run(['/bin/sh', '-c', 'exec ldconfig']);
+    if (r.code !== 0) throw new ScriptFailedError(name, 'ldconfig after the merge', r.code, r.output);
+    const made = ['proc', 'sys', 'dev'].filter((d) => !tree.lookup(Buffer.from(d)));
+    await applyChanges(sb.upper, tree, async (e) => storeContent(repo.store, e.content!), { made });
+  } finally {
+    sb.remove();
+  }
+  return { tree: tree.write(repo.store).oid, rootMeta: tree.rootMeta() };
 }
 
 /** Writes the merge commit (parents A and B, a merge derivation naming both) and moves the branch by compare-and-swap. */

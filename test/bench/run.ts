@@ -21,7 +21,7 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 const BIN = path.join(ROOT, 'bin/run.js');
 const BUILD_SCRIPT = path.resolve(ROOT, '../shared/corpus/build-debian.sh');
 
-const MEASURES = ['commit', 'recommit', 'incremental', 'size', 'checkout', 'rss', 'big', 'disk', 'inspect', 'sync', 'derive', 'packages'] as const;
+const MEASURES = ['commit', 'recommit', 'incremental', 'size', 'checkout', 'rss', 'big', 'disk', 'inspect', 'sync', 'derive', 'packages', 'merge'] as const;
 type MeasureName = (typeof MEASURES)[number];
 const TREES_NEEDED: Record<MeasureName, string[]> = {
   commit: ['base'], recommit: ['base'], incremental: ['base', 'base2'], size: ['min', 'base', 'web', 'base2'],
@@ -30,6 +30,7 @@ const TREES_NEEDED: Record<MeasureName, string[]> = {
   sync: ['min', 'base', 'web', 'base2'],
   derive: ['base', 'base2', 'images/base.qcow2'],
   packages: ['base', 'cache'],
+  merge: ['base', 'cache'],
 };
 
 const DEFAULT_CORPUS = '/var/tmp/viva-corpus';
@@ -1051,6 +1052,24 @@ const EXPECTED_INSTALL_DIFFS = [/^var\/lib\/dpkg\/status-old$/, /^var\/log\/(dpk
 const ORDER_ONLY_DIFFS = [/^var\/lib\/dpkg\/triggers\/File$/, /^var\/lib\/ucf\/(hashfile|registry)$/];
 
 /**
+ * The differences between images `a` and `b` (viva diff) outside the documented list of what an install by viva
+ * leaves different from apt's; files written in another order compare as sets of lines. Undefined: diff failed.
+ */
+function unexpectedDiffs(viva: (args: string[]) => Exec, a: string, b: string): string[] | undefined {
+  const d = viva(['diff', a, b]);
+  if (!d.ok && !d.stdout) return undefined;
+  const lines = (rev: string, p: string) => viva(['cat', `${rev}:${p}`]).stdout.split('\n').sort().join('\n');
+  const out = d.stdout.split('\n').filter(Boolean).filter((l) => {
+    const m = /^(\S+)\t(\S+)(?:\t(.*))?$/.exec(l);
+    if (!m || m[3] === '[mtime]' || EXPECTED_INSTALL_DIFFS.some((re) => re.test(m[2]!))) return false;
+    if (m[1] === 'M' && ORDER_ONLY_DIFFS.some((re) => re.test(m[2]!)) && lines(a, m[2]!) === lines(b, m[2]!)) return false;
+    return true;
+  });
+  if (out.length) progress(`unexpected differences ${a} → ${b}:\n${out.slice(0, 30).join('\n')}`);
+  return out;
+}
+
+/**
  * Packages (issue 12): `viva install` of htop tmux rsync jq (and their dependencies) from the corpus cache into base,
  * against the classic way (viva checkout base, chroot apt-get install the same .debs, viva commit); the same request again;
  * the same install across 20 clones (--branches); conformance: viva diff of the two results, differences outside the
@@ -1120,19 +1139,7 @@ async function measurePackages(ctx: Context): Promise<Row[]> {
     progress(`classic install run ${i + 1}/${opt.runs}: ${describe('checkout + apt-get install + commit', classic.at(-1)!)}`);
   }
   // Conformance: dpkg's result against viva's.
-  const conformance = (a: string, b: string): string[] | undefined => {
-    const d = viva(['diff', a, b]);
-    if (!d.ok && !d.stdout) return undefined;
-    const lines = (rev: string, p: string) => viva(['cat', `${rev}:${p}`]).stdout.split('\n').sort().join('\n');
-    const out = d.stdout.split('\n').filter(Boolean).filter((l) => {
-      const m = /^(\S+)\t(\S+)(?:\t(.*))?$/.exec(l);
-      if (!m || m[3] === '[mtime]' || EXPECTED_INSTALL_DIFFS.some((re) => re.test(m[2]!))) return false;
-      if (m[1] === 'M' && ORDER_ONLY_DIFFS.some((re) => re.test(m[2]!)) && lines(a, m[2]!) === lines(b, m[2]!)) return false;
-      return true;
-    });
-    if (out.length) progress(`unexpected differences ${a} → ${b}:\n${out.slice(0, 30).join('\n')}`);
-    return out;
-  };
+  const conformance = (a: string, b: string) => unexpectedDiffs(viva, a, b);
   const unexpected = conformance('tools/classic-0', 'tools/viva');
 
   // Fleet: 20 clones of base, the same install on each.
@@ -1206,10 +1213,77 @@ async function measurePackages(ctx: Context): Promise<Row[]> {
   ];
 }
 
+const TARGET_MERGE_VARIANTS_S = 0.3;
+const TARGET_MERGE_INSTALLS_S = 0.5;
+const TARGET_MERGE_2000_S = 1;
+
+/**
+ * Merge (issue 13) on base: two derived variants (a few files each); two installs (htop tmux / rsync jq) merged and
+ * compared with installing all four at once; two images that differ in 2,000 files.
+ */
+async function measureMerge(ctx: Context): Promise<Row[]> {
+  const { opt, tools } = ctx;
+  const dir = path.join(opt.work, 'merge');
+  const repo = path.join(dir, 'viva');
+  const cache = path.join(opt.corpus, 'cache');
+  rmrf(dir);
+  fs.mkdirSync(dir, { recursive: true });
+  tools.init('viva', repo);
+  progress('merge setup: committing base, deriving variants, installing (not timed)');
+  const none = (measure: string, e: string): Row => ({ id: 'merge', measure, unit: 's', viva: errorCell(e), borg: NONE, restic: NONE, floor: NONE, target: '', met: '?' });
+  const setup = tools.commit('viva', repo, path.join(opt.corpus, 'base'), 'base');
+  if (!setup.ok) return [none('merge setup', setup.error ?? 'commit failed')];
+  const viva = (args: string[]) => tools.run('viva', [process.execPath, [BIN, ...args, '-C', repo]]);
+  viva(['derive', 'base', '-b', 'v/a', '--set', 'etc/hostname=a\n', '--set', 'etc/motd=a\n', '--set', 'etc/a.conf=x=1\n']);
+  viva(['derive', 'base', '-b', 'v/b', '--set', 'etc/timezone=Europe/Berlin\n', '--set', 'etc/b.conf=y=2\n', '--chmod', '0600:etc/b.conf']);
+  const variants: Exec[] = [];
+  for (let i = 0; i < opt.runs; i++) {
+    variants.push(viva(['merge', 'v/a', 'v/b', '-b', `v/ab-${i}`]));
+    progress(`merge of two variants run ${i + 1}/${opt.runs}: ${describe('viva', variants.at(-1)!)}`);
+  }
+  const i1 = viva(['install', 'base', 'htop', 'tmux', '-b', 'i/htop-tmux', '--from', cache]);
+  const i2 = viva(['install', 'base', 'rsync', 'jq', '-b', 'i/rsync-jq', '--from', cache]);
+  const i4 = viva(['install', 'base', 'htop', 'tmux', 'rsync', 'jq', '-b', 'i/all', '--from', cache]);
+  if (!i1.ok || !i2.ok || !i4.ok) return [none('merge setup: installs', (i1.error ?? i2.error ?? i4.error) ?? 'install failed')];
+  const installs: Exec[] = [];
+  for (let i = 0; i < opt.runs; i++) {
+    installs.push(viva(['merge', 'i/htop-tmux', 'i/rsync-jq', '-b', `i/merged-${i}`]));
+    progress(`merge of two installs run ${i + 1}/${opt.runs}: ${describe('viva', installs.at(-1)!)}`);
+  }
+  const unexpected = installs[0]?.ok ? unexpectedDiffs(viva, 'i/all', 'i/merged-0') : undefined;
+  // Two images that differ in 2,000 files: 1,000 new files on each side.
+  for (const side of ['x', 'y']) {
+    const host = path.join(dir, side);
+    for (let i = 0; i < 1000; i++) {
+      const sub = path.join(host, `d${Math.floor(i / 100)}`);
+      fs.mkdirSync(sub, { recursive: true });
+      fs.writeFileSync(path.join(sub, `f${i}.txt`), `${side} ${i}\n`);
+    }
+    viva(['derive', 'base', '-b', `big/${side}`, '--add', `${host}:usr/share/${side}`, '--set', `etc/${side}=1\n`]);
+  }
+  const big: Exec[] = [];
+  for (let i = 0; i < opt.runs; i++) {
+    big.push(viva(['merge', 'big/x', 'big/y', '-b', `big/xy-${i}`]));
+    progress(`merge of images 2,000 files apart run ${i + 1}/${opt.runs}: ${describe('viva', big.at(-1)!)}`);
+  }
+  const vCell = timeCell(variants);
+  const iCell = timeCell(installs);
+  const bCell = timeCell(big);
+  return [
+    { id: 'merge-variants', measure: 'merge two derived variants of base (a few changed files each), CLI incl. node start (s)', unit: 's', viva: vCell, borg: NONE, restic: NONE, floor: NONE,
+      target: `≤ ${TARGET_MERGE_VARIANTS_S} s`, met: vCell.value === undefined ? '?' : yes(vCell.value <= TARGET_MERGE_VARIANTS_S) },
+    { id: 'merge-installs', measure: 'merge base+htop/tmux with base+rsync/jq (s); floor: differences from installing all four, outside the documented list', unit: 's', viva: iCell, borg: NONE, restic: NONE,
+      floor: unexpected === undefined ? NONE : { text: `${unexpected.length} differences`, value: unexpected.length },
+      target: `≤ ${TARGET_MERGE_INSTALLS_S} s; 0 differences`, met: iCell.value === undefined || unexpected === undefined ? '?' : yes(iCell.value <= TARGET_MERGE_INSTALLS_S && unexpected.length === 0) },
+    { id: 'merge-2000', measure: 'merge two images that differ in 2,000 files (s)', unit: 's', viva: bCell, borg: NONE, restic: NONE, floor: NONE,
+      target: `≤ ${TARGET_MERGE_2000_S} s`, met: bCell.value === undefined ? '?' : yes(bCell.value <= TARGET_MERGE_2000_S) },
+  ];
+}
+
 const RUNNERS: Record<MeasureName, (ctx: Context) => Promise<Row[]>> = {
   commit: measureCommit, recommit: measureRecommit, incremental: measureIncremental, size: measureSize,
   checkout: measureCheckout, rss: measureRss, big: measureBig, disk: measureDisk, inspect: measureInspect, sync: measureSync,
-  derive: measureDerive, packages: measurePackages,
+  derive: measureDerive, packages: measurePackages, merge: measureMerge,
 };
 
 // ---------------------------------------------------------------------------------------------------------------------
