@@ -53,6 +53,12 @@ viva rebuild --derived-from demo/1.0/base
 viva rebuild --derived-from demo/1.0/base
 viva cat demo/fleet/db-ams:etc/demo-version
 viva log --derived-from demo/1.0/base --oneline
+# Merge: two teams change the same base; their images combine against it (text merged line by line, users per record).
+viva derive demo/1.0/base -b demo/team-a --set $'etc/demo-version=1.1-a\n' --set 'srv/a.txt=team a'
+viva derive demo/1.0/base -b demo/team-b --set 'etc/ssh/sshd_config=PermitRootLogin no' --set 'srv/b.txt=team b'
+viva merge-base demo/team-a demo/team-b
+viva merge demo/team-a demo/team-b
+viva show demo/team-a --derivation
 viva fsck
 set +x
 # diff compares regular files and links; the device node and fifo are compared by type only.

@@ -58,4 +58,9 @@ viva packages demo/debian/no-greet | grep greet || true
 viva derive demo/debian/base -b demo/debian/base --set $'etc/motd=base v2\n'
 viva rebuild --derived-from demo/debian/base
 viva cat demo/fleet/app-1:etc/motd
+# Merge an image with a package installed and one with an edit of its own: both in the result.
+viva derive demo/debian/base -b demo/debian/tools --set $'etc/motd=tools\n'
+viva merge demo/debian/greet demo/debian/tools -b demo/debian/greet-tools
+viva packages demo/debian/greet-tools | grep greet
+viva cat demo/debian/greet-tools:etc/motd
 viva fsck
