@@ -1052,6 +1052,24 @@ const EXPECTED_INSTALL_DIFFS = [/^var\/lib\/dpkg\/status-old$/, /^var\/log\/(dpk
 const ORDER_ONLY_DIFFS = [/^var\/lib\/dpkg\/triggers\/File$/, /^var\/lib\/ucf\/(hashfile|registry)$/];
 
 /**
+ * A new viva repository under the work directory with the corpus's base committed on `base` (not timed), for the
+ * measures that start from it; or the row saying why it could not be made.
+ */
+function baseRepo(ctx: Context, id: string): { row: Row } | { dir: string; repo: string; cache: string; viva: (args: string[]) => Exec; none: (measure: string, e: string) => Row } {
+  const { opt, tools } = ctx;
+  const dir = path.join(opt.work, id);
+  const repo = path.join(dir, 'viva');
+  rmrf(dir);
+  fs.mkdirSync(dir, { recursive: true });
+  tools.init('viva', repo);
+  progress(`${id} setup: committing base (not timed)`);
+  const none = (measure: string, e: string): Row => ({ id, measure, unit: 's', viva: errorCell(e), borg: NONE, restic: NONE, floor: NONE, target: '', met: '?' });
+  const setup = tools.commit('viva', repo, path.join(opt.corpus, 'base'), 'base');
+  if (!setup.ok) return { row: none(`${id} setup`, setup.error ?? 'commit failed') };
+  return { dir, repo, cache: path.join(opt.corpus, 'cache'), viva: (args: string[]) => tools.run('viva', [process.execPath, [BIN, ...args, '-C', repo]]), none };
+}
+
+/**
  * The differences between images `a` and `b` (viva diff) outside the documented list of what an install by viva
  * leaves different from apt's; files written in another order compare as sets of lines. Undefined: diff failed.
  */
@@ -1077,17 +1095,9 @@ function unexpectedDiffs(viva: (args: string[]) => Exec, a: string, b: string): 
  */
 async function measurePackages(ctx: Context): Promise<Row[]> {
   const { opt, tools } = ctx;
-  const dir = path.join(opt.work, 'packages');
-  const repo = path.join(dir, 'viva');
-  const cache = path.join(opt.corpus, 'cache');
-  rmrf(dir);
-  fs.mkdirSync(dir, { recursive: true });
-  tools.init('viva', repo);
-  progress('packages setup: committing base (not timed)');
-  const none = (measure: string, e: string): Row => ({ id: 'packages', measure, unit: 's', viva: errorCell(e), borg: NONE, restic: NONE, floor: NONE, target: '', met: '?' });
-  const setup = tools.commit('viva', repo, path.join(opt.corpus, 'base'), 'base');
-  if (!setup.ok) return [none('packages setup', setup.error ?? 'commit failed')];
-  const viva = (args: string[]) => tools.run('viva', [process.execPath, [BIN, ...args, '-C', repo]]);
+  const w = baseRepo(ctx, 'packages');
+  if ('row' in w) return [w.row];
+  const { dir, repo, cache, viva, none } = w;
   const stored = () => (JSON.parse(viva(['stats', '--json']).stdout) as { totalStoredBytes: number }).totalStoredBytes;
 
   // viva, cold: the first install in this repository (each .deb read, the checkout of base made).
@@ -1222,18 +1232,10 @@ const TARGET_MERGE_2000_S = 1;
  * compared with installing all four at once; two images that differ in 2,000 files.
  */
 async function measureMerge(ctx: Context): Promise<Row[]> {
-  const { opt, tools } = ctx;
-  const dir = path.join(opt.work, 'merge');
-  const repo = path.join(dir, 'viva');
-  const cache = path.join(opt.corpus, 'cache');
-  rmrf(dir);
-  fs.mkdirSync(dir, { recursive: true });
-  tools.init('viva', repo);
-  progress('merge setup: committing base, deriving variants, installing (not timed)');
-  const none = (measure: string, e: string): Row => ({ id: 'merge', measure, unit: 's', viva: errorCell(e), borg: NONE, restic: NONE, floor: NONE, target: '', met: '?' });
-  const setup = tools.commit('viva', repo, path.join(opt.corpus, 'base'), 'base');
-  if (!setup.ok) return [none('merge setup', setup.error ?? 'commit failed')];
-  const viva = (args: string[]) => tools.run('viva', [process.execPath, [BIN, ...args, '-C', repo]]);
+  const { opt } = ctx;
+  const w = baseRepo(ctx, 'merge');
+  if ('row' in w) return [w.row];
+  const { dir, cache, viva, none } = w;
   viva(['derive', 'base', '-b', 'v/a', '--set', 'etc/hostname=a\n', '--set', 'etc/motd=a\n', '--set', 'etc/a.conf=x=1\n']);
   viva(['derive', 'base', '-b', 'v/b', '--set', 'etc/timezone=Europe/Berlin\n', '--set', 'etc/b.conf=y=2\n', '--chmod', '0600:etc/b.conf']);
   const variants: Exec[] = [];
