@@ -18,7 +18,7 @@ import type { Oid } from '../model/oid.js';
 import { compareNames, encodeTree, hashTree, normalizeTree, type TreeEntry } from '../model/tree.js';
 import { type MNode, MutableTree } from '../tree/mutable-tree.js';
 import { type IngestContext, ingestEntries } from './ingest.js';
-import { storeBytes } from './store-content.js';
+import { storeBytes } from '../store/store-content.js';
 
 /** Reads of rest/raw bytes are at most this long; unmapped ranges closer than MERGE_GAP are read in one go. */
 const READ_WINDOW = 1 << 20;

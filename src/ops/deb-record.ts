@@ -23,7 +23,7 @@ import { readBlobBytes, readTree } from '../store/typed.js';
 import { MutableTree } from '../tree/mutable-tree.js';
 import { type DebFileEntry, debTree } from './deb-tree.js';
 import type { UnpackDeb } from './unpack-debs.js';
-import { storeBytes } from './store-content.js';
+import { storeBytes } from '../store/store-content.js';
 
 const TYPE_CHARS: Record<EntryType | 'hardlink', string> = { dir: 'd', file: 'f', symlink: 'l', hardlink: 'h', chr: 'c', blk: 'b', fifo: 'p', socket: 's' };
 const CHAR_TYPES = new Map(Object.entries(TYPE_CHARS).map(([k, v]) => [v, k as EntryType | 'hardlink']));

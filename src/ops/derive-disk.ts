@@ -21,7 +21,7 @@ import { MutableTree } from '../tree/mutable-tree.js';
 import { DEFAULT_DIR_MODE, applyRecipe, createdMeta } from '../tree/recipe.js';
 import { walkTrees } from '../tree/walk.js';
 import { DiskReader } from './export-disk.js';
-import { storeBytes } from './store-content.js';
+import { storeBytes } from '../store/store-content.js';
 
 /** A change of the walk, before file contents are read. */
 type Pending = Exclude<Ext4Change, { op: 'write' }> | (Omit<Extract<Ext4Change, { op: 'write' }>, 'data'> & { blob: Oid; size: number });

@@ -22,7 +22,7 @@ import { MutableTree } from '../tree/mutable-tree.js';
 import { DEFAULT_DIR_MODE, DEFAULT_FILE_MODE, applyRecipe, createdMeta } from '../tree/recipe.js';
 import { type IngestContext, ingestEntries } from './ingest.js';
 import { normalizeImagePath, resolveRevision } from './resolve.js';
-import { storeBytes, storeContent } from './store-content.js';
+import { storeBytes, storeContent } from '../store/store-content.js';
 import { commitIdentity, firstLine, writeCommits } from './write-commit.js';
 import { deriveDisk } from './derive-disk.js';
 

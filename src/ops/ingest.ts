@@ -7,7 +7,7 @@ import type { LmdbStore } from '../store/lmdb-store.js';
 import type { ObjectWriter } from '../store/object-store.js';
 import { readStatCache, writeStatCache } from '../store/stat-cache.js';
 import { type MutableTree, showPath } from '../tree/mutable-tree.js';
-import { ContentError, storeContent } from './store-content.js';
+import { ContentError, storeContent } from '../store/store-content.js';
 
 /** A cached file must be older than this when recorded, so a same-tick rewrite cannot hide behind an equal mtime (git's "racy clean"). */
 export const RACY_WINDOW_NS = 2_000_000_000n;

@@ -45,7 +45,7 @@ import { TOOL } from './derive.js';
 import { readDerivation } from './derivations.js';
 import { resolveRevision } from './resolve.js';
 import { cachedCheckout, sandboxRoot, writeLayer } from './sandbox-layer.js';
-import { storeBytes, storeContent } from './store-content.js';
+import { storeBytes, storeContent } from '../store/store-content.js';
 import { type UnpackDeb, parseInterests, unpackDebs } from './unpack-debs.js';
 import { commitIdentity, firstLine, writeCommits } from './write-commit.js';
 import fs from 'node:fs';

@@ -29,7 +29,7 @@ import { patchDisk } from './derive-disk.js';
 import { history } from './log.js';
 import { mergeBases } from './merge-base.js';
 import { normalizeImagePath, resolveRevision } from './resolve.js';
-import { storeBytes, storeContent } from './store-content.js';
+import { storeBytes, storeContent } from '../store/store-content.js';
 import { commitIdentity, firstLine, writeCommits } from './write-commit.js';
 
 export interface MergeOptions {

@@ -19,7 +19,7 @@ import type { ObjectReader, ObjectWriter } from '../store/object-store.js';
 import { readBlobBytes, readTree } from '../store/typed.js';
 import type { MutableTree, NodeMeta } from '../tree/mutable-tree.js';
 import type { DebFileEntry } from './deb-tree.js';
-import { storeBytes } from './store-content.js';
+import { storeBytes } from '../store/store-content.js';
 
 /** Symlinks followed while resolving a directory of a package path (the kernel's limit, as dpkg meets it). */
 const MAX_SYMLINK_HOPS = 40;

@@ -12,7 +12,7 @@ import type { RootMeta } from '../model/commit.js';
 import type { Oid } from '../model/oid.js';
 import { quotePath } from '../model/quote.js';
 import type { TreeEntry } from '../model/tree.js';
-import { storeBytes } from '../ops/store-content.js';
+import { storeBytes } from '../store/store-content.js';
 import type { ObjectReader, ObjectWriter } from '../store/object-store.js';
 import { readBlobBytes } from '../store/typed.js';
 import { MutableTree, type NodeMeta, splitPath } from './mutable-tree.js';

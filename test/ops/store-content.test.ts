@@ -1,6 +1,6 @@
 /** Tests of storeContent: borrowed piece buffers (a reader that reuses and overwrites its buffer), holes, inline blobs. */
 import test from 'ava';
-import { storeContent } from '../../src/ops/store-content.js';
+import { storeContent } from '../../src/store/store-content.js';
 import { decodeBlob } from '../../src/model/blob.js';
 import type { FileContent } from '../../src/formats/types.js';
 import type { ObjectKind, ObjectWriter } from '../../src/store/object-store.js';

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { Sandbox, applyChanges } from '../../src/packages/sandbox.js';
 import { SandboxError } from '../../src/errors.js';
 import { diff } from '../../src/ops/diff.js';
-import { storeContent } from '../../src/ops/store-content.js';
+import { storeContent } from '../../src/store/store-content.js';
 import { encodeCommit, hashCommit, type Commit } from '../../src/model/commit.js';
 import { updateRefs } from '../../src/store/refs.js';
 import { readCommit } from '../../src/store/typed.js';

@@ -8,7 +8,7 @@ import { encodeBlob, type Segment } from '../model/blob.js';
 import type { Oid } from '../model/oid.js';
 import type { Hole } from '../model/tree.js';
 import type { FileContent } from '../formats/types.js';
-import type { ObjectWriter } from '../store/object-store.js';
+import type { ObjectWriter } from './object-store.js';
 
 export const ZERO_BUFFER_SIZE = 1024 * 1024;
 const ZEROS = Buffer.alloc(ZERO_BUFFER_SIZE);
