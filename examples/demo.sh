@@ -44,7 +44,13 @@ sed 's#debian/12/base#demo/1.0/base#; s#fleet/#demo/fleet/#; s#count: 100#count:
 viva derive --batch "$work/fleet.yaml"
 viva cat demo/fleet/web-003:etc/ssh/ssh_host_ed25519_key.pub
 viva diff demo/1.0/base demo/fleet/web-003 --stat
-# The base moves on: rebuild replays every clone's recipe on it; a second run has nothing to do.
+# Merge: two teams change the same base; their images combine against it (text merged line by line, users per record).
+viva derive demo/1.0/base -b demo/team-a --set $'etc/demo-version=1.1-a\n' --set 'srv/a.txt=team a'
+viva derive demo/1.0/base -b demo/team-b --set 'etc/ssh/sshd_config=PermitRootLogin no' --set 'srv/b.txt=team b'
+viva merge-base demo/team-a demo/team-b
+viva merge demo/team-a demo/team-b
+viva show demo/team-a --derivation
+# The base moves on: rebuild replays every clone's recipe on it (the merge too); a second run has nothing to do.
 cp -a "$work/rootfs" "$work/rootfs-1.2"
 echo "1.2" > "$work/rootfs-1.2/etc/demo-version"
 viva commit "$work/rootfs-1.2" -b demo/1.0/base -m "version 1.2" --label release=1.2
@@ -52,13 +58,8 @@ viva derivations demo/1.0/base
 viva rebuild --derived-from demo/1.0/base
 viva rebuild --derived-from demo/1.0/base
 viva cat demo/fleet/db-ams:etc/demo-version
+viva cat demo/team-a:srv/b.txt
 viva log --derived-from demo/1.0/base --oneline
-# Merge: two teams change the same base; their images combine against it (text merged line by line, users per record).
-viva derive demo/1.0/base -b demo/team-a --set $'etc/demo-version=1.1-a\n' --set 'srv/a.txt=team a'
-viva derive demo/1.0/base -b demo/team-b --set 'etc/ssh/sshd_config=PermitRootLogin no' --set 'srv/b.txt=team b'
-viva merge-base demo/team-a demo/team-b
-viva merge demo/team-a demo/team-b
-viva show demo/team-a --derivation
 viva fsck
 set +x
 # diff compares regular files and links; the device node and fifo are compared by type only.

@@ -353,7 +353,9 @@ export function renderPackageOp(r: PackageOpResult): string {
 }
 
 /** merge: git's words — the new head, a fast-forward, already up to date, or the conflicts and what to do. */
-export function renderMerge(r: MergeOpResult): string {
+export function renderMerge(m: MergeOpResult): string {
+  // Revisions given as full ref names (pull gives them so) are shown short, as git shows them.
+  const r = { ...m, ours: { ...m.ours, rev: shortRefName(m.ours.rev) }, theirs: { ...m.theirs, rev: shortRefName(m.theirs.rev) } };
   const b = shortRefName(r.branch);
   switch (r.status) {
     case 'up-to-date': return `Already up to date (${r.ours.rev} holds ${r.theirs.rev}).`;

@@ -17,7 +17,7 @@ import { encodeTree, hashTree } from '../model/tree.js';
 import { IMAGE_MERGERS } from '../packages/merge-files.js';
 import { resolveRef, updateRefs } from '../store/refs.js';
 import type { Repository } from '../store/repository.js';
-import { readCommit, readDisk, tryReadPath } from '../store/typed.js';
+import { readBlobBytes, readCommit, readDisk, tryReadPath } from '../store/typed.js';
 import { type FileMerger, type MergeConflict, type MergeSide, type Resolution, mergeTrees } from '../tree/merge.js';
 import { MutableTree } from '../tree/mutable-tree.js';
 import { Sandbox, applyChanges } from '../packages/sandbox.js';
@@ -192,25 +192,8 @@ export async function merge(repo: Repository, options: MergeOptions): Promise<Me
         recipe.resolutions.push({ path: p, how: r.how });
       }
     }
-    let base: MergeSide;
-    if (baseCommit) base = sideOf(repo, baseCommit);
-    else {
-      const enc = encodeTree({ entries: [] });
-      const empty = hashTree(enc);
-      if (!repo.store.hasObject('tree', empty)) repo.store.writeObject('tree', empty, enc);
-      base = { tree: empty, rootMeta: EMPTY_META };
-    }
-    // Caches that programs derive from other files (ld.so.cache from the libraries) are made again after the merge.
-    const regenerate = new Set<string>();
-    const regenerated: FileMerger = {
-      name: 'regenerated cache',
-      matches: (p) => REGENERATED.has(p.toString('latin1')),
-      merge: (i) => { regenerate.add(i.path.toString('latin1')); return { data: i.ours }; },
-    };
-    let merged = await mergeTrees(repo.store, repo.store, base, sideOf(repo, ra.commit), sideOf(repo, rb.commit), {
-      mergers: [regenerated, ...IMAGE_MERGERS], resolutions, mtimeNs: BigInt(id.time) * 1_000_000_000n,
-      labels: { ours: options.a, base: baseOid ? `merge base ${baseOid.slice(0, 12)}` : 'empty', theirs: options.b },
-    });
+    const labels = { ours: options.a, base: baseOid ? `merge base ${baseOid.slice(0, 12)}` : 'empty', theirs: options.b };
+    const merged = await mergeImages(repo, { oid: ra.oid, commit: ra.commit }, { oid: rb.oid, commit: rb.commit }, baseOid, resolutions, id.time, labels);
     result.visited = merged.visited;
     result.merged = merged.merged;
     result.conflicts = merged.conflicts.map(conflictInfo);
@@ -232,13 +215,9 @@ export async function merge(repo: Repository, options: MergeOptions): Promise<Me
       }
       return result;
     }
-    if (regenerate.size && ra.commit.rootKind === 'tree') merged = { ...merged, ...await runLdconfig(repo, baseCommit ? { oid: baseOid!, commit: baseCommit } : { oid: ra.oid, commit: ra.commit }, merged, options.a) };
-    else if (regenerate.size) repo.warnings.push(`${[...regenerate].join(', ')}: taken from '${options.a}' (a disk image's caches are not made again by merge: run ldconfig at first boot)`);
-    const root = ra.commit.rootKind === 'disk'
-      ? { rootKind: 'disk' as const, root: await patchDisk(repo, repo.store, { oid: ra.oid, commit: ra.commit, name: options.a }, merged.tree, merged.rootMeta, id.time) }
-      : { rootKind: 'tree' as const, root: merged.tree };
+    const root = await finishImage(repo, { oid: ra.oid, commit: ra.commit, name: options.a }, merged, id.time);
     const message = options.message ?? `merge ${options.b} into ${options.a}`;
-    const oid = await commitMerge(repo, { ...root, rootMeta: merged.rootMeta }, { a: ra.oid, b: rb.oid, aCommit: ra.commit, bCommit: rb.commit, recipe, ref, expectedOld: head, message, id });
+    const oid = await commitMerge(repo, root, { a: ra.oid, b: rb.oid, aCommit: ra.commit, bCommit: rb.commit, recipe, ref, expectedOld: head, message, id });
     result.status = 'merged';
     result.id = oid;
     return result;
@@ -248,6 +227,77 @@ export async function merge(repo: Repository, options: MergeOptions): Promise<Me
   } finally {
     try { repo.endSession(); } catch { /* gc clears a stale session */ }
   }
+}
+
+type Merged = Awaited<ReturnType<typeof mergeTrees>> & { regenerate: Set<string>; base: Oid | null };
+
+/**
+ * The three-way merge of two images' trees (a disk's view tree) against the merge base `baseOid` (null: an empty
+ * image), with the image file mergers; caches a program makes (ld.so.cache) are collected in `regenerate` when both
+ * sides changed them, to be made again by finishImage.
+ */
+async function mergeImages(repo: Repository, ours: { oid: Oid; commit: Commit }, theirs: { oid: Oid; commit: Commit }, baseOid: Oid | null,
+  resolutions: Map<string, Resolution>, time: number, labels: { ours: string; base: string; theirs: string }): Promise<Merged> {
+  let base: MergeSide;
+  if (baseOid) base = sideOf(repo, readCommit(repo.store, baseOid));
+  else {
+    const enc = encodeTree({ entries: [] });
+    const empty = hashTree(enc);
+    if (!repo.store.hasObject('tree', empty)) repo.store.writeObject('tree', empty, enc);
+    base = { tree: empty, rootMeta: EMPTY_META };
+  }
+  const regenerate = new Set<string>();
+  const regenerated: FileMerger = {
+    name: 'regenerated cache',
+    matches: (p) => REGENERATED.has(p.toString('latin1')),
+    merge: (i) => { regenerate.add(i.path.toString('latin1')); return { data: i.ours }; },
+  };
+  const merged = await mergeTrees(repo.store, repo.store, base, sideOf(repo, ours.commit), sideOf(repo, theirs.commit), {
+    mergers: [regenerated, ...IMAGE_MERGERS], resolutions, mtimeNs: BigInt(time) * 1_000_000_000n, labels,
+  });
+  return { ...merged, regenerate, base: baseOid };
+}
+
+/**
+ * The merged image as a commit root: the caches made again (a tree image: ldconfig in the sandbox; a disk: ours'
+ * kept, with a warning), a disk's file systems patched into ours' disk.
+ */
+async function finishImage(repo: Repository, ours: { oid: Oid; commit: Commit; name: string }, merged: Merged, time: number): Promise<{ rootKind: RootKind; root: Oid; rootMeta: RootMeta }> {
+  let view = { tree: merged.tree, rootMeta: merged.rootMeta };
+  if (merged.regenerate.size && ours.commit.rootKind === 'tree') {
+    view = await runLdconfig(repo, merged.base ? { oid: merged.base, commit: readCommit(repo.store, merged.base) } : ours, view, ours.name);
+  } else if (merged.regenerate.size) {
+    repo.warnings.push(`${[...merged.regenerate].join(', ')}: taken from '${ours.name}' (a disk image's caches are not made again by merge: run ldconfig at first boot)`);
+  }
+  if (ours.commit.rootKind === 'disk') return { rootKind: 'disk', root: await patchDisk(repo, repo.store, ours, view.tree, view.rootMeta, time), rootMeta: view.rootMeta };
+  return { rootKind: 'tree', root: view.tree, rootMeta: view.rootMeta };
+}
+
+/**
+ * Replays a merge derivation (`rebuild`): `ours` (the rebuilt layer below) merged with `theirs` (the other input, or
+ * what it was rebuilt into) against `mergeBase` (the recorded base, or what the rebuild moved it to), with the
+ * recorded resolutions. Returns the result and
+ * the derivation of the replay. Throws UsageError naming the conflicts when the merge no longer goes through.
+ */
+export async function replayMerge(repo: Repository, ours: { oid: Oid; commit: Commit; name?: string }, theirs: Oid, recipe: MergeRecipe, time: number, mergeBase: Oid | null): Promise<{ rootKind: RootKind; root: Oid; rootMeta: RootMeta; dv: MergeDerivation; theirs: Oid }> {
+  const tc = readCommit(repo.store, theirs);
+  // Not searched: a rebuilt layer keeps the old merge in its history, which would make the old input look merged.
+  const baseOid = mergeBase;
+  const resolutions = new Map<string, Resolution>();
+  for (const r of recipe.resolutions) {
+    resolutions.set(r.path.toString('latin1'), r.how === 'content' ? { data: await readBlobBytes(repo.store, r.blob!, r.size ?? 0, r.path.toString('utf8')) } : r.how);
+  }
+  const name = ours.name ?? ours.oid.slice(0, 12);
+  const merged = await mergeImages(repo, ours, { oid: theirs, commit: tc }, baseOid, resolutions, time, { ours: name, base: 'merge base', theirs: theirs.slice(0, 12) });
+  if (merged.conflicts.length) {
+    throw new UsageError(`replaying the merge of ${theirs.slice(0, 12)}: ${merged.conflicts.length} conflict${merged.conflicts.length === 1 ? '' : 's'} (${merged.conflicts.slice(0, 3).map((c) => `${c.kind} ${quotePath(c.path)}`).join(', ')}${merged.conflicts.length > 3 ? ', …' : ''})`);
+  }
+  const root = await finishImage(repo, { ...ours, name }, merged, time);
+  const dv: MergeDerivation = {
+    kind: 'merge', tool: TOOL, recipe: { base: baseOid, resolutions: recipe.resolutions },
+    bases: [{ commit: ours.oid, rootKind: ours.commit.rootKind, root: ours.commit.root }, { commit: theirs, rootKind: tc.rootKind, root: tc.root }],
+  };
+  return { ...root, dv, theirs };
 }
 
 /** Files a program makes from others: both sides changed → made again on the merged image instead of merged. */

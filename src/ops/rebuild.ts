@@ -12,6 +12,7 @@ import type { Repository } from '../store/repository.js';
 import { readCommit } from '../store/typed.js';
 import { applyToBase, commitWithDerivation, derivationOf } from './derive.js';
 import { replayPackages } from './install.js';
+import { replayMerge } from './merge.js';
 import { derivationGraph, readDerivation } from './derivations.js';
 import { history } from './log.js';
 import { type Derivation, derivationRecipeId } from '../model/derivation.js';
@@ -99,6 +100,8 @@ export async function rebuild(repo: Repository, options: RebuildOptions): Promis
   /** New heads of branches rebuilt in this run, for the branches derived from them. */
   const newHeads = new Map<string, { oid: Oid; commit: Commit }>();
   const failedRefs = new Set<string>();
+  /** Old head → new head of each branch rebuilt so far (a merge replayed later takes the new one as its input). */
+  const rebuiltFrom = new Map<Oid, Oid>();
   repo.beginSession('rebuild');
   try {
     for (const job of jobs) {
@@ -142,10 +145,18 @@ export async function rebuild(repo: Repository, options: RebuildOptions): Promis
         const sdv = readDerivation(step.oid, step.commit)!;
         let applied: { rootKind: RootKind; root: Oid; rootMeta: RootMeta; reused: boolean };
         let ndv: Derivation;
+        /** A merge's second parent: the other input, or what this run rebuilt it into. */
+        let theirs: Oid[] = [];
         try {
           const onBase = { oid: on.oid, commit: on.commit, name: shortName(job.baseRef) ?? on.oid.slice(0, 12) };
           if (sdv.kind === 'merge') {
-            throw new UsageError(`${step.oid.slice(0, 12)} is a merge: replaying merges is not supported yet (merge the rebuilt inputs again)`);
+            // Both inputs moved to the new base: merged against it; the other input as it was: against the recorded base.
+            const other = sdv.bases[1]!.commit;
+            const moved = rebuiltFrom.get(other);
+            const r = await replayMerge(repo, onBase, moved ?? other, sdv.recipe, id.time, moved ? base.oid : sdv.recipe.base);
+            applied = { ...r, reused: false };
+            ndv = r.dv;
+            theirs = [r.theirs];
           } else if (sdv.kind === 'derive') {
             applied = await applyToBase(repo, repo.store, onBase, sdv.recipe);
             ndv = derivationOf(onBase, sdv.recipe);
@@ -163,9 +174,11 @@ export async function rebuild(repo: Repository, options: RebuildOptions): Promis
           break;
         }
         reused &&= applied.reused;
-        const c = commitWithDerivation(ndv, applied, { ...id, parents: parent ? [parent] : [], message: step.commit.message, labels: step.commit.labels });
+        const c = commitWithDerivation(ndv, applied, { ...id, parents: [...(parent ? [parent] : []), ...theirs], message: step.commit.message, labels: step.commit.labels });
         const enc = encodeCommit(c);
         const oid = hashCommit(enc);
+        // Stored (pending) at once: the next layer, or a merge replayed later in this run, reads it.
+        if (!repo.store.hasObject('commit', oid)) repo.store.writeObject('commit', oid, enc);
         made.push({ commit: c, enc, oid });
         on = { oid, commit: c };
         parent = oid;
@@ -176,10 +189,10 @@ export async function rebuild(repo: Repository, options: RebuildOptions): Promis
         continue;
       }
       // The branch moves once, to the last layer; the layers below are objects its history holds.
-      for (const m of made.slice(0, -1)) if (!repo.store.hasObject('commit', m.oid)) repo.store.writeObject('commit', m.oid, m.enc);
       const top = made[made.length - 1]!;
       commits.push({ commit: top.commit, ref: job.ref, expectedOld: job.parent, reflog: `rebuild: ${firstLine(top.commit.message)}` });
       newHeads.set(job.ref, on);
+      rebuiltFrom.set(job.head, on.oid);
       items.push({ branch: job.ref, status: 'rebuilt', commit: on.oid, base: base.oid, ...(reused ? { reused: true } : {}) });
     }
     // A branch rebuilt twice in one run (not possible with one job per branch) would need chained expectations.
@@ -243,10 +256,36 @@ function planDerivedFrom(repo: Repository, branch: string): { jobs: Job[]; stale
   }
   // Branches with commits on top of a derived commit: replaying the recipe would drop those commits (a rebase).
   const stale: RebuildItem[] = [];
+  const ordered = mergeInputsFirst(jobs);
   for (const x of graph.stale) {
     if (planned.has(x.ref) || ![...planned].some((p) => hist(p).has(x.base))) continue;
     const n = x.commitsOnTop;
     stale.push({ branch: x.ref, status: 'skipped', commit: x.head, reason: `its head is ${n} commit${n === 1 ? '' : 's'} past the derived commit ${x.derived.slice(0, 12)}: replaying the recipe would drop ${n === 1 ? 'it' : 'them'} (rebuild that commit with --onto and reapply them)` });
   }
-  return { jobs, stale };
+  return { jobs: ordered, stale };
+}
+
+/**
+ * The jobs in an order where a branch whose layers merged another planned branch's head comes after that branch
+ * (so the merge is replayed with the other input as this run rebuilt it), and after its own base branch.
+ */
+function mergeInputsFirst(jobs: Job[]): Job[] {
+  const byHead = new Map(jobs.map((j) => [j.head, j]));
+  const byRef = new Map(jobs.map((j) => [j.ref, j]));
+  const out: Job[] = [];
+  const seen = new Set<Job>();
+  const visit = (j: Job) => {
+    if (seen.has(j)) return;
+    seen.add(j);
+    for (const s of j.steps) {
+      const dv = readDerivation(s.oid, s.commit);
+      const input = dv?.kind === 'merge' ? byHead.get(dv.bases[1]!.commit) : undefined;
+      if (input) visit(input);
+    }
+    const b = j.baseRef ? byRef.get(j.baseRef) : undefined;
+    if (b) visit(b);
+    out.push(j);
+  };
+  for (const j of jobs) visit(j);
+  return out;
 }

@@ -158,3 +158,22 @@ const haveE2fs = spawnSync('sh', ['-c', 'command -v mke2fs && command -v e2fsck'
   const fsck = spawnSync('e2fsck', ['-fn', out]);
   t.is(fsck.status, 0, fsck.stdout.toString());
 });
+
+test('merge: rebuild replays a merge on the moved base, with the other input as this run rebuilt it, and the recorded resolutions', async (t) => {
+  const { repo, dir } = await setup(t);
+  await vivaOk(t, ['derive', 'base', '-b', 'a', '--set', 'etc/a=a\n', '--set', 'etc/motd=ours\n', '-C', repo]);
+  await vivaOk(t, ['derive', 'base', '-b', 'b', '--set', 'etc/b=b\n', '--set', 'etc/motd=theirs\n', '-C', repo]);
+  fs.writeFileSync(path.join(dir, 'motd'), 'resolved\n');
+  await vivaOk(t, ['merge', 'a', 'b', '--resolve', `etc/motd=@${path.join(dir, 'motd')}`, '-C', repo]);
+  t.regex((await viva(['show', 'a', '--derivation', '-C', repo])).stdout, /kind: {3}merge/);
+  // The base moves; every branch derived from it is rebuilt, the merge layer of a with b's new head.
+  await vivaOk(t, ['derive', 'base', '-b', 'base', '--set', 'etc/hostname=base v2\n', '-C', repo]);
+  const r = await vivaJson(t, ['rebuild', '--derived-from', 'base', '-C', repo]);
+  t.is(r.failed, 0, JSON.stringify(r.items));
+  t.is(r.rebuilt, 2);
+  for (const [p, v] of [['etc/hostname', 'base v2\n'], ['etc/a', 'a\n'], ['etc/b', 'b\n'], ['etc/motd', 'resolved\n']]) t.is(await cat(repo, `a:${p}`), v, p);
+  const show = await vivaJson(t, ['show', 'a', '-C', repo]);
+  t.is(show.derivation.kind, 'merge');
+  t.is(show.parents.length, 2);
+  t.is(show.parents[1], (await vivaJson(t, ['show', 'b', '-C', repo])).id, 'the merge takes b as rebuilt in the same run');
+});

@@ -54,10 +54,14 @@ test('cli sync: clone, commit, push, fetch, pull, ls-remote; non-fast-forward ex
   const refused = await viva(['push', '-C', other, 'origin', 'debian/base']);
   t.is(refused.code, EXIT.CONFLICT);
   t.regex(refused.stderr, /non-fast-forward/);
-  const diverged = await viva(['pull', '-C', other]);
+  const diverged = await viva(['pull', '--ff-only', '-C', other]);
   t.is(diverged.code, EXIT.CONFLICT);
   t.regex(diverged.stderr, /diverged/);
-  t.regex((await vivaOk(t, ['push', '-C', other, 'origin', 'debian/base', '--force'])).stdout, /\(forced\)/);
+  // Without --ff-only, pull merges the library's branch into the diverged one; then the push is a fast-forward.
+  t.regex((await vivaOk(t, ['pull', '-C', other])).stdout, /^\[debian\/base [0-9a-f]{12}\] merged origin\/debian\/base into debian\/base/);
+  await vivaOk(t, ['push', '-C', other, 'origin', 'debian/base']);
+  await vivaOk(t, ['commit', '-C', other, src, '-m', 'five']);
+  t.regex((await vivaOk(t, ['push', '-C', other, 'origin', 'debian/base', '--force'])).stdout, /debian\/base/);
   t.regex((await vivaOk(t, ['fsck', '-C', lib])).stdout, /: ok$/m);
   // Bad remotes and names.
   t.is((await viva(['remote', 'add', '-C', other, 'a/b', lib])).code, EXIT.USAGE);
