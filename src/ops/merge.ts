@@ -6,7 +6,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { DestinationNotEmptyError, ScriptFailedError, UsageError } from '../errors.js';
+import { DestinationNotEmptyError, SandboxError, ScriptFailedError, UsageError } from '../errors.js';
 import type { Commit, RootKind, RootMeta } from '../model/commit.js';
 import type { Disk } from '../model/disk.js';
 import { type MergeDerivation, type MergeRecipe, encodeDerivation } from '../model/derivation.js';
@@ -265,7 +265,13 @@ async function mergeImages(repo: Repository, ours: { oid: Oid; commit: Commit },
 async function finishImage(repo: Repository, ours: { oid: Oid; commit: Commit; name: string }, merged: Merged, time: number): Promise<{ rootKind: RootKind; root: Oid; rootMeta: RootMeta }> {
   let view = { tree: merged.tree, rootMeta: merged.rootMeta };
   if (merged.regenerate.size && ours.commit.rootKind === 'tree') {
-    view = await runLdconfig(repo, merged.base ? { oid: merged.base, commit: readCommit(repo.store, merged.base) } : ours, view, ours.name);
+    try {
+      view = await runLdconfig(repo, merged.base ? { oid: merged.base, commit: readCommit(repo.store, merged.base) } : ours, view, ours.name);
+    } catch (e) {
+      // Without the sandbox (not root, no overlayfs) the merge still goes through: the cache is ours', and says so.
+      if (!(e instanceof SandboxError)) throw e;
+      repo.warnings.push(`${[...merged.regenerate].join(', ')}: taken from '${ours.name}': ldconfig could not run (${e.message}); run ldconfig at first boot`);
+    }
   } else if (merged.regenerate.size) {
     repo.warnings.push(`${[...merged.regenerate].join(', ')}: taken from '${ours.name}' (a disk image's caches are not made again by merge: run ldconfig at first boot)`);
   }
