@@ -318,7 +318,6 @@ async function runLdconfig(repo: Repository, bottom: { oid: Oid; commit: Commit 
   const tree = MutableTree.open(repo.store, { tree: merged.tree, rootMeta: merged.rootMeta, imageName: name });
   // (On merged-/usr images /sbin is a symlink: the path is looked up through the trees, never followed.)
   if (!['usr/sbin/ldconfig', 'sbin/ldconfig'].some((p) => tryReadPath(repo.store, merged.tree, Buffer.from(p))?.type === 'file')) return merged;
-  await repo.store.flush();
   const bottomMeta = bottom.commit.rootMeta ?? EMPTY_META;
   const { dir } = await cachedCheckout(repo, bottom.oid, bottom.commit.root, bottomMeta);
   Sandbox.removeStale(sandboxRoot(repo));
