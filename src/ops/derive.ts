@@ -177,16 +177,26 @@ async function addEdit(repo: Repository, writer: ObjectWriter, host: string, pat
 }
 
 /**
+ * The result an earlier derived commit recorded for recipe `rid` on `base`'s root (the memo key of any derivation
+ * kind), if a commit of the same kind of image still has it.
+ */
+export function memoized(repo: Repository, base: Pick<DeriveBase, 'commit'>, rid: Oid): { rootKind: RootKind; root: Oid; rootMeta: RootMeta } | undefined {
+  for (const oid of repo.store.derivedCommits(DERIV_MEMO, memoKey(base.commit.root, rid))) {
+    if (!repo.store.hasObject('commit', oid)) continue;
+    const c = readCommit(repo.store, oid);
+    if (c.rootKind === base.commit.rootKind && c.rootMeta) return { rootKind: c.rootKind, root: c.root, rootMeta: c.rootMeta };
+  }
+  return undefined;
+}
+
+/**
  * Applies `recipe` to `base`'s image, reusing an earlier result of the same recipe on the same base tree (build
  * avoidance: the memo key is (base root id, recipe id), and the recipe holds every input — content ids, modes,
  * times, its format version). Returns the result's root and root metadata.
  */
 export async function applyToBase(repo: Repository, writer: ObjectWriter, base: DeriveBase, recipe: Recipe): Promise<{ rootKind: RootKind; root: Oid; rootMeta: RootMeta; treesWritten: number; reused: boolean }> {
-  const memo = repo.store.derivedCommits(DERIV_MEMO, memoKey(base.commit.root, recipeId(recipe)));
-  for (const oid of memo) {
-    const c = readCommit(repo.store, oid);
-    if (c.rootMeta && c.rootKind === base.commit.rootKind) return { rootKind: c.rootKind, root: c.root, rootMeta: c.rootMeta, treesWritten: 0, reused: true };
-  }
+  const hit = memoized(repo, base, recipeId(recipe));
+  if (hit) return { ...hit, treesWritten: 0, reused: true };
   if (base.commit.rootKind === 'disk') return { rootKind: 'disk', ...await deriveDisk(repo, writer, base, recipe), reused: false };
   const tree = MutableTree.open(repo.store, { tree: base.commit.root, ...(base.commit.rootMeta ? { rootMeta: base.commit.rootMeta } : {}), impliedDir: createdMeta(recipe, DEFAULT_DIR_MODE), imageName: base.name ?? base.oid.slice(0, 12) });
   applyRecipe(tree, recipe);

@@ -21,19 +21,18 @@ import { globRegExp } from './find.js';
 import { PackageStateError, ScriptFailedError, UsageError, VivaError } from '../errors.js';
 import type { Commit, RootKind, RootMeta } from '../model/commit.js';
 import { partitionDirName } from '../model/disk.js';
-import { type PackageDerivation, type PackageOp, type PackageRecipe, encodeDerivation, memoKey, packageRecipeId } from '../model/derivation.js';
+import { type PackageDerivation, type PackageOp, type PackageRecipe, encodeDerivation, packageRecipeId } from '../model/derivation.js';
 import type { Oid } from '../model/oid.js';
 import { branchRef } from '../model/ref.js';
 import { readDeb, hashDeb } from '../packages/deb.js';
 import type { DebIndexCache } from '../packages/deb-directory.js';
 import { type Deb822Paragraph, fieldValue, formatDeb822, parseDeb822 } from '../packages/deb822.js';
-import { DPKG_INFO_DIR, DPKG_STATUS, bytes, latin1 } from '../packages/dpkg-db.js';
+import { DPKG_INFO_DIR, DPKG_STATUS, bytes, hasFiles, latin1 } from '../packages/dpkg-db.js';
 import { type InstallPlan, type InstallRequest, resolveInstall } from '../packages/resolve.js';
 import { Sandbox, applyChanges } from '../packages/sandbox.js';
 import { type PackageSources, openSources } from '../packages/sources.js';
 import { type PackageCandidate, PackageUniverse, candidateFromParagraph } from '../packages/source.js';
 import { compareDebVersions } from '../packages/debversion.js';
-import { DERIV_MEMO } from '../store/content-index.js';
 import { listRefs, resolveRef } from '../store/refs.js';
 import type { Repository } from '../store/repository.js';
 import { readBlobBytes, readCommit, readDisk, tryReadPath } from '../store/typed.js';
@@ -41,7 +40,7 @@ import { patchDisk } from './derive-disk.js';
 import { MutableTree } from '../tree/mutable-tree.js';
 import { type DebRecord, debRecord, findDebRecord, hasDebRecord, loadDebRecord, rememberDebRecords } from './deb-record.js';
 import type { DeriveBase } from './derive.js';
-import { TOOL } from './derive.js';
+import { TOOL, memoized } from './derive.js';
 import { readDerivation } from './derivations.js';
 import { resolveRevision } from './resolve.js';
 import { cachedCheckout, sandboxRoot, writeLayer } from './sandbox-layer.js';
@@ -255,16 +254,6 @@ async function imageWith(repo: Repository, image: DeriveBase, root: ImageRoot, f
   return { rootKind: 'disk', root: await patchDisk(repo, repo.store, image, view, viewMeta, time), rootMeta: viewMeta };
 }
 
-/** The recorded result of a memo key, if a commit of the same kind of image has it. */
-function memoized(repo: Repository, image: DeriveBase, rid: Oid): { rootKind: RootKind; root: Oid; rootMeta: RootMeta } | undefined {
-  for (const oid of repo.store.derivedCommits(DERIV_MEMO, memoKey(image.commit.root, rid))) {
-    if (!repo.store.hasObject('commit', oid)) continue;
-    const c = readCommit(repo.store, oid);
-    if (c.rootKind === image.commit.rootKind && c.rootMeta) return { rootKind: c.rootKind, root: c.root, rootMeta: c.rootMeta };
-  }
-  return undefined;
-}
-
 /** The image's dpkg status (its stanzas) and native architecture; PackageStateError when it has none. */
 async function readImageStatus(repo: Repository, base: DeriveBase, name: string): Promise<{ status: Deb822Paragraph[]; arch: string }> {
   const e = tryReadPath(repo.store, base.commit.root, bytes(DPKG_STATUS));
@@ -276,11 +265,11 @@ async function readImageStatus(repo: Repository, base: DeriveBase, name: string)
   return { status, arch };
 }
 
+/** The packages on the image (dpkg states with files), by name. */
 function installedVersions(status: Deb822Paragraph[]): Map<string, { version: string; arch: string }> {
   const out = new Map<string, { version: string; arch: string }>();
   for (const p of status) {
-    const words = (fieldValue(p, 'Status') ?? '').split(/\s+/);
-    if (!['installed', 'unpacked', 'half-configured', 'triggers-pending', 'triggers-awaited', 'half-installed'].includes(words[2] ?? '')) continue;
+    if (!hasFiles(p)) continue;
     out.set(fieldValue(p, 'Package')!, { version: fieldValue(p, 'Version') ?? '', arch: fieldValue(p, 'Architecture') ?? '' });
   }
   return out;
@@ -366,6 +355,18 @@ function scriptEnv(pkg: string, arch: string, script: string): string {
   return `DPKG_MAINTSCRIPT_PACKAGE=${pkg} DPKG_MAINTSCRIPT_ARCH=${arch} DPKG_MAINTSCRIPT_NAME=${script} DPKG_MAINTSCRIPT_PACKAGE_REFCOUNT=1 DPKG_ADMINDIR=/var/lib/dpkg DPKG_ROOT= DPKG_FORCE=`;
 }
 
+/**
+ * The shell lines that run a maintainer script the image does not hold (a new preinst, an old postrm) as dpkg runs
+ * them, from `var/lib/dpkg/tmp.ci` (removed after); its bytes travel in `env` (base64, under a fresh name).
+ */
+function tmpScript(env: Record<string, string>, data: Buffer, pkg: string, arch: string, script: 'preinst' | 'postrm', args: string): string {
+  const k = `VIVA_SCRIPT_${Object.keys(env).length}`;
+  env[k] = data.toString('base64');
+  const at = `/var/lib/dpkg/tmp.ci/${script}`;
+  return `mkdir -p /var/lib/dpkg/tmp.ci && printf '%s' "$${k}" | base64 -d > ${at} && chmod 755 ${at}`
+    + ` && ${scriptEnv(pkg, arch, script)} ${at} ${args} || exit $?; rm -rf /var/lib/dpkg/tmp.ci`;
+}
+
 /** Shell-quotes a word. */
 function sq(s: string): string {
   return `'${s.replace(/'/g, `'\\''`)}'`;
@@ -444,26 +445,17 @@ async function apply(s: Session, base: DeriveBase, name: string, prep: Prepared,
       const pre: string[] = [];
       const env: Record<string, string> = {};
       const post: string[] = [];
-      let n = 0;
       for (const { p, r } of round) {
         const c = r.unpack.deb.control;
         const script = r.unpack.deb.controlFiles.get('preinst');
         const info = `/${DPKG_INFO_DIR}/${c.package}`;
         if (p.from) pre.push(`if [ -x ${sq(`${info}.prerm`)} ]; then ${scriptEnv(c.package, c.architecture, 'prerm')} ${sq(`${info}.prerm`)} upgrade ${sq(p.version)} || exit $?; fi`);
-        if (script) {
-          const k = `VIVA_SCRIPT_${n++}`;
-          env[k] = script.data.toString('base64');
-          pre.push(`mkdir -p /var/lib/dpkg/tmp.ci && printf '%s' "$${k}" | base64 -d > /var/lib/dpkg/tmp.ci/preinst && chmod 755 /var/lib/dpkg/tmp.ci/preinst`
-            + ` && ${scriptEnv(c.package, c.architecture, 'preinst')} /var/lib/dpkg/tmp.ci/preinst ${p.from ? `upgrade ${sq(p.from)}` : 'install'} || exit $?; rm -rf /var/lib/dpkg/tmp.ci`);
-        }
+        if (script) pre.push(tmpScript(env, script.data, c.package, c.architecture, 'preinst', p.from ? `upgrade ${sq(p.from)}` : 'install'));
         // The old postrm runs after the new files are in place: kept from the base before the unpack replaces it.
         if (p.from) {
           const old = tree.lookup(bytes(`${DPKG_INFO_DIR}/${c.package}.postrm`)) ?? tree.lookup(bytes(`${DPKG_INFO_DIR}/${c.package}:${c.architecture}.postrm`));
           if (old?.type === 'file' && old.oid) {
-            const k = `VIVA_SCRIPT_${n++}`;
-            env[k] = (await readBlobBytes(store, old.oid, old.size, 'postrm')).toString('base64');
-            post.push(`mkdir -p /var/lib/dpkg/tmp.ci && printf '%s' "$${k}" | base64 -d > /var/lib/dpkg/tmp.ci/postrm && chmod 755 /var/lib/dpkg/tmp.ci/postrm`
-              + ` && ${scriptEnv(c.package, c.architecture, 'postrm')} /var/lib/dpkg/tmp.ci/postrm upgrade ${sq(p.version)} || exit $?; rm -rf /var/lib/dpkg/tmp.ci`);
+            post.push(tmpScript(env, await readBlobBytes(store, old.oid, old.size, 'postrm'), c.package, c.architecture, 'postrm', `upgrade ${sq(p.version)}`));
           }
         }
       }
