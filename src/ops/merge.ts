@@ -30,6 +30,8 @@ import { history } from './log.js';
 import { mergeBases } from './merge-base.js';
 import { normalizeImagePath, resolveRevision } from './resolve.js';
 import { storeBytes, storeContent } from '../store/store-content.js';
+import { openImage } from '../formats/index.js';
+import { type IngestContext, ingestEntries } from './ingest.js';
 import { commitIdentity, firstLine, writeCommits } from './write-commit.js';
 
 export interface MergeOptions {
@@ -306,6 +308,14 @@ export async function replayMerge(repo: Repository, ours: { oid: Oid; commit: Co
   return { ...root, dv, theirs };
 }
 
+/** What ldconfig reads: etc/ld.so.conf and its includes, and shared objects by glibc's name test (lib* or ld-*, with .so). */
+function ldconfigReads(p: Buffer): boolean {
+  const s = p.toString('latin1');
+  if (s.startsWith('etc/ld.so.conf')) return true;
+  const base = s.slice(s.lastIndexOf('/') + 1);
+  return (base.startsWith('lib') || base.startsWith('ld-')) && base.includes('.so');
+}
+
 /** Files a program makes from others: both sides changed → made again on the merged image instead of merged. */
 const REGENERATED = new Set(['etc/ld.so.cache', 'var/cache/ldconfig/aux-cache']);
 
@@ -324,7 +334,8 @@ async function runLdconfig(repo: Repository, bottom: { oid: Oid; commit: Commit 
   const sb = Sandbox.create(dir, sandboxRoot(repo));
   try {
     const layer = sb.layerDir();
-    await writeLayer(repo.store, bottom.commit.root, merged.tree, merged.rootMeta, layer);
+    // ldconfig reads its configuration and the files named lib*.so* / ld-*.so* (glibc's search_dir): only those.
+    await writeLayer(repo.store, bottom.commit.root, merged.tree, merged.rootMeta, layer, ldconfigReads);
     sb.addLayer(layer);
     const r = await sb.run(['/bin/sh', '-c', 'exec ldconfig']);
     if (r.code !== 0) throw new ScriptFailedError(name, 'ldconfig after the merge', r.code, r.output);
@@ -377,17 +388,50 @@ export async function mergeContinue(repo: Repository, options: { dir: string; me
       throw new UsageError(`'${quotePath(Buffer.from(p))}' still holds conflict markers (<<<<<<<): resolve it, then run merge --continue again`);
     }
   }
-  if (state.rootKind !== 'tree') throw new UsageError('a conflicted merge of disk images cannot be continued from a directory: resolve with --resolve PATH=… instead');
   const recipe: MergeRecipe = { base: state.base, resolutions: state.recipe.map((x) => ({ path: Buffer.from(x.path, 'latin1'), how: x.how, ...(x.blob ? { blob: x.blob, size: x.size ?? 0 } : {}) })) };
   const dv: MergeDerivation = {
     kind: 'merge', tool: TOOL, recipe,
     bases: [state.a, state.b].map((o) => { const c = readCommit(repo.store, o); return { commit: o, rootKind: c.rootKind, root: c.root }; }),
   };
   const message = options.message ?? `merge ${state.theirs} into ${state.ours}`;
-  const r = await commitOp(repo, {
-    source: options.dir, branch: state.ref, message, ...(options.author ? { author: options.author } : {}), ...(options.time !== undefined ? { time: options.time } : {}),
-    merge: { parents: [state.a, state.b], expectedOld: state.expectedOld, derivation: encodeDerivation(dv) },
-  });
+  let id: Oid;
+  if (state.rootKind === 'disk') {
+    id = await continueDisk(repo, state, options.dir, { message, recipe, ...(options.author ? { author: options.author } : {}), ...(options.time !== undefined ? { time: options.time } : {}) });
+  } else {
+    const r = await commitOp(repo, {
+      source: options.dir, branch: state.ref, message, ...(options.author ? { author: options.author } : {}), ...(options.time !== undefined ? { time: options.time } : {}),
+      merge: { parents: [state.a, state.b], expectedOld: state.expectedOld, derivation: encodeDerivation(dv) },
+    });
+    id = r.id;
+  }
   repo.store.writeTransaction(() => repo.store.meta.removeSync(stateKey(options.dir)));
-  return { status: 'merged', branch: state.ref, id: r.id, ours: { rev: state.ours, commit: state.a }, theirs: { rev: state.theirs, commit: state.b }, base: state.base, conflicts: [] };
+  return { status: 'merged', branch: state.ref, id, ours: { rev: state.ours, commit: state.a }, theirs: { rev: state.theirs, commit: state.b }, base: state.base, conflicts: [] };
+}
+
+/**
+ * `merge --continue` of disk images: the resolved directory (one directory per file system, as the merge checked it
+ * out) read as a tree, patched into A's disk as a direct merge would, and committed with parents A and B.
+ */
+async function continueDisk(repo: Repository, state: MergeState, dir: string, o: { message: string; recipe: MergeRecipe; author?: string; time?: number }): Promise<Oid> {
+  const id = commitIdentity(o);
+  const aCommit = readCommit(repo.store, state.a);
+  const bCommit = readCommit(repo.store, state.b);
+  repo.beginSession('merge');
+  try {
+    const reader = openImage(dir, { exclude: [repo.dataDir] });
+    const tree = new MutableTree(undefined, { sourceName: dir });
+    const ctx: IngestContext = { store: repo.store, writer: repo.store, useCache: false, startNs: 0n, cacheUpdates: [], files: 0, bytes: 0, cachedFiles: 0 };
+    await ingestEntries(ctx, reader, tree, dir);
+    const view = tree.write(repo.store).oid;
+    const rootMeta = tree.rootMeta();
+    const root = await patchDisk(repo, repo.store, { oid: state.a, commit: aCommit, name: state.ours }, view, rootMeta, id.time);
+    return await commitMerge(repo, { rootKind: 'disk', root, rootMeta }, {
+      a: state.a, b: state.b, aCommit, bCommit, recipe: o.recipe, ref: state.ref, expectedOld: state.expectedOld, message: o.message, id,
+    });
+  } catch (e) {
+    repo.store.discardPending();
+    throw e;
+  } finally {
+    try { repo.endSession(); } catch { /* gc clears a stale session */ }
+  }
 }

@@ -101,10 +101,12 @@ export function clearRootfsCache(repo: Repository): number {
  * that are new or changed (a changed directory with its new metadata, so the merged view shows it), and a whiteout
  * (character device 0:0) for each entry `after` lacks. The layer's root gets `afterRoot`'s metadata. Hardlinked
  * files are written as separate files (what a program sees through the layer is their content and metadata; the
- * links stay in the tree). Returns the number of entries written. Throws SandboxError (cannot write the layer).
+ * links stay in the tree). With `keep`, only the changed non-directories it accepts are written (with the directories
+ * above them; whiteouts always): a program that reads a few kinds of file gets a small layer. Returns the number of
+ * entries written. Throws SandboxError (cannot write the layer).
  */
-export async function writeLayer(objects: ObjectReader, before: Oid, after: Oid, afterRoot: RootMeta, dir: string): Promise<number> {
-  const plan: Array<{ path: Buffer; entry?: Parameters<typeof toImageEntry>[1] }> = [];
+export async function writeLayer(objects: ObjectReader, before: Oid, after: Oid, afterRoot: RootMeta, dir: string, keep?: (path: Buffer) => boolean): Promise<number> {
+  let plan: Array<{ path: Buffer; entry?: Parameters<typeof toImageEntry>[1] }> = [];
   walkTrees(objects, [before, after], {
     enter(p, [a, b]) {
       if (!b) {
@@ -117,6 +119,14 @@ export async function writeLayer(objects: ObjectReader, before: Oid, after: Oid,
       return true;
     },
   });
+  if (keep) {
+    const above = new Set<string>();
+    const kept = plan.filter((x) => !x.entry || (x.entry.type !== 'dir' && keep(x.path)));
+    for (const { path: p } of kept) {
+      for (let i = p.indexOf(0x2f); i >= 0; i = p.indexOf(0x2f, i + 1)) above.add(p.subarray(0, i).toString('latin1'));
+    }
+    plan = plan.filter((x) => (x.entry?.type === 'dir' ? above.has(x.path.toString('latin1')) : !x.entry || keep(x.path)));
+  }
   const tmp = `${dir}.w`;
   const writer = createDirectoryWriter(tmp);
   try {

@@ -7,12 +7,13 @@
  *   the result is in dpkg's order (by name, then architecture), every stanza byte for byte;
  * - `var/lib/dpkg/info/*`: a package's own files (list, md5sums, conffiles, scripts) are never merged line by line:
  *   both sides must agree (a package at two versions is a conflict of its status stanza first);
- * - `var/lib/dpkg/triggers/File`: interest lines as a set (base order, then ours' and theirs' additions);
+ * - `var/lib/dpkg/triggers/File`: interest lines as a set (base order, then the two sides' additions);
  * - `etc/passwd`, `group`, `shadow`, `gshadow`, `subuid`, `subgid`: per record by name; the same uid (gid) given to
  *   two names is a conflict; a group's member list merges as a set;
- * - append-only logs (`var/log/dpkg.log`, `alternatives.log`, `apt/history.log`, `apt/term.log`): base, then what
- *   ours appended, then what theirs appended;
- * - backups the tools write for themselves (`var/lib/dpkg/status-old`, `etc/passwd-`, …): ours.
+ * - append-only logs (`var/log/dpkg.log`, `alternatives.log`, `apt/history.log`, `apt/term.log`): base, then the
+ *   two sides' appended blocks, the earlier first (by their first timestamp);
+ * - backups the tools write for themselves (`var/lib/dpkg/status-old`, `etc/passwd-`, …): merged as the file they
+ *   back up; where that is a conflict, ours (a backup never stops a merge).
  *
  * Each merger is pure: bytes in, bytes (or a conflict description) out.
  */
@@ -38,11 +39,18 @@ function pick<T>(base: T | undefined, ours: T | undefined, theirs: T | undefined
   return { conflict: describe() };
 }
 
-/** Keys in merge order: base's, then those ours added, then those theirs added. */
+/**
+ * Keys in merge order: base's, then each side's additions as a block in that side's order, the blocks ordered by
+ * their keys (not by side, so that merging A into B and B into A give the same order).
+ */
 function orderedKeys(base: string[], ours: string[], theirs: string[]): string[] {
+  const inBase = new Set(base);
+  const blocks = [ours.filter((k) => !inBase.has(k)), theirs.filter((k) => !inBase.has(k))];
+  const key = (b: string[]) => b.join('\n');
+  blocks.sort((x, y) => (key(x) < key(y) ? -1 : key(x) > key(y) ? 1 : 0));
   const seen = new Set<string>();
   const out: string[] = [];
-  for (const k of [...base, ...ours, ...theirs]) if (!seen.has(k)) { seen.add(k); out.push(k); }
+  for (const k of [...base, ...blocks[0]!, ...blocks[1]!]) if (!seen.has(k)) { seen.add(k); out.push(k); }
   return out;
 }
 
@@ -82,7 +90,7 @@ function mergeStanzas(input: { base?: Buffer; ours: Buffer; theirs: Buffer }, so
   return { data: Buffer.from(list.map((s) => `${s.text}\n`).join(''), 'latin1') };
 }
 
-/** Lines of a file as a set: base's order, ours' and theirs' additions after, each side's removals applied. */
+/** Lines of a file as a set: base's order, the two sides' additions after (orderedKeys), each side's removals applied. */
 function mergeLineSet(input: { base?: Buffer; ours: Buffer; theirs: Buffer }): { data: Buffer } {
   const lines = (b?: Buffer) => text(b).split('\n').filter((l) => l !== '');
   const base = lines(input.base);
@@ -93,13 +101,18 @@ function mergeLineSet(input: { base?: Buffer; ours: Buffer; theirs: Buffer }): {
   return { data: Buffer.from(keep.map((l) => `${l}\n`).join(''), 'latin1') };
 }
 
-/** A log both sides only appended to: base, ours' lines, theirs' lines; anything else is a conflict. */
+/**
+ * A log both sides only appended to: base, then the two sides' appended blocks, the one that starts earlier first
+ * (the logs start their lines with a timestamp; equal starts are ordered by their bytes), so that merging A into B
+ * and B into A write the same log. Anything else is a conflict.
+ */
 function mergeAppended(input: { base?: Buffer; ours: Buffer; theirs: Buffer }): { data: Buffer } | { conflict: string } {
   const base = input.base ?? Buffer.alloc(0);
   if (!input.ours.subarray(0, base.length).equals(base) || !input.theirs.subarray(0, base.length).equals(base)) {
     return { conflict: 'not only appended to on both sides' };
   }
-  return { data: Buffer.concat([input.ours, input.theirs.subarray(base.length)]) };
+  const blocks = [input.ours.subarray(base.length), input.theirs.subarray(base.length)].sort(Buffer.compare);
+  return { data: Buffer.concat([base, ...blocks]) };
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -178,11 +191,18 @@ function mergeAccounts(kind: AccountFile, input: { base?: Buffer; ours: Buffer; 
 // the mergers
 
 const LOGS = new Set(['var/log/dpkg.log', 'var/log/alternatives.log', 'var/log/apt/history.log', 'var/log/apt/term.log']);
-const OURS_BACKUPS = /^(var\/lib\/dpkg\/status-old|etc\/(passwd|group|shadow|gshadow|subuid|subgid)-)$/;
 const DPKG_INFO = /^var\/lib\/dpkg\/info\/[^/]+$/;
 
 function byPath(name: string, test: (p: string) => boolean, merge: FileMerger['merge']): FileMerger {
   return { name, matches: (p) => test(p.toString('latin1')), merge };
+}
+
+/** A tool's backup of a file: merged as the file is; where that conflicts, ours. */
+function backupOf(merge: FileMerger['merge']): FileMerger['merge'] {
+  return (i) => {
+    const r = merge(i);
+    return 'conflict' in r ? { data: i.ours } : r;
+  };
 }
 
 /**
@@ -199,5 +219,6 @@ export const IMAGE_MERGERS: readonly FileMerger[] = [
   byPath('dpkg file triggers', (p) => p === 'var/lib/dpkg/triggers/File', mergeLineSet),
   ...Object.entries(ACCOUNT_FILES).map(([file, kind]) => byPath(`accounts ${file}`, (p) => p === file, (i) => mergeAccounts(kind, i))),
   byPath('append-only log', (p) => LOGS.has(p), mergeAppended),
-  byPath('tool backup', (p) => OURS_BACKUPS.test(p), (i) => ({ data: i.ours })),
+  byPath('dpkg status backup', (p) => p === 'var/lib/dpkg/status-old', backupOf((i) => mergeStanzas(i, true))),
+  ...Object.entries(ACCOUNT_FILES).map(([file, kind]) => byPath(`accounts backup ${file}-`, (p) => p === `${file}-`, backupOf((i) => mergeAccounts(kind, i)))),
 ];

@@ -157,6 +157,52 @@ const haveE2fs = spawnSync('sh', ['-c', 'command -v mke2fs && command -v e2fsck'
   await vivaOk(t, ['checkout', 'vm-a', out, '-C', repo]);
   const fsck = spawnSync('e2fsck', ['-fn', out]);
   t.is(fsck.status, 0, fsck.stdout.toString());
+  // A conflict on a disk: checked out as the disk's view (one directory per file system), resolved, continued.
+  await vivaOk(t, ['derive', 'vm', '-b', 'vm-c', '--set', 'etc/hostname=c\n', '-C', repo]);
+  const before = await head(repo, 'vm-a');
+  const co = path.join(dir, 'co');
+  const c = await viva(['merge', 'vm-a', 'vm-c', '--checkout', co, '-C', repo]);
+  t.is(c.code, 1, c.stderr);
+  t.regex(c.stdout, /^CONFLICT \(content\): etc\/hostname/m);
+  t.is(await head(repo, 'vm-a'), before);
+  t.regex(fs.readFileSync(path.join(co, 'etc/hostname'), 'utf8'), /^<<<<<<< vm-a\nb\n/);
+  fs.writeFileSync(path.join(co, 'etc/hostname'), 'bc\n');
+  const cont = await viva(['merge', '--continue', co, '-C', repo]);
+  t.is(cont.code, 0, cont.stderr);
+  const s = await vivaJson(t, ['show', 'vm-a', '-C', repo]);
+  t.is(s.rootKind, 'disk');
+  t.is(s.parents.length, 2);
+  t.is(await cat(repo, 'vm-a:etc/hostname'), 'bc\n');
+  t.is(await cat(repo, 'vm-a:etc/a'), 'a\n');
+  await vivaOk(t, ['checkout', 'vm-a', out, '--force', '-C', repo]);
+  const fsck2 = spawnSync('e2fsck', ['-fn', out]);
+  t.is(fsck2.status, 0, fsck2.stdout.toString());
+});
+
+test('merge: a branch that moves while the merge runs is left where it moved (exit 12), directly and on --continue', async (t) => {
+  const { repo, dir } = await setup(t);
+  await vivaOk(t, ['derive', 'base', '-b', 'a', '--set', 'etc/motd=ours\n', '-C', repo]);
+  await vivaOk(t, ['derive', 'base', '-b', 'b', '--set', 'etc/motd=theirs\n', '-C', repo]);
+  // The merge blocks reading its resolution from a FIFO until the branch has moved.
+  const fifo = path.join(dir, 'fifo');
+  t.is(spawnSync('mkfifo', [fifo]).status, 0);
+  const running = viva(['merge', 'a', 'b', '--resolve', `etc/motd=@${fifo}`, '-C', repo]);
+  await vivaOk(t, ['derive', 'a', '-b', 'a', '--set', 'etc/moved=1\n', '-C', repo]);
+  const moved = await head(repo, 'a');
+  fs.writeFileSync(fifo, 'resolved\n');
+  const r = await running;
+  t.is(r.code, 12, r.stderr);
+  t.regex(r.stderr, /^error: .*refs\/heads\/a/m);
+  t.is(await head(repo, 'a'), moved);
+  // The same on --continue: the branch moved since the checkout.
+  const co = path.join(dir, 'co');
+  t.is((await viva(['merge', 'a', 'b', '--checkout', co, '-C', repo])).code, 1);
+  fs.writeFileSync(path.join(co, 'etc/motd'), 'fixed\n');
+  await vivaOk(t, ['derive', 'a', '-b', 'a', '--set', 'etc/moved=2\n', '-C', repo]);
+  const moved2 = await head(repo, 'a');
+  const cont = await viva(['merge', '--continue', co, '-C', repo]);
+  t.is(cont.code, 12, cont.stderr);
+  t.is(await head(repo, 'a'), moved2);
 });
 
 test('merge: rebuild replays a merge on the moved base, with the other input as this run rebuilt it, and the recorded resolutions', async (t) => {

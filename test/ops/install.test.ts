@@ -424,11 +424,19 @@ maybe('merge of two installs: both packages installed, the dpkg database consist
   const { repo, dir, debs } = await setup(t);
   await vivaOk(t, ['install', 'base', 'app', '-b', 'with-app', '--from', debs, '-C', repo]);
   await vivaOk(t, ['install', 'base', 'watcher', '-b', 'with-watcher', '--from', debs, '-C', repo]);
-  const m = await vivaJson(t, ['merge', 'with-app', 'with-watcher', '-b', 'merged', '-C', repo]);
+  // One clock for both merges: merged files take the merge's time as their mtime.
+  const at = { env: { VIVA_DATE: '1790000000' } };
+  const m = await vivaJson(t, ['merge', 'with-app', 'with-watcher', '-b', 'merged', '-C', repo], at);
   t.is(m.status, 'merged', JSON.stringify(m.conflicts));
   await vivaOk(t, ['install', 'base', 'app', 'watcher', '-b', 'both', '--from', debs, '-C', repo]);
   const d = await viva(['diff', 'both', 'merged', '-C', repo]);
   t.deepEqual(unexpected(d.stdout), [], d.stdout);
+  // The other way round: the same image (tree id and root metadata).
+  await vivaOk(t, ['merge', 'with-watcher', 'with-app', '-b', 'merged-back', '-C', repo], at);
+  const tree = async (b: string) => { const s = await vivaJson(t, ['show', b, '-C', repo]); return [s.root, JSON.stringify(s.rootMeta)]; };
+  const back = await viva(['diff', 'merged', 'merged-back', '--stat', '-C', repo]);
+  t.is(back.stdout, '', back.stdout);
+  t.deepEqual(await tree('merged-back'), await tree('merged'));
   const co = path.join(dir, 'co');
   await vivaOk(t, ['checkout', 'merged', co, '-C', repo]);
   for (const args of [['dpkg', '-V'], ['dpkg', '--audit']]) {

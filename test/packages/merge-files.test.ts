@@ -53,11 +53,13 @@ test('merge-files: dpkg package files are taken only when both sides agree', (t)
 
 test('merge-files: apt extended_states per package; trigger interests as a set', (t) => {
   const e = (n: string) => `Package: ${n}\nArchitecture: amd64\nAuto-Installed: 1\n`;
-  t.is(merge('var/lib/apt/extended_states', status(e('a')), status(e('a'), e('z')), status(e('a'), e('b'))), status(e('a'), e('z'), e('b')));
+  t.is(merge('var/lib/apt/extended_states', status(e('a')), status(e('a'), e('z')), status(e('a'), e('b'))), status(e('a'), e('b'), e('z')));
+  t.is(merge('var/lib/apt/extended_states', status(e('a')), status(e('a'), e('b')), status(e('a'), e('z'))), status(e('a'), e('b'), e('z')), 'either way round');
   const base = '/usr/share/man man-db/noawait\n/usr/lib/x x/noawait\n';
   const ours = '/usr/share/man man-db/noawait\n/usr/lib/x x/noawait\n/etc/php php/noawait\n';
   const theirs = '/usr/share/man man-db/noawait\n/etc/mysql mariadb-server/noawait\n';
-  t.is(merge('var/lib/dpkg/triggers/File', base, ours, theirs), '/usr/share/man man-db/noawait\n/etc/php php/noawait\n/etc/mysql mariadb-server/noawait\n');
+  t.is(merge('var/lib/dpkg/triggers/File', base, ours, theirs), '/usr/share/man man-db/noawait\n/etc/mysql mariadb-server/noawait\n/etc/php php/noawait\n');
+  t.is(merge('var/lib/dpkg/triggers/File', base, theirs, ours), '/usr/share/man man-db/noawait\n/etc/mysql mariadb-server/noawait\n/etc/php php/noawait\n');
 });
 
 test('merge-files: passwd: users added on both sides merge; one uid for two names is a conflict; a changed record both ways is a conflict', (t) => {
@@ -84,11 +86,17 @@ test('merge-files: group: members added to one group on both sides merge as a se
   t.deepEqual(merge('etc/group', base, `${base}a:x:500:\n`, `${base}b:x:500:\n`), { conflict: "id 500 given to both 'a' and 'b'" });
 });
 
-test('merge-files: append-only logs keep both sides\' lines after the base; backups are ours', (t) => {
+test('merge-files: append-only logs keep both sides\' lines after the base, the earlier block first; backups merge as their file, else ours', (t) => {
   const base = '2026-01-01 startup\n';
-  t.is(merge('var/log/dpkg.log', base, `${base}a1\na2\n`, `${base}b1\n`), `${base}a1\na2\nb1\n`);
+  const a = '2026-01-02 10:00:00 install a\n2026-01-02 10:00:01 configure a\n';
+  const b = '2026-01-01 12:00:00 install b\n';
+  t.is(merge('var/log/dpkg.log', base, `${base}${a}`, `${base}${b}`), `${base}${b}${a}`);
+  t.is(merge('var/log/dpkg.log', base, `${base}${b}`, `${base}${a}`), `${base}${b}${a}`, 'either way round');
   t.deepEqual(merge('var/log/dpkg.log', base, 'rotated\n', `${base}b1\n`), { conflict: 'not only appended to on both sides' });
+  const st = (...names: string[]) => names.map((n) => `Package: ${n}\nStatus: install ok installed\nVersion: 1\n\n`).join('');
+  t.is(merge('var/lib/dpkg/status-old', st('a'), st('a', 'c'), st('a', 'b')), st('a', 'b', 'c'));
   t.is(merge('var/lib/dpkg/status-old', 'x', 'ours', 'theirs'), 'ours');
-  t.is(merge('etc/shadow-', 'x', 'ours', 'theirs'), 'ours');
+  t.is(merge('etc/shadow-', 'root:*:1::::::\n', 'root:*:1::::::\nb:!:2::::::\n', 'root:*:1::::::\na:!:3::::::\n'), 'root:*:1::::::\na:!:3::::::\nb:!:2::::::\n');
+  t.is(merge('etc/shadow-', 'root:x:1::::::\n', 'root:y:1::::::\n', 'root:z:1::::::\n'), 'root:y:1::::::\n');
   t.falsy(IMAGE_MERGERS.find((m) => m.matches(Buffer.from('etc/hostname'))));
 });
