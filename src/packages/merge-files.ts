@@ -10,6 +10,8 @@
  * - `var/lib/dpkg/triggers/File`: interest lines as a set (base order, then the two sides' additions);
  * - `etc/passwd`, `group`, `shadow`, `gshadow`, `subuid`, `subgid`: per record by name; the same uid (gid) given to
  *   two names is a conflict; a group's member list merges as a set;
+ * - `etc/hosts` per address, `etc/fstab` per mount point: two sides adding different entries merge (a line merge
+ *   would see two additions at the end as overlapping); one entry changed differently is a conflict;
  * - append-only logs (`var/log/dpkg.log`, `alternatives.log`, `apt/history.log`, `apt/term.log`): base, then the
  *   two sides' appended blocks, the earlier first (by their first timestamp);
  * - backups the tools write for themselves (`var/lib/dpkg/status-old`, `etc/passwd-`, …): merged as the file they
@@ -188,6 +190,50 @@ function mergeAccounts(kind: AccountFile, input: { base?: Buffer; ours: Buffer; 
 }
 
 // ---------------------------------------------------------------------------------------------------------------
+// tables keyed by a field (etc/hosts by address, etc/fstab by mount point)
+
+/**
+ * A table file's lines keyed by `field` (its n-th whitespace-separated field; comments and blank lines by their
+ * text), the n-th line of a key as `key#n`, so that repeated keys (two lines for ::1, two swap lines) stay apart.
+ */
+function tableLines(b: Buffer | undefined, field: number): { order: string[]; byKey: Map<string, string> } {
+  const lines = text(b).split('\n');
+  if (lines.at(-1) === '') lines.pop();
+  const seen = new Map<string, number>();
+  const order: string[] = [];
+  const byKey = new Map<string, string>();
+  for (const l of lines) {
+    const t = l.trim();
+    const k0 = t === '' || t.startsWith('#') ? `#${l}` : (t.split(/\s+/)[field] ?? t);
+    const n = seen.get(k0) ?? 0;
+    seen.set(k0, n + 1);
+    const k = `${k0}#${n}`;
+    order.push(k);
+    byKey.set(k, l);
+  }
+  return { order, byKey };
+}
+
+/**
+ * A table merged per key (`etc/hosts`: the address; `etc/fstab`: the mount point): a line one side added, changed
+ * or removed is taken; the same key changed differently on both sides is a conflict naming it.
+ */
+function mergeTable(what: string, field: number, input: { base?: Buffer; ours: Buffer; theirs: Buffer }): { data: Buffer } | { conflict: string } {
+  const [base, ours, theirs] = [tableLines(input.base, field), tableLines(input.ours, field), tableLines(input.theirs, field)];
+  const out: string[] = [];
+  const conflicts: string[] = [];
+  for (const k of orderedKeys(base.order, ours.order, theirs.order)) {
+    const [o, t] = [ours.byKey.get(k), theirs.byKey.get(k)];
+    const show = (l: string | undefined) => (l === undefined ? 'removed' : `'${l}'`);
+    const r = pick(base.byKey.get(k), o, t, (a, b) => a === b, () => `${what} ${k.slice(0, k.lastIndexOf('#'))}: ours ${show(o)}, theirs ${show(t)}`);
+    if ('conflict' in r) conflicts.push(r.conflict);
+    else if (r.value !== undefined) out.push(r.value);
+  }
+  if (conflicts.length) return { conflict: conflicts.join('; ') };
+  return { data: Buffer.from(out.map((l) => `${l}\n`).join(''), 'latin1') };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
 // the mergers
 
 const LOGS = new Set(['var/log/dpkg.log', 'var/log/alternatives.log', 'var/log/apt/history.log', 'var/log/apt/term.log']);
@@ -218,6 +264,8 @@ export const IMAGE_MERGERS: readonly FileMerger[] = [
     (i) => (i.ours.equals(i.theirs) ? { data: i.ours } : { conflict: `${i.path.toString('latin1').slice('var/lib/dpkg/info/'.length)} differs: the package differs on the two sides` })),
   byPath('dpkg file triggers', (p) => p === 'var/lib/dpkg/triggers/File', mergeLineSet),
   ...Object.entries(ACCOUNT_FILES).map(([file, kind]) => byPath(`accounts ${file}`, (p) => p === file, (i) => mergeAccounts(kind, i))),
+  byPath('hosts', (p) => p === 'etc/hosts', (i) => mergeTable('address', 0, i)),
+  byPath('fstab', (p) => p === 'etc/fstab', (i) => mergeTable('mount point', 1, i)),
   byPath('append-only log', (p) => LOGS.has(p), mergeAppended),
   byPath('dpkg status backup', (p) => p === 'var/lib/dpkg/status-old', backupOf((i) => mergeStanzas(i, true))),
   ...Object.entries(ACCOUNT_FILES).map(([file, kind]) => byPath(`accounts backup ${file}-`, (p) => p === `${file}-`, backupOf((i) => mergeAccounts(kind, i)))),

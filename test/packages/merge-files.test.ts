@@ -100,3 +100,21 @@ test('merge-files: append-only logs keep both sides\' lines after the base, the 
   t.is(merge('etc/shadow-', 'root:x:1::::::\n', 'root:y:1::::::\n', 'root:z:1::::::\n'), 'root:y:1::::::\n');
   t.falsy(IMAGE_MERGERS.find((m) => m.matches(Buffer.from('etc/hostname'))));
 });
+
+test('merge-files: etc/hosts per address and etc/fstab per mount point; additions at the end on both sides merge', (t) => {
+  const base = '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost\n::1\tip6-loopback\n\n# local\n';
+  const ours = `${base}10.0.0.5 db\n`;
+  const theirs = `${base}10.0.0.7 cache\n`;
+  t.is(merge('etc/hosts', base, ours, theirs), `${base}10.0.0.5 db\n10.0.0.7 cache\n`);
+  t.is(merge('etc/hosts', base, theirs, ours), `${base}10.0.0.5 db\n10.0.0.7 cache\n`);
+  // One side renames the host, the other adds one; the second ::1 line stays its own record.
+  const renamed = base.replace('127.0.0.1\tlocalhost', '127.0.0.1\tlocalhost web');
+  t.is(merge('etc/hosts', base, renamed, theirs), `${renamed}10.0.0.7 cache\n`);
+  t.is(merge('etc/hosts', base, base.replace('::1\tip6-loopback\n', ''), theirs), `${base.replace('::1\tip6-loopback\n', '')}10.0.0.7 cache\n`);
+  t.deepEqual(merge('etc/hosts', base, `${base}10.0.0.5 db\n`, `${base}10.0.0.5 db2\n`), { conflict: "address 10.0.0.5: ours '10.0.0.5 db', theirs '10.0.0.5 db2'" });
+  const fstab = 'UUID=1 / ext4 errors=remount-ro 0 1\n/swapfile none swap sw 0 0\n';
+  const a = `${fstab}UUID=2 /srv ext4 defaults 0 2\n`;
+  const b = fstab.replace('errors=remount-ro', 'noatime,errors=remount-ro') + 'tmpfs /tmp tmpfs defaults 0 0\n';
+  t.is(merge('etc/fstab', fstab, a, b), `${fstab.replace('errors=remount-ro', 'noatime,errors=remount-ro')}UUID=2 /srv ext4 defaults 0 2\ntmpfs /tmp tmpfs defaults 0 0\n`);
+  t.deepEqual(merge('etc/fstab', fstab, fstab.replace('0 1', '0 0'), fstab.replace('ext4', 'xfs')), { conflict: "mount point /: ours 'UUID=1 / ext4 errors=remount-ro 0 0', theirs 'UUID=1 / xfs errors=remount-ro 0 1'" });
+});
