@@ -29,7 +29,7 @@ ${EXIT_STATUS_HELP}`;
     '<%= config.bin %> checkout customers/acme/web web.raw --layout-from vm/web',
   ];
   static override args = {
-    rev: Args.string({ required: true, description: 'revision to check out (branch, tag, id, REV~N)' }),
+    rev: Args.string({ required: true, description: 'revision to check out (branch, tag, id, REV~N), or REV:path for one directory of it as the root (REV:p1: the first file system of a disk)' }),
     dest: Args.string({ required: true, description: "destination directory, tar file ('-': standard output), disk image or file-system image" }),
   };
   static override flags = {

@@ -25,7 +25,7 @@ import type { ObjectReader } from '../store/object-store.js';
 import { BlobPrefetcher, PREFETCH_MAX_BLOB, type BlobPiece } from '../store/prefetch.js';
 import { showPath, splitPath } from '../tree/mutable-tree.js';
 import type { ProgressEvent } from './commit.js';
-import { dirEntry, normalizeImagePath, resolveEntry, resolveRevision, rootEntry } from './resolve.js';
+import { dirEntry, normalizeImagePath, resolveEntry, resolveRevision, resolveSpec, rootEntry, splitRevPath } from './resolve.js';
 
 export const ZERO_PIECE = 1024 * 1024;
 /** Below this many bytes of content, a read-ahead thread costs more than it saves. */
@@ -138,6 +138,7 @@ export async function checkout(repo: Repository, options: CheckoutOptions): Prom
   if (options.backing !== undefined && (options.format ?? (options.dest.toLowerCase().endsWith('.qcow2') ? 'qcow2' : 'other')) !== 'qcow2') {
     throw new UsageError(`--backing writes a qcow2 overlay: name a .qcow2 destination, not '${options.dest}'`);
   }
+  if (!options.root && options.rev.includes(':')) return checkoutSubtree(repo, options);
   const toStdout = options.dest === STDOUT_DEST && options.format !== 'dir';
   if (!toStdout && !options.cache) assertOutsideRepository(repo, options.dest);
   const format = options.format ?? outputFormatForName(options.dest);
@@ -375,6 +376,21 @@ function kernelPath(p: string, depth = 0): string {
     // missing: the writer creates it here
   }
   return here;
+}
+
+/**
+ * `checkout REV:path DEST`: the directory at `path` written as the destination's root (no leading `p1/` or `etc/`),
+ * as a directory or a tar. Throws UsageError for a path that is not a directory (`viva cat` writes one file), for a
+ * disk destination, or with `paths`; PathNotFoundError for a missing path.
+ */
+async function checkoutSubtree(repo: Repository, options: CheckoutOptions): Promise<CheckoutResult> {
+  const { rev } = splitRevPath(options.rev);
+  const spec = resolveSpec(repo, options.rev);
+  if (spec.entry.type !== 'dir') throw new UsageError(`'${options.rev}' is a ${spec.entry.type === 'file' ? 'file' : spec.entry.type}, not a directory: 'viva cat ${options.rev} > FILE' writes one file`);
+  if (options.paths?.length) throw new UsageError(`--path and '${options.rev}' both choose what to check out: give one`);
+  const format = options.format ?? outputFormatForName(options.dest);
+  if (format === 'raw' || format === 'qcow2') throw new UsageError(`'${options.rev}' is a directory of an image: check it out to a directory or a tar (a disk holds a whole image)`);
+  return checkout(repo, { ...options, rev, root: { ...spec.entry, name: Buffer.alloc(0) } });
 }
 
 /**

@@ -318,6 +318,30 @@ test('checkout: --path takes only those paths, with their parents', async (t) =>
   t.deepEqual(fs.readdirSync(path.join(dest, 'etc')), ['os-release']);
 });
 
+test('checkout: REV:path writes that directory as the root, to a directory or a tar; a file, a disk destination or --path with it are refused', async (t) => {
+  const dir = tmpDir(t);
+  const dest = path.join(dir, 'usr');
+  const j = await vivaJson(t, ['checkout', 'HEAD:usr', dest], inRepo());
+  t.is(j.files, 3);
+  // The same entries as under usr/ in the source, with usr's own metadata on the root.
+  const under = fx.snap2.filter((l) => /^usr[ /]/.test(l)).map((l) => l.replace(/^usr\/?/, '').replace(/^ /, '. ').replace(' link=usr/', ' link='));
+  t.deepEqual(snapshotTree(dest), under);
+  const tar = path.join(dir, 'bin.tar');
+  await vivaOk(t, ['checkout', 'debian/12/base~1:usr/bin', tar], inRepo());
+  t.deepEqual(execFileSync('tar', ['-tf', tar], { encoding: 'utf8' }).split('\n').filter(Boolean).sort(), ['./', 'tool', 'tool-link']);
+  for (const [args, re] of [
+    [['HEAD:etc/hostname', path.join(dir, 'f')], /'HEAD:etc\/hostname' is a file, not a directory: 'viva cat HEAD:etc\/hostname > FILE'/],
+    [['HEAD:usr', path.join(dir, 'd.qcow2')], /check it out to a directory or a tar/],
+    [['HEAD:usr', path.join(dir, 'p'), '--path', 'bin'], /--path and 'HEAD:usr' both choose/],
+  ] as const) {
+    const r = await viva(['checkout', ...args], inRepo());
+    t.is(r.code, 2, r.stderr);
+    t.regex(r.stderr, re);
+  }
+  const missing = await viva(['checkout', 'HEAD:nope', path.join(dir, 'n')], inRepo());
+  t.is(missing.code, 3, missing.stderr);
+});
+
 const tarCheckout = test.macro({
   async exec(t, ext: string, tarFlag: string[]) {
     const { dir, repo } = repoCopy(t);
