@@ -19,7 +19,7 @@ ${EXIT_STATUS_HELP}`;
     '<%= config.bin %> commit rootfs/ -m "nightly" --json',
     '<%= config.bin %> commit vm.qcow2 -b vm/web -m "web VM disk"',
   ];
-  static override args = { source: Args.string({ required: true, description: 'directory, tar archive, or raw/qcow2 disk image to commit' }) };
+  static override args = { source: Args.string({ required: true, description: 'directory, tar archive (- for one on standard input), or raw/qcow2 disk image to commit' }) };
   static override flags = {
     branch: Flags.string({ char: 'b', summary: 'branch to commit to (default: the branch HEAD points at)' }),
     message: Flags.string({ char: 'm', summary: 'commit message', required: true }),

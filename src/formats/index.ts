@@ -1,6 +1,6 @@
 /** Format registry: opens an image for reading by looking at what it is (a directory, or a file's content). */
 import fs from 'node:fs';
-import { SourceReadError, UnsupportedInputError, systemText } from '../errors.js';
+import { SourceReadError, UnsupportedInputError, UsageError, systemText } from '../errors.js';
 import { openDirectory } from './directory.js';
 import { openTar, createTarWriter, tarCompressionForName, STDOUT_DEST } from './tar.js';
 import { createDirectoryWriter } from './directory.js';
@@ -16,8 +16,18 @@ function statReason(e: unknown): string {
   return systemText(e);
 }
 
-/** Opens `source` as a directory or a (compressed) tar; the tar reader checks content, not the name. */
+/** The source name that means a tar archive on standard input (`viva commit -`). */
+export const STDIN_SOURCE = '-';
+
+/**
+ * Opens `source` as a directory or a (compressed) tar; the tar reader checks content, not the name. `-` is a tar on
+ * standard input (UsageError when that is a terminal).
+ */
 export function openImage(source: string, options: { exclude?: string[] } = {}): ImageReader {
+  if (source === STDIN_SOURCE) {
+    if (process.stdin.isTTY) throw new UsageError("refusing to read a tar archive from a terminal: pipe one in ('tar -c … | viva commit - …') or name a file");
+    return openTar(STDIN_SOURCE, { stream: process.stdin });
+  }
   let st: fs.Stats;
   try {
     st = fs.statSync(source);

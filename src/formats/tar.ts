@@ -654,6 +654,41 @@ function ancestors(p: Buffer): Buffer[] {
 
 type Region = [offset: number, length: number];
 
+/**
+ * The first `n` bytes of a stream (fewer if it ends first), put back with `unshift` so that reading starts at the
+ * beginning again.
+ */
+async function peekHead(input: Readable, n: number): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  let have = 0;
+  let ended = false;
+  const onEnd = () => { ended = true; };
+  input.once('end', onEnd);
+  try {
+    while (have < n && !ended) {
+      const chunk = input.read() as Buffer | null;
+      if (chunk) {
+        parts.push(chunk);
+        have += chunk.length;
+        continue;
+      }
+      if (input.readableEnded) break;
+      await new Promise<void>((resolve, reject) => {
+        const done = () => { input.off('readable', done); input.off('end', done); input.off('error', fail); resolve(); };
+        const fail = (e: Error) => { input.off('readable', done); input.off('end', done); reject(e); };
+        input.once('readable', done);
+        input.once('end', done);
+        input.once('error', fail);
+      });
+    }
+  } finally {
+    input.off('end', onEnd);
+  }
+  const all = Buffer.concat(parts);
+  if (all.length && !input.readableEnded) input.unshift(all);
+  return all.subarray(0, n);
+}
+
 class TarReader implements ImageReader {
   readonly description: SourceDescription;
 
@@ -662,11 +697,12 @@ class TarReader implements ImageReader {
 
   constructor(
     private readonly file: string,
-    private readonly compression: Compression,
+    private compression: Compression,
     private readonly openError: unknown,
     size: number | undefined,
     private readonly range: ByteRange | undefined,
     member: string | undefined,
+    private readonly stream?: Readable,
   ) {
     this.description = { format: FORMAT_NAMES[compression], size, name: file };
     this.pre = member ? `${member} ` : '';
@@ -678,6 +714,7 @@ class TarReader implements ImageReader {
 
   private async open(): Promise<ChunkSource> {
     const file = this.file;
+    if (this.stream) return this.openStream(this.stream);
     let fh: fsp.FileHandle;
     try {
       fh = await fsp.open(file, 'r');
@@ -716,6 +753,27 @@ class TarReader implements ImageReader {
     } catch (e) {
       await fh.close().catch(() => undefined);
       throw e;
+    }
+  }
+
+  /** A stream (a pipe): its first bytes say the compression, and are put back before the archive is read. */
+  private async openStream(input: Readable): Promise<ChunkSource> {
+    const head = await peekHead(input, 8);
+    this.compression = detectCompression(head);
+    this.description.format = FORMAT_NAMES[this.compression];
+    switch (this.compression) {
+      case 'none':
+        return new StreamChunkSource([input], input);
+      case 'gzip':
+      case 'zstd': {
+        const dec = this.compression === 'gzip' ? zlib.createGunzip({ chunkSize: 256 << 10 }) : new DecompressStream();
+        pipeline(input, dec).catch(() => undefined); // errors surface through the iteration of `dec`
+        return new StreamChunkSource([input, dec], dec);
+      }
+      default: {
+        const { program, args } = CHILD_DECOMPRESSORS[this.compression]!;
+        return new ChildChunkSource(this.file, program, args, input);
+      }
     }
   }
 
@@ -1150,6 +1208,7 @@ export function openTar(file: string, options: OpenTarOptions = {}): ImageReader
   let openError: unknown;
   const range = options.range;
   try {
+    if (options.stream) return new TarReader(file, 'none', undefined, undefined, undefined, options.member, options.stream);
     if (range && (!Number.isSafeInteger(range.offset) || !Number.isSafeInteger(range.length) || range.offset < 0 || range.length < 0)) {
       throw new RangeError(`invalid byte range ${range.offset}+${range.length}`);
     }
@@ -1178,6 +1237,11 @@ export interface OpenTarOptions {
   compression?: TarReadCompression;
   /** Name of the embedded archive, put before the offset or member in error messages (`data.tar.xz`). */
   member?: string;
+  /**
+   * Read the archive from this stream (standard input through a pipe) instead of opening `file`, which then only
+   * names it in messages ('-'); the compression is recognised from the first bytes as they arrive.
+   */
+  stream?: Readable;
 }
 
 // ---------------------------------------------------------------------------------------------------------------

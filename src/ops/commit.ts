@@ -1,6 +1,6 @@
 /** The commit op: image → chunks and blobs → trees → commit object → compare-and-swap of the branch. */
 import { UsageError } from '../errors.js';
-import { openImage } from '../formats/index.js';
+import { STDIN_SOURCE, openImage } from '../formats/index.js';
 import { sniffDisk } from '../formats/disk.js';
 import type { ImageReader } from '../formats/types.js';
 import type { Commit, RootKind, RootMeta, SourceInfo } from '../model/commit.js';
@@ -100,7 +100,7 @@ export async function commit(repo: Repository, options: CommitOptions): Promise<
   // A new branch whose name a tag or a commit id already answers to: said once the branch exists.
   const shadow = parent ? [] : shadowWarnings(repo, ref);
   // A raw or qcow2 disk is read file system by file system; anything else is a directory or a tar.
-  const diskKind = !options.reader && options.source ? await sniffDisk(options.source) : undefined;
+  const diskKind = !options.reader && options.source && options.source !== STDIN_SOURCE ? await sniffDisk(options.source) : undefined;
   // The repository's own data never becomes part of an image (as git ignores .git).
   const reader = options.reader ?? (diskKind ? undefined : openImage(options.source ?? '.', { exclude: [repo.dataDir] }));
   const sourceName = reader?.description.name ?? options.source ?? '';

@@ -131,6 +131,19 @@ test('commit: --json returns the commit, its tree, the branch and the counts', (
   t.is(c.source.name, fx.src);
 });
 
+test('commit -: a tar on standard input (plain or compressed) commits the same tree as the directory; garbage is exit 13', async (t) => {
+  const { repo } = repoCopy(t);
+  for (const flag of [[], ['-z'], ['--zstd'], ['-J']]) {
+    const tar = execFileSync('tar', [...flag, '--xattrs', '--xattrs-include=*', '-C', fx.src, '-cf', '-', '.'], { maxBuffer: 1 << 30 });
+    const c = await vivaJson<CommitJson>(t, ['commit', '-', '-b', 'stdin', '-m', 'from stdin', '-C', repo], { input: tar });
+    t.is(c.tree, fx.second.tree, flag.join(' '));
+    t.is(c.source.name, '-');
+  }
+  const bad = await viva(['commit', '-', '-b', 'stdin', '-m', 'x', '-C', repo], { input: Buffer.alloc(3000, 7) });
+  t.is(bad.code, 13, bad.stderr);
+  t.regex(bad.stderr, /^error: -: offset 0: not a tar archive/);
+});
+
 test('commit: re-committing the branch makes the previous commit the parent', (t) => {
   t.is(fx.second.parent, fx.first.commit);
   t.is(fx.second.branch, 'refs/heads/debian/12/base');
