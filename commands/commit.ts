@@ -18,6 +18,8 @@ ${EXIT_STATUS_HELP}`;
     '<%= config.bin %> commit web.tar.zst -b customers/acme/web -m "acme web" --label env=prod --label owner=ops',
     '<%= config.bin %> commit rootfs/ -m "nightly" --json',
     '<%= config.bin %> commit vm.qcow2 -b vm/web -m "web VM disk"',
+    '<%= config.bin %> commit /srv/rootfs -b web -m "without caches" --exclude var/cache/ --exclude "*.log"',
+    'tar -C /srv/rootfs -c . | <%= config.bin %> commit - -b web -m "from a pipe"',
   ];
   static override args = { source: Args.string({ required: true, description: 'directory, tar archive (- for one on standard input), or raw/qcow2 disk image to commit' }) };
   static override flags = {
@@ -27,6 +29,8 @@ ${EXIT_STATUS_HELP}`;
     author: Flags.string({ summary: "author as 'Name <email>' (default: $VIVA_AUTHOR or user@host)" }),
     'no-cache': Flags.boolean({ summary: 'read every file, ignoring the stat cache' }),
     strict: Flags.boolean({ summary: 'disks: refuse (exit 13) instead of warning when a partition with a file system can only be stored as raw bytes' }),
+    exclude: Flags.string({ char: 'x', summary: "leave out image paths matching this gitignore-style pattern ('*.log', '/tmp/', 'cache/', '!keep.log'; repeatable)", multiple: true, helpValue: 'PATTERN' }),
+    'exclude-from': Flags.string({ summary: 'read exclude patterns from FILE, one per line, as a .gitignore (repeatable)', multiple: true, helpValue: 'FILE' }),
   };
 
   async run(): Promise<CommitResult> {
@@ -36,6 +40,7 @@ ${EXIT_STATUS_HELP}`;
       commit(repo, {
         source: args.source, branch: flags.branch, message: flags.message, labels, author: flags.author,
         statCache: !flags['no-cache'], strict: flags.strict, onProgress: this.progress('committing'),
+        ...(flags.exclude ? { exclude: flags.exclude } : {}), ...(flags['exclude-from'] ? { excludeFrom: flags['exclude-from'] } : {}),
       }));
     this.endProgress();
     for (const w of result.warnings) this.warnLine(w);

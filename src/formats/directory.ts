@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import { hexIfNotUtf8 } from '../model/quote.js';
 import path from 'node:path';
 import util from 'node:util';
+import type { ExcludeTest } from './exclude.js';
 import type { DataPiece, EntryType, FileContent, ImageEntry, ImageReader, ImageWriter, SourceDescription, WriterWarning, Xattr } from './types.js';
 import { native, splitNs } from '../native/index.js';
 import {
@@ -37,6 +38,8 @@ export interface OpenDirectoryOptions {
   signal?: AbortSignal;
   /** Absolute paths left out of the walk (commit leaves out the repository's own `.viva` when it lies inside the source). */
   exclude?: string[];
+  /** Image paths left out (commit's --exclude): an excluded directory is not walked. */
+  skip?: ExcludeTest;
 }
 
 export interface DirectoryWriterOptions {
@@ -335,6 +338,7 @@ export function openDirectory(root: string, options: OpenDirectoryOptions = {}):
         const abs = join(base, rel);
         if (excluded.size && excluded.has(abs.toString('latin1'))) continue;
         const st = lstat(abs);
+        if (options.skip?.(rel, st.isDirectory())) continue;
         const entry = entryOf(rel, abs, st);
         yield entry;
         if (entry.type === 'dir') stack.push({ rel, names: list(abs, st), next: 0 });

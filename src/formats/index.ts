@@ -2,6 +2,7 @@
 import fs from 'node:fs';
 import { SourceReadError, UnsupportedInputError, UsageError, systemText } from '../errors.js';
 import { openDirectory } from './directory.js';
+import { type ExcludeTest, excludeEntries } from './exclude.js';
 import { openTar, createTarWriter, tarCompressionForName, STDOUT_DEST } from './tar.js';
 import { createDirectoryWriter } from './directory.js';
 import { diskFormatForName } from './disk-writer.js';
@@ -23,10 +24,12 @@ export const STDIN_SOURCE = '-';
  * Opens `source` as a directory or a (compressed) tar; the tar reader checks content, not the name. `-` is a tar on
  * standard input (UsageError when that is a terminal).
  */
-export function openImage(source: string, options: { exclude?: string[] } = {}): ImageReader {
+export function openImage(source: string, options: { exclude?: string[]; skip?: ExcludeTest } = {}): ImageReader {
+  const { skip } = options;
   if (source === STDIN_SOURCE) {
     if (process.stdin.isTTY) throw new UsageError("refusing to read a tar archive from a terminal: pipe one in ('tar -c … | viva commit - …') or name a file");
-    return openTar(STDIN_SOURCE, { stream: process.stdin });
+    const tar = openTar(STDIN_SOURCE, { stream: process.stdin });
+    return skip ? excludeEntries(tar, skip) : tar;
   }
   let st: fs.Stats;
   try {
@@ -34,8 +37,8 @@ export function openImage(source: string, options: { exclude?: string[] } = {}):
   } catch (e) {
     throw new SourceReadError(source, statReason(e), { cause: e });
   }
-  if (st.isDirectory()) return openDirectory(source, { exclude: options.exclude });
-  if (st.isFile() || st.isBlockDevice()) return openTar(source);
+  if (st.isDirectory()) return openDirectory(source, { ...(options.exclude ? { exclude: options.exclude } : {}), ...(skip ? { skip } : {}) });
+  if (st.isFile() || st.isBlockDevice()) return skip ? excludeEntries(openTar(source), skip) : openTar(source);
   throw new UnsupportedInputError(source, 'not a directory, tar archive or image file');
 }
 

@@ -1,6 +1,7 @@
 /** The commit op: image → chunks and blobs → trees → commit object → compare-and-swap of the branch. */
 import { UsageError } from '../errors.js';
 import { STDIN_SOURCE, openImage } from '../formats/index.js';
+import { excludeTest } from '../formats/exclude.js';
 import { sniffDisk } from '../formats/disk.js';
 import type { ImageReader } from '../formats/types.js';
 import type { Commit, RootKind, RootMeta, SourceInfo } from '../model/commit.js';
@@ -37,6 +38,10 @@ export interface CommitOptions {
   statCache?: boolean;
   /** Disks: a Linux file-system partition that can only be stored as raw bytes is an error, not a warning. */
   strict?: boolean;
+  /** Directories and tars: gitignore-style patterns of image paths left out (formats/exclude.ts). */
+  exclude?: string[];
+  /** Files of such patterns, one per line (as a .gitignore). */
+  excludeFrom?: string[];
   signal?: AbortSignal;
   onProgress?: (e: ProgressEvent) => void;
   /**
@@ -102,7 +107,9 @@ export async function commit(repo: Repository, options: CommitOptions): Promise<
   // A raw or qcow2 disk is read file system by file system; anything else is a directory or a tar.
   const diskKind = !options.reader && options.source && options.source !== STDIN_SOURCE ? await sniffDisk(options.source) : undefined;
   // The repository's own data never becomes part of an image (as git ignores .git).
-  const reader = options.reader ?? (diskKind ? undefined : openImage(options.source ?? '.', { exclude: [repo.dataDir] }));
+  const skip = excludeTest(options.exclude ?? [], options.excludeFrom ?? []);
+  if (skip && (diskKind || options.reader)) throw new UsageError(`--exclude applies to directories and tars: '${options.source ?? 'the source'}' is ${diskKind ? 'a disk image (its file systems are stored whole, to check out bit-exact)' : 'not read by path'}`);
+  const reader = options.reader ?? (diskKind ? undefined : openImage(options.source ?? '.', { exclude: [repo.dataDir], ...(skip ? { skip } : {}) }));
   const sourceName = reader?.description.name ?? options.source ?? '';
   const labels = options.labels ?? [];
   const seen = new Set<string>();

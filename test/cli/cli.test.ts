@@ -144,6 +144,34 @@ test('commit -: a tar on standard input (plain or compressed) commits the same t
   t.regex(bad.stderr, /^error: -: offset 0: not a tar archive/);
 });
 
+test('commit --exclude / --exclude-from: gitignore-style patterns leave paths out, the same for a directory and a tar; refused for a disk', async (t) => {
+  const { dir, repo } = repoCopy(t);
+  const src = path.join(dir, 'src');
+  for (const d of ['etc', 'var/cache/apt', 'var/log', 'x/var/cache']) fs.mkdirSync(path.join(src, d), { recursive: true });
+  for (const f of ['etc/a', 'var/cache/apt/pkg', 'var/log/a.log', 'var/log/keep.log', 'x/var/cache/c', 'x/b.log']) fs.writeFileSync(path.join(src, f), f);
+  fs.linkSync(path.join(src, 'var/log/a.log'), path.join(src, 'etc/a.hard'));
+  const from = path.join(dir, 'exclude');
+  fs.writeFileSync(from, '# logs\n*.log\n!keep.log\n\n');
+  const want = ['etc/', 'etc/a', 'etc/a.hard', 'var/', 'var/log/', 'var/log/keep.log', 'x/', 'x/var/', 'x/var/cache/', 'x/var/cache/c'];
+  const ls = async (b: string) => (await vivaOk(t, ['ls', '-r', b, '-C', repo])).stdout.split('\n').filter(Boolean);
+  await vivaOk(t, ['commit', src, '-b', 'ex', '-m', 'ex', '--exclude', '/var/cache/', '--exclude-from', from, '-C', repo]);
+  t.deepEqual(await ls('ex'), want);
+  const tar = execFileSync('tar', ['-C', src, '-cf', '-', '.'], { maxBuffer: 1 << 30 });
+  await vivaOk(t, ['commit', '-', '-b', 'ex-tar', '-m', 'ex', '-x', '/var/cache/', '--exclude-from', from, '-C', repo], { input: tar });
+  // In a tar, the second name of a file is a link to the first: if that is the excluded a.log, etc/a.hard goes with it.
+  const listing = execFileSync('tar', ['-tvf', '-'], { input: tar, encoding: 'utf8' });
+  const hardIsLink = /etc\/a\.hard link to/.test(listing);
+  t.deepEqual(await ls('ex-tar'), hardIsLink ? want.filter((p) => p !== 'etc/a.hard') : want);
+  const missing = await viva(['commit', src, '-m', 'x', '--exclude-from', path.join(dir, 'nope'), '-C', repo]);
+  t.is(missing.code, 14, missing.stderr);
+  const disk = path.join(dir, 'd.img');
+  fs.writeFileSync(disk, Buffer.alloc(1 << 20));
+  execFileSync('sh', ['-c', `printf 'label: gpt\n,\n' | sfdisk -q ${disk}`]);
+  const r = await viva(['commit', disk, '-m', 'x', '--exclude', 'tmp/', '-C', repo]);
+  t.is(r.code, 2, r.stderr);
+  t.regex(r.stderr, /--exclude applies to directories and tars/);
+});
+
 test('commit: re-committing the branch makes the previous commit the parent', (t) => {
   t.is(fx.second.parent, fx.first.commit);
   t.is(fx.second.branch, 'refs/heads/debian/12/base');
