@@ -1,6 +1,6 @@
 import { Args, Flags } from '@oclif/core';
 import { commit, parseLabel, type CommitResult } from '../src/index.js';
-import { EXIT_STATUS_HELP } from '../src/cli/exit-codes.js';
+import { EXIT, EXIT_STATUS_HELP } from '../src/cli/exit-codes.js';
 import { RepoCommand } from '../src/cli/repo-command.js';
 import { renderCommit } from '../src/cli/render.js';
 
@@ -28,7 +28,7 @@ ${EXIT_STATUS_HELP}`;
     label: Flags.string({ char: 'l', summary: 'key=value label (repeatable)', multiple: true, default: [] }),
     author: Flags.string({ summary: "author as 'Name <email>' (default: $VIVA_AUTHOR or user@host)" }),
     'no-cache': Flags.boolean({ summary: 'read every file, ignoring the stat cache' }),
-    strict: Flags.boolean({ summary: 'disks: refuse (exit 13) instead of warning when a partition with a file system can only be stored as raw bytes' }),
+    strict: Flags.boolean({ summary: 'fail instead of warning: a file or directory of the source that cannot be read (exit 14; without it: left out, exit 4); a disk partition with a file system that can only be stored as raw bytes (exit 13)' }),
     exclude: Flags.string({ char: 'x', summary: "leave out image paths matching this gitignore-style pattern ('*.log', '/tmp/', 'cache/', '!keep.log'; repeatable)", multiple: true, helpValue: 'PATTERN' }),
     'exclude-from': Flags.string({ summary: 'read exclude patterns from FILE, one per line, as a .gitignore (repeatable)', multiple: true, helpValue: 'FILE' }),
   };
@@ -45,6 +45,7 @@ ${EXIT_STATUS_HELP}`;
     this.endProgress();
     for (const w of result.warnings) this.warnLine(w);
     this.log(renderCommit(result));
+    if (result.source.omitted?.length) process.exitCode = EXIT.INCOMPLETE;
     return result;
   }
 }

@@ -13,6 +13,8 @@ export const EXIT = {
   FAILURE: 1,
   USAGE: 2,
   NOT_FOUND: 3,
+  /** commit: recorded, but source paths that could not be read were left out (listed as warnings; as restic's 3). */
+  INCOMPLETE: 4,
   NO_REPOSITORY: 10,
   LOCKED: 11,
   CONFLICT: 12,
@@ -67,6 +69,8 @@ export const EXIT_STATUS_HELP = `EXIT STATUS
   2   usage error: bad flag, argument, ref name, time (VIVA_DATE, --newer) or ambiguous revision; --size too
       small; a checkout destination inside .viva, that is a repository's database, or of an unsupported format
   3   not found: revision, ref, path, object or remote name
+  4   commit: the commit was made, but some source files could not be read and were left out
+      (each named in a warning, recorded in the commit; --strict makes that an error, exit 14)
   10  not a viva repository, or one made by a newer viva
   11  repository locked (gc vs. a running commit)
   12  conflict: ref exists or moved concurrently, destination exists or not empty

@@ -70,6 +70,7 @@ export function renderShow(s: ShowResult): string {
   lines.push(`Tree:   ${s.tree} (${plural(s.rootEntries, 'entry', 'entries')} at the root)`);
   lines.push(`Source: ${s.source.format}${s.source.name ? ` ${s.source.name}` : ''}${s.source.size ? ` (${formatBytes(s.source.size)})` : ''}`);
   if (s.source.backing?.length) lines.push(`Backing: ${s.source.backing.join(' <- ')}`);
+  if (s.source.omitted?.length) lines.push(`Omitted: ${s.source.omitted.length} unreadable path${s.source.omitted.length === 1 ? '' : 's'} of the source (${s.source.omitted.slice(0, 3).join(', ')}${s.source.omitted.length > 3 ? ', …' : ''})`);
   if (s.disk) lines.push('', ...renderDisk(s.disk));
   if (s.derivation) {
     const d = s.derivation;

@@ -40,6 +40,27 @@ export interface OpenDirectoryOptions {
   exclude?: string[];
   /** Image paths left out (commit's --exclude): an excluded directory is not walked. */
   skip?: ExcludeTest;
+  /**
+   * Called for a file the process may not read or a directory it may not list (EACCES, EPERM), which is then left
+   * out (a directory: kept, empty) instead of failing the walk. Without it, that is a SourceReadError.
+   */
+  onUnreadable?: (path: Buffer, reason: string) => void;
+}
+
+/** Whether the mode bits let this process read a file (root reads everything; ACLs are not consulted). */
+function mayRead(st: fs.BigIntStats): boolean {
+  const euid = process.geteuid?.() ?? 0;
+  if (euid === 0) return true;
+  const mode = Number(st.mode);
+  if (Number(st.uid) === euid) return (mode & 0o400) !== 0;
+  const groups = [process.getegid?.() ?? -1, ...(process.getgroups?.() ?? [])];
+  if (groups.includes(Number(st.gid))) return (mode & 0o040) !== 0;
+  return (mode & 0o004) !== 0;
+}
+
+function isDenied(e: unknown): boolean {
+  const c = errCode(e);
+  return c === 'EACCES' || c === 'EPERM';
 }
 
 export interface DirectoryWriterOptions {
@@ -262,11 +283,16 @@ export function openDirectory(root: string, options: OpenDirectoryOptions = {}):
     }
   };
 
-  const list = (abs: Buffer, st: fs.BigIntStats): Buffer[] => {
+  const list = (abs: Buffer, st: fs.BigIntStats, rel?: Buffer): Buffer[] => {
     let names: Buffer[];
     try {
       names = fs.readdirSync(abs, { encoding: 'buffer' });
     } catch (e) {
+      // The root must be readable; below it, a directory that may not be listed is kept, empty, when asked.
+      if (rel && options.onUnreadable && isDenied(e)) {
+        options.onUnreadable(rel, `cannot list: ${reasonOf(e)}`);
+        return [];
+      }
       throw new SourceReadError(show(abs), reasonOf(e), { cause: e });
     }
     // readdir follows symlinks: make sure the directory was not swapped for one (or another directory) meanwhile.
@@ -337,11 +363,25 @@ export function openDirectory(root: string, options: OpenDirectoryOptions = {}):
         const rel = child(top.rel, top.names[top.next++]);
         const abs = join(base, rel);
         if (excluded.size && excluded.has(abs.toString('latin1'))) continue;
-        const st = lstat(abs);
+        let st: fs.BigIntStats;
+        try {
+          st = fs.lstatSync(abs, { bigint: true });
+        } catch (e) {
+          // A directory that may be listed but not searched (r without x): its entries cannot be looked at.
+          if (options.onUnreadable && isDenied(e)) {
+            options.onUnreadable(rel, reasonOf(e));
+            continue;
+          }
+          st = lstat(abs);
+        }
         if (options.skip?.(rel, st.isDirectory())) continue;
+        if (options.onUnreadable && st.isFile() && !mayRead(st)) {
+          options.onUnreadable(rel, 'permission denied');
+          continue;
+        }
         const entry = entryOf(rel, abs, st);
         yield entry;
-        if (entry.type === 'dir') stack.push({ rel, names: list(abs, st), next: 0 });
+        if (entry.type === 'dir') stack.push({ rel, names: list(abs, st, rel), next: 0 });
       }
       description.size = total;
     },

@@ -5,8 +5,12 @@
 import { Decoder, DecodeError, Encoder, decodeCode, decodeHeader, encodeHeader, decodeXattrs, encodeXattrs, sortXattrs } from './codec.js';
 import { type Oid, OID_BYTES, bytesToOid, hashBytes, oidToBytes } from './oid.js';
 import { InvalidTimeError } from '../errors.js';
+import { quotePath } from './quote.js';
 
 export const COMMIT_VERSION = 1;
+
+/** Tag of the optional trailing section listing source paths left out as unreadable (frozen). */
+const OMITTED_TAG = 1;
 
 /** Frozen root kinds. */
 export const ROOT_KIND_CODES = { tree: 1, disk: 2 } as const;
@@ -18,6 +22,17 @@ export interface SourceInfo {
   name?: string;
   /** qcow2 sources: the backing files read along the chain, nearest first. */
   backing?: string[];
+  /** Paths of the source that could not be read and were left out of the image (commit without --strict). */
+  omitted?: Buffer[];
+}
+
+/** SourceInfo as plain data for JSON output: omitted paths as viva quotes paths (C-quoted when not UTF-8). */
+export type SourceJson = Omit<SourceInfo, 'omitted'> & { omitted?: string[] };
+
+/** A commit's source as plain data for `--json` (log, show, commit). */
+export function sourceJson(s: SourceInfo): SourceJson {
+  const { omitted, ...rest } = s;
+  return omitted?.length ? { ...rest, omitted: omitted.map((p) => quotePath(p)) } : rest;
 }
 
 export interface RootMeta {
@@ -120,6 +135,12 @@ export function encodeCommit(c: Commit): Buffer {
   if (c.rootMeta) encodeRootMeta(e.u8(1), c.rootMeta);
   else e.u8(0);
   e.bytes(c.derivation ?? Buffer.alloc(0));
+  // Optional trailing sections (absent in most commits, so their encoding and id are as before): tag, then data.
+  const omitted = c.source.omitted ?? [];
+  if (omitted.length) {
+    e.u8(OMITTED_TAG).uint(omitted.length);
+    for (const p of omitted) e.bytes(p);
+  }
   return e.finish();
 }
 
@@ -159,8 +180,16 @@ export function decodeCommit(buf: Uint8Array): Commit {
     throw new DecodeError('bad root metadata flag', d.pos - 1);
   }
   const deriv = d.bytes();
+  const omitted: Buffer[] = [];
+  if (!d.done) {
+    const at = d.pos;
+    if (d.u8() !== OMITTED_TAG) throw new DecodeError('unknown trailing section', at);
+    const n = d.uint();
+    if (n === 0) throw new DecodeError('empty omitted list', d.pos);
+    for (let i = 0; i < n; i++) omitted.push(Buffer.from(d.bytes()));
+  }
   d.expectEnd();
-  const c: Commit = { rootKind, root, parents, author, time, tzOffset, message, labels, source: { format, ...(size ? { size } : {}), ...(name ? { name } : {}), ...(backing.length ? { backing } : {}) } };
+  const c: Commit = { rootKind, root, parents, author, time, tzOffset, message, labels, source: { format, ...(size ? { size } : {}), ...(name ? { name } : {}), ...(backing.length ? { backing } : {}), ...(omitted.length ? { omitted } : {}) } };
   if (rootMeta) c.rootMeta = rootMeta;
   if (deriv.length) c.derivation = Buffer.from(deriv);
   return c;

@@ -1,10 +1,11 @@
 /** The commit op: image → chunks and blobs → trees → commit object → compare-and-swap of the branch. */
 import { UsageError } from '../errors.js';
+import { quotePath } from '../model/quote.js';
 import { STDIN_SOURCE, openImage } from '../formats/index.js';
 import { excludeTest } from '../formats/exclude.js';
 import { sniffDisk } from '../formats/disk.js';
 import type { ImageReader } from '../formats/types.js';
-import type { Commit, RootKind, RootMeta, SourceInfo } from '../model/commit.js';
+import { type Commit, type RootKind, type RootMeta, type SourceInfo, type SourceJson, sourceJson } from '../model/commit.js';
 import type { Oid } from '../model/oid.js';
 import { branchRef } from '../model/ref.js';
 import { resolveRef } from '../store/refs.js';
@@ -36,7 +37,11 @@ export interface CommitOptions {
   time?: number;
   /** Use the stat cache for directory sources (default true). */
   statCache?: boolean;
-  /** Disks: a Linux file-system partition that can only be stored as raw bytes is an error, not a warning. */
+  /**
+   * Disks: a Linux file-system partition that can only be stored as raw bytes is an error, not a warning.
+   * Directories: a file that may not be read (or a directory not listed) is an error (SourceReadError) instead of a
+   * warning and an omission recorded in the commit (`source.omitted`).
+   */
   strict?: boolean;
   /** Directories and tars: gitignore-style patterns of image paths left out (formats/exclude.ts). */
   exclude?: string[];
@@ -72,7 +77,8 @@ export interface CommitResult {
   storedBytes: number;
   /** Files whose content came from the stat cache without being read. */
   cachedFiles: number;
-  source: SourceInfo;
+  /** Where the image came from; `omitted`: source paths left out as unreadable (quoted as viva quotes paths). */
+  source: SourceJson;
   /** What was stored differently than the source suggests (disks: a partition kept as raw bytes, and why). */
   warnings: string[];
 }
@@ -109,7 +115,14 @@ export async function commit(repo: Repository, options: CommitOptions): Promise<
   // The repository's own data never becomes part of an image (as git ignores .git).
   const skip = excludeTest(options.exclude ?? [], options.excludeFrom ?? []);
   if (skip && (diskKind || options.reader)) throw new UsageError(`--exclude applies to directories and tars: '${options.source ?? 'the source'}' is ${diskKind ? 'a disk image (its file systems are stored whole, to check out bit-exact)' : 'not read by path'}`);
-  const reader = options.reader ?? (diskKind ? undefined : openImage(options.source ?? '.', { exclude: [repo.dataDir], ...(skip ? { skip } : {}) }));
+  // A file or directory that may not be read is left out with a warning, as restic does (--strict: an error).
+  const omitted: Buffer[] = [];
+  const unreadable: string[] = [];
+  const onUnreadable = options.strict ? undefined : (p: Buffer, reason: string) => {
+    omitted.push(Buffer.from(p));
+    unreadable.push(`cannot read '${quotePath(p)}': ${reason}; left out of the image`);
+  };
+  const reader = options.reader ?? (diskKind ? undefined : openImage(options.source ?? '.', { exclude: [repo.dataDir], ...(skip ? { skip } : {}), ...(onUnreadable ? { onUnreadable } : {}) }));
   const sourceName = reader?.description.name ?? options.source ?? '';
   const labels = options.labels ?? [];
   const seen = new Set<string>();
@@ -146,7 +159,8 @@ export async function commit(repo: Repository, options: CommitOptions): Promise<
       rootKind = 'tree';
       rootOid = tree = written.oid;
       rootMeta = { mode: root.mode, uid: root.uid, gid: root.gid, mtimeNs: root.mtimeNs, xattrs: root.xattrs };
-      source = reader.description;
+      source = omitted.length ? { ...reader.description, omitted } : reader.description;
+      warnings = unreadable;
       counts = written;
     } else {
       const d = await ingestDisk(ctx, options.source!, options.strict ? { strict: true } : {});
@@ -183,7 +197,7 @@ export async function commit(repo: Repository, options: CommitOptions): Promise<
     const id = recorded;
     return {
       id, commit: id, rootKind, root: rootOid, tree, branch: ref, parent, files: counts.files, dirs: counts.dirs, bytes: counts.bytes,
-      storedBytes, cachedFiles: ctx.cachedFiles, source, warnings,
+      storedBytes, cachedFiles: ctx.cachedFiles, source: sourceJson(source), warnings,
     };
   } catch (e) {
     // Queued objects are dropped; objects of earlier batches stay unreferenced until gc.

@@ -1,5 +1,5 @@
 /** The log op: commits reachable from a revision, newest first (by time, then id), as plain data. */
-import type { Commit } from '../model/commit.js';
+import { type Commit, type SourceJson, sourceJson } from '../model/commit.js';
 import type { Oid } from '../model/oid.js';
 import type { Repository } from '../store/repository.js';
 import { readCommit } from '../store/typed.js';
@@ -16,7 +16,7 @@ export interface LogEntry {
   labels: Record<string, string>;
   root: Oid;
   rootKind: string;
-  source: Commit['source'];
+  source: SourceJson;
   /** log and show: the refs (full names) that point at this commit, for decorations. */
   refs?: string[];
 }
@@ -56,7 +56,7 @@ export function refsByOid(repo: Repository): Map<Oid, string[]> {
 export function toLogEntry(id: Oid, c: Commit): LogEntry {
   return {
     id, parents: c.parents, author: c.author, date: isoDate(c.time, c.tzOffset), time: c.time, message: c.message,
-    labels: Object.fromEntries(c.labels), root: c.root, rootKind: c.rootKind, source: c.source,
+    labels: Object.fromEntries(c.labels), root: c.root, rootKind: c.rootKind, source: sourceJson(c.source),
   };
 }
 

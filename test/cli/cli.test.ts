@@ -172,6 +172,37 @@ test('commit --exclude / --exclude-from: gitignore-style patterns leave paths ou
   t.regex(r.stderr, /--exclude applies to directories and tars/);
 });
 
+(isRoot ? test : test.skip)('commit: files that cannot be read are left out with a warning, recorded in the commit, exit 4; --strict makes it exit 14', async (t) => {
+  // Run as nobody (root reads everything): a file with mode 000 and a directory of root's with mode 0700.
+  const dir = tmpDir(t);
+  const src = path.join(dir, 'src');
+  for (const d of ['open', 'secret']) fs.mkdirSync(path.join(src, d), { recursive: true });
+  fs.writeFileSync(path.join(src, 'open/a'), 'a');
+  fs.writeFileSync(path.join(src, 'secret/s'), 's');
+  fs.writeFileSync(path.join(src, 'private'), 'p');
+  const nobody = { uid: 65534, gid: 65534 };
+  execFileSync('chown', ['-R', '65534:65534', dir]);
+  fs.chownSync(path.join(src, 'secret'), 0, 0);
+  fs.chmodSync(path.join(src, 'secret'), 0o700);
+  fs.chmodSync(path.join(src, 'private'), 0o000);
+  const repo = path.join(dir, 'repo');
+  t.is((await viva(['init', repo], nobody)).code, 0);
+  const r = await viva(['commit', src, '-b', 'x', '-m', 'partial', '-C', repo, '--json'], nobody);
+  t.is(r.code, 4, r.stderr);
+  t.deepEqual(r.stderr.split('\n').filter(Boolean), [
+    "warning: cannot read 'private': permission denied; left out of the image",
+    "warning: cannot read 'secret': cannot list: permission denied (EACCES); left out of the image",
+  ]);
+  t.deepEqual(JSON.parse(r.stdout).source.omitted, ['private', 'secret']);
+  t.deepEqual((await vivaJson(t, ['show', 'x', '-C', repo], nobody)).source.omitted, ['private', 'secret']);
+  t.regex((await viva(['show', 'x', '-C', repo], nobody)).stdout, /^Omitted: 2 unreadable paths of the source \(private, secret\)$/m);
+  t.deepEqual((await viva(['ls', '-r', 'x', '-C', repo], nobody)).stdout.split('\n').filter(Boolean), ['open/', 'open/a', 'secret/']);
+  const strict = await viva(['commit', src, '-b', 'y', '-m', 'strict', '--strict', '-C', repo], nobody);
+  t.is(strict.code, 14, strict.stderr);
+  t.regex(strict.stderr, /^error: cannot read '.*\/src\/private': permission denied/m);
+  t.is((await viva(['log', 'y', '-C', repo], nobody)).code, 3);
+});
+
 test('commit: re-committing the branch makes the previous commit the parent', (t) => {
   t.is(fx.second.parent, fx.first.commit);
   t.is(fx.second.branch, 'refs/heads/debian/12/base');

@@ -45,6 +45,7 @@ test('labels, source, root metadata and a derivation', roundTrip, fixture({
   rootMeta: { mode: 0o1755, uid: 0, gid: 0, mtimeNs: -5n, xattrs: [{ name: 'security.selinux', value: Buffer.from('x') }, { name: 'user.a', value: Buffer.from([0, 1]) }] },
   derivation: Buffer.from('opaque'),
 }));
+test('omitted source paths (not UTF-8 too)', roundTrip, fixture({ source: { format: 'dir', name: 'src', omitted: [Buffer.from('private'), Buffer.from([0x66, 0xff])] } }));
 test('negative time and timezone', roundTrip, fixture({ time: -86_400, tzOffset: -330 }));
 test('an empty message and a unicode author', roundTrip, fixture({ message: '', author: 'Zoë Ünicode <zoe@exämple.org>' }));
 
@@ -171,7 +172,8 @@ const decodeRejects = test.macro({
 test('root kind 0', decodeRejects, rawCommit({ kind: 0 }), /unknown root kind 0/);
 test('root kind 3', decodeRejects, rawCommit({ kind: 3 }), /unknown root kind 3/);
 test('more than 1024 parents', decodeRejects, rawCommit({ parents: 1025 }), /too many parents/);
-test('trailing bytes', decodeRejects, rawCommit({ trailer: '00' }), /trailing bytes/);
+test('trailing bytes', decodeRejects, rawCommit({ trailer: '00' }), /unknown trailing section/);
+test('trailing bytes after the omitted section', decodeRejects, rawCommit({ trailer: '0101017800' }), /trailing bytes/);
 test('a bad root metadata flag', decodeRejects, rawCommit({ metaFlag: 2 }), /bad root metadata flag/);
 test('unsorted labels', decodeRejects, rawCommit({ labels: [['b', '1'], ['a', '2']] }), /labels not sorted or duplicated/);
 test('duplicate labels', decodeRejects, rawCommit({ labels: [['a', '1'], ['a', '2']] }), /labels not sorted or duplicated/);
@@ -222,4 +224,13 @@ test('commit: parseAuthor', (t) => {
     ['', undefined],
   ];
   for (const [s, want] of table) t.deepEqual(parseAuthor(s), want, JSON.stringify(s));
+});
+
+test('commit: the omitted section is trailing and optional: a commit without one encodes as before; an unknown tag or an empty list is refused', (t) => {
+  const plain = encodeCommit(fixture());
+  const withOmitted = encodeCommit(fixture({ source: { format: 'dir', omitted: [Buffer.from('x')] } }));
+  t.deepEqual(withOmitted.subarray(0, plain.length), plain);
+  t.deepEqual(withOmitted.subarray(plain.length), Buffer.from([1, 1, 1, 0x78]));
+  t.throws(() => decodeCommit(Buffer.concat([plain, Buffer.from([2, 1, 1, 0x78])])), { instanceOf: DecodeError, message: /unknown trailing section/ });
+  t.throws(() => decodeCommit(Buffer.concat([plain, Buffer.from([1, 0])])), { instanceOf: DecodeError, message: /empty omitted list/ });
 });
