@@ -1,0 +1,56 @@
+/**
+ * oclif's `command_not_found` hook: a mistyped command (`viva lgo`) is one line naming the closest command and exit 2.
+ * On a terminal it asks first, as @oclif/plugin-not-found does ("Did you mean log? (Y/n)"), and runs the command when
+ * the answer is yes; with no terminal to ask (a script, CI) it never waits for an answer.
+ */
+import { Errors, type Hook, toConfiguredId } from '@oclif/core';
+import notFoundPlugin from '@oclif/plugin-not-found';
+import { EXIT } from '../exit-codes.js';
+
+/**
+ * Edit distance between `a` and `b`: insertions, deletions, substitutions and swaps of two neighbours each cost 1
+ * (optimal string alignment), so that `lgo` is one edit from `log`, as git's suggestions count it.
+ */
+export function editDistance(a: string, b: string): number {
+  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const row = d[i]!;
+      row[j] = Math.min(d[i - 1]![j]! + 1, row[j - 1]! + 1, d[i - 1]![j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) row[j] = Math.min(row[j]!, d[i - 2]![j - 2]! + 1);
+    }
+  }
+  return d[a.length]![b.length]!;
+}
+
+/**
+ * The known command closest to `id`, or undefined when none is close: at most 2 edits, or a third of the typed
+ * name's length for a long one (so `viva xyzzy` suggests nothing rather than an unrelated command).
+ */
+export function closestCommand(id: string, ids: readonly string[]): string | undefined {
+  let best: { id: string; d: number } | undefined;
+  for (const c of ids) {
+    const d = editDistance(id, c);
+    if (!best || d < best.d) best = { id: c, d };
+  }
+  return best && best.d <= Math.max(2, Math.floor(id.length / 3)) ? best.id : undefined;
+}
+
+const hook: Hook.CommandNotFound = async function (opts) {
+  const visible = opts.config.commands.filter((c) => !c.hidden);
+  const ids = [...visible.map((c) => c.id), ...visible.flatMap((c) => c.aliases)];
+  const typed = toConfiguredId(opts.id, opts.config);
+  const closest = closestCommand(opts.id, ids);
+  if (closest && process.stdin.isTTY && process.stderr.isTTY) {
+    try {
+      return await notFoundPlugin.call(this, opts);
+    } catch (e) {
+      // Declined (or no answer in 10 s): the plugin's own exit 127 becomes viva's usage error below.
+      if ((e as { oclif?: { exit?: number } }).oclif?.exit !== 127) throw e;
+    }
+  }
+  const hint = closest ? `; did you mean '${toConfiguredId(closest, opts.config)}'?` : '';
+  throw new Errors.CLIError(`'${typed}' is not a ${opts.config.bin} command${hint}`, { exit: EXIT.USAGE });
+};
+
+export default hook;
