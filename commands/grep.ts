@@ -5,6 +5,7 @@ import { RepoCommand } from '../src/cli/repo-command.js';
 
 export default class Grep extends RepoCommand {
   static override summary = 'search the contents of an image\'s files';
+  static override pager = true;
   static override description = `Prints path:line:text for each matching line (JavaScript regular expression; -F for a fixed string, -i to ignore case, -l for file names only). Files are streamed chunk by chunk; binary files (a NUL byte in the first 8000 bytes) are skipped. Paths after -- limit the search. Exit status 1 when nothing matched, as grep and git grep.
 
 ${EXIT_STATUS_HELP}`;
