@@ -14,16 +14,23 @@ export const DEFAULT_PAGER = 'less';
 export function pagerCommand(env: NodeJS.ProcessEnv = process.env): string | undefined {
   const cmd = (env.VIVA_PAGER ?? env.PAGER ?? DEFAULT_PAGER).trim();
   if (cmd === '' || cmd === 'cat') return undefined;
-  // The default only where it is installed; a pager the user named is run as given (its shell reports it missing).
-  if (env.VIVA_PAGER === undefined && env.PAGER === undefined && !onPath(cmd, env.PATH)) return undefined;
+  // A program that is not there would swallow the output: the default is skipped quietly, a named one with a warning.
+  const program = cmd.split(/\s+/)[0]!;
+  if (/^[\w./+-]+$/.test(program) && !runnable(program, env.PATH)) {
+    if (env.VIVA_PAGER !== undefined || env.PAGER !== undefined) process.stderr.write(`warning: cannot run pager '${program}': not found\n`);
+    return undefined;
+  }
   return cmd;
 }
 
-function onPath(cmd: string, PATH = ''): boolean {
-  return PATH.split(path.delimiter).some((dir) => {
+/** Whether `program` (a path, or a name looked up in PATH) is an executable file. */
+function runnable(program: string, PATH = ''): boolean {
+  const dirs = program.includes('/') ? [''] : PATH.split(path.delimiter);
+  return dirs.some((dir) => {
+    const file = dir === '' ? program : path.join(dir, program);
     try {
-      fs.accessSync(path.join(dir || '.', cmd), fs.constants.X_OK);
-      return true;
+      fs.accessSync(file, fs.constants.X_OK);
+      return fs.statSync(file).isFile();
     } catch {
       return false;
     }
@@ -39,7 +46,9 @@ export interface Pager {
 /**
  * Starts `command` (through the shell, as git does) with its input replacing what `process.stdout.write` writes.
  * When the user quits the pager before the output ends, the process exits at once with status 0, as git does on the
- * pager's SIGPIPE: the reader chose to stop reading.
+ * pager's SIGPIPE: the reader chose to stop reading. Ctrl-C while the pager runs is the pager's to handle (less
+ * stops waiting for input); viva exits 130 once the pager has gone, never leaving it alone on the terminal.
+ * A pager that cannot be run (the shell's exit 127) is a warning, and output goes to the terminal.
  */
 export function startPager(command: string): Pager {
   const env = { ...process.env };
@@ -49,14 +58,27 @@ export function startPager(command: string): Pager {
   const input = child.stdin!;
   const exited = new Promise<void>((resolve) => child.once('close', () => resolve()));
   const write = process.stdout.write.bind(process.stdout);
-  input.on('error', (err: NodeJS.ErrnoException) => {
-    if (err.code === 'EPIPE') process.exit(0);
-    process.stdout.write = write;
-  });
-  child.once('error', () => { process.stdout.write = write; });
-  // The pager quit (q in less) while output was still coming: stop as the reader asked.
-  child.once('exit', () => { if (!ended) process.exit(0); });
   let ended = false;
+  let interrupted = false;
+  const onSigint = () => { interrupted = true; };
+  process.on('SIGINT', onSigint);
+  const restore = () => {
+    process.stdout.write = write;
+    process.off('SIGINT', onSigint);
+  };
+  // An EPIPE is followed by the pager's exit, handled below.
+  input.on('error', () => undefined);
+  child.once('error', restore);
+  child.once('exit', (code) => {
+    if (ended) return;
+    restore();
+    if (code === 127) {
+      process.stderr.write(`warning: cannot run pager '${command}'\n`);
+      return;
+    }
+    // The pager quit (q in less) while output was still coming: stop as the reader asked.
+    process.exit(interrupted ? 130 : 0);
+  });
   process.stdout.write = ((chunk: string | Uint8Array, encoding?: BufferEncoding | ((err?: Error | null) => void), cb?: (err?: Error | null) => void): boolean => {
     if (typeof encoding === 'function') return input.write(chunk, encoding);
     return input.write(chunk, encoding ?? 'utf8', cb);
@@ -67,6 +89,8 @@ export function startPager(command: string): Pager {
       process.stdout.write = write;
       input.end();
       await exited;
+      process.off('SIGINT', onSigint);
+      if (interrupted) process.exitCode = 130;
     },
   };
 }

@@ -92,8 +92,10 @@ export abstract class RepoCommand extends Command {
       const json = this.jsonEnabled();
       this.quiet = f.quiet === true;
       setColor(colorWanted(f['no-color'] ? 'never' : f.color, process.stdout, json));
-      const command = pagerCommand();
-      if ((this.constructor as typeof RepoCommand).pager && process.stdout.isTTY && !json && !f['no-pager'] && command) this.pager = startPager(command);
+      if ((this.constructor as typeof RepoCommand).pager && process.stdout.isTTY && !json && !f['no-pager']) {
+        const command = pagerCommand();
+        if (command) this.pager = startPager(command);
+      }
     }
     return out;
   }

@@ -171,6 +171,11 @@ tmuxTest('tty: long output goes through VIVA_PAGER on a terminal, not with --no-
 
   await vivaOk(t, ['log', '-C', repo], { env: { VIVA_PAGER: pager } });
   t.false(fs.existsSync(marker), 'no pager on a pipe');
+
+  const missing = await inPane(t, dir, ['log', '-C', repo], { VIVA_PAGER: path.join(dir, 'no-such-pager') });
+  t.is(missing.code, 0, missing.output);
+  t.regex(missing.output, /warning: cannot run pager '.*no-such-pager': not found/);
+  t.regex(missing.output, /commit [0-9a-f]{64}/, 'the output is not lost to a pager that cannot run');
 });
 
 tmuxTest('tty: a mistyped command asks on a terminal; answering no is a usage error', async (t) => {
