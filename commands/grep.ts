@@ -2,6 +2,8 @@ import { Args, Flags } from '@oclif/core';
 import { grep, quoteResultPath } from '../src/index.js';
 import { EXIT, EXIT_STATUS_HELP } from '../src/cli/exit-codes.js';
 import { RepoCommand } from '../src/cli/repo-command.js';
+import { renderGrepHit } from '../src/cli/render.js';
+import { paint } from '../src/cli/color.js';
 
 export default class Grep extends RepoCommand {
   static override summary = 'search the contents of an image\'s files';
@@ -39,11 +41,11 @@ ${EXIT_STATUS_HELP}`;
         if (json) { process.stdout.write(`${count++ ? ',\n' : '[\n'}${JSON.stringify(h)}`); continue; }
         const name = quoteResultPath(h.path, h.pathHex);
         if (flags['files-with-matches']) {
-          if (name !== lastFile) process.stdout.write(`${name}\n`);
+          if (name !== lastFile) process.stdout.write(`${paint.file(name)}\n`);
           lastFile = name;
           continue;
         }
-        process.stdout.write(`${name}:${h.line}:${h.text}\n`);
+        process.stdout.write(`${renderGrepHit(name, h.line, h.text)}\n`);
       }
     });
     if (!any) process.exitCode = EXIT.FAILURE;

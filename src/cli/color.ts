@@ -66,6 +66,12 @@ export const paint = {
   conflict: painter(SGR.red),
   /** The current branch in `branch` listings. */
   current: painter(SGR.green),
+  /** A file name in `grep` output. */
+  file: painter(SGR.magenta),
+  /** A line number in `grep` output. */
+  lineNumber: painter(SGR.green),
+  /** The `:` between `grep`'s fields. */
+  separator: painter(SGR.cyan),
 };
 
 /**

@@ -187,10 +187,16 @@ export function renderLs(entries: LsEntry[], long: boolean): string {
   }).join('\n');
 }
 
+/** One `grep` hit, `path:line:text`, coloured as git grep's (file magenta, line number green, separators cyan). */
+export function renderGrepHit(name: string, line: number, text: string): string {
+  const sep = paint.separator(':');
+  return `${paint.file(name)}${sep}${paint.lineNumber(String(line))}${sep}${text}`;
+}
+
 /** `* name  oid` per ref, names padded to one column so that the ids line up. */
 export function renderRefs(refs: RefInfo[]): string {
   const w = columnWidth(refs.map((r) => r.name));
-  return refs.map((r) => `${r.head ? '*' : ' '} ${r.head ? paint.current(padDisplay(r.name, w)) : padDisplay(r.name, w)}  ${shortOid(r.oid)}`).join('\n');
+  return refs.map((r) => `${r.head ? '*' : ' '} ${r.head ? paint.current(r.name) + padDisplay('', w - displayWidth(r.name)) : padDisplay(r.name, w)}  ${shortOid(r.oid)}`).join('\n');
 }
 
 export function renderReflog(r: ReflogResult): string {
