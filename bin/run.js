@@ -1,8 +1,10 @@
 #!/usr/bin/env node
 // oclif entry. Errors raised before a command runs (an unknown command) get viva's one-line format and exit 2.
+// Global flags may come before the command (`viva -C DIR log`): hoistGlobalFlags moves them after it for oclif.
 // viva has no user plugins: not reading them keeps oclif from warning on every command when $HOME is unreadable.
 import { fileURLToPath } from 'node:url';
 import { run } from '@oclif/core';
+import { hoistGlobalFlags } from '../dist/src/cli/argv.js';
 
 // A reader that stops reading (`viva log | head -1`) is a normal end, not an error: leave at once, silently, with the
 // status git and cat get from SIGPIPE (128 + 13; Node ignores the signal itself). EXIT.PIPE_CLOSED in exit-codes.ts.
@@ -20,7 +22,7 @@ for (const stream of [process.stdout, process.stderr]) {
 }
 
 try {
-  await run(process.argv.slice(2), { root: fileURLToPath(import.meta.url), userPlugins: false });
+  await run(hoistGlobalFlags(process.argv.slice(2)), { root: fileURLToPath(import.meta.url), userPlugins: false });
   // Wait for a slow reader to take all of stdout. (oclif's flush() gives up after 10 s with "timed out", exit 2,
   // which a busy machine or a paging reader reaches with a big `log --json`.)
   if (process.stdout.writableNeedDrain) await new Promise((resolve) => process.stdout.once('drain', resolve));

@@ -1,7 +1,7 @@
 import { Args, Flags } from '@oclif/core';
 import { STDOUT_DEST, UsageError, checkout, parseSize, type CheckoutResult } from '../src/index.js';
 import { EXIT_STATUS_HELP } from '../src/cli/exit-codes.js';
-import { RepoCommand } from '../src/cli/repo-command.js';
+import { RepoCommand, quietFlag } from '../src/cli/repo-command.js';
 import { formatBytes, plural } from '../src/cli/repo-command.js';
 import { MAX_LISTED_WARNINGS, renderWarnings } from '../src/cli/render.js';
 
@@ -33,6 +33,7 @@ ${EXIT_STATUS_HELP}`;
     dest: Args.string({ required: true, description: "destination directory, tar file ('-': standard output), disk image or file-system image" }),
   };
   static override flags = {
+    quiet: quietFlag,
     path: Flags.string({ char: 'p', summary: 'only this image path (repeatable); parents are created with their image metadata', multiple: true }),
     format: Flags.string({ char: 'f', summary: 'output format (default: from DEST)', options: ['dir', 'tar', 'raw', 'qcow2'] }),
     strict: Flags.boolean({ summary: 'fail instead of warning when an entry cannot be recreated exactly' }),

@@ -1,7 +1,7 @@
 import { Args, Flags } from '@oclif/core';
 import { clone, type CloneResult } from '../src/index.js';
 import { EXIT_STATUS_HELP } from '../src/cli/exit-codes.js';
-import { RepoCommand, formatBytes, plural } from '../src/cli/repo-command.js';
+import { RepoCommand, formatBytes, plural, quietFlag } from '../src/cli/repo-command.js';
 
 export default class Clone extends RepoCommand {
   static override summary = 'copy a repository: a new one with remote origin, all its branches and tags';
@@ -12,6 +12,7 @@ export default class Clone extends RepoCommand {
     dir: Args.string({ required: true, description: 'new repository directory' }),
   };
   static override flags = {
+    quiet: quietFlag,
     branch: Flags.string({ char: 'b', summary: 'branch to check out instead of the remote HEAD' }),
     'token-file': Flags.string({ summary: 'token file remembered for the remote origin' }),
     filter: Flags.string({ summary: 'manifests: commits and trees only; file content is fetched on demand', options: ['manifests'] }),

@@ -1,7 +1,7 @@
 import { Args, Flags } from '@oclif/core';
 import { commit, parseLabel, type CommitResult } from '../src/index.js';
 import { EXIT, EXIT_STATUS_HELP } from '../src/cli/exit-codes.js';
-import { RepoCommand } from '../src/cli/repo-command.js';
+import { RepoCommand, quietFlag } from '../src/cli/repo-command.js';
 import { renderCommit } from '../src/cli/render.js';
 
 export default class Commit extends RepoCommand {
@@ -23,6 +23,7 @@ ${EXIT_STATUS_HELP}`;
   ];
   static override args = { source: Args.string({ required: true, description: 'directory, tar archive (- for one on standard input), or raw/qcow2 disk image to commit' }) };
   static override flags = {
+    quiet: quietFlag,
     branch: Flags.string({ char: 'b', summary: 'branch to commit to (default: the branch HEAD points at)' }),
     message: Flags.string({ char: 'm', summary: 'commit message', required: true }),
     label: Flags.string({ char: 'l', summary: 'key=value label (repeatable)', multiple: true, default: [] }),

@@ -6,6 +6,7 @@ import { renderDerivationDot, renderDerivationGraph } from '../src/cli/render.js
 
 export default class Derivations extends RepoCommand {
   static override summary = 'show which branches were derived from which, and whether they are up to date';
+  static override pager = true;
   static override description = `Prints the derivation graph of the local branches: for every branch whose head is a derived commit, the branch (or branches) whose history holds its base and how many commits that branch has moved on since ('up to date', or 'N behind': 'viva rebuild --derived-from BRANCH' replays them). With REF arguments, only those branches and what was derived from them, transitively. --dot prints a Graphviz digraph (dot -Tsvg).
 
 ${EXIT_STATUS_HELP}`;

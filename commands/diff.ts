@@ -6,6 +6,7 @@ import { renderDiff, renderDiffStat, renderPackageDiff } from '../src/cli/render
 
 export default class Diff extends RepoCommand {
   static override summary = 'show what changed between two images';
+  static override pager = true;
   static override description = `A and B are revisions (a branch, a tag, an id, HEAD~3, a disk commit) or REV:path for a directory inside an image (e.g. a disk partition: vm/web:p1). With only A, A is compared with its first parent. As in git, A..B is the same as A B, and A...B compares B with the merge base of A and B (what B changed since they parted); an empty side means HEAD. Paths after -- limit the diff to those image paths.
 
 Works on manifests: subtrees with the same id on both sides are skipped unread; file content is read only for -p and --packages. Output, one line per entry, like 'git diff --name-status':

@@ -5,6 +5,7 @@ import { RepoCommand, formatBytes } from '../src/cli/repo-command.js';
 
 export default class Du extends RepoCommand {
   static override summary = 'logical size of an image directory and its subdirectories';
+  static override pager = true;
   static override description = `Like du --apparent-size: file sizes (holes included) summed per directory, from the manifest. --depth N lists subdirectories N levels down (default 1; 0: the total only), largest last.
 
 ${EXIT_STATUS_HELP}`;

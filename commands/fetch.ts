@@ -1,7 +1,7 @@
 import { Args, Flags } from '@oclif/core';
 import { fetch, fetchImageContent, type FetchResult } from '../src/index.js';
 import { EXIT, EXIT_STATUS_HELP } from '../src/cli/exit-codes.js';
-import { RepoCommand, formatBytes, plural } from '../src/cli/repo-command.js';
+import { RepoCommand, formatBytes, plural, quietFlag } from '../src/cli/repo-command.js';
 import { shortRefName } from '../src/model/ref.js';
 
 export default class Fetch extends RepoCommand {
@@ -11,6 +11,7 @@ export default class Fetch extends RepoCommand {
   static override strict = false;
   static override args = { remote: Args.string({ description: 'remote name or path', default: 'origin' }) };
   static override flags = {
+    quiet: quietFlag,
     content: Flags.string({ summary: 'partial clone: fetch all file content of this revision' }),
     force: Flags.boolean({ char: 'f', summary: 'move local tags that point elsewhere on the remote' }),
   };

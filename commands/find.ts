@@ -6,6 +6,7 @@ import { RepoCommand } from '../src/cli/repo-command.js';
 
 export default class Find extends RepoCommand {
   static override summary = 'find files (by checksum, name, path, size, type, mode, owner, xattr, time) or packages across images';
+  static override pager = true;
   static override description = `Prints one line per hit: ref, commit, path (for packages: name and version, and for a disk commit the partition they are installed in; every file system of a disk is searched). Checksum queries are answered from the content index (no image is scanned); the other predicates read manifests, each distinct subtree once. Predicates combine (AND).
 
 Scope: --all (every commit in the history of every ref, the default), --heads (only the commits branches point at), --ref PREFIX (the history of refs whose name starts with PREFIX, e.g. customers/acme).

@@ -1,7 +1,7 @@
 import { Flags } from '@oclif/core';
 import { compact, gc, type CompactResult, type GcResult } from '../src/index.js';
 import { EXIT_STATUS_HELP } from '../src/cli/exit-codes.js';
-import { RepoCommand, formatBytes, plural } from '../src/cli/repo-command.js';
+import { RepoCommand, formatBytes, plural, quietFlag } from '../src/cli/repo-command.js';
 
 export default class Gc extends RepoCommand {
   static override summary = 'remove objects that no ref, HEAD or reflog entry reaches';
@@ -10,6 +10,7 @@ export default class Gc extends RepoCommand {
 The space of removed objects becomes free pages inside .viva/data.mdb, reused by later commits: LMDB files never shrink by themselves. --compact then writes a compacted copy of the file and renames it over the old one, returning the free pages to the file system. It is crash-safe (a kill at any moment leaves the old or the new file, both complete) and needs the repository to itself: it refuses (exit 11) while a commit runs or any other process (a reader, a serve) has the repository open; readers that start during the copy read the old file, whose content is the same. It needs free disk space for the copy (up to the size of the data in use).\n\n${EXIT_STATUS_HELP}`;
   static override examples = ['<%= config.bin %> gc', '<%= config.bin %> gc --dry-run', '<%= config.bin %> gc --compact'];
   static override flags = {
+    quiet: quietFlag,
     'dry-run': Flags.boolean({ char: 'n', summary: 'only report what would be removed' }),
     compact: Flags.boolean({ summary: 'then shrink .viva/data.mdb to the pages in use (copy and rename)', exclusive: ['dry-run'] }),
   };
@@ -17,7 +18,8 @@ The space of removed objects becomes free pages inside .viva/data.mdb, reused by
   async run(): Promise<GcResult & { compacted?: CompactResult }> {
     const { flags } = await this.parse(Gc);
     return this.withRepo('write', flags.repo, async (repo) => {
-      const r = gc(repo, { dryRun: flags['dry-run'] });
+      const r = gc(repo, { dryRun: flags['dry-run'], onProgress: this.progress() });
+      this.endProgress();
       if (r.dryRun) {
         this.log(`would remove ${plural(r.removed, 'object')} (${formatBytes(r.removedBytes)} stored), kept ${r.kept}`);
         return r;

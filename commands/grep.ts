@@ -2,9 +2,12 @@ import { Args, Flags } from '@oclif/core';
 import { grep, quoteResultPath } from '../src/index.js';
 import { EXIT, EXIT_STATUS_HELP } from '../src/cli/exit-codes.js';
 import { RepoCommand } from '../src/cli/repo-command.js';
+import { renderGrepHit } from '../src/cli/render.js';
+import { paint } from '../src/cli/color.js';
 
 export default class Grep extends RepoCommand {
   static override summary = 'search the contents of an image\'s files';
+  static override pager = true;
   static override description = `Prints path:line:text for each matching line (JavaScript regular expression; -F for a fixed string, -i to ignore case, -l for file names only). Files are streamed chunk by chunk; binary files (a NUL byte in the first 8000 bytes) are skipped. Paths after -- limit the search. Exit status 1 when nothing matched, as grep and git grep.
 
 ${EXIT_STATUS_HELP}`;
@@ -38,11 +41,11 @@ ${EXIT_STATUS_HELP}`;
         if (json) { process.stdout.write(`${count++ ? ',\n' : '[\n'}${JSON.stringify(h)}`); continue; }
         const name = quoteResultPath(h.path, h.pathHex);
         if (flags['files-with-matches']) {
-          if (name !== lastFile) process.stdout.write(`${name}\n`);
+          if (name !== lastFile) process.stdout.write(`${paint.file(name)}\n`);
           lastFile = name;
           continue;
         }
-        process.stdout.write(`${name}:${h.line}:${h.text}\n`);
+        process.stdout.write(`${renderGrepHit(name, h.line, h.text)}\n`);
       }
     });
     if (!any) process.exitCode = EXIT.FAILURE;

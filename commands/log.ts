@@ -6,6 +6,7 @@ import { renderLogEntry } from '../src/cli/render.js';
 
 export default class Log extends RepoCommand {
   static override summary = 'show the history of an image branch';
+  static override pager = true;
   static override description = `Lists commits reachable from REV (default HEAD), newest first.\n\n--derived-from REV lists instead every commit derived from REV or from any earlier commit of its history, and through chains what was derived from those (a clone of a clone), newest first, from the derivation index written with each derived commit.\n\n${EXIT_STATUS_HELP}`;
   static override examples = ['<%= config.bin %> log', '<%= config.bin %> log debian/12/base -n 5 --oneline', '<%= config.bin %> log --decorate --oneline', '<%= config.bin %> log --json', '<%= config.bin %> log --derived-from debian/12/base --oneline'];
   static override args = { rev: Args.string({ description: 'revision to start from', default: 'HEAD' }) };

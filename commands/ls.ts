@@ -6,6 +6,7 @@ import { renderDisk, renderLs } from '../src/cli/render.js';
 
 export default class Ls extends RepoCommand {
   static override summary = 'list the entries of an image directory';
+  static override pager = true;
   static override description = `SPEC is REV or REV:path (e.g. 'debian/12/base:etc/ssh'). For a disk commit (a raw or qcow2 image), 'ls REV' first prints the partition table and file systems; paths address the files of partition N as 'pN/...' (REV:p1/etc), or directly (REV:etc) for a bare file-system image. -l shows type and mode, owner, size (or device numbers), ns mtime, symlink targets and hardlink groups; '+' after the mode marks entries with xattrs.\n\nA name with a control character, a backslash, a double quote or bytes that are not UTF-8 is printed C-quoted as git does (\"new\\nline\", \"caf\\377\"); such a quoted path is accepted back after REV: (viva cat 'HEAD:\"caf\\377\"'). --json has the exact bytes as pathHex.\n\n${EXIT_STATUS_HELP}`;
   static override examples = ['<%= config.bin %> ls HEAD', '<%= config.bin %> ls debian/12/base:etc -l', '<%= config.bin %> ls HEAD:usr/bin -r --json', '<%= config.bin %> ls vm/web:p1/etc'];
   static override args = { spec: Args.string({ description: 'REV or REV:path', default: 'HEAD' }) };

@@ -6,6 +6,7 @@ import { RepoCommand, plural } from '../src/cli/repo-command.js';
 
 export default class Packages extends RepoCommand {
   static override summary = 'list the packages installed in an image';
+  static override pager = true;
   static override description = `Read from the image's own package database: Debian's var/lib/dpkg/status (installed packages only), Alpine's lib/apk/db/installed, or RPM's var/lib/rpm/rpmdb.sqlite (read with sql.js). SPEC is REV, or REV:path for a directory inside an image. For a disk commit every file system's database is read (vm/web, or one partition: vm/web:p1), each listed under a header naming its partition ('# p1: var/lib/dpkg/status (deb, 312 packages)', '1 package' for one); --json gives the inventory with its partition, or {inventories: [...]} when several file systems have one. Malformed records are skipped with a warning naming the file and line.
 
 ${EXIT_STATUS_HELP}`;

@@ -1,7 +1,7 @@
 import { Args, Flags } from '@oclif/core';
 import { pull, type PullResult } from '../src/index.js';
 import { EXIT_STATUS_HELP } from '../src/cli/exit-codes.js';
-import { RepoCommand } from '../src/cli/repo-command.js';
+import { RepoCommand, quietFlag } from '../src/cli/repo-command.js';
 import { renderMerge } from '../src/cli/render.js';
 
 export default class Pull extends RepoCommand {
@@ -13,12 +13,14 @@ export default class Pull extends RepoCommand {
     branch: Args.string({ description: 'branch (default: HEAD\'s)' }),
   };
   static override flags = {
+    quiet: quietFlag,
     'ff-only': Flags.boolean({ summary: 'only fast-forward: refuse a diverged branch (exit 12)' }),
   };
 
   async run(): Promise<PullResult> {
     const { args, flags } = await this.parse(Pull);
-    const r = await this.withRepo('write', flags.repo, (repo) => pull(repo, args.remote, args.branch, { ffOnly: flags['ff-only'] }));
+    const r = await this.withRepo('write', flags.repo, (repo) => pull(repo, args.remote, args.branch, { ffOnly: flags['ff-only'], onProgress: this.progress('receiving') }));
+    this.endProgress();
     if (r.merge) {
       this.log(renderMerge(r.merge));
       if (r.merge.status === 'conflicts') process.exitCode = 1;

@@ -1,7 +1,7 @@
 import { Args, Flags } from '@oclif/core';
 import { parsePushSpec, push, type PushResult } from '../src/index.js';
 import { EXIT_STATUS_HELP } from '../src/cli/exit-codes.js';
-import { RepoCommand, formatBytes, plural } from '../src/cli/repo-command.js';
+import { RepoCommand, formatBytes, plural, quietFlag } from '../src/cli/repo-command.js';
 import { shortRefName } from '../src/model/ref.js';
 
 export default class Push extends RepoCommand {
@@ -11,6 +11,7 @@ export default class Push extends RepoCommand {
   static override strict = false;
   static override args = { remote: Args.string({ required: true, description: 'remote name or path' }) };
   static override flags = {
+    quiet: quietFlag,
     force: Flags.boolean({ char: 'f', summary: 'allow non-fast-forward updates' }),
     delete: Flags.boolean({ char: 'd', summary: 'delete the named remote branches' }),
     'token-file': Flags.string({ summary: 'file holding the push token (default: the remote\'s, or VIVA_TOKEN)' }),

@@ -5,6 +5,7 @@ import { RepoCommand } from '../src/cli/repo-command.js';
 
 export default class Search extends RepoCommand {
   static override summary = 'keyword search over images: ref names, messages, labels, packages, file names';
+  static override pager = true;
   static override description = `Every word must match (case-insensitive substring) somewhere in an image: its ref name, commit message, labels, installed packages or file names. Hits are ranked: ref names and labels weigh most, then messages and packages, then file names; exact matches more than substrings. Scope as for find (--all, --heads, --ref).
 
 ${EXIT_STATUS_HELP}`;

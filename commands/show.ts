@@ -6,6 +6,7 @@ import { renderDerivation, renderShow } from '../src/cli/render.js';
 
 export default class Show extends RepoCommand {
   static override summary = 'show one commit: metadata, labels, source, root tree and derivation';
+  static override pager = true;
   static override description = `--json includes "tree" (the root tree id), the root directory's metadata and, for a derived commit, "derivation" (base commit and root, recipe id, time and every edit, tool).
 
 --derivation prints the derivation record alone: the base, the tool, the recipe's id and each edit on its own line (added content by its blob or tree id; generated values, such as ssh host keys, by the id of what they produced — never in clear).

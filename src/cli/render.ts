@@ -20,6 +20,7 @@ import { quotePath, quoteResultPath } from '../model/quote.js';
 import { decorationName, shortRefName } from '../model/ref.js';
 import stringWidth from 'string-width';
 import { formatBytes, plural } from './repo-command.js';
+import { paint, paintPatch } from './color.js';
 
 /** Columns `s` takes on a terminal: CJK ideographs, fullwidth forms and emoji take two, combining marks none. */
 export function displayWidth(s: string): number {
@@ -53,10 +54,24 @@ function indent(msg: string): string {
   return msg.split('\n').map((l) => `    ${l}`).join('\n');
 }
 
+/** One decoration in git's colours: tags bold yellow, remote-tracking branches bold red, branches bold green. */
+function paintRef(ref: string): string {
+  const name = decorationName(ref);
+  if (ref === 'HEAD') return paint.head(name);
+  if (ref.startsWith('refs/tags/')) return paint.tag(name);
+  if (ref.startsWith('refs/remotes/')) return paint.remoteBranch(name);
+  return paint.branch(name);
+}
+
+/** ` (main, tag: v1)` after a commit id, coloured as git's; empty for no refs. */
+export function renderDecorations(refs: string[]): string {
+  return refs.length ? ` ${paint.decoration('(')}${refs.map(paintRef).join(paint.decoration(', '))}${paint.decoration(')')}` : '';
+}
+
 export function renderLogEntry(e: LogEntry, oneline = false, refs: string[] = []): string {
-  const deco = refs.length ? ` (${refs.map(decorationName).join(', ')})` : '';
-  if (oneline) return `${shortOid(e.id)}${deco} ${e.message.split('\n')[0]}`;
-  const lines = [`commit ${e.id}${deco}`];
+  const deco = renderDecorations(refs);
+  if (oneline) return `${paint.commitId(shortOid(e.id))}${deco} ${e.message.split('\n')[0]}`;
+  const lines = [`${paint.commitId(`commit ${e.id}`)}${deco}`];
   if (e.parents.length > 1) lines.push(`Merge: ${e.parents.map(shortOid).join(' ')}`);
   lines.push(`Author: ${e.author}`, `Date:   ${e.date}`);
   const labels = Object.entries(e.labels);
@@ -173,14 +188,20 @@ export function renderLs(entries: LsEntry[], long: boolean): string {
   }).join('\n');
 }
 
+/** One `grep` hit, `path:line:text`, coloured as git grep's (file magenta, line number green, separators cyan). */
+export function renderGrepHit(name: string, line: number, text: string): string {
+  const sep = paint.separator(':');
+  return `${paint.file(name)}${sep}${paint.lineNumber(String(line))}${sep}${text}`;
+}
+
 /** `* name  oid` per ref, names padded to one column so that the ids line up. */
 export function renderRefs(refs: RefInfo[]): string {
   const w = columnWidth(refs.map((r) => r.name));
-  return refs.map((r) => `${r.head ? '*' : ' '} ${padDisplay(r.name, w)}  ${shortOid(r.oid)}`).join('\n');
+  return refs.map((r) => `${r.head ? '*' : ' '} ${r.head ? paint.current(r.name) + padDisplay('', w - displayWidth(r.name)) : padDisplay(r.name, w)}  ${shortOid(r.oid)}`).join('\n');
 }
 
 export function renderReflog(r: ReflogResult): string {
-  return r.entries.map((e) => `${e.new ? shortOid(e.new) : '(deleted)'} ${e.selector}: ${e.message}`).join('\n');
+  return r.entries.map((e) => `${e.new ? paint.commitId(shortOid(e.new)) : '(deleted)'} ${e.selector}: ${e.message}`).join('\n');
 }
 
 export function renderFsck(r: FsckResult): string {
@@ -243,11 +264,11 @@ export function renderDiff(entries: DiffEntry[], patches?: Record<string, string
   for (const e of entries) {
     let line: string;
     if (e.status === 'T') line = `T\t${diffName(e)}\t[${e.old!.type} -> ${e.new!.type}]`;
-    else line = `${e.status}\t${diffName(e)}`;
+    else line = `${e.status === 'A' ? paint.added('A') : e.status === 'D' ? paint.removed('D') : e.status}\t${diffName(e)}`;
     if ((e.status === 'M' || e.status === 'R') && e.changes?.length) line += `\t[${diffDetails(e)}]`;
     lines.push(line);
     const p = patches?.[e.path];
-    if (p) lines.push(p.replace(/\n$/, ''));
+    if (p) lines.push(paintPatch(p.replace(/\n$/, '')));
   }
   return lines.join('\n');
 }
@@ -265,10 +286,10 @@ export function renderDiffStat(entries: DiffEntry[]): string {
     if (delta > 0) added += delta; else removed -= delta;
     const name = padDisplay(diffName(e), w);
     const sizes = e.status === 'A' ? `${after}` : e.status === 'D' ? `${before} -> 0` : `${before} -> ${after}`;
-    return ` ${e.status} ${name} | ${sizes}${delta ? ` (${delta > 0 ? '+' : ''}${delta})` : ''}`;
+    return ` ${e.status} ${name} | ${sizes}${delta ? ` (${delta > 0 ? paint.added(`+${delta}`) : paint.removed(String(delta))})` : ''}`;
   });
   const count = (s: string) => entries.filter((e) => e.status === s).length;
-  lines.push(` ${plural(entries.length, 'entry', 'entries')} changed (${count('A')} added, ${count('D')} deleted, ${count('M')} modified, ${plural(count('T'), 'type change')}, ${count('R')} renamed); +${formatBytes(added)} -${formatBytes(removed)}`);
+  lines.push(` ${plural(entries.length, 'entry', 'entries')} changed (${count('A')} added, ${count('D')} deleted, ${count('M')} modified, ${plural(count('T'), 'type change')}, ${count('R')} renamed); ${paint.added(`+${formatBytes(added)}`)} ${paint.removed(`-${formatBytes(removed)}`)}`);
   return lines.join('\n');
 }
 
@@ -363,7 +384,7 @@ export function renderMerge(m: MergeOpResult): string {
     case 'fast-forward': return `Fast-forward ${b} to ${shortOid(r.id!)} (${r.theirs.rev}).`;
     case 'merged': return `[${b} ${shortOid(r.id!)}] merged ${r.theirs.rev} into ${r.ours.rev}${r.base ? ` (base ${shortOid(r.base)}${r.via === 'derivation' ? ', through derivations' : ''})` : r.base === null ? ' (no common base)' : ''}${r.merged ? `, ${plural(r.merged, 'file')} merged by content` : ''}`;
     default: {
-      const lines = r.conflicts.map((c) => `CONFLICT (${c.kind}): ${quoteResultPath(c.path, c.pathHex)}${c.detail ? `: ${c.detail}` : ''}`);
+      const lines = r.conflicts.map((c) => paint.conflict(`CONFLICT (${c.kind}): ${quoteResultPath(c.path, c.pathHex)}${c.detail ? `: ${c.detail}` : ''}`));
       lines.push(r.checkout
         ? `Automatic merge failed; the merged tree with conflict markers is in ${r.checkout}: resolve there, then 'viva merge --continue ${r.checkout}'.`
         : 'Automatic merge failed; nothing moved. Resolve with --resolve PATH=ours|theirs|base|@FILE, or --checkout DIR and then merge --continue DIR.');

@@ -1,6 +1,7 @@
 /**
- * The shared base of every viva command: --repo flag, opening and closing the repository in read or write mode,
- * progress on a TTY, and turning errors into a one-line message plus a documented exit code.
+ * The shared base of every viva command: the global flags (--repo, --color, --no-pager), opening and closing the
+ * repository in read or write mode, colour, the pager and progress on a terminal, and turning errors into a one-line
+ * message plus a documented exit code.
  */
 import { Command, Flags, type Interfaces } from '@oclif/core';
 import { CheckoutError, RepositoryDamagedError, ScriptFailedError, VivaError, systemReason } from '../errors.js';
@@ -8,6 +9,15 @@ import { lmdbDamageReason } from '../store/lmdb-store.js';
 import { Repository, type OpenMode } from '../store/repository.js';
 import type { ProgressEvent } from '../ops/commit.js';
 import { EXIT, exitCodeFor } from './exit-codes.js';
+import { type ColorWhen, colorWanted, setColor } from './color.js';
+import { type Pager, pagerCommand, startPager } from './pager.js';
+import { ProgressBar } from './progress.js';
+
+/** oclif's parser output shapes (not exported by @oclif/core's Interfaces). */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type FlagOutput = { [name: string]: any };
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type ArgOutput = { [name: string]: any };
 
 export type RepoFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof RepoCommand)['baseFlags'] & T['flags']>;
 
@@ -47,13 +57,62 @@ function pipeClosed(err: unknown): boolean {
   return err instanceof CheckoutError && e.data?.path === '-' && e.cause?.code === 'EPIPE';
 }
 
+/** `-q, --quiet` for the commands whose op shows progress: neither progress nor the summary line. */
+export const quietFlag = Flags.boolean({ char: 'q', summary: 'no progress and no summary line (warnings and errors still print)' });
+
 export abstract class RepoCommand extends Command {
   static override enableJsonFlag = true;
   static override baseFlags = {
     repo: Flags.string({ char: 'C', summary: 'repository directory (default: $VIVA_REPO, or found from the current directory upwards)', helpGroup: 'GLOBAL' }),
+    color: Flags.option({ options: ['always', 'never', 'auto'] as const, summary: 'colour the output: always, never, or auto (on a terminal unless NO_COLOR is set; the default)', helpGroup: 'GLOBAL' })(),
+    'no-color': Flags.boolean({ summary: 'no colour (same as --color=never)', helpGroup: 'GLOBAL' }),
+    'no-pager': Flags.boolean({ summary: 'do not pipe long output into a pager ($VIVA_PAGER, $PAGER or less)', helpGroup: 'GLOBAL' }),
   };
 
-  private lastProgress = 0;
+  /** Commands whose output can be long (log, diff, show, ls, grep, ...) page it on a terminal. */
+  static pager = false;
+
+  private bar: ProgressBar | undefined;
+  private pager: Pager | undefined;
+  private outputSet = false;
+  /** --quiet was given: no progress, and `log` prints nothing. */
+  protected quiet = false;
+
+  /**
+   * Parses as oclif does, then sets up output once from the global flags: colour (--color, --no-color, NO_COLOR,
+   * a terminal), --quiet, and the pager for a paging command on a terminal (not with --json or --no-pager).
+   */
+  protected override async parse<F extends FlagOutput, B extends FlagOutput, A extends ArgOutput>(
+    options?: Interfaces.Input<F, B, A>, argv?: string[],
+  ): Promise<Interfaces.ParserOutput<F, B, A>> {
+    const out = await super.parse(options, argv);
+    if (!this.outputSet) {
+      this.outputSet = true;
+      const f = out.flags as { color?: ColorWhen; 'no-color'?: boolean; 'no-pager'?: boolean; quiet?: boolean };
+      const json = this.jsonEnabled();
+      this.quiet = f.quiet === true;
+      setColor(colorWanted(f['no-color'] ? 'never' : f.color, process.stdout, json));
+      if ((this.constructor as typeof RepoCommand).pager && process.stdout.isTTY && !json && !f['no-pager']) {
+        const command = pagerCommand();
+        if (command) this.pager = startPager(command);
+      }
+    }
+    return out;
+  }
+
+  /** Prints a line on stdout, as oclif's, unless --quiet was given. */
+  override log(message = '', ...args: unknown[]): void {
+    if (!this.quiet) super.log(message, ...args);
+  }
+
+  /** Ends progress and the pager (waiting for the user to quit it), after the command ran or failed. */
+  protected override async finally(err: Error | undefined): Promise<unknown> {
+    this.endProgress();
+    const pager = this.pager;
+    this.pager = undefined;
+    await pager?.end();
+    return super.finally(err);
+  }
 
   /**
    * One warning, one line `warning: …` on stderr (also with --json, whose stdout stays the JSON document), in place
@@ -85,23 +144,23 @@ export abstract class RepoCommand extends Command {
     }
   }
 
-  /** A progress callback that redraws one status line on stderr, at most 10 times a second, only on a TTY. */
-  protected progress(verb: string): ((e: ProgressEvent) => void) | undefined {
-    if (!process.stderr.isTTY || this.jsonEnabled()) return undefined;
-    const start = Date.now();
-    return (e) => {
-      const now = Date.now();
-      if (now - this.lastProgress < 100) return;
-      this.lastProgress = now;
-      const secs = (now - start) / 1000;
-      const rate = secs > 0 ? formatBytes(e.bytes / secs) + '/s' : '';
-      const noun = e.phase === 'receiving' || e.phase === 'sending' ? 'objects' : 'files';
-      process.stderr.write(`\r\x1b[K${verb}: ${plural(e.files, noun.slice(0, -1), noun)}, ${formatBytes(e.bytes)} ${rate}`);
-    };
+  /**
+   * A progress callback for an op: one status line on stderr (src/cli/progress.ts), drawn at once and then at most 10
+   * times a second, only on a terminal and never with --json or --quiet. `verb` labels it (`committing`); without
+   * one, each event's phase does. Call `endProgress()` before printing the result (catch and finally also do).
+   */
+  protected progress(verb?: string): ((e: ProgressEvent) => void) | undefined {
+    if (!process.stderr.isTTY || this.jsonEnabled() || this.quiet) return undefined;
+    this.endProgress();
+    const bar = new ProgressBar(verb);
+    this.bar = bar;
+    return (e) => bar.update(e);
   }
 
+  /** Removes the progress line, if one is shown. */
   protected endProgress(): void {
-    if (this.lastProgress) process.stderr.write('\r\x1b[K');
+    this.bar?.stop();
+    this.bar = undefined;
   }
 
   protected override async catch(err: Error & { code?: string; oclif?: { exit?: number } }): Promise<unknown> {

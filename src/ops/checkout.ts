@@ -208,6 +208,7 @@ export async function checkout(repo: Repository, options: CheckoutOptions): Prom
     await writer.abort().catch(() => undefined);
     throw e;
   }
+  const totalBytes = plan.reduce((n, p) => n + (p.entry.type === 'file' ? p.entry.size : 0), 0);
   const ahead: Array<{ oid: Oid; size: number }> = [];
   const queued = new Set<Oid>();
   let aheadBytes = 0;
@@ -246,7 +247,7 @@ export async function checkout(repo: Repository, options: CheckoutOptions): Prom
       await writer.add(ie);
       if (e.type === 'dir' && !(syntheticRoot && path.length === 0)) stats.dirs++;
       if (e.type === 'file') { stats.files++; stats.bytes += e.size; }
-      options.onProgress?.({ phase: 'checkout', files: stats.files, bytes: stats.bytes });
+      options.onProgress?.({ phase: 'checkout', files: stats.files, bytes: stats.bytes, totalBytes });
     }
     const { warnings } = await writer.finish();
     await prefetcher?.close();
@@ -338,7 +339,7 @@ async function checkoutDisk(repo: Repository, options: CheckoutOptions, format: 
   try {
     await exportDisk(repo.store, disk, out, {
       ...(options.signal ? { signal: options.signal } : {}),
-      onBytes: (n) => { bytes += n; options.onProgress?.({ phase: 'checkout', files: 0, bytes }); },
+      onBytes: (n) => { bytes += n; options.onProgress?.({ phase: 'checkout', files: 0, bytes, totalBytes: disk.size }); },
     });
     await out.finish();
   } catch (e) {

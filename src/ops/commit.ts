@@ -139,6 +139,8 @@ export async function commit(repo: Repository, options: CommitOptions): Promise<
     store, writer, useCache: options.statCache ?? true, startNs: BigInt(Date.now()) * 1_000_000n, cacheUpdates: [],
     ...(options.signal ? { signal: options.signal } : {}), ...(options.onProgress ? { onProgress: options.onProgress } : {}),
     files: 0, bytes: 0, cachedFiles: 0,
+    // An uncompressed tar's content is nearly all of its size: a percentage (headers and padding keep it a little short).
+    ...(reader?.description.format === 'tar' && reader.description.size ? { totalBytes: reader.description.size } : {}),
   };
   let storedBytes = 0;
   /** The new commit's id once its ref moved. */

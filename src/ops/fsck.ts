@@ -11,6 +11,9 @@ import { checkIndex } from './index-rebuild.js';
 import { partialConfig } from '../sync/partial.js';
 import { isOid } from '../model/oid.js';
 
+/** fsck reports progress every this many objects (and at the first). */
+export const FSCK_PROGRESS_EVERY = 256;
+
 export interface FsckOptions {
   /** Skip rehashing content (chunks and blob reassembly); still checks structure and reachability. */
   connectivityOnly?: boolean;
@@ -43,7 +46,7 @@ export function fsck(repo: Repository, options: FsckOptions = {}): FsckResult {
     all.sort((a, b) => (a.loc?.pack ?? 0) - (b.loc?.pack ?? 0) || (a.loc?.offset ?? 0) - (b.loc?.offset ?? 0));
     for (const { kind, oid } of all) {
       objects++;
-      if (objects % 1000 === 0) options.onProgress?.({ phase: 'fsck', files: objects, bytes: 0 });
+      if (objects % FSCK_PROGRESS_EVERY === 1) options.onProgress?.({ phase: 'checking objects', files: objects, bytes: 0, totalFiles: all.length });
       let data: Buffer;
       try {
         data = decodeStored(store.tryReadStored(kind, oid)!);

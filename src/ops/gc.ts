@@ -2,6 +2,7 @@
 import { RepositoryCorruptError } from '../errors.js';
 import type { ObjectKind } from '../store/object-store.js';
 import type { Repository } from '../store/repository.js';
+import type { ProgressEvent } from './ingest.js';
 import { rootCommits, walkReachable } from './reachable.js';
 import { pruneStatCache } from '../store/stat-cache.js';
 import { removeCompactLeftover } from '../store/compact.js';
@@ -9,6 +10,8 @@ import { clearRootfsCache } from './sandbox-layer.js';
 
 export interface GcOptions {
   dryRun?: boolean;
+  /** Phases `marking reachable objects`, `removing objects` and `compacting packs`, with totals where known. */
+  onProgress?: (e: ProgressEvent) => void;
 }
 
 export interface GcResult {
@@ -27,7 +30,9 @@ export interface GcResult {
  * Throws RepositoryCorruptError when a reachable object is missing (run fsck): deleting then could lose more.
  */
 export function gc(repo: Repository, options: GcOptions = {}): GcResult {
+  const progress = options.onProgress;
   return repo.withExclusive(() => {
+    progress?.({ phase: 'marking reachable objects', files: 0, bytes: 0 });
     const { reachable, problems } = walkReachable(repo, rootCommits(repo));
     if (problems.length) throw new RepositoryCorruptError(`${problems[0]!.kind} ${problems[0]!.oid}`, `${problems[0]!.problem}; run 'viva fsck' (gc did nothing)`);
     const doomed: Array<{ kind: ObjectKind; oid: string; size: number }> = [];
@@ -39,9 +44,14 @@ export function gc(repo: Repository, options: GcOptions = {}): GcResult {
     let removedBytes = 0;
     for (const d of doomed) removedBytes += d.size;
     if (!options.dryRun) {
+      progress?.({ phase: 'removing objects', files: 0, bytes: 0, totalFiles: doomed.length });
       repo.store.removeObjects(doomed);
       // Packs no index entry points into (an interrupted repair) go too.
-      for (const id of [...repo.store.listPacks()]) repo.store.compactPack(id);
+      const packs = [...repo.store.listPacks()];
+      packs.forEach((id, i) => {
+        progress?.({ phase: 'compacting packs', files: i, bytes: 0, totalFiles: packs.length });
+        repo.store.compactPack(id);
+      });
     }
     if (!options.dryRun) {
       pruneStatCache(repo.store, (oid) => reachable.has(`blob:${oid}`));

@@ -12,11 +12,16 @@ import { ContentError, storeContent } from '../store/store-content.js';
 /** A cached file must be older than this when recorded, so a same-tick rewrite cannot hide behind an equal mtime (git's "racy clean"). */
 export const RACY_WINDOW_NS = 2_000_000_000n;
 
+/** What a long op reports as it goes; `files` counts files, or objects for the ops that move objects (sync, gc, fsck). */
 export interface ProgressEvent {
   phase: string;
   files: number;
   bytes: number;
   path?: string;
+  /** The bytes `bytes` will reach, when known (a tar's size, a checkout's content, a disk): progress shows a percentage. */
+  totalBytes?: number;
+  /** The count `files` will reach, when known and no byte total is (the objects of a transfer, of fsck). */
+  totalFiles?: number;
 }
 
 /** State one commit shares across the readers it ingests. */
@@ -29,6 +34,8 @@ export interface IngestContext {
   cacheUpdates: Parameters<typeof writeStatCache>[1];
   signal?: AbortSignal;
   onProgress?: (e: ProgressEvent) => void;
+  /** What `bytes` will about reach (an uncompressed tar's size), for a percentage; undefined when unknown. */
+  totalBytes?: number;
   files: number;
   bytes: number;
   cachedFiles: number;
@@ -73,7 +80,7 @@ export async function ingestEntries(ctx: IngestContext, reader: ImageReader, bui
     hooks.added?.(entry);
     ctx.files++;
     ctx.bytes += stored.size;
-    ctx.onProgress?.({ phase: 'commit', files: ctx.files, bytes: ctx.bytes, path: showPath(entry.path) });
+    ctx.onProgress?.({ phase: 'commit', files: ctx.files, bytes: ctx.bytes, path: showPath(entry.path), ...(ctx.totalBytes ? { totalBytes: ctx.totalBytes } : {}) });
   }
 }
 

@@ -42,7 +42,7 @@ async function* counted(objects: AsyncIterable<StoredObject>, total: number, pha
     if (signal?.aborted) throw new AbortedError();
     n++;
     bytes += o.stored.length;
-    onProgress?.({ phase, files: n, bytes, path: `${n}/${total} objects` });
+    onProgress?.({ phase, files: n, bytes, path: `${n}/${total} objects`, totalFiles: total });
     yield o;
   }
 }
@@ -477,13 +477,13 @@ export interface PullResult extends FetchResult {
  * Fetches, then brings the local branch (default: HEAD's) up to the remote's: a fast-forward when it can, else a merge
  * of the remote's branch into it (as git pull), unless `ffOnly` (then a diverged branch is refused, exit 12).
  */
-export async function pull(repo: Repository, remote = 'origin', branch?: string, options: { ffOnly?: boolean; author?: string } = {}): Promise<PullResult> {
+export async function pull(repo: Repository, remote = 'origin', branch?: string, options: { ffOnly?: boolean; author?: string; onProgress?: (e: ProgressEvent) => void } = {}): Promise<PullResult> {
   const local = branch ? `${HEADS}${branch}` : readRef(repo.store, HEAD)?.symref;
   if (!local?.startsWith(HEADS)) throw new UsageError('HEAD is not on a branch: name the branch to pull');
   const name = local.slice(HEADS.length);
   const r = resolveRemote(repo, remote);
   if (!r.name) throw new UsageError(`'${remote}' is not a configured remote (viva remote add ${remote} URL)`);
-  const f = await fetch(repo, remote, [`${HEADS}${name}`]); // the branch, even if a tag has its name
+  const f = await fetch(repo, remote, [`${HEADS}${name}`], options.onProgress ? { onProgress: options.onProgress } : {}); // the branch, even if a tag has its name
   const theirs = resolveRef(repo.store, `${REMOTES}${r.name}/${name}`);
   if (!theirs) throw new RefNotFoundError(name, `branch '${name}' does not exist on ${r.url}`);
   const ours = resolveRef(repo.store, local) ?? null;

@@ -33,7 +33,7 @@ const isRoot = process.getuid?.() === 0;
   t.is(log.stderr, "error: your current branch 'main' does not have any commits yet\n");
   const unknown = await viva(['bogus'], as);
   t.is(unknown.code, EXIT.USAGE);
-  t.is(unknown.stderr, "error: command bogus not found\nSee 'viva --help'.\n");
+  t.is(unknown.stderr, "error: 'bogus' is not a viva command\nSee 'viva --help'.\n");
   const help = await viva(['gc', '--help'], as);
   t.is(help.code, 0);
   t.is(help.stderr, '');
