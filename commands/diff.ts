@@ -1,5 +1,5 @@
 import { Args, Flags } from '@oclif/core';
-import { diff, diffPackages, patchFor, parseSize, resolveDiffSides, UsageError, type DiffEntry, type DiffResult, type PackageDiff } from '../src/index.js';
+import { diff, diffPackages, isHostArgument, patchFor, parseSize, readHostSide, resolveDiffSides, UsageError, type DiffEntry, type HostSide, type DiffResult, type PackageDiff } from '../src/index.js';
 import { EXIT, EXIT_STATUS_HELP } from '../src/cli/exit-codes.js';
 import { RepoCommand } from '../src/cli/repo-command.js';
 import { renderDiff, renderDiffStat, renderPackageDiff } from '../src/cli/render.js';
@@ -7,7 +7,9 @@ import { renderDiff, renderDiffStat, renderPackageDiff } from '../src/cli/render
 export default class Diff extends RepoCommand {
   static override summary = 'show what changed between two images';
   static override pager = true;
-  static override description = `A and B are revisions (a branch, a tag, an id, HEAD~3, a disk commit) or REV:path for a directory inside an image (e.g. a disk partition: vm/web:p1). With only A, A is compared with its first parent. As in git, A..B is the same as A B, and A...B compares B with the merge base of A and B (what B changed since they parted); an empty side means HEAD. Paths after -- limit the diff to those image paths.
+  static override description = `A and B are revisions (a branch, a tag, an id, HEAD~3, a disk commit) or REV:path for a directory inside an image (e.g. a disk partition: vm/web:p1). With only A, A is compared with its first parent.
+
+A or B may also be a directory or a tar file on the host (a path starting with /, ./ or ../, or any existing path that is not a revision; a word that is both is refused: say ./NAME): it is read as commit would read it and compared without being committed (viva diff base ./rootfs, viva diff web image.tar, viva diff ./a ./b). A host path alone is compared with HEAD. Files a previous commit of the same directory recorded in the stat cache are not read again. As in git, A..B is the same as A B, and A...B compares B with the merge base of A and B (what B changed since they parted); an empty side means HEAD. Paths after -- limit the diff to those image paths.
 
 Works on manifests: subtrees with the same id on both sides are skipped unread; file content is read only for -p and --packages. Output, one line per entry, like 'git diff --name-status':
   A added, D deleted, M modified, T type changed, R renamed (same content, found by blob id)
@@ -24,11 +26,13 @@ ${EXIT_STATUS_HELP}`;
     '<%= config.bin %> diff base base2 -p -- etc/ssh/sshd_config',
     '<%= config.bin %> diff --packages base web --json',
     '<%= config.bin %> diff vm/web:p1 debian/12/base --exit-code',
+    '<%= config.bin %> diff debian/12/base /srv/rootfs --stat',
+    '<%= config.bin %> diff web ./web.tar -p -- etc',
   ];
   static override strict = false;
   static override args = {
-    a: Args.string({ required: true, description: 'first revision (REV or REV:path)' }),
-    b: Args.string({ description: 'second revision (default: A, compared with A~1)' }),
+    a: Args.string({ required: true, description: 'first revision (REV or REV:path), or a directory or tar on the host' }),
+    b: Args.string({ description: 'second revision or host image (default: A, compared with A~1)' }),
   };
   static override flags = {
     stat: Flags.boolean({ summary: 'per-entry sizes and a summary line' }),
@@ -51,14 +55,25 @@ ${EXIT_STATUS_HELP}`;
     let a = positional[0] ?? args.a;
     let b = positional[1];
     const result = await this.withRepo('read', flags.repo, async (repo) => {
-      ({ a, b } = resolveDiffSides(repo, a, b));
+      // A directory or tar on the host is read as commit would read it, without committing it.
+      const hostA = isHostArgument(repo, a);
+      const hostB = b !== undefined && isHostArgument(repo, b);
+      if (hostA && b === undefined) ({ a, b } = { a: 'HEAD', b: a });
+      else if (!hostA && !hostB) ({ a, b } = resolveDiffSides(repo, a, b));
+      if ((hostA || hostB) && flags.packages) throw new UsageError('--packages compares two revisions: commit the image on the host first');
       if (flags.packages) return { kind: 'packages' as const, value: await diffPackages(repo, a, b!) };
-      const d = diff(repo, { a, b: b!, paths, ignoreMtime: flags['ignore-mtime'], renames: !flags['no-renames'] });
+      const onProgress = this.progress('reading');
+      const hosts: { a?: HostSide; b?: HostSide } = {};
+      if (isHostArgument(repo, a)) hosts.a = await readHostSide(repo, a, { ...(onProgress ? { onProgress } : {}) });
+      if (isHostArgument(repo, b!)) hosts.b = await readHostSide(repo, b!, { ...(onProgress ? { onProgress } : {}), ...(hosts.a ? { objects: hosts.a.objects } : {}) });
+      this.endProgress();
+      const d = diff(repo, { a, b: b!, paths, ignoreMtime: flags['ignore-mtime'], renames: !flags['no-renames'], hosts });
       const patches: Record<string, string> = {};
       if (flags.patch) {
         const maxBytes = parseSize(flags['max-patch-size']);
+        const objects = hosts.a?.objects ?? hosts.b?.objects;
         for (const e of d.entries) {
-          const p = await patchFor(repo, e, { maxBytes });
+          const p = await patchFor(repo, e, { maxBytes, ...(objects ? { objects } : {}) });
           if (p) patches[e.path] = p;
         }
       }

@@ -7,7 +7,9 @@ import { createTwoFilesPatch } from 'diff';
 import { UsageError } from '../errors.js';
 import type { Oid } from '../model/oid.js';
 import type { TreeEntry } from '../model/tree.js';
+import type { ObjectReader } from '../store/object-store.js';
 import type { Repository } from '../store/repository.js';
+import type { HostSide } from './diff-source.js';
 import { readBlobBytes } from '../store/typed.js';
 import { walkTrees } from '../tree/walk.js';
 import { ensureContent } from '../sync/partial.js';
@@ -56,11 +58,14 @@ export interface DiffOptions {
   ignoreMtime?: boolean;
   /** Detect renames by blob id (default true). */
   renames?: boolean;
+  /** A side read from the host instead of `a` / `b` (diff-source.ts readHostSide; the revision string names it). */
+  hosts?: { a?: HostSide; b?: HostSide };
 }
 
 export interface DiffResult {
-  a: { rev: string; commit: Oid };
-  b: { rev: string; commit: Oid };
+  /** `commit` is null for a side read from the host (a directory or a tar). */
+  a: { rev: string; commit: Oid | null };
+  b: { rev: string; commit: Oid | null };
   entries: DiffEntry[];
 }
 
@@ -161,10 +166,11 @@ export function resolveDiffRange(repo: Repository, spec: string): { a: string; b
 }
 
 export function diff(repo: Repository, options: DiffOptions): DiffResult {
-  const ra = resolveSpec(repo, options.a);
-  const rb = resolveSpec(repo, options.b);
+  const host = (h: HostSide) => ({ commitOid: null, path: Buffer.alloc(0), entry: h.entry });
+  const ra = options.hosts?.a ? host(options.hosts.a) : resolveSpec(repo, options.a);
+  const rb = options.hosts?.b ? host(options.hosts.b) : resolveSpec(repo, options.b);
   const limits = (options.paths ?? []).map((p) => normalizeImagePath(p));
-  const objects = repo.store;
+  const objects: ObjectReader = options.hosts?.a?.objects ?? options.hosts?.b?.objects ?? repo.store;
   const ignoreMtime = options.ignoreMtime ?? false;
   const out: DiffEntry[] = [];
 
@@ -237,6 +243,8 @@ export interface PatchOptions {
   /** Files larger than this (either side) get a one-line note instead of a patch. */
   maxBytes?: number;
   context?: number;
+  /** Where content is read (default the repository; a host side's overlay for `diff REV DIR`). */
+  objects?: ObjectReader;
 }
 
 /** git's test: a NUL byte in the first 8000 bytes makes a file binary. */
@@ -258,9 +266,12 @@ export async function patchFor(repo: Repository, e: DiffEntry, options: PatchOpt
   if ((old?.size ?? 0) > maxBytes || (neu?.size ?? 0) > maxBytes) {
     return `diff ${aName} ${bName}: larger than ${maxBytes} bytes (${old?.size ?? 0} -> ${neu?.size ?? 0}); no patch (--max-patch-size)\n`;
   }
-  await ensureContent(repo, [old?.oid ?? '', neu?.oid ?? '']);
-  const a = old?.oid ? await readBlobBytes(repo.store, old.oid, old.size, e.from ?? e.path) : Buffer.alloc(0);
-  const b = neu?.oid ? await readBlobBytes(repo.store, neu.oid, neu.size, e.path) : Buffer.alloc(0);
+  const objects = options.objects ?? repo.store;
+  // A partial clone fetches the repository's missing blobs; a host side's own blobs are in its overlay.
+  const hostOnly = (o: string) => objects !== repo.store && !repo.store.hasObject('blob', o) && objects.hasObject('blob', o);
+  await ensureContent(repo, [old?.oid ?? '', neu?.oid ?? ''].filter((o) => !hostOnly(o)));
+  const a = old?.oid ? await readBlobBytes(objects, old.oid, old.size, e.from ?? e.path) : Buffer.alloc(0);
+  const b = neu?.oid ? await readBlobBytes(objects, neu.oid, neu.size, e.path) : Buffer.alloc(0);
   if (isBinary(a) || isBinary(b)) return `Binary files ${old ? aName : '/dev/null'} and ${neu ? bName : '/dev/null'} differ\n`;
   // jsdiff quotes names itself, from text (every non-ASCII byte octal, and bytes that are not UTF-8 already lost):
   // give it plain placeholders and put the names quoted from their bytes into the two header lines.

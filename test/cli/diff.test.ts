@@ -73,3 +73,40 @@ test('cli diff: bad revisions, paths and flags exit with their documented codes'
   const ranged = await vivaOk(t, ['diff', '-C', repo, 'img~1..img:etc', '--ignore-mtime']);
   t.is(ranged.stdout, (await vivaOk(t, ['diff', '-C', repo, 'img~1', 'img:etc', '--ignore-mtime'])).stdout);
 });
+
+test('cli diff with a directory or tar on the host: compared as commit would read it, nothing written; ambiguous words refused', async (t) => {
+  const repo = await setup(t);
+  const dir = path.dirname(repo);
+  const src = path.join(dir, 'src');
+  // The last commit's source, unchanged: no difference, and nothing was added to the repository.
+  const before = (await vivaJson(t, ['stats', '-C', repo])).objects;
+  t.is((await vivaOk(t, ['diff', '-C', repo, 'img', src, '--exit-code'])).stdout, '');
+  const work = path.join(dir, 'work');
+  fs.cpSync(src, work, { recursive: true, preserveTimestamps: true });
+  fs.writeFileSync(path.join(work, 'etc/hostname'), 'three\n');
+  fs.rmSync(path.join(work, 'etc/added'));
+  fs.writeFileSync(path.join(work, 'etc/brand-new'), 'brand new\n');
+  const r = await viva(['diff', '-C', repo, 'img', work, '--ignore-mtime', '-p', '--exit-code', '--', 'etc']);
+  t.is(r.code, EXIT.FAILURE, r.stderr);
+  t.regex(r.stdout, /^D\tetc\/added\n/m);
+  t.regex(r.stdout, /^A\tetc\/brand-new\n={10,}\n--- \/dev\/null\n\+\+\+ b\/etc\/brand-new\n@@ -0,0 \+1,1 @@\n\+brand new\n/m);
+  t.regex(r.stdout, /^M\tetc\/hostname\t\[content 4 -> 6 bytes\]\n={10,}\n--- a\/etc\/hostname\n\+\+\+ b\/etc\/hostname\n@@ -1,1 \+1,1 @@\n-two\n\+three\n/m);
+  // A tar of it, and two host sides; a host path alone is compared with HEAD.
+  const tar = path.join(dir, 'work.tar');
+  const { spawnSync } = await import('node:child_process');
+  t.is(spawnSync('tar', ['--xattrs', '-C', work, '-cf', tar, '.']).status, 0);
+  const names = async (args: string[]) => JSON.parse((await vivaOk(t, ['diff', '-C', repo, ...args, '--json', '--ignore-mtime'])).stdout).entries.map((e: { status: string; path: string }) => `${e.status} ${e.path}`);
+  const want = ['D etc/added', 'A etc/brand-new', 'M etc/hostname'];
+  t.deepEqual(await names(['img', tar]), want);
+  t.deepEqual(await names([src, work]), want);
+  t.deepEqual(await names([work]), want);
+  t.deepEqual(await names([tar, 'img']), ['A etc/added', 'D etc/brand-new', 'M etc/hostname']);
+  t.deepEqual((await vivaJson(t, ['stats', '-C', repo])).objects, before, 'nothing written');
+  // A word that is a revision and a host path is ambiguous; ./ says the path.
+  fs.mkdirSync(path.join(dir, 'img'));
+  const amb = await viva(['diff', '-C', repo, 'img~1', 'img'], { cwd: dir });
+  t.is(amb.code, EXIT.USAGE, amb.stderr);
+  t.regex(amb.stderr, /ambiguous argument 'img': both a revision and a path on the host \(say \.\/img/);
+  t.is((await viva(['diff', '-C', repo, 'img~1', './img'], { cwd: dir })).code, 0);
+  t.is((await viva(['diff', '-C', repo, 'img', './nope'])).code, 14);
+});
