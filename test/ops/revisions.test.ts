@@ -299,7 +299,7 @@ test('reflog: the history of a branch and of HEAD, newest first, with selectors'
     ['main@{0}', c[1], c[2]], ['main@{1}', c[0], c[1]], ['main@{2}', null, c[0]],
   ]);
   t.deepEqual(r.entries.map((e) => e.message), ['commit: commit 2', 'commit: commit 1', 'commit (initial): commit 0']);
-  t.is(reflog(repo).ref, 'refs/heads/main');
+  t.is(reflog(repo).ref, 'HEAD');
   t.is(reflog(repo).entries[0]!.selector, 'HEAD@{0}');
   t.throws(() => reflog(repo, 'nope'), { instanceOf: RefNotFoundError });
 });
