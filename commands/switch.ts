@@ -5,7 +5,7 @@ import { RepoCommand } from '../src/cli/repo-command.js';
 
 export default class Switch extends RepoCommand {
   static override summary = 'point HEAD at another branch (nothing is checked out)';
-  static override description = `Moves HEAD, as git switch does: to BRANCH; to a new branch (-c NEW [START], START default HEAD; -C resets NEW if it exists); to the branch checked out before ('-' or @{-N}); or, with --detach REV, to a commit without a branch. HEAD is what log, show, diff, grep, ls, commit (without -b), push and pull use when no revision or branch is named.
+  static override description = `Moves HEAD, as git switch does: to BRANCH; to a new branch (-c NEW [START], START default HEAD; --force-create NEW resets NEW if it exists: git's -C, which names the repository in viva); to the branch checked out before ('-' or @{-N}); or, with --detach REV, to a commit without a branch. HEAD is what log, show, diff, grep, ls, commit (without -b), push and pull use when no revision or branch is named.
 
 Nothing is materialized: viva images are not checked out into a work tree, so switch changes only HEAD. Use 'viva checkout REV DEST' to write an image out.
 
@@ -26,7 +26,8 @@ ${EXIT_STATUS_HELP}`;
   };
   static override flags = {
     create: Flags.string({ char: 'c', summary: 'create this branch at BRANCH (default HEAD) and switch to it', helpValue: 'NEW', exclusive: ['force-create', 'detach'] }),
-    'force-create': Flags.string({ char: 'C', summary: 'as -c, resetting the branch if it exists', helpValue: 'NEW', exclusive: ['detach'] }),
+    // Not -C as in git: -C names the repository in every viva command.
+    'force-create': Flags.string({ summary: 'as -c, resetting the branch if it exists (git\'s -C)', helpValue: 'NEW', exclusive: ['detach'] }),
     detach: Flags.boolean({ summary: 'detach HEAD at the revision BRANCH (default HEAD)' }),
     guess: Flags.boolean({ summary: 'create a missing BRANCH from the one remote that has it (default on)', allowNo: true, default: true }),
   };
