@@ -3,6 +3,8 @@ import { RepositoryCorruptError } from '../errors.js';
 import type { ObjectKind } from '../store/object-store.js';
 import type { Repository } from '../store/repository.js';
 import { rootCommits, walkReachable } from './reachable.js';
+import { dropReflogEntries } from '../store/refs.js';
+import { HEAD } from '../model/ref.js';
 import { pruneStatCache } from '../store/stat-cache.js';
 import { removeCompactLeftover } from '../store/compact.js';
 import { clearRootfsCache } from './sandbox-layer.js';
@@ -40,6 +42,8 @@ export function gc(repo: Repository, options: GcOptions = {}): GcResult {
     for (const d of doomed) removedBytes += d.size;
     if (!options.dryRun) {
       repo.store.removeObjects(doomed);
+      // HEAD's reflog does not keep commits (see listReflogOids): its entries for removed ones go.
+      dropReflogEntries(repo.store, HEAD, (oid) => reachable.has(`commit:${oid}`));
       // Packs no index entry points into (an interrupted repair) go too.
       for (const id of [...repo.store.listPacks()]) repo.store.compactPack(id);
     }

@@ -193,11 +193,29 @@ export function readReflog(store: LmdbStore, ref: string): ReflogEntry[] {
   return out;
 }
 
-/** Every oid any reflog entry names (gc keeps them). */
+/**
+ * Every oid the reflog of a ref names (gc keeps them). HEAD's own reflog is left out: every commit made on any branch
+ * passes through it, so it would keep everything ever committed, also on branches since deleted. gc drops its
+ * entries for the commits it removes instead (dropReflogEntries), as git's `reflog expire --expire-unreachable`.
+ */
 export function* listReflogOids(store: LmdbStore): Iterable<Oid> {
-  for (const { value } of store.reflog.getRange({})) {
+  for (const { key, value } of store.reflog.getRange({})) {
+    if ((key as [string, number])[0] === HEAD_REF) continue;
     const e = value as ReflogEntry;
     if (e.old) yield e.old;
     if (e.new) yield e.new;
   }
+}
+
+/**
+ * Removes the entries of `ref`'s reflog whose new value `keep` refuses (`HEAD@{N}` counts the entries left). Call it
+ * inside a write transaction (gc's). Returns how many were removed.
+ */
+export function dropReflogEntries(store: LmdbStore, ref: string, keep: (oid: Oid) => boolean): number {
+  let n = 0;
+  for (const { key, value } of [...store.reflog.getRange({ start: [ref, -1], end: [ref, Number.MAX_SAFE_INTEGER] })]) {
+    const e = value as ReflogEntry;
+    if (e.new && !keep(e.new)) { store.reflog.removeSync(key as [string, number]); n++; }
+  }
+  return n;
 }

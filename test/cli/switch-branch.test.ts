@@ -354,3 +354,25 @@ test('push: with HEAD detached and no refspec, git\'s "not currently on a branch
   t.is(r.code, EXIT.USAGE);
   t.regex(r.stderr, /you are not currently on a branch/);
 });
+
+test('gc: HEAD\'s reflog keeps no commit alive; its entries for the commits gc removes go, the others stay', async (t) => {
+  const { lib, src, c } = await library(t);
+  write(src, 'big', 'garbage '.repeat(10_000));
+  const tmp = await commit(t, lib, src, 'tmp', ['-b', 'tmp']);
+  await vivaOk(t, ['switch', '-C', lib, 'main']);
+  t.is((await vivaJson(t, ['reflog', '-C', lib])).entries[1].new, tmp);
+  await vivaOk(t, ['branch', '-C', lib, '-d', 'tmp']);
+  const fsck = await vivaJson(t, ['fsck', '-C', lib]);
+  t.true(fsck.unreachable > 0, 'the deleted branch\'s commit is garbage although HEAD\'s reflog names it');
+  const g = await vivaJson(t, ['gc', '-C', lib]);
+  t.is(g.removed, fsck.unreachable);
+  const after = await vivaJson(t, ['reflog', '-C', lib]);
+  t.false(after.entries.some((e: { new: string }) => e.new === tmp));
+  t.deepEqual(after.entries.slice(0, 2).map((e: { message: string; new: string }) => [e.message, e.new]), [
+    ['checkout: moving from tmp to main', c.two],
+    ['checkout: moving from team/img to main', c.two],
+  ]);
+  // Every selector still resolves.
+  t.deepEqual((await vivaOk(t, ['rev-parse', '-C', lib, ...after.entries.map((e: { selector: string }) => e.selector)])).stdout.trim().split('\n'), after.entries.map((e: { new: string }) => e.new));
+  t.like(await vivaJson(t, ['fsck', '-C', lib]), { ok: true, unreachable: 0 });
+});
