@@ -22,7 +22,7 @@ ${EXIT_STATUS_HELP}`;
     '<%= config.bin %> switch --detach v1.0',
   ];
   static override args = {
-    branch: Args.string({ description: 'branch to switch to; with -c/-C the start point, with --detach the revision' }),
+    branch: Args.string({ description: 'branch to switch to; with -c/--force-create the start point, with --detach the revision' }),
   };
   static override flags = {
     create: Flags.string({ char: 'c', summary: 'create this branch at BRANCH (default HEAD) and switch to it', helpValue: 'NEW', exclusive: ['force-create', 'detach'] }),
