@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { EXIT } from '../../src/cli/exit-codes.js';
 import { tmpDir, viva, vivaJson, vivaOk } from '../helpers/cli.js';
+import { defaultCloneDir } from '../../src/ops/sync.js';
 
 interface Lib {
   dir: string;
@@ -169,6 +170,15 @@ test('clone: a local branch for the remote HEAD\'s branch, tracking it; DIR defa
   t.true(fs.existsSync(path.join(parent, 'images', '.viva')));
 });
 
+test('clone: the default directory of a URL, as git names it', (t) => {
+  for (const [url, dir] of [
+    ['/srv/images', 'images'], ['/srv/images/', 'images'], ['/srv/images.viva', 'images'], ['/srv/images/.viva', 'images'],
+    ['/srv/images/.viva/', 'images'], ['../lib', 'lib'], ['https://host.example:8443/repos/web', 'web'],
+    ['https://host.example:8443/repos/web.viva/', 'web'], ['http://host.example/', 'host.example'], ['http://host.example', 'host.example'],
+  ]) t.is(defaultCloneDir(url!), dir, url);
+  for (const url of ['/', '.', '..', '/.viva']) t.throws(() => defaultCloneDir(url), { message: /cannot guess a directory name/ }, url);
+});
+
 test('clone: an empty remote, or a remote HEAD on a missing branch, warns as git and claims no branch', async (t) => {
   const dir = tmpDir(t);
   const empty = path.join(dir, 'empty');
@@ -192,6 +202,11 @@ test('clone: an empty remote, or a remote HEAD on a missing branch, warns as git
   t.notRegex(text.stdout, /on branch/);
   t.regex((await viva(['log', '-C', path.join(dir, 'g2')])).stderr, /your current branch 'gone' does not have any commits yet/);
   t.is((await viva(['show-ref', '-C', path.join(dir, 'g2'), '--heads'])).code, EXIT.FAILURE);
+  // A detached remote HEAD: no branch either, and a warning that says so.
+  await vivaOk(t, ['switch', '-C', lib, '--detach', 'main']);
+  const d = await vivaOk(t, ['clone', lib, path.join(dir, 'd')]);
+  t.is(d.stderr, 'warning: remote HEAD is not on a branch: no local branch was created\n');
+  t.notRegex(d.stdout, /on branch/);
 });
 
 test('switch and checkout of a branch only origin has: a local branch tracking it, as git\'s DWIM', async (t) => {
@@ -338,6 +353,12 @@ test('push -u sets the upstream; push REMOTE and push without arguments push the
   await vivaOk(t, ['switch', '-C', work, '-c', 'fresh']);
   t.regex((await vivaOk(t, ['push', '-C', work, '-u', 'origin'])).stdout, /branch 'fresh' set up to track 'origin\/fresh'\n$/);
   t.is((await vivaJson(t, ['rev-parse', '-C', lib, 'fresh']))[0].oid, acme3);
+  // To another remote than the branch's, push REMOTE sends the branch under its own name (git's triangular case).
+  const mirror = path.join(dir, 'mirror');
+  await vivaOk(t, ['init', mirror]);
+  await vivaOk(t, ['remote', 'add', '-C', work, 'mirror', mirror]);
+  t.deepEqual((await vivaJson(t, ['push', '-C', work, 'mirror'])).updated.map((x: { ref: string }) => x.ref), ['refs/heads/fresh']);
+  t.is((await vivaJson(t, ['rev-parse', '-C', mirror, 'fresh']))[0].oid, acme3);
   // -u with a path instead of a remote name has nowhere to keep the upstream.
   const byPath = await viva(['push', '-C', work, '-u', lib, 'fresh']);
   t.is(byPath.code, EXIT.USAGE);
