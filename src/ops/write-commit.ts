@@ -46,7 +46,7 @@ export interface NewCommit {
 export interface WriteCommitsOptions {
   /** Where objects were written (a background writer is flushed here); default the repository's store. */
   writer?: ObjectWriter;
-  /** Point HEAD at this ref afterwards (commit does; derive does not). */
+  /** Point HEAD at this ref (commit does; derive does not), recorded in HEAD's reflog as a checkout when it moves. */
   head?: string;
   /** The person recorded in the reflog (default: each commit's author). */
   who?: string;
@@ -56,9 +56,8 @@ export interface WriteCommitsOptions {
  * Writes the commit objects, flushes every pending object, then moves all refs in one transaction (all or none).
  * Returns the new commit ids, in order.
  *
- * Locking: the ref transaction takes LMDB's write lock. Throws RefConflictError when a ref moved (nothing moves
- * then), WriteError for a full or failing disk. After the refs moved, a failed HEAD update is a warning on
- * `repo.warnings`, never an error (exit 16 would say the refs did not move).
+ * Locking: the ref transaction takes LMDB's write lock; HEAD moves in it (`head`), so refs and HEAD move together or
+ * not at all. Throws RefConflictError when a ref moved (nothing moves then), WriteError for a full or failing disk.
  *
  * @example
  * const [oid] = await writeCommits(repo, [{ commit: c, ref: 'refs/heads/web', expectedOld: null, reflog: 'derive: web' }]);
