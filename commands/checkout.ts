@@ -1,5 +1,5 @@
 import { Args, Flags } from '@oclif/core';
-import { STDOUT_DEST, UsageError, checkout, parseSize, type CheckoutResult } from '../src/index.js';
+import { STDOUT_DEST, UsageError, checkout, createTrackingBranch, findTrackingCandidate, parseSize, trackingMessage, type CheckoutResult } from '../src/index.js';
 import { EXIT_STATUS_HELP } from '../src/cli/exit-codes.js';
 import { RepoCommand, quietFlag } from '../src/cli/repo-command.js';
 import { formatBytes, plural } from '../src/cli/repo-command.js';
@@ -13,6 +13,8 @@ A disk commit (a raw or qcow2 image given to 'viva commit') checks out as a disk
 
 To a directory or tar, a disk commit gives its files: a bare file system's root, or p1/, p2/, ... for the file systems of a partitioned disk.
 Everything in the manifest comes back: owners, modes incl. setuid/sticky, xattrs (ACLs, capabilities, SELinux labels), device nodes, fifos, sockets, hardlinks, sparse holes and ns mtimes (directories too). Checkout never writes outside DEST and never follows a symlink of the image.
+
+A REV that names nothing here but is a branch of exactly one remote (origin/team/img after a clone or fetch) is made a local branch first, tracking that remote branch, as git checkout does: "branch 'team/img' set up to track 'origin/team/img'". HEAD does not move (see 'viva switch').
 
 Run as non-root, what cannot be created (device nodes, trusted.* xattrs) is listed in a warning, and owners that cannot be set in one summary line (the first entry and how many more); --strict makes that an error.
 
@@ -53,6 +55,13 @@ ${EXIT_STATUS_HELP}`;
       // As tar does: an archive on a terminal is never what was meant.
       if (process.stdout.isTTY) throw new UsageError("refusing to write a tar archive to a terminal (redirect standard output, or name a file instead of '-')");
       if (this.jsonEnabled()) throw new UsageError("--json cannot be combined with '-': standard output carries the tar archive");
+    }
+    // git's DWIM: a branch only a remote has becomes a local branch tracking it (a write, only then).
+    const candidate = await this.withRepo('read', flags.repo, (repo) => findTrackingCandidate(repo, args.rev));
+    if (candidate) {
+      const t = await this.withRepo('write', flags.repo, (repo) => createTrackingBranch(repo, args.rev, candidate));
+      if (toStdout) this.logToStderr(trackingMessage(t));
+      else this.log(trackingMessage(t));
     }
     // An overlay remembers which backing files were checked (a write); everything else only reads.
     const r = await this.withRepo(flags.backing !== undefined ? 'write' : 'read', flags.repo, (repo) =>

@@ -4,7 +4,7 @@ import { EXIT_STATUS_HELP } from '../src/cli/exit-codes.js';
 import { RepoCommand, formatBytes, plural, quietFlag } from '../src/cli/repo-command.js';
 
 export default class Gc extends RepoCommand {
-  static override summary = 'remove objects that no ref, HEAD or reflog entry reaches';
+  static override summary = 'remove objects that no ref, HEAD or reflog entry of a ref reaches';
   static override description = `Runs as one exclusive LMDB transaction: it refuses (exit 11) while a commit is running, and commits started meanwhile wait for it, so it never removes what a concurrent commit writes. Leftovers of an interrupted commit (and of an interrupted compaction) are removed.
 
 The space of removed objects becomes free pages inside .viva/data.mdb, reused by later commits: LMDB files never shrink by themselves. --compact then writes a compacted copy of the file and renames it over the old one, returning the free pages to the file system. It is crash-safe (a kill at any moment leaves the old or the new file, both complete) and needs the repository to itself: it refuses (exit 11) while a commit runs or any other process (a reader, a serve) has the repository open; readers that start during the copy read the old file, whose content is the same. It needs free disk space for the copy (up to the size of the data in use).\n\n${EXIT_STATUS_HELP}`;

@@ -7,9 +7,10 @@ import { renderLogEntry } from '../src/cli/render.js';
 export default class Log extends RepoCommand {
   static override summary = 'show the history of an image branch';
   static override pager = true;
-  static override description = `Lists commits reachable from REV (default HEAD), newest first.\n\n--derived-from REV lists instead every commit derived from REV or from any earlier commit of its history, and through chains what was derived from those (a clone of a clone), newest first, from the derivation index written with each derived commit.\n\n${EXIT_STATUS_HELP}`;
-  static override examples = ['<%= config.bin %> log', '<%= config.bin %> log debian/12/base -n 5 --oneline', '<%= config.bin %> log --decorate --oneline', '<%= config.bin %> log --json', '<%= config.bin %> log --derived-from debian/12/base --oneline'];
-  static override args = { rev: Args.string({ description: 'revision to start from', default: 'HEAD' }) };
+  static override description = `Lists commits reachable from REV (default HEAD), newest first. As git: several revisions list what any of them reaches, ^REV leaves out what REV reaches, A..B is ^A B (what B has that A lacks), A...B what either has and the other lacks.\n\n--derived-from REV lists instead every commit derived from REV or from any earlier commit of its history, and through chains what was derived from those (a clone of a clone), newest first, from the derivation index written with each derived commit.\n\n${EXIT_STATUS_HELP}`;
+  static override examples = ['<%= config.bin %> log', '<%= config.bin %> log debian/12/base -n 5 --oneline', '<%= config.bin %> log --decorate --oneline', '<%= config.bin %> log --json', '<%= config.bin %> log --derived-from debian/12/base --oneline', '<%= config.bin %> log origin/main..main --oneline', '<%= config.bin %> log feature ^main'];
+  static override args = { rev: Args.string({ description: 'revision to start from; more may follow: A..B, A...B, ^EXCLUDED', default: 'HEAD' }) };
+  static override strict = false;
   static override flags = {
     'max-count': Flags.integer({ char: 'n', summary: 'show at most this many commits', min: 0 }),
     oneline: Flags.boolean({ summary: 'one line per commit' }),
@@ -19,11 +20,11 @@ export default class Log extends RepoCommand {
   };
 
   async run(): Promise<LogEntry[]> {
-    const { args, flags } = await this.parse(Log);
+    const { args, flags, argv } = await this.parse(Log);
     const from = flags['derived-from'];
     if (from !== undefined && this.argv.some((a) => !a.startsWith('-') && a === args.rev)) throw new UsageError('give either REV or --derived-from REV, not both');
     const entries = await this.withRepo('read', flags.repo, (repo) => {
-      if (from === undefined) return log(repo, { rev: args.rev, maxCount: flags['max-count'], firstParent: flags['first-parent'] });
+      if (from === undefined) return log(repo, { revs: argv.length ? argv as string[] : [args.rev], maxCount: flags['max-count'], firstParent: flags['first-parent'] });
       const all = derivedFrom(repo, from);
       return flags['max-count'] === undefined ? all : all.slice(0, flags['max-count']);
     });

@@ -1,7 +1,7 @@
 /** Shared body of `viva branch` and `viva tag` (git's UX: list, create, -d delete, -m rename). */
 import { Args, Flags } from '@oclif/core';
 import { UsageError } from '../errors.js';
-import { createRef, deleteRef, listBranches, renameBranch, type RefInfo, type RefKind } from '../ops/branch.js';
+import { createRef, deleteRef, listBranches, renameBranch, type ListRefsOptions, type RefInfo, type RefKind } from '../ops/branch.js';
 import { EXIT_STATUS_HELP } from './exit-codes.js';
 import { RepoCommand } from './repo-command.js';
 import { renderRefs } from './render.js';
@@ -29,7 +29,8 @@ export const refFlags = {
 export abstract class RefCommand extends RepoCommand {
   protected abstract kind: RefKind;
 
-  protected async runRef(args: { name?: string; target?: string }, flags: { repo?: string; list: boolean; delete: boolean; move: boolean; force: boolean }): Promise<RefInfo[]> {
+  /** `list`: how branches are listed (`-r`, `-a`); `verbosity` 1 (`-v`) and 2 (`-vv`) add subjects and upstreams. */
+  protected async runRef(args: { name?: string; target?: string }, flags: { repo?: string; list: boolean; delete: boolean; move: boolean; force: boolean }, list: ListRefsOptions & { verbosity?: number } = {}): Promise<RefInfo[]> {
     const kind = this.kind;
     if (flags.delete) {
       if (!args.name) throw new UsageError(`-d needs the name of the ${kind} to delete`);
@@ -43,9 +44,10 @@ export abstract class RefCommand extends RepoCommand {
       this.log(`Renamed ${kind} ${args.name} to ${r.name}`);
       return [r];
     }
-    if (flags.list || !args.name) {
-      const refs = await this.withRepo('read', flags.repo, (repo) => listBranches(repo, kind, args.name));
-      if (refs.length) this.log(renderRefs(refs));
+    if (flags.list || !args.name || list.remotes) {
+      const verbosity = list.verbosity ?? 0;
+      const refs = await this.withRepo('read', flags.repo, (repo) => listBranches(repo, kind, args.name, { ...(list.remotes ? { remotes: list.remotes } : {}), verbose: verbosity > 0 }));
+      if (refs.length) this.log(renderRefs(refs, verbosity));
       return refs;
     }
     const r = await this.withRepo('write', flags.repo, (repo) => createRef(repo, { kind, name: args.name!, rev: args.target, force: flags.force }));

@@ -195,9 +195,19 @@ export function renderGrepHit(name: string, line: number, text: string): string 
 }
 
 /** `* name  oid` per ref, names padded to one column so that the ids line up. */
-export function renderRefs(refs: RefInfo[]): string {
+/**
+ * Branch and tag lists: `* name  id` per ref; `verbosity` 1 (`-v`) adds git's `[ahead 1, behind 2]` and the subject,
+ * 2 (`-vv`) names the upstream too: `[origin/x: ahead 1]`, `[origin/x]`, `[origin/x: gone]`.
+ */
+export function renderRefs(refs: RefInfo[], verbosity = 0): string {
   const w = columnWidth(refs.map((r) => r.name));
-  return refs.map((r) => `${r.head ? '*' : ' '} ${r.head ? paint.current(r.name) + padDisplay('', w - displayWidth(r.name)) : padDisplay(r.name, w)}  ${shortOid(r.oid)}`).join('\n');
+  return refs.map((r) => {
+    const line = `${r.head ? '*' : ' '} ${r.head ? paint.current(r.name) + padDisplay('', w - displayWidth(r.name)) : padDisplay(r.name, w)}  ${shortOid(r.oid)}`;
+    if (!verbosity) return line;
+    const counts = [...(r.ahead ? [`ahead ${r.ahead}`] : []), ...(r.behind ? [`behind ${r.behind}`] : []), ...(r.gone ? ['gone'] : [])].join(', ');
+    const track = r.upstream === undefined ? '' : verbosity > 1 ? `[${r.upstream}${counts ? `: ${counts}` : ''}] ` : counts ? `[${counts}] ` : '';
+    return `${line} ${track}${r.subject ?? ''}`.trimEnd();
+  }).join('\n');
 }
 
 export function renderReflog(r: ReflogResult): string {

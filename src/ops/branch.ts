@@ -1,11 +1,14 @@
 /** The branch and tag ops: list (by prefix or glob), create, delete and rename refs in the hierarchical namespace. */
 import { RefExistsError, RefNotFoundError, UsageError } from '../errors.js';
 import type { Oid } from '../model/oid.js';
-import { HEAD, HEADS, TAGS, branchRef, refGlob, shortRefName, tagRef } from '../model/ref.js';
+import { HEAD, HEADS, REMOTES, TAGS, branchRef, refGlob, shortRefName, tagRef } from '../model/ref.js';
 import { listRefs, readRef, renameRef, resolveRef, updateRefs } from '../store/refs.js';
 import type { Repository } from '../store/repository.js';
 import { defaultAuthor } from './commit.js';
+import { history } from './log.js';
 import { resolveRevision, shadowWarnings } from './resolve.js';
+import { moveUpstreamConfig, readUpstream } from './upstream.js';
+import { readCommit } from '../store/typed.js';
 
 export type RefKind = 'branch' | 'tag';
 
@@ -18,6 +21,17 @@ export interface RefInfo {
   message?: string;
   /** createRef with force over an existing ref: where it pointed before. */
   replaced?: Oid;
+  /** A remote-tracking branch (`branch -r`, `-a`). */
+  remote?: boolean;
+  /** `verbose`: the first line of the commit's message. */
+  subject?: string;
+  /** `verbose`: the upstream's short name (`origin/x`). */
+  upstream?: string;
+  /** `verbose`: commits here and not on the upstream, and the other way round. */
+  ahead?: number;
+  behind?: number;
+  /** `verbose`: the upstream is configured but its ref is gone (git's `[origin/x: gone]`). */
+  gone?: boolean;
 }
 
 function prefixOf(kind: RefKind): string {
@@ -28,21 +42,52 @@ function fullRef(kind: RefKind, name: string): string {
   return kind === 'branch' ? branchRef(name) : tagRef(name);
 }
 
+export interface ListRefsOptions {
+  /** Branches: `only` lists the remote-tracking branches (`branch -r`, named `origin/x`), `also` both (`-a`, `remotes/origin/x`). */
+  remotes?: 'only' | 'also';
+  /** Add each commit's subject, and for branches the upstream with ahead/behind counts. */
+  verbose?: boolean;
+}
+
 /**
- * Lists branches or tags. `pattern` is a prefix (`debian/`, `customers/acme`) or a glob (`debian/*\/base`, `**\/web`).
+ * Lists branches or tags. `pattern` is a prefix (`debian/`, `customers/acme`) or a glob (`debian/*\/base`, `**\/web`),
+ * matched against the names as listed. Locking: none.
  */
-export function listBranches(repo: Repository, kind: RefKind, pattern?: string): RefInfo[] {
+export function listBranches(repo: Repository, kind: RefKind, pattern?: string, options: ListRefsOptions = {}): RefInfo[] {
   const head = readRef(repo.store, HEAD)?.symref;
-  const refs = listRefs(repo.store, prefixOf(kind));
+  const local = kind !== 'branch' || options.remotes !== 'only' ? listRefs(repo.store, prefixOf(kind)).map(({ ref, oid }) => ({ name: shortRefName(ref), ref, oid, ...(ref === head ? { head: true } : {}) })) : [];
+  const remote = kind === 'branch' && options.remotes
+    ? listRefs(repo.store, REMOTES).map(({ ref, oid }) => ({ name: options.remotes === 'also' ? ref.slice('refs/'.length) : shortRefName(ref), ref, oid, remote: true }))
+    : [];
   const glob = pattern && /[*?]/.test(pattern) ? refGlob(pattern) : undefined;
-  return refs
-    .map(({ ref, oid }) => ({ name: shortRefName(ref), ref, oid, ...(ref === head ? { head: true } : {}) }))
-    .filter((r) => {
-      if (!pattern) return true;
-      if (glob) return glob.test(r.name);
-      const p = pattern.replace(/\/+$/, '');
-      return r.name === p || r.name.startsWith(p + '/');
-    });
+  const refs: RefInfo[] = [...local, ...remote].filter((r) => {
+    if (!pattern) return true;
+    if (glob) return glob.test(r.name);
+    const p = pattern.replace(/\/+$/, '');
+    return r.name === p || r.name.startsWith(p + '/');
+  });
+  return options.verbose ? refs.map((r) => ({ ...r, ...verboseInfo(repo, r) })) : refs;
+}
+
+function verboseInfo(repo: Repository, r: RefInfo): Partial<RefInfo> {
+  const subject = readCommit(repo.store, r.oid).message.split('\n', 1)[0] ?? '';
+  const up = r.ref.startsWith(HEADS) ? readUpstream(repo, r.ref) : undefined;
+  if (!up) return { subject };
+  const theirs = resolveRef(repo.store, up.ref);
+  if (!theirs) return { subject, upstream: up.name, gone: true };
+  return { subject, upstream: up.name, ...aheadBehind(repo, r.oid, theirs) };
+}
+
+/** Commits in `a`'s history that are not in `b`'s (ahead), and the other way round (behind). Locking: none. */
+export function aheadBehind(repo: Repository, a: Oid, b: Oid): { ahead: number; behind: number } {
+  if (a === b) return { ahead: 0, behind: 0 };
+  const ofA = history(repo, a);
+  const ofB = history(repo, b);
+  let ahead = 0;
+  let behind = 0;
+  for (const o of ofA) if (!ofB.has(o)) ahead++;
+  for (const o of ofB) if (!ofA.has(o)) behind++;
+  return { ahead, behind };
 }
 
 export interface CreateRefOptions {
@@ -84,6 +129,8 @@ export function deleteRef(repo: Repository, kind: RefKind, name: string, force =
     throw new UsageError(`cannot delete branch '${shortRefName(ref)}': HEAD points at it (use --force)`);
   }
   updateRefs(repo.store, [{ ref, newOid: null, expectedOld: cur, message: 'deleted' }], defaultAuthor());
+  // As git: a deleted branch's tracking configuration goes with it.
+  if (kind === 'branch') moveUpstreamConfig(repo, ref);
   return { name: shortRefName(ref), ref, oid: cur };
 }
 
@@ -94,6 +141,7 @@ export function renameBranch(repo: Repository, kind: RefKind, from: string, to: 
   if (!resolveRef(repo.store, a)) throw new RefNotFoundError(from);
   const warnings = resolveRef(repo.store, b) ? [] : shadowWarnings(repo, b);
   renameRef(repo.store, a, b, defaultAuthor(), force);
+  if (kind === 'branch') moveUpstreamConfig(repo, a, b);
   repo.warnings.push(...warnings);
   return { name: shortRefName(b), ref: b, oid: resolveRef(repo.store, b)! };
 }

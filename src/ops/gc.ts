@@ -4,6 +4,8 @@ import type { ObjectKind } from '../store/object-store.js';
 import type { Repository } from '../store/repository.js';
 import type { ProgressEvent } from './ingest.js';
 import { rootCommits, walkReachable } from './reachable.js';
+import { dropReflogEntries } from '../store/refs.js';
+import { HEAD } from '../model/ref.js';
 import { pruneStatCache } from '../store/stat-cache.js';
 import { removeCompactLeftover } from '../store/compact.js';
 import { clearRootfsCache } from './sandbox-layer.js';
@@ -46,6 +48,8 @@ export function gc(repo: Repository, options: GcOptions = {}): GcResult {
     if (!options.dryRun) {
       progress?.({ phase: 'removing objects', files: 0, bytes: 0, totalFiles: doomed.length });
       repo.store.removeObjects(doomed);
+      // HEAD's reflog does not keep commits (see listReflogOids): its entries for removed ones go.
+      dropReflogEntries(repo.store, HEAD, (oid) => reachable.has(`commit:${oid}`));
       // Packs no index entry points into (an interrupted repair) go too.
       const packs = [...repo.store.listPacks()];
       packs.forEach((id, i) => {

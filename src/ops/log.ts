@@ -3,7 +3,7 @@ import { type Commit, type SourceJson, sourceJson } from '../model/commit.js';
 import type { Oid } from '../model/oid.js';
 import type { Repository } from '../store/repository.js';
 import { readCommit } from '../store/typed.js';
-import { resolveRevision } from './resolve.js';
+import { reachableCommits, resolveRevisionRange } from './rev-list.js';
 
 export interface LogEntry {
   id: Oid;
@@ -23,6 +23,8 @@ export interface LogEntry {
 
 export interface LogOptions {
   rev?: string;
+  /** Revision arguments, as rev-list.ts reads them (`B`, `^A`, `A..B`, `A...B`); replace `rev` when given. */
+  revs?: string[];
   maxCount?: number;
   /** Follow only first parents. */
   firstParent?: boolean;
@@ -61,15 +63,17 @@ export function toLogEntry(id: Oid, c: Commit): LogEntry {
 }
 
 /**
- * Walks history from `rev` (default HEAD). Locking: none.
+ * Walks history from `rev` (default HEAD), or from the revision arguments `revs` (`A..B`, `^A`, ...). Locking: none.
  * @example const entries = log(repo, { rev: 'debian/12/base', maxCount: 10 });
  */
 export function log(repo: Repository, options: LogOptions = {}): LogEntry[] {
-  const start = resolveRevision(repo, options.rev ?? 'HEAD');
+  const range = resolveRevisionRange(repo, options.revs ?? [options.rev ?? 'HEAD']);
   const decorations = refsByOid(repo);
   const out: LogEntry[] = [];
-  const seen = new Set<Oid>([start.oid]);
-  const queue: Array<{ oid: Oid; c: Commit }> = [{ oid: start.oid, c: start.commit }];
+  // Commits reachable from an exclusion (`^A`, the A of `A..B`) are never listed nor walked through.
+  const seen = range.exclude.length ? reachableCommits(repo, range.exclude) : new Set<Oid>();
+  const queue: Array<{ oid: Oid; c: Commit }> = [];
+  for (const oid of range.include) if (!seen.has(oid)) { seen.add(oid); queue.push({ oid, c: readCommit(repo.store, oid) }); }
   const max = options.maxCount ?? Infinity;
   while (queue.length && out.length < max) {
     queue.sort((a, b) => b.c.time - a.c.time || (a.oid < b.oid ? -1 : 1));

@@ -1,6 +1,8 @@
 /**
- * Revision syntax as git's: full or unique-prefix ids, HEAD, branch and tag names, full ref names, `REV~N`, `REV^`,
- * `REV^N`, and `REV:path` for one entry of the image (`REV:"caf\303"`: a path in double quotes is C-unquoted).
+ * Revision syntax as git's: full or unique-prefix ids, HEAD (or `@`), branch and tag names, full ref names,
+ * `remotes/origin/x`, `REF@{N}` (the Nth prior value of REF, from its reflog), `@{-N}` (the Nth branch checked out
+ * before the current one), `REF@{upstream}` / `@{u}`, `REV~N`, `REV^`, `REV^N`, and `REV:path` for one entry of the
+ * image (`REV:"caf\303"`: a path in double quotes is C-unquoted).
  */
 import { AmbiguousRevisionError, PathNotFoundError, RevisionNotFoundError, UsageError } from '../errors.js';
 import type { Commit, RootMeta } from '../model/commit.js';
@@ -8,11 +10,12 @@ import { MIN_PREFIX, type Oid, isOid } from '../model/oid.js';
 import { HEAD, HEADS, REMOTES, TAGS } from '../model/ref.js';
 import type { TreeEntry } from '../model/tree.js';
 import { quotePath, unquotePath } from '../model/quote.js';
-import { resolveRefChain } from '../store/refs.js';
+import { readRef, readReflog, resolveRefChain, type ReflogEntry } from '../store/refs.js';
 import type { Repository } from '../store/repository.js';
 import { commitTree, readCommit, tryReadPath } from '../store/typed.js';
 import type { ObjectReader } from '../store/object-store.js';
 import { splitPath } from '../tree/mutable-tree.js';
+import { readUpstream } from './upstream.js';
 
 export interface ResolvedRevision {
   oid: Oid;
@@ -53,9 +56,90 @@ export function shadowWarnings(repo: Repository, ref: string): string[] {
   return out;
 }
 
+/**
+ * The reflog a name stands for, newest first: HEAD's own (in a repository made before HEAD had one: its branch's), or
+ * the first ref the name's candidates find. undefined when no such ref exists.
+ */
+export function findReflog(repo: Repository, name: string): { ref: string; entries: ReflogEntry[] } | undefined {
+  if (name === HEAD || name === '@') {
+    const own = readReflog(repo.store, HEAD);
+    const target = readRef(repo.store, HEAD)?.symref;
+    return own.length || !target ? { ref: HEAD, entries: own } : { ref: target, entries: readReflog(repo.store, target) };
+  }
+  for (const cand of refCandidates(name)) {
+    const r = resolveRefChain(repo.store, cand);
+    if (r) return { ref: r.ref, entries: readReflog(repo.store, r.ref) };
+  }
+  return undefined;
+}
+
+/** The branches HEAD's reflog says were checked out before, newest first (`checkout: moving from A to B` → A). */
+export function previousBranches(repo: Repository): string[] {
+  const out: string[] = [];
+  for (const e of readReflog(repo.store, HEAD)) {
+    const m = /^checkout: moving from (.+) to .+$/.exec(e.message);
+    if (m) out.push(m[1]!);
+  }
+  return out;
+}
+
+/**
+ * The name `@{-N}` stands for: the Nth branch (or detached commit id) checked out before the current one. Throws
+ * RevisionNotFoundError when HEAD's reflog records fewer moves.
+ */
+export function previousBranch(repo: Repository, n: number, whole = `@{-${n}}`): string {
+  const name = previousBranches(repo)[n - 1];
+  if (name === undefined) throw new RevisionNotFoundError(whole, 'unknown revision', `'${whole}': HEAD's reflog records ${plural(previousBranches(repo).length, 'earlier checkout')}`);
+  return name;
+}
+
+function plural(n: number, one: string): string {
+  return `${n === 0 ? 'no' : n} ${n === 1 ? one : `${one}s`}`;
+}
+
+/** `@{…}` forms: `REF@{N}`, `@{N}`, `@{-N}`, `REF@{u}` / `REF@{upstream}`; undefined for anything else. */
+function resolveAt(repo: Repository, base: string, whole: string): { oid: Oid; ref?: string } | undefined {
+  const m = /^(.*)@\{(-?\d+|u|upstream)\}$/i.exec(base);
+  if (!m) return undefined;
+  const name = m[1]!;
+  const sel = m[2]!.toLowerCase();
+  if (sel.startsWith('-')) {
+    if (name) throw new RevisionNotFoundError(whole, 'unknown revision', `'${whole}': @{-N} stands alone (the Nth branch checked out before)`);
+    const prev = previousBranch(repo, Number(sel.slice(1)), whole);
+    const branch = resolveRefChain(repo.store, HEADS + prev);
+    if (branch?.oid) return { oid: branch.oid, ref: branch.ref };
+    return resolveBase(repo, prev, whole);
+  }
+  // `@{N}` and `@{u}` without a name mean the branch HEAD points at (`HEAD@{N}` is HEAD's own reflog).
+  const target = name === '' || name === '@' ? (readRef(repo.store, HEAD)?.symref ?? HEAD) : name;
+  if (sel === 'u' || sel === 'upstream') {
+    const of = name === HEAD ? (readRef(repo.store, HEAD)?.symref ?? HEAD) : target;
+    const branch = of.startsWith(HEADS) ? of : resolveRefChain(repo.store, HEADS + of) ? HEADS + of : undefined;
+    if (!branch) throw new RevisionNotFoundError(whole, 'unknown revision', `'${whole}': '${name || HEAD}' is not a branch, so it has no upstream`);
+    const up = readUpstream(repo, branch);
+    if (!up) throw new RevisionNotFoundError(whole, 'unknown revision', `no upstream configured for branch '${branch.slice(HEADS.length)}'`);
+    const oid = resolveRefChain(repo.store, up.ref)?.oid;
+    if (!oid) throw new RevisionNotFoundError(whole, 'unknown revision', `upstream branch '${up.name}' of '${branch.slice(HEADS.length)}' does not exist (fetch it?)`);
+    return { oid, ref: up.ref };
+  }
+  const log = findReflog(repo, target);
+  if (!log) throw new RevisionNotFoundError(whole);
+  const n = Number(sel);
+  const e = log.entries[n];
+  if (!e?.new) throw new RevisionNotFoundError(whole, 'unknown revision', `log for '${name || shortName(log.ref)}' only has ${log.entries.length} ${log.entries.length === 1 ? 'entry' : 'entries'}`);
+  return { oid: e.new };
+}
+
+function shortName(ref: string): string {
+  return ref.startsWith(HEADS) ? ref.slice(HEADS.length) : ref;
+}
+
 /** Resolves the part before any `~`/`^` suffix. Ambiguous short names warn on `repo.warnings`, as git does. */
 function resolveBase(repo: Repository, base: string, whole: string): { oid: Oid; ref?: string } {
   const store = repo.store;
+  const at = resolveAt(repo, base, whole);
+  if (at) return at;
+  if (base === '@') base = HEAD;
   const cands = refCandidates(base);
   for (let i = 0; i < cands.length; i++) {
     const cand = cands[i]!;

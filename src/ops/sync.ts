@@ -20,6 +20,7 @@ import { type ObjectId, type StoredObject } from '../sync/peer.js';
 import { ensureContent, imageBlobs, partialConfig, setContentFetcher, setPartial } from '../sync/partial.js';
 import { defaultAuthor, type ProgressEvent } from './commit.js';
 import { resolveRevision } from './resolve.js';
+import { LOCAL_REMOTE, type UpstreamResult, readUpstream, setUpstream } from './upstream.js';
 
 /** How often a transfer yields to the event loop (objects, stored bytes), so signal handlers run during a local one. */
 const YIELD_EVERY_OBJECTS = 256;
@@ -294,6 +295,37 @@ export interface PushResult extends TransferStats {
   remote: string;
   url: string;
   updated: Array<{ ref: string; old: Oid | null; new: Oid | null; forced: boolean }>;
+  /** push -u: the branches that now track what they were pushed to. */
+  tracking?: UpstreamResult[];
+}
+
+/**
+ * The remote `push` and `pull` use when none is named: the upstream remote of HEAD's branch, else `origin` (git's
+ * rule). Locking: none.
+ */
+export function defaultRemote(repo: Repository): string {
+  const head = readRef(repo.store, HEAD)?.symref;
+  const up = head ? readUpstream(repo, head) : undefined;
+  return up && up.remote !== LOCAL_REMOTE ? up.remote : 'origin';
+}
+
+/**
+ * What `push REMOTE` without a refspec pushes, as git's push.default=simple: HEAD's branch to its upstream branch
+ * (which must have the same name) when REMOTE is the branch's remote (its upstream's, or `origin` without one); to a
+ * branch of the same name on any other remote. Throws UsageError when HEAD is not on a branch, or the branch has no
+ * upstream (unless `setUpstream`: `push -u REMOTE` then pushes it under its own name and records that).
+ */
+function simplePushSpec(repo: Repository, remoteName: string | undefined, remote: string, setUpstream: boolean): PushSpec {
+  const head = readRef(repo.store, HEAD)?.symref;
+  if (!head?.startsWith(HEADS)) throw new UsageError(`you are not currently on a branch: name what to push (viva push ${remote} SRC[:DST])`);
+  const name = head.slice(HEADS.length);
+  const up = readUpstream(repo, head);
+  if (remoteName === undefined || remoteName !== (up?.remote ?? 'origin') || (!up && setUpstream)) return { src: head, dst: head };
+  if (!up) throw new UsageError(`the current branch '${name}' has no upstream branch: to push it and set the remote as upstream, use 'viva push -u ${remote} ${name}'`);
+  if (up.merge !== head) {
+    throw new UsageError(`the upstream branch of your current branch does not match the name of your current branch: to push to the upstream branch, use 'viva push ${remote} HEAD:${shortRefName(up.merge)}'; to push to the branch of the same name, use 'viva push ${remote} HEAD'`);
+  }
+  return { src: head, dst: up.merge };
 }
 
 /** Parses `SRC[:DST]` (no DST: the ref SRC names; `:DST` or --delete deletes). */
@@ -326,9 +358,12 @@ function localSourceRef(repo: Repository, src: string): string | undefined {
  * was listed, so a concurrent push makes it fail. Short names resolve as git's do: `push R v1` of a tag updates
  * `refs/tags/v1` there, of a branch `refs/heads/v1`.
  */
-export async function push(repo: Repository, remote: string, specs: PushSpec[], options: { force?: boolean; tokenFile?: string; onProgress?: (e: ProgressEvent) => void } = {}): Promise<PushResult> {
-  if (!specs.length) throw new UsageError('nothing to push: give SRC[:DST]');
+export async function push(repo: Repository, remote: string, specs: PushSpec[], options: { force?: boolean; tokenFile?: string; setUpstream?: boolean; onProgress?: (e: ProgressEvent) => void } = {}): Promise<PushResult> {
   const r = resolveRemote(repo, remote, options.tokenFile);
+  if (options.setUpstream && !r.name) throw new UsageError(`push -u needs a configured remote, not a path or URL ('${remote}'): viva remote add NAME ${remote}`);
+  if (!specs.length) specs = [simplePushSpec(repo, r.name, remote, options.setUpstream ?? false)];
+  // push -u: the local branches pushed to remote branches get them as upstream, also when already up to date.
+  const upstreams: Array<{ branch: string; merge: string }> = [];
   const peer = openPeer(r, 'write');
   try {
     const { refs } = await peer.listRefs();
@@ -356,6 +391,7 @@ export async function push(repo: Repository, remote: string, specs: PushSpec[], 
         dst = hits[0] ?? sameNamespace(s.dst, srcRef ?? HEADS);
       }
       assertRefName(dst);
+      if (options.setUpstream && srcRef?.startsWith(HEADS) && dst.startsWith(HEADS)) upstreams.push({ branch: srcRef, merge: dst });
       const old = remoteRefs.get(dst) ?? null;
       if (old === next) continue;
       let forced = false;
@@ -381,7 +417,11 @@ export async function push(repo: Repository, remote: string, specs: PushSpec[], 
       const track = updates.filter((u) => u.ref.startsWith(HEADS)).map((u) => ({ ref: `${REMOTES}${r.name}/${u.ref.slice(HEADS.length)}`, newOid: u.newOid, message: `push to ${r.url}` }));
       if (track.length) updateRefs(repo.store, track.filter((t) => t.newOid !== null || resolveRef(repo.store, t.ref)), defaultAuthor());
     }
-    return { remote: r.name ?? r.url, url: r.url, updated: updates.map((u) => ({ ref: u.ref, old: u.expectedOld, new: u.newOid, forced: u.forced })), ...stats, asked: plan.asked, queries: plan.queries };
+    const tracking = r.name ? upstreams.map((u) => setUpstream(repo, u.branch, { remote: r.name!, merge: u.merge })) : [];
+    return {
+      remote: r.name ?? r.url, url: r.url, updated: updates.map((u) => ({ ref: u.ref, old: u.expectedOld, new: u.newOid, forced: u.forced })), ...stats, asked: plan.asked, queries: plan.queries,
+      ...(tracking.length ? { tracking } : {}),
+    };
   } finally {
     await peer.close();
   }
@@ -389,7 +429,34 @@ export async function push(repo: Repository, remote: string, specs: PushSpec[], 
 
 export interface CloneResult extends FetchResult {
   dir: string;
+  /** The local branch made for the remote's HEAD branch (or --branch), which HEAD points at; absent when none was. */
   branch?: string;
+  /** That branch's upstream (`origin/x`). */
+  tracking?: UpstreamResult;
+  /** git's clone warnings: an empty repository, a remote HEAD naming a missing branch. */
+  warnings: string[];
+}
+
+/**
+ * The directory `clone URL` without DIR makes, as git names it: the last path component of URL, without a trailing
+ * `/` or `.viva` (`/srv/images/.viva` and `/srv/images.viva` → `images`); for an http(s) URL the last segment of its
+ * path, or its host name when the path is empty. Throws UsageError when nothing is left to name it by.
+ */
+export function defaultCloneDir(url: string): string {
+  let p = url;
+  if (/^https?:\/\//i.test(url)) {
+    try {
+      const u = new URL(url);
+      p = decodeURIComponent(u.pathname);
+      if (!p.replace(/[/]+/g, '')) p = u.hostname;
+    } catch { /* as a path */ }
+  }
+  p = p.replace(/[/\\]+$/, '');
+  if (p.endsWith(`/${REPO_DIR}`)) p = p.slice(0, -REPO_DIR.length - 1).replace(/[/\\]+$/, '');
+  let name = p.slice(Math.max(p.lastIndexOf('/'), p.lastIndexOf('\\')) + 1);
+  if (name.endsWith(REPO_DIR) && name !== REPO_DIR) name = name.slice(0, -REPO_DIR.length);
+  if (!name || name === '.' || name === '..' || name === REPO_DIR) throw new UsageError(`cannot guess a directory name from '${url}': give DIR`);
+  return name;
 }
 
 /**
@@ -421,8 +488,10 @@ function planUndo(dir: string): () => void {
 }
 
 /**
- * Creates `dir` as a new repository with remote `origin` = url, fetches everything, and checks out (as a branch) the
- * remote's HEAD branch or `branch`.
+ * Creates `dir` as a new repository with remote `origin` = url, fetches everything, and makes a local branch for the
+ * remote's HEAD branch or `branch`, tracking its remote branch, with HEAD on it. When the remote's HEAD names no
+ * branch that exists (an empty repository, HEAD on a missing branch), HEAD names that branch unborn and `warnings`
+ * says so, in git's words.
  *
  * Any failure — an unreachable or missing remote, a missing `branch`, a transfer cut midway, `signal` (AbortedError)
  * — removes what the clone created, as git does, so the same command can simply be run again: `dir` itself when it
@@ -441,22 +510,33 @@ export async function clone(url: string, dir: string, options: { branch?: string
     addRemote(repo, 'origin', url, options.tokenFile ? { tokenFile: options.tokenFile } : {});
     if (options.filter) setPartial(repo, { remote: 'origin', filter: options.filter });
     const f = await fetch(repo, 'origin', [], { ...(options.onProgress ? { onProgress: options.onProgress } : {}), ...(options.signal ? { signal: options.signal } : {}) });
-    const branch = options.branch ?? (f.head?.startsWith(HEADS) ? f.head.slice(HEADS.length) : undefined);
-    if (branch) {
-      const tracking = resolveRef(repo.store, `${REMOTES}origin/${branch}`);
-      if (!tracking) {
-        if (options.branch) throw new RefNotFoundError(branch, `branch '${branch}' does not exist on ${url}`);
-      } else {
-        updateRefs(repo.store, [{ ref: `${HEADS}${branch}`, newOid: tracking, expectedOld: null, message: `clone from ${url}` }], defaultAuthor());
-        setSymbolicRef(repo.store, HEAD, `${HEADS}${branch}`);
-      }
+    const wanted = options.branch ?? (f.head?.startsWith(HEADS) ? f.head.slice(HEADS.length) : undefined);
+    const warnings: string[] = [];
+    const tip = wanted === undefined ? undefined : resolveRef(repo.store, `${REMOTES}origin/${wanted}`);
+    let branch: string | undefined;
+    let tracking: UpstreamResult | undefined;
+    if (wanted !== undefined && tip) {
+      // HEAD first, so that the branch's creation is HEAD's first reflog entry too (git's "clone: from URL").
+      setSymbolicRef(repo.store, HEAD, `${HEADS}${wanted}`);
+      updateRefs(repo.store, [{ ref: `${HEADS}${wanted}`, newOid: tip, expectedOld: null, message: `clone: from ${url}` }], defaultAuthor());
+      tracking = setUpstream(repo, `${HEADS}${wanted}`, { remote: 'origin', merge: `${HEADS}${wanted}` });
+      branch = wanted;
+    } else if (options.branch) {
+      throw new RefNotFoundError(options.branch, `branch '${options.branch}' does not exist on ${url}`);
+    } else {
+      // As git: HEAD names the remote's HEAD branch, unborn here; say why nothing is checked out.
+      if (wanted !== undefined) setSymbolicRef(repo.store, HEAD, `${HEADS}${wanted}`);
+      const any = listRefs(repo.store, 'refs/').length > 0;
+      if (!any) warnings.push('You appear to have cloned an empty repository.');
+      else if (wanted !== undefined) warnings.push('remote HEAD refers to nonexistent ref, unable to checkout');
+      else warnings.push('remote HEAD is not on a branch: no local branch was created');
     }
     if (options.signal?.aborted) throw new AbortedError();
     const root = repo.root;
     const r = repo;
     repo = undefined;
     await r.close();
-    return { ...f, dir: root, ...(branch ? { branch } : {}) };
+    return { ...f, dir: root, ...(branch ? { branch } : {}), ...(tracking ? { tracking } : {}), warnings };
   } catch (e) {
     if (repo) await repo.close().catch(() => undefined);
     undo();

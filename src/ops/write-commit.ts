@@ -7,9 +7,9 @@ import os from 'node:os';
 import { UsageError, WriteError } from '../errors.js';
 import { type Commit, checkCommitTime, encodeCommit, hashCommit, parseAuthor, parseCommitTime } from '../model/commit.js';
 import type { Oid } from '../model/oid.js';
-import { HEAD } from '../model/ref.js';
+import { HEAD, shortRefName } from '../model/ref.js';
 import type { ObjectWriter } from '../store/object-store.js';
-import { readRef, setSymbolicRef, updateRefs } from '../store/refs.js';
+import { headDescription, moveHeadInTransaction, readRef, updateRefs } from '../store/refs.js';
 import type { Repository } from '../store/repository.js';
 import { packageIndexEntries } from './image-packages.js';
 
@@ -46,7 +46,7 @@ export interface NewCommit {
 export interface WriteCommitsOptions {
   /** Where objects were written (a background writer is flushed here); default the repository's store. */
   writer?: ObjectWriter;
-  /** Point HEAD at this ref afterwards (commit does; derive does not). */
+  /** Point HEAD at this ref (commit does; derive does not), recorded in HEAD's reflog as a checkout when it moves. */
   head?: string;
   /** The person recorded in the reflog (default: each commit's author). */
   who?: string;
@@ -56,9 +56,8 @@ export interface WriteCommitsOptions {
  * Writes the commit objects, flushes every pending object, then moves all refs in one transaction (all or none).
  * Returns the new commit ids, in order.
  *
- * Locking: the ref transaction takes LMDB's write lock. Throws RefConflictError when a ref moved (nothing moves
- * then), WriteError for a full or failing disk. After the refs moved, a failed HEAD update is a warning on
- * `repo.warnings`, never an error (exit 16 would say the refs did not move).
+ * Locking: the ref transaction takes LMDB's write lock; HEAD moves in it (`head`), so refs and HEAD move together or
+ * not at all. Throws RefConflictError when a ref moved (nothing moves then), WriteError for a full or failing disk.
  *
  * @example
  * const [oid] = await writeCommits(repo, [{ commit: c, ref: 'refs/heads/web', expectedOld: null, reflog: 'derive: web' }]);
@@ -86,10 +85,14 @@ export async function writeCommits(repo: Repository, commits: NewCommit[], optio
     pkgs.push(...await packageIndexEntries(repo, n.commit));
   }
   const who = options.who ?? commits[0]?.commit.author ?? '';
-  updateRefs(store, commits.map((n, i) => ({ ref: n.ref, newOid: oids[i]!, expectedOld: n.expectedOld, message: n.reflog })), who, undefined,
-    () => { for (const [k, v] of pkgs) if (!store.ixPkg.doesExist(k)) store.ixPkg.putSync(k, v); });
   const head = options.head;
-  if (head) afterRecorded(repo, oids[oids.length - 1]!, 'moving HEAD to it', () => { if (readRef(store, HEAD)?.symref !== head) setSymbolicRef(store, HEAD, head); });
+  // HEAD moves with the refs, in the same transaction: first to the branch (a checkout entry in HEAD's reflog when
+  // that branch has commits), so that the commit is then recorded in HEAD's reflog too, as git's `checkout -b; commit`.
+  updateRefs(store, commits.map((n, i) => ({ ref: n.ref, newOid: oids[i]!, expectedOld: n.expectedOld, message: n.reflog })), who, undefined,
+    () => {
+      for (const [k, v] of pkgs) if (!store.ixPkg.doesExist(k)) store.ixPkg.putSync(k, v);
+      if (head && readRef(store, HEAD)?.symref !== head) moveHeadInTransaction(store, { symref: head }, who, `checkout: moving from ${headDescription(store)} to ${shortRefName(head)}`);
+    });
   return oids;
 }
 

@@ -32,6 +32,8 @@ export interface RefUpdate {
 }
 
 const MAX_SYMREF_DEPTH = 5;
+/** HEAD has a reflog of its own (git's logs/HEAD): its moves, and every update of the branch it points at. */
+const HEAD_REF = 'HEAD';
 
 export function readRef(store: LmdbStore, ref: string): RefValue | undefined {
   return store.refs.get(ref) as RefValue | undefined;
@@ -68,6 +70,29 @@ export function listRefs(store: LmdbStore, prefix = 'refs/'): Array<{ ref: strin
 
 export function setSymbolicRef(store: LmdbStore, ref: string, target: string): void {
   store.writeTransaction(() => { store.refs.putSync(ref, { symref: target }); });
+}
+
+/** What HEAD is on, as git's reflog messages name it: the short branch name, or the commit id when detached. */
+export function headDescription(store: LmdbStore): string {
+  const v = readRef(store, HEAD_REF);
+  return v?.symref ? shortRefName(v.symref) : v?.oid ?? HEAD_REF;
+}
+
+/**
+ * Points HEAD at a branch (`{ symref: 'refs/heads/x' }`) or detaches it at a commit (`{ oid }`), and records the move
+ * in HEAD's own reflog (`checkout: moving from a to b`), as git does: only when HEAD then names a commit (a move to
+ * an unborn branch leaves no entry), in one write transaction.
+ */
+export function moveHead(store: LmdbStore, target: RefValue, who: string, message: string, time = Math.floor(Date.now() / 1000)): void {
+  store.writeTransaction(() => moveHeadInTransaction(store, target, who, message, time));
+}
+
+/** moveHead for a caller that holds the write transaction already (updateRefs' `alsoInTxn`). */
+export function moveHeadInTransaction(store: LmdbStore, target: RefValue, who: string, message: string, time = Math.floor(Date.now() / 1000)): void {
+  const old = resolveRef(store, HEAD_REF) ?? null;
+  store.refs.putSync(HEAD_REF, target.symref ? { symref: target.symref } : { oid: target.oid });
+  const now = resolveRef(store, HEAD_REF);
+  if (now) appendReflog(store, HEAD_REF, { old, new: now, who, time, message });
 }
 
 /**
@@ -111,6 +136,8 @@ function appendReflog(store: LmdbStore, ref: string, entry: ReflogEntry): void {
 export function updateRefs(store: LmdbStore, updates: RefUpdate[], who: string, time = Math.floor(Date.now() / 1000), alsoInTxn?: () => void): void {
   store.writeTransaction(() => {
     alsoInTxn?.();
+    // An update of the branch HEAD points at is a move of HEAD too (read after alsoInTxn, which may move HEAD).
+    const headTarget = readRef(store, HEAD_REF)?.symref;
     const olds: Array<Oid | null> = [];
     for (const u of updates) {
       const cur = readRef(store, u.ref);
@@ -126,6 +153,7 @@ export function updateRefs(store: LmdbStore, updates: RefUpdate[], who: string, 
         if (olds[i] === null && !readRef(store, u.ref)) assertNoRefNameConflict(store, u.ref);
         store.refs.putSync(u.ref, { oid: u.newOid });
         appendReflog(store, u.ref, { old: olds[i]!, new: u.newOid, who, time, message: u.message });
+        if (u.ref === headTarget) appendReflog(store, HEAD_REF, { old: olds[i]!, new: u.newOid, who, time, message: u.message });
       }
     });
   });
@@ -165,11 +193,29 @@ export function readReflog(store: LmdbStore, ref: string): ReflogEntry[] {
   return out;
 }
 
-/** Every oid any reflog entry names (gc keeps them). */
+/**
+ * Every oid the reflog of a ref names (gc keeps them). HEAD's own reflog is left out: every commit made on any branch
+ * passes through it, so it would keep everything ever committed, also on branches since deleted. gc drops its
+ * entries for the commits it removes instead (dropReflogEntries), as git's `reflog expire --expire-unreachable`.
+ */
 export function* listReflogOids(store: LmdbStore): Iterable<Oid> {
-  for (const { value } of store.reflog.getRange({})) {
+  for (const { key, value } of store.reflog.getRange({})) {
+    if ((key as [string, number])[0] === HEAD_REF) continue;
     const e = value as ReflogEntry;
     if (e.old) yield e.old;
     if (e.new) yield e.new;
   }
+}
+
+/**
+ * Removes the entries of `ref`'s reflog whose new value `keep` refuses (`HEAD@{N}` counts the entries left). Call it
+ * inside a write transaction (gc's). Returns how many were removed.
+ */
+export function dropReflogEntries(store: LmdbStore, ref: string, keep: (oid: Oid) => boolean): number {
+  let n = 0;
+  for (const { key, value } of [...store.reflog.getRange({ start: [ref, -1], end: [ref, Number.MAX_SAFE_INTEGER] })]) {
+    const e = value as ReflogEntry;
+    if (e.new && !keep(e.new)) { store.reflog.removeSync(key as [string, number]); n++; }
+  }
+  return n;
 }

@@ -210,9 +210,10 @@ export class Repository {
     return this.store.meta.get('id') as string;
   }
 
-  /** The branch HEAD points at (full ref name). */
+  /** The branch HEAD points at (full ref name). Throws UsageError when HEAD is detached (`viva switch --detach`). */
   headBranch(): string {
     const v = readRef(this.store, HEAD);
+    if (v?.oid) throw new UsageError(`HEAD is detached at ${v.oid.slice(0, 12)}: name a branch (-b BRANCH), or switch to one first (viva switch BRANCH)`);
     return v?.symref ?? HEADS + DEFAULT_BRANCH;
   }
 

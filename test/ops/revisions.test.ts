@@ -299,9 +299,21 @@ test('reflog: the history of a branch and of HEAD, newest first, with selectors'
     ['main@{0}', c[1], c[2]], ['main@{1}', c[0], c[1]], ['main@{2}', null, c[0]],
   ]);
   t.deepEqual(r.entries.map((e) => e.message), ['commit: commit 2', 'commit: commit 1', 'commit (initial): commit 0']);
-  t.is(reflog(repo).ref, 'refs/heads/main');
+  t.is(reflog(repo).ref, 'HEAD');
   t.is(reflog(repo).entries[0]!.selector, 'HEAD@{0}');
   t.throws(() => reflog(repo, 'nope'), { instanceOf: RefNotFoundError });
+});
+
+test('reflog: a repository made before HEAD had its own reflog shows the branch\'s for HEAD, and HEAD@{N} reads it', async (t) => {
+  const { repo } = tmpRepo(t);
+  const c = await history(repo, 2);
+  t.is(reflog(repo).entries.length, 2);
+  // Such a repository has no HEAD entries at all.
+  repo.store.writeTransaction(() => { for (const k of [...repo.store.reflog.getKeys({ start: ['HEAD', -1], end: ['HEAD', Number.MAX_SAFE_INTEGER] })]) repo.store.reflog.removeSync(k); });
+  const r = reflog(repo);
+  t.is(r.ref, 'refs/heads/main');
+  t.deepEqual(r.entries.map((e) => [e.selector, e.new]), [['HEAD@{0}', c[1]], ['HEAD@{1}', c[0]]]);
+  t.is(resolveRevision(repo, 'HEAD@{1}').oid, c[0]);
 });
 
 test('branch: create, list by prefix and glob, head marker', async (t) => {
