@@ -1,5 +1,5 @@
 import { Args, Flags } from '@oclif/core';
-import { STDOUT_DEST, UsageError, checkout, createTrackingBranch, findTrackingCandidate, parseSize, trackingMessage, type CheckoutResult } from '../src/index.js';
+import { STDOUT_DEST, UsageError, checkout, createTrackingBranch, findTrackingCandidate, parseSize, recordCheckout, trackingMessage, type CheckoutResult } from '../src/index.js';
 import { EXIT_STATUS_HELP } from '../src/cli/exit-codes.js';
 import { RepoCommand, quietFlag } from '../src/cli/repo-command.js';
 import { formatBytes, plural } from '../src/cli/repo-command.js';
@@ -77,6 +77,17 @@ ${EXIT_STATUS_HELP}`;
         } : {}),
       }));
     this.endProgress();
+    if (r.format === 'dir') {
+      // What the directory came from, for 'viva status DIR' (a small write; a read-only repository just cannot).
+      const colon = args.rev.indexOf(':');
+      try {
+        await this.withRepo('write', flags.repo, (repo) => recordCheckout(repo, r.dest, {
+          commit: r.commit, rev: args.rev, ...(colon >= 0 ? { subPath: args.rev.slice(colon + 1) } : {}), ...(flags.path?.length ? { paths: flags.path } : {}),
+        }));
+      } catch (e) {
+        this.warnLine(`could not record the checkout for 'viva status' (${(e as Error).message})`);
+      }
+    }
     for (const line of renderWarnings(r.warnings)) this.warnLine(line);
     if (r.warnings.length > MAX_LISTED_WARNINGS) this.warnLine('run as root (or with --json for the full list) to recreate them; --strict makes this an error');
     if (r.overlay) {

@@ -102,6 +102,16 @@ export class RevisionNotFoundError extends VivaError {
   constructor(rev: string, reason = 'unknown revision', message?: string) { super(message ?? `${reason} ${quote(rev)}`, { rev }); }
 }
 
+/** `viva status DIR`: no checkout of this repository wrote DIR (or it was replaced since). */
+export class NotACheckoutError extends VivaError {
+  static override readonly code = 'ERR_NOT_A_CHECKOUT';
+  override readonly code = NotACheckoutError.code;
+  override readonly name = 'NotACheckoutError';
+  constructor(dir: string) {
+    super(`not a checkout of this repository: ${quote(dir)} (nor any directory above it; 'viva checkout REV DIR' records what it writes, 'viva diff REV DIR' compares any directory)`, { dir });
+  }
+}
+
 export class AmbiguousRevisionError extends VivaError {
   static override readonly code = 'ERR_AMBIGUOUS_REVISION';
   override readonly code = AmbiguousRevisionError.code;

@@ -29,6 +29,7 @@ export type { Oid } from './model/oid.js';
 export { parseSize, type BuildDiskOptions, type PartitionScheme } from './ops/build-disk.js';
 export { diff, patchFor, isBinary, resolveDiffRange, resolveDiffSides, type DiffEntry, type DiffResult, type DiffOptions, type DiffField } from './ops/diff.js';
 export { readHostSide, isHostArgument, type HostSide } from './ops/diff-source.js';
+export { status, recordCheckout, findCheckout, type StatusResult, type CheckoutRecord } from './ops/status.js';
 export { diffPackages, inventoryOf, inventoriesOf, type PackageDiff } from './ops/image-packages.js';
 export { compareDebVersions, parseDebVersion, parseConstraint, type DebVersion, type VersionConstraint } from './packages/debversion.js';
 export {

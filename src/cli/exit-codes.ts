@@ -4,7 +4,7 @@ import {
   NotARepositoryError, ObjectNotFoundError, PathNotFoundError, RefConflictError, RefExistsError, RefNotFoundError,
   RepositoryCorruptError, RepositoryCreateError, RepositoryDamagedError, RepositoryExistsError, RepositoryFormatError, RepositoryLockedError, RevisionNotFoundError,
   SourceChangedError, SourceReadError, UnsafeDestinationError, UnsafeInputError, UnsupportedInputError, UsageError, WriteError, InvalidTimeError,
-  InvalidHostKeyOptionError, Ext4PatchError, RelationSyntaxError, DependencyError, FileConflictError, ScriptFailedError, PackageStateError, SandboxError,
+  InvalidHostKeyOptionError, NotACheckoutError, Ext4PatchError, RelationSyntaxError, DependencyError, FileConflictError, ScriptFailedError, PackageStateError, SandboxError,
 } from '../errors.js';
 
 export const EXIT = {
@@ -40,7 +40,7 @@ const TABLE: Array<[{ code: string }, number]> = [
   [InvalidHostKeyOptionError, EXIT.USAGE],
   [UnsafeDestinationError, EXIT.USAGE], [InvalidEditError, EXIT.USAGE], [EditFailedError, EXIT.USAGE],
   [RevisionNotFoundError, EXIT.NOT_FOUND], [RefNotFoundError, EXIT.NOT_FOUND], [PathNotFoundError, EXIT.NOT_FOUND],
-  [ObjectNotFoundError, EXIT.NOT_FOUND],
+  [ObjectNotFoundError, EXIT.NOT_FOUND], [NotACheckoutError, EXIT.NOT_FOUND],
   [NotARepositoryError, EXIT.NO_REPOSITORY], [RepositoryFormatError, EXIT.NO_REPOSITORY],
   [RepositoryLockedError, EXIT.LOCKED],
   [RefExistsError, EXIT.CONFLICT], [RefConflictError, EXIT.CONFLICT], [DestinationNotEmptyError, EXIT.CONFLICT],

@@ -74,6 +74,8 @@ export interface HostSide {
   files: number;
   /** Files whose id came from commit's stat cache without being read (the directory was committed before). */
   cachedFiles: number;
+  /** Stat cache entries for the files read (not racily recent): what a writer may record for the next read. */
+  cacheUpdates: IngestContext['cacheUpdates'];
 }
 
 /**
@@ -96,7 +98,7 @@ export async function readHostSide(repo: Repository, source: string, options: { 
   };
   await ingestEntries(ctx, reader, tree, source);
   const written = tree.write(objects);
-  return { name: source, entry: dirEntry(written.oid, tree.rootMeta()), objects, files: ctx.files, cachedFiles: ctx.cachedFiles };
+  return { name: source, entry: dirEntry(written.oid, tree.rootMeta()), objects, files: ctx.files, cachedFiles: ctx.cachedFiles, cacheUpdates: ctx.cacheUpdates };
 }
 
 /**

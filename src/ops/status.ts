@@ -1,0 +1,103 @@
+/**
+ * `viva status DIR`: what changed in a directory since `viva checkout` wrote it. A checkout to a directory records
+ * what it came from (meta `checkout:<real path>`); status compares that image with the directory as it is now, read
+ * as commit reads it (diff-source.ts), and keeps the stat cache up to date so that the next status (or a commit of
+ * the directory) reads only what changed.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { NotACheckoutError } from '../errors.js';
+import type { Oid } from '../model/oid.js';
+import type { Repository } from '../store/repository.js';
+import { writeStatCache } from '../store/stat-cache.js';
+import { type DiffEntry, diff } from './diff.js';
+import { type ProgressEvent } from './ingest.js';
+import { readHostSide } from './diff-source.js';
+
+/** What a checkout to a directory recorded. */
+export interface CheckoutRecord {
+  /** The commit checked out and the revision as given. */
+  commit: Oid;
+  rev: string;
+  /** The image path written as the directory's root (`checkout REV:path`; '' for the whole image). */
+  path: string;
+  /** `--path` selections, if any (only those were written). */
+  paths: string[];
+  /** When (seconds), and the directory's identity then (a directory made anew at the same place is another). */
+  time: number;
+  dev: number;
+  ino: number;
+  /** Its birth time (ms; 0 where the file system has none): an inode number is soon reused for a new directory. */
+  birth: number;
+}
+
+function recordKey(dir: string): string {
+  return `checkout:${fs.realpathSync(dir)}`;
+}
+
+/**
+ * Records that `dir` was just checked out from `commit` (`rev` as given, `subPath` for `REV:path`, `paths` for
+ * --path). Locking: one small write transaction.
+ */
+export function recordCheckout(repo: Repository, dir: string, r: { commit: Oid; rev: string; subPath?: string; paths?: string[] }): void {
+  const st = fs.statSync(dir);
+  const rec: CheckoutRecord = { commit: r.commit, rev: r.rev, path: r.subPath ?? '', paths: r.paths ?? [], time: Math.floor(Date.now() / 1000), dev: st.dev, ino: st.ino, birth: st.birthtimeMs };
+  repo.store.writeTransaction(() => repo.store.meta.putSync(recordKey(dir), JSON.stringify(rec)));
+}
+
+/** The checkout record of `dir` or of the nearest directory above it that has one, with the path of `dir` below it. */
+export function findCheckout(repo: Repository, dir: string): { root: string; below: string; record: CheckoutRecord } | undefined {
+  let at = fs.realpathSync(dir);
+  const start = at;
+  for (;;) {
+    const raw = repo.store.meta.get(`checkout:${at}`) as string | undefined;
+    if (raw) {
+      const record = JSON.parse(raw) as CheckoutRecord;
+      const st = fs.statSync(at);
+      // Replaced by another directory since: not this checkout.
+      if (st.dev === record.dev && st.ino === record.ino && (record.birth ?? 0) === st.birthtimeMs) return { root: at, below: path.relative(at, start), record };
+    }
+    const up = path.dirname(at);
+    if (up === at) return undefined;
+    at = up;
+  }
+}
+
+export interface StatusResult {
+  /** The checked-out directory, the image it came from and where in it. */
+  dir: string;
+  commit: Oid;
+  rev: string;
+  path: string;
+  checkedOut: number;
+  /** Changes since the checkout (mtime-only changes left out unless asked for), as `viva diff` reports them. */
+  entries: DiffEntry[];
+  /** Files read (their content hashed) and files known unchanged from the stat cache without reading. */
+  read: number;
+  cached: number;
+}
+
+/**
+ * Compares directory `dir` (or the checkout it lies in) with the image it was checked out from. Throws
+ * NotACheckoutError when no checkout of this repository wrote it (or it was replaced since), and what commit throws
+ * for an unreadable directory. Locking: reads; then one write of the stat cache (skipped when the repository is
+ * opened read-only).
+ *
+ * @example
+ * const s = await status(repo, { dir: '/srv/web' }); // s.entries: [{ status: 'M', path: 'etc/hostname', … }]
+ */
+export async function status(repo: Repository, options: { dir: string; mtime?: boolean; signal?: AbortSignal; onProgress?: (e: ProgressEvent) => void }): Promise<StatusResult> {
+  const found = findCheckout(repo, options.dir);
+  if (!found) throw new NotACheckoutError(options.dir);
+  const { root, below, record } = found;
+  const host = await readHostSide(repo, root, { ...(options.signal ? { signal: options.signal } : {}), ...(options.onProgress ? { onProgress: options.onProgress } : {}) });
+  const spec = `${record.commit}:${record.path}`;
+  // Inside the checkout: only what lies below the directory asked about; a --path checkout: only what it wrote.
+  const limits = below ? [below.split(path.sep).join('/')] : record.paths;
+  const d = diff(repo, { a: spec, b: root, hosts: { b: host }, ignoreMtime: !options.mtime, paths: limits });
+  if (repo.mode === 'write' && host.cacheUpdates.length) writeStatCache(repo.store, host.cacheUpdates);
+  return {
+    dir: root, commit: record.commit, rev: record.rev, path: record.path, checkedOut: record.time,
+    entries: d.entries, read: host.files - host.cachedFiles, cached: host.cachedFiles,
+  };
+}
