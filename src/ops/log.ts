@@ -132,10 +132,14 @@ function compilePattern(p: string, options: LogOptions): RegExp {
 }
 
 /** The starting commits: `revs`, else `rev`, else HEAD; with `all`, every ref and HEAD besides. */
-function startPoints(repo: Repository, options: LogOptions): Oid[] {
+function startPoints(repo: Repository, options: LogOptions, commits: Map<Oid, Commit>): Oid[] {
   const out: Oid[] = [];
   const revs = options.revs?.length ? options.revs : options.all ? [] : [options.rev ?? HEAD];
-  for (const r of revs) out.push(resolveRevision(repo, r).oid);
+  for (const r of revs) {
+    const { oid, commit } = resolveRevision(repo, r);
+    commits.set(oid, commit);
+    out.push(oid);
+  }
   if (options.all) {
     for (const oids of refsByOid(repo).keys()) out.push(oids);
     const h = headBranch(repo);
@@ -258,7 +262,7 @@ export function log(repo: Repository, options: LogOptions = {}): LogEntry[] {
     queue.splice(lo, 0, oid);
   };
   const seen = new Set<Oid>();
-  for (const s of startPoints(repo, options)) { seen.add(s); push(s); }
+  for (const s of startPoints(repo, options, commits)) { seen.add(s); push(s); }
 
   const visited = new Map<Oid, Visited>();
   const shown: Array<{ oid: Oid; changes?: DiffEntry[] }> = [];
