@@ -155,7 +155,6 @@ function vertical(c: GraphColumn): string {
 export function renderLogGraph(entries: LogEntry[], linesOf: (e: LogEntry) => string[]): string[] {
   let cols: GraphColumn[] = [];
   const out: string[] = [];
-  const emit = (row: string[]) => out.push(row.join('').trimEnd());
   for (const e of entries) {
     let i = cols.findIndex((c) => c.oid === e.id);
     if (i < 0) { cols.push({ oid: e.id, derived: false }); i = cols.length - 1; }
@@ -199,16 +198,17 @@ export function renderLogGraph(entries: LogEntry[], linesOf: (e: LogEntry) => st
       state.forEach((c, j) => { r[2 * j] = vertical(c); });
       rows.push(r);
     }
-    // The text: the first line beside the `*`, the next ones beside the merge rows, then beside plain columns.
+    // Lines that end here (a root commit's column) or meet another (two columns leading to the same commit) close up.
+    cols = collapse(state, (row) => rows.push(row), width);
+    // The text: the first line beside the `*`, the next ones beside the rows below it (as git: `|/  Author: …`),
+    // then beside the columns as they go on; rows left over stand alone.
     const text = linesOf(e);
     const pad = (row: string[]) => row.join('').padEnd(width);
     text.forEach((line, n) => {
-      const row = n < rows.length ? rows[n]! : (() => { const r = graphRow(width); state.forEach((c, j) => { r[2 * j] = vertical(c); }); return r; })();
+      const row = n < rows.length ? rows[n]! : (() => { const r = graphRow(width); cols.forEach((c, j) => { r[2 * j] = vertical(c); }); return r; })();
       out.push(`${pad(row)}${line}`.trimEnd());
     });
-    for (let n = text.length; n < rows.length; n++) emit(rows[n]!);
-    // Lines that end here (a root commit's column) or meet another (two columns leading to the same commit) close up.
-    cols = collapse(state, emit, width);
+    for (let n = text.length; n < rows.length; n++) out.push(rows[n]!.join('').trimEnd());
   }
   return out;
 }

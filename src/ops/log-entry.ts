@@ -34,8 +34,9 @@ export interface LogEntry {
    */
   derivedFrom?: Oid[];
   /**
-   * log --graph: the edges the graph draws, to commits that are shown: the parents (under path limiting or filters,
-   * each rewritten to the nearest shown ancestor, as git does), then the derivation bases (`derivedFrom`) shown.
+   * log --graph: the edges the graph draws, to commits the log selects: the parents (under path limiting or filters,
+   * each rewritten to the nearest selected ancestor, as git does), then the derivation bases (`derivedFrom`) selected.
+   * With -n, an edge may lead to a commit cut off below the last one shown (its line runs to the end, as git's).
    */
   graphParents?: Oid[];
   /** log --follow, whatchanged: the followed path's name in this commit (it differs before a rename). */

@@ -316,10 +316,9 @@ export function log(repo: Repository, options: LogOptions = {}): LogEntry[] {
   if (options.graph) {
     const ids = new Set(shown.map((s) => s.oid));
     const rewritten = rewriteParents(visited, ids);
-    graphParents = new Map(shown.map(({ oid }) => [oid, [...rewritten(oid), ...derivationBases(oid, commit(oid)).filter((b) => ids.has(b))]]));
+    graphParents = new Map(shown.map(({ oid }) => [oid, [...new Set([...rewritten(oid), ...derivationBases(oid, commit(oid)).filter((b) => ids.has(b))])]]));
+    // Cut after ordering; edges to commits cut off stay (their lines run on to the end of the graph, as git's do).
     order = topoOrder(shown, graphParents).slice(0, max);
-    const kept = new Set(order.map((s) => s.oid));
-    for (const [k, ps] of graphParents) graphParents.set(k, [...new Set(ps.filter((p) => kept.has(p)))]);
   }
   return order.map(({ oid, changes }) => {
     const c = commit(oid);
