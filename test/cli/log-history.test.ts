@@ -140,6 +140,8 @@ test('log: --grep and --author match regular expressions per line (-i, -F, --all
   t.deepEqual(await messages(t, ['--all', '--author', 'ALICE', '-i']), ['merge']);
   t.deepEqual(await messages(t, ['--all', '--author', '<alice@']), ['merge']);
   t.deepEqual(await messages(t, ['main', '--author', 'Test', '--grep', 't1']), ['t1']);
+  // A revision after a pattern is a revision, not a second pattern.
+  t.deepEqual(await messages(t, ['--grep', '^o', 'other']), ['o1']);
   const bad = await viva(['log', '--grep', '(', '--all'], opts());
   t.is(bad.code, EXIT.USAGE);
   t.regex(bad.stderr, /^error: invalid regular expression '\('/);
