@@ -191,13 +191,12 @@ class PathLookup {
 }
 
 /** The derivation bases of `c` that are not parents (a derived branch's first commit has none). */
-function derivationBases(oid: Oid, c: Commit): Oid[] {
+function derivationBases(c: Commit): Oid[] {
   if (!c.derivation) return [];
   try {
     return [...new Set(decodeDerivation(c.derivation).bases.map((b) => b.commit))].filter((b) => !c.parents.includes(b));
   } catch {
     // A damaged record is fsck's and show --derivation's to report; log shows the commit without the edge.
-    void oid;
     return [];
   }
 }
@@ -273,8 +272,9 @@ export function log(repo: Repository, options: LogOptions = {}): LogEntry[] {
     const c = commit(oid);
     const parents = options.firstParent ? c.parents.slice(0, 1) : c.parents;
     const v: Visited = { c, touched: true, next: parents };
-    // A derived branch's first commit has no parent: it is compared with the base it was derived from (not walked).
-    const against = parents.length ? parents : derivationBases(oid, c).slice(0, 1);
+    // A derived branch's first commit has no parent: it is compared with the base it was derived from (not walked),
+    // when this repository has that commit (a partial or pruned history may not).
+    const against = parents.length ? parents : derivationBases(c).filter((b) => store.hasObject('commit', b)).slice(0, 1);
     if (limited) {
       const paths = followPath ? [followPath] : limits;
       const keys = paths.map((p) => lookup.key(oid, c, p));
@@ -300,7 +300,7 @@ export function log(repo: Repository, options: LogOptions = {}): LogEntry[] {
     if (!v.touched || !passesFilters(c, options, greps, authors)) continue;
     let changes: DiffEntry[] | undefined;
     if (wantChanges) {
-      changes = changesOf(repo, oid, c, options, limited ? (v.path ? [v.path] : limits) : [], v.rename);
+      changes = changesOf(repo, oid, c, against[0], options, limited ? (v.path ? [v.path] : limits) : [], v.rename);
       if (options.diffFilter !== undefined) {
         const kept = filterChanges(changes ?? [], options.diffFilter);
         if (kept.length === 0) continue;
@@ -316,13 +316,13 @@ export function log(repo: Repository, options: LogOptions = {}): LogEntry[] {
   if (options.graph) {
     const ids = new Set(shown.map((s) => s.oid));
     const rewritten = rewriteParents(visited, ids);
-    graphParents = new Map(shown.map(({ oid }) => [oid, [...new Set([...rewritten(oid), ...derivationBases(oid, commit(oid)).filter((b) => ids.has(b))])]]));
+    graphParents = new Map(shown.map(({ oid }) => [oid, [...new Set([...rewritten(oid), ...derivationBases(commit(oid)).filter((b) => ids.has(b))])]]));
     // Cut after ordering; edges to commits cut off stay (their lines run on to the end of the graph, as git's do).
     order = topoOrder(shown, graphParents).slice(0, max);
   }
   return order.map(({ oid, changes }) => {
     const c = commit(oid);
-    const bases = derivationBases(oid, c);
+    const bases = derivationBases(c);
     const v = visited.get(oid)!;
     return {
       ...toLogEntry(oid, c), refs: decorations.get(oid) ?? [],
@@ -355,13 +355,13 @@ function filterChanges(changes: DiffEntry[], filter: string): DiffEntry[] {
 }
 
 /**
- * What `oid` changed against its first parent — for a derived branch's first commit, against the base it was derived
- * from; all added for a root commit — or undefined for a merge unless asked.
+ * What `oid` changed against `first`, its first parent — for a derived branch's first commit, the base it was derived
+ * from; none for a root commit: all added — or undefined for a merge unless asked.
  */
-function changesOf(repo: Repository, oid: Oid, c: Commit, o: LogOptions, paths: Buffer[], rename?: DiffEntry): DiffEntry[] | undefined {
+function changesOf(repo: Repository, oid: Oid, c: Commit, first: Oid | undefined, o: LogOptions, paths: Buffer[], rename?: DiffEntry): DiffEntry[] | undefined {
   if (c.parents.length > 1 && !o.firstParent && !o.diffMerges) return undefined;
   if (rename) return [rename];
-  return diff(repo, { a: c.parents[0] ?? derivationBases(oid, c)[0] ?? null, b: oid, paths }).entries;
+  return diff(repo, { a: first ?? null, b: oid, paths }).entries;
 }
 
 /**
