@@ -6,14 +6,14 @@
  * parents by walking their trees along the path only (a subtree with the same id on both sides ends the comparison);
  * file content is never read, except for `-p` patches of the commits shown.
  */
-import { UsageError } from '../errors.js';
+import { RevisionNotFoundError, UsageError } from '../errors.js';
 import type { Commit } from '../model/commit.js';
 import { decodeDerivation } from '../model/derivation.js';
 import type { Oid } from '../model/oid.js';
 import { HEAD } from '../model/ref.js';
 import { type TreeEntry, findEntry } from '../model/tree.js';
 import type { Repository } from '../store/repository.js';
-import { commitTree, readCommit, readTree } from '../store/typed.js';
+import { commitTree, readCommit, readTree, tryReadPath } from '../store/typed.js';
 import { splitPath } from '../tree/mutable-tree.js';
 import { type DiffEntry, type PatchOptions, diff, patchFor } from './diff.js';
 import { type LogEntry, headBranch, refsByOid, toLogEntry } from './log-entry.js';
@@ -136,7 +136,7 @@ function startPoints(repo: Repository, options: LogOptions, commits: Map<Oid, Co
   const out: Oid[] = [];
   const revs = options.revs?.length ? options.revs : options.all ? [] : [options.rev ?? HEAD];
   for (const r of revs) {
-    const { oid, commit } = resolveRevision(repo, r);
+    const { oid, commit } = resolveStart(repo, r);
     commits.set(oid, commit);
     out.push(oid);
   }
@@ -146,6 +146,26 @@ function startPoints(repo: Repository, options: LogOptions, commits: Map<Oid, Co
     if (h) out.push(h.oid);
   }
   return [...new Set(out)];
+}
+
+/**
+ * resolveRevision, with git's hint when an unknown revision is a path of HEAD's image (`viva log etc/hostname`):
+ * paths go after `--`.
+ */
+function resolveStart(repo: Repository, rev: string): { oid: Oid; commit: Commit } {
+  try {
+    return resolveRevision(repo, rev);
+  } catch (e) {
+    if (!(e instanceof RevisionNotFoundError) || e.data.rev !== rev || rev.includes(':')) throw e;
+    let isPath = false;
+    try {
+      const head = resolveRevision(repo, HEAD);
+      const p = normalizeImagePath(rev);
+      isPath = p.length > 0 && tryReadPath(repo.store, commitTree(repo.store, head.commit), p) !== undefined;
+    } catch { /* no HEAD, or not a path: the error as it was */ }
+    if (!isPath) throw e;
+    throw new RevisionNotFoundError(rev, undefined, `unknown revision '${rev}': it is a path in HEAD's image; paths go after '--' (viva log -- ${rev})`);
+  }
 }
 
 /** An entry's identity for path limiting: every field a diff compares (name aside: it is the same at one path). */

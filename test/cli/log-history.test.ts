@@ -85,6 +85,10 @@ test('log: several revisions are the union of their histories, newest first; --a
   t.deepEqual(await messages(t, ['--all']), ['edit', 'rename', 'clone2', 'clone', 'merge', 'o1', 'm1', 't2', 't1', 'base']);
   t.deepEqual(await messages(t, ['--all', '-n', '3']), ['edit', 'rename', 'clone2']);
   t.is((await viva(['log', 'main', 'nosuch'], opts())).code, EXIT.NOT_FOUND);
+  // A path given as a revision: git's hint that paths go after --.
+  const p = await viva(['log', 'etc/hostname'], opts());
+  t.is(p.code, EXIT.NOT_FOUND);
+  t.is(p.stderr, "error: unknown revision 'etc/hostname': it is a path in HEAD's image; paths go after '--' (viva log -- etc/hostname)\n");
 });
 
 test('log: -- PATH keeps the commits that changed it; a merge that kept a side\'s entry is simplified away, as git does', async (t) => {
