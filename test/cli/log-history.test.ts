@@ -135,6 +135,7 @@ test('log: --grep and --author match regular expressions per line (-i, -F, --all
   t.deepEqual(await messages(t, ['--all', '--grep', '^t[0-9]$']), ['t2', 't1']);
   t.deepEqual(await messages(t, ['--all', '--grep', '^second line']), ['t2']);
   t.deepEqual(await messages(t, ['--all', '--grep', 'MERGE|O1', '-i']), ['merge', 'o1']);
+  t.deepEqual(await messages(t, ['--all', '--grep', 't(1|2)$', '-E']), ['t2', 't1']);
   t.deepEqual(await messages(t, ['--all', '--grep', 'MERGE']), []);
   t.deepEqual(await messages(t, ['--all', '--grep', 't.', '-F']), []);
   t.deepEqual(await messages(t, ['--all', '--grep', 'e', '--grep', 'o1']), ['edit', 'rename', 'clone2', 'clone', 'merge', 'o1', 't2', 'base']);
@@ -249,6 +250,8 @@ test('log: -p, --stat and --name-status show what each commit changed against it
   t.regex(text, /^commit [0-9a-f]{64}\nAuthor: Test User <test@example.com>\nDate: {3}\S+\n\n {4}t2\n {4}\n {4}second line of t2\n\nM\tetc\/t\t\[content, mtime\]\n=+\n--- a\/etc\/t\n\+\+\+ b\/etc\/t\n@@ -1,1 \+1,1 @@\n-1\n\+2\n\ncommit /);
   const pj = await vivaJson<LogJson[]>(t, ['log', 'topic~2', '-p', '-n', '1'], opts());
   t.regex(pj[0]!.patches!['etc/t']!, /^-1$/m);
+  const big = await vivaJson<LogJson[]>(t, ['log', 'topic~2', '-p', '-n', '1', '--max-patch-size', '1'], opts());
+  t.regex(big[0]!.patches!['etc/t']!, /larger than 1 bytes \(2 -> 2\); no patch/);
   // A derived branch's first commit is diffed against its base.
   t.deepEqual((await vivaJson<LogJson[]>(t, ['log', 'clone~1', '--stat'], opts()))[0]!.changes!.map((c) => `${c.status} ${c.path}`), ['A etc/x']);
   // Without these flags, no changes are computed and the JSON is as before.
