@@ -192,8 +192,8 @@ export function renderLogGraph(entries: LogEntry[], linesOf: (e: LogEntry) => st
       state = [...state.slice(0, at + 1), next[k]!, ...state.slice(at + 1)];
       rows.push(row);
     }
-    // A derivation edge shows even between two one-line commits in one column: a `:` row below the derived commit.
-    if (state[i]?.derived && rows.length === 1) {
+    // A derivation edge shows even where the next commit follows at once (--oneline): a row with its `:` below.
+    if (state.some((c) => c.derived && next.includes(c))) {
       const r = graphRow(width);
       state.forEach((c, j) => { r[2 * j] = vertical(c); });
       rows.push(r);

@@ -24,6 +24,12 @@ test('graph: a derived commit\'s edge to its base runs down as : and joins the b
   t.deepEqual(draw(g), ['* clone', ':', ': * main', ':/', '* t1']);
 });
 
+test('graph: a derive that advanced a branch from another base: the second edge is the derivation, drawn with :', (t) => {
+  // derive main -b web with web existing: parent web's head, base main's.
+  const g = entries([['web2', ['web', 'main2'], ['main2']], ['main2', ['m']], ['web', ['m']], ['m', []]]);
+  t.deepEqual(draw(g), ['*   web2', '|\\', '| :', '| * main2', '* | web', '|/', '* m']);
+});
+
 test('graph: unrelated roots and a root above other lines close their columns', (t) => {
   const g = entries([['a', []], ['b', ['c']], ['x', []], ['c', []]]);
   t.deepEqual(draw(g), ['* a', '* b', '| * x', '* c']);
