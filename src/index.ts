@@ -4,7 +4,7 @@ export { quotePath, quoteResultPath, unquotePath } from './model/quote.js';
 export { Repository, findRepository, REPO_DIR, REPO_FORMAT } from './store/repository.js';
 export { commit, defaultAuthor, parseLabel, type CommitOptions, type CommitResult, type ProgressEvent } from './ops/commit.js';
 export { checkout, type CheckoutOptions, type CheckoutResult } from './ops/checkout.js';
-export { log, isoDate, type LogEntry, type LogOptions } from './ops/log.js';
+export { log, isoDate, parseApproxDate, addLogPatches, type LogEntry, type LogOptions } from './ops/log.js';
 export { mergeBase, mergeBases, type MergeBases } from './ops/merge-base.js';
 export { show, type ShowResult } from './ops/show.js';
 export { ls, cat, catJson, describeEntry, diskLayout, MAX_CAT_JSON_BYTES, type CatResult, type LsEntry, type LsOptions } from './ops/ls.js';

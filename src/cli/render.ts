@@ -63,16 +63,22 @@ function paintRef(ref: string): string {
   return paint.branch(name);
 }
 
-/** ` (main, tag: v1)` after a commit id, coloured as git's; empty for no refs. */
-export function renderDecorations(refs: string[]): string {
-  return refs.length ? ` ${paint.decoration('(')}${refs.map(paintRef).join(paint.decoration(', '))}${paint.decoration(')')}` : '';
+/** Decorations as git prints them, ` (HEAD -> main, tag: v1, origin/main)`, in git's colours; '' for none. */
+export function renderDecorations(refs: string[], head?: string): string {
+  const parts = head ? [`${paint.head('HEAD ->')} ${paint.branch(shortRefName(head))}`, ...refs.filter((r) => r !== head).map(paintRef)] : refs.map(paintRef);
+  return parts.length ? ` ${paint.decoration('(')}${parts.join(paint.decoration(', '))}${paint.decoration(')')}` : '';
 }
 
-export function renderLogEntry(e: LogEntry, oneline = false, refs: string[] = []): string {
-  const deco = renderDecorations(refs);
+/**
+ * One commit as `git log` prints it (or one line with `oneline`); `refs` and `head` are the decorations to show
+ * (pass none for --no-decorate). A derived commit names its base on a `Derived:` line, as a merge names its parents.
+ */
+export function renderLogEntry(e: LogEntry, oneline = false, refs: string[] = [], head?: string): string {
+  const deco = renderDecorations(refs, head);
   if (oneline) return `${paint.commitId(shortOid(e.id))}${deco} ${e.message.split('\n')[0]}`;
   const lines = [`${paint.commitId(`commit ${e.id}`)}${deco}`];
   if (e.parents.length > 1) lines.push(`Merge: ${e.parents.map(shortOid).join(' ')}`);
+  if (e.derivedFrom?.length) lines.push(`Derived: ${e.derivedFrom.map(shortOid).join(' ')}`);
   lines.push(`Author: ${e.author}`, `Date:   ${e.date}`);
   const labels = Object.entries(e.labels);
   if (labels.length) lines.push(`Labels: ${labels.map(([k, v]) => `${k}=${v}`).join(' ')}`);
@@ -80,8 +86,185 @@ export function renderLogEntry(e: LogEntry, oneline = false, refs: string[] = []
   return lines.join('\n');
 }
 
+/** How `viva log` prints each entry: --oneline, decorations, and what each commit changed. */
+export interface LogRenderOptions {
+  oneline?: boolean;
+  decorate?: boolean;
+  /** Draw the commit graph at the left (entries must carry graphParents). */
+  graph?: boolean;
+  /** After each commit: `--stat` lines, the `--name-status` lines, or with patches (`-p`) both as `diff -p` shows them. */
+  stat?: boolean;
+  nameStatus?: boolean;
+  patch?: boolean;
+}
+
+/** The text lines of one log entry: its header and message, then its --stat and --name-status / -p lines. */
+function logEntryLines(e: LogEntry, o: LogRenderOptions): string[] {
+  const lines = renderLogEntry(e, o.oneline, o.decorate ? e.refs : [], o.decorate ? e.head : undefined).split('\n');
+  const changes = e.changes;
+  if (!changes || (!o.stat && !o.patch && !o.nameStatus)) return o.oneline ? lines : lines.slice(0, -1).concat(['']);
+  const body: string[] = [];
+  if (o.stat && changes.length) body.push(...renderDiffStat(changes).split('\n'));
+  if (o.stat && (o.patch || o.nameStatus) && changes.length) body.push('');
+  if ((o.patch || o.nameStatus) && changes.length) body.push(...renderDiff(changes, o.patch ? e.patches : undefined).split('\n'));
+  if (o.oneline) return [...lines, ...body];
+  // Full format: the header ends with a blank line; the changes follow it, and one blank line ends the commit.
+  return body.length ? [...lines, ...body, ''] : lines;
+}
+
+/** `viva log` text: each entry as git log prints it, or with the commit graph drawn at the left (renderLogGraph). */
+export function renderLog(entries: LogEntry[], o: LogRenderOptions): string[] {
+  if (o.graph) return renderLogGraph(entries, (e) => logEntryLines(e, o));
+  const out: string[] = [];
+  for (const e of entries) {
+    const lines = logEntryLines(e, o);
+    // The last line of a full entry is the blank line that ends it (renderLogEntry's trailing newline).
+    out.push((o.oneline ? lines : lines.slice(0, -1)).join('\n') + (o.oneline ? '' : '\n'));
+  }
+  return out;
+}
+
+/** `whatchanged`: per commit, one line per change: `id date STATUS path  subject` (`from -> to` for a rename). */
+export function renderWhatchanged(entries: LogEntry[]): string {
+  const lines: string[] = [];
+  for (const e of entries) {
+    const head = `${shortOid(e.id)} ${e.date.slice(0, 10)}`;
+    const subject = e.message.split('\n')[0];
+    const changes = e.changes ?? [];
+    if (changes.length === 0) lines.push(`${head} - ${e.path ?? ''}  ${subject}`);
+    for (const c of changes) {
+      const details = (c.status === 'M' || c.status === 'R') && c.changes?.length ? ` [${diffDetails(c)}]` : c.status === 'T' ? ` [${c.old!.type} -> ${c.new!.type}]` : '';
+      lines.push(`${head} ${c.status} ${diffName(c)}${details}  ${subject}`);
+    }
+  }
+  return lines.join('\n');
+}
+
+/** One column of the graph: the commit it leads to, and whether it is a derivation edge (drawn dotted). */
+interface GraphColumn {
+  oid: string | null;
+  derived: boolean;
+}
+
+/** A row of the graph: characters at their positions (column j at 2j, lines moving between columns at odd ones). */
+function graphRow(width: number): string[] {
+  return new Array<string>(width).fill(' ');
+}
+
+/** The character of a column that runs straight down. */
+function vertical(c: GraphColumn): string {
+  return c.oid === null ? ' ' : c.derived ? ':' : '|';
+}
+
+/**
+ * The commit graph as git log --graph draws it (`*` the commit, `|` a line of history, `\` a merge's other parent
+ * branching off, `/` a line joining another), one commit after another in the order given (topological: entries
+ * from log's graph mode). Derivation edges — a derived commit to the base it was made from — run down as `:` instead
+ * of `|`. `linesOf` gives each entry's text lines; the first goes beside the `*`, the others beside the lines below it.
+ */
+export function renderLogGraph(entries: LogEntry[], linesOf: (e: LogEntry) => string[]): string[] {
+  let cols: GraphColumn[] = [];
+  const out: string[] = [];
+  for (const e of entries) {
+    let i = cols.findIndex((c) => c.oid === e.id);
+    if (i < 0) { cols.push({ oid: e.id, derived: false }); i = cols.length - 1; }
+    const edges = e.graphParents ?? [];
+    const derived = new Set(e.derivedFrom ?? []);
+    const next: GraphColumn[] = edges.map((p) => ({ oid: p, derived: derived.has(p) && !e.parents.includes(p) }));
+    // The commit's row, then one row per further parent: `|\` there, and the columns to the right moving over.
+    const rows: string[][] = [];
+    const fresh = next.slice(1).filter((p) => !cols.some((c, j) => j !== i && c.oid === p.oid)).length;
+    const width = 2 * (cols.length + fresh);
+    const commitRow = graphRow(width);
+    cols.forEach((c, j) => { commitRow[2 * j] = j === i ? '*' : vertical(c); });
+    rows.push(commitRow);
+    let state: GraphColumn[] = [...cols.slice(0, i), next[0] ?? { oid: null, derived: false }, ...cols.slice(i + 1)];
+    let inserted = 0;
+    for (let k = 1; k < next.length; k++) {
+      const row = graphRow(width);
+      // A parent some other line already leads to: an edge over to that line (`/`, `\`, `_` across others).
+      const t = state.findIndex((c, j) => j !== i && c.oid === next[k]!.oid);
+      if (t >= 0) {
+        state.forEach((c, j) => { row[2 * j] = vertical(c); });
+        if (t < i) for (let x = 2 * t + 1; x < 2 * i - 1; x += 2) row[x] = '_';
+        else for (let x = 2 * i + 3; x < 2 * t; x += 2) row[x] = '_';
+        row[t < i ? 2 * i - 1 : 2 * i + 1] = t < i ? '/' : '\\';
+        rows.push(row);
+        if (next[k]!.derived === false) state[t] = { ...state[t]!, derived: false };
+        continue;
+      }
+      const at = i + inserted++;
+      state.forEach((c, j) => {
+        if (j <= at) row[2 * j] = vertical(c);
+        else row[2 * j + 1] = '\\';
+      });
+      row[2 * at + 1] = '\\';
+      state = [...state.slice(0, at + 1), next[k]!, ...state.slice(at + 1)];
+      rows.push(row);
+    }
+    // A derivation edge shows even where the next commit follows at once (--oneline): a row with its `:` below.
+    if (state.some((c) => c.derived && next.includes(c))) {
+      const r = graphRow(width);
+      state.forEach((c, j) => { r[2 * j] = vertical(c); });
+      rows.push(r);
+    }
+    // Lines that end here (a root commit's column) or meet another (two columns leading to the same commit) close up.
+    cols = collapse(state, (row) => rows.push(row), width);
+    // The text: the first line beside the `*`, the next ones beside the rows below it (as git: `|/  Author: …`),
+    // then beside the columns as they go on; rows left over stand alone.
+    const text = linesOf(e);
+    const pad = (row: string[]) => row.join('').padEnd(width);
+    text.forEach((line, n) => {
+      const row = n < rows.length ? rows[n]! : (() => { const r = graphRow(width); cols.forEach((c, j) => { r[2 * j] = vertical(c); }); return r; })();
+      out.push(`${pad(row)}${line}`.trimEnd());
+    });
+    for (let n = text.length; n < rows.length; n++) out.push(rows[n]!.join('').trimEnd());
+  }
+  return out;
+}
+
+/**
+ * Removes empty columns and joins columns that lead to the same commit into the leftmost of them, one row per step
+ * as git draws it: `|/` (and `|/|` when a line crosses another on its way left), the columns to the right moving in.
+ */
+function collapse(state: GraphColumn[], emit: (row: string[]) => void, width: number): GraphColumn[] {
+  let cols = state;
+  for (;;) {
+    let k = -1;
+    let f = -1;
+    for (let j = cols.length - 1; j >= 0 && k < 0; j--) {
+      if (cols[j]!.oid === null) { k = j; f = j; break; }
+      const first = cols.findIndex((c) => c.oid === cols[j]!.oid);
+      if (first < j) { k = j; f = first; }
+    }
+    if (k < 0) return cols;
+    const moving = cols[k]!;
+    if (moving.oid === null) {
+      // An ended line: the columns to its right move one place left (nothing to draw when there are none).
+      if (k < cols.length - 1) {
+        const row = graphRow(width);
+        cols.forEach((c, j) => { if (j < k) row[2 * j] = vertical(c); else if (j > k) row[2 * j - 1] = '/'; });
+        emit(row);
+      }
+      cols = cols.filter((_c, j) => j !== k);
+      continue;
+    }
+    for (let r = 0; r < k - f; r++) {
+      const row = graphRow(width);
+      cols.forEach((c, j) => {
+        if (j < k) row[2 * j] = vertical(c);
+        else if (j > k) { if (r === 0) row[2 * j - 1] = '/'; else row[2 * (j - 1)] = vertical(c); }
+      });
+      row[2 * k - 1 - 2 * r] = '/';
+      emit(row);
+    }
+    const target = cols[f]!;
+    cols = cols.filter((_c, j) => j !== k).map((c, j) => (j === f ? { oid: target.oid, derived: target.derived && moving.derived } : c));
+  }
+}
+
 export function renderShow(s: ShowResult): string {
-  const lines = [renderLogEntry(s, false, s.refs).trimEnd(), ''];
+  const lines = [renderLogEntry(s, false, s.refs, s.head).trimEnd(), ''];
   lines.push(`Tree:   ${s.tree} (${plural(s.rootEntries, 'entry', 'entries')} at the root)`);
   lines.push(`Source: ${s.source.format}${s.source.name ? ` ${s.source.name}` : ''}${s.source.size ? ` (${formatBytes(s.source.size)})` : ''}`);
   if (s.source.backing?.length) lines.push(`Backing: ${s.source.backing.join(' <- ')}`);

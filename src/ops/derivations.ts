@@ -12,7 +12,7 @@ import { DERIV_BASE } from '../store/content-index.js';
 import type { Repository } from '../store/repository.js';
 import { readCommit } from '../store/typed.js';
 import { describeEdit } from '../tree/recipe.js';
-import { type LogEntry, history, refsByOid, toLogEntry } from './log.js';
+import { type LogEntry, history, refsByOid, toLogEntry } from './log-entry.js';
 import { resolveRevision } from './resolve.js';
 
 /** An edit as JSON: its op, a one-line description, and its fields (paths as text, with `pathHex` when not UTF-8). */

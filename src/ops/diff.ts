@@ -50,11 +50,11 @@ export interface DiffEntry {
 }
 
 export interface DiffOptions {
-  /** `REV[:path]` of each side. */
-  a: string;
+  /** `REV[:path]` of each side; `a: null` is an empty image (everything in B is added: what a root commit did). */
+  a: string | null;
   b: string;
-  /** Only entries at or below these image paths. */
-  paths?: string[];
+  /** Only entries at or below these image paths (as given, or as bytes). */
+  paths?: Array<string | Buffer>;
   ignoreMtime?: boolean;
   /** Detect renames by blob id (default true). */
   renames?: boolean;
@@ -63,7 +63,7 @@ export interface DiffOptions {
 }
 
 export interface DiffResult {
-  /** `commit` is null for a side read from the host (a directory or a tar). */
+  /** `commit` is null for a side read from the host (a directory or a tar); '' (rev '') for the empty side of a root commit. */
   a: { rev: string; commit: Oid | null };
   b: { rev: string; commit: Oid | null };
   entries: DiffEntry[];
@@ -167,8 +167,11 @@ export function resolveDiffRange(repo: Repository, spec: string): { a: string; b
 
 export function diff(repo: Repository, options: DiffOptions): DiffResult {
   const host = (h: HostSide) => ({ commitOid: null, path: Buffer.alloc(0), entry: h.entry });
-  const ra = options.hosts?.a ? host(options.hosts.a) : resolveSpec(repo, options.a);
   const rb = options.hosts?.b ? host(options.hosts.b) : resolveSpec(repo, options.b);
+  // The empty side: B's root with no tree below it (a directory with the same metadata, so only its contents differ).
+  const ra = options.hosts?.a ? host(options.hosts.a) : options.a === null
+    ? { ...rb, commitOid: '', entry: rb.entry.type === 'dir' ? { ...rb.entry, oid: undefined } : undefined }
+    : resolveSpec(repo, options.a);
   const limits = (options.paths ?? []).map((p) => normalizeImagePath(p));
   const objects: ObjectReader = options.hosts?.a?.objects ?? options.hosts?.b?.objects ?? repo.store;
   const ignoreMtime = options.ignoreMtime ?? false;
@@ -193,13 +196,13 @@ export function diff(repo: Repository, options: DiffOptions): DiffResult {
   };
   // Paths are relative to the compared directories; two files (REV:etc/hostname REV~1:etc/hostname) are named by
   // their own path, not as the root '/'.
-  const rootPath = ra.entry.type === 'dir' && rb.entry.type === 'dir' ? Buffer.alloc(0) : rb.path.length ? rb.path : ra.path;
+  const rootPath = (ra.entry?.type ?? 'dir') === 'dir' && rb.entry.type === 'dir' ? Buffer.alloc(0) : rb.path.length ? rb.path : ra.path;
   if (visit(rootPath, ra.entry, rb.entry)) {
-    const dirOid = (e: TreeEntry) => (e.type === 'dir' ? e.oid : undefined);
+    const dirOid = (e: TreeEntry | undefined) => (e?.type === 'dir' ? e.oid : undefined);
     walkTrees(objects, [dirOid(ra.entry), dirOid(rb.entry)], { path: rootPath, enter: (p, [a, b]) => visit(p, a, b) });
   }
   const entries = options.renames === false ? out : detectRenames(out);
-  return { a: { rev: options.a, commit: ra.commitOid }, b: { rev: options.b, commit: rb.commitOid }, entries: entries.sort((x, y) => (x.path < y.path ? -1 : x.path > y.path ? 1 : 0)) };
+  return { a: { rev: options.a ?? '', commit: ra.commitOid }, b: { rev: options.b, commit: rb.commitOid }, entries: entries.sort((x, y) => (x.path < y.path ? -1 : x.path > y.path ? 1 : 0)) };
 }
 
 /** Pairs a deleted and an added regular file with the same blob id (and size > 0) into a rename, first come first paired. */

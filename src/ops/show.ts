@@ -2,7 +2,7 @@
 import type { Repository } from '../store/repository.js';
 import { commitTree, readDisk, readTree } from '../store/typed.js';
 import { type DiskInfo, describeDisk } from './disk-info.js';
-import { type LogEntry, toLogEntry } from './log.js';
+import { type LogEntry, headBranch, toLogEntry } from './log-entry.js';
 import { resolveRevision } from './resolve.js';
 import { type DerivationInfo, showDerivation } from './derivations.js';
 
@@ -28,8 +28,10 @@ export function show(repo: Repository, rev = 'HEAD'): ShowResult {
     if ((value as { oid?: string }).oid === r.oid) refs.push(key as string);
   }
   const tree = commitTree(repo.store, c);
+  const head = headBranch(repo);
   return {
     ...toLogEntry(r.oid, c),
+    ...(head?.oid === r.oid ? { head: head.ref } : {}),
     tree,
     ...(c.rootKind === 'disk' ? { disk: describeDisk(c.root, readDisk(repo.store, c.root)) } : {}),
     ...(c.rootMeta ? { rootMeta: { mode: c.rootMeta.mode.toString(8).padStart(4, '0'), uid: c.rootMeta.uid, gid: c.rootMeta.gid, mtimeNs: c.rootMeta.mtimeNs.toString() } } : {}),

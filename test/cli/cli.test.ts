@@ -297,7 +297,8 @@ test('show: --json includes the tree, root metadata and the refs pointing at the
   t.is(s1.tree, fx.first.tree);
   t.deepEqual(s1.labels, { env: 'prod', owner: 'ops' });
   const text = await vivaOk(t, ['show'], inRepo());
-  t.regex(text.stdout, new RegExp(`^commit ${fx.second.commit} \\(debian/12/base\\)\\n`));
+  // HEAD is on that branch: git's `HEAD -> branch`.
+  t.regex(text.stdout, new RegExp(`^commit ${fx.second.commit} \\(HEAD -> debian/12/base\\)\\n`));
   t.regex(text.stdout, new RegExp(`\\nTree: {3}${fx.second.tree} \\(4 entries at the root\\)\\n`));
   t.regex(text.stdout, /\nSource: dir .*src \([\d.]+ KiB\)\n?$/);
 });

@@ -366,7 +366,7 @@ test('refs: decorations show tags as "tag: v1" (show, log --decorate); log decor
   const show = await vivaOk(t, ['show', 'v1', '-C', fixture.repo]);
   t.regex(show.stdout.split('\n')[0]!, /^commit [0-9a-f]{64} \(tag: v1\)$/);
   const log = await vivaOk(t, ['log', 'main', '--oneline', '--decorate', '-C', fixture.repo]);
-  t.regex(log.stdout, /^[0-9a-f]{12} \(main\) second\n[0-9a-f]{12} \(tag: v1\) first\n$/);
+  t.regex(log.stdout, /^[0-9a-f]{12} \(HEAD -> main\) second\n[0-9a-f]{12} \(tag: v1\) first\n$/);
   t.regex((await vivaOk(t, ['log', 'main', '--oneline', '-C', fixture.repo])).stdout, /^[0-9a-f]{12} second\n[0-9a-f]{12} first\n$/);
   const json = await vivaJson<Array<{ refs: string[] }>>(t, ['log', 'main', '-C', fixture.repo]);
   t.deepEqual(json.map((e) => e.refs), [['refs/heads/main'], ['refs/tags/v1']]);
