@@ -1,0 +1,153 @@
+/**
+ * What export-git and import-git share: finding the git directory of DIR, writing git blobs as loose objects, and
+ * the git commit text that carries a viva commit (its encoding in a `viva-commit` header).
+ */
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import zlib from 'node:zlib';
+import { type Commit, decodeCommit, encodeCommit, parseAuthor } from '../model/commit.js';
+
+/** The header of an exported git commit that holds the viva commit's encoding (base64, 64 characters a line). */
+export const VIVA_COMMIT_HEADER = 'viva-commit';
+/** Where export-git keeps its state inside the git directory (docs/git-interop.md). */
+export const STATE_DIR = 'viva';
+/** Blobs up to this size are deflated in memory; larger ones stream through a temporary file. */
+export const DEFAULT_STREAM_THRESHOLD = 16 * 1024 * 1024;
+
+export interface GitDir {
+  /** The git directory: DIR for a bare repository, DIR/.git for one with a work tree. */
+  gitdir: string;
+  bare: boolean;
+}
+
+/** The git directory of `dir`, or undefined when `dir` is no git repository. */
+export function findGitDir(dir: string): GitDir | undefined {
+  const dotgit = path.join(dir, '.git');
+  if (isGitDir(dotgit)) return { gitdir: dotgit, bare: false };
+  if (isGitDir(dir)) return { gitdir: dir, bare: true };
+  return undefined;
+}
+
+function isGitDir(p: string): boolean {
+  try {
+    return fs.statSync(path.join(p, 'objects')).isDirectory() && fs.statSync(path.join(p, 'HEAD')).isFile() && fs.statSync(path.join(p, 'refs')).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Writes git objects as loose objects (zlib level 1, as git's own `core.looseCompression` default), hashing with
+ * node's native SHA-1. isomorphic-git's writeBlob deflates and hashes in JavaScript: ~800–960 blobs/s (3–4 MB/s),
+ * too slow for whole images; trees, commits and refs stay with isomorphic-git (docs/git-interop.md has the numbers).
+ */
+export class LooseObjectWriter {
+  /** Objects written by this writer (not counting those that were already there). */
+  written = 0;
+  /** Uncompressed bytes of those objects. */
+  bytes = 0;
+  private readonly dirs = new Set<string>();
+  private tmpCounter = 0;
+
+  constructor(readonly gitdir: string) {}
+
+  private objectPath(sha: string): string {
+    return path.join(this.gitdir, 'objects', sha.slice(0, 2), sha.slice(2));
+  }
+
+  private tmpPath(sha: string): string {
+    const dir = path.dirname(this.objectPath(sha));
+    if (!this.dirs.has(dir)) {
+      fs.mkdirSync(dir, { recursive: true });
+      this.dirs.add(dir);
+    }
+    return path.join(dir, `tmp_obj_${process.pid}_${this.tmpCounter++}`);
+  }
+
+  /** Writes a blob held in memory; returns its git id. */
+  writeBlob(content: Uint8Array): string {
+    const header = Buffer.from(`blob ${content.length}\0`);
+    const sha = crypto.createHash('sha1').update(header).update(content).digest('hex');
+    const p = this.objectPath(sha);
+    if (fs.existsSync(p)) return sha;
+    const z = zlib.deflateSync(Buffer.concat([header, content]), { level: 1 });
+    const tmp = this.tmpPath(sha);
+    fs.writeFileSync(tmp, z, { mode: 0o444 });
+    fs.renameSync(tmp, p);
+    this.written++;
+    this.bytes += content.length;
+    return sha;
+  }
+
+  /** Writes a blob of `size` bytes from `pieces` (any sizes, in order) without holding it in memory; returns its git id. */
+  async writeBlobStream(size: number, pieces: AsyncIterable<Uint8Array> | Iterable<Uint8Array>): Promise<string> {
+    const header = Buffer.from(`blob ${size}\0`);
+    const h = crypto.createHash('sha1').update(header);
+    // The id is known only at the end: deflate into a temporary file in the objects directory, then rename.
+    fs.mkdirSync(path.join(this.gitdir, 'objects'), { recursive: true });
+    const tmp = path.join(this.gitdir, 'objects', `tmp_obj_${process.pid}_${this.tmpCounter++}`);
+    let total = 0;
+    async function* all(): AsyncIterable<Uint8Array> {
+      yield header;
+      for await (const p of pieces) {
+        h.update(p);
+        total += p.length;
+        yield p;
+      }
+    }
+    try {
+      await pipeline(Readable.from(all()), zlib.createDeflate({ level: 1 }), fs.createWriteStream(tmp, { mode: 0o444 }));
+      if (total !== size) throw new Error(`blob content is ${total} bytes, expected ${size}`);
+      const sha = h.digest('hex');
+      const p = this.objectPath(sha);
+      if (fs.existsSync(p)) {
+        fs.rmSync(tmp);
+        return sha;
+      }
+      this.tmpPath(sha); // creates the fan-out directory
+      fs.renameSync(tmp, p);
+      this.written++;
+      this.bytes += size;
+      return sha;
+    } catch (e) {
+      fs.rmSync(tmp, { force: true });
+      throw e;
+    }
+  }
+}
+
+/** `Name <email> SECONDS +HHMM` for a git author or committer line; names git's fsck refuses are cleaned. */
+export function gitIdent(author: string, time: number, tzOffset: number): string {
+  const p = parseAuthor(author);
+  const name = (p ? p.name : author.replace(/<[^>]*>?/g, '')).replace(/[<>\n]/g, '').trim() || 'unknown';
+  const email = (p?.email ?? '').replace(/[<>\n]/g, '');
+  const a = Math.abs(tzOffset);
+  const tz = `${tzOffset < 0 ? '-' : '+'}${String(Math.floor(a / 60)).padStart(2, '0')}${String(a % 60).padStart(2, '0')}`;
+  // git's dates are unsigned: a time before 1970 is written as 0 (the viva-commit header keeps the exact one).
+  return `${name} <${email}> ${Math.max(0, time)} ${tz}`;
+}
+
+/**
+ * The text of the git commit for viva commit `c`: tree, parents, author = committer, the `viva-commit` header
+ * (the viva commit's exact encoding, so import gives the identical commit back), then the message. A NUL in the
+ * message (which git's fsck refuses) is written as `\0`; git messages end with a newline.
+ */
+export function gitCommitText(c: Commit, tree: string, parents: string[]): string {
+  const ident = gitIdent(c.author, c.time, c.tzOffset);
+  const b64 = encodeCommit(c).toString('base64');
+  const lines: string[] = [];
+  for (let i = 0; i < b64.length; i += 64) lines.push(b64.slice(i, i + 64));
+  let msg = c.message.replace(/\0/g, '\\0');
+  if (!msg.endsWith('\n')) msg += '\n';
+  return `tree ${tree}\n${parents.map((p) => `parent ${p}\n`).join('')}author ${ident}\ncommitter ${ident}\n${VIVA_COMMIT_HEADER} ${lines.join('\n ')}\n\n${msg}`;
+}
+
+/** The viva commit in a `viva-commit` header value (lines joined by newlines, as isomorphic-git gives it); throws DecodeError. */
+export function decodeVivaCommitHeader(value: string): Commit {
+  const b64 = value.replace(/\s+/g, '');
+  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(b64)) throw new Error('not base64');
+  return decodeCommit(Buffer.from(b64, 'base64'));
+}
