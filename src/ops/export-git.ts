@@ -129,24 +129,24 @@ function saveState(gitdir: string, st: ExportState): void {
 }
 
 /** The git directory of `dir`, created (bare, `git init --bare`) when `dir` is missing or empty. */
-async function openOrInit(dir: string): Promise<GitDir & { created: boolean }> {
+async function openOrInit(dir: string, shown: string): Promise<GitDir & { created: boolean }> {
   let st: fs.Stats | undefined;
   try {
     st = fs.statSync(dir);
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw new WriteError(dir, (e as Error).message);
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw new WriteError(shown, (e as Error).message);
   }
-  if (st && !st.isDirectory()) throw new DestinationNotEmptyError(dir, 'exists and is not a directory');
+  if (st && !st.isDirectory()) throw new DestinationNotEmptyError(shown, 'exists and is not a directory');
   if (st) {
     const found = findGitDir(dir);
     if (found) return { ...found, created: false };
-    if (fs.readdirSync(dir).length) throw new DestinationNotEmptyError(dir, 'exists and is neither empty nor a git repository');
+    if (fs.readdirSync(dir).length) throw new DestinationNotEmptyError(shown, 'exists and is neither empty nor a git repository');
   }
   try {
     fs.mkdirSync(dir, { recursive: true });
     await git.init({ fs, dir, gitdir: dir, bare: true, defaultBranch: 'main' });
   } catch (e) {
-    throw new WriteError(dir, (e as Error).message);
+    throw new WriteError(shown, (e as Error).message);
   }
   return { gitdir: dir, bare: true, created: true };
 }
@@ -294,7 +294,7 @@ export async function exportGit(repo: Repository, options: ExportGitOptions): Pr
   const resolved = options.revs.map((r) => resolveRevision(repo, r));
   const dir = path.resolve(options.dir);
   const mode = options.manifestsOnly ? 'manifests' : 'full';
-  const { gitdir, bare, created } = await openOrInit(dir);
+  const { gitdir, bare, created } = await openOrInit(dir, options.dir);
   const st = loadState(gitdir, mode, options.dir);
   const objects = new LooseObjectWriter(gitdir);
   const exporter = new TreeExporter(store, gitdir, objects, st, options.signal);
@@ -343,7 +343,7 @@ export async function exportGit(repo: Repository, options: ExportGitOptions): Pr
     };
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOSPC' || code === 'EACCES' || code === 'EROFS' || code === 'EIO') throw new WriteError(dir, (e as Error).message);
+    if (code === 'ENOSPC' || code === 'EACCES' || code === 'EROFS' || code === 'EIO') throw new WriteError(options.dir, (e as Error).message);
     throw e;
   }
 }
