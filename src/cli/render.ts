@@ -384,5 +384,5 @@ export function renderExportGit(r: ExportGitResult): string {
 
 export function renderImportGit(r: ImportGitResult): string {
   const same = r.identical === r.commits ? 'all identical to the exported ones' : `${r.identical} identical to the exported ones`;
-  return `[${shortRefName(r.branch)} ${shortOid(r.id)}] imported ${plural(r.commits, 'commit')} (${same}), ${plural(r.files, 'file')} stored; tree ${shortOid(r.tree)}`;
+  return `[${shortRefName(r.branch)} ${shortOid(r.id)}] imported ${plural(r.commits, 'commit')} (${same}), ${plural(r.files, "file content", "file contents")} stored; tree ${shortOid(r.tree)}`;
 }

@@ -119,6 +119,27 @@ export class LooseObjectWriter {
   }
 }
 
+/**
+ * A blob stored as a loose object, inflated with node's zlib and checked against its id; undefined when `sha` is not
+ * a loose object (packed: the caller reads it with isomorphic-git, whose readBlob inflates in JavaScript with pako).
+ * Throws for a loose object that is not a blob or does not hash to `sha`.
+ */
+export function tryReadLooseBlob(gitdir: string, sha: string): Buffer | undefined {
+  let z: Buffer;
+  try {
+    z = fs.readFileSync(path.join(gitdir, 'objects', sha.slice(0, 2), sha.slice(2)));
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw e;
+  }
+  const raw = zlib.inflateSync(z);
+  const nul = raw.indexOf(0);
+  const header = raw.subarray(0, nul).toString('latin1');
+  if (!/^blob \d+$/.test(header) || Number(header.slice(5)) !== raw.length - nul - 1) throw new Error(`object ${sha} is not a blob ('${header.slice(0, 20)}')`);
+  if (crypto.createHash('sha1').update(raw).digest('hex') !== sha) throw new Error(`object ${sha} does not match its id`);
+  return raw.subarray(nul + 1);
+}
+
 /** `Name <email> SECONDS +HHMM` for a git author or committer line; names git's fsck refuses are cleaned. */
 export function gitIdent(author: string, time: number, tzOffset: number): string {
   const p = parseAuthor(author);

@@ -16,7 +16,7 @@ import { type TreeEntry, encodeTree, hashTree, normalizeTree } from '../model/tr
 import { resolveRef } from '../store/refs.js';
 import type { Repository } from '../store/repository.js';
 import { storeContent } from '../store/store-content.js';
-import { VIVA_COMMIT_HEADER, decodeVivaCommitHeader, findGitDir } from './git-objects.js';
+import { VIVA_COMMIT_HEADER, decodeVivaCommitHeader, findGitDir, tryReadLooseBlob } from './git-objects.js';
 import { writeCommits } from './write-commit.js';
 
 export const DISK_IMPORT_NOTE = 'disk images are exported as their file trees; import gives a tree commit';
@@ -42,7 +42,7 @@ export interface ImportGitResult {
   commits: number;
   /** Of those, the ones that are exactly the exported commits (same id as before the export). */
   identical: number;
-  /** Files whose content was stored. */
+  /** Distinct file contents stored (files with the same content and holes count once). */
   files: number;
   warnings: string[];
 }
@@ -221,7 +221,7 @@ export async function importGit(repo: Repository, options: ImportGitOptions): Pr
   let files = 0;
   const blobBytes = async (sha: string, what: string): Promise<Buffer> => {
     try {
-      return Buffer.from((await git.readBlob({ fs, gitdir, oid: sha })).blob);
+      return tryReadLooseBlob(gitdir, sha) ?? Buffer.from((await git.readBlob({ fs, gitdir, oid: sha })).blob);
     } catch (e) {
       throw new CorruptInputError(options.dir, `blob ${sha} (${what})`, `cannot be read: ${(e as Error).message}`);
     }

@@ -116,6 +116,22 @@ gitTest('import-git: the round trip gives the identical commits (ids), trees and
   t.is(again.id, h.merged);
 });
 
+gitTest('import-git: reads packed objects too (after git gc), and export-git adds to a packed repository', async (t) => {
+  const h = await history(t);
+  const out = path.join(h.dir, 'out.git');
+  await exportGit(h.repo, { revs: ['main'], dir: out });
+  execFileSync('git', ['-C', out, 'gc', '-q', '--prune=now']);
+  t.is(execFileSync('find', [path.join(out, 'objects'), '-type', 'f', '-path', '*/objects/??/*'], { encoding: 'utf8' }), '', 'no loose objects left');
+  const { repo: fresh } = tmpRepo(t);
+  const r = await importGit(fresh, { dir: out, ref: 'main' });
+  t.is(r.id, h.merged);
+  writeTree(h.src, { etc: { hostname: 'after gc\n' } });
+  await commitAt(h.repo, h.src, { branch: 'main', message: 'after gc', tick: 60 });
+  t.is((await exportGit(h.repo, { revs: ['main'], dir: out })).commits, 1);
+  fsckStrict(t, out);
+  t.is((await importGit(fresh, { dir: out, ref: 'main' })).commits, 5);
+});
+
 gitTest('import-git: a commit made in git comes back as a new commit on top; untouched directories keep their tree ids', async (t) => {
   const h = await history(t);
   const out = path.join(h.dir, 'out.git');
