@@ -116,6 +116,32 @@ gitTest('import-git: the round trip gives the identical commits (ids), trees and
   t.is(again.id, h.merged);
 });
 
+gitTest('export-git: names git refuses or treats specially (.git, .gitmodules, .viva-meta, not UTF-8) are escaped; fsck --strict stays clean and the round trip is exact', async (t) => {
+  const { repo, dir } = tmpRepo(t);
+  const src = path.join(dir, 'src');
+  writeTree(src, {
+    '.git': { config: '[core]\n\tbare = true\n' },
+    sub: { '.gitmodules': '[submodule "../../evil"]\n\tpath = x\n\turl = --upload-pack=touch\n', '.GITattributes': 'x'.repeat(10) },
+    '.viva-meta': 'not a sidecar\n',
+    'git~1': 'ntfs\n',
+    'a b': 'space\n',
+  });
+  fs.writeFileSync(Buffer.from(path.join(src, 'latin1-\xe9'), 'latin1'), 'x\n');
+  fs.symlinkSync('target', path.join(src, 'sub', '.gitignore'));
+  const c = await commitAt(repo, src, { branch: 'main', message: 'odd names' });
+  const out = path.join(dir, 'out.git');
+  await exportGit(repo, { revs: ['main'], dir: out });
+  fsckStrict(t, out);
+  const names = gitOut(out, 'ls-tree', '-r', '--name-only', 'main').split('\n').filter((n) => n);
+  t.deepEqual(names.filter((n) => !n.includes('.viva-x-') && !n.endsWith('.viva-meta')).sort(), ['a b']);
+  t.true(names.includes('.viva-x-2e676974/config'));
+  t.true(names.includes('.viva-x-2e766976612d6d657461'));
+  const { repo: fresh } = tmpRepo(t);
+  const r = await importGit(fresh, { dir: out, ref: 'main' });
+  t.is(r.tree, c.tree);
+  t.is(r.id, c.id);
+});
+
 gitTest('import-git: reads packed objects too (after git gc), and export-git adds to a packed repository', async (t) => {
   const h = await history(t);
   const out = path.join(h.dir, 'out.git');
