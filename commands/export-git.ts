@@ -31,7 +31,8 @@ ${EXIT_STATUS_HELP}`;
     const all = argv as string[];
     const dir = all[all.length - 1]!;
     const revs = all.slice(0, -1);
-    const r = await this.withRepo('read', flags.repo, (repo) => exportGit(repo, { revs, dir, manifestsOnly: flags['manifests-only'] }));
+    const r = await this.withRepo('read', flags.repo, (repo) => exportGit(repo, { revs, dir, manifestsOnly: flags['manifests-only'], onProgress: this.progress('exporting') }));
+    this.endProgress();
     this.log(renderExportGit(r));
     return r;
   }

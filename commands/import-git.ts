@@ -25,7 +25,8 @@ ${EXIT_STATUS_HELP}`;
 
   async run(): Promise<ImportGitResult> {
     const { args, flags } = await this.parse(ImportGit);
-    const r = await this.withRepo('write', flags.repo, (repo) => importGit(repo, { dir: args.dir, ref: args.ref, ...(flags.branch ? { branch: flags.branch } : {}) }));
+    const r = await this.withRepo('write', flags.repo, (repo) => importGit(repo, { dir: args.dir, ref: args.ref, onProgress: this.progress('importing'), ...(flags.branch ? { branch: flags.branch } : {}) }));
+    this.endProgress();
     for (const w of r.warnings) this.warnLine(w);
     this.log(renderImportGit(r));
     return r;

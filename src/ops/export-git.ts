@@ -16,6 +16,7 @@ import type { ObjectReader } from '../store/object-store.js';
 import type { Repository } from '../store/repository.js';
 import { commitTree, readBlobBytes, readBlobPieces, readCommit, readTree } from '../store/typed.js';
 import { DEFAULT_STREAM_THRESHOLD, type GitDir, LooseObjectWriter, STATE_DIR, findGitDir, gitCommitText } from './git-objects.js';
+import type { ProgressEvent } from './ingest.js';
 import { resolveRevision } from './resolve.js';
 
 /** Refs for revisions that name no branch or tag: `refs/viva/commits/<viva commit id>` keeps them reachable. */
@@ -32,6 +33,8 @@ export interface ExportGitOptions {
   /** One manifest file per image instead of its files. */
   manifestsOnly?: boolean;
   signal?: AbortSignal;
+  /** After each file's content is written: files and bytes so far, and its path. */
+  onProgress?: (e: ProgressEvent) => void;
 }
 
 export interface ExportedRef {
@@ -202,9 +205,12 @@ class TreeExporter {
   trees = 0;
 
   constructor(private readonly store: ObjectReader, private readonly gitdir: string, private readonly objects: LooseObjectWriter,
-    private readonly st: ExportState, private readonly signal?: AbortSignal) {}
+    private readonly st: ExportState, private readonly signal?: AbortSignal, private readonly onProgress?: (e: ProgressEvent) => void) {}
 
-  private async blob(e: TreeEntry): Promise<string> {
+  private files = 0;
+  private bytes = 0;
+
+  private async blob(e: TreeEntry, where: Buffer): Promise<string> {
     const oid = e.oid!;
     const cached = this.st.blobs.get(oid);
     if (cached) return cached;
@@ -221,11 +227,14 @@ class TreeExporter {
       })());
     }
     this.st.blobs.set(oid, sha);
+    this.files++;
+    this.bytes += e.size;
+    this.onProgress?.({ phase: 'exporting', files: this.files, bytes: this.bytes, path: where.toString('utf8') });
     return sha;
   }
 
   /** `root`: the image root's sidecar lines (root metadata, disk id), which make the root tree differ per commit. */
-  async tree(oid: Oid, root?: { commit: Commit }): Promise<string> {
+  async tree(oid: Oid, where: Buffer, root?: { commit: Commit }): Promise<string> {
     if (!root) {
       const cached = this.st.trees.get(oid);
       if (cached) return cached;
@@ -235,8 +244,9 @@ class TreeExporter {
     const entries: Array<{ mode: string; path: string; oid: string; type: 'blob' | 'tree' }> = [];
     for (const e of t.entries) {
       const name = gitName(e.name);
-      if (e.type === 'dir') entries.push({ mode: '040000', path: name, oid: await this.tree(e.oid!), type: 'tree' });
-      else if (e.type === 'file') entries.push({ mode: e.mode & 0o100 ? '100755' : '100644', path: name, oid: await this.blob(e), type: 'blob' });
+      const p = where.length ? Buffer.concat([where, Buffer.from('/'), e.name]) : e.name;
+      if (e.type === 'dir') entries.push({ mode: '040000', path: name, oid: await this.tree(e.oid!, p), type: 'tree' });
+      else if (e.type === 'file') entries.push({ mode: e.mode & 0o100 ? '100755' : '100644', path: name, oid: await this.blob(e, p), type: 'blob' });
       else if (e.type === 'symlink') entries.push({ mode: '120000', path: name, oid: this.objects.writeBlob(e.linkTarget ?? Buffer.alloc(0)), type: 'blob' });
       // Devices, fifos and sockets live in the sidecar only.
     }
@@ -297,7 +307,7 @@ export async function exportGit(repo: Repository, options: ExportGitOptions): Pr
   const { gitdir, bare, created } = await openOrInit(dir, options.dir);
   const st = loadState(gitdir, mode, options.dir);
   const objects = new LooseObjectWriter(gitdir);
-  const exporter = new TreeExporter(store, gitdir, objects, st, options.signal);
+  const exporter = new TreeExporter(store, gitdir, objects, st, options.signal, options.onProgress);
   let written = 0;
   let trees = 0;
   const { order, upToDate } = await commitsToExport(store, resolved.map((r) => r.oid), st, gitdir);
@@ -307,7 +317,7 @@ export async function exportGit(repo: Repository, options: ExportGitOptions): Pr
       const c = readCommit(store, oid);
       let tree: string;
       if (mode === 'full') {
-        tree = await exporter.tree(commitTree(store, c), { commit: c });
+        tree = await exporter.tree(commitTree(store, c), Buffer.alloc(0), { commit: c });
       } else {
         const blob = objects.writeBlob(Buffer.from(manifestText(store, c)));
         tree = await git.writeTree({ fs, gitdir, tree: [{ mode: '100644', path: MANIFEST_NAME, oid: blob, type: 'blob' }] });

@@ -17,6 +17,7 @@ import { resolveRef } from '../store/refs.js';
 import type { Repository } from '../store/repository.js';
 import { storeContent } from '../store/store-content.js';
 import { VIVA_COMMIT_HEADER, decodeVivaCommitHeader, findGitDir, tryReadLooseBlob } from './git-objects.js';
+import type { ProgressEvent } from './ingest.js';
 import { writeCommits } from './write-commit.js';
 
 export const DISK_IMPORT_NOTE = 'disk images are exported as their file trees; import gives a tree commit';
@@ -29,6 +30,8 @@ export interface ImportGitOptions {
   /** The viva branch to create or fast-forward; default the git branch's name. */
   branch?: string;
   signal?: AbortSignal;
+  /** After each file's content is stored: contents and bytes so far, and the file's path. */
+  onProgress?: (e: ProgressEvent) => void;
 }
 
 export interface ImportGitResult {
@@ -219,6 +222,7 @@ export async function importGit(repo: Repository, options: ImportGitOptions): Pr
   const warnings: string[] = [];
   const contents = new Map<string, { oid: Oid; size: number }>();
   let files = 0;
+  let bytes = 0;
   const blobBytes = async (sha: string, what: string): Promise<Buffer> => {
     try {
       return tryReadLooseBlob(gitdir, sha) ?? Buffer.from((await git.readBlob({ fs, gitdir, oid: sha })).blob);
@@ -264,6 +268,8 @@ export async function importGit(repo: Repository, options: ImportGitOptions): Pr
           stored = { oid: r.oid, size: r.size };
           contents.set(key, stored);
           files++;
+          bytes += r.size;
+          options.onProgress?.({ phase: 'importing', files, bytes, path: name });
         }
         e.oid = stored.oid;
         e.size = stored.size;
