@@ -18,6 +18,7 @@ ${EXIT_STATUS_HELP}`;
     '<%= config.bin %> export-git web/prod web/staging review.git --manifests-only',
   ];
   static override strict = false;
+  static override usage = 'export-git REV... DIR [--manifests-only] [-C <value>] [--json]';
   static override args = {
     rev: Args.string({ required: true, description: 'branch or revision to export (repeatable), then DIR' }),
     dir: Args.string({ required: true, description: 'the git repository to write' }),

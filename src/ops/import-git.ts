@@ -193,10 +193,12 @@ export async function importGit(repo: Repository, options: ImportGitOptions): Pr
       }
     }
     // Entries added in git without a sidecar line: default metadata.
+    const realNames = new Set(sidecar.entries.map((e) => e.name.toString('hex')));
     for (const ge of gitEntries) {
       if (listed.has(ge.path)) continue;
       if (ge.type === 'commit') throw fail(`'${ge.path}'`, 'a submodule (gitlink) cannot be imported');
       const name = Buffer.from(ge.path, 'utf8');
+      if (realNames.has(name.toString('hex'))) throw fail(`'${ge.path}'`, `the sidecar lists it as a ${sidecar.entries.find((e) => e.name.equals(name))!.type}, but git has it as a ${ge.type === 'tree' ? 'tree' : 'blob'}`);
       const type = ge.type === 'tree' ? 'dir' : ge.mode === '120000' ? 'symlink' : 'file';
       const mode = type === 'dir' || ge.mode === '100755' ? 0o755 : type === 'symlink' ? 0o777 : 0o644;
       const meta: SidecarEntry = { name, type, mode, uid: 0, gid: 0, mtimeNs: defaultTime, size: 0, xattrs: [] };

@@ -204,6 +204,11 @@ gitTest('import-git: a malformed sidecar is refused naming the file, commit and 
   const e = await t.throwsAsync(importGit(fresh, { dir: wt, ref: 'main' }), { instanceOf: CorruptInputError });
   t.is(e!.message, `${wt}: etc/.viva-meta in commit ${sha.slice(0, 12)}: line 3: bad mode '644'`);
   t.is(listRefs(fresh.store).length, 0);
+  // A fifo of the sidecar that git has as a file is refused too, before anything is written.
+  execFileSync('git', ['-C', wt, 'reset', '-q', '--hard', 'HEAD~1']);
+  fs.writeFileSync(sc, fs.readFileSync(sc, 'utf8').replace(/^motd file /m, 'motd fifo '));
+  execFileSync('git', ['-C', wt, '-c', 'user.name=G', '-c', 'user.email=g@x', 'commit', '-qam', 'a fifo in the sidecar, a file in git']);
+  await t.throwsAsync(importGit(fresh, { dir: wt, ref: 'main' }), { instanceOf: CorruptInputError, message: /etc\/\.viva-meta in commit [0-9a-f]{12}: 'motd': the sidecar lists it as a fifo, but git has it as a blob$/ });
   t.is([...fresh.store.listObjects('tree', '')].length, before);
   t.is([...fresh.store.listObjects('blob', '')].length, 0);
 });
