@@ -382,6 +382,7 @@ export function renderExportGit(r: ExportGitResult): string {
   return lines.join('\n');
 }
 
+/** `[main 3f2a…] imported 4 commits (all identical to the exported ones), 60 file contents stored; tree …`. */
 export function renderImportGit(r: ImportGitResult): string {
   const same = r.identical === r.commits ? 'all identical to the exported ones' : `${r.identical} identical to the exported ones`;
   return `[${shortRefName(r.branch)} ${shortOid(r.id)}] imported ${plural(r.commits, 'commit')} (${same}), ${plural(r.files, "file content", "file contents")} stored; tree ${shortOid(r.tree)}`;

@@ -25,6 +25,7 @@ const MAP_FILE = 'export-map';
 const CACHE_FILE = 'export-cache';
 const ZERO_PIECE = Buffer.alloc(1 << 20);
 
+/** What to export where (see exportGit). */
 export interface ExportGitOptions {
   /** Branches or revisions; every commit reachable from them is exported. */
   revs: string[];
@@ -37,6 +38,7 @@ export interface ExportGitOptions {
   onProgress?: (e: ProgressEvent) => void;
 }
 
+/** One git ref the export set. */
 export interface ExportedRef {
   /** The git ref written (`refs/heads/NAME` for a viva branch). */
   ref: string;
@@ -46,6 +48,7 @@ export interface ExportedRef {
   gitCommit: string;
 }
 
+/** What an export wrote (JSON-safe; `viva export-git --json` prints it). */
 export interface ExportGitResult {
   dir: string;
   /** The git directory written (DIR itself for a bare repository). */

@@ -17,6 +17,7 @@ export const STATE_DIR = 'viva';
 /** Blobs up to this size are deflated in memory; larger ones stream through a temporary file. */
 export const DEFAULT_STREAM_THRESHOLD = 16 * 1024 * 1024;
 
+/** Where a git repository keeps its objects and refs. */
 export interface GitDir {
   /** The git directory: DIR for a bare repository, DIR/.git for one with a work tree. */
   gitdir: string;

@@ -20,8 +20,10 @@ import { VIVA_COMMIT_HEADER, decodeVivaCommitHeader, findGitDir, tryReadLooseBlo
 import type { ProgressEvent } from './ingest.js';
 import { writeCommits } from './write-commit.js';
 
+/** The warning for a commit that was a disk image (docs/git-interop.md). */
 export const DISK_IMPORT_NOTE = 'disk images are exported as their file trees; import gives a tree commit';
 
+/** What to import from where (see importGit). */
 export interface ImportGitOptions {
   /** The git repository (bare or with a work tree) an export-git wrote. */
   dir: string;
@@ -34,6 +36,7 @@ export interface ImportGitOptions {
   onProgress?: (e: ProgressEvent) => void;
 }
 
+/** What an import made (JSON-safe; `viva import-git --json` prints it). */
 export interface ImportGitResult {
   /** Full viva ref moved. */
   branch: string;
@@ -97,8 +100,10 @@ export async function importGit(repo: Repository, options: ImportGitOptions): Pr
     full = await git.expandRef({ fs, gitdir, ref: options.ref });
     tip = await git.resolveRef({ fs, gitdir, ref: full });
   } catch {
-    if (/^[0-9a-f]{40}$/.test(options.ref)) { full = options.ref; tip = options.ref; }
-    else throw new RefNotFoundError(options.ref, `ref '${options.ref}' not found in '${options.dir}'`);
+    const oid = /^[0-9a-f]{4,40}$/.test(options.ref) ? await git.expandOid({ fs, gitdir, oid: options.ref }).catch(() => undefined) : undefined;
+    if (!oid) throw new RefNotFoundError(options.ref, `ref '${options.ref}' not found in '${options.dir}'`);
+    full = oid;
+    tip = oid;
   }
   if (full === 'HEAD') {
     const target = await git.resolveRef({ fs, gitdir, ref: 'HEAD', depth: 2 }).catch(() => undefined);
