@@ -141,6 +141,73 @@ export function tryReadLooseBlob(gitdir: string, sha: string): Buffer | undefine
   return raw.subarray(nul + 1);
 }
 
+/** Loose objects whose compressed file is larger than this are inflated as a stream, not in memory. */
+export const DEFAULT_STREAM_READ_THRESHOLD = 4 * 1024 * 1024;
+
+/**
+ * A loose blob's size and content: read whole when its file is small, else inflated as a stream (constant memory),
+ * checked against `sha` when the last piece has been read (the iterator throws then). Undefined when `sha` is not a
+ * loose object.
+ */
+export async function tryOpenLooseBlob(gitdir: string, sha: string): Promise<{ size: number; pieces: AsyncIterable<Buffer> | Iterable<Buffer> } | undefined> {
+  const file = path.join(gitdir, 'objects', sha.slice(0, 2), sha.slice(2));
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(file);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw e;
+  }
+  if (st.size <= DEFAULT_STREAM_READ_THRESHOLD) {
+    const b = tryReadLooseBlob(gitdir, sha);
+    return b && { size: b.length, pieces: [b] };
+  }
+  const inflate = zlib.createInflate();
+  pipeline(fs.createReadStream(file), inflate).catch(() => { /* the error reaches the iterator through the destroyed inflate stream */ });
+  const it: AsyncIterator<Buffer> = inflate[Symbol.asyncIterator]();
+  let head = Buffer.alloc(0);
+  let nul = -1;
+  while (nul < 0) {
+    const r = await it.next();
+    if (r.done || head.length > 64) {
+      await it.return?.();
+      throw new Error(`object ${sha} has no object header`);
+    }
+    head = Buffer.concat([head, r.value]);
+    nul = head.indexOf(0);
+  }
+  const header = head.subarray(0, nul).toString('latin1');
+  if (!/^blob \d+$/.test(header)) {
+    await it.return?.();
+    throw new Error(`object ${sha} is not a blob ('${header.slice(0, 20)}')`);
+  }
+  const size = Number(header.slice(5));
+  const h = crypto.createHash('sha1').update(head.subarray(0, nul + 1));
+  const first = head.subarray(nul + 1);
+  async function* pieces(): AsyncIterable<Buffer> {
+    let total = 0;
+    try {
+      if (first.length) {
+        h.update(first);
+        total += first.length;
+        yield first;
+      }
+      for (;;) {
+        const r = await it.next();
+        if (r.done) break;
+        h.update(r.value);
+        total += r.value.length;
+        yield r.value;
+      }
+      if (total !== size) throw new Error(`object ${sha} holds ${total} bytes, its header says ${size}`);
+      if (h.digest('hex') !== sha) throw new Error(`object ${sha} does not match its id`);
+    } finally {
+      await it.return?.();
+    }
+  }
+  return { size, pieces: pieces() };
+}
+
 /** `Name <email> SECONDS +HHMM` for a git author or committer line; names git's fsck refuses are cleaned. */
 export function gitIdent(author: string, time: number, tzOffset: number): string {
   const p = parseAuthor(author);

@@ -7,7 +7,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import git from 'isomorphic-git';
-import { CorruptInputError, RefExistsError, RefNotFoundError, UnsupportedInputError, UsageError } from '../errors.js';
+import { CorruptInputError, RefExistsError, RefNotFoundError, UnsupportedInputError, UsageError, VivaError } from '../errors.js';
+import type { DataPiece } from '../formats/types.js';
 import { type Commit, type RootMeta, encodeCommit, hashCommit } from '../model/commit.js';
 import { MANIFEST_NAME, SIDECAR_NAME, type SidecarEntry, SidecarSyntaxError, decodeSidecar, gitName, quoteField } from '../model/git-sidecar.js';
 import type { Oid } from '../model/oid.js';
@@ -16,7 +17,7 @@ import { type TreeEntry, encodeTree, hashTree, normalizeTree } from '../model/tr
 import { resolveRef } from '../store/refs.js';
 import type { Repository } from '../store/repository.js';
 import { storeContent } from '../store/store-content.js';
-import { VIVA_COMMIT_HEADER, decodeVivaCommitHeader, findGitDir, tryReadLooseBlob } from './git-objects.js';
+import { VIVA_COMMIT_HEADER, decodeVivaCommitHeader, findGitDir, tryOpenLooseBlob, tryReadLooseBlob } from './git-objects.js';
 import type { ProgressEvent } from './ingest.js';
 import { writeCommits } from './write-commit.js';
 
@@ -69,6 +70,43 @@ interface GitCommitInfo {
   author: { name: string; email: string; timestamp: number; timezoneOffset: number };
   message: string;
   viva?: string;
+}
+
+/** Bytes of a hole in git's copy of a file are not zero: the sidecar's hole map does not fit the content. */
+class HoleNotZeroError extends Error {}
+
+const ZEROS = Buffer.alloc(1 << 20);
+
+function isZero(b: Buffer): boolean {
+  for (let i = 0; i < b.length; i += ZEROS.length) {
+    const part = b.subarray(i, Math.min(b.length, i + ZEROS.length));
+    if (!part.equals(ZEROS.subarray(0, part.length))) return false;
+  }
+  return true;
+}
+
+/** The content's data pieces with the holes cut out; the bytes inside a hole must be zero (HoleNotZeroError). */
+async function* dataOutsideHoles(pieces: AsyncIterable<Buffer> | Iterable<Buffer>, holes: ReadonlyArray<{ offset: number; length: number }>): AsyncIterable<DataPiece> {
+  let pos = 0;
+  let hi = 0;
+  for await (const p of pieces) {
+    let off = 0;
+    while (off < p.length) {
+      const at = pos + off;
+      while (hi < holes.length && holes[hi]!.offset + holes[hi]!.length <= at) hi++;
+      const h = holes[hi];
+      if (h && h.offset <= at) {
+        const end = Math.min(p.length, h.offset + h.length - pos);
+        if (!isZero(p.subarray(off, end))) throw new HoleNotZeroError(`hole ${h.offset}+${h.length} holds bytes that are not zero`);
+        off = end;
+      } else {
+        const end = h ? Math.min(p.length, h.offset - pos) : p.length;
+        yield { offset: at, data: p.subarray(off, end) };
+        off = end;
+      }
+    }
+    pos += p.length;
+  }
 }
 
 /**
@@ -237,6 +275,16 @@ export async function importGit(repo: Repository, options: ImportGitOptions): Pr
       throw new CorruptInputError(options.dir, `blob ${sha} (${what})`, `cannot be read: ${(e as Error).message}`);
     }
   };
+  const blobContent = async (sha: string, what: string): Promise<{ size: number; pieces: AsyncIterable<Buffer> | Iterable<Buffer> }> => {
+    try {
+      const loose = await tryOpenLooseBlob(gitdir, sha);
+      if (loose) return loose;
+      const b = Buffer.from((await git.readBlob({ fs, gitdir, oid: sha })).blob);
+      return { size: b.length, pieces: [b] };
+    } catch (e) {
+      throw new CorruptInputError(options.dir, `blob ${sha} (${what})`, `cannot be read: ${(e as Error).message}`);
+    }
+  };
   const writeTree = async (t: PlannedTree, where: Buffer): Promise<Oid> => {
     if (t.oid) return t.oid;
     const entries: TreeEntry[] = [];
@@ -255,23 +303,17 @@ export async function importGit(repo: Repository, options: ImportGitOptions): Pr
         const key = `${blob}:${holes.map((h) => `${h.offset}+${h.length}`).join(',')}`;
         let stored = contents.get(key);
         if (!stored) {
-          const data = await blobBytes(blob!, name);
-          for (const h of holes) {
-            if (h.offset + h.length > data.length) throw new CorruptInputError(options.dir, name, `hole ${h.offset}+${h.length} lies beyond the file's ${data.length} bytes`);
-            const z = data.subarray(h.offset, h.offset + h.length);
-            if (z.some((b) => b !== 0)) throw new CorruptInputError(options.dir, name, `hole ${h.offset}+${h.length} holds bytes that are not zero`);
+          const content = await blobContent(blob!, name);
+          const last = holes[holes.length - 1];
+          if (last && last.offset + last.length > content.size) throw new CorruptInputError(options.dir, name, `hole ${last.offset}+${last.length} lies beyond the file's ${content.size} bytes`);
+          let r: Awaited<ReturnType<typeof storeContent>>;
+          try {
+            r = await storeContent(store, { size: content.size, read: () => dataOutsideHoles(content.pieces, holes) }, options.signal);
+          } catch (e) {
+            if (e instanceof HoleNotZeroError) throw new CorruptInputError(options.dir, name, e.message);
+            if (e instanceof Error && !(e instanceof VivaError)) throw new CorruptInputError(options.dir, `blob ${blob} (${name})`, `cannot be read: ${e.message}`);
+            throw e;
           }
-          const r = await storeContent(store, {
-            size: data.length,
-            read: async function* () {
-              let pos = 0;
-              for (const h of holes) {
-                if (h.offset > pos) yield { offset: pos, data: data.subarray(pos, h.offset) };
-                pos = h.offset + h.length;
-              }
-              if (pos < data.length) yield { offset: pos, data: data.subarray(pos) };
-            },
-          }, options.signal);
           stored = { oid: r.oid, size: r.size };
           contents.set(key, stored);
           files++;

@@ -10,7 +10,7 @@ import { merge } from '../../src/ops/merge.js';
 import { createRef } from '../../src/ops/branch.js';
 import { listRefs, resolveRef } from '../../src/store/refs.js';
 import { readCommit, readTree } from '../../src/store/typed.js';
-import { AUTHOR, TIME, commitAt, tmpDir, tmpRepo, writeTree } from '../helpers/repo.js';
+import { AUTHOR, TIME, commitAt, randomBytes, tmpDir, tmpRepo, writeTree } from '../helpers/repo.js';
 
 const haveGit = spawnSync('git', ['--version']).status === 0;
 const gitTest = haveGit ? test : test.skip;
@@ -140,6 +140,35 @@ gitTest('export-git: names git refuses or treats specially (.git, .gitmodules, .
   const r = await importGit(fresh, { dir: out, ref: 'main' });
   t.is(r.tree, c.tree);
   t.is(r.id, c.id);
+});
+
+gitTest('import-git: large files stream (same blob ids), holes come back as holes; bytes written into a hole in git are refused', async (t) => {
+  const { repo, dir } = tmpRepo(t);
+  const src = path.join(dir, 'src');
+  writeTree(src, { big: randomBytes(6 << 20, 'big') });
+  const sparse = path.join(src, 'sparse');
+  const fd = fs.openSync(sparse, 'w');
+  fs.writeSync(fd, Buffer.from('middle'), 0, 6, 8 << 20);
+  fs.ftruncateSync(fd, 16 << 20);
+  fs.closeSync(fd);
+  const c = await commitAt(repo, src, { branch: 'main', message: 'large and sparse' });
+  const sp = readTree(repo.store, c.tree).entries.find((e) => e.name.toString() === 'sparse')!;
+  const out = path.join(dir, 'out.git');
+  await exportGit(repo, { revs: ['main'], dir: out });
+  const { repo: fresh } = tmpRepo(t);
+  const r = await importGit(fresh, { dir: out, ref: 'main' });
+  t.is(r.tree, c.tree);
+  t.deepEqual(readTree(fresh.store, r.tree).entries.find((e) => e.name.toString() === 'sparse')!.holes, sp.holes);
+  if (!sp.holes?.length) return t.log('this file system made no holes: the hole check below is not reached');
+  const wt = path.join(dir, 'wt');
+  execFileSync('git', ['clone', '-q', out, wt]);
+  const f = fs.openSync(path.join(wt, 'sparse'), 'r+');
+  fs.writeSync(f, Buffer.from('X'), 0, 1, sp.holes[0]!.offset);
+  fs.closeSync(f);
+  execFileSync('git', ['-C', wt, '-c', 'user.name=G', '-c', 'user.email=g@x', 'commit', '-qam', 'write into a hole']);
+  const { repo: other } = tmpRepo(t);
+  await t.throwsAsync(importGit(other, { dir: wt, ref: 'main' }), { instanceOf: CorruptInputError, message: /: sparse: hole \d+\+\d+ holds bytes that are not zero$/ });
+  t.is(listRefs(other.store).length, 0);
 });
 
 gitTest('import-git: reads packed objects too (after git gc), and export-git adds to a packed repository', async (t) => {
