@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import git from 'isomorphic-git';
-import { DestinationNotEmptyError, UsageError, WriteError } from '../errors.js';
+import { DestinationNotEmptyError, RefConflictError, UsageError, WriteError } from '../errors.js';
 import type { Commit } from '../model/commit.js';
 import { MANIFEST_NAME, SIDECAR_NAME, SIDECAR_VERSION, encodeSidecar, gitName, manifestHeader, manifestLine } from '../model/git-sidecar.js';
 import { type Oid, hashBytes, isOid } from '../model/oid.js';
@@ -295,7 +295,8 @@ function manifestText(store: ObjectReader, c: Commit): string {
  *
  * Locking: reads the repository only; the git repository must not be written by anyone else meanwhile.
  * Throws: RevisionNotFoundError for a revision that names no commit, DestinationNotEmptyError for a `dir` that is
- * neither empty nor a git repository, UsageError for a manifests-only export into a full one (or back),
+ * neither empty nor a git repository, RefConflictError (before writing anything) when a ref to be set points at a
+ * git commit that no export wrote, UsageError for a manifests-only export into a full one (or back),
  * WriteError when the git repository cannot be written.
  *
  * @example
@@ -314,6 +315,15 @@ export async function exportGit(repo: Repository, options: ExportGitOptions): Pr
   let written = 0;
   let trees = 0;
   const { order, upToDate } = await commitsToExport(store, resolved.map((r) => r.oid), st, gitdir);
+  // A ref of DIR that points at a commit no viva export wrote is someone else's work: never overwritten.
+  const ours = new Set(st.commits.values());
+  for (const r of resolved) {
+    const ref = gitRefFor(r.ref, r.oid);
+    const old = await git.resolveRef({ fs, gitdir, ref }).catch(() => undefined);
+    if (old && !ours.has(old)) {
+      throw new RefConflictError(ref, null, old, `git ref '${ref}' in '${options.dir}' points at ${old.slice(0, 12)}, which no viva export wrote: export into another directory, or delete that ref`);
+    }
+  }
   try {
     for (const oid of order) {
       if (options.signal?.aborted) throw options.signal.reason;

@@ -3,7 +3,7 @@ import test, { type ExecutionContext } from 'ava';
 import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { CorruptInputError, DestinationNotEmptyError, RefExistsError, RefNotFoundError, RevisionNotFoundError, UnsupportedInputError, UsageError } from '../../src/errors.js';
+import { CorruptInputError, DestinationNotEmptyError, RefConflictError, RefExistsError, RefNotFoundError, RevisionNotFoundError, UnsupportedInputError, UsageError } from '../../src/errors.js';
 import { exportGit } from '../../src/ops/export-git.js';
 import { importGit } from '../../src/ops/import-git.js';
 import { merge } from '../../src/ops/merge.js';
@@ -273,6 +273,12 @@ gitTest('export-git: into an existing git repository with a work tree, its .git 
   t.is(r.gitDir, path.join(out, '.git'));
   t.is(gitOut(out, 'log', '--format=%s', 'feature'), 'add extra\nbase image\n');
   fsckStrict(t, out);
+  // A branch of the repository's own (a commit no export wrote) is never overwritten.
+  execFileSync('git', ['-C', out, '-c', 'user.name=G', '-c', 'user.email=g@x', 'commit', '-q', '--allow-empty', '-m', 'own work']);
+  const own = gitOut(out, 'rev-parse', 'HEAD').trim();
+  execFileSync('git', ['-C', out, 'branch', '-f', 'main', own]);
+  await t.throwsAsync(exportGit(h.repo, { revs: ['main'], dir: out }), { instanceOf: RefConflictError, message: `git ref 'refs/heads/main' in '${out}' points at ${own.slice(0, 12)}, which no viva export wrote: export into another directory, or delete that ref` });
+  t.is(gitOut(out, 'rev-parse', 'main').trim(), own);
 });
 
 test('export-git and import-git: errors name what is wrong', async (t) => {
