@@ -122,7 +122,8 @@ async function* dataOutsideHoles(pieces: AsyncIterable<Buffer> | Iterable<Buffer
  * for a ref `dir` does not have, CorruptInputError naming the file (`PATH/.viva-meta in commit SHA`) and line of a
  * malformed sidecar or a missing object, RefExistsError when the branch exists and is not an ancestor of the
  * import, UsageError when `ref` names no branch and no `branch` is given. Nothing is written before all sidecars
- * of the history parsed; a later failure (content that contradicts its sidecar) leaves unreferenced objects (gc).
+ * of the history parsed; a later failure (content that contradicts its sidecar, the branch check) moves no ref and
+ * leaves at most unreferenced objects (gc removes them).
  *
  * @example
  * const r = await importGit(repo, { dir: '/srv/git/base.git', ref: 'debian/12/base' });
