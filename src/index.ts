@@ -6,6 +6,8 @@ export { commit, defaultAuthor, parseLabel, type CommitOptions, type CommitResul
 export { checkout, type CheckoutOptions, type CheckoutResult } from './ops/checkout.js';
 export { log, isoDate, parseApproxDate, addLogPatches, type LogEntry, type LogOptions } from './ops/log.js';
 export { mergeBase, mergeBases, type MergeBases } from './ops/merge-base.js';
+export { exportGit, type ExportGitOptions, type ExportGitResult, type ExportedRef } from './ops/export-git.js';
+export { importGit, type ImportGitOptions, type ImportGitResult } from './ops/import-git.js';
 export { show, type ShowResult } from './ops/show.js';
 export { ls, cat, catJson, describeEntry, diskLayout, MAX_CAT_JSON_BYTES, type CatResult, type LsEntry, type LsOptions } from './ops/ls.js';
 export { describeDisk, type DiskInfo, type DiskRegionInfo } from './ops/disk-info.js';

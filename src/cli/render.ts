@@ -15,6 +15,8 @@ import type { ShowResult } from '../ops/show.js';
 import type { FsckResult } from '../ops/fsck.js';
 import type { RefInfo } from '../ops/branch.js';
 import type { ReflogResult } from '../ops/reflog.js';
+import type { ExportGitResult } from '../ops/export-git.js';
+import type { ImportGitResult } from '../ops/import-git.js';
 import { shortOid } from '../model/oid.js';
 import { quotePath, quoteResultPath } from '../model/quote.js';
 import { decorationName, shortRefName } from '../model/ref.js';
@@ -584,4 +586,19 @@ export function renderMerge(m: MergeOpResult): string {
       return lines.join('\n');
     }
   }
+}
+
+/** `exported 3 commits to 'out.git' (bare): …` and one line per ref, as push lists them. */
+export function renderExportGit(r: ExportGitResult): string {
+  const what = r.commits === 0 ? 'everything up to date' : `${plural(r.commits, 'commit')}, ${plural(r.trees, 'tree')}, ${plural(r.blobs, 'blob')} (${formatBytes(r.bytes)})`;
+  const lines = [`${r.created ? 'created' : 'updated'} git repository '${r.dir}'${r.bare ? ' (bare)' : ''}${r.manifestsOnly ? ', manifests only' : ''}: ${what}${r.upToDate ? `; ${plural(r.upToDate, 'commit')} exported before` : ''}`];
+  for (const ref of r.refs) lines.push(`  ${ref.gitCommit.slice(0, 12)} ${ref.ref} (${shortOid(ref.commit)})`);
+  if (r.head) lines.push(`  HEAD -> ${r.head}`);
+  return lines.join('\n');
+}
+
+/** `[main 3f2a…] imported 4 commits (all identical to the exported ones), 60 file contents stored; tree …`. */
+export function renderImportGit(r: ImportGitResult): string {
+  const same = r.identical === r.commits ? 'all identical to the exported ones' : `${r.identical} identical to the exported ones`;
+  return `[${shortRefName(r.branch)} ${shortOid(r.id)}] imported ${plural(r.commits, 'commit')} (${same}), ${plural(r.files, "file content", "file contents")} stored; tree ${shortOid(r.tree)}`;
 }
