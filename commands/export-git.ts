@@ -1,7 +1,7 @@
 import { Args, Flags } from '@oclif/core';
 import { exportGit, type ExportGitResult } from '../src/index.js';
 import { EXIT_STATUS_HELP } from '../src/cli/exit-codes.js';
-import { RepoCommand } from '../src/cli/repo-command.js';
+import { RepoCommand, quietFlag } from '../src/cli/repo-command.js';
 import { renderExportGit } from '../src/cli/render.js';
 
 export default class ExportGit extends RepoCommand {
@@ -24,6 +24,7 @@ ${EXIT_STATUS_HELP}`;
     dir: Args.string({ required: true, description: 'the git repository to write' }),
   };
   static override flags = {
+    quiet: quietFlag,
     'manifests-only': Flags.boolean({ summary: 'write one text manifest per image instead of its files' }),
   };
 

@@ -1,7 +1,7 @@
 import { Args, Flags } from '@oclif/core';
 import { importGit, type ImportGitResult } from '../src/index.js';
 import { EXIT_STATUS_HELP } from '../src/cli/exit-codes.js';
-import { RepoCommand } from '../src/cli/repo-command.js';
+import { RepoCommand, quietFlag } from '../src/cli/repo-command.js';
 import { renderImportGit } from '../src/cli/render.js';
 
 export default class ImportGit extends RepoCommand {
@@ -20,6 +20,7 @@ ${EXIT_STATUS_HELP}`;
     ref: Args.string({ required: true, description: 'git branch, tag or commit to import' }),
   };
   static override flags = {
+    quiet: quietFlag,
     branch: Flags.string({ char: 'b', summary: 'viva branch to create or fast-forward (default: the git branch name)' }),
   };
 
