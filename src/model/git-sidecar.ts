@@ -7,7 +7,7 @@
 import type { RootMeta } from './commit.js';
 import { type Oid, isOid } from './oid.js';
 import { hexIfNotUtf8, quotePath, unquotePath } from './quote.js';
-import { type EntryType, type Hole, type TreeEntry, type Xattr, ENTRY_TYPE_CODES, invalidHolesReason, invalidNameReason } from './tree.js';
+import { type EntryType, type TreeEntry, type Xattr, ENTRY_TYPE_CODES, invalidHolesReason, invalidNameReason } from './tree.js';
 
 /** The sidecar's file name in every exported git tree. */
 export const SIDECAR_NAME = '.viva-meta';
@@ -24,21 +24,12 @@ export const MANIFEST_VERSION = 1;
  */
 export const ESCAPE_PREFIX = '.viva-x-';
 
-/** What a sidecar line says about one entry; content (files), targets (symlinks) and subtrees come from git. */
-export interface SidecarEntry {
-  name: Buffer;
-  type: EntryType;
-  mode: number;
-  uid: number;
-  gid: number;
-  mtimeNs: bigint;
-  /** Recorded for types other than file and symlink (whose size is their git blob's length), when not 0. */
-  size: number;
-  xattrs: Xattr[];
-  rdev?: { major: number; minor: number };
-  holes?: Hole[];
-  hardlink?: Buffer;
-}
+/**
+ * What a sidecar line says about one entry: a tree entry without what git holds (content and subtrees by id, symlink
+ * targets). `size` is recorded for types other than file and symlink (whose size is their git blob's length), when
+ * not 0.
+ */
+export type SidecarEntry = Omit<TreeEntry, 'oid' | 'linkTarget'>;
 
 export interface Sidecar {
   /** Root sidecar only: the image root's own metadata (a commit's `rootMeta`). */
