@@ -6,7 +6,7 @@
  */
 import cliProgress from 'cli-progress';
 import type { ProgressEvent } from '../ops/commit.js';
-import { formatBytes, plural } from './repo-command.js';
+import { formatBytes, plural } from './format.js';
 
 /** Redraws per second at most. */
 export const PROGRESS_FPS = 10;

@@ -21,17 +21,7 @@ type ArgOutput = { [name: string]: any };
 
 export type RepoFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof RepoCommand)['baseFlags'] & T['flags']>;
 
-/** `1 file`, `2 files`; `plural(1, 'entry', 'entries')`. Every count in human output goes through this. */
-export function plural(n: number, one: string, many = `${one}s`): string {
-  return `${n} ${n === 1 ? one : many}`;
-}
-
-export function formatBytes(n: number): string {
-  const u = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let i = 0;
-  while (n >= 1024 && i < u.length - 1) { n /= 1024; i++; }
-  return `${i === 0 ? n : n.toFixed(1)} ${u[i]}`;
-}
+export { formatBytes, plural } from './format.js';
 
 /**
  * oclif's parse errors span several lines ("The following error occurred:\n  Missing required flag message",

@@ -9,7 +9,7 @@ import { HEAD } from '../model/ref.js';
 import { readRef, resolveRefChain } from '../store/refs.js';
 import type { Repository } from '../store/repository.js';
 import { readCommit } from '../store/typed.js';
-import type { DiffEntry } from './diff.js';
+import type { DiffEntry } from './diff-entry.js';
 
 /** One commit as log, show and whatchanged give it (the `--json` shape of each). */
 export interface LogEntry {
