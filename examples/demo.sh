@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The demo behind `npm run demo`: commit an example image, change it, commit again, then log, show, diff-by-ls,
 # and check it out as a directory and as a tar; derive customized clones (one, then a batch with generated host keys),
-# move the base and rebuild them — all with the viva CLI.
+# move the base and rebuild them, merge two teams' images, then switch, status, diff against a directory, log --graph
+# and export to git — all with the viva CLI.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 viva() { node "$here/../bin/run.js" "$@"; }
@@ -60,6 +61,16 @@ viva rebuild --derived-from demo/1.0/base
 viva cat demo/fleet/db-ams:etc/demo-version
 viva cat demo/team-a:srv/b.txt
 viva log --derived-from demo/1.0/base --oneline
+# As git: HEAD moves with switch; a checkout knows where it came from (status); diff takes a directory on the host;
+# log draws branches, merges and derivations; the history exports to a git repository (and imports back).
+viva switch demo/team-a
+viva checkout demo/team-a "$work/team-a"
+echo "edited by hand" > "$work/team-a/etc/motd"
+viva status "$work/team-a"
+viva diff demo/team-a "$work/team-a" --stat --ignore-mtime
+viva log --graph --oneline --decorate demo/team-a demo/team-b
+viva export-git demo/1.0/base demo/team-a "$work/images.git"
+if command -v git >/dev/null; then git -C "$work/images.git" log --oneline -n 5 demo/team-a; fi
 viva fsck
 set +x
 # diff compares regular files and links; the device node and fifo are compared by type only.
