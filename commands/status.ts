@@ -9,7 +9,7 @@ export default class Status extends RepoCommand {
   static override pager = true;
   static override description = `viva checkout REV DIR records which image DIR came from. viva status DIR (default: the current directory, or the checkout it lies in) compares DIR as it is now with that image, as 'viva diff REV DIR' would, and lists what changed since, one line per entry as diff does (A added, D deleted, M modified with the attributes in brackets, T type changed, R renamed). Changes of mtime alone are left out unless --mtime. Nothing is committed: 'viva commit DIR -b BRANCH' records the changes.
 
-Files are read (hashed) only when their size, times or inode changed since status or a commit last read them (the stat cache, updated here): the first status after a checkout reads every file, later ones only what changed.
+Files are read (hashed) only when their size, times or inode changed since the checkout wrote them or a status or commit last read them (the stat cache, which checkout fills and status keeps current): a status right after a checkout reads nothing but files whose image mtime is in the last two seconds.
 
 --exit-code: exit 1 when something changed. A directory no checkout of this repository wrote (or one replaced since) is exit 3.
 

@@ -188,12 +188,20 @@ function sameContent(a: fs.BigIntStats, b: fs.BigIntStats): boolean {
   return a.size === b.size && a.mtimeNs === b.mtimeNs && a.ctimeNs === b.ctimeNs;
 }
 
+/**
+ * A file's stat cache key (its real path) and signature (inode, size, times): what commit's stat cache records for
+ * it, and what checkout records for the files it writes.
+ */
+export function statCacheIdentity(abs: Buffer, st: fs.BigIntStats): { key: string; signature: string } {
+  return { key: `dir:${abs.toString('latin1')}`, signature: `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}` };
+}
+
 function fileContent(abs: Buffer, st: fs.BigIntStats, outer: AbortSignal | undefined, pool: BufferPool): FileContent {
   const size = Number(st.size);
   const where = show(abs);
   return {
     size,
-    cache: { key: `dir:${abs.toString('latin1')}`, signature: `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}` },
+    cache: statCacheIdentity(abs, st),
     async *read(signal?: AbortSignal): AsyncGenerator<DataPiece> {
       throwIfAborted(outer, signal);
       let fd: number;

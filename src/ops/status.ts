@@ -9,9 +9,13 @@ import path from 'node:path';
 import { NotACheckoutError } from '../errors.js';
 import type { Oid } from '../model/oid.js';
 import type { Repository } from '../store/repository.js';
-import { writeStatCache } from '../store/stat-cache.js';
+import { type StatCacheRecord, writeStatCache } from '../store/stat-cache.js';
+import { statCacheIdentity } from '../formats/directory.js';
+import { walkTree } from '../tree/walk.js';
+import { RACY_WINDOW_NS } from './ingest.js';
+import { resolveSpec } from './resolve.js';
 import { type DiffEntry, diff } from './diff.js';
-import { type ProgressEvent } from './ingest.js';
+import type { ProgressEvent } from './ingest.js';
 import { readHostSide } from './diff-source.js';
 
 /** What a checkout to a directory recorded. */
@@ -42,7 +46,36 @@ function recordKey(dir: string): string {
 export function recordCheckout(repo: Repository, dir: string, r: { commit: Oid; rev: string; subPath?: string; paths?: string[] }): void {
   const st = fs.statSync(dir);
   const rec: CheckoutRecord = { commit: r.commit, rev: r.rev, path: r.subPath ?? '', paths: r.paths ?? [], time: Math.floor(Date.now() / 1000), dev: st.dev, ino: st.ino, birth: st.birthtimeMs };
+  const cache = checkoutCacheEntries(repo, dir, rec);
   repo.store.writeTransaction(() => repo.store.meta.putSync(recordKey(dir), JSON.stringify(rec)));
+  if (cache.length) writeStatCache(repo.store, cache);
+}
+
+/**
+ * Stat cache entries for the files a checkout just wrote, so that status and commit of the directory need not read
+ * them: each file whose size and mtime are still the image's. Only files whose image mtime is older than the racy
+ * window: writing a file sets its mtime to the present, so a later change of content cannot keep the recorded
+ * signature — unless the recorded mtime is itself the present (then it is left to be read).
+ */
+function checkoutCacheEntries(repo: Repository, dir: string, rec: CheckoutRecord): Array<{ key: string; signature: string } & StatCacheRecord> {
+  const root = fs.realpathSync(dir);
+  const { entry } = resolveSpec(repo, `${rec.commit}:${rec.path}`);
+  if (entry.type !== 'dir' || !entry.oid) return [];
+  const old = BigInt(Date.now()) * 1_000_000n - RACY_WINDOW_NS;
+  const out: Array<{ key: string; signature: string } & StatCacheRecord> = [];
+  walkTree(repo.store, entry.oid, (p, e) => {
+    if (e.type !== 'file' || !e.oid || e.mtimeNs >= old) return;
+    const abs = Buffer.concat([Buffer.from(root), Buffer.from('/'), p]);
+    let st: fs.BigIntStats;
+    try {
+      st = fs.lstatSync(abs, { bigint: true });
+    } catch {
+      return; // not written (--path), or gone already
+    }
+    if (!st.isFile() || Number(st.size) !== e.size || st.mtimeNs !== e.mtimeNs) return;
+    out.push({ ...statCacheIdentity(abs, st), oid: e.oid, size: e.size, holes: e.holes ?? [] });
+  });
+  return out;
 }
 
 /** The checkout record of `dir` or of the nearest directory above it that has one, with the path of `dir` below it. */

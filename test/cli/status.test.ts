@@ -11,11 +11,14 @@ const lines = (s: string) => s.split('\n').filter(Boolean);
 test('status: clean after checkout; changes listed as diff lists them, also from inside the directory; --exit-code; the stat cache spares unchanged files', async (t) => {
   const dir = tmpDir(t);
   const repo = path.join(dir, 'repo');
-  writeTree(path.join(dir, 'src'), { etc: { hostname: 'web\n', motd: 'hi\n' }, usr: { bin: { tool: 'tool' } } });
+  writeTree(path.join(dir, 'src'), { etc: { hostname: 'web\n', motd: 'hi\n' }, usr: { bin: { tool: 'tool' } } }, { mtime: new Date('2024-01-01T00:00:00Z') });
   await vivaOk(t, ['init', repo]);
   await vivaOk(t, ['commit', path.join(dir, 'src'), '-b', 'web', '-m', 'web', '-C', repo]);
   const co = path.join(dir, 'co');
   await vivaOk(t, ['checkout', 'web', co, '-C', repo]);
+  // The checkout recorded its files in the stat cache: the first status reads none of them.
+  const first = await vivaJson(t, ['status', co, '-C', repo]);
+  t.like(first, { read: 0, cached: 3, entries: [] });
   const clean = await vivaOk(t, ['status', co, '--exit-code', '-C', repo]);
   t.deepEqual(lines(clean.stdout).slice(1), ['nothing changed since the checkout']);
   t.regex(lines(clean.stdout)[0]!, new RegExp(`^checked out from web \\([0-9a-f]{12}\\) to ${co.replace(/[/.]/g, '\\$&')} on \\d{4}-`));
