@@ -736,3 +736,47 @@ export async function packageOp(repo: Repository, options: PackageOpOptions): Pr
   const count = (st: PackageOpItem['status']) => items.filter((i) => i.status === st).length;
   return { op: options.op, items, done: count('done'), unchanged: count('unchanged'), failed: count('failed') };
 }
+
+/** The options of {@link install}, {@link upgrade} and {@link remove}: those of {@link packageOp} without `op`. */
+export type PackageRequest = Omit<PackageOpOptions, 'op'>;
+
+/**
+ * Installs packages into an image as a new commit, as `apt-get install` would leave it (`viva install`): packageOp
+ * with `op: 'install'`. `packages` are names, `name=version`, or paths of .deb files; `from` says where the packages
+ * and their dependencies come from.
+ *
+ * Throws: as {@link packageOp}.
+ *
+ * @example
+ * const r = await install(repo, { base: 'debian/12/base', branch: 'debian/12/tools', packages: ['htop'], from: ['/var/cache/apt/archives'] });
+ * console.log(r.items[0]?.commit);
+ */
+export function install(repo: Repository, options: PackageRequest): Promise<PackageOpResult> {
+  return packageOp(repo, { ...options, op: 'install' });
+}
+
+/**
+ * Upgrades the packages of an image (all of them, or those named) to the newest versions `from` offers, as a new
+ * commit (`viva upgrade`): packageOp with `op: 'upgrade'`.
+ *
+ * Throws: as {@link packageOp}.
+ *
+ * @example
+ * await upgrade(repo, { base: 'debian/12/tools', branch: 'debian/12/tools', packages: [], from: ['/srv/mirror'] });
+ */
+export function upgrade(repo: Repository, options: PackageRequest): Promise<PackageOpResult> {
+  return packageOp(repo, { ...options, op: 'upgrade' });
+}
+
+/**
+ * Removes packages from an image as a new commit, as `apt-get remove` (or `purge` with `purge: true`) would leave
+ * it (`viva remove`): packageOp with `op: 'remove'`.
+ *
+ * Throws: as {@link packageOp}.
+ *
+ * @example
+ * await remove(repo, { base: 'debian/12/tools', branch: 'debian/12/slim', packages: ['htop'], from: [] });
+ */
+export function remove(repo: Repository, options: PackageRequest): Promise<PackageOpResult> {
+  return packageOp(repo, { ...options, op: 'remove' });
+}

@@ -54,6 +54,18 @@ export interface MergeOptions {
   noFf?: boolean;
 }
 
+/** The options of {@link mergeContinue}. */
+export interface MergeContinueOptions {
+  /** The directory the conflicted merge was checked out to (`checkout` of {@link merge}). */
+  dir: string;
+  /** The merge commit's message (default: `merge THEIRS into OURS`). */
+  message?: string;
+  /** `Name <email>` (default: VIVA_AUTHOR, else user@host). */
+  author?: string;
+  /** Commit time, seconds since the epoch (default: VIVA_DATE, else now). */
+  time?: number;
+}
+
 export interface MergeConflictInfo {
   path: string;
   pathHex?: string;
@@ -373,7 +385,7 @@ const MARKER = /^<<<<<<< /m;
  * Throws: UsageError when `dir` has no merge in progress or a conflict is left (naming the path); RefConflictError
  * when the branch moved meanwhile.
  */
-export async function mergeContinue(repo: Repository, options: { dir: string; message?: string; author?: string; time?: number }): Promise<MergeOpResult> {
+export async function mergeContinue(repo: Repository, options: MergeContinueOptions): Promise<MergeOpResult> {
   const raw = repo.store.meta.get(stateKey(options.dir)) as string | undefined;
   if (!raw) throw new UsageError(`no merge in progress in '${options.dir}' (merge A B --checkout DIR starts one)`);
   const state = JSON.parse(raw) as MergeState;
