@@ -245,6 +245,7 @@ function generatedFiles(what: Generator, hostname: string): EditSpec[] {
   }
 }
 
+/** What {@link deriveBatch} made: one commit per variant of the spec, all branches moved together. */
 export interface BatchResult {
   variants: Array<{ branch: string; id: Oid; parent: Oid | null; base: Oid; recipe: Oid; treesWritten: number }>;
 }

@@ -54,6 +54,9 @@ import path from 'node:path';
 /** Images of a fleet worked on at once (at most the number of CPUs). */
 const FLEET_JOBS = 2;
 
+/**
+ * The options of {@link packageOp}: the operation, the image (or fleet of branches), the packages and where they come from.
+ */
 export interface PackageOpOptions {
   op: PackageOp;
   /** The image to start from (a revision); with `branch`. Or `branches`. */
@@ -76,6 +79,7 @@ export interface PackageOpOptions {
   signal?: AbortSignal;
 }
 
+/** One package installed, upgraded or removed in an image. */
 export interface PackageChangeItem {
   name: string;
   arch: string;
@@ -84,6 +88,7 @@ export interface PackageChangeItem {
   from?: string;
 }
 
+/** What a package operation did on one image (one branch): its status, the new commit and the packages changed. */
 export interface PackageOpItem {
   branch: string;
   /** `unchanged`: the request had nothing to do on this image (no commit; `reason` says why). */
@@ -103,6 +108,7 @@ export interface PackageOpItem {
   error?: { code: string; exitCode?: number; message: string; output?: string };
 }
 
+/** What {@link packageOp} (or {@link install}, {@link upgrade}, {@link remove}) did, per image, with counts. */
 export interface PackageOpResult {
   op: PackageOp;
   items: PackageOpItem[];

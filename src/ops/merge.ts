@@ -34,6 +34,7 @@ import { openImage } from '../formats/index.js';
 import { type IngestContext, ingestEntries } from './ingest.js';
 import { commitIdentity, firstLine, writeCommits } from './write-commit.js';
 
+/** The options of {@link merge}: ours (`a`), theirs (`b`), the destination branch and conflict handling. */
 export interface MergeOptions {
   /** Ours: the image merged into (its branch is the default destination). */
   a: string;
@@ -66,6 +67,7 @@ export interface MergeContinueOptions {
   time?: number;
 }
 
+/** One conflicted path of a merge and the kind of conflict (both changed, deleted on one side, type changed, …). */
 export interface MergeConflictInfo {
   path: string;
   pathHex?: string;
@@ -73,6 +75,9 @@ export interface MergeConflictInfo {
   detail?: string;
 }
 
+/**
+ * What {@link merge} or {@link mergeContinue} did: merged, fast-forwarded, already up to date, or stopped on conflicts.
+ */
 export interface MergeOpResult {
   status: 'merged' | 'fast-forward' | 'up-to-date' | 'conflicts';
   branch: string;

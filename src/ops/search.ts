@@ -12,6 +12,7 @@ import { type FindScope, Resolver, requireIndex, scopeCommits } from './find.js'
 import { imageFileSystems, inventoryAt } from './image-packages.js';
 import type { Inventory } from '../packages/inventory.js';
 
+/** One commit {@link search} found, with its score and what matched. */
 export interface SearchHit {
   ref: string;
   commit: Oid;

@@ -63,6 +63,7 @@ export function findCheckout(repo: Repository, dir: string): { root: string; bel
   }
 }
 
+/** How a checked-out directory differs from the image it was checked out from ({@link status}). */
 export interface StatusResult {
   /** The checked-out directory, the image it came from and where in it. */
   dir: string;

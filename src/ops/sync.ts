@@ -48,6 +48,7 @@ async function* counted(objects: AsyncIterable<StoredObject>, total: number, pha
   }
 }
 
+/** A configured remote (`viva remote add`), as listRemotes returns it. */
 export interface RemoteConfig {
   name: string;
   url: string;
@@ -61,6 +62,7 @@ function remotesOf(repo: Repository): Record<string, { url: string; tokenFile?: 
   return (repo.store.meta.get(REMOTES_KEY) as Record<string, { url: string; tokenFile?: string }> | undefined) ?? {};
 }
 
+/** The configured remotes, sorted by name (`viva remote -v`). Locking: none. */
 export function listRemotes(repo: Repository): RemoteConfig[] {
   return Object.entries(remotesOf(repo)).map(([name, r]) => ({ name, url: r.url, ...(r.tokenFile ? { tokenFile: r.tokenFile } : {}) })).sort((a, b) => (a.name < b.name ? -1 : 1));
 }
@@ -81,6 +83,13 @@ function normalizeUrl(url: string): string {
   return path.resolve(url);
 }
 
+/**
+ * Configures the remote `name` at `url` (a path or an http(s):// URL; a path is made absolute), as `git remote add`.
+ * Throws: InvalidRefNameError for a bad name, RefExistsError when the remote exists, UsageError for another URL scheme.
+ *
+ * @example
+ * addRemote(repo, 'origin', 'https://images.example.com/viva');
+ */
 export function addRemote(repo: Repository, name: string, url: string, options: { tokenFile?: string } = {}): RemoteConfig {
   checkRemoteName(name);
   const all = remotesOf(repo);
@@ -91,6 +100,10 @@ export function addRemote(repo: Repository, name: string, url: string, options: 
   return { name, url: u, ...(tokenFile ? { tokenFile } : {}) };
 }
 
+/**
+ * Removes the remote `name` and its remote-tracking branches (`refs/remotes/NAME/…`), as `git remote remove`.
+ * Throws: RefNotFoundError when there is no such remote.
+ */
 export function removeRemote(repo: Repository, name: string): void {
   const all = remotesOf(repo);
   if (!all[name]) throw new RefNotFoundError(name, `no such remote '${name}'`);
@@ -137,6 +150,7 @@ export interface TransferStats {
   queries: number;
 }
 
+/** What {@link fetch} did: the remote-tracking refs it moved, the tags it left alone, and the objects it copied. */
 export interface FetchResult extends TransferStats {
   remote: string;
   url: string;
@@ -281,6 +295,7 @@ export function isAncestor(repo: Repository, ancestor: Oid, descendant: Oid): bo
   return false;
 }
 
+/** One `SRC:DST` of a push (`parsePushSpec` reads git's refspec syntax). */
 export interface PushSpec {
   /** Local revision (empty with delete). */
   src: string;
@@ -291,6 +306,7 @@ export interface PushSpec {
   dst?: string;
 }
 
+/** What {@link push} did: the remote refs it created, moved or deleted, and the objects it sent. */
 export interface PushResult extends TransferStats {
   remote: string;
   url: string;
@@ -427,6 +443,7 @@ export async function push(repo: Repository, remote: string, specs: PushSpec[], 
   }
 }
 
+/** What {@link clone} did: the new repository's directory, the branch it checked out as HEAD, and the fetch. */
 export interface CloneResult extends FetchResult {
   dir: string;
   /** The local branch made for the remote's HEAD branch (or --branch), which HEAD points at; absent when none was. */
@@ -544,6 +561,7 @@ export async function clone(url: string, dir: string, options: { branch?: string
   }
 }
 
+/** What {@link pull} did: the fetch, then how the branch moved (fast-forward, or a merge of the remote's branch). */
 export interface PullResult extends FetchResult {
   branch: string;
   from: Oid | null;
