@@ -52,7 +52,7 @@ export type { Oid } from './model/oid.js';
 export { parseSize, type BuildDiskOptions, type PartitionScheme } from './ops/build-disk.js';
 export { diff, patchFor, isBinary, resolveDiffRange, resolveDiffSides, type DiffEntry, type DiffResult, type DiffOptions, type DiffField } from './ops/diff.js';
 export { readHostSide, isHostArgument, type HostSide } from './ops/diff-source.js';
-export { status, recordCheckout, findCheckout, type StatusResult, type CheckoutRecord } from './ops/status.js';
+export { status, recordCheckout, findCheckout, type StatusOptions, type StatusResult, type CheckoutRecord } from './ops/status.js';
 export { diffPackages, inventoryOf, inventoriesOf, type PackageDiff } from './ops/image-packages.js';
 export { compareDebVersions, parseDebVersion, parseConstraint, type DebVersion, type VersionConstraint } from './packages/debversion.js';
 export {
@@ -72,12 +72,12 @@ export { find, globRegExp, scopeCommits, type FindHit, type FindOptions, type Fi
 export { rebuildIndex, checkIndex, type IndexRebuildResult } from './ops/index-rebuild.js';
 export { grep, type GrepHit, type GrepOptions } from './ops/grep.js';
 export { imageStats, repositoryStats, du, type ImageStats, type RepositoryStats, type DuEntry } from './ops/stats.js';
-export { search, type SearchHit } from './ops/search.js';
-export { addRemote, removeRemote, listRemotes, fetch, fetchImageContent, push, pull, clone, defaultCloneDir, defaultRemote, lsRemote, parsePushSpec, isAncestor, type RemoteConfig, type FetchResult, type PushResult, type PullResult, type CloneResult, type PushSpec } from './ops/sync.js';
+export { search, type SearchOptions, type SearchHit } from './ops/search.js';
+export { addRemote, removeRemote, listRemotes, fetch, fetchImageContent, push, pull, clone, defaultCloneDir, defaultRemote, lsRemote, parsePushSpec, isAncestor, type RemoteConfig, type FetchOptions, type PushOptions, type CloneOptions, type PullOptions, type FetchResult, type PushResult, type PullResult, type CloneResult, type PushSpec } from './ops/sync.js';
 export { serve, type ServeOptions, type Server } from './sync/server.js';
 export { derive, type DeriveOptions, type DeriveResult, type EditSpec } from './ops/derive.js';
 export { derivedFrom, derivationGraph, showDerivation, type DerivationGraph, type DerivationEdge, type DerivationInfo } from './ops/derivations.js';
 export { rebuild, type RebuildOptions, type RebuildResult, type RebuildItem } from './ops/rebuild.js';
-export { deriveBatch, parseBatchSpec, type BatchResult, type BatchVariant } from './ops/derive-batch.js';
+export { deriveBatch, parseBatchSpec, type DeriveBatchOptions, type BatchResult, type BatchVariant } from './ops/derive-batch.js';
 export { readDebDirectory, type DebIndexCache, type ReadDebDirectoryOptions, type DebDirectoryResult } from './packages/deb-directory.js';
 export { openSources, type OpenSourcesOptions, type PackageSources, type OpenedSource, type SourceKind } from './packages/sources.js';

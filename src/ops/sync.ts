@@ -48,6 +48,50 @@ async function* counted(objects: AsyncIterable<StoredObject>, total: number, pha
   }
 }
 
+/** The options of {@link fetch}. */
+export interface FetchOptions {
+  /** HTTP remotes: the file the token is read from (default: the remote's own; VIVA_TOKEN overrides it). */
+  tokenFile?: string;
+  /** `manifests`: fetch commits, trees and package records but not file content (a partial fetch). */
+  filter?: 'manifests';
+  /** Move local tags that point elsewhere on the remote (git's `fetch --force`). */
+  force?: boolean;
+  signal?: AbortSignal;
+  onProgress?: (e: ProgressEvent) => void;
+}
+
+/** The options of {@link push}. */
+export interface PushOptions {
+  /** Allow updates that are not fast-forwards, and moving tags. */
+  force?: boolean;
+  /** HTTP remotes: the file the token is read from (default: the remote's own; VIVA_TOKEN overrides it). */
+  tokenFile?: string;
+  /** `push -u`: record each pushed branch's remote branch as its upstream. */
+  setUpstream?: boolean;
+  onProgress?: (e: ProgressEvent) => void;
+}
+
+/** The options of {@link clone}. */
+export interface CloneOptions {
+  /** The branch to check out as HEAD (default: the remote's HEAD branch). */
+  branch?: string;
+  /** HTTP remotes: the file the token is read from (VIVA_TOKEN overrides it). */
+  tokenFile?: string;
+  /** `manifests`: a partial clone, without file content (fetched later with fetchImageContent). */
+  filter?: 'manifests';
+  signal?: AbortSignal;
+  onProgress?: (e: ProgressEvent) => void;
+}
+
+/** The options of {@link pull}. */
+export interface PullOptions {
+  /** Refuse a diverged branch (RefConflictError) instead of merging. */
+  ffOnly?: boolean;
+  /** The merge commit's author (default: VIVA_AUTHOR, else user@host). */
+  author?: string;
+  onProgress?: (e: ProgressEvent) => void;
+}
+
 /** A configured remote (`viva remote add`), as listRemotes returns it. */
 export interface RemoteConfig {
   name: string;
@@ -198,7 +242,7 @@ function sameNamespace(dst: string, src: string): string {
  * `refs/tags/...` (new ones; a tag that exists here and points elsewhere there is rejected, as git's "would clobber existing tag", unless `force` or a +refspec). `refspecs` limit what is fetched: NAME (a short name is looked up as a tag, then a
  * branch, on the remote; both existing is an error) or [+]SRC:DST; a short DST stays in SRC's namespace.
  */
-export async function fetch(repo: Repository, remote: string, refspecs: string[] = [], options: { tokenFile?: string; filter?: 'manifests'; force?: boolean; signal?: AbortSignal; onProgress?: (e: ProgressEvent) => void } = {}): Promise<FetchResult> {
+export async function fetch(repo: Repository, remote: string, refspecs: string[] = [], options: FetchOptions = {}): Promise<FetchResult> {
   const r = resolveRemote(repo, remote, options.tokenFile);
   // A partial clone keeps fetching manifests only from its promisor remote (a fetch by path or URL has no remote
   // name, and an ordinary repository has no promisor: both fetch everything).
@@ -374,7 +418,7 @@ function localSourceRef(repo: Repository, src: string): string | undefined {
  * was listed, so a concurrent push makes it fail. Short names resolve as git's do: `push R v1` of a tag updates
  * `refs/tags/v1` there, of a branch `refs/heads/v1`.
  */
-export async function push(repo: Repository, remote: string, specs: PushSpec[], options: { force?: boolean; tokenFile?: string; setUpstream?: boolean; onProgress?: (e: ProgressEvent) => void } = {}): Promise<PushResult> {
+export async function push(repo: Repository, remote: string, specs: PushSpec[], options: PushOptions = {}): Promise<PushResult> {
   const r = resolveRemote(repo, remote, options.tokenFile);
   if (options.setUpstream && !r.name) throw new UsageError(`push -u needs a configured remote, not a path or URL ('${remote}'): viva remote add NAME ${remote}`);
   if (!specs.length) specs = [simplePushSpec(repo, r.name, remote, options.setUpstream ?? false)];
@@ -514,7 +558,7 @@ function planUndo(dir: string): () => void {
  * — removes what the clone created, as git does, so the same command can simply be run again: `dir` itself when it
  * did not exist, its `.viva` when it did (an empty `dir` stays, empty). Nothing that was there before is touched.
  */
-export async function clone(url: string, dir: string, options: { branch?: string; tokenFile?: string; filter?: 'manifests'; signal?: AbortSignal; onProgress?: (e: ProgressEvent) => void } = {}): Promise<CloneResult> {
+export async function clone(url: string, dir: string, options: CloneOptions = {}): Promise<CloneResult> {
   const undo = undoCreation(dir);
   let repo: Repository | undefined;
   try {
@@ -575,7 +619,7 @@ export interface PullResult extends FetchResult {
  * Fetches, then brings the local branch (default: HEAD's) up to the remote's: a fast-forward when it can, else a merge
  * of the remote's branch into it (as git pull), unless `ffOnly` (then a diverged branch is refused, exit 12).
  */
-export async function pull(repo: Repository, remote = 'origin', branch?: string, options: { ffOnly?: boolean; author?: string; onProgress?: (e: ProgressEvent) => void } = {}): Promise<PullResult> {
+export async function pull(repo: Repository, remote = 'origin', branch?: string, options: PullOptions = {}): Promise<PullResult> {
   const local = branch ? `${HEADS}${branch}` : readRef(repo.store, HEAD)?.symref;
   if (!local?.startsWith(HEADS)) throw new UsageError('HEAD is not on a branch: name the branch to pull');
   const name = local.slice(HEADS.length);
