@@ -128,3 +128,29 @@ export async function demo(dir: string): Promise<void> {
   const failed = await run(process.execPath, [TSC, '-p', dir], { cwd: dir, env: cleanEnv(), timeout: 100_000 }).then(() => '', (e: { stdout?: string }) => e.stdout ?? '');
   t.regex(failed, /check\.ts\(2,.*'edit' does not exist in type 'DeriveOptions'/);
 });
+
+test('package: the TypeScript examples of docs/library.md type-check against the built declarations', async (t) => {
+  const dir = consumer(t);
+  const names = Object.keys(await import('../../src/index.js'));
+  const doc = fs.readFileSync(path.join(ROOT, 'docs/library.md'), 'utf8');
+  const blocks = [...doc.matchAll(/```ts\n([^]*?)```/g)].map((m) => m[1]!);
+  t.true(blocks.length >= 4);
+  const files = blocks.map((code, i) => {
+    // Each block as a module of its own, with what it uses from 'viva' imported and `repo` declared unless it does so.
+    const imported = new Set([...code.matchAll(/import (?:type )?\{([^}]*)\} from 'viva'/g)].flatMap((m) => m[1]!.split(',').map((s) => s.trim().replace(/^type /, ''))));
+    const used = names.filter((n) => !imported.has(n) && new RegExp(`\\b${n}\\b`).test(code));
+    const preamble = [
+      used.length ? `import { ${used.join(', ')} } from 'viva';` : '',
+      /\bconst repo\b/.test(code) ? '' : `import type { Repository as Repo } from 'viva';\ndeclare const repo: Repo;`,
+    ].join('\n');
+    const file = `doc-${i}.ts`;
+    fs.writeFileSync(path.join(dir, file), `${preamble}\n${code}\nexport {};\n`);
+    return file;
+  });
+  fs.writeFileSync(path.join(dir, 'tsconfig.json'), JSON.stringify({
+    compilerOptions: { target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', strict: true, noEmit: true, skipLibCheck: true, types: ['node'] },
+    files,
+  }));
+  const out = await run(process.execPath, [TSC, '-p', dir], { cwd: dir, env: cleanEnv(), timeout: 100_000 }).then(() => '', (e: { stdout?: string }) => e.stdout ?? String(e));
+  t.is(out, '');
+});
