@@ -243,7 +243,9 @@ export class Repository {
 
   /**
    * Registers a writer session (commit, fetch, ...). Locking: fails with RepositoryLockedError while gc holds the
-   * exclusive lock; gc in turn refuses to delete while any live session exists.
+   * exclusive lock; gc in turn refuses to delete while any live session exists. The ops that write do this.
+   *
+   * @internal
    */
   beginSession(kind: string): void {
     if (this.sessionId) return;
@@ -258,7 +260,11 @@ export class Repository {
     this.sessionId = id;
   }
 
-  /** Ends the writer session beginSession registered (close does it too). */
+  /**
+   * Ends the writer session beginSession registered (close does it too).
+   *
+   * @internal
+   */
   endSession(): void {
     if (!this.sessionId) return;
     const id = this.sessionId;
@@ -269,6 +275,8 @@ export class Repository {
   /**
    * Runs `fn` inside a write transaction only if no other live writer session exists, holding the gc lock.
    * Stale sessions (dead processes, e.g. a commit killed with -9) are removed.
+   *
+   * @internal
    */
   withExclusive<T>(fn: () => T): T {
     return this.store.writeTransaction(() => {

@@ -17,6 +17,16 @@ function hasDoc(decl: ts.Declaration): boolean {
   return ts.getJSDocCommentsAndTags(decl).some((d) => ts.isJSDoc(d) && ts.getTextOfJSDocComment(d.comment)?.trim());
 }
 
+function where(d: ts.Node): string {
+  const file = d.getSourceFile();
+  return `${path.relative(ROOT, file.fileName)}:${file.getLineAndCharacterOfPosition(d.getStart()).line + 1}`;
+}
+
+/** A subclass of another class of errors.ts (VivaError's members carry its docs). */
+function isErrorClass(c: ts.ClassDeclaration): boolean {
+  return path.basename(c.getSourceFile().fileName) === 'errors.ts' && c.heritageClauses !== undefined;
+}
+
 /** `name (file:line)` of every export of src/index.ts that has no doc comment, sorted. */
 function undocumentedExports(): { names: string[]; count: number } {
   const config = ts.getParsedCommandLineOfConfigFile(path.join(ROOT, 'tsconfig.json'), {}, { ...ts.sys, onUnRecoverableConfigFileDiagnostic: () => {} });
@@ -28,10 +38,18 @@ function undocumentedExports(): { names: string[]; count: number } {
   for (const exported of exports) {
     const symbol = exported.flags & ts.SymbolFlags.Alias ? checker.getAliasedSymbol(exported) : exported;
     const decls = (symbol.declarations ?? []).filter((d) => DOCUMENTED.has(d.kind));
-    if (decls.length === 0 || decls.some(hasDoc)) continue;
-    const d = decls[0]!;
-    const file = d.getSourceFile();
-    missing.push(`${exported.name} (${path.relative(ROOT, file.fileName)}:${file.getLineAndCharacterOfPosition(d.getStart()).line + 1})`);
+    if (decls.length === 0) continue;
+    if (!decls.some(hasDoc)) missing.push(`${exported.name} (${where(decls[0]!)})`);
+    // The public members of a class (Repository, PackageUniverse); an error class's are those of VivaError.
+    const cls = decls.find(ts.isClassDeclaration);
+    if (cls && !isErrorClass(cls)) {
+      for (const m of cls.members) {
+        if (!m.name || ts.isClassStaticBlockDeclaration(m) || ts.isConstructorDeclaration(m) || ts.isIndexSignatureDeclaration(m)) continue;
+        const flags = ts.getCombinedModifierFlags(m);
+        if (flags & (ts.ModifierFlags.Private | ts.ModifierFlags.Protected) || ts.isPrivateIdentifier(m.name)) continue;
+        if (!hasDoc(m)) missing.push(`${exported.name}.${m.name.getText()} (${where(m)})`);
+      }
+    }
   }
   return { names: missing.sort(), count: exports.length };
 }
