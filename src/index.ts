@@ -31,7 +31,7 @@ export { exportGit, type ExportGitOptions, type ExportGitResult, type ExportedRe
 export { importGit, type ImportGitOptions, type ImportGitResult } from './ops/import-git.js';
 export { show, type ShowResult } from './ops/show.js';
 export { ls, cat, catJson, describeEntry, diskLayout, MAX_CAT_JSON_BYTES, type CatResult, type LsEntry, type LsOptions } from './ops/ls.js';
-export { describeDisk, type DiskInfo, type DiskRegionInfo } from './ops/disk-info.js';
+export type { DiskInfo, DiskRegionInfo } from './ops/disk-info.js';
 export { listBranches, createRef, deleteRef, renameBranch, aheadBehind, type RefInfo, type RefKind, type ListRefsOptions, type CreateRefOptions } from './ops/branch.js';
 export { switchBranch, findTrackingCandidate, createTrackingBranch, type SwitchOptions, type SwitchResult } from './ops/switch.js';
 export { readUpstream, setUpstream, setUpstreamTo, unsetUpstream, trackingMessage, type Upstream, type UpstreamConfig, type UpstreamResult } from './ops/upstream.js';
@@ -43,14 +43,15 @@ export { fsck, type FsckResult, type FsckOptions } from './ops/fsck.js';
 export { gc, type GcResult, type GcOptions } from './ops/gc.js';
 export { compact, type CompactResult } from './ops/compact.js';
 export { init, type InitResult } from './ops/init.js';
-export { resolveRevision, resolveSpec, previousBranch } from './ops/resolve.js';
+export { resolveRevision, resolveSpec, previousBranch, type ResolvedRevision, type ResolvedEntry } from './ops/resolve.js';
+export type { ExcludeTest } from './formats/exclude.js';
 export { openImage, createImageWriter, outputFormatForName, STDOUT_DEST, SUPPORTED_DEST, type OutputFormat } from './formats/index.js';
 export type { ImageEntry, ImageReader, ImageWriter } from './formats/types.js';
 export type { Commit } from './model/commit.js';
 export type { Tree, TreeEntry } from './model/tree.js';
 export type { Oid } from './model/oid.js';
 export { parseSize, type BuildDiskOptions, type PartitionScheme } from './ops/build-disk.js';
-export { diff, patchFor, isBinary, resolveDiffRange, resolveDiffSides, type DiffEntry, type DiffResult, type DiffOptions, type DiffField } from './ops/diff.js';
+export { diff, patchFor, isBinary, resolveDiffRange, resolveDiffSides, type DiffEntry, type DiffResult, type DiffOptions, type DiffField, type PatchOptions } from './ops/diff.js';
 export { readHostSide, isHostArgument, type HostSide } from './ops/diff-source.js';
 export { status, recordCheckout, findCheckout, type StatusOptions, type StatusResult, type CheckoutRecord } from './ops/status.js';
 export { diffPackages, inventoryOf, inventoriesOf, type PackageDiff } from './ops/image-packages.js';
@@ -66,8 +67,6 @@ export {
   readDeb, parseDebControl, formatRelations, controlField,
   type DebPackage, type DebControl, type ControlField, type ControlFile, type Relations,
 } from './packages/deb.js';
-export { debTree, hashDeb, type DebTreeResult, type DebFileEntry } from './ops/deb-tree.js';
-export { unpackDebs, type UnpackDeb, type UnpackDebsOptions, type UnpackDebsResult, type UnpackedDeb } from './ops/unpack-debs.js';
 export { find, globRegExp, scopeCommits, type FindHit, type FindOptions, type FindScope } from './ops/find.js';
 export { rebuildIndex, checkIndex, type IndexRebuildResult } from './ops/index-rebuild.js';
 export { grep, type GrepHit, type GrepOptions } from './ops/grep.js';

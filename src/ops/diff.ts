@@ -215,9 +215,13 @@ function detectRenames(entries: DiffEntry[]): DiffEntry[] {
 // ---------------------------------------------------------------------------------------------------------------
 // Patches
 
+/**
+ * The options of {@link patchFor} and {@link addLogPatches}: the size limit, lines of context and where content is read.
+ */
 export interface PatchOptions {
   /** Files larger than this (either side) get a one-line note instead of a patch. */
   maxBytes?: number;
+  /** Lines of context around each change (git's -U; default 3). */
   context?: number;
   /** Where content is read (default the repository; a host side's overlay for `diff REV DIR`). */
   objects?: ObjectReader;
