@@ -1,9 +1,9 @@
-// Using viva as a library: commit a directory, list it, and check one path out. Run after `npm ci`:
+// Using viva as a library: commit a directory, list it, derive a variant and check it out. Run after `npm ci`:
 //   node examples/library.mjs /path/to/rootfs
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Repository, checkout, commit, derive, log, ls, showDerivation } from '../dist/src/index.js';
+import { Repository, checkout, commit, derive, log, ls, showDerivation } from 'viva';
 
 const source = process.argv[2] ?? path.dirname(new URL(import.meta.url).pathname);
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'viva-lib-'));

@@ -58,6 +58,10 @@ export class UsageError extends VivaError {
   constructor(message: string, data: Record<string, unknown> = {}) { super(message, data); }
 }
 
+/**
+ * No viva repository at the given path (nor, when searching, in the current directory or any parent); exit 10.
+ * `data`: `{ path }`.
+ */
 export class NotARepositoryError extends VivaError {
   static override readonly code = 'ERR_NOT_A_REPOSITORY';
   override readonly code = NotARepositoryError.code;
@@ -65,6 +69,7 @@ export class NotARepositoryError extends VivaError {
   constructor(path: string) { super(`not a viva repository (or any parent): ${quote(path)}`, { path }); }
 }
 
+/** init or clone found a repository already there; exit 12. `data`: `{ path }`. */
 export class RepositoryExistsError extends VivaError {
   static override readonly code = 'ERR_REPOSITORY_EXISTS';
   override readonly code = RepositoryExistsError.code;
@@ -72,6 +77,10 @@ export class RepositoryExistsError extends VivaError {
   constructor(path: string) { super(`a viva repository already exists in ${quote(path)}`, { path }); }
 }
 
+/**
+ * The repository was written by a newer viva (its format number is higher than this one reads); exit 10.
+ * `data`: `{ path, found, supported }`.
+ */
 export class RepositoryFormatError extends VivaError {
   static override readonly code = 'ERR_REPOSITORY_FORMAT';
   override readonly code = RepositoryFormatError.code;
@@ -81,6 +90,10 @@ export class RepositoryFormatError extends VivaError {
   }
 }
 
+/**
+ * Another process holds the lock the op needs (gc's exclusive lock, or a writer while gc runs); exit 11.
+ * `data`: `{ path, holder }`.
+ */
 export class RepositoryLockedError extends VivaError {
   static override readonly code = 'ERR_LOCKED';
   override readonly code = RepositoryLockedError.code;
@@ -88,6 +101,7 @@ export class RepositoryLockedError extends VivaError {
   constructor(path: string, holder: string) { super(`repository ${quote(path)} is locked by ${holder}`, { path, holder }); }
 }
 
+/** An object (commit, tree, blob, chunk) named by id is not in the repository; exit 3. `data`: `{ kind, oid }`. */
 export class ObjectNotFoundError extends VivaError {
   static override readonly code = 'ERR_OBJECT_NOT_FOUND';
   override readonly code = ObjectNotFoundError.code;
@@ -95,6 +109,7 @@ export class ObjectNotFoundError extends VivaError {
   constructor(kind: string, oid: string) { super(`${kind} ${quote(oid)} not found`, { kind, oid }); }
 }
 
+/** A revision (branch, tag, id, `REV~N`, …) does not name a commit; exit 3. `data`: `{ rev }`. */
 export class RevisionNotFoundError extends VivaError {
   static override readonly code = 'ERR_REVISION_NOT_FOUND';
   override readonly code = RevisionNotFoundError.code;
@@ -112,6 +127,7 @@ export class NotACheckoutError extends VivaError {
   }
 }
 
+/** A short id matches more than one object; exit 2. `data`: `{ rev, candidates }`. */
 export class AmbiguousRevisionError extends VivaError {
   static override readonly code = 'ERR_AMBIGUOUS_REVISION';
   override readonly code = AmbiguousRevisionError.code;
@@ -121,6 +137,7 @@ export class AmbiguousRevisionError extends VivaError {
   }
 }
 
+/** A path does not exist in the image a revision names; exit 3. `data`: `{ path, rev }`. */
 export class PathNotFoundError extends VivaError {
   static override readonly code = 'ERR_PATH_NOT_FOUND';
   override readonly code = PathNotFoundError.code;
@@ -128,6 +145,10 @@ export class PathNotFoundError extends VivaError {
   constructor(path: string, rev: string) { super(`path ${quote(path)} does not exist in ${quote(rev)}`, { path, rev }); }
 }
 
+/**
+ * A branch, tag or remote name breaks the ref-name rules (those of `git check-ref-format`); exit 2.
+ * `data`: `{ ref, reason }`.
+ */
 export class InvalidRefNameError extends VivaError {
   static override readonly code = 'ERR_INVALID_REF_NAME';
   override readonly code = InvalidRefNameError.code;
@@ -135,6 +156,7 @@ export class InvalidRefNameError extends VivaError {
   constructor(ref: string, reason: string) { super(`${quote(ref)} is not a valid ref name: ${reason}`, { ref, reason }); }
 }
 
+/** A branch, tag, remote or remote branch does not exist; exit 3. `data`: `{ ref }`. */
 export class RefNotFoundError extends VivaError {
   static override readonly code = 'ERR_REF_NOT_FOUND';
   override readonly code = RefNotFoundError.code;
@@ -143,6 +165,7 @@ export class RefNotFoundError extends VivaError {
   constructor(ref: string, message?: string) { super(message ?? `ref ${quote(ref)} not found`, { ref }); }
 }
 
+/** A branch or tag to create exists already (pass force to replace it); exit 12. `data`: `{ ref }`. */
 export class RefExistsError extends VivaError {
   static override readonly code = 'ERR_REF_EXISTS';
   override readonly code = RefExistsError.code;
@@ -161,6 +184,7 @@ export class RefConflictError extends VivaError {
   }
 }
 
+/** A checkout or clone destination exists and is not an empty directory; exit 12. `data`: `{ path }`. */
 export class DestinationNotEmptyError extends VivaError {
   static override readonly code = 'ERR_DESTINATION_NOT_EMPTY';
   override readonly code = DestinationNotEmptyError.code;
@@ -200,6 +224,10 @@ export class UnsafeInputError extends VivaError {
   constructor(file: string, where: string, reason: string) { super(`${file}: ${where}: ${reason}`, { file, where, reason }); }
 }
 
+/**
+ * The image uses a feature or format viva cannot read (an unknown file-system feature, a format variant); exit 13.
+ * `data`: `{ file, reason }`.
+ */
 export class UnsupportedInputError extends VivaError {
   static override readonly code = 'ERR_UNSUPPORTED_INPUT';
   override readonly code = UnsupportedInputError.code;
@@ -223,6 +251,10 @@ export class SourceChangedError extends VivaError {
   constructor(path: string) { super(`${quote(path)} changed while it was being read`, { path }); }
 }
 
+/**
+ * A checkout could not create an entry at its destination (permissions, a file in the way, I/O); exit 16.
+ * `data`: `{ path, reason }`.
+ */
 export class CheckoutError extends VivaError {
   static override readonly code = 'ERR_CHECKOUT';
   override readonly code = CheckoutError.code;
@@ -297,6 +329,7 @@ export class CompactionError extends VivaError {
   constructor(file: string, reason: string) { super(`cannot compact ${quote(file)}: ${reason} (the repository is unchanged)`, { file, reason }); }
 }
 
+/** The op was stopped through its `signal` (an AbortSignal) before it finished; nothing was referenced. Exit 130. */
 export class AbortedError extends VivaError {
   static override readonly code = 'ERR_ABORTED';
   override readonly code = AbortedError.code;

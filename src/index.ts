@@ -1,17 +1,38 @@
-/** viva's public API: the repository handle, one function per op, model types and errors. */
+/**
+ * viva's public API: the repository handle, one function per op (each `op(repo, options)` → plain data), model
+ * types and errors. Everything a program needs is imported from `'viva'`; nothing else in the package is public.
+ *
+ * @packageDocumentation
+ *
+ * @example
+ * import { Repository, commit, log } from 'viva';
+ * const repo = Repository.open('/srv/images', 'write');
+ * try {
+ *   await commit(repo, { source: '/srv/rootfs', branch: 'web/main', message: 'base' });
+ *   for (const e of log(repo, { rev: 'web/main' })) console.log(e.id, e.message);
+ * } finally {
+ *   await repo.close();
+ * }
+ */
 export * from './errors.js';
 export { quotePath, quoteResultPath, unquotePath } from './model/quote.js';
-export { Repository, findRepository, REPO_DIR, REPO_FORMAT } from './store/repository.js';
+export { Repository, findRepository, REPO_DIR, REPO_FORMAT, type OpenMode } from './store/repository.js';
 export { commit, defaultAuthor, parseLabel, type CommitOptions, type CommitResult, type ProgressEvent } from './ops/commit.js';
 export { checkout, type CheckoutOptions, type CheckoutResult } from './ops/checkout.js';
 export { log, isoDate, parseApproxDate, addLogPatches, type LogEntry, type LogOptions } from './ops/log.js';
 export { mergeBase, mergeBases, type MergeBases } from './ops/merge-base.js';
+export { merge, mergeContinue, type MergeOptions, type MergeContinueOptions, type MergeOpResult, type MergeConflictInfo } from './ops/merge.js';
+export {
+  packageOp, install, upgrade, remove,
+  type PackageOpOptions, type PackageRequest, type PackageOpResult, type PackageOpItem, type PackageChangeItem,
+} from './ops/install.js';
+export type { PackageOp } from './model/derivation.js';
 export { exportGit, type ExportGitOptions, type ExportGitResult, type ExportedRef } from './ops/export-git.js';
 export { importGit, type ImportGitOptions, type ImportGitResult } from './ops/import-git.js';
 export { show, type ShowResult } from './ops/show.js';
 export { ls, cat, catJson, describeEntry, diskLayout, MAX_CAT_JSON_BYTES, type CatResult, type LsEntry, type LsOptions } from './ops/ls.js';
-export { describeDisk, type DiskInfo, type DiskRegionInfo } from './ops/disk-info.js';
-export { listBranches, createRef, deleteRef, renameBranch, aheadBehind, type RefInfo, type RefKind, type ListRefsOptions } from './ops/branch.js';
+export type { DiskInfo, DiskRegionInfo } from './ops/disk-info.js';
+export { listBranches, createRef, deleteRef, renameBranch, aheadBehind, type RefInfo, type RefKind, type ListRefsOptions, type CreateRefOptions } from './ops/branch.js';
 export { switchBranch, findTrackingCandidate, createTrackingBranch, type SwitchOptions, type SwitchResult } from './ops/switch.js';
 export { readUpstream, setUpstream, setUpstreamTo, unsetUpstream, trackingMessage, type Upstream, type UpstreamConfig, type UpstreamResult } from './ops/upstream.js';
 export { resolveRevisionRange, resolveRevisionArgument, splitRange, type RevisionRange, type RevisionArgument } from './ops/rev-list.js';
@@ -22,16 +43,17 @@ export { fsck, type FsckResult, type FsckOptions } from './ops/fsck.js';
 export { gc, type GcResult, type GcOptions } from './ops/gc.js';
 export { compact, type CompactResult } from './ops/compact.js';
 export { init, type InitResult } from './ops/init.js';
-export { resolveRevision, resolveSpec, previousBranch } from './ops/resolve.js';
+export { resolveRevision, resolveSpec, previousBranch, type ResolvedRevision, type ResolvedEntry } from './ops/resolve.js';
+export type { ExcludeTest } from './formats/exclude.js';
 export { openImage, createImageWriter, outputFormatForName, STDOUT_DEST, SUPPORTED_DEST, type OutputFormat } from './formats/index.js';
 export type { ImageEntry, ImageReader, ImageWriter } from './formats/types.js';
 export type { Commit } from './model/commit.js';
 export type { Tree, TreeEntry } from './model/tree.js';
 export type { Oid } from './model/oid.js';
 export { parseSize, type BuildDiskOptions, type PartitionScheme } from './ops/build-disk.js';
-export { diff, patchFor, isBinary, resolveDiffRange, resolveDiffSides, type DiffEntry, type DiffResult, type DiffOptions, type DiffField } from './ops/diff.js';
+export { diff, patchFor, isBinary, resolveDiffRange, resolveDiffSides, type DiffEntry, type DiffResult, type DiffOptions, type DiffField, type PatchOptions } from './ops/diff.js';
 export { readHostSide, isHostArgument, type HostSide } from './ops/diff-source.js';
-export { status, recordCheckout, findCheckout, type StatusResult, type CheckoutRecord } from './ops/status.js';
+export { status, recordCheckout, findCheckout, type StatusOptions, type StatusResult, type CheckoutRecord } from './ops/status.js';
 export { diffPackages, inventoryOf, inventoriesOf, type PackageDiff } from './ops/image-packages.js';
 export { compareDebVersions, parseDebVersion, parseConstraint, type DebVersion, type VersionConstraint } from './packages/debversion.js';
 export {
@@ -45,21 +67,16 @@ export {
   readDeb, parseDebControl, formatRelations, controlField,
   type DebPackage, type DebControl, type ControlField, type ControlFile, type Relations,
 } from './packages/deb.js';
-export { debTree, hashDeb, type DebTreeResult, type DebFileEntry } from './ops/deb-tree.js';
-export { unpackDebs, type UnpackDeb, type UnpackDebsOptions, type UnpackDebsResult, type UnpackedDeb } from './ops/unpack-debs.js';
 export { find, globRegExp, scopeCommits, type FindHit, type FindOptions, type FindScope } from './ops/find.js';
 export { rebuildIndex, checkIndex, type IndexRebuildResult } from './ops/index-rebuild.js';
 export { grep, type GrepHit, type GrepOptions } from './ops/grep.js';
 export { imageStats, repositoryStats, du, type ImageStats, type RepositoryStats, type DuEntry } from './ops/stats.js';
-export { search, type SearchHit } from './ops/search.js';
-export { addRemote, removeRemote, listRemotes, fetch, fetchImageContent, push, pull, clone, defaultCloneDir, defaultRemote, lsRemote, parsePushSpec, isAncestor, type RemoteConfig, type FetchResult, type PushResult, type PullResult, type CloneResult, type PushSpec } from './ops/sync.js';
-export { planTransfer, type Plan } from './sync/transfer.js';
+export { search, type SearchOptions, type SearchHit } from './ops/search.js';
+export { addRemote, removeRemote, listRemotes, fetch, fetchImageContent, push, pull, clone, defaultCloneDir, defaultRemote, lsRemote, parsePushSpec, isAncestor, type RemoteConfig, type FetchOptions, type PushOptions, type CloneOptions, type PullOptions, type FetchResult, type PushResult, type PullResult, type CloneResult, type PushSpec } from './ops/sync.js';
 export { serve, type ServeOptions, type Server } from './sync/server.js';
-export { HttpPeer } from './sync/http-peer.js';
 export { derive, type DeriveOptions, type DeriveResult, type EditSpec } from './ops/derive.js';
 export { derivedFrom, derivationGraph, showDerivation, type DerivationGraph, type DerivationEdge, type DerivationInfo } from './ops/derivations.js';
 export { rebuild, type RebuildOptions, type RebuildResult, type RebuildItem } from './ops/rebuild.js';
-export { deriveBatch, parseBatchSpec, type BatchResult, type BatchVariant } from './ops/derive-batch.js';
+export { deriveBatch, parseBatchSpec, type DeriveBatchOptions, type BatchResult, type BatchVariant } from './ops/derive-batch.js';
 export { readDebDirectory, type DebIndexCache, type ReadDebDirectoryOptions, type DebDirectoryResult } from './packages/deb-directory.js';
 export { openSources, type OpenSourcesOptions, type PackageSources, type OpenedSource, type SourceKind } from './packages/sources.js';
-export { Sandbox, applyChanges, type RunResult } from './packages/sandbox.js';

@@ -42,6 +42,7 @@ export function openImage(source: string, options: { exclude?: string[]; skip?: 
   throw new UnsupportedInputError(source, 'not a directory, tar archive or image file');
 }
 
+/** What a checkout writes: a directory, a tar stream, or a raw or qcow2 disk image (disk commits). */
 export type OutputFormat = 'dir' | 'tar' | 'raw' | 'qcow2';
 
 /** A bare file-system image name (no partition table): .ext2, .ext3, .ext4 → that file system. */
@@ -89,6 +90,10 @@ export function outputFormatForName(dest: string): OutputFormat | undefined {
 
 export { STDOUT_DEST };
 
+/**
+ * A writer of an image into a directory or a tar file (`-` is stdout; compression from the name: `.tar.gz`, `.tar.zst`, …).
+ * `strict`: fail instead of warning when something cannot be recreated (owners, devices as non-root).
+ */
 export function createImageWriter(dest: string, format: 'dir' | 'tar', options: { strict?: boolean } = {}): ImageWriter {
   if (format === 'tar') return createTarWriter(dest, { compression: tarCompressionForName(dest) ?? 'none' });
   return createDirectoryWriter(dest, options);

@@ -69,6 +69,9 @@ export interface SourceDescription {
   name?: string;
 }
 
+/**
+ * A source of image entries: each format (directory, tar, raw, qcow2) reads into this one shape, which {@link commit} takes as `reader`.
+ */
 export interface ImageReader {
   readonly description: SourceDescription;
   /**

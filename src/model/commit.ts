@@ -43,6 +43,9 @@ export interface RootMeta {
   xattrs: Array<{ name: string; value: Uint8Array }>;
 }
 
+/**
+ * A commit object as stored: the image root (a tree, or a disk), parents, author, time, message, labels and derivations.
+ */
 export interface Commit {
   rootKind: RootKind;
   root: Oid;

@@ -1,6 +1,7 @@
 /** Object ids: 32-byte SHA-256 digests, shown as 64 lowercase hex digits. */
 import crypto from 'node:crypto';
 
+/** An object id: the sha256 of the object's canonical encoding, as 64 lowercase hex digits. */
 export type Oid = string; // 64 lowercase hex digits
 
 export const OID_BYTES = 32;

@@ -27,6 +27,9 @@ export interface Hole {
   length: number;
 }
 
+/**
+ * One entry of a stored directory: name (exact bytes), type, mode, owner, times, extended attributes and the id of its content.
+ */
 export interface TreeEntry {
   name: Buffer;
   type: EntryType;
@@ -51,6 +54,7 @@ export interface TreeEntry {
   hardlink?: Buffer;
 }
 
+/** A stored directory: its entries, sorted by name bytes. */
 export interface Tree {
   entries: TreeEntry[];
 }

@@ -10,8 +10,10 @@ import { resolveRevision, shadowWarnings } from './resolve.js';
 import { moveUpstreamConfig, readUpstream } from './upstream.js';
 import { readCommit } from '../store/typed.js';
 
+/** Branches (`refs/heads/`) or tags (`refs/tags/`). */
 export type RefKind = 'branch' | 'tag';
 
+/** A branch or tag as {@link listBranches}, {@link createRef}, {@link deleteRef} and {@link renameBranch} return it. */
 export interface RefInfo {
   name: string;
   ref: string;
@@ -42,6 +44,7 @@ function fullRef(kind: RefKind, name: string): string {
   return kind === 'branch' ? branchRef(name) : tagRef(name);
 }
 
+/** The options of {@link listBranches} (`viva branch -r`, `-a`, `-v`). */
 export interface ListRefsOptions {
   /** Branches: `only` lists the remote-tracking branches (`branch -r`, named `origin/x`), `also` both (`-a`, `remotes/origin/x`). */
   remotes?: 'only' | 'also';
@@ -90,6 +93,9 @@ export function aheadBehind(repo: Repository, a: Oid, b: Oid): { ahead: number; 
   return { ahead, behind };
 }
 
+/**
+ * The options of {@link createRef}: the kind, the name, where it starts (default HEAD), and whether to replace one of that name.
+ */
 export interface CreateRefOptions {
   kind: RefKind;
   name: string;

@@ -42,8 +42,12 @@ export const MIN_FS_BYTES = 256 * 1024;
 /** What mke2fs says when the files do not fit (-d population) or the file system cannot be made that small. */
 const TOO_SMALL = /could not allocate|no space left|too small|not enough space/i;
 
+/** The partition table a disk checkout writes: GPT, MBR, or none (a bare file system). */
 export type PartitionScheme = 'gpt' | 'mbr' | 'none';
 
+/**
+ * How a tree is laid out as a disk image on checkout (`viva checkout --size`, `--fs`, `--partition`, `--layout-from`).
+ */
 export interface BuildDiskOptions {
   /** Virtual size in bytes (required without layoutFrom). */
   size?: number;

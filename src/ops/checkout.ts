@@ -31,6 +31,7 @@ export const ZERO_PIECE = 1024 * 1024;
 /** Below this many bytes of content, a read-ahead thread costs more than it saves. */
 export const PREFETCH_MIN_TOTAL = 16 * 1024 * 1024;
 
+/** The options of {@link checkout}: the revision, the destination and its format, which paths, and how strict to be. */
 export interface CheckoutOptions {
   rev: string;
   dest: string;
@@ -57,6 +58,7 @@ export interface CheckoutOptions {
   build?: Omit<BuildDiskOptions, 'signal' | 'onBytes' | 'layoutFrom'> & { layoutFrom?: string };
 }
 
+/** What {@link checkout} wrote: the commit, the destination and its format, and counts of what was written. */
 export interface CheckoutResult {
   commit: Oid;
   tree: Oid;

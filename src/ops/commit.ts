@@ -23,6 +23,7 @@ import { shadowWarnings } from './resolve.js';
 
 export { RACY_WINDOW_NS, type ProgressEvent } from './ingest.js';
 
+/** The options of {@link commit}: where the image comes from, which branch it goes on, the message and labels. */
 export interface CommitOptions {
   /** Path of a directory or tar file (ignored when `reader` is given). */
   source?: string;
@@ -56,6 +57,7 @@ export interface CommitOptions {
   merge?: { parents: Oid[]; expectedOld: Oid | null; derivation: Buffer };
 }
 
+/** What {@link commit} recorded: the new commit and its root, what was read and what was stored. */
 export interface CommitResult {
   /** The new commit's id, named as log and show name it. */
   id: Oid;
@@ -83,6 +85,7 @@ export interface CommitResult {
   warnings: string[];
 }
 
+/** Splits a `key=value` label (`viva commit --label`). Throws: UsageError when there is no `=` or the key is empty. */
 export function parseLabel(s: string): [string, string] {
   const i = s.indexOf('=');
   if (i <= 0) throw new UsageError(`label '${s}' is not of the form key=value`);

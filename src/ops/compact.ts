@@ -1,6 +1,7 @@
 /** The compact op: shrink the repository file to the pages in use (LMDB never shrinks it by itself). */
 import type { Repository } from '../store/repository.js';
 
+/** What {@link compact} reclaimed: the size of the repository's data file before and after. */
 export interface CompactResult {
   /** Size of `.viva/data.mdb` before and after, in bytes. */
   before: number;

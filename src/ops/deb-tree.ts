@@ -16,6 +16,7 @@ export interface DebFileEntry {
   type: EntryType | 'hardlink';
 }
 
+/** What {@link debTree} stored for a .deb: the tree of its data archive and the files in it. */
 export interface DebTreeResult {
   /** The tree of the data archive. */
   tree: Oid;

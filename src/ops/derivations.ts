@@ -24,6 +24,7 @@ export interface EditInfo {
   [field: string]: unknown;
 }
 
+/** How a commit was made ({@link showDerivation}): the kind (derive, install, merge, …), its bases and the recipe. */
 export interface DerivationInfo {
   kind: Derivation['kind'];
   bases: Array<{ commit: Oid; rootKind: string; root: Oid; refs: string[] }>;
@@ -125,6 +126,9 @@ export function derivedFrom(repo: Repository, rev: string): LogEntry[] {
   return [...found].sort((a, b) => b[1].time - a[1].time || (a[0] < b[0] ? -1 : 1)).map(([oid, c]) => ({ ...toLogEntry(oid, c), refs: refs.get(oid) ?? [] }));
 }
 
+/**
+ * One derived branch in a {@link DerivationGraph}: its head, the base it was derived from and whether that base moved on.
+ */
 export interface DerivationEdge {
   /** The derived branch (full ref) and its head. */
   ref: string;
@@ -153,6 +157,9 @@ export interface StaleBranch {
   base: Oid;
 }
 
+/**
+ * Which branches were derived from which ({@link derivationGraph}), and the branches whose base has new commits since.
+ */
 export interface DerivationGraph {
   /** Every branch in scope, derived or not. */
   refs: string[];

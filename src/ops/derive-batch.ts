@@ -245,6 +245,19 @@ function generatedFiles(what: Generator, hostname: string): EditSpec[] {
   }
 }
 
+/** The options of {@link deriveBatch}. */
+export interface DeriveBatchOptions {
+  /** The spec file (YAML; see docs/derive-batch.md); named in messages even when `text` is given. */
+  file: string;
+  /** The spec's text, instead of reading `file`. */
+  text?: string;
+  /** `Name <email>` (default: VIVA_AUTHOR, else user@host). */
+  author?: string;
+  /** Seconds since the epoch (default: VIVA_DATE, else now). */
+  time?: number;
+}
+
+/** What {@link deriveBatch} made: one commit per variant of the spec, all branches moved together. */
 export interface BatchResult {
   variants: Array<{ branch: string; id: Oid; parent: Oid | null; base: Oid; recipe: Oid; treesWritten: number }>;
 }
@@ -258,7 +271,7 @@ export interface BatchResult {
  * @example
  * const r = await deriveBatch(repo, { file: 'examples/fleet.yaml' });
  */
-export async function deriveBatch(repo: Repository, options: { file: string; text?: string; author?: string; time?: number }): Promise<BatchResult> {
+export async function deriveBatch(repo: Repository, options: DeriveBatchOptions): Promise<BatchResult> {
   const id = commitIdentity(options);
   const variants = parseBatchSpec(options.file, options.text);
   const bases = new Map<string, ReturnType<typeof resolveRevision>>();

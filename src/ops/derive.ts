@@ -57,6 +57,7 @@ export type EditSpec =
   | { op: 'mtime'; path: string; time: number }
   | { op: 'rename'; path: string; to: string };
 
+/** The options of {@link derive}: the base image, the result's branch and the edits to apply. */
 export interface DeriveOptions {
   /** The base image: a revision. */
   base: string;
@@ -70,6 +71,7 @@ export interface DeriveOptions {
   signal?: AbortSignal;
 }
 
+/** What {@link derive} made: the new commit, its base and recipe, and how much was written. */
 export interface DeriveResult {
   id: Oid;
   branch: string;

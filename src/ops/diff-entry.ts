@@ -15,6 +15,9 @@ export interface DiffSide {
   linkTarget?: string;
 }
 
+/**
+ * One difference between two images: the path, its status (A added, D deleted, M modified, T type changed, R renamed), the fields that changed and both sides' metadata.
+ */
 export interface DiffEntry {
   status: DiffStatus;
   /** UTF-8 text (lossy); `pathHex` holds the exact bytes when they are not UTF-8. */

@@ -64,6 +64,9 @@ export class HostOverlay implements ObjectReader, ObjectWriter {
   }
 }
 
+/**
+ * A directory or tar on the host read as one side of a diff ({@link readHostSide}): its root entry and its objects, kept apart from the repository's.
+ */
 export interface HostSide {
   /** What the user named. */
   name: string;

@@ -20,6 +20,7 @@ import type { DiffEntry, DiffField, DiffSide } from './diff-entry.js';
 
 export type { DiffStatus, DiffField, DiffSide, DiffEntry } from './diff-entry.js';
 
+/** The options of {@link diff}: the two sides, path limits, and what counts as a change. */
 export interface DiffOptions {
   /** `REV[:path]` of each side; `a: null` is an empty image (everything in B is added: what a root commit did). */
   a: string | null;
@@ -33,6 +34,7 @@ export interface DiffOptions {
   hosts?: { a?: HostSide; b?: HostSide };
 }
 
+/** What {@link diff} found: both sides and the entries that differ, in path order. */
 export interface DiffResult {
   /** `commit` is null for a side read from the host (a directory or a tar); '' (rev '') for the empty side of a root commit. */
   a: { rev: string; commit: Oid | null };
@@ -97,18 +99,6 @@ function inScope(p: Buffer, limits: Buffer[]): 'in' | 'above' | 'out' {
 }
 
 /**
- * Compares two images (`REV` or `REV:path` each). Locking: none. Throws RevisionNotFoundError, PathNotFoundError.
- *
- * @example
- * const d = diff(repo, { a: 'debian/12/base', b: 'debian/12/base2' });
- * for (const e of d.entries) console.log(e.status, e.path);
- */
-/**
- * git's ranges for diff: `A..B` is `A B`, `A...B` compares B with the merge base of A and B (what B changed since
- * they parted); an empty side is HEAD. Returns undefined for a spec that is not a range (a revision, or REV:path —
- * a `:` ends the revision, so `..` in a path is a path). Throws UsageError when A and B share no history.
- */
-/**
  * The two sides `viva diff` compares for its arguments: `A B`; `A..B` (= `A B`); `A...B` (B against the merge base);
  * or one revision against its first parent. Throws UsageError for a root commit given alone (no parent to compare with).
  */
@@ -124,6 +114,11 @@ export function resolveDiffSides(repo: Repository, a: string, b?: string): { a: 
   return { a: `${rev}~1${colon >= 0 ? a.slice(colon) : ''}`, b: a };
 }
 
+/**
+ * git's ranges for diff: `A..B` is `A B`, `A...B` compares B with the merge base of A and B (what B changed since
+ * they parted); an empty side is HEAD. Returns undefined for a spec that is not a range (a revision, or REV:path —
+ * a `:` ends the revision, so `..` in a path is a path). Throws UsageError when A and B share no history.
+ */
 export function resolveDiffRange(repo: Repository, spec: string): { a: string; b: string } | undefined {
   // The left side is a revision (no ':'); the right may name a path inside its image (a..b:etc).
   const m = /^([^:]*?)(\.\.\.?)([^.].*|)$/.exec(spec);
@@ -136,6 +131,13 @@ export function resolveDiffRange(repo: Repository, spec: string): { a: string; b
   return { a: base, b };
 }
 
+/**
+ * Compares two images (`REV` or `REV:path` each). Locking: none. Throws RevisionNotFoundError, PathNotFoundError.
+ *
+ * @example
+ * const d = diff(repo, { a: 'debian/12/base', b: 'debian/12/base2' });
+ * for (const e of d.entries) console.log(e.status, e.path);
+ */
 export function diff(repo: Repository, options: DiffOptions): DiffResult {
   const host = (h: HostSide) => ({ commitOid: null, path: Buffer.alloc(0), entry: h.entry });
   const rb = options.hosts?.b ? host(options.hosts.b) : resolveSpec(repo, options.b);
@@ -213,9 +215,13 @@ function detectRenames(entries: DiffEntry[]): DiffEntry[] {
 // ---------------------------------------------------------------------------------------------------------------
 // Patches
 
+/**
+ * The options of {@link patchFor} and {@link addLogPatches}: the size limit, lines of context and where content is read.
+ */
 export interface PatchOptions {
   /** Files larger than this (either side) get a one-line note instead of a patch. */
   maxBytes?: number;
+  /** Lines of context around each change (git's -U; default 3). */
   context?: number;
   /** Where content is read (default the repository; a host side's overlay for `diff REV DIR`). */
   objects?: ObjectReader;

@@ -1,6 +1,7 @@
 /** A disk commit's layout in plain JSON terms (for `show --json` and the table `ls` prints above a disk's root). */
 import { type Disk, diskParam, partitionDirName } from '../model/disk.js';
 
+/** One region of a disk image: a partition or gap, read as a file system or kept as raw bytes. */
 export interface DiskRegionInfo {
   offset: number;
   size: number;
@@ -14,6 +15,7 @@ export interface DiskRegionInfo {
   map: string;
 }
 
+/** A disk commit's disk object in plain data: size, partition table and regions (`viva show` of a disk). */
 export interface DiskInfo {
   id: string;
   size: number;
@@ -23,6 +25,7 @@ export interface DiskInfo {
   regions: DiskRegionInfo[];
 }
 
+/** Plain data for a stored disk object (`oid`: its id): what `viva show` prints of a disk commit. */
 export function describeDisk(oid: string, d: Disk): DiskInfo {
   const bare = !d.table;
   return {

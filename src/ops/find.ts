@@ -21,8 +21,10 @@ import { resolveEntry } from './resolve.js';
 import { joinPath } from '../tree/mutable-tree.js';
 import { walkTree } from '../tree/walk.js';
 
+/** Which commits {@link find} looks in: every commit, every branch head, or the heads under one ref prefix. */
 export type FindScope = { kind: 'all' } | { kind: 'heads' } | { kind: 'ref'; prefix: string };
 
+/** The options of {@link find}: what to match (checksum, name or path glob, size, type) and where to look. */
 export interface FindOptions {
   /** Full sha256 values or prefixes of at least 8 hex digits. */
   sha256?: string[];
@@ -46,6 +48,7 @@ export interface FindOptions {
   scope?: FindScope;
 }
 
+/** One entry {@link find} matched: the commit and ref it is in, its path and what matched. */
 export interface FindHit {
   ref: string;
   commit: Oid;

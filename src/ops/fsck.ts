@@ -14,12 +14,14 @@ import { isOid } from '../model/oid.js';
 /** fsck reports progress every this many objects (and at the first). */
 export const FSCK_PROGRESS_EVERY = 256;
 
+/** The options of {@link fsck}. */
 export interface FsckOptions {
   /** Skip rehashing content (chunks and blob reassembly); still checks structure and reachability. */
   connectivityOnly?: boolean;
   onProgress?: (e: ProgressEvent) => void;
 }
 
+/** What {@link fsck} found: counts of objects checked and reachable, and every problem (empty when `ok`). */
 export interface FsckResult {
   ok: boolean;
   objects: number;

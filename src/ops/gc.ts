@@ -10,12 +10,14 @@ import { pruneStatCache } from '../store/stat-cache.js';
 import { removeCompactLeftover } from '../store/compact.js';
 import { clearRootfsCache } from './sandbox-layer.js';
 
+/** The options of {@link gc}. */
 export interface GcOptions {
   dryRun?: boolean;
   /** Phases `marking reachable objects`, `removing objects` and `compacting packs`, with totals where known. */
   onProgress?: (e: ProgressEvent) => void;
 }
 
+/** What {@link gc} removed (or would remove, with `dryRun`) and kept. */
 export interface GcResult {
   removed: number;
   /** Stored bytes of the removed objects: their pages become free for reuse inside the file, which does not shrink. */

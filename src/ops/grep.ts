@@ -11,6 +11,7 @@ import { ensureContent } from '../sync/partial.js';
 import { normalizeImagePath, resolveEntry, resolveSpec } from './resolve.js';
 import { hexIfNotUtf8 } from '../model/quote.js';
 
+/** The options of {@link grep}: the pattern, the image (`REV` or `REV:path`), path limits and matching flags. */
 export interface GrepOptions {
   pattern: string;
   /** `REV` or `REV:path`. */
@@ -24,6 +25,7 @@ export interface GrepOptions {
   maxLine?: number;
 }
 
+/** One matching line: the file's path, the 1-based line number and the line's text. */
 export interface GrepHit {
   /** UTF-8 text (lossy); `pathHex` holds the exact bytes when they are not UTF-8. */
   path: string;

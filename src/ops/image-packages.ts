@@ -102,6 +102,7 @@ export async function inventoryAt(repo: Repository, dir: Oid): Promise<Inventory
   return db ? inventoryOfDatabase(repo, db) : undefined;
 }
 
+/** The package changes between two images ({@link diffPackages}), with each side's package database. */
 export interface PackageDiff {
   /** The first inventory of each side (see inventoriesOf); `changes` covers all of them. */
   a?: Inventory;

@@ -25,6 +25,7 @@ function expected(repo: Repository, problems?: Array<{ oid: string; problem: str
   return out;
 }
 
+/** What {@link rebuildIndex} wrote: content index entries and package databases indexed. */
 export interface IndexRebuildResult {
   entries: number;
   packageDatabases: number;

@@ -1,6 +1,7 @@
 /** The init op: create an empty repository. */
 import { Repository } from '../store/repository.js';
 
+/** What {@link init} created: the repository's directory, its `.viva` directory and HEAD's branch. */
 export interface InitResult {
   path: string;
   dataDir: string;

@@ -54,6 +54,9 @@ import path from 'node:path';
 /** Images of a fleet worked on at once (at most the number of CPUs). */
 const FLEET_JOBS = 2;
 
+/**
+ * The options of {@link packageOp}: the operation, the image (or fleet of branches), the packages and where they come from.
+ */
 export interface PackageOpOptions {
   op: PackageOp;
   /** The image to start from (a revision); with `branch`. Or `branches`. */
@@ -76,6 +79,7 @@ export interface PackageOpOptions {
   signal?: AbortSignal;
 }
 
+/** One package installed, upgraded or removed in an image. */
 export interface PackageChangeItem {
   name: string;
   arch: string;
@@ -84,6 +88,7 @@ export interface PackageChangeItem {
   from?: string;
 }
 
+/** What a package operation did on one image (one branch): its status, the new commit and the packages changed. */
 export interface PackageOpItem {
   branch: string;
   /** `unchanged`: the request had nothing to do on this image (no commit; `reason` says why). */
@@ -103,6 +108,7 @@ export interface PackageOpItem {
   error?: { code: string; exitCode?: number; message: string; output?: string };
 }
 
+/** What {@link packageOp} (or {@link install}, {@link upgrade}, {@link remove}) did, per image, with counts. */
 export interface PackageOpResult {
   op: PackageOp;
   items: PackageOpItem[];
@@ -735,4 +741,48 @@ export async function packageOp(repo: Repository, options: PackageOpOptions): Pr
   }
   const count = (st: PackageOpItem['status']) => items.filter((i) => i.status === st).length;
   return { op: options.op, items, done: count('done'), unchanged: count('unchanged'), failed: count('failed') };
+}
+
+/** The options of {@link install}, {@link upgrade} and {@link remove}: those of {@link packageOp} without `op`. */
+export type PackageRequest = Omit<PackageOpOptions, 'op'>;
+
+/**
+ * Installs packages into an image as a new commit, as `apt-get install` would leave it (`viva install`): packageOp
+ * with `op: 'install'`. `packages` are names, `name=version`, or paths of .deb files; `from` says where the packages
+ * and their dependencies come from.
+ *
+ * Throws: as {@link packageOp}.
+ *
+ * @example
+ * const r = await install(repo, { base: 'debian/12/base', branch: 'debian/12/tools', packages: ['htop'], from: ['/var/cache/apt/archives'] });
+ * console.log(r.items[0]?.commit);
+ */
+export function install(repo: Repository, options: PackageRequest): Promise<PackageOpResult> {
+  return packageOp(repo, { ...options, op: 'install' });
+}
+
+/**
+ * Upgrades the packages of an image (all of them, or those named) to the newest versions `from` offers, as a new
+ * commit (`viva upgrade`): packageOp with `op: 'upgrade'`.
+ *
+ * Throws: as {@link packageOp}.
+ *
+ * @example
+ * await upgrade(repo, { base: 'debian/12/tools', branch: 'debian/12/tools', packages: [], from: ['/srv/mirror'] });
+ */
+export function upgrade(repo: Repository, options: PackageRequest): Promise<PackageOpResult> {
+  return packageOp(repo, { ...options, op: 'upgrade' });
+}
+
+/**
+ * Removes packages from an image as a new commit, as `apt-get remove` (or `purge` with `purge: true`) would leave
+ * it (`viva remove`): packageOp with `op: 'remove'`.
+ *
+ * Throws: as {@link packageOp}.
+ *
+ * @example
+ * await remove(repo, { base: 'debian/12/tools', branch: 'debian/12/slim', packages: ['htop'], from: [] });
+ */
+export function remove(repo: Repository, options: PackageRequest): Promise<PackageOpResult> {
+  return packageOp(repo, { ...options, op: 'remove' });
 }

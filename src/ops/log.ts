@@ -22,6 +22,9 @@ import { reachableCommits, resolveRevisionRange, splitRange } from './rev-list.j
 
 export { type LogEntry, headBranch, history, isoDate, refsByOid, toLogEntry } from './log-entry.js';
 
+/**
+ * The options of {@link log}: where to start, which commits to keep (paths, authors, dates, grep) and in what order.
+ */
 export interface LogOptions {
   /** Where to start (default HEAD). */
   rev?: string;

@@ -11,6 +11,7 @@ import { walkTree } from '../tree/walk.js';
 import { ensureContent } from '../sync/partial.js';
 import { resolveRevision, resolveSpec } from './resolve.js';
 
+/** One entry of an image listing ({@link ls}): path, type, mode, owner, size, mtime and content id. */
 export interface LsEntry {
   /** Path relative to the image root (as UTF-8 text; `pathHex` holds the exact bytes when they are not UTF-8). */
   path: string;
@@ -29,6 +30,7 @@ export interface LsEntry {
   holes?: number;
 }
 
+/** The options of {@link ls}: `REV[:path]`, and whether to list below directories. */
 export interface LsOptions {
   /** `REV[:path]`. */
   spec: string;
@@ -39,6 +41,7 @@ function isUtf8(b: Buffer): boolean {
   return Buffer.from(b.toString('utf8'), 'utf8').equals(b);
 }
 
+/** Plain data for a tree entry at `path` (the shape {@link ls} returns). */
 export function describeEntry(path: Buffer, e: TreeEntry): LsEntry {
   const out: LsEntry = {
     path: path.toString('utf8'), type: e.type, mode: e.mode.toString(8).padStart(4, '0'), uid: e.uid, gid: e.gid,
@@ -102,6 +105,7 @@ async function* contentOf(repo: Repository, spec: string, r: ReturnType<typeof r
 /** The largest content `cat --json` puts into one JSON document (it is held in memory, and base64 adds a third). */
 export const MAX_CAT_JSON_BYTES = 64 << 20;
 
+/** An entry's metadata with its whole content ({@link catJson}). */
 export interface CatResult extends LsEntry {
   /** How `content` is written: the text itself when it is valid UTF-8, else base64 of the bytes. */
   encoding: 'utf8' | 'base64';

@@ -9,6 +9,7 @@ import type { Repository } from '../store/repository.js';
 import { readCommit } from '../store/typed.js';
 import { readDerivation } from './derivations.js';
 
+/** The merge bases of two commits ({@link mergeBases}) and how they were found. */
 export interface MergeBases {
   /** The best common ancestors, newest first (by commit time, then id). Empty: unrelated. */
   bases: Oid[];

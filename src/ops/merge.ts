@@ -34,6 +34,7 @@ import { openImage } from '../formats/index.js';
 import { type IngestContext, ingestEntries } from './ingest.js';
 import { commitIdentity, firstLine, writeCommits } from './write-commit.js';
 
+/** The options of {@link merge}: ours (`a`), theirs (`b`), the destination branch and conflict handling. */
 export interface MergeOptions {
   /** Ours: the image merged into (its branch is the default destination). */
   a: string;
@@ -54,6 +55,19 @@ export interface MergeOptions {
   noFf?: boolean;
 }
 
+/** The options of {@link mergeContinue}. */
+export interface MergeContinueOptions {
+  /** The directory the conflicted merge was checked out to (`checkout` of {@link merge}). */
+  dir: string;
+  /** The merge commit's message (default: `merge THEIRS into OURS`). */
+  message?: string;
+  /** `Name <email>` (default: VIVA_AUTHOR, else user@host). */
+  author?: string;
+  /** Commit time, seconds since the epoch (default: VIVA_DATE, else now). */
+  time?: number;
+}
+
+/** One conflicted path of a merge and the kind of conflict (both changed, deleted on one side, type changed, …). */
 export interface MergeConflictInfo {
   path: string;
   pathHex?: string;
@@ -61,6 +75,9 @@ export interface MergeConflictInfo {
   detail?: string;
 }
 
+/**
+ * What {@link merge} or {@link mergeContinue} did: merged, fast-forwarded, already up to date, or stopped on conflicts.
+ */
 export interface MergeOpResult {
   status: 'merged' | 'fast-forward' | 'up-to-date' | 'conflicts';
   branch: string;
@@ -373,7 +390,7 @@ const MARKER = /^<<<<<<< /m;
  * Throws: UsageError when `dir` has no merge in progress or a conflict is left (naming the path); RefConflictError
  * when the branch moved meanwhile.
  */
-export async function mergeContinue(repo: Repository, options: { dir: string; message?: string; author?: string; time?: number }): Promise<MergeOpResult> {
+export async function mergeContinue(repo: Repository, options: MergeContinueOptions): Promise<MergeOpResult> {
   const raw = repo.store.meta.get(stateKey(options.dir)) as string | undefined;
   if (!raw) throw new UsageError(`no merge in progress in '${options.dir}' (merge A B --checkout DIR starts one)`);
   const state = JSON.parse(raw) as MergeState;

@@ -20,6 +20,7 @@ import type { RootKind, RootMeta } from '../model/commit.js';
 import { resolveRevision } from './resolve.js';
 import { type NewCommit, commitIdentity, firstLine, writeCommits } from './write-commit.js';
 
+/** The options of {@link rebuild}: one revision onto a new base, or every derived branch whose base moved. */
 export interface RebuildOptions {
   /** `rebuild REV --onto NEWBASE`: replay REV's recipe on NEWBASE. */
   rev?: string;
@@ -36,6 +37,7 @@ export interface RebuildOptions {
 
 export type RebuildStatus = 'rebuilt' | 'unchanged' | 'failed' | 'skipped';
 
+/** One branch {@link rebuild} looked at: rebuilt, unchanged or failed, with the new commit or the reason. */
 export interface RebuildItem {
   branch: string;
   status: RebuildStatus;
@@ -49,6 +51,7 @@ export interface RebuildItem {
   reason?: string;
 }
 
+/** What {@link rebuild} did, per branch, with counts. */
 export interface RebuildResult {
   items: RebuildItem[];
   rebuilt: number;

@@ -5,6 +5,7 @@ import type { ReflogEntry } from '../store/refs.js';
 import type { Repository } from '../store/repository.js';
 import { findReflog } from './resolve.js';
 
+/** A ref's reflog ({@link reflog}): its past values, newest first. */
 export interface ReflogResult {
   ref: string;
   /** Each entry with the name that selects its value as a revision (`HEAD@{0}`, `main@{2}`). */

@@ -17,6 +17,7 @@ import type { ObjectReader } from '../store/object-store.js';
 import { splitPath } from '../tree/mutable-tree.js';
 import { readUpstream } from './upstream.js';
 
+/** A revision resolved ({@link resolveRevision}): the commit's id and object, and the ref it named directly, if any. */
 export interface ResolvedRevision {
   oid: Oid;
   commit: Commit;
@@ -200,6 +201,7 @@ export function resolveRevision(repo: Repository, rev: string): ResolvedRevision
   return { oid, commit: c, ...(ops.length === 0 && start.ref ? { ref: start.ref } : {}) };
 }
 
+/** `REV:path` resolved ({@link resolveSpec}): the commit, the path and the entry it names. */
 export interface ResolvedEntry {
   commitOid: Oid;
   commit: Commit;

@@ -10,6 +10,7 @@ import type { Repository } from '../store/repository.js';
 import { readCommit } from '../store/typed.js';
 import { resolveRevision } from './resolve.js';
 
+/** One revision argument as resolved: the commits it includes and excludes. */
 export interface RevisionArgument {
   /** The argument as given. */
   arg: string;
@@ -19,6 +20,7 @@ export interface RevisionArgument {
   symmetric?: boolean;
 }
 
+/** Revision arguments resolved into commits to include and to exclude, as `git rev-list` takes them. */
 export interface RevisionRange {
   /** Commits whose history is listed. */
   include: Oid[];

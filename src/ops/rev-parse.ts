@@ -10,6 +10,7 @@ import { mergeBases } from './merge-base.js';
 import { resolveSpec } from './resolve.js';
 import { resolveRevisionArgument, splitRange } from './rev-list.js';
 
+/** The options of {@link revParse} (git's `--verify`, `--abbrev-ref`, `--symbolic-full-name`, …). */
 export interface RevParseOptions {
   /** Exactly one revision, not a range (git's `--verify`). */
   verify?: boolean;
@@ -21,6 +22,7 @@ export interface RevParseOptions {
   short?: boolean;
 }
 
+/** One line of {@link revParse}'s output: the id an argument names, and whether it is excluded. */
 export interface RevParseLine {
   /** The argument this line comes from. */
   arg: string;

@@ -12,6 +12,15 @@ import { type FindScope, Resolver, requireIndex, scopeCommits } from './find.js'
 import { imageFileSystems, inventoryAt } from './image-packages.js';
 import type { Inventory } from '../packages/inventory.js';
 
+/** The options of {@link search}. */
+export interface SearchOptions {
+  /** Which commits to look in (default: every commit). */
+  scope?: FindScope;
+  /** At most this many hits (default 50). */
+  limit?: number;
+}
+
+/** One commit {@link search} found, with its score and what matched. */
 export interface SearchHit {
   ref: string;
   commit: Oid;
@@ -27,7 +36,7 @@ const W = { refExact: 12, ref: 8, label: 6, message: 4, packageExact: 6, package
 const MAX_FILE_MATCHES = 500;
 
 /** Commits matching every word, best first. Locking: none. Throws UsageError without words. */
-export async function search(repo: Repository, words: string[], options: { scope?: FindScope; limit?: number } = {}): Promise<SearchHit[]> {
+export async function search(repo: Repository, words: string[], options: SearchOptions = {}): Promise<SearchHit[]> {
   const ws = words.map((w) => w.trim().toLowerCase()).filter(Boolean);
   if (!ws.length) throw new UsageError('search needs at least one word');
   requireIndex(repo);

@@ -4,6 +4,7 @@ import { HEADS, TAGS } from '../model/ref.js';
 import { listRefs } from '../store/refs.js';
 import type { Repository } from '../store/repository.js';
 
+/** The options of {@link showRef} (git's `--heads`, `--tags` and patterns). */
 export interface ShowRefOptions {
   /** Only refs/heads/ (with `tags`: branches and tags). */
   heads?: boolean;

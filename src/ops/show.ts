@@ -6,6 +6,7 @@ import { type LogEntry, headBranch, toLogEntry } from './log-entry.js';
 import { resolveRevision } from './resolve.js';
 import { type DerivationInfo, showDerivation } from './derivations.js';
 
+/** A commit as {@link show} describes it: the log entry plus its root, disk layout and derivation. */
 export interface ShowResult extends LogEntry {
   /** The tree paths address (a disk commit's view tree). */
   tree: string;

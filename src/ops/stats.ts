@@ -13,6 +13,9 @@ import { walkTree } from '../tree/walk.js';
 import { resolveRevision, resolveSpec } from './resolve.js';
 import { hexIfNotUtf8 } from '../model/quote.js';
 
+/**
+ * Counts and sizes of one image ({@link imageStats}): entries by type, logical and stored bytes, sharing with other commits.
+ */
 export interface ImageStats {
   commit: Oid;
   files: number;
@@ -57,6 +60,9 @@ export interface ImageStats {
   };
 }
 
+/**
+ * Counts and sizes of the whole repository ({@link repositoryStats}): objects by kind, stored bytes, commits and refs.
+ */
 export interface RepositoryStats {
   objects: Record<string, number>;
   storedBytes: Record<string, number>;
@@ -168,6 +174,7 @@ export function repositoryStats(repo: Repository): RepositoryStats {
   };
 }
 
+/** One directory's size in {@link du}: logical bytes and files at or below it. */
 export interface DuEntry {
   /** UTF-8 text (lossy); `pathHex` holds the exact bytes when they are not UTF-8. */
   path: string;

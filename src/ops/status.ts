@@ -96,6 +96,17 @@ export function findCheckout(repo: Repository, dir: string): { root: string; bel
   }
 }
 
+/** The options of {@link status}. */
+export interface StatusOptions {
+  /** The checked-out directory (or a directory inside it). */
+  dir: string;
+  /** Report files whose only change is their mtime (ignored by default). */
+  mtime?: boolean;
+  signal?: AbortSignal;
+  onProgress?: (e: ProgressEvent) => void;
+}
+
+/** How a checked-out directory differs from the image it was checked out from ({@link status}). */
 export interface StatusResult {
   /** The checked-out directory, the image it came from and where in it. */
   dir: string;
@@ -119,7 +130,7 @@ export interface StatusResult {
  * @example
  * const s = await status(repo, { dir: '/srv/web' }); // s.entries: [{ status: 'M', path: 'etc/hostname', … }]
  */
-export async function status(repo: Repository, options: { dir: string; mtime?: boolean; signal?: AbortSignal; onProgress?: (e: ProgressEvent) => void }): Promise<StatusResult> {
+export async function status(repo: Repository, options: StatusOptions): Promise<StatusResult> {
   const found = findCheckout(repo, options.dir);
   if (!found) throw new NotACheckoutError(options.dir);
   const { root, below, record } = found;

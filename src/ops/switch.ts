@@ -15,6 +15,7 @@ import { defaultAuthor } from './commit.js';
 import { previousBranch, resolveRevision } from './resolve.js';
 import { type UpstreamResult, setUpstream } from './upstream.js';
 
+/** The options of {@link switchBranch} (git's `switch`: a branch, `-c`, `-C`, `--detach`). */
 export interface SwitchOptions {
   /** The branch to switch to (`-` or `@{-N}`: an earlier one); with `detach`, any revision (default HEAD). */
   branch?: string;
@@ -30,6 +31,7 @@ export interface SwitchOptions {
   guess?: boolean;
 }
 
+/** Where HEAD is after {@link switchBranch}, and where it was. */
 export interface SwitchResult {
   /** The branch HEAD now points at (full name); absent when detached. */
   branch?: string;

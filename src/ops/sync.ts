@@ -48,6 +48,51 @@ async function* counted(objects: AsyncIterable<StoredObject>, total: number, pha
   }
 }
 
+/** The options of {@link fetch}. */
+export interface FetchOptions {
+  /** HTTP remotes: the file the token is read from (default: the remote's own; VIVA_TOKEN overrides it). */
+  tokenFile?: string;
+  /** `manifests`: fetch commits, trees and package records but not file content (a partial fetch). */
+  filter?: 'manifests';
+  /** Move local tags that point elsewhere on the remote (git's `fetch --force`). */
+  force?: boolean;
+  signal?: AbortSignal;
+  onProgress?: (e: ProgressEvent) => void;
+}
+
+/** The options of {@link push}. */
+export interface PushOptions {
+  /** Allow updates that are not fast-forwards, and moving tags. */
+  force?: boolean;
+  /** HTTP remotes: the file the token is read from (default: the remote's own; VIVA_TOKEN overrides it). */
+  tokenFile?: string;
+  /** `push -u`: record each pushed branch's remote branch as its upstream. */
+  setUpstream?: boolean;
+  onProgress?: (e: ProgressEvent) => void;
+}
+
+/** The options of {@link clone}. */
+export interface CloneOptions {
+  /** The branch to check out as HEAD (default: the remote's HEAD branch). */
+  branch?: string;
+  /** HTTP remotes: the file the token is read from (VIVA_TOKEN overrides it). */
+  tokenFile?: string;
+  /** `manifests`: a partial clone, without file content (fetched later with fetchImageContent). */
+  filter?: 'manifests';
+  signal?: AbortSignal;
+  onProgress?: (e: ProgressEvent) => void;
+}
+
+/** The options of {@link pull}. */
+export interface PullOptions {
+  /** Refuse a diverged branch (RefConflictError) instead of merging. */
+  ffOnly?: boolean;
+  /** The merge commit's author (default: VIVA_AUTHOR, else user@host). */
+  author?: string;
+  onProgress?: (e: ProgressEvent) => void;
+}
+
+/** A configured remote (`viva remote add`), as listRemotes returns it. */
 export interface RemoteConfig {
   name: string;
   url: string;
@@ -61,6 +106,7 @@ function remotesOf(repo: Repository): Record<string, { url: string; tokenFile?: 
   return (repo.store.meta.get(REMOTES_KEY) as Record<string, { url: string; tokenFile?: string }> | undefined) ?? {};
 }
 
+/** The configured remotes, sorted by name (`viva remote -v`). Locking: none. */
 export function listRemotes(repo: Repository): RemoteConfig[] {
   return Object.entries(remotesOf(repo)).map(([name, r]) => ({ name, url: r.url, ...(r.tokenFile ? { tokenFile: r.tokenFile } : {}) })).sort((a, b) => (a.name < b.name ? -1 : 1));
 }
@@ -81,6 +127,13 @@ function normalizeUrl(url: string): string {
   return path.resolve(url);
 }
 
+/**
+ * Configures the remote `name` at `url` (a path or an http(s):// URL; a path is made absolute), as `git remote add`.
+ * Throws: InvalidRefNameError for a bad name, RefExistsError when the remote exists, UsageError for another URL scheme.
+ *
+ * @example
+ * addRemote(repo, 'origin', 'https://images.example.com/viva');
+ */
 export function addRemote(repo: Repository, name: string, url: string, options: { tokenFile?: string } = {}): RemoteConfig {
   checkRemoteName(name);
   const all = remotesOf(repo);
@@ -91,6 +144,10 @@ export function addRemote(repo: Repository, name: string, url: string, options: 
   return { name, url: u, ...(tokenFile ? { tokenFile } : {}) };
 }
 
+/**
+ * Removes the remote `name` and its remote-tracking branches (`refs/remotes/NAME/…`), as `git remote remove`.
+ * Throws: RefNotFoundError when there is no such remote.
+ */
 export function removeRemote(repo: Repository, name: string): void {
   const all = remotesOf(repo);
   if (!all[name]) throw new RefNotFoundError(name, `no such remote '${name}'`);
@@ -137,6 +194,7 @@ export interface TransferStats {
   queries: number;
 }
 
+/** What {@link fetch} did: the remote-tracking refs it moved, the tags it left alone, and the objects it copied. */
 export interface FetchResult extends TransferStats {
   remote: string;
   url: string;
@@ -184,7 +242,7 @@ function sameNamespace(dst: string, src: string): string {
  * `refs/tags/...` (new ones; a tag that exists here and points elsewhere there is rejected, as git's "would clobber existing tag", unless `force` or a +refspec). `refspecs` limit what is fetched: NAME (a short name is looked up as a tag, then a
  * branch, on the remote; both existing is an error) or [+]SRC:DST; a short DST stays in SRC's namespace.
  */
-export async function fetch(repo: Repository, remote: string, refspecs: string[] = [], options: { tokenFile?: string; filter?: 'manifests'; force?: boolean; signal?: AbortSignal; onProgress?: (e: ProgressEvent) => void } = {}): Promise<FetchResult> {
+export async function fetch(repo: Repository, remote: string, refspecs: string[] = [], options: FetchOptions = {}): Promise<FetchResult> {
   const r = resolveRemote(repo, remote, options.tokenFile);
   // A partial clone keeps fetching manifests only from its promisor remote (a fetch by path or URL has no remote
   // name, and an ordinary repository has no promisor: both fetch everything).
@@ -281,6 +339,7 @@ export function isAncestor(repo: Repository, ancestor: Oid, descendant: Oid): bo
   return false;
 }
 
+/** One `SRC:DST` of a push (`parsePushSpec` reads git's refspec syntax). */
 export interface PushSpec {
   /** Local revision (empty with delete). */
   src: string;
@@ -291,6 +350,7 @@ export interface PushSpec {
   dst?: string;
 }
 
+/** What {@link push} did: the remote refs it created, moved or deleted, and the objects it sent. */
 export interface PushResult extends TransferStats {
   remote: string;
   url: string;
@@ -358,7 +418,7 @@ function localSourceRef(repo: Repository, src: string): string | undefined {
  * was listed, so a concurrent push makes it fail. Short names resolve as git's do: `push R v1` of a tag updates
  * `refs/tags/v1` there, of a branch `refs/heads/v1`.
  */
-export async function push(repo: Repository, remote: string, specs: PushSpec[], options: { force?: boolean; tokenFile?: string; setUpstream?: boolean; onProgress?: (e: ProgressEvent) => void } = {}): Promise<PushResult> {
+export async function push(repo: Repository, remote: string, specs: PushSpec[], options: PushOptions = {}): Promise<PushResult> {
   const r = resolveRemote(repo, remote, options.tokenFile);
   if (options.setUpstream && !r.name) throw new UsageError(`push -u needs a configured remote, not a path or URL ('${remote}'): viva remote add NAME ${remote}`);
   if (!specs.length) specs = [simplePushSpec(repo, r.name, remote, options.setUpstream ?? false)];
@@ -427,6 +487,7 @@ export async function push(repo: Repository, remote: string, specs: PushSpec[], 
   }
 }
 
+/** What {@link clone} did: the new repository's directory, the branch it checked out as HEAD, and the fetch. */
 export interface CloneResult extends FetchResult {
   dir: string;
   /** The local branch made for the remote's HEAD branch (or --branch), which HEAD points at; absent when none was. */
@@ -497,7 +558,7 @@ function planUndo(dir: string): () => void {
  * — removes what the clone created, as git does, so the same command can simply be run again: `dir` itself when it
  * did not exist, its `.viva` when it did (an empty `dir` stays, empty). Nothing that was there before is touched.
  */
-export async function clone(url: string, dir: string, options: { branch?: string; tokenFile?: string; filter?: 'manifests'; signal?: AbortSignal; onProgress?: (e: ProgressEvent) => void } = {}): Promise<CloneResult> {
+export async function clone(url: string, dir: string, options: CloneOptions = {}): Promise<CloneResult> {
   const undo = undoCreation(dir);
   let repo: Repository | undefined;
   try {
@@ -544,6 +605,7 @@ export async function clone(url: string, dir: string, options: { branch?: string
   }
 }
 
+/** What {@link pull} did: the fetch, then how the branch moved (fast-forward, or a merge of the remote's branch). */
 export interface PullResult extends FetchResult {
   branch: string;
   from: Oid | null;
@@ -557,7 +619,7 @@ export interface PullResult extends FetchResult {
  * Fetches, then brings the local branch (default: HEAD's) up to the remote's: a fast-forward when it can, else a merge
  * of the remote's branch into it (as git pull), unless `ffOnly` (then a diverged branch is refused, exit 12).
  */
-export async function pull(repo: Repository, remote = 'origin', branch?: string, options: { ffOnly?: boolean; author?: string; onProgress?: (e: ProgressEvent) => void } = {}): Promise<PullResult> {
+export async function pull(repo: Repository, remote = 'origin', branch?: string, options: PullOptions = {}): Promise<PullResult> {
   const local = branch ? `${HEADS}${branch}` : readRef(repo.store, HEAD)?.symref;
   if (!local?.startsWith(HEADS)) throw new UsageError('HEAD is not on a branch: name the branch to pull');
   const name = local.slice(HEADS.length);

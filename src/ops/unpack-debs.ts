@@ -39,12 +39,14 @@ export interface UnpackDeb {
   files?: DebFileEntry[];
 }
 
+/** The options of {@link unpackDebs}. */
 export interface UnpackDebsOptions {
   /** The mtime (ns since the epoch) of the database files written: status, `.list`, generated `.md5sums`, `info/format`. */
   mtimeNs: bigint;
   signal?: AbortSignal;
 }
 
+/** One package {@link unpackDebs} unpacked: its name, architecture, version and what it replaced. */
 export interface UnpackedDeb {
   package: string;
   architecture: string;
@@ -61,6 +63,7 @@ export interface UnpackedDeb {
   diverted: Array<{ path: string; to: string }>;
 }
 
+/** What {@link unpackDebs} unpacked, in order. */
 export interface UnpackDebsResult {
   packages: UnpackedDeb[];
 }

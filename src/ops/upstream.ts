@@ -17,6 +17,7 @@ const REMOTES_KEY = 'remotes';
 /** `remote` of a branch whose upstream is another local branch (git's `branch.x.remote = .`). */
 export const LOCAL_REMOTE = '.';
 
+/** A branch's upstream as configured (git's `branch.NAME.remote` and `branch.NAME.merge`). */
 export interface UpstreamConfig {
   /** A configured remote's name, or `.` for a local branch. */
   remote: string;
@@ -24,6 +25,7 @@ export interface UpstreamConfig {
   merge: string;
 }
 
+/** A branch's upstream with the local ref that stands for it (`origin/x`). */
 export interface Upstream extends UpstreamConfig {
   /** The local ref that stands for it: `refs/remotes/origin/x` (or `refs/heads/x` for a local upstream). */
   ref: string;
@@ -31,6 +33,7 @@ export interface Upstream extends UpstreamConfig {
   name: string;
 }
 
+/** What {@link setUpstream}, {@link setUpstreamTo} or {@link unsetUpstream} left configured. */
 export interface UpstreamResult {
   /** The local branch (short name). */
   branch: string;

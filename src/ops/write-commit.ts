@@ -13,6 +13,7 @@ import { headDescription, moveHeadInTransaction, readRef, updateRefs } from '../
 import type { Repository } from '../store/repository.js';
 import { packageIndexEntries } from './image-packages.js';
 
+/** The author a new commit records when none is given: VIVA_AUTHOR, else `user <user@host>`. */
 export function defaultAuthor(): string {
   if (process.env.VIVA_AUTHOR) return process.env.VIVA_AUTHOR;
   const user = os.userInfo().username || 'viva';

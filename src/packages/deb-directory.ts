@@ -18,6 +18,7 @@ export interface DebIndexCache {
   put(key: string, value: string): void;
 }
 
+/** The options of {@link readDebDirectory}: the architecture, a universe to add to, and a cache of control data. */
 export interface ReadDebDirectoryOptions {
   /** Only packages of this architecture and `all` are offered (as apt does for a Packages index of one arch). */
   arch: string;
@@ -25,6 +26,7 @@ export interface ReadDebDirectoryOptions {
   cache?: DebIndexCache;
 }
 
+/** What {@link readDebDirectory} read: the packages offered, and how many had to be read now. */
 export interface DebDirectoryResult {
   universe: PackageUniverse;
   /** Packages whose control data had to be read now (the rest came from the cache). */

@@ -87,6 +87,7 @@ export interface DebControl {
   replaces: Relations;
 }
 
+/** A .deb file read by {@link readDeb}: its members, its control paragraph and its other control files. */
 export interface DebPackage {
   file: string;
   /** The content of debian-binary without its newline ('2.0'). */

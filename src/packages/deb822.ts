@@ -6,6 +6,7 @@
 import { RelationSyntaxError } from '../errors.js';
 import { parseDebVersion } from './debversion.js';
 
+/** One field of a deb822 paragraph (`Package: htop`). */
 export interface Deb822Field {
   /** As written (`Pre-Depends`); look fields up with `fieldValue`, which ignores case as dpkg does. */
   name: string;
@@ -22,6 +23,7 @@ export interface Deb822Problem {
   message: string;
 }
 
+/** One paragraph of a deb822 file (a dpkg status record, a Packages entry, a control file), with its problems. */
 export interface Deb822Paragraph {
   /** In file order. A repeated field is kept once (the first) and reported as a problem, as dpkg refuses it. */
   fields: Deb822Field[];
@@ -97,6 +99,9 @@ export function formatDeb822(paragraphs: Array<Pick<Deb822Paragraph, 'fields'>>)
 /** dpkg's relation operators after normalising the deprecated `<` (meaning `<=`) and `>` (meaning `>=`). */
 export type RelationOp = '<<' | '<=' | '=' | '>=' | '>>';
 
+/**
+ * One package relation (`libc6 (>= 2.36) [amd64]`): a name, an optional version constraint and architecture restrictions.
+ */
 export interface Relation {
   /** Package name, as written (dpkg compares names without case; Debian names are lowercase). */
   name: string;

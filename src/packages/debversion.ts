@@ -4,6 +4,7 @@
  */
 import { UsageError } from '../errors.js';
 
+/** A Debian version split into its parts (`1:2.3-4` → epoch 1, upstream `2.3`, revision `4`). */
 export interface DebVersion {
   epoch: number;
   upstream: string;
@@ -112,6 +113,7 @@ function lenient(s: string): DebVersion {
 
 export type VersionOp = '<<' | '<=' | '=' | '>=' | '>>' | '<' | '>' | '!=';
 
+/** A parsed version constraint (`>= 2.36`) that tests versions. */
 export interface VersionConstraint {
   op: VersionOp;
   version: string;

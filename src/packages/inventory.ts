@@ -87,6 +87,7 @@ export function versionOrder(format: PackageFormat | undefined): (a: string, b: 
   return format === 'rpm' ? compareRpmVersions : compareDebVersions;
 }
 
+/** One package that differs between two package inventories: added, removed, upgraded, downgraded or changed. */
 export interface PackageChange {
   /** Disk commits: the partition the package is installed in (`p1`). */
   partition?: string;

@@ -17,6 +17,7 @@ import { type Deb822Paragraph, type Relation, type RelationGroup, fieldValue, fo
 import { compareDebVersions } from './debversion.js';
 import { type PackageCandidate, PackageUniverse, candidateFromParagraph, versionSatisfies } from './source.js';
 
+/** What {@link resolveInstall} is asked: packages to install (or upgrade) and packages to remove. */
 export interface InstallRequest {
   /** Packages to install or upgrade to their candidate (the highest version), or to exactly `version` (apt's `name=version`). */
   install: Array<{ name: string; version?: string }>;
@@ -24,11 +25,13 @@ export interface InstallRequest {
   remove?: string[];
 }
 
+/** The options of {@link resolveInstall}. */
 export interface ResolveOptions {
   /** The image's dpkg architecture (`amd64`). */
   arch: string;
 }
 
+/** One package the plan unpacks, and why it is in the plan. */
 export interface PlannedInstall {
   name: string;
   version: string;
@@ -40,6 +43,7 @@ export interface PlannedInstall {
   candidate: PackageCandidate;
 }
 
+/** One package the plan removes, and why. */
 export interface PlannedRemoval {
   name: string;
   version: string;
@@ -50,6 +54,7 @@ export interface PlannedRemoval {
   because?: string;
 }
 
+/** What {@link resolveInstall} decided: packages to unpack, in dpkg's order, and packages to remove. */
 export interface InstallPlan {
   /**
    * Packages to unpack, in dpkg's order: each after the packages it depends on (a dependency loop is cut at a

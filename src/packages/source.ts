@@ -161,6 +161,7 @@ export class PackageUniverse {
   }
 }
 
+/** The options of {@link readRepository}: which suite, components and architecture of an apt repository to read. */
 export interface ReadRepositoryOptions {
   /** `dists/` subdirectory; default: every suite under `dists/` (a source that cannot be listed needs one). */
   suite?: string;

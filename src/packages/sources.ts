@@ -50,8 +50,10 @@ export const MAX_REMOTE_INDEX_SIZE = 512 << 20;
 /** Index names over HTTP, smallest first: each miss costs a request, each byte a transfer. */
 const REMOTE_INDEX_NAMES = ['Packages.xz', 'Packages.gz', 'Packages'] as const;
 
+/** What a package source was read as: a directory of .deb files, an apt repository (`dists/`), or a flat repository. */
 export type SourceKind = 'debs' | 'repository' | 'flat';
 
+/** The options of {@link openSources}: the image's architecture, the download cache and the control-data cache. */
 export interface OpenSourcesOptions {
   /** The image's dpkg architecture (`amd64`); packages of `all` are taken too. */
   arch: string;
@@ -63,6 +65,7 @@ export interface OpenSourcesOptions {
   signal?: AbortSignal;
 }
 
+/** One package source as given and as read. */
 export interface OpenedSource {
   /** The source as given. */
   spec: string;
@@ -73,6 +76,7 @@ export interface OpenedSource {
   packages: number;
 }
 
+/** Every package the sources offer ({@link openSources}), with each source as read. */
 export interface PackageSources {
   /** Every package of every source; a version two sources offer is the first one's. */
   universe: PackageUniverse;

@@ -1,6 +1,7 @@
 /** The values of package inventories, shared by every package database reader (dpkg, apk, rpm). */
 export type PackageFormat = 'deb' | 'apk' | 'rpm';
 
+/** One installed package as an image's package database records it. */
 export interface Package {
   name: string;
   version: string;
@@ -17,6 +18,7 @@ export interface InventoryProblem {
   message: string;
 }
 
+/** The packages installed in an image, read from one package database (dpkg's status or apk's installed). */
 export interface Inventory {
   format: PackageFormat;
   /** Database path inside the file system (for a disk partition: inside that partition). */

@@ -16,10 +16,14 @@ import { HEAD, HEADS, DEFAULT_BRANCH } from '../model/ref.js';
 import { readRef, setSymbolicRef } from './refs.js';
 import { type CompactStats, compactEnvironmentFile } from './compact.js';
 
+/** The name of the directory that holds a repository's data inside its root (`.viva`). */
 export const REPO_DIR = '.viva';
 /** Bumped when a change makes repositories unreadable for older versions. */
 export const REPO_FORMAT = 1;
 
+/**
+ * How {@link Repository.open} opens a repository: `read` maps the database read-only; `write` allows ops that write.
+ */
 export type OpenMode = 'read' | 'write';
 
 interface SessionRecord {
@@ -118,6 +122,21 @@ function writeFormatFile(dataDir: string): void {
   fs.renameSync(tmp, path.join(dataDir, FORMAT_FILE));
 }
 
+/**
+ * A handle on one repository: open it once per process ({@link Repository.open} or {@link Repository.init}), pass it
+ * to every op, and close it at the end (LMDB maps the database once per process).
+ *
+ * Locking: `write` mode is needed by ops that write; writers share the repository, except gc, which waits for none
+ * and fails with RepositoryLockedError while another writer is active (and the reverse).
+ *
+ * @example
+ * const repo = Repository.open('/srv/images', 'write');
+ * try {
+ *   await commit(repo, { source: '/srv/rootfs', message: 'base' });
+ * } finally {
+ *   await repo.close();
+ * }
+ */
 export class Repository {
   private sessionId?: string;
   /** What the ops found doubtful but not wrong (an ambiguous ref name, ...): the CLI prints each as `warning: …`. */
@@ -132,7 +151,11 @@ export class Repository {
     readonly mode: OpenMode,
   ) {}
 
-  /** The LMDB environment (replaced by compact()). */
+  /**
+   * The LMDB environment (replaced by compact()): for viva's ops, not for programs, whose way in is the ops.
+   *
+   * @internal
+   */
   get store(): LmdbStore {
     return this.lmdb;
   }
@@ -206,6 +229,7 @@ export class Repository {
     return new Repository(root, dataDir, store, mode);
   }
 
+  /** The repository's id: a UUID made when it was created (init, clone): each repository has its own. */
   get id(): string {
     return this.store.meta.get('id') as string;
   }
@@ -219,7 +243,9 @@ export class Repository {
 
   /**
    * Registers a writer session (commit, fetch, ...). Locking: fails with RepositoryLockedError while gc holds the
-   * exclusive lock; gc in turn refuses to delete while any live session exists.
+   * exclusive lock; gc in turn refuses to delete while any live session exists. The ops that write do this.
+   *
+   * @internal
    */
   beginSession(kind: string): void {
     if (this.sessionId) return;
@@ -234,6 +260,11 @@ export class Repository {
     this.sessionId = id;
   }
 
+  /**
+   * Ends the writer session beginSession registered (close does it too).
+   *
+   * @internal
+   */
   endSession(): void {
     if (!this.sessionId) return;
     const id = this.sessionId;
@@ -244,6 +275,8 @@ export class Repository {
   /**
    * Runs `fn` inside a write transaction only if no other live writer session exists, holding the gc lock.
    * Stale sessions (dead processes, e.g. a commit killed with -9) are removed.
+   *
+   * @internal
    */
   withExclusive<T>(fn: () => T): T {
     return this.store.writeTransaction(() => {
@@ -271,6 +304,7 @@ export class Repository {
     return stats;
   }
 
+  /** Ends this handle's writer session, if any, and closes the database. Call it once, when done with the repository. */
   async close(): Promise<void> {
     try {
       if (this.sessionId && this.mode === 'write') this.endSession();

@@ -14,6 +14,7 @@ import type { Repository } from '../store/repository.js';
 import { LocalPeer, applyRefUpdates, receiveObjects, type RefUpdateRequest } from './peer.js';
 import { WireError, decodeFrames, decodeKeys, encodeFrame, END_FRAME } from './wire.js';
 
+/** The options of {@link serve}: where to listen, and whether pushes are accepted (with a token). */
 export interface ServeOptions {
   /** host:port; port 0 picks a free one. */
   listen?: string;
@@ -27,6 +28,7 @@ export interface ServeOptions {
   log?: (line: string) => void;
 }
 
+/** A running server ({@link serve}): its URL and how to stop it. */
 export interface Server {
   url: string;
   close(): Promise<void>;
