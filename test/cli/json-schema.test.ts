@@ -240,3 +240,16 @@ test('json: the schemas are strict: every object schema forbids fields its type 
     t.deepEqual(loose, [], `${f}: objects without additionalProperties: false`);
   }
 });
+
+test('json: a field the type does not declare, or a missing required one, fails validation', async (t) => {
+  const log = (await runs()).find((r) => r.name === 'log');
+  t.truthy(log);
+  const entries = JSON.parse(log!.stdout) as Array<Record<string, unknown>>;
+  t.true(entries.length > 0);
+  const validate = validator('log');
+  t.true(validate(entries));
+  t.false(validate([{ ...entries[0], undocumented: 1 }]));
+  const { id: _id, ...withoutId } = entries[0]!;
+  t.false(validate([withoutId]));
+  t.false(validate([{ ...entries[0], time: String(entries[0]!.time) }]));
+});
