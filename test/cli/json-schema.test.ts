@@ -10,7 +10,8 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { viva, tmpDir } from '../helpers/cli.js';
-import { writeTree } from '../helpers/repo.js';
+import { isRoot, writeTree } from '../helpers/repo.js';
+import { haveMke2fs, makeMbrDisk } from '../helpers/mbr-disk.js';
 import { buildDeb, scanPackages } from '../helpers/debs.js';
 import { debianRoot, debianRootAvailable } from '../helpers/debian-root.js';
 import { SCHEMA_DIR, generateSchemas, jsonCommands, schemaText } from '../helpers/json-schemas.js';
@@ -55,8 +56,16 @@ async function session(dir: string): Promise<JsonRun[]> {
     var: { lib: { dpkg: { status: DPKG_STATUS, info: { 'dpkg.list': '/.\n/usr\n/usr/bin\n/usr/bin/dpkg\n' }, updates: {} } } },
   });
   fs.symlinkSync('../etc/hostname', path.join(src, 'usr/hostname-link'));
+  // The optional fields of an entry: a hard link, a sparse file, a binary file, a FIFO, an xattr, a device node.
+  fs.linkSync(path.join(src, 'etc/os-release'), path.join(src, 'usr/os-release-hardlink'));
+  fs.writeFileSync(path.join(src, 'usr/sparse'), 'head');
+  fs.truncateSync(path.join(src, 'usr/sparse'), 8 << 20);
+  fs.writeFileSync(path.join(src, 'usr/binary'), Buffer.from([0, 1, 2, 255, 254]));
+  spawnSync('mkfifo', [path.join(src, 'usr/fifo')]);
+  spawnSync('setfattr', ['-n', 'user.viva', '-v', 'yes', path.join(src, 'etc/hostname')]);
+  if (isRoot) spawnSync('mknod', [path.join(src, 'usr/null'), 'c', '1', '3']);
   const src2 = path.join(dir, 'src2');
-  fs.cpSync(src, src2, { recursive: true, verbatimSymlinks: true });
+  spawnSync('cp', ['-a', src, src2]);
   fs.writeFileSync(path.join(src2, 'etc/hostname'), 'two\n');
   fs.writeFileSync(path.join(src2, 'etc/motd'), 'welcome\n');
 
@@ -78,7 +87,15 @@ async function session(dir: string): Promise<JsonRun[]> {
   await run('merge-base', ['merge-base', 'main', 'topic', ...C]);
   await run('merge-base', ['merge-base', '--all', 'main', 'feature', ...C]);
 
+  // Two branches that change one file differently: a merge with conflicts (exit 1, the conflicts as data).
+  await run('derive', ['derive', 'main', '-b', 'left', '--set', 'etc/conflict=left\n', ...C]);
+  await run('derive', ['derive', 'main', '-b', 'right', '--set', 'etc/conflict=right\n', ...C]);
+  await run('merge', ['merge', 'left', 'right', ...C], { expect: 1 });
+  await run('merge', ['merge', 'main', 'main~1', ...C]);
+
   await run('log', ['log', ...C]);
+  await run('log', ['log', '--graph', '--all', ...C]);
+  await run('log', ['log', '--stat', '-p', '-n', '3', ...C]);
   await run('log', ['log', '--all', ...C, '--', 'etc/hostname']);
   await run('whatchanged', ['whatchanged', 'etc/hostname', ...C]);
   await run('show', ['show', 'main', ...C]);
@@ -86,13 +103,20 @@ async function session(dir: string): Promise<JsonRun[]> {
   await run('diff', ['diff', 'main~1', 'main', ...C]);
   await run('diff', ['diff', '-p', 'main~1', 'main', ...C]);
   await run('diff', ['diff', 'main', src, ...C]);
+  await run('diff', ['diff', '--stat', 'main~1', 'main', ...C]);
+  await run('diff', ['diff', '--exit-code', 'main', 'main', ...C]);
   await run('ls', ['ls', 'main', ...C]);
   await run('ls', ['ls', '-r', '-l', 'main:etc', ...C]);
   await run('cat', ['cat', 'main:etc/hostname', ...C]);
+  await run('cat', ['cat', 'main:usr/binary', ...C]);
+  await run('cat', ['cat', 'main:usr/sparse', ...C]);
+  await run('ls', ['ls', '-l', 'main:usr', ...C]);
   await run('find', ['find', '--name', 'host*', ...C]);
   await run('find', ['find', '--name', 'no-such-name', ...C]);
+  await run('find', ['find', '--sha256', 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855', '--sha256', '9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08', ...C]);
   await run('search', ['search', 'hostname', ...C]);
   await run('grep', ['grep', 'world', 'main', ...C]);
+  await run('grep', ['grep', '-l', '-i', 'ID', 'main', ...C]);
   await run('grep', ['grep', 'no such text', 'main', ...C], { expect: 1 });
   await run('stats', ['stats', ...C]);
   await run('stats', ['stats', 'main', ...C]);
@@ -108,17 +132,28 @@ async function session(dir: string): Promise<JsonRun[]> {
   await run('reflog', ['reflog', ...C]);
   await run('rev-parse', ['rev-parse', 'main', 'HEAD', '--abbrev-ref', ...C]);
   await run('rev-parse', ['rev-parse', 'main~1', ...C]);
+  await run('rev-parse', ['rev-parse', '--symbolic-full-name', 'main', '^main~1', ...C]);
+  await run('rev-parse', ['rev-parse', '--short', 'main..feature', ...C]);
+  await run('switch', ['switch', '--detach', 'main~1', ...C]);
+  await run('switch', ['switch', 'main', ...C]);
+  await run('tag', ['tag', '-m', 'v1', 'v1.0', ...C]);
+  await run('branch', ['branch', '-m', 'extra', 'extra2', ...C]);
+  await run('branch', ['branch', '-d', 'extra2', ...C]);
   await run('show-ref', ['show-ref', ...C]);
 
   const out = path.join(dir, 'checkout');
   await run('checkout', ['checkout', 'main', out, ...C]);
   fs.writeFileSync(path.join(out, 'etc/hostname'), 'changed\n');
   fs.writeFileSync(path.join(out, 'etc/new'), 'new\n');
-  await run('status', ['status', out, ...C], { expect: 0 });
+  await run('status', ['status', out, ...C]);
+  await run('status', ['status', '--mtime', '--exit-code', out, ...C], { expect: 1 });
+  await run('checkout', ['checkout', 'main:etc', path.join(dir, 'etc.tar'), '-f', 'tar', ...C]);
+  await run('rebuild', ['rebuild', 'feature', '--onto', 'main~1', '-b', 'feature-rebuilt', ...C]);
 
   await run('fsck', ['fsck', ...C]);
   await run('gc', ['gc', '--dry-run', ...C]);
   await run('gc', ['gc', ...C]);
+  await run('gc', ['gc', '--compact', ...C]);
   await run('index-rebuild', ['index', 'rebuild', ...C]);
 
   // A second repository: remotes, clone, push, fetch, pull.
@@ -134,12 +169,30 @@ async function session(dir: string): Promise<JsonRun[]> {
   await run('derive', ['derive', 'main', '-b', 'main', '--set', 'etc/upstream=yes\n', ...C]);
   await run('fetch', ['fetch', ...CC]);
   await run('pull', ['pull', ...CC]);
+  await run('branch', ['branch', '-a', '-v', ...CC]);
+  await run('branch', ['branch', 'feature', 'origin/feature', ...CC]);
+  await run('branch', ['branch', '-u', 'origin/feature', 'feature', ...CC]);
+  await run('branch', ['branch', '--unset-upstream', 'feature', ...CC]);
+  await run('switch', ['switch', 'topic', ...CC]);
+  // Both sides move: pull merges.
+  await run('derive', ['derive', 'main', '-b', 'main', '--set', 'etc/here=1\n', ...CC]);
+  await run('derive', ['derive', 'main', '-b', 'main', '--set', 'etc/there=1\n', ...C]);
+  await run('switch', ['switch', 'main', ...CC]);
+  await run('pull', ['pull', 'origin', 'main', ...CC]);
+  await run('push', ['push', '-u', 'origin', 'main', ...CC]);
+  // A partial clone: manifests only, content absent until fetched.
+  const partial = path.join(dir, 'partial');
+  await run('clone', ['clone', '--filter', 'manifests', repo, partial]);
+  await run('stats', ['stats', 'main', '-C', partial]);
+  await run('fetch', ['fetch', '--content', 'main', '-C', partial]);
 
   // Git interop.
   if (haveGit) {
     const git = path.join(dir, 'git');
     await run('export-git', ['export-git', 'main', git, ...C]);
     await run('import-git', ['import-git', git, 'main', '-b', 'imported', ...C]);
+    await run('export-git', ['export-git', 'main', git, ...C]);
+    await run('export-git', ['export-git', '--manifests-only', 'main', 'feature', path.join(dir, 'manifests'), ...C]);
   }
 
   // Packages: a .deb built with dpkg-deb, unpacked without scripts into an image with an empty dpkg database.
@@ -166,6 +219,26 @@ async function session(dir: string): Promise<JsonRun[]> {
     await run('commit', ['commit', root, '-b', 'droot', '-m', 'debian root', ...C]);
     await run('install', ['install', 'droot', 'hello', '-b', 'droot', '--from', path.join(dir, 'debs'), '--no-scripts', ...C]);
     await run('remove', ['remove', 'droot', 'hello', '-b', 'droot', ...C]);
+  }
+  if (haveDpkgDeb) await run('install', ['install', '--branches', 'fleet/*', 'hello', '--from', path.join(dir, 'debs'), '--no-scripts', ...C]);
+
+  // A partitioned disk: an MBR with an ext4 file system holding a dpkg database, and raw bytes behind it.
+  if (haveMke2fs()) {
+    const fsTree = path.join(dir, 'disk-tree');
+    writeTree(fsTree, { etc: { hostname: 'disk\n' }, var: { lib: { dpkg: { status: DPKG_STATUS } } } });
+    const disk = path.join(dir, 'disk.raw');
+    makeMbrDisk(disk, 24, [{ start: 2048, sectors: 32768, type: 0x83, ext4Tree: fsTree }, { start: 34816, sectors: 2048, type: 0x82 }]);
+    await run('commit', ['commit', disk, '-b', 'disk', '-m', 'a disk', ...C]);
+    await run('derive', ['derive', 'disk', '-b', 'disk', '--set', 'p1/etc/motd=on a disk\n', ...C]);
+    await run('show', ['show', 'disk', ...C]);
+    await run('ls', ['ls', 'disk', ...C]);
+    await run('ls', ['ls', 'disk:p1/etc', ...C]);
+    await run('stats', ['stats', 'disk', ...C]);
+    await run('du', ['du', 'disk:p1', ...C]);
+    await run('packages', ['packages', 'disk', ...C]);
+    await run('diff', ['diff', 'disk~1', 'disk', ...C]);
+    await run('find', ['find', '--package', 'dpkg', '--ref', 'disk', ...C]);
+    await run('checkout', ['checkout', 'disk', path.join(dir, 'disk-out.raw'), '-f', 'raw', ...C]);
   }
   return runs;
 }
