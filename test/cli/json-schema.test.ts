@@ -280,13 +280,28 @@ for (const c of jsonCommands()) {
   });
 }
 
-test('json: an error under --json is one {error: {code, name, message, data}} document on stdout, exit code unchanged', async (t) => {
-  const r = await viva(['log', 'no-such-ref', '-C', path.join(tmpDir(t), 'nothing'), '--json']);
-  t.not(r.code, 0);
-  t.regex(r.stderr, /^error: /m);
-  const doc = JSON.parse(r.stdout) as { error: Record<string, unknown> };
-  t.deepEqual(Object.keys(doc.error).sort(), ['code', 'data', 'message', 'name']);
-  t.regex(String(doc.error.code), /^ERR_/);
+test('json: an error under --json is one document as docs/schemas/error.schema.json on stdout, the exit code unchanged', async (t) => {
+  await runs();
+  const repo = path.join(dir, 'repo');
+  const validate = validator('error');
+  const cases: Array<[string[], number, string]> = [
+    [['log', 'no-such-ref', '-C', repo], 3, 'ERR_REVISION_NOT_FOUND'],
+    [['log', '-C', path.join(dir, 'no-repository-here')], 10, 'ERR_NOT_A_REPOSITORY'],
+    [['cat', 'main:etc', '-C', repo], 2, 'ERR_USAGE'],
+    [['branch', 'main', 'main~1', '-C', repo], 12, 'ERR_REF_EXISTS'],
+  ];
+  for (const [args, code, errCode] of cases) {
+    const plain = await viva(args);
+    const r = await viva([...args, '--json']);
+    t.not(r.code, 0, `viva ${args.join(' ')} --json`);
+    t.is(r.code, plain.code, `viva ${args.join(' ')}: the same exit code with and without --json`);
+    if (code) t.is(r.code, code, `viva ${args.join(' ')}`);
+    t.regex(r.stderr, /^error: /m);
+    const doc = JSON.parse(r.stdout) as { error: { code: string } };
+    t.true(validate(doc), `viva ${args.join(' ')} --json: ${ajv.errorsText(validate.errors)}`);
+    t.regex(doc.error.code, /^ERR_[A-Z_]+$/);
+    if (errCode) t.is(doc.error.code, errCode);
+  }
 });
 
 test('json: the committed schemas in docs/schemas equal the ones generated from the result types (npm run docs:schemas)', (t) => {

@@ -21,6 +21,11 @@ export const SCHEMA_DIR = path.join(ROOT, 'docs/schemas');
  */
 const STREAMED: Record<string, string> = { find: 'FindHit', grep: 'GrepHit' };
 
+/** Documents that are no command's result: `error` is what every command prints under --json when it fails. */
+const OTHER: Record<string, { imports: string; type: string }> = {
+  error: { imports: `import type { ErrorJson } from '${path.join(ROOT, 'src/errors.js').split(path.sep).join('/')}';`, type: '{ error: ErrorJson }' },
+};
+
 /** Commands with --json that print no JSON document: `serve` runs until it is stopped. */
 export const NO_JSON = new Set(['serve']);
 
@@ -91,6 +96,7 @@ export function generateSchemas(): Map<string, object> {
         : `${importsOf(c.file)}\nexport type ${typeName(c)} = Exclude<${runResultText(c.file)}, void | undefined>;\n`;
       fs.writeFileSync(path.join(dir, `${c.name}.ts`), body);
     }
+    for (const [name, o] of Object.entries(OTHER)) fs.writeFileSync(path.join(dir, `${name}.ts`), `${o.imports}\nexport type ${typeName({ id: name, name, file: '' })} = ${o.type};\n`);
     const generator = createGenerator({
       path: path.join(dir, '*.ts'),
       tsconfig: path.join(ROOT, 'tsconfig.json'),
@@ -103,11 +109,12 @@ export function generateSchemas(): Map<string, object> {
       skipTypeCheck: true,
     });
     const out = new Map<string, object>();
-    for (const c of commands) {
+    const all = [...commands.map((c) => ({ c, title: `viva ${c.id} --json` })), ...Object.keys(OTHER).map((name) => ({ c: { id: name, name, file: '' }, title: `viva --json: ${name}` }))];
+    for (const { c, title } of all.sort((x, y) => x.c.name.localeCompare(y.c.name))) {
       const schema = generator.createSchema(typeName(c)) as Record<string, unknown>;
       out.set(c.name, {
         $schema: schema.$schema,
-        title: `viva ${c.id} --json`,
+        title,
         ...Object.fromEntries(Object.entries(schema).filter(([k]) => k !== '$schema')),
       });
     }
