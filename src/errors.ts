@@ -1,5 +1,13 @@
 /** Every expected failure of the library: one class per failure, each with a stable `code` and structured `data`. */
 
+/** An error as JSON (what `--json` prints as `{"error": …}`): its stable code, class name, message and data. */
+export interface ErrorJson {
+  code: string;
+  name: string;
+  message: string;
+  data: Record<string, unknown>;
+}
+
 export class VivaError extends Error {
   static readonly code: string = 'ERR_VIVA';
   readonly code: string = VivaError.code;
@@ -7,7 +15,7 @@ export class VivaError extends Error {
   constructor(message: string, readonly data: Record<string, unknown> = {}, options?: ErrorOptions) {
     super(message, options);
   }
-  toJSON(): Record<string, unknown> {
+  toJSON(): ErrorJson {
     return { code: this.code, name: this.name, message: this.message, data: this.data };
   }
 }

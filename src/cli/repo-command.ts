@@ -95,6 +95,15 @@ export abstract class RepoCommand extends Command {
     if (!this.quiet) super.log(message, ...args);
   }
 
+  /**
+   * Prints the --json result: JSON.stringify with two spaces and a line end, never coloured. oclif's own logJson
+   * colours through a regular-expression tokenizer that overflows the stack on a long string value (`cat --json` of
+   * a few MiB of zeros), and colour is off under --json anyway.
+   */
+  override logJson(json: unknown): void {
+    process.stdout.write(`${JSON.stringify(json, null, 2)}\n`);
+  }
+
   /** Ends progress and the pager (waiting for the user to quit it), after the command ran or failed. */
   protected override async finally(err: Error | undefined): Promise<unknown> {
     this.endProgress();
