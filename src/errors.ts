@@ -8,6 +8,11 @@ export interface ErrorJson {
   data: Record<string, unknown>;
 }
 
+/**
+ * The base class of every error viva throws on purpose: `code` (stable, `ERR_…`) says which failure it is, `data`
+ * holds its details (a path, a revision, an offset); `toJSON()` is what `--json` prints. Test with `instanceof` of
+ * the subclass or compare `code`, never the message.
+ */
 export class VivaError extends Error {
   static readonly code: string = 'ERR_VIVA';
   readonly code: string = VivaError.code;
