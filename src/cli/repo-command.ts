@@ -197,7 +197,8 @@ export abstract class RepoCommand extends Command {
       return undefined;
     }
     process.stderr.write(`error: internal error: ${err.message}\n`);
-    if (debug && err.stack) process.stderr.write(err.stack + '\n');
+    // VIVA_TRACE_INTERNAL: the stack of an internal error (a bug) without DEBUG's other output (the test suite sets it).
+    if ((debug || process.env.VIVA_TRACE_INTERNAL) && err.stack) process.stderr.write(err.stack + '\n');
     else process.stderr.write('(run with DEBUG=1 for a stack trace)\n');
     process.exitCode = EXIT.INTERNAL;
     return undefined;

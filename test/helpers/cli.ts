@@ -40,6 +40,8 @@ export function cleanEnv(extra: Record<string, string | undefined> = {}): NodeJS
   for (const k of Object.keys(env)) if (k.startsWith('VIVA_') || k === 'DEBUG' || k === 'NODE_OPTIONS' || k === 'NODE_ENV') delete env[k];
   env.VIVA_AUTHOR = 'Test User <test@example.com>';
   env.NO_COLOR = '1';
+  // An internal error (a bug) prints its stack, so that a failure in CI says where it came from.
+  env.VIVA_TRACE_INTERNAL = '1';
   for (const [k, v] of Object.entries(extra)) {
     if (v === undefined) delete env[k];
     else env[k] = v;
