@@ -6,7 +6,6 @@
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import { UsageError } from '../errors.js';
-import { openImage } from '../formats/index.js';
 import { readHostFile } from '../formats/directory.js';
 import { tarCompressionForName } from '../formats/tar.js';
 import { type Commit, type RootKind, type RootMeta, checkCommitTime } from '../model/commit.js';
@@ -20,7 +19,7 @@ import type { Repository } from '../store/repository.js';
 import { readCommit } from '../store/typed.js';
 import { MutableTree } from '../tree/mutable-tree.js';
 import { DEFAULT_DIR_MODE, DEFAULT_FILE_MODE, applyRecipe, createdMeta } from '../tree/recipe.js';
-import { type IngestContext, ingestEntries } from './ingest.js';
+import { ingestHostTree } from './ingest.js';
 import { normalizeImagePath, resolveRevision } from './resolve.js';
 import { storeBytes, storeContent } from '../store/store-content.js';
 import { commitIdentity, firstLine, writeCommits } from './write-commit.js';
@@ -168,14 +167,8 @@ async function addEdit(repo: Repository, writer: ObjectWriter, host: string, pat
     const name = path.subarray(path.lastIndexOf(0x2f) + 1);
     return { op: 'add-entry', path, entry: { name, type: 'file', mode: entry.mode, uid: entry.uid, gid: entry.gid, mtimeNs: entry.mtimeNs, size: c.size, xattrs: entry.xattrs, oid: c.oid, ...(c.holes.length ? { holes: c.holes } : {}) } };
   }
-  const reader = openImage(host, { exclude: [repo.dataDir] });
-  const tree = new MutableTree(undefined, { sourceName: host });
-  const ctx: IngestContext = {
-    store: repo.store, writer, useCache: false, startNs: 0n, cacheUpdates: [], files: 0, bytes: 0, cachedFiles: 0, ...(signal ? { signal } : {}),
-  };
-  await ingestEntries(ctx, reader, tree, host);
-  const written = tree.write(writer);
-  return { op: 'add-tree', path, tree: written.oid, ...(tree.rootGiven ? { meta: tree.rootMeta() } : {}) };
+  const { tree, oid } = await ingestHostTree(repo, host, writer, signal ? { signal } : {});
+  return { op: 'add-tree', path, tree: oid, ...(tree.rootGiven ? { meta: tree.rootMeta() } : {}) };
 }
 
 /**

@@ -5,13 +5,11 @@
  */
 import fs from 'node:fs';
 import { UsageError } from '../errors.js';
-import { openImage } from '../formats/index.js';
 import type { Oid } from '../model/oid.js';
 import type { TreeEntry } from '../model/tree.js';
 import { type ObjectKind, type ObjectReader, type ObjectWriter, objectKey } from '../store/object-store.js';
 import type { Repository } from '../store/repository.js';
-import { MutableTree } from '../tree/mutable-tree.js';
-import { type IngestContext, type ProgressEvent, ingestEntries } from './ingest.js';
+import { type IngestContext, type ProgressEvent, ingestHostTree } from './ingest.js';
 import { dirEntry, resolveRevision } from './resolve.js';
 
 /** New file content kept in memory for patches (`diff -p`); beyond it, content is hashed and dropped. */
@@ -93,15 +91,8 @@ export async function readHostSide(repo: Repository, source: string, options: { 
   const { signal, onProgress } = options;
   // Two host sides share one overlay, so that the diff reads both through it.
   const objects = options.objects ?? new HostOverlay(repo.store);
-  const reader = openImage(source, { exclude: [repo.dataDir] });
-  const tree = new MutableTree(undefined, { sourceName: source });
-  const ctx: IngestContext = {
-    store: repo.store, writer: objects, useCache: true, startNs: BigInt(Date.now()) * 1_000_000n, cacheUpdates: [],
-    files: 0, bytes: 0, cachedFiles: 0, ...(signal ? { signal } : {}), ...(onProgress ? { onProgress } : {}),
-  };
-  await ingestEntries(ctx, reader, tree, source);
-  const written = tree.write(objects);
-  return { name: source, entry: dirEntry(written.oid, tree.rootMeta()), objects, files: ctx.files, cachedFiles: ctx.cachedFiles, cacheUpdates: ctx.cacheUpdates };
+  const { tree, oid, ctx } = await ingestHostTree(repo, source, objects, { useCache: true, ...(signal ? { signal } : {}), ...(onProgress ? { onProgress } : {}) });
+  return { name: source, entry: dirEntry(oid, tree.rootMeta()), objects, files: ctx.files, cachedFiles: ctx.cachedFiles, cacheUpdates: ctx.cacheUpdates };
 }
 
 /**

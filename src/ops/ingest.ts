@@ -6,7 +6,9 @@ import type { Hole } from '../model/tree.js';
 import type { LmdbStore } from '../store/lmdb-store.js';
 import type { ObjectWriter } from '../store/object-store.js';
 import { readStatCache, writeStatCache } from '../store/stat-cache.js';
-import { type MutableTree, showPath } from '../tree/mutable-tree.js';
+import { MutableTree, showPath } from '../tree/mutable-tree.js';
+import { openImage } from '../formats/index.js';
+import type { Repository } from '../store/repository.js';
 import { ContentError, storeContent } from '../store/store-content.js';
 
 /** A cached file must be older than this when recorded, so a same-tick rewrite cannot hide behind an equal mtime (git's "racy clean"). */
@@ -89,4 +91,21 @@ function racy(signature: string, startNs: bigint): boolean {
   const mtime = BigInt(parts[3] ?? '0');
   const ctime = BigInt(parts[4] ?? '0');
   return mtime + RACY_WINDOW_NS > startNs || ctime + RACY_WINDOW_NS > startNs;
+}
+
+/**
+ * A directory or tar on the host read into a tree as commit reads it (the repository's own `.viva` left out), its
+ * content stored through `writer`; `useCache` takes unchanged files' ids from the stat cache. Returns the built tree
+ * (for its root metadata), its written id and the ingest's counts and cache updates.
+ */
+export async function ingestHostTree(repo: Repository, source: string, writer: ObjectWriter,
+  options: { useCache?: boolean; signal?: AbortSignal; onProgress?: (e: ProgressEvent) => void } = {}): Promise<{ tree: MutableTree; oid: Oid; ctx: IngestContext }> {
+  const reader = openImage(source, { exclude: [repo.dataDir] });
+  const tree = new MutableTree(undefined, { sourceName: source });
+  const ctx: IngestContext = {
+    store: repo.store, writer, useCache: options.useCache ?? false, startNs: options.useCache ? BigInt(Date.now()) * 1_000_000n : 0n, cacheUpdates: [],
+    files: 0, bytes: 0, cachedFiles: 0, ...(options.signal ? { signal: options.signal } : {}), ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+  };
+  await ingestEntries(ctx, reader, tree, source);
+  return { tree, oid: tree.write(writer).oid, ctx };
 }

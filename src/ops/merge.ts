@@ -30,8 +30,7 @@ import { history } from './log.js';
 import { mergeBases } from './merge-base.js';
 import { normalizeImagePath, resolveRevision } from './resolve.js';
 import { storeBytes, storeContent } from '../store/store-content.js';
-import { openImage } from '../formats/index.js';
-import { type IngestContext, ingestEntries } from './ingest.js';
+import { ingestHostTree } from './ingest.js';
 import { commitIdentity, firstLine, writeCommits } from './write-commit.js';
 
 /** The options of {@link merge}: ours (`a`), theirs (`b`), the destination branch and conflict handling. */
@@ -435,11 +434,7 @@ async function continueDisk(repo: Repository, state: MergeState, dir: string, o:
   const bCommit = readCommit(repo.store, state.b);
   repo.beginSession('merge');
   try {
-    const reader = openImage(dir, { exclude: [repo.dataDir] });
-    const tree = new MutableTree(undefined, { sourceName: dir });
-    const ctx: IngestContext = { store: repo.store, writer: repo.store, useCache: false, startNs: 0n, cacheUpdates: [], files: 0, bytes: 0, cachedFiles: 0 };
-    await ingestEntries(ctx, reader, tree, dir);
-    const view = tree.write(repo.store).oid;
+    const { tree, oid: view } = await ingestHostTree(repo, dir, repo.store);
     const rootMeta = tree.rootMeta();
     const root = await patchDisk(repo, repo.store, { oid: state.a, commit: aCommit, name: state.ours }, view, rootMeta, id.time);
     return await commitMerge(repo, { rootKind: 'disk', root, rootMeta }, {
