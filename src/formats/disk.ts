@@ -39,6 +39,18 @@ export async function hasExtMagic(src: BlockSource, offset = 0, size = src.size)
 }
 
 /**
+ * Whether a FAT12/16/32 boot sector is at `offset` of `src`: the 0x55AA signature, a jump instruction, a valid
+ * bytes-per-sector and a 'FAT' file-system type string where FAT12/16 (byte 54) or FAT32 (byte 82) keeps it.
+ */
+export async function hasFatBoot(src: BlockSource, offset = 0, size = src.size): Promise<boolean> {
+  if (size < 4096) return false;
+  const b = await src.read(offset, 512);
+  if (b[510] !== 0x55 || b[511] !== 0xaa || (b[0] !== 0xeb && b[0] !== 0xe9)) return false;
+  if (![512, 1024, 2048, 4096].includes(b.readUInt16LE(11))) return false;
+  return b.toString('latin1', 54, 57) === 'FAT' || b.toString('latin1', 82, 87) === 'FAT32';
+}
+
+/**
  * What the first bytes of a file say it is, for commit's choice of reader: a qcow2 image, a raw disk (an MBR/GPT
  * partition table, or a bare ext2/3/4 file system), or neither (a tar, or garbage the tar reader reports).
  */
@@ -125,8 +137,11 @@ export interface PlannedRegion {
   offset: number;
   size: number;
   partition?: Partition;
-  /** 'ext' when an ext2/3/4 superblock is there (the reader decides whether it can read it). */
-  fs?: 'ext';
+  /**
+   * 'ext' when an ext2/3/4 superblock is there, 'fat' for a partition that starts with a FAT boot sector (the reader
+   * decides whether it can read it).
+   */
+  fs?: 'ext' | 'fat';
   /** A partition whose type says "Linux file system" but that holds no ext superblock: why (for a warning). */
   rawReason?: string;
 }
@@ -194,8 +209,10 @@ export async function planDisk(src: DiskSource, options: { requireKnown?: boolea
   for (const p of table.partitions) {
     if (extended(p) || p.size === 0) continue;
     const ext = await hasExtMagic(src, p.start, p.size);
-    const why = ext ? undefined : await rawReason(src, { offset: p.start, size: p.size, partition: p });
-    regions.push({ offset: p.start, size: p.size, partition: p, ...(ext ? { fs: 'ext' as const } : {}), ...(why ? { rawReason: why } : {}) });
+    const fat = !ext && await hasFatBoot(src, p.start, p.size);
+    const why = ext || fat ? undefined : await rawReason(src, { offset: p.start, size: p.size, partition: p });
+    const fs = ext ? 'ext' as const : fat ? 'fat' as const : undefined;
+    regions.push({ offset: p.start, size: p.size, partition: p, ...(fs ? { fs } : {}), ...(why ? { rawReason: why } : {}) });
   }
   for (const g of gaps(table)) if (g.size > 0) regions.push({ offset: g.start, size: g.size });
   // Bytes past the table's idea of the disk (an image grown without moving the backup GPT) are kept too.

@@ -7,6 +7,7 @@
  */
 import { nonZero, openDiskSource, planDisk, subSource, type DiskSource, type Extent, type PlannedRegion } from '../formats/disk.js';
 import { openExt4, type Ext4Info } from '../formats/ext4.js';
+import { openFat } from '../formats/fat.js';
 import { CorruptInputError, UnsupportedInputError } from '../errors.js';
 import type { DataPiece, FileContent, ImageEntry } from '../formats/types.js';
 import type { RootMeta, SourceInfo } from '../model/commit.js';
@@ -80,7 +81,7 @@ export async function ingestDisk(ctx: IngestContext, file: string, options: Inge
           ...(r.partition.attributes ? { attributes: r.partition.attributes } : {}), ...(r.partition.bootable ? { bootable: true } : {}),
         }
         : undefined;
-      const fsr = r.fs === 'ext' ? await ingestExtOrRaw(ctx, src, r, extents, warnings, options) : undefined;
+      const fsr = r.fs ? await ingestExtOrRaw(ctx, src, r, extents, warnings, options) : undefined;
       if (fsr) {
         dirs += fsr.dirs;
         files += fsr.files;
@@ -137,7 +138,7 @@ export async function ingestDisk(ctx: IngestContext, file: string, options: Inge
 }
 
 /** File-system parameters as the disk object keeps them (JSON values, sorted keys). */
-export function extParams(info: Ext4Info): Array<[string, string]> {
+export function extParams(info: Ext4Info | object): Array<[string, string]> {
   return Object.entries(info)
     .filter(([k, v]) => v !== undefined && k !== 'type')
     .map(([k, v]): [string, string] => [k, JSON.stringify(v)])
@@ -145,7 +146,7 @@ export function extParams(info: Ext4Info): Array<[string, string]> {
 }
 
 /**
- * Ingests the ext file system of region `r`; for a partition of a partitioned disk, a file system the reader refuses
+ * Ingests the ext or FAT file system of region `r`; for a partition of a partitioned disk, a file system the reader refuses
  * (CorruptInputError / UnsupportedInputError, at open or anywhere in the walk) makes it undefined instead, with a
  * warning pushed (the caller stores the partition as raw bytes, so the disk still checks out bit-exact), or with
  * `strict` a CorruptInputError naming the partition. Objects already written for the abandoned walk stay
@@ -162,7 +163,7 @@ async function ingestExtOrRaw(ctx: IngestContext, src: DiskSource, r: PlannedReg
     ctx.bytes = counts.bytes;
     const where = partitionDirName(r.partition.index);
     const detail = typeof e.data.where === 'string' ? `${e.data.where}: ${String(e.data.reason)}` : String(e.data.reason);
-    const why = `ext file system unreadable (${detail}; the partition starts at byte ${r.offset})`;
+    const why = `${r.fs === 'fat' ? 'FAT' : 'ext'} file system unreadable (${detail}; the partition starts at byte ${r.offset})`;
     if (options.strict) throw new CorruptInputError(src.name, where, `${why} (--strict)`);
     warnings.push(`${src.name}: ${where}: ${why}: stored as raw bytes`);
     return undefined;
@@ -171,7 +172,8 @@ async function ingestExtOrRaw(ctx: IngestContext, src: DiskSource, r: PlannedReg
 
 async function ingestExt(ctx: IngestContext, src: DiskSource, r: PlannedRegion, extents: Extent[]): Promise<{ content: Extract<DiskRegion['content'], { kind: 'fs' }>; dirs: number; files: number; bytes: number }> {
   const name = r.partition ? `${src.name} (partition ${r.partition.index})` : src.name;
-  const { info, reader } = await openExt4(subSource(src, r.offset, r.size), name, ctx.signal ? { signal: ctx.signal } : {});
+  const open = r.fs === 'fat' ? openFat : openExt4;
+  const { info, reader } = await open(subSource(src, r.offset, r.size), name, ctx.signal ? { signal: ctx.signal } : {});
   const builder = new MutableTree(undefined, { sourceName: name });
   // Flat [at, length, fileId, fileOffset] runs, as the reader's pieces say where their bytes lie.
   const runs: number[] = [];

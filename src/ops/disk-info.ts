@@ -38,7 +38,7 @@ export function describeDisk(oid: string, d: Disk): DiskInfo {
         out.path = bare ? '' : r.partition ? partitionDirName(r.partition.index) : '';
         const features = diskParam(c, 'features') as { compat: string[]; incompat: string[]; roCompat: string[] } | undefined;
         out.fs = {
-          type: c.fsType, uuid: diskParam(c, 'uuid') as string, label: diskParam(c, 'label') as string,
+          type: c.fsType, uuid: (diskParam(c, 'uuid') ?? diskParam(c, 'volumeId')) as string, label: diskParam(c, 'label') as string,
           blockSize: diskParam(c, 'blockSize') as number, inodeSize: diskParam(c, 'inodeSize') as number,
           ...(features ? { features: [...features.compat, ...features.incompat, ...features.roCompat] } : {}),
           params: Object.fromEntries(c.params.map(([k, v]) => [k, JSON.parse(v)])), tree: c.tree,
