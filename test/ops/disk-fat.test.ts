@@ -8,8 +8,11 @@ import { CorruptInputError } from '../../src/errors.js';
 import { checkout } from '../../src/ops/checkout.js';
 import { fsck } from '../../src/ops/fsck.js';
 import { ls } from '../../src/ops/ls.js';
-import { commitAt, tmpDir, tmpRepo } from '../helpers/repo.js';
-import { SECTOR, makeMbrDisk, patchBytes } from '../helpers/mbr-disk.js';
+import { describeDisk } from '../../src/ops/disk-info.js';
+import { readCommit, readDisk } from '../../src/store/typed.js';
+import { resolveRef } from '../../src/store/refs.js';
+import { commitAt, tmpDir, tmpRepo, writeTree } from '../helpers/repo.js';
+import { SECTOR, haveMke2fs, makeMbrDisk, patchBytes } from '../helpers/mbr-disk.js';
 
 const P1 = 2048;
 const SECTORS = 16384;
@@ -26,10 +29,10 @@ function haveTools(): boolean {
 }
 
 /** An MBR disk whose p1 (type 0x0e, FAT16) holds EFI/BOOT/BOOTX64.EFI, a long-named file and a hidden one. */
-function fatDisk(dir: string): string {
+function fatDisk(dir: string, root?: string): string {
   const file = path.join(dir, 'disk.raw');
-  makeMbrDisk(file, 16, [{ start: P1, sectors: SECTORS, type: 0x0e }]);
-  execFileSync('mkfs.vfat', ['-F', '16', '-s', '1', '--offset', String(P1), file, String((SECTORS * SECTOR) / 1024)], { stdio: 'ignore' });
+  makeMbrDisk(file, 32, [{ start: P1, sectors: SECTORS, type: 0x0e }, ...(root ? [{ start: P1 + SECTORS, sectors: 30720, type: 0x83, ext4Tree: root }] : [])]);
+  execFileSync('mkfs.vfat', ['-F', '16', '-s', '1', '-n', 'ESP', '--offset', String(P1), file, String((SECTORS * SECTOR) / 1024)], { stdio: 'ignore' });
   const src = path.join(dir, 'src');
   fs.mkdirSync(path.join(src, 'EFI', 'BOOT'), { recursive: true });
   fs.writeFileSync(path.join(src, 'EFI', 'BOOT', 'BOOTX64.EFI'), Buffer.alloc(5000, 7));
@@ -72,4 +75,21 @@ const sha = (f: string) => crypto.createHash('sha256').update(fs.readFileSync(f)
   t.is(loop.warnings.length, 1);
   t.regex(loop.warnings[0]!, /: p1: FAT file system unreadable \(cluster \d+: the cluster chain of 'EFI\/BOOT\/BOOTX64\.EFI' loops; the partition starts at byte 1048576\): stored as raw bytes$/);
   await t.throwsAsync(commitAt(repo, file, { branch: 'vm/strict', strict: true }), { instanceOf: CorruptInputError });
+});
+
+(haveTools() && haveMke2fs() ? test : test.skip)('commit disk: an ESP beside an ext4 root: disk info names FAT16, a bare .ext4 checkout takes the root', async (t) => {
+  const dir = tmpDir(t);
+  const root = path.join(dir, 'root');
+  writeTree(root, { etc: { hostname: 'vm\n' } });
+  const file = fatDisk(dir, root);
+  const { repo } = tmpRepo(t);
+  await commitAt(repo, file, { branch: 'vm' });
+  const commit = readCommit(repo.store, resolveRef(repo.store, 'refs/heads/vm')!);
+  const info = describeDisk(commit.root, readDisk(repo.store, commit.root));
+  const fss = info.regions.filter((r) => r.fs).map((r) => [r.path, r.fs!.type, r.fs!.label]);
+  t.deepEqual(fss, [['p1', 'fat16', 'ESP'], ['p2', 'ext4', '']]);
+  t.regex(info.regions.find((r) => r.path === 'p1')!.fs!.uuid, /^[0-9A-F]{4}-[0-9A-F]{4}$/);
+  const out = path.join(dir, 'root.ext4');
+  await checkout(repo, { rev: 'vm', dest: out });
+  t.true(fs.statSync(out).size > 0);
 });
