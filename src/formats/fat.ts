@@ -7,7 +7,7 @@
  * - directories 0755, files 0644 (0444 when read-only), uid/gid 0; no symlinks, devices or hardlinks;
  * - mtime: the entry's modify time. FAT stores local time with 2-second steps and no zone; viva takes it as UTC as
  *   written, which is what Linux's vfat does by default (tz=UTC unless `tz=`/`time_offset=` is given). Create and
- *   access times are parsed but the tree keeps mtime only. The root directory has no entry: its mtime is 0;
+ *   access times are not read: the tree keeps mtime only. The root directory has no entry: its mtime is 0;
  * - the attribute bits read-only (0x01), hidden (0x02), system (0x04) and archive (0x20) are kept as the xattr
  *   `user.fat.attributes` (one byte, the attribute byte masked to those bits, absent when none is set). Linux's vfat
  *   exposes them through FAT_IOCTL_GET_ATTRIBUTES, not as xattrs; a `user.` xattr is what tar and directory exports

@@ -6,7 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { bufferBlockSource, fileBlockSource } from '../../src/formats/ext4.js';
 import { FAT_ATTRIBUTES_XATTR, fatTimeToSeconds, lfnChecksum, openFat, type FatInfo } from '../../src/formats/fat.js';
 import type { ImageEntry } from '../../src/formats/types.js';
-import { CorruptInputError } from '../../src/errors.js';
+import { AbortedError, CorruptInputError } from '../../src/errors.js';
 
 function haveTools(): boolean {
   try {
@@ -148,6 +148,19 @@ for (const bits of [12, 16, 32] as const) {
   });
 }
 
+tt('an aborted walk stops with AbortedError', async (t) => {
+  const ac = new AbortController();
+  const { reader } = await openFat(bufferBlockSource(fs.readFileSync(makeImage(12))), 'x.img', { signal: ac.signal });
+  let n = 0;
+  await t.throwsAsync(async () => {
+    for await (const e of reader.entries()) {
+      void e;
+      if (++n === 3) ac.abort();
+    }
+  }, { instanceOf: AbortedError });
+  t.is(n, 3);
+});
+
 tt('pieces name where their bytes lie in the source (the map a bit-exact rebuild needs)', async (t) => {
   const img = fs.readFileSync(makeImage(16));
   const { reader, info } = await openFat(bufferBlockSource(img), 'x.img');
@@ -246,6 +259,14 @@ for (const bits of [12, 16, 32] as const) {
     img = Buffer.from(good);
     img.writeUInt32LE(1000, big + 28);
     await rejects(t, img, /chain of 'big\.bin' is longer than its size needs/);
+
+    // A directory whose cluster is its parent's: the walk stops at the second claim instead of recursing.
+    img = Buffer.from(good);
+    const deepAt = entryOf(good, 'DEEP       ');
+    const aAt = entryOf(good, 'A          ');
+    img.writeUInt16LE(good.readUInt16LE(deepAt + 26), aAt + 26);
+    img.writeUInt16LE(good.readUInt16LE(deepAt + 20), aAt + 20);
+    await rejects(t, img, /belongs to another file too \(cross-linked\)/);
 
     // 'Mixed.Txt' has one long-name entry right before its 8.3 entry.
     img = Buffer.from(good);
