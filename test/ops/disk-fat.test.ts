@@ -89,6 +89,7 @@ const sha = (f: string) => crypto.createHash('sha256').update(fs.readFileSync(f)
   const fss = info.regions.filter((r) => r.fs).map((r) => [r.path, r.fs!.type, r.fs!.label]);
   t.deepEqual(fss, [['p1', 'fat16', 'ESP'], ['p2', 'ext4', '']]);
   t.regex(info.regions.find((r) => r.path === 'p1')!.fs!.uuid ?? '', /^[0-9A-F]{4}-[0-9A-F]{4}$/);
+  t.is(info.regions.find((r) => r.path === 'p1')!.fs!.blockSize, 512, 'the cluster size');
   const out = path.join(dir, 'root.ext4');
   await checkout(repo, { rev: 'vm', dest: out });
   t.true(fs.statSync(out).size > 0);
