@@ -193,16 +193,20 @@ async function rawReason(src: BlockSource, r: { offset: number; size: number; pa
  * viva can read at all (no table and no known file system) and `requireKnown` is set.
  */
 export async function planDisk(src: DiskSource, options: { requireKnown?: boolean } = {}): Promise<{ table?: PartitionTable; regions: PlannedRegion[] }> {
-  const table = await readPartitionTable(src, src.name);
+  let table = await readPartitionTable(src, src.name);
+  // A FAT boot sector whose "partition entries" are all zero (FAT32's boot code ends before them) is no MBR.
+  if (table?.kind === 'mbr' && table.partitions.length === 0 && await hasFatBoot(src)) table = undefined;
   if (table && table.diskSize > src.size) {
     throw new CorruptInputError(src.name, 'partition table', `the table describes a ${table.diskSize}-byte disk, larger than the ${src.size}-byte image`);
   }
   if (!table) {
     const ext = await hasExtMagic(src);
-    if (!ext && options.requireKnown) {
-      throw new UnsupportedInputError(src.name, 'no MBR/GPT partition table and no ext2/ext3/ext4 file system found');
+    const fat = !ext && await hasFatBoot(src);
+    if (!ext && !fat && options.requireKnown) {
+      throw new UnsupportedInputError(src.name, 'no MBR/GPT partition table and no ext2/ext3/ext4 or FAT file system found');
     }
-    return { regions: [{ offset: 0, size: src.size, ...(ext ? { fs: 'ext' as const } : {}) }] };
+    const fs = ext ? 'ext' as const : fat ? 'fat' as const : undefined;
+    return { regions: [{ offset: 0, size: src.size, ...(fs ? { fs } : {}) }] };
   }
   const regions: PlannedRegion[] = [];
   const extended = (p: Partition) => table.kind === 'mbr' && !p.logical && [0x05, 0x0f, 0x85].includes(Number.parseInt(p.type, 16));

@@ -94,3 +94,25 @@ const sha = (f: string) => crypto.createHash('sha256').update(fs.readFileSync(f)
   await checkout(repo, { rev: 'vm', dest: out });
   t.true(fs.statSync(out).size > 0);
 });
+
+(haveTools() ? test : test.skip)('commit disk: a bare FAT32 image (no partition table) is a tree and checks out bit-exact; a damaged one fails', async (t) => {
+  const dir = tmpDir(t);
+  const file = path.join(dir, 'esp.img');
+  execFileSync('mkfs.vfat', ['-C', '-F', '32', '-s', '1', file, '40960'], { stdio: 'ignore' });
+  execFileSync('mmd', ['-i', file, '::/EFI'], { env: ENV });
+  fs.writeFileSync(path.join(dir, 'grub.cfg'), 'set timeout=1\n');
+  execFileSync('mcopy', ['-i', file, path.join(dir, 'grub.cfg'), '::/EFI/Grub.cfg'], { env: ENV });
+  const { repo } = tmpRepo(t);
+  const r = await commitAt(repo, file, { branch: 'esp' });
+  t.is(r.files, 1);
+  t.deepEqual(ls(repo, { spec: 'esp', recursive: true }).map((e) => e.path), ['EFI', 'EFI/Grub.cfg']);
+  const out = path.join(dir, 'out.img');
+  await checkout(repo, { rev: 'esp', dest: out });
+  t.is(sha(out), sha(file));
+  // The long name's checksum no longer matches: nothing to fall back to.
+  const img = fs.readFileSync(file);
+  const at = img.indexOf(Buffer.from('GRUB    CFG'));
+  patchBytes(file, at - 32 + 13, Buffer.from([img[at - 32 + 13]! ^ 1]));
+  const e = await t.throwsAsync(commitAt(repo, file, { branch: 'bad' }), { instanceOf: CorruptInputError });
+  t.regex(e!.message, /long-name checksum \d+ does not match/);
+});
