@@ -93,6 +93,14 @@ const sha = (f: string) => crypto.createHash('sha256').update(fs.readFileSync(f)
   const out = path.join(dir, 'root.ext4');
   await checkout(repo, { rev: 'vm', dest: out });
   t.true(fs.statSync(out).size > 0);
+  // A new root into the same layout: the ESP is copied bit-exact, the ext4 partition is rebuilt.
+  writeTree(root, { etc: { hostname: 'rebuilt\n' } });
+  await commitAt(repo, root, { branch: 'rootfs' });
+  const layout = path.join(dir, 'layout.raw');
+  await checkout(repo, { rev: 'rootfs', dest: layout, build: { layoutFrom: 'vm' } });
+  const esp = (f: string) => fs.readFileSync(f).subarray(P1 * SECTOR, (P1 + SECTORS) * SECTOR);
+  t.true(esp(layout).equals(esp(file)));
+  t.false(fs.readFileSync(layout).equals(fs.readFileSync(file)));
 });
 
 (haveTools() ? test : test.skip)('commit disk: a bare FAT32 image (no partition table) is a tree and checks out bit-exact; a damaged one fails', async (t) => {
