@@ -7,7 +7,7 @@
  */
 import { nonZero, openDiskSource, planDisk, subSource, type DiskSource, type Extent, type PlannedRegion } from '../formats/disk.js';
 import { openExt4, type Ext4Info } from '../formats/ext4.js';
-import { CorruptInputError, UnsupportedInputError } from '../errors.js';
+import { AbortedError, CorruptInputError, SourceReadError, UnsupportedInputError } from '../errors.js';
 import type { DataPiece, FileContent, ImageEntry } from '../formats/types.js';
 import type { RootMeta, SourceInfo } from '../model/commit.js';
 import { encodeDisk, encodeRegionMap, hashDisk, partitionDirName, type Disk, type DiskRegion, type Extent as MapExtent, type MapRun } from '../model/disk.js';
@@ -53,7 +53,9 @@ export interface IngestDiskOptions {
  * the reader gives up for the second; either way no ref moves).
  */
 export async function ingestDisk(ctx: IngestContext, file: string, options: IngestDiskOptions = {}): Promise<DiskIngest> {
-  const src = await openDiskSource(file);
+  const opened = await openDiskSource(file);
+  // Every reader of the disk (the table, the ext reader, raw regions) gets its reads checked for length.
+  const src: DiskSource = { ...opened, read: (at, n) => readChecked(opened, at, n) };
   try {
     const plan = await planDisk(src, { requireKnown: true });
     const warnings: string[] = [];
@@ -314,14 +316,30 @@ function* unmappedRanges(r: PlannedRegion, extents: Extent[], mapped: MapRun[]):
   }
 }
 
-async function* regionPieces(src: DiskSource, r: PlannedRegion, extents: Extent[], mapped: MapRun[], signal?: AbortSignal): AsyncGenerator<DataPiece> {
+/**
+ * `n` bytes at disk offset `at`, checked: a source that hands back fewer bytes than asked (a file truncated while
+ * it is read, a faulty reader) is a SourceReadError naming the file and the offset, never a shorter region.
+ */
+async function readChecked(src: DiskSource, at: number, n: number): Promise<Buffer> {
+  const b = await src.read(at, n);
+  if (b.length !== n) throw new SourceReadError(src.name, `short read at offset ${at}: ${b.length} of ${n} bytes`);
+  return b;
+}
+
+/**
+ * The non-zero bytes of region `r` outside the `mapped` runs, as region-relative pieces, in order. Every read is
+ * checked (SourceReadError on a short read) and `signal` is checked before each: an abort is an AbortedError, so a
+ * region is never stored cut short.
+ */
+export async function* regionPieces(src: DiskSource, r: PlannedRegion, extents: Extent[], mapped: MapRun[], signal?: AbortSignal): AsyncGenerator<DataPiece> {
   // Group nearby unmapped ranges into windows read at once; mapped bytes inside a window are zeroed in a copy.
   let win: Array<[number, number]> = [];
   const flush = async function* (): AsyncGenerator<DataPiece> {
     if (!win.length) return;
     const start = win[0]![0];
     const end = win[win.length - 1]![1];
-    const raw = await src.read(r.offset + start, end - start);
+    if (signal?.aborted) throw new AbortedError();
+    const raw = await readChecked(src, r.offset + start, end - start);
     let buf: Buffer = raw;
     if (win.length > 1) {
       buf = Buffer.alloc(end - start);
@@ -331,7 +349,7 @@ async function* regionPieces(src: DiskSource, r: PlannedRegion, extents: Extent[
     yield* nonZero(buf, start);
   };
   for (const range of unmappedRanges(r, extents, mapped)) {
-    if (signal?.aborted) return;
+    if (signal?.aborted) throw new AbortedError();
     let [a, b] = range;
     while (a < b) {
       if (win.length && (a - win[win.length - 1]![1] > MERGE_GAP || a - win[0]![0] >= READ_WINDOW)) yield* flush();
