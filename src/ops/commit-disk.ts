@@ -27,7 +27,8 @@ const MERGE_GAP = 64 * 1024;
 export interface DiskIngest {
   /**
    * One line per partition stored as raw bytes although its type says it holds a Linux file system, or although it
-   * holds an ext file system the reader refuses (damaged or unsupported).
+   * holds an ext file system the reader refuses (damaged or unsupported); one line for a disk without a partition
+   * table or ext file system, stored as raw bytes, naming what it holds by signature.
    */
   warnings: string[];
   disk: Oid;
@@ -42,7 +43,10 @@ export interface DiskIngest {
 const IMPLIED_ROOT: RootMeta = { mode: 0o755, uid: 0, gid: 0, mtimeNs: 0n, xattrs: [] };
 
 export interface IngestDiskOptions {
-  /** Refuse (CorruptInputError) instead of warning when a partition that should hold a file system can only be stored raw. */
+  /**
+   * Refuse (CorruptInputError) instead of warning when a partition that should hold a file system, or a whole disk
+   * without a table, can only be stored raw.
+   */
   strict?: boolean;
 }
 
@@ -57,8 +61,15 @@ export async function ingestDisk(ctx: IngestContext, file: string, options: Inge
   // Every reader of the disk (the table, the ext reader, raw regions) gets its reads checked for length.
   const src: DiskSource = { ...opened, read: (at, n) => readChecked(opened, at, n) };
   try {
-    const plan = await planDisk(src, { requireKnown: true });
+    const plan = await planDisk(src);
     const warnings: string[] = [];
+    for (const r of plan.regions) {
+      if (r.content) {
+        const why = `${r.content} without a partition table, which viva does not read`;
+        if (options.strict) throw new CorruptInputError(src.name, 'whole disk', `${why} (--strict)`);
+        warnings.push(`${src.name}: ${why}: stored as raw bytes, files inside are not indexed`);
+      }
+    }
     for (const r of plan.regions) {
       const why = r.rawReason;
       if (!why) continue;
