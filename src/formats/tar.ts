@@ -857,6 +857,10 @@ class TarReader implements ImageReader {
         }
         if (isZeroBlock(block)) {
           if (localPax || longName || longLink) corrupt(at, 'extended header without a member');
+          // A lone zero block followed by a valid header (a writer's bug): GNU tar stops there with a warning and
+          // loses the members after it; they are read instead (as `tar --ignore-zeros` does).
+          const next = await r.peek(BLOCK);
+          if (next.length === BLOCK && !isZeroBlock(next) && checksumOk(next)) continue;
           // End-of-archive marker (GNU tar stops at the first zero block too). A compressed stream is still read to
           // its end, so that its checksum, a truncation or the decompressor's exit status is checked.
           if (this.compression !== 'none') await r.skip(Number.MAX_SAFE_INTEGER);

@@ -22,7 +22,7 @@ async function vivaRead(file: string): Promise<Map<string, { type: string; conte
   return out;
 }
 
-/** What GNU tar extracts (exit status ignored: it warns about odd headers and goes on): path -> content or 'dir'. */
+/** What GNU tar extracts (exit status ignored: it warns about odd headers and goes on): regular file path -> content, or 'dir'. */
 function gnuExtract(t: ExecutionContext, file: string): Map<string, Buffer | 'dir'> {
   const dest = tmpDir(t, 'viva-tar-odd-x-');
   spawnSync('tar', ['-xf', file, '-C', dest], { stdio: 'ignore' });
@@ -34,7 +34,7 @@ function gnuExtract(t: ExecutionContext, file: string): Map<string, Buffer | 'di
       if (st.isDirectory()) {
         out.set(p, 'dir');
         walk(p);
-      } else {
+      } else if (st.isFile()) {
         out.set(p, fs.readFileSync(path.join(dest, p)));
       }
     }
@@ -163,4 +163,34 @@ test('a GNU long name member whose size runs past the archive is an error', asyn
   const file = path.join(tmpDir(t), 'a.tar');
   fs.writeFileSync(file, Buffer.concat([header({ name: '././@LongLink', typeflag: 'L', size: 4000, magic: 'gnu' }), data('x'.repeat(600))]));
   await t.throwsAsync(vivaRead(file), { instanceOf: CorruptInputError, message: /unexpected end of archive/ });
+});
+
+test('a lone zero block between members does not end the archive early (GNU tar stops there with a warning)', async (t) => {
+  const file = path.join(tmpDir(t), 'a.tar');
+  fs.writeFileSync(file, archive(header({ name: 'a', size: 14 }), data(FOURTEEN), Buffer.alloc(512), header({ name: 'b', size: 14 }), data(FOURTEEN)));
+  const ours = await vivaRead(file);
+  t.is(ours.get('a')?.content?.toString(), FOURTEEN);
+  t.is(ours.get('b')?.content?.toString(), FOURTEEN);
+});
+
+test('two archives concatenated: the end-of-archive marker still ends the read, as GNU tar without --ignore-zeros', async (t) => {
+  const ours = await sameAsGnu(t, Buffer.concat([archive(header({ name: 'a', size: 14 }), data(FOURTEEN)), archive(header({ name: 'b', size: 1 }), data('x'))]));
+  t.deepEqual([...ours.keys()].filter((k) => k), ['a']);
+});
+
+test('a symlink or device member with a size: its data is skipped and the next member kept (as GNU tar)', async (t) => {
+  const ours = await sameAsGnu(t, archive(
+    header({ name: 's', typeflag: '2', linkname: 'b', size: 14 }), data(FOURTEEN),
+    header({ name: 'f', typeflag: '6', size: 600 }), data('y'.repeat(600)),
+    header({ name: 'b', size: 14 }), data(FOURTEEN),
+  ));
+  t.is(ours.get('s')?.type, 'symlink');
+  t.is(ours.get('f')?.type, 'fifo');
+  t.is(ours.get('b')?.content?.toString(), FOURTEEN);
+});
+
+test('a header with a bad checksum after the first member is a clear error naming its offset, not the end of the archive', async (t) => {
+  const file = path.join(tmpDir(t), 'a.tar');
+  fs.writeFileSync(file, archive(header({ name: 'a', size: 14 }), data(FOURTEEN), header({ name: 'c', size: 14, chksum: Buffer.from('0000001\0', 'latin1') }), data(FOURTEEN)));
+  await t.throwsAsync(vivaRead(file), { instanceOf: CorruptInputError, message: /offset 1024: header checksum mismatch/ });
 });
