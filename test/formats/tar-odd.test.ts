@@ -194,3 +194,36 @@ test('a header with a bad checksum after the first member is a clear error namin
   fs.writeFileSync(file, archive(header({ name: 'a', size: 14 }), data(FOURTEEN), header({ name: 'c', size: 14, chksum: Buffer.from('0000001\0', 'latin1') }), data(FOURTEEN)));
   await t.throwsAsync(vivaRead(file), { instanceOf: CorruptInputError, message: /offset 1024: header checksum mismatch/ });
 });
+
+test('a GNU sparse 0.1 member keeps its data and its trailing hole (as GNU tar)', async (t) => {
+  const ours = await sameAsGnu(t, archive(
+    pax({ 'GNU.sparse.size': '20', 'GNU.sparse.numblocks': '2', 'GNU.sparse.map': '0,14,20,0', 'GNU.sparse.name': 'a' }),
+    header({ name: 'GNUSparseFile.1/a', size: 14 }), data(FOURTEEN),
+  ));
+  t.deepEqual(ours.get('a')?.content, Buffer.concat([Buffer.from(FOURTEEN), Buffer.alloc(6)]));
+});
+
+test('a GNU sparse 0.1 map without the final (size, 0) entry: the declared size is kept (GNU tar stops at the last data)', async (t) => {
+  const file = path.join(tmpDir(t), 'a.tar');
+  fs.writeFileSync(file, archive(
+    pax({ 'GNU.sparse.size': '20', 'GNU.sparse.numblocks': '1', 'GNU.sparse.map': '0,14', 'GNU.sparse.name': 'a' }),
+    header({ name: 'GNUSparseFile.1/a', size: 14 }), data(FOURTEEN),
+  ));
+  const gnu = gnuExtract(t, file).get('a');
+  t.deepEqual(gnu, Buffer.from(FOURTEEN), 'GNU tar leaves the trailing hole out');
+  t.deepEqual((await vivaRead(file)).get('a')?.content, Buffer.concat([Buffer.from(FOURTEEN), Buffer.alloc(6)]));
+});
+
+const BAD_SPARSE: Array<[string, Record<string, string>, RegExp]> = [
+  ['a map past the real size', { 'GNU.sparse.size': '10', 'GNU.sparse.map': '0,14' }, /sparse/],
+  ['a map covering more than the member stores', { 'GNU.sparse.size': '40', 'GNU.sparse.map': '0,30' }, /sparse map covers 30 bytes but the member stores 14/],
+  ['a map with an odd number of values', { 'GNU.sparse.size': '20', 'GNU.sparse.map': '0,14,20' }, /invalid GNU sparse map/],
+];
+for (const [label, records, msg] of BAD_SPARSE) {
+  test(`a GNU sparse member with ${label} is a clear error naming the member and offset`, async (t) => {
+    const file = path.join(tmpDir(t), 'a.tar');
+    fs.writeFileSync(file, archive(pax({ ...records, 'GNU.sparse.name': 'a' }), header({ name: 'GNUSparseFile.1/a', size: 14 }), data(FOURTEEN)));
+    const e = await t.throwsAsync(vivaRead(file), { instanceOf: CorruptInputError, message: msg });
+    t.regex(e!.message, /member 'a' at offset 1024/);
+  });
+}
