@@ -1,5 +1,6 @@
 /**
- * Disk images as sources: a raw disk file or a qcow2 image (with its backing chain), seen as one random-access
+ * Disk images as sources: a raw disk file, a qcow2 image (with its backing chain), a VHD (fixed or dynamic) or a
+ * VirtualBox VDI, seen as one random-access
  * virtual disk, plus what lies on it: a partition table (MBR or GPT) and per partition (or for a bare file system,
  * the whole disk) a file system viva can read (ext2/3/4) or raw bytes. Nothing is mounted or booted.
  */
@@ -9,15 +10,19 @@ import { native } from '../native/index.js';
 import { type BlockSource, fileBlockSource } from './ext4.js';
 import { type Partition, type PartitionTable, gaps, readPartitionTable } from './partitions.js';
 import { allocatedExtents, isQcow2, openQcow2 } from './qcow2.js';
+import { isVhdFooter, openVhd } from './vhd.js';
 
 export interface Extent {
   offset: number;
   length: number;
 }
 
+/** The container formats a disk image is read from. */
+export type DiskSourceFormat = 'raw' | 'qcow2' | 'vhd';
+
 /** A virtual disk to read: random access, plus the ranges that may hold non-zero bytes. */
 export interface DiskSource extends BlockSource {
-  format: 'raw' | 'qcow2';
+  format: DiskSourceFormat;
   /** The file as the user named it. */
   name: string;
   /** Bytes of the image file itself. */
@@ -42,10 +47,11 @@ export async function hasExtMagic(src: BlockSource, offset = 0, size = src.size)
  * What the first bytes of a file say it is, for commit's choice of reader: a qcow2 image, a raw disk (an MBR/GPT
  * partition table, or a bare ext2/3/4 file system), or neither (a tar, or garbage the tar reader reports).
  */
-export async function sniffDisk(file: string): Promise<'qcow2' | 'raw' | undefined> {
+export async function sniffDisk(file: string): Promise<DiskSourceFormat | undefined> {
   let fh: fs.promises.FileHandle;
+  let st: fs.Stats;
   try {
-    const st = await fs.promises.stat(file);
+    st = await fs.promises.stat(file);
     if (!st.isFile() && !st.isBlockDevice()) return undefined;
     fh = await fs.promises.open(file, 'r');
   } catch {
@@ -56,6 +62,13 @@ export async function sniffDisk(file: string): Promise<'qcow2' | 'raw' | undefin
     const { bytesRead } = await fh.read(head, 0, head.length, 0);
     if (bytesRead >= 4 && isQcow2(head)) return 'qcow2';
     if (bytesRead < 512) return undefined;
+    if (isVhdFooter(head)) return 'vhd';
+    // A fixed VHD: the disk's bytes (often with an MBR), then the footer in the last sector.
+    if (st.isFile()) {
+      const tail = Buffer.alloc(512);
+      const t = await fh.read(tail, 0, 512, st.size - 512);
+      if (t.bytesRead === 512 && isVhdFooter(tail)) return 'vhd';
+    }
     if (head.toString('latin1', 257, 262) === 'ustar') return undefined;
     if (head[510] === 0x55 && head[511] === 0xaa) return 'raw';
     const sb = Buffer.alloc(2);
@@ -67,7 +80,7 @@ export async function sniffDisk(file: string): Promise<'qcow2' | 'raw' | undefin
   }
 }
 
-/** Opens a raw disk file or a qcow2 image (detected by content) as a DiskSource. */
+/** Opens a raw disk file, a qcow2 image, a VHD or a VDI (detected by content) as a DiskSource. */
 export async function openDiskSource(file: string): Promise<DiskSource> {
   let st: fs.Stats;
   try {
@@ -84,6 +97,10 @@ export async function openDiskSource(file: string): Promise<DiskSource> {
       extents: () => allocatedExtents(q),
       close: () => q.close(),
     };
+  }
+  if (kind === 'vhd') {
+    const v = await openVhd(file);
+    return { format: kind, name: file, fileSize: st.size, backing: [], size: v.size, read: (o, n) => v.read(o, n), extents: () => v.extents(), close: () => v.close() };
   }
   const src = await fileBlockSource(file);
   return {

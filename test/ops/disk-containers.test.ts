@@ -1,0 +1,150 @@
+/**
+ * Container formats other than qcow2 (VHD fixed/dynamic, VDI static/dynamic): a GPT + ext4 raw disk built at test
+ * time is converted with qemu-img to each format and back to raw; committing the container must give the same disk
+ * and tree ids as committing the raw. Damaged copies (truncated, bad magic, bad checksums, table entries and tables
+ * outside the file) fail with a clean CorruptInputError (exit 13) naming the file and an offset.
+ */
+import test from 'ava';
+import fs from 'node:fs';
+import path from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { tmpDir, viva, vivaJson } from '../helpers/cli.js';
+import { writeTree } from '../helpers/repo.js';
+import { bytes } from '../helpers/ext4-images.js';
+
+function have(tool: string): boolean {
+  try {
+    execFileSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+const HAVE = have('qemu-img') && have('mke2fs') && have('sfdisk');
+const maybe = HAVE ? test : test.skip;
+
+function run(cmd: string, args: string[], input?: string): void {
+  execFileSync(cmd, args, { stdio: [input === undefined ? 'ignore' : 'pipe', 'ignore', 'pipe'], input });
+}
+
+/** A 24 MiB sparse GPT disk with one ext4 partition holding a few files (one of them 3 MiB of noise). */
+function rawDisk(dir: string): string {
+  const tree = path.join(dir, 'tree');
+  writeTree(tree, { etc: { hostname: 'vm\n' }, data: { big: bytes(3 * 1024 * 1024 + 77, 'big'), small: 'tiny' } });
+  const disk = path.join(dir, 'disk.raw');
+  run('truncate', ['-s', '24M', disk]);
+  run('sfdisk', ['-q', '--label', 'gpt', disk], 'start=2048, size=40000, type=linux\n');
+  run('mke2fs', ['-q', '-F', '-t', 'ext4', '-d', tree, '-E', 'offset=1048576', disk, '20000']);
+  return disk;
+}
+
+async function setup(t: import('ava').ExecutionContext): Promise<{ dir: string; repo: string; raw: string }> {
+  const dir = tmpDir(t);
+  const repo = path.join(dir, 'repo');
+  const r = await viva(['init', repo]);
+  t.is(r.code, 0, r.stderr);
+  return { dir, repo, raw: rawDisk(dir) };
+}
+
+async function commitIds(t: import('ava').ExecutionContext, repo: string, file: string): Promise<{ root: string; tree: string; format: string }> {
+  const c = await vivaJson(t, ['commit', file, '-C', repo, '-m', path.basename(file)]);
+  const s = await vivaJson(t, ['show', c.id, '-C', repo]);
+  return { root: s.root, tree: s.tree, format: c.source.format };
+}
+
+/** Converts `raw` to `format` with qemu-img options, commits it and the image converted back to raw: same ids. */
+async function sameAsRaw(t: import('ava').ExecutionContext, format: string, options: string[], expect: string): Promise<string> {
+  const { dir, repo, raw } = await setup(t);
+  const img = path.join(dir, `disk.${format}`);
+  run('qemu-img', ['convert', '-f', 'raw', '-O', format, ...options, raw, img]);
+  const back = path.join(dir, 'back.raw');
+  // -f: qemu-img does not probe a fixed VHD (its footer is at the end) and would copy it whole as raw.
+  run('qemu-img', ['convert', '-f', format, '-O', 'raw', img, back]);
+  const a = await commitIds(t, repo, img);
+  const b = await commitIds(t, repo, back);
+  t.is(a.format, expect);
+  t.is(b.format, 'raw');
+  t.is(a.root, b.root);
+  t.is(a.tree, b.tree);
+  const ls = await viva(['cat', 'HEAD~1:p1/data/small', '-C', repo]);
+  t.is(ls.stdout, 'tiny', ls.stderr);
+  return img;
+}
+
+/** Commits `file` and expects exit 13 with a message naming the file and an offset. */
+async function corrupt(t: import('ava').ExecutionContext, repo: string, file: string, what: RegExp): Promise<void> {
+  const r = await viva(['commit', file, '-C', repo, '-m', 'x'], { timeoutMs: 30_000 });
+  t.is(r.code, 13, r.stderr);
+  t.true(r.stderr.includes(file), r.stderr);
+  t.regex(r.stderr, /offset \d+/);
+  t.regex(r.stderr, what);
+  t.notRegex(r.stderr, /internal error|\n\s+at /);
+}
+
+function patch(file: string, at: number, data: Buffer): void {
+  const fd = fs.openSync(file, 'r+');
+  fs.writeSync(fd, data, 0, data.length, at);
+  fs.closeSync(fd);
+}
+
+function copy(src: string, dir: string, name: string): string {
+  const to = path.join(dir, name);
+  fs.copyFileSync(src, to);
+  return to;
+}
+
+/** Recomputes a VHD checksum (one's complement of the byte sum, the field itself as zero) of `len` bytes at `at`. */
+function fixVhdChecksum(file: string, at: number, len: number, field: number): void {
+  const buf = Buffer.alloc(len);
+  const fd = fs.openSync(file, 'r+');
+  fs.readSync(fd, buf, 0, len, at);
+  buf.writeUInt32BE(0, field);
+  let sum = 0;
+  for (const b of buf) sum += b;
+  buf.writeUInt32BE(~sum >>> 0, field);
+  fs.writeSync(fd, buf, 0, len, at);
+  fs.closeSync(fd);
+}
+
+maybe('vhd fixed: same disk and tree as the raw disk; a bad footer checksum is refused', async (t) => {
+  const img = await sameAsRaw(t, 'vpc', ['-o', 'subformat=fixed'], 'vhd');
+  const dir = path.dirname(img);
+  const sum = copy(img, dir, 'sum.vhd');
+  patch(sum, fs.statSync(img).size - 512 + 40, Buffer.from([0xff]));
+  await corrupt(t, path.join(dir, 'repo'), sum, /footer\.checksum/);
+});
+
+maybe('vhd dynamic: same disk and tree as the raw disk; damaged copies are refused cleanly', async (t) => {
+  const img = await sameAsRaw(t, 'vpc', ['-o', 'subformat=dynamic'], 'vhd');
+  const dir = path.dirname(img);
+  const repo = path.join(dir, 'repo');
+  const dyn = fs.readFileSync(img).subarray(512, 1536);
+  t.is(dyn.toString('latin1', 0, 8), 'cxsparse');
+  const batAt = Number(dyn.readBigUInt64BE(16));
+
+  const truncated = copy(img, dir, 'truncated.vhd');
+  fs.truncateSync(truncated, Math.floor(fs.statSync(img).size / 2));
+  await corrupt(t, repo, truncated, /BAT entry \d+ .*past the end/);
+
+  const magic = copy(img, dir, 'magic.vhd');
+  patch(magic, 512, Buffer.from('xxsparse'));
+  await corrupt(t, repo, magic, /cxsparse/);
+
+  const sum = copy(img, dir, 'sum.vhd');
+  patch(sum, 40, Buffer.from([0xff]));
+  await corrupt(t, repo, sum, /checksum/);
+
+  const entry = copy(img, dir, 'entry.vhd');
+  const first = fs.readFileSync(img).subarray(batAt, batAt + 4 * 12);
+  let allocated = 0;
+  while (first.readUInt32BE(allocated * 4) === 0xffffffff) allocated++;
+  patch(entry, batAt + allocated * 4, Buffer.from([0x00, 0xff, 0xff, 0x00]));
+  await corrupt(t, repo, entry, /BAT entry .*past the end/);
+
+  const table = copy(img, dir, 'table.vhd');
+  const far = Buffer.alloc(8);
+  far.writeBigUInt64BE(1n << 40n);
+  patch(table, 512 + 16, far);
+  fixVhdChecksum(table, 512, 1024, 36);
+  await corrupt(t, repo, table, /BAT at .*past the end/);
+});
