@@ -10,6 +10,7 @@ import { native } from '../native/index.js';
 import { type BlockSource, fileBlockSource } from './ext4.js';
 import { type Partition, type PartitionTable, gaps, readPartitionTable } from './partitions.js';
 import { allocatedExtents, isQcow2, openQcow2 } from './qcow2.js';
+import { isVdi, openVdi } from './vdi.js';
 import { isVhdFooter, openVhd } from './vhd.js';
 
 export interface Extent {
@@ -18,7 +19,7 @@ export interface Extent {
 }
 
 /** The container formats a disk image is read from. */
-export type DiskSourceFormat = 'raw' | 'qcow2' | 'vhd';
+export type DiskSourceFormat = 'raw' | 'qcow2' | 'vhd' | 'vdi';
 
 /** A virtual disk to read: random access, plus the ranges that may hold non-zero bytes. */
 export interface DiskSource extends BlockSource {
@@ -63,6 +64,7 @@ export async function sniffDisk(file: string): Promise<DiskSourceFormat | undefi
     if (bytesRead >= 4 && isQcow2(head)) return 'qcow2';
     if (bytesRead < 512) return undefined;
     if (isVhdFooter(head)) return 'vhd';
+    if (isVdi(head)) return 'vdi';
     // A fixed VHD: the disk's bytes (often with an MBR), then the footer in the last sector.
     if (st.isFile()) {
       const tail = Buffer.alloc(512);
@@ -100,6 +102,10 @@ export async function openDiskSource(file: string): Promise<DiskSource> {
   }
   if (kind === 'vhd') {
     const v = await openVhd(file);
+    return { format: kind, name: file, fileSize: st.size, backing: [], size: v.size, read: (o, n) => v.read(o, n), extents: () => v.extents(), close: () => v.close() };
+  }
+  if (kind === 'vdi') {
+    const v = await openVdi(file);
     return { format: kind, name: file, fileSize: st.size, backing: [], size: v.size, read: (o, n) => v.read(o, n), extents: () => v.extents(), close: () => v.close() };
   }
   const src = await fileBlockSource(file);

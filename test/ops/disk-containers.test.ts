@@ -148,3 +148,41 @@ maybe('vhd dynamic: same disk and tree as the raw disk; damaged copies are refus
   fixVhdChecksum(table, 512, 1024, 36);
   await corrupt(t, repo, table, /BAT at .*past the end/);
 });
+
+maybe('vdi static: same disk and tree as the raw disk', async (t) => {
+  await sameAsRaw(t, 'vdi', ['-o', 'static=on'], 'vdi');
+});
+
+maybe('vdi dynamic: same disk and tree as the raw disk; damaged copies are refused cleanly', async (t) => {
+  const img = await sameAsRaw(t, 'vdi', [], 'vdi');
+  const dir = path.dirname(img);
+  const repo = path.join(dir, 'repo');
+  const h = fs.readFileSync(img).subarray(0, 0x200);
+  const mapAt = h.readUInt32LE(0x154);
+
+  const truncated = copy(img, dir, 'truncated.vdi');
+  fs.truncateSync(truncated, Math.floor(fs.statSync(img).size / 2));
+  await corrupt(t, repo, truncated, /block map entry \d+ .*past the end/);
+
+  const magic = copy(img, dir, 'magic.vdi');
+  patch(magic, 0x40, Buffer.from([0, 0, 0, 0]));
+  // Without its signature the file is no VDI at all: commit finds no disk and no tar in it.
+  const r = await viva(['commit', magic, '-C', repo, '-m', 'x']);
+  t.not(r.code, 0);
+  t.notRegex(r.stderr, /internal error|\n\s+at /);
+
+  const entry = copy(img, dir, 'entry.vdi');
+  const map = fs.readFileSync(img).subarray(mapAt, mapAt + 4 * 16);
+  let allocated = 0;
+  while (map.readUInt32LE(allocated * 4) === 0xffffffff) allocated++;
+  patch(entry, mapAt + allocated * 4, Buffer.from([0x00, 0x00, 0x10, 0x00]));
+  await corrupt(t, repo, entry, /block map entry .*outside/);
+
+  const table = copy(img, dir, 'table.vdi');
+  patch(table, 0x154, Buffer.from([0x00, 0x00, 0x00, 0x70]));
+  await corrupt(t, repo, table, /offset_bmap .*past the end/);
+
+  const size = copy(img, dir, 'size.vdi');
+  patch(size, 0x178, Buffer.from([0x01, 0x00, 0x00, 0x00]));
+  await corrupt(t, repo, size, /block_size/);
+});
