@@ -1,6 +1,6 @@
 /**
- * Disk images as sources: a raw disk file, a qcow2 image (with its backing chain), a VHD (fixed or dynamic) or a
- * VirtualBox VDI, seen as one random-access
+ * Disk images as sources: a raw disk file, a qcow2 image (with its backing chain), a VHD (fixed or dynamic), a
+ * VirtualBox VDI or a VMDK sparse extent (monolithicSparse, streamOptimized), seen as one random-access
  * virtual disk, plus what lies on it: a partition table (MBR or GPT) and per partition (or for a bare file system,
  * the whole disk) a file system viva can read (ext2/3/4) or raw bytes. Nothing is mounted or booted.
  */
@@ -12,6 +12,7 @@ import { type Partition, type PartitionTable, gaps, readPartitionTable } from '.
 import { allocatedExtents, isQcow2, openQcow2 } from './qcow2.js';
 import { isVdi, openVdi } from './vdi.js';
 import { isVhdFooter, openVhd } from './vhd.js';
+import { isVmdk, openVmdk } from './vmdk.js';
 
 export interface Extent {
   offset: number;
@@ -19,7 +20,7 @@ export interface Extent {
 }
 
 /** The container formats a disk image is read from. */
-export type DiskSourceFormat = 'raw' | 'qcow2' | 'vhd' | 'vdi';
+export type DiskSourceFormat = 'raw' | 'qcow2' | 'vhd' | 'vdi' | 'vmdk';
 
 /** A virtual disk to read: random access, plus the ranges that may hold non-zero bytes. */
 export interface DiskSource extends BlockSource {
@@ -62,6 +63,7 @@ export async function sniffDisk(file: string): Promise<DiskSourceFormat | undefi
     const head = Buffer.alloc(2048);
     const { bytesRead } = await fh.read(head, 0, head.length, 0);
     if (bytesRead >= 4 && isQcow2(head)) return 'qcow2';
+    if (bytesRead >= 4 && isVmdk(head)) return 'vmdk';
     if (bytesRead < 512) return undefined;
     if (isVhdFooter(head)) return 'vhd';
     if (isVdi(head)) return 'vdi';
@@ -82,7 +84,7 @@ export async function sniffDisk(file: string): Promise<DiskSourceFormat | undefi
   }
 }
 
-/** Opens a raw disk file, a qcow2 image, a VHD or a VDI (detected by content) as a DiskSource. */
+/** Opens a raw disk file, a qcow2 image, a VHD, a VDI or a VMDK (detected by content) as a DiskSource. */
 export async function openDiskSource(file: string): Promise<DiskSource> {
   let st: fs.Stats;
   try {
@@ -104,8 +106,8 @@ export async function openDiskSource(file: string): Promise<DiskSource> {
     const v = await openVhd(file);
     return { format: kind, name: file, fileSize: st.size, backing: [], size: v.size, read: (o, n) => v.read(o, n), extents: () => v.extents(), close: () => v.close() };
   }
-  if (kind === 'vdi') {
-    const v = await openVdi(file);
+  if (kind === 'vdi' || kind === 'vmdk') {
+    const v = kind === 'vdi' ? await openVdi(file) : await openVmdk(file);
     return { format: kind, name: file, fileSize: st.size, backing: [], size: v.size, read: (o, n) => v.read(o, n), extents: () => v.extents(), close: () => v.close() };
   }
   const src = await fileBlockSource(file);

@@ -186,3 +186,72 @@ maybe('vdi dynamic: same disk and tree as the raw disk; damaged copies are refus
   patch(size, 0x178, Buffer.from([0x01, 0x00, 0x00, 0x00]));
   await corrupt(t, repo, size, /block_size/);
 });
+
+/** The grain directory's offset of a VMDK: the header's, or the footer's for a streamOptimized image. */
+function vmdkHeader(img: string): { at: number; gdAt: number } {
+  const buf = fs.readFileSync(img);
+  let at = 0;
+  if (buf.readUInt32LE(56) === 0xffffffff && buf.readUInt32LE(60) === 0xffffffff) at = buf.length - 1024;
+  return { at, gdAt: Number(buf.readBigUInt64LE(at + 56)) * 512 };
+}
+
+for (const sub of ['monolithicSparse', 'streamOptimized']) {
+  maybe(`vmdk ${sub}: same disk and tree as the raw disk; damaged copies are refused cleanly`, async (t) => {
+    const img = await sameAsRaw(t, 'vmdk', ['-o', `subformat=${sub}`], 'vmdk');
+    const dir = path.dirname(img);
+    const repo = path.join(dir, 'repo');
+    const { at, gdAt } = vmdkHeader(img);
+    const gtAt = fs.readFileSync(img).readUInt32LE(gdAt) * 512;
+
+    const truncated = copy(img, dir, 'truncated.vmdk');
+    fs.truncateSync(truncated, Math.floor(fs.statSync(img).size / 2));
+    await corrupt(t, repo, truncated, /past the end/);
+
+    const magic = copy(img, dir, 'magic.vmdk');
+    patch(magic, at, Buffer.from('XXXX'));
+    if (at === 0) {
+      const r = await viva(['commit', magic, '-C', repo, '-m', 'x']);
+      t.not(r.code, 0);
+      t.notRegex(r.stderr, /internal error|\n\s+at /);
+    } else {
+      await corrupt(t, repo, magic, /KDMV/);
+    }
+
+    const gd = copy(img, dir, 'gd.vmdk');
+    patch(gd, gdAt, Buffer.from([0xff, 0xff, 0xff, 0x0f]));
+    await corrupt(t, repo, gd, /grain directory entry 0 .*past the end/);
+
+    const gt = copy(img, dir, 'gt.vmdk');
+    const entries = fs.readFileSync(img).subarray(gtAt, gtAt + 512 * 4);
+    let j = 0;
+    while (entries.readUInt32LE(j * 4) <= 1) j++;
+    patch(gt, gtAt + j * 4, Buffer.from([0xff, 0xff, 0xff, 0x0f]));
+    await corrupt(t, repo, gt, /grain table 0 entry \d+ .*past the end/);
+
+    const table = copy(img, dir, 'table.vmdk');
+    patch(table, at + 56, Buffer.from([0, 0, 0, 0x40, 0, 0, 0, 0]));
+    await corrupt(t, repo, table, /gdOffset .*past the end/);
+
+    if (sub === 'streamOptimized') {
+      // As VMware writes it: the grain directory's offset only in a footer (marker, header copy, end-of-stream marker).
+      const footed = copy(img, dir, 'footed.vmdk');
+      const header = fs.readFileSync(img).subarray(0, 512);
+      const marker = Buffer.alloc(512);
+      marker.writeUInt32LE(1, 0);
+      marker.writeUInt32LE(3, 12);
+      fs.appendFileSync(footed, Buffer.concat([marker, header, Buffer.alloc(512)]));
+      patch(footed, 56, Buffer.alloc(8, 0xff));
+      const expected = await vivaJson(t, ['show', 'HEAD', '-C', repo]);
+      const c = await commitIds(t, repo, footed);
+      t.is(c.root, expected.root);
+      const lost = copy(footed, dir, 'lost.vmdk');
+      patch(lost, fs.statSync(footed).size - 1024 + 56, Buffer.alloc(8, 0xff));
+      await corrupt(t, repo, lost, /footer\.gdOffset/);
+
+      const grain = copy(img, dir, 'grain.vmdk');
+      const s = entries.readUInt32LE(j * 4) * 512;
+      patch(grain, s + 12, Buffer.alloc(16, 0xaa));
+      await corrupt(t, repo, grain, /cannot inflate/);
+    }
+  });
+}
