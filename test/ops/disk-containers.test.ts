@@ -1,7 +1,7 @@
 /**
- * Container formats other than qcow2 (VHD fixed/dynamic, VDI static/dynamic): a GPT + ext4 raw disk built at test
- * time is converted with qemu-img to each format and back to raw; committing the container must give the same disk
- * and tree ids as committing the raw. Damaged copies (truncated, bad magic, bad checksums, table entries and tables
+ * Container formats other than qcow2 (VHD fixed/dynamic, VDI static/dynamic, VMDK monolithicSparse/streamOptimized):
+ * a GPT + ext4 raw disk built at test time is converted with qemu-img to each format and back to raw; committing the
+ * container must give the same disk and tree ids as committing the raw. Damaged copies (truncated, bad magic, bad checksums, table entries and tables
  * outside the file) fail with a clean CorruptInputError (exit 13) naming the file and an offset.
  */
 import test from 'ava';
