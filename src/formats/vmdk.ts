@@ -149,6 +149,8 @@ async function openSparse(r: FileReader, h: Header): Promise<VmdkSource> {
       const m = await r.read(at, Math.min(12, r.fileSize - at), 'grain marker');
       if (m.length < 12) throw new CorruptInputError(file, where, 'grain marker cut short by the end of the file');
       const len = m.readUInt32LE(8);
+      // deflate never grows a grain by more than a few bytes per 16 KiB: a larger size is damage (and bounds memory).
+      if (len > gb + gb / 8 + 1024) throw new CorruptInputError(file, where, `compressed grain of ${len} bytes is larger than a ${gb}-byte grain can deflate to`);
       if (len === 0 || at + 12 + len > r.fileSize) throw new CorruptInputError(file, where, `compressed grain of ${len} bytes lies past the end of the ${r.fileSize}-byte file`);
       const raw = await r.read(at + 12, len, 'compressed grain');
       let out: Buffer;

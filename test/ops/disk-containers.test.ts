@@ -252,6 +252,9 @@ for (const sub of ['monolithicSparse', 'streamOptimized']) {
       const s = entries.readUInt32LE(j * 4) * 512;
       patch(grain, s + 12, Buffer.alloc(16, 0xaa));
       await corrupt(t, repo, grain, /cannot inflate/);
+      const huge = copy(img, dir, 'huge.vmdk');
+      patch(huge, s + 8, Buffer.from([0xff, 0xff, 0xff, 0x7f]));
+      await corrupt(t, repo, huge, /compressed grain of 2147483647 bytes is larger/);
     }
   });
 }
