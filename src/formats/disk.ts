@@ -12,7 +12,7 @@ import { type Partition, type PartitionTable, gaps, readPartitionTable } from '.
 import { allocatedExtents, isQcow2, openQcow2 } from './qcow2.js';
 import { isVdi, openVdi } from './vdi.js';
 import { isVhdFooter, openVhd } from './vhd.js';
-import { isVmdk, openVmdk } from './vmdk.js';
+import { isVmdk, isVmdkDescriptor, openVmdk } from './vmdk.js';
 
 export interface Extent {
   offset: number;
@@ -64,6 +64,7 @@ export async function sniffDisk(file: string): Promise<DiskSourceFormat | undefi
     const { bytesRead } = await fh.read(head, 0, head.length, 0);
     if (bytesRead >= 4 && isQcow2(head)) return 'qcow2';
     if (bytesRead >= 4 && isVmdk(head)) return 'vmdk';
+    if (isVmdkDescriptor(head.subarray(0, bytesRead))) return 'vmdk';
     if (bytesRead < 512) return undefined;
     if (isVhdFooter(head)) return 'vhd';
     if (isVdi(head)) return 'vdi';

@@ -1,11 +1,12 @@
 /**
  * VMware VMDK sparse extents as random-access BlockSources over the guest's disk: monolithicSparse (a 'KDMV' header,
  * a grain directory, grain tables, grains) and streamOptimized (the format inside OVA files: deflate-compressed
- * grains behind grain markers, the real header in a footer at the end of the file). Descriptor-only files
- * (monolithicFlat, split extents) are not read. Every offset taken from the image is checked against the file size
+ * grains behind grain markers, the real header in a footer at the end of the file), and descriptor files whose
+ * extents are all FLAT or ZERO (monolithicFlat, twoGbMaxExtentFlat). Split sparse extents are refused. Every offset taken from the image is checked against the file size
  * before use; the grain directory is read once (bounded by the disk size), grain tables and grains on demand.
  * Spec: VMware's "Virtual Disk Format 5.0". All fields are little-endian.
  */
+import path from 'node:path';
 import zlib from 'node:zlib';
 import { CorruptInputError, SourceReadError, UnsupportedInputError } from '../errors.js';
 import type { BlockSource } from './ext4.js';
@@ -24,7 +25,7 @@ const GRAIN_CACHE = 8;
 
 /** A VMDK opened by openVmdk. */
 export type VmdkSource = BlockSource & {
-  kind: 'monolithicSparse' | 'streamOptimized';
+  kind: 'monolithicSparse' | 'streamOptimized' | 'flat';
   /** Ranges that may hold data, in increasing order. */
   extents(): AsyncIterable<{ offset: number; length: number }>;
   close(): Promise<void>;
@@ -71,14 +72,28 @@ function parseHeader(r: FileReader, h: Buffer, at: number): Header {
   return { at, flags, capacity, grainBytes: grain * 512, gtEntries, gdSector, compressAlgorithm };
 }
 
+const DESCRIPTOR = '# Disk DescriptorFile';
+const MAX_DESCRIPTOR = 64 * 1024;
+
+/** True when `head` starts a VMDK text descriptor ('# Disk DescriptorFile'). */
+export function isVmdkDescriptor(head: Buffer): boolean {
+  return head.length >= DESCRIPTOR.length && head.toString('latin1', 0, DESCRIPTOR.length) === DESCRIPTOR;
+}
+
 /**
- * Opens a monolithicSparse or streamOptimized VMDK read-only. Throws CorruptInputError (bad magic, header fields,
+ * Opens a monolithicSparse, streamOptimized or flat (descriptor file) VMDK read-only. Throws CorruptInputError (bad magic, header fields,
  * directories, tables or grains outside the file, grains that do not inflate), UnsupportedInputError (other
  * versions and compressions) and SourceReadError (I/O); `read()` may throw the same on a bad table or grain.
  */
 export async function openVmdk(file: string): Promise<VmdkSource> {
   const r = await openFile(file);
   try {
+    const head = await r.read(0, Math.min(r.fileSize, MAX_DESCRIPTOR), 'descriptor');
+    if (isVmdkDescriptor(head)) {
+      if (r.fileSize > MAX_DESCRIPTOR) throw new CorruptInputError(file, 'descriptor', `a ${r.fileSize}-byte descriptor file is larger than ${MAX_DESCRIPTOR} bytes`);
+      await r.fh.close();
+      return await openFlat(file, head);
+    }
     if (r.fileSize < HEADER) throw new CorruptInputError(file, 'header', `file too short for a VMDK header (${r.fileSize} bytes)`);
     let h = parseHeader(r, await r.read(0, HEADER, 'header'), 0);
     if (h.gdSector === GD_AT_END) {
@@ -211,4 +226,68 @@ async function openSparse(r: FileReader, h: Header): Promise<VmdkSource> {
     },
     close: () => r.fh.close(),
   };
+}
+
+interface FlatExtent {
+  start: number;
+  size: number;
+  /** undefined: a ZERO extent. */
+  r?: FileReader;
+  offset: number;
+}
+
+/** A descriptor file's FLAT and ZERO extents, laid end to end; the flat files are named relative to the descriptor. */
+async function openFlat(file: string, text: Buffer): Promise<VmdkSource> {
+  const extents: FlatExtent[] = [];
+  const close = async () => {
+    for (const e of extents) await e.r?.fh.close().catch(() => {});
+  };
+  try {
+    let at = 0;
+    let size = 0;
+    for (const line of text.toString('latin1').split('\n')) {
+      const where = `descriptor line at offset ${at}`;
+      at += line.length + 1;
+      const m = /^\s*(RW|RDONLY|NOACCESS)\s+(\d+)\s+(\w+)(?:\s+"([^"]*)"(?:\s+(\d+))?)?\s*$/.exec(line);
+      if (!m) continue;
+      const sectors = Number(m[2]);
+      const kind = m[3]!;
+      if (!Number.isSafeInteger(sectors * 512) || size + sectors * 512 > MAX_SIZE) throw new CorruptInputError(file, where, `extent of ${m[2]} sectors is absurd`);
+      if (kind === 'ZERO') extents.push({ start: size, size: sectors * 512, offset: 0 });
+      else if (kind === 'FLAT' && m[4]) {
+        if (/^[a-z][a-z0-9+.-]*:/i.test(m[4])) throw new UnsupportedInputError(file, `extent file '${m[4]}' uses a protocol name`);
+        const r = await openFile(path.resolve(path.dirname(file), m[4]));
+        const offset = Number(m[5] ?? 0) * 512;
+        extents.push({ start: size, size: sectors * 512, r, offset });
+        if (!Number.isSafeInteger(offset) || offset + sectors * 512 > r.fileSize) {
+          throw new CorruptInputError(file, where, `extent '${m[4]}' of ${sectors * 512} bytes at ${offset} lies past the end of the ${r.fileSize}-byte file`);
+        }
+      } else throw new UnsupportedInputError(file, `VMDK ${kind} extents in a descriptor file are not supported (only FLAT and ZERO)`);
+      size += sectors * 512;
+    }
+    if (extents.length === 0) throw new CorruptInputError(file, 'descriptor', 'no extent lines');
+    return {
+      kind: 'flat',
+      size,
+      async read(offset, length) {
+        if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 || offset + length > size) {
+          throw new SourceReadError(file, `read of ${length} bytes at ${offset} lies outside the ${size}-byte virtual disk`);
+        }
+        const out = Buffer.alloc(length);
+        for (const e of extents) {
+          const a = Math.max(offset, e.start);
+          const b = Math.min(offset + length, e.start + e.size);
+          if (a < b && e.r) await e.r.readInto(e.offset + (a - e.start), b - a, out, a - offset, 'flat extent');
+        }
+        return out;
+      },
+      async *extents() {
+        for (const e of extents) if (e.r && e.size > 0) yield { offset: e.start, length: e.size };
+      },
+      close,
+    };
+  } catch (e) {
+    await close();
+    throw e;
+  }
 }

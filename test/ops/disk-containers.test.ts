@@ -1,5 +1,6 @@
 /**
- * Container formats other than qcow2 (VHD fixed/dynamic, VDI static/dynamic, VMDK monolithicSparse/streamOptimized):
+ * Container formats other than qcow2 (VHD fixed/dynamic, VDI static/dynamic, VMDK monolithicSparse/streamOptimized/
+ * monolithicFlat):
  * a GPT + ext4 raw disk built at test time is converted with qemu-img to each format and back to raw; committing the
  * container must give the same disk and tree ids as committing the raw. Damaged copies (truncated, bad magic, bad checksums, table entries and tables
  * outside the file) fail with a clean CorruptInputError (exit 13) naming the file and an offset.
@@ -258,3 +259,18 @@ for (const sub of ['monolithicSparse', 'streamOptimized']) {
     }
   });
 }
+
+maybe('vmdk monolithicFlat: the descriptor commits like the raw disk; a short or missing extent file is refused cleanly', async (t) => {
+  const img = await sameAsRaw(t, 'vmdk', ['-o', 'subformat=monolithicFlat'], 'vmdk');
+  const dir = path.dirname(img);
+  const repo = path.join(dir, 'repo');
+  const flat = path.join(dir, 'disk-flat.vmdk');
+  t.true(fs.existsSync(flat));
+  fs.truncateSync(flat, 1024 * 1024);
+  await corrupt(t, repo, img, /extent 'disk-flat\.vmdk' .*past the end/);
+  fs.rmSync(flat);
+  const r = await viva(['commit', img, '-C', repo, '-m', 'x']);
+  t.not(r.code, 0);
+  t.regex(r.stderr, /disk-flat\.vmdk/);
+  t.notRegex(r.stderr, /internal error|\n\s+at /);
+});
