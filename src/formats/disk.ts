@@ -1,5 +1,6 @@
 /**
- * Disk images as sources: a raw disk file or a qcow2 image (with its backing chain), seen as one random-access
+ * Disk images as sources: a raw disk file, a qcow2 image (with its backing chain), a VHD (fixed or dynamic), a
+ * VirtualBox VDI or a VMDK sparse extent (monolithicSparse, streamOptimized), seen as one random-access
  * virtual disk, plus what lies on it: a partition table (MBR or GPT) and per partition (or for a bare file system,
  * the whole disk) a file system viva can read (ext2/3/4) or raw bytes. Nothing is mounted or booted.
  */
@@ -9,15 +10,21 @@ import { native } from '../native/index.js';
 import { type BlockSource, fileBlockSource } from './ext4.js';
 import { type Partition, type PartitionTable, gaps, readPartitionTable } from './partitions.js';
 import { allocatedExtents, isQcow2, openQcow2 } from './qcow2.js';
+import { isVdi, openVdi } from './vdi.js';
+import { isVhdFooter, openVhd } from './vhd.js';
+import { isVmdk, isVmdkDescriptor, openVmdk } from './vmdk.js';
 
 export interface Extent {
   offset: number;
   length: number;
 }
 
+/** The container formats a disk image is read from. */
+export type DiskSourceFormat = 'raw' | 'qcow2' | 'vhd' | 'vdi' | 'vmdk';
+
 /** A virtual disk to read: random access, plus the ranges that may hold non-zero bytes. */
 export interface DiskSource extends BlockSource {
-  format: 'raw' | 'qcow2';
+  format: DiskSourceFormat;
   /** The file as the user named it. */
   name: string;
   /** Bytes of the image file itself. */
@@ -95,10 +102,11 @@ export async function hasFatBoot(src: BlockSource, offset = 0, size = src.size):
  * partition table, a bare ext2/3/4 file system, or content kept as raw bytes that `identifyContent` names: xfs,
  * btrfs, LUKS, LVM2, NTFS, swap, FAT), or neither (a tar — checked first —, or garbage the tar reader reports).
  */
-export async function sniffDisk(file: string): Promise<'qcow2' | 'raw' | undefined> {
+export async function sniffDisk(file: string): Promise<DiskSourceFormat | undefined> {
   let fh: fs.promises.FileHandle;
+  let st: fs.Stats;
   try {
-    const st = await fs.promises.stat(file);
+    st = await fs.promises.stat(file);
     if (!st.isFile() && !st.isBlockDevice()) return undefined;
     fh = await fs.promises.open(file, 'r');
   } catch {
@@ -107,9 +115,20 @@ export async function sniffDisk(file: string): Promise<'qcow2' | 'raw' | undefin
   try {
     const head = Buffer.alloc(2048);
     const { bytesRead } = await fh.read(head, 0, head.length, 0);
+    // A tar first: its first member's name could be anything, a magic number included.
+    if (bytesRead >= 262 && head.toString('latin1', 257, 262) === 'ustar') return undefined;
     if (bytesRead >= 4 && isQcow2(head)) return 'qcow2';
+    if (bytesRead >= 4 && isVmdk(head)) return 'vmdk';
+    if (isVmdkDescriptor(head.subarray(0, bytesRead))) return 'vmdk';
     if (bytesRead < 512) return undefined;
-    if (head.toString('latin1', 257, 262) === 'ustar') return undefined;
+    if (isVhdFooter(head)) return 'vhd';
+    if (isVdi(head)) return 'vdi';
+    // A fixed VHD: the disk's bytes (often with an MBR), then the footer in the last sector.
+    if (st.isFile()) {
+      const tail = Buffer.alloc(512);
+      const t = await fh.read(tail, 0, 512, st.size - 512);
+      if (t.bytesRead === 512 && isVhdFooter(tail)) return 'vhd';
+    }
     if (head[510] === 0x55 && head[511] === 0xaa) return 'raw';
     const sb = Buffer.alloc(2);
     const r = await fh.read(sb, 0, 2, EXT_MAGIC_OFFSET);
@@ -129,7 +148,7 @@ export async function sniffDisk(file: string): Promise<'qcow2' | 'raw' | undefin
   }
 }
 
-/** Opens a raw disk file or a qcow2 image (detected by content) as a DiskSource. */
+/** Opens a raw disk file, a qcow2 image, a VHD, a VDI or a VMDK (detected by content) as a DiskSource. */
 export async function openDiskSource(file: string): Promise<DiskSource> {
   let st: fs.Stats;
   try {
@@ -146,6 +165,14 @@ export async function openDiskSource(file: string): Promise<DiskSource> {
       extents: () => allocatedExtents(q),
       close: () => q.close(),
     };
+  }
+  if (kind === 'vhd') {
+    const v = await openVhd(file);
+    return { format: kind, name: file, fileSize: st.size, backing: [], size: v.size, read: (o, n) => v.read(o, n), extents: () => v.extents(), close: () => v.close() };
+  }
+  if (kind === 'vdi' || kind === 'vmdk') {
+    const v = kind === 'vdi' ? await openVdi(file) : await openVmdk(file);
+    return { format: kind, name: file, fileSize: st.size, backing: [], size: v.size, read: (o, n) => v.read(o, n), extents: () => v.extents(), close: () => v.close() };
   }
   const src = await fileBlockSource(file);
   return {
