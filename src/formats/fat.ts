@@ -17,6 +17,7 @@
  * otherwise the 8.3 name decoded as code page 437 with the NT lower-case bits (byte 12: 0x08 base, 0x10 extension)
  * applied, as Linux's vfat shows it with its defaults (codepage=437, utf8).
  */
+import { depthFirst } from './depth-first.js';
 import type { DataPiece, FileContent, ImageEntry, ImageReader, SourceDescription, Xattr } from './types.js';
 import type { BlockSource } from './ext4.js';
 import { AbortedError, CorruptInputError } from '../errors.js';
@@ -398,16 +399,7 @@ export async function openFat(source: BlockSource, name: string, options: { sign
       vol.resetClaims();
       if (rootRuns) vol.chain(vol.info.rootCluster!, "the root directory '/'");
       yield { path: EMPTY, type: 'dir', mode: 0o755, uid: 0, gid: 0, mtimeNs: 0n, xattrs: [] };
-      const stack: Array<{ path: Buffer; children: Child[]; next: number }> = [{ path: EMPTY, children: root.children, next: 0 }];
-      while (stack.length > 0) {
-        throwIfAborted(sig);
-        const top = stack[stack.length - 1];
-        if (top.next >= top.children.length) {
-          stack.pop();
-          continue;
-        }
-        const child = top.children[top.next++];
-        const path = top.path.length ? Buffer.concat([top.path, SLASH, child.name]) : child.name;
+      for await (const { path, child, descend } of depthFirst(root.children, () => throwIfAborted(sig))) {
         const what = `'${show(path)}'`;
         const kept = child.attr & ATTR_KEPT;
         const xattrs: Xattr[] = kept ? [{ name: FAT_ATTRIBUTES_XATTR, value: Uint8Array.of(kept) }] : [];
@@ -415,7 +407,7 @@ export async function openFat(source: BlockSource, name: string, options: { sign
           if (child.cluster === 0) throw vol.corrupt(`entry at offset ${child.at}`, `directory ${what} has no cluster`);
           const runs = vol.chain(child.cluster, what);
           yield { path, type: 'dir', mode: 0o755, uid: 0, gid: 0, mtimeNs: child.mtimeNs, xattrs };
-          stack.push({ path, children: (await vol.listDir(runs, path)).children, next: 0 });
+          descend((await vol.listDir(runs, path)).children);
           continue;
         }
         const size = child.size;

@@ -5,7 +5,8 @@
  * image is checked against the file size before use; the block map is read once (bounded by the disk size), blocks
  * on demand. All fields are little-endian.
  */
-import { CorruptInputError, SourceReadError, UnsupportedInputError } from '../errors.js';
+import { readUnits, unitExtents } from './virtual-disk.js';
+import { CorruptInputError, UnsupportedInputError } from '../errors.js';
 import type { BlockSource } from './ext4.js';
 import { openFile } from './qcow2.js';
 
@@ -83,37 +84,16 @@ export async function openVdi(file: string): Promise<VdiSource> {
     return {
       kind: type === TYPE_STATIC ? 'static' : 'dynamic',
       size,
-      async read(offset, length) {
-        if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 || offset + length > size) {
-          throw new SourceReadError(file, `read of ${length} bytes at ${offset} lies outside the ${size}-byte virtual disk`);
-        }
-        const out = Buffer.alloc(length);
-        let pos = offset;
-        const end = offset + length;
-        while (pos < end) {
-          const b = Math.floor(pos / blockSize);
-          const stop = Math.min(end, (b + 1) * blockSize);
-          const e = map.readUInt32LE(b * 4);
-          if (e !== UNALLOCATED && e !== DISCARDED) await r.readInto(dataAt + e * blockSize + (pos - b * blockSize), stop - pos, out, pos - offset, `block ${b}`);
-          pos = stop;
-        }
-        return out;
-      },
-      async *extents() {
-        let cur: { offset: number; length: number } | undefined;
+      read: (offset, length) => readUnits(file, size, blockSize, offset, length, async (b, inUnit, n, out, outAt) => {
+        const e = map.readUInt32LE(b * 4);
+        if (e !== UNALLOCATED && e !== DISCARDED) await r.readInto(dataAt + e * blockSize + inUnit, n, out, outAt, `block ${b}`);
+      }),
+      extents: () => unitExtents((function* () {
         for (let b = 0; b < needed; b++) {
           const e = map.readUInt32LE(b * 4);
-          if (e === UNALLOCATED || e === DISCARDED) continue;
-          const offset = b * blockSize;
-          const length = Math.min(size, offset + blockSize) - offset;
-          if (cur && cur.offset + cur.length === offset) cur.length += length;
-          else {
-            if (cur) yield cur;
-            cur = { offset, length };
-          }
+          if (e !== UNALLOCATED && e !== DISCARDED) yield b;
         }
-        if (cur) yield cur;
-      },
+      })(), blockSize, size),
       close: () => r.fh.close(),
     };
   } catch (e) {

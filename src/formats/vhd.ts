@@ -6,6 +6,7 @@
  * size before use; the BAT is read once (bounded by the disk size), blocks on demand. Spec: Microsoft's "Virtual
  * Hard Disk Image Format Specification" (2006). The disk size is the footer's current size.
  */
+import { readUnits, unitExtents } from './virtual-disk.js';
 import { CorruptInputError, UnsupportedInputError } from '../errors.js';
 import { native } from '../native/index.js';
 import type { BlockSource } from './ext4.js';
@@ -162,51 +163,24 @@ async function openDynamic(r: FileReader, footer: Footer): Promise<VhdSource> {
   return {
     kind: 'dynamic',
     size,
-    async read(offset, length) {
-      if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 || offset + length > size) throw outside(file, size, offset, length);
-      const out = Buffer.alloc(length);
-      let pos = offset;
-      const end = offset + length;
-      while (pos < end) {
-        const b = Math.floor(pos / blockSize);
-        const stop = Math.min(end, (b + 1) * blockSize);
-        const s = bat.readUInt32BE(b * 4);
-        if (s !== UNALLOCATED) {
-          const at = s * 512;
-          const map = await bitmap(b, at);
-          // Runs of present sectors (bit set, most significant bit first) are read; the rest stays zero.
-          let p = pos;
-          while (p < stop) {
-            const sec = Math.floor((p - b * blockSize) / 512);
-            const present = (map[sec >> 3]! & (0x80 >> (sec & 7))) !== 0;
-            let q = Math.min(stop, b * blockSize + (sec + 1) * 512);
-            while (q < stop) {
-              const s2 = (q - b * blockSize) / 512;
-              if (((map[s2 >> 3]! & (0x80 >> (s2 & 7))) !== 0) !== present) break;
-              q = Math.min(stop, q + 512);
-            }
-            if (present) await r.readInto(at + bitmapBytes + (p - b * blockSize), q - p, out, p - offset, `block ${b}`);
-            p = q;
-          }
-        }
-        pos = stop;
+    read: (offset, length) => readUnits(file, size, blockSize, offset, length, async (b, inUnit, n, out, outAt) => {
+      const s = bat.readUInt32BE(b * 4);
+      if (s === UNALLOCATED) return;
+      const at = s * 512;
+      const map = await bitmap(b, at);
+      // Runs of present sectors (bit set, most significant bit first) are read; the rest stays zero.
+      const bit = (sec: number) => (map[sec >> 3]! & (0x80 >> (sec & 7))) !== 0;
+      for (let p = inUnit; p < inUnit + n;) {
+        const present = bit(Math.floor(p / 512));
+        let q = Math.min(inUnit + n, (Math.floor(p / 512) + 1) * 512);
+        while (q < inUnit + n && bit(q / 512) === present) q = Math.min(inUnit + n, q + 512);
+        if (present) await r.readInto(at + bitmapBytes + p, q - p, out, outAt + (p - inUnit), `block ${b}`);
+        p = q;
       }
-      return out;
-    },
-    async *extents() {
-      let cur: { offset: number; length: number } | undefined;
-      for (let b = 0; b < needed; b++) {
-        if (bat.readUInt32BE(b * 4) === UNALLOCATED) continue;
-        const offset = b * blockSize;
-        const length = Math.min(size, offset + blockSize) - offset;
-        if (cur && cur.offset + cur.length === offset) cur.length += length;
-        else {
-          if (cur) yield cur;
-          cur = { offset, length };
-        }
-      }
-      if (cur) yield cur;
-    },
+    }),
+    extents: () => unitExtents((function* () {
+      for (let b = 0; b < needed; b++) if (bat.readUInt32BE(b * 4) !== UNALLOCATED) yield b;
+    })(), blockSize, size),
     close: () => r.fh.close(),
   };
 }

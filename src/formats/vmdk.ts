@@ -6,6 +6,7 @@
  * before use; the grain directory is read once (bounded by the disk size), grain tables and grains on demand.
  * Spec: VMware's "Virtual Disk Format 5.0". All fields are little-endian.
  */
+import { readUnits, unitExtents } from './virtual-disk.js';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import { CorruptInputError, SourceReadError, UnsupportedInputError } from '../errors.js';
@@ -187,43 +188,18 @@ async function openSparse(r: FileReader, h: Header): Promise<VmdkSource> {
   return {
     kind: compressed ? 'streamOptimized' : 'monolithicSparse',
     size,
-    async read(offset, length) {
-      if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 || offset + length > size) {
-        throw new SourceReadError(file, `read of ${length} bytes at ${offset} lies outside the ${size}-byte virtual disk`);
-      }
-      const out = Buffer.alloc(length);
-      let pos = offset;
-      const end = offset + length;
-      while (pos < end) {
-        const g = Math.floor(pos / gb);
-        const stop = Math.min(end, (g + 1) * gb);
-        const s = await grainSector(g);
-        if (s > ZEROED) {
-          const inG = pos - g * gb;
-          if (compressed) (await inflated(g, s)).copy(out, pos - offset, inG, inG + (stop - pos));
-          else await r.readInto(s * 512 + inG, stop - pos, out, pos - offset, `grain ${g}`);
-        }
-        pos = stop;
-      }
-      return out;
-    },
-    async *extents() {
-      let cur: { offset: number; length: number } | undefined;
+    read: (offset, length) => readUnits(file, size, gb, offset, length, async (g, inG, n, out, outAt) => {
+      const s = await grainSector(g);
+      if (s <= ZEROED) return;
+      if (compressed) (await inflated(g, s)).copy(out, outAt, inG, inG + n);
+      else await r.readInto(s * 512 + inG, n, out, outAt, `grain ${g}`);
+    }),
+    extents: () => unitExtents((async function* () {
       for (let i = 0; i < gdCount; i++) {
         if (gd.readUInt32LE(i * 4) === 0) continue;
-        for (let g = i * h.gtEntries; g < (i + 1) * h.gtEntries && g * gb < size; g++) {
-          if ((await grainSector(g)) <= ZEROED) continue;
-          const offset = g * gb;
-          const length = Math.min(size, offset + gb) - offset;
-          if (cur && cur.offset + cur.length === offset) cur.length += length;
-          else {
-            if (cur) yield cur;
-            cur = { offset, length };
-          }
-        }
+        for (let g = i * h.gtEntries; g < (i + 1) * h.gtEntries && g * gb < size; g++) if ((await grainSector(g)) > ZEROED) yield g;
       }
-      if (cur) yield cur;
-    },
+    })(), gb, size),
     close: () => r.fh.close(),
   };
 }
