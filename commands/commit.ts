@@ -5,8 +5,8 @@ import { RepoCommand, quietFlag } from '../src/cli/repo-command.js';
 import { renderCommit } from '../src/cli/render.js';
 
 export default class Commit extends RepoCommand {
-  static override summary = 'record an image (directory, tar, or raw/qcow2 disk) as a new commit on a branch';
-  static override description = `SOURCE is a directory, a tar archive (plain, gzip, xz, zstd or bzip2 — detected by content; GNU/pax with xattrs, ACLs, sparse members and ns times), or a disk image: raw or qcow2 (v2/v3, zlib/zstd clusters, backing chains), with an MBR or GPT partition table or a bare ext2/ext3/ext4 file system. Disks are read offline, without mounting or booting: each ext2/3/4 file system becomes a tree like a directory commit's (files dedup across both; address them as REV:p1/etc, or REV:etc for a bare file system), and everything else (boot code, gaps, other partitions, file-system metadata) is kept so that 'viva checkout REV out.raw|out.qcow2' gives the disk back bit-identical. Every file, attribute, hardlink, device node and hole is kept. File contents are deduplicated (whole files and content-defined chunks) and zstd-compressed.
+  static override summary = 'record an image (directory, tar, or raw/qcow2/VHD/VDI/VMDK disk) as a new commit on a branch';
+  static override description = `SOURCE is a directory, a tar archive (plain, gzip, xz, zstd or bzip2 — detected by content; GNU/pax with xattrs, ACLs, sparse members and ns times), or a disk image: raw, qcow2 (v2/v3, zlib/zstd clusters, backing chains), VHD (fixed, dynamic), VirtualBox VDI (static, dynamic) or VMDK (monolithicSparse, streamOptimized as inside an OVA, monolithicFlat), all detected by content, with an MBR or GPT partition table or a bare file system. ext2/3/4 and FAT12/16/32 file systems are read file by file; a disk or partition holding one viva does not read (xfs, btrfs, LUKS, LVM2, NTFS, swap — recognised by signature — or anything else) is stored as raw bytes with one warning. Disks are read offline, without mounting or booting: each file system read becomes a tree like a directory commit's (files dedup across both; address them as REV:p1/etc, or REV:etc for a bare file system), and everything else (boot code, gaps, other partitions, file-system metadata) is kept so that 'viva checkout REV out.raw|out.qcow2' gives the disk back bit-identical. Every file, attribute, hardlink, device node and hole is kept. File contents are deduplicated (whole files and content-defined chunks) and zstd-compressed.
 
 The branch is created if missing; otherwise its head becomes the new commit's parent. HEAD then points at the branch (recorded in HEAD's reflog as 'checkout: moving from A to B'; with HEAD detached by 'viva switch --detach', -b is required). Re-committing a directory reuses the blob ids of files whose dev, inode, size, mtime and ctime did not change (stat cache), without reading them.
 
@@ -21,7 +21,7 @@ ${EXIT_STATUS_HELP}`;
     '<%= config.bin %> commit /srv/rootfs -b web -m "without caches" --exclude var/cache/ --exclude "*.log"',
     'tar -C /srv/rootfs -c . | <%= config.bin %> commit - -b web -m "from a pipe"',
   ];
-  static override args = { source: Args.string({ required: true, description: 'directory, tar archive (- for one on standard input), or raw/qcow2 disk image to commit' }) };
+  static override args = { source: Args.string({ required: true, description: 'directory, tar archive (- for one on standard input), or raw/qcow2/VHD/VDI/VMDK disk image to commit' }) };
   static override flags = {
     quiet: quietFlag,
     branch: Flags.string({ char: 'b', summary: 'branch to commit to (default: the branch HEAD points at)' }),

@@ -1,23 +1,30 @@
 /**
- * Disk images as sources: a raw disk file or a qcow2 image (with its backing chain), seen as one random-access
+ * Disk images as sources: a raw disk file, a qcow2 image (with its backing chain), a VHD (fixed or dynamic), a
+ * VirtualBox VDI or a VMDK sparse extent (monolithicSparse, streamOptimized), seen as one random-access
  * virtual disk, plus what lies on it: a partition table (MBR or GPT) and per partition (or for a bare file system,
  * the whole disk) a file system viva can read (ext2/3/4) or raw bytes. Nothing is mounted or booted.
  */
 import fs from 'node:fs';
-import { CorruptInputError, SourceReadError, UnsupportedInputError } from '../errors.js';
+import { CorruptInputError, SourceReadError } from '../errors.js';
 import { native } from '../native/index.js';
 import { type BlockSource, fileBlockSource } from './ext4.js';
 import { type Partition, type PartitionTable, gaps, readPartitionTable } from './partitions.js';
 import { allocatedExtents, isQcow2, openQcow2 } from './qcow2.js';
+import { isVdi, openVdi } from './vdi.js';
+import { isVhdFooter, openVhd } from './vhd.js';
+import { isVmdk, isVmdkDescriptor, openVmdk } from './vmdk.js';
 
 export interface Extent {
   offset: number;
   length: number;
 }
 
+/** The container formats a disk image is read from. */
+export type DiskSourceFormat = 'raw' | 'qcow2' | 'vhd' | 'vdi' | 'vmdk';
+
 /** A virtual disk to read: random access, plus the ranges that may hold non-zero bytes. */
 export interface DiskSource extends BlockSource {
-  format: 'raw' | 'qcow2';
+  format: DiskSourceFormat;
   /** The file as the user named it. */
   name: string;
   /** Bytes of the image file itself. */
@@ -38,14 +45,68 @@ export async function hasExtMagic(src: BlockSource, offset = 0, size = src.size)
   return b[0] === 0x53 && b[1] === 0xef;
 }
 
+/** Signatures of content viva keeps as raw bytes: [offset, bytes, what it is]. */
+const CONTENT_SIGNATURES: Array<[number, string, string]> = [
+  [0, 'XFSB', 'xfs file system'], [0x10040, '_BHRfS_M', 'btrfs file system'], [0, 'LUKS\xba\xbe', 'LUKS encrypted volume'],
+  [512, 'LABELONE', 'LVM2 physical volume'], [3, 'NTFS    ', 'NTFS file system'], [4086, 'SWAPSPACE2', 'swap space'],
+  [4086, 'SWAP-SPACE', 'swap space'],
+];
+
+/**
+ * Whether a first sector is a FAT boot sector: a jump, the 0x55AA mark, the 'FAT' type string of FAT12/16 or FAT32,
+ * and a sane BIOS parameter block (so that boot code of an MBR that starts with a jump is not taken for one).
+ */
+function isFatBootSector(b: Buffer): boolean {
+  if (b.length < 512 || b[510] !== 0x55 || b[511] !== 0xaa) return false;
+  if (!(b[0] === 0xeb && b[2] === 0x90) && b[0] !== 0xe9) return false;
+  if (b.toString('latin1', 54, 57) !== 'FAT' && b.toString('latin1', 82, 85) !== 'FAT') return false;
+  const bytesPerSector = b.readUInt16LE(11);
+  const perCluster = b[13]!;
+  return [512, 1024, 2048, 4096].includes(bytesPerSector) && perCluster > 0 && (perCluster & (perCluster - 1)) === 0
+    && b.readUInt16LE(14) > 0 && b[16]! > 0;
+}
+
+/** Whether a first sector is the boot sector of a file system (FAT, NTFS), not a master boot record. */
+function isFsBootSector(b: Buffer): boolean {
+  return isFatBootSector(b) || (b.length >= 11 && b.toString('latin1', 3, 11) === 'NTFS    ');
+}
+
+/**
+ * What the bytes [offset, offset + size) of `src` hold by signature, among the contents viva keeps as raw bytes
+ * ('xfs file system', 'btrfs file system', 'LUKS encrypted volume', 'LVM2 physical volume', 'NTFS file system',
+ * 'swap space', 'FAT file system'), or undefined when none matches.
+ */
+export async function identifyContent(src: BlockSource, offset = 0, size = src.size): Promise<string | undefined> {
+  if (size >= 512 && isFatBootSector(await src.read(offset, 512))) return 'FAT file system';
+  for (const [at, sig, what] of CONTENT_SIGNATURES) {
+    if (at + sig.length > size) continue;
+    if ((await src.read(offset + at, sig.length)).toString('latin1') === sig) return what;
+  }
+  return undefined;
+}
+
+/**
+ * Whether a FAT12/16/32 boot sector is at `offset` of `src`: the 0x55AA signature, a jump instruction, a valid
+ * bytes-per-sector and a 'FAT' file-system type string where FAT12/16 (byte 54) or FAT32 (byte 82) keeps it.
+ */
+export async function hasFatBoot(src: BlockSource, offset = 0, size = src.size): Promise<boolean> {
+  if (size < 4096) return false;
+  const b = await src.read(offset, 512);
+  if (b[510] !== 0x55 || b[511] !== 0xaa || (b[0] !== 0xeb && b[0] !== 0xe9)) return false;
+  if (![512, 1024, 2048, 4096].includes(b.readUInt16LE(11))) return false;
+  return b.toString('latin1', 54, 57) === 'FAT' || b.toString('latin1', 82, 87) === 'FAT32';
+}
+
 /**
  * What the first bytes of a file say it is, for commit's choice of reader: a qcow2 image, a raw disk (an MBR/GPT
- * partition table, or a bare ext2/3/4 file system), or neither (a tar, or garbage the tar reader reports).
+ * partition table, a bare ext2/3/4 file system, or content kept as raw bytes that `identifyContent` names: xfs,
+ * btrfs, LUKS, LVM2, NTFS, swap, FAT), or neither (a tar — checked first —, or garbage the tar reader reports).
  */
-export async function sniffDisk(file: string): Promise<'qcow2' | 'raw' | undefined> {
+export async function sniffDisk(file: string): Promise<DiskSourceFormat | undefined> {
   let fh: fs.promises.FileHandle;
+  let st: fs.Stats;
   try {
-    const st = await fs.promises.stat(file);
+    st = await fs.promises.stat(file);
     if (!st.isFile() && !st.isBlockDevice()) return undefined;
     fh = await fs.promises.open(file, 'r');
   } catch {
@@ -54,20 +115,40 @@ export async function sniffDisk(file: string): Promise<'qcow2' | 'raw' | undefin
   try {
     const head = Buffer.alloc(2048);
     const { bytesRead } = await fh.read(head, 0, head.length, 0);
+    // A tar first: its first member's name could be anything, a magic number included.
+    if (bytesRead >= 262 && head.toString('latin1', 257, 262) === 'ustar') return undefined;
     if (bytesRead >= 4 && isQcow2(head)) return 'qcow2';
+    if (bytesRead >= 4 && isVmdk(head)) return 'vmdk';
+    if (isVmdkDescriptor(head.subarray(0, bytesRead))) return 'vmdk';
     if (bytesRead < 512) return undefined;
-    if (head.toString('latin1', 257, 262) === 'ustar') return undefined;
+    if (isVhdFooter(head)) return 'vhd';
+    if (isVdi(head)) return 'vdi';
+    // A fixed VHD: the disk's bytes (often with an MBR), then the footer in the last sector.
+    if (st.isFile()) {
+      const tail = Buffer.alloc(512);
+      const t = await fh.read(tail, 0, 512, st.size - 512);
+      if (t.bytesRead === 512 && isVhdFooter(tail)) return 'vhd';
+    }
     if (head[510] === 0x55 && head[511] === 0xaa) return 'raw';
     const sb = Buffer.alloc(2);
     const r = await fh.read(sb, 0, 2, EXT_MAGIC_OFFSET);
     if (r.bytesRead === 2 && sb[0] === 0x53 && sb[1] === 0xef) return 'raw';
-    return undefined;
+    const size = (await fh.stat()).size;
+    const headSource: BlockSource = {
+      size,
+      async read(at: number, n: number): Promise<Buffer> {
+        const b = Buffer.alloc(n);
+        await fh.read(b, 0, n, at);
+        return b;
+      },
+    };
+    return (await identifyContent(headSource, 0, size)) ? 'raw' : undefined;
   } finally {
     await fh.close();
   }
 }
 
-/** Opens a raw disk file or a qcow2 image (detected by content) as a DiskSource. */
+/** Opens a raw disk file, a qcow2 image, a VHD, a VDI or a VMDK (detected by content) as a DiskSource. */
 export async function openDiskSource(file: string): Promise<DiskSource> {
   let st: fs.Stats;
   try {
@@ -84,6 +165,14 @@ export async function openDiskSource(file: string): Promise<DiskSource> {
       extents: () => allocatedExtents(q),
       close: () => q.close(),
     };
+  }
+  if (kind === 'vhd') {
+    const v = await openVhd(file);
+    return { format: kind, name: file, fileSize: st.size, backing: [], size: v.size, read: (o, n) => v.read(o, n), extents: () => v.extents(), close: () => v.close() };
+  }
+  if (kind === 'vdi' || kind === 'vmdk') {
+    const v = kind === 'vdi' ? await openVdi(file) : await openVmdk(file);
+    return { format: kind, name: file, fileSize: st.size, backing: [], size: v.size, read: (o, n) => v.read(o, n), extents: () => v.extents(), close: () => v.close() };
   }
   const src = await fileBlockSource(file);
   return {
@@ -125,10 +214,18 @@ export interface PlannedRegion {
   offset: number;
   size: number;
   partition?: Partition;
-  /** 'ext' when an ext2/3/4 superblock is there (the reader decides whether it can read it). */
-  fs?: 'ext';
+  /**
+   * 'ext' when an ext2/3/4 superblock is there, 'fat' for a partition that starts with a FAT boot sector (the reader
+   * decides whether it can read it).
+   */
+  fs?: 'ext' | 'fat';
   /** A partition whose type says "Linux file system" but that holds no ext superblock: why (for a warning). */
   rawReason?: string;
+  /**
+   * A disk without a partition table or ext file system: what it holds by signature ('xfs file system', ...,
+   * 'unknown content'); it is kept as raw bytes (for a warning).
+   */
+  content?: string;
 }
 
 /**
@@ -174,28 +271,36 @@ async function rawReason(src: BlockSource, r: { offset: number; size: number; pa
  * The layout of a disk: its partition table (if any) and the regions covering it in offset order — each partition,
  * plus raw regions for the bytes no partition covers (boot code, table sectors, gaps). A disk without a table is one
  * region: a bare file system, or raw bytes.
- * Throws CorruptInputError for tables readPartitionTable refuses, UnsupportedInputError when the disk holds nothing
- * viva can read at all (no table and no known file system) and `requireKnown` is set.
+ * A disk that is a FAT or NTFS file system (its boot sector ends in 0x55AA like an MBR) has no table. A disk
+ * holding nothing viva reads (no table, no ext file system) is one raw region whose `content` says what it is.
+ * Throws CorruptInputError for tables readPartitionTable refuses.
  */
-export async function planDisk(src: DiskSource, options: { requireKnown?: boolean } = {}): Promise<{ table?: PartitionTable; regions: PlannedRegion[] }> {
-  const table = await readPartitionTable(src, src.name);
+export async function planDisk(src: DiskSource): Promise<{ table?: PartitionTable; regions: PlannedRegion[] }> {
+  // A disk that is a file system whose boot sector ends in 0x55AA like an MBR (FAT, NTFS) has no partition table.
+  if (src.size >= 512 && isFsBootSector(await src.read(0, 512))) {
+    if (await hasFatBoot(src)) return { regions: [{ offset: 0, size: src.size, fs: 'fat' }] };
+    return { regions: [{ offset: 0, size: src.size, content: (await identifyContent(src)) ?? 'unknown content' }] };
+  }
+  let table = await readPartitionTable(src, src.name);
+  // A FAT boot sector whose "partition entries" are all zero (FAT32's boot code ends before them) is no MBR.
+  if (table?.kind === 'mbr' && table.partitions.length === 0 && await hasFatBoot(src)) table = undefined;
   if (table && table.diskSize > src.size) {
     throw new CorruptInputError(src.name, 'partition table', `the table describes a ${table.diskSize}-byte disk, larger than the ${src.size}-byte image`);
   }
   if (!table) {
-    const ext = await hasExtMagic(src);
-    if (!ext && options.requireKnown) {
-      throw new UnsupportedInputError(src.name, 'no MBR/GPT partition table and no ext2/ext3/ext4 file system found');
-    }
-    return { regions: [{ offset: 0, size: src.size, ...(ext ? { fs: 'ext' as const } : {}) }] };
+    if (await hasExtMagic(src)) return { regions: [{ offset: 0, size: src.size, fs: 'ext' }] };
+    if (await hasFatBoot(src)) return { regions: [{ offset: 0, size: src.size, fs: 'fat' }] };
+    return { regions: [{ offset: 0, size: src.size, content: (await identifyContent(src)) ?? 'unknown content' }] };
   }
   const regions: PlannedRegion[] = [];
   const extended = (p: Partition) => table.kind === 'mbr' && !p.logical && [0x05, 0x0f, 0x85].includes(Number.parseInt(p.type, 16));
   for (const p of table.partitions) {
     if (extended(p) || p.size === 0) continue;
     const ext = await hasExtMagic(src, p.start, p.size);
-    const why = ext ? undefined : await rawReason(src, { offset: p.start, size: p.size, partition: p });
-    regions.push({ offset: p.start, size: p.size, partition: p, ...(ext ? { fs: 'ext' as const } : {}), ...(why ? { rawReason: why } : {}) });
+    const fat = !ext && await hasFatBoot(src, p.start, p.size);
+    const why = ext || fat ? undefined : await rawReason(src, { offset: p.start, size: p.size, partition: p });
+    const fs = ext ? 'ext' as const : fat ? 'fat' as const : undefined;
+    regions.push({ offset: p.start, size: p.size, partition: p, ...(fs ? { fs } : {}), ...(why ? { rawReason: why } : {}) });
   }
   for (const g of gaps(table)) if (g.size > 0) regions.push({ offset: g.start, size: g.size });
   // Bytes past the table's idea of the disk (an image grown without moving the backup GPT) are kept too.

@@ -9,6 +9,7 @@
  * 0 and times in whole seconds only (see DEPENDENCIES.md §4). The format parts a faithful import needs are small.
  */
 import fs from 'node:fs';
+import { depthFirst } from './depth-first.js';
 import type { DataPiece, EntryType, FileContent, ImageEntry, ImageReader, SourceDescription, Xattr } from './types.js';
 import { AbortedError, CorruptInputError, SourceReadError, UnsupportedInputError } from '../errors.js';
 
@@ -1404,18 +1405,7 @@ export async function openExt4(source: BlockSource, name: string, options: { sig
       const root = await entryOf(EMPTY, ROOT_INO, firstNames, sig);
       if (root.entry.type !== 'dir') throw vol.corrupt(`inode ${ROOT_INO}`, 'the root inode is not a directory');
       yield root.entry;
-      const stack: Array<{ path: Buffer; children: DirChild[]; next: number }> = [
-        { path: EMPTY, children: await vol.listDir(root.inode, root.raw, EMPTY, sig), next: 0 },
-      ];
-      while (stack.length > 0) {
-        throwIfAborted(sig);
-        const top = stack[stack.length - 1];
-        if (top.next >= top.children.length) {
-          stack.pop();
-          continue;
-        }
-        const child = top.children[top.next++];
-        const path = top.path.length ? Buffer.concat([top.path, SLASH, child.name]) : child.name;
+      for await (const { path, child, descend } of depthFirst(await vol.listDir(root.inode, root.raw, EMPTY, sig), () => throwIfAborted(sig))) {
         const { entry, inode, raw } = await entryOf(path, child.ino, firstNames, sig);
         if (entry.type === 'dir') {
           if (visitedDirs.has(child.ino)) {
@@ -1424,7 +1414,7 @@ export async function openExt4(source: BlockSource, name: string, options: { sig
           visitedDirs.add(child.ino);
         }
         yield entry;
-        if (entry.type === 'dir') stack.push({ path, children: await vol.listDir(inode, raw, path, sig), next: 0 });
+        if (entry.type === 'dir') descend(await vol.listDir(inode, raw, path, sig));
       }
     },
   };

@@ -76,7 +76,8 @@ interface Layer {
   close(): Promise<void>;
 }
 
-class FileReader {
+/** An image file read with every range checked against its size: the bounds check all container readers share. */
+export class FileReader {
   constructor(readonly file: string, readonly fh: fs.promises.FileHandle, readonly fileSize: number) {}
 
   /** Reads exactly `len` bytes at `pos` into out[outAt..]; a short read means the file lies about its size. */
@@ -87,6 +88,7 @@ class FileReader {
     preadFully(this.fh.fd, this.file, out, outAt, len, pos, ' (the file shrank?)');
   }
 
+  /** Exactly `len` bytes at `pos` of the file, in a new buffer. */
   async read(pos: number, len: number, what: string): Promise<Buffer> {
     const buf = Buffer.allocUnsafe(len);
     await this.readInto(pos, len, buf, 0, what);
@@ -94,7 +96,8 @@ class FileReader {
   }
 }
 
-async function openFile(file: string): Promise<FileReader> {
+/** Opens `file` for a FileReader; SourceReadError when it cannot be opened. */
+export async function openFile(file: string): Promise<FileReader> {
   let fh: fs.promises.FileHandle;
   try {
     fh = await fs.promises.open(file, 'r');

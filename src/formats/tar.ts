@@ -5,6 +5,7 @@
 // Everything below keeps names and pax values as raw bytes and never holds a whole member or archive in memory.
 import fs from 'node:fs';
 import { hexIfNotUtf8 } from '../model/quote.js';
+import { SBIG_MAX, SBIG_MIN } from '../model/codec.js';
 import fsp from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -261,6 +262,15 @@ class ByteReader {
   async readExact(n: number): Promise<Buffer> {
     await this.fill(n);
     return this.take(Math.min(n, this.buffered));
+  }
+
+  /** The next n bytes (fewer only at the end of the archive), left unread. */
+  async peek(n: number): Promise<Buffer> {
+    await this.fill(n);
+    const k = Math.min(n, this.buffered);
+    const first = this.bufs[0];
+    if (first && first.length >= k) return first.subarray(0, k);
+    return Buffer.concat(this.bufs).subarray(0, k);
   }
 
   /** Between 1 and max bytes (empty only at the end), without copying when the bytes sit in one chunk. */
@@ -788,6 +798,12 @@ class TarReader implements ImageReader {
       `${truncated ? 'truncated' : 'corrupt'} ${this.compression} data (${detail.toLowerCase().replace(/\.$/, '')})`);
   }
 
+  /** Whether the next block is a valid header or a zero block (the end of the archive). */
+  private async headerFollows(r: ByteReader): Promise<boolean> {
+    const next = await r.peek(BLOCK);
+    return next.length === BLOCK && (isZeroBlock(next) || checksumOk(next));
+  }
+
   private async *parse(signal?: AbortSignal): AsyncGenerator<ImageEntry> {
     const file = this.file;
     if (this.openError !== undefined) {
@@ -841,6 +857,10 @@ class TarReader implements ImageReader {
         }
         if (isZeroBlock(block)) {
           if (localPax || longName || longLink) corrupt(at, 'extended header without a member');
+          // A lone zero block followed by a valid header (a writer's bug): GNU tar stops there with a warning and
+          // loses the members after it; they are read instead (as `tar --ignore-zeros` does).
+          const next = await r.peek(BLOCK);
+          if (next.length === BLOCK && !isZeroBlock(next) && checksumOk(next)) continue;
           // End-of-archive marker (GNU tar stops at the first zero block too). A compressed stream is still read to
           // its end, so that its checksum, a truncation or the decompressor's exit status is checked.
           if (this.compression !== 'none') await r.skip(Number.MAX_SAFE_INTEGER);
@@ -898,8 +918,12 @@ class TarReader implements ImageReader {
             throw new UnsupportedInputError(file, `${where} at ${atRaw}: unsupported tar entry type '${show(Buffer.from(h.typeflag, 'latin1'))}'`);
         }
 
-        // Sizes: stored bytes of the data area, and the file's logical size.
-        const stored = pax.size ?? h.size;
+        // Sizes: stored bytes of the data area, and the file's logical size. GNU tar never skips the data of a
+        // directory member: a header's size there is often the directory's size on disk with nothing stored. When
+        // the next block is a header (or the end of the archive), there is no data; otherwise the data is skipped,
+        // as GNU tar does by looking for the next header.
+        let stored = pax.size ?? h.size;
+        if (type === 'dir' && stored > 0 && await this.headerFollows(r)) stored = 0;
         let dataLeft = stored;
         let regions: Region[] = stored > 0 ? [[0, stored]] : [];
         let blockPadded = false;
@@ -987,7 +1011,7 @@ class TarReader implements ImageReader {
           mode: h.mode & 0o7777,
           uid: pax.uid ?? h.uid,
           gid: pax.gid ?? h.gid,
-          mtimeNs: pax.mtimeNs ?? h.mtime * 1_000_000_000n,
+          mtimeNs: clampTime(pax.mtimeNs ?? h.mtime * 1_000_000_000n),
           xattrs: [...xattrs].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([name, value]): Xattr => ({ name, value })),
         };
         if (linkTarget !== undefined) entry.linkTarget = linkTarget;
@@ -1017,6 +1041,14 @@ class TarReader implements ImageReader {
       await src.close();
     }
   }
+}
+
+/**
+ * A member's time limited to what a tree stores (about ±300 million years): a base-256 or overflowing octal mtime
+ * is kept as the nearest storable time, never lost with the member (GNU tar extracts such members too).
+ */
+function clampTime(ns: bigint): bigint {
+  return ns > SBIG_MAX ? SBIG_MAX : ns < SBIG_MIN ? SBIG_MIN : ns;
 }
 
 function padded(n: number): number {

@@ -1,5 +1,10 @@
 /** Canonical binary encoding primitives shared by every object type: LEB128 varints, zigzag, length-prefixed bytes. */
 
+/** Largest value `Encoder.sbig` stores (what `Decoder.sbig` reads back: 12 bytes of 7 bits, zigzag). */
+export const SBIG_MAX = (1n << 83n) - 1n;
+/** Smallest value `Encoder.sbig` stores. */
+export const SBIG_MIN = -(1n << 83n);
+
 /** Grows as it is written; `finish()` returns the exact bytes. */
 export class Encoder {
   private buf = Buffer.allocUnsafe(256);
@@ -32,8 +37,9 @@ export class Encoder {
     return this;
   }
 
-  /** Zigzag + LEB128 of a signed bigint (used for ns timestamps, which exceed 2^53). */
+  /** Zigzag + LEB128 of a signed bigint (used for ns timestamps, which exceed 2^53), in [SBIG_MIN, SBIG_MAX]. */
   sbig(v: bigint): this {
+    if (v < SBIG_MIN || v > SBIG_MAX) throw new RangeError(`cannot encode ${v} as a signed varint`);
     let z = v >= 0n ? v << 1n : ((-v) << 1n) - 1n;
     this.ensure(20);
     while (z >= 0x80n) {

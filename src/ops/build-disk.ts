@@ -93,7 +93,8 @@ async function tool(cmd: string, args: string[], what: string, dest: string): Pr
 function sourceTree(repo: Repository, c: Commit): { tree: Oid; rootMeta: RootMeta } {
   if (c.rootKind === 'tree') return { tree: c.root, rootMeta: c.rootMeta ?? { mode: 0o755, uid: 0, gid: 0, mtimeNs: 0n, xattrs: [] } };
   const d = readDisk(repo.store, c.root);
-  const fsr = d.regions.find((r) => r.content.kind === 'fs');
+  // The first ext file system (a FAT boot partition before it is kept as it is).
+  const fsr = d.regions.find((r) => r.content.kind === 'fs' && r.content.fsType.startsWith('ext'));
   if (!fsr) throw new UsageError('the disk has no file system to rebuild from');
   const content = fsr.content as FsContent;
   return { tree: content.tree, rootMeta: content.rootMeta };
@@ -209,7 +210,7 @@ export async function buildDisk(repo: Repository, rev: string, c: Commit, dest: 
 function readLayout(repo: Repository, from: { rev: string; commit: Commit }): { disk: Disk; region: DiskRegion } {
   if (from.commit.rootKind !== 'disk') throw new UsageError(`--layout-from ${from.rev}: not a disk commit`);
   const disk = readDisk(repo.store, from.commit.root);
-  const region = disk.regions.find((r) => r.content.kind === 'fs');
+  const region = disk.regions.find((r) => r.content.kind === 'fs' && r.content.fsType.startsWith('ext'));
   if (!region) throw new UsageError(`--layout-from ${from.rev}: the disk has no file system to replace`);
   return { disk, region };
 }

@@ -290,7 +290,8 @@ async function checkoutDisk(repo: Repository, options: CheckoutOptions, format: 
       const only = d.regions.length === 1 ? d.regions[0]!.content : undefined;
       const isBare = !d.table && only?.kind === 'fs' && only.fsType === bareFs;
       if (!isBare) rebuild = true;
-      const fileSystems = d.regions.filter((x) => x.content.kind === 'fs');
+      // ext file systems only: a FAT boot partition beside the root is not what a bare .ext4 asks for.
+      const fileSystems = d.regions.filter((x) => x.content.kind === 'fs' && x.content.fsType.startsWith('ext'));
       // A bare file-system image holds one file system: taking the first of several would drop the others unsaid.
       if (fileSystems.length !== 1 && !isBare) {
         const names = fileSystems.map((x) => (x.partition ? `p${x.partition.index}` : 'the disk')).join(', ');

@@ -7,7 +7,8 @@
  */
 import { nonZero, openDiskSource, planDisk, subSource, type DiskSource, type Extent, type PlannedRegion } from '../formats/disk.js';
 import { openExt4, type Ext4Info } from '../formats/ext4.js';
-import { CorruptInputError, UnsupportedInputError } from '../errors.js';
+import { openFat } from '../formats/fat.js';
+import { AbortedError, CorruptInputError, SourceReadError, UnsupportedInputError } from '../errors.js';
 import type { DataPiece, FileContent, ImageEntry } from '../formats/types.js';
 import type { RootMeta, SourceInfo } from '../model/commit.js';
 import { encodeDisk, encodeRegionMap, hashDisk, partitionDirName, type Disk, type DiskRegion, type Extent as MapExtent, type MapRun } from '../model/disk.js';
@@ -27,7 +28,8 @@ const MERGE_GAP = 64 * 1024;
 export interface DiskIngest {
   /**
    * One line per partition stored as raw bytes although its type says it holds a Linux file system, or although it
-   * holds an ext file system the reader refuses (damaged or unsupported).
+   * holds an ext file system the reader refuses (damaged or unsupported); one line for a disk without a partition
+   * table or ext file system, stored as raw bytes, naming what it holds by signature.
    */
   warnings: string[];
   disk: Oid;
@@ -42,7 +44,10 @@ export interface DiskIngest {
 const IMPLIED_ROOT: RootMeta = { mode: 0o755, uid: 0, gid: 0, mtimeNs: 0n, xattrs: [] };
 
 export interface IngestDiskOptions {
-  /** Refuse (CorruptInputError) instead of warning when a partition that should hold a file system can only be stored raw. */
+  /**
+   * Refuse (CorruptInputError) instead of warning when a partition that should hold a file system, or a whole disk
+   * without a table, can only be stored raw.
+   */
   strict?: boolean;
 }
 
@@ -53,10 +58,19 @@ export interface IngestDiskOptions {
  * the reader gives up for the second; either way no ref moves).
  */
 export async function ingestDisk(ctx: IngestContext, file: string, options: IngestDiskOptions = {}): Promise<DiskIngest> {
-  const src = await openDiskSource(file);
+  const opened = await openDiskSource(file);
+  // Every reader of the disk (the table, the ext reader, raw regions) gets its reads checked for length.
+  const src: DiskSource = { ...opened, read: (at, n) => readChecked(opened, at, n) };
   try {
-    const plan = await planDisk(src, { requireKnown: true });
+    const plan = await planDisk(src);
     const warnings: string[] = [];
+    for (const r of plan.regions) {
+      if (r.content) {
+        const why = `${r.content} without a partition table, which viva does not read`;
+        if (options.strict) throw new CorruptInputError(src.name, 'whole disk', `${why} (--strict)`);
+        warnings.push(`${src.name}: ${why}: stored as raw bytes, files inside are not indexed`);
+      }
+    }
     for (const r of plan.regions) {
       const why = r.rawReason;
       if (!why) continue;
@@ -80,7 +94,7 @@ export async function ingestDisk(ctx: IngestContext, file: string, options: Inge
           ...(r.partition.attributes ? { attributes: r.partition.attributes } : {}), ...(r.partition.bootable ? { bootable: true } : {}),
         }
         : undefined;
-      const fsr = r.fs === 'ext' ? await ingestExtOrRaw(ctx, src, r, extents, warnings, options) : undefined;
+      const fsr = r.fs ? await ingestExtOrRaw(ctx, src, r, extents, warnings, options) : undefined;
       if (fsr) {
         dirs += fsr.dirs;
         files += fsr.files;
@@ -137,7 +151,7 @@ export async function ingestDisk(ctx: IngestContext, file: string, options: Inge
 }
 
 /** File-system parameters as the disk object keeps them (JSON values, sorted keys). */
-export function extParams(info: Ext4Info): Array<[string, string]> {
+export function extParams(info: Ext4Info | object): Array<[string, string]> {
   return Object.entries(info)
     .filter(([k, v]) => v !== undefined && k !== 'type')
     .map(([k, v]): [string, string] => [k, JSON.stringify(v)])
@@ -145,7 +159,7 @@ export function extParams(info: Ext4Info): Array<[string, string]> {
 }
 
 /**
- * Ingests the ext file system of region `r`; for a partition of a partitioned disk, a file system the reader refuses
+ * Ingests the ext or FAT file system of region `r`; for a partition of a partitioned disk, a file system the reader refuses
  * (CorruptInputError / UnsupportedInputError, at open or anywhere in the walk) makes it undefined instead, with a
  * warning pushed (the caller stores the partition as raw bytes, so the disk still checks out bit-exact), or with
  * `strict` a CorruptInputError naming the partition. Objects already written for the abandoned walk stay
@@ -162,7 +176,7 @@ async function ingestExtOrRaw(ctx: IngestContext, src: DiskSource, r: PlannedReg
     ctx.bytes = counts.bytes;
     const where = partitionDirName(r.partition.index);
     const detail = typeof e.data.where === 'string' ? `${e.data.where}: ${String(e.data.reason)}` : String(e.data.reason);
-    const why = `ext file system unreadable (${detail}; the partition starts at byte ${r.offset})`;
+    const why = `${r.fs === 'fat' ? 'FAT' : 'ext'} file system unreadable (${detail}; the partition starts at byte ${r.offset})`;
     if (options.strict) throw new CorruptInputError(src.name, where, `${why} (--strict)`);
     warnings.push(`${src.name}: ${where}: ${why}: stored as raw bytes`);
     return undefined;
@@ -171,7 +185,8 @@ async function ingestExtOrRaw(ctx: IngestContext, src: DiskSource, r: PlannedReg
 
 async function ingestExt(ctx: IngestContext, src: DiskSource, r: PlannedRegion, extents: Extent[]): Promise<{ content: Extract<DiskRegion['content'], { kind: 'fs' }>; dirs: number; files: number; bytes: number }> {
   const name = r.partition ? `${src.name} (partition ${r.partition.index})` : src.name;
-  const { info, reader } = await openExt4(subSource(src, r.offset, r.size), name, ctx.signal ? { signal: ctx.signal } : {});
+  const open = r.fs === 'fat' ? openFat : openExt4;
+  const { info, reader } = await open(subSource(src, r.offset, r.size), name, ctx.signal ? { signal: ctx.signal } : {});
   const builder = new MutableTree(undefined, { sourceName: name });
   // Flat [at, length, fileId, fileOffset] runs, as the reader's pieces say where their bytes lie.
   const runs: number[] = [];
@@ -314,14 +329,30 @@ function* unmappedRanges(r: PlannedRegion, extents: Extent[], mapped: MapRun[]):
   }
 }
 
-async function* regionPieces(src: DiskSource, r: PlannedRegion, extents: Extent[], mapped: MapRun[], signal?: AbortSignal): AsyncGenerator<DataPiece> {
+/**
+ * `n` bytes at disk offset `at`, checked: a source that hands back fewer bytes than asked (a file truncated while
+ * it is read, a faulty reader) is a SourceReadError naming the file and the offset, never a shorter region.
+ */
+async function readChecked(src: DiskSource, at: number, n: number): Promise<Buffer> {
+  const b = await src.read(at, n);
+  if (b.length !== n) throw new SourceReadError(src.name, `short read at offset ${at}: ${b.length} of ${n} bytes`);
+  return b;
+}
+
+/**
+ * The non-zero bytes of region `r` outside the `mapped` runs, as region-relative pieces, in order. Every read is
+ * checked (SourceReadError on a short read) and `signal` is checked before each: an abort is an AbortedError, so a
+ * region is never stored cut short.
+ */
+export async function* regionPieces(src: DiskSource, r: PlannedRegion, extents: Extent[], mapped: MapRun[], signal?: AbortSignal): AsyncGenerator<DataPiece> {
   // Group nearby unmapped ranges into windows read at once; mapped bytes inside a window are zeroed in a copy.
   let win: Array<[number, number]> = [];
   const flush = async function* (): AsyncGenerator<DataPiece> {
     if (!win.length) return;
     const start = win[0]![0];
     const end = win[win.length - 1]![1];
-    const raw = await src.read(r.offset + start, end - start);
+    if (signal?.aborted) throw new AbortedError();
+    const raw = await readChecked(src, r.offset + start, end - start);
     let buf: Buffer = raw;
     if (win.length > 1) {
       buf = Buffer.alloc(end - start);
@@ -331,7 +362,7 @@ async function* regionPieces(src: DiskSource, r: PlannedRegion, extents: Extent[
     yield* nonZero(buf, start);
   };
   for (const range of unmappedRanges(r, extents, mapped)) {
-    if (signal?.aborted) return;
+    if (signal?.aborted) throw new AbortedError();
     let [a, b] = range;
     while (a < b) {
       if (win.length && (a - win[win.length - 1]![1] > MERGE_GAP || a - win[0]![0] >= READ_WINDOW)) yield* flush();

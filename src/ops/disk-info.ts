@@ -10,6 +10,7 @@ export interface DiskRegionInfo {
   /** Where its files appear in paths: 'p1', ... ('' for a bare file system); absent for raw regions. */
   path?: string;
   partition?: { index: number; type: string; guid?: string; name?: string; attributes?: string; bootable?: boolean };
+  /** FAT: uuid is the volume id (as blkid prints it, 'ABCD-1234'), blockSize the cluster size. */
   fs?: { type: string; uuid?: string; label?: string; blockSize?: number; inodeSize?: number; features?: string[]; params: Record<string, unknown>; tree: string };
   data: string;
   map: string;
@@ -38,8 +39,8 @@ export function describeDisk(oid: string, d: Disk): DiskInfo {
         out.path = bare ? '' : r.partition ? partitionDirName(r.partition.index) : '';
         const features = diskParam(c, 'features') as { compat: string[]; incompat: string[]; roCompat: string[] } | undefined;
         out.fs = {
-          type: c.fsType, uuid: diskParam(c, 'uuid') as string, label: diskParam(c, 'label') as string,
-          blockSize: diskParam(c, 'blockSize') as number, inodeSize: diskParam(c, 'inodeSize') as number,
+          type: c.fsType, uuid: (diskParam(c, 'uuid') ?? diskParam(c, 'volumeId')) as string, label: diskParam(c, 'label') as string,
+          blockSize: (diskParam(c, 'blockSize') ?? diskParam(c, 'clusterSize')) as number, inodeSize: diskParam(c, 'inodeSize') as number,
           ...(features ? { features: [...features.compat, ...features.incompat, ...features.roCompat] } : {}),
           params: Object.fromEntries(c.params.map(([k, v]) => [k, JSON.parse(v)])), tree: c.tree,
         };

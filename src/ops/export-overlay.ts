@@ -97,6 +97,11 @@ export async function exportOverlay(repo: Repository, rev: string, disk: Disk, d
   const checked = level < 0;
   const src = await openDiskSource(backing);
   try {
+    // viva's qcow2 reader (and the overlays it writes) follow raw and qcow2 backing files only.
+    const backingFormat = src.format;
+    if (backingFormat !== 'raw' && backingFormat !== 'qcow2') {
+      throw new UsageError(`backing file '${backing}' is a ${backingFormat} image: an overlay needs a raw or qcow2 backing file (convert it with viva checkout BASE base.qcow2)`);
+    }
     if (level < 0) {
       // The root base first: a fleet shares it.
       for (let i = chain.length - 1; i > 0 && level < 0; i--) if (await sameContent(repo, chain[i]!.disk, src)) level = i;
@@ -117,7 +122,7 @@ export async function exportOverlay(repo: Repository, rev: string, disk: Disk, d
     const rel = path.relative(path.dirname(path.resolve(dest)), real);
     let writer;
     try {
-      writer = await createDiskWriter(dest, 'qcow2', disk.size, { backing: { file: rel, format: src.format } });
+      writer = await createDiskWriter(dest, 'qcow2', disk.size, { backing: { file: rel, format: backingFormat } });
     } catch (e) {
       throw new CheckoutError(dest, systemReason(e), { cause: e });
     }

@@ -113,6 +113,11 @@ maybe('derive on a disk: the clone is the base patched in place, e2fsck-clean, a
   // A backing file that is not the base is refused.
   await t.throwsAsync(checkout(repo, { rev: 'vm/web', dest: path.join(dir, 'bad.qcow2'), backing: q }), { instanceOf: UsageError, message: /does not hold the base disk/ });
   await t.throwsAsync(checkout(repo, { rev: 'vm/base', dest: path.join(dir, 'bad2.qcow2'), backing: baseQ }), { instanceOf: UsageError, message: /not a derived disk/ });
+  // A backing file viva's qcow2 reader could not follow (here a VDI) is refused before anything is written.
+  const baseVdi = path.join(dir, 'base.vdi');
+  run('qemu-img', ['convert', '-f', 'qcow2', '-O', 'vdi', baseQ, baseVdi]);
+  await t.throwsAsync(checkout(repo, { rev: 'vm/web', dest: path.join(dir, 'bad3.qcow2'), backing: baseVdi }), { instanceOf: UsageError, message: /is a vdi image: an overlay needs a raw or qcow2 backing file/ });
+  t.false(fs.existsSync(path.join(dir, 'bad3.qcow2')));
   t.deepEqual(fsck(repo).problems, []);
 
   // A clone of the repository carries the clone with its base and patch: the same bytes come out there.

@@ -1,0 +1,276 @@
+/**
+ * Container formats other than qcow2 (VHD fixed/dynamic, VDI static/dynamic, VMDK monolithicSparse/streamOptimized/
+ * monolithicFlat):
+ * a GPT + ext4 raw disk built at test time is converted with qemu-img to each format and back to raw; committing the
+ * container must give the same disk and tree ids as committing the raw. Damaged copies (truncated, bad magic, bad checksums, table entries and tables
+ * outside the file) fail with a clean CorruptInputError (exit 13) naming the file and an offset.
+ */
+import test from 'ava';
+import fs from 'node:fs';
+import path from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { tmpDir, viva, vivaJson } from '../helpers/cli.js';
+import { writeTree } from '../helpers/repo.js';
+import { bytes } from '../helpers/ext4-images.js';
+
+function have(tool: string): boolean {
+  try {
+    execFileSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+const HAVE = have('qemu-img') && have('mke2fs') && have('sfdisk');
+const maybe = HAVE ? test : test.skip;
+
+function run(cmd: string, args: string[], input?: string): void {
+  execFileSync(cmd, args, { stdio: [input === undefined ? 'ignore' : 'pipe', 'ignore', 'pipe'], input });
+}
+
+/** A 24 MiB sparse GPT disk with one ext4 partition holding a few files (one of them 3 MiB of noise). */
+function rawDisk(dir: string): string {
+  const tree = path.join(dir, 'tree');
+  writeTree(tree, { etc: { hostname: 'vm\n' }, data: { big: bytes(3 * 1024 * 1024 + 77, 'big'), small: 'tiny' } });
+  const disk = path.join(dir, 'disk.raw');
+  run('truncate', ['-s', '24M', disk]);
+  run('sfdisk', ['-q', '--label', 'gpt', disk], 'start=2048, size=40000, type=linux\n');
+  run('mke2fs', ['-q', '-F', '-t', 'ext4', '-d', tree, '-E', 'offset=1048576', disk, '20000']);
+  return disk;
+}
+
+async function setup(t: import('ava').ExecutionContext): Promise<{ dir: string; repo: string; raw: string }> {
+  const dir = tmpDir(t);
+  const repo = path.join(dir, 'repo');
+  const r = await viva(['init', repo]);
+  t.is(r.code, 0, r.stderr);
+  return { dir, repo, raw: rawDisk(dir) };
+}
+
+async function commitIds(t: import('ava').ExecutionContext, repo: string, file: string): Promise<{ root: string; tree: string; format: string }> {
+  const c = await vivaJson(t, ['commit', file, '-C', repo, '-m', path.basename(file)]);
+  const s = await vivaJson(t, ['show', c.id, '-C', repo]);
+  return { root: s.root, tree: s.tree, format: c.source.format };
+}
+
+/** Converts `raw` to `format` with qemu-img options, commits it and the image converted back to raw: same ids. */
+async function sameAsRaw(t: import('ava').ExecutionContext, format: string, options: string[], expect: string): Promise<string> {
+  const { dir, repo, raw } = await setup(t);
+  const img = path.join(dir, `disk.${format}`);
+  run('qemu-img', ['convert', '-f', 'raw', '-O', format, ...options, raw, img]);
+  const back = path.join(dir, 'back.raw');
+  // -f: qemu-img does not probe a fixed VHD (its footer is at the end) and would copy it whole as raw.
+  run('qemu-img', ['convert', '-f', format, '-O', 'raw', img, back]);
+  const a = await commitIds(t, repo, img);
+  const b = await commitIds(t, repo, back);
+  t.is(a.format, expect);
+  t.is(b.format, 'raw');
+  t.is(a.root, b.root);
+  t.is(a.tree, b.tree);
+  const ls = await viva(['cat', 'HEAD~1:p1/data/small', '-C', repo]);
+  t.is(ls.stdout, 'tiny', ls.stderr);
+  return img;
+}
+
+/** Commits `file` and expects exit 13 with a message naming the file and an offset. */
+async function corrupt(t: import('ava').ExecutionContext, repo: string, file: string, what: RegExp): Promise<void> {
+  const r = await viva(['commit', file, '-C', repo, '-m', 'x'], { timeoutMs: 30_000 });
+  t.is(r.code, 13, r.stderr);
+  t.true(r.stderr.includes(file), r.stderr);
+  t.regex(r.stderr, /offset \d+/);
+  t.regex(r.stderr, what);
+  t.notRegex(r.stderr, /internal error|\n\s+at /);
+}
+
+function patch(file: string, at: number, data: Buffer): void {
+  const fd = fs.openSync(file, 'r+');
+  fs.writeSync(fd, data, 0, data.length, at);
+  fs.closeSync(fd);
+}
+
+function copy(src: string, dir: string, name: string): string {
+  const to = path.join(dir, name);
+  fs.copyFileSync(src, to);
+  return to;
+}
+
+/** Recomputes a VHD checksum (one's complement of the byte sum, the field itself as zero) of `len` bytes at `at`. */
+function fixVhdChecksum(file: string, at: number, len: number, field: number): void {
+  const buf = Buffer.alloc(len);
+  const fd = fs.openSync(file, 'r+');
+  fs.readSync(fd, buf, 0, len, at);
+  buf.writeUInt32BE(0, field);
+  let sum = 0;
+  for (const b of buf) sum += b;
+  buf.writeUInt32BE(~sum >>> 0, field);
+  fs.writeSync(fd, buf, 0, len, at);
+  fs.closeSync(fd);
+}
+
+maybe('vhd fixed: same disk and tree as the raw disk; a bad footer checksum is refused', async (t) => {
+  const img = await sameAsRaw(t, 'vpc', ['-o', 'subformat=fixed'], 'vhd');
+  const dir = path.dirname(img);
+  const sum = copy(img, dir, 'sum.vhd');
+  patch(sum, fs.statSync(img).size - 512 + 40, Buffer.from([0xff]));
+  await corrupt(t, path.join(dir, 'repo'), sum, /footer\.checksum/);
+});
+
+maybe('vhd dynamic: same disk and tree as the raw disk; damaged copies are refused cleanly', async (t) => {
+  const img = await sameAsRaw(t, 'vpc', ['-o', 'subformat=dynamic'], 'vhd');
+  const dir = path.dirname(img);
+  const repo = path.join(dir, 'repo');
+  const dyn = fs.readFileSync(img).subarray(512, 1536);
+  t.is(dyn.toString('latin1', 0, 8), 'cxsparse');
+  const batAt = Number(dyn.readBigUInt64BE(16));
+
+  const truncated = copy(img, dir, 'truncated.vhd');
+  fs.truncateSync(truncated, Math.floor(fs.statSync(img).size / 2));
+  await corrupt(t, repo, truncated, /BAT entry \d+ .*past the end/);
+
+  const magic = copy(img, dir, 'magic.vhd');
+  patch(magic, 512, Buffer.from('xxsparse'));
+  await corrupt(t, repo, magic, /cxsparse/);
+
+  const sum = copy(img, dir, 'sum.vhd');
+  patch(sum, 40, Buffer.from([0xff]));
+  await corrupt(t, repo, sum, /checksum/);
+
+  const entry = copy(img, dir, 'entry.vhd');
+  const first = fs.readFileSync(img).subarray(batAt, batAt + 4 * 12);
+  let allocated = 0;
+  while (first.readUInt32BE(allocated * 4) === 0xffffffff) allocated++;
+  patch(entry, batAt + allocated * 4, Buffer.from([0x00, 0xff, 0xff, 0x00]));
+  await corrupt(t, repo, entry, /BAT entry .*past the end/);
+
+  const table = copy(img, dir, 'table.vhd');
+  const far = Buffer.alloc(8);
+  far.writeBigUInt64BE(1n << 40n);
+  patch(table, 512 + 16, far);
+  fixVhdChecksum(table, 512, 1024, 36);
+  await corrupt(t, repo, table, /BAT at .*past the end/);
+});
+
+maybe('vdi static: same disk and tree as the raw disk', async (t) => {
+  await sameAsRaw(t, 'vdi', ['-o', 'static=on'], 'vdi');
+});
+
+maybe('vdi dynamic: same disk and tree as the raw disk; damaged copies are refused cleanly', async (t) => {
+  const img = await sameAsRaw(t, 'vdi', [], 'vdi');
+  const dir = path.dirname(img);
+  const repo = path.join(dir, 'repo');
+  const h = fs.readFileSync(img).subarray(0, 0x200);
+  const mapAt = h.readUInt32LE(0x154);
+
+  const truncated = copy(img, dir, 'truncated.vdi');
+  fs.truncateSync(truncated, Math.floor(fs.statSync(img).size / 2));
+  await corrupt(t, repo, truncated, /block map entry \d+ .*past the end/);
+
+  const magic = copy(img, dir, 'magic.vdi');
+  patch(magic, 0x40, Buffer.from([0, 0, 0, 0]));
+  // Without its signature the file is no VDI at all: commit finds no disk and no tar in it.
+  const r = await viva(['commit', magic, '-C', repo, '-m', 'x']);
+  t.not(r.code, 0);
+  t.notRegex(r.stderr, /internal error|\n\s+at /);
+
+  const entry = copy(img, dir, 'entry.vdi');
+  const map = fs.readFileSync(img).subarray(mapAt, mapAt + 4 * 16);
+  let allocated = 0;
+  while (map.readUInt32LE(allocated * 4) === 0xffffffff) allocated++;
+  patch(entry, mapAt + allocated * 4, Buffer.from([0x00, 0x00, 0x10, 0x00]));
+  await corrupt(t, repo, entry, /block map entry .*outside/);
+
+  const table = copy(img, dir, 'table.vdi');
+  patch(table, 0x154, Buffer.from([0x00, 0x00, 0x00, 0x70]));
+  await corrupt(t, repo, table, /offset_bmap .*past the end/);
+
+  const size = copy(img, dir, 'size.vdi');
+  patch(size, 0x178, Buffer.from([0x01, 0x00, 0x00, 0x00]));
+  await corrupt(t, repo, size, /block_size/);
+});
+
+/** The grain directory's offset of a VMDK: the header's, or the footer's for a streamOptimized image. */
+function vmdkHeader(img: string): { at: number; gdAt: number } {
+  const buf = fs.readFileSync(img);
+  let at = 0;
+  if (buf.readUInt32LE(56) === 0xffffffff && buf.readUInt32LE(60) === 0xffffffff) at = buf.length - 1024;
+  return { at, gdAt: Number(buf.readBigUInt64LE(at + 56)) * 512 };
+}
+
+for (const sub of ['monolithicSparse', 'streamOptimized']) {
+  maybe(`vmdk ${sub}: same disk and tree as the raw disk; damaged copies are refused cleanly`, async (t) => {
+    const img = await sameAsRaw(t, 'vmdk', ['-o', `subformat=${sub}`], 'vmdk');
+    const dir = path.dirname(img);
+    const repo = path.join(dir, 'repo');
+    const { at, gdAt } = vmdkHeader(img);
+    const gtAt = fs.readFileSync(img).readUInt32LE(gdAt) * 512;
+
+    const truncated = copy(img, dir, 'truncated.vmdk');
+    fs.truncateSync(truncated, Math.floor(fs.statSync(img).size / 2));
+    await corrupt(t, repo, truncated, /past the end/);
+
+    const magic = copy(img, dir, 'magic.vmdk');
+    patch(magic, at, Buffer.from('XXXX'));
+    if (at === 0) {
+      const r = await viva(['commit', magic, '-C', repo, '-m', 'x']);
+      t.not(r.code, 0);
+      t.notRegex(r.stderr, /internal error|\n\s+at /);
+    } else {
+      await corrupt(t, repo, magic, /KDMV/);
+    }
+
+    const gd = copy(img, dir, 'gd.vmdk');
+    patch(gd, gdAt, Buffer.from([0xff, 0xff, 0xff, 0x0f]));
+    await corrupt(t, repo, gd, /grain directory entry 0 .*past the end/);
+
+    const gt = copy(img, dir, 'gt.vmdk');
+    const entries = fs.readFileSync(img).subarray(gtAt, gtAt + 512 * 4);
+    let j = 0;
+    while (entries.readUInt32LE(j * 4) <= 1) j++;
+    patch(gt, gtAt + j * 4, Buffer.from([0xff, 0xff, 0xff, 0x0f]));
+    await corrupt(t, repo, gt, /grain table 0 entry \d+ .*past the end/);
+
+    const table = copy(img, dir, 'table.vmdk');
+    patch(table, at + 56, Buffer.from([0, 0, 0, 0x40, 0, 0, 0, 0]));
+    await corrupt(t, repo, table, /gdOffset .*past the end/);
+
+    if (sub === 'streamOptimized') {
+      // As VMware writes it: the grain directory's offset only in a footer (marker, header copy, end-of-stream marker).
+      const footed = copy(img, dir, 'footed.vmdk');
+      const header = fs.readFileSync(img).subarray(0, 512);
+      const marker = Buffer.alloc(512);
+      marker.writeUInt32LE(1, 0);
+      marker.writeUInt32LE(3, 12);
+      fs.appendFileSync(footed, Buffer.concat([marker, header, Buffer.alloc(512)]));
+      patch(footed, 56, Buffer.alloc(8, 0xff));
+      const expected = await vivaJson(t, ['show', 'HEAD', '-C', repo]);
+      const c = await commitIds(t, repo, footed);
+      t.is(c.root, expected.root);
+      const lost = copy(footed, dir, 'lost.vmdk');
+      patch(lost, fs.statSync(footed).size - 1024 + 56, Buffer.alloc(8, 0xff));
+      await corrupt(t, repo, lost, /footer\.gdOffset/);
+
+      const grain = copy(img, dir, 'grain.vmdk');
+      const s = entries.readUInt32LE(j * 4) * 512;
+      patch(grain, s + 12, Buffer.alloc(16, 0xaa));
+      await corrupt(t, repo, grain, /cannot inflate/);
+      const huge = copy(img, dir, 'huge.vmdk');
+      patch(huge, s + 8, Buffer.from([0xff, 0xff, 0xff, 0x7f]));
+      await corrupt(t, repo, huge, /compressed grain of 2147483647 bytes is larger/);
+    }
+  });
+}
+
+maybe('vmdk monolithicFlat: the descriptor commits like the raw disk; a short or missing extent file is refused cleanly', async (t) => {
+  const img = await sameAsRaw(t, 'vmdk', ['-o', 'subformat=monolithicFlat'], 'vmdk');
+  const dir = path.dirname(img);
+  const repo = path.join(dir, 'repo');
+  const flat = path.join(dir, 'disk-flat.vmdk');
+  t.true(fs.existsSync(flat));
+  fs.truncateSync(flat, 1024 * 1024);
+  await corrupt(t, repo, img, /extent 'disk-flat\.vmdk' .*past the end/);
+  fs.rmSync(flat);
+  const r = await viva(['commit', img, '-C', repo, '-m', 'x']);
+  t.not(r.code, 0);
+  t.regex(r.stderr, /disk-flat\.vmdk/);
+  t.notRegex(r.stderr, /internal error|\n\s+at /);
+});
