@@ -7,7 +7,8 @@
  * which `applyChanges` turns into edits of a MutableTree.
  *
  * Clean-up: every mount lives in the namespace of the run, so it disappears with the run's processes; `setpriv
- * --pdeathsig KILL` ties those to the viva process, so a `kill -9` of viva ends them too. Work directories are named by
+ * --pdeathsig KILL` ties those to the viva process, so a `kill -9` of viva ends them too (the set-up script exits when
+ * viva died before setpriv armed that signal). Work directories are named by
  * the creating process id; `removeStale` removes those of processes that no longer exist.
  *
  * Why not a library: nothing on npm runs a chroot in namespaces; util-linux's unshare, setpriv and mount do, as
@@ -140,6 +141,9 @@ export class Sandbox {
     // from the image are made in the overlay's upper layer and taken out again by applyChanges.
     const script = [
       'set -e',
+      // setpriv sets its parent-death signal after it starts: a caller killed before that would leave this run
+      // behind. The caller alive now (host /proc: not yet remounted) means the signal was armed while it lived.
+      '[ -d "/proc/$6" ] || exit 137',
       // Relative layer names (the sandbox's own directories) keep the option string short with many layers.
       'cd "$5"',
       'mount -t overlay overlay -o "lowerdir=$1,upperdir=$2,workdir=$3,redirect_dir=off,metacopy=off,index=off" "$4"',
@@ -148,13 +152,13 @@ export class Sandbox {
       'mount -t sysfs -o ro sysfs "$4/sys"',
       'mount --rbind /dev "$4/dev"',
       'mount --make-rslave "$4/dev"',
-      'root="$4"; shift 5',
+      'root="$4"; shift 6',
       `echo ${READY} >&2`,
       'exec chroot "$root" /usr/bin/env -i "$@"',
     ].join('\n');
     const args = [
       '--pdeathsig', 'KILL', 'unshare', '--mount', '--net', '--pid', '--fork', '--kill-child', '--propagation', 'private',
-      'sh', '-c', script, 'viva-sandbox', this.lowerOption(), path.basename(this.upper), 'work', 'merged', this.dir, ...envArgs, ...argv,
+      'sh', '-c', script, 'viva-sandbox', this.lowerOption(), path.basename(this.upper), 'work', 'merged', this.dir, String(process.pid), ...envArgs, ...argv,
     ];
     return new Promise((resolve, reject) => {
       const child = spawn('setpriv', args, { stdio: ['ignore', 'pipe', 'pipe'] });

@@ -94,28 +94,34 @@ maybe('sandbox: a failing program is a result with its output; a kill -9 of the 
   t.regex(e!.message, /^sandbox: setting up the sandbox: /);
   broken.remove();
 
-  // A node process runs a long program in a sandbox, and is killed with SIGKILL.
+  // A node process runs a long program in a sandbox, and is killed with SIGKILL: once while the sandbox is being set
+  // up (before setpriv has armed its parent-death signal, if the kill is quick enough) and once while the program runs.
   const script = `
     import { Sandbox } from ${JSON.stringify(path.resolve('src/packages/sandbox.ts'))};
     const sb = Sandbox.create(${JSON.stringify(root)}, ${JSON.stringify(work)});
     console.log(sb.dir);
     await sb.run(['/bin/sleep', '300']);`;
-  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const sbDir = await new Promise<string>((resolve) => child.stdout.once('data', (d: Buffer) => resolve(d.toString().trim())));
-  // Wait until the sleep runs inside the sandbox.
-  for (let i = 0; i < 50 && !fs.readFileSync('/proc/mounts', 'utf8').includes(sbDir) && !spawnSync('pgrep', ['-f', 'sleep 300']).stdout.length; i++) await new Promise((r2) => setTimeout(r2, 100));
-  child.kill('SIGKILL');
-  await new Promise((r2) => child.on('close', r2));
-  // Under load (the whole suite on two cores) the namespace's teardown can take seconds: wait up to 30 s.
-  let alive = true;
-  for (let i = 0; i < 300 && alive; i++) {
-    alive = spawnSync('pgrep', ['-f', `${path.basename(sbDir)}|sleep 300`]).status === 0;
-    if (alive) await new Promise((r2) => setTimeout(r2, 100));
+  const sbDirs: string[] = [];
+  for (const when of ['at once', 'running']) {
+    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const sbDir = await new Promise<string>((resolve) => child.stdout.once('data', (d: Buffer) => resolve(d.toString().trim())));
+    sbDirs.push(sbDir);
+    // Wait until the sleep itself runs inside the sandbox (its command line, not setpriv's that ends with it).
+    if (when === 'running') for (let i = 0; i < 100 && spawnSync('pgrep', ['-f', '^/bin/sleep 300$']).status !== 0; i++) await new Promise((r2) => setTimeout(r2, 100));
+    child.kill('SIGKILL');
+    await new Promise((r2) => child.on('close', r2));
+    // Under load (the whole suite on two cores) the namespace's teardown can take seconds: wait up to 30 s.
+    const pattern = `${path.basename(sbDir)}|sleep 300`;
+    let alive = true;
+    for (let i = 0; i < 300 && alive; i++) {
+      alive = spawnSync('pgrep', ['-f', pattern]).status === 0;
+      if (alive) await new Promise((r2) => setTimeout(r2, 100));
+    }
+    t.false(alive, `killed ${when}: the sandbox processes died with their caller (still running: ${spawnSync('pgrep', ['-af', pattern]).stdout.toString().trim()})`);
+    t.false(fs.readFileSync('/proc/mounts', 'utf8').includes(sbDir), 'no mount left');
+    t.true(fs.existsSync(sbDir));
   }
-  t.false(alive, `the sandbox processes died with their caller (still running: ${spawnSync('pgrep', ['-af', `${path.basename(sbDir)}|sleep 300`]).stdout.toString().trim()})`);
-  t.false(fs.readFileSync('/proc/mounts', 'utf8').includes(sbDir), 'no mount left');
-  t.true(fs.existsSync(sbDir));
   // The next run removes what the killed one left.
-  t.is(Sandbox.removeStale(work), 1);
-  t.false(fs.existsSync(sbDir));
+  t.is(Sandbox.removeStale(work), 2);
+  for (const sbDir of sbDirs) t.false(fs.existsSync(sbDir));
 });
