@@ -142,8 +142,9 @@ export class Sandbox {
     const script = [
       'set -e',
       // setpriv sets its parent-death signal after it starts: a caller killed before that would leave this run
-      // behind. The caller alive now (host /proc: not yet remounted) means the signal was armed while it lived.
-      '[ -d "/proc/$6" ] || exit 137',
+      // behind. The caller alive now — not even a zombie; host /proc, not yet remounted — means the signal was armed
+      // while it lived.
+      'grep -q "^State:[[:space:]]*[^ZX]" "/proc/$6/status" 2>/dev/null || exit 137',
       // Relative layer names (the sandbox's own directories) keep the option string short with many layers.
       'cd "$5"',
       'mount -t overlay overlay -o "lowerdir=$1,upperdir=$2,workdir=$3,redirect_dir=off,metacopy=off,index=off" "$4"',
