@@ -219,8 +219,11 @@ export interface PlannedRegion {
    * decides whether it can read it).
    */
   fs?: 'ext' | 'fat';
-  /** A partition whose type says "Linux file system" but that holds no ext superblock: why (for a warning). */
-  rawReason?: string;
+  /**
+   * A partition kept as raw bytes although it is not empty: why (for its warning), and whether --strict refuses it
+   * (its type says "Linux file system"), and whether it may hold files that are therefore not indexed.
+   */
+  rawReason?: { why: string; strict: boolean; unindexed?: boolean };
   /**
    * A disk without a partition table or ext file system: what it holds by signature ('xfs file system', ...,
    * 'unknown content'); it is kept as raw bytes (for a warning).
@@ -242,29 +245,35 @@ const LINUX_FS_TYPES = new Set([
 ]);
 const EXT_SUPER_OFFSET = 1024;
 
-/** Signatures of what else a Linux-typed partition often holds: [offset, bytes, what, raw by design?]. */
-const OTHER_SIGNATURES: Array<[number, string, string, boolean]> = [
-  [4086, 'SWAPSPACE2', 'swap', true], [4086, 'SWAP-SPACE', 'swap', true], [512, 'LABELONE', 'LVM physical volume', true],
-  [0, 'LUKS\xba\xbe', 'LUKS encrypted volume', true], [0, 'XFSB', 'xfs file system', false], [0x10040, '_BHRfS_M', 'btrfs file system', false],
-];
+/** GPT BIOS boot partition (GRUB's core image): boot code, raw by design and not worth a warning. */
+const BIOS_BOOT_TYPE = '21686148-6449-6e6f-744e-656564454649';
+/** Bytes at the start of a partition that must all be zero for it to count as never formatted. */
+const UNFORMATTED_PROBE = 64 * 1024;
 
 /**
- * Why a Linux-typed partition without an ext superblock can only be kept as raw bytes, or undefined when there is
- * nothing to say: not a Linux type, a never-formatted partition (superblock area all zeros), swap, an LVM physical
- * volume, LUKS.
+ * Why a partition without a readable ext or FAT file system is kept as raw bytes (for its warning), or undefined when
+ * there is nothing to say: a never-formatted partition (its first 64 KiB all zeros) or a BIOS boot partition.
+ * `strict` is set when the partition's type says "Linux file system" (--strict refuses those); swap is named but
+ * never refused, as it holds no files.
  */
-async function rawReason(src: BlockSource, r: { offset: number; size: number; partition: Partition }): Promise<string | undefined> {
-  if (!LINUX_FS_TYPES.has(r.partition.type.toLowerCase())) return undefined;
-  for (const [at, sig, what, byDesign] of OTHER_SIGNATURES) {
-    if (at + sig.length > r.size) continue;
-    if ((await src.read(r.offset + at, sig.length)).toString('latin1') !== sig) continue;
-    return byDesign ? undefined : `${what}: viva reads ext2/ext3/ext4 only`;
+async function rawReason(src: BlockSource, r: { offset: number; size: number; partition: Partition }): Promise<PlannedRegion['rawReason']> {
+  const type = r.partition.type.toLowerCase();
+  if (type === BIOS_BOOT_TYPE) return undefined;
+  const linux = LINUX_FS_TYPES.has(type);
+  const what = await identifyContent(src, r.offset, r.size);
+  if (what === 'swap space') return { why: 'swap space', strict: false };
+  if (what) return { why: `${what}, which viva does not read`, strict: linux, unindexed: true };
+  const head = await src.read(r.offset, Math.min(r.size, UNFORMATTED_PROBE));
+  if (!head.some((b) => b !== 0)) return undefined;
+  if (linux && r.size >= EXT_SUPER_OFFSET * 2) {
+    const sb = await src.read(r.offset + EXT_SUPER_OFFSET, EXT_SUPER_OFFSET);
+    const magic = sb.readUInt16LE(EXT_MAGIC_OFFSET - EXT_SUPER_OFFSET);
+    if (sb.some((b) => b !== 0)) {
+      return { why: `ext4 superblock unreadable (bad magic 0x${magic.toString(16).padStart(4, '0')} at offset ${EXT_MAGIC_OFFSET}, expected 0xef53)`, strict: true };
+    }
   }
-  if (r.size < EXT_SUPER_OFFSET * 2) return `too small for an ext2/ext3/ext4 file system (${r.size} bytes)`;
-  const sb = await src.read(r.offset + EXT_SUPER_OFFSET, EXT_SUPER_OFFSET);
-  if (!sb.some((b) => b !== 0)) return undefined;
-  const magic = sb.readUInt16LE(EXT_MAGIC_OFFSET - EXT_SUPER_OFFSET);
-  return `ext4 superblock unreadable (bad magic 0x${magic.toString(16).padStart(4, '0')} at offset ${EXT_MAGIC_OFFSET}, expected 0xef53)`;
+  if (linux && r.size < EXT_SUPER_OFFSET * 2) return { why: `too small for an ext2/ext3/ext4 file system (${r.size} bytes)`, strict: true };
+  return { why: `unknown content (partition type ${r.partition.type})`, strict: linux, unindexed: true };
 }
 
 /**

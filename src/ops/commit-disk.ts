@@ -72,11 +72,11 @@ export async function ingestDisk(ctx: IngestContext, file: string, options: Inge
       }
     }
     for (const r of plan.regions) {
-      const why = r.rawReason;
-      if (!why) continue;
+      if (!r.rawReason) continue;
+      const { why, strict, unindexed } = r.rawReason;
       const where = partitionDirName(r.partition!.index);
-      if (options.strict) throw new CorruptInputError(src.name, where, `${why} (--strict)`);
-      warnings.push(`${src.name}: ${where}: ${why}: stored as raw bytes`);
+      if (options.strict && strict) throw new CorruptInputError(src.name, where, `${why} (--strict)`);
+      warnings.push(`${src.name}: ${where}: ${why}: stored as raw bytes${unindexed ? ', files inside are not indexed' : ''}`);
     }
     const extents: Extent[] = [];
     for await (const e of src.extents()) extents.push(e);

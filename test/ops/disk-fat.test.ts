@@ -58,11 +58,12 @@ const sha = (f: string) => crypto.createHash('sha256').update(fs.readFileSync(f)
   await checkout(repo, { rev: 'vm/esp', dest: out });
   t.is(sha(out), sha(file), 'the raw checkout is the same disk');
   t.deepEqual(fsck(repo).problems, []);
-  // Bytes per sector 300: the partition is stored raw, with a warning naming the boot sector.
+  // Bytes per sector 300: no FAT boot sector, so the partition is stored raw, with a warning.
   patchBytes(file, P1 * SECTOR + 11, Buffer.from([0x2c, 0x01]));
   const bad = await commitAt(repo, file, { branch: 'vm/bad' });
   t.is(bad.files, 0);
-  t.is(bad.warnings.length, 0, 'no FAT boot sector any more: the partition is raw bytes, as any non-Linux type');
+  t.is(bad.warnings.length, 1);
+  t.regex(bad.warnings[0]!, /: p1: unknown content \(partition type [0-9a-fx-]+\): stored as raw bytes, files inside are not indexed$/, 'no FAT boot sector any more: the partition is raw bytes');
   // A FAT loop in the file's chain: the reader refuses it, the partition is raw with a warning; strict refuses.
   patchBytes(file, P1 * SECTOR + 11, Buffer.from([0x00, 0x02]));
   const boot = fs.readFileSync(file).subarray(P1 * SECTOR, P1 * SECTOR + 512);
