@@ -21,7 +21,7 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 const BIN = path.join(ROOT, 'bin/run.js');
 const BUILD_SCRIPT = path.resolve(ROOT, '../shared/corpus/build-debian.sh');
 
-const MEASURES = ['commit', 'recommit', 'incremental', 'size', 'checkout', 'rss', 'big', 'disk', 'inspect', 'sync', 'derive', 'packages', 'merge'] as const;
+const MEASURES = ['commit', 'recommit', 'incremental', 'size', 'checkout', 'rss', 'big', 'disk', 'inspect', 'sync', 'derive', 'packages', 'merge', 'formats'] as const;
 type MeasureName = (typeof MEASURES)[number];
 const TREES_NEEDED: Record<MeasureName, string[]> = {
   commit: ['base'], recommit: ['base'], incremental: ['base', 'base2'], size: ['min', 'base', 'web', 'base2'],
@@ -31,6 +31,7 @@ const TREES_NEEDED: Record<MeasureName, string[]> = {
   derive: ['base', 'base2', 'images/base.qcow2'],
   packages: ['base', 'cache'],
   merge: ['base', 'cache'],
+  formats: ['base', 'images/base.ext4', 'images/base.qcow2'],
 };
 
 const DEFAULT_CORPUS = '/var/tmp/viva-corpus';
@@ -1282,10 +1283,84 @@ async function measureMerge(ctx: Context): Promise<Row[]> {
   ];
 }
 
+const TARGET_XFS_VS_EXT4 = 1.2;
+const TARGET_VMDK_VS_QCOW2 = 1.2;
+
+/**
+ * Disk formats (issue 15): commit an XFS disk holding base's tree against images/base.ext4 (the same tree on ext4),
+ * and a streamOptimized VMDK of images/base.qcow2 against the qcow2 itself; each into a new repository, alternating.
+ * The XFS image is made here with mkfs.xfs and a loop mount (root), the VMDK with qemu-img convert (not timed).
+ */
+async function measureFormats(ctx: Context): Promise<Row[]> {
+  const { opt, tools } = ctx;
+  const dir = path.join(opt.work, 'formats');
+  fs.mkdirSync(dir, { recursive: true });
+  const ext4 = path.join(opt.corpus, 'images/base.ext4');
+  const qcow2 = path.join(opt.corpus, 'images/base.qcow2');
+  const xfs = path.join(dir, 'base.xfs');
+  const vmdk = path.join(dir, 'base.vmdk');
+  const rows: Row[] = [];
+  const commitNew = (image: string, label: string): Exec => {
+    const repo = path.join(dir, `repo-${label}`);
+    rmrf(repo);
+    tools.init('viva', repo);
+    syncDisks();
+    const e = tools.run('viva', [process.execPath, [BIN, 'commit', '-C', repo, image, '-b', label, '-m', label]]);
+    rmrf(repo);
+    return e;
+  };
+  const pair = (a: [string, string], b: [string, string]): [Exec[], Exec[]] => {
+    const ea: Exec[] = [];
+    const eb: Exec[] = [];
+    for (let i = 0; i < Math.max(opt.runs, 2); i++) {
+      ea.push(commitNew(a[0], a[1]));
+      eb.push(commitNew(b[0], b[1]));
+      progress(`formats run ${i + 1}: ${describe(a[1], ea.at(-1)!)}, ${describe(b[1], eb.at(-1)!)}`);
+    }
+    return [ea, eb];
+  };
+  // XFS: the same tree as base.ext4, on a file system of the same size.
+  const mnt = path.join(dir, 'mnt');
+  let made: string | undefined;
+  try {
+    rmrf(xfs);
+    fs.writeFileSync(xfs, '');
+    fs.truncateSync(xfs, fs.statSync(ext4).size);
+    must('mkfs.xfs', ['-q', xfs]);
+    fs.mkdirSync(mnt, { recursive: true });
+    must('mount', ['-o', 'loop', xfs, mnt]);
+    try {
+      must('cp', ['-a', `${path.join(opt.corpus, 'base')}/.`, mnt]);
+    } finally {
+      must('umount', [mnt]);
+    }
+  } catch (e) {
+    made = (e as Error).message.split('\n')[0];
+  }
+  if (made) {
+    rows.push({ id: 'formats-xfs', measure: 'commit an XFS disk of base vs the ext4 disk of base (s)', unit: 's', viva: errorCell(`making the XFS image: ${made}`), borg: NONE, restic: NONE, floor: NONE, target: `≤ ${TARGET_XFS_VS_EXT4} × ext4`, met: '?' });
+  } else {
+    const [ex, ee] = pair([xfs, 'xfs'], [ext4, 'ext4']);
+    const xc = timeCell(ex);
+    const ec = { ...timeCell(ee), tool: 'viva, base.ext4' };
+    rows.push({ id: 'formats-xfs', measure: 'commit an XFS disk of base into a new repository (s); floor: the ext4 disk of base', unit: 's', viva: xc, borg: NONE, restic: NONE, floor: ec, target: `≤ ${TARGET_XFS_VS_EXT4} × ext4`, met: metRatio(xc, ec, TARGET_XFS_VS_EXT4) });
+  }
+  rmrf(xfs);
+  // VMDK streamOptimized (deflate-compressed grains, as inside an OVA) of base.qcow2.
+  rmrf(vmdk);
+  must('qemu-img', ['convert', '-O', 'vmdk', '-o', 'subformat=streamOptimized', qcow2, vmdk]);
+  const [vx, qx] = pair([vmdk, 'vmdk'], [qcow2, 'qcow2']);
+  const vc = timeCell(vx);
+  const qc = { ...timeCell(qx), tool: 'viva, base.qcow2' };
+  rows.push({ id: 'formats-vmdk', measure: 'commit a streamOptimized VMDK of base.qcow2 into a new repository (s); floor: the qcow2', unit: 's', viva: vc, borg: NONE, restic: NONE, floor: qc, target: `≤ ${TARGET_VMDK_VS_QCOW2} × qcow2`, met: metRatio(vc, qc, TARGET_VMDK_VS_QCOW2) });
+  rmrf(vmdk);
+  return rows;
+}
+
 const RUNNERS: Record<MeasureName, (ctx: Context) => Promise<Row[]>> = {
   commit: measureCommit, recommit: measureRecommit, incremental: measureIncremental, size: measureSize,
   checkout: measureCheckout, rss: measureRss, big: measureBig, disk: measureDisk, inspect: measureInspect, sync: measureSync,
-  derive: measureDerive, packages: measurePackages, merge: measureMerge,
+  derive: measureDerive, packages: measurePackages, merge: measureMerge, formats: measureFormats,
 };
 
 // ---------------------------------------------------------------------------------------------------------------------
