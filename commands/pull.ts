@@ -6,10 +6,10 @@ import { renderMerge } from '../src/cli/render.js';
 
 export default class Pull extends RepoCommand {
   static override summary = "fetch a branch from a remote and bring the local one up to it (fast-forward, else merge)";
-  static override description = `Without BRANCH, the branch HEAD points at. When the local branch is behind, it fast-forwards; when both moved, the remote's branch is merged into it as viva merge does (a merge commit; on conflicts nothing moves, they are listed and the exit status is 1: merge by hand with viva merge BRANCH REMOTE/BRANCH --checkout DIR). --ff-only refuses a diverged branch instead (exit 12).\n\n${EXIT_STATUS_HELP}`;
-  static override examples = ['<%= config.bin %> pull', '<%= config.bin %> pull library debian/12/base'];
+  static override description = `Without BRANCH, the branch HEAD points at. Without REMOTE, the branch's upstream (set by branch -u, push -u or a tracking checkout) says where from — its remote and branch, or a local branch —, else origin and the branch's own name. When the local branch is behind, it fast-forwards; when both moved, the remote's branch is merged into it as viva merge does (a merge commit; on conflicts nothing moves, they are listed and the exit status is 1: merge by hand with viva merge BRANCH REMOTE/BRANCH --checkout DIR). --ff-only refuses a diverged branch instead (exit 12).\n\n${EXIT_STATUS_HELP}`;
+  static override examples = ['<%= config.bin %> pull', '<%= config.bin %> pull library debian/12/base', '<%= config.bin %> branch -u origin/team/base && <%= config.bin %> pull'];
   static override args = {
-    remote: Args.string({ description: 'remote name', default: 'origin' }),
+    remote: Args.string({ description: 'remote name (default: the branch\'s upstream remote, else origin)' }),
     branch: Args.string({ description: 'branch (default: HEAD\'s)' }),
   };
   static override flags = {

@@ -618,25 +618,42 @@ export interface PullResult extends FetchResult {
 /**
  * Fetches, then brings the local branch (default: HEAD's) up to the remote's: a fast-forward when it can, else a merge
  * of the remote's branch into it (as git pull), unless `ffOnly` (then a diverged branch is refused, exit 12).
+ * Without `remote`, the branch's upstream (`branch -u`, `push -u`, a tracking branch) says where from, as git's
+ * `branch.NAME.remote`/`merge` do — its remote and branch name, or a local branch (no fetch) —, else `origin` and the
+ * branch's own name; with `remote` and no `branch`, the upstream's branch name when the upstream is on that remote.
  */
-export async function pull(repo: Repository, remote = 'origin', branch?: string, options: PullOptions = {}): Promise<PullResult> {
+export async function pull(repo: Repository, remote?: string, branch?: string, options: PullOptions = {}): Promise<PullResult> {
   const local = branch ? `${HEADS}${branch}` : readRef(repo.store, HEAD)?.symref;
   if (!local?.startsWith(HEADS)) throw new UsageError('HEAD is not on a branch: name the branch to pull');
   const name = local.slice(HEADS.length);
-  const r = resolveRemote(repo, remote);
-  if (!r.name) throw new UsageError(`'${remote}' is not a configured remote (viva remote add ${remote} URL)`);
-  const f = await fetch(repo, remote, [`${HEADS}${name}`], options.onProgress ? { onProgress: options.onProgress } : {}); // the branch, even if a tag has its name
-  const theirs = resolveRef(repo.store, `${REMOTES}${r.name}/${name}`);
-  if (!theirs) throw new RefNotFoundError(name, `branch '${name}' does not exist on ${r.url}`);
+  const up = branch ? undefined : readUpstream(repo, name);
+  if (up?.remote === LOCAL_REMOTE && remote === undefined) {
+    return bringUp(repo, local, name, up.ref, up.name, { ...options, empty: { remote: LOCAL_REMOTE, url: LOCAL_REMOTE, updated: [], rejected: [], objects: 0, bytes: 0, asked: 0, queries: 0 } });
+  }
+  const from = remote ?? (up && up.remote !== LOCAL_REMOTE ? up.remote : 'origin');
+  const theirName = up && up.remote === from ? shortRefName(up.merge) : name;
+  const r = resolveRemote(repo, from);
+  if (!r.name) throw new UsageError(`'${from}' is not a configured remote (viva remote add ${from} URL)`);
+  const f = await fetch(repo, from, [`${HEADS}${theirName}`], options.onProgress ? { onProgress: options.onProgress } : {}); // the branch, even if a tag has its name
+  const theirs = `${REMOTES}${r.name}/${theirName}`;
+  if (!resolveRef(repo.store, theirs)) throw new RefNotFoundError(theirName, `branch '${theirName}' does not exist on ${r.url}`);
+  return bringUp(repo, local, name, theirs, `${r.name}/${theirName}`, { ...options, empty: f });
+}
+
+/** Fast-forwards `local` to `theirs` (a ref), or merges it in when both moved (refused with ffOnly). */
+async function bringUp(repo: Repository, local: string, name: string, theirsRef: string, theirsName: string, options: PullOptions & { empty: FetchResult }): Promise<PullResult> {
+  const f = options.empty;
+  const theirs = resolveRef(repo.store, theirsRef);
+  if (!theirs) throw new RefNotFoundError(theirsName, `branch '${theirsName}' does not exist`);
   const ours = resolveRef(repo.store, local) ?? null;
   if (ours === theirs) return { ...f, branch: name, from: ours, to: theirs, fastForward: false };
   if (ours && isAncestor(repo, theirs, ours)) return { ...f, branch: name, from: ours, to: ours, fastForward: false };
   if (ours && !isAncestor(repo, ours, theirs)) {
-    if (options.ffOnly) throw new RefConflictError(local, ours, theirs, `${name} and ${r.name}/${name} have diverged: not a fast-forward (pull without --ff-only merges)`);
-    const m = await merge(repo, { a: local, b: `${REMOTES}${r.name}/${name}`, branch: local, message: `merge ${r.name}/${name} into ${name}`, ...(options.author ? { author: options.author } : {}) });
+    if (options.ffOnly) throw new RefConflictError(local, ours, theirs, `${name} and ${theirsName} have diverged: not a fast-forward (pull without --ff-only merges)`);
+    const m = await merge(repo, { a: local, b: theirsRef, branch: local, message: `merge ${theirsName} into ${name}`, ...(options.author ? { author: options.author } : {}) });
     return { ...f, branch: name, from: ours, to: m.id ?? ours, fastForward: false, merge: m };
   }
-  updateRefs(repo.store, [{ ref: local, newOid: theirs, expectedOld: ours, message: `pull ${r.name} ${name}: fast-forward` }], defaultAuthor());
+  updateRefs(repo.store, [{ ref: local, newOid: theirs, expectedOld: ours, message: `pull ${theirsName}: fast-forward` }], defaultAuthor());
   return { ...f, branch: name, from: ours, to: theirs, fastForward: true };
 }
 

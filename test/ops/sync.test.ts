@@ -9,6 +9,8 @@ import { Repository } from '../../src/store/repository.js';
 import { listRefs, resolveRef, updateRefs } from '../../src/store/refs.js';
 import { LocalPeer, receiveObjects, type StoredObject } from '../../src/sync/peer.js';
 import { planTransfer } from '../../src/sync/transfer.js';
+import { setUpstreamTo } from '../../src/ops/upstream.js';
+import { setSymbolicRef } from '../../src/store/refs.js';
 import { encodeStored } from '../../src/store/object-store.js';
 import { commitTree, readCommit } from '../../src/store/typed.js';
 import { AbortedError, RefConflictError, RefExistsError, RemoteError, RepositoryCorruptError, UsageError } from '../../src/errors.js';
@@ -105,6 +107,37 @@ test('sync: clone and pull fast-forward; a diverged branch merges (or, with ffOn
   t.is(head.parents[1], resolveRef(repo.store, 'refs/remotes/origin/images/base'));
   removeRemote(repo, 'origin');
   t.deepEqual(listRefs(repo.store, 'refs/remotes/'), []);
+});
+
+test('sync: pull without a remote follows the branch\'s upstream: another remote branch name, or a local branch', async (t) => {
+  const { dir, src, a, aDir } = await twoRepos(t);
+  await clone(aDir, path.join(dir, 'c'));
+  const repo = Repository.open(path.join(dir, 'c'), 'write');
+  t.teardown(() => repo.close());
+  // A local branch 'mine' tracking origin/images/base: pull fetches images/base, not 'mine'.
+  updateRefs(repo.store, [{ ref: 'refs/heads/mine', newOid: resolveRef(repo.store, 'HEAD')!, message: 'test' }], 'Test <t@x>');
+  setUpstreamTo(repo, 'origin/images/base', 'mine');
+  setSymbolicRef(repo.store, 'HEAD', 'refs/heads/mine');
+  fs.writeFileSync(path.join(src, 'etc/hostname'), 'upstream\n');
+  const up = await commitAt(a, src, { branch: 'images/base', tick: 5 });
+  const p = await pull(repo);
+  t.true(p.fastForward);
+  t.is(p.branch, 'mine');
+  t.is(resolveRef(repo.store, 'refs/heads/mine'), up.commit);
+  // A remote given without a branch: the upstream's branch on that remote.
+  fs.writeFileSync(path.join(src, 'etc/hostname'), 'again\n');
+  const again = await commitAt(a, src, { branch: 'images/base', tick: 6 });
+  t.true((await pull(repo, 'origin')).fastForward);
+  t.is(resolveRef(repo.store, 'refs/heads/mine'), again.commit);
+  // A local upstream: no fetch, the local branch is merged or fast-forwarded.
+  updateRefs(repo.store, [{ ref: 'refs/heads/feature', newOid: again.commit, message: 'test' }], 'Test <t@x>');
+  await commitAt(repo, src, { branch: 'feature', tick: 7, message: 'on feature' });
+  setUpstreamTo(repo, 'feature', 'mine');
+  setSymbolicRef(repo.store, 'HEAD', 'refs/heads/mine');
+  const local = await pull(repo);
+  t.true(local.fastForward);
+  t.is(local.objects, 0);
+  t.is(resolveRef(repo.store, 'refs/heads/mine'), resolveRef(repo.store, 'refs/heads/feature'));
 });
 
 test('sync: a tampered or truncated object is refused and nothing of it is referenced; a retry sends the rest', async (t) => {
