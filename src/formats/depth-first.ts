@@ -1,7 +1,17 @@
-/** The depth-first walk the file-system readers share: each entry before its children, siblings in list order. */
+/**
+ * What the file-system readers share: the depth-first walk (each entry before its children, siblings in list order),
+ * the root's empty path and the abort check.
+ */
+import { AbortedError } from '../errors.js';
 
 const SLASH = Buffer.from('/');
-const EMPTY = Buffer.alloc(0);
+/** The root's path (and an empty buffer to share). */
+export const EMPTY = Buffer.alloc(0);
+
+/** Throws AbortedError when any of `signals` is aborted. */
+export function throwIfAborted(...signals: Array<AbortSignal | undefined>): void {
+  for (const s of signals) if (s?.aborted) throw new AbortedError();
+}
 
 /**
  * Yields every child below `children` (the root's) with its path, depth first: after a directory is yielded, the

@@ -5,6 +5,7 @@ import path from 'node:path';
 import util from 'node:util';
 import type { ExcludeTest } from './exclude.js';
 import type { DataPiece, EntryType, FileContent, ImageEntry, ImageReader, ImageWriter, SourceDescription, WriterWarning, Xattr } from './types.js';
+import { EMPTY, throwIfAborted } from './depth-first.js';
 import { native, splitNs } from '../native/index.js';
 import {
   AbortedError, CheckoutError, DestinationNotEmptyError, SourceChangedError, SourceReadError, UnsafeInputError,
@@ -80,7 +81,6 @@ const S_IFIFO = 0o010000;
 const SLASH = Buffer.from('/');
 const DOT = Buffer.from('.');
 const DOTDOT = Buffer.from('..');
-const EMPTY = Buffer.alloc(0);
 
 /** Error codes that mean "not allowed here" (non-root, no CAP_MKNOD, no xattr support) rather than a broken checkout. */
 const PRIVILEGE_CODES = new Set(['EPERM', 'EACCES', 'ENOTSUP', 'EOPNOTSUPP']);
@@ -137,10 +137,6 @@ function join(base: Buffer, rel: Buffer): Buffer {
 /** The relative path of `name` inside the directory at relative path `dir`. */
 function child(dir: Buffer, name: Buffer): Buffer {
   return dir.length ? Buffer.concat([dir, SLASH, name]) : name;
-}
-
-function throwIfAborted(...signals: Array<AbortSignal | undefined>): void {
-  for (const s of signals) if (s?.aborted) throw new AbortedError();
 }
 
 function typeOf(mode: number): EntryType | undefined {

@@ -9,7 +9,7 @@
  * 0 and times in whole seconds only (see DEPENDENCIES.md §4). The format parts a faithful import needs are small.
  */
 import fs from 'node:fs';
-import { depthFirst } from './depth-first.js';
+import { EMPTY, depthFirst, throwIfAborted } from './depth-first.js';
 import type { DataPiece, EntryType, FileContent, ImageEntry, ImageReader, SourceDescription, Xattr } from './types.js';
 import { AbortedError, CorruptInputError, SourceReadError, UnsupportedInputError } from '../errors.js';
 
@@ -453,10 +453,6 @@ interface DirChild {
   ino: number;
 }
 
-function throwIfAborted(...signals: Array<AbortSignal | undefined>): void {
-  for (const s of signals) if (s?.aborted) throw new AbortedError();
-}
-
 function u64(buf: Buffer, lo: number, hi: number | undefined): number {
   return buf.readUInt32LE(lo) + (hi === undefined ? 0 : buf.readUInt32LE(hi) * 2 ** 32);
 }
@@ -481,8 +477,6 @@ function show(p: Buffer): string {
 
 const DOT = Buffer.from('.');
 const DOTDOT = Buffer.from('..');
-const SLASH = Buffer.from('/');
-const EMPTY = Buffer.alloc(0);
 
 /** Counts the blocks one inode's mapping visits, so that a corrupt mapping cannot make a read run away. */
 class BlockBudget {

@@ -17,7 +17,7 @@
  * otherwise the 8.3 name decoded as code page 437 with the NT lower-case bits (byte 12: 0x08 base, 0x10 extension)
  * applied, as Linux's vfat shows it with its defaults (codepage=437, utf8).
  */
-import { depthFirst } from './depth-first.js';
+import { EMPTY, depthFirst, throwIfAborted } from './depth-first.js';
 import type { DataPiece, FileContent, ImageEntry, ImageReader, SourceDescription, Xattr } from './types.js';
 import type { BlockSource } from './ext4.js';
 import { AbortedError, CorruptInputError } from '../errors.js';
@@ -62,8 +62,6 @@ const ATTR_KEPT = 0x27;
 const PIECE = 1 << 20;
 /** fatgen103: a directory holds at most 65536 entries. */
 const MAX_DIR_BYTES = 65536 * 32;
-const SLASH = Buffer.from('/');
-const EMPTY = Buffer.alloc(0);
 
 const CP437_HIGH =
   'ÇüéâäàåçêëèïîìÄÅÉæÆôöòûùÿÖÜ¢£¥₧ƒáíóúñÑªº¿⌐¬½¼¡«»░▒▓│┤╡╢╖╕╣║╗╝╜╛┐└┴┬├─┼╞╟╚╔╩╦╠═╬╧╨╤╥╙╘╒╓╫╪┘┌█▄▌▐▀αßΓπΣσµτΦΘΩδ∞φε∩≡±≥≤⌠⌡÷≈°∙·√ⁿ²■\u00a0';
@@ -72,10 +70,6 @@ function cp437(bytes: Buffer): string {
   let s = '';
   for (const b of bytes) s += b < 0x80 ? String.fromCharCode(b) : CP437_HIGH[b - 0x80];
   return s;
-}
-
-function throwIfAborted(...signals: Array<AbortSignal | undefined>): void {
-  for (const s of signals) if (s?.aborted) throw new AbortedError();
 }
 
 function show(p: Buffer): string {
