@@ -26,6 +26,9 @@ export const FAT_MAX_FILE = 2 ** 32 - 1;
 const MTOOLS_RC = 'MTOOLS_SKIP_CHECK=1\nDEFAULT_CODEPAGE=437\n';
 /** Characters Linux's vfat refuses in a long name (besides control characters): fs/fat/namei_vfat.c vfat_bad_char. */
 const BAD_CHARS = /[\x00-\x1f"*/:<>?\\|\x7f]/;
+/** The mtimes FAT can hold (its date field counts years from 1980 in 7 bits), as UTC ns: [1980-01-01, 2108-01-01). */
+const FAT_MIN_NS = BigInt(Date.UTC(1980, 0, 1)) * 1_000_000n;
+const FAT_END_NS = BigInt(Date.UTC(2108, 0, 1)) * 1_000_000n;
 /** mtools commands take this many paths at a time (well below the kernel's argument limit). */
 const BATCH = 500;
 
@@ -36,6 +39,7 @@ export interface FatSourceEntry {
   uid: number;
   gid: number;
   size: number;
+  mtimeNs: bigint;
   xattrs: Xattr[];
   hardlink?: Buffer;
 }
@@ -87,7 +91,8 @@ export function fatNameProblem(name: Buffer): string | undefined {
  * and which is below 4 GiB; the attribute bits of `user.fat.attributes` (none when the xattr is absent). Everything
  * else becomes a counted warning, git-style: owners other than 0:0, modes other than FAT's (0755 directories, 0644
  * files, 0444 read-only ones), symbolic links, device nodes, fifos and sockets, hardlinks (written as separate
- * copies), other xattrs, names FAT refuses (with what is below them), files too large.
+ * copies), other xattrs, names FAT refuses (with what is below them), files too large, mtimes before 1980 or after
+ * 2107.
  */
 export function planFat(entries: Iterable<{ path: Buffer; entry: FatSourceEntry }>): FatPlan {
   const plan: FatPlan = { dirs: [], files: [], attributes: new Map(), warnings: [] };
@@ -131,6 +136,7 @@ export function planFat(entries: Iterable<{ path: Buffer; entry: FatSourceEntry 
     if ((e.mode & 0o7777) !== mode) lose('mode', p);
     if (e.xattrs.some((x) => x.name !== FAT_ATTRIBUTES_XATTR)) lose('xattr', p);
     if (e.type === 'file' && e.hardlink) lose('hardlink', p);
+    if (e.mtimeNs < FAT_MIN_NS || e.mtimeNs >= FAT_END_NS) lose('time', p);
     const list = plan.attributes.get(bits) ?? [];
     list.push(p);
     plan.attributes.set(bits, list);
@@ -147,6 +153,7 @@ export function planFat(entries: Iterable<{ path: Buffer; entry: FatSourceEntry 
     name: (n) => `not written: FAT cannot hold this name (not UTF-8, a character such as ':' or '*', a trailing dot or space, or too long)${more(n, 'name', 'names')}`,
     case: (n) => `not written: FAT names are case-insensitive and another name in its directory differs only in case${more(n, 'name', 'names')}`,
     large: (n) => `not written: FAT holds files below 4 GiB${more(n, 'file', 'files')}`,
+    time: (n) => `mtime not kept: FAT holds 1980 to 2107 only${more(n, 'entry', 'entries')}`,
   };
   for (const [kind, { first, count }] of kinds) {
     plan.warnings.push({ ...pathFields(first), message: WHY[kind]!(count), ...(count > 1 ? { count } : {}) });

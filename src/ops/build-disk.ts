@@ -270,7 +270,7 @@ export async function buildDisk(repo: Repository, rev: string, c: Commit, dest: 
     // An xfs file system is filled through a loop mount: check that it can be before any work.
     if (targets.some((t) => t.kind === 'xfs')) assertCanLoopMount(dest);
     // 2. The file systems, each in its own scratch image.
-    const warnings: WriterWarning[] = [];
+    const warnings: WriterWarning[] = layout ? keptPartitions(repo, rev, c, layout, targets) : [];
     const images = new Map<Target, string>();
     for (const [i, t] of targets.entries()) {
       const work = path.join(tmp, `fs${i}`);
@@ -422,6 +422,25 @@ function xfsSuperblock(repo: Repository, r: DiskRegion): XfsParams | undefined {
     p.data.copy(head, at, 0, Math.min(p.data.length, head.length - at));
   }
   return xfsParamsOf(head);
+}
+
+/**
+ * Warnings for the partitions a disk commit `c` holds as raw bytes (content viva does not read file by file: an
+ * unread file system, swap, ...) where the layout's partition of the same number, which the new disk keeps, holds
+ * other bytes: the commit's own bytes there are not carried over, and that is said, not left silent.
+ */
+function keptPartitions(repo: Repository, rev: string, c: Commit, layout: Layout, targets: Target[]): WriterWarning[] {
+  if (c.rootKind !== 'disk') return [];
+  const out: WriterWarning[] = [];
+  for (const r of readDisk(repo.store, c.root).regions) {
+    if (!r.partition || r.content.kind !== 'raw') continue;
+    const n = r.partition.index;
+    const there = layout.disk.regions.find((x) => x.partition?.index === n);
+    if (!there || targets.some((t) => t.region === there)) continue;
+    if (there.content.kind === 'raw' && there.content.data === r.content.data && there.content.map === r.content.map && there.size === r.size) continue;
+    out.push({ path: `p${n}`, message: `not carried over: '${rev}' holds this partition as raw bytes, not files, so the one of '${layout.rev}' is kept` });
+  }
+  return out;
 }
 
 /**
