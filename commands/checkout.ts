@@ -1,5 +1,5 @@
 import { Args, Flags } from '@oclif/core';
-import { STDOUT_DEST, UsageError, checkout, createTrackingBranch, findTrackingCandidate, parseSize, recordCheckout, trackingMessage, type CheckoutResult } from '../src/index.js';
+import { REBUILD_FS_TYPES, STDOUT_DEST, UsageError, checkout, createTrackingBranch, findTrackingCandidate, parseSize, recordCheckout, trackingMessage, type CheckoutResult, type RebuildFsType } from '../src/index.js';
 import { EXIT_STATUS_HELP } from '../src/cli/exit-codes.js';
 import { RepoCommand, quietFlag } from '../src/cli/repo-command.js';
 import { formatBytes, plural } from '../src/cli/repo-command.js';
@@ -9,7 +9,11 @@ export default class Checkout extends RepoCommand {
   static override summary = 'materialize an image (or some paths of it) as a directory, a tar file or a disk image';
   static override description = `DEST is a new or empty directory, a tar file (a name ending in .tar, .tar.gz, .tgz, .tar.zst, .tar.xz, .tar.bz2 or another name GNU tar's --auto-compress gives one of these compressions: .taz, .tzst, .txz, .tbz, .tbz2, .tz2, ...; or --format tar), '-' for a tar on standard output (refused when that is a terminal), a disk image (.raw, .img, .qcow2, or --format raw|qcow2), or a bare file-system image (.ext4, .ext3, .ext2: a raw file system without a partition table, as --partition none). Other image and archive names (.vmdk, .vhd, .vdi, .iso, .zip, .tar.lz, .tar.Z, ...) are refused with exit 2 rather than made into a directory; --format dir makes a directory of any name. A destination inside the repository's .viva, or inside any other repository's .viva (one holding data.mdb or the format marker), also through a symlink or '..', is refused with exit 2, and so is an existing file that is a repository's database (LMDB data file, e.g. reached through a hard link), also with --force.
 
-A disk commit (a raw or qcow2 image given to 'viva commit') checks out as a disk bit-identical to the one committed: a raw file with the same sha256 (sparse), or a qcow2 image with the same guest content ('qemu-img compare' identical), written in one streaming pass. A directory commit (or a disk commit given any of the layout flags) becomes a freshly built disk: --size, a partition table (--partition gpt, the default; mbr; none for a bare file system) with one partition starting at 1 MiB, and an ext4 (--fs) file system holding every file and attribute of the tree, made with mke2fs -d and a debugfs pass that restores ns mtimes and owners (e2fsprogs and sfdisk must be installed). --layout-from REV reuses a disk commit's partition table, boot code, other partitions and the first file system's parameters (uuid, label, features, geometry) and puts the tree into that file system. The file system gets a lost+found directory, as mke2fs makes one.
+A disk commit (a raw or qcow2 image given to 'viva commit') checks out as a disk bit-identical to the one committed: a raw file with the same sha256 (sparse), or a qcow2 image with the same guest content ('qemu-img compare' identical), written in one streaming pass. A directory commit (or a disk commit given any of the layout flags) becomes a freshly built disk: --size, a partition table (--partition gpt, the default; mbr; none for a bare file system) with one partition starting at 1 MiB (an EFI system partition with --fs vfat), and a file system (--fs) holding the tree:
+- ext4 (the default; also ext3, ext2): every file and attribute, made with mke2fs -d and a debugfs pass that restores ns mtimes and owners (e2fsprogs and sfdisk must be installed); it gets a lost+found directory, as mke2fs makes one.
+- xfs: every file and attribute too (owners, modes, ns mtimes, all xattrs with ACLs and SELinux labels, hardlinks, devices, holes), made with mkfs.xfs (xfsprogs; 300 MiB or more) and written through a loop mount: it needs root and a loop device, else it fails with exit 16 before writing anything; a device node numbered past 511:262143, which Linux's XFS cannot store, is exit 2.
+- vfat (dosfstools and mtools; FAT12, FAT16 or FAT32 as mkfs.vfat picks for the size): names, contents, mtimes (2-second steps, rounded down) and the read-only, hidden, system and archive bits kept in the xattr user.fat.attributes. What FAT cannot hold (owners, modes, symbolic links, devices, fifos, sockets, hardlinks: written as copies, other xattrs, names it refuses or that differ only in case, files of 4 GiB or more) is one warning per kind with a count; --strict makes it an error (exit 16).
+--layout-from REV reuses a disk commit's partition table, boot code and other regions, and rebuilds its file systems with their own type and parameters (uuid, label, features, geometry; ext, xfs, FAT): a tree goes into the root file system (the first ext or xfs one), while a tree whose top level is p1/, p2/, ... (a directory checkout of that disk, or a disk commit with several file systems) puts each pN/ into partition N. File systems that get no files are copied bit-exact.
 
 To a directory or tar, a disk commit gives its files: a bare file system's root, or p1/, p2/, ... for the file systems of a partitioned disk.
 Everything in the manifest comes back: owners, modes incl. setuid/sticky, xattrs (ACLs, capabilities, SELinux labels), device nodes, fifos, sockets, hardlinks, sparse holes and ns mtimes (directories too). Checkout never writes outside DEST and never follows a symlink of the image.
@@ -29,6 +33,8 @@ ${EXIT_STATUS_HELP}`;
     '<%= config.bin %> checkout vm/web rootfs/ --path p1/etc',
     '<%= config.bin %> checkout debian/12/base base.qcow2 --size 4G --label root',
     '<%= config.bin %> checkout customers/acme/web web.raw --layout-from vm/web',
+    '<%= config.bin %> checkout efi/shim esp.raw --size 256M --fs vfat --label ESP',
+    'sudo <%= config.bin %> checkout rhel/9/root root.qcow2 --size 10G --fs xfs',
   ];
   static override args = {
     rev: Args.string({ required: true, description: 'revision to check out (branch, tag, id, REV~N), or REV:path for one directory of it as the root (REV:p1: the first file system of a disk)' }),
@@ -41,7 +47,7 @@ ${EXIT_STATUS_HELP}`;
     strict: Flags.boolean({ summary: 'fail instead of warning when an entry cannot be recreated exactly' }),
     force: Flags.boolean({ summary: 'overwrite an existing tar file or disk image' }),
     size: Flags.string({ summary: 'new disk: virtual size (4G, 512M, bytes)', helpGroup: 'NEW DISK' }),
-    fs: Flags.string({ summary: 'new disk: file system type (default ext4, or what a .ext3/.ext2 name says)', options: ['ext4', 'ext3', 'ext2'], helpGroup: 'NEW DISK' }),
+    fs: Flags.string({ summary: 'new disk: file system type (default ext4, or what a .ext3/.ext2 name says; xfs needs root; vfat for an EFI system partition)', options: [...REBUILD_FS_TYPES], helpGroup: 'NEW DISK' }),
     label: Flags.string({ summary: 'new disk: file-system label', helpGroup: 'NEW DISK' }),
     partition: Flags.string({ summary: 'new disk: partition table (default gpt; none for a .ext4/.ext3/.ext2 name)', options: ['gpt', 'mbr', 'none'], helpGroup: 'NEW DISK' }),
     backing: Flags.string({ summary: 'derived disk: write a qcow2 overlay whose backing file is this checkout of its base (only the changed clusters)', helpValue: 'BASE.qcow2' }),
@@ -70,7 +76,7 @@ ${EXIT_STATUS_HELP}`;
         strict: flags.strict, force: flags.force, onProgress: this.progress('checking out'),
         ...(flags.size || flags.fs || flags.label || flags.partition || flags['layout-from'] ? {
           build: {
-            ...(flags.size ? { size: parseSize(flags.size) } : {}), ...(flags.fs ? { fs: flags.fs as 'ext4' } : {}),
+            ...(flags.size ? { size: parseSize(flags.size) } : {}), ...(flags.fs ? { fs: flags.fs as RebuildFsType } : {}),
             ...(flags.label ? { label: flags.label } : {}), ...(flags.partition ? { partition: flags.partition as 'gpt' } : {}),
             ...(flags['layout-from'] ? { layoutFrom: flags['layout-from'] } : {}),
           },

@@ -50,7 +50,7 @@ export type { ImageEntry, ImageReader, ImageWriter } from './formats/types.js';
 export type { Commit } from './model/commit.js';
 export type { Tree, TreeEntry } from './model/tree.js';
 export type { Oid } from './model/oid.js';
-export { parseSize, type BuildDiskOptions, type PartitionScheme } from './ops/build-disk.js';
+export { parseSize, REBUILD_FS_TYPES, type BuildDiskOptions, type PartitionScheme, type RebuildFsType } from './ops/build-disk.js';
 export { diff, patchFor, isBinary, resolveDiffRange, resolveDiffSides, type DiffEntry, type DiffResult, type DiffOptions, type DiffField, type PatchOptions } from './ops/diff.js';
 export { readHostSide, isHostArgument, type HostSide } from './ops/diff-source.js';
 export { status, recordCheckout, findCheckout, type StatusOptions, type StatusResult, type CheckoutRecord } from './ops/status.js';

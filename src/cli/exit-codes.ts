@@ -78,7 +78,8 @@ export const EXIT_STATUS_HELP = `EXIT STATUS
   14  input unreadable (source, --token-file, --tls-cert/key), or changed while being read
   15  repository damaged (run 'viva fsck'), its database file missing or truncated
   16  could not write or create: disk full or I/O error (repository or destination), the
-      checkout destination or (with --strict) an entry in it, the directory of init or clone;
+      checkout destination (a file-system tool failing; --fs xfs without root or loop devices)
+      or (with --strict) an entry in it, the directory of init or clone;
       the file system of a derived disk could not be patched in place (full, an unsupported
       feature, a missing path); refs did not move
   17  remote unreachable or not a repository, refused the request (token, read-only, limits) or sent bad data

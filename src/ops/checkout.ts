@@ -55,7 +55,7 @@ export interface CheckoutOptions {
    */
   backing?: string;
   /** New disk layout for a raw/qcow2 destination (see build-disk.ts). */
-  build?: Omit<BuildDiskOptions, 'signal' | 'onBytes' | 'layoutFrom'> & { layoutFrom?: string };
+  build?: Omit<BuildDiskOptions, 'signal' | 'onBytes' | 'layoutFrom' | 'strict'> & { layoutFrom?: string };
 }
 
 /** What {@link checkout} wrote: the commit, the destination and its format, and counts of what was written. */
@@ -307,7 +307,7 @@ async function checkoutDisk(repo: Repository, options: CheckoutOptions, format: 
     // No disk layout to reproduce (a directory commit), or a new one asked for: build a fresh disk.
     const layoutFrom = b?.layoutFrom !== undefined ? { rev: b.layoutFrom, commit: resolveRevision(repo, b.layoutFrom).commit } : undefined;
     let bytes = 0;
-    const size = await buildDisk(repo, options.rev, r.commit, options.dest, async (n) => {
+    const built = await buildDisk(repo, options.rev, r.commit, options.dest, async (n) => {
       try {
         return await createDiskWriter(options.dest, format, n);
       } catch (e) {
@@ -316,9 +316,10 @@ async function checkoutDisk(repo: Repository, options: CheckoutOptions, format: 
     }, (rev, tree, meta, dir, signal) => checkoutTree(repo, rev, tree, meta, dir, signal), {
       ...(b?.size !== undefined ? { size: b.size } : {}), ...(b?.fs ? { fs: b.fs } : {}), ...(b?.label ? { label: b.label } : {}),
       ...(b?.partition ? { partition: b.partition } : {}), ...(layoutFrom ? { layoutFrom } : {}), ...(options.signal ? { signal: options.signal } : {}),
+      ...(options.strict ? { strict: true } : {}),
       onBytes: (n) => { bytes += n; options.onProgress?.({ phase: 'checkout', files: 0, bytes }); },
     });
-    return { commit: r.oid, tree: commitTree(repo.store, r.commit), dest: options.dest, format, files: 0, dirs: 0, bytes: size, warnings: [], rebuilt: true };
+    return { commit: r.oid, tree: commitTree(repo.store, r.commit), dest: options.dest, format, files: 0, dirs: 0, bytes: built.size, warnings: built.warnings, rebuilt: true };
   }
   const disk = readDisk(repo.store, r.commit.root);
   if (options.backing !== undefined) {
