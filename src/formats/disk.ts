@@ -91,8 +91,9 @@ export async function identifyContent(src: BlockSource, offset = 0, size = src.s
  * The file system at the start of a logical volume (or any byte range) that viva reads, by its magic, as a
  * PlannedRegion's `fs`: one probe per reader, tried in order.
  */
-export async function detectFileSystem(src: BlockSource, offset = 0, size = src.size): Promise<'ext' | 'fat' | undefined> {
-  const probes: Array<['ext' | 'fat', (s: BlockSource, o: number, n: number) => Promise<boolean>]> = [
+export async function detectFileSystem(src: BlockSource, offset = 0, size = src.size): Promise<NonNullable<PlannedRegion['fs']> | undefined> {
+  // A new reader adds its kind to PlannedRegion['fs'] and one probe here.
+  const probes: Array<[NonNullable<PlannedRegion['fs']>, (s: BlockSource, o: number, n: number) => Promise<boolean>]> = [
     ['ext', hasExtMagic], ['fat', hasFatBoot],
   ];
   for (const [fs, probe] of probes) if (await probe(src, offset, size)) return fs;

@@ -260,7 +260,7 @@ async function ingestLvm(ctx: IngestContext, src: DiskSource, r: PlannedRegion, 
       ctx.files = counts.files;
       ctx.bytes = counts.bytes;
       const detail = typeof e.data.where === 'string' ? `${e.data.where}: ${String(e.data.reason)}` : String(e.data.reason);
-      lvRaw(`${fs === 'fat' ? 'FAT' : 'ext'} file system unreadable (${detail})`);
+      lvRaw(`${fs === 'fat' ? 'FAT' : fs} file system unreadable (${detail})`);
       continue;
     }
     dirs += fsr.dirs;

@@ -277,6 +277,23 @@ for (const [what, damage, re] of DAMAGES) {
   t.is(sha(out), sha(d.file));
 });
 
+(haveTools ? test : test.skip)('commit disk: an LV whose ext4 the reader refuses is kept raw with a warning; the other LVs are read', async (t) => {
+  const d = lvmDisk(t, 'whole');
+  const root = d.layout.lvs.get('root')![0]!;
+  // The superblock's volume name, changed without its checksum: the reader refuses the file system.
+  flipByte(d.file, d.pv.start + d.layout.peStart + root.pvStart * d.layout.extentSize + 1024 + 0x78);
+  const { repo, dir } = tmpRepo(t);
+  const r = await commitAt(repo, d.file, { branch: 'vm/lv' });
+  t.is(r.warnings.length, haveFat ? 2 : 3, r.warnings.join('\n'));
+  t.regex(r.warnings[0]!, /: whole disk: vg0\/root: ext file system unreadable \(.*checksum.*\): stored as raw bytes, files inside are not indexed$/);
+  t.deepEqual(ls(repo, { spec: 'vm/lv:vg0' }).map((e) => e.path), haveFat ? ['vg0/esp'] : []);
+  const out = path.join(dir, 'out.raw');
+  await checkout(repo, { rev: 'vm/lv', dest: out });
+  t.is(sha(out), sha(d.file));
+  t.deepEqual(fsck(repo).problems, []);
+  await t.throwsAsync(commitAt(repo, d.file, { branch: 'vm/strict', strict: true }), { instanceOf: CorruptInputError, message: /vg0\/root: ext file system unreadable .*\(--strict\)$/ });
+});
+
 test('commit disk: thin, snapshot and raid logical volumes (metadata written by hand) are kept raw with one warning each', async (t) => {
   const dir = tmpDir(t);
   const file = path.join(dir, 'disk.raw');
