@@ -11,6 +11,8 @@ import path from 'node:path';
 import { CorruptInputError, UsageError } from '../../src/errors.js';
 import { checkout } from '../../src/ops/checkout.js';
 import { derive } from '../../src/ops/derive.js';
+import { packageOp } from '../../src/ops/install.js';
+import { inventoriesOf } from '../../src/ops/image-packages.js';
 import { fsck } from '../../src/ops/fsck.js';
 import { cat, diskLayout, ls } from '../../src/ops/ls.js';
 import { lvmCrc } from '../../src/formats/lvm.js';
@@ -41,7 +43,7 @@ function rootTree(dir: string): string {
   writeTree(src, {
     etc: { hostname: 'lvm-host\n', fstab: '/dev/vg0/root / ext4 defaults 0 1\n' },
     usr: { bin: { tool: crypto.randomBytes(300_000) }, share: { doc: { README: 'hello\n'.repeat(1000) } } },
-    var: { log: {} },
+    var: { log: {}, lib: { dpkg: { status: 'Package: foo\nStatus: install ok installed\nVersion: 1.0\nArchitecture: amd64\n\n' } } },
   }, { mtime: new Date(TIME * 1000) });
   return src;
 }
@@ -183,6 +185,10 @@ async function checkLvmDisk(t: ExecutionContext, d: LvmDisk, label: string): Pro
   t.true(readLv(out, d.pv.start, d.layout, d.layout.lvs.get('root')!).equals(readLv(d.file, d.pv.start, d.layout, d.layout.lvs.get('root')!)), 'the LV is untouched');
   const e = await t.throwsAsync(derive(repo, { base: 'vm/base', branch: 'vm/x', author: AUTHOR, time: TIME + 100, edits: [{ op: 'set', path: 'vg0/root/etc/hostname', data: Buffer.from('x\n') }] }), { instanceOf: UsageError });
   t.regex(e!.message, /'vg0' holds LVM logical volumes: derive and merge do not change file systems inside them/);
+  // Packages: the dpkg database is found in the LV (listed as vg0/root), and installing there is refused the same way.
+  t.deepEqual((await inventoriesOf(repo, 'vm/base')).map((i) => [i.partition, i.packages.map((x) => x.name)]), [['vg0/root', ['foo']]]);
+  const p = await t.throwsAsync(packageOp(repo, { op: 'remove', base: 'vm/base', branch: 'vm/y', packages: ['foo'], from: [], author: AUTHOR, time: TIME + 200 }), { instanceOf: UsageError });
+  t.regex(p!.message, /the dpkg database is in LVM logical volume 'vg0\/root': packages cannot be installed into logical volumes/);
   t.deepEqual(fsck(repo).problems, []);
 });
 
