@@ -51,8 +51,10 @@ export interface LvmVolume {
   visible: boolean;
   /** Where its bytes lie on this PV, in LV order (adjacent ranges merged); absent when it cannot be read here. */
   extents?: PvExtent[];
-  /** Why it cannot be read here (a segment type viva does not read, segments on another PV, several stripes). */
+  /** Why it cannot be read here (a segment type viva does not read, segments on this and another PV, several stripes). */
   unsupported?: string;
+  /** All its segments lie on these other physical volumes of the group (it is read, or not, with them). */
+  elsewhere?: string[];
 }
 
 /** A physical volume and the volume group its metadata describes. */
@@ -380,6 +382,7 @@ function volumeOf(name: string, lv: LvmSection, file: string, where: string, pvN
   const types = segs.map((g) => g.type);
   const out: LvmVolume = { name, size: next * extentSize, types, visible };
   const extents: PvExtent[] = [];
+  const others = new Set<string>();
   for (const g of segs) {
     const sw = `${where}: ${g.name}`;
     if (g.type !== 'striped' && g.type !== 'linear') {
@@ -398,8 +401,8 @@ function volumeOf(name: string, lv: LvmSection, file: string, where: string, pvN
     const [pv, pe] = stripes as [unknown, unknown];
     if (typeof pv !== 'string' || typeof pe !== 'number' || !Number.isSafeInteger(pe) || pe < 0) throw new CorruptInputError(file, sw, `bad 'stripes' entry`);
     if (pv !== pvName) {
-      out.unsupported = `segments on another physical volume ('${pv}')`;
-      return out;
+      others.add(pv);
+      continue;
     }
     if (pe + g.count > peCount) {
       throw new CorruptInputError(file, sw, `extents ${pe}..${pe + g.count - 1} lie past the physical volume's ${peCount} extents`);
@@ -409,6 +412,14 @@ function volumeOf(name: string, lv: LvmSection, file: string, where: string, pvN
     const last = extents[extents.length - 1];
     if (last && last.at + last.length === at) last.length += length;
     else extents.push({ at, length });
+  }
+  if (others.size && !extents.length) {
+    out.elsewhere = [...others];
+    return out;
+  }
+  if (others.size) {
+    out.unsupported = `segments on another physical volume (${[...others].map((x) => `'${x}'`).join(', ')})`;
+    return out;
   }
   out.extents = extents;
   return out;

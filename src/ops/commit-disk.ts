@@ -91,8 +91,9 @@ export async function ingestDisk(ctx: IngestContext, file: string, options: Inge
     let dirs = 0;
     let files = 0;
     let bytes = 0;
-    // View names taken: pN of every partition, then each volume group read.
+    // View names of the partitions, and the volume groups read (a VG on several PVs is one directory).
     const taken = new Set(plan.regions.flatMap((r) => (r.partition ? [partitionDirName(r.partition.index)] : [])));
+    const vgs = new Map<string, VolumeGroupView>();
     for (const r of plan.regions) {
       const partition = r.partition
         ? {
@@ -101,13 +102,12 @@ export async function ingestDisk(ctx: IngestContext, file: string, options: Inge
           ...(r.partition.attributes ? { attributes: r.partition.attributes } : {}), ...(r.partition.bootable ? { bootable: true } : {}),
         }
         : undefined;
-      const lvm = r.lvm ? await ingestLvm(ctx, src, r, extents, warnings, options, taken) : undefined;
+      const lvm = r.lvm ? await ingestLvm(ctx, src, r, extents, warnings, options, taken, vgs) : undefined;
       if (lvm) {
         dirs += lvm.dirs;
         files += lvm.files;
         bytes += lvm.bytes;
         regions.push({ offset: r.offset, size: r.size, ...(partition ? { partition } : {}), content: lvm.content });
-        views.push(lvm.view);
         continue;
       }
       const fsr = r.fs ? await ingestExtOrRaw(ctx, src, r, extents, warnings, options) : undefined;
@@ -130,6 +130,16 @@ export async function ingestDisk(ctx: IngestContext, file: string, options: Inge
         const map = await storeRegionBytes(ctx, encodeRegionMap({ packed: packed.extents, runs: [] }));
         regions.push({ offset: r.offset, size: r.size, ...(partition ? { partition } : {}), content: { kind: 'raw', data: packed.oid, map } });
       }
+    }
+    for (const [vg, g] of vgs) {
+      // LVs whose PVs are not on this disk (a volume group spread over several disks): said once, their bytes are elsewhere.
+      for (const [lv, e] of g.elsewhere) {
+        if (!g.handled.has(lv)) warnings.push(`${src.name}: ${e.where}: ${vg}/${lv}: logical volume on physical volume ${e.pvs.map((x) => `'${x}'`).join(', ')}, which is not on this disk: not read`);
+      }
+      const enc = encodeTree(normalizeTree(g.entries));
+      const tree = hashTree(enc);
+      if (!ctx.writer.hasObject('tree', tree)) ctx.writer.writeObject('tree', tree, enc);
+      views.push({ name: Buffer.from(vg), type: 'dir', mode: IMPLIED_ROOT.mode, uid: 0, gid: 0, mtimeNs: 0n, size: 0, xattrs: [], oid: tree });
     }
     let view: Oid;
     let rootMeta: RootMeta;
@@ -199,6 +209,17 @@ async function ingestExtOrRaw(ctx: IngestContext, src: DiskSource, r: PlannedReg
   }
 }
 
+/** A volume group's directory in the view: its LVs read so far (from each of its PVs on the disk). */
+interface VolumeGroupView {
+  uuid: string;
+  entries: TreeEntry[];
+  /** LVs already warned about (an LV spanning several PVs is met on each). */
+  warned: Set<string>;
+  /** LVs met on a PV that holds (part of) them, and LVs met only as lying on other PVs (with where they were met). */
+  handled: Set<string>;
+  elsewhere: Map<string, { pvs: string[]; where: string }>;
+}
+
 /** The names LVM allows for volume groups and logical volumes, which are also safe as view directory names. */
 const LVM_NAME = /^[A-Za-z0-9+_.-]{1,127}$/;
 
@@ -211,7 +232,7 @@ const LVM_NAME = /^[A-Za-z0-9+_.-]{1,127}$/;
  * for each one kept raw: thin, snapshot, raid and other segment types, several stripes, segments on another PV, a
  * file system the reader refuses or content viva does not read (swap excepted).
  */
-async function ingestLvm(ctx: IngestContext, src: DiskSource, r: PlannedRegion, extents: Extent[], warnings: string[], options: IngestDiskOptions, taken: Set<string>): Promise<{ content: LvmContent; view: TreeEntry; dirs: number; files: number; bytes: number } | undefined> {
+async function ingestLvm(ctx: IngestContext, src: DiskSource, r: PlannedRegion, extents: Extent[], warnings: string[], options: IngestDiskOptions, taken: Set<string>, vgs: Map<string, VolumeGroupView>): Promise<{ content: LvmContent; dirs: number; files: number; bytes: number } | undefined> {
   const where = r.partition ? partitionDirName(r.partition.index) : 'whole disk';
   const keepRaw = (why: string): undefined => {
     if (options.strict) throw new CorruptInputError(src.name, where, `${why} (--strict)`);
@@ -227,7 +248,13 @@ async function ingestLvm(ctx: IngestContext, src: DiskSource, r: PlannedRegion, 
   }
   if (!LVM_NAME.test(pv.vg) || pv.vg === '.' || pv.vg === '..') return keepRaw(`LVM2 volume group name '${pv.vg}' is not a usable directory name`);
   if (taken.has(pv.vg)) return keepRaw(`LVM2 volume group '${pv.vg}' has the name of another directory of the disk's view`);
-  taken.add(pv.vg);
+  let group = vgs.get(pv.vg);
+  if (group && group.uuid !== pv.vgUuid) return keepRaw(`LVM2 volume group '${pv.vg}' has the name of another volume group of the disk`);
+  if (!group) {
+    group = { uuid: pv.vgUuid, entries: [], warned: new Set(), handled: new Set(), elsewhere: new Map() };
+    vgs.set(pv.vg, group);
+  }
+  const warned = group.warned;
   const volumes: LvmVolumeContent[] = [];
   const lvEntries: TreeEntry[] = [];
   let dirs = 0;
@@ -235,8 +262,17 @@ async function ingestLvm(ctx: IngestContext, src: DiskSource, r: PlannedRegion, 
   let bytes = 0;
   for (const lv of pv.volumes) {
     if (!lv.visible) continue; // parts of a thin pool, raid or snapshot: the visible LV using them says what it is
+    if (lv.elsewhere) {
+      // Read (or warned about) with the PV it lies on, if that PV is on this disk.
+      if (!group.elsewhere.has(lv.name)) group.elsewhere.set(lv.name, { pvs: lv.elsewhere, where });
+      continue;
+    }
+    group.handled.add(lv.name);
     const at = `${where}: ${pv.vg}/${lv.name}`;
     const lvRaw = (why: string): void => {
+      // An LV on several PVs of this disk is met once per PV: one warning.
+      if (warned.has(lv.name)) return;
+      warned.add(lv.name);
       if (options.strict) throw new CorruptInputError(src.name, at, `${why} (--strict)`);
       warnings.push(`${src.name}: ${at}: ${why}: stored as raw bytes, files inside are not indexed`);
     };
@@ -274,9 +310,7 @@ async function ingestLvm(ctx: IngestContext, src: DiskSource, r: PlannedRegion, 
   const mapped: MapRun[] = volumes.flatMap((v) => v.segments.map((x) => ({ at: x.at, length: x.length, file: 0, fileOffset: 0 }))).sort((a, b) => a.at - b.at);
   const packed = await storeRegion(ctx, src, r, extents, mapped);
   const map = await storeRegionBytes(ctx, encodeRegionMap({ packed: packed.extents, runs: [] }));
-  const enc = encodeTree(normalizeTree(lvEntries));
-  const tree = hashTree(enc);
-  if (!ctx.writer.hasObject('tree', tree)) ctx.writer.writeObject('tree', tree, enc);
+  group.entries.push(...lvEntries);
   const params = extParams({
     vgUuid: pv.vgUuid, pvUuid: pv.pvUuid, pvName: pv.pvName, seqno: pv.seqno, extentSize: pv.extentSize, peStart: pv.peStart,
     peCount: pv.peCount, pvCount: pv.pvCount, metadata: pv.metadata,
@@ -284,7 +318,6 @@ async function ingestLvm(ctx: IngestContext, src: DiskSource, r: PlannedRegion, 
   });
   return {
     content: { kind: 'lvm', vg: pv.vg, params, data: packed.oid, map, volumes },
-    view: { name: Buffer.from(pv.vg), type: 'dir', mode: IMPLIED_ROOT.mode, uid: 0, gid: 0, mtimeNs: 0n, size: 0, xattrs: [], oid: tree },
     dirs, files, bytes,
   };
 }

@@ -165,7 +165,7 @@ test('readLvmPv: metadata text that wraps around the end of the metadata area (a
   const file = path.join(dir, 'pv.img');
   fs.writeFileSync(file, '');
   fs.truncateSync(file, 40 * MiB);
-  const layout = makePv(file, 0, 40 * MiB, 'vgx', (lvm) => {
+  const layout = makePv(file, [{ start: 0, size: 40 * MiB }], 'vgx', (lvm) => {
     lvm('lvcreate', '--activate', 'n', '--zero', 'n', '-L', '4M', '-n', 'a', 'vgx');
     lvm('lvcreate', '--activate', 'n', '--zero', 'n', '-L', '8M', '-n', 'b', 'vgx');
     lvm('lvextend', '-L', '+4M', 'vgx/a');

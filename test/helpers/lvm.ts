@@ -24,31 +24,39 @@ export const haveLvm: boolean = (() => {
   }
 })();
 
-/** Where one logical volume's segments lie: per segment, its first LV extent, first PV extent and extent count. */
+/**
+ * Where one logical volume's segments lie: per segment, its first LV extent, the PV (index into the ranges given to
+ * makePv; the first stripe's for a striped segment), its first extent there and the extent count.
+ */
 export interface LvSegment {
   lvStart: number;
+  pv: number;
   pvStart: number;
   count: number;
 }
 
-/** The layout `pvs`/`vgs`/`lvs` report for the PV made. */
+/** The layout `pvs`/`vgs`/`lvs` report for the PV(s) made. */
 export interface PvLayout {
-  /** Bytes, relative to the PV's start. */
+  /** Bytes, relative to the PV's start (the first PV's; pvcreate's default is the same on all). */
   peStart: number;
+  /** The loop devices the PVs were on (gone by now: for naming PVs in `steps` only). */
+  devices: string[];
   extentSize: number;
   lvs: Map<string, LvSegment[]>;
 }
 
 /**
- * Makes an LVM2 PV on bytes [offset, offset + size) of `file` (attached as a loop device for the time it takes) with
- * volume group `vg`, runs `steps` with an `lvm(cmd, ...args)` runner (device-mapper off), and returns the layout lvs
- * reports. The loop device is detached and the private LVM directory removed whatever happens.
+ * Makes an LVM2 PV on each byte range [offset, offset + size) of `file` (attached as loop devices for the time it
+ * takes) and volume group `vg` over them, runs `steps` with an `lvm(cmd, ...args)` runner (device-mapper off) and the
+ * loop devices, and returns the layout lvs reports. The loop devices are detached and the private LVM directory
+ * removed whatever happens.
  */
-export function makePv(file: string, offset: number, size: number, vg: string, steps: (lvm: (cmd: string, ...args: string[]) => string) => void, extentSize = '1M'): PvLayout {
-  const loop = execFileSync('losetup', ['-f', '--show', '-o', String(offset), '--sizelimit', String(size), file], { encoding: 'utf8' }).trim();
+export function makePv(file: string, ranges: Array<{ start: number; size: number }>, vg: string, steps: (lvm: (cmd: string, ...args: string[]) => string, devices: string[]) => void, extentSize = '1M'): PvLayout {
+  const loops: string[] = [];
   const sys = fs.mkdtempSync(path.join(path.dirname(file), 'lvm-etc-'));
   try {
-    const accept = `"a|^${loop}$|", "r|.*|"`;
+    for (const r of ranges) loops.push(execFileSync('losetup', ['-f', '--show', '-o', String(r.start), '--sizelimit', String(r.size), file], { encoding: 'utf8' }).trim());
+    const accept = `${loops.map((l) => `"a|^${l}$|"`).join(', ')}, "r|.*|"`;
     fs.writeFileSync(path.join(sys, 'lvm.conf'), [
       `devices { filter = [ ${accept} ] global_filter = [ ${accept} ] obtain_device_list_from_udev = 0 use_devicesfile = 0 hints = "none" }`,
       `global { locking_dir = "${sys}/lock" }`,
@@ -58,24 +66,24 @@ export function makePv(file: string, offset: number, size: number, vg: string, s
     ].join('\n'));
     const env = { ...process.env, LVM_SYSTEM_DIR: sys, LVM_SUPPRESS_FD_WARNINGS: '1' };
     const lvm = (cmd: string, ...args: string[]): string => execFileSync('lvm', [cmd, ...args], { env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-    lvm('pvcreate', '-qq', '-y', loop);
-    lvm('vgcreate', '-qq', '-s', extentSize, vg, loop);
-    steps((cmd, ...args) => lvm(cmd, ...(['lvcreate', 'lvextend', 'lvremove', 'lvrename'].includes(cmd) ? NO_DM : []), ...args));
-    const peStart = Number(lvm('pvs', '--noheadings', '--units', 'b', '--nosuffix', '-o', 'pe_start', loop).trim());
+    lvm('pvcreate', '-qq', '-y', ...loops);
+    lvm('vgcreate', '-qq', '-s', extentSize, vg, ...loops);
+    steps((cmd, ...args) => lvm(cmd, ...(['lvcreate', 'lvextend', 'lvremove', 'lvrename'].includes(cmd) ? NO_DM : []), ...args), loops);
+    const peStart = Number(lvm('pvs', '--noheadings', '--units', 'b', '--nosuffix', '-o', 'pe_start', loops[0]!).trim());
     const ext = Number(lvm('vgs', '--noheadings', '--units', 'b', '--nosuffix', '-o', 'vg_extent_size', vg).trim());
     const lvs = new Map<string, LvSegment[]>();
     const out = lvm('lvs', '--noheadings', '--separator', ';', '-o', 'lv_name,seg_start_pe,seg_pe_ranges', vg);
     for (const line of out.split('\n').map((l) => l.trim()).filter(Boolean)) {
       const [name, start, ranges] = line.split(';') as [string, string, string];
-      const m = /:(\d+)-(\d+)$/.exec(ranges);
+      const m = /^(\S+):(\d+)-(\d+)/.exec(ranges);
       if (!m) throw new Error(`unexpected lvs output '${line}'`);
       const segs = lvs.get(name) ?? [];
-      segs.push({ lvStart: Number(start), pvStart: Number(m[1]), count: Number(m[2]) - Number(m[1]) + 1 });
+      segs.push({ lvStart: Number(start), pv: loops.indexOf(m[1]!), pvStart: Number(m[2]), count: Number(m[3]) - Number(m[2]) + 1 });
       lvs.set(name, segs.sort((a, b) => a.lvStart - b.lvStart));
     }
-    return { peStart, extentSize: ext, lvs };
+    return { peStart, devices: loops, extentSize: ext, lvs };
   } finally {
-    execFileSync('losetup', ['-d', loop]);
+    for (const l of loops) execFileSync('losetup', ['-d', l]);
     fs.rmSync(sys, { recursive: true, force: true });
   }
 }

@@ -100,7 +100,7 @@ function lvmDisk(t: ExecutionContext, label: 'dos' | 'gpt' | 'whole'): LvmDisk {
     writeTree(boot, { 'grub.cfg': 'set default=0\n' });
     execFileSync('mke2fs', ['-q', '-F', '-t', 'ext4', '-d', boot, '-E', `offset=${parts[0]!.start},root_owner=0:0`, file, `${parts[0]!.size / 1024}`], { stdio: 'pipe' });
   }
-  const layout = makePv(file, pv.start, pv.size, 'vg0', (lvm) => {
+  const layout = makePv(file, [pv], 'vg0', (lvm) => {
     lvm('lvcreate', '--activate', 'n', '--zero', 'n', '-L', '8M', '-n', 'root', 'vg0');
     lvm('lvcreate', '--activate', 'n', '--zero', 'n', '-L', '4M', '-n', 'esp', 'vg0');
     lvm('lvextend', '-L', '+4M', 'vg0/root');
@@ -205,6 +205,50 @@ async function checkLvmDisk(t: ExecutionContext, d: LvmDisk, label: string): Pro
   t.regex(show, /p2 .* LVM2 PV vg=vg0 extent=1\.0 MiB/);
   t.regex(show, /vg0\/root +12\.0 MiB {2}ext4 .* -> vg0\/root\/ \(2 segments\)/);
   t.regex(show, /vg0\/empty +2\.0 MiB {2}raw \(striped\)/);
+});
+
+(haveTools ? test : test.skip)('commit disk: a volume group over two PVs (two partitions): LVs on one PV read under one vg0/, striped and spanning LVs raw with one warning each', async (t) => {
+  const dir = tmpDir(t);
+  const file = path.join(dir, 'disk.raw');
+  fs.writeFileSync(file, '');
+  fs.truncateSync(file, 48 * MiB);
+  const lvmType = 'E6D6D379-F507-44C2-A23C-238F2A3DF928';
+  const parts = partition(file, `label: gpt\nstart=2048, size=40960, type=${lvmType}\nstart=43008, type=${lvmType}\n`);
+  const layout = makePv(file, parts, 'vg0', (lvm, [a, b]) => {
+    lvm('lvcreate', '--activate', 'n', '--zero', 'n', '-L', '12M', '-n', 'root', 'vg0', a!);
+    lvm('lvcreate', '--activate', 'n', '--zero', 'n', '-L', '8M', '-n', 'data', 'vg0', b!);
+    lvm('lvcreate', '--activate', 'n', '--zero', 'n', '-i', '2', '-I', '64k', '-L', '4M', '-n', 'striped', 'vg0');
+    lvm('lvcreate', '--activate', 'n', '--zero', 'n', '-L', '2M', '-n', 'span', 'vg0', a!);
+    lvm('lvextend', '-L', '+2M', 'vg0/span', b!);
+  });
+  const src = rootTree(dir);
+  const root = layout.lvs.get('root')!;
+  const data = layout.lvs.get('data')!;
+  t.deepEqual([root.map((x) => x.pv), data.map((x) => x.pv), layout.lvs.get('span')!.map((x) => x.pv)], [[0], [1], [0, 1]]);
+  writeLv(file, parts[0]!.start, layout, root, ext4Image(dir, 'root', src, 12));
+  const dataSrc = path.join(dir, 'data-src');
+  writeTree(dataSrc, { 'db.sqlite': crypto.randomBytes(100_000) });
+  writeLv(file, parts[1]!.start, layout, data, ext4Image(dir, 'data', dataSrc, 8));
+  const { repo, dir: rd } = tmpRepo(t);
+  const r = await commitAt(repo, file, { branch: 'vm/two' });
+  t.deepEqual(r.warnings, [
+    `${file}: p1: vg0/striped: logical volume with 2 stripes: stored as raw bytes, files inside are not indexed`,
+    `${file}: p1: vg0/span: logical volume with segments on another physical volume ('pv1'): stored as raw bytes, files inside are not indexed`,
+  ]);
+  t.deepEqual(ls(repo, { spec: 'vm/two' }).map((e) => e.path), ['vg0']);
+  t.deepEqual(ls(repo, { spec: 'vm/two:vg0' }).map((e) => e.path), ['vg0/data', 'vg0/root']);
+  const out = path.join(rd, 'root');
+  await checkout(repo, { rev: 'vm/two:vg0/root', dest: out });
+  t.deepEqual(contentOf(out), contentOf(src));
+  const dout = path.join(rd, 'data');
+  await checkout(repo, { rev: 'vm/two:vg0/data', dest: dout });
+  t.deepEqual(contentOf(dout), contentOf(dataSrc));
+  const info = diskLayout(repo, 'vm/two')!;
+  t.deepEqual(info.regions.filter((x) => x.lvm).map((x) => [x.partition!.index, x.lvm!.pvCount, x.lvm!.volumes.filter((v) => v.read).map((v) => v.name)]), [[1, 2, ['root']], [2, 2, ['data']]]);
+  const raw = path.join(rd, 'out.raw');
+  await checkout(repo, { rev: 'vm/two', dest: raw });
+  t.is(sha(raw), sha(file));
+  t.deepEqual(fsck(repo).problems, []);
 });
 
 /** Rewrites the current metadata text of the PV at `pvOffset` of `file` (new length allowed), with `fixCrc` its checksums. */
@@ -321,7 +365,7 @@ test('commit disk: thin, snapshot and raid logical volumes (metadata written by 
     `${file}: whole disk: vg1/thin1: logical volume with segment type 'thin': stored as raw bytes, files inside are not indexed`,
     `${file}: whole disk: vg1/snap: logical volume with segment type 'snapshot': stored as raw bytes, files inside are not indexed`,
     `${file}: whole disk: vg1/mirror: logical volume with segment type 'raid1': stored as raw bytes, files inside are not indexed`,
-    `${file}: whole disk: vg1/spread: logical volume with segments on another physical volume ('pv1'): stored as raw bytes, files inside are not indexed`,
+    `${file}: whole disk: vg1/spread: logical volume on physical volume 'pv1', which is not on this disk: not read`,
   ]);
   const info = diskLayout(repo, 'vm/thin')!;
   t.deepEqual(info.regions[0]!.lvm!.volumes.map((v) => [v.name, v.types.join(','), v.read]), [
