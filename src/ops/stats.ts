@@ -128,7 +128,7 @@ export function imageStats(repo: Repository, rev = 'HEAD'): ImageStats {
   // whose pN/ entries are the file systems' roots (counted by the walk).
   if (!disk || disk.regions.some((reg) => reg.content.kind === 'fs' && reg.content.tree === view)) s.dirs++;
   // A volume group's directory is synthetic too (its LV entries are the file systems' roots): commit does not count it.
-  if (disk) s.dirs -= disk.regions.filter((reg) => reg.content.kind === 'lvm').length;
+  if (disk) s.dirs -= new Set(disk.regions.flatMap((reg) => (reg.content.kind === 'lvm' ? [reg.content.vg] : []))).size;
   if (disk) {
     const before = s.storedBytes;
     let unknown = 0;

@@ -13,6 +13,7 @@ import { checkout } from '../../src/ops/checkout.js';
 import { derive } from '../../src/ops/derive.js';
 import { packageOp } from '../../src/ops/install.js';
 import { inventoriesOf } from '../../src/ops/image-packages.js';
+import { imageStats } from '../../src/ops/stats.js';
 import { fsck } from '../../src/ops/fsck.js';
 import { cat, diskLayout, ls } from '../../src/ops/ls.js';
 import { lvmCrc } from '../../src/formats/lvm.js';
@@ -236,6 +237,8 @@ async function checkLvmDisk(t: ExecutionContext, d: LvmDisk, label: string): Pro
     `${file}: p1: vg0/span: logical volume with segments on another physical volume ('pv1'): stored as raw bytes, files inside are not indexed`,
   ]);
   t.deepEqual(ls(repo, { spec: 'vm/two' }).map((e) => e.path), ['vg0']);
+  t.is(imageStats(repo, 'vm/two').dirs, r.dirs, 'stats counts directories as commit does (the VG directory is synthetic)');
+  t.is(imageStats(repo, 'vm/two').files, r.files);
   t.deepEqual(ls(repo, { spec: 'vm/two:vg0' }).map((e) => e.path), ['vg0/data', 'vg0/root']);
   const out = path.join(rd, 'root');
   await checkout(repo, { rev: 'vm/two:vg0/root', dest: out });
