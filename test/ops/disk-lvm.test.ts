@@ -15,6 +15,7 @@ import { packageOp } from '../../src/ops/install.js';
 import { inventoriesOf } from '../../src/ops/image-packages.js';
 import { imageStats } from '../../src/ops/stats.js';
 import { fsck } from '../../src/ops/fsck.js';
+import { gc } from '../../src/ops/gc.js';
 import { cat, diskLayout, ls } from '../../src/ops/ls.js';
 import { lvmCrc } from '../../src/formats/lvm.js';
 import { readDisk } from '../../src/store/typed.js';
@@ -149,7 +150,9 @@ async function checkLvmDisk(t: ExecutionContext, d: LvmDisk, label: string): Pro
   t.is(root.fs!.type, 'ext4');
   t.deepEqual(root.segments, d.layout.lvs.get('root')!.map((s) => ({ offset: d.pv.start + d.layout.peStart + s.pvStart * d.layout.extentSize, size: s.count * d.layout.extentSize })));
   t.deepEqual(pvRegion.lvm!.volumes.map((v) => [v.name, v.read]), [['root', true], ['esp', haveFat], ['empty', false]]);
-  // Bit-exact: raw and qcow2-free round trip of the whole disk, and the LV's bytes in particular.
+  // gc keeps everything the disk refers to (the LVs' trees, file blobs, data and map blobs): nothing is unreachable.
+  t.is(gc(repo).removed, 0);
+  // Bit-exact: a raw round trip of the whole disk, and the LV's bytes in particular.
   const raw = path.join(dir, 'out.raw');
   await checkout(repo, { rev: 'vm/lvm', dest: raw });
   t.is(fs.statSync(raw).size, fs.statSync(d.file).size);
