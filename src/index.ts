@@ -31,7 +31,7 @@ export { exportGit, type ExportGitOptions, type ExportGitResult, type ExportedRe
 export { importGit, type ImportGitOptions, type ImportGitResult } from './ops/import-git.js';
 export { show, type ShowResult } from './ops/show.js';
 export { ls, cat, catJson, describeEntry, diskLayout, MAX_CAT_JSON_BYTES, type CatResult, type LsEntry, type LsOptions } from './ops/ls.js';
-export type { DiskInfo, DiskRegionInfo } from './ops/disk-info.js';
+export type { DiskFsInfo, DiskInfo, DiskRegionInfo, DiskVolumeInfo } from './ops/disk-info.js';
 export { listBranches, createRef, deleteRef, renameBranch, aheadBehind, type RefInfo, type RefKind, type ListRefsOptions, type CreateRefOptions } from './ops/branch.js';
 export { switchBranch, findTrackingCandidate, createTrackingBranch, type SwitchOptions, type SwitchResult } from './ops/switch.js';
 export { readUpstream, setUpstream, setUpstreamTo, unsetUpstream, trackingMessage, type Upstream, type UpstreamConfig, type UpstreamResult } from './ops/upstream.js';

@@ -309,17 +309,25 @@ export function renderDerivation(id: string, d: DerivationInfo | undefined): str
 export function renderDisk(d: DiskInfo): string[] {
   const lines = [`Disk: ${formatBytes(d.size)} (${d.size} bytes), ${d.table ? `${d.table.kind.toUpperCase()} ${d.table.id}` : 'no partition table'}, sector ${d.sectorSize}`];
   for (const r of d.regions) {
-    const name = r.partition ? `p${r.partition.index}` : r.kind === 'fs' ? '(fs)' : '(gap)';
+    const name = r.partition ? `p${r.partition.index}` : r.kind === 'fs' ? '(fs)' : r.kind === 'lvm' ? '(pv)' : '(gap)';
     const where = `${String(r.offset).padStart(12)} ${formatBytes(r.size).padStart(10)}`;
     let what: string;
     if (r.fs) {
       what = `${r.fs.type}${r.fs.label ? ` label=${r.fs.label}` : ''} uuid=${r.fs.uuid} block=${r.fs.blockSize} -> ${r.path ? `${r.path}/` : '/'}`;
+    } else if (r.lvm) {
+      what = `LVM2 PV vg=${r.lvm.vg} extent=${formatBytes(r.lvm.extentSize)} uuid=${r.lvm.pvUuid}`;
     } else {
       what = 'raw';
     }
     const p = r.partition;
     const extra = p ? ` type=${p.type}${p.name ? ` name="${p.name}"` : ''}${p.bootable ? ' boot' : ''}` : '';
     lines.push(`  ${name.padEnd(6)} ${where}  ${what}${extra}`);
+    // One line per logical volume, under its physical volume: name, size, and where its files are (or 'raw').
+    for (const v of r.lvm?.volumes ?? []) {
+      if (!v.visible) continue;
+      const lvWhat = v.fs ? `${v.fs.type}${v.fs.label ? ` label=${v.fs.label}` : ''} uuid=${v.fs.uuid} block=${v.fs.blockSize} -> ${v.path}/` : `raw (${v.types.join(', ')})`;
+      lines.push(`    ${`${r.lvm!.vg}/${v.name}`.padEnd(18)} ${formatBytes(v.size).padStart(10)}  ${lvWhat}${v.segments && v.segments.length > 1 ? ` (${v.segments.length} segments)` : ''}`);
+    }
   }
   return lines;
 }

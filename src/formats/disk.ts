@@ -2,12 +2,14 @@
  * Disk images as sources: a raw disk file, a qcow2 image (with its backing chain), a VHD (fixed or dynamic), a
  * VirtualBox VDI or a VMDK sparse extent (monolithicSparse, streamOptimized), seen as one random-access
  * virtual disk, plus what lies on it: a partition table (MBR or GPT) and per partition (or for a bare file system,
- * the whole disk) a file system viva can read (ext2/3/4) or raw bytes. Nothing is mounted or booted.
+ * the whole disk) a file system viva can read (ext2/3/4, FAT), an LVM2 physical volume (./lvm.ts) or raw bytes.
+ * Nothing is mounted or booted.
  */
 import fs from 'node:fs';
 import { CorruptInputError, SourceReadError } from '../errors.js';
 import { native } from '../native/index.js';
 import { type BlockSource, fileBlockSource } from './ext4.js';
+import { findLvmLabel } from './lvm.js';
 import { type Partition, type PartitionTable, gaps, readPartitionTable } from './partitions.js';
 import { allocatedExtents, isQcow2, openQcow2 } from './qcow2.js';
 import { isVdi, openVdi } from './vdi.js';
@@ -82,6 +84,19 @@ export async function identifyContent(src: BlockSource, offset = 0, size = src.s
     if (at + sig.length > size) continue;
     if ((await src.read(offset + at, sig.length)).toString('latin1') === sig) return what;
   }
+  return undefined;
+}
+
+/**
+ * The file system at the start of a logical volume (or any byte range) that viva reads, by its magic, as a
+ * PlannedRegion's `fs`: one probe per reader, tried in order.
+ */
+export async function detectFileSystem(src: BlockSource, offset = 0, size = src.size): Promise<NonNullable<PlannedRegion['fs']> | undefined> {
+  // A new reader adds its kind to PlannedRegion['fs'] and one probe here.
+  const probes: Array<[NonNullable<PlannedRegion['fs']>, (s: BlockSource, o: number, n: number) => Promise<boolean>]> = [
+    ['ext', hasExtMagic], ['fat', hasFatBoot],
+  ];
+  for (const [fs, probe] of probes) if (await probe(src, offset, size)) return fs;
   return undefined;
 }
 
@@ -219,6 +234,8 @@ export interface PlannedRegion {
    * decides whether it can read it).
    */
   fs?: 'ext' | 'fat';
+  /** An LVM2 physical volume (a valid label): its logical volumes are read (ops/commit-disk). */
+  lvm?: boolean;
   /**
    * A partition kept as raw bytes although it is not empty: why (for its warning), and whether --strict refuses it
    * (its type says "Linux file system"), and whether it may hold files that are therefore not indexed.
@@ -299,6 +316,7 @@ export async function planDisk(src: DiskSource): Promise<{ table?: PartitionTabl
   if (!table) {
     if (await hasExtMagic(src)) return { regions: [{ offset: 0, size: src.size, fs: 'ext' }] };
     if (await hasFatBoot(src)) return { regions: [{ offset: 0, size: src.size, fs: 'fat' }] };
+    if (typeof await findLvmLabel(src) === 'number') return { regions: [{ offset: 0, size: src.size, lvm: true }] };
     return { regions: [{ offset: 0, size: src.size, content: (await identifyContent(src)) ?? 'unknown content' }] };
   }
   const regions: PlannedRegion[] = [];
@@ -307,9 +325,13 @@ export async function planDisk(src: DiskSource): Promise<{ table?: PartitionTabl
     if (extended(p) || p.size === 0) continue;
     const ext = await hasExtMagic(src, p.start, p.size);
     const fat = !ext && await hasFatBoot(src, p.start, p.size);
-    const why = ext || fat ? undefined : await rawReason(src, { offset: p.start, size: p.size, partition: p });
+    const label = ext || fat ? undefined : await findLvmLabel(src, p.start, p.size);
+    const lvm = typeof label === 'number';
+    const why = ext || fat || lvm ? undefined
+      : label === 'bad' ? { why: 'LVM2 physical volume label unreadable (checksum, sector number or type does not match)', strict: true, unindexed: true }
+        : await rawReason(src, { offset: p.start, size: p.size, partition: p });
     const fs = ext ? 'ext' as const : fat ? 'fat' as const : undefined;
-    regions.push({ offset: p.start, size: p.size, partition: p, ...(fs ? { fs } : {}), ...(why ? { rawReason: why } : {}) });
+    regions.push({ offset: p.start, size: p.size, partition: p, ...(fs ? { fs } : {}), ...(lvm ? { lvm } : {}), ...(why ? { rawReason: why } : {}) });
   }
   for (const g of gaps(table)) if (g.size > 0) regions.push({ offset: g.start, size: g.size });
   // Bytes past the table's idea of the disk (an image grown without moving the backup GPT) are kept too.

@@ -10,21 +10,30 @@
  *   byte that is not file content (superblocks, bitmaps, inode tables, directories, journal, slack), while the map's
  *   file runs say which byte ranges of the region hold which file's bytes. Rebuild = packed extents + file runs.
  * Packing only non-zero extents keeps the cost of a sparse disk proportional to its data, not its virtual size.
+ * - an `lvm` region (an LVM2 physical volume) is packed like a raw region except for the byte ranges of the logical
+ *   volumes whose file systems are read: each such volume is an fs content of its own, over the LV's byte space, with
+ *   the segments saying where those bytes lie in the region.
  * The view tree is what `ls`, `cat` and `checkout --path` see: the file system's root for a bare file system, or one
- * directory per file system (`p1`, `p2`, ...) for a partitioned disk.
+ * directory per file system (`p1`, `p2`, ...) for a partitioned disk, plus one directory per LVM volume group holding
+ * one directory per logical volume read (`vg0/root`).
  */
 import { Decoder, DecodeError, Encoder, decodeHeader, encodeHeader } from './codec.js';
 import { type Oid, OID_BYTES, bytesToOid, hashBytes, oidToBytes } from './oid.js';
 import { type RootMeta, decodeRootMeta, encodeRootMeta } from './commit.js';
 
-/** Version 2 adds the optional overlay (a derived disk); a disk without one is still encoded as version 1. */
-export const DISK_VERSION = 2;
+/**
+ * Version 2 adds the optional overlay (a derived disk); version 3 adds LVM regions (REGION_LVM) and an overlay flag.
+ * A disk is encoded with the lowest version that can say it: without LVM regions or overlay still as version 1, so
+ * the ids of disks committed before stay the same.
+ */
+export const DISK_VERSION = 3;
 export const REGIONMAP_VERSION = 1;
 
 /** Frozen codes. */
 const TABLE_CODES = { none: 0, mbr: 1, gpt: 2 } as const;
 const REGION_RAW = 1;
 const REGION_FS = 2;
+const REGION_LVM = 3;
 
 export interface DiskTable {
   kind: 'mbr' | 'gpt';
@@ -69,11 +78,40 @@ export interface RawContent {
   map: Oid;
 }
 
+/** A logical volume of an LVM region whose file system is read. */
+export interface LvmVolumeContent {
+  /** The LV's name: its directory under the volume group's in the view (`vg0/root`). */
+  name: string;
+  /**
+   * Where the LV's bytes lie, in LV order: `length` bytes at region offset `at` each (disjoint, non-empty; not
+   * necessarily increasing, an LV extended after another holds extents past it). The file system's `map` and `data`
+   * address the LV's own byte space (these segments one after another).
+   */
+  segments: Extent[];
+  content: FsContent;
+}
+
+/**
+ * An LVM2 physical volume (a partition or the whole disk) whose logical volumes are read: the bytes outside every read
+ * LV's segments (label, metadata area, free extents, LVs not read) are packed in `data` + `map` as for a raw region;
+ * each read LV is a file system whose bytes lie at its segments.
+ */
+export interface LvmContent {
+  kind: 'lvm';
+  /** The volume group's name: the view directory its volumes appear under. */
+  vg: string;
+  /** Parameters (vgUuid, pvUuid, extentSize, peStart, the volume list, ...) as sorted key → JSON value text. */
+  params: Array<[string, string]>;
+  data: Oid;
+  map: Oid;
+  volumes: LvmVolumeContent[];
+}
+
 export interface DiskRegion {
   offset: number;
   size: number;
   partition?: DiskPartition;
-  content: FsContent | RawContent;
+  content: FsContent | RawContent | LvmContent;
 }
 
 export interface Disk {
@@ -97,6 +135,11 @@ export function diskReferences(d: Disk): Array<{ kind: 'tree' | 'blob' | 'disk';
   for (const r of d.regions) {
     if (r.content.kind === 'fs') out.push({ kind: 'tree', oid: r.content.tree });
     out.push({ kind: 'blob', oid: r.content.data }, { kind: 'blob', oid: r.content.map });
+    if (r.content.kind === 'lvm') {
+      for (const v of r.content.volumes) {
+        out.push({ kind: 'tree', oid: v.content.tree }, { kind: 'blob', oid: v.content.data }, { kind: 'blob', oid: v.content.map });
+      }
+    }
   }
   if (d.overlay) out.push({ kind: 'disk', oid: d.overlay.base }, { kind: 'blob', oid: d.overlay.patch });
   return out;
@@ -106,8 +149,55 @@ function str(e: Encoder, s: string | undefined): void {
   e.str(s ?? '');
 }
 
+function encodeFs(e: Encoder, c: FsContent): void {
+  e.str(c.fsType);
+  encodeParams(e, c.params);
+  encodeRootMeta(e.raw(oidToBytes(c.tree)), c.rootMeta);
+  e.raw(oidToBytes(c.data)).raw(oidToBytes(c.map));
+}
+
+function encodeParams(e: Encoder, params: Array<[string, string]>): void {
+  const sorted = [...params].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+  e.uint(sorted.length);
+  for (const [k, v] of sorted) e.str(k).str(v);
+}
+
+function decodeParams(d: Decoder, limit: number): Array<[string, string]> {
+  const np = d.uint();
+  if (np > limit) throw new DecodeError('parameter count exceeds object size', d.pos);
+  const params: Array<[string, string]> = [];
+  for (let j = 0; j < np; j++) params.push([d.str(), d.str()]);
+  return params;
+}
+
+function decodeFs(d: Decoder, limit: number): FsContent {
+  const fsType = d.str();
+  const params = decodeParams(d, limit);
+  const tree = bytesToOid(d.raw(OID_BYTES));
+  const rootMeta = decodeRootMeta(d);
+  const data = bytesToOid(d.raw(OID_BYTES));
+  const map = bytesToOid(d.raw(OID_BYTES));
+  return { kind: 'fs', fsType, params, tree, rootMeta, data, map };
+}
+
+/**
+ * Checks an LVM region's volume segments: non-empty, inside the region, no two (of any volumes) overlapping. Returns
+ * the problem, or undefined.
+ */
+export function lvmSegmentProblem(size: number, volumes: readonly LvmVolumeContent[]): string | undefined {
+  const all = volumes.flatMap((v) => v.segments.map((x) => ({ ...x, name: v.name }))).sort((a, b) => a.at - b.at);
+  let end = 0;
+  for (const x of all) {
+    if (x.length <= 0 || x.at + x.length > size) return `segment of '${x.name}' at ${x.at} is empty or lies outside the region`;
+    if (x.at < end) return `segment of '${x.name}' at ${x.at} overlaps another`;
+    end = x.at + x.length;
+  }
+  return undefined;
+}
+
 export function encodeDisk(d: Disk): Buffer {
-  const e = encodeHeader(new Encoder(), 'disk', d.overlay ? 2 : 1);
+  const lvm = d.regions.some((r) => r.content.kind === 'lvm');
+  const e = encodeHeader(new Encoder(), 'disk', lvm ? 3 : d.overlay ? 2 : 1);
   e.uint(d.size).uint(d.sectorSize);
   e.u8(TABLE_CODES[d.table?.kind ?? 'none']);
   if (d.table) {
@@ -130,16 +220,25 @@ export function encodeDisk(d: Disk): Buffer {
     const c = r.content;
     if (c.kind === 'raw') {
       e.u8(REGION_RAW).raw(oidToBytes(c.data)).raw(oidToBytes(c.map));
+    } else if (c.kind === 'fs') {
+      e.u8(REGION_FS);
+      encodeFs(e, c);
     } else {
-      e.u8(REGION_FS).str(c.fsType);
-      const params = [...c.params].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
-      e.uint(params.length);
-      for (const [k, v] of params) e.str(k).str(v);
-      encodeRootMeta(e.raw(oidToBytes(c.tree)), c.rootMeta);
+      const problem = lvmSegmentProblem(r.size, c.volumes);
+      if (problem) throw new RangeError(`disk region at ${r.offset}: ${problem}`);
+      e.u8(REGION_LVM).str(c.vg);
+      encodeParams(e, c.params);
       e.raw(oidToBytes(c.data)).raw(oidToBytes(c.map));
+      e.uint(c.volumes.length);
+      for (const v of c.volumes) {
+        e.str(v.name).uint(v.segments.length);
+        for (const x of v.segments) e.uint(x.at).uint(x.length);
+        encodeFs(e, v.content);
+      }
     }
   }
   e.raw(oidToBytes(d.view));
+  if (lvm) e.u8(d.overlay ? 1 : 0);
   if (d.overlay) e.raw(oidToBytes(d.overlay.base)).raw(oidToBytes(d.overlay.patch));
   return e.finish();
 }
@@ -190,23 +289,34 @@ export function decodeDisk(buf: Uint8Array): Disk {
       const data = bytesToOid(d.raw(OID_BYTES));
       region.content = { kind: 'raw', data, map: bytesToOid(d.raw(OID_BYTES)) };
     } else if (kind === REGION_FS) {
-      const fsType = d.str();
-      const np = d.uint();
-      if (np > buf.length) throw new DecodeError('parameter count exceeds object size', d.pos);
-      const params: Array<[string, string]> = [];
-      for (let j = 0; j < np; j++) params.push([d.str(), d.str()]);
-      const tree = bytesToOid(d.raw(OID_BYTES));
-      const rootMeta = decodeRootMeta(d);
+      region.content = decodeFs(d, buf.length);
+    } else if (kind === REGION_LVM && version >= 3) {
+      const vg = d.str();
+      const params = decodeParams(d, buf.length);
       const data = bytesToOid(d.raw(OID_BYTES));
       const map = bytesToOid(d.raw(OID_BYTES));
-      region.content = { kind: 'fs', fsType, params, tree, rootMeta, data, map };
+      const nv = d.uint();
+      if (nv > buf.length) throw new DecodeError('volume count exceeds object size', d.pos);
+      const volumes: LvmVolumeContent[] = [];
+      for (let j = 0; j < nv; j++) {
+        const name = d.str();
+        const ns = d.uint();
+        if (ns > buf.length) throw new DecodeError('segment count exceeds object size', d.pos);
+        const segments: Extent[] = [];
+        for (let k = 0; k < ns; k++) segments.push({ at: d.uint(), length: d.uint() });
+        volumes.push({ name, segments, content: decodeFs(d, buf.length) });
+      }
+      const problem = lvmSegmentProblem(rsize, volumes);
+      if (problem) throw new DecodeError(problem, d.pos);
+      region.content = { kind: 'lvm', vg, params, data, map, volumes };
     } else {
       throw new DecodeError(`unknown region kind ${kind}`, d.pos - 1);
     }
     regions.push(region);
   }
   const view = bytesToOid(d.raw(OID_BYTES));
-  const overlay = version >= 2 ? { base: bytesToOid(d.raw(OID_BYTES)), patch: bytesToOid(d.raw(OID_BYTES)) } : undefined;
+  const hasOverlay = version === 2 || (version >= 3 && d.u8() === 1);
+  const overlay = hasOverlay ? { base: bytesToOid(d.raw(OID_BYTES)), patch: bytesToOid(d.raw(OID_BYTES)) } : undefined;
   d.expectEnd();
   return { size, sectorSize, ...(table ? { table } : {}), regions, view, ...(overlay ? { overlay } : {}) };
 }
@@ -264,6 +374,16 @@ export function hashDisk(encoded: Uint8Array): Oid {
 export function diskParam(c: FsContent, key: string): unknown {
   const p = c.params.find(([k]) => k === key);
   return p ? JSON.parse(p[1]) : undefined;
+}
+
+/** Every file system of a disk: its fs regions' contents and the logical volumes of its LVM regions, in disk order. */
+export function diskFileSystems(d: Disk): Array<{ region: DiskRegion; content: FsContent; volume?: { vg: string; name: string } }> {
+  const out: Array<{ region: DiskRegion; content: FsContent; volume?: { vg: string; name: string } }> = [];
+  for (const r of d.regions) {
+    if (r.content.kind === 'fs') out.push({ region: r, content: r.content });
+    else if (r.content.kind === 'lvm') for (const v of r.content.volumes) out.push({ region: r, content: v.content, volume: { vg: r.content.vg, name: v.name } });
+  }
+  return out;
 }
 
 /** The partition name paths use: `p1`, `p2`, ... */

@@ -3,15 +3,20 @@
  * directory commit runs, so files dedup across both), and everything else a bit-exact rebuild needs is kept as
  * blobs: per file system a file map (which disk bytes are which file's bytes) and the "rest" (the region with those
  * bytes zeroed: superblocks, bitmaps, inode tables, directories, journal, slack), and raw regions for boot code,
- * table sectors, gaps and partitions without a readable file system.
+ * table sectors, gaps and partitions without a readable file system. An LVM2 physical volume is one region whose
+ * linear logical volumes are read the same way, each over its own byte space (its segments one after another).
  */
-import { nonZero, openDiskSource, planDisk, subSource, type DiskSource, type Extent, type PlannedRegion } from '../formats/disk.js';
+import { detectFileSystem, identifyContent, nonZero, openDiskSource, planDisk, subSource, type DiskSource, type Extent, type PlannedRegion } from '../formats/disk.js';
+import { readLvmPv, volumeSource, type LvmPhysicalVolume, type PvExtent } from '../formats/lvm.js';
 import { openExt4, type Ext4Info } from '../formats/ext4.js';
 import { openFat } from '../formats/fat.js';
 import { AbortedError, CorruptInputError, SourceReadError, UnsupportedInputError } from '../errors.js';
 import type { DataPiece, FileContent, ImageEntry } from '../formats/types.js';
 import type { RootMeta, SourceInfo } from '../model/commit.js';
-import { encodeDisk, encodeRegionMap, hashDisk, partitionDirName, type Disk, type DiskRegion, type Extent as MapExtent, type MapRun } from '../model/disk.js';
+import {
+  encodeDisk, encodeRegionMap, hashDisk, partitionDirName, type Disk, type DiskRegion, type Extent as MapExtent, type LvmContent,
+  type LvmVolumeContent, type MapRun,
+} from '../model/disk.js';
 import { encodeBlob, type Segment } from '../model/blob.js';
 import { Chunker } from '../chunking/chunker.js';
 import crypto from 'node:crypto';
@@ -86,6 +91,9 @@ export async function ingestDisk(ctx: IngestContext, file: string, options: Inge
     let dirs = 0;
     let files = 0;
     let bytes = 0;
+    // View names of the partitions, and the volume groups read (a VG on several PVs is one directory).
+    const taken = new Set(plan.regions.flatMap((r) => (r.partition ? [partitionDirName(r.partition.index)] : [])));
+    const vgs = new Map<string, VolumeGroupView>();
     for (const r of plan.regions) {
       const partition = r.partition
         ? {
@@ -94,6 +102,14 @@ export async function ingestDisk(ctx: IngestContext, file: string, options: Inge
           ...(r.partition.attributes ? { attributes: r.partition.attributes } : {}), ...(r.partition.bootable ? { bootable: true } : {}),
         }
         : undefined;
+      const lvm = r.lvm ? await ingestLvm(ctx, src, r, extents, warnings, options, taken, vgs) : undefined;
+      if (lvm) {
+        dirs += lvm.dirs;
+        files += lvm.files;
+        bytes += lvm.bytes;
+        regions.push({ offset: r.offset, size: r.size, ...(partition ? { partition } : {}), content: lvm.content });
+        continue;
+      }
       const fsr = r.fs ? await ingestExtOrRaw(ctx, src, r, extents, warnings, options) : undefined;
       if (fsr) {
         dirs += fsr.dirs;
@@ -114,6 +130,16 @@ export async function ingestDisk(ctx: IngestContext, file: string, options: Inge
         const map = await storeRegionBytes(ctx, encodeRegionMap({ packed: packed.extents, runs: [] }));
         regions.push({ offset: r.offset, size: r.size, ...(partition ? { partition } : {}), content: { kind: 'raw', data: packed.oid, map } });
       }
+    }
+    for (const [vg, g] of vgs) {
+      // LVs whose PVs are not on this disk (a volume group spread over several disks): said once, their bytes are elsewhere.
+      for (const [lv, e] of g.elsewhere) {
+        if (!g.handled.has(lv)) warnings.push(`${src.name}: ${e.where}: ${vg}/${lv}: logical volume on physical volume ${e.pvs.map((x) => `'${x}'`).join(', ')}, which is not on this disk: not read`);
+      }
+      const enc = encodeTree(normalizeTree(g.entries));
+      const tree = hashTree(enc);
+      if (!ctx.writer.hasObject('tree', tree)) ctx.writer.writeObject('tree', tree, enc);
+      views.push({ name: Buffer.from(vg), type: 'dir', mode: IMPLIED_ROOT.mode, uid: 0, gid: 0, mtimeNs: 0n, size: 0, xattrs: [], oid: tree });
     }
     let view: Oid;
     let rootMeta: RootMeta;
@@ -183,8 +209,138 @@ async function ingestExtOrRaw(ctx: IngestContext, src: DiskSource, r: PlannedReg
   }
 }
 
-async function ingestExt(ctx: IngestContext, src: DiskSource, r: PlannedRegion, extents: Extent[]): Promise<{ content: Extract<DiskRegion['content'], { kind: 'fs' }>; dirs: number; files: number; bytes: number }> {
-  const name = r.partition ? `${src.name} (partition ${r.partition.index})` : src.name;
+/** A volume group's directory in the view: its LVs read so far (from each of its PVs on the disk). */
+interface VolumeGroupView {
+  uuid: string;
+  entries: TreeEntry[];
+  /** LVs already warned about (an LV spanning several PVs is met on each). */
+  warned: Set<string>;
+  /** LVs met on a PV that holds (part of) them, and LVs met only as lying on other PVs (with where they were met). */
+  handled: Set<string>;
+  elsewhere: Map<string, { pvs: string[]; where: string }>;
+}
+
+/** The names LVM allows for volume groups and logical volumes, which are also safe as view directory names. */
+const LVM_NAME = /^[A-Za-z0-9+_.-]{1,127}$/;
+
+/**
+ * Reads the LVM2 physical volume of region `r`: each visible linear logical volume lying on it whose file system
+ * viva reads becomes a file system of its own (under `VG/LV` in the view); the rest of the PV (label, metadata,
+ * free extents, other LVs) is packed as raw bytes. Undefined (the caller stores the region raw) with a warning
+ * pushed when the PV cannot be read (bad label, metadata area or text, segments outside the PV or overlapping) or
+ * its VG name clashes with another view directory; with `strict`, a CorruptInputError instead. Per LV, a warning
+ * for each one kept raw: thin, snapshot, raid and other segment types, several stripes, segments on another PV, a
+ * file system the reader refuses or content viva does not read (swap excepted).
+ */
+async function ingestLvm(ctx: IngestContext, src: DiskSource, r: PlannedRegion, extents: Extent[], warnings: string[], options: IngestDiskOptions, taken: Set<string>, vgs: Map<string, VolumeGroupView>): Promise<{ content: LvmContent; dirs: number; files: number; bytes: number } | undefined> {
+  const where = r.partition ? partitionDirName(r.partition.index) : 'whole disk';
+  const keepRaw = (why: string): undefined => {
+    if (options.strict) throw new CorruptInputError(src.name, where, `${why} (--strict)`);
+    warnings.push(`${src.name}: ${where}: ${why}: stored as raw bytes, files inside are not indexed`);
+    return undefined;
+  };
+  let pv: LvmPhysicalVolume;
+  try {
+    pv = await readLvmPv(src, src.name, r.offset, r.size);
+  } catch (e) {
+    if (!(e instanceof CorruptInputError)) throw e;
+    return keepRaw(`LVM2 physical volume unreadable (${String(e.data.where)}: ${String(e.data.reason)})`);
+  }
+  if (!LVM_NAME.test(pv.vg) || pv.vg === '.' || pv.vg === '..') return keepRaw(`LVM2 volume group name '${pv.vg}' is not a usable directory name`);
+  if (taken.has(pv.vg)) return keepRaw(`LVM2 volume group '${pv.vg}' has the name of another directory of the disk's view`);
+  let group = vgs.get(pv.vg);
+  if (group && group.uuid !== pv.vgUuid) return keepRaw(`LVM2 volume group '${pv.vg}' has the name of another volume group of the disk`);
+  if (!group) {
+    group = { uuid: pv.vgUuid, entries: [], warned: new Set(), handled: new Set(), elsewhere: new Map() };
+    vgs.set(pv.vg, group);
+  }
+  const warned = group.warned;
+  const volumes: LvmVolumeContent[] = [];
+  const lvEntries: TreeEntry[] = [];
+  let dirs = 0;
+  let files = 0;
+  let bytes = 0;
+  for (const lv of pv.volumes) {
+    if (!lv.visible) continue; // parts of a thin pool, raid or snapshot: the visible LV using them says what it is
+    if (lv.elsewhere) {
+      // Read (or warned about) with the PV it lies on, if that PV is on this disk.
+      if (!group.elsewhere.has(lv.name)) group.elsewhere.set(lv.name, { pvs: lv.elsewhere, where });
+      continue;
+    }
+    group.handled.add(lv.name);
+    const at = `${where}: ${pv.vg}/${lv.name}`;
+    const lvRaw = (why: string): void => {
+      // An LV on several PVs of this disk is met once per PV: one warning.
+      if (warned.has(lv.name)) return;
+      warned.add(lv.name);
+      if (options.strict) throw new CorruptInputError(src.name, at, `${why} (--strict)`);
+      warnings.push(`${src.name}: ${at}: ${why}: stored as raw bytes, files inside are not indexed`);
+    };
+    if (!lv.extents) { lvRaw(`logical volume with ${lv.unsupported ?? 'a layout viva does not read'}`); continue; }
+    if (!LVM_NAME.test(lv.name) || lv.name === '.' || lv.name === '..') { lvRaw('logical volume name is not a usable directory name'); continue; }
+    const lvSrc = volumeSource(src, r.offset, lv.extents);
+    const fs = await detectFileSystem(lvSrc);
+    if (!fs) {
+      const what = await identifyContent(lvSrc);
+      if (what !== 'swap space') lvRaw(`${what ?? 'unknown content'} in the logical volume, which viva does not read`);
+      continue;
+    }
+    const lvDisk: DiskSource = { ...src, size: lvSrc.size, read: (o, n) => lvSrc.read(o, n) };
+    const lvRegion: PlannedRegion = { offset: 0, size: lvSrc.size, fs };
+    const counts = { files: ctx.files, bytes: ctx.bytes };
+    let fsr: Awaited<ReturnType<typeof ingestExt>>;
+    try {
+      fsr = await ingestExt(ctx, lvDisk, lvRegion, volumeExtents(extents, r.offset, lv.extents), `${src.name} (${pv.vg}/${lv.name})`);
+    } catch (e) {
+      if (!(e instanceof CorruptInputError || e instanceof UnsupportedInputError)) throw e;
+      ctx.files = counts.files;
+      ctx.bytes = counts.bytes;
+      const detail = typeof e.data.where === 'string' ? `${e.data.where}: ${String(e.data.reason)}` : String(e.data.reason);
+      lvRaw(`${fs === 'fat' ? 'FAT' : fs} file system unreadable (${detail})`);
+      continue;
+    }
+    dirs += fsr.dirs;
+    files += fsr.files;
+    bytes += fsr.bytes;
+    volumes.push({ name: lv.name, segments: lv.extents.map((x) => ({ at: x.at, length: x.length })), content: fsr.content });
+    const m = fsr.content.rootMeta;
+    lvEntries.push({ name: Buffer.from(lv.name), type: 'dir', mode: m.mode, uid: m.uid, gid: m.gid, mtimeNs: m.mtimeNs, size: 0, xattrs: m.xattrs, oid: fsr.content.tree });
+  }
+  // The PV's own bytes: everything outside the read volumes' segments.
+  const mapped: MapRun[] = volumes.flatMap((v) => v.segments.map((x) => ({ at: x.at, length: x.length, file: 0, fileOffset: 0 }))).sort((a, b) => a.at - b.at);
+  const packed = await storeRegion(ctx, src, r, extents, mapped);
+  const map = await storeRegionBytes(ctx, encodeRegionMap({ packed: packed.extents, runs: [] }));
+  group.entries.push(...lvEntries);
+  const params = extParams({
+    vgUuid: pv.vgUuid, pvUuid: pv.pvUuid, pvName: pv.pvName, seqno: pv.seqno, extentSize: pv.extentSize, peStart: pv.peStart,
+    peCount: pv.peCount, pvCount: pv.pvCount, metadata: pv.metadata,
+    logicalVolumes: pv.volumes.map((v) => ({ name: v.name, size: v.size, types: v.types, visible: v.visible, read: volumes.some((x) => x.name === v.name) })),
+  });
+  return {
+    content: { kind: 'lvm', vg: pv.vg, params, data: packed.oid, map, volumes },
+    dirs, files, bytes,
+  };
+}
+
+/** The allocated ranges of the source (disk offsets) as byte ranges of a logical volume whose `lv` ranges are PV offsets from `base`. */
+function volumeExtents(extents: Extent[], base: number, lv: readonly PvExtent[]): Extent[] {
+  const out: Extent[] = [];
+  let lvAt = 0;
+  for (const x of lv) {
+    const s0 = base + x.at;
+    const e0 = s0 + x.length;
+    for (const e of extents) {
+      const a = Math.max(s0, e.offset);
+      const b = Math.min(e0, e.offset + e.length);
+      if (a < b) out.push({ offset: lvAt + (a - s0), length: b - a });
+    }
+    lvAt += x.length;
+  }
+  return out;
+}
+
+async function ingestExt(ctx: IngestContext, src: DiskSource, r: PlannedRegion, extents: Extent[], sourceName?: string): Promise<{ content: Extract<DiskRegion['content'], { kind: 'fs' }>; dirs: number; files: number; bytes: number }> {
+  const name = sourceName ?? (r.partition ? `${src.name} (partition ${r.partition.index})` : src.name);
   const open = r.fs === 'fat' ? openFat : openExt4;
   const { info, reader } = await open(subSource(src, r.offset, r.size), name, ctx.signal ? { signal: ctx.signal } : {});
   const builder = new MutableTree(undefined, { sourceName: name });

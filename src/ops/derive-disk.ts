@@ -167,11 +167,24 @@ export async function patchDisk(repo: Repository, writer: ObjectWriter, base: { 
   if (!bare) {
     // The view of a partitioned disk is one directory per file system: nothing else can be made there.
     const names = new Set(disk.regions.filter((r) => r.content.kind === 'fs').map((r) => partitionDirName(r.partition!.index)));
+    // Volume groups: file systems in LVM logical volumes are not patched (yet): their directories must stay as they are.
+    const baseView = readTree(repo.store, disk.view);
+    for (const r of disk.regions) {
+      if (r.content.kind !== 'lvm') continue;
+      const vg = Buffer.from(r.content.vg);
+      const before = findEntry(baseView, vg);
+      const after = findEntry(view, vg);
+      if (!after || after.oid !== before?.oid || after.type !== 'dir') {
+        throw new UsageError(`${where}: '${r.content.vg}' holds LVM logical volumes: derive and merge do not change file systems inside them (change them in a checkout and commit the disk again)`);
+      }
+      names.add(r.content.vg);
+    }
     for (const e of view.entries) {
       const n = e.name.toString('latin1');
       if (!names.has(n) || e.type !== 'dir') throw new UsageError(`${where}: '${quotePath(e.name)}' is not a file system of the disk: paths on a partitioned disk start with ${[...names].join(', ') || 'a partition with a file system'} (in a batch spec, 'partition: p1' puts generated files there)`);
       names.delete(n);
     }
+    for (const r of disk.regions) if (r.content.kind === 'lvm') names.delete(r.content.vg);
     if (names.size) throw new UsageError(`${where}: partition ${[...names][0]} cannot be removed or renamed by derive`);
   }
   const reader = new DiskReader(repo.store, disk);

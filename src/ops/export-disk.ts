@@ -6,7 +6,7 @@
 import { nonZero } from '../formats/disk.js';
 import type { DiskWriter } from '../formats/disk-writer.js';
 import type { BlobRecord } from '../model/blob.js';
-import type { Disk, DiskRegion, Extent, MapRun, PatchRange } from '../model/disk.js';
+import type { Disk, DiskRegion, Extent, LvmVolumeContent, MapRun, PatchRange } from '../model/disk.js';
 import { type Oid, hashBytes } from '../model/oid.js';
 import { RepositoryCorruptError, AbortedError } from '../errors.js';
 import type { ObjectReader } from '../store/object-store.js';
@@ -112,31 +112,36 @@ function* packedPieces(objects: ObjectReader, oid: Oid, extents: Extent[], where
   if (ei < extents.length) throw new RepositoryCorruptError(where, 'packed data is shorter than its extents');
 }
 
-/** The non-zero bytes of one region (disk offsets), in order: packed data and mapped file bytes composed per window. */
-export function* regionPieces(objects: ObjectReader, r: DiskRegion, reader: BlobRangeReader): Generator<{ offset: number; data: Buffer }> {
-  const where = `disk region at ${r.offset}`;
-  const { packed, runs: map } = readRegionMap(objects, r.content.map);
-  const files = r.content.kind === 'fs' ? treeFiles(objects, r.content.tree) : [];
+/** What composes a byte space: a packed `data` blob with its `map`, and for a file system the tree whose files the map's runs name. */
+type Composed = { data: Oid; map: Oid; tree?: Oid };
+
+/**
+ * The non-zero bytes of a composed byte space of `size` bytes within [lo, hi) (offsets in that space), in order: packed
+ * data and mapped file bytes composed per window.
+ */
+function* contentPieces(objects: ObjectReader, c: Composed, size: number, reader: BlobRangeReader, where: string, lo = 0, hi = size): Generator<{ offset: number; data: Buffer }> {
+  const { packed, runs: map } = readRegionMap(objects, c.map);
+  const files = c.tree !== undefined ? treeFiles(objects, c.tree) : [];
   for (const m of map) {
-    if (m.at + m.length > r.size || m.file >= files.length || !files[m.file]) {
+    if (m.at + m.length > size || m.file >= files.length || !files[m.file]) {
       throw new RepositoryCorruptError(where, `file map run at ${m.at} names file ${m.file} or lies outside the region`);
     }
   }
-  for (const x of packed) if (x.at + x.length > r.size) throw new RepositoryCorruptError(where, `packed extent at ${x.at} lies outside the region`);
-  const rest = packedPieces(objects, r.content.data, packed, where)[Symbol.iterator]();
+  for (const x of packed) if (x.at + x.length > size) throw new RepositoryCorruptError(where, `packed extent at ${x.at} lies outside the region`);
+  const rest = packedPieces(objects, c.data, packed, where)[Symbol.iterator]();
   let piece = rest.next();
   let mi = 0;
   const buf = Buffer.alloc(WINDOW);
-  let w = 0;
+  let w = lo;
   for (;;) {
     while (!piece.done && piece.value.offset + piece.value.data.length <= w) piece = rest.next();
     const nextRest = piece.done ? Infinity : Math.max(piece.value.offset, w);
     const nextMap = mi < map.length ? Math.max(map[mi]!.at, w) : Infinity;
     const next = Math.min(nextRest, nextMap);
-    if (next >= r.size) break;
+    if (next >= hi) break;
     // Windows with neither rest data nor file bytes are skipped: they stay holes.
     if (next >= w + WINDOW) w = Math.floor(next / WINDOW) * WINDOW;
-    const len = Math.min(WINDOW, r.size - w);
+    const len = Math.min(WINDOW, hi - w);
     const view = buf.subarray(0, len);
     view.fill(0);
     while (!piece.done && piece.value.offset < w + len) {
@@ -156,8 +161,56 @@ export function* regionPieces(objects: ObjectReader, r: DiskRegion, reader: Blob
       if (m.at + m.length > w + len) break;
       mi++;
     }
-    for (const p of nonZero(view, w)) yield { offset: r.offset + p.offset, data: p.data };
+    yield* nonZero(view, w);
     w += len;
+  }
+}
+
+/** A composed space's pieces moved by `shift` (to disk offsets). */
+function* shifted(pieces: Iterable<{ offset: number; data: Buffer }>, shift: number): Generator<{ offset: number; data: Buffer }> {
+  for (const p of pieces) yield { offset: p.offset + shift, data: p.data };
+}
+
+/** The byte size of an LVM volume (its segments one after another). */
+function volumeSize(v: LvmVolumeContent): number {
+  return v.segments.reduce((n, x) => n + x.length, 0);
+}
+
+/**
+ * The non-zero bytes of one region (disk offsets), in order: packed data and mapped file bytes composed per window.
+ * An LVM region: its own packed bytes and, per logical volume segment, the volume's bytes of that segment, merged in
+ * disk order (they are disjoint: the segments are left out of the region's packed bytes).
+ */
+export function* regionPieces(objects: ObjectReader, r: DiskRegion, reader: BlobRangeReader): Generator<{ offset: number; data: Buffer }> {
+  const where = `disk region at ${r.offset}`;
+  const c = r.content;
+  if (c.kind !== 'lvm') {
+    yield* shifted(contentPieces(objects, { data: c.data, map: c.map, ...(c.kind === 'fs' ? { tree: c.tree } : {}) }, r.size, reader, where), r.offset);
+    return;
+  }
+  const sources: Array<Iterator<{ offset: number; data: Buffer }>> = [shifted(contentPieces(objects, c, r.size, reader, where), r.offset)];
+  for (const v of c.volumes) {
+    const size = volumeSize(v);
+    let lvAt = 0;
+    for (const x of v.segments) {
+      const vw = `${where}: logical volume '${c.vg}/${v.name}'`;
+      sources.push(shifted(contentPieces(objects, v.content, size, reader, vw, lvAt, lvAt + x.length), r.offset + x.at - lvAt));
+      lvAt += x.length;
+    }
+  }
+  const heads = sources.map((s) => s.next());
+  let end = 0;
+  for (;;) {
+    let best = -1;
+    heads.forEach((h, i) => {
+      if (!h.done && (best < 0 || h.value.offset < (heads[best]!.value as { offset: number }).offset)) best = i;
+    });
+    if (best < 0) return;
+    const p = heads[best]!.value as { offset: number; data: Buffer };
+    if (p.offset < end) throw new RepositoryCorruptError(where, `bytes at ${p.offset} are claimed twice (a logical volume segment and the region's own data)`);
+    end = p.offset + p.data.length;
+    yield p;
+    heads[best] = sources[best]!.next();
   }
 }
 
@@ -202,7 +255,8 @@ export function* diskPieces(objects: ObjectReader, disk: Disk, reader = new Blob
  */
 export class DiskReader {
   private readonly blobs: BlobRangeReader;
-  private readonly regions: Array<{ r: DiskRegion; packed: Extent[]; starts: number[]; runs: MapRun[]; files: Oid[] } | undefined>;
+  /** Per region: its own composed space, and for an LVM region one per logical volume (with where its segments lie). */
+  private readonly regions: Array<{ own: Loaded; volumes: Array<{ loaded: Loaded; segments: Extent[] }> } | undefined>;
   private readonly base?: DiskReader;
   private readonly patch: PatchRange[] = [];
 
@@ -215,17 +269,44 @@ export class DiskReader {
     }
   }
 
+  private load(c: Composed, where: string): Loaded {
+    const { packed, runs } = readRegionMap(this.objects, c.map);
+    const starts: number[] = [];
+    let off = 0;
+    for (const e of packed) { starts.push(off); off += e.length; }
+    return { data: c.data, packed, starts, runs, files: c.tree !== undefined ? treeFiles(this.objects, c.tree) : [], where };
+  }
+
   private region(i: number) {
     let x = this.regions[i];
     if (x) return x;
     const r = this.disk.regions[i]!;
-    const { packed, runs } = readRegionMap(this.objects, r.content.map);
-    const starts: number[] = [];
-    let off = 0;
-    for (const e of packed) { starts.push(off); off += e.length; }
-    x = { r, packed, starts, runs, files: r.content.kind === 'fs' ? treeFiles(this.objects, r.content.tree) : [] };
+    const c = r.content;
+    const where = `disk region at ${r.offset}`;
+    x = {
+      own: this.load({ data: c.data, map: c.map, ...(c.kind === 'fs' ? { tree: c.tree } : {}) }, where),
+      volumes: c.kind === 'lvm' ? c.volumes.map((v) => ({ loaded: this.load(v.content, `${where}: logical volume '${c.vg}/${v.name}'`), segments: v.segments })) : [],
+    };
     this.regions[i] = x;
     return x;
+  }
+
+  /** Copies bytes [lo, hi) of a composed space into `out` at `outAt + (each byte's offset - lo)`. */
+  private readComposed(x: Loaded, lo: number, hi: number, out: Buffer, outAt: number): void {
+    x.packed.forEach((e, k) => {
+      const a = Math.max(e.at, lo);
+      const b = Math.min(e.at + e.length, hi);
+      if (a < b) this.blobs.read(x.data, x.starts[k]! + (a - e.at), b - a, out, outAt + a - lo);
+    });
+    for (const m of x.runs) {
+      const a = Math.max(m.at, lo);
+      const b = Math.min(m.at + m.length, hi);
+      if (a < b) {
+        const file = x.files[m.file];
+        if (!file) throw new RepositoryCorruptError(x.where, `file map run at ${m.at} names file ${m.file}`);
+        this.blobs.read(file, m.fileOffset + (a - m.at), b - a, out, outAt + a - lo);
+      }
+    }
   }
 
   /** Bytes [offset, offset + length) of the disk. */
@@ -248,24 +329,23 @@ export class DiskReader {
       const x = this.region(i);
       const lo = a0 - reg.offset;
       const hi = b0 - reg.offset;
-      x.packed.forEach((e, k) => {
-        const a = Math.max(e.at, lo);
-        const b = Math.min(e.at + e.length, hi);
-        if (a < b) this.blobs.read(reg.content.data, x.starts[k]! + (a - e.at), b - a, out, reg.offset + a - offset);
-      });
-      for (const m of x.runs) {
-        const a = Math.max(m.at, lo);
-        const b = Math.min(m.at + m.length, hi);
-        if (a < b) {
-          const file = x.files[m.file];
-          if (!file) throw new RepositoryCorruptError(`disk region at ${reg.offset}`, `file map run at ${m.at} names file ${m.file}`);
-          this.blobs.read(file, m.fileOffset + (a - m.at), b - a, out, reg.offset + a - offset);
+      this.readComposed(x.own, lo, hi, out, a0 - offset);
+      for (const v of x.volumes) {
+        let lvAt = 0;
+        for (const seg of v.segments) {
+          const a = Math.max(seg.at, lo);
+          const b = Math.min(seg.at + seg.length, hi);
+          if (a < b) this.readComposed(v.loaded, lvAt + (a - seg.at), lvAt + (b - seg.at), out, reg.offset + a - offset);
+          lvAt += seg.length;
         }
       }
     });
     return out;
   }
 }
+
+/** A composed space loaded for random reads. */
+type Loaded = { data: Oid; packed: Extent[]; starts: number[]; runs: MapRun[]; files: Oid[]; where: string };
 
 /**
  * Writes the disk of a disk commit to `out`, bit-identical to the image committed (a derived disk: its base with its

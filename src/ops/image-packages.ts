@@ -4,7 +4,7 @@
  */
 import { UsageError } from '../errors.js';
 import type { Commit } from '../model/commit.js';
-import { partitionDirName } from '../model/disk.js';
+import { diskFileSystems, partitionDirName } from '../model/disk.js';
 import type { Oid } from '../model/oid.js';
 import { PACKAGE_DATABASES, type Inventory, type PackageChange, type PackageFormat, diffInventories, parseInventory, versionOrder } from '../packages/inventory.js';
 import type { Repository } from '../store/repository.js';
@@ -15,14 +15,14 @@ import { resolveSpec } from './resolve.js';
 
 /**
  * The file systems of an image, where package databases live: a tree commit's root; each file system of a disk
- * commit (`partition` 'pN', none for a bare file system). Raw regions hold none.
+ * commit (`partition` 'pN', 'VG/LV' for an LVM logical volume, none for a bare file system). Raw regions hold none.
  */
 export function imageFileSystems(repo: Repository, c: Pick<Commit, 'rootKind' | 'root'>): Array<{ partition?: string; tree: Oid }> {
   if (c.rootKind !== 'disk') return [{ tree: c.root }];
   const out: Array<{ partition?: string; tree: Oid }> = [];
-  for (const r of readDisk(repo.store, c.root).regions) {
-    if (r.content.kind !== 'fs') continue;
-    out.push({ ...(r.partition ? { partition: partitionDirName(r.partition.index) } : {}), tree: r.content.tree });
+  for (const f of diskFileSystems(readDisk(repo.store, c.root))) {
+    const where = f.volume ? `${f.volume.vg}/${f.volume.name}` : f.region.partition ? partitionDirName(f.region.partition.index) : undefined;
+    out.push({ ...(where ? { partition: where } : {}), tree: f.content.tree });
   }
   return out;
 }

@@ -239,6 +239,14 @@ function imageRoot(repo: Repository, image: DeriveBase, name: string): ImageRoot
     const commit: Commit = { ...image.commit, rootKind: 'tree', root: r.content.tree, rootMeta: r.content.rootMeta };
     return { base: { oid: image.oid, commit, name: image.name ?? name }, disk: { partition } };
   }
+  // A dpkg database in an LVM logical volume: found, but patching file systems inside LVs is not supported.
+  for (const r of disk.regions) {
+    if (r.content.kind !== 'lvm') continue;
+    for (const v of r.content.volumes) {
+      if (tryReadPath(repo.store, v.content.tree, bytes(DPKG_STATUS))?.type !== 'file') continue;
+      throw new UsageError(`${name}: the dpkg database is in LVM logical volume '${r.content.vg}/${v.name}': packages cannot be installed into logical volumes (install into a checkout and commit the disk again)`);
+    }
+  }
   throw new PackageStateError(name, `no dpkg database (/${DPKG_STATUS}) on ${fileSystems.length ? `any file system of the disk (${fileSystems.map((r) => (r.partition ? partitionDirName(r.partition.index) : 'the disk')).join(', ')})` : 'the disk: it has no file system viva reads'}`);
 }
 

@@ -111,7 +111,9 @@ interface MergeState {
 
 /** A disk's layout: size, partition table and each region's place and kind (what must match for a merge). */
 function layoutOf(d: Disk): string {
-  return JSON.stringify([d.size, d.sectorSize, d.table ?? null, d.regions.map((r) => [r.offset, r.size, r.partition?.index ?? 0, r.content.kind, r.content.kind === 'fs' ? r.content.fsType : ''])]);
+  return JSON.stringify([d.size, d.sectorSize, d.table ?? null, d.regions.map((r) => [r.offset, r.size, r.partition?.index ?? 0, r.content.kind, r.content.kind === 'fs' ? r.content.fsType : '',
+    // An LVM region: its volume group and where each logical volume read lies.
+    r.content.kind === 'lvm' ? [r.content.vg, r.content.volumes.map((v) => [v.name, v.content.fsType, v.segments])] : []])]);
 }
 
 const EMPTY_META: RootMeta = { mode: 0o755, uid: 0, gid: 0, mtimeNs: 0n, xattrs: [] };

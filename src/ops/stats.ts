@@ -127,11 +127,15 @@ export function imageStats(repo: Repository, rev = 'HEAD'): ImageStats {
   // The image's root is a directory of it (commit counts it) unless it is a partitioned disk's synthetic view,
   // whose pN/ entries are the file systems' roots (counted by the walk).
   if (!disk || disk.regions.some((reg) => reg.content.kind === 'fs' && reg.content.tree === view)) s.dirs++;
+  // A volume group's directory is synthetic too (its LV entries are the file systems' roots): commit does not count it.
+  if (disk) s.dirs -= new Set(disk.regions.flatMap((reg) => (reg.content.kind === 'lvm' ? [reg.content.vg] : []))).size;
   if (disk) {
     const before = s.storedBytes;
     let unknown = 0;
     for (const reg of disk.regions) {
-      for (const oid of [reg.content.data, reg.content.map]) {
+      const own = [reg.content.data, reg.content.map];
+      if (reg.content.kind === 'lvm') for (const v of reg.content.volumes) own.push(v.content.data, v.content.map);
+      for (const oid of own) {
         if (!repo.store.hasObject('blob', oid)) { if (!blobs.has(oid)) { blobs.add(oid); absent.blobs++; unknown++; } continue; }
         blob(oid, readBlobRecord(repo.store, oid).size, false);
       }
