@@ -13,6 +13,7 @@ import { allocatedExtents, isQcow2, openQcow2 } from './qcow2.js';
 import { isVdi, openVdi } from './vdi.js';
 import { isVhdFooter, openVhd } from './vhd.js';
 import { isVmdk, isVmdkDescriptor, openVmdk } from './vmdk.js';
+import { isXfsSuperblock } from './xfs.js';
 
 export interface Extent {
   offset: number;
@@ -83,6 +84,11 @@ export async function identifyContent(src: BlockSource, offset = 0, size = src.s
     if ((await src.read(offset + at, sig.length)).toString('latin1') === sig) return what;
   }
   return undefined;
+}
+
+/** Whether a plausible XFS superblock is at `offset` of `src` (see isXfsSuperblock: a bare 'XFSB' is not one). */
+export async function hasXfsSuper(src: BlockSource, offset = 0, size = src.size): Promise<boolean> {
+  return size >= 4096 && isXfsSuperblock(await src.read(offset, 512));
 }
 
 /**
@@ -216,9 +222,9 @@ export interface PlannedRegion {
   partition?: Partition;
   /**
    * 'ext' when an ext2/3/4 superblock is there, 'fat' for a partition that starts with a FAT boot sector (the reader
-   * decides whether it can read it).
+   * decides whether it can read it), 'xfs' for a plausible XFS superblock.
    */
-  fs?: 'ext' | 'fat';
+  fs?: 'ext' | 'fat' | 'xfs';
   /** A partition whose type says "Linux file system" but that holds no ext superblock: why (for a warning). */
   rawReason?: string;
   /**
@@ -290,6 +296,7 @@ export async function planDisk(src: DiskSource): Promise<{ table?: PartitionTabl
   if (!table) {
     if (await hasExtMagic(src)) return { regions: [{ offset: 0, size: src.size, fs: 'ext' }] };
     if (await hasFatBoot(src)) return { regions: [{ offset: 0, size: src.size, fs: 'fat' }] };
+    if (await hasXfsSuper(src)) return { regions: [{ offset: 0, size: src.size, fs: 'xfs' }] };
     return { regions: [{ offset: 0, size: src.size, content: (await identifyContent(src)) ?? 'unknown content' }] };
   }
   const regions: PlannedRegion[] = [];
@@ -298,8 +305,9 @@ export async function planDisk(src: DiskSource): Promise<{ table?: PartitionTabl
     if (extended(p) || p.size === 0) continue;
     const ext = await hasExtMagic(src, p.start, p.size);
     const fat = !ext && await hasFatBoot(src, p.start, p.size);
-    const why = ext || fat ? undefined : await rawReason(src, { offset: p.start, size: p.size, partition: p });
-    const fs = ext ? 'ext' as const : fat ? 'fat' as const : undefined;
+    const xfs = !ext && !fat && await hasXfsSuper(src, p.start, p.size);
+    const why = ext || fat || xfs ? undefined : await rawReason(src, { offset: p.start, size: p.size, partition: p });
+    const fs = ext ? 'ext' as const : fat ? 'fat' as const : xfs ? 'xfs' as const : undefined;
     regions.push({ offset: p.start, size: p.size, partition: p, ...(fs ? { fs } : {}), ...(why ? { rawReason: why } : {}) });
   }
   for (const g of gaps(table)) if (g.size > 0) regions.push({ offset: g.start, size: g.size });

@@ -296,7 +296,8 @@ class XfsVolume {
     if (sb.readUInt32BE(0) !== SB_MAGIC) throw bad(`bad magic ${hex(sb.readUInt32BE(0))}, expected ${hex(SB_MAGIC)} ('XFSB')`);
     const versionnum = sb.readUInt16BE(100);
     const version = versionnum & 0xf;
-    if (version !== 4 && version !== 5) throw new UnsupportedInputError(name, `XFS superblock version ${version} (viva reads versions 4 and 5)`);
+    if (version === 0 || version > 5) throw bad(`version ${version} is invalid`);
+    if (version < 4) throw new UnsupportedInputError(name, `XFS superblock version ${version} (viva reads versions 4 and 5)`);
     this.v5 = version === 5;
     if (this.v5) {
       const stored = sb.readUInt32LE(SB_CRC_OFF);
