@@ -21,11 +21,11 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 const BIN = path.join(ROOT, 'bin/run.js');
 const BUILD_SCRIPT = path.resolve(ROOT, '../shared/corpus/build-debian.sh');
 
-const MEASURES = ['commit', 'recommit', 'incremental', 'size', 'checkout', 'rss', 'big', 'disk', 'inspect', 'sync', 'derive', 'packages', 'merge'] as const;
+const MEASURES = ['commit', 'recommit', 'incremental', 'size', 'checkout', 'rss', 'big', 'disk', 'xfs', 'inspect', 'sync', 'derive', 'packages', 'merge'] as const;
 type MeasureName = (typeof MEASURES)[number];
 const TREES_NEEDED: Record<MeasureName, string[]> = {
   commit: ['base'], recommit: ['base'], incremental: ['base', 'base2'], size: ['min', 'base', 'web', 'base2'],
-  checkout: ['base'], rss: ['web'], big: [], disk: ['base', 'images/base.qcow2'],
+  checkout: ['base'], rss: ['web'], big: [], disk: ['base', 'images/base.qcow2'], xfs: ['base'],
   inspect: ['min', 'base', 'web', 'base2'],
   sync: ['min', 'base', 'web', 'base2'],
   derive: ['base', 'base2', 'images/base.qcow2'],
@@ -48,6 +48,7 @@ const TARGET_CHECKOUT_VS_CP = 1.2;
 const TARGET_RSS = 500 * MB;
 const TARGET_SPARSE_GROWTH = 1 * MB;
 const TARGET_RANDOM_GROWTH_FACTOR = 1.01;
+const TARGET_XFS_VS_EXT4 = 1.2;
 
 const USAGE = `usage: node --import tsx test/bench/run.ts [--only NAME[,NAME]] [--runs N] [--heavy-runs N] [--work DIR] [--json FILE]
 
@@ -623,6 +624,51 @@ async function measureBig(ctx: Context): Promise<Row[]> {
     );
   }
   return rows;
+}
+
+/**
+ * XFS against ext4 (issue 15): the base tree on a bare XFS image (mkfs.xfs defaults, filled through a loop mount with
+ * `cp -a`, so root is needed) and on a bare ext4 image of the same size (`mke2fs -d`), each committed into a new
+ * repository; the target is XFS ≤ 1.2 × ext4.
+ */
+async function measureXfs(ctx: Context): Promise<Row[]> {
+  const { opt, tools } = ctx;
+  const base = path.join(opt.corpus, 'base');
+  const dir = path.join(opt.work, 'xfs');
+  fs.mkdirSync(dir, { recursive: true });
+  const size = Math.max(2 * GiB, Math.ceil((3 * duBytes(base)) / GiB) * GiB);
+  const ext4 = path.join(dir, 'base.ext4');
+  const xfs = path.join(dir, 'base.xfs');
+  const mnt = path.join(dir, 'mnt');
+  for (const f of [ext4, xfs]) { rmrf(f); fs.closeSync(fs.openSync(f, 'w')); fs.truncateSync(f, size); }
+  must('mke2fs', ['-q', '-F', '-t', 'ext4', '-d', base, '-E', 'root_owner=0:0', ext4]);
+  must('mkfs.xfs', ['-q', '-f', xfs]);
+  fs.mkdirSync(mnt, { recursive: true });
+  must('mount', ['-o', 'loop', xfs, mnt]);
+  try {
+    must('cp', ['-a', `${base}/.`, mnt]);
+  } finally {
+    must('umount', [mnt]);
+  }
+  const execs: Record<'ext4' | 'xfs', Exec[]> = { ext4: [], xfs: [] };
+  for (let i = 0; i < opt.heavyRuns; i++) {
+    for (const [kind, image] of [['ext4', ext4], ['xfs', xfs]] as const) {
+      const repo = path.join(dir, `repo-${kind}`);
+      const init = tools.init('viva', repo);
+      if (!init.ok) return [{ id: 'xfs-commit', measure: `commit base on ${kind}`, unit: 's', viva: errorCell(init.error ?? 'init failed'), borg: NONE, restic: NONE, floor: NONE, target: '', met: '?' }];
+      syncDisks();
+      execs[kind].push(tools.run('viva', tools.commitArgv('viva', repo, image, `base-${kind}`)));
+      progress(`commit base.${kind} run ${i + 1}/${opt.heavyRuns}: ${describe('viva', execs[kind].at(-1)!)}`);
+      rmrf(repo);
+    }
+  }
+  rmrf(ext4); rmrf(xfs);
+  const viva = timeCell(execs.xfs, vivaStats(execs.xfs.at(-1)));
+  const floor = { ...timeCell(execs.ext4), tool: 'viva, the same tree on ext4' };
+  return [{
+    id: 'xfs-commit', measure: `commit base on a bare ${fmtBytes(size)} XFS image into a new repository (s); floor: the same on ext4`, unit: 's',
+    viva, borg: NONE, restic: NONE, floor, target: `≤ ${TARGET_XFS_VS_EXT4} × ext4`, met: metRatio(viva, floor, TARGET_XFS_VS_EXT4),
+  }];
 }
 
 /**
@@ -1284,7 +1330,7 @@ async function measureMerge(ctx: Context): Promise<Row[]> {
 
 const RUNNERS: Record<MeasureName, (ctx: Context) => Promise<Row[]>> = {
   commit: measureCommit, recommit: measureRecommit, incremental: measureIncremental, size: measureSize,
-  checkout: measureCheckout, rss: measureRss, big: measureBig, disk: measureDisk, inspect: measureInspect, sync: measureSync,
+  checkout: measureCheckout, rss: measureRss, big: measureBig, disk: measureDisk, xfs: measureXfs, inspect: measureInspect, sync: measureSync,
   derive: measureDerive, packages: measurePackages, merge: measureMerge,
 };
 
