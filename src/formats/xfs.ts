@@ -11,7 +11,8 @@
  *
  * Read: v5 (crc=1) and v4 (with version-2 directories) file systems; v3 inodes with bigtime timestamps and nrext64
  * extent counts; data forks in local, extents and btree (bmbt) form; short-form, block, leaf, node and btree
- * directories (their data blocks: the hash/leaf/free-index blocks only serve lookups and are not read); ftype;
+ * directories (entries come from their data blocks; the hash/leaf/free-index blocks only serve lookups and are only
+ * checked: magic, and checksum, owner and address on v5); ftype;
  * inline and remote symlinks; sparse files (holes and unwritten extents read as gaps); reflinked files (two inodes
  * mapping the same blocks: each file yields its bytes, the disk committer keeps one claim); hardlinks; device files,
  * fifos and sockets; xattrs in short-form, leaf and node form with local or remote values, in the user, trusted
@@ -21,8 +22,8 @@
  * (the parent feature's internal attributes) are left out.
  *
  * Not read: realtime files (UnsupportedInputError), the metadir feature, a log that needs recovery (as far as the
- * superblock says: log_incompat bits, needsrepair). Directory hash and free-space blocks are not checked against the
- * data blocks.
+ * superblock says: log_incompat bits, needsrepair). Directory hash and free-index entries are not checked against
+ * the data blocks' entries.
  */
 import { depthFirst } from './depth-first.js';
 import type { DataPiece, EntryType, FileContent, ImageEntry, ImageReader, SourceDescription, Xattr } from './types.js';
@@ -63,6 +64,12 @@ const DATA_FREE_TAG = 0xffff;
 /** Directory data lives below XFS_DIR2_LEAF_OFFSET (32 GiB); leaf and free-index blocks above it. */
 const DIR2_LEAF_OFFSET_BYTES = 2 ** 35;
 
+const DIR2_LEAF1_MAGIC = 0xd2f1;
+const DIR3_LEAF1_MAGIC = 0x3df1;
+const DIR2_LEAFN_MAGIC = 0xd2ff;
+const DIR3_LEAFN_MAGIC = 0x3dff;
+const DIR2_FREE_MAGIC = 0x58443246; // 'XD2F'
+const DIR3_FREE_MAGIC = 0x58444633; // 'XDF3'
 const DA_NODE_MAGIC = 0xfebe;
 const DA3_NODE_MAGIC = 0x3ebe;
 const ATTR_LEAF_MAGIC = 0xfbee;
@@ -755,6 +762,25 @@ class XfsVolume {
         if (end < hdr) throw this.corrupt(where, `${what} at offset ${at}: ${count} leaf entries do not fit`);
       }
       this.parseDataBlock(buf, end, `${where} ${what} at offset ${at}`, out);
+    }
+    // The hash (leaf, node) and free-index blocks only serve lookups; they are checked, not read for entries.
+    const index: number[] = [];
+    for (const e of extents) {
+      if (e.off + e.len <= leafFsb) continue;
+      for (let b = Math.floor(Math.max(e.off, leafFsb) / per) * per; b < e.off + e.len; b += per) if (index[index.length - 1] !== b) index.push(b);
+    }
+    for (const lblk of index) {
+      throwIfAborted(signal);
+      const what = `directory index block ${lblk / per}`;
+      const { buf, at } = await this.readLogical(extents, lblk, per, where, what, claimed);
+      if (buf.readUInt32BE(0) === (this.v5 ? DIR3_FREE_MAGIC : DIR2_FREE_MAGIC)) {
+        if (this.v5) this.checkV5(buf, DIR3_DATA_CRC_OFF, 8, 24, 40, at, inode.ino, where, what);
+        continue;
+      }
+      const magic = buf.readUInt16BE(8);
+      const ok = this.v5 ? [DIR3_LEAF1_MAGIC, DIR3_LEAFN_MAGIC, DA3_NODE_MAGIC] : [DIR2_LEAF1_MAGIC, DIR2_LEAFN_MAGIC, DA_NODE_MAGIC];
+      if (!ok.includes(magic)) throw this.corrupt(where, `${what} at offset ${at}: bad magic ${hex(buf.readUInt32BE(0))}/${hex(magic, 4)}`);
+      if (this.v5) this.checkV5(buf, DA3_CRC_OFF, 16, 32, 48, at, inode.ino, where, what);
     }
   }
 

@@ -309,6 +309,16 @@ xtest('xfs: a directory block mapped twice, a btree pointer loop and an extent p
   xfsDb(dir, [`inode ${leaf}`, `write u3.bmx[1].startblock ${first}`], true);
   await expectCorrupt(t, dir, new RegExp(`: inode ${leaf} \\('frag-dir'\\): directory block \\d+: block at offset \\d+ is visited twice \\(a loop\\)$`));
 
+  // A damaged hash (leaf) block: its entries are not needed for the listing, but it is checked.
+  const hash = await copy();
+  const leafDir = inodeOf(hash, 'leaf');
+  const last = Number(inodeField(hash, leafDir, 'core.nextents')) - 1;
+  t.is(inodeField(hash, leafDir, `u3.bmx[${last}].startoff`), String(2 ** 35 / 4096));
+  const fsb = inodeField(hash, leafDir, `u3.bmx[${last}].startblock`);
+  const leafAt = Number(/\((\d+)\)/.exec(xfsDb(hash, [`convert fsblock ${fsb} byte`]))![1]);
+  patchBytes(hash, leafAt + 200, Buffer.from([0xde, 0xad]));
+  await expectCorrupt(t, hash, new RegExp(`: inode ${leafDir} \\('leaf'\\): directory index block \\d+ at offset ${leafAt}: checksum mismatch`));
+
   const tree = await copy();
   const frag = inodeOf(tree, 'frag');
   const ptr = inodeField(tree, frag, 'u3.bmbt.ptrs[1]');
