@@ -15,6 +15,7 @@ import { allocatedExtents, isQcow2, openQcow2 } from './qcow2.js';
 import { isVdi, openVdi } from './vdi.js';
 import { isVhdFooter, openVhd } from './vhd.js';
 import { isVmdk, isVmdkDescriptor, openVmdk } from './vmdk.js';
+import { isXfsSuperblock } from './xfs.js';
 
 export interface Extent {
   offset: number;
@@ -87,6 +88,11 @@ export async function identifyContent(src: BlockSource, offset = 0, size = src.s
   return undefined;
 }
 
+/** Whether a plausible XFS superblock is at `offset` of `src` (see isXfsSuperblock: a bare 'XFSB' is not one). */
+export async function hasXfsSuper(src: BlockSource, offset = 0, size = src.size): Promise<boolean> {
+  return size >= 4096 && isXfsSuperblock(await src.read(offset, 512));
+}
+
 /**
  * The file system at the start of a logical volume (or any byte range) that viva reads, by its magic, as a
  * PlannedRegion's `fs`: one probe per reader, tried in order.
@@ -94,7 +100,7 @@ export async function identifyContent(src: BlockSource, offset = 0, size = src.s
 export async function detectFileSystem(src: BlockSource, offset = 0, size = src.size): Promise<NonNullable<PlannedRegion['fs']> | undefined> {
   // A new reader adds its kind to PlannedRegion['fs'] and one probe here.
   const probes: Array<[NonNullable<PlannedRegion['fs']>, (s: BlockSource, o: number, n: number) => Promise<boolean>]> = [
-    ['ext', hasExtMagic], ['fat', hasFatBoot],
+    ['ext', hasExtMagic], ['fat', hasFatBoot], ['xfs', hasXfsSuper],
   ];
   for (const [fs, probe] of probes) if (await probe(src, offset, size)) return fs;
   return undefined;
@@ -231,9 +237,9 @@ export interface PlannedRegion {
   partition?: Partition;
   /**
    * 'ext' when an ext2/3/4 superblock is there, 'fat' for a partition that starts with a FAT boot sector (the reader
-   * decides whether it can read it).
+   * decides whether it can read it), 'xfs' for a plausible XFS superblock.
    */
-  fs?: 'ext' | 'fat';
+  fs?: 'ext' | 'fat' | 'xfs';
   /** An LVM2 physical volume (a valid label): its logical volumes are read (ops/commit-disk). */
   lvm?: boolean;
   /**
@@ -317,6 +323,7 @@ export async function planDisk(src: DiskSource): Promise<{ table?: PartitionTabl
     if (await hasExtMagic(src)) return { regions: [{ offset: 0, size: src.size, fs: 'ext' }] };
     if (await hasFatBoot(src)) return { regions: [{ offset: 0, size: src.size, fs: 'fat' }] };
     if (typeof await findLvmLabel(src) === 'number') return { regions: [{ offset: 0, size: src.size, lvm: true }] };
+    if (await hasXfsSuper(src)) return { regions: [{ offset: 0, size: src.size, fs: 'xfs' }] };
     return { regions: [{ offset: 0, size: src.size, content: (await identifyContent(src)) ?? 'unknown content' }] };
   }
   const regions: PlannedRegion[] = [];
@@ -325,12 +332,13 @@ export async function planDisk(src: DiskSource): Promise<{ table?: PartitionTabl
     if (extended(p) || p.size === 0) continue;
     const ext = await hasExtMagic(src, p.start, p.size);
     const fat = !ext && await hasFatBoot(src, p.start, p.size);
-    const label = ext || fat ? undefined : await findLvmLabel(src, p.start, p.size);
+    const xfs = !ext && !fat && await hasXfsSuper(src, p.start, p.size);
+    const label = ext || fat || xfs ? undefined : await findLvmLabel(src, p.start, p.size);
     const lvm = typeof label === 'number';
-    const why = ext || fat || lvm ? undefined
+    const why = ext || fat || xfs || lvm ? undefined
       : label === 'bad' ? { why: 'LVM2 physical volume label unreadable (checksum, sector number or type does not match)', strict: true, unindexed: true }
         : await rawReason(src, { offset: p.start, size: p.size, partition: p });
-    const fs = ext ? 'ext' as const : fat ? 'fat' as const : undefined;
+    const fs = ext ? 'ext' as const : fat ? 'fat' as const : xfs ? 'xfs' as const : undefined;
     regions.push({ offset: p.start, size: p.size, partition: p, ...(fs ? { fs } : {}), ...(lvm ? { lvm } : {}), ...(why ? { rawReason: why } : {}) });
   }
   for (const g of gaps(table)) if (g.size > 0) regions.push({ offset: g.start, size: g.size });

@@ -10,6 +10,7 @@ import { detectFileSystem, identifyContent, nonZero, openDiskSource, planDisk, s
 import { readLvmPv, volumeSource, type LvmPhysicalVolume, type PvExtent } from '../formats/lvm.js';
 import { openExt4, type Ext4Info } from '../formats/ext4.js';
 import { openFat } from '../formats/fat.js';
+import { openXfs } from '../formats/xfs.js';
 import { AbortedError, CorruptInputError, SourceReadError, UnsupportedInputError } from '../errors.js';
 import type { DataPiece, FileContent, ImageEntry } from '../formats/types.js';
 import type { RootMeta, SourceInfo } from '../model/commit.js';
@@ -185,7 +186,7 @@ export function extParams(info: Ext4Info | object): Array<[string, string]> {
 }
 
 /**
- * Ingests the ext or FAT file system of region `r`; for a partition of a partitioned disk, a file system the reader refuses
+ * Ingests the ext, FAT or XFS file system of region `r`; for a partition of a partitioned disk, a file system the reader refuses
  * (CorruptInputError / UnsupportedInputError, at open or anywhere in the walk) makes it undefined instead, with a
  * warning pushed (the caller stores the partition as raw bytes, so the disk still checks out bit-exact), or with
  * `strict` a CorruptInputError naming the partition. Objects already written for the abandoned walk stay
@@ -202,7 +203,7 @@ async function ingestExtOrRaw(ctx: IngestContext, src: DiskSource, r: PlannedReg
     ctx.bytes = counts.bytes;
     const where = partitionDirName(r.partition.index);
     const detail = typeof e.data.where === 'string' ? `${e.data.where}: ${String(e.data.reason)}` : String(e.data.reason);
-    const why = `${r.fs === 'fat' ? 'FAT' : 'ext'} file system unreadable (${detail}; the partition starts at byte ${r.offset})`;
+    const why = `${r.fs === 'fat' ? 'FAT' : r.fs === 'xfs' ? 'XFS' : 'ext'} file system unreadable (${detail}; the partition starts at byte ${r.offset})`;
     if (options.strict) throw new CorruptInputError(src.name, where, `${why} (--strict)`);
     warnings.push(`${src.name}: ${where}: ${why}: stored as raw bytes`);
     return undefined;
@@ -296,7 +297,7 @@ async function ingestLvm(ctx: IngestContext, src: DiskSource, r: PlannedRegion, 
       ctx.files = counts.files;
       ctx.bytes = counts.bytes;
       const detail = typeof e.data.where === 'string' ? `${e.data.where}: ${String(e.data.reason)}` : String(e.data.reason);
-      lvRaw(`${fs === 'fat' ? 'FAT' : fs} file system unreadable (${detail})`);
+      lvRaw(`${fs === 'fat' ? 'FAT' : fs === 'xfs' ? 'XFS' : fs} file system unreadable (${detail})`);
       continue;
     }
     dirs += fsr.dirs;
@@ -341,7 +342,7 @@ function volumeExtents(extents: Extent[], base: number, lv: readonly PvExtent[])
 
 async function ingestExt(ctx: IngestContext, src: DiskSource, r: PlannedRegion, extents: Extent[], sourceName?: string): Promise<{ content: Extract<DiskRegion['content'], { kind: 'fs' }>; dirs: number; files: number; bytes: number }> {
   const name = sourceName ?? (r.partition ? `${src.name} (partition ${r.partition.index})` : src.name);
-  const open = r.fs === 'fat' ? openFat : openExt4;
+  const open = r.fs === 'fat' ? openFat : r.fs === 'xfs' ? openXfs : openExt4;
   const { info, reader } = await open(subSource(src, r.offset, r.size), name, ctx.signal ? { signal: ctx.signal } : {});
   const builder = new MutableTree(undefined, { sourceName: name });
   // Flat [at, length, fileId, fileOffset] runs, as the reader's pieces say where their bytes lie.
