@@ -25,10 +25,10 @@
  * superblock says: log_incompat bits, needsrepair). Directory hash and free-index entries are not checked against
  * the data blocks' entries.
  */
-import { depthFirst } from './depth-first.js';
+import { EMPTY, depthFirst, throwIfAborted } from './depth-first.js';
 import type { DataPiece, EntryType, FileContent, ImageEntry, ImageReader, SourceDescription, Xattr } from './types.js';
 import { crc32c, crc32cZeros, type BlockSource } from './ext4.js';
-import { AbortedError, CorruptInputError, UnsupportedInputError } from '../errors.js';
+import { CorruptInputError, UnsupportedInputError } from '../errors.js';
 
 // ---------------------------------------------------------------------------------------------------------------
 // On-disk constants (names as in the kernel's fs/xfs/libxfs)
@@ -123,7 +123,6 @@ const ACL_DEFAULT_XATTR = 'system.posix_acl_default';
 
 const DOT = Buffer.from('.');
 const DOTDOT = Buffer.from('..');
-const EMPTY = Buffer.alloc(0);
 
 // ---------------------------------------------------------------------------------------------------------------
 // Public types
@@ -162,9 +161,6 @@ export interface XfsInfo {
 // ---------------------------------------------------------------------------------------------------------------
 // Helpers
 
-function throwIfAborted(...signals: Array<AbortSignal | undefined>): void {
-  for (const s of signals) if (s?.aborted) throw new AbortedError();
-}
 
 function show(p: Buffer): string {
   return p.length ? p.toString('utf8') : '/';
