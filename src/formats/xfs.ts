@@ -281,7 +281,6 @@ class XfsVolume {
   readonly blockSize: number;
   private readonly v5: boolean;
   private readonly ftype: boolean;
-  private readonly blockLog: number;
   private readonly agBlkLog: number;
   private readonly inopbLog: number;
   private readonly agBlocks: number;
@@ -342,7 +341,6 @@ class XfsVolume {
     if (incompat & INCOMPAT.needsrepair) throw new UnsupportedInputError(name, 'the XFS file system needs repair (run xfs_repair)');
     if (logIncompat) throw new UnsupportedInputError(name, `the XFS log holds items of incompatible log features ${hex(logIncompat)}: it needs recovery (mount and unmount it, or run xfs_repair)`);
     this.blockSize = bs;
-    this.blockLog = blockLog;
     this.agBlkLog = agBlkLog;
     this.inopbLog = inopbLog;
     this.agBlocks = agBlocks;
