@@ -290,13 +290,14 @@ async function checkoutDisk(repo: Repository, options: CheckoutOptions, format: 
       const only = d.regions.length === 1 ? d.regions[0]!.content : undefined;
       const isBare = !d.table && only?.kind === 'fs' && only.fsType === bareFs;
       if (!isBare) rebuild = true;
-      // ext file systems only: a FAT boot partition beside the root is not what a bare .ext4 asks for.
-      const fileSystems = d.regions.filter((x) => x.content.kind === 'fs' && x.content.fsType.startsWith('ext'));
+      // ext and XFS file systems (the root a rebuild takes): a FAT boot partition beside the root is not what a
+      // bare .ext4 asks for.
+      const fileSystems = d.regions.filter((x) => x.content.kind === 'fs' && (x.content.fsType.startsWith('ext') || x.content.fsType === 'xfs'));
       // A bare file-system image holds one file system: taking the first of several would drop the others unsaid.
       if (fileSystems.length !== 1 && !isBare) {
         const names = fileSystems.map((x) => (x.partition ? `p${x.partition.index}` : 'the disk')).join(', ');
         throw new UsageError(fileSystems.length === 0
-          ? `'${options.rev}' holds no file system that viva reads, so it cannot become a bare ${bareFs} image; name a .raw or .qcow2 destination for the whole disk`
+          ? `'${options.rev}' holds no ext or XFS file system outside logical volumes, so it cannot become a bare ${bareFs} image; name a .raw or .qcow2 destination for the whole disk`
           : `'${options.rev}' holds ${fileSystems.length} file systems (${names}), a bare ${bareFs} image holds one; check out the whole disk as .raw or .qcow2, or one partition's files with --format dir --path pN`);
       }
       const first = fileSystems[0];
