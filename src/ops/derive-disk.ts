@@ -20,7 +20,7 @@ import { readBlobBytes, readDisk, readTree, tryReadPath } from '../store/typed.j
 import { MutableTree } from '../tree/mutable-tree.js';
 import { DEFAULT_DIR_MODE, applyRecipe, createdMeta } from '../tree/recipe.js';
 import { walkTrees } from '../tree/walk.js';
-import { DiskReader } from './export-disk.js';
+import { DiskReader } from './disk-reader.js';
 import { storeBytes } from '../store/store-content.js';
 
 /** A change of the walk, before file contents are read. */
