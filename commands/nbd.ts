@@ -37,6 +37,11 @@ ${EXIT_STATUS_HELP}`;
 
   async run(): Promise<void> {
     const { argv, flags } = await this.parse(Nbd);
+    // Signals are caught from the start: an interrupt while the server starts still ends it cleanly.
+    let stop!: () => void;
+    const stopped = new Promise<void>((resolve) => { stop = resolve; });
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
     const repo = Repository.open(flags.repo, 'read');
     try {
       const server = await serveNbd(repo, {
@@ -47,11 +52,8 @@ ${EXIT_STATUS_HELP}`;
       });
       for (const w of server.warnings) process.stderr.write(`warning: ${w}\n`);
       for (const uri of server.uris) this.log(uri);
-      await new Promise<void>((resolve) => {
-        const stop = () => { void server.close().then(resolve); };
-        process.once('SIGINT', stop);
-        process.once('SIGTERM', stop);
-      });
+      await stopped;
+      await server.close();
     } finally {
       await repo.close();
     }
