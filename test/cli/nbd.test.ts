@@ -203,6 +203,29 @@ class RawClient {
   }
 }
 
+/** The chunks of one structured reply, up to the one flagged done. */
+async function structuredReply(c: RawClient): Promise<Array<{ type: number; cookie: number; payload: Buffer }>> {
+  const out: Array<{ type: number; cookie: number; payload: Buffer }> = [];
+  for (;;) {
+    const h = await c.read(20);
+    if (!h) throw new Error('closed during a structured reply');
+    if (h.readUInt32BE(0) !== 0x668e33ef) throw new Error('not a structured reply');
+    out.push({ type: h.readUInt16BE(6), cookie: Number(h.readBigUInt64BE(8)), payload: (await c.read(h.readUInt32BE(16)))! });
+    if (h.readUInt16BE(4) & 1) return out;
+  }
+}
+
+/** A reply of OFFSET_DATA / OFFSET_HOLE chunks put together over [offset, offset + length). */
+function assemble(chunks: Array<{ type: number; payload: Buffer }>, offset: number, length: number): Buffer {
+  const out = Buffer.alloc(length, 0xaa);
+  for (const c of chunks) {
+    const at = Number(c.payload.readBigUInt64BE(0)) - offset;
+    if (c.type === 1) c.payload.copy(out, at, 8);
+    else if (c.type === 2) out.fill(0, at, at + c.payload.readUInt32BE(8));
+  }
+  return out;
+}
+
 function u32(n: number): Buffer {
   const b = Buffer.alloc(4);
   b.writeUInt32BE(n >>> 0);
@@ -333,4 +356,70 @@ maybe('nbd: a directory commit is refused with exit 2; --name renames an export;
   w.child.kill('SIGTERM');
   const end = await finished(w.child);
   t.is(end.code, 0, `exit ${end.code} ${end.signal}: ${w.log()}`);
+});
+
+maybe('nbd: random reads across run boundaries match checkout (simple and structured replies); holes, block status and errors as structured chunks', async (t) => {
+  const { dir, repo } = await setup(t);
+  const s = await startNbd(t, ['-C', repo, 'vm/derived', 'vm/mbr', '--listen', '127.0.0.1:0'], 2);
+  for (const name of ['vm/derived', 'vm/mbr']) {
+    const ref = path.join(dir, `${name.replace('/', '-')}.raw`);
+    await vivaOk(t, ['checkout', '-C', repo, name, ref]);
+    const bytes = fs.readFileSync(ref);
+    const simple = new RawClient(s.port);
+    await simple.greeting();
+    t.deepEqual(await simple.go(name), { size: bytes.length });
+    const structured = new RawClient(s.port);
+    await structured.greeting();
+    structured.option(8);
+    t.is((await structured.optReply())!.type, 1);
+    const q = Buffer.from('base:allocation');
+    const n = Buffer.from(name);
+    structured.option(10, Buffer.concat([u32(n.length), n, u32(1), u32(q.length), q]));
+    const ctx = (await structured.optReply())!;
+    t.is(ctx.type, 4);
+    t.is(ctx.data.subarray(4).toString(), 'base:allocation');
+    t.is((await structured.optReply())!.type, 1);
+    t.deepEqual(await structured.go(name), { size: bytes.length });
+    // Deterministic pseudo-random reads: many short ones (inside and across runs) and some long ones (across holes).
+    let seed = 7;
+    const rnd = (m: number) => { seed = (seed * 1103515245 + 12345) % 2 ** 31; return seed % m; };
+    for (let i = 0; i < 150; i++) {
+      const length = i % 10 === 0 ? 1 + rnd(4 << 20) : 1 + rnd(70_000);
+      const offset = rnd(bytes.length - length);
+      simple.request(0, offset, length, i);
+      t.deepEqual(await simple.simpleReply(), { error: 0, cookie: i });
+      const got = await simple.read(length);
+      structured.request(0, offset, length, i);
+      const chunks = await structuredReply(structured);
+      if (!got!.equals(bytes.subarray(offset, offset + length)) || !assemble(chunks, offset, length).equals(bytes.subarray(offset, offset + length))) {
+        t.fail(`${name}: read of ${length} bytes at ${offset} differs from the checkout`);
+        return;
+      }
+    }
+    // A whole-disk-sized stretch of the sparse MBR disk: holes come as OFFSET_HOLE chunks.
+    structured.request(0, 20 << 20, 8 << 20, 500);
+    const sparse = await structuredReply(structured);
+    t.true(sparse.some((c) => c.type === 2), `${name}: a hole chunk`);
+    t.true(assemble(sparse, 20 << 20, 8 << 20).equals(bytes.subarray(20 << 20, 28 << 20)));
+    // Block status covers the range asked, hole+zero only where the checkout has zeros.
+    structured.request(7, 0, 16 << 20, 501);
+    const [bs] = await structuredReply(structured);
+    t.is(bs!.type, 5);
+    let at = 0;
+    for (let i = 4; i < bs!.payload.length; i += 8) {
+      const len = bs!.payload.readUInt32BE(i);
+      if (bs!.payload.readUInt32BE(i + 4) === 3) t.true(bytes.subarray(at, at + len).equals(Buffer.alloc(len)), `${name}: hole at ${at} is zeros`);
+      at += len;
+    }
+    t.is(at, 16 << 20);
+    // Errors are ERROR chunks: EINVAL past the end.
+    structured.request(0, bytes.length - 10, 20, 502);
+    const [err] = await structuredReply(structured);
+    t.is(err!.type, 2 ** 15 + 1);
+    t.is(err!.payload.readUInt32BE(0), EINVAL);
+    simple.request(2, 0, 0);
+    structured.request(2, 0, 0);
+    t.true(await simple.waitClosed());
+    t.true(await structured.waitClosed());
+  }
 });
