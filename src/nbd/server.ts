@@ -17,7 +17,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import { RepositoryCorruptError, UsageError, VivaError, systemReason } from '../errors.js';
 import type { Oid } from '../model/oid.js';
-import { BlobRangeReader, DiskReader } from '../ops/disk-reader.js';
+import { BlobRangeReader, DiskReader, type DiskExtent } from '../ops/disk-reader.js';
 import { resolveRevision } from '../ops/resolve.js';
 import type { Repository } from '../store/repository.js';
 import { readDisk } from '../store/typed.js';
@@ -277,9 +277,13 @@ class Connection {
     }
   }
 
-  private async send(b: Buffer): Promise<void> {
+  /** Writes `parts` as one (a reply header and its data), then waits while the socket's buffer is full. */
+  private async send(...parts: Buffer[]): Promise<void> {
     if (this.sock.destroyed) throw new Closed('connection closed');
-    if (!this.sock.write(b)) {
+    this.sock.cork();
+    for (const p of parts) this.sock.write(p);
+    this.sock.uncork();
+    if (this.sock.writableNeedDrain) {
       await new Promise<void>((resolve, reject) => {
         const onClose = () => reject(new Closed('connection closed while sending'));
         this.sock.once('close', onClose);
@@ -474,13 +478,7 @@ class Connection {
         parts = [encodeSimpleReply(0, cookie), data];
       } else {
         // Data stretches (with the short zero runs between them) as OFFSET_DATA chunks, long zero runs as OFFSET_HOLE.
-        const segs: Array<{ offset: number; length: number; zero: boolean }> = [];
-        for (const x of dontFragment ? [{ offset, length, zero: false }] : ex.reader.extents(offset, length)) {
-          const zero = x.zero && x.length >= HOLE_MIN;
-          const last = segs[segs.length - 1];
-          if (last && !last.zero && !zero) last.length += x.length;
-          else segs.push({ offset: x.offset, length: x.length, zero });
-        }
+        const segs = dontFragment ? [{ offset, length, zero: false }] : coarse(ex.reader.extents(offset, length));
         parts = [];
         if (!segs.length) parts.push(encodeChunkHeader(REPLY_FLAG_DONE, REPLY_TYPE.NONE, cookie, 0));
         segs.forEach((s, i) => {
@@ -504,13 +502,13 @@ class Connection {
       return;
     }
     this.bytesRead += length;
-    for (const p of parts) await this.send(p);
+    await this.send(...parts);
   }
 
   private async blockStatus(ex: LiveExport, cookie: Buffer, offset: number, length: number, one: boolean): Promise<void> {
     let extents;
     try {
-      extents = ex.reader.extents(offset, length);
+      extents = coarse(ex.reader.extents(offset, length));
     } catch (e) {
       if (!(e instanceof VivaError)) throw e;
       await this.fail(cookie, NBD_ERR.EIO, e.message);
@@ -525,6 +523,21 @@ class Connection {
     });
     await this.send(Buffer.concat([encodeChunkHeader(REPLY_FLAG_DONE, REPLY_TYPE.BLOCK_STATUS, cookie, b.length), b]));
   }
+}
+
+/**
+ * Extents with zero stretches shorter than {@link HOLE_MIN} folded into the data around them: fewer, larger reads
+ * for a client that reads data extents one by one (qemu-img convert), and fewer hole chunks. Data may hold zeros.
+ */
+function coarse(extents: DiskExtent[]): DiskExtent[] {
+  const out: DiskExtent[] = [];
+  for (const x of extents) {
+    const zero = x.zero && x.length >= HOLE_MIN;
+    const last = out[out.length - 1];
+    if (last && last.zero === zero) last.length += x.length;
+    else out.push({ offset: x.offset, length: x.length, zero });
+  }
+  return out;
 }
 
 function u16(n: number): Buffer {
