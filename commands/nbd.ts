@@ -6,7 +6,7 @@ import { Repository } from '../src/store/repository.js';
 
 export default class Nbd extends RepoCommand {
   static override summary = 'serve disk commits as read-only block devices over NBD';
-  static override description = `Each REV is a disk commit (a raw or qcow2 image given to 'viva commit', or a disk made by 'viva derive' from one), exported under its revision text (--name NAME renames a single one); the first is also the default export (empty name). Clients (qemu-img, qemu-io, qemu-system-*, qemu-nbd, nbd-client, nbdinfo) read exactly the bytes 'viva checkout REV disk.raw' writes, composed on demand from the repository: nothing is materialized, every chunk read is verified against its id, and zero ranges are reported as holes (structured replies, base:allocation block status). The export is read-only: writes, trims and write-zeroes fail with EPERM.
+  static override description = `Each REV is a disk commit (a raw or qcow2 image given to 'viva commit', or a disk made by 'viva derive' from one), exported under its revision text (--name NAME renames a single one); the first is also the default export (empty name). NBD clients (qemu-img, qemu-io, qemu-nbd and qemu-system-* among them) read exactly the bytes 'viva checkout REV disk.raw' writes, composed on demand from the repository: nothing is materialized, every chunk read is verified against its id, and zero ranges are reported as holes (structured replies, base:allocation block status). The export is read-only: writes, trims and write-zeroes fail with EPERM.
 
 A directory or tar commit has no disk: it is refused (exit 2); build one first with 'viva checkout REV disk.img --size N' and commit that image.
 
