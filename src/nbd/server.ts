@@ -112,7 +112,7 @@ export async function serveNbd(repo: Repository, options: NbdServeOptions): Prom
     sock.on('close', () => sockets.delete(sock));
     const c = new Connection(sock, exports, timeoutMs);
     void c.run().then((reason) => {
-      log(`${new Date().toISOString()} ${c.peer} ${c.exportName === undefined ? '-' : `'${c.exportName}'`} ${c.requests} requests ${c.bytesRead} bytes read ${Date.now() - c.started}ms ${reason}`);
+      log(`${new Date().toISOString()} ${c.peer} ${c.exportName === undefined ? '-' : `'${c.exportName}'`} ${c.requests} requests ${c.bytesRead} bytes read ${Date.now() - c.started}ms ${reason}${c.failed ? `; ${c.failed} failed, first: ${c.firstError}` : ''}`);
       sock.destroy();
     });
   });
@@ -241,6 +241,9 @@ class Connection {
   exportName: string | undefined;
   requests = 0;
   bytesRead = 0;
+  /** Requests answered with an error, and the first one's message. */
+  failed = 0;
+  firstError = '';
   private readonly in: SocketReader;
   private structured = false;
   private noZeroes = false;
@@ -467,6 +470,7 @@ class Connection {
   }
 
   private async fail(cookie: Buffer, error: number, message: string): Promise<void> {
+    if (!this.failed++) this.firstError = message;
     await this.send(this.structured ? encodeErrorChunk(cookie, error, message) : encodeSimpleReply(error, cookie));
   }
 

@@ -4,7 +4,7 @@
  * one server; malformed traffic from raw sockets gets NBD errors or a closed connection and the server goes on.
  */
 import test from 'ava';
-import { execFileSync, type ChildProcess } from 'node:child_process';
+import { execFile, execFileSync, type ChildProcess } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -12,6 +12,10 @@ import path from 'node:path';
 import { EXIT } from '../../src/cli/exit-codes.js';
 import { finished, spawnViva, tmpDir, viva, vivaOk } from '../helpers/cli.js';
 import { haveMke2fs, makeMbrDisk, patchBytes } from '../helpers/mbr-disk.js';
+import { Repository } from '../../src/store/repository.js';
+import { resolveSpec } from '../../src/ops/resolve.js';
+import { readBlobRecord } from '../../src/store/typed.js';
+import { encodeStored } from '../../src/store/object-store.js';
 
 function hasNbd(): boolean {
   try {
@@ -422,4 +426,32 @@ maybe('nbd: random reads across run boundaries match checkout (simple and struct
     t.true(await simple.waitClosed());
     t.true(await structured.waitClosed());
   }
+});
+
+maybe('nbd: a damaged chunk fails the reads that touch it with EIO, names the chunk in the log, and the server goes on', async (t) => {
+  const { dir, repo } = await setup(t);
+  const ref = path.join(dir, 'ref.raw');
+  await vivaOk(t, ['checkout', '-C', repo, 'vm/bare', ref]);
+  let chunk = '';
+  const r = Repository.open(repo, 'write');
+  try {
+    const rec = readBlobRecord(r.store, resolveSpec(r, 'vm/bare:random.bin').entry.oid!);
+    if (rec.form !== 'chunked') throw new Error('random.bin is not chunked');
+    const seg = rec.segments.find((x) => x.kind === 'chunk')!;
+    if (seg.kind !== 'chunk') throw new Error('no chunk');
+    chunk = seg.oid;
+    const data = Buffer.from(r.store.readObject('chunk', chunk));
+    data[1000]! ^= 1;
+    r.store.putStoredUnchecked('chunk', chunk, encodeStored(data));
+  } finally {
+    await r.close();
+  }
+  const s = await startNbd(t, ['-C', repo, 'vm/bare', '--listen', '127.0.0.1:0'], 1);
+  const bad = await new Promise<number | null>((resolve) => {
+    execFile('qemu-img', ['convert', '-f', 'raw', '-O', 'raw', s.uris[0]!, path.join(dir, 'out.raw')], (e) => resolve(e ? (e.code as number) : 0));
+  });
+  t.not(bad, 0, 'the copy fails');
+  t.regex(s.log(), new RegExp(`1 failed, first: chunk '${chunk}' does not match its id`));
+  t.deepEqual(qemuRead(s.port, 'vm/bare', 1024, 512), fs.readFileSync(ref).subarray(1024, 1536), 'other reads still work');
+  t.is(s.child.exitCode, null);
 });
