@@ -163,6 +163,11 @@ function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || /^127\./.test(host) || /^::ffff:127\./i.test(host);
 }
 
+/** Client-chosen text as it may go into the log: control characters (a forged second line) shown as '?', at most 200 characters. */
+function printable(text: string): string {
+  return text.replace(/[\x00-\x1f\x7f]/g, '?').slice(0, 200);
+}
+
 /** An export name as a URI path (slashes kept: qemu takes the whole path as the name). */
 function uriName(name: string): string {
   return name.split('/').map(encodeURIComponent).join('/');
@@ -326,7 +331,7 @@ class Connection {
         case OPT.EXPORT_NAME: {
           const ex = this.find(data.toString('utf8'));
           // No way to refuse an export name but to hang up (the reason for NBD_OPT_GO).
-          if (!ex) throw new Closed(`unknown export '${data.toString('utf8')}'`);
+          if (!ex) throw new Closed(`unknown export '${printable(data.toString('utf8'))}'`);
           const b = Buffer.alloc(this.noZeroes ? 10 : 134);
           b.writeBigUInt64BE(BigInt(ex.size), 0);
           b.writeUInt16BE(this.transmissionFlags(), 8);

@@ -297,7 +297,7 @@ maybe('nbd: malformed traffic gets NBD errors or a closed connection, never a cr
   // Old-style EXPORT_NAME for a name that does not exist: hung up (the option has no error reply).
   const c = new RawClient(s.port);
   await c.greeting();
-  c.option(1, Buffer.from('vm/nope'));
+  c.option(1, Buffer.from('vm/nope\n2026-01-01T00:00:00Z forged line'));
   t.true(await c.waitClosed());
 
   // A client that disconnects mid-request, one that sends half an option, and one that sends nothing at all.
@@ -326,7 +326,7 @@ maybe('nbd: malformed traffic gets NBD errors or a closed connection, never a cr
   const log = s.log();
   t.regex(log, /bad option magic/);
   t.regex(log, /bad request magic 0x12345678/);
-  t.regex(log, /unknown export 'vm\/nope'/);
+  t.regex(log, /unknown export 'vm\/nope\?2026-01-01T00:00:00Z forged line'/, 'a control character in a name cannot start a log line');
   t.regex(log, /in the middle of a message/);
   t.regex(log, /handshake timed out after 1s/);
   t.regex(log, /write of 4294967295 bytes refused/);
@@ -357,6 +357,9 @@ maybe('nbd: a directory commit is refused with exit 2; --name renames an export;
 
   const w = await startNbd(t, ['-C', repo, 'vm/bare', '--listen', '0.0.0.0:0'], 1);
   t.regex(w.log(), /^warning: listening on '0\.0\.0\.0:0', beyond loopback: NBD has no authentication/m);
+  const busy = await viva(['nbd', '-C', repo, 'vm/bare', '--listen', `127.0.0.1:${w.port}`]);
+  t.is(busy.code, EXIT.USAGE);
+  t.regex(busy.stderr, /^error: cannot listen on --listen '127\.0\.0\.1:\d+': /m);
   w.child.kill('SIGTERM');
   const end = await finished(w.child);
   t.is(end.code, 0, `exit ${end.code} ${end.signal}: ${w.log()}`);
