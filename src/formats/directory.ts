@@ -8,7 +8,7 @@ import type { DataPiece, EntryType, FileContent, ImageEntry, ImageReader, ImageW
 import { EMPTY, throwIfAborted } from './depth-first.js';
 import { native, splitNs } from '../native/index.js';
 import {
-  AbortedError, CheckoutError, DestinationNotEmptyError, SourceChangedError, SourceReadError, UnsafeInputError,
+  CheckoutError, DestinationNotEmptyError, SourceChangedError, SourceReadError, UnsafeInputError,
   UnsupportedInputError, VivaError,
 } from '../errors.js';
 

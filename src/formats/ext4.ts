@@ -11,7 +11,7 @@
 import fs from 'node:fs';
 import { EMPTY, depthFirst, throwIfAborted } from './depth-first.js';
 import type { DataPiece, EntryType, FileContent, ImageEntry, ImageReader, SourceDescription, Xattr } from './types.js';
-import { AbortedError, CorruptInputError, SourceReadError, UnsupportedInputError } from '../errors.js';
+import { CorruptInputError, SourceReadError, UnsupportedInputError } from '../errors.js';
 
 // ---------------------------------------------------------------------------------------------------------------
 // Block sources

@@ -20,7 +20,7 @@
 import { EMPTY, depthFirst, throwIfAborted } from './depth-first.js';
 import type { DataPiece, FileContent, ImageEntry, ImageReader, SourceDescription, Xattr } from './types.js';
 import type { BlockSource } from './ext4.js';
-import { AbortedError, CorruptInputError } from '../errors.js';
+import { CorruptInputError } from '../errors.js';
 
 /** What {@link openFat} reports about a FAT file system (its boot sector and geometry). */
 export interface FatInfo {

@@ -20,7 +20,7 @@ import { readBlobBytes, readDisk, readTree, tryReadPath } from '../store/typed.j
 import { MutableTree } from '../tree/mutable-tree.js';
 import { DEFAULT_DIR_MODE, applyRecipe, createdMeta } from '../tree/recipe.js';
 import { walkTrees } from '../tree/walk.js';
-import { DiskReader } from './export-disk.js';
+import { DiskReader } from './disk-reader.js';
 import { storeBytes } from '../store/store-content.js';
 
 /** A change of the walk, before file contents are read. */
@@ -140,7 +140,6 @@ function ranges(blocks: Array<{ offset: number; data: Buffer }>, base: number): 
  */
 export async function deriveDisk(repo: Repository, writer: ObjectWriter, base: { oid: Oid; commit: Commit; name?: string }, recipe: Recipe): Promise<{ root: Oid; rootMeta: RootMeta; treesWritten: number }> {
   const disk = readDisk(repo.store, base.commit.root);
-  const bare = disk.regions.length === 1 && disk.regions[0]!.content.kind === 'fs' && !disk.regions[0]!.partition;
   const tree = MutableTree.open(repo.store, {
     tree: disk.view, ...(base.commit.rootMeta ? { rootMeta: base.commit.rootMeta } : {}), impliedDir: createdMeta(recipe, DEFAULT_DIR_MODE),
     imageName: base.name ?? base.oid.slice(0, 12),

@@ -5,92 +5,17 @@
  */
 import { nonZero } from '../formats/disk.js';
 import type { DiskWriter } from '../formats/disk-writer.js';
-import type { BlobRecord } from '../model/blob.js';
-import type { Disk, DiskRegion, Extent, LvmVolumeContent, MapRun, PatchRange } from '../model/disk.js';
-import { type Oid, hashBytes } from '../model/oid.js';
+import type { Disk, DiskRegion, Extent, LvmVolumeContent } from '../model/disk.js';
+import type { Oid } from '../model/oid.js';
 import { RepositoryCorruptError, AbortedError } from '../errors.js';
 import type { ObjectReader } from '../store/object-store.js';
-import { readBlobPieces, readBlobRecord, readDisk, readDiskPatch, readRegionMap } from '../store/typed.js';
-import { walkTree } from '../tree/walk.js';
+import { readBlobPieces, readDisk, readDiskPatch, readRegionMap } from '../store/typed.js';
+import { BlobRangeReader, treeFiles } from './disk-reader.js';
+
+export { BlobRangeReader, treeFiles };
 
 /** Bytes composed at a time. */
 const WINDOW = 1 << 20;
-
-/** Random-access reads of blob content, with the last records and chunks cached (file map runs come in file order). */
-export class BlobRangeReader {
-  private readonly records = new Map<Oid, { rec: BlobRecord; starts?: number[] }>();
-  private readonly chunks = new Map<Oid, Buffer>();
-
-  constructor(private readonly objects: ObjectReader) {}
-
-  private record(oid: Oid): { rec: BlobRecord; starts?: number[] } {
-    let r = this.records.get(oid);
-    if (r) {
-      this.records.delete(oid);
-      this.records.set(oid, r);
-      return r;
-    }
-    const rec = readBlobRecord(this.objects, oid);
-    // Reads here are ranges, not whole blobs, so the content hash cannot be checked: inline content is checked
-    // whole, chunks by their own ids (readObject), and the record's lengths against its size by decodeBlob.
-    if (rec.form === 'inline' && hashBytes(rec.data) !== oid) throw RepositoryCorruptError.mismatch('blob', oid);
-    r = { rec };
-    if (rec.form === 'chunked') {
-      const starts: number[] = [];
-      let off = 0;
-      for (const s of rec.segments) { starts.push(off); off += s.length; }
-      r.starts = starts;
-    }
-    this.records.set(oid, r);
-    if (this.records.size > 256) this.records.delete(this.records.keys().next().value!);
-    return r;
-  }
-
-  private chunk(oid: Oid, length: number): Buffer {
-    let c = this.chunks.get(oid);
-    if (!c) {
-      c = this.objects.readObject('chunk', oid);
-      if (c.length !== length) throw new RepositoryCorruptError(`chunk ${oid}`, `length ${c.length}, expected ${length}`);
-      this.chunks.set(oid, c);
-      if (this.chunks.size > 8) this.chunks.delete(this.chunks.keys().next().value!);
-    }
-    return c;
-  }
-
-  /** Copies blob bytes [offset, offset + length) into `target` at `at`. */
-  read(oid: Oid, offset: number, length: number, target: Buffer, at: number): void {
-    const { rec, starts } = this.record(oid);
-    if (offset + length > rec.size) throw new RepositoryCorruptError(`blob ${oid}`, `a file map reads bytes ${offset}+${length} of a ${rec.size}-byte blob`);
-    if (rec.form === 'inline') {
-      rec.data.copy(target, at, offset, offset + length);
-      return;
-    }
-    // Binary search for the segment holding `offset`.
-    let lo = 0;
-    let hi = starts!.length - 1;
-    while (lo < hi) {
-      const mid = (lo + hi + 1) >> 1;
-      if (starts![mid]! <= offset) lo = mid;
-      else hi = mid - 1;
-    }
-    let done = 0;
-    for (let i = lo; done < length; i++) {
-      const s = rec.segments[i]!;
-      const from = offset + done - starts![i]!;
-      const n = Math.min(s.length - from, length - done);
-      if (s.kind === 'chunk') this.chunk(s.oid, s.length).copy(target, at + done, from, from + n);
-      else target.fill(0, at + done, at + done + n);
-      done += n;
-    }
-  }
-}
-
-/** The blob ids of a tree's regular files in walk order (depth first, entries in tree order): what file maps index. */
-export function treeFiles(objects: ObjectReader, tree: Oid): Oid[] {
-  const out: Oid[] = [];
-  walkTree(objects, tree, (_p, e) => { if (e.type === 'file') out.push(e.oid ?? ''); });
-  return out;
-}
 
 /** The packed data blob's bytes placed at their extents (region offsets), in order. */
 function* packedPieces(objects: ObjectReader, oid: Oid, extents: Extent[], where: string): Generator<{ offset: number; data: Buffer }> {
@@ -248,104 +173,6 @@ export function* diskPieces(objects: ObjectReader, disk: Disk, reader = new Blob
   }
   for (; pi < patch.length; pi++) yield patch[pi]!;
 }
-
-/**
- * Random-access reads of a disk's bytes (what a patch of a derived disk starts from): the regions' packed bytes and
- * file runs, or an overlay's base with its patch over it. Zero where the disk holds nothing.
- */
-export class DiskReader {
-  private readonly blobs: BlobRangeReader;
-  /** Per region: its own composed space, and for an LVM region one per logical volume (with where its segments lie). */
-  private readonly regions: Array<{ own: Loaded; volumes: Array<{ loaded: Loaded; segments: Extent[] }> } | undefined>;
-  private readonly base?: DiskReader;
-  private readonly patch: PatchRange[] = [];
-
-  constructor(private readonly objects: ObjectReader, readonly disk: Disk, blobs?: BlobRangeReader) {
-    this.blobs = blobs ?? new BlobRangeReader(objects);
-    this.regions = disk.regions.map(() => undefined);
-    if (disk.overlay) {
-      this.base = new DiskReader(objects, readDisk(objects, disk.overlay.base), this.blobs);
-      this.patch = readDiskPatch(objects, disk.overlay.patch);
-    }
-  }
-
-  private load(c: Composed, where: string): Loaded {
-    const { packed, runs } = readRegionMap(this.objects, c.map);
-    const starts: number[] = [];
-    let off = 0;
-    for (const e of packed) { starts.push(off); off += e.length; }
-    return { data: c.data, packed, starts, runs, files: c.tree !== undefined ? treeFiles(this.objects, c.tree) : [], where };
-  }
-
-  private region(i: number) {
-    let x = this.regions[i];
-    if (x) return x;
-    const r = this.disk.regions[i]!;
-    const c = r.content;
-    const where = `disk region at ${r.offset}`;
-    x = {
-      own: this.load({ data: c.data, map: c.map, ...(c.kind === 'fs' ? { tree: c.tree } : {}) }, where),
-      volumes: c.kind === 'lvm' ? c.volumes.map((v) => ({ loaded: this.load(v.content, `${where}: logical volume '${c.vg}/${v.name}'`), segments: v.segments })) : [],
-    };
-    this.regions[i] = x;
-    return x;
-  }
-
-  /** Copies bytes [lo, hi) of a composed space into `out` at `outAt + (each byte's offset - lo)`. */
-  private readComposed(x: Loaded, lo: number, hi: number, out: Buffer, outAt: number): void {
-    x.packed.forEach((e, k) => {
-      const a = Math.max(e.at, lo);
-      const b = Math.min(e.at + e.length, hi);
-      if (a < b) this.blobs.read(x.data, x.starts[k]! + (a - e.at), b - a, out, outAt + a - lo);
-    });
-    for (const m of x.runs) {
-      const a = Math.max(m.at, lo);
-      const b = Math.min(m.at + m.length, hi);
-      if (a < b) {
-        const file = x.files[m.file];
-        if (!file) throw new RepositoryCorruptError(x.where, `file map run at ${m.at} names file ${m.file}`);
-        this.blobs.read(file, m.fileOffset + (a - m.at), b - a, out, outAt + a - lo);
-      }
-    }
-  }
-
-  /** Bytes [offset, offset + length) of the disk. */
-  read(offset: number, length: number): Buffer {
-    if (offset < 0 || offset + length > this.disk.size) throw new RangeError(`read of ${length} bytes at ${offset} beyond the ${this.disk.size}-byte disk`);
-    if (this.base) {
-      const out = this.base.read(offset, length);
-      for (const p of this.patch) {
-        const a = Math.max(p.offset, offset);
-        const b = Math.min(p.offset + p.data.length, offset + length);
-        if (a < b) p.data.copy(out, a - offset, a - p.offset, b - p.offset);
-      }
-      return out;
-    }
-    const out = Buffer.alloc(length);
-    this.disk.regions.forEach((reg, i) => {
-      const a0 = Math.max(reg.offset, offset);
-      const b0 = Math.min(reg.offset + reg.size, offset + length);
-      if (a0 >= b0) return;
-      const x = this.region(i);
-      const lo = a0 - reg.offset;
-      const hi = b0 - reg.offset;
-      this.readComposed(x.own, lo, hi, out, a0 - offset);
-      for (const v of x.volumes) {
-        let lvAt = 0;
-        for (const seg of v.segments) {
-          const a = Math.max(seg.at, lo);
-          const b = Math.min(seg.at + seg.length, hi);
-          if (a < b) this.readComposed(v.loaded, lvAt + (a - seg.at), lvAt + (b - seg.at), out, reg.offset + a - offset);
-          lvAt += seg.length;
-        }
-      }
-    });
-    return out;
-  }
-}
-
-/** A composed space loaded for random reads. */
-type Loaded = { data: Oid; packed: Extent[]; starts: number[]; runs: MapRun[]; files: Oid[]; where: string };
 
 /**
  * Writes the disk of a disk commit to `out`, bit-identical to the image committed (a derived disk: its base with its

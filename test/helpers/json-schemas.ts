@@ -27,7 +27,7 @@ const OTHER: Record<string, { imports: string; type: string }> = {
 };
 
 /** Commands with --json that print no JSON document: `serve` runs until it is stopped. */
-export const NO_JSON = new Set(['serve']);
+export const NO_JSON = new Set(['serve', 'nbd']);
 
 /** One command with a --json result: its id (`remote add`), file name stem (`remote-add`) and source file. */
 export interface JsonCommand {

@@ -1,0 +1,309 @@
+/**
+ * Random access to the bytes of a disk commit without materializing it: a per-disk run table (disk offset → the blob
+ * and offset its bytes come from; gaps read as zeros), built once on first use, plus ranged reads of blobs chunk by
+ * chunk through a small LRU of verified chunks. The NBD server reads through it; derive reads the blocks it patches.
+ *
+ * The run table: for a plain disk, every region's packed extents (→ the region's data blob, at the packed offset)
+ * and file map runs (→ the file's blob, at the file offset), merged in disk order; for a derived (overlay) disk, its
+ * base's table with the patch ranges cut in (→ the patch bytes in memory). A read is one binary search and a walk
+ * over the runs it overlaps, whatever the size of the disk.
+ */
+import type { BlobRecord } from '../model/blob.js';
+import type { Disk } from '../model/disk.js';
+import { type Oid, hashBytes } from '../model/oid.js';
+import { RepositoryCorruptError } from '../errors.js';
+import type { ObjectReader } from '../store/object-store.js';
+import { readBlobRecord, readDisk, readDiskPatch, readRegionMap } from '../store/typed.js';
+import { walkTree } from '../tree/walk.js';
+
+/** Bytes of decoded chunks a {@link BlobRangeReader} keeps by default (least recently used go first). */
+export const DEFAULT_CHUNK_CACHE_BYTES = 16 << 20;
+/** Blob records a {@link BlobRangeReader} keeps. */
+const RECORD_CACHE = 256;
+
+/** Random-access reads of blob content: records and chunks cached (LRU), each chunk verified against its id when read. */
+export class BlobRangeReader {
+  private readonly records = new Map<Oid, { rec: BlobRecord; starts?: number[] }>();
+  private readonly chunks = new Map<Oid, Buffer>();
+  private cached = 0;
+  /** Chunks read from the store (not from the cache): what a server reports. */
+  chunkReads = 0;
+
+  constructor(private readonly objects: ObjectReader, private readonly cacheBytes = DEFAULT_CHUNK_CACHE_BYTES) {}
+
+  private record(oid: Oid): { rec: BlobRecord; starts?: number[] } {
+    let r = this.records.get(oid);
+    if (r) {
+      this.records.delete(oid);
+      this.records.set(oid, r);
+      return r;
+    }
+    const rec = readBlobRecord(this.objects, oid);
+    // Reads here are ranges, not whole blobs, so the content hash cannot be checked: inline content is checked
+    // whole, chunks by their own ids (readObject), and the record's lengths against its size by decodeBlob.
+    if (rec.form === 'inline' && hashBytes(rec.data) !== oid) throw RepositoryCorruptError.mismatch('blob', oid);
+    r = { rec };
+    if (rec.form === 'chunked') {
+      const starts: number[] = [];
+      let off = 0;
+      for (const s of rec.segments) { starts.push(off); off += s.length; }
+      r.starts = starts;
+    }
+    this.records.set(oid, r);
+    if (this.records.size > RECORD_CACHE) this.records.delete(this.records.keys().next().value!);
+    return r;
+  }
+
+  private chunk(oid: Oid, length: number): Buffer {
+    let c = this.chunks.get(oid);
+    if (c) {
+      this.chunks.delete(oid);
+      this.chunks.set(oid, c);
+      return c;
+    }
+    c = this.objects.readObject('chunk', oid);
+    this.chunkReads++;
+    if (c.length !== length) throw new RepositoryCorruptError(`chunk ${oid}`, `length ${c.length}, expected ${length}`);
+    this.chunks.set(oid, c);
+    this.cached += c.length;
+    while (this.cached > this.cacheBytes && this.chunks.size > 1) {
+      const [k, v] = this.chunks.entries().next().value!;
+      this.chunks.delete(k);
+      this.cached -= v.length;
+    }
+    return c;
+  }
+
+  /** Copies blob bytes [offset, offset + length) into `target` at `at`. */
+  read(oid: Oid, offset: number, length: number, target: Buffer, at: number): void {
+    const { rec, starts } = this.record(oid);
+    if (offset + length > rec.size) throw new RepositoryCorruptError(`blob ${oid}`, `a file map reads bytes ${offset}+${length} of a ${rec.size}-byte blob`);
+    if (rec.form === 'inline') {
+      rec.data.copy(target, at, offset, offset + length);
+      return;
+    }
+    // Binary search for the segment holding `offset`.
+    let lo = 0;
+    let hi = starts!.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (starts![mid]! <= offset) lo = mid;
+      else hi = mid - 1;
+    }
+    let done = 0;
+    for (let i = lo; done < length; i++) {
+      const s = rec.segments[i]!;
+      const from = offset + done - starts![i]!;
+      const n = Math.min(s.length - from, length - done);
+      if (s.kind === 'chunk') this.chunk(s.oid, s.length).copy(target, at + done, from, from + n);
+      else target.fill(0, at + done, at + done + n);
+      done += n;
+    }
+  }
+}
+
+/** The blob ids of a tree's regular files in walk order (depth first, entries in tree order): what file maps index. */
+export function treeFiles(objects: ObjectReader, tree: Oid): Oid[] {
+  const out: Oid[] = [];
+  walkTree(objects, tree, (_p, e) => { if (e.type === 'file') out.push(e.oid ?? ''); });
+  return out;
+}
+
+/** One run of the table: `length` disk bytes at `start` are bytes [at, at + length) of a blob, or of patch bytes. */
+export interface DiskRun {
+  start: number;
+  length: number;
+  source: Oid | Buffer;
+  at: number;
+}
+
+/** A stretch of the disk that holds data (some run covers it) or reads as zeros. */
+export interface DiskExtent {
+  offset: number;
+  length: number;
+  zero: boolean;
+}
+
+/**
+ * The run table of a disk (sorted by `start`, disjoint; see the module comment). Reads the region maps, the file
+ * lists of the file-system trees and, for an overlay, the base disk and the patch. Throws RepositoryCorruptError when
+ * a map points outside its region or at a file the tree does not have.
+ */
+export function buildDiskIndex(objects: ObjectReader, disk: Disk): DiskRun[] {
+  if (disk.overlay) {
+    const base = readDisk(objects, disk.overlay.base);
+    if (base.size !== disk.size) throw new RepositoryCorruptError(`disk ${disk.overlay.base}`, `base of ${base.size} bytes under an overlay of ${disk.size}`);
+    return cutIn(buildDiskIndex(objects, base), readDiskPatch(objects, disk.overlay.patch).map((p) => ({ start: p.offset, length: p.data.length, source: p.data, at: 0 })));
+  }
+  const out: DiskRun[] = [];
+  for (const r of disk.regions) {
+    const where = `disk region at ${r.offset}`;
+    const c = r.content;
+    const own = composedRuns(objects, { data: c.data, map: c.map, ...(c.kind === 'fs' ? { tree: c.tree } : {}) }, r.size, where);
+    if (c.kind !== 'lvm') {
+      for (const x of own) out.push({ ...x, start: r.offset + x.start });
+      continue;
+    }
+    // An LVM region: its own bytes (label, metadata, free extents, volumes not read) and each volume read, whose
+    // composed byte space is laid over the region through its segments.
+    const all: DiskRun[] = own.map((x) => ({ ...x, start: r.offset + x.start }));
+    for (const v of c.volumes) {
+      const size = v.segments.reduce((n, seg) => n + seg.length, 0);
+      const lvRuns = composedRuns(objects, v.content, size, `${where}: logical volume '${c.vg}/${v.name}'`);
+      let lvAt = 0;
+      for (const seg of v.segments) {
+        if (seg.at + seg.length > r.size) throw new RepositoryCorruptError(where, `segment of logical volume '${c.vg}/${v.name}' at ${seg.at} lies outside the region`);
+        for (const x of lvRuns) {
+          const a = Math.max(x.start, lvAt);
+          const b = Math.min(x.start + x.length, lvAt + seg.length);
+          if (a < b) all.push({ start: r.offset + seg.at + (a - lvAt), length: b - a, source: x.source, at: x.at + (a - x.start) });
+        }
+        lvAt += seg.length;
+      }
+    }
+    all.sort((a, b) => a.start - b.start);
+    for (const x of all) out.push(x);
+  }
+  return out;
+}
+
+/**
+ * The runs of one composed byte space of `size` bytes (a region, or a logical volume's own space) at offsets within
+ * it: its packed extents (→ its data blob) with the file map's runs (→ each file's blob) cut in.
+ */
+function composedRuns(objects: ObjectReader, c: { data: Oid; map: Oid; tree?: Oid }, size: number, where: string): DiskRun[] {
+  const { packed, runs } = readRegionMap(objects, c.map);
+  const files = c.tree !== undefined ? treeFiles(objects, c.tree) : [];
+  const packedRuns: DiskRun[] = [];
+  let at = 0;
+  for (const x of packed) {
+    if (x.at + x.length > size) throw new RepositoryCorruptError(where, `packed extent at ${x.at} lies outside the region`);
+    packedRuns.push({ start: x.at, length: x.length, source: c.data, at });
+    at += x.length;
+  }
+  const fileRuns: DiskRun[] = [];
+  for (const m of runs) {
+    const file = files[m.file];
+    if (m.at + m.length > size || !file) throw new RepositoryCorruptError(where, `file map run at ${m.at} names file ${m.file} or lies outside the region`);
+    fileRuns.push({ start: m.at, length: m.length, source: file, at: m.fileOffset });
+  }
+  // Both lists are sorted and disjoint (the map's encoding makes them so), but a packed extent may span a small
+  // file's run (extents are coalesced over it): the file's bytes win there, as in a sequential export.
+  return cutIn(packedRuns, fileRuns);
+}
+
+/** `base` (sorted, disjoint) with `over` (sorted, disjoint) written over it: the parts of base runs no `over` run covers, and `over`. */
+function cutIn(base: DiskRun[], over: DiskRun[]): DiskRun[] {
+  const out: DiskRun[] = [];
+  let oi = 0;
+  const emit = (b: DiskRun, from: number, to: number) => {
+    if (from < to) out.push({ start: from, length: to - from, source: b.source, at: b.at + (from - b.start) });
+  };
+  for (const b of base) {
+    let pos = b.start;
+    const end = b.start + b.length;
+    while (pos < end) {
+      const o = over[oi];
+      if (o && o.start <= pos) {
+        if (o.start + o.length <= pos) { out.push(o); oi++; continue; }
+        // o covers pos: skip base bytes under it.
+        pos = Math.min(end, o.start + o.length);
+        if (o.start + o.length <= end) { out.push(o); oi++; }
+        continue;
+      }
+      const stop = o ? Math.min(end, o.start) : end;
+      emit(b, pos, stop);
+      pos = stop;
+    }
+  }
+  for (; oi < over.length; oi++) out.push(over[oi]!);
+  // Patch runs pushed while base runs were still open can land before base pieces that follow them: sort once.
+  out.sort((a, b) => a.start - b.start);
+  return out;
+}
+
+/**
+ * Random-access reads of a disk commit's bytes: what `checkout REV out.raw` writes, byte for byte, one range at a
+ * time. The run table is built on the first read (or extent query) and kept.
+ */
+export class DiskReader {
+  private runs: DiskRun[] | undefined;
+  readonly blobs: BlobRangeReader;
+
+  constructor(private readonly objects: ObjectReader, readonly disk: Disk, blobs?: BlobRangeReader) {
+    this.blobs = blobs ?? new BlobRangeReader(objects);
+  }
+
+  /** The run table (built now if not yet). */
+  index(): DiskRun[] {
+    this.runs ??= buildDiskIndex(this.objects, this.disk);
+    return this.runs;
+  }
+
+  /** The index of the first run that ends after `offset`. */
+  private first(offset: number): number {
+    const runs = this.index();
+    let lo = 0;
+    let hi = runs.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      const r = runs[mid]!;
+      if (r.start + r.length <= offset) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  private check(offset: number, length: number): void {
+    if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 || offset + length > this.disk.size) {
+      throw new RangeError(`read of ${length} bytes at ${offset} beyond the ${this.disk.size}-byte disk`);
+    }
+  }
+
+  /** Bytes [offset, offset + length) of the disk. Throws RangeError outside the disk, RepositoryCorruptError for damaged objects. */
+  read(offset: number, length: number): Buffer {
+    this.check(offset, length);
+    const out = Buffer.alloc(length);
+    const runs = this.index();
+    const end = offset + length;
+    for (let i = this.first(offset); i < runs.length; i++) {
+      const r = runs[i]!;
+      if (r.start >= end) break;
+      const a = Math.max(r.start, offset);
+      const b = Math.min(r.start + r.length, end);
+      const from = r.at + (a - r.start);
+      if (typeof r.source === 'string') this.blobs.read(r.source, from, b - a, out, a - offset);
+      else r.source.copy(out, a - offset, from, from + (b - a));
+    }
+    return out;
+  }
+
+  /**
+   * The data and zero stretches of [offset, offset + length), in order, adjacent ones of a kind merged. A data
+   * stretch may still hold zeros (a file's bytes, a hole inside a blob); a zero stretch holds nothing but zeros.
+   */
+  extents(offset: number, length: number): DiskExtent[] {
+    this.check(offset, length);
+    const out: DiskExtent[] = [];
+    const add = (o: number, n: number, zero: boolean) => {
+      if (n <= 0) return;
+      const last = out[out.length - 1];
+      if (last && last.zero === zero && last.offset + last.length === o) last.length += n;
+      else out.push({ offset: o, length: n, zero });
+    };
+    const runs = this.index();
+    const end = offset + length;
+    let pos = offset;
+    for (let i = this.first(offset); i < runs.length && pos < end; i++) {
+      const r = runs[i]!;
+      if (r.start >= end) break;
+      add(pos, Math.min(r.start, end) - pos, true);
+      const a = Math.max(r.start, pos);
+      const b = Math.min(r.start + r.length, end);
+      add(a, b - a, false);
+      pos = b;
+    }
+    add(pos, end - pos, true);
+    return out;
+  }
+}
