@@ -1,6 +1,6 @@
 /**
- * Disk images as sources: a raw disk file, a qcow2 image (with its backing chain), a VHD (fixed or dynamic), a
- * VirtualBox VDI or a VMDK sparse extent (monolithicSparse, streamOptimized), seen as one random-access
+ * Disk images as sources: a raw disk file, a qcow2 image (with its backing chain), a VHD (fixed or dynamic), a VHDX
+ * (fixed or dynamic), a VirtualBox VDI or a VMDK sparse extent (monolithicSparse, streamOptimized), seen as one random-access
  * virtual disk, plus what lies on it: a partition table (MBR or GPT) and per partition (or for a bare file system,
  * the whole disk) a file system viva can read (ext2/3/4) or raw bytes. Nothing is mounted or booted.
  */
@@ -12,6 +12,7 @@ import { type Partition, type PartitionTable, gaps, readPartitionTable } from '.
 import { allocatedExtents, isQcow2, openQcow2 } from './qcow2.js';
 import { isVdi, openVdi } from './vdi.js';
 import { isVhdFooter, openVhd } from './vhd.js';
+import { isVhdx, openVhdx } from './vhdx.js';
 import { isVmdk, isVmdkDescriptor, openVmdk } from './vmdk.js';
 
 export interface Extent {
@@ -20,7 +21,7 @@ export interface Extent {
 }
 
 /** The container formats a disk image is read from. */
-export type DiskSourceFormat = 'raw' | 'qcow2' | 'vhd' | 'vdi' | 'vmdk';
+export type DiskSourceFormat = 'raw' | 'qcow2' | 'vhd' | 'vhdx' | 'vdi' | 'vmdk';
 
 /** A virtual disk to read: random access, plus the ranges that may hold non-zero bytes. */
 export interface DiskSource extends BlockSource {
@@ -119,6 +120,7 @@ export async function sniffDisk(file: string): Promise<DiskSourceFormat | undefi
     if (bytesRead >= 262 && head.toString('latin1', 257, 262) === 'ustar') return undefined;
     if (bytesRead >= 4 && isQcow2(head)) return 'qcow2';
     if (bytesRead >= 4 && isVmdk(head)) return 'vmdk';
+    if (bytesRead >= 8 && isVhdx(head)) return 'vhdx';
     if (isVmdkDescriptor(head.subarray(0, bytesRead))) return 'vmdk';
     if (bytesRead < 512) return undefined;
     if (isVhdFooter(head)) return 'vhd';
@@ -148,7 +150,7 @@ export async function sniffDisk(file: string): Promise<DiskSourceFormat | undefi
   }
 }
 
-/** Opens a raw disk file, a qcow2 image, a VHD, a VDI or a VMDK (detected by content) as a DiskSource. */
+/** Opens a raw disk file, a qcow2 image, a VHD, a VHDX, a VDI or a VMDK (detected by content) as a DiskSource. */
 export async function openDiskSource(file: string): Promise<DiskSource> {
   let st: fs.Stats;
   try {
@@ -170,8 +172,8 @@ export async function openDiskSource(file: string): Promise<DiskSource> {
     const v = await openVhd(file);
     return { format: kind, name: file, fileSize: st.size, backing: [], size: v.size, read: (o, n) => v.read(o, n), extents: () => v.extents(), close: () => v.close() };
   }
-  if (kind === 'vdi' || kind === 'vmdk') {
-    const v = kind === 'vdi' ? await openVdi(file) : await openVmdk(file);
+  if (kind === 'vdi' || kind === 'vmdk' || kind === 'vhdx') {
+    const v = kind === 'vdi' ? await openVdi(file) : kind === 'vmdk' ? await openVmdk(file) : await openVhdx(file);
     return { format: kind, name: file, fileSize: st.size, backing: [], size: v.size, read: (o, n) => v.read(o, n), extents: () => v.extents(), close: () => v.close() };
   }
   const src = await fileBlockSource(file);
