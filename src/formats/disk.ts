@@ -5,7 +5,7 @@
  * the whole disk) a file system viva can read (ext2/3/4) or raw bytes. Nothing is mounted or booted.
  */
 import fs from 'node:fs';
-import { CorruptInputError, SourceReadError } from '../errors.js';
+import { CorruptInputError, SourceReadError, UsageError } from '../errors.js';
 import { native } from '../native/index.js';
 import { type BlockSource, fileBlockSource } from './ext4.js';
 import { type Partition, type PartitionTable, gaps, readPartitionTable } from './partitions.js';
@@ -150,8 +150,12 @@ export async function sniffDisk(file: string): Promise<DiskSourceFormat | undefi
   }
 }
 
-/** Opens a raw disk file, a qcow2 image, a VHD, a VHDX, a VDI or a VMDK (detected by content) as a DiskSource. */
-export async function openDiskSource(file: string): Promise<DiskSource> {
+/**
+ * Opens a raw disk file, a qcow2 image, a VHD, a VHDX, a VDI or a VMDK (detected by content) as a DiskSource.
+ * `snapshot`: a qcow2 image's internal snapshot (id or name) instead of its active layer; UsageError for any other
+ * format, or a name the image does not have.
+ */
+export async function openDiskSource(file: string, options: { snapshot?: string } = {}): Promise<DiskSource> {
   let st: fs.Stats;
   try {
     st = await fs.promises.stat(file);
@@ -159,8 +163,11 @@ export async function openDiskSource(file: string): Promise<DiskSource> {
     throw new SourceReadError(file, (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file or directory' : (e as Error).message);
   }
   const kind = await sniffDisk(file);
+  if (options.snapshot !== undefined && kind !== 'qcow2') {
+    throw new UsageError(`--snapshot reads a qcow2 image's internal snapshot: '${file}' is ${kind ? `a ${kind} disk image` : 'not a disk image'}`);
+  }
   if (kind === 'qcow2') {
-    const q = await openQcow2(file);
+    const q = await openQcow2(file, options.snapshot !== undefined ? { snapshot: options.snapshot } : {});
     return {
       format: 'qcow2', name: file, fileSize: st.size, backing: q.info.backingChain, size: q.size,
       read: (o, n) => q.read(o, n),
