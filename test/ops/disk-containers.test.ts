@@ -358,3 +358,55 @@ maybe('vhdx: damaged copies are refused cleanly; one damaged header copy is surv
   t.regex(l.stderr, new RegExp(`log entry at offset ${logAt + 8192}.*not closed cleanly`));
 });
 
+maybe('checkout to vmdk: a streamOptimized image qemu-img checks clean and finds identical, committed back to the same disk', async (t) => {
+  const dir = tmpDir(t);
+  const repo = path.join(dir, 'repo');
+  t.is((await viva(['init', repo])).code, 0);
+  // 80 MiB + 3 sectors (three grain tables, a partial last grain), data in the first and the last 32 MiB.
+  const tree = path.join(dir, 'tree');
+  writeTree(tree, { etc: { hostname: 'vm\n' }, data: { big: bytes(3 * 1024 * 1024 + 77, 'big') } });
+  const raw = path.join(dir, 'disk.raw');
+  run('truncate', ['-s', String(80 * 1024 * 1024 + 1536), raw]);
+  run('sfdisk', ['-q', '--label', 'gpt', raw], 'start=2048, size=40000, type=linux\n');
+  run('mke2fs', ['-q', '-F', '-t', 'ext4', '-d', tree, '-E', 'offset=1048576', raw, '20000']);
+  patch(raw, 75 * 1024 * 1024 + 3, bytes(200_000, 'tail'));
+  const c = await vivaJson(t, ['commit', raw, '-C', repo, '-b', 'vm', '-m', 'raw']);
+  const want = (await vivaJson(t, ['show', c.id, '-C', repo])).root;
+
+  const out = path.join(dir, 'out.vmdk');
+  const r = await vivaJson(t, ['checkout', 'vm', out, '-C', repo]);
+  t.is(r.format, 'vmdk');
+  t.regex(execFileSync('qemu-img', ['check', out]).toString(), /No errors were found/);
+  t.regex(execFileSync('qemu-img', ['compare', '-f', 'raw', '-F', 'vmdk', raw, out]).toString(), /Images are identical/);
+  const info = JSON.parse(execFileSync('qemu-img', ['info', '--output=json', out]).toString());
+  t.is(info['format-specific'].data['create-type'], 'streamOptimized');
+  t.is(info['virtual-size'], fs.statSync(raw).size);
+  // Compressed: far smaller than the data it holds.
+  t.true(fs.statSync(out).size < 4 * 1024 * 1024, String(fs.statSync(out).size));
+  const back = await commitIds(t, repo, out);
+  t.is(back.format, 'vmdk');
+  t.is(back.root, want);
+
+  // --format vmdk whatever the name; an existing destination needs --force.
+  const named = path.join(dir, 'out.img');
+  await vivaJson(t, ['checkout', 'vm', named, '--format', 'vmdk', '-C', repo]);
+  t.regex(execFileSync('qemu-img', ['compare', '-f', 'raw', '-F', 'vmdk', raw, named]).toString(), /Images are identical/);
+  const again = await viva(['checkout', 'vm', out, '-C', repo]);
+  t.is(again.code, 12, again.stderr);
+});
+
+maybe('checkout to vmdk: a directory commit becomes a new streamOptimized disk', async (t) => {
+  const dir = tmpDir(t);
+  const repo = path.join(dir, 'repo');
+  t.is((await viva(['init', repo])).code, 0);
+  const tree = path.join(dir, 'tree');
+  writeTree(tree, { etc: { hostname: 'web\n' } });
+  await vivaJson(t, ['commit', tree, '-C', repo, '-b', 'web', '-m', 'tree']);
+  const out = path.join(dir, 'web.vmdk');
+  const r = await vivaJson(t, ['checkout', 'web', out, '--size', '64M', '-C', repo]);
+  t.true(r.rebuilt);
+  t.regex(execFileSync('qemu-img', ['check', out]).toString(), /No errors were found/);
+  await vivaJson(t, ['commit', out, '-C', repo, '-b', 'disk', '-m', 'vmdk']);
+  const cat = await viva(['cat', 'disk:p1/etc/hostname', '-C', repo]);
+  t.is(cat.stdout, 'web\n', cat.stderr);
+});
