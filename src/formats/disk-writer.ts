@@ -430,7 +430,8 @@ class VmdkStreamWriter extends FileDiskWriter {
     // A whole grain is deflated, also the last one of a disk that is not a multiple of 64 KiB (zeros past its end),
     // as readers expect a grain to inflate to its full size.
     if (!this.grain.equals(ZERO_GRAIN)) {
-      this.queue.push({ g, data: deflate(Buffer.from(this.grain)) });
+      // One output chunk per grain: node's default 16 KiB chunks add a callback and a copy each.
+      this.queue.push({ g, data: deflate(Buffer.from(this.grain), { chunkSize: 2 * GRAIN }) });
       if (this.queue.length >= DEFLATE_AHEAD) await this.drain(1);
     }
     this.grain.fill(0);
