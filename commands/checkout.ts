@@ -7,9 +7,9 @@ import { MAX_LISTED_WARNINGS, renderWarnings } from '../src/cli/render.js';
 
 export default class Checkout extends RepoCommand {
   static override summary = 'materialize an image (or some paths of it) as a directory, a tar file or a disk image';
-  static override description = `DEST is a new or empty directory, a tar file (a name ending in .tar, .tar.gz, .tgz, .tar.zst, .tar.xz, .tar.bz2 or another name GNU tar's --auto-compress gives one of these compressions: .taz, .tzst, .txz, .tbz, .tbz2, .tz2, ...; or --format tar), '-' for a tar on standard output (refused when that is a terminal), a disk image (.raw, .img, .qcow2, or --format raw|qcow2), or a bare file-system image (.ext4, .ext3, .ext2: a raw file system without a partition table, as --partition none). Other image and archive names (.vmdk, .vhd, .vdi, .iso, .zip, .tar.lz, .tar.Z, ...) are refused with exit 2 rather than made into a directory; --format dir makes a directory of any name. A destination inside the repository's .viva, or inside any other repository's .viva (one holding data.mdb or the format marker), also through a symlink or '..', is refused with exit 2, and so is an existing file that is a repository's database (LMDB data file, e.g. reached through a hard link), also with --force.
+  static override description = `DEST is a new or empty directory, a tar file (a name ending in .tar, .tar.gz, .tgz, .tar.zst, .tar.xz, .tar.bz2 or another name GNU tar's --auto-compress gives one of these compressions: .taz, .tzst, .txz, .tbz, .tbz2, .tz2, ...; or --format tar), '-' for a tar on standard output (refused when that is a terminal), a disk image (.raw, .img, .qcow2, .vmdk, or --format raw|qcow2|vmdk; a .vmdk is streamOptimized, the disk format inside OVA files that VMware imports), or a bare file-system image (.ext4, .ext3, .ext2: a raw file system without a partition table, as --partition none). Other image and archive names (.vhd, .vhdx, .vdi, .iso, .zip, .tar.lz, .tar.Z, ...) are refused with exit 2 rather than made into a directory; --format dir makes a directory of any name. A destination inside the repository's .viva, or inside any other repository's .viva (one holding data.mdb or the format marker), also through a symlink or '..', is refused with exit 2, and so is an existing file that is a repository's database (LMDB data file, e.g. reached through a hard link), also with --force.
 
-A disk commit (a raw or qcow2 image given to 'viva commit') checks out as a disk bit-identical to the one committed: a raw file with the same sha256 (sparse), or a qcow2 image with the same guest content ('qemu-img compare' identical), written in one streaming pass. A directory commit (or a disk commit given any of the layout flags) becomes a freshly built disk: --size, a partition table (--partition gpt, the default; mbr; none for a bare file system) with one partition starting at 1 MiB (an EFI system partition with --fs vfat), and a file system (--fs) holding the tree:
+A disk commit (a raw or qcow2 image given to 'viva commit') checks out as a disk bit-identical to the one committed: a raw file with the same sha256 (sparse), or a qcow2 or VMDK streamOptimized image with the same guest content ('qemu-img compare' identical), written in one streaming pass. A directory commit (or a disk commit given any of the layout flags) becomes a freshly built disk: --size, a partition table (--partition gpt, the default; mbr; none for a bare file system) with one partition starting at 1 MiB (an EFI system partition with --fs vfat), and a file system (--fs) holding the tree:
 - ext4 (the default; also ext3, ext2): every file and attribute, made with mke2fs -d and a debugfs pass that restores ns mtimes and owners (e2fsprogs and sfdisk must be installed); it gets a lost+found directory, as mke2fs makes one.
 - xfs: every file and attribute too (owners, modes, ns mtimes, all xattrs with ACLs and SELinux labels, hardlinks, devices, holes), made with mkfs.xfs (xfsprogs; 300 MiB or more) and written through a loop mount: it needs root and a loop device, else it fails with exit 16 before writing anything; a device node numbered past 511:262143, which Linux's XFS cannot store, is exit 2.
 - vfat (dosfstools and mtools; FAT12, FAT16 or FAT32 as mkfs.vfat picks for the size): names, contents, mtimes (2-second steps, rounded down) and the read-only, hidden, system and archive bits kept in the xattr user.fat.attributes. What FAT cannot hold (owners, modes, symbolic links, devices, fifos, sockets, hardlinks: written as copies, other xattrs, names it refuses or that differ only in case, files of 4 GiB or more) is one warning per kind with a count; --strict makes it an error (exit 16).
@@ -30,6 +30,7 @@ ${EXIT_STATUS_HELP}`;
     '<%= config.bin %> checkout debian/12/base rootfs.ext4 --size 2G',
     '<%= config.bin %> checkout HEAD out/ --path etc --path usr/bin/ls',
     '<%= config.bin %> checkout vm/web web.qcow2',
+    '<%= config.bin %> checkout vm/web web.vmdk',
     '<%= config.bin %> checkout vm/web rootfs/ --path p1/etc',
     '<%= config.bin %> checkout debian/12/base base.qcow2 --size 4G --label root',
     '<%= config.bin %> checkout customers/acme/web web.raw --layout-from vm/web',
@@ -43,7 +44,7 @@ ${EXIT_STATUS_HELP}`;
   static override flags = {
     quiet: quietFlag,
     path: Flags.string({ char: 'p', summary: 'only this image path (repeatable); parents are created with their image metadata', multiple: true }),
-    format: Flags.string({ char: 'f', summary: 'output format (default: from DEST)', options: ['dir', 'tar', 'raw', 'qcow2'] }),
+    format: Flags.string({ char: 'f', summary: 'output format (default: from DEST)', options: ['dir', 'tar', 'raw', 'qcow2', 'vmdk'] }),
     strict: Flags.boolean({ summary: 'fail instead of warning when an entry cannot be recreated exactly' }),
     force: Flags.boolean({ summary: 'overwrite an existing tar file or disk image' }),
     size: Flags.string({ summary: 'new disk: virtual size (4G, 512M, bytes)', helpGroup: 'NEW DISK' }),
@@ -72,7 +73,7 @@ ${EXIT_STATUS_HELP}`;
     // An overlay remembers which backing files were checked (a write); everything else only reads.
     const r = await this.withRepo(flags.backing !== undefined ? 'write' : 'read', flags.repo, (repo) =>
       checkout(repo, {
-        rev: args.rev, dest: args.dest, paths: flags.path, ...(flags.backing !== undefined ? { backing: flags.backing } : {}), format: flags.format as 'dir' | 'tar' | 'raw' | 'qcow2' | undefined,
+        rev: args.rev, dest: args.dest, paths: flags.path, ...(flags.backing !== undefined ? { backing: flags.backing } : {}), format: flags.format as 'dir' | 'tar' | 'raw' | 'qcow2' | 'vmdk' | undefined,
         strict: flags.strict, force: flags.force, onProgress: this.progress('checking out'),
         ...(flags.size || flags.fs || flags.label || flags.partition || flags['layout-from'] ? {
           build: {
@@ -100,7 +101,7 @@ ${EXIT_STATUS_HELP}`;
       this.log(`checked out ${r.commit.slice(0, 12)} to ${r.dest} (qcow2 overlay on ${r.overlay.backing}, base ${r.overlay.backingDisk.slice(0, 12)}${r.overlay.checked ? ', backing file checked' : ''}): ${plural(r.overlay.clusters, 'cluster')}, ${formatBytes(r.bytes)}`);
       return r;
     }
-    if (r.format === 'raw' || r.format === 'qcow2') {
+    if (r.format === 'raw' || r.format === 'qcow2' || r.format === 'vmdk') {
       this.log(`checked out ${r.commit.slice(0, 12)} to ${r.dest} (${r.format}, ${r.rebuilt ? 'new disk built from the tree' : 'bit-exact'}): ${formatBytes(r.bytes)} virtual disk`);
       return r;
     }

@@ -5,8 +5,8 @@ import { RepoCommand, quietFlag } from '../src/cli/repo-command.js';
 import { renderCommit } from '../src/cli/render.js';
 
 export default class Commit extends RepoCommand {
-  static override summary = 'record an image (directory, tar, or raw/qcow2/VHD/VDI/VMDK disk) as a new commit on a branch';
-  static override description = `SOURCE is a directory, a tar archive (plain, gzip, xz, zstd or bzip2 — detected by content; GNU/pax with xattrs, ACLs, sparse members and ns times), or a disk image: raw, qcow2 (v2/v3, zlib/zstd clusters, backing chains), VHD (fixed, dynamic), VirtualBox VDI (static, dynamic) or VMDK (monolithicSparse, streamOptimized as inside an OVA, monolithicFlat), all detected by content, with an MBR or GPT partition table or a bare file system. ext2/3/4, FAT12/16/32 and XFS (v5 and v4) file systems are read file by file, also inside the linear logical volumes of an LVM2 physical volume (a partition or the whole disk); a disk or partition holding one viva does not read (btrfs, LUKS, NTFS, swap — recognised by signature — or anything else) is stored as raw bytes with one warning. Disks are read offline, without mounting or booting: each file system read becomes a tree like a directory commit's (files dedup across both; address them as REV:p1/etc, REV:vg0/root/etc for logical volume 'root' of volume group 'vg0', or REV:etc for a bare file system), and everything else (boot code, gaps, other partitions, file-system metadata) is kept so that 'viva checkout REV out.raw|out.qcow2' gives the disk back bit-identical. Every file, attribute, hardlink, device node and hole is kept. File contents are deduplicated (whole files and content-defined chunks) and zstd-compressed.
+  static override summary = 'record an image (directory, tar, or raw/qcow2/VHD/VHDX/VDI/VMDK disk) as a new commit on a branch';
+  static override description = `SOURCE is a directory, a tar archive (plain, gzip, xz, zstd or bzip2 — detected by content; GNU/pax with xattrs, ACLs, sparse members and ns times), or a disk image: raw, qcow2 (v2/v3, zlib/zstd clusters, extended L2 entries, backing chains; --snapshot NAME commits an internal snapshot — see 'qemu-img snapshot -l' — instead of the active layer, a name the image lacks is exit 2 with the list of its snapshots), VHD (fixed, dynamic), VHDX (fixed, dynamic; an image with a log to replay is refused), VirtualBox VDI (static, dynamic) or VMDK (monolithicSparse, streamOptimized as inside an OVA, monolithicFlat), all detected by content, with an MBR or GPT partition table or a bare file system. ext2/3/4, FAT12/16/32 and XFS (v5 and v4) file systems are read file by file, also inside the linear logical volumes of an LVM2 physical volume (a partition or the whole disk); a disk or partition holding one viva does not read (btrfs, LUKS, NTFS, swap — recognised by signature — or anything else) is stored as raw bytes with one warning. Disks are read offline, without mounting or booting: each file system read becomes a tree like a directory commit's (files dedup across both; address them as REV:p1/etc, REV:vg0/root/etc for logical volume 'root' of volume group 'vg0', or REV:etc for a bare file system), and everything else (boot code, gaps, other partitions, file-system metadata) is kept so that 'viva checkout REV out.raw|out.qcow2|out.vmdk' gives the disk back bit-identical. Every file, attribute, hardlink, device node and hole is kept. File contents are deduplicated (whole files and content-defined chunks) and zstd-compressed.
 
 The branch is created if missing; otherwise its head becomes the new commit's parent. HEAD then points at the branch (recorded in HEAD's reflog as 'checkout: moving from A to B'; with HEAD detached by 'viva switch --detach', -b is required). Re-committing a directory reuses the blob ids of files whose dev, inode, size, mtime and ctime did not change (stat cache), without reading them.
 
@@ -18,10 +18,11 @@ ${EXIT_STATUS_HELP}`;
     '<%= config.bin %> commit web.tar.zst -b customers/acme/web -m "acme web" --label env=prod --label owner=ops',
     '<%= config.bin %> commit rootfs/ -m "nightly" --json',
     '<%= config.bin %> commit vm.qcow2 -b vm/web -m "web VM disk"',
+    '<%= config.bin %> commit vm.qcow2 --snapshot before-upgrade -b vm/web -m "web VM before the upgrade"',
     '<%= config.bin %> commit /srv/rootfs -b web -m "without caches" --exclude var/cache/ --exclude "*.log"',
     'tar -C /srv/rootfs -c . | <%= config.bin %> commit - -b web -m "from a pipe"',
   ];
-  static override args = { source: Args.string({ required: true, description: 'directory, tar archive (- for one on standard input), or raw/qcow2/VHD/VDI/VMDK disk image to commit' }) };
+  static override args = { source: Args.string({ required: true, description: 'directory, tar archive (- for one on standard input), or raw/qcow2/VHD/VHDX/VDI/VMDK disk image to commit' }) };
   static override flags = {
     quiet: quietFlag,
     branch: Flags.string({ char: 'b', summary: 'branch to commit to (default: the branch HEAD points at)' }),
@@ -31,6 +32,7 @@ ${EXIT_STATUS_HELP}`;
     'no-cache': Flags.boolean({ summary: 'read every file, ignoring the stat cache' }),
     strict: Flags.boolean({ summary: 'fail instead of warning: a file or directory of the source that cannot be read (exit 14; without it: left out, exit 4); a disk partition with a file system that can only be stored as raw bytes (exit 13)' }),
     exclude: Flags.string({ char: 'x', summary: "leave out image paths matching this gitignore-style pattern ('*.log', '/tmp/', 'cache/', '!keep.log'; repeatable)", multiple: true, helpValue: 'PATTERN' }),
+    snapshot: Flags.string({ summary: "qcow2 disk: commit this internal snapshot (id or name, as 'qemu-img snapshot -l' lists them) instead of the active layer", helpValue: 'NAME' }),
     'exclude-from': Flags.string({ summary: 'read exclude patterns from FILE, one per line, as a .gitignore (repeatable)', multiple: true, helpValue: 'FILE' }),
   };
 
@@ -41,7 +43,7 @@ ${EXIT_STATUS_HELP}`;
       commit(repo, {
         source: args.source, branch: flags.branch, message: flags.message, labels, author: flags.author,
         statCache: !flags['no-cache'], strict: flags.strict, onProgress: this.progress('committing'),
-        ...(flags.exclude ? { exclude: flags.exclude } : {}), ...(flags['exclude-from'] ? { excludeFrom: flags['exclude-from'] } : {}),
+        ...(flags.exclude ? { exclude: flags.exclude } : {}), ...(flags.snapshot !== undefined ? { snapshot: flags.snapshot } : {}), ...(flags['exclude-from'] ? { excludeFrom: flags['exclude-from'] } : {}),
       }));
     this.endProgress();
     for (const w of result.warnings) this.warnLine(w);

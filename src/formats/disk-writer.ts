@@ -1,16 +1,21 @@
 /**
- * Disk image writers: a sparse raw file, or a qcow2 image written in one streaming pass (no raw temp file). Both take
+ * Disk image writers: a sparse raw file, a qcow2 image or a VMDK streamOptimized image, each written in one streaming
+ * pass (no raw temp file). All take
  * the virtual disk's non-zero bytes as pieces in increasing offset order; bytes never written read as zeros. Output
  * goes to a temporary file next to the destination, renamed into place by finish(), so a failure leaves nothing.
  *
  * Why our own qcow2 writer: no npm package writes qcow2, and the layout a sequential writer needs is small (qemu's
  * docs/interop/qcow2.txt): header, data clusters as they come, each L2 table once its 512 MiB span is complete, then
- * the L1 table and the refcount structures, then the header again with their offsets.
+ * the L1 table and the refcount structures, then the header again with their offsets. The VMDK streamOptimized layout
+ * (VMware's "Virtual Disk Format 5.0") is made for exactly this: deflated grains behind markers as they come, each
+ * grain table once its span is complete, the grain directory, then a footer holding the header with its offset.
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import zlib from 'node:zlib';
+import { promisify } from 'node:util';
 
-export type DiskFormat = 'raw' | 'qcow2';
+export type DiskFormat = 'raw' | 'qcow2' | 'vmdk';
 
 export interface DiskWriter {
   /** Non-overlapping pieces in increasing offset order, inside the virtual size. `data` may be reused after the promise resolves. */
@@ -21,10 +26,11 @@ export interface DiskWriter {
   abort(): Promise<void>;
 }
 
-/** The disk format a destination name implies: .qcow2 → qcow2; .raw, .img → raw; anything else: undefined. */
+/** The disk format a destination name implies: .qcow2 → qcow2; .vmdk → vmdk; .raw, .img → raw; anything else: undefined. */
 export function diskFormatForName(dest: string): DiskFormat | undefined {
   const n = dest.toLowerCase();
   if (n.endsWith('.qcow2')) return 'qcow2';
+  if (n.endsWith('.vmdk')) return 'vmdk';
   if (n.endsWith('.raw') || n.endsWith('.img')) return 'raw';
   return undefined;
 }
@@ -308,6 +314,186 @@ class Qcow2Writer extends FileDiskWriter {
   }
 }
 
+const SECTOR = 512;
+/** 64 KiB grains (128 sectors) and 512-entry grain tables, as VMware and qemu write them: a table spans 32 MiB. */
+const GRAIN = 64 * 1024;
+const GT_ENTRIES = 512;
+const GT_SPAN = GRAIN * GT_ENTRIES;
+const VMDK_MAGIC = 0x564d444b;
+/** Flags: valid newline test (bit 0), compressed grains (bit 16), markers (bit 17). */
+const VMDK_FLAGS = 1 | (1 << 16) | (1 << 17);
+const DESCRIPTOR_SECTORS = 20;
+/** Sectors before the first grain: header, descriptor, padding to 64 KiB. */
+const OVERHEAD_SECTORS = 128;
+const MARKER_EOS = 0;
+const MARKER_GT = 1;
+const MARKER_GD = 2;
+const MARKER_FOOTER = 3;
+/** Grains deflated at once (in the thread pool) while the file is written in order. */
+const DEFLATE_AHEAD = 8;
+const ZERO_GRAIN = Buffer.alloc(GRAIN);
+const deflate = promisify(zlib.deflate);
+
+/**
+ * A VMDK streamOptimized image (the disk format inside OVA files), written front to back: header (grain directory
+ * "at the end"), embedded descriptor, then per non-zero 64 KiB grain a grain marker (guest sector, length) and its
+ * deflated bytes, each grain table behind a metadata marker once its 32 MiB span is done, the grain directory, and a
+ * footer (the header again, now with the directory's offset) and the end-of-stream marker. All-zero grains are not
+ * stored. Memory: one grain, the grains being deflated, the grain directory.
+ */
+class VmdkStreamWriter extends FileDiskWriter {
+  private readonly out: Appender;
+  private cur = -1;
+  private readonly grain = Buffer.alloc(GRAIN);
+  private dirty = false;
+  /** Deflated grains not yet written, in order. */
+  private readonly queue: Array<{ g: number; data: Promise<Buffer> }> = [];
+  private gtIndex = -1;
+  private gt: Uint32Array | undefined;
+  /** Sector of each grain table (0: none). */
+  private readonly gd: Uint32Array;
+  /** The descriptor's content id: a running mix of what was written, so that the same disk gives the same file. */
+  private cid = 0x2a;
+
+  constructor(dest: string, tmp: string, fh: fs.promises.FileHandle, size: number) {
+    super(dest, tmp, fh, size);
+    if (size % SECTOR !== 0) throw new RangeError(`a VMDK holds whole 512-byte sectors: a ${size}-byte disk is not one`);
+    this.out = new Appender(fh, OVERHEAD_SECTORS * SECTOR);
+    this.gd = new Uint32Array(Math.max(1, Math.ceil(size / GT_SPAN)));
+  }
+
+  private header(gdSector: number | 'end'): Buffer {
+    const h = Buffer.alloc(SECTOR);
+    h.writeUInt32LE(VMDK_MAGIC, 0);
+    h.writeUInt32LE(3, 4);
+    h.writeUInt32LE(VMDK_FLAGS, 8);
+    h.writeBigUInt64LE(BigInt(this.size / SECTOR), 12);
+    h.writeBigUInt64LE(BigInt(GRAIN / SECTOR), 20);
+    h.writeBigUInt64LE(1n, 28);
+    h.writeBigUInt64LE(BigInt(DESCRIPTOR_SECTORS), 36);
+    h.writeUInt32LE(GT_ENTRIES, 44);
+    h.writeBigUInt64LE(0n, 48);
+    h.writeBigUInt64LE(gdSector === 'end' ? 0xffffffffffffffffn : BigInt(gdSector), 56);
+    h.writeBigUInt64LE(BigInt(OVERHEAD_SECTORS), 64);
+    h[72] = 0;
+    h.write('\n \r\n', 73, 'latin1');
+    h.writeUInt16LE(1, 77);
+    return h;
+  }
+
+  /** The embedded descriptor: one SPARSE extent, this file. */
+  private descriptor(): Buffer {
+    const sectors = this.size / SECTOR;
+    const cylinders = Math.min(16383, Math.ceil(sectors / (16 * 63)));
+    const cid = this.cid.toString(16).padStart(8, '0');
+    const text = [
+      '# Disk DescriptorFile', 'version=1', `CID=${cid}`, 'parentCID=ffffffff', 'createType="streamOptimized"', '',
+      '# Extent description', `RW ${sectors} SPARSE "${path.basename(this.dest).replace(/"/g, '_')}"`, '',
+      '# The Disk Data Base', '#DDB', '', 'ddb.virtualHWVersion = "4"', `ddb.geometry.cylinders = "${cylinders}"`,
+      'ddb.geometry.heads = "16"', 'ddb.geometry.sectors = "63"', 'ddb.adapterType = "ide"', 'ddb.toolsVersion = "2147483647"', '',
+    ].join('\n');
+    const buf = Buffer.alloc(DESCRIPTOR_SECTORS * SECTOR);
+    if (Buffer.byteLength(text) > buf.length) throw new RangeError('VMDK descriptor does not fit in its sectors');
+    buf.write(text, 0, 'utf8');
+    return buf;
+  }
+
+  /** A metadata marker: `sectors` of metadata of `type` follow. */
+  private static marker(sectors: number, type: number): Buffer {
+    const m = Buffer.alloc(SECTOR);
+    m.writeBigUInt64LE(BigInt(sectors), 0);
+    m.writeUInt32LE(type, 12);
+    return m;
+  }
+
+  async write(offset: number, data: Uint8Array): Promise<void> {
+    this.check(offset, data);
+    let pos = 0;
+    while (pos < data.length) {
+      const g = Math.floor((offset + pos) / GRAIN);
+      if (g !== this.cur) {
+        await this.endGrain();
+        this.cur = g;
+      }
+      const within = (offset + pos) % GRAIN;
+      const n = Math.min(GRAIN - within, data.length - pos);
+      this.grain.set(data.subarray(pos, pos + n), within);
+      this.dirty = true;
+      pos += n;
+    }
+  }
+
+  private async endGrain(): Promise<void> {
+    if (this.cur < 0 || !this.dirty) return;
+    this.dirty = false;
+    const g = this.cur;
+    // A whole grain is deflated, also the last one of a disk that is not a multiple of 64 KiB (zeros past its end),
+    // as readers expect a grain to inflate to its full size.
+    if (!this.grain.equals(ZERO_GRAIN)) {
+      // One output chunk per grain: node's default 16 KiB chunks add a callback and a copy each.
+      this.queue.push({ g, data: deflate(Buffer.from(this.grain), { chunkSize: 2 * GRAIN }) });
+      if (this.queue.length >= DEFLATE_AHEAD) await this.drain(1);
+    }
+    this.grain.fill(0);
+  }
+
+  /** Writes the oldest `keep`-exceeding deflated grains (all with keep 0) with their markers. */
+  private async drain(keep: number): Promise<void> {
+    while (this.queue.length > keep) {
+      const { g, data } = this.queue.shift()!;
+      const z = await data;
+      const t = Math.floor(g / GT_ENTRIES);
+      if (t !== this.gtIndex) {
+        await this.endGt();
+        this.gtIndex = t;
+        this.gt = new Uint32Array(GT_ENTRIES);
+      }
+      const at = this.out.position;
+      const marker = Buffer.alloc(12);
+      marker.writeBigUInt64LE(BigInt((g * GRAIN) / SECTOR), 0);
+      marker.writeUInt32LE(z.length, 8);
+      await this.out.append(marker);
+      await this.out.append(z);
+      await this.out.seek(this.out.position + ((SECTOR - ((12 + z.length) % SECTOR)) % SECTOR), SECTOR);
+      this.gt![g % GT_ENTRIES] = at / SECTOR;
+      this.cid = (Math.imul(this.cid, 31) + g + z.length) >>> 0;
+    }
+  }
+
+  private async endGt(): Promise<void> {
+    if (!this.gt) return;
+    const table = Buffer.alloc(GT_ENTRIES * 4);
+    for (let i = 0; i < GT_ENTRIES; i++) table.writeUInt32LE(this.gt[i]!, i * 4);
+    await this.out.append(VmdkStreamWriter.marker(table.length / SECTOR, MARKER_GT));
+    this.gd[this.gtIndex] = this.out.position / SECTOR;
+    await this.out.append(table);
+    this.gt = undefined;
+  }
+
+  protected async complete(): Promise<void> {
+    await this.endGrain();
+    await this.drain(0);
+    await this.endGt();
+    const gdBytes = Math.ceil((this.gd.length * 4) / SECTOR) * SECTOR;
+    const gd = Buffer.alloc(gdBytes);
+    for (let i = 0; i < this.gd.length; i++) gd.writeUInt32LE(this.gd[i]!, i * 4);
+    await this.out.append(VmdkStreamWriter.marker(gdBytes / SECTOR, MARKER_GD));
+    const gdSector = this.out.position / SECTOR;
+    await this.out.append(gd);
+    await this.out.append(VmdkStreamWriter.marker(1, MARKER_FOOTER));
+    await this.out.append(this.header(gdSector));
+    await this.out.append(VmdkStreamWriter.marker(0, MARKER_EOS));
+    await this.out.close();
+    await writeAll(this.fh, Buffer.concat([this.header('end'), this.descriptor()]), 0);
+  }
+
+  override async abort(): Promise<void> {
+    // Deflates still running finish into nothing; their rejections must not go unhandled.
+    for (const q of this.queue.splice(0)) q.data.catch(() => undefined);
+    await super.abort();
+  }
+}
+
 /** A qcow2 overlay's backing file: its name as written in the header (relative to the overlay's directory, or absolute) and format. */
 export interface QcowBacking {
   file: string;
@@ -323,5 +509,13 @@ export async function createDiskWriter(dest: string, format: DiskFormat, size: n
   if (options.backing && format !== 'qcow2') throw new RangeError('only a qcow2 image can have a backing file');
   const tmp = tempName(dest);
   const fh = await fs.promises.open(tmp, 'w');
-  return format === 'qcow2' ? new Qcow2Writer(dest, tmp, fh, size, options.backing) : new RawWriter(dest, tmp, fh, size);
+  try {
+    if (format === 'qcow2') return new Qcow2Writer(dest, tmp, fh, size, options.backing);
+    if (format === 'vmdk') return new VmdkStreamWriter(dest, tmp, fh, size);
+    return new RawWriter(dest, tmp, fh, size);
+  } catch (e) {
+    await fh.close().catch(() => undefined);
+    await fs.promises.rm(tmp, { force: true });
+    throw e;
+  }
 }

@@ -1,12 +1,12 @@
 /**
- * Disk images as sources: a raw disk file, a qcow2 image (with its backing chain), a VHD (fixed or dynamic), a
- * VirtualBox VDI or a VMDK sparse extent (monolithicSparse, streamOptimized), seen as one random-access
+ * Disk images as sources: a raw disk file, a qcow2 image (with its backing chain), a VHD (fixed or dynamic), a VHDX
+ * (fixed or dynamic), a VirtualBox VDI or a VMDK sparse extent (monolithicSparse, streamOptimized), seen as one random-access
  * virtual disk, plus what lies on it: a partition table (MBR or GPT) and per partition (or for a bare file system,
  * the whole disk) a file system viva can read (ext2/3/4, FAT), an LVM2 physical volume (./lvm.ts) or raw bytes.
  * Nothing is mounted or booted.
  */
 import fs from 'node:fs';
-import { CorruptInputError, SourceReadError } from '../errors.js';
+import { CorruptInputError, SourceReadError, UsageError } from '../errors.js';
 import { native } from '../native/index.js';
 import { type BlockSource, fileBlockSource } from './ext4.js';
 import { findLvmLabel } from './lvm.js';
@@ -14,6 +14,7 @@ import { type Partition, type PartitionTable, gaps, readPartitionTable } from '.
 import { allocatedExtents, isQcow2, openQcow2 } from './qcow2.js';
 import { isVdi, openVdi } from './vdi.js';
 import { isVhdFooter, openVhd } from './vhd.js';
+import { isVhdx, openVhdx } from './vhdx.js';
 import { isVmdk, isVmdkDescriptor, openVmdk } from './vmdk.js';
 import { isXfsSuperblock } from './xfs.js';
 
@@ -23,7 +24,7 @@ export interface Extent {
 }
 
 /** The container formats a disk image is read from. */
-export type DiskSourceFormat = 'raw' | 'qcow2' | 'vhd' | 'vdi' | 'vmdk';
+export type DiskSourceFormat = 'raw' | 'qcow2' | 'vhd' | 'vhdx' | 'vdi' | 'vmdk';
 
 /** A virtual disk to read: random access, plus the ranges that may hold non-zero bytes. */
 export interface DiskSource extends BlockSource {
@@ -140,6 +141,7 @@ export async function sniffDisk(file: string): Promise<DiskSourceFormat | undefi
     if (bytesRead >= 262 && head.toString('latin1', 257, 262) === 'ustar') return undefined;
     if (bytesRead >= 4 && isQcow2(head)) return 'qcow2';
     if (bytesRead >= 4 && isVmdk(head)) return 'vmdk';
+    if (bytesRead >= 8 && isVhdx(head)) return 'vhdx';
     if (isVmdkDescriptor(head.subarray(0, bytesRead))) return 'vmdk';
     if (bytesRead < 512) return undefined;
     if (isVhdFooter(head)) return 'vhd';
@@ -169,8 +171,12 @@ export async function sniffDisk(file: string): Promise<DiskSourceFormat | undefi
   }
 }
 
-/** Opens a raw disk file, a qcow2 image, a VHD, a VDI or a VMDK (detected by content) as a DiskSource. */
-export async function openDiskSource(file: string): Promise<DiskSource> {
+/**
+ * Opens a raw disk file, a qcow2 image, a VHD, a VHDX, a VDI or a VMDK (detected by content) as a DiskSource.
+ * `snapshot`: a qcow2 image's internal snapshot (id or name) instead of its active layer; UsageError for any other
+ * format, or a name the image does not have.
+ */
+export async function openDiskSource(file: string, options: { snapshot?: string } = {}): Promise<DiskSource> {
   let st: fs.Stats;
   try {
     st = await fs.promises.stat(file);
@@ -178,8 +184,11 @@ export async function openDiskSource(file: string): Promise<DiskSource> {
     throw new SourceReadError(file, (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file or directory' : (e as Error).message);
   }
   const kind = await sniffDisk(file);
+  if (options.snapshot !== undefined && kind !== 'qcow2') {
+    throw new UsageError(`--snapshot reads a qcow2 image's internal snapshot: '${file}' is ${kind ? `a ${kind} disk image` : 'not a disk image'}`);
+  }
   if (kind === 'qcow2') {
-    const q = await openQcow2(file);
+    const q = await openQcow2(file, options.snapshot !== undefined ? { snapshot: options.snapshot } : {});
     return {
       format: 'qcow2', name: file, fileSize: st.size, backing: q.info.backingChain, size: q.size,
       read: (o, n) => q.read(o, n),
@@ -191,8 +200,8 @@ export async function openDiskSource(file: string): Promise<DiskSource> {
     const v = await openVhd(file);
     return { format: kind, name: file, fileSize: st.size, backing: [], size: v.size, read: (o, n) => v.read(o, n), extents: () => v.extents(), close: () => v.close() };
   }
-  if (kind === 'vdi' || kind === 'vmdk') {
-    const v = kind === 'vdi' ? await openVdi(file) : await openVmdk(file);
+  if (kind === 'vdi' || kind === 'vmdk' || kind === 'vhdx') {
+    const v = kind === 'vdi' ? await openVdi(file) : kind === 'vmdk' ? await openVmdk(file) : await openVhdx(file);
     return { format: kind, name: file, fileSize: st.size, backing: [], size: v.size, read: (o, n) => v.read(o, n), extents: () => v.extents(), close: () => v.close() };
   }
   const src = await fileBlockSource(file);

@@ -42,8 +42,8 @@ export function openImage(source: string, options: { exclude?: string[]; skip?: 
   throw new UnsupportedInputError(source, 'not a directory, tar archive or image file');
 }
 
-/** What a checkout writes: a directory, a tar stream, or a raw or qcow2 disk image (disk commits). */
-export type OutputFormat = 'dir' | 'tar' | 'raw' | 'qcow2';
+/** What a checkout writes: a directory, a tar stream, or a raw, qcow2 or VMDK (streamOptimized) disk image. */
+export type OutputFormat = 'dir' | 'tar' | 'raw' | 'qcow2' | 'vmdk';
 
 /** A bare file-system image name (no partition table): .ext2, .ext3, .ext4 → that file system. */
 export function bareFsForName(dest: string): 'ext2' | 'ext3' | 'ext4' | undefined {
@@ -56,7 +56,7 @@ export function bareFsForName(dest: string): 'ext2' | 'ext3' | 'ext4' | undefine
  * a directory of that name, which is never what such a name asks for.
  */
 const UNSUPPORTED_DEST = [
-  '.vmdk', '.vhd', '.vhdx', '.vdi', '.qed', '.iso', '.img.gz', '.img.xz', '.img.zst', '.raw.gz', '.raw.xz', '.qcow',
+  '.vhd', '.vhdx', '.vdi', '.qed', '.iso', '.img.gz', '.img.xz', '.img.zst', '.raw.gz', '.raw.xz', '.qcow',
   '.tar.lz', '.tar.lzma', '.tar.lz4', '.tlz', '.tar.z', '.zip', '.7z', '.rar', '.cpio', '.squashfs', '.sqfs', '.erofs',
   '.xfs', '.btrfs', '.vfat', '.fat', '.dmg', '.wim', '.ova', '.ovf', '.gz', '.xz', '.zst', '.bz2', '.lz4',
   // GNU tar's --auto-compress names for compressions viva does not write (lzip, lzma, lzop, compress: .Z, .taZ),
@@ -65,7 +65,7 @@ const UNSUPPORTED_DEST = [
 ];
 
 /** The names checkout writes, for messages. */
-export const SUPPORTED_DEST = '.tar, .tar.gz, .tgz, .tar.zst, .tar.xz, .tar.bz2, .raw, .img, .qcow2, .ext4, .ext3, .ext2, - (tar to stdout), a directory';
+export const SUPPORTED_DEST = '.tar, .tar.gz, .tgz, .tar.zst, .tar.xz, .tar.bz2, .raw, .img, .qcow2, .vmdk, .ext4, .ext3, .ext2, - (tar to stdout), a directory';
 
 /** The unsupported image or archive suffix `dest` ends with (as written there), if any. */
 export function unsupportedDestSuffix(dest: string): string | undefined {
@@ -77,7 +77,7 @@ export function unsupportedDestSuffix(dest: string): string | undefined {
 
 /**
  * The output format a checkout destination implies: `-` and tar names (.tar, .tar.gz, .tar.zst, .tar.xz, .tar.bz2 and
- * the short names GNU tar's --auto-compress knows: tarCompressionForName) → tar, .qcow2 → qcow2, .raw, .img and bare file systems (.ext4, .ext3, .ext2) → raw, an unsupported image name →
+ * the short names GNU tar's --auto-compress knows: tarCompressionForName) → tar, .qcow2 → qcow2, .vmdk → vmdk, .raw, .img and bare file systems (.ext4, .ext3, .ext2) → raw, an unsupported image name →
  * undefined, anything else → dir.
  */
 export function outputFormatForName(dest: string): OutputFormat | undefined {

@@ -2,7 +2,8 @@
  * qcow2 images (QEMU copy-on-write, versions 2 and 3) as random-access BlockSources over the guest's virtual disk.
  *
  * Why our own reader: no npm package reads qcow2 (0 hits for "qcow"; see DEPENDENCIES.md §4). The read side of the
- * format is small: header, L1 table, L2 tables, zlib/zstd compressed clusters, and a backing-file chain. Every
+ * format is small: header, L1 table, L2 tables (standard, or extended: 32 subclusters per cluster, each allocated,
+ * zero or left to the backing file), zlib/zstd compressed clusters, and a backing-file chain. Every
  * offset taken from the image is checked against the file size before it is used; the image is never read whole.
  * Spec: qemu's docs/interop/qcow2.txt.
  */
@@ -12,7 +13,7 @@ import zlib from 'node:zlib';
 import { createRequire } from 'node:module';
 import type * as ZstdBinding from 'zstd-napi/binding.js';
 import { type BlockSource, preadFully } from './ext4.js';
-import { CorruptInputError, SourceReadError, UnsupportedInputError } from '../errors.js';
+import { CorruptInputError, SourceReadError, UnsupportedInputError, UsageError } from '../errors.js';
 
 export interface Qcow2Info {
   version: 2 | 3;
@@ -25,6 +26,31 @@ export interface Qcow2Info {
   compressionType: 'zlib' | 'zstd';
   /** v3 incompatible bit 0: refcounts may be stale (harmless for reading). */
   dirty: boolean;
+  /** v3 incompatible bit 4: 16-byte L2 entries, each cluster split into 32 subclusters. */
+  extendedL2: boolean;
+  /** With `snapshot` asked for: the image's internal snapshots, in table order (else not read: empty). */
+  snapshots: Qcow2Snapshot[];
+  /** The internal snapshot read instead of the active layer, if one was asked for. */
+  snapshot?: Qcow2Snapshot;
+}
+
+/** An internal snapshot of a qcow2 image (an entry of its snapshot table). */
+export interface Qcow2Snapshot {
+  /** The unique id qemu gives it ('1', '2', …). */
+  id: string;
+  name: string;
+  /** The virtual disk size when it was taken. */
+  virtualSize: number;
+  /** When it was taken (seconds since the epoch). */
+  dateSec: number;
+}
+
+/** A snapshot table entry with where its L1 table is. */
+interface SnapshotEntry extends Qcow2Snapshot {
+  l1Offset: number;
+  l1Size: number;
+  /** File offset of the entry, for messages. */
+  at: number;
 }
 
 export type Qcow2Source = BlockSource & { close(): Promise<void>; info: Qcow2Info };
@@ -39,7 +65,12 @@ const INCOMPAT_CORRUPT = 2;
 const INCOMPAT_DATA_FILE = 4;
 const INCOMPAT_COMPRESSION = 8;
 const INCOMPAT_EXTL2 = 16;
+/** Subclusters per cluster with extended L2 entries. */
+const SUBCLUSTERS = 32;
 const EXT_BACKING_FORMAT = 0xe2792aca;
+/** qemu's QCOW_MAX_SNAPSHOTS. */
+const MAX_SNAPSHOTS = 65536;
+const MAX_SNAPSHOT_EXTRA = 1024;
 const EXT_END = 0;
 
 /** True when `head` (the first bytes of a file, at least 4) starts with the qcow2 magic 'QFI\xfb'. */
@@ -147,8 +178,11 @@ interface Header {
   l1Offset: number;
   dirty: boolean;
   compressionType: 'zlib' | 'zstd';
+  extendedL2: boolean;
   backingFile?: string;
   backingFormat?: string;
+  snapshotCount: number;
+  snapshotsOffset: number;
 }
 
 function parseHeader(r: FileReader, h: Buffer): Header {
@@ -169,7 +203,9 @@ function parseHeader(r: FileReader, h: Buffer): Header {
   const cryptMethod = h.readUInt32BE(32);
   if (cryptMethod !== 0) throw new UnsupportedInputError(file, `encrypted qcow2 image (crypt_method ${cryptMethod}) is not supported`);
   const l1Size = h.readUInt32BE(36);
-  const l2Entries = clusterSize / 8;
+  const extendedL2 = version === 3 && h.length >= 80 && (h.readUInt32BE(76) & INCOMPAT_EXTL2) !== 0;
+  if (extendedL2 && clusterBits < 14) throw bad('header.cluster_bits (offset 20)', `cluster_bits ${clusterBits} is below 14, the least extended L2 entries allow (32 subclusters of 512 bytes)`);
+  const l2Entries = clusterSize / (extendedL2 ? 16 : 8);
   const l1Needed = Math.ceil(virtualSize / (clusterSize * l2Entries));
   if (l1Size < l1Needed) throw bad('header.l1_size (offset 36)', `L1 table of ${l1Size} entries is too small for ${virtualSize} bytes (needs ${l1Needed})`);
   if (l1Size * 8 > MAX_L1_BYTES) throw bad('header.l1_size (offset 36)', `L1 table of ${l1Size} entries is absurdly large`);
@@ -199,7 +235,6 @@ function parseHeader(r: FileReader, h: Buffer): Header {
     }
     if (inc & INCOMPAT_CORRUPT) throw bad('header.incompatible_features (offset 72)', 'image is marked corrupt (bit 1); run qemu-img check -r');
     if (inc & INCOMPAT_DATA_FILE) throw new UnsupportedInputError(file, 'qcow2 image with an external data file (incompatible bit 2) is not supported');
-    if (inc & INCOMPAT_EXTL2) throw new UnsupportedInputError(file, 'qcow2 image with extended L2 entries (incompatible bit 4) is not supported');
     const known = INCOMPAT_DIRTY | INCOMPAT_CORRUPT | INCOMPAT_DATA_FILE | INCOMPAT_COMPRESSION | INCOMPAT_EXTL2;
     if (incHi !== 0 || (inc & ~known) !== 0) {
       throw new UnsupportedInputError(file, `unknown qcow2 incompatible features 0x${h.readBigUInt64BE(72).toString(16)}`);
@@ -236,7 +271,50 @@ function parseHeader(r: FileReader, h: Buffer): Header {
     }
     backingFile = h.toString('utf8', bfOffset, bfOffset + bfSize);
   }
-  return { version, clusterBits, virtualSize, l1Size, l1Offset, dirty, compressionType, backingFile, backingFormat };
+  return {
+    version, clusterBits, virtualSize, l1Size, l1Offset, dirty, compressionType, extendedL2, backingFile, backingFormat,
+    snapshotCount: h.readUInt32BE(60), snapshotsOffset: u64(h, 64) ?? Number.POSITIVE_INFINITY,
+  };
+}
+
+/** The snapshot table (qcow2.txt "Snapshots"): each entry's id, name, disk size and L1 table, checked against the file. */
+async function readSnapshots(r: FileReader, h: Header): Promise<SnapshotEntry[]> {
+  const out: SnapshotEntry[] = [];
+  const clusterSize = 2 ** h.clusterBits;
+  if (h.snapshotCount > MAX_SNAPSHOTS) throw new CorruptInputError(r.file, 'header.nb_snapshots (offset 60)', `${h.snapshotCount} snapshots is more than ${MAX_SNAPSHOTS}`);
+  if (h.snapshotCount > 0 && (!Number.isSafeInteger(h.snapshotsOffset) || h.snapshotsOffset % clusterSize !== 0 || h.snapshotsOffset === 0 || h.snapshotsOffset >= r.fileSize)) {
+    throw new CorruptInputError(r.file, 'header.snapshots_offset (offset 64)', `snapshot table at ${h.snapshotsOffset} is not a non-zero multiple of the cluster size inside the ${r.fileSize}-byte file`);
+  }
+  let at = h.snapshotsOffset;
+  for (let i = 0; i < h.snapshotCount; i++) {
+    const where = `snapshot table entry ${i} (offset ${at})`;
+    const bad = (reason: string) => new CorruptInputError(r.file, where, reason);
+    if (at + 40 > r.fileSize) throw bad(`lies past the end of the ${r.fileSize}-byte file`);
+    const e = await r.read(at, 40, 'snapshot table');
+    const l1Offset = u64(e, 0);
+    const l1Size = e.readUInt32BE(8);
+    const idSize = e.readUInt16BE(12);
+    const nameSize = e.readUInt16BE(14);
+    const extra = e.readUInt32BE(36);
+    if (extra > MAX_SNAPSHOT_EXTRA) throw bad(`${extra} bytes of extra data is more than ${MAX_SNAPSHOT_EXTRA}`);
+    const rest = 40 + extra + idSize + nameSize;
+    if (at + rest > r.fileSize) throw bad(`entry of ${rest} bytes lies past the end of the ${r.fileSize}-byte file`);
+    const tail = await r.read(at + 40, rest - 40, 'snapshot table');
+    // Extra data: vm_state_size_large (8 bytes), then the disk size (8 bytes) since qemu 1.1; older entries: the header's.
+    const virtualSize = extra >= 16 ? u64(tail, 8) : h.virtualSize;
+    if (virtualSize === undefined || virtualSize > MAX_VIRTUAL_SIZE) throw bad(`disk size ${tail.readBigUInt64BE(8)} is absurd`);
+    const needed = Math.ceil(virtualSize / (clusterSize * (clusterSize / (h.extendedL2 ? 16 : 8))));
+    if (l1Size < needed || l1Size * 8 > MAX_L1_BYTES) throw bad(`L1 table of ${l1Size} entries does not fit a ${virtualSize}-byte disk`);
+    if (l1Offset === undefined || l1Offset === 0 || l1Offset % clusterSize !== 0 || l1Offset + l1Size * 8 > r.fileSize) {
+      throw bad(`L1 table at ${e.readBigUInt64BE(0)} (${l1Size * 8} bytes) is not cluster-aligned or lies past the end of the ${r.fileSize}-byte file`);
+    }
+    out.push({
+      id: tail.toString('utf8', extra, extra + idSize), name: tail.toString('utf8', extra + idSize, extra + idSize + nameSize),
+      virtualSize, dateSec: e.readUInt32BE(16), l1Offset, l1Size, at,
+    });
+    at += Math.ceil(rest / 8) * 8;
+  }
+  return out;
 }
 
 class Qcow2Layer implements Layer {
@@ -244,9 +322,13 @@ class Qcow2Layer implements Layer {
   readonly clusterSize: number;
   private readonly clusterBits: number;
   private readonly l2Entries: number;
+  /** Extended L2 entries: the size of one of a cluster's 32 subclusters (else the cluster size). */
+  private readonly unitSize: number;
   private readonly l2Cache = new Map<number, Promise<Buffer>>();
   private readonly clusterCache = new Map<number, Promise<Buffer>>();
   backing: Layer | undefined;
+  snapshots: SnapshotEntry[] = [];
+  snapshot: SnapshotEntry | undefined;
 
   constructor(
     private readonly r: FileReader,
@@ -256,7 +338,8 @@ class Qcow2Layer implements Layer {
     this.size = header.virtualSize;
     this.clusterBits = header.clusterBits;
     this.clusterSize = 2 ** header.clusterBits;
-    this.l2Entries = this.clusterSize / 8;
+    this.l2Entries = this.clusterSize / (header.extendedL2 ? 16 : 8);
+    this.unitSize = header.extendedL2 ? this.clusterSize / SUBCLUSTERS : this.clusterSize;
   }
 
   get file(): string { return this.r.file; }
@@ -290,17 +373,45 @@ class Qcow2Layer implements Layer {
     return p;
   }
 
-  /** How guest cluster `c` is stored in this layer. */
-  async mapping(c: number): Promise<Mapping> {
+  /**
+   * How guest cluster `c` is stored in this layer: one mapping, or with extended L2 entries one per subcluster (a
+   * data subcluster's `host` is where that subcluster's bytes are).
+   */
+  async mapping(c: number): Promise<Mapping | Mapping[]> {
     const l1i = Math.floor(c / this.l2Entries);
     const l2off = this.l2Offset(l1i);
     if (l2off === 0) return UNALLOCATED;
     const table = await this.l2Table(l2off);
     const l2i = c % this.l2Entries;
-    const hi = table.readUInt32BE(l2i * 8);
-    const lo = table.readUInt32BE(l2i * 8 + 4);
+    const ext = this.header.extendedL2;
+    const entryAt = l2i * (ext ? 16 : 8);
+    const hi = table.readUInt32BE(entryAt);
+    const lo = table.readUInt32BE(entryAt + 4);
+    const where = `L2 entry ${l2i} of the table at ${l2off} (offset ${l2off + entryAt})`;
+    if (ext) {
+      // The bitmap: bits 32..63 say "subcluster reads as zeros", bits 0..31 "subcluster allocated" (qcow2.txt).
+      const zeros = table.readUInt32BE(entryAt + 8);
+      const alloc = table.readUInt32BE(entryAt + 12);
+      if (hi & 0x40000000) return this.standardMapping(hi, lo, where);
+      if (zeros & alloc) throw new CorruptInputError(this.file, where, `subclusters both allocated and zero (bitmap 0x${table.readBigUInt64BE(entryAt + 8).toString(16)})`);
+      if (zeros === 0 && alloc === 0) return UNALLOCATED;
+      // Bit 0 (all zeros) is reserved with extended L2 entries; qemu ignores it, and so does this reader.
+      const m = alloc === 0 ? UNALLOCATED : this.standardMapping(hi, lo & ~1, where);
+      if (m.kind === 'unallocated' && alloc !== 0) throw new CorruptInputError(this.file, where, 'subclusters allocated in a cluster without a host offset');
+      const subs: Mapping[] = [];
+      for (let i = 0; i < SUBCLUSTERS; i++) {
+        if ((zeros >>> i) & 1) subs.push(ZERO);
+        else if ((alloc >>> i) & 1) subs.push({ kind: 'data', host: (m as { host: number }).host + i * this.unitSize });
+        else subs.push(UNALLOCATED);
+      }
+      return subs;
+    }
     if (hi === 0 && lo === 0) return UNALLOCATED;
-    const where = `L2 entry ${l2i} of the table at ${l2off} (offset ${l2off + l2i * 8})`;
+    return this.standardMapping(hi, lo, where);
+  }
+
+  /** The standard (first 64 bits of an) L2 entry, not all zero, as a mapping. */
+  private standardMapping(hi: number, lo: number, where: string): Mapping {
     const fileSize = this.r.fileSize;
     if (hi & 0x40000000) {
       const x = 70 - this.clusterBits; // 62 - (cluster_bits - 8): bits below x hold the host offset
@@ -390,24 +501,31 @@ class Qcow2Layer implements Layer {
     };
     while (pos < end) {
       const c = Math.floor(pos / cs);
-      const inC = pos - c * cs;
-      const stop = Math.min(end, (c + 1) * cs);
-      const m = await this.mapping(c);
-      if (m.kind === 'compressed') {
-        await flush(pos);
-        const data = await this.decompressed(m, c);
-        data.copy(out, outAt + (pos - off), inC, inC + (stop - pos));
-      } else {
-        const host = m.kind === 'data' ? m.host + inC : 0;
-        const continues = runKind === m.kind && (m.kind !== 'data' || runHost + (pos - runStart) === host);
-        if (!continues) {
+      const cStart = c * cs;
+      const cEnd = Math.min(end, cStart + cs);
+      const mm = await this.mapping(c);
+      while (pos < cEnd) {
+        // One unit: the whole cluster, or (extended L2 entries) one subcluster.
+        const s = Array.isArray(mm) ? Math.floor((pos - cStart) / this.unitSize) : 0;
+        const m = Array.isArray(mm) ? mm[s]! : mm;
+        const unitStart = cStart + s * this.unitSize;
+        const stop = Array.isArray(mm) ? Math.min(cEnd, unitStart + this.unitSize) : cEnd;
+        if (m.kind === 'compressed') {
           await flush(pos);
-          runKind = m.kind;
-          runStart = pos;
-          runHost = host;
+          const data = await this.decompressed(m, c);
+          data.copy(out, outAt + (pos - off), pos - cStart, stop - cStart);
+        } else {
+          const host = m.kind === 'data' ? m.host + (pos - unitStart) : 0;
+          const continues = runKind === m.kind && (m.kind !== 'data' || runHost + (pos - runStart) === host);
+          if (!continues) {
+            await flush(pos);
+            runKind = m.kind;
+            runStart = pos;
+            runHost = host;
+          }
         }
+        pos = stop;
       }
-      pos = stop;
     }
     await flush(end);
   }
@@ -429,16 +547,21 @@ class Qcow2Layer implements Layer {
         continue;
       }
       const c = Math.floor(pos / cs);
-      const stop = Math.min(end, (c + 1) * cs);
-      const m = await this.mapping(c);
-      if (m.kind === 'unallocated') {
-        if (unallocStart < 0) unallocStart = pos;
-      } else {
-        if (unallocStart >= 0) yield* below(this, unallocStart, pos);
-        unallocStart = -1;
-        if (m.kind !== 'zero') yield [pos, stop];
+      const cStop = Math.min(end, (c + 1) * cs);
+      const mm = await this.mapping(c);
+      while (pos < cStop) {
+        const s = Array.isArray(mm) ? Math.floor((pos - c * cs) / this.unitSize) : 0;
+        const m = Array.isArray(mm) ? mm[s]! : mm;
+        const stop = Array.isArray(mm) ? Math.min(cStop, c * cs + (s + 1) * this.unitSize) : cStop;
+        if (m.kind === 'unallocated') {
+          if (unallocStart < 0) unallocStart = pos;
+        } else {
+          if (unallocStart >= 0) yield* below(this, unallocStart, pos);
+          unallocStart = -1;
+          if (m.kind !== 'zero') yield [pos, stop];
+        }
+        pos = stop;
       }
-      pos = stop;
     }
     if (unallocStart >= 0) yield* below(this, unallocStart, end);
   }
@@ -452,7 +575,7 @@ class Qcow2Layer implements Layer {
   }
 }
 
-async function openLayer(file: string, seen: string[], maxChain: number, forcedFormat?: string): Promise<Layer> {
+async function openLayer(file: string, seen: string[], maxChain: number, forcedFormat?: string, snapshot?: string): Promise<Layer> {
   let real: string;
   try {
     real = await fs.promises.realpath(file);
@@ -477,9 +600,24 @@ async function openLayer(file: string, seen: string[], maxChain: number, forcedF
     // The header and its extensions live in the first cluster; read at most 2 MiB (the largest cluster).
     const first = await r.read(0, Math.min(r.fileSize, 2 ** 21), 'header');
     const clusterBits = first.length >= 24 ? first.readUInt32BE(20) : 0;
-    const h = parseHeader(r, clusterBits >= 9 && clusterBits <= 21 ? first.subarray(0, Math.min(first.length, 2 ** clusterBits)) : first);
-    const l1 = await r.read(h.l1Offset, h.l1Size * 8, 'L1 table');
+    const active = parseHeader(r, clusterBits >= 9 && clusterBits <= 21 ? first.subarray(0, Math.min(first.length, 2 ** clusterBits)) : first);
+    // Read only when asked for: a damaged snapshot table does not stop reading the active layer.
+    const snapshots = snapshot !== undefined ? await readSnapshots(r, active) : [];
+    let h = active;
+    let chosen: SnapshotEntry | undefined;
+    if (snapshot !== undefined) {
+      // As qemu-img snapshot -a / convert -l: an id or a name (ids are tried first).
+      chosen = snapshots.find((x) => x.id === snapshot) ?? snapshots.find((x) => x.name === snapshot);
+      if (!chosen) {
+        const list = snapshots.length ? snapshots.map((x) => `'${x.name}' (id ${x.id})`).join(', ') : 'none';
+        throw new UsageError(`no snapshot '${snapshot}' in '${file}' (snapshots: ${list})`, { snapshot, snapshots: snapshots.map((x) => ({ id: x.id, name: x.name })) });
+      }
+      h = { ...active, l1Offset: chosen.l1Offset, l1Size: chosen.l1Size, virtualSize: chosen.virtualSize };
+    }
+    const l1 = await r.read(h.l1Offset, h.l1Size * 8, chosen ? `L1 table of snapshot '${chosen.name}'` : 'L1 table');
     const layer = new Qcow2Layer(r, h, l1);
+    layer.snapshots = snapshots;
+    layer.snapshot = chosen;
     for (let i = 0; i < h.l1Size; i++) layer.l2Offset(i); // validate every L1 entry now (cheap)
     if (h.backingFile !== undefined) {
       if (/^[a-z][a-z0-9+.-]*:/i.test(h.backingFile)) {
@@ -498,14 +636,17 @@ async function openLayer(file: string, seen: string[], maxChain: number, forcedF
 const LAYER = Symbol('qcow2 layer');
 
 /**
- * Opens a qcow2 image (v2 or v3, with its backing chain) as a read-only BlockSource over the guest's virtual disk.
+ * Opens a qcow2 image (v2 or v3, with its backing chain) as a read-only BlockSource over the guest's virtual disk:
+ * its active layer, or with `snapshot` (an id or a name) that internal snapshot's disk (UsageError listing the
+ * snapshots when there is no such snapshot).
  * Throws CorruptInputError (malformed structures, backing loops), UnsupportedInputError (encryption, external data
- * file, extended L2, unknown incompatible features, non-qcow2/raw backing files, chains longer than `maxChain`) and
+ * file, unknown incompatible features, non-qcow2/raw backing files, chains longer than `maxChain`) and
  * SourceReadError (I/O). `read()` may throw the same classes when it meets a bad L2 table or cluster. Call `close()`.
  */
-export async function openQcow2(file: string, options: { maxChain?: number } = {}): Promise<Qcow2Source> {
+export async function openQcow2(file: string, options: { maxChain?: number; snapshot?: string } = {}): Promise<Qcow2Source> {
   const maxChain = options.maxChain ?? 16;
-  const top = (await openLayer(file, [], maxChain)) as Qcow2Layer;
+  const top = (await openLayer(file, [], maxChain, undefined, options.snapshot)) as Qcow2Layer;
+  const pub = (x: SnapshotEntry): Qcow2Snapshot => ({ id: x.id, name: x.name, virtualSize: x.virtualSize, dateSec: x.dateSec });
   const backingChain: string[] = [];
   for (let l: Layer | undefined = top.backing; l; l = l instanceof Qcow2Layer ? l.backing : undefined) backingChain.push(l.file);
   const info: Qcow2Info = {
@@ -516,6 +657,9 @@ export async function openQcow2(file: string, options: { maxChain?: number } = {
     backingChain,
     compressionType: top.header.compressionType,
     dirty: top.header.dirty,
+    extendedL2: top.header.extendedL2,
+    snapshots: top.snapshots.map(pub),
+    ...(top.snapshot ? { snapshot: pub(top.snapshot) } : {}),
   };
   const size = top.size;
   const src = {

@@ -37,7 +37,7 @@ export interface CheckoutOptions {
   dest: string;
   /** Only these image paths (with their parent directories); default: everything. */
   paths?: string[];
-  /** Default: from the destination name (see outputFormatForName): `-` and tar names → tar, disk names → raw/qcow2, else dir. */
+  /** Default: from the destination name (see outputFormatForName): `-` and tar names → tar, disk names → raw/qcow2/vmdk, else dir. */
   format?: OutputFormat;
   /** Fail instead of warning when something cannot be recreated (owners, devices as non-root). */
   strict?: boolean;
@@ -54,7 +54,7 @@ export interface CheckoutOptions {
    * (only the clusters the derivation changed; see export-overlay.ts).
    */
   backing?: string;
-  /** New disk layout for a raw/qcow2 destination (see build-disk.ts). */
+  /** New disk layout for a raw/qcow2/vmdk destination (see build-disk.ts). */
   build?: Omit<BuildDiskOptions, 'signal' | 'onBytes' | 'layoutFrom' | 'strict'> & { layoutFrom?: string };
 }
 
@@ -148,7 +148,7 @@ export async function checkout(repo: Repository, options: CheckoutOptions): Prom
     throw new UsageError(`unsupported destination format '${unsupportedDestSuffix(options.dest)}' (supported: ${SUPPORTED_DEST}); --format dir makes a directory of that name`, { path: options.dest });
   }
   if (toStdout && format !== 'tar') throw new UsageError(`a ${format} disk image cannot be written to standard output ('-'); name a file`);
-  if (format === 'raw' || format === 'qcow2') return checkoutDisk(repo, options, format);
+  if (format === 'raw' || format === 'qcow2' || format === 'vmdk') return checkoutDisk(repo, options, format);
   if (format !== 'dir' && format !== 'tar') throw new UsageError(`unknown output format '${String(format)}'`);
   const r = resolveRevision(repo, options.rev);
   const objects = repo.store;
@@ -270,7 +270,8 @@ async function* prefetchPieces(prefetcher: BlobPrefetcher, oid: Oid, size: numbe
 
 /**
  * Checkout to a disk image. A disk commit comes back bit-identical to the image committed (raw: same bytes, sparse;
- * qcow2: same guest content).
+ * qcow2 and VMDK streamOptimized: same guest content). A VMDK holds whole sectors: a disk whose size is not a
+ * multiple of 512 bytes is refused (UsageError).
  */
 async function checkoutDisk(repo: Repository, options: CheckoutOptions, format: DiskFormat): Promise<CheckoutResult> {
   if (options.paths?.length) throw new UsageError(`--path cannot be combined with a ${format} disk image destination`);
@@ -334,6 +335,7 @@ async function checkoutDisk(repo: Repository, options: CheckoutOptions, format: 
     };
   }
   await ensureContent(repo, imageBlobs(repo, r.commit));
+  if (format === 'vmdk' && disk.size % 512 !== 0) throw new UsageError(`'${options.rev}' is a ${disk.size}-byte disk, not whole 512-byte sectors: a VMDK cannot hold it (check it out as .raw or .qcow2)`);
   let out;
   try {
     out = await createDiskWriter(options.dest, format, disk.size);
@@ -395,7 +397,7 @@ async function checkoutSubtree(repo: Repository, options: CheckoutOptions): Prom
   if (spec.entry.type !== 'dir') throw new UsageError(`'${options.rev}' is a ${spec.entry.type === 'file' ? 'file' : spec.entry.type}, not a directory: 'viva cat ${options.rev} > FILE' writes one file`);
   if (options.paths?.length) throw new UsageError(`--path and '${options.rev}' both choose what to check out: give one`);
   const format = options.format ?? outputFormatForName(options.dest);
-  if (format === 'raw' || format === 'qcow2') throw new UsageError(`'${options.rev}' is a directory of an image: check it out to a directory or a tar (a disk holds a whole image)`);
+  if (format === 'raw' || format === 'qcow2' || format === 'vmdk') throw new UsageError(`'${options.rev}' is a directory of an image: check it out to a directory or a tar (a disk holds a whole image)`);
   return checkout(repo, { ...options, rev, root: { ...spec.entry, name: Buffer.alloc(0) } });
 }
 

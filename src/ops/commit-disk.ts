@@ -55,6 +55,8 @@ export interface IngestDiskOptions {
    * without a table, can only be stored raw.
    */
   strict?: boolean;
+  /** A qcow2 image's internal snapshot (id or name) to read instead of its active layer. */
+  snapshot?: string;
 }
 
 /**
@@ -64,7 +66,7 @@ export interface IngestDiskOptions {
  * the reader gives up for the second; either way no ref moves).
  */
 export async function ingestDisk(ctx: IngestContext, file: string, options: IngestDiskOptions = {}): Promise<DiskIngest> {
-  const opened = await openDiskSource(file);
+  const opened = await openDiskSource(file, options.snapshot !== undefined ? { snapshot: options.snapshot } : {});
   // Every reader of the disk (the table, the ext reader, raw regions) gets its reads checked for length.
   const src: DiskSource = { ...opened, read: (at, n) => readChecked(opened, at, n) };
   try {

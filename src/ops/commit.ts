@@ -44,6 +44,11 @@ export interface CommitOptions {
    * warning and an omission recorded in the commit (`source.omitted`).
    */
   strict?: boolean;
+  /**
+   * A qcow2 disk: commit this internal snapshot (id or name, as `qemu-img snapshot -l` lists them) instead of the
+   * active layer. UsageError for another source, or a snapshot the image does not have (the message lists them).
+   */
+  snapshot?: string;
   /** Directories and tars: gitignore-style patterns of image paths left out (formats/exclude.ts). */
   exclude?: string[];
   /** Files of such patterns, one per line (as a .gitignore). */
@@ -117,6 +122,9 @@ export async function commit(repo: Repository, options: CommitOptions): Promise<
   const diskKind = !options.reader && options.source && options.source !== STDIN_SOURCE ? await sniffDisk(options.source) : undefined;
   // The repository's own data never becomes part of an image (as git ignores .git).
   const skip = excludeTest(options.exclude ?? [], options.excludeFrom ?? []);
+  if (options.snapshot !== undefined && diskKind !== 'qcow2') {
+    throw new UsageError(`--snapshot reads a qcow2 image's internal snapshot: '${options.source ?? 'the source'}' is ${diskKind ? `a ${diskKind} disk image` : 'not a disk image'}`);
+  }
   if (skip && (diskKind || options.reader)) throw new UsageError(`--exclude applies to directories and tars: '${options.source ?? 'the source'}' is ${diskKind ? 'a disk image (its file systems are stored whole, to check out bit-exact)' : 'not read by path'}`);
   // A file or directory that may not be read is left out with a warning, as restic does (--strict: an error).
   const omitted: Buffer[] = [];
@@ -168,7 +176,7 @@ export async function commit(repo: Repository, options: CommitOptions): Promise<
       warnings = unreadable;
       counts = written;
     } else {
-      const d = await ingestDisk(ctx, options.source!, options.strict ? { strict: true } : {});
+      const d = await ingestDisk(ctx, options.source!, { ...(options.strict ? { strict: true } : {}), ...(options.snapshot !== undefined ? { snapshot: options.snapshot } : {}) });
       warnings = d.warnings;
       rootKind = 'disk';
       rootOid = d.disk;

@@ -761,6 +761,30 @@ async function measureDisk(ctx: Context): Promise<Row[]> {
     });
     rmrf(out); rmrf(q);
   }
+
+  // The same disk as a VMDK streamOptimized (the OVA format, issue 15) against it as qcow2, each into a new repository.
+  const vmdk = path.join(opt.work, 'disk-stream.vmdk');
+  rmrf(vmdk);
+  must('qemu-img', ['convert', '-O', 'vmdk', '-o', 'subformat=streamOptimized', image, vmdk]);
+  const asVmdk: Exec[] = [];
+  const asQcow2: Exec[] = [];
+  for (let i = 1; i <= opt.runs; i++) {
+    for (const [file, list] of [[vmdk, asVmdk], [image, asQcow2]] as const) {
+      const repo = path.join(opt.work, 'disk', 'viva-container');
+      tools.init('viva', repo);
+      syncDisks();
+      list.push(tools.commit('viva', repo, file, 'disk'));
+      rmrf(repo);
+    }
+    progress(`commit base as vmdk/qcow2 run ${i}/${opt.runs}: ${describe('viva', asVmdk.at(-1)!)}, ${describe('viva', asQcow2.at(-1)!)}`);
+  }
+  rmrf(vmdk);
+  const vv = timeCell(asVmdk);
+  const vq = { ...timeCell(asQcow2), tool: 'viva commit base.qcow2' };
+  rows.push({
+    id: 'disk-vmdk', measure: 'commit base as a VMDK streamOptimized into a new repository (s); floor: the same disk as qcow2', unit: 's',
+    viva: vv, borg: NONE, restic: NONE, floor: vq, target: '≤ 1.2 × the same disk as qcow2', met: metRatio(vv, vq, 1.2),
+  });
   return rows;
 }
 

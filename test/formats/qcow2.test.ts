@@ -52,6 +52,16 @@ test.before(() => {
   run('qemu-io', '-c', 'write -P 0x77 9M 4k', '-c', 'write -z 0 8k', 'top2.qcow2');
   run('qemu-img', 'create', '-f', 'qcow2', '-b', 'disk.raw', '-F', 'raw', 'overraw.qcow2');
   run('qemu-io', '-c', 'write -P 0x11 2M 100k', 'overraw.qcow2');
+  // Extended L2 entries (32 subclusters per cluster): converted, compressed, and written at subcluster offsets, alone
+  // and over a backing file (subclusters allocated, zero, or left to the backing file within one cluster).
+  run('qemu-img', 'convert', '-f', 'raw', '-O', 'qcow2', '-o', 'extended_l2=on', 'disk.raw', 'extl2.qcow2');
+  run('qemu-img', 'convert', '-f', 'raw', '-O', 'qcow2', '-c', '-o', 'extended_l2=on,cluster_size=128k', 'disk.raw', 'extl2-zlib.qcow2');
+  run('qemu-img', 'create', '-f', 'qcow2', '-o', 'extended_l2=on', 'extl2-sub.qcow2', String(SIZE));
+  run('qemu-io', '-c', 'write -P 0x55 4096 2048', '-c', 'write -P 0x56 10240 6144', '-c', 'write -P 0x57 1048575 3',
+    '-c', 'write -P 0x58 9437184 65536', '-c', 'write -z 9439232 4096', 'extl2-sub.qcow2');
+  run('qemu-img', 'create', '-f', 'qcow2', '-o', 'extended_l2=on', '-b', 'plain.qcow2', '-F', 'qcow2', 'extl2-top.qcow2');
+  run('qemu-io', '-c', 'write -P 0x55 126976 2048', '-c', 'write -z 124928 2048', '-c', 'write -P 0x66 3145745 5000',
+    '-c', 'write -z 25165824 131072', '-c', 'write -P 0x67 41943040 1536', 'extl2-top.qcow2');
 });
 
 test.after.always(() => {
@@ -70,7 +80,8 @@ async function hashAll(src: Qcow2Source): Promise<string> {
   return h.digest('hex');
 }
 
-const IMAGES = ['plain.qcow2', 'zlib.qcow2', 'zstd.qcow2', 'v2.qcow2', 'small.qcow2', 'top.qcow2', 'top2.qcow2', 'overraw.qcow2'];
+const IMAGES = ['plain.qcow2', 'zlib.qcow2', 'zstd.qcow2', 'v2.qcow2', 'small.qcow2', 'top.qcow2', 'top2.qcow2', 'overraw.qcow2',
+  'extl2.qcow2', 'extl2-zlib.qcow2', 'extl2-sub.qcow2', 'extl2-top.qcow2'];
 
 for (const name of IMAGES) {
   test(`reads ${name} byte-identical to qemu-img convert`, async (t) => {
@@ -248,14 +259,37 @@ test('backing file loop', async (t) => {
   await rejects(t, p('self.qcow2'), CorruptInputError);
 });
 
-test('refuses encryption, external data file, extended L2, unknown features', async (t) => {
+test('refuses encryption, external data file, unknown features', async (t) => {
   await rejects(t, copy('plain.qcow2', 'enc.qcow2', (b) => { b.writeUInt32BE(1, 32); return b; }), UnsupportedInputError);
   await rejects(t, copy('plain.qcow2', 'ext.qcow2', (b) => { b[79] |= 4; return b; }), UnsupportedInputError);
-  await rejects(t, copy('plain.qcow2', 'extl2.qcow2', (b) => { b[79] |= 16; return b; }), UnsupportedInputError);
   await rejects(t, copy('plain.qcow2', 'unk.qcow2', (b) => { b[78] |= 1; return b; }), UnsupportedInputError);
   await rejects(t, copy('plain.qcow2', 'ver.qcow2', (b) => { b.writeUInt32BE(4, 4); return b; }), UnsupportedInputError);
   // The dirty bit is fine and reported.
   const d = await openQcow2(copy('plain.qcow2', 'dirty.qcow2', (b) => { b[79] |= 1; return b; }));
   t.true(d.info.dirty);
   await d.close();
+});
+
+test('extended L2 entries: subcluster bitmap read as qemu reads it; a subcluster both allocated and zero is refused', async (t) => {
+  const src = await openQcow2(p('extl2-sub.qcow2'));
+  t.true(src.info.extendedL2);
+  // 2 KiB subclusters of a 64 KiB cluster: written ones hold the pattern, the rest of the cluster reads as zeros.
+  t.true((await src.read(4096, 2048)).equals(Buffer.alloc(2048, 0x55)));
+  t.true((await src.read(2048, 2048)).equals(Buffer.alloc(2048)));
+  t.true((await src.read(9437184 + 2048, 4096)).equals(Buffer.alloc(4096)));
+  t.true((await src.read(9437184 + 6144, 2048)).equals(Buffer.alloc(2048, 0x58)));
+  // Extents at subcluster granularity (the loop above compares them with qemu-img map): the first starts at 4096.
+  for await (const e of allocatedExtents(src)) {
+    t.is(e.offset, 4096);
+    break;
+  }
+  await src.close();
+  // The first data L2 entry of the first L2 table, its zero bits set over its allocated ones.
+  await rejects(t, copy('extl2-sub.qcow2', 'extl2-bad.qcow2', (b) => {
+    const l2 = Number(b.readBigUInt64BE(Number(b.readBigUInt64BE(40))) & 0x00fffffffffffe00n);
+    let i = 0;
+    while (b.readUInt32BE(l2 + i * 16 + 12) === 0) i++;
+    b.writeUInt32BE(b.readUInt32BE(l2 + i * 16 + 12), l2 + i * 16 + 8);
+    return b;
+  }), CorruptInputError);
 });

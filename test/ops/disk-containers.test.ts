@@ -1,6 +1,6 @@
 /**
- * Container formats other than qcow2 (VHD fixed/dynamic, VDI static/dynamic, VMDK monolithicSparse/streamOptimized/
- * monolithicFlat):
+ * Container formats other than qcow2 (VHD fixed/dynamic, VHDX fixed/dynamic, VDI static/dynamic, VMDK
+ * monolithicSparse/streamOptimized/monolithicFlat):
  * a GPT + ext4 raw disk built at test time is converted with qemu-img to each format and back to raw; committing the
  * container must give the same disk and tree ids as committing the raw. Damaged copies (truncated, bad magic, bad checksums, table entries and tables
  * outside the file) fail with a clean CorruptInputError (exit 13) naming the file and an offset.
@@ -12,6 +12,7 @@ import { execFileSync } from 'node:child_process';
 import { tmpDir, viva, vivaJson } from '../helpers/cli.js';
 import { writeTree } from '../helpers/repo.js';
 import { bytes } from '../helpers/ext4-images.js';
+import { crc32c } from '../../src/formats/ext4.js';
 
 function have(tool: string): boolean {
   try {
@@ -273,4 +274,139 @@ maybe('vmdk monolithicFlat: the descriptor commits like the raw disk; a short or
   t.not(r.code, 0);
   t.regex(r.stderr, /disk-flat\.vmdk/);
   t.notRegex(r.stderr, /internal error|\n\s+at /);
+});
+
+/** Sets the CRC-32C field (4 bytes at `field`) of the `len`-byte VHDX structure at `at` to match its bytes. */
+function fixVhdxChecksum(file: string, at: number, len: number, field = 4): void {
+  const buf = Buffer.alloc(len);
+  const fd = fs.openSync(file, 'r+');
+  fs.readSync(fd, buf, 0, len, at);
+  buf.writeUInt32LE(0, field);
+  buf.writeUInt32LE((crc32c(~0, buf) ^ ~0) >>> 0, field);
+  fs.writeSync(fd, buf, 0, len, at);
+  fs.closeSync(fd);
+}
+
+/** The BAT's file offset, from the first region table (GUID 2DC27766-F623-4200-9D64-115E9BFD4A08). */
+function vhdxBat(img: string): number {
+  const t = fs.readFileSync(img).subarray(192 * 1024, 256 * 1024);
+  const id = Buffer.from('6677c22d23f600429d64115e9bfd4a08', 'hex');
+  for (let i = 0; i < t.readUInt32LE(8); i++) if (t.subarray(16 + i * 32, 32 + i * 32).equals(id)) return Number(t.readBigUInt64LE(16 + i * 32 + 16));
+  throw new Error('no BAT region');
+}
+
+for (const [name, options] of [['dynamic', []], ['dynamic, 1 MiB blocks', ['-o', 'block_size=1M']], ['fixed', ['-o', 'subformat=fixed']]] as const) {
+  maybe(`vhdx ${name}: same disk and tree as the raw disk`, async (t) => {
+    await sameAsRaw(t, 'vhdx', [...options], 'vhdx');
+  });
+}
+
+maybe('vhdx: damaged copies are refused cleanly; one damaged header copy is survived; a log to replay is refused', async (t) => {
+  const img = await sameAsRaw(t, 'vhdx', ['-o', 'block_size=1M'], 'vhdx');
+  const dir = path.dirname(img);
+  const repo = path.join(dir, 'repo');
+  const expected = await vivaJson(t, ['show', 'HEAD~1', '-C', repo]);
+
+  const truncated = copy(img, dir, 'truncated.vhdx');
+  fs.truncateSync(truncated, Math.floor(fs.statSync(img).size / 2));
+  await corrupt(t, repo, truncated, /BAT entry \d+ .*past the end/);
+
+  const magic = copy(img, dir, 'magic.vhdx');
+  patch(magic, 0, Buffer.from('xxxx'));
+  const r = await viva(['commit', magic, '-C', repo, '-m', 'x']);
+  t.not(r.code, 0);
+  t.notRegex(r.stderr, /internal error|\n\s+at /);
+
+  // One header copy with a bad crc32c: the other one is used.
+  const one = copy(img, dir, 'one.vhdx');
+  patch(one, 64 * 1024 + 4, Buffer.from([0xde, 0xad, 0xbe, 0xef]));
+  t.is((await commitIds(t, repo, one)).root, expected.root);
+  const both = copy(one, dir, 'both.vhdx');
+  patch(both, 128 * 1024 + 4, Buffer.from([0xde, 0xad, 0xbe, 0xef]));
+  await corrupt(t, repo, both, /no valid header: .*checksum/);
+
+  const regions = copy(img, dir, 'regions.vhdx');
+  patch(regions, 192 * 1024 + 4, Buffer.from([1, 2, 3, 4]));
+  patch(regions, 256 * 1024 + 4, Buffer.from([1, 2, 3, 4]));
+  await corrupt(t, repo, regions, /no valid region table/);
+
+  const batAt = vhdxBat(img);
+  const bat = fs.readFileSync(img).subarray(batAt, batAt + 8 * 64);
+  let i = 0;
+  while ((bat[i * 8]! & 7) !== 6) i++;
+  const entry = copy(img, dir, 'entry.vhdx');
+  patch(entry, batAt + i * 8, Buffer.from(((1n << 40n) << 20n | 6n).toString(16).padStart(16, '0'), 'hex').reverse());
+  await corrupt(t, repo, entry, new RegExp(`BAT entry ${i} \\(offset ${batAt + i * 8}\\): block \\d+ at \\d+ .*past the end`));
+
+  // A non-zero log GUID in both headers but no entry of it in the log: an empty log, read as before.
+  const guid = copy(img, dir, 'guid.vhdx');
+  for (const at of [64 * 1024, 128 * 1024]) {
+    patch(guid, at + 48, Buffer.alloc(16, 0x11));
+    fixVhdxChecksum(guid, at, 4096);
+  }
+  t.is((await commitIds(t, repo, guid)).root, expected.root);
+  // An entry header ('loge') with that GUID in the log: it may need replaying.
+  const log = copy(guid, dir, 'log.vhdx');
+  const logAt = Number(fs.readFileSync(img).readBigUInt64LE(64 * 1024 + 72));
+  const entry2 = Buffer.alloc(64);
+  entry2.write('loge', 0, 'latin1');
+  entry2.writeUInt32LE(4096, 8);
+  entry2.fill(0x11, 32, 48);
+  patch(log, logAt + 8192, entry2);
+  const l = await viva(['commit', log, '-C', repo, '-m', 'x']);
+  t.is(l.code, 13, l.stderr);
+  t.regex(l.stderr, new RegExp(`log entry at offset ${logAt + 8192}.*not closed cleanly`));
+});
+
+maybe('checkout to vmdk: a streamOptimized image qemu-img checks clean and finds identical, committed back to the same disk', async (t) => {
+  const dir = tmpDir(t);
+  const repo = path.join(dir, 'repo');
+  t.is((await viva(['init', repo])).code, 0);
+  // 80 MiB + 3 sectors (three grain tables, a partial last grain), data in the first and the last 32 MiB.
+  const tree = path.join(dir, 'tree');
+  writeTree(tree, { etc: { hostname: 'vm\n' }, data: { big: bytes(3 * 1024 * 1024 + 77, 'big') } });
+  const raw = path.join(dir, 'disk.raw');
+  run('truncate', ['-s', String(80 * 1024 * 1024 + 1536), raw]);
+  run('sfdisk', ['-q', '--label', 'gpt', raw], 'start=2048, size=40000, type=linux\n');
+  run('mke2fs', ['-q', '-F', '-t', 'ext4', '-d', tree, '-E', 'offset=1048576', raw, '20000']);
+  patch(raw, 75 * 1024 * 1024 + 3, bytes(200_000, 'tail'));
+  const c = await vivaJson(t, ['commit', raw, '-C', repo, '-b', 'vm', '-m', 'raw']);
+  const want = (await vivaJson(t, ['show', c.id, '-C', repo])).root;
+
+  const out = path.join(dir, 'out.vmdk');
+  const r = await vivaJson(t, ['checkout', 'vm', out, '-C', repo]);
+  t.is(r.format, 'vmdk');
+  t.regex(execFileSync('qemu-img', ['check', out]).toString(), /No errors were found/);
+  t.regex(execFileSync('qemu-img', ['compare', '-f', 'raw', '-F', 'vmdk', raw, out]).toString(), /Images are identical/);
+  const info = JSON.parse(execFileSync('qemu-img', ['info', '--output=json', out]).toString());
+  t.is(info['format-specific'].data['create-type'], 'streamOptimized');
+  t.is(info['virtual-size'], fs.statSync(raw).size);
+  // Compressed: far smaller than the data it holds.
+  t.true(fs.statSync(out).size < 4 * 1024 * 1024, String(fs.statSync(out).size));
+  const back = await commitIds(t, repo, out);
+  t.is(back.format, 'vmdk');
+  t.is(back.root, want);
+
+  // --format vmdk whatever the name; an existing destination needs --force.
+  const named = path.join(dir, 'out.img');
+  await vivaJson(t, ['checkout', 'vm', named, '--format', 'vmdk', '-C', repo]);
+  t.regex(execFileSync('qemu-img', ['compare', '-f', 'raw', '-F', 'vmdk', raw, named]).toString(), /Images are identical/);
+  const again = await viva(['checkout', 'vm', out, '-C', repo]);
+  t.is(again.code, 12, again.stderr);
+});
+
+maybe('checkout to vmdk: a directory commit becomes a new streamOptimized disk', async (t) => {
+  const dir = tmpDir(t);
+  const repo = path.join(dir, 'repo');
+  t.is((await viva(['init', repo])).code, 0);
+  const tree = path.join(dir, 'tree');
+  writeTree(tree, { etc: { hostname: 'web\n' } });
+  await vivaJson(t, ['commit', tree, '-C', repo, '-b', 'web', '-m', 'tree']);
+  const out = path.join(dir, 'web.vmdk');
+  const r = await vivaJson(t, ['checkout', 'web', out, '--size', '64M', '-C', repo]);
+  t.true(r.rebuilt);
+  t.regex(execFileSync('qemu-img', ['check', out]).toString(), /No errors were found/);
+  await vivaJson(t, ['commit', out, '-C', repo, '-b', 'disk', '-m', 'vmdk']);
+  const cat = await viva(['cat', 'disk:p1/etc/hostname', '-C', repo]);
+  t.is(cat.stdout, 'web\n', cat.stderr);
 });
