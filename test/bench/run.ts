@@ -21,7 +21,7 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 const BIN = path.join(ROOT, 'bin/run.js');
 const BUILD_SCRIPT = path.resolve(ROOT, '../shared/corpus/build-debian.sh');
 
-const MEASURES = ['commit', 'recommit', 'incremental', 'size', 'checkout', 'rss', 'big', 'disk', 'xfs', 'vmdk', 'inspect', 'sync', 'derive', 'packages', 'merge'] as const;
+const MEASURES = ['commit', 'recommit', 'incremental', 'size', 'checkout', 'rss', 'big', 'disk', 'xfs', 'inspect', 'sync', 'derive', 'packages', 'merge'] as const;
 type MeasureName = (typeof MEASURES)[number];
 const TREES_NEEDED: Record<MeasureName, string[]> = {
   commit: ['base'], recommit: ['base'], incremental: ['base', 'base2'], size: ['min', 'base', 'web', 'base2'],
@@ -31,7 +31,6 @@ const TREES_NEEDED: Record<MeasureName, string[]> = {
   derive: ['base', 'base2', 'images/base.qcow2'],
   packages: ['base', 'cache'],
   merge: ['base', 'cache'],
-  vmdk: ['images/base.qcow2'],
 };
 
 const DEFAULT_CORPUS = '/var/tmp/viva-corpus';
@@ -1353,45 +1352,9 @@ async function measureMerge(ctx: Context): Promise<Row[]> {
   ];
 }
 
-const TARGET_VMDK_VS_QCOW2 = 1.2;
-
-/**
- * VMDK against qcow2 (issue 15): a streamOptimized VMDK of images/base.qcow2 (deflate-compressed grains, as inside an
- * OVA; made with qemu-img convert, not timed) and the qcow2 itself, each committed into a fresh repository, alternating.
- */
-async function measureVmdk(ctx: Context): Promise<Row[]> {
-  const { opt, tools } = ctx;
-  const dir = path.join(opt.work, 'vmdk');
-  fs.mkdirSync(dir, { recursive: true });
-  const qcow2 = path.join(opt.corpus, 'images/base.qcow2');
-  const vmdk = path.join(dir, 'base.vmdk');
-  const commitNew = (image: string, label: string): Exec => {
-    const repo = path.join(dir, `repo-${label}`);
-    rmrf(repo);
-    tools.init('viva', repo);
-    syncDisks();
-    const e = tools.run('viva', [process.execPath, [BIN, 'commit', '-C', repo, image, '-b', label, '-m', label]]);
-    rmrf(repo);
-    return e;
-  };
-  rmrf(vmdk);
-  must('qemu-img', ['convert', '-O', 'vmdk', '-o', 'subformat=streamOptimized', qcow2, vmdk]);
-  const vx: Exec[] = [];
-  const qx: Exec[] = [];
-  for (let i = 0; i < Math.max(opt.heavyRuns, 2); i++) {
-    vx.push(commitNew(vmdk, 'vmdk'));
-    qx.push(commitNew(qcow2, 'qcow2'));
-    progress(`vmdk run ${i + 1}: ${describe('viva vmdk', vx.at(-1)!)}, ${describe('viva qcow2', qx.at(-1)!)}`);
-  }
-  rmrf(vmdk);
-  const vc = timeCell(vx);
-  const qc = { ...timeCell(qx), tool: 'viva, base.qcow2' };
-  return [{ id: 'vmdk-commit', measure: 'commit a streamOptimized VMDK of base.qcow2 into a new repository (s); floor: the qcow2', unit: 's', viva: vc, borg: NONE, restic: NONE, floor: qc, target: `≤ ${TARGET_VMDK_VS_QCOW2} × qcow2`, met: metRatio(vc, qc, TARGET_VMDK_VS_QCOW2) }];
-}
-
 const RUNNERS: Record<MeasureName, (ctx: Context) => Promise<Row[]>> = {
   commit: measureCommit, recommit: measureRecommit, incremental: measureIncremental, size: measureSize,
-  checkout: measureCheckout, rss: measureRss, big: measureBig, disk: measureDisk, xfs: measureXfs, vmdk: measureVmdk, inspect: measureInspect, sync: measureSync,
+  checkout: measureCheckout, rss: measureRss, big: measureBig, disk: measureDisk, xfs: measureXfs, inspect: measureInspect, sync: measureSync,
   derive: measureDerive, packages: measurePackages, merge: measureMerge,
 };
 
