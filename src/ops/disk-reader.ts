@@ -228,6 +228,7 @@ function cutIn(base: DiskRun[], over: DiskRun[]): DiskRun[] {
  */
 export class DiskReader {
   private runs: DiskRun[] | undefined;
+  /** The ranged blob reader (and its chunk cache) the reads go through; shared when given to the constructor. */
   readonly blobs: BlobRangeReader;
 
   constructor(private readonly objects: ObjectReader, readonly disk: Disk, blobs?: BlobRangeReader) {
