@@ -597,6 +597,8 @@ async function readChecked(src: DiskSource, at: number, n: number): Promise<Buff
 export async function* regionPieces(src: DiskSource, r: PlannedRegion, extents: Extent[], mapped: MapRun[], signal?: AbortSignal): AsyncGenerator<DataPiece> {
   // Group nearby unmapped ranges into windows read at once; mapped bytes inside a window are zeroed in a copy.
   let win: Array<[number, number]> = [];
+  // A composed source reads file blobs for mapped bytes inside a window: read only what is needed there.
+  const gap = src.composed ? 0 : MERGE_GAP;
   const flush = async function* (): AsyncGenerator<DataPiece> {
     if (!win.length) return;
     const start = win[0]![0];
@@ -615,7 +617,7 @@ export async function* regionPieces(src: DiskSource, r: PlannedRegion, extents: 
     if (signal?.aborted) throw new AbortedError();
     let [a, b] = range;
     while (a < b) {
-      if (win.length && (a - win[win.length - 1]![1] > MERGE_GAP || a - win[0]![0] >= READ_WINDOW)) yield* flush();
+      if (win.length && (a - win[win.length - 1]![1] > gap || a - win[0]![0] >= READ_WINDOW)) yield* flush();
       const winStart = win.length ? win[0]![0] : a;
       const e = Math.min(b, winStart + READ_WINDOW);
       win.push([a, e]);

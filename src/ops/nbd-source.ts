@@ -6,7 +6,7 @@
 import { readDisk } from '../store/typed.js';
 import type { DiskSource, Extent } from '../formats/disk.js';
 import type { Oid } from '../model/oid.js';
-import { Overlay, sessionDir, type SessionInfo } from '../nbd/overlay.js';
+import { Overlay, readSessionInfo, sessionDir, type SessionInfo } from '../nbd/overlay.js';
 import type { Repository } from '../store/repository.js';
 import { BlobRangeReader, DiskReader } from './disk-reader.js';
 import type { DiskReuse } from './commit-disk.js';
@@ -34,10 +34,7 @@ export interface SessionSource {
  */
 export function openSessionSource(repo: Repository, name: string): SessionSource {
   const dir = sessionDir(repo.dataDir, name);
-  // The base's disk id comes from session.json, checked against the commit when the caller resolves it.
-  const probe = Overlay.open(dir, { read: () => Buffer.alloc(0), extents: () => [] }, 'read');
-  const info = probe.info;
-  probe.close();
+  const info = readSessionInfo(dir);
   const disk = readDisk(repo.store, info.disk as Oid);
   const base = new DiskReader(repo.store, disk, new BlobRangeReader(repo.store, CHUNK_CACHE_BYTES));
   const overlay = Overlay.open(dir, base, 'read');
@@ -47,6 +44,7 @@ export function openSessionSource(repo: Repository, name: string): SessionSource
     size: info.size,
     fileSize: info.size,
     backing: [],
+    composed: true,
     read: async (offset, length) => overlay.read(offset, length),
     async *extents(): AsyncIterable<Extent> {
       for (const x of overlay.extents(0, info.size)) if (!x.zero) yield { offset: x.offset, length: x.length };
