@@ -1,5 +1,6 @@
 import { Args, Flags } from '@oclif/core';
 import { commit, parseLabel, type CommitResult } from '../src/index.js';
+import { NBD_SOURCE_PREFIX } from '../src/ops/commit.js';
 import { EXIT, EXIT_STATUS_HELP } from '../src/cli/exit-codes.js';
 import { RepoCommand, quietFlag } from '../src/cli/repo-command.js';
 import { renderCommit } from '../src/cli/render.js';
@@ -49,6 +50,10 @@ ${EXIT_STATUS_HELP}`;
     this.endProgress();
     for (const w of result.warnings) this.warnLine(w);
     this.log(renderCommit(result));
+    // The session's overlay is kept (it may be committed again, or served on): say how to remove it.
+    if (result.source.name?.startsWith(NBD_SOURCE_PREFIX) && !flags.quiet && !this.jsonEnabled()) {
+      process.stderr.write(`the overlay of nbd session '${args.source.slice(NBD_SOURCE_PREFIX.length)}' is kept: remove it with 'viva nbd --drop ${args.source.slice(NBD_SOURCE_PREFIX.length)}'\n`);
+    }
     if (result.source.omitted?.length) process.exitCode = EXIT.INCOMPLETE;
     return result;
   }

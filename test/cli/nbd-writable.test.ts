@@ -266,7 +266,8 @@ maybe('nbd --writable: reads see writes (qemu-io), write-zeroes and trim, flags;
   const list = await vivaJson<Array<{ name: string; live: boolean }>>(t, ['nbd', '-C', repo, '--list', '--json']);
   t.like(list[0], { name: name!, live: false });
 
-  await vivaOk(t, ['commit', '-C', repo, `nbd:${name}`, '-b', 'after', '-m', 'after kill -9']);
+  const committed = await vivaOk(t, ['commit', '-C', repo, `nbd:${name}`, '-b', 'after', '-m', 'after kill -9']);
+  t.regex(committed.stderr, new RegExp(`remove it with 'viva nbd --drop ${name}'`));
   const out = path.join(dir, 'after.raw');
   await vivaOk(t, ['checkout', '-C', repo, 'after', out]);
   const got = fs.readFileSync(out);
