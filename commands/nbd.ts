@@ -39,7 +39,7 @@ ${EXIT_STATUS_HELP}`;
     listen: Flags.string({ summary: `HOST:PORT to listen on (port 0: a free one)`, default: DEFAULT_NBD_LISTEN, exclusive: ['socket'] }),
     socket: Flags.string({ summary: 'listen on this Unix socket instead of TCP' }),
     name: Flags.string({ summary: 'export name of the revision (one REV only; default: the REV as given); with --writable also the session name' }),
-    writable: Flags.boolean({ summary: 'serve one REV writable, writes going to a session overlay (see above)' }),
+    writable: Flags.boolean({ summary: 'serve one REV writable, writes going to a session overlay (see DESCRIPTION)' }),
     list: Flags.boolean({ summary: 'list the writable sessions (name, base, bytes changed, created, live) and exit', exclusive: ['drop', 'writable'] }),
     drop: Flags.string({ summary: 'remove session SESSION and its overlay (refused while a server holds it)', helpValue: 'SESSION', exclusive: ['list', 'writable'] }),
     'handshake-timeout': Flags.integer({ summary: 'seconds a client may take to finish the handshake', default: DEFAULT_HANDSHAKE_TIMEOUT, min: 1 }),
