@@ -283,6 +283,11 @@ maybe('nbd --writable: reads see writes (qemu-io), write-zeroes and trim, flags;
   t.regex(again.log(), new RegExp(`nbd session '${name}' reopened`));
   const v = run('qemu-io', ['-f', 'raw', '-c', 'read -P 0xcd 6M 4k', '-c', 'write -P 0x77 8M 4k', again.uri]);
   t.notRegex(v, /Pattern verification failed/);
+  // A live session commits at its last flush (qemu-io flushed when it closed) while the server goes on.
+  await vivaOk(t, ['commit', '-C', repo, `nbd:${name}`, '-b', 'live', '-m', 'while served']);
+  const liveOut = path.join(dir, 'live.raw');
+  await vivaOk(t, ['checkout', '-C', repo, 'live', liveOut]);
+  t.true(fs.readFileSync(liveOut).subarray(8 << 20, (8 << 20) + BLOCK).equals(Buffer.alloc(BLOCK, 0x77)));
   // Another revision cannot reopen it.
   again.child.kill('SIGTERM');
   t.is((await finished(again.child)).code, 0);
