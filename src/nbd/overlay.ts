@@ -266,6 +266,8 @@ export class Overlay {
   /** Bytes [offset, offset + length) of base + overlay. Throws RangeError outside the disk. */
   read(offset: number, length: number): Buffer {
     this.check(offset, length);
+    // Most reads (all of a commit's metadata reads but a few) meet no overlay block: the base's buffer as it is.
+    if (!this.touches(offset, length)) return this.base.read(offset, length);
     const out = Buffer.alloc(length);
     const end = offset + length;
     let pos = offset;
