@@ -174,11 +174,17 @@ export async function serveNbd(repo: Repository, options: NbdServeOptions): Prom
     uris,
     warnings,
     ...(session ? { session } : {}),
-    close: () => new Promise<void>((resolve) => {
+    close: () => new Promise<void>((resolve, reject) => {
       for (const s of sockets) s.destroy();
       server.close(() => {
         if (options.socket !== undefined) fs.rmSync(options.socket, { force: true });
-        closeOverlays();
+        // The last flush of a writable session can fail (a full disk): the caller reports it.
+        try {
+          closeOverlays();
+        } catch (e) {
+          reject(e);
+          return;
+        }
         resolve();
       });
     }),
