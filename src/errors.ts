@@ -104,6 +104,25 @@ export class RepositoryFormatError extends VivaError {
 }
 
 /**
+ * A writable NBD session cannot be opened or removed: a live process serves it, or (for a new one) it exists; exit 11.
+ * `data`: `{ session, reason }`.
+ */
+export class NbdSessionBusyError extends VivaError {
+  static override readonly code = 'ERR_SESSION_BUSY';
+  override readonly code = NbdSessionBusyError.code;
+  override readonly name = 'NbdSessionBusyError';
+  constructor(session: string, reason: string) { super(`nbd session ${quote(session)} ${reason}`, { session, reason }); }
+}
+
+/** No writable NBD session of that name in the repository; exit 3. `data`: `{ session }`. */
+export class NbdSessionNotFoundError extends VivaError {
+  static override readonly code = 'ERR_SESSION_NOT_FOUND';
+  override readonly code = NbdSessionNotFoundError.code;
+  override readonly name = 'NbdSessionNotFoundError';
+  constructor(session: string) { super(`no nbd session ${quote(session)}`, { session }); }
+}
+
+/**
  * Another process holds the lock the op needs (gc's exclusive lock, or a writer while gc runs); exit 11.
  * `data`: `{ path, holder }`.
  */

@@ -2,7 +2,7 @@
 import {
   AbortedError, RemoteError, InvalidEditError, EditFailedError, AmbiguousRevisionError, CheckoutError, CorruptInputError, DestinationNotEmptyError, InvalidRefNameError,
   NotARepositoryError, ObjectNotFoundError, PathNotFoundError, RefConflictError, RefExistsError, RefNotFoundError,
-  RepositoryCorruptError, RepositoryCreateError, RepositoryDamagedError, RepositoryExistsError, RepositoryFormatError, RepositoryLockedError, RevisionNotFoundError,
+  RepositoryCorruptError, RepositoryCreateError, RepositoryDamagedError, RepositoryExistsError, RepositoryFormatError, RepositoryLockedError, RevisionNotFoundError, NbdSessionBusyError, NbdSessionNotFoundError,
   SourceChangedError, SourceReadError, UnsafeDestinationError, UnsafeInputError, UnsupportedInputError, UsageError, WriteError, InvalidTimeError,
   InvalidHostKeyOptionError, NotACheckoutError, Ext4PatchError, RelationSyntaxError, DependencyError, FileConflictError, ScriptFailedError, PackageStateError, SandboxError,
 } from '../errors.js';
@@ -42,7 +42,7 @@ const TABLE: Array<[{ code: string }, number]> = [
   [RevisionNotFoundError, EXIT.NOT_FOUND], [RefNotFoundError, EXIT.NOT_FOUND], [PathNotFoundError, EXIT.NOT_FOUND],
   [ObjectNotFoundError, EXIT.NOT_FOUND], [NotACheckoutError, EXIT.NOT_FOUND],
   [NotARepositoryError, EXIT.NO_REPOSITORY], [RepositoryFormatError, EXIT.NO_REPOSITORY],
-  [RepositoryLockedError, EXIT.LOCKED],
+  [RepositoryLockedError, EXIT.LOCKED], [NbdSessionBusyError, EXIT.LOCKED], [NbdSessionNotFoundError, EXIT.NOT_FOUND],
   [RefExistsError, EXIT.CONFLICT], [RefConflictError, EXIT.CONFLICT], [DestinationNotEmptyError, EXIT.CONFLICT],
   [RepositoryExistsError, EXIT.CONFLICT],
   [CorruptInputError, EXIT.CORRUPT_INPUT], [RelationSyntaxError, EXIT.CORRUPT_INPUT], [UnsafeInputError, EXIT.CORRUPT_INPUT], [UnsupportedInputError, EXIT.CORRUPT_INPUT],
@@ -68,11 +68,11 @@ export const EXIT_STATUS_HELP = `EXIT STATUS
       grep: no match; an unexpected system error)
   2   usage error: bad flag, argument, ref name, time (VIVA_DATE, --newer) or ambiguous revision; --size too
       small; a checkout destination inside .viva, that is a repository's database, or of an unsupported format
-  3   not found: revision, ref, path, object or remote name
+  3   not found: revision, ref, path, object, remote name or nbd session
   4   commit: the commit was made, but some source files could not be read and were left out
       (each named in a warning, recorded in the commit; --strict makes that an error, exit 14)
   10  not a viva repository, or one made by a newer viva
-  11  repository locked (gc vs. a running commit)
+  11  repository locked (gc vs. a running commit); an nbd session served by a live process
   12  conflict: ref exists or moved concurrently, destination exists or not empty
   13  corrupt, unsafe or unsupported input image or .deb package, or package control data that cannot be parsed
   14  input unreadable (source, --token-file, --tls-cert/key), or changed while being read

@@ -17,6 +17,7 @@ import type { RefInfo } from '../ops/branch.js';
 import type { ReflogResult } from '../ops/reflog.js';
 import type { ExportGitResult } from '../ops/export-git.js';
 import type { ImportGitResult } from '../ops/import-git.js';
+import type { NbdSessionEntry } from '../ops/nbd-sessions.js';
 import { shortOid } from '../model/oid.js';
 import { quotePath, quoteResultPath } from '../model/quote.js';
 import { decorationName, shortRefName } from '../model/ref.js';
@@ -609,4 +610,10 @@ export function renderExportGit(r: ExportGitResult): string {
 export function renderImportGit(r: ImportGitResult): string {
   const same = r.identical === r.commits ? 'all identical to the exported ones' : `${r.identical} identical to the exported ones`;
   return `[${shortRefName(r.branch)} ${shortOid(r.id)}] imported ${plural(r.commits, 'commit')} (${same}), ${plural(r.files, "file content", "file contents")} stored; tree ${shortOid(r.tree)}`;
+}
+
+/** `viva nbd --list`: one line per session: name, live or not, bytes changed, base revision and commit, created. */
+export function renderNbdSessions(sessions: NbdSessionEntry[]): string {
+  const width = Math.max(0, ...sessions.map((s) => displayWidth(s.name)));
+  return sessions.map((s) => `${padDisplay(s.name, width)}  ${s.live ? `live (pid ${s.pid})` : 'stopped'}  ${formatBytes(s.changedBytes)} changed  over '${s.rev}' (${shortOid(s.commit)})  created ${s.created}`).join('\n');
 }

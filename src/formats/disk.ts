@@ -37,6 +37,11 @@ export interface DiskSource extends BlockSource {
   backing: string[];
   /** Ranges that may hold data, in increasing order; everything else reads as zeros. */
   extents(): AsyncIterable<Extent>;
+  /**
+   * Bytes are composed from stored objects (a disk commit with an overlay), not read from a file: a read costs per
+   * object it touches, so readers should not read across bytes they do not need to save calls.
+   */
+  composed?: boolean;
   close(): Promise<void>;
 }
 

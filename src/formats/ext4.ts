@@ -1023,6 +1023,34 @@ class Ext4Volume {
     if (pending) yield* this.readRun(pending, size, clip, where, signal);
   }
 
+  /** Where {@link dataPieces} (with `clip`) finds the bytes of `inode`, without reading them (see FileContent.layout). */
+  async dataLayout(inode: Inode, size: number, signal?: AbortSignal): Promise<Array<{ offset: number; length: number; source: number }>> {
+    const bs = this.blockSize;
+    const end = Math.ceil(size / bs);
+    const out: Array<{ offset: number; length: number; source: number }> = [];
+    if (end === 0) return out;
+    const where = `inode ${inode.ino}`;
+    const budget = new BlockBudget(Math.min(inode.blocksFs, this.blocksCount),
+      () => this.corrupt(where, `the block map reaches more blocks than the inode's block count (${inode.blocksFs})`));
+    const push = (r: Run) => {
+      const offset = r.lblk * bs;
+      out.push({ offset, length: Math.min(r.len * bs, size - offset), source: r.pblk * bs });
+    };
+    let pending: Run | undefined;
+    for await (const r of this.runs(inode, end, budget, signal)) {
+      throwIfAborted(signal);
+      budget.take(r.len);
+      if (pending && pending.lblk + pending.len === r.lblk && pending.pblk + pending.len === r.pblk) {
+        pending.len += r.len;
+        continue;
+      }
+      if (pending) push(pending);
+      pending = { ...r };
+    }
+    if (pending) push(pending);
+    return out;
+  }
+
   private async *readRun(r: Run, size: number, clip: boolean, where: string, signal?: AbortSignal): AsyncGenerator<DataPiece> {
     const bs = this.blockSize;
     const chunk = Math.max(1, Math.floor(EXT4_PIECE_SIZE / bs));
@@ -1322,6 +1350,10 @@ class Ext4Volume {
         throwIfAborted(outer, signal);
         const combined = outer && signal ? AbortSignal.any([outer, signal]) : outer ?? signal;
         return vol.dataPieces(inode, size, true, combined);
+      },
+      layout(signal?: AbortSignal) {
+        throwIfAborted(outer, signal);
+        return vol.dataLayout(inode, size, outer && signal ? AbortSignal.any([outer, signal]) : outer ?? signal);
       },
     };
   }

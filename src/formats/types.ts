@@ -34,6 +34,14 @@ export interface FileContent {
    * (dev, inode, size, mtime, ctime), its blob id is reused without reading. Only the directory reader sets it.
    */
   cache?: { key: string; signature: string };
+  /**
+   * Where the bytes `read` would yield lie in the reader's block source, without reading them: runs of
+   * `length` bytes at file offset `offset` found verbatim at source offset `source`, in increasing file offset,
+   * each as long as `read`'s pieces that continue one another on both sides. File-system readers set it for
+   * content kept in data blocks (not for content inside an inode); a committer compares it with a previous
+   * commit's file map to reuse a blob without reading it.
+   */
+  layout?(signal?: AbortSignal): Promise<Array<{ offset: number; length: number; source: number }>>;
 }
 
 /**

@@ -6,7 +6,8 @@
  * Why our own server: npm has NBD clients and kernel-device wrappers but no maintained server, and the part a
  * read-only export needs is small: the fixed newstyle handshake (EXPORT_NAME, LIST, INFO/GO with block sizes,
  * ABORT, STRUCTURED_REPLY, LIST/SET_META_CONTEXT for base:allocation) and the transmission phase (READ with holes as
- * OFFSET_HOLE chunks, BLOCK_STATUS, FLUSH, CACHE, DISC; WRITE, TRIM and WRITE_ZEROES refused with EPERM).
+ * OFFSET_HOLE chunks, BLOCK_STATUS, FLUSH, CACHE, DISC; WRITE, TRIM and WRITE_ZEROES refused with EPERM, or with
+ * --writable sent to a session's copy-on-write overlay, ./overlay.ts, FUA meaning a flush after that write).
  *
  * Each connection is a state machine over its socket, as nbdkit's server/protocol*.c: every length and offset is
  * checked before use; a bad option gets an NBD_REP_ERR_* reply, a bad request an NBD error reply, and traffic that
@@ -18,6 +19,7 @@ import net from 'node:net';
 import { RepositoryCorruptError, UsageError, VivaError, systemReason } from '../errors.js';
 import type { Oid } from '../model/oid.js';
 import { BlobRangeReader, DiskReader, type DiskExtent } from '../ops/disk-reader.js';
+import { Overlay, generateSessionName, sessionDir, type BaseReader } from './overlay.js';
 import { resolveRevision } from '../ops/resolve.js';
 import type { Repository } from '../store/repository.js';
 import { readDisk } from '../store/typed.js';
@@ -61,6 +63,12 @@ export interface NbdServeOptions {
   socket?: string;
   /** Seconds; default {@link DEFAULT_HANDSHAKE_TIMEOUT}. */
   handshakeTimeout?: number;
+  /**
+   * Serve the (single) revision writable: writes go to the copy-on-write overlay of session `session` (default: a
+   * generated name) in the repository's data directory; an existing session is reopened at its last flushed state
+   * (its base must be the same commit).
+   */
+  writable?: { session?: string };
   log?: (line: string) => void;
 }
 
@@ -71,11 +79,15 @@ export interface NbdServer {
   uris: string[];
   /** E.g. listening beyond loopback (NBD has no authentication). */
   warnings: string[];
+  /** The writable session's name and whether it was created now (not reopened). */
+  session?: { name: string; created: boolean };
+  /** Stops serving; a writable session is flushed and its lock released. */
   close(): Promise<void>;
 }
 
 interface LiveExport extends NbdExport {
-  reader: DiskReader;
+  reader: BaseReader;
+  overlay?: Overlay;
 }
 
 /**
@@ -91,6 +103,7 @@ export async function serveNbd(repo: Repository, options: NbdServeOptions): Prom
   if (!options.revs.length) throw new UsageError('name at least one revision to serve');
   if (options.name !== undefined && options.revs.length > 1) throw new UsageError('--name names the export of a single revision; with several, each is named by its revision');
   if (options.listen !== undefined && options.socket !== undefined) throw new UsageError('--listen and --socket cannot be combined');
+  if (options.writable && options.revs.length > 1) throw new UsageError('--writable serves a single revision');
   const blobs = new BlobRangeReader(repo.store, CHUNK_CACHE_BYTES);
   const exports: LiveExport[] = [];
   for (const rev of options.revs) {
@@ -104,6 +117,24 @@ export async function serveNbd(repo: Repository, options: NbdServeOptions): Prom
     if (Buffer.byteLength(name) > 4096) throw new UsageError(`export name '${name.slice(0, 40)}…' is longer than 4096 bytes`);
     exports.push({ name, rev, commit: r.oid, disk: r.commit.root, size: disk.size, reader: new DiskReader(repo.store, disk, blobs) });
   }
+  let session: NbdServer['session'];
+  if (options.writable) {
+    const ex = exports[0]!;
+    const name = options.writable.session ?? generateSessionName();
+    const dir = sessionDir(repo.dataDir, name);
+    const created = !fs.existsSync(dir);
+    ex.overlay = created
+      ? Overlay.create(repo.dataDir, { name, rev: ex.rev, commit: ex.commit, disk: ex.disk, size: ex.size }, ex.reader)
+      : Overlay.open(dir, ex.reader, 'write');
+    if (ex.overlay.info.commit !== ex.commit) {
+      const base = ex.overlay.info;
+      ex.overlay.close();
+      throw new UsageError(`nbd session '${name}' is over '${base.rev}' (commit ${base.commit.slice(0, 12)}), not '${ex.rev}'`, { session: name });
+    }
+    ex.reader = ex.overlay;
+    session = { name, created };
+  }
+  const closeOverlays = () => { for (const e of exports) e.overlay?.close(); };
   const log = options.log ?? ((l: string) => process.stderr.write(`${l}\n`));
   const timeoutMs = (options.handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT) * 1000;
   const sockets = new Set<net.Socket>();
@@ -112,7 +143,7 @@ export async function serveNbd(repo: Repository, options: NbdServeOptions): Prom
     sock.on('close', () => sockets.delete(sock));
     const c = new Connection(sock, exports, timeoutMs);
     void c.run().then((reason) => {
-      log(`${new Date().toISOString()} ${c.peer} ${c.exportName === undefined ? '-' : `'${c.exportName}'`} ${c.requests} requests ${c.bytesRead} bytes read ${Date.now() - c.started}ms ${reason}${c.failed ? `; ${c.failed} failed, first: ${c.firstError}` : ''}`);
+      log(`${new Date().toISOString()} ${c.peer} ${c.exportName === undefined ? '-' : `'${c.exportName}'`} ${c.requests} requests ${c.bytesRead} bytes read ${c.bytesWritten ? `${c.bytesWritten} bytes written ` : ''}${Date.now() - c.started}ms ${reason}${c.failed ? `; ${c.failed} failed, first: ${c.firstError}` : ''}`);
       sock.destroy();
     });
   });
@@ -123,29 +154,37 @@ export async function serveNbd(repo: Repository, options: NbdServeOptions): Prom
     // A socket left by a server that was killed: replaced. Anything else at that path is the user's.
     const st = fs.lstatSync(file, { throwIfNoEntry: false });
     if (st?.isSocket()) fs.rmSync(file);
-    else if (st) throw new UsageError(`--socket '${file}' exists and is not a socket`);
-    await listen(server, { path: file }, `--socket '${file}'`);
+    else if (st) { closeOverlays(); throw new UsageError(`--socket '${file}' exists and is not a socket`); }
+    await listen(server, { path: file }, `--socket '${file}'`).catch((e: unknown) => { closeOverlays(); throw e; });
     uris = exports.map((e) => `nbd+unix:///${uriName(e.name)}?socket=${encodeURIComponent(file).replace(/%2F/g, '/')}`);
   } else {
     const text = options.listen ?? DEFAULT_NBD_LISTEN;
     const m = /^(\[[^\]]+\]|[^:]+):(\d+)$/.exec(text);
     const port = Number(m?.[2]);
-    if (!m || port > 65535) throw new UsageError(`--listen '${text}' is not HOST:PORT`);
+    if (!m || port > 65535) { closeOverlays(); throw new UsageError(`--listen '${text}' is not HOST:PORT`); }
     const host = m[1]!.replace(/^\[|\]$/g, '');
     if (!isLoopback(host)) warnings.push(`listening on '${text}', beyond loopback: NBD has no authentication, anyone who can reach it can read these disks`);
-    await listen(server, { host, port }, `--listen '${text}'`);
+    await listen(server, { host, port }, `--listen '${text}'`).catch((e: unknown) => { closeOverlays(); throw e; });
     const addr = server.address() as net.AddressInfo;
     const shown = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
     uris = exports.map((e) => `nbd://${shown}:${addr.port}/${uriName(e.name)}`);
   }
   return {
-    exports: exports.map(({ reader: _r, ...e }) => e),
+    exports: exports.map(({ reader: _r, overlay: _o, ...e }) => e),
     uris,
     warnings,
-    close: () => new Promise<void>((resolve) => {
+    ...(session ? { session } : {}),
+    close: () => new Promise<void>((resolve, reject) => {
       for (const s of sockets) s.destroy();
       server.close(() => {
         if (options.socket !== undefined) fs.rmSync(options.socket, { force: true });
+        // The last flush of a writable session can fail (a full disk): the caller reports it.
+        try {
+          closeOverlays();
+        } catch (e) {
+          reject(e);
+          return;
+        }
         resolve();
       });
     }),
@@ -246,6 +285,7 @@ class Connection {
   exportName: string | undefined;
   requests = 0;
   bytesRead = 0;
+  bytesWritten = 0;
   /** Requests answered with an error, and the first one's message. */
   failed = 0;
   firstError = '';
@@ -304,8 +344,10 @@ class Connection {
     return name === '' ? this.exports[0] : this.exports.find((e) => e.name === name);
   }
 
-  private transmissionFlags(): number {
-    let f = TFLAG.HAS_FLAGS | TFLAG.READ_ONLY | TFLAG.SEND_FLUSH | TFLAG.CAN_MULTI_CONN | TFLAG.SEND_CACHE;
+  private transmissionFlags(ex: LiveExport): number {
+    // Connections to one writable export share its overlay in this process: a flush on one covers all (multi-conn).
+    let f = TFLAG.HAS_FLAGS | TFLAG.SEND_FLUSH | TFLAG.CAN_MULTI_CONN | TFLAG.SEND_CACHE;
+    f |= ex.overlay ? TFLAG.SEND_FUA | TFLAG.SEND_TRIM | TFLAG.SEND_WRITE_ZEROES : TFLAG.READ_ONLY;
     if (this.structured) f |= TFLAG.SEND_DF;
     return f;
   }
@@ -334,7 +376,7 @@ class Connection {
           if (!ex) throw new Closed(`unknown export '${printable(data.toString('utf8'))}'`);
           const b = Buffer.alloc(this.noZeroes ? 10 : 134);
           b.writeBigUInt64BE(BigInt(ex.size), 0);
-          b.writeUInt16BE(this.transmissionFlags(), 8);
+          b.writeUInt16BE(this.transmissionFlags(ex), 8);
           await this.send(b);
           return ex;
         }
@@ -364,7 +406,7 @@ class Connection {
           const info = Buffer.alloc(12);
           info.writeUInt16BE(INFO.EXPORT, 0);
           info.writeBigUInt64BE(BigInt(ex.size), 2);
-          info.writeUInt16BE(this.transmissionFlags(), 10);
+          info.writeUInt16BE(this.transmissionFlags(ex), 10);
           await reply(REP.INFO, info);
           if (p.infos.includes(INFO.NAME)) await reply(REP.INFO, Buffer.concat([u16(INFO.NAME), Buffer.from(ex.name)]));
           if (p.infos.includes(INFO.DESCRIPTION)) await reply(REP.INFO, Buffer.concat([u16(INFO.DESCRIPTION), Buffer.from(`${ex.rev} (commit ${ex.commit.slice(0, 12)})`)]));
@@ -429,6 +471,7 @@ class Connection {
       const inRange = offset + length <= ex.size;
       switch (type) {
         case CMD.DISC:
+          ex.overlay?.flush();
           return 'disconnected';
         case CMD.READ: {
           if (length > MAX_REQUEST_BYTES) { await this.fail(cookie, NBD_ERR.EINVAL, `read of ${length} bytes exceeds the ${MAX_REQUEST_BYTES}-byte maximum`); break; }
@@ -442,17 +485,29 @@ class Connection {
             await this.fail(cookie, NBD_ERR.EINVAL, `write of ${length} bytes exceeds the ${MAX_REQUEST_BYTES}-byte maximum`);
             throw new Closed(`write of ${length} bytes refused and the connection closed`);
           }
-          await this.in.skip(length);
-          await this.fail(cookie, NBD_ERR.EPERM, 'the export is read-only');
+          if (!ex.overlay || !inRange) {
+            await this.in.skip(length);
+            if (!ex.overlay) await this.fail(cookie, NBD_ERR.EPERM, 'the export is read-only');
+            else await this.fail(cookie, NBD_ERR.ENOSPC, `write of ${length} bytes at ${offset} beyond the ${ex.size}-byte disk`);
+            break;
+          }
+          const data = await this.in.read(length);
+          await this.change(ex.overlay, cookie, flags, () => ex.overlay!.write(offset, data));
+          this.bytesWritten += length;
           break;
         }
         case CMD.TRIM:
         case CMD.WRITE_ZEROES:
+          if (!ex.overlay) { await this.fail(cookie, NBD_ERR.EPERM, 'the export is read-only'); break; }
+          if (!inRange) { await this.fail(cookie, NBD_ERR.ENOSPC, `${type === CMD.TRIM ? 'trim' : 'write-zeroes'} of ${length} bytes at ${offset} beyond the ${ex.size}-byte disk`); break; }
+          await this.change(ex.overlay, cookie, flags, () => ex.overlay!.zero(offset, length, type === CMD.TRIM));
+          break;
         case CMD.RESIZE:
-          await this.fail(cookie, NBD_ERR.EPERM, 'the export is read-only');
+          await this.fail(cookie, ex.overlay ? NBD_ERR.ENOTSUP : NBD_ERR.EPERM, ex.overlay ? 'the export cannot be resized' : 'the export is read-only');
           break;
         case CMD.FLUSH:
-          await this.ok(cookie);
+          if (ex.overlay) await this.change(ex.overlay, cookie, CMD_FLAG.FUA, () => undefined);
+          else await this.ok(cookie);
           break;
         case CMD.CACHE:
           if (!inRange) await this.fail(cookie, NBD_ERR.EINVAL, `cache of ${length} bytes at ${offset} beyond the ${ex.size}-byte disk`);
@@ -468,6 +523,19 @@ class Connection {
           await this.fail(cookie, NBD_ERR.EINVAL, `unknown command ${type}`);
       }
     }
+  }
+
+  /** A write, write-zeroes, trim or flush on the overlay; FUA: flushed before the reply. I/O errors are EIO to the client. */
+  private async change(overlay: Overlay, cookie: Buffer, flags: number, apply: () => void): Promise<void> {
+    try {
+      apply();
+      if (flags & CMD_FLAG.FUA) overlay.flush();
+    } catch (e) {
+      if (!(e instanceof VivaError) && !(e instanceof RangeError) && typeof (e as NodeJS.ErrnoException).code !== 'string') throw e;
+      await this.fail(cookie, (e as NodeJS.ErrnoException).code === 'ENOSPC' ? NBD_ERR.ENOSPC : NBD_ERR.EIO, `cannot write the overlay: ${e instanceof Error ? e.message : String(e)}`);
+      return;
+    }
+    await this.ok(cookie);
   }
 
   private async ok(cookie: Buffer): Promise<void> {

@@ -22,8 +22,11 @@ import { encodeBlob, type Segment } from '../model/blob.js';
 import { Chunker } from '../chunking/chunker.js';
 import crypto from 'node:crypto';
 import type { Oid } from '../model/oid.js';
-import { compareNames, encodeTree, hashTree, normalizeTree, type TreeEntry } from '../model/tree.js';
-import { type MNode, MutableTree } from '../tree/mutable-tree.js';
+import { compareNames, encodeTree, hashTree, normalizeTree, type Hole, type TreeEntry } from '../model/tree.js';
+import { type MNode, MutableTree, type StoredContent } from '../tree/mutable-tree.js';
+import type { ObjectReader } from '../store/object-store.js';
+import { readRegionMap } from '../store/typed.js';
+import { walkTree } from '../tree/walk.js';
 import { type IngestContext, ingestEntries } from './ingest.js';
 import { storeBytes } from '../store/store-content.js';
 
@@ -49,6 +52,17 @@ export interface DiskIngest {
 
 const IMPLIED_ROOT: RootMeta = { mode: 0o755, uid: 0, gid: 0, mtimeNs: 0n, xattrs: [] };
 
+/**
+ * A previous commit of (nearly) the same disk whose file blobs may be taken without reading the files: the base of
+ * a writable NBD session, with a test for the disk bytes the session changed.
+ */
+export interface DiskReuse {
+  objects: ObjectReader;
+  disk: Disk;
+  /** Whether the disk bytes [offset, offset + length) may differ from the base disk's. */
+  changed(offset: number, length: number): boolean;
+}
+
 export interface IngestDiskOptions {
   /**
    * Refuse (CorruptInputError) instead of warning when a partition that should hold a file system, or a whole disk
@@ -57,6 +71,11 @@ export interface IngestDiskOptions {
   strict?: boolean;
   /** A qcow2 image's internal snapshot (id or name) to read instead of its active layer. */
   snapshot?: string;
+  /**
+   * Take the blob id of a file from this disk when the file has the same path and size as there, its bytes lie in
+   * exactly the same disk runs, and none of them changed: its content cannot differ, and it is not read.
+   */
+  reuse?: DiskReuse;
 }
 
 /**
@@ -65,8 +84,8 @@ export interface IngestDiskOptions {
  * system the reader refuses (with `strict`: CorruptInputError, before anything is stored for the first kind, when
  * the reader gives up for the second; either way no ref moves).
  */
-export async function ingestDisk(ctx: IngestContext, file: string, options: IngestDiskOptions = {}): Promise<DiskIngest> {
-  const opened = await openDiskSource(file, options.snapshot !== undefined ? { snapshot: options.snapshot } : {});
+export async function ingestDisk(ctx: IngestContext, file: string | DiskSource, options: IngestDiskOptions = {}): Promise<DiskIngest> {
+  const opened = typeof file === 'string' ? await openDiskSource(file, options.snapshot !== undefined ? { snapshot: options.snapshot } : {}) : file;
   // Every reader of the disk (the table, the ext reader, raw regions) gets its reads checked for length.
   const src: DiskSource = { ...opened, read: (at, n) => readChecked(opened, at, n) };
   try {
@@ -113,7 +132,7 @@ export async function ingestDisk(ctx: IngestContext, file: string, options: Inge
         regions.push({ offset: r.offset, size: r.size, ...(partition ? { partition } : {}), content: lvm.content });
         continue;
       }
-      const fsr = r.fs ? await ingestExtOrRaw(ctx, src, r, extents, warnings, options) : undefined;
+      const fsr = r.fs ? await ingestExtOrRaw(ctx, src, r, extents, warnings, options, reusable(options.reuse, r)) : undefined;
       if (fsr) {
         dirs += fsr.dirs;
         files += fsr.files;
@@ -172,7 +191,7 @@ export async function ingestDisk(ctx: IngestContext, file: string, options: Inge
     const enc = encodeDisk(disk);
     const oid = hashDisk(enc);
     if (!ctx.writer.hasObject('disk', oid)) ctx.writer.writeObject('disk', oid, enc);
-    const source: SourceInfo = { format: src.format, size: src.fileSize, name: file, ...(src.backing.length ? { backing: src.backing } : {}) };
+    const source: SourceInfo = { format: src.format, size: src.fileSize, name: src.name, ...(src.backing.length ? { backing: src.backing } : {}) };
     return { warnings, disk: oid, view, rootMeta, source, dirs, files, bytes };
   } finally {
     await src.close();
@@ -194,11 +213,11 @@ export function extParams(info: Ext4Info | object): Array<[string, string]> {
  * `strict` a CorruptInputError naming the partition. Objects already written for the abandoned walk stay
  * unreferenced until gc. A bare file system (no table) has nothing to fall back to: its errors propagate.
  */
-async function ingestExtOrRaw(ctx: IngestContext, src: DiskSource, r: PlannedRegion, extents: Extent[], warnings: string[], options: IngestDiskOptions): Promise<Awaited<ReturnType<typeof ingestExt>> | undefined> {
-  if (!r.partition) return ingestExt(ctx, src, r, extents);
+async function ingestExtOrRaw(ctx: IngestContext, src: DiskSource, r: PlannedRegion, extents: Extent[], warnings: string[], options: IngestDiskOptions, reuse?: RegionReuse): Promise<Awaited<ReturnType<typeof ingestExt>> | undefined> {
+  if (!r.partition) return ingestExt(ctx, src, r, extents, undefined, reuse);
   const counts = { files: ctx.files, bytes: ctx.bytes };
   try {
-    return await ingestExt(ctx, src, r, extents);
+    return await ingestExt(ctx, src, r, extents, undefined, reuse);
   } catch (e) {
     if (!(e instanceof CorruptInputError || e instanceof UnsupportedInputError)) throw e;
     ctx.files = counts.files;
@@ -342,7 +361,67 @@ function volumeExtents(extents: Extent[], base: number, lv: readonly PvExtent[])
   return out;
 }
 
-async function ingestExt(ctx: IngestContext, src: DiskSource, r: PlannedRegion, extents: Extent[], sourceName?: string): Promise<{ content: Extract<DiskRegion['content'], { kind: 'fs' }>; dirs: number; files: number; bytes: number }> {
+/** A file of the base region: its blob, size, holes and disk runs (normalized: see {@link normalRuns}). */
+interface BaseFile {
+  oid: Oid;
+  size: number;
+  holes: Hole[];
+  runs: FileRun[];
+}
+
+/** Where a file's bytes lie: `length` bytes at file offset `offset` are at region offset `source`. */
+interface FileRun {
+  offset: number;
+  length: number;
+  source: number;
+}
+
+/** The base region a new region may take file blobs from (same offset, size and file-system kind), files loaded lazily. */
+interface RegionReuse {
+  files(): Map<string, BaseFile>;
+  changed(offset: number, length: number): boolean;
+}
+
+function reusable(reuse: DiskReuse | undefined, r: PlannedRegion): RegionReuse | undefined {
+  if (!reuse) return undefined;
+  const base = reuse.disk.regions.find((x) => x.offset === r.offset && x.size === r.size && x.content.kind === 'fs');
+  if (!base || base.content.kind !== 'fs') return undefined;
+  const content = base.content;
+  let files: Map<string, BaseFile> | undefined;
+  return {
+    files() {
+      if (files) return files;
+      // File index = position among the tree's regular files in walk order, as the file map counts them.
+      const list: Array<[string, BaseFile]> = [];
+      walkTree(reuse.objects, content.tree, (p, e) => {
+        if (e.type === 'file') list.push([p.toString('latin1'), { oid: e.oid ?? '', size: e.size, holes: e.holes ?? [], runs: [] }]);
+      });
+      for (const m of readRegionMap(reuse.objects, content.map).runs) list[m.file]?.[1].runs.push({ offset: m.fileOffset, length: m.length, source: m.at });
+      files = new Map(list);
+      for (const f of files.values()) f.runs = normalRuns(f.runs);
+      return files;
+    },
+    changed: (offset, length) => reuse.changed(r.offset + offset, length),
+  };
+}
+
+/** Runs sorted by file offset, those continuing one another on both sides merged: one form for one layout. */
+function normalRuns(runs: FileRun[]): FileRun[] {
+  const sorted = [...runs].sort((a, b) => a.offset - b.offset);
+  const out: FileRun[] = [];
+  for (const x of sorted) {
+    const last = out[out.length - 1];
+    if (last && last.offset + last.length === x.offset && last.source + last.length === x.source) last.length += x.length;
+    else out.push({ ...x });
+  }
+  return out;
+}
+
+function sameRuns(a: FileRun[], b: FileRun[]): boolean {
+  return a.length === b.length && a.every((x, i) => x.offset === b[i]!.offset && x.length === b[i]!.length && x.source === b[i]!.source);
+}
+
+async function ingestExt(ctx: IngestContext, src: DiskSource, r: PlannedRegion, extents: Extent[], sourceName?: string, reuse?: RegionReuse): Promise<{ content: Extract<DiskRegion['content'], { kind: 'fs' }>; dirs: number; files: number; bytes: number }> {
   const name = sourceName ?? (r.partition ? `${src.name} (partition ${r.partition.index})` : src.name);
   const open = r.fs === 'fat' ? openFat : r.fs === 'xfs' ? openXfs : openExt4;
   const { info, reader } = await open(subSource(src, r.offset, r.size), name, ctx.signal ? { signal: ctx.signal } : {});
@@ -353,6 +432,20 @@ async function ingestExt(ctx: IngestContext, src: DiskSource, r: PlannedRegion, 
   let nextId = 0;
   let pendingId = -1;
   await ingestEntries(ctx, reader, builder, name, {
+    ...(reuse ? {
+      async known(entry: ImageEntry, content: FileContent): Promise<StoredContent | undefined> {
+        if (!content.layout) return undefined;
+        const b = reuse.files().get(entry.path.toString('latin1'));
+        if (!b || b.size !== content.size) return undefined;
+        const layout = normalRuns(await content.layout(ctx.signal));
+        if (!sameRuns(layout, b.runs) || layout.some((x) => reuse.changed(x.source, x.length))) return undefined;
+        // Recorded in the new file map as the read would have recorded it.
+        const id = nextId++;
+        pendingId = id;
+        for (const x of layout) runs.push(x.source, x.length, id, x.offset);
+        return { oid: b.oid, size: b.size, holes: b.holes };
+      },
+    } : {}),
     wrap(_entry: ImageEntry, content: FileContent): FileContent {
       const id = nextId++;
       pendingId = id;
@@ -506,6 +599,8 @@ async function readChecked(src: DiskSource, at: number, n: number): Promise<Buff
 export async function* regionPieces(src: DiskSource, r: PlannedRegion, extents: Extent[], mapped: MapRun[], signal?: AbortSignal): AsyncGenerator<DataPiece> {
   // Group nearby unmapped ranges into windows read at once; mapped bytes inside a window are zeroed in a copy.
   let win: Array<[number, number]> = [];
+  // A composed source reads file blobs for mapped bytes inside a window: read only what is needed there.
+  const gap = src.composed ? 0 : MERGE_GAP;
   const flush = async function* (): AsyncGenerator<DataPiece> {
     if (!win.length) return;
     const start = win[0]![0];
@@ -524,7 +619,7 @@ export async function* regionPieces(src: DiskSource, r: PlannedRegion, extents: 
     if (signal?.aborted) throw new AbortedError();
     let [a, b] = range;
     while (a < b) {
-      if (win.length && (a - win[win.length - 1]![1] > MERGE_GAP || a - win[0]![0] >= READ_WINDOW)) yield* flush();
+      if (win.length && (a - win[win.length - 1]![1] > gap || a - win[0]![0] >= READ_WINDOW)) yield* flush();
       const winStart = win.length ? win[0]![0] : a;
       const e = Math.min(b, winStart + READ_WINDOW);
       win.push([a, e]);

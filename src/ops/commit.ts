@@ -16,6 +16,11 @@ import { writeStatCache } from '../store/stat-cache.js';
 import type { ObjectWriter } from '../store/object-store.js';
 import { type IngestContext, type ProgressEvent, ingestEntries } from './ingest.js';
 import { ingestDisk } from './commit-disk.js';
+import { openSessionSource } from './nbd-source.js';
+import fs from 'node:fs';
+
+/** `viva commit nbd:SESSION`: the source text naming a writable NBD session (a file of that name wins). */
+export const NBD_SOURCE_PREFIX = 'nbd:';
 import { afterRecorded, commitIdentity, firstLine, writeCommits } from './write-commit.js';
 
 export { defaultAuthor } from './write-commit.js';
@@ -118,8 +123,11 @@ export async function commit(repo: Repository, options: CommitOptions): Promise<
   const parent = resolveRef(store, ref) ?? null;
   // A new branch whose name a tag or a commit id already answers to: said once the branch exists.
   const shadow = parent ? [] : shadowWarnings(repo, ref);
+  // nbd:SESSION (when no such file exists): a writable NBD session's disk, base commit + overlay.
+  const session = !options.reader && options.source?.startsWith(NBD_SOURCE_PREFIX) && !fs.existsSync(options.source)
+    ? openSessionSource(repo, options.source.slice(NBD_SOURCE_PREFIX.length)) : undefined;
   // A raw or qcow2 disk is read file system by file system; anything else is a directory or a tar.
-  const diskKind = !options.reader && options.source && options.source !== STDIN_SOURCE ? await sniffDisk(options.source) : undefined;
+  const diskKind = session ? 'raw' : !options.reader && options.source && options.source !== STDIN_SOURCE ? await sniffDisk(options.source) : undefined;
   // The repository's own data never becomes part of an image (as git ignores .git).
   const skip = excludeTest(options.exclude ?? [], options.excludeFrom ?? []);
   if (options.snapshot !== undefined && diskKind !== 'qcow2') {
@@ -176,7 +184,11 @@ export async function commit(repo: Repository, options: CommitOptions): Promise<
       warnings = unreadable;
       counts = written;
     } else {
-      const d = await ingestDisk(ctx, options.source!, { ...(options.strict ? { strict: true } : {}), ...(options.snapshot !== undefined ? { snapshot: options.snapshot } : {}) });
+      const d = session
+        ? await ingestDisk(ctx, session.source, { reuse: session.reuse, ...(options.strict ? { strict: true } : {}) })
+        : await ingestDisk(ctx, options.source!, { ...(options.strict ? { strict: true } : {}), ...(options.snapshot !== undefined ? { snapshot: options.snapshot } : {}) });
+      // Where the disk came from: the session over its base commit (the parent when the branch is new).
+      if (session) d.source.name = `nbd:${session.info.name} over '${session.info.rev}' (commit ${session.info.commit})`;
       warnings = d.warnings;
       rootKind = 'disk';
       rootOid = d.disk;
@@ -188,7 +200,7 @@ export async function commit(repo: Repository, options: CommitOptions): Promise<
     const c: Commit = {
       rootKind,
       root: rootOid,
-      parents: options.merge ? options.merge.parents : parent ? [parent] : [],
+      parents: options.merge ? options.merge.parents : parent ? [parent] : session ? [session.info.commit] : [],
       author,
       time,
       tzOffset,
@@ -199,7 +211,7 @@ export async function commit(repo: Repository, options: CommitOptions): Promise<
       ...(options.merge ? { derivation: options.merge.derivation } : {}),
     };
     const expectedOld = options.merge ? options.merge.expectedOld : parent;
-    const reflog = options.merge ? `merge: ${firstLine(options.message)}` : `commit${parent ? '' : ' (initial)'}: ${firstLine(options.message)}`;
+    const reflog = options.merge ? `merge: ${firstLine(options.message)}` : `commit${c.parents.length ? '' : ' (initial)'}: ${firstLine(options.message)}`;
     const [oid] = await writeCommits(repo, [{ commit: c, ref, expectedOld, reflog }], { writer, head: ref, who: author });
     recorded = oid!;
     storedBytes = background ? background.written.bytes : store.written.bytes - before.bytes;
@@ -209,7 +221,7 @@ export async function commit(repo: Repository, options: CommitOptions): Promise<
     afterRecorded(repo, recorded, 'updating the stat cache (the next commit reads every file again)', () => { if (ctx.cacheUpdates.length) writeStatCache(store, ctx.cacheUpdates); });
     const id = recorded;
     return {
-      id, commit: id, rootKind, root: rootOid, tree, branch: ref, parent, files: counts.files, dirs: counts.dirs, bytes: counts.bytes,
+      id, commit: id, rootKind, root: rootOid, tree, branch: ref, parent: options.merge ? parent : c.parents[0] ?? null, files: counts.files, dirs: counts.dirs, bytes: counts.bytes,
       storedBytes, cachedFiles: ctx.cachedFiles, source: sourceJson(source), warnings,
     };
   } catch (e) {

@@ -6,7 +6,7 @@ import type { Hole } from '../model/tree.js';
 import type { LmdbStore } from '../store/lmdb-store.js';
 import type { ObjectWriter } from '../store/object-store.js';
 import { readStatCache, writeStatCache } from '../store/stat-cache.js';
-import { MutableTree, showPath } from '../tree/mutable-tree.js';
+import { MutableTree, showPath, type StoredContent } from '../tree/mutable-tree.js';
 import { openImage } from '../formats/index.js';
 import type { Repository } from '../store/repository.js';
 import { ContentError, storeContent } from '../store/store-content.js';
@@ -46,6 +46,11 @@ export interface IngestContext {
 export interface IngestHooks {
   /** Replaces a file's content before it is read (the disk committer watches where the bytes come from). */
   wrap?(entry: ImageEntry, content: FileContent): FileContent;
+  /**
+   * Content already stored, found without reading the file (the disk committer's reuse of a base commit's blob):
+   * when it answers, `wrap` is not called and nothing is read.
+   */
+  known?(entry: ImageEntry, content: FileContent): Promise<StoredContent | undefined>;
   /** After a file entry went into the builder. */
   added?(entry: ImageEntry): void;
 }
@@ -66,6 +71,10 @@ export async function ingestEntries(ctx: IngestContext, reader: ImageReader, bui
         stored = rec;
         ctx.cachedFiles++;
       }
+    }
+    if (!stored && hooks.known) {
+      stored = await hooks.known(entry, c);
+      if (stored) ctx.cachedFiles++;
     }
     if (!stored) {
       try {
