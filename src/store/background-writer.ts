@@ -157,6 +157,10 @@ export class BackgroundWriter implements ObjectWriter {
     this.send();
     const r = await this.request({ type: 'flush' });
     this.written = { objects: r.objects ?? 0, bytes: r.bytes ?? 0 };
+    // The worker committed in its own environment handle: this thread's read snapshot is renewed only on a timer
+    // (lmdb-js), which a busy event loop can run after this reply. Renew it now, so that what was just written —
+    // the objects a ref is about to point at — is visible to the reads that follow.
+    this.store.env.resetReadTxn();
   }
 
   /**
