@@ -23,6 +23,7 @@ import { decorationName, shortRefName } from '../model/ref.js';
 import stringWidth from 'string-width';
 import { formatBytes, plural } from './repo-command.js';
 import { paint, paintPatch } from './color.js';
+import type { RunVmResult } from '../nbd/run.js';
 
 /** Columns `s` takes on a terminal: CJK ideographs, fullwidth forms and emoji take two, combining marks none. */
 export function displayWidth(s: string): number {
@@ -609,4 +610,11 @@ export function renderExportGit(r: ExportGitResult): string {
 export function renderImportGit(r: ImportGitResult): string {
   const same = r.identical === r.commits ? 'all identical to the exported ones' : `${r.identical} identical to the exported ones`;
   return `[${shortRefName(r.branch)} ${shortOid(r.id)}] imported ${plural(r.commits, 'commit')} (${same}), ${plural(r.files, "file content", "file contents")} stored; tree ${shortOid(r.tree)}`;
+}
+
+/** `viva run`'s line on stderr when qemu has exited: how it ended and what the guest read (and fetched). */
+export function renderRunSummary(r: RunVmResult): string {
+  const how = r.signal ? `killed by ${r.signal}` : `exited with status ${r.exitCode}`;
+  const fetched = r.stats.bytesFetched ? `, ${r.stats.bytesFetched} bytes fetched in ${r.stats.fetchRequests} requests` : '';
+  return `viva run: qemu (${r.accel}) ${how}; the guest read ${r.stats.bytesRead} bytes of ${r.export.rev}${fetched}`;
 }

@@ -17,10 +17,12 @@ import fs from 'node:fs';
 import net from 'node:net';
 import { RepositoryCorruptError, UsageError, VivaError, systemReason } from '../errors.js';
 import type { Oid } from '../model/oid.js';
+import { DiskFetcher, fetchDiskMaps } from '../ops/disk-fetch.js';
 import { BlobRangeReader, DiskReader, type DiskExtent } from '../ops/disk-reader.js';
 import { resolveRevision } from '../ops/resolve.js';
 import type { Repository } from '../store/repository.js';
 import { readDisk } from '../store/typed.js';
+import { partialConfig } from '../sync/partial.js';
 import {
   BASE_ALLOCATION, BASE_ALLOCATION_ID, CMD, CMD_FLAG, FLAG_C_FIXED_NEWSTYLE, FLAG_C_NO_ZEROES, FLAG_FIXED_NEWSTYLE, FLAG_NO_ZEROES,
   IHAVEOPT, INFO, NBD_ERR, OPT, REP, REPLY_FLAG_DONE, REPLY_TYPE, REQUEST_BYTES, REQUEST_MAGIC, STATE_HOLE, STATE_ZERO, TFLAG,
@@ -71,11 +73,23 @@ export interface NbdServer {
   uris: string[];
   /** E.g. listening beyond loopback (NBD has no authentication). */
   warnings: string[];
+  /** Bytes served to clients so far, and (in a partial clone) fetched from the promisor remote for them. */
+  stats(): NbdServerStats;
   close(): Promise<void>;
+}
+
+/** Counters of a running {@link NbdServer}, over all exports and connections. */
+export interface NbdServerStats {
+  bytesRead: number;
+  bytesFetched: number;
+  fetchRequests: number;
 }
 
 interface LiveExport extends NbdExport {
   reader: DiskReader;
+  /** In a partial clone: fetches what a read needs that is not local. */
+  fetcher?: DiskFetcher;
+  bytesRead: number;
 }
 
 /**
@@ -102,7 +116,16 @@ export async function serveNbd(repo: Repository, options: NbdServeOptions): Prom
     const name = options.name ?? rev;
     if (exports.some((e) => e.name === name)) throw new UsageError(`export name '${name}' given twice`);
     if (Buffer.byteLength(name) > 4096) throw new UsageError(`export name '${name.slice(0, 40)}…' is longer than 4096 bytes`);
-    exports.push({ name, rev, commit: r.oid, disk: r.commit.root, size: disk.size, reader: new DiskReader(repo.store, disk, blobs) });
+    const reader = new DiskReader(repo.store, disk, blobs);
+    exports.push({ name, rev, commit: r.oid, disk: r.commit.root, size: disk.size, reader, bytesRead: 0 });
+  }
+  // A partial clone: the run tables' maps now, the bytes a client reads when it reads them.
+  let mapBytes = 0;
+  if (partialConfig(repo)) {
+    for (const e of exports) {
+      mapBytes += await fetchDiskMaps(repo, e.disk);
+      e.fetcher = new DiskFetcher(repo, e.reader);
+    }
   }
   const log = options.log ?? ((l: string) => process.stderr.write(`${l}\n`));
   const timeoutMs = (options.handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT) * 1000;
@@ -112,7 +135,7 @@ export async function serveNbd(repo: Repository, options: NbdServeOptions): Prom
     sock.on('close', () => sockets.delete(sock));
     const c = new Connection(sock, exports, timeoutMs);
     void c.run().then((reason) => {
-      log(`${new Date().toISOString()} ${c.peer} ${c.exportName === undefined ? '-' : `'${c.exportName}'`} ${c.requests} requests ${c.bytesRead} bytes read ${Date.now() - c.started}ms ${reason}${c.failed ? `; ${c.failed} failed, first: ${c.firstError}` : ''}`);
+      log(`${new Date().toISOString()} ${c.peer} ${c.exportName === undefined ? '-' : `'${c.exportName}'`} ${c.requests} requests ${c.bytesRead} bytes read${c.bytesFetched ? ` (${c.bytesFetched} fetched)` : ''} ${Date.now() - c.started}ms ${reason}${c.failed ? `; ${c.failed} failed, first: ${c.firstError}` : ''}`);
       sock.destroy();
     });
   });
@@ -139,7 +162,12 @@ export async function serveNbd(repo: Repository, options: NbdServeOptions): Prom
     uris = exports.map((e) => `nbd://${shown}:${addr.port}/${uriName(e.name)}`);
   }
   return {
-    exports: exports.map(({ reader: _r, ...e }) => e),
+    exports: exports.map(({ name, rev, commit, disk, size }) => ({ name, rev, commit, disk, size })),
+    stats: () => ({
+      bytesRead: exports.reduce((n, e) => n + e.bytesRead, 0),
+      bytesFetched: exports.reduce((n, e) => n + (e.fetcher?.stats.bytes ?? 0), mapBytes),
+      fetchRequests: exports.reduce((n, e) => n + (e.fetcher?.stats.requests ?? 0), 0),
+    }),
     uris,
     warnings,
     close: () => new Promise<void>((resolve) => {
@@ -246,6 +274,8 @@ class Connection {
   exportName: string | undefined;
   requests = 0;
   bytesRead = 0;
+  /** In a partial clone: bytes fetched from the promisor remote for this client's reads. */
+  bytesFetched = 0;
   /** Requests answered with an error, and the first one's message. */
   failed = 0;
   firstError = '';
@@ -482,6 +512,11 @@ class Connection {
   private async read(ex: LiveExport, cookie: Buffer, offset: number, length: number, dontFragment: boolean): Promise<void> {
     let parts: Buffer[];
     try {
+      if (ex.fetcher) {
+        const before = ex.fetcher.stats.bytes;
+        await ex.fetcher.ensure(offset, length);
+        this.bytesFetched += ex.fetcher.stats.bytes - before;
+      }
       if (!this.structured) {
         const data = ex.reader.read(offset, length);
         parts = [encodeSimpleReply(0, cookie), data];
@@ -511,6 +546,7 @@ class Connection {
       return;
     }
     this.bytesRead += length;
+    ex.bytesRead += length;
     await this.send(...parts);
   }
 

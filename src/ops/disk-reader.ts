@@ -28,6 +28,11 @@ export class BlobRangeReader {
   private cached = 0;
   /** Chunks read from the store (not from the cache): what a server reports. */
   chunkReads = 0;
+  /**
+   * Where records not in the object store are looked up (a partial clone's records received without their
+   * content); chunks read through them are verified against their own ids as always.
+   */
+  promised: ((oid: Oid) => BlobRecord | undefined) | undefined;
 
   constructor(private readonly objects: ObjectReader, private readonly cacheBytes = DEFAULT_CHUNK_CACHE_BYTES) {}
 
@@ -38,7 +43,7 @@ export class BlobRangeReader {
       this.records.set(oid, r);
       return r;
     }
-    const rec = readBlobRecord(this.objects, oid);
+    const rec = (!this.objects.hasObject('blob', oid) ? this.promised?.(oid) : undefined) ?? readBlobRecord(this.objects, oid);
     // Reads here are ranges, not whole blobs, so the content hash cannot be checked: inline content is checked
     // whole, chunks by their own ids (readObject), and the record's lengths against its size by decodeBlob.
     if (rec.form === 'inline' && hashBytes(rec.data) !== oid) throw RepositoryCorruptError.mismatch('blob', oid);
@@ -74,6 +79,22 @@ export class BlobRangeReader {
     return c;
   }
 
+  /**
+   * The chunks holding blob bytes [offset, offset + length) and, after them, up to `ahead` bytes more of the blob's
+   * chunks (read-ahead): what a demand fetch asks for. Reads the blob's record (throws ObjectNotFoundError when absent).
+   */
+  chunksOf(oid: Oid, offset: number, length: number, ahead = 0): Array<{ oid: Oid; length: number }> {
+    const { rec, starts } = this.record(oid);
+    if (rec.form === 'inline') return [];
+    const out: Array<{ oid: Oid; length: number }> = [];
+    const end = Math.min(rec.size, offset + length + ahead);
+    for (let i = segmentAt(starts!, offset); i < rec.segments.length && starts![i]! < end; i++) {
+      const s = rec.segments[i]!;
+      if (s.kind === 'chunk' && !this.chunks.has(s.oid)) out.push({ oid: s.oid, length: s.length });
+    }
+    return out;
+  }
+
   /** Copies blob bytes [offset, offset + length) into `target` at `at`. */
   read(oid: Oid, offset: number, length: number, target: Buffer, at: number): void {
     const { rec, starts } = this.record(oid);
@@ -82,16 +103,8 @@ export class BlobRangeReader {
       rec.data.copy(target, at, offset, offset + length);
       return;
     }
-    // Binary search for the segment holding `offset`.
-    let lo = 0;
-    let hi = starts!.length - 1;
-    while (lo < hi) {
-      const mid = (lo + hi + 1) >> 1;
-      if (starts![mid]! <= offset) lo = mid;
-      else hi = mid - 1;
-    }
     let done = 0;
-    for (let i = lo; done < length; i++) {
+    for (let i = segmentAt(starts!, offset); done < length; i++) {
       const s = rec.segments[i]!;
       const from = offset + done - starts![i]!;
       const n = Math.min(s.length - from, length - done);
@@ -100,6 +113,18 @@ export class BlobRangeReader {
       done += n;
     }
   }
+}
+
+/** Binary search: the index of the segment (by start offsets) holding `offset`. */
+function segmentAt(starts: number[], offset: number): number {
+  let lo = 0;
+  let hi = starts.length - 1;
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >> 1;
+    if (starts[mid]! <= offset) lo = mid;
+    else hi = mid - 1;
+  }
+  return lo;
 }
 
 /** The blob ids of a tree's regular files in walk order (depth first, entries in tree order): what file maps index. */
@@ -274,6 +299,26 @@ export class DiskReader {
       const from = r.at + (a - r.start);
       if (typeof r.source === 'string') this.blobs.read(r.source, from, b - a, out, a - offset);
       else r.source.copy(out, a - offset, from, from + (b - a));
+    }
+    return out;
+  }
+
+  /**
+   * The blob ranges bytes [offset, offset + length) come from, in disk order (patch bytes, already in memory, left
+   * out): what must be present to read them.
+   */
+  spans(offset: number, length: number): Array<{ blob: Oid; from: number; length: number }> {
+    this.check(offset, length);
+    const out: Array<{ blob: Oid; from: number; length: number }> = [];
+    const runs = this.index();
+    const end = offset + length;
+    for (let i = this.first(offset); i < runs.length; i++) {
+      const r = runs[i]!;
+      if (r.start >= end) break;
+      if (typeof r.source !== 'string') continue;
+      const a = Math.max(r.start, offset);
+      const b = Math.min(r.start + r.length, end);
+      out.push({ blob: r.source, from: r.at + (a - r.start), length: b - a });
     }
     return out;
   }
