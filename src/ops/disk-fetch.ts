@@ -16,7 +16,7 @@ import { readDisk } from '../store/typed.js';
 import { decodeBlob } from '../model/blob.js';
 import { RemoteError } from '../errors.js';
 import { decodeStored } from '../store/object-store.js';
-import { ensureContent, fetchObjects, hasBlobRecord, partialConfig, putPromisedRecords, tryReadPromisedRecord } from '../sync/partial.js';
+import { fetchObjects, missingContent, hasBlobRecord, partialConfig, putPromisedRecords, tryReadPromisedRecord } from '../sync/partial.js';
 import type { DiskReader } from './disk-reader.js';
 import { readPromisorObjects } from './sync.js';
 
@@ -56,9 +56,7 @@ export async function fetchDiskMaps(repo: Repository, disk: Oid): Promise<number
     if (d.overlay) { maps.add(d.overlay.patch); disks.push(d.overlay.base); }
     for (const ref of diskReferences(d)) if (ref.kind === 'blob' && maps.has(ref.oid)) blobs.push(ref.oid);
   }
-  const before = repo.store.written.bytes;
-  await ensureContent(repo, blobs);
-  return repo.store.written.bytes - before;
+  return fetchObjects(repo, missingContent(repo, blobs), { withContent: true });
 }
 
 /**

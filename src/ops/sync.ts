@@ -677,7 +677,12 @@ async function fetchContent(repo: Repository, remote: string, ids: ObjectId[], o
   const peer = openPeer(r, 'read');
   try {
     const plan = await planTransfer(peer, (q) => new LocalPeer(repo).has(q), ids, { ...options, bad: remoteDamage(r.url) });
-    return (await receiveObjects(repo, peer.read(plan.objects), { bad: sentBadData(r.url) })).bytes;
+    let bytes = 0;
+    const counted = async function* (objects: AsyncIterable<StoredObject>) {
+      for await (const o of objects) { bytes += o.stored.length; yield o; }
+    };
+    await receiveObjects(repo, counted(peer.read(plan.objects)), { bad: sentBadData(r.url) });
+    return bytes;
   } finally {
     await peer.close();
   }

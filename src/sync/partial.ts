@@ -92,15 +92,15 @@ export async function ensureContent(repo: Repository, blobs: Iterable<Oid>): Pro
 
 /**
  * Fetches these objects from the promisor remote as they are: a blob id brings its record only (`manifests`), a chunk
- * id its chunk. Each is verified as it is stored. Resolves with the bytes received (0 in a repository that is not a
+ * id its chunk (`withContent`: a blob with its chunks). Each is verified as it is stored. Resolves with the bytes received (0 in a repository that is not a
  * partial clone, or when nothing is missing). Throws RemoteError when the remote cannot be reached or lacks them.
  */
-export async function fetchObjects(repo: Repository, ids: ObjectId[]): Promise<number> {
+export async function fetchObjects(repo: Repository, ids: ObjectId[], options: { withContent?: boolean } = {}): Promise<number> {
   const cfg = partialConfig(repo);
   if (!cfg || !fetcher) return 0;
   const missing = ids.filter((i) => !repo.store.hasObject(i.kind, i.oid));
   if (!missing.length) return 0;
-  return fetcher(repo, cfg.remote, missing, { filter: 'manifests' });
+  return fetcher(repo, cfg.remote, missing, options.withContent ? {} : { filter: 'manifests' });
 }
 
 /** Every blob an image (tree or disk commit) needs: files, and a disk's data and map blobs. */
