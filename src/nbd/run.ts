@@ -82,7 +82,6 @@ export async function runVm(repo: Repository, options: RunVmOptions): Promise<Ru
       const args = [
         '-accel', accel, '-m', options.memory ?? DEFAULT_RUN_MEMORY,
         ...(options.cpus !== undefined ? ['-smp', String(options.cpus)] : []),
-        ...(accel === 'kvm' ? ['-cpu', 'host'] : []),
         '-display', 'none', '-serial', 'mon:stdio',
         '-drive', `file=${server.uris[0]},format=raw,if=virtio,snapshot=on`,
         ...(options.qemuArgs ?? []),

@@ -150,13 +150,13 @@ maybe('run: in a partial clone over HTTP, reads fetch whole chunks near what is 
   await vivaOk(t, ['init', repo]);
   await vivaOk(t, ['commit', '-C', repo, disk, '-b', 'vm/boot', '-m', 'boot']);
   const boot = async (r: string) => {
-    const res = await viva(['run', '-C', r, 'vm/boot', '--memory', '256M', '--', '-no-reboot', '-nodefaults'], { timeoutMs: 300_000 });
+    const res = await viva(['run', '-C', r, 'vm/boot', '--accel', 'tcg', '--memory', '256M', '--', '-no-reboot', '-nodefaults'], { timeoutMs: 300_000 });
     const marker = /VIVA-(MARKER: \S+|MOUNT-FAILED \S+)/.exec(res.stdout)?.[0];
     if (!marker) t.log(res.stdout.slice(-3000), res.stderr);
     return { marker, ...summary(res.stderr), code: res.code };
   };
   const full = await boot(repo);
-  t.is(full.marker, 'MARKER: through-nbd');
+  t.is(full.marker, 'VIVA-MARKER: through-nbd');
   t.is(full.code, 0);
   t.is(full.fetched, 0);
 
@@ -164,12 +164,12 @@ maybe('run: in a partial clone over HTTP, reads fetch whole chunks near what is 
   const clone = path.join(dir, 'clone');
   await vivaOk(t, ['clone', '--filter', 'manifests', url, clone]);
   const cold = await boot(clone);
-  t.is(cold.marker, 'MARKER: through-nbd');
+  t.is(cold.marker, 'VIVA-MARKER: through-nbd');
   const image = fs.statSync(disk).size;
   t.log(`cold boot: guest read ${cold.read} bytes, fetched ${cold.fetched} (${(cold.fetched / cold.read).toFixed(2)}x, ${(100 * cold.fetched / image).toFixed(1)} % of ${image})`);
   t.true(cold.fetched <= 1.5 * cold.read, `fetched ${cold.fetched} for ${cold.read} read`);
   t.true(cold.fetched <= 0.1 * image, `fetched ${cold.fetched} of a ${image}-byte image`);
   const warm = await boot(clone);
-  t.is(warm.marker, 'MARKER: through-nbd');
+  t.is(warm.marker, 'VIVA-MARKER: through-nbd');
   t.is(warm.fetched, 0);
 });
