@@ -35,7 +35,7 @@ if (MISSING.length || !KERNEL) console.error(`boot test skipped: missing ${[...M
 (MISSING.length || !KERNEL ? test.skip : test)('boot: a committed disk boots bit-exact (qcow2), rebuilt with --layout-from (raw) and as a new GPT disk', async (t) => {
   t.timeout(900_000);
   const dir = tmpDir(t);
-  const { disk, root } = makeBootDisk(dir, KERNEL, 'bit-exact');
+  const { disk, root } = makeBootDisk(dir, KERNEL!, 'bit-exact');
   t.is(await boot(t, disk, 'raw'), 'VIVA-MARKER: bit-exact', 'the original disk boots');
 
   const { repo } = tmpRepo(t);
