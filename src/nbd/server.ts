@@ -161,6 +161,8 @@ export async function serveNbd(repo: Repository, options: NbdServeOptions): Prom
     const shown = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
     uris = exports.map((e) => `nbd://${shown}:${addr.port}/${uriName(e.name)}`);
   }
+  // Chunks are decoded and verified ahead of sequential reads on a worker thread.
+  blobs.startPrefetch(repo.store);
   return {
     exports: exports.map(({ name, rev, commit, disk, size }) => ({ name, rev, commit, disk, size })),
     stats: () => ({
@@ -173,6 +175,7 @@ export async function serveNbd(repo: Repository, options: NbdServeOptions): Prom
     close: () => new Promise<void>((resolve) => {
       for (const s of sockets) s.destroy();
       server.close(() => {
+        void blobs.close();
         if (options.socket !== undefined) fs.rmSync(options.socket, { force: true });
         resolve();
       });
@@ -517,6 +520,7 @@ class Connection {
         await ex.fetcher.ensure(offset, length);
         this.bytesFetched += ex.fetcher.stats.bytes - before;
       }
+      await ex.reader.prepare(offset, length);
       if (!this.structured) {
         const data = ex.reader.read(offset, length);
         parts = [encodeSimpleReply(0, cookie), data];

@@ -12,12 +12,19 @@ import type { BlobRecord } from '../model/blob.js';
 import type { Disk } from '../model/disk.js';
 import { type Oid, hashBytes } from '../model/oid.js';
 import { RepositoryCorruptError } from '../errors.js';
+import type { LmdbStore } from '../store/lmdb-store.js';
 import type { ObjectReader } from '../store/object-store.js';
+import { ChunkPrefetcher } from '../store/prefetch.js';
 import { readBlobRecord, readDisk, readDiskPatch, readRegionMap } from '../store/typed.js';
 import { walkTree } from '../tree/walk.js';
 
 /** Bytes of decoded chunks a {@link BlobRangeReader} keeps by default (least recently used go first). */
 export const DEFAULT_CHUNK_CACHE_BYTES = 16 << 20;
+/**
+ * Bytes past a read whose chunks {@link DiskReader.prepare} has decoded on the worker thread meanwhile: a sequential
+ * reader's next request or two (qemu-img asks for up to 2 MiB at a time).
+ */
+export const DEFAULT_DECODE_AHEAD = 4 << 20;
 /** Blob records a {@link BlobRangeReader} keeps. */
 const RECORD_CACHE = 256;
 
@@ -34,7 +41,21 @@ export class BlobRangeReader {
    */
   promised: ((oid: Oid) => BlobRecord | undefined) | undefined;
 
+  /** Decodes chunks ahead on a worker thread, once {@link startPrefetch} is called. */
+  prefetcher: ChunkPrefetcher | undefined;
+
   constructor(private readonly objects: ObjectReader, private readonly cacheBytes = DEFAULT_CHUNK_CACHE_BYTES) {}
+
+  /** Starts the worker thread that decodes and verifies chunks ahead of reads ({@link DiskReader.prepare}). */
+  startPrefetch(store: LmdbStore): void {
+    this.prefetcher ??= new ChunkPrefetcher(store, (oid, data) => { if (data && !this.chunks.has(oid)) this.remember(oid, data); });
+  }
+
+  /** Stops the worker thread, if any. */
+  async close(): Promise<void> {
+    await this.prefetcher?.close();
+    this.prefetcher = undefined;
+  }
 
   private record(oid: Oid): { rec: BlobRecord; starts?: number[] } {
     let r = this.records.get(oid);
@@ -64,11 +85,17 @@ export class BlobRangeReader {
     if (c) {
       this.chunks.delete(oid);
       this.chunks.set(oid, c);
-      return c;
+    } else {
+      c = this.objects.readObject('chunk', oid);
+      this.chunkReads++;
+      this.remember(oid, c);
     }
-    c = this.objects.readObject('chunk', oid);
-    this.chunkReads++;
     if (c.length !== length) throw new RepositoryCorruptError(`chunk ${oid}`, `length ${c.length}, expected ${length}`);
+    return c;
+  }
+
+  /** Puts a decoded, verified chunk in the LRU. */
+  private remember(oid: Oid, c: Buffer): void {
     this.chunks.set(oid, c);
     this.cached += c.length;
     while (this.cached > this.cacheBytes && this.chunks.size > 1) {
@@ -76,7 +103,6 @@ export class BlobRangeReader {
       this.chunks.delete(k);
       this.cached -= v.length;
     }
-    return c;
   }
 
   /**
@@ -285,21 +311,43 @@ export class DiskReader {
     }
   }
 
+  /**
+   * With a prefetcher ({@link BlobRangeReader.startPrefetch}): resolves when the chunks of [offset, offset + length)
+   * are decoded, having asked for the next `ahead` bytes' chunks too, so that they are decoded on the worker while
+   * this range is sent. Without one: resolves at once. A chunk the worker could not read is read (and its error
+   * reported) by {@link read}.
+   */
+  async prepare(offset: number, length: number, ahead = DEFAULT_DECODE_AHEAD): Promise<void> {
+    const p = this.blobs.prefetcher;
+    if (!p) return;
+    const wanted = (from: number, n: number) => this.spans(from, n).flatMap((s) => this.blobs.chunksOf(s.blob, s.from, s.length).map((c) => c.oid));
+    const need = wanted(offset, length);
+    const end = Math.min(this.disk.size, offset + length + ahead);
+    const later = end > offset + length ? wanted(offset + length, end - offset - length) : [];
+    p.request([...need, ...later]);
+    await p.wait(need);
+  }
+
   /** Bytes [offset, offset + length) of the disk. Throws RangeError outside the disk, RepositoryCorruptError for damaged objects. */
   read(offset: number, length: number): Buffer {
     this.check(offset, length);
-    const out = Buffer.alloc(length);
+    // Not zero-filled: every byte is written below, runs' bytes copied and the gaps between them zeroed.
+    const out = Buffer.allocUnsafe(length);
     const runs = this.index();
     const end = offset + length;
+    let pos = offset;
     for (let i = this.first(offset); i < runs.length; i++) {
       const r = runs[i]!;
       if (r.start >= end) break;
+      if (r.start > pos) out.fill(0, pos - offset, r.start - offset);
+      pos = Math.min(r.start + r.length, end);
       const a = Math.max(r.start, offset);
       const b = Math.min(r.start + r.length, end);
       const from = r.at + (a - r.start);
       if (typeof r.source === 'string') this.blobs.read(r.source, from, b - a, out, a - offset);
       else r.source.copy(out, a - offset, from, from + (b - a));
     }
+    if (pos < end) out.fill(0, pos - offset);
     return out;
   }
 
