@@ -1,5 +1,5 @@
 import { Args, Flags } from '@oclif/core';
-import { DEFAULT_RUN_MEMORY, runVm, type RunVmResult } from '../src/index.js';
+import { DEFAULT_RUN_MEMORY, runVm } from '../src/index.js';
 import { EXIT_STATUS_HELP } from '../src/cli/exit-codes.js';
 import { RepoCommand } from '../src/cli/repo-command.js';
 import { renderRunSummary } from '../src/cli/render.js';
@@ -21,6 +21,7 @@ ${EXIT_STATUS_HELP}`;
     '<%= config.bin %> run vm/web -- -nic user,hostfwd=tcp::2222-:22',
     '<%= config.bin %> run vm/web -- -no-reboot -kernel vmlinuz -append "console=ttyS0 root=/dev/vda1"',
   ];
+  static override enableJsonFlag = false;
   static override strict = false;
   static override args = {
     rev: Args.string({ required: true, description: 'disk commit to boot' }),
@@ -32,7 +33,7 @@ ${EXIT_STATUS_HELP}`;
     accel: Flags.string({ summary: 'accelerator (default: kvm when /dev/kvm is usable, else tcg)', options: ['kvm', 'tcg'] }),
   };
 
-  async run(): Promise<RunVmResult> {
+  async run(): Promise<void> {
     const { args, argv, flags } = await this.parse(Run);
     const qemuArgs = (argv as string[]).slice(1);
     // qemu owns the console: an interrupt typed there is the guest's (qemu puts the terminal in raw mode); a
@@ -52,6 +53,5 @@ ${EXIT_STATUS_HELP}`;
     }));
     process.stderr.write(`${renderRunSummary(r)}\n`);
     process.exitCode = r.exitCode;
-    return r;
   }
 }
