@@ -83,7 +83,8 @@ export async function runVm(repo: Repository, options: RunVmOptions): Promise<Ru
         '-accel', accel, '-m', options.memory ?? DEFAULT_RUN_MEMORY,
         ...(options.cpus !== undefined ? ['-smp', String(options.cpus)] : []),
         '-display', 'none', '-serial', 'mon:stdio',
-        '-drive', `file=${server.uris[0]},format=raw,if=virtio,snapshot=on`,
+        // qemu's option syntax: a comma inside a value is written twice.
+        '-drive', `file=${server.uris[0]!.replace(/,/g, ',,')},format=raw,if=virtio,snapshot=on`,
         ...(options.qemuArgs ?? []),
       ];
       const qemu = options.qemu ?? process.env.VIVA_QEMU ?? DEFAULT_QEMU;

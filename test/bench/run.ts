@@ -857,13 +857,52 @@ async function measureNbd(ctx: Context): Promise<Row[]> {
     rmrf(out); rmrf(q);
     const vc = { ...timeCell(ve), tool: 'qemu-img convert -f raw nbd+unix://…' };
     const qc = { ...timeCell(qe), tool: 'qemu-img convert base.qcow2' };
-    return [{
+    const rows: Row[] = [{
       id: 'nbd-read', measure: 'sequential read of base.qcow2\'s disk commit through viva nbd, to raw (s)', unit: 's', viva: vc, borg: NONE, restic: NONE, floor: qc,
       target: '≥ 0.5 × qemu-img convert of the image (time ≤ 2 ×)', met: metRatio(vc, qc, 2),
     }];
+    rows.push(...(await measureNbdBoot(ctx, dir)));
+    return rows;
   } finally {
     child.kill('SIGTERM');
   }
+}
+
+/**
+ * The boot test's disk (kernel + busybox initramfs on ext4, syslinux on FAT; built here, not timed) booted in qemu
+ * TCG until it powers off: through `viva run` against qemu on the raw file (both with snapshot=on).
+ */
+async function measureNbdBoot(ctx: Context, dir: string): Promise<Row[]> {
+  const { opt, tools } = ctx;
+  const { KERNEL, MISSING, makeBootDisk } = await import('../helpers/boot-disk.js');
+  if (MISSING.length || !KERNEL) {
+    progress(`nbd boot: skipped, missing ${[...MISSING, ...(KERNEL ? [] : ['a kernel'])].join(', ')}`);
+    return [];
+  }
+  const bootDir = path.join(dir, 'boot');
+  rmrf(bootDir);
+  fs.mkdirSync(bootDir, { recursive: true });
+  progress('nbd boot: building and committing the boot test disk (not timed)');
+  const { disk } = makeBootDisk(bootDir, KERNEL, 'bench');
+  const repo = path.join(bootDir, 'repo');
+  tools.init('viva', repo);
+  const c = tools.run('viva', [process.execPath, [BIN, 'commit', '-C', repo, disk, '-b', 'vm/boot', '-m', 'boot']]);
+  if (!c.ok) return [{ id: 'nbd-boot', measure: 'nbd boot', unit: 's', viva: errorCell(c.error ?? 'commit failed'), borg: NONE, restic: NONE, floor: NONE, target: '—', met: '?' }];
+  const qemuArgs = ['-no-reboot', '-nodefaults'];
+  const ve: Exec[] = [];
+  const re: Exec[] = [];
+  for (let i = 1; i <= opt.runs; i++) {
+    ve.push(timed(process.execPath, [BIN, 'run', '-C', repo, 'vm/boot', '--accel', 'tcg', '--memory', '256M', '--', ...qemuArgs]));
+    re.push(timed('qemu-system-x86_64', ['-accel', 'tcg', '-m', '256M', '-display', 'none', '-serial', 'mon:stdio', '-drive', `file=${disk},format=raw,if=virtio,snapshot=on`, ...qemuArgs]));
+    for (const e of [ve.at(-1)!, re.at(-1)!]) if (e.ok && !/VIVA-MARKER: bench/.test(e.stdout)) Object.assign(e, { ok: false, error: 'no marker on the console' });
+    progress(`nbd boot run ${i}/${opt.runs}: ${describe('viva run', ve.at(-1)!)}, ${describe('qemu on the raw file', re.at(-1)!)}`);
+  }
+  const vc = { ...timeCell(ve), tool: 'viva run --accel tcg' };
+  const rc = { ...timeCell(re), tool: 'qemu-system-x86_64 -accel tcg disk.raw' };
+  return [{
+    id: 'nbd-boot', measure: 'boot of the test disk (kernel + busybox initramfs, TCG) until poweroff (s)', unit: 's', viva: vc, borg: NONE, restic: NONE, floor: rc,
+    target: '≤ 1.3 × the raw file', met: metRatio(vc, rc, 1.3),
+  }];
 }
 
 async function startServe(repo: string, args: string[]): Promise<{ url: string; stop: () => void }> {
