@@ -522,8 +522,7 @@ class Connection {
       }
       await ex.reader.prepare(offset, length);
       if (!this.structured) {
-        const data = ex.reader.read(offset, length);
-        parts = [encodeSimpleReply(0, cookie), data];
+        parts = [encodeSimpleReply(0, cookie), ...ex.reader.readParts(offset, length)];
       } else {
         // Data stretches (with the short zero runs between them) as OFFSET_DATA chunks, long zero runs as OFFSET_HOLE.
         const segs = dontFragment ? [{ offset, length, zero: false }] : coarse(ex.reader.extents(offset, length));
@@ -538,7 +537,7 @@ class Connection {
             b.writeUInt32BE(s.length);
             parts.push(encodeChunkHeader(flags, REPLY_TYPE.OFFSET_HOLE, cookie, 12), at, b);
           } else {
-            parts.push(encodeChunkHeader(flags, REPLY_TYPE.OFFSET_DATA, cookie, 8 + s.length), at, ex.reader.read(s.offset, s.length));
+            parts.push(encodeChunkHeader(flags, REPLY_TYPE.OFFSET_DATA, cookie, 8 + s.length), at, ...ex.reader.readParts(s.offset, s.length));
           }
         });
       }

@@ -96,12 +96,14 @@ export class ChunkPrefetcher {
   constructor(store: LmdbStore, private readonly onChunk: (oid: Oid, data: Buffer | undefined) => void) {
     this.worker = workerScript(new URL('./read-worker', import.meta.url), { path: store.path });
     this.worker.unref();
-    this.worker.on('message', (m: { type: string; oid: Oid; data?: Uint8Array }) => {
-      if (m.type !== 'chunk') return;
-      this.onChunk(m.oid, m.data ? Buffer.from(m.data.buffer, m.data.byteOffset, m.data.byteLength) : undefined);
-      const ws = this.inFlight.get(m.oid);
-      this.inFlight.delete(m.oid);
-      for (const w of ws ?? []) w();
+    this.worker.on('message', (m: { type: string; chunks: Array<{ oid: Oid; data?: Uint8Array }> }) => {
+      if (m.type !== 'chunks') return;
+      for (const c of m.chunks) {
+        this.onChunk(c.oid, c.data ? Buffer.from(c.data.buffer, c.data.byteOffset, c.data.byteLength) : undefined);
+        const ws = this.inFlight.get(c.oid);
+        this.inFlight.delete(c.oid);
+        for (const w of ws ?? []) w();
+      }
     });
     this.worker.on('error', () => {
       for (const ws of this.inFlight.values()) for (const w of ws) w();
@@ -116,7 +118,7 @@ export class ChunkPrefetcher {
 
   /** Asks for these chunks (those not already asked for), in order. */
   request(oids: Oid[]): void {
-    const fresh = oids.filter((o) => !this.inFlight.has(o));
+    const fresh = [...new Set(oids)].filter((o) => !this.inFlight.has(o));
     for (const o of fresh) this.inFlight.set(o, []);
     if (fresh.length) this.worker.postMessage({ type: 'chunks', oids: fresh });
   }
