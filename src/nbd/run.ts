@@ -19,6 +19,7 @@ export const DEFAULT_RUN_MEMORY = '1G';
 
 /** The options of {@link runVm}. */
 export interface RunVmOptions {
+  /** The disk commit to boot. */
   rev: string;
   /** qemu's -m value (e.g. 512M, 2G); default {@link DEFAULT_RUN_MEMORY}. */
   memory?: string;

@@ -128,6 +128,7 @@ export class ChunkPrefetcher {
     await Promise.all(oids.filter((o) => this.inFlight.has(o)).map((o) => new Promise<void>((resolve) => this.inFlight.get(o)!.push(resolve))));
   }
 
+  /** Stops the worker (chunks still in flight are dropped). */
   async close(): Promise<void> {
     await this.worker.terminate();
   }
