@@ -3,7 +3,8 @@
  * with qemu-img and exits with a chosen status — the export equals `viva checkout`, the status is passed on; in a
  * partial clone served over HTTP, a read fetches about what it reads and a second read fetches nothing; and the boot
  * test disk (kernel + busybox initramfs on ext4, syslinux on FAT) boots in qemu TCG through `viva run`, from the
- * repository and from a partial clone (bytes fetched ≤ 1.5 × bytes the guest read, ≤ 10 % of the image, then 0).
+ * repository and from a partial clone (bytes fetched ≤ 1.5 × bytes the guest read, ≤ 10 % of the image, then 0);
+ * a partial clone whose remote is gone fails reads with EIO and keeps serving.
  */
 import test, { type ExecutionContext } from 'ava';
 import { type ChildProcess, execFileSync } from 'node:child_process';
@@ -136,6 +137,34 @@ maybe('run: in a partial clone over HTTP, reads fetch whole chunks near what is 
   for (let i = 0; i < 50 && !/disconnected/.test(log); i++) await new Promise((r) => setTimeout(r, 100));
   const fetched = Number(/\((\d+) fetched\)/.exec(log)?.[1] ?? 0);
   t.true(fetched > 0 && fetched < 4 << 20, log);
+});
+
+maybe('run: in a partial clone whose remote is gone, a read fails with EIO naming the remote, and the server goes on', async (t) => {
+  const { dir, repo } = await setup(t);
+  const server = spawnViva(['serve', '-C', repo, '--listen', '127.0.0.1:0']);
+  let out = '';
+  const url = await new Promise<string>((resolve) => {
+    const on = (d: Buffer) => { out += d.toString(); const m = /(http:\/\/127\.0\.0\.1:\d+\/)/.exec(out); if (m) resolve(m[1]!); };
+    server.stdout!.on('data', on);
+    server.stderr!.on('data', on);
+  });
+  const clone = path.join(dir, 'clone');
+  await vivaOk(t, ['clone', '--filter', 'manifests', url, clone]);
+  const sock = path.join(dir, 'nbd.sock');
+  const nbd = spawnViva(['nbd', '-C', clone, 'vm/a', '--socket', sock]);
+  t.teardown(() => { nbd.kill('SIGKILL'); });
+  let log = '';
+  nbd.stderr!.on('data', (d: Buffer) => { log += d.toString(); });
+  await new Promise<void>((resolve) => nbd.stdout!.once('data', () => resolve()));
+  // The maps came at start; the remote goes before any data is read.
+  server.kill('SIGKILL');
+  await new Promise((r) => server.once('exit', r));
+  const uri = `nbd+unix:///vm/a?socket=${sock}`;
+  t.throws(() => execFileSync('qemu-io', ['-r', '-f', 'raw', '-c', 'read 0 4096', uri], { stdio: 'pipe' }));
+  for (let i = 0; i < 50 && !/failed, first/.test(log); i++) await new Promise((r) => setTimeout(r, 100));
+  t.regex(log, /1 failed, first: cannot read: http:\/\/127\.0\.0\.1:\d+\/: cannot connect/);
+  // Still serving: the handshake and a block status work.
+  t.regex(execFileSync('qemu-img', ['info', '-f', 'raw', uri], { encoding: 'utf8' }), /virtual size: 40 MiB/);
 });
 
 (canBoot ? test : test.skip)('run: the boot test disk boots through viva run, from the repository and from a partial clone over HTTP that fetches only what the guest reads', async (t) => {
