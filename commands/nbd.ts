@@ -15,7 +15,9 @@ A directory or tar commit has no disk: it is refused (exit 2); build one first w
 
 Prints one nbd:// URI per export on standard output when ready (nbd+unix:// with --socket), one line per connection on standard error, and runs until interrupted (SIGINT, SIGTERM). Listening on an address other than loopback prints a warning: NBD has no authentication.
 
-Not yet: fetching blocks on demand in a partial clone, 'viva run', TLS. The protocol subset and the overlay format are in docs/nbd.md.
+In a partial clone ('viva clone --filter manifests') the blocks a client reads are fetched from the remote the clone came from — whole chunks, with read-ahead — and kept, so the next read needs no network. 'viva run REV' boots a disk commit in qemu through this server.
+
+Not yet: TLS. The protocol subset and the overlay format are in docs/nbd.md.
 
 ${EXIT_STATUS_HELP}`;
   static override examples = [
@@ -65,7 +67,12 @@ ${EXIT_STATUS_HELP}`;
     const stopped = new Promise<void>((resolve) => { stop = resolve; });
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
-    const repo = Repository.open(flags.repo, 'read');
+    let repo = Repository.open(flags.repo, 'read');
+    // A partial clone fetches the blocks clients read, which writes: open it for writing.
+    if (repo.store.meta.get('partial')) {
+      await repo.close();
+      repo = Repository.open(flags.repo, 'write');
+    }
     try {
       const server = await serveNbd(repo, {
         revs: argv as string[],

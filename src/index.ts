@@ -74,7 +74,9 @@ export { imageStats, repositoryStats, du, type ImageStats, type RepositoryStats,
 export { search, type SearchOptions, type SearchHit } from './ops/search.js';
 export { addRemote, removeRemote, listRemotes, fetch, fetchImageContent, push, pull, clone, defaultCloneDir, defaultRemote, lsRemote, parsePushSpec, isAncestor, type RemoteConfig, type FetchOptions, type PushOptions, type CloneOptions, type PullOptions, type FetchResult, type PushResult, type PullResult, type CloneResult, type PushSpec } from './ops/sync.js';
 export { serve, type ServeOptions, type Server } from './sync/server.js';
-export { serveNbd, DEFAULT_NBD_LISTEN, DEFAULT_HANDSHAKE_TIMEOUT, type NbdServeOptions, type NbdServer, type NbdExport } from './nbd/server.js';
+export { serveNbd, DEFAULT_NBD_LISTEN, DEFAULT_HANDSHAKE_TIMEOUT, type NbdServeOptions, type NbdServer, type NbdExport, type NbdServerStats } from './nbd/server.js';
+export { runVm, kvmUsable, DEFAULT_QEMU, DEFAULT_RUN_MEMORY, type RunVmOptions, type RunVmResult } from './nbd/run.js';
+export { DiskFetcher, fetchDiskMaps, DEFAULT_FETCH_AHEAD, type DiskFetchStats } from './ops/disk-fetch.js';
 export { listNbdSessions, dropNbdSession, type NbdSessionEntry } from './ops/nbd-sessions.js';
 export { DiskReader, BlobRangeReader, type DiskRun, type DiskExtent } from './ops/disk-reader.js';
 export { derive, type DeriveOptions, type DeriveResult, type EditSpec } from './ops/derive.js';

@@ -24,6 +24,7 @@ import { decorationName, shortRefName } from '../model/ref.js';
 import stringWidth from 'string-width';
 import { formatBytes, plural } from './repo-command.js';
 import { paint, paintPatch } from './color.js';
+import type { RunVmResult } from '../nbd/run.js';
 
 /** Columns `s` takes on a terminal: CJK ideographs, fullwidth forms and emoji take two, combining marks none. */
 export function displayWidth(s: string): number {
@@ -616,4 +617,11 @@ export function renderImportGit(r: ImportGitResult): string {
 export function renderNbdSessions(sessions: NbdSessionEntry[]): string {
   const width = Math.max(0, ...sessions.map((s) => displayWidth(s.name)));
   return sessions.map((s) => `${padDisplay(s.name, width)}  ${s.live ? `live (pid ${s.pid})` : 'stopped'}  ${formatBytes(s.changedBytes)} changed  over '${s.rev}' (${shortOid(s.commit)})  created ${s.created}`).join('\n');
+}
+
+/** `viva run`'s line on stderr when qemu has exited: how it ended and what the guest read (and fetched). */
+export function renderRunSummary(r: RunVmResult): string {
+  const how = r.signal ? `killed by ${r.signal}` : `exited with status ${r.exitCode}`;
+  const fetched = r.stats.bytesFetched ? `, ${r.stats.bytesFetched} bytes fetched in ${r.stats.fetchRequests} requests` : '';
+  return `viva run: qemu (${r.accel}) ${how}; the guest read ${r.stats.bytesRead} bytes of ${r.export.rev}${fetched}`;
 }

@@ -18,11 +18,13 @@ import fs from 'node:fs';
 import net from 'node:net';
 import { RepositoryCorruptError, UsageError, VivaError, systemReason } from '../errors.js';
 import type { Oid } from '../model/oid.js';
+import { DiskFetcher, fetchDiskMaps } from '../ops/disk-fetch.js';
 import { BlobRangeReader, DiskReader, type DiskExtent } from '../ops/disk-reader.js';
 import { Overlay, generateSessionName, sessionDir, type BaseReader } from './overlay.js';
 import { resolveRevision } from '../ops/resolve.js';
 import type { Repository } from '../store/repository.js';
 import { readDisk } from '../store/typed.js';
+import { partialConfig } from '../sync/partial.js';
 import {
   BASE_ALLOCATION, BASE_ALLOCATION_ID, CMD, CMD_FLAG, FLAG_C_FIXED_NEWSTYLE, FLAG_C_NO_ZEROES, FLAG_FIXED_NEWSTYLE, FLAG_NO_ZEROES,
   IHAVEOPT, INFO, NBD_ERR, OPT, REP, REPLY_FLAG_DONE, REPLY_TYPE, REQUEST_BYTES, REQUEST_MAGIC, STATE_HOLE, STATE_ZERO, TFLAG,
@@ -82,12 +84,25 @@ export interface NbdServer {
   /** The writable session's name and whether it was created now (not reopened). */
   session?: { name: string; created: boolean };
   /** Stops serving; a writable session is flushed and its lock released. */
+  /** Bytes served to clients so far, and (in a partial clone) fetched from the promisor remote for them. */
+  stats(): NbdServerStats;
   close(): Promise<void>;
 }
 
+/** Counters of a running {@link NbdServer}, over all exports and connections. */
+export interface NbdServerStats {
+  bytesRead: number;
+  bytesFetched: number;
+  fetchRequests: number;
+}
+
 interface LiveExport extends NbdExport {
-  reader: BaseReader;
+  /** The base disk's bytes (a writable export reads through its overlay, over this). */
+  reader: DiskReader;
   overlay?: Overlay;
+  /** In a partial clone: fetches what a read needs that is not local. */
+  fetcher?: DiskFetcher;
+  bytesRead: number;
 }
 
 /**
@@ -115,7 +130,16 @@ export async function serveNbd(repo: Repository, options: NbdServeOptions): Prom
     const name = options.name ?? rev;
     if (exports.some((e) => e.name === name)) throw new UsageError(`export name '${name}' given twice`);
     if (Buffer.byteLength(name) > 4096) throw new UsageError(`export name '${name.slice(0, 40)}…' is longer than 4096 bytes`);
-    exports.push({ name, rev, commit: r.oid, disk: r.commit.root, size: disk.size, reader: new DiskReader(repo.store, disk, blobs) });
+    const reader = new DiskReader(repo.store, disk, blobs);
+    exports.push({ name, rev, commit: r.oid, disk: r.commit.root, size: disk.size, reader, bytesRead: 0 });
+  }
+  // A partial clone: the run tables' maps now, the bytes a client reads when it reads them.
+  let mapBytes = 0;
+  if (partialConfig(repo)) {
+    for (const e of exports) {
+      mapBytes += await fetchDiskMaps(repo, e.disk);
+      e.fetcher = new DiskFetcher(repo, e.reader);
+    }
   }
   let session: NbdServer['session'];
   if (options.writable) {
@@ -131,7 +155,6 @@ export async function serveNbd(repo: Repository, options: NbdServeOptions): Prom
       ex.overlay.close();
       throw new UsageError(`nbd session '${name}' is over '${base.rev}' (commit ${base.commit.slice(0, 12)}), not '${ex.rev}'`, { session: name });
     }
-    ex.reader = ex.overlay;
     session = { name, created };
   }
   const closeOverlays = () => { for (const e of exports) e.overlay?.close(); };
@@ -143,7 +166,7 @@ export async function serveNbd(repo: Repository, options: NbdServeOptions): Prom
     sock.on('close', () => sockets.delete(sock));
     const c = new Connection(sock, exports, timeoutMs);
     void c.run().then((reason) => {
-      log(`${new Date().toISOString()} ${c.peer} ${c.exportName === undefined ? '-' : `'${c.exportName}'`} ${c.requests} requests ${c.bytesRead} bytes read ${c.bytesWritten ? `${c.bytesWritten} bytes written ` : ''}${Date.now() - c.started}ms ${reason}${c.failed ? `; ${c.failed} failed, first: ${c.firstError}` : ''}`);
+      log(`${new Date().toISOString()} ${c.peer} ${c.exportName === undefined ? '-' : `'${c.exportName}'`} ${c.requests} requests ${c.bytesRead} bytes read${c.bytesFetched ? ` (${c.bytesFetched} fetched)` : ''} ${c.bytesWritten ? `${c.bytesWritten} bytes written ` : ''}${Date.now() - c.started}ms ${reason}${c.failed ? `; ${c.failed} failed, first: ${c.firstError}` : ''}`);
       sock.destroy();
     });
   });
@@ -169,14 +192,22 @@ export async function serveNbd(repo: Repository, options: NbdServeOptions): Prom
     const shown = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
     uris = exports.map((e) => `nbd://${shown}:${addr.port}/${uriName(e.name)}`);
   }
+  // Chunks are decoded and verified ahead of sequential reads on a worker thread.
+  blobs.startPrefetch(repo.store);
   return {
-    exports: exports.map(({ reader: _r, overlay: _o, ...e }) => e),
+    exports: exports.map(({ name, rev, commit, disk, size }) => ({ name, rev, commit, disk, size })),
+    stats: () => ({
+      bytesRead: exports.reduce((n, e) => n + e.bytesRead, 0),
+      bytesFetched: exports.reduce((n, e) => n + (e.fetcher?.stats.bytes ?? 0), mapBytes),
+      fetchRequests: exports.reduce((n, e) => n + (e.fetcher?.stats.requests ?? 0), 0),
+    }),
     uris,
     warnings,
     ...(session ? { session } : {}),
     close: () => new Promise<void>((resolve, reject) => {
       for (const s of sockets) s.destroy();
       server.close(() => {
+        void blobs.close();
         if (options.socket !== undefined) fs.rmSync(options.socket, { force: true });
         // The last flush of a writable session can fail (a full disk): the caller reports it.
         try {
@@ -286,6 +317,8 @@ class Connection {
   requests = 0;
   bytesRead = 0;
   bytesWritten = 0;
+  /** In a partial clone: bytes fetched from the promisor remote for this client's reads. */
+  bytesFetched = 0;
   /** Requests answered with an error, and the first one's message. */
   failed = 0;
   firstError = '';
@@ -550,12 +583,19 @@ class Connection {
   private async read(ex: LiveExport, cookie: Buffer, offset: number, length: number, dontFragment: boolean): Promise<void> {
     let parts: Buffer[];
     try {
+      if (ex.fetcher) {
+        const before = ex.fetcher.stats.bytes;
+        await ex.fetcher.ensure(offset, length);
+        this.bytesFetched += ex.fetcher.stats.bytes - before;
+      }
+      // A writable export reads through its overlay; the base's chunks are decoded ahead only without one.
+      if (!ex.overlay) await ex.reader.prepare(offset, length);
+      const bytes = (o: number, n: number): Buffer[] => (ex.overlay ? [ex.overlay.read(o, n)] : ex.reader.readParts(o, n));
       if (!this.structured) {
-        const data = ex.reader.read(offset, length);
-        parts = [encodeSimpleReply(0, cookie), data];
+        parts = [encodeSimpleReply(0, cookie), ...bytes(offset, length)];
       } else {
         // Data stretches (with the short zero runs between them) as OFFSET_DATA chunks, long zero runs as OFFSET_HOLE.
-        const segs = dontFragment ? [{ offset, length, zero: false }] : coarse(ex.reader.extents(offset, length));
+        const segs = dontFragment ? [{ offset, length, zero: false }] : coarse((ex.overlay ?? ex.reader).extents(offset, length));
         parts = [];
         if (!segs.length) parts.push(encodeChunkHeader(REPLY_FLAG_DONE, REPLY_TYPE.NONE, cookie, 0));
         segs.forEach((s, i) => {
@@ -567,7 +607,7 @@ class Connection {
             b.writeUInt32BE(s.length);
             parts.push(encodeChunkHeader(flags, REPLY_TYPE.OFFSET_HOLE, cookie, 12), at, b);
           } else {
-            parts.push(encodeChunkHeader(flags, REPLY_TYPE.OFFSET_DATA, cookie, 8 + s.length), at, ex.reader.read(s.offset, s.length));
+            parts.push(encodeChunkHeader(flags, REPLY_TYPE.OFFSET_DATA, cookie, 8 + s.length), at, ...bytes(s.offset, s.length));
           }
         });
       }
@@ -579,13 +619,14 @@ class Connection {
       return;
     }
     this.bytesRead += length;
+    ex.bytesRead += length;
     await this.send(...parts);
   }
 
   private async blockStatus(ex: LiveExport, cookie: Buffer, offset: number, length: number, one: boolean): Promise<void> {
     let extents;
     try {
-      extents = coarse(ex.reader.extents(offset, length));
+      extents = coarse((ex.overlay ?? ex.reader).extents(offset, length));
     } catch (e) {
       if (!(e instanceof VivaError)) throw e;
       await this.fail(cookie, NBD_ERR.EIO, e.message);

@@ -11,15 +11,22 @@
 import type { BlobRecord } from '../model/blob.js';
 import type { Disk } from '../model/disk.js';
 import { type Oid, hashBytes } from '../model/oid.js';
-import { RepositoryCorruptError } from '../errors.js';
+import { ObjectNotFoundError, RepositoryCorruptError } from '../errors.js';
+import type { LmdbStore } from '../store/lmdb-store.js';
 import type { ObjectReader } from '../store/object-store.js';
+import { ChunkPrefetcher } from '../store/prefetch.js';
 import { readBlobRecord, readDisk, readDiskPatch, readRegionMap } from '../store/typed.js';
 import { walkTree } from '../tree/walk.js';
 
 /** Bytes of decoded chunks a {@link BlobRangeReader} keeps by default (least recently used go first). */
 export const DEFAULT_CHUNK_CACHE_BYTES = 16 << 20;
-/** Blob records a {@link BlobRangeReader} keeps. */
-const RECORD_CACHE = 256;
+/**
+ * Bytes past a read whose chunks {@link DiskReader.prepare} has decoded on the worker thread meanwhile: a sequential
+ * reader's next request or two (qemu-img asks for up to 2 MiB at a time).
+ */
+export const DEFAULT_DECODE_AHEAD = 4 << 20;
+/** Blob records a {@link BlobRangeReader} keeps: more than the files of a read-ahead window of small files, so that a record read (and an inline one hashed) for prepare is still there for the read. */
+const RECORD_CACHE = 4096;
 
 /** Random-access reads of blob content: records and chunks cached (LRU), each chunk verified against its id when read. */
 export class BlobRangeReader {
@@ -28,8 +35,27 @@ export class BlobRangeReader {
   private cached = 0;
   /** Chunks read from the store (not from the cache): what a server reports. */
   chunkReads = 0;
+  /**
+   * Where records not in the object store are looked up (a partial clone's records received without their
+   * content); chunks read through them are verified against their own ids as always.
+   */
+  promised: ((oid: Oid) => BlobRecord | undefined) | undefined;
+
+  /** Decodes chunks ahead on a worker thread, once {@link startPrefetch} is called. */
+  prefetcher: ChunkPrefetcher | undefined;
 
   constructor(private readonly objects: ObjectReader, private readonly cacheBytes = DEFAULT_CHUNK_CACHE_BYTES) {}
+
+  /** Starts the worker thread that decodes and verifies chunks ahead of reads ({@link DiskReader.prepare}). */
+  startPrefetch(store: LmdbStore): void {
+    this.prefetcher ??= new ChunkPrefetcher(store, (oid, data) => { if (data && !this.chunks.has(oid)) this.remember(oid, data); });
+  }
+
+  /** Stops the worker thread, if any. */
+  async close(): Promise<void> {
+    await this.prefetcher?.close();
+    this.prefetcher = undefined;
+  }
 
   private record(oid: Oid): { rec: BlobRecord; starts?: number[] } {
     let r = this.records.get(oid);
@@ -38,7 +64,7 @@ export class BlobRangeReader {
       this.records.set(oid, r);
       return r;
     }
-    const rec = readBlobRecord(this.objects, oid);
+    const rec = (!this.objects.hasObject('blob', oid) ? this.promised?.(oid) : undefined) ?? readBlobRecord(this.objects, oid);
     // Reads here are ranges, not whole blobs, so the content hash cannot be checked: inline content is checked
     // whole, chunks by their own ids (readObject), and the record's lengths against its size by decodeBlob.
     if (rec.form === 'inline' && hashBytes(rec.data) !== oid) throw RepositoryCorruptError.mismatch('blob', oid);
@@ -59,11 +85,17 @@ export class BlobRangeReader {
     if (c) {
       this.chunks.delete(oid);
       this.chunks.set(oid, c);
-      return c;
+    } else {
+      c = this.objects.readObject('chunk', oid);
+      this.chunkReads++;
+      this.remember(oid, c);
     }
-    c = this.objects.readObject('chunk', oid);
-    this.chunkReads++;
     if (c.length !== length) throw new RepositoryCorruptError(`chunk ${oid}`, `length ${c.length}, expected ${length}`);
+    return c;
+  }
+
+  /** Puts a decoded, verified chunk in the LRU. */
+  private remember(oid: Oid, c: Buffer): void {
     this.chunks.set(oid, c);
     this.cached += c.length;
     while (this.cached > this.cacheBytes && this.chunks.size > 1) {
@@ -71,7 +103,44 @@ export class BlobRangeReader {
       this.chunks.delete(k);
       this.cached -= v.length;
     }
-    return c;
+  }
+
+  /**
+   * The chunks holding blob bytes [offset, offset + length) and, after them, up to `ahead` bytes more of the blob's
+   * chunks (read-ahead): what a demand fetch asks for. Reads the blob's record (throws ObjectNotFoundError when absent).
+   */
+  chunksOf(oid: Oid, offset: number, length: number, ahead = 0): Array<{ oid: Oid; length: number }> {
+    const { rec, starts } = this.record(oid);
+    if (rec.form === 'inline') return [];
+    const out: Array<{ oid: Oid; length: number }> = [];
+    const end = Math.min(rec.size, offset + length + ahead);
+    for (let i = segmentAt(starts!, offset); i < rec.segments.length && starts![i]! < end; i++) {
+      const s = rec.segments[i]!;
+      if (s.kind === 'chunk' && !this.chunks.has(s.oid)) out.push({ oid: s.oid, length: s.length });
+    }
+    return out;
+  }
+
+  /**
+   * Blob bytes [offset, offset + length) as views of the cached chunks (no copy), appended to `out` in order; holes
+   * as views of a shared zero buffer.
+   */
+  readParts(oid: Oid, offset: number, length: number, out: Buffer[]): void {
+    const { rec, starts } = this.record(oid);
+    if (offset + length > rec.size) throw new RepositoryCorruptError(`blob ${oid}`, `a file map reads bytes ${offset}+${length} of a ${rec.size}-byte blob`);
+    if (rec.form === 'inline') {
+      out.push(rec.data.subarray(offset, offset + length));
+      return;
+    }
+    let done = 0;
+    for (let i = segmentAt(starts!, offset); done < length; i++) {
+      const s = rec.segments[i]!;
+      const from = offset + done - starts![i]!;
+      const n = Math.min(s.length - from, length - done);
+      if (s.kind === 'chunk') out.push(this.chunk(s.oid, s.length).subarray(from, from + n));
+      else pushZeros(out, n);
+      done += n;
+    }
   }
 
   /** Copies blob bytes [offset, offset + length) into `target` at `at`. */
@@ -82,16 +151,8 @@ export class BlobRangeReader {
       rec.data.copy(target, at, offset, offset + length);
       return;
     }
-    // Binary search for the segment holding `offset`.
-    let lo = 0;
-    let hi = starts!.length - 1;
-    while (lo < hi) {
-      const mid = (lo + hi + 1) >> 1;
-      if (starts![mid]! <= offset) lo = mid;
-      else hi = mid - 1;
-    }
     let done = 0;
-    for (let i = lo; done < length; i++) {
+    for (let i = segmentAt(starts!, offset); done < length; i++) {
       const s = rec.segments[i]!;
       const from = offset + done - starts![i]!;
       const n = Math.min(s.length - from, length - done);
@@ -100,6 +161,26 @@ export class BlobRangeReader {
       done += n;
     }
   }
+}
+
+/** Zeros shared by every {@link BlobRangeReader.readParts} and {@link DiskReader.readParts}. */
+const ZEROS = Buffer.alloc(1 << 20);
+
+/** Appends `n` zero bytes to `out` as views of {@link ZEROS}. */
+function pushZeros(out: Buffer[], n: number): void {
+  for (; n > 0; n -= ZEROS.length) out.push(ZEROS.subarray(0, Math.min(n, ZEROS.length)));
+}
+
+/** Binary search: the index of the segment (by start offsets) holding `offset`. */
+function segmentAt(starts: number[], offset: number): number {
+  let lo = 0;
+  let hi = starts.length - 1;
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >> 1;
+    if (starts[mid]! <= offset) lo = mid;
+    else hi = mid - 1;
+  }
+  return lo;
 }
 
 /** The blob ids of a tree's regular files in walk order (depth first, entries in tree order): what file maps index. */
@@ -261,20 +342,95 @@ export class DiskReader {
     }
   }
 
-  /** Bytes [offset, offset + length) of the disk. Throws RangeError outside the disk, RepositoryCorruptError for damaged objects. */
-  read(offset: number, length: number): Buffer {
+  /**
+   * With a prefetcher ({@link BlobRangeReader.startPrefetch}): resolves when the chunks of [offset, offset + length)
+   * are decoded, having asked for the next `ahead` bytes' chunks too, so that they are decoded on the worker while
+   * this range is sent. Without one: resolves at once. A chunk the worker could not read is read (and its error
+   * reported) by {@link read}.
+   */
+  async prepare(offset: number, length: number, ahead = DEFAULT_DECODE_AHEAD): Promise<void> {
+    const p = this.blobs.prefetcher;
+    if (!p) return;
+    const wanted = (from: number, n: number, ahead: boolean) => this.spans(from, n).flatMap((s) => {
+      try {
+        return this.blobs.chunksOf(s.blob, s.from, s.length).map((c) => c.oid);
+      } catch (e) {
+        // Ahead of the read, a blob a partial clone has not fetched yet is skipped (read() reports real damage).
+        if (ahead && e instanceof ObjectNotFoundError) return [];
+        throw e;
+      }
+    });
+    const need = wanted(offset, length, false);
+    const end = Math.min(this.disk.size, offset + length + ahead);
+    const later = end > offset + length ? wanted(offset + length, end - offset - length, true) : [];
+    p.request([...need, ...later]);
+    await p.wait(need);
+  }
+
+  /**
+   * Bytes [offset, offset + length) of the disk as a list of views (of cached chunks, patch bytes and shared zeros),
+   * in order: what a server writes to a socket without copying. Throws as {@link read}.
+   */
+  readParts(offset: number, length: number): Buffer[] {
     this.check(offset, length);
-    const out = Buffer.alloc(length);
+    const out: Buffer[] = [];
     const runs = this.index();
     const end = offset + length;
+    let pos = offset;
     for (let i = this.first(offset); i < runs.length; i++) {
       const r = runs[i]!;
       if (r.start >= end) break;
+      if (r.start > pos) pushZeros(out, r.start - pos);
+      const a = Math.max(r.start, offset);
+      const b = Math.min(r.start + r.length, end);
+      const from = r.at + (a - r.start);
+      if (typeof r.source === 'string') this.blobs.readParts(r.source, from, b - a, out);
+      else out.push(r.source.subarray(from, from + (b - a)));
+      pos = b;
+    }
+    if (pos < end) pushZeros(out, end - pos);
+    return out;
+  }
+
+  /** Bytes [offset, offset + length) of the disk. Throws RangeError outside the disk, RepositoryCorruptError for damaged objects. */
+  read(offset: number, length: number): Buffer {
+    this.check(offset, length);
+    // Not zero-filled: every byte is written below, runs' bytes copied and the gaps between them zeroed.
+    const out = Buffer.allocUnsafe(length);
+    const runs = this.index();
+    const end = offset + length;
+    let pos = offset;
+    for (let i = this.first(offset); i < runs.length; i++) {
+      const r = runs[i]!;
+      if (r.start >= end) break;
+      if (r.start > pos) out.fill(0, pos - offset, r.start - offset);
+      pos = Math.min(r.start + r.length, end);
       const a = Math.max(r.start, offset);
       const b = Math.min(r.start + r.length, end);
       const from = r.at + (a - r.start);
       if (typeof r.source === 'string') this.blobs.read(r.source, from, b - a, out, a - offset);
       else r.source.copy(out, a - offset, from, from + (b - a));
+    }
+    if (pos < end) out.fill(0, pos - offset);
+    return out;
+  }
+
+  /**
+   * The blob ranges bytes [offset, offset + length) come from, in disk order (patch bytes, already in memory, left
+   * out): what must be present to read them.
+   */
+  spans(offset: number, length: number): Array<{ blob: Oid; from: number; length: number }> {
+    this.check(offset, length);
+    const out: Array<{ blob: Oid; from: number; length: number }> = [];
+    const runs = this.index();
+    const end = offset + length;
+    for (let i = this.first(offset); i < runs.length; i++) {
+      const r = runs[i]!;
+      if (r.start >= end) break;
+      if (typeof r.source !== 'string') continue;
+      const a = Math.max(r.start, offset);
+      const b = Math.min(r.start + r.length, end);
+      out.push({ blob: r.source, from: r.at + (a - r.start), length: b - a });
     }
     return out;
   }

@@ -668,18 +668,45 @@ export async function lsRemote(repo: Repository | undefined, remote: string): Pr
   }
 }
 
-/** Demand fetch for partial clones: the given blobs and their chunks, from the promisor remote. */
-async function fetchContent(repo: Repository, remote: string, ids: ObjectId[]): Promise<void> {
+/**
+ * Demand fetch for partial clones: the given blobs and their chunks (with `manifests`: blob records only), from the
+ * promisor remote. Resolves with the bytes received.
+ */
+async function fetchContent(repo: Repository, remote: string, ids: ObjectId[], options: { filter?: 'manifests' } = {}): Promise<number> {
   const r = resolveRemote(repo, remote);
   const peer = openPeer(r, 'read');
   try {
-    const plan = await planTransfer(peer, (q) => new LocalPeer(repo).has(q), ids, { bad: remoteDamage(r.url) });
-    await receiveObjects(repo, peer.read(plan.objects), { bad: sentBadData(r.url) });
+    const plan = await planTransfer(peer, (q) => new LocalPeer(repo).has(q), ids, { ...options, bad: remoteDamage(r.url) });
+    let bytes = 0;
+    const counted = async function* (objects: AsyncIterable<StoredObject>) {
+      for await (const o of objects) { bytes += o.stored.length; yield o; }
+    };
+    await receiveObjects(repo, counted(peer.read(plan.objects)), { bad: sentBadData(r.url) });
+    return bytes;
   } finally {
     await peer.close();
   }
 }
 setContentFetcher(fetchContent);
+
+/**
+ * Reads objects from the promisor remote of a partial clone as the remote stores them, without verifying or
+ * storing them: for blob records, which cannot be verified before their content is local (see putPromisedRecords).
+ * Throws UsageError outside a partial clone, RemoteError when the remote cannot be reached or lacks one.
+ */
+export async function readPromisorObjects(repo: Repository, ids: ObjectId[]): Promise<StoredObject[]> {
+  const cfg = partialConfig(repo);
+  if (!cfg) throw new UsageError('this repository has all content already (it is not a partial clone)');
+  const r = resolveRemote(repo, cfg.remote);
+  const peer = openPeer(r, 'read');
+  try {
+    const out: StoredObject[] = [];
+    for await (const o of peer.read(ids)) out.push(o);
+    return out;
+  } finally {
+    await peer.close();
+  }
+}
 
 /** `viva fetch --content REV`: fills in every file of an image in a partial clone. */
 export async function fetchImageContent(repo: Repository, rev: string): Promise<{ blobs: number }> {

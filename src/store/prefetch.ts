@@ -83,3 +83,53 @@ export class BlobPrefetcher {
     await this.worker.terminate();
   }
 }
+
+/**
+ * Reads and verifies chunks on a worker thread (LMDB read, zstd decompression, sha256 on the second core) for a
+ * random-access reader that knows which chunks it will want next (the NBD server's read-ahead). Each chunk arrives
+ * through `onChunk`; one the worker could not read arrives as undefined (the caller reads it itself and reports).
+ */
+export class ChunkPrefetcher {
+  private readonly worker: Worker;
+  private readonly inFlight = new Map<Oid, Array<() => void>>();
+
+  constructor(store: LmdbStore, private readonly onChunk: (oid: Oid, data: Buffer | undefined) => void) {
+    this.worker = workerScript(new URL('./read-worker', import.meta.url), { path: store.path });
+    this.worker.unref();
+    this.worker.on('message', (m: { type: string; chunks: Array<{ oid: Oid; data?: Uint8Array }> }) => {
+      if (m.type !== 'chunks') return;
+      for (const c of m.chunks) {
+        this.onChunk(c.oid, c.data ? Buffer.from(c.data.buffer, c.data.byteOffset, c.data.byteLength) : undefined);
+        const ws = this.inFlight.get(c.oid);
+        this.inFlight.delete(c.oid);
+        for (const w of ws ?? []) w();
+      }
+    });
+    this.worker.on('error', () => {
+      for (const ws of this.inFlight.values()) for (const w of ws) w();
+      this.inFlight.clear();
+    });
+  }
+
+  /** Whether `oid` was asked for and has not arrived yet. */
+  pending(oid: Oid): boolean {
+    return this.inFlight.has(oid);
+  }
+
+  /** Asks for these chunks (those not already asked for), in order. */
+  request(oids: Oid[]): void {
+    const fresh = [...new Set(oids)].filter((o) => !this.inFlight.has(o));
+    for (const o of fresh) this.inFlight.set(o, []);
+    if (fresh.length) this.worker.postMessage({ type: 'chunks', oids: fresh });
+  }
+
+  /** Resolves when each of these chunks that is in flight has arrived (or failed). */
+  async wait(oids: Oid[]): Promise<void> {
+    await Promise.all(oids.filter((o) => this.inFlight.has(o)).map((o) => new Promise<void>((resolve) => this.inFlight.get(o)!.push(resolve))));
+  }
+
+  /** Stops the worker (chunks still in flight are dropped). */
+  async close(): Promise<void> {
+    await this.worker.terminate();
+  }
+}

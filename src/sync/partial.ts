@@ -3,6 +3,7 @@
  * from the remote the clone came from (its "promisor", as git calls it) the first time a command needs it —
  * checkout, cat, diff -p, grep, package queries — or all at once with `viva fetch --content REV`.
  */
+import { type BlobRecord, decodeBlob } from '../model/blob.js';
 import type { Oid } from '../model/oid.js';
 import type { Repository } from '../store/repository.js';
 import { readBlobRecord, commitTree, readDisk } from '../store/typed.js';
@@ -42,7 +43,36 @@ export function missingContent(repo: Repository, blobs: Iterable<Oid>): ObjectId
   return out;
 }
 
-type Fetcher = (repo: Repository, remote: string, ids: ObjectId[]) => Promise<void>;
+/** Fetches `ids` (with their children, or, with `manifests`, blob records without their chunks); resolves with the bytes received. */
+/** Key prefix, in the store's meta database, of blob records received without their content (see {@link putPromisedRecords}). */
+const PROMISED = 'promised-blob:';
+
+/**
+ * Keeps blob records a demand fetch received without their chunks. A blob's id is the hash of its whole content,
+ * so such a record cannot be verified until every chunk is local, and it does not go into the object store (which
+ * holds verified objects only): it is kept beside it, from the promisor remote (trusted as the clone's source), and
+ * every chunk read through it is still verified against its own id. A later full fetch stores the verified record,
+ * which is read in preference.
+ */
+export function putPromisedRecords(repo: Repository, records: Array<{ oid: Oid; raw: Buffer }>): void {
+  if (!records.length) return;
+  repo.store.writeTransaction(() => {
+    for (const r of records) repo.store.meta.putSync(PROMISED + r.oid, r.raw);
+  });
+}
+
+/** A blob record kept by {@link putPromisedRecords}, or undefined. */
+export function tryReadPromisedRecord(repo: Repository, oid: Oid): BlobRecord | undefined {
+  const raw = repo.store.meta.get(PROMISED + oid) as Uint8Array | undefined;
+  return raw ? decodeBlob(raw) : undefined;
+}
+
+/** Whether a blob's record is local: stored, or kept by {@link putPromisedRecords}. */
+export function hasBlobRecord(repo: Repository, oid: Oid): boolean {
+  return repo.store.hasObject('blob', oid) || repo.store.meta.get(PROMISED + oid) !== undefined;
+}
+
+type Fetcher = (repo: Repository, remote: string, ids: ObjectId[], options?: { filter?: 'manifests' }) => Promise<number>;
 let fetcher: Fetcher | undefined;
 
 /** Installed by ops/sync.ts (which knows how to reach remotes); keeps this module free of transport code. */
@@ -58,6 +88,19 @@ export async function ensureContent(repo: Repository, blobs: Iterable<Oid>): Pro
   if (!missing.length || !fetcher) return 0;
   await fetcher(repo, cfg.remote, missing);
   return missing.length;
+}
+
+/**
+ * Fetches these objects from the promisor remote as they are: a blob id brings its record only (`manifests`), a chunk
+ * id its chunk (`withContent`: a blob with its chunks). Each is verified as it is stored. Resolves with the bytes received (0 in a repository that is not a
+ * partial clone, or when nothing is missing). Throws RemoteError when the remote cannot be reached or lacks them.
+ */
+export async function fetchObjects(repo: Repository, ids: ObjectId[], options: { withContent?: boolean } = {}): Promise<number> {
+  const cfg = partialConfig(repo);
+  if (!cfg || !fetcher) return 0;
+  const missing = ids.filter((i) => !repo.store.hasObject(i.kind, i.oid));
+  if (!missing.length) return 0;
+  return fetcher(repo, cfg.remote, missing, options.withContent ? {} : { filter: 'manifests' });
 }
 
 /** Every blob an image (tree or disk commit) needs: files, and a disk's data and map blobs. */

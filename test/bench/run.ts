@@ -21,7 +21,7 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 const BIN = path.join(ROOT, 'bin/run.js');
 const BUILD_SCRIPT = path.resolve(ROOT, '../shared/corpus/build-debian.sh');
 
-const MEASURES = ['commit', 'recommit', 'incremental', 'size', 'checkout', 'rss', 'big', 'disk', 'xfs', 'inspect', 'sync', 'derive', 'packages', 'merge'] as const;
+const MEASURES = ['commit', 'recommit', 'incremental', 'size', 'checkout', 'rss', 'big', 'disk', 'xfs', 'inspect', 'sync', 'derive', 'packages', 'merge', 'nbd'] as const;
 type MeasureName = (typeof MEASURES)[number];
 const TREES_NEEDED: Record<MeasureName, string[]> = {
   commit: ['base'], recommit: ['base'], incremental: ['base', 'base2'], size: ['min', 'base', 'web', 'base2'],
@@ -31,6 +31,7 @@ const TREES_NEEDED: Record<MeasureName, string[]> = {
   derive: ['base', 'base2', 'images/base.qcow2'],
   packages: ['base', 'cache'],
   merge: ['base', 'cache'],
+  nbd: ['images/base.qcow2'],
 };
 
 const DEFAULT_CORPUS = '/var/tmp/viva-corpus';
@@ -840,6 +841,93 @@ async function measureInspect(ctx: Context): Promise<Row[]> {
 }
 
 /** Starts `viva serve` on a free port and resolves with its URL and a stop function. */
+/**
+ * NBD (issue 16): sequential read of base.qcow2's disk commit through `viva nbd` on a Unix socket (`qemu-img convert
+ * -f raw nbd+unix://… out.raw`) against `qemu-img convert base.qcow2 out.raw`.
+ */
+async function measureNbd(ctx: Context): Promise<Row[]> {
+  const { opt, tools } = ctx;
+  const { spawn } = await import('node:child_process');
+  const image = path.join(opt.corpus, 'images/base.qcow2');
+  const dir = path.join(opt.work, 'nbd');
+  const repo = path.join(dir, 'repo');
+  if (!fs.existsSync(path.join(repo, '.viva'))) {
+    rmrf(dir);
+    fs.mkdirSync(dir, { recursive: true });
+    progress('nbd: committing images/base.qcow2 (not timed)');
+    tools.init('viva', repo);
+    const c = tools.run('viva', [process.execPath, [BIN, 'commit', '-C', repo, image, '-b', 'vm/base', '-m', 'base disk']]);
+    if (!c.ok) return [{ id: 'nbd-read', measure: 'nbd', unit: 's', viva: errorCell(c.error ?? 'commit failed'), borg: NONE, restic: NONE, floor: NONE, target: '—', met: '?' }];
+  }
+  const sock = path.join(dir, 'nbd.sock');
+  const child = spawn(process.execPath, [BIN, 'nbd', '-C', repo, 'vm/base', '--socket', sock], { stdio: ['ignore', 'pipe', 'ignore'] });
+  try {
+    const uri = await new Promise<string>((resolve, reject) => {
+      child.stdout.once('data', (d: Buffer) => resolve(d.toString().trim().split('\n')[0]!));
+      child.once('exit', () => reject(new Error('viva nbd exited')));
+    });
+    const out = path.join(dir, 'nbd.raw');
+    const q = path.join(dir, 'qemu.raw');
+    const ve: Exec[] = [];
+    const qe: Exec[] = [];
+    for (let i = 1; i <= opt.runs; i++) {
+      rmrf(out); rmrf(q); syncDisks();
+      ve.push(timed('qemu-img', ['convert', '-f', 'raw', '-O', 'raw', uri, out]));
+      rmrf(out); syncDisks();
+      qe.push(timed('qemu-img', ['convert', '-O', 'raw', image, q]));
+      progress(`nbd read run ${i}/${opt.runs}: ${describe('qemu-img convert from viva nbd', ve.at(-1)!)}, ${describe('qemu-img convert base.qcow2', qe.at(-1)!)}`);
+    }
+    rmrf(out); rmrf(q);
+    const vc = { ...timeCell(ve), tool: 'qemu-img convert -f raw nbd+unix://…' };
+    const qc = { ...timeCell(qe), tool: 'qemu-img convert base.qcow2' };
+    const rows: Row[] = [{
+      id: 'nbd-read', measure: 'sequential read of base.qcow2\'s disk commit through viva nbd, to raw (s)', unit: 's', viva: vc, borg: NONE, restic: NONE, floor: qc,
+      target: '≥ 0.5 × qemu-img convert of the image (time ≤ 2 ×)', met: metRatio(vc, qc, 2),
+    }];
+    rows.push(...(await measureNbdBoot(ctx, dir)));
+    return rows;
+  } finally {
+    child.kill('SIGTERM');
+  }
+}
+
+/**
+ * The boot test's disk (kernel + busybox initramfs on ext4, syslinux on FAT; built here, not timed) booted in qemu
+ * TCG until it powers off: through `viva run` against qemu on the raw file (both with snapshot=on).
+ */
+async function measureNbdBoot(ctx: Context, dir: string): Promise<Row[]> {
+  const { opt, tools } = ctx;
+  const { KERNEL, MISSING, makeBootDisk } = await import('../helpers/boot-disk.js');
+  if (MISSING.length || !KERNEL) {
+    progress(`nbd boot: skipped, missing ${[...MISSING, ...(KERNEL ? [] : ['a kernel'])].join(', ')}`);
+    return [];
+  }
+  const bootDir = path.join(dir, 'boot');
+  rmrf(bootDir);
+  fs.mkdirSync(bootDir, { recursive: true });
+  progress('nbd boot: building and committing the boot test disk (not timed)');
+  const { disk } = makeBootDisk(bootDir, KERNEL, 'bench');
+  const repo = path.join(bootDir, 'repo');
+  tools.init('viva', repo);
+  const c = tools.run('viva', [process.execPath, [BIN, 'commit', '-C', repo, disk, '-b', 'vm/boot', '-m', 'boot']]);
+  if (!c.ok) return [{ id: 'nbd-boot', measure: 'nbd boot', unit: 's', viva: errorCell(c.error ?? 'commit failed'), borg: NONE, restic: NONE, floor: NONE, target: '—', met: '?' }];
+  const qemuArgs = ['-no-reboot', '-nodefaults'];
+  const ve: Exec[] = [];
+  const re: Exec[] = [];
+  for (let i = 1; i <= opt.runs; i++) {
+    ve.push(timed(process.execPath, [BIN, 'run', '-C', repo, 'vm/boot', '--accel', 'tcg', '--memory', '256M', '--', ...qemuArgs]));
+    re.push(timed('qemu-system-x86_64', ['-accel', 'tcg', '-m', '256M', '-display', 'none', '-serial', 'mon:stdio', '-drive', `file=${disk},format=raw,if=virtio,snapshot=on`, ...qemuArgs]));
+    for (const e of [ve.at(-1)!, re.at(-1)!]) if (e.ok && !/VIVA-MARKER: bench/.test(e.stdout)) Object.assign(e, { ok: false, error: 'no marker on the console' });
+    progress(`nbd boot run ${i}/${opt.runs}: ${describe('viva run', ve.at(-1)!)}, ${describe('qemu on the raw file', re.at(-1)!)}`);
+  }
+  const vc = { ...timeCell(ve), tool: 'viva run --accel tcg' };
+  const rc = { ...timeCell(re), tool: 'qemu-system-x86_64 -accel tcg disk.raw' };
+  return [{
+    id: 'nbd-boot', measure: 'boot of the test disk (kernel + busybox initramfs, TCG) until poweroff (s)', unit: 's', viva: vc, borg: NONE, restic: NONE, floor: rc,
+    target: '≤ 1.3 × the raw file', met: metRatio(vc, rc, 1.3),
+  }];
+}
+
 async function startServe(repo: string, args: string[]): Promise<{ url: string; stop: () => void }> {
   const { spawn } = await import('node:child_process');
   const child = spawn(process.execPath, [BIN, 'serve', '--repo', repo, '--listen', '127.0.0.1:0', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -1355,7 +1443,7 @@ async function measureMerge(ctx: Context): Promise<Row[]> {
 const RUNNERS: Record<MeasureName, (ctx: Context) => Promise<Row[]>> = {
   commit: measureCommit, recommit: measureRecommit, incremental: measureIncremental, size: measureSize,
   checkout: measureCheckout, rss: measureRss, big: measureBig, disk: measureDisk, xfs: measureXfs, inspect: measureInspect, sync: measureSync,
-  derive: measureDerive, packages: measurePackages, merge: measureMerge,
+  derive: measureDerive, packages: measurePackages, merge: measureMerge, nbd: measureNbd,
 };
 
 // ---------------------------------------------------------------------------------------------------------------------

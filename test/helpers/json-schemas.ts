@@ -26,8 +26,8 @@ const OTHER: Record<string, { imports: string; type: string }> = {
   error: { imports: `import type { ErrorJson } from '${path.join(ROOT, 'src/errors.js').split(path.sep).join('/')}';`, type: '{ error: ErrorJson }' },
 };
 
-/** Commands with --json that print no JSON document: `serve` runs until it is stopped. */
-export const NO_JSON = new Set(['serve', 'nbd']);
+/** Commands with --json that print no JSON document: `serve` and `nbd` run until stopped, `run`'s terminal is the guest's. */
+export const NO_JSON = new Set(['serve', 'nbd', 'run']);
 
 /** One command with a --json result: its id (`remote add`), file name stem (`remote-add`) and source file. */
 export interface JsonCommand {

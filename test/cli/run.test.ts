@@ -1,0 +1,204 @@
+/**
+ * viva run and demand fetch through NBD: a stand-in emulator (VIVA_QEMU, a shell script) copies the disk it is given
+ * with qemu-img and exits with a chosen status — the export equals `viva checkout`, the status is passed on; in a
+ * partial clone served over HTTP, a read fetches about what it reads and a second read fetches nothing; and the boot
+ * test disk (kernel + busybox initramfs on ext4, syslinux on FAT) boots in qemu TCG through `viva run`, from the
+ * repository and from a partial clone (bytes fetched ≤ 1.5 × bytes the guest read, ≤ 10 % of the image, then 0);
+ * a partial clone whose remote is gone fails reads with EIO and keeps serving.
+ */
+import test, { type ExecutionContext } from 'ava';
+import { type ChildProcess, execFileSync } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { EXIT } from '../../src/cli/exit-codes.js';
+import { spawnViva, tmpDir, viva, vivaOk } from '../helpers/cli.js';
+import { KERNEL, MISSING, makeBootDisk } from '../helpers/boot-disk.js';
+
+function have(cmd: string): boolean {
+  try {
+    execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+const haveTools = have('qemu-img') && have('mke2fs');
+const maybe = haveTools ? test : test.skip;
+const canBoot = haveTools && !MISSING.length && KERNEL !== undefined;
+
+/** `viva serve` of `repo` on a free loopback port; resolves with its URL. */
+async function serve(t: ExecutionContext, repo: string): Promise<string> {
+  const child: ChildProcess = spawnViva(['serve', '-C', repo, '--listen', '127.0.0.1:0']);
+  t.teardown(() => { child.kill('SIGKILL'); });
+  let out = '';
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`serve did not start: ${out}`)), 30_000);
+    const on = (d: Buffer) => {
+      out += d.toString();
+      const m = /(http:\/\/127\.0\.0\.1:\d+\/)/.exec(out);
+      if (m) { clearTimeout(timer); resolve(m[1]!); }
+    };
+    child.stdout!.on('data', on);
+    child.stderr!.on('data', on);
+  });
+}
+
+/** A stand-in for qemu: copies the NBD drive it is given to `out` with qemu-img, then exits with `status`. */
+function fakeQemu(dir: string, out: string, status: number): string {
+  const script = path.join(dir, 'fake-qemu');
+  fs.writeFileSync(script, `#!/bin/sh
+for a in "$@"; do case "$a" in file=nbd*) drive=\${a#file=}; drive=\${drive%%,*};; esac; done
+echo "args: $*" >&2
+qemu-img convert -f raw "$drive" ${JSON.stringify(out)} || exit 99
+exit ${status}
+`, { mode: 0o755 });
+  return script;
+}
+
+/** The numbers of `viva run`'s summary line. */
+function summary(stderr: string): { read: number; fetched: number } {
+  const m = /the guest read (\d+) bytes of [^,\s]+(?:, (\d+) bytes fetched)?/.exec(stderr);
+  if (!m) throw new Error(`no summary in: ${stderr}`);
+  return { read: Number(m[1]), fetched: Number(m[2] ?? 0) };
+}
+
+/** A repository with one ext4 disk commit (`vm/a`): a 24 MiB random file, small files; returns the raw image too. */
+async function setup(t: ExecutionContext): Promise<{ dir: string; repo: string; image: string }> {
+  const dir = tmpDir(t);
+  const src = path.join(dir, 'src');
+  fs.mkdirSync(path.join(src, 'etc'), { recursive: true });
+  fs.writeFileSync(path.join(src, 'etc/hostname'), 'base\n');
+  fs.writeFileSync(path.join(src, 'big.bin'), crypto.randomBytes(24 << 20));
+  fs.writeFileSync(path.join(src, 'small.bin'), crypto.randomBytes(300 << 10));
+  const image = path.join(dir, 'a.ext4');
+  execFileSync('truncate', ['-s', '40M', image]);
+  execFileSync('mke2fs', ['-q', '-F', '-t', 'ext4', '-d', src, '-E', 'root_owner=0:0', image]);
+  const repo = path.join(dir, 'repo');
+  await vivaOk(t, ['init', repo]);
+  await vivaOk(t, ['commit', '-C', repo, image, '-b', 'vm/a', '-m', 'a']);
+  return { dir, repo, image };
+}
+
+maybe('run: qemu gets the disk over NBD (byte-identical), its exit status is viva run\'s', async (t) => {
+  const { dir, repo, image } = await setup(t);
+  const out = path.join(dir, 'out.raw');
+  const r = await viva(['run', '-C', repo, 'vm/a', '--memory', '512M', '--cpus', '2', '--accel', 'tcg', '--', '-no-reboot'], { env: { VIVA_QEMU: fakeQemu(dir, out, 7) } });
+  t.is(r.code, 7, r.stderr);
+  t.regex(r.stderr, /args: -accel tcg -m 512M -smp 2 -display none -serial mon:stdio -drive file=nbd\+unix:\/\/\/disk\?socket=\S+,format=raw,if=virtio,snapshot=on -no-reboot/);
+  t.true(fs.readFileSync(out).equals(fs.readFileSync(image)));
+  t.regex(r.stderr, /viva run: qemu \(tcg\) exited with status 7; the guest read \d+ bytes of vm\/a\n/);
+  // The socket's temporary directory is gone.
+  const sock = /socket=(\S+?),/.exec(r.stderr)![1]!;
+  t.false(fs.existsSync(path.dirname(decodeURIComponent(sock))));
+});
+
+maybe('run: a directory commit is refused and a missing emulator is exit 2', async (t) => {
+  const { dir, repo } = await setup(t);
+  const tree = path.join(dir, 'tree');
+  fs.mkdirSync(tree);
+  fs.writeFileSync(path.join(tree, 'f'), 'x');
+  await vivaOk(t, ['commit', '-C', repo, tree, '-b', 'files', '-m', 'files']);
+  const dirCommit = await viva(['run', '-C', repo, 'files'], { env: { VIVA_QEMU: '/bin/false' } });
+  t.is(dirCommit.code, EXIT.USAGE);
+  t.regex(dirCommit.stderr, /is a directory image, not a disk/);
+  const missing = await viva(['run', '-C', repo, 'vm/a'], { env: { VIVA_QEMU: path.join(dir, 'no-such-qemu') } });
+  t.is(missing.code, EXIT.USAGE);
+  t.regex(missing.stderr, /no-such-qemu' not found/);
+});
+
+maybe('run: in a partial clone over HTTP, reads fetch whole chunks near what is read, and a second run fetches nothing', async (t) => {
+  const { dir, repo, image } = await setup(t);
+  const url = await serve(t, repo);
+  const clone = path.join(dir, 'clone');
+  await vivaOk(t, ['clone', '--filter', 'manifests', url, clone]);
+  // The whole disk through a partial clone: everything the disk holds is fetched once, verified, byte-identical.
+  const out = path.join(dir, 'out.raw');
+  const first = await viva(['run', '-C', clone, 'vm/a'], { env: { VIVA_QEMU: fakeQemu(dir, out, 0) } });
+  t.is(first.code, 0, first.stderr);
+  t.true(fs.readFileSync(out).equals(fs.readFileSync(image)));
+  const s1 = summary(first.stderr);
+  t.true(s1.fetched > 24 << 20, first.stderr);
+  fs.rmSync(out);
+  const second = await viva(['run', '-C', clone, 'vm/a'], { env: { VIVA_QEMU: fakeQemu(dir, out, 0) } });
+  t.is(second.code, 0, second.stderr);
+  t.true(fs.readFileSync(out).equals(fs.readFileSync(image)));
+  t.is(summary(second.stderr).fetched, 0, second.stderr);
+  // A fresh clone, one small read through viva nbd: a few chunks, far less than the disk.
+  const clone2 = path.join(dir, 'clone2');
+  await vivaOk(t, ['clone', '--filter', 'manifests', url, clone2]);
+  const sock = path.join(dir, 'nbd.sock');
+  const nbd = spawnViva(['nbd', '-C', clone2, 'vm/a', '--socket', sock]);
+  t.teardown(() => { nbd.kill('SIGKILL'); });
+  let log = '';
+  nbd.stderr!.on('data', (d: Buffer) => { log += d.toString(); });
+  await new Promise<void>((resolve) => nbd.stdout!.once('data', () => resolve()));
+  execFileSync('qemu-io', ['-r', '-f', 'raw', '-c', 'read 0 4096', '-c', 'read 1048576 65536', `nbd+unix:///vm/a?socket=${sock}`], { stdio: 'ignore' });
+  for (let i = 0; i < 50 && !/disconnected/.test(log); i++) await new Promise((r) => setTimeout(r, 100));
+  const fetched = Number(/\((\d+) fetched\)/.exec(log)?.[1] ?? 0);
+  t.true(fetched > 0 && fetched < 4 << 20, log);
+});
+
+maybe('run: in a partial clone whose remote is gone, a read fails with EIO naming the remote, and the server goes on', async (t) => {
+  const { dir, repo } = await setup(t);
+  const server = spawnViva(['serve', '-C', repo, '--listen', '127.0.0.1:0']);
+  let out = '';
+  const url = await new Promise<string>((resolve) => {
+    const on = (d: Buffer) => { out += d.toString(); const m = /(http:\/\/127\.0\.0\.1:\d+\/)/.exec(out); if (m) resolve(m[1]!); };
+    server.stdout!.on('data', on);
+    server.stderr!.on('data', on);
+  });
+  const clone = path.join(dir, 'clone');
+  await vivaOk(t, ['clone', '--filter', 'manifests', url, clone]);
+  const sock = path.join(dir, 'nbd.sock');
+  const nbd = spawnViva(['nbd', '-C', clone, 'vm/a', '--socket', sock]);
+  t.teardown(() => { nbd.kill('SIGKILL'); });
+  let log = '';
+  nbd.stderr!.on('data', (d: Buffer) => { log += d.toString(); });
+  await new Promise<void>((resolve) => nbd.stdout!.once('data', () => resolve()));
+  // The maps came at start; the remote goes before any data is read.
+  server.kill('SIGKILL');
+  await new Promise((r) => server.once('exit', r));
+  const uri = `nbd+unix:///vm/a?socket=${sock}`;
+  t.throws(() => execFileSync('qemu-io', ['-r', '-f', 'raw', '-c', 'read 0 4096', uri], { stdio: 'pipe' }));
+  for (let i = 0; i < 50 && !/failed, first/.test(log); i++) await new Promise((r) => setTimeout(r, 100));
+  t.regex(log, /1 failed, first: cannot read: http:\/\/127\.0\.0\.1:\d+\/: cannot connect/);
+  // Still serving: the handshake and a block status work.
+  t.regex(execFileSync('qemu-img', ['info', '-f', 'raw', uri], { encoding: 'utf8' }), /virtual size: 40 MiB/);
+});
+
+(canBoot ? test : test.skip)('run: the boot test disk boots through viva run, from the repository and from a partial clone over HTTP that fetches only what the guest reads', async (t) => {
+  t.timeout(1_200_000);
+  const dir = tmpDir(t);
+  // A large file the boot never reads, so that "a fraction of the image" means something.
+  const { disk } = makeBootDisk(dir, KERNEL!, 'through-nbd', {
+    sizeMiB: 320,
+    fill: (root) => fs.writeFileSync(path.join(root, 'unused.bin'), crypto.randomBytes(200 << 20)),
+  });
+  const repo = path.join(dir, 'repo');
+  await vivaOk(t, ['init', repo]);
+  await vivaOk(t, ['commit', '-C', repo, disk, '-b', 'vm/boot', '-m', 'boot']);
+  const boot = async (r: string) => {
+    const res = await viva(['run', '-C', r, 'vm/boot', '--accel', 'tcg', '--memory', '256M', '--', '-no-reboot', '-nodefaults'], { timeoutMs: 300_000 });
+    const marker = /VIVA-(MARKER: \S+|MOUNT-FAILED \S+)/.exec(res.stdout)?.[0];
+    if (!marker) t.log(res.stdout.slice(-3000), res.stderr);
+    return { marker, ...summary(res.stderr), code: res.code };
+  };
+  const full = await boot(repo);
+  t.is(full.marker, 'VIVA-MARKER: through-nbd');
+  t.is(full.code, 0);
+  t.is(full.fetched, 0);
+
+  const url = await serve(t, repo);
+  const clone = path.join(dir, 'clone');
+  await vivaOk(t, ['clone', '--filter', 'manifests', url, clone]);
+  const cold = await boot(clone);
+  t.is(cold.marker, 'VIVA-MARKER: through-nbd');
+  const image = fs.statSync(disk).size;
+  t.log(`cold boot: guest read ${cold.read} bytes, fetched ${cold.fetched} (${(cold.fetched / cold.read).toFixed(2)}x, ${(100 * cold.fetched / image).toFixed(1)} % of ${image})`);
+  t.true(cold.fetched <= 1.5 * cold.read, `fetched ${cold.fetched} for ${cold.read} read`);
+  t.true(cold.fetched <= 0.1 * image, `fetched ${cold.fetched} of a ${image}-byte image`);
+  const warm = await boot(clone);
+  t.is(warm.marker, 'VIVA-MARKER: through-nbd');
+  t.is(warm.fetched, 0);
+});
