@@ -64,6 +64,7 @@ export async function fetchDiskMaps(repo: Repository, disk: Oid): Promise<number
  * order asked: two readers of the same missing bytes fetch them once.
  */
 export class DiskFetcher {
+  /** Requests made, bytes and chunks fetched so far. */
   readonly stats: DiskFetchStats = { requests: 0, bytes: 0, chunks: 0 };
   private queue: Promise<unknown> = Promise.resolve();
 
