@@ -5,7 +5,7 @@ import path from 'node:path';
 import crypto from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { fileBlockSource, openExt4, type Ext4Info } from '../../src/formats/ext4.js';
-import type { ImageEntry } from '../../src/formats/types.js';
+import type { ImageEntry, ImageReader } from '../../src/formats/types.js';
 
 const MiB = 1 << 20;
 const ZEROS = Buffer.alloc(MiB);
@@ -146,38 +146,43 @@ export async function readImage(file: string): Promise<ReadImage> {
   const src = await fileBlockSource(file);
   try {
     const { info, reader } = await openExt4(src, file);
-    const entries: ImageEntry[] = [];
-    const files = new Map<string, ReadFile>();
-    for await (const e of reader.entries()) {
-      entries.push(e);
-      if (!e.content) continue;
-      const h = crypto.createHash('sha256');
-      const data: Array<[number, number]> = [];
-      let pos = 0;
-      let pieces = 0;
-      let maxPiece = 0;
-      const zeros = (n: number) => {
-        for (; n > 0; n -= Math.min(n, MiB)) h.update(ZEROS.subarray(0, Math.min(n, MiB)));
-      };
-      for await (const piece of e.content.read()) {
-        if (piece.offset < pos) throw new Error(`${e.path}: piece at ${piece.offset} before ${pos}`);
-        zeros(piece.offset - pos);
-        h.update(piece.data);
-        pieces++;
-        maxPiece = Math.max(maxPiece, piece.data.length);
-        const last = data[data.length - 1];
-        if (last && last[0] + last[1] === piece.offset) last[1] += piece.data.length;
-        else data.push([piece.offset, piece.data.length]);
-        pos = piece.offset + piece.data.length;
-      }
-      if (pos > e.content.size) throw new Error(`${e.path}: data past the size`);
-      zeros(e.content.size - pos);
-      files.set(e.path.toString('latin1'), { size: e.content.size, sha256: h.digest('hex'), data, pieces, maxPiece });
-    }
-    return { info, entries, files };
+    return { info, ...(await readEntries(reader)) };
   } finally {
     await src.close();
   }
+}
+
+/** Every entry of `reader`, and every file's content hashed (holes as zeros), with where its data pieces lie. */
+export async function readEntries(reader: ImageReader): Promise<{ entries: ImageEntry[]; files: Map<string, ReadFile> }> {
+  const entries: ImageEntry[] = [];
+  const files = new Map<string, ReadFile>();
+  for await (const e of reader.entries()) {
+    entries.push(e);
+    if (!e.content) continue;
+    const h = crypto.createHash('sha256');
+    const data: Array<[number, number]> = [];
+    let pos = 0;
+    let pieces = 0;
+    let maxPiece = 0;
+    const zeros = (n: number) => {
+      for (; n > 0; n -= Math.min(n, MiB)) h.update(ZEROS.subarray(0, Math.min(n, MiB)));
+    };
+    for await (const piece of e.content.read()) {
+      if (piece.offset < pos) throw new Error(`${e.path}: piece at ${piece.offset} before ${pos}`);
+      zeros(piece.offset - pos);
+      h.update(piece.data);
+      pieces++;
+      maxPiece = Math.max(maxPiece, piece.data.length);
+      const last = data[data.length - 1];
+      if (last && last[0] + last[1] === piece.offset) last[1] += piece.data.length;
+      else data.push([piece.offset, piece.data.length]);
+      pos = piece.offset + piece.data.length;
+    }
+    if (pos > e.content.size) throw new Error(`${e.path}: data past the size`);
+    zeros(e.content.size - pos);
+    files.set(e.path.toString('latin1'), { size: e.content.size, sha256: h.digest('hex'), data, pieces, maxPiece });
+  }
+  return { entries, files };
 }
 
 /** Linux dev_t as st_rdev shows it (glibc makedev). */

@@ -1,16 +1,14 @@
 /** XFS images built at test time: mkfs.xfs on a file, filled through a loop mount (run as root), damaged with xfs_db. */
 import fs from 'node:fs';
 import path from 'node:path';
-import crypto from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { fileBlockSource } from '../../src/formats/ext4.js';
 import { openXfs, type XfsInfo } from '../../src/formats/xfs.js';
 import type { ImageEntry } from '../../src/formats/types.js';
-import { canLoopMount, type ReadFile } from './ext4-images.js';
+import { canLoopMount, readEntries, type ReadFile } from './ext4-images.js';
 import { mkedgePath } from './snapshot.js';
 
 const MiB = 1 << 20;
-const ZEROS = Buffer.alloc(MiB);
 const MKEDGE = mkedgePath();
 
 function has(tool: string, args: string[]): boolean {
@@ -162,35 +160,7 @@ export async function readXfsImage(file: string, offset = 0, size?: number): Pro
   const src = await fileBlockSource(file, offset, size);
   try {
     const { info, reader } = await openXfs(src, file);
-    const entries: ImageEntry[] = [];
-    const files = new Map<string, ReadFile>();
-    for await (const e of reader.entries()) {
-      entries.push(e);
-      if (!e.content) continue;
-      const h = crypto.createHash('sha256');
-      const data: Array<[number, number]> = [];
-      let pos = 0;
-      let pieces = 0;
-      let maxPiece = 0;
-      const zeros = (n: number) => {
-        for (; n > 0; n -= Math.min(n, MiB)) h.update(ZEROS.subarray(0, Math.min(n, MiB)));
-      };
-      for await (const piece of e.content.read()) {
-        if (piece.offset < pos) throw new Error(`${e.path}: piece at ${piece.offset} before ${pos}`);
-        zeros(piece.offset - pos);
-        h.update(piece.data);
-        pieces++;
-        maxPiece = Math.max(maxPiece, piece.data.length);
-        const last = data[data.length - 1];
-        if (last && last[0] + last[1] === piece.offset) last[1] += piece.data.length;
-        else data.push([piece.offset, piece.data.length]);
-        pos = piece.offset + piece.data.length;
-      }
-      if (pos > e.content.size) throw new Error(`${e.path}: data past the size`);
-      zeros(e.content.size - pos);
-      files.set(e.path.toString('latin1'), { size: e.content.size, sha256: h.digest('hex'), data, pieces, maxPiece });
-    }
-    return { info, entries, files };
+    return { info, ...(await readEntries(reader)) };
   } finally {
     await src.close();
   }
