@@ -7,7 +7,7 @@
  * read-only export needs is small: the fixed newstyle handshake (EXPORT_NAME, LIST, INFO/GO with block sizes,
  * ABORT, STRUCTURED_REPLY, LIST/SET_META_CONTEXT for base:allocation) and the transmission phase (READ with holes as
  * OFFSET_HOLE chunks, BLOCK_STATUS, FLUSH, CACHE, DISC; WRITE, TRIM and WRITE_ZEROES refused with EPERM, or with
- * --writable sent to a session's copy-on-write overlay, ./overlay.ts, FUA meaning a flush after that write).
+ * --writable sent to a session's copy-on-write overlay, ../ops/nbd-overlay.ts, FUA meaning a flush after that write).
  *
  * Each connection is a state machine over its socket, as nbdkit's server/protocol*.c: every length and offset is
  * checked before use; a bad option gets an NBD_REP_ERR_* reply, a bad request an NBD error reply, and traffic that
@@ -20,7 +20,7 @@ import { RepositoryCorruptError, UsageError, VivaError, systemReason } from '../
 import type { Oid } from '../model/oid.js';
 import { DiskFetcher, fetchDiskMaps } from '../ops/disk-fetch.js';
 import { BlobRangeReader, DiskReader, type DiskExtent } from '../ops/disk-reader.js';
-import { Overlay, generateSessionName, sessionDir, type BaseReader } from './overlay.js';
+import { Overlay, generateSessionName, sessionDir, type BaseReader } from '../ops/nbd-overlay.js';
 import { resolveRevision } from '../ops/resolve.js';
 import type { Repository } from '../store/repository.js';
 import { readDisk } from '../store/typed.js';

@@ -2,7 +2,7 @@
 import fs from 'node:fs';
 import { NbdSessionBusyError, NbdSessionNotFoundError, WriteError, systemReason } from '../errors.js';
 import type { Oid } from '../model/oid.js';
-import { OVERLAY_BLOCK, Overlay, listSessionNames, readSessionInfo, sessionDir, sessionHolder } from '../nbd/overlay.js';
+import { OVERLAY_BLOCK, Overlay, listSessionNames, readSessionInfo, sessionDir, sessionHolder } from './nbd-overlay.js';
 import type { Repository } from '../store/repository.js';
 
 /** One session as `viva nbd --list` shows it. */

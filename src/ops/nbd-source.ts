@@ -6,7 +6,7 @@
 import { readDisk } from '../store/typed.js';
 import type { DiskSource, Extent } from '../formats/disk.js';
 import type { Oid } from '../model/oid.js';
-import { Overlay, readSessionInfo, sessionDir, type SessionInfo } from '../nbd/overlay.js';
+import { Overlay, readSessionInfo, sessionDir, type SessionInfo } from './nbd-overlay.js';
 import type { Repository } from '../store/repository.js';
 import { BlobRangeReader, DiskReader } from './disk-reader.js';
 import type { DiskReuse } from './commit-disk.js';

@@ -7,7 +7,7 @@ import test from 'ava';
 import fs from 'node:fs';
 import path from 'node:path';
 import { NbdSessionBusyError, NbdSessionNotFoundError, UsageError } from '../../src/errors.js';
-import { OVERLAY_BLOCK, Overlay, listSessionNames, sessionDir } from '../../src/nbd/overlay.js';
+import { OVERLAY_BLOCK, Overlay, listSessionNames, sessionDir } from '../../src/ops/nbd-overlay.js';
 import type { DiskExtent } from '../../src/ops/disk-reader.js';
 import { tmpDir } from '../helpers/cli.js';
 

@@ -18,7 +18,7 @@ import path from 'node:path';
 import zlib from 'node:zlib';
 import { NbdSessionBusyError, NbdSessionNotFoundError, UsageError, WriteError, systemReason } from '../errors.js';
 import type { Oid } from '../model/oid.js';
-import type { DiskExtent } from '../ops/disk-reader.js';
+import type { DiskExtent } from './disk-reader.js';
 
 /** Bytes of an overlay block: the unit of the journal, of `data` slots and of the changed-file test. */
 export const OVERLAY_BLOCK = 4096;
