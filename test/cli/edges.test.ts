@@ -17,7 +17,8 @@ import { BIN, type RunOptions, type RunResult, cleanEnv, copyRepository, dumpRep
 /**
  * Two commits on main (the second adds etc/hostname), a tag v1 on the first; branch `long` has 600 more commits on
  * top, and the image has 3000 small files and a 1 MB text file, so that log, ls -r, find --json, grep and cat outrun
- * a pipe's buffer (64 KiB).
+ * a pipe's buffer (64 KiB) — `log --oneline` too, by its long subjects (with a short output viva may write it all
+ * before `head` exits, and end with 0, as git does).
  */
 const fixture = { dir: '', repo: '', src: '' };
 
@@ -42,7 +43,7 @@ test.before(async (t) => {
     let parent = resolveRef(r.store, 'refs/heads/main')!;
     const base = readCommit(r.store, parent);
     for (let i = 0; i < 600; i++) {
-      const enc = encodeCommit({ ...base, parents: [parent], time: base.time + i + 1, message: `long ${i}` });
+      const enc = encodeCommit({ ...base, parents: [parent], time: base.time + i + 1, message: `long ${i}: a subject line long enough that 600 of them outrun a pipe's buffer in log --oneline too` });
       parent = hashCommit(enc);
       r.store.writeObject('commit', parent, enc);
     }
