@@ -65,20 +65,28 @@ function repositoryState(dataDir: string): 'present' | 'lost' | 'none' {
 }
 
 /**
- * Opens the store, again up to twice after 50 ms when LMDB's open says EINVAL. Seen rarely in the test suite when
- * about ten processes opened one environment at the same moment right after the last one closed it (not reproduced
- * by hand; a retry cannot read wrong data: the open either succeeds whole or fails again and is reported).
+ * Opens the store, again (for up to about 3 s, waits growing from 25 ms) when LMDB's open says EINVAL. Seen in the
+ * test suite when several processes opened one environment at the same moment on a loaded machine: the read-only
+ * open's lock set-up (`mdb_env_setup_locks`) fails with "Attempting to setup locks after open" while another process
+ * is still initializing the lock file. A retry cannot read wrong data: the open either succeeds whole or fails again
+ * and is reported.
  */
 function openStoreRetrying(file: string, mode: OpenMode): LmdbStore {
+  let waited = 0;
   for (let attempt = 0; ; attempt++) {
     try {
       return new LmdbStore(file, { readOnly: mode === 'read' });
     } catch (e) {
-      if ((e as { code?: unknown }).code !== 22 || attempt >= 2) throw e;
-      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50);
+      if ((e as { code?: unknown }).code !== 22 || waited >= OPEN_RETRY_MS) throw e;
+      const ms = Math.min(250, 25 * 2 ** attempt);
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+      waited += ms;
     }
   }
 }
+
+/** How long an open that LMDB answers with EINVAL is retried (see openStoreRetrying). */
+const OPEN_RETRY_MS = 3000;
 
 /** Whether `dir` is a viva data directory: named `.viva` and holding a data file, the format marker or LMDB's lock file. */
 export function isRepositoryDataDir(dir: string): boolean {
