@@ -8,7 +8,7 @@ export default class Run extends RepoCommand {
   static override summary = 'boot a disk commit in qemu, served over NBD straight from the repository';
   static override description = `Starts an NBD server for REV (a disk commit, as 'viva nbd' serves) on a Unix socket in a temporary directory and 'qemu-system-x86_64' on it: the disk is virtio, KVM is used when /dev/kvm can be opened (TCG otherwise), and the serial console and qemu monitor are on this terminal (Ctrl-A X quits, Ctrl-A C switches to the monitor). Nothing is materialized: the guest's reads are composed from the repository on demand. Arguments after '--' go to qemu after viva's own (a later -m, -accel or -serial wins), e.g. '-kernel', '-append', '-no-reboot', '-nic user'. VIVA_QEMU names another emulator binary.
 
-The guest may write: its writes go to a temporary overlay qemu drops when it exits (the repository never changes). Committing what a VM changed (--writable sessions, 'viva commit nbd:SESSION') is not in this command yet.
+Without --writable the guest may write, but its writes go to a temporary overlay qemu drops when it exits (the repository never changes). With --writable they go to a writable NBD session (as 'viva nbd --writable' keeps: an overlay in the repository's data directory, never its objects), named by --name (default: generated; an existing session is reopened and the guest sees its earlier writes). When qemu exits, the session is flushed and the one command that records the changes as a new disk commit is printed ('viva commit nbd:SESSION -b BRANCH -m MESSAGE', the branch REV named filled in); 'viva nbd --drop SESSION' discards them instead.
 
 In a partial clone ('viva clone --filter manifests'), the blocks the guest reads are fetched from the remote the clone came from — whole chunks, with read-ahead — and kept, so the next boot reads no network. A summary line on standard error when qemu exits gives the bytes read and fetched.
 
@@ -19,6 +19,7 @@ ${EXIT_STATUS_HELP}`;
     '<%= config.bin %> run vm/web',
     '<%= config.bin %> run vm/web --memory 2G --cpus 2',
     '<%= config.bin %> run vm/web -- -nic user,hostfwd=tcp::2222-:22',
+    '<%= config.bin %> run vm/web --writable --name web-upgrade',
     '<%= config.bin %> run vm/web -- -no-reboot -kernel vmlinuz -append "console=ttyS0 root=/dev/vda1"',
   ];
   static override enableJsonFlag = false;
@@ -30,6 +31,8 @@ ${EXIT_STATUS_HELP}`;
     ...RepoCommand.baseFlags,
     memory: Flags.string({ char: 'm', summary: 'guest memory (qemu -m syntax: 512M, 2G)', default: DEFAULT_RUN_MEMORY }),
     cpus: Flags.integer({ summary: 'virtual CPUs (qemu -smp)', min: 1 }),
+    writable: Flags.boolean({ summary: 'keep the guest\'s writes in a writable NBD session, to commit afterwards' }),
+    name: Flags.string({ summary: 'the writable session\'s name (default: generated; an existing one is reopened)', dependsOn: ['writable'] }),
     accel: Flags.string({ summary: 'accelerator (default: kvm when /dev/kvm is usable, else tcg)', options: ['kvm', 'tcg'] }),
   };
 
@@ -49,9 +52,13 @@ ${EXIT_STATUS_HELP}`;
       ...(flags.cpus !== undefined ? { cpus: flags.cpus } : {}),
       ...(flags.accel !== undefined ? { accel: flags.accel as 'kvm' | 'tcg' } : {}),
       qemuArgs,
+      ...(flags.writable ? { writable: flags.name !== undefined ? { session: flags.name } : {} } : {}),
+      onSession: (s) => {
+        if (s) process.stderr.write(`nbd session '${s.name}' ${s.created ? 'created' : 'reopened'}: the guest's writes go there\n`);
+      },
       onSpawn: (c) => { child = c; },
     }));
-    process.stderr.write(`${renderRunSummary(r)}\n`);
+    process.stderr.write(`${renderRunSummary(r, flags.repo)}\n`);
     process.exitCode = r.exitCode;
   }
 }

@@ -620,8 +620,19 @@ export function renderNbdSessions(sessions: NbdSessionEntry[]): string {
 }
 
 /** `viva run`'s line on stderr when qemu has exited: how it ended and what the guest read (and fetched). */
-export function renderRunSummary(r: RunVmResult): string {
+export function renderRunSummary(r: RunVmResult, repoFlag?: string): string {
   const how = r.signal ? `killed by ${r.signal}` : `exited with status ${r.exitCode}`;
   const fetched = r.stats.bytesFetched ? `, ${r.stats.bytesFetched} bytes fetched in ${r.stats.fetchRequests} requests` : '';
-  return `viva run: qemu (${r.accel}) ${how}; the guest read ${r.stats.bytesRead} bytes of ${r.export.rev}${fetched}`;
+  const line = `viva run: qemu (${r.accel}) ${how}; the guest read ${r.stats.bytesRead} bytes of ${r.export.rev}${fetched}`;
+  if (!r.session) return line;
+  const s = r.session;
+  if (!s.changedBytes) return `${line}\nnbd session '${s.name}' holds no changes (drop it with 'viva nbd --drop ${s.name}')`;
+  // The one command that records what the guest changed, ready to paste (BRANCH when REV named no branch).
+  const cmd = ['viva', 'commit', `nbd:${s.name}`, ...(repoFlag !== undefined ? ['--repo', repoFlag] : []), '-b', s.branch ?? 'BRANCH', '-m', `changes made in viva run of ${r.export.rev}`];
+  return `${line}\nnbd session '${s.name}' holds ${s.changedBytes} changed bytes; to commit them:\n  ${cmd.map(shellWord).join(' ')}`;
+}
+
+/** `w` as one word for a POSIX shell: bare when it is made of safe characters, else in single quotes. */
+export function shellWord(w: string): string {
+  return /^[\w@%+=:,./-]+$/.test(w) ? w : `'${w.replace(/'/g, `'\\''`)}'`;
 }

@@ -10,6 +10,9 @@ import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { UsageError } from '../errors.js';
 import type { Repository } from '../store/repository.js';
+import { HEADS } from '../model/ref.js';
+import { listNbdSessions } from '../ops/nbd-sessions.js';
+import { resolveRevision } from '../ops/resolve.js';
 import { type NbdExport, type NbdServerStats, serveNbd } from './server.js';
 
 /** The emulator `viva run` starts (VIVA_QEMU overrides it). */
@@ -33,10 +36,18 @@ export interface RunVmOptions {
   accel?: 'kvm' | 'tcg';
   /** Where qemu's console goes: the caller's terminal (default) or pipes handed to `onSpawn`. */
   stdio?: 'inherit' | 'pipe';
+  /** Called once the NBD server is up, before qemu starts, with the writable session (undefined without one). */
+  onSession?: (session: { name: string; created: boolean } | undefined) => void;
   /** Called with the qemu process once started (e.g. to forward signals or read piped output). */
   onSpawn?: (child: import('node:child_process').ChildProcess) => void;
   /** The NBD server's per-connection log lines (default: dropped; the console is the guest's). */
   log?: (line: string) => void;
+  /**
+   * Boot writable: the guest's writes go to the overlay of NBD session `session` (default: a generated name; an
+   * existing one is reopened), kept when qemu exits, to be committed with `viva commit nbd:SESSION`. Without it the
+   * guest writes to a temporary overlay qemu drops.
+   */
+  writable?: { session?: string };
 }
 
 /** What {@link runVm} returns when qemu has exited. */
@@ -50,6 +61,11 @@ export interface RunVmResult {
   signal?: string;
   /** Bytes the guest read through NBD and, in a partial clone, bytes fetched from the promisor remote for them. */
   stats: NbdServerStats;
+  /**
+   * With `writable`: the session holding the guest's writes, whether it was created by this run, its size at the
+   * end, and the branch REV named (when it named one).
+   */
+  session?: { name: string; created: boolean; changedBytes: number; branch?: string };
 }
 
 /** Whether KVM can be used here: /dev/kvm exists and this user may open it for reading and writing. */
@@ -65,7 +81,8 @@ export function kvmUsable(): boolean {
 /**
  * Serves REV over NBD on a private Unix socket and runs qemu on it until qemu exits. Without a writable session
  * the guest writes into a temporary overlay qemu keeps (`snapshot=on`) and drops at exit: the repository is never
- * changed.
+ * changed. With one, the writes go to the session's overlay (flushed when qemu's connection ends) and stay there
+ * until `viva commit nbd:SESSION` records them or `viva nbd --drop SESSION` removes them.
  * Locking: none of its own (reads; a partial clone stores the objects it fetches).
  * Throws: UsageError (not a disk commit; qemu cannot be started), RevisionNotFoundError.
  *
@@ -77,7 +94,13 @@ export async function runVm(repo: Repository, options: RunVmOptions): Promise<Ru
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'viva-run-'));
   const socket = path.join(dir, 'nbd.sock');
   try {
-    const server = await serveNbd(repo, { revs: [options.rev], name: 'disk', socket, log: options.log ?? (() => undefined) });
+    const server = await serveNbd(repo, {
+      revs: [options.rev], socket, log: options.log ?? (() => undefined),
+      ...(options.writable ? { writable: options.writable } : { name: 'disk' }),
+    });
+    const session = server.session;
+    options.onSession?.(session);
+    let result: RunVmResult;
     try {
       const accel = options.accel ?? (kvmUsable() ? 'kvm' : 'tcg');
       const args = [
@@ -85,7 +108,7 @@ export async function runVm(repo: Repository, options: RunVmOptions): Promise<Ru
         ...(options.cpus !== undefined ? ['-smp', String(options.cpus)] : []),
         '-display', 'none', '-serial', 'mon:stdio',
         // qemu's option syntax: a comma inside a value is written twice.
-        '-drive', `file=${server.uris[0]!.replace(/,/g, ',,')},format=raw,if=virtio,snapshot=on`,
+        '-drive', `file=${server.uris[0]!.replace(/,/g, ',,')},format=raw,if=virtio${session ? ',cache=writeback' : ',snapshot=on'}`,
         ...(options.qemuArgs ?? []),
       ];
       const qemu = options.qemu ?? process.env.VIVA_QEMU ?? DEFAULT_QEMU;
@@ -96,7 +119,7 @@ export async function runVm(repo: Repository, options: RunVmOptions): Promise<Ru
       });
       options.onSpawn?.(child);
       const { code, signal } = await exited;
-      return {
+      result = {
         export: server.exports[0]!,
         accel,
         command: [qemu, ...args],
@@ -107,6 +130,15 @@ export async function runVm(repo: Repository, options: RunVmOptions): Promise<Ru
     } finally {
       await server.close();
     }
+    // Closed, the session's overlay is flushed: its size is final.
+    if (session) {
+      const changedBytes = listNbdSessions(repo).find((e) => e.name === session.name)?.changedBytes ?? 0;
+      // The branch REV named, if it named one: where the commit of the session naturally goes.
+      const ref = resolveRevision(repo, options.rev).ref;
+      const branch = ref?.startsWith(HEADS) ? ref.slice(HEADS.length) : undefined;
+      result = { ...result, session: { ...session, changedBytes, ...(branch ? { branch } : {}) } };
+    }
+    return result;
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }

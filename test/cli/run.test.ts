@@ -12,7 +12,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { EXIT } from '../../src/cli/exit-codes.js';
-import { spawnViva, tmpDir, viva, vivaOk } from '../helpers/cli.js';
+import { BIN, spawnViva, tmpDir, viva, vivaOk } from '../helpers/cli.js';
 import { KERNEL, MISSING, makeBootDisk } from '../helpers/boot-disk.js';
 
 function have(cmd: string): boolean {
@@ -201,4 +201,84 @@ maybe('run: in a partial clone whose remote is gone, a read fails with EIO namin
   const warm = await boot(clone);
   t.is(warm.marker, 'VIVA-MARKER: through-nbd');
   t.is(warm.fetched, 0);
+});
+
+/** The commit command `viva run --writable` printed, run as printed (through sh, with viva = this build). */
+function runPrintedCommit(t: ExecutionContext, stderr: string): string {
+  const cmd = /to commit them:\n {2}(viva commit .*)\n/.exec(stderr)?.[1];
+  if (!cmd) throw new Error(`no commit command in: ${stderr}`);
+  t.log(cmd);
+  return execFileSync('sh', ['-c', `viva() { ${JSON.stringify(process.execPath)} ${JSON.stringify(BIN)} "$@"; }; ${cmd}`], { encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } });
+}
+
+maybe('run --writable: what the guest writes stays in the session, the printed command commits it, an unchanged run says so', async (t) => {
+  const { dir, repo, image } = await setup(t);
+  // The "guest": copies the disk, adds a file with debugfs, and writes the changed image back over NBD.
+  const script = path.join(dir, 'guest');
+  fs.writeFileSync(script, `#!/bin/sh
+for a in "$@"; do case "$a" in file=nbd*) drive=\${a#file=}; drive=\${drive%%,*};; esac; done
+echo "args: $*" >&2
+d=$(mktemp -d); qemu-img convert -f raw "$drive" "$d/disk.raw" || exit 99
+printf 'written by the guest\\n' > "$d/new"
+debugfs -w -R "write $d/new etc/guest-file" "$d/disk.raw" >/dev/null 2>&1 || exit 98
+qemu-img convert -n -f raw -O raw "$d/disk.raw" "$drive" || exit 97
+rm -rf "$d"
+`, { mode: 0o755 });
+  const before = (await vivaOk(t, ['rev-parse', '-C', repo, 'vm/a'])).stdout.trim();
+  const r = await viva(['run', '-C', repo, 'vm/a', '--writable', '--name', 'guest-1'], { env: { VIVA_QEMU: script } });
+  t.is(r.code, 0, r.stderr);
+  // The drive is the session's export, not a throwaway snapshot.
+  t.regex(r.stderr, /args: .*-drive file=nbd\+unix:\/\/\/vm\/a\?socket=\S+,format=raw,if=virtio,cache=writeback$/m);
+  t.regex(r.stderr, /^nbd session 'guest-1' created: the guest's writes go there$/m);
+  t.regex(r.stderr, /nbd session 'guest-1' holds \d+ changed bytes; to commit them:\n {2}viva commit nbd:guest-1 --repo \S+ -b vm\/a -m 'changes made in viva run of vm\/a'\n/);
+  // Nothing is committed yet: the branch is where it was.
+  t.is((await vivaOk(t, ['rev-parse', '-C', repo, 'vm/a'])).stdout.trim(), before);
+  t.is((await viva(['cat', '-C', repo, 'vm/a:etc/guest-file'])).code, EXIT.NOT_FOUND);
+  runPrintedCommit(t, r.stderr);
+  t.not((await vivaOk(t, ['rev-parse', '-C', repo, 'vm/a'])).stdout.trim(), before);
+  t.is((await vivaOk(t, ['rev-parse', '-C', repo, 'vm/a~1'])).stdout.trim(), before);
+  t.is((await vivaOk(t, ['cat', '-C', repo, 'vm/a:etc/guest-file'])).stdout, 'written by the guest\n');
+  // The new commit checks out as a clean ext4 with the file and the old content.
+  const out = path.join(dir, 'after.raw');
+  await vivaOk(t, ['checkout', '-C', repo, 'vm/a', out]);
+  execFileSync('e2fsck', ['-fn', out], { stdio: 'pipe' });
+  const big = (f: string) => execFileSync('debugfs', ['-R', 'cat big.bin', f], { stdio: ['ignore', 'pipe', 'ignore'], maxBuffer: 64 << 20 });
+  t.true(big(out).equals(big(image)));
+  // A run whose guest writes nothing: the session holds no changes and says how to drop it.
+  const idle = await viva(['run', '-C', repo, 'vm/a', '--writable', '--name', 'idle'], { env: { VIVA_QEMU: '/bin/true' } });
+  t.is(idle.code, 0, idle.stderr);
+  t.regex(idle.stderr, /nbd session 'idle' holds no changes \(drop it with 'viva nbd --drop idle'\)/);
+  // --name without --writable is a usage error; a session over another commit is refused.
+  t.is((await viva(['run', '-C', repo, 'vm/a', '--name', 'x'])).code, EXIT.USAGE);
+  const other = await viva(['run', '-C', repo, before, '--writable', '--name', 'idle'], { env: { VIVA_QEMU: '/bin/true' } });
+  t.is(other.code, EXIT.USAGE, other.stderr);
+  t.regex(other.stderr, /nbd session 'idle' is over 'vm\/a'/);
+});
+
+(canBoot ? test : test.skip)('run --writable: a real guest changes its root file system; the printed command commits it, e2fsck clean', async (t) => {
+  t.timeout(600_000);
+  const dir = tmpDir(t);
+  const { disk } = makeBootDisk(dir, KERNEL!, 'writer', { fill: (root) => fs.writeFileSync(path.join(root, 'etc/viva-write'), '') });
+  const repo = path.join(dir, 'repo');
+  await vivaOk(t, ['init', repo]);
+  await vivaOk(t, ['commit', '-C', repo, disk, '-b', 'vm/boot', '-m', 'boot']);
+  const boot = (extra: string[]) => viva(['run', '-C', repo, 'vm/boot', ...extra, '--accel', 'tcg', '--memory', '256M', '--', '-no-reboot', '-nodefaults'], { timeoutMs: 300_000 });
+  const r = await boot(['--writable']);
+  if (!/VIVA-WROTE/.test(r.stdout)) t.log(r.stdout.slice(-3000), r.stderr);
+  t.regex(r.stdout, /VIVA-MARKER: writer/);
+  t.regex(r.stdout, /VIVA-WROTE/);
+  t.regex(r.stderr, /^nbd session '[^']+' created/m);
+  runPrintedCommit(t, r.stderr);
+  t.is((await vivaOk(t, ['cat', '-C', repo, 'vm/boot:p2/etc/viva-written'])).stdout, 'written by the guest at boot writer\n');
+  t.is((await viva(['cat', '-C', repo, 'vm/boot:p2/etc/viva-write'])).code, EXIT.NOT_FOUND);
+  const out = path.join(dir, 'after.raw');
+  await vivaOk(t, ['checkout', '-C', repo, 'vm/boot', out]);
+  const p2 = JSON.parse(execFileSync('sfdisk', ['--json', out], { encoding: 'utf8' })).partitiontable.partitions[1];
+  const root = path.join(dir, 'root.ext4');
+  execFileSync('dd', [`if=${out}`, `of=${root}`, 'bs=512', `skip=${p2.start}`, `count=${p2.size}`, 'status=none']);
+  execFileSync('e2fsck', ['-fn', root], { stdio: 'pipe' });
+  // The committed disk boots, and the guest finds nothing more to write.
+  const again = await boot([]);
+  t.regex(again.stdout, /VIVA-MARKER: writer/);
+  t.notRegex(again.stdout, /VIVA-WROTE/);
 });

@@ -1,7 +1,9 @@
 /**
  * A bootable test disk built at test time: an MBR disk with syslinux's boot code, a FAT boot partition (syslinux, the
  * host's kernel and a busybox initramfs) and an ext4 root holding the same kernel and initramfs and /etc/viva-marker.
- * The initramfs loads virtio-blk, mounts the root read-only and prints `VIVA-MARKER: <marker>` on the serial console.
+ * The initramfs loads virtio-blk, mounts the root read-only and prints `VIVA-MARKER: <marker>` on the serial console;
+ * when the root holds /etc/viva-write, it remounts it writable, writes /etc/viva-written, removes viva-write, unmounts
+ * and prints `VIVA-WROTE` (a guest that changes its disk).
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -17,6 +19,11 @@ for m in ${MODULES.join(' ')}; do insmod /lib/$m.ko 2>/dev/null; done
 root=$(sed -n 's/.*vivaroot=\\([^ ]*\\).*/\\1/p' /proc/cmdline)
 for i in 1 2 3 4 5 6 7 8 9 10; do [ -b /dev/$root ] && break; sleep 1; done
 if mount -t ext4 -o ro /dev/$root /mnt; then echo "VIVA-MARKER: $(cat /mnt/etc/viva-marker)"; else echo "VIVA-MOUNT-FAILED $root"; fi
+if [ -e /mnt/etc/viva-write ] && mount -o remount,rw /mnt; then
+  echo "written by the guest at boot $(cat /mnt/etc/viva-marker)" > /mnt/etc/viva-written
+  rm /mnt/etc/viva-write
+  sync; umount /mnt && echo VIVA-WROTE
+fi
 poweroff -f
 `;
 
