@@ -1,5 +1,5 @@
 import { Args, Flags } from '@oclif/core';
-import { DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_NBD_LISTEN, UsageError, dropNbdSession, listNbdSessions, serveNbd, type NbdSessionEntry } from '../src/index.js';
+import { DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_NBD_LISTEN, UsageError, dropNbdSession, listNbdSessions, namesDirectoryCommit, parseSize, serveNbd, type NbdSessionEntry } from '../src/index.js';
 import { renderNbdSessions } from '../src/cli/render.js';
 import { EXIT_STATUS_HELP } from '../src/cli/exit-codes.js';
 import { RepoCommand } from '../src/cli/repo-command.js';
@@ -11,7 +11,7 @@ export default class Nbd extends RepoCommand {
 
 --writable (one REV): writes, write-zeroes and trims go to the copy-on-write overlay of a session kept in the repository's data directory (.viva/nbd/SESSION/), never into its objects; --name names the session (and the export; default: a generated name, printed on standard error at start) and reopens an existing one at its last flushed state. A flush (NBD_CMD_FLUSH, a write with FUA, the client's disconnect, the server's clean exit) makes the writes durable; writes not flushed when the server dies are lost, as a disk's write cache. One server per session: a second one is refused (exit 11). 'viva commit nbd:SESSION -b BR -m MSG' records base + overlay as a new disk commit, reading only the files whose blocks changed; 'viva nbd --list' shows the sessions (--json), 'viva nbd --drop SESSION' removes one that no server holds.
 
-A directory or tar commit has no disk: it is refused (exit 2); build one first with 'viva checkout REV disk.img --size N' and commit that image.
+A directory or tar commit has no disk: the first time it is served, a disk is built from its tree as 'viva checkout REV disk.raw --size N' builds one (GPT, one ext4 partition at 1 MiB; --size N, default: the files plus a fifth and 64 MiB), read back into the repository — only the file system's metadata is new, file contents are the commit's own blobs — and kept for the next server of that tree (gc drops it with the tree). Disk commits (raw, qcow2, ... images, and disks made by 'viva derive') are served as they are, bit for bit.
 
 Prints one nbd:// URI per export on standard output when ready (nbd+unix:// with --socket), one line per connection on standard error, and runs until interrupted (SIGINT, SIGTERM). Listening on an address other than loopback prints a warning: NBD has no authentication.
 
@@ -24,6 +24,7 @@ ${EXIT_STATUS_HELP}`;
     '<%= config.bin %> nbd vm/web',
     '<%= config.bin %> nbd vm/web vm/db --listen 127.0.0.1:10810',
     '<%= config.bin %> nbd vm/web --socket /run/viva-web.sock --name web',
+    '<%= config.bin %> nbd debian/12/rootfs --size 4G',
     'qemu-img convert -f raw -O qcow2 nbd://127.0.0.1:10809/vm/web web.qcow2',
     'qemu-system-x86_64 -m 1G -drive file=nbd://127.0.0.1:10809/vm/web,format=raw,readonly=on',
     '<%= config.bin %> nbd vm/web --writable --name web-test',
@@ -41,6 +42,7 @@ ${EXIT_STATUS_HELP}`;
     listen: Flags.string({ summary: `HOST:PORT to listen on (port 0: a free one)`, default: DEFAULT_NBD_LISTEN, exclusive: ['socket'] }),
     socket: Flags.string({ summary: 'listen on this Unix socket instead of TCP' }),
     name: Flags.string({ summary: 'export name of the revision (one REV only; default: the REV as given); with --writable also the session name' }),
+    size: Flags.string({ summary: 'size of the disk built for a directory commit (4G, 512M, bytes; default: the files plus a fifth and 64 MiB)' }),
     writable: Flags.boolean({ summary: 'serve one REV writable, writes going to a session overlay (see DESCRIPTION)' }),
     list: Flags.boolean({ summary: 'list the writable sessions (name, base, bytes changed, created, live) and exit', exclusive: ['drop', 'writable'] }),
     drop: Flags.string({ summary: 'remove session SESSION and its overlay (refused while a server holds it)', helpValue: 'SESSION', exclusive: ['list', 'writable'] }),
@@ -68,8 +70,9 @@ ${EXIT_STATUS_HELP}`;
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
     let repo = Repository.open(flags.repo, 'read');
-    // A partial clone fetches the blocks clients read, which writes: open it for writing.
-    if (repo.store.meta.get('partial')) {
+    // A partial clone fetches the blocks clients read, and a directory commit's disk may have to be built, which
+    // writes: open it for writing.
+    if (repo.store.meta.get('partial') || namesDirectoryCommit(repo, argv as string[])) {
       await repo.close();
       repo = Repository.open(flags.repo, 'write');
     }
@@ -79,6 +82,11 @@ ${EXIT_STATUS_HELP}`;
         ...(flags.name !== undefined ? { name: flags.name } : {}),
         ...(flags.socket !== undefined ? { socket: flags.socket } : { listen: flags.listen }),
         handshakeTimeout: flags['handshake-timeout'],
+        ...(flags.size !== undefined ? { size: parseSize(flags.size) } : {}),
+        onBuild: (rev, phase) => {
+          if (phase === 'start') process.stderr.write(`'${rev}' is a directory commit: finding or building its disk...\n`);
+          else if (phase === 'built') process.stderr.write(`built a disk for '${rev}' (kept for the next server of its tree)\n`);
+        },
         ...(flags.writable ? { writable: flags.name !== undefined ? { session: flags.name } : {} } : {}),
       });
       if (server.session) {

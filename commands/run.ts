@@ -1,5 +1,5 @@
 import { Args, Flags } from '@oclif/core';
-import { DEFAULT_RUN_MEMORY, runVm } from '../src/index.js';
+import { DEFAULT_RUN_MEMORY, namesDirectoryCommit, parseSize, runVm } from '../src/index.js';
 import { EXIT_STATUS_HELP } from '../src/cli/exit-codes.js';
 import { RepoCommand } from '../src/cli/repo-command.js';
 import { renderRunSummary } from '../src/cli/render.js';
@@ -12,7 +12,9 @@ Without --writable the guest may write, but its writes go to a temporary overlay
 
 In a partial clone ('viva clone --filter manifests'), the blocks the guest reads are fetched from the remote the clone came from — whole chunks, with read-ahead — and kept, so the next boot reads no network. A summary line on standard error when qemu exits gives the bytes read and fetched.
 
-The exit status is qemu's (128 + N when qemu was killed by signal N); 2 when REV is not a disk commit or qemu cannot be started.
+A directory or tar commit boots from the disk 'viva nbd' builds for it once (GPT, one ext4 partition; --size, default: the files plus a fifth and 64 MiB), kept for the next run: it holds no boot loader, so give qemu a kernel ('-kernel', '-initrd', '-append "root=/dev/vda1 console=ttyS0"').
+
+The exit status is qemu's (128 + N when qemu was killed by signal N); 2 when qemu cannot be started.
 
 ${EXIT_STATUS_HELP}`;
   static override examples = [
@@ -31,6 +33,7 @@ ${EXIT_STATUS_HELP}`;
     ...RepoCommand.baseFlags,
     memory: Flags.string({ char: 'm', summary: 'guest memory (qemu -m syntax: 512M, 2G)', default: DEFAULT_RUN_MEMORY }),
     cpus: Flags.integer({ summary: 'virtual CPUs (qemu -smp)', min: 1 }),
+    size: Flags.string({ summary: 'size of the disk built for a directory commit (4G, 512M, bytes)' }),
     writable: Flags.boolean({ summary: 'keep the guest\'s writes in a writable NBD session, to commit afterwards' }),
     name: Flags.string({ summary: 'the writable session\'s name (default: generated; an existing one is reopened)', dependsOn: ['writable'] }),
     accel: Flags.string({ summary: 'accelerator (default: kvm when /dev/kvm is usable, else tcg)', options: ['kvm', 'tcg'] }),
@@ -46,12 +49,19 @@ ${EXIT_STATUS_HELP}`;
     process.on('SIGINT', forward('SIGINT'));
     process.on('SIGTERM', forward('SIGTERM'));
     process.on('SIGHUP', forward('SIGHUP'));
-    const r = await this.withRepo('read', flags.repo, (repo) => runVm(repo, {
+    // A directory commit's disk may have to be built, which writes.
+    const mode = await this.withRepo('read', flags.repo, (repo) => (namesDirectoryCommit(repo, [args.rev]) ? 'write' : 'read'));
+    const r = await this.withRepo(mode, flags.repo, (repo) => runVm(repo, {
       rev: args.rev,
       memory: flags.memory,
       ...(flags.cpus !== undefined ? { cpus: flags.cpus } : {}),
       ...(flags.accel !== undefined ? { accel: flags.accel as 'kvm' | 'tcg' } : {}),
       qemuArgs,
+      ...(flags.size !== undefined ? { size: parseSize(flags.size) } : {}),
+      onBuild: (rev, phase) => {
+        if (phase === 'start') process.stderr.write(`'${rev}' is a directory commit: finding or building its disk...\n`);
+        else if (phase === 'built') process.stderr.write(`built a disk for '${rev}' (kept for the next run)\n`);
+      },
       ...(flags.writable ? { writable: flags.name !== undefined ? { session: flags.name } : {} } : {}),
       onSession: (s) => {
         if (s) process.stderr.write(`nbd session '${s.name}' ${s.created ? 'created' : 'reopened'}: the guest's writes go there\n`);

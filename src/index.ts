@@ -78,6 +78,7 @@ export { serveNbd, DEFAULT_NBD_LISTEN, DEFAULT_HANDSHAKE_TIMEOUT, type NbdServeO
 export { runVm, kvmUsable, DEFAULT_QEMU, DEFAULT_RUN_MEMORY, type RunVmOptions, type RunVmResult } from './nbd/run.js';
 export { DiskFetcher, fetchDiskMaps, DEFAULT_FETCH_AHEAD, type DiskFetchStats } from './ops/disk-fetch.js';
 export { listNbdSessions, dropNbdSession, type NbdSessionEntry } from './ops/nbd-sessions.js';
+export { diskOfTree, autoTreeDiskSize, namesDirectoryCommit, listTreeDisks, treeOfDiskKey, TREE_DISK_PREFIX, type TreeDisk, type TreeDiskRecord, type TreeDiskOptions } from './ops/tree-disk.js';
 export { DiskReader, BlobRangeReader, type DiskRun, type DiskExtent } from './ops/disk-reader.js';
 export { derive, type DeriveOptions, type DeriveResult, type EditSpec } from './ops/derive.js';
 export { derivedFrom, derivationGraph, showDerivation, type DerivationGraph, type DerivationEdge, type DerivationInfo } from './ops/derivations.js';

@@ -48,6 +48,10 @@ export interface RunVmOptions {
    * guest writes to a temporary overlay qemu drops.
    */
   writable?: { session?: string };
+  /** A directory commit's disk size (see NbdServeOptions.size). */
+  size?: number;
+  /** Called before and after a directory commit's disk is built or found. */
+  onBuild?: (rev: string, phase: 'start' | 'built' | 'found') => void;
 }
 
 /** What {@link runVm} returns when qemu has exited. */
@@ -84,7 +88,10 @@ export function kvmUsable(): boolean {
  * changed. With one, the writes go to the session's overlay (flushed when qemu's connection ends) and stay there
  * until `viva commit nbd:SESSION` records them or `viva nbd --drop SESSION` removes them.
  * Locking: none of its own (reads; a partial clone stores the objects it fetches).
- * Throws: UsageError (not a disk commit; qemu cannot be started), RevisionNotFoundError.
+ * A directory commit boots from the disk built once from its tree (see ops/tree-disk.ts; the repository must be open
+ * for writing the first time).
+ * Throws: UsageError (qemu cannot be started; a directory commit in a repository open read-only), RevisionNotFoundError,
+ * CheckoutError (a directory commit's disk cannot be built).
  *
  * @example
  * const r = await runVm(repo, { rev: 'vm/web', memory: '2G', qemuArgs: ['-no-reboot'] });
@@ -96,6 +103,7 @@ export async function runVm(repo: Repository, options: RunVmOptions): Promise<Ru
   try {
     const server = await serveNbd(repo, {
       revs: [options.rev], socket, log: options.log ?? (() => undefined),
+      ...(options.size !== undefined ? { size: options.size } : {}), ...(options.onBuild ? { onBuild: options.onBuild } : {}),
       ...(options.writable ? { writable: options.writable } : { name: 'disk' }),
     });
     const session = server.session;

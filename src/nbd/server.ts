@@ -22,6 +22,7 @@ import { DiskFetcher, fetchDiskMaps } from '../ops/disk-fetch.js';
 import { BlobRangeReader, DiskReader, type DiskExtent } from '../ops/disk-reader.js';
 import { Overlay, generateSessionName, sessionDir, type BaseReader } from '../ops/nbd-overlay.js';
 import { resolveRevision } from '../ops/resolve.js';
+import { diskOfTree } from '../ops/tree-disk.js';
 import type { Repository } from '../store/repository.js';
 import { readDisk } from '../store/typed.js';
 import { partialConfig } from '../sync/partial.js';
@@ -51,6 +52,8 @@ export interface NbdExport {
   commit: Oid;
   disk: Oid;
   size: number;
+  /** A directory commit: the tree its disk was built from, and whether it was built by this server (else found). */
+  fromTree?: { tree: Oid; built: boolean };
 }
 
 /** The options of {@link serveNbd}. */
@@ -71,6 +74,10 @@ export interface NbdServeOptions {
    * (its base must be the same commit).
    */
   writable?: { session?: string };
+  /** Virtual size in bytes of the disk built for a directory commit (default: autoTreeDiskSize); refused for disk commits. */
+  size?: number;
+  /** Called before and after a directory commit's disk is built or found (building can take a while). */
+  onBuild?: (rev: string, phase: 'start' | 'built' | 'found') => void;
   log?: (line: string) => void;
 }
 
@@ -123,15 +130,25 @@ export async function serveNbd(repo: Repository, options: NbdServeOptions): Prom
   const exports: LiveExport[] = [];
   for (const rev of options.revs) {
     const r = resolveRevision(repo, rev);
-    if (r.commit.rootKind !== 'disk') {
-      throw new UsageError(`'${rev}' is a directory image, not a disk: nbd serves disk commits; build one with 'viva checkout ${rev} disk.img --size N' and commit that`, { rev });
-    }
-    const disk = readDisk(repo.store, r.commit.root);
     const name = options.name ?? rev;
     if (exports.some((e) => e.name === name)) throw new UsageError(`export name '${name}' given twice`);
     if (Buffer.byteLength(name) > 4096) throw new UsageError(`export name '${name.slice(0, 40)}…' is longer than 4096 bytes`);
+    let diskOid = r.commit.root;
+    let fromTree: NbdExport['fromTree'];
+    if (r.commit.rootKind === 'tree') {
+      // A directory commit: served as the disk built once from its tree (and kept for the next server).
+      if (repo.mode !== 'write') throw new UsageError(`'${rev}' is a directory commit: its disk is built on first use, which needs the repository open for writing`, { rev });
+      options.onBuild?.(rev, 'start');
+      const t = await diskOfTree(repo, rev, r.commit, { ...(options.size !== undefined ? { size: options.size } : {}) });
+      options.onBuild?.(rev, t.built ? 'built' : 'found');
+      diskOid = t.disk;
+      fromTree = { tree: r.commit.root, built: t.built };
+    } else if (options.size !== undefined) {
+      throw new UsageError(`--size sizes the disk built for a directory commit: '${rev}' is a disk commit, served at its own size`, { rev });
+    }
+    const disk = readDisk(repo.store, diskOid);
     const reader = new DiskReader(repo.store, disk, blobs);
-    exports.push({ name, rev, commit: r.oid, disk: r.commit.root, size: disk.size, reader, bytesRead: 0 });
+    exports.push({ name, rev, commit: r.oid, disk: diskOid, size: disk.size, reader, bytesRead: 0, ...(fromTree ? { fromTree } : {}) });
   }
   // A partial clone: the run tables' maps now, the bytes a client reads when it reads them.
   let mapBytes = 0;
@@ -195,7 +212,7 @@ export async function serveNbd(repo: Repository, options: NbdServeOptions): Prom
   // Chunks are decoded and verified ahead of sequential reads on a worker thread.
   blobs.startPrefetch(repo.store);
   return {
-    exports: exports.map(({ name, rev, commit, disk, size }) => ({ name, rev, commit, disk, size })),
+    exports: exports.map(({ name, rev, commit, disk, size, fromTree }) => ({ name, rev, commit, disk, size, ...(fromTree ? { fromTree } : {}) })),
     stats: () => ({
       bytesRead: exports.reduce((n, e) => n + e.bytesRead, 0),
       bytesFetched: exports.reduce((n, e) => n + (e.fetcher?.stats.bytes ?? 0), mapBytes),

@@ -9,6 +9,7 @@ import { HEAD } from '../model/ref.js';
 import { pruneStatCache } from '../store/stat-cache.js';
 import { removeCompactLeftover } from '../store/compact.js';
 import { clearRootfsCache } from './sandbox-layer.js';
+import { listTreeDisks } from './tree-disk.js';
 
 /** The options of {@link gc}. */
 export interface GcOptions {
@@ -61,6 +62,8 @@ export function gc(repo: Repository, options: GcOptions = {}): GcResult {
     }
     if (!options.dryRun) {
       pruneStatCache(repo.store, (oid) => reachable.has(`blob:${oid}`));
+      // Records of disks built for directory commits that are gone now (their tree was not reachable).
+      for (const t of listTreeDisks(repo)) if (!reachable.has(`disk:${t.disk}`)) repo.store.meta.removeSync(t.key);
       // A compaction killed midway left its copy; none is running (it holds the write lock this runs under).
       removeCompactLeftover(repo.store.path);
       // The install sandbox's cached checkouts: made again when needed (no install runs: it holds a session).

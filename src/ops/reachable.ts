@@ -1,4 +1,7 @@
-/** Reachability walk shared by fsck and gc: every object the refs, HEAD and reflogs reach. */
+/**
+ * Reachability walk shared by fsck and gc: every object the refs, HEAD and reflogs reach, and the disks built to serve
+ * reachable directory commits.
+ */
 import type { Oid } from '../model/oid.js';
 import { listReflogOids, listRefs, resolveRef } from '../store/refs.js';
 import type { ObjectKind } from '../store/object-store.js';
@@ -9,6 +12,7 @@ import { decodeDerivation, derivationReferences } from '../model/derivation.js';
 import { walkTree } from '../tree/walk.js';
 import { HEAD } from '../model/ref.js';
 import { partialConfig } from '../sync/partial.js';
+import { listTreeDisks } from './tree-disk.js';
 
 export interface ReachProblem {
   kind: ObjectKind | 'ref' | 'pack' | 'index';
@@ -114,6 +118,11 @@ export function walkReachable(repo: Repository, roots: Array<{ oid: Oid; from: s
       } catch (e) { fail('commit', oid, `derivation record: ${(e as Error).message}`); }
     }
     for (const p of c.parents) stack.push({ oid: p, via: `commit ${oid}` });
+  }
+  // Disks built to serve directory commits (tree-disk.ts): kept while their tree is reachable; a record whose disk
+  // is gone is no damage (it is built again when needed).
+  for (const t of listTreeDisks(repo)) {
+    if (reachable.has(`tree:${t.tree}`) && store.hasObject('disk', t.disk)) disk(t.disk, `the disk built for tree ${t.tree}`);
   }
   return { reachable, problems };
 }

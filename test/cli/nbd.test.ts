@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { EXIT } from '../../src/cli/exit-codes.js';
-import { finished, spawnViva, tmpDir, viva, vivaOk } from '../helpers/cli.js';
+import { finished, spawnViva, tmpDir, viva, vivaJson, vivaOk } from '../helpers/cli.js';
 import { haveMke2fs, makeMbrDisk, patchBytes } from '../helpers/mbr-disk.js';
 import { Repository } from '../../src/store/repository.js';
 import { resolveSpec } from '../../src/ops/resolve.js';
@@ -333,15 +333,12 @@ maybe('nbd: malformed traffic gets NBD errors or a closed connection, never a cr
   t.is(s.child.exitCode, null, 'the server is still running');
 });
 
-maybe('nbd: a directory commit is refused with exit 2; --name renames an export; a Unix socket; a non-loopback address warns', async (t) => {
+maybe('nbd: --name renames an export; a Unix socket; a non-loopback address warns; bad arguments', async (t) => {
   const { dir, repo } = await setup(t);
-  const tree = path.join(dir, 'tree');
-  fs.mkdirSync(tree);
-  fs.writeFileSync(path.join(tree, 'a'), 'a\n');
-  await vivaOk(t, ['commit', '-C', repo, tree, '-b', 'dir', '-m', 'dir']);
-  const refused = await viva(['nbd', '-C', repo, 'dir', '--listen', '127.0.0.1:0']);
-  t.is(refused.code, EXIT.USAGE);
-  t.regex(refused.stderr, /^error: 'dir' is a directory image, not a disk: .*viva checkout dir disk\.img --size N/m);
+  // --size is for directory commits: a disk is served at its own size.
+  const sized = await viva(['nbd', '-C', repo, 'vm/bare', '--size', '1G', '--listen', '127.0.0.1:0']);
+  t.is(sized.code, EXIT.USAGE);
+  t.regex(sized.stderr, /^error: --size sizes the disk built for a directory commit: 'vm\/bare' is a disk commit/m);
   const two = await viva(['nbd', '-C', repo, 'vm/bare', 'vm/mbr', '--name', 'x', '--listen', '127.0.0.1:0']);
   t.is(two.code, EXIT.USAGE);
   const missing = await viva(['nbd', '-C', repo, 'vm/none', '--listen', '127.0.0.1:0']);
@@ -460,4 +457,73 @@ maybe('nbd: a damaged chunk fails the reads that touch it with EIO, names the ch
   t.regex(s.log(), line);
   t.deepEqual(qemuRead(s.port, 'vm/bare', 1024, 512), fs.readFileSync(ref).subarray(1024, 1536), 'other reads still work');
   t.is(s.child.exitCode, null);
+});
+
+/** The file `name` in partition 1 of the GPT disk `image` (debugfs on a copy of the partition). */
+function catInPartition1(dir: string, image: string, name: string): Buffer {
+  const p1 = JSON.parse(run('sfdisk', ['--json', image])).partitiontable.partitions[0];
+  const part = path.join(dir, `p1-${path.basename(image)}`);
+  run('dd', [`if=${image}`, `of=${part}`, 'bs=512', `skip=${p1.start}`, `count=${p1.size}`, 'status=none']);
+  run('e2fsck', ['-fn', part]);
+  return execFileSync('debugfs', ['-R', `cat ${name}`, part], { stdio: ['ignore', 'pipe', 'ignore'], maxBuffer: 64 << 20 });
+}
+
+maybe('nbd: a directory and a tar commit are served as a disk built once from the tree (GPT + ext4), kept for the next server, dropped by gc with the tree', async (t) => {
+  const dir = tmpDir(t);
+  const tree = path.join(dir, 'tree');
+  fs.mkdirSync(path.join(tree, 'etc'), { recursive: true });
+  fs.writeFileSync(path.join(tree, 'etc/hostname'), 'from-a-tree\n');
+  const big = crypto.randomBytes(6 << 20);
+  fs.writeFileSync(path.join(tree, 'big.bin'), big);
+  const repo = path.join(dir, 'repo');
+  await vivaOk(t, ['init', repo]);
+  await vivaOk(t, ['commit', '-C', repo, tree, '-b', 'files', '-m', 'files']);
+  const tar = path.join(dir, 'tree.tar');
+  run('tar', ['-C', tree, '-cf', tar, '.']);
+  await vivaOk(t, ['commit', '-C', repo, tar, '-b', 'tarred', '-m', 'tar']);
+  const before = (await vivaJson(t, ['stats', '-C', repo])).totalStoredBytes as number;
+
+  const sock = path.join(dir, 'nbd.sock');
+  const first = await startNbd(t, ['-C', repo, 'files', 'tarred', '--socket', sock], 2);
+  t.regex(first.log(), /^'files' is a directory commit: finding or building its disk\.\.\.\nbuilt a disk for 'files'/m);
+  const out = path.join(dir, 'files.raw');
+  run('qemu-img', ['convert', '-f', 'raw', '-O', 'raw', first.uris[0]!, out]);
+  t.is(JSON.parse(run('sfdisk', ['--json', out])).partitiontable.label, 'gpt');
+  t.is(catInPartition1(dir, out, 'etc/hostname').toString(), 'from-a-tree\n');
+  t.true(catInPartition1(dir, out, 'big.bin').equals(big));
+  // The tar commit (its own tree: the tar's root entry has other metadata): its own disk, the same files.
+  const outTar = path.join(dir, 'tarred.raw');
+  run('qemu-img', ['convert', '-f', 'raw', '-O', 'raw', first.uris[1]!, outTar]);
+  t.true(catInPartition1(dir, outTar, 'big.bin').equals(big));
+  first.child.kill('SIGTERM');
+  await finished(first.child);
+  // File contents are the tree's own blobs: the built disk costs its metadata, not another copy of big.bin.
+  const after = (await vivaJson(t, ['stats', '-C', repo])).totalStoredBytes as number;
+  t.true(after - before < 2 << 20, `stored ${after - before} bytes for the built disk`);
+  // The next server finds it: nothing built, the same bytes.
+  const second = await startNbd(t, ['-C', repo, 'files', '--socket', sock], 1);
+  t.notRegex(second.log(), /built a disk/);
+  const again = path.join(dir, 'again.raw');
+  run('qemu-img', ['convert', '-f', 'raw', '-O', 'raw', second.uris[0]!, again]);
+  t.true(fs.readFileSync(again).equals(fs.readFileSync(out)));
+  second.child.kill('SIGTERM');
+  await finished(second.child);
+  // fsck counts it as reachable, gc keeps it while the tree is reachable and drops it with the tree.
+  await vivaOk(t, ['fsck', '-C', repo]);
+  t.regex((await vivaOk(t, ['gc', '-C', repo])).stdout, /^removed 0 objects/);
+  await vivaOk(t, ['branch', '-C', repo, '-d', '-f', 'files']);
+  await vivaOk(t, ['branch', '-C', repo, '-d', '-f', 'tarred']);
+  const gc = await vivaOk(t, ['gc', '-C', repo]);
+  t.regex(gc.stdout, /^removed [1-9]\d* objects, kept 0:/m);
+  await vivaOk(t, ['fsck', '-C', repo]);
+  // --size: a disk of that size (a size the tree does not fit is the checkout's error, exit 16 with mke2fs's words).
+  await vivaOk(t, ['commit', '-C', repo, tree, '-b', 'files', '-m', 'again']);
+  const sized = await startNbd(t, ['-C', repo, 'files', '--size', '96M', '--socket', sock], 1);
+  t.is(JSON.parse(run('qemu-img', ['info', '--output=json', sized.uris[0]!]))['virtual-size'], 96 << 20);
+  sized.child.kill('SIGTERM');
+  await finished(sized.child);
+  const tooSmall = await viva(['nbd', '-C', repo, 'files', '--size', '4M', '--socket', sock]);
+  t.not(tooSmall.code, 0);
+  t.regex(tooSmall.stderr, /^error: /m);
+  t.notRegex(tooSmall.stderr, /\n\s+at /);
 });
