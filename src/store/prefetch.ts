@@ -2,6 +2,7 @@
  * Reads blobs ahead of a checkout on a worker thread (LMDB reads + zstd decompression on the second core), in the
  * order the checkout will ask for them, keeping at most a bounded number of bytes in flight.
  */
+import os from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { ObjectNotFoundError, RepositoryCorruptError } from '../errors.js';
 import type { Oid } from '../model/oid.js';
@@ -85,29 +86,36 @@ export class BlobPrefetcher {
 }
 
 /**
- * Reads and verifies chunks on a worker thread (LMDB read, zstd decompression, sha256 on the second core) for a
- * random-access reader that knows which chunks it will want next (the NBD server's read-ahead). Each chunk arrives
- * through `onChunk`; one the worker could not read arrives as undefined (the caller reads it itself and reports).
+ * Reads and verifies chunks on worker threads (LMDB read, zstd decompression, sha256) for a random-access reader that
+ * knows which chunks it will want next (the NBD server's read-ahead): decoding is the bottleneck of a sequential read,
+ * so it is spread over `workers` threads (one per core by default), each request's chunks dealt out in turn so that
+ * every worker decodes the nearest ones first. Each chunk arrives through `onChunk`; one a worker could not read
+ * arrives as undefined (the caller reads it itself and reports).
  */
 export class ChunkPrefetcher {
-  private readonly worker: Worker;
+  private readonly workers: Worker[];
   private readonly inFlight = new Map<Oid, Array<() => void>>();
+  private turn = 0;
 
-  constructor(store: LmdbStore, private readonly onChunk: (oid: Oid, data: Buffer | undefined) => void) {
-    this.worker = workerScript(new URL('./read-worker', import.meta.url), { path: store.path });
-    this.worker.unref();
-    this.worker.on('message', (m: { type: string; chunks: Array<{ oid: Oid; data?: Uint8Array }> }) => {
-      if (m.type !== 'chunks') return;
-      for (const c of m.chunks) {
-        this.onChunk(c.oid, c.data ? Buffer.from(c.data.buffer, c.data.byteOffset, c.data.byteLength) : undefined);
-        const ws = this.inFlight.get(c.oid);
-        this.inFlight.delete(c.oid);
-        for (const w of ws ?? []) w();
-      }
-    });
-    this.worker.on('error', () => {
-      for (const ws of this.inFlight.values()) for (const w of ws) w();
-      this.inFlight.clear();
+  constructor(store: LmdbStore, private readonly onChunk: (oid: Oid, data: Buffer | undefined) => void, workers = Math.max(1, Math.min(4, os.availableParallelism()))) {
+    this.workers = Array.from({ length: workers }, () => {
+      const w = workerScript(new URL('./read-worker', import.meta.url), { path: store.path });
+      w.unref();
+      w.on('message', (m: { type: string; chunks: Array<{ oid: Oid; data?: Uint8Array }> }) => {
+        if (m.type !== 'chunks') return;
+        for (const c of m.chunks) {
+          this.onChunk(c.oid, c.data ? Buffer.from(c.data.buffer, c.data.byteOffset, c.data.byteLength) : undefined);
+          const ws = this.inFlight.get(c.oid);
+          this.inFlight.delete(c.oid);
+          for (const wake of ws ?? []) wake();
+        }
+      });
+      // A worker that died: what was in flight is read by the caller itself.
+      w.on('error', () => {
+        for (const ws of this.inFlight.values()) for (const wake of ws) wake();
+        this.inFlight.clear();
+      });
+      return w;
     });
   }
 
@@ -116,11 +124,17 @@ export class ChunkPrefetcher {
     return this.inFlight.has(oid);
   }
 
-  /** Asks for these chunks (those not already asked for), in order. */
+  /** Asks for these chunks (those not already asked for), in order, dealt out to the workers in turn. */
   request(oids: Oid[]): void {
     const fresh = [...new Set(oids)].filter((o) => !this.inFlight.has(o));
-    for (const o of fresh) this.inFlight.set(o, []);
-    if (fresh.length) this.worker.postMessage({ type: 'chunks', oids: fresh });
+    if (!fresh.length) return;
+    const shares: Oid[][] = this.workers.map(() => []);
+    for (const o of fresh) {
+      this.inFlight.set(o, []);
+      shares[this.turn]!.push(o);
+      this.turn = (this.turn + 1) % this.workers.length;
+    }
+    shares.forEach((share, i) => { if (share.length) this.workers[i]!.postMessage({ type: 'chunks', oids: share }); });
   }
 
   /** Resolves when each of these chunks that is in flight has arrived (or failed). */
@@ -128,8 +142,8 @@ export class ChunkPrefetcher {
     await Promise.all(oids.filter((o) => this.inFlight.has(o)).map((o) => new Promise<void>((resolve) => this.inFlight.get(o)!.push(resolve))));
   }
 
-  /** Stops the worker (chunks still in flight are dropped). */
+  /** Stops the workers (chunks still in flight are dropped). */
   async close(): Promise<void> {
-    await this.worker.terminate();
+    await Promise.all(this.workers.map((w) => w.terminate()));
   }
 }
