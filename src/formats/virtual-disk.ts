@@ -1,8 +1,17 @@
 /**
- * What the block-table disk formats (VHD, VDI, VMDK) share: a read of the virtual disk split at the table's unit
+ * What the block-table disk formats (VHD, VHDX, VDI, VMDK) share: a read of the virtual disk split at the table's unit
  * (block, grain), and the allocated units as merged extents.
  */
 import { SourceReadError } from '../errors.js';
+
+/**
+ * The little-endian unsigned 64-bit field at `at` of `buf` as a number; Infinity when it is 2^53 or more, so that a
+ * later bounds check against the file or disk size refuses it rather than a rounded value passing.
+ */
+export function u64(buf: Buffer, at: number): number {
+  const hi = buf.readUInt32LE(at + 4);
+  return hi >= 0x200000 ? Number.POSITIVE_INFINITY : hi * 2 ** 32 + buf.readUInt32LE(at);
+}
 
 /**
  * Reads `length` bytes at `offset` of a virtual disk of `size` bytes, unit by unit: `fill(unit, inUnit, n, outAt)`

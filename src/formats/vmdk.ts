@@ -6,7 +6,7 @@
  * before use; the grain directory is read once (bounded by the disk size), grain tables and grains on demand.
  * Spec: VMware's "Virtual Disk Format 5.0". All fields are little-endian.
  */
-import { readUnits, unitExtents } from './virtual-disk.js';
+import { readUnits, u64, unitExtents } from './virtual-disk.js';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import { CorruptInputError, SourceReadError, UnsupportedInputError } from '../errors.js';
@@ -35,11 +35,6 @@ export type VmdkSource = BlockSource & {
 /** True when `head` (a file's first bytes) starts with the VMDK sparse extent magic 'KDMV'. */
 export function isVmdk(head: Buffer): boolean {
   return head.length >= 4 && head.readUInt32LE(0) === MAGIC;
-}
-
-function u64(buf: Buffer, at: number): number {
-  const hi = buf.readUInt32LE(at + 4);
-  return hi >= 0x200000 ? Number.POSITIVE_INFINITY : hi * 2 ** 32 + buf.readUInt32LE(at);
 }
 
 interface Header {
