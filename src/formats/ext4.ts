@@ -998,13 +998,11 @@ class Ext4Volume {
   }
 
   /**
-   * The mapped data of `inode` below byte `size` (whole blocks when `clip` is false), as pieces of at most
-   * EXT4_PIECE_SIZE bytes in increasing offset order. The mapping may not visit more blocks than i_blocks counts
-   * (nor than the file system has), which bounds the work a corrupt inode can cause.
+   * The mapped runs of `inode` below block `end`, adjacent ones (contiguous both in the file and on disk) merged, in
+   * increasing order. The mapping may not visit more blocks than i_blocks counts (nor than the file system has),
+   * which bounds the work a corrupt inode can cause.
    */
-  async *dataPieces(inode: Inode, size: number, clip: boolean, signal?: AbortSignal): AsyncGenerator<DataPiece> {
-    const bs = this.blockSize;
-    const end = Math.ceil(size / bs);
+  private async *mergedRuns(inode: Inode, end: number, signal?: AbortSignal): AsyncGenerator<Run> {
     if (end === 0) return;
     const where = `inode ${inode.ino}`;
     const budget = new BlockBudget(Math.min(inode.blocksFs, this.blocksCount),
@@ -1017,37 +1015,31 @@ class Ext4Volume {
         pending.len += r.len;
         continue;
       }
-      if (pending) yield* this.readRun(pending, size, clip, where, signal);
+      if (pending) yield pending;
       pending = { ...r };
     }
-    if (pending) yield* this.readRun(pending, size, clip, where, signal);
+    if (pending) yield pending;
+  }
+
+  /**
+   * The mapped data of `inode` below byte `size` (whole blocks when `clip` is false), as pieces of at most
+   * EXT4_PIECE_SIZE bytes in increasing offset order, bounded as {@link mergedRuns} is.
+   */
+  async *dataPieces(inode: Inode, size: number, clip: boolean, signal?: AbortSignal): AsyncGenerator<DataPiece> {
+    const where = `inode ${inode.ino}`;
+    for await (const r of this.mergedRuns(inode, Math.ceil(size / this.blockSize), signal)) {
+      yield* this.readRun(r, size, clip, where, signal);
+    }
   }
 
   /** Where {@link dataPieces} (with `clip`) finds the bytes of `inode`, without reading them (see FileContent.layout). */
   async dataLayout(inode: Inode, size: number, signal?: AbortSignal): Promise<Array<{ offset: number; length: number; source: number }>> {
     const bs = this.blockSize;
-    const end = Math.ceil(size / bs);
     const out: Array<{ offset: number; length: number; source: number }> = [];
-    if (end === 0) return out;
-    const where = `inode ${inode.ino}`;
-    const budget = new BlockBudget(Math.min(inode.blocksFs, this.blocksCount),
-      () => this.corrupt(where, `the block map reaches more blocks than the inode's block count (${inode.blocksFs})`));
-    const push = (r: Run) => {
+    for await (const r of this.mergedRuns(inode, Math.ceil(size / bs), signal)) {
       const offset = r.lblk * bs;
       out.push({ offset, length: Math.min(r.len * bs, size - offset), source: r.pblk * bs });
-    };
-    let pending: Run | undefined;
-    for await (const r of this.runs(inode, end, budget, signal)) {
-      throwIfAborted(signal);
-      budget.take(r.len);
-      if (pending && pending.lblk + pending.len === r.lblk && pending.pblk + pending.len === r.pblk) {
-        pending.len += r.len;
-        continue;
-      }
-      if (pending) push(pending);
-      pending = { ...r };
     }
-    if (pending) push(pending);
     return out;
   }
 
