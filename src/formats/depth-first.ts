@@ -1,8 +1,9 @@
 /**
  * What the file-system readers share: the depth-first walk (each entry before its children, siblings in list order),
- * the root's empty path and the abort check.
+ * the walk of a whole tree for `ImageReader.entries()`, the root's empty path and the abort check.
  */
 import { AbortedError } from '../errors.js';
+import type { ImageEntry } from './types.js';
 
 const SLASH = Buffer.from('/');
 /** The root's path (and an empty buffer to share). */
@@ -36,5 +37,47 @@ export async function* depthFirst<C extends { name: Buffer }>(children: C[], che
     const child = top.children[top.next++]!;
     const path = top.path.length ? Buffer.concat([top.path, SLASH, child.name]) : child.name;
     yield { path, child, descend: (kids) => stack.push({ path, children: kids, next: 0 }) };
+  }
+}
+
+/** One entry of a {@link walkEntries} walk, and for a directory how to list its children (called after it is yielded). */
+export interface WalkStep<C> {
+  entry: ImageEntry;
+  children?: () => Promise<C[]>;
+}
+
+/** A reader's functions for one {@link walkEntries} walk: the root's step, and the step of each child at its path. */
+export interface TreeWalk<C> {
+  root(): Promise<WalkStep<C>>;
+  entry(path: Buffer, child: C): Promise<WalkStep<C>>;
+}
+
+/**
+ * The whole tree as `ImageReader.entries()` yields it: throws AbortedError at once when the reader's `outer` signal or
+ * the call's `signal` is aborted; else calls `start` with the two combined (set up per-walk state there) and yields
+ * the root's entry, then every child depth first via {@link depthFirst}, checking both signals before each step. A
+ * directory's children are listed only after its entry has been yielded.
+ *
+ * @example
+ * async *entries(signal) {
+ *   yield* walkEntries(outer, signal, (sig) => ({
+ *     root: async () => ({ entry: rootEntry, children: () => listDir(rootDir, sig) }),
+ *     entry: async (path, child) => stepOf(path, child, sig),
+ *   }));
+ * }
+ */
+export async function* walkEntries<C extends { name: Buffer }>(
+  outer: AbortSignal | undefined, signal: AbortSignal | undefined, start: (signal: AbortSignal | undefined) => TreeWalk<C>,
+): AsyncGenerator<ImageEntry> {
+  throwIfAborted(outer, signal);
+  const sig = outer && signal ? AbortSignal.any([outer, signal]) : outer ?? signal;
+  const walk = start(sig);
+  const root = await walk.root();
+  yield root.entry;
+  if (!root.children) return;
+  for await (const { path, child, descend } of depthFirst(await root.children(), () => throwIfAborted(sig))) {
+    const step = await walk.entry(path, child);
+    yield step.entry;
+    if (step.children) descend(await step.children());
   }
 }

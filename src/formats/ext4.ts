@@ -9,7 +9,7 @@
  * 0 and times in whole seconds only (see DEPENDENCIES.md §4). The format parts a faithful import needs are small.
  */
 import fs from 'node:fs';
-import { EMPTY, depthFirst, throwIfAborted } from './depth-first.js';
+import { EMPTY, throwIfAborted, walkEntries } from './depth-first.js';
 import type { DataPiece, EntryType, FileContent, ImageEntry, ImageReader, SourceDescription, Xattr } from './types.js';
 import { CorruptInputError, SourceReadError, UnsupportedInputError } from '../errors.js';
 
@@ -1416,24 +1416,26 @@ export async function openExt4(source: BlockSource, name: string, options: { sig
   const reader: ImageReader = {
     description,
     async *entries(signal?: AbortSignal): AsyncGenerator<ImageEntry> {
-      throwIfAborted(outer, signal);
-      const sig = outer && signal ? AbortSignal.any([outer, signal]) : outer ?? signal;
-      const firstNames = new Map<number, Buffer>();
-      const visitedDirs = new Set<number>([ROOT_INO]);
-      const root = await entryOf(EMPTY, ROOT_INO, firstNames, sig);
-      if (root.entry.type !== 'dir') throw vol.corrupt(`inode ${ROOT_INO}`, 'the root inode is not a directory');
-      yield root.entry;
-      for await (const { path, child, descend } of depthFirst(await vol.listDir(root.inode, root.raw, EMPTY, sig), () => throwIfAborted(sig))) {
-        const { entry, inode, raw } = await entryOf(path, child.ino, firstNames, sig);
-        if (entry.type === 'dir') {
-          if (visitedDirs.has(child.ino)) {
-            throw vol.corrupt(`inode ${child.ino}`, `directory is linked twice (again at '${show(path)}'): a loop`);
-          }
-          visitedDirs.add(child.ino);
-        }
-        yield entry;
-        if (entry.type === 'dir') descend(await vol.listDir(inode, raw, path, sig));
-      }
+      yield* walkEntries<DirChild>(outer, signal, (sig) => {
+        const firstNames = new Map<number, Buffer>();
+        const visitedDirs = new Set<number>([ROOT_INO]);
+        return {
+          async root() {
+            const { entry, inode, raw } = await entryOf(EMPTY, ROOT_INO, firstNames, sig);
+            if (entry.type !== 'dir') throw vol.corrupt(`inode ${ROOT_INO}`, 'the root inode is not a directory');
+            return { entry, children: () => vol.listDir(inode, raw, EMPTY, sig) };
+          },
+          async entry(path, child) {
+            const { entry, inode, raw } = await entryOf(path, child.ino, firstNames, sig);
+            if (entry.type !== 'dir') return { entry };
+            if (visitedDirs.has(child.ino)) {
+              throw vol.corrupt(`inode ${child.ino}`, `directory is linked twice (again at '${show(path)}'): a loop`);
+            }
+            visitedDirs.add(child.ino);
+            return { entry, children: () => vol.listDir(inode, raw, path, sig) };
+          },
+        };
+      });
     },
   };
   return { info: vol.info, reader };

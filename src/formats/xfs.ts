@@ -25,7 +25,7 @@
  * superblock says: log_incompat bits, needsrepair). Directory hash and free-index entries are not checked against
  * the data blocks' entries.
  */
-import { EMPTY, depthFirst, throwIfAborted } from './depth-first.js';
+import { EMPTY, throwIfAborted, walkEntries } from './depth-first.js';
 import type { DataPiece, EntryType, FileContent, ImageEntry, ImageReader, SourceDescription, Xattr } from './types.js';
 import { crc32c, crc32cZeros, type BlockSource } from './ext4.js';
 import { CorruptInputError, UnsupportedInputError } from '../errors.js';
@@ -1002,22 +1002,24 @@ export async function openXfs(source: BlockSource, name: string, options: { sign
   const reader: ImageReader = {
     description,
     async *entries(signal?: AbortSignal): AsyncGenerator<ImageEntry> {
-      throwIfAborted(outer, signal);
-      const sig = outer && signal ? AbortSignal.any([outer, signal]) : outer ?? signal;
-      const firstNames = new Map<number, Buffer>();
-      const visitedDirs = new Set<number>([rootIno]);
-      const root = await entryOf(EMPTY, rootIno, firstNames, sig);
-      if (root.entry.type !== 'dir') throw vol.corrupt(`inode ${rootIno}`, 'the root inode is not a directory');
-      yield root.entry;
-      for await (const { path, child, descend } of depthFirst(await vol.listDir(root.inode, EMPTY, sig), () => throwIfAborted(sig))) {
-        const { entry, inode } = await entryOf(path, child.ino, firstNames, sig, child);
-        if (entry.type === 'dir') {
-          if (visitedDirs.has(child.ino)) throw vol.corrupt(`inode ${child.ino}`, `directory is linked twice (again at '${show(path)}'): a loop`);
-          visitedDirs.add(child.ino);
-        }
-        yield entry;
-        if (entry.type === 'dir') descend(await vol.listDir(inode, path, sig));
-      }
+      yield* walkEntries<DirChild>(outer, signal, (sig) => {
+        const firstNames = new Map<number, Buffer>();
+        const visitedDirs = new Set<number>([rootIno]);
+        return {
+          async root() {
+            const { entry, inode } = await entryOf(EMPTY, rootIno, firstNames, sig);
+            if (entry.type !== 'dir') throw vol.corrupt(`inode ${rootIno}`, 'the root inode is not a directory');
+            return { entry, children: () => vol.listDir(inode, EMPTY, sig) };
+          },
+          async entry(path, child) {
+            const { entry, inode } = await entryOf(path, child.ino, firstNames, sig, child);
+            if (entry.type !== 'dir') return { entry };
+            if (visitedDirs.has(child.ino)) throw vol.corrupt(`inode ${child.ino}`, `directory is linked twice (again at '${show(path)}'): a loop`);
+            visitedDirs.add(child.ino);
+            return { entry, children: () => vol.listDir(inode, path, sig) };
+          },
+        };
+      });
     },
   };
   return { info: vol.info, reader };
