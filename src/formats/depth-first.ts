@@ -9,6 +9,11 @@ const SLASH = Buffer.from('/');
 /** The root's path (and an empty buffer to share). */
 export const EMPTY = Buffer.alloc(0);
 
+/** An image path for messages: the path as UTF-8, '/' for the root (''). */
+export function showPath(p: Buffer): string {
+  return p.length ? p.toString('utf8') : '/';
+}
+
 /** Throws AbortedError when any of `signals` is aborted. */
 export function throwIfAborted(...signals: Array<AbortSignal | undefined>): void {
   for (const s of signals) if (s?.aborted) throw new AbortedError();

@@ -9,7 +9,7 @@
  * 0 and times in whole seconds only (see DEPENDENCIES.md §4). The format parts a faithful import needs are small.
  */
 import fs from 'node:fs';
-import { EMPTY, throwIfAborted, walkEntries } from './depth-first.js';
+import { EMPTY, showPath, throwIfAborted, walkEntries } from './depth-first.js';
 import type { DataPiece, EntryType, FileContent, ImageEntry, ImageReader, SourceDescription, Xattr } from './types.js';
 import { CorruptInputError, SourceReadError, UnsupportedInputError } from '../errors.js';
 
@@ -471,10 +471,6 @@ function cString(b: Buffer): string {
   return b.subarray(0, end < 0 ? b.length : end).toString('utf8');
 }
 
-function show(p: Buffer): string {
-  return p.length ? p.toString('utf8') : '/';
-}
-
 const DOT = Buffer.from('.');
 const DOTDOT = Buffer.from('..');
 
@@ -809,7 +805,7 @@ class Ext4Volume {
 
   async readInode(ino: number, at?: Buffer): Promise<Inode> {
     const where = `inode ${ino}`;
-    const ctx = at === undefined ? '' : ` (path '${show(at)}')`;
+    const ctx = at === undefined ? '' : ` (path '${showPath(at)}')`;
     if (!(ino >= 1 && ino <= this.inodesCount)) throw this.corrupt(where, `inode number out of range 1..${this.inodesCount}${ctx}`);
     const isz = this.inodeSize;
     const index = (ino - 1) % this.inodesPerGroup;
@@ -1265,7 +1261,7 @@ class Ext4Volume {
     out.sort((a, b) => Buffer.compare(a.name, b.name));
     for (let i = 1; i < out.length; i++) {
       if (out[i].name.equals(out[i - 1].name)) {
-        throw this.corrupt(where, `directory '${show(path)}' has two entries named '${out[i].name.toString('utf8')}'`);
+        throw this.corrupt(where, `directory '${showPath(path)}' has two entries named '${out[i].name.toString('utf8')}'`);
       }
     }
     return out;
@@ -1277,19 +1273,19 @@ class Ext4Volume {
   /** Rejects inodes a directory entry may not lead to; returns the entry type. */
   checkInode(inode: Inode, path: Buffer): EntryType {
     const where = `inode ${inode.ino}`;
-    const ctx = ` (path '${show(path)}')`;
+    const ctx = ` (path '${showPath(path)}')`;
     const type = TYPE_BY_MODE[inode.mode & S_IFMT];
     if (type === undefined) throw this.corrupt(where, `unknown file type ${(inode.mode & S_IFMT).toString(8)}${ctx}`);
     if (inode.links === 0) throw this.corrupt(where, `deleted inode (link count 0) is referenced${ctx}`);
     if (inode.flags & EXT4_EA_INODE_FL) throw this.corrupt(where, `an EA inode is referenced from a directory${ctx}`);
-    if (inode.flags & EXT4_ENCRYPT_FL) throw new UnsupportedInputError(this.name, `inode ${inode.ino} ('${show(path)}') is encrypted`);
-    if (inode.flags & EXT4_VERITY_FL) throw new UnsupportedInputError(this.name, `inode ${inode.ino} ('${show(path)}') is an fs-verity file`);
+    if (inode.flags & EXT4_ENCRYPT_FL) throw new UnsupportedInputError(this.name, `inode ${inode.ino} ('${showPath(path)}') is encrypted`);
+    if (inode.flags & EXT4_VERITY_FL) throw new UnsupportedInputError(this.name, `inode ${inode.ino} ('${showPath(path)}') is an fs-verity file`);
     if (inode.flags & EXT4_INLINE_DATA_FL) {
       if (!(this.incompat & INCOMPAT_INLINE_DATA)) throw this.corrupt(where, `inline-data flag without the inline_data feature${ctx}`);
       if (inode.flags & EXT4_EXTENTS_FL) throw this.corrupt(where, `both the inline-data and the extents flags are set${ctx}`);
     }
     if (inode.flags & EXT4_COMPR_FL && this.incompat & INCOMPAT_COMPRESSION) {
-      throw new UnsupportedInputError(this.name, `inode ${inode.ino} ('${show(path)}') is compressed`);
+      throw new UnsupportedInputError(this.name, `inode ${inode.ino} ('${showPath(path)}') is compressed`);
     }
     return type;
   }
@@ -1297,7 +1293,7 @@ class Ext4Volume {
   async symlinkTarget(inode: Inode, raw: RawXattr[], path: Buffer, signal?: AbortSignal): Promise<Buffer> {
     const where = `inode ${inode.ino}`;
     const size = inode.size;
-    if (size === 0 || size > Math.min(this.blockSize, 65536)) throw this.corrupt(where, `symlink '${show(path)}' has invalid length ${size}`);
+    if (size === 0 || size > Math.min(this.blockSize, 65536)) throw this.corrupt(where, `symlink '${showPath(path)}' has invalid length ${size}`);
     let target: Buffer;
     if (inode.flags & EXT4_INLINE_DATA_FL) {
       target = this.inlineData(inode, raw, size);
@@ -1305,14 +1301,14 @@ class Ext4Volume {
       const eaBlocks = inode.fileAcl !== 0 ? this.clusterSize / 512 : 0;
       // The kernel's ext4_inode_is_fast_symlink(): no data blocks besides the xattr block.
       if (inode.blocks512 - eaBlocks === 0) {
-        if (size >= 60) throw this.corrupt(where, `fast symlink '${show(path)}' has length ${size}`);
+        if (size >= 60) throw this.corrupt(where, `fast symlink '${showPath(path)}' has length ${size}`);
         target = inode.iblock.subarray(0, size);
       } else {
         target = await this.readSmall(inode, size, signal);
       }
     }
     const nul = target.indexOf(0);
-    if (nul === 0) throw this.corrupt(where, `symlink '${show(path)}' has an empty target`);
+    if (nul === 0) throw this.corrupt(where, `symlink '${showPath(path)}' has an empty target`);
     return Buffer.from(nul < 0 ? target : target.subarray(0, nul));
   }
 
@@ -1429,7 +1425,7 @@ export async function openExt4(source: BlockSource, name: string, options: { sig
             const { entry, inode, raw } = await entryOf(path, child.ino, firstNames, sig);
             if (entry.type !== 'dir') return { entry };
             if (visitedDirs.has(child.ino)) {
-              throw vol.corrupt(`inode ${child.ino}`, `directory is linked twice (again at '${show(path)}'): a loop`);
+              throw vol.corrupt(`inode ${child.ino}`, `directory is linked twice (again at '${showPath(path)}'): a loop`);
             }
             visitedDirs.add(child.ino);
             return { entry, children: () => vol.listDir(inode, raw, path, sig) };

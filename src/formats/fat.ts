@@ -17,7 +17,7 @@
  * otherwise the 8.3 name decoded as code page 437 with the NT lower-case bits (byte 12: 0x08 base, 0x10 extension)
  * applied, as Linux's vfat shows it with its defaults (codepage=437, utf8).
  */
-import { EMPTY, type WalkStep, throwIfAborted, walkEntries } from './depth-first.js';
+import { EMPTY, showPath, throwIfAborted, walkEntries, type WalkStep } from './depth-first.js';
 import type { DataPiece, FileContent, ImageEntry, ImageReader, SourceDescription, Xattr } from './types.js';
 import type { BlockSource } from './ext4.js';
 import { CorruptInputError } from '../errors.js';
@@ -70,10 +70,6 @@ function cp437(bytes: Buffer): string {
   let s = '';
   for (const b of bytes) s += b < 0x80 ? String.fromCharCode(b) : CP437_HIGH[b - 0x80];
   return s;
-}
-
-function show(p: Buffer): string {
-  return p.length ? p.toString('utf8') : '/';
 }
 
 /** The checksum of an 8.3 name that its long-name entries carry (fatgen103 ChkSum()). */
@@ -290,7 +286,7 @@ class FatVolume {
     const children: Child[] = [];
     let label: string | undefined;
     let lfn: { parts: string[]; sum: number; expect: number; at: number } | undefined;
-    const where = (i: number): string => `directory '${show(path)}' entry at offset ${base(i)}`;
+    const where = (i: number): string => `directory '${showPath(path)}' entry at offset ${base(i)}`;
     for (let i = 0; i + 32 <= buf.length; i += 32) {
       const e = buf.subarray(i, i + 32);
       if (e[0] === 0) break;
@@ -350,7 +346,7 @@ class FatVolume {
     if (lfn) throw this.corrupt(where(lfn.at), 'long name without a short entry');
     children.sort((a, b) => Buffer.compare(a.name, b.name));
     for (let k = 1; k < children.length; k++) {
-      if (children[k].name.equals(children[k - 1].name)) throw this.corrupt(`directory '${show(path)}'`, `two entries named '${children[k].name.toString('utf8')}'`);
+      if (children[k].name.equals(children[k - 1].name)) throw this.corrupt(`directory '${showPath(path)}'`, `two entries named '${children[k].name.toString('utf8')}'`);
     }
     return { children, label };
   }
@@ -386,7 +382,7 @@ export async function openFat(source: BlockSource, name: string, options: { sign
 
   /** The entry of `child` at `path`, its chain claimed; a directory's children are listed when the walk asks. */
   function stepOf(path: Buffer, child: Child, sig?: AbortSignal): WalkStep<Child> {
-    const what = `'${show(path)}'`;
+    const what = `'${showPath(path)}'`;
     const kept = child.attr & ATTR_KEPT;
     const xattrs: Xattr[] = kept ? [{ name: FAT_ATTRIBUTES_XATTR, value: Uint8Array.of(kept) }] : [];
     if (child.attr & ATTR_DIR) {
