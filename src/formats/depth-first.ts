@@ -86,3 +86,32 @@ export async function* walkEntries<C extends { name: Buffer }>(
     if (step.children) descend(await step.children());
   }
 }
+
+/**
+ * The {@link TreeWalk} of a file system of numbered inodes (ext4, XFS), with the checks they share: the root inode
+ * `rootIno` must be a directory, and a directory met a second time (linked twice: a loop) is corruption, made by the
+ * reader's `corrupt(where, reason)`. `read(path, ino, child)` reads an entry (`child` undefined for the root) with
+ * whatever `list(read, path)` needs to list the children of a directory. Make one per walk: it remembers directories.
+ */
+export function inodeTreeWalk<C extends { name: Buffer; ino: number }, R extends { entry: ImageEntry }>(
+  rootIno: number,
+  read: (path: Buffer, ino: number, child?: C) => Promise<R>,
+  list: (dir: R, path: Buffer) => Promise<C[]>,
+  corrupt: (where: string, reason: string) => Error,
+): TreeWalk<C> {
+  const visitedDirs = new Set<number>([rootIno]);
+  return {
+    async root() {
+      const r = await read(EMPTY, rootIno);
+      if (r.entry.type !== 'dir') throw corrupt(`inode ${rootIno}`, 'the root inode is not a directory');
+      return { entry: r.entry, children: () => list(r, EMPTY) };
+    },
+    async entry(path, child) {
+      const r = await read(path, child.ino, child);
+      if (r.entry.type !== 'dir') return { entry: r.entry };
+      if (visitedDirs.has(child.ino)) throw corrupt(`inode ${child.ino}`, `directory is linked twice (again at '${showPath(path)}'): a loop`);
+      visitedDirs.add(child.ino);
+      return { entry: r.entry, children: () => list(r, path) };
+    },
+  };
+}

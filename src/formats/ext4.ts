@@ -9,7 +9,7 @@
  * 0 and times in whole seconds only (see DEPENDENCIES.md §4). The format parts a faithful import needs are small.
  */
 import fs from 'node:fs';
-import { EMPTY, showPath, throwIfAborted, walkEntries } from './depth-first.js';
+import { EMPTY, inodeTreeWalk, showPath, throwIfAborted, walkEntries } from './depth-first.js';
 import type { DataPiece, EntryType, FileContent, ImageEntry, ImageReader, SourceDescription, Xattr } from './types.js';
 import { CorruptInputError, SourceReadError, UnsupportedInputError } from '../errors.js';
 
@@ -1414,23 +1414,8 @@ export async function openExt4(source: BlockSource, name: string, options: { sig
     async *entries(signal?: AbortSignal): AsyncGenerator<ImageEntry> {
       yield* walkEntries<DirChild>(outer, signal, (sig) => {
         const firstNames = new Map<number, Buffer>();
-        const visitedDirs = new Set<number>([ROOT_INO]);
-        return {
-          async root() {
-            const { entry, inode, raw } = await entryOf(EMPTY, ROOT_INO, firstNames, sig);
-            if (entry.type !== 'dir') throw vol.corrupt(`inode ${ROOT_INO}`, 'the root inode is not a directory');
-            return { entry, children: () => vol.listDir(inode, raw, EMPTY, sig) };
-          },
-          async entry(path, child) {
-            const { entry, inode, raw } = await entryOf(path, child.ino, firstNames, sig);
-            if (entry.type !== 'dir') return { entry };
-            if (visitedDirs.has(child.ino)) {
-              throw vol.corrupt(`inode ${child.ino}`, `directory is linked twice (again at '${showPath(path)}'): a loop`);
-            }
-            visitedDirs.add(child.ino);
-            return { entry, children: () => vol.listDir(inode, raw, path, sig) };
-          },
-        };
+        return inodeTreeWalk(ROOT_INO, (path, ino) => entryOf(path, ino, firstNames, sig),
+          ({ inode, raw }, path) => vol.listDir(inode, raw, path, sig), (where, reason) => vol.corrupt(where, reason));
       });
     },
   };

@@ -25,7 +25,7 @@
  * superblock says: log_incompat bits, needsrepair). Directory hash and free-index entries are not checked against
  * the data blocks' entries.
  */
-import { EMPTY, showPath, throwIfAborted, walkEntries } from './depth-first.js';
+import { EMPTY, inodeTreeWalk, showPath, throwIfAborted, walkEntries } from './depth-first.js';
 import type { DataPiece, EntryType, FileContent, ImageEntry, ImageReader, SourceDescription, Xattr } from './types.js';
 import { crc32c, crc32cZeros, type BlockSource } from './ext4.js';
 import { CorruptInputError, UnsupportedInputError } from '../errors.js';
@@ -999,21 +999,8 @@ export async function openXfs(source: BlockSource, name: string, options: { sign
     async *entries(signal?: AbortSignal): AsyncGenerator<ImageEntry> {
       yield* walkEntries<DirChild>(outer, signal, (sig) => {
         const firstNames = new Map<number, Buffer>();
-        const visitedDirs = new Set<number>([rootIno]);
-        return {
-          async root() {
-            const { entry, inode } = await entryOf(EMPTY, rootIno, firstNames, sig);
-            if (entry.type !== 'dir') throw vol.corrupt(`inode ${rootIno}`, 'the root inode is not a directory');
-            return { entry, children: () => vol.listDir(inode, EMPTY, sig) };
-          },
-          async entry(path, child) {
-            const { entry, inode } = await entryOf(path, child.ino, firstNames, sig, child);
-            if (entry.type !== 'dir') return { entry };
-            if (visitedDirs.has(child.ino)) throw vol.corrupt(`inode ${child.ino}`, `directory is linked twice (again at '${showPath(path)}'): a loop`);
-            visitedDirs.add(child.ino);
-            return { entry, children: () => vol.listDir(inode, path, sig) };
-          },
-        };
+        return inodeTreeWalk(rootIno, (path, ino, child?: DirChild) => entryOf(path, ino, firstNames, sig, child),
+          ({ inode }, path) => vol.listDir(inode, path, sig), (where, reason) => vol.corrupt(where, reason));
       });
     },
   };
