@@ -13,6 +13,13 @@ export function u64(buf: Buffer, at: number): number {
   return hi >= 0x200000 ? Number.POSITIVE_INFINITY : hi * 2 ** 32 + buf.readUInt32LE(at);
 }
 
+/** Throws SourceReadError unless `length` bytes at `offset` (safe integers) lie inside the `size`-byte virtual disk. */
+export function checkRead(file: string, size: number, offset: number, length: number): void {
+  if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 || offset + length > size) {
+    throw new SourceReadError(file, `read of ${length} bytes at ${offset} lies outside the ${size}-byte virtual disk`);
+  }
+}
+
 /**
  * Reads `length` bytes at `offset` of a virtual disk of `size` bytes, unit by unit: `fill(unit, inUnit, n, outAt)`
  * puts the `n` bytes at `inUnit` of `unit` into `out` at `outAt` (leaving zeros for an unallocated unit). Throws
@@ -20,9 +27,7 @@ export function u64(buf: Buffer, at: number): number {
  */
 export async function readUnits(file: string, size: number, unitSize: number, offset: number, length: number,
   fill: (unit: number, inUnit: number, n: number, out: Buffer, outAt: number) => Promise<void>): Promise<Buffer> {
-  if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 || offset + length > size) {
-    throw new SourceReadError(file, `read of ${length} bytes at ${offset} lies outside the ${size}-byte virtual disk`);
-  }
+  checkRead(file, size, offset, length);
   const out = Buffer.alloc(length);
   for (let pos = offset; pos < offset + length;) {
     const u = Math.floor(pos / unitSize);
