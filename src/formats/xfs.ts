@@ -25,7 +25,7 @@
  * superblock says: log_incompat bits, needsrepair). Directory hash and free-index entries are not checked against
  * the data blocks' entries.
  */
-import { EMPTY, inodeTreeWalk, showPath, throwIfAborted, walkEntries } from './depth-first.js';
+import { inodeTreeWalk, showPath, throwIfAborted, walkEntries } from './depth-first.js';
 import type { DataPiece, EntryType, FileContent, ImageEntry, ImageReader, SourceDescription, Xattr } from './types.js';
 import { crc32c, crc32cZeros, type BlockSource } from './ext4.js';
 import { CorruptInputError, UnsupportedInputError } from '../errors.js';
