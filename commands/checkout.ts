@@ -1,5 +1,5 @@
 import { Args, Flags } from '@oclif/core';
-import { REBUILD_FS_TYPES, STDOUT_DEST, UsageError, checkout, createTrackingBranch, findTrackingCandidate, parseSize, recordCheckout, trackingMessage, type CheckoutResult, type RebuildFsType } from '../src/index.js';
+import { REBUILD_FS_TYPES, STDOUT_DEST, UsageError, checkout, createTrackingBranch, findTrackingCandidate, parseSize, recordCheckout, trackingMessage, type CheckoutResult, type RebuildFsType, type TreeEntry } from '../src/index.js';
 import { EXIT_STATUS_HELP } from '../src/cli/exit-codes.js';
 import { RepoCommand, quietFlag } from '../src/cli/repo-command.js';
 import { formatBytes, plural } from '../src/cli/repo-command.js';
@@ -70,11 +70,13 @@ ${EXIT_STATUS_HELP}`;
       if (toStdout) this.logToStderr(trackingMessage(t));
       else this.log(trackingMessage(t));
     }
+    // The files written, for the checkout record below (so that it need not walk the tree again).
+    const files: Array<{ path: Buffer; entry: TreeEntry }> = [];
     // An overlay remembers which backing files were checked (a write); everything else only reads.
     const r = await this.withRepo(flags.backing !== undefined ? 'write' : 'read', flags.repo, (repo) =>
       checkout(repo, {
         rev: args.rev, dest: args.dest, paths: flags.path, ...(flags.backing !== undefined ? { backing: flags.backing } : {}), format: flags.format as 'dir' | 'tar' | 'raw' | 'qcow2' | 'vmdk' | undefined,
-        strict: flags.strict, force: flags.force, onProgress: this.progress('checking out'),
+        strict: flags.strict, force: flags.force, onProgress: this.progress('checking out'), onFile: (path, entry) => files.push({ path, entry }),
         ...(flags.size || flags.fs || flags.label || flags.partition || flags['layout-from'] ? {
           build: {
             ...(flags.size ? { size: parseSize(flags.size) } : {}), ...(flags.fs ? { fs: flags.fs as RebuildFsType } : {}),
@@ -89,7 +91,7 @@ ${EXIT_STATUS_HELP}`;
       const colon = args.rev.indexOf(':');
       try {
         await this.withRepo('write', flags.repo, (repo) => recordCheckout(repo, r.dest, {
-          commit: r.commit, rev: args.rev, ...(colon >= 0 ? { subPath: args.rev.slice(colon + 1) } : {}), ...(flags.path?.length ? { paths: flags.path } : {}),
+          commit: r.commit, rev: args.rev, ...(colon >= 0 ? { subPath: args.rev.slice(colon + 1) } : {}), ...(flags.path?.length ? { paths: flags.path } : {}), files,
         }));
       } catch (e) {
         this.warnLine(`could not record the checkout for 'viva status' (${(e as Error).message})`);

@@ -13,6 +13,7 @@
  * namei.c, xattr.c), and e2fsprogs' e2fsck (what it checks).
  */
 import { Ext4PatchError } from '../errors.js';
+import { showPath } from './depth-first.js';
 import {
   crc16, crc32c, crc32cU32, featureNames, groupDescChecksum, groupHasSuper, inodeChecksum, xattrBlockChecksum,
 } from './ext4.js';
@@ -220,10 +221,6 @@ function align4(n: number): number {
   return (n + 3) & ~3;
 }
 
-function show(p: Buffer): string {
-  return p.length ? p.toString('utf8') : '/';
-}
-
 function u64(b: Buffer, lo: number, hi: number | undefined): number {
   return b.readUInt32LE(lo) + (hi === undefined ? 0 : b.readUInt32LE(hi) * 2 ** 32);
 }
@@ -424,7 +421,7 @@ class Patcher {
   }
 
   setPath(p: Buffer): void {
-    this.at = show(p);
+    this.at = showPath(p);
   }
 
   // -------------------------------------------------------------------------------------------------------------

@@ -9,7 +9,7 @@
  * 0 and times in whole seconds only (see DEPENDENCIES.md §4). The format parts a faithful import needs are small.
  */
 import fs from 'node:fs';
-import { EMPTY, depthFirst, throwIfAborted } from './depth-first.js';
+import { EMPTY, inodeTreeWalk, showPath, throwIfAborted, walkEntries } from './depth-first.js';
 import type { DataPiece, EntryType, FileContent, ImageEntry, ImageReader, SourceDescription, Xattr } from './types.js';
 import { CorruptInputError, SourceReadError, UnsupportedInputError } from '../errors.js';
 
@@ -471,10 +471,6 @@ function cString(b: Buffer): string {
   return b.subarray(0, end < 0 ? b.length : end).toString('utf8');
 }
 
-function show(p: Buffer): string {
-  return p.length ? p.toString('utf8') : '/';
-}
-
 const DOT = Buffer.from('.');
 const DOTDOT = Buffer.from('..');
 
@@ -809,7 +805,7 @@ class Ext4Volume {
 
   async readInode(ino: number, at?: Buffer): Promise<Inode> {
     const where = `inode ${ino}`;
-    const ctx = at === undefined ? '' : ` (path '${show(at)}')`;
+    const ctx = at === undefined ? '' : ` (path '${showPath(at)}')`;
     if (!(ino >= 1 && ino <= this.inodesCount)) throw this.corrupt(where, `inode number out of range 1..${this.inodesCount}${ctx}`);
     const isz = this.inodeSize;
     const index = (ino - 1) % this.inodesPerGroup;
@@ -998,13 +994,11 @@ class Ext4Volume {
   }
 
   /**
-   * The mapped data of `inode` below byte `size` (whole blocks when `clip` is false), as pieces of at most
-   * EXT4_PIECE_SIZE bytes in increasing offset order. The mapping may not visit more blocks than i_blocks counts
-   * (nor than the file system has), which bounds the work a corrupt inode can cause.
+   * The mapped runs of `inode` below block `end`, adjacent ones (contiguous both in the file and on disk) merged, in
+   * increasing order. The mapping may not visit more blocks than i_blocks counts (nor than the file system has),
+   * which bounds the work a corrupt inode can cause.
    */
-  async *dataPieces(inode: Inode, size: number, clip: boolean, signal?: AbortSignal): AsyncGenerator<DataPiece> {
-    const bs = this.blockSize;
-    const end = Math.ceil(size / bs);
+  private async *mergedRuns(inode: Inode, end: number, signal?: AbortSignal): AsyncGenerator<Run> {
     if (end === 0) return;
     const where = `inode ${inode.ino}`;
     const budget = new BlockBudget(Math.min(inode.blocksFs, this.blocksCount),
@@ -1017,37 +1011,31 @@ class Ext4Volume {
         pending.len += r.len;
         continue;
       }
-      if (pending) yield* this.readRun(pending, size, clip, where, signal);
+      if (pending) yield pending;
       pending = { ...r };
     }
-    if (pending) yield* this.readRun(pending, size, clip, where, signal);
+    if (pending) yield pending;
+  }
+
+  /**
+   * The mapped data of `inode` below byte `size` (whole blocks when `clip` is false), as pieces of at most
+   * EXT4_PIECE_SIZE bytes in increasing offset order, bounded as {@link mergedRuns} is.
+   */
+  async *dataPieces(inode: Inode, size: number, clip: boolean, signal?: AbortSignal): AsyncGenerator<DataPiece> {
+    const where = `inode ${inode.ino}`;
+    for await (const r of this.mergedRuns(inode, Math.ceil(size / this.blockSize), signal)) {
+      yield* this.readRun(r, size, clip, where, signal);
+    }
   }
 
   /** Where {@link dataPieces} (with `clip`) finds the bytes of `inode`, without reading them (see FileContent.layout). */
   async dataLayout(inode: Inode, size: number, signal?: AbortSignal): Promise<Array<{ offset: number; length: number; source: number }>> {
     const bs = this.blockSize;
-    const end = Math.ceil(size / bs);
     const out: Array<{ offset: number; length: number; source: number }> = [];
-    if (end === 0) return out;
-    const where = `inode ${inode.ino}`;
-    const budget = new BlockBudget(Math.min(inode.blocksFs, this.blocksCount),
-      () => this.corrupt(where, `the block map reaches more blocks than the inode's block count (${inode.blocksFs})`));
-    const push = (r: Run) => {
+    for await (const r of this.mergedRuns(inode, Math.ceil(size / bs), signal)) {
       const offset = r.lblk * bs;
       out.push({ offset, length: Math.min(r.len * bs, size - offset), source: r.pblk * bs });
-    };
-    let pending: Run | undefined;
-    for await (const r of this.runs(inode, end, budget, signal)) {
-      throwIfAborted(signal);
-      budget.take(r.len);
-      if (pending && pending.lblk + pending.len === r.lblk && pending.pblk + pending.len === r.pblk) {
-        pending.len += r.len;
-        continue;
-      }
-      if (pending) push(pending);
-      pending = { ...r };
     }
-    if (pending) push(pending);
     return out;
   }
 
@@ -1273,7 +1261,7 @@ class Ext4Volume {
     out.sort((a, b) => Buffer.compare(a.name, b.name));
     for (let i = 1; i < out.length; i++) {
       if (out[i].name.equals(out[i - 1].name)) {
-        throw this.corrupt(where, `directory '${show(path)}' has two entries named '${out[i].name.toString('utf8')}'`);
+        throw this.corrupt(where, `directory '${showPath(path)}' has two entries named '${out[i].name.toString('utf8')}'`);
       }
     }
     return out;
@@ -1285,19 +1273,19 @@ class Ext4Volume {
   /** Rejects inodes a directory entry may not lead to; returns the entry type. */
   checkInode(inode: Inode, path: Buffer): EntryType {
     const where = `inode ${inode.ino}`;
-    const ctx = ` (path '${show(path)}')`;
+    const ctx = ` (path '${showPath(path)}')`;
     const type = TYPE_BY_MODE[inode.mode & S_IFMT];
     if (type === undefined) throw this.corrupt(where, `unknown file type ${(inode.mode & S_IFMT).toString(8)}${ctx}`);
     if (inode.links === 0) throw this.corrupt(where, `deleted inode (link count 0) is referenced${ctx}`);
     if (inode.flags & EXT4_EA_INODE_FL) throw this.corrupt(where, `an EA inode is referenced from a directory${ctx}`);
-    if (inode.flags & EXT4_ENCRYPT_FL) throw new UnsupportedInputError(this.name, `inode ${inode.ino} ('${show(path)}') is encrypted`);
-    if (inode.flags & EXT4_VERITY_FL) throw new UnsupportedInputError(this.name, `inode ${inode.ino} ('${show(path)}') is an fs-verity file`);
+    if (inode.flags & EXT4_ENCRYPT_FL) throw new UnsupportedInputError(this.name, `inode ${inode.ino} ('${showPath(path)}') is encrypted`);
+    if (inode.flags & EXT4_VERITY_FL) throw new UnsupportedInputError(this.name, `inode ${inode.ino} ('${showPath(path)}') is an fs-verity file`);
     if (inode.flags & EXT4_INLINE_DATA_FL) {
       if (!(this.incompat & INCOMPAT_INLINE_DATA)) throw this.corrupt(where, `inline-data flag without the inline_data feature${ctx}`);
       if (inode.flags & EXT4_EXTENTS_FL) throw this.corrupt(where, `both the inline-data and the extents flags are set${ctx}`);
     }
     if (inode.flags & EXT4_COMPR_FL && this.incompat & INCOMPAT_COMPRESSION) {
-      throw new UnsupportedInputError(this.name, `inode ${inode.ino} ('${show(path)}') is compressed`);
+      throw new UnsupportedInputError(this.name, `inode ${inode.ino} ('${showPath(path)}') is compressed`);
     }
     return type;
   }
@@ -1305,7 +1293,7 @@ class Ext4Volume {
   async symlinkTarget(inode: Inode, raw: RawXattr[], path: Buffer, signal?: AbortSignal): Promise<Buffer> {
     const where = `inode ${inode.ino}`;
     const size = inode.size;
-    if (size === 0 || size > Math.min(this.blockSize, 65536)) throw this.corrupt(where, `symlink '${show(path)}' has invalid length ${size}`);
+    if (size === 0 || size > Math.min(this.blockSize, 65536)) throw this.corrupt(where, `symlink '${showPath(path)}' has invalid length ${size}`);
     let target: Buffer;
     if (inode.flags & EXT4_INLINE_DATA_FL) {
       target = this.inlineData(inode, raw, size);
@@ -1313,14 +1301,14 @@ class Ext4Volume {
       const eaBlocks = inode.fileAcl !== 0 ? this.clusterSize / 512 : 0;
       // The kernel's ext4_inode_is_fast_symlink(): no data blocks besides the xattr block.
       if (inode.blocks512 - eaBlocks === 0) {
-        if (size >= 60) throw this.corrupt(where, `fast symlink '${show(path)}' has length ${size}`);
+        if (size >= 60) throw this.corrupt(where, `fast symlink '${showPath(path)}' has length ${size}`);
         target = inode.iblock.subarray(0, size);
       } else {
         target = await this.readSmall(inode, size, signal);
       }
     }
     const nul = target.indexOf(0);
-    if (nul === 0) throw this.corrupt(where, `symlink '${show(path)}' has an empty target`);
+    if (nul === 0) throw this.corrupt(where, `symlink '${showPath(path)}' has an empty target`);
     return Buffer.from(nul < 0 ? target : target.subarray(0, nul));
   }
 
@@ -1424,24 +1412,11 @@ export async function openExt4(source: BlockSource, name: string, options: { sig
   const reader: ImageReader = {
     description,
     async *entries(signal?: AbortSignal): AsyncGenerator<ImageEntry> {
-      throwIfAborted(outer, signal);
-      const sig = outer && signal ? AbortSignal.any([outer, signal]) : outer ?? signal;
-      const firstNames = new Map<number, Buffer>();
-      const visitedDirs = new Set<number>([ROOT_INO]);
-      const root = await entryOf(EMPTY, ROOT_INO, firstNames, sig);
-      if (root.entry.type !== 'dir') throw vol.corrupt(`inode ${ROOT_INO}`, 'the root inode is not a directory');
-      yield root.entry;
-      for await (const { path, child, descend } of depthFirst(await vol.listDir(root.inode, root.raw, EMPTY, sig), () => throwIfAborted(sig))) {
-        const { entry, inode, raw } = await entryOf(path, child.ino, firstNames, sig);
-        if (entry.type === 'dir') {
-          if (visitedDirs.has(child.ino)) {
-            throw vol.corrupt(`inode ${child.ino}`, `directory is linked twice (again at '${show(path)}'): a loop`);
-          }
-          visitedDirs.add(child.ino);
-        }
-        yield entry;
-        if (entry.type === 'dir') descend(await vol.listDir(inode, raw, path, sig));
-      }
+      yield* walkEntries<DirChild>(outer, signal, (sig) => {
+        const firstNames = new Map<number, Buffer>();
+        return inodeTreeWalk(ROOT_INO, (path, ino) => entryOf(path, ino, firstNames, sig),
+          ({ inode, raw }, path) => vol.listDir(inode, raw, path, sig), (where, reason) => vol.corrupt(where, reason));
+      });
     },
   };
   return { info: vol.info, reader };

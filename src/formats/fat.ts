@@ -17,7 +17,7 @@
  * otherwise the 8.3 name decoded as code page 437 with the NT lower-case bits (byte 12: 0x08 base, 0x10 extension)
  * applied, as Linux's vfat shows it with its defaults (codepage=437, utf8).
  */
-import { EMPTY, depthFirst, throwIfAborted } from './depth-first.js';
+import { EMPTY, showPath, throwIfAborted, walkEntries, type WalkStep } from './depth-first.js';
 import type { DataPiece, FileContent, ImageEntry, ImageReader, SourceDescription, Xattr } from './types.js';
 import type { BlockSource } from './ext4.js';
 import { CorruptInputError } from '../errors.js';
@@ -70,10 +70,6 @@ function cp437(bytes: Buffer): string {
   let s = '';
   for (const b of bytes) s += b < 0x80 ? String.fromCharCode(b) : CP437_HIGH[b - 0x80];
   return s;
-}
-
-function show(p: Buffer): string {
-  return p.length ? p.toString('utf8') : '/';
 }
 
 /** The checksum of an 8.3 name that its long-name entries carry (fatgen103 ChkSum()). */
@@ -290,7 +286,7 @@ class FatVolume {
     const children: Child[] = [];
     let label: string | undefined;
     let lfn: { parts: string[]; sum: number; expect: number; at: number } | undefined;
-    const where = (i: number): string => `directory '${show(path)}' entry at offset ${base(i)}`;
+    const where = (i: number): string => `directory '${showPath(path)}' entry at offset ${base(i)}`;
     for (let i = 0; i + 32 <= buf.length; i += 32) {
       const e = buf.subarray(i, i + 32);
       if (e[0] === 0) break;
@@ -350,7 +346,7 @@ class FatVolume {
     if (lfn) throw this.corrupt(where(lfn.at), 'long name without a short entry');
     children.sort((a, b) => Buffer.compare(a.name, b.name));
     for (let k = 1; k < children.length; k++) {
-      if (children[k].name.equals(children[k - 1].name)) throw this.corrupt(`directory '${show(path)}'`, `two entries named '${children[k].name.toString('utf8')}'`);
+      if (children[k].name.equals(children[k - 1].name)) throw this.corrupt(`directory '${showPath(path)}'`, `two entries named '${children[k].name.toString('utf8')}'`);
     }
     return { children, label };
   }
@@ -384,42 +380,51 @@ export async function openFat(source: BlockSource, name: string, options: { sign
   if (root.label !== undefined) vol.info.label = root.label === 'NO NAME' ? '' : root.label;
   const description: SourceDescription = { format: vol.info.type, name, size: source.size };
 
+  /** The entry of `child` at `path`, its chain claimed; a directory's children are listed when the walk asks. */
+  function stepOf(path: Buffer, child: Child, sig?: AbortSignal): WalkStep<Child> {
+    const what = `'${showPath(path)}'`;
+    const kept = child.attr & ATTR_KEPT;
+    const xattrs: Xattr[] = kept ? [{ name: FAT_ATTRIBUTES_XATTR, value: Uint8Array.of(kept) }] : [];
+    if (child.attr & ATTR_DIR) {
+      if (child.cluster === 0) throw vol.corrupt(`entry at offset ${child.at}`, `directory ${what} has no cluster`);
+      const runs = vol.chain(child.cluster, what);
+      return {
+        entry: { path, type: 'dir', mode: 0o755, uid: 0, gid: 0, mtimeNs: child.mtimeNs, xattrs },
+        children: async () => (await vol.listDir(runs, path)).children,
+      };
+    }
+    const size = child.size;
+    const needed = Math.ceil(size / vol.info.clusterSize);
+    let runs: Run[] = [];
+    if (child.cluster !== 0 || needed !== 0) {
+      if (needed === 0) throw vol.corrupt(`entry at offset ${child.at}`, `empty file ${what} has cluster ${child.cluster}`);
+      runs = vol.chain(child.cluster, what, needed);
+    }
+    const content: FileContent = {
+      size,
+      read(s?: AbortSignal): AsyncIterable<DataPiece> {
+        throwIfAborted(sig, s);
+        return vol.pieces(runs, size, sig && s ? AbortSignal.any([sig, s]) : sig ?? s);
+      },
+    };
+    return { entry: { path, type: 'file', mode: child.attr & ATTR_RO ? 0o444 : 0o644, uid: 0, gid: 0, mtimeNs: child.mtimeNs, xattrs, content } };
+  }
+
   const reader: ImageReader = {
     description,
     async *entries(signal?: AbortSignal): AsyncGenerator<ImageEntry> {
-      throwIfAborted(outer, signal);
-      const sig = outer && signal ? AbortSignal.any([outer, signal]) : outer ?? signal;
-      // Chains are claimed as they are walked; each walk starts over.
-      vol.resetClaims();
-      if (rootRuns) vol.chain(vol.info.rootCluster!, "the root directory '/'");
-      yield { path: EMPTY, type: 'dir', mode: 0o755, uid: 0, gid: 0, mtimeNs: 0n, xattrs: [] };
-      for await (const { path, child, descend } of depthFirst(root.children, () => throwIfAborted(sig))) {
-        const what = `'${show(path)}'`;
-        const kept = child.attr & ATTR_KEPT;
-        const xattrs: Xattr[] = kept ? [{ name: FAT_ATTRIBUTES_XATTR, value: Uint8Array.of(kept) }] : [];
-        if (child.attr & ATTR_DIR) {
-          if (child.cluster === 0) throw vol.corrupt(`entry at offset ${child.at}`, `directory ${what} has no cluster`);
-          const runs = vol.chain(child.cluster, what);
-          yield { path, type: 'dir', mode: 0o755, uid: 0, gid: 0, mtimeNs: child.mtimeNs, xattrs };
-          descend((await vol.listDir(runs, path)).children);
-          continue;
-        }
-        const size = child.size;
-        const needed = Math.ceil(size / vol.info.clusterSize);
-        let runs: Run[] = [];
-        if (child.cluster !== 0 || needed !== 0) {
-          if (needed === 0) throw vol.corrupt(`entry at offset ${child.at}`, `empty file ${what} has cluster ${child.cluster}`);
-          runs = vol.chain(child.cluster, what, needed);
-        }
-        const content: FileContent = {
-          size,
-          read(s?: AbortSignal): AsyncIterable<DataPiece> {
-            throwIfAborted(sig, s);
-            return vol.pieces(runs, size, sig && s ? AbortSignal.any([sig, s]) : sig ?? s);
-          },
+      yield* walkEntries<Child>(outer, signal, (sig) => {
+        // Chains are claimed as they are walked; each walk starts over.
+        vol.resetClaims();
+        if (rootRuns) vol.chain(vol.info.rootCluster!, "the root directory '/'");
+        return {
+          root: async () => ({
+            entry: { path: EMPTY, type: 'dir', mode: 0o755, uid: 0, gid: 0, mtimeNs: 0n, xattrs: [] },
+            children: async () => root.children,
+          }),
+          entry: async (path, child) => stepOf(path, child, sig),
         };
-        yield { path, type: 'file', mode: child.attr & ATTR_RO ? 0o444 : 0o644, uid: 0, gid: 0, mtimeNs: child.mtimeNs, xattrs, content };
-      }
+      });
     },
   };
   return { info: vol.info, reader };

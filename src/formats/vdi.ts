@@ -5,7 +5,7 @@
  * image is checked against the file size before use; the block map is read once (bounded by the disk size), blocks
  * on demand. All fields are little-endian.
  */
-import { readUnits, unitExtents } from './virtual-disk.js';
+import { readUnits, u64, unitExtents } from './virtual-disk.js';
 import { CorruptInputError, UnsupportedInputError } from '../errors.js';
 import type { BlockSource } from './ext4.js';
 import { openFile } from './qcow2.js';
@@ -57,8 +57,7 @@ export async function openVdi(file: string): Promise<VdiSource> {
     const dataAt = h.readUInt32LE(0x158);
     const sectorSize = h.readUInt32LE(0x168);
     if (sectorSize !== 512) throw bad('sector_size', 0x168, `sector size ${sectorSize} is not 512`);
-    const hi = h.readUInt32LE(0x174);
-    const size = hi >= 0x200000 ? Number.POSITIVE_INFINITY : hi * 2 ** 32 + h.readUInt32LE(0x170);
+    const size = u64(h, 0x170);
     if (size > MAX_SIZE) throw bad('disk_size', 0x170, `disk size ${h.readBigUInt64LE(0x170)} is absurd (more than 2^50 bytes)`);
     const blockSize = h.readUInt32LE(0x178);
     if (blockSize < 512 || blockSize > MAX_BLOCK || blockSize % 512 !== 0) throw bad('block_size', 0x178, `block size ${blockSize} is not a multiple of 512 up to 256 MiB`);

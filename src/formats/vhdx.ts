@@ -9,7 +9,7 @@
  * so is an image whose log still holds entries to replay (it was not closed cleanly). Every checksum is verified and
  * every offset taken from the image is checked against the file size at open. All fields are little-endian.
  */
-import { readUnits, unitExtents } from './virtual-disk.js';
+import { readUnits, u64, unitExtents } from './virtual-disk.js';
 import { CorruptInputError, UnsupportedInputError } from '../errors.js';
 import { crc32c } from './ext4.js';
 import type { BlockSource } from './ext4.js';
@@ -77,11 +77,6 @@ function checksum(buf: Buffer, at: number): number {
   const copy = Buffer.from(buf);
   copy.writeUInt32LE(0, at);
   return (crc32c(~0, copy) ^ ~0) >>> 0;
-}
-
-function u64(buf: Buffer, at: number): number {
-  const hi = buf.readUInt32LE(at + 4);
-  return hi >= 0x200000 ? Number.POSITIVE_INFINITY : hi * 2 ** 32 + buf.readUInt32LE(at);
 }
 
 interface Header {

@@ -6,10 +6,10 @@
  * before use; the grain directory is read once (bounded by the disk size), grain tables and grains on demand.
  * Spec: VMware's "Virtual Disk Format 5.0". All fields are little-endian.
  */
-import { readUnits, unitExtents } from './virtual-disk.js';
+import { checkRead, readUnits, u64, unitExtents } from './virtual-disk.js';
 import path from 'node:path';
 import zlib from 'node:zlib';
-import { CorruptInputError, SourceReadError, UnsupportedInputError } from '../errors.js';
+import { CorruptInputError, UnsupportedInputError } from '../errors.js';
 import type { BlockSource } from './ext4.js';
 import { type FileReader, openFile } from './qcow2.js';
 
@@ -35,11 +35,6 @@ export type VmdkSource = BlockSource & {
 /** True when `head` (a file's first bytes) starts with the VMDK sparse extent magic 'KDMV'. */
 export function isVmdk(head: Buffer): boolean {
   return head.length >= 4 && head.readUInt32LE(0) === MAGIC;
-}
-
-function u64(buf: Buffer, at: number): number {
-  const hi = buf.readUInt32LE(at + 4);
-  return hi >= 0x200000 ? Number.POSITIVE_INFINITY : hi * 2 ** 32 + buf.readUInt32LE(at);
 }
 
 interface Header {
@@ -246,9 +241,7 @@ async function openFlat(file: string, text: Buffer): Promise<VmdkSource> {
       kind: 'flat',
       size,
       async read(offset, length) {
-        if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 || offset + length > size) {
-          throw new SourceReadError(file, `read of ${length} bytes at ${offset} lies outside the ${size}-byte virtual disk`);
-        }
+        checkRead(file, size, offset, length);
         const out = Buffer.alloc(length);
         for (const e of extents) {
           const a = Math.max(offset, e.start);

@@ -25,7 +25,7 @@
  * superblock says: log_incompat bits, needsrepair). Directory hash and free-index entries are not checked against
  * the data blocks' entries.
  */
-import { EMPTY, depthFirst, throwIfAborted } from './depth-first.js';
+import { inodeTreeWalk, showPath, throwIfAborted, walkEntries } from './depth-first.js';
 import type { DataPiece, EntryType, FileContent, ImageEntry, ImageReader, SourceDescription, Xattr } from './types.js';
 import { crc32c, crc32cZeros, type BlockSource } from './ext4.js';
 import { CorruptInputError, UnsupportedInputError } from '../errors.js';
@@ -160,11 +160,6 @@ export interface XfsInfo {
 
 // ---------------------------------------------------------------------------------------------------------------
 // Helpers
-
-
-function show(p: Buffer): string {
-  return p.length ? p.toString('utf8') : '/';
-}
 
 function hex(n: number, width = 8): string {
   return `0x${n.toString(16).padStart(width, '0')}`;
@@ -411,7 +406,7 @@ class XfsVolume {
   // Inodes
 
   async readInode(ino: number, path?: Buffer): Promise<Inode> {
-    const where = `inode ${ino}${path ? ` ('${show(path)}')` : ''}`;
+    const where = `inode ${ino}${path ? ` ('${showPath(path)}')` : ''}`;
     const agno = Math.floor(ino / 2 ** (this.agBlkLog + this.inopbLog));
     const agino = ino - agno * 2 ** (this.agBlkLog + this.inopbLog);
     const agbno = Math.floor(agino / 2 ** this.inopbLog);
@@ -465,7 +460,7 @@ class XfsVolume {
 
   /** The entry type of an inode, its fork formats checked against it. */
   checkInode(inode: Inode, path: Buffer): EntryType {
-    const where = `inode ${inode.ino} ('${show(path)}')`;
+    const where = `inode ${inode.ino} ('${showPath(path)}')`;
     const type = TYPES[inode.mode & S_IFMT];
     if (!type) throw this.corrupt(where, `unknown file type in mode ${(inode.mode).toString(8)}`);
     if (inode.nlink === 0) throw this.corrupt(where, 'a linked inode has a link count of 0 (unlinked)');
@@ -507,7 +502,7 @@ class XfsVolume {
    * deeper than XFS allows is corrupt.
    */
   async extents(inode: Inode, fork: 'data' | 'attr', path: Buffer, signal?: AbortSignal): Promise<Extent[]> {
-    const where = `inode ${inode.ino} ('${show(path)}')${fork === 'attr' ? ' attribute fork' : ''}`;
+    const where = `inode ${inode.ino} ('${showPath(path)}')${fork === 'attr' ? ' attribute fork' : ''}`;
     const buf = fork === 'data' ? inode.dataFork : inode.attrFork!;
     const format = fork === 'data' ? inode.format : inode.aformat;
     const count = fork === 'data' ? inode.nextents : inode.anextents;
@@ -643,7 +638,7 @@ class XfsVolume {
   // Symlinks
 
   async symlinkTarget(inode: Inode, path: Buffer, signal?: AbortSignal): Promise<Buffer> {
-    const where = `inode ${inode.ino} ('${show(path)}')`;
+    const where = `inode ${inode.ino} ('${showPath(path)}')`;
     const size = inode.size;
     if (size === 0 || size > SYMLINK_MAXLEN) throw this.corrupt(where, `symlink target of ${size} bytes`);
     if (inode.format === FMT_LOCAL) {
@@ -683,7 +678,7 @@ class XfsVolume {
 
   /** Children of a directory, '.' and '..' left out, sorted by name bytes; duplicate names are corrupt. */
   async listDir(inode: Inode, path: Buffer, signal?: AbortSignal): Promise<DirChild[]> {
-    const where = `inode ${inode.ino} ('${show(path)}')`;
+    const where = `inode ${inode.ino} ('${showPath(path)}')`;
     const out: DirChild[] = [];
     if (inode.format === FMT_LOCAL) this.parseShortDir(inode, where, out);
     else await this.readDirBlocks(inode, path, where, out, signal);
@@ -812,7 +807,7 @@ class XfsVolume {
 
   async rawAttrs(inode: Inode, path: Buffer, signal?: AbortSignal): Promise<RawAttr[]> {
     if (!inode.attrFork) return [];
-    const where = `inode ${inode.ino} ('${show(path)}') attribute fork`;
+    const where = `inode ${inode.ino} ('${showPath(path)}') attribute fork`;
     const out: RawAttr[] = [];
     if (inode.aformat === FMT_LOCAL) {
       const b = inode.attrFork;
@@ -1002,22 +997,11 @@ export async function openXfs(source: BlockSource, name: string, options: { sign
   const reader: ImageReader = {
     description,
     async *entries(signal?: AbortSignal): AsyncGenerator<ImageEntry> {
-      throwIfAborted(outer, signal);
-      const sig = outer && signal ? AbortSignal.any([outer, signal]) : outer ?? signal;
-      const firstNames = new Map<number, Buffer>();
-      const visitedDirs = new Set<number>([rootIno]);
-      const root = await entryOf(EMPTY, rootIno, firstNames, sig);
-      if (root.entry.type !== 'dir') throw vol.corrupt(`inode ${rootIno}`, 'the root inode is not a directory');
-      yield root.entry;
-      for await (const { path, child, descend } of depthFirst(await vol.listDir(root.inode, EMPTY, sig), () => throwIfAborted(sig))) {
-        const { entry, inode } = await entryOf(path, child.ino, firstNames, sig, child);
-        if (entry.type === 'dir') {
-          if (visitedDirs.has(child.ino)) throw vol.corrupt(`inode ${child.ino}`, `directory is linked twice (again at '${show(path)}'): a loop`);
-          visitedDirs.add(child.ino);
-        }
-        yield entry;
-        if (entry.type === 'dir') descend(await vol.listDir(inode, path, sig));
-      }
+      yield* walkEntries<DirChild>(outer, signal, (sig) => {
+        const firstNames = new Map<number, Buffer>();
+        return inodeTreeWalk(rootIno, (path, ino, child?: DirChild) => entryOf(path, ino, firstNames, sig, child),
+          ({ inode }, path) => vol.listDir(inode, path, sig), (where, reason) => vol.corrupt(where, reason));
+      });
     },
   };
   return { info: vol.info, reader };

@@ -56,6 +56,11 @@ export interface CheckoutOptions {
   backing?: string;
   /** New disk layout for a raw/qcow2/vmdk destination (see build-disk.ts). */
   build?: Omit<BuildDiskOptions, 'signal' | 'onBytes' | 'layoutFrom' | 'strict'> & { layoutFrom?: string };
+  /**
+   * Called for each file a directory or tar checkout writes (hard links included) with its path below the
+   * destination's root and its image entry: what `recordCheckout` needs, without walking the tree again.
+   */
+  onFile?: (path: Buffer, entry: TreeEntry) => void;
 }
 
 /** What {@link checkout} wrote: the commit, the destination and its format, and counts of what was written. */
@@ -239,6 +244,7 @@ export async function checkout(repo: Repository, options: CheckoutOptions): Prom
       if (options.signal?.aborted) throw new AbortedError();
       if (linkTo) {
         await writer.add({ path, type: 'hardlink', mode: e.mode, uid: e.uid, gid: e.gid, mtimeNs: e.mtimeNs, xattrs: e.xattrs, linkTarget: linkTo });
+        options.onFile?.(path, e);
         // Counted as commit counts it: every name of a file is a file, with its size.
         stats.files++;
         stats.bytes += e.size;
@@ -247,6 +253,7 @@ export async function checkout(repo: Repository, options: CheckoutOptions): Prom
       const ie = toImageEntry(path, e);
       if (e.type === 'file') ie.content = contentOf(path, e);
       await writer.add(ie);
+      if (e.type === 'file') options.onFile?.(path, e);
       if (e.type === 'dir' && !(syntheticRoot && path.length === 0)) stats.dirs++;
       if (e.type === 'file') { stats.files++; stats.bytes += e.size; }
       options.onProgress?.({ phase: 'checkout', files: stats.files, bytes: stats.bytes, totalBytes });

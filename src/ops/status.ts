@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { NotACheckoutError } from '../errors.js';
 import type { Oid } from '../model/oid.js';
+import type { TreeEntry } from '../model/tree.js';
 import type { Repository } from '../store/repository.js';
 import { type StatCacheRecord, writeStatCache } from '../store/stat-cache.js';
 import { statCacheIdentity } from '../formats/directory.js';
@@ -35,46 +36,54 @@ export interface CheckoutRecord {
   birth: number;
 }
 
-function recordKey(dir: string): string {
-  return `checkout:${fs.realpathSync(dir)}`;
-}
-
 /**
  * Records that `dir` was just checked out from `commit` (`rev` as given, `subPath` for `REV:path`, `paths` for
- * --path). Locking: one small write transaction.
+ * --path), and the files it wrote in the stat cache. `files` are those files as checkout's `onFile` reported them;
+ * without them the checked-out tree is walked to find them. Locking: one small write transaction.
  */
-export function recordCheckout(repo: Repository, dir: string, r: { commit: Oid; rev: string; subPath?: string; paths?: string[] }): void {
+export function recordCheckout(repo: Repository, dir: string, r: {
+  commit: Oid; rev: string; subPath?: string; paths?: string[]; files?: Iterable<{ path: Buffer; entry: TreeEntry }>;
+}): void {
   const st = fs.statSync(dir);
   const rec: CheckoutRecord = { commit: r.commit, rev: r.rev, path: r.subPath ?? '', paths: r.paths ?? [], time: Math.floor(Date.now() / 1000), dev: st.dev, ino: st.ino, birth: st.birthtimeMs };
-  const cache = checkoutCacheEntries(repo, dir, rec);
-  repo.store.writeTransaction(() => repo.store.meta.putSync(recordKey(dir), JSON.stringify(rec)));
+  const root = fs.realpathSync(dir);
+  const cache = checkoutCacheEntries(root, r.files ?? checkedOutFiles(repo, rec));
+  repo.store.writeTransaction(() => repo.store.meta.putSync(`checkout:${root}`, JSON.stringify(rec)));
   if (cache.length) writeStatCache(repo.store, cache);
 }
 
-/**
- * Stat cache entries for the files a checkout just wrote, so that status and commit of the directory need not read
- * them: each file whose size and mtime are still the image's. Only files whose image mtime is older than the racy
- * window: writing a file sets its mtime to the present, so a later change of content cannot keep the recorded
- * signature — unless the recorded mtime is itself the present (then it is left to be read).
- */
-function checkoutCacheEntries(repo: Repository, dir: string, rec: CheckoutRecord): Array<{ key: string; signature: string } & StatCacheRecord> {
-  const root = fs.realpathSync(dir);
+/** The files of the tree `rec` checked out, with their paths below its root. */
+function checkedOutFiles(repo: Repository, rec: CheckoutRecord): Array<{ path: Buffer; entry: TreeEntry }> {
   const { entry } = resolveSpec(repo, `${rec.commit}:${rec.path}`);
   if (entry.type !== 'dir' || !entry.oid) return [];
+  const out: Array<{ path: Buffer; entry: TreeEntry }> = [];
+  walkTree(repo.store, entry.oid, (p, e) => {
+    if (e.type === 'file') out.push({ path: p, entry: e });
+  });
+  return out;
+}
+
+/**
+ * Stat cache entries for the `files` a checkout to `root` (a real path) just wrote, so that status and commit of
+ * the directory need not read them: each file whose size and mtime are still the image's. Only files whose image
+ * mtime is older than the racy window: writing a file sets its mtime to the present, so a later change of content
+ * cannot keep the recorded signature — unless the recorded mtime is itself the present (then it is left to be read).
+ */
+function checkoutCacheEntries(root: string, files: Iterable<{ path: Buffer; entry: TreeEntry }>): Array<{ key: string; signature: string } & StatCacheRecord> {
   const old = BigInt(Date.now()) * 1_000_000n - RACY_WINDOW_NS;
   const out: Array<{ key: string; signature: string } & StatCacheRecord> = [];
-  walkTree(repo.store, entry.oid, (p, e) => {
-    if (e.type !== 'file' || !e.oid || e.mtimeNs >= old) return;
+  for (const { path: p, entry: e } of files) {
+    if (e.type !== 'file' || !e.oid || e.mtimeNs >= old) continue;
     const abs = Buffer.concat([Buffer.from(root), Buffer.from('/'), p]);
     let st: fs.BigIntStats;
     try {
       st = fs.lstatSync(abs, { bigint: true });
     } catch {
-      return; // not written (--path), or gone already
+      continue; // not written (--path), or gone already
     }
-    if (!st.isFile() || Number(st.size) !== e.size || st.mtimeNs !== e.mtimeNs) return;
+    if (!st.isFile() || Number(st.size) !== e.size || st.mtimeNs !== e.mtimeNs) continue;
     out.push({ ...statCacheIdentity(abs, st), oid: e.oid, size: e.size, holes: e.holes ?? [] });
-  });
+  }
   return out;
 }
 

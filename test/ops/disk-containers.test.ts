@@ -9,49 +9,23 @@ import test from 'ava';
 import fs from 'node:fs';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { tmpDir, viva, vivaJson } from '../helpers/cli.js';
+import { viva, vivaJson } from '../helpers/cli.js';
 import { writeTree } from '../helpers/repo.js';
 import { bytes } from '../helpers/ext4-images.js';
+import { commitIds, have, initRepo, makeGptExt4Disk, run } from '../helpers/gpt-disk.js';
 import { crc32c } from '../../src/formats/ext4.js';
 
-function have(tool: string): boolean {
-  try {
-    execFileSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
 const HAVE = have('qemu-img') && have('mke2fs') && have('sfdisk');
 const maybe = HAVE ? test : test.skip;
 
-function run(cmd: string, args: string[], input?: string): void {
-  execFileSync(cmd, args, { stdio: [input === undefined ? 'ignore' : 'pipe', 'ignore', 'pipe'], input });
-}
-
-/** A 24 MiB sparse GPT disk with one ext4 partition holding a few files (one of them 3 MiB of noise). */
-function rawDisk(dir: string): string {
+/** A new repository and a 24 MiB sparse GPT disk with one ext4 partition holding a few files (one of them 3 MiB of noise). */
+async function setup(t: import('ava').ExecutionContext): Promise<{ dir: string; repo: string; raw: string }> {
+  const { dir, repo } = await initRepo(t);
   const tree = path.join(dir, 'tree');
   writeTree(tree, { etc: { hostname: 'vm\n' }, data: { big: bytes(3 * 1024 * 1024 + 77, 'big'), small: 'tiny' } });
-  const disk = path.join(dir, 'disk.raw');
-  run('truncate', ['-s', '24M', disk]);
-  run('sfdisk', ['-q', '--label', 'gpt', disk], 'start=2048, size=40000, type=linux\n');
-  run('mke2fs', ['-q', '-F', '-t', 'ext4', '-d', tree, '-E', 'offset=1048576', disk, '20000']);
-  return disk;
-}
-
-async function setup(t: import('ava').ExecutionContext): Promise<{ dir: string; repo: string; raw: string }> {
-  const dir = tmpDir(t);
-  const repo = path.join(dir, 'repo');
-  const r = await viva(['init', repo]);
-  t.is(r.code, 0, r.stderr);
-  return { dir, repo, raw: rawDisk(dir) };
-}
-
-async function commitIds(t: import('ava').ExecutionContext, repo: string, file: string): Promise<{ root: string; tree: string; format: string }> {
-  const c = await vivaJson(t, ['commit', file, '-C', repo, '-m', path.basename(file)]);
-  const s = await vivaJson(t, ['show', c.id, '-C', repo]);
-  return { root: s.root, tree: s.tree, format: c.source.format };
+  const raw = path.join(dir, 'disk.raw');
+  makeGptExt4Disk(raw, tree);
+  return { dir, repo, raw };
 }
 
 /** Converts `raw` to `format` with qemu-img options, commits it and the image converted back to raw: same ids. */
@@ -62,8 +36,8 @@ async function sameAsRaw(t: import('ava').ExecutionContext, format: string, opti
   const back = path.join(dir, 'back.raw');
   // -f: qemu-img does not probe a fixed VHD (its footer is at the end) and would copy it whole as raw.
   run('qemu-img', ['convert', '-f', format, '-O', 'raw', img, back]);
-  const a = await commitIds(t, repo, img);
-  const b = await commitIds(t, repo, back);
+  const a = await commitIds(t, repo, [img]);
+  const b = await commitIds(t, repo, [back]);
   t.is(a.format, expect);
   t.is(b.format, 'raw');
   t.is(a.root, b.root);
@@ -244,7 +218,7 @@ for (const sub of ['monolithicSparse', 'streamOptimized']) {
       fs.appendFileSync(footed, Buffer.concat([marker, header, Buffer.alloc(512)]));
       patch(footed, 56, Buffer.alloc(8, 0xff));
       const expected = await vivaJson(t, ['show', 'HEAD', '-C', repo]);
-      const c = await commitIds(t, repo, footed);
+      const c = await commitIds(t, repo, [footed]);
       t.is(c.root, expected.root);
       const lost = copy(footed, dir, 'lost.vmdk');
       patch(lost, fs.statSync(footed).size - 1024 + 56, Buffer.alloc(8, 0xff));
@@ -320,7 +294,7 @@ maybe('vhdx: damaged copies are refused cleanly; one damaged header copy is surv
   // One header copy with a bad crc32c: the other one is used.
   const one = copy(img, dir, 'one.vhdx');
   patch(one, 64 * 1024 + 4, Buffer.from([0xde, 0xad, 0xbe, 0xef]));
-  t.is((await commitIds(t, repo, one)).root, expected.root);
+  t.is((await commitIds(t, repo, [one])).root, expected.root);
   const both = copy(one, dir, 'both.vhdx');
   patch(both, 128 * 1024 + 4, Buffer.from([0xde, 0xad, 0xbe, 0xef]));
   await corrupt(t, repo, both, /no valid header: .*checksum/);
@@ -344,7 +318,7 @@ maybe('vhdx: damaged copies are refused cleanly; one damaged header copy is surv
     patch(guid, at + 48, Buffer.alloc(16, 0x11));
     fixVhdxChecksum(guid, at, 4096);
   }
-  t.is((await commitIds(t, repo, guid)).root, expected.root);
+  t.is((await commitIds(t, repo, [guid])).root, expected.root);
   // An entry header ('loge') with that GUID in the log: it may need replaying.
   const log = copy(guid, dir, 'log.vhdx');
   const logAt = Number(fs.readFileSync(img).readBigUInt64LE(64 * 1024 + 72));
@@ -359,16 +333,12 @@ maybe('vhdx: damaged copies are refused cleanly; one damaged header copy is surv
 });
 
 maybe('checkout to vmdk: a streamOptimized image qemu-img checks clean and finds identical, committed back to the same disk', async (t) => {
-  const dir = tmpDir(t);
-  const repo = path.join(dir, 'repo');
-  t.is((await viva(['init', repo])).code, 0);
+  const { dir, repo } = await initRepo(t);
   // 80 MiB + 3 sectors (three grain tables, a partial last grain), data in the first and the last 32 MiB.
   const tree = path.join(dir, 'tree');
   writeTree(tree, { etc: { hostname: 'vm\n' }, data: { big: bytes(3 * 1024 * 1024 + 77, 'big') } });
   const raw = path.join(dir, 'disk.raw');
-  run('truncate', ['-s', String(80 * 1024 * 1024 + 1536), raw]);
-  run('sfdisk', ['-q', '--label', 'gpt', raw], 'start=2048, size=40000, type=linux\n');
-  run('mke2fs', ['-q', '-F', '-t', 'ext4', '-d', tree, '-E', 'offset=1048576', raw, '20000']);
+  makeGptExt4Disk(raw, tree, String(80 * 1024 * 1024 + 1536));
   patch(raw, 75 * 1024 * 1024 + 3, bytes(200_000, 'tail'));
   const c = await vivaJson(t, ['commit', raw, '-C', repo, '-b', 'vm', '-m', 'raw']);
   const want = (await vivaJson(t, ['show', c.id, '-C', repo])).root;
@@ -383,7 +353,7 @@ maybe('checkout to vmdk: a streamOptimized image qemu-img checks clean and finds
   t.is(info['virtual-size'], fs.statSync(raw).size);
   // Compressed: far smaller than the data it holds.
   t.true(fs.statSync(out).size < 4 * 1024 * 1024, String(fs.statSync(out).size));
-  const back = await commitIds(t, repo, out);
+  const back = await commitIds(t, repo, [out]);
   t.is(back.format, 'vmdk');
   t.is(back.root, want);
 
@@ -396,9 +366,7 @@ maybe('checkout to vmdk: a streamOptimized image qemu-img checks clean and finds
 });
 
 maybe('checkout to vmdk: a directory commit becomes a new streamOptimized disk', async (t) => {
-  const dir = tmpDir(t);
-  const repo = path.join(dir, 'repo');
-  t.is((await viva(['init', repo])).code, 0);
+  const { dir, repo } = await initRepo(t);
   const tree = path.join(dir, 'tree');
   writeTree(tree, { etc: { hostname: 'web\n' } });
   await vivaJson(t, ['commit', tree, '-C', repo, '-b', 'web', '-m', 'tree']);

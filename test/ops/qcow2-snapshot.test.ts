@@ -7,40 +7,23 @@
 import test from 'ava';
 import fs from 'node:fs';
 import path from 'node:path';
-import { execFileSync } from 'node:child_process';
-import { tmpDir, viva, vivaJson } from '../helpers/cli.js';
+import { viva } from '../helpers/cli.js';
 import { writeTree } from '../helpers/repo.js';
+import { commitIds, have, initRepo, makeGptExt4Disk, run } from '../helpers/gpt-disk.js';
 
-function have(tool: string): boolean {
-  try {
-    execFileSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
 const maybe = have('qemu-img') && have('qemu-io') && have('mke2fs') && have('sfdisk') ? test : test.skip;
 
-function run(cmd: string, args: string[], input?: string): void {
-  execFileSync(cmd, args, { stdio: [input === undefined ? 'ignore' : 'pipe', 'ignore', 'pipe'], input });
-}
-
 async function rootOf(t: import('ava').ExecutionContext, repo: string, args: string[]): Promise<{ root: string; tree: string }> {
-  const c = await vivaJson(t, ['commit', ...args, '-C', repo, '-m', 'x']);
-  const s = await vivaJson(t, ['show', c.id, '-C', repo]);
-  return { root: s.root, tree: s.tree };
+  const { root, tree } = await commitIds(t, repo, args);
+  return { root, tree };
 }
 
 maybe('commit --snapshot: an internal snapshot commits like its raw conversion; the active layer stays the default', async (t) => {
-  const dir = tmpDir(t);
-  const repo = path.join(dir, 'repo');
-  t.is((await viva(['init', repo])).code, 0);
+  const { dir, repo } = await initRepo(t);
   const tree = path.join(dir, 'tree');
   writeTree(tree, { etc: { hostname: 'before\n' } });
   const raw = path.join(dir, 'disk.raw');
-  run('truncate', ['-s', '24M', raw]);
-  run('sfdisk', ['-q', '--label', 'gpt', raw], 'start=2048, size=40000, type=linux\n');
-  run('mke2fs', ['-q', '-F', '-t', 'ext4', '-d', tree, '-E', 'offset=1048576', raw, '20000']);
+  makeGptExt4Disk(raw, tree);
   const img = path.join(dir, 'disk.qcow2');
   run('qemu-img', ['convert', '-f', 'raw', '-O', 'qcow2', raw, img]);
   run('qemu-img', ['snapshot', '-c', 'before', img]);
