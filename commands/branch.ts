@@ -1,6 +1,8 @@
 import { Flags } from '@oclif/core';
 import { RefCommand, refArgs, refCommandDescription, refFlags } from '../src/cli/ref-command.js';
-import { UsageError, setUpstreamTo, trackingMessage, unsetUpstream, type RefInfo, type UpstreamResult } from '../src/index.js';
+import { UsageError } from '../src/errors.js';
+import { type RefInfo } from '../src/ops/branch.js';
+import { setUpstreamTo, trackingMessage, unsetUpstream, type UpstreamResult } from '../src/ops/upstream.js';
 
 export default class Branch extends RefCommand {
   static override summary = 'list, create, delete or rename image branches; set their upstreams';

@@ -1,6 +1,6 @@
 import { Args } from '@oclif/core';
 import { once } from 'node:events';
-import { cat, catJson, type CatResult } from '../src/index.js';
+import { cat, catJson, type CatResult } from '../src/ops/ls.js';
 import { EXIT_STATUS_HELP } from '../src/cli/exit-codes.js';
 import { RepoCommand } from '../src/cli/repo-command.js';
 

@@ -1,8 +1,14 @@
 import { Args, Flags } from '@oclif/core';
-import { REBUILD_FS_TYPES, STDOUT_DEST, UsageError, checkout, createTrackingBranch, findTrackingCandidate, parseSize, recordCheckout, trackingMessage, type CheckoutResult, type RebuildFsType, type TreeEntry } from '../src/index.js';
+import { UsageError } from '../src/errors.js';
+import { STDOUT_DEST } from '../src/formats/index.js';
+import { type TreeEntry } from '../src/model/tree.js';
+import { REBUILD_FS_TYPES, parseSize, type RebuildFsType } from '../src/ops/build-disk.js';
+import { checkout, type CheckoutResult } from '../src/ops/checkout.js';
+import { recordCheckout } from '../src/ops/status.js';
+import { createTrackingBranch, findTrackingCandidate } from '../src/ops/switch.js';
+import { trackingMessage } from '../src/ops/upstream.js';
 import { EXIT_STATUS_HELP } from '../src/cli/exit-codes.js';
-import { RepoCommand, quietFlag } from '../src/cli/repo-command.js';
-import { formatBytes, plural } from '../src/cli/repo-command.js';
+import { RepoCommand, formatBytes, plural, quietFlag } from '../src/cli/repo-command.js';
 import { MAX_LISTED_WARNINGS, renderWarnings } from '../src/cli/render.js';
 
 export default class Checkout extends RepoCommand {

@@ -1,6 +1,5 @@
 import { Args, Flags } from '@oclif/core';
-import { commit, parseLabel, type CommitResult } from '../src/index.js';
-import { NBD_SOURCE_PREFIX } from '../src/ops/commit.js';
+import { NBD_SOURCE_PREFIX, commit, parseLabel, type CommitResult } from '../src/ops/commit.js';
 import { EXIT, EXIT_STATUS_HELP } from '../src/cli/exit-codes.js';
 import { RepoCommand, quietFlag } from '../src/cli/repo-command.js';
 import { renderCommit } from '../src/cli/render.js';

@@ -1,5 +1,5 @@
 import { Args, Flags } from '@oclif/core';
-import { derivationGraph, type DerivationGraph } from '../src/index.js';
+import { derivationGraph, type DerivationGraph } from '../src/ops/derivations.js';
 import { EXIT_STATUS_HELP } from '../src/cli/exit-codes.js';
 import { RepoCommand } from '../src/cli/repo-command.js';
 import { renderDerivationDot, renderDerivationGraph } from '../src/cli/render.js';

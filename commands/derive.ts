@@ -1,5 +1,7 @@
 import { Args, Flags } from '@oclif/core';
-import { UsageError, derive, deriveBatch, type BatchResult, type DeriveResult } from '../src/index.js';
+import { UsageError } from '../src/errors.js';
+import { deriveBatch, type BatchResult } from '../src/ops/derive-batch.js';
+import { derive, type DeriveResult } from '../src/ops/derive.js';
 import { EXIT_STATUS_HELP } from '../src/cli/exit-codes.js';
 import { RepoCommand } from '../src/cli/repo-command.js';
 import { EDIT_FLAGS, type EditFlag, editsFromArgv } from '../src/cli/edits.js';

@@ -1,5 +1,9 @@
 import { Args, Flags } from '@oclif/core';
-import { diff, diffPackages, isHostArgument, patchFor, parseSize, readHostSide, resolveDiffSides, UsageError, type DiffEntry, type HostSide, type DiffResult, type PackageDiff } from '../src/index.js';
+import { UsageError } from '../src/errors.js';
+import { parseSize } from '../src/ops/build-disk.js';
+import { isHostArgument, readHostSide, type HostSide } from '../src/ops/diff-source.js';
+import { diff, patchFor, resolveDiffSides, type DiffEntry, type DiffResult } from '../src/ops/diff.js';
+import { diffPackages, type PackageDiff } from '../src/ops/image-packages.js';
 import { EXIT, EXIT_STATUS_HELP } from '../src/cli/exit-codes.js';
 import { RepoCommand } from '../src/cli/repo-command.js';
 import { renderDiff, renderDiffStat, renderPackageDiff } from '../src/cli/render.js';

@@ -1,5 +1,6 @@
 import { Args, Flags } from '@oclif/core';
-import { du, quoteResultPath, type DuEntry } from '../src/index.js';
+import { quoteResultPath } from '../src/model/quote.js';
+import { du, type DuEntry } from '../src/ops/stats.js';
 import { EXIT_STATUS_HELP } from '../src/cli/exit-codes.js';
 import { RepoCommand, formatBytes } from '../src/cli/repo-command.js';
 

@@ -1,5 +1,5 @@
 import { Args, Flags } from '@oclif/core';
-import { exportGit, type ExportGitResult } from '../src/index.js';
+import { exportGit, type ExportGitResult } from '../src/ops/export-git.js';
 import { EXIT_STATUS_HELP } from '../src/cli/exit-codes.js';
 import { RepoCommand, quietFlag } from '../src/cli/repo-command.js';
 import { renderExportGit } from '../src/cli/render.js';

@@ -1,5 +1,5 @@
 import { Args, Flags } from '@oclif/core';
-import { fetch, fetchImageContent, type FetchResult } from '../src/index.js';
+import { fetch, fetchImageContent, type FetchResult } from '../src/ops/sync.js';
 import { EXIT, EXIT_STATUS_HELP } from '../src/cli/exit-codes.js';
 import { RepoCommand, formatBytes, plural, quietFlag } from '../src/cli/repo-command.js';
 import { shortRefName } from '../src/model/ref.js';

@@ -1,6 +1,8 @@
 import { Flags } from '@oclif/core';
 import fs from 'node:fs';
-import { find, quoteResultPath, UsageError, type FindScope } from '../src/index.js';
+import { UsageError } from '../src/errors.js';
+import { quoteResultPath } from '../src/model/quote.js';
+import { find, type FindScope } from '../src/ops/find.js';
 import { EXIT_STATUS_HELP } from '../src/cli/exit-codes.js';
 import { RepoCommand } from '../src/cli/repo-command.js';
 

@@ -1,5 +1,5 @@
 import { Flags } from '@oclif/core';
-import { fsck, type FsckResult } from '../src/index.js';
+import { fsck, type FsckResult } from '../src/ops/fsck.js';
 import { EXIT, EXIT_STATUS_HELP } from '../src/cli/exit-codes.js';
 import { RepoCommand, quietFlag } from '../src/cli/repo-command.js';
 import { renderFsck } from '../src/cli/render.js';

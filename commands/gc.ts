@@ -1,5 +1,6 @@
 import { Flags } from '@oclif/core';
-import { compact, gc, type CompactResult, type GcResult } from '../src/index.js';
+import { compact, type CompactResult } from '../src/ops/compact.js';
+import { gc, type GcResult } from '../src/ops/gc.js';
 import { EXIT_STATUS_HELP } from '../src/cli/exit-codes.js';
 import { RepoCommand, formatBytes, plural, quietFlag } from '../src/cli/repo-command.js';
 

@@ -1,5 +1,6 @@
 import { Args, Flags } from '@oclif/core';
-import { grep, quoteResultPath } from '../src/index.js';
+import { quoteResultPath } from '../src/model/quote.js';
+import { grep } from '../src/ops/grep.js';
 import { EXIT, EXIT_STATUS_HELP } from '../src/cli/exit-codes.js';
 import { RepoCommand } from '../src/cli/repo-command.js';
 import { renderGrepHit } from '../src/cli/render.js';

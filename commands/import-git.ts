@@ -1,5 +1,5 @@
 import { Args, Flags } from '@oclif/core';
-import { importGit, type ImportGitResult } from '../src/index.js';
+import { importGit, type ImportGitResult } from '../src/ops/import-git.js';
 import { EXIT_STATUS_HELP } from '../src/cli/exit-codes.js';
 import { RepoCommand, quietFlag } from '../src/cli/repo-command.js';
 import { renderImportGit } from '../src/cli/render.js';

@@ -1,5 +1,5 @@
 import { Args, Flags } from '@oclif/core';
-import { init, type InitResult } from '../src/index.js';
+import { init, type InitResult } from '../src/ops/init.js';
 import { EXIT_STATUS_HELP } from '../src/cli/exit-codes.js';
 import { RepoCommand } from '../src/cli/repo-command.js';
 

@@ -1,5 +1,8 @@
 import { Flags } from '@oclif/core';
-import { UsageError, addLogPatches, derivedFrom, log, parseApproxDate, parseSize, type LogEntry } from '../src/index.js';
+import { UsageError } from '../src/errors.js';
+import { parseSize } from '../src/ops/build-disk.js';
+import { derivedFrom } from '../src/ops/derivations.js';
+import { addLogPatches, log, parseApproxDate, type LogEntry } from '../src/ops/log.js';
 import { EXIT_STATUS_HELP } from '../src/cli/exit-codes.js';
 import { RepoCommand } from '../src/cli/repo-command.js';
 import { renderLog } from '../src/cli/render.js';

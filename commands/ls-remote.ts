@@ -1,5 +1,6 @@
 import { Args } from '@oclif/core';
-import { lsRemote, Repository } from '../src/index.js';
+import { lsRemote } from '../src/ops/sync.js';
+import { Repository } from '../src/store/repository.js';
 import { EXIT_STATUS_HELP } from '../src/cli/exit-codes.js';
 import { RepoCommand } from '../src/cli/repo-command.js';
 

@@ -1,5 +1,5 @@
 import { Args, Flags } from '@oclif/core';
-import { diskLayout, ls, type LsEntry } from '../src/index.js';
+import { diskLayout, ls, type LsEntry } from '../src/ops/ls.js';
 import { EXIT_STATUS_HELP } from '../src/cli/exit-codes.js';
 import { RepoCommand } from '../src/cli/repo-command.js';
 import { renderDisk, renderLs } from '../src/cli/render.js';

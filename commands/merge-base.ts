@@ -1,5 +1,6 @@
 import { Args, Flags } from '@oclif/core';
-import { type MergeBases, mergeBases, resolveRevision } from '../src/index.js';
+import { type MergeBases, mergeBases } from '../src/ops/merge-base.js';
+import { resolveRevision } from '../src/ops/resolve.js';
 import { EXIT_STATUS_HELP } from '../src/cli/exit-codes.js';
 import { RepoCommand } from '../src/cli/repo-command.js';
 

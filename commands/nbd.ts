@@ -1,8 +1,12 @@
 import { Args, Flags } from '@oclif/core';
-import { DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_NBD_LISTEN, UsageError, dropNbdSession, listNbdSessions, namesDirectoryCommit, parseSize, serveNbd, type NbdSessionEntry } from '../src/index.js';
+import { UsageError } from '../src/errors.js';
+import { DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_NBD_LISTEN, serveNbd } from '../src/nbd/server.js';
+import { parseSize } from '../src/ops/build-disk.js';
+import { dropNbdSession, listNbdSessions, type NbdSessionEntry } from '../src/ops/nbd-sessions.js';
+import { namesDirectoryCommit } from '../src/ops/tree-disk.js';
 import { renderNbdSessions } from '../src/cli/render.js';
 import { EXIT_STATUS_HELP } from '../src/cli/exit-codes.js';
-import { RepoCommand } from '../src/cli/repo-command.js';
+import { RepoCommand, openRepository } from '../src/cli/repo-command.js';
 import { Repository } from '../src/store/repository.js';
 
 export default class Nbd extends RepoCommand {
@@ -69,10 +73,10 @@ ${EXIT_STATUS_HELP}`;
     const stopped = new Promise<void>((resolve) => { stop = resolve; });
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
-    let repo = Repository.open(flags.repo, 'read');
-    // A partial clone fetches the blocks clients read, and a directory commit's disk may have to be built, which
-    // writes: open it for writing.
-    if (repo.store.meta.get('partial') || namesDirectoryCommit(repo, argv as string[])) {
+    // A partial clone fetches the blocks clients read (opened for writing), and so may building a directory
+    // commit's disk: open it for writing then.
+    let repo = await openRepository(flags.repo, 'read');
+    if (repo.mode === 'read' && namesDirectoryCommit(repo, argv as string[])) {
       await repo.close();
       repo = Repository.open(flags.repo, 'write');
     }

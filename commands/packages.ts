@@ -1,5 +1,6 @@
 import { Args } from '@oclif/core';
-import { inventoriesOf, type Inventory } from '../src/index.js';
+import { inventoriesOf } from '../src/ops/image-packages.js';
+import { type Inventory } from '../src/packages/inventory.js';
 import { EXIT_STATUS_HELP } from '../src/cli/exit-codes.js';
 import { renderPackages } from '../src/cli/render.js';
 import { RepoCommand, plural } from '../src/cli/repo-command.js';

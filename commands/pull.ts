@@ -1,5 +1,5 @@
 import { Args, Flags } from '@oclif/core';
-import { pull, type PullResult } from '../src/index.js';
+import { pull, type PullResult } from '../src/ops/sync.js';
 import { EXIT_STATUS_HELP } from '../src/cli/exit-codes.js';
 import { RepoCommand, quietFlag } from '../src/cli/repo-command.js';
 import { renderMerge } from '../src/cli/render.js';

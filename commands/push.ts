@@ -1,5 +1,6 @@
 import { Args, Flags } from '@oclif/core';
-import { defaultRemote, parsePushSpec, push, trackingMessage, type PushResult } from '../src/index.js';
+import { defaultRemote, parsePushSpec, push, type PushResult } from '../src/ops/sync.js';
+import { trackingMessage } from '../src/ops/upstream.js';
 import { EXIT_STATUS_HELP } from '../src/cli/exit-codes.js';
 import { RepoCommand, formatBytes, plural, quietFlag } from '../src/cli/repo-command.js';
 import { shortRefName } from '../src/model/ref.js';

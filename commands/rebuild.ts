@@ -1,5 +1,6 @@
 import { Args, Flags } from '@oclif/core';
-import { UsageError, rebuild, type RebuildResult } from '../src/index.js';
+import { UsageError } from '../src/errors.js';
+import { rebuild, type RebuildResult } from '../src/ops/rebuild.js';
 import { EXIT_STATUS_HELP } from '../src/cli/exit-codes.js';
 import { RepoCommand } from '../src/cli/repo-command.js';
 import { renderRebuild } from '../src/cli/render.js';

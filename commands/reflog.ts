@@ -1,5 +1,5 @@
 import { Args } from '@oclif/core';
-import { reflog, type ReflogResult } from '../src/index.js';
+import { reflog, type ReflogResult } from '../src/ops/reflog.js';
 import { EXIT_STATUS_HELP } from '../src/cli/exit-codes.js';
 import { RepoCommand } from '../src/cli/repo-command.js';
 import { renderReflog } from '../src/cli/render.js';

@@ -1,5 +1,6 @@
 import { Flags } from '@oclif/core';
-import { UsageError, revParse, type RevParseLine } from '../src/index.js';
+import { UsageError } from '../src/errors.js';
+import { revParse, type RevParseLine } from '../src/ops/rev-parse.js';
 import { EXIT_STATUS_HELP } from '../src/cli/exit-codes.js';
 import { RepoCommand } from '../src/cli/repo-command.js';
 

@@ -1,5 +1,6 @@
 import { Args, Flags } from '@oclif/core';
-import { search, type SearchHit, type FindScope } from '../src/index.js';
+import { type FindScope } from '../src/ops/find.js';
+import { search, type SearchHit } from '../src/ops/search.js';
 import { EXIT_STATUS_HELP } from '../src/cli/exit-codes.js';
 import { RepoCommand } from '../src/cli/repo-command.js';
 

@@ -1,8 +1,7 @@
 import { Flags } from '@oclif/core';
-import { serve } from '../src/index.js';
+import { serve } from '../src/sync/server.js';
 import { EXIT_STATUS_HELP } from '../src/cli/exit-codes.js';
-import { RepoCommand } from '../src/cli/repo-command.js';
-import { Repository } from '../src/store/repository.js';
+import { RepoCommand, openRepository } from '../src/cli/repo-command.js';
 
 export default class Serve extends RepoCommand {
   static override summary = 'serve a repository over HTTP(S) for clone, fetch, pull, push and ls-remote';
@@ -24,7 +23,7 @@ ${EXIT_STATUS_HELP}`;
 
   async run(): Promise<void> {
     const { flags } = await this.parse(Serve);
-    const repo = Repository.open(flags.repo, flags['allow-push'] ? 'write' : 'read');
+    const repo = await openRepository(flags.repo, flags['allow-push'] ? 'write' : 'read');
     try {
       const server = await serve(repo, {
         listen: flags.listen, allowPush: flags['allow-push'], maxPushBytes: flags['max-push-bytes'],

@@ -1,5 +1,6 @@
 import { Flags } from '@oclif/core';
-import { showRef, type Oid } from '../src/index.js';
+import { type Oid } from '../src/model/oid.js';
+import { showRef } from '../src/ops/show-ref.js';
 import { EXIT, EXIT_STATUS_HELP } from '../src/cli/exit-codes.js';
 import { RepoCommand } from '../src/cli/repo-command.js';
 

@@ -1,5 +1,5 @@
 import { Args, Flags } from '@oclif/core';
-import { show, type ShowResult } from '../src/index.js';
+import { show, type ShowResult } from '../src/ops/show.js';
 import { EXIT_STATUS_HELP } from '../src/cli/exit-codes.js';
 import { RepoCommand } from '../src/cli/repo-command.js';
 import { renderDerivation, renderShow } from '../src/cli/render.js';

@@ -1,5 +1,5 @@
 import { Args, Flags } from '@oclif/core';
-import { status, type StatusResult } from '../src/index.js';
+import { status, type StatusResult } from '../src/ops/status.js';
 import { EXIT, EXIT_STATUS_HELP } from '../src/cli/exit-codes.js';
 import { RepoCommand } from '../src/cli/repo-command.js';
 import { renderDiff } from '../src/cli/render.js';

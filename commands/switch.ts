@@ -1,5 +1,7 @@
 import { Args, Flags } from '@oclif/core';
-import { UsageError, switchBranch, trackingMessage, type SwitchResult } from '../src/index.js';
+import { UsageError } from '../src/errors.js';
+import { switchBranch, type SwitchResult } from '../src/ops/switch.js';
+import { trackingMessage } from '../src/ops/upstream.js';
 import { EXIT_STATUS_HELP } from '../src/cli/exit-codes.js';
 import { RepoCommand } from '../src/cli/repo-command.js';
 

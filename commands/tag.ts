@@ -1,5 +1,5 @@
 import { RefCommand, refArgs, refCommandDescription, refFlags } from '../src/cli/ref-command.js';
-import type { RefInfo } from '../src/index.js';
+import { type RefInfo } from '../src/ops/branch.js';
 
 export default class Tag extends RefCommand {
   static override summary = 'list, create, delete or rename tags (named, fixed image versions)';

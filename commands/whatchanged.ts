@@ -1,5 +1,5 @@
 import { Args, Flags } from '@oclif/core';
-import { log, type LogEntry } from '../src/index.js';
+import { log, type LogEntry } from '../src/ops/log.js';
 import { EXIT_STATUS_HELP } from '../src/cli/exit-codes.js';
 import { RepoCommand } from '../src/cli/repo-command.js';
 import { renderWhatchanged } from '../src/cli/render.js';

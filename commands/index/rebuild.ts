@@ -1,4 +1,4 @@
-import { rebuildIndex, type IndexRebuildResult } from '../../src/index.js';
+import { rebuildIndex, type IndexRebuildResult } from '../../src/ops/index-rebuild.js';
 import { EXIT_STATUS_HELP } from '../../src/cli/exit-codes.js';
 import { RepoCommand, plural } from '../../src/cli/repo-command.js';
 

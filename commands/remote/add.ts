@@ -1,5 +1,5 @@
 import { Args, Flags } from '@oclif/core';
-import { addRemote, type RemoteConfig } from '../../src/index.js';
+import { addRemote, type RemoteConfig } from '../../src/ops/sync.js';
 import { EXIT_STATUS_HELP } from '../../src/cli/exit-codes.js';
 import { RepoCommand } from '../../src/cli/repo-command.js';
 

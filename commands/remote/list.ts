@@ -1,4 +1,4 @@
-import { listRemotes, type RemoteConfig } from '../../src/index.js';
+import { listRemotes, type RemoteConfig } from '../../src/ops/sync.js';
 import { EXIT_STATUS_HELP } from '../../src/cli/exit-codes.js';
 import { RepoCommand } from '../../src/cli/repo-command.js';
 

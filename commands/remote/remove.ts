@@ -1,5 +1,5 @@
 import { Args } from '@oclif/core';
-import { removeRemote } from '../../src/index.js';
+import { removeRemote } from '../../src/ops/sync.js';
 import { EXIT_STATUS_HELP } from '../../src/cli/exit-codes.js';
 import { RepoCommand } from '../../src/cli/repo-command.js';
 

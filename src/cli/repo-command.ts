@@ -50,6 +50,22 @@ function pipeClosed(err: unknown): boolean {
 /** `-q, --quiet` for the commands whose op shows progress: neither progress nor the summary line. */
 export const quietFlag = Flags.boolean({ char: 'q', summary: 'no progress and no summary line (warnings and errors still print)' });
 
+/**
+ * Opens the repository for a command. A partial clone fetches content on demand, which writes, so it is opened for
+ * writing; and the fetcher that reaches its promisor remote (ops/sync.ts) is loaded then, and only then — commands
+ * import only what they use, so a command's start-up does not pay for the transport code.
+ */
+export async function openRepository(repoDir: string | undefined, mode: OpenMode): Promise<Repository> {
+  let repo = Repository.open(repoDir, mode);
+  if (!repo.store.meta.get('partial')) return repo;
+  await import('../ops/sync.js');
+  if (mode === 'read') {
+    await repo.close();
+    repo = Repository.open(repoDir, 'write');
+  }
+  return repo;
+}
+
 export abstract class RepoCommand extends Command {
   static override enableJsonFlag = true;
   static override baseFlags = {
@@ -123,12 +139,7 @@ export abstract class RepoCommand extends Command {
 
   /** Opens the repository, runs fn, closes it (also on failure). Read mode opens LMDB read-only. */
   protected async withRepo<T>(mode: OpenMode, repoDir: string | undefined, fn: (repo: Repository) => Promise<T> | T): Promise<T> {
-    let repo = Repository.open(repoDir, mode);
-    // A partial clone may fetch content on demand, which writes: reopen it for writing.
-    if (mode === 'read' && repo.store.meta.get('partial')) {
-      await repo.close();
-      repo = Repository.open(repoDir, 'write');
-    }
+    const repo = await openRepository(repoDir, mode);
     try {
       return await fn(repo);
     } catch (e) {

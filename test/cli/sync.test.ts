@@ -198,3 +198,27 @@ test('cli sync: stats of a disk commit in a partial clone does not report its ab
   t.regex(human, /absent .*at least .*the size of \d+ disk region blobs? is not known here/);
   t.regex((await vivaOk(t, ['stats', '-C', lib, 'vm'])).stdout, /disk metadata +[1-9][\d.]* KiB, /);
 });
+
+test('cli partial clone: commands that read content (checkout, cat, diff -p, grep) fetch it from the promisor remote on demand', async (t) => {
+  const dir = tmpDir(t);
+  const src = path.join(dir, 'src');
+  fs.mkdirSync(path.join(src, 'etc'), { recursive: true });
+  fs.writeFileSync(path.join(src, 'etc/motd'), 'hello from the library\n');
+  const big = crypto.randomBytes(3 << 20);
+  fs.writeFileSync(path.join(src, 'big.bin'), big);
+  const lib = path.join(dir, 'library');
+  await vivaOk(t, ['init', lib]);
+  await vivaOk(t, ['commit', '-C', lib, src, '-b', 'img', '-m', 'one']);
+  fs.writeFileSync(path.join(src, 'etc/motd'), 'hello again\n');
+  await vivaOk(t, ['commit', '-C', lib, src, '-b', 'img', '-m', 'two']);
+  const p = path.join(dir, 'p');
+  await vivaOk(t, ['clone', '--filter', 'manifests', lib, p]);
+  // Each command in its own process: none may count on another having loaded the fetcher.
+  t.is((await vivaOk(t, ['cat', '-C', p, 'img:etc/motd'])).stdout, 'hello again\n');
+  t.regex((await vivaOk(t, ['diff', '-C', p, '-p', 'img~1', 'img'])).stdout, /-hello from the library\n\+hello again/);
+  t.regex((await vivaOk(t, ['grep', '-C', p, 'again', 'img'])).stdout, /etc\/motd/);
+  const out = path.join(dir, 'out');
+  await vivaOk(t, ['checkout', '-C', p, 'img', out]);
+  t.true(fs.readFileSync(path.join(out, 'big.bin')).equals(big));
+  await vivaOk(t, ['fsck', '-C', p]);
+});
