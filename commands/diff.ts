@@ -1,6 +1,6 @@
 import { Args, Flags } from '@oclif/core';
 import { UsageError } from '../src/errors.js';
-import { parseSize } from '../src/ops/build-disk.js';
+import { parseSize } from '../src/cli/argv.js';
 import { isHostArgument, readHostSide, type HostSide } from '../src/ops/diff-source.js';
 import { diff, patchFor, resolveDiffSides, type DiffEntry, type DiffResult } from '../src/ops/diff.js';
 import { diffPackages, type PackageDiff } from '../src/ops/image-packages.js';

@@ -1,6 +1,6 @@
 import { Flags } from '@oclif/core';
 import { UsageError } from '../src/errors.js';
-import { parseSize } from '../src/ops/build-disk.js';
+import { parseSize } from '../src/cli/argv.js';
 import { derivedFrom } from '../src/ops/derivations.js';
 import { addLogPatches, log, parseApproxDate, type LogEntry } from '../src/ops/log.js';
 import { EXIT_STATUS_HELP } from '../src/cli/exit-codes.js';

@@ -1,7 +1,7 @@
 import { Args, Flags } from '@oclif/core';
 import { UsageError } from '../src/errors.js';
 import { DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_NBD_LISTEN, serveNbd } from '../src/nbd/server.js';
-import { parseSize } from '../src/ops/build-disk.js';
+import { parseSize } from '../src/cli/argv.js';
 import { dropNbdSession, listNbdSessions, type NbdSessionEntry } from '../src/ops/nbd-sessions.js';
 import { namesDirectoryCommit } from '../src/ops/tree-disk.js';
 import { renderNbdSessions } from '../src/cli/render.js';

@@ -1,6 +1,6 @@
 import { Args, Flags } from '@oclif/core';
 import { DEFAULT_RUN_MEMORY, runVm } from '../src/nbd/run.js';
-import { parseSize } from '../src/ops/build-disk.js';
+import { parseSize } from '../src/cli/argv.js';
 import { namesDirectoryCommit } from '../src/ops/tree-disk.js';
 import { EXIT_STATUS_HELP } from '../src/cli/exit-codes.js';
 import { RepoCommand } from '../src/cli/repo-command.js';

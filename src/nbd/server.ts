@@ -21,8 +21,8 @@ import type { Oid } from '../model/oid.js';
 import { DiskFetcher, fetchDiskMaps } from '../ops/disk-fetch.js';
 import { BlobRangeReader, DiskReader, type DiskExtent } from '../ops/disk-reader.js';
 import { Overlay, generateSessionName, sessionDir, type BaseReader } from '../ops/nbd-overlay.js';
+import { PROFILE_BLOCK, ReadProfileRecorder, loadReadProfile, saveReadProfile } from '../ops/read-profile.js';
 import { resolveRevision } from '../ops/resolve.js';
-import { diskOfTree } from '../ops/tree-disk.js';
 import type { Repository } from '../store/repository.js';
 import { readDisk } from '../store/typed.js';
 import { partialConfig } from '../sync/partial.js';
@@ -110,6 +110,8 @@ interface LiveExport extends NbdExport {
   /** In a partial clone: fetches what a read needs that is not local. */
   fetcher?: DiskFetcher;
   bytesRead: number;
+  /** The blocks clients read first, kept as the disk's read profile when the server stops. */
+  profile: ReadProfileRecorder;
 }
 
 /**
@@ -139,6 +141,8 @@ export async function serveNbd(repo: Repository, options: NbdServeOptions): Prom
       // A directory commit: served as the disk built once from its tree (and kept for the next server).
       if (repo.mode !== 'write') throw new UsageError(`'${rev}' is a directory commit: its disk is built on first use, which needs the repository open for writing`, { rev });
       options.onBuild?.(rev, 'start');
+      // Loaded here: building a disk needs the checkout and commit machinery, which serving a disk does not.
+      const { diskOfTree } = await import('../ops/build-tree-disk.js');
       const t = await diskOfTree(repo, rev, r.commit, { ...(options.size !== undefined ? { size: options.size } : {}) });
       options.onBuild?.(rev, t.built ? 'built' : 'found');
       diskOid = t.disk;
@@ -148,7 +152,7 @@ export async function serveNbd(repo: Repository, options: NbdServeOptions): Prom
     }
     const disk = readDisk(repo.store, diskOid);
     const reader = new DiskReader(repo.store, disk, blobs);
-    exports.push({ name, rev, commit: r.oid, disk: diskOid, size: disk.size, reader, bytesRead: 0, ...(fromTree ? { fromTree } : {}) });
+    exports.push({ name, rev, commit: r.oid, disk: diskOid, size: disk.size, reader, bytesRead: 0, profile: new ReadProfileRecorder(), ...(fromTree ? { fromTree } : {}) });
   }
   // A partial clone: the run tables' maps now, the bytes a client reads when it reads them.
   let mapBytes = 0;
@@ -209,8 +213,13 @@ export async function serveNbd(repo: Repository, options: NbdServeOptions): Prom
     const shown = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
     uris = exports.map((e) => `nbd://${shown}:${addr.port}/${uriName(e.name)}`);
   }
-  // Chunks are decoded and verified ahead of sequential reads on a worker thread.
+  // Chunks are decoded and verified ahead of reads on worker threads; what an earlier server's clients read first
+  // (a boot's reads) is decoded now, while the client starts.
   blobs.startPrefetch(repo.store);
+  for (const e of exports) {
+    const blocks = loadReadProfile(repo.dataDir, e.disk, e.size);
+    if (blocks.length) e.reader.prefetch(blocks.map((b) => ({ offset: b * PROFILE_BLOCK, length: PROFILE_BLOCK })));
+  }
   return {
     exports: exports.map(({ name, rev, commit, disk, size, fromTree }) => ({ name, rev, commit, disk, size, ...(fromTree ? { fromTree } : {}) })),
     stats: () => ({
@@ -225,6 +234,7 @@ export async function serveNbd(repo: Repository, options: NbdServeOptions): Prom
       for (const s of sockets) s.destroy();
       server.close(() => {
         void blobs.close();
+        for (const e of exports) saveReadProfile(repo.dataDir, e.disk, e.profile);
         if (options.socket !== undefined) fs.rmSync(options.socket, { force: true });
         // The last flush of a writable session can fail (a full disk): the caller reports it.
         try {
@@ -637,6 +647,7 @@ class Connection {
     }
     this.bytesRead += length;
     ex.bytesRead += length;
+    ex.profile.note(offset, length);
     await this.send(...parts);
   }
 

@@ -95,16 +95,6 @@ export interface BuildDiskOptions {
  */
 export type MaterializeTree = (rev: string, tree: Oid, rootMeta: RootMeta, dir: string, signal?: AbortSignal) => Promise<{ warnings: WriterWarning[] }>;
 
-/** Parses `4G`, `512M`, `100000K`, `1T` or a byte count (binary units). */
-export function parseSize(s: string): number {
-  const m = /^(\d+(?:\.\d+)?)\s*([KMGT]i?B?|B)?$/i.exec(s.trim());
-  if (!m) throw new UsageError(`size '${s}' is not a number of bytes with an optional K, M, G or T suffix`);
-  const unit = (m[2] ?? 'B').toUpperCase()[0]!;
-  const mult = { B: 1, K: 1024, M: MiB, G: 1024 * MiB, T: 1024 * 1024 * MiB }[unit as 'B'] ?? 1;
-  const n = Math.floor(Number(m[1]) * mult);
-  if (!Number.isSafeInteger(n) || n <= 0) throw new UsageError(`size '${s}' is out of range`);
-  return n;
-}
 
 async function tool(cmd: string, args: string[], what: string, dest: string): Promise<string> {
   try {

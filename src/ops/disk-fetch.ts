@@ -18,7 +18,6 @@ import { RemoteError } from '../errors.js';
 import { decodeStored } from '../store/object-store.js';
 import { fetchObjects, missingContent, hasBlobRecord, partialConfig, putPromisedRecords, tryReadPromisedRecord } from '../sync/partial.js';
 import type { DiskReader } from './disk-reader.js';
-import { readPromisorObjects } from './sync.js';
 
 /**
  * Bytes of the disk past a read whose missing chunks are fetched with it. A guest reads a file system in short
@@ -110,6 +109,8 @@ export class DiskFetcher {
 
   private async fetchRecords(oids: Oid[]): Promise<void> {
     this.stats.requests++;
+    // The transport is loaded only when a partial clone fetches: serving a full repository never needs it.
+    const { readPromisorObjects } = await import('./sync.js');
     const got = await readPromisorObjects(this.repo, oids.map((oid) => ({ kind: 'blob' as const, oid })));
     const url = partialConfig(this.repo)!.remote;
     const records: Array<{ oid: Oid; raw: Buffer }> = [];

@@ -368,6 +368,29 @@ export class DiskReader {
   }
 
   /**
+   * Asks the prefetcher (if any) to decode the chunks of these ranges, in this order, without waiting: a read
+   * profile's blocks at start (see read-profile.ts). A hint only: ranges past the end are clipped, and blobs whose
+   * records cannot be read here (a partial clone's absent ones, damage that the read itself will report) are skipped.
+   */
+  prefetch(ranges: ReadonlyArray<{ offset: number; length: number }>): void {
+    const p = this.blobs.prefetcher;
+    if (!p) return;
+    const oids: Oid[] = [];
+    for (const r of ranges) {
+      const n = Math.min(r.length, this.disk.size - r.offset);
+      if (r.offset < 0 || n <= 0) continue;
+      for (const s of this.spans(r.offset, n)) {
+        try {
+          for (const c of this.blobs.chunksOf(s.blob, s.from, s.length)) oids.push(c.oid);
+        } catch {
+          // Not readable here: the read that needs it reports why.
+        }
+      }
+    }
+    p.request(oids);
+  }
+
+  /**
    * Bytes [offset, offset + length) of the disk as a list of views (of cached chunks, patch bytes and shared zeros),
    * in order: what a server writes to a socket without copying. Throws as {@link read}.
    */
