@@ -528,3 +528,40 @@ maybe('nbd: a directory and a tar commit are served as a disk built once from th
   t.regex(tooSmall.stderr, /^error: /m);
   t.notRegex(tooSmall.stderr, /\n\s+at /);
 });
+
+maybe('nbd: the blocks read first are kept as the disk\'s read profile, in order; a short session keeps it; a damaged profile is ignored', async (t) => {
+  const { dir, repo } = await setup(t);
+  const sock = path.join(dir, 'nbd.sock');
+  const uri = `nbd+unix:///vm/bare?socket=${sock}`;
+  const disk = JSON.parse((await vivaOk(t, ['show', '-C', repo, 'vm/bare', '--json'])).stdout).root as string;
+  const profile = path.join(repo, '.viva/nbd-profiles', disk);
+  const serveAndRead = async (reads: string[]) => {
+    const s = await startNbd(t, ['-C', repo, 'vm/bare', '--socket', sock], 1);
+    run('qemu-io', ['-r', '-f', 'raw', ...reads.flatMap((r) => ['-c', r]), uri]);
+    s.child.kill('SIGTERM');
+    t.is((await finished(s.child)).code, 0);
+  };
+  // 2 MiB at 8 MiB, then 1 MiB at 1 MiB: 48 blocks of 64 KiB in that order.
+  await serveAndRead(['read 8M 2M', 'read 1M 1M']);
+  const p = JSON.parse(fs.readFileSync(profile, 'utf8'));
+  t.like(p, { version: 1, blockSize: 65536 });
+  t.deepEqual(p.blocks, [...Array.from({ length: 32 }, (_, i) => 128 + i), ...Array.from({ length: 16 }, (_, i) => 16 + i)]);
+  // A probe (one small read) leaves the profile of the last real session.
+  await serveAndRead(['read 0 4096']);
+  t.deepEqual(JSON.parse(fs.readFileSync(profile, 'utf8')).blocks, p.blocks);
+  // A damaged profile (garbage, out-of-range blocks) is a hint only: the server starts and reads right.
+  fs.writeFileSync(profile, '{"version":1,"blockSize":65536,"blocks":[1e12,-1,"x",3]}');
+  const ref = path.join(dir, 'ref.raw');
+  await vivaOk(t, ['checkout', '-C', repo, 'vm/bare', ref]);
+  const s = await startNbd(t, ['-C', repo, 'vm/bare', '--socket', sock], 1);
+  const out = path.join(dir, 'out.raw');
+  run('qemu-img', ['convert', '-f', 'raw', '-O', 'raw', uri, out]);
+  t.true(fs.readFileSync(out).equals(fs.readFileSync(ref)));
+  fs.writeFileSync(profile, 'not json');
+  s.child.kill('SIGTERM');
+  await finished(s.child);
+  // The whole-disk read (its data blocks: qemu-img skips the holes block status reports) became the profile.
+  const whole = JSON.parse(fs.readFileSync(profile, 'utf8')).blocks as number[];
+  t.true(whole.length >= 16 && whole.length <= 512, String(whole.length));
+  t.deepEqual(whole, [...whole].sort((a, b) => a - b), 'a sequential read: ascending blocks');
+});
