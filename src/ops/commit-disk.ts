@@ -26,7 +26,7 @@ import { compareNames, encodeTree, hashTree, normalizeTree, type Hole, type Tree
 import { type MNode, MutableTree, type StoredContent } from '../tree/mutable-tree.js';
 import type { ObjectReader } from '../store/object-store.js';
 import { readRegionMap } from '../store/typed.js';
-import { walkTree } from '../tree/walk.js';
+import { treeFileList } from './disk-reader.js';
 import { type IngestContext, ingestEntries } from './ingest.js';
 import { storeBytes } from '../store/store-content.js';
 
@@ -392,10 +392,8 @@ function reusable(reuse: DiskReuse | undefined, r: PlannedRegion): RegionReuse |
     files() {
       if (files) return files;
       // File index = position among the tree's regular files in walk order, as the file map counts them.
-      const list: Array<[string, BaseFile]> = [];
-      walkTree(reuse.objects, content.tree, (p, e) => {
-        if (e.type === 'file') list.push([p.toString('latin1'), { oid: e.oid ?? '', size: e.size, holes: e.holes ?? [], runs: [] }]);
-      });
+      const list: Array<[string, BaseFile]> = treeFileList(reuse.objects, content.tree)
+        .map(({ path, entry: e }) => [path, { oid: e.oid ?? '', size: e.size, holes: e.holes ?? [], runs: [] }]);
       for (const m of readRegionMap(reuse.objects, content.map).runs) list[m.file]?.[1].runs.push({ offset: m.fileOffset, length: m.length, source: m.at });
       files = new Map(list);
       for (const f of files.values()) f.runs = normalRuns(f.runs);

@@ -10,6 +10,7 @@
  */
 import type { BlobRecord } from '../model/blob.js';
 import type { Disk } from '../model/disk.js';
+import type { TreeEntry } from '../model/tree.js';
 import { type Oid, hashBytes } from '../model/oid.js';
 import { ObjectNotFoundError, RepositoryCorruptError } from '../errors.js';
 import type { LmdbStore } from '../store/lmdb-store.js';
@@ -183,11 +184,35 @@ function segmentAt(starts: number[], offset: number): number {
   return lo;
 }
 
+/** A regular file of a file-system tree, as a disk's file map and the reuse of a session's commit need it. */
+export interface TreeFile {
+  /** The image path, as latin1 text (every byte kept). */
+  path: string;
+  entry: TreeEntry;
+}
+
+/** The last few file lists walked, per object reader: a session's commit asks for the base tree's twice. */
+const fileLists = new WeakMap<ObjectReader, Map<Oid, TreeFile[]>>();
+
+/**
+ * A tree's regular files in walk order (depth first, entries in tree order): the order file maps index them by.
+ * Remembered for the last 4 trees of each object reader (trees are immutable, so a remembered list is never stale).
+ */
+export function treeFileList(objects: ObjectReader, tree: Oid): TreeFile[] {
+  let lists = fileLists.get(objects);
+  if (!lists) fileLists.set(objects, lists = new Map());
+  const known = lists.get(tree);
+  if (known) return known;
+  const out: TreeFile[] = [];
+  walkTree(objects, tree, (p, e) => { if (e.type === 'file') out.push({ path: p.toString('latin1'), entry: e }); });
+  lists.set(tree, out);
+  if (lists.size > 4) lists.delete(lists.keys().next().value!);
+  return out;
+}
+
 /** The blob ids of a tree's regular files in walk order (depth first, entries in tree order): what file maps index. */
 export function treeFiles(objects: ObjectReader, tree: Oid): Oid[] {
-  const out: Oid[] = [];
-  walkTree(objects, tree, (_p, e) => { if (e.type === 'file') out.push(e.oid ?? ''); });
-  return out;
+  return treeFileList(objects, tree).map((f) => f.entry.oid ?? '');
 }
 
 /** One run of the table: `length` disk bytes at `start` are bytes [at, at + length) of a blob, or of patch bytes. */
