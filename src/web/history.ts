@@ -15,6 +15,8 @@ export const HISTORY_PAGE_SIZE = 50;
 /** One page of a revision's history (`log REV --graph -n 50 --json` for page 1), with the rows' lanes. */
 export interface HistoryData {
   rev: string;
+  /** The revisions the log starts from: `rev`, then the bases its commits were derived from. */
+  revs: string[];
   /** The page's entries (the log's JSON shape). */
   entries: LogEntry[];
   lanes: LaneRow[];
@@ -40,12 +42,13 @@ export function laneRows(entries: LogEntry[]): LaneRow[] {
   const rows: LaneRow[] = [];
   for (const e of entries) {
     let column = lanes.indexOf(e.id);
+    // A commit no line leads to (a branch head) starts its lane at its dot.
+    const before = lanes.slice();
     if (column < 0) {
       column = lanes.indexOf(null);
       if (column < 0) column = lanes.length;
       lanes[column] = e.id;
     }
-    const before = lanes.slice();
     const after = lanes.map((l) => (l === e.id ? null : l));
     const parents = e.graphParents ?? e.parents;
     const down: Array<[number, boolean]> = [];
@@ -90,15 +93,31 @@ function laneSvg(r: LaneRow, width: number): SafeHtml {
   return rawHtml(`<svg class="lanes" width="${width * LANE}" height="${ROW}" viewBox="0 0 ${width * LANE} ${ROW}" aria-hidden="true">${parts.join('')}</svg>`);
 }
 
-/** Page `n` of the history of `rev`. Throws RevisionNotFoundError. */
+/** How many rounds of derivation bases the history page adds (a base derived from another base, ...). */
+const MAX_DERIVATION_ROUNDS = 8;
+
+/**
+ * Page `n` of the history of `rev`, with the images its commits were derived from and their history (as
+ * `log --graph REV BASE...`: a derived branch starts with no parent, so this is where it came from). Throws
+ * RevisionNotFoundError.
+ */
 export function historyData(repo: Repository, rev: string, n: number): HistoryData {
-  const all = log(repo, { rev, graph: true, maxCount: n * HISTORY_PAGE_SIZE });
+  const maxCount = n * HISTORY_PAGE_SIZE;
+  const revs = [rev];
+  let all = log(repo, { revs, graph: true, maxCount });
+  for (let round = 0; round < MAX_DERIVATION_ROUNDS; round++) {
+    const have = new Set(revs);
+    const bases = [...new Set(all.flatMap((e) => e.derivedFrom ?? []))].filter((b) => !have.has(b));
+    if (!bases.length) break;
+    revs.push(...bases);
+    all = log(repo, { revs, graph: true, maxCount });
+  }
   const shown = new Set(all.map((e) => e.id));
   const more = all.some((e) => (e.graphParents ?? e.parents).some((p) => !shown.has(p)));
   const lanes = laneRows(all);
   const from = (n - 1) * HISTORY_PAGE_SIZE;
   const pages = more ? n + 1 : Math.max(1, Math.ceil(all.length / HISTORY_PAGE_SIZE));
-  return { rev, entries: all.slice(from), lanes: lanes.slice(from), page: n, pages, ...(more ? {} : { total: all.length }) };
+  return { rev, revs, entries: all.slice(from), lanes: lanes.slice(from), page: n, pages, ...(more ? {} : { total: all.length }) };
 }
 
 /** The history page. */
@@ -111,7 +130,7 @@ export function historyPage(d: HistoryData): SafeHtml {
 <td><a class="oid" href="${commitUrl(e.id)}">${shortOid(e.id)}</a></td>
 <td class="subject">${refs}${derived} <a href="${commitUrl(e.id)}">${subject(e.message)}</a></td>
 <td class="author">${e.author.replace(/\s*<.*>$/, '')}</td><td>${shortDate(e.date)}</td>
-<td class="actions"><a href="${treeUrl(e.id)}">browse</a>${e.parents[0] ? html` <a href="${compareUrl(e.parents[0], e.id)}">diff</a>` : ''}</td></tr>`;
+<td class="actions"><a href="${treeUrl(e.id)}">browse</a>${e.parents[0] ?? e.derivedFrom?.[0] ? html` <a href="${compareUrl((e.parents[0] ?? e.derivedFrom?.[0])!, e.id)}">diff</a>` : ''}</td></tr>`;
   });
   return page(`history of ${d.rev}`, 'images', html`<h1>History of <a href="${treeUrl(d.rev)}">${d.rev}</a></h1>
 <p class="muted">Newest first, in topological order; a dashed line leads to the image a commit was derived from.</p>

@@ -17,6 +17,7 @@ export function page(title: string, section: string, main: HtmlValue): SafeHtml 
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${title} · viva</title>
+<link rel="icon" href="data:,">
 <link rel="stylesheet" href="${ASSETS.style}">
 <script src="${ASSETS.script}" defer></script>
 </head>

@@ -17,7 +17,7 @@ export const HAVE_CHROMIUM = fs.existsSync(CHROMIUM);
 export const ARTIFACTS = path.resolve(import.meta.dirname, '../artifacts/web');
 
 /** A hostile name: markup that would run script if it reached the page unescaped. */
-export const HOSTILE = '<img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script>';
+export const HOSTILE = '<img src=x onerror="window.__pwned=1"><script>window.__pwned=2';
 /** A name whose bytes are not UTF-8 (`caf\377`). */
 export const NON_UTF8 = Buffer.from([0x63, 0x61, 0x66, 0xff]);
 

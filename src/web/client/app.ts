@@ -37,7 +37,7 @@ function drawChart(el: HTMLElement): void {
       { values: (_u, ticks) => ticks.map((t) => bytes(t)), size: 80 },
     ],
     series: [
-      {},
+      { label: 'image', value: (_u: uPlot, v: number | null) => (v === null ? '' : (data.names[v] ?? '')) },
       ...data.series.map((s, i) => ({
         label: s.label, fill: COLORS[i % COLORS.length], stroke: COLORS[i % COLORS.length],
         paths: bars({ size: [0.8 / n, 60], align: 0, disp: { x0: { unit: 2, values: () => data.names.map((_, j) => j - 0.4 + (0.8 / n) * i) } } as never }),
