@@ -136,7 +136,7 @@ test('web: 2,500 branches are paged (100 a page), the filter narrows them, and t
   const lib = fleet;
   const repo = Repository.open(lib, 'write');
   const head = createRef(repo, { kind: 'branch', name: 'fleet/seed', rev: 'debian/12/base' }).oid;
-  updateRefs(repo.store, Array.from({ length: 2499 }, (_, i) => ({ ref: `refs/heads/fleet/${String(i % 50).padStart(2, '0')}/host${String(i).padStart(4, '0')}`, newOid: head, expectedOld: null })), 'Test <t@example.org>');
+  updateRefs(repo.store, Array.from({ length: 2499 }, (_, i) => ({ ref: `refs/heads/fleet/${String(i % 50).padStart(2, '0')}/host${String(i).padStart(4, '0')}`, newOid: head, expectedOld: null, message: 'fleet' })), 'Test <t@example.org>');
   await repo.close();
   const w = await startWeb(lib);
   t.teardown(() => w.close());
