@@ -5,7 +5,7 @@
 import dagre from '@dagrejs/dagre';
 import { derivationGraph, type DerivationGraph } from '../ops/derivations.js';
 import type { Repository } from '../store/repository.js';
-import { escapeHtml, html, rawHtml, type SafeHtml } from './html.js';
+import { html, type SafeHtml } from './html.js';
 import { page, shortOid } from './layout.js';
 import { commitUrl, logUrl } from './url.js';
 
@@ -15,7 +15,7 @@ export const MAX_GRAPH_NODES = 400;
 /** The derivation graph (`derivations --json`) and its laid-out SVG. */
 export interface DerivationsData {
   graph: DerivationGraph;
-  svg?: string;
+  svg?: SafeHtml;
   /** Nodes left out of the picture (beyond MAX_GRAPH_NODES). */
   omitted: number;
 }
@@ -49,7 +49,7 @@ const CHAR = 7.2;
 const NODE_H = 30;
 
 /** Lays the graph out with dagre (left to right) and draws it as SVG markup (every text escaped). */
-export function layoutSvg(g: DerivationGraph): { svg?: string; omitted: number } {
+export function layoutSvg(g: DerivationGraph): { svg?: SafeHtml; omitted: number } {
   const { nodes, edges } = graphParts(g);
   if (!nodes.size) return { omitted: 0 };
   const kept = new Set([...nodes.keys()].slice(0, MAX_GRAPH_NODES));
@@ -65,15 +65,15 @@ export function layoutSvg(g: DerivationGraph): { svg?: string; omitted: number }
   const gl = dg.graph();
   const W = Math.ceil(gl.width ?? 0);
   const H = Math.ceil(gl.height ?? 0);
-  const parts: string[] = [];
+  const parts: SafeHtml[] = [];
   edges.forEach((e, i) => {
     if (!kept.has(e.from) || !kept.has(e.to)) return;
     const ed = dg.edge({ v: e.from, w: e.to, name: `e${i}` }) as { points: Array<{ x: number; y: number }>; x?: number; y?: number };
     const d = ed.points.map((p, j) => `${j ? 'L' : 'M'}${p.x.toFixed(1)} ${p.y.toFixed(1)}`).join(' ');
-    parts.push(`<path class="edge${e.behind ? ' behind' : ''}" d="${d}" marker-end="url(#arrow)"/>`);
+    parts.push(html`<path class="${e.behind ? 'edge behind' : 'edge'}" d="${d}" marker-end="url(#arrow)"/>`);
     if (ed.x !== undefined && ed.y !== undefined) {
       const text = `${e.label}${e.behind ? ` (${e.behind} behind)` : ''}`;
-      parts.push(`<text class="edge-label" x="${ed.x.toFixed(1)}" y="${(ed.y + 4).toFixed(1)}" text-anchor="middle">${escapeHtml(text.length > 40 ? `${text.slice(0, 39)}…` : text)}</text>`);
+      parts.push(html`<text class="edge-label" x="${ed.x.toFixed(1)}" y="${(ed.y + 4).toFixed(1)}" text-anchor="middle">${text.length > 40 ? `${text.slice(0, 39)}…` : text}</text>`);
     }
   });
   for (const id of kept) {
@@ -81,11 +81,11 @@ export function layoutSvg(g: DerivationGraph): { svg?: string; omitted: number }
     const p = dg.node(id);
     const x = p.x - p.width / 2;
     const y = p.y - p.height / 2;
-    parts.push(`<a href="${escapeHtml(n.href)}" class="node ${n.kind}"><rect x="${x.toFixed(1)}" y="${y.toFixed(1)}" width="${p.width}" height="${p.height}" rx="5"/><text x="${p.x.toFixed(1)}" y="${(p.y + 4).toFixed(1)}" text-anchor="middle">${escapeHtml(n.label)}</text><title>${escapeHtml(n.label)}</title></a>`);
+    parts.push(html`<a href="${n.href}" class="node ${n.kind}"><rect x="${x.toFixed(1)}" y="${y.toFixed(1)}" width="${p.width}" height="${p.height}" rx="5"/><text x="${p.x.toFixed(1)}" y="${(p.y + 4).toFixed(1)}" text-anchor="middle">${n.label}</text><title>${n.label}</title></a>`);
   }
-  const svg = `<svg class="derivations" xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" role="img" aria-label="derivation graph">
+  const svg = html`<svg class="derivations" xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" role="img" aria-label="derivation graph">
 <defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="8" markerHeight="8" orient="auto-start-reverse"><path d="M0 0L10 5L0 10z"/></marker></defs>
-${parts.join('\n')}</svg>`;
+${parts}</svg>`;
   return { svg, omitted: nodes.size - kept.size };
 }
 
@@ -103,7 +103,7 @@ export function derivationsPage(d: DerivationsData): SafeHtml {
   const stale = d.graph.stale.map((s) => html`<li><a href="${logUrl(short(s.ref))}">${short(s.ref)}</a>: ${s.commitsOnTop} commit${s.commitsOnTop === 1 ? '' : 's'} on top of the derived <a class="oid" href="${commitUrl(s.derived)}">${shortOid(s.derived)}</a></li>`);
   return page('derivations', 'derivations', html`<h1>Derivations</h1>
 <p class="muted">Each arrow goes from the image a branch was derived from (derive, install, merge, …) to the branch; “behind” counts the commits its base branch has gained since.</p>
-${d.svg ? html`<div class="graph-box">${rawHtml(d.svg)}</div>${d.omitted ? html`<p class="muted">${d.omitted} more nodes are listed below, not drawn</p>` : ''}` : html`<p>no derived branches</p>`}
+${d.svg ? html`<div class="graph-box">${d.svg}</div>${d.omitted ? html`<p class="muted">${d.omitted} more nodes are listed below, not drawn</p>` : ''}` : html`<p>no derived branches</p>`}
 ${rows.length ? html`<table class="list"><thead><tr><th>branch</th><th>derived from</th><th>recipe</th></tr></thead><tbody>${rows}</tbody></table>` : ''}
 ${stale.length ? html`<h2>Branches with commits on a derived image</h2><ul>${stale}</ul>` : ''}`);
 }

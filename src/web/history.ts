@@ -5,7 +5,7 @@
  */
 import { log, type LogEntry } from '../ops/log.js';
 import type { Repository } from '../store/repository.js';
-import { html, rawHtml, type SafeHtml } from './html.js';
+import { html, type SafeHtml } from './html.js';
 import { page, pager, shortDate, shortOid, subject } from './layout.js';
 import { commitUrl, compareUrl, logUrl, treeUrl } from './url.js';
 
@@ -55,6 +55,12 @@ export function laneRows(entries: LogEntry[]): LaneRow[] {
     parents.forEach((p, i) => {
       const dashed = !e.parents.includes(p);
       let at = after.indexOf(p);
+      // A first parent another lane already waits for moves left into this one (the lines join, as git draws them).
+      if (at > column && i === 0 && after[column] === null) {
+        after[at] = null;
+        at = column;
+        after[at] = p;
+      }
       if (at < 0) {
         at = i === 0 && after[column] === null ? column : after.indexOf(null);
         if (at < 0) at = after.length;
@@ -80,17 +86,17 @@ const ROW = 28;
 function laneSvg(r: LaneRow, width: number): SafeHtml {
   const x = (c: number) => LANE / 2 + c * LANE;
   const mid = ROW / 2;
-  const parts: string[] = [];
+  const parts: SafeHtml[] = [];
   for (const [from, to] of r.top) {
-    if (from === r.column && to === r.column) parts.push(`<line x1="${x(from)}" y1="0" x2="${x(to)}" y2="${mid}"/>`);
-    else if (to === r.column) parts.push(`<path d="M${x(from)} 0 Q${x(from)} ${mid} ${x(to)} ${mid}"/>`);
-    else parts.push(`<path d="M${x(from)} 0 C${x(from)} ${mid} ${x(to)} ${mid} ${x(to)} ${ROW}"/>`);
+    if (from === r.column && to === r.column) parts.push(html`<line x1="${x(from)}" y1="0" x2="${x(to)}" y2="${mid}"/>`);
+    else if (to === r.column) parts.push(html`<path d="M${x(from)} 0 Q${x(from)} ${mid} ${x(to)} ${mid}"/>`);
+    else parts.push(html`<path d="M${x(from)} 0 C${x(from)} ${mid} ${x(to)} ${mid} ${x(to)} ${ROW}"/>`);
   }
   for (const [to, dashed] of r.down) {
-    parts.push(`<path${dashed ? ' class="derived"' : ''} d="M${x(r.column)} ${mid} Q${x(to)} ${mid} ${x(to)} ${ROW}"/>`);
+    parts.push(html`<path class="${dashed ? 'derived' : 'parent'}" d="M${x(r.column)} ${mid} Q${x(to)} ${mid} ${x(to)} ${ROW}"/>`);
   }
-  parts.push(`<circle cx="${x(r.column)}" cy="${mid}" r="4"/>`);
-  return rawHtml(`<svg class="lanes" width="${width * LANE}" height="${ROW}" viewBox="0 0 ${width * LANE} ${ROW}" aria-hidden="true">${parts.join('')}</svg>`);
+  parts.push(html`<circle cx="${x(r.column)}" cy="${mid}" r="4"/>`);
+  return html`<svg class="lanes" width="${width * LANE}" height="${ROW}" viewBox="0 0 ${width * LANE} ${ROW}" aria-hidden="true">${parts}</svg>`;
 }
 
 /** How many rounds of derivation bases the history page adds (a base derived from another base, ...). */

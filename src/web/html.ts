@@ -1,11 +1,11 @@
 /**
  * The one escaping helper of the web view: `html` is a tagged template that HTML-escapes every interpolated value
- * unless it is already {@link SafeHtml} (the result of another `html` template, or of {@link rawHtml} for markup the
- * web layer itself produced). Arrays are joined, `undefined`, `null` and `false` render as nothing. Every page is built
- * from it, so a file name such as `<script>` can only ever reach the browser as text.
+ * unless it is already {@link SafeHtml} (the result of another `html` template). Arrays are joined; `undefined`,
+ * `null` and `false` render as nothing. Every page (and the SVG the web layer draws) is built from it, so a file name
+ * such as `<script>` can only ever reach the browser as text.
  */
 
-/** Markup that is already safe to send (escaped, or produced by the web layer itself). */
+/** Markup that is safe to send: made by {@link html}, which escaped everything interpolated into it. */
 export class SafeHtml {
   constructor(readonly value: string) {}
   toString(): string {
@@ -37,7 +37,3 @@ export function html(strings: TemplateStringsArray, ...values: HtmlValue[]): Saf
   return new SafeHtml(out);
 }
 
-/** Markup produced by the web layer itself (an SVG it laid out), taken as is: never pass user data here. */
-export function rawHtml(markup: string): SafeHtml {
-  return new SafeHtml(markup);
-}
