@@ -8,7 +8,9 @@ import path from 'node:path';
 import { createRef, Repository } from '../../src/index.js';
 import { updateRefs } from '../../src/store/refs.js';
 import { vivaJson, tmpDir } from '../helpers/cli.js';
-import { buildFixture, startWeb, type Fixture } from './fixture.js';
+import { haveMke2fs, makeMbrDisk } from '../helpers/mbr-disk.js';
+import { vivaOk } from '../helpers/cli.js';
+import { HAVE_SETFATTR, buildFixture, startWeb, type Fixture } from './fixture.js';
 
 let fx: Fixture;
 let web: Awaited<ReturnType<typeof startWeb>>;
@@ -195,4 +197,36 @@ test('web: without a token the web view is open (a read-only server, as clone an
   const r = await get('/ui/login', { method: 'POST', body: new URLSearchParams({ token: 'x' }), redirect: 'manual' });
   t.is(r.status, 303);
   t.is(r.headers.get('set-cookie'), null);
+});
+
+test('web: the file list shows hardlink groups, holes and xattrs', async (t) => {
+  const etc = await (await get('/ui/tree/debian%2F12%2Fbase/etc')).text();
+  t.regex(etc, /hostname\.link<\/a><\/td><td class="details"><span class="hardlink">hardlink: etc\/hostname<\/span>/);
+  if (HAVE_SETFATTR) t.regex(etc, /os-release<\/a><\/td><td class="details"><span class="xattrs" title="user.viva">xattrs: user.viva<\/span>/);
+  const v = await (await get('/ui/tree/debian%2F12%2Fbase/var')).text();
+  t.regex(v, /sparse\.img<\/a><\/td><td class="details"><span class="holes">1 hole<\/span>/);
+  const file = await (await get('/ui/tree/debian%2F12%2Fbase/etc/os-release')).text();
+  if (HAVE_SETFATTR) t.regex(file, /<code>user\.viva<\/code> = <code>bGFiZWw=<\/code>/);
+});
+
+(haveMke2fs() ? test : test.skip)('web: a disk commit shows its partition layout first, each file system linking to its tree', async (t) => {
+  const dir = tmpDir(t);
+  const tree = path.join(dir, 'rootfs');
+  fs.mkdirSync(path.join(tree, 'etc'), { recursive: true });
+  fs.writeFileSync(path.join(tree, 'etc/hostname'), 'disk\n');
+  const disk = path.join(dir, 'disk.raw');
+  makeMbrDisk(disk, 16, [{ start: 2048, sectors: 16384, type: 0x83, ext4Tree: tree }]);
+  const lib = path.join(dir, 'lib');
+  await vivaOk(t, ['init', lib]);
+  await vivaOk(t, ['commit', '-C', lib, disk, '-b', 'vm/web', '-m', 'a disk']);
+  const w = await startWeb(lib);
+  t.teardown(() => w.close());
+  const root = await (await fetch(`${w.url}/ui/tree/vm%2Fweb`)).text();
+  const layout = root.indexOf('<section class="disk">');
+  t.true(layout > 0 && layout < root.indexOf('<table class="list files">'), 'the layout comes before the file list');
+  t.regex(root, /<a href="\/ui\/tree\/vm%2Fweb\/p1">p1<\/a>/);
+  t.regex(root, /ext4/);
+  t.deepEqual(await (await fetch(`${w.url}/api/tree/vm%2Fweb/p1/etc`)).json(), await vivaJson(t, ['ls', 'vm/web:p1/etc', '-C', lib]));
+  const file = await (await fetch(`${w.url}/ui/tree/vm%2Fweb/p1/etc/hostname`)).text();
+  t.regex(file, /<pre class="text">disk\n<\/pre>/);
 });

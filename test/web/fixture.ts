@@ -4,6 +4,7 @@
  * UTF-8) and a directory of 600 entries; and the web view served in-process on 127.0.0.1.
  */
 import type { ExecutionContext } from 'ava';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { serve, webHandler, Repository, type Server } from '../../src/index.js';
@@ -13,6 +14,8 @@ import { tmpDir, vivaOk } from '../helpers/cli.js';
 /** Where chromium is (Debian's package); browser tests are skipped without it. */
 export const CHROMIUM = '/usr/bin/chromium';
 export const HAVE_CHROMIUM = fs.existsSync(CHROMIUM);
+/** setfattr (Debian's attr) sets the fixture's xattr; without it the file has none. */
+export const HAVE_SETFATTR = fs.existsSync('/usr/bin/setfattr');
 /** Screenshots of every page (gitignored). */
 export const ARTIFACTS = path.resolve(import.meta.dirname, '../artifacts/web');
 
@@ -49,6 +52,11 @@ export async function buildFixture(t: ExecutionContext): Promise<Fixture> {
   fs.writeFileSync(Buffer.concat([Buffer.from(path.join(src, 'etc') + '/'), NON_UTF8]), 'non-utf8\n');
   for (let i = 0; i < 600; i++) w(`usr/share/many/f${String(i).padStart(4, '0')}`, `${i}\n`);
   fs.linkSync(path.join(src, 'etc/hostname'), path.join(src, 'etc/hostname.link'));
+  // A sparse file (a hole of 1 MiB before its last byte) and an xattr, for the browser's columns.
+  const fd = fs.openSync(path.join(src, 'var/sparse.img'), 'w');
+  fs.writeSync(fd, 'x', 1 << 20);
+  fs.closeSync(fd);
+  if (HAVE_SETFATTR) execFileSync('setfattr', ['-n', 'user.viva', '-v', 'label', path.join(src, 'etc/os-release')]);
   const lib = path.join(dir, 'lib');
   await vivaOk(t, ['init', lib]);
   await vivaOk(t, ['commit', '-C', lib, src, '-b', 'debian/12/base', '-m', 'base image', '--label', 'env=test']);
