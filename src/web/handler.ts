@@ -122,9 +122,10 @@ function errorStatus(e: unknown): number {
 
 /**
  * The web view of `repo` as a {@link WebHandler} for `serve({ handler })`. Locking: none (reads only; the repository
- * stays open for the server's life).
+ * stays open for the server's life). `log` gets one line with the stack of each internal error (default: stderr);
+ * the client sees only 'internal error'.
  */
-export function webHandler(repo: Repository): WebHandler {
+export function webHandler(repo: Repository, log: (line: string) => void = (l) => process.stderr.write(`${l}\n`)): WebHandler {
   return async (req, res, auth) => {
     const start = process.hrtime.bigint();
     securityHeaders(res);
@@ -171,6 +172,7 @@ export function webHandler(repo: Repository): WebHandler {
       result = await routePage(repo, pathname, url.searchParams, json);
     } catch (e) {
       const status = errorStatus(e);
+      if (status === 500) log(`web: internal error on ${req.method} ${req.url}: ${e instanceof Error ? e.stack ?? e.message : String(e)}`);
       return fail(status, status === 500 && !(e instanceof VivaError) ? 'internal error' : (e as Error).message);
     }
     switch (result.kind) {

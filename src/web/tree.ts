@@ -7,7 +7,9 @@ import { UsageError } from '../errors.js';
 import { quotePath } from '../model/quote.js';
 import { isBinary } from '../ops/diff.js';
 import type { DiskInfo } from '../ops/disk-info.js';
-import { cat, diskLayout, ls, type LsEntry } from '../ops/ls.js';
+import { cat, describeEntry, diskLayout, ls, type LsEntry } from '../ops/ls.js';
+import { readTree } from '../store/typed.js';
+import { childPath } from '../tree/walk.js';
 import { resolveSpec } from '../ops/resolve.js';
 import type { Repository } from '../store/repository.js';
 import { diskTable } from './commit.js';
@@ -30,6 +32,7 @@ export interface TreeData {
   /** The page's entries (`ls REV:path --json` for a directory, `[entry]` for anything else). */
   entries: LsEntry[];
   dir: boolean;
+  /** Directories: page `page` of `pages`, `total` entries in all (500 a page). */
   page: number;
   pages: number;
   total: number;
@@ -60,12 +63,14 @@ export async function treeData(repo: Repository, rev: string, path: Buffer, n: n
   const spec = specOf(rev, path);
   const r = resolveSpec(repo, spec);
   const disk = path.length === 0 && content ? diskLayout(repo, rev) : undefined;
-  if (r.entry.type === 'dir') {
-    const all = ls(repo, { spec });
-    // Directories first, as file browsers list them (each group in name order).
+  if (r.entry.type === 'dir' && r.entry.oid) {
+    // ls's entries, described only for the page shown (a directory of 50,000 entries is one tree read).
+    const all = readTree(repo.store, r.entry.oid).entries;
+    // Directories first, as file browsers list them (each group in name order); the JSON keeps ls's order.
     const sorted = content ? [...all.filter((e) => e.type === 'dir'), ...all.filter((e) => e.type !== 'dir')] : all;
     const p = paginate(sorted, n, TREE_PAGE_SIZE);
-    return { rev, path: r.path, entries: p.items, dir: true, page: p.page, pages: p.pages, total: p.total, ...(disk ? { disk } : {}) };
+    const entries = p.items.map((e) => describeEntry(childPath(r.path, e.name), e));
+    return { rev, path: r.path, entries, dir: true, page: p.page, pages: p.pages, total: p.total, ...(disk ? { disk } : {}) };
   }
   const entries = ls(repo, { spec });
   const head = content && (r.entry.type === 'file' || r.entry.type === 'symlink') ? await readHead(repo, spec, TEXT_VIEW_LIMIT) : undefined;

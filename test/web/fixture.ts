@@ -77,6 +77,6 @@ export async function buildFixture(t: ExecutionContext): Promise<Fixture> {
  */
 export async function startWeb(lib: string | Repository, tokenFile?: string): Promise<{ repo: Repository; server: Server; url: string; close: () => Promise<void> }> {
   const repo = typeof lib === 'string' ? Repository.open(lib, 'read') : lib;
-  const server = await serve(repo, { listen: '127.0.0.1:0', handler: webHandler(repo), log: () => undefined, ...(tokenFile ? { tokenFile } : {}) });
+  const server = await serve(repo, { listen: '127.0.0.1:0', handler: webHandler(repo, (l) => process.stderr.write(`${l}\n`)), log: () => undefined, ...(tokenFile ? { tokenFile } : {}) });
   return { repo, server, url: server.url.replace(/\/$/, ''), close: async () => { await server.close(); if (typeof lib === 'string') await repo.close(); } };
 }
