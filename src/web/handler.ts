@@ -76,7 +76,12 @@ function cookies(req: http.IncomingMessage): Map<string, string> {
   const m = new Map<string, string>();
   for (const part of (req.headers.cookie ?? '').split(';')) {
     const i = part.indexOf('=');
-    if (i > 0) m.set(part.slice(0, i).trim(), decodeURIComponent(part.slice(i + 1).trim()));
+    if (i <= 0) continue;
+    try {
+      m.set(part.slice(0, i).trim(), decodeURIComponent(part.slice(i + 1).trim()));
+    } catch {
+      // A malformed cookie (not ours) is ignored.
+    }
   }
   return m;
 }

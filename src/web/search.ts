@@ -9,7 +9,7 @@ import { search, type SearchHit } from '../ops/search.js';
 import type { Repository } from '../store/repository.js';
 import { html, type SafeHtml } from './html.js';
 import { displayPath, formatBytes, page, shortOid } from './layout.js';
-import { commitUrl, logUrl, pathBytes, treeUrl } from './url.js';
+import { commitUrl, logUrl, packagesUrl, pathBytes, treeUrl } from './url.js';
 
 /** Hits a find answer holds at most (the CLI streams them all; a page stops here and says so). */
 export const MAX_FIND_HITS = 10_000;
@@ -104,7 +104,7 @@ export function findPage(d: FindData): SafeHtml {
   const rows = d.hits.map((h) => {
     const name = h.ref.replace(/^refs\/(heads|tags)\//, '');
     const what = h.package
-      ? html`${h.package.name} ${h.package.version}${h.package.arch ? html` <span class="muted">${h.package.arch}</span>` : ''}${h.partition ? html` <span class="muted">${h.partition}</span>` : ''}`
+      ? html`<a href="${packagesUrl(h.commit)}">${h.package.name} ${h.package.version}</a>${h.package.arch ? html` <span class="muted">${h.package.arch}</span>` : ''}${h.partition ? html` <span class="muted">${h.partition}</span>` : ''}`
       : html`<a href="${treeUrl(h.commit, pathBytes(h.path, h.pathHex))}">${displayPath(h.path, h.pathHex)}</a>`;
     return html`<tr><td><a href="${logUrl(name)}">${name}</a></td><td><a class="oid" href="${commitUrl(h.commit)}">${shortOid(h.commit)}</a></td><td>${what}</td>
 <td class="num">${h.size !== undefined ? formatBytes(h.size) : ''}</td><td class="muted"><code>${h.sha256 ? shortOid(h.sha256) : ''}</code></td></tr>`;

@@ -9,7 +9,7 @@ import { createRef, Repository } from '../../src/index.js';
 import { updateRefs } from '../../src/store/refs.js';
 import { vivaJson, tmpDir } from '../helpers/cli.js';
 import { haveMke2fs, makeMbrDisk } from '../helpers/mbr-disk.js';
-import { vivaOk } from '../helpers/cli.js';
+import { viva, vivaOk } from '../helpers/cli.js';
 import { HAVE_SETFATTR, buildFixture, startWeb, type Fixture } from './fixture.js';
 
 let fx: Fixture;
@@ -184,6 +184,8 @@ test('web: with a token, pages and the API need it (Bearer or the login cookie);
   const cookie = ok.headers.get('set-cookie')!;
   t.regex(cookie, /^viva_token=tok-web-1; Path=\/; HttpOnly; SameSite=Strict$/);
   t.is((await fetch(`${w.url}/ui/derivations`, { headers: { cookie: cookie.split(';')[0]! } })).status, 200);
+  t.is((await fetch(`${w.url}/ui/derivations`, { headers: { cookie: `other=%E0%A4%A; ${cookie.split(';')[0]!}` } })).status, 200, 'a malformed cookie beside it is ignored');
+  t.is((await fetch(`${w.url}/ui/derivations`, { headers: { cookie: 'viva_token=wrong' } })).status, 401);
   // An open redirect is not possible: next must be a local page.
   const evil = await fetch(`${w.url}/ui/login`, { method: 'POST', body: new URLSearchParams({ token: 'tok-web-1', next: '//evil.example/' }), redirect: 'manual' });
   t.is(evil.headers.get('location'), '/ui/');
@@ -229,4 +231,10 @@ test('web: the file list shows hardlink groups, holes and xattrs', async (t) => 
   t.deepEqual(await (await fetch(`${w.url}/api/tree/vm%2Fweb/p1/etc`)).json(), await vivaJson(t, ['ls', 'vm/web:p1/etc', '-C', lib]));
   const file = await (await fetch(`${w.url}/ui/tree/vm%2Fweb/p1/etc/hostname`)).text();
   t.regex(file, /<pre class="text">disk\n<\/pre>/);
+});
+
+test('web: viva serve --help points to the web view', async (t) => {
+  const r = await viva(['serve', '--help']);
+  t.is(r.code, 0);
+  t.regex(r.stdout, /open http:\/\/HOST:PORT\/ in a browser/);
 });
