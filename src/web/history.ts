@@ -141,5 +141,5 @@ export function historyPage(d: HistoryData): SafeHtml {
   return page(`history of ${d.rev}`, 'images', html`<h1>History of <a href="${treeUrl(d.rev)}">${d.rev}</a></h1>
 <p class="muted">Newest first, in topological order; a dashed line leads to the image a commit was derived from.</p>
 <table class="log"><tbody>${rows}</tbody></table>
-${pager(logUrl(d.rev).split('?')[0]!, {}, d.page, d.pages)}`);
+${pager(logUrl(d.rev).split('?')[0]!, {}, d.page, d.pages, ['newer', 'older'])}`);
 }

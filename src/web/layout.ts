@@ -63,12 +63,13 @@ export function paginate<T>(items: T[], pageNumber: number, size: number): { ite
   return { items: items.slice((p - 1) * size, p * size), page: p, pages, total: items.length };
 }
 
-/** Previous / next links for a paged list; `params` are kept in the links. */
-export function pager(base: string, params: Record<string, string | undefined>, pageNumber: number, pages: number): SafeHtml {
+/** Previous / next links for a paged list; `params` are kept in the links; `labels` name the two directions. */
+export function pager(base: string, params: Record<string, string | undefined>, pageNumber: number, pages: number, labels: [string, string] = ['previous', 'next']): SafeHtml {
   if (pages <= 1) return html``;
   const link = (p: number) => `${base}${query({ ...params, page: p > 1 ? p : undefined })}`;
-  return html`<nav class="pager" aria-label="pages">${pageNumber > 1 ? html`<a rel="prev" href="${link(pageNumber - 1)}">← newer</a>` : html`<span>← newer</span>`}
-<span>page ${pageNumber} of ${pages}</span>${pageNumber < pages ? html`<a rel="next" href="${link(pageNumber + 1)}">older →</a>` : html`<span>older →</span>`}</nav>`;
+  const [back, on] = [`← ${labels[0]}`, `${labels[1]} →`];
+  return html`<nav class="pager" aria-label="pages">${pageNumber > 1 ? html`<a rel="prev" href="${link(pageNumber - 1)}">${back}</a>` : html`<span>${back}</span>`}
+<span>page ${pageNumber} of ${pages}</span>${pageNumber < pages ? html`<a rel="next" href="${link(pageNumber + 1)}">${on}</a>` : html`<span>${on}</span>`}</nav>`;
 }
 
 /** A page number from a query parameter (1 when missing or not a positive integer). */

@@ -25,6 +25,8 @@ export interface NamespaceData {
   page: number;
   pages: number;
   filter: string;
+  /** How many of the matching branches lie below each folder (`debian/12/`), over all pages. */
+  folders: Map<string, number>;
 }
 
 /** The branches matching `filter` (a case-insensitive substring of the name), page `n`. */
@@ -33,13 +35,19 @@ export function namespaceData(repo: Repository, filter: string, n: number): Name
   const match = (r: RefInfo) => !f || r.name.toLowerCase().includes(f);
   const all = listBranches(repo, 'branch').filter(match);
   const p = paginate(all, n, NAMESPACE_PAGE_SIZE);
-  return { branches: p.items, tags: listBranches(repo, 'tag').filter(match), total: p.total, page: p.page, pages: p.pages, filter };
+  const folders = new Map<string, number>();
+  for (const r of all) {
+    for (let i = r.name.indexOf('/'); i >= 0; i = r.name.indexOf('/', i + 1)) {
+      const f = r.name.slice(0, i + 1);
+      folders.set(f, (folders.get(f) ?? 0) + 1);
+    }
+  }
+  return { branches: p.items, tags: listBranches(repo, 'tag').filter(match), total: p.total, page: p.page, pages: p.pages, filter, folders };
 }
 
 interface Node {
   children: Map<string, Node>;
   refs: RefInfo[];
-  count: number;
 }
 
 function row(repo: Repository, r: RefInfo, leaf: string): SafeHtml {
@@ -51,23 +59,20 @@ function row(repo: Repository, r: RefInfo, leaf: string): SafeHtml {
 <span class="size">${formatBytes(imageSize(repo, c))}</span>${labels}<a class="browse" href="${treeUrl(r.name)}">browse</a></li>`;
 }
 
-function renderNode(repo: Repository, node: Node, prefix: string): SafeHtml {
-  const dirs = [...node.children.entries()].map(([name, child]) => html`<li class="dir"><details open><summary>${name}/ <span class="count">${child.count}</span></summary>
-<ul>${renderNode(repo, child, `${prefix}${name}/`)}</ul></details></li>`);
+function renderNode(repo: Repository, node: Node, prefix: string, folders: Map<string, number>): SafeHtml {
+  const dirs = [...node.children.entries()].map(([name, child]) => html`<li class="dir"><details open><summary>${name}/ <span class="count" title="branches below">${folders.get(`${prefix}${name}/`) ?? 0}</span></summary>
+<ul>${renderNode(repo, child, `${prefix}${name}/`, folders)}</ul></details></li>`);
   return html`${node.refs.map((r) => row(repo, r, r.name.slice(prefix.length)))}${dirs}`;
 }
 
 /** The namespace page. */
 export function namespacePage(repo: Repository, d: NamespaceData): SafeHtml {
-  const root: Node = { children: new Map(), refs: [], count: 0 };
+  const root: Node = { children: new Map(), refs: [] };
   for (const r of d.branches) {
-    const parts = r.name.split('/');
     let node = root;
-    node.count++;
-    for (const part of parts.slice(0, -1)) {
+    for (const part of r.name.split('/').slice(0, -1)) {
       let next = node.children.get(part);
-      if (!next) { next = { children: new Map(), refs: [], count: 0 }; node.children.set(part, next); }
-      next.count++;
+      if (!next) { next = { children: new Map(), refs: [] }; node.children.set(part, next); }
       node = next;
     }
     node.refs.push(r);
@@ -78,7 +83,7 @@ export function namespacePage(repo: Repository, d: NamespaceData): SafeHtml {
 <span class="muted">${d.total} branch${d.total === 1 ? '' : 'es'}</span></form>
 <form class="namespace" action="/ui/compare" method="get">
 <p class="muted">Pick A and B (the two radio buttons of a row) to compare two images. <button>compare A → B</button></p>
-<ul class="tree" id="branches">${renderNode(repo, root, '')}</ul>
+<ul class="tree" id="branches">${renderNode(repo, root, '', d.folders)}</ul>
 </form>
 ${pager('/ui/', { q: d.filter || undefined }, d.page, d.pages)}
 <h2>Tags</h2>

@@ -154,6 +154,9 @@ test('web: 2,500 branches are paged (100 a page), the filter narrows them, and t
   const page = await fetch(`${w.url}/ui/?page=3`);
   const body = await page.text();
   t.regex(body, /page 3 of 26/);
+  // Folder counts cover every page: all 2,500 fleet branches are below fleet/, 50 below each fleet/NN/.
+  t.regex(body, /<summary>fleet\/ <span class="count" title="branches below">2500<\/span><\/summary>/);
+  t.regex(body, /<summary>04\/ <span class="count" title="branches below">50<\/span><\/summary>/);
   t.regex(body, /rel="next" href="\/ui\/\?page=4"/);
   const ms = Number(/dur=([\d.]+)/.exec(page.headers.get('server-timing')!)![1]);
   t.true(ms < 2000, `namespace page took ${ms} ms`);
