@@ -3,7 +3,9 @@
  * out on the server by dagre and sent as SVG; each node links to its image. The same graph as `viva derivations`.
  */
 import dagre from '@dagrejs/dagre';
-import { derivationGraph, type DerivationGraph } from '../ops/derivations.js';
+import { derivationGraph, readDerivation, type DerivationGraph } from '../ops/derivations.js';
+import { refsByOid } from '../ops/log-entry.js';
+import { readCommit } from '../store/typed.js';
 import type { Repository } from '../store/repository.js';
 import { html, type SafeHtml } from './html.js';
 import { page, shortOid } from './layout.js';
@@ -26,20 +28,48 @@ function short(ref: string): string {
 
 interface GraphNode { id: string; label: string; href: string; kind: 'branch' | 'commit' }
 
+/**
+ * The inputs of each merged branch (a merge derivation at its head): for every merged commit, the branch whose head
+ * it is, else the commit itself — so that a merge is drawn with an arrow from each side.
+ */
+export type MergeInputs = Map<string, Array<{ ref?: string; commit: string }>>;
+
+function mergeInputs(repo: Repository, g: DerivationGraph): MergeInputs {
+  const out: MergeInputs = new Map();
+  let refs: Map<string, string[]> | undefined;
+  for (const e of g.edges) {
+    const dv = readDerivation(e.commit, readCommit(repo.store, e.commit));
+    if (dv?.kind !== 'merge') continue;
+    refs ??= refsByOid(repo);
+    out.set(e.ref, dv.bases.map((b) => {
+      const ref = refs!.get(b.commit)?.find((r) => r.startsWith('refs/heads/') && r !== e.ref);
+      return { commit: b.commit, ...(ref ? { ref } : {}) };
+    }));
+  }
+  return out;
+}
+
 /** The graph's nodes and edges: derived branches, the branches (or commits) they were made from. */
-function graphParts(g: DerivationGraph): { nodes: Map<string, GraphNode>; edges: Array<{ from: string; to: string; label: string; behind: number }> } {
+function graphParts(g: DerivationGraph, merges: MergeInputs): { nodes: Map<string, GraphNode>; edges: Array<{ from: string; to: string; label: string; behind: number }> } {
   const nodes = new Map<string, GraphNode>();
   const edges: Array<{ from: string; to: string; label: string; behind: number }> = [];
   const branch = (ref: string) => { if (!nodes.has(ref)) nodes.set(ref, { id: ref, label: short(ref), href: logUrl(short(ref)), kind: 'branch' }); return ref; };
+  const commitNode = (oid: string) => {
+    const id = `commit:${oid}`;
+    if (!nodes.has(id)) nodes.set(id, { id, label: shortOid(oid), href: commitUrl(oid), kind: 'commit' });
+    return id;
+  };
   for (const e of g.edges) {
     const to = branch(e.ref);
+    const inputs = merges.get(e.ref);
+    if (inputs) {
+      for (const i of inputs) edges.push({ from: i.ref ? branch(i.ref) : commitNode(i.commit), to, label: 'merge', behind: 0 });
+      continue;
+    }
     const holder = e.baseRefs[0];
     let from: string;
     if (holder) from = branch(holder.ref);
-    else {
-      from = `commit:${e.base}`;
-      if (!nodes.has(from)) nodes.set(from, { id: from, label: shortOid(e.base), href: commitUrl(e.base), kind: 'commit' });
-    }
+    else from = commitNode(e.base);
     edges.push({ from, to, label: e.summary, behind: holder?.behind ?? 0 });
   }
   return { nodes, edges };
@@ -49,8 +79,8 @@ const CHAR = 7.2;
 const NODE_H = 30;
 
 /** Lays the graph out with dagre (left to right) and draws it as SVG markup (every text escaped). */
-export function layoutSvg(g: DerivationGraph): { svg?: SafeHtml; omitted: number } {
-  const { nodes, edges } = graphParts(g);
+export function layoutSvg(g: DerivationGraph, merges: MergeInputs = new Map()): { svg?: SafeHtml; omitted: number } {
+  const { nodes, edges } = graphParts(g, merges);
   if (!nodes.size) return { omitted: 0 };
   const kept = new Set([...nodes.keys()].slice(0, MAX_GRAPH_NODES));
   const dg = new dagre.graphlib.Graph({ multigraph: true });
@@ -73,7 +103,7 @@ export function layoutSvg(g: DerivationGraph): { svg?: SafeHtml; omitted: number
     parts.push(html`<path class="${e.behind ? 'edge behind' : 'edge'}" d="${d}" marker-end="url(#arrow)"/>`);
     if (ed.x !== undefined && ed.y !== undefined) {
       const text = `${e.label}${e.behind ? ` (${e.behind} behind)` : ''}`;
-      parts.push(html`<text class="edge-label" x="${ed.x.toFixed(1)}" y="${(ed.y + 4).toFixed(1)}" text-anchor="middle">${text.length > 40 ? `${text.slice(0, 39)}…` : text}</text>`);
+      parts.push(html`<text class="edge-label" x="${ed.x.toFixed(1)}" y="${(ed.y - 4).toFixed(1)}" text-anchor="middle">${text.length > 40 ? `${text.slice(0, 39)}…` : text}</text>`);
     }
   });
   for (const id of kept) {
@@ -92,7 +122,7 @@ ${parts}</svg>`;
 /** The derivation graph of every branch, laid out. Locking: none. */
 export function derivationsData(repo: Repository): DerivationsData {
   const graph = derivationGraph(repo);
-  return { graph, ...layoutSvg(graph) };
+  return { graph, ...layoutSvg(graph, mergeInputs(repo, graph)) };
 }
 
 /** The derivations page. */
@@ -102,7 +132,7 @@ export function derivationsPage(d: DerivationsData): SafeHtml {
 <td>${e.summary}</td></tr>`);
   const stale = d.graph.stale.map((s) => html`<li><a href="${logUrl(short(s.ref))}">${short(s.ref)}</a>: ${s.commitsOnTop} commit${s.commitsOnTop === 1 ? '' : 's'} on top of the derived <a class="oid" href="${commitUrl(s.derived)}">${shortOid(s.derived)}</a></li>`);
   return page('derivations', 'derivations', html`<h1>Derivations</h1>
-<p class="muted">Each arrow goes from the image a branch was derived from (derive, install, merge, …) to the branch; “behind” counts the commits its base branch has gained since.</p>
+<p class="muted">Each arrow goes from the image a branch was derived from (derive, install, …) to the branch, and from each side of a merge to the merged branch; a dashed arrow's base branch has gained commits since (“behind”).</p>
 ${d.svg ? html`<div class="graph-box">${d.svg}</div>${d.omitted ? html`<p class="muted">${d.omitted} more nodes are listed below, not drawn</p>` : ''}` : html`<p>no derived branches</p>`}
 ${rows.length ? html`<table class="list"><thead><tr><th>branch</th><th>derived from</th><th>recipe</th></tr></thead><tbody>${rows}</tbody></table>` : ''}
 ${stale.length ? html`<h2>Branches with commits on a derived image</h2><ul>${stale}</ul>` : ''}`);

@@ -50,6 +50,7 @@ async function shot(page: Page, name: string): Promise<void> {
 const PAGES: Array<[string, string]> = [
   ['namespace', '/'],
   ['history', '/ui/log/customers%2Facme%2Fweb-prod'],
+  ['history-merge', '/ui/log/team%2Fboth'],
   ['commit', '/ui/commit/customers%2Facme%2Fweb'],
   ['tree', '/ui/tree/debian%2F12%2Fbase/etc'],
   ['tree-root', '/ui/tree/debian%2F12%2Fbase'],
@@ -136,7 +137,7 @@ browserTest('web in chromium: find by pasted checksums and by package version re
   t.deepEqual(refs, ['debian/12/base2']);
   await page.goto(`${web.url}/ui/find?package=openssl&version=%3C3.0.13`, { waitUntil: 'load' });
   const old = await page.$$eval('table.hits tbody tr', (trs) => trs.map((tr) => `${tr.children[0]!.textContent} ${tr.children[2]!.textContent!.trim()}`));
-  t.deepEqual(old.sort(), ['customers/acme/web openssl 3.0.11-1~deb12u2 amd64', 'customers/acme/web-prod openssl 3.0.11-1~deb12u2 amd64', 'debian/12/base openssl 3.0.11-1~deb12u2 amd64']);
+  t.deepEqual(old.sort(), ['customers/acme/web', 'customers/acme/web-prod', 'debian/12/base', 'team/a', 'team/b', 'team/both'].map((r) => `${r} openssl 3.0.11-1~deb12u2 amd64`));
   await page.goto(`${web.url}/ui/search?q=acme+prod`, { waitUntil: 'load' });
   t.regex(await page.$eval('table.hits tbody tr td:nth-child(2)', (e) => e.textContent ?? ''), /customers\/acme\/web-prod/);
   t.deepEqual(errors, []);
@@ -169,12 +170,23 @@ browserTest('web in chromium: the derivation graph links each node, the history 
   const { page, errors } = await open();
   await page.goto(`${web.url}/ui/derivations`, { waitUntil: 'load' });
   const nodes = await page.$$eval('svg.derivations a.node', (as) => as.map((a) => a.getAttribute('href')).sort());
-  t.deepEqual(nodes, ['/ui/log/customers%2Facme%2Fweb', '/ui/log/customers%2Facme%2Fweb-prod', '/ui/log/debian%2F12%2Fbase']);
-  t.is(await page.$$eval('svg.derivations path.edge', (p) => p.length), 2);
+  t.deepEqual(nodes, ['customers%2Facme%2Fweb', 'customers%2Facme%2Fweb-prod', 'debian%2F12%2Fbase', 'team%2Fa', 'team%2Fb', 'team%2Fboth'].map((n) => `/ui/log/${n}`));
+  // One arrow per derived branch, as `viva derivations` lists them, and a merge has one from each side.
+  const graph = await (await fetch(`${web.url}/api/derivations`)).json() as { edges: unknown[] };
+  t.is(graph.edges.length, 5);
+  t.is(await page.$$eval('svg.derivations path.edge', (p) => p.length), graph.edges.length + 1);
+  const labels = await page.$$eval('svg.derivations text.edge-label', (ts) => ts.map((x) => x.textContent).sort());
+  t.deepEqual(labels, ['1 edit', '1 edit', '1 edit', '1 edit', 'merge', 'merge']);
   await Promise.all([page.waitForNavigation({ waitUntil: 'load' }), page.click('svg.derivations a.node[href="/ui/log/customers%2Facme%2Fweb-prod"]')]);
   t.is(new URL(page.url()).pathname, '/ui/log/customers%2Facme%2Fweb-prod');
   // web-prod was derived from web, which was derived from base: the dashed edges lead there.
   t.true(await page.$$eval('svg.lanes path.derived', (p) => p.length) >= 2);
+  // A merge opens a second lane for its second parent, which joins again at the fork.
+  await page.goto(`${web.url}/ui/log/team%2Fboth`, { waitUntil: 'load' });
+  const widths = await page.$$eval('svg.lanes', (svgs) => svgs.map((s) => Number(s.getAttribute('width'))));
+  t.true(widths.every((w) => w === 28), widths.join(' '));
+  t.is(await page.$$eval('table.log tr', (trs) => trs.length), 4, 'the merge, both layers, and base');
+  await shot(page, 'history-merge');
   await page.goto(`${web.url}/ui/storage`, { waitUntil: 'load' });
   t.is(await page.$$eval('.chart .uplot canvas', (c) => c.length), 2);
   await shot(page, 'storage-charts');

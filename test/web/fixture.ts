@@ -68,6 +68,12 @@ export async function buildFixture(t: ExecutionContext): Promise<Fixture> {
   await vivaOk(t, ['commit', '-C', lib, src, '-b', 'debian/12/base2', '-m', 'base2: motd, curl, openssl upgrade']);
   await vivaOk(t, ['derive', '-C', lib, 'debian/12/base', '-b', 'customers/acme/web', '--set', 'etc/hostname=acme-web', '-m', 'acme web']);
   await vivaOk(t, ['derive', '-C', lib, 'customers/acme/web', '-b', 'customers/acme/web-prod', '--set', 'etc/motd=prod', '-m', 'acme web prod']);
+  // Two teams' layers on base, merged: a merge in the history's graph and in the derivation graph.
+  await vivaOk(t, ['branch', '-C', lib, 'team/a', 'debian/12/base']);
+  await vivaOk(t, ['branch', '-C', lib, 'team/b', 'debian/12/base']);
+  await vivaOk(t, ['derive', '-C', lib, 'team/a', '-b', 'team/a', '--set', 'etc/a=one', '-m', 'team a: etc/a']);
+  await vivaOk(t, ['derive', '-C', lib, 'team/b', '-b', 'team/b', '--set', 'etc/b=two', '-m', 'team b: etc/b']);
+  await vivaOk(t, ['merge', '-C', lib, 'team/a', 'team/b', '-b', 'team/both']);
   return { dir, lib, motdSum: sha256('welcome to base2\n'), sharedSum: sha256('shared = yes\n') };
 }
 
