@@ -88,6 +88,8 @@ test('web: /api/ answers are the CLI\'s --json for the same query', async (t) =>
     ['/api/', ['branch', ...C]],
     ['/api/tags', ['tag', ...C]],
     ['/api/log/debian%2F12%2Fbase2', ['log', 'debian/12/base2', '--graph', '-n', '50', ...C]],
+    // A derived branch's history includes the images it was derived from: log REV BASE… (here web, then base).
+    ['/api/log/customers%2Facme%2Fweb-prod', ['log', 'customers/acme/web-prod', 'customers/acme/web', 'debian/12/base', '--graph', '-n', '50', ...C]],
     ['/api/commit/customers%2Facme%2Fweb', ['show', 'customers/acme/web', ...C]],
     ['/api/tree/debian%2F12%2Fbase/etc', ['ls', 'debian/12/base:etc', ...C]],
     ['/api/tree/debian%2F12%2Fbase/etc/hostname', ['ls', 'debian/12/base:etc/hostname', ...C]],

@@ -158,10 +158,11 @@ browserTest('web in chromium: hostile and non-UTF-8 file names are shown as text
   await page.goto(`${web.url}/ui/tree/debian%2F12%2Fbase/etc`, { waitUntil: 'load' });
   const quoted = await page.$$eval('table.files td.name a', (as) => as.filter((a) => a.textContent === '"caf\\377"').map((a) => a.getAttribute('href')));
   t.deepEqual(quoted, ['/ui/tree/debian%2F12%2Fbase/etc/caf%FF']);
+  await shot(page, 'tree-etc');
   await Promise.all([page.waitForNavigation({ waitUntil: 'load' }), page.click('table.files a[href$="caf%FF"]')]);
   t.is(await page.$eval('pre.text', (e) => e.textContent), 'non-utf8\n');
   t.regex(await page.$eval('dl.meta', (e) => e.textContent ?? ''), /etc\/"caf\\377"|"etc\/caf\\377"/);
-  await shot(page, 'tree-etc');
+  await shot(page, 'file-non-utf8');
   t.deepEqual(errors, []);
   await page.close();
 });
