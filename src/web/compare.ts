@@ -32,14 +32,16 @@ export interface CompareData {
 }
 
 /**
- * Compares `a` and `b` (both revisions; host paths are never read), limited to `path` when given; `packages`: the
- * package diff too; `patches`: text hunks of the first changed files. Throws RevisionNotFoundError.
+ * Compares `a` and `b` (both revisions; host paths are never read), limited to `path` when given; `a` alone is what
+ * `viva diff A` compares (a range, or A's first parent with A). `packages`: the package diff too; `patches`: text hunks
+ * of the first changed files. Throws RevisionNotFoundError, UsageError (a root commit alone).
  */
 export async function compareData(repo: Repository, a: string, b: string, path: string | undefined, packages: boolean, patches: boolean): Promise<CompareData> {
   const names = patches ? listBranches(repo, 'branch').slice(0, 1000).map((r) => r.name) : [];
   const out: CompareData = { a, b, ...(path ? { path } : {}), patches: {}, names };
-  if (!a || !b) return out;
-  const sides = resolveDiffSides(repo, a, b);
+  if (!a) return out;
+  // As `viva diff A`: A alone is a range (A..B, A...B) or a revision compared with its first parent.
+  const sides = resolveDiffSides(repo, a, b || undefined);
   out.diff = diff(repo, { a: sides.a, b: sides.b, ...(path ? { paths: [path] } : {}) });
   if (packages && !path) out.packages = await diffPackages(repo, sides.a, sides.b);
   if (patches) {
@@ -58,7 +60,7 @@ export async function compareData(repo: Repository, a: string, b: string, path: 
 
 function entryRow(d: CompareData, e: DiffEntry): SafeHtml {
   const bytes = pathBytes(e.path, e.pathHex);
-  const side = e.status === 'D' ? d.a : d.b;
+  const side = e.status === 'D' ? d.diff!.a.rev : d.diff!.b.rev;
   const attrs = e.changes?.length ? html` <span class="attrs">[${e.changes.join(', ')}]</span>` : '';
   const from = e.from !== undefined ? html`<span class="muted">${displayPath(e.from, e.fromHex)} → </span>` : '';
   const size = e.old && e.new && e.old.size !== e.new.size ? html`${formatBytes(e.old.size)} → ${formatBytes(e.new.size)}` : e.new ? formatBytes(e.new.size) : e.old ? formatBytes(e.old.size) : '';
@@ -79,7 +81,7 @@ function patchBlock(text: string): SafeHtml {
 export function comparePage(d: CompareData): SafeHtml {
   const options = d.names.map((n) => html`<option value="${n}">`);
   const form = html`<form class="compare" action="/ui/compare" method="get">
-<label>A <input name="a" list="names" value="${d.a}" required></label> <label>B <input name="b" list="names" value="${d.b}" required></label>
+<label>A <input name="a" list="names" value="${d.a}" required></label> <label>B <input name="b" list="names" value="${d.b}" placeholder="(A's parent → A)"></label>
 <label>path <input name="path" value="${d.path ?? ''}" placeholder="(whole image)"></label> <button>compare</button>
 <datalist id="names">${options}</datalist></form>`;
   if (!d.diff) return page('compare', 'compare', html`<h1>Compare</h1>${form}<p class="muted">Any revision: a branch, a tag, a commit id, HEAD~2, or REV:path for a directory or a disk partition (vm/web:p1).</p>`);
@@ -89,7 +91,8 @@ export function comparePage(d: CompareData): SafeHtml {
   const shown = d.diff.entries.slice(0, MAX_LISTED_ENTRIES);
   const pk = d.packages;
   const pkRows = (pk?.changes ?? []).map((c) => html`<tr class="pk-${c.change}"><td>${c.change}</td><td>${c.name}${c.arch ? html` <span class="muted">${c.arch}</span>` : ''}</td><td>${c.from ?? ''}</td><td>${c.to ?? ''}</td><td>${c.partition ?? ''}</td></tr>`);
-  return page(`compare ${d.a} … ${d.b}`, 'compare', html`<h1>Compare <a href="${treeUrl(d.a)}">${d.a}</a> → <a href="${treeUrl(d.b)}">${d.b}</a></h1>${form}
+  const [ra, rb] = [d.diff.a.rev, d.diff.b.rev];
+  return page(`compare ${ra} … ${rb}`, 'compare', html`<h1>Compare <a href="${treeUrl(ra)}">${ra}</a> → <a href="${treeUrl(rb)}">${rb}</a></h1>${form}
 <p class="summary">${summary}${d.path ? html` under <code>${d.path}</code>` : ''}</p>
 <table class="list diff"><thead><tr><th></th><th>path</th><th>size</th><th>attributes</th><th></th></tr></thead><tbody>${shown.map((e) => entryRow(d, e))}</tbody></table>
 ${d.diff.entries.length > shown.length ? html`<p class="muted">${d.diff.entries.length - shown.length} more: see the JSON at <a href="${`/api${compareUrl(d.a, d.b, d.path).slice(3)}`}">/api/compare</a></p>` : ''}

@@ -95,6 +95,8 @@ test('web: /api/ answers are the CLI\'s --json for the same query', async (t) =>
     ['/api/tree/debian%2F12%2Fbase/etc/hostname', ['ls', 'debian/12/base:etc/hostname', ...C]],
     ['/api/compare?a=debian/12/base&b=debian/12/base2', ['diff', 'debian/12/base', 'debian/12/base2', ...C]],
     ['/api/compare?a=debian/12/base&b=debian/12/base2&packages=1', ['diff', '--packages', 'debian/12/base', 'debian/12/base2', ...C]],
+    ['/api/compare?a=team/a...team/b', ['diff', 'team/a...team/b', ...C]],
+    ['/api/compare?a=team/both', ['diff', 'team/both', ...C]],
     ['/api/search?q=acme', ['search', 'acme', ...C]],
     [`/api/find?sha256=${fx.motdSum}`, ['find', '--sha256', fx.motdSum, ...C]],
     ['/api/find?package=openssl&version=%3C3.0.13', ['find', '--package', 'openssl', '--version', '<3.0.13', ...C]],
