@@ -4,6 +4,9 @@
  */
 import { listBranches } from '../ops/branch.js';
 import { imageStats, repositoryStats, type ImageStats, type RepositoryStats } from '../ops/stats.js';
+import type { Oid } from '../model/oid.js';
+import { resolveRevision } from '../ops/resolve.js';
+import { partialConfig } from '../sync/partial.js';
 import type { Repository } from '../store/repository.js';
 import { html, type SafeHtml } from './html.js';
 import { formatBytes, page, paginate, pager, shortOid } from './layout.js';
@@ -26,17 +29,38 @@ export interface StorageData {
   total: number;
 }
 
+/**
+ * Image figures by commit id, per repository handle, for the server's life: a commit's figures do not change (except
+ * in a partial clone as content arrives, where stats counts what is present: such repositories are not cached).
+ */
+const cache = new WeakMap<Repository, Map<Oid, ImageStats>>();
+
+function statsCache(repo: Repository): Map<Oid, ImageStats> | undefined {
+  if (partialConfig(repo)) return undefined;
+  let m = cache.get(repo);
+  if (!m) { m = new Map(); cache.set(repo, m); }
+  return m;
+}
+
+function cachedImageStats(repo: Repository, rev: string): ImageStats {
+  const oid = resolveRevision(repo, rev).oid;
+  const m = statsCache(repo);
+  let s = m?.get(oid);
+  if (!s) { s = imageStats(repo, oid); m?.set(oid, s); }
+  return s;
+}
+
 /** `stats REV`. Throws RevisionNotFoundError. */
 export function imageStorageData(repo: Repository, rev: string): ImageStorage {
-  return imageStats(repo, rev);
+  return cachedImageStats(repo, rev);
 }
 
 /** The repository's figures, and (for the HTML page) those of page `n` of the branch heads. */
 export function storageData(repo: Repository, n: number, repositoryOnly: boolean): StorageData {
-  const repository = repositoryStats(repo);
+  const repository = repositoryStats(repo, statsCache(repo));
   if (repositoryOnly) return { repository, images: [], page: 1, pages: 1, total: 0 };
   const p = paginate(listBranches(repo, 'branch'), n, STORAGE_PAGE_SIZE);
-  const images = p.items.map((r) => ({ ...imageStats(repo, r.oid), name: r.name }));
+  const images = p.items.map((r) => ({ ...cachedImageStats(repo, r.oid), name: r.name }));
   return { repository, images, page: p.page, pages: p.pages, total: p.total };
 }
 
