@@ -5,7 +5,7 @@
 import test from 'ava';
 import fs from 'node:fs';
 import path from 'node:path';
-import { createRef, Repository } from '../../src/index.js';
+import { commit, createRef, derive, Repository } from '../../src/index.js';
 import { updateRefs } from '../../src/store/refs.js';
 import { vivaJson, tmpDir } from '../helpers/cli.js';
 import { haveMke2fs, makeMbrDisk } from '../helpers/mbr-disk.js';
@@ -244,4 +244,28 @@ test('web: viva serve --help points to the web view', async (t) => {
   const r = await viva(['serve', '--help']);
   t.is(r.code, 0);
   t.regex(r.stdout, /open http:\/\/HOST:PORT\/ in a browser/);
+});
+
+test('web: a history of 61 commits is paged, 50 a page, newest first, with an older link', async (t) => {
+  const dir = tmpDir(t);
+  const src = path.join(dir, 'src');
+  fs.mkdirSync(src);
+  fs.writeFileSync(path.join(src, 'n'), '0\n');
+  const repo = Repository.init(path.join(dir, 'lib'));
+  await commit(repo, { source: src, branch: 'long', message: 'commit 0', time: 1_700_000_000 });
+  for (let i = 1; i <= 60; i++) await derive(repo, { base: 'long', branch: 'long', message: `commit ${i}`, edits: [{ op: 'set', path: 'n', data: Buffer.from(`${i}\n`) }], time: 1_700_000_000 + i });
+  const w = await startWeb(repo);
+  t.teardown(async () => { await w.close(); await repo.close(); });
+  const p1 = await fetch(`${w.url}/api/log/long`);
+  const e1 = await p1.json() as Array<{ message: string }>;
+  t.is(e1.length, 50);
+  t.is(e1[0]!.message, 'commit 60');
+  t.regex(p1.headers.get('link')!, /<\/api\/log\/long\?page=2>; rel="next"/);
+  const p2 = await fetch(`${w.url}/api/log/long?page=2`);
+  t.deepEqual((await p2.json() as Array<{ message: string }>).map((e) => e.message), Array.from({ length: 11 }, (_, i) => `commit ${10 - i}`));
+  t.is(p2.headers.get('x-total-count'), '61');
+  t.notRegex(p2.headers.get('link')!, /rel="next"/);
+  const html = await (await fetch(`${w.url}/ui/log/long`)).text();
+  t.regex(html, /<a rel="next" href="\/ui\/log\/long\?page=2">older →<\/a>/);
+  t.is((html.match(/<svg class="lanes"/g) ?? []).length, 50);
 });
