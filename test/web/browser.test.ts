@@ -99,6 +99,10 @@ browserTest('web in chromium: links navigate from the namespace to history, comm
   await page.type('#filter', 'prod');
   const visible = await page.$$eval('li.ref', (els) => els.filter((e) => !(e as HTMLElement).hidden).map((e) => e.querySelector('a.name')!.getAttribute('href')));
   t.deepEqual(visible, ['/ui/log/customers%2Facme%2Fweb-prod']);
+  // It matches the branch names, not the links around them ('ui' is in every link, in no name).
+  await page.click('#filter', { count: 3 });
+  await page.type('#filter', 'ui');
+  t.is(await page.$$eval('li.ref', (els) => els.filter((e) => !(e as HTMLElement).hidden).length), 0);
   // Picking A and B in the namespace opens their comparison.
   await page.goto(`${web.url}/`, { waitUntil: 'load' });
   await page.click('input[name=a][value="debian/12/base"]');

@@ -56,8 +56,8 @@ function filterTree(input: HTMLInputElement): void {
   if (!tree) return;
   const f = input.value.trim().toLowerCase();
   for (const li of Array.from(tree.querySelectorAll<HTMLElement>('li.ref'))) {
-    const name = li.querySelector('a.name')?.getAttribute('href') ?? '';
-    li.hidden = f !== '' && !decodeURIComponent(name).toLowerCase().includes(f);
+    const name = li.dataset.name ?? '';
+    li.hidden = f !== '' && !name.toLowerCase().includes(f);
   }
   // A folder whose branches are all hidden is hidden too.
   for (const dir of Array.from(tree.querySelectorAll<HTMLElement>('li.dir')).reverse()) {
