@@ -1,11 +1,14 @@
 import { Flags } from '@oclif/core';
 import { serve } from '../src/sync/server.js';
+import { webHandler } from '../src/web/handler.js';
 import { EXIT_STATUS_HELP } from '../src/cli/exit-codes.js';
 import { RepoCommand, openRepository } from '../src/cli/repo-command.js';
 
 export default class Serve extends RepoCommand {
-  static override summary = 'serve a repository over HTTP(S) for clone, fetch, pull, push and ls-remote';
-  static override description = `Read-only unless --allow-push, which needs --token-file: clients send the token (VIVA_TOKEN, or the --token-file of 'remote add'/'clone'/'push') and it is compared in constant time. Request bodies are size-limited, every pushed object is verified against its id before it is stored, and one line per request is logged on standard error. Runs until interrupted. The protocol is in docs/protocol.md.
+  static override summary = 'serve a repository over HTTP(S) for clone, fetch, pull, push and ls-remote, with a web view';
+  static override description = `The web view: open http://HOST:PORT/ in a browser to browse the images (branches, history, files, comparisons, search and find, derivations, storage); every page is also JSON under /api/ (docs/web.md). With --token-file the web view needs the token too (a login page stores it in a cookie); without one it is open, as clone and fetch are.
+
+Read-only unless --allow-push, which needs --token-file: clients send the token (VIVA_TOKEN, or the --token-file of 'remote add'/'clone'/'push') and it is compared in constant time. Request bodies are size-limited, every pushed object is verified against its id before it is stored, and one line per request is logged on standard error. Runs until interrupted. The protocol is in docs/protocol.md.
 
 ${EXIT_STATUS_HELP}`;
   static override examples = [
@@ -26,11 +29,11 @@ ${EXIT_STATUS_HELP}`;
     const repo = await openRepository(flags.repo, flags['allow-push'] ? 'write' : 'read');
     try {
       const server = await serve(repo, {
-        listen: flags.listen, allowPush: flags['allow-push'], maxPushBytes: flags['max-push-bytes'],
+        listen: flags.listen, handler: webHandler(repo), allowPush: flags['allow-push'], maxPushBytes: flags['max-push-bytes'],
         ...(flags['token-file'] ? { tokenFile: flags['token-file'] } : {}),
         ...(flags['tls-cert'] && flags['tls-key'] ? { tls: { cert: flags['tls-cert'], key: flags['tls-key'] } } : {}),
       });
-      process.stderr.write(`serving ${repo.root} at ${server.url}${flags['allow-push'] ? ' (push allowed with the token)' : ' (read-only)'}\n`);
+      process.stderr.write(`serving ${repo.root} at ${server.url}${flags['allow-push'] ? ' (push allowed with the token)' : ' (read-only)'}\nweb view: open ${server.url} in a browser\n`);
       await new Promise<void>((resolve) => {
         const stop = () => { void server.close().then(resolve); };
         process.once('SIGINT', stop);

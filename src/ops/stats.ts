@@ -153,8 +153,12 @@ export function imageStats(repo: Repository, rev = 'HEAD'): ImageStats {
   return s;
 }
 
-/** Repository-wide statistics. Locking: none. */
-export function repositoryStats(repo: Repository): RepositoryStats {
+/**
+ * Repository-wide statistics. `cache` (optional) holds {@link imageStats} by commit id across calls: a long-running
+ * reader (the web view) passes the same map each time, so a head already measured is not walked again (an image's
+ * figures depend only on its commit, and in a partial clone on what content is present). Locking: none.
+ */
+export function repositoryStats(repo: Repository, cache?: Map<Oid, ImageStats>): RepositoryStats {
   const objects: Record<string, number> = {};
   const storedBytes: Record<string, number> = {};
   let total = 0;
@@ -170,7 +174,9 @@ export function repositoryStats(repo: Repository): RepositoryStats {
   for (const r of refs) {
     if (counted.has(r.oid)) continue;
     counted.add(r.oid);
-    heads += imageStats(repo, r.oid).logicalBytes;
+    let st = cache?.get(r.oid);
+    if (!st) { st = imageStats(repo, r.oid); cache?.set(r.oid, st); }
+    heads += st.logicalBytes;
   }
   return {
     objects, storedBytes, totalStoredBytes: total, commits: objects.commit ?? 0, refs: refs.length,

@@ -26,7 +26,25 @@ export interface ServeOptions {
   maxRequestBytes?: number;
   maxPushBytes?: number;
   log?: (line: string) => void;
+  /**
+   * Answers every request outside the protocol's /v1/ paths (the web view: commands/serve.ts passes webHandler);
+   * without one they get 404. It learns whether the server has a token and how to check one.
+   */
+  handler?: ServeHandler;
 }
+
+/** What {@link serve} tells its {@link ServeOptions.handler} about authentication. */
+export interface ServeAuth {
+  /** The server was started with a token (--token-file). */
+  required: boolean;
+  /** Whether `token` is the server's token, compared in constant time. */
+  check(token: string): boolean;
+  /** The server speaks TLS. */
+  tls: boolean;
+}
+
+/** A handler for requests outside the sync protocol (see {@link ServeOptions.handler}): resolves with the status sent. */
+export type ServeHandler = (req: http.IncomingMessage, res: http.ServerResponse, auth: ServeAuth) => Promise<number>;
 
 /** A running server ({@link serve}): its URL and how to stop it. */
 export interface Server {
@@ -93,8 +111,15 @@ export async function serve(repo: Repository, options: ServeOptions = {}): Promi
     if (!crypto.timingSafeEqual(tokenDigest(m[1]!.trim()), token!)) throw new HttpError(403, 'wrong token');
   };
 
+  const auth: ServeAuth = {
+    required: token !== undefined,
+    check: (candidate) => token !== undefined && crypto.timingSafeEqual(tokenDigest(candidate), token),
+    tls: options.tls !== undefined,
+  };
+
   const handle = async (req: http.IncomingMessage, res: http.ServerResponse): Promise<number> => {
     const url = new URL(req.url ?? '/', 'http://x');
+    if (options.handler && !url.pathname.startsWith('/v1/')) return options.handler(req, res, auth);
     const route = `${req.method} ${url.pathname}`;
     switch (route) {
       case 'GET /v1/refs': {

@@ -21,7 +21,7 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 const BIN = path.join(ROOT, 'bin/run.js');
 const BUILD_SCRIPT = path.resolve(ROOT, '../shared/corpus/build-debian.sh');
 
-const MEASURES = ['commit', 'recommit', 'incremental', 'size', 'checkout', 'rss', 'big', 'disk', 'xfs', 'inspect', 'sync', 'derive', 'packages', 'merge', 'nbd'] as const;
+const MEASURES = ['commit', 'recommit', 'incremental', 'size', 'checkout', 'rss', 'big', 'disk', 'xfs', 'inspect', 'sync', 'derive', 'packages', 'merge', 'nbd', 'web'] as const;
 type MeasureName = (typeof MEASURES)[number];
 const TREES_NEEDED: Record<MeasureName, string[]> = {
   commit: ['base'], recommit: ['base'], incremental: ['base', 'base2'], size: ['min', 'base', 'web', 'base2'],
@@ -32,6 +32,7 @@ const TREES_NEEDED: Record<MeasureName, string[]> = {
   packages: ['base', 'cache'],
   merge: ['base', 'cache'],
   nbd: ['images/base.qcow2'],
+  web: ['base', 'base2'],
 };
 
 const DEFAULT_CORPUS = '/var/tmp/viva-corpus';
@@ -50,6 +51,9 @@ const TARGET_RSS = 500 * MB;
 const TARGET_SPARSE_GROWTH = 1 * MB;
 const TARGET_RANDOM_GROWTH_FACTOR = 1.01;
 const TARGET_XFS_VS_EXT4 = 1.2;
+const TARGET_WEB_NAMESPACE_MS = 200;
+const TARGET_WEB_COMPARE_MS = 300;
+const TARGET_WEB_DIRECTORY_MS = 200;
 
 const USAGE = `usage: node --import tsx test/bench/run.ts [--only NAME[,NAME]] [--runs N] [--heavy-runs N] [--work DIR] [--json FILE]
 
@@ -1545,10 +1549,47 @@ async function measureMerge(ctx: Context): Promise<Row[]> {
   ];
 }
 
+/**
+ * The web view (issue 17): server time (its Server-Timing header) of the namespace page with 1,000 branches, the
+ * comparison of base and base2, and the first page of a 5,000-entry directory, served in process on 127.0.0.1 from a
+ * copy of a repository holding base and base2 (the probe adds the branches and the directory to the copy).
+ */
+async function measureWeb(ctx: Context): Promise<Row[]> {
+  const { opt, tools } = ctx;
+  const repo = path.join(opt.work, 'web', 'viva');
+  rmrf(path.dirname(repo));
+  fs.mkdirSync(path.dirname(repo), { recursive: true });
+  const made = path.join(opt.work, 'size', 'viva');
+  if (fs.existsSync(path.join(made, '.viva'))) {
+    progress('web setup: copying the size measure\'s repository (not timed)');
+    execFileSync('cp', ['-a', made, repo]);
+  } else {
+    tools.init('viva', repo);
+    for (const tree of ['base', 'base2']) {
+      progress(`web setup: committing ${tree} (not timed)`);
+      tools.commit('viva', repo, path.join(opt.corpus, tree), tree);
+    }
+  }
+  const probe = timed(process.execPath, ['--import', 'tsx', path.join(ROOT, 'test/bench/web-probe.ts'), repo, String(Math.max(3, opt.runs))], { cwd: ROOT });
+  if (!probe.ok) return [{ id: 'web', measure: 'web probe', unit: 'ms', viva: errorCell(probe.error ?? 'failed'), borg: NONE, restic: NONE, floor: NONE, target: '', met: '?' }];
+  const r = JSON.parse(probe.stdout.trim().split('\n').pop()!) as Record<string, { coldMs: number; ms: number }>;
+  progress(`web: ${JSON.stringify(r)}`);
+  rmrf(path.dirname(repo));
+  const row = (id: string, measure: string, v: { coldMs: number; ms: number }, target: number): Row => ({
+    id, measure, unit: 'ms', viva: { text: `${v.ms.toFixed(1)} ms`, value: v.ms, coldMs: v.coldMs }, borg: NONE, restic: NONE,
+    floor: { text: `first request ${v.coldMs.toFixed(1)} ms`, value: v.coldMs }, target: `≤ ${target} ms`, met: yes(v.ms <= target),
+  });
+  return [
+    row('web-namespace', 'web view: namespace page of a repository with 1,000 branches, server time (ms, median); floor: the first request', r.namespace!, TARGET_WEB_NAMESPACE_MS),
+    row('web-compare', 'web view: compare base vs base2 page, server time (ms, median); floor: the first request', r.compare!, TARGET_WEB_COMPARE_MS),
+    row('web-directory', 'web view: a directory page of 5,000 entries (paged), server time (ms, median); floor: the first request', r.directory!, TARGET_WEB_DIRECTORY_MS),
+  ];
+}
+
 const RUNNERS: Record<MeasureName, (ctx: Context) => Promise<Row[]>> = {
   commit: measureCommit, recommit: measureRecommit, incremental: measureIncremental, size: measureSize,
   checkout: measureCheckout, rss: measureRss, big: measureBig, disk: measureDisk, xfs: measureXfs, inspect: measureInspect, sync: measureSync,
-  derive: measureDerive, packages: measurePackages, merge: measureMerge, nbd: measureNbd,
+  derive: measureDerive, packages: measurePackages, merge: measureMerge, nbd: measureNbd, web: measureWeb,
 };
 
 // ---------------------------------------------------------------------------------------------------------------------
