@@ -19,6 +19,8 @@ A directory or tar commit has no disk: the first time it is served, a disk is bu
 
 Prints one nbd:// URI per export on standard output when ready (nbd+unix:// with --socket), one line per connection on standard error, and runs until interrupted (SIGINT, SIGTERM). Listening on an address other than loopback prints a warning: NBD has no authentication.
 
+The first blocks clients read from each disk (a boot's reads, up to 32 MiB) are kept, when the server stops, as the disk's read profile in the repository's data directory (.viva/nbd-profiles/); the next server of that disk decodes them ahead while its client starts.
+
 In a partial clone ('viva clone --filter manifests') the blocks a client reads are fetched from the remote the clone came from — whole chunks, with read-ahead — and kept, so the next read needs no network. 'viva run REV' boots a disk commit in qemu through this server.
 
 Not yet: TLS. The protocol subset and the overlay format are in docs/nbd.md.
