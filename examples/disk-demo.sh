@@ -28,7 +28,7 @@ viva checkout demo/vm/web "$work/new.qcow2" --size 128M --label rebuilt   # a ne
 # The same files as an EFI system partition (mkfs.vfat + mtools): FAT keeps names, contents and mtimes; what it cannot
 # hold (owners, modes, symlinks, ...) is one warning line per kind. (--fs xfs works the same way, run as root.)
 if command -v mkfs.vfat >/dev/null && command -v mcopy >/dev/null; then
-  viva checkout demo/vm/web "$work/esp.raw" --size 64M --fs vfat --label ESP
+  viva checkout demo/vm/web "$work/esp.raw" --size 128M --fs vfat --label ESP   # FAT has no holes: the 64 MiB sparse file takes 64 MiB
 fi
 # A disk clone: p1's ext4 patched in place (no rebuild), checked out as a qcow2 overlay over copy.qcow2.
 viva derive demo/vm/web -b demo/vm/web-02 --set $'p1/etc/hostname=web-02\n' --mkdir p1/srv/www

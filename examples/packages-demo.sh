@@ -16,7 +16,7 @@ work=${DEMO_DIR:-$(mktemp -d /tmp/viva-demo.XXXXXX)}/packages
 mkdir -p "$work"
 
 # The image and two packages: a library and a tool that needs it (a conffile, a system user, an alternative).
-node --import tsx --input-type=module -e "
+(cd "$here/.." && node --import tsx --input-type=module -e "
   const { debianRoot } = await import('$here/../test/helpers/debian-root.ts');
   const { buildDeb, scanPackages } = await import('$here/../test/helpers/debs.ts');
   debianRoot('$work');
@@ -32,7 +32,7 @@ node --import tsx --input-type=module -e "
   fs.mkdirSync('$work/v1'); fs.mkdirSync('$work/v2');
   mk('$work/v1', '1.0', 'hello from greet 1.0');
   mk('$work/v2', '2.0', 'hello from greet 2.0');
-"
+")  # tsx resolves from the repository (the demo may run from anywhere)
 set -x
 viva init "$work/repo"
 export VIVA_REPO=$work/repo

@@ -1,0 +1,58 @@
+/**
+ * The shell examples run as a user runs them from a clean clone — `npm run demo` (examples/demo.sh, which runs the
+ * disk and packages demos too), the git round trip and the NBD walk-through — and end saying what they checked. A
+ * demo that breaks (a step whose tool output changed, a size that no longer fits) fails here, not in a user's first
+ * minute.
+ */
+import test from 'ava';
+import { execFile, execFileSync } from 'node:child_process';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { ROOT, cleanEnv, tmpDir } from '../helpers/cli.js';
+
+const run = promisify(execFile);
+
+function have(cmd: string): boolean {
+  try {
+    execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Each script, the tools it needs, and lines its output must hold when everything ran. */
+const SCRIPTS: Array<{ script: string; needs: string[]; expect: RegExp[]; env?: Record<string, string> }> = [
+  {
+    script: 'demo.sh',
+    needs: ['git', 'mke2fs', 'sfdisk', 'qemu-img', 'mkfs.vfat', 'mcopy'],
+    expect: [/^checkout equals the committed tree$/m, /^copy\.raw is bit-identical to disk\.raw$/m, /^new\.qcow2 .* passes qemu-img check$/m],
+  },
+  { script: 'git-export.sh', needs: ['git'], expect: [/^same tree id: [0-9a-f]{64}$/m] },
+  {
+    script: 'nbd.sh',
+    needs: ['mke2fs', 'qemu-img', 'qemu-io', 'qemu-nbd'],
+    expect: [/^vm\/base: identical$/m, /^vm\/web: identical$/m],
+    env: { NBD_PORT: String(20000 + (process.pid % 20000)) },
+  },
+];
+
+for (const { script, needs, expect, env } of SCRIPTS) {
+  const missing = needs.filter((c) => !have(c));
+  (missing.length ? test.skip : test)(`examples: ${script} runs to the end${missing.length ? ` (needs ${missing.join(', ')})` : ''}`, async (t) => {
+    t.timeout(600_000);
+    const dir = tmpDir(t, 'viva-shell-example-');
+    let out: string;
+    try {
+      const r = await run('bash', [path.join(ROOT, 'examples', script)], {
+        cwd: dir, env: cleanEnv({ DEMO_DIR: path.join(dir, 'work'), TMPDIR: dir, ...env }), timeout: 540_000, maxBuffer: 64 << 20,
+      });
+      out = r.stdout + r.stderr;
+    } catch (e) {
+      const { code, stdout, stderr } = e as { code?: number; stdout?: string; stderr?: string };
+      t.fail(`exit ${code}\n${(stdout ?? '').slice(-3000)}\n${(stderr ?? '').slice(-3000)}`);
+      return;
+    }
+    for (const re of expect) t.regex(out, re);
+  });
+}
