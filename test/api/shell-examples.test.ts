@@ -5,21 +5,14 @@
  * minute.
  */
 import test from 'ava';
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { ROOT, cleanEnv, tmpDir } from '../helpers/cli.js';
+import { have } from '../helpers/tools.js';
 
 const run = promisify(execFile);
 
-function have(cmd: string): boolean {
-  try {
-    execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** Each script, the tools it needs, and lines its output must hold when everything ran. */
 const SCRIPTS: Array<{ script: string; needs: string[]; expect: RegExp[]; env?: Record<string, string> }> = [

@@ -13,16 +13,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { EXIT } from '../../src/cli/exit-codes.js';
 import { BIN, spawnViva, tmpDir, viva, vivaOk } from '../helpers/cli.js';
+import { have } from '../helpers/tools.js';
 import { KERNEL, MISSING, makeBootDisk } from '../helpers/boot-disk.js';
 
-function have(cmd: string): boolean {
-  try {
-    execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
 const haveTools = have('qemu-img') && have('mke2fs');
 const maybe = haveTools ? test : test.skip;
 const canBoot = haveTools && !MISSING.length && KERNEL !== undefined;

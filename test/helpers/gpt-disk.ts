@@ -7,15 +7,7 @@ import path from 'node:path';
 import type { ExecutionContext } from 'ava';
 import { tmpDir, viva, vivaJson } from './cli.js';
 
-/** True when `tool` is on the PATH (a test that needs it is registered as skipped otherwise). */
-export function have(tool: string): boolean {
-  try {
-    execFileSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
+export { have } from './tools.js';
 
 /** Runs `cmd` with `input` on its standard input (if given); throws, with its stderr, when it fails. */
 export function run(cmd: string, args: string[], input?: string): void {
