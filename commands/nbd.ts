@@ -23,7 +23,9 @@ The first blocks clients read from each disk (a boot's reads, up to 32 MiB) are 
 
 In a partial clone ('viva clone --filter manifests') the blocks a client reads are fetched from the remote the clone came from — whole chunks, with read-ahead — and kept, so the next read needs no network. 'viva run REV' boots a disk commit in qemu through this server.
 
-Not yet: TLS. The protocol subset and the overlay format are in docs/nbd.md.
+--tls-cert and --tls-key make the server require TLS: a client must send NBD_OPT_STARTTLS before anything else (others get NBD_REP_ERR_TLS_REQD), and the URIs printed are nbds://. qemu's clients take the CA certificate with '--object tls-creds-x509,id=tls0,endpoint=client,dir=DIR' and 'tls-creds=tls0'. TLS encrypts; NBD still does not authenticate clients.
+
+The protocol subset and the overlay format are in docs/nbd.md.
 
 ${EXIT_STATUS_HELP}`;
   static override examples = [
@@ -33,6 +35,7 @@ ${EXIT_STATUS_HELP}`;
     '<%= config.bin %> nbd debian/12/rootfs --size 4G',
     'qemu-img convert -f raw -O qcow2 nbd://127.0.0.1:10809/vm/web web.qcow2',
     'qemu-system-x86_64 -m 1G -drive file=nbd://127.0.0.1:10809/vm/web,format=raw,readonly=on',
+    '<%= config.bin %> nbd vm/web --listen 0.0.0.0:10809 --tls-cert server-cert.pem --tls-key server-key.pem',
     '<%= config.bin %> nbd vm/web --writable --name web-test',
     '<%= config.bin %> commit nbd:web-test -b vm/web -m "after the test run"',
     '<%= config.bin %> nbd --list',
@@ -52,6 +55,8 @@ ${EXIT_STATUS_HELP}`;
     writable: Flags.boolean({ summary: 'serve one REV writable, writes going to a session overlay (see DESCRIPTION)' }),
     list: Flags.boolean({ summary: 'list the writable sessions (name, base, bytes changed, created, live) and exit', exclusive: ['drop', 'writable'] }),
     drop: Flags.string({ summary: 'remove session SESSION and its overlay (refused while a server holds it)', helpValue: 'SESSION', exclusive: ['list', 'writable'] }),
+    'tls-cert': Flags.string({ summary: 'require TLS (NBD_OPT_STARTTLS) with this certificate (PEM); URIs become nbds://', dependsOn: ['tls-key'] }),
+    'tls-key': Flags.string({ summary: 'the private key (PEM) of --tls-cert', dependsOn: ['tls-cert'] }),
     'handshake-timeout': Flags.integer({ summary: 'seconds a client may take to finish the handshake', default: DEFAULT_HANDSHAKE_TIMEOUT, min: 1 }),
   };
 
@@ -88,6 +93,7 @@ ${EXIT_STATUS_HELP}`;
         ...(flags.name !== undefined ? { name: flags.name } : {}),
         ...(flags.socket !== undefined ? { socket: flags.socket } : { listen: flags.listen }),
         handshakeTimeout: flags['handshake-timeout'],
+        ...(flags['tls-cert'] && flags['tls-key'] ? { tls: { cert: flags['tls-cert'], key: flags['tls-key'] } } : {}),
         ...(flags.size !== undefined ? { size: parseSize(flags.size) } : {}),
         onBuild: (rev, phase) => {
           if (phase === 'start') process.stderr.write(`'${rev}' is a directory commit: finding or building its disk...\n`);

@@ -5,7 +5,7 @@
  *
  * Why our own server: npm has NBD clients and kernel-device wrappers but no maintained server, and the part a
  * read-only export needs is small: the fixed newstyle handshake (EXPORT_NAME, LIST, INFO/GO with block sizes,
- * ABORT, STRUCTURED_REPLY, LIST/SET_META_CONTEXT for base:allocation) and the transmission phase (READ with holes as
+ * ABORT, STRUCTURED_REPLY, LIST/SET_META_CONTEXT for base:allocation, STARTTLS with node's TLS) and the transmission phase (READ with holes as
  * OFFSET_HOLE chunks, BLOCK_STATUS, FLUSH, CACHE, DISC; WRITE, TRIM and WRITE_ZEROES refused with EPERM, or with
  * --writable sent to a session's copy-on-write overlay, ../ops/nbd-overlay.ts, FUA meaning a flush after that write).
  *
@@ -16,7 +16,8 @@
  */
 import fs from 'node:fs';
 import net from 'node:net';
-import { RepositoryCorruptError, UsageError, VivaError, systemReason } from '../errors.js';
+import tls from 'node:tls';
+import { RepositoryCorruptError, SourceReadError, UsageError, VivaError, systemReason } from '../errors.js';
 import type { Oid } from '../model/oid.js';
 import { DiskFetcher, fetchDiskMaps } from '../ops/disk-fetch.js';
 import { BlobRangeReader, DiskReader, type DiskExtent } from '../ops/disk-reader.js';
@@ -74,6 +75,11 @@ export interface NbdServeOptions {
    * (its base must be the same commit).
    */
   writable?: { session?: string };
+  /**
+   * Require TLS (NBD_OPT_STARTTLS) with this certificate and key (PEM files): a client that asks for anything else
+   * first gets NBD_REP_ERR_TLS_REQD. Clients are not authenticated by it; the traffic is encrypted.
+   */
+  tls?: { cert: string; key: string };
   /** Virtual size in bytes of the disk built for a directory commit (default: autoTreeDiskSize); refused for disk commits. */
   size?: number;
   /** Called before and after a directory commit's disk is built or found (building can take a while). */
@@ -128,6 +134,7 @@ export async function serveNbd(repo: Repository, options: NbdServeOptions): Prom
   if (options.name !== undefined && options.revs.length > 1) throw new UsageError('--name names the export of a single revision; with several, each is named by its revision');
   if (options.listen !== undefined && options.socket !== undefined) throw new UsageError('--listen and --socket cannot be combined');
   if (options.writable && options.revs.length > 1) throw new UsageError('--writable serves a single revision');
+  const tlsContext = options.tls ? tlsContextOf(options.tls) : undefined;
   const blobs = new BlobRangeReader(repo.store, CHUNK_CACHE_BYTES);
   const exports: LiveExport[] = [];
   for (const rev of options.revs) {
@@ -185,9 +192,9 @@ export async function serveNbd(repo: Repository, options: NbdServeOptions): Prom
   const server = net.createServer((sock) => {
     sockets.add(sock);
     sock.on('close', () => sockets.delete(sock));
-    const c = new Connection(sock, exports, timeoutMs);
+    const c = new Connection(sock, exports, timeoutMs, tlsContext);
     void c.run().then((reason) => {
-      log(`${new Date().toISOString()} ${c.peer} ${c.exportName === undefined ? '-' : `'${c.exportName}'`} ${c.requests} requests ${c.bytesRead} bytes read${c.bytesFetched ? ` (${c.bytesFetched} fetched)` : ''} ${c.bytesWritten ? `${c.bytesWritten} bytes written ` : ''}${Date.now() - c.started}ms ${reason}${c.failed ? `; ${c.failed} failed, first: ${c.firstError}` : ''}`);
+      log(`${new Date().toISOString()} ${c.peer}${c.secure ? ' tls' : ''} ${c.exportName === undefined ? '-' : `'${c.exportName}'`} ${c.requests} requests ${c.bytesRead} bytes read${c.bytesFetched ? ` (${c.bytesFetched} fetched)` : ''} ${c.bytesWritten ? `${c.bytesWritten} bytes written ` : ''}${Date.now() - c.started}ms ${reason}${c.failed ? `; ${c.failed} failed, first: ${c.firstError}` : ''}`);
       sock.destroy();
     });
   });
@@ -200,18 +207,22 @@ export async function serveNbd(repo: Repository, options: NbdServeOptions): Prom
     if (st?.isSocket()) fs.rmSync(file);
     else if (st) { closeOverlays(); throw new UsageError(`--socket '${file}' exists and is not a socket`); }
     await listen(server, { path: file }, `--socket '${file}'`).catch((e: unknown) => { closeOverlays(); throw e; });
-    uris = exports.map((e) => `nbd+unix:///${uriName(e.name)}?socket=${encodeURIComponent(file).replace(/%2F/g, '/')}`);
+    uris = exports.map((e) => `nbd${tlsContext ? 's' : ''}+unix:///${uriName(e.name)}?socket=${encodeURIComponent(file).replace(/%2F/g, '/')}`);
   } else {
     const text = options.listen ?? DEFAULT_NBD_LISTEN;
     const m = /^(\[[^\]]+\]|[^:]+):(\d+)$/.exec(text);
     const port = Number(m?.[2]);
     if (!m || port > 65535) { closeOverlays(); throw new UsageError(`--listen '${text}' is not HOST:PORT`); }
     const host = m[1]!.replace(/^\[|\]$/g, '');
-    if (!isLoopback(host)) warnings.push(`listening on '${text}', beyond loopback: NBD has no authentication, anyone who can reach it can read these disks`);
+    if (!isLoopback(host)) {
+      warnings.push(tlsContext
+        ? `listening on '${text}', beyond loopback: TLS encrypts the traffic, but NBD does not authenticate clients: anyone who can reach it can read these disks`
+        : `listening on '${text}', beyond loopback: NBD has no authentication, anyone who can reach it can read these disks`);
+    }
     await listen(server, { host, port }, `--listen '${text}'`).catch((e: unknown) => { closeOverlays(); throw e; });
     const addr = server.address() as net.AddressInfo;
     const shown = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
-    uris = exports.map((e) => `nbd://${shown}:${addr.port}/${uriName(e.name)}`);
+    uris = exports.map((e) => `nbd${tlsContext ? 's' : ''}://${shown}:${addr.port}/${uriName(e.name)}`);
   }
   // Chunks are decoded and verified ahead of reads on worker threads; what an earlier server's clients read first
   // (a boot's reads) is decoded now, while the client starts.
@@ -249,6 +260,24 @@ export async function serveNbd(repo: Repository, options: NbdServeOptions): Prom
   };
 }
 
+/** The TLS context of --tls-cert/--tls-key: SourceReadError naming a file that cannot be read, UsageError for bad PEM. */
+function tlsContextOf(files: { cert: string; key: string }): tls.SecureContext {
+  const read = (file: string) => {
+    try {
+      return fs.readFileSync(file);
+    } catch (e) {
+      throw new SourceReadError(file, systemReason(e));
+    }
+  };
+  const cert = read(files.cert);
+  const key = read(files.key);
+  try {
+    return tls.createSecureContext({ cert, key, minVersion: 'TLSv1.2' });
+  } catch (e) {
+    throw new UsageError(`--tls-cert '${files.cert}' and --tls-key '${files.key}' are not a matching PEM certificate and key: ${(e as Error).message}`);
+  }
+}
+
 function listen(server: net.Server, where: net.ListenOptions, what: string): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     server.once('error', (e) => reject(new UsageError(`cannot listen on ${what}: ${systemReason(e)}`)));
@@ -280,21 +309,36 @@ class SocketReader {
   private waiter: { n: number; resolve: (b: Buffer) => void; reject: (e: Error) => void } | undefined;
   private ended: Error | undefined;
 
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- node's own listener type
+  private readonly listeners: Array<[string, (...a: any[]) => void]>;
+
   constructor(private readonly sock: net.Socket) {
-    sock.on('data', (d: Buffer) => {
-      this.bufs.push(d);
-      this.have += d.length;
-      // A client that sends faster than we answer waits in TCP, not in our memory.
-      if (this.have > 2 * MAX_REQUEST_BYTES) sock.pause();
-      this.pump();
-    });
     const end = (e: Error) => {
       this.ended ??= e;
       this.pump();
     };
-    sock.on('end', () => end(new Closed('client closed the connection')));
-    sock.on('close', () => end(new Closed('connection closed')));
-    sock.on('error', (e) => end(new Closed(`connection error: ${systemReason(e)}`)));
+    this.listeners = [
+      ['data', (d: Buffer) => {
+        this.bufs.push(d);
+        this.have += d.length;
+        // A client that sends faster than we answer waits in TCP, not in our memory.
+        if (this.have > 2 * MAX_REQUEST_BYTES) sock.pause();
+        this.pump();
+      }],
+      ['end', () => end(new Closed('client closed the connection'))],
+      ['close', () => end(new Closed('connection closed'))],
+      ['error', (e: Error) => end(new Closed(`connection error: ${systemReason(e)}`))],
+    ];
+    for (const [ev, f] of this.listeners) sock.on(ev, f);
+  }
+
+  /**
+   * Stops reading the socket (TLS takes it over after NBD_OPT_STARTTLS); returns how many bytes were buffered and
+   * not read: a client must send nothing more before the TLS handshake.
+   */
+  detach(): number {
+    for (const [ev, f] of this.listeners) this.sock.off(ev, f);
+    return this.have;
   }
 
   private take(n: number): Buffer {
@@ -349,13 +393,15 @@ class Connection {
   /** Requests answered with an error, and the first one's message. */
   failed = 0;
   firstError = '';
-  private readonly in: SocketReader;
+  private in: SocketReader;
+  /** Whether NBD_OPT_STARTTLS made the connection a TLS one. */
+  secure = false;
   private structured = false;
   private noZeroes = false;
   /** SET_META_CONTEXT's choice: for which export, and whether base:allocation was selected. */
   private meta: { name: string; allocation: boolean } | undefined;
 
-  constructor(private readonly sock: net.Socket, private readonly exports: LiveExport[], private readonly timeoutMs: number) {
+  constructor(private sock: net.Socket, private readonly exports: LiveExport[], private readonly timeoutMs: number, private readonly tlsContext?: tls.SecureContext) {
     this.peer = sock.remoteAddress ? `${sock.remoteAddress}:${sock.remotePort}` : 'unix';
     this.in = new SocketReader(sock);
     sock.setNoDelay(true);
@@ -400,6 +446,23 @@ class Connection {
     }
   }
 
+  /** Hands the socket to TLS (NBD_OPT_STARTTLS was acknowledged); the negotiation goes on inside it. */
+  private async startTls(): Promise<void> {
+    if (this.in.detach()) throw new Closed('client sent data before the TLS handshake');
+    const raw = this.sock;
+    const secure = new tls.TLSSocket(raw, { isServer: true, secureContext: this.tlsContext! });
+    await new Promise<void>((resolve, reject) => {
+      secure.once('secure', () => resolve());
+      secure.once('error', (e) => reject(new Closed(`TLS handshake failed: ${systemReason(e)}`)));
+      secure.once('close', () => reject(new Closed('connection closed in the TLS handshake')));
+    });
+    secure.on('error', () => undefined);
+    this.sock = secure;
+    this.in = new SocketReader(secure);
+    secure.setNoDelay(true);
+    this.secure = true;
+  }
+
   private find(name: string): LiveExport | undefined {
     return name === '' ? this.exports[0] : this.exports.find((e) => e.name === name);
   }
@@ -429,7 +492,21 @@ class Connection {
       const reply = (type: number, payload?: Uint8Array) => this.send(encodeOptReply(opt, type, payload));
       const invalid = (why: string) => reply(REP.ERR_INVALID, Buffer.from(why));
       if (!fixed && opt !== OPT.EXPORT_NAME) throw new Closed(`option ${opt} from a client without fixed newstyle`);
+      // A server with a certificate serves nothing in clear: only STARTTLS (and ABORT) before TLS.
+      if (this.tlsContext && !this.secure && opt !== OPT.STARTTLS && opt !== OPT.ABORT) {
+        if (opt === OPT.EXPORT_NAME) throw new Closed('NBD_OPT_EXPORT_NAME without TLS: this server requires NBD_OPT_STARTTLS');
+        await reply(REP.ERR_TLS_REQD, Buffer.from('this server requires TLS: send NBD_OPT_STARTTLS first'));
+        continue;
+      }
       switch (opt) {
+        case OPT.STARTTLS: {
+          if (!this.tlsContext) { await reply(REP.ERR_UNSUP, Buffer.from('TLS is not enabled on this server (--tls-cert, --tls-key)')); break; }
+          if (this.secure) { await invalid('TLS is already on'); break; }
+          if (len) { await invalid('NBD_OPT_STARTTLS takes no data'); break; }
+          await reply(REP.ACK);
+          await this.startTls();
+          break;
+        }
         case OPT.EXPORT_NAME: {
           const ex = this.find(data.toString('utf8'));
           // No way to refuse an export name but to hang up (the reason for NBD_OPT_GO).

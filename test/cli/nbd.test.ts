@@ -260,7 +260,7 @@ maybe('nbd: malformed traffic gets NBD errors or a closed connection, never a cr
   b.option(99);
   t.is((await b.optReply())!.type, 2 ** 31 + 1, 'unknown option: NBD_REP_ERR_UNSUP');
   b.option(5);
-  t.is((await b.optReply())!.type, 2 ** 31 + 1, 'STARTTLS: NBD_REP_ERR_UNSUP (no TLS yet)');
+  t.is((await b.optReply())!.type, 2 ** 31 + 1, 'STARTTLS: NBD_REP_ERR_UNSUP (the server has no --tls-cert)');
   b.option(7, Buffer.from([0, 0, 0, 200, 1]));
   t.is((await b.optReply())!.type, 2 ** 31 + 3, 'malformed GO: NBD_REP_ERR_INVALID');
   b.option(3, Buffer.from('x'));
@@ -564,4 +564,49 @@ maybe('nbd: the blocks read first are kept as the disk\'s read profile, in order
   const whole = JSON.parse(fs.readFileSync(profile, 'utf8')).blocks as number[];
   t.true(whole.length >= 16 && whole.length <= 512, String(whole.length));
   t.deepEqual(whole, [...whole].sort((a, b) => a - b), 'a sequential read: ascending blocks');
+});
+
+/** A CA and a server certificate for 127.0.0.1 made with openssl: `dir` holds server-*.pem, `dir/client` the CA for qemu. */
+function makeCerts(dir: string, name = 'ca'): { cert: string; key: string; clientDir: string } {
+  fs.mkdirSync(path.join(dir, 'client'), { recursive: true });
+  const p = (f: string) => path.join(dir, f);
+  run('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', p('ca-key.pem'), '-out', p('ca-cert.pem'), '-days', '2', '-subj', `/CN=viva test ${name}`]);
+  run('openssl', ['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', p('server-key.pem'), '-out', p('server.csr'), '-subj', '/CN=localhost']);
+  fs.writeFileSync(p('ext.cnf'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\nkeyUsage=digitalSignature,keyEncipherment\n');
+  run('openssl', ['x509', '-req', '-in', p('server.csr'), '-CA', p('ca-cert.pem'), '-CAkey', p('ca-key.pem'), '-CAcreateserial', '-out', p('server-cert.pem'), '-days', '2', '-extfile', p('ext.cnf')]);
+  fs.copyFileSync(p('ca-cert.pem'), path.join(dir, 'client/ca-cert.pem'));
+  return { cert: p('server-cert.pem'), key: p('server-key.pem'), clientDir: path.join(dir, 'client') };
+}
+
+const haveOpenssl = (() => { try { execFileSync('openssl', ['version'], { stdio: 'ignore' }); return true; } catch { return false; } })();
+
+(have && haveOpenssl ? test : test.skip)('nbd --tls-cert/--tls-key: TLS is required (STARTTLS), qemu reads byte-identical through it; clear-text and wrong-CA clients are refused; bad files are clean errors', async (t) => {
+  const { dir, repo } = await setup(t);
+  const certs = makeCerts(path.join(dir, 'pki'));
+  const other = makeCerts(path.join(dir, 'other-pki'), 'other');
+  const s = await startNbd(t, ['-C', repo, 'vm/bare', '--listen', '127.0.0.1:0', '--tls-cert', certs.cert, '--tls-key', certs.key], 1);
+  t.regex(s.uris[0]!, /^nbds:\/\/127\.0\.0\.1:\d+\/vm\/bare$/);
+  const opts = (clientDir: string) => ['--object', `tls-creds-x509,id=tls0,endpoint=client,dir=${clientDir}`, '--image-opts', `driver=nbd,host=127.0.0.1,port=${s.port},export=vm/bare,tls-creds=tls0`];
+  const out = path.join(dir, 'tls.raw');
+  run('qemu-img', ['convert', ...opts(certs.clientDir), '-O', 'raw', out]);
+  const ref = path.join(dir, 'ref.raw');
+  await vivaOk(t, ['checkout', '-C', repo, 'vm/bare', ref]);
+  t.true(fs.readFileSync(out).equals(fs.readFileSync(ref)));
+  // In clear text: NBD_REP_ERR_TLS_REQD, which qemu reports as "TLS negotiation required".
+  const clear = t.throws(() => run('qemu-img', ['info', '-f', 'raw', `nbd://127.0.0.1:${s.port}/vm/bare`]));
+  t.regex(String((clear as { stderr?: string }).stderr), /TLS negotiation required/);
+  // A client that trusts another CA: the handshake fails on its side, the server logs it and goes on.
+  t.throws(() => run('qemu-img', ['info', ...opts(other.clientDir)]));
+  t.regex(run('qemu-img', ['info', ...opts(certs.clientDir)]), /virtual size: 48 MiB/);
+  for (let i = 0; i < 50 && (s.log().match(/ tls 'vm\/bare'/g) ?? []).length < 2; i++) await new Promise((r) => setTimeout(r, 100));
+  t.regex(s.log(), / tls 'vm\/bare' \d+ requests \d+ bytes read/);
+  t.is(s.child.exitCode, null);
+  // A missing file names it (exit 14); a key that is not the certificate's is a usage error.
+  const missing = await viva(['nbd', '-C', repo, 'vm/bare', '--listen', '127.0.0.1:0', '--tls-cert', path.join(dir, 'nope.pem'), '--tls-key', certs.key]);
+  t.is(missing.code, EXIT.SOURCE_UNREADABLE);
+  t.regex(missing.stderr, /nope\.pem/);
+  const mismatch = await viva(['nbd', '-C', repo, 'vm/bare', '--listen', '127.0.0.1:0', '--tls-cert', certs.cert, '--tls-key', path.join(dir, 'other-pki/server-key.pem')]);
+  t.is(mismatch.code, EXIT.USAGE);
+  t.regex(mismatch.stderr, /are not a matching PEM certificate and key/);
+  t.is((await viva(['nbd', '-C', repo, 'vm/bare', '--tls-cert', certs.cert])).code, EXIT.USAGE, '--tls-cert needs --tls-key');
 });
