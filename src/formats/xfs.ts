@@ -624,12 +624,36 @@ class XfsVolume {
     }
   }
 
+  /**
+   * Where {@link dataPieces} finds a file's bytes, without reading them (FileContent.layout): one run per written
+   * extent inside the file's size, runs that continue one another on both sides merged.
+   */
+  dataLayout(inode: Inode, extents: Extent[], size: number): Array<{ offset: number; length: number; source: number }> {
+    const bs = this.blockSize;
+    const out: Array<{ offset: number; length: number; source: number }> = [];
+    for (const e of extents) {
+      if (e.unwritten) continue;
+      const start = e.off * bs;
+      if (start >= size) break;
+      const length = Math.min(size, (e.off + e.len) * bs) - start;
+      const source = this.fsbOffset(e.fsb, e.len, `inode ${inode.ino}`);
+      const last = out[out.length - 1];
+      if (last && last.offset + last.length === start && last.source + last.length === source) last.length += length;
+      else out.push({ offset: start, length, source });
+    }
+    return out;
+  }
+
   fileContent(inode: Inode, path: Buffer, outer?: AbortSignal): Promise<FileContent> {
     return this.extents(inode, 'data', path, outer).then((extents) => ({
       size: inode.size,
       read: (s?: AbortSignal): AsyncIterable<DataPiece> => {
         throwIfAborted(outer, s);
         return this.dataPieces(inode, extents, inode.size, outer && s ? AbortSignal.any([outer, s]) : outer ?? s);
+      },
+      layout: async (s?: AbortSignal) => {
+        throwIfAborted(outer, s);
+        return this.dataLayout(inode, extents, inode.size);
       },
     }));
   }
