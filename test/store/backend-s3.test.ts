@@ -3,6 +3,7 @@
  * error mapping (no such bucket, unreachable endpoint) and the SigV4 payload hash.
  */
 import test, { type Implementation } from 'ava';
+import { execFileSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import { RemoteError, UsageError } from '../../src/errors.js';
 import { exitCodeFor } from '../../src/cli/exit-codes.js';
@@ -75,6 +76,22 @@ test('s3: an unreachable endpoint is a RemoteError "cannot reach", exit 17', asy
   }
   t.deepEqual(await b.put('k', Buffer.from('x'), { ifNoneMatch: '*' }), { ok: false, why: 'unknown' }, 'a conditional PUT cannot know');
   await b.close();
+});
+
+test('s3: the SDK is loaded on the first request, not when the module is imported or the backend made', (t) => {
+  // A resolve hook refuses every @aws-sdk import: making the backend must work, its first request must hit the hook.
+  const hook = 'export async function resolve(s, c, next) { if (s.startsWith("@aws-sdk/")) throw new Error("SDK loaded: " + s); return next(s, c); }';
+  const script = `
+    import { register } from 'node:module';
+    register('data:text/javascript,' + encodeURIComponent(${JSON.stringify(hook)}));
+    const { S3Backend, parseS3Url } = await import('./src/store/remote/s3-backend.ts');
+    await import('./src/store/remote/s3-errors.ts');
+    const b = new S3Backend(parseS3Url('s3://viva-ci/p/', { endpoint: 'http://127.0.0.1:1' }));
+    console.log('made');
+    try { await b.head('k'); console.log('no hook'); } catch (e) { console.log(e.message); }
+    await b.close();`;
+  const out = execFileSync(process.execPath, ['--import=tsx', '--input-type=module', '-e', script], { encoding: 'utf8' });
+  t.is(out, 'made\nSDK loaded: @aws-sdk/client-s3\n');
 });
 
 test('s3: parseS3Url: bucket, prefix, canonical URL, precedence of flags over query over environment', (t) => {
