@@ -184,13 +184,25 @@ test('merge: a branch that moves while the merge runs is left where it moved (ex
   const { repo, dir } = await setup(t);
   await vivaOk(t, ['derive', 'base', '-b', 'a', '--set', 'etc/motd=ours\n', '-C', repo]);
   await vivaOk(t, ['derive', 'base', '-b', 'b', '--set', 'etc/motd=theirs\n', '-C', repo]);
-  // The merge blocks reading its resolution from a FIFO until the branch has moved.
+  // The merge blocks reading its resolution from a FIFO (after it has read the branches) until the branch has moved.
   const fifo = path.join(dir, 'fifo');
   t.is(spawnSync('mkfifo', [fifo]).status, 0);
   const running = viva(['merge', 'a', 'b', '--resolve', `etc/motd=@${fifo}`, '-C', repo]);
+  // Only once the merge has the FIFO open for reading can it be opened for writing without blocking (else ENXIO):
+  // then it has resolved both branches, and the move below happens while it runs, whatever the machine's load.
+  let w: number | undefined;
+  for (let i = 0; i < 600 && w === undefined; i++) {
+    try {
+      w = fs.openSync(fifo, fs.constants.O_WRONLY | fs.constants.O_NONBLOCK);
+    } catch {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+  if (w === undefined) t.fail('the merge never opened its resolution file');
   await vivaOk(t, ['derive', 'a', '-b', 'a', '--set', 'etc/moved=1\n', '-C', repo]);
   const moved = await head(repo, 'a');
-  fs.writeFileSync(fifo, 'resolved\n');
+  fs.writeSync(w!, 'resolved\n');
+  fs.closeSync(w!);
   const r = await running;
   t.is(r.code, 12, r.stderr);
   t.regex(r.stderr, /^error: .*refs\/heads\/a/m);
