@@ -64,7 +64,7 @@ export function autoTreeDiskSize(repo: Repository, tree: Oid): number {
 export async function diskOfTree(repo: Repository, rev: string, c: Commit, options: TreeDiskOptions = {}): Promise<TreeDisk> {
   if (c.rootKind !== 'tree') throw new UsageError(`'${rev}' is a disk commit: it is served as it is`);
   const key = treeDiskKey(c.root, options.size);
-  const found = repo.store.meta.get(key) as TreeDiskRecord | undefined;
+  const found = repo.meta.shared.get<TreeDiskRecord>(key);
   if (found && repo.store.hasObject('disk', found.disk)) return { ...found, built: false };
   const size = options.size ?? autoTreeDiskSize(repo, c.root);
   // Beside the repository's data: the same file system, which has room for what the disk will hold.
@@ -83,7 +83,7 @@ export async function diskOfTree(repo: Repository, rev: string, c: Commit, optio
     await writer.flush();
     if (writer !== repo.store) await repo.store.flush();
     const record: TreeDiskRecord = { disk: d.disk, size };
-    repo.store.writeTransaction(() => { repo.store.meta.putSync(key, record); });
+    await repo.meta.shared.put(key, record);
     return { ...record, built: true };
   } catch (e) {
     repo.store.discardPending();

@@ -8,7 +8,6 @@ import type { ImageReader } from '../formats/types.js';
 import { type Commit, type RootKind, type RootMeta, type SourceInfo, type SourceJson, sourceJson } from '../model/commit.js';
 import type { Oid } from '../model/oid.js';
 import { branchRef } from '../model/ref.js';
-import { resolveRef } from '../store/refs.js';
 import type { Repository } from '../store/repository.js';
 import { MutableTree } from '../tree/mutable-tree.js';
 import { BackgroundWriter } from '../store/background-writer.js';
@@ -120,7 +119,7 @@ export async function commit(repo: Repository, options: CommitOptions): Promise<
   const { author, time, tzOffset } = commitIdentity(options);
   const store = repo.store;
   const ref = options.branch ? branchRef(options.branch) : repo.headBranch();
-  const parent = resolveRef(store, ref) ?? null;
+  const parent = repo.refs.resolve(ref)?.oid ?? null;
   // A new branch whose name a tag or a commit id already answers to: said once the branch exists.
   const shadow = parent ? [] : shadowWarnings(repo, ref);
   // nbd:SESSION (when no such file exists): a writable NBD session's disk, base commit + overlay.
