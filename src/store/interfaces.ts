@@ -29,7 +29,7 @@ export interface PackStore {
   get(id: PackId): Promise<Buffer | undefined>;
   /** `length` bytes of a pack from `offset`. */
   getRange(id: PackId, offset: number, length: number): Promise<Buffer>;
-  /** Every pack, with its size and modification time (seconds; a server's LastModified for remote stores). */
+  /** Every pack, with its size and modification time (ms since the epoch, as `Backend`; a server's LastModified for remote stores). */
   list(): AsyncIterable<{ id: PackId; size: number; mtime: number }>;
   /** Deletes packs; an id that does not exist is not an error. */
   delete(ids: PackId[]): Promise<void>;

@@ -146,7 +146,8 @@ export class LmdbPackStore implements PackStore {
   }
 
   async *list(): AsyncIterable<{ id: PackId; size: number; mtime: number }> {
-    const mtime = Math.floor(fs.statSync(this.store.path).mtimeMs / 1000);
+    // LMDB keeps no time per pack: the data file's is an upper bound.
+    const mtime = Math.floor(fs.statSync(this.store.path).mtimeMs);
     for (const { key, value } of this.store.packs.getRange({})) {
       yield { id: String((key as Buffer).readUInt32BE(0)), size: (value as Buffer).length, mtime };
     }
