@@ -69,7 +69,7 @@ export async function diskOfTree(repo: Repository, rev: string, c: Commit, optio
   const size = options.size ?? autoTreeDiskSize(repo, c.root);
   // Beside the repository's data: the same file system, which has room for what the disk will hold.
   const tmp = fs.mkdtempSync(path.join(repo.dataDir, 'tree-disk-'));
-  repo.beginSession('nbd: building a disk for a directory commit');
+  await repo.beginSession('nbd: building a disk for a directory commit');
   const background = BackgroundWriter.available() ? new BackgroundWriter(repo.store) : undefined;
   const writer: ObjectWriter = background ?? repo.store;
   try {
@@ -91,6 +91,6 @@ export async function diskOfTree(repo: Repository, rev: string, c: Commit, optio
   } finally {
     await background?.close();
     fs.rmSync(tmp, { recursive: true, force: true });
-    repo.endSession();
+    await repo.endSession();
   }
 }

@@ -149,7 +149,7 @@ export async function commit(repo: Repository, options: CommitOptions): Promise<
     seen.add(k);
   }
 
-  repo.beginSession('commit');
+  await repo.beginSession('commit');
   const background = BackgroundWriter.available() ? new BackgroundWriter(store) : undefined;
   const writer: ObjectWriter = background ?? store;
   const before = { ...store.written };
@@ -217,7 +217,7 @@ export async function commit(repo: Repository, options: CommitOptions): Promise<
     if (!parent) repo.warnings.push(...shadow);
     // The commit is recorded: what follows is housekeeping, and a failed write (a disk that filled up just now) is
     // a warning, not a failed commit (exit 16 would say the branch did not move).
-    afterRecorded(repo, recorded, 'updating the stat cache (the next commit reads every file again)', () => { if (ctx.cacheUpdates.length) writeStatCache(store, ctx.cacheUpdates); });
+    await afterRecorded(repo, recorded, 'updating the stat cache (the next commit reads every file again)', () => { if (ctx.cacheUpdates.length) writeStatCache(store, ctx.cacheUpdates); });
     const id = recorded;
     return {
       id, commit: id, rootKind, root: rootOid, tree, branch: ref, parent: options.merge ? parent : c.parents[0] ?? null, files: counts.files, dirs: counts.dirs, bytes: counts.bytes,
@@ -229,9 +229,9 @@ export async function commit(repo: Repository, options: CommitOptions): Promise<
     throw e;
   } finally {
     await background?.close();
-    if (recorded) afterRecorded(repo, recorded, 'ending its writer session (gc clears it)', () => repo.endSession());
+    if (recorded) await afterRecorded(repo, recorded, 'ending its writer session (gc clears it)', () => repo.endSession());
     else {
-      try { repo.endSession(); } catch { /* the commit's own error is the one to report; gc clears a stale session */ }
+      try { await repo.endSession(); } catch { /* the commit's own error is the one to report; gc clears a stale session */ }
     }
   }
 }

@@ -286,7 +286,7 @@ export async function deriveBatch(repo: Repository, options: DeriveBatchOptions)
   const store = repo.store;
   const commits: NewCommit[] = [];
   const result: BatchResult = { variants: [] };
-  repo.beginSession('derive');
+  await repo.beginSession('derive');
   try {
     for (const v of variants) {
       const b = bases.get(v.base)!;
@@ -311,7 +311,7 @@ export async function deriveBatch(repo: Repository, options: DeriveBatchOptions)
     store.discardPending();
     throw e;
   } finally {
-    try { repo.endSession(); } catch { /* gc clears a stale session */ }
+    try { await repo.endSession(); } catch { /* gc clears a stale session */ }
   }
   return result;
 }

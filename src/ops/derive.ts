@@ -241,7 +241,7 @@ export async function derive(repo: Repository, options: DeriveOptions): Promise<
   const head = repo.refs.resolve(ref)?.oid ?? null;
   const store = repo.store;
   // Objects written before the branch moves are unreferenced: the session keeps gc from sweeping them meanwhile.
-  repo.beginSession('derive');
+  await repo.beginSession('derive');
   try {
     const recipe = await makeRecipe(repo, store, options.edits, id.time, options.signal);
     const base = { oid: baseRev.oid, commit: baseRev.commit, name: options.base };
@@ -257,6 +257,6 @@ export async function derive(repo: Repository, options: DeriveOptions): Promise<
     store.discardPending();
     throw e;
   } finally {
-    try { repo.endSession(); } catch { /* gc clears a stale session */ }
+    try { await repo.endSession(); } catch { /* gc clears a stale session */ }
   }
 }

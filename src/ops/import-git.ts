@@ -338,7 +338,7 @@ export async function importGit(repo: Repository, options: ImportGitOptions): Pr
     return oid;
   };
 
-  repo.beginSession('import-git');
+  await repo.beginSession('import-git');
   try {
     const vivaOf = new Map<string, Oid>();
     let identical = 0;
@@ -392,6 +392,6 @@ export async function importGit(repo: Repository, options: ImportGitOptions): Pr
     store.discardPending();
     throw e;
   } finally {
-    try { repo.endSession(); } catch { /* the import's own error is the one to report; gc clears a stale session */ }
+    try { await repo.endSession(); } catch { /* the import's own error is the one to report; gc clears a stale session */ }
   }
 }

@@ -687,7 +687,7 @@ export async function packageOp(repo: Repository, options: PackageOpOptions): Pr
   const s = new Session(repo, options);
   const items: PackageOpItem[] = [];
   const mtimeNs = BigInt(id.time) * 1_000_000_000n;
-  repo.beginSession(options.op);
+  await repo.beginSession(options.op);
   try {
     const runOne = async (t: { rev: string; ref: string }): Promise<PackageOpItem> => {
       const r = resolveRevision(repo, t.rev);
@@ -744,7 +744,7 @@ export async function packageOp(repo: Repository, options: PackageOpOptions): Pr
     }));
     items.push(...out);
   } finally {
-    try { repo.endSession(); } catch { /* gc clears a stale session */ }
+    try { await repo.endSession(); } catch { /* gc clears a stale session */ }
   }
   const count = (st: PackageOpItem['status']) => items.filter((i) => i.status === st).length;
   return { op: options.op, items, done: count('done'), unchanged: count('unchanged'), failed: count('failed') };

@@ -190,7 +190,7 @@ export async function merge(repo: Repository, options: MergeOptions): Promise<Me
     if (!layouts.every((l) => l === layouts[0])) throw new UsageError(`cannot merge disks with different partition layouts ('${options.a}', '${options.b}'${baseCommit ? ' and their base' : ''})`);
   }
 
-  repo.beginSession('merge');
+  await repo.beginSession('merge');
   try {
     const resolutions = new Map<string, Resolution>();
     const recipe: MergeRecipe = { base: baseOid, resolutions: [] };
@@ -244,7 +244,7 @@ export async function merge(repo: Repository, options: MergeOptions): Promise<Me
     repo.store.discardPending();
     throw e;
   } finally {
-    try { repo.endSession(); } catch { /* gc clears a stale session */ }
+    try { await repo.endSession(); } catch { /* gc clears a stale session */ }
   }
 }
 
@@ -433,7 +433,7 @@ async function continueDisk(repo: Repository, state: MergeState, dir: string, o:
   const id = commitIdentity(o);
   const aCommit = readCommit(repo.store, state.a);
   const bCommit = readCommit(repo.store, state.b);
-  repo.beginSession('merge');
+  await repo.beginSession('merge');
   try {
     const { tree, oid: view } = await ingestHostTree(repo, dir, repo.store);
     const rootMeta = tree.rootMeta();
@@ -445,6 +445,6 @@ async function continueDisk(repo: Repository, state: MergeState, dir: string, o:
     repo.store.discardPending();
     throw e;
   } finally {
-    try { repo.endSession(); } catch { /* gc clears a stale session */ }
+    try { await repo.endSession(); } catch { /* gc clears a stale session */ }
   }
 }

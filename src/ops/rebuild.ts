@@ -104,7 +104,7 @@ export async function rebuild(repo: Repository, options: RebuildOptions): Promis
   const failedRefs = new Set<string>();
   /** Old head → new head of each branch rebuilt so far (a merge replayed later takes the new one as its input). */
   const rebuiltFrom = new Map<Oid, Oid>();
-  repo.beginSession('rebuild');
+  await repo.beginSession('rebuild');
   try {
     for (const job of jobs) {
       const dv = readDerivation(job.head, job.commit)!;
@@ -203,7 +203,7 @@ export async function rebuild(repo: Repository, options: RebuildOptions): Promis
     repo.store.discardPending();
     throw e;
   } finally {
-    try { repo.endSession(); } catch { /* gc clears a stale session */ }
+    try { await repo.endSession(); } catch { /* gc clears a stale session */ }
   }
   const count = (s: RebuildStatus) => items.filter((i) => i.status === s).length;
   return { items, rebuilt: count('rebuilt'), unchanged: count('unchanged'), failed: count('failed'), skipped: count('skipped') };

@@ -95,9 +95,9 @@ export async function writeCommits(repo: Repository, commits: NewCommit[], optio
 }
 
 /** Runs housekeeping after the ref moved; a WriteError becomes a warning on repo.warnings, other errors propagate. */
-export function afterRecorded(repo: Repository, oid: Oid, what: string, fn: () => void): void {
+export async function afterRecorded(repo: Repository, oid: Oid, what: string, fn: () => void | Promise<void>): Promise<void> {
   try {
-    fn();
+    await fn();
   } catch (e) {
     if (!(e instanceof WriteError)) throw e;
     repo.warnings.push(`commit ${oid.slice(0, 12)} is recorded, but ${what} failed: ${e.message}`);

@@ -348,7 +348,7 @@ export class Repository {
    *
    * @internal
    */
-  beginSession(kind: string): void {
+  async beginSession(kind: string): Promise<void> {
     if (this.sessionId) return;
     const id = crypto.randomUUID();
     const me: SessionRecord = { pid: process.pid, host: os.hostname(), started: Date.now(), kind };
@@ -366,7 +366,7 @@ export class Repository {
    *
    * @internal
    */
-  endSession(): void {
+  async endSession(): Promise<void> {
     if (!this.sessionId) return;
     const id = this.sessionId;
     this.sessionId = undefined;
@@ -408,7 +408,7 @@ export class Repository {
   /** Ends this handle's writer session, if any, and closes the database. Call it once, when done with the repository. */
   async close(): Promise<void> {
     try {
-      if (this.sessionId && this.mode === 'write') this.endSession();
+      if (this.sessionId && this.mode === 'write') await this.endSession();
     } finally {
       await this.store.close();
     }

@@ -159,7 +159,7 @@ export async function receiveObjects(repo: Repository, objects: AsyncIterable<St
   const recent = new Map<Oid, Buffer>();
   let recentBytes = 0;
   const readChunk = (oid: Oid) => recent.get(oid) ?? store.tryReadObject('chunk', oid) ?? undefined;
-  repo.beginSession('receive');
+  await repo.beginSession('receive');
   try {
     for await (const o of objects) {
       if (store.hasObject(o.kind, o.oid)) continue;
@@ -173,7 +173,7 @@ export async function receiveObjects(repo: Repository, objects: AsyncIterable<St
     store.discardPending();
     throw e;
   } finally {
-    repo.endSession();
+    await repo.endSession();
   }
   return { objects: store.written.objects - before.objects, bytes: store.written.bytes - before.bytes };
 }

@@ -197,13 +197,13 @@ test('gc: refuses while another live writer session exists (RepositoryLockedErro
 
   const repo2 = Repository.open(path.join(dir, 'repo'), 'write');
   t.teardown(() => repo2.close());
-  repo2.beginSession('commit');
+  await repo2.beginSession('commit');
   const err = await t.throwsAsync(() => gc(repo), { instanceOf: RepositoryLockedError });
   t.is(err?.code, 'ERR_LOCKED');
   t.regex(err?.message ?? '', new RegExp(`locked by commit \\(pid ${process.pid} on `));
   t.deepEqual(objectSet(repo), before);
   // The session's own handle may run gc (its own session does not count).
-  repo2.endSession();
+  await repo2.endSession();
   t.true((await gc(repo)).removed > 0);
 });
 
