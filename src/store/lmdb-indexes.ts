@@ -127,9 +127,10 @@ export class LmdbPackStore implements PackStore {
 
   async put(bytes: Buffer): Promise<PackId> {
     return this.store.writeTransaction(() => {
-      let next = 0;
-      for (const key of this.store.packs.getKeys({ reverse: true, limit: 1 })) next = (key as Buffer).readUInt32BE(0) + 1;
+      // The same allocator as the store's own pack writes (meta `next-pack`, docs/format.md).
+      const next = (this.store.meta.get('next-pack') as number | undefined) ?? 0;
       this.store.packs.putSync(packKey(String(next)), bytes);
+      this.store.meta.putSync('next-pack', next + 1);
       return String(next);
     }, bytes.length);
   }
