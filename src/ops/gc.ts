@@ -52,8 +52,10 @@ export async function gc(repo: Repository, options: GcOptions = {}): Promise<GcR
       progress?.({ phase: 'removing objects', files: 0, bytes: 0, totalFiles: doomed.length });
       repo.store.removeObjects(doomed);
       // HEAD's reflog does not keep commits (see listReflogOids): its entries for removed ones go.
-      // (LMDB's RefStore writes before its promise returns, so this is part of the exclusive transaction.)
+      // (LMDB's RefStore writes before its promise returns, so this is part of the exclusive transaction; its
+      // failure is awaited below, and marked handled here in case the transaction fails first.)
       dropping = repo.refs.dropReflogEntries(HEAD, (oid) => reachable.has(`commit:${oid}`));
+      dropping.catch(() => undefined);
       // Packs no index entry points into (an interrupted repair) go too.
       const packs = [...repo.store.listPacks()];
       packs.forEach((id, i) => {
