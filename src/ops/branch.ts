@@ -2,6 +2,7 @@
 import { RefExistsError, RefNotFoundError, UsageError } from '../errors.js';
 import type { Oid } from '../model/oid.js';
 import { HEAD, HEADS, REMOTES, TAGS, branchRef, refGlob, shortRefName, tagRef } from '../model/ref.js';
+import { listRefs, readRef, renameRef, resolveRef, updateRefs } from '../store/refs.js';
 import type { Repository } from '../store/repository.js';
 import { defaultAuthor } from './commit.js';
 import { history } from './log.js';
@@ -56,10 +57,10 @@ export interface ListRefsOptions {
  * matched against the names as listed. Locking: none.
  */
 export function listBranches(repo: Repository, kind: RefKind, pattern?: string, options: ListRefsOptions = {}): RefInfo[] {
-  const head = repo.refs.read(HEAD)?.symref;
-  const local = kind !== 'branch' || options.remotes !== 'only' ? repo.refs.list(prefixOf(kind)).map(({ ref, oid }) => ({ name: shortRefName(ref), ref, oid, ...(ref === head ? { head: true } : {}) })) : [];
+  const head = readRef(repo.store, HEAD)?.symref;
+  const local = kind !== 'branch' || options.remotes !== 'only' ? listRefs(repo.store, prefixOf(kind)).map(({ ref, oid }) => ({ name: shortRefName(ref), ref, oid, ...(ref === head ? { head: true } : {}) })) : [];
   const remote = kind === 'branch' && options.remotes
-    ? repo.refs.list(REMOTES).map(({ ref, oid }) => ({ name: options.remotes === 'also' ? ref.slice('refs/'.length) : shortRefName(ref), ref, oid, remote: true }))
+    ? listRefs(repo.store, REMOTES).map(({ ref, oid }) => ({ name: options.remotes === 'also' ? ref.slice('refs/'.length) : shortRefName(ref), ref, oid, remote: true }))
     : [];
   const glob = pattern && /[*?]/.test(pattern) ? refGlob(pattern) : undefined;
   const refs: RefInfo[] = [...local, ...remote].filter((r) => {
@@ -75,7 +76,7 @@ function verboseInfo(repo: Repository, r: RefInfo): Partial<RefInfo> {
   const subject = readCommit(repo.store, r.oid).message.split('\n', 1)[0] ?? '';
   const up = r.ref.startsWith(HEADS) ? readUpstream(repo, r.ref) : undefined;
   if (!up) return { subject };
-  const theirs = repo.refs.resolve(up.ref)?.oid;
+  const theirs = resolveRef(repo.store, up.ref);
   if (!theirs) return { subject, upstream: up.name, gone: true };
   return { subject, upstream: up.name, ...aheadBehind(repo, r.oid, theirs) };
 }
@@ -109,15 +110,15 @@ export interface CreateRefOptions {
  * ref named like its directory or below it (`a` and `a/b`). A name another ref or a commit id already answers to
  * (`tag main` beside branch main, branch `8496`) is created with a warning on `repo.warnings`.
  */
-export async function createRef(repo: Repository, options: CreateRefOptions): Promise<RefInfo> {
+export function createRef(repo: Repository, options: CreateRefOptions): RefInfo {
   const ref = fullRef(options.kind, options.name);
   const target = resolveRevision(repo, options.rev ?? HEAD);
-  const cur = repo.refs.resolve(ref)?.oid ?? null;
+  const cur = resolveRef(repo.store, ref) ?? null;
   if (cur && !options.force) throw new RefExistsError(shortRefName(ref));
   const warnings = cur ? [] : shadowWarnings(repo, ref);
   // A ref cannot be both a leaf and a directory of other refs (git's D/F rule): updateRefs refuses that.
   const msg = cur ? `${options.kind}: reset to ${options.rev ?? HEAD}` : `${options.kind}: created from ${options.rev ?? HEAD}`;
-  await repo.refs.update([{ ref, newOid: target.oid, expectedOld: cur, message: msg }], defaultAuthor());
+  updateRefs(repo.store, [{ ref, newOid: target.oid, expectedOld: cur, message: msg }], defaultAuthor());
   repo.warnings.push(...warnings);
   return { name: shortRefName(ref), ref, oid: target.oid, ...(cur ? { replaced: cur } : {}) };
 }
@@ -126,27 +127,27 @@ export async function createRef(repo: Repository, options: CreateRefOptions): Pr
  * Deletes a branch or tag. Throws RefNotFoundError, and UsageError for the branch HEAD points at (as git refuses to
  * delete the checked-out branch) unless `force`.
  */
-export async function deleteRef(repo: Repository, kind: RefKind, name: string, force = false): Promise<RefInfo> {
+export function deleteRef(repo: Repository, kind: RefKind, name: string, force = false): RefInfo {
   const ref = fullRef(kind, name);
-  const cur = repo.refs.resolve(ref)?.oid;
+  const cur = resolveRef(repo.store, ref);
   if (!cur) throw new RefNotFoundError(name);
-  if (kind === 'branch' && !force && repo.refs.read(HEAD)?.symref === ref) {
+  if (kind === 'branch' && !force && readRef(repo.store, HEAD)?.symref === ref) {
     throw new UsageError(`cannot delete branch '${shortRefName(ref)}': HEAD points at it (use --force)`);
   }
-  await repo.refs.update([{ ref, newOid: null, expectedOld: cur, message: 'deleted' }], defaultAuthor());
+  updateRefs(repo.store, [{ ref, newOid: null, expectedOld: cur, message: 'deleted' }], defaultAuthor());
   // As git: a deleted branch's tracking configuration goes with it.
   if (kind === 'branch') moveUpstreamConfig(repo, ref);
   return { name: shortRefName(ref), ref, oid: cur };
 }
 
 /** Renames a branch or tag (with its reflog; HEAD follows a renamed branch). */
-export async function renameBranch(repo: Repository, kind: RefKind, from: string, to: string, force = false): Promise<RefInfo> {
+export function renameBranch(repo: Repository, kind: RefKind, from: string, to: string, force = false): RefInfo {
   const a = fullRef(kind, from);
   const b = fullRef(kind, to);
-  if (!repo.refs.resolve(a)?.oid) throw new RefNotFoundError(from);
-  const warnings = repo.refs.resolve(b)?.oid ? [] : shadowWarnings(repo, b);
-  await repo.refs.rename(a, b, defaultAuthor(), force);
+  if (!resolveRef(repo.store, a)) throw new RefNotFoundError(from);
+  const warnings = resolveRef(repo.store, b) ? [] : shadowWarnings(repo, b);
+  renameRef(repo.store, a, b, defaultAuthor(), force);
   if (kind === 'branch') moveUpstreamConfig(repo, a, b);
   repo.warnings.push(...warnings);
-  return { name: shortRefName(b), ref: b, oid: repo.refs.resolve(b)!.oid! };
+  return { name: shortRefName(b), ref: b, oid: resolveRef(repo.store, b)! };
 }

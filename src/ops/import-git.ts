@@ -14,6 +14,7 @@ import { MANIFEST_NAME, SIDECAR_NAME, type SidecarEntry, SidecarSyntaxError, dec
 import type { Oid } from '../model/oid.js';
 import { HEADS, branchRef } from '../model/ref.js';
 import { type TreeEntry, encodeTree, hashTree, normalizeTree } from '../model/tree.js';
+import { resolveRef } from '../store/refs.js';
 import type { Repository } from '../store/repository.js';
 import { storeContent } from '../store/store-content.js';
 import { VIVA_COMMIT_HEADER, decodeVivaCommitHeader, findGitDir, tryOpenLooseBlob, tryReadLooseBlob } from './git-objects.js';
@@ -338,7 +339,7 @@ export async function importGit(repo: Repository, options: ImportGitOptions): Pr
     return oid;
   };
 
-  await repo.beginSession('import-git');
+  repo.beginSession('import-git');
   try {
     const vivaOf = new Map<string, Oid>();
     let identical = 0;
@@ -378,7 +379,7 @@ export async function importGit(repo: Repository, options: ImportGitOptions): Pr
       vivaOf.set(info.sha, oid);
       last = { oid, tree, commit: c };
     }
-    const old = repo.refs.resolve(ref)?.oid ?? null;
+    const old = resolveRef(store, ref) ?? null;
     if (old !== last!.oid) {
       if (old && ![...vivaOf.values()].includes(old)) {
         throw new RefExistsError(ref, `branch '${branchName}' already exists and is not part of the imported history (name another branch with -b)`);
@@ -392,6 +393,6 @@ export async function importGit(repo: Repository, options: ImportGitOptions): Pr
     store.discardPending();
     throw e;
   } finally {
-    try { await repo.endSession(); } catch { /* the import's own error is the one to report; gc clears a stale session */ }
+    try { repo.endSession(); } catch { /* the import's own error is the one to report; gc clears a stale session */ }
   }
 }

@@ -6,6 +6,7 @@
 import { type Commit, type SourceJson, sourceJson } from '../model/commit.js';
 import type { Oid } from '../model/oid.js';
 import { HEAD } from '../model/ref.js';
+import { readRef, resolveRefChain } from '../store/refs.js';
 import type { Repository } from '../store/repository.js';
 import { readCommit } from '../store/typed.js';
 import type { DiffEntry } from './diff-entry.js';
@@ -64,9 +65,11 @@ export function isoDate(time: number, tzOffset: number): string {
 /** Every ref that points directly at a commit (not HEAD, which is symbolic), grouped by the commit's id, in ref order. */
 export function refsByOid(repo: Repository): Map<Oid, string[]> {
   const m = new Map<Oid, string[]>();
-  for (const { ref, oid } of repo.refs.list('')) {
+  for (const { key, value } of repo.store.refs.getRange({})) {
+    const oid = (value as { oid?: string }).oid;
+    if (!oid) continue;
     const list = m.get(oid) ?? [];
-    list.push(ref);
+    list.push(key as string);
     m.set(oid, list);
   }
   return m;
@@ -77,8 +80,8 @@ export function refsByOid(repo: Repository): Map<Oid, string[]> {
  * when HEAD is detached (refsByOid lists it then) or its branch is unborn.
  */
 export function headBranch(repo: Repository): { ref: string; oid: Oid } | undefined {
-  if (!repo.refs.read(HEAD)?.symref) return undefined;
-  const r = repo.refs.resolve(HEAD);
+  if (!readRef(repo.store, HEAD)?.symref) return undefined;
+  const r = resolveRefChain(repo.store, HEAD);
   return r?.oid ? { ref: r.ref, oid: r.oid } : undefined;
 }
 

@@ -15,6 +15,7 @@ import { hexIfNotUtf8, quotePath } from '../model/quote.js';
 import { branchRef } from '../model/ref.js';
 import { encodeTree, hashTree } from '../model/tree.js';
 import { IMAGE_MERGERS } from '../packages/merge-files.js';
+import { resolveRef, updateRefs } from '../store/refs.js';
 import type { Repository } from '../store/repository.js';
 import { readBlobBytes, readCommit, readDisk, tryReadPath } from '../store/typed.js';
 import { type FileMerger, type MergeConflict, type MergeSide, type Resolution, mergeTrees } from '../tree/merge.js';
@@ -157,21 +158,21 @@ export async function merge(repo: Repository, options: MergeOptions): Promise<Me
   const branch = options.branch ?? (ra.ref?.startsWith('refs/heads/') ? ra.ref : undefined);
   if (!branch) throw new UsageError(`'${options.a}' is not a branch: say where the merge goes with -b BRANCH`);
   const ref = branchRef(branch);
-  const head = repo.refs.resolve(ref)?.oid ?? null;
+  const head = resolveRef(repo.store, ref) ?? null;
   if (head !== null && head !== ra.oid) throw new UsageError(`branch '${branch}' is at ${head.slice(0, 12)}, not at '${options.a}' (${ra.oid.slice(0, 12)}): merge into A's own branch or a new one`);
   const result: MergeOpResult = { status: 'up-to-date', branch: ref, ours: { rev: options.a, commit: ra.oid }, theirs: { rev: options.b, commit: rb.oid }, conflicts: [] };
 
   // Nothing to merge, or a fast-forward: the branch points at an existing commit.
-  const moveTo = async (to: Oid, why: string) => {
-    if (head !== to) await repo.refs.update([{ ref, newOid: to, expectedOld: head, message: `merge ${options.b}: ${why}` }], id.author, { time: id.time });
+  const moveTo = (to: Oid, why: string) => {
+    if (head !== to) updateRefs(repo.store, [{ ref, newOid: to, expectedOld: head, message: `merge ${options.b}: ${why}` }], id.author, id.time);
     result.id = to;
   };
   if (history(repo, ra.oid).has(rb.oid)) {
-    await moveTo(ra.oid, 'already up to date');
+    moveTo(ra.oid, 'already up to date');
     return result;
   }
   if (!options.noFf && history(repo, rb.oid).has(ra.oid)) {
-    await moveTo(rb.oid, 'fast-forward');
+    moveTo(rb.oid, 'fast-forward');
     result.status = 'fast-forward';
     return result;
   }
@@ -190,7 +191,7 @@ export async function merge(repo: Repository, options: MergeOptions): Promise<Me
     if (!layouts.every((l) => l === layouts[0])) throw new UsageError(`cannot merge disks with different partition layouts ('${options.a}', '${options.b}'${baseCommit ? ' and their base' : ''})`);
   }
 
-  await repo.beginSession('merge');
+  repo.beginSession('merge');
   try {
     const resolutions = new Map<string, Resolution>();
     const recipe: MergeRecipe = { base: baseOid, resolutions: [] };
@@ -227,7 +228,7 @@ export async function merge(repo: Repository, options: MergeOptions): Promise<Me
           conflicts: result.conflicts.map((c) => c.path),
           recipe: recipe.resolutions.map((x) => ({ path: x.path.toString('latin1'), how: x.how, ...(x.blob ? { blob: x.blob, size: x.size } : {}) })),
         };
-        repo.meta.put(stateKey(options.checkout!), JSON.stringify(state));
+        repo.store.writeTransaction(() => repo.store.meta.putSync(stateKey(options.checkout!), JSON.stringify(state)));
         result.checkout = options.checkout;
       } else {
         repo.store.discardPending();
@@ -244,7 +245,7 @@ export async function merge(repo: Repository, options: MergeOptions): Promise<Me
     repo.store.discardPending();
     throw e;
   } finally {
-    try { await repo.endSession(); } catch { /* gc clears a stale session */ }
+    try { repo.endSession(); } catch { /* gc clears a stale session */ }
   }
 }
 
@@ -391,7 +392,7 @@ const MARKER = /^<<<<<<< /m;
  * when the branch moved meanwhile.
  */
 export async function mergeContinue(repo: Repository, options: MergeContinueOptions): Promise<MergeOpResult> {
-  const raw = repo.meta.get(stateKey(options.dir)) as string | undefined;
+  const raw = repo.store.meta.get(stateKey(options.dir)) as string | undefined;
   if (!raw) throw new UsageError(`no merge in progress in '${options.dir}' (merge A B --checkout DIR starts one)`);
   const state = JSON.parse(raw) as MergeState;
   for (const p of state.conflicts) {
@@ -421,7 +422,7 @@ export async function mergeContinue(repo: Repository, options: MergeContinueOpti
     });
     id = r.id;
   }
-  repo.meta.remove(stateKey(options.dir));
+  repo.store.writeTransaction(() => repo.store.meta.removeSync(stateKey(options.dir)));
   return { status: 'merged', branch: state.ref, id, ours: { rev: state.ours, commit: state.a }, theirs: { rev: state.theirs, commit: state.b }, base: state.base, conflicts: [] };
 }
 
@@ -433,7 +434,7 @@ async function continueDisk(repo: Repository, state: MergeState, dir: string, o:
   const id = commitIdentity(o);
   const aCommit = readCommit(repo.store, state.a);
   const bCommit = readCommit(repo.store, state.b);
-  await repo.beginSession('merge');
+  repo.beginSession('merge');
   try {
     const { tree, oid: view } = await ingestHostTree(repo, dir, repo.store);
     const rootMeta = tree.rootMeta();
@@ -445,6 +446,6 @@ async function continueDisk(repo: Repository, state: MergeState, dir: string, o:
     repo.store.discardPending();
     throw e;
   } finally {
-    try { await repo.endSession(); } catch { /* gc clears a stale session */ }
+    try { repo.endSession(); } catch { /* gc clears a stale session */ }
   }
 }

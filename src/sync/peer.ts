@@ -8,6 +8,7 @@ import { decodeBlob } from '../model/blob.js';
 import { hashBytes, type Oid, isOid } from '../model/oid.js';
 import { assertRefName } from '../model/ref.js';
 import { type ObjectKind, decodeStored } from '../store/object-store.js';
+import { listRefs, readRef, updateRefs } from '../store/refs.js';
 import type { Repository } from '../store/repository.js';
 import { blobContentHash, encodingProblem } from '../store/typed.js';
 
@@ -106,8 +107,8 @@ export class LocalPeer implements Peer {
   constructor(readonly repo: Repository, readonly remote?: string) {}
 
   async listRefs(): Promise<{ refs: Array<{ ref: string; oid: Oid }>; head?: string }> {
-    const head = this.repo.refs.read('HEAD')?.symref;
-    return { refs: this.repo.refs.list('refs/'), ...(head ? { head } : {}) };
+    const head = readRef(this.repo.store, 'HEAD')?.symref;
+    return { refs: listRefs(this.repo.store, 'refs/'), ...(head ? { head } : {}) };
   }
 
   async has(ids: ObjectId[]): Promise<boolean[]> {
@@ -138,7 +139,7 @@ export class LocalPeer implements Peer {
   }
 
   async updateRefs(updates: RefUpdateRequest[], who: string): Promise<void> {
-    await applyRefUpdates(this.repo, updates, who);
+    applyRefUpdates(this.repo, updates, who);
   }
 
   async close(): Promise<void> {
@@ -159,7 +160,7 @@ export async function receiveObjects(repo: Repository, objects: AsyncIterable<St
   const recent = new Map<Oid, Buffer>();
   let recentBytes = 0;
   const readChunk = (oid: Oid) => recent.get(oid) ?? store.tryReadObject('chunk', oid) ?? undefined;
-  await repo.beginSession('receive');
+  repo.beginSession('receive');
   try {
     for await (const o of objects) {
       if (store.hasObject(o.kind, o.oid)) continue;
@@ -173,13 +174,13 @@ export async function receiveObjects(repo: Repository, objects: AsyncIterable<St
     store.discardPending();
     throw e;
   } finally {
-    await repo.endSession();
+    repo.endSession();
   }
   return { objects: store.written.objects - before.objects, bytes: store.written.bytes - before.bytes };
 }
 
 /** Checks the ref updates (names, complete commits) and applies them in one compare-and-swap transaction. */
-export async function applyRefUpdates(repo: Repository, updates: RefUpdateRequest[], who: string): Promise<void> {
+export function applyRefUpdates(repo: Repository, updates: RefUpdateRequest[], who: string): void {
   for (const u of updates) {
     if (!u.ref.startsWith('refs/')) throw new UsageError(`ref '${u.ref}' is not a full ref name under refs/`);
     assertRefName(u.ref);
@@ -187,5 +188,5 @@ export async function applyRefUpdates(repo: Repository, updates: RefUpdateReques
       throw new UsageError(`${u.ref}: commit ${u.newOid} is not in the receiving repository (objects must come before refs)`);
     }
   }
-  await repo.refs.update(updates.map((u) => ({ ref: u.ref, newOid: u.newOid, ...(u.expectedOld !== undefined ? { expectedOld: u.expectedOld } : {}), message: u.newOid === null ? 'deleted by push' : 'push' })), who);
+  updateRefs(repo.store, updates.map((u) => ({ ref: u.ref, newOid: u.newOid, ...(u.expectedOld !== undefined ? { expectedOld: u.expectedOld } : {}), message: u.newOid === null ? 'deleted by push' : 'push' })), who);
 }

@@ -13,6 +13,7 @@ import { createRef, deleteRef } from '../../src/ops/branch.js';
 import { resolveSpec } from '../../src/ops/resolve.js';
 import { readStatCache, writeStatCache } from '../../src/store/stat-cache.js';
 import { encodeStored, type ObjectKind } from '../../src/store/object-store.js';
+import { updateRefs } from '../../src/store/refs.js';
 import { LmdbStore } from '../../src/store/lmdb-store.js';
 import { hashBytes } from '../../src/model/oid.js';
 import { Repository } from '../../src/store/repository.js';
@@ -105,7 +106,7 @@ test('fsck: a missing reachable tree is reported, and gc refuses to run', async 
   t.false(r.ok);
   t.deepEqual(r.problems, [{ kind: 'tree', oid: etc, problem: `missing (referenced by tree ${c.tree})` }]);
   const before = objectSet(repo);
-  const err = await t.throwsAsync(() => gc(repo), { instanceOf: RepositoryCorruptError });
+  const err = t.throws(() => gc(repo), { instanceOf: RepositoryCorruptError });
   t.regex(err?.message ?? '', /gc did nothing/);
   t.deepEqual(objectSet(repo), before);
 });
@@ -114,7 +115,7 @@ test('fsck: a ref to a missing commit and a tree whose bytes do not match its id
   const { repo } = tmpRepo(t);
   const c = await commitFiles(repo, { 'f': 'x' });
   const ghost = 'ab'.repeat(32);
-  await repo.refs.update([{ ref: 'refs/heads/ghost', newOid: ghost, message: 'ghost' }], AUTHOR);
+  updateRefs(repo.store, [{ ref: 'refs/heads/ghost', newOid: ghost, message: 'ghost' }], AUTHOR);
   // The root tree replaced by another valid tree encoding: decodes fine, hashes wrong.
   const other = await commitFiles(repo, { 'g': 'y' }, { branch: 'other', tick: 1 });
   putRaw(repo, 'tree', c.tree, encodeStored(repo.store.readObject('tree', other.tree)));
@@ -129,21 +130,21 @@ test('gc: removes the objects of a deleted branch, keeps everything reachable fr
   const v1 = await commitFiles(repo, { 'f': randomBytes(200_000, 'v1'), 'shared': 'shared' });
   const v2 = await commitFiles(repo, { 'f': randomBytes(200_000, 'v2'), 'shared': 'shared' }, { tick: 1 });
   const tmp = await commitFiles(repo, { 'scratch': randomBytes(300_000, 'tmp'), 'shared': 'shared' }, { branch: 'tmp', tick: 2 });
-  await createRef(repo, { kind: 'tag', name: 'keep', rev: v2.commit });
+  createRef(repo, { kind: 'tag', name: 'keep', rev: v2.commit });
   const before = objectSet(repo);
   const scratchBlob = resolveSpec(repo, 'tmp:scratch').entry.oid!;
   t.true(before.has(`blob:${scratchBlob}`));
 
   // Nothing is unreachable yet.
-  t.deepEqual(await gc(repo), { removed: 0, removedBytes: 0, kept: before.size, dryRun: false });
+  t.deepEqual(gc(repo), { removed: 0, removedBytes: 0, kept: before.size, dryRun: false });
 
-  await deleteRef(repo, 'branch', 'tmp', true);
-  const dry = await gc(repo, { dryRun: true });
+  deleteRef(repo, 'branch', 'tmp', true);
+  const dry = gc(repo, { dryRun: true });
   t.true(dry.dryRun);
   t.true(dry.removed >= 4, `${dry.removed}`); // commit, root tree, blob, chunks
   t.deepEqual(objectSet(repo), before);
 
-  const r = await gc(repo);
+  const r = gc(repo);
   t.is(r.removed, dry.removed);
   t.is(r.removedBytes, dry.removedBytes);
   t.true(r.removedBytes >= 300_000);
@@ -164,7 +165,7 @@ test('gc: removes the objects of a deleted branch, keeps everything reachable fr
   t.deepEqual(check.problems, []);
   t.is(check.unreachable, 0);
   // A second gc finds nothing more.
-  t.is((await gc(repo)).removed, 0);
+  t.is(gc(repo).removed, 0);
 });
 
 test('gc: objects left by an abandoned commit are swept; the stat cache forgets their blobs', async (t) => {
@@ -180,7 +181,7 @@ test('gc: objects left by an abandoned commit are swept; the stat cache forgets 
   writeStatCache(repo.store, [{ key: 'dir:/nowhere', signature: 'x', oid, size: 1, holes: [] }]);
   t.truthy(readStatCache(repo.store, 'dir:/nowhere', 'x'));
   t.is(fsck(repo).unreachable, 1);
-  const r = await gc(repo);
+  const r = gc(repo);
   t.is(r.removed, 1);
   t.false(repo.store.hasObject('chunk', oid));
   t.is(readStatCache(repo.store, 'dir:/nowhere', 'x'), undefined);
@@ -190,33 +191,33 @@ test('gc: objects left by an abandoned commit are swept; the stat cache forgets 
 test('gc: refuses while another live writer session exists (RepositoryLockedError)', async (t) => {
   const { repo, dir } = tmpRepo(t);
   await commitFiles(repo, { 'f': 'x' });
-  await createRef(repo, { kind: 'branch', name: 'doomed' });
+  createRef(repo, { kind: 'branch', name: 'doomed' });
   await commitFiles(repo, { 'g': randomBytes(100_000, 'doomed') }, { branch: 'doomed', tick: 1 });
-  await deleteRef(repo, 'branch', 'doomed', true);
+  deleteRef(repo, 'branch', 'doomed', true);
   const before = objectSet(repo);
 
   const repo2 = Repository.open(path.join(dir, 'repo'), 'write');
   t.teardown(() => repo2.close());
-  await repo2.beginSession('commit');
-  const err = await t.throwsAsync(() => gc(repo), { instanceOf: RepositoryLockedError });
+  repo2.beginSession('commit');
+  const err = t.throws(() => gc(repo), { instanceOf: RepositoryLockedError });
   t.is(err?.code, 'ERR_LOCKED');
   t.regex(err?.message ?? '', new RegExp(`locked by commit \\(pid ${process.pid} on `));
   t.deepEqual(objectSet(repo), before);
   // The session's own handle may run gc (its own session does not count).
-  await repo2.endSession();
-  t.true((await gc(repo)).removed > 0);
+  repo2.endSession();
+  t.true(gc(repo).removed > 0);
 });
 
 test('gc: a session of a process that no longer exists is cleared and gc proceeds', async (t) => {
   const { repo } = tmpRepo(t);
   await commitFiles(repo, { 'f': 'x' });
   await commitFiles(repo, { 'g': 'y' }, { branch: 'doomed', tick: 1 });
-  await deleteRef(repo, 'branch', 'doomed', true);
+  deleteRef(repo, 'branch', 'doomed', true);
   // A pid above the kernel's pid_max cannot exist.
   const pidMax = Number(fs.readFileSync('/proc/sys/kernel/pid_max', 'utf8'));
   const dead = { pid: pidMax + 1000, host: os.hostname(), started: Date.now() - 60_000, kind: 'commit' };
   repo.store.env.transactionSync(() => { repo.store.sessions.putSync('stale-session', dead); });
-  const r = await gc(repo);
+  const r = gc(repo);
   t.true(r.removed > 0);
   t.is(repo.store.sessions.get('stale-session'), undefined);
   t.true(fsck(repo).ok);
@@ -227,7 +228,7 @@ test('gc: a session recorded on another host is assumed alive', async (t) => {
   await commitFiles(repo, { 'f': 'x' });
   const remote = { pid: 1, host: `not-${os.hostname()}`, started: Date.now(), kind: 'fetch' };
   repo.store.env.transactionSync(() => { repo.store.sessions.putSync('remote-session', remote); });
-  await t.throwsAsync(() => gc(repo), { instanceOf: RepositoryLockedError, message: /fetch \(pid 1 on not-/ });
+  t.throws(() => gc(repo), { instanceOf: RepositoryLockedError, message: /fetch \(pid 1 on not-/ });
   t.deepEqual(repo.store.sessions.get('remote-session'), remote);
 });
 
@@ -235,7 +236,7 @@ test('gc: a commit ends its session, so gc may run right after it', async (t) =>
   const { repo } = tmpRepo(t);
   await commitFiles(repo, { 'f': 'x' });
   t.deepEqual([...repo.store.sessions.getKeys({})], []);
-  await t.notThrowsAsync(() => gc(repo));
+  t.notThrows(() => gc(repo));
 });
 
 test('gc: a repository opened again sees the result of gc', async (t) => {
@@ -244,8 +245,8 @@ test('gc: a repository opened again sees the result of gc', async (t) => {
   try {
     await commitFiles(repo, { 'f': 'x' });
     await commitFiles(repo, { 'g': randomBytes(50_000, 'x') }, { branch: 'b', tick: 1 });
-    await deleteRef(repo, 'branch', 'b', true);
-    await gc(repo);
+    deleteRef(repo, 'branch', 'b', true);
+    gc(repo);
   } finally {
     await repo.close();
   }
@@ -291,7 +292,7 @@ test('fsck: packs of an import that never wrote its index are counted as garbage
   t.true(f.ok);
   t.is(f.unreachable, 0);
   t.true(f.garbageBytes >= 300_000, String(f.garbageBytes));
-  await gc(repo);
+  gc(repo);
   t.is(fsck(repo).garbageBytes, 0);
   t.true(fsck(repo).ok);
 });
