@@ -144,23 +144,11 @@ export class BlobRangeReader {
     }
   }
 
-  /** Copies blob bytes [offset, offset + length) into `target` at `at`. */
+  /** Copies blob bytes [offset, offset + length) into `target` at `at` (the views of {@link readParts}, copied). */
   read(oid: Oid, offset: number, length: number, target: Buffer, at: number): void {
-    const { rec, starts } = this.record(oid);
-    if (offset + length > rec.size) throw new RepositoryCorruptError(`blob ${oid}`, `a file map reads bytes ${offset}+${length} of a ${rec.size}-byte blob`);
-    if (rec.form === 'inline') {
-      rec.data.copy(target, at, offset, offset + length);
-      return;
-    }
-    let done = 0;
-    for (let i = segmentAt(starts!, offset); done < length; i++) {
-      const s = rec.segments[i]!;
-      const from = offset + done - starts![i]!;
-      const n = Math.min(s.length - from, length - done);
-      if (s.kind === 'chunk') this.chunk(s.oid, s.length).copy(target, at + done, from, from + n);
-      else target.fill(0, at + done, at + done + n);
-      done += n;
-    }
+    const parts: Buffer[] = [];
+    this.readParts(oid, offset, length, parts);
+    for (const p of parts) at += p.copy(target, at);
   }
 }
 
@@ -170,6 +158,14 @@ const ZEROS = Buffer.alloc(1 << 20);
 /** Appends `n` zero bytes to `out` as views of {@link ZEROS}. */
 function pushZeros(out: Buffer[], n: number): void {
   for (; n > 0; n -= ZEROS.length) out.push(ZEROS.subarray(0, Math.min(n, ZEROS.length)));
+}
+
+/** Appends a stretch of `n` bytes at `o` to `out`, merged with the last one when it is of the same kind and adjacent. */
+export function pushExtent(out: DiskExtent[], o: number, n: number, zero: boolean): void {
+  if (n <= 0) return;
+  const last = out[out.length - 1];
+  if (last && last.zero === zero && last.offset + last.length === o) last.length += n;
+  else out.push({ offset: o, length: n, zero });
 }
 
 /** Binary search: the index of the segment (by start offsets) holding `offset`. */
@@ -490,12 +486,7 @@ export class DiskReader {
   extents(offset: number, length: number): DiskExtent[] {
     this.check(offset, length);
     const out: DiskExtent[] = [];
-    const add = (o: number, n: number, zero: boolean) => {
-      if (n <= 0) return;
-      const last = out[out.length - 1];
-      if (last && last.zero === zero && last.offset + last.length === o) last.length += n;
-      else out.push({ offset: o, length: n, zero });
-    };
+    const add = (o: number, n: number, zero: boolean) => pushExtent(out, o, n, zero);
     const runs = this.index();
     const end = offset + length;
     let pos = offset;

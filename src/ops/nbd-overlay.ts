@@ -18,7 +18,7 @@ import path from 'node:path';
 import zlib from 'node:zlib';
 import { NbdSessionBusyError, NbdSessionNotFoundError, UsageError, WriteError, systemReason } from '../errors.js';
 import type { Oid } from '../model/oid.js';
-import type { DiskExtent } from './disk-reader.js';
+import { pushExtent, type DiskExtent } from './disk-reader.js';
 
 /** Bytes of an overlay block: the unit of the journal, of `data` slots and of the changed-file test. */
 export const OVERLAY_BLOCK = 4096;
@@ -315,12 +315,7 @@ export class Overlay {
     }
     if (!over.length) return this.base.extents(offset, length);
     const out: DiskExtent[] = [];
-    const add = (o: number, n: number, zero: boolean) => {
-      if (n <= 0) return;
-      const last = out[out.length - 1];
-      if (last && last.zero === zero && last.offset + last.length === o) last.length += n;
-      else out.push({ offset: o, length: n, zero });
-    };
+    const add = (o: number, n: number, zero: boolean) => pushExtent(out, o, n, zero);
     let oi = 0;
     for (const x of this.base.extents(offset, length)) {
       let pos = x.offset;
