@@ -19,7 +19,7 @@ The space of removed objects becomes free pages inside .viva/data.mdb, reused by
   async run(): Promise<GcResult & { compacted?: CompactResult }> {
     const { flags } = await this.parse(Gc);
     return this.withRepo('write', flags.repo, async (repo) => {
-      const r = gc(repo, { dryRun: flags['dry-run'], onProgress: this.progress() });
+      const r = await gc(repo, { dryRun: flags['dry-run'], onProgress: this.progress() });
       this.endProgress();
       if (r.dryRun) {
         this.log(`would remove ${plural(r.removed, 'object')} (${formatBytes(r.removedBytes)} stored), kept ${r.kept}`);

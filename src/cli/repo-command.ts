@@ -57,7 +57,7 @@ export const quietFlag = Flags.boolean({ char: 'q', summary: 'no progress and no
  */
 export async function openRepository(repoDir: string | undefined, mode: OpenMode): Promise<Repository> {
   let repo = Repository.open(repoDir, mode);
-  if (!repo.store.meta.get('partial')) return repo;
+  if (!repo.meta.get('partial')) return repo;
   await import('../ops/sync.js');
   if (mode === 'read') {
     await repo.close();

@@ -2,7 +2,6 @@
 import { RefExistsError, RefNotFoundError, UsageError } from '../errors.js';
 import type { Oid } from '../model/oid.js';
 import { HEAD, HEADS, REMOTES, TAGS, branchRef, refGlob, shortRefName, tagRef } from '../model/ref.js';
-import { listRefs, readRef, renameRef, resolveRef, updateRefs } from '../store/refs.js';
 import type { Repository } from '../store/repository.js';
 import { defaultAuthor } from './commit.js';
 import { history } from './log.js';
@@ -57,10 +56,10 @@ export interface ListRefsOptions {
  * matched against the names as listed. Locking: none.
  */
 export function listBranches(repo: Repository, kind: RefKind, pattern?: string, options: ListRefsOptions = {}): RefInfo[] {
-  const head = readRef(repo.store, HEAD)?.symref;
-  const local = kind !== 'branch' || options.remotes !== 'only' ? listRefs(repo.store, prefixOf(kind)).map(({ ref, oid }) => ({ name: shortRefName(ref), ref, oid, ...(ref === head ? { head: true } : {}) })) : [];
+  const head = repo.refs.read(HEAD)?.symref;
+  const local = kind !== 'branch' || options.remotes !== 'only' ? repo.refs.list(prefixOf(kind)).map(({ ref, oid }) => ({ name: shortRefName(ref), ref, oid, ...(ref === head ? { head: true } : {}) })) : [];
   const remote = kind === 'branch' && options.remotes
-    ? listRefs(repo.store, REMOTES).map(({ ref, oid }) => ({ name: options.remotes === 'also' ? ref.slice('refs/'.length) : shortRefName(ref), ref, oid, remote: true }))
+    ? repo.refs.list(REMOTES).map(({ ref, oid }) => ({ name: options.remotes === 'also' ? ref.slice('refs/'.length) : shortRefName(ref), ref, oid, remote: true }))
     : [];
   const glob = pattern && /[*?]/.test(pattern) ? refGlob(pattern) : undefined;
   const refs: RefInfo[] = [...local, ...remote].filter((r) => {
@@ -76,7 +75,7 @@ function verboseInfo(repo: Repository, r: RefInfo): Partial<RefInfo> {
   const subject = readCommit(repo.store, r.oid).message.split('\n', 1)[0] ?? '';
   const up = r.ref.startsWith(HEADS) ? readUpstream(repo, r.ref) : undefined;
   if (!up) return { subject };
-  const theirs = resolveRef(repo.store, up.ref);
+  const theirs = repo.refs.resolve(up.ref)?.oid;
   if (!theirs) return { subject, upstream: up.name, gone: true };
   return { subject, upstream: up.name, ...aheadBehind(repo, r.oid, theirs) };
 }
@@ -110,15 +109,15 @@ export interface CreateRefOptions {
  * ref named like its directory or below it (`a` and `a/b`). A name another ref or a commit id already answers to
  * (`tag main` beside branch main, branch `8496`) is created with a warning on `repo.warnings`.
  */
-export function createRef(repo: Repository, options: CreateRefOptions): RefInfo {
+export async function createRef(repo: Repository, options: CreateRefOptions): Promise<RefInfo> {
   const ref = fullRef(options.kind, options.name);
   const target = resolveRevision(repo, options.rev ?? HEAD);
-  const cur = resolveRef(repo.store, ref) ?? null;
+  const cur = repo.refs.resolve(ref)?.oid ?? null;
   if (cur && !options.force) throw new RefExistsError(shortRefName(ref));
   const warnings = cur ? [] : shadowWarnings(repo, ref);
   // A ref cannot be both a leaf and a directory of other refs (git's D/F rule): updateRefs refuses that.
   const msg = cur ? `${options.kind}: reset to ${options.rev ?? HEAD}` : `${options.kind}: created from ${options.rev ?? HEAD}`;
-  updateRefs(repo.store, [{ ref, newOid: target.oid, expectedOld: cur, message: msg }], defaultAuthor());
+  await repo.refs.update([{ ref, newOid: target.oid, expectedOld: cur, message: msg }], defaultAuthor());
   repo.warnings.push(...warnings);
   return { name: shortRefName(ref), ref, oid: target.oid, ...(cur ? { replaced: cur } : {}) };
 }
@@ -127,27 +126,27 @@ export function createRef(repo: Repository, options: CreateRefOptions): RefInfo 
  * Deletes a branch or tag. Throws RefNotFoundError, and UsageError for the branch HEAD points at (as git refuses to
  * delete the checked-out branch) unless `force`.
  */
-export function deleteRef(repo: Repository, kind: RefKind, name: string, force = false): RefInfo {
+export async function deleteRef(repo: Repository, kind: RefKind, name: string, force = false): Promise<RefInfo> {
   const ref = fullRef(kind, name);
-  const cur = resolveRef(repo.store, ref);
+  const cur = repo.refs.resolve(ref)?.oid;
   if (!cur) throw new RefNotFoundError(name);
-  if (kind === 'branch' && !force && readRef(repo.store, HEAD)?.symref === ref) {
+  if (kind === 'branch' && !force && repo.refs.read(HEAD)?.symref === ref) {
     throw new UsageError(`cannot delete branch '${shortRefName(ref)}': HEAD points at it (use --force)`);
   }
-  updateRefs(repo.store, [{ ref, newOid: null, expectedOld: cur, message: 'deleted' }], defaultAuthor());
+  await repo.refs.update([{ ref, newOid: null, expectedOld: cur, message: 'deleted' }], defaultAuthor());
   // As git: a deleted branch's tracking configuration goes with it.
   if (kind === 'branch') moveUpstreamConfig(repo, ref);
   return { name: shortRefName(ref), ref, oid: cur };
 }
 
 /** Renames a branch or tag (with its reflog; HEAD follows a renamed branch). */
-export function renameBranch(repo: Repository, kind: RefKind, from: string, to: string, force = false): RefInfo {
+export async function renameBranch(repo: Repository, kind: RefKind, from: string, to: string, force = false): Promise<RefInfo> {
   const a = fullRef(kind, from);
   const b = fullRef(kind, to);
-  if (!resolveRef(repo.store, a)) throw new RefNotFoundError(from);
-  const warnings = resolveRef(repo.store, b) ? [] : shadowWarnings(repo, b);
-  renameRef(repo.store, a, b, defaultAuthor(), force);
+  if (!repo.refs.resolve(a)?.oid) throw new RefNotFoundError(from);
+  const warnings = repo.refs.resolve(b)?.oid ? [] : shadowWarnings(repo, b);
+  await repo.refs.rename(a, b, defaultAuthor(), force);
   if (kind === 'branch') moveUpstreamConfig(repo, a, b);
   repo.warnings.push(...warnings);
-  return { name: shortRefName(b), ref: b, oid: resolveRef(repo.store, b)! };
+  return { name: shortRefName(b), ref: b, oid: repo.refs.resolve(b)!.oid! };
 }

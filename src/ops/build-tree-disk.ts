@@ -64,12 +64,12 @@ export function autoTreeDiskSize(repo: Repository, tree: Oid): number {
 export async function diskOfTree(repo: Repository, rev: string, c: Commit, options: TreeDiskOptions = {}): Promise<TreeDisk> {
   if (c.rootKind !== 'tree') throw new UsageError(`'${rev}' is a disk commit: it is served as it is`);
   const key = treeDiskKey(c.root, options.size);
-  const found = repo.store.meta.get(key) as TreeDiskRecord | undefined;
+  const found = repo.meta.shared.get<TreeDiskRecord>(key);
   if (found && repo.store.hasObject('disk', found.disk)) return { ...found, built: false };
   const size = options.size ?? autoTreeDiskSize(repo, c.root);
   // Beside the repository's data: the same file system, which has room for what the disk will hold.
   const tmp = fs.mkdtempSync(path.join(repo.dataDir, 'tree-disk-'));
-  repo.beginSession('nbd: building a disk for a directory commit');
+  await repo.beginSession('nbd: building a disk for a directory commit');
   const background = BackgroundWriter.available() ? new BackgroundWriter(repo.store) : undefined;
   const writer: ObjectWriter = background ?? repo.store;
   try {
@@ -83,7 +83,7 @@ export async function diskOfTree(repo: Repository, rev: string, c: Commit, optio
     await writer.flush();
     if (writer !== repo.store) await repo.store.flush();
     const record: TreeDiskRecord = { disk: d.disk, size };
-    repo.store.writeTransaction(() => { repo.store.meta.putSync(key, record); });
+    await repo.meta.shared.put(key, record);
     return { ...record, built: true };
   } catch (e) {
     repo.store.discardPending();
@@ -91,6 +91,6 @@ export async function diskOfTree(repo: Repository, rev: string, c: Commit, optio
   } finally {
     await background?.close();
     fs.rmSync(tmp, { recursive: true, force: true });
-    repo.endSession();
+    await repo.endSession();
   }
 }

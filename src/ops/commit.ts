@@ -8,7 +8,6 @@ import type { ImageReader } from '../formats/types.js';
 import { type Commit, type RootKind, type RootMeta, type SourceInfo, type SourceJson, sourceJson } from '../model/commit.js';
 import type { Oid } from '../model/oid.js';
 import { branchRef } from '../model/ref.js';
-import { resolveRef } from '../store/refs.js';
 import type { Repository } from '../store/repository.js';
 import { MutableTree } from '../tree/mutable-tree.js';
 import { BackgroundWriter } from '../store/background-writer.js';
@@ -120,7 +119,7 @@ export async function commit(repo: Repository, options: CommitOptions): Promise<
   const { author, time, tzOffset } = commitIdentity(options);
   const store = repo.store;
   const ref = options.branch ? branchRef(options.branch) : repo.headBranch();
-  const parent = resolveRef(store, ref) ?? null;
+  const parent = repo.refs.resolve(ref)?.oid ?? null;
   // A new branch whose name a tag or a commit id already answers to: said once the branch exists.
   const shadow = parent ? [] : shadowWarnings(repo, ref);
   // nbd:SESSION (when no such file exists): a writable NBD session's disk, base commit + overlay.
@@ -150,7 +149,7 @@ export async function commit(repo: Repository, options: CommitOptions): Promise<
     seen.add(k);
   }
 
-  repo.beginSession('commit');
+  await repo.beginSession('commit');
   const background = BackgroundWriter.available() ? new BackgroundWriter(store) : undefined;
   const writer: ObjectWriter = background ?? store;
   const before = { ...store.written };
@@ -218,7 +217,7 @@ export async function commit(repo: Repository, options: CommitOptions): Promise<
     if (!parent) repo.warnings.push(...shadow);
     // The commit is recorded: what follows is housekeeping, and a failed write (a disk that filled up just now) is
     // a warning, not a failed commit (exit 16 would say the branch did not move).
-    afterRecorded(repo, recorded, 'updating the stat cache (the next commit reads every file again)', () => { if (ctx.cacheUpdates.length) writeStatCache(store, ctx.cacheUpdates); });
+    await afterRecorded(repo, recorded, 'updating the stat cache (the next commit reads every file again)', () => { if (ctx.cacheUpdates.length) writeStatCache(store, ctx.cacheUpdates); });
     const id = recorded;
     return {
       id, commit: id, rootKind, root: rootOid, tree, branch: ref, parent: options.merge ? parent : c.parents[0] ?? null, files: counts.files, dirs: counts.dirs, bytes: counts.bytes,
@@ -230,9 +229,9 @@ export async function commit(repo: Repository, options: CommitOptions): Promise<
     throw e;
   } finally {
     await background?.close();
-    if (recorded) afterRecorded(repo, recorded, 'ending its writer session (gc clears it)', () => repo.endSession());
+    if (recorded) await afterRecorded(repo, recorded, 'ending its writer session (gc clears it)', () => repo.endSession());
     else {
-      try { repo.endSession(); } catch { /* the commit's own error is the one to report; gc clears a stale session */ }
+      try { await repo.endSession(); } catch { /* the commit's own error is the one to report; gc clears a stale session */ }
     }
   }
 }

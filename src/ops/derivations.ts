@@ -172,9 +172,7 @@ const STALE_SEARCH_DEPTH = 64;
 
 /** The local branches (full refs), sorted. */
 export function branchRefs(repo: Repository): string[] {
-  const out: string[] = [];
-  for (const key of repo.store.refs.getKeys({ start: 'refs/heads/', end: 'refs/heads0' })) out.push(key as string);
-  return out.sort();
+  return repo.refs.list('refs/heads/').map((r) => r.ref).sort();
 }
 
 /**
@@ -187,7 +185,7 @@ export function derivationGraph(repo: Repository, refs?: string[]): DerivationGr
   const all = branchRefs(repo);
   const heads = new Map<string, Oid>();
   for (const r of all) {
-    const v = repo.store.refs.get(r) as { oid?: Oid } | undefined;
+    const v = repo.refs.read(r);
     if (v?.oid) heads.set(r, v.oid);
   }
   // Ancestor distance of every commit in each branch's first-parent-agnostic history (BFS by generation).

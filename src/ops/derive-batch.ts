@@ -11,7 +11,6 @@ import { generateHostKey, generateMachineId, hostKeyFiles } from '../formats/ope
 import { recipeId } from '../model/derivation.js';
 import type { Oid } from '../model/oid.js';
 import { branchRef } from '../model/ref.js';
-import { resolveRef } from '../store/refs.js';
 import type { Repository } from '../store/repository.js';
 import { type EditFlag, EDIT_FLAGS, parseEdit } from './edit-syntax.js';
 import { type EditSpec, applyToBase, derivedCommit, makeRecipe } from './derive.js';
@@ -287,12 +286,12 @@ export async function deriveBatch(repo: Repository, options: DeriveBatchOptions)
   const store = repo.store;
   const commits: NewCommit[] = [];
   const result: BatchResult = { variants: [] };
-  repo.beginSession('derive');
+  await repo.beginSession('derive');
   try {
     for (const v of variants) {
       const b = bases.get(v.base)!;
       const ref = branchRef(v.branch);
-      const head = resolveRef(store, ref) ?? null;
+      const head = repo.refs.resolve(ref)?.oid ?? null;
       try {
         const edits = v.edits.flatMap((e) => (e.op === 'generate' ? generated(e.what, v.hostname, v.partition) : [e]));
         const recipe = await makeRecipe(repo, store, edits, id.time);
@@ -312,7 +311,7 @@ export async function deriveBatch(repo: Repository, options: DeriveBatchOptions)
     store.discardPending();
     throw e;
   } finally {
-    try { repo.endSession(); } catch { /* gc clears a stale session */ }
+    try { await repo.endSession(); } catch { /* gc clears a stale session */ }
   }
   return result;
 }

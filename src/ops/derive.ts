@@ -14,7 +14,6 @@ import type { Oid } from '../model/oid.js';
 import { branchRef } from '../model/ref.js';
 import { DERIV_MEMO } from '../store/content-index.js';
 import type { ObjectWriter } from '../store/object-store.js';
-import { resolveRef } from '../store/refs.js';
 import type { Repository } from '../store/repository.js';
 import { readCommit } from '../store/typed.js';
 import { MutableTree } from '../tree/mutable-tree.js';
@@ -239,10 +238,10 @@ export async function derive(repo: Repository, options: DeriveOptions): Promise<
   if (options.message !== undefined && options.message.trim() === '') throw new UsageError('aborting derive due to empty message');
   const baseRev = resolveRevision(repo, options.base);
   const ref = branchRef(options.branch);
-  const head = resolveRef(repo.store, ref) ?? null;
+  const head = repo.refs.resolve(ref)?.oid ?? null;
   const store = repo.store;
   // Objects written before the branch moves are unreferenced: the session keeps gc from sweeping them meanwhile.
-  repo.beginSession('derive');
+  await repo.beginSession('derive');
   try {
     const recipe = await makeRecipe(repo, store, options.edits, id.time, options.signal);
     const base = { oid: baseRev.oid, commit: baseRev.commit, name: options.base };
@@ -258,6 +257,6 @@ export async function derive(repo: Repository, options: DeriveOptions): Promise<
     store.discardPending();
     throw e;
   } finally {
-    try { repo.endSession(); } catch { /* gc clears a stale session */ }
+    try { await repo.endSession(); } catch { /* gc clears a stale session */ }
   }
 }

@@ -11,7 +11,6 @@ import { type Oid, isOid } from '../model/oid.js';
 import { HEADS, shortRefName } from '../model/ref.js';
 import type { EntryType, TreeEntry } from '../model/tree.js';
 import { CONTENT_INDEX_VERSION, decodeParent, indexKey } from '../store/content-index.js';
-import { listRefs } from '../store/refs.js';
 import type { Repository } from '../store/repository.js';
 import { commitTree, readCommit, readTree } from '../store/typed.js';
 import { parseConstraint } from '../packages/debversion.js';
@@ -150,7 +149,7 @@ function entryFilter(o: FindOptions): ((path: string, e: TreeEntry) => boolean) 
 
 /** The commits a scope covers, each with the ref it is reported under (its first ref in ref order). */
 export function scopeCommits(repo: Repository, scope: FindScope = { kind: 'all' }): Map<Oid, string> {
-  const refs = listRefs(repo.store, '').filter((r) => r.ref.startsWith('refs/'));
+  const refs = repo.refs.list('').filter((r) => r.ref.startsWith('refs/'));
   const chosen = scope.kind === 'heads' ? refs.filter((r) => r.ref.startsWith(HEADS))
     : scope.kind === 'ref' ? refs.filter((r) => shortRefName(r.ref).startsWith(scope.prefix) || r.ref.startsWith(scope.prefix))
       : refs;

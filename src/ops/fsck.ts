@@ -5,7 +5,6 @@ import { decodeStored } from '../store/object-store.js';
 import type { Repository } from '../store/repository.js';
 import type { ProgressEvent } from './commit.js';
 import { type ReachProblem, rootCommits, walkReachable } from './reachable.js';
-import { listRefs } from '../store/refs.js';
 import { blobContentHash, encodingProblem } from '../store/typed.js';
 import { checkIndex } from './index-rebuild.js';
 import { partialConfig } from '../sync/partial.js';
@@ -94,7 +93,7 @@ export function fsck(repo: Repository, options: FsckOptions = {}): FsckResult {
         problems.push({ kind: 'pack', oid: String(id), problem: (e as Error).message });
       }
     }
-    for (const { ref, oid } of listRefs(store, '')) {
+    for (const { ref, oid } of repo.refs.list('')) {
       if (!isOid(oid)) problems.push({ kind: 'ref', oid: ref, problem: `malformed value '${oid}'` });
       else if (!store.hasObject('commit', oid)) problems.push({ kind: 'ref', oid: ref, problem: `points at missing commit ${oid}` });
     }

@@ -4,7 +4,6 @@ import type { ObjectKind } from '../store/object-store.js';
 import type { Repository } from '../store/repository.js';
 import type { ProgressEvent } from './ingest.js';
 import { rootCommits, walkReachable } from './reachable.js';
-import { dropReflogEntries } from '../store/refs.js';
 import { HEAD } from '../model/ref.js';
 import { pruneStatCache } from '../store/stat-cache.js';
 import { removeCompactLeftover } from '../store/compact.js';
@@ -34,9 +33,10 @@ export interface GcResult {
  * writes or has found by dedup. Sessions of dead processes (kill -9) are cleared.
  * Throws RepositoryCorruptError when a reachable object is missing (run fsck): deleting then could lose more.
  */
-export function gc(repo: Repository, options: GcOptions = {}): GcResult {
+export async function gc(repo: Repository, options: GcOptions = {}): Promise<GcResult> {
   const progress = options.onProgress;
-  return repo.withExclusive(() => {
+  let dropping: Promise<number> | undefined;
+  const result = repo.withExclusive(() => {
     progress?.({ phase: 'marking reachable objects', files: 0, bytes: 0 });
     const { reachable, problems } = walkReachable(repo, rootCommits(repo));
     if (problems.length) throw new RepositoryCorruptError(`${problems[0]!.kind} ${problems[0]!.oid}`, `${problems[0]!.problem}; run 'viva fsck' (gc did nothing)`);
@@ -52,7 +52,10 @@ export function gc(repo: Repository, options: GcOptions = {}): GcResult {
       progress?.({ phase: 'removing objects', files: 0, bytes: 0, totalFiles: doomed.length });
       repo.store.removeObjects(doomed);
       // HEAD's reflog does not keep commits (see listReflogOids): its entries for removed ones go.
-      dropReflogEntries(repo.store, HEAD, (oid) => reachable.has(`commit:${oid}`));
+      // (LMDB's RefStore writes before its promise returns, so this is part of the exclusive transaction; its
+      // failure is awaited below, and marked handled here in case the transaction fails first.)
+      dropping = repo.refs.dropReflogEntries(HEAD, (oid) => reachable.has(`commit:${oid}`));
+      dropping.catch(() => undefined);
       // Packs no index entry points into (an interrupted repair) go too.
       const packs = [...repo.store.listPacks()];
       packs.forEach((id, i) => {
@@ -71,4 +74,6 @@ export function gc(repo: Repository, options: GcOptions = {}): GcResult {
     }
     return { removed: doomed.length, removedBytes, kept, dryRun: options.dryRun ?? false };
   });
+  await dropping;
+  return result;
 }

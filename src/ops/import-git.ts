@@ -14,7 +14,6 @@ import { MANIFEST_NAME, SIDECAR_NAME, type SidecarEntry, SidecarSyntaxError, dec
 import type { Oid } from '../model/oid.js';
 import { HEADS, branchRef } from '../model/ref.js';
 import { type TreeEntry, encodeTree, hashTree, normalizeTree } from '../model/tree.js';
-import { resolveRef } from '../store/refs.js';
 import type { Repository } from '../store/repository.js';
 import { storeContent } from '../store/store-content.js';
 import { VIVA_COMMIT_HEADER, decodeVivaCommitHeader, findGitDir, tryOpenLooseBlob, tryReadLooseBlob } from './git-objects.js';
@@ -339,7 +338,7 @@ export async function importGit(repo: Repository, options: ImportGitOptions): Pr
     return oid;
   };
 
-  repo.beginSession('import-git');
+  await repo.beginSession('import-git');
   try {
     const vivaOf = new Map<string, Oid>();
     let identical = 0;
@@ -379,7 +378,7 @@ export async function importGit(repo: Repository, options: ImportGitOptions): Pr
       vivaOf.set(info.sha, oid);
       last = { oid, tree, commit: c };
     }
-    const old = resolveRef(store, ref) ?? null;
+    const old = repo.refs.resolve(ref)?.oid ?? null;
     if (old !== last!.oid) {
       if (old && ![...vivaOf.values()].includes(old)) {
         throw new RefExistsError(ref, `branch '${branchName}' already exists and is not part of the imported history (name another branch with -b)`);
@@ -393,6 +392,6 @@ export async function importGit(repo: Repository, options: ImportGitOptions): Pr
     store.discardPending();
     throw e;
   } finally {
-    try { repo.endSession(); } catch { /* the import's own error is the one to report; gc clears a stale session */ }
+    try { await repo.endSession(); } catch { /* the import's own error is the one to report; gc clears a stale session */ }
   }
 }

@@ -33,7 +33,6 @@ import { Sandbox, applyChanges } from '../packages/sandbox.js';
 import { type PackageSources, openSources } from '../packages/sources.js';
 import { type PackageCandidate, PackageUniverse, candidateFromParagraph } from '../packages/source.js';
 import { compareDebVersions } from '../packages/debversion.js';
-import { listRefs, resolveRef } from '../store/refs.js';
 import type { Repository } from '../store/repository.js';
 import { readBlobBytes, readCommit, readDisk, tryReadPath } from '../store/typed.js';
 import { patchDisk } from './derive-disk.js';
@@ -133,7 +132,7 @@ class RepoDebIndexCache implements DebIndexCache {
   private readonly fresh = new Map<string, string>();
   constructor(private readonly repo: Repository) {}
   get(key: string): string | undefined {
-    return this.fresh.get(key) ?? (this.repo.store.meta.get(`debindex:${key}`) as string | undefined);
+    return this.fresh.get(key) ?? (this.repo.meta.get(`debindex:${key}`) as string | undefined);
   }
   put(key: string, value: string): void {
     this.fresh.set(key, value);
@@ -142,7 +141,7 @@ class RepoDebIndexCache implements DebIndexCache {
     if (this.fresh.size === 0) return;
     const entries = [...this.fresh];
     this.fresh.clear();
-    this.repo.store.writeTransaction(() => { for (const [k, v] of entries) this.repo.store.meta.putSync(`debindex:${k}`, v); });
+    this.repo.meta.putAll(entries.map(([k, v]) => [`debindex:${k}`, v]));
   }
 }
 
@@ -615,7 +614,7 @@ function targets(repo: Repository, o: PackageOpOptions): Array<{ rev: string; re
   if (o.branches !== undefined) {
     if (o.base !== undefined || o.branch !== undefined) throw new UsageError('--branches GLOB takes the place of BASE and -b: give one form');
     const re = globRegExp(o.branches, '--branches');
-    const refs = listRefs(repo.store, 'refs/heads/').filter((r) => re.test(r.ref.slice('refs/heads/'.length)));
+    const refs = repo.refs.list('refs/heads/').filter((r) => re.test(r.ref.slice('refs/heads/'.length)));
     if (refs.length === 0) throw new UsageError(`--branches '${o.branches}' matches no branch`);
     return refs.map((r) => ({ rev: r.ref.slice('refs/heads/'.length), ref: r.ref }));
   }
@@ -688,12 +687,12 @@ export async function packageOp(repo: Repository, options: PackageOpOptions): Pr
   const s = new Session(repo, options);
   const items: PackageOpItem[] = [];
   const mtimeNs = BigInt(id.time) * 1_000_000_000n;
-  repo.beginSession(options.op);
+  await repo.beginSession(options.op);
   try {
     const runOne = async (t: { rev: string; ref: string }): Promise<PackageOpItem> => {
       const r = resolveRevision(repo, t.rev);
       const image: DeriveBase = { oid: r.oid, commit: r.commit, name: t.rev };
-      const head = resolveRef(repo.store, t.ref) ?? null;
+      const head = repo.refs.resolve(t.ref)?.oid ?? null;
       const item: PackageOpItem = { branch: t.ref, status: 'failed', base: { rev: t.rev, commit: r.oid }, installed: [], removed: [] };
       try {
         const root = imageRoot(repo, image, t.rev);
@@ -745,7 +744,7 @@ export async function packageOp(repo: Repository, options: PackageOpOptions): Pr
     }));
     items.push(...out);
   } finally {
-    try { repo.endSession(); } catch { /* gc clears a stale session */ }
+    try { await repo.endSession(); } catch { /* gc clears a stale session */ }
   }
   const count = (st: PackageOpItem['status']) => items.filter((i) => i.status === st).length;
   return { op: options.op, items, done: count('done'), unchanged: count('unchanged'), failed: count('failed') };

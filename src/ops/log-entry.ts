@@ -6,7 +6,6 @@
 import { type Commit, type SourceJson, sourceJson } from '../model/commit.js';
 import type { Oid } from '../model/oid.js';
 import { HEAD } from '../model/ref.js';
-import { readRef, resolveRefChain } from '../store/refs.js';
 import type { Repository } from '../store/repository.js';
 import { readCommit } from '../store/typed.js';
 import type { DiffEntry } from './diff-entry.js';
@@ -65,11 +64,9 @@ export function isoDate(time: number, tzOffset: number): string {
 /** Every ref that points directly at a commit (not HEAD, which is symbolic), grouped by the commit's id, in ref order. */
 export function refsByOid(repo: Repository): Map<Oid, string[]> {
   const m = new Map<Oid, string[]>();
-  for (const { key, value } of repo.store.refs.getRange({})) {
-    const oid = (value as { oid?: string }).oid;
-    if (!oid) continue;
+  for (const { ref, oid } of repo.refs.list('')) {
     const list = m.get(oid) ?? [];
-    list.push(key as string);
+    list.push(ref);
     m.set(oid, list);
   }
   return m;
@@ -80,8 +77,8 @@ export function refsByOid(repo: Repository): Map<Oid, string[]> {
  * when HEAD is detached (refsByOid lists it then) or its branch is unborn.
  */
 export function headBranch(repo: Repository): { ref: string; oid: Oid } | undefined {
-  if (!readRef(repo.store, HEAD)?.symref) return undefined;
-  const r = resolveRefChain(repo.store, HEAD);
+  if (!repo.refs.read(HEAD)?.symref) return undefined;
+  const r = repo.refs.resolve(HEAD);
   return r?.oid ? { ref: r.ref, oid: r.oid } : undefined;
 }
 

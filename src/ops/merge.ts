@@ -15,7 +15,6 @@ import { hexIfNotUtf8, quotePath } from '../model/quote.js';
 import { branchRef } from '../model/ref.js';
 import { encodeTree, hashTree } from '../model/tree.js';
 import { IMAGE_MERGERS } from '../packages/merge-files.js';
-import { resolveRef, updateRefs } from '../store/refs.js';
 import type { Repository } from '../store/repository.js';
 import { readBlobBytes, readCommit, readDisk, tryReadPath } from '../store/typed.js';
 import { type FileMerger, type MergeConflict, type MergeSide, type Resolution, mergeTrees } from '../tree/merge.js';
@@ -158,21 +157,21 @@ export async function merge(repo: Repository, options: MergeOptions): Promise<Me
   const branch = options.branch ?? (ra.ref?.startsWith('refs/heads/') ? ra.ref : undefined);
   if (!branch) throw new UsageError(`'${options.a}' is not a branch: say where the merge goes with -b BRANCH`);
   const ref = branchRef(branch);
-  const head = resolveRef(repo.store, ref) ?? null;
+  const head = repo.refs.resolve(ref)?.oid ?? null;
   if (head !== null && head !== ra.oid) throw new UsageError(`branch '${branch}' is at ${head.slice(0, 12)}, not at '${options.a}' (${ra.oid.slice(0, 12)}): merge into A's own branch or a new one`);
   const result: MergeOpResult = { status: 'up-to-date', branch: ref, ours: { rev: options.a, commit: ra.oid }, theirs: { rev: options.b, commit: rb.oid }, conflicts: [] };
 
   // Nothing to merge, or a fast-forward: the branch points at an existing commit.
-  const moveTo = (to: Oid, why: string) => {
-    if (head !== to) updateRefs(repo.store, [{ ref, newOid: to, expectedOld: head, message: `merge ${options.b}: ${why}` }], id.author, id.time);
+  const moveTo = async (to: Oid, why: string) => {
+    if (head !== to) await repo.refs.update([{ ref, newOid: to, expectedOld: head, message: `merge ${options.b}: ${why}` }], id.author, { time: id.time });
     result.id = to;
   };
   if (history(repo, ra.oid).has(rb.oid)) {
-    moveTo(ra.oid, 'already up to date');
+    await moveTo(ra.oid, 'already up to date');
     return result;
   }
   if (!options.noFf && history(repo, rb.oid).has(ra.oid)) {
-    moveTo(rb.oid, 'fast-forward');
+    await moveTo(rb.oid, 'fast-forward');
     result.status = 'fast-forward';
     return result;
   }
@@ -191,7 +190,7 @@ export async function merge(repo: Repository, options: MergeOptions): Promise<Me
     if (!layouts.every((l) => l === layouts[0])) throw new UsageError(`cannot merge disks with different partition layouts ('${options.a}', '${options.b}'${baseCommit ? ' and their base' : ''})`);
   }
 
-  repo.beginSession('merge');
+  await repo.beginSession('merge');
   try {
     const resolutions = new Map<string, Resolution>();
     const recipe: MergeRecipe = { base: baseOid, resolutions: [] };
@@ -228,7 +227,7 @@ export async function merge(repo: Repository, options: MergeOptions): Promise<Me
           conflicts: result.conflicts.map((c) => c.path),
           recipe: recipe.resolutions.map((x) => ({ path: x.path.toString('latin1'), how: x.how, ...(x.blob ? { blob: x.blob, size: x.size } : {}) })),
         };
-        repo.store.writeTransaction(() => repo.store.meta.putSync(stateKey(options.checkout!), JSON.stringify(state)));
+        repo.meta.put(stateKey(options.checkout!), JSON.stringify(state));
         result.checkout = options.checkout;
       } else {
         repo.store.discardPending();
@@ -245,7 +244,7 @@ export async function merge(repo: Repository, options: MergeOptions): Promise<Me
     repo.store.discardPending();
     throw e;
   } finally {
-    try { repo.endSession(); } catch { /* gc clears a stale session */ }
+    try { await repo.endSession(); } catch { /* gc clears a stale session */ }
   }
 }
 
@@ -392,7 +391,7 @@ const MARKER = /^<<<<<<< /m;
  * when the branch moved meanwhile.
  */
 export async function mergeContinue(repo: Repository, options: MergeContinueOptions): Promise<MergeOpResult> {
-  const raw = repo.store.meta.get(stateKey(options.dir)) as string | undefined;
+  const raw = repo.meta.get(stateKey(options.dir)) as string | undefined;
   if (!raw) throw new UsageError(`no merge in progress in '${options.dir}' (merge A B --checkout DIR starts one)`);
   const state = JSON.parse(raw) as MergeState;
   for (const p of state.conflicts) {
@@ -422,7 +421,7 @@ export async function mergeContinue(repo: Repository, options: MergeContinueOpti
     });
     id = r.id;
   }
-  repo.store.writeTransaction(() => repo.store.meta.removeSync(stateKey(options.dir)));
+  repo.meta.remove(stateKey(options.dir));
   return { status: 'merged', branch: state.ref, id, ours: { rev: state.ours, commit: state.a }, theirs: { rev: state.theirs, commit: state.b }, base: state.base, conflicts: [] };
 }
 
@@ -434,7 +433,7 @@ async function continueDisk(repo: Repository, state: MergeState, dir: string, o:
   const id = commitIdentity(o);
   const aCommit = readCommit(repo.store, state.a);
   const bCommit = readCommit(repo.store, state.b);
-  repo.beginSession('merge');
+  await repo.beginSession('merge');
   try {
     const { tree, oid: view } = await ingestHostTree(repo, dir, repo.store);
     const rootMeta = tree.rootMeta();
@@ -446,6 +445,6 @@ async function continueDisk(repo: Repository, state: MergeState, dir: string, o:
     repo.store.discardPending();
     throw e;
   } finally {
-    try { repo.endSession(); } catch { /* gc clears a stale session */ }
+    try { await repo.endSession(); } catch { /* gc clears a stale session */ }
   }
 }

@@ -3,7 +3,6 @@
  * reachable directory commits.
  */
 import type { Oid } from '../model/oid.js';
-import { listReflogOids, listRefs, resolveRef } from '../store/refs.js';
 import type { ObjectKind } from '../store/object-store.js';
 import type { Repository } from '../store/repository.js';
 import { readBlobRecord, readCommit, readDisk } from '../store/typed.js';
@@ -28,10 +27,10 @@ export interface ReachResult {
 
 /** Roots: every ref, HEAD, and (unless `refsOnly`) every oid a reflog names. */
 export function rootCommits(repo: Repository, refsOnly = false): Array<{ oid: Oid; from: string }> {
-  const roots: Array<{ oid: Oid; from: string }> = listRefs(repo.store, '').map((r) => ({ oid: r.oid, from: r.ref }));
-  const head = resolveRef(repo.store, HEAD);
+  const roots: Array<{ oid: Oid; from: string }> = repo.refs.list('').map((r) => ({ oid: r.oid, from: r.ref }));
+  const head = repo.refs.resolve(HEAD)?.oid;
   if (head) roots.push({ oid: head, from: HEAD });
-  if (!refsOnly) for (const oid of listReflogOids(repo.store)) roots.push({ oid, from: 'reflog' });
+  if (!refsOnly) for (const oid of repo.refs.reflogOids()) roots.push({ oid, from: 'reflog' });
   return roots;
 }
 

@@ -7,7 +7,6 @@ import { DependencyError, EditFailedError, Ext4PatchError, FileConflictError, Pa
 import { type Commit, encodeCommit, hashCommit } from '../model/commit.js';
 import type { Oid } from '../model/oid.js';
 import { branchRef } from '../model/ref.js';
-import { resolveRef } from '../store/refs.js';
 import type { Repository } from '../store/repository.js';
 import { readCommit } from '../store/typed.js';
 import { applyToBase, commitWithDerivation, derivationOf } from './derive.js';
@@ -105,7 +104,7 @@ export async function rebuild(repo: Repository, options: RebuildOptions): Promis
   const failedRefs = new Set<string>();
   /** Old head → new head of each branch rebuilt so far (a merge replayed later takes the new one as its input). */
   const rebuiltFrom = new Map<Oid, Oid>();
-  repo.beginSession('rebuild');
+  await repo.beginSession('rebuild');
   try {
     for (const job of jobs) {
       const dv = readDerivation(job.head, job.commit)!;
@@ -204,7 +203,7 @@ export async function rebuild(repo: Repository, options: RebuildOptions): Promis
     repo.store.discardPending();
     throw e;
   } finally {
-    try { repo.endSession(); } catch { /* gc clears a stale session */ }
+    try { await repo.endSession(); } catch { /* gc clears a stale session */ }
   }
   const count = (s: RebuildStatus) => items.filter((i) => i.status === s).length;
   return { items, rebuilt: count('rebuilt'), unchanged: count('unchanged'), failed: count('failed'), skipped: count('skipped') };
@@ -215,7 +214,7 @@ function shortName(ref: string | undefined): string | undefined {
 }
 
 function headOf(repo: Repository, ref: string): { oid: Oid; commit: Commit } {
-  const oid = resolveRef(repo.store, ref)!;
+  const oid = repo.refs.resolve(ref)?.oid!;
   return { oid, commit: readCommit(repo.store, oid) };
 }
 
@@ -229,20 +228,20 @@ function planOnto(repo: Repository, options: RebuildOptions): Job {
   if (!branch) throw new UsageError(`'${options.rev}' is not a branch: say where the rebuilt image goes with -b BRANCH`);
   const ref = branchRef(branch);
   // REV's recipe; the new commit's parent is the branch's head when the branch exists.
-  return { ref, head: r.oid, commit: r.commit, steps: [{ oid: r.oid, commit: r.commit }], parent: resolveRef(repo.store, ref) ?? null, onto: { oid: onto.oid, commit: onto.commit } };
+  return { ref, head: r.oid, commit: r.commit, steps: [{ oid: r.oid, commit: r.commit }], parent: repo.refs.resolve(ref)?.oid ?? null, onto: { oid: onto.oid, commit: onto.commit } };
 }
 
 /** Every derived branch whose base lies in the history of `branch` or of a branch planned before it, in dependency order. */
 function planDerivedFrom(repo: Repository, branch: string): { jobs: Job[]; stale: RebuildItem[] } {
   const root = branchRef(branch);
-  if (!resolveRef(repo.store, root)) throw new RefNotFoundError(root, `branch '${branch}' not found`);
+  if (!repo.refs.resolve(root)?.oid) throw new RefNotFoundError(root, `branch '${branch}' not found`);
   const graph = derivationGraph(repo);
   const jobs: Job[] = [];
   const planned = new Set<string>([root]);
   const histories = new Map<string, Set<Oid>>();
   const hist = (ref: string) => {
     let h = histories.get(ref);
-    if (!h) histories.set(ref, (h = history(repo, resolveRef(repo.store, ref)!)));
+    if (!h) histories.set(ref, (h = history(repo, repo.refs.resolve(ref)?.oid!)));
     return h;
   };
   for (let grew = true; grew;) {

@@ -10,7 +10,7 @@ import { MIN_PREFIX, type Oid, isOid } from '../model/oid.js';
 import { HEAD, HEADS, REMOTES, TAGS } from '../model/ref.js';
 import type { TreeEntry } from '../model/tree.js';
 import { quotePath, unquotePath } from '../model/quote.js';
-import { readRef, readReflog, resolveRefChain, type ReflogEntry } from '../store/refs.js';
+import { type ReflogEntry } from '../store/refs.js';
 import type { Repository } from '../store/repository.js';
 import { commitTree, readCommit, tryReadPath } from '../store/typed.js';
 import type { ObjectReader } from '../store/object-store.js';
@@ -48,7 +48,7 @@ export function shadowWarnings(repo: Repository, ref: string): string[] {
   const name = ref.startsWith(TAGS) ? ref.slice(TAGS.length) : ref.startsWith(HEADS) ? ref.slice(HEADS.length) : undefined;
   if (name === undefined) return [];
   const out: string[] = [];
-  const others = refCandidates(name).filter((c) => c !== ref && resolveRefChain(repo.store, c)?.oid);
+  const others = refCandidates(name).filter((c) => c !== ref && repo.refs.resolve(c)?.oid);
   if (others.length) {
     const winner = refCandidates(name).find((c) => c === ref || others.includes(c))!;
     out.push(`refname '${name}' is ambiguous (${[ref, ...others].join(', ')}): '${name}' means ${winner}; say ${[ref, ...others].map((r) => r.slice('refs/'.length)).join(' or ')}`);
@@ -63,13 +63,13 @@ export function shadowWarnings(repo: Repository, ref: string): string[] {
  */
 export function findReflog(repo: Repository, name: string): { ref: string; entries: ReflogEntry[] } | undefined {
   if (name === HEAD || name === '@') {
-    const own = readReflog(repo.store, HEAD);
-    const target = readRef(repo.store, HEAD)?.symref;
-    return own.length || !target ? { ref: HEAD, entries: own } : { ref: target, entries: readReflog(repo.store, target) };
+    const own = repo.refs.reflog(HEAD);
+    const target = repo.refs.read(HEAD)?.symref;
+    return own.length || !target ? { ref: HEAD, entries: own } : { ref: target, entries: repo.refs.reflog(target) };
   }
   for (const cand of refCandidates(name)) {
-    const r = resolveRefChain(repo.store, cand);
-    if (r) return { ref: r.ref, entries: readReflog(repo.store, r.ref) };
+    const r = repo.refs.resolve(cand);
+    if (r) return { ref: r.ref, entries: repo.refs.reflog(r.ref) };
   }
   return undefined;
 }
@@ -77,7 +77,7 @@ export function findReflog(repo: Repository, name: string): { ref: string; entri
 /** The branches HEAD's reflog says were checked out before, newest first (`checkout: moving from A to B` → A). */
 export function previousBranches(repo: Repository): string[] {
   const out: string[] = [];
-  for (const e of readReflog(repo.store, HEAD)) {
+  for (const e of repo.refs.reflog(HEAD)) {
     const m = /^checkout: moving from (.+) to .+$/.exec(e.message);
     if (m) out.push(m[1]!);
   }
@@ -107,19 +107,19 @@ function resolveAt(repo: Repository, base: string, whole: string): { oid: Oid; r
   if (sel.startsWith('-')) {
     if (name) throw new RevisionNotFoundError(whole, 'unknown revision', `'${whole}': @{-N} stands alone (the Nth branch checked out before)`);
     const prev = previousBranch(repo, Number(sel.slice(1)), whole);
-    const branch = resolveRefChain(repo.store, HEADS + prev);
+    const branch = repo.refs.resolve(HEADS + prev);
     if (branch?.oid) return { oid: branch.oid, ref: branch.ref };
     return resolveBase(repo, prev, whole);
   }
   // `@{N}` and `@{u}` without a name mean the branch HEAD points at (`HEAD@{N}` is HEAD's own reflog).
-  const target = name === '' || name === '@' ? (readRef(repo.store, HEAD)?.symref ?? HEAD) : name;
+  const target = name === '' || name === '@' ? (repo.refs.read(HEAD)?.symref ?? HEAD) : name;
   if (sel === 'u' || sel === 'upstream') {
-    const of = name === HEAD ? (readRef(repo.store, HEAD)?.symref ?? HEAD) : target;
-    const branch = of.startsWith(HEADS) ? of : resolveRefChain(repo.store, HEADS + of) ? HEADS + of : undefined;
+    const of = name === HEAD ? (repo.refs.read(HEAD)?.symref ?? HEAD) : target;
+    const branch = of.startsWith(HEADS) ? of : repo.refs.resolve(HEADS + of) ? HEADS + of : undefined;
     if (!branch) throw new RevisionNotFoundError(whole, 'unknown revision', `'${whole}': '${name || HEAD}' is not a branch, so it has no upstream`);
     const up = readUpstream(repo, branch);
     if (!up) throw new RevisionNotFoundError(whole, 'unknown revision', `no upstream configured for branch '${branch.slice(HEADS.length)}'`);
-    const oid = resolveRefChain(repo.store, up.ref)?.oid;
+    const oid = repo.refs.resolve(up.ref)?.oid;
     if (!oid) throw new RevisionNotFoundError(whole, 'unknown revision', `upstream branch '${up.name}' of '${branch.slice(HEADS.length)}' does not exist (fetch it?)`);
     return { oid, ref: up.ref };
   }
@@ -144,10 +144,10 @@ function resolveBase(repo: Repository, base: string, whole: string): { oid: Oid;
   const cands = refCandidates(base);
   for (let i = 0; i < cands.length; i++) {
     const cand = cands[i]!;
-    const r = resolveRefChain(store, cand);
+    const r = repo.refs.resolve(cand);
     if (r?.oid) {
       // git's warn_ambiguous_refs: another candidate, or a commit id with this prefix, also answers to the name.
-      const also = cands.slice(i + 1).filter((c) => resolveRefChain(store, c)?.oid);
+      const also = cands.slice(i + 1).filter((c) => repo.refs.resolve(c)?.oid);
       if (looksLikeOidPrefix(base) && !store.listObjects('commit', base.toLowerCase())[Symbol.iterator]().next().done) also.push('a commit id');
       if (also.length && !repo.warnings.includes(`refname '${base}' is ambiguous (${[cand, ...also].join(', ')}): using ${cand}`) && repo.warnings.length < 100) repo.warnings.push(`refname '${base}' is ambiguous (${[cand, ...also].join(', ')}): using ${cand}`);
       return { oid: r.oid, ref: r.ref };

@@ -1,7 +1,6 @@
 /** The show-ref op, as git's: the refs of the repository with their ids, optionally only branches, tags, or some names. */
 import type { Oid } from '../model/oid.js';
 import { HEADS, TAGS } from '../model/ref.js';
-import { listRefs } from '../store/refs.js';
 import type { Repository } from '../store/repository.js';
 
 /** The options of {@link showRef} (git's `--heads`, `--tags` and patterns). */
@@ -21,7 +20,7 @@ export interface ShowRefOptions {
 export function showRef(repo: Repository, options: ShowRefOptions = {}): Array<{ ref: string; oid: Oid }> {
   const prefixes = [...(options.heads ? [HEADS] : []), ...(options.tags ? [TAGS] : [])];
   const patterns = (options.patterns ?? []).map((p) => p.replace(/^\/+/, ''));
-  return listRefs(repo.store, 'refs/').filter((r) => {
+  return repo.refs.list('refs/').filter((r) => {
     if (prefixes.length && !prefixes.some((p) => r.ref.startsWith(p))) return false;
     return !patterns.length || patterns.some((p) => r.ref === p || r.ref.endsWith('/' + p));
   });

@@ -25,9 +25,7 @@ export function show(repo: Repository, rev = 'HEAD'): ShowResult {
   const r = resolveRevision(repo, rev);
   const c = r.commit;
   const refs: string[] = [];
-  for (const { key, value } of repo.store.refs.getRange({})) {
-    if ((value as { oid?: string }).oid === r.oid) refs.push(key as string);
-  }
+  for (const { ref, oid } of repo.refs.list('')) if (oid === r.oid) refs.push(ref);
   const tree = commitTree(repo.store, c);
   const head = headBranch(repo);
   return {

@@ -5,7 +5,6 @@
  */
 import type { Oid } from '../model/oid.js';
 import type { TreeEntry } from '../model/tree.js';
-import { listRefs } from '../store/refs.js';
 import type { ObjectKind } from '../store/object-store.js';
 import type { Repository } from '../store/repository.js';
 import { commitTree, readBlobRecord, readDisk } from '../store/typed.js';
@@ -168,7 +167,7 @@ export function repositoryStats(repo: Repository, cache?: Map<Oid, ImageStats>):
     storedBytes[o.kind] = (storedBytes[o.kind] ?? 0) + n;
     total += n;
   }
-  const refs = listRefs(repo.store, 'refs/');
+  const refs = repo.refs.list('refs/');
   let heads = 0;
   const counted = new Set<Oid>();
   for (const r of refs) {

@@ -48,7 +48,7 @@ export function recordCheckout(repo: Repository, dir: string, r: {
   const rec: CheckoutRecord = { commit: r.commit, rev: r.rev, path: r.subPath ?? '', paths: r.paths ?? [], time: Math.floor(Date.now() / 1000), dev: st.dev, ino: st.ino, birth: st.birthtimeMs };
   const root = fs.realpathSync(dir);
   const cache = checkoutCacheEntries(root, r.files ?? checkedOutFiles(repo, rec));
-  repo.store.writeTransaction(() => repo.store.meta.putSync(`checkout:${root}`, JSON.stringify(rec)));
+  repo.meta.put(`checkout:${root}`, JSON.stringify(rec));
   if (cache.length) writeStatCache(repo.store, cache);
 }
 
@@ -92,7 +92,7 @@ export function findCheckout(repo: Repository, dir: string): { root: string; bel
   let at = fs.realpathSync(dir);
   const start = at;
   for (;;) {
-    const raw = repo.store.meta.get(`checkout:${at}`) as string | undefined;
+    const raw = repo.meta.get(`checkout:${at}`) as string | undefined;
     if (raw) {
       const record = JSON.parse(raw) as CheckoutRecord;
       const st = fs.statSync(at);

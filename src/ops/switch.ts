@@ -8,7 +8,7 @@
 import { RefExistsError, RefNotFoundError, UsageError } from '../errors.js';
 import type { Oid } from '../model/oid.js';
 import { HEAD, HEADS, REMOTES, TAGS, branchRef, refNameProblem, shortRefName } from '../model/ref.js';
-import { headDescription, moveHead, readRef, resolveRef } from '../store/refs.js';
+import { headDescription } from '../store/refs.js';
 import type { Repository } from '../store/repository.js';
 import { createRef } from './branch.js';
 import { defaultAuthor } from './commit.js';
@@ -53,7 +53,7 @@ export interface SwitchResult {
 
 /** The remotes configured in this repository (sync.ts owns the key). */
 function remoteNames(repo: Repository): string[] {
-  return Object.keys((repo.store.meta.get('remotes') as Record<string, unknown> | undefined) ?? {});
+  return Object.keys((repo.meta.get('remotes') as Record<string, unknown> | undefined) ?? {});
 }
 
 /**
@@ -63,12 +63,12 @@ function remoteNames(repo: Repository): string[] {
  */
 export function findTrackingCandidate(repo: Repository, name: string): { remote: string; ref: string } | undefined {
   if (refNameProblem(name) || name.startsWith('-') || name.startsWith('refs/') || name === HEAD) return undefined;
-  if (resolveRef(repo.store, HEADS + name)) return undefined;
+  if (repo.refs.resolve(HEADS + name)?.oid) return undefined;
   try {
     resolveRevision(repo, name);
     return undefined; // it names something already (a tag, a remote-tracking ref, a commit)
   } catch { /* not a revision: a candidate */ }
-  const hits = remoteNames(repo).filter((r) => resolveRef(repo.store, `${REMOTES}${r}/${name}`));
+  const hits = remoteNames(repo).filter((r) => repo.refs.resolve(`${REMOTES}${r}/${name}`)?.oid);
   return hits.length === 1 ? { remote: hits[0]!, ref: `${REMOTES}${hits[0]}/${name}` } : undefined;
 }
 
@@ -76,8 +76,8 @@ export function findTrackingCandidate(repo: Repository, name: string): { remote:
  * Creates local branch NAME at a remote-tracking ref, tracking it (git's "branch 'x' set up to track 'origin/x'").
  * Throws RefExistsError when NAME exists.
  */
-export function createTrackingBranch(repo: Repository, name: string, candidate: { remote: string; ref: string }): UpstreamResult {
-  const info = createRef(repo, { kind: 'branch', name, rev: candidate.ref });
+export async function createTrackingBranch(repo: Repository, name: string, candidate: { remote: string; ref: string }): Promise<UpstreamResult> {
+  const info = await createRef(repo, { kind: 'branch', name, rev: candidate.ref });
   return setUpstream(repo, info.ref, { remote: candidate.remote, merge: HEADS + candidate.ref.slice(`${REMOTES}${candidate.remote}/`.length) });
 }
 
@@ -100,33 +100,32 @@ function describeNonBranch(repo: Repository, name: string): string | undefined {
  * `detach` (git's "a branch is expected, got tag 'v1'"). Locking: one write transaction per ref moved.
  *
  * @example
- * switchBranch(repo, { branch: 'debian/12/base' });
- * switchBranch(repo, { create: 'customers/acme/web', start: 'debian/12/base' });
+ * await switchBranch(repo, { branch: 'debian/12/base' });
+ * await switchBranch(repo, { create: 'customers/acme/web', start: 'debian/12/base' });
  */
-export function switchBranch(repo: Repository, options: SwitchOptions): SwitchResult {
-  const store = repo.store;
+export async function switchBranch(repo: Repository, options: SwitchOptions): Promise<SwitchResult> {
   const who = defaultAuthor();
-  const previous = headDescription(store);
-  const move = (target: { symref: string } | { oid: Oid }, to: string) => moveHead(store, target, who, `checkout: moving from ${previous} to ${to}`);
+  const previous = headDescription(repo.refs);
+  const move = (target: { symref: string } | { oid: Oid }, to: string) => repo.refs.moveHead(target, who, `checkout: moving from ${previous} to ${to}`);
 
   if (options.detach) {
     const rev = options.branch ?? HEAD;
     const r = resolveRevision(repo, rev);
-    move({ oid: r.oid }, rev);
+    await move({ oid: r.oid }, rev);
     return { oid: r.oid, previous, detached: true, subject: r.commit.message.split('\n', 1)[0] ?? '' };
   }
 
   if (options.create !== undefined) {
     const ref = branchRef(options.create);
-    const exists = resolveRef(store, ref);
+    const exists = repo.refs.resolve(ref)?.oid;
     if (exists && !options.forceCreate) throw new RefExistsError(shortRefName(ref), `a branch named '${shortRefName(ref)}' already exists`);
     const start = options.start;
     // On an unborn branch with no START, git's `switch -c x` just renames the unborn branch HEAD is on.
-    if (start === undefined && !resolveRef(store, HEAD)) {
-      move({ symref: ref }, shortRefName(ref));
+    if (start === undefined && !repo.refs.resolve(HEAD)?.oid) {
+      await move({ symref: ref }, shortRefName(ref));
       return { branch: ref, oid: null, previous, created: true };
     }
-    const info = createRef(repo, { kind: 'branch', name: options.create, rev: start ?? HEAD, force: options.forceCreate ?? false });
+    const info = await createRef(repo, { kind: 'branch', name: options.create, rev: start ?? HEAD, force: options.forceCreate ?? false });
     // git's branch.autoSetupMerge: a new branch started at a remote-tracking branch tracks it.
     let tracking: UpstreamResult | undefined;
     if (start !== undefined) {
@@ -134,7 +133,7 @@ export function switchBranch(repo: Repository, options: SwitchOptions): SwitchRe
       const remote = startRef?.startsWith(REMOTES) ? remoteNames(repo).find((r) => startRef.startsWith(`${REMOTES}${r}/`)) : undefined;
       if (remote && startRef) tracking = setUpstream(repo, ref, { remote, merge: HEADS + startRef.slice(`${REMOTES}${remote}/`.length) });
     }
-    move({ symref: ref }, shortRefName(ref));
+    await move({ symref: ref }, shortRefName(ref));
     return { branch: ref, oid: info.oid, previous, created: true, ...(tracking ? { tracking } : {}) };
   }
 
@@ -145,17 +144,17 @@ export function switchBranch(repo: Repository, options: SwitchOptions): SwitchRe
   if (prev) name = previousBranch(repo, Number(prev[1]), name);
   if (name.startsWith(HEADS)) name = name.slice(HEADS.length);
   const ref = HEADS + name;
-  const oid = resolveRef(store, ref);
+  const oid = repo.refs.resolve(ref)?.oid;
   if (oid) {
-    const alreadyOn = readRef(store, HEAD)?.symref === ref;
-    move({ symref: ref }, name);
+    const alreadyOn = repo.refs.read(HEAD)?.symref === ref;
+    await move({ symref: ref }, name);
     return { branch: ref, oid, previous, ...(alreadyOn ? { alreadyOn } : {}) };
   }
   const candidate = options.guess === false ? undefined : findTrackingCandidate(repo, name);
   if (candidate) {
-    const tracking = createTrackingBranch(repo, name, candidate);
-    move({ symref: ref }, name);
-    return { branch: ref, oid: resolveRef(store, ref)!, previous, created: true, tracking };
+    const tracking = await createTrackingBranch(repo, name, candidate);
+    await move({ symref: ref }, name);
+    return { branch: ref, oid: repo.refs.resolve(ref)!.oid!, previous, created: true, tracking };
   }
   const what = describeNonBranch(repo, name);
   if (what) throw new UsageError(`a branch is expected, got ${what} (use --detach to switch to it without a branch)`);

@@ -10,7 +10,6 @@ import path from 'node:path';
 import { AbortedError, NotARepositoryError, RefConflictError, RefExistsError, RefNotFoundError, RemoteError, RepositoryExistsError, UsageError } from '../errors.js';
 import type { Oid } from '../model/oid.js';
 import { HEAD, HEADS, REMOTES, TAGS, assertRefName, shortRefName } from '../model/ref.js';
-import { listRefs, readRef, resolveRef, setSymbolicRef, updateRefs } from '../store/refs.js';
 import { REPO_DIR, Repository } from '../store/repository.js';
 import { readCommit } from '../store/typed.js';
 import { LocalPeer, type Peer, receiveObjects, remoteSentBadObject } from '../sync/peer.js';
@@ -103,7 +102,7 @@ export interface RemoteConfig {
 const REMOTES_KEY = 'remotes';
 
 function remotesOf(repo: Repository): Record<string, { url: string; tokenFile?: string }> {
-  return (repo.store.meta.get(REMOTES_KEY) as Record<string, { url: string; tokenFile?: string }> | undefined) ?? {};
+  return (repo.meta.get(REMOTES_KEY) as Record<string, { url: string; tokenFile?: string }> | undefined) ?? {};
 }
 
 /** The configured remotes, sorted by name (`viva remote -v`). Locking: none. */
@@ -140,7 +139,7 @@ export function addRemote(repo: Repository, name: string, url: string, options: 
   if (all[name]) throw new RefExistsError(name, `remote '${name}' already exists (${all[name]!.url})`);
   const u = normalizeUrl(url);
   const tokenFile = options.tokenFile ? path.resolve(options.tokenFile) : undefined;
-  repo.store.writeTransaction(() => repo.store.meta.putSync(REMOTES_KEY, { ...all, [name]: { url: u, ...(tokenFile ? { tokenFile } : {}) } }));
+  repo.meta.put(REMOTES_KEY, { ...all, [name]: { url: u, ...(tokenFile ? { tokenFile } : {}) } });
   return { name, url: u, ...(tokenFile ? { tokenFile } : {}) };
 }
 
@@ -148,13 +147,13 @@ export function addRemote(repo: Repository, name: string, url: string, options: 
  * Removes the remote `name` and its remote-tracking branches (`refs/remotes/NAME/…`), as `git remote remove`.
  * Throws: RefNotFoundError when there is no such remote.
  */
-export function removeRemote(repo: Repository, name: string): void {
+export async function removeRemote(repo: Repository, name: string): Promise<void> {
   const all = remotesOf(repo);
   if (!all[name]) throw new RefNotFoundError(name, `no such remote '${name}'`);
   delete all[name];
-  const tracking = listRefs(repo.store, `${REMOTES}${name}/`);
-  updateRefs(repo.store, tracking.map((r) => ({ ref: r.ref, newOid: null, message: `remote ${name} removed` })), defaultAuthor());
-  repo.store.writeTransaction(() => repo.store.meta.putSync(REMOTES_KEY, all));
+  const tracking = repo.refs.list(`${REMOTES}${name}/`);
+  await repo.refs.update(tracking.map((r) => ({ ref: r.ref, newOid: null, message: `remote ${name} removed` })), defaultAuthor());
+  repo.meta.put(REMOTES_KEY, all);
 }
 
 /**
@@ -284,7 +283,7 @@ export async function fetch(repo: Repository, remote: string, refspecs: string[]
       else if (x.ref.startsWith(HEADS)) local = trackingPrefix ? `${trackingPrefix}${x.ref.slice(HEADS.length)}` : undefined;
       else local = x.ref;
       if (!local || updates.some((u) => u.ref === local)) continue;
-      const old = resolveRef(repo.store, local) ?? null;
+      const old = repo.refs.resolve(local)?.oid ?? null;
       if (old === x.oid) continue;
       // As git: an existing tag is not moved by fetch (the update is rejected) unless forced.
       if (local.startsWith(TAGS) && old && !spec?.force && !options.force) {
@@ -297,7 +296,7 @@ export async function fetch(repo: Repository, remote: string, refspecs: string[]
       }
       updates.push({ ref: local, newOid: x.oid, expectedOld: old, message: `fetch from ${r.url}` });
     }
-    if (updates.length) updateRefs(repo.store, updates, defaultAuthor());
+    if (updates.length) await repo.refs.update(updates, defaultAuthor());
     return {
       remote: r.name ?? r.url, url: r.url, updated: updates.map((u) => ({ ref: u.ref, old: u.expectedOld, new: u.newOid })), rejected,
       ...stats, asked: plan.asked, queries: plan.queries, ...(head ? { head } : {}),
@@ -364,7 +363,7 @@ export interface PushResult extends TransferStats {
  * rule). Locking: none.
  */
 export function defaultRemote(repo: Repository): string {
-  const head = readRef(repo.store, HEAD)?.symref;
+  const head = repo.refs.read(HEAD)?.symref;
   const up = head ? readUpstream(repo, head) : undefined;
   return up && up.remote !== LOCAL_REMOTE ? up.remote : 'origin';
 }
@@ -376,7 +375,7 @@ export function defaultRemote(repo: Repository): string {
  * upstream (unless `setUpstream`: `push -u REMOTE` then pushes it under its own name and records that).
  */
 function simplePushSpec(repo: Repository, remoteName: string | undefined, remote: string, setUpstream: boolean): PushSpec {
-  const head = readRef(repo.store, HEAD)?.symref;
+  const head = repo.refs.read(HEAD)?.symref;
   if (!head?.startsWith(HEADS)) throw new UsageError(`you are not currently on a branch: name what to push (viva push ${remote} SRC[:DST])`);
   const name = head.slice(HEADS.length);
   const up = readUpstream(repo, head);
@@ -402,12 +401,12 @@ export function parsePushSpec(spec: string, del = false): PushSpec {
  * (`main~1`, a commit id), which resolveRevision handles.
  */
 function localSourceRef(repo: Repository, src: string): string | undefined {
-  if (src.startsWith('refs/')) return resolveRef(repo.store, src) ? src : undefined;
+  if (src.startsWith('refs/')) return repo.refs.resolve(src)?.oid ? src : undefined;
   if (src === HEAD) {
-    const target = readRef(repo.store, HEAD)?.symref;
-    return target && resolveRef(repo.store, target) ? target : undefined; // unborn: resolveRevision says so
+    const target = repo.refs.read(HEAD)?.symref;
+    return target && repo.refs.resolve(target)?.oid ? target : undefined; // unborn: resolveRevision says so
   }
-  const hits = candidateRefs(src).filter((n) => resolveRef(repo.store, n));
+  const hits = candidateRefs(src).filter((n) => repo.refs.resolve(n)?.oid);
   if (hits.length > 1) throw new UsageError(`src refspec '${src}' matches more than one: ${hits.join(', ')} (give the full name)`);
   return hits[0];
 }
@@ -440,7 +439,7 @@ export async function push(repo: Repository, remote: string, specs: PushSpec[], 
         continue;
       }
       const srcRef = localSourceRef(repo, s.src);
-      const next = srcRef ? resolveRef(repo.store, srcRef)! : resolveRevision(repo, s.src).oid;
+      const next = srcRef ? repo.refs.resolve(srcRef)?.oid! : resolveRevision(repo, s.src).oid;
       let dst: string;
       if (s.dst === undefined) dst = srcRef && (srcRef.startsWith(HEADS) || srcRef.startsWith(TAGS)) ? srcRef : HEADS + s.src;
       else if (s.dst.startsWith('refs/')) dst = s.dst;
@@ -475,7 +474,7 @@ export async function push(repo: Repository, remote: string, specs: PushSpec[], 
     // Remote-tracking refs follow what the remote now has.
     if (r.name) {
       const track = updates.filter((u) => u.ref.startsWith(HEADS)).map((u) => ({ ref: `${REMOTES}${r.name}/${u.ref.slice(HEADS.length)}`, newOid: u.newOid, message: `push to ${r.url}` }));
-      if (track.length) updateRefs(repo.store, track.filter((t) => t.newOid !== null || resolveRef(repo.store, t.ref)), defaultAuthor());
+      if (track.length) await repo.refs.update(track.filter((t) => t.newOid !== null || repo.refs.resolve(t.ref)?.oid), defaultAuthor());
     }
     const tracking = r.name ? upstreams.map((u) => setUpstream(repo, u.branch, { remote: r.name!, merge: u.merge })) : [];
     return {
@@ -573,21 +572,21 @@ export async function clone(url: string, dir: string, options: CloneOptions = {}
     const f = await fetch(repo, 'origin', [], { ...(options.onProgress ? { onProgress: options.onProgress } : {}), ...(options.signal ? { signal: options.signal } : {}) });
     const wanted = options.branch ?? (f.head?.startsWith(HEADS) ? f.head.slice(HEADS.length) : undefined);
     const warnings: string[] = [];
-    const tip = wanted === undefined ? undefined : resolveRef(repo.store, `${REMOTES}origin/${wanted}`);
+    const tip = wanted === undefined ? undefined : repo.refs.resolve(`${REMOTES}origin/${wanted}`)?.oid;
     let branch: string | undefined;
     let tracking: UpstreamResult | undefined;
     if (wanted !== undefined && tip) {
       // HEAD first, so that the branch's creation is HEAD's first reflog entry too (git's "clone: from URL").
-      setSymbolicRef(repo.store, HEAD, `${HEADS}${wanted}`);
-      updateRefs(repo.store, [{ ref: `${HEADS}${wanted}`, newOid: tip, expectedOld: null, message: `clone: from ${url}` }], defaultAuthor());
+      await repo.refs.setSymbolic(HEAD, `${HEADS}${wanted}`);
+      await repo.refs.update([{ ref: `${HEADS}${wanted}`, newOid: tip, expectedOld: null, message: `clone: from ${url}` }], defaultAuthor());
       tracking = setUpstream(repo, `${HEADS}${wanted}`, { remote: 'origin', merge: `${HEADS}${wanted}` });
       branch = wanted;
     } else if (options.branch) {
       throw new RefNotFoundError(options.branch, `branch '${options.branch}' does not exist on ${url}`);
     } else {
       // As git: HEAD names the remote's HEAD branch, unborn here; say why nothing is checked out.
-      if (wanted !== undefined) setSymbolicRef(repo.store, HEAD, `${HEADS}${wanted}`);
-      const any = listRefs(repo.store, 'refs/').length > 0;
+      if (wanted !== undefined) await repo.refs.setSymbolic(HEAD, `${HEADS}${wanted}`);
+      const any = repo.refs.list('refs/').length > 0;
       if (!any) warnings.push('You appear to have cloned an empty repository.');
       else if (wanted !== undefined) warnings.push('remote HEAD refers to nonexistent ref, unable to checkout');
       else warnings.push('remote HEAD is not on a branch: no local branch was created');
@@ -623,7 +622,7 @@ export interface PullResult extends FetchResult {
  * branch's own name; with `remote` and no `branch`, the upstream's branch name when the upstream is on that remote.
  */
 export async function pull(repo: Repository, remote?: string, branch?: string, options: PullOptions = {}): Promise<PullResult> {
-  const local = branch ? `${HEADS}${branch}` : readRef(repo.store, HEAD)?.symref;
+  const local = branch ? `${HEADS}${branch}` : repo.refs.read(HEAD)?.symref;
   if (!local?.startsWith(HEADS)) throw new UsageError('HEAD is not on a branch: name the branch to pull');
   const name = local.slice(HEADS.length);
   const up = branch ? undefined : readUpstream(repo, name);
@@ -636,16 +635,16 @@ export async function pull(repo: Repository, remote?: string, branch?: string, o
   if (!r.name) throw new UsageError(`'${from}' is not a configured remote (viva remote add ${from} URL)`);
   const f = await fetch(repo, from, [`${HEADS}${theirName}`], options.onProgress ? { onProgress: options.onProgress } : {}); // the branch, even if a tag has its name
   const theirs = `${REMOTES}${r.name}/${theirName}`;
-  if (!resolveRef(repo.store, theirs)) throw new RefNotFoundError(theirName, `branch '${theirName}' does not exist on ${r.url}`);
+  if (!repo.refs.resolve(theirs)?.oid) throw new RefNotFoundError(theirName, `branch '${theirName}' does not exist on ${r.url}`);
   return bringUp(repo, local, name, theirs, `${r.name}/${theirName}`, { ...options, empty: f });
 }
 
 /** Fast-forwards `local` to `theirs` (a ref), or merges it in when both moved (refused with ffOnly). */
 async function bringUp(repo: Repository, local: string, name: string, theirsRef: string, theirsName: string, options: PullOptions & { empty: FetchResult }): Promise<PullResult> {
   const f = options.empty;
-  const theirs = resolveRef(repo.store, theirsRef);
+  const theirs = repo.refs.resolve(theirsRef)?.oid;
   if (!theirs) throw new RefNotFoundError(theirsName, `branch '${theirsName}' does not exist`);
-  const ours = resolveRef(repo.store, local) ?? null;
+  const ours = repo.refs.resolve(local)?.oid ?? null;
   if (ours === theirs) return { ...f, branch: name, from: ours, to: theirs, fastForward: false };
   if (ours && isAncestor(repo, theirs, ours)) return { ...f, branch: name, from: ours, to: ours, fastForward: false };
   if (ours && !isAncestor(repo, ours, theirs)) {
@@ -653,7 +652,7 @@ async function bringUp(repo: Repository, local: string, name: string, theirsRef:
     const m = await merge(repo, { a: local, b: theirsRef, branch: local, message: `merge ${theirsName} into ${name}`, ...(options.author ? { author: options.author } : {}) });
     return { ...f, branch: name, from: ours, to: m.id ?? ours, fastForward: false, merge: m };
   }
-  updateRefs(repo.store, [{ ref: local, newOid: theirs, expectedOld: ours, message: `pull ${theirsName}: fast-forward` }], defaultAuthor());
+  await repo.refs.update([{ ref: local, newOid: theirs, expectedOld: ours, message: `pull ${theirsName}: fast-forward` }], defaultAuthor());
   return { ...f, branch: name, from: ours, to: theirs, fastForward: true };
 }
 

@@ -30,7 +30,7 @@ export function treeOfDiskKey(key: string): Oid | undefined {
 /** Every `tree-disk:` record: the tree it was built from and the disk (gc and fsck keep those of reachable trees). */
 export function listTreeDisks(repo: Repository): Array<{ key: string; tree: Oid; disk: Oid }> {
   const out: Array<{ key: string; tree: Oid; disk: Oid }> = [];
-  for (const { key, value } of repo.store.meta.getRange({ start: TREE_DISK_PREFIX, end: `${TREE_DISK_PREFIX}\uffff` })) {
+  for (const [key, value] of repo.meta.shared.range(TREE_DISK_PREFIX)) {
     const tree = treeOfDiskKey(key);
     if (tree) out.push({ key, tree, disk: (value as TreeDiskRecord).disk });
   }

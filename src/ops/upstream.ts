@@ -7,7 +7,6 @@
  */
 import { RefNotFoundError, UsageError } from '../errors.js';
 import { HEAD, HEADS, REMOTES, branchRef, shortRefName } from '../model/ref.js';
-import { readRef, resolveRef } from '../store/refs.js';
 import type { Repository } from '../store/repository.js';
 
 /** The meta key of the per-branch tracking configuration. */
@@ -42,11 +41,11 @@ export interface UpstreamResult {
 }
 
 function configOf(repo: Repository): Record<string, UpstreamConfig> {
-  return (repo.store.meta.get(BRANCHES_KEY) as Record<string, UpstreamConfig> | undefined) ?? {};
+  return (repo.meta.get(BRANCHES_KEY) as Record<string, UpstreamConfig> | undefined) ?? {};
 }
 
 function writeConfig(repo: Repository, all: Record<string, UpstreamConfig>): void {
-  repo.store.writeTransaction(() => repo.store.meta.putSync(BRANCHES_KEY, all));
+  repo.meta.put(BRANCHES_KEY, all);
 }
 
 /** The local ref standing for an upstream configuration. */
@@ -65,7 +64,7 @@ export function readUpstream(repo: Repository, branch: string): Upstream | undef
 
 /** The branch a command without a BRANCH argument means: HEAD's. Throws UsageError when HEAD is detached. */
 export function currentBranch(repo: Repository): string {
-  const v = readRef(repo.store, HEAD);
+  const v = repo.refs.read(HEAD);
   if (!v?.symref) throw new UsageError('HEAD is detached, not on a branch: name the branch');
   return v.symref;
 }
@@ -76,10 +75,10 @@ export function currentBranch(repo: Repository): string {
  * upstream branch 'x' does not exist").
  */
 export function parseUpstream(repo: Repository, upstream: string): UpstreamConfig {
-  const remotes = Object.keys((repo.store.meta.get(REMOTES_KEY) as Record<string, unknown> | undefined) ?? {});
+  const remotes = Object.keys((repo.meta.get(REMOTES_KEY) as Record<string, unknown> | undefined) ?? {});
   const full = upstream.startsWith('refs/') ? upstream : upstream.startsWith('remotes/') ? `refs/${upstream}` : undefined;
   for (const cand of full ? [full] : [REMOTES + upstream, HEADS + upstream]) {
-    if (!resolveRef(repo.store, cand)) continue;
+    if (!repo.refs.resolve(cand)?.oid) continue;
     if (cand.startsWith(HEADS)) return { remote: LOCAL_REMOTE, merge: cand };
     const rest = cand.slice(REMOTES.length);
     const remote = remotes.find((r) => rest.startsWith(r + '/'));
@@ -104,7 +103,7 @@ export function setUpstream(repo: Repository, branch: string, config: UpstreamCo
  */
 export function setUpstreamTo(repo: Repository, upstream: string, branch?: string): UpstreamResult {
   const ref = branch ? branchRef(branch) : currentBranch(repo);
-  if (!resolveRef(repo.store, ref)) throw new RefNotFoundError(shortRefName(ref), `branch '${shortRefName(ref)}' does not exist`);
+  if (!repo.refs.resolve(ref)?.oid) throw new RefNotFoundError(shortRefName(ref), `branch '${shortRefName(ref)}' does not exist`);
   return setUpstream(repo, ref, parseUpstream(repo, upstream));
 }
 

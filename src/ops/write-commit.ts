@@ -7,9 +7,7 @@ import os from 'node:os';
 import { UsageError, WriteError } from '../errors.js';
 import { type Commit, checkCommitTime, encodeCommit, hashCommit, parseAuthor, parseCommitTime } from '../model/commit.js';
 import type { Oid } from '../model/oid.js';
-import { HEAD, shortRefName } from '../model/ref.js';
 import type { ObjectWriter } from '../store/object-store.js';
-import { headDescription, moveHeadInTransaction, readRef, updateRefs } from '../store/refs.js';
 import type { Repository } from '../store/repository.js';
 import { packageIndexEntries } from './image-packages.js';
 
@@ -89,18 +87,17 @@ export async function writeCommits(repo: Repository, commits: NewCommit[], optio
   const head = options.head;
   // HEAD moves with the refs, in the same transaction: first to the branch (a checkout entry in HEAD's reflog when
   // that branch has commits), so that the commit is then recorded in HEAD's reflog too, as git's `checkout -b; commit`.
-  updateRefs(store, commits.map((n, i) => ({ ref: n.ref, newOid: oids[i]!, expectedOld: n.expectedOld, message: n.reflog })), who, undefined,
-    () => {
-      for (const [k, v] of pkgs) if (!store.ixPkg.doesExist(k)) store.ixPkg.putSync(k, v);
-      if (head && readRef(store, HEAD)?.symref !== head) moveHeadInTransaction(store, { symref: head }, who, `checkout: moving from ${headDescription(store)} to ${shortRefName(head)}`);
-    });
+  // The package entries go just before (they are keyed by content: entries left by a lost race are still right).
+  const fresh = pkgs.filter(([k]) => !repo.packageIndex.get(k.toString('hex')));
+  if (fresh.length) repo.packageIndex.put(fresh);
+  await repo.refs.update(commits.map((n, i) => ({ ref: n.ref, newOid: oids[i]!, expectedOld: n.expectedOld, message: n.reflog })), who, head ? { head } : {});
   return oids;
 }
 
 /** Runs housekeeping after the ref moved; a WriteError becomes a warning on repo.warnings, other errors propagate. */
-export function afterRecorded(repo: Repository, oid: Oid, what: string, fn: () => void): void {
+export async function afterRecorded(repo: Repository, oid: Oid, what: string, fn: () => void | Promise<void>): Promise<void> {
   try {
-    fn();
+    await fn();
   } catch (e) {
     if (!(e instanceof WriteError)) throw e;
     repo.warnings.push(`commit ${oid.slice(0, 12)} is recorded, but ${what} failed: ${e.message}`);

@@ -264,7 +264,12 @@ export class LmdbStore implements ObjectStore {
     try {
       this.ensureRoom(bytes);
       faultPoint('write');
-      result = this.env.transactionSync(fn);
+      this.writeDepth++;
+      try {
+        result = this.env.transactionSync(fn);
+      } finally {
+        this.writeDepth--;
+      }
     } catch (e) {
       throw asWriteError(this.path, e);
     }
@@ -275,6 +280,13 @@ export class LmdbStore implements ObjectStore {
     }
     return result;
   }
+
+  /** True while `writeTransaction` runs its function (a write made then is part of that transaction). */
+  get inWriteTransaction(): boolean {
+    return this.writeDepth > 0;
+  }
+
+  private writeDepth = 0;
 
   /** Throws WriteError when the file system has less room than `bytes` plus a margin (unused space inside the file counts). */
   private ensureRoom(bytes: number): void {

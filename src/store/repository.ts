@@ -13,7 +13,12 @@ import {
 import { DATA_FILE, LmdbStore, lmdbDamageReason } from './lmdb-store.js';
 import { CONTENT_INDEX_VERSION } from './content-index.js';
 import { HEAD, HEADS, DEFAULT_BRANCH } from '../model/ref.js';
-import { readRef, setSymbolicRef } from './refs.js';
+import { LmdbRefStore } from './refs.js';
+import { LmdbMetaStore } from './meta.js';
+import { LmdbContentIndex, LmdbObjectIndex, LmdbPackageIndex, LmdbPackStore } from './lmdb-indexes.js';
+import { PACK_TARGET_DATA, PACK_TARGET_META } from './lmdb-store.js';
+import type { ContentIndex, MetaStore, ObjectIndex, PackStore, PackageIndex, RefStore, RepoConfig } from './interfaces.js';
+import type { ObjectStore } from './object-store.js';
 import { type CompactStats, compactEnvironmentFile } from './compact.js';
 
 /** The name of the directory that holds a repository's data inside its root (`.viva`). */
@@ -184,6 +189,77 @@ export class Repository {
     return this.lmdb;
   }
 
+  /** The views below, made once per LmdbStore (compact() replaces it). */
+  private views?: {
+    of: LmdbStore; refs: RefStore; meta: MetaStore; index: ObjectIndex; contentIndex: ContentIndex;
+    packageIndex: PackageIndex; packs: PackStore;
+  };
+
+  private view(): NonNullable<Repository['views']> {
+    const s = this.lmdb;
+    if (this.views?.of !== s) {
+      this.views = {
+        of: s, refs: new LmdbRefStore(s), meta: new LmdbMetaStore(s), index: new LmdbObjectIndex(s),
+        contentIndex: new LmdbContentIndex(s), packageIndex: new LmdbPackageIndex(s), packs: new LmdbPackStore(s),
+      };
+    }
+    return this.views;
+  }
+
+  /** The objects: reading (synchronous, verified) and writing (queued, durable at `flush`). */
+  get objects(): ObjectStore {
+    return this.lmdb;
+  }
+
+  /** Refs and reflogs (reads synchronous, writes compare-and-swap). */
+  get refs(): RefStore {
+    return this.view().refs;
+  }
+
+  /** This host's settings (remotes, upstreams, checkout records, ...), and the shared ones (`meta.shared`). */
+  get meta(): MetaStore {
+    return this.view().meta;
+  }
+
+  /** Object → pack location, and listings of the stored objects. */
+  get index(): ObjectIndex {
+    return this.view().index;
+  }
+
+  /** The content indexes (`ix-parent`, `ix-root`, `ix-deriv`). */
+  get contentIndex(): ContentIndex {
+    return this.view().contentIndex;
+  }
+
+  /** The package index (`ix-pkg`). */
+  get packageIndex(): PackageIndex {
+    return this.view().packageIndex;
+  }
+
+  /** The packs the objects are stored in. */
+  get packs(): PackStore {
+    return this.view().packs;
+  }
+
+  /** Where the repository is: its root directory (for a local repository). */
+  get location(): string {
+    return this.root;
+  }
+
+  /** The settings fixed when the repository was created. */
+  get config(): RepoConfig {
+    const meta = this.lmdb.meta;
+    return {
+      format: 1,
+      id: meta.get('id') as string,
+      created: meta.get('created') as number,
+      defaultBranch: (meta.get('default-branch') as string | undefined) ?? HEADS + DEFAULT_BRANCH,
+      storage: 'lmdb',
+      packTarget: { data: PACK_TARGET_DATA, meta: PACK_TARGET_META },
+      gc: { graceSeconds: 0 },
+    };
+  }
+
   /**
    * Creates a repository in `dir` (created if missing) with an unborn default branch.
    * Throws RepositoryExistsError if one is there already, RepositoryDamagedError if a `.viva` there lost its data
@@ -203,8 +279,9 @@ export class Repository {
       store.meta.putSync('id', crypto.randomUUID());
       store.meta.putSync('created', Math.floor(Date.now() / 1000));
       store.meta.putSync('content-index', CONTENT_INDEX_VERSION);
+      store.meta.putSync('default-branch', HEADS + (options.defaultBranch ?? DEFAULT_BRANCH));
+      store.refs.putSync(HEAD, { symref: HEADS + (options.defaultBranch ?? DEFAULT_BRANCH) });
     });
-    setSymbolicRef(store, HEAD, HEADS + (options.defaultBranch ?? DEFAULT_BRANCH));
     // After the database: a crash in between leaves a repository without the marker, which opens normally.
     writeFormatFile(dataDir);
     return new Repository(root, dataDir, store, 'write');
@@ -260,7 +337,7 @@ export class Repository {
 
   /** The branch HEAD points at (full ref name). Throws UsageError when HEAD is detached (`viva switch --detach`). */
   headBranch(): string {
-    const v = readRef(this.store, HEAD);
+    const v = this.refs.read(HEAD);
     if (v?.oid) throw new UsageError(`HEAD is detached at ${v.oid.slice(0, 12)}: name a branch (-b BRANCH), or switch to one first (viva switch BRANCH)`);
     return v?.symref ?? HEADS + DEFAULT_BRANCH;
   }
@@ -271,7 +348,7 @@ export class Repository {
    *
    * @internal
    */
-  beginSession(kind: string): void {
+  async beginSession(kind: string): Promise<void> {
     if (this.sessionId) return;
     const id = crypto.randomUUID();
     const me: SessionRecord = { pid: process.pid, host: os.hostname(), started: Date.now(), kind };
@@ -289,7 +366,7 @@ export class Repository {
    *
    * @internal
    */
-  endSession(): void {
+  async endSession(): Promise<void> {
     if (!this.sessionId) return;
     const id = this.sessionId;
     this.sessionId = undefined;
@@ -331,7 +408,7 @@ export class Repository {
   /** Ends this handle's writer session, if any, and closes the database. Call it once, when done with the repository. */
   async close(): Promise<void> {
     try {
-      if (this.sessionId && this.mode === 'write') this.endSession();
+      if (this.sessionId && this.mode === 'write') await this.endSession();
     } finally {
       await this.store.close();
     }

@@ -19,11 +19,11 @@ export interface PartialConfig {
 const KEY = 'partial';
 
 export function partialConfig(repo: Repository): PartialConfig | undefined {
-  return repo.store.meta.get(KEY) as PartialConfig | undefined;
+  return repo.meta.get(KEY) as PartialConfig | undefined;
 }
 
 export function setPartial(repo: Repository, cfg: PartialConfig): void {
-  repo.store.writeTransaction(() => repo.store.meta.putSync(KEY, cfg));
+  repo.meta.put(KEY, cfg);
 }
 
 /** What is missing of these blobs: the blob (record and chunks) when its record is absent, else its absent chunks. */
@@ -56,20 +56,18 @@ const PROMISED = 'promised-blob:';
  */
 export function putPromisedRecords(repo: Repository, records: Array<{ oid: Oid; raw: Buffer }>): void {
   if (!records.length) return;
-  repo.store.writeTransaction(() => {
-    for (const r of records) repo.store.meta.putSync(PROMISED + r.oid, r.raw);
-  });
+  repo.meta.putAll(records.map((r) => [PROMISED + r.oid, r.raw]));
 }
 
 /** A blob record kept by {@link putPromisedRecords}, or undefined. */
 export function tryReadPromisedRecord(repo: Repository, oid: Oid): BlobRecord | undefined {
-  const raw = repo.store.meta.get(PROMISED + oid) as Uint8Array | undefined;
+  const raw = repo.meta.get(PROMISED + oid) as Uint8Array | undefined;
   return raw ? decodeBlob(raw) : undefined;
 }
 
 /** Whether a blob's record is local: stored, or kept by {@link putPromisedRecords}. */
 export function hasBlobRecord(repo: Repository, oid: Oid): boolean {
-  return repo.store.hasObject('blob', oid) || repo.store.meta.get(PROMISED + oid) !== undefined;
+  return repo.store.hasObject('blob', oid) || repo.meta.get(PROMISED + oid) !== undefined;
 }
 
 type Fetcher = (repo: Repository, remote: string, ids: ObjectId[], options?: { filter?: 'manifests' }) => Promise<number>;

@@ -8,7 +8,6 @@ import { decodeBlob } from '../model/blob.js';
 import { hashBytes, type Oid, isOid } from '../model/oid.js';
 import { assertRefName } from '../model/ref.js';
 import { type ObjectKind, decodeStored } from '../store/object-store.js';
-import { listRefs, readRef, updateRefs } from '../store/refs.js';
 import type { Repository } from '../store/repository.js';
 import { blobContentHash, encodingProblem } from '../store/typed.js';
 
@@ -107,8 +106,8 @@ export class LocalPeer implements Peer {
   constructor(readonly repo: Repository, readonly remote?: string) {}
 
   async listRefs(): Promise<{ refs: Array<{ ref: string; oid: Oid }>; head?: string }> {
-    const head = readRef(this.repo.store, 'HEAD')?.symref;
-    return { refs: listRefs(this.repo.store, 'refs/'), ...(head ? { head } : {}) };
+    const head = this.repo.refs.read('HEAD')?.symref;
+    return { refs: this.repo.refs.list('refs/'), ...(head ? { head } : {}) };
   }
 
   async has(ids: ObjectId[]): Promise<boolean[]> {
@@ -139,7 +138,7 @@ export class LocalPeer implements Peer {
   }
 
   async updateRefs(updates: RefUpdateRequest[], who: string): Promise<void> {
-    applyRefUpdates(this.repo, updates, who);
+    await applyRefUpdates(this.repo, updates, who);
   }
 
   async close(): Promise<void> {
@@ -160,7 +159,7 @@ export async function receiveObjects(repo: Repository, objects: AsyncIterable<St
   const recent = new Map<Oid, Buffer>();
   let recentBytes = 0;
   const readChunk = (oid: Oid) => recent.get(oid) ?? store.tryReadObject('chunk', oid) ?? undefined;
-  repo.beginSession('receive');
+  await repo.beginSession('receive');
   try {
     for await (const o of objects) {
       if (store.hasObject(o.kind, o.oid)) continue;
@@ -174,13 +173,13 @@ export async function receiveObjects(repo: Repository, objects: AsyncIterable<St
     store.discardPending();
     throw e;
   } finally {
-    repo.endSession();
+    await repo.endSession();
   }
   return { objects: store.written.objects - before.objects, bytes: store.written.bytes - before.bytes };
 }
 
 /** Checks the ref updates (names, complete commits) and applies them in one compare-and-swap transaction. */
-export function applyRefUpdates(repo: Repository, updates: RefUpdateRequest[], who: string): void {
+export async function applyRefUpdates(repo: Repository, updates: RefUpdateRequest[], who: string): Promise<void> {
   for (const u of updates) {
     if (!u.ref.startsWith('refs/')) throw new UsageError(`ref '${u.ref}' is not a full ref name under refs/`);
     assertRefName(u.ref);
@@ -188,5 +187,5 @@ export function applyRefUpdates(repo: Repository, updates: RefUpdateRequest[], w
       throw new UsageError(`${u.ref}: commit ${u.newOid} is not in the receiving repository (objects must come before refs)`);
     }
   }
-  updateRefs(repo.store, updates.map((u) => ({ ref: u.ref, newOid: u.newOid, ...(u.expectedOld !== undefined ? { expectedOld: u.expectedOld } : {}), message: u.newOid === null ? 'deleted by push' : 'push' })), who);
+  await repo.refs.update(updates.map((u) => ({ ref: u.ref, newOid: u.newOid, ...(u.expectedOld !== undefined ? { expectedOld: u.expectedOld } : {}), message: u.newOid === null ? 'deleted by push' : 'push' })), who);
 }

@@ -163,7 +163,7 @@ export async function serve(repo: Repository, options: ServeOptions = {}): Promi
         if (!Array.isArray(b.updates) || b.updates.some((u) => typeof u?.ref !== 'string' || (u.newOid !== null && typeof u.newOid !== 'string'))) {
           throw new HttpError(400, 'body must be {"updates": [{"ref", "newOid", "expectedOld"}], "who"}');
         }
-        applyRefUpdates(repo, b.updates, typeof b.who === 'string' && b.who.length < 256 ? b.who : 'viva push <push@viva>');
+        await applyRefUpdates(repo, b.updates, typeof b.who === 'string' && b.who.length < 256 ? b.who : 'viva push <push@viva>');
         json(res, 200, { updated: b.updates.length });
         return 200;
       }

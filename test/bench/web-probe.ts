@@ -11,7 +11,6 @@ import path from 'node:path';
 import { Repository } from '../../src/store/repository.js';
 import { commit } from '../../src/ops/commit.js';
 import { resolveRevision } from '../../src/ops/resolve.js';
-import { updateRefs } from '../../src/store/refs.js';
 import { serve } from '../../src/sync/server.js';
 import { webHandler } from '../../src/web/handler.js';
 
@@ -25,7 +24,7 @@ const DIR_ENTRIES = 5000;
 {
   const repo = Repository.open(repoDir, 'write');
   const heads = ['base', 'base2'].map((r) => resolveRevision(repo, r).oid);
-  updateRefs(repo.store, Array.from({ length: BRANCHES }, (_, i) => ({
+  await repo.refs.update(Array.from({ length: BRANCHES }, (_, i) => ({
     ref: `refs/heads/fleet/${String(i % 20).padStart(2, '0')}/host${String(i).padStart(4, '0')}`, newOid: heads[i % 2]!, expectedOld: null, message: 'web bench',
   })), 'bench <bench@viva>');
   const src = fs.mkdtempSync(path.join(os.tmpdir(), 'viva-web-probe-'));

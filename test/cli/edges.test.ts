@@ -10,7 +10,6 @@ import path from 'node:path';
 import { EXIT } from '../../src/cli/exit-codes.js';
 import { Repository } from '../../src/store/repository.js';
 import { readCommit } from '../../src/store/typed.js';
-import { resolveRef, updateRefs } from '../../src/store/refs.js';
 import { encodeCommit, hashCommit } from '../../src/model/commit.js';
 import { BIN, type RunOptions, type RunResult, cleanEnv, copyRepository, dumpRepository, finished, spawnViva, tmpDir, viva, vivaJson, vivaOk } from '../helpers/cli.js';
 
@@ -40,7 +39,7 @@ test.before(async (t) => {
   await vivaOk(t, ['commit', src, '-C', fixture.repo, '-m', 'second'], { env: { VIVA_DATE: '1700000100' } });
   const r = Repository.open(fixture.repo, 'write');
   try {
-    let parent = resolveRef(r.store, 'refs/heads/main')!;
+    let parent = r.refs.resolve('refs/heads/main')?.oid!;
     const base = readCommit(r.store, parent);
     for (let i = 0; i < 600; i++) {
       const enc = encodeCommit({ ...base, parents: [parent], time: base.time + i + 1, message: `long ${i}: a subject line long enough that 600 of them outrun a pipe's buffer in log --oneline too` });
@@ -48,7 +47,7 @@ test.before(async (t) => {
       r.store.writeObject('commit', parent, enc);
     }
     r.store.flush();
-    updateRefs(r.store, [{ ref: 'refs/heads/long', newOid: parent, expectedOld: null, message: 'test' }], 'Test User <test@example.com>');
+    await r.refs.update([{ ref: 'refs/heads/long', newOid: parent, expectedOld: null, message: 'test' }], 'Test User <test@example.com>');
   } finally {
     await r.close();
   }

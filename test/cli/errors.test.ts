@@ -13,7 +13,6 @@ import { EXIT } from '../../src/cli/exit-codes.js';
 import { LmdbStore } from '../../src/store/lmdb-store.js';
 import { Repository } from '../../src/store/repository.js';
 import { readCommit } from '../../src/store/typed.js';
-import { resolveRef, updateRefs } from '../../src/store/refs.js';
 import { encodeCommit, hashCommit } from '../../src/model/commit.js';
 import { MIN_PREFIX } from '../../src/model/oid.js';
 import {
@@ -161,7 +160,7 @@ test('usage: an ambiguous short id exits 2 and lists the candidates', async (t) 
   const r = Repository.open(repo, 'write');
   let pair: [string, string] = ['', ''];
   try {
-    const headOid = resolveRef(r.store, 'refs/heads/debian/12/base')!;
+    const headOid = r.refs.resolve('refs/heads/debian/12/base')?.oid!;
     const base = readCommit(r.store, headOid);
     const byPrefix = new Map<string, string>();
     for (let i = 0; ; i++) {
@@ -173,7 +172,7 @@ test('usage: an ambiguous short id exits 2 and lists the candidates', async (t) 
       byPrefix.set(oid.slice(0, MIN_PREFIX), oid);
     }
     r.store.flush();
-    updateRefs(r.store, [
+    await r.refs.update([
       { ref: 'refs/heads/amb/a', newOid: pair[0], expectedOld: null, message: 'test' },
       { ref: 'refs/heads/amb/b', newOid: pair[1], expectedOld: null, message: 'test' },
     ], 'Test User <test@example.com>');

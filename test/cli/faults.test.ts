@@ -13,7 +13,6 @@ import { copyRepository, tmpDir, viva, vivaOk, type RunResult } from '../helpers
 import { Repository } from '../../src/store/repository.js';
 import { fsck } from '../../src/ops/fsck.js';
 import { checkout } from '../../src/ops/checkout.js';
-import { listRefs } from '../../src/store/refs.js';
 import { EXIT } from '../../src/cli/exit-codes.js';
 
 const KiB = 1024;
@@ -148,7 +147,7 @@ async function checkRepository(t: ExecutionContext, root: string, what: string, 
   try {
     const r = fsck(repo);
     t.deepEqual(r.problems, [], `${what}: fsck of ${root}`);
-    for (const { ref } of listRefs(repo.store, 'refs/')) {
+    for (const { ref } of repo.refs.list('refs/')) {
       const dest = path.join(outDir, `${path.basename(root)}-${ref.replaceAll('/', '_')}`);
       await t.notThrowsAsync(checkout(repo, { rev: ref, dest }), `${what}: checkout of ${ref} in ${root}`);
       fs.rmSync(dest, { recursive: true, force: true });

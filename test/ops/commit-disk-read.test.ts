@@ -4,7 +4,6 @@ import { AbortedError, SourceReadError } from '../../src/errors.js';
 import type { DiskSource, Extent } from '../../src/formats/disk.js';
 import { regionPieces } from '../../src/ops/commit-disk.js';
 import path from 'node:path';
-import { resolveRef } from '../../src/store/refs.js';
 import { commitAt, randomBytes, tmpDir, tmpRepo } from '../helpers/repo.js';
 import { SECTOR, makeMbrDisk, patchBytes } from '../helpers/mbr-disk.js';
 
@@ -72,7 +71,7 @@ test('commit of a disk: an aborted signal is an AbortedError and the branch does
   const ac = new AbortController();
   ac.abort();
   await t.throwsAsync(commitAt(repo, file, { branch: 'vm/a', signal: ac.signal }), { instanceOf: AbortedError });
-  t.is(resolveRef(repo.store, 'refs/heads/vm/a'), undefined);
+  t.is(repo.refs.resolve('refs/heads/vm/a')?.oid, undefined);
   const ok = await commitAt(repo, file, { branch: 'vm/b' });
   t.truthy(ok);
 });

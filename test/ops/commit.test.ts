@@ -11,7 +11,6 @@ import { checkout } from '../../src/ops/checkout.js';
 import { cat, ls } from '../../src/ops/ls.js';
 import { log } from '../../src/ops/log.js';
 import { resolveSpec } from '../../src/ops/resolve.js';
-import { readRef, resolveRef, readReflog, updateRefs } from '../../src/store/refs.js';
 import { readBlobRecord, readCommit, readTree } from '../../src/store/typed.js';
 import { Repository } from '../../src/store/repository.js';
 import { openDirectory } from '../../src/formats/directory.js';
@@ -38,7 +37,7 @@ test('commit: the first commit has no parent, the second has the first; HEAD fol
   t.is(first.parent, null);
   t.is(first.branch, 'refs/heads/main');
   t.deepEqual(readCommit(repo.store, first.commit).parents, []);
-  t.is(resolveRef(repo.store, 'HEAD'), first.commit);
+  t.is(repo.refs.resolve('HEAD')?.oid, first.commit);
   t.is(first.files, 7);
   t.is(first.dirs, 9);
   t.is(first.bytes, 6 + 5 + 20 + 0 + 11 + 1000 + 6);
@@ -48,13 +47,13 @@ test('commit: the first commit has no parent, the second has the first; HEAD fol
   const second = await commitAt(repo, src, { message: 'second', tick: 1 });
   t.is(second.parent, first.commit);
   t.deepEqual(readCommit(repo.store, second.commit).parents, [first.commit]);
-  t.is(resolveRef(repo.store, 'refs/heads/main'), second.commit);
+  t.is(repo.refs.resolve('refs/heads/main')?.oid, second.commit);
 
   // Hierarchical branches: a new branch starts a new history and HEAD moves to it.
   const base = await commitAt(repo, src, { branch: 'debian/12/base', message: 'base', tick: 2 });
   t.is(base.parent, null);
   t.is(base.branch, 'refs/heads/debian/12/base');
-  t.deepEqual(readRef(repo.store, 'HEAD'), { symref: 'refs/heads/debian/12/base' });
+  t.deepEqual(repo.refs.read('HEAD'), { symref: 'refs/heads/debian/12/base' });
   const web = await commitAt(repo, src, { branch: 'refs/heads/customers/acme/web', message: 'web', tick: 3 });
   t.is(web.branch, 'refs/heads/customers/acme/web');
   t.is(web.tree, base.tree);
@@ -64,8 +63,8 @@ test('commit: the first commit has no parent, the second has the first; HEAD fol
   t.is(next.branch, 'refs/heads/customers/acme/web');
   t.is(next.parent, web.commit);
   t.deepEqual(log(repo, { rev: 'customers/acme/web' }).map((e) => e.message), ['on web', 'web']);
-  t.is(resolveRef(repo.store, 'refs/heads/main'), second.commit);
-  t.deepEqual(readReflog(repo.store, 'refs/heads/main').map((e) => e.message), ['commit: second', 'commit (initial): first']);
+  t.is(repo.refs.resolve('refs/heads/main')?.oid, second.commit);
+  t.deepEqual(repo.refs.reflog('refs/heads/main').map((e) => e.message), ['commit: second', 'commit (initial): first']);
 });
 
 test('commit: known answer: a fixed image committed with a fixed author, time and timezone has pinned ids', async (t) => {
@@ -331,12 +330,12 @@ test('commit: a branch that moves during the commit fails with RefConflictError 
   const intruder = 'ee'.repeat(32);
   const reader = readerOf([
     entryOf('', 'dir'),
-    () => updateRefs(repo.store, [{ ref: 'refs/heads/main', newOid: intruder, message: 'concurrent' }], AUTHOR),
+    () => { void repo.refs.update([{ ref: 'refs/heads/main', newOid: intruder, message: 'concurrent' }], AUTHOR); },
     entryOf('f', 'file', { content: content('data') }),
   ]);
   const err = await t.throwsAsync(commit(repo, { reader, message: 'loses', author: AUTHOR, time: TIME }), { instanceOf: RefConflictError });
   t.deepEqual(err?.data, { ref: 'refs/heads/main', expected: first.commit, actual: intruder });
-  t.is(resolveRef(repo.store, 'refs/heads/main'), intruder);
+  t.is(repo.refs.resolve('refs/heads/main')?.oid, intruder);
   t.is([...repo.store.sessions.getKeys({})].length, 0, 'the writer session ended');
 });
 
@@ -351,9 +350,9 @@ test('commit: a source that fails midway leaves refs and HEAD unchanged', async 
     () => { throw new SourceReadError('test-reader', 'disk on fire'); },
   ]);
   await t.throwsAsync(commit(repo, { reader, branch: 'other', message: 'fails', author: AUTHOR, time: TIME }), { instanceOf: SourceReadError });
-  t.is(resolveRef(repo.store, 'refs/heads/main'), first.commit);
-  t.is(readRef(repo.store, 'refs/heads/other'), undefined);
-  t.deepEqual(readRef(repo.store, 'HEAD'), { symref: 'refs/heads/main' });
+  t.is(repo.refs.resolve('refs/heads/main')?.oid, first.commit);
+  t.is(repo.refs.read('refs/heads/other'), undefined);
+  t.deepEqual(repo.refs.read('HEAD'), { symref: 'refs/heads/main' });
   t.is([...repo.store.sessions.getKeys({})].length, 0);
 });
 
@@ -364,7 +363,7 @@ test('commit: a reader whose content breaks its contract is a CorruptInputError 
   const err = await t.throwsAsync(commit(repo, { reader, message: 'm', author: AUTHOR, time: TIME }));
   t.is((err as { code?: string }).code, 'ERR_CORRUPT_INPUT');
   t.regex(err?.message ?? '', /'dir\/f'/);
-  t.is(resolveRef(repo.store, 'HEAD'), undefined);
+  t.is(repo.refs.resolve('HEAD')?.oid, undefined);
 });
 
 test('commit: entries given in any order build the same tree; implied directories get default metadata', async (t) => {
@@ -397,7 +396,7 @@ test('commit: refuses a bad author, a duplicate label and an invalid branch name
     await t.throwsAsync(commit(repo, { source: src, branch: bad, message: 'm', author: AUTHOR }), { instanceOf: InvalidRefNameError }, bad);
   }
   t.deepEqual([...repo.store.listAllObjects()], []);
-  t.is(resolveRef(repo.store, 'HEAD'), undefined);
+  t.is(repo.refs.resolve('HEAD')?.oid, undefined);
 });
 
 test('commit: a repository can be reopened and committed to again', async (t) => {

@@ -18,7 +18,6 @@ import { Repository } from '../../src/store/repository.js';
 import { fsck } from '../../src/ops/fsck.js';
 import { cat } from '../../src/ops/ls.js';
 import { readCommit, readDisk } from '../../src/store/typed.js';
-import { resolveRef } from '../../src/store/refs.js';
 import { AUTHOR, MiB, TIME, collect, commitAt, tmpRepo, writeTree } from '../helpers/repo.js';
 
 const have = (cmd: string) => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
@@ -175,5 +174,5 @@ maybe('derive on a disk: a clone of a clone, rebuild when the base disk moves, e
   await refuse([{ op: 'set', path: 'top-level-file', data: Buffer.from('x') }], /is not a file system of the disk/);
   await refuse([{ op: 'rm', path: 'p1' }], /cannot be removed or renamed/);
   await refuse([{ op: 'set', path: 'p2/x', data: Buffer.from('x') }], /p2/);
-  t.is(resolveRef(repo.store, 'refs/heads/x'), undefined);
+  t.is(repo.refs.resolve('refs/heads/x')?.oid, undefined);
 });

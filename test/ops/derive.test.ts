@@ -10,7 +10,6 @@ import { EditFailedError, PathNotFoundError, RevisionNotFoundError, SourceReadEr
 import { derive, type EditSpec } from '../../src/ops/derive.js';
 import { parseEdit } from '../../src/ops/edit-syntax.js';
 import { decodeDerivation, recipeId } from '../../src/model/derivation.js';
-import { resolveRef } from '../../src/store/refs.js';
 import { readCommit } from '../../src/store/typed.js';
 import { MutableTree } from '../../src/tree/mutable-tree.js';
 import { AUTHOR, TIME, commitAt, tmpDir, tmpRepo, writeTree, type Spec } from '../helpers/repo.js';
@@ -202,7 +201,7 @@ test('derive: only the directories on edited paths are written; the base is not 
   await commitAt(repo, base, { branch: 'base' });
   const r = await derive(repo, { base: 'base', branch: 'd', author: AUTHOR, time: EDIT_TIME, edits: [{ op: 'set', path: 'etc/ssh/sshd_config', data: Buffer.from('Port 2222\n') }] });
   t.is(r.treesWritten, 3); // root, etc, etc/ssh
-  const tree = MutableTree.open(repo.store, { tree: readCommit(repo.store, resolveRef(repo.store, 'refs/heads/base')!).root });
+  const tree = MutableTree.open(repo.store, { tree: readCommit(repo.store, repo.refs.resolve('refs/heads/base')?.oid!).root });
   tree.chmod(Buffer.from('etc/motd'), 0o600);
   // usr and var were never read.
   const root = tree.root.children!;
@@ -237,7 +236,7 @@ test('derive: refusals name the edit and leave the branch where it was', async (
   t.deepEqual(parseEdit('set', '"etc/a=b"=text'), { op: 'set', path: '"etc/a=b"', data: Buffer.from('text') });
   await t.throwsAsync(run([{ op: 'add', host: path.join(dir, 'missing'), path: 'x' }]), { instanceOf: SourceReadError });
   await t.throwsAsync(derive(repo, { base: 'nope', branch: 'x', author: AUTHOR, edits: [{ op: 'rm', path: 'etc' }] }), { instanceOf: RevisionNotFoundError });
-  t.is(resolveRef(repo.store, 'refs/heads/x'), undefined);
+  t.is(repo.refs.resolve('refs/heads/x')?.oid, undefined);
 });
 
 test('derive: the commit carries its derivation; a second derive on the branch has the first as parent', async (t) => {

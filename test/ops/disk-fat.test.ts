@@ -10,7 +10,6 @@ import { fsck } from '../../src/ops/fsck.js';
 import { ls } from '../../src/ops/ls.js';
 import { describeDisk } from '../../src/ops/disk-info.js';
 import { readCommit, readDisk } from '../../src/store/typed.js';
-import { resolveRef } from '../../src/store/refs.js';
 import { commitAt, tmpDir, tmpRepo, writeTree } from '../helpers/repo.js';
 import { SECTOR, haveMke2fs, makeMbrDisk, patchBytes } from '../helpers/mbr-disk.js';
 
@@ -85,7 +84,7 @@ const sha = (f: string) => crypto.createHash('sha256').update(fs.readFileSync(f)
   const file = fatDisk(dir, root);
   const { repo } = tmpRepo(t);
   await commitAt(repo, file, { branch: 'vm' });
-  const commit = readCommit(repo.store, resolveRef(repo.store, 'refs/heads/vm')!);
+  const commit = readCommit(repo.store, repo.refs.resolve('refs/heads/vm')?.oid!);
   const info = describeDisk(commit.root, readDisk(repo.store, commit.root));
   const fss = info.regions.filter((r) => r.fs).map((r) => [r.path, r.fs!.type, r.fs!.label]);
   t.deepEqual(fss, [['p1', 'fat16', 'ESP'], ['p2', 'ext4', '']]);

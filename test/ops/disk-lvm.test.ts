@@ -20,7 +20,6 @@ import { cat, diskLayout, ls } from '../../src/ops/ls.js';
 import { lvmCrc } from '../../src/formats/lvm.js';
 import { readDisk } from '../../src/store/typed.js';
 import { DiskReader } from '../../src/ops/disk-reader.js';
-import { resolveRef } from '../../src/store/refs.js';
 import { AUTHOR, MiB, TIME, collect, commitAt, tmpDir, tmpRepo, writeTree } from '../helpers/repo.js';
 import { snapshotTree } from '../helpers/snapshot.js';
 import { viva, vivaOk } from '../helpers/cli.js';
@@ -152,7 +151,7 @@ async function checkLvmDisk(t: ExecutionContext, d: LvmDisk, label: string): Pro
   t.deepEqual(root.segments, d.layout.lvs.get('root')!.map((s) => ({ offset: d.pv.start + d.layout.peStart + s.pvStart * d.layout.extentSize, size: s.count * d.layout.extentSize })));
   t.deepEqual(pvRegion.lvm!.volumes.map((v) => [v.name, v.read]), [['root', true], ['esp', haveFat], ['empty', false]]);
   // gc keeps everything the disk refers to (the LVs' trees, file blobs, data and map blobs): nothing is unreachable.
-  t.is(gc(repo).removed, 0);
+  t.is((await gc(repo)).removed, 0);
   // Bit-exact: a raw round trip of the whole disk, and the LV's bytes in particular.
   const raw = path.join(dir, 'out.raw');
   await checkout(repo, { rev: 'vm/lvm', dest: raw });
@@ -331,7 +330,7 @@ for (const [what, damage, re] of DAMAGES) {
     t.is(sha(out), sha(d.file));
     t.deepEqual(fsck(repo).problems, []);
     await t.throwsAsync(commitAt(repo, d.file, { branch: 'vm/strict', strict: true }), { instanceOf: CorruptInputError });
-    t.is(resolveRef(repo.store, 'refs/heads/vm/strict'), undefined);
+    t.is(repo.refs.resolve('refs/heads/vm/strict')?.oid, undefined);
   });
 }
 

@@ -6,7 +6,6 @@ import { find, type FindHit } from '../../src/ops/find.js';
 import { rebuildIndex } from '../../src/ops/index-rebuild.js';
 import { search } from '../../src/ops/search.js';
 import { readCommit } from '../../src/store/typed.js';
-import { resolveRef } from '../../src/store/refs.js';
 import { commitAt, tmpDir, tmpRepo, writeTree } from '../helpers/repo.js';
 import { haveMke2fs, makeMbrDisk } from '../helpers/mbr-disk.js';
 
@@ -50,7 +49,7 @@ function disk(dir: string, name: string, p1pkgs: Array<[string, string]>, p2pkgs
   ]);
   t.is(d.a?.partition, 'p1');
   // The package index holds every partition's database, at commit and after a rebuild.
-  const c = readCommit(repo.store, resolveRef(repo.store, 'refs/heads/images/b')!);
+  const c = readCommit(repo.store, repo.refs.resolve('refs/heads/images/b')?.oid!);
   const dbs = imageFileSystems(repo, c).map((f) => packageDatabaseOf(repo, f.tree)?.oid).filter(Boolean) as string[];
   t.is(dbs.length, 2);
   for (const oid of dbs) t.truthy(repo.store.ixPkg.get(Buffer.from(oid, 'hex')), `ix-pkg has ${oid}`);

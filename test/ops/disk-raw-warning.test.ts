@@ -8,7 +8,6 @@ import { CorruptInputError } from '../../src/errors.js';
 import { checkout } from '../../src/ops/checkout.js';
 import { fsck } from '../../src/ops/fsck.js';
 import { ls } from '../../src/ops/ls.js';
-import { resolveRef } from '../../src/store/refs.js';
 import { commitAt, tmpDir, tmpRepo, writeTree } from '../helpers/repo.js';
 import { SECTOR, haveMke2fs, makeMbrDisk, patchBytes } from '../helpers/mbr-disk.js';
 
@@ -37,7 +36,7 @@ function disk(dir: string): string {
   t.deepEqual(bad.warnings, [`${file}: p1: ext4 superblock unreadable (bad magic 0x3412 at offset 1080, expected 0xef53): stored as raw bytes`]);
   const e = await t.throwsAsync(commitAt(repo, file, { branch: 'vm/strict', strict: true }), { instanceOf: CorruptInputError });
   t.is(e!.message, `${file}: p1: ext4 superblock unreadable (bad magic 0x3412 at offset 1080, expected 0xef53) (--strict)`);
-  t.is(resolveRef(repo.store, 'refs/heads/vm/strict'), undefined, 'the branch did not move');
+  t.is(repo.refs.resolve('refs/heads/vm/strict')?.oid, undefined, 'the branch did not move');
   t.true(fs.existsSync(file));
   // Each partition kept raw is named by what it holds: swap (no files, so --strict does not mind it), then other
   // contents whose files are not indexed.
@@ -95,7 +94,7 @@ async function rawWithWarning(t: import('ava').ExecutionContext, file: string, d
   t.deepEqual(fsck(repo).problems, []);
   const e = await t.throwsAsync(commitAt(repo, file, { branch: 'vm/strict', strict: true }), { instanceOf: CorruptInputError });
   t.regex(e!.message, /: p1: ext file system unreadable \(.*\(--strict\)$/);
-  t.is(resolveRef(repo.store, 'refs/heads/vm/strict'), undefined, 'the branch did not move');
+  t.is(repo.refs.resolve('refs/heads/vm/strict')?.oid, undefined, 'the branch did not move');
 }
 
 (haveMke2fs() ? test : test.skip)('commit disk: p1 with a damaged ext4 superblock (magic intact) is stored raw with one warning; strict refuses', async (t) => {

@@ -10,7 +10,6 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { CheckoutError, UsageError } from '../../src/errors.js';
 import { checkout } from '../../src/ops/checkout.js';
 import { readCommit, readDisk } from '../../src/store/typed.js';
-import { resolveRef } from '../../src/store/refs.js';
 import { walkTree } from '../../src/tree/walk.js';
 import type { Repository } from '../../src/store/repository.js';
 import type { Oid } from '../../src/model/oid.js';
@@ -33,7 +32,7 @@ function run(cmd: string, args: string[], input?: string): string {
 
 /** The disk of branch `ref`'s head. */
 function diskOf(repo: Repository, ref: string) {
-  const c = readCommit(repo.store, resolveRef(repo.store, `refs/heads/${ref}`)!);
+  const c = readCommit(repo.store, repo.refs.resolve(`refs/heads/${ref}`)?.oid!);
   return readDisk(repo.store, c.root);
 }
 
@@ -48,7 +47,7 @@ function fatView(repo: Repository, tree: Oid, mtime = true): Record<string, stri
 }
 
 function treeOf(repo: Repository, ref: string): Oid {
-  const c = readCommit(repo.store, resolveRef(repo.store, `refs/heads/${ref}`)!);
+  const c = readCommit(repo.store, repo.refs.resolve(`refs/heads/${ref}`)?.oid!);
   return c.root;
 }
 

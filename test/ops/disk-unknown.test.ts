@@ -7,7 +7,6 @@ import { execFileSync } from 'node:child_process';
 import { CorruptInputError } from '../../src/errors.js';
 import { checkout } from '../../src/ops/checkout.js';
 import { fsck } from '../../src/ops/fsck.js';
-import { resolveRef } from '../../src/store/refs.js';
 import { MiB, commitAt, randomBytes, tmpDir, tmpRepo } from '../helpers/repo.js';
 import { vivaOk, viva } from '../helpers/cli.js';
 
@@ -47,7 +46,7 @@ async function rawRoundTrip(t: ExecutionContext, file: string, what: string): Pr
   t.deepEqual(fsck(repo).problems, []);
   const e = await t.throwsAsync(commitAt(repo, file, { branch: 'vm/strict', strict: true }), { instanceOf: CorruptInputError });
   t.regex(e!.message, /whole disk: .* \(--strict\)$/);
-  t.is(resolveRef(repo.store, 'refs/heads/vm/strict'), undefined);
+  t.is(repo.refs.resolve('refs/heads/vm/strict')?.oid, undefined);
 }
 
 test('an XFS disk (magic written by hand) is committed raw with one warning and checks out bit-exact', async (t) => {

@@ -8,7 +8,6 @@ import { checkout } from '../../src/ops/checkout.js';
 import { fsck } from '../../src/ops/fsck.js';
 import { describeDisk } from '../../src/ops/disk-info.js';
 import { readCommit, readDisk } from '../../src/store/typed.js';
-import { resolveRef } from '../../src/store/refs.js';
 import { commitAt, tmpDir, tmpRepo } from '../helpers/repo.js';
 import { SECTOR, makeMbrDisk, patchBytes } from '../helpers/mbr-disk.js';
 import { snapshotTree } from '../helpers/snapshot.js';
@@ -61,7 +60,7 @@ async function checkedOut(repo: Parameters<typeof checkout>[0], rev: string, dir
   const r = await commitAt(repo, file, { branch: 'vm/xfs' });
   t.deepEqual(r.warnings, []);
   t.true(r.files > 18_000);
-  const commit = readCommit(repo.store, resolveRef(repo.store, 'refs/heads/vm/xfs')!);
+  const commit = readCommit(repo.store, repo.refs.resolve('refs/heads/vm/xfs')?.oid!);
   const info = describeDisk(commit.root, readDisk(repo.store, commit.root));
   t.is(info.regions.length, 1);
   t.like(info.regions[0]!.fs, { type: 'xfs', label: 'vivatest', blockSize: 4096, inodeSize: 512 });
@@ -79,7 +78,7 @@ async function checkedOut(repo: Parameters<typeof checkout>[0], rev: string, dir
   const e = await t.throwsAsync(commitAt(repo, file, { branch: 'vm/bad' }), { instanceOf: CorruptInputError });
   t.is(e!.message.split('\n').length, 1);
   t.regex(e!.message, new RegExp(`^${file}: inode ${ino} \\('edge/plain'\\): checksum mismatch at offset ${at} `));
-  t.is(resolveRef(repo.store, 'refs/heads/vm/bad'), undefined);
+  t.is(repo.refs.resolve('refs/heads/vm/bad')?.oid, undefined);
 });
 
 (xfsAvailable ? test : test.skip)('commit disk: an XFS partition beside the table checks out bit-exact; damaged, it is raw with a warning', async (t) => {
@@ -110,5 +109,5 @@ async function checkedOut(repo: Parameters<typeof checkout>[0], rev: string, dir
   await checkout(repo, { rev: 'vm/bad', dest: raw });
   t.true(same(raw, disk), 'the damaged disk checks out bit-exact too');
   await t.throwsAsync(commitAt(repo, disk, { branch: 'vm/strict', strict: true }), { instanceOf: CorruptInputError, message: /p1: XFS file system unreadable .*\(--strict\)$/ });
-  t.is(resolveRef(repo.store, 'refs/heads/vm/strict'), undefined);
+  t.is(repo.refs.resolve('refs/heads/vm/strict')?.oid, undefined);
 });

@@ -8,7 +8,6 @@ import { exportGit } from '../../src/ops/export-git.js';
 import { importGit } from '../../src/ops/import-git.js';
 import { merge } from '../../src/ops/merge.js';
 import { createRef } from '../../src/ops/branch.js';
-import { listRefs, resolveRef } from '../../src/store/refs.js';
 import { readCommit, readTree } from '../../src/store/typed.js';
 import { AUTHOR, TIME, commitAt, randomBytes, tmpDir, tmpRepo, writeTree } from '../helpers/repo.js';
 
@@ -37,11 +36,11 @@ async function history(t: ExecutionContext) {
   const src2 = path.join(dir, 'src2');
   writeTree(src2, { etc: { hostname: 'base\n', motd: 'hello\n', extra: 'feature\n' }, usr: { bin: { tool: '#!/bin/sh\n' } } });
   fs.chmodSync(path.join(src2, 'usr/bin/tool'), 0o4755);
-  createRef(repo, { kind: 'branch', name: 'feature', rev: base.id });
+  await createRef(repo, { kind: 'branch', name: 'feature', rev: base.id });
   const feat = await commitAt(repo, src2, { branch: 'feature', message: 'add extra', tick: 20 });
   const m = await merge(repo, { a: 'main', b: 'feature', message: 'merge feature', author: AUTHOR, time: TIME + 30 });
   t.is(m.status, 'merged');
-  return { repo, dir, src, base, second, feat, merged: resolveRef(repo.store, 'refs/heads/main')! };
+  return { repo, dir, src, base, second, feat, merged: repo.refs.resolve('refs/heads/main')?.oid! };
 }
 
 gitTest('export-git: one git commit per viva commit with author, date, message and the merge; fsck --strict is clean', async (t) => {
@@ -168,7 +167,7 @@ gitTest('import-git: large files stream (same blob ids), holes come back as hole
   execFileSync('git', ['-C', wt, '-c', 'user.name=G', '-c', 'user.email=g@x', 'commit', '-qam', 'write into a hole']);
   const { repo: other } = tmpRepo(t);
   await t.throwsAsync(importGit(other, { dir: wt, ref: 'main' }), { instanceOf: CorruptInputError, message: /: sparse: hole \d+\+\d+ holds bytes that are not zero$/ });
-  t.is(listRefs(other.store).length, 0);
+  t.is(other.refs.list().length, 0);
 });
 
 gitTest('import-git: reads packed objects too (after git gc), and export-git adds to a packed repository', async (t) => {
@@ -232,7 +231,7 @@ gitTest('import-git: a malformed sidecar is refused naming the file, commit and 
   const before = [...fresh.store.listObjects('tree', '')].length;
   const e = await t.throwsAsync(importGit(fresh, { dir: wt, ref: 'main' }), { instanceOf: CorruptInputError });
   t.is(e!.message, `${wt}: etc/.viva-meta in commit ${sha.slice(0, 12)}: line 3: bad mode '644'`);
-  t.is(listRefs(fresh.store).length, 0);
+  t.is(fresh.refs.list().length, 0);
   // A fifo of the sidecar that git has as a file is refused too, before anything is written.
   execFileSync('git', ['-C', wt, 'reset', '-q', '--hard', 'HEAD~1']);
   fs.writeFileSync(sc, fs.readFileSync(sc, 'utf8').replace(/^motd file /m, 'motd fifo '));
@@ -295,9 +294,9 @@ test('export-git and import-git: errors name what is wrong', async (t) => {
   await t.throwsAsync(importGit(h.repo, { dir: out, ref: 'nosuch' }), { instanceOf: RefNotFoundError, message: `ref 'nosuch' not found in '${out}'` });
   // A branch that exists and is not part of the imported history is not overwritten.
   await commitAt(h.repo, h.src, { branch: 'other', message: 'unrelated', tick: 50 });
-  const other = resolveRef(h.repo.store, 'refs/heads/other');
+  const other = h.repo.refs.resolve('refs/heads/other')?.oid;
   await t.throwsAsync(importGit(h.repo, { dir: out, ref: 'main', branch: 'other' }), { instanceOf: RefExistsError, message: /branch 'other' already exists and is not part of the imported history/ });
-  t.is(resolveRef(h.repo.store, 'refs/heads/other'), other);
+  t.is(h.repo.refs.resolve('refs/heads/other')?.oid, other);
 });
 
 test('export-git: a revision that names no branch gets a refs/viva/commits/ ref and a detached HEAD', async (t) => {

@@ -87,8 +87,8 @@ test('content index: kept by commit and gc, checked by fsck, rebuilt on demand; 
   const { repo, src } = await setup(t);
   t.deepEqual(fsck(repo).problems, []);
   // Removing a branch and collecting its objects takes their index entries along.
-  deleteRef(repo, 'branch', 'team/a', true);
-  const removed = gc(repo).removed;
+  await deleteRef(repo, 'branch', 'team/a', true);
+  const removed = (await gc(repo)).removed;
   t.true(removed > 0, 'gc removed the objects only team/a reached');
   t.deepEqual(fsck(repo).problems.filter((p) => p.kind === 'index'), []);
   t.deepEqual(await all(repo, { sha256: [sha256(SHARED)] }), ['other/b opt/app/copy.so']);

@@ -13,7 +13,6 @@ import { createRef, deleteRef } from '../../src/ops/branch.js';
 import { resolveSpec } from '../../src/ops/resolve.js';
 import { readStatCache, writeStatCache } from '../../src/store/stat-cache.js';
 import { encodeStored, type ObjectKind } from '../../src/store/object-store.js';
-import { updateRefs } from '../../src/store/refs.js';
 import { LmdbStore } from '../../src/store/lmdb-store.js';
 import { hashBytes } from '../../src/model/oid.js';
 import { Repository } from '../../src/store/repository.js';
@@ -106,7 +105,7 @@ test('fsck: a missing reachable tree is reported, and gc refuses to run', async 
   t.false(r.ok);
   t.deepEqual(r.problems, [{ kind: 'tree', oid: etc, problem: `missing (referenced by tree ${c.tree})` }]);
   const before = objectSet(repo);
-  const err = t.throws(() => gc(repo), { instanceOf: RepositoryCorruptError });
+  const err = await t.throwsAsync(() => gc(repo), { instanceOf: RepositoryCorruptError });
   t.regex(err?.message ?? '', /gc did nothing/);
   t.deepEqual(objectSet(repo), before);
 });
@@ -115,7 +114,7 @@ test('fsck: a ref to a missing commit and a tree whose bytes do not match its id
   const { repo } = tmpRepo(t);
   const c = await commitFiles(repo, { 'f': 'x' });
   const ghost = 'ab'.repeat(32);
-  updateRefs(repo.store, [{ ref: 'refs/heads/ghost', newOid: ghost, message: 'ghost' }], AUTHOR);
+  await repo.refs.update([{ ref: 'refs/heads/ghost', newOid: ghost, message: 'ghost' }], AUTHOR);
   // The root tree replaced by another valid tree encoding: decodes fine, hashes wrong.
   const other = await commitFiles(repo, { 'g': 'y' }, { branch: 'other', tick: 1 });
   putRaw(repo, 'tree', c.tree, encodeStored(repo.store.readObject('tree', other.tree)));
@@ -130,21 +129,21 @@ test('gc: removes the objects of a deleted branch, keeps everything reachable fr
   const v1 = await commitFiles(repo, { 'f': randomBytes(200_000, 'v1'), 'shared': 'shared' });
   const v2 = await commitFiles(repo, { 'f': randomBytes(200_000, 'v2'), 'shared': 'shared' }, { tick: 1 });
   const tmp = await commitFiles(repo, { 'scratch': randomBytes(300_000, 'tmp'), 'shared': 'shared' }, { branch: 'tmp', tick: 2 });
-  createRef(repo, { kind: 'tag', name: 'keep', rev: v2.commit });
+  await createRef(repo, { kind: 'tag', name: 'keep', rev: v2.commit });
   const before = objectSet(repo);
   const scratchBlob = resolveSpec(repo, 'tmp:scratch').entry.oid!;
   t.true(before.has(`blob:${scratchBlob}`));
 
   // Nothing is unreachable yet.
-  t.deepEqual(gc(repo), { removed: 0, removedBytes: 0, kept: before.size, dryRun: false });
+  t.deepEqual(await gc(repo), { removed: 0, removedBytes: 0, kept: before.size, dryRun: false });
 
-  deleteRef(repo, 'branch', 'tmp', true);
-  const dry = gc(repo, { dryRun: true });
+  await deleteRef(repo, 'branch', 'tmp', true);
+  const dry = await gc(repo, { dryRun: true });
   t.true(dry.dryRun);
   t.true(dry.removed >= 4, `${dry.removed}`); // commit, root tree, blob, chunks
   t.deepEqual(objectSet(repo), before);
 
-  const r = gc(repo);
+  const r = await gc(repo);
   t.is(r.removed, dry.removed);
   t.is(r.removedBytes, dry.removedBytes);
   t.true(r.removedBytes >= 300_000);
@@ -165,7 +164,7 @@ test('gc: removes the objects of a deleted branch, keeps everything reachable fr
   t.deepEqual(check.problems, []);
   t.is(check.unreachable, 0);
   // A second gc finds nothing more.
-  t.is(gc(repo).removed, 0);
+  t.is((await gc(repo)).removed, 0);
 });
 
 test('gc: objects left by an abandoned commit are swept; the stat cache forgets their blobs', async (t) => {
@@ -181,7 +180,7 @@ test('gc: objects left by an abandoned commit are swept; the stat cache forgets 
   writeStatCache(repo.store, [{ key: 'dir:/nowhere', signature: 'x', oid, size: 1, holes: [] }]);
   t.truthy(readStatCache(repo.store, 'dir:/nowhere', 'x'));
   t.is(fsck(repo).unreachable, 1);
-  const r = gc(repo);
+  const r = await gc(repo);
   t.is(r.removed, 1);
   t.false(repo.store.hasObject('chunk', oid));
   t.is(readStatCache(repo.store, 'dir:/nowhere', 'x'), undefined);
@@ -191,33 +190,33 @@ test('gc: objects left by an abandoned commit are swept; the stat cache forgets 
 test('gc: refuses while another live writer session exists (RepositoryLockedError)', async (t) => {
   const { repo, dir } = tmpRepo(t);
   await commitFiles(repo, { 'f': 'x' });
-  createRef(repo, { kind: 'branch', name: 'doomed' });
+  await createRef(repo, { kind: 'branch', name: 'doomed' });
   await commitFiles(repo, { 'g': randomBytes(100_000, 'doomed') }, { branch: 'doomed', tick: 1 });
-  deleteRef(repo, 'branch', 'doomed', true);
+  await deleteRef(repo, 'branch', 'doomed', true);
   const before = objectSet(repo);
 
   const repo2 = Repository.open(path.join(dir, 'repo'), 'write');
   t.teardown(() => repo2.close());
-  repo2.beginSession('commit');
-  const err = t.throws(() => gc(repo), { instanceOf: RepositoryLockedError });
+  await repo2.beginSession('commit');
+  const err = await t.throwsAsync(() => gc(repo), { instanceOf: RepositoryLockedError });
   t.is(err?.code, 'ERR_LOCKED');
   t.regex(err?.message ?? '', new RegExp(`locked by commit \\(pid ${process.pid} on `));
   t.deepEqual(objectSet(repo), before);
   // The session's own handle may run gc (its own session does not count).
-  repo2.endSession();
-  t.true(gc(repo).removed > 0);
+  await repo2.endSession();
+  t.true((await gc(repo)).removed > 0);
 });
 
 test('gc: a session of a process that no longer exists is cleared and gc proceeds', async (t) => {
   const { repo } = tmpRepo(t);
   await commitFiles(repo, { 'f': 'x' });
   await commitFiles(repo, { 'g': 'y' }, { branch: 'doomed', tick: 1 });
-  deleteRef(repo, 'branch', 'doomed', true);
+  await deleteRef(repo, 'branch', 'doomed', true);
   // A pid above the kernel's pid_max cannot exist.
   const pidMax = Number(fs.readFileSync('/proc/sys/kernel/pid_max', 'utf8'));
   const dead = { pid: pidMax + 1000, host: os.hostname(), started: Date.now() - 60_000, kind: 'commit' };
   repo.store.env.transactionSync(() => { repo.store.sessions.putSync('stale-session', dead); });
-  const r = gc(repo);
+  const r = await gc(repo);
   t.true(r.removed > 0);
   t.is(repo.store.sessions.get('stale-session'), undefined);
   t.true(fsck(repo).ok);
@@ -228,7 +227,7 @@ test('gc: a session recorded on another host is assumed alive', async (t) => {
   await commitFiles(repo, { 'f': 'x' });
   const remote = { pid: 1, host: `not-${os.hostname()}`, started: Date.now(), kind: 'fetch' };
   repo.store.env.transactionSync(() => { repo.store.sessions.putSync('remote-session', remote); });
-  t.throws(() => gc(repo), { instanceOf: RepositoryLockedError, message: /fetch \(pid 1 on not-/ });
+  await t.throwsAsync(() => gc(repo), { instanceOf: RepositoryLockedError, message: /fetch \(pid 1 on not-/ });
   t.deepEqual(repo.store.sessions.get('remote-session'), remote);
 });
 
@@ -236,7 +235,7 @@ test('gc: a commit ends its session, so gc may run right after it', async (t) =>
   const { repo } = tmpRepo(t);
   await commitFiles(repo, { 'f': 'x' });
   t.deepEqual([...repo.store.sessions.getKeys({})], []);
-  t.notThrows(() => gc(repo));
+  await t.notThrowsAsync(() => gc(repo));
 });
 
 test('gc: a repository opened again sees the result of gc', async (t) => {
@@ -245,8 +244,8 @@ test('gc: a repository opened again sees the result of gc', async (t) => {
   try {
     await commitFiles(repo, { 'f': 'x' });
     await commitFiles(repo, { 'g': randomBytes(50_000, 'x') }, { branch: 'b', tick: 1 });
-    deleteRef(repo, 'branch', 'b', true);
-    gc(repo);
+    await deleteRef(repo, 'branch', 'b', true);
+    await gc(repo);
   } finally {
     await repo.close();
   }
@@ -292,7 +291,7 @@ test('fsck: packs of an import that never wrote its index are counted as garbage
   t.true(f.ok);
   t.is(f.unreachable, 0);
   t.true(f.garbageBytes >= 300_000, String(f.garbageBytes));
-  gc(repo);
+  await gc(repo);
   t.is(fsck(repo).garbageBytes, 0);
   t.true(fsck(repo).ok);
 });

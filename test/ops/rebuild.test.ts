@@ -8,7 +8,6 @@ import { derivationGraph, derivedFrom, showDerivation } from '../../src/ops/deri
 import { rebuild } from '../../src/ops/rebuild.js';
 import { cat } from '../../src/ops/ls.js';
 import { rebuildIndex, checkIndex } from '../../src/ops/index-rebuild.js';
-import { resolveRef } from '../../src/store/refs.js';
 import { readCommit } from '../../src/store/typed.js';
 import type { Repository } from '../../src/store/repository.js';
 import { AUTHOR, TIME, collect, commitAt, tmpRepo, writeTree } from '../helpers/repo.js';
@@ -30,7 +29,7 @@ async function fleet(t: import('ava').ExecutionContext) {
 
 test('rebuild --derived-from: every clone and the clone of a clone, in dependency order; a second run does nothing', async (t) => {
   const { repo, base } = await fleet(t);
-  const heads = () => Object.fromEntries(['web/01', 'web/02', 'web/03', 'web/01-debug'].map((b) => [b, resolveRef(repo.store, `refs/heads/${b}`)]));
+  const heads = () => Object.fromEntries(['web/01', 'web/02', 'web/03', 'web/01-debug'].map((b) => [b, repo.refs.resolve(`refs/heads/${b}`)?.oid]));
   const before = heads();
   // Nothing moved yet: nothing to do.
   const idle = await rebuild(repo, { derivedFrom: 'base', author: AUTHOR, time: TIME + 30 });
@@ -48,14 +47,14 @@ test('rebuild --derived-from: every clone and the clone of a clone, in dependenc
   t.true(order.indexOf('refs/heads/web/01') < order.indexOf('refs/heads/web/01-debug'));
   for (const b of ['web/01', 'web/02', 'web/03']) {
     t.is(await text(repo, `${b}:usr/lib/libc`), 'libc-2');
-    t.deepEqual(readCommit(repo.store, resolveRef(repo.store, `refs/heads/${b}`)!).parents, [before[b]]);
+    t.deepEqual(readCommit(repo.store, repo.refs.resolve(`refs/heads/${b}`)?.oid!).parents, [before[b]]);
   }
   t.is(await text(repo, 'web/02:etc/hostname'), 'web02\n');
   t.is(await text(repo, 'web/01-debug:etc/debug'), 'on\n');
   t.is(await text(repo, 'web/01-debug:etc/hostname'), 'web01\n');
   t.is(await text(repo, 'web/01-debug:usr/lib/libc'), 'libc-2');
   // The records name the new bases.
-  t.is(showDerivation(repo, 'web/01-debug')!.bases[0]!.commit, resolveRef(repo.store, 'refs/heads/web/01'));
+  t.is(showDerivation(repo, 'web/01-debug')!.bases[0]!.commit, repo.refs.resolve('refs/heads/web/01')?.oid!);
   const again = await rebuild(repo, { derivedFrom: 'base', author: AUTHOR, time: TIME + 60 });
   t.is(again.rebuilt, 0);
   t.is(again.unchanged, 4);
@@ -65,7 +64,7 @@ test('rebuild: a recipe that no longer applies fails its branch and skips what d
   const { repo, base } = await fleet(t);
   await derive(repo, { base: 'base', branch: 'nomotd', author: AUTHOR, time: TIME + 10, edits: [{ op: 'rm', path: 'etc/motd' }] });
   await derive(repo, { base: 'nomotd', branch: 'nomotd-child', author: AUTHOR, time: TIME + 10, edits: [{ op: 'mkdir', path: 'srv' }] });
-  const stuck = resolveRef(repo.store, 'refs/heads/nomotd');
+  const stuck = repo.refs.resolve('refs/heads/nomotd')?.oid;
   fs.rmSync(path.join(base, 'etc/motd'));
   await commitAt(repo, base, { branch: 'base', tick: 40 });
   const r = await rebuild(repo, { derivedFrom: 'base', author: AUTHOR, time: TIME + 50 });
@@ -76,7 +75,7 @@ test('rebuild: a recipe that no longer applies fails its branch and skips what d
   t.is(item('web/02').status, 'rebuilt');
   t.is(r.failed, 1);
   t.is(r.skipped, 1);
-  t.is(resolveRef(repo.store, 'refs/heads/nomotd'), stuck);
+  t.is(repo.refs.resolve('refs/heads/nomotd')?.oid, stuck);
 });
 
 test('rebuild --derived-from: a branch with a plain commit on top of its clone is skipped with the reason, not dropped', async (t) => {
@@ -85,14 +84,14 @@ test('rebuild --derived-from: a branch with a plain commit on top of its clone i
   const tree = path.join(dir, 'web3');
   writeTree(tree, { etc: { hostname: 'web03-by-hand\n' } });
   await commitAt(repo, tree, { branch: 'web/03', tick: 30 });
-  const head = resolveRef(repo.store, 'refs/heads/web/03');
+  const head = repo.refs.resolve('refs/heads/web/03')?.oid;
   fs.writeFileSync(path.join(base, 'etc/motd'), 'v2\n');
   await commitAt(repo, base, { branch: 'base', tick: 40 });
   const r = await rebuild(repo, { derivedFrom: 'base', author: AUTHOR, time: TIME + 50 });
   const item = r.items.find((i) => i.branch === 'refs/heads/web/03')!;
   t.is(item.status, 'skipped');
   t.regex(item.reason!, /1 commit past the derived commit [0-9a-f]{12}/);
-  t.is(resolveRef(repo.store, 'refs/heads/web/03'), head);
+  t.is(repo.refs.resolve('refs/heads/web/03')?.oid, head);
   t.is(r.rebuilt, 3);
   // derivations says so too.
   const g = derivationGraph(repo);
@@ -133,7 +132,7 @@ test('rebuild REV --onto: replays on any base; a commit without derivation is re
   const r = await rebuild(repo, { rev: 'web/02', onto: 'other', branch: 'web/02-other', author: AUTHOR, time: TIME + 70 });
   t.is(r.rebuilt, 1);
   t.is(await text(repo, 'web/02-other:etc/hostname'), 'web02\n');
-  t.deepEqual(readCommit(repo.store, resolveRef(repo.store, 'refs/heads/web/02-other')!).parents, []);
+  t.deepEqual(readCommit(repo.store, repo.refs.resolve('refs/heads/web/02-other')?.oid!).parents, []);
   await t.throwsAsync(rebuild(repo, { rev: 'base', onto: 'other', branch: 'x', author: AUTHOR }), { instanceOf: UsageError, message: /no derivation record/ });
   await t.throwsAsync(rebuild(repo, { rev: 'web/02~0', onto: 'other', author: AUTHOR }), { instanceOf: UsageError, message: /not a branch/ });
   // The same replay again (same base tree, same recipe): the memo gives the result without applying an edit.

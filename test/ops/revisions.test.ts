@@ -12,7 +12,6 @@ import { reflog } from '../../src/ops/reflog.js';
 import { createRef, deleteRef, listBranches, renameBranch } from '../../src/ops/branch.js';
 import { resolveRevision, resolveSpec, splitRevPath, normalizeImagePath } from '../../src/ops/resolve.js';
 import { encodeCommit, hashCommit, type Commit } from '../../src/model/commit.js';
-import { readRef, resolveRef, updateRefs } from '../../src/store/refs.js';
 import type { Repository } from '../../src/store/repository.js';
 import type { ImageEntry } from '../../src/formats/types.js';
 import { content, entryOf, readerOf } from '../helpers/image.js';
@@ -93,7 +92,7 @@ test('revisions: a merge commit has a second parent reachable with ^2, and log w
   const mid = hashCommit(enc);
   repo.store.writeObject('commit', mid, enc);
   await repo.store.flush();
-  updateRefs(repo.store, [{ ref: 'refs/heads/main', newOid: mid, expectedOld: main[2]!, message: 'merge' }], AUTHOR);
+  await repo.refs.update([{ ref: 'refs/heads/main', newOid: mid, expectedOld: main[2]!, message: 'merge' }], AUTHOR);
   t.is(resolveRevision(repo, 'main^2').oid, side.commit);
   t.is(resolveRevision(repo, 'main^1').oid, main[2]);
   t.is(resolveRevision(repo, 'main^2~0').oid, side.commit);
@@ -145,13 +144,13 @@ test('revisions: unknown names, an unborn HEAD and a path given as a commit are 
 test('revisions: tags resolve, and a tag wins over a branch of the same name (as in git)', async (t) => {
   const { repo } = tmpRepo(t);
   const c = await history(repo, 3);
-  createRef(repo, { kind: 'tag', name: 'v1', rev: 'HEAD~2' });
-  createRef(repo, { kind: 'tag', name: 'release/2024/01', rev: c[1] });
+  await createRef(repo, { kind: 'tag', name: 'v1', rev: 'HEAD~2' });
+  await createRef(repo, { kind: 'tag', name: 'release/2024/01', rev: c[1] });
   t.is(resolveRevision(repo, 'v1').oid, c[0]);
   t.is(resolveRevision(repo, 'refs/tags/v1').oid, c[0]);
   t.is(resolveRevision(repo, 'release/2024/01').oid, c[1]);
   t.is(resolveRevision(repo, 'release/2024/01^').oid, c[0]);
-  createRef(repo, { kind: 'branch', name: 'v1', rev: 'HEAD' });
+  await createRef(repo, { kind: 'branch', name: 'v1', rev: 'HEAD' });
   t.is(resolveRevision(repo, 'v1').oid, c[0]);
   t.is(resolveRevision(repo, 'refs/heads/v1').oid, c[2]);
 });
@@ -205,7 +204,7 @@ test('log: commits with the same time are ordered by id, deterministically', asy
   const m = hashCommit(enc);
   repo.store.writeObject('commit', m, enc);
   await repo.store.flush();
-  updateRefs(repo.store, [{ ref: 'refs/heads/m', newOid: m, message: 'm' }], AUTHOR);
+  await repo.refs.update([{ ref: 'refs/heads/m', newOid: m, message: 'm' }], AUTHOR);
   t.deepEqual(log(repo, { rev: 'm' }).map((e) => e.id), [m, ...[a.commit, b.commit].sort()]);
 });
 
@@ -276,7 +275,7 @@ test('cat: a file, a sparse file (holes read as zeros), a symlink, and refusals'
 test('show: commit metadata, root summary and the refs that point at it', async (t) => {
   const { repo } = tmpRepo(t);
   const c = await history(repo, 2);
-  createRef(repo, { kind: 'tag', name: 'v1' });
+  await createRef(repo, { kind: 'tag', name: 'v1' });
   const s = show(repo);
   t.is(s.id, c[1]);
   t.is(s.tree, resolveRevision(repo, 'HEAD').commit.root);
@@ -309,7 +308,7 @@ test('reflog: a repository made before HEAD had its own reflog shows the branch\
   const c = await history(repo, 2);
   t.is(reflog(repo).entries.length, 2);
   // Such a repository has no HEAD entries at all.
-  repo.store.writeTransaction(() => { for (const k of [...repo.store.reflog.getKeys({ start: ['HEAD', -1], end: ['HEAD', Number.MAX_SAFE_INTEGER] })]) repo.store.reflog.removeSync(k); });
+  await repo.refs.dropReflogEntries('HEAD', () => false);
   const r = reflog(repo);
   t.is(r.ref, 'refs/heads/main');
   t.deepEqual(r.entries.map((e) => [e.selector, e.new]), [['HEAD@{0}', c[1]], ['HEAD@{1}', c[0]]]);
@@ -320,7 +319,7 @@ test('branch: create, list by prefix and glob, head marker', async (t) => {
   const { repo } = tmpRepo(t);
   const c = await history(repo, 2);
   for (const name of ['debian/12/base', 'debian/12/web', 'debian/11/base', 'debianx', 'customers/acme/web', 'customers/zeta/db']) {
-    const info = createRef(repo, { kind: 'branch', name, rev: 'HEAD~1' });
+    const info = await createRef(repo, { kind: 'branch', name, rev: 'HEAD~1' });
     t.deepEqual(info, { name, ref: `refs/heads/${name}`, oid: c[0] });
   }
   const names = (pattern?: string) => listBranches(repo, 'branch', pattern).map((b) => b.name);
@@ -337,93 +336,93 @@ test('branch: create, list by prefix and glob, head marker', async (t) => {
   t.deepEqual(listBranches(repo, 'branch').filter((b) => b.head).map((b) => b.name), ['main']);
   t.deepEqual(listBranches(repo, 'tag'), []);
   // Default start point: HEAD.
-  t.is(createRef(repo, { kind: 'branch', name: 'from-head' }).oid, c[1]);
+  t.is((await createRef(repo, { kind: 'branch', name: 'from-head' })).oid, c[1]);
 });
 
 test('branch: an existing name is RefExistsError unless forced; invalid names are refused', async (t) => {
   const { repo } = tmpRepo(t);
   const c = await history(repo, 2);
-  createRef(repo, { kind: 'branch', name: 'topic', rev: 'HEAD~1' });
-  const err = t.throws(() => createRef(repo, { kind: 'branch', name: 'topic' }), { instanceOf: RefExistsError });
+  await createRef(repo, { kind: 'branch', name: 'topic', rev: 'HEAD~1' });
+  const err = await t.throwsAsync(() => createRef(repo, { kind: 'branch', name: 'topic' }), { instanceOf: RefExistsError });
   t.is(err?.data.ref, 'topic');
-  t.is(resolveRef(repo.store, 'refs/heads/topic'), c[0]);
-  createRef(repo, { kind: 'branch', name: 'topic', force: true });
-  t.is(resolveRef(repo.store, 'refs/heads/topic'), c[1]);
-  createRef(repo, { kind: 'tag', name: 'v1' });
-  t.throws(() => createRef(repo, { kind: 'tag', name: 'v1', rev: 'HEAD~1' }), { instanceOf: RefExistsError });
+  t.is(repo.refs.resolve('refs/heads/topic')?.oid, c[0]);
+  await createRef(repo, { kind: 'branch', name: 'topic', force: true });
+  t.is(repo.refs.resolve('refs/heads/topic')?.oid, c[1]);
+  await createRef(repo, { kind: 'tag', name: 'v1' });
+  await t.throwsAsync(() => createRef(repo, { kind: 'tag', name: 'v1', rev: 'HEAD~1' }), { instanceOf: RefExistsError });
   for (const bad of ['a..b', 'a b', 'x.lock', '.hidden', 'a/', 'HEAD', 'a~1', 'a:b', '@']) {
-    t.throws(() => createRef(repo, { kind: 'branch', name: bad }), { instanceOf: InvalidRefNameError }, bad);
+    await t.throwsAsync(() => createRef(repo, { kind: 'branch', name: bad }), { instanceOf: InvalidRefNameError }, bad);
   }
-  t.throws(() => createRef(repo, { kind: 'tag', name: 'v1^' }), { instanceOf: InvalidRefNameError });
-  t.throws(() => createRef(repo, { kind: 'branch', name: 'x', rev: 'nope' }), { instanceOf: RevisionNotFoundError });
+  await t.throwsAsync(() => createRef(repo, { kind: 'tag', name: 'v1^' }), { instanceOf: InvalidRefNameError });
+  await t.throwsAsync(() => createRef(repo, { kind: 'branch', name: 'x', rev: 'nope' }), { instanceOf: RevisionNotFoundError });
 });
 
 test('branch: a name cannot be both a branch and a directory of branches (D/F)', async (t) => {
   const { repo } = tmpRepo(t);
   await history(repo, 1);
-  createRef(repo, { kind: 'branch', name: 'a' });
-  createRef(repo, { kind: 'branch', name: 'x/y/z' });
-  t.throws(() => createRef(repo, { kind: 'branch', name: 'a/b' }), { instanceOf: UsageError, message: /'a' exists/ });
-  t.throws(() => createRef(repo, { kind: 'branch', name: 'x/y' }), { instanceOf: UsageError, message: /'x\/y\/z' exists below it/ });
-  t.throws(() => createRef(repo, { kind: 'branch', name: 'x' }), { instanceOf: UsageError });
+  await createRef(repo, { kind: 'branch', name: 'a' });
+  await createRef(repo, { kind: 'branch', name: 'x/y/z' });
+  await t.throwsAsync(() => createRef(repo, { kind: 'branch', name: 'a/b' }), { instanceOf: UsageError, message: /'a' exists/ });
+  await t.throwsAsync(() => createRef(repo, { kind: 'branch', name: 'x/y' }), { instanceOf: UsageError, message: /'x\/y\/z' exists below it/ });
+  await t.throwsAsync(() => createRef(repo, { kind: 'branch', name: 'x' }), { instanceOf: UsageError });
   // Renaming and committing obey the same rule.
-  t.throws(() => renameBranch(repo, 'branch', 'main', 'a/b'), { instanceOf: UsageError, message: /'a' exists/ });
-  t.throws(() => renameBranch(repo, 'branch', 'main', 'x/y'), { instanceOf: UsageError, message: /'x\/y\/z' exists below it/ });
+  await t.throwsAsync(() => renameBranch(repo, 'branch', 'main', 'a/b'), { instanceOf: UsageError, message: /'a' exists/ });
+  await t.throwsAsync(() => renameBranch(repo, 'branch', 'main', 'x/y'), { instanceOf: UsageError, message: /'x\/y\/z' exists below it/ });
   await t.throwsAsync(commitFiles(repo, { 'f': 'x' }, { branch: 'a/c' }), { instanceOf: UsageError, message: /'a' exists/ });
   await t.throwsAsync(commitFiles(repo, { 'f': 'x' }, { branch: 'x' }), { instanceOf: UsageError });
   t.deepEqual(listBranches(repo, 'branch').map((b) => b.name), ['a', 'main', 'x/y/z']);
   // Siblings that merely share a prefix are fine.
-  createRef(repo, { kind: 'branch', name: 'ab' });
-  createRef(repo, { kind: 'branch', name: 'x/y2' });
+  await createRef(repo, { kind: 'branch', name: 'ab' });
+  await createRef(repo, { kind: 'branch', name: 'x/y2' });
   // Tags and branches are separate namespaces.
-  createRef(repo, { kind: 'tag', name: 'a/b' });
+  await createRef(repo, { kind: 'tag', name: 'a/b' });
   t.is(listBranches(repo, 'tag')[0]!.name, 'a/b');
 });
 
 test('branch: delete removes the branch and its reflog; deleting a missing one is RefNotFoundError', async (t) => {
   const { repo } = tmpRepo(t);
   const c = await history(repo, 2);
-  createRef(repo, { kind: 'branch', name: 'gone/soon' });
-  t.deepEqual(deleteRef(repo, 'branch', 'gone/soon'), { name: 'gone/soon', ref: 'refs/heads/gone/soon', oid: c[1] });
-  t.is(readRef(repo.store, 'refs/heads/gone/soon'), undefined);
+  await createRef(repo, { kind: 'branch', name: 'gone/soon' });
+  t.deepEqual(await deleteRef(repo, 'branch', 'gone/soon'), { name: 'gone/soon', ref: 'refs/heads/gone/soon', oid: c[1] });
+  t.is(repo.refs.read('refs/heads/gone/soon'), undefined);
   t.throws(() => reflog(repo, 'gone/soon'), { instanceOf: RefNotFoundError });
-  t.throws(() => deleteRef(repo, 'branch', 'gone/soon'), { instanceOf: RefNotFoundError });
-  createRef(repo, { kind: 'tag', name: 'v1' });
-  deleteRef(repo, 'tag', 'v1');
+  await t.throwsAsync(() => deleteRef(repo, 'branch', 'gone/soon'), { instanceOf: RefNotFoundError });
+  await createRef(repo, { kind: 'tag', name: 'v1' });
+  await deleteRef(repo, 'tag', 'v1');
   t.deepEqual(listBranches(repo, 'tag'), []);
   // The directory left empty does not block a branch of that name.
-  createRef(repo, { kind: 'branch', name: 'gone' });
+  await createRef(repo, { kind: 'branch', name: 'gone' });
 });
 
 test('branch: rename moves the reflog, HEAD follows, and an existing target is RefExistsError', async (t) => {
   const { repo } = tmpRepo(t);
   const c = await history(repo, 2);
-  createRef(repo, { kind: 'branch', name: 'other', rev: 'HEAD~1' });
-  const err = t.throws(() => renameBranch(repo, 'branch', 'main', 'other'), { instanceOf: RefExistsError });
+  await createRef(repo, { kind: 'branch', name: 'other', rev: 'HEAD~1' });
+  const err = await t.throwsAsync(() => renameBranch(repo, 'branch', 'main', 'other'), { instanceOf: RefExistsError });
   t.truthy(err);
-  t.is(resolveRef(repo.store, 'refs/heads/main'), c[1]);
-  t.deepEqual(renameBranch(repo, 'branch', 'main', 'debian/12/base'), { name: 'debian/12/base', ref: 'refs/heads/debian/12/base', oid: c[1] });
-  t.deepEqual(readRef(repo.store, 'HEAD'), { symref: 'refs/heads/debian/12/base' });
+  t.is(repo.refs.resolve('refs/heads/main')?.oid, c[1]);
+  t.deepEqual(await renameBranch(repo, 'branch', 'main', 'debian/12/base'), { name: 'debian/12/base', ref: 'refs/heads/debian/12/base', oid: c[1] });
+  t.deepEqual(repo.refs.read('HEAD'), { symref: 'refs/heads/debian/12/base' });
   t.is(resolveRevision(repo, 'HEAD').oid, c[1]);
   t.deepEqual(reflog(repo, 'debian/12/base').entries.map((e) => e.message), [
     'renamed refs/heads/main to refs/heads/debian/12/base', 'commit: commit 1', 'commit (initial): commit 0',
   ]);
-  t.throws(() => renameBranch(repo, 'branch', 'main', 'x'), { instanceOf: RefNotFoundError });
+  await t.throwsAsync(() => renameBranch(repo, 'branch', 'main', 'x'), { instanceOf: RefNotFoundError });
   // The next commit goes to the renamed branch.
   const next = await commitFiles(repo, { 'f': 'new' }, { tick: 5 });
   t.is(next.branch, 'refs/heads/debian/12/base');
   t.is(next.parent, c[1]);
   // Forced over an existing branch.
-  renameBranch(repo, 'branch', 'other', 'debian/12/base', true);
-  t.is(resolveRef(repo.store, 'refs/heads/debian/12/base'), c[0]);
-  t.is(resolveRef(repo.store, 'refs/heads/other'), undefined);
+  await renameBranch(repo, 'branch', 'other', 'debian/12/base', true);
+  t.is(repo.refs.resolve('refs/heads/debian/12/base')?.oid, c[0]);
+  t.is(repo.refs.resolve('refs/heads/other')?.oid, undefined);
 });
 
 test('branch: the branch HEAD points at is not deleted without force (as git refuses the checked-out branch)', async (t) => {
   const { repo } = tmpRepo(t);
   const c = await history(repo, 1);
-  t.throws(() => deleteRef(repo, 'branch', 'main'), { instanceOf: UsageError, message: /HEAD points at it/ });
-  t.is(resolveRef(repo.store, 'refs/heads/main'), c[0]);
-  deleteRef(repo, 'branch', 'main', true);
-  t.is(resolveRef(repo.store, 'refs/heads/main'), undefined);
+  await t.throwsAsync(() => deleteRef(repo, 'branch', 'main'), { instanceOf: UsageError, message: /HEAD points at it/ });
+  t.is(repo.refs.resolve('refs/heads/main')?.oid, c[0]);
+  await deleteRef(repo, 'branch', 'main', true);
+  t.is(repo.refs.resolve('refs/heads/main')?.oid, undefined);
 });

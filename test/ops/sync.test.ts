@@ -6,11 +6,9 @@ import { addRemote, clone, fetch, listRemotes, parsePushSpec, pull, push, remove
 import { fsck } from '../../src/ops/fsck.js';
 import { find } from '../../src/ops/find.js';
 import { Repository } from '../../src/store/repository.js';
-import { listRefs, resolveRef, updateRefs } from '../../src/store/refs.js';
 import { LocalPeer, receiveObjects, type StoredObject } from '../../src/sync/peer.js';
 import { planTransfer } from '../../src/sync/transfer.js';
 import { setUpstreamTo } from '../../src/ops/upstream.js';
-import { setSymbolicRef } from '../../src/store/refs.js';
 import { encodeStored } from '../../src/store/object-store.js';
 import { commitTree, readCommit } from '../../src/store/typed.js';
 import { AbortedError, RefConflictError, RefExistsError, RemoteError, RepositoryCorruptError, UsageError } from '../../src/errors.js';
@@ -19,7 +17,7 @@ import { commitAt, randomBytes, sha256, tmpDir, tmpRepo, writeTree } from '../he
 /** A ref as a fresh handle sees it (another handle on the same file in this process may keep an old snapshot). */
 async function refIn(dir: string, ref: string): Promise<string | undefined> {
   const r = Repository.open(dir, 'read');
-  try { return resolveRef(r.store, ref); } finally { await r.close(); }
+  try { return r.refs.resolve(ref)?.oid; } finally { await r.close(); }
 }
 
 async function twoRepos(t: import('ava').ExecutionContext) {
@@ -62,8 +60,8 @@ test('sync: push sends the missing objects and moves the remote branch; non-fast
   addRemote(a, 'copy', bDir);
   const r = await push(a, 'copy', [{ src: 'images/base', dst: 'images/base' }]);
   t.true(r.objects > 0);
-  t.is(await refIn(bDir, 'refs/heads/images/base'), resolveRef(a.store, 'refs/heads/images/base'));
-  t.is(resolveRef(a.store, 'refs/remotes/copy/images/base'), resolveRef(a.store, 'refs/heads/images/base'));
+  t.is(await refIn(bDir, 'refs/heads/images/base'), a.refs.resolve('refs/heads/images/base')?.oid);
+  t.is(a.refs.resolve('refs/remotes/copy/images/base')?.oid, a.refs.resolve('refs/heads/images/base')?.oid);
   t.is((await push(a, 'copy', [{ src: 'images/base', dst: 'images/base' }])).updated.length, 0, 'up to date');
   // Rewrite history on a: a commit not descending from what b has.
   fs.writeFileSync(path.join(src, 'etc/hostname'), 'other\n');
@@ -76,7 +74,7 @@ test('sync: push sends the missing objects and moves the remote branch; non-fast
   t.deepEqual(del.updated.map((u) => u.new), [null]);
   // A fresh handle: a second lmdb-js handle on the same file in one process keeps its read snapshot.
   const fresh = Repository.open(bDir, 'read');
-  t.is(resolveRef(fresh.store, 'refs/heads/images/base'), undefined);
+  t.is(fresh.refs.resolve('refs/heads/images/base')?.oid, undefined);
   t.deepEqual(fsck(fresh).problems, []);
   await fresh.close();
 });
@@ -87,14 +85,14 @@ test('sync: clone and pull fast-forward; a diverged branch merges (or, with ffOn
   t.is(c.branch, 'images/base');
   const repo = Repository.open(path.join(dir, 'c'), 'write');
   t.teardown(() => repo.close());
-  t.is(resolveRef(repo.store, 'HEAD'), resolveRef(a.store, 'refs/heads/images/base'));
+  t.is(repo.refs.resolve('HEAD')?.oid, a.refs.resolve('refs/heads/images/base')?.oid);
   fs.writeFileSync(path.join(src, 'etc/hostname'), 'three\n');
   const up = await commitAt(a, src, { branch: 'images/base', tick: 2 });
   // A tag named like the branch does not make pull ambiguous: it pulls the branch.
-  updateRefs(a.store, [{ ref: 'refs/tags/images/base', newOid: c.updated[0]!.new, message: 'test' }], 'Test <t@x>');
+  await a.refs.update([{ ref: 'refs/tags/images/base', newOid: c.updated[0]!.new, message: 'test' }], 'Test <t@x>');
   const p = await pull(repo);
   t.true(p.fastForward);
-  t.is(resolveRef(repo.store, 'refs/heads/images/base'), up.commit);
+  t.is(repo.refs.resolve('refs/heads/images/base')?.oid, up.commit);
   // Diverge: a local commit, and another upstream.
   await commitAt(repo, src, { branch: 'images/base', tick: 3, message: 'local' });
   fs.writeFileSync(path.join(src, 'etc/hostname'), 'four\n');
@@ -102,11 +100,11 @@ test('sync: clone and pull fast-forward; a diverged branch merges (or, with ffOn
   await t.throwsAsync(pull(repo, 'origin', undefined, { ffOnly: true }), { instanceOf: RefConflictError, message: /diverged/ });
   const merged = await pull(repo);
   t.is(merged.merge?.status, 'merged');
-  const head = readCommit(repo.store, resolveRef(repo.store, 'refs/heads/images/base')!);
+  const head = readCommit(repo.store, repo.refs.resolve('refs/heads/images/base')?.oid!);
   t.is(head.parents.length, 2);
-  t.is(head.parents[1], resolveRef(repo.store, 'refs/remotes/origin/images/base'));
-  removeRemote(repo, 'origin');
-  t.deepEqual(listRefs(repo.store, 'refs/remotes/'), []);
+  t.is(head.parents[1], repo.refs.resolve('refs/remotes/origin/images/base')?.oid!);
+  await removeRemote(repo, 'origin');
+  t.deepEqual(repo.refs.list('refs/remotes/'), []);
 });
 
 test('sync: pull without a remote follows the branch\'s upstream: another remote branch name, or a local branch', async (t) => {
@@ -115,35 +113,35 @@ test('sync: pull without a remote follows the branch\'s upstream: another remote
   const repo = Repository.open(path.join(dir, 'c'), 'write');
   t.teardown(() => repo.close());
   // A local branch 'mine' tracking origin/images/base: pull fetches images/base, not 'mine'.
-  updateRefs(repo.store, [{ ref: 'refs/heads/mine', newOid: resolveRef(repo.store, 'HEAD')!, message: 'test' }], 'Test <t@x>');
+  await repo.refs.update([{ ref: 'refs/heads/mine', newOid: repo.refs.resolve('HEAD')?.oid!, message: 'test' }], 'Test <t@x>');
   setUpstreamTo(repo, 'origin/images/base', 'mine');
-  setSymbolicRef(repo.store, 'HEAD', 'refs/heads/mine');
+  await repo.refs.setSymbolic('HEAD', 'refs/heads/mine');
   fs.writeFileSync(path.join(src, 'etc/hostname'), 'upstream\n');
   const up = await commitAt(a, src, { branch: 'images/base', tick: 5 });
   const p = await pull(repo);
   t.true(p.fastForward);
   t.is(p.branch, 'mine');
-  t.is(resolveRef(repo.store, 'refs/heads/mine'), up.commit);
+  t.is(repo.refs.resolve('refs/heads/mine')?.oid, up.commit);
   // A remote given without a branch: the upstream's branch on that remote.
   fs.writeFileSync(path.join(src, 'etc/hostname'), 'again\n');
   const again = await commitAt(a, src, { branch: 'images/base', tick: 6 });
   t.true((await pull(repo, 'origin')).fastForward);
-  t.is(resolveRef(repo.store, 'refs/heads/mine'), again.commit);
+  t.is(repo.refs.resolve('refs/heads/mine')?.oid, again.commit);
   // A local upstream: no fetch, the local branch is merged or fast-forwarded.
-  updateRefs(repo.store, [{ ref: 'refs/heads/feature', newOid: again.commit, message: 'test' }], 'Test <t@x>');
+  await repo.refs.update([{ ref: 'refs/heads/feature', newOid: again.commit, message: 'test' }], 'Test <t@x>');
   await commitAt(repo, src, { branch: 'feature', tick: 7, message: 'on feature' });
   setUpstreamTo(repo, 'feature', 'mine');
-  setSymbolicRef(repo.store, 'HEAD', 'refs/heads/mine');
+  await repo.refs.setSymbolic('HEAD', 'refs/heads/mine');
   const local = await pull(repo);
   t.true(local.fastForward);
   t.is(local.objects, 0);
-  t.is(resolveRef(repo.store, 'refs/heads/mine'), resolveRef(repo.store, 'refs/heads/feature'));
+  t.is(repo.refs.resolve('refs/heads/mine')?.oid, repo.refs.resolve('refs/heads/feature')?.oid);
 });
 
 test('sync: a tampered or truncated object is refused and nothing of it is referenced; a retry sends the rest', async (t) => {
   const { a, b } = await twoRepos(t);
   const src = new LocalPeer(a);
-  const plan = await planTransfer(src, async (ids) => ids.map((i) => b.store.hasObject(i.kind, i.oid)), [resolveRef(a.store, 'refs/heads/images/base')!]);
+  const plan = await planTransfer(src, async (ids) => ids.map((i) => b.store.hasObject(i.kind, i.oid)), [a.refs.resolve('refs/heads/images/base')?.oid!]);
   const objects: StoredObject[] = [];
   for await (const o of src.read(plan.objects)) objects.push(o);
   // Flip a byte in the last chunk's payload (raw codec or zstd: either way it no longer matches its id).
@@ -152,9 +150,9 @@ test('sync: a tampered or truncated object is refused and nothing of it is refer
   victim.stored[victim.stored.length - 1] ^= 0xff;
   async function* stream(list: StoredObject[]) { yield* list; }
   await t.throwsAsync(receiveObjects(b, stream(bad)), { instanceOf: RepositoryCorruptError });
-  t.deepEqual(listRefs(b.store, 'refs/'), []);
+  t.deepEqual(b.refs.list('refs/'), []);
   // Objects before the bad one may have been kept (verified, unreferenced); a retry completes the set.
-  const retryPlan = await planTransfer(src, async (ids) => ids.map((i) => b.store.hasObject(i.kind, i.oid)), [resolveRef(a.store, 'refs/heads/images/base')!]);
+  const retryPlan = await planTransfer(src, async (ids) => ids.map((i) => b.store.hasObject(i.kind, i.oid)), [a.refs.resolve('refs/heads/images/base')?.oid!]);
   t.true(retryPlan.objects.length <= plan.objects.length);
   await receiveObjects(b, src.read(retryPlan.objects));
   t.deepEqual(fsck(b).problems, []);
@@ -166,32 +164,32 @@ test('sync: fetch refspecs: BRANCH into its tracking ref, SRC:DST into a local b
   addRemote(b, 'lib', aDir);
   const r = await fetch(b, 'lib', ['images/base:mine']);
   t.deepEqual(r.updated.map((u) => u.ref), ['refs/heads/mine']);
-  t.is(resolveRef(b.store, 'refs/heads/mine'), resolveRef(a.store, 'refs/heads/images/base'));
+  t.is(b.refs.resolve('refs/heads/mine')?.oid, a.refs.resolve('refs/heads/images/base')?.oid);
   // Upstream rewritten: not a fast-forward of mine.
   fs.writeFileSync(path.join(src, 'etc/hostname'), 'rewritten\n');
   await commitAt(a, src, { branch: 'images/rewrite', tick: 9 });
   await t.throwsAsync(fetch(b, 'lib', ['images/rewrite:mine']), { instanceOf: RefConflictError, message: /not a fast-forward/ });
   await fetch(b, 'lib', ['+images/rewrite:mine']);
-  t.is(resolveRef(b.store, 'refs/heads/mine'), resolveRef(a.store, 'refs/heads/images/rewrite'));
+  t.is(b.refs.resolve('refs/heads/mine')?.oid, a.refs.resolve('refs/heads/images/rewrite')?.oid);
   await t.throwsAsync(fetch(b, 'lib', ['no/such']), { message: /no\/such/ });
   await t.throwsAsync(fetch(b, 'lib', ['a:']), { instanceOf: UsageError });
 });
 
 /** Points `ref` of `repo` at `oid` (a tag or branch made without the tag op). */
-function setRef(repo: Repository, ref: string, oid: string): void {
-  updateRefs(repo.store, [{ ref, newOid: oid, message: 'test' }], 'Test <t@x>');
+async function setRef(repo: Repository, ref: string, oid: string): Promise<void> {
+  await repo.refs.update([{ ref, newOid: oid, message: 'test' }], 'Test <t@x>');
 }
 
 test('sync: a short name pushes and fetches in its own namespace: a tag stays a tag, a branch a branch; both is ambiguous', async (t) => {
   const { src, a, aDir, b, bDir } = await twoRepos(t);
-  const base = resolveRef(a.store, 'refs/heads/images/base')!;
+  const base = a.refs.resolve('refs/heads/images/base')?.oid!;
   setRef(a, 'refs/tags/v1', base);
   addRemote(a, 'copy', bDir);
   const r = await push(a, 'copy', [parsePushSpec('v1')]);
   t.deepEqual(r.updated.map((u) => u.ref), ['refs/tags/v1']);
   t.is(await refIn(bDir, 'refs/tags/v1'), base);
   t.is(await refIn(bDir, 'refs/heads/v1'), undefined, 'no branch named like the tag');
-  t.deepEqual(listRefs(a.store, 'refs/remotes/'), [], 'a tag has no remote-tracking ref');
+  t.deepEqual(a.refs.list('refs/remotes/'), [], 'a tag has no remote-tracking ref');
   // A branch by short name goes to refs/heads/; SRC:DST with a short DST keeps SRC's namespace.
   t.deepEqual((await push(a, 'copy', [parsePushSpec('images/base')])).updated.map((u) => u.ref), ['refs/heads/images/base']);
   t.deepEqual((await push(a, 'copy', [parsePushSpec('v1:v1-copy')])).updated.map((u) => u.ref), ['refs/tags/v1-copy']);
@@ -223,7 +221,7 @@ test('sync: a short name pushes and fetches in its own namespace: a tag stays a 
   setRef(a, 'refs/tags/v2', base);
   const f2 = await fetch(c, 'lib', ['v2', 'images/base', 'v2:v2-mine']);
   t.deepEqual(f2.updated.map((u) => u.ref).sort(), ['refs/remotes/lib/images/base', 'refs/tags/v2', 'refs/tags/v2-mine']);
-  t.is(resolveRef(c.store, 'refs/heads/v2'), undefined);
+  t.is(c.refs.resolve('refs/heads/v2')?.oid, undefined);
   t.deepEqual(fsck(c).problems, []);
 });
 
@@ -260,8 +258,8 @@ test('sync: a failed clone removes what it created, and only that; the retry suc
 
 test('sync: fetch by path into an ordinary repository brings the content too (no manifests-only filter)', async (t) => {
   const { a, aDir, b } = await twoRepos(t);
-  const tip = resolveRef(a.store, 'refs/heads/images/base')!;
-  updateRefs(a.store, [{ ref: 'refs/tags/v2', newOid: tip, expectedOld: null, message: 'tag' }], 't <t@t>');
+  const tip = a.refs.resolve('refs/heads/images/base')?.oid!;
+  await a.refs.update([{ ref: 'refs/tags/v2', newOid: tip, expectedOld: null, message: 'tag' }], 't <t@t>');
   const r = await fetch(b, aDir);
   t.true(r.updated.some((u) => u.ref === 'refs/tags/v2'));
   t.deepEqual(fsck(b).problems, []);
@@ -269,7 +267,7 @@ test('sync: fetch by path into an ordinary repository brings the content too (no
 
 /** Overwrites the stored root tree of `repo`'s images/base tip with bytes that do not decode as a tree. */
 function damageRootTree(repo: Repository): string {
-  const tip = resolveRef(repo.store, 'refs/heads/images/base')!;
+  const tip = repo.refs.resolve('refs/heads/images/base')?.oid!;
   const root = commitTree(repo.store, readCommit(repo.store, tip));
   const garbage = Buffer.alloc(80, 0x63);
   repo.store.putStoredUnchecked('tree', root, encodeStored(garbage));
@@ -284,7 +282,7 @@ test('sync: a damaged local tree makes push fail as repository damage naming it;
   t.true(pushErr!.message.includes(root), pushErr!.message);
   const fetchErr = await t.throwsAsync(fetch(b, aDir), { instanceOf: RemoteError });
   t.true(fetchErr!.message.includes(root), fetchErr!.message);
-  t.deepEqual(listRefs(b.store, 'refs/'), []);
+  t.deepEqual(b.refs.list('refs/'), []);
 });
 
 test('sync: a chunk of a source repository on a local path that fails verification, or is missing, makes fetch and clone fail as the remote\'s damage (RemoteError) naming it', async (t) => {
@@ -293,7 +291,7 @@ test('sync: a chunk of a source repository on a local path that fails verificati
   a.store.putStoredUnchecked('chunk', bad!, encodeStored(Buffer.from('not the chunk it claims to be')));
   const e = await t.throwsAsync(fetch(b, aDir), { instanceOf: RemoteError });
   t.is(e!.message, `${aDir}: chunk '${bad}' content does not match its id (the remote repository is damaged)`);
-  t.deepEqual(listRefs(b.store, 'refs/'), []);
+  t.deepEqual(b.refs.list('refs/'), []);
   t.false(b.store.hasObject('chunk', bad!));
   const ce = await t.throwsAsync(clone(aDir, path.join(dir, 'c')), { instanceOf: RemoteError });
   t.regex(ce!.message, new RegExp(`chunk '${bad}' content does not match its id \\(the remote repository is damaged\\)$`));
@@ -306,7 +304,7 @@ test('sync: a chunk of a source repository on a local path that fails verificati
 
 test('sync: tags/NAME and heads/NAME name refs/tags/NAME and refs/heads/NAME, as in git, for push and fetch', async (t) => {
   const { a, aDir, b, bDir } = await twoRepos(t);
-  const base = resolveRef(a.store, 'refs/heads/images/base')!;
+  const base = a.refs.resolve('refs/heads/images/base')?.oid!;
   setRef(a, 'refs/tags/both', base);
   setRef(a, 'refs/heads/both', base);
   addRemote(a, 'copy', bDir);
@@ -324,23 +322,23 @@ test('sync: tags/NAME and heads/NAME name refs/tags/NAME and refs/heads/NAME, as
 
 test('sync: a tag moved on the remote is rejected by fetch (would clobber existing tag) unless forced or +NAME', async (t) => {
   const { src, a, aDir, b } = await twoRepos(t);
-  const base = resolveRef(a.store, 'refs/heads/images/base')!;
+  const base = a.refs.resolve('refs/heads/images/base')?.oid!;
   setRef(a, 'refs/tags/v1', base);
   addRemote(b, 'lib', aDir);
   await fetch(b, 'lib');
-  t.is(resolveRef(b.store, 'refs/tags/v1'), base);
+  t.is(b.refs.resolve('refs/tags/v1')?.oid, base);
   fs.writeFileSync(path.join(src, 'etc/hostname'), 'moved\n');
   const next = await commitAt(a, src, { branch: 'images/base', tick: 1 });
   setRef(a, 'refs/tags/v1', next.commit);
   for (const specs of [[], ['v1']]) {
     const r = await fetch(b, 'lib', specs);
     t.deepEqual(r.rejected, [{ ref: 'refs/tags/v1', remoteRef: 'refs/tags/v1', old: base, new: next.commit, reason: 'would clobber existing tag' }]);
-    t.is(resolveRef(b.store, 'refs/tags/v1'), base);
+    t.is(b.refs.resolve('refs/tags/v1')?.oid, base);
   }
   const plus = await fetch(b, 'lib', ['+v1']);
   t.deepEqual([plus.rejected, plus.updated.map((u) => u.ref)], [[], ['refs/tags/v1']]);
   setRef(a, 'refs/tags/v1', base);
   const forced = await fetch(b, 'lib', [], { force: true });
   t.deepEqual([forced.rejected, forced.updated.map((u) => u.ref)], [[], ['refs/tags/v1']]);
-  t.is(resolveRef(b.store, 'refs/tags/v1'), base);
+  t.is(b.refs.resolve('refs/tags/v1')?.oid, base);
 });

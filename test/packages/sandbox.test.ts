@@ -11,9 +11,7 @@ import { SandboxError } from '../../src/errors.js';
 import { diff } from '../../src/ops/diff.js';
 import { storeContent } from '../../src/store/store-content.js';
 import { encodeCommit, hashCommit, type Commit } from '../../src/model/commit.js';
-import { updateRefs } from '../../src/store/refs.js';
 import { readCommit } from '../../src/store/typed.js';
-import { resolveRef } from '../../src/store/refs.js';
 import { MutableTree } from '../../src/tree/mutable-tree.js';
 import { AUTHOR, TIME, commitAt, isRoot, tmpDir, tmpRepo } from '../helpers/repo.js';
 
@@ -45,7 +43,7 @@ async function treeAfter(repo: Parameters<typeof commitAt>[0], baseTree: string,
   const oid = hashCommit(enc);
   repo.store.writeObject('commit', oid, enc);
   await repo.store.flush();
-  updateRefs(repo.store, [{ ref: 'refs/heads/sandboxed', newOid: oid, expectedOld: null, message: 'test' }], AUTHOR);
+  await repo.refs.update([{ ref: 'refs/heads/sandboxed', newOid: oid, expectedOld: null, message: 'test' }], AUTHOR);
   return w.oid;
 }
 

@@ -13,7 +13,6 @@ import type { StoredObject } from '../../src/sync/peer.js';
 import { addRemote, clone, fetch, lsRemote, parsePushSpec, push } from '../../src/ops/sync.js';
 import { fsck } from '../../src/ops/fsck.js';
 import { Repository } from '../../src/store/repository.js';
-import { listRefs, resolveRef, updateRefs } from '../../src/store/refs.js';
 import { RefConflictError, RemoteError } from '../../src/errors.js';
 import { commitAt, randomBytes, tmpDir, tmpRepo, writeTree } from '../helpers/repo.js';
 import { setFaults } from '../../src/store/faults.js';
@@ -38,7 +37,7 @@ test('http: clone, ls-remote and a fetch with nothing new; every request is logg
   t.is(c.branch, 'debian/base');
   const repo = Repository.open(path.join(dir, 'c'), 'write');
   t.teardown(() => repo.close());
-  t.is(resolveRef(repo.store, 'refs/heads/debian/base'), resolveRef(lib.store, 'refs/heads/debian/base'));
+  t.is(repo.refs.resolve('refs/heads/debian/base')?.oid, lib.refs.resolve('refs/heads/debian/base')?.oid);
   t.deepEqual(fsck(repo).problems, []);
   const again = await fetch(repo, 'origin');
   t.is(again.objects, 0);
@@ -56,18 +55,18 @@ test('http: push needs the token; wrong or missing tokens and read-only servers 
   t.teardown(() => w.close());
   fs.writeFileSync(path.join(src, 'etc/hostname'), 'changed\n');
   await commitAt(w, src, { branch: 'debian/base', tick: 1 });
-  const before = resolveRef(lib.store, 'refs/heads/debian/base');
+  const before = lib.refs.resolve('refs/heads/debian/base')?.oid;
   const e1 = await t.throwsAsync(push(w, 'origin', [{ src: 'debian/base', dst: 'debian/base' }]), { instanceOf: RemoteError });
   t.regex(e1!.message, /HTTP 401/);
   const wrong = path.join(dir, 'wrong');
   fs.writeFileSync(wrong, 'nope\n');
   const e2 = await t.throwsAsync(push(w, 'origin', [{ src: 'debian/base', dst: 'debian/base' }], { tokenFile: wrong }), { instanceOf: RemoteError });
   t.regex(e2!.message, /HTTP 403: wrong token/);
-  t.is(resolveRef(lib.store, 'refs/heads/debian/base'), before);
+  t.is(lib.refs.resolve('refs/heads/debian/base')?.oid, before);
   const ok = await push(w, 'origin', [{ src: 'debian/base', dst: 'debian/base' }], { tokenFile });
   t.is(ok.objects, 4);
   const fresh = Repository.open(lib.root, 'read');
-  t.is(resolveRef(fresh.store, 'refs/heads/debian/base'), resolveRef(w.store, 'refs/heads/debian/base'));
+  t.is(fresh.refs.resolve('refs/heads/debian/base')?.oid, w.refs.resolve('refs/heads/debian/base')?.oid);
   t.deepEqual(fsck(fresh).problems, []);
   await fresh.close();
   // A read-only server refuses pushes whatever the token.
@@ -92,7 +91,7 @@ test('http: a concurrent push loses the compare-and-swap', async (t) => {
   const peer = new HttpPeer(url, 's3cret-token');
   const listed = (await peer.listRefs()).refs.find((r) => r.ref === 'refs/heads/debian/base')!.oid;
   await push(a, 'origin', [{ src: 'debian/base', dst: 'debian/base' }], { tokenFile });
-  const bTip = resolveRef(b.store, 'refs/heads/debian/base')!;
+  const bTip = b.refs.resolve('refs/heads/debian/base')?.oid!;
   const { LocalPeer } = await import('../../src/sync/peer.js');
   const { planTransfer } = await import('../../src/sync/transfer.js');
   const local = new LocalPeer(b);
@@ -148,7 +147,7 @@ test('http: a server that sends wrong objects, cut streams or garbage gets a cle
     const e = await t.throwsAsync(fetch(repo, purl));
     t.truthy(e, mode);
     t.notRegex(e!.message, /^\s+at /m, mode);
-    t.deepEqual(listRefs(repo.store, 'refs/'), [], `${mode}: no ref moved`);
+    t.deepEqual(repo.refs.list('refs/'), [], `${mode}: no ref moved`);
     await repo.close();
     await new Promise<void>((r) => proxy.close(() => r()));
   }
@@ -197,7 +196,7 @@ test('http: a blob or chunk the server sends that fails verification is the remo
     const m = new RegExp(`^${purl.replace(/[.]/g, '\\.')}: ${mode} '([0-9a-f]{64})' content does not match its id \\(the remote sent bad data\\)$`).exec(e!.message);
     t.truthy(m, e!.message);
     t.true(damaged.has(m![1]!), mode);
-    t.deepEqual(listRefs(repo.store, 'refs/'), [], `${mode}: no ref moved`);
+    t.deepEqual(repo.refs.list('refs/'), [], `${mode}: no ref moved`);
     t.false(repo.store.hasObject(mode, m![1]!), `${mode}: the bad object is not stored`);
     await repo.close();
     // A clone says the same, and leaves nothing behind.
@@ -222,7 +221,7 @@ test.serial('http: a server that stalls (headers, then silence) or never answers
     try {
       const e = await t.throwsAsync(fetch(repo, url), { instanceOf: RemoteError });
       t.regex(e!.message, /no (data|answer) for 1 s/, mode);
-      t.deepEqual(listRefs(repo.store, 'refs/'), []);
+      t.deepEqual(repo.refs.list('refs/'), []);
     } finally {
       delete process.env.VIVA_HTTP_TIMEOUT;
       await repo.close();
@@ -239,7 +238,7 @@ test('http: a tag pushed or fetched by its short name stays a tag', async (t) =>
   t.teardown(() => w.close());
   fs.writeFileSync(path.join(src, 'etc/hostname'), 'tagged\n');
   const c = await commitAt(w, src, { branch: 'debian/base', tick: 1 });
-  updateRefs(w.store, [{ ref: 'refs/tags/v1', newOid: c.commit, message: 'test' }], 'Test <t@x>');
+  await w.refs.update([{ ref: 'refs/tags/v1', newOid: c.commit, message: 'test' }], 'Test <t@x>');
   const r = await push(w, 'origin', [parsePushSpec('v1')], { tokenFile });
   t.deepEqual(r.updated.map((u) => u.ref), ['refs/tags/v1']);
   const ls = await lsRemote(undefined, url);
@@ -250,7 +249,7 @@ test('http: a tag pushed or fetched by its short name stays a tag', async (t) =>
   addRemote(other, 'lib', url);
   const f = await fetch(other, 'lib', ['v1', 'debian/base']);
   t.deepEqual(f.updated.map((u) => u.ref).sort(), ['refs/remotes/lib/debian/base', 'refs/tags/v1']);
-  t.is(resolveRef(other.store, 'refs/tags/v1'), c.commit);
+  t.is(other.refs.resolve('refs/tags/v1')?.oid, c.commit);
 });
 
 test('http: a clone from an unreachable server or cut midway leaves nothing behind; the retry succeeds', async (t) => {
@@ -286,7 +285,7 @@ test.serial('http: the server\'s own disk filling up is a 507 for the client (ex
   t.teardown(() => w.close());
   writeTree(src, { opt: { more: randomBytes(300_000, 'more') } });
   await commitAt(w, src, { branch: 'debian/base', tick: 1 });
-  const before = resolveRef(lib.store, 'refs/heads/debian/base');
+  const before = lib.refs.resolve('refs/heads/debian/base')?.oid;
   // Client and server share this process: the first write transaction from here on is the server storing the push.
   setFaults('write:1:ENOSPC');
   try {
@@ -298,5 +297,5 @@ test.serial('http: the server\'s own disk filling up is a 507 for the client (ex
     setFaults(undefined);
   }
   t.true(lines.some((l) => / 507 .*no space left/.test(l)), 'the server logs the real reason');
-  t.is(resolveRef(lib.store, 'refs/heads/debian/base'), before);
+  t.is(lib.refs.resolve('refs/heads/debian/base')?.oid, before);
 });

@@ -40,7 +40,7 @@ test('partial clone: a few percent of the repository; checkout, cat, diff -p, gr
   t.deepEqual(ls(repo, { spec: 'base:etc' }).map((e) => e.path), ['etc/hostname']);
   t.deepEqual(diff(repo, { a: 'base~1', b: 'base', ignoreMtime: true }).entries.map((e) => e.path), ['etc/hostname']);
   t.deepEqual(fsck(repo).problems, []);
-  t.is(gc(repo).removed, 0);
+  t.is((await gc(repo)).removed, 0);
   // Content on demand.
   t.is((await collect(cat(repo, 'base:etc/hostname'))).toString(), 'two\n');
   const e = diff(repo, { a: 'base~1', b: 'base' }).entries.find((x) => x.path === 'etc/hostname')!;

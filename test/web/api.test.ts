@@ -6,7 +6,6 @@ import test from 'ava';
 import fs from 'node:fs';
 import path from 'node:path';
 import { commit, createRef, derive, Repository } from '../../src/index.js';
-import { updateRefs } from '../../src/store/refs.js';
 import { vivaJson, tmpDir } from '../helpers/cli.js';
 import { haveMke2fs, makeMbrDisk } from '../helpers/mbr-disk.js';
 import { viva, vivaOk } from '../helpers/cli.js';
@@ -141,8 +140,8 @@ test('web: a directory of 600 entries is paged (500 a page) with Link and X-Tota
 test('web: 2,500 branches are paged (100 a page), the filter narrows them, and the namespace stays fast', async (t) => {
   const lib = fleet;
   const repo = Repository.open(lib, 'write');
-  const head = createRef(repo, { kind: 'branch', name: 'fleet/seed', rev: 'debian/12/base' }).oid;
-  updateRefs(repo.store, Array.from({ length: 2499 }, (_, i) => ({ ref: `refs/heads/fleet/${String(i % 50).padStart(2, '0')}/host${String(i).padStart(4, '0')}`, newOid: head, expectedOld: null, message: 'fleet' })), 'Test <t@example.org>');
+  const head = (await createRef(repo, { kind: 'branch', name: 'fleet/seed', rev: 'debian/12/base' })).oid;
+  await repo.refs.update(Array.from({ length: 2499 }, (_, i) => ({ ref: `refs/heads/fleet/${String(i % 50).padStart(2, '0')}/host${String(i).padStart(4, '0')}`, newOid: head, expectedOld: null, message: 'fleet' })), 'Test <t@example.org>');
   await repo.close();
   const w = await startWeb(lib);
   t.teardown(() => w.close());
