@@ -2,11 +2,12 @@
  * The conformance suite of `Backend`: every implementation (memory, faulty(memory), S3 on Ceph) must pass the same
  * tests. A runner file calls `backendSuite(harness)`; this file registers no test on its own.
  */
-import test, { type ExecutionContext } from 'ava';
+import type { ExecutionContext } from 'ava';
 import crypto from 'node:crypto';
 import type { Backend, PutResult } from '../../src/store/remote/backend.js';
 import { RemoteError } from '../../src/errors.js';
 import { exitCodeFor } from '../../src/cli/exit-codes.js';
+import { suiteTests } from './suite.js';
 
 /** How a runner provides fresh backends: each `make()` is an empty key space (its own prefix). */
 export interface BackendHarness {
@@ -22,20 +23,8 @@ type Body = (t: ExecutionContext, b: Backend) => Promise<void>;
 
 /** Registers the conformance tests for `h`. */
 export function backendSuite(h: BackendHarness): void {
-  const it = (name: string, body: Body): void => {
-    if (h.skip) {
-      test.skip(`${h.name}: ${name} (${h.skip})`, () => {});
-      return;
-    }
-    test(`${h.name}: ${name}`, async (t) => {
-      const { it: b, close } = await h.make();
-      try {
-        await body(t, b);
-      } finally {
-        await close();
-      }
-    });
-  };
+  const test_ = suiteTests(h);
+  const it = (name: string, body: Body): void => test_(name, (t, made) => body(t, made.it));
 
   it('put, get and head round trip; ETags are unquoted and agree', async (t, b) => {
     const body = crypto.randomBytes(1000);
@@ -147,30 +136,20 @@ export function backendSuite(h: BackendHarness): void {
   });
 
   if (h.wrongCredentials) {
-    const make = h.wrongCredentials.bind(h);
-    const name = 'wrong credentials: every call is a RemoteError, exit 17, one line naming the URL';
-    if (h.skip) {
-      test.skip(`${h.name}: ${name} (${h.skip})`, () => {});
-    } else {
-      test(`${h.name}: ${name}`, async (t) => {
-        const { it: b, close } = await make();
-        try {
-          const calls: Array<[string, () => Promise<unknown>]> = [
-            ['get', () => b.get('x')], ['head', () => b.head('x')], ['put', () => b.put('x', Buffer.from('x'))],
-            ['conditional put', () => b.put('x', Buffer.from('x'), { ifNoneMatch: '*' })],
-            ['list', () => collect(b, '')], ['delete', () => b.delete(['x'])],
-          ];
-          for (const [what, call] of calls) {
-            const e = await t.throwsAsync(call, { instanceOf: RemoteError }, what);
-            t.is(exitCodeFor(e?.code), 17, what);
-            t.true(e?.message.startsWith(`${b.url}: access denied: the credentials were refused`), `${what}: ${e?.message}`);
-            t.false(e?.message.includes('\n'), what);
-          }
-        } finally {
-          await close();
-        }
-      });
-    }
+    const wrong = suiteTests({ name: h.name, skip: h.skip, make: h.wrongCredentials.bind(h) });
+    wrong('wrong credentials: every call is a RemoteError, exit 17, one line naming the URL', async (t, { it: b }) => {
+      const calls: Array<[string, () => Promise<unknown>]> = [
+        ['get', () => b.get('x')], ['head', () => b.head('x')], ['put', () => b.put('x', Buffer.from('x'))],
+        ['conditional put', () => b.put('x', Buffer.from('x'), { ifNoneMatch: '*' })],
+        ['list', () => collect(b, '')], ['delete', () => b.delete(['x'])],
+      ];
+      for (const [what, call] of calls) {
+        const e = await t.throwsAsync(call, { instanceOf: RemoteError }, what);
+        t.is(exitCodeFor(e?.code), 17, what);
+        t.true(e?.message.startsWith(`${b.url}: access denied: the credentials were refused`), `${what}: ${e?.message}`);
+        t.false(e?.message.includes('\n'), what);
+      }
+    });
   }
 }
 

@@ -1,9 +1,9 @@
-/** A conformance-suite harness over a fresh LMDB repository in a temporary directory (see ref-store.suite.ts). */
+/** A conformance-suite harness over a fresh LMDB repository in a temporary directory (see suite.ts). */
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Repository } from '../../src/store/repository.js';
-import type { Harness } from './ref-store.suite.js';
+import type { Harness } from './suite.js';
 
 /** A harness whose stores are `view(repo)` of a new repository; reopen closes the repository and opens it again. */
 export function lmdbHarness<T>(name: string, view: (repo: Repository) => T): Harness<T> {

@@ -2,28 +2,16 @@
  * The conformance suite of `MetaStore` (host settings) and its `shared` part: every implementation must pass the same
  * tests. A runner file calls `metaStoreSuite(harness)`; this file registers no test on its own.
  */
-import test, { type ExecutionContext } from 'ava';
+import type { ExecutionContext } from 'ava';
 import type { MetaStore } from '../../src/store/interfaces.js';
-import type { Harness } from './ref-store.suite.js';
+import { suiteTests, type Harness } from './suite.js';
 
 type Body = (t: ExecutionContext, meta: MetaStore, reopen: () => Promise<MetaStore>) => Promise<void>;
 
 /** Registers the MetaStore conformance tests for `h`. */
 export function metaStoreSuite(h: Harness<MetaStore>): void {
-  const it = (name: string, body: Body): void => {
-    if (h.skip) {
-      test.skip(`${h.name}: ${name} (${h.skip})`, () => {});
-      return;
-    }
-    test(`${h.name}: ${name}`, async (t) => {
-      const made = await h.make();
-      try {
-        await body(t, made.it, made.reopen);
-      } finally {
-        await made.close();
-      }
-    });
-  };
+  const test_ = suiteTests(h);
+  const it = (name: string, body: Body): void => test_(name, (t, made) => body(t, made.it, made.reopen));
 
   it('get, put and remove round trip values of every kind viva stores', async (t, meta) => {
     t.is(meta.get('remotes'), undefined);

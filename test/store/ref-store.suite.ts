@@ -2,20 +2,10 @@
  * The conformance suite of `RefStore`: every implementation (LMDB today; memory and S3 later) must pass the same
  * tests. A runner file calls `refStoreSuite(harness)`; this file registers no test on its own.
  */
-import test, { type ExecutionContext } from 'ava';
+import type { ExecutionContext } from 'ava';
 import { RefConflictError, RefExistsError, RefNotFoundError, RepositoryCorruptError, UsageError } from '../../src/errors.js';
 import type { RefStore } from '../../src/store/interfaces.js';
-
-/**
- * How a runner provides fresh stores: each `make()` is an empty repository (its own directory or prefix);
- * `reopen()` closes `it` and opens the same repository again (durability), `close()` releases and removes it.
- */
-export interface Harness<T> {
-  name: string;
-  /** Set to register every test as skipped, with this reason in the title. */
-  skip?: string;
-  make(): Promise<{ it: T; reopen(): Promise<T>; close(): Promise<void> }>;
-}
+import { suiteTests, type Harness } from './suite.js';
 
 const A = 'aa'.repeat(32);
 const B = 'bb'.repeat(32);
@@ -27,20 +17,8 @@ type Body = (t: ExecutionContext, refs: RefStore, reopen: () => Promise<RefStore
 
 /** Registers the RefStore conformance tests for `h`. */
 export function refStoreSuite(h: Harness<RefStore>): void {
-  const it = (name: string, body: Body): void => {
-    if (h.skip) {
-      test.skip(`${h.name}: ${name} (${h.skip})`, () => {});
-      return;
-    }
-    test(`${h.name}: ${name}`, async (t) => {
-      const made = await h.make();
-      try {
-        await body(t, made.it, made.reopen);
-      } finally {
-        await made.close();
-      }
-    });
-  };
+  const test_ = suiteTests(h);
+  const it = (name: string, body: Body): void => test_(name, (t, made) => body(t, made.it, made.reopen));
 
   it('create with expectedOld null; a second create conflicts and changes nothing', async (t, refs) => {
     await refs.update([{ ref: 'refs/heads/main', newOid: A, expectedOld: null, message: 'create' }], WHO, { time: 100 });
