@@ -58,6 +58,19 @@ export class FaultyBackend implements Backend {
     return this.call('get', () => this.inner.get(key, range));
   }
 
+  /**
+   * A synchronous GET, when the inner backend has one (`SyncReader` reads in-process backends this way): planned
+   * faults apply as to `get`; latency does not.
+   */
+  getSync(key: string, range?: ByteRange): { body: Buffer; etag: string } | undefined {
+    const inner = this.inner as Backend & { getSync?(key: string, range?: ByteRange): { body: Buffer; etag: string } | undefined };
+    if (typeof inner.getSync !== 'function') throw new TypeError(`${this.url}: the inner backend has no synchronous get`);
+    const fault = this.next('get');
+    if (fault === 'lost-response') inner.getSync(key, range);
+    if (fault) throw this.failure('get', fault);
+    return inner.getSync(key, range);
+  }
+
   async head(key: string): Promise<Omit<ObjectInfo, 'key'> | undefined> {
     return this.call('head', () => this.inner.head(key));
   }
@@ -81,18 +94,29 @@ export class FaultyBackend implements Backend {
 
   /** Runs one call: latency, then the planned fault if this call is the one, else the inner backend. */
   private async call<T>(op: BackendOp, run: () => Promise<T>, unknown?: T): Promise<T> {
+    const fault = this.next(op);
+    const ms = typeof this.options.latencyMs === 'function' ? this.options.latencyMs() : this.options.latencyMs ?? 0;
+    if (ms > 0) await new Promise((resolve) => setTimeout(resolve, ms));
+    if (!fault) return run();
+    if (fault === 'lost-response') await run();
+    if (unknown !== undefined) return unknown;
+    throw this.failure(op, fault);
+  }
+
+  /** Counts a call of `op` and returns the fault planned for it (recorded in `injected`), if any. */
+  private next(op: BackendOp): Fault | undefined {
     this.calls[op]++;
     this.calls.all++;
     const i = this.plan.findIndex((f) => f.nth === (f.op ? (f.op === op ? this.calls[op] : -1) : this.calls.all));
     const fault = i < 0 ? undefined : this.plan.splice(i, 1)[0]!.fault;
-    const ms = typeof this.options.latencyMs === 'function' ? this.options.latencyMs() : this.options.latencyMs ?? 0;
-    if (ms > 0) await new Promise((resolve) => setTimeout(resolve, ms));
-    if (!fault) return run();
-    this.injected.push({ op, fault, call: this.calls.all });
-    if (fault === 'lost-response') await run();
-    if (unknown !== undefined) return unknown;
-    if (fault === 'unreachable') throw new RemoteError(this.url, 'cannot reach the server: ECONNRESET (injected fault)');
+    if (fault) this.injected.push({ op, fault, call: this.calls.all });
+    return fault;
+  }
+
+  /** The error a failed call of `op` throws. */
+  private failure(op: BackendOp, fault: Fault): RemoteError {
+    if (fault === 'unreachable') return new RemoteError(this.url, 'cannot reach the server: ECONNRESET (injected fault)');
     const status = fault === '409' ? 409 : 500;
-    throw new RemoteError(this.url, `${op} failed: ${status === 409 ? 'ConditionalRequestConflict' : 'InternalError'} (HTTP ${status}, injected fault)`, status);
+    return new RemoteError(this.url, `${op} failed: ${status === 409 ? 'ConditionalRequestConflict' : 'InternalError'} (HTTP ${status}, injected fault)`, status);
   }
 }

@@ -24,6 +24,11 @@ export class MemoryBackend implements Backend {
 
   async get(key: string, range?: ByteRange): Promise<{ body: Buffer; etag: string } | undefined> {
     await tick();
+    return this.getSync(key, range);
+  }
+
+  /** `get` without yielding: an in-process bucket can answer a synchronous read (see `SyncReader`). */
+  getSync(key: string, range?: ByteRange): { body: Buffer; etag: string } | undefined {
     const o = this.objects.get(key);
     if (!o) return undefined;
     if (!range) return { body: Buffer.from(o.body), etag: o.etag };

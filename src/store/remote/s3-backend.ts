@@ -126,6 +126,11 @@ export class S3Backend implements Backend {
     this.url = location.url;
   }
 
+  /** What a worker thread needs to make the same backend (`SyncReader`'s I/O thread): location and options. */
+  workerSpec(): { kind: 's3'; location: S3Location; options: S3BackendOptions } {
+    return { kind: 's3', location: this.location, options: this.options };
+  }
+
   async get(key: string, range?: ByteRange): Promise<{ body: Buffer; etag: string } | undefined> {
     const { sdk, retrying } = await this.sdk();
     if (range) checkRange(range);
