@@ -31,7 +31,7 @@ export const PACK_TARGET_META = 64 * 1024;
 /** How many packs a store handle keeps copies of (a blob's chunks and the pack being verified, for fsck). */
 const RECENT_PACKS = 4;
 /** Pack header: u32 count, then per object: 33-byte key, u32 offset, u32 length (offsets within the pack value). */
-const PACK_ENTRY = 41;
+export const PACK_ENTRY = 41;
 
 export interface LmdbStoreOptions {
   readOnly?: boolean;
@@ -59,7 +59,11 @@ function packKey(id: number): Buffer {
   return k;
 }
 
-function isMetaKind(code: number): boolean {
+/**
+ * True for the object kinds that go to metadata packs (trees, commits, disks: small, read by log/diff/checkout
+ * planning), false for content (chunks, blob records). `code` is an object key's first byte.
+ */
+export function isMetaKind(code: number): boolean {
   return code === OBJECT_KINDS.tree || code === OBJECT_KINDS.commit || code === OBJECT_KINDS.disk;
 }
 
@@ -84,17 +88,22 @@ export function encodePack(objects: Array<[Buffer, Buffer]>): { value: Buffer; o
   return { value, offsets };
 }
 
-/** The header of a pack value; throws RepositoryCorruptError when it does not fit the value. */
-export function decodePackHeader(id: number, value: Buffer): Array<{ key: Buffer; offset: number; length: number }> {
+/**
+ * The header of a pack value; throws RepositoryCorruptError (subject `pack ID`) when it does not fit the pack.
+ * `value` is the whole pack, or only its first bytes (at least the header) when `size`, the pack's whole length, is
+ * given: a remote pack's header is read with range requests.
+ */
+export function decodePackHeader(id: number | string, value: Buffer, size = value.length): Array<{ key: Buffer; offset: number; length: number }> {
   const bad = (why: string) => new RepositoryCorruptError(`pack ${id}`, why);
   if (value.length < 4) throw bad('truncated header');
   const n = value.readUInt32BE(0);
-  if (4 + n * PACK_ENTRY > value.length) throw bad('header larger than the pack');
+  if (4 + n * PACK_ENTRY > size) throw bad('header larger than the pack');
+  if (4 + n * PACK_ENTRY > value.length) throw bad('truncated header');
   const out: Array<{ key: Buffer; offset: number; length: number }> = [];
   for (let i = 0; i < n; i++) {
     const h = 4 + i * PACK_ENTRY;
     const e = { key: Buffer.from(value.subarray(h, h + 33)), offset: value.readUInt32BE(h + 33), length: value.readUInt32BE(h + 37) };
-    if (e.offset + e.length > value.length) throw bad(`object ${i} lies outside the pack`);
+    if (e.offset + e.length > size) throw bad(`object ${i} lies outside the pack`);
     out.push(e);
   }
   return out;
