@@ -28,9 +28,12 @@ export interface RemotePackStoreOptions {
   putConcurrency?: number;
   /**
    * HEAD a pack before uploading it and skip the PUT when it is there already. Off by default: a pack's name is the
-   * hash of its bytes, so a second PUT writes the same object again, and on Ceph RGW the HEAD of a new pack (nearly
-   * every pack) costs two requests (S3Backend tells a missing key from a missing bucket), about as long as the PUT
-   * of a small pack; docs/format.md has the measurements.
+   * hash of its bytes, so a second PUT only writes the same object again, and a pack that exists already is rare (the
+   * same objects cut the same way: a commit re-run after a crash before its segment). The HEAD of a new pack costs
+   * two requests (S3Backend tells a missing key from a missing bucket). Measured on Ceph RGW 16 on the same host
+   * (medians of 15): HEAD of a missing key 4.5–6.5 ms; PUT 4 ms (64 KiB), 8 ms (1 MiB), 44–60 ms (8 MiB). So HEAD
+   * first makes every new 64 KiB meta pack about twice as slow to store and every 8 MiB data pack 15 % slower, and
+   * pays off only when more than one pack in seven is already there.
    */
   headFirst?: boolean;
 }
