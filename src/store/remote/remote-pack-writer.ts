@@ -20,6 +20,16 @@ export interface WrittenPacks {
   entries: SegmentEntry[];
 }
 
+/** Options of `RemotePackWriter`. */
+export interface RemotePackWriterOptions {
+  /** Closed packs waiting for their upload at most (default MAX_PENDING_UPLOADS). */
+  maxPending?: number;
+  /** Aborting stops uploads that have not started; `add` and `finish` then reject with AbortedError. */
+  signal?: AbortSignal;
+  /** Called after each pack's upload (for progress: `uploading packs`). */
+  onUploaded?: (pack: SegmentPack) => void;
+}
+
 interface OpenPack { objects: Array<[Buffer, Buffer]>; size: number }
 interface ClosedPack { pack: SegmentPack; objects: Array<{ key: Buffer; offset: number; length: number }> }
 
@@ -49,8 +59,11 @@ export class RemotePackWriter {
   private failure: unknown;
   private finished = false;
 
+  private readonly maxPending: number;
+
   constructor(private readonly store: Pick<PackStore, 'put'>, private readonly target: PackTarget,
-    private readonly maxPending = MAX_PENDING_UPLOADS) {
+    private readonly options: RemotePackWriterOptions = {}) {
+    this.maxPending = options.maxPending ?? MAX_PENDING_UPLOADS;
     if (!(target.data > 0 && target.meta > 0)) throw new RangeError(`pack targets must be positive (data ${target.data}, meta ${target.meta})`);
   }
 
@@ -107,8 +120,9 @@ export class RemotePackWriter {
       objects: open.objects.map(([key, stored], i) => ({ key, offset: offsets[i]!, length: stored.length })),
     };
     this.closed.push(slot);
-    const upload = this.store.put(value).then((id: PackId) => {
+    const upload = this.store.put(value, { signal: this.options.signal }).then((id: PackId) => {
       slot.pack.id = id;
+      this.options.onUploaded?.(slot.pack);
     }, (e: unknown) => {
       this.failure ??= e;
     }).finally(() => this.pending.delete(upload));
