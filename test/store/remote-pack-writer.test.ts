@@ -4,7 +4,7 @@
  */
 import test from 'ava';
 import crypto from 'node:crypto';
-import { RemoteError } from '../../src/errors.js';
+import { AbortedError, RemoteError } from '../../src/errors.js';
 import { hashBytes } from '../../src/model/oid.js';
 import { decodePackHeader, isMetaKind } from '../../src/store/lmdb-store.js';
 import { KIND_BY_CODE, OBJECT_KINDS, decodeStored, encodeStored, objectKey, type ObjectKind } from '../../src/store/object-store.js';
@@ -141,4 +141,22 @@ test('pack store: any number of put() calls without awaiting keep at most 4 PUTs
   t.deepEqual(ids, bodies.map(hashBytes));
   t.is(backend.maxPuts, 4);
   t.is(store.putsInFlight, 0);
+});
+
+test('pack writer: onUploaded reports each pack; an abort stops the uploads not yet started', async (t) => {
+  const backend = new FaultyBackend(new MemoryBackend('memory://writer'), { latencyMs: 10 });
+  const seen: string[] = [];
+  const w = new RemotePackWriter(new RemotePackStore(backend), { data: 1_000, meta: 1_000 }, { onUploaded: (p) => seen.push(p.id) });
+  for (const o of Array.from({ length: 6 }, () => obj('chunk', 1000))) await w.add(o.key, o.stored);
+  const { packs } = await w.finish();
+  t.deepEqual(new Set(seen), new Set(packs.map((p) => p.id)));
+  t.is(seen.length, 6);
+
+  const ac = new AbortController();
+  const aborted = new RemotePackWriter(new RemotePackStore(backend, { putConcurrency: 1 }), { data: 1_000, meta: 1_000 }, { signal: ac.signal });
+  const puts = backend.calls.put;
+  for (const o of Array.from({ length: 3 }, () => obj('chunk', 1000))) await aborted.add(o.key, o.stored);
+  ac.abort();
+  await t.throwsAsync(aborted.finish(), { instanceOf: AbortedError });
+  t.is(backend.calls.put - puts, 1, 'only the upload already running went out');
 });

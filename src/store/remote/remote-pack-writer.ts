@@ -2,9 +2,8 @@
  * Cuts stored objects into content-named packs for a bucket repository and uploads them while more objects arrive:
  * the remote sink of a commit's write path (bucket format 1, docs/format.md).
  */
-import type { PackId } from '../interfaces.js';
+import type { PackId, PackStore } from '../interfaces.js';
 import { PACK_ENTRY, encodePack, isMetaKind } from '../lmdb-store.js';
-import type { RemotePackStore } from './remote-packs.js';
 import type { SegmentEntry, SegmentPack } from './segment.js';
 
 /** Closed packs whose upload has not finished at most; `add` waits while this many are pending. */
@@ -21,6 +20,16 @@ export interface WrittenPacks {
   entries: SegmentEntry[];
 }
 
+/** Options of `RemotePackWriter`. */
+export interface RemotePackWriterOptions {
+  /** Closed packs waiting for their upload at most (default MAX_PENDING_UPLOADS). */
+  maxPending?: number;
+  /** Aborting stops uploads that have not started; `add` and `finish` then reject with AbortedError. */
+  signal?: AbortSignal;
+  /** Called after each pack's upload (for progress: `uploading packs`). */
+  onUploaded?: (pack: SegmentPack) => void;
+}
+
 interface OpenPack { objects: Array<[Buffer, Buffer]>; size: number }
 interface ClosedPack { pack: SegmentPack; objects: Array<{ key: Buffer; offset: number; length: number }> }
 
@@ -28,8 +37,9 @@ interface ClosedPack { pack: SegmentPack; objects: Array<{ key: Buffer; offset: 
  * Collects stored objects (`add(key, storedValue)`) into two open packs, content (chunks, blob records) and metadata
  * (trees, commits, disks: the key's kind byte decides, as for LMDB packs), in the pack format of docs/format.md
  * *Packs*. A pack closes when its stored values plus 41 bytes of header per object reach its target (so it exceeds
- * the target by less than one object); it is then uploaded through the `RemotePackStore`. Memory stays bounded: at
- * most MAX_PENDING_UPLOADS closed packs wait for their upload, plus the two open ones.
+ * the target by less than one object); it is then uploaded through the pack store (a `RemotePackStore` names it by
+ * its sha256). Memory stays bounded: at most MAX_PENDING_UPLOADS closed packs wait for their upload, plus the two
+ * open ones.
  *
  * Backpressure: `add` resolves at once while fewer than MAX_PENDING_UPLOADS uploads are pending, otherwise when one
  * finishes. After an upload failed, `add` and `finish` reject with that failure (a RemoteError); objects that were
@@ -49,8 +59,11 @@ export class RemotePackWriter {
   private failure: unknown;
   private finished = false;
 
-  constructor(private readonly store: RemotePackStore, private readonly target: PackTarget,
-    private readonly maxPending = MAX_PENDING_UPLOADS) {
+  private readonly maxPending: number;
+
+  constructor(private readonly store: Pick<PackStore, 'put'>, private readonly target: PackTarget,
+    private readonly options: RemotePackWriterOptions = {}) {
+    this.maxPending = options.maxPending ?? MAX_PENDING_UPLOADS;
     if (!(target.data > 0 && target.meta > 0)) throw new RangeError(`pack targets must be positive (data ${target.data}, meta ${target.meta})`);
   }
 
@@ -107,8 +120,9 @@ export class RemotePackWriter {
       objects: open.objects.map(([key, stored], i) => ({ key, offset: offsets[i]!, length: stored.length })),
     };
     this.closed.push(slot);
-    const upload = this.store.put(value).then((id: PackId) => {
+    const upload = this.store.put(value, { signal: this.options.signal }).then((id: PackId) => {
       slot.pack.id = id;
+      this.options.onUploaded?.(slot.pack);
     }, (e: unknown) => {
       this.failure ??= e;
     }).finally(() => this.pending.delete(upload));
