@@ -9,6 +9,7 @@ import { open, type Database, type RootDatabase } from 'lmdb';
 import { ObjectNotFoundError, RepositoryCorruptError, RepositoryDamagedError, VivaError, WriteError, describeErrno } from '../errors.js';
 import { checkLmdbFile } from './lmdb-header.js';
 import { faultPoint } from './faults.js';
+import { RemoteIndex } from './remote/remote-index.js';
 import { type Oid, hashBytes } from '../model/oid.js';
 import { type DerivedEntry, type IndexDb, derivKey, derivedEntries } from './content-index.js';
 import {
@@ -44,6 +45,22 @@ export interface LmdbStoreOptions {
    * and are swept by gc.
    */
   deferIndex?: boolean;
+  /** This environment is the host cache of a bucket repository (see `RemoteMode`). */
+  remote?: RemoteMode;
+}
+
+/**
+ * How the host cache of a bucket repository differs from a local repository's store. Whether an object exists is
+ * the bucket's answer (a live copy in the host's index of the bucket, `RemoteIndex`), not the cache's: a writer
+ * deduplicates only against what the bucket holds, so a cached object that gc tombstoned, or one an interrupted
+ * upload never sent, is written again (into a new local pack, which the upload step sends). A read that misses the
+ * cache calls `fetch`, which brings the object in.
+ */
+export interface RemoteMode {
+  /** Brings the objects (33-byte keys) into this cache, blocking; keys the bucket does not have are left out. */
+  fetch?: (keys: Buffer[]) => void;
+  /** The first local pack of the current write session: objects in it and after were written (or fetched) now. */
+  sincePack?: number;
 }
 
 /** Where an object's stored bytes live. */
@@ -192,6 +209,27 @@ export class LmdbStore implements ObjectStore {
   /** Bytes and counts written through this handle (for stats and progress). */
   written = { objects: 0, bytes: 0 };
   readonly readOnly: boolean;
+  /** Set when this environment caches a bucket repository (see RemoteMode); `remoteIndex` is then the bucket's index. */
+  remoteMode?: RemoteMode;
+  private remoteIx?: RemoteIndex;
+
+  /** The host's index of the bucket this environment caches (bucket repositories only). */
+  get remoteIndex(): RemoteIndex {
+    if (!this.remoteMode) throw new Error('not the cache of a bucket repository');
+    this.remoteIx ??= new RemoteIndex(this.env);
+    return this.remoteIx;
+  }
+
+  /**
+   * Whether a writer may rely on the repository having the object: locally, the index; for a bucket's cache, a live
+   * copy in the bucket, or a copy this write session put into the cache (uploaded before any ref names it).
+   */
+  private stored(k: Buffer): boolean {
+    if (!this.remoteMode) return this.index.doesExist(k);
+    if (this.remoteIndex.hasLive(k)) return true;
+    const loc = this.index.getBinaryFast(k);
+    return loc !== undefined && loc.readUInt32BE(0) >= (this.remoteMode.sincePack ?? Infinity);
+  }
 
   /**
    * Opens the environment in the file `path`. An existing file is checked first (checkLmdbFile): a truncated or
@@ -207,6 +245,7 @@ export class LmdbStore implements ObjectStore {
     this.readOnly = options.readOnly ?? false;
     this.zstdLevel = options.zstdLevel ?? DEFAULT_ZSTD_LEVEL;
     this.deferIndex = options.deferIndex ?? false;
+    this.remoteMode = options.remote;
     try {
       this.env = open({ path, mapSize: DEFAULT_MAP_SIZE, readOnly: options.readOnly ?? false, maxDbs: 16, keyEncoding: 'ordered-binary' });
     } catch (e) {
@@ -311,12 +350,12 @@ export class LmdbStore implements ObjectStore {
 
   hasObject(kind: ObjectKind, oid: Oid): boolean {
     const k = objectKey(kind, oid);
-    return (this.pending.size > 0 && this.pending.has(k.toString('latin1'))) || this.index.doesExist(k);
+    return (this.pending.size > 0 && this.pending.has(k.toString('latin1'))) || this.stored(k);
   }
 
   /** True when the object is committed (not merely queued). */
   hasDurableObject(kind: ObjectKind, oid: Oid): boolean {
-    return this.index.doesExist(objectKey(kind, oid));
+    return this.stored(objectKey(kind, oid));
   }
 
   /** Where a committed object is stored, or undefined. */
@@ -359,7 +398,11 @@ export class LmdbStore implements ObjectStore {
     const k = objectKey(kind, oid);
     const p = this.pending.get(k.toString('latin1'));
     if (p) return p[1];
-    const loc = this.locate(kind, oid);
+    let loc = this.locate(kind, oid);
+    if (!loc && this.remoteMode?.fetch) {
+      this.remoteMode.fetch([k]);
+      loc = this.locate(kind, oid);
+    }
     if (!loc) return undefined;
     let pack: Buffer | undefined;
     try {
@@ -503,7 +546,7 @@ export class LmdbStore implements ObjectStore {
     this.writeTransaction(() => {
       const fresh: Array<[Buffer, Buffer]> = [];
       for (const [ks, [k, v]] of batch) {
-        if (!this.index.doesExist(k) && !this.deferred.has(ks)) {
+        if (!this.stored(k) && !this.deferred.has(ks)) {
           fresh.push([k, v]);
           this.written.objects++;
           this.written.bytes += v.length;
@@ -514,6 +557,24 @@ export class LmdbStore implements ObjectStore {
       }
       this.writePacks(fresh);
     }, bytes);
+  }
+
+  /**
+   * Puts objects fetched from the bucket into this cache (checked by the caller), in one durable transaction; objects
+   * the cache has already are skipped. Not a write of the repository: nothing is queued or uploaded.
+   */
+  putCached(objects: Array<[Buffer, Buffer]>): void {
+    if (objects.length === 0) return;
+    const seen = new Set<string>();
+    this.writeTransaction(() => {
+      const fresh = objects.filter(([k]) => {
+        const ks = k.toString('latin1');
+        if (seen.has(ks) || this.index.doesExist(k)) return false;
+        seen.add(ks);
+        return true;
+      });
+      this.writePacks(fresh);
+    }, objects.reduce((n, [, v]) => n + v.length + 64, 0));
   }
 
   /** Drops queued objects and deferred index entries (after a failed commit: nothing references them). */

@@ -42,8 +42,9 @@ export class RemoteFetcher {
     const plans = this.plan(keys);
     if (plans.length === 0) return;
     const answers = reader.getMany(plans.map((p) => (p.whole ? { key: packKey(p.pack) } : { key: packKey(p.pack), range: { offset: p.loc.offset, length: p.loc.length } })));
-    plans.forEach((p, i) => this.take(p, answers[i]?.body));
-    this.store.flush();
+    const objects: Array<[Buffer, Buffer]> = [];
+    plans.forEach((p, i) => objects.push(...this.take(p, answers[i]?.body)));
+    this.store.putCached(objects);
   }
 
   /** The asynchronous form, for bulk readers: up to PREFETCH_CONCURRENCY GETs at once. */
@@ -54,8 +55,7 @@ export class RemoteFetcher {
       while (next < plans.length) {
         const p = plans[next++]!;
         const got = await backend.get(packKey(p.pack), p.whole ? undefined : { offset: p.loc.offset, length: p.loc.length });
-        this.take(p, got?.body);
-        this.store.flush();
+        this.store.putCached(this.take(p, got?.body));
       }
     };
     await Promise.all(Array.from({ length: Math.min(PREFETCH_CONCURRENCY, plans.length) }, lane));
@@ -82,8 +82,8 @@ export class RemoteFetcher {
     return plans;
   }
 
-  /** Checks what a GET brought and queues it into the cache (flushed by the caller). */
-  private take(p: Plan, body: Buffer | undefined): void {
+  /** Checks what a GET brought; returns its objects (key, stored value) for the cache. */
+  private take(p: Plan, body: Buffer | undefined): Array<[Buffer, Buffer]> {
     const where = packKey(p.pack);
     if (!body) {
       throw new RepositoryCorruptError(where, 'is missing', `pack '${where}' is missing from ${this.url} (run 'viva fsck'; another host's gc may have repacked it: 'viva index rebuild')`, { missing: true, pack: p.pack });
@@ -91,11 +91,7 @@ export class RemoteFetcher {
     if (p.whole) {
       const actual = hashBytes(body);
       if (actual !== p.pack) throw new RepositoryCorruptError(where, `its bytes hash to ${actual}`, `pack '${where}' does not match its name (repository damaged: run 'viva fsck')`, { pack: p.pack, actual });
-      for (const e of decodePackHeader(where, body)) {
-        if (this.store.index.doesExist(e.key)) continue;
-        this.store.writeStoredObject(KIND_BY_CODE[e.key[0]!] as ObjectKind, e.key.subarray(1).toString('hex'), body.subarray(e.offset, e.offset + e.length));
-      }
-      return;
+      return decodePackHeader(where, body).map((e) => [e.key, body.subarray(e.offset, e.offset + e.length)]);
     }
     const kind = KIND_BY_CODE[p.key[0]!] as ObjectKind;
     const oid = p.key.subarray(1).toString('hex');
@@ -106,6 +102,6 @@ export class RemoteFetcher {
       throw RepositoryCorruptError.mismatch(kind, oid, where);
     }
     if (hashBytes(data) !== oid) throw RepositoryCorruptError.mismatch(kind, oid, where);
-    this.store.writeStoredObject(kind, oid, body);
+    return [[p.key, body]];
   }
 }

@@ -2,9 +2,13 @@
  * Cuts stored objects into content-named packs for a bucket repository and uploads them while more objects arrive:
  * the remote sink of a commit's write path (bucket format 1, docs/format.md).
  */
+import { randomBytes } from 'node:crypto';
 import type { PackId, PackStore } from '../interfaces.js';
 import { PACK_ENTRY, encodePack, isMetaKind } from '../lmdb-store.js';
 import type { SegmentEntry, SegmentPack } from './segment.js';
+
+/** Random bytes at the end of every bucket pack (see close()). */
+export const PACK_NONCE = 16;
 
 /** Closed packs whose upload has not finished at most; `add` waits while this many are pending. */
 export const MAX_PENDING_UPLOADS = 4;
@@ -113,7 +117,12 @@ export class RemotePackWriter {
     const open = this.open[cls];
     if (open.objects.length === 0) return;
     this.open[cls] = { objects: [], size: 0 };
-    const { value, offsets } = encodePack(open.objects);
+    const encoded = encodePack(open.objects);
+    const { offsets } = encoded;
+    // 16 random bytes that no entry covers end every bucket pack, so every upload has a name of its own: a copy gc
+    // tombstoned (object X in pack P) is never re-created under P's name when a writer uploads X again, which would
+    // leave the new copy under the old tombstone.
+    const value = Buffer.concat([encoded.value, randomBytes(PACK_NONCE)]);
     // Keep the keys and ranges only: the stored values are in `value`, which is dropped once it is uploaded.
     const slot: ClosedPack = {
       pack: { id: '', size: value.length, class: cls === 1 ? 'meta' : 'data' },
