@@ -208,12 +208,14 @@ test('a batch stops at its first conflict; RefConflictError.data.applied names t
   t.is(refs.resolve('refs/heads/c')?.oid, oid(1), 'refs after the conflict (name order) did not move');
 });
 
-test('a malformed ref object is a RepositoryCorruptError naming its key', async (t) => {
+test('a malformed ref object, or one naming a missing archive, is a RepositoryCorruptError naming the key', async (t) => {
   const b = new MemoryBackend('memory://corrupt');
   await b.put('refs/heads/bad', Buffer.from('{"v":1,"oid":"xyz","nonce":"n","seq":1,"log":[]}'));
   await t.throwsAsync(open(b), { instanceOf: RepositoryCorruptError, message: /ref object 'refs\/heads\/bad': malformed/ });
   await b.put('refs/heads/bad', Buffer.from('{"v":2}'));
   await t.throwsAsync(open(b), { instanceOf: RepositoryCorruptError, message: /unsupported version 2/ });
+  await b.put('refs/heads/bad', Buffer.from(`{"v":1,"oid":"${oid(1)}","nonce":"n","seq":9,"log":[],"archives":[5]}`));
+  await t.throwsAsync(open(b), { instanceOf: RepositoryCorruptError, message: /reflog archive 'logs\/refs\/heads\/bad\/000000000005\.json': missing/ });
 });
 
 test('HEAD is host-local: each host has its own HEAD and HEAD reflog, and the bucket holds no HEAD', async (t) => {
