@@ -205,14 +205,21 @@ export class RefExistsError extends VivaError {
   constructor(ref: string, message?: string) { super(message ?? `ref ${quote(ref)} already exists`, { ref }); }
 }
 
-/** A compare-and-swap ref update found another value than expected (a concurrent writer moved it). */
+/**
+ * A compare-and-swap ref update found another value than expected (a concurrent writer moved it); exit 12.
+ * `data`: `{ ref, expected, actual, applied? }`.
+ */
 export class RefConflictError extends VivaError {
   static override readonly code = 'ERR_REF_CONFLICT';
   override readonly code = RefConflictError.code;
   override readonly name = 'RefConflictError';
-  /** `message` replaces the default wording (non-fast-forward pushes, diverged pulls). */
-  constructor(ref: string, expected: string | null, actual: string | null, message?: string) {
-    super(message ?? `ref ${quote(ref)} moved concurrently (expected ${expected ?? 'none'}, found ${actual ?? 'none'})`, { ref, expected, actual });
+  /**
+   * `message` replaces the default wording (non-fast-forward pushes, diverged pulls). `applied` lists the refs an
+   * update that is not atomic across refs (a bucket repository) moved before this conflict stopped it; it appears in
+   * `data` only when given.
+   */
+  constructor(ref: string, expected: string | null, actual: string | null, message?: string, applied?: string[]) {
+    super(message ?? `ref ${quote(ref)} moved concurrently (expected ${expected ?? 'none'}, found ${actual ?? 'none'})`, { ref, expected, actual, ...(applied ? { applied } : {}) });
   }
 }
 

@@ -43,7 +43,12 @@ export function findRefNameConflict(store: LmdbStore, ref: string, ignore?: stri
 /** Throws UsageError when `ref` cannot be created next to the existing refs (see findRefNameConflict). */
 export function assertNoRefNameConflict(store: LmdbStore, ref: string, ignore?: string): void {
   const c = findRefNameConflict(store, ref, ignore);
-  if (c) throw new UsageError(`cannot create '${shortRefName(ref)}': '${shortRefName(c.ref)}' exists${c.below ? ' below it' : ''}`, { ref, conflict: c.ref });
+  if (c) throw refNameConflictError(ref, c);
+}
+
+/** The UsageError for creating `ref` next to `c`, the existing ref git's D/F rule says it cannot coexist with. */
+export function refNameConflictError(ref: string, c: { ref: string; below: boolean }): UsageError {
+  return new UsageError(`cannot create '${shortRefName(ref)}': '${shortRefName(c.ref)}' exists${c.below ? ' below it' : ''}`, { ref, conflict: c.ref });
 }
 
 /**
