@@ -1,7 +1,8 @@
 /**
  * The RefStore conformance suite against RemoteRefStore over FaultyBackend(MemoryBackend): calls are delayed by a
  * random latency, and one PUT in three fails as RGW's do (answer lost after it applied, 409, 500, connection refused).
- * Every test must still pass: that is what the compare-and-swap loop's re-read is for.
+ * Every test must still pass: that is what the compare-and-swap loop's re-read is for. HEAD is kept in an LMDB host
+ * cache here (LmdbLocalHead), as a bucket repository keeps it.
  */
 import { FaultyBackend, type Fault, type PlannedFault } from '../../src/store/remote/faulty-backend.js';
 import { MemoryBackend } from '../../src/store/remote/memory-backend.js';
@@ -22,4 +23,4 @@ refStoreSuite(remoteRefsHarness('refs (faulty memory)', async () => {
   const faulty = (offset: number) => new FaultyBackend(inner, { faults: everyThirdPut(offset), latencyMs: () => Math.random() * 2 });
   let n = 0;
   return { backend: faulty(n++), another: () => faulty(n++) };
-}));
+}, undefined, 'lmdb'));
