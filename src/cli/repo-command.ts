@@ -56,12 +56,12 @@ export const quietFlag = Flags.boolean({ char: 'q', summary: 'no progress and no
  * import only what they use, so a command's start-up does not pay for the transport code.
  */
 export async function openRepository(repoDir: string | undefined, mode: OpenMode): Promise<Repository> {
-  let repo = Repository.open(repoDir, mode);
+  let repo = await Repository.connect(repoDir, mode);
   if (!repo.meta.get('partial')) return repo;
   await import('../ops/sync.js');
   if (mode === 'read') {
     await repo.close();
-    repo = Repository.open(repoDir, 'write');
+    repo = await Repository.connect(repoDir, 'write');
   }
   return repo;
 }
@@ -69,7 +69,7 @@ export async function openRepository(repoDir: string | undefined, mode: OpenMode
 export abstract class RepoCommand extends Command {
   static override enableJsonFlag = true;
   static override baseFlags = {
-    repo: Flags.string({ char: 'C', summary: 'repository directory (default: $VIVA_REPO, or found from the current directory upwards)', helpGroup: 'GLOBAL' }),
+    repo: Flags.string({ char: 'C', summary: 'repository directory or bucket URL, s3://BUCKET/PREFIX (default: $VIVA_REPO, or found from the current directory upwards)', helpGroup: 'GLOBAL' }),
     color: Flags.option({ options: ['always', 'never', 'auto'] as const, summary: 'colour the output: always, never, or auto (on a terminal unless NO_COLOR is set; the default)', helpGroup: 'GLOBAL' })(),
     'no-color': Flags.boolean({ summary: 'no colour (same as --color=never)', helpGroup: 'GLOBAL' }),
     'no-pager': Flags.boolean({ summary: 'do not pipe long output into a pager ($VIVA_PAGER, $PAGER or less)', helpGroup: 'GLOBAL' }),

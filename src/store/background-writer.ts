@@ -41,7 +41,9 @@ export class BackgroundWriter implements ObjectWriter {
   constructor(private readonly store: LmdbStore) {}
 
   private startWorker(): Worker {
-    const worker = workerScript(new URL('./write-worker', import.meta.url), { path: this.store.path, zstdLevel: this.store.zstdLevel });
+    // The cache of a bucket repository deduplicates against the bucket, and counts this session's packs as written.
+    const remote = this.store.remoteMode && { sincePack: this.store.remoteMode.sincePack };
+    const worker = workerScript(new URL('./write-worker', import.meta.url), { path: this.store.path, zstdLevel: this.store.zstdLevel, remote });
     this.worker = worker;
     worker.on('message', (r: Reply) => {
       if (this.closeWaiter && r.id === this.closeWaiter.id) { this.closeWaiter.done(); return; }

@@ -20,6 +20,8 @@ import { PACK_TARGET_DATA, PACK_TARGET_META } from './lmdb-store.js';
 import type { ContentIndex, MetaStore, ObjectIndex, PackStore, PackageIndex, RefStore, RepoConfig } from './interfaces.js';
 import type { ObjectStore } from './object-store.js';
 import { type CompactStats, compactEnvironmentFile } from './compact.js';
+import type { Backend } from './remote/backend.js';
+import type { Bucket } from './remote/bucket.js';
 
 /** The name of the directory that holds a repository's data inside its root (`.viva`). */
 export const REPO_DIR = '.viva';
@@ -168,6 +170,8 @@ function writeFormatFile(dataDir: string): void {
  */
 export class Repository {
   private sessionId?: string;
+  /** Set when the repository lives in a bucket: this handle's store is then the host cache (see remote/bucket.ts). */
+  private bucket?: Bucket;
   /** What the ops found doubtful but not wrong (an ambiguous ref name, ...): the CLI prints each as `warning: …`. */
   readonly warnings: string[] = [];
 
@@ -213,6 +217,7 @@ export class Repository {
 
   /** Refs and reflogs (reads synchronous, writes compare-and-swap). */
   get refs(): RefStore {
+    if (this.bucket) return this.bucket.refs;
     return this.view().refs;
   }
 
@@ -238,16 +243,19 @@ export class Repository {
 
   /** The packs the objects are stored in. */
   get packs(): PackStore {
+    if (this.bucket) return this.bucket.packs;
     return this.view().packs;
   }
 
   /** Where the repository is: its root directory (for a local repository). */
   get location(): string {
+    if (this.bucket) return this.bucket.backend.url;
     return this.root;
   }
 
   /** The settings fixed when the repository was created. */
   get config(): RepoConfig {
+    if (this.bucket) return this.bucket.config;
     const meta = this.lmdb.meta;
     return {
       format: 1,
@@ -332,6 +340,7 @@ export class Repository {
 
   /** The repository's id: a UUID made when it was created (init, clone): each repository has its own. */
   get id(): string {
+    if (this.bucket) return this.bucket.config.id;
     return this.store.meta.get('id') as string;
   }
 
@@ -359,6 +368,12 @@ export class Repository {
       this.store.sessions.putSync(id, me);
     });
     this.sessionId = id;
+    try {
+      await this.bucket?.beginSession(kind);
+    } catch (e) {
+      await this.endSession();
+      throw e;
+    }
   }
 
   /**
@@ -370,7 +385,11 @@ export class Repository {
     if (!this.sessionId) return;
     const id = this.sessionId;
     this.sessionId = undefined;
-    this.store.writeTransaction(() => { this.store.sessions.removeSync(id); });
+    try {
+      await this.bucket?.endSession();
+    } finally {
+      this.store.writeTransaction(() => { this.store.sessions.removeSync(id); });
+    }
   }
 
   /**
@@ -410,7 +429,120 @@ export class Repository {
     try {
       if (this.sessionId && this.mode === 'write') await this.endSession();
     } finally {
+      await this.bucket?.close();
       await this.store.close();
     }
+  }
+
+  /** True when the repository lives in a bucket (`s3://…`): refs, packs and index there, this host's cache here. */
+  get inBucket(): boolean {
+    return this.bucket !== undefined;
+  }
+
+  /**
+   * Re-reads what other hosts changed: for a bucket repository, its refs and index segments (the ones new to this
+   * host are ingested, their metadata fetched); nothing for a local one. Returns the refs that changed.
+   */
+  async refresh(): Promise<{ changed: string[] }> {
+    return this.bucket ? this.bucket.refresh() : { changed: [] };
+  }
+
+  /**
+   * Opens a repository by location (default: $VIVA_REPO, else found from the current directory upwards): a directory
+ * (as `open`; one bound to a bucket opens that bucket), or a bucket URL (`s3://BUCKET/PREFIX`, `memory://NAME`).
+   * A bucket repository is read through a cache on this host: `options.cacheDir` (a directory bound to the bucket),
+   * else `$VIVA_CACHE_DIR/<id>`, `$XDG_CACHE_HOME/viva/<id>` or `~/.cache/viva/<id>`; a missing cache is made, one
+   * of another repository (the id differs) is started afresh. Throws NotARepositoryError when the bucket prefix has no
+   * repository, RemoteError (exit 17) when the bucket cannot be reached or refuses the credentials.
+   */
+  static async connect(location: string | undefined, mode: OpenMode = 'read', options: BucketOpenOptions = {}): Promise<Repository> {
+    const given = location ?? process.env.VIVA_REPO;
+    if (given === undefined || !isBucketUrl(given)) {
+      // A directory: a local repository, or one bound to a bucket by `init --storage URL DIR` (its .viva is the cache).
+      const repo = Repository.open(location, mode);
+      const url = boundBucket(repo.dataDir);
+      if (!url) return repo;
+      await repo.close();
+      return Repository.connect(url, mode, { ...options, cacheDir: repo.root });
+    }
+    // Loaded only for bucket repositories: a local repository's commands do not pay for the bucket code.
+    const { backendFor, defaultCacheDir } = await import('./remote/open.js');
+    const { readBucketConfig } = await import('./remote/bucket-config.js');
+    const backend = await backendFor(given, options);
+    const config = await readBucketConfig(backend);
+    return Repository.openBucketCache(backend, config, mode, options.cacheDir ?? defaultCacheDir(config.id));
+  }
+
+  /**
+   * Creates a repository at a location: a directory (as `init`), or a bucket URL, whose prefix must hold no repository
+   * (RepositoryExistsError); the bucket itself must exist (viva never creates buckets).
+   */
+  static async create(location: string, options: BucketOpenOptions & { defaultBranch?: string } = {}): Promise<Repository> {
+    if (!isBucketUrl(location)) return Repository.init(location, options);
+    const { backendFor, defaultCacheDir } = await import('./remote/open.js');
+    const { createBucketConfig } = await import('./remote/bucket-config.js');
+    const backend = await backendFor(location, options);
+    const config = await createBucketConfig(backend, { defaultBranch: options.defaultBranch?.replace(/^refs\/heads\//, '') });
+    return Repository.openBucketCache(backend, config, 'write', options.cacheDir ?? defaultCacheDir(config.id));
+  }
+
+  private static async openBucketCache(backend: Backend, config: RepoConfig, mode: OpenMode, root: string): Promise<Repository> {
+    const dataDir = path.join(path.resolve(root), REPO_DIR);
+    makeDirectory(dataDir);
+    const file = path.join(dataDir, DATA_FILE);
+    let store = new LmdbStore(file, { remote: {} });
+    if (store.meta.get('remote-id') !== config.id) {
+      // A cache of another repository (the bucket was emptied and made again), or a new one: start afresh.
+      if (store.meta.get('remote-id') !== undefined) {
+        await store.close();
+        for (const f of [file, `${file}-lock`]) fs.rmSync(f, { force: true });
+        store = new LmdbStore(file, { remote: {} });
+      }
+      store.writeTransaction(() => {
+        store.meta.putSync('format', REPO_FORMAT);
+        store.meta.putSync('id', config.id);
+        store.meta.putSync('created', config.created);
+        store.meta.putSync('content-index', CONTENT_INDEX_VERSION);
+        store.meta.putSync('default-branch', config.defaultBranch);
+        store.meta.putSync('remote-id', config.id);
+        store.meta.putSync('remote-url', backend.url);
+      });
+      writeFormatFile(dataDir);
+      fs.writeFileSync(path.join(dataDir, STORAGE_FILE), `${JSON.stringify({ url: backend.url })}\n`);
+    }
+    const repo = new Repository(path.dirname(dataDir), dataDir, store, mode);
+    try {
+      const { Bucket } = await import('./remote/bucket.js');
+      repo.bucket = await Bucket.open(backend, config, store);
+    } catch (e) {
+      await store.close();
+      throw e;
+    }
+    return repo;
+  }
+}
+
+/** True when `location` names a bucket repository (`s3://…`, `memory://…`) rather than a directory. */
+export function isBucketUrl(location: string): boolean {
+  return /^(s3|memory):\/\//.test(location);
+}
+
+/** Where a bucket repository's cache is and how its bucket is reached (`--endpoint`, `--region` flags). */
+export interface BucketOpenOptions {
+  cacheDir?: string;
+  endpoint?: string;
+  region?: string;
+}
+
+/** The file in a bucket repository's cache (`.viva/`) that names the bucket: `{"url": "s3://…"}`. */
+export const STORAGE_FILE = 'storage.json';
+
+/** The bucket URL a directory's `.viva` is bound to (a cache made by `init --storage URL DIR`), or undefined. */
+export function boundBucket(dataDir: string): string | undefined {
+  try {
+    const j = JSON.parse(fs.readFileSync(path.join(dataDir, STORAGE_FILE), 'utf8')) as { url?: unknown };
+    return typeof j.url === 'string' ? j.url : undefined;
+  } catch {
+    return undefined;
   }
 }

@@ -3,7 +3,7 @@
  * the main thread only reads, chunks and hashes. Messages: batch → ack, flush → flushed (durable), close.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { LmdbStore } from './lmdb-store.js';
+import { LmdbStore, type RemoteMode } from './lmdb-store.js';
 import { KIND_BY_CODE } from './object-store.js';
 
 export interface BatchMessage {
@@ -15,7 +15,7 @@ export interface BatchMessage {
 }
 
 const port = parentPort!;
-const store = new LmdbStore(workerData.path as string, { zstdLevel: workerData.zstdLevel as number, deferIndex: true });
+const store = new LmdbStore(workerData.path as string, { zstdLevel: workerData.zstdLevel as number, deferIndex: true, remote: workerData.remote as RemoteMode | undefined });
 
 /** The first failure: after it, batches and flushes are answered with it at once, nothing more is written. */
 let failed: { message: string; code?: string; data?: Record<string, unknown> } | undefined;

@@ -5,7 +5,8 @@ import { MemoryBackend } from '../../src/store/remote/memory-backend.js';
 import { RemotePackStore } from '../../src/store/remote/remote-packs.js';
 import { RemoteIndex } from '../../src/store/remote/remote-index.js';
 import { SegmentStore } from '../../src/store/remote/segment.js';
-import { backendFor, defaultCacheDir, isBucketUrl, refreshIndex } from '../../src/store/remote/open.js';
+import { backendFor, defaultCacheDir, refreshIndex } from '../../src/store/remote/open.js';
+import { isBucketUrl } from '../../src/store/repository.js';
 import { uploadNewObjects } from '../../src/store/remote/upload.js';
 import { commitAt, tmpDir, tmpRepo, writeTree } from '../helpers/repo.js';
 

@@ -38,7 +38,7 @@ test('every object of the new packs goes up once; the segment is listed and inge
     n++;
   }
   t.is(n, r.objects);
-  t.deepEqual(await uploadNewObjects(repo.store, start, [], to), { objects: 0, bytes: 0, packs: 0 });
+  t.like(await uploadNewObjects(repo.store, start, [], to), { objects: 0, bytes: 0, packs: 0, segment: undefined });
 });
 
 test('objects the cache held before the write but the bucket lacks go up when named in extra', async (t) => {

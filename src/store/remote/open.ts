@@ -13,10 +13,6 @@ import type { RemoteIndex } from './remote-index.js';
 import type { SegmentStore } from './segment.js';
 import { RemoteFetcher } from './fetch.js';
 
-/** True when `location` names a bucket repository rather than a directory. */
-export function isBucketUrl(location: string): boolean {
-  return /^(s3|memory):\/\//.test(location);
-}
 
 const memoryBuckets = new Map<string, MemoryBackend>();
 

@@ -18,6 +18,8 @@ export interface UploadResult {
   /** Stored bytes uploaded (pack headers not counted). */
   bytes: number;
   packs: number;
+  /** The first local pack this upload did not look at: where the next one starts. */
+  until: number;
 }
 
 /** The bucket side of an upload. */
@@ -69,11 +71,11 @@ export async function uploadNewObjects(store: LmdbStore, fromPack: number, extra
     await add(key, value.subarray(loc.readUInt32BE(4), loc.readUInt32BE(4) + loc.readUInt32BE(8)));
   }
   const written = await writer.finish();
-  if (written.packs.length === 0) return { objects: 0, bytes: 0, packs: 0 };
+  if (written.packs.length === 0) return { objects: 0, bytes: 0, packs: 0, until: end };
   const seg: Segment = { packs: written.packs, entries: written.entries, retired: [], tombstones: [] };
   const sha = await to.segments.putSegment(seg);
   to.index.ingest(sha, seg);
-  return { segment: sha, objects, bytes, packs: written.packs.length };
+  return { segment: sha, objects, bytes, packs: written.packs.length, until: end };
 }
 
 function packKeyOf(id: number): Buffer {

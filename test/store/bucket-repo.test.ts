@@ -1,0 +1,44 @@
+/**
+ * A repository in a bucket (memory://, the in-process bucket with S3's semantics), end to end through the ops: one
+ * host commits, another host with an empty cache reads, checks out and commits on top; both see the same history.
+ */
+import test from 'ava';
+import fs from 'node:fs';
+import path from 'node:path';
+import { Repository } from '../../src/store/repository.js';
+import { checkout } from '../../src/ops/checkout.js';
+import { cat } from '../../src/ops/ls.js';
+import { log } from '../../src/ops/log.js';
+import { collect, commitAt, tmpDir, writeTree } from '../helpers/repo.js';
+
+let n = 0;
+const bucket = () => `memory://bucket-repo-${process.pid}-${n++}`;
+
+test('host A commits into a bucket; host B, with an empty cache, reads the same history and files, and commits on top', async (t) => {
+  const url = bucket();
+  const a = await Repository.create(url, { cacheDir: tmpDir(t) });
+  t.true(a.inBucket);
+  t.is(a.location, url);
+  const src = tmpDir(t);
+  writeTree(src, { etc: { hostname: 'base\n', big: Buffer.alloc(300_000, 9) }, usr: { bin: { tool: Buffer.from([1, 2, 3]) } } });
+  const c1 = await commitAt(a, src, { branch: 'images/base', message: 'base' });
+  t.is(a.refs.resolve('refs/heads/images/base')?.oid, c1.commit);
+
+  const b = await Repository.connect(url, 'write', { cacheDir: tmpDir(t) });
+  t.is(b.id, a.id);
+  t.is(b.refs.resolve('refs/heads/images/base')?.oid, c1.commit);
+  t.is((await collect(cat(b, 'images/base:etc/hostname'))).toString(), 'base\n');
+  const out = path.join(tmpDir(t), 'co');
+  await checkout(b, { rev: 'images/base', dest: out });
+  t.deepEqual(fs.readFileSync(path.join(out, 'etc/big')), Buffer.alloc(300_000, 9));
+
+  fs.writeFileSync(path.join(src, 'etc/hostname'), 'web\n');
+  const c2 = await commitAt(b, src, { branch: 'images/base', message: 'web', tick: 1 });
+  await a.refresh();
+  t.is(a.refs.resolve('refs/heads/images/base')?.oid, c2.commit);
+  t.is((await collect(cat(a, 'images/base:etc/hostname'))).toString(), 'web\n');
+  t.deepEqual(log(a, { rev: 'images/base' }).map((e) => [e.id, e.message]), [[c2.commit, 'web'], [c1.commit, 'base']]);
+  t.deepEqual(log(b, { rev: 'images/base' }).map((e) => e.id), [c2.commit, c1.commit]);
+  await a.close();
+  await b.close();
+});
