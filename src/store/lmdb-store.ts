@@ -574,6 +574,14 @@ export class LmdbStore implements ObjectStore {
         return true;
       });
       this.writePacks(fresh);
+      // Metadata objects get their content-index entries, as when they are written here.
+      for (const [k, v] of fresh) {
+        if (!isMetaKind(k[0]!)) continue;
+        const kind = KIND_BY_CODE[k[0]!]!;
+        let derived: DerivedEntry[] = [];
+        try { derived = derivedEntries(kind, k.subarray(1).toString('hex'), decodeStored(v)); } catch { /* fsck reports the object */ }
+        this.putDerived(derived);
+      }
     }, objects.reduce((n, [, v]) => n + v.length + 64, 0));
   }
 
