@@ -10,7 +10,8 @@ import path from 'node:path';
 import { AbortedError, NotARepositoryError, RefConflictError, RefExistsError, RefNotFoundError, RemoteError, RepositoryExistsError, UsageError } from '../errors.js';
 import type { Oid } from '../model/oid.js';
 import { HEAD, HEADS, REMOTES, TAGS, assertRefName, shortRefName } from '../model/ref.js';
-import { REPO_DIR, Repository } from '../store/repository.js';
+import { REPO_DIR, Repository, isBucketUrl } from '../store/repository.js';
+import { parseS3Url } from '../store/remote/s3-backend.js';
 import { readCommit } from '../store/typed.js';
 import { LocalPeer, type Peer, receiveObjects, remoteSentBadObject } from '../sync/peer.js';
 import { type BadObject, planTransfer } from '../sync/transfer.js';
@@ -118,11 +119,15 @@ function checkRemoteName(name: string): void {
 
 /** A path URL is stored absolute (so it works from any directory); http(s) URLs as given. */
 function normalizeUrl(url: string): string {
+  // An s3:// URL is kept in its canonical form: endpoint and region (from the URL or the environment) but no secrets.
+  if (url.startsWith('s3://')) return parseS3Url(url).url;
+  // memory:// names an in-process bucket: for programs that embed viva (and tests), not for the command line.
+  if (url.startsWith('memory://')) return url;
   if (/^https?:\/\//.test(url)) {
     try { new URL(url); } catch { throw new UsageError(`URL '${url}' is not a valid URL`); }
     return url;
   }
-  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(url)) throw new UsageError(`URL '${url}': only paths and http(s):// URLs are supported`);
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(url)) throw new UsageError(`URL '${url}': only paths, http(s):// and s3:// URLs are supported`);
   return path.resolve(url);
 }
 
@@ -172,13 +177,24 @@ export function resolveRemote(repo: Repository | undefined, nameOrUrl: string, t
   return { url: normalizeUrl(nameOrUrl), ...(tf ? { tokenFile: tf } : {}) };
 }
 
-/** Opens the repository at a URL (a path, or a `viva serve` URL) as a peer. */
-export function openPeer(remote: { url: string; tokenFile?: string }, mode: 'read' | 'write', signal?: AbortSignal): Peer {
+/**
+ * Opens the repository at a URL as a peer: a path, a `viva serve` URL, or a bucket (`s3://…`, read through a cache on
+ * this host, `$VIVA_CACHE_DIR` or `~/.cache/viva`).
+ */
+export async function openPeer(remote: { url: string; tokenFile?: string }, mode: 'read' | 'write', signal?: AbortSignal): Promise<Peer> {
   if (/^https?:\/\//.test(remote.url)) return new HttpPeer(remote.url, clientToken(remote.tokenFile), signal);
+  if (isBucketUrl(remote.url)) {
+    try {
+      return new LocalPeer(await Repository.connect(remote.url, mode), remote.url);
+    } catch (e) {
+      if (e instanceof NotARepositoryError) throw new RemoteError(remote.url, 'not a viva repository');
+      throw e;
+    }
+  }
   // A path that holds no repository is an unreachable remote (exit 17), not a problem of the local repository.
   if (!fs.existsSync(remote.url)) throw new RemoteError(remote.url, 'no such repository (the path does not exist)');
   try {
-    return new LocalPeer(Repository.open(remote.url, mode), remote.url);
+    return new LocalPeer(await Repository.connect(remote.url, mode), remote.url);
   } catch (e) {
     if (e instanceof NotARepositoryError) throw new RemoteError(remote.url, 'not a viva repository');
     throw e;
@@ -248,7 +264,7 @@ export async function fetch(repo: Repository, remote: string, refspecs: string[]
   const promisor = partialConfig(repo)?.remote;
   const filter = options.filter ?? (promisor !== undefined && r.name !== undefined && promisor === r.name ? 'manifests' : undefined);
   const signal = options.signal;
-  const peer = openPeer(r, 'read', signal);
+  const peer = await openPeer(r, 'read', signal);
   try {
     const { refs, head } = await peer.listRefs();
     const trackingPrefix = r.name ? `${REMOTES}${r.name}/` : undefined;
@@ -423,7 +439,7 @@ export async function push(repo: Repository, remote: string, specs: PushSpec[], 
   if (!specs.length) specs = [simplePushSpec(repo, r.name, remote, options.setUpstream ?? false)];
   // push -u: the local branches pushed to remote branches get them as upstream, also when already up to date.
   const upstreams: Array<{ branch: string; merge: string }> = [];
-  const peer = openPeer(r, 'write');
+  const peer = await openPeer(r, 'write');
   try {
     const { refs } = await peer.listRefs();
     const remoteRefs = new Map(refs.map((x) => [x.ref, x.oid]));
@@ -659,7 +675,7 @@ async function bringUp(repo: Repository, local: string, name: string, theirsRef:
 /** The refs of a remote repository. */
 export async function lsRemote(repo: Repository | undefined, remote: string): Promise<{ url: string; head?: string; refs: Array<{ ref: string; oid: Oid }> }> {
   const r = resolveRemote(repo, remote);
-  const peer = openPeer(r, 'read');
+  const peer = await openPeer(r, 'read');
   try {
     return { url: r.url, ...(await peer.listRefs()) };
   } finally {
@@ -673,7 +689,7 @@ export async function lsRemote(repo: Repository | undefined, remote: string): Pr
  */
 async function fetchContent(repo: Repository, remote: string, ids: ObjectId[], options: { filter?: 'manifests' } = {}): Promise<number> {
   const r = resolveRemote(repo, remote);
-  const peer = openPeer(r, 'read');
+  const peer = await openPeer(r, 'read');
   try {
     const plan = await planTransfer(peer, (q) => new LocalPeer(repo).has(q), ids, { ...options, bad: remoteDamage(r.url) });
     let bytes = 0;
@@ -697,7 +713,7 @@ export async function readPromisorObjects(repo: Repository, ids: ObjectId[]): Pr
   const cfg = partialConfig(repo);
   if (!cfg) throw new UsageError('this repository has all content already (it is not a partial clone)');
   const r = resolveRemote(repo, cfg.remote);
-  const peer = openPeer(r, 'read');
+  const peer = await openPeer(r, 'read');
   try {
     const out: StoredObject[] = [];
     for await (const o of peer.read(ids)) out.push(o);

@@ -59,6 +59,8 @@ export interface LmdbStoreOptions {
 export interface RemoteMode {
   /** Brings the objects (33-byte keys) into this cache, blocking; keys the bucket does not have are left out. */
   fetch?: (keys: Buffer[]) => void;
+  /** The same without blocking: several packs at once, for bulk readers. */
+  prefetch?: (keys: Buffer[]) => Promise<void>;
   /** The first local pack of the current write session: objects in it and after were written (or fetched) now. */
   sincePack?: number;
 }
@@ -557,6 +559,21 @@ export class LmdbStore implements ObjectStore {
       }
       this.writePacks(fresh);
     }, bytes);
+  }
+
+  /**
+   * Brings objects close before they are read: for a bucket's cache, fetches the missing ones pack by pack (several
+   * packs at once); for a local repository, nothing to do.
+   */
+  async prefetch(ids: Iterable<{ kind: ObjectKind; oid: Oid }>): Promise<void> {
+    const p = this.remoteMode?.prefetch;
+    if (!p) return;
+    const keys: Buffer[] = [];
+    for (const i of ids) {
+      const k = objectKey(i.kind, i.oid);
+      if (!this.index.doesExist(k)) keys.push(k);
+    }
+    if (keys.length) await p(keys);
   }
 
   /**

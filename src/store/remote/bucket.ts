@@ -7,6 +7,8 @@
  * and before any ref moves, `publish` uploads what the bucket lacks and PUTs the index segment that names it.
  */
 import type { LmdbStore } from '../lmdb-store.js';
+import { objectKey } from '../object-store.js';
+import { RepositoryCorruptError } from '../../errors.js';
 import type { Oid } from '../../model/oid.js';
 import type { RefStore, RefUpdate, RefUpdateOptions, RefValue, ReflogEntry, RepoConfig } from '../interfaces.js';
 import type { Backend } from './backend.js';
@@ -37,7 +39,9 @@ export class Bucket {
     this.published = nextLocalPack(cache);
     this.refs = new PublishingRefs(remoteRefs, this);
     cache.remoteMode ??= {};
-    cache.remoteMode.fetch = (keys) => new RemoteFetcher(cache, cache.remoteIndex, backend.url).fetchSync(keys, this.syncReader());
+    const fetcher = new RemoteFetcher(cache, cache.remoteIndex, backend.url);
+    cache.remoteMode.fetch = (keys) => fetcher.fetchSync(keys, this.syncReader());
+    cache.remoteMode.prefetch = (keys) => fetcher.prefetch(keys, backend);
   }
 
   /** Opens the parts over `cache` and brings refs and index up to the bucket. */
@@ -75,12 +79,21 @@ export class Bucket {
     this.published = Math.min(this.published, this.cache.remoteMode!.sincePack);
   }
 
-  /** Ends the writer session (its object is deleted). */
+  /**
+   * Ends the writer session: what it wrote is published first (a receive ends its session before the sender moves
+   * refs), then the session object is deleted.
+   */
   async endSession(): Promise<void> {
     const s = this.session;
-    this.session = undefined;
-    if (this.cache.remoteMode) this.cache.remoteMode.sincePack = undefined;
-    await s?.end();
+    if (!s) return;
+    try {
+      await this.cache.flush();
+      await this.publish();
+    } finally {
+      this.session = undefined;
+      if (this.cache.remoteMode) this.cache.remoteMode.sincePack = undefined;
+      await s.end();
+    }
   }
 
   /**
@@ -122,6 +135,13 @@ class PublishingRefs implements RefStore {
     if (updates.some((u) => u.newOid !== null)) {
       await this.bucket.cache.flush();
       await this.bucket.publish();
+      // Objects first, then the ref: a ref may name only a commit the bucket holds live (not one gc marked).
+      for (const u of updates) {
+        if (u.newOid !== null && u.ref !== 'HEAD' && !this.bucket.cache.remoteIndex.hasLive(objectKey('commit', u.newOid))) {
+          throw new RepositoryCorruptError(`commit ${u.newOid}`, 'not in the bucket',
+            `refusing to point '${u.ref}' at commit '${u.newOid}': ${this.bucket.backend.url} has no live copy of it (gc may have removed it: write it again)`);
+        }
+      }
     }
     return this.inner.update(updates, who, opts);
   }
