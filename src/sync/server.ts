@@ -87,6 +87,9 @@ function readUserFile(file: string): Buffer {
 }
 
 /** Starts serving `repo` (opened for writing when push is allowed). */
+/** How often a server of a bucket repository re-reads its refs and index at most (ms). */
+export const REFRESH_MS = 1000;
+
 export async function serve(repo: Repository, options: ServeOptions = {}): Promise<Server> {
   const [host, portText] = (options.listen ?? '127.0.0.1:0').split(/:(?=[^:]*$)/);
   const port = Number(portText);
@@ -117,8 +120,22 @@ export async function serve(repo: Repository, options: ServeOptions = {}): Promi
     tls: options.tls !== undefined,
   };
 
+  // A repository in a bucket changes under this server (other hosts and servers write to it): its refs and index
+  // are re-read before a request, at most once a second, so that several servers behind one load balancer agree.
+  let refreshed = 0;
+  let refreshing: Promise<unknown> | undefined;
+  const refresh = async () => {
+    if (!repo.inBucket) return;
+    if (Date.now() - refreshed >= REFRESH_MS) {
+      refreshed = Date.now();
+      refreshing = repo.refresh().finally(() => { refreshing = undefined; });
+    }
+    await refreshing;
+  };
+
   const handle = async (req: http.IncomingMessage, res: http.ServerResponse): Promise<number> => {
     const url = new URL(req.url ?? '/', 'http://x');
+    await refresh();
     if (options.handler && !url.pathname.startsWith('/v1/')) return options.handler(req, res, auth);
     const route = `${req.method} ${url.pathname}`;
     switch (route) {

@@ -2,26 +2,9 @@
 import test from 'ava';
 import fs from 'node:fs';
 import path from 'node:path';
-import { execFileSync, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { EXIT } from '../../src/cli/exit-codes.js';
-import { finished, spawnViva, tmpDir, viva, vivaJson, vivaOk } from '../helpers/cli.js';
-
-/** Starts `viva serve` and resolves with its URL (from its start-up line). */
-async function startServer(t: import('ava').ExecutionContext, args: string[]): Promise<{ url: string; child: ChildProcess; log: () => string }> {
-  const child = spawnViva(['serve', '--listen', '127.0.0.1:0', ...args]);
-  let err = '';
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no start-up line: ${err}`)), 30_000);
-    child.stderr!.on('data', (d: Buffer) => {
-      err += d.toString();
-      const m = /serving .* at (\S+)/.exec(err);
-      if (m) { clearTimeout(timer); resolve(m[1]!); }
-    });
-    child.on('exit', () => reject(new Error(`serve exited: ${err}`)));
-  });
-  t.teardown(() => { child.kill('SIGKILL'); });
-  return { url, child, log: () => err };
-}
+import { finished, spawnViva, startServer, tmpDir, viva, vivaJson, vivaOk } from '../helpers/cli.js';
 
 async function setup(t: import('ava').ExecutionContext) {
   const dir = tmpDir(t);

@@ -156,3 +156,20 @@ export function dumpOf(dump: string[], db: SubDatabase): string[] {
 export function delay(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
+
+/** Starts `viva serve` and resolves with its URL (from its start-up line). */
+export async function startServer(t: ExecutionContext, args: string[], options: RunOptions = {}): Promise<{ url: string; child: ChildProcess; log: () => string }> {
+  const child = spawnViva(['serve', '--listen', '127.0.0.1:0', ...args], options);
+  let err = '';
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no start-up line: ${err}`)), 30_000);
+    child.stderr!.on('data', (d: Buffer) => {
+      err += d.toString();
+      const m = /serving .* at (\S+)/.exec(err);
+      if (m) { clearTimeout(timer); resolve(m[1]!); }
+    });
+    child.on('exit', () => reject(new Error(`serve exited: ${err}`)));
+  });
+  t.teardown(() => { child.kill('SIGKILL'); });
+  return { url, child, log: () => err };
+}

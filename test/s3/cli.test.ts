@@ -7,7 +7,7 @@
 import test, { type ExecutionContext } from 'ava';
 import fs from 'node:fs';
 import path from 'node:path';
-import { viva, vivaJson, vivaOk, tmpDir } from '../helpers/cli.js';
+import { startServer, viva, vivaJson, vivaOk, tmpDir } from '../helpers/cli.js';
 import { filePrefix, removePrefix, s3Backend, s3Env, s3Skip, s3Url } from '../helpers/s3.js';
 import { writeTree } from '../helpers/repo.js';
 
@@ -137,3 +137,24 @@ s3('refusals: no repository (10, and 17 as a remote), wrong credentials (17), a 
 function tmpRepoDir(t: ExecutionContext): string {
   return path.join(tmpDir(t), 'repo');
 }
+
+s3('two servers of one bucket, each with its own cache: a push to one is seen by the other within a second', async (t) => {
+  const url = s3Url(`${root}r${n++}`);
+  const a = host(t);
+  await vivaOk(t, ['init', '--storage', url], { env: a.env });
+  const token = path.join(tmpDir(t), 'token');
+  fs.writeFileSync(token, 'tok-s3\n');
+  const one = await startServer(t, ['--storage', url, '--allow-push', '--token-file', token], { env: host(t).env });
+  const two = await startServer(t, ['--storage', url], { env: host(t).env });
+  t.regex(one.log(), /^serving s3:\/\/viva-ci\//);
+  const local = tmpDir(t);
+  await vivaOk(t, ['init', local]);
+  const c = await vivaJson(t, ['commit', source(t, { hostname: 'pushed\n' }), '-b', 'main', '-m', 'm'], { cwd: local });
+  await vivaOk(t, ['push', one.url, 'main'], { cwd: local, env: { VIVA_TOKEN: 'tok-s3' } });
+  await new Promise((r) => setTimeout(r, 1100));
+  const ls = await vivaJson<{ refs: Array<{ ref: string; oid: string }> }>(t, ['ls-remote', two.url]);
+  t.deepEqual(ls.refs.map((r) => [r.ref, r.oid]), [['refs/heads/main', c.commit]]);
+  const cloned = path.join(tmpDir(t), 'clone');
+  await vivaOk(t, ['clone', two.url, cloned]);
+  t.is((await vivaOk(t, ['cat', 'main:etc/hostname'], { cwd: cloned })).stdout, 'pushed\n');
+});
