@@ -515,16 +515,6 @@ export class LmdbStore implements ObjectStore {
     this.flushSync();
   }
 
-  /** The old name of discard, while callers move (removed once none is left). */
-  discardPending(): void {
-    this.discard();
-  }
-
-  /** The old name of readStored, while callers move (removed once none is left). */
-  tryReadStored(kind: ObjectKind, oid: Oid): Buffer | undefined {
-    return this.readStored(kind, oid);
-  }
-
   /** Drops queued objects and deferred index entries (after a failed commit: nothing references them). */
   discard(): void {
     this.pending = new Map();

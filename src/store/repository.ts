@@ -191,15 +191,6 @@ export class Repository {
     return repo.lmdb;
   }
 
-  /**
-   * The LMDB environment, while callers move to the interfaces (removed once none is left).
-   *
-   * @internal
-   */
-  get store(): LmdbStore {
-    return this.lmdb;
-  }
-
   /** The views below, made once per LmdbStore (compact() replaces it). */
   private views?: {
     of: LmdbStore; refs: RefStore; meta: MetaStore; index: ObjectIndex; contentIndex: ContentIndex;
