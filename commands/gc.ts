@@ -31,7 +31,7 @@ The space of removed objects becomes free pages inside .viva/data.mdb, reused by
       this.log(`removed ${plural(r.removed, 'object')}, kept ${r.kept}${freed}`);
       if (!flags.compact) return r;
       const c = await compact(repo);
-      this.log(`compacted '${repo.store.path}': ${formatBytes(c.before)} -> ${formatBytes(c.after)} (${formatBytes(c.reclaimed)} returned to the file system)`);
+      this.log(`compacted '${repo.dataFile}': ${formatBytes(c.before)} -> ${formatBytes(c.after)} (${formatBytes(c.reclaimed)} returned to the file system)`);
       return { ...r, compacted: c };
     });
   }

@@ -4,8 +4,7 @@
  * message plus a documented exit code.
  */
 import { Command, Flags, type Interfaces } from '@oclif/core';
-import { CheckoutError, RepositoryDamagedError, ScriptFailedError, VivaError, systemReason } from '../errors.js';
-import { lmdbDamageReason } from '../store/lmdb-store.js';
+import { CheckoutError, ScriptFailedError, VivaError, systemReason } from '../errors.js';
 import { Repository, type OpenMode } from '../store/repository.js';
 import type { ProgressEvent } from '../ops/commit.js';
 import { EXIT, exitCodeFor } from './exit-codes.js';
@@ -144,9 +143,7 @@ export abstract class RepoCommand extends Command {
       return await fn(repo);
     } catch (e) {
       // LMDB's own report of a damaged database (a page of the wrong type, a page not found) wherever it surfaced.
-      const damage = lmdbDamageReason(e);
-      if (damage) throw new RepositoryDamagedError(repo.store.path, damage);
-      throw e;
+      throw repo.damageOf(e) ?? e;
     } finally {
       // The ops' warnings (ambiguous names, ...) come before any error line, as git's.
       for (const w of repo.warnings.splice(0)) this.warnLine(w);

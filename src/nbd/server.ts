@@ -135,7 +135,7 @@ export async function serveNbd(repo: Repository, options: NbdServeOptions): Prom
   if (options.listen !== undefined && options.socket !== undefined) throw new UsageError('--listen and --socket cannot be combined');
   if (options.writable && options.revs.length > 1) throw new UsageError('--writable serves a single revision');
   const tlsContext = options.tls ? tlsContextOf(options.tls) : undefined;
-  const blobs = new BlobRangeReader(repo.store, CHUNK_CACHE_BYTES);
+  const blobs = new BlobRangeReader(repo.objects, CHUNK_CACHE_BYTES);
   const exports: LiveExport[] = [];
   for (const rev of options.revs) {
     const r = resolveRevision(repo, rev);
@@ -157,8 +157,8 @@ export async function serveNbd(repo: Repository, options: NbdServeOptions): Prom
     } else if (options.size !== undefined) {
       throw new UsageError(`--size sizes the disk built for a directory commit: '${rev}' is a disk commit, served at its own size`, { rev });
     }
-    const disk = readDisk(repo.store, diskOid);
-    const reader = new DiskReader(repo.store, disk, blobs);
+    const disk = readDisk(repo.objects, diskOid);
+    const reader = new DiskReader(repo.objects, disk, blobs);
     exports.push({ name, rev, commit: r.oid, disk: diskOid, size: disk.size, reader, bytesRead: 0, profile: new ReadProfileRecorder(), ...(fromTree ? { fromTree } : {}) });
   }
   // A partial clone: the run tables' maps now, the bytes a client reads when it reads them.
@@ -226,7 +226,7 @@ export async function serveNbd(repo: Repository, options: NbdServeOptions): Prom
   }
   // Chunks are decoded and verified ahead of reads on worker threads; what an earlier server's clients read first
   // (a boot's reads) is decoded now, while the client starts.
-  blobs.startPrefetch(repo.store);
+  blobs.startPrefetch(repo.objects);
   for (const e of exports) {
     const blocks = loadReadProfile(repo.dataDir, e.disk, e.size);
     if (blocks.length) e.reader.prefetch(blocks.map((b) => ({ offset: b * PROFILE_BLOCK, length: PROFILE_BLOCK })));

@@ -72,7 +72,7 @@ export function listBranches(repo: Repository, kind: RefKind, pattern?: string, 
 }
 
 function verboseInfo(repo: Repository, r: RefInfo): Partial<RefInfo> {
-  const subject = readCommit(repo.store, r.oid).message.split('\n', 1)[0] ?? '';
+  const subject = readCommit(repo.objects, r.oid).message.split('\n', 1)[0] ?? '';
   const up = r.ref.startsWith(HEADS) ? readUpstream(repo, r.ref) : undefined;
   if (!up) return { subject };
   const theirs = repo.refs.resolve(up.ref)?.oid;

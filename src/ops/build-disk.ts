@@ -154,14 +154,14 @@ function sourceTrees(repo: Repository, c: Commit, layoutParts: Set<number> | und
     const single = { tree: c.root, rootMeta: c.rootMeta ?? DEFAULT_ROOT_META };
     if (!layoutParts) return { single };
     const parts = new Map<number, FsTree>();
-    for (const e of readTree(repo.store, c.root).entries) {
+    for (const e of readTree(repo.objects, c.root).entries) {
       const m = /^p([1-9]\d*)$/.exec(e.name.toString('latin1'));
       if (!m || e.type !== 'dir' || !e.oid || !layoutParts.has(Number(m[1]))) return { single };
       parts.set(Number(m[1]), { tree: e.oid, rootMeta: { mode: e.mode, uid: e.uid, gid: e.gid, mtimeNs: e.mtimeNs, xattrs: e.xattrs } });
     }
     return parts.size ? { parts } : { single };
   }
-  const d = readDisk(repo.store, c.root);
+  const d = readDisk(repo.objects, c.root);
   const fileSystems = d.regions.filter((r) => r.content.kind === 'fs' && kindOfFsType(r.content.fsType));
   if (layoutParts && fileSystems.length > 1 && fileSystems.every((r) => r.partition)) {
     return { parts: new Map(fileSystems.map((r) => [r.partition!.index, filesOf(r)])) };
@@ -287,10 +287,10 @@ export async function buildDisk(repo: Repository, rev: string, c: Commit, dest: 
     // 3. Stream the disk in order.
     out = await makeWriter(size);
     if (layout) {
-      const reader = new BlobRangeReader(repo.store);
+      const reader = new BlobRangeReader(repo.objects);
       for (const r of layout.disk.regions) {
         const t = targets.find((x) => x.region === r);
-        const pieces = t ? filePieces(images.get(t)!, r.offset) : regionPieces(repo.store, r, reader);
+        const pieces = t ? filePieces(images.get(t)!, r.offset) : regionPieces(repo.objects, r, reader);
         for await (const p of pieces) { await out.write(p.offset, p.data); options.onBytes?.(p.data.length); }
       }
     } else {
@@ -337,7 +337,7 @@ async function buildFileSystem(repo: Repository, rev: string, t: Target, image: 
   if (t.kind === 'xfs') {
     // Linux's XFS refuses device numbers past 511:262143 (see XFS_MAX_MAJOR): such a device is refused before any
     // work rather than failing half-way.
-    walkTree(repo.store, tree, (p, e) => {
+    walkTree(repo.objects, tree, (p, e) => {
       if ((e.type === 'chr' || e.type === 'blk') && e.rdev && (e.rdev.major >= XFS_MAX_MAJOR || e.rdev.minor >= XFS_MAX_MINOR)) {
         throw new UsageError(`${dest}: '${showPath(Buffer.concat([Buffer.from(t.prefix), p]))}' is device ${e.rdev.major}:${e.rdev.minor}, which xfs cannot store (major below ${XFS_MAX_MAJOR}, minor below ${XFS_MAX_MINOR}): use --fs ext4`);
       }
@@ -361,7 +361,7 @@ async function buildFileSystem(repo: Repository, rev: string, t: Target, image: 
   await runTool('mkfs.vfat', [...t.args, image], 'make the FAT file system', dest);
   const entries: Array<{ path: Buffer; entry: TreeEntry }> = [];
   const mtimes = new Map<string, bigint>();
-  walkTree(repo.store, tree, (p, e) => {
+  walkTree(repo.objects, tree, (p, e) => {
     entries.push({ path: p, entry: e });
     mtimes.set(p.toString('latin1'), e.mtimeNs);
   }, signal ? { signal } : {});
@@ -384,7 +384,7 @@ interface Layout {
  */
 function readLayout(repo: Repository, from: { rev: string; commit: Commit }): Layout {
   if (from.commit.rootKind !== 'disk') throw new UsageError(`--layout-from ${from.rev}: not a disk commit`);
-  const disk = readDisk(repo.store, from.commit.root);
+  const disk = readDisk(repo.objects, from.commit.root);
   const fileSystems: Layout['fileSystems'] = [];
   for (const r of disk.regions) {
     const c = r.content;
@@ -406,7 +406,7 @@ function readLayout(repo: Repository, from: { rev: string; commit: Commit }): La
 /** The parameters in the XFS superblock at the start of region `r`, if there is one. */
 function xfsSuperblock(repo: Repository, r: DiskRegion): XfsParams | undefined {
   const head = Buffer.alloc(512);
-  for (const p of regionPieces(repo.store, r, new BlobRangeReader(repo.store))) {
+  for (const p of regionPieces(repo.objects, r, new BlobRangeReader(repo.objects))) {
     if (p.offset >= r.offset + head.length) break;
     const at = p.offset - r.offset;
     p.data.copy(head, at, 0, Math.min(p.data.length, head.length - at));
@@ -422,7 +422,7 @@ function xfsSuperblock(repo: Repository, r: DiskRegion): XfsParams | undefined {
 function keptPartitions(repo: Repository, rev: string, c: Commit, layout: Layout, targets: Target[]): WriterWarning[] {
   if (c.rootKind !== 'disk') return [];
   const out: WriterWarning[] = [];
-  for (const r of readDisk(repo.store, c.root).regions) {
+  for (const r of readDisk(repo.objects, c.root).regions) {
     if (!r.partition || r.content.kind !== 'raw') continue;
     const n = r.partition.index;
     const there = layout.disk.regions.find((x) => x.partition?.index === n);
@@ -510,7 +510,7 @@ async function fixInodes(repo: Repository, tree: Oid, rootMeta: RootMeta, fsFile
   };
   // The tree's entries by path, to match the new file system's inodes.
   const wanted = new Map<string, { mode: number; uid: number; gid: number; mtimeNs: bigint }>();
-  walkTree(repo.store, tree, (p, e) => { wanted.set(p.toString('latin1'), e); });
+  walkTree(repo.objects, tree, (p, e) => { wanted.set(p.toString('latin1'), e); });
   const TYPE_BITS: Record<string, number> = { file: 0o100000, dir: 0o040000, symlink: 0o120000, chr: 0o020000, blk: 0o060000, fifo: 0o010000, socket: 0o140000 };
   const src = await fileBlockSource(fsFile);
   try {

@@ -11,7 +11,6 @@ import path from 'node:path';
 import { UsageError } from '../errors.js';
 import type { Commit } from '../model/commit.js';
 import type { Oid } from '../model/oid.js';
-import { BackgroundWriter } from '../store/background-writer.js';
 import type { ObjectWriter } from '../store/object-store.js';
 import type { Repository } from '../store/repository.js';
 import { walkTree } from '../tree/walk.js';
@@ -43,7 +42,7 @@ export interface TreeDiskOptions {
 export function autoTreeDiskSize(repo: Repository, tree: Oid): number {
   let blocks = 0;
   let entries = 0;
-  walkTree(repo.store, tree, (_path, entry) => {
+  walkTree(repo.objects, tree, (_path, entry) => {
     entries++;
     if (entry.type === 'file') blocks += Math.ceil(entry.size / 4096);
     else blocks++;
@@ -65,28 +64,28 @@ export async function diskOfTree(repo: Repository, rev: string, c: Commit, optio
   if (c.rootKind !== 'tree') throw new UsageError(`'${rev}' is a disk commit: it is served as it is`);
   const key = treeDiskKey(c.root, options.size);
   const found = repo.meta.shared.get<TreeDiskRecord>(key);
-  if (found && repo.store.hasObject('disk', found.disk)) return { ...found, built: false };
+  if (found && repo.objects.hasObject('disk', found.disk)) return { ...found, built: false };
   const size = options.size ?? autoTreeDiskSize(repo, c.root);
   // Beside the repository's data: the same file system, which has room for what the disk will hold.
   const tmp = fs.mkdtempSync(path.join(repo.dataDir, 'tree-disk-'));
   await repo.beginSession('nbd: building a disk for a directory commit');
-  const background = BackgroundWriter.available() ? new BackgroundWriter(repo.store) : undefined;
-  const writer: ObjectWriter = background ?? repo.store;
+  const background = repo.objects.backgroundWriter();
+  const writer: ObjectWriter = background ?? repo.objects;
   try {
     const image = path.join(tmp, 'disk.raw');
     await checkout(repo, { rev, dest: image, format: 'raw', build: { size }, cache: true, ...(options.signal ? { signal: options.signal } : {}) });
     const ctx: IngestContext = {
-      store: repo.store, writer, useCache: false, startNs: BigInt(Date.now()) * 1_000_000n, cacheUpdates: [], files: 0, bytes: 0, cachedFiles: 0,
+      store: repo.objects, statCache: repo.statCache, writer, useCache: false, startNs: BigInt(Date.now()) * 1_000_000n, cacheUpdates: [], files: 0, bytes: 0, cachedFiles: 0,
       ...(options.signal ? { signal: options.signal } : {}),
     };
     const d = await ingestDisk(ctx, image);
     await writer.flush();
-    if (writer !== repo.store) await repo.store.flush();
+    if (writer !== repo.objects) await repo.objects.flush();
     const record: TreeDiskRecord = { disk: d.disk, size };
     await repo.meta.shared.put(key, record);
     return { ...record, built: true };
   } catch (e) {
-    repo.store.discardPending();
+    repo.objects.discard();
     throw e;
   } finally {
     await background?.close();

@@ -22,7 +22,7 @@ import { exportOverlay } from './export-overlay.js';
 import { ensureContent, imageBlobs } from '../sync/partial.js';
 import { type BuildDiskOptions, buildDisk } from './build-disk.js';
 import type { ObjectReader } from '../store/object-store.js';
-import { BlobPrefetcher, PREFETCH_MAX_BLOB, type BlobPiece } from '../store/prefetch.js';
+import { type BlobPrefetcher, PREFETCH_MAX_BLOB, type BlobPiece } from '../store/prefetch.js';
 import { showPath, splitPath } from '../tree/mutable-tree.js';
 import type { ProgressEvent } from './commit.js';
 import { dirEntry, normalizeImagePath, resolveEntry, resolveRevision, resolveSpec, rootEntry, splitRevPath } from './resolve.js';
@@ -156,7 +156,7 @@ export async function checkout(repo: Repository, options: CheckoutOptions): Prom
   if (format === 'raw' || format === 'qcow2' || format === 'vmdk') return checkoutDisk(repo, options, format);
   if (format !== 'dir' && format !== 'tar') throw new UsageError(`unknown output format '${String(format)}'`);
   const r = resolveRevision(repo, options.rev);
-  const objects = repo.store;
+  const objects = repo.objects;
   // Resolve selected paths first: a bad path fails before anything is written.
   const selected = (options.paths ?? []).map((p) => {
     const path = normalizeImagePath(p);
@@ -193,9 +193,9 @@ export async function checkout(repo: Repository, options: CheckoutOptions): Prom
   if (options.root) {
     walk(Buffer.alloc(0), options.root);
   } else if (selected.length === 0) {
-    walk(Buffer.alloc(0), rootEntry(repo.store, r.commit));
+    walk(Buffer.alloc(0), rootEntry(repo.objects, r.commit));
   } else {
-    add(Buffer.alloc(0), rootEntry(repo.store, r.commit));
+    add(Buffer.alloc(0), rootEntry(repo.objects, r.commit));
     for (const s of selected) {
       // Parent directories first, with their own metadata from the image.
       const parts = splitPath(s.path);
@@ -227,7 +227,7 @@ export async function checkout(repo: Repository, options: CheckoutOptions): Prom
     aheadBytes += e.size;
   }
   // A blob shared by several files is read ahead once, for its first file; later ones stream from the store.
-  const prefetcher = aheadBytes >= PREFETCH_MIN_TOTAL ? new BlobPrefetcher(repo.store, ahead) : undefined;
+  const prefetcher = aheadBytes >= PREFETCH_MIN_TOTAL ? repo.objects.blobPrefetcher(ahead) : undefined;
   const fetched = new Set<Oid>();
 
   const contentOf = (path: Buffer, e: TreeEntry): ImageEntry['content'] => {
@@ -294,7 +294,7 @@ async function checkoutDisk(repo: Repository, options: CheckoutOptions, format: 
   if (bareFs && !given?.layoutFrom) {
     b = { partition: 'none', fs: bareFs, ...given };
     if (r.commit.rootKind === 'disk') {
-      const d = readDisk(repo.store, r.commit.root);
+      const d = readDisk(repo.objects, r.commit.root);
       const only = d.regions.length === 1 ? d.regions[0]!.content : undefined;
       const isBare = !d.table && only?.kind === 'fs' && only.fsType === bareFs;
       if (!isBare) rebuild = true;
@@ -328,9 +328,9 @@ async function checkoutDisk(repo: Repository, options: CheckoutOptions, format: 
       ...(options.strict ? { strict: true } : {}),
       onBytes: (n) => { bytes += n; options.onProgress?.({ phase: 'checkout', files: 0, bytes }); },
     });
-    return { commit: r.oid, tree: commitTree(repo.store, r.commit), dest: options.dest, format, files: 0, dirs: 0, bytes: built.size, warnings: built.warnings, rebuilt: true };
+    return { commit: r.oid, tree: commitTree(repo.objects, r.commit), dest: options.dest, format, files: 0, dirs: 0, bytes: built.size, warnings: built.warnings, rebuilt: true };
   }
-  const disk = readDisk(repo.store, r.commit.root);
+  const disk = readDisk(repo.objects, r.commit.root);
   if (options.backing !== undefined) {
     if (format !== 'qcow2') throw new UsageError(`--backing writes a qcow2 overlay: name a .qcow2 destination (or --format qcow2), not a ${format} one`);
     if (rebuild) throw new UsageError('--backing writes the derived disk over its base as it is: it cannot be combined with a new disk layout');
@@ -351,7 +351,7 @@ async function checkoutDisk(repo: Repository, options: CheckoutOptions, format: 
   }
   let bytes = 0;
   try {
-    await exportDisk(repo.store, disk, out, {
+    await exportDisk(repo.objects, disk, out, {
       ...(options.signal ? { signal: options.signal } : {}),
       onBytes: (n) => { bytes += n; options.onProgress?.({ phase: 'checkout', files: 0, bytes, totalBytes: disk.size }); },
     });

@@ -10,8 +10,6 @@ import type { Oid } from '../model/oid.js';
 import { branchRef } from '../model/ref.js';
 import type { Repository } from '../store/repository.js';
 import { MutableTree } from '../tree/mutable-tree.js';
-import { BackgroundWriter } from '../store/background-writer.js';
-import { writeStatCache } from '../store/stat-cache.js';
 import type { ObjectWriter } from '../store/object-store.js';
 import { type IngestContext, type ProgressEvent, ingestEntries } from './ingest.js';
 import { ingestDisk } from './commit-disk.js';
@@ -117,7 +115,7 @@ export async function commit(repo: Repository, options: CommitOptions): Promise<
   // As git: a message of only whitespace says nothing about the image.
   if (options.message.trim() === '') throw new UsageError('aborting commit due to empty commit message');
   const { author, time, tzOffset } = commitIdentity(options);
-  const store = repo.store;
+  const store = repo.objects;
   const ref = options.branch ? branchRef(options.branch) : repo.headBranch();
   const parent = repo.refs.resolve(ref)?.oid ?? null;
   // A new branch whose name a tag or a commit id already answers to: said once the branch exists.
@@ -150,11 +148,11 @@ export async function commit(repo: Repository, options: CommitOptions): Promise<
   }
 
   await repo.beginSession('commit');
-  const background = BackgroundWriter.available() ? new BackgroundWriter(store) : undefined;
+  const background = store.backgroundWriter();
   const writer: ObjectWriter = background ?? store;
   const before = { ...store.written };
   const ctx: IngestContext = {
-    store, writer, useCache: options.statCache ?? true, startNs: BigInt(Date.now()) * 1_000_000n, cacheUpdates: [],
+    store, statCache: repo.statCache, writer, useCache: options.statCache ?? true, startNs: BigInt(Date.now()) * 1_000_000n, cacheUpdates: [],
     ...(options.signal ? { signal: options.signal } : {}), ...(options.onProgress ? { onProgress: options.onProgress } : {}),
     files: 0, bytes: 0, cachedFiles: 0,
     // An uncompressed tar's content is nearly all of its size: a percentage (headers and padding keep it a little short).
@@ -217,7 +215,7 @@ export async function commit(repo: Repository, options: CommitOptions): Promise<
     if (!parent) repo.warnings.push(...shadow);
     // The commit is recorded: what follows is housekeeping, and a failed write (a disk that filled up just now) is
     // a warning, not a failed commit (exit 16 would say the branch did not move).
-    await afterRecorded(repo, recorded, 'updating the stat cache (the next commit reads every file again)', () => { if (ctx.cacheUpdates.length) writeStatCache(store, ctx.cacheUpdates); });
+    await afterRecorded(repo, recorded, 'updating the stat cache (the next commit reads every file again)', () => { if (ctx.cacheUpdates.length) repo.statCache.write(ctx.cacheUpdates); });
     const id = recorded;
     return {
       id, commit: id, rootKind, root: rootOid, tree, branch: ref, parent: options.merge ? parent : c.parents[0] ?? null, files: counts.files, dirs: counts.dirs, bytes: counts.bytes,
@@ -225,7 +223,7 @@ export async function commit(repo: Repository, options: CommitOptions): Promise<
     };
   } catch (e) {
     // Queued objects are dropped; objects of earlier batches stay unreferenced until gc.
-    store.discardPending();
+    store.discard();
     throw e;
   } finally {
     await background?.close();

@@ -69,7 +69,7 @@ export async function debRecord(repo: Repository, writer: ObjectWriter, file: st
   const known = await findDebRecord(repo, sha256, file);
   if (known) return known;
   const d = await debTree(repo, writer, file, signal ? { signal } : {});
-  const t = new MutableTree(repo.store, { sourceName: file });
+  const t = new MutableTree(repo.objects, { sourceName: file });
   const meta = (cf: ControlFile) => ({ mode: cf.mode, uid: cf.uid, gid: cf.gid, mtimeNs: cf.mtimeNs, xattrs: [] });
   const controlText = Buffer.from(d.deb.control.fields.map((f) => `${f.name}: ${f.value}\n`).join(''), 'utf8');
   const dirMeta = { mode: 0o755, uid: 0, gid: 0, mtimeNs: 0n, xattrs: [] };
@@ -86,13 +86,13 @@ export async function debRecord(repo: Repository, writer: ObjectWriter, file: st
 
 /** Whether the repository has a record of the .deb with this sha256 (without reading it). */
 export function hasDebRecord(repo: Repository, sha256: Oid): boolean {
-  return repo.store.derivedCommits(DERIV_DEB, sha256).some((v) => repo.store.hasObject('tree', v));
+  return repo.contentIndex.derived(DERIV_DEB, sha256).some((v) => repo.objects.hasObject('tree', v));
 }
 
 /** The record of the .deb with this sha256 if the repository has it (`name` names it in messages). */
 export async function findDebRecord(repo: Repository, sha256: Oid, name: string): Promise<DebRecord | undefined> {
-  for (const v of repo.store.derivedCommits(DERIV_DEB, sha256)) {
-    if (!repo.store.hasObject('tree', v)) continue;
+  for (const v of repo.contentIndex.derived(DERIV_DEB, sha256)) {
+    if (!repo.objects.hasObject('tree', v)) continue;
     return { record: v, sha256, unpack: await loadDebRecord(repo, v, name), reused: true };
   }
   return undefined;
@@ -100,7 +100,7 @@ export async function findDebRecord(repo: Repository, sha256: Oid, name: string)
 
 /** Reads a stored record back as unpackDebs takes it; `file` names the package in messages. Throws RepositoryCorruptError / CorruptInputError. */
 export async function loadDebRecord(repo: Repository, record: Oid, file: string): Promise<UnpackDeb> {
-  const objects = repo.store;
+  const objects = repo.objects;
   const top = new Map(readTree(objects, record, `package record ${record}`).entries.map((e) => [e.name.toString('latin1'), e]));
   const control = top.get('control');
   const data = top.get('data');
@@ -121,7 +121,7 @@ export async function loadDebRecord(repo: Repository, record: Oid, file: string)
 
 /** Remembers sha256 → record for records now durable (after the commit that names them was written). */
 export function rememberDebRecords(repo: Repository, records: Array<{ sha256: Oid; record: Oid }>): void {
-  const fresh = records.filter((r) => !repo.store.derivedCommits(DERIV_DEB, r.sha256).includes(r.record));
+  const fresh = records.filter((r) => !repo.contentIndex.derived(DERIV_DEB, r.sha256).includes(r.record));
   if (fresh.length === 0) return;
-  repo.store.writeTransaction(() => repo.store.putDerived(fresh.map((r) => ['ix-deriv', derivKey(DERIV_DEB, r.sha256), Buffer.from(r.record, 'hex')])));
+  repo.contentIndex.put(fresh.map((r) => ['ix-deriv', derivKey(DERIV_DEB, r.sha256), Buffer.from(r.record, 'hex')]));
 }

@@ -42,7 +42,7 @@ export interface DebTreeResult {
  * SourceReadError, all naming the file), and AbortedError when `signal` fires.
  *
  * @example
- * const { tree, files } = await debTree(repo, repo.store, 'hello_2.10-3_amd64.deb');
+ * const { tree, files } = await debTree(repo, repo.objects, 'hello_2.10-3_amd64.deb');
  */
 export async function debTree(repo: Repository, writer: ObjectWriter, file: string, options: { signal?: AbortSignal } = {}): Promise<DebTreeResult> {
   const deb = await readDeb(file);
@@ -58,7 +58,7 @@ export async function debTree(repo: Repository, writer: ObjectWriter, file: stri
   };
   const tree = new MutableTree(undefined, { sourceName: file });
   const ctx: IngestContext = {
-    store: repo.store, writer, useCache: false, startNs: 0n, cacheUpdates: [], files: 0, bytes: 0, cachedFiles: 0,
+    store: repo.objects, statCache: repo.statCache, writer, useCache: false, startNs: 0n, cacheUpdates: [], files: 0, bytes: 0, cachedFiles: 0,
     ...(options.signal ? { signal: options.signal } : {}),
   };
   await ingestEntries(ctx, recording, tree, file);

@@ -112,10 +112,10 @@ export function derivedFrom(repo: Repository, rev: string): LogEntry[] {
   const seen = new Set(queue);
   while (queue.length) {
     const base = queue.pop()!;
-    for (const d of repo.store.derivedCommits(DERIV_BASE, base)) {
+    for (const d of repo.contentIndex.derived(DERIV_BASE, base)) {
       if (seen.has(d)) continue;
       seen.add(d);
-      const c = readCommit(repo.store, d);
+      const c = readCommit(repo.objects, d);
       found.set(d, c);
       // What was derived from an earlier commit of the derived branch belongs to the chain too.
       for (const a of history(repo, d)) if (!seen.has(a)) { seen.add(a); queue.push(a); }
@@ -200,7 +200,7 @@ export function derivationGraph(repo: Repository, refs?: string[]): DerivationGr
       for (const o of level) {
         if (m.has(o)) continue;
         m.set(o, n);
-        next.push(...readCommit(repo.store, o).parents);
+        next.push(...readCommit(repo.objects, o).parents);
       }
       level = next;
     }
@@ -209,7 +209,7 @@ export function derivationGraph(repo: Repository, refs?: string[]): DerivationGr
   };
   const edges: DerivationEdge[] = [];
   for (const [ref, oid] of heads) {
-    const headCommit = readCommit(repo.store, oid);
+    const headCommit = readCommit(repo.objects, oid);
     const dv = readDerivation(oid, headCommit);
     if (!dv || dv.bases.length === 0) continue;
     // Layers on the branch itself: a derived commit whose base is its own first parent, itself derived.
@@ -218,7 +218,7 @@ export function derivationGraph(repo: Repository, refs?: string[]): DerivationGr
     for (;;) {
       const b = lowest.dv.bases[0]?.commit;
       if (!b || lowest.commit.parents[0] !== b) break;
-      const bc = readCommit(repo.store, b);
+      const bc = readCommit(repo.objects, b);
       const bdv = readDerivation(b, bc);
       if (!bdv || bdv.bases.length === 0) break;
       chain.unshift(b);
@@ -239,7 +239,7 @@ export function derivationGraph(repo: Repository, refs?: string[]): DerivationGr
     if (edges.some((e) => e.ref === ref)) continue;
     let oid: Oid | undefined = head;
     for (let n = 0; oid && n < STALE_SEARCH_DEPTH; n++) {
-      const c = readCommit(repo.store, oid);
+      const c = readCommit(repo.objects, oid);
       const d = readDerivation(oid, c);
       if (d) {
         if (n > 0 && d.bases[0]) stale.push({ ref, head, derived: oid, commitsOnTop: n, base: d.bases[0].commit });

@@ -283,7 +283,7 @@ export async function deriveBatch(repo: Repository, options: DeriveBatchOptions)
       throw e;
     }
   }
-  const store = repo.store;
+  const store = repo.objects;
   const commits: NewCommit[] = [];
   const result: BatchResult = { variants: [] };
   await repo.beginSession('derive');
@@ -308,7 +308,7 @@ export async function deriveBatch(repo: Repository, options: DeriveBatchOptions)
     const oids = await writeCommits(repo, commits, { who: id.author });
     oids.forEach((oid, i) => { result.variants[i]!.id = oid; });
   } catch (e) {
-    store.discardPending();
+    store.discard();
     throw e;
   } finally {
     try { await repo.endSession(); } catch { /* gc clears a stale session */ }

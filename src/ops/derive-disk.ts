@@ -58,7 +58,7 @@ function changesBetween(repo: Repository, from: Oid, to: Oid, fromMeta: RootMeta
       default: refuse(p, `a ${b.type} cannot be added to a disk image by derive yet`);
     }
   };
-  walkTrees(repo.store, [from, to], {
+  walkTrees(repo.objects, [from, to], {
     enter(p, [a, b]) {
       if (!b) {
         out.push({ op: 'remove', path: p });
@@ -104,7 +104,7 @@ function changesBetween(repo: Repository, from: Oid, to: Oid, fromMeta: RootMeta
   }
   for (const k of touched) {
     const p = Buffer.from(k, 'latin1');
-    const e = p.length === 0 ? undefined : tryReadPath(repo.store, to, p);
+    const e = p.length === 0 ? undefined : tryReadPath(repo.objects, to, p);
     const m = e ? metaOf(e) : { mode: toMeta.mode, uid: toMeta.uid, gid: toMeta.gid, mtimeNs: toMeta.mtimeNs };
     dirs.push({ op: 'setattr', path: p, ...m });
   }
@@ -139,8 +139,8 @@ function ranges(blocks: Array<{ offset: number; data: Buffer }>, base: number): 
  * partition) or a change the patcher cannot make, Ext4PatchError when a file system has no room.
  */
 export async function deriveDisk(repo: Repository, writer: ObjectWriter, base: { oid: Oid; commit: Commit; name?: string }, recipe: Recipe): Promise<{ root: Oid; rootMeta: RootMeta; treesWritten: number }> {
-  const disk = readDisk(repo.store, base.commit.root);
-  const tree = MutableTree.open(repo.store, {
+  const disk = readDisk(repo.objects, base.commit.root);
+  const tree = MutableTree.open(repo.objects, {
     tree: disk.view, ...(base.commit.rootMeta ? { rootMeta: base.commit.rootMeta } : {}), impliedDir: createdMeta(recipe, DEFAULT_DIR_MODE),
     imageName: base.name ?? base.oid.slice(0, 12),
   });
@@ -158,16 +158,16 @@ export async function deriveDisk(repo: Repository, writer: ObjectWriter, base: {
  * system has no room.
  */
 export async function patchDisk(repo: Repository, writer: ObjectWriter, base: { oid: Oid; commit: Commit; name?: string }, viewOid: Oid, rootMeta: RootMeta, time: number): Promise<Oid> {
-  const disk = readDisk(repo.store, base.commit.root);
+  const disk = readDisk(repo.objects, base.commit.root);
   const bare = disk.regions.length === 1 && disk.regions[0]!.content.kind === 'fs' && !disk.regions[0]!.partition;
   const written = { oid: viewOid };
-  const view = readTree(repo.store, written.oid);
+  const view = readTree(repo.objects, written.oid);
   const where = base.name ?? base.oid.slice(0, 12);
   if (!bare) {
     // The view of a partitioned disk is one directory per file system: nothing else can be made there.
     const names = new Set(disk.regions.filter((r) => r.content.kind === 'fs').map((r) => partitionDirName(r.partition!.index)));
     // Volume groups: file systems in LVM logical volumes are not patched (yet): their directories must stay as they are.
-    const baseView = readTree(repo.store, disk.view);
+    const baseView = readTree(repo.objects, disk.view);
     for (const r of disk.regions) {
       if (r.content.kind !== 'lvm') continue;
       const vg = Buffer.from(r.content.vg);
@@ -186,7 +186,7 @@ export async function patchDisk(repo: Repository, writer: ObjectWriter, base: { 
     for (const r of disk.regions) if (r.content.kind === 'lvm') names.delete(r.content.vg);
     if (names.size) throw new UsageError(`${where}: partition ${[...names][0]} cannot be removed or renamed by derive`);
   }
-  const reader = new DiskReader(repo.store, disk);
+  const reader = new DiskReader(repo.objects, disk);
   const patches: PatchRange[] = [];
   const regions: DiskRegion[] = [];
   for (const r of disk.regions) {
@@ -209,7 +209,7 @@ export async function patchDisk(repo: Repository, writer: ObjectWriter, base: { 
         continue;
       }
       const { blob, size, ...rest } = c;
-      changes.push({ ...rest, data: await readBlobBytes(repo.store, blob, size, c.path.toString('utf8')) });
+      changes.push({ ...rest, data: await readBlobBytes(repo.objects, blob, size, c.path.toString('utf8')) });
     }
     const dev = new CowDevice(r.size, (offset, length) => reader.read(r.offset + offset, length));
     patchExt4(dev, changes, { now: BigInt(time) * 1_000_000_000n });

@@ -175,9 +175,9 @@ async function addEdit(repo: Repository, writer: ObjectWriter, host: string, pat
  * kind), if a commit of the same kind of image still has it.
  */
 export function memoized(repo: Repository, base: Pick<DeriveBase, 'commit'>, rid: Oid): { rootKind: RootKind; root: Oid; rootMeta: RootMeta } | undefined {
-  for (const oid of repo.store.derivedCommits(DERIV_MEMO, memoKey(base.commit.root, rid))) {
-    if (!repo.store.hasObject('commit', oid)) continue;
-    const c = readCommit(repo.store, oid);
+  for (const oid of repo.contentIndex.derived(DERIV_MEMO, memoKey(base.commit.root, rid))) {
+    if (!repo.objects.hasObject('commit', oid)) continue;
+    const c = readCommit(repo.objects, oid);
     if (c.rootKind === base.commit.rootKind && c.rootMeta) return { rootKind: c.rootKind, root: c.root, rootMeta: c.rootMeta };
   }
   return undefined;
@@ -192,7 +192,7 @@ export async function applyToBase(repo: Repository, writer: ObjectWriter, base: 
   const hit = memoized(repo, base, recipeId(recipe));
   if (hit) return { ...hit, treesWritten: 0, reused: true };
   if (base.commit.rootKind === 'disk') return { rootKind: 'disk', ...await deriveDisk(repo, writer, base, recipe), reused: false };
-  const tree = MutableTree.open(repo.store, { tree: base.commit.root, ...(base.commit.rootMeta ? { rootMeta: base.commit.rootMeta } : {}), impliedDir: createdMeta(recipe, DEFAULT_DIR_MODE), imageName: base.name ?? base.oid.slice(0, 12) });
+  const tree = MutableTree.open(repo.objects, { tree: base.commit.root, ...(base.commit.rootMeta ? { rootMeta: base.commit.rootMeta } : {}), impliedDir: createdMeta(recipe, DEFAULT_DIR_MODE), imageName: base.name ?? base.oid.slice(0, 12) });
   applyRecipe(tree, recipe);
   const written = tree.write(writer);
   return { rootKind: 'tree', root: written.oid, rootMeta: tree.rootMeta(), treesWritten: written.dirs, reused: false };
@@ -239,7 +239,7 @@ export async function derive(repo: Repository, options: DeriveOptions): Promise<
   const baseRev = resolveRevision(repo, options.base);
   const ref = branchRef(options.branch);
   const head = repo.refs.resolve(ref)?.oid ?? null;
-  const store = repo.store;
+  const store = repo.objects;
   // Objects written before the branch moves are unreferenced: the session keeps gc from sweeping them meanwhile.
   await repo.beginSession('derive');
   try {
@@ -254,7 +254,7 @@ export async function derive(repo: Repository, options: DeriveOptions): Promise<
       tree: applied.root, treesWritten: applied.treesWritten, reused: applied.reused,
     };
   } catch (e) {
-    store.discardPending();
+    store.discard();
     throw e;
   } finally {
     try { await repo.endSession(); } catch { /* gc clears a stale session */ }

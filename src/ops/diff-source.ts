@@ -90,7 +90,7 @@ export interface HostSide {
 export async function readHostSide(repo: Repository, source: string, options: { signal?: AbortSignal; onProgress?: (e: ProgressEvent) => void; objects?: HostOverlay } = {}): Promise<HostSide> {
   const { signal, onProgress } = options;
   // Two host sides share one overlay, so that the diff reads both through it.
-  const objects = options.objects ?? new HostOverlay(repo.store);
+  const objects = options.objects ?? new HostOverlay(repo.objects);
   const { tree, oid, ctx } = await ingestHostTree(repo, source, objects, { useCache: true, ...(signal ? { signal } : {}), ...(onProgress ? { onProgress } : {}) });
   return { name: source, entry: dirEntry(oid, tree.rootMeta()), objects, files: ctx.files, cachedFiles: ctx.cachedFiles, cacheUpdates: ctx.cacheUpdates };
 }

@@ -146,7 +146,7 @@ export function diff(repo: Repository, options: DiffOptions): DiffResult {
     ? { ...rb, commitOid: '', entry: rb.entry.type === 'dir' ? { ...rb.entry, oid: undefined } : undefined }
     : resolveSpec(repo, options.a);
   const limits = (options.paths ?? []).map((p) => normalizeImagePath(p));
-  const objects: ObjectReader = options.hosts?.a?.objects ?? options.hosts?.b?.objects ?? repo.store;
+  const objects: ObjectReader = options.hosts?.a?.objects ?? options.hosts?.b?.objects ?? repo.objects;
   const ignoreMtime = options.ignoreMtime ?? false;
   const out: DiffEntry[] = [];
 
@@ -246,9 +246,9 @@ export async function patchFor(repo: Repository, e: DiffEntry, options: PatchOpt
   if ((old?.size ?? 0) > maxBytes || (neu?.size ?? 0) > maxBytes) {
     return `diff ${aName} ${bName}: larger than ${maxBytes} bytes (${old?.size ?? 0} -> ${neu?.size ?? 0}); no patch (--max-patch-size)\n`;
   }
-  const objects = options.objects ?? repo.store;
+  const objects = options.objects ?? repo.objects;
   // A partial clone fetches the repository's missing blobs; a host side's own blobs are in its overlay.
-  const hostOnly = (o: string) => objects !== repo.store && !repo.store.hasObject('blob', o) && objects.hasObject('blob', o);
+  const hostOnly = (o: string) => objects !== repo.objects && !repo.objects.hasObject('blob', o) && objects.hasObject('blob', o);
   await ensureContent(repo, [old?.oid ?? '', neu?.oid ?? ''].filter((o) => !hostOnly(o)));
   const a = old?.oid ? await readBlobBytes(objects, old.oid, old.size, e.from ?? e.path) : Buffer.alloc(0);
   const b = neu?.oid ? await readBlobBytes(objects, neu.oid, neu.size, e.path) : Buffer.alloc(0);

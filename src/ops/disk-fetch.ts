@@ -46,7 +46,7 @@ export async function fetchDiskMaps(repo: Repository, disk: Oid): Promise<number
   const blobs: Oid[] = [];
   const disks = [disk];
   while (disks.length) {
-    const d: Disk = readDisk(repo.store, disks.pop()!);
+    const d: Disk = readDisk(repo.objects, disks.pop()!);
     const maps = new Set<Oid>();
     for (const r of d.regions) {
       maps.add(r.content.map);
@@ -82,7 +82,7 @@ export class DiskFetcher {
   }
 
   private async fetchFor(offset: number, length: number): Promise<void> {
-    const store = this.repo.store;
+    const store = this.repo.objects;
     const reader = this.reader;
     const need = reader.spans(offset, length);
     const missing = (n: { blob: Oid }) => !hasBlobRecord(this.repo, n.blob);

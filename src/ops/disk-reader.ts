@@ -13,9 +13,8 @@ import type { Disk } from '../model/disk.js';
 import type { TreeEntry } from '../model/tree.js';
 import { type Oid, hashBytes } from '../model/oid.js';
 import { ObjectNotFoundError, RepositoryCorruptError } from '../errors.js';
-import type { LmdbStore } from '../store/lmdb-store.js';
-import type { ObjectReader } from '../store/object-store.js';
-import { ChunkPrefetcher } from '../store/prefetch.js';
+import type { ObjectReader, ObjectStore } from '../store/object-store.js';
+import type { ChunkPrefetcher } from '../store/prefetch.js';
 import { readBlobRecord, readDisk, readDiskPatch, readRegionMap } from '../store/typed.js';
 import { walkTree } from '../tree/walk.js';
 
@@ -48,8 +47,8 @@ export class BlobRangeReader {
   constructor(private readonly objects: ObjectReader, private readonly cacheBytes = DEFAULT_CHUNK_CACHE_BYTES) {}
 
   /** Starts the worker thread that decodes and verifies chunks ahead of reads ({@link DiskReader.prepare}). */
-  startPrefetch(store: LmdbStore): void {
-    this.prefetcher ??= new ChunkPrefetcher(store, (oid, data) => { if (data && !this.chunks.has(oid)) this.remember(oid, data); });
+  startPrefetch(store: ObjectStore): void {
+    this.prefetcher ??= store.chunkPrefetcher((oid, data) => { if (data && !this.chunks.has(oid)) this.remember(oid, data); });
   }
 
   /** Stops the worker thread, if any. */

@@ -304,7 +304,7 @@ function manifestText(store: ObjectReader, c: Commit): string {
  */
 export async function exportGit(repo: Repository, options: ExportGitOptions): Promise<ExportGitResult> {
   if (options.revs.length === 0) throw new UsageError('no revision to export');
-  const store = repo.store;
+  const store = repo.objects;
   const resolved = options.revs.map((r) => resolveRevision(repo, r));
   const dir = path.resolve(options.dir);
   const mode = options.manifestsOnly ? 'manifests' : 'full';

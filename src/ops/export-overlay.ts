@@ -13,7 +13,6 @@ import { openDiskSource, type DiskSource } from '../formats/disk.js';
 import type { Disk, PatchRange } from '../model/disk.js';
 import type { Oid } from '../model/oid.js';
 import type { Repository } from '../store/repository.js';
-import { readStatCache, writeStatCache } from '../store/stat-cache.js';
 import { readDisk, readDiskPatch } from '../store/typed.js';
 import { diskPieces } from './export-disk.js';
 
@@ -48,7 +47,7 @@ async function sameContent(repo: Repository, disk: Disk, src: DiskSource): Promi
     }
     return true;
   };
-  for (const p of diskPieces(repo.store, disk)) {
+  for (const p of diskPieces(repo.objects, disk)) {
     if (!(await zerosUpTo(p.offset))) return false;
     for (let o = 0; o < p.data.length; o += COMPARE_WINDOW) {
       const n = Math.min(COMPARE_WINDOW, p.data.length - o);
@@ -72,7 +71,7 @@ export async function exportOverlay(repo: Repository, rev: string, disk: Disk, d
   const chain: Array<{ oid?: Oid; disk: Disk }> = [{ disk }];
   for (let d = disk; d.overlay;) {
     const oid = d.overlay.base;
-    d = readDisk(repo.store, oid);
+    d = readDisk(repo.objects, oid);
     chain.push({ oid, disk: d });
   }
   let st: fs.BigIntStats;
@@ -93,7 +92,7 @@ export async function exportOverlay(repo: Repository, rev: string, disk: Disk, d
   if (path.resolve(dest) === real) throw new UsageError(`destination '${dest}' is the backing file itself: the overlay must be another file`);
   const key = `backing:${real}`;
   const signature = signatureOf(st);
-  let level = chain.findIndex((c, i) => i > 0 && readStatCache(repo.store, key, signature)?.oid === c.oid);
+  let level = chain.findIndex((c, i) => i > 0 && repo.statCache.read(key, signature)?.oid === c.oid);
   const checked = level < 0;
   const src = await openDiskSource(backing);
   try {
@@ -107,14 +106,14 @@ export async function exportOverlay(repo: Repository, rev: string, disk: Disk, d
       for (let i = chain.length - 1; i > 0 && level < 0; i--) if (await sameContent(repo, chain[i]!.disk, src)) level = i;
       if (level < 0) throw new UsageError(`backing file '${backing}' does not hold the base disk of '${rev}' (check the base out with viva checkout BASE ${path.basename(backing)})`);
       try {
-        writeStatCache(repo.store, [{ key, signature, oid: chain[level]!.oid!, size: 0, holes: [] }]);
+        repo.statCache.write([{ key, signature, oid: chain[level]!.oid!, size: 0, holes: [] }]);
       } catch {
         // A read-only repository checks again next time.
       }
     }
     // Every patch above the backing disk, applied base first.
     const levels: PatchRange[][] = [];
-    for (let i = level - 1; i >= 0; i--) levels.push(readDiskPatch(repo.store, chain[i]!.disk.overlay!.patch));
+    for (let i = level - 1; i >= 0; i--) levels.push(readDiskPatch(repo.objects, chain[i]!.disk.overlay!.patch));
     const clusters = new Set<number>();
     for (const l of levels) {
       for (const r of l) for (let c = Math.floor(r.offset / CLUSTER); c * CLUSTER < r.offset + r.data.length; c++) clusters.add(c);

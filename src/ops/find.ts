@@ -162,14 +162,14 @@ export function scopeCommits(repo: Repository, scope: FindScope = { kind: 'all' 
       const c = stack.pop()!;
       if (out.has(c)) continue;
       out.set(c, name);
-      for (const p of readCommit(repo.store, c).parents) stack.push(p);
+      for (const p of readCommit(repo.objects, c).parents) stack.push(p);
     }
   }
   return out;
 }
 
 export function requireIndex(repo: Repository): void {
-  const v = repo.store.meta.get('content-index') as number | undefined;
+  const v = repo.contentIndex.version();
   if (v !== CONTENT_INDEX_VERSION) {
     throw new UsageError(`the content index of this repository is ${v === undefined ? 'missing (made before it existed)' : `version ${v}, not ${CONTENT_INDEX_VERSION}`}: run 'viva index rebuild'`);
   }
@@ -185,7 +185,7 @@ export class Resolver {
   private entries(tree: Oid): TreeEntry[] {
     let e = this.trees.get(tree);
     if (!e) {
-      e = readTree(this.repo.store, tree).entries;
+      e = readTree(this.repo.objects, tree).entries;
       if (this.trees.size > 4096) this.trees.clear();
       this.trees.set(tree, e);
     }
@@ -198,10 +198,10 @@ export class Resolver {
     if (hit) return hit;
     if (depth > 4096) return [];
     const out: Array<[Oid, Buffer]> = [];
-    const store = this.repo.store;
-    for (const v of store.ixRoot.getValues(key)) out.push([(v as Buffer).toString('hex'), Buffer.alloc(0)]);
-    for (const v of store.ixParent.getValues(key)) {
-      const link = decodeParent(v as Buffer);
+    const index = this.repo.contentIndex;
+    for (const v of index.roots(key)) out.push([v.toString('hex'), Buffer.alloc(0)]);
+    for (const v of index.parents(key)) {
+      const link = decodeParent(v);
       const pkey = indexKey(link.kind, link.oid);
       const names = link.kind === 'disk' ? [Buffer.alloc(0)]
         : link.name ? [link.name]
@@ -238,12 +238,7 @@ export async function* find(repo: Repository, options: FindOptions): AsyncGenera
       const oids: Oid[] = [];
       if (s.length === 64) oids.push(s);
       else {
-        const start = Buffer.concat([Buffer.from([2]), Buffer.from(s.length % 2 ? `${s}0` : s, 'hex')]);
-        for (const k of repo.store.ixParent.getKeys({ start })) {
-          const kb = k as Buffer;
-          if (kb[0] !== 2 || !kb.toString('hex', 1).startsWith(s)) break;
-          oids.push(kb.toString('hex', 1));
-        }
+        for (const k of repo.contentIndex.parentKeys('blob', s)) oids.push(k.toString('hex', 1));
       }
       for (const oid of [...new Set(oids)]) {
         if (!isOid(oid)) continue;
@@ -268,7 +263,7 @@ export async function* find(repo: Repository, options: FindOptions): AsyncGenera
     // Every file system of an image: a tree commit's root, each partition's file system of a disk commit.
     const inventories = new Map<Oid, Inventory | undefined>();
     for (const [commit, ref] of scope) {
-      for (const fsys of imageFileSystems(repo, readCommit(repo.store, commit))) {
+      for (const fsys of imageFileSystems(repo, readCommit(repo.objects, commit))) {
         if (!inventories.has(fsys.tree)) inventories.set(fsys.tree, await inventoryAt(repo, fsys.tree));
         const inv = inventories.get(fsys.tree);
         for (const p of inv?.packages ?? []) {
@@ -303,7 +298,7 @@ export async function* find(repo: Repository, options: FindOptions): AsyncGenera
     const known = memo.get(tree);
     if (known) return known;
     const frames: Array<{ oid: Oid; out: Match[] }> = [{ oid: tree, out: [] }];
-    walkTree(repo.store, tree, (p, e) => {
+    walkTree(repo.objects, tree, (p, e) => {
       const top = frames[frames.length - 1]!.out;
       const raw = cacheable ? e.name : p;
       const path = raw.toString('utf8');
@@ -327,7 +322,7 @@ export async function* find(repo: Repository, options: FindOptions): AsyncGenera
     return out;
   };
   for (const [commit, ref] of scope) {
-    const tree = commitTree(repo.store, readCommit(repo.store, commit));
+    const tree = commitTree(repo.objects, readCommit(repo.objects, commit));
     for (const m of walk(tree)) {
       const hex = hexIfNotUtf8(m.raw);
       yield { ref, commit, path: m.path, ...(hex ? { pathHex: hex } : {}), type: m.e.type, size: m.e.size };
@@ -337,7 +332,7 @@ export async function* find(repo: Repository, options: FindOptions): AsyncGenera
 
 function lookup(repo: Repository, commit: Oid, path: Buffer): TreeEntry | undefined {
   try {
-    return resolveEntry(repo, commit, readCommit(repo.store, commit), path, commit).entry;
+    return resolveEntry(repo, commit, readCommit(repo.objects, commit), path, commit).entry;
   } catch (e) {
     if (e instanceof PathNotFoundError) return undefined;
     throw e;

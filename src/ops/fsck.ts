@@ -13,6 +13,11 @@ import { isOid } from '../model/oid.js';
 /** fsck reports progress every this many objects (and at the first). */
 export const FSCK_PROGRESS_EVERY = 256;
 
+/** Orders pack ids: numeric ids ("2" before "10") by their number, others (content hashes) as strings. */
+function comparePackIds(a: string, b: string): number {
+  return a.length - b.length || (a < b ? -1 : a > b ? 1 : 0);
+}
+
 /** The options of {@link fsck}. */
 export interface FsckOptions {
   /** Skip rehashing content (chunks and blob reassembly); still checks structure and reachability. */
@@ -36,21 +41,21 @@ export interface FsckResult {
  * Verifies the repository. Locking: none (reads a consistent LMDB snapshot; commits may run meanwhile).
  * Never throws for damage: damage is reported in `problems` (and the CLI exits non-zero).
  */
-export function fsck(repo: Repository, options: FsckOptions = {}): FsckResult {
-  const store = repo.store;
+export async function fsck(repo: Repository, options: FsckOptions = {}): Promise<FsckResult> {
+  const store = repo.objects;
   const problems: ReachProblem[] = [];
   const partial = partialConfig(repo) !== undefined;
   let objects = 0;
   {
     // In pack order, so that each pack is read (copied) about once rather than once per object.
-    const all = [...store.listAllObjects()].map((o) => ({ ...o, loc: store.locate(o.kind, o.oid) }));
-    all.sort((a, b) => (a.loc?.pack ?? 0) - (b.loc?.pack ?? 0) || (a.loc?.offset ?? 0) - (b.loc?.offset ?? 0));
+    const all = [...repo.index.listAll()].map((o) => ({ ...o, loc: repo.index.locate(o.kind, o.oid) }));
+    all.sort((a, b) => comparePackIds(a.loc?.pack ?? '', b.loc?.pack ?? '') || (a.loc?.offset ?? 0) - (b.loc?.offset ?? 0));
     for (const { kind, oid } of all) {
       objects++;
       if (objects % FSCK_PROGRESS_EVERY === 1) options.onProgress?.({ phase: 'checking objects', files: objects, bytes: 0, totalFiles: all.length });
       let data: Buffer;
       try {
-        data = decodeStored(store.tryReadStored(kind, oid)!);
+        data = decodeStored(store.readStored(kind, oid)!);
       } catch (e) {
         problems.push({ kind, oid, problem: `cannot decode stored value: ${(e as Error).message}` });
         continue;
@@ -70,7 +75,7 @@ export function fsck(repo: Repository, options: FsckOptions = {}): FsckResult {
           case 'blob': {
             const rec = decodeBlob(data);
             if (options.connectivityOnly) break;
-            const readChunk = (c: string) => { const stored = store.tryReadStored('chunk', c); return stored && decodeStored(stored); };
+            const readChunk = (c: string) => { const stored = store.readStored('chunk', c); return stored && decodeStored(stored); };
             const r = blobContentHash(rec, readChunk, (c, actual, expected) => problems.push({ kind, oid, problem: `chunk ${c} has length ${actual}, expected ${expected}` }));
             // A partial clone fetches chunks on demand: a missing one is expected there.
             if ('missing' in r) { if (!partial) problems.push({ kind, oid, problem: `chunk ${r.missing} missing` }); }
@@ -85,12 +90,12 @@ export function fsck(repo: Repository, options: FsckOptions = {}): FsckResult {
       }
     }
     let garbageBytes = 0;
-    for (const id of store.listPacks()) {
+    for await (const { id } of repo.packs.list()) {
       try {
         const inspected = store.inspectPack(id);
         inspected?.header.forEach((e, i) => { if (!inspected.live[i]) garbageBytes += e.length; });
       } catch (e) {
-        problems.push({ kind: 'pack', oid: String(id), problem: (e as Error).message });
+        problems.push({ kind: 'pack', oid: id, problem: (e as Error).message });
       }
     }
     for (const { ref, oid } of repo.refs.list('')) {

@@ -5,8 +5,6 @@ import type { Repository } from '../store/repository.js';
 import type { ProgressEvent } from './ingest.js';
 import { rootCommits, walkReachable } from './reachable.js';
 import { HEAD } from '../model/ref.js';
-import { pruneStatCache } from '../store/stat-cache.js';
-import { removeCompactLeftover } from '../store/compact.js';
 import { clearRootfsCache } from './sandbox-layer.js';
 import { listTreeDisks } from './tree-disk.js';
 
@@ -36,13 +34,18 @@ export interface GcResult {
 export async function gc(repo: Repository, options: GcOptions = {}): Promise<GcResult> {
   const progress = options.onProgress;
   let dropping: Promise<number> | undefined;
+  const removing: Array<Promise<void>> = [];
+  // Listed before the exclusive transaction (the list is async): pack ids are never reused, and packs made meanwhile
+  // by a finished commit are all live, so compacting them is a no-op.
+  const packs: string[] = [];
+  if (!options.dryRun && repo.objects.compactPack) for await (const p of repo.packs.list()) packs.push(p.id);
   const result = repo.withExclusive(() => {
     progress?.({ phase: 'marking reachable objects', files: 0, bytes: 0 });
     const { reachable, problems } = walkReachable(repo, rootCommits(repo));
     if (problems.length) throw new RepositoryCorruptError(`${problems[0]!.kind} ${problems[0]!.oid}`, `${problems[0]!.problem}; run 'viva fsck' (gc did nothing)`);
     const doomed: Array<{ kind: ObjectKind; oid: string; size: number }> = [];
     let kept = 0;
-    for (const o of repo.store.listAllObjects()) {
+    for (const o of repo.index.listAll()) {
       if (reachable.has(`${o.kind}:${o.oid}`)) kept++;
       else doomed.push({ kind: o.kind, oid: o.oid, size: o.storedSize });
     }
@@ -50,30 +53,33 @@ export async function gc(repo: Repository, options: GcOptions = {}): Promise<GcR
     for (const d of doomed) removedBytes += d.size;
     if (!options.dryRun) {
       progress?.({ phase: 'removing objects', files: 0, bytes: 0, totalFiles: doomed.length });
-      repo.store.removeObjects(doomed);
+      repo.objects.remove(doomed);
       // HEAD's reflog does not keep commits (see listReflogOids): its entries for removed ones go.
       // (LMDB's RefStore writes before its promise returns, so this is part of the exclusive transaction; its
       // failure is awaited below, and marked handled here in case the transaction fails first.)
       dropping = repo.refs.dropReflogEntries(HEAD, (oid) => reachable.has(`commit:${oid}`));
       dropping.catch(() => undefined);
       // Packs no index entry points into (an interrupted repair) go too.
-      const packs = [...repo.store.listPacks()];
       packs.forEach((id, i) => {
         progress?.({ phase: 'compacting packs', files: i, bytes: 0, totalFiles: packs.length });
-        repo.store.compactPack(id);
+        repo.objects.compactPack?.(id);
       });
     }
     if (!options.dryRun) {
-      pruneStatCache(repo.store, (oid) => reachable.has(`blob:${oid}`));
+      repo.statCache.prune((oid) => reachable.has(`blob:${oid}`));
       // Records of disks built for directory commits that are gone now (their tree was not reachable).
-      for (const t of listTreeDisks(repo)) if (!reachable.has(`disk:${t.disk}`)) repo.store.meta.removeSync(t.key);
+      // (LMDB's shared meta writes before its promise returns: part of the exclusive transaction, as above.)
+      for (const t of listTreeDisks(repo)) {
+        if (!reachable.has(`disk:${t.disk}`)) { const p = repo.meta.shared.remove(t.key); removing.push(p); p.catch(() => undefined); }
+      }
       // A compaction killed midway left its copy; none is running (it holds the write lock this runs under).
-      removeCompactLeftover(repo.store.path);
+      repo.removeLeftovers();
       // The install sandbox's cached checkouts: made again when needed (no install runs: it holds a session).
       clearRootfsCache(repo);
     }
     return { removed: doomed.length, removedBytes, kept, dryRun: options.dryRun ?? false };
   });
   await dropping;
+  await Promise.all(removing);
   return result;
 }

@@ -58,7 +58,7 @@ export async function* grep(repo: Repository, options: GrepOptions): AsyncGenera
     // The files below the root, in path order (the walk is synchronous; the content reads that follow are not).
     const files: Array<{ path: Buffer; e: TreeEntry }> = [];
     if (start.entry.type === 'dir') {
-      if (start.entry.oid) walkTree(repo.store, start.entry.oid, (p, e) => { if (e.type === 'file') files.push({ path: p, e }); }, { path: full });
+      if (start.entry.oid) walkTree(repo.objects, start.entry.oid, (p, e) => { if (e.type === 'file') files.push({ path: p, e }); }, { path: full });
     } else {
       files.push({ path: full, e: start.entry });
     }
@@ -84,7 +84,7 @@ async function* grepFile(repo: Repository, name: { path: string; pathHex?: strin
     lineNo++;
     return re.test(line) ? { ...name, line: lineNo, text: line.length > maxLine ? `${line.slice(0, maxLine)}…` : line } : undefined;
   };
-  for await (const piece of filePieces(repo.store, e, name.path)) {
+  for await (const piece of filePieces(repo.objects, e, name.path)) {
     // Holes read as zeros: a NUL in the first 8000 bytes, or a hole there, makes the file binary.
     if (head) {
       head = false;

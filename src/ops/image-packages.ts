@@ -20,7 +20,7 @@ import { resolveSpec } from './resolve.js';
 export function imageFileSystems(repo: Repository, c: Pick<Commit, 'rootKind' | 'root'>): Array<{ partition?: string; tree: Oid }> {
   if (c.rootKind !== 'disk') return [{ tree: c.root }];
   const out: Array<{ partition?: string; tree: Oid }> = [];
-  for (const f of diskFileSystems(readDisk(repo.store, c.root))) {
+  for (const f of diskFileSystems(readDisk(repo.objects, c.root))) {
     const where = f.volume ? `${f.volume.vg}/${f.volume.name}` : f.region.partition ? partitionDirName(f.region.partition.index) : undefined;
     out.push({ ...(where ? { partition: where } : {}), tree: f.content.tree });
   }
@@ -58,7 +58,7 @@ export async function inventoryOf(repo: Repository, spec: string): Promise<Inven
 /** The package database file of an image directory (its tree id): the first of PACKAGE_DATABASES present in it. */
 export function packageDatabaseOf(repo: Repository, dir: Oid): { format: PackageFormat; path: string; oid: Oid; size: number } | undefined {
   for (const db of PACKAGE_DATABASES) {
-    const e = tryReadPath(repo.store, dir, Buffer.from(db.path));
+    const e = tryReadPath(repo.objects, dir, Buffer.from(db.path));
     if (e?.type === 'file' && e.oid) return { format: db.format, path: db.path, oid: e.oid, size: e.size };
   }
   return undefined;
@@ -69,13 +69,13 @@ export function packageDatabaseOf(repo: Repository, dir: Oid): { format: Package
  * id, so it can never be stale) when it is there, else parsed from the blob.
  */
 export async function inventoryOfDatabase(repo: Repository, db: { format: PackageFormat; path: string; oid: Oid; size: number }): Promise<Inventory> {
-  const cached = repo.store.ixPkg.get(Buffer.from(db.oid, 'hex'));
+  const cached = repo.packageIndex.get(db.oid);
   if (cached) {
     try { return { ...(JSON.parse(cached.toString('utf8')) as Inventory), file: db.path }; } catch { /* damaged: parse again (fsck reports it) */ }
   }
   if (db.size > 256 << 20) throw new UsageError(`${db.path} is ${db.size} bytes: too large for a package database`);
   await ensureContent(repo, [db.oid]);
-  return parseInventory(db.format, await readBlobBytes(repo.store, db.oid, db.size, db.path), db.path);
+  return parseInventory(db.format, await readBlobBytes(repo.objects, db.oid, db.size, db.path), db.path);
 }
 
 /** The index entry (key, value) for the package database of an image directory (its tree id), if it has one. */

@@ -263,7 +263,7 @@ export async function importGit(repo: Repository, options: ImportGitOptions): Pr
   });
 
   // Phase 2: content, trees, commits.
-  const store = repo.store;
+  const store = repo.objects;
   const warnings: string[] = [];
   const contents = new Map<string, { oid: Oid; size: number }>();
   let files = 0;
@@ -389,7 +389,7 @@ export async function importGit(repo: Repository, options: ImportGitOptions): Pr
     }
     return { branch: ref, id: last!.oid, tree: last!.tree, commits: order.length, identical, files, warnings };
   } catch (e) {
-    store.discardPending();
+    store.discard();
     throw e;
   } finally {
     try { await repo.endSession(); } catch { /* the import's own error is the one to report; gc clears a stale session */ }

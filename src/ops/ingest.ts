@@ -3,9 +3,8 @@ import { AbortedError, CorruptInputError } from '../errors.js';
 import type { FileContent, ImageEntry, ImageReader } from '../formats/types.js';
 import type { Oid } from '../model/oid.js';
 import type { Hole } from '../model/tree.js';
-import type { LmdbStore } from '../store/lmdb-store.js';
-import type { ObjectWriter } from '../store/object-store.js';
-import { readStatCache, writeStatCache } from '../store/stat-cache.js';
+import type { ObjectReader, ObjectWriter } from '../store/object-store.js';
+import type { StatCache } from '../store/stat-cache.js';
 import { MutableTree, showPath, type StoredContent } from '../tree/mutable-tree.js';
 import { openImage } from '../formats/index.js';
 import type { Repository } from '../store/repository.js';
@@ -28,12 +27,14 @@ export interface ProgressEvent {
 
 /** State one commit shares across the readers it ingests. */
 export interface IngestContext {
-  store: LmdbStore;
+  store: ObjectReader;
+  /** The stat cache read when `useCache` (unchanged files' blob ids). */
+  statCache: StatCache;
   writer: ObjectWriter;
   useCache: boolean;
   /** When the commit started (ns since the epoch), for the racy-clean test. */
   startNs: bigint;
-  cacheUpdates: Parameters<typeof writeStatCache>[1];
+  cacheUpdates: Parameters<StatCache['write']>[0];
   signal?: AbortSignal;
   onProgress?: (e: ProgressEvent) => void;
   /** What `bytes` will about reach (an uncompressed tar's size), for a percentage; undefined when unknown. */
@@ -66,7 +67,7 @@ export async function ingestEntries(ctx: IngestContext, reader: ImageReader, bui
     const c = entry.content;
     let stored: { oid: Oid; size: number; holes: Hole[] } | undefined;
     if (ctx.useCache && c.cache) {
-      const rec = readStatCache(ctx.store, c.cache.key, c.cache.signature);
+      const rec = ctx.statCache.read(c.cache.key, c.cache.signature);
       if (rec && ctx.store.hasObject('blob', rec.oid)) {
         stored = rec;
         ctx.cachedFiles++;
@@ -112,7 +113,7 @@ export async function ingestHostTree(repo: Repository, source: string, writer: O
   const reader = openImage(source, { exclude: [repo.dataDir] });
   const tree = new MutableTree(undefined, { sourceName: source });
   const ctx: IngestContext = {
-    store: repo.store, writer, useCache: options.useCache ?? false, startNs: options.useCache ? BigInt(Date.now()) * 1_000_000n : 0n, cacheUpdates: [],
+    store: repo.objects, statCache: repo.statCache, writer, useCache: options.useCache ?? false, startNs: options.useCache ? BigInt(Date.now()) * 1_000_000n : 0n, cacheUpdates: [],
     files: 0, bytes: 0, cachedFiles: 0, ...(options.signal ? { signal: options.signal } : {}), ...(options.onProgress ? { onProgress: options.onProgress } : {}),
   };
   await ingestEntries(ctx, reader, tree, source);

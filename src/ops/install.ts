@@ -188,7 +188,7 @@ class Session {
         const known = await findDebRecord(this.repo, sha256, c.filename ?? c.name);
         if (known) return known;
         const file = sources && !this.localCandidates.has(c) ? await sources.fetch(c) : path.join(c.origin ?? '', c.filename ?? '');
-        return debRecord(this.repo, this.repo.store, file, sha256, this.options.signal);
+        return debRecord(this.repo, this.repo.objects, file, sha256, this.options.signal);
       })();
       this.records.set(sha256, r);
     }
@@ -229,11 +229,11 @@ interface ImageRoot {
 
 function imageRoot(repo: Repository, image: DeriveBase, name: string): ImageRoot {
   if (image.commit.rootKind === 'tree') return { base: image };
-  const disk = readDisk(repo.store, image.commit.root);
+  const disk = readDisk(repo.objects, image.commit.root);
   const fileSystems = disk.regions.filter((r) => r.content.kind === 'fs');
   for (const r of fileSystems) {
     if (r.content.kind !== 'fs') continue;
-    if (tryReadPath(repo.store, r.content.tree, bytes(DPKG_STATUS))?.type !== 'file') continue;
+    if (tryReadPath(repo.objects, r.content.tree, bytes(DPKG_STATUS))?.type !== 'file') continue;
     const partition = r.partition ? partitionDirName(r.partition.index) : '';
     const commit: Commit = { ...image.commit, rootKind: 'tree', root: r.content.tree, rootMeta: r.content.rootMeta };
     return { base: { oid: image.oid, commit, name: image.name ?? name }, disk: { partition } };
@@ -242,7 +242,7 @@ function imageRoot(repo: Repository, image: DeriveBase, name: string): ImageRoot
   for (const r of disk.regions) {
     if (r.content.kind !== 'lvm') continue;
     for (const v of r.content.volumes) {
-      if (tryReadPath(repo.store, v.content.tree, bytes(DPKG_STATUS))?.type !== 'file') continue;
+      if (tryReadPath(repo.objects, v.content.tree, bytes(DPKG_STATUS))?.type !== 'file') continue;
       throw new UsageError(`${name}: the dpkg database is in LVM logical volume '${r.content.vg}/${v.name}': packages cannot be installed into logical volumes (install into a checkout and commit the disk again)`);
     }
   }
@@ -255,23 +255,23 @@ function imageRoot(repo: Repository, image: DeriveBase, name: string): ImageRoot
  */
 async function imageWith(repo: Repository, image: DeriveBase, root: ImageRoot, fs: { root: Oid; rootMeta: RootMeta }, time: number): Promise<{ rootKind: RootKind; root: Oid; rootMeta: RootMeta }> {
   if (!root.disk) return { rootKind: 'tree', ...fs };
-  const disk = readDisk(repo.store, image.commit.root);
+  const disk = readDisk(repo.objects, image.commit.root);
   let view = fs.root;
   let viewMeta = fs.rootMeta;
   if (root.disk.partition) {
-    const t = MutableTree.open(repo.store, { tree: disk.view, ...(image.commit.rootMeta ? { rootMeta: image.commit.rootMeta } : {}) });
+    const t = MutableTree.open(repo.objects, { tree: disk.view, ...(image.commit.rootMeta ? { rootMeta: image.commit.rootMeta } : {}) });
     t.graft(Buffer.from(root.disk.partition), fs.root, { ...fs.rootMeta, xattrs: fs.rootMeta.xattrs.map((x) => ({ name: x.name, value: Buffer.from(x.value) })) });
-    view = t.write(repo.store).oid;
+    view = t.write(repo.objects).oid;
     viewMeta = t.rootMeta();
   }
-  return { rootKind: 'disk', root: await patchDisk(repo, repo.store, image, view, viewMeta, time), rootMeta: viewMeta };
+  return { rootKind: 'disk', root: await patchDisk(repo, repo.objects, image, view, viewMeta, time), rootMeta: viewMeta };
 }
 
 /** The image's dpkg status (its stanzas) and native architecture; PackageStateError when it has none. */
 async function readImageStatus(repo: Repository, base: DeriveBase, name: string): Promise<{ status: Deb822Paragraph[]; arch: string }> {
-  const e = tryReadPath(repo.store, base.commit.root, bytes(DPKG_STATUS));
+  const e = tryReadPath(repo.objects, base.commit.root, bytes(DPKG_STATUS));
   if (e?.type !== 'file' || !e.oid) throw new PackageStateError(name, `no dpkg database (/${DPKG_STATUS}): not a Debian-family image`);
-  const status = parseDeb822(latin1(await readBlobBytes(repo.store, e.oid, e.size, DPKG_STATUS)));
+  const status = parseDeb822(latin1(await readBlobBytes(repo.objects, e.oid, e.size, DPKG_STATUS)));
   const dpkg = status.find((p) => fieldValue(p, 'Package') === 'dpkg' && /\binstalled$/.test(fieldValue(p, 'Status') ?? ''));
   const arch = dpkg ? fieldValue(dpkg, 'Architecture') : undefined;
   if (!arch || arch === 'all') throw new PackageStateError(name, `dpkg is not installed in the image (/${DPKG_STATUS}): its architecture is unknown`);
@@ -414,7 +414,7 @@ function rounds(plan: InstallPlan, records: DebRecord[]): Array<Array<{ p: Insta
 /** Carries out `prep` on `base`: the new tree and its root metadata. */
 async function apply(s: Session, base: DeriveBase, name: string, prep: Prepared, mtimeNs: bigint): Promise<{ root: Oid; rootMeta: RootMeta }> {
   const repo = s.repo;
-  const store = repo.store;
+  const store = repo.objects;
   const rootMeta = base.commit.rootMeta;
   const tree = MutableTree.open(store, { tree: base.commit.root, ...(rootMeta ? { rootMeta } : {}), imageName: name });
   const unpackOf = (r: DebRecord): UnpackDeb => r.unpack;
@@ -514,7 +514,7 @@ const APT_EXTENDED_STATES = 'var/lib/apt/extended_states';
  * appended (apt itself rewrites the file in its cache's order). Nothing happens in an image without apt's state
  * directory.
  */
-async function markAutoInstalled(store: Repository['store'], tree: MutableTree, prep: Prepared, mtimeNs: bigint): Promise<void> {
+async function markAutoInstalled(store: Repository['objects'], tree: MutableTree, prep: Prepared, mtimeNs: bigint): Promise<void> {
   if (tree.lookup(bytes('var/lib/apt'))?.type !== 'dir') return;
   const node = tree.lookup(bytes(APT_EXTENDED_STATES));
   const old = node?.type === 'file' && node.oid ? (await readBlobBytes(store, node.oid, node.size, APT_EXTENDED_STATES)).toString('utf8') : '';
@@ -568,7 +568,7 @@ function addPolicyLayer(sb: Sandbox, tree: MutableTree): void {
 }
 
 /** The file-trigger interest paths of the image (`var/lib/dpkg/triggers/File`). */
-async function fileInterests(store: Repository['store'], tree: MutableTree): Promise<Set<string>> {
+async function fileInterests(store: Repository['objects'], tree: MutableTree): Promise<Set<string>> {
   const node = tree.lookup(bytes('var/lib/dpkg/triggers/File'));
   if (node?.type !== 'file' || !node.oid) return new Set();
   return new Set(latin1(await readBlobBytes(store, node.oid, node.size, 'var/lib/dpkg/triggers/File')).split('\n')
@@ -595,8 +595,8 @@ function sharedBottom(repo: Repository, base: DeriveBase): { rev: string; tree: 
   for (let depth = 0; depth < 64; depth++) {
     const dv = readDerivation(cur.oid, cur.commit);
     const b = dv?.bases[0];
-    if (!b || b.rootKind !== 'tree' || !repo.store.hasObject('commit', b.commit)) break;
-    const c = readCommit(repo.store, b.commit);
+    if (!b || b.rootKind !== 'tree' || !repo.objects.hasObject('commit', b.commit)) break;
+    const c = readCommit(repo.objects, b.commit);
     if (c.rootKind !== 'tree' || !c.rootMeta) break;
     cur = { oid: b.commit, commit: c };
   }
@@ -726,7 +726,7 @@ export async function packageOp(repo: Repository, options: PackageOpOptions): Pr
       } catch (e) {
         // One image: nothing it wrote stays. A fleet's images run side by side and share the pending objects: a failed
         // one's objects stay unreferenced (gc removes them); its branch does not move.
-        if (!fleet) repo.store.discardPending();
+        if (!fleet) repo.objects.discard();
         if (!fleet || !(e instanceof VivaError)) throw e;
         item.error = { code: e.code, message: e.message, ...(e instanceof ScriptFailedError ? { output: e.output } : {}) };
       }

@@ -95,7 +95,7 @@ export function history(repo: Repository, oid: Oid): Set<Oid> {
   const seen = new Set<Oid>([oid]);
   const stack = [oid];
   while (stack.length) {
-    for (const p of readCommit(repo.store, stack.pop()!).parents) if (!seen.has(p)) { seen.add(p); stack.push(p); }
+    for (const p of readCommit(repo.objects, stack.pop()!).parents) if (!seen.has(p)) { seen.add(p); stack.push(p); }
   }
   return seen;
 }

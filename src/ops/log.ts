@@ -171,7 +171,7 @@ function resolveStart(repo: Repository, rev: string): { oid: Oid; commit: Commit
     try {
       const head = resolveRevision(repo, HEAD);
       const p = normalizeImagePath(rev);
-      isPath = p.length > 0 && tryReadPath(repo.store, commitTree(repo.store, head.commit), p) !== undefined;
+      isPath = p.length > 0 && tryReadPath(repo.objects, commitTree(repo.objects, head.commit), p) !== undefined;
     } catch { /* no HEAD, or not a path: the error as it was */ }
     if (!isPath) throw e;
     throw new RevisionNotFoundError(rev, undefined, `unknown revision '${rev}': it is a path in HEAD's image; paths go after '--' (viva log -- ${rev})`);
@@ -204,7 +204,7 @@ class PathLookup {
     const k = `${oid}\0${path.toString('latin1')}`;
     let v = this.byCommit.get(k);
     if (v === undefined) {
-      v = entryKey(this.entry(commitTree(this.repo.store, c), splitPath(path), 0));
+      v = entryKey(this.entry(commitTree(this.repo.objects, c), splitPath(path), 0));
       this.byCommit.set(k, v);
     }
     return v;
@@ -213,7 +213,7 @@ class PathLookup {
   private entry(tree: Oid, parts: Buffer[], i: number): TreeEntry | undefined {
     const k = `${tree}\0${Buffer.concat(parts.slice(i).flatMap((p) => [p, Buffer.from('/')])).toString('latin1')}`;
     if (this.byTree.has(k)) return this.byTree.get(k);
-    const e = findEntry(readTree(this.repo.store, tree), parts[i]!);
+    const e = findEntry(readTree(this.repo.objects, tree), parts[i]!);
     const out = i === parts.length - 1 || !e ? e : e.type === 'dir' ? this.entry(e.oid!, parts, i + 1) : undefined;
     this.byTree.set(k, out);
     return out;
@@ -257,7 +257,7 @@ interface Visited {
  * @example const touched = log(repo, { all: true, paths: ['etc/ssh/sshd_config'], grep: ['ssh'], ignoreCase: true });
  */
 export function log(repo: Repository, options: LogOptions = {}): LogEntry[] {
-  const store = repo.store;
+  const store = repo.objects;
   const limits = (options.paths ?? []).map((p) => normalizeImagePath(p));
   const limited = limits.length > 0 && limits.every((l) => l.length > 0);
   if (options.follow && (limits.length !== 1 || !limited)) throw new UsageError('--follow requires exactly one path (below the image root)');

@@ -65,7 +65,7 @@ export function ls(repo: Repository, options: LsOptions): LsEntry[] {
   const r = resolveSpec(repo, options.spec);
   const out: LsEntry[] = [];
   const recursive = options.recursive === true;
-  if (r.entry.type === 'dir' && r.entry.oid) walkTree(repo.store, r.entry.oid, (p, e) => { out.push(describeEntry(p, e)); return recursive; }, { path: r.path });
+  if (r.entry.type === 'dir' && r.entry.oid) walkTree(repo.objects, r.entry.oid, (p, e) => { out.push(describeEntry(p, e)); return recursive; }, { path: r.path });
   else out.push(describeEntry(r.path, r.entry));
   return out;
 }
@@ -87,7 +87,7 @@ async function* contentOf(repo: Repository, spec: string, r: ReturnType<typeof r
   if (r.entry.oid) await ensureContent(repo, [r.entry.oid]);
   let pos = 0;
   try {
-    for await (const p of filePieces(repo.store, { ...r.entry, holes: undefined }, showPath(r.path))) {
+    for await (const p of filePieces(repo.objects, { ...r.entry, holes: undefined }, showPath(r.path))) {
       if (p.offset > pos) yield Buffer.alloc(p.offset - pos);
       yield p.data;
       pos = p.offset + p.data.length;
@@ -130,5 +130,5 @@ export async function catJson(repo: Repository, spec: string, maxBytes = MAX_CAT
 /** The disk layout of `REV` when it is a disk commit (what `ls REV` prints above the root listing), else undefined. */
 export function diskLayout(repo: Repository, rev: string): DiskInfo | undefined {
   const r = resolveRevision(repo, rev);
-  return r.commit.rootKind === 'disk' ? describeDisk(r.commit.root, readDisk(repo.store, r.commit.root)) : undefined;
+  return r.commit.rootKind === 'disk' ? describeDisk(r.commit.root, readDisk(repo.objects, r.commit.root)) : undefined;
 }

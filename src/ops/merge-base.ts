@@ -19,10 +19,10 @@ export interface MergeBases {
 
 /** The commits `oid` comes from: its parents, and with `derivations` the commits its derivation was made from. */
 function sources(repo: Repository, oid: Oid, derivations: boolean): Oid[] {
-  const c = readCommit(repo.store, oid);
+  const c = readCommit(repo.objects, oid);
   if (!derivations) return c.parents;
   const dv = readDerivation(oid, c);
-  const from = (dv?.bases ?? []).map((b) => b.commit).filter((b) => repo.store.hasObject('commit', b));
+  const from = (dv?.bases ?? []).map((b) => b.commit).filter((b) => repo.objects.hasObject('commit', b));
   return [...c.parents, ...from];
 }
 
@@ -53,7 +53,7 @@ function best(repo: Repository, a: Oid, b: Oid, derivations: boolean): Oid[] {
     }
   }
   const out = [...commonSet].filter((o) => !redundant.has(o));
-  const time = new Map(out.map((o) => [o, readCommit(repo.store, o).time]));
+  const time = new Map(out.map((o) => [o, readCommit(repo.objects, o).time]));
   return out.sort((x, y) => time.get(y)! - time.get(x)! || (x < y ? -1 : 1));
 }
 

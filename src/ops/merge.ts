@@ -125,7 +125,7 @@ function conflictInfo(c: MergeConflict): MergeConflictInfo {
 /** The tree a commit's image is merged as: a tree commit's tree, a disk commit's view (one directory per file system). */
 function sideOf(repo: Repository, c: Commit): MergeSide {
   if (c.rootKind === 'tree') return { tree: c.root, rootMeta: c.rootMeta ?? EMPTY_META };
-  return { tree: readDisk(repo.store, c.root).view, rootMeta: c.rootMeta ?? EMPTY_META };
+  return { tree: readDisk(repo.objects, c.root).view, rootMeta: c.rootMeta ?? EMPTY_META };
 }
 
 function stateKey(dir: string): string {
@@ -182,11 +182,11 @@ export async function merge(repo: Repository, options: MergeOptions): Promise<Me
   result.base = baseOid;
   result.via = found.via;
   const kinds = new Set([ra.commit.rootKind, rb.commit.rootKind]);
-  const baseCommit = baseOid ? readCommit(repo.store, baseOid) : undefined;
+  const baseCommit = baseOid ? readCommit(repo.objects, baseOid) : undefined;
   if (baseCommit) kinds.add(baseCommit.rootKind);
   if (kinds.size > 1) throw new UsageError(`cannot merge a directory image with a disk image: '${options.a}' is ${ra.commit.rootKind === 'disk' ? 'a disk' : 'a tree'}, '${options.b}' ${rb.commit.rootKind === 'disk' ? 'a disk' : 'a tree'}${baseCommit ? `, their base ${baseCommit.rootKind === 'disk' ? 'a disk' : 'a tree'}` : ''}`);
   if (ra.commit.rootKind === 'disk') {
-    const layouts = [ra.commit, rb.commit, ...(baseCommit ? [baseCommit] : [])].map((c) => layoutOf(readDisk(repo.store, c.root)));
+    const layouts = [ra.commit, rb.commit, ...(baseCommit ? [baseCommit] : [])].map((c) => layoutOf(readDisk(repo.objects, c.root)));
     if (!layouts.every((l) => l === layouts[0])) throw new UsageError(`cannot merge disks with different partition layouts ('${options.a}', '${options.b}'${baseCommit ? ' and their base' : ''})`);
   }
 
@@ -203,7 +203,7 @@ export async function merge(repo: Repository, options: MergeOptions): Promise<Me
         } catch (e) {
           throw new UsageError(`--resolve ${r.path}=@${r.host}: ${(e as Error).message}`);
         }
-        const stored = await storeBytes(repo.store, data);
+        const stored = await storeBytes(repo.objects, data);
         resolutions.set(p.toString('latin1'), { data });
         recipe.resolutions.push({ path: p, how: 'content', blob: stored.oid, size: data.length });
       } else {
@@ -220,7 +220,7 @@ export async function merge(repo: Repository, options: MergeOptions): Promise<Me
       result.status = 'conflicts';
       if (options.checkout !== undefined) {
         if (fs.existsSync(options.checkout) && fs.readdirSync(options.checkout).length) throw new DestinationNotEmptyError(options.checkout);
-        await repo.store.flush();
+        await repo.objects.flush();
         await checkoutTree(repo, options.a, merged.tree, merged.rootMeta, options.checkout);
         const state: MergeState = {
           a: ra.oid, b: rb.oid, base: baseOid, ref, expectedOld: head, ours: options.a, theirs: options.b, rootKind: ra.commit.rootKind,
@@ -230,7 +230,7 @@ export async function merge(repo: Repository, options: MergeOptions): Promise<Me
         repo.meta.put(stateKey(options.checkout!), JSON.stringify(state));
         result.checkout = options.checkout;
       } else {
-        repo.store.discardPending();
+        repo.objects.discard();
       }
       return result;
     }
@@ -241,7 +241,7 @@ export async function merge(repo: Repository, options: MergeOptions): Promise<Me
     result.id = oid;
     return result;
   } catch (e) {
-    repo.store.discardPending();
+    repo.objects.discard();
     throw e;
   } finally {
     try { await repo.endSession(); } catch { /* gc clears a stale session */ }
@@ -258,11 +258,11 @@ type Merged = Awaited<ReturnType<typeof mergeTrees>> & { regenerate: Set<string>
 async function mergeImages(repo: Repository, ours: { oid: Oid; commit: Commit }, theirs: { oid: Oid; commit: Commit }, baseOid: Oid | null,
   resolutions: Map<string, Resolution>, time: number, labels: { ours: string; base: string; theirs: string }): Promise<Merged> {
   let base: MergeSide;
-  if (baseOid) base = sideOf(repo, readCommit(repo.store, baseOid));
+  if (baseOid) base = sideOf(repo, readCommit(repo.objects, baseOid));
   else {
     const enc = encodeTree({ entries: [] });
     const empty = hashTree(enc);
-    if (!repo.store.hasObject('tree', empty)) repo.store.writeObject('tree', empty, enc);
+    if (!repo.objects.hasObject('tree', empty)) repo.objects.writeObject('tree', empty, enc);
     base = { tree: empty, rootMeta: EMPTY_META };
   }
   const regenerate = new Set<string>();
@@ -271,7 +271,7 @@ async function mergeImages(repo: Repository, ours: { oid: Oid; commit: Commit },
     matches: (p) => REGENERATED.has(p.toString('latin1')),
     merge: (i) => { regenerate.add(i.path.toString('latin1')); return { data: i.ours }; },
   };
-  const merged = await mergeTrees(repo.store, repo.store, base, sideOf(repo, ours.commit), sideOf(repo, theirs.commit), {
+  const merged = await mergeTrees(repo.objects, repo.objects, base, sideOf(repo, ours.commit), sideOf(repo, theirs.commit), {
     mergers: [regenerated, ...IMAGE_MERGERS], resolutions, mtimeNs: BigInt(time) * 1_000_000_000n, labels,
   });
   return { ...merged, regenerate, base: baseOid };
@@ -285,7 +285,7 @@ async function finishImage(repo: Repository, ours: { oid: Oid; commit: Commit; n
   let view = { tree: merged.tree, rootMeta: merged.rootMeta };
   if (merged.regenerate.size && ours.commit.rootKind === 'tree') {
     try {
-      view = await runLdconfig(repo, merged.base ? { oid: merged.base, commit: readCommit(repo.store, merged.base) } : ours, view, ours.name);
+      view = await runLdconfig(repo, merged.base ? { oid: merged.base, commit: readCommit(repo.objects, merged.base) } : ours, view, ours.name);
     } catch (e) {
       // Without the sandbox (not root, no overlayfs) the merge still goes through: the cache is ours', and says so.
       if (!(e instanceof SandboxError)) throw e;
@@ -294,7 +294,7 @@ async function finishImage(repo: Repository, ours: { oid: Oid; commit: Commit; n
   } else if (merged.regenerate.size) {
     repo.warnings.push(`${[...merged.regenerate].join(', ')}: taken from '${ours.name}' (a disk image's caches are not made again by merge: run ldconfig at first boot)`);
   }
-  if (ours.commit.rootKind === 'disk') return { rootKind: 'disk', root: await patchDisk(repo, repo.store, ours, view.tree, view.rootMeta, time), rootMeta: view.rootMeta };
+  if (ours.commit.rootKind === 'disk') return { rootKind: 'disk', root: await patchDisk(repo, repo.objects, ours, view.tree, view.rootMeta, time), rootMeta: view.rootMeta };
   return { rootKind: 'tree', root: view.tree, rootMeta: view.rootMeta };
 }
 
@@ -305,12 +305,12 @@ async function finishImage(repo: Repository, ours: { oid: Oid; commit: Commit; n
  * the derivation of the replay. Throws UsageError naming the conflicts when the merge no longer goes through.
  */
 export async function replayMerge(repo: Repository, ours: { oid: Oid; commit: Commit; name?: string }, theirs: Oid, recipe: MergeRecipe, time: number, mergeBase: Oid | null): Promise<{ rootKind: RootKind; root: Oid; rootMeta: RootMeta; dv: MergeDerivation; theirs: Oid }> {
-  const tc = readCommit(repo.store, theirs);
+  const tc = readCommit(repo.objects, theirs);
   // Not searched: a rebuilt layer keeps the old merge in its history, which would make the old input look merged.
   const baseOid = mergeBase;
   const resolutions = new Map<string, Resolution>();
   for (const r of recipe.resolutions) {
-    resolutions.set(r.path.toString('latin1'), r.how === 'content' ? { data: await readBlobBytes(repo.store, r.blob!, r.size ?? 0, r.path.toString('utf8')) } : r.how);
+    resolutions.set(r.path.toString('latin1'), r.how === 'content' ? { data: await readBlobBytes(repo.objects, r.blob!, r.size ?? 0, r.path.toString('utf8')) } : r.how);
   }
   const name = ours.name ?? ours.oid.slice(0, 12);
   const merged = await mergeImages(repo, ours, { oid: theirs, commit: tc }, baseOid, resolutions, time, { ours: name, base: 'merge base', theirs: theirs.slice(0, 12) });
@@ -342,9 +342,9 @@ const REGENERATED = new Set(['etc/ld.so.cache', 'var/cache/ldconfig/aux-cache'])
  * ldconfig keeps ours' cache.
  */
 async function runLdconfig(repo: Repository, bottom: { oid: Oid; commit: Commit }, merged: { tree: Oid; rootMeta: RootMeta }, name: string): Promise<{ tree: Oid; rootMeta: RootMeta }> {
-  const tree = MutableTree.open(repo.store, { tree: merged.tree, rootMeta: merged.rootMeta, imageName: name });
+  const tree = MutableTree.open(repo.objects, { tree: merged.tree, rootMeta: merged.rootMeta, imageName: name });
   // (On merged-/usr images /sbin is a symlink: the path is looked up through the trees, never followed.)
-  if (!['usr/sbin/ldconfig', 'sbin/ldconfig'].some((p) => tryReadPath(repo.store, merged.tree, Buffer.from(p))?.type === 'file')) return merged;
+  if (!['usr/sbin/ldconfig', 'sbin/ldconfig'].some((p) => tryReadPath(repo.objects, merged.tree, Buffer.from(p))?.type === 'file')) return merged;
   const bottomMeta = bottom.commit.rootMeta ?? EMPTY_META;
   const { dir } = await cachedCheckout(repo, bottom.oid, bottom.commit.root, bottomMeta);
   Sandbox.removeStale(sandboxRoot(repo));
@@ -352,16 +352,16 @@ async function runLdconfig(repo: Repository, bottom: { oid: Oid; commit: Commit 
   try {
     const layer = sb.layerDir();
     // ldconfig reads its configuration and the files named lib*.so* / ld-*.so* (glibc's search_dir): only those.
-    await writeLayer(repo.store, bottom.commit.root, merged.tree, merged.rootMeta, layer, ldconfigReads);
+    await writeLayer(repo.objects, bottom.commit.root, merged.tree, merged.rootMeta, layer, ldconfigReads);
     sb.addLayer(layer);
     const r = await sb.run(['/bin/sh', '-c', 'exec ldconfig']);
     if (r.code !== 0) throw new ScriptFailedError(name, 'ldconfig after the merge', r.code, r.output);
     const made = ['proc', 'sys', 'dev'].filter((d) => !tree.lookup(Buffer.from(d)));
-    await applyChanges(sb.upper, tree, async (e) => storeContent(repo.store, e.content!), { made });
+    await applyChanges(sb.upper, tree, async (e) => storeContent(repo.objects, e.content!), { made });
   } finally {
     sb.remove();
   }
-  return { tree: tree.write(repo.store).oid, rootMeta: tree.rootMeta() };
+  return { tree: tree.write(repo.objects).oid, rootMeta: tree.rootMeta() };
 }
 
 /** Writes the merge commit (parents A and B, a merge derivation naming both) and moves the branch by compare-and-swap. */
@@ -408,7 +408,7 @@ export async function mergeContinue(repo: Repository, options: MergeContinueOpti
   const recipe: MergeRecipe = { base: state.base, resolutions: state.recipe.map((x) => ({ path: Buffer.from(x.path, 'latin1'), how: x.how, ...(x.blob ? { blob: x.blob, size: x.size ?? 0 } : {}) })) };
   const dv: MergeDerivation = {
     kind: 'merge', tool: TOOL, recipe,
-    bases: [state.a, state.b].map((o) => { const c = readCommit(repo.store, o); return { commit: o, rootKind: c.rootKind, root: c.root }; }),
+    bases: [state.a, state.b].map((o) => { const c = readCommit(repo.objects, o); return { commit: o, rootKind: c.rootKind, root: c.root }; }),
   };
   const message = options.message ?? `merge ${state.theirs} into ${state.ours}`;
   let id: Oid;
@@ -431,18 +431,18 @@ export async function mergeContinue(repo: Repository, options: MergeContinueOpti
  */
 async function continueDisk(repo: Repository, state: MergeState, dir: string, o: { message: string; recipe: MergeRecipe; author?: string; time?: number }): Promise<Oid> {
   const id = commitIdentity(o);
-  const aCommit = readCommit(repo.store, state.a);
-  const bCommit = readCommit(repo.store, state.b);
+  const aCommit = readCommit(repo.objects, state.a);
+  const bCommit = readCommit(repo.objects, state.b);
   await repo.beginSession('merge');
   try {
-    const { tree, oid: view } = await ingestHostTree(repo, dir, repo.store);
+    const { tree, oid: view } = await ingestHostTree(repo, dir, repo.objects);
     const rootMeta = tree.rootMeta();
-    const root = await patchDisk(repo, repo.store, { oid: state.a, commit: aCommit, name: state.ours }, view, rootMeta, id.time);
+    const root = await patchDisk(repo, repo.objects, { oid: state.a, commit: aCommit, name: state.ours }, view, rootMeta, id.time);
     return await commitMerge(repo, { rootKind: 'disk', root, rootMeta }, {
       a: state.a, b: state.b, aCommit, bCommit, recipe: o.recipe, ref: state.ref, expectedOld: state.expectedOld, message: o.message, id,
     });
   } catch (e) {
-    repo.store.discardPending();
+    repo.objects.discard();
     throw e;
   } finally {
     try { await repo.endSession(); } catch { /* gc clears a stale session */ }

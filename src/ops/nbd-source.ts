@@ -35,8 +35,8 @@ export interface SessionSource {
 export function openSessionSource(repo: Repository, name: string): SessionSource {
   const dir = sessionDir(repo.dataDir, name);
   const info = readSessionInfo(dir);
-  const disk = readDisk(repo.store, info.disk as Oid);
-  const base = new DiskReader(repo.store, disk, new BlobRangeReader(repo.store, CHUNK_CACHE_BYTES));
+  const disk = readDisk(repo.objects, info.disk as Oid);
+  const base = new DiskReader(repo.objects, disk, new BlobRangeReader(repo.objects, CHUNK_CACHE_BYTES));
   const overlay = Overlay.open(dir, base, 'read');
   const source: DiskSource = {
     format: 'raw',
@@ -51,5 +51,5 @@ export function openSessionSource(repo: Repository, name: string): SessionSource
     },
     close: async () => overlay.close(),
   };
-  return { info, source, reuse: { objects: repo.store, disk, changed: (o, n) => overlay.touches(o, n) }, changedBlocks: overlay.blocks };
+  return { info, source, reuse: { objects: repo.objects, disk, changed: (o, n) => overlay.touches(o, n) }, changedBlocks: overlay.blocks };
 }

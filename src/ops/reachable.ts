@@ -39,7 +39,7 @@ export function rootCommits(repo: Repository, refsOnly = false): Array<{ oid: Oi
  * Hardlink groups are checked for consistency (every member has the same type and content).
  */
 export function walkReachable(repo: Repository, roots: Array<{ oid: Oid; from: string }>): ReachResult {
-  const store = repo.store;
+  const store = repo.objects;
   const reachable = new Set<string>();
   const problems: ReachProblem[] = [];
   const fail = (kind: ObjectKind, oid: string, problem: string) => problems.push({ kind, oid, problem });

@@ -123,7 +123,7 @@ export async function rebuild(repo: Repository, options: RebuildOptions): Promis
       }
       // --onto into a branch whose head already is this recipe on this base tree (a replay made before): nothing to do.
       if (job.parent && job.parent !== job.head && job.steps.length === 1) {
-        const pc = readCommit(repo.store, job.parent);
+        const pc = readCommit(repo.objects, job.parent);
         const pd = readDerivation(job.parent, pc);
         if (pd && pd.kind === dv.kind && derivationRecipeId(pd) === derivationRecipeId(dv) && pd.bases[0]?.root === base.commit.root) {
           items.push({ branch: job.ref, status: 'unchanged', commit: job.parent, base: pd.bases[0]!.commit, reason: 'already this recipe on this base tree' });
@@ -160,7 +160,7 @@ export async function rebuild(repo: Repository, options: RebuildOptions): Promis
             ndv = r.dv;
             theirs = [r.theirs];
           } else if (sdv.kind === 'derive') {
-            applied = await applyToBase(repo, repo.store, onBase, sdv.recipe);
+            applied = await applyToBase(repo, repo.objects, onBase, sdv.recipe);
             ndv = derivationOf(onBase, sdv.recipe);
           } else {
             const r = await replayPackages(repo, onBase, sdv, id.time);
@@ -180,7 +180,7 @@ export async function rebuild(repo: Repository, options: RebuildOptions): Promis
         const enc = encodeCommit(c);
         const oid = hashCommit(enc);
         // Stored (pending) at once: the next layer, or a merge replayed later in this run, reads it.
-        if (!repo.store.hasObject('commit', oid)) repo.store.writeObject('commit', oid, enc);
+        if (!repo.objects.hasObject('commit', oid)) repo.objects.writeObject('commit', oid, enc);
         made.push({ commit: c, enc, oid });
         on = { oid, commit: c };
         parent = oid;
@@ -200,7 +200,7 @@ export async function rebuild(repo: Repository, options: RebuildOptions): Promis
     // A branch rebuilt twice in one run (not possible with one job per branch) would need chained expectations.
     if (commits.length) await writeCommits(repo, commits, { who: id.author });
   } catch (e) {
-    repo.store.discardPending();
+    repo.objects.discard();
     throw e;
   } finally {
     try { await repo.endSession(); } catch { /* gc clears a stale session */ }
@@ -215,7 +215,7 @@ function shortName(ref: string | undefined): string | undefined {
 
 function headOf(repo: Repository, ref: string): { oid: Oid; commit: Commit } {
   const oid = repo.refs.resolve(ref)?.oid!;
-  return { oid, commit: readCommit(repo.store, oid) };
+  return { oid, commit: readCommit(repo.objects, oid) };
 }
 
 /** `rebuild REV --onto NEWBASE [-b BRANCH]`. */
@@ -252,7 +252,7 @@ function planDerivedFrom(repo: Repository, branch: string): { jobs: Job[]; stale
       const baseRef = [...planned].find((p) => hist(p).has(e.base));
       if (!baseRef) continue;
       planned.add(e.ref);
-      jobs.push({ ref: e.ref, head: e.commit, commit: readCommit(repo.store, e.commit), steps: e.chain.map((oid) => ({ oid, commit: readCommit(repo.store, oid) })), parent: e.commit, baseRef });
+      jobs.push({ ref: e.ref, head: e.commit, commit: readCommit(repo.objects, e.commit), steps: e.chain.map((oid) => ({ oid, commit: readCommit(repo.objects, oid) })), parent: e.commit, baseRef });
       grew = true;
     }
   }

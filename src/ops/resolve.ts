@@ -137,7 +137,7 @@ function shortName(ref: string): string {
 
 /** Resolves the part before any `~`/`^` suffix. Ambiguous short names warn on `repo.warnings`, as git does. */
 function resolveBase(repo: Repository, base: string, whole: string): { oid: Oid; ref?: string } {
-  const store = repo.store;
+  const store = repo.objects;
   const at = resolveAt(repo, base, whole);
   if (at) return at;
   if (base === '@') base = HEAD;
@@ -148,7 +148,7 @@ function resolveBase(repo: Repository, base: string, whole: string): { oid: Oid;
     if (r?.oid) {
       // git's warn_ambiguous_refs: another candidate, or a commit id with this prefix, also answers to the name.
       const also = cands.slice(i + 1).filter((c) => repo.refs.resolve(c)?.oid);
-      if (looksLikeOidPrefix(base) && !store.listObjects('commit', base.toLowerCase())[Symbol.iterator]().next().done) also.push('a commit id');
+      if (looksLikeOidPrefix(base) && !repo.index.list('commit', base.toLowerCase())[Symbol.iterator]().next().done) also.push('a commit id');
       if (also.length && !repo.warnings.includes(`refname '${base}' is ambiguous (${[cand, ...also].join(', ')}): using ${cand}`) && repo.warnings.length < 100) repo.warnings.push(`refname '${base}' is ambiguous (${[cand, ...also].join(', ')}): using ${cand}`);
       return { oid: r.oid, ref: r.ref };
     }
@@ -158,7 +158,7 @@ function resolveBase(repo: Repository, base: string, whole: string): { oid: Oid;
     const hex = base.toLowerCase();
     if (isOid(hex) && store.hasObject('commit', hex)) return { oid: hex };
     const found: Oid[] = [];
-    for (const oid of store.listObjects('commit', hex)) {
+    for (const oid of repo.index.list('commit', hex)) {
       found.push(oid);
       if (found.length > 8) break;
     }
@@ -180,7 +180,7 @@ export function resolveRevision(repo: Repository, rev: string): ResolvedRevision
   if (!base) throw new RevisionNotFoundError(rev);
   const start = resolveBase(repo, base, rev);
   let oid = start.oid;
-  let c = readCommit(repo.store, oid);
+  let c = readCommit(repo.objects, oid);
   const ops = suffix.match(/[~^]\d*/g) ?? [];
   for (const op of ops) {
     const n = op.length > 1 ? Number(op.slice(1)) : 1;
@@ -189,13 +189,13 @@ export function resolveRevision(repo: Repository, rev: string): ResolvedRevision
         const p = c.parents[0];
         if (!p) throw new RevisionNotFoundError(rev, 'not enough ancestors for');
         oid = p;
-        c = readCommit(repo.store, oid);
+        c = readCommit(repo.objects, oid);
       }
     } else if (n > 0) {
       const p = c.parents[n - 1];
       if (!p) throw new RevisionNotFoundError(rev, `no parent ${n} in`);
       oid = p;
-      c = readCommit(repo.store, oid);
+      c = readCommit(repo.objects, oid);
     }
   }
   return { oid, commit: c, ...(ops.length === 0 && start.ref ? { ref: start.ref } : {}) };
@@ -251,8 +251,8 @@ export function dirEntry(oid: Oid, m?: RootMeta): TreeEntry {
 
 /** Looks a path up in a commit's tree. Throws PathNotFoundError. */
 export function resolveEntry(repo: Repository, commitOid: Oid, commit: Commit, path: Buffer, revForErrors: string): ResolvedEntry {
-  const root = rootEntry(repo.store, commit);
-  const entry = path.length === 0 ? root : tryReadPath(repo.store, root.oid!, path);
+  const root = rootEntry(repo.objects, commit);
+  const entry = path.length === 0 ? root : tryReadPath(repo.objects, root.oid!, path);
   if (!entry) throw new PathNotFoundError(quotePath(path), revForErrors);
   return { commitOid, commit, path, entry };
 }

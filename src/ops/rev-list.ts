@@ -89,7 +89,7 @@ export function reachableCommits(repo: Repository, oids: Oid[]): Set<Oid> {
   const seen = new Set<Oid>(oids);
   const stack = [...oids];
   while (stack.length) {
-    for (const p of readCommit(repo.store, stack.pop()!).parents) if (!seen.has(p)) { seen.add(p); stack.push(p); }
+    for (const p of readCommit(repo.objects, stack.pop()!).parents) if (!seen.has(p)) { seen.add(p); stack.push(p); }
   }
   return seen;
 }

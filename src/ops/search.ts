@@ -56,7 +56,7 @@ export async function search(repo: Repository, words: string[], options: SearchO
   };
   const inventories = new Map<Oid, Inventory | undefined>();
   for (const [commit, ref] of scope) {
-    const c = readCommit(repo.store, commit);
+    const c = readCommit(repo.objects, commit);
     const refLower = ref.toLowerCase();
     // Packages of every file system of the image (a disk commit's partitions included).
     const packages = [];
@@ -79,8 +79,8 @@ export async function search(repo: Repository, words: string[], options: SearchO
   // File names: every name in the index, matched per word, resolved up to the commits that contain it.
   const resolver = new Resolver(repo);
   const perWord = new Map<string, Array<{ key: Buffer; child: Oid; name: string; exact: boolean; parent: Buffer }>>();
-  for (const { key, value } of repo.store.ixParent.getRange({})) {
-    const link = decodeParent(value as Buffer);
+  for (const { key, value } of repo.contentIndex.scanParents()) {
+    const link = decodeParent(value);
     if (!link.name?.length) continue;
     const name = link.name.toString('utf8');
     const lower = name.toLowerCase();
@@ -88,7 +88,7 @@ export async function search(repo: Repository, words: string[], options: SearchO
       if (!lower.includes(w)) continue;
       let l = perWord.get(w);
       if (!l) perWord.set(w, (l = []));
-      l.push({ key: indexKey(link.kind, link.oid), child: (key as Buffer).toString('hex', 1), name, exact: lower === w, parent: value as Buffer });
+      l.push({ key: indexKey(link.kind, link.oid), child: key.toString('hex', 1), name, exact: lower === w, parent: value });
     }
   }
   for (const [w, list] of perWord) {
@@ -106,7 +106,7 @@ export async function search(repo: Repository, words: string[], options: SearchO
     let score = 0;
     const matches: string[] = [];
     for (const x of m.values()) { for (const v of x.best.values()) score += v; matches.push(...x.matches); }
-    const c = readCommit(repo.store, commit);
+    const c = readCommit(repo.objects, commit);
     hits.push({ ref: scope.get(commit)!, commit, score, message: c.message.split('\n')[0] ?? '', matches });
   }
   hits.sort((a, b) => b.score - a.score || (a.ref < b.ref ? -1 : a.ref > b.ref ? 1 : 0));

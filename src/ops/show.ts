@@ -26,15 +26,15 @@ export function show(repo: Repository, rev = 'HEAD'): ShowResult {
   const c = r.commit;
   const refs: string[] = [];
   for (const { ref, oid } of repo.refs.list('')) if (oid === r.oid) refs.push(ref);
-  const tree = commitTree(repo.store, c);
+  const tree = commitTree(repo.objects, c);
   const head = headBranch(repo);
   return {
     ...toLogEntry(r.oid, c),
     ...(head?.oid === r.oid ? { head: head.ref } : {}),
     tree,
-    ...(c.rootKind === 'disk' ? { disk: describeDisk(c.root, readDisk(repo.store, c.root)) } : {}),
+    ...(c.rootKind === 'disk' ? { disk: describeDisk(c.root, readDisk(repo.objects, c.root)) } : {}),
     ...(c.rootMeta ? { rootMeta: { mode: c.rootMeta.mode.toString(8).padStart(4, '0'), uid: c.rootMeta.uid, gid: c.rootMeta.gid, mtimeNs: c.rootMeta.mtimeNs.toString() } } : {}),
-    rootEntries: readTree(repo.store, tree).entries.length,
+    rootEntries: readTree(repo.objects, tree).entries.length,
     refs,
     ...(c.derivation ? { derivation: showDerivation(repo, r.oid)! } : {}),
   };

@@ -75,7 +75,7 @@ export interface RepositoryStats {
 }
 
 function storedLength(repo: Repository, kind: ObjectKind, oid: Oid): number {
-  return repo.store.locate(kind, oid)?.length ?? 0;
+  return repo.index.locate(kind, oid)?.length ?? 0;
 }
 
 /**
@@ -100,20 +100,20 @@ export function imageStats(repo: Repository, rev = 'HEAD'): ImageStats {
     if (file) { s.uniqueBytes += size; fileBlobs++; }
     else extraBytes += size;
     // A partial clone has the manifests, not (all) the content: sizes come from the trees, stored bytes from what is here.
-    if (!repo.store.hasObject('blob', oid)) { absent.blobs++; absent.bytes += size; return; }
-    const rec = readBlobRecord(repo.store, oid);
+    if (!repo.objects.hasObject('blob', oid)) { absent.blobs++; absent.bytes += size; return; }
+    const rec = readBlobRecord(repo.objects, oid);
     if (rec.form === 'inline') { s.storedBytes += storedLength(repo, 'blob', oid); return; }
     s.storedBytes += storedLength(repo, 'blob', oid);
     for (const seg of rec.segments) {
       if (seg.kind !== 'chunk' || chunks.has(seg.oid)) continue;
       chunks.add(seg.oid);
-      if (!repo.store.hasObject('chunk', seg.oid)) { absent.chunks++; continue; }
+      if (!repo.objects.hasObject('chunk', seg.oid)) { absent.chunks++; continue; }
       s.storedBytes += storedLength(repo, 'chunk', seg.oid);
     }
   };
   // Counts are per path; a subtree that occurs twice is counted twice (as du does), its blobs once.
-  const view = commitTree(repo.store, r.commit);
-  walkTree(repo.store, view, (_p, e) => {
+  const view = commitTree(repo.objects, r.commit);
+  walkTree(repo.objects, view, (_p, e) => {
     if (e.type === 'dir') { s.dirs++; return; }
     if (e.type === 'symlink') { s.symlinks++; return; }
     if (e.type !== 'file') { s.other++; return; }
@@ -122,7 +122,7 @@ export function imageStats(repo: Repository, rev = 'HEAD'): ImageStats {
     if (!g || !groups.has(g)) { s.logicalBytes += e.size; if (g) groups.add(g); }
     if (e.oid) blob(e.oid, e.size);
   });
-  const disk = r.commit.rootKind === 'disk' ? readDisk(repo.store, r.commit.root) : undefined;
+  const disk = r.commit.rootKind === 'disk' ? readDisk(repo.objects, r.commit.root) : undefined;
   // The image's root is a directory of it (commit counts it) unless it is a partitioned disk's synthetic view,
   // whose pN/ entries are the file systems' roots (counted by the walk).
   if (!disk || disk.regions.some((reg) => reg.content.kind === 'fs' && reg.content.tree === view)) s.dirs++;
@@ -135,8 +135,8 @@ export function imageStats(repo: Repository, rev = 'HEAD'): ImageStats {
       const own = [reg.content.data, reg.content.map];
       if (reg.content.kind === 'lvm') for (const v of reg.content.volumes) own.push(v.content.data, v.content.map);
       for (const oid of own) {
-        if (!repo.store.hasObject('blob', oid)) { if (!blobs.has(oid)) { blobs.add(oid); absent.blobs++; unknown++; } continue; }
-        blob(oid, readBlobRecord(repo.store, oid).size, false);
+        if (!repo.objects.hasObject('blob', oid)) { if (!blobs.has(oid)) { blobs.add(oid); absent.blobs++; unknown++; } continue; }
+        blob(oid, readBlobRecord(repo.objects, oid).size, false);
       }
     }
     s.diskExtraBytes = extraBytes;
@@ -161,7 +161,7 @@ export function repositoryStats(repo: Repository, cache?: Map<Oid, ImageStats>):
   const objects: Record<string, number> = {};
   const storedBytes: Record<string, number> = {};
   let total = 0;
-  for (const o of repo.store.listAllObjects()) {
+  for (const o of repo.index.listAll()) {
     objects[o.kind] = (objects[o.kind] ?? 0) + 1;
     const n = storedLength(repo, o.kind, o.oid);
     storedBytes[o.kind] = (storedBytes[o.kind] ?? 0) + n;
@@ -210,7 +210,7 @@ export function du(repo: Repository, spec: string, depth = 1): DuEntry[] {
     const known = memo.get(e.oid);
     if (known) return known;
     const sums: Sum[] = [{ bytes: 0, files: 0 }];
-    walkTree(repo.store, e.oid, (_p, c) => {
+    walkTree(repo.objects, e.oid, (_p, c) => {
       const top = sums[sums.length - 1]!;
       if (c.type === 'file') { top.bytes += c.size; top.files++; return false; }
       if (c.type !== 'dir' || !c.oid) return false;
@@ -237,7 +237,7 @@ export function du(repo: Repository, spec: string, depth = 1): DuEntry[] {
   // whose entries the walk is at.
   if (r.entry.type === 'dir' && r.entry.oid && depth > 0) {
     let d = 0;
-    walkTree(repo.store, r.entry.oid, (p, c) => {
+    walkTree(repo.objects, r.entry.oid, (p, c) => {
       if (c.type !== 'dir') return false;
       if (c.oid && d + 1 < depth) { d++; return true; }
       emit(p, c);

@@ -10,7 +10,7 @@ import { NotACheckoutError } from '../errors.js';
 import type { Oid } from '../model/oid.js';
 import type { TreeEntry } from '../model/tree.js';
 import type { Repository } from '../store/repository.js';
-import { type StatCacheRecord, writeStatCache } from '../store/stat-cache.js';
+import type { StatCacheRecord } from '../store/stat-cache.js';
 import { statCacheIdentity } from '../formats/directory.js';
 import { walkTree } from '../tree/walk.js';
 import { RACY_WINDOW_NS } from './ingest.js';
@@ -49,7 +49,7 @@ export function recordCheckout(repo: Repository, dir: string, r: {
   const root = fs.realpathSync(dir);
   const cache = checkoutCacheEntries(root, r.files ?? checkedOutFiles(repo, rec));
   repo.meta.put(`checkout:${root}`, JSON.stringify(rec));
-  if (cache.length) writeStatCache(repo.store, cache);
+  if (cache.length) repo.statCache.write(cache);
 }
 
 /** The files of the tree `rec` checked out, with their paths below its root. */
@@ -57,7 +57,7 @@ function checkedOutFiles(repo: Repository, rec: CheckoutRecord): Array<{ path: B
   const { entry } = resolveSpec(repo, `${rec.commit}:${rec.path}`);
   if (entry.type !== 'dir' || !entry.oid) return [];
   const out: Array<{ path: Buffer; entry: TreeEntry }> = [];
-  walkTree(repo.store, entry.oid, (p, e) => {
+  walkTree(repo.objects, entry.oid, (p, e) => {
     if (e.type === 'file') out.push({ path: p, entry: e });
   });
   return out;
@@ -148,7 +148,7 @@ export async function status(repo: Repository, options: StatusOptions): Promise<
   // Inside the checkout: only what lies below the directory asked about; a --path checkout: only what it wrote.
   const limits = below ? [below.split(path.sep).join('/')] : record.paths;
   const d = diff(repo, { a: spec, b: root, hosts: { b: host }, ignoreMtime: !options.mtime, paths: limits });
-  if (repo.mode === 'write' && host.cacheUpdates.length) writeStatCache(repo.store, host.cacheUpdates);
+  if (repo.mode === 'write' && host.cacheUpdates.length) repo.statCache.write(host.cacheUpdates);
   return {
     dir: root, commit: record.commit, rev: record.rev, path: record.path, checkedOut: record.time,
     entries: d.entries, read: host.files - host.cachedFiles, cached: host.cachedFiles,

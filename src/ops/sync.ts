@@ -348,8 +348,8 @@ export function isAncestor(repo: Repository, ancestor: Oid, descendant: Oid): bo
     if (c === ancestor) return true;
     if (seen.has(c)) continue;
     seen.add(c);
-    if (!repo.store.hasObject('commit', c)) continue;
-    stack.push(...readCommit(repo.store, c).parents);
+    if (!repo.objects.hasObject('commit', c)) continue;
+    stack.push(...readCommit(repo.objects, c).parents);
   }
   return false;
 }

@@ -100,10 +100,10 @@ const DB_FILE_MODE = 0o644;
  * AbortedError when `signal` fires; on an error the tree is partly edited: discard it.
  *
  * @example
- * const t = MutableTree.open(repo.store, { tree: base });
- * const d = await debTree(repo, repo.store, 'hello.deb');
- * await unpackDebs(repo.store, repo.store, t, [{ file: 'hello.deb', deb: d.deb, debTree: d.tree, files: d.files }], { mtimeNs: 0n });
- * const { oid } = t.write(repo.store);
+ * const t = MutableTree.open(repo.objects, { tree: base });
+ * const d = await debTree(repo, repo.objects, 'hello.deb');
+ * await unpackDebs(repo.objects, repo.objects, t, [{ file: 'hello.deb', deb: d.deb, debTree: d.tree, files: d.files }], { mtimeNs: 0n });
+ * const { oid } = t.write(repo.objects);
  */
 export async function unpackDebs(objects: ObjectReader, writer: ObjectWriter, tree: MutableTree, debs: UnpackDeb[], options: UnpackDebsOptions): Promise<UnpackDebsResult> {
   const db = new DpkgDb(objects, writer, tree, options.mtimeNs);

@@ -62,7 +62,7 @@ export interface WriteCommitsOptions {
  * const [oid] = await writeCommits(repo, [{ commit: c, ref: 'refs/heads/web', expectedOld: null, reflog: 'derive: web' }]);
  */
 export async function writeCommits(repo: Repository, commits: NewCommit[], options: WriteCommitsOptions = {}): Promise<Oid[]> {
-  const store = repo.store;
+  const store = repo.objects;
   const writer = options.writer ?? store;
   const oids: Oid[] = [];
   for (const n of commits) {

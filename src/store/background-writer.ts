@@ -8,7 +8,7 @@ import { workerScript } from './worker-script.js';
 import os from 'node:os';
 import type { Oid } from '../model/oid.js';
 import type { LmdbStore } from './lmdb-store.js';
-import { KIND_BY_CODE, OBJECT_KINDS, encodeStored, type ObjectKind, type ObjectWriter } from './object-store.js';
+import { KIND_BY_CODE, OBJECT_KINDS, encodeStored, type BackgroundObjectWriter, type ObjectKind } from './object-store.js';
 
 export const DEFAULT_WORKER_BATCH = 8 * 1024 * 1024;
 export const MAX_INFLIGHT = 6;
@@ -20,7 +20,7 @@ type Reply = {
   data?: Record<string, unknown>;
 };
 
-export class BackgroundWriter implements ObjectWriter {
+export class BackgroundWriter implements BackgroundObjectWriter {
   /** Started on the first full batch: small commits (re-commits through the stat cache) never pay for a thread. */
   private worker?: Worker;
   private readonly sent = new Set<string>();
@@ -152,7 +152,7 @@ export class BackgroundWriter implements ObjectWriter {
       }
       this.items = [];
       this.used = 0;
-      this.store.flush();
+      this.store.flushSync();
       this.written = { objects: this.store.written.objects - objects, bytes: this.store.written.bytes - before };
       return;
     }

@@ -8,12 +8,15 @@ import util from 'node:util';
 import { open, type Database, type RootDatabase } from 'lmdb';
 import { ObjectNotFoundError, RepositoryCorruptError, RepositoryDamagedError, VivaError, WriteError, describeErrno } from '../errors.js';
 import { checkLmdbFile } from './lmdb-header.js';
+import type { PackId } from './interfaces.js';
+import { BackgroundWriter } from './background-writer.js';
+import { BlobPrefetcher, ChunkPrefetcher } from './prefetch.js';
 import { faultPoint } from './faults.js';
 import { RemoteIndex } from './remote/remote-index.js';
 import { type Oid, hashBytes } from '../model/oid.js';
 import { type DerivedEntry, type IndexDb, derivKey, derivedEntries } from './content-index.js';
 import {
-  type ObjectKind, type ObjectStore, KIND_BY_CODE, OBJECT_KINDS, decodeStored, encodeStored, objectKey, DEFAULT_ZSTD_LEVEL,
+  type BackgroundObjectWriter, type ObjectKind, type ObjectStore, type PackInspection, KIND_BY_CODE, OBJECT_KINDS, decodeStored, encodeStored, objectKey, DEFAULT_ZSTD_LEVEL,
 } from './object-store.js';
 
 export const DATA_FILE = 'data.mdb';
@@ -39,7 +42,7 @@ export interface LmdbStoreOptions {
   zstdLevel?: number;
   /**
    * Bulk-import mode (commit's writer thread): flushes write packs only, and the index entries of all of them are
-   * written by `flush({ final: true })` in one sorted batch. Interleaving random index inserts with pack writes made
+   * written by `flushSync({ final: true })` in one sorted batch. Interleaving random index inserts with pack writes made
    * LMDB copy index pages all over the file, and the kernel's fault-around then mapped the fresh pack pages next to
    * them (≈ 30 % of the bytes written showed up as RssFile). Packs of an interrupted import have no index entries
    * and are swept by gc.
@@ -421,7 +424,7 @@ export class LmdbStore implements ObjectStore {
   }
 
   /** Stored value (codec byte + payload) without decoding; undefined when missing. */
-  tryReadStored(kind: ObjectKind, oid: Oid): Buffer | undefined {
+  readStored(kind: ObjectKind, oid: Oid): Buffer | undefined {
     const v = this.readStoredView(kind, oid);
     return v && Buffer.from(v);
   }
@@ -482,7 +485,7 @@ export class LmdbStore implements ObjectStore {
     }
     this.pending.set(ks, [k, v]);
     this.pendingBytes += v.length + 64;
-    if (this.pendingBytes >= DEFAULT_BATCH_BYTES) this.flush();
+    if (this.pendingBytes >= DEFAULT_BATCH_BYTES) this.flushSync();
   }
 
   /** Writes `objects` as packs and points the index at them; call inside a write transaction. */
@@ -524,7 +527,7 @@ export class LmdbStore implements ObjectStore {
    * Commits queued objects (as packs) in one durable transaction. In bulk-import mode, `final` also writes the
    * deferred index entries (sorted, in one transaction): only then are the objects part of the repository.
    */
-  flush(options: { final?: boolean } = {}): void {
+  flushSync(options: { final?: boolean } = {}): void {
     if (this.pending.size > 0) this.flushPacks();
     if (options.final && this.deferred.size > 0) {
       const entries = [...this.deferred.values()].sort((a, b) => Buffer.compare(a[0], b[0]));
@@ -602,8 +605,13 @@ export class LmdbStore implements ObjectStore {
     }, objects.reduce((n, [, v]) => n + v.length + 64, 0));
   }
 
+  /** Makes everything queued durable (flushSync, for callers of the ObjectStore interface). */
+  async flush(): Promise<void> {
+    this.flushSync();
+  }
+
   /** Drops queued objects and deferred index entries (after a failed commit: nothing references them). */
-  discardPending(): void {
+  discard(): void {
     this.pending = new Map();
     this.pendingDerived = new Map();
     this.pendingBytes = 0;
@@ -615,7 +623,7 @@ export class LmdbStore implements ObjectStore {
    * Removes objects (gc). Packs left without live objects are deleted; packs with some dead objects are rewritten
    * with the live ones. Call inside a write transaction. Returns the stored bytes freed.
    */
-  removeObjects(doomed: Iterable<{ kind: ObjectKind; oid: Oid }>): number {
+  remove(doomed: Iterable<{ kind: ObjectKind; oid: Oid }>): number {
     const byPack = new Map<number, Set<string>>();
     for (const d of doomed) {
       const loc = this.locate(d.kind, d.oid);
@@ -633,7 +641,7 @@ export class LmdbStore implements ObjectStore {
       set.add(k.toString('latin1'));
     }
     let freed = 0;
-    for (const id of byPack.keys()) freed += this.compactPack(id);
+    for (const id of byPack.keys()) freed += this.compactPackNumber(id);
     return freed;
   }
 
@@ -642,7 +650,11 @@ export class LmdbStore implements ObjectStore {
    * left by an interrupted import). Undefined when the pack does not exist; throws RepositoryCorruptError for a
    * header that does not fit the pack.
    */
-  inspectPack(id: number): { header: ReturnType<typeof decodePackHeader>; live: boolean[] } | undefined {
+  inspectPack(id: PackId | number): PackInspection | undefined {
+    return this.inspectPackNumber(Number(id));
+  }
+
+  private inspectPackNumber(id: number): PackInspection | undefined {
     const view = this.packs.getBinaryFast(packKey(id));
     if (!view) return undefined;
     // The header is decoded (copied) before the index reads below invalidate `view`.
@@ -658,8 +670,12 @@ export class LmdbStore implements ObjectStore {
    * Rewrites or deletes one pack so that it holds only objects the index points at; returns bytes freed.
    * A pack whose objects are all live is left alone.
    */
-  compactPack(id: number): number {
-    const inspected = this.inspectPack(id);
+  compactPack(id: PackId | number): number {
+    return this.compactPackNumber(Number(id));
+  }
+
+  private compactPackNumber(id: number): number {
+    const inspected = this.inspectPackNumber(id);
     if (!inspected || inspected.live.every(Boolean)) return 0;
     const { header, live: isLive } = inspected;
     const value = this.packs.get(packKey(id))!;
@@ -712,6 +728,21 @@ export class LmdbStore implements ObjectStore {
       if (!kind || k.length !== 33) throw new RepositoryCorruptError(`object key ${k.toString('hex')}`, 'unknown kind or bad length');
       yield { kind, oid: k.subarray(1).toString('hex'), storedSize: (value as Buffer).readUInt32BE(8) };
     }
+  }
+
+  /** commit's writer thread over this environment (compression and LMDB writes), when there is a second core. */
+  backgroundWriter(): BackgroundObjectWriter | undefined {
+    return BackgroundWriter.available() ? new BackgroundWriter(this) : undefined;
+  }
+
+  /** A reader thread over this environment's file that reads `blobs` ahead, in order. */
+  blobPrefetcher(blobs: Array<{ oid: Oid; size: number }>): BlobPrefetcher {
+    return new BlobPrefetcher(this.path, blobs);
+  }
+
+  /** Reader threads over this environment's file that decode chunks ahead. */
+  chunkPrefetcher(onChunk: (oid: Oid, data: Buffer | undefined) => void, workers?: number): ChunkPrefetcher {
+    return new ChunkPrefetcher(this.path, onChunk, workers);
   }
 
   close(): Promise<void> {

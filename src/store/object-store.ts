@@ -1,6 +1,8 @@
 /** Object kinds, role interfaces for reading and writing objects (restic-style narrow interfaces), stored-value codec. */
 import { Compressor, Decompressor } from 'zstd-napi';
 import type { Oid } from '../model/oid.js';
+import type { PackId } from './interfaces.js';
+import type { BlobPrefetcher, ChunkPrefetcher } from './prefetch.js';
 
 /** Frozen: the first key byte of every object in the `objects` database. */
 export const OBJECT_KINDS = { chunk: 1, blob: 2, tree: 3, commit: 4, disk: 5 } as const;
@@ -46,7 +48,54 @@ export interface ObjectWriter {
   flush(): void | Promise<void>;
 }
 
-export type ObjectStore = ObjectReader & ObjectWriter;
+/** A pack's header and, per object, whether the index points at that very copy (live) or not (dead). */
+export interface PackInspection {
+  header: Array<{ key: Buffer; offset: number; length: number }>;
+  live: boolean[];
+}
+
+/** An ObjectWriter on another thread (commit's compressing writer): counts what it wrote, and must be closed. */
+export interface BackgroundObjectWriter extends ObjectWriter {
+  /** Objects and stored bytes newly written (known after flush). */
+  readonly written: { objects: number; bytes: number };
+  flush(): Promise<void>;
+  /** Stops the thread; queued but unflushed objects are dropped. */
+  close(): Promise<void>;
+}
+
+/**
+ * The objects of a repository as the rest of viva sees them: verified synchronous reads, queued writes made durable
+ * by `flush`, and the housekeeping (remove, packs, prefetch, reader and writer threads) that used to reach into LMDB.
+ */
+export interface ObjectStore extends ObjectReader, ObjectWriter {
+  /** The stored value (codec byte + payload) without decoding or checking; undefined when missing. */
+  readStored(kind: ObjectKind, oid: Oid): Buffer | undefined;
+  /** Queues an already encoded stored value (codec byte + payload), e.g. from another repository. */
+  writeStoredObject(kind: ObjectKind, oid: Oid, stored: Uint8Array): void;
+  /** Makes everything queued durable. */
+  flush(): Promise<void>;
+  /** Drops queued objects (after a failed write: nothing references them). */
+  discard(): void;
+  /** Objects and stored bytes written through this handle (for stats and progress). */
+  readonly written: { objects: number; bytes: number };
+  /**
+   * Removes objects with their index entries (gc); packs left without live objects go, packs with some are rewritten.
+   * LMDB: call inside `Repository.withExclusive`. Returns the stored bytes freed.
+   */
+  remove(doomed: Iterable<{ kind: ObjectKind; oid: Oid }>): number;
+  /** A pack's header and which of its objects are live; undefined when the pack does not exist. */
+  inspectPack(id: PackId): PackInspection | undefined;
+  /** Rewrites a pack with only its live objects, or deletes it (LMDB only; inside `withExclusive`); returns bytes freed. */
+  compactPack?(id: PackId): number;
+  /** Brings these objects close (a remote store fetches their packs); resolves when reads of them will not wait. */
+  prefetch(ids: Iterable<{ kind: ObjectKind; oid: Oid }>): Promise<void>;
+  /** A writer that compresses and writes on another thread, or undefined when that does not pay off (one core). */
+  backgroundWriter(): BackgroundObjectWriter | undefined;
+  /** Reads `blobs` ahead on a worker thread, in the order given (checkout). */
+  blobPrefetcher(blobs: Array<{ oid: Oid; size: number }>): BlobPrefetcher;
+  /** Decodes chunks ahead on worker threads; each arrives through `onChunk` (the NBD server's read-ahead). */
+  chunkPrefetcher(onChunk: (oid: Oid, data: Buffer | undefined) => void, workers?: number): ChunkPrefetcher;
+}
 
 export function objectKey(kind: ObjectKind, oid: Oid): Buffer {
   const k = Buffer.allocUnsafe(33);

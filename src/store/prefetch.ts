@@ -6,7 +6,6 @@ import os from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { ObjectNotFoundError, RepositoryCorruptError } from '../errors.js';
 import type { Oid } from '../model/oid.js';
-import type { LmdbStore } from './lmdb-store.js';
 import { workerScript } from './worker-script.js';
 
 export type BlobPiece = { offset: number; data?: Buffer; zeros?: number };
@@ -27,8 +26,8 @@ export class BlobPrefetcher {
   private consumedBytes = 0;
 
   /** `blobs` in the order they will be asked for, each once, with its size. */
-  constructor(store: LmdbStore, private readonly blobs: Array<{ oid: Oid; size: number }>) {
-    this.worker = workerScript(new URL('./read-worker', import.meta.url), { path: store.path });
+  constructor(path: string, private readonly blobs: Array<{ oid: Oid; size: number }>) {
+    this.worker = workerScript(new URL('./read-worker', import.meta.url), { path });
     this.worker.on('message', (m: { type: string; oid: Oid } & Result) => {
       if (m.type !== 'blob') return;
       const w = this.waiters.get(m.oid);
@@ -97,9 +96,9 @@ export class ChunkPrefetcher {
   private readonly inFlight = new Map<Oid, Array<() => void>>();
   private turn = 0;
 
-  constructor(store: LmdbStore, private readonly onChunk: (oid: Oid, data: Buffer | undefined) => void, workers = Math.max(1, Math.min(4, os.availableParallelism()))) {
+  constructor(path: string, private readonly onChunk: (oid: Oid, data: Buffer | undefined) => void, workers = Math.max(1, Math.min(4, os.availableParallelism()))) {
     this.workers = Array.from({ length: workers }, () => {
-      const w = workerScript(new URL('./read-worker', import.meta.url), { path: store.path });
+      const w = workerScript(new URL('./read-worker', import.meta.url), { path });
       w.unref();
       w.on('message', (m: { type: string; chunks: Array<{ oid: Oid; data?: Uint8Array }> }) => {
         if (m.type !== 'chunks') return;

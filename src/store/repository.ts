@@ -19,7 +19,8 @@ import { LmdbContentIndex, LmdbObjectIndex, LmdbPackageIndex, LmdbPackStore } fr
 import { PACK_TARGET_DATA, PACK_TARGET_META } from './lmdb-store.js';
 import type { ContentIndex, MetaStore, ObjectIndex, PackStore, PackageIndex, RefStore, RepoConfig } from './interfaces.js';
 import type { ObjectStore } from './object-store.js';
-import { type CompactStats, compactEnvironmentFile } from './compact.js';
+import { type CompactStats, compactEnvironmentFile, removeCompactLeftover } from './compact.js';
+import { LmdbStatCache, type StatCache } from './stat-cache.js';
 import type { Backend } from './remote/backend.js';
 import type { Bucket } from './remote/bucket.js';
 
@@ -185,18 +186,19 @@ export class Repository {
   ) {}
 
   /**
-   * The LMDB environment (replaced by compact()): for viva's ops, not for programs, whose way in is the ops.
+   * The LMDB environment of a repository (replaced by compact()): for repair tools and the tests that damage a
+   * repository on purpose. viva's ops reach the store only through the interfaces (objects, refs, index, ...).
    *
    * @internal
    */
-  get store(): LmdbStore {
-    return this.lmdb;
+  static lmdbOf(repo: Repository): LmdbStore {
+    return repo.lmdb;
   }
 
   /** The views below, made once per LmdbStore (compact() replaces it). */
   private views?: {
     of: LmdbStore; refs: RefStore; meta: MetaStore; index: ObjectIndex; contentIndex: ContentIndex;
-    packageIndex: PackageIndex; packs: PackStore;
+    packageIndex: PackageIndex; packs: PackStore; statCache: StatCache;
   };
 
   private view(): NonNullable<Repository['views']> {
@@ -205,6 +207,7 @@ export class Repository {
       this.views = {
         of: s, refs: new LmdbRefStore(s), meta: new LmdbMetaStore(s), index: new LmdbObjectIndex(s),
         contentIndex: new LmdbContentIndex(s), packageIndex: new LmdbPackageIndex(s), packs: new LmdbPackStore(s),
+        statCache: new LmdbStatCache(s),
       };
     }
     return this.views;
@@ -247,10 +250,39 @@ export class Repository {
     return this.view().packs;
   }
 
+  /** This host's stat cache (commit's: source file identity → blob id). */
+  get statCache(): StatCache {
+    return this.view().statCache;
+  }
+
   /** Where the repository is: its root directory (for a local repository). */
   get location(): string {
     if (this.bucket) return this.bucket.backend.url;
     return this.root;
+  }
+
+  /** The file that holds this host's database (`.viva/data.mdb`): for messages about it. */
+  get dataFile(): string {
+    return this.lmdb.path;
+  }
+
+  /**
+   * The store's report of a damaged database in `e` (LMDB: a page of the wrong type, a page not found) as
+   * RepositoryDamagedError naming the file, else undefined.
+   */
+  damageOf(e: unknown): RepositoryDamagedError | undefined {
+    const damage = lmdbDamageReason(e);
+    return damage ? new RepositoryDamagedError(this.lmdb.path, damage) : undefined;
+  }
+
+  /**
+   * Removes what an interrupted maintenance left behind (a killed compaction's copy). Call while holding the write
+   * lock (gc, inside withExclusive: no compaction runs then).
+   *
+   * @internal
+   */
+  removeLeftovers(): void {
+    removeCompactLeftover(this.lmdb.path);
   }
 
   /** The settings fixed when the repository was created. */
@@ -341,7 +373,7 @@ export class Repository {
   /** The repository's id: a UUID made when it was created (init, clone): each repository has its own. */
   get id(): string {
     if (this.bucket) return this.bucket.config.id;
-    return this.store.meta.get('id') as string;
+    return this.lmdb.meta.get('id') as string;
   }
 
   /** The branch HEAD points at (full ref name). Throws UsageError when HEAD is detached (`viva switch --detach`). */
@@ -361,11 +393,11 @@ export class Repository {
     if (this.sessionId) return;
     const id = crypto.randomUUID();
     const me: SessionRecord = { pid: process.pid, host: os.hostname(), started: Date.now(), kind };
-    this.store.writeTransaction(() => {
-      const gc = this.store.meta.get('gc-lock') as SessionRecord | undefined;
+    this.lmdb.writeTransaction(() => {
+      const gc = this.lmdb.meta.get('gc-lock') as SessionRecord | undefined;
       if (gc && isAlive(gc)) throw new RepositoryLockedError(this.root, `gc (pid ${gc.pid} on ${gc.host})`);
-      if (gc) this.store.meta.removeSync('gc-lock');
-      this.store.sessions.putSync(id, me);
+      if (gc) this.lmdb.meta.removeSync('gc-lock');
+      this.lmdb.sessions.putSync(id, me);
     });
     this.sessionId = id;
     try {
@@ -388,7 +420,7 @@ export class Repository {
     try {
       await this.bucket?.endSession();
     } finally {
-      this.store.writeTransaction(() => { this.store.sessions.removeSync(id); });
+      this.lmdb.writeTransaction(() => { this.lmdb.sessions.removeSync(id); });
     }
   }
 
@@ -399,12 +431,12 @@ export class Repository {
    * @internal
    */
   withExclusive<T>(fn: () => T): T {
-    return this.store.writeTransaction(() => {
-      for (const { key, value } of this.store.sessions.getRange({})) {
+    return this.lmdb.writeTransaction(() => {
+      for (const { key, value } of this.lmdb.sessions.getRange({})) {
         if (key === this.sessionId) continue;
         const s = value as SessionRecord;
         if (isAlive(s)) throw new RepositoryLockedError(this.root, `${s.kind} (pid ${s.pid} on ${s.host})`);
-        this.store.sessions.removeSync(key as string);
+        this.lmdb.sessions.removeSync(key as string);
       }
       return fn();
     });
@@ -430,7 +462,7 @@ export class Repository {
       if (this.sessionId && this.mode === 'write') await this.endSession();
     } finally {
       await this.bucket?.close();
-      await this.store.close();
+      await this.lmdb.close();
     }
   }
 

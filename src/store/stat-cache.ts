@@ -21,6 +21,33 @@ function digest(s: string, n: number): Buffer {
   return (crypto.hash('sha256', Buffer.from(s, 'latin1'), 'buffer') as Buffer).subarray(0, n);
 }
 
+/** This host's stat cache (`repo.statCache`): source file identity → blob id. */
+export interface StatCache {
+  /** The cached blob for `key` if it was recorded with the same `signature`. */
+  read(key: string, signature: string): StatCacheRecord | undefined;
+  /** Records entries in one transaction. */
+  write(entries: Array<{ key: string; signature: string } & StatCacheRecord>): void;
+  /** Removes entries whose blob `keep` rejects (gc: blobs it deletes); LMDB: call inside a write transaction. */
+  prune(keep: (oid: Oid) => boolean): number;
+}
+
+/** The `statcache` database of an LmdbStore as a StatCache. */
+export class LmdbStatCache implements StatCache {
+  constructor(private readonly store: LmdbStore) {}
+
+  read(key: string, signature: string): StatCacheRecord | undefined {
+    return readStatCache(this.store, key, signature);
+  }
+
+  write(entries: Array<{ key: string; signature: string } & StatCacheRecord>): void {
+    writeStatCache(this.store, entries);
+  }
+
+  prune(keep: (oid: Oid) => boolean): number {
+    return pruneStatCache(this.store, keep);
+  }
+}
+
 /** The cached blob for `key` if it was recorded with the same `signature`. */
 export function readStatCache(store: LmdbStore, key: string, signature: string): StatCacheRecord | undefined {
   const v = store.statCache.getBinaryFast(digest(key, 16));

@@ -34,10 +34,10 @@ port.on('message', (msg: BatchMessage | { type: 'flush' | 'close'; id: number })
       }
       port.postMessage({ type: 'ack', id: msg.id });
     } else if (msg.type === 'flush') {
-      store.flush({ final: true });
+      store.flushSync({ final: true });
       port.postMessage({ type: 'flushed', id: msg.id, objects: store.written.objects, bytes: store.written.bytes });
     } else if (msg.type === 'close') {
-      store.discardPending();
+      store.discard();
       void store.close().then(() => port.postMessage({ type: 'closed', id: msg.id }));
     }
   } catch (e) {

@@ -33,11 +33,11 @@ export function missingContent(repo: Repository, blobs: Iterable<Oid>): ObjectId
   for (const b of blobs) {
     if (!b || seen.has(b)) continue;
     seen.add(b);
-    if (!repo.store.hasObject('blob', b)) { out.push({ kind: 'blob', oid: b }); continue; }
-    const rec = readBlobRecord(repo.store, b);
+    if (!repo.objects.hasObject('blob', b)) { out.push({ kind: 'blob', oid: b }); continue; }
+    const rec = readBlobRecord(repo.objects, b);
     if (rec.form !== 'chunked') continue;
     for (const s of rec.segments) {
-      if (s.kind === 'chunk' && !seen.has(s.oid) && !repo.store.hasObject('chunk', s.oid)) { seen.add(s.oid); out.push({ kind: 'chunk', oid: s.oid }); }
+      if (s.kind === 'chunk' && !seen.has(s.oid) && !repo.objects.hasObject('chunk', s.oid)) { seen.add(s.oid); out.push({ kind: 'chunk', oid: s.oid }); }
     }
   }
   return out;
@@ -67,7 +67,7 @@ export function tryReadPromisedRecord(repo: Repository, oid: Oid): BlobRecord | 
 
 /** Whether a blob's record is local: stored, or kept by {@link putPromisedRecords}. */
 export function hasBlobRecord(repo: Repository, oid: Oid): boolean {
-  return repo.store.hasObject('blob', oid) || repo.meta.get(PROMISED + oid) !== undefined;
+  return repo.objects.hasObject('blob', oid) || repo.meta.get(PROMISED + oid) !== undefined;
 }
 
 type Fetcher = (repo: Repository, remote: string, ids: ObjectId[], options?: { filter?: 'manifests' }) => Promise<number>;
@@ -96,7 +96,7 @@ export async function ensureContent(repo: Repository, blobs: Iterable<Oid>): Pro
 export async function fetchObjects(repo: Repository, ids: ObjectId[], options: { withContent?: boolean } = {}): Promise<number> {
   const cfg = partialConfig(repo);
   if (!cfg || !fetcher) return 0;
-  const missing = ids.filter((i) => !repo.store.hasObject(i.kind, i.oid));
+  const missing = ids.filter((i) => !repo.objects.hasObject(i.kind, i.oid));
   if (!missing.length) return 0;
   return fetcher(repo, cfg.remote, missing, options.withContent ? {} : { filter: 'manifests' });
 }
@@ -109,7 +109,7 @@ export function imageBlobs(repo: Repository, commit: { rootKind: 'tree' | 'disk'
   const walk = (t: Oid) => {
     if (seen.has(t)) return;
     seen.add(t);
-    walkTree(repo.store, t, (_p, e) => {
+    walkTree(repo.objects, t, (_p, e) => {
       if (e.type === 'file' && e.oid) out.add(e.oid);
       else if (e.type === 'dir' && e.oid) {
         if (seen.has(e.oid)) return false;
@@ -120,12 +120,12 @@ export function imageBlobs(repo: Repository, commit: { rootKind: 'tree' | 'disk'
   };
   if (treeOverride) walk(treeOverride);
   else {
-    walk(commitTree(repo.store, commit as never));
+    walk(commitTree(repo.objects, commit as never));
     if (commit.rootKind === 'disk') {
       // Every blob the disk's bytes come from, through an overlay's bases too.
       const disks = [commit.root];
       while (disks.length) {
-        for (const ref of diskReferences(readDisk(repo.store, disks.pop()!))) {
+        for (const ref of diskReferences(readDisk(repo.objects, disks.pop()!))) {
           if (ref.kind === 'blob') out.add(ref.oid);
           else if (ref.kind === 'disk') disks.push(ref.oid);
           else walk(ref.oid);

@@ -17,7 +17,7 @@ export interface ObjectId {
 }
 
 export interface StoredObject extends ObjectId {
-  /** The stored value: codec byte + payload (as LmdbStore keeps it). */
+  /** The stored value: codec byte + payload (as the store keeps it). */
   stored: Buffer;
 }
 
@@ -114,13 +114,13 @@ export class LocalPeer implements Peer {
   }
 
   async has(ids: ObjectId[]): Promise<boolean[]> {
-    return ids.map((i) => this.repo.store.hasObject(i.kind, i.oid));
+    return ids.map((i) => this.repo.objects.hasObject(i.kind, i.oid));
   }
 
   async *read(ids: ObjectId[]): AsyncIterable<StoredObject> {
     for (let at = 0; at < ids.length; at += READ_AHEAD) {
       // A repository in a bucket brings each batch into its cache first, pack by pack, instead of one read at a time.
-      await this.repo.store.prefetch(ids.slice(at, at + READ_AHEAD));
+      await this.repo.objects.prefetch(ids.slice(at, at + READ_AHEAD));
       yield* this.readNow(ids.slice(at, at + READ_AHEAD));
     }
   }
@@ -129,7 +129,7 @@ export class LocalPeer implements Peer {
     for (const i of ids) {
       let stored: Buffer | undefined;
       try {
-        stored = this.repo.store.tryReadStored(i.kind, i.oid);
+        stored = this.repo.objects.readStored(i.kind, i.oid);
       } catch (e) {
         if (this.remote !== undefined && (e instanceof RepositoryCorruptError || e instanceof RepositoryDamagedError)) {
           throw new RemoteError(this.remote, `${i.kind} '${i.oid}' cannot be read: ${e.message} (the remote repository is damaged)`);
@@ -164,7 +164,7 @@ export class LocalPeer implements Peer {
  * RepositoryCorruptError; a fetch passes remoteSentBadObject, so the remote's bad data is a RemoteError).
  */
 export async function receiveObjects(repo: Repository, objects: AsyncIterable<StoredObject>, options: { bad?: BadObject } = {}): Promise<{ objects: number; bytes: number }> {
-  const store = repo.store;
+  const store = repo.objects;
   const before = { ...store.written };
   // Chunks of this batch not yet flushed, for verifying the blobs that follow them.
   const recent = new Map<Oid, Buffer>();
@@ -177,11 +177,11 @@ export async function receiveObjects(repo: Repository, objects: AsyncIterable<St
       const raw = verifyObject(o, readChunk, options.bad);
       if (o.kind === 'chunk') { recent.set(o.oid, raw); recentBytes += raw.length; }
       store.writeStoredObject(o.kind, o.oid, o.stored);
-      if (recentBytes > 64 << 20) { store.flush(); recent.clear(); recentBytes = 0; }
+      if (recentBytes > 64 << 20) { await store.flush(); recent.clear(); recentBytes = 0; }
     }
-    store.flush();
+    await store.flush();
   } catch (e) {
-    store.discardPending();
+    store.discard();
     throw e;
   } finally {
     await repo.endSession();
@@ -194,7 +194,7 @@ export async function applyRefUpdates(repo: Repository, updates: RefUpdateReques
   for (const u of updates) {
     if (!u.ref.startsWith('refs/')) throw new UsageError(`ref '${u.ref}' is not a full ref name under refs/`);
     assertRefName(u.ref);
-    if (u.newOid !== null && (!isOid(u.newOid) || !repo.store.hasObject('commit', u.newOid))) {
+    if (u.newOid !== null && (!isOid(u.newOid) || !repo.objects.hasObject('commit', u.newOid))) {
       throw new UsageError(`${u.ref}: commit ${u.newOid} is not in the receiving repository (objects must come before refs)`);
     }
   }

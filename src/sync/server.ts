@@ -153,7 +153,7 @@ export async function serve(repo: Repository, options: ServeOptions = {}): Promi
       }
       case 'POST /v1/objects': {
         const ids = decodeKeys(await body(req, maxRequest));
-        for (const i of ids) if (!repo.store.hasObject(i.kind, i.oid)) throw new HttpError(404, `${i.kind} ${i.oid} is not in this repository`);
+        for (const i of ids) if (!repo.objects.hasObject(i.kind, i.oid)) throw new HttpError(404, `${i.kind} ${i.oid} is not in this repository`);
         res.writeHead(200, { 'content-type': 'application/x-viva-objects' });
         for await (const o of peer.read(ids)) {
           if (!res.write(encodeFrame(o))) await new Promise((r) => res.once('drain', r));

@@ -430,7 +430,7 @@ function planTrees(ctx: MergeContext, base: MergeSide, ours: MergeSide, theirs: 
  * group; AbortedError when `signal` aborts; ObjectNotFoundError / RepositoryCorruptError from reads.
  *
  * @example
- * const r = await mergeTrees(repo.store, repo.store, base, ours, theirs, { mtimeNs: BigInt(Date.now()) * 1_000_000n });
+ * const r = await mergeTrees(repo.objects, repo.objects, base, ours, theirs, { mtimeNs: BigInt(Date.now()) * 1_000_000n });
  * for (const c of r.conflicts) console.log(c.kind, c.path.toString());
  */
 export async function mergeTrees(

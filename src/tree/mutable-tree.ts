@@ -133,9 +133,9 @@ export interface WriteTreeResult {
  * A lazily loaded, editable image tree.
  *
  * @example
- * const t = MutableTree.open(repo.store, { tree: base });
+ * const t = MutableTree.open(repo.objects, { tree: base });
  * t.chmod(Buffer.from('etc/shadow'), 0o640);
- * const { oid } = t.write(repo.store);
+ * const { oid } = t.write(repo.objects);
  */
 export class MutableTree {
   readonly root: MNode;

@@ -60,7 +60,7 @@ export function childPath(parent: Buffer, name: Buffer): Buffer {
  *
  * @example
  * // every path that differs between two trees
- * walkTrees(repo.store, [a, b], { enter(p, [x, y]) { if (x?.oid !== y?.oid || x?.mode !== y?.mode) console.log(p.toString()); } });
+ * walkTrees(repo.objects, [a, b], { enter(p, [x, y]) { if (x?.oid !== y?.oid || x?.mode !== y?.mode) console.log(p.toString()); } });
  */
 export function walkTrees(objects: ObjectReader, roots: ReadonlyArray<Oid | undefined>, options: WalkOptions): void {
   const skipIdentical = (options.skipIdentical ?? true) && roots.length > 1;
@@ -136,7 +136,7 @@ function sameSubtree(row: ReadonlyArray<TreeEntry | undefined>): 'all' | 'conten
  * `false` to skip a directory's children. `options.path` is the root's image path (see WalkOptions).
  *
  * @example
- * let files = 0; walkTree(repo.store, tree, (p, e) => { if (e.type === 'file') files++; });
+ * let files = 0; walkTree(repo.objects, tree, (p, e) => { if (e.type === 'file') files++; });
  */
 export function walkTree(
   objects: ObjectReader, root: Oid, visit: (path: Buffer, entry: TreeEntry) => boolean | void,

@@ -38,7 +38,7 @@ function mergeInputs(repo: Repository, g: DerivationGraph): MergeInputs {
   const out: MergeInputs = new Map();
   let refs: Map<string, string[]> | undefined;
   for (const e of g.edges) {
-    const dv = readDerivation(e.commit, readCommit(repo.store, e.commit));
+    const dv = readDerivation(e.commit, readCommit(repo.objects, e.commit));
     if (dv?.kind !== 'merge') continue;
     refs ??= refsByOid(repo);
     out.set(e.ref, dv.bases.map((b) => {

@@ -51,7 +51,7 @@ interface Node {
 }
 
 function row(repo: Repository, r: RefInfo, leaf: string): SafeHtml {
-  const c = readCommit(repo.store, r.oid);
+  const c = readCommit(repo.objects, r.oid);
   const labels = c.labels.map(([k, v]) => html`<span class="label">${k}=${v}</span>`);
   return html`<li class="ref" data-name="${r.name}"><span class="pick"><input type="radio" name="a" value="${r.name}" aria-label="compare from ${r.name}"><input type="radio" name="b" value="${r.name}" aria-label="compare to ${r.name}"></span>
 <a class="name" href="${logUrl(r.name)}">${leaf}</a>${r.head ? html` <span class="label head">HEAD</span>` : ''}

@@ -22,7 +22,7 @@ export function treeSize(repo: Repository, oid: Oid): number {
     const known = memo.get(t);
     if (known !== undefined) return known;
     let n = 0;
-    for (const e of readTree(repo.store, t).entries) {
+    for (const e of readTree(repo.objects, t).entries) {
       if (e.type === 'file') n += e.size;
       else if (e.type === 'dir' && e.oid) n += visit(e.oid);
     }
@@ -35,5 +35,5 @@ export function treeSize(repo: Repository, oid: Oid): number {
 
 /** The apparent size of a commit's image (for a disk commit: the files of its file systems). */
 export function imageSize(repo: Repository, c: Commit): number {
-  return treeSize(repo, commitTree(repo.store, c));
+  return treeSize(repo, commitTree(repo.objects, c));
 }

@@ -65,7 +65,7 @@ export async function treeData(repo: Repository, rev: string, path: Buffer, n: n
   const disk = path.length === 0 && content ? diskLayout(repo, rev) : undefined;
   if (r.entry.type === 'dir' && r.entry.oid) {
     // ls's entries, described only for the page shown (a directory of 50,000 entries is one tree read).
-    const all = readTree(repo.store, r.entry.oid).entries;
+    const all = readTree(repo.objects, r.entry.oid).entries;
     // Directories first, as file browsers list them (each group in name order); the JSON keeps ls's order.
     const sorted = content ? [...all.filter((e) => e.type === 'dir'), ...all.filter((e) => e.type !== 'dir')] : all;
     const p = paginate(sorted, n, TREE_PAGE_SIZE);

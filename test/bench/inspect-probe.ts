@@ -12,6 +12,7 @@ import { find } from '../../src/ops/find.js';
 import { diff } from '../../src/ops/diff.js';
 import { diffPackages } from '../../src/ops/image-packages.js';
 import { resolveSpec } from '../../src/ops/resolve.js';
+import { lmdb } from '../helpers/lmdb.js';
 
 const [repoDir, corpus] = process.argv.slice(2);
 if (!repoDir || !corpus) throw new Error('usage: inspect-probe REPO CORPUS');
@@ -65,7 +66,7 @@ t1 = process.hrtime.bigint();
 const p = await diffPackages(repo, 'base', 'base2');
 const packagesMs = Number(process.hrtime.bigint() - t1) / 1e6;
 const stat = (db: { getStats(): unknown }) => db.getStats() as { treeBranchPageCount: number; treeLeafPageCount: number; overflowPages: number; entryCount: number };
-const ix = [stat(repo.store.ixParent), stat(repo.store.ixRoot)];
+const ix = [stat(lmdb(repo).ixParent), stat(lmdb(repo).ixRoot)];
 const indexBytes = ix.reduce((n, s) => n + (s.treeBranchPageCount + s.treeLeafPageCount + s.overflowPages) * 4096, 0);
 await repo.close();
 console.log(JSON.stringify({

@@ -40,13 +40,13 @@ test.before(async (t) => {
   const r = Repository.open(fixture.repo, 'write');
   try {
     let parent = r.refs.resolve('refs/heads/main')?.oid!;
-    const base = readCommit(r.store, parent);
+    const base = readCommit(r.objects, parent);
     for (let i = 0; i < 600; i++) {
       const enc = encodeCommit({ ...base, parents: [parent], time: base.time + i + 1, message: `long ${i}: a subject line long enough that 600 of them outrun a pipe's buffer in log --oneline too` });
       parent = hashCommit(enc);
-      r.store.writeObject('commit', parent, enc);
+      r.objects.writeObject('commit', parent, enc);
     }
-    r.store.flush();
+    await r.objects.flush();
     await r.refs.update([{ ref: 'refs/heads/long', newOid: parent, expectedOld: null, message: 'test' }], 'Test User <test@example.com>');
   } finally {
     await r.close();

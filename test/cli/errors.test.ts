@@ -161,17 +161,17 @@ test('usage: an ambiguous short id exits 2 and lists the candidates', async (t) 
   let pair: [string, string] = ['', ''];
   try {
     const headOid = r.refs.resolve('refs/heads/debian/12/base')?.oid!;
-    const base = readCommit(r.store, headOid);
+    const base = readCommit(r.objects, headOid);
     const byPrefix = new Map<string, string>();
     for (let i = 0; ; i++) {
       const enc = encodeCommit({ ...base, parents: [headOid], message: `ambiguous ${i}` });
       const oid = hashCommit(enc);
       const prev = byPrefix.get(oid.slice(0, MIN_PREFIX));
-      r.store.writeObject('commit', oid, enc);
+      r.objects.writeObject('commit', oid, enc);
       if (prev) { pair = [prev, oid]; break; }
       byPrefix.set(oid.slice(0, MIN_PREFIX), oid);
     }
-    r.store.flush();
+    await r.objects.flush();
     await r.refs.update([
       { ref: 'refs/heads/amb/a', newOid: pair[0], expectedOld: null, message: 'test' },
       { ref: 'refs/heads/amb/b', newOid: pair[1], expectedOld: null, message: 'test' },

@@ -145,7 +145,7 @@ async function checkRepository(t: ExecutionContext, root: string, what: string, 
   }
   const repo = Repository.open(root, 'read');
   try {
-    const r = fsck(repo);
+    const r = await fsck(repo);
     t.deepEqual(r.problems, [], `${what}: fsck of ${root}`);
     for (const { ref } of repo.refs.list('refs/')) {
       const dest = path.join(outDir, `${path.basename(root)}-${ref.replaceAll('/', '_')}`);

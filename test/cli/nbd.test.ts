@@ -16,6 +16,7 @@ import { Repository } from '../../src/store/repository.js';
 import { resolveSpec } from '../../src/ops/resolve.js';
 import { readBlobRecord } from '../../src/store/typed.js';
 import { encodeStored } from '../../src/store/object-store.js';
+import { lmdb } from '../helpers/lmdb.js';
 
 function hasNbd(): boolean {
   try {
@@ -436,14 +437,14 @@ maybe('nbd: a damaged chunk fails the reads that touch it with EIO, names the ch
   let chunk = '';
   const r = Repository.open(repo, 'write');
   try {
-    const rec = readBlobRecord(r.store, resolveSpec(r, 'vm/bare:random.bin').entry.oid!);
+    const rec = readBlobRecord(r.objects, resolveSpec(r, 'vm/bare:random.bin').entry.oid!);
     if (rec.form !== 'chunked') throw new Error('random.bin is not chunked');
     const seg = rec.segments.find((x) => x.kind === 'chunk')!;
     if (seg.kind !== 'chunk') throw new Error('no chunk');
     chunk = seg.oid;
-    const data = Buffer.from(r.store.readObject('chunk', chunk));
+    const data = Buffer.from(r.objects.readObject('chunk', chunk));
     data[1000]! ^= 1;
-    r.store.putStoredUnchecked('chunk', chunk, encodeStored(data));
+    lmdb(r).putStoredUnchecked('chunk', chunk, encodeStored(data));
   } finally {
     await r.close();
   }

@@ -11,6 +11,7 @@ import { SECTOR, makeMbrDisk, patchBytes } from '../helpers/mbr-disk.js';
 import { Repository } from '../../src/store/repository.js';
 import { encodeStored } from '../../src/store/object-store.js';
 import { encodeBlob } from '../../src/model/blob.js';
+import { lmdb } from '../helpers/lmdb.js';
 
 /** A source tree with etc/hostname 'one' in DIR/src, committed as BRANCH to a new repository DIR/library. */
 async function library(t: ExecutionContext, dir: string, branch: string): Promise<{ src: string; lib: string }> {
@@ -73,8 +74,8 @@ test('cli sync: a blob of a damaged source repository on a local path fails clon
   const dir = tmpDir(t);
   const { lib } = await library(t, dir, 'main');
   const r = Repository.open(lib, 'write');
-  const [blob] = [...r.store.listObjects('blob')];
-  r.store.putStoredUnchecked('blob', blob!, encodeStored(encodeBlob({ form: 'inline', size: 4, data: Buffer.from('two\n') })));
+  const [blob] = [...r.index.list('blob')];
+  lmdb(r).putStoredUnchecked('blob', blob!, encodeStored(encodeBlob({ form: 'inline', size: 4, data: Buffer.from('two\n') })));
   await r.close();
   const want = `error: ${lib}: blob '${blob}' content does not match its id (the remote repository is damaged)\n`;
   const c = await viva(['clone', lib, path.join(dir, 'work')]);

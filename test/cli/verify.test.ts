@@ -13,6 +13,7 @@ import { Repository } from '../../src/store/repository.js';
 import { resolveRevision, resolveSpec } from '../../src/ops/resolve.js';
 import { readBlobRecord } from '../../src/store/typed.js';
 import { encodeStored, type ObjectKind } from '../../src/store/object-store.js';
+import { lmdb } from '../helpers/lmdb.js';
 
 const MiB = 1 << 20;
 const DAMAGED = 15;
@@ -47,14 +48,14 @@ async function damaged(dir: string, base: string, name: string, change: (repo: R
 }
 
 function replaceStored(repo: Repository, kind: ObjectKind, oid: string, edit: (data: Buffer) => void): void {
-  const data = Buffer.from(repo.store.readObject(kind, oid));
+  const data = Buffer.from(repo.objects.readObject(kind, oid));
   edit(data);
-  repo.store.putStoredUnchecked(kind, oid, encodeStored(data));
+  lmdb(repo).putStoredUnchecked(kind, oid, encodeStored(data));
 }
 
 /** Flips one byte of the first chunk of `path` in main; returns the chunk's id. */
 function flipChunk(repo: Repository, file: string): string {
-  const rec = readBlobRecord(repo.store, resolveSpec(repo, `main:${file}`).entry.oid!);
+  const rec = readBlobRecord(repo.objects, resolveSpec(repo, `main:${file}`).entry.oid!);
   if (rec.form !== 'chunked') throw new Error(`${file} is not chunked`);
   const seg = rec.segments.find((s) => s.kind === 'chunk')!;
   if (seg.kind !== 'chunk') throw new Error('no chunk');
@@ -182,7 +183,7 @@ test('verify: grep stopping at a damaged first chunk that reads as binary fails 
   await vivaOk(t, ['commit', src, '-m', 'text', '-b', 'main'], { cwd: base });
   let chunk = '';
   const repo = await damaged(dir, base, 'nul', (r) => {
-    const rec = readBlobRecord(r.store, resolveSpec(r, 'main:big.txt').entry.oid!);
+    const rec = readBlobRecord(r.objects, resolveSpec(r, 'main:big.txt').entry.oid!);
     if (rec.form !== 'chunked') throw new Error('big.txt is not chunked');
     const seg = rec.segments.find((s) => s.kind === 'chunk')!;
     if (seg.kind !== 'chunk') throw new Error('no chunk');

@@ -18,6 +18,7 @@ import type { ImageEntry } from '../../src/formats/types.js';
 import { native } from '../../src/native/index.js';
 import { mkedgePath } from '../helpers/snapshot.js';
 import { content, entryOf, readerOf } from '../helpers/image.js';
+import { lmdb } from '../helpers/lmdb.js';
 import {
   AUTHOR, MiB, TIME, collect, commitAt, isRoot, randomBytes, sha256, sleep, tmpDir, tmpRepo, writeTree, type Spec,
 } from '../helpers/repo.js';
@@ -36,7 +37,7 @@ test('commit: the first commit has no parent, the second has the first; HEAD fol
   const first = await commitAt(repo, src, { message: 'first' });
   t.is(first.parent, null);
   t.is(first.branch, 'refs/heads/main');
-  t.deepEqual(readCommit(repo.store, first.commit).parents, []);
+  t.deepEqual(readCommit(repo.objects, first.commit).parents, []);
   t.is(repo.refs.resolve('HEAD')?.oid, first.commit);
   t.is(first.files, 7);
   t.is(first.dirs, 9);
@@ -46,7 +47,7 @@ test('commit: the first commit has no parent, the second has the first; HEAD fol
   fs.writeFileSync(path.join(src, 'README'), 'hello again\n');
   const second = await commitAt(repo, src, { message: 'second', tick: 1 });
   t.is(second.parent, first.commit);
-  t.deepEqual(readCommit(repo.store, second.commit).parents, [first.commit]);
+  t.deepEqual(readCommit(repo.objects, second.commit).parents, [first.commit]);
   t.is(repo.refs.resolve('refs/heads/main')?.oid, second.commit);
 
   // Hierarchical branches: a new branch starts a new history and HEAD moves to it.
@@ -90,7 +91,7 @@ test('commit: known answer: a fixed image committed with a fixed author, time an
   const second = await commit(repo, { reader: image(), message: 'again', author: AUTHOR, time: TIME + 60 });
   t.is(second.tree, first.tree);
   t.is(second.commit, '5c36554422306bca9e8b2b2df4bdf93c1c09ef6bbe407a92522c36abee9d7854');
-  const c = readCommit(repo.store, second.commit);
+  const c = readCommit(repo.objects, second.commit);
   t.deepEqual(c.parents, [first.commit]);
   t.is(c.tzOffset, 0);
   t.deepEqual(c.source, { format: 'test', name: 'test-reader' });
@@ -105,7 +106,7 @@ test('commit: the blob id of a file is its sha256sum; a directory committed as r
   const r = await commit(repo, { source: src, message: 'pinned', author: AUTHOR, time: TIME });
   // Owners are those of the files: the tree id is pinned only where they are root's.
   if (isRoot) t.is(r.tree, '32e3d8557d225ab019a036fc3669d5d9bb173fa3d042f2f410b070b07fe4ae5e');
-  const c = readCommit(repo.store, r.commit);
+  const c = readCommit(repo.objects, r.commit);
   t.is(c.author, AUTHOR);
   t.is(c.time, TIME);
   t.is(c.root, r.tree);
@@ -181,13 +182,13 @@ test('commit: identical files are stored as one blob', async (t) => {
   const big = randomBytes(MiB, 'same');
   writeTree(src, { 'a': big, 'b': big, 'c': { 'd': big }, 'small1': 'x', 'small2': 'x', 'other': 'y' });
   const r = await commitAt(repo, src);
-  const blobs = [...repo.store.listObjects('blob')].sort();
+  const blobs = [...repo.index.list('blob')].sort();
   t.deepEqual(blobs, [sha256(big), sha256('x'), sha256('y')].sort());
   t.true(r.storedBytes < big.length + 64 * 1024, `${r.storedBytes} stored bytes`);
-  const rec = readBlobRecord(repo.store, sha256(big));
+  const rec = readBlobRecord(repo.objects, sha256(big));
   t.is(rec.form, 'chunked');
   t.is(rec.size, MiB);
-  t.deepEqual(readBlobRecord(repo.store, sha256('x')), { form: 'inline', size: 1, data: Buffer.from('x') });
+  t.deepEqual(readBlobRecord(repo.objects, sha256('x')), { form: 'inline', size: 1, data: Buffer.from('x') });
 });
 
 test('commit: committing a copy of a directory adds almost no stored bytes', async (t) => {
@@ -211,13 +212,13 @@ test('commit: a small insertion near the start of a 24 MiB file re-stores only a
   fs.writeFileSync(path.join(src, 'disk.img'), data);
   const first = await commitAt(repo, src);
   t.true(first.storedBytes >= 24 * MiB, `${first.storedBytes}`);
-  const chunksBefore = [...repo.store.listObjects('chunk')].length;
+  const chunksBefore = [...repo.index.list('chunk')].length;
   t.true(chunksBefore > 200);
 
   fs.writeFileSync(path.join(src, 'disk.img'), Buffer.concat([data.subarray(0, 5000), Buffer.from('a few new bytes'), data.subarray(5000)]));
   const second = await commitAt(repo, src, { tick: 1 });
   t.true(second.storedBytes < MiB, `${second.storedBytes} stored bytes`);
-  const chunksAfter = [...repo.store.listObjects('chunk')].length;
+  const chunksAfter = [...repo.index.list('chunk')].length;
   t.true(chunksAfter - chunksBefore <= 3, `${chunksAfter - chunksBefore} new chunks`);
   t.is(resolveSpec(repo, 'HEAD:disk.img').entry.oid, sha256(fs.readFileSync(path.join(src, 'disk.img'))));
 });
@@ -336,7 +337,7 @@ test('commit: a branch that moves during the commit fails with RefConflictError 
   const err = await t.throwsAsync(commit(repo, { reader, message: 'loses', author: AUTHOR, time: TIME }), { instanceOf: RefConflictError });
   t.deepEqual(err?.data, { ref: 'refs/heads/main', expected: first.commit, actual: intruder });
   t.is(repo.refs.resolve('refs/heads/main')?.oid, intruder);
-  t.is([...repo.store.sessions.getKeys({})].length, 0, 'the writer session ended');
+  t.is([...lmdb(repo).sessions.getKeys({})].length, 0, 'the writer session ended');
 });
 
 test('commit: a source that fails midway leaves refs and HEAD unchanged', async (t) => {
@@ -353,7 +354,7 @@ test('commit: a source that fails midway leaves refs and HEAD unchanged', async 
   t.is(repo.refs.resolve('refs/heads/main')?.oid, first.commit);
   t.is(repo.refs.read('refs/heads/other'), undefined);
   t.deepEqual(repo.refs.read('HEAD'), { symref: 'refs/heads/main' });
-  t.is([...repo.store.sessions.getKeys({})].length, 0);
+  t.is([...lmdb(repo).sessions.getKeys({})].length, 0);
 });
 
 test('commit: a reader whose content breaks its contract is a CorruptInputError naming the file', async (t) => {
@@ -382,8 +383,8 @@ test('commit: entries given in any order build the same tree; implied directorie
   t.deepEqual(listing.map((e) => [e.path, e.type, e.mode]), [
     ['a', 'file', '0644'], ['b', 'dir', '0750'], ['b/c', 'file', '0644'], ['d', 'dir', '0755'], ['d/e', 'dir', '0755'], ['d/e/f', 'symlink', '0644'],
   ]);
-  t.is(readCommit(repo.store, forward.commit).rootMeta?.mode, 0o700);
-  t.is(readTree(repo.store, forward.tree).entries.length, 3);
+  t.is(readCommit(repo.objects, forward.commit).rootMeta?.mode, 0o700);
+  t.is(readTree(repo.objects, forward.tree).entries.length, 3);
 });
 
 test('commit: refuses a bad author, a duplicate label and an invalid branch name before writing anything', async (t) => {
@@ -395,7 +396,7 @@ test('commit: refuses a bad author, a duplicate label and an invalid branch name
   for (const bad of ['a..b', 'HEAD', 'x.lock', 'a b', 'a/', '@', 'x~1']) {
     await t.throwsAsync(commit(repo, { source: src, branch: bad, message: 'm', author: AUTHOR }), { instanceOf: InvalidRefNameError }, bad);
   }
-  t.deepEqual([...repo.store.listAllObjects()], []);
+  t.deepEqual([...repo.index.listAll()], []);
   t.is(repo.refs.resolve('HEAD')?.oid, undefined);
 });
 

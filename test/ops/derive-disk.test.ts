@@ -68,9 +68,9 @@ maybe('derive on a disk: the clone is the base patched in place, e2fsck-clean, a
     { op: 'set', path: 'p1/srv/www/index.html', data: Buffer.from('<h1>web01</h1>\n') },
     { op: 'chmod', path: 'p1/etc/ssh/sshd_config', mode: 0o600 },
   ] });
-  const c = readCommit(repo.store, d.id);
+  const c = readCommit(repo.objects, d.id);
   t.is(c.rootKind, 'disk');
-  const dk = readDisk(repo.store, c.root);
+  const dk = readDisk(repo.objects, c.root);
   t.truthy(dk.overlay);
   t.is((await collect(cat(repo, 'vm/web:p1/etc/hostname'))).toString(), 'web01\n');
 
@@ -90,7 +90,7 @@ maybe('derive on a disk: the clone is the base patched in place, e2fsck-clean, a
   t.true(changed > 0 && changed < 40, `${changed} blocks changed`);
   // Committing the checked-out clone gives the same file-system tree as the derive did.
   const again = await commitAt(repo, raw, { branch: 'vm/web-recommitted' });
-  const re = readDisk(repo.store, again.root);
+  const re = readDisk(repo.objects, again.root);
   t.is(re.regions.find((r) => r.content.kind === 'fs')!.content.kind === 'fs' ? (re.regions.find((r) => r.content.kind === 'fs')!.content as { tree: string }).tree : '', (dk.regions.find((r) => r.content.kind === 'fs')!.content as { tree: string }).tree);
 
   // qcow2 bit-exact, and an overlay over a checkout of the base.
@@ -117,7 +117,7 @@ maybe('derive on a disk: the clone is the base patched in place, e2fsck-clean, a
   run('qemu-img', ['convert', '-f', 'qcow2', '-O', 'vdi', baseQ, baseVdi]);
   await t.throwsAsync(checkout(repo, { rev: 'vm/web', dest: path.join(dir, 'bad3.qcow2'), backing: baseVdi }), { instanceOf: UsageError, message: /is a vdi image: an overlay needs a raw or qcow2 backing file/ });
   t.false(fs.existsSync(path.join(dir, 'bad3.qcow2')));
-  t.deepEqual(fsck(repo).problems, []);
+  t.deepEqual((await fsck(repo)).problems, []);
 
   // A clone of the repository carries the clone with its base and patch: the same bytes come out there.
   await repo.close();
@@ -128,7 +128,7 @@ maybe('derive on a disk: the clone is the base patched in place, e2fsck-clean, a
   const raw2 = path.join(dir, 'web-from-clone.raw');
   await checkout(copy, { rev: 'origin/vm/web', dest: raw2 });
   t.is(sha(raw2), sha(raw));
-  t.deepEqual(fsck(copy).problems, []);
+  t.deepEqual((await fsck(copy)).problems, []);
 });
 
 maybe('derive on a disk: a clone of a clone, rebuild when the base disk moves, edits outside a file system refused', async (t) => {

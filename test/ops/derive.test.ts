@@ -45,8 +45,8 @@ async function sameAsHost(t: import('ava').ExecutionContext, spec: Spec, edits: 
   }
   const c = await commitAt(repo, copy, { branch: 'host' });
   t.is(d.tree, c.tree);
-  const dc = readCommit(repo.store, d.id);
-  t.deepEqual(dc.rootMeta, readCommit(repo.store, c.id).rootMeta);
+  const dc = readCommit(repo.objects, d.id);
+  t.deepEqual(dc.rootMeta, readCommit(repo.objects, c.id).rootMeta);
 }
 
 test('derive: --set on an existing file keeps its mode and owner, takes the commit time', (t) =>
@@ -201,7 +201,7 @@ test('derive: only the directories on edited paths are written; the base is not 
   await commitAt(repo, base, { branch: 'base' });
   const r = await derive(repo, { base: 'base', branch: 'd', author: AUTHOR, time: EDIT_TIME, edits: [{ op: 'set', path: 'etc/ssh/sshd_config', data: Buffer.from('Port 2222\n') }] });
   t.is(r.treesWritten, 3); // root, etc, etc/ssh
-  const tree = MutableTree.open(repo.store, { tree: readCommit(repo.store, repo.refs.resolve('refs/heads/base')?.oid!).root });
+  const tree = MutableTree.open(repo.objects, { tree: readCommit(repo.objects, repo.refs.resolve('refs/heads/base')?.oid!).root });
   tree.chmod(Buffer.from('etc/motd'), 0o600);
   // usr and var were never read.
   const root = tree.root.children!;
@@ -246,7 +246,7 @@ test('derive: the commit carries its derivation; a second derive on the branch h
   const b = await commitAt(repo, base, { branch: 'base' });
   const edits: EditSpec[] = [{ op: 'set', path: 'etc/hostname', data: Buffer.from('web01\n') }, { op: 'rm', path: 'etc/motd' }];
   const d = await derive(repo, { base: 'base', branch: 'web', author: AUTHOR, time: EDIT_TIME, edits });
-  const c = readCommit(repo.store, d.id);
+  const c = readCommit(repo.objects, d.id);
   t.deepEqual(c.parents, []);
   const dv = decodeDerivation(c.derivation!);
   t.is(dv.kind, 'derive');
@@ -256,7 +256,7 @@ test('derive: the commit carries its derivation; a second derive on the branch h
   t.is(recipeId(dv.recipe), d.recipe);
   t.regex(dv.tool, /^viva \d+\.\d+\.\d+/);
   const again = await derive(repo, { base: 'base', branch: 'web', author: AUTHOR, time: EDIT_TIME, edits });
-  t.deepEqual(readCommit(repo.store, again.id).parents, [d.id]);
+  t.deepEqual(readCommit(repo.objects, again.id).parents, [d.id]);
   // The same recipe on the same base tree: its earlier result is reused, not made again.
   t.true(again.reused);
   t.is(again.tree, d.tree);

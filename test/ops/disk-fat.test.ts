@@ -56,7 +56,7 @@ const sha = (f: string) => crypto.createHash('sha256').update(fs.readFileSync(f)
   const out = path.join(dir, 'out.raw');
   await checkout(repo, { rev: 'vm/esp', dest: out });
   t.is(sha(out), sha(file), 'the raw checkout is the same disk');
-  t.deepEqual(fsck(repo).problems, []);
+  t.deepEqual((await fsck(repo)).problems, []);
   // Bytes per sector 300: no FAT boot sector, so the partition is stored raw, with a warning.
   patchBytes(file, P1 * SECTOR + 11, Buffer.from([0x2c, 0x01]));
   const bad = await commitAt(repo, file, { branch: 'vm/bad' });
@@ -84,8 +84,8 @@ const sha = (f: string) => crypto.createHash('sha256').update(fs.readFileSync(f)
   const file = fatDisk(dir, root);
   const { repo } = tmpRepo(t);
   await commitAt(repo, file, { branch: 'vm' });
-  const commit = readCommit(repo.store, repo.refs.resolve('refs/heads/vm')?.oid!);
-  const info = describeDisk(commit.root, readDisk(repo.store, commit.root));
+  const commit = readCommit(repo.objects, repo.refs.resolve('refs/heads/vm')?.oid!);
+  const info = describeDisk(commit.root, readDisk(repo.objects, commit.root));
   const fss = info.regions.filter((r) => r.fs).map((r) => [r.path, r.fs!.type, r.fs!.label]);
   t.deepEqual(fss, [['p1', 'fat16', 'ESP'], ['p2', 'ext4', '']]);
   t.regex(info.regions.find((r) => r.path === 'p1')!.fs!.uuid ?? '', /^[0-9A-F]{4}-[0-9A-F]{4}$/);

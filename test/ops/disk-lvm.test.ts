@@ -160,13 +160,13 @@ async function checkLvmDisk(t: ExecutionContext, d: LvmDisk, label: string): Pro
   t.is(sha(raw), sha(d.file), 'the raw checkout is the same disk');
   execFileSync('cmp', [raw, d.file]);
   // Random access (what the NBD server serves) gives the same bytes, read in uneven pieces across segment edges.
-  const reader = new DiskReader(repo.store, readDisk(repo.store, r.root));
+  const reader = new DiskReader(repo.objects, readDisk(repo.objects, r.root));
   const whole = fs.readFileSync(d.file);
   for (let at = 0, step = 12345; at < whole.length; at += step, step = step * 7 % 3_000_001 + 4096) {
     const n = Math.min(step, whole.length - at);
     if (!reader.read(at, n).equals(whole.subarray(at, at + n))) { t.fail(`bytes at ${at} (+${n}) differ`); break; }
   }
-  t.deepEqual(fsck(repo).problems, []);
+  t.deepEqual((await fsck(repo)).problems, []);
   // Committing the checkout gives the same disk object.
   const again = await commitAt(repo, raw, { branch: 'vm/again' });
   t.is(again.root, r.root);
@@ -206,7 +206,7 @@ async function checkLvmDisk(t: ExecutionContext, d: LvmDisk, label: string): Pro
   t.deepEqual((await inventoriesOf(repo, 'vm/base')).map((i) => [i.partition, i.packages.map((x) => x.name)]), [['vg0/root', ['foo']]]);
   const p = await t.throwsAsync(packageOp(repo, { op: 'remove', base: 'vm/base', branch: 'vm/y', packages: ['foo'], from: [], author: AUTHOR, time: TIME + 200 }), { instanceOf: UsageError });
   t.regex(p!.message, /the dpkg database is in LVM logical volume 'vg0\/root': packages cannot be installed into logical volumes/);
-  t.deepEqual(fsck(repo).problems, []);
+  t.deepEqual((await fsck(repo)).problems, []);
 });
 
 (haveTools ? test : test.skip)('viva ls/cat/show on an LVM disk: REV:vg0/root paths, the volume group and its LVs listed', async (t) => {
@@ -267,7 +267,7 @@ async function checkLvmDisk(t: ExecutionContext, d: LvmDisk, label: string): Pro
   const raw = path.join(rd, 'out.raw');
   await checkout(repo, { rev: 'vm/two', dest: raw });
   t.is(sha(raw), sha(file));
-  t.deepEqual(fsck(repo).problems, []);
+  t.deepEqual((await fsck(repo)).problems, []);
 });
 
 /** Rewrites the current metadata text of the PV at `pvOffset` of `file` (new length allowed), with `fixCrc` its checksums. */
@@ -328,7 +328,7 @@ for (const [what, damage, re] of DAMAGES) {
     const out = path.join(dir, 'out.raw');
     await checkout(repo, { rev: 'vm/bad', dest: out });
     t.is(sha(out), sha(d.file));
-    t.deepEqual(fsck(repo).problems, []);
+    t.deepEqual((await fsck(repo)).problems, []);
     await t.throwsAsync(commitAt(repo, d.file, { branch: 'vm/strict', strict: true }), { instanceOf: CorruptInputError });
     t.is(repo.refs.resolve('refs/heads/vm/strict')?.oid, undefined);
   });
@@ -359,7 +359,7 @@ for (const [what, damage, re] of DAMAGES) {
   const out = path.join(dir, 'out.raw');
   await checkout(repo, { rev: 'vm/lv', dest: out });
   t.is(sha(out), sha(d.file));
-  t.deepEqual(fsck(repo).problems, []);
+  t.deepEqual((await fsck(repo)).problems, []);
   await t.throwsAsync(commitAt(repo, d.file, { branch: 'vm/strict', strict: true }), { instanceOf: CorruptInputError, message: /vg0\/root: ext file system unreadable .*\(--strict\)$/ });
 });
 
@@ -395,8 +395,8 @@ test('commit disk: thin, snapshot and raid logical volumes (metadata written by 
   const out = path.join(rd, 'out.raw');
   await checkout(repo, { rev: 'vm/thin', dest: out });
   t.is(sha(out), sha(file));
-  t.deepEqual(fsck(repo).problems, []);
+  t.deepEqual((await fsck(repo)).problems, []);
   // The disk object of an LVM disk is encoded as version 3 and decodes back to the same regions.
-  const disk = readDisk(repo.store, r.root);
+  const disk = readDisk(repo.objects, r.root);
   t.is(disk.regions[0]!.content.kind, 'lvm');
 });

@@ -49,9 +49,9 @@ function disk(dir: string, name: string, p1pkgs: Array<[string, string]>, p2pkgs
   ]);
   t.is(d.a?.partition, 'p1');
   // The package index holds every partition's database, at commit and after a rebuild.
-  const c = readCommit(repo.store, repo.refs.resolve('refs/heads/images/b')?.oid!);
+  const c = readCommit(repo.objects, repo.refs.resolve('refs/heads/images/b')?.oid!);
   const dbs = imageFileSystems(repo, c).map((f) => packageDatabaseOf(repo, f.tree)?.oid).filter(Boolean) as string[];
   t.is(dbs.length, 2);
-  for (const oid of dbs) t.truthy(repo.store.ixPkg.get(Buffer.from(oid, 'hex')), `ix-pkg has ${oid}`);
+  for (const oid of dbs) t.truthy(repo.packageIndex.get(oid), `ix-pkg has ${oid}`);
   t.is((await rebuildIndex(repo)).packageDatabases, 3);
 });

@@ -91,7 +91,7 @@ async function rawWithWarning(t: import('ava').ExecutionContext, file: string, d
   const out = path.join(path.dirname(file), 'out.raw');
   await checkout(repo, { rev: 'vm/bad', dest: out });
   t.is(fileSha(out), fileSha(file), 'the raw checkout is the same disk');
-  t.deepEqual(fsck(repo).problems, []);
+  t.deepEqual((await fsck(repo)).problems, []);
   const e = await t.throwsAsync(commitAt(repo, file, { branch: 'vm/strict', strict: true }), { instanceOf: CorruptInputError });
   t.regex(e!.message, /: p1: ext file system unreadable \(.*\(--strict\)$/);
   t.is(repo.refs.resolve('refs/heads/vm/strict')?.oid, undefined, 'the branch did not move');

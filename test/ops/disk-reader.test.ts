@@ -32,9 +32,9 @@ maybe('disk reader: the run table of a plain and a derived disk is sorted and di
   t.teardown(() => repo.close());
   for (const rev of ['base', 'clone']) {
     const want = fs.readFileSync(path.join(dir, `${rev}.raw`));
-    const disk = readDisk(repo.store, resolveRevision(repo, rev).commit.root);
+    const disk = readDisk(repo.objects, resolveRevision(repo, rev).commit.root);
     t.is(Boolean(disk.overlay), rev === 'clone');
-    const reader = new DiskReader(repo.store, disk);
+    const reader = new DiskReader(repo.objects, disk);
     const runs = reader.index();
     let end = 0;
     for (const r of runs) {

@@ -32,14 +32,14 @@ function run(cmd: string, args: string[], input?: string): string {
 
 /** The disk of branch `ref`'s head. */
 function diskOf(repo: Repository, ref: string) {
-  const c = readCommit(repo.store, repo.refs.resolve(`refs/heads/${ref}`)?.oid!);
-  return readDisk(repo.store, c.root);
+  const c = readCommit(repo.objects, repo.refs.resolve(`refs/heads/${ref}`)?.oid!);
+  return readDisk(repo.objects, c.root);
 }
 
 /** path → what a FAT file system keeps of the entry (type, size, content id, attribute xattr) and, optionally, its mtime. */
 function fatView(repo: Repository, tree: Oid, mtime = true): Record<string, string> {
   const out: Record<string, string> = {};
-  walkTree(repo.store, tree, (p, e) => {
+  walkTree(repo.objects, tree, (p, e) => {
     const x = e.xattrs.map((a) => `${a.name}=${Buffer.from(a.value).toString('hex')}`).join(',');
     out[p.toString()] = `${e.type} ${e.size} ${e.oid && e.type === 'file' ? e.oid.slice(0, 12) : ''} ${(e.mode & 0o7777).toString(8)} ${x}${mtime ? ` ${e.mtimeNs}` : ''}`;
   });
@@ -47,7 +47,7 @@ function fatView(repo: Repository, tree: Oid, mtime = true): Record<string, stri
 }
 
 function treeOf(repo: Repository, ref: string): Oid {
-  const c = readCommit(repo.store, repo.refs.resolve(`refs/heads/${ref}`)?.oid!);
+  const c = readCommit(repo.objects, repo.refs.resolve(`refs/heads/${ref}`)?.oid!);
   return c.root;
 }
 
@@ -176,7 +176,7 @@ test('fat plan: what FAT cannot hold is one counted warning per kind, never drop
   t.is(got['etc/secret']?.split(' ')[2], want['etc/secret']!.split(' ')[2], 'content kept, mode not');
   for (const p of ['etc/link', 'fifo', 'readme', 'a:b']) t.false(p in got, p);
   let mtime = 0n;
-  walkTree(repo.store, p1.content.tree, (p, e) => { if (p.toString() === 'boot/vmlinuz') mtime = e.mtimeNs; });
+  walkTree(repo.objects, p1.content.tree, (p, e) => { if (p.toString() === 'boot/vmlinuz') mtime = e.mtimeNs; });
   t.is(mtime, 1_600_000_000n * 1_000_000_000n);
   await t.throwsAsync(checkout(repo, { rev: 'linux', dest: path.join(dir, 'strict.img'), strict: true, build: { size: 40 * MiB, fs: 'vfat' } }), { instanceOf: CheckoutError, message: /\(--strict\)$/ });
   t.false(fs.existsSync(path.join(dir, 'strict.img')));
@@ -305,7 +305,7 @@ test('fat plan: what FAT cannot hold is one counted warning per kind, never drop
   const nextTree = treeOf(repo, 'next');
   const sub = (name: string) => {
     let oid = '';
-    walkTree(repo.store, nextTree, (p, e) => { if (p.toString() === name) oid = e.oid!; return false; });
+    walkTree(repo.objects, nextTree, (p, e) => { if (p.toString() === name) oid = e.oid!; return false; });
     return oid;
   };
   t.deepEqual(Object.keys(fatView(repo, p1.tree)), Object.keys(fatView(repo, sub('p1'))));

@@ -144,5 +144,5 @@ const content = (dir: string) => snapshotTree(dir).filter((l) => !l.startsWith('
   execFileSync('qemu-img', ['convert', '-f', 'raw', '-O', 'qcow2', file, qcow]);
   const q = await commitAt(repo, qcow, { branch: 'rhel/9-qcow2' });
   t.is(q.root, r.root);
-  t.deepEqual(fsck(repo).problems, []);
+  t.deepEqual((await fsck(repo)).problems, []);
 });

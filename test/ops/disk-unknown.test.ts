@@ -43,7 +43,7 @@ async function rawRoundTrip(t: ExecutionContext, file: string, what: string): Pr
   await checkout(repo, { rev: 'vm/a', dest: out });
   t.is(fs.statSync(out).size, fs.statSync(file).size);
   t.is(fileSha(out), fileSha(file), 'the raw checkout is the same disk');
-  t.deepEqual(fsck(repo).problems, []);
+  t.deepEqual((await fsck(repo)).problems, []);
   const e = await t.throwsAsync(commitAt(repo, file, { branch: 'vm/strict', strict: true }), { instanceOf: CorruptInputError });
   t.regex(e!.message, /whole disk: .* \(--strict\)$/);
   t.is(repo.refs.resolve('refs/heads/vm/strict')?.oid, undefined);

@@ -60,8 +60,8 @@ async function checkedOut(repo: Parameters<typeof checkout>[0], rev: string, dir
   const r = await commitAt(repo, file, { branch: 'vm/xfs' });
   t.deepEqual(r.warnings, []);
   t.true(r.files > 18_000);
-  const commit = readCommit(repo.store, repo.refs.resolve('refs/heads/vm/xfs')?.oid!);
-  const info = describeDisk(commit.root, readDisk(repo.store, commit.root));
+  const commit = readCommit(repo.objects, repo.refs.resolve('refs/heads/vm/xfs')?.oid!);
+  const info = describeDisk(commit.root, readDisk(repo.objects, commit.root));
   t.is(info.regions.length, 1);
   t.like(info.regions[0]!.fs, { type: 'xfs', label: 'vivatest', blockSize: 4096, inodeSize: 512 });
   t.true(info.regions[0]!.fs!.features!.includes('reflink'));
@@ -70,7 +70,7 @@ async function checkedOut(repo: Parameters<typeof checkout>[0], rev: string, dir
   await checkout(repo, { rev: 'vm/xfs', dest: out });
   t.is(fs.statSync(out).size, XFS_SIZE);
   t.true(same(out, file), 'the raw checkout is the same image');
-  t.deepEqual(fsck(repo).problems, []);
+  t.deepEqual((await fsck(repo)).problems, []);
   // A damaged bare file system has nothing to fall back to: the commit fails and the branch does not move.
   const ino = inodeOf(file, 'edge/plain');
   const at = Number(/\((\d+)\)/.exec(xfsDb(file, [`convert inode ${ino} byte`]))![1]);
@@ -95,7 +95,7 @@ async function checkedOut(repo: Parameters<typeof checkout>[0], rev: string, dir
   const out = path.join(dir, 'out.raw');
   await checkout(repo, { rev: 'vm/disk', dest: out });
   t.true(same(out, disk), 'the raw checkout is the same disk');
-  t.deepEqual(fsck(repo).problems, []);
+  t.deepEqual((await fsck(repo)).problems, []);
   // A directory whose two blocks are one: the partition is kept raw with one warning; --strict refuses.
   const leaf = inodeOf(fsImage, 'frag-dir');
   const first = /=\s*(\d+)/.exec(xfsDb(fsImage, [`inode ${leaf}`, 'print u3.bmx[0].startblock']))![1];

@@ -140,7 +140,7 @@ test('disk: a bare ext4 image commits file by file and checks out bit-exact as r
   t.is(fs.readFileSync(path.join(out, 'data/big')).equals(fs.readFileSync(path.join(tree, 'data/big'))), true);
   t.is(fs.readlinkSync(path.join(out, 'bin/link')), '../etc/hostname');
   t.is(fs.statSync(path.join(out, 'data/small')).ino, fs.statSync(path.join(out, 'data/small-hl')).ino);
-  const f = fsck(repo);
+  const f = await fsck(repo);
   t.deepEqual(f.problems, []);
 });
 
@@ -191,7 +191,7 @@ test('disk: a GPT disk with an ext4 partition, a raw partition and gaps; qcow2 s
   const flat = path.join(dir, 'child.raw');
   run('qemu-img', ['convert', '-O', 'raw', child, flat]);
   await checkoutExact(t, repo, 'vm/child', flat, dir);
-  t.deepEqual(fsck(repo).problems, []);
+  t.deepEqual((await fsck(repo)).problems, []);
 });
 
 test('disk: an MBR disk with a logical partition inside an extended one', async (t) => {
@@ -306,7 +306,7 @@ test('disk: bad disks are refused with one clean error and the repository is unc
   }
   t.log(`${names.length} images: ${counts.ok} committed, ${counts.corrupt} CorruptInputError, ${counts.unsupported} UnsupportedInputError`);
   t.deepEqual(bad, []);
-  t.deepEqual(fsck(repo).problems, []);
+  t.deepEqual((await fsck(repo)).problems, []);
 });
 
 test('disk: --path cannot be combined with a disk image destination', async (t) => {

@@ -59,7 +59,7 @@ gitTest('export-git: one git commit per viva commit with author, date, message a
     `second|Viva Test <test@example.org>|${TIME + 10}`,
     `base image|Viva Test <test@example.org>|${TIME}`,
   ].join('\n') + '\n');
-  const tz = readCommit(h.repo.store, h.base.id).tzOffset;
+  const tz = readCommit(h.repo.objects, h.base.id).tzOffset;
   const sign = tz < 0 ? '-' : '+';
   t.is(gitOut(out, 'log', '-1', '--format=%ad', '--date=format:%z', 'main~1~1').trim(), `${sign}${String(Math.floor(Math.abs(tz) / 60)).padStart(2, '0')}${String(Math.abs(tz) % 60).padStart(2, '0')}`);
   t.is(gitOut(out, 'rev-list', '--merges', '--count', 'main').trim(), '1');
@@ -105,11 +105,11 @@ gitTest('import-git: the round trip gives the identical commits (ids), trees and
   t.is(r.id, h.merged);
   t.is(r.commits, 4);
   t.is(r.identical, 4);
-  const mc = readCommit(fresh.store, r.id);
+  const mc = readCommit(fresh.objects, r.id);
   t.is(mc.parents.length, 2);
   t.truthy(mc.derivation, 'the merge keeps its derivation record');
-  t.deepEqual(mc, readCommit(h.repo.store, h.merged));
-  t.is(readCommit(fresh.store, h.second.id).root, h.second.tree);
+  t.deepEqual(mc, readCommit(h.repo.objects, h.merged));
+  t.is(readCommit(fresh.objects, h.second.id).root, h.second.tree);
   // Again: nothing changes.
   const again = await importGit(fresh, { dir: out, ref: 'main' });
   t.is(again.id, h.merged);
@@ -151,13 +151,13 @@ gitTest('import-git: large files stream (same blob ids), holes come back as hole
   fs.ftruncateSync(fd, 16 << 20);
   fs.closeSync(fd);
   const c = await commitAt(repo, src, { branch: 'main', message: 'large and sparse' });
-  const sp = readTree(repo.store, c.tree).entries.find((e) => e.name.toString() === 'sparse')!;
+  const sp = readTree(repo.objects, c.tree).entries.find((e) => e.name.toString() === 'sparse')!;
   const out = path.join(dir, 'out.git');
   await exportGit(repo, { revs: ['main'], dir: out });
   const { repo: fresh } = tmpRepo(t);
   const r = await importGit(fresh, { dir: out, ref: 'main' });
   t.is(r.tree, c.tree);
-  t.deepEqual(readTree(fresh.store, r.tree).entries.find((e) => e.name.toString() === 'sparse')!.holes, sp.holes);
+  t.deepEqual(readTree(fresh.objects, r.tree).entries.find((e) => e.name.toString() === 'sparse')!.holes, sp.holes);
   if (!sp.holes?.length) return t.log('this file system made no holes: the hole check below is not reached');
   const wt = path.join(dir, 'wt');
   execFileSync('git', ['clone', '-q', out, wt]);
@@ -200,15 +200,15 @@ gitTest('import-git: a commit made in git comes back as a new commit on top; unt
   const r = await importGit(h.repo, { dir: wt, ref: 'main', branch: 'main' });
   t.is(r.commits, 6);
   t.is(r.identical, 4);
-  const c = readCommit(h.repo.store, r.id);
+  const c = readCommit(h.repo.objects, r.id);
   t.is(c.message, 'add a file in git');
   t.is(c.author, 'Git User <git@example.org>');
-  t.is(readCommit(h.repo.store, c.parents[0]!).parents[0], h.merged, 'fast-forward on top of the exported history');
-  const root = readTree(h.repo.store, c.root);
+  t.is(readCommit(h.repo.objects, c.parents[0]!).parents[0], h.merged, 'fast-forward on top of the exported history');
+  const root = readTree(h.repo.objects, c.root);
   const usr = root.entries.find((e) => e.name.toString() === 'usr')!;
-  const oldUsr = readTree(h.repo.store, readCommit(h.repo.store, h.merged).root).entries.find((e) => e.name.toString() === 'usr')!;
+  const oldUsr = readTree(h.repo.objects, readCommit(h.repo.objects, h.merged).root).entries.find((e) => e.name.toString() === 'usr')!;
   t.deepEqual(usr, oldUsr);
-  const etc = readTree(h.repo.store, root.entries.find((e) => e.name.toString() === 'etc')!.oid!);
+  const etc = readTree(h.repo.objects, root.entries.find((e) => e.name.toString() === 'etc')!.oid!);
   const nf = etc.entries.find((e) => e.name.toString() === 'new-file')!;
   t.like(nf, { type: 'file', mode: 0o644, uid: 0, gid: 0, size: 4 });
   const hn = etc.entries.find((e) => e.name.toString() === 'hostname')!;
@@ -228,7 +228,7 @@ gitTest('import-git: a malformed sidecar is refused naming the file, commit and 
   execFileSync('git', ['-C', wt, '-c', 'user.name=G', '-c', 'user.email=g@x', 'commit', '-qam', 'break the sidecar']);
   const sha = gitOut(wt, 'rev-parse', 'HEAD').trim();
   const { repo: fresh } = tmpRepo(t);
-  const before = [...fresh.store.listObjects('tree', '')].length;
+  const before = [...fresh.index.list('tree', '')].length;
   const e = await t.throwsAsync(importGit(fresh, { dir: wt, ref: 'main' }), { instanceOf: CorruptInputError });
   t.is(e!.message, `${wt}: etc/.viva-meta in commit ${sha.slice(0, 12)}: line 3: bad mode '644'`);
   t.is(fresh.refs.list().length, 0);
@@ -237,8 +237,8 @@ gitTest('import-git: a malformed sidecar is refused naming the file, commit and 
   fs.writeFileSync(sc, fs.readFileSync(sc, 'utf8').replace(/^motd file /m, 'motd fifo '));
   execFileSync('git', ['-C', wt, '-c', 'user.name=G', '-c', 'user.email=g@x', 'commit', '-qam', 'a fifo in the sidecar, a file in git']);
   await t.throwsAsync(importGit(fresh, { dir: wt, ref: 'main' }), { instanceOf: CorruptInputError, message: /etc\/\.viva-meta in commit [0-9a-f]{12}: 'motd': the sidecar lists it as a fifo, but git has it as a blob$/ });
-  t.is([...fresh.store.listObjects('tree', '')].length, before);
-  t.is([...fresh.store.listObjects('blob', '')].length, 0);
+  t.is([...fresh.index.list('tree', '')].length, before);
+  t.is([...fresh.index.list('blob', '')].length, 0);
 });
 
 gitTest('export-git --manifests-only: one manifest per image, incremental; import refuses it', async (t) => {

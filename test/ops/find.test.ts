@@ -10,6 +10,7 @@ import { rebuildIndex } from '../../src/ops/index-rebuild.js';
 import { UsageError, InvalidTimeError } from '../../src/errors.js';
 import { commitAt, randomBytes, sha256, tmpDir, tmpRepo, writeTree } from '../helpers/repo.js';
 import type { Repository } from '../../src/store/repository.js';
+import { lmdb } from '../helpers/lmdb.js';
 
 async function all(repo: Repository, o: FindOptions): Promise<string[]> {
   const out: string[] = [];
@@ -77,7 +78,7 @@ test('find: name, path, size, type, mode and time predicates', async (t) => {
 test('find: packages by name and Debian version constraint, from each image\'s database', async (t) => {
   const { repo } = await setup(t);
   // Each distinct package database was indexed by the commit that brought it (keyed by its content id).
-  t.is([...repo.store.ixPkg.getKeys({})].length, 2);
+  t.is([...repo.packageIndex.entries()].length, 2);
   t.deepEqual(await all(repo, { package: 'openssl', version: '<3.0.13' }), ['team/a openssl=3.0.11-1~deb12u2']);
   t.deepEqual(await all(repo, { package: 'openssl', version: '>=3.0.13', scope: { kind: 'heads' } }), ['other/b openssl=3.0.13-1~deb12u1', 'team/a openssl=3.0.13-1~deb12u1']);
   t.deepEqual(await all(repo, { package: 'lib*', scope: { kind: 'ref', prefix: 'other' } }), ['other/b libc6=2.36-9']);
@@ -85,18 +86,18 @@ test('find: packages by name and Debian version constraint, from each image\'s d
 
 test('content index: kept by commit and gc, checked by fsck, rebuilt on demand; many hits stream', async (t) => {
   const { repo, src } = await setup(t);
-  t.deepEqual(fsck(repo).problems, []);
+  t.deepEqual((await fsck(repo)).problems, []);
   // Removing a branch and collecting its objects takes their index entries along.
   await deleteRef(repo, 'branch', 'team/a', true);
   const removed = (await gc(repo)).removed;
   t.true(removed > 0, 'gc removed the objects only team/a reached');
-  t.deepEqual(fsck(repo).problems.filter((p) => p.kind === 'index'), []);
+  t.deepEqual((await fsck(repo)).problems.filter((p) => p.kind === 'index'), []);
   t.deepEqual(await all(repo, { sha256: [sha256(SHARED)] }), ['other/b opt/app/copy.so']);
   // A damaged index is reported, and rebuilt.
-  repo.store.env.transactionSync(() => repo.store.ixParent.clearSync());
-  t.true(fsck(repo).problems.some((p) => p.kind === 'index'));
+  lmdb(repo).env.transactionSync(() => lmdb(repo).ixParent.clearSync());
+  t.true((await fsck(repo)).problems.some((p) => p.kind === 'index'));
   t.true((await rebuildIndex(repo)).entries > 0);
-  t.deepEqual(fsck(repo).problems.filter((p) => p.kind === 'index'), []);
+  t.deepEqual((await fsck(repo)).problems.filter((p) => p.kind === 'index'), []);
   // 3000 copies of one file: every hit comes out.
   const many = path.join(src, 'many');
   fs.mkdirSync(many);

@@ -11,7 +11,6 @@ import { fsck } from '../../src/ops/fsck.js';
 import { gc } from '../../src/ops/gc.js';
 import { createRef, deleteRef } from '../../src/ops/branch.js';
 import { resolveSpec } from '../../src/ops/resolve.js';
-import { readStatCache, writeStatCache } from '../../src/store/stat-cache.js';
 import { encodeStored, type ObjectKind } from '../../src/store/object-store.js';
 import { LmdbStore } from '../../src/store/lmdb-store.js';
 import { hashBytes } from '../../src/model/oid.js';
@@ -20,6 +19,7 @@ import { readBlobRecord } from '../../src/store/typed.js';
 import type { ImageEntry } from '../../src/formats/types.js';
 import { content, entryOf, readerOf } from '../helpers/image.js';
 import { AUTHOR, TIME, collect, randomBytes, tmpDir, tmpRepo, writeTree } from '../helpers/repo.js';
+import { lmdb } from '../helpers/lmdb.js';
 
 function commitFiles(repo: Repository, files: Record<string, string | Buffer>, options: { branch?: string; tick?: number } = {}): Promise<CommitResult> {
   const entries: ImageEntry[] = [entryOf('', 'dir')];
@@ -28,24 +28,24 @@ function commitFiles(repo: Repository, files: Record<string, string | Buffer>, o
 }
 
 function objectSet(repo: Repository): Set<string> {
-  return new Set([...repo.store.listAllObjects()].map((o) => `${o.kind}:${o.oid}`));
+  return new Set([...repo.index.listAll()].map((o) => `${o.kind}:${o.oid}`));
 }
 
 function putRaw(repo: Repository, kind: ObjectKind, oid: string, stored: Buffer): void {
-  repo.store.putStoredUnchecked(kind, oid, stored);
+  lmdb(repo).putStoredUnchecked(kind, oid, stored);
 }
 
 test('fsck: a good repository is clean and every object is reachable', async (t) => {
   const { repo } = tmpRepo(t);
   await commitFiles(repo, { 'big': randomBytes(600_000, 'fsck'), 'small': 'hello', 'copy': 'hello' });
   await commitFiles(repo, { 'big': randomBytes(600_000, 'fsck2') }, { tick: 1, branch: 'other' });
-  const r = fsck(repo);
+  const r = await fsck(repo);
   t.deepEqual(r.problems, []);
   t.true(r.ok);
   t.is(r.objects, objectSet(repo).size);
   t.is(r.reachable, r.objects);
   t.is(r.unreachable, 0);
-  t.true(fsck(repo, { connectivityOnly: true }).ok);
+  t.true((await fsck(repo, { connectivityOnly: true })).ok);
 });
 
 test('fsck: a corrupted chunk is reported, with the blob that uses it', async (t) => {
@@ -53,29 +53,29 @@ test('fsck: a corrupted chunk is reported, with the blob that uses it', async (t
   const data = randomBytes(400_000, 'corrupt');
   const c = await commitFiles(repo, { 'disk.img': data, 'ok': 'fine' });
   const blob = resolveSpec(repo, `${c.commit}:disk.img`).entry.oid!;
-  const rec = readBlobRecord(repo.store, blob);
+  const rec = readBlobRecord(repo.objects, blob);
   if (rec.form !== 'chunked') return t.fail('expected a chunked blob');
   const victim = rec.segments.find((s) => s.kind === 'chunk')!;
   if (victim.kind !== 'chunk') return t.fail();
   // Same length, one byte flipped: only rehashing can tell.
-  const bad = Buffer.from(repo.store.readObject('chunk', victim.oid));
+  const bad = Buffer.from(repo.objects.readObject('chunk', victim.oid));
   bad[100] ^= 0xff;
   putRaw(repo, 'chunk', victim.oid, encodeStored(bad));
 
-  const r = fsck(repo);
+  const r = await fsck(repo);
   t.false(r.ok);
   t.deepEqual(r.problems.filter((p) => p.kind === 'chunk'), [{ kind: 'chunk', oid: victim.oid, problem: 'content does not match its id' }]);
   t.deepEqual(r.problems.filter((p) => p.kind === 'blob'), [{ kind: 'blob', oid: blob, problem: 'content does not match its id' }]);
   t.is(r.problems.length, 2);
   // Connectivity only: the damage is invisible (nothing is missing).
-  t.true(fsck(repo, { connectivityOnly: true }).ok);
+  t.true((await fsck(repo, { connectivityOnly: true })).ok);
 });
 
 test('fsck: a chunk of the wrong length and an undecodable stored value are reported', async (t) => {
   const { repo } = tmpRepo(t);
   const c = await commitFiles(repo, { 'a': randomBytes(300_000, 'len'), 'b': randomBytes(300_000, 'zstd') });
   const chunkOf = (name: string) => {
-    const rec = readBlobRecord(repo.store, resolveSpec(repo, `${c.commit}:${name}`).entry.oid!);
+    const rec = readBlobRecord(repo.objects, resolveSpec(repo, `${c.commit}:${name}`).entry.oid!);
     const s = rec.form === 'chunked' ? rec.segments.find((x) => x.kind === 'chunk') : undefined;
     return s?.kind === 'chunk' ? s.oid : '';
   };
@@ -83,7 +83,7 @@ test('fsck: a chunk of the wrong length and an undecodable stored value are repo
   putRaw(repo, 'chunk', short, encodeStored(Buffer.from('short')));
   const garbled = chunkOf('b');
   putRaw(repo, 'chunk', garbled, Buffer.from([1, 2, 3, 4, 5, 6, 7, 8]));
-  const r = fsck(repo);
+  const r = await fsck(repo);
   t.false(r.ok);
   const blobA = resolveSpec(repo, `${c.commit}:a`).entry.oid!;
   t.true(r.problems.some((p) => p.kind === 'chunk' && p.oid === short && p.problem === 'content does not match its id'));
@@ -100,8 +100,8 @@ test('fsck: a missing reachable tree is reported, and gc refuses to run', async 
   writeTree(src, { 'etc': { 'hosts': 'localhost' }, 'f': 'x' });
   const c = await commit(repo, { source: src, message: 'm', author: AUTHOR, time: TIME });
   const etc = resolveSpec(repo, 'HEAD:etc').entry.oid!;
-  repo.store.putStoredUnchecked('tree', etc, undefined);
-  const r = fsck(repo);
+  lmdb(repo).putStoredUnchecked('tree', etc, undefined);
+  const r = await fsck(repo);
   t.false(r.ok);
   t.deepEqual(r.problems, [{ kind: 'tree', oid: etc, problem: `missing (referenced by tree ${c.tree})` }]);
   const before = objectSet(repo);
@@ -117,8 +117,8 @@ test('fsck: a ref to a missing commit and a tree whose bytes do not match its id
   await repo.refs.update([{ ref: 'refs/heads/ghost', newOid: ghost, message: 'ghost' }], AUTHOR);
   // The root tree replaced by another valid tree encoding: decodes fine, hashes wrong.
   const other = await commitFiles(repo, { 'g': 'y' }, { branch: 'other', tick: 1 });
-  putRaw(repo, 'tree', c.tree, encodeStored(repo.store.readObject('tree', other.tree)));
-  const r = fsck(repo);
+  putRaw(repo, 'tree', c.tree, encodeStored(repo.objects.readObject('tree', other.tree)));
+  const r = await fsck(repo);
   t.true(r.problems.some((p) => p.kind === 'ref' && p.oid === 'refs/heads/ghost' && p.problem === `points at missing commit ${ghost}`));
   t.true(r.problems.some((p) => p.kind === 'commit' && p.oid === ghost && /^missing/.test(p.problem)));
   t.true(r.problems.some((p) => p.kind === 'tree' && p.oid === c.tree && p.problem === 'encoding does not match its id'));
@@ -160,7 +160,7 @@ test('gc: removes the objects of a deleted branch, keeps everything reachable fr
   const out = path.join(dir, 'v1');
   await checkout(repo, { rev: v1.commit, dest: out });
   t.true(fs.readFileSync(path.join(out, 'f')).equals(randomBytes(200_000, 'v1')));
-  const check = fsck(repo);
+  const check = await fsck(repo);
   t.deepEqual(check.problems, []);
   t.is(check.unreachable, 0);
   // A second gc finds nothing more.
@@ -175,16 +175,16 @@ test('gc: objects left by an abandoned commit are swept; the stat cache forgets 
   // An orphan as a crashed commit leaves it (a chunk nothing names), and a stat cache entry naming it.
   const orphan = randomBytes(1000, 'orphan');
   const oid = 'cd'.repeat(32);
-  repo.store.writeObject('chunk', oid, orphan);
-  await repo.store.flush();
-  writeStatCache(repo.store, [{ key: 'dir:/nowhere', signature: 'x', oid, size: 1, holes: [] }]);
-  t.truthy(readStatCache(repo.store, 'dir:/nowhere', 'x'));
-  t.is(fsck(repo).unreachable, 1);
+  repo.objects.writeObject('chunk', oid, orphan);
+  await repo.objects.flush();
+  repo.statCache.write([{ key: 'dir:/nowhere', signature: 'x', oid, size: 1, holes: [] }]);
+  t.truthy(repo.statCache.read('dir:/nowhere', 'x'));
+  t.is((await fsck(repo)).unreachable, 1);
   const r = await gc(repo);
   t.is(r.removed, 1);
-  t.false(repo.store.hasObject('chunk', oid));
-  t.is(readStatCache(repo.store, 'dir:/nowhere', 'x'), undefined);
-  t.true(fsck(repo).ok);
+  t.false(repo.objects.hasObject('chunk', oid));
+  t.is(repo.statCache.read('dir:/nowhere', 'x'), undefined);
+  t.true((await fsck(repo)).ok);
 });
 
 test('gc: refuses while another live writer session exists (RepositoryLockedError)', async (t) => {
@@ -215,26 +215,26 @@ test('gc: a session of a process that no longer exists is cleared and gc proceed
   // A pid above the kernel's pid_max cannot exist.
   const pidMax = Number(fs.readFileSync('/proc/sys/kernel/pid_max', 'utf8'));
   const dead = { pid: pidMax + 1000, host: os.hostname(), started: Date.now() - 60_000, kind: 'commit' };
-  repo.store.env.transactionSync(() => { repo.store.sessions.putSync('stale-session', dead); });
+  lmdb(repo).env.transactionSync(() => { lmdb(repo).sessions.putSync('stale-session', dead); });
   const r = await gc(repo);
   t.true(r.removed > 0);
-  t.is(repo.store.sessions.get('stale-session'), undefined);
-  t.true(fsck(repo).ok);
+  t.is(lmdb(repo).sessions.get('stale-session'), undefined);
+  t.true((await fsck(repo)).ok);
 });
 
 test('gc: a session recorded on another host is assumed alive', async (t) => {
   const { repo } = tmpRepo(t);
   await commitFiles(repo, { 'f': 'x' });
   const remote = { pid: 1, host: `not-${os.hostname()}`, started: Date.now(), kind: 'fetch' };
-  repo.store.env.transactionSync(() => { repo.store.sessions.putSync('remote-session', remote); });
+  lmdb(repo).env.transactionSync(() => { lmdb(repo).sessions.putSync('remote-session', remote); });
   await t.throwsAsync(() => gc(repo), { instanceOf: RepositoryLockedError, message: /fetch \(pid 1 on not-/ });
-  t.deepEqual(repo.store.sessions.get('remote-session'), remote);
+  t.deepEqual(lmdb(repo).sessions.get('remote-session'), remote);
 });
 
 test('gc: a commit ends its session, so gc may run right after it', async (t) => {
   const { repo } = tmpRepo(t);
   await commitFiles(repo, { 'f': 'x' });
-  t.deepEqual([...repo.store.sessions.getKeys({})], []);
+  t.deepEqual([...lmdb(repo).sessions.getKeys({})], []);
   await t.notThrowsAsync(() => gc(repo));
 });
 
@@ -251,7 +251,7 @@ test('gc: a repository opened again sees the result of gc', async (t) => {
   }
   const again = Repository.open(path.join(dir, 'repo'), 'read');
   try {
-    const r = fsck(again);
+    const r = await fsck(again);
     t.true(r.ok);
     t.is(r.unreachable, 0);
   } finally {
@@ -262,13 +262,13 @@ test('gc: a repository opened again sees the result of gc', async (t) => {
 test('fsck: a pack whose header does not fit its value is reported', async (t) => {
   const { repo } = tmpRepo(t);
   await commitFiles(repo, { 'a': randomBytes(100_000, 'pack'), 'b': 'small' });
-  const id = [...repo.store.listPacks()][0]!;
+  const id = [...lmdb(repo).listPacks()][0]!;
   const key = Buffer.alloc(4);
   key.writeUInt32BE(id);
   const bad = Buffer.alloc(8);
   bad.writeUInt32BE(1000, 0);
-  repo.store.env.transactionSync(() => { repo.store.packs.putSync(key, bad); });
-  const r = fsck(repo);
+  lmdb(repo).env.transactionSync(() => { lmdb(repo).packs.putSync(key, bad); });
+  const r = await fsck(repo);
   t.false(r.ok);
   t.true(r.problems.some((p) => p.kind === 'pack' && p.oid === String(id) && /header larger than the pack/.test(p.problem)));
 });
@@ -278,7 +278,7 @@ test('fsck: packs of an import that never wrote its index are counted as garbage
   const src = path.join(dir, 'src');
   writeTree(src, { 'f': 'kept' });
   await commit(repo, { source: src, message: 'm', author: AUTHOR, time: TIME });
-  t.is(fsck(repo).garbageBytes, 0);
+  t.is((await fsck(repo)).garbageBytes, 0);
   // What a commit killed before its final index transaction leaves: packs that no index entry points into.
   const importer = new LmdbStore(path.join(dir, 'repo/.viva/data.mdb'), { deferIndex: true });
   const data = randomBytes(300_000, 'interrupted');
@@ -287,11 +287,11 @@ test('fsck: packs of an import that never wrote its index are counted as garbage
   await importer.close();
   // Another handle wrote: let this handle's read snapshot renew (lmdb-js renews it on the next event turn).
   await new Promise((r) => setTimeout(r, 10));
-  const f = fsck(repo);
+  const f = await fsck(repo);
   t.true(f.ok);
   t.is(f.unreachable, 0);
   t.true(f.garbageBytes >= 300_000, String(f.garbageBytes));
   await gc(repo);
-  t.is(fsck(repo).garbageBytes, 0);
-  t.true(fsck(repo).ok);
+  t.is((await fsck(repo)).garbageBytes, 0);
+  t.true((await fsck(repo)).ok);
 });

@@ -21,7 +21,7 @@ test('log: -- PATH over 1000 commits reads only commits and the trees along the 
     await derive(repo, { base: 'main', branch: 'main', author: AUTHOR, time: TIME + i, message: `c${i}`, edits });
   }
   const counts: Partial<Record<ObjectKind, number>> = {};
-  const store = repo.store;
+  const store = repo.objects;
   const read = store.readObject.bind(store);
   store.readObject = (kind, oid) => { counts[kind] = (counts[kind] ?? 0) + 1; return read(kind, oid); };
   const started = process.hrtime.bigint();

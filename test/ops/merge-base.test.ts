@@ -15,7 +15,7 @@ import { AUTHOR, TIME, commitAt, tmpRepo, writeTree } from '../helpers/repo.js';
 
 /** A commit of `like`'s tree with these parents, at TIME + tick, on a branch of its own. */
 async function mk(repo: Repository, like: Oid, parents: Oid[], tick: number, name: string): Promise<Oid> {
-  const c = readCommit(repo.store, like);
+  const c = readCommit(repo.objects, like);
   const commit: Commit = { ...c, parents, time: TIME + tick, message: name, author: AUTHOR };
   const [oid] = await writeCommits(repo, [{ commit, ref: `refs/heads/t/${name}`, expectedOld: null, reflog: name }]);
   return oid!;

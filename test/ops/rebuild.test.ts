@@ -47,7 +47,7 @@ test('rebuild --derived-from: every clone and the clone of a clone, in dependenc
   t.true(order.indexOf('refs/heads/web/01') < order.indexOf('refs/heads/web/01-debug'));
   for (const b of ['web/01', 'web/02', 'web/03']) {
     t.is(await text(repo, `${b}:usr/lib/libc`), 'libc-2');
-    t.deepEqual(readCommit(repo.store, repo.refs.resolve(`refs/heads/${b}`)?.oid!).parents, [before[b]]);
+    t.deepEqual(readCommit(repo.objects, repo.refs.resolve(`refs/heads/${b}`)?.oid!).parents, [before[b]]);
   }
   t.is(await text(repo, 'web/02:etc/hostname'), 'web02\n');
   t.is(await text(repo, 'web/01-debug:etc/debug'), 'on\n');
@@ -132,7 +132,7 @@ test('rebuild REV --onto: replays on any base; a commit without derivation is re
   const r = await rebuild(repo, { rev: 'web/02', onto: 'other', branch: 'web/02-other', author: AUTHOR, time: TIME + 70 });
   t.is(r.rebuilt, 1);
   t.is(await text(repo, 'web/02-other:etc/hostname'), 'web02\n');
-  t.deepEqual(readCommit(repo.store, repo.refs.resolve('refs/heads/web/02-other')?.oid!).parents, []);
+  t.deepEqual(readCommit(repo.objects, repo.refs.resolve('refs/heads/web/02-other')?.oid!).parents, []);
   await t.throwsAsync(rebuild(repo, { rev: 'base', onto: 'other', branch: 'x', author: AUTHOR }), { instanceOf: UsageError, message: /no derivation record/ });
   await t.throwsAsync(rebuild(repo, { rev: 'web/02~0', onto: 'other', author: AUTHOR }), { instanceOf: UsageError, message: /not a branch/ });
   // The same replay again (same base tree, same recipe): the memo gives the result without applying an edit.

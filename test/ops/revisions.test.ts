@@ -90,8 +90,8 @@ test('revisions: a merge commit has a second parent reachable with ^2, and log w
   const merge: Commit = { ...base, parents: [main[2]!, side.commit], time: TIME + 20, message: 'merge side' };
   const enc = encodeCommit(merge);
   const mid = hashCommit(enc);
-  repo.store.writeObject('commit', mid, enc);
-  await repo.store.flush();
+  repo.objects.writeObject('commit', mid, enc);
+  await repo.objects.flush();
   await repo.refs.update([{ ref: 'refs/heads/main', newOid: mid, expectedOld: main[2]!, message: 'merge' }], AUTHOR);
   t.is(resolveRevision(repo, 'main^2').oid, side.commit);
   t.is(resolveRevision(repo, 'main^1').oid, main[2]);
@@ -115,8 +115,8 @@ test('revisions: an ambiguous short id lists its candidates; a longer prefix is 
     else seen.set(oid.slice(0, 4), { oid, enc });
   }
   t.truthy(pair);
-  for (const p of pair!) repo.store.writeObject('commit', p.oid, p.enc);
-  await repo.store.flush();
+  for (const p of pair!) repo.objects.writeObject('commit', p.oid, p.enc);
+  await repo.objects.flush();
   const [a, b] = pair!.map((p) => p.oid).sort() as [string, string];
   const prefix = a.slice(0, 4);
   const err = t.throws(() => resolveRevision(repo, prefix), { instanceOf: AmbiguousRevisionError });
@@ -202,8 +202,8 @@ test('log: commits with the same time are ordered by id, deterministically', asy
   const base = resolveRevision(repo, 'a').commit;
   const enc = encodeCommit({ ...base, parents: [a.commit, b.commit], time: TIME + 1, message: 'm' });
   const m = hashCommit(enc);
-  repo.store.writeObject('commit', m, enc);
-  await repo.store.flush();
+  repo.objects.writeObject('commit', m, enc);
+  await repo.objects.flush();
   await repo.refs.update([{ ref: 'refs/heads/m', newOid: m, message: 'm' }], AUTHOR);
   t.deepEqual(log(repo, { rev: 'm' }).map((e) => e.id), [m, ...[a.commit, b.commit].sort()]);
 });

@@ -49,7 +49,7 @@ rootOnly('writeLayer: new and changed entries and whiteouts; with keep, only wha
   const { repo, dir, before, after, meta } = await twoTrees(t);
   const all = path.join(dir, 'all');
   fs.mkdirSync(all);
-  await writeLayer(repo.store, before, after, meta, all);
+  await writeLayer(repo.objects, before, after, meta, all);
   t.deepEqual(listed(all), [
     'etc', 'etc/hostname', 'etc/ld.so.conf.d', 'etc/ld.so.conf.d/x.conf',
     'usr', 'usr/lib', 'usr/lib/ld-linux.so.2', 'usr/lib/libgone.so.2 (whiteout)', 'usr/lib/libnew.so.3', 'usr/lib/libnot-a-library.txt', 'usr/lib/libold.so.1',
@@ -59,7 +59,7 @@ rootOnly('writeLayer: new and changed entries and whiteouts; with keep, only wha
   const some = path.join(dir, 'some');
   fs.mkdirSync(some);
   const keep = (p: Buffer) => /^etc\/ld\.so\.conf|\/lib[^/]*\.so[^/]*$|\/ld-[^/]*\.so[^/]*$/.test(p.toString('latin1'));
-  await writeLayer(repo.store, before, after, meta, some, keep);
+  await writeLayer(repo.objects, before, after, meta, some, keep);
   t.deepEqual(listed(some), [
     'etc', 'etc/ld.so.conf.d', 'etc/ld.so.conf.d/x.conf',
     'usr', 'usr/lib', 'usr/lib/ld-linux.so.2', 'usr/lib/libgone.so.2 (whiteout)', 'usr/lib/libnew.so.3', 'usr/lib/libold.so.1',

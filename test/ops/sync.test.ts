@@ -13,6 +13,7 @@ import { encodeStored } from '../../src/store/object-store.js';
 import { commitTree, readCommit } from '../../src/store/typed.js';
 import { AbortedError, RefConflictError, RefExistsError, RemoteError, RepositoryCorruptError, UsageError } from '../../src/errors.js';
 import { commitAt, randomBytes, sha256, tmpDir, tmpRepo, writeTree } from '../helpers/repo.js';
+import { lmdb } from '../helpers/lmdb.js';
 
 /** A ref as a fresh handle sees it (another handle on the same file in this process may keep an old snapshot). */
 async function refIn(dir: string, ref: string): Promise<string | undefined> {
@@ -39,7 +40,7 @@ test('sync: fetch brings only what is missing, into remote-tracking refs; a seco
   const first = await fetch(b, 'lib');
   t.true(first.objects > 5);
   t.deepEqual(first.updated.map((u) => u.ref), ['refs/remotes/lib/images/base']);
-  t.deepEqual(fsck(b).problems, []);
+  t.deepEqual((await fsck(b)).problems, []);
   // Nothing new: one has-query for the tip, nothing transferred.
   const again = await fetch(b, 'lib');
   t.is(again.objects, 0);
@@ -75,7 +76,7 @@ test('sync: push sends the missing objects and moves the remote branch; non-fast
   // A fresh handle: a second lmdb-js handle on the same file in one process keeps its read snapshot.
   const fresh = Repository.open(bDir, 'read');
   t.is(fresh.refs.resolve('refs/heads/images/base')?.oid, undefined);
-  t.deepEqual(fsck(fresh).problems, []);
+  t.deepEqual((await fsck(fresh)).problems, []);
   await fresh.close();
 });
 
@@ -100,7 +101,7 @@ test('sync: clone and pull fast-forward; a diverged branch merges (or, with ffOn
   await t.throwsAsync(pull(repo, 'origin', undefined, { ffOnly: true }), { instanceOf: RefConflictError, message: /diverged/ });
   const merged = await pull(repo);
   t.is(merged.merge?.status, 'merged');
-  const head = readCommit(repo.store, repo.refs.resolve('refs/heads/images/base')?.oid!);
+  const head = readCommit(repo.objects, repo.refs.resolve('refs/heads/images/base')?.oid!);
   t.is(head.parents.length, 2);
   t.is(head.parents[1], repo.refs.resolve('refs/remotes/origin/images/base')?.oid!);
   await removeRemote(repo, 'origin');
@@ -141,7 +142,7 @@ test('sync: pull without a remote follows the branch\'s upstream: another remote
 test('sync: a tampered or truncated object is refused and nothing of it is referenced; a retry sends the rest', async (t) => {
   const { a, b } = await twoRepos(t);
   const src = new LocalPeer(a);
-  const plan = await planTransfer(src, async (ids) => ids.map((i) => b.store.hasObject(i.kind, i.oid)), [a.refs.resolve('refs/heads/images/base')?.oid!]);
+  const plan = await planTransfer(src, async (ids) => ids.map((i) => b.objects.hasObject(i.kind, i.oid)), [a.refs.resolve('refs/heads/images/base')?.oid!]);
   const objects: StoredObject[] = [];
   for await (const o of src.read(plan.objects)) objects.push(o);
   // Flip a byte in the last chunk's payload (raw codec or zstd: either way it no longer matches its id).
@@ -152,10 +153,10 @@ test('sync: a tampered or truncated object is refused and nothing of it is refer
   await t.throwsAsync(receiveObjects(b, stream(bad)), { instanceOf: RepositoryCorruptError });
   t.deepEqual(b.refs.list('refs/'), []);
   // Objects before the bad one may have been kept (verified, unreferenced); a retry completes the set.
-  const retryPlan = await planTransfer(src, async (ids) => ids.map((i) => b.store.hasObject(i.kind, i.oid)), [a.refs.resolve('refs/heads/images/base')?.oid!]);
+  const retryPlan = await planTransfer(src, async (ids) => ids.map((i) => b.objects.hasObject(i.kind, i.oid)), [a.refs.resolve('refs/heads/images/base')?.oid!]);
   t.true(retryPlan.objects.length <= plan.objects.length);
   await receiveObjects(b, src.read(retryPlan.objects));
-  t.deepEqual(fsck(b).problems, []);
+  t.deepEqual((await fsck(b)).problems, []);
   await t.throwsAsync(fetch(b, '/no/such/repo'), { instanceOf: RemoteError });
 });
 
@@ -222,7 +223,7 @@ test('sync: a short name pushes and fetches in its own namespace: a tag stays a 
   const f2 = await fetch(c, 'lib', ['v2', 'images/base', 'v2:v2-mine']);
   t.deepEqual(f2.updated.map((u) => u.ref).sort(), ['refs/remotes/lib/images/base', 'refs/tags/v2', 'refs/tags/v2-mine']);
   t.is(c.refs.resolve('refs/heads/v2')?.oid, undefined);
-  t.deepEqual(fsck(c).problems, []);
+  t.deepEqual((await fsck(c)).problems, []);
 });
 
 test('sync: a failed clone removes what it created, and only that; the retry succeeds', async (t) => {
@@ -262,15 +263,15 @@ test('sync: fetch by path into an ordinary repository brings the content too (no
   await a.refs.update([{ ref: 'refs/tags/v2', newOid: tip, expectedOld: null, message: 'tag' }], 't <t@t>');
   const r = await fetch(b, aDir);
   t.true(r.updated.some((u) => u.ref === 'refs/tags/v2'));
-  t.deepEqual(fsck(b).problems, []);
+  t.deepEqual((await fsck(b)).problems, []);
 });
 
 /** Overwrites the stored root tree of `repo`'s images/base tip with bytes that do not decode as a tree. */
 function damageRootTree(repo: Repository): string {
   const tip = repo.refs.resolve('refs/heads/images/base')?.oid!;
-  const root = commitTree(repo.store, readCommit(repo.store, tip));
+  const root = commitTree(repo.objects, readCommit(repo.objects, tip));
   const garbage = Buffer.alloc(80, 0x63);
-  repo.store.putStoredUnchecked('tree', root, encodeStored(garbage));
+  lmdb(repo).putStoredUnchecked('tree', root, encodeStored(garbage));
   return root;
 }
 
@@ -287,17 +288,17 @@ test('sync: a damaged local tree makes push fail as repository damage naming it;
 
 test('sync: a chunk of a source repository on a local path that fails verification, or is missing, makes fetch and clone fail as the remote\'s damage (RemoteError) naming it', async (t) => {
   const { dir, a, aDir, b } = await twoRepos(t);
-  const [bad, gone] = [...a.store.listObjects('chunk')];
-  a.store.putStoredUnchecked('chunk', bad!, encodeStored(Buffer.from('not the chunk it claims to be')));
+  const [bad, gone] = [...a.index.list('chunk')];
+  lmdb(a).putStoredUnchecked('chunk', bad!, encodeStored(Buffer.from('not the chunk it claims to be')));
   const e = await t.throwsAsync(fetch(b, aDir), { instanceOf: RemoteError });
   t.is(e!.message, `${aDir}: chunk '${bad}' content does not match its id (the remote repository is damaged)`);
   t.deepEqual(b.refs.list('refs/'), []);
-  t.false(b.store.hasObject('chunk', bad!));
+  t.false(b.objects.hasObject('chunk', bad!));
   const ce = await t.throwsAsync(clone(aDir, path.join(dir, 'c')), { instanceOf: RemoteError });
   t.regex(ce!.message, new RegExp(`chunk '${bad}' content does not match its id \\(the remote repository is damaged\\)$`));
   t.false(fs.existsSync(path.join(dir, 'c')));
   // An object the remote's index lost.
-  a.store.putStoredUnchecked('chunk', bad!, undefined);
+  lmdb(a).putStoredUnchecked('chunk', bad!, undefined);
   const missing = await t.throwsAsync(fetch(b, aDir), { instanceOf: RemoteError });
   t.regex(missing!.message, new RegExp(`^${aDir}: chunk '(${bad}|${gone})' is missing \\(the remote repository is damaged\\)$`));
 });

@@ -149,7 +149,7 @@ function lookup(repo: Repository, tree: Oid, p: string) {
   let oid = tree;
   const parts = p.split('/');
   for (let i = 0; i < parts.length; i++) {
-    const e = findEntry(readTree(repo.store, oid), Buffer.from(parts[i]!));
+    const e = findEntry(readTree(repo.objects, oid), Buffer.from(parts[i]!));
     if (!e) return undefined;
     if (i === parts.length - 1) return e;
     oid = e.oid!;
@@ -232,7 +232,7 @@ for (const c of COMPRESSIONS) {
     // mtime when it leaves the directory, so creating the symlinks later leaves the extraction time on their
     // directories. --delay-directory-restore sets directory metadata after the last member, as the archive says.
     execFileSync('sh', ['-c', 'dpkg-deb --fsys-tarfile "$1" | tar -xp --numeric-owner --delay-directory-restore -f - -C "$2"', 'sh', deb, out]);
-    const r = await debTree(repo, repo.store, deb);
+    const r = await debTree(repo, repo.objects, deb);
     const committed = await commitAt(repo, out);
     t.is(r.tree, committed.tree);
     t.is(r.rootMeta.mode, 0o755);
@@ -264,7 +264,7 @@ withDpkg('debTree: the same package with other compressions gives the same tree;
   for (const c of COMPRESSIONS) {
     const deb = path.join(dir, `${c.flag}.deb`);
     run('dpkg-deb', [`-Z${c.flag}`, '--build', src, deb]);
-    trees.add((await debTree(repo, repo.store, deb)).tree);
+    trees.add((await debTree(repo, repo.objects, deb)).tree);
     t.is(await hashDeb(deb), run('sha256sum', [deb]).toString().slice(0, 64));
   }
   t.is(trees.size, 1);
@@ -274,7 +274,7 @@ withDpkg('readDeb: data.tar.bz2 and data.tar.lzma (read by dpkg-deb, not written
   const { deb } = buildDeb(t, 'none');
   const dir = path.dirname(deb);
   const { repo } = tmpRepo(t);
-  const plain = await debTree(repo, repo.store, deb);
+  const plain = await debTree(repo, repo.objects, deb);
   const pkg = await readDeb(deb);
   const bytes = fs.readFileSync(deb);
   const member = (n: number) => bytes.subarray(pkg.members[n]!.offset, pkg.members[n]!.offset + pkg.members[n]!.size);
@@ -284,7 +284,7 @@ withDpkg('readDeb: data.tar.bz2 and data.tar.lzma (read by dpkg-deb, not written
     fs.writeFileSync(file, arArchive([{ name: 'debian-binary', data: member(0) }, { name: 'control.tar', data: member(1) }, { name: `data.tar.${suffix}`, data }]));
     // dpkg-deb reads the package too.
     t.is(run('dpkg-deb', ['--contents', file]).toString(), run('dpkg-deb', ['--contents', deb]).toString());
-    t.is((await debTree(repo, repo.store, file)).tree, plain.tree, suffix);
+    t.is((await debTree(repo, repo.objects, file)).tree, plain.tree, suffix);
   }
 });
 
@@ -375,11 +375,11 @@ test('readDeb: unsafe data members are refused naming the file and member; escap
     checkError(t, await t.throwsAsync(drain(file)), cls, file, re);
     // debTree refuses it the same way, before anything references what it stored.
     const { repo } = tmpRepo(t);
-    checkError(t, await t.throwsAsync(debTree(repo, repo.store, file)), cls, file, re);
+    checkError(t, await t.throwsAsync(debTree(repo, repo.objects, file)), cls, file, re);
   }
   const ok = handDeb(dir, 'symlinks.deb', [root, { name: './lib', type: '2', linkname: '/etc' }, { name: './up', type: '2', linkname: '../../../../etc/passwd' }]);
   const { repo } = tmpRepo(t);
-  const r = await debTree(repo, repo.store, ok);
+  const r = await debTree(repo, repo.objects, ok);
   t.is(lookup(repo, r.tree, 'lib')!.linkTarget!.toString(), '/etc');
   t.is(lookup(repo, r.tree, 'up')!.linkTarget!.toString(), '../../../../etc/passwd');
 });

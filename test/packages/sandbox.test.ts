@@ -35,14 +35,14 @@ function busyboxRoot(dir: string): string {
 }
 
 async function treeAfter(repo: Parameters<typeof commitAt>[0], baseTree: string, rootMeta: Commit['rootMeta'], upper: string): Promise<string> {
-  const tree = MutableTree.open(repo.store, { tree: baseTree, ...(rootMeta ? { rootMeta } : {}) });
-  await applyChanges(upper, tree, async (e) => storeContent(repo.store, e.content!));
-  const w = tree.write(repo.store);
+  const tree = MutableTree.open(repo.objects, { tree: baseTree, ...(rootMeta ? { rootMeta } : {}) });
+  await applyChanges(upper, tree, async (e) => storeContent(repo.objects, e.content!));
+  const w = tree.write(repo.objects);
   const c: Commit = { rootKind: 'tree', root: w.oid, parents: [], author: AUTHOR, time: TIME, tzOffset: 0, message: 'sandbox', labels: [], source: { format: 'dir' }, rootMeta: tree.rootMeta() };
   const enc = encodeCommit(c);
   const oid = hashCommit(enc);
-  repo.store.writeObject('commit', oid, enc);
-  await repo.store.flush();
+  repo.objects.writeObject('commit', oid, enc);
+  await repo.objects.flush();
   await repo.refs.update([{ ref: 'refs/heads/sandboxed', newOid: oid, expectedOld: null, message: 'test' }], AUTHOR);
   return w.oid;
 }
@@ -65,7 +65,7 @@ maybe('sandbox: changes become tree edits; the lower root is untouched; no netwo
   t.is(execFileSync('find', [root, '-printf', '%p %m %s %T@\n']).toString(), before, 'the lower root is not changed');
   t.false(fs.readFileSync('/proc/mounts', 'utf8').includes(sb.dir), 'no mount left');
 
-  const after = await treeAfter(repo, readCommit(repo.store, b.id).root, readCommit(repo.store, b.id).rootMeta, sb.upper);
+  const after = await treeAfter(repo, readCommit(repo.objects, b.id).root, readCommit(repo.objects, b.id).rootMeta, sb.upper);
   // The same changes made on a copy, committed: equal but for directory mtimes.
   const copy = path.join(dir, 'copy');
   execFileSync('cp', ['-a', root, copy]);

@@ -208,20 +208,20 @@ function copy(from: string, to: string): void {
 async function prepare(repo: Repository, debs: Record<string, string>, names: string[]): Promise<UnpackDeb[]> {
   const out: UnpackDeb[] = [];
   for (const n of names) {
-    const r = await debTree(repo, repo.store, debs[n]!);
+    const r = await debTree(repo, repo.objects, debs[n]!);
     out.push({ file: debs[n]!, deb: r.deb, debTree: r.tree, files: r.files });
   }
-  await repo.store.flush();
+  await repo.objects.flush();
   return out;
 }
 
 /** Commits `baseDir`, unpacks `names` with viva onto it, commits the result on `viva`; returns the unpack result. */
 async function vivaUnpack(repo: Repository, baseDir: string, debs: Record<string, string>, names: string[]) {
   const base = await commitAt(repo, baseDir, { branch: 'base' });
-  const tree = MutableTree.open(repo.store, { tree: base.tree });
-  const result = await unpackDebs(repo.store, repo.store, tree, await prepare(repo, debs, names), { mtimeNs: DB_MTIME_NS });
-  const { oid } = tree.write(repo.store);
-  const c = readCommit(repo.store, base.id);
+  const tree = MutableTree.open(repo.objects, { tree: base.tree });
+  const result = await unpackDebs(repo.objects, repo.objects, tree, await prepare(repo, debs, names), { mtimeNs: DB_MTIME_NS });
+  const { oid } = tree.write(repo.objects);
+  const c = readCommit(repo.objects, base.id);
   await writeCommits(repo, [{ commit: { ...c, root: oid, parents: [base.id], message: 'unpack', time: TIME + 1 }, ref: 'refs/heads/viva', expectedOld: null, reflog: 'unpack' }]);
   return result;
 }

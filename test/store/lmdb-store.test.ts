@@ -22,7 +22,7 @@ function openStore(t: ExecutionContext, dir = tmpDir(t)): { store: LmdbStore; fi
 }
 
 function stored(store: LmdbStore, kind: ObjectKind, oid: string): Buffer | undefined {
-  return store.hasDurableObject(kind, oid) ? store.tryReadStored(kind, oid) : undefined;
+  return store.hasDurableObject(kind, oid) ? store.readStored(kind, oid) : undefined;
 }
 
 test('lmdb-store: object kind codes and codec bytes are frozen', (t) => {
@@ -162,7 +162,7 @@ test('lmdb-store: discardPending drops queued objects', async (t) => {
   store.writeObject('chunk', hashBytes(kept), kept);
   await store.flush();
   store.writeObject('chunk', hashBytes(dropped), dropped);
-  store.discardPending();
+  store.discard();
   await store.flush();
   t.true(store.hasObject('chunk', hashBytes(kept)));
   t.false(store.hasObject('chunk', hashBytes(dropped)));
@@ -237,7 +237,7 @@ test('lmdb-store: small objects share packs; content and metadata go to separate
   }
   const tree = Buffer.from('tree\0\x01\x00');
   store.writeObject('tree', hashBytes(tree), tree);
-  store.flush();
+  await store.flush();
   const packsOf = (kind: ObjectKind, oids: string[]) => new Set(oids.map((o) => store.locate(kind, o)!.pack));
   // 200 × 3 KB of incompressible data: a few 256 KiB packs, not 200 values of whole pages.
   t.true(packsOf('chunk', chunks).size <= 4);
@@ -253,11 +253,11 @@ test('lmdb-store: removing objects rewrites their packs with the live objects on
     oids.push(hashBytes(d));
     store.writeObject('chunk', oids[i]!, d);
   }
-  store.flush();
+  await store.flush();
   const before = [...store.listPacks()];
   const doomed = oids.filter((_, i) => i % 2 === 0);
   let freed = 0;
-  store.env.transactionSync(() => { freed = store.removeObjects(doomed.map((oid) => ({ kind: 'chunk' as const, oid }))); });
+  store.env.transactionSync(() => { freed = store.remove(doomed.map((oid) => ({ kind: 'chunk' as const, oid }))); });
   t.true(freed >= 25 * 2000);
   for (const [i, oid] of oids.entries()) {
     t.is(store.hasObject('chunk', oid), i % 2 === 1);
@@ -289,7 +289,7 @@ test('lmdb-store: every read checks the bytes against the id (chunks raw, meta o
   store.writeObject('chunk', oid, data);
   store.writeObject('tree', oid, data);
   store.writeObject('blob', oid, data);
-  store.flush();
+  await store.flush();
   t.true(store.readObject('chunk', oid).equals(data));
   const flipped = Buffer.from(data);
   flipped[4000]! ^= 0x10;
@@ -310,12 +310,12 @@ test('lmdb-store: injected write, flush and read faults surface as WriteError an
   t.teardown(() => setFaults(undefined));
   setFaults('write:1:ENOSPC');
   store.writeObject('chunk', oid, data);
-  const err = t.throws(() => store.flush(), { instanceOf: WriteError });
+  const err = t.throws(() => store.flushSync(), { instanceOf: WriteError });
   t.regex(err?.message ?? '', /^cannot write '.*data\.mdb': no space left on device$/);
   t.false(store.hasDurableObject('chunk', oid), 'nothing written');
   setFaults('flush:1:EIO');
   store.writeObject('chunk', oid, data);
-  t.throws(() => store.flush(), { instanceOf: WriteError, message: /input\/output error/ });
+  t.throws(() => store.flushSync(), { instanceOf: WriteError, message: /input\/output error/ });
   t.true(store.hasDurableObject('chunk', oid), 'a flush fault comes after the transaction committed');
   setFaults('read:1:EIO');
   // The read names the object it was for, not only the pack.

@@ -8,6 +8,7 @@ import { SegmentStore } from '../../src/store/remote/segment.js';
 import { backendFor, defaultCacheDir, refreshIndex } from '../../src/store/remote/open.js';
 import { isBucketUrl } from '../../src/store/repository.js';
 import { uploadNewObjects } from '../../src/store/remote/upload.js';
+import { lmdb } from '../helpers/lmdb.js';
 import { commitAt, tmpDir, tmpRepo, writeTree } from '../helpers/repo.js';
 
 test('backendFor: memory:// names one bucket per process; s3:// makes an S3 backend; anything else is a UsageError', async (t) => {
@@ -35,12 +36,12 @@ test('refreshIndex ingests new segments and fetches metadata packs only; a secon
   writeTree(dir, { etc: { hostname: 'a\n' }, big: Buffer.alloc(200_000, 3) });
   const c = await commitAt(a, dir, { branch: 'main' });
   const segments = new SegmentStore(backend);
-  await uploadNewObjects(a.store, 0, [], { index: new RemoteIndex(a.store.env), packs: new RemotePackStore(backend), segments, target: { data: 64 << 10, meta: 16 << 10 } });
-  const ix = new RemoteIndex(b.store.env);
-  const r = await refreshIndex(backend, segments, ix, b.store);
+  await uploadNewObjects(lmdb(a), 0, [], { index: new RemoteIndex(lmdb(a).env), packs: new RemotePackStore(backend), segments, target: { data: 64 << 10, meta: 16 << 10 } });
+  const ix = new RemoteIndex(lmdb(b).env);
+  const r = await refreshIndex(backend, segments, ix, lmdb(b));
   t.is(r.segments, 1);
   t.true(r.metaPacks >= 1);
-  t.true(b.store.hasObject('commit', c.commit));
-  t.false([...b.store.index.getKeys({}) as Iterable<Buffer>].some((k) => !ix.locate(Buffer.from(k)) || ix.pack(ix.locate(Buffer.from(k))!.pack)?.class !== 'meta'), 'only metadata came');
-  t.deepEqual(await refreshIndex(backend, segments, ix, b.store), { segments: 0, metaPacks: 0 });
+  t.true(lmdb(b).hasObject('commit', c.commit));
+  t.false([...lmdb(b).index.getKeys({}) as Iterable<Buffer>].some((k) => !ix.locate(Buffer.from(k)) || ix.pack(ix.locate(Buffer.from(k))!.pack)?.class !== 'meta'), 'only metadata came');
+  t.deepEqual(await refreshIndex(backend, segments, ix, lmdb(b)), { segments: 0, metaPacks: 0 });
 });

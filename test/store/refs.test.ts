@@ -2,6 +2,7 @@
 import test from 'ava';
 import { RefConflictError, RefExistsError, RefNotFoundError, RepositoryCorruptError, UsageError } from '../../src/errors.js';
 import { tmpRepo } from '../helpers/repo.js';
+import { Repository } from '../../src/store/repository.js';
 
 const A = 'aa'.repeat(32);
 const B = 'bb'.repeat(32);
@@ -218,7 +219,7 @@ test('refs: listRefs by prefix, in name order, without symbolic refs', async (t)
 
 test('refs: a symbolic ref loop and a malformed value are reported as corruption', async (t) => {
   const { repo } = tmpRepo(t);
-  const s = repo.store;
+  const s = Repository.lmdbOf(repo);
   const r = repo.refs;
   await r.setSymbolic('refs/a', 'refs/b');
   await r.setSymbolic('refs/b', 'refs/a');

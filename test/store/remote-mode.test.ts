@@ -14,6 +14,7 @@ import { SyncReader } from '../../src/store/remote/sync-reader.js';
 import { RemoteFetcher } from '../../src/store/remote/fetch.js';
 import { refreshIndex } from '../../src/store/remote/open.js';
 import { nextLocalPack, uploadNewObjects } from '../../src/store/remote/upload.js';
+import { lmdb } from '../helpers/lmdb.js';
 import { commitAt, tmpDir, tmpRepo, writeTree } from '../helpers/repo.js';
 import { hashBytes } from '../../src/model/oid.js';
 
@@ -27,7 +28,7 @@ async function bucketWithCommit(t: Parameters<typeof tmpRepo>[0]) {
   const c = await commitAt(a, dir, { branch: 'main' });
   const segments = new SegmentStore(backend);
   const packs = new RemotePackStore(backend);
-  await uploadNewObjects(a.store, 0, [], { index: new RemoteIndex(a.store.env), packs, segments, target: TARGET });
+  await uploadNewObjects(lmdb(a), 0, [], { index: new RemoteIndex(lmdb(a).env), packs, segments, target: TARGET });
   const reader = SyncReader.for(backend);
   const file = path.join(tmpDir(t), 'cache.mdb');
   const cache: LmdbStore = new LmdbStore(file, { remote: { fetch: (keys) => new RemoteFetcher(cache, cache.remoteIndex, backend.url).fetchSync(keys, reader) } });
@@ -40,12 +41,12 @@ test('reads fetch on a miss, checked; every object of the commit reads back iden
   const r = await refreshIndex(backend, segments, cache.remoteIndex, cache);
   t.is(r.segments, 1);
   t.true(cache.hasObject('commit', c.commit));
-  for (const k of a.store.index.getKeys({}) as Iterable<Buffer>) {
+  for (const k of lmdb(a).index.getKeys({}) as Iterable<Buffer>) {
     const key = Buffer.from(k);
     const kind = (['chunk', 'blob', 'tree', 'commit', 'disk'] as const).find((x) => objectKey(x, key.subarray(1).toString('hex')).equals(key))!;
     const oid = key.subarray(1).toString('hex');
     t.true(cache.hasObject(kind, oid));
-    t.deepEqual(cache.readObject(kind, oid), a.store.readObject(kind, oid));
+    t.deepEqual(cache.readObject(kind, oid), lmdb(a).readObject(kind, oid));
   }
 });
 
@@ -55,7 +56,7 @@ test('an object cached but tombstoned in the bucket is written again by a writer
   const data = Buffer.from('a chunk that gc marked\n');
   const oid = hashBytes(data);
   cache.writeObject('chunk', oid, data);
-  cache.flush();
+  await cache.flush();
   await uploadNewObjects(cache, 0, [], { index: cache.remoteIndex, packs, segments, target: TARGET });
   const key = objectKey('chunk', oid);
   const loc = cache.remoteIndex.locate(key)!;
@@ -65,7 +66,7 @@ test('an object cached but tombstoned in the bucket is written again by a writer
   t.false(cache.hasObject('chunk', oid), 'a writer must not rely on it');
   cache.remoteMode!.sincePack = nextLocalPack(cache);
   cache.writeObject('chunk', oid, data);
-  cache.flush();
+  await cache.flush();
   t.true(cache.hasObject('chunk', oid), 'written in this session');
   const up = await uploadNewObjects(cache, cache.remoteMode!.sincePack, [], { index: cache.remoteIndex, packs, segments, target: TARGET });
   t.is(up.objects, 1);

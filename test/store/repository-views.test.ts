@@ -36,7 +36,7 @@ test('repository views: the object index, packs, content index and config descri
   t.like(repo.config, { format: 1, id: repo.id, storage: 'lmdb', defaultBranch: 'refs/heads/main' });
   t.is(repo.location, repo.root);
   t.true(path.isAbsolute(repo.location));
-  t.is(repo.objects, repo.store);
+  t.is(repo.objects, Repository.lmdbOf(repo));
 });
 
 test('repository views: a new pack gets the next id of the store\'s own allocator, and delete removes it', async (t) => {

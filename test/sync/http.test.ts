@@ -38,7 +38,7 @@ test('http: clone, ls-remote and a fetch with nothing new; every request is logg
   const repo = Repository.open(path.join(dir, 'c'), 'write');
   t.teardown(() => repo.close());
   t.is(repo.refs.resolve('refs/heads/debian/base')?.oid, lib.refs.resolve('refs/heads/debian/base')?.oid);
-  t.deepEqual(fsck(repo).problems, []);
+  t.deepEqual((await fsck(repo)).problems, []);
   const again = await fetch(repo, 'origin');
   t.is(again.objects, 0);
   t.is(again.queries, 1);
@@ -67,7 +67,7 @@ test('http: push needs the token; wrong or missing tokens and read-only servers 
   t.is(ok.objects, 4);
   const fresh = Repository.open(lib.root, 'read');
   t.is(fresh.refs.resolve('refs/heads/debian/base')?.oid, w.refs.resolve('refs/heads/debian/base')?.oid);
-  t.deepEqual(fsck(fresh).problems, []);
+  t.deepEqual((await fsck(fresh)).problems, []);
   await fresh.close();
   // A read-only server refuses pushes whatever the token.
   const ro = await library(t);
@@ -197,7 +197,7 @@ test('http: a blob or chunk the server sends that fails verification is the remo
     t.truthy(m, e!.message);
     t.true(damaged.has(m![1]!), mode);
     t.deepEqual(repo.refs.list('refs/'), [], `${mode}: no ref moved`);
-    t.false(repo.store.hasObject(mode, m![1]!), `${mode}: the bad object is not stored`);
+    t.false(repo.objects.hasObject(mode, m![1]!), `${mode}: the bad object is not stored`);
     await repo.close();
     // A clone says the same, and leaves nothing behind.
     const ce = await t.throwsAsync(clone(purl, path.join(dir, 'c')), { instanceOf: RemoteError }, mode);

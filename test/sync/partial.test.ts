@@ -39,7 +39,7 @@ test('partial clone: a few percent of the repository; checkout, cat, diff -p, gr
   // Manifests work offline: ls, diff without -p, fsck, gc.
   t.deepEqual(ls(repo, { spec: 'base:etc' }).map((e) => e.path), ['etc/hostname']);
   t.deepEqual(diff(repo, { a: 'base~1', b: 'base', ignoreMtime: true }).entries.map((e) => e.path), ['etc/hostname']);
-  t.deepEqual(fsck(repo).problems, []);
+  t.deepEqual((await fsck(repo)).problems, []);
   t.is((await gc(repo)).removed, 0);
   // Content on demand.
   t.is((await collect(cat(repo, 'base:etc/hostname'))).toString(), 'two\n');
@@ -55,7 +55,7 @@ test('partial clone: a few percent of the repository; checkout, cat, diff -p, gr
   // fetch --content fills in a whole image; nothing is left missing afterwards.
   const filled = await fetchImageContent(repo, 'base~1');
   t.true(filled.blobs >= 0);
-  t.deepEqual(fsck(repo).problems, []);
+  t.deepEqual((await fsck(repo)).problems, []);
 });
 
 test('partial clone: stats works from the manifests and says what content is absent', async (t) => {

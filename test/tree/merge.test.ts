@@ -48,11 +48,11 @@ async function side(c: Ctx, name: string, spec: Spec, tweak?: (root: string) => 
   tweak?.(root);
   fixDirTimes(root);
   const commit = await commitAt(c.repo, root, { branch: name });
-  return { tree: commit.tree, rootMeta: readCommit(c.repo.store, commit.id).rootMeta! };
+  return { tree: commit.tree, rootMeta: readCommit(c.repo.objects, commit.id).rootMeta! };
 }
 
 function merge(c: Ctx, b: MergeSide, o: MergeSide, t: MergeSide, options: Partial<MergeTreesOptions> = {}): Promise<MergeTreesResult> {
-  return mergeTrees(c.repo.store, c.repo.store, b, o, t, { mtimeNs: MERGE_NS, ...options });
+  return mergeTrees(c.repo.objects, c.repo.objects, b, o, t, { mtimeNs: MERGE_NS, ...options });
 }
 
 /** The conflicts as `kind path` lines. */
@@ -170,11 +170,11 @@ test('merge: overlapping text changes conflict; the tree holds git-style markers
   t.deepEqual(kinds(r), ['content etc/conf']);
   t.is(r.merged, 0);
   const markers = 'one\n<<<<<<< ours\nTWO (ours)\n||||||| base\ntwo\n=======\nTWO (theirs)\n>>>>>>> theirs\nthree\nfour\nfive\nsix\nSEVEN\n';
-  t.is(await fileAt(c.repo.store, r.tree, 'etc/conf'), markers);
+  t.is(await fileAt(c.repo.objects, r.tree, 'etc/conf'), markers);
   const want = await side(c, 'want', edit(BASE, { 'etc/conf': markers, 'etc/motd': 'ours\n' }), (root) => merged(root, 'etc/conf'));
   t.is(r.tree, want.tree);
   const labelled = await merge(c, b, o, th, { labels: { ours: 'A', base: 'O', theirs: 'B' } });
-  t.regex(await fileAt(c.repo.store, labelled.tree, 'etc/conf'), /^one\n<<<<<<< A\nTWO \(ours\)\n\|\|\|\|\|\|\| O\ntwo\n=======\nTWO \(theirs\)\n>>>>>>> B\n/);
+  t.regex(await fileAt(c.repo.objects, labelled.tree, 'etc/conf'), /^one\n<<<<<<< A\nTWO \(ours\)\n\|\|\|\|\|\|\| O\ntwo\n=======\nTWO \(theirs\)\n>>>>>>> B\n/);
 });
 
 test('merge: binary files both changed conflict: ours stays, theirs and base go beside it', async (t) => {
@@ -388,8 +388,8 @@ test('merge: a sparse file goes with its content: holes from the side that wrote
   const r = await mergeBothWays(c, b, o, th);
   const want = await side(c, 'want', spec, (root) => { sparse(root); fs.chmodSync(path.join(root, 'var/disk.img'), 0o600); });
   t.is(r.tree, want.tree);
-  t.like(tryReadPath(c.repo.store, r.tree, Buffer.from('var/disk.img')), { mode: 0o600, size: 8 * 1024 * 1024 + 4 });
-  t.true((tryReadPath(c.repo.store, r.tree, Buffer.from('var/disk.img'))?.holes?.length ?? 0) > 0, 'the holes came along');
+  t.like(tryReadPath(c.repo.objects, r.tree, Buffer.from('var/disk.img')), { mode: 0o600, size: 8 * 1024 * 1024 + 4 });
+  t.true((tryReadPath(c.repo.objects, r.tree, Buffer.from('var/disk.img'))?.holes?.length ?? 0) > 0, 'the holes came along');
 });
 
 test('merge: identical subtrees are skipped unread: a big tree with one change on each side visits a few paths', async (t) => {
@@ -404,7 +404,7 @@ test('merge: identical subtrees are skipped unread: a big tree with one change o
   const o = await side(c, 'ours', edit(big, { 'd07/f3': 'ours\n' }));
   const th = await side(c, 'theirs', edit(big, { 'd31/f9': 'theirs\n' }));
   const reads: string[] = [];
-  const store = c.repo.store;
+  const store = c.repo.objects;
   const objects: ObjectReader = {
     hasObject: (k, oid) => store.hasObject(k, oid),
     readObject: (k, oid) => { if (k === 'tree') reads.push(oid); return store.readObject(k, oid); },
@@ -444,17 +444,17 @@ test('merge: a FileMerger runs before the line merge for the paths it matches; i
   t.deepEqual(kinds(r), ['add/add etc/added.txt']);
   t.deepEqual(calls, ['etc/list.txt base']);
   t.is(r.merged, 1);
-  t.is(await fileAt(c.repo.store, r.tree, 'etc/list.txt'), 'a\nb\nc\nd\n');
+  t.is(await fileAt(c.repo.objects, r.tree, 'etc/list.txt'), 'a\nb\nc\nd\n');
   calls.length = 0;
   const all = await merge(c, b, o, th, { mergers: [{ ...union, matches: () => true }] });
   t.deepEqual(kinds(all), []);
   t.deepEqual(calls.sort(), ['etc/added.txt no base', 'etc/list.txt base']);
-  t.is(await fileAt(c.repo.store, all.tree, 'etc/added.txt'), 'x\ny\n');
+  t.is(await fileAt(c.repo.objects, all.tree, 'etc/added.txt'), 'x\ny\n');
   const th2 = await side(c, 'theirs-refuses', edit(spec, { 'etc/list.txt': 'a\nb\nrefuse\n' }));
   const r2 = await merge(c, b, o, th2, { mergers: [union] });
   t.deepEqual(kinds(r2), ['semantic etc/list.txt']);
   t.is(r2.conflicts[0]!.detail, 'union: cannot merge a refusal');
-  t.is(await fileAt(c.repo.store, r2.tree, 'etc/list.txt~theirs'), 'a\nb\nrefuse\n');
+  t.is(await fileAt(c.repo.objects, r2.tree, 'etc/list.txt~theirs'), 'a\nb\nrefuse\n');
 });
 
 /** A base and two sides with one conflict of each resolvable kind. */
@@ -486,8 +486,8 @@ test('merge: resolutions settle conflicts by path: ours, theirs, base (absent in
   // Some resolved, the rest left as conflicts.
   const part = await merge(c, b, o, th, { resolutions: new Map([['etc/motd', 'theirs']]) });
   t.deepEqual(kinds(part), ['add/add etc/added', 'content etc/conf', 'content etc/hosts', 'content usr/bin/tool']);
-  t.is(await fileAt(c.repo.store, part.tree, 'etc/motd'), 'theirs\n');
-  t.is(tryReadPath(c.repo.store, part.tree, Buffer.from('etc/motd~theirs')), undefined);
+  t.is(await fileAt(c.repo.objects, part.tree, 'etc/motd'), 'theirs\n');
+  t.is(tryReadPath(c.repo.objects, part.tree, Buffer.from('etc/motd~theirs')), undefined);
 });
 
 test('merge: a resolution with content keeps the metadata the file merged to', async (t) => {

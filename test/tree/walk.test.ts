@@ -9,6 +9,7 @@ import type { Repository } from '../../src/store/repository.js';
 import { type WalkEntries, walkTree, walkTrees } from '../../src/tree/walk.js';
 import { content, entryOf, readerOf } from '../helpers/image.js';
 import { AUTHOR, TIME, tmpRepo } from '../helpers/repo.js';
+import { lmdb } from '../helpers/lmdb.js';
 
 type Files = Record<string, string | { dir: number }>;
 
@@ -25,7 +26,7 @@ async function treeOf(repo: Repository, files: Files, tick = 0): Promise<string>
 /** The store, counting tree reads by id. */
 function counting(repo: Repository): { objects: ObjectReader; reads: string[] } {
   const reads: string[] = [];
-  const objects = new Proxy(repo.store, {
+  const objects = new Proxy(repo.objects, {
     get(target, prop) {
       if (prop === 'readObject') {
         return (kind: 'tree', oid: string) => {
@@ -51,10 +52,10 @@ test('walk: one tree in pre-order, leave in post-order, paths below options.path
   const { repo } = tmpRepo(t);
   const root = await treeOf(repo, BASE);
   const seen: string[] = [];
-  walkTree(repo.store, root, (p, e) => { seen.push(`${p.toString()}:${e.type}`); }, { leave: (p) => seen.push(`/${p.toString()}`) });
+  walkTree(repo.objects, root, (p, e) => { seen.push(`${p.toString()}:${e.type}`); }, { leave: (p) => seen.push(`/${p.toString()}`) });
   t.deepEqual(seen, ['a:dir', 'a/x:file', 'a/y:file', '/a', 'b:file', 'c:dir', 'c/d:dir', 'c/d/e:file', '/c/d', 'c/f:file', '/c']);
   const below: string[] = [];
-  walkTree(repo.store, resolveSpec(repo, 'b0:c').entry.oid!, (p) => { below.push(p.toString()); }, { path: Buffer.from('c') });
+  walkTree(repo.objects, resolveSpec(repo, 'b0:c').entry.oid!, (p) => { below.push(p.toString()); }, { path: Buffer.from('c') });
   t.deepEqual(below, ['c/d', 'c/d/e', 'c/f']);
 });
 
@@ -80,7 +81,7 @@ test('walk: two trees merge-joined by name bytes; an identical subtree is neithe
   t.false(reads.includes(resolveSpec(repo, 'b0:a').entry.oid!), 'the shared directory a is not read');
   // Without skipIdentical every path is visited.
   const all: string[] = [];
-  walkTrees(repo.store, [a, b], { skipIdentical: false, enter: (p, es) => { all.push(row(p, es)); } });
+  walkTrees(repo.objects, [a, b], { skipIdentical: false, enter: (p, es) => { all.push(row(p, es)); } });
   t.deepEqual(all.slice(0, 3), ['a dir dir', 'a/x file file', 'a/y file file']);
   // The same root on both sides: nothing at all, and nothing read.
   const { objects: o2, reads: r2 } = counting(repo);
@@ -105,10 +106,10 @@ test('walk: three trees, each absent side undefined; an undefined root is an emp
   const a = await treeOf(repo, { 'm': '1', 'p/q': 'q' });
   const b = await treeOf(repo, { 'm': '2', 'n': 'n' }, 1);
   const rows: string[] = [];
-  walkTrees(repo.store, [a, b, undefined], { enter: (p, es) => { rows.push(row(p, es)); } });
+  walkTrees(repo.objects, [a, b, undefined], { enter: (p, es) => { rows.push(row(p, es)); } });
   t.deepEqual(rows, ['m file file -', 'n - file -', 'p dir - -', 'p/q file - -']);
   const leaves: string[] = [];
-  walkTrees(repo.store, [a, a, b], { enter: () => undefined, leave: (p, es) => leaves.push(row(p, es)) });
+  walkTrees(repo.objects, [a, a, b], { enter: () => undefined, leave: (p, es) => leaves.push(row(p, es)) });
   t.deepEqual(leaves, ['p dir dir -']);
 });
 
@@ -117,7 +118,7 @@ test('walk: an aborted signal stops the walk with AbortedError', async (t) => {
   const root = await treeOf(repo, BASE);
   const ac = new AbortController();
   const seen: string[] = [];
-  t.throws(() => walkTree(repo.store, root, (p) => { seen.push(p.toString()); if (p.toString() === 'a') ac.abort(); }, { signal: ac.signal }), { instanceOf: AbortedError });
+  t.throws(() => walkTree(repo.objects, root, (p) => { seen.push(p.toString()); if (p.toString() === 'a') ac.abort(); }, { signal: ac.signal }), { instanceOf: AbortedError });
   t.deepEqual(seen, ['a']);
 });
 
@@ -126,16 +127,16 @@ test('walk: a damaged directory is named by its path', async (t) => {
   const root = await treeOf(repo, BASE);
   const other = await treeOf(repo, { 'g': 'g' }, 1);
   const cd = resolveSpec(repo, 'b0:c/d').entry.oid!;
-  repo.store.putStoredUnchecked('tree', cd, encodeStored(repo.store.readObject('tree', other)));
-  const err = t.throws(() => walkTree(repo.store, root, () => undefined), { instanceOf: RepositoryCorruptError });
+  lmdb(repo).putStoredUnchecked('tree', cd, encodeStored(repo.objects.readObject('tree', other)));
+  const err = t.throws(() => walkTree(repo.objects, root, () => undefined), { instanceOf: RepositoryCorruptError });
   t.is(err?.data.path, 'c/d');
   t.regex(err?.message ?? '', new RegExp(`^tree '${cd}' of 'c/d' does not match its id`));
   // Pruned above it, the damage is never read.
-  t.notThrows(() => walkTree(repo.store, root, (p) => p.toString() !== 'c'));
+  t.notThrows(() => walkTree(repo.objects, root, (p) => p.toString() !== 'c'));
   // A damaged root is named by options.path ('/': the image root).
-  const e2 = t.throws(() => walkTree(repo.store, cd, () => undefined, { path: Buffer.from('c/d') }), { instanceOf: RepositoryCorruptError });
+  const e2 = t.throws(() => walkTree(repo.objects, cd, () => undefined, { path: Buffer.from('c/d') }), { instanceOf: RepositoryCorruptError });
   t.is(e2?.data.path, 'c/d');
-  const e3 = t.throws(() => walkTrees(repo.store, [root, cd], { enter: () => undefined }), { instanceOf: RepositoryCorruptError });
+  const e3 = t.throws(() => walkTrees(repo.objects, [root, cd], { enter: () => undefined }), { instanceOf: RepositoryCorruptError });
   t.is(e3?.data.path, '/');
 });
 
@@ -145,11 +146,11 @@ test('walk: with onReadError a damaged or missing directory is reported and walk
   const other = await treeOf(repo, { 'g': 'g' }, 1);
   const cd = resolveSpec(repo, 'b0:c/d').entry.oid!;
   const a = resolveSpec(repo, 'b0:a').entry.oid!;
-  repo.store.putStoredUnchecked('tree', cd, encodeStored(repo.store.readObject('tree', other)));
-  repo.store.putStoredUnchecked('tree', a, undefined);
+  lmdb(repo).putStoredUnchecked('tree', cd, encodeStored(repo.objects.readObject('tree', other)));
+  lmdb(repo).putStoredUnchecked('tree', a, undefined);
   const seen: string[] = [];
   const errors: string[] = [];
-  walkTree(repo.store, root, (p) => { seen.push(p.toString()); }, {
+  walkTree(repo.objects, root, (p) => { seen.push(p.toString()); }, {
     leave: (p) => seen.push(`/${p.toString()}`),
     onReadError: (e, p, oid) => {
       errors.push(`${p.toString()} ${oid === cd ? 'cd' : oid === a ? 'a' : oid} ${(e as Error).constructor.name}`);
