@@ -43,7 +43,8 @@ test('race: 20 stores, each through its own faulty handle (latency, lost answers
     handles.push(h);
     return h;
   });
-  t.true(handles.reduce((n, h) => n + h.injected.length, 0) >= 20 * 5, 'faults were injected');
+  // Every even-numbered handle fails its first PUT, which each store sends in round 1; how many more depends on timing.
+  t.true(handles.reduce((n, h) => n + h.injected.length, 0) >= 10, 'faults were injected');
 });
 
 test('a lost answer after a successful PUT is a success: the re-read finds the write\'s nonce', async (t) => {

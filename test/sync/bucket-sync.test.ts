@@ -30,7 +30,7 @@ test('clone from a bucket, fetch what it gained, push back, and a third host see
   const out = path.join(tmpDir(t), 'co');
   await checkout(local, { rev: 'main', dest: out });
   t.deepEqual(fs.readFileSync(path.join(out, 'etc/big')), Buffer.alloc(500_000, 4));
-  t.deepEqual(fsck(local).problems, []);
+  t.deepEqual((await fsck(local)).problems, []);
 
   fs.writeFileSync(path.join(src, 'etc/hostname'), 'second\n');
   const c2 = await commitAt(a, src, { branch: 'main', message: 'second', tick: 1 });
