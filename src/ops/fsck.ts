@@ -47,6 +47,10 @@ export async function fsck(repo: Repository, options: FsckOptions = {}): Promise
   const partial = partialConfig(repo) !== undefined;
   let objects = 0;
   {
+    // A repository in a bucket: every pack and segment is read and checked first (their objects enter the cache).
+    problems.push(...await repo.verifyStorage((done, total) => {
+      if (done % 16 === 1 || done === total) options.onProgress?.({ phase: 'downloading packs', files: done, bytes: 0, totalFiles: total });
+    }));
     // In pack order, so that each pack is read (copied) about once rather than once per object.
     const all = [...repo.index.listAll()].map((o) => ({ ...o, loc: repo.index.locate(o.kind, o.oid) }));
     all.sort((a, b) => comparePackIds(a.loc?.pack ?? '', b.loc?.pack ?? '') || (a.loc?.offset ?? 0) - (b.loc?.offset ?? 0));
@@ -90,7 +94,8 @@ export async function fsck(repo: Repository, options: FsckOptions = {}): Promise
       }
     }
     let garbageBytes = 0;
-    for await (const { id } of repo.packs.list()) {
+    // A bucket's packs were read above; their unreferenced bytes are gc's (orphan packs, marked copies).
+    for await (const { id } of repo.inBucket ? [] : repo.packs.list()) {
       try {
         const inspected = store.inspectPack(id);
         inspected?.header.forEach((e, i) => { if (!inspected.live[i]) garbageBytes += e.length; });

@@ -466,6 +466,15 @@ export class Repository {
     }
   }
 
+  /**
+   * Reads and checks the storage behind the objects where it is not this host's (fsck): for a bucket repository every
+   * pack against its name and every index segment, the packs' objects brought into the cache for fsck's checks; one
+   * problem per bad pack or segment, named by its key. Nothing for a local repository (fsck reads its packs itself).
+   */
+  async verifyStorage(onProgress?: (done: number, total: number) => void): Promise<Array<{ kind: 'pack' | 'index'; oid: string; problem: string }>> {
+    return this.bucket ? this.bucket.verifyStorage(onProgress) : [];
+  }
+
   /** True when the repository lives in a bucket (`s3://…`): refs, packs and index there, this host's cache here. */
   get inBucket(): boolean {
     return this.bucket !== undefined;

@@ -9,6 +9,8 @@ import { Repository } from '../../src/store/repository.js';
 import { checkout } from '../../src/ops/checkout.js';
 import { cat } from '../../src/ops/ls.js';
 import { log } from '../../src/ops/log.js';
+import { fsck } from '../../src/ops/fsck.js';
+import { backendFor } from '../../src/store/remote/open.js';
 import { collect, commitAt, tmpDir, writeTree } from '../helpers/repo.js';
 
 let n = 0;
@@ -41,4 +43,40 @@ test('host A commits into a bucket; host B, with an empty cache, reads the same 
   t.deepEqual(log(b, { rev: 'images/base' }).map((e) => e.id), [c2.commit, c1.commit]);
   await a.close();
   await b.close();
+});
+
+test('fsck of a bucket repository reads every pack and segment: clean, then a tampered pack and a damaged segment are named by key', async (t) => {
+  const url = bucket();
+  const a = await Repository.create(url, { cacheDir: tmpDir(t) });
+  const src = tmpDir(t);
+  writeTree(src, { etc: { hostname: 'x\n', big: Buffer.alloc(200_000, 2) } });
+  await commitAt(a, src, { branch: 'main' });
+  await a.close();
+  const fresh = await Repository.connect(url, 'read', { cacheDir: tmpDir(t) });
+  const ok = await fsck(fresh);
+  t.deepEqual(ok.problems, []);
+  t.true(ok.objects >= 4, 'every object came into the cache and was checked');
+  await fresh.close();
+
+  const backend = await backendFor(url);
+  const packs: string[] = [];
+  for await (const o of backend.list('packs/')) packs.push(o.key);
+  const body = (await backend.get(packs[0]!))!.body;
+  body[body.length - 20]! ^= 1;
+  await backend.put(packs[0]!, body);
+  const third = await Repository.connect(url, 'read', { cacheDir: tmpDir(t) });
+  const bad = await fsck(third);
+  t.false(bad.ok);
+  t.deepEqual([bad.problems[0]!.kind, bad.problems[0]!.oid], ['pack', packs[0]]);
+  t.regex(bad.problems[0]!.problem, /^does not match its name/);
+  // The objects in it that the walk reads are named too, each with the pack.
+  for (const p of bad.problems.slice(1)) t.true(p.problem.includes(packs[0]!), JSON.stringify(p));
+  await third.close();
+
+  // A damaged segment is met when a host opens the repository: one clean error naming it.
+  const segs: string[] = [];
+  for await (const o of backend.list('index/')) segs.push(o.key);
+  await backend.put(segs[0]!, Buffer.from('not a segment'));
+  const e = await t.throwsAsync(Repository.connect(url, 'read', { cacheDir: tmpDir(t) }));
+  t.regex(e?.message ?? '', /index\/[0-9a-f]{64}\.vix/);
 });

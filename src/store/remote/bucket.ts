@@ -12,10 +12,12 @@ import { RepositoryCorruptError } from '../../errors.js';
 import type { Oid } from '../../model/oid.js';
 import type { RefStore, RefUpdate, RefUpdateOptions, RefValue, ReflogEntry, RepoConfig } from '../interfaces.js';
 import type { Backend } from './backend.js';
-import { RemoteFetcher } from './fetch.js';
+import { PREFETCH_CONCURRENCY, RemoteFetcher } from './fetch.js';
+import { decodePackHeader } from '../lmdb-store.js';
+import { hashBytes } from '../../model/oid.js';
 import { LmdbLocalHead } from './lmdb-local-head.js';
 import { refreshIndex } from './open.js';
-import { RemotePackStore } from './remote-packs.js';
+import { RemotePackStore, packKey } from './remote-packs.js';
 import { RemoteRefStore } from './remote-refs.js';
 import { SegmentStore } from './segment.js';
 import { RemoteSession } from './sessions.js';
@@ -105,6 +107,45 @@ export class Bucket {
     this.published = r.until;
     this.session?.assertAlive();
     return r;
+  }
+
+  /**
+   * Reads every live pack and index segment of the bucket (fsck): each pack is checked against its name, its header
+   * against the index's copies in it, and its objects enter the cache (where fsck then checks each one by its id);
+   * each segment against its name and layout. Returns one problem per bad pack or segment, named by its key.
+   */
+  async verifyStorage(onProgress?: (done: number, total: number) => void): Promise<Array<{ kind: 'pack' | 'index'; oid: string; problem: string }>> {
+    const problems: Array<{ kind: 'pack' | 'index'; oid: string; problem: string }> = [];
+    for await (const seg of this.segments.listSegments()) {
+      try {
+        await this.segments.getSegment(seg.sha);
+      } catch (e) {
+        problems.push({ kind: 'index', oid: `index/${seg.sha}.vix`, problem: (e as Error).message });
+      }
+    }
+    const packs = [...this.cache.remoteIndex.livePacks()];
+    let next = 0;
+    let done = 0;
+    const lane = async () => {
+      while (next < packs.length) {
+        const p = packs[next++]!;
+        const key = packKey(p.id);
+        try {
+          const got = await this.backend.get(key);
+          if (!got) throw new Error('missing from the bucket');
+          const actual = hashBytes(got.body);
+          if (actual !== p.id) throw new Error(`does not match its name (its bytes hash to ${actual})`);
+          const header = decodePackHeader(key, got.body);
+          if (p.size && got.body.length !== p.size) throw new Error(`has ${got.body.length} bytes, the index says ${p.size}`);
+          this.cache.putCached(header.map((e) => [e.key, got.body.subarray(e.offset, e.offset + e.length)]));
+        } catch (e) {
+          problems.push({ kind: 'pack', oid: key, problem: (e as Error).message.replace(/^pack 'packs\/[0-9a-f]+' /, '') });
+        }
+        onProgress?.(++done, packs.length);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(PREFETCH_CONCURRENCY, packs.length) }, lane));
+    return problems;
   }
 
   /** Ends the session and stops the I/O thread. */

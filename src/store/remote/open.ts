@@ -5,7 +5,7 @@
  */
 import os from 'node:os';
 import path from 'node:path';
-import { UsageError } from '../../errors.js';
+import { RepositoryCorruptError, UsageError } from '../../errors.js';
 import type { LmdbStore } from '../lmdb-store.js';
 import type { Backend } from './backend.js';
 import { MemoryBackend } from './memory-backend.js';
@@ -77,6 +77,14 @@ export async function refreshIndex(backend: Backend, segments: SegmentStore, ind
     }
   };
   await Promise.all(Array.from({ length: Math.min(8, fresh.length) }, lane));
-  if (metaKeys.length) await new RemoteFetcher(cache, index, backend.url).prefetch(metaKeys, backend);
+  if (metaKeys.length) {
+    try {
+      await new RemoteFetcher(cache, index, backend.url).prefetch(metaKeys, backend);
+    } catch (e) {
+      // Fetching metadata ahead is an optimisation: a damaged pack is reported when one of its objects is read (and
+      // by fsck), not by every command that opens the repository.
+      if (!(e instanceof RepositoryCorruptError)) throw e;
+    }
+  }
   return { segments: fresh.length, metaPacks: metaPackIds.size };
 }
