@@ -4,6 +4,8 @@ import { CONTENT_INDEX_VERSION, type DerivedEntry, derivedEntries } from '../sto
 import type { Repository } from '../store/repository.js';
 import { readCommit } from '../store/typed.js';
 import { packageIndexEntries } from './image-packages.js';
+import { UsageError } from '../errors.js';
+import type { ProgressEvent } from './ingest.js';
 
 const META_KINDS: ObjectKind[] = ['tree', 'disk', 'commit'];
 
@@ -29,13 +31,28 @@ function expected(repo: Repository, problems?: Array<{ oid: string; problem: str
 export interface IndexRebuildResult {
   entries: number;
   packageDatabases: number;
+  /** A bucket repository: the segments ingested again, and the packs whose headers were read (`fromPacks`). */
+  bucket?: { segments: number; packs: number };
+}
+
+/** Options of {@link rebuildIndex}. */
+export interface IndexRebuildOptions {
+  /** A bucket repository whose segments are lost or damaged: index the packs themselves (their headers) first. */
+  fromPacks?: boolean;
+  onProgress?: (e: ProgressEvent) => void;
 }
 
 /**
  * Drops and rebuilds the content index and the package index (one entry per distinct package database of the
- * commits' images) in one transaction. Locking: needs the repository open for writing.
+ * commits' images). For a repository in a bucket, this host's index of the bucket is rebuilt first (from the
+ * segments, or with `fromPacks` from the packs). Locking: needs the repository open for writing.
  */
-export async function rebuildIndex(repo: Repository): Promise<IndexRebuildResult> {
+export async function rebuildIndex(repo: Repository, options: IndexRebuildOptions = {}): Promise<IndexRebuildResult> {
+  if (options.fromPacks && !repo.inBucket) throw new UsageError('--from-packs is for a repository in a bucket (a local repository\'s index is its packs\')');
+  const bucket = await repo.rebuildStorageIndex({
+    fromPacks: options.fromPacks,
+    onProgress: (done, total) => options.onProgress?.({ phase: 'reading pack headers', files: done, bytes: 0, totalFiles: total }),
+  });
   const want = [...expected(repo).values()].sort((a, b) => a[0].localeCompare(b[0]) || Buffer.compare(a[1], b[1]));
   const pkgs = new Map<string, [Buffer, Buffer]>();
   // Emptied first, so that the package databases are parsed again rather than read back from the old entries.
@@ -46,7 +63,7 @@ export async function rebuildIndex(repo: Repository): Promise<IndexRebuildResult
   }
   repo.contentIndex.replaceAll(want);
   repo.packageIndex.replaceAll([...pkgs.values()]);
-  return { entries: want.length, packageDatabases: pkgs.size };
+  return { entries: want.length, packageDatabases: pkgs.size, ...(bucket ? { bucket } : {}) };
 }
 
 /** Whether an `ix-parent` value (object key: kind byte + id) names an object in the index. */

@@ -475,6 +475,14 @@ export class Repository {
     return this.bucket ? this.bucket.verifyStorage(onProgress) : [];
   }
 
+  /**
+   * A bucket repository: rebuilds this host's index of the bucket from its segments (or, with `fromPacks`, from the
+   * packs' headers, writing a new segment first). Undefined for a local repository, whose index is its packs'.
+   */
+  async rebuildStorageIndex(options: { fromPacks?: boolean; onProgress?: (done: number, total: number) => void } = {}): Promise<{ segments: number; packs: number } | undefined> {
+    return this.bucket?.rebuildIndex(options);
+  }
+
   /** True when the repository lives in a bucket (`s3://…`): refs, packs and index there, this host's cache here. */
   get inBucket(): boolean {
     return this.bucket !== undefined;

@@ -10,6 +10,7 @@ import { checkout } from '../../src/ops/checkout.js';
 import { cat } from '../../src/ops/ls.js';
 import { log } from '../../src/ops/log.js';
 import { fsck } from '../../src/ops/fsck.js';
+import { rebuildIndex } from '../../src/ops/index-rebuild.js';
 import { backendFor } from '../../src/store/remote/open.js';
 import { collect, commitAt, tmpDir, writeTree } from '../helpers/repo.js';
 
@@ -79,4 +80,30 @@ test('fsck of a bucket repository reads every pack and segment: clean, then a ta
   await backend.put(segs[0]!, Buffer.from('not a segment'));
   const e = await t.throwsAsync(Repository.connect(url, 'read', { cacheDir: tmpDir(t) }));
   t.regex(e?.message ?? '', /index\/[0-9a-f]{64}\.vix/);
+});
+
+test('index rebuild of a bucket repository: from its segments, and --from-packs when the segments are gone', async (t) => {
+  const url = bucket();
+  const a = await Repository.create(url, { cacheDir: tmpDir(t) });
+  const src = tmpDir(t);
+  writeTree(src, { etc: { hostname: 'x\n' }, data: Buffer.alloc(150_000, 6) });
+  const c = await commitAt(a, src, { branch: 'main' });
+  await a.close();
+  const backend = await backendFor(url);
+  const segs: string[] = [];
+  for await (const o of backend.list('index/')) segs.push(o.key);
+  await backend.delete(segs);
+  const b = await Repository.connect(url, 'write', { cacheDir: tmpDir(t) });
+  t.false(b.objects.hasObject('commit', c.commit), 'no segment names it');
+  const r = await rebuildIndex(b, { fromPacks: true });
+  t.like(r.bucket, { segments: 1 });
+  t.true(r.bucket!.packs >= 2);
+  t.true(b.objects.hasObject('commit', c.commit));
+  t.is((await collect(cat(b, 'main:etc/hostname'))).toString(), 'x\n');
+  t.deepEqual((await fsck(b)).problems, []);
+  const again = await rebuildIndex(b);
+  t.like(again.bucket, { segments: 1, packs: 0 });
+  await b.close();
+  const local = (await import('../helpers/repo.js')).tmpRepo(t).repo;
+  await t.throwsAsync(rebuildIndex(local, { fromPacks: true }), { message: /--from-packs is for a repository in a bucket/ });
 });

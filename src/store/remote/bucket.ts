@@ -13,13 +13,13 @@ import type { Oid } from '../../model/oid.js';
 import type { RefStore, RefUpdate, RefUpdateOptions, RefValue, ReflogEntry, RepoConfig } from '../interfaces.js';
 import type { Backend } from './backend.js';
 import { PREFETCH_CONCURRENCY, RemoteFetcher } from './fetch.js';
-import { decodePackHeader } from '../lmdb-store.js';
+import { decodePackHeader, isMetaKind } from '../lmdb-store.js';
 import { hashBytes } from '../../model/oid.js';
 import { LmdbLocalHead } from './lmdb-local-head.js';
 import { refreshIndex } from './open.js';
 import { RemotePackStore, packKey } from './remote-packs.js';
 import { RemoteRefStore } from './remote-refs.js';
-import { SegmentStore } from './segment.js';
+import { SegmentStore, type Segment } from './segment.js';
 import { RemoteSession } from './sessions.js';
 import { SyncReader } from './sync-reader.js';
 import { nextLocalPack, uploadNewObjects, type UploadResult } from './upload.js';
@@ -146,6 +146,38 @@ export class Bucket {
     };
     await Promise.all(Array.from({ length: Math.min(PREFETCH_CONCURRENCY, packs.length) }, lane));
     return problems;
+  }
+
+  /**
+   * Rebuilds this host's index of the bucket: forgets it, then ingests every segment again (and fetches the metadata
+   * packs). With `fromPacks` (the segments are lost or damaged), first reads the header of every pack in the bucket
+   * (two range requests each) and PUTs one segment that names every object in them, as restic's `repair index` does.
+   */
+  async rebuildIndex(options: { fromPacks?: boolean; onProgress?: (done: number, total: number) => void } = {}): Promise<{ segments: number; packs: number }> {
+    let packs = 0;
+    if (options.fromPacks) {
+      const listed: Array<{ id: string; size: number }> = [];
+      for await (const p of this.packs.list()) listed.push(p);
+      const seg: Segment = { packs: [], entries: [], retired: [], tombstones: [] };
+      let next = 0;
+      let done = 0;
+      const lane = async () => {
+        while (next < listed.length) {
+          const p = listed[next++]!;
+          const header = await this.packs.readHeader(p.id, p.size);
+          const meta = header.some((e) => isMetaKind(e.key[0]!));
+          seg.packs.push({ id: p.id, size: p.size, class: meta ? 'meta' : 'data' });
+          for (const e of header) seg.entries.push({ key: e.key, pack: p.id, offset: e.offset, length: e.length });
+          options.onProgress?.(++done, listed.length);
+        }
+      };
+      await Promise.all(Array.from({ length: Math.min(PREFETCH_CONCURRENCY, listed.length) }, lane));
+      if (seg.packs.length) await this.segments.putSegment(seg);
+      packs = seg.packs.length;
+    }
+    this.cache.remoteIndex.clear();
+    const r = await refreshIndex(this.backend, this.segments, this.cache.remoteIndex, this.cache);
+    return { segments: r.segments, packs };
   }
 
   /** Ends the session and stops the I/O thread. */
