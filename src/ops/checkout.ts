@@ -14,7 +14,7 @@ import type { RootMeta } from '../model/commit.js';
 import type { Hole, TreeEntry } from '../model/tree.js';
 import { isRepositoryDataDir, type Repository } from '../store/repository.js';
 import { isLmdbDataFile } from '../store/lmdb-header.js';
-import { commitTree, readBlobPieces, readDisk } from '../store/typed.js';
+import { commitTree, prefetchBlobs, readBlobPieces, readDisk } from '../store/typed.js';
 import { walkTree } from '../tree/walk.js';
 import { createDiskWriter, type DiskFormat } from '../formats/disk-writer.js';
 import { exportDisk } from './export-disk.js';
@@ -210,7 +210,10 @@ export async function checkout(repo: Repository, options: CheckoutOptions): Prom
   const writer: ImageWriter = createImageWriter(options.dest, format, { strict: options.strict });
   try {
     // A partial clone fetches the content this checkout needs first (one transfer, not one per file).
-    await ensureContent(repo, plan.flatMap((p) => (p.entry.type === 'file' && p.entry.oid ? [p.entry.oid] : [])));
+    const blobs = plan.flatMap((p) => (p.entry.type === 'file' && p.entry.oid ? [p.entry.oid] : []));
+    await ensureContent(repo, blobs);
+    // A repository in a bucket brings the content into this host's cache first, pack by pack.
+    if (repo.inBucket) await prefetchBlobs(repo.objects, blobs);
   } catch (e) {
     await writer.abort().catch(() => undefined);
     throw e;

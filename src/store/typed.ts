@@ -6,7 +6,7 @@ import { type Disk, type PatchRange, type RegionMap, decodeDisk, decodeDiskPatch
 import crypto from 'node:crypto';
 import { type Oid, hashBytes } from '../model/oid.js';
 import { type Tree, type TreeEntry, decodeTree, findEntry } from '../model/tree.js';
-import type { ObjectReader } from './object-store.js';
+import type { ObjectReader, ObjectStore } from './object-store.js';
 
 function decode<T>(what: string, oid: Oid, fn: () => T): T {
   try {
@@ -91,6 +91,22 @@ export function readRegionMap(objects: ObjectReader, oid: Oid): RegionMap {
 export function readDiskPatch(objects: ObjectReader, oid: Oid): PatchRange[] {
   const buf = readSmallBlob(objects, oid);
   return decode('disk patch', oid, () => decodeDiskPatch(buf));
+}
+
+/**
+ * Brings the content of `blobs` close before it is read in bulk (checkout): their records, then the chunks they
+ * name. A repository in a bucket fetches them pack by pack, several packs at once; a local one has nothing to do.
+ */
+export async function prefetchBlobs(objects: ObjectStore, blobs: Iterable<Oid>): Promise<void> {
+  const ids = [...new Set(blobs)];
+  await objects.prefetch(ids.map((oid) => ({ kind: 'blob' as const, oid })));
+  const chunks = new Set<Oid>();
+  for (const oid of ids) {
+    if (!objects.hasObject('blob', oid)) continue;
+    const rec = readBlobRecord(objects, oid);
+    if (rec.form === 'chunked') for (const s of rec.segments) if (s.kind === 'chunk') chunks.add(s.oid);
+  }
+  await objects.prefetch([...chunks].map((oid) => ({ kind: 'chunk' as const, oid })));
 }
 
 export function readBlobRecord(objects: ObjectReader, oid: Oid): BlobRecord {
