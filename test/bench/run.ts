@@ -21,7 +21,7 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 const BIN = path.join(ROOT, 'bin/run.js');
 const BUILD_SCRIPT = path.resolve(ROOT, '../shared/corpus/build-debian.sh');
 
-const MEASURES = ['commit', 'recommit', 'incremental', 'size', 'checkout', 'rss', 'big', 'disk', 'xfs', 'inspect', 'sync', 'derive', 'packages', 'merge', 'nbd', 'web'] as const;
+const MEASURES = ['commit', 'recommit', 'incremental', 'size', 'checkout', 'rss', 'big', 'disk', 'xfs', 'inspect', 'sync', 'derive', 'packages', 'merge', 'nbd', 'web', 's3'] as const;
 type MeasureName = (typeof MEASURES)[number];
 const TREES_NEEDED: Record<MeasureName, string[]> = {
   commit: ['base'], recommit: ['base'], incremental: ['base', 'base2'], size: ['min', 'base', 'web', 'base2'],
@@ -33,6 +33,7 @@ const TREES_NEEDED: Record<MeasureName, string[]> = {
   merge: ['base', 'cache'],
   nbd: ['images/base.qcow2'],
   web: ['base', 'base2'],
+  s3: ['base', 'base2', 'web'],
 };
 
 const DEFAULT_CORPUS = '/var/tmp/viva-corpus';
@@ -54,6 +55,10 @@ const TARGET_XFS_VS_EXT4 = 1.2;
 const TARGET_WEB_NAMESPACE_MS = 200;
 const TARGET_WEB_COMPARE_MS = 300;
 const TARGET_WEB_DIRECTORY_MS = 200;
+const TARGET_S3_COMMIT_VS_LOCAL = 1.5;
+const TARGET_S3_CLONE_VS_PATH = 1.5;
+const TARGET_S3_CONCURRENT_VS_SLOWER = 1.2;
+const TARGET_S3_READ_VS_LOCAL = 1.1;
 
 const USAGE = `usage: node --import tsx test/bench/run.ts [--only NAME[,NAME]] [--runs N] [--heavy-runs N] [--work DIR] [--json FILE]
 
@@ -1586,10 +1591,137 @@ async function measureWeb(ctx: Context): Promise<Row[]> {
   ];
 }
 
+/**
+ * A Ceph radosgw for the s3 measure: the one VIVA_TEST_S3 names, else one started here with `.ci/ceph up --store
+ * bluestore` (memstore's RAM grows with the data), stopped at the end.
+ */
+function s3Server(opt: Options): { endpoint: string; stop: () => void } | { error: string } {
+  if (process.env.VIVA_TEST_S3) return { endpoint: process.env.VIVA_TEST_S3, stop: () => undefined };
+  const dir = path.join(opt.work, 'ceph');
+  rmrf(dir);
+  const up = timed('bash', [path.join(ROOT, '.ci/ceph'), 'up', dir, '--store', 'bluestore'], { cwd: ROOT });
+  if (!up.ok) return { error: `.ci/ceph up: ${up.error}` };
+  return { endpoint: 'http://127.0.0.1:7480', stop: () => { timed('bash', [path.join(ROOT, '.ci/ceph'), 'down', dir], { cwd: ROOT }); } };
+}
+
+async function measureS3(ctx: Context): Promise<Row[]> {
+  const { opt, tools } = ctx;
+  const server = s3Server(opt);
+  const none = (id: string, measure: string, error: string): Row => ({ id, measure, unit: 's', viva: errorCell(error), borg: NONE, restic: NONE, floor: NONE, target: '', met: '?' });
+  if ('error' in server) return [none('s3', 'repositories in a bucket (Ceph RGW)', server.error)];
+  const dir = path.join(opt.work, 's3');
+  rmrf(dir);
+  fs.mkdirSync(dir, { recursive: true });
+  const env: NodeJS.ProcessEnv = {
+    ...tools.vivaEnv, AWS_ACCESS_KEY_ID: 'viva-ci', AWS_SECRET_ACCESS_KEY: 'viva-ci-secret', AWS_REGION: 'us-east-1',
+    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+  };
+  let n = 0;
+  const url = () => `s3://viva-ci/bench-${process.pid}-${n++}?endpoint=${encodeURIComponent(server.endpoint)}`;
+  const viva = (args: string[], extra: NodeJS.ProcessEnv = {}) => {
+    // `find --stdin` reads the checksums from a file given as '<FILE'.
+    const input = args.find((a) => a.startsWith('<'));
+    if (!input) return timed(process.execPath, [BIN, ...args], { cwd: dir, env: { ...env, ...extra } });
+    const argv = args.filter((a) => a !== input).map((a) => `'${a}'`).join(' ');
+    return timed('bash', ['-c', `${JSON.stringify(process.execPath)} ${JSON.stringify(BIN)} ${argv} ${input}`], { cwd: dir, env: { ...env, ...extra } });
+  };
+  const need = (e: Exec, what: string) => { if (!e.ok) throw new Error(`${what}: ${e.error}`); return e; };
+  const cache = () => path.join(dir, `cache-${n++}`);
+  const base = path.join(opt.corpus, 'base');
+  const rows: Row[] = [];
+  try {
+    warmUp(opt, 'base');
+    // Commit base: into a new local repository, and into a new bucket repository (its cache fresh too).
+    const local: Exec[] = [];
+    const bucket: Exec[] = [];
+    let lastUrl = '';
+    for (let i = 0; i < opt.heavyRuns; i++) {
+      const repo = path.join(dir, `local-${i}`);
+      tools.init('viva', repo);
+      local.push(viva(['commit', '-C', repo, base, '-b', 'base', '-m', 'base', '-q']));
+      lastUrl = url();
+      const bound = path.join(dir, `bound-${i}`);
+      need(viva(['init', '--storage', lastUrl, bound]), 'init --storage');
+      bucket.push(viva(['commit', '-C', bound, base, '-b', 'base', '-m', 'base', '-q']));
+      progress(`s3 commit base run ${i + 1}: ${describe('local', local.at(-1)!)}, ${describe('bucket', bucket.at(-1)!)}`);
+    }
+    const commitRow: Row = { id: 's3-commit', measure: 'commit base into a bucket repository (s); floor: into a local one', unit: 's',
+      viva: timeCell(bucket), borg: NONE, restic: NONE, floor: timeCell(local), target: `≤ ${TARGET_S3_COMMIT_VS_LOCAL} × local`, met: '' };
+    commitRow.met = metRatio(commitRow.viva, commitRow.floor, TARGET_S3_COMMIT_VS_LOCAL);
+    rows.push(commitRow);
+
+    // Clone base from the bucket into a new local repository (fresh cache each) vs a path clone of the local one.
+    const pathClones: Exec[] = [];
+    const bucketClones: Exec[] = [];
+    for (let i = 0; i < opt.runs; i++) {
+      rmrf(path.join(dir, 'c1'));
+      rmrf(path.join(dir, 'c2'));
+      pathClones.push(viva(['clone', '-q', path.join(dir, 'local-0'), path.join(dir, 'c1')]));
+      bucketClones.push(viva(['clone', '-q', lastUrl, path.join(dir, 'c2')], { VIVA_CACHE_DIR: cache() }));
+      progress(`s3 clone run ${i + 1}: ${describe('path', pathClones.at(-1)!)}, ${describe('bucket', bucketClones.at(-1)!)}`);
+    }
+    const cloneRow: Row = { id: 's3-clone', measure: 'clone of base from a bucket repository to a local one (s); floor: a path clone', unit: 's',
+      viva: timeCell(bucketClones), borg: NONE, restic: NONE, floor: timeCell(pathClones), target: `≤ ${TARGET_S3_CLONE_VS_PATH} × path clone`, met: '' };
+    cloneRow.met = metRatio(cloneRow.viva, cloneRow.floor, TARGET_S3_CLONE_VS_PATH);
+    rows.push(cloneRow);
+
+    // Two hosts (processes with their own caches) commit base and web at once vs the slower of the two alone.
+    const alone: number[] = [];
+    const together: Exec[] = [];
+    for (let i = 0; i < opt.heavyRuns; i++) {
+      const solo = url();
+      need(viva(['init', '--storage', solo]), 'init --storage');
+      const a = viva(['-C', solo, 'commit', base, '-b', 'base', '-m', 'base', '-q'], { VIVA_CACHE_DIR: cache() });
+      const b = viva(['-C', url(), 'commit', path.join(opt.corpus, 'web'), '-b', 'web', '-m', 'web', '-q'], { VIVA_CACHE_DIR: cache() });
+      alone.push(Math.max(a.secs, b.secs));
+      const both = url();
+      need(viva(['init', '--storage', both]), 'init --storage');
+      const script = `${JSON.stringify(process.execPath)} ${JSON.stringify(BIN)} -C '${both}' commit '${base}' -b base -m base -q & `
+        + `VIVA_CACHE_DIR='${cache()}' ${JSON.stringify(process.execPath)} ${JSON.stringify(BIN)} -C '${both}' commit '${path.join(opt.corpus, 'web')}' -b web -m web -q & wait %1 && wait %2`;
+      together.push(timed('bash', ['-c', script], { cwd: dir, env: { ...env, VIVA_CACHE_DIR: cache() } }));
+      progress(`s3 two hosts run ${i + 1}: alone (slower) ${fmtSecs(alone.at(-1)!)} s, ${describe('together', together.at(-1)!)}`);
+    }
+    const slower: Cell = { text: fmtSecs(Math.min(...alone)), value: Math.min(...alone), runs: alone };
+    const concRow: Row = { id: 's3-concurrent', measure: 'two hosts commit base and web into one bucket repository at once (s); floor: the slower alone', unit: 's',
+      viva: timeCell(together), borg: NONE, restic: NONE, floor: slower, target: `≤ ${TARGET_S3_CONCURRENT_VS_SLOWER} × the slower`, met: '' };
+    concRow.met = metRatio(concRow.viva, concRow.floor, TARGET_S3_CONCURRENT_VS_SLOWER);
+    rows.push(concRow);
+
+    // log, diff and find with a warm cache vs the same commands on a local repository.
+    const bound = path.join(dir, `bound-${opt.heavyRuns - 1}`);
+    const localRepo = path.join(dir, 'local-0');
+    need(viva(['commit', '-C', bound, path.join(opt.corpus, 'base2'), '-b', 'base2', '-m', 'base2', '-q']), 'commit base2');
+    need(viva(['commit', '-C', localRepo, path.join(opt.corpus, 'base2'), '-b', 'base2', '-m', 'base2', '-q']), 'commit base2');
+    const sums = execFileSync('bash', ['-c', `find '${base}/usr/bin' -type f | head -200 | xargs sha256sum`], { encoding: 'utf8' });
+    const sumsFile = path.join(dir, 'sums.txt');
+    fs.writeFileSync(sumsFile, sums);
+    for (const [id, args] of [['log', ['log', 'base2']], ['diff', ['diff', '--stat', 'base', 'base2']], ['find', ['find', '--stdin', `<${sumsFile}`]]] as Array<[string, string[]]>) {
+      viva(['-C', bound, ...args]);
+      const l: Exec[] = [];
+      const r: Exec[] = [];
+      for (let i = 0; i < Math.max(3, opt.runs); i++) {
+        l.push(viva(['-C', localRepo, ...args]));
+        r.push(viva(['-C', bound, ...args]));
+      }
+      const row: Row = { id: `s3-${id}`, measure: `viva ${args.join(' ').replace(`<${sumsFile}`, '< 200 checksums')} on a bucket repository with a warm cache (s); floor: on a local one`, unit: 's',
+        viva: timeCell(r), borg: NONE, restic: NONE, floor: timeCell(l), target: `≤ ${TARGET_S3_READ_VS_LOCAL} × local`, met: '' };
+      row.met = metRatio(row.viva, row.floor, TARGET_S3_READ_VS_LOCAL);
+      rows.push(row);
+      progress(`s3 ${id}: ${row.viva.text} vs ${row.floor.text}`);
+    }
+  } catch (e) {
+    rows.push(none('s3', 'repositories in a bucket (Ceph RGW)', (e as Error).message));
+  } finally {
+    server.stop();
+    rmrf(dir);
+  }
+  return rows;
+}
+
 const RUNNERS: Record<MeasureName, (ctx: Context) => Promise<Row[]>> = {
   commit: measureCommit, recommit: measureRecommit, incremental: measureIncremental, size: measureSize,
   checkout: measureCheckout, rss: measureRss, big: measureBig, disk: measureDisk, xfs: measureXfs, inspect: measureInspect, sync: measureSync,
-  derive: measureDerive, packages: measurePackages, merge: measureMerge, nbd: measureNbd, web: measureWeb,
+  derive: measureDerive, packages: measurePackages, merge: measureMerge, nbd: measureNbd, web: measureWeb, s3: measureS3,
 };
 
 // ---------------------------------------------------------------------------------------------------------------------
