@@ -4,7 +4,9 @@
  * with VIVA_REQUIRE_S3=1 (CI) a missing endpoint is a failing test instead.
  */
 import test from 'ava';
+import { execFileSync } from 'node:child_process';
 import crypto from 'node:crypto';
+import fs from 'node:fs';
 import path from 'node:path';
 import { S3Backend, parseS3Url, type S3BackendOptions } from '../../src/store/remote/s3-backend.js';
 
@@ -70,4 +72,45 @@ export async function removePrefix(prefix: string): Promise<void> {
   for await (const o of b.list('')) keys.push(o.key);
   await b.delete(keys);
   await b.close();
+}
+
+/** The endpoint of the second gateway `.ci/ceph up` configures (client.rgw.b), which tests start and kill. */
+export const RGW_B_ENDPOINT = 'http://127.0.0.1:7481';
+
+/**
+ * Starts the second gateway (client.rgw.b) of the test cluster and resolves when it answers. Needs CEPH_DIR (the
+ * directory `.ci/ceph up` used).
+ */
+export async function startRgwB(): Promise<void> {
+  if (!CEPH_DIR) throw new Error('VIVA_TEST_CEPH_DIR is not set');
+  execFileSync('radosgw', ['-n', 'client.rgw.b'], { env: { ...process.env, CEPH_CONF: path.join(CEPH_DIR, 'ceph.conf') }, stdio: 'ignore' });
+  for (let i = 0; i < 300; i++) {
+    try {
+      const r = await fetch(`${RGW_B_ENDPOINT}/`);
+      await r.arrayBuffer();
+      return;
+    } catch {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+  throw new Error('client.rgw.b does not answer on 127.0.0.1:7481');
+}
+
+/** Kills the second gateway with SIGKILL (by its pid file) and waits until it is gone. */
+export async function killRgwB(): Promise<void> {
+  if (!CEPH_DIR) throw new Error('VIVA_TEST_CEPH_DIR is not set');
+  const pidFile = path.join(CEPH_DIR, 'run', 'client.rgw.b.pid');
+  let pid: number;
+  try { pid = Number(fs.readFileSync(pidFile, 'utf8').trim()); } catch { return; }
+  try { process.kill(pid, 'SIGKILL'); } catch { return; }
+  for (let i = 0; i < 100; i++) {
+    try {
+      const st = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+      if (/^\d+ \(.*\) Z/.test(st)) break;
+    } catch {
+      break;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  fs.rmSync(pidFile, { force: true });
 }

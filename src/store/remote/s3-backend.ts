@@ -88,8 +88,11 @@ export interface S3BackendOptions {
   maxAttempts?: number;
 }
 
-/** Attempts of idempotent requests: the SDK's standard retry (exponential backoff with jitter, on 5xx, throttling, sockets). */
-export const S3_MAX_ATTEMPTS = 6;
+/** Attempts of idempotent requests (on 5xx, throttling, lost or refused connections), with exponential backoff. */
+export const S3_MAX_ATTEMPTS = 10;
+/** The first retry's delay, doubling on each retry up to RETRY_CAP_MS (half of it jittered). */
+export const RETRY_BASE_MS = 100;
+export const RETRY_CAP_MS = 2000;
 /** Upload parts in flight of one multipart upload. */
 export const MULTIPART_QUEUE = 4;
 
@@ -285,7 +288,7 @@ export class S3Backend implements Backend {
   private sdk(): Promise<Clients> {
     // viva pins the SDK at a release that supports Node 20: its notice about later releases is noise on every command.
     process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
-    this.clients ??= import('@aws-sdk/client-s3').then((sdk) => {
+    this.clients ??= Promise.all([import('@aws-sdk/client-s3'), import('@smithy/core/retry')]).then(([sdk, retry]) => {
       const config = {
         region: this.location.region,
         endpoint: this.location.endpoint,
@@ -299,7 +302,13 @@ export class S3Backend implements Backend {
       };
       return {
         sdk,
-        retrying: new sdk.S3Client({ ...config, maxAttempts: this.options.maxAttempts ?? S3_MAX_ATTEMPTS }),
+        // Backoff 100 ms doubling to 2 s, half jittered: about 11 s of retrying in all, which rides out a gateway
+        // restarting (the SDK's default full jitter can spend all its attempts in under a second).
+        retrying: new sdk.S3Client({
+          ...config,
+          retryStrategy: new retry.ConfiguredRetryStrategy(this.options.maxAttempts ?? S3_MAX_ATTEMPTS,
+            (attempt: number) => Math.min(RETRY_CAP_MS, RETRY_BASE_MS * 2 ** attempt) * (0.5 + Math.random() / 2)),
+        }),
         once: new sdk.S3Client({ ...config, maxAttempts: 1 }),
       };
     });
