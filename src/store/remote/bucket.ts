@@ -15,6 +15,7 @@ import type { Backend } from './backend.js';
 import { RemoteFetcher } from './fetch.js';
 import { LmdbLocalHead } from './lmdb-local-head.js';
 import { refreshIndex } from './open.js';
+import { BucketGc } from './remote-gc.js';
 import { RemotePackStore } from './remote-packs.js';
 import { RemoteRefStore } from './remote-refs.js';
 import { SegmentStore } from './segment.js';
@@ -105,6 +106,11 @@ export class Bucket {
     this.published = r.until;
     this.session?.assertAlive();
     return r;
+  }
+
+  /** gc's operations on this bucket (see remote-gc.ts), over this host's index of it. */
+  gc(): BucketGc {
+    return new BucketGc(this.backend, this.config, this.cache.remoteIndex, this.packs, this.segments, () => this.refresh());
   }
 
   /** Ends the session and stops the I/O thread. */
