@@ -26,7 +26,7 @@ A repository in a bucket (s3://…) is collected with delayed deletion, and writ
     quiet: quietFlag,
     'dry-run': Flags.boolean({ char: 'n', summary: 'only report what would be removed (in a bucket: marked)' }),
     compact: Flags.boolean({ summary: 'then shrink .viva/data.mdb (in a bucket: the cache) to the pages in use (copy and rename)', exclusive: ['dry-run'] }),
-    wait: Flags.boolean({ summary: 'in a bucket: wait for the writers and the grace period, then delete what this run marked', exclusive: ['dry-run'] }),
+    wait: Flags.boolean({ summary: 'in a bucket: wait for the writers and the grace period, then delete what this run marked' }),
   };
 
   async run(): Promise<(GcResult | BucketGcResult) & { compacted?: CompactResult }> {
