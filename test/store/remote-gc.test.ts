@@ -12,6 +12,7 @@ import { exitCodeFor } from '../../src/cli/exit-codes.js';
 import { checkout } from '../../src/ops/checkout.js';
 import { deleteRef } from '../../src/ops/branch.js';
 import { gcBucket, type BucketGcOptions, type BucketGcResult } from '../../src/ops/gc-bucket.js';
+import { gc } from '../../src/ops/gc.js';
 import { rootCommits, walkReachable } from '../../src/ops/reachable.js';
 import { objectKey, type ObjectKind } from '../../src/store/object-store.js';
 import { Repository } from '../../src/store/repository.js';
@@ -117,6 +118,12 @@ test('unreachable objects go after two runs a grace period apart; what the refs 
   // Nothing left to do.
   const r4 = await run(g);
   t.is(r4.removed + r4.bucket.marked, 0);
+  // The library's gc on a bucket repository is this gc (with the repository's grace), never the cache's.
+  await deleteRef(a, 'branch', 'keep', true);
+  const r5 = await gc(g) as BucketGcResult;
+  t.is(r5.removed, 0);
+  t.is(r5.bucket.graceSeconds, 3600);
+  t.true(r5.bucket.marked >= 3);
 });
 
 test('gc --wait marks and sweeps in one run; reflogs (archived entries too) keep their commits', async (t) => {
