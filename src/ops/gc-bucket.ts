@@ -84,6 +84,7 @@ export async function gcBucket(repo: Repository, gcs: BucketGc, options: BucketG
     await repo.refresh();
     let reach = reachable(repo, gcs);
     progress?.({ phase: 'deleting packs', files: 0, bytes: 0 });
+    lease.assertHeld();
     const swept = await gcs.sweep(ready, reach.has);
     progress?.({ phase: 'marking', files: 0, bytes: 0 });
     const marked = await gcs.mark(reach.has, now);
@@ -99,8 +100,10 @@ export async function gcBucket(repo: Repository, gcs: BucketGc, options: BucketG
       await repo.refresh();
       reach = reachable(repo, gcs);
       progress?.({ phase: 'deleting packs', files: 0, bytes: 0 });
+      lease.assertHeld();
       addSweep(swept, await gcs.sweep([mark], reach.has));
     }
+    lease.assertHeld();
     const orphans = await gcs.deleteOrphans(now, graceMs);
     const pending = await gcs.listMarks();
     const segmentsMerged = await gcs.compactSegments(pending, options.segmentLimit);

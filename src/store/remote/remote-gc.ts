@@ -54,6 +54,7 @@ export interface Mark extends MarkBody { runId: string; mtime: number }
 export class GcLease {
   private timer?: NodeJS.Timeout;
   private renewing?: Promise<void>;
+  private lost?: RepositoryLockedError;
 
   private constructor(private readonly backend: Backend, private etag: string, private readonly body: LeaseBody) {}
 
@@ -82,13 +83,21 @@ export class GcLease {
         // An empty ETag (some servers answer so) is settled by reading the lease back.
         if (etag === '') etag = (await backend.get(LEASE_KEY))?.etag ?? '';
         const lease = new GcLease(backend, etag, body);
-        lease.timer = setInterval(() => { lease.renewing = lease.renew().catch(() => undefined); }, options.renewMs ?? LEASE_RENEW_MS);
+        lease.timer = setInterval(() => {
+          // A failed renewal is retried at the next tick; a lease another gc took over is final (assertHeld throws).
+          lease.renewing = lease.renew().catch((e: unknown) => { if (e instanceof RepositoryLockedError) lease.lost = e; });
+        }, options.renewMs ?? LEASE_RENEW_MS);
         lease.timer.unref();
         return lease;
       }
       // Lost a race for the key: read it again (the winner's lease is live, so the next round refuses).
     }
     throw new RemoteError(backend.url, `could not take the gc lease '${LEASE_KEY}'`);
+  }
+
+  /** Throws RepositoryLockedError when a renewal found the lease taken over (this gc ran past its expiry). */
+  assertHeld(): void {
+    if (this.lost) throw this.lost;
   }
 
   /** The server's time now (ms): the lease's LastModified after a renewal, which gc uses as its clock. */
@@ -254,10 +263,13 @@ export class BucketGc {
       }
     }
     const written = await writer.finish();
-    const seg: Segment = { packs: written.packs, entries: written.entries, retired: [...retiring], tombstones: [] };
-    const sha = await this.segments.putSegment(seg);
-    this.index.ingest(sha, seg);
-    await this.packs.delete([...retiring]);
+    // Packs an earlier sweep retired already (one cut short before deleting its marks) need no new segment.
+    if (retiring.size > 0) {
+      const seg: Segment = { packs: written.packs, entries: written.entries, retired: [...retiring], tombstones: [] };
+      const sha = await this.segments.putSegment(seg);
+      this.index.ingest(sha, seg);
+      await this.packs.delete([...retiring]);
+    }
     await this.backend.delete(marks.map((m) => `${MARKS_PREFIX}${m.runId}.json`));
     result.marks = marks.length;
     result.packs = retiring.size;
