@@ -19,6 +19,8 @@ import { Repository } from '../../src/store/repository.js';
 import { backendFor } from '../../src/store/remote/open.js';
 import { GcLease, LEASE_KEY } from '../../src/store/remote/remote-gc.js';
 import { RemotePackStore } from '../../src/store/remote/remote-packs.js';
+import { MemoryBackend } from '../../src/store/remote/memory-backend.js';
+import { FaultyBackend } from '../../src/store/remote/faulty-backend.js';
 import { encodePack } from '../../src/store/lmdb-store.js';
 import { encodeStored } from '../../src/store/object-store.js';
 import { hashBytes } from '../../src/model/oid.js';
@@ -310,4 +312,29 @@ test('packs of an interrupted upload are deleted only after the grace period; ma
   t.is(r3.bucket.orphans.packs, 1);
   t.is(await backend.head(`packs/${orphan}`), undefined);
   await checkFresh(t, url, 'main', src);
+});
+
+test('the lease under RGW\'s failures: a lost answer to its create is settled by reading it back; a 409 is retried', async (t) => {
+  const inner = new MemoryBackend(`memory://lease-${process.pid}`);
+  const lost = new FaultyBackend(inner);
+  lost.inject('lost-response', 'put');
+  const l1 = await GcLease.acquire(lost);
+  t.is(lost.injected.length, 1);
+  t.regex((await inner.get(LEASE_KEY))!.body.toString(), /"pid":\d+/);
+  // A second gc, through the same bucket, is refused while it is held.
+  await t.throwsAsync(() => GcLease.acquire(inner), { instanceOf: RepositoryLockedError });
+  // Renewal through a lost answer keeps it ours; release deletes it.
+  lost.inject('lost-response', 'put');
+  await l1.renew();
+  l1.assertHeld();
+  await l1.release();
+  t.is(await inner.get(LEASE_KEY), undefined);
+
+  const conflict = new FaultyBackend(inner);
+  conflict.inject('409', 'put');
+  const l2 = await GcLease.acquire(conflict);
+  t.is(conflict.injected.length, 1);
+  t.truthy(await inner.get(LEASE_KEY));
+  await l2.release();
+  t.is(await inner.get(LEASE_KEY), undefined);
 });
