@@ -38,26 +38,36 @@ interface GcJson {
 }
 
 s3('gc --wait while another process commits content gc is marking: both succeed, a fresh host checks out identical', async (t) => {
-  const url = s3Url(`${root}r${n++}`);
+  const prefix = `${root}r${n++}`;
+  const url = s3Url(prefix);
+  const backend = s3Backend(prefix);
+  t.teardown(() => backend.close());
   const a = host(t);
   await vivaOk(t, ['init', '--storage', url], { env: a });
   await vivaOk(t, ['-C', url, 'commit', source(t, { etc: { hostname: 'base\n' } }), '-b', 'main', '-m', 'base'], { env: a });
   // Content an unreachable commit holds and the concurrent commit shares, plus many small files to make it slow.
   const shared = randomBytes(3_000_000, 'gc-shared');
   const many: Spec = {};
-  for (let i = 0; i < 400; i++) many[`f${i}`] = randomBytes(8_000, `many-${i}`);
+  for (let i = 0; i < 3000; i++) many[`f${i}`] = randomBytes(4_000, `many-${i}`);
   await vivaOk(t, ['-C', url, 'commit', source(t, { img: shared, old: 'old\n' }), '-b', 'old', '-m', 'old'], { env: a });
   await vivaOk(t, ['-C', url, 'branch', '-d', '-f', 'old'], { env: a });
 
   const src = source(t, { img: shared, many, etc: { hostname: 'new\n' } });
   const committing = viva(['-C', url, 'commit', src, '-b', 'new', '-m', 'new'], { env: host(t) });
-  await sleep(300);
+  // gc starts once the commit's writer session is in the bucket.
+  for (let i = 0; i < 200; i++) {
+    let found = false;
+    for await (const o of backend.list('sessions/')) found ||= !!o.key;
+    if (found) break;
+    await sleep(25);
+  }
   const g = host(t);
   const gcRun = viva(['-C', url, 'gc', '--wait', '--json'], { env: g });
   const [c, r] = await Promise.all([committing, gcRun]);
   t.is(c.code, 0, c.stderr);
   t.is(r.code, 0, r.stderr);
   const res = JSON.parse(r.stdout) as GcJson;
+  t.log(JSON.stringify(res.bucket));
   t.is(res.dryRun, false);
   t.is(res.bucket.graceSeconds, 0);
   t.true(res.bucket.marked > 0, r.stdout);
