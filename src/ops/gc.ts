@@ -1,5 +1,6 @@
 /** The gc op: remove every object that no ref, HEAD or reflog entry reaches. */
 import { RepositoryCorruptError } from '../errors.js';
+import { gcBucket } from './gc-bucket.js';
 import type { ObjectKind } from '../store/object-store.js';
 import type { Repository } from '../store/repository.js';
 import type { ProgressEvent } from './ingest.js';
@@ -30,8 +31,12 @@ export interface GcResult {
  * and commits that start meanwhile wait for its transaction, so gc never deletes what a concurrent commit
  * writes or has found by dedup. Sessions of dead processes (kill -9) are cleared.
  * Throws RepositoryCorruptError when a reachable object is missing (run fsck): deleting then could lose more.
+ * A repository in a bucket is collected by `gcBucket` (gc-bucket.ts: delayed deletion, no lock on writers) instead.
  */
 export async function gc(repo: Repository, options: GcOptions = {}): Promise<GcResult> {
+  // The cache of a bucket repository is not the repository: the bucket's gc runs (one run, the configured grace).
+  const bucket = repo.bucketGc();
+  if (bucket) return gcBucket(repo, bucket, { dryRun: options.dryRun, onProgress: options.onProgress });
   const progress = options.onProgress;
   let dropping: Promise<number> | undefined;
   const removing: Array<Promise<void>> = [];

@@ -34,12 +34,22 @@ export function rootCommits(repo: Repository, refsOnly = false): Array<{ oid: Oi
   return roots;
 }
 
+/** Options of {@link walkReachable}. */
+export interface WalkOptions {
+  /**
+   * Whether the object exists (default `repo.objects.hasObject`). gc of a bucket repository counts copies that an
+   * earlier gc marked too: they are still readable, and a writer that relied on one keeps it alive.
+   */
+  exists?: (kind: ObjectKind, oid: Oid) => boolean;
+}
+
 /**
  * Marks everything reachable; missing or undecodable objects become problems (the walk goes on around them).
  * Hardlink groups are checked for consistency (every member has the same type and content).
  */
-export function walkReachable(repo: Repository, roots: Array<{ oid: Oid; from: string }>): ReachResult {
+export function walkReachable(repo: Repository, roots: Array<{ oid: Oid; from: string }>, options: WalkOptions = {}): ReachResult {
   const store = repo.objects;
+  const exists = options.exists ?? ((kind: ObjectKind, oid: Oid) => store.hasObject(kind, oid));
   const reachable = new Set<string>();
   const problems: ReachProblem[] = [];
   const fail = (kind: ObjectKind, oid: string, problem: string) => problems.push({ kind, oid, problem });
@@ -48,7 +58,7 @@ export function walkReachable(repo: Repository, roots: Array<{ oid: Oid; from: s
   const has = (kind: ObjectKind, oid: Oid, via: string): boolean => {
     const k = `${kind}:${oid}`;
     if (reachable.has(k)) return false;
-    if (!store.hasObject(kind, oid)) {
+    if (!exists(kind, oid)) {
       if (!(partial && (kind === 'blob' || kind === 'chunk'))) fail(kind, oid, `missing (referenced by ${via})`);
       reachable.add(k);
       return false;
@@ -121,7 +131,7 @@ export function walkReachable(repo: Repository, roots: Array<{ oid: Oid; from: s
   // Disks built to serve directory commits (tree-disk.ts): kept while their tree is reachable; a record whose disk
   // is gone is no damage (it is built again when needed).
   for (const t of listTreeDisks(repo)) {
-    if (reachable.has(`tree:${t.tree}`) && store.hasObject('disk', t.disk)) disk(t.disk, `the disk built for tree ${t.tree}`);
+    if (reachable.has(`tree:${t.tree}`) && exists('disk', t.disk)) disk(t.disk, `the disk built for tree ${t.tree}`);
   }
   return { reachable, problems };
 }

@@ -23,6 +23,7 @@ import { type CompactStats, compactEnvironmentFile, removeCompactLeftover } from
 import { LmdbStatCache, type StatCache } from './stat-cache.js';
 import type { Backend } from './remote/backend.js';
 import type { Bucket } from './remote/bucket.js';
+import type { BucketGc } from './remote/remote-gc.js';
 
 /** The name of the directory that holds a repository's data inside its root (`.viva`). */
 export const REPO_DIR = '.viva';
@@ -486,6 +487,16 @@ export class Repository {
   /** True when the repository lives in a bucket (`s3://…`): refs, packs and index there, this host's cache here. */
   get inBucket(): boolean {
     return this.bucket !== undefined;
+  }
+
+  /**
+   * gc's operations on the bucket of a bucket repository (lease, marks, sweep, orphans, segments: remote-gc.ts), or
+   * undefined for a local repository.
+   *
+   * @internal
+   */
+  bucketGc(): BucketGc | undefined {
+    return this.bucket?.gc();
   }
 
   /**

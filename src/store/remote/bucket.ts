@@ -17,6 +17,7 @@ import { decodePackHeader, isMetaKind } from '../lmdb-store.js';
 import { hashBytes } from '../../model/oid.js';
 import { LmdbLocalHead } from './lmdb-local-head.js';
 import { refreshIndex } from './open.js';
+import { BucketGc } from './remote-gc.js';
 import { RemotePackStore, packKey } from './remote-packs.js';
 import { RemoteRefStore } from './remote-refs.js';
 import { SegmentStore, type Segment } from './segment.js';
@@ -178,6 +179,11 @@ export class Bucket {
     this.cache.remoteIndex.clear();
     const r = await refreshIndex(this.backend, this.segments, this.cache.remoteIndex, this.cache);
     return { segments: r.segments, packs };
+  }
+
+  /** gc's operations on this bucket (see remote-gc.ts), over this host's index of it. */
+  gc(): BucketGc {
+    return new BucketGc(this.backend, this.config, this.cache.remoteIndex, this.packs, this.segments, () => this.refresh());
   }
 
   /** Ends the session and stops the I/O thread. */

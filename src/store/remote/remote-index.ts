@@ -100,6 +100,31 @@ export class RemoteIndex {
     return out;
   }
 
+  /** True when gc has tombstoned the copy of the object `key` in pack `pack`. */
+  tombstoned(key: Buffer, pack: PackId): boolean {
+    return this.tombs.doesExist(Buffer.concat([key, Buffer.from(pack, 'hex')]));
+  }
+
+  /**
+   * Every copy in a pack that is not retired, tombstoned ones included (flagged), in key order: what gc marks from
+   * and what a compacted segment keeps.
+   */
+  *copiesInLivePacks(): Iterable<{ key: Buffer; pack: PackId; offset: number; length: number; tombstoned: boolean }> {
+    for (const { key, value } of this.copies.getRange({})) {
+      const k = Buffer.from(key);
+      const v = value as Buffer;
+      const pack = v.subarray(0, SHA);
+      const info = this.packs.get(Buffer.from(pack));
+      if (!info || info.retired) continue;
+      yield { key: k, pack: pack.toString('hex'), offset: v.readUInt32BE(SHA), length: v.readUInt32BE(SHA + 4), tombstoned: this.tombs.doesExist(Buffer.concat([k, pack])) };
+    }
+  }
+
+  /** The packs gc retired (their copies no longer count), by id. */
+  *retiredPacks(): Iterable<PackId> {
+    for (const { key, value } of this.packs.getRange({})) if (value.retired) yield Buffer.from(key).toString('hex');
+  }
+
   /** What the index knows of pack `id`, or undefined. */
   pack(id: PackId): RemotePackInfo | undefined {
     return this.packs.get(Buffer.from(id, 'hex'));
