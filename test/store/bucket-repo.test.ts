@@ -11,6 +11,7 @@ import { cat } from '../../src/ops/ls.js';
 import { log } from '../../src/ops/log.js';
 import { fsck } from '../../src/ops/fsck.js';
 import { rebuildIndex } from '../../src/ops/index-rebuild.js';
+import { gcBucket } from '../../src/ops/gc-bucket.js';
 import { backendFor } from '../../src/store/remote/open.js';
 import { collect, commitAt, tmpDir, writeTree } from '../helpers/repo.js';
 
@@ -106,4 +107,26 @@ test('index rebuild of a bucket repository: from its segments, and --from-packs 
   await b.close();
   const local = (await import('../helpers/repo.js')).tmpRepo(t).repo;
   await t.throwsAsync(rebuildIndex(local, { fromPacks: true }), { message: /--from-packs is for a repository in a bucket/ });
+});
+
+test('a host whose index predates another host\'s gc: the repacked pack is gone (404), a refresh finds the new copy, the checkout works', async (t) => {
+  const url = bucket();
+  const a = await Repository.create(url, { cacheDir: tmpDir(t) });
+  const keep = tmpDir(t);
+  const drop = tmpDir(t);
+  writeTree(keep, { kept: Buffer.alloc(120_000, 1) });
+  writeTree(drop, { kept: Buffer.alloc(120_000, 1), dropped: Buffer.alloc(120_000, 2) });
+  await commitAt(a, drop, { branch: 'tmp', message: 'to drop' });
+  await commitAt(a, keep, { branch: 'main', message: 'kept', tick: 1 });
+  const b = await Repository.connect(url, 'write', { cacheDir: tmpDir(t) });
+  // tmp goes, with its reflog; gc marks and sweeps in one run: the pack shared by both commits is repacked.
+  await a.refs.update([{ ref: 'refs/heads/tmp', newOid: null, message: 'delete' }], 'test <t@e>');
+  const gcs = a.bucketGc()!;
+  const r = await gcBucket(a, gcs, { wait: true, graceSeconds: 0, pollMs: 10 });
+  t.true(r.bucket.swept.packs > 0 || r.bucket.marked > 0, JSON.stringify(r.bucket));
+  const out = path.join(tmpDir(t), 'co');
+  await checkout(b, { rev: 'main', dest: out });
+  t.deepEqual(fs.readFileSync(path.join(out, 'kept')), Buffer.alloc(120_000, 1));
+  await a.close();
+  await b.close();
 });

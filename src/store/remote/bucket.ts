@@ -44,7 +44,17 @@ export class Bucket {
     cache.remoteMode ??= {};
     const fetcher = new RemoteFetcher(cache, cache.remoteIndex, backend.url);
     cache.remoteMode.fetch = (keys) => fetcher.fetchSync(keys, this.syncReader());
-    cache.remoteMode.prefetch = (keys) => fetcher.prefetch(keys, backend);
+    cache.remoteMode.prefetch = async (keys) => {
+      try {
+        await fetcher.prefetch(keys, backend);
+      } catch (e) {
+        // A pack gone from the bucket: another host's gc repacked it since this host's index was read. Refresh (the
+        // new segments name the new copies) and try once more; a second miss is damage.
+        if (!(e instanceof RepositoryCorruptError) || e.data.missing !== true) throw e;
+        await this.refresh();
+        await fetcher.prefetch(keys, backend);
+      }
+    };
   }
 
   /** Opens the parts over `cache` and brings refs and index up to the bucket. */
@@ -55,6 +65,11 @@ export class Bucket {
     const b = new Bucket(backend, config, cache, refs);
     await refreshIndex(backend, b.segments, cache.remoteIndex, cache);
     return b;
+  }
+
+  /** True while a writer session is open on this handle. */
+  get inSession(): boolean {
+    return this.session !== undefined;
   }
 
   /** The blocking reader of misses (an I/O thread for S3), made on the first miss. */
@@ -211,7 +226,13 @@ class PublishingRefs implements RefStore {
   dropReflogEntries(ref: string, keep: (oid: Oid) => boolean): Promise<number> { return this.inner.dropReflogEntries(ref, keep); }
 
   async update(updates: RefUpdate[], who: string, opts?: RefUpdateOptions): Promise<void> {
-    if (updates.some((u) => u.newOid !== null)) {
+    if (!updates.some((u) => u.newOid !== null)) return this.inner.update(updates, who, opts);
+    // A ref-only update (branch, tag, a fetch's remote-tracking refs) runs in a short session of its own: registered
+    // before the refresh that shows gc's latest marks, so that gc either marked the commit already (refused below)
+    // or waits for this session before it sweeps.
+    const own = !this.bucket.inSession;
+    if (own) await this.bucket.beginSession('ref update');
+    try {
       await this.bucket.cache.flush();
       await this.bucket.publish();
       // Objects first, then the ref: a ref may name only a commit the bucket holds live (not one gc marked).
@@ -221,8 +242,10 @@ class PublishingRefs implements RefStore {
             `refusing to point '${u.ref}' at commit '${u.newOid}': ${this.bucket.backend.url} has no live copy of it (gc may have removed it: write it again)`);
         }
       }
+      return await this.inner.update(updates, who, opts);
+    } finally {
+      if (own) await this.bucket.endSession();
     }
-    return this.inner.update(updates, who, opts);
   }
 
   async moveHead(target: RefValue, who: string, message: string, time?: number): Promise<void> {
