@@ -139,6 +139,11 @@ export abstract class RepoCommand extends Command {
   /** Opens the repository, runs fn, closes it (also on failure). Read mode opens LMDB read-only. */
   protected async withRepo<T>(mode: OpenMode, repoDir: string | undefined, fn: (repo: Repository) => Promise<T> | T): Promise<T> {
     const repo = await openRepository(repoDir, mode);
+    // A bucket repository's uploads show on the op's progress line (`committing: 3 packs, 24 MB`), or on one of their own.
+    repo.storageProgress = (e) => {
+      if (!this.bar) this.progress();
+      this.bar?.update(e);
+    };
     try {
       return await fn(repo);
     } catch (e) {

@@ -174,6 +174,11 @@ export class Repository {
   private sessionId?: string;
   /** Set when the repository lives in a bucket: this handle's store is then the host cache (see remote/bucket.ts). */
   private bucket?: Bucket;
+  /**
+   * Where a bucket repository reports its own transfers (`uploading packs`: packs and bytes so far) while an op runs;
+   * the CLI shows them on its progress line.
+   */
+  storageProgress?: (e: { phase: string; files: number; bytes: number }) => void;
   /** What the ops found doubtful but not wrong (an ambiguous ref name, ...): the CLI prints each as `warning: …`. */
   readonly warnings: string[] = [];
 
@@ -573,7 +578,7 @@ export class Repository {
     const repo = new Repository(path.dirname(dataDir), dataDir, store, mode);
     try {
       const { Bucket } = await import('./remote/bucket.js');
-      repo.bucket = await Bucket.open(backend, config, store);
+      repo.bucket = await Bucket.open(backend, config, store, (e) => repo.storageProgress?.(e));
     } catch (e) {
       await store.close();
       throw e;

@@ -36,7 +36,8 @@ export class Bucket {
   /** The first local pack not uploaded yet. */
   private published: number;
 
-  private constructor(readonly backend: Backend, readonly config: RepoConfig, readonly cache: LmdbStore, private readonly remoteRefs: RemoteRefStore) {
+  private constructor(readonly backend: Backend, readonly config: RepoConfig, readonly cache: LmdbStore, private readonly remoteRefs: RemoteRefStore,
+    private readonly progress?: (e: { phase: string; files: number; bytes: number }) => void) {
     this.packs = new RemotePackStore(backend);
     this.segments = new SegmentStore(backend);
     this.published = nextLocalPack(cache);
@@ -58,11 +59,11 @@ export class Bucket {
   }
 
   /** Opens the parts over `cache` and brings refs and index up to the bucket. */
-  static async open(backend: Backend, config: RepoConfig, cache: LmdbStore): Promise<Bucket> {
+  static async open(backend: Backend, config: RepoConfig, cache: LmdbStore, progress?: (e: { phase: string; files: number; bytes: number }) => void): Promise<Bucket> {
     const head = new LmdbLocalHead(cache);
     if (!head.read()) head.write({ symref: config.defaultBranch });
     const refs = await RemoteRefStore.open(backend, head);
-    const b = new Bucket(backend, config, cache, refs);
+    const b = new Bucket(backend, config, cache, refs, progress);
     await refreshIndex(backend, b.segments, cache.remoteIndex, cache);
     return b;
   }
@@ -119,7 +120,12 @@ export class Bucket {
    * segment; then checks that the session is still alive, so that gc cannot have swept what the write relies on.
    */
   async publish(): Promise<UploadResult> {
-    const r = await uploadNewObjects(this.cache, this.published, [], { index: this.cache.remoteIndex, packs: this.packs, segments: this.segments, target: this.config.packTarget });
+    let packs = 0;
+    let bytes = 0;
+    const r = await uploadNewObjects(this.cache, this.published, [], {
+      index: this.cache.remoteIndex, packs: this.packs, segments: this.segments, target: this.config.packTarget,
+      onUploaded: (p) => this.progress?.({ phase: 'uploading packs', files: ++packs, bytes: (bytes += p.size) }),
+    });
     this.published = r.until;
     this.session?.assertAlive();
     return r;

@@ -8,7 +8,7 @@ import type { LmdbStore } from '../lmdb-store.js';
 import { RemotePackWriter, type PackTarget } from './remote-pack-writer.js';
 import type { RemotePackStore } from './remote-packs.js';
 import type { RemoteIndex } from './remote-index.js';
-import type { Segment, SegmentStore } from './segment.js';
+import type { Segment, SegmentPack, SegmentStore } from './segment.js';
 
 /** What an upload sent. */
 export interface UploadResult {
@@ -28,6 +28,8 @@ export interface UploadTarget {
   packs: RemotePackStore;
   segments: SegmentStore;
   target: PackTarget;
+  /** Called as each pack has gone up (progress). */
+  onUploaded?: (pack: SegmentPack) => void;
 }
 
 /** The number the cache's next local pack will get: packs at or above it are newer than now. */
@@ -43,7 +45,7 @@ export function nextLocalPack(store: LmdbStore): number {
  * the host's index before this returns.
  */
 export async function uploadNewObjects(store: LmdbStore, fromPack: number, extra: Iterable<Buffer>, to: UploadTarget): Promise<UploadResult> {
-  const writer = new RemotePackWriter(to.packs, to.target);
+  const writer = new RemotePackWriter(to.packs, to.target, to.onUploaded ? { onUploaded: to.onUploaded } : undefined);
   let objects = 0;
   let bytes = 0;
   const add = async (key: Buffer, stored: Buffer) => {
