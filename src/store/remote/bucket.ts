@@ -99,14 +99,14 @@ export class Bucket {
   }
 
   /**
-   * Ends the writer session: what it wrote is published first (a receive ends its session before the sender moves
-   * refs), then the session object is deleted.
+   * Ends the writer session: what it made durable is published first (a receive ends its session before the sender
+   * moves refs), then the session object is deleted.
    */
   async endSession(): Promise<void> {
     const s = this.session;
     if (!s) return;
     try {
-      await this.cache.flush();
+      // What the session made durable (flushed); objects only queued are dropped with the handle, as locally.
       await this.publish();
     } finally {
       this.session = undefined;
