@@ -29,6 +29,16 @@ backendSuite({
   },
 });
 
+// The same suite with GET and LIST through the SDK only (the light path off): both paths answer alike.
+backendSuite({
+  name: 's3 (sdk only)',
+  skip,
+  make: async () => {
+    const b = s3Backend(`${root}sdk${n++}/`, { light: false });
+    return { it: b, close: () => b.close() };
+  },
+});
+
 if (!skip) test.after.always(() => removePrefix(root));
 
 const s3 = skip ? (name: string) => test.skip(`s3: ${name} (${skip})`, () => {}) : (name: string, f: Implementation<[]>) => test(`s3: ${name}`, f);
@@ -129,4 +139,21 @@ test('s3: the error mapping names the S3 error and the key for anything else', (
   t.regex(toVivaError(Object.assign(new Error('x'), { name: 'CredentialsProviderError' }), ctx).message, /^s3:\/\/b\/p\/: access denied: no credentials found/);
   t.is(toVivaError(Object.assign(new Error('x'), { code: 'ECONNRESET' }), ctx).message, 's3://b/p/: cannot reach http://e: ECONNRESET');
   for (const e of [sdk('InternalError', 500), sdk('NoSuchBucket', 404)]) t.is(exitCodeFor((toVivaError(e, ctx) as RemoteError).code), 17);
+});
+
+s3('the light path answers GET and LIST without loading the SDK; anything else is the SDK\'s', async (t) => {
+  const hook = 'export async function resolve(s, c, next) { if (s.startsWith("@aws-sdk/")) throw new Error("SDK loaded: " + s); return next(s, c); }';
+  const script = `
+    import { register } from 'node:module';
+    register('data:text/javascript,' + encodeURIComponent(${JSON.stringify(hook)}));
+    const { S3Backend, parseS3Url } = await import('./src/store/remote/s3-backend.ts');
+    const b = new S3Backend(parseS3Url('s3://viva-ci/${root}light/', { endpoint: ${JSON.stringify(S3_ENDPOINT)} }), { credentials: ${JSON.stringify(S3_CREDENTIALS)} });
+    const got = await b.get('nothing-here');
+    const listed = [];
+    for await (const o of b.list('')) listed.push(o.key);
+    console.log(String(got), listed.length);
+    try { await b.head('k'); } catch (e) { console.log(e.message); }
+    await b.close();`;
+  const out = execFileSync(process.execPath, ['--import=tsx', '--input-type=module', '-e', script], { encoding: 'utf8' });
+  t.is(out, 'undefined 0\nSDK loaded: @aws-sdk/client-s3\n');
 });

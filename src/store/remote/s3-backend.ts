@@ -9,6 +9,7 @@ import {
 } from './backend.js';
 import { checkRange } from './memory-backend.js';
 import { isUnknownOutcome, s3ErrorName, s3Status, toVivaError } from './s3-errors.js';
+import { LightS3 } from './s3-light.js';
 
 /** Where an S3 repository lives: bucket, key prefix ('' or ending in '/'), endpoint and region, and its canonical URL. */
 export interface S3Location {
@@ -86,6 +87,11 @@ export interface S3BackendOptions {
   credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
   /** Attempts of an idempotent request (GET, HEAD, LIST, DELETE, unconditional PUT), first one included. */
   maxAttempts?: number;
+  /**
+   * Send GETs and LISTs without the SDK first (see s3-light.ts; default true): a warm command then never loads it. The
+   * SDK answers whatever the light path cannot.
+   */
+  light?: boolean;
 }
 
 /** Attempts of idempotent requests (on 5xx, throttling, lost or refused connections), with exponential backoff. */
@@ -125,8 +131,11 @@ export class S3Backend implements Backend {
     https: new https.Agent({ keepAlive: true, maxSockets: 16 }),
   };
 
+  private readonly light?: LightS3;
+
   constructor(readonly location: S3Location, private readonly options: S3BackendOptions = {}) {
     this.url = location.url;
+    if (options.light !== false) this.light = new LightS3(location, this.agents, options.credentials);
   }
 
   /** What a worker thread needs to make the same backend (`SyncReader`'s I/O thread): location and options. */
@@ -135,8 +144,10 @@ export class S3Backend implements Backend {
   }
 
   async get(key: string, range?: ByteRange): Promise<{ body: Buffer; etag: string } | undefined> {
-    const { sdk, retrying } = await this.sdk();
     if (range) checkRange(range);
+    const quick = await this.light?.get(key, range);
+    if (quick !== undefined) return quick ?? undefined;
+    const { sdk, retrying } = await this.sdk();
     try {
       const res = await retrying.send(new sdk.GetObjectCommand({
         Bucket: this.location.bucket, Key: this.key(key),
@@ -195,6 +206,11 @@ export class S3Backend implements Backend {
   }
 
   async *list(prefix: string): AsyncIterable<ObjectInfo> {
+    const quick = await this.light?.list(prefix);
+    if (quick) {
+      yield* quick;
+      return;
+    }
     const { sdk, retrying } = await this.sdk();
     let token: string | undefined;
     do {
