@@ -52,6 +52,23 @@ export function refNameConflictError(ref: string, c: { ref: string; below: boole
 }
 
 /**
+ * Follows symbolic refs from `ref` through `read` (every RefStore's `resolve`): the final ref name and its oid (none for
+ * an unborn branch), or undefined when `ref` does not exist. Throws RepositoryCorruptError for a malformed value or a
+ * symbolic ref loop.
+ */
+export function resolveRefChain(read: (ref: string) => RefValue | undefined, ref: string): { ref: string; oid?: Oid } | undefined {
+  let name = ref;
+  for (let i = 0; i < MAX_SYMREF_DEPTH; i++) {
+    const v = read(name);
+    if (!v) return i === 0 ? undefined : { ref: name };
+    if (v.symref) { name = v.symref; continue; }
+    if (!v.oid || !isOid(v.oid)) throw new RepositoryCorruptError(`ref '${name}'`, 'malformed value');
+    return { ref: name, oid: v.oid };
+  }
+  throw new RepositoryCorruptError(`ref '${ref}'`, 'symbolic ref loop');
+}
+
+/**
  * The refs of a repository in LMDB (`refs` and `reflog` databases of its environment).
  *
  * Writes are `async` to fit {@link RefStore}, but do all their work synchronously, before they return their promise:
@@ -71,15 +88,7 @@ export class LmdbRefStore implements RefStore {
   }
 
   resolve(ref: string): { ref: string; oid?: Oid } | undefined {
-    let name = ref;
-    for (let i = 0; i < MAX_SYMREF_DEPTH; i++) {
-      const v = this.read(name);
-      if (!v) return i === 0 ? undefined : { ref: name };
-      if (v.symref) { name = v.symref; continue; }
-      if (!v.oid || !isOid(v.oid)) throw new RepositoryCorruptError(`ref '${name}'`, 'malformed value');
-      return { ref: name, oid: v.oid };
-    }
-    throw new RepositoryCorruptError(`ref '${ref}'`, 'symbolic ref loop');
+    return resolveRefChain((r) => this.read(r), ref);
   }
 
   list(prefix = 'refs/'): Array<{ ref: string; oid: Oid }> {

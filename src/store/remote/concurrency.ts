@@ -1,5 +1,7 @@
 /** Bounded concurrency and the retry of reads that the remote stores share. */
-import { RemoteError } from '../../errors.js';
+import { RemoteError, RepositoryCorruptError } from '../../errors.js';
+import { hashBytes } from '../../model/oid.js';
+import type { Backend } from './backend.js';
 
 /**
  * Runs at most `max` tasks at a time; the others wait in call order. A finished task hands its slot straight to the
@@ -62,4 +64,19 @@ export async function retryRead<T>(read: () => Promise<T>): Promise<T> {
       await new Promise((resolve) => setTimeout(resolve, ms));
     }
   }
+}
+
+/**
+ * The bytes of a content-named object (`what` `key`, named `sha`), read with retryRead and checked against its name:
+ * undefined when the key does not exist; RepositoryCorruptError naming the key when the bytes hash to something else.
+ */
+export async function getNamed(backend: Backend, key: string, sha: string, what: string): Promise<Buffer | undefined> {
+  const r = await retryRead(() => backend.get(key));
+  if (!r) return undefined;
+  const actual = hashBytes(r.body);
+  if (actual !== sha) {
+    throw new RepositoryCorruptError(key, `its bytes hash to ${actual}, not to its name`,
+      `${what} '${key}' does not match its name (repository damaged: run 'viva fsck')`, { key, ...(what === 'pack' ? { pack: sha } : {}), actual });
+  }
+  return r.body;
 }

@@ -4,7 +4,7 @@ import { hashBytes } from '../../model/oid.js';
 import type { PackId, PackStore } from '../interfaces.js';
 import { PACK_ENTRY, decodePackHeader } from '../lmdb-store.js';
 import { PAGE_SIZE, type Backend } from './backend.js';
-import { Limiter, retryRead } from './concurrency.js';
+import { Limiter, getNamed, retryRead } from './concurrency.js';
 
 /** The key prefix of packs in the bucket. */
 export const PACKS_PREFIX = 'packs/';
@@ -90,15 +90,7 @@ export class RemotePackStore implements PackStore {
 
   /** The whole pack, checked against its name; undefined when there is no such pack. */
   async get(id: PackId): Promise<Buffer | undefined> {
-    const key = packKey(id);
-    const r = await retryRead(() => this.backend.get(key));
-    if (!r) return undefined;
-    const actual = hashBytes(r.body);
-    if (actual !== id) {
-      throw new RepositoryCorruptError(key, `its bytes hash to ${actual}, not to its name`,
-        `pack '${key}' does not match its name (repository damaged: run 'viva fsck')`, { key, pack: id, actual });
-    }
-    return r.body;
+    return getNamed(this.backend, packKey(id), id, 'pack');
   }
 
   /**

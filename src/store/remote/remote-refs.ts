@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { RefConflictError, RefExistsError, RefNotFoundError, RemoteError, RepositoryCorruptError, UsageError } from '../../errors.js';
 import { isOid, type Oid } from '../../model/oid.js';
 import { shortRefName } from '../../model/ref.js';
-import { headDescription, refNameConflictError } from '../refs.js';
+import { headDescription, refNameConflictError, resolveRefChain } from '../refs.js';
 import type { RefStore, RefUpdate, RefUpdateOptions, RefValue, ReflogEntry } from '../interfaces.js';
 import type { Backend } from './backend.js';
 
@@ -25,7 +25,6 @@ export const REF_BACKOFF_BASE_MS = 50;
 export const REF_BACKOFF_CAP_MS = 2000;
 
 const HEAD = 'HEAD';
-const MAX_SYMREF_DEPTH = 5;
 const REFS_PREFIX = 'refs/';
 
 const now = () => Math.floor(Date.now() / 1000);
@@ -127,15 +126,7 @@ export class RemoteRefStore implements RefStore {
   }
 
   resolve(ref: string): { ref: string; oid?: Oid } | undefined {
-    let name = ref;
-    for (let i = 0; i < MAX_SYMREF_DEPTH; i++) {
-      const v = this.read(name);
-      if (!v) return i === 0 ? undefined : { ref: name };
-      if (v.symref) { name = v.symref; continue; }
-      if (!v.oid || !isOid(v.oid)) throw new RepositoryCorruptError(`ref '${name}'`, 'malformed value');
-      return { ref: name, oid: v.oid };
-    }
-    throw new RepositoryCorruptError(`ref '${ref}'`, 'symbolic ref loop');
+    return resolveRefChain((r) => this.read(r), ref);
   }
 
   list(prefix = REFS_PREFIX): Array<{ ref: string; oid: Oid }> {

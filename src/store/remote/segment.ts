@@ -7,7 +7,7 @@ import { hashBytes } from '../../model/oid.js';
 import type { PackId } from '../interfaces.js';
 import { KIND_BY_CODE } from '../object-store.js';
 import type { Backend } from './backend.js';
-import { retryRead } from './concurrency.js';
+import { getNamed } from './concurrency.js';
 
 /** The key prefix of index segments in the bucket. */
 export const INDEX_PREFIX = 'index/';
@@ -250,14 +250,8 @@ export class SegmentStore {
   /** The segment named `sha`, checked against its name and decoded; undefined when there is none. */
   async getSegment(sha: string): Promise<Segment | undefined> {
     const key = segmentKey(sha);
-    const r = await retryRead(() => this.backend.get(key));
-    if (!r) return undefined;
-    const actual = hashBytes(r.body);
-    if (actual !== sha) {
-      throw new RepositoryCorruptError(key, `its bytes hash to ${actual}, not to its name`,
-        `index segment '${key}' does not match its name (repository damaged: run 'viva fsck')`, { key, actual });
-    }
-    return decodeSegment(r.body, key);
+    const body = await getNamed(this.backend, key, sha, 'index segment');
+    return body && decodeSegment(body, key);
   }
 
   /** Every segment below `index/` (other keys there are ignored): name, size and the server's LastModified in ms. */
