@@ -7,11 +7,27 @@ import { WriteError } from '../errors.js';
 import { workerScript } from './worker-script.js';
 import os from 'node:os';
 import type { Oid } from '../model/oid.js';
-import type { LmdbStore } from './lmdb-store.js';
 import { KIND_BY_CODE, OBJECT_KINDS, encodeStored, type BackgroundObjectWriter, type ObjectKind } from './object-store.js';
 
 export const DEFAULT_WORKER_BATCH = 8 * 1024 * 1024;
 export const MAX_INFLIGHT = 6;
+/**
+ * What BackgroundWriter needs of the LMDB store it writes beside (LmdbStore; named by shape here, so that the store
+ * can make its writer without the two modules importing each other).
+ */
+export interface WriterStore {
+  readonly path: string;
+  readonly zstdLevel: number;
+  /** Set for the cache of a bucket repository (LmdbStore's RemoteMode). */
+  readonly remoteMode?: { sincePack?: number };
+  readonly written: { objects: number; bytes: number };
+  readonly env: { resetReadTxn(): void };
+  hasObject(kind: ObjectKind, oid: Oid): boolean;
+  writeObject(kind: ObjectKind, oid: Oid, data: Uint8Array): unknown;
+  writeStoredObject(kind: ObjectKind, oid: Oid, stored: Uint8Array): void;
+  flushSync(): void;
+}
+
 /** How long close() waits for the worker to finish its current message before terminating it anyway. */
 export const CLOSE_TIMEOUT_MS = 30_000;
 
@@ -38,7 +54,7 @@ export class BackgroundWriter implements BackgroundObjectWriter {
   /** Objects and stored bytes the worker newly wrote (known after flush). */
   written = { objects: 0, bytes: 0 };
 
-  constructor(private readonly store: LmdbStore) {}
+  constructor(private readonly store: WriterStore) {}
 
   private startWorker(): Worker {
     // The cache of a bucket repository deduplicates against the bucket, and counts this session's packs as written.

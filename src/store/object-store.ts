@@ -1,7 +1,6 @@
 /** Object kinds, role interfaces for reading and writing objects (restic-style narrow interfaces), stored-value codec. */
 import { Compressor, Decompressor } from 'zstd-napi';
 import type { Oid } from '../model/oid.js';
-import type { PackId } from './interfaces.js';
 import type { BlobPrefetcher, ChunkPrefetcher } from './prefetch.js';
 
 /** Frozen: the first key byte of every object in the `objects` database. */
@@ -84,9 +83,9 @@ export interface ObjectStore extends ObjectReader, ObjectWriter {
    */
   remove(doomed: Iterable<{ kind: ObjectKind; oid: Oid }>): number;
   /** A pack's header and which of its objects are live; undefined when the pack does not exist. */
-  inspectPack(id: PackId): PackInspection | undefined;
+  inspectPack(id: string): PackInspection | undefined;
   /** Rewrites a pack with only its live objects, or deletes it (LMDB only; inside `withExclusive`); returns bytes freed. */
-  compactPack?(id: PackId): number;
+  compactPack?(id: string): number;
   /** Brings these objects close (a remote store fetches their packs); resolves when reads of them will not wait. */
   prefetch(ids: Iterable<{ kind: ObjectKind; oid: Oid }>): Promise<void>;
   /** A writer that compresses and writes on another thread, or undefined when that does not pay off (one core). */

@@ -11,7 +11,6 @@ import http from 'node:http';
 import https from 'node:https';
 import type { ByteRange, ObjectInfo } from './backend.js';
 import { PAGE_SIZE, unquoteEtag } from './backend.js';
-import type { S3Location } from './s3-backend.js';
 
 const EMPTY_SHA256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
 
@@ -27,6 +26,9 @@ class NodeSha256 {
   reset(): void { this.hash = this.make(); }
 }
 
+/** Where the bucket prefix is (S3Location's fields this reader uses). */
+export interface LightLocation { bucket: string; prefix: string; endpoint?: string; region: string }
+
 interface Credentials { accessKeyId: string; secretAccessKey: string; sessionToken?: string }
 
 /** Answers of one request: status, headers, body. */
@@ -39,7 +41,7 @@ interface Answer { status: number; headers: http.IncomingHttpHeaders; body: Buff
 export class LightS3 {
   private signer?: Promise<{ sign(req: unknown): Promise<{ headers: Record<string, string> }> } | undefined>;
 
-  constructor(private readonly location: S3Location, private readonly agents: { http: http.Agent; https: https.Agent }, private readonly credentials?: Credentials) {}
+  constructor(private readonly location: LightLocation, private readonly agents: { http: http.Agent; https: https.Agent }, private readonly credentials?: Credentials) {}
 
   /** The object, `null` when the key does not exist, or undefined when the SDK must answer. */
   async get(key: string, range?: ByteRange): Promise<{ body: Buffer; etag: string } | null | undefined> {
