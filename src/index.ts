@@ -42,7 +42,7 @@ export { reflog, type ReflogResult } from './ops/reflog.js';
 export { fsck, type FsckResult, type FsckOptions } from './ops/fsck.js';
 export { gc, type GcResult, type GcOptions } from './ops/gc.js';
 export { compact, type CompactResult } from './ops/compact.js';
-export { init, type InitResult } from './ops/init.js';
+export { init, type InitOptions, type InitResult } from './ops/init.js';
 export { resolveRevision, resolveSpec, previousBranch, type ResolvedRevision, type ResolvedEntry } from './ops/resolve.js';
 export type { ExcludeTest } from './formats/exclude.js';
 export { openImage, createImageWriter, outputFormatForName, STDOUT_DEST, SUPPORTED_DEST, type OutputFormat } from './formats/index.js';
@@ -69,7 +69,7 @@ export {
   type DebPackage, type DebControl, type ControlField, type ControlFile, type Relations,
 } from './packages/deb.js';
 export { find, globRegExp, scopeCommits, type FindHit, type FindOptions, type FindScope } from './ops/find.js';
-export { rebuildIndex, checkIndex, type IndexRebuildResult } from './ops/index-rebuild.js';
+export { rebuildIndex, checkIndex, type IndexRebuildOptions, type IndexRebuildResult } from './ops/index-rebuild.js';
 export { grep, type GrepHit, type GrepOptions } from './ops/grep.js';
 export { imageStats, repositoryStats, du, type ImageStats, type RepositoryStats, type DuEntry } from './ops/stats.js';
 export { search, type SearchOptions, type SearchHit } from './ops/search.js';

@@ -86,10 +86,10 @@ function readUserFile(file: string): Buffer {
   }
 }
 
-/** Starts serving `repo` (opened for writing when push is allowed). */
 /** How often a server of a bucket repository re-reads its refs and index at most (ms). */
 export const REFRESH_MS = 1000;
 
+/** Starts serving `repo` (opened for writing when push is allowed). */
 export async function serve(repo: Repository, options: ServeOptions = {}): Promise<Server> {
   const [host, portText] = (options.listen ?? '127.0.0.1:0').split(/:(?=[^:]*$)/);
   const port = Number(portText);
