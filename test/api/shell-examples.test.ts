@@ -40,10 +40,12 @@ const SCRIPTS: Array<{ script: string; needs: string[]; expect: RegExp[]; env?: 
   },
 ];
 
+// One at a time: each script runs many viva processes and tools, and four at once (on two cores, beside the other
+// test files) starved the suite's other CLI tests.
 for (const { script, needs, expect, env, skip } of SCRIPTS) {
   const missing = needs.filter((c) => !have(c));
   const why = missing.length ? `needs ${missing.join(', ')}` : skip;
-  (why ? test.skip : test)(`examples: ${script} runs to the end${why ? ` (${why})` : ''}`, async (t) => {
+  (why ? test.skip : test.serial)(`examples: ${script} runs to the end${why ? ` (${why})` : ''}`, async (t) => {
     t.timeout(600_000);
     const dir = tmpDir(t, 'viva-shell-example-');
     let out: string;
