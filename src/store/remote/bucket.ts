@@ -12,9 +12,9 @@ import { RepositoryCorruptError } from '../../errors.js';
 import type { Oid } from '../../model/oid.js';
 import type { RefStore, RefUpdate, RefUpdateOptions, RefValue, ReflogEntry, RepoConfig } from '../interfaces.js';
 import type { Backend } from './backend.js';
+import { forEachLimit } from './concurrency.js';
 import { PREFETCH_CONCURRENCY, RemoteFetcher } from './fetch.js';
 import { decodePackHeader, isMetaKind } from '../lmdb-store.js';
-import { hashBytes } from '../../model/oid.js';
 import { LmdbLocalHead } from './lmdb-local-head.js';
 import { refreshIndex } from './open.js';
 import { BucketGc } from './remote-gc.js';
@@ -146,27 +146,21 @@ export class Bucket {
       }
     }
     const packs = [...this.cache.remoteIndex.livePacks()];
-    let next = 0;
     let done = 0;
-    const lane = async () => {
-      while (next < packs.length) {
-        const p = packs[next++]!;
-        const key = packKey(p.id);
-        try {
-          const got = await this.backend.get(key);
-          if (!got) throw new Error('missing from the bucket');
-          const actual = hashBytes(got.body);
-          if (actual !== p.id) throw new Error(`does not match its name (its bytes hash to ${actual})`);
-          const header = decodePackHeader(key, got.body);
-          if (p.size && got.body.length !== p.size) throw new Error(`has ${got.body.length} bytes, the index says ${p.size}`);
-          this.cache.putCached(header.map((e) => [e.key, got.body.subarray(e.offset, e.offset + e.length)]));
-        } catch (e) {
-          problems.push({ kind: 'pack', oid: key, problem: (e as Error).message.replace(/^pack 'packs\/[0-9a-f]+' /, '') });
-        }
-        onProgress?.(++done, packs.length);
+    await forEachLimit(packs, PREFETCH_CONCURRENCY, async (p) => {
+      const key = packKey(p.id);
+      try {
+        const body = await this.packs.get(p.id);
+        if (!body) throw new Error('missing from the bucket');
+        const header = decodePackHeader(key, body);
+        if (p.size && body.length !== p.size) throw new Error(`has ${body.length} bytes, the index says ${p.size}`);
+        this.cache.putCached(header.map((e) => [e.key, body.subarray(e.offset, e.offset + e.length)]));
+      } catch (e) {
+        const actual = e instanceof RepositoryCorruptError ? e.data.actual : undefined;
+        problems.push({ kind: 'pack', oid: key, problem: typeof actual === 'string' ? `does not match its name (its bytes hash to ${actual})` : (e as Error).message.replace(/^pack 'packs\/[0-9a-f]+' /, '') });
       }
-    };
-    await Promise.all(Array.from({ length: Math.min(PREFETCH_CONCURRENCY, packs.length) }, lane));
+      onProgress?.(++done, packs.length);
+    });
     return problems;
   }
 
@@ -181,19 +175,14 @@ export class Bucket {
       const listed: Array<{ id: string; size: number }> = [];
       for await (const p of this.packs.list()) listed.push(p);
       const seg: Segment = { packs: [], entries: [], retired: [], tombstones: [] };
-      let next = 0;
       let done = 0;
-      const lane = async () => {
-        while (next < listed.length) {
-          const p = listed[next++]!;
-          const header = await this.packs.readHeader(p.id, p.size);
-          const meta = header.some((e) => isMetaKind(e.key[0]!));
-          seg.packs.push({ id: p.id, size: p.size, class: meta ? 'meta' : 'data' });
-          for (const e of header) seg.entries.push({ key: e.key, pack: p.id, offset: e.offset, length: e.length });
-          options.onProgress?.(++done, listed.length);
-        }
-      };
-      await Promise.all(Array.from({ length: Math.min(PREFETCH_CONCURRENCY, listed.length) }, lane));
+      await forEachLimit(listed, PREFETCH_CONCURRENCY, async (p) => {
+        const header = await this.packs.readHeader(p.id, p.size);
+        const meta = header.some((e) => isMetaKind(e.key[0]!));
+        seg.packs.push({ id: p.id, size: p.size, class: meta ? 'meta' : 'data' });
+        for (const e of header) seg.entries.push({ key: e.key, pack: p.id, offset: e.offset, length: e.length });
+        options.onProgress?.(++done, listed.length);
+      });
       if (seg.packs.length) await this.segments.putSegment(seg);
       packs = seg.packs.length;
     }

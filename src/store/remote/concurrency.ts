@@ -80,3 +80,17 @@ export async function getNamed(backend: Backend, key: string, sha: string, what:
   }
   return r.body;
 }
+
+/** Runs `fn` on every item, at most `limit` at a time; the first failure rejects (after the running calls end). */
+export async function forEachLimit<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let i = 0;
+  let failed: { e: unknown } | undefined;
+  const worker = async () => {
+    while (i < items.length && !failed) {
+      const item = items[i++]!;
+      try { await fn(item); } catch (e) { failed ??= { e }; }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  if (failed) throw failed.e;
+}

@@ -15,6 +15,7 @@ import type { RemoteIndex } from './remote-index.js';
 import { packKey } from './remote-packs.js';
 import type { SyncReader } from './sync-reader.js';
 import type { Backend } from './backend.js';
+import { forEachLimit } from './concurrency.js';
 
 /** A pack up to this size is fetched whole even for one object (one request either way; its neighbours come along). */
 export const WHOLE_PACK_MAX = 1 << 20;
@@ -49,16 +50,10 @@ export class RemoteFetcher {
 
   /** The asynchronous form, for bulk readers: up to PREFETCH_CONCURRENCY GETs at once. */
   async prefetch(keys: Buffer[], backend: Backend): Promise<void> {
-    const plans = this.plan(keys);
-    let next = 0;
-    const lane = async () => {
-      while (next < plans.length) {
-        const p = plans[next++]!;
-        const got = await backend.get(packKey(p.pack), p.whole ? undefined : { offset: p.loc.offset, length: p.loc.length });
-        this.store.putCached(this.take(p, got?.body));
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(PREFETCH_CONCURRENCY, plans.length) }, lane));
+    await forEachLimit(this.plan(keys), PREFETCH_CONCURRENCY, async (p) => {
+      const got = await backend.get(packKey(p.pack), p.whole ? undefined : { offset: p.loc.offset, length: p.loc.length });
+      this.store.putCached(this.take(p, got?.body));
+    });
   }
 
   /** Groups the keys not in the cache by pack: whole packs where worth it (or needed to check), ranges otherwise. */

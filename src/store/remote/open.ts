@@ -12,6 +12,7 @@ import { MemoryBackend } from './memory-backend.js';
 import type { RemoteIndex } from './remote-index.js';
 import type { SegmentStore } from './segment.js';
 import { RemoteFetcher } from './fetch.js';
+import { forEachLimit } from './concurrency.js';
 
 
 const memoryBuckets = new Map<string, MemoryBackend>();
@@ -47,6 +48,9 @@ export function defaultCacheDir(id: string, env: NodeJS.ProcessEnv = process.env
   return path.join(base, 'viva', id);
 }
 
+/** Index segments a refresh reads at once. */
+const SEGMENT_CONCURRENCY = 8;
+
 /** What a refresh of the host's index did. */
 export interface IndexRefresh { segments: number; metaPacks: number }
 
@@ -59,24 +63,19 @@ export async function refreshIndex(backend: Backend, segments: SegmentStore, ind
   for await (const s of segments.listSegments()) if (!index.ingested(s.sha)) fresh.push(s.sha);
   const metaKeys: Buffer[] = [];
   const metaPackIds = new Set<string>();
-  let next = 0;
-  const lane = async () => {
-    while (next < fresh.length) {
-      const sha = fresh[next++]!;
-      const seg = await segments.getSegment(sha);
-      // Listed, then gone: gc merged it into another segment, which the next refresh lists.
-      if (!seg) continue;
-      index.ingest(sha, seg);
-      const meta = new Set(seg.packs.filter((p) => p.class === 'meta').map((p) => p.id));
-      for (const e of seg.entries) {
-        if (meta.has(e.pack) && !cache.index.doesExist(e.key)) {
-          metaKeys.push(e.key);
-          metaPackIds.add(e.pack);
-        }
+  await forEachLimit(fresh, SEGMENT_CONCURRENCY, async (sha) => {
+    const seg = await segments.getSegment(sha);
+    // Listed, then gone: gc merged it into another segment, which the next refresh lists.
+    if (!seg) return;
+    index.ingest(sha, seg);
+    const meta = new Set(seg.packs.filter((p) => p.class === 'meta').map((p) => p.id));
+    for (const e of seg.entries) {
+      if (meta.has(e.pack) && !cache.index.doesExist(e.key)) {
+        metaKeys.push(e.key);
+        metaPackIds.add(e.pack);
       }
     }
-  };
-  await Promise.all(Array.from({ length: Math.min(8, fresh.length) }, lane));
+  });
   if (metaKeys.length) {
     try {
       await new RemoteFetcher(cache, index, backend.url).prefetch(metaKeys, backend);

@@ -10,6 +10,7 @@ import { shortRefName } from '../../model/ref.js';
 import { headDescription, refNameConflictError, resolveRefChain } from '../refs.js';
 import type { RefStore, RefUpdate, RefUpdateOptions, RefValue, ReflogEntry } from '../interfaces.js';
 import type { Backend } from './backend.js';
+import { forEachLimit } from './concurrency.js';
 
 /** How many reflog entries a ref object keeps; a write that would keep more archives the oldest REFLOG_ARCHIVE first. */
 export const REFLOG_KEEP = 64;
@@ -519,16 +520,3 @@ function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-/** Runs `fn` on every item, at most `limit` at a time; the first failure rejects (after the running calls end). */
-async function forEachLimit<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let i = 0;
-  let failed: { e: unknown } | undefined;
-  const worker = async () => {
-    while (i < items.length && !failed) {
-      const item = items[i++]!;
-      try { await fn(item); } catch (e) { failed ??= { e }; }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  if (failed) throw failed.e;
-}
