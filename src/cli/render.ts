@@ -43,7 +43,7 @@ function columnWidth(values: string[]): number {
 
 export function renderCommit(r: CommitResult): string {
   const head = `[${shortRefName(r.branch)}${r.parent ? '' : ' (root-commit)'} ${shortOid(r.commit)}]`;
-  const cached = r.cachedFiles ? `, ${r.cachedFiles} unchanged (stat cache)` : '';
+  const cached = r.cachedFiles ? `, ${r.cachedFiles} unchanged (stat cache${r.cachedDirs ? `; ${plural(r.cachedDirs, 'directory', 'directories')} whole from the tree cache` : ''})` : '';
   const disk = r.rootKind === 'disk' ? `${r.source.format} disk ${r.source.name ?? ''}: ` : '';
   return `${head} ${disk}${plural(r.files, 'file')}, ${plural(r.dirs, 'directory', 'directories')}, ${formatBytes(r.bytes)}; ${formatBytes(r.storedBytes)} new in the repository${cached}`;
 }

@@ -1,12 +1,13 @@
 /** Directory trees as images: a lossless reader (lstat, xattrs, hardlinks, devices, holes) and a writer that never follows a symlink. */
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import { hexIfNotUtf8 } from '../model/quote.js';
 import path from 'node:path';
 import util from 'node:util';
 import type { ExcludeTest } from './exclude.js';
-import type { DataPiece, EntryType, FileContent, ImageEntry, ImageReader, ImageWriter, SourceDescription, WriterWarning, Xattr } from './types.js';
+import type { DataPiece, EntryType, FileContent, ImageEntry, ImageReader, ImageWriter, SourceDescription, StoredDir, WriterWarning, Xattr } from './types.js';
 import { EMPTY, throwIfAborted } from './depth-first.js';
-import { native, splitNs } from '../native/index.js';
+import { native, scanRecords, splitNs } from '../native/index.js';
 import {
   CheckoutError, DestinationNotEmptyError, SourceChangedError, SourceReadError, UnsafeInputError,
   UnsupportedInputError, VivaError,
@@ -46,10 +47,32 @@ export interface OpenDirectoryOptions {
    * out (a directory: kept, empty) instead of failing the walk. Without it, that is a SourceReadError.
    */
   onUnreadable?: (path: Buffer, reason: string) => void;
+  /** Take unchanged directories' trees from a commit's tree cache instead of walking them (see {@link DirectoryTreeCache}). */
+  treeCache?: DirectoryTreeCache;
 }
 
+/**
+ * git's cache-tree for directory sources. Before the walk, every directory is scanned (names and lstat of its
+ * entries, one native call each) and given a signature: sha256 of its entries' names and every lstat field but atime
+ * (type, mode, owner, size, inode, device, link count, mtime and ctime: a changed file, xattr, mode, owner or link
+ * count changes ctime; a replaced entry its inode). A directory whose signature is the one recorded with a tree, and
+ * whose subdirectories are all such directories too, is yielded with that tree (`ImageEntry.stored`) and not walked.
+ * Never taken from the cache, nor recorded: a directory holding a file with several links (its hardlink group may
+ * reach other directories), an entry that cannot be looked at or read, or (recorded only) an entry changed within
+ * a few seconds of `racyAfterNs` (git's racy-clean rule: a change in the same clock tick would not show).
+ */
+export interface DirectoryTreeCache {
+  /** The tree recorded for directory `key` with this signature, if any (and still stored). */
+  lookup(key: string, signature: Buffer): StoredDir | undefined;
+  /** The commit's start (ns since the epoch). */
+  racyAfterNs: bigint;
+}
+
+/** A change this close to the commit's start (or later) makes a directory's record unsafe: the stat cache's window (RACY_WINDOW_NS). */
+const RACY_SECONDS = 2;
+
 /** Whether the mode bits let this process read a file (root reads everything; ACLs are not consulted). */
-function mayRead(st: fs.BigIntStats): boolean {
+function mayRead(st: { mode: number | bigint; uid: number | bigint; gid: number | bigint }): boolean {
   const euid = process.geteuid?.() ?? 0;
   if (euid === 0) return true;
   const mode = Number(st.mode);
@@ -251,6 +274,95 @@ function fileContent(abs: Buffer, st: fs.BigIntStats, outer: AbortSignal | undef
   };
 }
 
+/** A directory's verdict from the tree cache's pre-scan. */
+interface DirScan {
+  signature: Buffer;
+  /** Its tree may be recorded once built. */
+  recordable: boolean;
+  /** Its recorded tree, taken whole. */
+  stored?: StoredDir;
+}
+
+/**
+ * The tree cache's pre-scan of the tree at `base` (see {@link DirectoryTreeCache}): the verdict of every directory the
+ * walk will reach, by relative path (latin1). A directory that cannot be scanned gets none (the walk reports it).
+ */
+function scanForTreeCache(base: Buffer, cache: DirectoryTreeCache, scope: string, excluded: Set<string>, options: OpenDirectoryOptions): Map<string, DirScan> {
+  // Racy: changed after racyAfterNs - RACY_SECONDS, compared as (seconds, nanoseconds) to stay exact.
+  const racySec = Number(cache.racyAfterNs / 1_000_000_000n) - RACY_SECONDS;
+  const racyNsec = Number(cache.racyAfterNs % 1_000_000_000n);
+  const racy = (sec: number, nsec: number) => sec > racySec || (sec === racySec && nsec > racyNsec);
+  // Every directory in post-order (children before their parent), with what decides whether its tree is taken.
+  const dirs: Array<{ rel: Buffer; abs: Buffer; parent: number; signature: Buffer; usable: boolean; recordable: boolean; stored?: StoredDir }> = [];
+  /** Directories holding a name of each inode with several links (by device and inode). */
+  const groups = new Map<string, number[]>();
+  // Files this user may not read are left out by the walk (with a warning): their directories are walked.
+  const checkReadable = options.onUnreadable !== undefined && (process.geteuid?.() ?? 0) !== 0;
+  const scan = (abs: Buffer, rel: Buffer): number => {
+    const me = { rel, abs, parent: -1, signature: EMPTY, usable: true, recordable: true } as (typeof dirs)[number];
+    let buf: Buffer;
+    try {
+      buf = native().scanDir(abs);
+    } catch {
+      me.usable = me.recordable = false;
+      dirs.push(me);
+      return dirs.length - 1;
+    }
+    const hash = crypto.createHash('sha256');
+    const subdirs: Buffer[] = [];
+    const links: string[] = [];
+    let first = true;
+    for (const r of scanRecords(buf)) {
+      if (first) { first = false; continue; }
+      const childRel = child(rel, r.name);
+      if (excluded.size && excluded.has(join(base, childRel).toString('latin1'))) continue;
+      if (r.err !== 0) { me.usable = me.recordable = false; continue; }
+      const type = r.mode & S_IFMT;
+      if (options.skip?.(childRel, type === S_IFDIR)) continue;
+      hash.update(r.bytes);
+      if (checkReadable && type === S_IFREG && !mayRead(r)) me.usable = me.recordable = false;
+      if (racy(r.mtimeSec, r.mtimeNsec) || racy(r.ctimeSec, r.ctimeNsec)) me.recordable = false;
+      if (type === S_IFDIR) subdirs.push(childRel);
+      else if (r.nlink > 1) links.push(r.bytes.toString('latin1', 24, 40)); // inode and device
+    }
+    me.signature = hash.digest();
+    const kids = subdirs.map((r) => scan(join(base, r), r));
+    dirs.push(me);
+    const index = dirs.length - 1;
+    for (const k of kids) {
+      dirs[k]!.parent = index;
+      if (!dirs[k]!.stored) me.usable = false;
+    }
+    for (const l of links) {
+      const members = groups.get(l);
+      if (members) members.push(index);
+      else groups.set(l, [index]);
+    }
+    if (me.usable) {
+      const stored = cache.lookup(`tree:${scope}:${abs.toString('latin1')}`, me.signature);
+      if (stored) me.stored = stored;
+    }
+    return index;
+  };
+  scan(base, EMPTY);
+  // A hardlink group is taken whole or walked whole: were some of its names walked and others not, the walk could
+  // not name the group as a walk of everything does (its canonical name is its smallest path).
+  const drop = (i: number) => {
+    for (let d = i; d >= 0 && dirs[d]!.stored; d = dirs[d]!.parent) delete dirs[d]!.stored;
+  };
+  for (let changed = true; changed;) {
+    changed = false;
+    for (const members of groups.values()) {
+      if (members.every((i) => dirs[i]!.stored) || members.every((i) => !dirs[i]!.stored)) continue;
+      for (const i of members) drop(i);
+      changed = true;
+    }
+  }
+  const verdicts = new Map<string, DirScan>();
+  for (const d of dirs) verdicts.set(d.rel.toString('latin1'), { signature: d.signature, recordable: d.recordable, ...(d.stored ? { stored: d.stored } : {}) });
+  return verdicts;
+}
+
 /**
  * Reads the directory tree at `root` as an image, losslessly: types, 12 mode bits, owners, ns mtimes, xattrs of every
  * namespace, symlink targets, device numbers, hardlinks and file holes. Symlinks are never followed (only `root`
@@ -277,6 +389,8 @@ export function openDirectory(root: string, options: OpenDirectoryOptions = {}):
   const outer = options.signal;
   const excluded = new Set((options.exclude ?? []).map((p) => Buffer.from(realPath(p)).toString('latin1')));
   const pool = new BufferPool();
+  // What decides a directory's tree besides its entries: what is left out, and what this user may read.
+  const scope = crypto.hash('sha256', JSON.stringify([process.geteuid?.() ?? 0, options.onUnreadable ? 1 : 0, options.skip?.key ?? (options.skip ? String(Math.random()) : ''), [...excluded].sort()]), 'hex').slice(0, 16);
 
   const lstat = (abs: Buffer): fs.BigIntStats => {
     try {
@@ -330,7 +444,11 @@ export function openDirectory(root: string, options: OpenDirectoryOptions = {}):
         if (type !== 'dir' && st.nlink > 1n) {
           const key = `${st.dev}:${st.ino}`;
           const first = firstNames.get(key);
-          if (first !== undefined) return { ...entry, type: 'hardlink', linkTarget: first };
+          if (first !== undefined) {
+            // Every name counts, as in the commit's byte total (and a tree taken from the tree cache).
+            total += Number(st.size);
+            return { ...entry, type: 'hardlink', linkTarget: first };
+          }
           firstNames.set(key, rel);
         }
         switch (type) {
@@ -355,7 +473,26 @@ export function openDirectory(root: string, options: OpenDirectoryOptions = {}):
         return entry;
       };
 
-      yield entryOf(EMPTY, base, rootStat);
+      const verdicts = options.treeCache ? scanForTreeCache(base, options.treeCache, scope, excluded, options) : undefined;
+      /** A directory entry with its tree cache verdict: true when its stored tree stands for it (do not walk it). */
+      const cached = (entry: ImageEntry, abs: Buffer): boolean => {
+        const v = verdicts?.get(entry.path.toString('latin1'));
+        if (v?.stored) {
+          entry.stored = v.stored;
+          total += v.stored.bytes;
+          return true;
+        }
+        if (v?.recordable) entry.treeCache = { key: `tree:${scope}:${abs.toString('latin1')}`, signature: v.signature };
+        return false;
+      };
+
+      const rootEntry = entryOf(EMPTY, base, rootStat);
+      if (cached(rootEntry, base)) {
+        yield rootEntry;
+        description.size = total;
+        return;
+      }
+      yield rootEntry;
       const stack: Array<{ rel: Buffer; names: Buffer[]; next: number }> = [{ rel: EMPTY, names: list(base, rootStat), next: 0 }];
       while (stack.length > 0) {
         throwIfAborted(outer, signal);
@@ -384,8 +521,9 @@ export function openDirectory(root: string, options: OpenDirectoryOptions = {}):
           continue;
         }
         const entry = entryOf(rel, abs, st);
+        const whole = entry.type === 'dir' && cached(entry, abs);
         yield entry;
-        if (entry.type === 'dir') stack.push({ rel, names: list(abs, st, rel), next: 0 });
+        if (entry.type === 'dir' && !whole) stack.push({ rel, names: list(abs, st, rel), next: 0 });
       }
       description.size = total;
     },

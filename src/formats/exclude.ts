@@ -8,7 +8,10 @@ import { SourceReadError, UsageError } from '../errors.js';
 import type { ImageEntry, ImageReader } from './types.js';
 
 /** Says whether an image path (relative, no leading slash) is left out; `isDir` for gitignore's `dir/` patterns. */
-export type ExcludeTest = (path: Buffer, isDir: boolean) => boolean;
+export type ExcludeTest = ((path: Buffer, isDir: boolean) => boolean) & {
+  /** The patterns it tests, as one string: equal keys exclude the same paths (the tree cache keys records by it). */
+  key?: string;
+};
 
 /**
  * A test for gitignore-style `patterns` (`*.log`, `/tmp/`, `cache/`, `!keep.log`, `**\/x`) plus the lines of each
@@ -38,7 +41,8 @@ export function excludeTest(patterns: string[], files: string[]): ExcludeTest | 
       throw new UsageError(`bad exclude pattern '${l}': ${(e as Error).message}`);
     }
   }
-  return (p, isDir) => p.length > 0 && ig.ignores(`${p.toString('utf8')}${isDir ? '/' : ''}`);
+  const test = (p: Buffer, isDir: boolean) => p.length > 0 && ig.ignores(`${p.toString('utf8')}${isDir ? '/' : ''}`);
+  return Object.assign(test, { key: lines.join('\n') });
 }
 
 /**

@@ -1,7 +1,7 @@
 /** Format registry: opens an image for reading by looking at what it is (a directory, or a file's content). */
 import fs from 'node:fs';
 import { SourceReadError, UnsupportedInputError, UsageError, systemText } from '../errors.js';
-import { openDirectory } from './directory.js';
+import { type DirectoryTreeCache, openDirectory } from './directory.js';
 import { type ExcludeTest, excludeEntries } from './exclude.js';
 import { openTar, createTarWriter, tarCompressionForName, STDOUT_DEST } from './tar.js';
 import { createDirectoryWriter } from './directory.js';
@@ -24,8 +24,8 @@ export const STDIN_SOURCE = '-';
  * Opens `source` as a directory or a (compressed) tar; the tar reader checks content, not the name. `-` is a tar on
  * standard input (UsageError when that is a terminal).
  */
-export function openImage(source: string, options: { exclude?: string[]; skip?: ExcludeTest; onUnreadable?: (path: Buffer, reason: string) => void } = {}): ImageReader {
-  const { skip, onUnreadable } = options;
+export function openImage(source: string, options: { exclude?: string[]; skip?: ExcludeTest; onUnreadable?: (path: Buffer, reason: string) => void; treeCache?: DirectoryTreeCache } = {}): ImageReader {
+  const { skip, onUnreadable, treeCache } = options;
   if (source === STDIN_SOURCE) {
     if (process.stdin.isTTY) throw new UsageError("refusing to read a tar archive from a terminal: pipe one in ('tar -c … | viva commit - …') or name a file");
     const tar = openTar(STDIN_SOURCE, { stream: process.stdin });
@@ -37,7 +37,7 @@ export function openImage(source: string, options: { exclude?: string[]; skip?: 
   } catch (e) {
     throw new SourceReadError(source, statReason(e), { cause: e });
   }
-  if (st.isDirectory()) return openDirectory(source, { ...(options.exclude ? { exclude: options.exclude } : {}), ...(skip ? { skip } : {}), ...(onUnreadable ? { onUnreadable } : {}) });
+  if (st.isDirectory()) return openDirectory(source, { ...(options.exclude ? { exclude: options.exclude } : {}), ...(skip ? { skip } : {}), ...(onUnreadable ? { onUnreadable } : {}), ...(treeCache ? { treeCache } : {}) });
   if (st.isFile() || st.isBlockDevice()) return skip ? excludeEntries(openTar(source), skip) : openTar(source);
   throw new UnsupportedInputError(source, 'not a directory, tar archive or image file');
 }

@@ -66,12 +66,28 @@ export interface ImageEntry {
   content?: FileContent;
   /** The source's inode number, when a file-system reader knows it (writers ignore it). */
   inode?: number;
+  /**
+   * dir (directory reader with a tree cache): the directory looks exactly as when a commit recorded its tree, and
+   * so does everything below it; its entries are not yielded, the commit takes this tree.
+   */
+  stored?: StoredDir;
+  /** dir (directory reader with a tree cache): what a commit records for this directory's tree, for the next commit. */
+  treeCache?: { key: string; signature: Buffer };
+}
+
+/** A directory's tree taken from the tree cache, with the totals of everything below it. */
+export interface StoredDir {
+  /** The tree's id (64 hex digits). */
+  oid: string;
+  files: number;
+  dirs: number;
+  bytes: number;
 }
 
 export interface SourceDescription {
   /** 'dir', 'tar', 'tar+gzip', 'tar+xz', 'tar+zstd', ... */
   format: string;
-  /** Bytes of the source file (tar) or total logical size of the files (dir). */
+  /** Bytes of the source file (tar) or total logical size of the files (dir: every name of a hardlinked file counts). */
   size?: number;
   /** What the user named (path as given). */
   name?: string;

@@ -15,6 +15,46 @@ export interface NativeBinding {
   dataExtents(fd: number, size: number): number[];
   /** Creates a unix socket inode at path. */
   mksocket(path: Buffer | string): void;
+  /**
+   * The directory at path (opened without following a symlink) and its entries sorted by name bytes, each
+   * lstat()ed, as records (see {@link scanRecords}); the first is the directory itself, with an empty name.
+   */
+  scanDir(path: Buffer | string): Buffer;
+}
+
+/** One record of a {@link NativeBinding.scanDir} result. Offsets into `bytes` are those of viva_native.c. */
+export interface ScanRecord {
+  /** errno of the lstat (0: the fields hold), e.g. 13 EACCES, 2 ENOENT (vanished). */
+  err: number;
+  mode: number;
+  uid: number;
+  gid: number;
+  nlink: number;
+  mtimeSec: number;
+  mtimeNsec: number;
+  ctimeSec: number;
+  ctimeNsec: number;
+  name: Buffer;
+  /** The whole record: every lstat field but atime, and the name (bytes 24..40: inode and device). */
+  bytes: Buffer;
+}
+
+const SCAN_HEAD = 92;
+
+/** The records of a scanDir result, the directory's own first. */
+export function* scanRecords(buf: Buffer): Generator<ScanRecord> {
+  const dv = new DataView(buf.buffer, buf.byteOffset, buf.length);
+  for (let at = 0; at + SCAN_HEAD <= buf.length;) {
+    const len = dv.getUint32(at + 88, true);
+    const size = (SCAN_HEAD + len + 7) & ~7;
+    yield {
+      err: dv.getUint32(at, true), mode: dv.getUint32(at + 4, true), uid: dv.getUint32(at + 8, true), gid: dv.getUint32(at + 12, true),
+      nlink: Number(dv.getBigUint64(at + 16, true)), mtimeSec: Number(dv.getBigInt64(at + 56, true)), mtimeNsec: dv.getUint32(at + 64, true),
+      ctimeSec: Number(dv.getBigInt64(at + 72, true)), ctimeNsec: dv.getUint32(at + 80, true),
+      name: buf.subarray(at + SCAN_HEAD, at + SCAN_HEAD + len), bytes: buf.subarray(at, at + size),
+    };
+    at += size;
+  }
 }
 
 const here = path.dirname(fileURLToPath(import.meta.url));

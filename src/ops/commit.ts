@@ -11,7 +11,7 @@ import { branchRef } from '../model/ref.js';
 import type { Repository } from '../store/repository.js';
 import { MutableTree } from '../tree/mutable-tree.js';
 import type { ObjectWriter } from '../store/object-store.js';
-import { type IngestContext, type ProgressEvent, ingestEntries } from './ingest.js';
+import { type IngestContext, type ProgressEvent, ingestEntries, treeTotals } from './ingest.js';
 import { ingestDisk } from './commit-disk.js';
 import { openSessionSource } from './nbd-source.js';
 import fs from 'node:fs';
@@ -84,8 +84,10 @@ export interface CommitResult {
   bytes: number;
   /** Bytes of new stored objects (after dedup and compression). */
   storedBytes: number;
-  /** Files whose content came from the stat cache without being read. */
+  /** Files whose content came from the stat cache (or the tree cache) without being read. */
   cachedFiles: number;
+  /** Directories whose trees came from the tree cache, unread: they and everything below them looked as when committed. */
+  cachedDirs: number;
   /** Where the image came from; `omitted`: source paths left out as unreadable (quoted as viva quotes paths). */
   source: SourceJson;
   /** What was stored differently than the source suggests (disks: a partition kept as raw bytes, and why). */
@@ -138,7 +140,17 @@ export async function commit(repo: Repository, options: CommitOptions): Promise<
     omitted.push(Buffer.from(p));
     unreadable.push(`cannot read '${quotePath(p)}': ${reason}; left out of the image`);
   };
-  const reader = options.reader ?? (diskKind ? undefined : openImage(options.source ?? '.', { exclude: [repo.dataDir], ...(skip ? { skip } : {}), ...(onUnreadable ? { onUnreadable } : {}) }));
+  const startNs = BigInt(Date.now()) * 1_000_000n;
+  const useCache = options.statCache ?? true;
+  // The tree cache (directories): a directory that looks as when a commit built its tree is taken whole, unread.
+  const treeCache = useCache ? {
+    racyAfterNs: startNs,
+    lookup: (key: string, signature: Buffer) => {
+      const r = repo.statCache.readTree(key, signature);
+      return r && store.hasObject('tree', r.oid) ? r : undefined;
+    },
+  } : undefined;
+  const reader = options.reader ?? (diskKind ? undefined : openImage(options.source ?? '.', { exclude: [repo.dataDir], ...(skip ? { skip } : {}), ...(onUnreadable ? { onUnreadable } : {}), ...(treeCache ? { treeCache } : {}) }));
   const sourceName = reader?.description.name ?? options.source ?? '';
   const labels = options.labels ?? [];
   const seen = new Set<string>();
@@ -152,7 +164,7 @@ export async function commit(repo: Repository, options: CommitOptions): Promise<
   const writer: ObjectWriter = background ?? store;
   const before = { ...store.written };
   const ctx: IngestContext = {
-    store, statCache: repo.statCache, writer, useCache: options.statCache ?? true, startNs: BigInt(Date.now()) * 1_000_000n, cacheUpdates: [],
+    store, statCache: repo.statCache, writer, useCache, startNs, cacheUpdates: [],
     ...(options.signal ? { signal: options.signal } : {}), ...(options.onProgress ? { onProgress: options.onProgress } : {}),
     files: 0, bytes: 0, cachedFiles: 0,
     // An uncompressed tar's content is nearly all of its size: a percentage (headers and padding keep it a little short).
@@ -169,6 +181,7 @@ export async function commit(repo: Repository, options: CommitOptions): Promise<
     let source: SourceInfo;
     let counts: { files: number; dirs: number; bytes: number };
     let warnings: string[] = [];
+    let treeRecords: Parameters<typeof repo.statCache.writeTrees>[0] = [];
     if (reader) {
       const builder = new MutableTree(undefined, { sourceName });
       await ingestEntries(ctx, reader, builder, sourceName);
@@ -179,7 +192,13 @@ export async function commit(repo: Repository, options: CommitOptions): Promise<
       rootMeta = { mode: root.mode, uid: root.uid, gid: root.gid, mtimeNs: root.mtimeNs, xattrs: root.xattrs };
       source = omitted.length ? { ...reader.description, omitted } : reader.description;
       warnings = unreadable;
-      counts = written;
+      if (ctx.storedTrees || ctx.treeRecords) {
+        const t = treeTotals(ctx, builder);
+        counts = t.totals;
+        treeRecords = t.records;
+      } else {
+        counts = written;
+      }
     } else {
       const d = session
         ? await ingestDisk(ctx, session.source, { reuse: session.reuse, ...(options.strict ? { strict: true } : {}) })
@@ -215,11 +234,14 @@ export async function commit(repo: Repository, options: CommitOptions): Promise<
     if (!parent) repo.warnings.push(...shadow);
     // The commit is recorded: what follows is housekeeping, and a failed write (a disk that filled up just now) is
     // a warning, not a failed commit (exit 16 would say the branch did not move).
-    await afterRecorded(repo, recorded, 'updating the stat cache (the next commit reads every file again)', () => { if (ctx.cacheUpdates.length) repo.statCache.write(ctx.cacheUpdates); });
+    await afterRecorded(repo, recorded, 'updating the stat cache (the next commit reads every file again)', () => {
+      if (ctx.cacheUpdates.length) repo.statCache.write(ctx.cacheUpdates);
+      repo.statCache.writeTrees(treeRecords);
+    });
     const id = recorded;
     return {
       id, commit: id, rootKind, root: rootOid, tree, branch: ref, parent: options.merge ? parent : c.parents[0] ?? null, files: counts.files, dirs: counts.dirs, bytes: counts.bytes,
-      storedBytes, cachedFiles: ctx.cachedFiles, source: sourceJson(source), warnings,
+      storedBytes, cachedFiles: ctx.cachedFiles, cachedDirs: ctx.cachedDirs ?? 0, source: sourceJson(source), warnings,
     };
   } catch (e) {
     // Queued objects are dropped; objects of earlier batches stay unreferenced until gc.

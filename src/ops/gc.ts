@@ -71,7 +71,7 @@ export async function gc(repo: Repository, options: GcOptions = {}): Promise<GcR
       });
     }
     if (!options.dryRun) {
-      repo.statCache.prune((oid) => reachable.has(`blob:${oid}`));
+      repo.statCache.prune((oid, kind) => reachable.has(`${kind}:${oid}`));
       // Records of disks built for directory commits that are gone now (their tree was not reachable).
       // (LMDB's shared meta writes before its promise returns: part of the exclusive transaction, as above.)
       for (const t of listTreeDisks(repo)) {

@@ -1,11 +1,11 @@
 /** The entry loop commit runs for every reader (a directory, a tar, each file system of a disk): content → blobs → mtree. */
 import { AbortedError, CorruptInputError } from '../errors.js';
-import type { FileContent, ImageEntry, ImageReader } from '../formats/types.js';
+import type { FileContent, ImageEntry, ImageReader, StoredDir } from '../formats/types.js';
 import type { Oid } from '../model/oid.js';
 import type { Hole } from '../model/tree.js';
 import type { ObjectReader, ObjectWriter } from '../store/object-store.js';
 import type { StatCache } from '../store/stat-cache.js';
-import { MutableTree, showPath, type StoredContent } from '../tree/mutable-tree.js';
+import { type MNode, MutableTree, showPath, type StoredContent } from '../tree/mutable-tree.js';
 import { openImage } from '../formats/index.js';
 import type { Repository } from '../store/repository.js';
 import { ContentError, storeContent } from '../store/store-content.js';
@@ -42,6 +42,12 @@ export interface IngestContext {
   files: number;
   bytes: number;
   cachedFiles: number;
+  /** Directories the reader gave a tree cache key (see `ImageEntry.treeCache`), to record once their trees are written. */
+  treeRecords?: Array<{ path: Buffer; key: string; signature: Buffer }>;
+  /** Directories taken whole from the tree cache, counting everything below them. */
+  cachedDirs?: number;
+  /** Totals of the trees taken whole from the tree cache, by tree id. */
+  storedTrees?: Map<Oid, StoredDir>;
 }
 
 export interface IngestHooks {
@@ -60,6 +66,17 @@ export interface IngestHooks {
 export async function ingestEntries(ctx: IngestContext, reader: ImageReader, builder: MutableTree, sourceName: string, hooks: IngestHooks = {}): Promise<void> {
   for await (const entry of reader.entries(ctx.signal)) {
     if (ctx.signal?.aborted) throw new AbortedError();
+    if (entry.type === 'dir' && entry.stored) {
+      // The tree cache's: this directory and all below it look as when this tree was built.
+      builder.addStored(entry, entry.stored.oid);
+      (ctx.storedTrees ??= new Map()).set(entry.stored.oid, entry.stored);
+      ctx.files += entry.stored.files;
+      ctx.cachedFiles += entry.stored.files;
+      ctx.cachedDirs = (ctx.cachedDirs ?? 0) + entry.stored.dirs;
+      ctx.bytes += entry.stored.bytes;
+      continue;
+    }
+    if (entry.type === 'dir' && entry.treeCache) (ctx.treeRecords ??= []).push({ path: entry.path, ...entry.treeCache });
     if (entry.type !== 'file' || !entry.content) {
       builder.add(entry);
       continue;
@@ -94,6 +111,46 @@ export async function ingestEntries(ctx: IngestContext, reader: ImageReader, bui
     ctx.bytes += stored.size;
     ctx.onProgress?.({ phase: 'commit', files: ctx.files, bytes: ctx.bytes, path: showPath(entry.path), ...(ctx.totalBytes ? { totalBytes: ctx.totalBytes } : {}) });
   }
+}
+
+/** Totals of a tree: files (hardlinks count as files), directories (itself included) and file bytes. */
+export interface TreeTotals {
+  files: number;
+  dirs: number;
+  bytes: number;
+}
+
+/**
+ * After `builder.write()`: the totals of the whole tree (counting the trees taken from the tree cache by their
+ * records), and the tree cache records of the directories the reader asked for (`ctx.treeRecords`).
+ */
+export function treeTotals(ctx: IngestContext, builder: MutableTree): { totals: TreeTotals; records: Parameters<StatCache['writeTrees']>[0] } {
+  const wanted = new Map((ctx.treeRecords ?? []).map((r) => [r.path.toString('latin1'), r]));
+  const records: Parameters<StatCache['writeTrees']>[0] = [];
+  const visit = (node: MNode, path: string): TreeTotals => {
+    // A tree taken whole (or one equal to it: the same tree has the same totals).
+    const s = node.oid ? ctx.storedTrees?.get(node.oid) : undefined;
+    let t: TreeTotals;
+    if (s) {
+      t = { files: s.files, dirs: s.dirs, bytes: s.bytes };
+    } else {
+      if (!node.children) throw new Error(`tree totals: directory '${path}' was neither built nor taken from the tree cache`);
+      t = { files: 0, dirs: 1, bytes: 0 };
+      for (const [name, c] of node.children) {
+        if (c.type === 'dir') {
+          const sub = visit(c, path ? `${path}/${name}` : name);
+          t.files += sub.files; t.dirs += sub.dirs; t.bytes += sub.bytes;
+        } else if (c.type === 'file') {
+          t.files++;
+          t.bytes += c.size;
+        }
+      }
+    }
+    const r = wanted.get(path);
+    if (r && node.oid) records.push({ key: r.key, signature: r.signature, oid: node.oid, ...t });
+    return t;
+  };
+  return { totals: visit(builder.root, ''), records };
 }
 
 function racy(signature: string, startNs: bigint): boolean {

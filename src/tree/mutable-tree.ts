@@ -403,6 +403,21 @@ export class MutableTree {
     parent.dirty = true;
   }
 
+  /**
+   * Adds a directory entry whose stored tree stands for everything below it (commit's tree cache): its entries are
+   * read only if an edit needs them. The root takes `oid` as its tree.
+   */
+  addStored(entry: ImageEntry, oid: Oid): void {
+    if (entry.type !== 'dir') this.refuse(entry.path, 'a stored tree for an entry that is not a directory');
+    this.add(entry);
+    const node = entry.path.length ? this.lookup(entry.path)! : this.root;
+    delete node.children;
+    node.oid = oid;
+    node.dirty = false;
+    // An unread directory arrived: a later touch of a stored group must read it too to find every member.
+    this.complete = false;
+  }
+
   /** lookup() that answers undefined instead of refusing a path through a symlink (a hardlink target that is not one). */
   private lookupQuiet(p: Buffer): MNode | undefined {
     try {

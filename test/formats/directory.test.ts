@@ -112,7 +112,8 @@ test('directory: reader yields sorted, parents-first entries with all metadata',
   if (isRoot) t.deepEqual(entries[6].rdev, { major: 300, minor: 70000 });
   t.is(reader.description.format, 'dir');
   t.is(reader.description.name, root);
-  t.is(reader.description.size, 5);
+  // Every name of a file counts (a and its hardlink), as in the commit's byte total.
+  t.is(reader.description.size, 10);
 });
 
 test('directory: splitDev decodes the Linux dev_t layout', (t) => {

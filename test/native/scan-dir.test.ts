@@ -1,0 +1,44 @@
+/** The native scanDir: a directory's entries sorted by name bytes with their lstat fields, as the tree cache hashes them. */
+import test from 'ava';
+import fs from 'node:fs';
+import path from 'node:path';
+import { native, scanRecords } from '../../src/native/index.js';
+import { tmpDir } from '../helpers/repo.js';
+
+test('scanDir: the directory first, then entries in byte order with lstat fields; symlinks not followed; odd names kept', (t) => {
+  const dir = tmpDir(t, 'viva-scan-');
+  fs.writeFileSync(path.join(dir, 'b'), 'hello');
+  fs.mkdirSync(path.join(dir, 'a'));
+  fs.symlinkSync('/nonexistent', path.join(dir, 'ab'));
+  fs.writeFileSync(Buffer.from(`${dir}/\xff\xfe`, 'latin1'), '');
+  fs.linkSync(path.join(dir, 'b'), path.join(dir, 'B'));
+  const records = [...scanRecords(native().scanDir(Buffer.from(dir)))];
+  const self = fs.lstatSync(dir);
+  t.is(records[0]!.name.length, 0);
+  t.is(records[0]!.mode, self.mode);
+  t.deepEqual(records.slice(1).map((r) => r.name.toString('latin1')), ['B', 'a', 'ab', 'b', '\xff\xfe']);
+  for (const r of records.slice(1)) {
+    const st = fs.lstatSync(Buffer.concat([Buffer.from(`${dir}/`), r.name]), { bigint: true });
+    t.is(r.err, 0);
+    t.is(r.mode, Number(st.mode));
+    t.is(r.uid, Number(st.uid));
+    t.is(r.gid, Number(st.gid));
+    t.is(r.nlink, Number(st.nlink));
+    t.is(BigInt(r.mtimeSec) * 1_000_000_000n + BigInt(r.mtimeNsec), st.mtimeNs);
+    t.is(BigInt(r.ctimeSec) * 1_000_000_000n + BigInt(r.ctimeNsec), st.ctimeNs);
+    t.is(r.bytes.readBigUInt64LE(24), st.ino);
+    t.is(r.bytes.readBigUInt64LE(40), st.size);
+    t.is(r.bytes.length % 8, 0);
+  }
+  t.is(records.find((r) => r.name.toString() === 'b')!.nlink, 2);
+});
+
+test('scanDir: a file, a symlink to a directory and a missing path are errors naming the path', (t) => {
+  const dir = tmpDir(t, 'viva-scan-');
+  fs.writeFileSync(path.join(dir, 'f'), '');
+  fs.symlinkSync('.', path.join(dir, 'link'));
+  t.throws(() => native().scanDir(path.join(dir, 'f')), { code: 'ENOTDIR', message: /scandir '.*\/f'/ });
+  const e = t.throws(() => native().scanDir(path.join(dir, 'link'))) as NodeJS.ErrnoException;
+  t.true(e.code === 'ELOOP' || e.code === 'ENOTDIR', e.code);
+  t.throws(() => native().scanDir(path.join(dir, 'missing')), { code: 'ENOENT' });
+});
