@@ -22,7 +22,7 @@ import { shortOid } from '../model/oid.js';
 import { quotePath, quoteResultPath } from '../model/quote.js';
 import { decorationName, shortRefName } from '../model/ref.js';
 import stringWidth from 'string-width';
-import { formatBytes, plural } from './repo-command.js';
+import { formatBytes, plural } from './format.js';
 import { paint, paintPatch } from './color.js';
 import type { RunVmResult } from '../nbd/run.js';
 
