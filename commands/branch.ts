@@ -1,4 +1,4 @@
-import { Flags } from '@oclif/core';
+import { Flags } from '../src/cli/flags.js';
 import { RefCommand, refArgs, refCommandDescription, refFlags } from '../src/cli/ref-command.js';
 import { UsageError } from '../src/errors.js';
 import { type RefInfo } from '../src/ops/branch.js';

@@ -1,4 +1,4 @@
-import { Args } from '@oclif/core';
+import { Args } from '../src/cli/flags.js';
 import { once } from 'node:events';
 import { cat, catJson, type CatResult } from '../src/ops/ls.js';
 import { EXIT_STATUS_HELP } from '../src/cli/exit-codes.js';

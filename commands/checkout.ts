@@ -1,4 +1,4 @@
-import { Args, Flags } from '@oclif/core';
+import { Args, Flags } from '../src/cli/flags.js';
 import { UsageError } from '../src/errors.js';
 import { STDOUT_DEST } from '../src/formats/index.js';
 import { type TreeEntry } from '../src/model/tree.js';

@@ -1,4 +1,4 @@
-import { Args, Flags } from '@oclif/core';
+import { Args, Flags } from '../src/cli/flags.js';
 import { clone, defaultCloneDir, type CloneResult } from '../src/ops/sync.js';
 import { EXIT_STATUS_HELP } from '../src/cli/exit-codes.js';
 import { RepoCommand, formatBytes, plural, quietFlag } from '../src/cli/repo-command.js';

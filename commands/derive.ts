@@ -1,4 +1,4 @@
-import { Args, Flags } from '@oclif/core';
+import { Args, Flags } from '../src/cli/flags.js';
 import { UsageError } from '../src/errors.js';
 import { deriveBatch, type BatchResult } from '../src/ops/derive-batch.js';
 import { derive, type DeriveResult } from '../src/ops/derive.js';

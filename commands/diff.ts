@@ -1,4 +1,4 @@
-import { Args, Flags } from '@oclif/core';
+import { Args, Flags } from '../src/cli/flags.js';
 import { UsageError } from '../src/errors.js';
 import { parseSize } from '../src/cli/argv.js';
 import { isHostArgument, readHostSide, type HostSide } from '../src/ops/diff-source.js';

@@ -1,4 +1,4 @@
-import { Args, Flags } from '@oclif/core';
+import { Args, Flags } from '../src/cli/flags.js';
 import { quoteResultPath } from '../src/model/quote.js';
 import { du, type DuEntry } from '../src/ops/stats.js';
 import { EXIT_STATUS_HELP } from '../src/cli/exit-codes.js';

@@ -1,4 +1,4 @@
-import { Flags } from '@oclif/core';
+import { Flags } from '../src/cli/flags.js';
 import fs from 'node:fs';
 import { UsageError } from '../src/errors.js';
 import { quoteResultPath } from '../src/model/quote.js';

@@ -1,4 +1,4 @@
-import { Flags } from '@oclif/core';
+import { Flags } from '../src/cli/flags.js';
 import { compact, type CompactResult } from '../src/ops/compact.js';
 import { gc, type GcResult } from '../src/ops/gc.js';
 import { gcBucket, type BucketGcResult } from '../src/ops/gc-bucket.js';

@@ -1,4 +1,4 @@
-import { Args, Flags } from '@oclif/core';
+import { Args, Flags } from '../src/cli/flags.js';
 import { quoteResultPath } from '../src/model/quote.js';
 import { grep } from '../src/ops/grep.js';
 import { EXIT, EXIT_STATUS_HELP } from '../src/cli/exit-codes.js';

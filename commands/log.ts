@@ -1,4 +1,4 @@
-import { Flags } from '@oclif/core';
+import { Flags } from '../src/cli/flags.js';
 import { UsageError } from '../src/errors.js';
 import { parseSize } from '../src/cli/argv.js';
 import { derivedFrom } from '../src/ops/derivations.js';

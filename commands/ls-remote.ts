@@ -1,4 +1,4 @@
-import { Args } from '@oclif/core';
+import { Args } from '../src/cli/flags.js';
 import { lsRemote } from '../src/ops/sync.js';
 import { Repository } from '../src/store/repository.js';
 import { EXIT_STATUS_HELP } from '../src/cli/exit-codes.js';

@@ -1,4 +1,4 @@
-import { Args, Flags } from '@oclif/core';
+import { Args, Flags } from '../src/cli/flags.js';
 import { type MergeBases, mergeBases } from '../src/ops/merge-base.js';
 import { resolveRevision } from '../src/ops/resolve.js';
 import { EXIT_STATUS_HELP } from '../src/cli/exit-codes.js';

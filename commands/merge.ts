@@ -1,4 +1,4 @@
-import { Args, Flags } from '@oclif/core';
+import { Args, Flags } from '../src/cli/flags.js';
 import { UsageError } from '../src/errors.js';
 import { type MergeOpResult, type MergeOptions, merge, mergeContinue } from '../src/ops/merge.js';
 import { EXIT_STATUS_HELP } from '../src/cli/exit-codes.js';

@@ -1,4 +1,4 @@
-import { Args, Flags } from '@oclif/core';
+import { Args, Flags } from '../src/cli/flags.js';
 import { UsageError } from '../src/errors.js';
 import { DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_NBD_LISTEN, serveNbd } from '../src/nbd/server.js';
 import { parseSize } from '../src/cli/argv.js';

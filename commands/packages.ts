@@ -1,4 +1,4 @@
-import { Args } from '@oclif/core';
+import { Args } from '../src/cli/flags.js';
 import { inventoriesOf } from '../src/ops/image-packages.js';
 import { type Inventory } from '../src/packages/inventory.js';
 import { EXIT_STATUS_HELP } from '../src/cli/exit-codes.js';

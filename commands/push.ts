@@ -1,4 +1,4 @@
-import { Args, Flags } from '@oclif/core';
+import { Args, Flags } from '../src/cli/flags.js';
 import { defaultRemote, parsePushSpec, push, type PushResult } from '../src/ops/sync.js';
 import { trackingMessage } from '../src/ops/upstream.js';
 import { EXIT_STATUS_HELP } from '../src/cli/exit-codes.js';

@@ -1,4 +1,4 @@
-import { Args, Flags } from '@oclif/core';
+import { Args, Flags } from '../src/cli/flags.js';
 import type { PackageOpResult } from '../src/ops/install.js';
 import { EXIT_STATUS_HELP } from '../src/cli/exit-codes.js';
 import { PACKAGE_FLAGS, PACKAGE_HELP, PackageCommand } from '../src/cli/package-command.js';

@@ -1,4 +1,4 @@
-import { Flags } from '@oclif/core';
+import { Flags } from '../src/cli/flags.js';
 import { UsageError } from '../src/errors.js';
 import { revParse, type RevParseLine } from '../src/ops/rev-parse.js';
 import { EXIT_STATUS_HELP } from '../src/cli/exit-codes.js';

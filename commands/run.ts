@@ -1,4 +1,4 @@
-import { Args, Flags } from '@oclif/core';
+import { Args, Flags } from '../src/cli/flags.js';
 import { DEFAULT_RUN_MEMORY, runVm } from '../src/nbd/run.js';
 import { parseSize } from '../src/cli/argv.js';
 import { namesDirectoryCommit } from '../src/ops/tree-disk.js';

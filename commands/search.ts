@@ -1,4 +1,4 @@
-import { Args, Flags } from '@oclif/core';
+import { Args, Flags } from '../src/cli/flags.js';
 import { type FindScope } from '../src/ops/find.js';
 import { search, type SearchHit } from '../src/ops/search.js';
 import { EXIT_STATUS_HELP } from '../src/cli/exit-codes.js';

@@ -1,4 +1,4 @@
-import { Flags } from '@oclif/core';
+import { Flags } from '../src/cli/flags.js';
 import { serve } from '../src/sync/server.js';
 import { webHandler } from '../src/web/handler.js';
 import { EXIT_STATUS_HELP } from '../src/cli/exit-codes.js';

@@ -1,4 +1,4 @@
-import { Flags } from '@oclif/core';
+import { Flags } from '../src/cli/flags.js';
 import { type Oid } from '../src/model/oid.js';
 import { showRef } from '../src/ops/show-ref.js';
 import { EXIT, EXIT_STATUS_HELP } from '../src/cli/exit-codes.js';

@@ -1,4 +1,4 @@
-import { Args } from '@oclif/core';
+import { Args } from '../src/cli/flags.js';
 import { imageStats, repositoryStats, type ImageStats, type RepositoryStats } from '../src/ops/stats.js';
 import { EXIT_STATUS_HELP } from '../src/cli/exit-codes.js';
 import { RepoCommand, formatBytes, plural } from '../src/cli/repo-command.js';

@@ -1,4 +1,4 @@
-import { Args, Flags } from '@oclif/core';
+import { Args, Flags } from '../src/cli/flags.js';
 import { UsageError } from '../src/errors.js';
 import { switchBranch, type SwitchResult } from '../src/ops/switch.js';
 import { trackingMessage } from '../src/ops/upstream.js';

@@ -1,4 +1,4 @@
-import { Args } from '@oclif/core';
+import { Args } from '../src/cli/flags.js';
 import type { PackageOpResult } from '../src/ops/install.js';
 import { EXIT_STATUS_HELP } from '../src/cli/exit-codes.js';
 import { INSTALL_FLAGS, PACKAGE_HELP, PackageCommand } from '../src/cli/package-command.js';

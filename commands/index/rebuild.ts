@@ -1,4 +1,4 @@
-import { Flags } from '@oclif/core';
+import { Flags } from '../../src/cli/flags.js';
 import { rebuildIndex, type IndexRebuildResult } from '../../src/ops/index-rebuild.js';
 import { EXIT_STATUS_HELP } from '../../src/cli/exit-codes.js';
 import { RepoCommand, plural } from '../../src/cli/repo-command.js';

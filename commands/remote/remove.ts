@@ -1,4 +1,4 @@
-import { Args } from '@oclif/core';
+import { Args } from '../../src/cli/flags.js';
 import { removeRemote } from '../../src/ops/sync.js';
 import { EXIT_STATUS_HELP } from '../../src/cli/exit-codes.js';
 import { RepoCommand } from '../../src/cli/repo-command.js';

@@ -1,5 +1,5 @@
 /** What `viva install`, `upgrade` and `remove` share: their flags, the run, and the report. */
-import { Flags } from '@oclif/core';
+import { Flags } from './flags.js';
 import type { PackageOp } from '../model/derivation.js';
 import { type PackageOpOptions, type PackageOpResult, packageOp } from '../ops/install.js';
 import { RepoCommand, outputTail } from './repo-command.js';

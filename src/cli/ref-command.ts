@@ -1,5 +1,5 @@
 /** Shared body of `viva branch` and `viva tag` (git's UX: list, create, -d delete, -m rename). */
-import { Args, Flags } from '@oclif/core';
+import { Args, Flags } from './flags.js';
 import { UsageError } from '../errors.js';
 import { createRef, deleteRef, listBranches, renameBranch, type ListRefsOptions, type RefInfo, type RefKind } from '../ops/branch.js';
 import { EXIT_STATUS_HELP } from './exit-codes.js';

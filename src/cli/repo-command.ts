@@ -3,7 +3,8 @@
  * repository in read or write mode, colour, the pager and progress on a terminal, and turning errors into a one-line
  * message plus a documented exit code.
  */
-import { Command, Flags, type Interfaces } from '@oclif/core';
+import { Command, type ParseOptions, type Parsed } from './command.js';
+import { type ArgInput, type FlagInput, Flags, type InferredFlags } from './flags.js';
 import { CheckoutError, ScriptFailedError, VivaError, systemReason } from '../errors.js';
 import { Repository, type OpenMode } from '../store/repository.js';
 import type { ProgressEvent } from '../ops/commit.js';
@@ -12,13 +13,8 @@ import { type ColorWhen, colorWanted, setColor } from './color.js';
 import { type Pager, pagerCommand, startPager } from './pager.js';
 import { ProgressBar } from './progress.js';
 
-/** oclif's parser output shapes (not exported by @oclif/core's Interfaces). */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-type FlagOutput = { [name: string]: any };
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-type ArgOutput = { [name: string]: any };
-
-export type RepoFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof RepoCommand)['baseFlags'] & T['flags']>;
+/** The parsed flags of a command class, the global ones included. */
+export type RepoFlags<T extends typeof Command> = InferredFlags<(typeof RepoCommand)['baseFlags'] & T['flags']>;
 
 export { formatBytes, plural } from './format.js';
 
@@ -87,9 +83,9 @@ export abstract class RepoCommand extends Command {
    * Parses as oclif does, then sets up output once from the global flags: colour (--color, --no-color, NO_COLOR,
    * a terminal), --quiet, and the pager for a paging command on a terminal (not with --json or --no-pager).
    */
-  protected override async parse<F extends FlagOutput, B extends FlagOutput, A extends ArgOutput>(
-    options?: Interfaces.Input<F, B, A>, argv?: string[],
-  ): Promise<Interfaces.ParserOutput<F, B, A>> {
+  protected override async parse<F extends FlagInput, B extends FlagInput, A extends ArgInput>(
+    options?: ParseOptions<F, B, A>, argv?: string[],
+  ): Promise<Parsed<F, B, A>> {
     const out = await super.parse(options, argv);
     if (!this.outputSet) {
       this.outputSet = true;
