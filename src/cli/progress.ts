@@ -4,7 +4,8 @@
  * transfer), and counts and a rate when it does not. Drawn from the first moment (before the op's first event), so
  * something shows within 0.5 s; cleared when the op ends, so the command's own output starts on a clean line.
  */
-import cliProgress from 'cli-progress';
+import { createRequire } from 'node:module';
+import type cliProgressModule from 'cli-progress';
 import type { ProgressEvent } from '../ops/commit.js';
 import { formatBytes, plural } from './format.js';
 
@@ -46,12 +47,14 @@ export function progressLine(label: string, e: ProgressEvent | undefined, secs: 
 
 /** One progress line on `stream` (a terminal), from construction until `stop()`. */
 export class ProgressBar {
-  private readonly bar: cliProgress.SingleBar;
+  private readonly bar: cliProgressModule.SingleBar;
   private last: ProgressEvent | undefined;
   private readonly start = Date.now();
 
   /** `label` names the op (`committing`); without one each event's phase does (gc's `counting objects`, …). */
   constructor(private readonly label: string | undefined, stream: NodeJS.WriteStream = process.stderr) {
+    // Loaded when a bar is drawn (on a terminal), not by every command that might draw one.
+    const cliProgress = createRequire(import.meta.url)('cli-progress') as typeof cliProgressModule;
     this.bar = new cliProgress.SingleBar({
       stream, fps: PROGRESS_FPS, barsize: 20, clearOnComplete: true, hideCursor: false, gracefulExit: false, etaBuffer: 50,
       barCompleteChar: '#', barIncompleteChar: '-',

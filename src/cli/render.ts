@@ -21,13 +21,20 @@ import type { NbdSessionEntry } from '../ops/nbd-sessions.js';
 import { shortOid } from '../model/oid.js';
 import { quotePath, quoteResultPath } from '../model/quote.js';
 import { decorationName, shortRefName } from '../model/ref.js';
-import stringWidth from 'string-width';
+import { createRequire } from 'node:module';
 import { formatBytes, plural } from './format.js';
 import { paint, paintPatch } from './color.js';
 import type { RunVmResult } from '../nbd/run.js';
 
-/** Columns `s` takes on a terminal: CJK ideographs, fullwidth forms and emoji take two, combining marks none. */
+let stringWidth: ((s: string) => number) | undefined;
+
+/**
+ * Columns `s` takes on a terminal: CJK ideographs, fullwidth forms and emoji take two, combining marks none.
+ * Printable ASCII is its length; anything else asks string-width, loaded then (it costs 20 ms of start-up).
+ */
 export function displayWidth(s: string): number {
+  if (/^[\x20-\x7e]*$/.test(s)) return s.length;
+  stringWidth ??= (createRequire(import.meta.url)('string-width') as { default: (s: string) => number }).default;
   return stringWidth(s);
 }
 

@@ -3,7 +3,6 @@
  * subtree whose id is the same on both sides is skipped without being read (content addressing makes "same id"
  * mean "same everything below"). Content is read only for `-p` patches and for package databases.
  */
-import { createTwoFilesPatch } from 'diff';
 import { UsageError } from '../errors.js';
 import type { Oid } from '../model/oid.js';
 import type { TreeEntry } from '../model/tree.js';
@@ -255,6 +254,8 @@ export async function patchFor(repo: Repository, e: DiffEntry, options: PatchOpt
   if (isBinary(a) || isBinary(b)) return `Binary files ${old ? aName : '/dev/null'} and ${neu ? bName : '/dev/null'} differ\n`;
   // jsdiff quotes names itself, from text (every non-ASCII byte octal, and bytes that are not UTF-8 already lost):
   // give it plain placeholders and put the names quoted from their bytes into the two header lines.
+  // Loaded for patches only (19 modules that diff's other uses and log do not need).
+  const { createTwoFilesPatch } = await import('diff');
   const patch = createTwoFilesPatch('A', 'B', a.toString('utf8'), b.toString('utf8'), '', '', { context: options.context ?? 3 });
   return patch.replace(/^--- A(?=\t|$)/m, `--- ${old ? aName : '/dev/null'}`).replace(/^\+\+\+ B(?=\t|$)/m, `+++ ${neu ? bName : '/dev/null'}`);
 }
