@@ -3,7 +3,7 @@ import { UsageError } from '../src/errors.js';
 import { parseSize } from '../src/cli/argv.js';
 import { isHostArgument, readHostSide, type HostSide } from '../src/ops/diff-source.js';
 import { diff, patchFor, resolveDiffSides, type DiffEntry, type DiffResult } from '../src/ops/diff.js';
-import { diffPackages, type PackageDiff } from '../src/ops/image-packages.js';
+import type { PackageDiff } from '../src/ops/image-packages.js';
 import { EXIT, EXIT_STATUS_HELP } from '../src/cli/exit-codes.js';
 import { RepoCommand } from '../src/cli/repo-command.js';
 import { renderDiff, renderDiffStat, renderPackageDiff } from '../src/cli/render.js';
@@ -65,7 +65,10 @@ ${EXIT_STATUS_HELP}`;
       if (hostA && b === undefined) ({ a, b } = { a: 'HEAD', b: a });
       else if (!hostA && !hostB) ({ a, b } = resolveDiffSides(repo, a, b));
       if ((hostA || hostB) && flags.packages) throw new UsageError('--packages compares two revisions: commit the image on the host first');
-      if (flags.packages) return { kind: 'packages' as const, value: await diffPackages(repo, a, b!) };
+      if (flags.packages) {
+        const { diffPackages } = await import('../src/ops/image-packages.js');
+        return { kind: 'packages' as const, value: await diffPackages(repo, a, b!) };
+      }
       const onProgress = this.progress('reading');
       const hosts: { a?: HostSide; b?: HostSide } = {};
       if (isHostArgument(repo, a)) hosts.a = await readHostSide(repo, a, { ...(onProgress ? { onProgress } : {}) });

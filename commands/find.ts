@@ -55,23 +55,33 @@ ${EXIT_STATUS_HELP}`;
     const scope: FindScope = flags.heads ? { kind: 'heads' } : flags.ref !== undefined ? { kind: 'ref', prefix: flags.ref } : { kind: 'all' };
     const json = this.jsonEnabled();
     let count = 0;
-    await this.withRepo('read', flags.repo, async (repo) => {
-      const it = find(repo, {
-        ...(sums.length ? { sha256: sums } : {}), ...(flags.name !== undefined ? { name: flags.name } : {}),
-        ...(flags.path !== undefined ? { path: flags.path } : {}), ...(flags.size !== undefined ? { size: flags.size } : {}),
-        ...(flags.type !== undefined ? { type: flags.type } : {}), ...(flags.mode !== undefined ? { mode: flags.mode } : {}),
-        ...(flags.uid !== undefined ? { uid: flags.uid } : {}), ...(flags.xattr !== undefined ? { xattr: flags.xattr } : {}),
-        ...(flags.newer !== undefined ? { newer: flags.newer } : {}), ...(flags.package !== undefined ? { package: flags.package } : {}),
-        ...(flags.version !== undefined ? { version: flags.version } : {}), scope,
+    // Hits go out in blocks of about 64 KiB, not a write each (stdout to a pipe is synchronous: a system call a line).
+    let pending = '';
+    const emit = (s: string) => {
+      pending += s;
+      if (pending.length >= 65536) { process.stdout.write(pending); pending = ''; }
+    };
+    try {
+      await this.withRepo('read', flags.repo, async (repo) => {
+        const it = find(repo, {
+          ...(sums.length ? { sha256: sums } : {}), ...(flags.name !== undefined ? { name: flags.name } : {}),
+          ...(flags.path !== undefined ? { path: flags.path } : {}), ...(flags.size !== undefined ? { size: flags.size } : {}),
+          ...(flags.type !== undefined ? { type: flags.type } : {}), ...(flags.mode !== undefined ? { mode: flags.mode } : {}),
+          ...(flags.uid !== undefined ? { uid: flags.uid } : {}), ...(flags.xattr !== undefined ? { xattr: flags.xattr } : {}),
+          ...(flags.newer !== undefined ? { newer: flags.newer } : {}), ...(flags.package !== undefined ? { package: flags.package } : {}),
+          ...(flags.version !== undefined ? { version: flags.version } : {}), scope,
+        });
+        // Text hits stream out as they are found; --json collects them.
+        for await (const h of it) {
+          // --json streams an array too: hits are written as they are found, not collected.
+          if (json) { emit(`${count++ ? ',\n' : '[\n'}${JSON.stringify(h)}`); continue; }
+          const what = h.package ? `${h.package.name} ${h.package.version}${h.package.arch ? ` ${h.package.arch}` : ''}${h.partition ? `\t${h.partition}` : ''}` : quoteResultPath(h.path, h.pathHex);
+          emit(`${h.ref}\t${h.commit.slice(0, 12)}\t${what}${h.sha256 && sums.length > 1 ? `\t${h.sha256}` : ''}\n`);
+        }
       });
-      // Text hits stream out as they are found; --json collects them.
-      for await (const h of it) {
-        // --json streams an array too: hits are written as they are found, not collected.
-        if (json) { process.stdout.write(`${count++ ? ',\n' : '[\n'}${JSON.stringify(h)}`); continue; }
-        const what = h.package ? `${h.package.name} ${h.package.version}${h.package.arch ? ` ${h.package.arch}` : ''}${h.partition ? `\t${h.partition}` : ''}` : quoteResultPath(h.path, h.pathHex);
-        process.stdout.write(`${h.ref}\t${h.commit.slice(0, 12)}\t${what}${h.sha256 && sums.length > 1 ? `\t${h.sha256}` : ''}\n`);
-      }
-    });
+    } finally {
+      if (pending) process.stdout.write(pending);
+    }
     if (json) process.stdout.write(count ? '\n]\n' : '[]\n');
     return undefined;
   }

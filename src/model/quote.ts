@@ -7,6 +7,8 @@
  * every name printed can be given again (`viva cat 'main:"non-utf8-\377\376"'`).
  */
 
+import { isUtf8 } from 'node:buffer';
+
 const ESCAPES: Record<number, string> = { 0x07: 'a', 0x08: 'b', 0x09: 't', 0x0a: 'n', 0x0b: 'v', 0x0c: 'f', 0x0d: 'r', 0x22: '"', 0x5c: '\\' };
 const UNESCAPES: Record<string, number> = Object.fromEntries(Object.entries(ESCAPES).map(([b, c]) => [c, Number(b)]));
 
@@ -32,14 +34,14 @@ function utf8Length(b: Uint8Array, i: number): number {
 }
 
 function needsQuoting(b: Uint8Array): boolean {
-  for (let i = 0; i < b.length;) {
+  let ascii = true;
+  for (let i = 0; i < b.length; i++) {
     const c = b[i]!;
     if (c < 0x20 || c === 0x7f || c === 0x22 || c === 0x5c) return true;
-    const n = utf8Length(b, i);
-    if (n === 0) return true;
-    i += n;
+    if (c >= 0x80) ascii = false;
   }
-  return false;
+  // (Node's isUtf8 rejects what utf8Length rejects: overlong forms, surrogates, code points beyond U+10FFFF.)
+  return !ascii && !isUtf8(b);
 }
 
 /** `name` as human output prints it: as is, or C-quoted in double quotes (see the module comment). */
@@ -67,12 +69,7 @@ export function quoteResultPath(path: string, pathHex?: string): string {
 
 /** Hex of `b` when it is not valid UTF-8 (what results carry as `pathHex`), else undefined. */
 export function hexIfNotUtf8(b: Uint8Array): string | undefined {
-  for (let i = 0; i < b.length;) {
-    const n = utf8Length(b, i);
-    if (n === 0) return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
-    i += n;
-  }
-  return undefined;
+  return isUtf8(b) ? undefined : Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
 }
 
 /** Whether a path argument is in the quoted form (starts with a double quote). */

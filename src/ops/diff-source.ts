@@ -9,7 +9,7 @@ import type { Oid } from '../model/oid.js';
 import type { TreeEntry } from '../model/tree.js';
 import { type ObjectKind, type ObjectReader, type ObjectWriter, objectKey } from '../store/object-store.js';
 import type { Repository } from '../store/repository.js';
-import { type IngestContext, type ProgressEvent, ingestHostTree } from './ingest.js';
+import type { IngestContext, ProgressEvent } from './ingest.js';
 import { dirEntry, resolveRevision } from './resolve.js';
 
 /** New file content kept in memory for patches (`diff -p`); beyond it, content is hashed and dropped. */
@@ -91,6 +91,8 @@ export async function readHostSide(repo: Repository, source: string, options: { 
   const { signal, onProgress } = options;
   // Two host sides share one overlay, so that the diff reads both through it.
   const objects = options.objects ?? new HostOverlay(repo.objects);
+  // The readers and the ingest pipeline load only when a host image is compared (not for diff of two revisions).
+  const { ingestHostTree } = await import('./ingest.js');
   const { tree, oid, ctx } = await ingestHostTree(repo, source, objects, { useCache: true, ...(signal ? { signal } : {}), ...(onProgress ? { onProgress } : {}) });
   return { name: source, entry: dirEntry(oid, tree.rootMeta()), objects, files: ctx.files, cachedFiles: ctx.cachedFiles, cacheUpdates: ctx.cacheUpdates };
 }
