@@ -67,7 +67,7 @@ export interface BackgroundObjectWriter extends ObjectWriter {
  * by `flush`, and the housekeeping (remove, packs, prefetch, reader and writer threads) that used to reach into LMDB.
  */
 export interface ObjectStore extends ObjectReader, ObjectWriter {
-  /** The stored value (codec byte + payload) without decoding or checking; undefined when missing. */
+  /** The stored value (codec byte + payload) without decoding or checking, a copy the caller owns; undefined when missing. */
   readStored(kind: ObjectKind, oid: Oid): Buffer | undefined;
   /** Queues an already encoded stored value (codec byte + payload), e.g. from another repository. */
   writeStoredObject(kind: ObjectKind, oid: Oid, stored: Uint8Array): void;

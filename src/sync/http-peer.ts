@@ -10,7 +10,7 @@ import { idleMs, withIdleTimeout } from '../http.js';
 import { type Oid, isOid } from '../model/oid.js';
 import { refNameProblem } from '../model/ref.js';
 import type { ObjectId, Peer, RefUpdateRequest, StoredObject } from './peer.js';
-import { END_FRAME, decodeFrames, encodeFrame, encodeKeys } from './wire.js';
+import { decodeFrames, encodeKeys, frameBlocks } from './wire.js';
 
 /** Keys per has/objects request (each request body stays far below the server's limit). */
 const BATCH = 20_000;
@@ -121,12 +121,12 @@ export class HttpPeer implements Peer {
     // Authorization first: a refused push is told before any object is streamed (a server refusing mid-stream
     // can only drop the connection).
     await this.request('v1/auth', { method: 'POST', body: '' });
-    const iterator = objects[Symbol.asyncIterator]();
+    const blocks = frameBlocks(objects);
     const body = new ReadableStream<Uint8Array>({
       async pull(controller) {
-        const next = await iterator.next();
-        if (next.done) { controller.enqueue(END_FRAME); controller.close(); return; }
-        controller.enqueue(encodeFrame(next.value));
+        const next = await blocks.next();
+        if (next.done) controller.close();
+        else controller.enqueue(next.value);
       },
     });
     const res = await this.request('v1/receive', { method: 'POST', body, duplex: 'half', headers: { 'content-type': 'application/x-viva-objects' } }, true);

@@ -140,7 +140,8 @@ export class LocalPeer implements Peer {
         if (this.remote !== undefined) throw new RemoteError(this.remote, `${i.kind} '${i.oid}' is missing (the remote repository is damaged)`);
         throw new RepositoryCorruptError(`${i.kind} ${i.oid}`, 'missing on the sending side');
       }
-      yield { ...i, stored: Buffer.from(stored) };
+      // (readStored's value is already a copy this side owns.)
+      yield { ...i, stored };
     }
   }
 

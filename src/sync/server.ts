@@ -12,7 +12,7 @@ import type { AddressInfo } from 'node:net';
 import { SourceReadError, UsageError, VivaError, systemReason } from '../errors.js';
 import type { Repository } from '../store/repository.js';
 import { LocalPeer, applyRefUpdates, receiveObjects, type RefUpdateRequest } from './peer.js';
-import { WireError, decodeFrames, decodeKeys, encodeFrame, END_FRAME } from './wire.js';
+import { WireError, decodeFrames, decodeKeys, frameBlocks } from './wire.js';
 
 /** The options of {@link serve}: where to listen, and whether pushes are accepted (with a token). */
 export interface ServeOptions {
@@ -155,10 +155,11 @@ export async function serve(repo: Repository, options: ServeOptions = {}): Promi
         const ids = decodeKeys(await body(req, maxRequest));
         for (const i of ids) if (!repo.objects.hasObject(i.kind, i.oid)) throw new HttpError(404, `${i.kind} ${i.oid} is not in this repository`);
         res.writeHead(200, { 'content-type': 'application/x-viva-objects' });
-        for await (const o of peer.read(ids)) {
-          if (!res.write(encodeFrame(o))) await new Promise((r) => res.once('drain', r));
+        // The end frame is the last block's tail.
+        for await (const block of frameBlocks(peer.read(ids))) {
+          if (!res.write(block)) await new Promise((r) => res.once('drain', r));
         }
-        res.end(END_FRAME);
+        res.end();
         return 200;
       }
       case 'POST /v1/auth': {
