@@ -97,12 +97,15 @@ export function isMetaKind(code: number): boolean {
   return code === OBJECT_KINDS.tree || code === OBJECT_KINDS.commit || code === OBJECT_KINDS.disk;
 }
 
-/** Builds one pack value: header (count, key/offset/length per object) then the stored values. */
-export function encodePack(objects: Array<[Buffer, Buffer]>): { value: Buffer; offsets: number[] } {
+/**
+ * Builds one pack value: header (count, key/offset/length per object) then the stored values. With `scratch` large
+ * enough, the value is built in it (a view of it is returned, valid until the scratch is reused).
+ */
+export function encodePack(objects: Array<[Buffer, Buffer]>, scratch?: Buffer): { value: Buffer; offsets: number[] } {
   const headerSize = 4 + objects.length * PACK_ENTRY;
   let size = headerSize;
   for (const [, v] of objects) size += v.length;
-  const value = Buffer.allocUnsafe(size);
+  const value = scratch && scratch.length >= size ? scratch.subarray(0, size) : Buffer.allocUnsafe(size);
   value.writeUInt32BE(objects.length, 0);
   const offsets: number[] = [];
   let off = headerSize;
@@ -211,6 +214,8 @@ export class LmdbStore implements ObjectStore {
   /** Package inventories by the blob id of the package database file they were parsed from (JSON values). */
   readonly ixPkg: Database<Buffer, Buffer>;
   private pending = new Map<string, [Buffer, Buffer]>();
+  /** Where writePacks builds each pack value before LMDB copies it (a fresh 512 KiB buffer per pack was garbage at once). */
+  private packScratch?: Buffer;
   /** Content-index entries of queued (and, in bulk-import mode, of deferred) meta objects, by object key. */
   private pendingDerived = new Map<string, DerivedEntry[]>();
   private deferredDerived: DerivedEntry[] = [];
@@ -510,7 +515,9 @@ export class LmdbStore implements ObjectStore {
       const close = () => {
         if (cur.length === 0) return;
         const id = next++;
-        const { value, offsets } = encodePack(cur);
+        // putSync copies the value into the transaction's pages: one scratch buffer serves every pack.
+        this.packScratch ??= Buffer.allocUnsafeSlow(2 * PACK_TARGET_DATA);
+        const { value, offsets } = encodePack(cur, this.packScratch);
         this.packs.putSync(packKey(id), value);
         cur.forEach(([k, v], i) => {
           const loc = Buffer.allocUnsafe(12);

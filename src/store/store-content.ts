@@ -4,7 +4,7 @@
  */
 import crypto from 'node:crypto';
 import { Chunker } from '../chunking/chunker.js';
-import { encodeBlob, type Segment } from '../model/blob.js';
+import { encodeBlob, inlineBlobHeader, type Segment } from '../model/blob.js';
 import type { Oid } from '../model/oid.js';
 import type { Hole } from '../model/tree.js';
 import type { FileContent } from '../formats/types.js';
@@ -29,6 +29,23 @@ function hashZeros(h: crypto.Hash, n: number): void {
     h.update(ZEROS.subarray(0, k));
     n -= k;
   }
+}
+
+/**
+ * Where a small file's inline blob record is assembled: writeObject copies it at the call, so one buffer (at most a
+ * chunk and a header) serves every file. Allocating each record, as large as the file, left the garbage collector
+ * hundreds of MB to free while committing a tree of small files.
+ */
+let recordScratch = Buffer.alloc(0);
+
+/** The inline blob record of `data` (encodeBlob's bytes), in recordScratch: valid until the next call. */
+function inlineRecord(data: Uint8Array): Buffer {
+  const header = inlineBlobHeader(data.length);
+  const n = header.length + data.length;
+  if (recordScratch.length < n) recordScratch = Buffer.allocUnsafeSlow(Math.max(n, 2 * recordScratch.length));
+  header.copy(recordScratch);
+  recordScratch.set(data, header.length);
+  return recordScratch.subarray(0, n);
 }
 
 /** sha256 of a chunk as an oid (what `hashBytes` computes), one-shot: no Hash object per chunk. */
@@ -94,9 +111,7 @@ export async function storeContent(objects: ObjectWriter, content: FileContent, 
     }
     let record: Buffer;
     if (holes.length === 0 && chunkCount <= 1) {
-      // encodeBlob copies the bytes into the record: a view is enough here.
-      const data = first ? Buffer.from(first.buffer, first.byteOffset, first.byteLength) : Buffer.alloc(0);
-      record = encodeBlob({ form: 'inline', size, data });
+      record = inlineRecord(first ?? new Uint8Array(0));
     } else {
       if (first) writeChunk(first);
       record = encodeBlob({ form: 'chunked', size, segments: mergeZeros(segments) });
