@@ -59,7 +59,10 @@ export class BackgroundWriter implements BackgroundObjectWriter {
    * than the one that allocated it, each spent batch stayed in the allocator's arenas (≈ 100 MB at a time).
    */
   private spare: ArrayBuffer[] = [];
-  /** Batch buffers allocated so far (the first one included); MAX_INFLIGHT + 1 at most, unless an object is larger. */
+  /**
+   * Batch buffers allocated so far (the first one included): MAX_INFLIGHT + 1 at most, plus one for each object larger
+   * than a batch.
+   */
   buffersAllocated = 1;
   private used = 0;
   /** [kind code, oid, offset, length, 1 when already encoded (compressed here) else 0] */
@@ -146,6 +149,7 @@ export class BackgroundWriter implements BackgroundObjectWriter {
       if (bytes.length > this.buf.byteLength) {
         // An object larger than a batch travels alone, in a buffer of its own that is not kept for reuse.
         this.spare.push(this.buf);
+        this.buffersAllocated++;
         this.buf = new ArrayBuffer(bytes.length);
       }
     }
