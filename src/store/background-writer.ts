@@ -51,7 +51,11 @@ type Reply = {
 export class BackgroundWriter implements BackgroundObjectWriter {
   /** Started on the first full batch: small commits (re-commits through the stat cache) never pay for a thread. */
   private worker?: Worker;
-  private readonly sent = new Set<string>();
+  /**
+   * Ids of the objects handed to the worker, by kind. Sets of the ids themselves, which the caller keeps anyway (in a
+   * blob's segment list, a tree), rather than of `kind + id` strings made for the purpose: one per object of a commit.
+   */
+  private readonly sent = new Map<ObjectKind, Set<Oid>>();
   private buf = new ArrayBuffer(DEFAULT_WORKER_BATCH);
   /**
    * Batch buffers the worker gave back. Reusing them, rather than allocating 8 MiB per batch and leaving the old one
@@ -130,7 +134,7 @@ export class BackgroundWriter implements BackgroundObjectWriter {
   }
 
   hasObject(kind: ObjectKind, oid: Oid): boolean {
-    return this.sent.has(kind + oid) || this.store.hasObject(kind, oid);
+    return this.sent.get(kind)?.has(oid) || this.store.hasObject(kind, oid);
   }
 
   /**
@@ -139,9 +143,10 @@ export class BackgroundWriter implements BackgroundObjectWriter {
    */
   writeObject(kind: ObjectKind, oid: Oid, data: Uint8Array): void {
     if (this.failure) throw this.failure;
-    const k = kind + oid;
-    if (this.sent.has(k)) return;
-    this.sent.add(k);
+    let sent = this.sent.get(kind);
+    if (!sent) this.sent.set(kind, (sent = new Set()));
+    if (sent.has(oid)) return;
+    sent.add(oid);
     const encoded = this.worker !== undefined && this.inflight >= MAX_INFLIGHT;
     const bytes = encoded ? encodeStored(data, this.store.zstdLevel) : data;
     if (this.used + bytes.length > this.buf.byteLength) {

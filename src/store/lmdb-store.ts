@@ -223,8 +223,13 @@ export class LmdbStore implements ObjectStore {
   readonly zstdLevel: number;
   private readonly deferIndex: boolean;
   private readonly batchBytes: number;
-  /** Index entries of packs written in bulk-import mode, not yet in the index. */
-  private deferred = new Map<string, [Buffer, Buffer]>();
+  /**
+   * Index entries of packs written in bulk-import mode, not yet in the index: object key (latin1) → the entry's slot
+   * in `deferredLocs` (12 bytes each). A number and one string per object, not two Buffers and an array: a commit
+   * keeps one entry per chunk to its end (≈ 90 bytes each instead of ≈ 350; 160 000 for a 10 GiB file).
+   */
+  private deferred = new Map<string, number>();
+  private deferredLocs = Buffer.alloc(0);
   /** Bytes and counts written through this handle (for stats and progress). */
   written = { objects: 0, bytes: 0 };
   readonly readOnly: boolean;
@@ -520,12 +525,11 @@ export class LmdbStore implements ObjectStore {
         const { value, offsets } = encodePack(cur, this.packScratch);
         this.packs.putSync(packKey(id), value);
         cur.forEach(([k, v], i) => {
-          const loc = Buffer.allocUnsafe(12);
+          const loc = this.deferIndex ? this.deferSlot(k) : Buffer.allocUnsafe(12);
           loc.writeUInt32BE(id, 0);
           loc.writeUInt32BE(offsets[i]!, 4);
           loc.writeUInt32BE(v.length, 8);
-          if (this.deferIndex) this.deferred.set(k.toString('latin1'), [k, loc]);
-          else this.index.putSync(k, loc);
+          if (!this.deferIndex) this.index.putSync(k, loc);
         });
         cur = [];
         size = 0;
@@ -540,6 +544,18 @@ export class LmdbStore implements ObjectStore {
     this.meta.putSync('next-pack', next);
   }
 
+  /** The 12 bytes of `deferredLocs` that hold the deferred index entry of key `k` (a new slot; grown as needed). */
+  private deferSlot(k: Buffer): Buffer {
+    const slot = this.deferred.size;
+    this.deferred.set(k.toString('latin1'), slot);
+    if ((slot + 1) * 12 > this.deferredLocs.length) {
+      const grown = Buffer.allocUnsafeSlow(Math.max(12 * 4096, 2 * this.deferredLocs.length));
+      this.deferredLocs.copy(grown);
+      this.deferredLocs = grown;
+    }
+    return this.deferredLocs.subarray(slot * 12, slot * 12 + 12);
+  }
+
   /**
    * Commits queued objects (as packs) in one durable transaction. In bulk-import mode, `final` also writes the
    * deferred index entries (sorted, in one transaction): only then are the objects part of the repository.
@@ -547,14 +563,21 @@ export class LmdbStore implements ObjectStore {
   flushSync(options: { final?: boolean } = {}): void {
     if (this.pending.size > 0) this.flushPacks();
     if (options.final && this.deferred.size > 0) {
-      const entries = [...this.deferred.values()].sort((a, b) => Buffer.compare(a[0], b[0]));
+      // Latin1 strings compare as their bytes do: sorted keys are in the index's order.
+      const keys = [...this.deferred.keys()].sort();
+      const deferred = this.deferred;
+      const locs = this.deferredLocs;
       const derived = this.deferredDerived.sort((a, b) => Buffer.compare(a[1], b[1]));
       this.deferred = new Map();
+      this.deferredLocs = Buffer.alloc(0);
       this.deferredDerived = [];
       this.writeTransaction(() => {
-        for (const [k, loc] of entries) this.index.putSync(k, loc);
+        for (const ks of keys) {
+          const slot = deferred.get(ks)!;
+          this.index.putSync(Buffer.from(ks, 'latin1'), locs.subarray(slot * 12, slot * 12 + 12));
+        }
         this.putDerived(derived);
-      }, entries.length * 64);
+      }, keys.length * 64);
     }
   }
 
@@ -633,6 +656,7 @@ export class LmdbStore implements ObjectStore {
     this.pendingDerived = new Map();
     this.pendingBytes = 0;
     this.deferred = new Map();
+    this.deferredLocs = Buffer.alloc(0);
     this.deferredDerived = [];
   }
 
