@@ -30,6 +30,8 @@ export const DEFAULT_BATCH_BYTES = 16 * 1024 * 1024;
  * commit was no slower for the extra transactions.
  */
 export const WRITER_BATCH_BYTES = 4 * 1024 * 1024;
+/** Room in a staging buffer past its batch: one chunk (DEFAULT_CHUNK_MAX) and its codec byte. */
+const STAGING_SLACK = 256 * 1024 + 1;
 /**
  * Pack sizes. LMDB stores a value larger than ~2 KiB in whole 4 KiB pages (a 64 KiB chunk alone wastes 2 KiB on
  * average, a 3 KiB file record 1 KiB), so objects are packed together, as restic and git do. Packs stay small because
@@ -56,6 +58,11 @@ export interface LmdbStoreOptions {
   deferIndex?: boolean;
   /** Queued stored bytes that make `writeObject` commit a transaction (default DEFAULT_BATCH_BYTES). */
   batchBytes?: number;
+  /**
+   * `writeObject` encodes into one staging buffer of `batchBytes` (plus room for one object), reused after each
+   * transaction, instead of a new buffer per object (commit's writer thread: one object per chunk).
+   */
+  staging?: boolean;
   /** This environment is the host cache of a bucket repository (see `RemoteMode`). */
   remote?: RemoteMode;
 }
@@ -223,6 +230,16 @@ export class LmdbStore implements ObjectStore {
   readonly zstdLevel: number;
   private readonly deferIndex: boolean;
   private readonly batchBytes: number;
+  /** See LmdbStoreOptions.staging: the buffer, and how much of it the queued objects use. */
+  private staging?: Buffer;
+  private stagingUsed = 0;
+  /** Hands out the next `size` bytes of the staging buffer (a new buffer when it is full or not in use). */
+  private readonly stagingAlloc = (size: number): Buffer => {
+    if (!this.staging || this.stagingUsed + size > this.staging.length) return Buffer.allocUnsafe(size);
+    const b = this.staging.subarray(this.stagingUsed, this.stagingUsed + size);
+    this.stagingUsed += size;
+    return b;
+  };
   /**
    * Index entries of packs written in bulk-import mode, not yet in the index: object key (latin1) → the entry's slot
    * in `deferredLocs` (12 bytes each). A number and one string per object, not two Buffers and an array: a commit
@@ -270,6 +287,8 @@ export class LmdbStore implements ObjectStore {
     this.zstdLevel = options.zstdLevel ?? DEFAULT_ZSTD_LEVEL;
     this.deferIndex = options.deferIndex ?? false;
     this.batchBytes = options.batchBytes ?? DEFAULT_BATCH_BYTES;
+    // A transaction starts once the queued bytes reach batchBytes: the last object may go past it by up to a chunk.
+    if (options.staging) this.staging = Buffer.allocUnsafeSlow(this.batchBytes + STAGING_SLACK);
     this.remoteMode = options.remote;
     try {
       this.env = open({ path, mapSize: DEFAULT_MAP_SIZE, readOnly: options.readOnly ?? false, maxDbs: 16, keyEncoding: 'ordered-binary' });
@@ -478,7 +497,7 @@ export class LmdbStore implements ObjectStore {
 
   /** Queues an object; returns its stored (encoded) size. */
   writeObject(kind: ObjectKind, oid: Oid, data: Uint8Array): number {
-    const stored = encodeStored(data, this.zstdLevel);
+    const stored = encodeStored(data, this.zstdLevel, this.stagingAlloc);
     this.queue(kind, oid, stored, data);
     return stored.length;
   }
@@ -602,6 +621,8 @@ export class LmdbStore implements ObjectStore {
       }
       this.writePacks(fresh);
     }, bytes);
+    // The queued values are in the packs now (LMDB copied them): their staging bytes can be handed out again.
+    this.stagingUsed = 0;
   }
 
   /**
@@ -655,6 +676,7 @@ export class LmdbStore implements ObjectStore {
     this.pending = new Map();
     this.pendingDerived = new Map();
     this.pendingBytes = 0;
+    this.stagingUsed = 0;
     this.deferred = new Map();
     this.deferredLocs = Buffer.alloc(0);
     this.deferredDerived = [];

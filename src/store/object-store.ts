@@ -145,8 +145,11 @@ export function sampleEntropy(data: Uint8Array): number {
   return bits;
 }
 
-/** codec byte + zstd payload, or codec byte + raw bytes when compression does not shrink the value. */
-export function encodeStored(data: Uint8Array, level = DEFAULT_ZSTD_LEVEL): Buffer {
+/**
+ * codec byte + zstd payload, or codec byte + raw bytes when compression does not shrink the value. The result is a
+ * buffer of its exact size from `alloc` (default: a new one).
+ */
+export function encodeStored(data: Uint8Array, level = DEFAULT_ZSTD_LEVEL, alloc: (size: number) => Buffer = Buffer.allocUnsafe): Buffer {
   if (data.length >= MIN_COMPRESS_SIZE && (data.length < ENTROPY_SAMPLE_MIN || sampleEntropy(data) < INCOMPRESSIBLE_BITS)) {
     if (!cctx || cctxLevel !== level) {
       cctx = new zstd.CCtx();
@@ -159,10 +162,12 @@ export function encodeStored(data: Uint8Array, level = DEFAULT_ZSTD_LEVEL): Buff
     const n = cctx.compress2(buf.subarray(1, bound), data);
     if (n + 1 < data.length) {
       buf[0] = CODEC_ZSTD;
-      return Buffer.from(buf.subarray(0, n + 1));
+      const out = alloc(n + 1);
+      buf.copy(out, 0, 0, n + 1);
+      return out;
     }
   }
-  const out = Buffer.allocUnsafe(data.length + 1);
+  const out = alloc(data.length + 1);
   out[0] = CODEC_RAW;
   out.set(data, 1);
   return out;

@@ -16,7 +16,7 @@ export interface BatchMessage {
 
 const port = parentPort!;
 const store = new LmdbStore(workerData.path as string, {
-  zstdLevel: workerData.zstdLevel as number, deferIndex: true, batchBytes: WRITER_BATCH_BYTES, remote: workerData.remote as RemoteMode | undefined,
+  zstdLevel: workerData.zstdLevel as number, deferIndex: true, batchBytes: WRITER_BATCH_BYTES, staging: true, remote: workerData.remote as RemoteMode | undefined,
 });
 
 /** The first failure: after it, batches and flushes are answered with it at once, nothing more is written. */

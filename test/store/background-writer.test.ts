@@ -64,3 +64,18 @@ test('background writer: an object larger than a batch travels in a buffer of it
   t.true(store.readObject('blob', hashBytes(big)).equals(big));
   for (const w of written.slice(2)) t.true(store.readObject('chunk', hashBytes(w)).equals(w));
 });
+
+test('lmdb-store: a writer store with staging (the writer thread\'s) reuses its staging buffer across transactions; every object reads back', async (t) => {
+  const store = new LmdbStore(path.join(tmpDir(t), 'data.mdb'), { deferIndex: true, batchBytes: 64 * 1024, staging: true });
+  t.teardown(() => store.close());
+  const objects: Array<[string, Buffer]> = [];
+  for (let i = 0; i < 120; i++) {
+    const data = i % 3 ? textBytes(10_000 + 97 * i, i) : randomBytes(10_000 + 97 * i, `staged ${i}`);
+    const oid = hashBytes(data);
+    store.writeObject('chunk', oid, data);
+    objects.push([oid, data]);
+  }
+  store.flushSync({ final: true });
+  // 120 objects of 10–22 KB in 64 KiB transactions: the staging buffer was filled and reused many times over.
+  for (const [oid, data] of objects) t.true(store.readObject('chunk', oid).equals(data), `chunk ${oid} reads back as written`);
+});
