@@ -113,6 +113,8 @@ function scanFrom(b: Uint8Array, i: number, h: number, norm: number, lim: number
 const EMPTY = new Uint8Array(0);
 /** Size of the chunker's own storage for pending bytes: room for several chunks between allocations. */
 const STORE_SIZE = 2 * DEFAULT_CHUNK_MAX;
+/** Stores that chunkers with `reuse` released, for the next ones (two: a chunker alternates between two stores). */
+const spareStores: Uint8Array[] = [];
 
 /** A plain Uint8Array view of `data` (a Buffer is a Uint8Array subclass: mixing both would make the scan polymorphic). */
 function plain(data: Uint8Array): Uint8Array {
@@ -136,6 +138,25 @@ function plain(data: Uint8Array): Uint8Array {
 export class Chunker {
   /** Own storage: store[pstart, fill) are the pending bytes (the start of the next chunk); bytes below pstart were handed out. */
   private store: Uint8Array = EMPTY;
+  /** With `reuse`: the store before the current one, to be written again when the current one is full. */
+  private previous?: Uint8Array;
+
+  /**
+   * `reuse`: chunks returned from the chunker's own storage stay valid only until the next `push` or `end` (as those
+   * that are views of the pushed buffer), and `release()` gives the storage to the next chunker. Two stores then
+   * serve any number of streams, instead of a new 512 KiB store whenever one fills up: garbage that the collector
+   * frees late (≈ 100 MB of them for a commit of web, one per 2–4 MiB of a large file).
+   */
+  constructor(private readonly options: { reuse?: boolean } = {}) {}
+
+  /** Gives this chunker's stores to the next one (`reuse` only); the chunker is empty afterwards. */
+  release(): void {
+    if (!this.options.reuse) return;
+    for (const s of [this.store, this.previous]) if (s && s.length === STORE_SIZE && spareStores.length < 2) spareStores.push(s);
+    this.store = EMPTY;
+    this.previous = undefined;
+    this.pstart = this.fill = this.scanned = this.h = 0;
+  }
   private pstart = 0;
   private fill = 0;
   /** Gear hash state of the pending chunk: its first `scanned` bytes are hashed into `h` (0 and 0: nothing scanned). */
@@ -148,8 +169,12 @@ export class Chunker {
     if (this.store.length - this.fill < k) {
       const pending = this.fill - this.pstart;
       const size = Math.max(STORE_SIZE, pending + k);
-      const grown = new Uint8Array(Buffer.allocUnsafeSlow(size).buffer, 0, size);
+      // With reuse, the store before this one is free again: what was handed out from it is out of date by now (a
+      // push appends at most twice, and what one push hands out is in the store its first append filled).
+      const spare = this.options.reuse ? (this.previous ?? spareStores.pop()) : undefined;
+      const grown = spare && spare.length >= size ? spare : new Uint8Array(Buffer.allocUnsafeSlow(size).buffer, 0, size);
       grown.set(this.store.subarray(this.pstart, this.fill), 0);
+      if (this.options.reuse && this.store.length === STORE_SIZE) this.previous = this.store;
       this.store = grown;
       this.pstart = 0;
       this.fill = pending;

@@ -21,12 +21,18 @@ export type BlobRecord =
   | { form: 'inline'; size: number; data: Buffer }
   | { form: 'chunked'; size: number; segments: Segment[] };
 
+/** What an inline record of `size` bytes holds before the bytes themselves: header, size, form. */
+export function inlineBlobHeader(size: number): Buffer {
+  return encodeHeader(new Encoder(), 'blob', BLOB_VERSION).uint(size).u8(BLOB_INLINE).finish();
+}
+
 export function encodeBlob(rec: BlobRecord): Buffer {
-  const e = encodeHeader(new Encoder(), 'blob', BLOB_VERSION).uint(rec.size);
   if (rec.form === 'inline') {
     if (rec.data.length !== rec.size) throw new Error('inline blob size mismatch');
-    return e.u8(BLOB_INLINE).raw(rec.data).finish();
+    // One allocation of the exact size (the growing Encoder copied the data twice).
+    return Buffer.concat([inlineBlobHeader(rec.size), rec.data]);
   }
+  const e = encodeHeader(new Encoder(), 'blob', BLOB_VERSION).uint(rec.size);
   e.u8(BLOB_CHUNKED).uint(rec.segments.length);
   let total = 0;
   for (const s of rec.segments) {

@@ -1,6 +1,7 @@
 /**
  * An ObjectWriter that hands compression and LMDB writes to one worker thread (both cores work during a commit:
- * this thread reads, chunks and hashes; the worker compresses and writes). Bounded: at most MAX_INFLIGHT batches.
+ * this thread reads, chunks and hashes; the worker compresses and writes). Bounded: at most MAX_INFLIGHT batches,
+ * in batch buffers that go to the worker and come back with its answer (at most MAX_INFLIGHT + 1 of them ever).
  */
 import type { Worker } from 'node:worker_threads';
 import { WriteError } from '../errors.js';
@@ -9,8 +10,17 @@ import os from 'node:os';
 import type { Oid } from '../model/oid.js';
 import { KIND_BY_CODE, OBJECT_KINDS, encodeStored, type BackgroundObjectWriter, type ObjectKind } from './object-store.js';
 
-export const DEFAULT_WORKER_BATCH = 8 * 1024 * 1024;
-export const MAX_INFLIGHT = 6;
+/**
+ * Bytes per batch, and batches on their way to the worker. 4 × 4 MiB keep the worker fed as well as 6 × 8 MiB did
+ * (a batch takes it tens of milliseconds), for a third of the memory.
+ */
+export const DEFAULT_WORKER_BATCH = 4 * 1024 * 1024;
+export const MAX_INFLIGHT = 4;
+/**
+ * The writer thread's young generation (MB). Its JavaScript objects are few and short-lived (a batch's index
+ * entries): V8's default lets them pile up to ≈ 50 MB between scavenges.
+ */
+export const WRITER_YOUNG_GENERATION_MB = 8;
 /**
  * What BackgroundWriter needs of the LMDB store it writes beside (LmdbStore; named by shape here, so that the store
  * can make its writer without the two modules importing each other).
@@ -34,13 +44,30 @@ export const CLOSE_TIMEOUT_MS = 30_000;
 type Reply = {
   type: 'ack' | 'flushed' | 'closed' | 'error'; id: number; objects?: number; bytes?: number; message?: string; code?: string;
   data?: Record<string, unknown>;
+  /** An ack gives the batch's buffer back (transferred), for the next batch. */
+  buf?: ArrayBuffer;
 };
 
 export class BackgroundWriter implements BackgroundObjectWriter {
   /** Started on the first full batch: small commits (re-commits through the stat cache) never pay for a thread. */
   private worker?: Worker;
-  private readonly sent = new Set<string>();
+  /**
+   * Ids of the objects handed to the worker, by kind. Sets of the ids themselves, which the caller keeps anyway (in a
+   * blob's segment list, a tree), rather than of `kind + id` strings made for the purpose: one per object of a commit.
+   */
+  private readonly sent = new Map<ObjectKind, Set<Oid>>();
   private buf = new ArrayBuffer(DEFAULT_WORKER_BATCH);
+  /**
+   * Batch buffers the worker gave back. Reusing them, rather than allocating 8 MiB per batch and leaving the old one
+   * to the worker's garbage collector, keeps the memory of the queue at its bound: freed late, and by another thread
+   * than the one that allocated it, each spent batch stayed in the allocator's arenas (≈ 100 MB at a time).
+   */
+  private spare: ArrayBuffer[] = [];
+  /**
+   * Batch buffers allocated so far (the first one included): MAX_INFLIGHT + 1 at most, plus one for each object larger
+   * than a batch.
+   */
+  buffersAllocated = 1;
   private used = 0;
   /** [kind code, oid, offset, length, 1 when already encoded (compressed here) else 0] */
   private items: Array<[number, string, number, number, number]> = [];
@@ -59,7 +86,8 @@ export class BackgroundWriter implements BackgroundObjectWriter {
   private startWorker(): Worker {
     // The cache of a bucket repository deduplicates against the bucket, and counts this session's packs as written.
     const remote = this.store.remoteMode && { sincePack: this.store.remoteMode.sincePack };
-    const worker = workerScript(new URL('./write-worker', import.meta.url), { path: this.store.path, zstdLevel: this.store.zstdLevel, remote });
+    const worker = workerScript(new URL('./write-worker', import.meta.url), { path: this.store.path, zstdLevel: this.store.zstdLevel, remote }, [],
+      { maxYoungGenerationSizeMb: WRITER_YOUNG_GENERATION_MB });
     this.worker = worker;
     worker.on('message', (r: Reply) => {
       if (this.closeWaiter && r.id === this.closeWaiter.id) { this.closeWaiter.done(); return; }
@@ -106,7 +134,7 @@ export class BackgroundWriter implements BackgroundObjectWriter {
   }
 
   hasObject(kind: ObjectKind, oid: Oid): boolean {
-    return this.sent.has(kind + oid) || this.store.hasObject(kind, oid);
+    return this.sent.get(kind)?.has(oid) || this.store.hasObject(kind, oid);
   }
 
   /**
@@ -115,14 +143,20 @@ export class BackgroundWriter implements BackgroundObjectWriter {
    */
   writeObject(kind: ObjectKind, oid: Oid, data: Uint8Array): void {
     if (this.failure) throw this.failure;
-    const k = kind + oid;
-    if (this.sent.has(k)) return;
-    this.sent.add(k);
+    let sent = this.sent.get(kind);
+    if (!sent) this.sent.set(kind, (sent = new Set()));
+    if (sent.has(oid)) return;
+    sent.add(oid);
     const encoded = this.worker !== undefined && this.inflight >= MAX_INFLIGHT;
     const bytes = encoded ? encodeStored(data, this.store.zstdLevel) : data;
     if (this.used + bytes.length > this.buf.byteLength) {
       this.send();
-      if (bytes.length > this.buf.byteLength) this.buf = new ArrayBuffer(bytes.length);
+      if (bytes.length > this.buf.byteLength) {
+        // An object larger than a batch travels alone, in a buffer of its own that is not kept for reuse.
+        this.spare.push(this.buf);
+        this.buffersAllocated++;
+        this.buf = new ArrayBuffer(bytes.length);
+      }
     }
     new Uint8Array(this.buf, this.used, bytes.length).set(bytes);
     this.items.push([OBJECT_KINDS[kind], oid, this.used, bytes.length, encoded ? 1 : 0]);
@@ -133,17 +167,23 @@ export class BackgroundWriter implements BackgroundObjectWriter {
     if (this.items.length === 0) return;
     const buf = this.buf;
     const items = this.items;
-    this.buf = new ArrayBuffer(DEFAULT_WORKER_BATCH);
+    this.buf = this.spare.pop() ?? this.newBuffer();
     this.used = 0;
     this.items = [];
     this.inflight++;
-    const done = () => {
+    const done = (r?: Reply) => {
       this.inflight--;
+      if (r?.buf && r.buf.byteLength === DEFAULT_WORKER_BATCH) this.spare.push(r.buf);
       const w = this.wakers;
       this.wakers = [];
       for (const f of w) f();
     };
-    this.request({ type: 'batch', buf, items }, [buf]).then(done, done);
+    this.request({ type: 'batch', buf, items }, [buf]).then(done, () => done());
+  }
+
+  private newBuffer(): ArrayBuffer {
+    this.buffersAllocated++;
+    return new ArrayBuffer(DEFAULT_WORKER_BATCH);
   }
 
   async drain(): Promise<void> {

@@ -1,5 +1,6 @@
 /** Object kinds, role interfaces for reading and writing objects (restic-style narrow interfaces), stored-value codec. */
-import { Compressor, Decompressor } from 'zstd-napi';
+import { Decompressor } from 'zstd-napi';
+import zstd from 'zstd-napi/binding.js';
 import type { Oid } from '../model/oid.js';
 import type { BlobPrefetcher, ChunkPrefetcher } from './prefetch.js';
 
@@ -103,8 +104,16 @@ export function objectKey(kind: ObjectKind, oid: Oid): Buffer {
   return k;
 }
 
-let compressor: Compressor | undefined;
-let compressorLevel = -1;
+let cctx: zstd.CCtx | undefined;
+let cctxLevel = -1;
+/**
+ * Where encodeStored compresses to (codec byte, then the zstd frame), reused: the stored value is then copied out at
+ * its exact size. zstd-napi's Compressor allocates a worst-case buffer and copies out of it: two allocations per
+ * object, which the garbage collector freed late (tens of MB of a commit's peak memory).
+ */
+let scratch = Buffer.alloc(0);
+/** Larger values (a huge file's blob record) compress into a buffer of their own, not kept. */
+const SCRATCH_KEEP = 1024 * 1024;
 let decompressor: Decompressor | undefined;
 
 /** Objects at least this large are first sampled; high byte entropy means already compressed or random data. */
@@ -136,23 +145,29 @@ export function sampleEntropy(data: Uint8Array): number {
   return bits;
 }
 
-/** codec byte + zstd payload, or codec byte + raw bytes when compression does not shrink the value. */
-export function encodeStored(data: Uint8Array, level = DEFAULT_ZSTD_LEVEL): Buffer {
+/**
+ * codec byte + zstd payload, or codec byte + raw bytes when compression does not shrink the value. The result is a
+ * buffer of its exact size from `alloc` (default: a new one).
+ */
+export function encodeStored(data: Uint8Array, level = DEFAULT_ZSTD_LEVEL, alloc: (size: number) => Buffer = Buffer.allocUnsafe): Buffer {
   if (data.length >= MIN_COMPRESS_SIZE && (data.length < ENTROPY_SAMPLE_MIN || sampleEntropy(data) < INCOMPRESSIBLE_BITS)) {
-    if (!compressor || compressorLevel !== level) {
-      compressor = new Compressor();
-      compressor.setParameters({ compressionLevel: level });
-      compressorLevel = level;
+    if (!cctx || cctxLevel !== level) {
+      cctx = new zstd.CCtx();
+      cctx.setParameter(zstd.CParameter.compressionLevel, level);
+      cctxLevel = level;
     }
-    const z = compressor.compress(data);
-    if (z.length + 1 < data.length) {
-      const out = Buffer.allocUnsafe(z.length + 1);
-      out[0] = CODEC_ZSTD;
-      z.copy(out, 1);
+    const bound = zstd.compressBound(data.length) + 1;
+    const buf = bound <= scratch.length ? scratch : Buffer.allocUnsafeSlow(bound);
+    if (bound <= SCRATCH_KEEP) scratch = buf;
+    const n = cctx.compress2(buf.subarray(1, bound), data);
+    if (n + 1 < data.length) {
+      buf[0] = CODEC_ZSTD;
+      const out = alloc(n + 1);
+      buf.copy(out, 0, 0, n + 1);
       return out;
     }
   }
-  const out = Buffer.allocUnsafe(data.length + 1);
+  const out = alloc(data.length + 1);
   out[0] = CODEC_RAW;
   out.set(data, 1);
   return out;

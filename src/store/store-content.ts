@@ -4,7 +4,7 @@
  */
 import crypto from 'node:crypto';
 import { Chunker } from '../chunking/chunker.js';
-import { encodeBlob, type Segment } from '../model/blob.js';
+import { encodeBlob, inlineBlobHeader, type Segment } from '../model/blob.js';
 import type { Oid } from '../model/oid.js';
 import type { Hole } from '../model/tree.js';
 import type { FileContent } from '../formats/types.js';
@@ -31,6 +31,23 @@ function hashZeros(h: crypto.Hash, n: number): void {
   }
 }
 
+/**
+ * Where a small file's inline blob record is assembled: writeObject copies it at the call, so one buffer (at most a
+ * chunk and a header) serves every file. Allocating each record, as large as the file, left the garbage collector
+ * hundreds of MB to free while committing a tree of small files.
+ */
+let recordScratch = Buffer.alloc(0);
+
+/** The inline blob record of `data` (encodeBlob's bytes), in recordScratch: valid until the next call. */
+function inlineRecord(data: Uint8Array): Buffer {
+  const header = inlineBlobHeader(data.length);
+  const n = header.length + data.length;
+  if (recordScratch.length < n) recordScratch = Buffer.allocUnsafeSlow(Math.max(n, 2 * recordScratch.length));
+  header.copy(recordScratch);
+  recordScratch.set(data, header.length);
+  return recordScratch.subarray(0, n);
+}
+
 /** sha256 of a chunk as an oid (what `hashBytes` computes), one-shot: no Hash object per chunk. */
 function chunkOid(c: Uint8Array): Oid {
   return crypto.hash('sha256', c, 'hex');
@@ -42,18 +59,22 @@ function chunkOid(c: Uint8Array): Oid {
  *
  * Buffers: a piece's data is borrowed (valid until the next piece is asked for, see DataPiece) and nothing here keeps
  * a reference past that without copying: chunks go straight to `objects.writeObject`, which copies them at the call
- * (ObjectWriter implementations must), and the one chunk that may be held back across pieces is copied first.
+ * (ObjectWriter implementations must), and the one chunk that may be held back across pieces is copied first. So
+ * are the chunker's own (`reuse`): valid until its next push.
  */
 export async function storeContent(objects: ObjectWriter, content: FileContent, signal?: AbortSignal): Promise<StoredContent> {
   const size = content.size;
   const hash = crypto.createHash('sha256');
   const segments: Segment[] = [];
   const holes: Hole[] = [];
-  const chunker = new Chunker();
+  // Chunks are written (copied) as they come: the chunker may reuse its storage, and pass it on to the next file.
+  const chunker = new Chunker({ reuse: true });
   let pos = 0;
   let dedupChunks = 0;
   // The first chunk is held back: a file that turns out to be a single chunk is stored inline in its blob record.
   let held: Uint8Array | undefined;
+  /** `held` is a copy of its own (made when it had to outlive the push that returned it). */
+  let heldCopied = false;
   let chunkCount = 0;
   let stored: StoredContent | undefined;
 
@@ -66,7 +87,7 @@ export async function storeContent(objects: ObjectWriter, content: FileContent, 
   const emit = (chunks: Uint8Array[]) => {
     for (const c of chunks) {
       chunkCount++;
-      if (chunkCount === 1) { held = c; continue; }
+      if (chunkCount === 1) { held = c; heldCopied = false; continue; }
       if (held) { writeChunk(held); held = undefined; }
       writeChunk(c);
     }
@@ -94,9 +115,7 @@ export async function storeContent(objects: ObjectWriter, content: FileContent, 
     }
     let record: Buffer;
     if (holes.length === 0 && chunkCount <= 1) {
-      // encodeBlob copies the bytes into the record: a view is enough here.
-      const data = first ? Buffer.from(first.buffer, first.byteOffset, first.byteLength) : Buffer.alloc(0);
-      record = encodeBlob({ form: 'inline', size, data });
+      record = inlineRecord(first ?? new Uint8Array(0));
     } else {
       if (first) writeChunk(first);
       record = encodeBlob({ form: 'chunked', size, segments: mergeZeros(segments) });
@@ -120,12 +139,15 @@ export async function storeContent(objects: ObjectWriter, content: FileContent, 
       stored = finish();
     } else {
       emit(chunker.push(data));
-      // A held chunk that points into `data` must outlive it (rare: a piece that completes only the first chunk).
-      if (held && held.buffer === data.buffer) held = held.slice();
+      // A held chunk, a view of `data` or of the chunker's storage, must outlive the next push (rare: a piece that
+      // completes only the first chunk).
+      if (held && !heldCopied) { held = held.slice(); heldCopied = true; }
     }
     await objects.drain();
   }
-  return stored ?? finish();
+  stored ??= finish();
+  chunker.release();
+  return stored;
 }
 
 function mergeZeros(segs: Segment[]): Segment[] {

@@ -1,17 +1,17 @@
 /** Starts one of viva's worker modules, from compiled .js or (tests, tsx) from .ts source. */
-import { Worker, type Transferable } from 'node:worker_threads';
+import { Worker, type ResourceLimits, type Transferable } from 'node:worker_threads';
 
 /**
  * `base` is the module URL without extension (e.g. `new URL('./read-worker', import.meta.url)`); `transferList` holds
- * the MessagePorts (or buffers) `workerData` carries.
+ * the MessagePorts (or buffers) `workerData` carries; `resourceLimits` sizes the worker's JavaScript heap.
  */
-export function workerScript(base: URL, workerData: unknown, transferList: Transferable[] = []): Worker {
+export function workerScript(base: URL, workerData: unknown, transferList: Transferable[] = [], resourceLimits?: ResourceLimits): Worker {
   if (import.meta.url.endsWith('.ts')) {
     // Running from source (`node --import=tsx`): tsx's --import hooks do not reach worker threads
     // (privatenumber/tsx#354), so the worker registers tsx itself before loading the TypeScript module.
     const url = `${base.href}.ts`;
     const boot = `import('tsx/esm/api').then(({ register }) => { register(); return import(${JSON.stringify(url)}); })`;
-    return new Worker(boot, { eval: true, workerData, transferList });
+    return new Worker(boot, { eval: true, workerData, transferList, ...(resourceLimits ? { resourceLimits } : {}) });
   }
-  return new Worker(new URL(`${base.href}.js`), { workerData, transferList });
+  return new Worker(new URL(`${base.href}.js`), { workerData, transferList, ...(resourceLimits ? { resourceLimits } : {}) });
 }

@@ -1,9 +1,9 @@
 /**
  * Worker thread of BackgroundWriter: compresses (zstd) and writes objects into the same LMDB environment, so that
- * the main thread only reads, chunks and hashes. Messages: batch → ack, flush → flushed (durable), close.
+ * the main thread only reads, chunks and hashes. Messages: batch → ack (giving the batch's buffer back), flush → flushed (durable), close.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { LmdbStore, type RemoteMode } from './lmdb-store.js';
+import { LmdbStore, WRITER_BATCH_BYTES, type RemoteMode } from './lmdb-store.js';
 import { KIND_BY_CODE } from './object-store.js';
 
 export interface BatchMessage {
@@ -15,7 +15,9 @@ export interface BatchMessage {
 }
 
 const port = parentPort!;
-const store = new LmdbStore(workerData.path as string, { zstdLevel: workerData.zstdLevel as number, deferIndex: true, remote: workerData.remote as RemoteMode | undefined });
+const store = new LmdbStore(workerData.path as string, {
+  zstdLevel: workerData.zstdLevel as number, deferIndex: true, batchBytes: WRITER_BATCH_BYTES, staging: true, remote: workerData.remote as RemoteMode | undefined,
+});
 
 /** The first failure: after it, batches and flushes are answered with it at once, nothing more is written. */
 let failed: { message: string; code?: string; data?: Record<string, unknown> } | undefined;
@@ -29,10 +31,12 @@ port.on('message', (msg: BatchMessage | { type: 'flush' | 'close'; id: number })
     if (msg.type === 'batch') {
       const buf = Buffer.from(msg.buf);
       for (const [code, oid, off, len, encoded] of msg.items) {
-        if (encoded) store.writeStoredObject(KIND_BY_CODE[code]!, oid, buf.subarray(off, off + len));
+        // The buffer goes back to the sender below: a queued value must not point into it. writeObject's encoding is
+        // a copy; an already encoded value is copied here.
+        if (encoded) store.writeStoredObject(KIND_BY_CODE[code]!, oid, Buffer.from(buf.subarray(off, off + len)));
         else store.writeObject(KIND_BY_CODE[code]!, oid, buf.subarray(off, off + len));
       }
-      port.postMessage({ type: 'ack', id: msg.id });
+      port.postMessage({ type: 'ack', id: msg.id, buf: msg.buf }, [msg.buf]);
     } else if (msg.type === 'flush') {
       store.flushSync({ final: true });
       port.postMessage({ type: 'flushed', id: msg.id, objects: store.written.objects, bytes: store.written.bytes });

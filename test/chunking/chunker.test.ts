@@ -120,6 +120,34 @@ test('chunker: the caller may overwrite its buffer as soon as push returns (chun
   }
 });
 
+test('chunker: with reuse, what one push returns stays intact until the next push, also across release() to the next stream', (t) => {
+  const whole = hashes(chunkAll(DATA));
+  const second = DATA.subarray(0, 3 * MiB);
+  const wholeSecond = hashes(chunkAll(second));
+  for (const pieces of [[1000], [65_537], [MiB], [1, 70_000, 13, 300_000, 16_384, 262_144, 262_145]]) {
+    const scratch = Buffer.alloc(Math.max(...pieces));
+    const run = (c: Chunker, data: Buffer): string[] => {
+      const got: string[] = [];
+      // A push's chunks are read only after the push returned (its later appends must not have overwritten them),
+      // then the storage is scribbled over as the next push would (a switch back to the store handed out before).
+      const consume = (chunks: Uint8Array[]) => { for (const x of chunks) got.push(crypto.createHash('sha256').update(x).digest('hex')); };
+      let k = 0;
+      for (let pos = 0; pos < data.length;) {
+        const n = Math.min(pieces[k++ % pieces.length]!, data.length - pos);
+        data.copy(scratch, 0, pos, pos + n);
+        consume(c.push(scratch.subarray(0, n)));
+        scratch.fill(0xa5);
+        pos += n;
+      }
+      consume(c.end());
+      c.release();
+      return got;
+    };
+    t.deepEqual(run(new Chunker({ reuse: true }), DATA), whole, `pieces ${pieces.join(',')}`);
+    t.deepEqual(run(new Chunker({ reuse: true }), second), wholeSecond, `second stream, pieces ${pieces.join(',')}`);
+  }
+});
+
 test('chunker: push(data, true) is push(data) then end(), and the chunker is reusable after it', (t) => {
   const c = new Chunker();
   for (const n of [0, 1, DEFAULT_CHUNK_MIN, DEFAULT_CHUNK_MIN + 1, 100_000, DEFAULT_CHUNK_MAX, 3 * MiB + 7]) {
