@@ -57,9 +57,10 @@ export interface OpenDirectoryOptions {
  * (type, mode, owner, size, inode, device, link count, mtime and ctime: a changed file, xattr, mode, owner or link
  * count changes ctime; a replaced entry its inode). A directory whose signature is the one recorded with a tree, and
  * whose subdirectories are all such directories too, is yielded with that tree (`ImageEntry.stored`) and not walked.
- * Never taken from the cache, nor recorded: a directory holding a file with several links (its hardlink group may
- * reach other directories), an entry that cannot be looked at or read, or (recorded only) an entry changed within
- * a few seconds of `racyAfterNs` (git's racy-clean rule: a change in the same clock tick would not show).
+ * The directories holding the names of a file with several links are taken all or walked all (so the group gets the
+ * canonical name a full walk gives it). Never taken from the cache, nor recorded: a directory with an entry that
+ * cannot be looked at or read; not recorded: one with an entry changed within RACY_SECONDS of `racyAfterNs` (git's
+ * racy-clean rule: a change in the same clock tick would not show).
  */
 export interface DirectoryTreeCache {
   /** The tree recorded for directory `key` with this signature, if any (and still stored). */
@@ -276,6 +277,8 @@ function fileContent(abs: Buffer, st: fs.BigIntStats, outer: AbortSignal | undef
 
 /** A directory's verdict from the tree cache's pre-scan. */
 interface DirScan {
+  /** Its tree cache key (scope and real path). */
+  key: string;
   signature: Buffer;
   /** Its tree may be recorded once built. */
   recordable: boolean;
@@ -293,13 +296,13 @@ function scanForTreeCache(base: Buffer, cache: DirectoryTreeCache, scope: string
   const racyNsec = Number(cache.racyAfterNs % 1_000_000_000n);
   const racy = (sec: number, nsec: number) => sec > racySec || (sec === racySec && nsec > racyNsec);
   // Every directory in post-order (children before their parent), with what decides whether its tree is taken.
-  const dirs: Array<{ rel: Buffer; abs: Buffer; parent: number; signature: Buffer; usable: boolean; recordable: boolean; stored?: StoredDir }> = [];
+  const dirs: Array<DirScan & { rel: Buffer; parent: number; usable: boolean }> = [];
   /** Directories holding a name of each inode with several links (by device and inode). */
   const groups = new Map<string, number[]>();
   // Files this user may not read are left out by the walk (with a warning): their directories are walked.
   const checkReadable = options.onUnreadable !== undefined && (process.geteuid?.() ?? 0) !== 0;
   const scan = (abs: Buffer, rel: Buffer): number => {
-    const me = { rel, abs, parent: -1, signature: EMPTY, usable: true, recordable: true } as (typeof dirs)[number];
+    const me: (typeof dirs)[number] = { key: `tree:${scope}:${abs.toString('latin1')}`, rel, parent: -1, signature: EMPTY, usable: true, recordable: true };
     let buf: Buffer;
     try {
       buf = native().scanDir(abs);
@@ -339,7 +342,7 @@ function scanForTreeCache(base: Buffer, cache: DirectoryTreeCache, scope: string
       else groups.set(l, [index]);
     }
     if (me.usable) {
-      const stored = cache.lookup(`tree:${scope}:${abs.toString('latin1')}`, me.signature);
+      const stored = cache.lookup(me.key, me.signature);
       if (stored) me.stored = stored;
     }
     return index;
@@ -359,7 +362,7 @@ function scanForTreeCache(base: Buffer, cache: DirectoryTreeCache, scope: string
     }
   }
   const verdicts = new Map<string, DirScan>();
-  for (const d of dirs) verdicts.set(d.rel.toString('latin1'), { signature: d.signature, recordable: d.recordable, ...(d.stored ? { stored: d.stored } : {}) });
+  for (const d of dirs) verdicts.set(d.rel.toString('latin1'), { key: d.key, signature: d.signature, recordable: d.recordable, ...(d.stored ? { stored: d.stored } : {}) });
   return verdicts;
 }
 
@@ -475,19 +478,19 @@ export function openDirectory(root: string, options: OpenDirectoryOptions = {}):
 
       const verdicts = options.treeCache ? scanForTreeCache(base, options.treeCache, scope, excluded, options) : undefined;
       /** A directory entry with its tree cache verdict: true when its stored tree stands for it (do not walk it). */
-      const cached = (entry: ImageEntry, abs: Buffer): boolean => {
+      const cached = (entry: ImageEntry): boolean => {
         const v = verdicts?.get(entry.path.toString('latin1'));
         if (v?.stored) {
           entry.stored = v.stored;
           total += v.stored.bytes;
           return true;
         }
-        if (v?.recordable) entry.treeCache = { key: `tree:${scope}:${abs.toString('latin1')}`, signature: v.signature };
+        if (v?.recordable) entry.treeCache = { key: v.key, signature: v.signature };
         return false;
       };
 
       const rootEntry = entryOf(EMPTY, base, rootStat);
-      if (cached(rootEntry, base)) {
+      if (cached(rootEntry)) {
         yield rootEntry;
         description.size = total;
         return;
@@ -521,7 +524,7 @@ export function openDirectory(root: string, options: OpenDirectoryOptions = {}):
           continue;
         }
         const entry = entryOf(rel, abs, st);
-        const whole = entry.type === 'dir' && cached(entry, abs);
+        const whole = entry.type === 'dir' && cached(entry);
         yield entry;
         if (entry.type === 'dir' && !whole) stack.push({ rel, names: list(abs, st, rel), next: 0 });
       }
