@@ -120,7 +120,13 @@ export async function runVm(repo: Repository, options: RunVmOptions): Promise<Ru
         ...(options.qemuArgs ?? []),
       ];
       const qemu = options.qemu ?? process.env.VIVA_QEMU ?? DEFAULT_QEMU;
-      const child = spawn(qemu, args, { stdio: options.stdio ?? 'inherit' });
+      // qemu dies with viva: its disk is this process's NBD server, so a qemu outliving a `kill -9` of viva would
+      // only hang on I/O while holding the console. setpriv (util-linux) arms the parent-death signal and execs it.
+      const exe = findExecutable(qemu);
+      const setpriv = exe ? findExecutable('setpriv') : undefined;
+      const child = setpriv
+        ? spawn(setpriv, ['--pdeathsig', 'KILL', exe!, ...args], { stdio: options.stdio ?? 'inherit' })
+        : spawn(qemu, args, { stdio: options.stdio ?? 'inherit' });
       const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve, reject) => {
         child.once('error', (e: NodeJS.ErrnoException) => reject(new UsageError(e.code === 'ENOENT' ? `'${qemu}' not found: install qemu (qemu-system-x86) or set VIVA_QEMU` : `cannot start '${qemu}': ${e.message}`)));
         child.once('exit', (code, signal) => resolve({ code, signal }));
@@ -150,4 +156,18 @@ export async function runVm(repo: Repository, options: RunVmOptions): Promise<Ru
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** The file `cmd` names: itself when it has a slash, else the first executable of that name on PATH. */
+function findExecutable(cmd: string): string | undefined {
+  const candidates = cmd.includes('/') ? [cmd] : (process.env.PATH ?? '').split(':').filter(Boolean).map((d) => path.join(d, cmd));
+  for (const c of candidates) {
+    try {
+      fs.accessSync(c, fs.constants.X_OK);
+      if (fs.statSync(c).isFile()) return c;
+    } catch {
+      // not this one
+    }
+  }
+  return undefined;
 }

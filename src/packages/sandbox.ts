@@ -8,8 +8,9 @@
  *
  * Clean-up: every mount lives in the namespace of the run, so it disappears with the run's processes; `setpriv
  * --pdeathsig KILL` ties those to the viva process, so a `kill -9` of viva ends them too (the set-up script exits when
- * viva died before setpriv armed that signal). Work directories are named by
- * the creating process id; `removeStale` removes those of processes that no longer exist.
+ * viva died before setpriv armed that signal), and a watcher inside the namespace kills what is left within a second
+ * of viva's end should a signal ever be missed. Work directories are named by the creating process id; `removeStale`
+ * removes those of processes that no longer exist.
  *
  * Why not a library: nothing on npm runs a chroot in namespaces; util-linux's unshare, setpriv and mount do, as
  * mmdebstrap and debootstrap use them.
@@ -153,9 +154,14 @@ export class Sandbox {
       'mount -t sysfs -o ro sysfs "$4/sys"',
       'mount --rbind /dev "$4/dev"',
       'mount --make-rslave "$4/dev"',
-      'root="$4"; shift 6',
+      'root="$4"; caller="$6"; shift 6',
       `echo ${READY} >&2`,
-      'exec chroot "$root" /usr/bin/env -i "$@"',
+      // A second line of defence that does not rest on parent-death signals: a watcher inside the namespace ends
+      // every process in it (kill -1 spares only this shell, the namespace's init) once the caller is gone.
+      '( while grep -q "^State:[[:space:]]*[^ZX]" "/proc/$caller/status" 2>/dev/null; do sleep 1; done; kill -KILL -1 ) </dev/null >/dev/null 2>&1 &',
+      'set +e',
+      'chroot "$root" /usr/bin/env -i "$@"',
+      'exit $?',
     ].join('\n');
     const args = [
       '--pdeathsig', 'KILL', 'unshare', '--mount', '--net', '--pid', '--fork', '--kill-child', '--propagation', 'private',

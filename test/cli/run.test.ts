@@ -7,7 +7,7 @@
  * a partial clone whose remote is gone fails reads with EIO and keeps serving.
  */
 import test, { type ExecutionContext } from 'ava';
-import { type ChildProcess, execFileSync } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -84,6 +84,39 @@ maybe('run: qemu gets the disk over NBD (byte-identical), its exit status is viv
   // The socket's temporary directory is gone.
   const sock = /socket=(\S+?),/.exec(r.stderr)![1]!;
   t.false(fs.existsSync(path.dirname(decodeURIComponent(sock))));
+});
+
+maybe('run: a kill -9 of viva run ends its qemu too (whose disk was viva\'s server), by name on PATH or by path', async (t) => {
+  const { dir, repo } = await setup(t);
+  for (const how of ['path', 'PATH']) {
+    const bin = path.join(dir, `bin-${how}`);
+    fs.mkdirSync(bin);
+    // A number of seconds no other process sleeps: this run's pid and the case.
+    const secs = `${process.pid}${how === 'path' ? 1 : 2}`;
+    // An emulator that says it started and then waits (one process: exec, so its command line is the one to find).
+    fs.writeFileSync(path.join(bin, 'fake-qemu'), `#!/bin/sh\necho started >&2\nexec sleep ${secs}\n`, { mode: 0o755 });
+    const env = how === 'path'
+      ? { VIVA_QEMU: path.join(bin, 'fake-qemu') }
+      : { VIVA_QEMU: 'fake-qemu', PATH: `${bin}:${process.env.PATH ?? ''}` };
+    const child = spawnViva(['run', '-C', repo, 'vm/a', '--accel', 'tcg'], { env });
+    await new Promise<void>((resolve) => {
+      let err = '';
+      child.stderr!.on('data', (d: Buffer) => { err += d.toString(); if (err.includes('started')) resolve(); });
+    });
+    const pattern = `^sleep ${secs}$`;
+    for (let i = 0; i < 50 && spawnSync('pgrep', ['-f', pattern]).status !== 0; i++) await new Promise((r) => setTimeout(r, 100));
+    t.is(spawnSync('pgrep', ['-f', pattern]).status, 0, `${how}: the emulator runs`);
+    child.kill('SIGKILL');
+    // 'exit', not 'close': an emulator left behind would hold viva's output pipes open.
+    await new Promise((r) => child.once('exit', r));
+    let alive = true;
+    for (let i = 0; i < 100 && alive; i++) {
+      alive = spawnSync('pgrep', ['-f', pattern]).status === 0;
+      if (alive) await new Promise((r) => setTimeout(r, 100));
+    }
+    if (alive) spawnSync('pkill', ['-9', '-f', pattern]);
+    t.false(alive, `${how}: the emulator died with viva run`);
+  }
 });
 
 maybe('run: a directory commit boots from the disk built for its tree; a missing emulator is exit 2', async (t) => {
