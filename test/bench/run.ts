@@ -1935,6 +1935,13 @@ build it (as root, needs mmdebstrap e2fsprogs qemu-utils; about 30 minutes) with
     ctx.notes.push(`load average at start was ${machine.loadStart[0].toFixed(2)} (> ${LOAD_WARN}): other processes were running and skew the timings`);
     console.error(`bench: warning: load average is ${machine.loadStart[0].toFixed(2)} (> ${LOAD_WARN}); other processes will skew the timings`);
   }
+  // A peer that is not installed leaves its column as errors: say so at once, and in the notes under the table.
+  const peers: Array<[string, string]> = [['borg', machine.borg], ['restic', machine.restic], ['rsync', firstLine('rsync', ['--version'])], ['qemu-img', firstLine('qemu-img', ['--version'])]];
+  const absent = peers.filter(([, v]) => v.startsWith('unavailable')).map(([name]) => name);
+  if (absent.length) {
+    ctx.notes.push(`not installed: ${absent.join(', ')}; their columns and floors are missing (apt-get install borgbackup restic rsync qemu-utils)`);
+    console.error(`bench: warning: not installed: ${absent.join(', ')} (apt-get install borgbackup restic rsync qemu-utils); their figures will be missing`);
+  }
   progress(`measures: ${opt.only.join(', ')}; work dir ${opt.work}`);
   const started = new Date();
   const rows: Row[] = [];
