@@ -124,6 +124,31 @@ export class Decoder {
     throw new DecodeError('varint out of range', this.pos);
   }
 
+  /** Steps over an sbig, checking it as sbig() does, without building the bigint. */
+  skipSbig(): void {
+    for (let i = 0; i < 12; i++) {
+      const b = this.u8();
+      if ((b & 0x80) === 0) {
+        if (i > 0 && b === 0) throw new DecodeError('non-canonical varint', this.pos - 1);
+        return;
+      }
+    }
+    throw new DecodeError('varint out of range', this.pos);
+  }
+
+  /** Steps over `n` bytes (raw() without the view). */
+  skip(n: number): void {
+    if (n < 0 || this.pos + n > this.buf.length) throw new DecodeError(`truncated (need ${n} bytes)`, this.pos);
+    this.pos += n;
+  }
+
+  /** Steps over a length-prefixed byte string; returns its length. */
+  skipBytes(): number {
+    const n = this.uint();
+    this.skip(n);
+    return n;
+  }
+
   raw(n: number): Buffer {
     if (n < 0 || this.pos + n > this.buf.length) throw new DecodeError(`truncated (need ${n} bytes)`, this.pos);
     const out = Buffer.from(this.buf.buffer, this.buf.byteOffset + this.pos, n);

@@ -132,63 +132,164 @@ export function encodeTree(tree: Tree): Buffer {
   return e.finish();
 }
 
-/** Decodes and validates a tree (sorted unique valid names, known types, sane holes); throws DecodeError. */
-export function decodeTree(buf: Uint8Array): Tree {
+/**
+ * A tree read but not decoded: where each entry's bytes and name are in the encoding, every entry already validated
+ * as {@link decodeTree} validates it. Walks that compare trees (diff) find equal entries by their bytes — the
+ * encoding is canonical, so equal bytes are equal entries — and decode only the entries that differ
+ * ({@link listingEntry}): in a large directory where a few files changed, most entries are never built.
+ */
+export interface TreeListing {
+  readonly buf: Buffer;
+  /** Entry count. */
+  readonly length: number;
+  /** Entry i is `buf[starts[i], starts[i + 1])`. */
+  readonly starts: Uint32Array;
+  /** Entry i's name is `buf[nameStarts[i], nameEnds[i])`. */
+  readonly nameStarts: Uint32Array;
+  readonly nameEnds: Uint32Array;
+}
+
+/** Validates a tree (sorted unique valid names, known types, sane holes, canonical varints) and lists its entries; throws DecodeError. */
+export function scanTree(data: Uint8Array): TreeListing {
+  const buf = Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
   const d = new Decoder(buf);
   decodeHeader(d, 'tree', TREE_VERSION);
   const n = d.uint();
   if (n > buf.length) throw new DecodeError('entry count exceeds object size', d.pos);
-  const entries: TreeEntry[] = [];
-  let prev: Buffer | undefined;
+  const starts = new Uint32Array(n + 1);
+  const nameStarts = new Uint32Array(n);
+  const nameEnds = new Uint32Array(n);
   for (let i = 0; i < n; i++) {
     const at = d.pos;
-    const name = Buffer.from(d.bytes());
-    const bad = invalidNameReason(name);
+    starts[i] = at;
+    const len = d.skipBytes();
+    nameEnds[i] = d.pos;
+    nameStarts[i] = d.pos - len;
+    const bad = invalidNameAt(buf, d.pos - len, d.pos);
     if (bad) throw new DecodeError(`invalid entry: ${bad}`, at);
-    if (prev && compareNames(prev, name) >= 0) throw new DecodeError('entries not sorted or duplicated', at);
-    prev = name;
+    if (i > 0 && buf.compare(buf, nameStarts[i - 1], nameEnds[i - 1], nameStarts[i], nameEnds[i]) <= 0) {
+      throw new DecodeError('entries not sorted or duplicated', at);
+    }
     const code = d.u8();
     const type = CODE_TYPES[code];
     if (!type) throw new DecodeError(`unknown entry type ${code}`, d.pos - 1);
     const mode = d.uint();
     if (mode > 0o7777) throw new DecodeError('mode out of range', d.pos);
-    const uid = d.uint();
-    const gid = d.uint();
-    const mtimeNs = d.sbig();
+    d.uint(); // uid
+    d.uint(); // gid
+    d.skipSbig(); // mtime
     const size = d.uint();
-    const xattrs: Xattr[] = decodeXattrs(d);
-    const ent: TreeEntry = { name, type, mode, uid, gid, mtimeNs, size, xattrs };
+    skipXattrs(d);
     switch (type) {
       case 'file': {
-        ent.oid = bytesToOid(d.raw(OID_BYTES));
+        d.skip(OID_BYTES);
         const nh = d.uint();
         if (nh > 0) {
-          ent.holes = [];
-          for (let j = 0; j < nh; j++) ent.holes.push({ offset: d.uint(), length: d.uint() });
-          if (invalidHolesReason(ent.holes, size)) throw new DecodeError('invalid hole list', d.pos);
+          const holes: Hole[] = [];
+          for (let j = 0; j < nh; j++) holes.push({ offset: d.uint(), length: d.uint() });
+          if (invalidHolesReason(holes, size)) throw new DecodeError('invalid hole list', d.pos);
         }
         break;
       }
       case 'dir':
-        ent.oid = bytesToOid(d.raw(OID_BYTES));
+        d.skip(OID_BYTES);
         break;
       case 'symlink':
-        ent.linkTarget = Buffer.from(d.bytes());
+        d.skipBytes();
         break;
       case 'chr':
       case 'blk':
-        ent.rdev = { major: d.uint(), minor: d.uint() };
+        d.uint();
+        d.uint();
         break;
       default:
         break;
     }
-    if (type !== 'dir') {
-      const h = d.bytes();
-      if (h.length) ent.hardlink = Buffer.from(h);
-    }
-    entries.push(ent);
+    if (type !== 'dir') d.skipBytes(); // hardlink
   }
   d.expectEnd();
+  starts[n] = buf.length;
+  return { buf, length: n, starts, nameStarts, nameEnds };
+}
+
+/** invalidNameReason of `buf[start, end)`, without a view of it for the common case of a valid name. */
+function invalidNameAt(buf: Buffer, start: number, end: number): string | undefined {
+  const len = end - start;
+  if (len === 0 || len <= 2) return invalidNameReason(buf.subarray(start, end));
+  for (let i = start; i < end; i++) {
+    const c = buf[i]!;
+    if (c === 0x2f || c === 0) return invalidNameReason(buf.subarray(start, end));
+  }
+  return undefined;
+}
+
+/** Validates xattrs as decodeXattrs does, building nothing when there are none. */
+function skipXattrs(d: Decoder): void {
+  const at = d.pos;
+  if (d.uint() === 0) return;
+  d.pos = at;
+  decodeXattrs(d);
+}
+
+/** Whether entry `i` of `a` and entry `j` of `b` are the same entry: the same bytes (the encoding is canonical). */
+export function sameListedEntry(a: TreeListing, i: number, b: TreeListing, j: number): boolean {
+  const la = a.starts[i + 1]! - a.starts[i]!;
+  return la === b.starts[j + 1]! - b.starts[j]! && a.buf.compare(b.buf, b.starts[j], b.starts[j + 1], a.starts[i], a.starts[i + 1]) === 0;
+}
+
+/** Compares entry `i`'s name in `a` with entry `j`'s in `b` (name byte order). */
+export function compareListedNames(a: TreeListing, i: number, b: TreeListing, j: number): number {
+  return a.buf.compare(b.buf, b.nameStarts[j], b.nameEnds[j], a.nameStarts[i], a.nameEnds[i]);
+}
+
+/** Entry `i` of a listing, decoded (its name and byte fields are copies: the entry does not hold the object's buffer). */
+export function listingEntry(l: TreeListing, i: number): TreeEntry {
+  const d = new Decoder(l.buf);
+  d.pos = l.starts[i]!;
+  const name = Buffer.from(d.bytes());
+  const type = CODE_TYPES[d.u8()]!;
+  const mode = d.uint();
+  const uid = d.uint();
+  const gid = d.uint();
+  const mtimeNs = d.sbig();
+  const size = d.uint();
+  const xattrs: Xattr[] = decodeXattrs(d);
+  const ent: TreeEntry = { name, type, mode, uid, gid, mtimeNs, size, xattrs };
+  switch (type) {
+    case 'file': {
+      ent.oid = bytesToOid(d.raw(OID_BYTES));
+      const nh = d.uint();
+      if (nh > 0) {
+        ent.holes = [];
+        for (let j = 0; j < nh; j++) ent.holes.push({ offset: d.uint(), length: d.uint() });
+      }
+      break;
+    }
+    case 'dir':
+      ent.oid = bytesToOid(d.raw(OID_BYTES));
+      break;
+    case 'symlink':
+      ent.linkTarget = Buffer.from(d.bytes());
+      break;
+    case 'chr':
+    case 'blk':
+      ent.rdev = { major: d.uint(), minor: d.uint() };
+      break;
+    default:
+      break;
+  }
+  if (type !== 'dir') {
+    const h = d.bytes();
+    if (h.length) ent.hardlink = Buffer.from(h);
+  }
+  return ent;
+}
+
+/** Decodes and validates a tree (sorted unique valid names, known types, sane holes); throws DecodeError. */
+export function decodeTree(buf: Uint8Array): Tree {
+  const l = scanTree(buf);
+  const entries = new Array<TreeEntry>(l.length);
+  for (let i = 0; i < l.length; i++) entries[i] = listingEntry(l, i);
   return { entries };
 }
 

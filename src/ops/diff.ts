@@ -171,7 +171,7 @@ export function diff(repo: Repository, options: DiffOptions): DiffResult {
   const rootPath = (ra.entry?.type ?? 'dir') === 'dir' && rb.entry.type === 'dir' ? Buffer.alloc(0) : rb.path.length ? rb.path : ra.path;
   if (visit(rootPath, ra.entry, rb.entry)) {
     const dirOid = (e: TreeEntry | undefined) => (e?.type === 'dir' ? e.oid : undefined);
-    walkTrees(objects, [dirOid(ra.entry), dirOid(rb.entry)], { path: rootPath, enter: (p, [a, b]) => visit(p, a, b) });
+    walkTrees(objects, [dirOid(ra.entry), dirOid(rb.entry)], { path: rootPath, skipEqualEntries: true, enter: (p, [a, b]) => visit(p, a, b) });
   }
   const entries = options.renames === false ? out : detectRenames(out);
   return { a: { rev: options.a ?? '', commit: ra.commitOid }, b: { rev: options.b, commit: rb.commitOid }, entries: entries.sort((x, y) => (x.path < y.path ? -1 : x.path > y.path ? 1 : 0)) };

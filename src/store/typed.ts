@@ -5,7 +5,7 @@ import { type Commit, decodeCommit } from '../model/commit.js';
 import { type Disk, type PatchRange, type RegionMap, decodeDisk, decodeDiskPatch, decodeRegionMap } from '../model/disk.js';
 import crypto from 'node:crypto';
 import { type Oid, hashBytes } from '../model/oid.js';
-import { type Tree, type TreeEntry, decodeTree, findEntry } from '../model/tree.js';
+import { type Tree, type TreeEntry, type TreeListing, decodeTree, findEntry, scanTree } from '../model/tree.js';
 import type { ObjectReader, ObjectStore } from './object-store.js';
 
 function decode<T>(what: string, oid: Oid, fn: () => T): T {
@@ -26,6 +26,12 @@ export function readCommit(objects: ObjectReader, oid: Oid): Commit {
 export function readTree(objects: ObjectReader, oid: Oid, path?: string): Tree {
   const buf = path === undefined ? objects.readObject('tree', oid) : atPath(path, () => objects.readObject('tree', oid));
   return decode('tree', oid, () => decodeTree(buf));
+}
+
+/** Tree `oid` validated and listed, not decoded (see TreeListing); `path` as for readTree. */
+export function readTreeListing(objects: ObjectReader, oid: Oid, path?: string): TreeListing {
+  const buf = path === undefined ? objects.readObject('tree', oid) : atPath(path, () => objects.readObject('tree', oid));
+  return decode('tree', oid, () => scanTree(buf));
 }
 
 /**

@@ -6,9 +6,9 @@
 import { AbortedError } from '../errors.js';
 import { sameMeta } from '../model/codec.js';
 import type { Oid } from '../model/oid.js';
-import { type TreeEntry, compareNames } from '../model/tree.js';
+import { type TreeEntry, type TreeListing, compareListedNames, listingEntry, sameListedEntry } from '../model/tree.js';
 import type { ObjectReader } from '../store/object-store.js';
-import { readTree } from '../store/typed.js';
+import { readTreeListing } from '../store/typed.js';
 
 /** One step of the walk: the path (bytes, '' for the roots) and what each tree has there (undefined: absent). */
 export type WalkEntries = ReadonlyArray<TreeEntry | undefined>;
@@ -27,6 +27,12 @@ export interface WalkOptions {
    * directories' own metadata is equal too (default true). With one tree this has no effect.
    */
   skipIdentical?: boolean;
+  /**
+   * With two or more trees: a path where every tree has the very same entry (name, type, metadata, xattrs, content
+   * id, holes, hardlink group) is not reported at all, and its entries are not even decoded — for callers that only
+   * want what differs (diff). Default false: a file equal on every side is still reported.
+   */
+  skipEqualEntries?: boolean;
   /**
    * The image path of the roots (default '': paths are relative to them). Reported paths are below it, and a tree
    * that cannot be read is named by its path from here ('/' for the image root).
@@ -64,53 +70,57 @@ export function childPath(parent: Buffer, name: Buffer): Buffer {
  */
 export function walkTrees(objects: ObjectReader, roots: ReadonlyArray<Oid | undefined>, options: WalkOptions): void {
   const skipIdentical = (options.skipIdentical ?? true) && roots.length > 1;
+  const skipEqual = (options.skipEqualEntries ?? false) && roots.length > 1;
   if (skipIdentical && roots.every((r) => r !== undefined && r === roots[0])) return;
   const base = options.path ?? Buffer.alloc(0);
-  const lists = roots.map((r) => (r ? readEntries(objects, r, base, options) : []));
-  walkLevel(objects, base, lists, options, skipIdentical);
+  const lists = roots.map((r) => (r ? readListing(objects, r, base, options) : EMPTY));
+  walkLevel(objects, base, lists, options, skipIdentical, skipEqual);
 }
 
+const EMPTY: TreeListing = { buf: Buffer.alloc(0), length: 0, starts: new Uint32Array(1), nameStarts: new Uint32Array(0), nameEnds: new Uint32Array(0) };
+
 /** The entries of the directory `oid` at `path`: a failed read names the path ('/' for the image root), or goes to onReadError. */
-function readEntries(objects: ObjectReader, oid: Oid, path: Buffer, options: WalkOptions): TreeEntry[] {
-  if (!options.onReadError) return readTree(objects, oid, path.length ? path.toString('utf8') : '/').entries;
+function readListing(objects: ObjectReader, oid: Oid, path: Buffer, options: WalkOptions): TreeListing {
+  if (!options.onReadError) return readTreeListing(objects, oid, path.length ? path.toString('utf8') : '/');
   try {
-    return readTree(objects, oid).entries;
+    return readTreeListing(objects, oid);
   } catch (e) {
     options.onReadError(e, path, oid);
-    return [];
+    return EMPTY;
   }
 }
 
-function walkLevel(objects: ObjectReader, dir: Buffer, lists: TreeEntry[][], options: WalkOptions, skipIdentical: boolean): void {
+function walkLevel(objects: ObjectReader, dir: Buffer, lists: TreeListing[], options: WalkOptions, skipIdentical: boolean, skipEqual: boolean): void {
   if (options.signal?.aborted) throw new AbortedError();
   const n = lists.length;
   const pos = new Array<number>(n).fill(0);
+  const at = new Array<number>(n);
   const row = new Array<TreeEntry | undefined>(n);
   for (;;) {
-    // The smallest name among the heads of the N lists.
-    let min: Buffer | undefined;
+    // The side whose head has the smallest name.
+    let m = -1;
     for (let i = 0; i < n; i++) {
-      const e = lists[i]![pos[i]!];
-      if (e && (!min || compareNames(e.name, min) < 0)) min = e.name;
+      if (pos[i]! < lists[i]!.length && (m < 0 || compareListedNames(lists[i]!, pos[i]!, lists[m]!, pos[m]!) < 0)) m = i;
     }
-    if (!min) return;
+    if (m < 0) return;
+    // The sides that have that name, at which entry; whether every side has the very same entry.
+    let equal = skipEqual;
     for (let i = 0; i < n; i++) {
-      const e = lists[i]![pos[i]!];
-      if (e && compareNames(e.name, min) === 0) {
-        row[i] = e;
-        pos[i]!++;
-      } else {
-        row[i] = undefined;
-      }
+      const has = pos[i]! < lists[i]!.length && (i === m || compareListedNames(lists[i]!, pos[i]!, lists[m]!, pos[m]!) === 0);
+      at[i] = has ? pos[i]! : -1;
+      if (equal && (!has || (i !== m && !sameListedEntry(lists[i]!, pos[i]!, lists[m]!, pos[m]!)))) equal = false;
     }
+    for (let i = 0; i < n; i++) if (at[i]! >= 0) pos[i]!++;
+    if (equal) continue;
+    for (let i = 0; i < n; i++) row[i] = at[i]! >= 0 ? listingEntry(lists[i]!, at[i]!) : undefined;
     const same = skipIdentical ? sameSubtree(row) : 'no';
     if (same === 'all') continue;
-    const p = childPath(dir, min);
+    const p = childPath(dir, row[m]!.name);
     const entries = row.slice();
     if (options.enter(p, entries) === false || same === 'content') continue;
     if (!entries.some((e) => e?.type === 'dir')) continue;
-    const children = entries.map((e) => (e?.type === 'dir' && e.oid ? readEntries(objects, e.oid, p, options) : []));
-    walkLevel(objects, p, children, options, skipIdentical);
+    const children = entries.map((e) => (e?.type === 'dir' && e.oid ? readListing(objects, e.oid, p, options) : EMPTY));
+    walkLevel(objects, p, children, options, skipIdentical, skipEqual);
     options.leave?.(p, entries);
   }
 }

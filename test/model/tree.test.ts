@@ -3,8 +3,8 @@ import test from 'ava';
 import crypto from 'node:crypto';
 import { DecodeError, Encoder } from '../../src/model/codec.js';
 import {
-  ENTRY_TYPE_CODES, TREE_VERSION, decodeTree, encodeTree, findEntry, hashTree, invalidNameReason, normalizeTree,
-  type Tree, type TreeEntry,
+  ENTRY_TYPE_CODES, TREE_VERSION, compareListedNames, decodeTree, encodeTree, findEntry, hashTree, invalidNameReason, listingEntry,
+  normalizeTree, sameListedEntry, scanTree, type Tree, type TreeEntry,
 } from '../../src/model/tree.js';
 import { EMPTY_BLOB_OID } from '../../src/model/oid.js';
 
@@ -54,6 +54,33 @@ test('tree: every entry kind round trips', (t) => {
   const back = decodeTree(enc);
   t.deepEqual(back, tree);
   t.deepEqual(encodeTree(back), enc);
+});
+
+test('tree: a listing decodes each entry as decodeTree does; equal entries are equal bytes, any changed field is not', (t) => {
+  const tree = fixtureTree();
+  const l = scanTree(encodeTree(tree));
+  t.is(l.length, tree.entries.length);
+  for (let i = 0; i < l.length; i++) {
+    t.deepEqual(listingEntry(l, i), tree.entries[i]);
+    t.true(sameListedEntry(l, i, l, i));
+    if (i > 0) t.true(compareListedNames(l, i - 1, l, i) < 0 && compareListedNames(l, i, l, i - 1) > 0);
+  }
+  // The same entry in another tree (other neighbours) is the same; each field changed on its own is not.
+  const hello = tree.entries.find((e) => e.name.toString() === 'hello')!;
+  const alone = scanTree(encodeTree({ entries: [hello] }));
+  const at = tree.entries.indexOf(hello);
+  t.true(sameListedEntry(alone, 0, l, at));
+  t.is(compareListedNames(alone, 0, l, at), 0);
+  const changes: Array<Partial<TreeEntry>> = [
+    { mode: 0o755 }, { uid: 1 }, { gid: 1 }, { mtimeNs: hello.mtimeNs + 1n }, { size: 7 }, { oid: SUB_OID },
+    { xattrs: [{ name: 'user.viva', value: Buffer.from('v') }] }, { xattrs: [...hello.xattrs.slice(0, 1), { name: 'user.viva', value: Buffer.from('w') }] },
+    { hardlink: undefined }, { hardlink: Buffer.from('hello2') }, { holes: [{ offset: 0, length: 4096 }], size: 8192 },
+  ];
+  for (const c of changes) {
+    const other = scanTree(encodeTree({ entries: [{ ...hello, ...c }] }));
+    t.false(sameListedEntry(other, 0, l, at), JSON.stringify(Object.keys(c)));
+    t.deepEqual(listingEntry(other, 0), Object.fromEntries(Object.entries({ ...hello, ...c }).filter(([, v]) => v !== undefined)));
+  }
 });
 
 test('tree: the empty tree round trips and has a pinned encoding', (t) => {

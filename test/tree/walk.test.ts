@@ -89,6 +89,35 @@ test('walk: two trees merge-joined by name bytes; an identical subtree is neithe
   t.deepEqual(r2, []);
 });
 
+test('walk: skipEqualEntries reports exactly the paths where some side differs, and nothing where all are equal', async (t) => {
+  const { repo } = tmpRepo(t);
+  const files: Files = { 'a/x': '1', 'a/y': '2', 'b': 'b', 'c/d/e': 'e', 'c/f': 'f', 'c/g': 'g', 'h': 'h' };
+  const a = await treeOf(repo, files);
+  // Edits: a changed file, one added, one removed, a new directory; a file that became a directory.
+  const { h: _removed, ...kept } = files;
+  const edited = await treeOf(repo, { ...kept, 'c/f': 'F', 'c/z': 'z', 'd': { dir: 0o700 } }, 1);
+  const { b: _file, ...rest } = files;
+  const other = await treeOf(repo, { ...rest, 'a/x': 'X', 'b/inner': 'i' }, 2);
+  for (const [x, y, third] of [[a, edited, undefined], [a, other, undefined], [a, edited, a], [edited, a, other]] as Array<[string, string, string | undefined]>) {
+    const roots = third ? [x, y, third] : [x, y];
+    const all: string[] = [];
+    walkTrees(repo.objects, roots, { enter: (p, es) => {
+      const differ = es.some((e) => e === undefined) || es.some((e) => JSON.stringify(e, (_, v) => (typeof v === 'bigint' ? String(v) : v)) !== JSON.stringify(es[0], (_, v) => (typeof v === 'bigint' ? String(v) : v)));
+      if (differ) all.push(row(p, es));
+    } });
+    const skipped: string[] = [];
+    walkTrees(repo.objects, roots, { skipEqualEntries: true, enter: (p, es) => { skipped.push(row(p, es)); } });
+    t.deepEqual(skipped, all);
+    t.true(skipped.length > 0);
+  }
+  // Every side equal: nothing at all.
+  walkTrees(repo.objects, [a, a], { skipEqualEntries: true, skipIdentical: false, enter: () => t.fail() });
+  // One tree: skipEqualEntries has no effect.
+  const one: string[] = [];
+  walkTrees(repo.objects, [a], { skipEqualEntries: true, enter: (p, es) => { one.push(row(p, es)); } });
+  t.is(one.length, 10);
+});
+
 test('walk: a directory with the same id but another mode is reported and not descended into', async (t) => {
   const { repo } = tmpRepo(t);
   const a = await treeOf(repo, { 'd': { dir: 0o755 }, 'd/f': 'f' });
