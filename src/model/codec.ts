@@ -136,6 +136,16 @@ export class Decoder {
     throw new DecodeError('varint out of range', this.pos);
   }
 
+  /** Whether the next bytes are `ascii` and a NUL (an object's header tag); steps over them if so. Throws when fewer bytes are left. */
+  takeTag(ascii: string): boolean {
+    const n = ascii.length;
+    if (this.pos + n + 1 > this.buf.length) throw new DecodeError(`truncated (need ${n + 1} bytes)`, this.pos);
+    if (this.buf[this.pos + n] !== 0) return false;
+    for (let i = 0; i < n; i++) if (this.buf[this.pos + i] !== ascii.charCodeAt(i)) return false;
+    this.pos += n + 1;
+    return true;
+  }
+
   /** Steps over `n` bytes (raw() without the view). */
   skip(n: number): void {
     if (n < 0 || this.pos + n > this.buf.length) throw new DecodeError(`truncated (need ${n} bytes)`, this.pos);
@@ -190,8 +200,7 @@ export function decodeCode<K extends string>(d: Decoder, codes: Readonly<Record<
 }
 
 export function decodeHeader(d: Decoder, kind: string, maxVersion: number): number {
-  const tag = d.raw(kind.length + 1);
-  if (tag.toString('latin1') !== kind + '\0') throw new DecodeError(`not a ${kind} object`, 0);
+  if (!d.takeTag(kind)) throw new DecodeError(`not a ${kind} object`, 0);
   const version = d.u8();
   if (version < 1 || version > maxVersion) throw new DecodeError(`unsupported ${kind} version ${version}`, kind.length + 1);
   return version;
