@@ -2,7 +2,7 @@ import { Flags } from '../src/cli/flags.js';
 import fs from 'node:fs';
 import { UsageError } from '../src/errors.js';
 import { quoteResultPath } from '../src/model/quote.js';
-import { find, type FindScope } from '../src/ops/find.js';
+import { find, findFiles, type FindHit, type FindScope } from '../src/ops/find.js';
 import { EXIT_STATUS_HELP } from '../src/cli/exit-codes.js';
 import { RepoCommand } from '../src/cli/repo-command.js';
 
@@ -63,21 +63,23 @@ ${EXIT_STATUS_HELP}`;
     };
     try {
       await this.withRepo('read', flags.repo, async (repo) => {
-        const it = find(repo, {
+        const options = {
           ...(sums.length ? { sha256: sums } : {}), ...(flags.name !== undefined ? { name: flags.name } : {}),
           ...(flags.path !== undefined ? { path: flags.path } : {}), ...(flags.size !== undefined ? { size: flags.size } : {}),
           ...(flags.type !== undefined ? { type: flags.type } : {}), ...(flags.mode !== undefined ? { mode: flags.mode } : {}),
           ...(flags.uid !== undefined ? { uid: flags.uid } : {}), ...(flags.xattr !== undefined ? { xattr: flags.xattr } : {}),
           ...(flags.newer !== undefined ? { newer: flags.newer } : {}), ...(flags.package !== undefined ? { package: flags.package } : {}),
           ...(flags.version !== undefined ? { version: flags.version } : {}), scope,
-        });
-        // Text hits stream out as they are found; --json collects them.
-        for await (const h of it) {
-          // --json streams an array too: hits are written as they are found, not collected.
-          if (json) { emit(`${count++ ? ',\n' : '[\n'}${JSON.stringify(h)}`); continue; }
+        };
+        // Hits stream out as they are found; --json streams an array too, written as hits come, not collected.
+        const hit = (h: FindHit) => {
+          if (json) { emit(`${count++ ? ',\n' : '[\n'}${JSON.stringify(h)}`); return; }
           const what = h.package ? `${h.package.name} ${h.package.version}${h.package.arch ? ` ${h.package.arch}` : ''}${h.partition ? `\t${h.partition}` : ''}` : quoteResultPath(h.path, h.pathHex);
           emit(`${h.ref}\t${h.commit.slice(0, 12)}\t${what}${h.sha256 && sums.length > 1 ? `\t${h.sha256}` : ''}\n`);
-        }
+        };
+        // Checksum and entry queries are synchronous: a plain loop, without a promise per hit.
+        if (flags.package === undefined && flags.version === undefined) for (const h of findFiles(repo, options)) hit(h);
+        else for await (const h of find(repo, options)) hit(h);
       });
     } finally {
       if (pending) process.stdout.write(pending);

@@ -69,7 +69,7 @@ export {
   readDeb, parseDebControl, formatRelations, controlField,
   type DebPackage, type DebControl, type ControlField, type ControlFile, type Relations,
 } from './packages/deb.js';
-export { find, globRegExp, scopeCommits, type FindHit, type FindOptions, type FindScope } from './ops/find.js';
+export { find, findFiles, globRegExp, scopeCommits, type FindHit, type FindOptions, type FindScope } from './ops/find.js';
 export { rebuildIndex, checkIndex, type IndexRebuildOptions, type IndexRebuildResult } from './ops/index-rebuild.js';
 export { grep, type GrepHit, type GrepOptions } from './ops/grep.js';
 export { imageStats, repositoryStats, du, type ImageStats, type RepositoryStats, type DuEntry } from './ops/stats.js';

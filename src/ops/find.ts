@@ -12,10 +12,10 @@ import { HEADS, shortRefName } from '../model/ref.js';
 import type { EntryType, TreeEntry } from '../model/tree.js';
 import { CONTENT_INDEX_VERSION, decodeParent, indexKey } from '../store/content-index.js';
 import type { Repository } from '../store/repository.js';
+import { OBJECT_KINDS } from '../store/object-store.js';
 import { commitTree, readCommit, readTree } from '../store/typed.js';
-import { parseConstraint } from '../packages/debversion.js';
-import { type Inventory, versionOrder } from '../packages/inventory.js';
-import { imageFileSystems, inventoryAt } from './image-packages.js';
+import type { VersionConstraint } from '../packages/debversion.js';
+import type { Inventory } from '../packages/types.js';
 import { resolveEntry } from './resolve.js';
 import { joinPath } from '../tree/mutable-tree.js';
 import { walkTree } from '../tree/walk.js';
@@ -199,7 +199,8 @@ export class Resolver {
     if (depth > 4096) return [];
     const out: Array<[Oid, Buffer]> = [];
     const index = this.repo.contentIndex;
-    for (const v of index.roots(key)) out.push([v.toString('hex'), Buffer.alloc(0)]);
+    // Only trees and disks are roots of commits: a blob's key has no ix-root entries (a cursor saved per checksum).
+    if (key[0] !== OBJECT_KINDS.blob) for (const v of index.roots(key)) out.push([v.toString('hex'), Buffer.alloc(0)]);
     for (const v of index.parents(key)) {
       const link = decodeParent(v);
       const pkey = indexKey(link.kind, link.oid);
@@ -217,20 +218,80 @@ export class Resolver {
   }
 }
 
-/**
- * Streams the hits of a query. Locking: none (read-only; works while a commit runs).
- * Throws UsageError for bad patterns, sizes, modes, times, version expressions, or a repository without its index.
- */
-export async function* find(repo: Repository, options: FindOptions): AsyncGenerator<FindHit> {
+/** The package readers a package query needs, loaded only then (with their parsers, about 5 ms at every start). */
+async function packageModules() {
+  const [{ parseConstraint }, { versionOrder }, { imageFileSystems, inventoryAt }] = await Promise.all([
+    import('../packages/debversion.js'), import('../packages/inventory.js'), import('./image-packages.js'),
+  ]);
+  return { parseConstraint, versionOrder, imageFileSystems, inventoryAt };
+}
+
+/** A query's parts, checked: UsageError for bad patterns, sizes, modes, times and version expressions. */
+interface Query {
+  filter: ((path: string, e: TreeEntry) => boolean) | undefined;
+  constraint: VersionConstraint | undefined;
+  pkgName: RegExp | undefined;
+  sums: string[];
+  scope: Map<Oid, string>;
+}
+
+/** `parse`: debversion's parseConstraint, loaded by find() for a query with a version (see packageModules). */
+function prepare(repo: Repository, options: FindOptions, parse?: (expr: string) => VersionConstraint): Query {
   const filter = entryFilter(options);
-  const constraint = options.version !== undefined ? parseConstraint(options.version) : undefined;
+  const constraint = options.version !== undefined ? parse!(options.version) : undefined;
   const pkgName = options.package !== undefined ? globRegExp(options.package, 'package') : undefined;
   if (constraint && !pkgName) throw new UsageError('--version needs --package');
   const sums = (options.sha256 ?? []).map((s) => s.trim().toLowerCase()).filter(Boolean);
   for (const s of sums) if (!/^[0-9a-f]{8,64}$/.test(s)) throw new UsageError(`'${s}' is not a sha256 (64 hex digits, or a prefix of at least 8)`);
   if (!sums.length && !filter && !pkgName) throw new UsageError('nothing to find: give --sha256, --stdin, --name, --path, --size, --type, --mode, --uid, --xattr, --newer or --package');
-  const scope = scopeCommits(repo, options.scope);
+  return { filter, constraint, pkgName, sums, scope: scopeCommits(repo, options.scope) };
+}
 
+/**
+ * Streams the hits of a query. Locking: none (read-only; works while a commit runs).
+ * Throws UsageError for bad patterns, sizes, modes, times, version expressions, or a repository without its index.
+ */
+export async function* find(repo: Repository, options: FindOptions): AsyncGenerator<FindHit> {
+  const pkg = options.package !== undefined || options.version !== undefined ? await packageModules() : undefined;
+  const q = prepare(repo, options, pkg?.parseConstraint);
+  if (q.sums.length || !q.pkgName) {
+    yield* fileHits(repo, options, q);
+    return;
+  }
+  const { scope, pkgName, constraint } = q;
+  const { imageFileSystems, inventoryAt, versionOrder } = pkg!;
+  // Every file system of an image: a tree commit's root, each partition's file system of a disk commit.
+  const inventories = new Map<Oid, Inventory | undefined>();
+  for (const [commit, ref] of scope) {
+    for (const fsys of imageFileSystems(repo, readCommit(repo.objects, commit))) {
+      if (!inventories.has(fsys.tree)) inventories.set(fsys.tree, await inventoryAt(repo, fsys.tree));
+      const inv = inventories.get(fsys.tree);
+      for (const p of inv?.packages ?? []) {
+        if (!pkgName.test(p.name)) continue;
+        if (constraint && !constraint.test(p.version, versionOrder(inv!.format))) continue;
+        yield {
+          ref, commit, path: fsys.partition ? `${fsys.partition}/${inv!.file}` : inv!.file,
+          package: { name: p.name, version: p.version, ...(p.arch ? { arch: p.arch } : {}) }, ...(fsys.partition ? { partition: fsys.partition } : {}),
+        };
+      }
+    }
+  }
+}
+
+/**
+ * The hits of a query without `package` (checksums, entry predicates): what {@link find} yields for it, as a plain
+ * generator — no promise per hit, which for thousands of hits costs more than the lookups.
+ * Throws UsageError as find does, and for a query with `package` or `version` (answered by find).
+ */
+export function* findFiles(repo: Repository, options: FindOptions): Generator<FindHit> {
+  if (options.package !== undefined || options.version !== undefined) throw new UsageError('a package query is answered by find(), not findFiles()');
+  const q = prepare(repo, options);
+  yield* fileHits(repo, options, q);
+}
+
+/** The checksum and manifest branches of a query. */
+function* fileHits(repo: Repository, options: FindOptions, q: Query): Generator<FindHit> {
+  const { filter, sums, scope } = q;
   if (sums.length) {
     requireIndex(repo);
     const resolver = new Resolver(repo);
@@ -253,26 +314,6 @@ export async function* find(repo: Repository, options: FindOptions): AsyncGenera
           }
           const hex = hexIfNotUtf8(p);
           yield { ref, commit, path, ...(hex ? { pathHex: hex } : {}), sha256: oid, type: 'file' };
-        }
-      }
-    }
-    return;
-  }
-
-  if (pkgName) {
-    // Every file system of an image: a tree commit's root, each partition's file system of a disk commit.
-    const inventories = new Map<Oid, Inventory | undefined>();
-    for (const [commit, ref] of scope) {
-      for (const fsys of imageFileSystems(repo, readCommit(repo.objects, commit))) {
-        if (!inventories.has(fsys.tree)) inventories.set(fsys.tree, await inventoryAt(repo, fsys.tree));
-        const inv = inventories.get(fsys.tree);
-        for (const p of inv?.packages ?? []) {
-          if (!pkgName.test(p.name)) continue;
-          if (constraint && !constraint.test(p.version, versionOrder(inv!.format))) continue;
-          yield {
-            ref, commit, path: fsys.partition ? `${fsys.partition}/${inv!.file}` : inv!.file,
-            package: { name: p.name, version: p.version, ...(p.arch ? { arch: p.arch } : {}) }, ...(fsys.partition ? { partition: fsys.partition } : {}),
-          };
         }
       }
     }

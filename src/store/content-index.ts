@@ -16,7 +16,7 @@
 import { decodeCommit } from '../model/commit.js';
 import { decodeDerivation, derivationRecipeId, memoKey } from '../model/derivation.js';
 import { decodeDisk } from '../model/disk.js';
-import { bytesToOid, type Oid, oidToBytes } from '../model/oid.js';
+import { type Oid, oidToBytes } from '../model/oid.js';
 import { decodeTree } from '../model/tree.js';
 import { OBJECT_KINDS, type ObjectKind } from './object-store.js';
 
@@ -35,9 +35,9 @@ export const DERIV_DEB = 0x03;
 export type DerivedEntry = [IndexDb, Buffer, Buffer];
 
 function key(kind: ObjectKind, oid: Oid): Buffer {
-  const b = Buffer.allocUnsafe(33);
+  const b = Buffer.alloc(33);
   b[0] = OBJECT_KINDS[kind];
-  oidToBytes(oid).copy(b, 1);
+  b.write(oid, 1, 32, 'hex');
   return b;
 }
 
@@ -91,7 +91,7 @@ export interface ParentLink {
 export function decodeParent(v: Buffer): ParentLink {
   const kind = v[0] === OBJECT_KINDS.disk ? 'disk' : 'tree';
   const name = v.subarray(33);
-  return { kind, oid: bytesToOid(v.subarray(1, 33)), ...(name.length || kind === 'disk' ? { name: Buffer.from(name) } : {}) };
+  return { kind, oid: v.toString('hex', 1, 33), ...(name.length || kind === 'disk' ? { name: Buffer.from(name) } : {}) };
 }
 
 /** An `ix-deriv` key: prefix byte + oid. */

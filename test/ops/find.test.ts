@@ -2,7 +2,7 @@
 import test from 'ava';
 import fs from 'node:fs';
 import path from 'node:path';
-import { find, type FindHit, type FindOptions } from '../../src/ops/find.js';
+import { find, findFiles, type FindHit, type FindOptions } from '../../src/ops/find.js';
 import { fsck } from '../../src/ops/fsck.js';
 import { gc } from '../../src/ops/gc.js';
 import { deleteRef } from '../../src/ops/branch.js';
@@ -12,10 +12,16 @@ import { commitAt, randomBytes, sha256, tmpDir, tmpRepo, writeTree } from '../he
 import type { Repository } from '../../src/store/repository.js';
 import { lmdb } from '../helpers/lmdb.js';
 
+/** The hits of find, sorted; for a query without packages, findFiles (the synchronous path the CLI takes) must give the very same. */
 async function all(repo: Repository, o: FindOptions): Promise<string[]> {
   const out: string[] = [];
   for await (const h of find(repo, o)) out.push(describe(h));
-  return out.sort();
+  out.sort();
+  if (o.package === undefined && o.version === undefined) {
+    const sync = [...findFiles(repo, o)].map(describe).sort();
+    if (JSON.stringify(sync) !== JSON.stringify(out)) throw new Error(`findFiles gave ${JSON.stringify(sync)}, find ${JSON.stringify(out)}`);
+  }
+  return out;
 }
 
 function describe(h: FindHit): string {
@@ -73,6 +79,7 @@ test('find: name, path, size, type, mode and time predicates', async (t) => {
     await t.throwsAsync(all(repo, bad as FindOptions), { instanceOf: UsageError }, JSON.stringify(bad));
   }
   await t.throwsAsync(all(repo, { newer: 'yesterday' } as FindOptions), { instanceOf: InvalidTimeError });
+  t.throws(() => [...findFiles(repo, { package: 'openssl' })], { instanceOf: UsageError, message: /answered by find\(\)/ });
 });
 
 test('find: packages by name and Debian version constraint, from each image\'s database', async (t) => {
