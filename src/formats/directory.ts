@@ -5,7 +5,7 @@ import { hexIfNotUtf8 } from '../model/quote.js';
 import path from 'node:path';
 import util from 'node:util';
 import type { ExcludeTest } from './exclude.js';
-import type { DataPiece, EntryType, FileContent, ImageEntry, ImageReader, ImageWriter, SourceDescription, StoredDir, WriterWarning, Xattr } from './types.js';
+import { type DataPiece, type EntryType, type FileContent, type ImageEntry, type ImageReader, type ImageWriter, type SourceDescription, type StoredDir, type WriterWarning, type Xattr, RACY_WINDOW_NS } from './types.js';
 import { EMPTY, throwIfAborted } from './depth-first.js';
 import { native, scanRecords, splitNs } from '../native/index.js';
 import {
@@ -69,8 +69,8 @@ export interface DirectoryTreeCache {
   racyAfterNs: bigint;
 }
 
-/** A change this close to the commit's start (or later) makes a directory's record unsafe: the stat cache's window (RACY_WINDOW_NS). */
-const RACY_SECONDS = 2;
+/** A change this close to the commit's start (or later) makes a directory's record unsafe: the stat cache's window. */
+const RACY_SECONDS = Number(RACY_WINDOW_NS / 1_000_000_000n);
 
 /** Whether the mode bits let this process read a file (root reads everything; ACLs are not consulted). */
 function mayRead(st: { mode: number | bigint; uid: number | bigint; gid: number | bigint }): boolean {

@@ -128,3 +128,9 @@ export interface ImageWriter {
   /** Removes partial output after a failure, where that is possible. */
   abort(): Promise<void>;
 }
+
+/**
+ * A file or directory changed this close to a commit's start (or later) is not trusted from a cache: a same-tick
+ * rewrite could hide behind an equal mtime (git's "racy clean"). The stat cache and the tree cache share it.
+ */
+export const RACY_WINDOW_NS = 2_000_000_000n;

@@ -1,6 +1,6 @@
 /** The entry loop commit runs for every reader (a directory, a tar, each file system of a disk): content → blobs → mtree. */
 import { AbortedError, CorruptInputError } from '../errors.js';
-import type { FileContent, ImageEntry, ImageReader, StoredDir } from '../formats/types.js';
+import { type FileContent, type ImageEntry, type ImageReader, type StoredDir, RACY_WINDOW_NS } from '../formats/types.js';
 import type { Oid } from '../model/oid.js';
 import type { Hole } from '../model/tree.js';
 import type { ObjectReader, ObjectWriter } from '../store/object-store.js';
@@ -10,8 +10,7 @@ import { openImage } from '../formats/index.js';
 import type { Repository } from '../store/repository.js';
 import { ContentError, storeContent } from '../store/store-content.js';
 
-/** A cached file must be older than this when recorded, so a same-tick rewrite cannot hide behind an equal mtime (git's "racy clean"). */
-export const RACY_WINDOW_NS = 2_000_000_000n;
+export { RACY_WINDOW_NS };
 
 /** What a long op reports as it goes; `files` counts files, or objects for the ops that move objects (sync, gc, fsck). */
 export interface ProgressEvent {
