@@ -59,7 +59,7 @@ export function remoteSentBadObject(url: string, what = 'the remote sent bad dat
  * (default: RepositoryCorruptError); an error of this repository's store while reading chunks (its own damage)
  * propagates as it is.
  */
-export function verifyObject(o: StoredObject, readChunk: (oid: Oid) => Buffer | undefined, bad: BadObject = receivedDamage, verified?: ReadonlyMap<Oid, Buffer>): Buffer {
+export function verifyObject(o: StoredObject, readChunk: (oid: Oid) => Buffer | undefined, bad: BadObject = receivedDamage): Buffer {
   const id = { kind: o.kind, oid: o.oid };
   if (!isOid(o.oid)) throw bad(id, 'has a malformed object id');
   let raw: Buffer;
@@ -81,13 +81,8 @@ export function verifyObject(o: StoredObject, readChunk: (oid: Oid) => Buffer | 
         break;
       }
       case 'blob': {
-        // A blob's id is the sha256 of its content: reassemble it from its chunks (sent before it) and hash. A blob
-        // that is one chunk has that chunk's id, and a chunk verified in this transfer was hashed already: the same
-        // bytes are not hashed twice (most files of an image are one chunk).
-        const rec = decodeBlob(raw);
-        const only = rec.form === 'chunked' && rec.segments.length === 1 ? rec.segments[0]! : undefined;
-        if (only?.kind === 'chunk' && only.oid === o.oid && verified?.get(only.oid)?.length === only.length) break;
-        const r = blobContentHash(rec, readChunk, (c, actual, expected) => { throw new Error(`chunk ${c} has length ${actual}, the blob says ${expected}`); });
+        // A blob's id is the sha256 of its content: reassemble it from its chunks (sent before it) and hash.
+        const r = blobContentHash(decodeBlob(raw), readChunk, (c, actual, expected) => { throw new Error(`chunk ${c} has length ${actual}, the blob says ${expected}`); });
         if ('missing' in r) throw new Error(`chunk ${r.missing} is neither sent before it nor present`);
         if (r.digest !== o.oid) throw new Error('content does not match its id');
         break;
@@ -172,7 +167,7 @@ export class LocalPeer implements Peer {
 export async function receiveObjects(repo: Repository, objects: AsyncIterable<StoredObject>, options: { bad?: BadObject } = {}): Promise<{ objects: number; bytes: number }> {
   const store = repo.objects;
   const before = { ...store.written };
-  // Chunks of this batch not yet flushed (each verified against its id), for verifying the blobs that follow them.
+  // Chunks of this batch not yet flushed, for verifying the blobs that follow them.
   const recent = new Map<Oid, Buffer>();
   let recentBytes = 0;
   const readChunk = (oid: Oid) => recent.get(oid) ?? store.tryReadObject('chunk', oid) ?? undefined;
@@ -180,7 +175,7 @@ export async function receiveObjects(repo: Repository, objects: AsyncIterable<St
   try {
     for await (const o of objects) {
       if (store.hasObject(o.kind, o.oid)) continue;
-      const raw = verifyObject(o, readChunk, options.bad, recent);
+      const raw = verifyObject(o, readChunk, options.bad);
       if (o.kind === 'chunk') { recent.set(o.oid, raw); recentBytes += raw.length; }
       store.writeStoredObject(o.kind, o.oid, o.stored);
       if (recentBytes > 64 << 20) { await store.flush(); recent.clear(); recentBytes = 0; }
