@@ -97,18 +97,29 @@ function walkLevel(objects: ObjectReader, dir: Buffer, lists: TreeListing[], opt
   const at = new Array<number>(n);
   const row = new Array<TreeEntry | undefined>(n);
   for (;;) {
-    // The side whose head has the smallest name.
+    // The side whose head has the smallest name; with two sides (a diff) the one comparison tells both.
     let m = -1;
-    for (let i = 0; i < n; i++) {
-      if (pos[i]! < lists[i]!.length && (m < 0 || compareListedNames(lists[i]!, pos[i]!, lists[m]!, pos[m]!) < 0)) m = i;
-    }
-    if (m < 0) return;
-    // The sides that have that name, at which entry; whether every side has the very same entry.
     let equal = skipEqual;
-    for (let i = 0; i < n; i++) {
-      const has = pos[i]! < lists[i]!.length && (i === m || compareListedNames(lists[i]!, pos[i]!, lists[m]!, pos[m]!) === 0);
-      at[i] = has ? pos[i]! : -1;
-      if (equal && (!has || (i !== m && !sameListedEntry(lists[i]!, pos[i]!, lists[m]!, pos[m]!)))) equal = false;
+    if (n === 2) {
+      const a = pos[0]! < lists[0]!.length;
+      const b = pos[1]! < lists[1]!.length;
+      if (!a && !b) return;
+      const c = a && b ? compareListedNames(lists[0]!, pos[0]!, lists[1]!, pos[1]!) : a ? -1 : 1;
+      m = c <= 0 ? 0 : 1;
+      at[0] = c <= 0 ? pos[0]! : -1;
+      at[1] = c >= 0 ? pos[1]! : -1;
+      if (equal && (c !== 0 || !sameListedEntry(lists[0]!, pos[0]!, lists[1]!, pos[1]!))) equal = false;
+    } else {
+      for (let i = 0; i < n; i++) {
+        if (pos[i]! < lists[i]!.length && (m < 0 || compareListedNames(lists[i]!, pos[i]!, lists[m]!, pos[m]!) < 0)) m = i;
+      }
+      if (m < 0) return;
+      // The sides that have that name, at which entry; whether every side has the very same entry.
+      for (let i = 0; i < n; i++) {
+        const has = pos[i]! < lists[i]!.length && (i === m || compareListedNames(lists[i]!, pos[i]!, lists[m]!, pos[m]!) === 0);
+        at[i] = has ? pos[i]! : -1;
+        if (equal && (!has || (i !== m && !sameListedEntry(lists[i]!, pos[i]!, lists[m]!, pos[m]!)))) equal = false;
+      }
     }
     for (let i = 0; i < n; i++) if (at[i]! >= 0) pos[i]!++;
     if (equal) continue;
