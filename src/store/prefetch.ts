@@ -33,12 +33,21 @@ export class BlobPrefetcher {
       const w = this.waiters.get(m.oid);
       if (w) { this.waiters.delete(m.oid); w(m); } else this.results.set(m.oid, m);
     });
-    this.worker.on('error', (e) => {
-      for (const w of this.waiters.values()) w({ error: { message: `prefetch failed: ${e.message}` } });
+    // A worker that died (it could not open the repository, or crashed) answers nothing more: every blob asked for
+    // now or later gets its error at once, instead of a wait that never ends.
+    const died = (why: string) => {
+      if (this.closed) return;
+      this.failure ??= { error: { message: `prefetch failed: ${why}` } };
+      for (const w of this.waiters.values()) w(this.failure);
       this.waiters.clear();
-    });
+    };
+    this.worker.on('error', (e) => died(e.message));
+    this.worker.on('exit', (code) => died(`the reading thread exited (status ${code})`));
     this.request();
   }
+
+  private failure: Result | undefined;
+  private closed = false;
 
   private readonly requested = new Set<Oid>();
 
@@ -62,7 +71,7 @@ export class BlobPrefetcher {
     if (!this.requested.has(oid)) this.request(oid);
     let r = this.results.get(oid);
     if (r) this.results.delete(oid);
-    else r = await new Promise<Result>((resolve) => this.waiters.set(oid, resolve));
+    else r = this.failure ?? await new Promise<Result>((resolve) => this.waiters.set(oid, resolve));
     this.consumedBytes += size + 256;
     this.request();
     if (r.error) {
@@ -80,6 +89,7 @@ export class BlobPrefetcher {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     await this.worker.terminate();
   }
 }
@@ -92,7 +102,8 @@ export class BlobPrefetcher {
  * arrives as undefined (the caller reads it itself and reports).
  */
 export class ChunkPrefetcher {
-  private readonly workers: Worker[];
+  /** The workers still running: one that died gets no more requests. */
+  private workers: Worker[];
   private readonly inFlight = new Map<Oid, Array<() => void>>();
   private turn = 0;
 
@@ -109,11 +120,16 @@ export class ChunkPrefetcher {
           for (const wake of ws ?? []) wake();
         }
       });
-      // A worker that died: what was in flight is read by the caller itself.
-      w.on('error', () => {
+      // A worker that died (it could not open the repository, or crashed): what was in flight is read by the caller
+      // itself, and the worker gets no more requests (they would wait for ever).
+      const died = () => {
+        if (!this.workers.includes(w)) return;
+        this.workers = this.workers.filter((x) => x !== w);
         for (const ws of this.inFlight.values()) for (const wake of ws) wake();
         this.inFlight.clear();
-      });
+      };
+      w.on('error', died);
+      w.on('exit', died);
       return w;
     });
   }
@@ -126,7 +142,8 @@ export class ChunkPrefetcher {
   /** Asks for these chunks (those not already asked for), in order, dealt out to the workers in turn. */
   request(oids: Oid[]): void {
     const fresh = [...new Set(oids)].filter((o) => !this.inFlight.has(o));
-    if (!fresh.length) return;
+    if (!fresh.length || !this.workers.length) return;
+    this.turn %= this.workers.length;
     const shares: Oid[][] = this.workers.map(() => []);
     for (const o of fresh) {
       this.inFlight.set(o, []);
@@ -143,6 +160,13 @@ export class ChunkPrefetcher {
 
   /** Stops the workers (chunks still in flight are dropped). */
   async close(): Promise<void> {
-    await Promise.all(this.workers.map((w) => w.terminate()));
+    const ws = this.workers;
+    this.workers = [];
+    await Promise.all(ws.map((w) => w.terminate()));
+  }
+
+  /** How many workers are running (fewer than started when some died). */
+  get running(): number {
+    return this.workers.length;
   }
 }
