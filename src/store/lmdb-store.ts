@@ -821,3 +821,27 @@ export class LmdbStore implements ObjectStore {
 }
 
 export { objectKey };
+
+/** How long an open that LMDB answers with EINVAL is retried (see openLmdbStore). */
+const OPEN_RETRY_MS = 3000;
+
+/**
+ * Opens the store, again (for up to about 3 s, waits growing from 25 ms) when LMDB's open says EINVAL. Seen in the
+ * test suite when several processes or threads opened one environment at the same moment on a loaded machine: the
+ * read-only open's lock set-up (`mdb_env_setup_locks`) fails with "Attempting to setup locks after open" while another
+ * opener is still initializing the lock file. A retry cannot read wrong data: the open either succeeds whole or fails
+ * again and is reported. Repositories and the read and write threads all open through here.
+ */
+export function openLmdbStore(file: string, options: LmdbStoreOptions = {}): LmdbStore {
+  let waited = 0;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return new LmdbStore(file, options);
+    } catch (e) {
+      if ((e as { code?: unknown }).code !== 22 || waited >= OPEN_RETRY_MS) throw e;
+      const ms = Math.min(250, 25 * 2 ** attempt);
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+      waited += ms;
+    }
+  }
+}

@@ -10,7 +10,7 @@ import {
   NotARepositoryError, RepositoryCreateError, RepositoryDamagedError, RepositoryExistsError, RepositoryFormatError,
   RepositoryLockedError, UsageError, systemText,
 } from '../errors.js';
-import { DATA_FILE, LmdbStore, lmdbDamageReason } from './lmdb-store.js';
+import { DATA_FILE, LmdbStore, lmdbDamageReason, openLmdbStore } from './lmdb-store.js';
 import { CONTENT_INDEX_VERSION } from './content-index.js';
 import { HEAD, HEADS, DEFAULT_BRANCH } from '../model/ref.js';
 import { LmdbRefStore } from './refs.js';
@@ -72,30 +72,6 @@ function repositoryState(dataDir: string): 'present' | 'lost' | 'none' {
   if (has(DATA_FILE)) return 'present';
   return has(FORMAT_FILE) || has(LOCK_FILE) ? 'lost' : 'none';
 }
-
-/**
- * Opens the store, again (for up to about 3 s, waits growing from 25 ms) when LMDB's open says EINVAL. Seen in the
- * test suite when several processes opened one environment at the same moment on a loaded machine: the read-only
- * open's lock set-up (`mdb_env_setup_locks`) fails with "Attempting to setup locks after open" while another process
- * is still initializing the lock file. A retry cannot read wrong data: the open either succeeds whole or fails again
- * and is reported.
- */
-function openStoreRetrying(file: string, mode: OpenMode): LmdbStore {
-  let waited = 0;
-  for (let attempt = 0; ; attempt++) {
-    try {
-      return new LmdbStore(file, { readOnly: mode === 'read' });
-    } catch (e) {
-      if ((e as { code?: unknown }).code !== 22 || waited >= OPEN_RETRY_MS) throw e;
-      const ms = Math.min(250, 25 * 2 ** attempt);
-      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
-      waited += ms;
-    }
-  }
-}
-
-/** How long an open that LMDB answers with EINVAL is retried (see openStoreRetrying). */
-const OPEN_RETRY_MS = 3000;
 
 /** Whether `dir` is a viva data directory: named `.viva` and holding a data file, the format marker or LMDB's lock file. */
 export function isRepositoryDataDir(dir: string): boolean {
@@ -356,7 +332,7 @@ export class Repository {
     let store: LmdbStore | undefined;
     let format: number | undefined;
     try {
-      store = openStoreRetrying(file, mode);
+      store = openLmdbStore(file, { readOnly: mode === 'read' });
       format = store.meta.get('format') as number | undefined;
     } catch (e) {
       // LMDB's own report of a damaged page met while opening (the catalogue of databases, the meta record).
