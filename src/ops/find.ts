@@ -17,8 +17,7 @@ import { commitTree, readCommit, readTree } from '../store/typed.js';
 import type { VersionConstraint } from '../packages/debversion.js';
 import type { Inventory } from '../packages/types.js';
 import { resolveEntry } from './resolve.js';
-import { joinPath } from '../tree/mutable-tree.js';
-import { walkTree } from '../tree/walk.js';
+import { childPath, walkTree } from '../tree/walk.js';
 
 /** Which commits {@link find} looks in: every commit, every branch head, or the heads under one ref prefix. */
 export type FindScope = { kind: 'all' } | { kind: 'heads' } | { kind: 'ref'; prefix: string };
@@ -209,7 +208,7 @@ export class Resolver {
           : this.entries(link.oid).filter((e) => e.oid === childOid).map((e) => e.name);
       for (const [commit, prefix] of this.occurrences(pkey, link.oid, depth + 1)) {
         for (const n of names) {
-          out.push([commit, n.length === 0 ? prefix : joinPath(prefix, n)]);
+          out.push([commit, n.length === 0 ? prefix : childPath(prefix, n)]);
         }
       }
     }

@@ -12,6 +12,7 @@ import type { EntryType, ImageEntry } from '../formats/types.js';
 import type { ObjectReader, ObjectWriter } from '../store/object-store.js';
 import { readTree } from '../store/typed.js';
 import { quotePath } from '../model/quote.js';
+import { childPath } from './walk.js';
 
 /** Metadata given to directories an image implies but never lists (tar members without parent entries). */
 export const IMPLIED_DIR_MODE = 0o755;
@@ -78,7 +79,7 @@ export function splitPath(p: Buffer): Buffer[] {
 
 /** `a/b` for image paths as bytes (`b` alone when `a` is the root, ''). */
 export function joinPath(a: Buffer, b: Buffer): Buffer {
-  return a.length ? Buffer.concat([a, Buffer.from('/'), b]) : b;
+  return childPath(a, b);
 }
 
 export function showPath(p: Buffer): string {

@@ -51,9 +51,10 @@ export interface WalkOptions {
 export function childPath(parent: Buffer, name: Buffer): Buffer {
   if (parent.length === 0) return name;
   const out = Buffer.allocUnsafe(parent.length + 1 + name.length);
-  parent.copy(out, 0);
+  // TypedArray#set, not Buffer#copy: no argument checks in JS on every call.
+  out.set(parent, 0);
   out[parent.length] = 0x2f;
-  name.copy(out, parent.length + 1);
+  out.set(name, parent.length + 1);
   return out;
 }
 
