@@ -10,6 +10,8 @@ import { assertRefName } from '../model/ref.js';
 import { type ObjectKind, decodeStored } from '../store/object-store.js';
 import type { Repository } from '../store/repository.js';
 import { blobContentHash, encodingProblem } from '../store/typed.js';
+import { workerScript } from '../store/worker-script.js';
+import type { Worker } from 'node:worker_threads';
 
 export interface ObjectId {
   kind: ObjectKind;
@@ -158,33 +160,196 @@ export class LocalPeer implements Peer {
   }
 }
 
+/** A batch for the verifying thread (sync/verify-worker.ts). */
+export interface VerifyBatch {
+  type: 'verify';
+  batch: number;
+  /** The stored values of the batch, one after another (moved to this thread, not copied). */
+  buf: ArrayBuffer;
+  /** [kind, oid, offset, length] of each object in `buf`. */
+  items: Array<[ObjectKind, Oid, number, number]>;
+}
+
+/** An object of a batch the thread did not pass: `reason` (it is bad), or `defer` (the receiving thread checks it against its store). */
+export interface VerifyProblem {
+  index: number;
+  reason?: string;
+  defer?: true;
+}
+
+/** Receives larger than this verify on a worker thread; below it, starting the thread costs more than it saves. */
+const VERIFY_THREAD_AFTER = 16 << 20;
+/** Bytes of stored objects per batch sent to the verifying thread, and batches in flight at once. */
+const VERIFY_BATCH_BYTES = 4 << 20;
+const VERIFY_IN_FLIGHT = 4;
+/** Bytes written between flushes (each flush one LMDB transaction). */
+const RECEIVE_FLUSH_BYTES = 64 << 20;
+
+/**
+ * The verifying thread of a receive (sync/verify-worker.ts). A thread that died answers nothing more: its batches,
+ * and every later one, come back as "check it yourself".
+ */
+class ReceiveVerifier {
+  private readonly worker: Worker;
+  private readonly pending = new Map<number, { resolve: (p: VerifyProblem[]) => void; count: number }>();
+  private dead = false;
+
+  constructor() {
+    this.worker = workerScript(new URL('./verify-worker', import.meta.url), {});
+    this.worker.on('message', (m: { type: 'done'; batch: number; problems: VerifyProblem[] }) => {
+      const p = this.pending.get(m.batch);
+      this.pending.delete(m.batch);
+      p?.resolve(m.problems);
+    });
+    const died = () => {
+      this.dead = true;
+      for (const p of this.pending.values()) p.resolve(allDeferred(p.count));
+      this.pending.clear();
+    };
+    this.worker.on('error', died);
+    this.worker.on('exit', died);
+  }
+
+  /** Sends a batch (its stored values copied once, into one buffer moved to the thread); resolves with its problems. */
+  verify(batch: number, objects: StoredObject[]): Promise<VerifyProblem[]> {
+    if (this.dead) return Promise.resolve(allDeferred(objects.length));
+    const buf = Buffer.allocUnsafeSlow(objects.reduce((n, o) => n + o.stored.length, 0));
+    const items: VerifyBatch['items'] = [];
+    let at = 0;
+    for (const o of objects) {
+      buf.set(o.stored, at);
+      items.push([o.kind, o.oid, at, o.stored.length]);
+      at += o.stored.length;
+    }
+    const done = new Promise<VerifyProblem[]>((resolve) => this.pending.set(batch, { resolve, count: objects.length }));
+    const message: VerifyBatch = { type: 'verify', batch, buf: buf.buffer as ArrayBuffer, items };
+    this.worker.postMessage(message, [message.buf]);
+    return done;
+  }
+
+  /** The batches up to `batch` are durable: the thread may drop their chunks. */
+  stored(batch: number): void {
+    if (!this.dead) this.worker.postMessage({ type: 'stored', batch });
+  }
+
+  async close(): Promise<void> {
+    this.dead = true;
+    await this.worker.terminate();
+  }
+}
+
+function allDeferred(count: number): VerifyProblem[] {
+  return Array.from({ length: count }, (_, index) => ({ index, defer: true as const }));
+}
+
+export interface ReceiveOptions {
+  /** Makes the error for a bad object (default: RepositoryCorruptError). */
+  bad?: BadObject;
+  /** Bytes received before verification moves to a worker thread (default 16 MiB; 0: from the first object). */
+  verifyThreadAfter?: number;
+  /** Bytes per batch sent to that thread (default 4 MiB). */
+  verifyBatchBytes?: number;
+}
+
 /**
  * Verifies and stores incoming objects in batches (each batch one transaction, children before parents, so a
  * present object always has its whole closure: an interrupted transfer keeps what it stored, and a retry sends the
  * rest). Nothing is referenced until refs move. Throws `bad`'s error on the first bad object (default:
  * RepositoryCorruptError; a fetch passes remoteSentBadObject, so the remote's bad data is a RemoteError).
+ *
+ * A large receive is verified on a worker thread (ReceiveVerifier), a few batches ahead of the writes on this one,
+ * so that decompressing and hashing (most of a receive's work) and parsing and storing run on both cores. Objects are
+ * stored in the order they came, each only after it was verified; one the thread could not check (a blob whose
+ * chunks came before this transfer or before the thread started) is checked here.
  */
-export async function receiveObjects(repo: Repository, objects: AsyncIterable<StoredObject>, options: { bad?: BadObject } = {}): Promise<{ objects: number; bytes: number }> {
+export async function receiveObjects(repo: Repository, objects: AsyncIterable<StoredObject>, options: ReceiveOptions = {}): Promise<{ objects: number; bytes: number }> {
+  const threadAfter = options.verifyThreadAfter ?? VERIFY_THREAD_AFTER;
+  const batchLimit = options.verifyBatchBytes ?? VERIFY_BATCH_BYTES;
   const store = repo.objects;
   const before = { ...store.written };
-  // Chunks of this batch not yet flushed, for verifying the blobs that follow them.
-  const recent = new Map<Oid, Buffer>();
-  let recentBytes = 0;
-  const readChunk = (oid: Oid) => recent.get(oid) ?? store.tryReadObject('chunk', oid) ?? undefined;
+  // Chunks stored since the last flush: raw when verified here, stored (decoded again if needed) when verified there.
+  const recentRaw = new Map<Oid, Buffer>();
+  const recentStored = new Map<Oid, Buffer>();
+  let unflushedBytes = 0;
+  const readChunk = (oid: Oid) => {
+    const raw = recentRaw.get(oid);
+    if (raw) return raw;
+    const stored = recentStored.get(oid);
+    return stored ? decodeStored(stored) : store.tryReadObject('chunk', oid) ?? undefined;
+  };
+  let verifier: ReceiveVerifier | undefined;
+  let received = 0;
+  let batchNo = 0;
+  let batch: StoredObject[] = [];
+  let batchBytes = 0;
+  const inFlight: Array<{ no: number; objects: StoredObject[]; done: Promise<VerifyProblem[]> }> = [];
+  // Objects sent to the thread and not stored yet: a second copy in the stream is skipped like a stored one.
+  const queued = new Set<string>();
+  const idOf = (o: ObjectId) => `${o.kind}:${o.oid}`;
+
+  const put = (o: StoredObject, raw: Buffer | undefined) => {
+    store.writeStoredObject(o.kind, o.oid, o.stored);
+    if (o.kind === 'chunk') {
+      if (raw) recentRaw.set(o.oid, raw);
+      else recentStored.set(o.oid, o.stored);
+    }
+    unflushedBytes += o.stored.length;
+  };
+  const maybeFlush = async (upTo: number) => {
+    if (unflushedBytes <= RECEIVE_FLUSH_BYTES) return;
+    await store.flush();
+    recentRaw.clear();
+    recentStored.clear();
+    unflushedBytes = 0;
+    verifier?.stored(upTo);
+  };
+  const send = () => {
+    if (!batch.length) return;
+    const no = batchNo++;
+    inFlight.push({ no, objects: batch, done: verifier!.verify(no, batch) });
+    batch = [];
+    batchBytes = 0;
+  };
+  const settle = async () => {
+    const b = inFlight.shift()!;
+    const problems = new Map((await b.done).map((p) => [p.index, p]));
+    for (let i = 0; i < b.objects.length; i++) {
+      const o = b.objects[i]!;
+      const p = problems.get(i);
+      if (p?.reason !== undefined) throw (options.bad ?? receivedDamage)({ kind: o.kind, oid: o.oid }, p.reason);
+      put(o, p?.defer ? verifyObject(o, readChunk, options.bad) : undefined);
+      queued.delete(idOf(o));
+    }
+    await maybeFlush(b.no);
+  };
+
   await repo.beginSession('receive');
   try {
     for await (const o of objects) {
-      if (store.hasObject(o.kind, o.oid)) continue;
-      const raw = verifyObject(o, readChunk, options.bad);
-      if (o.kind === 'chunk') { recent.set(o.oid, raw); recentBytes += raw.length; }
-      store.writeStoredObject(o.kind, o.oid, o.stored);
-      if (recentBytes > 64 << 20) { await store.flush(); recent.clear(); recentBytes = 0; }
+      if (store.hasObject(o.kind, o.oid) || queued.has(idOf(o))) continue;
+      received += o.stored.length;
+      if (!verifier && received <= threadAfter) {
+        put(o, verifyObject(o, readChunk, options.bad));
+        await maybeFlush(-1);
+        continue;
+      }
+      verifier ??= new ReceiveVerifier();
+      queued.add(idOf(o));
+      batch.push(o);
+      batchBytes += o.stored.length;
+      if (batchBytes >= batchLimit) {
+        send();
+        while (inFlight.length >= VERIFY_IN_FLIGHT) await settle();
+      }
     }
+    send();
+    while (inFlight.length) await settle();
     await store.flush();
   } catch (e) {
     store.discard();
     throw e;
   } finally {
+    await verifier?.close();
     await repo.endSession();
   }
   return { objects: store.written.objects - before.objects, bytes: store.written.bytes - before.bytes };

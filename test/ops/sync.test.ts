@@ -9,7 +9,8 @@ import { Repository } from '../../src/store/repository.js';
 import { LocalPeer, receiveObjects, type StoredObject } from '../../src/sync/peer.js';
 import { planTransfer } from '../../src/sync/transfer.js';
 import { setUpstreamTo } from '../../src/ops/upstream.js';
-import { encodeStored } from '../../src/store/object-store.js';
+import { decodeStored, encodeStored } from '../../src/store/object-store.js';
+import { decodeBlob, encodeBlob } from '../../src/model/blob.js';
 import { commitTree, readCommit } from '../../src/store/typed.js';
 import { AbortedError, RefConflictError, RefExistsError, RemoteError, RepositoryCorruptError, UsageError } from '../../src/errors.js';
 import { commitAt, randomBytes, sha256, tmpDir, tmpRepo, writeTree } from '../helpers/repo.js';
@@ -158,6 +159,77 @@ test('sync: a tampered or truncated object is refused and nothing of it is refer
   await receiveObjects(b, src.read(retryPlan.objects));
   t.deepEqual((await fsck(b)).problems, []);
   await t.throwsAsync(fetch(b, '/no/such/repo'), { instanceOf: RemoteError });
+});
+
+/** Everything `a` has for its branch images/base, as a receiver with nothing would get it (children first). */
+async function planned(a: Repository, b: Repository): Promise<StoredObject[]> {
+  const src = new LocalPeer(a);
+  const plan = await planTransfer(src, async (ids) => ids.map((i) => b.objects.hasObject(i.kind, i.oid)), [a.refs.resolve('refs/heads/images/base')?.oid!]);
+  const out: StoredObject[] = [];
+  for await (const o of src.read(plan.objects)) out.push(o);
+  return out;
+}
+async function* streamOf(list: StoredObject[]) { yield* list; }
+
+test('sync: a receive verified on the worker thread stores what the main thread would, batch after batch', async (t) => {
+  const { a, b } = await twoRepos(t);
+  const objects = await planned(a, b);
+  t.true(objects.some((o) => o.kind === 'chunk') && objects.some((o) => o.kind === 'blob'));
+  // From the first object, in batches of about 64 KiB: many batches, several in flight.
+  const r = await receiveObjects(b, streamOf(objects), { verifyThreadAfter: 0, verifyBatchBytes: 64 << 10 });
+  t.is(r.objects, objects.length);
+  for (const o of objects) t.true(b.objects.hasObject(o.kind, o.oid), `${o.kind} ${o.oid}`);
+  t.deepEqual((await fsck(b)).problems, []);
+  // The same stream again: everything is present, nothing is stored twice.
+  t.is((await receiveObjects(b, streamOf(objects), { verifyThreadAfter: 0 })).objects, 0);
+});
+
+test('sync: on the worker thread a bad chunk, a lying blob and a tampered tree are refused as on the main thread', async (t) => {
+  const { a, b } = await twoRepos(t);
+  const objects = await planned(a, b);
+  const viaThread = { verifyThreadAfter: 0, verifyBatchBytes: 16 << 10 };
+  // A chunk whose bytes are not its id's.
+  const badChunk = objects.map((o) => ({ ...o, stored: Buffer.from(o.stored) }));
+  const chunk = badChunk.filter((o) => o.kind === 'chunk')[1]!;
+  chunk.stored = encodeStored(Buffer.concat([decodeStored(chunk.stored), Buffer.from('x')]));
+  await t.throwsAsync(receiveObjects(b, streamOf(badChunk), viaThread), { instanceOf: RepositoryCorruptError, message: new RegExp(`chunk ${chunk.oid}.*does not match its id`) });
+  // A blob record whose segments add up to other content than its id says (a chunk swapped for another).
+  const blobAt = objects.findIndex((o) => o.kind === 'blob' && decodeBlob(decodeStored(o.stored)).form === 'chunked');
+  const rec = decodeBlob(decodeStored(objects[blobAt]!.stored));
+  if (rec.form !== 'chunked') throw new Error('no chunked blob');
+  const segs = rec.segments.filter((x) => x.kind === 'chunk');
+  const swapped = { ...rec, segments: rec.segments.map((x) => (x === segs[0] ? { ...segs[1]!, length: segs[1]!.length } : x)) };
+  swapped.size = swapped.segments.reduce((n, x) => n + x.length, 0);
+  const lying = objects.map((o, i) => (i === blobAt ? { ...o, stored: encodeStored(encodeBlob(swapped)) } : o));
+  await t.throwsAsync(receiveObjects(b, streamOf(lying), viaThread), { instanceOf: RepositoryCorruptError, message: /content does not match its id/ });
+  // A tree with a flipped byte.
+  const badTree = objects.map((o) => ({ ...o, stored: Buffer.from(o.stored) }));
+  const tree = badTree.find((o) => o.kind === 'tree')!;
+  tree.stored = encodeStored(Buffer.concat([decodeStored(tree.stored), Buffer.from([0])]));
+  await t.throwsAsync(receiveObjects(b, streamOf(badTree), viaThread), { instanceOf: RepositoryCorruptError, message: new RegExp(`tree ${tree.oid}`) });
+  t.deepEqual(b.refs.list('refs/'), []);
+  // After all that, the honest stream completes the set.
+  await receiveObjects(b, streamOf(objects), viaThread);
+  t.deepEqual((await fsck(b)).problems, []);
+});
+
+test('sync: a blob whose chunks the receiver already had is checked against its store (the thread does not have them)', async (t) => {
+  const { a, b } = await twoRepos(t);
+  const objects = await planned(a, b);
+  const viaThread = { verifyThreadAfter: 0, verifyBatchBytes: 16 << 10 };
+  // The chunks first, in a transfer of their own; then the rest, whose blobs the thread cannot check.
+  await receiveObjects(b, streamOf(objects.filter((o) => o.kind === 'chunk')), viaThread);
+  const rest = objects.filter((o) => o.kind !== 'chunk');
+  // A lying blob among them is still refused, by the main thread from its store.
+  const blobAt = rest.findIndex((o) => o.kind === 'blob' && decodeBlob(decodeStored(o.stored)).form === 'chunked');
+  const rec = decodeBlob(decodeStored(rest[blobAt]!.stored));
+  if (rec.form !== 'chunked') throw new Error('no chunked blob');
+  const chunkSeg = rec.segments.find((x) => x.kind === 'chunk')!;
+  const truncated = { form: 'chunked' as const, size: chunkSeg.length, segments: [chunkSeg] };
+  const lying = rest.map((o, i) => (i === blobAt ? { ...o, stored: encodeStored(encodeBlob(truncated)) } : o));
+  await t.throwsAsync(receiveObjects(b, streamOf(lying), viaThread), { instanceOf: RepositoryCorruptError, message: /content does not match its id/ });
+  await receiveObjects(b, streamOf(rest), viaThread);
+  t.deepEqual((await fsck(b)).problems, []);
 });
 
 test('sync: fetch refspecs: BRANCH into its tracking ref, SRC:DST into a local branch (fast-forward only, + forces)', async (t) => {
