@@ -70,8 +70,19 @@ function holesKey(e: TreeEntry): string {
   return (e.holes ?? []).map((h) => `${h.offset}+${h.length}`).join(',');
 }
 
-/** Fields that differ between two entries of the same type. */
-function changedFields(a: TreeEntry, b: TreeEntry, ignoreMtime: boolean): { fields: DiffField[]; xattrs: string[] } {
+/**
+ * A hardlink group's name (an image path) relative to the compared directory `root`, so that a subtree (REV:sub,
+ * whose groups are named from the image's root) and a directory read from the host (named from itself) compare
+ * equal when the same files are linked; a name outside `root` stays whole.
+ */
+function groupName(h: Buffer | undefined, root: Buffer): Buffer {
+  if (!h) return Buffer.alloc(0);
+  if (root.length && h.length > root.length && h[root.length] === 0x2f && h.subarray(0, root.length).equals(root)) return h.subarray(root.length + 1);
+  return h;
+}
+
+/** Fields that differ between two entries of the same type; `roots`: the image paths of the compared directories. */
+function changedFields(a: TreeEntry, b: TreeEntry, ignoreMtime: boolean, roots: [Buffer, Buffer]): { fields: DiffField[]; xattrs: string[] } {
   const fields: DiffField[] = [];
   if (a.type !== 'dir' && (a.oid ?? '') !== (b.oid ?? '')) fields.push('content');
   if (a.mode !== b.mode) fields.push('mode');
@@ -82,7 +93,7 @@ function changedFields(a: TreeEntry, b: TreeEntry, ignoreMtime: boolean): { fiel
   if (!(a.linkTarget ?? Buffer.alloc(0)).equals(b.linkTarget ?? Buffer.alloc(0))) fields.push('target');
   if ((a.rdev?.major ?? 0) !== (b.rdev?.major ?? 0) || (a.rdev?.minor ?? 0) !== (b.rdev?.minor ?? 0)) fields.push('rdev');
   if (a.type === 'file' && a.oid === b.oid && holesKey(a) !== holesKey(b)) fields.push('holes');
-  if (!(a.hardlink ?? Buffer.alloc(0)).equals(b.hardlink ?? Buffer.alloc(0))) fields.push('hardlink');
+  if (!groupName(a.hardlink, roots[0]).equals(groupName(b.hardlink, roots[1]))) fields.push('hardlink');
   return { fields, xattrs };
 }
 
@@ -147,6 +158,7 @@ export function diff(repo: Repository, options: DiffOptions): DiffResult {
   const limits = (options.paths ?? []).map((p) => normalizeImagePath(p));
   const objects: ObjectReader = options.hosts?.a?.objects ?? options.hosts?.b?.objects ?? repo.objects;
   const ignoreMtime = options.ignoreMtime ?? false;
+  const roots: [Buffer, Buffer] = [ra.path, rb.path];
   const out: DiffEntry[] = [];
 
   // One walker callback: report what differs at `p`; `false` keeps the walk out of a subtree outside the limits.
@@ -161,7 +173,7 @@ export function diff(repo: Repository, options: DiffOptions): DiffResult {
     else if (!b) out.push({ status: 'D', ...named(p), old: side(a) });
     else if (a.type !== b.type) out.push({ status: 'T', ...named(p), old: side(a), new: side(b) });
     else {
-      const { fields, xattrs } = changedFields(a, b, ignoreMtime);
+      const { fields, xattrs } = changedFields(a, b, ignoreMtime, roots);
       if (fields.length) out.push({ status: 'M', ...named(p), changes: fields, old: side(a), new: side(b), ...(xattrs.length ? { xattrs } : {}) });
     }
     return true;

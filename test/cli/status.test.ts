@@ -69,3 +69,28 @@ test('status: REV:path and --path checkouts compare what they wrote; a directory
   fs.mkdirSync(sub);
   t.is((await viva(['status', sub, '-C', repo])).code, EXIT.NOT_FOUND);
 });
+
+test('status and diff: a REV:path checkout with hardlinks is clean (groups are named from the compared directory); a broken link shows', async (t) => {
+  const dir = tmpDir(t);
+  const repo = path.join(dir, 'repo');
+  const src = path.join(dir, 'src');
+  writeTree(src, { top: 'x\n', sub: { a: 'linked\n', deeper: { c: 'other\n' } } });
+  fs.linkSync(path.join(src, 'sub/a'), path.join(src, 'sub/b'));
+  fs.linkSync(path.join(src, 'sub/deeper/c'), path.join(src, 'sub/deeper/d'));
+  await vivaOk(t, ['init', repo]);
+  await vivaOk(t, ['commit', src, '-b', 'main', '-m', 'm', '-C', repo]);
+  const out = path.join(dir, 'out');
+  await vivaOk(t, ['checkout', 'main:sub', out, '-C', repo]);
+  t.is(fs.statSync(path.join(out, 'a')).ino, fs.statSync(path.join(out, 'b')).ino);
+  t.deepEqual((await vivaJson(t, ['status', out, '-C', repo])).entries, []);
+  t.is((await vivaOk(t, ['diff', 'main:sub', out, '-C', repo])).stdout, '');
+  // A whole-image checkout still compares as before.
+  const whole = path.join(dir, 'whole');
+  await vivaOk(t, ['checkout', 'main', whole, '-C', repo]);
+  t.deepEqual((await vivaJson(t, ['status', whole, '-C', repo])).entries, []);
+  // b made a copy of a instead of a link: both names leave the group.
+  fs.rmSync(path.join(out, 'b'));
+  fs.copyFileSync(path.join(out, 'a'), path.join(out, 'b'));
+  const s = await vivaJson(t, ['status', out, '-C', repo]);
+  t.deepEqual(s.entries.map((e: { status: string; path: string; changes?: string[] }) => `${e.status} ${e.path} ${e.changes?.join(',')}`), ['M a hardlink', 'M b hardlink']);
+});
