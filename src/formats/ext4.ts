@@ -457,11 +457,13 @@ function u64(buf: Buffer, lo: number, hi: number | undefined): number {
   return buf.readUInt32LE(lo) + (hi === undefined ? 0 : buf.readUInt32LE(hi) * 2 ** 32);
 }
 
-function hex(n: number, width = 8): string {
+/** `n` in hex for messages (`0x0000ef53`), at least `width` digits; shared by the file-system and partition readers. */
+export function hex(n: number, width = 8): string {
   return `0x${n.toString(16).padStart(width, '0')}`;
 }
 
-function formatUuid(b: Buffer): string {
+/** A 16-byte UUID in its usual text form. */
+export function formatUuid(b: Buffer): string {
   const h = b.toString('hex');
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
 }

@@ -6,7 +6,7 @@
  * byte ranges no partition covers, which `gaps()` hands to the disk writer to store raw.
  */
 import zlib from 'node:zlib';
-import type { BlockSource } from './ext4.js';
+import { hex, type BlockSource } from './ext4.js';
 import { CorruptInputError } from '../errors.js';
 
 export interface Partition {
@@ -53,10 +53,6 @@ export interface PartitionTable {
 const EXTENDED_TYPES = new Set([0x05, 0x0f, 0x85]);
 const MAX_LOGICALS = 128;
 const MAX_GPT_ARRAY = 128 * 1024;
-
-function hex(n: number, digits: number): string {
-  return `0x${n.toString(16).padStart(digits, '0')}`;
-}
 
 /** A GUID in the mixed-endian text form sgdisk/sfdisk print (first three groups little-endian), lowercase. */
 export function guidToString(b: Buffer, off = 0): string {

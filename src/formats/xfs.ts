@@ -27,7 +27,7 @@
  */
 import { inodeTreeWalk, showPath, throwIfAborted, walkEntries } from './depth-first.js';
 import type { DataPiece, EntryType, FileContent, ImageEntry, ImageReader, SourceDescription, Xattr } from './types.js';
-import { crc32c, crc32cZeros, type BlockSource } from './ext4.js';
+import { crc32c, crc32cZeros, formatUuid, hex, type BlockSource } from './ext4.js';
 import { CorruptInputError, UnsupportedInputError } from '../errors.js';
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -160,15 +160,6 @@ export interface XfsInfo {
 
 // ---------------------------------------------------------------------------------------------------------------
 // Helpers
-
-function hex(n: number, width = 8): string {
-  return `0x${n.toString(16).padStart(width, '0')}`;
-}
-
-function formatUuid(b: Buffer): string {
-  const h = b.toString('hex');
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
-}
 
 /** A big-endian u64 as a number; undefined past 2^53 (no valid block or inode number gets there). */
 function u64(b: Buffer, at: number): number | undefined {
