@@ -11,6 +11,7 @@ import os from 'node:os';
 import { randomUUID } from 'node:crypto';
 import { WriteError } from '../../errors.js';
 import type { Backend } from './backend.js';
+import { forEachLimit } from './concurrency.js';
 
 /** How often a live session's object is rewritten. */
 export const HEARTBEAT_MS = 60_000;
@@ -101,8 +102,11 @@ export class RemoteSession {
 
 /** Every session object of the repository with its server time; malformed objects are listed as kind `?`. */
 export async function listSessions(backend: Backend): Promise<SessionInfo[]> {
-  const out: SessionInfo[] = [];
-  for await (const o of backend.list(PREFIX)) {
+  const listed: Array<{ key: string; mtime: number }> = [];
+  for await (const o of backend.list(PREFIX)) listed.push(o);
+  // The session objects are read several at a time: a fleet's dozens of writers are dozens of round trips.
+  const out = new Array<SessionInfo>(listed.length);
+  await forEachLimit(listed.map((o, i) => ({ o, i })), SESSION_READS, async ({ o, i }) => {
     const id = o.key.slice(PREFIX.length).replace(/\.json$/, '');
     let j: Partial<SessionInfo> = {};
     try {
@@ -110,10 +114,13 @@ export async function listSessions(backend: Backend): Promise<SessionInfo[]> {
     } catch {
       j = {};
     }
-    out.push({ id, host: String(j.host ?? '?'), pid: Number(j.pid ?? 0), kind: String(j.kind ?? '?'), started: Number(j.started ?? o.mtime), mtime: o.mtime });
-  }
+    out[i] = { id, host: String(j.host ?? '?'), pid: Number(j.pid ?? 0), kind: String(j.kind ?? '?'), started: Number(j.started ?? o.mtime), mtime: o.mtime };
+  });
   return out;
 }
+
+/** Session objects read at once by listSessions. */
+const SESSION_READS = 8;
 
 /** True when `s` has had no heartbeat for `SESSION_EXPIRY_MS` by the server's clock `now` (ms). */
 export function sessionExpired(s: SessionInfo, now: number, expiryMs = SESSION_EXPIRY_MS): boolean {
