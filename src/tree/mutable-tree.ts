@@ -77,11 +77,6 @@ export function splitPath(p: Buffer): Buffer[] {
   return parts;
 }
 
-/** `a/b` for image paths as bytes (`b` alone when `a` is the root, ''). */
-export function joinPath(a: Buffer, b: Buffer): Buffer {
-  return childPath(a, b);
-}
-
 export function showPath(p: Buffer): string {
   return p.length ? p.toString('utf8') : '/';
 }
@@ -213,7 +208,7 @@ export class MutableTree {
         this.refuse(p, child.type === 'symlink' ? `'${at}' is a symlink (edits never follow symlinks)` : `'${at}' is a ${child.type}, not a directory`);
       }
       node = child;
-      here = joinPath(here, name);
+      here = childPath(here, name);
       if (mark) {
         this.childrenOf(node, here);
         node.dirty = true;
@@ -282,7 +277,7 @@ export class MutableTree {
     if (node.type === 'dir') {
       // Members of a stored group may sit anywhere below: look (reads the subtree; rare, and only on removal).
       const children = this.childrenOf(node, p);
-      for (const [k, c] of children) this.forget(c, joinPath(p, Buffer.from(k, 'latin1')));
+      for (const [k, c] of children) this.forget(c, childPath(p, Buffer.from(k, 'latin1')));
     }
   }
 
@@ -299,7 +294,7 @@ export class MutableTree {
   private loadAll(): void {
     if (this.complete) return;
     const visit = (node: MNode, p: Buffer) => {
-      for (const [k, c] of this.childrenOf(node, p)) if (c.type === 'dir') visit(c, joinPath(p, Buffer.from(k, 'latin1')));
+      for (const [k, c] of this.childrenOf(node, p)) if (c.type === 'dir') visit(c, childPath(p, Buffer.from(k, 'latin1')));
     };
     visit(this.root, Buffer.alloc(0));
     this.complete = true;
@@ -509,7 +504,7 @@ export class MutableTree {
     const groups = new Map<string, LinkGroup>();
     const visit = (oid: Oid, at: Buffer) => {
       for (const e of readTree(this.objects!, oid, showPath(at)).entries) {
-        const cp = joinPath(at, e.name);
+        const cp = childPath(at, e.name);
         const there = this.lookup(cp);
         if (e.type === 'dir') {
           if (there && there.type !== 'dir') this.refuse(cp, `exists as a ${there.type}, cannot be replaced by a directory`);
@@ -653,7 +648,7 @@ export class MutableTree {
     const collect = (node: MNode, p: Buffer) => {
       if (!node.children) return;
       for (const [k, child] of node.children) {
-        const cp = joinPath(p, Buffer.from(k, 'latin1'));
+        const cp = childPath(p, Buffer.from(k, 'latin1'));
         if (child.group?.touched) {
           const list = touched.get(child.group) ?? [];
           list.push(cp);

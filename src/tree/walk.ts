@@ -98,30 +98,27 @@ function walkLevel(objects: ObjectReader, dir: Buffer, lists: TreeListing[], opt
   const at = new Array<number>(n);
   const row = new Array<TreeEntry | undefined>(n);
   for (;;) {
-    // The side whose head has the smallest name; with two sides (a diff) the one comparison tells both.
+    // One pass over the heads: the smallest name so far and the sides that have it, one comparison per side.
     let m = -1;
-    let equal = skipEqual;
-    if (n === 2) {
-      const a = pos[0]! < lists[0]!.length;
-      const b = pos[1]! < lists[1]!.length;
-      if (!a && !b) return;
-      const c = a && b ? compareListedNames(lists[0]!, pos[0]!, lists[1]!, pos[1]!) : a ? -1 : 1;
-      m = c <= 0 ? 0 : 1;
-      at[0] = c <= 0 ? pos[0]! : -1;
-      at[1] = c >= 0 ? pos[1]! : -1;
-      if (equal && (c !== 0 || !sameListedEntry(lists[0]!, pos[0]!, lists[1]!, pos[1]!))) equal = false;
-    } else {
-      for (let i = 0; i < n; i++) {
-        if (pos[i]! < lists[i]!.length && (m < 0 || compareListedNames(lists[i]!, pos[i]!, lists[m]!, pos[m]!) < 0)) m = i;
+    let count = 0;
+    for (let i = 0; i < n; i++) {
+      at[i] = -1;
+      if (pos[i]! >= lists[i]!.length) continue;
+      const c = m < 0 ? -1 : compareListedNames(lists[i]!, pos[i]!, lists[m]!, pos[m]!);
+      if (c < 0) {
+        for (let k = 0; k < i; k++) at[k] = -1;
+        m = i;
+        count = 0;
       }
-      if (m < 0) return;
-      // The sides that have that name, at which entry; whether every side has the very same entry.
-      for (let i = 0; i < n; i++) {
-        const has = pos[i]! < lists[i]!.length && (i === m || compareListedNames(lists[i]!, pos[i]!, lists[m]!, pos[m]!) === 0);
-        at[i] = has ? pos[i]! : -1;
-        if (equal && (!has || (i !== m && !sameListedEntry(lists[i]!, pos[i]!, lists[m]!, pos[m]!)))) equal = false;
+      if (c <= 0) {
+        at[i] = pos[i]!;
+        count++;
       }
     }
+    if (m < 0) return;
+    // Whether every side has the very same entry there.
+    let equal = skipEqual && count === n;
+    for (let i = 0; equal && i < n; i++) if (i !== m && !sameListedEntry(lists[i]!, at[i]!, lists[m]!, at[m]!)) equal = false;
     for (let i = 0; i < n; i++) if (at[i]! >= 0) pos[i]!++;
     if (equal) continue;
     for (let i = 0; i < n; i++) row[i] = at[i]! >= 0 ? listingEntry(lists[i]!, at[i]!) : undefined;
