@@ -35,10 +35,7 @@ export const DERIV_DEB = 0x03;
 export type DerivedEntry = [IndexDb, Buffer, Buffer];
 
 function key(kind: ObjectKind, oid: Oid): Buffer {
-  const b = Buffer.alloc(33);
-  b[0] = OBJECT_KINDS[kind];
-  b.write(oid, 1, 32, 'hex');
-  return b;
+  return derivKey(OBJECT_KINDS[kind], oid);
 }
 
 function parentValue(kind: ObjectKind, oid: Oid, name: Buffer): Buffer {
@@ -94,11 +91,11 @@ export function decodeParent(v: Buffer): ParentLink {
   return { kind, oid: v.toString('hex', 1, 33), ...(name.length || kind === 'disk' ? { name: Buffer.from(name) } : {}) };
 }
 
-/** An `ix-deriv` key: prefix byte + oid. */
+/** An `ix-deriv` key: prefix byte + oid (an index key too, with the kind byte as prefix); the oid written from hex in place. */
 export function derivKey(prefix: number, oid: Oid): Buffer {
-  const b = Buffer.allocUnsafe(33);
+  const b = Buffer.alloc(33);
   b[0] = prefix;
-  oidToBytes(oid).copy(b, 1);
+  b.write(oid, 1, 32, 'hex');
   return b;
 }
 
