@@ -4,8 +4,7 @@
  * with --no-pager; `VIVA_PAGER=cat` (or empty) turns it off.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import fs from 'node:fs';
-import path from 'node:path';
+import { findExecutable } from '../exec-path.js';
 
 /** The pager when neither VIVA_PAGER nor PAGER names one. */
 export const DEFAULT_PAGER = 'less';
@@ -16,25 +15,11 @@ export function pagerCommand(env: NodeJS.ProcessEnv = process.env): string | und
   if (cmd === '' || cmd === 'cat') return undefined;
   // A program that is not there would swallow the output: the default is skipped quietly, a named one with a warning.
   const program = cmd.split(/\s+/)[0]!;
-  if (/^[\w./+-]+$/.test(program) && !runnable(program, env.PATH)) {
+  if (/^[\w./+-]+$/.test(program) && findExecutable(program, env.PATH) === undefined) {
     if (env.VIVA_PAGER !== undefined || env.PAGER !== undefined) process.stderr.write(`warning: cannot run pager '${program}': not found\n`);
     return undefined;
   }
   return cmd;
-}
-
-/** Whether `program` (a path, or a name looked up in PATH) is an executable file. */
-function runnable(program: string, PATH = ''): boolean {
-  const dirs = program.includes('/') ? [''] : PATH.split(path.delimiter);
-  return dirs.some((dir) => {
-    const file = dir === '' ? program : path.join(dir, program);
-    try {
-      fs.accessSync(file, fs.constants.X_OK);
-      return fs.statSync(file).isFile();
-    } catch {
-      return false;
-    }
-  });
 }
 
 /** A running pager that standard output is written into until `end()`. */

@@ -9,6 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { UsageError } from '../errors.js';
+import { findExecutable } from '../exec-path.js';
 import type { Repository } from '../store/repository.js';
 import { HEADS } from '../model/ref.js';
 import { listNbdSessions } from '../ops/nbd-sessions.js';
@@ -156,18 +157,4 @@ export async function runVm(repo: Repository, options: RunVmOptions): Promise<Ru
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
-}
-
-/** The file `cmd` names: itself when it has a slash, else the first executable of that name on PATH. */
-function findExecutable(cmd: string): string | undefined {
-  const candidates = cmd.includes('/') ? [cmd] : (process.env.PATH ?? '').split(':').filter(Boolean).map((d) => path.join(d, cmd));
-  for (const c of candidates) {
-    try {
-      fs.accessSync(c, fs.constants.X_OK);
-      if (fs.statSync(c).isFile()) return c;
-    } catch {
-      // not this one
-    }
-  }
-  return undefined;
 }
