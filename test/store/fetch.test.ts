@@ -24,7 +24,7 @@ async function twoHosts(t: Parameters<typeof tmpRepo>[0], target = { data: 64 <<
   writeTree(dir, { etc: { hostname: 'a\n', big: Buffer.alloc(300_000, 7) }, data: Buffer.from(Array.from({ length: 200_000 }, (_, i) => (i * 7919) & 255)) });
   const c = await commitAt(a, dir, { branch: 'main' });
   const packs = new RemotePackStore(backend);
-  const up = await uploadNewObjects(lmdb(a), 0, [], { index: new RemoteIndex(lmdb(a).env), packs, segments: new SegmentStore(backend), target });
+  const up = await uploadNewObjects(lmdb(a), 0, { index: new RemoteIndex(lmdb(a).env), packs, segments: new SegmentStore(backend), target });
   const ix = new RemoteIndex(lmdb(b).env);
   ix.ingest(up.segment!, (await new SegmentStore(backend).getSegment(up.segment!))!);
   return { a, b, backend, ix, commit: c.commit, fetcher: new RemoteFetcher(lmdb(b), ix, backend.url), keys: [...lmdb(a).index.getKeys({}) as Iterable<Buffer>].map((k) => Buffer.from(k)) };

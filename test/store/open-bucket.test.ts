@@ -36,7 +36,7 @@ test('refreshIndex ingests new segments and fetches metadata packs only; a secon
   writeTree(dir, { etc: { hostname: 'a\n' }, big: Buffer.alloc(200_000, 3) });
   const c = await commitAt(a, dir, { branch: 'main' });
   const segments = new SegmentStore(backend);
-  await uploadNewObjects(lmdb(a), 0, [], { index: new RemoteIndex(lmdb(a).env), packs: new RemotePackStore(backend), segments, target: { data: 64 << 10, meta: 16 << 10 } });
+  await uploadNewObjects(lmdb(a), 0, { index: new RemoteIndex(lmdb(a).env), packs: new RemotePackStore(backend), segments, target: { data: 64 << 10, meta: 16 << 10 } });
   const ix = new RemoteIndex(lmdb(b).env);
   const r = await refreshIndex(backend, segments, ix, lmdb(b));
   t.is(r.segments, 1);

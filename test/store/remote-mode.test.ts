@@ -28,7 +28,7 @@ async function bucketWithCommit(t: Parameters<typeof tmpRepo>[0]) {
   const c = await commitAt(a, dir, { branch: 'main' });
   const segments = new SegmentStore(backend);
   const packs = new RemotePackStore(backend);
-  await uploadNewObjects(lmdb(a), 0, [], { index: new RemoteIndex(lmdb(a).env), packs, segments, target: TARGET });
+  await uploadNewObjects(lmdb(a), 0, { index: new RemoteIndex(lmdb(a).env), packs, segments, target: TARGET });
   const reader = SyncReader.for(backend);
   const file = path.join(tmpDir(t), 'cache.mdb');
   const cache: LmdbStore = new LmdbStore(file, { remote: { fetch: (keys) => new RemoteFetcher(cache, cache.remoteIndex, backend.url).fetchSync(keys, reader) } });
@@ -57,7 +57,7 @@ test('an object cached but tombstoned in the bucket is written again by a writer
   const oid = hashBytes(data);
   cache.writeObject('chunk', oid, data);
   await cache.flush();
-  await uploadNewObjects(cache, 0, [], { index: cache.remoteIndex, packs, segments, target: TARGET });
+  await uploadNewObjects(cache, 0, { index: cache.remoteIndex, packs, segments, target: TARGET });
   const key = objectKey('chunk', oid);
   const loc = cache.remoteIndex.locate(key)!;
   t.truthy(loc);
@@ -68,7 +68,7 @@ test('an object cached but tombstoned in the bucket is written again by a writer
   cache.writeObject('chunk', oid, data);
   await cache.flush();
   t.true(cache.hasObject('chunk', oid), 'written in this session');
-  const up = await uploadNewObjects(cache, cache.remoteMode!.sincePack, [], { index: cache.remoteIndex, packs, segments, target: TARGET });
+  const up = await uploadNewObjects(cache, cache.remoteMode!.sincePack, { index: cache.remoteIndex, packs, segments, target: TARGET });
   t.is(up.objects, 1);
   t.true(cache.remoteIndex.hasLive(key));
   t.not(cache.remoteIndex.locate(key)!.pack, loc.pack, 'a new copy, in a new pack');

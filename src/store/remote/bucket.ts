@@ -122,7 +122,7 @@ export class Bucket {
   async publish(): Promise<UploadResult> {
     let packs = 0;
     let bytes = 0;
-    const r = await uploadNewObjects(this.cache, this.published, [], {
+    const r = await uploadNewObjects(this.cache, this.published, {
       index: this.cache.remoteIndex, packs: this.packs, segments: this.segments, target: this.config.packTarget,
       onUploaded: (p) => this.progress?.({ phase: 'uploading packs', files: ++packs, bytes: (bytes += p.size) }),
     });

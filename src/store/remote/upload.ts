@@ -38,13 +38,13 @@ export function nextLocalPack(store: LmdbStore): number {
 }
 
 /**
- * Uploads what the cache's packs `fromPack`… hold and the bucket lacks, plus the objects `extra` names (keys of
- * objects the cache had before this write but the bucket does not hold live: gc tombstoned them, or an earlier
- * upload was cut short). Each object goes up once, from its live copy in the cache; objects the bucket already holds
- * live (fetched into the cache, or uploaded by another writer meanwhile) are skipped. The segment is ingested into
- * the host's index before this returns.
+ * Uploads what the cache's packs `fromPack`… hold and the bucket lacks. An object the cache had before this write but
+ * the bucket does not hold live (gc tombstoned it, or an earlier upload was cut short) is among them: the cache counts
+ * it as absent, so the write stored it again in a new pack (RemoteMode). Each object goes up once, from its live copy
+ * in the cache; objects the bucket already holds live (fetched into the cache, or uploaded by another writer
+ * meanwhile) are skipped. The segment is ingested into the host's index before this returns.
  */
-export async function uploadNewObjects(store: LmdbStore, fromPack: number, extra: Iterable<Buffer>, to: UploadTarget): Promise<UploadResult> {
+export async function uploadNewObjects(store: LmdbStore, fromPack: number, to: UploadTarget): Promise<UploadResult> {
   const writer = new RemotePackWriter(to.packs, to.target, to.onUploaded ? { onUploaded: to.onUploaded } : undefined);
   let objects = 0;
   let bytes = 0;
@@ -63,14 +63,6 @@ export async function uploadNewObjects(store: LmdbStore, fromPack: number, extra
       if (!inspected.live[i] || to.index.hasLive(e.key)) continue;
       await add(e.key, value.subarray(e.offset, e.offset + e.length));
     }
-  }
-  for (const key of extra) {
-    if (to.index.hasLive(key)) continue;
-    const loc = store.index.get(key);
-    if (!loc) continue;
-    const value = store.packs.get(packKeyOf(loc.readUInt32BE(0)));
-    if (!value) continue;
-    await add(key, value.subarray(loc.readUInt32BE(4), loc.readUInt32BE(4) + loc.readUInt32BE(8)));
   }
   const written = await writer.finish();
   if (written.packs.length === 0) return { objects: 0, bytes: 0, packs: 0, until: end };
