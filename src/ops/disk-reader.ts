@@ -25,6 +25,9 @@ export const DEFAULT_CHUNK_CACHE_BYTES = 16 << 20;
  * reader's next request or two (qemu-img asks for up to 2 MiB at a time).
  */
 export const DEFAULT_DECODE_AHEAD = 4 << 20;
+/** Capacity classes of recycled chunk buffers (bytes), and spare buffers kept per class. */
+const SPARE_CLASS = 64 << 10;
+const SPARE_PER_CLASS = 64;
 /** Blob records a {@link BlobRangeReader} keeps: more than the files of a read-ahead window of small files, so that a record read (and an inline one hashed) for prepare is still there for the read. */
 const RECORD_CACHE = 4096;
 
@@ -44,7 +47,24 @@ export class BlobRangeReader {
   /** Decodes chunks ahead on a worker thread, once {@link startPrefetch} is called. */
   prefetcher: ChunkPrefetcher | undefined;
 
-  constructor(private readonly objects: ObjectReader, private readonly cacheBytes = DEFAULT_CHUNK_CACHE_BYTES) {}
+  /**
+   * With `recycle`, chunks are decoded into buffers of those the cache evicted (no allocation per chunk, nor garbage
+   * collection of them): only for a reader that copies what it reads ({@link read}) and keeps no view of a chunk
+   * ({@link readParts} views would change under their holder).
+   */
+  constructor(private readonly objects: ObjectReader, private readonly cacheBytes = DEFAULT_CHUNK_CACHE_BYTES, options: { recycle?: boolean } = {}) {
+    this.spare = options.recycle && objects.tryReadObjectInto ? new Map() : undefined;
+  }
+
+  /** Evicted chunk buffers by capacity, when recycling. */
+  private readonly spare: Map<number, Buffer[]> | undefined;
+
+  /** A buffer of `size` bytes for a chunk: a spare one of its capacity class, or a new one. */
+  private readonly alloc = (size: number): Buffer => {
+    const cap = Math.ceil(size / SPARE_CLASS) * SPARE_CLASS;
+    const b = this.spare!.get(cap)?.pop() ?? Buffer.allocUnsafeSlow(cap);
+    return b.subarray(0, size);
+  };
 
   /** Starts the worker thread that decodes and verifies chunks ahead of reads ({@link DiskReader.prepare}). */
   startPrefetch(store: ObjectStore): void {
@@ -86,7 +106,8 @@ export class BlobRangeReader {
       this.chunks.delete(oid);
       this.chunks.set(oid, c);
     } else {
-      c = this.objects.readObject('chunk', oid);
+      c = this.spare ? this.objects.tryReadObjectInto!('chunk', oid, this.alloc) : this.objects.readObject('chunk', oid);
+      if (!c) throw new ObjectNotFoundError('chunk', oid);
       this.chunkReads++;
       this.remember(oid, c);
     }
@@ -102,6 +123,12 @@ export class BlobRangeReader {
       const [k, v] = this.chunks.entries().next().value!;
       this.chunks.delete(k);
       this.cached -= v.length;
+      if (this.spare && v.buffer.byteLength % SPARE_CLASS === 0 && v.byteOffset === 0) {
+        const cap = v.buffer.byteLength;
+        const list = this.spare.get(cap) ?? [];
+        if (list.length < SPARE_PER_CLASS) list.push(Buffer.from(v.buffer));
+        this.spare.set(cap, list);
+      }
     }
   }
 

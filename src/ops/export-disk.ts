@@ -10,7 +10,7 @@ import type { Oid } from '../model/oid.js';
 import { RepositoryCorruptError, AbortedError } from '../errors.js';
 import type { ObjectReader } from '../store/object-store.js';
 import { readBlobPieces, readDisk, readDiskPatch, readRegionMap } from '../store/typed.js';
-import { BlobRangeReader, treeFiles } from './disk-reader.js';
+import { BlobRangeReader, DEFAULT_CHUNK_CACHE_BYTES, treeFiles } from './disk-reader.js';
 
 export { BlobRangeReader, treeFiles };
 
@@ -179,7 +179,8 @@ export function* diskPieces(objects: ObjectReader, disk: Disk, reader = new Blob
  * patch over it). Throws RepositoryCorruptError when an object is missing or inconsistent, AbortedError on `signal`.
  */
 export async function exportDisk(objects: ObjectReader, disk: Disk, out: DiskWriter, options: { signal?: AbortSignal; onBytes?: (n: number) => void } = {}): Promise<void> {
-  for (const p of diskPieces(objects, disk)) {
+  // Chunks are copied into the composed windows, never handed out: their buffers can be recycled.
+  for (const p of diskPieces(objects, disk, new BlobRangeReader(objects, DEFAULT_CHUNK_CACHE_BYTES, { recycle: true }))) {
     if (options.signal?.aborted) throw new AbortedError();
     await out.write(p.offset, p.data);
     options.onBytes?.(p.data.length);

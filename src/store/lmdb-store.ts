@@ -18,7 +18,7 @@ import { RemoteIndex } from './remote/remote-index.js';
 import { type Oid, hashBytes } from '../model/oid.js';
 import { type DerivedEntry, type IndexDb, derivKey, derivedEntries } from './content-index.js';
 import {
-  type BackgroundObjectWriter, type ObjectKind, type ObjectStore, type PackInspection, KIND_BY_CODE, OBJECT_KINDS, decodeStored, encodeStored, objectKey, DEFAULT_ZSTD_LEVEL,
+  type BackgroundObjectWriter, type ObjectKind, type ObjectStore, type PackInspection, KIND_BY_CODE, OBJECT_KINDS, decodeStored, decodeStoredInto, encodeStored, objectKey, DEFAULT_ZSTD_LEVEL,
 } from './object-store.js';
 
 // lmdb's CommonJS build (one file; the same native addon and version) loads in about 17 ms where its eleven ES
@@ -481,19 +481,32 @@ export class LmdbStore implements ObjectStore {
    * whole content): readBlobPieces checks the content it streams.
    */
   tryReadObject(kind: ObjectKind, oid: Oid): Buffer | undefined {
-    const data = this.tryReadUnverified(kind, oid);
-    if (data && kind !== 'blob' && hashBytes(data) !== oid) throw RepositoryCorruptError.mismatch(kind, oid);
-    return data;
+    return this.checked(kind, oid, this.tryReadUnverified(kind, oid));
+  }
+
+  tryReadObjectInto(kind: ObjectKind, oid: Oid, alloc: (size: number) => Buffer): Buffer | undefined {
+    return this.checked(kind, oid, this.decoded(kind, oid, (stored) => decodeStoredInto(stored, alloc)));
   }
 
   tryReadUnverified(kind: ObjectKind, oid: Oid): Buffer | undefined {
+    return this.decoded(kind, oid, decodeStored);
+  }
+
+  /** The object decoded by `decode`; a value that does not decode is damage, named by the object. */
+  private decoded(kind: ObjectKind, oid: Oid, decode: (stored: Buffer) => Buffer): Buffer | undefined {
     const stored = this.readStoredView(kind, oid);
     if (!stored) return undefined;
     try {
-      return decodeStored(stored);
+      return decode(stored);
     } catch (e) {
       throw new RepositoryCorruptError(`${kind} ${oid}`, `cannot decode stored value: ${(e as Error).message}`);
     }
+  }
+
+  /** `data` of `kind` `oid`, checked against the id (not a blob record: see tryReadObject). */
+  private checked(kind: ObjectKind, oid: Oid, data: Buffer | undefined): Buffer | undefined {
+    if (data && kind !== 'blob' && hashBytes(data) !== oid) throw RepositoryCorruptError.mismatch(kind, oid);
+    return data;
   }
 
   readObject(kind: ObjectKind, oid: Oid): Buffer {

@@ -32,6 +32,11 @@ export interface ObjectReader {
    * content hash covers its chunks: hashing each chunk as well would hash every byte twice).
    */
   tryReadUnverified(kind: ObjectKind, oid: Oid): Buffer | undefined;
+  /**
+   * tryReadObject decoding into a buffer from `alloc` (of the decoded size), for readers that reuse their buffers;
+   * readers without it are read with tryReadObject.
+   */
+  tryReadObjectInto?(kind: ObjectKind, oid: Oid, alloc: (size: number) => Buffer): Buffer | undefined;
 }
 
 export interface ObjectWriter {
@@ -171,6 +176,34 @@ export function encodeStored(data: Uint8Array, level = DEFAULT_ZSTD_LEVEL, alloc
   out[0] = CODEC_RAW;
   out.set(data, 1);
   return out;
+}
+
+let dctx: zstd.DCtx | undefined;
+/** Frames that do not say their decoded size, or say more than this, are decoded by decodeStored instead. */
+const DECODE_INTO_MAX = 64 << 20;
+
+/**
+ * decodeStored into a buffer from `alloc` (called with the decoded size): no allocation when the caller reuses its
+ * buffers. Throws as decodeStored, and when the frame decodes to another size than it declares.
+ */
+export function decodeStoredInto(stored: Uint8Array, alloc: (size: number) => Buffer): Buffer {
+  if (stored.length === 0) throw new Error('empty stored value');
+  const payload = stored.subarray(1);
+  if (stored[0] === CODEC_RAW) {
+    const out = alloc(payload.length);
+    out.set(payload);
+    return out;
+  }
+  if (stored[0] === CODEC_ZSTD) {
+    const size = zstd.getFrameContentSize(payload);
+    if (size === null || size > DECODE_INTO_MAX) return decodeStored(stored);
+    const out = alloc(size);
+    dctx ??= new zstd.DCtx();
+    const n = dctx.decompress(out, payload);
+    if (n !== size) throw new Error(`zstd frame decoded to ${n} bytes, declared ${size}`);
+    return out;
+  }
+  throw new Error(`unknown codec ${stored[0]}`);
 }
 
 /** Inverse of encodeStored; throws Error on an unknown codec or a corrupt zstd frame. */
