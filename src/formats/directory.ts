@@ -5,7 +5,7 @@ import { hexIfNotUtf8 } from '../model/quote.js';
 import path from 'node:path';
 import util from 'node:util';
 import type { ExcludeTest } from './exclude.js';
-import { type DataPiece, type EntryType, type FileContent, type ImageEntry, type ImageReader, type ImageWriter, type SourceDescription, type StoredDir, type WriterWarning, type Xattr, RACY_WINDOW_NS } from './types.js';
+import { type DataPiece, type EntryType, type FileContent, type ImageEntry, type ImageReader, type ImageWriter, type SourceDescription, type StoredDir, type WriterWarning, type Xattr, RACY_WINDOW_NS, S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFMT, S_IFREG, typeOfMode } from './types.js';
 import { EMPTY, throwIfAborted } from './depth-first.js';
 import { native, scanRecords, splitNs } from '../native/index.js';
 import {
@@ -93,15 +93,6 @@ export interface DirectoryWriterOptions {
   strict?: boolean;
 }
 
-const S_IFMT = 0o170000;
-const S_IFSOCK = 0o140000;
-const S_IFLNK = 0o120000;
-const S_IFREG = 0o100000;
-const S_IFBLK = 0o060000;
-const S_IFDIR = 0o040000;
-const S_IFCHR = 0o020000;
-const S_IFIFO = 0o010000;
-
 const SLASH = Buffer.from('/');
 const DOT = Buffer.from('.');
 const DOTDOT = Buffer.from('..');
@@ -163,18 +154,6 @@ function child(dir: Buffer, name: Buffer): Buffer {
   return dir.length ? Buffer.concat([dir, SLASH, name]) : name;
 }
 
-function typeOf(mode: number): EntryType | undefined {
-  switch (mode & S_IFMT) {
-    case S_IFREG: return 'file';
-    case S_IFDIR: return 'dir';
-    case S_IFLNK: return 'symlink';
-    case S_IFCHR: return 'chr';
-    case S_IFBLK: return 'blk';
-    case S_IFIFO: return 'fifo';
-    case S_IFSOCK: return 'socket';
-    default: return undefined;
-  }
-}
 
 /** Splits a Linux dev_t (glibc's `gnu_dev_major`/`gnu_dev_minor` layout: 32-bit major and minor, interleaved). */
 export function splitDev(dev: bigint): { major: number; minor: number } {
@@ -438,7 +417,7 @@ export function openDirectory(root: string, options: OpenDirectoryOptions = {}):
       let total = 0;
       const entryOf = (rel: Buffer, abs: Buffer, st: fs.BigIntStats): ImageEntry => {
         const modeBits = Number(st.mode);
-        const type = typeOf(modeBits);
+        const type = typeOfMode(modeBits);
         if (type === undefined) throw new UnsupportedInputError(show(abs), `unknown file type ${(modeBits & S_IFMT).toString(8)}`);
         const entry: ImageEntry = {
           path: rel, type, mode: modeBits & 0o7777, uid: Number(st.uid), gid: Number(st.gid), mtimeNs: st.mtimeNs,

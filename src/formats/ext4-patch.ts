@@ -17,6 +17,7 @@ import { showPath } from './depth-first.js';
 import {
   crc16, crc32c, crc32cU32, featureNames, groupDescChecksum, groupHasSuper, inodeChecksum, xattrBlockChecksum,
 } from './ext4.js';
+import { S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG, S_IFSOCK } from './types.js';
 
 // ---------------------------------------------------------------------------------------------------------------
 // Devices
@@ -202,13 +203,9 @@ const EXT4_INLINE_DATA_FL = 0x10000000;
 /** Flags of inodes the patcher will not rewrite: compressed, encrypted, fs-verity, EA inode, inline data, casefold. */
 const UNTOUCHABLE_FL = 0x4 | 0x800 | 0x100000 | EXT4_EA_INODE_FL | EXT4_INLINE_DATA_FL | 0x40000000;
 
-const S_IFMT = 0o170000;
-const S_IFREG = 0o100000;
-const S_IFDIR = 0o040000;
-const S_IFLNK = 0o120000;
 /** Directory entry file types by mode type. */
 const FILE_TYPE: Record<number, number> = {
-  0o100000: 1, 0o040000: 2, 0o020000: 3, 0o060000: 4, 0o010000: 5, 0o140000: 6, 0o120000: 7,
+  [S_IFREG]: 1, [S_IFDIR]: 2, [S_IFCHR]: 3, [S_IFBLK]: 4, [S_IFIFO]: 5, [S_IFSOCK]: 6, [S_IFLNK]: 7,
 };
 
 const DOT = Buffer.from('.');

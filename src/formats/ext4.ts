@@ -10,7 +10,7 @@
  */
 import fs from 'node:fs';
 import { EMPTY, inodeTreeWalk, showPath, throwIfAborted, walkEntries } from './depth-first.js';
-import type { DataPiece, EntryType, FileContent, ImageEntry, ImageReader, SourceDescription, Xattr } from './types.js';
+import { type DataPiece, type EntryType, type FileContent, type ImageEntry, type ImageReader, type SourceDescription, type Xattr, S_IFMT, S_IFREG, typeOfMode } from './types.js';
 import { CorruptInputError, SourceReadError, UnsupportedInputError } from '../errors.js';
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -333,11 +333,6 @@ const EXT4_VERITY_FL = 0x100000;
 const EXT4_EA_INODE_FL = 0x200000;
 const EXT4_INLINE_DATA_FL = 0x10000000;
 
-const S_IFMT = 0o170000;
-const TYPE_BY_MODE: Record<number, EntryType> = {
-  0o140000: 'socket', 0o120000: 'symlink', 0o100000: 'file', 0o060000: 'blk', 0o040000: 'dir', 0o020000: 'chr',
-  0o010000: 'fifo',
-};
 
 /** e_name_index → name prefix (kernel fs/ext4/xattr.c, e2fsprogs lib/ext2fs/ext_attr.c). */
 const XATTR_PREFIXES: Record<number, string> = {
@@ -830,7 +825,7 @@ class Ext4Volume {
     }
     const mode = raw.readUInt16LE(0);
     const flags = raw.readUInt32LE(0x20);
-    const isReg = (mode & S_IFMT) === 0o100000;
+    const isReg = (mode & S_IFMT) === S_IFREG;
     const sizeHigh = isReg || this.incompat & INCOMPAT_LARGEDIR ? raw.readUInt32LE(0x6c) : 0;
     const size = raw.readUInt32LE(0x4) + sizeHigh * 2 ** 32;
     // The kernel's s_maxbytes for extent files is 2^32 blocks; nothing larger can be addressed by any mapping.
@@ -1127,7 +1122,7 @@ class Ext4Volume {
         continue;
       }
       const vi = await this.readInode(x.inum);
-      if (!(vi.flags & EXT4_EA_INODE_FL) || (vi.mode & S_IFMT) !== 0o100000) {
+      if (!(vi.flags & EXT4_EA_INODE_FL) || (vi.mode & S_IFMT) !== S_IFREG) {
         throw this.corrupt(where, `xattr value inode ${x.inum} is not an EA inode`);
       }
       if (vi.size > XATTR_SIZE_MAX) throw this.corrupt(where, `xattr value inode ${x.inum} has absurd size ${vi.size}`);
@@ -1276,7 +1271,7 @@ class Ext4Volume {
   checkInode(inode: Inode, path: Buffer): EntryType {
     const where = `inode ${inode.ino}`;
     const ctx = ` (path '${showPath(path)}')`;
-    const type = TYPE_BY_MODE[inode.mode & S_IFMT];
+    const type = typeOfMode(inode.mode);
     if (type === undefined) throw this.corrupt(where, `unknown file type ${(inode.mode & S_IFMT).toString(8)}${ctx}`);
     if (inode.links === 0) throw this.corrupt(where, `deleted inode (link count 0) is referenced${ctx}`);
     if (inode.flags & EXT4_EA_INODE_FL) throw this.corrupt(where, `an EA inode is referenced from a directory${ctx}`);

@@ -4,6 +4,28 @@ import type { EntryType, Xattr } from '../model/tree.js';
 
 export type { EntryType, Xattr };
 
+/** The file type bits of a mode (`st_mode & S_IFMT`), as Linux, ext4, XFS and tar's headers define them. */
+export const S_IFMT = 0o170000;
+export const S_IFSOCK = 0o140000;
+export const S_IFLNK = 0o120000;
+export const S_IFREG = 0o100000;
+export const S_IFBLK = 0o060000;
+export const S_IFDIR = 0o040000;
+export const S_IFCHR = 0o020000;
+export const S_IFIFO = 0o010000;
+
+/** The file type bits of each entry type. */
+export const MODE_TYPE_BITS: Readonly<Record<EntryType, number>> = {
+  file: S_IFREG, dir: S_IFDIR, symlink: S_IFLNK, chr: S_IFCHR, blk: S_IFBLK, fifo: S_IFIFO, socket: S_IFSOCK,
+};
+
+const TYPE_OF_BITS = new Map(Object.entries(MODE_TYPE_BITS).map(([type, bits]) => [bits, type as EntryType]));
+
+/** The entry type a mode's file type bits name; undefined for bits no type has. */
+export function typeOfMode(mode: number): EntryType | undefined {
+  return TYPE_OF_BITS.get(mode & S_IFMT);
+}
+
 /**
  * A piece of file data at a byte offset. Bytes between pieces (and after the last, up to `size`) are holes.
  *

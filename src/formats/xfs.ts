@@ -26,7 +26,7 @@
  * the data blocks' entries.
  */
 import { inodeTreeWalk, showPath, throwIfAborted, walkEntries } from './depth-first.js';
-import type { DataPiece, EntryType, FileContent, ImageEntry, ImageReader, SourceDescription, Xattr } from './types.js';
+import { type DataPiece, type EntryType, type FileContent, type ImageEntry, type ImageReader, type SourceDescription, type Xattr, S_IFMT, typeOfMode } from './types.js';
 import { crc32c, crc32cZeros, formatUuid, hex, type BlockSource } from './ext4.js';
 import { CorruptInputError, UnsupportedInputError } from '../errors.js';
 
@@ -96,10 +96,6 @@ const DIFLAG_REALTIME = 0x1;
 const DIFLAG2_BIGTIME = 0x8;
 const DIFLAG2_NREXT64 = 0x10;
 
-const S_IFMT = 0o170000;
-const TYPES: Record<number, EntryType> = {
-  0o100000: 'file', 0o040000: 'dir', 0o120000: 'symlink', 0o020000: 'chr', 0o060000: 'blk', 0o010000: 'fifo', 0o140000: 'socket',
-};
 /** XFS_DIR3_FT_* → the entry type an inode of that mode has. */
 const FTYPES: Record<number, EntryType> = { 1: 'file', 2: 'dir', 3: 'chr', 4: 'blk', 5: 'fifo', 6: 'socket', 7: 'symlink' };
 
@@ -452,7 +448,7 @@ class XfsVolume {
   /** The entry type of an inode, its fork formats checked against it. */
   checkInode(inode: Inode, path: Buffer): EntryType {
     const where = `inode ${inode.ino} ('${showPath(path)}')`;
-    const type = TYPES[inode.mode & S_IFMT];
+    const type = typeOfMode(inode.mode);
     if (!type) throw this.corrupt(where, `unknown file type in mode ${(inode.mode).toString(8)}`);
     if (inode.nlink === 0) throw this.corrupt(where, 'a linked inode has a link count of 0 (unlinked)');
     if (inode.flags & DIFLAG_REALTIME) throw new UnsupportedInputError(this.name, `${where}: a realtime file (viva reads the data device only)`);

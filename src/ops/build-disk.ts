@@ -24,7 +24,7 @@ import { fileBlockSource, mke2fsArgs, openExt4, type Ext4Info } from '../formats
 import { nonZero } from '../formats/disk.js';
 import { fatParamsOf, mkfsVfatArgs, planFat, populateFat } from '../formats/fat-build.js';
 import { runTool } from '../formats/fs-tools.js';
-import type { WriterWarning } from '../formats/types.js';
+import { MODE_TYPE_BITS, type WriterWarning } from '../formats/types.js';
 import { XFS_MAX_MAJOR, XFS_MAX_MINOR, XFS_MIN_BYTES, assertCanLoopMount, mkfsXfsArgs, withLoopMount, xfsParamsOf, type XfsParams } from '../formats/xfs-build.js';
 import { readPartitionTable } from '../formats/partitions.js';
 import type { DiskWriter } from '../formats/disk-writer.js';
@@ -511,7 +511,6 @@ async function fixInodes(repo: Repository, tree: Oid, rootMeta: RootMeta, fsFile
   // The tree's entries by path, to match the new file system's inodes.
   const wanted = new Map<string, { mode: number; uid: number; gid: number; mtimeNs: bigint }>();
   walkTree(repo.objects, tree, (p, e) => { wanted.set(p.toString('latin1'), e); });
-  const TYPE_BITS: Record<string, number> = { file: 0o100000, dir: 0o040000, symlink: 0o120000, chr: 0o020000, blk: 0o060000, fifo: 0o010000, socket: 0o140000 };
   const src = await fileBlockSource(fsFile);
   try {
     const { reader } = await openExt4(src, fsFile);
@@ -520,7 +519,7 @@ async function fixInodes(repo: Repository, tree: Oid, rootMeta: RootMeta, fsFile
       const key = e.path.toString('latin1');
       const m = key === '' ? rootMeta : wanted.get(key);
       if (!m) continue; // lost+found, which mke2fs adds
-      set(e.inode, m, TYPE_BITS[e.type] ?? 0);
+      set(e.inode, m, MODE_TYPE_BITS[e.type]);
     }
   } finally {
     await src.close();
