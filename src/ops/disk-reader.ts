@@ -464,24 +464,10 @@ export class DiskReader {
 
   /** Bytes [offset, offset + length) of the disk. Throws RangeError outside the disk, RepositoryCorruptError for damaged objects. */
   read(offset: number, length: number): Buffer {
-    this.check(offset, length);
-    // Not zero-filled: every byte is written below, runs' bytes copied and the gaps between them zeroed.
+    // Not zero-filled: the views of readParts cover every byte.
     const out = Buffer.allocUnsafe(length);
-    const runs = this.index();
-    const end = offset + length;
-    let pos = offset;
-    for (let i = this.first(offset); i < runs.length; i++) {
-      const r = runs[i]!;
-      if (r.start >= end) break;
-      if (r.start > pos) out.fill(0, pos - offset, r.start - offset);
-      pos = Math.min(r.start + r.length, end);
-      const a = Math.max(r.start, offset);
-      const b = Math.min(r.start + r.length, end);
-      const from = r.at + (a - r.start);
-      if (typeof r.source === 'string') this.blobs.read(r.source, from, b - a, out, a - offset);
-      else r.source.copy(out, a - offset, from, from + (b - a));
-    }
-    if (pos < end) out.fill(0, pos - offset);
+    let at = 0;
+    for (const p of this.readParts(offset, length)) at += p.copy(out, at);
     return out;
   }
 
