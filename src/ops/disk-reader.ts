@@ -153,10 +153,23 @@ export class BlobRangeReader {
    * as views of a shared zero buffer.
    */
   readParts(oid: Oid, offset: number, length: number, out: Buffer[]): void {
+    this.eachPart(oid, offset, length, (b) => { out.push(b); });
+  }
+
+  /**
+   * Copies blob bytes [offset, offset + length) into `target` at `at`: each part as soon as it is read, so that a
+   * recycled chunk buffer is never read after a later chunk of the same range was decoded into it.
+   */
+  read(oid: Oid, offset: number, length: number, target: Buffer, at: number): void {
+    this.eachPart(oid, offset, length, (b) => { at += b.copy(target, at); });
+  }
+
+  /** The views of {@link readParts}, in order, each handed to `part` before the next chunk is read. */
+  private eachPart(oid: Oid, offset: number, length: number, part: (b: Buffer) => void): void {
     const { rec, starts } = this.record(oid);
     if (offset + length > rec.size) throw new RepositoryCorruptError(`blob ${oid}`, `a file map reads bytes ${offset}+${length} of a ${rec.size}-byte blob`);
     if (rec.form === 'inline') {
-      out.push(rec.data.subarray(offset, offset + length));
+      part(rec.data.subarray(offset, offset + length));
       return;
     }
     let done = 0;
@@ -164,26 +177,19 @@ export class BlobRangeReader {
       const s = rec.segments[i]!;
       const from = offset + done - starts![i]!;
       const n = Math.min(s.length - from, length - done);
-      if (s.kind === 'chunk') out.push(this.chunk(s.oid, s.length).subarray(from, from + n));
-      else pushZeros(out, n);
+      if (s.kind === 'chunk') part(this.chunk(s.oid, s.length).subarray(from, from + n));
+      else zeroParts(n, part);
       done += n;
     }
-  }
-
-  /** Copies blob bytes [offset, offset + length) into `target` at `at` (the views of {@link readParts}, copied). */
-  read(oid: Oid, offset: number, length: number, target: Buffer, at: number): void {
-    const parts: Buffer[] = [];
-    this.readParts(oid, offset, length, parts);
-    for (const p of parts) at += p.copy(target, at);
   }
 }
 
 /** Zeros shared by every {@link BlobRangeReader.readParts} and {@link DiskReader.readParts}. */
 const ZEROS = Buffer.alloc(1 << 20);
 
-/** Appends `n` zero bytes to `out` as views of {@link ZEROS}. */
-function pushZeros(out: Buffer[], n: number): void {
-  for (; n > 0; n -= ZEROS.length) out.push(ZEROS.subarray(0, Math.min(n, ZEROS.length)));
+/** `n` zero bytes as views of {@link ZEROS}, each handed to `part`. */
+function zeroParts(n: number, part: (b: Buffer) => void): void {
+  for (; n > 0; n -= ZEROS.length) part(ZEROS.subarray(0, Math.min(n, ZEROS.length)));
 }
 
 /** Appends a stretch of `n` bytes at `o` to `out`, merged with the last one when it is of the same kind and adjacent. */
@@ -450,7 +456,7 @@ export class DiskReader {
     for (let i = this.first(offset); i < runs.length; i++) {
       const r = runs[i]!;
       if (r.start >= end) break;
-      if (r.start > pos) pushZeros(out, r.start - pos);
+      if (r.start > pos) zeroParts(r.start - pos, (b) => { out.push(b); });
       const a = Math.max(r.start, offset);
       const b = Math.min(r.start + r.length, end);
       const from = r.at + (a - r.start);
@@ -458,7 +464,7 @@ export class DiskReader {
       else out.push(r.source.subarray(from, from + (b - a)));
       pos = b;
     }
-    if (pos < end) pushZeros(out, end - pos);
+    if (pos < end) zeroParts(end - pos, (b) => { out.push(b); });
     return out;
   }
 
