@@ -76,6 +76,18 @@ maybe('sandbox: changes become tree edits; the lower root is untouched; no netwo
   t.deepEqual(d.entries.map((e) => `${e.status} ${e.path}`), []);
 });
 
+/** What is known of the processes matching `pattern`: command line, parent, state, pid namespace and root. */
+function survivors(pattern: string): string {
+  const pids = spawnSync('pgrep', ['-f', pattern]).stdout.toString().split('\n').filter(Boolean);
+  const read = (f: string, how: (f: string) => string) => { try { return how(f); } catch { return '?'; } };
+  return pids.map((pid) => {
+    const status = read(`/proc/${pid}/status`, (f) => fs.readFileSync(f, 'utf8'));
+    const field = (name: string) => new RegExp(`^${name}:\\s*(.*)$`, 'm').exec(status)?.[1] ?? '?';
+    const cmd = read(`/proc/${pid}/cmdline`, (f) => fs.readFileSync(f, 'latin1').split('\0').join(' ').trim());
+    return `${pid} '${cmd}' ppid ${field('PPid')} state ${field('State')} nspid ${field('NSpid')} pidns ${read(`/proc/${pid}/ns/pid`, (f) => fs.readlinkSync(f))} root ${read(`/proc/${pid}/root`, (f) => fs.readlinkSync(f))}`;
+  }).join('; ');
+}
+
 maybe('sandbox: a failing program is a result with its output; a kill -9 of the caller leaves no process or mount', async (t) => {
   const dir = tmpDir(t);
   const root = busyboxRoot(dir);
@@ -115,7 +127,7 @@ maybe('sandbox: a failing program is a result with its output; a kill -9 of the 
       alive = spawnSync('pgrep', ['-f', pattern]).status === 0;
       if (alive) await new Promise((r2) => setTimeout(r2, 100));
     }
-    t.false(alive, `killed ${when}: the sandbox processes died with their caller (still running: ${spawnSync('pgrep', ['-af', pattern]).stdout.toString().trim()})`);
+    t.false(alive, `killed ${when}: the sandbox processes died with their caller (still running: ${survivors(pattern)})`);
     t.false(fs.readFileSync('/proc/mounts', 'utf8').includes(sbDir), 'no mount left');
     t.true(fs.existsSync(sbDir));
   }
