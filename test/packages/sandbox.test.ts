@@ -84,7 +84,8 @@ function survivors(pattern: string): string {
     const status = read(`/proc/${pid}/status`, (f) => fs.readFileSync(f, 'utf8'));
     const field = (name: string) => new RegExp(`^${name}:\\s*(.*)$`, 'm').exec(status)?.[1] ?? '?';
     const cmd = read(`/proc/${pid}/cmdline`, (f) => fs.readFileSync(f, 'latin1').split('\0').join(' ').trim());
-    return `${pid} '${cmd}' ppid ${field('PPid')} state ${field('State')} nspid ${field('NSpid')} pidns ${read(`/proc/${pid}/ns/pid`, (f) => fs.readlinkSync(f))} root ${read(`/proc/${pid}/root`, (f) => fs.readlinkSync(f))}`;
+    const parent = read(`/proc/${field('PPid')}/cmdline`, (f) => fs.readFileSync(f, 'latin1').split('\0').join(' ').trim());
+    return `${pid} '${cmd}' ppid ${field('PPid')} ('${parent}') state ${field('State')} nspid ${field('NSpid')} pidns ${read(`/proc/${pid}/ns/pid`, (f) => fs.readlinkSync(f))} root ${read(`/proc/${pid}/root`, (f) => fs.readlinkSync(f))}`;
   }).join('; ');
 }
 
@@ -106,22 +107,25 @@ maybe('sandbox: a failing program is a result with its output; a kill -9 of the 
 
   // A node process runs a long program in a sandbox, and is killed with SIGKILL: once while the sandbox is being set
   // up (before setpriv has armed its parent-death signal, if the kill is quick enough) and once while the program runs.
+  // It sleeps a number of seconds no other process sleeps (this test's pid): a plain 'sleep 300' of the CI machine,
+  // outside any sandbox (root /, the host's pid namespace), once failed this test.
+  const secs = `${process.pid}0`;
   const script = `
     import { Sandbox } from ${JSON.stringify(path.resolve('src/packages/sandbox.ts'))};
     const sb = Sandbox.create(${JSON.stringify(root)}, ${JSON.stringify(work)});
     console.log(sb.dir);
-    await sb.run(['/bin/sleep', '300']);`;
+    await sb.run(['/bin/sleep', '${secs}']);`;
   const sbDirs: string[] = [];
   for (const when of ['at once', 'running']) {
     const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
     const sbDir = await new Promise<string>((resolve) => child.stdout.once('data', (d: Buffer) => resolve(d.toString().trim())));
     sbDirs.push(sbDir);
     // Wait until the sleep itself runs inside the sandbox (its command line, not setpriv's that ends with it).
-    if (when === 'running') for (let i = 0; i < 100 && spawnSync('pgrep', ['-f', '^/bin/sleep 300$']).status !== 0; i++) await new Promise((r2) => setTimeout(r2, 100));
+    if (when === 'running') for (let i = 0; i < 100 && spawnSync('pgrep', ['-f', `^/bin/sleep ${secs}$`]).status !== 0; i++) await new Promise((r2) => setTimeout(r2, 100));
     child.kill('SIGKILL');
     await new Promise((r2) => child.on('close', r2));
     // Under load (the whole suite on two cores) the namespace's teardown can take seconds: wait up to 30 s.
-    const pattern = `${path.basename(sbDir)}|sleep 300`;
+    const pattern = `${path.basename(sbDir)}|sleep ${secs}`;
     let alive = true;
     for (let i = 0; i < 300 && alive; i++) {
       alive = spawnSync('pgrep', ['-f', pattern]).status === 0;
