@@ -18,7 +18,7 @@ import { decodeDerivation, derivationRecipeId, memoKey } from '../model/derivati
 import { decodeDisk } from '../model/disk.js';
 import { type Oid, oidToBytes } from '../model/oid.js';
 import { decodeTree } from '../model/tree.js';
-import { OBJECT_KINDS, type ObjectKind } from './object-store.js';
+import { OBJECT_KINDS, type ObjectKind, objectKey } from './object-store.js';
 
 /** Names longer than this are not stored in ix-parent values (LMDB dupSort values are bounded); readers look them up in the parent tree. */
 export const MAX_INDEXED_NAME = 1000;
@@ -33,10 +33,6 @@ export const DERIV_MEMO = 0x02;
 /** `ix-deriv` prefix of the package-record cache: .deb sha256 → record tree (ops/deb-record.ts). */
 export const DERIV_DEB = 0x03;
 export type DerivedEntry = [IndexDb, Buffer, Buffer];
-
-function key(kind: ObjectKind, oid: Oid): Buffer {
-  return derivKey(OBJECT_KINDS[kind], oid);
-}
 
 function parentValue(kind: ObjectKind, oid: Oid, name: Buffer): Buffer {
   const n = name.length > MAX_INDEXED_NAME ? Buffer.alloc(0) : name;
@@ -53,16 +49,16 @@ export function derivedEntries(kind: ObjectKind, oid: Oid, data: Uint8Array): De
     case 'tree': {
       const out: DerivedEntry[] = [];
       for (const e of decodeTree(data).entries) {
-        if (e.type === 'file' && e.oid) out.push(['ix-parent', key('blob', e.oid), parentValue('tree', oid, e.name)]);
-        else if (e.type === 'dir' && e.oid) out.push(['ix-parent', key('tree', e.oid), parentValue('tree', oid, e.name)]);
+        if (e.type === 'file' && e.oid) out.push(['ix-parent', objectKey('blob', e.oid), parentValue('tree', oid, e.name)]);
+        else if (e.type === 'dir' && e.oid) out.push(['ix-parent', objectKey('tree', e.oid), parentValue('tree', oid, e.name)]);
       }
       return out;
     }
     case 'disk':
-      return [['ix-parent', key('tree', decodeDisk(data).view), parentValue('disk', oid, Buffer.alloc(0))]];
+      return [['ix-parent', objectKey('tree', decodeDisk(data).view), parentValue('disk', oid, Buffer.alloc(0))]];
     case 'commit': {
       const c = decodeCommit(data);
-      const out: DerivedEntry[] = [['ix-root', key(c.rootKind, c.root), oidToBytes(oid)]];
+      const out: DerivedEntry[] = [['ix-root', objectKey(c.rootKind, c.root), oidToBytes(oid)]];
       if (c.derivation) {
         const dv = decodeDerivation(c.derivation);
         const rid = derivationRecipeId(dv);
@@ -91,7 +87,7 @@ export function decodeParent(v: Buffer): ParentLink {
   return { kind, oid: v.toString('hex', 1, 33), ...(name.length || kind === 'disk' ? { name: Buffer.from(name) } : {}) };
 }
 
-/** An `ix-deriv` key: prefix byte + oid (an index key too, with the kind byte as prefix); the oid written from hex in place. */
+/** An `ix-deriv` key: prefix byte + oid, written from hex in place. */
 export function derivKey(prefix: number, oid: Oid): Buffer {
   const b = Buffer.alloc(33);
   b[0] = prefix;
@@ -99,4 +95,4 @@ export function derivKey(prefix: number, oid: Oid): Buffer {
   return b;
 }
 
-export { key as indexKey };
+export { objectKey as indexKey };

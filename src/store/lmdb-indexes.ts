@@ -5,15 +5,9 @@
 import fs from 'node:fs';
 import { OBJECT_KINDS, type ObjectKind } from './object-store.js';
 import { CONTENT_INDEX_VERSION, type DerivedEntry } from './content-index.js';
-import type { LmdbStore } from './lmdb-store.js';
+import { type LmdbStore, packKey } from './lmdb-store.js';
 import type { ContentIndex, Location, ObjectIndex, PackageIndex, PackId, PackStore } from './interfaces.js';
 import type { Oid } from '../model/oid.js';
-
-function packKey(id: PackId): Buffer {
-  const k = Buffer.allocUnsafe(4);
-  k.writeUInt32BE(Number(id));
-  return k;
-}
 
 /** The object index (`index` database) of an LmdbStore. */
 export class LmdbObjectIndex implements ObjectIndex {

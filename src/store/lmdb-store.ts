@@ -97,9 +97,10 @@ export interface ObjectLocation {
   length: number;
 }
 
-function packKey(id: number): Buffer {
+/** The `packs` database's key of pack `id` (4 bytes, big-endian; a PackId of this store is its number). */
+export function packKey(id: PackId | number): Buffer {
   const k = Buffer.allocUnsafe(4);
-  k.writeUInt32BE(id);
+  k.writeUInt32BE(Number(id));
   return k;
 }
 

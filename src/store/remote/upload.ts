@@ -4,7 +4,7 @@
  * since the session began that the bucket does not hold live, re-cut into content-named bucket packs, and publishes
  * them with one index segment. Only then may a ref name them (objects first, then the ref).
  */
-import type { LmdbStore } from '../lmdb-store.js';
+import { type LmdbStore, packKey } from '../lmdb-store.js';
 import { RemotePackWriter, type PackTarget } from './remote-pack-writer.js';
 import type { RemotePackStore } from './remote-packs.js';
 import type { RemoteIndex } from './remote-index.js';
@@ -57,7 +57,7 @@ export async function uploadNewObjects(store: LmdbStore, fromPack: number, to: U
   for (let id = fromPack; id < end; id++) {
     const inspected = store.inspectPack(id);
     if (!inspected) continue;
-    const value = store.packs.get(packKeyOf(id));
+    const value = store.packs.get(packKey(id));
     if (!value) continue;
     for (const [i, e] of inspected.header.entries()) {
       if (!inspected.live[i] || to.index.hasLive(e.key)) continue;
@@ -70,10 +70,4 @@ export async function uploadNewObjects(store: LmdbStore, fromPack: number, to: U
   const sha = await to.segments.putSegment(seg);
   to.index.ingest(sha, seg);
   return { segment: sha, objects, bytes, packs: written.packs.length, until: end };
-}
-
-function packKeyOf(id: number): Buffer {
-  const k = Buffer.allocUnsafe(4);
-  k.writeUInt32BE(id, 0);
-  return k;
 }
