@@ -5,7 +5,7 @@ import { hexIfNotUtf8 } from '../model/quote.js';
 import path from 'node:path';
 import util from 'node:util';
 import type { ExcludeTest } from './exclude.js';
-import { type DataPiece, type EntryType, type FileContent, type ImageEntry, type ImageReader, type ImageWriter, type SourceDescription, type StoredDir, type WriterWarning, type Xattr, RACY_WINDOW_NS, S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFMT, S_IFREG, typeOfMode } from './types.js';
+import { type DataPiece, type FileContent, type ImageEntry, type ImageReader, type ImageWriter, type SourceDescription, type StoredDir, type WriterWarning, type Xattr, RACY_WINDOW_NS, S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFMT, S_IFREG, typeOfMode } from './types.js';
 import { EMPTY, throwIfAborted } from './depth-first.js';
 import { native, scanRecords, splitNs } from '../native/index.js';
 import {
@@ -153,7 +153,6 @@ function join(base: Buffer, rel: Buffer): Buffer {
 function child(dir: Buffer, name: Buffer): Buffer {
   return dir.length ? Buffer.concat([dir, SLASH, name]) : name;
 }
-
 
 /** Splits a Linux dev_t (glibc's `gnu_dev_major`/`gnu_dev_minor` layout: 32-bit major and minor, interleaved). */
 export function splitDev(dev: bigint): { major: number; minor: number } {

@@ -17,7 +17,7 @@ import { showPath } from './depth-first.js';
 import {
   crc16, crc32c, crc32cU32, featureNames, groupDescChecksum, groupHasSuper, inodeChecksum, xattrBlockChecksum,
 } from './ext4.js';
-import { S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG, S_IFSOCK } from './types.js';
+import { DIRENT_TYPE_CODES, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, typeOfMode } from './types.js';
 
 // ---------------------------------------------------------------------------------------------------------------
 // Devices
@@ -203,10 +203,6 @@ const EXT4_INLINE_DATA_FL = 0x10000000;
 /** Flags of inodes the patcher will not rewrite: compressed, encrypted, fs-verity, EA inode, inline data, casefold. */
 const UNTOUCHABLE_FL = 0x4 | 0x800 | 0x100000 | EXT4_EA_INODE_FL | EXT4_INLINE_DATA_FL | 0x40000000;
 
-/** Directory entry file types by mode type. */
-const FILE_TYPE: Record<number, number> = {
-  [S_IFREG]: 1, [S_IFDIR]: 2, [S_IFCHR]: 3, [S_IFBLK]: 4, [S_IFIFO]: 5, [S_IFSOCK]: 6, [S_IFLNK]: 7,
-};
 
 const DOT = Buffer.from('.');
 const DOTDOT = Buffer.from('..');
@@ -1360,7 +1356,8 @@ class Patcher {
       buf.writeUInt32LE(ino, o);
       this.setRecLen(buf, o, recLen);
       buf[o + 6] = name.length;
-      buf[o + 7] = this.filetype ? FILE_TYPE[mode & S_IFMT] ?? 0 : 0;
+      const type = this.filetype ? typeOfMode(mode) : undefined;
+      buf[o + 7] = type ? DIRENT_TYPE_CODES[type] : 0;
       name.copy(buf, o + 8);
     };
     const blocks = this.dirBlockList(dir, raw);

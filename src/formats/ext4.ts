@@ -333,7 +333,6 @@ const EXT4_VERITY_FL = 0x100000;
 const EXT4_EA_INODE_FL = 0x200000;
 const EXT4_INLINE_DATA_FL = 0x10000000;
 
-
 /** e_name_index → name prefix (kernel fs/ext4/xattr.c, e2fsprogs lib/ext2fs/ext_attr.c). */
 const XATTR_PREFIXES: Record<number, string> = {
   1: 'user.', 2: 'system.posix_acl_access', 3: 'system.posix_acl_default', 4: 'trusted.', 5: 'lustre.',

@@ -26,6 +26,11 @@ export function typeOfMode(mode: number): EntryType | undefined {
   return TYPE_OF_BITS.get(mode & S_IFMT);
 }
 
+/** The file type code a directory entry of each type carries on disk (Linux's FT_*: ext2/3/4 and XFS alike). */
+export const DIRENT_TYPE_CODES: Readonly<Record<EntryType, number>> = {
+  file: 1, dir: 2, chr: 3, blk: 4, fifo: 5, socket: 6, symlink: 7,
+};
+
 /**
  * A piece of file data at a byte offset. Bytes between pieces (and after the last, up to `size`) are holes.
  *

@@ -26,7 +26,7 @@
  * the data blocks' entries.
  */
 import { inodeTreeWalk, showPath, throwIfAborted, walkEntries } from './depth-first.js';
-import { type DataPiece, type EntryType, type FileContent, type ImageEntry, type ImageReader, type SourceDescription, type Xattr, S_IFMT, typeOfMode } from './types.js';
+import { type DataPiece, type EntryType, type FileContent, type ImageEntry, type ImageReader, type SourceDescription, type Xattr, DIRENT_TYPE_CODES, S_IFMT, typeOfMode } from './types.js';
 import { crc32c, crc32cZeros, formatUuid, hex, type BlockSource } from './ext4.js';
 import { CorruptInputError, UnsupportedInputError } from '../errors.js';
 
@@ -97,7 +97,7 @@ const DIFLAG2_BIGTIME = 0x8;
 const DIFLAG2_NREXT64 = 0x10;
 
 /** XFS_DIR3_FT_* → the entry type an inode of that mode has. */
-const FTYPES: Record<number, EntryType> = { 1: 'file', 2: 'dir', 3: 'chr', 4: 'blk', 5: 'fifo', 6: 'socket', 7: 'symlink' };
+const FTYPES: Record<number, EntryType> = Object.fromEntries(Object.entries(DIRENT_TYPE_CODES).map(([type, code]) => [code, type as EntryType]));
 
 const INCOMPAT = { ftype: 0x1, sparse: 0x2, meta_uuid: 0x4, bigtime: 0x8, needsrepair: 0x10, nrext64: 0x20, exchange: 0x40, parent: 0x80 };
 const RO_COMPAT = { finobt: 0x1, rmapbt: 0x2, reflink: 0x4, inobtcount: 0x8 };
