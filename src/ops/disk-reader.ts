@@ -450,13 +450,14 @@ export class DiskReader {
   readParts(offset: number, length: number): Buffer[] {
     this.check(offset, length);
     const out: Buffer[] = [];
+    const push = (b: Buffer) => { out.push(b); };
     const runs = this.index();
     const end = offset + length;
     let pos = offset;
     for (let i = this.first(offset); i < runs.length; i++) {
       const r = runs[i]!;
       if (r.start >= end) break;
-      if (r.start > pos) zeroParts(r.start - pos, (b) => { out.push(b); });
+      if (r.start > pos) zeroParts(r.start - pos, push);
       const a = Math.max(r.start, offset);
       const b = Math.min(r.start + r.length, end);
       const from = r.at + (a - r.start);
@@ -464,7 +465,7 @@ export class DiskReader {
       else out.push(r.source.subarray(from, from + (b - a)));
       pos = b;
     }
-    if (pos < end) zeroParts(end - pos, (b) => { out.push(b); });
+    if (pos < end) zeroParts(end - pos, push);
     return out;
   }
 
