@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import util from 'node:util';
 import type * as LmdbModule from 'lmdb';
-import type { Database, RootDatabase } from 'lmdb';
+import type { Database, RootDatabase, RootDatabaseOptionsWithPath } from 'lmdb';
 import { ObjectNotFoundError, RepositoryCorruptError, RepositoryDamagedError, VivaError, WriteError, describeErrno } from '../errors.js';
 import { checkLmdbFile } from './lmdb-header.js';
 import type { PackId } from './interfaces.js';
@@ -23,7 +23,7 @@ import {
 
 // lmdb's CommonJS build (one file; the same native addon and version) loads in about 17 ms where its eleven ES
 // modules take about 28: every command that opens a repository pays it at start.
-const { open } = createRequire(import.meta.url)('lmdb') as typeof LmdbModule;
+const { openAsClass } = createRequire(import.meta.url)('lmdb') as typeof LmdbModule;
 
 export const DATA_FILE = 'data.mdb';
 /** 1 TiB of address space (a reservation, not disk use); lmdb-js segfaults above 64 TiB. */
@@ -299,7 +299,7 @@ export class LmdbStore implements ObjectStore {
     if (options.staging) this.staging = Buffer.allocUnsafeSlow(this.batchBytes + STAGING_SLACK);
     this.remoteMode = options.remote;
     try {
-      this.env = open({ path, mapSize: DEFAULT_MAP_SIZE, readOnly: options.readOnly ?? false, maxDbs: 16, keyEncoding: 'ordered-binary' });
+      this.env = openEnvironment({ path, mapSize: DEFAULT_MAP_SIZE, readOnly: options.readOnly ?? false, maxDbs: 16, keyEncoding: 'ordered-binary' });
     } catch (e) {
       // Opening for writing needs the lock file and the data file writable: a read-only file system, no
       // permission, a full or failing disk is a failure to write the repository (exit 16), not an internal error.
@@ -836,24 +836,57 @@ export class LmdbStore implements ObjectStore {
 
 export { objectKey };
 
-/** How long an open that LMDB answers with EINVAL is retried (see openLmdbStore). */
+type RootClass = new (name: null, options: RootDatabaseOptionsWithPath & { isRoot: true }) => RootDatabase;
+
+/**
+ * lmdb's open(), except that an environment whose first transaction fails is closed before the error is thrown.
+ * lmdb-js opens the environment and then begins a transaction in the root database's constructor; when that throws,
+ * its open() leaves the environment open, holding its share of the lock file, and every later open of the file in
+ * this process gets that same environment back.
+ *
+ * LMDB's own race makes this matter (ITS#10095, fixed in LMDB 0.9.32, still in lmdb-js 3.5.6): the last process to
+ * close an environment destroys the lock file's mutexes while it holds the file alone, and a process that opened the
+ * lock file in that instant waits for its shared lock, then finds them destroyed. Every transaction it begins fails
+ * with EINVAL, and so does every process that opens the file while one such process still holds it. Closed again,
+ * the environment lets the next opener that is alone initialize the lock file afresh, and openEnvironment's retry opens.
+ */
+function openRoot(options: RootDatabaseOptionsWithPath): RootDatabase {
+  // Opens the environment (an open that fails there closes it itself) and returns the class open() instantiates.
+  const Root = openAsClass({ ...options }) as unknown as RootClass;
+  // The root's close() and read methods need nothing of the instance but isRoot: the environment is the class's.
+  const bare = Object.create(Root.prototype) as RootDatabase & { isRoot: boolean };
+  bare.isRoot = true;
+  try {
+    // A read transaction first: on destroyed mutexes it fails cleanly with EINVAL, where lmdb-js ignores the failure
+    // of a write transaction's begin and then prints "No current read transaction available" before it fails.
+    bare.useReadTransaction().done();
+    return new Root(null, { ...options, isRoot: true });
+  } catch (e) {
+    void bare.close();
+    throw e;
+  }
+}
+
+/** How long an open that LMDB answers with EINVAL is retried (see openEnvironment). */
 const OPEN_RETRY_MS = 3000;
 
 /**
- * Opens the store, again (for up to about 3 s, waits growing from 25 ms) when LMDB's open says EINVAL. Seen in the
+ * Opens an LMDB environment and its root database as lmdb's open() does, again (for up to about 3 s, waits growing
+ * from 25 ms, with jitter so that processes retrying together do not keep meeting) when LMDB says EINVAL. Seen in the
  * test suite when several processes or threads opened one environment at the same moment on a loaded machine: the
- * read-only open's lock set-up (`mdb_env_setup_locks`) fails with "Attempting to setup locks after open" while another
- * opener is still initializing the lock file. A retry cannot read wrong data: the open either succeeds whole or fails
- * again and is reported. Repositories and the read and write threads all open through here.
+ * read-only open's lock set-up (`mdb_env_setup_locks`) fails while another opener is still initializing the lock
+ * file, or the first transaction finds the lock file's mutexes destroyed by a process closing at that moment (see
+ * openRoot). A retry cannot read wrong data: the open either succeeds whole or fails again and is reported. Every
+ * store (repositories, the read and write threads, a bucket's cache) opens through here.
  */
-export function openLmdbStore(file: string, options: LmdbStoreOptions = {}): LmdbStore {
+export function openEnvironment(options: RootDatabaseOptionsWithPath): RootDatabase {
   let waited = 0;
   for (let attempt = 0; ; attempt++) {
     try {
-      return new LmdbStore(file, options);
+      return openRoot(options);
     } catch (e) {
       if ((e as { code?: unknown }).code !== 22 || waited >= OPEN_RETRY_MS) throw e;
-      const ms = Math.min(250, 25 * 2 ** attempt);
+      const ms = Math.round(Math.min(250, 25 * 2 ** attempt) * (0.5 + Math.random()));
       Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
       waited += ms;
     }

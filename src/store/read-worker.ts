@@ -3,11 +3,11 @@
  * checkout writer, so that the main thread only writes files.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { openLmdbStore } from './lmdb-store.js';
+import { LmdbStore } from './lmdb-store.js';
 import { readBlobPieces } from './typed.js';
 
 const port = parentPort!;
-const store = openLmdbStore(workerData.path as string, { readOnly: true });
+const store = new LmdbStore(workerData.path as string, { readOnly: true });
 
 port.on('message', (msg: { type: 'read'; oids: string[] } | { type: 'chunks'; oids: string[] } | { type: 'close' }) => {
   if (msg.type === 'close') {

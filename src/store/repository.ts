@@ -10,7 +10,7 @@ import {
   NotARepositoryError, RepositoryCreateError, RepositoryDamagedError, RepositoryExistsError, RepositoryFormatError,
   RepositoryLockedError, UsageError, systemText,
 } from '../errors.js';
-import { DATA_FILE, LmdbStore, lmdbDamageReason, openLmdbStore } from './lmdb-store.js';
+import { DATA_FILE, LmdbStore, lmdbDamageReason } from './lmdb-store.js';
 import { CONTENT_INDEX_VERSION } from './content-index.js';
 import { HEAD, HEADS, DEFAULT_BRANCH } from '../model/ref.js';
 import { LmdbRefStore } from './refs.js';
@@ -332,7 +332,7 @@ export class Repository {
     let store: LmdbStore | undefined;
     let format: number | undefined;
     try {
-      store = openLmdbStore(file, { readOnly: mode === 'read' });
+      store = new LmdbStore(file, { readOnly: mode === 'read' });
       format = store.meta.get('format') as number | undefined;
     } catch (e) {
       // LMDB's own report of a damaged page met while opening (the catalogue of databases, the meta record).

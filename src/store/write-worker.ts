@@ -3,7 +3,7 @@
  * the main thread only reads, chunks and hashes. Messages: batch → ack (giving the batch's buffer back), flush → flushed (durable), close.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { openLmdbStore, WRITER_BATCH_BYTES, type RemoteMode } from './lmdb-store.js';
+import { LmdbStore, WRITER_BATCH_BYTES, type RemoteMode } from './lmdb-store.js';
 import { KIND_BY_CODE } from './object-store.js';
 
 export interface BatchMessage {
@@ -15,7 +15,7 @@ export interface BatchMessage {
 }
 
 const port = parentPort!;
-const store = openLmdbStore(workerData.path as string, {
+const store = new LmdbStore(workerData.path as string, {
   zstdLevel: workerData.zstdLevel as number, deferIndex: true, batchBytes: WRITER_BATCH_BYTES, staging: true, remote: workerData.remote as RemoteMode | undefined,
 });
 

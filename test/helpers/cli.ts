@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { open } from 'lmdb';
+import { openEnvironment } from '../../src/store/lmdb-store.js';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const BIN = path.join(ROOT, 'bin/run.js');
@@ -123,7 +123,7 @@ export type SubDatabase = 'index' | 'refs' | 'reflog' | 'meta' | 'statcache' | '
  * change to any key or value shows. The environment is closed again.
  */
 export async function dumpRepository(repo: string, dbs?: readonly SubDatabase[]): Promise<string[]> {
-  const env = open({ path: dataFile(repo), readOnly: true, maxDbs: 64 });
+  const env = openEnvironment({ path: dataFile(repo), readOnly: true, maxDbs: 64 });
   const lines: string[] = [];
   try {
     // Logical content: objects are listed by key with the hash of their stored bytes (found through their pack);
