@@ -124,8 +124,17 @@ class CodeCache {
     const cache = this;
     const packages = fileURLToPath(new URL('../node_modules/', import.meta.url));
     const compile = Module.prototype._compile;
-    Module.prototype._compile = function (content, filename) {
-      if (!filename.startsWith(packages) || !filename.endsWith('js')) return compile.call(this, content, filename);
+    Module.prototype._compile = function (content, filename, format) {
+      // An ES module (require() of one, as of string-width) is Node's to compile, and so is a file that only parses
+      // as one (Node then detects its syntax).
+      if (!filename.startsWith(packages) || format === 'module') return compile.call(this, content, filename, format);
+      let script;
+      try {
+        script = cache.compile(filename, content);
+      } catch (e) {
+        if (e instanceof SyntaxError) return compile.call(this, content, filename, format);
+        throw e;
+      }
       const mod = this;
       const require = (id) => mod.require(id);
       require.resolve = (request, options) => Module._resolveFilename(request, mod, false, options);
@@ -133,7 +142,7 @@ class CodeCache {
       require.main = process.mainModule;
       require.extensions = Module._extensions;
       require.cache = Module._cache;
-      const fn = cache.compile(filename, content).runInThisContext({ displayErrors: true });
+      const fn = script.runInThisContext({ displayErrors: true });
       return fn.call(mod.exports, mod.exports, require, mod, filename, path.dirname(filename));
     };
     // The file has no import(): the build turned its dynamic imports into require() (see build-commands.mjs).

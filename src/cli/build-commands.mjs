@@ -59,7 +59,8 @@ await build({
   // (its callback is lost), and the way to give one is experimental. The packages imported so have CommonJS builds.
   supported: { 'dynamic-import': false },
   packages: 'external',
-  banner: { js: "const __vivaModuleUrl = (rel) => { const u = require('node:url').pathToFileURL(__filename).href; return u.slice(0, u.lastIndexOf('/dist/') + 6) + rel; };" },
+  // dist/'s URL, made once: modules ask for theirs as they load (worker scripts, the native addon).
+  banner: { js: "let __vivaDist; const __vivaModuleUrl = (rel) => { if (__vivaDist === undefined) { const u = require('node:url').pathToFileURL(__filename).href; __vivaDist = u.slice(0, u.lastIndexOf('/dist/') + 6); } return __vivaDist + rel; };" },
   plugins: [moduleUrls],
   logLevel: 'warning',
 });
