@@ -55,8 +55,8 @@ function directCommand(argv) {
  *
  * The cache lives in dist/.code-cache (or $VIVA_CODE_CACHE) and is used only when it, or the directory it is to be
  * made in, belongs to the user running viva and no one else can write it: a cache that another user could write
- * would be code that user could make viva run. A cache file names its source's size and
- * mtime and node's version, since V8 itself checks only the source's length (and its own version and flags).
+ * would be code that user could make viva run. A cache file names its source's inode, size and change time and
+ * node's version, since V8 itself checks only the source's length (and its own version and flags).
  */
 class CodeCache {
   constructor() {
@@ -100,8 +100,11 @@ class CodeCache {
     if (this.dir) {
       try {
         const f = fs.statSync(file);
-        const name = path.relative(this.root, file).replaceAll('/', '_').slice(-160);
-        cachePath = path.join(this.dir, `${name}-${f.size}-${Math.trunc(f.mtimeMs)}-${process.version}-${process.arch}.v8`);
+        const rel = path.relative(this.root, file);
+        const name = rel.length <= 120 ? encodeURIComponent(rel) : this.#digest(Buffer.from(rel)).toString('hex');
+        // The inode and the change time: any write or replacement of the file gives another name (npm sets every
+        // package file's mtime to the same 1985 date, and a newer version of a file may keep its size).
+        cachePath = path.join(this.dir, `${name}-${f.ino}-${f.size}-${Math.round(f.ctimeMs * 1000)}-${process.version}-${process.arch}.v8`);
         const fd = fs.openSync(cachePath, 'r');
         let data;
         try { if (fs.fstatSync(fd).uid === process.getuid()) data = fs.readFileSync(fd); } finally { fs.closeSync(fd); }

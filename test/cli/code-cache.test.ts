@@ -31,8 +31,8 @@ test('code cache: a first run writes the compiled code of the command and its pa
   t.is(first.stdout, plain.stdout);
   t.is(fs.statSync(cache).mode & 0o777, 0o700);
   const files = list(cache);
-  t.true(files.some((f) => f.startsWith('dist_run_diff.cjs-')), files.join(' '));
-  t.true(files.some((f) => f.startsWith('node_modules_lmdb_')), 'the packages the command requires are cached too');
+  t.true(files.some((f) => f.startsWith('dist%2Frun%2Fdiff.cjs-')), files.join(' '));
+  t.true(files.some((f) => f.startsWith('node_modules%2Flmdb%2F')), 'the packages the command requires are cached too');
   const mtimes = files.map((f) => fs.statSync(path.join(cache, f)).mtimeMs);
   const second = await vivaOk(t, ['diff', '-p', 'a', 'b'], { cwd: repo, env: { VIVA_CODE_CACHE: cache } });
   t.is(second.stdout, plain.stdout);
@@ -74,9 +74,9 @@ test('code cache: a cache directory others can write is not used; a cache file o
   t.deepEqual(list(cache), [], 'a world-writable directory is left alone');
   fs.chmodSync(cache, 0o700);
   // A file named for another build of the same command (another size) is garbage to this one, never read.
-  fs.writeFileSync(path.join(cache, 'dist_run_log.cjs-1-1-v0-x64.v8'), 'garbage');
+  fs.writeFileSync(path.join(cache, 'dist%2Frun%2Flog.cjs-1-1-1-v0-x64.v8'), 'garbage');
   const again = await viva(['log', '--oneline'], { cwd: repo, env: { VIVA_CODE_CACHE: cache } });
   t.is(again.code, 0, again.stderr);
   t.is(again.stdout, r.stdout);
-  t.true(list(cache).some((f) => f.startsWith('dist_run_log.cjs-') && !f.startsWith('dist_run_log.cjs-1-1-')));
+  t.true(list(cache).some((f) => f.startsWith('dist%2Frun%2Flog.cjs-') && !f.startsWith('dist%2Frun%2Flog.cjs-1-1-1-')));
 });
