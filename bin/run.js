@@ -25,9 +25,10 @@ for (const stream of [process.stdout, process.stderr]) {
 
 /**
  * The command a command line names, when viva can run it itself: `log …` → dist/run/log.cjs, `remote add …` →
- * dist/run/remote/add.cjs (each command bundled into one CommonJS file, see src/cli/build-commands.mjs). Help (`--help`/`-h` before any `--`), a topic alone, an unknown command, the
- * version and completion are left to oclif, which loads its own configuration and plugins for them (about 70 ms
- * that a command does not need: commands parse their own flags, see src/cli/command.ts).
+ * dist/run/remote/add.cjs (each command bundled into one CommonJS file, see src/cli/build-commands.mjs). Help
+ * (`--help`/`-h` before any `--`), a topic alone, an unknown command, the version and completion are left to oclif,
+ * which loads its own configuration and plugins for them (about 70 ms that a command does not need: commands parse
+ * their own flags, see src/cli/command.ts).
  */
 function directCommand(argv) {
   const end = argv.indexOf('--');

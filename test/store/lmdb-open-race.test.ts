@@ -17,7 +17,7 @@ import { createRequire } from 'node:module';
 import { LmdbStore } from '../../src/store/lmdb-store.js';
 import { Repository } from '../../src/store/repository.js';
 import { tmpDir, writeTree } from '../helpers/repo.js';
-import { viva } from '../helpers/cli.js';
+import { dataFile, viva, vivaOk } from '../helpers/cli.js';
 
 const hasPython = spawnSync('python3', ['-c', '0']).status === 0;
 const maybe = hasPython ? test.serial : test.serial.skip;
@@ -54,11 +54,9 @@ async function closedRepository(t: ExecutionContext): Promise<{ root: string; fi
   const dir = tmpDir(t);
   const root = path.join(dir, 'repo');
   writeTree(path.join(dir, 'src'), { a: 'one\n' });
-  const r = await viva(['init', root]);
-  t.is(r.code, 0, r.stderr);
-  const c = await viva(['commit', path.join(dir, 'src'), '-m', 'first'], { cwd: root });
-  t.is(c.code, 0, c.stderr);
-  return { root, file: path.join(root, '.viva', 'data.mdb') };
+  await vivaOk(t, ['init', root]);
+  await vivaOk(t, ['commit', path.join(dir, 'src'), '-m', 'first'], { cwd: root });
+  return { root, file: dataFile(root) };
 }
 
 maybe('lmdb open race: an open that finds the lock file\'s mutexes destroyed waits until the file is free, then opens (read and write)', async (t) => {
