@@ -20,6 +20,13 @@ export interface NativeBinding {
    * lstat()ed, as records (see {@link scanRecords}); the first is the directory itself, with an empty name.
    */
   scanDir(path: Buffer | string): Buffer;
+  /**
+   * Decodes stored values (codec byte 0 raw or 1 zstd, then the payload) into `out` (each exactly the decoded size)
+   * and checks each against its SHA-256 id (`ids`: 32 bytes per object) on libuv's thread pool, then calls `done`.
+   * `status[i]` is then 0 when `out[i]` holds the object, else 1 unknown codec, 2 undecodable, 3 another size, 4 not
+   * matching its id. Nothing passed may be touched before `done`.
+   */
+  decodeVerify(stored: Buffer[], out: Buffer[], ids: Buffer, status: Int32Array, done: () => void): void;
 }
 
 /** One record of a {@link NativeBinding.scanDir} result. Offsets into `bytes` are those of viva_native.c. */

@@ -14,7 +14,7 @@ import type { TreeEntry } from '../model/tree.js';
 import { type Oid, hashBytes } from '../model/oid.js';
 import { ObjectNotFoundError, RepositoryCorruptError } from '../errors.js';
 import type { ObjectReader, ObjectStore } from '../store/object-store.js';
-import type { ChunkPrefetcher } from '../store/prefetch.js';
+import { ChunkDecoder, type ChunkSource } from '../store/chunk-decoder.js';
 import { readBlobRecord, readDisk, readDiskPatch, readRegionMap } from '../store/typed.js';
 import { walkTree } from '../tree/walk.js';
 
@@ -38,14 +38,16 @@ export class BlobRangeReader {
   private cached = 0;
   /** Chunks read from the store (not from the cache): what a server reports. */
   chunkReads = 0;
+  /** Chunks that arrived decoded and verified from the prefetcher or decoder. */
+  chunksAhead = 0;
   /**
    * Where records not in the object store are looked up (a partial clone's records received without their
    * content); chunks read through them are verified against their own ids as always.
    */
   promised: ((oid: Oid) => BlobRecord | undefined) | undefined;
 
-  /** Decodes chunks ahead on a worker thread, once {@link startPrefetch} is called. */
-  prefetcher: ChunkPrefetcher | undefined;
+  /** Decodes chunks ahead on worker threads ({@link startPrefetch}) or the thread pool ({@link startDecoder}). */
+  prefetcher: ChunkSource | undefined;
 
   /**
    * With `recycle`, chunks are decoded into buffers of those the cache evicted (no allocation per chunk, nor garbage
@@ -69,6 +71,22 @@ export class BlobRangeReader {
   /** Starts the worker thread that decodes and verifies chunks ahead of reads ({@link DiskReader.prepare}). */
   startPrefetch(store: ObjectStore): void {
     this.prefetcher ??= store.chunkPrefetcher((oid, data) => { if (data && !this.chunks.has(oid)) this.remember(oid, data); });
+  }
+
+  /**
+   * Decodes and verifies chunks ahead of reads on libuv's thread pool into this reader's recycled buffers (see
+   * chunk-decoder.ts), when it recycles and its object reader offers stored views; false when it cannot.
+   */
+  startDecoder(): boolean {
+    const objects = this.objects;
+    if (!this.spare || !objects.storedView) return false;
+    this.prefetcher ??= new ChunkDecoder((oid) => objects.storedView!('chunk', oid), this.alloc, (oid, data) => {
+      if (data && !this.chunks.has(oid)) {
+        this.chunksAhead++;
+        this.remember(oid, data);
+      }
+    });
+    return true;
   }
 
   /** Stops the worker thread, if any. */

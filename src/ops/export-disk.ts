@@ -10,7 +10,8 @@ import type { Oid } from '../model/oid.js';
 import { RepositoryCorruptError, AbortedError } from '../errors.js';
 import type { ObjectReader } from '../store/object-store.js';
 import { readBlobPieces, readDisk, readDiskPatch, readRegionMap } from '../store/typed.js';
-import { BlobRangeReader, DEFAULT_CHUNK_CACHE_BYTES, treeFiles } from './disk-reader.js';
+import type { ChunkSource } from '../store/chunk-decoder.js';
+import { BlobRangeReader, DiskReader, type DiskRun, treeFiles } from './disk-reader.js';
 
 export { BlobRangeReader, treeFiles };
 
@@ -174,15 +175,101 @@ export function* diskPieces(objects: ObjectReader, disk: Disk, reader = new Blob
   for (; pi < patch.length; pi++) yield patch[pi]!;
 }
 
+/** Where an export's chunks came from. */
+export interface ExportStats {
+  /** Chunks read (decoded and verified) on the main thread: those not decoded ahead, or that failed there. */
+  chunksRead: number;
+  /** Chunks decoded and verified ahead on the thread pool. */
+  chunksAhead: number;
+}
+
+/** Chunk cache of an export: the window being composed, the chunks decoded ahead, and those used since (LRU). */
+const EXPORT_CACHE_BYTES = 32 << 20;
+/** Bytes of file data past the write position whose chunks are decoded ahead on the thread pool. */
+const DECODE_AHEAD = 12 << 20;
+/** Bytes of file data past the write position that must be decoded before composing goes on: two windows. */
+const DECODE_NEED = 2 * WINDOW;
+
+/**
+ * Keeps the chunks of the file data ahead of an export decoded on the thread pool: before composing goes on from
+ * disk offset `pos`, the chunks of the next {@link DECODE_NEED} bytes of mapped file data are ready, and those of
+ * the next {@link DECODE_AHEAD} asked for. Planned on the disk's run table (disk offset → blob range), in the order
+ * the export composes; packed data blobs are left out (the export streams them whole). A hint only: whatever it
+ * cannot plan (a run table or record that does not read) it stops planning, and the export reads and reports it.
+ */
+class ReadAhead {
+  private readonly runs: DiskRun[];
+  /** acc[i]: bytes of the runs before run i. */
+  private readonly acc: number[];
+  private cur = 0;
+  private asked = 0;
+  private readonly oids: Oid[][] = [];
+  private failed = false;
+
+  constructor(private readonly reader: BlobRangeReader, private readonly source: ChunkSource, objects: ObjectReader, disk: Disk) {
+    const packed = new Set<Oid>();
+    const collect = (d: Disk): void => {
+      if (d.overlay) { collect(readDisk(objects, d.overlay.base)); return; }
+      for (const r of d.regions) {
+        packed.add(r.content.data);
+        if (r.content.kind === 'lvm') for (const v of r.content.volumes) packed.add(v.content.data);
+      }
+    };
+    collect(disk);
+    this.runs = new DiskReader(objects, disk, reader).index().filter((r) => typeof r.source === 'string' && !packed.has(r.source));
+    this.acc = [0];
+    for (const r of this.runs) this.acc.push(this.acc.at(-1)! + r.length);
+  }
+
+  /** Resolves when the chunks composing needs next, from disk offset `pos` on, are decoded (or failed). */
+  async ready(pos: number): Promise<void> {
+    const runs = this.runs;
+    while (this.cur < runs.length && runs[this.cur]!.start + runs[this.cur]!.length <= pos) this.oids[this.cur++] = [];
+    if (this.failed) return;
+    // Run bytes before `pos`: what the export has written.
+    const base = this.cur < runs.length ? this.acc[this.cur]! + Math.max(0, pos - runs[this.cur]!.start) : this.acc[this.cur]!;
+    try {
+      while (this.asked < runs.length && this.acc[this.asked]! - base < DECODE_AHEAD) {
+        const r = runs[this.asked]!;
+        const oids = this.reader.chunksOf(r.source as Oid, r.at, r.length).map((c) => c.oid);
+        this.oids[this.asked++] = oids;
+        this.source.request(oids);
+      }
+    } catch {
+      // A record that does not read: composing reaches it and reports it.
+      this.failed = true;
+      return;
+    }
+    const need: Oid[] = [];
+    for (let i = this.cur; i < this.asked && this.acc[i]! - base < DECODE_NEED; i++) need.push(...this.oids[i]!);
+    await this.source.wait(need);
+  }
+}
+
 /**
  * Writes the disk of a disk commit to `out`, bit-identical to the image committed (a derived disk: its base with its
  * patch over it). Throws RepositoryCorruptError when an object is missing or inconsistent, AbortedError on `signal`.
+ * Chunks of file data are decoded and verified ahead on the thread pool when the object reader allows it.
  */
-export async function exportDisk(objects: ObjectReader, disk: Disk, out: DiskWriter, options: { signal?: AbortSignal; onBytes?: (n: number) => void } = {}): Promise<void> {
+export async function exportDisk(objects: ObjectReader, disk: Disk, out: DiskWriter, options: { signal?: AbortSignal; onBytes?: (n: number) => void } = {}): Promise<ExportStats> {
   // Chunks are copied into the composed windows, never handed out: their buffers can be recycled.
-  for (const p of diskPieces(objects, disk, new BlobRangeReader(objects, DEFAULT_CHUNK_CACHE_BYTES, { recycle: true }))) {
-    if (options.signal?.aborted) throw new AbortedError();
-    await out.write(p.offset, p.data);
-    options.onBytes?.(p.data.length);
+  const reader = new BlobRangeReader(objects, EXPORT_CACHE_BYTES, { recycle: true });
+  let ahead: ReadAhead | undefined;
+  try {
+    if (reader.startDecoder()) ahead = new ReadAhead(reader, reader.prefetcher!, objects, disk);
+  } catch {
+    // A disk whose run table does not build: composing reports what is wrong with it.
+  }
+  try {
+    await ahead?.ready(0);
+    for (const p of diskPieces(objects, disk, reader)) {
+      if (options.signal?.aborted) throw new AbortedError();
+      await out.write(p.offset, p.data);
+      options.onBytes?.(p.data.length);
+      await ahead?.ready(p.offset + p.data.length);
+    }
+    return { chunksRead: reader.chunkReads, chunksAhead: reader.chunksAhead };
+  } finally {
+    await reader.close();
   }
 }

@@ -420,17 +420,20 @@ export class LmdbStore implements ObjectStore {
 
   /**
    * The last few packs read, kept: objects written together (the chunks of a file, the trees of a commit) are read
-   * together, and lmdb-js copies the whole pack on every get. Pack ids are never reused, so a copy cannot go stale.
+   * together. Pack ids are never reused, so a copy cannot go stale. Each is copied out of lmdb-js's shared read buffer
+   * into a buffer of this list, and the buffer of the pack that drops out is reused for the next: a reader of every
+   * object (an export, a push) would otherwise allocate a new half-megabyte buffer per pack, whose external memory
+   * makes V8 run a full garbage collection every few dozen packs.
    */
-  private recentPacks: Array<{ id: number; value: Buffer }> = [];
+  private recentPacks: Array<{ id: number; value: Buffer; room: Buffer }> = [];
 
   private readPack(id: number): Buffer | undefined {
     const hit = this.recentPacks.find((p) => p.id === id);
     if (hit) return hit.value;
-    let value: Buffer | undefined;
+    let view: Buffer | undefined;
     try {
       faultPoint('read');
-      value = this.packs.get(packKey(id));
+      view = this.packs.getBinaryFast(packKey(id));
     } catch (e) {
       if (e instanceof VivaError) throw e;
       const damage = lmdbDamageReason(e);
@@ -438,14 +441,28 @@ export class LmdbStore implements ObjectStore {
       // readStoredView names the object it was reading; the pack alone says little.
       throw new RepositoryCorruptError(`pack ${id}`, `cannot be read: ${reasonOf(e)}`, undefined, { pack: id, error: reasonOf(e) });
     }
-    if (value) {
-      this.recentPacks.unshift({ id, value });
-      if (this.recentPacks.length > RECENT_PACKS) this.recentPacks.pop();
-    }
+    if (!view) return undefined;
+    // lmdb-js's buffer is valid until its next get; its length property is set per value, so it is read once.
+    const n = view.length;
+    let room = this.recentPacks.length >= RECENT_PACKS ? this.recentPacks.pop()!.room : undefined;
+    if (!room || room.length < n) room = Buffer.allocUnsafeSlow(Math.max(n, PACK_TARGET_DATA + (PACK_TARGET_DATA >> 2)));
+    const value = room.subarray(0, n);
+    value.set(new Uint8Array(view.buffer, view.byteOffset, n));
+    this.recentPacks.unshift({ id, value, room });
     return value;
   }
 
-  /** A view of the stored bytes (no copy of the object itself). */
+  /** See ObjectReader.storedView: a view of a kept pack, valid until this store reads another pack. */
+  storedView(kind: ObjectKind, oid: Oid): Buffer | undefined {
+    // A queued value lives in the staging buffer, reused after the next flush: it is copied.
+    const p = this.pending.size > 0 ? this.pending.get(objectKey(kind, oid).toString('latin1')) : undefined;
+    return p ? Buffer.from(p[1]) : this.readStoredView(kind, oid);
+  }
+
+  /**
+   * A view of the stored bytes (no copy of the object itself): of a kept pack (valid until another pack is read:
+   * its buffer is reused), or of a queued value. Callers decode or copy it at once.
+   */
   private readStoredView(kind: ObjectKind, oid: Oid): Buffer | undefined {
     const k = objectKey(kind, oid);
     const p = this.pending.get(k.toString('latin1'));

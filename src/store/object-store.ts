@@ -37,6 +37,12 @@ export interface ObjectReader {
    * readers without it are read with tryReadObject.
    */
   tryReadObjectInto?(kind: ObjectKind, oid: Oid, alloc: (size: number) => Buffer): Buffer | undefined;
+  /**
+   * The stored value (codec byte + payload, not decoded, not checked), or undefined when missing: what the chunk
+   * decoder (store/chunk-decoder.ts) decodes off the main thread. A view, valid until the next read from this
+   * reader: copy it before reading on. Readers without it are read on the main thread.
+   */
+  storedView?(kind: ObjectKind, oid: Oid): Buffer | undefined;
 }
 
 export interface ObjectWriter {
@@ -197,13 +203,18 @@ export function decodeStoredInto(stored: Uint8Array, alloc: (size: number) => Bu
   if (stored[0] === CODEC_ZSTD) {
     const size = zstd.getFrameContentSize(payload);
     if (size === null || size > DECODE_INTO_MAX) return decodeStored(stored);
-    const out = alloc(size);
-    dctx ??= new zstd.DCtx();
-    const n = dctx.decompress(out, payload);
-    if (n !== size) throw new Error(`zstd frame decoded to ${n} bytes, declared ${size}`);
-    return out;
+    return decodeDeclared(payload, alloc(size));
   }
   throw new Error(`unknown codec ${stored[0]}`);
+}
+
+/** The decoded size a zstd frame declares, or null when it does not say (or is not a frame). */
+export function frameContentSize(payload: Uint8Array): number | null {
+  try {
+    return zstd.getFrameContentSize(payload);
+  } catch {
+    return null;
+  }
 }
 
 /** Inverse of encodeStored; throws Error on an unknown codec or a corrupt zstd frame. */
@@ -212,8 +223,20 @@ export function decodeStored(stored: Uint8Array): Buffer {
   const payload = stored.subarray(1);
   if (stored[0] === CODEC_RAW) return Buffer.from(payload);
   if (stored[0] === CODEC_ZSTD) {
+    // A frame that declares its size (every frame viva writes) is decoded in one call; the streaming decompressor
+    // is for frames that do not, and costs more per object (a transform stream's machinery).
+    const size = zstd.getFrameContentSize(payload);
+    if (size !== null && size <= DECODE_INTO_MAX) return decodeDeclared(payload, Buffer.allocUnsafe(size));
     decompressor ??= new Decompressor();
     return decompressor.decompress(payload);
   }
   throw new Error(`unknown codec ${stored[0]}`);
+}
+
+/** A zstd frame of declared size `out.length` decoded into `out`; throws when it decodes to another size. */
+function decodeDeclared(payload: Uint8Array, out: Buffer): Buffer {
+  dctx ??= new zstd.DCtx();
+  const n = dctx.decompress(out, payload);
+  if (n !== out.length) throw new Error(`zstd frame decoded to ${n} bytes, declared ${out.length}`);
+  return out;
 }
