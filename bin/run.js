@@ -171,12 +171,35 @@ class CodeCache {
   }
 }
 
+/**
+ * The C library's family, as detect-libc finds it from /usr/bin/ldd, or undefined (not Linux, LIBC already set, no
+ * answer there). lmdb finds its prebuilt addon through node-gyp-build, which asks detect-libc unless LIBC says; and
+ * detect-libc loads child_process for that, ≈ 4 ms at every start.
+ */
+function libcFamily() {
+  if (process.platform !== 'linux' || process.env.LIBC !== undefined) return undefined;
+  try {
+    const ldd = fs.readFileSync('/usr/bin/ldd', 'latin1');
+    return ldd.includes('musl') ? 'musl' : ldd.includes('GNU C Library') ? 'glibc' : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 try {
   const argv = hoistGlobalFlags(process.argv.slice(2));
   const direct = directCommand(argv);
   if (direct) {
     const cache = new CodeCache();
-    const command = cache.load(direct.file);
+    // LIBC only while the command's modules load (lmdb among them), then gone: the processes viva starts never see it.
+    const libc = libcFamily();
+    if (libc) process.env.LIBC = libc;
+    let command;
+    try {
+      command = cache.load(direct.file);
+    } finally {
+      if (libc) delete process.env.LIBC;
+    }
     command.id = direct.id;
     await command.run(direct.argv, { bin: 'viva' });
     cache.keep();

@@ -3,7 +3,8 @@
  * when the output fits on one screen, pass colours, leave the text on the screen). Never on a pipe, with --json or
  * with --no-pager; `VIVA_PAGER=cat` (or empty) turns it off.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { childProcess } from '../lazy.js';
 import { findExecutable } from '../exec-path.js';
 
 /** The pager when neither VIVA_PAGER nor PAGER names one. */
@@ -39,7 +40,7 @@ export function startPager(command: string): Pager {
   const env = { ...process.env };
   if (env.LESS === undefined) env.LESS = 'FRX';
   if (env.LV === undefined) env.LV = '-c';
-  const child: ChildProcess = spawn(command, { shell: true, stdio: ['pipe', 'inherit', 'inherit'], env });
+  const child: ChildProcess = childProcess().spawn(command, { shell: true, stdio: ['pipe', 'inherit', 'inherit'], env });
   const input = child.stdin!;
   const exited = new Promise<void>((resolve) => child.once('close', () => resolve()));
   const write = process.stdout.write.bind(process.stdout);

@@ -62,8 +62,13 @@ export function quotePath(name: Uint8Array | string): string {
   return `${out}"`;
 }
 
+/** Text without a control character, DEL, a double quote or a backslash: printed as it is when it is valid UTF-8. */
+const PLAIN = /^[^\x00-\x1f\x7f"\\]*$/;
+
 /** The name of a result that carries `path` (UTF-8, lossy) and, for names that are not UTF-8, `pathHex` (exact). */
 export function quoteResultPath(path: string, pathHex?: string): string {
+  // The common case, checked on the text: valid UTF-8 (no pathHex) without a character that needs quoting.
+  if (pathHex === undefined && PLAIN.test(path)) return path;
   return quotePath(pathHex !== undefined ? Buffer.from(pathHex, 'hex') : Buffer.from(path, 'utf8'));
 }
 

@@ -15,7 +15,7 @@
  * invisible to a non-root user). Readers that start during the copy read the old file's snapshot, which holds the same
  * data. The lock file is removed before the rename: the next opener builds a fresh reader table for the new file.
  */
-import { spawnSync } from 'node:child_process';
+import { childProcess } from '../lazy.js';
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
@@ -104,7 +104,7 @@ export function compactEnvironmentFile(root: string, dataFile: string): CompactS
   removeCompactLeftover(real);
   const before = fs.statSync(real).size;
   const lmdb = createRequire(import.meta.url).resolve('lmdb');
-  const child = spawnSync(process.execPath, ['-e', COPY_SCRIPT], {
+  const child = childProcess().spawnSync(process.execPath, ['-e', COPY_SCRIPT], {
     env: { ...process.env, VIVA_COMPACT: JSON.stringify({ src: real, dst: tmp, lmdb }) },
     stdio: ['ignore', 'ignore', 'pipe'],
     encoding: 'utf8',

@@ -12,7 +12,7 @@
  * thread writes its counts as JSON to FILE at exit, so that a test can choose N within the range an operation reaches.
  */
 import fs from 'node:fs';
-import { isMainThread } from 'node:worker_threads';
+import { workerThreads } from '../lazy.js';
 import { UsageError } from '../errors.js';
 
 export type FaultPoint = 'write' | 'read' | 'flush';
@@ -54,7 +54,7 @@ export function faultPoint(point: FaultPoint): void {
   if (faults === undefined) {
     faults = parseFaults(process.env.VIVA_FAULT);
     const file = process.env.VIVA_FAULT_COUNTS;
-    if (file && isMainThread) process.on('exit', () => fs.writeFileSync(file, JSON.stringify(counts)));
+    if (file && workerThreads().isMainThread) process.on('exit', () => fs.writeFileSync(file, JSON.stringify(counts)));
   }
   const n = ++counts[point];
   if (faults.length === 0) return;

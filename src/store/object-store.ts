@@ -1,6 +1,7 @@
 /** Object kinds, role interfaces for reading and writing objects (restic-style narrow interfaces), stored-value codec. */
-import { Decompressor } from 'zstd-napi';
+import type { Decompressor } from 'zstd-napi';
 import zstd from 'zstd-napi/binding.js';
+import { zstdStreams } from '../lazy.js';
 import type { Oid } from '../model/oid.js';
 import type { BlobPrefetcher, ChunkPrefetcher } from './prefetch.js';
 
@@ -227,7 +228,7 @@ export function decodeStored(stored: Uint8Array): Buffer {
     // is for frames that do not, and costs more per object (a transform stream's machinery).
     const size = zstd.getFrameContentSize(payload);
     if (size !== null && size <= DECODE_INTO_MAX) return decodeDeclared(payload, Buffer.allocUnsafe(size));
-    decompressor ??= new Decompressor();
+    decompressor ??= new (zstdStreams().Decompressor)();
     return decompressor.decompress(payload);
   }
   throw new Error(`unknown codec ${stored[0]}`);

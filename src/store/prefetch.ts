@@ -3,7 +3,7 @@
  * order the checkout will ask for them, keeping at most a bounded number of bytes in flight.
  */
 import os from 'node:os';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import { ObjectNotFoundError, RepositoryCorruptError } from '../errors.js';
 import type { Oid } from '../model/oid.js';
 import { workerScript } from './worker-script.js';

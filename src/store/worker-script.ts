@@ -1,5 +1,6 @@
 /** Starts one of viva's worker modules, from compiled .js or (tests, tsx) from .ts source. */
-import { Worker, type ResourceLimits, type Transferable } from 'node:worker_threads';
+import type { ResourceLimits, Transferable, Worker } from 'node:worker_threads';
+import { workerThreads } from '../lazy.js';
 
 /**
  * `base` is the module URL without extension (e.g. `new URL('./read-worker', import.meta.url)`); `transferList` holds
@@ -11,7 +12,7 @@ export function workerScript(base: URL, workerData: unknown, transferList: Trans
     // (privatenumber/tsx#354), so the worker registers tsx itself before loading the TypeScript module.
     const url = `${base.href}.ts`;
     const boot = `import('tsx/esm/api').then(({ register }) => { register(); return import(${JSON.stringify(url)}); })`;
-    return new Worker(boot, { eval: true, workerData, transferList, ...(resourceLimits ? { resourceLimits } : {}) });
+    return new (workerThreads().Worker)(boot, { eval: true, workerData, transferList, ...(resourceLimits ? { resourceLimits } : {}) });
   }
-  return new Worker(new URL(`${base.href}.js`), { workerData, transferList, ...(resourceLimits ? { resourceLimits } : {}) });
+  return new (workerThreads().Worker)(new URL(`${base.href}.js`), { workerData, transferList, ...(resourceLimits ? { resourceLimits } : {}) });
 }

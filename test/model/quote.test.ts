@@ -54,3 +54,8 @@ test('quoteResultPath/hexIfNotUtf8: results carry pathHex only for names that ar
   t.is(quoteResultPath('x\ufffd', '78ff'), '"x\\377"');
   t.is(quoteResultPath('new\nline'), '"new\\nline"');
 });
+
+test('quoteResultPath: a UTF-8 name prints exactly as quotePath prints its bytes, whether or not it needs quoting', (t) => {
+  const names = ['usr/bin/ls', 'café/naïve', 'etc/日本語', 'emoji 😀', 'a"b', 'a\\b', 'tab\there', 'del\x7f', 'nul\0', 'bell\x07', 'esc\x1b[0m', '', ' lead and trail ', 'x\u0080y', '\u2028sep'];
+  for (const n of names) t.is(quoteResultPath(n), quotePath(Buffer.from(n, 'utf8')), JSON.stringify(n));
+});
