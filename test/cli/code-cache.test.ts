@@ -3,13 +3,13 @@
  * a second run uses it, a cache that does not fit its source (another build, damaged bytes) is not used and is
  * written again, and a cache directory that others can write is never used.
  */
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import fs from 'node:fs';
 import path from 'node:path';
 import { tmpDir, viva, vivaOk } from '../helpers/cli.js';
 import { writeTree } from '../helpers/repo.js';
 
-async function repository(t: Parameters<typeof tmpDir>[0]): Promise<string> {
+async function repository(t: ExecutionContext): Promise<string> {
   const dir = tmpDir(t);
   const repo = path.join(dir, 'repo');
   writeTree(path.join(dir, 'a'), { f: 'one\n', d: { g: 'two\n' } });

@@ -2,7 +2,7 @@
  * Where commit reads from and checkout writes to: sources given through symlinks, destinations inside the repository,
  * destination names (stdout, .tar.bz2, bare .ext4, unsupported image formats), and names that are not plain UTF-8.
  */
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -32,7 +32,7 @@ function makeTree(dir: string): string {
   return root;
 }
 
-async function repoWithCommit(t: Parameters<typeof tmpDir>[0]): Promise<{ dir: string; repo: string; tree: string }> {
+async function repoWithCommit(t: ExecutionContext): Promise<{ dir: string; repo: string; tree: string }> {
   const dir = tmpDir(t);
   const repo = path.join(dir, 'repo');
   await vivaOk(t, ['init', repo]);
@@ -383,7 +383,7 @@ const HAS_MKEDGE_TOOLS = isRoot && ['setfattr', 'setcap', 'setfacl', 'mknod', 'p
 });
 
 /** A tree of awkward names, committed twice (a rename of a non-UTF-8 name and a change to a name with a newline). */
-async function awkwardRepo(t: Parameters<typeof tmpDir>[0]): Promise<{ dir: string; repo: string }> {
+async function awkwardRepo(t: ExecutionContext): Promise<{ dir: string; repo: string }> {
   const dir = tmpDir(t);
   const root = Buffer.from(path.join(dir, 'tree'));
   const at = (name: string) => Buffer.concat([root, Buffer.from('/'), Buffer.from(name, 'latin1')]);

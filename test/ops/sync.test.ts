@@ -147,7 +147,7 @@ test('sync: a tampered or truncated object is refused and nothing of it is refer
   const objects: StoredObject[] = [];
   for await (const o of src.read(plan.objects)) objects.push(o);
   // Flip a byte in the last chunk's payload (raw codec or zstd: either way it no longer matches its id).
-  const bad = objects.map((o) => ({ ...o, stored: Buffer.from(o.stored) }));
+  const bad = objects.map((o) => ({ ...o, stored: Buffer.from(o.stored) as Buffer }));
   const victim = bad.find((o) => o.kind === 'tree')!;
   victim.stored[victim.stored.length - 1] ^= 0xff;
   async function* stream(list: StoredObject[]) { yield* list; }
@@ -189,7 +189,7 @@ test('sync: on the worker thread a bad chunk, a lying blob and a tampered tree a
   const objects = await planned(a, b);
   const viaThread = { verifyThreadAfter: 0, verifyBatchBytes: 16 << 10 };
   // A chunk whose bytes are not its id's.
-  const badChunk = objects.map((o) => ({ ...o, stored: Buffer.from(o.stored) }));
+  const badChunk = objects.map((o) => ({ ...o, stored: Buffer.from(o.stored) as Buffer }));
   const chunk = badChunk.filter((o) => o.kind === 'chunk')[1]!;
   chunk.stored = encodeStored(Buffer.concat([decodeStored(chunk.stored), Buffer.from('x')]));
   await t.throwsAsync(receiveObjects(b, streamOf(badChunk), viaThread), { instanceOf: RepositoryCorruptError, message: new RegExp(`chunk ${chunk.oid}.*does not match its id`) });
@@ -203,7 +203,7 @@ test('sync: on the worker thread a bad chunk, a lying blob and a tampered tree a
   const lying = objects.map((o, i) => (i === blobAt ? { ...o, stored: encodeStored(encodeBlob(swapped)) } : o));
   await t.throwsAsync(receiveObjects(b, streamOf(lying), viaThread), { instanceOf: RepositoryCorruptError, message: /content does not match its id/ });
   // A tree with a flipped byte.
-  const badTree = objects.map((o) => ({ ...o, stored: Buffer.from(o.stored) }));
+  const badTree = objects.map((o) => ({ ...o, stored: Buffer.from(o.stored) as Buffer }));
   const tree = badTree.find((o) => o.kind === 'tree')!;
   tree.stored = encodeStored(Buffer.concat([decodeStored(tree.stored), Buffer.from([0])]));
   await t.throwsAsync(receiveObjects(b, streamOf(badTree), viaThread), { instanceOf: RepositoryCorruptError, message: new RegExp(`tree ${tree.oid}`) });

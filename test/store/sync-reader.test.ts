@@ -2,7 +2,7 @@
  * SyncReader: blocking reads of a bucket, directly for in-process backends and through an I/O worker thread for S3
  * (the Ceph radosgw of `.ci/ceph up`), with errors revived as the classes the backend threw.
  */
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import crypto from 'node:crypto';
 import net from 'node:net';
 import { RemoteError } from '../../src/errors.js';
@@ -15,7 +15,7 @@ import { S3_CREDENTIALS, filePrefix, removePrefix, s3Backend, s3Skip } from '../
 
 const skip = s3Skip();
 const root = filePrefix(import.meta.filename);
-const s3 = skip ? (name: string) => test.skip(`s3: ${name} (${skip})`, () => {}) : (name: string, f: Parameters<typeof test>[1]) => test(`s3: ${name}`, f);
+const s3 = (name: string, f: (t: ExecutionContext) => Promise<void>) => (skip ? test.skip(`s3: ${name} (${skip})`, () => {}) : test(`s3: ${name}`, f));
 if (!skip) test.after.always(() => removePrefix(root));
 
 test('memory: reads are direct and answer in request order; a missing key is undefined', async (t) => {

@@ -41,7 +41,7 @@ test('clone from a bucket, fetch what it gained, push back, and a third host see
   const w = tmpDir(t);
   writeTree(w, { srv: { www: { 'index.html': '<h1>web</h1>\n' } } });
   const c3 = await commitAt(local, w, { branch: 'web', message: 'web', tick: 2 });
-  const p = await push(local, 'origin', [{ src: 'refs/heads/web', dst: 'refs/heads/web', force: false }]);
+  const p = await push(local, 'origin', [{ src: 'refs/heads/web', dst: 'refs/heads/web' }]);
   t.true(p.objects > 0);
   const third = await Repository.connect(url, 'read', { cacheDir: tmpDir(t) });
   t.is(third.refs.resolve('refs/heads/web')?.oid, c3.commit);
@@ -60,9 +60,9 @@ test('push a local repository into an empty bucket repository; a remote named by
   const empty = await Repository.create(url, { cacheDir: tmpDir(t) });
   await empty.close();
   addRemote(repo, 'archive', url);
-  const p = await push(repo, 'archive', [{ src: 'refs/heads/main', dst: 'refs/heads/main', force: false }]);
+  const p = await push(repo, 'archive', [{ src: 'refs/heads/main', dst: 'refs/heads/main' }]);
   t.true(p.objects >= 4);
-  const again = await push(repo, 'archive', [{ src: 'refs/heads/main', dst: 'refs/heads/main', force: false }]);
+  const again = await push(repo, 'archive', [{ src: 'refs/heads/main', dst: 'refs/heads/main' }]);
   t.is(again.objects, 0, 'nothing twice');
   const b = await Repository.connect(url, 'read', { cacheDir: tmpDir(t) });
   t.is(b.refs.resolve('refs/heads/main')?.oid, c.commit);

@@ -103,7 +103,7 @@ test('http: a concurrent push loses the compare-and-swap', async (t) => {
 test('http: garbage requests get a 4xx and the server keeps serving', async (t) => {
   const { url } = await library(t, { allowPush: true });
   const req = async (method: string, p: string, body?: Buffer | string, headers: Record<string, string> = {}) => {
-    const r = await globalThis.fetch(new URL(p, url), { method, ...(body !== undefined ? { body } : {}), headers });
+    const r = await globalThis.fetch(new URL(p, url), { method, ...(body !== undefined ? { body: typeof body === 'string' ? body : new Uint8Array(body) } : {}), headers });
     return r.status;
   };
   t.is(await req('POST', 'v1/has', Buffer.from('short')), 400);
@@ -130,7 +130,7 @@ test('http: a server that sends wrong objects, cut streams or garbage gets a cle
       const chunks: Buffer[] = [];
       for await (const c of req) chunks.push(c as Buffer);
       const upstream = await globalThis.fetch(new URL(req.url!, url), { method: req.method!, ...(chunks.length ? { body: Buffer.concat(chunks) } : {}) });
-      let body = Buffer.from(await upstream.arrayBuffer());
+      let body: Buffer = Buffer.from(await upstream.arrayBuffer());
       if (req.url === '/v1/refs' && mode === 'badref') body = Buffer.from(JSON.stringify({ refs: [{ ref: 'refs/heads/../../evil', oid: refs.refs[0]!.oid }] }));
       if (req.url === '/v1/objects') {
         if (mode === 'flip') body[body.length - 40] ^= 0xff;
@@ -172,7 +172,7 @@ test('http: a blob or chunk the server sends that fails verification is the remo
       const chunks: Buffer[] = [];
       for await (const c of req) chunks.push(c as Buffer);
       const upstream = await globalThis.fetch(new URL(req.url!, url), { method: req.method!, ...(chunks.length ? { body: Buffer.concat(chunks) } : {}) });
-      let body = Buffer.from(await upstream.arrayBuffer());
+      let body: Buffer = Buffer.from(await upstream.arrayBuffer());
       if (req.url === '/v1/objects' && upstream.status === 200) {
         // The same change every time the object is sent: the blob record still decodes (its content changed), a
         // chunk's bytes no longer hash to its id.
