@@ -10,7 +10,7 @@ import { parseCommitTime } from '../model/commit.js';
 import { type Oid, isOid } from '../model/oid.js';
 import { HEADS, shortRefName } from '../model/ref.js';
 import type { EntryType, TreeEntry } from '../model/tree.js';
-import { CONTENT_INDEX_VERSION, decodeParent, indexKey } from '../store/content-index.js';
+import { CONTENT_INDEX_VERSION, MAX_INDEXED_NAME, indexKey } from '../store/content-index.js';
 import type { Repository } from '../store/repository.js';
 import { OBJECT_KINDS } from '../store/object-store.js';
 import { commitTree, readCommit, readTree } from '../store/typed.js';
@@ -174,6 +174,9 @@ export function requireIndex(repo: Repository): void {
   }
 }
 
+/** The path of an image's root. */
+const EMPTY = Buffer.alloc(0);
+
 /** (commit, path) of every occurrence of the object `key` (blob or tree), through parent links; memoized per key. */
 export class Resolver {
   private memo = new Map<string, Array<[Oid, Buffer]>>();
@@ -199,18 +202,23 @@ export class Resolver {
     const out: Array<[Oid, Buffer]> = [];
     const index = this.repo.contentIndex;
     // Only trees and disks are roots of commits: a blob's key has no ix-root entries (a cursor saved per checksum).
-    if (key[0] !== OBJECT_KINDS.blob) for (const v of index.roots(key)) out.push([v.toString('hex'), Buffer.alloc(0)]);
+    if (key[0] !== OBJECT_KINDS.blob) for (const v of index.roots(key)) out.push([v.toString('hex'), EMPTY]);
+    // Each parent link is the parent's index key (kind byte and id, as indexKey makes it) and the child's name
+    // (see decodeParent): used as they are, as views of the link, which the index read copied out.
     for (const v of index.parents(key)) {
-      const link = decodeParent(v);
-      const pkey = indexKey(link.kind, link.oid);
-      const names = link.kind === 'disk' ? [Buffer.alloc(0)]
-        : link.name ? [link.name]
-          : this.entries(link.oid).filter((e) => e.oid === childOid).map((e) => e.name);
-      for (const [commit, prefix] of this.occurrences(pkey, link.oid, depth + 1)) {
-        for (const n of names) {
-          out.push([commit, n.length === 0 ? prefix : childPath(prefix, n)]);
-        }
+      const poid = v.toString('hex', 1, 33);
+      const name = v.subarray(33);
+      const parents = this.occurrences(v.subarray(0, 33), poid, depth + 1);
+      // A disk's file system tree is at the disk's own path.
+      if (v[0] === OBJECT_KINDS.disk) { for (const o of parents) out.push(o); continue; }
+      if (name.length) {
+        for (const [commit, prefix] of parents) out.push([commit, childPath(prefix, name)]);
+        continue;
       }
+      // A name too long for the index: the parent tree says which of its entries hold the child (those with shorter
+      // names have links of their own).
+      const names = this.entries(poid).filter((e) => e.oid === childOid && e.name.length > MAX_INDEXED_NAME).map((e) => e.name);
+      for (const [commit, prefix] of parents) for (const n of names) out.push([commit, childPath(prefix, n)]);
     }
     this.memo.set(ks, out);
     return out;

@@ -2,6 +2,7 @@
 import test from 'ava';
 import fs from 'node:fs';
 import path from 'node:path';
+import { execFileSync } from 'node:child_process';
 import { find, findFiles, type FindHit, type FindOptions } from '../../src/ops/find.js';
 import { fsck } from '../../src/ops/fsck.js';
 import { gc } from '../../src/ops/gc.js';
@@ -64,6 +65,32 @@ test('find: a checksum is found in every commit and path, through shared subtree
   t.deepEqual(await all(repo, { sha256: ['0'.repeat(64)] }), []);
   // With a predicate: only hits whose entry also matches.
   t.deepEqual(await all(repo, { sha256: [h], name: 'libshared*', scope: { kind: 'all' } }), ['team/a usr/lib/libshared.so', 'team/a usr/lib/libshared.so.1']);
+});
+
+test('find: a checksum inside a disk commit\'s file system, and under a name too long for the index', async (t) => {
+  const dir = tmpDir(t);
+  const { repo } = tmpRepo(t);
+  // A bare ext4 image: the file's path is its path in the file system (a disk link adds nothing to it).
+  const tree = path.join(dir, 'tree');
+  writeTree(tree, { data: { 'file.bin': SHARED }, etc: { hostname: 'vm\n' } });
+  const image = path.join(dir, 'fs.img');
+  execFileSync('truncate', ['-s', '16M', image]);
+  execFileSync('mke2fs', ['-q', '-F', '-t', 'ext4', '-d', tree, image], { stdio: 'ignore' });
+  await commitAt(repo, image, { branch: 'vm/disk' });
+  // A tar whose directory holds a name of 1100 bytes (a PAX header): the index keeps no name that long, so the
+  // parent tree is read to find it.
+  const long = 'n'.repeat(1100);
+  const tar = path.join(dir, 'long.tar');
+  execFileSync('python3', ['-c', [
+    'import io, sys, tarfile',
+    'with tarfile.open(sys.argv[1], "w", format=tarfile.PAX_FORMAT) as t:',
+    '  data = b"long name\\n"',
+    '  i = tarfile.TarInfo("dir/" + sys.argv[2]); i.size = len(data); t.addfile(i, io.BytesIO(data))',
+    '  i = tarfile.TarInfo("dir/short"); i.size = len(data); t.addfile(i, io.BytesIO(data))',
+  ].join('\n'), tar, long]);
+  await commitAt(repo, tar, { branch: 'tar/long' });
+  t.deepEqual(await all(repo, { sha256: [sha256(SHARED)] }), ['vm/disk data/file.bin']);
+  t.deepEqual(await all(repo, { sha256: [sha256('long name\n')] }), [`tar/long dir/${long}`, 'tar/long dir/short']);
 });
 
 test('find: name, path, size, type, mode and time predicates', async (t) => {
