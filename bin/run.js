@@ -90,8 +90,10 @@ class CodeCache {
     }
   }
 
+  /** SHA-256 by viva's native addon, loaded for the command anyway (node:crypto would cost ≈ 2.4 ms more). */
   #digest(data) {
-    return this.require('node:crypto').createHash('sha256').update(data).digest();
+    this.native ??= this.require('../src/native/build/Release/viva_native.node');
+    return Buffer.from(this.native.sha256Hex(data), 'hex');
   }
 
   /** Compiles `source` (the text of `file`) with its cache, when there is one: a vm.Script to run. */

@@ -1,5 +1,5 @@
 /** Object ids: 32-byte SHA-256 digests, shown as 64 lowercase hex digits. */
-import crypto from 'node:crypto';
+import { native } from '../native/index.js';
 
 /** An object id: the sha256 of the object's canonical encoding, as 64 lowercase hex digits. */
 export type Oid = string; // 64 lowercase hex digits
@@ -10,7 +10,7 @@ export const SHORT_OID = 12;
 export const MIN_PREFIX = 4;
 
 export function hashBytes(data: Uint8Array): Oid {
-  return crypto.createHash('sha256').update(data).digest('hex');
+  return native().sha256Hex(data);
 }
 
 export function isOid(s: string): boolean {

@@ -27,6 +27,8 @@ export interface NativeBinding {
    * matching its id. Nothing passed may be touched before `done`.
    */
   decodeVerify(stored: Buffer[], out: Buffer[], ids: Buffer, status: Int32Array, done: () => void): void;
+  /** The SHA-256 of `data` as 64 lowercase hex digits. */
+  sha256Hex(data: Uint8Array): string;
 }
 
 /** One record of a {@link NativeBinding.scanDir} result. Offsets into `bytes` are those of viva_native.c. */

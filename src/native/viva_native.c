@@ -434,6 +434,31 @@ static napi_value js_decode_verify(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* sha256Hex(data) -> the SHA-256 of data as 64 lowercase hex digits (OpenSSL's, which node exports): an object id
+ * without loading node:crypto (≈ 20 modules, 2.4 ms of every command's start) nor a Hash object per call. */
+static napi_value js_sha256_hex(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (get_args(env, info, 1, argv)) return NULL;
+  void *data = NULL; size_t len = 0;
+  bool ok = false;
+  napi_is_typedarray(env, argv[0], &ok);
+  if (ok) {
+    napi_typedarray_type tt; size_t n; napi_value ab; size_t off;
+    napi_get_typedarray_info(env, argv[0], &tt, &n, &data, &ab, &off);
+    if (tt != napi_uint8_array) ok = false;
+    len = n;
+  }
+  if (!ok) { napi_throw_type_error(env, "EINVAL", "expected a Uint8Array"); return NULL; }
+  uint8_t digest[SHA256_DIGEST_LENGTH];
+  SHA256(len ? data : (const uint8_t *)"", len, digest);
+  static const char hexd[] = "0123456789abcdef";
+  char hex[2 * SHA256_DIGEST_LENGTH];
+  for (int i = 0; i < SHA256_DIGEST_LENGTH; i++) { hex[2 * i] = hexd[digest[i] >> 4]; hex[2 * i + 1] = hexd[digest[i] & 15]; }
+  napi_value out;
+  napi_create_string_latin1(env, hex, sizeof hex, &out);
+  return out;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     { "llistxattr", NULL, js_llistxattr, NULL, NULL, NULL, napi_enumerable, NULL },
@@ -445,6 +470,7 @@ static napi_value init(napi_env env, napi_value exports) {
     { "mksocket", NULL, js_mksocket, NULL, NULL, NULL, napi_enumerable, NULL },
     { "scanDir", NULL, js_scan_dir, NULL, NULL, NULL, napi_enumerable, NULL },
     { "decodeVerify", NULL, js_decode_verify, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "sha256Hex", NULL, js_sha256_hex, NULL, NULL, NULL, napi_enumerable, NULL },
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import crypto from 'node:crypto';
+import { crypto } from '../lazy.js';
 import {
   NotARepositoryError, RepositoryCreateError, RepositoryDamagedError, RepositoryExistsError, RepositoryFormatError,
   RepositoryLockedError, UsageError, systemText,
@@ -298,7 +298,7 @@ export class Repository {
     const store = new LmdbStore(path.join(dataDir, DATA_FILE));
     store.writeTransaction(() => {
       store.meta.putSync('format', REPO_FORMAT);
-      store.meta.putSync('id', crypto.randomUUID());
+      store.meta.putSync('id', crypto().randomUUID());
       store.meta.putSync('created', Math.floor(Date.now() / 1000));
       store.meta.putSync('content-index', CONTENT_INDEX_VERSION);
       store.meta.putSync('default-branch', HEADS + (options.defaultBranch ?? DEFAULT_BRANCH));
@@ -373,7 +373,7 @@ export class Repository {
    */
   async beginSession(kind: string): Promise<void> {
     if (this.sessionId) return;
-    const id = crypto.randomUUID();
+    const id = crypto().randomUUID();
     const me: SessionRecord = { pid: process.pid, host: os.hostname(), started: Date.now(), kind };
     this.lmdb.writeTransaction(() => {
       const gc = this.lmdb.meta.get('gc-lock') as SessionRecord | undefined;

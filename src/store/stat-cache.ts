@@ -9,7 +9,7 @@
  * key) + 't' (17 bytes, so the two kinds never meet); value = tree id (32) + first 16 bytes of the directory's
  * signature + uint files + uint dirs + uint bytes (the subtree's totals, for the commit's counts).
  */
-import crypto from 'node:crypto';
+import { crypto } from '../lazy.js';
 import { Decoder, Encoder } from '../model/codec.js';
 import { OID_BYTES, bytesToOid, oidToBytes, type Oid } from '../model/oid.js';
 import type { Hole } from '../model/tree.js';
@@ -23,7 +23,7 @@ export interface StatCacheRecord {
 
 function digest(s: string, n: number): Buffer {
   // One-shot hash: no Hash object per call (two calls per file on every commit).
-  return (crypto.hash('sha256', Buffer.from(s, 'latin1'), 'buffer') as Buffer).subarray(0, n);
+  return (crypto().hash('sha256', Buffer.from(s, 'latin1'), 'buffer') as Buffer).subarray(0, n);
 }
 
 /** A directory's tree as the tree cache recorded it, with the totals of everything below it. */

@@ -3,7 +3,8 @@ import { ObjectNotFoundError, RepositoryCorruptError } from '../errors.js';
 import { type BlobRecord, decodeBlob } from '../model/blob.js';
 import { type Commit, decodeCommit } from '../model/commit.js';
 import { type Disk, type PatchRange, type RegionMap, decodeDisk, decodeDiskPatch, decodeRegionMap } from '../model/disk.js';
-import crypto from 'node:crypto';
+import type { Hash } from 'node:crypto';
+import { crypto } from '../lazy.js';
 import { type Oid, hashBytes } from '../model/oid.js';
 import { type Tree, type TreeEntry, type TreeListing, decodeTree, findEntry, scanTree } from '../model/tree.js';
 import type { ObjectReader, ObjectStore } from './object-store.js';
@@ -135,7 +136,7 @@ export function* readBlobPieces(objects: ObjectReader, oid: Oid, path?: string):
     yield { offset: 0, data: rec.data };
     return;
   }
-  const h = crypto.createHash('sha256');
+  const h = crypto().createHash('sha256');
   // The chunks handed out so far, unverified: if the consumer stops early (grep's binary check, a package reader),
   // the whole-blob hash below never runs, so the finally checks each of them against its own id instead.
   const yielded: Oid[] = [];
@@ -184,7 +185,7 @@ export function* readBlobPieces(objects: ObjectReader, oid: Oid, path?: string):
 let zeroBlock: Buffer | undefined;
 
 /** Feeds `n` zero bytes to a hash. */
-function hashZeros(h: crypto.Hash, n: number): void {
+function hashZeros(h: Hash, n: number): void {
   zeroBlock ??= Buffer.alloc(1 << 20);
   for (; n > 0; n -= zeroBlock.length) h.update(n >= zeroBlock.length ? zeroBlock : zeroBlock.subarray(0, n));
 }
@@ -206,7 +207,7 @@ export function encodingProblem(kind: 'tree' | 'commit' | 'disk', oid: Oid, data
  * throw) and hashed as it is. Returns `{ missing }` for the first chunk `readChunk` does not have.
  */
 export function blobContentHash(rec: BlobRecord, readChunk: (oid: Oid) => Buffer | undefined, onLength: (oid: Oid, actual: number, expected: number) => void): { digest: string } | { missing: Oid } {
-  const h = crypto.createHash('sha256');
+  const h = crypto().createHash('sha256');
   if (rec.form === 'inline') h.update(rec.data);
   else {
     for (const s of rec.segments) {
