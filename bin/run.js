@@ -193,14 +193,17 @@ try {
   const direct = directCommand(argv);
   if (direct) {
     const cache = new CodeCache();
-    // LIBC only while the command's modules load (lmdb among them), then gone: the processes viva starts never see it.
-    const libc = libcFamily();
-    if (libc) process.env.LIBC = libc;
+    // Set only while the command's modules load (lmdb among them), then gone: the processes viva starts never see
+    // them. LIBC: see libcFamily. msgpackr's native extractor speeds up decoding long strings in large documents;
+    // viva's msgpack values (refs, reflog, meta) are a few hundred bytes, and loading it costs ≈ 1.2 ms a start.
+    const hints = { LIBC: libcFamily(), MSGPACKR_NATIVE_ACCELERATION_DISABLED: 'true' };
+    const set = Object.entries(hints).filter(([k, v]) => v !== undefined && process.env[k] === undefined);
+    for (const [k, v] of set) process.env[k] = v;
     let command;
     try {
       command = cache.load(direct.file);
     } finally {
-      if (libc) delete process.env.LIBC;
+      for (const [k] of set) delete process.env[k];
     }
     command.id = direct.id;
     await command.run(direct.argv, { bin: 'viva' });

@@ -319,7 +319,8 @@ function* fileHits(repo: Repository, options: FindOptions, q: Query): Generator<
             const e = lookup(repo, commit, p);
             if (!e || !filter(path, e)) continue;
           }
-          const hex = hexIfNotUtf8(p);
+          // Bytes that are not UTF-8 decode with U+FFFD in their place: text without one came from valid UTF-8.
+          const hex = path.includes('\ufffd') ? hexIfNotUtf8(p) : undefined;
           yield { ref, commit, path, ...(hex ? { pathHex: hex } : {}), sha256: oid, type: 'file' };
         }
       }

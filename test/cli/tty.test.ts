@@ -146,19 +146,20 @@ tmuxTest('tty: long output goes through VIVA_PAGER on a terminal, not with --no-
   const { dir, repo } = await fixture(t);
   const marker = path.join(dir, 'pager-ran');
   const pager = path.join(dir, 'pager.sh');
-  fs.writeFileSync(pager, `#!/bin/sh\necho "LESS=$LESS LIBC=\${LIBC-unset}" > '${marker}'\ncat\n`, { mode: 0o755 });
-  const paged = await inPane(t, dir, ['log', '-C', repo], { VIVA_PAGER: pager, LESS: undefined, LIBC: undefined });
+  fs.writeFileSync(pager, `#!/bin/sh\necho "LESS=$LESS LIBC=\${LIBC-unset} MSGPACKR=\${MSGPACKR_NATIVE_ACCELERATION_DISABLED-unset}" > '${marker}'\ncat\n`, { mode: 0o755 });
+  const paged = await inPane(t, dir, ['log', '-C', repo], { VIVA_PAGER: pager, LESS: undefined, LIBC: undefined, MSGPACKR_NATIVE_ACCELERATION_DISABLED: undefined });
   t.is(paged.code, 0, paged.output);
   t.true(fs.existsSync(marker), 'the pager ran');
-  // LESS=FRX as git sets it when unset; LIBC, which bin/run.js sets while lmdb loads, is gone by then.
-  t.is(fs.readFileSync(marker, 'utf8'), 'LESS=FRX LIBC=unset\n');
+  // LESS=FRX as git sets it when unset; LIBC and MSGPACKR_NATIVE_ACCELERATION_DISABLED, which bin/run.js sets while
+  // lmdb loads, are gone by then.
+  t.is(fs.readFileSync(marker, 'utf8'), 'LESS=FRX LIBC=unset MSGPACKR=unset\n');
   t.regex(paged.output, /commit [0-9a-f]{64}/, "the log came through the pager's cat");
   fs.rmSync(marker);
 
   const viaPager = await inPane(t, dir, ['diff', '-C', repo, 'main~1', 'main'], { PAGER: pager, VIVA_PAGER: undefined });
   t.is(viaPager.code, 0, viaPager.output);
   t.true(fs.existsSync(marker), 'PAGER when VIVA_PAGER is unset');
-  t.is(fs.readFileSync(marker, 'utf8'), 'LESS=FRX LIBC=unset\n');
+  t.is(fs.readFileSync(marker, 'utf8'), 'LESS=FRX LIBC=unset MSGPACKR=unset\n');
   fs.rmSync(marker);
 
   for (const args of [['log', '--no-pager', '-C', repo], ['--no-pager', 'log', '-C', repo], ['log', '--json', '-C', repo]]) {

@@ -93,6 +93,18 @@ test('find: a checksum inside a disk commit\'s file system, and under a name too
   t.deepEqual(await all(repo, { sha256: [sha256('long name\n')] }), [`tar/long dir/${long}`, 'tar/long dir/short']);
 });
 
+test('find: a checksum hit under a name that is not UTF-8 carries its bytes (pathHex); a UTF-8 name holding U+FFFD does not', async (t) => {
+  const dir = tmpDir(t);
+  const { repo } = tmpRepo(t);
+  const src = path.join(dir, 'src');
+  fs.mkdirSync(src);
+  fs.writeFileSync(Buffer.concat([Buffer.from(`${src}/odd`), Buffer.from([0xff, 0xfe])]), 'same\n');
+  fs.writeFileSync(path.join(src, 'ok\ufffd'), 'same\n');
+  await commitAt(repo, src, { branch: 'main' });
+  const hits = [...findFiles(repo, { sha256: [sha256('same\n')] })].map((h) => [h.path, h.pathHex]).sort();
+  t.deepEqual(hits, [['odd\ufffd\ufffd', '6f6464fffe'], ['ok\ufffd', undefined]]);
+});
+
 test('find: name, path, size, type, mode and time predicates', async (t) => {
   const { repo } = await setup(t);
   const heads = { kind: 'heads' } as const;
