@@ -2,6 +2,7 @@
 // oclif entry. Errors raised before a command runs (an unknown command) get viva's one-line format and exit 2.
 // Global flags may come before the command (`viva -C DIR log`): hoistGlobalFlags moves them after it for oclif.
 // viva has no user plugins: not reading them keeps oclif from warning on every command when $HOME is unreadable.
+import { isAscii } from 'node:buffer';
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
@@ -153,7 +154,10 @@ class CodeCache {
     };
     // The file has no import(): the build turned its dynamic imports into require() (see build-commands.mjs).
     const module = { exports: {} };
-    this.compile(file, fs.readFileSync(file, 'utf8')).runInThisContext()
+    // The build writes the file in ASCII: read as one-byte text it needs no UTF-8 decoding (≈ 2.5 ms for 1 MB).
+    const raw = fs.readFileSync(file);
+    const source = isAscii(raw) ? raw.latin1Slice(0, raw.length) : raw.toString('utf8');
+    this.compile(file, source).runInThisContext()
       .call(module.exports, module.exports, createRequire(file), module, file, path.dirname(file));
     return module.exports.default;
   }

@@ -59,11 +59,23 @@ await build({
   // (its callback is lost), and the way to give one is experimental. The packages imported so have CommonJS builds.
   supported: { 'dynamic-import': false },
   packages: 'external',
+  // Code in ASCII (other characters escaped); comments are made ASCII below. bin/run.js reads an ASCII file as
+  // one-byte text: half the time of decoding UTF-8 (≈ 2.5 ms of every start for a 1 MB bundle).
+  charset: 'ascii',
   // dist/'s URL, made once: modules ask for theirs as they load (worker scripts, the native addon).
   banner: { js: "let __vivaDist; const __vivaModuleUrl = (rel) => { if (__vivaDist === undefined) { const u = require('node:url').pathToFileURL(__filename).href; __vivaDist = u.slice(0, u.lastIndexOf('/dist/') + 6); } return __vivaDist + rel; };" },
   plugins: [moduleUrls],
   logLevel: 'warning',
 });
+// What esbuild leaves outside ASCII is in comments (it escaped the code's): escaped there too, as \u{…} — which would
+// mean the same character in a string, a regular expression or a name, were one left.
+const runFiles = fs.readdirSync(path.join(dist, 'run'), { recursive: true, withFileTypes: true })
+  .filter((d) => d.isFile() && d.name.endsWith('.cjs'))
+  .map((d) => path.join(d.parentPath ?? d.path, d.name));
+for (const f of runFiles) {
+  const text = fs.readFileSync(f, 'utf8');
+  if (/[^\x00-\x7f]/.test(text)) fs.writeFileSync(f, text.replace(/[^\x00-\x7f]/gu, (c) => `\\u{${c.codePointAt(0).toString(16)}}`));
+}
 // tsc's source maps describe the files this replaces.
 for (const f of entryPoints) fs.rmSync(`${f}.map`, { force: true });
 await build({
