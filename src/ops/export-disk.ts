@@ -10,7 +10,7 @@ import type { Oid } from '../model/oid.js';
 import { RepositoryCorruptError, AbortedError } from '../errors.js';
 import type { ObjectReader } from '../store/object-store.js';
 import { readBlobPieces, readDisk, readDiskPatch, readRegionMap } from '../store/typed.js';
-import type { ChunkSource } from '../store/chunk-decoder.js';
+import { ChunkDecoder, type ChunkSource } from '../store/chunk-decoder.js';
 import { BlobRangeReader, DiskReader, type DiskRun, treeFiles } from './disk-reader.js';
 
 export { BlobRangeReader, treeFiles };
@@ -181,6 +181,8 @@ export interface ExportStats {
   chunksRead: number;
   /** Chunks decoded and verified ahead on the thread pool. */
   chunksAhead: number;
+  /** The most chunk bytes asked of the thread pool and not yet arrived, at any time. */
+  peakAheadBytes: number;
 }
 
 /** Chunk cache of an export: the window being composed, the chunks decoded ahead, and those used since (LRU). */
@@ -190,20 +192,28 @@ const DECODE_AHEAD = 12 << 20;
 /** Bytes of file data past the write position that must be decoded before composing goes on: two windows. */
 const DECODE_NEED = 2 * WINDOW;
 
+/** File data asked for at a time: a long run (a large file in one extent) is planned a piece at a time. */
+const SLICE = WINDOW;
+
 /**
  * Keeps the chunks of the file data ahead of an export decoded on the thread pool: before composing goes on from
  * disk offset `pos`, the chunks of the next {@link DECODE_NEED} bytes of mapped file data are ready, and those of
- * the next {@link DECODE_AHEAD} asked for. Planned on the disk's run table (disk offset → blob range), in the order
- * the export composes; packed data blobs are left out (the export streams them whole). A hint only: whatever it
- * cannot plan (a run table or record that does not read) it stops planning, and the export reads and reports it.
+ * the next {@link DECODE_AHEAD} asked for, never more (a slice of a run at a time). Planned on the disk's run table
+ * (disk offset → blob range), in the order the export composes; packed data blobs are left out (the export streams
+ * them whole). A hint only: whatever it cannot plan (a run table or record that does not read) it stops planning,
+ * and the export reads and reports it.
  */
 class ReadAhead {
   private readonly runs: DiskRun[];
   /** acc[i]: bytes of the runs before run i. */
   private readonly acc: number[];
+  /** The run containing the write position. */
   private cur = 0;
-  private asked = 0;
-  private readonly oids: Oid[][] = [];
+  /** The next bytes to ask for: run `askRun`, from `askOff` on. */
+  private askRun = 0;
+  private askOff = 0;
+  /** Slices asked for and not yet written past: [start, end) in run bytes and their chunks, oldest first. */
+  private slices: Array<{ start: number; end: number; oids: Oid[] }> = [];
   private failed = false;
 
   constructor(private readonly reader: BlobRangeReader, private readonly source: ChunkSource, objects: ObjectReader, disk: Disk) {
@@ -224,16 +234,23 @@ class ReadAhead {
   /** Resolves when the chunks composing needs next, from disk offset `pos` on, are decoded (or failed). */
   async ready(pos: number): Promise<void> {
     const runs = this.runs;
-    while (this.cur < runs.length && runs[this.cur]!.start + runs[this.cur]!.length <= pos) this.oids[this.cur++] = [];
-    if (this.failed) return;
+    while (this.cur < runs.length && runs[this.cur]!.start + runs[this.cur]!.length <= pos) this.cur++;
     // Run bytes before `pos`: what the export has written.
     const base = this.cur < runs.length ? this.acc[this.cur]! + Math.max(0, pos - runs[this.cur]!.start) : this.acc[this.cur]!;
+    let drop = 0;
+    while (drop < this.slices.length && this.slices[drop]!.end <= base) drop++;
+    if (drop) this.slices = this.slices.slice(drop);
+    if (this.failed) return;
     try {
-      while (this.asked < runs.length && this.acc[this.asked]! - base < DECODE_AHEAD) {
-        const r = runs[this.asked]!;
-        const oids = this.reader.chunksOf(r.source as Oid, r.at, r.length).map((c) => c.oid);
-        this.oids[this.asked++] = oids;
+      while (this.askRun < runs.length && this.acc[this.askRun]! + this.askOff - base < DECODE_AHEAD) {
+        const r = runs[this.askRun]!;
+        const n = Math.min(SLICE, r.length - this.askOff);
+        const start = this.acc[this.askRun]! + this.askOff;
+        const oids = this.reader.chunksOf(r.source as Oid, r.at + this.askOff, n).map((c) => c.oid);
+        this.slices.push({ start, end: start + n, oids });
         this.source.request(oids);
+        this.askOff += n;
+        if (this.askOff === r.length) { this.askRun++; this.askOff = 0; }
       }
     } catch {
       // A record that does not read: composing reaches it and reports it.
@@ -241,7 +258,10 @@ class ReadAhead {
       return;
     }
     const need: Oid[] = [];
-    for (let i = this.cur; i < this.asked && this.acc[i]! - base < DECODE_NEED; i++) need.push(...this.oids[i]!);
+    for (const sl of this.slices) {
+      if (sl.start - base >= DECODE_NEED) break;
+      for (const o of sl.oids) need.push(o);
+    }
     await this.source.wait(need);
   }
 }
@@ -268,7 +288,8 @@ export async function exportDisk(objects: ObjectReader, disk: Disk, out: DiskWri
       options.onBytes?.(p.data.length);
       await ahead?.ready(p.offset + p.data.length);
     }
-    return { chunksRead: reader.chunkReads, chunksAhead: reader.chunksAhead };
+    const decoder = reader.prefetcher;
+    return { chunksRead: reader.chunkReads, chunksAhead: reader.chunksAhead, peakAheadBytes: decoder instanceof ChunkDecoder ? decoder.peakBytes : 0 };
   } finally {
     await reader.close();
   }

@@ -25,7 +25,7 @@ const MAX_JOBS = Math.max(1, Math.min(4, os.availableParallelism()));
 /** Frames larger than this are left to the reader (they would pin a buffer of that size). */
 const MAX_CHUNK = 64 << 20;
 
-/** Where a decoder finds stored values (codec byte + payload): views that stay valid while referenced. */
+/** Where a decoder finds stored values (codec byte + payload): a view, valid until the next lookup (it is copied at once). */
 export type StoredLookup = (oid: Oid) => Buffer | undefined;
 
 /** What a chunk source ahead of a reader offers (the worker-thread prefetcher and this decoder). */
@@ -54,6 +54,9 @@ export class ChunkDecoder implements ChunkSource {
   private readonly queued: Batch[] = [];
   private jobs = 0;
   private closed = false;
+  /** Decoded bytes asked for and not yet arrived, and the most at any time. */
+  private aheadBytes = 0;
+  peakBytes = 0;
   private idle: (() => void) | undefined;
 
   constructor(private readonly lookup: StoredLookup, private readonly alloc: (size: number) => Buffer, private readonly onChunk: (oid: Oid, data: Buffer | undefined) => void) {}
@@ -90,6 +93,8 @@ export class ChunkDecoder implements ChunkSource {
       b.stored.push(copy);
       b.out.push(this.alloc(size));
       b.bytes += size;
+      this.aheadBytes += size;
+      if (this.aheadBytes > this.peakBytes) this.peakBytes = this.aheadBytes;
       if (b.bytes >= BATCH_BYTES) this.submit();
     }
     for (const oid of failed) this.arrive(oid, undefined);
@@ -138,6 +143,7 @@ export class ChunkDecoder implements ChunkSource {
     this.jobs++;
     native().decodeVerify(b.stored, b.out, ids, status, () => {
       this.jobs--;
+      this.aheadBytes -= b.bytes;
       if (this.inputs.length < MAX_JOBS + 2) this.inputs.push(b.input);
       if (!this.closed) {
         b.oids.forEach((o, i) => this.arrive(o, status[i] === 0 ? b.out[i] : undefined));

@@ -125,16 +125,16 @@ test('ChunkDecoder: close with batches on the thread pool resolves once they are
   t.true(after < chunks.length, `${after} of ${chunks.length} arrived before the close`);
 });
 
-/** A bare ext4 image holding multi-chunk files and small ones, committed as a disk. */
-async function diskRepo(t: import('ava').ExecutionContext) {
+/** A bare ext4 image holding multi-chunk files (the first `bigMiB` MiB) and small ones, committed as a disk. */
+async function diskRepo(t: import('ava').ExecutionContext, bigMiB = 3) {
   const dir = tmpDir(t);
   const tree = path.join(dir, 'tree');
   writeTree(tree, {
-    data: { big: randomBytes(3 * MiB + 123, 'big'), text: 'a line of text\n'.repeat(100_000) },
+    data: { big: randomBytes(bigMiB * MiB + 123, 'big'), text: 'a line of text\n'.repeat(100_000) },
     etc: Object.fromEntries(Array.from({ length: 40 }, (_, i) => [`f${i}`, `file ${i}\n`.repeat(i + 1)])),
   });
   const image = path.join(dir, 'fs.img');
-  execFileSync('truncate', ['-s', '32M', image]);
+  execFileSync('truncate', ['-s', `${32 + 2 * bigMiB}M`, image]);
   execFileSync('mke2fs', ['-q', '-F', '-t', 'ext4', '-d', tree, image], { stdio: 'ignore' });
   const { repo } = tmpRepo(t);
   await commitAt(repo, image, { branch: 'vm/disk' });
@@ -171,4 +171,16 @@ test('export: a bit-exact export takes its file chunks from the thread pool; a d
   await w2.abort();
   t.true(e instanceof RepositoryCorruptError, String(e));
   t.regex(e!.message, new RegExp(`chunk '?${victim}'?.*does not match`));
+});
+
+test('export: a file larger than the read-ahead is asked for a slice at a time, not all at once', async (t) => {
+  const { repo, dir, image, disk } = await diskRepo(t, 48);
+  const out = path.join(dir, 'out.raw');
+  const w = await createDiskWriter(out, 'raw', disk.size);
+  const stats = await exportDisk(repo.objects, disk, w);
+  await w.finish();
+  t.is(sha256(fs.readFileSync(out)), sha256(fs.readFileSync(image)));
+  t.is(stats.chunksRead, 0, JSON.stringify(stats));
+  // 12 MiB ahead, in slices of 1 MiB whose chunks (up to 256 KiB each) may reach past them: never the 48 MiB file.
+  t.true(stats.peakAheadBytes > 0 && stats.peakAheadBytes <= 14 * MiB, `${stats.peakAheadBytes} bytes ahead at most`);
 });
