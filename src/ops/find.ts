@@ -6,7 +6,7 @@
  */
 import { hexIfNotUtf8 } from '../model/quote.js';
 import { InvalidTimeError, PathNotFoundError, UsageError } from '../errors.js';
-import { parseCommitTime } from '../model/commit.js';
+import { type Commit, parseCommitTime } from '../model/commit.js';
 import { type Oid, isOid } from '../model/oid.js';
 import { HEADS, shortRefName } from '../model/ref.js';
 import type { EntryType, TreeEntry } from '../model/tree.js';
@@ -146,24 +146,41 @@ function entryFilter(o: FindOptions): ((path: string, e: TreeEntry) => boolean) 
   return tests.length ? (p, e) => tests.every((f) => f(p, e)) : undefined;
 }
 
-/** The commits a scope covers, each with the ref it is reported under (its first ref in ref order). */
-export function scopeCommits(repo: Repository, scope: FindScope = { kind: 'all' }): Map<Oid, string> {
+/**
+ * The commits a scope covers, each with the ref it is reported under (its first ref in ref order). With `roots`,
+ * also fills it with the commits of the scope by their root's index key (latin1), in id order: what the content
+ * index's `ix-root` says of them, without a read per tree.
+ */
+export function scopeCommits(repo: Repository, scope: FindScope = { kind: 'all' }, roots?: Map<string, Oid[]>): Map<Oid, string> {
   const refs = repo.refs.list('').filter((r) => r.ref.startsWith('refs/'));
   const chosen = scope.kind === 'heads' ? refs.filter((r) => r.ref.startsWith(HEADS))
     : scope.kind === 'ref' ? refs.filter((r) => shortRefName(r.ref).startsWith(scope.prefix) || r.ref.startsWith(scope.prefix))
       : refs;
   const out = new Map<Oid, string>();
+  const rooted = (c: Oid, commit: Commit) => {
+    if (!roots) return;
+    const k = indexKey(commit.rootKind, commit.root).toString('latin1');
+    const list = roots.get(k);
+    if (list) list.push(c);
+    else roots.set(k, [c]);
+  };
   for (const r of chosen) {
     const name = shortRefName(r.ref);
-    if (scope.kind === 'heads') { if (!out.has(r.oid)) out.set(r.oid, name); continue; }
+    if (scope.kind === 'heads') {
+      if (!out.has(r.oid)) { out.set(r.oid, name); if (roots) rooted(r.oid, readCommit(repo.objects, r.oid)); }
+      continue;
+    }
     const stack = [r.oid];
     while (stack.length) {
       const c = stack.pop()!;
       if (out.has(c)) continue;
       out.set(c, name);
-      for (const p of readCommit(repo.objects, c).parents) stack.push(p);
+      const commit = readCommit(repo.objects, c);
+      rooted(c, commit);
+      for (const p of commit.parents) stack.push(p);
     }
   }
+  for (const list of roots?.values() ?? []) list.sort();
   return out;
 }
 
@@ -182,7 +199,11 @@ export class Resolver {
   private memo = new Map<string, Array<[Oid, Buffer]>>();
   private trees = new Map<Oid, TreeEntry[]>();
 
-  constructor(private readonly repo: Repository) {}
+  /**
+   * `roots`: the commits of the scope by their root's index key (see scopeCommits), read instead of the index's
+   * `ix-root` for each tree: a resolver given it finds only occurrences in those commits.
+   */
+  constructor(private readonly repo: Repository, private readonly roots?: Map<string, Oid[]>) {}
 
   private entries(tree: Oid): TreeEntry[] {
     let e = this.trees.get(tree);
@@ -202,7 +223,10 @@ export class Resolver {
     const out: Array<[Oid, Buffer]> = [];
     const index = this.repo.contentIndex;
     // Only trees and disks are roots of commits: a blob's key has no ix-root entries (a cursor saved per checksum).
-    if (key[0] !== OBJECT_KINDS.blob) for (const v of index.roots(key)) out.push([v.toString('hex'), EMPTY]);
+    if (key[0] !== OBJECT_KINDS.blob) {
+      if (this.roots) for (const c of this.roots.get(ks) ?? []) out.push([c, EMPTY]);
+      else for (const v of index.roots(key)) out.push([v.toString('hex'), EMPTY]);
+    }
     // Each parent link is the parent's index key (kind byte and id, as indexKey makes it) and the child's name
     // (see decodeParent): used as they are, as views of the link, which the index read copied out.
     for (const v of index.parents(key)) {
@@ -240,6 +264,8 @@ interface Query {
   pkgName: RegExp | undefined;
   sums: string[];
   scope: Map<Oid, string>;
+  /** For a checksum query: the scope's commits by their root (see scopeCommits). */
+  roots: Map<string, Oid[]> | undefined;
 }
 
 /** `parse`: debversion's parseConstraint, loaded by find() for a query with a version (see packageModules). */
@@ -251,7 +277,8 @@ function prepare(repo: Repository, options: FindOptions, parse?: (expr: string) 
   const sums = (options.sha256 ?? []).map((s) => s.trim().toLowerCase()).filter(Boolean);
   for (const s of sums) if (!/^[0-9a-f]{8,64}$/.test(s)) throw new UsageError(`'${s}' is not a sha256 (64 hex digits, or a prefix of at least 8)`);
   if (!sums.length && !filter && !pkgName) throw new UsageError('nothing to find: give --sha256, --stdin, --name, --path, --size, --type, --mode, --uid, --xattr, --newer or --package');
-  return { filter, constraint, pkgName, sums, scope: scopeCommits(repo, options.scope) };
+  const roots = sums.length ? new Map<string, Oid[]>() : undefined;
+  return { filter, constraint, pkgName, sums, scope: scopeCommits(repo, options.scope, roots), roots };
 }
 
 /**
@@ -301,7 +328,7 @@ function* fileHits(repo: Repository, options: FindOptions, q: Query): Generator<
   const { filter, sums, scope } = q;
   if (sums.length) {
     requireIndex(repo);
-    const resolver = new Resolver(repo);
+    const resolver = new Resolver(repo, q.roots);
     for (const s of sums) {
       const oids: Oid[] = [];
       if (s.length === 64) oids.push(s);

@@ -3,7 +3,8 @@ import test from 'ava';
 import fs from 'node:fs';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { find, findFiles, type FindHit, type FindOptions } from '../../src/ops/find.js';
+import { Resolver, find, findFiles, scopeCommits, type FindHit, type FindOptions, type FindScope } from '../../src/ops/find.js';
+import { indexKey } from '../../src/store/content-index.js';
 import { fsck } from '../../src/ops/fsck.js';
 import { gc } from '../../src/ops/gc.js';
 import { deleteRef } from '../../src/ops/branch.js';
@@ -103,6 +104,24 @@ test('find: a checksum hit under a name that is not UTF-8 carries its bytes (pat
   await commitAt(repo, src, { branch: 'main' });
   const hits = [...findFiles(repo, { sha256: [sha256('same\n')] })].map((h) => [h.path, h.pathHex]).sort();
   t.deepEqual(hits, [['odd\ufffd\ufffd', '6f6464fffe'], ['ok\ufffd', undefined]]);
+});
+
+test('find: the roots of the scope\'s commits, read with the scope, give what the index\'s ix-root gives', async (t) => {
+  const { repo, src } = await setup(t);
+  // The same tree as the root of more commits (a branch of the same content, and its second commit).
+  await commitAt(repo, src, { branch: 'same/c', tick: 3 });
+  await commitAt(repo, src, { branch: 'same/c', tick: 4 });
+  const scopes: FindScope[] = [{ kind: 'all' }, { kind: 'heads' }, { kind: 'ref', prefix: 'same' }, { kind: 'ref', prefix: 'team' }];
+  for (const scope of scopes) {
+    const roots = new Map<string, string[]>();
+    const commits = scopeCommits(repo, scope, roots);
+    for (const h of [sha256(SHARED), sha256('conf\n'), sha256('read me\n')]) {
+      const viaIndex = new Resolver(repo).occurrences(indexKey('blob', h), h).filter(([c]) => commits.has(c)).map(([c, p]) => `${c} ${p}`);
+      const viaScope = new Resolver(repo, roots).occurrences(indexKey('blob', h), h).map(([c, p]) => `${c} ${p}`);
+      t.deepEqual(viaScope, viaIndex, `${JSON.stringify(scope)} ${h}`);
+      t.true(viaScope.length > 0);
+    }
+  }
 });
 
 test('find: name, path, size, type, mode and time predicates', async (t) => {
