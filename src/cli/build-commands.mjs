@@ -23,9 +23,12 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 const dist = path.join(root, 'dist');
 const commands = path.join(dist, 'commands');
 
-const entryPoints = fs.readdirSync(commands, { recursive: true, withFileTypes: true })
-  .filter((d) => d.isFile() && d.name.endsWith('.js'))
+/** The files under `dir` (at any depth) whose names end with `ext`. */
+const filesUnder = (dir, ext) => fs.readdirSync(dir, { recursive: true, withFileTypes: true })
+  .filter((d) => d.isFile() && d.name.endsWith(ext))
   .map((d) => path.join(d.parentPath ?? d.path, d.name));
+
+const entryPoints = filesUnder(commands, '.js');
 
 /** `import.meta.url` of a module under dist/ becomes that module's own URL, computed from the output file's. */
 const moduleUrls = {
@@ -69,10 +72,7 @@ await build({
 });
 // What esbuild leaves outside ASCII is in comments (it escaped the code's): escaped there too, as \u{…} — which would
 // mean the same character in a string, a regular expression or a name, were one left.
-const runFiles = fs.readdirSync(path.join(dist, 'run'), { recursive: true, withFileTypes: true })
-  .filter((d) => d.isFile() && d.name.endsWith('.cjs'))
-  .map((d) => path.join(d.parentPath ?? d.path, d.name));
-for (const f of runFiles) {
+for (const f of filesUnder(path.join(dist, 'run'), '.cjs')) {
   const text = fs.readFileSync(f, 'utf8');
   if (/[^\x00-\x7f]/.test(text)) fs.writeFileSync(f, text.replace(/[^\x00-\x7f]/gu, (c) => `\\u{${c.codePointAt(0).toString(16)}}`));
 }

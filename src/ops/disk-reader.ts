@@ -70,7 +70,7 @@ export class BlobRangeReader {
 
   /** Starts the worker thread that decodes and verifies chunks ahead of reads ({@link DiskReader.prepare}). */
   startPrefetch(store: ObjectStore): void {
-    this.prefetcher ??= store.chunkPrefetcher((oid, data) => { if (data && !this.chunks.has(oid)) this.remember(oid, data); });
+    this.prefetcher ??= store.chunkPrefetcher(this.arrived);
   }
 
   /**
@@ -80,14 +80,16 @@ export class BlobRangeReader {
   startDecoder(): boolean {
     const objects = this.objects;
     if (!this.spare || !objects.storedView) return false;
-    this.prefetcher ??= new ChunkDecoder((oid) => objects.storedView!('chunk', oid), this.alloc, (oid, data) => {
-      if (data && !this.chunks.has(oid)) {
-        this.chunksAhead++;
-        this.remember(oid, data);
-      }
-    });
+    this.prefetcher ??= new ChunkDecoder((oid) => objects.storedView!('chunk', oid), this.alloc, this.arrived);
     return true;
   }
+
+  /** A chunk from the prefetcher or decoder, verified (undefined: it could not be; a read reports why). */
+  private readonly arrived = (oid: Oid, data: Buffer | undefined): void => {
+    if (!data || this.chunks.has(oid)) return;
+    this.chunksAhead++;
+    this.remember(oid, data);
+  };
 
   /** Stops the worker thread, if any. */
   async close(): Promise<void> {

@@ -186,12 +186,13 @@ export function encodeStored(data: Uint8Array, level = DEFAULT_ZSTD_LEVEL, alloc
 }
 
 let dctx: zstd.DCtx | undefined;
-/** Frames that do not say their decoded size, or say more than this, are decoded by decodeStored instead. */
+/** Frames that do not say their decoded size, or say more than this, go through the streaming decompressor. */
 const DECODE_INTO_MAX = 64 << 20;
 
 /**
  * decodeStored into a buffer from `alloc` (called with the decoded size): no allocation when the caller reuses its
- * buffers. Throws as decodeStored, and when the frame decodes to another size than it declares.
+ * buffers. A frame that does not declare its size, or declares more than 64 MiB, is decoded by the streaming
+ * decompressor into a buffer of its own. Throws as decodeStored.
  */
 export function decodeStoredInto(stored: Uint8Array, alloc: (size: number) => Buffer): Buffer {
   if (stored.length === 0) throw new Error('empty stored value');
@@ -202,9 +203,12 @@ export function decodeStoredInto(stored: Uint8Array, alloc: (size: number) => Bu
     return out;
   }
   if (stored[0] === CODEC_ZSTD) {
+    // A frame that declares its size (every frame viva writes) is decoded in one call; the streaming decompressor
+    // is for frames that do not, and costs more per object (a transform stream's machinery).
     const size = zstd.getFrameContentSize(payload);
-    if (size === null || size > DECODE_INTO_MAX) return decodeStored(stored);
-    return decodeDeclared(payload, alloc(size));
+    if (size !== null && size <= DECODE_INTO_MAX) return decodeDeclared(payload, alloc(size));
+    decompressor ??= new (zstdStreams().Decompressor)();
+    return decompressor.decompress(payload);
   }
   throw new Error(`unknown codec ${stored[0]}`);
 }
@@ -218,20 +222,12 @@ export function frameContentSize(payload: Uint8Array): number | null {
   }
 }
 
-/** Inverse of encodeStored; throws Error on an unknown codec or a corrupt zstd frame. */
+/**
+ * Inverse of encodeStored, into a new buffer; throws Error on an unknown codec, a corrupt zstd frame, or one that
+ * decodes to another size than it declares.
+ */
 export function decodeStored(stored: Uint8Array): Buffer {
-  if (stored.length === 0) throw new Error('empty stored value');
-  const payload = stored.subarray(1);
-  if (stored[0] === CODEC_RAW) return Buffer.from(payload);
-  if (stored[0] === CODEC_ZSTD) {
-    // A frame that declares its size (every frame viva writes) is decoded in one call; the streaming decompressor
-    // is for frames that do not, and costs more per object (a transform stream's machinery).
-    const size = zstd.getFrameContentSize(payload);
-    if (size !== null && size <= DECODE_INTO_MAX) return decodeDeclared(payload, Buffer.allocUnsafe(size));
-    decompressor ??= new (zstdStreams().Decompressor)();
-    return decompressor.decompress(payload);
-  }
-  throw new Error(`unknown codec ${stored[0]}`);
+  return decodeStoredInto(stored, Buffer.allocUnsafe);
 }
 
 /** A zstd frame of declared size `out.length` decoded into `out`; throws when it decodes to another size. */
