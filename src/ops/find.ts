@@ -17,7 +17,7 @@ import { commitTree, readCommit, readTree } from '../store/typed.js';
 import type { VersionConstraint } from '../packages/debversion.js';
 import type { Inventory } from '../packages/types.js';
 import { resolveEntry } from './resolve.js';
-import { childPath, walkTree } from '../tree/walk.js';
+import { walkTree } from '../tree/walk.js';
 
 /** Which commits {@link find} looks in: every commit, every branch head, or the heads under one ref prefix. */
 export type FindScope = { kind: 'all' } | { kind: 'heads' } | { kind: 'ref'; prefix: string };
@@ -191,12 +191,14 @@ export function requireIndex(repo: Repository): void {
   }
 }
 
-/** The path of an image's root. */
-const EMPTY = Buffer.alloc(0);
-
-/** (commit, path) of every occurrence of the object `key` (blob or tree), through parent links; memoized per key. */
+/**
+ * (commit, path) of every occurrence of an object (blob or tree), through parent links; memoized per object.
+ * Paths are byte strings (latin1: one character per byte of the name, as the index stores it): joining them makes a
+ * rope, not a buffer, which for thousands of hits is most of the garbage a query would make. {@link pathText} turns
+ * one into text.
+ */
 export class Resolver {
-  private memo = new Map<string, Array<[Oid, Buffer]>>();
+  private memo = new Map<string, string[]>();
   private trees = new Map<Oid, TreeEntry[]>();
 
   /**
@@ -215,39 +217,56 @@ export class Resolver {
     return e;
   }
 
-  occurrences(key: Buffer, childOid: Oid, depth = 0): Array<[Oid, Buffer]> {
+  /**
+   * `key`: the object's index key (see indexKey). Returns commit and path in turn, flat (`[c0, p0, c1, p1, ...]`).
+   * Flat, and read with indexed loops: a command runs this code once, before the compiler would remove the iterator
+   * and pair objects that `for (const [c, p] of ...)` makes, and those were a third of the query's garbage.
+   */
+  occurrences(key: Buffer, depth = 0): string[] {
     const ks = key.toString('latin1');
     const hit = this.memo.get(ks);
     if (hit) return hit;
     if (depth > 4096) return [];
-    const out: Array<[Oid, Buffer]> = [];
+    const out: string[] = [];
     const index = this.repo.contentIndex;
     // Only trees and disks are roots of commits: a blob's key has no ix-root entries (a cursor saved per checksum).
     if (key[0] !== OBJECT_KINDS.blob) {
-      if (this.roots) for (const c of this.roots.get(ks) ?? []) out.push([c, EMPTY]);
-      else for (const v of index.roots(key)) out.push([v.toString('hex'), EMPTY]);
+      if (this.roots) {
+        const cs = this.roots.get(ks);
+        if (cs) for (let i = 0; i < cs.length; i++) out.push(cs[i]!, '');
+      } else for (const v of index.roots(key)) out.push(v.toString('hex'), '');
     }
     // Each parent link is the parent's index key (kind byte and id, as indexKey makes it) and the child's name
-    // (see decodeParent): used as they are, as views of the link, which the index read copied out.
-    for (const v of index.parents(key)) {
-      const poid = v.toString('hex', 1, 33);
-      const name = v.subarray(33);
-      const parents = this.occurrences(v.subarray(0, 33), poid, depth + 1);
+    // (see decodeParent).
+    const links = index.parents(key);
+    for (let l = 0; l < links.length; l++) {
+      const v = links[l]!;
+      const up = this.occurrences(v.subarray(0, 33), depth + 1);
       // A disk's file system tree is at the disk's own path.
-      if (v[0] === OBJECT_KINDS.disk) { for (const o of parents) out.push(o); continue; }
-      if (name.length) {
-        for (const [commit, prefix] of parents) out.push([commit, childPath(prefix, name)]);
-        continue;
-      }
+      if (v[0] === OBJECT_KINDS.disk) { for (let i = 0; i < up.length; i++) out.push(up[i]!); continue; }
       // A name too long for the index: the parent tree says which of its entries hold the child (those with shorter
       // names have links of their own).
-      const names = this.entries(poid).filter((e) => e.oid === childOid && e.name.length > MAX_INDEXED_NAME).map((e) => e.name);
-      for (const [commit, prefix] of parents) for (const n of names) out.push([commit, childPath(prefix, n)]);
+      const names = v.length > 33 ? [v.toString('latin1', 33)] : this.longNames(v.toString('hex', 1, 33), key.toString('hex', 1, 33));
+      for (let i = 0; i < up.length; i += 2) {
+        const prefix = up[i + 1]!;
+        for (let n = 0; n < names.length; n++) out.push(up[i]!, prefix ? `${prefix}/${names[n]!}` : names[n]!);
+      }
     }
     this.memo.set(ks, out);
     return out;
   }
+
+  /** The names (byte strings) under which `tree` holds `child` that are too long for the index. */
+  private longNames(tree: Oid, child: Oid): string[] {
+    return this.entries(tree).filter((e) => e.oid === child && e.name.length > MAX_INDEXED_NAME).map((e) => e.name.toString('latin1'));
+  }
 }
+
+/** A path of {@link Resolver.occurrences} as UTF-8 text (lossy). A path of ASCII bytes is its own text. */
+export function pathText(bytes: string): string {
+  return NON_ASCII.test(bytes) ? Buffer.from(bytes, 'latin1').toString('utf8') : bytes;
+}
+const NON_ASCII = /[^\x00-\x7f]/;
 
 /** The package readers a package query needs, loaded only then (with their parsers, about 5 ms at every start). */
 async function packageModules() {
@@ -315,12 +334,11 @@ export async function* find(repo: Repository, options: FindOptions): AsyncGenera
 /**
  * The hits of a query without `package` (checksums, entry predicates): what {@link find} yields for it, as a plain
  * generator — no promise per hit, which for thousands of hits costs more than the lookups.
- * Throws UsageError as find does, and for a query with `package` or `version` (answered by find).
+ * Throws UsageError as find does (here at the call), and for a query with `package` or `version` (answered by find).
  */
-export function* findFiles(repo: Repository, options: FindOptions): Generator<FindHit> {
+export function findFiles(repo: Repository, options: FindOptions): Generator<FindHit> {
   if (options.package !== undefined || options.version !== undefined) throw new UsageError('a package query is answered by find(), not findFiles()');
-  const q = prepare(repo, options);
-  yield* fileHits(repo, options, q);
+  return fileHits(repo, options, prepare(repo, options));
 }
 
 /** The checksum and manifest branches of a query. */
@@ -335,20 +353,25 @@ function* fileHits(repo: Repository, options: FindOptions, q: Query): Generator<
       else {
         for (const k of repo.contentIndex.parentKeys('blob', s)) oids.push(k.toString('hex', 1));
       }
-      for (const oid of [...new Set(oids)]) {
+      for (const oid of oids.length > 1 ? [...new Set(oids)] : oids) {
         if (!isOid(oid)) continue;
-        for (const [commit, p] of resolver.occurrences(indexKey('blob', oid), oid)) {
+        const occ = resolver.occurrences(indexKey('blob', oid));
+        for (let i = 0; i < occ.length; i += 2) {
+          const commit = occ[i]!;
+          const p = occ[i + 1]!;
           const ref = scope.get(commit);
           if (ref === undefined) continue;
-          const path = p.toString('utf8');
+          // A path of ASCII bytes is its own text (most are): no buffer, no decoding.
+          if (!filter && !NON_ASCII.test(p)) { yield { ref, commit, path: p, sha256: oid, type: 'file' }; continue; }
+          const raw = Buffer.from(p, 'latin1');
+          const path = raw.toString('utf8');
           if (filter) {
             // Entry predicates need the entry itself: look it up (trees are cached).
-            const e = lookup(repo, commit, p);
+            const e = lookup(repo, commit, raw);
             if (!e || !filter(path, e)) continue;
           }
-          // Bytes that are not UTF-8 decode with U+FFFD in their place: text without one came from valid UTF-8.
-          const hex = path.includes('\ufffd') ? hexIfNotUtf8(p) : undefined;
-          yield { ref, commit, path, ...(hex ? { pathHex: hex } : {}), sha256: oid, type: 'file' };
+          const hex = hexIfNotUtf8(raw);
+          yield hex ? { ref, commit, path, pathHex: hex, sha256: oid, type: 'file' } : { ref, commit, path, sha256: oid, type: 'file' };
         }
       }
     }

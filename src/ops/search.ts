@@ -8,7 +8,7 @@ import type { Oid } from '../model/oid.js';
 import { decodeParent, indexKey } from '../store/content-index.js';
 import type { Repository } from '../store/repository.js';
 import { readCommit } from '../store/typed.js';
-import { type FindScope, Resolver, requireIndex, scopeCommits } from './find.js';
+import { type FindScope, Resolver, pathText, requireIndex, scopeCommits } from './find.js';
 import { imageFileSystems, inventoryAt } from './image-packages.js';
 import type { Inventory } from '../packages/inventory.js';
 
@@ -94,8 +94,11 @@ export async function search(repo: Repository, words: string[], options: SearchO
   for (const [w, list] of perWord) {
     list.sort((a, b) => Number(b.exact) - Number(a.exact));
     for (const m of list.slice(0, MAX_FILE_MATCHES)) {
-      for (const [commit, dir] of resolver.occurrences(m.key, m.parent.toString('hex', 1, 33))) {
-        const p = dir.length ? `${dir.toString('utf8')}/${m.name}` : m.name;
+      const occ = resolver.occurrences(m.key);
+      for (let i = 0; i < occ.length; i += 2) {
+        const commit = occ[i]!;
+        const dir = occ[i + 1]!;
+        const p = dir ? `${pathText(dir)}/${m.name}` : m.name;
         add(commit, w, m.exact ? W.fileExact : W.file, `file ${p}`);
       }
     }

@@ -14,6 +14,9 @@ import { commitAt, randomBytes, sha256, tmpDir, tmpRepo, writeTree } from '../he
 import type { Repository } from '../../src/store/repository.js';
 import { lmdb } from '../helpers/lmdb.js';
 
+/** The (commit, path) pairs of a Resolver's flat list. */
+const pairs = (flat: string[]): Array<[string, string]> => Array.from({ length: flat.length / 2 }, (_, i) => [flat[2 * i]!, flat[2 * i + 1]!]);
+
 /** The hits of find, sorted; for a query without packages, findFiles (the synchronous path the CLI takes) must give the very same. */
 async function all(repo: Repository, o: FindOptions): Promise<string[]> {
   const out: string[] = [];
@@ -101,9 +104,12 @@ test('find: a checksum hit under a name that is not UTF-8 carries its bytes (pat
   fs.mkdirSync(src);
   fs.writeFileSync(Buffer.concat([Buffer.from(`${src}/odd`), Buffer.from([0xff, 0xfe])]), 'same\n');
   fs.writeFileSync(path.join(src, 'ok\ufffd'), 'same\n');
+  // UTF-8 beyond ASCII, in a directory's name and a file's: joined as bytes, reported as text.
+  fs.mkdirSync(path.join(src, 'café'));
+  fs.writeFileSync(path.join(src, 'café', 'naïve €'), 'same\n');
   await commitAt(repo, src, { branch: 'main' });
   const hits = [...findFiles(repo, { sha256: [sha256('same\n')] })].map((h) => [h.path, h.pathHex]).sort();
-  t.deepEqual(hits, [['odd\ufffd\ufffd', '6f6464fffe'], ['ok\ufffd', undefined]]);
+  t.deepEqual(hits, [['café/naïve €', undefined], ['odd\ufffd\ufffd', '6f6464fffe'], ['ok\ufffd', undefined]]);
 });
 
 test('find: the roots of the scope\'s commits, read with the scope, give what the index\'s ix-root gives', async (t) => {
@@ -116,8 +122,8 @@ test('find: the roots of the scope\'s commits, read with the scope, give what th
     const roots = new Map<string, string[]>();
     const commits = scopeCommits(repo, scope, roots);
     for (const h of [sha256(SHARED), sha256('conf\n'), sha256('read me\n')]) {
-      const viaIndex = new Resolver(repo).occurrences(indexKey('blob', h), h).filter(([c]) => commits.has(c)).map(([c, p]) => `${c} ${p}`);
-      const viaScope = new Resolver(repo, roots).occurrences(indexKey('blob', h), h).map(([c, p]) => `${c} ${p}`);
+      const viaIndex = pairs(new Resolver(repo).occurrences(indexKey('blob', h))).filter(([c]) => commits.has(c)).map(([c, p]) => `${c} ${p}`);
+      const viaScope = pairs(new Resolver(repo, roots).occurrences(indexKey('blob', h))).map(([c, p]) => `${c} ${p}`);
       t.deepEqual(viaScope, viaIndex, `${JSON.stringify(scope)} ${h}`);
       t.true(viaScope.length > 0);
     }
