@@ -2,12 +2,18 @@
 // oclif entry. Errors raised before a command runs (an unknown command) get viva's one-line format and exit 2.
 // Global flags may come before the command (`viva -C DIR log`): hoistGlobalFlags moves them after it for oclif.
 // viva has no user plugins: not reading them keeps oclif from warning on every command when $HOME is unreadable.
-import { isAscii } from 'node:buffer';
-import fs from 'node:fs';
-import { createRequire } from 'node:module';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { hoistGlobalFlags } from '../dist/src/cli/argv.js';
+//
+// CommonJS (bin/package.json says so), though the package is ES modules: Node 20 loads an ES module entry through its
+// asynchronous module loader, ≈ 8 ms of every start before the first line runs.
+'use strict';
+const { isAscii } = require('node:buffer');
+const fs = require('node:fs');
+const { createRequire } = require('node:module');
+const path = require('node:path');
+const { hoistGlobalFlags } = require('../dist/argv.cjs');
+
+/** The project's root (bin/..). */
+const ROOT = path.join(__dirname, '..');
 
 // A reader that stops reading (`viva log | head -1`) is a normal end, not an error: leave at once, silently, with the
 // status git and cat get from SIGPIPE (128 + 13; Node ignores the signal itself). EXIT.PIPE_CLOSED in exit-codes.ts.
@@ -41,7 +47,7 @@ function directCommand(argv) {
     if (!/^[a-z][a-z0-9-]*$/.test(w)) break;
     words.push(w);
   }
-  const commands = fileURLToPath(new URL('../dist/run/', import.meta.url));
+  const commands = path.join(ROOT, 'dist', 'run') + path.sep;
   for (let n = words.length; n > 0; n--) {
     const file = `${commands}${words.slice(0, n).join('/')}.cjs`;
     if (fs.existsSync(file)) return { id: words.slice(0, n).join(':'), file, argv: argv.slice(n) };
@@ -62,10 +68,10 @@ function directCommand(argv) {
  */
 class CodeCache {
   constructor() {
-    this.require = createRequire(import.meta.url);
+    this.require = createRequire(__filename);
     this.vm = this.require('node:vm');
     this.Module = this.require('node:module');
-    this.root = fileURLToPath(new URL('../', import.meta.url));
+    this.root = ROOT + path.sep;
     this.dir = this.#directory();
     /** Scripts compiled without a usable cache: [cache file, script], written by keep(). */
     this.fresh = [];
@@ -77,7 +83,7 @@ class CodeCache {
       const uid = process.getuid();
       const chosen = process.env.VIVA_CODE_CACHE;
       if (chosen === '0') return undefined;
-      const owner = chosen ? path.dirname(path.resolve(chosen)) : fileURLToPath(new URL('../dist/', import.meta.url));
+      const owner = chosen ? path.dirname(path.resolve(chosen)) : path.join(ROOT, 'dist') + path.sep;
       const dir = chosen ? path.resolve(chosen) : path.join(owner, '.code-cache');
       let st = fs.statSync(dir, { throwIfNoEntry: false });
       if (!st) {
@@ -129,7 +135,7 @@ class CodeCache {
   load(file) {
     const { Module } = this;
     const cache = this;
-    const packages = fileURLToPath(new URL('../node_modules/', import.meta.url));
+    const packages = path.join(ROOT, 'node_modules') + path.sep;
     const compile = Module.prototype._compile;
     Module.prototype._compile = function (content, filename, format) {
       // An ES module (require() of one, as of string-width) is Node's to compile, and so is a file that only parses
@@ -192,39 +198,43 @@ function libcFamily() {
   }
 }
 
-try {
-  const argv = hoistGlobalFlags(process.argv.slice(2));
-  const direct = directCommand(argv);
-  if (direct) {
-    const cache = new CodeCache();
-    // Set only while the command's modules load (lmdb among them), then gone: the processes viva starts never see
-    // them. LIBC: see libcFamily. msgpackr's native extractor speeds up decoding long strings in large documents;
-    // viva's msgpack values (refs, reflog, meta) are a few hundred bytes, and loading it costs ≈ 1.2 ms a start.
-    const hints = { LIBC: libcFamily(), MSGPACKR_NATIVE_ACCELERATION_DISABLED: 'true' };
-    const set = Object.entries(hints).filter(([k, v]) => v !== undefined && process.env[k] === undefined);
-    for (const [k, v] of set) process.env[k] = v;
-    let command;
-    try {
-      command = cache.load(direct.file);
-    } finally {
-      for (const [k] of set) delete process.env[k];
+async function main() {
+  try {
+    const argv = hoistGlobalFlags(process.argv.slice(2));
+    const direct = directCommand(argv);
+    if (direct) {
+      const cache = new CodeCache();
+      // Set only while the command's modules load (lmdb among them), then gone: the processes viva starts never see
+      // them. LIBC: see libcFamily. msgpackr's native extractor speeds up decoding long strings in large documents;
+      // viva's msgpack values (refs, reflog, meta) are a few hundred bytes, and loading it costs ≈ 1.2 ms a start.
+      const hints = { LIBC: libcFamily(), MSGPACKR_NATIVE_ACCELERATION_DISABLED: 'true' };
+      const set = Object.entries(hints).filter(([k, v]) => v !== undefined && process.env[k] === undefined);
+      for (const [k, v] of set) process.env[k] = v;
+      let command;
+      try {
+        command = cache.load(direct.file);
+      } finally {
+        for (const [k] of set) delete process.env[k];
+      }
+      command.id = direct.id;
+      await command.run(direct.argv, { bin: 'viva' });
+      cache.keep();
+    } else {
+      const { run } = await import('@oclif/core');
+      await run(argv, { root: ROOT, userPlugins: false });
     }
-    command.id = direct.id;
-    await command.run(direct.argv, { bin: 'viva' });
-    cache.keep();
-  } else {
-    const { run } = await import('@oclif/core');
-    await run(argv, { root: fileURLToPath(import.meta.url), userPlugins: false });
+    // Wait for a slow reader to take all of stdout. (oclif's flush() gives up after 10 s with "timed out", exit 2,
+    // which a busy machine or a paging reader reaches with a big `log --json`.)
+    if (process.stdout.writableNeedDrain) await new Promise((resolve) => process.stdout.once('drain', resolve));
+  } catch (err) {
+    const exit = err?.oclif?.exit ?? 70;
+    if (exit !== 0) {
+      const msg = String(err?.message ?? err).replace(/\x1b\[[0-9;]*m/g, '').split('\n')[0].trim();
+      process.stderr.write(`error: ${msg}\nSee 'viva --help'.\n`);
+      if (process.env.DEBUG && err?.stack) process.stderr.write(`${err.stack}\n`);
+    }
+    process.exitCode = exit;
   }
-  // Wait for a slow reader to take all of stdout. (oclif's flush() gives up after 10 s with "timed out", exit 2,
-  // which a busy machine or a paging reader reaches with a big `log --json`.)
-  if (process.stdout.writableNeedDrain) await new Promise((resolve) => process.stdout.once('drain', resolve));
-} catch (err) {
-  const exit = err?.oclif?.exit ?? 70;
-  if (exit !== 0) {
-    const msg = String(err?.message ?? err).replace(/\x1b\[[0-9;]*m/g, '').split('\n')[0].trim();
-    process.stderr.write(`error: ${msg}\nSee 'viva --help'.\n`);
-    if (process.env.DEBUG && err?.stack) process.stderr.write(`${err.stack}\n`);
-  }
-  process.exitCode = exit;
 }
+
+main();
