@@ -67,15 +67,21 @@ await build({
   // one-byte text: half the time of decoding UTF-8 (≈ 2.5 ms of every start for a 1 MB bundle).
   charset: 'ascii',
   // dist/'s URL, made once: modules ask for theirs as they load (worker scripts, the native addon).
-  banner: { js: "let __vivaDist; const __vivaModuleUrl = (rel) => { if (__vivaDist === undefined) { const u = require('node:url').pathToFileURL(__filename).href; __vivaDist = u.slice(0, u.lastIndexOf('/dist/') + 6); } return __vivaDist + rel; };" },
+  // The interop object of each Node built-in, made once (see below).
+  banner: { js: "let __vivaDist; const __vivaModuleUrl = (rel) => { if (__vivaDist === undefined) { const u = require('node:url').pathToFileURL(__filename).href; __vivaDist = u.slice(0, u.lastIndexOf('/dist/') + 6); } return __vivaDist + rel; }; const __vivaNodeModules = new Map(); const __vivaNode = (id) => { let m = __vivaNodeModules.get(id); if (m === undefined) __vivaNodeModules.set(id, (m = __toESM(require(id), 1))); return m; };" },
   plugins: [moduleUrls],
   logLevel: 'warning',
 });
 // What esbuild leaves outside ASCII is in comments (it escaped the code's): escaped there too, as \u{…} — which would
 // mean the same character in a string, a regular expression or a name, were one left.
+// Each module that imports a Node built-in gets its own interop copy of it (`__toESM(require("node:fs"), 1)`: an
+// object with a getter for each of fs's hundred properties, made 24 times in `find`): one copy for each built-in
+// instead, made on first use (__vivaNode, in the banner).
 for (const f of filesUnder(path.join(dist, 'run'), '.cjs')) {
-  const text = fs.readFileSync(f, 'utf8');
-  if (/[^\x00-\x7f]/.test(text)) fs.writeFileSync(f, text.replace(/[^\x00-\x7f]/gu, (c) => `\\u{${c.codePointAt(0).toString(16)}}`));
+  let text = fs.readFileSync(f, 'utf8');
+  text = text.replace(/__toESM\(require\(("node:[a-z_/]+")\), 1\)/g, '__vivaNode($1)');
+  if (/[^\x00-\x7f]/.test(text)) text = text.replace(/[^\x00-\x7f]/gu, (c) => `\\u{${c.codePointAt(0).toString(16)}}`);
+  fs.writeFileSync(f, text);
 }
 // bin/run.js (CommonJS, see there) moves global flags before it knows the command: the function, as CommonJS.
 await build({
