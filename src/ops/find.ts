@@ -192,7 +192,7 @@ export function requireIndex(repo: Repository): void {
 }
 
 /**
- * (commit, path) of every occurrence of an object (blob or tree), through parent links; memoized per object.
+ * (commit, path) of every occurrence of an object (blob or tree), through parent links; memoized per tree.
  * Paths are byte strings (latin1: one character per byte of the name, as the index stores it): joining them makes a
  * rope, not a buffer, which for thousands of hits is most of the garbage a query would make. {@link pathText} turns
  * one into text.
@@ -252,7 +252,8 @@ export class Resolver {
         for (let n = 0; n < names.length; n++) out.push(up[i]!, prefix ? `${prefix}/${names[n]!}` : names[n]!);
       }
     }
-    this.memo.set(ks, out);
+    // A blob's occurrences are asked for once per query: kept, they would outlive the young generation for nothing.
+    if (key[0] !== OBJECT_KINDS.blob) this.memo.set(ks, out);
     return out;
   }
 
