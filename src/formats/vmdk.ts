@@ -166,7 +166,10 @@ async function openSparse(r: FileReader, h: Header): Promise<VmdkSource> {
       const raw = await r.read(at + 12, len, 'compressed grain');
       let out: Buffer;
       try {
-        out = zlib.inflateSync(raw, { maxOutputLength: gb });
+        // One output buffer of the grain's size, not zlib's default 16 KiB pieces joined by a copy: the 12 461 grains
+        // of the benchmark's base inflate in 1.23–1.34 s instead of 1.41–1.48 s. (Inflating ahead on libuv's thread
+        // pool was tried: the commit became slower, 9.1–9.9 s against 7.4–8.7 s.)
+        out = zlib.inflateSync(raw, { maxOutputLength: gb, chunkSize: gb });
       } catch (e) {
         throw new CorruptInputError(file, where, `cannot inflate: ${e instanceof Error ? e.message : String(e)}`);
       }
