@@ -7,7 +7,7 @@ import util from 'node:util';
 import type { ExcludeTest } from './exclude.js';
 import { type DataPiece, type FileContent, type ImageEntry, type ImageReader, type ImageWriter, type SourceDescription, type StoredDir, type WriterWarning, type Xattr, RACY_WINDOW_NS, S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFMT, S_IFREG, typeOfMode } from './types.js';
 import { EMPTY, throwIfAborted } from './depth-first.js';
-import { native, scanRecords, splitNs } from '../native/index.js';
+import { type ScanRecord, native, scanRecords, splitNs } from '../native/index.js';
 import {
   CheckoutError, DestinationNotEmptyError, SourceChangedError, SourceReadError, UnsafeInputError,
   UnsupportedInputError, VivaError,
@@ -264,6 +264,43 @@ interface DirScan {
   stored?: StoredDir;
 }
 
+/** Bytes of directory records {@link prescan} holds at most (about 270 000 entries); the rest are scanned as walked. */
+const PRESCAN_MAX_BYTES = 32 * 1024 * 1024;
+/** Directories given to one scanDirs call. */
+const PRESCAN_BATCH = 512;
+
+/**
+ * Every directory of the tree at `base` that `descend` (given a directory's relative path and one of its entries) lets
+ * the walk into, scanned (native scanDirs, PRESCAN_BATCH directories at a time, breadth first, on every processor), by
+ * relative path (latin1): the records, or the errno that stopped the scan. Stops at PRESCAN_MAX_BYTES of records.
+ */
+function prescan(base: Buffer, descend: (rel: Buffer, r: ScanRecord) => boolean): Map<string, Buffer | number> {
+  const out = new Map<string, Buffer | number>();
+  let held = 0;
+  // Breadth first: the directories of a batch are scanned side by side.
+  let queue: Buffer[] = [EMPTY];
+  let at = 0;
+  while (at < queue.length && held < PRESCAN_MAX_BYTES) {
+    const batch = queue.slice(at, at + PRESCAN_BATCH);
+    at += batch.length;
+    const results = native().scanDirs(batch.map((rel) => join(base, rel)));
+    for (let i = 0; i < batch.length; i++) {
+      const rel = batch[i]!;
+      const buf = results[i]!;
+      out.set(rel.toString('latin1'), buf);
+      if (typeof buf === 'number') continue;
+      held += buf.length;
+      let first = true;
+      for (const r of scanRecords(buf)) {
+        if (first) { first = false; continue; }
+        if (descend(rel, r)) queue.push(child(rel, r.name));
+      }
+    }
+    if (at >= PRESCAN_BATCH * 64) { queue = queue.slice(at); at = 0; }
+  }
+  return out;
+}
+
 /**
  * The tree cache's pre-scan of the tree at `base` (see {@link DirectoryTreeCache}): the verdict of every directory the
  * walk will reach, by relative path (latin1). A directory that cannot be scanned gets none (the walk reports it).
@@ -279,12 +316,23 @@ function scanForTreeCache(base: Buffer, cache: DirectoryTreeCache, scope: string
   const groups = new Map<string, number[]>();
   // Files this user may not read are left out by the walk (with a warning): their directories are walked.
   const checkReadable = options.onUnreadable !== undefined && (process.geteuid?.() ?? 0) !== 0;
+  /** Whether the walk takes an entry (`r`, at `childRel`) at all: not excluded by path or pattern. */
+  const taken = (childRel: Buffer, r: ScanRecord) => !(excluded.size && excluded.has(join(base, childRel).toString('latin1')))
+    && (r.err !== 0 || !options.skip?.(childRel, (r.mode & S_IFMT) === S_IFDIR));
+  const scanned = prescan(base, (rel, r) => r.err === 0 && (r.mode & S_IFMT) === S_IFDIR && taken(child(rel, r.name), r));
   const scan = (abs: Buffer, rel: Buffer): number => {
     const me: (typeof dirs)[number] = { key: `tree:${scope}:${abs.toString('latin1')}`, rel, parent: -1, signature: EMPTY, usable: true, recordable: true };
-    let buf: Buffer;
-    try {
-      buf = native().scanDir(abs);
-    } catch {
+    const relKey = rel.toString('latin1');
+    let buf = scanned.get(relKey);
+    scanned.delete(relKey);
+    if (buf === undefined) {
+      try {
+        buf = native().scanDir(abs);
+      } catch {
+        buf = -1;
+      }
+    }
+    if (typeof buf === 'number') {
       me.usable = me.recordable = false;
       dirs.push(me);
       return dirs.length - 1;
@@ -296,10 +344,9 @@ function scanForTreeCache(base: Buffer, cache: DirectoryTreeCache, scope: string
     for (const r of scanRecords(buf)) {
       if (first) { first = false; continue; }
       const childRel = child(rel, r.name);
-      if (excluded.size && excluded.has(join(base, childRel).toString('latin1'))) continue;
+      if (!taken(childRel, r)) continue;
       if (r.err !== 0) { me.usable = me.recordable = false; continue; }
       const type = r.mode & S_IFMT;
-      if (options.skip?.(childRel, type === S_IFDIR)) continue;
       hash.update(r.bytes);
       if (checkReadable && type === S_IFREG && !mayRead(r)) me.usable = me.recordable = false;
       if (racy(r.mtimeSec, r.mtimeNsec) || racy(r.ctimeSec, r.ctimeNsec)) me.recordable = false;

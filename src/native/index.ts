@@ -21,6 +21,11 @@ export interface NativeBinding {
    */
   scanDir(path: Buffer | string): Buffer;
   /**
+   * scanDir of each path, on up to four threads (one per processor): each result is the records, or the errno with
+   * which scanDir would have thrown.
+   */
+  scanDirs(paths: Array<Buffer | string>): Array<Buffer | number>;
+  /**
    * Decodes stored values (codec byte 0 raw or 1 zstd, then the payload) into `out` (each exactly the decoded size)
    * and checks each against its SHA-256 id (`ids`: 32 bytes per object) on libuv's thread pool, then calls `done`.
    * `status[i]` is then 0 when `out[i]` holds the object, else 1 unknown codec, 2 undecodable, 3 another size, 4 not

@@ -255,15 +255,14 @@ static size_t scan_put(uint8_t *out, int err, const struct stat *st, const char 
   return total;
 }
 
-static napi_value js_scan_dir(napi_env env, napi_callback_info info) {
-  napi_value argv[1]; char path[PATH_MAXLEN];
-  if (get_args(env, info, 1, argv) || get_cstr(env, argv[0], path, sizeof path) < 0) return NULL;
+/* The records of the directory at path (see scanDir above) in a malloc'ed buffer: 0, or the errno that stopped it. */
+static int scan_dir_core(const char *path, uint8_t **outp, size_t *outlen) {
   int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  if (fd < 0) return throw_errno(env, errno, "scandir", path);
+  if (fd < 0) return errno;
   struct stat self;
-  if (fstat(fd, &self) < 0) { int e = errno; close(fd); return throw_errno(env, e, "scandir", path); }
+  if (fstat(fd, &self) < 0) { int e = errno; close(fd); return e; }
   DIR *d = fdopendir(fd);
-  if (!d) { int e = errno; close(fd); return throw_errno(env, e, "scandir", path); }
+  if (!d) { int e = errno; close(fd); return e; }
   size_t cap = 64, n = 0;
   scan_name *names = malloc(cap * sizeof *names);
   int err = names ? 0 : ENOMEM;
@@ -284,30 +283,94 @@ static napi_value js_scan_dir(napi_env env, napi_callback_info info) {
     memcpy(names[n].name, de->d_name, len);
     names[n++].len = len;
   }
-  napi_value result = NULL;
+  uint8_t *out = NULL;
+  size_t size = SCAN_SIZE(0);
   if (!err) {
     qsort(names, n, sizeof *names, scan_cmp);
-    size_t size = SCAN_SIZE(0);
     for (size_t i = 0; i < n; i++) size += SCAN_SIZE(names[i].len);
-    void *data; napi_value buf;
-    if (napi_create_buffer(env, size, &data, &buf) == napi_ok) {
-      uint8_t *out = data;
-      size_t at = scan_put(out, 0, &self, "", 0);
-      for (size_t i = 0; i < n; i++) {
-        struct stat st;
-        char name[NAME_MAX + 1];
-        memcpy(name, names[i].name, names[i].len); name[names[i].len] = 0;
-        int e = fstatat(dirfd(d), name, &st, AT_SYMLINK_NOFOLLOW) < 0 ? errno : 0;
-        at += scan_put(out + at, e, e ? NULL : &st, names[i].name, names[i].len);
-      }
-      (void)at;
-      result = buf;
+    out = malloc(size);
+    if (!out) err = ENOMEM;
+  }
+  if (!err) {
+    size_t at = scan_put(out, 0, &self, "", 0);
+    for (size_t i = 0; i < n; i++) {
+      struct stat st;
+      char name[NAME_MAX + 1];
+      memcpy(name, names[i].name, names[i].len); name[names[i].len] = 0;
+      int e = fstatat(dirfd(d), name, &st, AT_SYMLINK_NOFOLLOW) < 0 ? errno : 0;
+      at += scan_put(out + at, e, e ? NULL : &st, names[i].name, names[i].len);
     }
   }
   for (size_t i = 0; i < n; i++) free(names[i].name);
   free(names);
   closedir(d);
+  if (err) { free(out); return err; }
+  *outp = out;
+  *outlen = size;
+  return 0;
+}
+
+static napi_value js_scan_dir(napi_env env, napi_callback_info info) {
+  napi_value argv[1]; char path[PATH_MAXLEN];
+  if (get_args(env, info, 1, argv) || get_cstr(env, argv[0], path, sizeof path) < 0) return NULL;
+  uint8_t *out; size_t len;
+  int err = scan_dir_core(path, &out, &len);
   if (err) return throw_errno(env, err, "scandir", path);
+  napi_value buf;
+  napi_status st = napi_create_buffer_copy(env, len, out, NULL, &buf);
+  free(out);
+  return st == napi_ok ? buf : NULL;
+}
+
+/* scanDirs(paths[]) -> (Buffer | number)[]: scanDir of each path, on up to 4 threads (one per processor), each an
+ * errno where scanDir would throw. A re-commit scans every directory of the tree (2578 for a Debian base: lstat of
+ * each of its entries, ≈ 85 ms on one thread); the kernel answers lstat calls on every core at once. */
+typedef struct { char **paths; uint8_t **out; size_t *len; int *err; size_t n; size_t next; } scan_batch;
+
+static void *scan_batch_run(void *arg) {
+  scan_batch *b = arg;
+  for (;;) {
+    size_t i = __atomic_fetch_add(&b->next, 1, __ATOMIC_RELAXED);
+    if (i >= b->n) return NULL;
+    b->err[i] = scan_dir_core(b->paths[i], &b->out[i], &b->len[i]);
+  }
+}
+
+static napi_value js_scan_dirs(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (get_args(env, info, 1, argv)) return NULL;
+  bool isarr = false;
+  uint32_t n = 0;
+  if (napi_is_array(env, argv[0], &isarr) != napi_ok || !isarr || napi_get_array_length(env, argv[0], &n) != napi_ok) {
+    napi_throw_type_error(env, "EINVAL", "expected an array of paths");
+    return NULL;
+  }
+  scan_batch b = { calloc(n + 1, sizeof(char *)), calloc(n + 1, sizeof(uint8_t *)), calloc(n + 1, sizeof(size_t)), calloc(n + 1, sizeof(int)), n, 0 };
+  napi_value result = NULL;
+  if (!b.paths || !b.out || !b.len || !b.err) { napi_throw_error(env, "ENOMEM", "out of memory"); goto done; }
+  char path[PATH_MAXLEN];
+  for (uint32_t i = 0; i < n; i++) {
+    napi_value v;
+    if (napi_get_element(env, argv[0], i, &v) != napi_ok || get_cstr(env, v, path, sizeof path) < 0) goto done;
+    if (!(b.paths[i] = strdup(path))) { napi_throw_error(env, "ENOMEM", "out of memory"); goto done; }
+  }
+  long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+  size_t threads = cpus < 1 ? 1 : cpus > 4 ? 4 : (size_t)cpus;
+  if (threads > n / 16) threads = n / 16 ? n / 16 : 1;
+  pthread_t tid[4];
+  size_t started = 0;
+  for (size_t t = 1; t < threads; t++) if (pthread_create(&tid[started], NULL, scan_batch_run, &b) == 0) started++;
+  scan_batch_run(&b);
+  for (size_t t = 0; t < started; t++) pthread_join(tid[t], NULL);
+  if (napi_create_array_with_length(env, n, &result) != napi_ok) { result = NULL; goto done; }
+  for (uint32_t i = 0; i < n; i++) {
+    napi_value v;
+    napi_status st = b.err[i] ? napi_create_int32(env, b.err[i], &v) : napi_create_buffer_copy(env, b.len[i], b.out[i], NULL, &v);
+    if (st != napi_ok || napi_set_element(env, result, i, v) != napi_ok) { result = NULL; break; }
+  }
+done:
+  for (uint32_t i = 0; i < n; i++) { if (b.paths) free(b.paths[i]); if (b.out) free(b.out[i]); }
+  free(b.paths); free(b.out); free(b.len); free(b.err);
   return result;
 }
 
@@ -469,6 +532,7 @@ static napi_value init(napi_env env, napi_value exports) {
     { "dataExtents", NULL, js_data_extents, NULL, NULL, NULL, napi_enumerable, NULL },
     { "mksocket", NULL, js_mksocket, NULL, NULL, NULL, napi_enumerable, NULL },
     { "scanDir", NULL, js_scan_dir, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "scanDirs", NULL, js_scan_dirs, NULL, NULL, NULL, napi_enumerable, NULL },
     { "decodeVerify", NULL, js_decode_verify, NULL, NULL, NULL, napi_enumerable, NULL },
     { "sha256Hex", NULL, js_sha256_hex, NULL, NULL, NULL, napi_enumerable, NULL },
   };

@@ -42,3 +42,37 @@ test('scanDir: a file, a symlink to a directory and a missing path are errors na
   t.true(e.code === 'ELOOP' || e.code === 'ENOTDIR', e.code);
   t.throws(() => native().scanDir(path.join(dir, 'missing')), { code: 'ENOENT' });
 });
+
+test('scanDirs: each result is what scanDir gives, or the errno scanDir throws with; in order, on several threads', (t) => {
+  const dir = tmpDir(t, 'viva-scan-');
+  const paths: Array<Buffer | string> = [];
+  // Enough directories for the call to use every thread it may (at least 16 for each).
+  for (let i = 0; i < 100; i++) {
+    const d = path.join(dir, `d${i}`);
+    fs.mkdirSync(d);
+    for (let j = 0; j <= i % 7; j++) fs.writeFileSync(path.join(d, `f${j}`), 'x'.repeat(j));
+    paths.push(i % 2 ? d : Buffer.from(d));
+  }
+  fs.writeFileSync(path.join(dir, 'file'), '');
+  fs.symlinkSync('.', path.join(dir, 'link'));
+  paths.splice(10, 0, path.join(dir, 'file'));
+  paths.splice(50, 0, path.join(dir, 'missing'));
+  paths.splice(70, 0, path.join(dir, 'link'));
+  const results = native().scanDirs(paths);
+  t.is(results.length, paths.length);
+  const codes: Record<string, number> = { ENOTDIR: 20, ENOENT: 2, ELOOP: 40 };
+  for (let i = 0; i < paths.length; i++) {
+    let expected: Buffer | number;
+    try {
+      expected = native().scanDir(paths[i]!);
+    } catch (e) {
+      expected = codes[(e as NodeJS.ErrnoException).code!] ?? -1;
+    }
+    t.deepEqual(results[i], expected, String(paths[i]));
+  }
+  t.is(results[10], 20);
+  t.is(results[50], 2);
+  t.deepEqual(native().scanDirs([]), []);
+  t.throws(() => native().scanDirs('x' as unknown as string[]), { message: /expected an array/ });
+  t.throws(() => native().scanDirs([1 as unknown as string]), { message: /expected a string or Buffer/ });
+});
