@@ -7,7 +7,7 @@ import util from 'node:util';
 import type { ExcludeTest } from './exclude.js';
 import { type DataPiece, type FileContent, type ImageEntry, type ImageReader, type ImageWriter, type SourceDescription, type StoredDir, type WriterWarning, type Xattr, RACY_WINDOW_NS, S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFMT, S_IFREG, typeOfMode } from './types.js';
 import { EMPTY, throwIfAborted } from './depth-first.js';
-import { type ScanRecord, native, scanRecords, splitNs } from '../native/index.js';
+import { forEachSubdir, native, scanRecords, splitNs } from '../native/index.js';
 import {
   CheckoutError, DestinationNotEmptyError, SourceChangedError, SourceReadError, UnsafeInputError,
   UnsupportedInputError, VivaError,
@@ -274,7 +274,7 @@ const PRESCAN_BATCH = 512;
  * the walk into, scanned (native scanDirs, PRESCAN_BATCH directories at a time, breadth first, on every processor), by
  * relative path (latin1): the records, or the errno that stopped the scan. Stops at PRESCAN_MAX_BYTES of records.
  */
-function prescan(base: Buffer, descend: (rel: Buffer, r: ScanRecord) => boolean): Map<string, Buffer | number> {
+function prescan(base: Buffer, descend: (childRel: Buffer) => boolean): Map<string, Buffer | number> {
   const out = new Map<string, Buffer | number>();
   let held = 0;
   // Breadth first: the directories of a batch are scanned side by side.
@@ -290,11 +290,10 @@ function prescan(base: Buffer, descend: (rel: Buffer, r: ScanRecord) => boolean)
       out.set(rel.toString('latin1'), buf);
       if (typeof buf === 'number') continue;
       held += buf.length;
-      let first = true;
-      for (const r of scanRecords(buf)) {
-        if (first) { first = false; continue; }
-        if (descend(rel, r)) queue.push(child(rel, r.name));
-      }
+      forEachSubdir(buf, (name) => {
+        const childRel = child(rel, name);
+        if (descend(childRel)) queue.push(childRel);
+      });
     }
     if (at >= PRESCAN_BATCH * 64) { queue = queue.slice(at); at = 0; }
   }
@@ -316,10 +315,10 @@ function scanForTreeCache(base: Buffer, cache: DirectoryTreeCache, scope: string
   const groups = new Map<string, number[]>();
   // Files this user may not read are left out by the walk (with a warning): their directories are walked.
   const checkReadable = options.onUnreadable !== undefined && (process.geteuid?.() ?? 0) !== 0;
-  /** Whether the walk takes an entry (`r`, at `childRel`) at all: not excluded by path or pattern. */
-  const taken = (childRel: Buffer, r: ScanRecord) => !(excluded.size && excluded.has(join(base, childRel).toString('latin1')))
-    && (r.err !== 0 || !options.skip?.(childRel, (r.mode & S_IFMT) === S_IFDIR));
-  const scanned = prescan(base, (rel, r) => r.err === 0 && (r.mode & S_IFMT) === S_IFDIR && taken(child(rel, r.name), r));
+  /** Whether the walk takes an entry (lstat `err` and `mode`, at `childRel`) at all: not excluded by path or pattern. */
+  const taken = (childRel: Buffer, err: number, mode: number) => !(excluded.size && excluded.has(join(base, childRel).toString('latin1')))
+    && (err !== 0 || !options.skip?.(childRel, (mode & S_IFMT) === S_IFDIR));
+  const scanned = prescan(base, (childRel) => taken(childRel, 0, S_IFDIR));
   const scan = (abs: Buffer, rel: Buffer): number => {
     const me: (typeof dirs)[number] = { key: `tree:${scope}:${abs.toString('latin1')}`, rel, parent: -1, signature: EMPTY, usable: true, recordable: true };
     const relKey = rel.toString('latin1');
@@ -344,7 +343,7 @@ function scanForTreeCache(base: Buffer, cache: DirectoryTreeCache, scope: string
     for (const r of scanRecords(buf)) {
       if (first) { first = false; continue; }
       const childRel = child(rel, r.name);
-      if (!taken(childRel, r)) continue;
+      if (!taken(childRel, r.err, r.mode)) continue;
       if (r.err !== 0) { me.usable = me.recordable = false; continue; }
       const type = r.mode & S_IFMT;
       hash.update(r.bytes);

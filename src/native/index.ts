@@ -71,6 +71,19 @@ export function* scanRecords(buf: Buffer): Generator<ScanRecord> {
   }
 }
 
+/**
+ * Calls `fn` with the name of each directory a scanDir result lists (lstat succeeded, S_IFDIR), in order: what a walk
+ * descends into, without a record object per entry.
+ */
+export function forEachSubdir(buf: Buffer, fn: (name: Buffer) => void): void {
+  let at = (SCAN_HEAD + buf.readUInt32LE(88) + 7) & ~7;
+  while (at + SCAN_HEAD <= buf.length) {
+    const len = buf.readUInt32LE(at + 88);
+    if (buf.readUInt32LE(at) === 0 && (buf.readUInt32LE(at + 4) & 0o170000) === 0o040000) fn(buf.subarray(at + SCAN_HEAD, at + SCAN_HEAD + len));
+    at += (SCAN_HEAD + len + 7) & ~7;
+  }
+}
+
 const here = path.dirname(fileURLToPath(import.meta.url));
 // Works from src/native (tsx) and from dist/src/native (compiled): the addon is built into src/native/build.
 const candidates = [
