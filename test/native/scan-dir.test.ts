@@ -2,7 +2,7 @@
 import test from 'ava';
 import fs from 'node:fs';
 import path from 'node:path';
-import { native, scanRecords } from '../../src/native/index.js';
+import { forEachSubdir, native, scanRecords } from '../../src/native/index.js';
 import { tmpDir } from '../helpers/repo.js';
 
 test('scanDir: the directory first, then entries in byte order with lstat fields; symlinks not followed; odd names kept', (t) => {
@@ -75,4 +75,21 @@ test('scanDirs: each result is what scanDir gives, or the errno scanDir throws w
   t.deepEqual(native().scanDirs([]), []);
   t.throws(() => native().scanDirs('x' as unknown as string[]), { message: /expected an array/ });
   t.throws(() => native().scanDirs([1 as unknown as string]), { message: /expected a string or Buffer/ });
+});
+
+test('forEachSubdir: the directories a scanDir result lists, in its order; not symlinks to directories, nor files', (t) => {
+  const dir = tmpDir(t, 'viva-scan-');
+  for (const d of ['b', 'a', 'c d']) fs.mkdirSync(path.join(dir, d));
+  fs.mkdirSync(Buffer.from(`${dir}/\xff`, 'latin1'));
+  fs.writeFileSync(path.join(dir, 'aa'), 'file');
+  fs.symlinkSync('a', path.join(dir, 'ab'));
+  const names: string[] = [];
+  const buf = native().scanDir(dir);
+  forEachSubdir(buf, (name) => names.push(name.toString('latin1')));
+  t.deepEqual(names, ['a', 'b', 'c d', '\xff']);
+  const fromRecords = [...scanRecords(buf)].slice(1).filter((r) => r.err === 0 && (r.mode & 0o170000) === 0o040000).map((r) => r.name.toString('latin1'));
+  t.deepEqual(names, fromRecords);
+  const none: Buffer[] = [];
+  forEachSubdir(native().scanDir(path.join(dir, 'a')), (name) => none.push(name));
+  t.deepEqual(none, []);
 });
