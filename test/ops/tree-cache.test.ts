@@ -177,3 +177,27 @@ test('tree cache: after gc removed a recorded tree, it is not taken; fsck stays 
   t.is(r.tree, taken.tree);
   t.true((await fsck(repo)).ok);
 });
+
+test('tree cache: with an entry excluded in the middle of a directory, a change after it shows and a change to it does not', async (t) => {
+  const { repo, dir } = tmpRepo(t);
+  const src = path.join(dir, 'src');
+  writeTree(src, { 'etc': { 'a': 'first', 'b.log': 'left out', 'c': 'last' }, 'usr': { 'x': 'x' } });
+  await sleep(2100);
+  const exclude = ['*.log'];
+  const base = await commitAt(repo, src, { tick: ++tick, exclude });
+  const recordedAgain = await commitAt(repo, src, { tick: ++tick, exclude });
+  t.is(recordedAgain.cachedDirs, recordedAgain.dirs);
+  // The excluded file changes: its directory's signature does not cover it.
+  fs.writeFileSync(path.join(src, 'etc/b.log'), 'left out, and longer now');
+  await sleep(2100);
+  const excludedChanged = await commitAt(repo, src, { tick: ++tick, exclude });
+  t.is(excludedChanged.tree, base.tree);
+  t.is(excludedChanged.cachedDirs, excludedChanged.dirs);
+  // The file after it changes: its directory is read again, and the tree is the one a full read gives.
+  fs.writeFileSync(path.join(src, 'etc/c'), 'last, changed');
+  const changed = await commitAt(repo, src, { tick: ++tick, exclude });
+  const cold = await commitAt(repo, src, { tick: ++tick, exclude, statCache: false });
+  t.not(changed.tree, base.tree);
+  t.is(changed.tree, cold.tree);
+  t.true(changed.cachedDirs < changed.dirs);
+});
