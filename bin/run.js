@@ -198,11 +198,22 @@ function libcFamily() {
   }
 }
 
+/**
+ * `viva --version` and `viva -v` (git's short form): the line oclif prints for `--version`, without loading oclif
+ * (0.18 s against 0.07 s).
+ */
+function versionLine() {
+  const { version } = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8'));
+  return `viva/${version} ${process.platform}-${process.arch} node-${process.version}\n`;
+}
+
 async function main() {
   try {
     const argv = hoistGlobalFlags(process.argv.slice(2));
     const direct = directCommand(argv);
-    if (direct) {
+    if (argv.length === 1 && (argv[0] === '--version' || argv[0] === '-v')) {
+      process.stdout.write(versionLine());
+    } else if (direct) {
       const cache = new CodeCache();
       // Set only while the command's modules load (lmdb among them), then gone: the processes viva starts never see
       // them. LIBC: see libcFamily. msgpackr's native extractor speeds up decoding long strings in large documents;

@@ -8,7 +8,7 @@ import type { ExecutionContext } from 'ava';
 import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { BIN, cleanEnv, delay, tmpDir, viva, vivaOk } from '../helpers/cli.js';
+import { BIN, ROOT, cleanEnv, delay, tmpDir, viva, vivaOk } from '../helpers/cli.js';
 import { randomBytes } from '../helpers/repo.js';
 import { hoistGlobalFlags } from '../../src/cli/argv.js';
 import { closestCommand, editDistance } from '../../src/cli/hooks/not-found.js';
@@ -219,7 +219,11 @@ test('tty: global flags before the command, -h as --help', async (t) => {
   const logHelp = await vivaOk(t, ['log', '-h']);
   t.regex(logHelp.stdout, /show the history of an image branch/);
   t.regex(logHelp.stdout, /--no-pager/);
-  t.regex((await vivaOk(t, ['--version'])).stdout, /^viva\/\d/);
+  // The version as oclif prints it, for --version and git's -v alike (without loading oclif).
+  const version = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')).version as string;
+  const line = `viva/${version} ${process.platform}-${process.arch} node-${process.version}\n`;
+  t.is((await vivaOk(t, ['--version'])).stdout, line);
+  t.is((await vivaOk(t, ['-v'])).stdout, line);
 });
 
 test('tty: shell completion scripts for bash and zsh', async (t) => {
