@@ -23,6 +23,9 @@ const MAX_SIZE = 2 ** 50;
 const MAX_GD_BYTES = 64 * 1024 * 1024;
 const GT_CACHE = 64;
 const GRAIN_CACHE = 8;
+/** Compressed grain buffers kept for reuse, and the least size one is made with. */
+const SPARE_KEEP = 2;
+const SPARE_MIN = 64 * 1024;
 
 /** A VMDK opened by openVmdk. */
 export type VmdkSource = BlockSource & {
@@ -151,11 +154,12 @@ async function openSparse(r: FileReader, h: Header): Promise<VmdkSource> {
     return s;
   };
   const grains = new Map<number, Promise<Buffer>>();
-  /**
-   * The largest compressed grain accepted, and buffers of that size that grains are read into, reused: a new buffer
-   * for each of 12 461 grains, with zlib's own, set off 82 full garbage collections in one commit (external memory).
-   */
+  /** The largest compressed grain accepted. */
   const maxRaw = gb + gb / 8 + 1024;
+  /**
+   * Buffers compressed grains are read into, reused (at most SPARE_KEEP kept): a new buffer for each of 12 461 grains,
+   * with zlib's own, set off 117 full garbage collections in one commit (external memory); 87 with them.
+   */
   const spare: Buffer[] = [];
   const inflated = (g: number, s: number): Promise<Buffer> => {
     let p = grains.get(s);
@@ -164,17 +168,18 @@ async function openSparse(r: FileReader, h: Header): Promise<VmdkSource> {
       const at = s * 512;
       const where = `grain marker at offset ${at} (guest offset ${g * gb})`;
       if (at + 12 > r.fileSize) throw new CorruptInputError(file, where, 'grain marker cut short by the end of the file');
-      const buf = spare.pop() ?? Buffer.allocUnsafeSlow(maxRaw);
+      const m = await r.read(at, 12, 'grain marker');
+      const len = m.readUInt32LE(8);
+      // deflate never grows a grain by more than a few bytes per 16 KiB: a larger size is damage (and bounds memory).
+      if (len > maxRaw) throw new CorruptInputError(file, where, `compressed grain of ${len} bytes is larger than a ${gb}-byte grain can deflate to`);
+      if (len === 0 || at + 12 + len > r.fileSize) throw new CorruptInputError(file, where, `compressed grain of ${len} bytes lies past the end of the ${r.fileSize}-byte file`);
+      let buf = spare.pop();
+      if (!buf || buf.length < len) buf = Buffer.allocUnsafeSlow(Math.min(maxRaw, Math.max(len, SPARE_MIN)));
       try {
-        await r.readInto(at, 12, buf, 0, 'grain marker');
-        const len = buf.readUInt32LE(8);
-        // deflate never grows a grain by more than a few bytes per 16 KiB: a larger size is damage (and bounds memory).
-        if (len > maxRaw) throw new CorruptInputError(file, where, `compressed grain of ${len} bytes is larger than a ${gb}-byte grain can deflate to`);
-        if (len === 0 || at + 12 + len > r.fileSize) throw new CorruptInputError(file, where, `compressed grain of ${len} bytes lies past the end of the ${r.fileSize}-byte file`);
         await r.readInto(at + 12, len, buf, 0, 'compressed grain');
         return inflateGrain(buf.subarray(0, len), where);
       } finally {
-        spare.push(buf);
+        if (spare.length < SPARE_KEEP) spare.push(buf);
       }
     })();
     p.catch(() => grains.delete(s));
@@ -186,10 +191,11 @@ async function openSparse(r: FileReader, h: Header): Promise<VmdkSource> {
   const inflateGrain = (raw: Buffer, where: string): Buffer => {
     let out: Buffer;
     try {
-      // One output buffer of the grain's size, not zlib's default 16 KiB pieces joined by a copy: the 12 461 grains
-      // of the benchmark's base inflate in 1.23–1.34 s instead of 1.41–1.48 s. (Inflating ahead on libuv's thread
-      // pool was tried: the commit became slower, 9.1–9.9 s against 7.4–8.7 s.)
-      out = zlib.inflateSync(raw, { maxOutputLength: gb, chunkSize: gb });
+      // One output buffer (a byte more than a grain: one of exactly its size, once full, is followed by a second,
+      // empty one), not zlib's default 16 KiB pieces joined by a copy: the 12 461 grains of the benchmark's base
+      // inflate in 1.23–1.34 s instead of 1.41–1.48 s. (Inflating ahead on libuv's thread pool was tried: the commit
+      // became slower, 9.1–9.9 s against 7.4–8.7 s.)
+      out = zlib.inflateSync(raw, { maxOutputLength: gb, chunkSize: gb + 1 });
     } catch (e) {
       throw new CorruptInputError(file, where, `cannot inflate: ${e instanceof Error ? e.message : String(e)}`);
     }
@@ -213,7 +219,10 @@ async function openSparse(r: FileReader, h: Header): Promise<VmdkSource> {
         for (let g = i * h.gtEntries; g < (i + 1) * h.gtEntries && g * gb < size; g++) if ((await grainSector(g)) > ZEROED) yield g;
       }
     })(), gb, size),
-    close: () => r.fh.close(),
+    close: () => {
+      spare.length = 0;
+      return r.fh.close();
+    },
   };
 }
 
