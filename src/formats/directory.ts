@@ -270,23 +270,24 @@ const PRESCAN_MAX_BYTES = 32 * 1024 * 1024;
 const PRESCAN_BATCH = 512;
 
 /**
- * Every directory of the tree at `base` that `descend` (given a directory's relative path and one of its entries) lets
- * the walk into, scanned (native scanDirs, PRESCAN_BATCH directories at a time, breadth first, on every processor), by
- * relative path (latin1): the records, or the errno that stopped the scan. Stops at PRESCAN_MAX_BYTES of records.
+ * Every directory of the tree at `base` that `descend` (given a directory's relative path) lets the walk into,
+ * scanned (native scanDirs, PRESCAN_BATCH directories at a time, breadth first, on every processor), by relative path
+ * (latin1): the records, or the errno that stopped the scan. Stops when the records reach PRESCAN_MAX_BYTES (scanDirs
+ * starts no directory past it); the walk scans the rest itself.
  */
 function prescan(base: Buffer, descend: (childRel: Buffer) => boolean): Map<string, Buffer | number> {
   const out = new Map<string, Buffer | number>();
   let held = 0;
-  // Breadth first: the directories of a batch are scanned side by side.
   let queue: Buffer[] = [EMPTY];
   let at = 0;
   while (at < queue.length && held < PRESCAN_MAX_BYTES) {
     const batch = queue.slice(at, at + PRESCAN_BATCH);
     at += batch.length;
-    const results = native().scanDirs(batch.map((rel) => join(base, rel)));
+    const results = native().scanDirs(batch.map((rel) => join(base, rel)), PRESCAN_MAX_BYTES - held);
     for (let i = 0; i < batch.length; i++) {
       const rel = batch[i]!;
       const buf = results[i]!;
+      if (buf === null) continue;
       out.set(rel.toString('latin1'), buf);
       if (typeof buf === 'number') continue;
       held += buf.length;

@@ -22,9 +22,10 @@ export interface NativeBinding {
   scanDir(path: Buffer | string): Buffer;
   /**
    * scanDir of each path, on up to four threads (one per processor): each result is the records, or the errno with
-   * which scanDir would have thrown.
+   * which scanDir would have thrown. Once the records made reach `budget` bytes, directories not yet started are left
+   * unscanned (null): a batch holds at most the budget and the largest directory each thread was scanning.
    */
-  scanDirs(paths: Array<Buffer | string>): Array<Buffer | number>;
+  scanDirs(paths: Array<Buffer | string>, budget?: number): Array<Buffer | number | null>;
   /**
    * Decodes stored values (codec byte 0 raw or 1 zstd, then the payload) into `out` (each exactly the decoded size)
    * and checks each against its SHA-256 id (`ids`: 32 bytes per object) on libuv's thread pool, then calls `done`.

@@ -310,6 +310,12 @@ static int scan_dir_core(const char *path, uint8_t **outp, size_t *outlen) {
   return 0;
 }
 
+/* Frees the records of an external buffer made by scanDir or scanDirs. */
+static void free_scan(napi_env env, void *data, void *hint) {
+  (void)env; (void)hint;
+  free(data);
+}
+
 static napi_value js_scan_dir(napi_env env, napi_callback_info info) {
   napi_value argv[1]; char path[PATH_MAXLEN];
   if (get_args(env, info, 1, argv) || get_cstr(env, argv[0], path, sizeof path) < 0) return NULL;
@@ -317,35 +323,48 @@ static napi_value js_scan_dir(napi_env env, napi_callback_info info) {
   int err = scan_dir_core(path, &out, &len);
   if (err) return throw_errno(env, err, "scandir", path);
   napi_value buf;
-  napi_status st = napi_create_buffer_copy(env, len, out, NULL, &buf);
-  free(out);
-  return st == napi_ok ? buf : NULL;
+  if (napi_create_external_buffer(env, len, out, free_scan, NULL, &buf) != napi_ok) {
+    free(out);
+    napi_throw_error(env, "ENOMEM", "out of memory");
+    return NULL;
+  }
+  return buf;
 }
 
-/* scanDirs(paths[]) -> (Buffer | number)[]: scanDir of each path, on up to 4 threads (one per processor), each an
- * errno where scanDir would throw. A re-commit scans every directory of the tree (2578 for a Debian base: lstat of
+/* scanDirs(paths[], budget?) -> (Buffer | number | null)[]: scanDir of each path, on up to 4 threads (one per
+ * processor), each an errno where scanDir would throw; once the records made reach `budget` bytes, the directories
+ * not yet started are left unscanned (null). A re-commit scans every directory of the tree (2578 for a Debian base: lstat of
  * each of its entries, ≈ 85 ms on one thread); the kernel answers lstat calls on every core at once. */
-typedef struct { char **paths; uint8_t **out; size_t *len; int *err; size_t n; size_t next; } scan_batch;
+typedef struct { char **paths; uint8_t **out; size_t *len; int *err; size_t n; size_t next; size_t budget; size_t used; } scan_batch;
+
+/* A directory left unscanned because the batch's records reached its budget (an answer of null). */
+#define SCAN_NOT_DONE (-1)
 
 static void *scan_batch_run(void *arg) {
   scan_batch *b = arg;
   for (;;) {
     size_t i = __atomic_fetch_add(&b->next, 1, __ATOMIC_RELAXED);
     if (i >= b->n) return NULL;
+    if (__atomic_load_n(&b->used, __ATOMIC_RELAXED) >= b->budget) { b->err[i] = SCAN_NOT_DONE; continue; }
     b->err[i] = scan_dir_core(b->paths[i], &b->out[i], &b->len[i]);
+    if (!b->err[i]) __atomic_fetch_add(&b->used, b->len[i], __ATOMIC_RELAXED);
   }
 }
 
 static napi_value js_scan_dirs(napi_env env, napi_callback_info info) {
-  napi_value argv[1];
-  if (get_args(env, info, 1, argv)) return NULL;
+  napi_value argv[2];
+  size_t argc = 2;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 1) { napi_throw_type_error(env, "EINVAL", "missing arguments"); return NULL; }
+  double budget = 0;
+  if (argc < 2 || napi_get_value_double(env, argv[1], &budget) != napi_ok || !(budget > 0)) budget = 1e18;
   bool isarr = false;
   uint32_t n = 0;
   if (napi_is_array(env, argv[0], &isarr) != napi_ok || !isarr || napi_get_array_length(env, argv[0], &n) != napi_ok) {
     napi_throw_type_error(env, "EINVAL", "expected an array of paths");
     return NULL;
   }
-  scan_batch b = { calloc(n + 1, sizeof(char *)), calloc(n + 1, sizeof(uint8_t *)), calloc(n + 1, sizeof(size_t)), calloc(n + 1, sizeof(int)), n, 0 };
+  scan_batch b = { calloc(n + 1, sizeof(char *)), calloc(n + 1, sizeof(uint8_t *)), calloc(n + 1, sizeof(size_t)), calloc(n + 1, sizeof(int)), n, 0, (size_t)budget, 0 };
   napi_value result = NULL;
   if (!b.paths || !b.out || !b.len || !b.err) { napi_throw_error(env, "ENOMEM", "out of memory"); goto done; }
   char path[PATH_MAXLEN];
@@ -362,11 +381,18 @@ static napi_value js_scan_dirs(napi_env env, napi_callback_info info) {
   for (size_t t = 1; t < threads; t++) if (pthread_create(&tid[started], NULL, scan_batch_run, &b) == 0) started++;
   scan_batch_run(&b);
   for (size_t t = 0; t < started; t++) pthread_join(tid[t], NULL);
-  if (napi_create_array_with_length(env, n, &result) != napi_ok) { result = NULL; goto done; }
+  if (napi_create_array_with_length(env, n, &result) != napi_ok) { result = NULL; napi_throw_error(env, "ENOMEM", "out of memory"); goto done; }
   for (uint32_t i = 0; i < n; i++) {
     napi_value v;
-    napi_status st = b.err[i] ? napi_create_int32(env, b.err[i], &v) : napi_create_buffer_copy(env, b.len[i], b.out[i], NULL, &v);
-    if (st != napi_ok || napi_set_element(env, result, i, v) != napi_ok) { result = NULL; break; }
+    napi_status st;
+    if (b.err[i] == SCAN_NOT_DONE) st = napi_get_null(env, &v);
+    else if (b.err[i]) st = napi_create_int32(env, b.err[i], &v);
+    else {
+      /* The records become the buffer itself (freed with it), not a copy: a batch is not held twice. */
+      st = napi_create_external_buffer(env, b.len[i], b.out[i], free_scan, NULL, &v);
+      if (st == napi_ok) b.out[i] = NULL;
+    }
+    if (st != napi_ok || napi_set_element(env, result, i, v) != napi_ok) { result = NULL; napi_throw_error(env, "ENOMEM", "out of memory"); break; }
   }
 done:
   for (uint32_t i = 0; i < n; i++) { if (b.paths) free(b.paths[i]); if (b.out) free(b.out[i]); }

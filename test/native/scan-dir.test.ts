@@ -72,6 +72,12 @@ test('scanDirs: each result is what scanDir gives, or the errno scanDir throws w
   }
   t.is(results[10], 20);
   t.is(results[50], 2);
+  // A budget: once the records reach it, no directory is started (null); at most one a thread was scanning is done.
+  const limited = native().scanDirs(paths, 1);
+  const done = limited.filter((r) => r !== null).length;
+  t.true(done >= 1 && done <= 4, `${done} scanned`);
+  for (let i = 0; i < paths.length; i++) if (limited[i] !== null) t.deepEqual(limited[i], results[i]);
+  t.deepEqual(native().scanDirs(paths, 1e12), results);
   t.deepEqual(native().scanDirs([]), []);
   t.throws(() => native().scanDirs('x' as unknown as string[]), { message: /expected an array/ });
   t.throws(() => native().scanDirs([1 as unknown as string]), { message: /expected a string or Buffer/ });
