@@ -224,6 +224,7 @@ test('tty: global flags before the command, -h as --help', async (t) => {
   const line = `viva/${version} ${process.platform}-${process.arch} node-${process.version}\n`;
   t.is((await vivaOk(t, ['--version'])).stdout, line);
   t.is((await vivaOk(t, ['-v'])).stdout, line);
+  t.is((await vivaOk(t, ['--no-pager', '-v'])).stdout, line);
 });
 
 test('tty: shell completion scripts for bash and zsh', async (t) => {
