@@ -210,8 +210,9 @@ function versionLine() {
 async function main() {
   try {
     const argv = hoistGlobalFlags(process.argv.slice(2));
-    const direct = directCommand(argv);
-    if (argv.length === 1 && (argv[0] === '--version' || argv[0] === '-v')) {
+    const version = argv.length === 1 && (argv[0] === '--version' || argv[0] === '-v');
+    const direct = version ? undefined : directCommand(argv);
+    if (version) {
       process.stdout.write(versionLine());
     } else if (direct) {
       const cache = new CodeCache();

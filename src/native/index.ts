@@ -55,13 +55,15 @@ export interface ScanRecord {
 }
 
 const SCAN_HEAD = 92;
+/** Bytes of a record whose name is `nameLength` bytes: the head and the name, padded to a multiple of 8. */
+const recordSize = (nameLength: number) => (SCAN_HEAD + nameLength + 7) & ~7;
 
 /** The records of a scanDir result, the directory's own first. */
 export function* scanRecords(buf: Buffer): Generator<ScanRecord> {
   const dv = new DataView(buf.buffer, buf.byteOffset, buf.length);
   for (let at = 0; at + SCAN_HEAD <= buf.length;) {
     const len = dv.getUint32(at + 88, true);
-    const size = (SCAN_HEAD + len + 7) & ~7;
+    const size = recordSize(len);
     yield {
       err: dv.getUint32(at, true), mode: dv.getUint32(at + 4, true), uid: dv.getUint32(at + 8, true), gid: dv.getUint32(at + 12, true),
       nlink: Number(dv.getBigUint64(at + 16, true)), mtimeSec: Number(dv.getBigInt64(at + 56, true)), mtimeNsec: dv.getUint32(at + 64, true),
@@ -77,11 +79,11 @@ export function* scanRecords(buf: Buffer): Generator<ScanRecord> {
  * descends into, without a record object per entry.
  */
 export function forEachSubdir(buf: Buffer, fn: (name: Buffer) => void): void {
-  let at = (SCAN_HEAD + buf.readUInt32LE(88) + 7) & ~7;
+  let at = recordSize(buf.readUInt32LE(88));
   while (at + SCAN_HEAD <= buf.length) {
     const len = buf.readUInt32LE(at + 88);
     if (buf.readUInt32LE(at) === 0 && (buf.readUInt32LE(at + 4) & 0o170000) === 0o040000) fn(buf.subarray(at + SCAN_HEAD, at + SCAN_HEAD + len));
-    at += (SCAN_HEAD + len + 7) & ~7;
+    at += recordSize(len);
   }
 }
 

@@ -333,8 +333,8 @@ static napi_value js_scan_dir(napi_env env, napi_callback_info info) {
 
 /* scanDirs(paths[], budget?) -> (Buffer | number | null)[]: scanDir of each path, on up to 4 threads (one per
  * processor), each an errno where scanDir would throw; once the records made reach `budget` bytes, the directories
- * not yet started are left unscanned (null). A re-commit scans every directory of the tree (2578 for a Debian base: lstat of
- * each of its entries, ≈ 85 ms on one thread); the kernel answers lstat calls on every core at once. */
+ * not yet started are left unscanned (null). A re-commit scans every directory of the tree (2578 for a Debian base:
+ * lstat of each of its entries, ≈ 85 ms on one thread); the kernel answers lstat calls on every core at once. */
 typedef struct { char **paths; uint8_t **out; size_t *len; int *err; size_t n; size_t next; size_t budget; size_t used; } scan_batch;
 
 /* A directory left unscanned because the batch's records reached its budget (an answer of null). */

@@ -78,8 +78,9 @@ export async function search(repo: Repository, words: string[], options: SearchO
   }
   // File names: every name in the index, matched per word, resolved up to the commits that contain it.
   const resolver = new Resolver(repo);
-  const perWord = new Map<string, Array<{ key: Buffer; child: Oid; name: string; exact: boolean; parent: Buffer }>>();
-  for (const { key, value } of repo.contentIndex.scanParents()) {
+  // `key`: the index key of the tree (or disk) that holds the name, which the resolver goes up from.
+  const perWord = new Map<string, Array<{ key: Buffer; name: string; exact: boolean }>>();
+  for (const { value } of repo.contentIndex.scanParents()) {
     const link = decodeParent(value);
     if (!link.name?.length) continue;
     const name = link.name.toString('utf8');
@@ -88,7 +89,7 @@ export async function search(repo: Repository, words: string[], options: SearchO
       if (!lower.includes(w)) continue;
       let l = perWord.get(w);
       if (!l) perWord.set(w, (l = []));
-      l.push({ key: indexKey(link.kind, link.oid), child: key.toString('hex', 1), name, exact: lower === w, parent: value });
+      l.push({ key: indexKey(link.kind, link.oid), name, exact: lower === w });
     }
   }
   for (const [w, list] of perWord) {
