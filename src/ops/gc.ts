@@ -58,6 +58,9 @@ export async function gc(repo: Repository, options: GcOptions = {}): Promise<GcR
     for (const d of doomed) removedBytes += d.size;
     if (!options.dryRun) {
       progress?.({ phase: 'removing objects', files: 0, bytes: 0, totalFiles: doomed.length });
+      // The stat cache is a file of its own: its records of the doomed objects go first (durably), so that an
+      // interrupted gc leaves no record of a removed object. (A lookup checks that the object exists anyway.)
+      repo.statCache.prune((oid, kind) => reachable.has(`${kind}:${oid}`));
       repo.objects.remove(doomed);
       // HEAD's reflog does not keep commits (see listReflogOids): its entries for removed ones go.
       // (LMDB's RefStore writes before its promise returns, so this is part of the exclusive transaction; its
@@ -71,7 +74,6 @@ export async function gc(repo: Repository, options: GcOptions = {}): Promise<GcR
       });
     }
     if (!options.dryRun) {
-      repo.statCache.prune((oid, kind) => reachable.has(`${kind}:${oid}`));
       // Records of disks built for directory commits that are gone now (their tree was not reachable).
       // (LMDB's shared meta writes before its promise returns: part of the exclusive transaction, as above.)
       for (const t of listTreeDisks(repo)) {

@@ -219,7 +219,6 @@ export class LmdbStore implements ObjectStore {
   readonly refs: Database<any, string>;
   readonly reflog: Database<any, any>;
   readonly meta: Database<any, string>;
-  readonly statCache: Database<Buffer, Buffer>;
   readonly sessions: Database<any, string>;
   /** The content index (see content-index.ts): child → parent links, and root → commit. */
   readonly ixParent: Database<Buffer, Buffer>;
@@ -316,7 +315,6 @@ export class LmdbStore implements ObjectStore {
     this.refs = this.env.openDB({ name: 'refs', encoding: 'msgpack' });
     this.reflog = this.env.openDB({ name: 'reflog', encoding: 'msgpack' });
     this.meta = this.env.openDB({ name: 'meta', encoding: 'msgpack' });
-    this.statCache = this.env.openDB<Buffer, Buffer>({ name: 'statcache', keyEncoding: 'binary', encoding: 'binary' });
     this.sessions = this.env.openDB({ name: 'sessions', encoding: 'msgpack' });
     this.ixParent = this.env.openDB<Buffer, Buffer>({ name: 'ix-parent', keyEncoding: 'binary', encoding: 'binary', dupSort: true });
     this.ixRoot = this.env.openDB<Buffer, Buffer>({ name: 'ix-root', keyEncoding: 'binary', encoding: 'binary', dupSort: true });
@@ -531,6 +529,21 @@ export class LmdbStore implements ObjectStore {
     const v = this.tryReadObject(kind, oid);
     if (!v) throw new ObjectNotFoundError(kind, oid);
     return v;
+  }
+
+  /**
+   * Drops the `statcache` database that earlier versions kept in this file (the stat cache has a file of its own
+   * now, stat-cache.ts): the number of records it held, 0 when there is none. gc calls it in its transaction.
+   */
+  dropLegacyStatCache(): number {
+    if (this.readOnly) return 0;
+    let found = false;
+    for (const k of this.env.getKeys({})) if (String(k) === 'statcache') { found = true; break; }
+    if (!found) return 0;
+    const db = this.env.openDB<Buffer, Buffer>({ name: 'statcache', keyEncoding: 'binary', encoding: 'binary' });
+    const n = (db.getStats() as { entryCount: number }).entryCount;
+    db.dropSync();
+    return n;
   }
 
   /** Queues an object; returns its stored (encoded) size. */

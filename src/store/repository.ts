@@ -20,7 +20,7 @@ import { PACK_TARGET_DATA, PACK_TARGET_META } from './lmdb-store.js';
 import type { ContentIndex, MetaStore, ObjectIndex, PackStore, PackageIndex, RefStore, RepoConfig } from './interfaces.js';
 import type { ObjectStore } from './object-store.js';
 import { type CompactStats, compactEnvironmentFile, removeCompactLeftover } from './compact.js';
-import { LmdbStatCache, type StatCache } from './stat-cache.js';
+import { LmdbStatCache, STAT_CACHE_FILE, type StatCache } from './stat-cache.js';
 import type { Backend } from './remote/backend.js';
 import type { Bucket } from './remote/bucket.js';
 import type { BucketGc } from './remote/remote-gc.js';
@@ -180,8 +180,10 @@ export class Repository {
   /** The views below, made once per LmdbStore (compact() replaces it). */
   private views?: {
     of: LmdbStore; refs: RefStore; meta: MetaStore; index: ObjectIndex; contentIndex: ContentIndex;
-    packageIndex: PackageIndex; packs: PackStore; statCache: StatCache;
+    packageIndex: PackageIndex; packs: PackStore;
   };
+  /** The stat cache, opened when first used (its own file: it outlives compact()'s new LmdbStore). */
+  private cache?: LmdbStatCache;
 
   private view(): NonNullable<Repository['views']> {
     const s = this.lmdb;
@@ -189,7 +191,6 @@ export class Repository {
       this.views = {
         of: s, refs: new LmdbRefStore(s), meta: new LmdbMetaStore(s), index: new LmdbObjectIndex(s),
         contentIndex: new LmdbContentIndex(s), packageIndex: new LmdbPackageIndex(s), packs: new LmdbPackStore(s),
-        statCache: new LmdbStatCache(s),
       };
     }
     return this.views;
@@ -232,9 +233,10 @@ export class Repository {
     return this.view().packs;
   }
 
-  /** This host's stat cache (commit's: source file identity → blob id). */
+  /** This host's stat cache (commit's: source file identity → blob id), in `cache.mdb` beside `data.mdb`. */
   get statCache(): StatCache {
-    return this.view().statCache;
+    this.cache ??= new LmdbStatCache(path.join(path.dirname(this.lmdb.path), STAT_CACHE_FILE), this.mode !== 'write', () => this.lmdb.dropLegacyStatCache());
+    return this.cache;
   }
 
   /** Where the repository is: its root directory (for a local repository). */
@@ -444,6 +446,7 @@ export class Repository {
       if (this.sessionId && this.mode === 'write') await this.endSession();
     } finally {
       await this.bucket?.close();
+      await this.cache?.close();
       await this.lmdb.close();
     }
   }

@@ -186,7 +186,12 @@ export function timedWithRss(cmd: string, args: string[], options: ExecOptions =
 
 /** Apparent size in bytes (`du -sb`) of one or more paths. */
 export function duBytes(...paths: string[]): number {
-  const r = spawnSync('du', ['-sbc', ...paths], { encoding: 'utf8' });
+  return duBytesExcluding([], ...paths);
+}
+
+/** duBytes of `paths`, leaving out files whose names match one of `exclude` (du's --exclude patterns). */
+export function duBytesExcluding(exclude: string[], ...paths: string[]): number {
+  const r = spawnSync('du', ['-sbc', ...exclude.map((x) => `--exclude=${x}`), ...paths], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`du ${paths.join(' ')}: ${r.stderr.trim()}`);
   const total = r.stdout.trim().split('\n').at(-1)!;
   return Number(total.split('\t')[0]);

@@ -12,8 +12,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { STAT_CACHE_FILE } from '../../src/store/stat-cache.js';
 import {
-  type Exec, type SampledExec, duBytes, must, fmtBytes, fmtMB, fmtSecs, loadAverage, median, rmrf, syncDisks, timed,
+  type Exec, type SampledExec, duBytes, duBytesExcluding, must, fmtBytes, fmtMB, fmtSecs, loadAverage, median, rmrf, syncDisks, timed,
   timedShell, timedWithRss,
 } from './lib.js';
 
@@ -245,9 +246,19 @@ class Tools {
   storeDir(tool: Tool, repo: string): string {
     return tool === 'viva' ? path.join(repo, '.viva') : repo;
   }
+
+  /**
+   * The bytes of a repository: its store directory, without viva's stat cache (`.viva/cache.mdb`), as borg's and
+   * restic's caches (kept in the work directory) are not counted either.
+   */
+  storeBytes(tool: Tool, repo: string): number {
+    return tool === 'viva' ? duBytesExcluding([STAT_CACHE_GLOB], this.storeDir(tool, repo)) : duBytes(this.storeDir(tool, repo));
+  }
 }
 
 const TOOLS: Tool[] = ['viva', 'borg', 'restic'];
+/** viva's stat cache and its lock file (see storeBytes). */
+const STAT_CACHE_GLOB = `${STAT_CACHE_FILE}*`;
 
 /** Parses viva's `commit --json` output (files, cachedFiles, storedBytes …) for the JSON results. */
 function vivaStats(e: Exec | undefined): Record<string, unknown> {
@@ -388,10 +399,10 @@ async function measureIncremental(ctx: Context): Promise<Row[]> {
       cells[tool] = errorCell(repo.error);
       continue;
     }
-    const before = duBytes(tools.storeDir(tool, repo.value));
+    const before = tools.storeBytes(tool, repo.value);
     syncDisks();
     const e = tools.commit(tool, repo.value, src, 'base2');
-    const growth = e.ok ? duBytes(tools.storeDir(tool, repo.value)) - before : undefined;
+    const growth = e.ok ? tools.storeBytes(tool, repo.value) - before : undefined;
     cells[tool] = timeCell([e], { growthBytes: growth, ...(tool === 'viva' ? vivaStats(e) : {}) });
     progress(`commit base2 after base: ${describe(tool, e)}${growth !== undefined ? `, repository +${fmtBytes(growth)}` : ''}`);
   }
@@ -436,7 +447,7 @@ async function measureSize(ctx: Context): Promise<Row[]> {
       time[tool] = errorCell(s.error);
       continue;
     }
-    const bytes = duBytes(tools.storeDir(tool, s.repo));
+    const bytes = tools.storeBytes(tool, s.repo);
     size[tool] = bytesCell(bytes, { bytes });
     time[tool] = { text: fmtSecs(s.secs), value: s.secs, perTree: s.perTree };
     progress(`size: ${tool} repository ${bytes} bytes after ${fmtSecs(s.secs)} s of commits`);
@@ -602,13 +613,12 @@ async function measureBig(ctx: Context): Promise<Row[]> {
         time[tool] = rss[tool] = growth[tool] = errorCell(repo.error);
         continue;
       }
-      const store = tools.storeDir(tool, repo.value);
-      const before = duBytes(store);
+      const before = tools.storeBytes(tool, repo.value);
       syncDisks();
       const e = await tools.runWithRss(tool, tools.commitArgv(tool, repo.value, src, kind));
       time[tool] = timeCell([e], tool === 'viva' ? vivaStats(e) : {});
       rss[tool] = rssCell(e, tool === 'viva');
-      growth[tool] = e.ok ? (() => { const g = duBytes(store) - before; return { text: fmtBytes(g), value: g, bytes: g }; })() : errorCell(e.error ?? 'failed');
+      growth[tool] = e.ok ? (() => { const g = tools.storeBytes(tool, repo.value) - before; return { text: fmtBytes(g), value: g, bytes: g }; })() : errorCell(e.error ?? 'failed');
       progress(`big: ${kind}: ${describe(tool, e)}, max RSS ${rss[tool].text} MB, stored +${growth[tool].text}`);
     }
     const dataBytes = kind === 'sparse' ? 8192 : GiB;
@@ -735,9 +745,9 @@ async function measureDisk(ctx: Context): Promise<Row[]> {
   ensureMain(ctx, ['viva']);
   const main = ctx.main.viva!;
   if (main.ok) {
-    const before = duBytes(tools.storeDir('viva', main.value));
+    const before = tools.storeBytes('viva', main.value);
     const e = tools.commit('viva', main.value, image, 'base-qcow2');
-    const growth = duBytes(tools.storeDir('viva', main.value)) - before;
+    const growth = tools.storeBytes('viva', main.value) - before;
     const used = Number((vivaStats(e).stats as { bytes?: number } | undefined)?.bytes ?? 0);
     rows.push({
       id: 'disk-growth', measure: 'repository growth committing base.qcow2 after the base directory (MB)', unit: 'B',
@@ -821,7 +831,7 @@ async function measureInspect(ctx: Context): Promise<Row[]> {
   };
   const diffCli = cli(['diff', 'base', 'base2']);
   const pkgCli = cli(['diff', '--packages', 'base', 'base2']);
-  const repoBytes = duBytes(tools.storeDir('viva', repo));
+  const repoBytes = tools.storeBytes('viva', repo);
   const ms = (v: number, extra: Record<string, unknown> = {}): Cell => ({ text: `${v.toFixed(1)} ms`, value: v, ...extra });
   return [
     {
@@ -1125,8 +1135,8 @@ async function measureSync(ctx: Context): Promise<Row[]> {
     const partial = path.join(work, 'partial');
     const pc = viva(['clone', ro.url, partial, '--filter', 'manifests']);
     progress(`clone --filter manifests: ${describe('viva', pc)}`);
-    const full = duBytes(path.join(lib4, '.viva'));
-    const part = duBytes(path.join(partial, '.viva'));
+    const full = tools.storeBytes('viva', lib4);
+    const part = tools.storeBytes('viva', partial);
     rows.push({
       id: 'clone-manifests', measure: 'clone --filter manifests of min+base+web+base2 (MB)', unit: 'B', viva: bytesCell(part, { secs: pc.secs }),
       borg: NONE, restic: NONE, floor: { text: `full ${fmtMB(full)} MB`, value: full }, target: '≤ 5 % of the full repository',
