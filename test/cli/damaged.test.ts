@@ -151,6 +151,8 @@ test('damaged: a .viva with only the marker (lock file gone too) is still a repo
   const repo = repoCopy(t);
   fs.rmSync(dataFile(repo));
   fs.rmSync(dataFile(repo) + '-lock');
+  // The stat cache (cache.mdb) goes too: only the marker is left.
+  for (const f of ['cache.mdb', 'cache.mdb-lock']) fs.rmSync(path.join(repo, '.viva', f), { force: true });
   const r = await viva(['log', '-C', repo]);
   assertDamaged(t, r, repo, /: the file is missing/, 'log');
   const r2 = await viva(['init', repo]);
