@@ -58,8 +58,8 @@ export async function gc(repo: Repository, options: GcOptions = {}): Promise<GcR
     for (const d of doomed) removedBytes += d.size;
     if (!options.dryRun) {
       progress?.({ phase: 'removing objects', files: 0, bytes: 0, totalFiles: doomed.length });
-      // The stat cache is a file of its own: its records of the doomed objects go first (durably), so that an
-      // interrupted gc leaves no record of a removed object. (A lookup checks that the object exists anyway.)
+      // The stat cache is a file of its own: its records of the doomed objects go first, so that an interrupted gc
+      // leaves none of a removed object behind. (A lookup checks that the object exists anyway.)
       repo.statCache.prune((oid, kind) => reachable.has(`${kind}:${oid}`));
       repo.objects.remove(doomed);
       // HEAD's reflog does not keep commits (see listReflogOids): its entries for removed ones go.

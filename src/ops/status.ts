@@ -6,7 +6,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { NotACheckoutError } from '../errors.js';
+import { NotACheckoutError, WriteError } from '../errors.js';
 import type { Oid } from '../model/oid.js';
 import type { TreeEntry } from '../model/tree.js';
 import type { Repository } from '../store/repository.js';
@@ -148,7 +148,15 @@ export async function status(repo: Repository, options: StatusOptions): Promise<
   // Inside the checkout: only what lies below the directory asked about; a --path checkout: only what it wrote.
   const limits = below ? [below.split(path.sep).join('/')] : record.paths;
   const d = diff(repo, { a: spec, b: root, hosts: { b: host }, ignoreMtime: !options.mtime, paths: limits });
-  if (repo.mode === 'write' && host.cacheUpdates.length) repo.statCache.write(host.cacheUpdates);
+  if (repo.mode === 'write' && host.cacheUpdates.length) {
+    // Housekeeping: the status is computed; a cache the disk refuses to grow only means reading these files again.
+    try {
+      repo.statCache.write(host.cacheUpdates);
+    } catch (e) {
+      if (!(e instanceof WriteError)) throw e;
+      repo.warnings.push(`cannot update the stat cache (the next status reads these files again): ${e.message}`);
+    }
+  }
   return {
     dir: root, commit: record.commit, rev: record.rev, path: record.path, checkedOut: record.time,
     entries: d.entries, read: host.files - host.cachedFiles, cached: host.cachedFiles,

@@ -1,7 +1,7 @@
 /**
- * The LMDB environment of a repository: one file holding objects, refs, reflog, config, stat cache and sessions
- * as named sub-databases, so that "write objects, then move a ref" are transactions on one environment.
- * This is the only module that imports lmdb.
+ * The LMDB environment of a repository: one file holding objects, refs, reflog, config and sessions as named
+ * sub-databases, so that "write objects, then move a ref" are transactions on one environment. This is the only
+ * module that imports lmdb's code (the stat cache's own file, stat-cache.ts, is opened through openEnvironment).
  */
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
@@ -165,7 +165,7 @@ function mib(n: number): string {
   return `${(n / 1048576).toFixed(1)} MiB`;
 }
 
-function reasonOf(e: unknown): string {
+export function reasonOf(e: unknown): string {
   const err = e as NodeJS.ErrnoException;
   if (err?.code === 'ENOSPC') return 'no space left on device';
   if (err?.code === 'EIO') return 'input/output error';

@@ -235,7 +235,7 @@ export class Repository {
 
   /** This host's stat cache (commit's: source file identity → blob id), in `cache.mdb` beside `data.mdb`. */
   get statCache(): StatCache {
-    this.cache ??= new LmdbStatCache(path.join(path.dirname(this.lmdb.path), STAT_CACHE_FILE), this.mode !== 'write', () => this.lmdb.dropLegacyStatCache());
+    this.cache ??= new LmdbStatCache(path.join(path.dirname(this.lmdb.path), STAT_CACHE_FILE), this.lmdb.path, this.mode !== 'write', () => this.lmdb.dropLegacyStatCache());
     return this.cache;
   }
 
@@ -445,9 +445,15 @@ export class Repository {
     try {
       if (this.sessionId && this.mode === 'write') await this.endSession();
     } finally {
-      await this.bucket?.close();
-      await this.cache?.close();
-      await this.lmdb.close();
+      try {
+        await this.bucket?.close();
+      } finally {
+        try {
+          await this.cache?.close();
+        } finally {
+          await this.lmdb.close();
+        }
+      }
     }
   }
 

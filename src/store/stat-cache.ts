@@ -17,7 +17,8 @@ import fs from 'node:fs';
 import type { Database, RootDatabase } from 'lmdb';
 import { WriteError } from '../errors.js';
 import { checkLmdbFile } from './lmdb-header.js';
-import { openEnvironment } from './lmdb-store.js';
+import { lmdbDamageReason, openEnvironment, reasonOf } from './lmdb-store.js';
+import { processesUsing } from './compact.js';
 
 export interface StatCacheRecord {
   oid: Oid;
@@ -68,58 +69,129 @@ const STAT_CACHE_MAP_SIZE = 2 ** 36;
  * from the object store and borg and restic keep their file caches apart from the repository. It is this host's, and
  * rewritten by every commit: in `data.mdb` its records, and the pages each commit's random inserts copy and leave
  * free, made up 4 % of the repository (18 MB of 422 after the four trees of `npm run bench`), which push, clone and
- * backups would carry. Losing it costs one slow commit, nothing else: a file that cannot be opened or written is
- * left alone (no records: every file is read) or, damaged, replaced by an empty cache.
+ * backups would carry.
+ *
+ * Only ever a saving: a record is used only when its object exists (the callers check), and nothing here fails a
+ * command but a write that the disk refuses (WriteError naming `cache.mdb`; commit reports it as a warning). A cache
+ * this user may not write is read only; one that cannot be opened, or is damaged, is not used; one whose header is
+ * damaged is replaced when no other process has it open. Losing it costs one commit that reads every file.
  */
 export class LmdbStatCache implements StatCache {
   private env?: RootDatabase;
-  /** The database once opened; null when there is none to read (read-only, and no cache yet) or it cannot be opened. */
+  /** The database once opened; null when there is none to use (see open()). */
   private db?: Database<Buffer, Buffer> | null;
+  /** Opened read-only although the repository is writable (this user may not write the cache): writes are skipped. */
+  private readOnlyFallback = false;
+  private closed = false;
 
   /**
-   * `file`: the cache's path; `readOnly`: a repository opened for reading (nothing is created nor written);
-   * `dropLegacy`: removes the stat cache an earlier version kept in `data.mdb` (prune, that is gc, calls it).
+   * `file`: the cache's path; `dataFile`: the repository's `data.mdb` (a new cache takes its mode and, for root, its
+   * owner, as a shared repository's files must); `readOnly`: a repository opened for reading (nothing is created nor
+   * written); `dropLegacy`: removes the stat cache an earlier version kept in `data.mdb` (prune, that is gc, calls it).
    */
-  constructor(readonly file: string, private readonly readOnly: boolean, private readonly dropLegacy?: () => number) {}
+  constructor(readonly file: string, private readonly dataFile: string, private readonly readOnly: boolean, private readonly dropLegacy?: () => number) {}
 
+  /** The database, or null when there is none to use: closed, read-only and none yet, or it cannot be opened. */
   private open(): Database<Buffer, Buffer> | null {
     if (this.db !== undefined) return this.db;
     this.db = null;
-    if (this.readOnly && !fs.existsSync(this.file)) return null;
-    const check = fs.existsSync(this.file) ? checkLmdbFile(this.file) : { ok: true };
-    if (!check.ok) {
-      if (this.readOnly) return null;
-      // A cache: a damaged one is dropped, not repaired.
-      for (const f of [this.file, `${this.file}-lock`]) fs.rmSync(f, { force: true });
-    }
+    if (this.closed) return null;
+    const lock = `${this.file}-lock`;
     try {
-      this.env = openEnvironment({ path: this.file, mapSize: STAT_CACHE_MAP_SIZE, maxDbs: 2, readOnly: this.readOnly });
-      this.db = this.env.openDB<Buffer, Buffer>({ name: 'statcache', keyEncoding: 'binary', encoding: 'binary' });
-    } catch {
-      void this.env?.close().catch(() => undefined);
-      this.env = undefined;
+      const existed = fs.existsSync(this.file);
+      if (this.readOnly && !existed) return null;
+      // An empty file is one LMDB is creating in another process this instant: it initialises it itself.
+      if (existed && fs.statSync(this.file).size > 0 && !checkLmdbFile(this.file).ok) {
+        // A cache: one whose header is damaged is dropped, not repaired — unless another process has it open.
+        if (this.readOnly || processesUsing([this.file, lock]).length > 0) return null;
+        for (const f of [this.file, lock]) fs.rmSync(f, { force: true });
+      }
+      const created = !fs.existsSync(this.file);
+      try {
+        this.env = openEnvironment({ path: this.file, mapSize: STAT_CACHE_MAP_SIZE, maxDbs: 2, readOnly: this.readOnly });
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        if (this.readOnly || !existed || (code !== 'EACCES' && code !== 'EROFS' && code !== 'EPERM')) throw e;
+        this.env = openEnvironment({ path: this.file, mapSize: STAT_CACHE_MAP_SIZE, maxDbs: 2, readOnly: true });
+        this.readOnlyFallback = true;
+      }
+      if (created) this.likeDataFile([this.file, lock]);
+      this.db = this.env.openDB<Buffer, Buffer>({ name: 'statcache', keyEncoding: 'binary', encoding: 'binary', ...(this.readOnlyFallback ? { create: false } : {}) }) ?? null;
+    } catch (e) {
+      this.damaged(e);
     }
     return this.db;
   }
 
-  /** A write transaction of the cache (WriteError when the cache cannot be opened for writing). */
+  /** Gives new files the mode of `data.mdb`, and for root its owner (as compaction does for its copy). */
+  private likeDataFile(files: string[]): void {
+    try {
+      const st = fs.statSync(this.dataFile);
+      for (const f of files) {
+        fs.chmodSync(f, st.mode & 0o7777);
+        if (process.getuid?.() === 0) fs.chownSync(f, st.uid, st.gid);
+      }
+    } catch { /* the cache works all the same for this user */ }
+  }
+
+  /** Stops using the cache for this handle (an error reading or opening it). */
+  private drop(): void {
+    const env = this.env;
+    this.env = undefined;
+    this.db = null;
+    void env?.close().catch(() => undefined);
+  }
+
+  /** A damage error from LMDB: the cache is not used again by this handle, and replaced by the next one. */
+  private damaged(e: unknown): void {
+    this.drop();
+    if (lmdbDamageReason(e) && !this.readOnly && processesUsing([this.file, `${this.file}-lock`]).length === 0) {
+      try {
+        for (const f of [this.file, `${this.file}-lock`]) fs.rmSync(f, { force: true });
+      } catch { /* left for a user who may remove it */ }
+    }
+  }
+
+  /** A write transaction of the cache; nothing when there is no cache this user may write. */
   private transaction(fn: (db: Database<Buffer, Buffer>) => void): void {
-    const db = this.readOnly ? null : this.open();
-    if (!db) throw new WriteError(this.file, 'cannot open the stat cache');
-    this.env!.transactionSync(() => fn(db));
+    if (this.readOnly) return;
+    const db = this.open();
+    if (!db || this.readOnlyFallback) return;
+    try {
+      this.env!.transactionSync(() => fn(db));
+    } catch (e) {
+      if (lmdbDamageReason(e)) { this.damaged(e); return; }
+      throw new WriteError(this.file, reasonOf(e), { cause: e });
+    }
+  }
+
+  /** The value of `key`, undefined when there is none or the cache cannot be read. */
+  private get(key: Buffer): Buffer | undefined {
+    const db = this.open();
+    if (!db) return undefined;
+    try {
+      return db.getBinaryFast(key) ?? undefined;
+    } catch (e) {
+      this.damaged(e);
+      return undefined;
+    }
   }
 
   read(key: string, signature: string): StatCacheRecord | undefined {
-    const v = this.open()?.getBinaryFast(digest(key, 16));
+    const v = this.get(digest(key, 16));
     if (!v || v.length < OID_BYTES + 8) return undefined;
     if (!v.subarray(OID_BYTES, OID_BYTES + 8).equals(digest(signature, 8))) return undefined;
-    const d = new Decoder(v);
-    const oid = bytesToOid(d.raw(OID_BYTES));
-    d.raw(8);
-    const size = d.uint();
-    const holes: Hole[] = [];
-    for (let n = d.uint(); n > 0; n--) holes.push({ offset: d.uint(), length: d.uint() });
-    return { oid, size, holes };
+    try {
+      const d = new Decoder(v);
+      const oid = bytesToOid(d.raw(OID_BYTES));
+      d.raw(8);
+      const size = d.uint();
+      const holes: Hole[] = [];
+      for (let n = d.uint(); n > 0; n--) holes.push({ offset: d.uint(), length: d.uint() });
+      return { oid, size, holes };
+    } catch {
+      return undefined;
+    }
   }
 
   write(entries: Array<{ key: string; signature: string } & StatCacheRecord>): void {
@@ -134,13 +206,17 @@ export class LmdbStatCache implements StatCache {
   }
 
   readTree(key: string, signature: Uint8Array): TreeCacheRecord | undefined {
-    const v = this.open()?.getBinaryFast(treeKey(key));
+    const v = this.get(treeKey(key));
     if (!v || v.length < OID_BYTES + TREE_SIGNATURE_BYTES) return undefined;
     if (!v.subarray(OID_BYTES, OID_BYTES + TREE_SIGNATURE_BYTES).equals(signature.subarray(0, TREE_SIGNATURE_BYTES))) return undefined;
-    const d = new Decoder(v);
-    const oid = bytesToOid(d.raw(OID_BYTES));
-    d.raw(TREE_SIGNATURE_BYTES);
-    return { oid, files: d.uint(), dirs: d.uint(), bytes: d.uint() };
+    try {
+      const d = new Decoder(v);
+      const oid = bytesToOid(d.raw(OID_BYTES));
+      d.raw(TREE_SIGNATURE_BYTES);
+      return { oid, files: d.uint(), dirs: d.uint(), bytes: d.uint() };
+    } catch {
+      return undefined;
+    }
   }
 
   writeTrees(entries: Array<{ key: string; signature: Uint8Array } & TreeCacheRecord>): void {
@@ -153,25 +229,36 @@ export class LmdbStatCache implements StatCache {
     });
   }
 
+  /**
+   * Never fails gc: a record that outlives its object is not used anyway (the callers check that it exists), so a
+   * cache that cannot be read or written here is left as it is.
+   */
   prune(keep: (oid: Oid, kind: 'blob' | 'tree') => boolean): number {
     if (this.readOnly) return 0;
     const legacy = this.dropLegacy?.() ?? 0;
-    const db = this.open();
-    if (!db) return legacy;
-    const stale: Buffer[] = [];
-    for (const { key, value } of db.getRange({})) {
-      const v = value as Buffer;
-      const kind = (key as Buffer).length === 17 ? 'tree' : 'blob';
-      if (v.length < OID_BYTES || !keep(bytesToOid(v.subarray(0, OID_BYTES)), kind)) stale.push(Buffer.from(key as Buffer));
+    if (!fs.existsSync(this.file)) return legacy;
+    try {
+      const db = this.open();
+      if (!db || this.readOnlyFallback) return legacy;
+      const stale: Buffer[] = [];
+      for (const { key, value } of db.getRange({})) {
+        const v = value as Buffer;
+        const kind = (key as Buffer).length === 17 ? 'tree' : 'blob';
+        if (v.length < OID_BYTES || !keep(bytesToOid(v.subarray(0, OID_BYTES)), kind)) stale.push(Buffer.from(key as Buffer));
+      }
+      if (stale.length) this.transaction((d) => { for (const k of stale) d.removeSync(k); });
+      return legacy + stale.length;
+    } catch (e) {
+      this.damaged(e);
+      return legacy;
     }
-    if (stale.length) this.transaction((d) => { for (const k of stale) d.removeSync(k); });
-    return legacy + stale.length;
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     const env = this.env;
     this.env = undefined;
-    this.db = undefined;
+    this.db = null;
     await env?.close();
   }
 }

@@ -115,7 +115,7 @@ export function copyRepository(from: string, to: string): string {
   return to;
 }
 
-export type SubDatabase = 'index' | 'refs' | 'reflog' | 'meta' | 'statcache' | 'sessions' | (string & {});
+export type SubDatabase = 'index' | 'refs' | 'reflog' | 'meta' | 'sessions' | (string & {});
 
 /**
  * An exact picture of the repository: one line per record of every sub-database (all of them, as LMDB's main

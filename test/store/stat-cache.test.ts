@@ -3,13 +3,14 @@
  * `data.mdb`, a damaged cache costs one full read and nothing else, a reader creates none, and the cache an earlier
  * version kept inside `data.mdb` is ignored and dropped by gc.
  */
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import fs from 'node:fs';
 import path from 'node:path';
 import { gc } from '../../src/ops/gc.js';
 import { fsck } from '../../src/ops/fsck.js';
 import { Repository } from '../../src/store/repository.js';
 import { STAT_CACHE_FILE } from '../../src/store/stat-cache.js';
+import type { CommitResult } from '../../src/ops/commit.js';
 import { commitAt, sleep, tmpRepo, writeTree, type Spec } from '../helpers/repo.js';
 import { lmdb } from '../helpers/lmdb.js';
 
@@ -17,6 +18,22 @@ const SPEC: Spec = { 'a': 'alpha\n', 'b': { 'c': 'gamma\n', 'd': 'delta'.repeat(
 
 /** The names of the databases in a repository's data.mdb. */
 const databases = (repo: Repository) => [...lmdb(repo).env.getKeys({})].map(String);
+
+/** The repository in `dir` opened again for writing (as the next command would), closed when the test ends. */
+function reopen(t: ExecutionContext, dir: string): Repository {
+  const repo = Repository.open(path.join(dir, 'repo'), 'write');
+  t.teardown(() => repo.close());
+  return repo;
+}
+
+/** A repository with one commit of a source tree, closed: the source, the commit and the cache's path. */
+async function committedAndClosed(t: ExecutionContext): Promise<{ dir: string; src: string; first: CommitResult; file: string }> {
+  const { repo, dir } = tmpRepo(t);
+  const src = await source(dir);
+  const first = await commitAt(repo, src, { tick: 1 });
+  await repo.close();
+  return { dir, src, first, file: path.join(dir, 'repo', '.viva', STAT_CACHE_FILE) };
+}
 
 /** A source tree older than the racy window (files changed within 2 s of a commit are not recorded). */
 async function source(dir: string): Promise<string> {
@@ -38,28 +55,40 @@ test('stat cache: kept in cache.mdb beside data.mdb, not in data.mdb; a re-commi
   t.is(second.tree, first.tree);
   // Another handle (another process, as the next command would be) finds the records too.
   await repo.close();
-  const again = Repository.open(path.join(dir, 'repo'), 'write');
-  t.teardown(() => again.close());
+  const again = reopen(t, dir);
   const third = await commitAt(again, src, { tick: 3 });
   t.is(third.cachedFiles, 4);
   t.is(third.tree, first.tree);
 });
 
 test('stat cache: a damaged cache.mdb is replaced; the commit reads every file and is the same', async (t) => {
-  const { repo, dir } = tmpRepo(t);
-  const src = await source(dir);
-  const first = await commitAt(repo, src, { tick: 1 });
-  await repo.close();
-  const file = path.join(dir, 'repo', '.viva', STAT_CACHE_FILE);
+  const { dir, src, first, file } = await committedAndClosed(t);
   fs.writeFileSync(file, Buffer.alloc(20000, 0xa5));
-  const again = Repository.open(path.join(dir, 'repo'), 'write');
-  t.teardown(() => again.close());
+  const again = reopen(t, dir);
   const second = await commitAt(again, src, { tick: 2 });
   t.is(second.cachedFiles, 0);
   t.is(second.tree, first.tree);
   const third = await commitAt(again, src, { tick: 3 });
   t.is(third.cachedFiles, 4);
   t.true((await fsck(again)).ok);
+});
+
+test('stat cache: damage inside cache.mdb (its header intact) fails nothing: not used, gc runs, the next handle makes a new one', async (t) => {
+  const { dir, src, first, file } = await committedAndClosed(t);
+  const size = fs.statSync(file).size;
+  const fd = fs.openSync(file, 'r+');
+  fs.writeSync(fd, Buffer.alloc(size - 8192, 0), 0, size - 8192, 8192);
+  fs.closeSync(fd);
+  const again = reopen(t, dir);
+  await gc(again);
+  const second = await commitAt(again, src, { tick: 2 });
+  t.is(second.cachedFiles, 0);
+  t.is(second.tree, first.tree);
+  await again.close();
+  const third = reopen(t, dir);
+  t.is((await commitAt(third, src, { tick: 3 })).cachedFiles, 0);
+  t.is((await commitAt(third, src, { tick: 4 })).cachedFiles, 4);
+  t.true((await fsck(third)).ok);
 });
 
 test('stat cache: a repository opened for reading creates no cache file and finds no records', async (t) => {
@@ -84,8 +113,7 @@ test('stat cache: the cache an earlier version kept in data.mdb is not read, and
   fs.rmSync(path.join(repo.dataDir, STAT_CACHE_FILE));
   fs.rmSync(path.join(repo.dataDir, `${STAT_CACHE_FILE}-lock`), { force: true });
   await repo.close();
-  const again = Repository.open(path.join(dir, 'repo'), 'write');
-  t.teardown(() => again.close());
+  const again = reopen(t, dir);
   const second = await commitAt(again, src, { tick: 2 });
   t.is(second.cachedFiles, 0, 'a record of data.mdb was read');
   t.is(second.tree, first.tree);
