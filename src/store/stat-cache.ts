@@ -9,12 +9,12 @@
  * key) + 't' (17 bytes, so the two kinds never meet); value = tree id (32) + first 16 bytes of the directory's
  * signature + uint files + uint dirs + uint bytes (the subtree's totals, for the commit's counts).
  */
+import fs from 'node:fs';
+import type { Database, RootDatabase } from 'lmdb';
 import { crypto } from '../lazy.js';
 import { Decoder, Encoder } from '../model/codec.js';
 import { OID_BYTES, bytesToOid, oidToBytes, type Oid } from '../model/oid.js';
 import type { Hole } from '../model/tree.js';
-import fs from 'node:fs';
-import type { Database, RootDatabase } from 'lmdb';
 import { WriteError } from '../errors.js';
 import { checkLmdbFile } from './lmdb-header.js';
 import { lmdbDamageReason, openEnvironment, reasonOf } from './lmdb-store.js';
@@ -83,28 +83,30 @@ export class LmdbStatCache implements StatCache {
   /** Opened read-only although the repository is writable (this user may not write the cache): writes are skipped. */
   private readOnlyFallback = false;
   private closed = false;
+  /** LMDB's lock file of the cache. */
+  private readonly lock: string;
 
   /**
    * `file`: the cache's path; `dataFile`: the repository's `data.mdb` (a new cache takes its mode and, for root, its
    * owner, as a shared repository's files must); `readOnly`: a repository opened for reading (nothing is created nor
    * written); `dropLegacy`: removes the stat cache an earlier version kept in `data.mdb` (prune, that is gc, calls it).
    */
-  constructor(readonly file: string, private readonly dataFile: string, private readonly readOnly: boolean, private readonly dropLegacy?: () => number) {}
+  constructor(readonly file: string, private readonly dataFile: string, private readonly readOnly: boolean, private readonly dropLegacy?: () => number) {
+    this.lock = `${file}-lock`;
+  }
 
   /** The database, or null when there is none to use: closed, read-only and none yet, or it cannot be opened. */
   private open(): Database<Buffer, Buffer> | null {
     if (this.db !== undefined) return this.db;
     this.db = null;
     if (this.closed) return null;
-    const lock = `${this.file}-lock`;
     try {
       const existed = fs.existsSync(this.file);
       if (this.readOnly && !existed) return null;
       // An empty file is one LMDB is creating in another process this instant: it initialises it itself.
       if (existed && fs.statSync(this.file).size > 0 && !checkLmdbFile(this.file).ok) {
         // A cache: one whose header is damaged is dropped, not repaired — unless another process has it open.
-        if (this.readOnly || processesUsing([this.file, lock]).length > 0) return null;
-        for (const f of [this.file, lock]) fs.rmSync(f, { force: true });
+        if (!this.removeFiles()) return null;
       }
       const created = !fs.existsSync(this.file);
       try {
@@ -115,7 +117,7 @@ export class LmdbStatCache implements StatCache {
         this.env = openEnvironment({ path: this.file, mapSize: STAT_CACHE_MAP_SIZE, maxDbs: 2, readOnly: true });
         this.readOnlyFallback = true;
       }
-      if (created) this.likeDataFile([this.file, lock]);
+      if (created) this.likeDataFile([this.file, this.lock]);
       this.db = this.env.openDB<Buffer, Buffer>({ name: 'statcache', keyEncoding: 'binary', encoding: 'binary', ...(this.readOnlyFallback ? { create: false } : {}) }) ?? null;
     } catch (e) {
       this.damaged(e);
@@ -145,10 +147,20 @@ export class LmdbStatCache implements StatCache {
   /** A damage error from LMDB: the cache is not used again by this handle, and replaced by the next one. */
   private damaged(e: unknown): void {
     this.drop();
-    if (lmdbDamageReason(e) && !this.readOnly && processesUsing([this.file, `${this.file}-lock`]).length === 0) {
-      try {
-        for (const f of [this.file, `${this.file}-lock`]) fs.rmSync(f, { force: true });
-      } catch { /* left for a user who may remove it */ }
+    if (lmdbDamageReason(e)) this.removeFiles();
+  }
+
+  /**
+   * Removes the cache's files (a damaged cache), unless the repository is open for reading or another process has
+   * them open; false when they stay.
+   */
+  private removeFiles(): boolean {
+    if (this.readOnly || processesUsing([this.file, this.lock]).length > 0) return false;
+    try {
+      for (const f of [this.file, this.lock]) fs.rmSync(f, { force: true });
+      return true;
+    } catch {
+      return false; // left for a user who may remove them
     }
   }
 
