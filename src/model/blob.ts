@@ -4,7 +4,7 @@
  * Encoding (docs/format.md §blob): header `blob\0` + version, size, form, then inline bytes or a segment list.
  */
 import { Decoder, DecodeError, Encoder, decodeHeader, encodeHeader } from './codec.js';
-import { type Oid, OID_BYTES, bytesToOid, oidToBytes } from './oid.js';
+import { type Oid, OID_BYTES, bytesToOid, isOid } from './oid.js';
 
 export const BLOB_VERSION = 1;
 
@@ -32,16 +32,49 @@ export function encodeBlob(rec: BlobRecord): Buffer {
     // One allocation of the exact size (the growing Encoder copied the data twice).
     return Buffer.concat([inlineBlobHeader(rec.size), rec.data]);
   }
-  const e = encodeHeader(new Encoder(), 'blob', BLOB_VERSION).uint(rec.size);
-  e.u8(BLOB_CHUNKED).uint(rec.segments.length);
-  let total = 0;
+  const b = new ChunkedBlobBuilder();
   for (const s of rec.segments) {
-    total += s.length;
-    if (s.kind === 'chunk') e.u8(SEG_CHUNK).raw(oidToBytes(s.oid)).uint(s.length);
-    else e.u8(SEG_ZERO).uint(s.length);
+    if (s.kind === 'chunk') b.chunk(s.oid, s.length);
+    else b.zero(s.length);
   }
-  if (total !== rec.size) throw new Error('chunked blob size mismatch');
-  return e.finish();
+  return b.finish(rec.size);
+}
+
+/**
+ * A chunked blob record built segment by segment: encodeBlob's bytes, encoded as the segments come. A file's segment
+ * list as objects cost about 190 bytes per chunk until its record was written (an object and a 64-digit string per
+ * chunk: 30 MB for a 10 GiB file); encoded, it costs its 38 bytes. The segments are written after room for the
+ * header, which goes in front of them at the end: the record is never copied (an Encoder of that size grows in place).
+ */
+export class ChunkedBlobBuilder {
+  /** The most the header takes: `blob\0`, the version, the size and the count as varints (8 bytes each at most), the form. */
+  private static readonly HEAD_ROOM = 5 + 1 + 8 + 1 + 8;
+  private readonly e = new Encoder(4096).skip(ChunkedBlobBuilder.HEAD_ROOM);
+  private count = 0;
+  private total = 0;
+
+  chunk(oid: Oid, length: number): void {
+    if (!isOid(oid)) throw new RangeError(`not an object id: '${oid}'`);
+    this.e.u8(SEG_CHUNK).hex(oid).uint(length);
+    this.count++;
+    this.total += length;
+  }
+
+  zero(length: number): void {
+    this.e.u8(SEG_ZERO).uint(length);
+    this.count++;
+    this.total += length;
+  }
+
+  /** The record of a blob of `size` bytes (which the segments must add up to): a view, valid until the next write. */
+  finish(size: number): Buffer {
+    if (this.total !== size) throw new Error('chunked blob size mismatch');
+    const head = encodeHeader(new Encoder(), 'blob', BLOB_VERSION).uint(size).u8(BLOB_CHUNKED).uint(this.count).view();
+    const all = this.e.view();
+    const at = ChunkedBlobBuilder.HEAD_ROOM - head.length;
+    all.set(head, at);
+    return all.subarray(at);
+  }
 }
 
 export function decodeBlob(buf: Uint8Array): BlobRecord {

@@ -35,6 +35,11 @@ export interface NativeBinding {
   decodeVerify(stored: Buffer[], out: Buffer[], ids: Buffer, status: Int32Array, done: () => void): void;
   /** The SHA-256 of `data` as 64 lowercase hex digits. */
   sha256Hex(data: Uint8Array): string;
+  /**
+   * Drops this process's page-table entries for its read-only shared mappings of the file at `path` (MADV_DONTNEED;
+   * the pages stay cached and come back on the next access); returns the bytes of mappings advised.
+   */
+  unmapFilePages(path: Buffer | string): number;
 }
 
 /** One record of a {@link NativeBinding.scanDir} result. Offsets into `bytes` are those of viva_native.c. */

@@ -2,7 +2,8 @@
  * l*xattr (symlinks carry xattrs too), mknod/mkfifo, utimensat with nanoseconds and AT_SYMLINK_NOFOLLOW,
  * SEEK_DATA/SEEK_HOLE extent listing, binding a unix socket to recreate socket inodes, and scanDir: a directory's
  * names and lstat()s in one call (commit's walk: 20k+ lstat calls through fs cost more in JS objects than in the kernel),
- * and decodeVerify: stored objects decoded and checked against their ids on libuv's thread pool.
+ * decodeVerify: stored objects decoded and checked against their ids on libuv's thread pool, and unmapFilePages:
+ * madvise(MADV_DONTNEED) over LMDB's read-only map of a file.
  * Paths are passed as Buffers so that non-UTF-8 names survive. Errors are thrown with `code` (e.g. 'EPERM'),
  * `errno`, `syscall` and `path`, like Node's own fs errors. */
 #define _GNU_SOURCE
@@ -11,6 +12,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/socket.h>
@@ -548,6 +550,40 @@ static napi_value js_sha256_hex(napi_env env, napi_callback_info info) {
   return out;
 }
 
+/* unmapFilePages(path): drops this process's page-table entries for every read-only shared mapping of the file at
+ * path (found in /proc/self/maps by device and inode) with MADV_DONTNEED, and returns the bytes of mappings advised.
+ * The pages stay in the page cache and come back on the next access, so readers of the mapping see no change. LMDB
+ * maps its data file read-only and shared; every B-tree page a writer reads there makes the kernel map the 64 KiB
+ * around it (fault-around), and between the pages of packs just written those are many: RssFile grew by tens of MB
+ * over a large import. A writable or private mapping is never touched: its pages would not come back the same. */
+static napi_value js_unmap_file_pages(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  char path[PATH_MAXLEN];
+  if (get_args(env, info, 1, argv) || get_cstr(env, argv[0], path, sizeof path) < 0) return NULL;
+  struct stat st;
+  if (stat(path, &st) != 0) return throw_errno(env, errno, "stat", path);
+  FILE *maps = fopen("/proc/self/maps", "re");
+  if (!maps) return throw_errno(env, errno, "open", "/proc/self/maps");
+  char line[PATH_MAXLEN + 256];
+  double advised = 0;
+  int failed = 0;
+  while (fgets(line, sizeof line, maps)) {
+    unsigned long start, end, offset, inode;
+    unsigned int major, minor;
+    char perms[8];
+    if (sscanf(line, "%lx-%lx %7s %lx %x:%x %lu", &start, &end, perms, &offset, &major, &minor, &inode) != 7) continue;
+    if (inode != (unsigned long)st.st_ino || makedev(major, minor) != st.st_dev) continue;
+    if (perms[1] != '-' || perms[3] != 's') continue;
+    if (madvise((void *)start, end - start, MADV_DONTNEED) != 0) { failed = errno; break; }
+    advised += (double)(end - start);
+  }
+  fclose(maps);
+  if (failed) return throw_errno(env, failed, "madvise", path);
+  napi_value out;
+  napi_create_double(env, advised, &out);
+  return out;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     { "llistxattr", NULL, js_llistxattr, NULL, NULL, NULL, napi_enumerable, NULL },
@@ -561,6 +597,7 @@ static napi_value init(napi_env env, napi_value exports) {
     { "scanDirs", NULL, js_scan_dirs, NULL, NULL, NULL, napi_enumerable, NULL },
     { "decodeVerify", NULL, js_decode_verify, NULL, NULL, NULL, napi_enumerable, NULL },
     { "sha256Hex", NULL, js_sha256_hex, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "unmapFilePages", NULL, js_unmap_file_pages, NULL, NULL, NULL, napi_enumerable, NULL },
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

@@ -7,8 +7,9 @@ import type { Worker } from 'node:worker_threads';
 import { WriteError } from '../errors.js';
 import { workerScript } from './worker-script.js';
 import os from 'node:os';
-import type { Oid } from '../model/oid.js';
-import { KIND_BY_CODE, OBJECT_KINDS, encodeStored, type BackgroundObjectWriter, type ObjectKind } from './object-store.js';
+import { OID_BYTES, type Oid } from '../model/oid.js';
+import { KeyTable } from './key-table.js';
+import { KIND_BY_CODE, OBJECT_KEY_BYTES, OBJECT_KINDS, encodeStored, type BackgroundObjectWriter, type ObjectKind } from './object-store.js';
 
 /**
  * Bytes per batch, and batches on their way to the worker. 4 × 4 MiB keep the worker fed as well as 6 × 8 MiB did
@@ -52,10 +53,13 @@ export class BackgroundWriter implements BackgroundObjectWriter {
   /** Started on the first full batch: small commits (re-commits through the stat cache) never pay for a thread. */
   private worker?: Worker;
   /**
-   * Ids of the objects handed to the worker, by kind. Sets of the ids themselves, which the caller keeps anyway (in a
-   * blob's segment list, a tree), rather than of `kind + id` strings made for the purpose: one per object of a commit.
+   * Object keys (kind code + id) of the objects handed to the worker: one per object of a commit, kept to its end (the
+   * worker indexes them only then). Binary, outside the JavaScript heap: a set of id strings cost about 100 bytes
+   * per object, 16 MB for a 10 GiB file.
    */
-  private readonly sent = new Map<ObjectKind, Set<Oid>>();
+  private readonly sent = new KeyTable(OBJECT_KEY_BYTES, 0);
+  /** Where an object's key is assembled for `sent`. */
+  private readonly key = Buffer.alloc(OBJECT_KEY_BYTES);
   private buf = new ArrayBuffer(DEFAULT_WORKER_BATCH);
   /**
    * Batch buffers the worker gave back. Reusing them, rather than allocating 8 MiB per batch and leaving the old one
@@ -133,8 +137,15 @@ export class BackgroundWriter implements BackgroundObjectWriter {
     });
   }
 
+  /** `kind` and `oid` as an object key, in `key` (valid until the next call). */
+  private keyOf(kind: ObjectKind, oid: Oid): Buffer {
+    this.key[0] = OBJECT_KINDS[kind];
+    if (oid.length !== 2 * OID_BYTES || this.key.write(oid, 1, OID_BYTES, 'hex') !== OID_BYTES) throw new RangeError(`not an object id: '${oid}'`);
+    return this.key;
+  }
+
   hasObject(kind: ObjectKind, oid: Oid): boolean {
-    return this.sent.get(kind)?.has(oid) || this.store.hasObject(kind, oid);
+    return this.sent.has(this.keyOf(kind, oid)) || this.store.hasObject(kind, oid);
   }
 
   /**
@@ -143,24 +154,40 @@ export class BackgroundWriter implements BackgroundObjectWriter {
    */
   writeObject(kind: ObjectKind, oid: Oid, data: Uint8Array): void {
     if (this.failure) throw this.failure;
-    let sent = this.sent.get(kind);
-    if (!sent) this.sent.set(kind, (sent = new Set()));
-    if (sent.has(oid)) return;
-    sent.add(oid);
+    if (!this.sent.insert(this.keyOf(kind, oid))) return;
+    if (data.length >= DEFAULT_WORKER_BATCH) {
+      this.sendAlone(kind, oid, data);
+      return;
+    }
     const encoded = this.worker !== undefined && this.inflight >= MAX_INFLIGHT;
     const bytes = encoded ? encodeStored(data, this.store.zstdLevel) : data;
-    if (this.used + bytes.length > this.buf.byteLength) {
-      this.send();
-      if (bytes.length > this.buf.byteLength) {
-        // An object larger than a batch travels alone, in a buffer of its own that is not kept for reuse.
-        this.spare.push(this.buf);
-        this.buffersAllocated++;
-        this.buf = new ArrayBuffer(bytes.length);
-      }
-    }
+    if (this.used + bytes.length > this.buf.byteLength) this.send();
     new Uint8Array(this.buf, this.used, bytes.length).set(bytes);
     this.items.push([OBJECT_KINDS[kind], oid, this.used, bytes.length, encoded ? 1 : 0]);
     this.used += bytes.length;
+  }
+
+  /**
+   * An object of a batch or more (the blob record of a file of some GiB: 38 bytes per chunk) travels alone, encoded
+   * here straight into a buffer of its own, which the worker keeps as the stored value. Copied into a batch and then
+   * by the worker into its staging, it was four copies at the end of a 10 GiB file, when every table is at its largest.
+   */
+  private sendAlone(kind: ObjectKind, oid: Oid, data: Uint8Array): void {
+    this.send();
+    const stored = encodeStored(data, this.store.zstdLevel, (n) => Buffer.from(new ArrayBuffer(n)));
+    this.buffersAllocated++;
+    this.inflight++;
+    const done = () => this.settled();
+    this.request({ type: 'batch', buf: stored.buffer, items: [[OBJECT_KINDS[kind], oid, 0, stored.length, 1]], own: true }, [stored.buffer as ArrayBuffer]).then(done, done);
+  }
+
+  /** A batch was answered: one fewer in flight, and whoever waits for room goes on. */
+  private settled(buf?: ArrayBuffer): void {
+    this.inflight--;
+    if (buf && buf.byteLength === DEFAULT_WORKER_BATCH) this.spare.push(buf);
+    const w = this.wakers;
+    this.wakers = [];
+    for (const f of w) f();
   }
 
   private send(): void {
@@ -171,14 +198,7 @@ export class BackgroundWriter implements BackgroundObjectWriter {
     this.used = 0;
     this.items = [];
     this.inflight++;
-    const done = (r?: Reply) => {
-      this.inflight--;
-      if (r?.buf && r.buf.byteLength === DEFAULT_WORKER_BATCH) this.spare.push(r.buf);
-      const w = this.wakers;
-      this.wakers = [];
-      for (const f of w) f();
-    };
-    this.request({ type: 'batch', buf, items }, [buf]).then(done, () => done());
+    this.request({ type: 'batch', buf, items }, [buf]).then((r) => this.settled(r.buf), () => this.settled());
   }
 
   private newBuffer(): ArrayBuffer {

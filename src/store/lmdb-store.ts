@@ -14,11 +14,13 @@ import type { PackId } from './interfaces.js';
 import { BackgroundWriter } from './background-writer.js';
 import { BlobPrefetcher, ChunkPrefetcher } from './prefetch.js';
 import { faultPoint } from './faults.js';
+import { KeyTable } from './key-table.js';
+import { native } from '../native/index.js';
 import { RemoteIndex } from './remote/remote-index.js';
 import { type Oid, hashBytes } from '../model/oid.js';
 import { type DerivedEntry, type IndexDb, derivKey, derivedEntries } from './content-index.js';
 import {
-  type BackgroundObjectWriter, type ObjectKind, type ObjectStore, type PackInspection, KIND_BY_CODE, OBJECT_KINDS, decodeStored, decodeStoredInto, encodeStored, objectKey, DEFAULT_ZSTD_LEVEL,
+  type BackgroundObjectWriter, type ObjectKind, type ObjectStore, type PackInspection, KIND_BY_CODE, OBJECT_KEY_BYTES, OBJECT_KINDS, decodeStored, decodeStoredInto, encodeStored, objectKey, DEFAULT_ZSTD_LEVEL,
 } from './object-store.js';
 
 // lmdb's CommonJS build (one file; the same native addon and version) loads in about 17 ms where its eleven ES
@@ -31,12 +33,15 @@ export const DEFAULT_MAP_SIZE = 2 ** 40;
 /** Objects are committed in transactions of about this many stored bytes. */
 export const DEFAULT_BATCH_BYTES = 16 * 1024 * 1024;
 /**
- * The same for commit's writer thread, whose queued values sit in a staging buffer of this size. Smaller costs RssFile:
- * each transaction reads B-tree pages that LMDB just wrote next to the new packs, and the kernel's fault-around maps
- * those packs' pages too (a 4 GiB file: ≈ 55 MB RssFile with 16 MiB, ≈ 75 MB with 8, 110–150 MB with 4). Larger costs
- * time (16 MiB: 12–14 s instead of 9 s for the 4 GiB file, in system time) and the staging buffer's memory.
+ * The same for commit's writer thread, whose queued values sit in a staging buffer of this size. Each transaction
+ * reads B-tree pages that LMDB just wrote next to the new packs, and the kernel's fault-around maps those packs' pages
+ * too; smaller transactions mapped more of them (a 4 GiB file: ≈ 55 MB RssFile with 16 MiB, ≈ 75 MB with 8, 110–150
+ * MB with 4), until the writer let go of the map's pages after each one (`unmapPages`). Larger costs time (16 MiB:
+ * 12–14 s instead of 9 s for the 4 GiB file, in system time) and the staging buffer's memory.
  */
 export const WRITER_BATCH_BYTES = 8 * 1024 * 1024;
+/** Index entries per transaction when a bulk import's deferred entries are written (see flushSync). */
+export const FINAL_INDEX_ENTRIES = 16 * 1024;
 /** Room in a staging buffer past its batch: one chunk (DEFAULT_CHUNK_MAX) and its codec byte. */
 const STAGING_SLACK = 256 * 1024 + 1;
 /**
@@ -57,7 +62,7 @@ export interface LmdbStoreOptions {
   zstdLevel?: number;
   /**
    * Bulk-import mode (commit's writer thread): flushes write packs only, and the index entries of all of them are
-   * written by `flushSync({ final: true })` in one sorted batch. Interleaving random index inserts with pack writes made
+   * written by `flushSync({ final: true })` in sorted order. Interleaving random index inserts with pack writes made
    * LMDB copy index pages all over the file, and the kernel's fault-around then mapped the fresh pack pages next to
    * them (≈ 30 % of the bytes written showed up as RssFile). Packs of an interrupted import have no index entries
    * and are swept by gc.
@@ -248,12 +253,11 @@ export class LmdbStore implements ObjectStore {
     return b;
   };
   /**
-   * Index entries of packs written in bulk-import mode, not yet in the index: object key (latin1) → the entry's slot
-   * in `deferredLocs` (12 bytes each). A number and one string per object, not two Buffers and an array: a commit
-   * keeps one entry per chunk to its end (≈ 90 bytes each instead of ≈ 350; 160 000 for a 10 GiB file).
+   * Index entries of packs written in bulk-import mode, not yet in the index: object key → its 12-byte location. A
+   * commit keeps one per chunk to its end (160 000 for a 10 GiB file): binary, outside the JavaScript heap, they cost
+   * about 60 bytes each (a Map keyed by strings cost about 100, and as many again of heap that V8 kept beside it).
    */
-  private deferred = new Map<string, number>();
-  private deferredLocs = Buffer.alloc(0);
+  private deferred = new KeyTable(OBJECT_KEY_BYTES, 12);
   /** Bytes and counts written through this handle (for stats and progress). */
   written = { objects: 0, bytes: 0 };
   readonly readOnly: boolean;
@@ -595,7 +599,8 @@ export class LmdbStore implements ObjectStore {
         const { value, offsets } = encodePack(cur, this.packScratch);
         this.packs.putSync(packKey(id), value);
         cur.forEach(([k, v], i) => {
-          const loc = this.deferIndex ? this.deferSlot(k) : Buffer.allocUnsafe(12);
+          // An object deferred before (a second copy) takes the new location, as a direct index entry would.
+          const loc = this.deferIndex ? this.deferred.insert(k) ?? this.deferred.get(k)! : Buffer.allocUnsafe(12);
           loc.writeUInt32BE(id, 0);
           loc.writeUInt32BE(offsets[i]!, 4);
           loc.writeUInt32BE(v.length, 8);
@@ -614,40 +619,32 @@ export class LmdbStore implements ObjectStore {
     this.meta.putSync('next-pack', next);
   }
 
-  /** The 12 bytes of `deferredLocs` that hold the deferred index entry of key `k` (a new slot; grown as needed). */
-  private deferSlot(k: Buffer): Buffer {
-    const slot = this.deferred.size;
-    this.deferred.set(k.toString('latin1'), slot);
-    if ((slot + 1) * 12 > this.deferredLocs.length) {
-      const grown = Buffer.allocUnsafeSlow(Math.max(12 * 4096, 2 * this.deferredLocs.length));
-      this.deferredLocs.copy(grown);
-      this.deferredLocs = grown;
-    }
-    return this.deferredLocs.subarray(slot * 12, slot * 12 + 12);
-  }
-
   /**
    * Commits queued objects (as packs) in one durable transaction. In bulk-import mode, `final` also writes the
-   * deferred index entries (sorted, in one transaction): only then are the objects part of the repository.
+   * deferred index entries (sorted, in transactions of FINAL_INDEX_ENTRIES): only then are the objects part of the
+   * repository.
    */
   flushSync(options: { final?: boolean } = {}): void {
     if (this.pending.size > 0) this.flushPacks();
     if (options.final && this.deferred.size > 0) {
-      // Latin1 strings compare as their bytes do: sorted keys are in the index's order.
-      const keys = [...this.deferred.keys()].sort();
+      // In the index's order: each page of the index is copied once.
       const deferred = this.deferred;
-      const locs = this.deferredLocs;
+      const order = deferred.sortedEntries();
       const derived = this.deferredDerived.sort((a, b) => Buffer.compare(a[1], b[1]));
-      this.deferred = new Map();
-      this.deferredLocs = Buffer.alloc(0);
+      this.deferred = new KeyTable(OBJECT_KEY_BYTES, 12);
       this.deferredDerived = [];
-      this.writeTransaction(() => {
-        for (const ks of keys) {
-          const slot = deferred.get(ks)!;
-          this.index.putSync(Buffer.from(ks, 'latin1'), locs.subarray(slot * 12, slot * 12 + 12));
-        }
-        this.putDerived(derived);
-      }, keys.length * 64);
+      // In transactions of a bounded number of entries: LMDB holds every page a transaction dirties in memory until it
+      // commits, and keeps them after for reuse (one transaction for the 160 000 entries of a 10 GiB file: ≈ 18 MB).
+      // An object indexed before a later transaction fails is one no ref names yet, as after any failed commit: gc's.
+      // The content index comes last, once every object it links is in the index.
+      for (let from = 0; from < order.length; from += FINAL_INDEX_ENTRIES) {
+        const slice = order.subarray(from, from + FINAL_INDEX_ENTRIES);
+        const last = from + FINAL_INDEX_ENTRIES >= order.length;
+        this.writeTransaction(() => {
+          for (const e of slice) this.index.putSync(deferred.keyAt(e), deferred.valueAt(e));
+          if (last) this.putDerived(derived);
+        }, slice.length * 64 + (last ? derived.length * 128 : 0));
+      }
     }
   }
 
@@ -661,7 +658,7 @@ export class LmdbStore implements ObjectStore {
     this.writeTransaction(() => {
       const fresh: Array<[Buffer, Buffer]> = [];
       for (const [ks, [k, v]] of batch) {
-        if (!this.stored(k) && !this.deferred.has(ks)) {
+        if (!this.stored(k) && !this.deferred.has(k)) {
           fresh.push([k, v]);
           this.written.objects++;
           this.written.bytes += v.length;
@@ -674,6 +671,17 @@ export class LmdbStore implements ObjectStore {
     }, bytes);
     // The queued values are in the packs now (LMDB copied them): their staging bytes can be handed out again.
     this.stagingUsed = 0;
+    if (this.deferIndex) this.unmapPages();
+  }
+
+  /**
+   * Lets go of the pages of the data file this process has mapped (they stay in the page cache). A bulk import reads
+   * B-tree pages that LMDB reuses between the packs it has just written, and the kernel maps the 64 KiB around each
+   * page read: over a 10 GiB file, 50 MB of other packs' pages stayed mapped (RssFile). Dropped after each
+   * transaction, only the pages the next one reads come back. An optimisation only: a failure changes nothing else.
+   */
+  private unmapPages(): void {
+    try { native().unmapFilePages(this.path); } catch { /* see above */ }
   }
 
   /**
@@ -728,8 +736,7 @@ export class LmdbStore implements ObjectStore {
     this.pendingDerived = new Map();
     this.pendingBytes = 0;
     this.stagingUsed = 0;
-    this.deferred = new Map();
-    this.deferredLocs = Buffer.alloc(0);
+    this.deferred = new KeyTable(OBJECT_KEY_BYTES, 12);
     this.deferredDerived = [];
   }
 

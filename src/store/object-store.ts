@@ -2,7 +2,7 @@
 import type { Decompressor } from 'zstd-napi';
 import zstd from 'zstd-napi/binding.js';
 import { zstdStreams } from '../lazy.js';
-import type { Oid } from '../model/oid.js';
+import { OID_BYTES, type Oid } from '../model/oid.js';
 import type { BlobPrefetcher, ChunkPrefetcher } from './prefetch.js';
 
 /** Frozen: the first key byte of every object in the `objects` database. */
@@ -109,8 +109,11 @@ export interface ObjectStore extends ObjectReader, ObjectWriter {
   chunkPrefetcher(onChunk: (oid: Oid, data: Buffer | undefined) => void, workers?: number): ChunkPrefetcher;
 }
 
+/** An object key's length: the kind's code, then the id's 32 bytes. */
+export const OBJECT_KEY_BYTES = 1 + OID_BYTES;
+
 export function objectKey(kind: ObjectKind, oid: Oid): Buffer {
-  const k = Buffer.allocUnsafe(33);
+  const k = Buffer.allocUnsafe(OBJECT_KEY_BYTES);
   k[0] = OBJECT_KINDS[kind];
   k.write(oid, 1, 'hex');
   return k;

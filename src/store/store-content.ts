@@ -4,7 +4,7 @@
  */
 import crypto from 'node:crypto';
 import { Chunker } from '../chunking/chunker.js';
-import { encodeBlob, inlineBlobHeader, type Segment } from '../model/blob.js';
+import { ChunkedBlobBuilder, inlineBlobHeader } from '../model/blob.js';
 import type { Oid } from '../model/oid.js';
 import type { Hole } from '../model/tree.js';
 import type { FileContent } from '../formats/types.js';
@@ -65,7 +65,10 @@ function chunkOid(c: Uint8Array): Oid {
 export async function storeContent(objects: ObjectWriter, content: FileContent, signal?: AbortSignal): Promise<StoredContent> {
   const size = content.size;
   const hash = crypto.createHash('sha256');
-  const segments: Segment[] = [];
+  // The blob record's segment list, encoded as it grows (made at the first segment: most files are one chunk, inline).
+  let segments: ChunkedBlobBuilder | undefined;
+  /** Zeros not yet in `segments`: adjacent holes make one zero segment. */
+  let zeros = 0;
   const holes: Hole[] = [];
   // Chunks are written (copied) as they come: the chunker may reuse its storage, and pass it on to the next file.
   const chunker = new Chunker({ reuse: true });
@@ -82,7 +85,9 @@ export async function storeContent(objects: ObjectWriter, content: FileContent, 
     const oid = chunkOid(c);
     if (objects.hasObject('chunk', oid)) dedupChunks++;
     else objects.writeObject('chunk', oid, c);
-    segments.push({ kind: 'chunk', oid, length: c.length });
+    segments ??= new ChunkedBlobBuilder();
+    if (zeros) { segments.zero(zeros); zeros = 0; }
+    segments.chunk(oid, c.length);
   };
   const emit = (chunks: Uint8Array[]) => {
     for (const c of chunks) {
@@ -96,7 +101,7 @@ export async function storeContent(objects: ObjectWriter, content: FileContent, 
     emit(chunker.end());
     if (held) { writeChunk(held); held = undefined; }
     hashZeros(hash, length);
-    segments.push({ kind: 'zero', length });
+    zeros += length;
     const last = holes[holes.length - 1];
     if (last && last.offset + last.length === pos) last.length += length;
     else holes.push({ offset: pos, length });
@@ -118,7 +123,9 @@ export async function storeContent(objects: ObjectWriter, content: FileContent, 
       record = inlineRecord(first ?? new Uint8Array(0));
     } else {
       if (first) writeChunk(first);
-      record = encodeBlob({ form: 'chunked', size, segments: mergeZeros(segments) });
+      segments ??= new ChunkedBlobBuilder();
+      if (zeros) segments.zero(zeros);
+      record = segments.finish(size);
     }
     objects.writeObject('blob', oid, record);
     return { oid, size, holes, dedupChunks };
@@ -148,16 +155,6 @@ export async function storeContent(objects: ObjectWriter, content: FileContent, 
   stored ??= finish();
   chunker.release();
   return stored;
-}
-
-function mergeZeros(segs: Segment[]): Segment[] {
-  const out: Segment[] = [];
-  for (const s of segs) {
-    const last = out[out.length - 1];
-    if (s.kind === 'zero' && last?.kind === 'zero') last.length += s.length;
-    else out.push({ ...s });
-  }
-  return out;
 }
 
 /** Stores bytes held in memory as a blob (small content: generated files, region maps, `--set` text). */

@@ -12,6 +12,8 @@ export interface BatchMessage {
   buf: ArrayBuffer;
   /** [kind code, oid hex, offset, length, 1 when already encoded by the sender] */
   items: Array<[number, string, number, number, number]>;
+  /** The buffer is this batch's own (one large encoded object): kept here as the stored value, not given back. */
+  own?: boolean;
 }
 
 const port = parentPort!;
@@ -30,6 +32,11 @@ port.on('message', (msg: BatchMessage | { type: 'flush' | 'close'; id: number })
   try {
     if (msg.type === 'batch') {
       const buf = Buffer.from(msg.buf);
+      if (msg.own) {
+        for (const [code, oid, off, len] of msg.items) store.writeStoredObject(KIND_BY_CODE[code]!, oid, buf.subarray(off, off + len));
+        port.postMessage({ type: 'ack', id: msg.id });
+        return;
+      }
       for (const [code, oid, off, len, encoded] of msg.items) {
         // The buffer goes back to the sender below: a queued value must not point into it. writeObject's encoding is
         // a copy; an already encoded value is copied here.

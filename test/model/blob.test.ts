@@ -2,7 +2,7 @@
 import test from 'ava';
 import { DecodeError, Encoder } from '../../src/model/codec.js';
 import {
-  BLOB_CHUNKED, BLOB_INLINE, BLOB_VERSION, SEG_CHUNK, SEG_ZERO, decodeBlob, encodeBlob, type BlobRecord,
+  BLOB_CHUNKED, BLOB_INLINE, BLOB_VERSION, ChunkedBlobBuilder, SEG_CHUNK, SEG_ZERO, decodeBlob, encodeBlob, type BlobRecord, type Segment,
 } from '../../src/model/blob.js';
 
 const C1 = '01'.repeat(32);
@@ -76,4 +76,39 @@ test('blob: decodeBlob rejects every truncation of a chunked record', (t) => {
 test('blob: the hand-written encoding matches encodeBlob', (t) => {
   const e = new Encoder().raw(Buffer.from('blob\0', 'latin1')).u8(1).uint(5).u8(1).uint(1).u8(1).uint(5);
   t.deepEqual(e.finish(), encodeBlob({ form: 'chunked', size: 5, segments: [{ kind: 'zero', length: 5 }] }));
+});
+
+test('blob: ChunkedBlobBuilder writes encodeBlob\'s bytes over many blocks of segments', (t) => {
+  // 5000 segments (≈ 190 KB of segment list) span several of the builder's 64 KiB blocks; lengths of 1 to 4 varint bytes.
+  const segments: Segment[] = [];
+  let size = 0;
+  for (let i = 0; i < 5000; i++) {
+    const length = [1, 200, 70_000, 3_000_000][i % 4]! + i;
+    segments.push(i % 7 === 3 ? { kind: 'zero', length } : { kind: 'chunk', oid: (i % 256).toString(16).padStart(2, '0').repeat(32), length });
+    size += length;
+  }
+  // The record written out by hand, field by field.
+  const e = new Encoder().raw(Buffer.from('blob\0', 'latin1')).u8(1).uint(size).u8(1).uint(segments.length);
+  for (const s of segments) {
+    if (s.kind === 'chunk') e.u8(0).raw(Buffer.from(s.oid, 'hex')).uint(s.length);
+    else e.u8(1).uint(s.length);
+  }
+  const b = new ChunkedBlobBuilder();
+  for (const s of segments) {
+    if (s.kind === 'chunk') b.chunk(s.oid, s.length);
+    else b.zero(s.length);
+  }
+  const rec = b.finish(size);
+  t.deepEqual(rec, e.finish());
+  t.deepEqual(encodeBlob({ form: 'chunked', size, segments }), rec);
+  t.deepEqual(decodeBlob(rec), { form: 'chunked', size, segments });
+});
+
+test('blob: ChunkedBlobBuilder refuses an id that is not 64 hex digits, and a size its segments do not add up to', (t) => {
+  const b = new ChunkedBlobBuilder();
+  t.throws(() => b.chunk('ab'.repeat(31), 5), { instanceOf: RangeError });
+  t.throws(() => b.chunk('zz'.repeat(32), 5), { instanceOf: RangeError });
+  b.chunk(C1, 5);
+  t.throws(() => b.finish(6), { message: /chunked blob size mismatch/ });
+  t.is(b.finish(5).length, 6 + 1 + 1 + 1 + 1 + 32 + 1);
 });

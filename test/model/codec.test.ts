@@ -130,3 +130,28 @@ test('codec: decodeHeader rejects another kind, a missing NUL, version 0 and a f
   t.throws(() => decodeHeader(new Decoder(Buffer.from('tr')), 'tree', 1), { instanceOf: DecodeError, message: /truncated/ });
   t.throws(() => decodeHeader(new Decoder(Buffer.from('tree\0')), 'tree', 1), { instanceOf: DecodeError, message: /unexpected end/ });
 });
+
+test('codec: an Encoder that grows past 64 KiB (in place) and past its reserved 64 MiB (copied) keeps every byte', (t) => {
+  const e = new Encoder();
+  const parts: Buffer[] = [];
+  let n = 0;
+  for (let i = 0; n < 70 * 1024 * 1024; i++) {
+    // Small writes while it is small, then pieces of up to 1 MiB.
+    const piece = Buffer.alloc(n < 300_000 ? 1 + (i % 50) : 1 + ((i * 7919) % (1 << 20)), i % 251);
+    e.raw(piece);
+    e.uint(i);
+    parts.push(piece, new Encoder().uint(i).finish());
+    n += piece.length;
+  }
+  const expected = Buffer.concat(parts);
+  t.is(e.length, expected.length);
+  t.true(e.finish().equals(expected));
+  t.true(e.view().equals(expected));
+});
+
+test('codec: Encoder.skip leaves room that view() fills in; hex() writes an id\'s bytes and refuses what is not hex', (t) => {
+  const e = new Encoder(4).skip(3).hex('0aff');
+  e.view().set([1, 2, 3], 0);
+  t.deepEqual([...e.finish()], [1, 2, 3, 0x0a, 0xff]);
+  t.throws(() => new Encoder().hex('zz'), { instanceOf: RangeError });
+});

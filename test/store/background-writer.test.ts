@@ -65,6 +65,23 @@ test('background writer: an object larger than a batch travels in a buffer of it
   for (const w of written.slice(2)) t.true(store.readObject('chunk', hashBytes(w)).equals(w));
 });
 
+test('background writer: a large object first, compressible, and the caller\'s buffer scribbled on after the call: stored compressed, reads back', async (t) => {
+  const store = new LmdbStore(path.join(tmpDir(t), 'data.mdb'));
+  const writer = new BackgroundWriter(store);
+  t.teardown(async () => { await writer.close(); await store.close(); });
+  const big = textBytes(2 * DEFAULT_WORKER_BATCH + 7, 3);
+  const oid = hashBytes(big);
+  const data = Buffer.from(big);
+  writer.writeObject('blob', oid, data);
+  data.fill(0);
+  // The same object again is not sent twice.
+  writer.writeObject('blob', oid, big);
+  await writer.flush();
+  t.true(store.readObject('blob', oid).equals(big));
+  t.true(store.readStored('blob', oid)!.length < big.length / 2, 'stored compressed');
+  t.is(writer.written.objects, 1);
+});
+
 test('lmdb-store: a writer store with staging (the writer thread\'s) reuses its staging buffer across transactions; every object reads back', async (t) => {
   const store = new LmdbStore(path.join(tmpDir(t), 'data.mdb'), { deferIndex: true, batchBytes: 64 * 1024, staging: true });
   t.teardown(() => store.close());
