@@ -644,6 +644,8 @@ export class LmdbStore implements ObjectStore {
           for (const e of slice) this.index.putSync(deferred.keyAt(e), deferred.valueAt(e));
           if (last) this.putDerived(derived);
         }, slice.length * 64 + (last ? derived.length * 128 : 0));
+        // Each transaction reads the index pages the one before wrote, and the kernel maps what lies around them.
+        this.unmapPages();
       }
     }
   }

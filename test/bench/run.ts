@@ -22,11 +22,11 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 const BIN = path.join(ROOT, 'bin/run.js');
 const BUILD_SCRIPT = path.resolve(ROOT, '../shared/corpus/build-debian.sh');
 
-const MEASURES = ['commit', 'recommit', 'incremental', 'size', 'checkout', 'rss', 'big', 'disk', 'xfs', 'inspect', 'sync', 'cli', 'derive', 'packages', 'merge', 'nbd', 'web', 's3'] as const;
+const MEASURES = ['commit', 'recommit', 'incremental', 'size', 'checkout', 'rss', 'big', 'huge', 'disk', 'xfs', 'inspect', 'sync', 'cli', 'derive', 'packages', 'merge', 'nbd', 'web', 's3'] as const;
 type MeasureName = (typeof MEASURES)[number];
 const TREES_NEEDED: Record<MeasureName, string[]> = {
   commit: ['base'], recommit: ['base'], incremental: ['base', 'base2'], size: ['min', 'base', 'web', 'base2'],
-  checkout: ['base'], rss: ['web'], big: [], disk: ['base', 'images/base.qcow2'], xfs: ['base'],
+  checkout: ['base'], rss: ['web'], big: [], huge: [], disk: ['base', 'images/base.qcow2'], xfs: ['base'],
   inspect: ['min', 'base', 'web', 'base2'],
   sync: ['min', 'base', 'web', 'base2'],
   cli: ['min', 'base', 'web', 'base2'],
@@ -55,6 +55,8 @@ const TARGET_PUSH_VS_RSYNC = 1.5;
 const TARGET_CLI_VS_NODE = 2.5;
 const TARGET_SPARSE_GROWTH = 1 * MB;
 const TARGET_RANDOM_GROWTH_FACTOR = 1.01;
+/** A 10 GiB file's peak RSS against a 1 GiB file's, each into a new repository: what "constant memory" is held to. */
+const TARGET_HUGE_VS_GIB = 1.25;
 const TARGET_XFS_VS_EXT4 = 1.2;
 const TARGET_WEB_NAMESPACE_MS = 200;
 const TARGET_WEB_COMPARE_MS = 300;
@@ -641,6 +643,67 @@ async function measureBig(ctx: Context): Promise<Row[]> {
     );
   }
   return rows;
+}
+
+/** Writes `bytes` of random data to `file` (16 MiB at a time). */
+function writeRandomFile(file: string, bytes: number): void {
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  const fd = fs.openSync(file, 'w');
+  const buf = Buffer.allocUnsafe(16 << 20);
+  try {
+    for (let done = 0; done < bytes; done += buf.length) fs.writeSync(fd, crypto.randomFillSync(buf), 0, Math.min(buf.length, bytes - done));
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/**
+ * A 10 GiB random file against a 1 GiB one (issue 19: "a 10 GiB file still in constant memory"): each committed alone
+ * into a new repository by each tool, peak RSS and time. Each repository is removed after its commit, so the work
+ * directory holds at most the two inputs (11 GiB) and one 10 GiB repository. One run: RSS is the measure.
+ */
+async function measureHuge(ctx: Context): Promise<Row[]> {
+  const { opt, tools } = ctx;
+  const dir = path.join(opt.work, 'huge');
+  rmrf(dir);
+  const inputs = { gib: path.join(dir, 'src', 'gib'), huge: path.join(dir, 'src', 'huge') };
+  progress('huge: writing a 1 GiB and a 10 GiB random file');
+  writeRandomFile(path.join(inputs.gib, 'random.bin'), GiB);
+  writeRandomFile(path.join(inputs.huge, 'random.bin'), 10 * GiB);
+  const rss = { gib: {} as Record<Tool, Cell>, huge: {} as Record<Tool, Cell> };
+  const time = {} as Record<Tool, Cell>;
+  for (const kind of ['gib', 'huge'] as const) {
+    for (const tool of TOOLS) {
+      const repo = path.join(dir, tool);
+      rmrf(repo);
+      const init = tools.init(tool, repo);
+      if (!init.ok) {
+        rss[kind][tool] = time[tool] = errorCell(init.error);
+        continue;
+      }
+      syncDisks();
+      const e = await tools.runWithRss(tool, tools.commitArgv(tool, repo, inputs[kind], 'random'));
+      rss[kind][tool] = rssCell(e, tool === 'viva');
+      if (kind === 'huge') time[tool] = timeCell([e]);
+      progress(`huge: ${kind === 'gib' ? '1 GiB' : '10 GiB'}: ${describe(tool, e)}, max RSS ${rss[kind][tool].text} MB`);
+      rmrf(repo);
+    }
+  }
+  rmrf(dir);
+  const gib = rss.gib.viva.value;
+  const huge = rss.huge.viva.value;
+  return [
+    {
+      id: 'huge-gib-rss', measure: '1 GiB random file into a new repository: peak RSS (MB)', unit: 'bytes', ...rss.gib, floor: NONE,
+      target: '—', met: '—',
+    },
+    {
+      id: 'huge-rss', measure: '10 GiB random file into a new repository: peak RSS (MB)', unit: 'bytes', ...rss.huge, floor: NONE,
+      target: `≤ ${TARGET_HUGE_VS_GIB} × the 1 GiB file's (constant)`,
+      met: gib === undefined || huge === undefined ? '?' : `${yes(huge <= TARGET_HUGE_VS_GIB * gib)} (${(huge / gib).toFixed(2)}×)`,
+    },
+    { id: 'huge-time', measure: '10 GiB random file into a new repository: commit (s)', unit: 's', ...time, floor: NONE, target: '—', met: '—' },
+  ];
 }
 
 /**
@@ -1795,7 +1858,7 @@ async function measureS3(ctx: Context): Promise<Row[]> {
 
 const RUNNERS: Record<MeasureName, (ctx: Context) => Promise<Row[]>> = {
   commit: measureCommit, recommit: measureRecommit, incremental: measureIncremental, size: measureSize,
-  checkout: measureCheckout, rss: measureRss, big: measureBig, disk: measureDisk, xfs: measureXfs, inspect: measureInspect, sync: measureSync, cli: measureCli,
+  checkout: measureCheckout, rss: measureRss, big: measureBig, huge: measureHuge, disk: measureDisk, xfs: measureXfs, inspect: measureInspect, sync: measureSync, cli: measureCli,
   derive: measureDerive, packages: measurePackages, merge: measureMerge, nbd: measureNbd, web: measureWeb, s3: measureS3,
 };
 
