@@ -49,7 +49,12 @@ export function encodeBlob(rec: BlobRecord): Buffer {
 export class ChunkedBlobBuilder {
   /** The most the header takes: `blob\0`, the version, the size and the count as varints (8 bytes each at most), the form. */
   private static readonly HEAD_ROOM = 5 + 1 + 8 + 1 + 8;
-  private readonly e = new Encoder(4096).skip(ChunkedBlobBuilder.HEAD_ROOM);
+  /**
+   * Bytes left free before the header, where a writer given the record's buffer puts its own framing (a codec byte,
+   * a pack's header: see ObjectWriter.writeObjectGiven), so that not even a large record is copied.
+   */
+  static readonly ROOM = 64;
+  private readonly e = new Encoder(4096).skip(ChunkedBlobBuilder.ROOM + ChunkedBlobBuilder.HEAD_ROOM);
   private count = 0;
   private total = 0;
 
@@ -71,7 +76,7 @@ export class ChunkedBlobBuilder {
     if (this.total !== size) throw new Error('chunked blob size mismatch');
     const head = encodeHeader(new Encoder(), 'blob', BLOB_VERSION).uint(size).u8(BLOB_CHUNKED).uint(this.count).view();
     const all = this.e.view();
-    const at = ChunkedBlobBuilder.HEAD_ROOM - head.length;
+    const at = ChunkedBlobBuilder.ROOM + ChunkedBlobBuilder.HEAD_ROOM - head.length;
     all.set(head, at);
     return all.subarray(at);
   }

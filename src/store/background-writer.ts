@@ -173,12 +173,32 @@ export class BackgroundWriter implements BackgroundObjectWriter {
    * by the worker into its staging, it was four copies at the end of a 10 GiB file, when every table is at its largest.
    */
   private sendAlone(kind: ObjectKind, oid: Oid, data: Uint8Array): void {
-    this.send();
     const stored = encodeStored(data, this.store.zstdLevel, (n) => Buffer.from(new ArrayBuffer(n)));
     this.buffersAllocated++;
+    this.sendOwn(kind, oid, stored, true);
+  }
+
+  /** Sends `data`'s whole ArrayBuffer (transferred, gone from this thread) as a batch of its one object. */
+  private sendOwn(kind: ObjectKind, oid: Oid, data: Buffer, encoded: boolean): void {
+    this.send();
     this.inflight++;
     const done = () => this.settled();
-    this.request({ type: 'batch', buf: stored.buffer, items: [[OBJECT_KINDS[kind], oid, 0, stored.length, 1]], own: true }, [stored.buffer as ArrayBuffer]).then(done, done);
+    const buf = data.buffer as ArrayBuffer;
+    this.request({ type: 'batch', buf, items: [[OBJECT_KINDS[kind], oid, data.byteOffset, data.length, encoded ? 1 : 0]], own: true }, [buf]).then(done, done);
+  }
+
+  /**
+   * writeObject of a buffer given over: one of a batch or more goes to the worker as it is, without a copy on this
+   * thread (the worker encodes it into its staging buffer, as any object).
+   */
+  writeObjectGiven(kind: ObjectKind, oid: Oid, data: Buffer): void {
+    if (data.length < DEFAULT_WORKER_BATCH) {
+      this.writeObject(kind, oid, data);
+      return;
+    }
+    if (this.failure) throw this.failure;
+    if (!this.sent.insert(this.keyOf(kind, oid))) return;
+    this.sendOwn(kind, oid, data, false);
   }
 
   /** A batch was answered: one fewer in flight, and whoever waits for room goes on. */

@@ -141,6 +141,19 @@ export function encodePack(objects: Array<[Buffer, Buffer]>, scratch?: Buffer): 
   return { value, offsets };
 }
 
+/** The header of a pack of one object: its count and its entry. */
+const PACK_HEADER_ONE = 4 + PACK_ENTRY;
+
+/** encodePack of one object, written into the PACK_HEADER_ONE bytes before its value (which must be free). */
+function packInPlace([k, v]: [Buffer, Buffer]): { value: Buffer; offsets: number[] } {
+  const value = Buffer.from(v.buffer, v.byteOffset - PACK_HEADER_ONE, PACK_HEADER_ONE + v.length);
+  value.writeUInt32BE(1, 0);
+  k.copy(value, 4);
+  value.writeUInt32BE(PACK_HEADER_ONE, 4 + 33);
+  value.writeUInt32BE(v.length, 4 + 37);
+  return { value, offsets: [PACK_HEADER_ONE] };
+}
+
 /**
  * The header of a pack value; throws RepositoryCorruptError (subject `pack ID`) when it does not fit the pack.
  * `value` is the whole pack, or only its first bytes (at least the header) when `size`, the pack's whole length, is
@@ -233,6 +246,8 @@ export class LmdbStore implements ObjectStore {
   /** Package inventories by the blob id of the package database file they were parsed from (JSON values). */
   readonly ixPkg: Database<Buffer, Buffer>;
   private pending = new Map<string, [Buffer, Buffer]>();
+  /** Queued values whose whole ArrayBuffer is this store's (writeStoredObjectGiven): the bytes before them are free. */
+  private given = new WeakSet<Buffer>();
   /** Where writePacks builds each pack value before LMDB copies it (a fresh 512 KiB buffer per pack was garbage at once). */
   private packScratch?: Buffer;
   /** Content-index entries of queued (and, in bulk-import mode, of deferred) meta objects, by object key. */
@@ -566,6 +581,17 @@ export class LmdbStore implements ObjectStore {
     this.queue(kind, oid, stored);
   }
 
+  /**
+   * writeStoredObject of a value whose ArrayBuffer is given over with it (commit's writer thread: a large object sent
+   * alone). When it makes a pack of its own, the pack's header goes into the room before it, if there is enough: the
+   * pack is then the value's own bytes, not a copy (6 MB for the blob record of a 10 GiB file, at the very end of the
+   * commit, when every table is at its largest).
+   */
+  writeStoredObjectGiven(kind: ObjectKind, oid: Oid, stored: Buffer): void {
+    this.given.add(stored);
+    this.queue(kind, oid, stored);
+  }
+
   private queue(kind: ObjectKind, oid: Oid, stored: Uint8Array, raw?: Uint8Array): void {
     const k = objectKey(kind, oid);
     const ks = k.toString('latin1');
@@ -596,7 +622,8 @@ export class LmdbStore implements ObjectStore {
         const id = next++;
         // putSync copies the value into the transaction's pages: one scratch buffer serves every pack.
         this.packScratch ??= Buffer.allocUnsafeSlow(2 * PACK_TARGET_DATA);
-        const { value, offsets } = encodePack(cur, this.packScratch);
+        const lone = cur.length === 1 && this.given.has(cur[0]![1]) ? cur[0]! : undefined;
+        const { value, offsets } = lone && lone[1].byteOffset >= PACK_HEADER_ONE ? packInPlace(lone) : encodePack(cur, this.packScratch);
         this.packs.putSync(packKey(id), value);
         cur.forEach(([k, v], i) => {
           // An object deferred before (a second copy) takes the new location, as a direct index entry would.
@@ -610,6 +637,8 @@ export class LmdbStore implements ObjectStore {
         size = 0;
       };
       for (const o of group) {
+        // An object as large as a pack makes one of its own.
+        if (o[1].length + PACK_ENTRY >= target) close();
         cur.push(o);
         size += o[1].length + PACK_ENTRY;
         if (size >= target) close();

@@ -54,6 +54,12 @@ export interface ObjectWriter {
    * copy `data` before returning: callers pass borrowed reader buffers.
    */
   writeObject(kind: ObjectKind, oid: Oid, data: Uint8Array): void;
+  /**
+   * writeObject for a buffer the caller gives over with its whole ArrayBuffer, which it never touches again: a writer
+   * may hand it to another thread instead of copying it (the blob record of a file of many GiB), and use the bytes
+   * around `data` in it. Optional: callers use writeObject where it is missing.
+   */
+  writeObjectGiven?(kind: ObjectKind, oid: Oid, data: Buffer): void;
   /** Waits while too much is queued (backpressure); writers that never queue resolve at once. */
   drain(): Promise<void>;
   /** Makes everything queued durable. */
@@ -162,7 +168,8 @@ export function sampleEntropy(data: Uint8Array): number {
 
 /**
  * codec byte + zstd payload, or codec byte + raw bytes when compression does not shrink the value. The result is a
- * buffer of its exact size from `alloc` (default: a new one).
+ * buffer of its exact size from `alloc` (default: a new one). Only the raw form asks for `data.length + 1` bytes, and
+ * those may be the byte before `data` and `data` itself: the value is then encoded in place.
  */
 export function encodeStored(data: Uint8Array, level = DEFAULT_ZSTD_LEVEL, alloc: (size: number) => Buffer = Buffer.allocUnsafe): Buffer {
   if (data.length >= MIN_COMPRESS_SIZE && (data.length < ENTROPY_SAMPLE_MIN || sampleEntropy(data) < INCOMPRESSIBLE_BITS)) {

@@ -126,6 +126,11 @@ export async function storeContent(objects: ObjectWriter, content: FileContent, 
       segments ??= new ChunkedBlobBuilder();
       if (zeros) segments.zero(zeros);
       record = segments.finish(size);
+      // The builder's buffer is not used again: a writer may take it as it is (a 10 GiB file's record is 6 MB).
+      if (objects.writeObjectGiven) {
+        objects.writeObjectGiven('blob', oid, record);
+        return { oid, size, holes, dedupChunks };
+      }
     }
     objects.writeObject('blob', oid, record);
     return { oid, size, holes, dedupChunks };

@@ -4,7 +4,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { LmdbStore, WRITER_BATCH_BYTES, type RemoteMode } from './lmdb-store.js';
-import { KIND_BY_CODE } from './object-store.js';
+import { KIND_BY_CODE, encodeStored } from './object-store.js';
 
 export interface BatchMessage {
   type: 'batch';
@@ -12,7 +12,7 @@ export interface BatchMessage {
   buf: ArrayBuffer;
   /** [kind code, oid hex, offset, length, 1 when already encoded by the sender] */
   items: Array<[number, string, number, number, number]>;
-  /** The buffer is this batch's own (one large encoded object): kept here as the stored value, not given back. */
+  /** The buffer is this batch's own (one large object), not given back: kept as the stored value when encoded. */
   own?: boolean;
 }
 
@@ -33,7 +33,15 @@ port.on('message', (msg: BatchMessage | { type: 'flush' | 'close'; id: number })
     if (msg.type === 'batch') {
       const buf = Buffer.from(msg.buf);
       if (msg.own) {
-        for (const [code, oid, off, len] of msg.items) store.writeStoredObject(KIND_BY_CODE[code]!, oid, buf.subarray(off, off + len));
+        // The whole buffer is this object's: kept as the stored value when the sender encoded it. Else it is encoded
+        // here, and stored raw (an incompressible blob record: 38 random-looking bytes per chunk) in place, its codec
+        // byte in the room the sender's buffer has before the object (writeObjectGiven gives the whole buffer), where
+        // its pack's header goes too when there is room for it.
+        for (const [code, oid, off, len, encoded] of msg.items) {
+          const data = buf.subarray(off, off + len);
+          const stored = encoded ? data : encodeStored(data, store.zstdLevel, (n) => (n === len + 1 && off >= 1 ? buf.subarray(off - 1, off + len) : Buffer.allocUnsafe(n)));
+          store.writeStoredObjectGiven(KIND_BY_CODE[code]!, oid, stored);
+        }
         port.postMessage({ type: 'ack', id: msg.id });
         return;
       }

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { BackgroundWriter, DEFAULT_WORKER_BATCH, MAX_INFLIGHT } from '../../src/store/background-writer.js';
 import { LmdbStore } from '../../src/store/lmdb-store.js';
 import { hashBytes } from '../../src/model/oid.js';
+import { ChunkedBlobBuilder, decodeBlob } from '../../src/model/blob.js';
 import { randomBytes, tmpDir } from '../helpers/repo.js';
 
 /** Bytes that compress (words from a small vocabulary), so that the writer thread has work to fall behind on. */
@@ -80,6 +81,37 @@ test('background writer: a large object first, compressible, and the caller\'s b
   t.true(store.readObject('blob', oid).equals(big));
   t.true(store.readStored('blob', oid)!.length < big.length / 2, 'stored compressed');
   t.is(writer.written.objects, 1);
+});
+
+test('background writer: a large blob record given over (ChunkedBlobBuilder\'s) goes to the worker without a copy; a small one is copied', async (t) => {
+  const store = new LmdbStore(path.join(tmpDir(t), 'data.mdb'));
+  const writer = new BackgroundWriter(store);
+  t.teardown(async () => { await writer.close(); await store.close(); });
+  // 120 000 segments: a 4.5 MB record, as a 7.5 GiB file's.
+  const b = new ChunkedBlobBuilder();
+  let size = 0;
+  for (let i = 0; i < 120_000; i++) {
+    const length = 65_536 + (i % 1000);
+    b.chunk(hashBytes(Buffer.from(`chunk ${i}`)), length);
+    size += length;
+  }
+  const record = b.finish(size);
+  t.true(record.length >= DEFAULT_WORKER_BATCH);
+  const expected = Buffer.from(record);
+  const oid = hashBytes(Buffer.from('a large file'));
+  writer.writeObjectGiven('blob', oid, record);
+  t.is(record.buffer.byteLength, 0, 'the buffer went to the worker');
+  const small = new ChunkedBlobBuilder();
+  small.chunk(hashBytes(Buffer.from('x')), 10);
+  const smallRecord = small.finish(10);
+  const smallOid = hashBytes(Buffer.from('a small file'));
+  writer.writeObjectGiven('blob', smallOid, smallRecord);
+  t.is(smallRecord.length, 43, 'a small record is copied, its buffer left to the caller');
+  writer.writeObjectGiven('blob', oid, Buffer.from(expected));
+  await writer.flush();
+  t.true(store.readObject('blob', oid).equals(expected));
+  t.deepEqual(decodeBlob(store.readObject('blob', smallOid)), { form: 'chunked', size: 10, segments: [{ kind: 'chunk', oid: hashBytes(Buffer.from('x')), length: 10 }] });
+  t.is(writer.written.objects, 2);
 });
 
 test('lmdb-store: a writer store with staging (the writer thread\'s) reuses its staging buffer across transactions; every object reads back', async (t) => {
