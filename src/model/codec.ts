@@ -32,7 +32,7 @@ export class Encoder {
 
   private ensure(n: number): void {
     if (this.len + n <= this.buf.length) return;
-    let size = this.buf.length * 2;
+    let size = Math.max(this.buf.length, 1) * 2;
     while (size < this.len + n) size *= 2;
     const ab = this.buf.buffer as ResizableArrayBuffer;
     if (ab.resizable && size <= ab.maxByteLength) {

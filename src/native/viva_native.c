@@ -555,7 +555,9 @@ static napi_value js_sha256_hex(napi_env env, napi_callback_info info) {
  * The pages stay in the page cache and come back on the next access, so readers of the mapping see no change. LMDB
  * maps its data file read-only and shared; every B-tree page a writer reads there makes the kernel map the 64 KiB
  * around it (fault-around), and between the pages of packs just written those are many: RssFile grew by tens of MB
- * over a large import. A writable or private mapping is never touched: its pages would not come back the same. */
+ * over a large import. A writable or private mapping is never touched: its pages would not come back the same.
+ * Between reading a line of the maps and the madvise, the range must stay that mapping: the caller holds the LMDB
+ * environment open, whose map lives (at one address, never remapped: its size is fixed at open) until it is closed. */
 static napi_value js_unmap_file_pages(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   char path[PATH_MAXLEN];

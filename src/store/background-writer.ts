@@ -68,8 +68,8 @@ export class BackgroundWriter implements BackgroundObjectWriter {
    */
   private spare: ArrayBuffer[] = [];
   /**
-   * Batch buffers allocated so far (the first one included): MAX_INFLIGHT + 1 at most, plus one for each object larger
-   * than a batch.
+   * Batch buffers allocated so far (the first one included): MAX_INFLIGHT + 1 at most, plus one for each object of a
+   * batch or more that this thread encoded (a buffer given over with writeObjectGiven is not counted: it is the caller's).
    */
   buffersAllocated = 1;
   private used = 0;
@@ -133,7 +133,15 @@ export class BackgroundWriter implements BackgroundObjectWriter {
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.waiting.set(id, { resolve, reject });
-      (this.worker ?? this.startWorker()).postMessage({ ...msg, id }, transfer);
+      try {
+        (this.worker ?? this.startWorker()).postMessage({ ...msg, id }, transfer);
+      } catch (e) {
+        // Not sent (a thread that cannot start, a buffer that cannot be transferred): what it held is not written,
+        // so the commit must fail, not go on as if it were.
+        this.waiting.delete(id);
+        this.failAll(new WriteError(this.store.path, `object writer failed: ${(e as Error).message}`, { cause: e }));
+        reject(this.failure);
+      }
     });
   }
 

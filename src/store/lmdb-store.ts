@@ -582,8 +582,8 @@ export class LmdbStore implements ObjectStore {
   }
 
   /**
-   * writeStoredObject of a value whose ArrayBuffer is given over with it (commit's writer thread: a large object sent
-   * alone). When it makes a pack of its own, the pack's header goes into the room before it, if there is enough: the
+   * writeStoredObject of a value whose whole ArrayBuffer is given over with it (commit's writer thread: a large object
+   * sent alone; never a buffer of Node's shared pool). When it makes a pack of its own, the pack's header goes into the room before it, if there is enough: the
    * pack is then the value's own bytes, not a copy (6 MB for the blob record of a 10 GiB file, at the very end of the
    * commit, when every table is at its largest).
    */
@@ -665,10 +665,16 @@ export class LmdbStore implements ObjectStore {
       // In transactions of a bounded number of entries: LMDB holds every page a transaction dirties in memory until it
       // commits, and keeps them after for reuse (one transaction for the 160 000 entries of a 10 GiB file: ≈ 18 MB).
       // An object indexed before a later transaction fails is one no ref names yet, as after any failed commit: gc's.
-      // The content index comes last, once every object it links is in the index.
-      for (let from = 0; from < order.length; from += FINAL_INDEX_ENTRIES) {
-        const slice = order.subarray(from, from + FINAL_INDEX_ENTRIES);
-        const last = from + FINAL_INDEX_ENTRIES >= order.length;
+      // Keys sort by kind: every chunk is in the index before any blob. Only chunks and blobs are split: trees,
+      // commits and disks go in the last transaction with the content index, whose entries must come with theirs (an
+      // object in the index is taken as indexed by content too, and never indexed again).
+      const meta = order.findIndex((e) => isMetaKind(deferred.keyAt(e)[0]!));
+      const dataEntries = meta < 0 ? order.length : meta;
+      for (let from = 0; from < order.length;) {
+        const to = from + FINAL_INDEX_ENTRIES < dataEntries ? from + FINAL_INDEX_ENTRIES : order.length;
+        const slice = order.subarray(from, to);
+        const last = to === order.length;
+        from = to;
         this.writeTransaction(() => {
           for (const e of slice) this.index.putSync(deferred.keyAt(e), deferred.valueAt(e));
           if (last) this.putDerived(derived);

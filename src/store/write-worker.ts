@@ -40,7 +40,9 @@ port.on('message', (msg: BatchMessage | { type: 'flush' | 'close'; id: number })
         for (const [code, oid, off, len, encoded] of msg.items) {
           const data = buf.subarray(off, off + len);
           const stored = encoded ? data : encodeStored(data, store.zstdLevel, (n) => (n === len + 1 && off >= 1 ? buf.subarray(off - 1, off + len) : Buffer.allocUnsafe(n)));
-          store.writeStoredObjectGiven(KIND_BY_CODE[code]!, oid, stored);
+          // Given over only when it is still the sender's buffer: a compressed copy may be in Node's shared pool.
+          if (stored.buffer === msg.buf) store.writeStoredObjectGiven(KIND_BY_CODE[code]!, oid, stored);
+          else store.writeStoredObject(KIND_BY_CODE[code]!, oid, stored);
         }
         port.postMessage({ type: 'ack', id: msg.id });
         return;

@@ -2,7 +2,10 @@
 import test from 'ava';
 import path from 'node:path';
 import { BackgroundWriter, DEFAULT_WORKER_BATCH, MAX_INFLIGHT } from '../../src/store/background-writer.js';
-import { LmdbStore } from '../../src/store/lmdb-store.js';
+import { FINAL_INDEX_ENTRIES, LmdbStore } from '../../src/store/lmdb-store.js';
+import { WriteError } from '../../src/errors.js';
+import { faultCounts, setFaults } from '../../src/store/faults.js';
+import { encodeTree, hashTree } from '../../src/model/tree.js';
 import { hashBytes } from '../../src/model/oid.js';
 import { ChunkedBlobBuilder, decodeBlob } from '../../src/model/blob.js';
 import { randomBytes, tmpDir } from '../helpers/repo.js';
@@ -112,6 +115,66 @@ test('background writer: a large blob record given over (ChunkedBlobBuilder\'s) 
   t.true(store.readObject('blob', oid).equals(expected));
   t.deepEqual(decodeBlob(store.readObject('blob', smallOid)), { form: 'chunked', size: 10, segments: [{ kind: 'chunk', oid: hashBytes(Buffer.from('x')), length: 10 }] });
   t.is(writer.written.objects, 2);
+});
+
+test('background writer: a large record given over that compresses to a few bytes is stored as a copy, and nothing beside it changes', async (t) => {
+  const store = new LmdbStore(path.join(tmpDir(t), 'data.mdb'));
+  const writer = new BackgroundWriter(store);
+  t.teardown(async () => { await writer.close(); await store.close(); });
+  // Small objects first: their keys and copies live in Node's shared pool in the worker, next to where a small
+  // compressed copy of the record would be allocated.
+  const small = Array.from({ length: 300 }, (_, i) => textBytes(200 + i, i));
+  for (const d of small) writer.writeObject('chunk', hashBytes(d), d);
+  // 130 000 equal segments (a file of the same 64 KiB chunk over and over): a 4.4 MB record that zstd takes to bytes.
+  const b = new ChunkedBlobBuilder();
+  const same = hashBytes(Buffer.from('the same chunk'));
+  for (let i = 0; i < 130_000; i++) b.chunk(same, 65_536);
+  const record = b.finish(130_000 * 65_536);
+  const expected = Buffer.from(record);
+  const oid = hashBytes(Buffer.from('a file of one chunk repeated'));
+  writer.writeObjectGiven('blob', oid, record);
+  await writer.flush();
+  t.true(store.readStored('blob', oid)!.length < 100_000, 'stored compressed');
+  t.true(store.readObject('blob', oid).equals(expected));
+  let same2 = 0;
+  for (const d of small) if (store.readObject('chunk', hashBytes(d)).equals(d)) same2++;
+  t.is(same2, small.length);
+});
+
+test('lmdb-store: the deferred index goes in in bounded transactions, chunks and blobs first; trees and the content index only with the last', (t) => {
+  // One run to count the write transactions, a second that fails the last one. Synchronous: no other test of this
+  // file runs while faults are set.
+  const run = (fault: string) => {
+    const store = new LmdbStore(path.join(tmpDir(t), 'data.mdb'), { deferIndex: true });
+    t.teardown(() => store.close());
+    const chunks: string[] = [];
+    for (let i = 0; i < FINAL_INDEX_ENTRIES + 500; i++) {
+      const d = Buffer.from(`chunk ${i}`);
+      chunks.push(hashBytes(d));
+      store.writeObject('chunk', hashBytes(d), d);
+    }
+    const tree = encodeTree({ entries: [{ name: Buffer.from('f'), type: 'file', mode: 0o644, uid: 0, gid: 0, mtimeNs: 0n, size: 7, xattrs: [], oid: chunks[0] }] });
+    store.writeObject('tree', hashTree(tree), tree);
+    setFaults(fault);
+    let failed = false;
+    try {
+      store.flushSync({ final: true });
+    } catch (e) {
+      failed = e instanceof WriteError;
+    }
+    const writes = faultCounts().write;
+    setFaults(undefined);
+    const indexed = chunks.filter((c) => store.hasDurableObject('chunk', c)).length;
+    return { writes, failed, indexed, tree: store.hasDurableObject('tree', hashTree(tree)), parents: store.ixParent.getKeysCount() };
+  };
+  const all = run('write:1000000:ENOSPC');
+  t.deepEqual([all.failed, all.indexed, all.tree], [false, FINAL_INDEX_ENTRIES + 500, true]);
+  t.true(all.parents > 0, 'the tree\'s content index entries are written');
+  const lost = run(`write:${all.writes}:ENOSPC`);
+  t.true(lost.failed);
+  t.is(lost.indexed, FINAL_INDEX_ENTRIES, 'the first transaction\'s chunks are in the index');
+  t.false(lost.tree, 'the tree is not, since the last transaction failed');
+  t.is(lost.parents, 0, 'nor any content index entry');
 });
 
 test('lmdb-store: a writer store with staging (the writer thread\'s) reuses its staging buffer across transactions; every object reads back', async (t) => {
