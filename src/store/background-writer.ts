@@ -7,9 +7,10 @@ import type { Worker } from 'node:worker_threads';
 import { WriteError } from '../errors.js';
 import { workerScript } from './worker-script.js';
 import os from 'node:os';
-import { OID_BYTES, type Oid } from '../model/oid.js';
+import { ChunkedBlobBuilder } from '../model/blob.js';
+import { isOid, type Oid } from '../model/oid.js';
 import { KeyTable } from './key-table.js';
-import { KIND_BY_CODE, OBJECT_KEY_BYTES, OBJECT_KINDS, encodeStored, type BackgroundObjectWriter, type ObjectKind } from './object-store.js';
+import { KIND_BY_CODE, OBJECT_KEY_BYTES, OBJECT_KINDS, encodeStored, objectKey, type BackgroundObjectWriter, type ObjectKind } from './object-store.js';
 
 /**
  * Bytes per batch, and batches on their way to the worker. 4 × 4 MiB keep the worker fed as well as 6 × 8 MiB did
@@ -69,7 +70,7 @@ export class BackgroundWriter implements BackgroundObjectWriter {
   private spare: ArrayBuffer[] = [];
   /**
    * Batch buffers allocated so far (the first one included): MAX_INFLIGHT + 1 at most, plus one for each object of a
-   * batch or more that this thread encoded (a buffer given over with writeObjectGiven is not counted: it is the caller's).
+   * batch or more written with writeObject (a buffer given over with writeObjectGiven is not counted: it is the caller's).
    */
   buffersAllocated = 1;
   private used = 0;
@@ -147,9 +148,9 @@ export class BackgroundWriter implements BackgroundObjectWriter {
 
   /** `kind` and `oid` as an object key, in `key` (valid until the next call). */
   private keyOf(kind: ObjectKind, oid: Oid): Buffer {
-    this.key[0] = OBJECT_KINDS[kind];
-    if (oid.length !== 2 * OID_BYTES || this.key.write(oid, 1, OID_BYTES, 'hex') !== OID_BYTES) throw new RangeError(`not an object id: '${oid}'`);
-    return this.key;
+    // A string that is not an id would leave the last key's bytes in place, and find that object as sent.
+    if (!isOid(oid)) throw new RangeError(`not an object id: '${oid}'`);
+    return objectKey(kind, oid, this.key);
   }
 
   hasObject(kind: ObjectKind, oid: Oid): boolean {
@@ -164,7 +165,11 @@ export class BackgroundWriter implements BackgroundObjectWriter {
     if (this.failure) throw this.failure;
     if (!this.sent.insert(this.keyOf(kind, oid))) return;
     if (data.length >= DEFAULT_WORKER_BATCH) {
-      this.sendAlone(kind, oid, data);
+      // A batch or more travels alone, copied into a buffer of its own with the room a given one has before it.
+      const own = Buffer.from(new ArrayBuffer(ChunkedBlobBuilder.ROOM + data.length), ChunkedBlobBuilder.ROOM, data.length);
+      own.set(data);
+      this.buffersAllocated++;
+      this.sendOwn(kind, oid, own);
       return;
     }
     const encoded = this.worker !== undefined && this.inflight >= MAX_INFLIGHT;
@@ -176,29 +181,20 @@ export class BackgroundWriter implements BackgroundObjectWriter {
   }
 
   /**
-   * An object of a batch or more (the blob record of a file of some GiB: 38 bytes per chunk) travels alone, encoded
-   * here straight into a buffer of its own, which the worker keeps as the stored value. Copied into a batch and then
-   * by the worker into its staging, it was four copies at the end of a 10 GiB file, when every table is at its largest.
+   * Sends `data`'s whole ArrayBuffer (transferred, gone from this thread) as a batch of its one object, which the
+   * worker keeps: it encodes it in place when it stays raw (an incompressible blob record: 38 random-looking bytes per
+   * chunk), in the room before it. Copied into a batch and then by the worker into its staging, the 6 MB record of a
+   * 10 GiB file was four copies at the end of the file, when every table is at its largest.
    */
-  private sendAlone(kind: ObjectKind, oid: Oid, data: Uint8Array): void {
-    const stored = encodeStored(data, this.store.zstdLevel, (n) => Buffer.from(new ArrayBuffer(n)));
-    this.buffersAllocated++;
-    this.sendOwn(kind, oid, stored, true);
-  }
-
-  /** Sends `data`'s whole ArrayBuffer (transferred, gone from this thread) as a batch of its one object. */
-  private sendOwn(kind: ObjectKind, oid: Oid, data: Buffer, encoded: boolean): void {
+  private sendOwn(kind: ObjectKind, oid: Oid, data: Buffer): void {
     this.send();
     this.inflight++;
     const done = () => this.settled();
     const buf = data.buffer as ArrayBuffer;
-    this.request({ type: 'batch', buf, items: [[OBJECT_KINDS[kind], oid, data.byteOffset, data.length, encoded ? 1 : 0]], own: true }, [buf]).then(done, done);
+    this.request({ type: 'batch', buf, items: [[OBJECT_KINDS[kind], oid, data.byteOffset, data.length, 0]], own: true }, [buf]).then(done, done);
   }
 
-  /**
-   * writeObject of a buffer given over: one of a batch or more goes to the worker as it is, without a copy on this
-   * thread (the worker encodes it into its staging buffer, as any object).
-   */
+  /** writeObject of a buffer given over: one of a batch or more goes to the worker as it is, without a copy. */
   writeObjectGiven(kind: ObjectKind, oid: Oid, data: Buffer): void {
     if (data.length < DEFAULT_WORKER_BATCH) {
       this.writeObject(kind, oid, data);
@@ -206,7 +202,7 @@ export class BackgroundWriter implements BackgroundObjectWriter {
     }
     if (this.failure) throw this.failure;
     if (!this.sent.insert(this.keyOf(kind, oid))) return;
-    this.sendOwn(kind, oid, data, false);
+    this.sendOwn(kind, oid, data);
   }
 
   /** A batch was answered: one fewer in flight, and whoever waits for room goes on. */

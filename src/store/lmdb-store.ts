@@ -122,35 +122,40 @@ export function isMetaKind(code: number): boolean {
  * enough, the value is built in it (a view of it is returned, valid until the scratch is reused).
  */
 export function encodePack(objects: Array<[Buffer, Buffer]>, scratch?: Buffer): { value: Buffer; offsets: number[] } {
-  const headerSize = 4 + objects.length * PACK_ENTRY;
-  let size = headerSize;
-  for (const [, v] of objects) size += v.length;
-  const value = scratch && scratch.length >= size ? scratch.subarray(0, size) : Buffer.allocUnsafe(size);
-  value.writeUInt32BE(objects.length, 0);
   const offsets: number[] = [];
-  let off = headerSize;
+  let size = 4 + objects.length * PACK_ENTRY;
+  for (const [, v] of objects) {
+    offsets.push(size);
+    size += v.length;
+  }
+  const value = scratch && scratch.length >= size ? scratch.subarray(0, size) : Buffer.allocUnsafe(size);
+  writePackHeader(value, objects, offsets);
+  objects.forEach(([, v], i) => v.copy(value, offsets[i]!));
+  return { value, offsets };
+}
+
+/** A pack's header, at the start of `value`: the count, then each object's key, offset and length. */
+function writePackHeader(value: Buffer, objects: Array<[Buffer, Buffer]>, offsets: number[]): void {
+  value.writeUInt32BE(objects.length, 0);
   objects.forEach(([k, v], i) => {
     const h = 4 + i * PACK_ENTRY;
     k.copy(value, h);
-    value.writeUInt32BE(off, h + 33);
+    value.writeUInt32BE(offsets[i]!, h + 33);
     value.writeUInt32BE(v.length, h + 37);
-    v.copy(value, off);
-    offsets.push(off);
-    off += v.length;
   });
-  return { value, offsets };
 }
 
 /** The header of a pack of one object: its count and its entry. */
 const PACK_HEADER_ONE = 4 + PACK_ENTRY;
 
-/** encodePack of one object, written into the PACK_HEADER_ONE bytes before its value (which must be free). */
-function packInPlace([k, v]: [Buffer, Buffer]): { value: Buffer; offsets: number[] } {
+/**
+ * The pack of one object whose value has PACK_HEADER_ONE free bytes before it in its buffer (a value given over):
+ * the header is written there, and the pack is the value's own bytes.
+ */
+function packInPlace(object: [Buffer, Buffer]): { value: Buffer; offsets: number[] } {
+  const v = object[1];
   const value = Buffer.from(v.buffer, v.byteOffset - PACK_HEADER_ONE, PACK_HEADER_ONE + v.length);
-  value.writeUInt32BE(1, 0);
-  k.copy(value, 4);
-  value.writeUInt32BE(PACK_HEADER_ONE, 4 + 33);
-  value.writeUInt32BE(v.length, 4 + 37);
+  writePackHeader(value, [object], [PACK_HEADER_ONE]);
   return { value, offsets: [PACK_HEADER_ONE] };
 }
 
@@ -583,9 +588,9 @@ export class LmdbStore implements ObjectStore {
 
   /**
    * writeStoredObject of a value whose whole ArrayBuffer is given over with it (commit's writer thread: a large object
-   * sent alone; never a buffer of Node's shared pool). When it makes a pack of its own, the pack's header goes into the room before it, if there is enough: the
-   * pack is then the value's own bytes, not a copy (6 MB for the blob record of a 10 GiB file, at the very end of the
-   * commit, when every table is at its largest).
+   * sent alone; never a buffer of Node's shared pool). When it makes a pack of its own, the pack's header goes into
+   * the room before it, if there is enough: the pack is then the value's own bytes, not a copy (6 MB for the blob
+   * record of a 10 GiB file, at the very end of the commit, when every table is at its largest).
    */
   writeStoredObjectGiven(kind: ObjectKind, oid: Oid, stored: Buffer): void {
     this.given.add(stored);
@@ -622,8 +627,8 @@ export class LmdbStore implements ObjectStore {
         const id = next++;
         // putSync copies the value into the transaction's pages: one scratch buffer serves every pack.
         this.packScratch ??= Buffer.allocUnsafeSlow(2 * PACK_TARGET_DATA);
-        const lone = cur.length === 1 && this.given.has(cur[0]![1]) ? cur[0]! : undefined;
-        const { value, offsets } = lone && lone[1].byteOffset >= PACK_HEADER_ONE ? packInPlace(lone) : encodePack(cur, this.packScratch);
+        const inPlace = cur.length === 1 && this.given.has(cur[0]![1]) && cur[0]![1].byteOffset >= PACK_HEADER_ONE;
+        const { value, offsets } = inPlace ? packInPlace(cur[0]!) : encodePack(cur, this.packScratch);
         this.packs.putSync(packKey(id), value);
         cur.forEach(([k, v], i) => {
           // An object deferred before (a second copy) takes the new location, as a direct index entry would.

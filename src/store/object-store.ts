@@ -118,11 +118,11 @@ export interface ObjectStore extends ObjectReader, ObjectWriter {
 /** An object key's length: the kind's code, then the id's 32 bytes. */
 export const OBJECT_KEY_BYTES = 1 + OID_BYTES;
 
-export function objectKey(kind: ObjectKind, oid: Oid): Buffer {
-  const k = Buffer.allocUnsafe(OBJECT_KEY_BYTES);
-  k[0] = OBJECT_KINDS[kind];
-  k.write(oid, 1, 'hex');
-  return k;
+/** The object key of `kind` and `oid`: in `into` when given (reused by the caller), else in a new buffer. */
+export function objectKey(kind: ObjectKind, oid: Oid, into: Buffer = Buffer.allocUnsafe(OBJECT_KEY_BYTES)): Buffer {
+  into[0] = OBJECT_KINDS[kind];
+  into.write(oid, 1, 'hex');
+  return into;
 }
 
 let cctx: zstd.CCtx | undefined;

@@ -12,7 +12,7 @@ export interface BatchMessage {
   buf: ArrayBuffer;
   /** [kind code, oid hex, offset, length, 1 when already encoded by the sender] */
   items: Array<[number, string, number, number, number]>;
-  /** The buffer is this batch's own (one large object), not given back: kept as the stored value when encoded. */
+  /** The buffer is this batch's own (one large object, not yet encoded), not given back: the worker keeps it. */
   own?: boolean;
 }
 
@@ -33,13 +33,12 @@ port.on('message', (msg: BatchMessage | { type: 'flush' | 'close'; id: number })
     if (msg.type === 'batch') {
       const buf = Buffer.from(msg.buf);
       if (msg.own) {
-        // The whole buffer is this object's: kept as the stored value when the sender encoded it. Else it is encoded
-        // here, and stored raw (an incompressible blob record: 38 random-looking bytes per chunk) in place, its codec
-        // byte in the room the sender's buffer has before the object (writeObjectGiven gives the whole buffer), where
-        // its pack's header goes too when there is room for it.
-        for (const [code, oid, off, len, encoded] of msg.items) {
+        // The whole buffer is this object's, with room before it: stored raw (an incompressible blob record: 38
+        // random-looking bytes per chunk), it is encoded in place, its codec byte in that room, where its pack's header
+        // goes too when there is room for it.
+        for (const [code, oid, off, len] of msg.items) {
           const data = buf.subarray(off, off + len);
-          const stored = encoded ? data : encodeStored(data, store.zstdLevel, (n) => (n === len + 1 && off >= 1 ? buf.subarray(off - 1, off + len) : Buffer.allocUnsafe(n)));
+          const stored = encodeStored(data, store.zstdLevel, (n) => (n === len + 1 && off >= 1 ? buf.subarray(off - 1, off + len) : Buffer.allocUnsafe(n)));
           // Given over only when it is still the sender's buffer: a compressed copy may be in Node's shared pool.
           if (stored.buffer === msg.buf) store.writeStoredObjectGiven(KIND_BY_CODE[code]!, oid, stored);
           else store.writeStoredObject(KIND_BY_CODE[code]!, oid, stored);
